@@ -1,0 +1,39 @@
+/**
+ * `deno task compile [--target TRIPLE]...`: builds `dist/ocisync` (or
+ * `dist/ocisync-TRIPLE` per target) with the permissions of
+ * `scripts/permissions.ts`.
+ *
+ * `deno compile` downloads its base binary, `denort`, unless `DENORT_BIN`
+ * names a local one; that variable passes through to `deno compile`
+ * unchanged, so offline hosts set it.
+ *
+ * @module
+ */
+import { COMPILE_INCLUDES, PERMISSION_FLAGS } from "./permissions.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+const targets: (string | undefined)[] = [];
+for (let i = 0; i < Deno.args.length; i++) {
+  if (Deno.args[i] === "--target") targets.push(Deno.args[++i]);
+  else if (Deno.args[i].startsWith("--target=")) targets.push(Deno.args[i].slice(9));
+  else throw new Error(`unknown argument ${Deno.args[i]}: use --target TRIPLE`);
+}
+if (targets.length === 0) targets.push(undefined);
+
+for (const target of targets) {
+  const output = `${root}dist/ocisync${target ? `-${target}` : ""}`;
+  const args = [
+    "compile",
+    ...PERMISSION_FLAGS,
+    ...COMPILE_INCLUDES.flatMap((path) => ["--include", `${root}${path}`]),
+    ...(target ? ["--target", target] : []),
+    "--output",
+    output,
+    `${root}main.ts`,
+  ];
+  const { code } = await new Deno.Command(Deno.execPath(), { args }).spawn().status;
+  if (code !== 0) Deno.exit(code);
+  console.log(
+    `built ${output}${Deno.env.get("DENORT_BIN") ? " (base binary from DENORT_BIN)" : ""}`,
+  );
+}

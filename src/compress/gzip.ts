@@ -1,0 +1,127 @@
+/**
+ * Deterministic, parallel gzip.
+ *
+ * The input is cut into fixed 1 MiB blocks. Each block is raw-deflated on
+ * its own (with the previous 32 KiB as a preset dictionary, as pigz does),
+ * ended with a sync flush, and the blocks are concatenated into one gzip
+ * member with a fixed header. The bytes therefore depend only on the input,
+ * the block size, the level and the zlib in the Deno runtime, never on the
+ * number of threads or on how the input arrived.
+ *
+ * @example
+ * ```ts
+ * import { gzipStream } from "./gzip.ts";
+ * const parts = [];
+ * for await (const c of gzipStream([new TextEncoder().encode("hi")])) parts.push(c);
+ * ```
+ * @module
+ */
+import zlib from "node:zlib";
+import { fixedBlocks } from "./blocks.ts";
+import { deflateBlock, type DeflateRequest } from "./deflate.ts";
+
+/** The size of the blocks deflated independently; part of the output contract. */
+export const GZIP_BLOCK_SIZE = 1024 * 1024;
+const WINDOW = 32 * 1024;
+
+/**
+ * The gzip header: no name, mtime 0, no extra flags, OS 255 ("unknown"), so
+ * the bytes do not depend on the machine.
+ */
+const GZIP_HEADER = new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+/** An empty final deflate block, which ends the stream. */
+const FINAL_BLOCK = new Uint8Array([0x03, 0x00]);
+
+/** Options of {@linkcode gzipStream}. */
+export interface GzipOptions {
+  /** Threads that deflate at once. Default: the number of cores, at most 8. */
+  concurrency?: number;
+}
+
+/** The default number of compression threads. */
+export function defaultConcurrency(): number {
+  return Math.max(1, Math.min(navigator.hardwareConcurrency ?? 1, 8));
+}
+
+/**
+ * Compresses a byte stream to gzip, deterministically, on up to
+ * `concurrency` threads. Memory stays bounded: at most two blocks per thread
+ * are in flight.
+ */
+export async function* gzipStream(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: GzipOptions = {},
+): AsyncGenerator<Uint8Array> {
+  const concurrency = options.concurrency ?? defaultConcurrency();
+  yield GZIP_HEADER;
+  let crc = 0;
+  let length = 0;
+  let dictionary = new Uint8Array();
+  let pool: DeflatePool | undefined;
+  const pending: Promise<Uint8Array>[] = [];
+  try {
+    for await (const block of fixedBlocks(source, GZIP_BLOCK_SIZE)) {
+      crc = zlib.crc32(block, crc);
+      length += block.length;
+      const request = { block, dictionary };
+      dictionary = block.slice(Math.max(0, block.length - WINDOW));
+      // Threads only pay off from the second block on; small layers stay inline.
+      if (concurrency > 1 && (pool || length > GZIP_BLOCK_SIZE)) {
+        pool ??= new DeflatePool(concurrency);
+        pending.push(pool.deflate(request));
+      } else {
+        pending.push(Promise.resolve(deflateBlock(request)));
+      }
+      while (pending.length > 2 * concurrency || (pending.length && !pool)) {
+        yield await pending.shift()!;
+      }
+    }
+    while (pending.length) yield await pending.shift()!;
+  } finally {
+    pool?.close();
+  }
+  yield FINAL_BLOCK;
+  const trailer = new DataView(new ArrayBuffer(8));
+  trailer.setUint32(0, crc >>> 0, true);
+  trailer.setUint32(4, length % 2 ** 32, true);
+  yield new Uint8Array(trailer.buffer);
+}
+
+/** A fixed set of workers that deflate blocks, answering in any order. */
+class DeflatePool {
+  #workers: Worker[] = [];
+  #next = 0;
+  #id = 0;
+  #waiting = new Map<number, { resolve(v: Uint8Array): void; reject(e: unknown): void }>();
+
+  constructor(size: number) {
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(new URL("./deflate_worker.ts", import.meta.url), {
+        type: "module",
+      });
+      worker.onmessage = (event: MessageEvent<{ id: number; output: Uint8Array }>) => {
+        this.#waiting.get(event.data.id)?.resolve(event.data.output);
+        this.#waiting.delete(event.data.id);
+      };
+      worker.onerror = (event) => {
+        event.preventDefault();
+        for (const { reject } of this.#waiting.values()) reject(new Error(event.message));
+        this.#waiting.clear();
+      };
+      this.#workers.push(worker);
+    }
+  }
+
+  deflate(request: DeflateRequest): Promise<Uint8Array> {
+    const id = this.#id++;
+    const worker = this.#workers[this.#next++ % this.#workers.length];
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      worker.postMessage({ id, ...request }, [request.block.buffer]);
+    });
+  }
+
+  close(): void {
+    for (const worker of this.#workers) worker.terminate();
+  }
+}

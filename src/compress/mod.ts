@@ -1,0 +1,50 @@
+/**
+ * Layer compression: gzip, zstd or none, each deterministic, and the OCI
+ * layer media type that goes with each.
+ *
+ * @example
+ * ```ts
+ * import { compressStream, layerMediaType } from "./mod.ts";
+ * console.log(layerMediaType("zstd")); // "application/vnd.oci.image.layer.v1.tar+zstd"
+ * const gzip = await Array.fromAsync(compressStream([new Uint8Array(3)], "gzip"));
+ * ```
+ * @module
+ */
+import { MediaType } from "../oci/mediatypes.ts";
+import { gzipStream } from "./gzip.ts";
+import { zstdStream } from "./zstd.ts";
+
+export { defaultConcurrency, GZIP_BLOCK_SIZE, gzipStream } from "./gzip.ts";
+export { GZIP_LEVEL } from "./deflate.ts";
+export { ZSTD_LEVEL, zstdStream } from "./zstd.ts";
+
+/** A layer compression. */
+export type Compression = "gzip" | "zstd" | "none";
+
+/** The accepted values of {@linkcode Compression}. */
+export const COMPRESSIONS: readonly Compression[] = ["gzip", "zstd", "none"];
+
+/** The OCI layer media type for a compression. */
+export function layerMediaType(compression: Compression): string {
+  return {
+    gzip: MediaType.OciLayerGzip,
+    zstd: MediaType.OciLayerZstd,
+    none: MediaType.OciLayer,
+  }[compression];
+}
+
+/** Compresses a stream with the given compression; `none` passes it through. */
+export function compressStream(
+  source: AsyncIterable<Uint8Array>,
+  compression: Compression,
+  options: { concurrency?: number } = {},
+): AsyncIterable<Uint8Array> {
+  switch (compression) {
+    case "gzip":
+      return gzipStream(source, options);
+    case "zstd":
+      return zstdStream(source);
+    case "none":
+      return source;
+  }
+}

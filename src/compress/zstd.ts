@@ -1,0 +1,46 @@
+/**
+ * Deterministic zstd through `node:zlib`, at a fixed level, fed fixed-size
+ * blocks so the output does not depend on how the input arrived.
+ *
+ * @example
+ * ```ts
+ * import { zstdStream } from "./zstd.ts";
+ * const frame = await Array.fromAsync(zstdStream([new TextEncoder().encode("hi")]));
+ * ```
+ * @module
+ */
+import zlib from "node:zlib";
+import { once } from "node:events";
+import { fixedBlocks } from "./blocks.ts";
+
+/** The zstd level ocisync uses; part of the byte-for-byte output contract. */
+export const ZSTD_LEVEL = 3;
+const BLOCK_SIZE = 1024 * 1024;
+
+/** Compresses a byte stream to one zstd frame. */
+export async function* zstdStream(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  const compressor = zlib.createZstdCompress({
+    params: {
+      [zlib.constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL,
+      [zlib.constants.ZSTD_c_checksumFlag]: 1,
+    },
+  });
+  const feeding = (async () => {
+    try {
+      for await (const block of fixedBlocks(source, BLOCK_SIZE)) {
+        if (!compressor.write(block)) await once(compressor, "drain");
+      }
+      compressor.end();
+    } catch (error) {
+      compressor.destroy(error as Error);
+    }
+  })();
+  try {
+    for await (const chunk of compressor) yield new Uint8Array(chunk as Uint8Array);
+  } finally {
+    compressor.destroy();
+    await feeding;
+  }
+}

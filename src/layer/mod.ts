@@ -1,0 +1,133 @@
+/**
+ * A folder becomes a layer in one pass: walk, tar, hash (`diffId`), compress,
+ * hash (`digest`), write. Each byte is read once and nothing is held whole in
+ * memory.
+ *
+ * @example
+ * ```ts
+ * import { writeLayerFile } from "./mod.ts";
+ * const layer = await writeLayerFile("./flows", "flows.tar.gz", { prefix: "opt/flows" });
+ * console.log(layer.digest, layer.diffId, layer.size);
+ * ```
+ * @module
+ */
+import { type Compression, compressStream, layerMediaType } from "../compress/mod.ts";
+import { type Digest, Sha256 } from "../digest/mod.ts";
+import { tarStream } from "../tar/writer.ts";
+import { walkFolder, type WalkOptions } from "./walk.ts";
+import { writeFileAtomic } from "../fs/atomic.ts";
+
+export { IGNORE_FILE, normalizePrefix, walkFolder } from "./walk.ts";
+export type { WalkOptions } from "./walk.ts";
+
+/** Options of {@linkcode layerFromFolder}. */
+export interface LayerOptions extends WalkOptions {
+  /** Default `gzip`. */
+  compression?: Compression;
+  /** The mtime of every entry, in seconds since the epoch. Default 0. */
+  mtime?: number;
+  /** Compression threads. Default: the number of cores, at most 8. */
+  concurrency?: number;
+}
+
+/** What a built layer is: the fields of its descriptor and its `diffId`. */
+export interface Layer {
+  mediaType: string;
+  /** The sha256 of the blob as stored (compressed). */
+  digest: Digest;
+  /** The sha256 of the uncompressed tar. */
+  diffId: Digest;
+  /** The size of the blob as stored. */
+  size: number;
+  /** The number of tar entries. */
+  entries: number;
+}
+
+/**
+ * A layer as a stream of blob bytes, with its description once the stream has
+ * been read to the end.
+ */
+export interface LayerStream {
+  /** The compressed bytes. Read it once. */
+  bytes: AsyncIterable<Uint8Array>;
+  /** Settles after `bytes` is exhausted. */
+  layer: Promise<Layer>;
+}
+
+/** The largest mtime a ustar header holds. */
+export const MAX_MTIME = 0o77777777777;
+
+/**
+ * Builds a layer from a folder as a stream, hashing as it goes.
+ *
+ * @example
+ * ```ts
+ * import { layerFromFolder } from "./mod.ts";
+ * const { bytes, layer } = layerFromFolder("./flows");
+ * for await (const chunk of bytes) console.log(chunk.length); // upload or write instead
+ * console.log((await layer).digest);
+ * ```
+ */
+export function layerFromFolder(root: string, options: LayerOptions = {}): LayerStream {
+  const compression = options.compression ?? "gzip";
+  let entries = 0;
+  const counted = (async function* () {
+    for await (const entry of walkFolder(root, options)) {
+      entries++;
+      yield entry;
+    }
+  })();
+  const tar = new Sha256();
+  const blob = new Sha256();
+  let settle!: { resolve(layer: Layer): void; reject(error: unknown): void };
+  const layer = new Promise<Layer>((resolve, reject) => settle = { resolve, reject });
+  // Nobody awaits `layer` when `bytes` fails first; the stream reports the error.
+  layer.catch(() => {});
+  const bytes = (async function* () {
+    try {
+      const uncompressed = hashing(tarStream(counted, { mtime: options.mtime ?? 0 }), tar);
+      yield* hashing(compressStream(uncompressed, compression, options), blob);
+      settle.resolve({
+        mediaType: layerMediaType(compression),
+        digest: blob.digest(),
+        diffId: tar.digest(),
+        size: blob.size,
+        entries,
+      });
+    } catch (error) {
+      settle.reject(error);
+      throw error;
+    }
+  })();
+  return { bytes, layer };
+}
+
+/**
+ * Builds a layer from a folder into a file. The file appears only when the
+ * whole layer was written: a failure leaves no file behind.
+ *
+ * @example
+ * ```ts
+ * import { writeLayerFile } from "./mod.ts";
+ * const { digest } = await writeLayerFile("./flows", "out.tar.zst", { compression: "zstd" });
+ * ```
+ */
+export async function writeLayerFile(
+  root: string,
+  output: string,
+  options: LayerOptions = {},
+): Promise<Layer> {
+  const { bytes, layer } = layerFromFolder(root, options);
+  await writeFileAtomic(output, bytes);
+  return await layer;
+}
+
+async function* hashing(
+  source: AsyncIterable<Uint8Array>,
+  hash: Sha256,
+): AsyncGenerator<Uint8Array> {
+  for await (const chunk of source) {
+    hash.update(chunk);
+    yield chunk;
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * Walks a folder in the order the layer rules fix: depth first, each
+ * directory's children sorted bytewise by their UTF-8 names, every parent
+ * before its children. It turns each file system entry into a
+ * {@linkcode TarEntry} with normalised modes.
+ *
+ * @module
+ */
+import ignore from "ignore";
+import { NotFoundError, OcisyncError, UnsafeContentError, UsageError } from "../errors/mod.ts";
+import type { TarEntry } from "../tar/writer.ts";
+
+/** Options of {@linkcode walkFolder}. */
+export interface WalkOptions {
+  /** Where the folder lands inside the layer, e.g. `opt/app`. Default: the root. */
+  prefix?: string;
+  /** gitignore-style patterns to leave out, in addition to the folder's `.ociignore`. */
+  exclude?: string[];
+}
+
+/** The name of the per-folder ignore file, in gitignore syntax. */
+export const IGNORE_FILE = ".ociignore";
+const READ_CHUNK = 256 * 1024;
+const encoder = new TextEncoder();
+
+/**
+ * Normalises a `--prefix`: no leading "/" or "./", no trailing "/", no "."
+ * or empty components, and no "..".
+ *
+ * @throws {UsageError} when the prefix contains "..".
+ * @example
+ * ```ts
+ * import { normalizePrefix } from "./walk.ts";
+ * normalizePrefix("/opt//app/"); // "opt/app"
+ * ```
+ */
+export function normalizePrefix(prefix: string): string {
+  const parts = prefix.replaceAll("\\", "/").split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.includes("..")) throw new UsageError(`--prefix "${prefix}" must not contain ".."`);
+  return parts.join("/");
+}
+
+/**
+ * Yields the entries of a layer built from `root`: the prefix's directories
+ * first, then the folder's content.
+ *
+ * @throws {NotFoundError} when `root` does not exist.
+ * @throws {UnsafeContentError} for sockets, fifos, devices and `.wh.` names.
+ * @example
+ * ```ts
+ * import { walkFolder } from "./walk.ts";
+ * for await (const entry of walkFolder(".", { prefix: "app" })) console.log(entry.name);
+ * ```
+ */
+export async function* walkFolder(
+  root: string,
+  options: WalkOptions = {},
+): AsyncGenerator<TarEntry> {
+  const info = await statRoot(root);
+  if (!info.isDirectory) throw new UsageError(`${root} is not a folder`);
+  const matcher = ignore();
+  const ignoreText = await readIgnoreFile(`${root}/${IGNORE_FILE}`);
+  if (ignoreText !== undefined) matcher.add(ignoreText);
+  matcher.add(options.exclude ?? []);
+
+  const prefix = normalizePrefix(options.prefix ?? "");
+  let parent = "";
+  for (const part of prefix ? prefix.split("/") : []) {
+    parent += `${part}/`;
+    yield { name: parent, type: "directory", mode: 0o755 };
+  }
+  yield* walkDirectory(root, "", parent, matcher);
+}
+
+async function* walkDirectory(
+  dir: string,
+  relative: string,
+  archivePrefix: string,
+  matcher: ReturnType<typeof ignore>,
+): AsyncGenerator<TarEntry> {
+  const names: { name: string; bytes: Uint8Array }[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      names.push({ name: entry.name, bytes: encoder.encode(entry.name) });
+    }
+  } catch (error) {
+    throw readError(dir, error);
+  }
+  names.sort((a, b) => compareBytes(a.bytes, b.bytes));
+  for (const { name } of names) {
+    const path = `${dir}/${name}`;
+    const rel = relative + name;
+    if (name.startsWith(".wh.")) {
+      throw new UnsafeContentError(`${path}: names starting with ".wh." are OCI whiteouts`, {
+        hint: "rename the file, or leave it out with --exclude",
+      });
+    }
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.lstat(path);
+    } catch (error) {
+      throw readError(path, error);
+    }
+    if (matcher.ignores(info.isDirectory ? `${rel}/` : rel)) continue;
+    const archiveName = archivePrefix + rel;
+    if (info.isDirectory) {
+      yield { name: `${archiveName}/`, type: "directory", mode: 0o755 };
+      yield* walkDirectory(path, `${rel}/`, archivePrefix, matcher);
+    } else if (info.isSymlink) {
+      const linkTarget = await Deno.readLink(path).catch((error) => {
+        throw readError(path, error);
+      });
+      yield { name: archiveName, type: "symlink", mode: 0o777, linkTarget };
+    } else if (info.isFile) {
+      const executable = ((info.mode ?? 0) & 0o111) !== 0;
+      yield {
+        name: archiveName,
+        type: "file",
+        mode: executable ? 0o755 : 0o644,
+        size: info.size,
+        body: () => readFile(path),
+      };
+    } else {
+      throw new UnsafeContentError(
+        `${path} is a ${describeSpecial(info)}; only files, folders and symlinks can be packed`,
+        { hint: "leave it out with --exclude or .ociignore" },
+      );
+    }
+  }
+}
+
+/** Bytewise order of UTF-8 names, as GNU tar's --sort=name (strcmp) gives. */
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    if (a[i] !== b[i]) return a[i] - b[i];
+  }
+  return a.length - b.length;
+}
+
+async function* readFile(path: string): AsyncGenerator<Uint8Array> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path);
+  } catch (error) {
+    throw readError(path, error);
+  }
+  try {
+    while (true) {
+      const buffer = new Uint8Array(READ_CHUNK);
+      const n = await file.read(buffer);
+      if (n === null) return;
+      yield buffer.subarray(0, n);
+    }
+  } finally {
+    file.close();
+  }
+}
+
+async function statRoot(root: string): Promise<Deno.FileInfo> {
+  try {
+    return await Deno.stat(root);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      const dangling = await Deno.lstat(root).then(() => true, () => false);
+      throw new NotFoundError(
+        dangling ? `${root} is a symlink to nothing` : `no such folder: ${root}`,
+      );
+    }
+    throw readError(root, error);
+  }
+}
+
+async function readIgnoreFile(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw readError(path, error);
+  }
+}
+
+function readError(path: string, error: unknown): OcisyncError {
+  if (error instanceof OcisyncError) return error;
+  if (error instanceof Deno.errors.NotFound) {
+    return new NotFoundError(`${path} disappeared while it was read`, { cause: error });
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return new OcisyncError(`cannot read ${path}: permission denied`, { cause: error });
+  }
+  return new OcisyncError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
+}
+
+function describeSpecial(info: Deno.FileInfo): string {
+  if (info.isFifo) return "fifo";
+  if (info.isSocket) return "socket";
+  if (info.isCharDevice) return "character device";
+  if (info.isBlockDevice) return "block device";
+  return "special file";
+}

@@ -1,0 +1,368 @@
+/**
+ * Image references. Registry references follow Docker's grammar and normalisation,
+ * `[REGISTRY/]REPOSITORY[:TAG][@DIGEST]`; OCI image layout directories are written
+ * `oci:PATH[:TAG|@DIGEST]`.
+ *
+ * Every malformed input throws {@linkcode UsageError} naming the input and the problem; no other
+ * error escapes for any string.
+ *
+ * @example
+ * ```ts
+ * import { familiarReference, formatReference, parseReference } from "./mod.ts";
+ * const ref = parseReference("alpine:3");
+ * console.log(formatReference(ref)); // "docker.io/library/alpine:3"
+ * console.log(familiarReference(ref)); // "alpine:3"
+ * ```
+ * @module
+ */
+import { parseDigest } from "../digest/mod.ts";
+import { UsageError } from "../errors/mod.ts";
+
+/**
+ * The registry a reference names when it names none: Docker Hub.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_REGISTRY, parseRegistryReference } from "./mod.ts";
+ * console.log(parseRegistryReference("alpine").registry === DEFAULT_REGISTRY); // true
+ * ```
+ */
+export const DEFAULT_REGISTRY = "docker.io";
+
+/**
+ * A reference to an image in a registry.
+ *
+ * @example
+ * ```ts
+ * import type { RegistryReference } from "./mod.ts";
+ * const ref: RegistryReference = {
+ *   kind: "registry",
+ *   registry: "ghcr.io",
+ *   repository: "org/app",
+ *   tag: "v1",
+ * };
+ * ```
+ */
+export interface RegistryReference {
+  /** Tells the two kinds of {@linkcode Reference} apart. */
+  kind: "registry";
+  /** The registry host, with its port if one was given: `docker.io`, `localhost:5000`, `[::1]:5000`. */
+  registry: string;
+  /** The repository path, with `library/` for official Docker Hub images: `library/alpine`. */
+  repository: string;
+  /** The tag, if one was given. */
+  tag?: string;
+  /** The digest, `sha256:<64 hex>` or `sha512:<128 hex>`, if one was given. */
+  digest?: string;
+}
+
+/**
+ * A reference to an image in an OCI image layout directory: `oci:PATH[:TAG|@DIGEST]`.
+ *
+ * @example
+ * ```ts
+ * import type { LayoutReference } from "./mod.ts";
+ * const ref: LayoutReference = { kind: "layout", path: "./images", tag: "v1" };
+ * ```
+ */
+export interface LayoutReference {
+  /** Tells the two kinds of {@linkcode Reference} apart. */
+  kind: "layout";
+  /** The layout directory, as written. */
+  path: string;
+  /** The tag (the manifest's `org.opencontainers.image.ref.name`), if one was given. */
+  tag?: string;
+  /** The manifest digest, if one was given. */
+  digest?: string;
+}
+
+/**
+ * A reference to an image in a registry or in an OCI image layout directory.
+ *
+ * @example
+ * ```ts
+ * import { parseReference, type Reference } from "./mod.ts";
+ * const ref: Reference = parseReference("oci:./images:v1");
+ * console.log(ref.kind); // "layout"
+ * ```
+ */
+export type Reference = RegistryReference | LayoutReference;
+
+const LAYOUT_PREFIX = "oci:";
+const NAME_MAX_LENGTH = 255;
+// Docker Hub's older and API host names; all of them name the same registry.
+const DOCKER_HUB_ALIASES = new Set(["index.docker.io", "registry-1.docker.io"]);
+const DOCKER_HUB_API_HOST = "registry-1.docker.io";
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const DOMAIN_LABEL = "[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?";
+const DOMAIN = new RegExp(
+  `^(?:\\[[a-fA-F0-9:]+\\]|${DOMAIN_LABEL}(?:\\.${DOMAIN_LABEL})*)(?::[0-9]+)?$`,
+);
+const TAG = /^\w[\w.-]{0,127}$/;
+// Docker refuses a bare image ID so that it is never taken for a repository name.
+const IMAGE_ID = /^[a-f0-9]{64}$/;
+// The OCI digest grammar's shape, loose on purpose: a path ending in "@sha256:abc" is a
+// mistyped digest, better reported as such than read as a directory name.
+const DIGEST_SHAPE = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+// Control characters (NUL above all) cannot be in a file name the file system APIs accept.
+const CONTROL = /\p{Cc}/u;
+
+/**
+ * Parses a registry or OCI layout reference. Input starting with `oci:` is a layout reference
+ * (see {@linkcode parseLayoutReference}), anything else a registry reference (see
+ * {@linkcode parseRegistryReference}); a registry host named `oci` with a port must be written
+ * `OCI:PORT/…`.
+ *
+ * @throws {UsageError} when the reference is malformed.
+ * @example
+ * ```ts
+ * import { parseReference } from "./mod.ts";
+ * parseReference("localhost:5000/app:1"); // { kind: "registry", registry: "localhost:5000", … }
+ * parseReference("oci:./images:v1"); // { kind: "layout", path: "./images", tag: "v1" }
+ * ```
+ */
+export function parseReference(input: string): Reference {
+  return input.startsWith(LAYOUT_PREFIX)
+    ? parseLayoutReference(input)
+    : parseRegistryReference(input);
+}
+
+/**
+ * Parses `[REGISTRY/]REPOSITORY[:TAG][@DIGEST]` as Docker does:
+ *
+ * - The part before the first `/` is the registry only if it contains `.` or `:`, is
+ *   `localhost`, or is a bracketed IPv6 address; otherwise the whole name is a repository on
+ *   `docker.io`. So `localhost:5000` alone is `docker.io/library/localhost` with tag `5000`.
+ * - `index.docker.io` and `registry-1.docker.io` become `docker.io`, and a one-component
+ *   repository on `docker.io` gets the `library/` prefix.
+ * - The registry may contain uppercase letters; the repository may not.
+ * - A reference without tag or digest stays so: choosing a default tag is the caller's job.
+ * - Input starting with `oci:` is refused, being a layout reference.
+ *
+ * @throws {UsageError} when the reference is malformed.
+ * @example
+ * ```ts
+ * import { parseRegistryReference } from "./mod.ts";
+ * parseRegistryReference("alpine:3");
+ * // { kind: "registry", registry: "docker.io", repository: "library/alpine", tag: "3" }
+ * ```
+ */
+export function parseRegistryReference(input: string): RegistryReference {
+  const fail = (problem: string, hint?: string): never => {
+    throw new UsageError(`invalid reference ${JSON.stringify(input)}: ${problem}`, { hint });
+  };
+  if (input === "") fail("the reference is empty");
+  // Otherwise formatReference's output for this reference would parse as a layout reference.
+  if (input.startsWith(LAYOUT_PREFIX)) {
+    fail(
+      `"${LAYOUT_PREFIX}" starts an OCI layout reference, not a registry reference`,
+      'write a registry host named "oci" in capitals: "OCI:PORT/REPOSITORY"',
+    );
+  }
+  if (/\s/.test(input)) fail("whitespace is not allowed");
+  if (IMAGE_ID.test(input)) {
+    fail(
+      "a 64-character hexadecimal string is an image ID, not a repository name",
+      "name the image as REPOSITORY@sha256:<hex>",
+    );
+  }
+  const at = input.indexOf("@");
+  const digest = at < 0 ? undefined : checkDigest(input, input.slice(at + 1));
+  const [domain, remainder] = splitDomain(at < 0 ? input : input.slice(0, at));
+  if (domain !== undefined && !DOMAIN.test(domain)) {
+    fail(`${JSON.stringify(domain)} is not a valid registry host`);
+  }
+  const registry = domain === undefined || DOCKER_HUB_ALIASES.has(domain)
+    ? DEFAULT_REGISTRY
+    : domain;
+  // The repository path cannot contain ":", so the last one (if any) starts the tag.
+  const colon = remainder.lastIndexOf(":");
+  const path = colon < 0 ? remainder : remainder.slice(0, colon);
+  const tag = colon < 0 ? undefined : remainder.slice(colon + 1);
+  if (path === "") fail("the repository name is missing");
+  if (/[A-Z]/.test(path)) fail("repository names must be lowercase");
+  for (const component of path.split("/")) {
+    if (component === "") fail("the repository name has an empty path component");
+    if (!PATH_COMPONENT.test(component)) {
+      fail(
+        `${JSON.stringify(component)} is not a valid repository path component`,
+        'use lowercase letters and digits, separated by ".", "_", "__" or "-"',
+      );
+    }
+  }
+  const repository = registry === DEFAULT_REGISTRY && !path.includes("/")
+    ? `library/${path}`
+    : path;
+  if (registry.length + 1 + repository.length > NAME_MAX_LENGTH) {
+    fail(`repository name must not be more than ${NAME_MAX_LENGTH} characters`);
+  }
+  if (tag !== undefined && !TAG.test(tag)) {
+    fail(
+      `invalid tag ${JSON.stringify(tag)}: a tag is 1 to 128 letters, digits, "_", "." or "-", ` +
+        'not starting with "." or "-"',
+    );
+  }
+  const ref: RegistryReference = { kind: "registry", registry, repository };
+  if (tag !== undefined) ref.tag = tag;
+  if (digest !== undefined) ref.digest = digest;
+  return ref;
+}
+
+/**
+ * Parses `oci:PATH[:TAG|@DIGEST]`. PATH may itself contain `:`, `/` and `\` (`oci:C:\images`),
+ * so the split follows fixed rules, in this order:
+ *
+ * 1. If the input ends in `@ALGORITHM:ENCODED`, that is the digest (validated strictly) and the
+ *    rest is PATH.
+ * 2. Otherwise, if the text after the last `:` is a valid tag (which never contains `/` or `\`),
+ *    that is the tag and the rest is PATH.
+ * 3. Otherwise everything is PATH.
+ *
+ * A tag and a digest are never both taken. A PATH containing a colon can always be followed by
+ * `:TAG` so that its own colon is not read as the tag separator (`oci:./a:b:latest`), unless
+ * PATH itself ends in `@word`.
+ *
+ * @throws {UsageError} when the reference is malformed or PATH is empty.
+ * @example
+ * ```ts
+ * import { parseLayoutReference } from "./mod.ts";
+ * parseLayoutReference("oci:./images:v1"); // { kind: "layout", path: "./images", tag: "v1" }
+ * parseLayoutReference("oci:C:\\images"); // { kind: "layout", path: "C:\\images" }
+ * ```
+ */
+export function parseLayoutReference(input: string): LayoutReference {
+  const fail = (problem: string): never => {
+    throw new UsageError(`invalid reference ${JSON.stringify(input)}: ${problem}`);
+  };
+  if (!input.startsWith(LAYOUT_PREFIX)) fail(`a layout reference starts with "${LAYOUT_PREFIX}"`);
+  const rest = input.slice(LAYOUT_PREFIX.length);
+  if (CONTROL.test(rest)) fail("control characters are not allowed");
+  const ref: LayoutReference = { kind: "layout", path: rest };
+  const at = rest.lastIndexOf("@");
+  const colon = rest.lastIndexOf(":");
+  if (at >= 0 && DIGEST_SHAPE.test(rest.slice(at + 1))) {
+    ref.path = rest.slice(0, at);
+    ref.digest = checkDigest(input, rest.slice(at + 1));
+  } else if (colon >= 0 && TAG.test(rest.slice(colon + 1))) {
+    ref.path = rest.slice(0, colon);
+    ref.tag = rest.slice(colon + 1);
+  }
+  if (ref.path === "") fail("the layout path is empty");
+  return ref;
+}
+
+/**
+ * The canonical full form of a reference, which {@linkcode parseReference} turns back into an
+ * equal reference: `docker.io/library/alpine:3`, `oci:./images:v1`.
+ *
+ * @example
+ * ```ts
+ * import { formatReference, parseReference } from "./mod.ts";
+ * formatReference(parseReference("alpine")); // "docker.io/library/alpine"
+ * ```
+ */
+export function formatReference(ref: Reference): string {
+  const name = ref.kind === "layout"
+    ? LAYOUT_PREFIX + ref.path
+    : `${ref.registry}/${ref.repository}`;
+  return name + suffix(ref);
+}
+
+/**
+ * The short form Docker prints: `docker.io/` and `library/` are left out where that does not
+ * change the meaning. Other references are printed in full.
+ *
+ * @example
+ * ```ts
+ * import { familiarReference, parseReference } from "./mod.ts";
+ * familiarReference(parseReference("docker.io/library/alpine:3")); // "alpine:3"
+ * familiarReference(parseReference("ghcr.io/org/app")); // "ghcr.io/org/app"
+ * ```
+ */
+export function familiarReference(ref: Reference): string {
+  if (ref.kind === "layout" || ref.registry !== DEFAULT_REGISTRY) return formatReference(ref);
+  const short = ref.repository.replace(/^library\/(?=[^/]+$)/, "");
+  // "docker.io/foo.com/app" must keep its registry, or "foo.com" would be read as one.
+  const name = splitDomain(short)[0] === undefined ? short : `${ref.registry}/${ref.repository}`;
+  return name + suffix(ref);
+}
+
+/**
+ * What to resolve: the digest if there is one (it pins the content), else the tag, else
+ * `undefined` so that the caller can choose a default such as `latest`.
+ *
+ * @example
+ * ```ts
+ * import { parseReference, referenceString } from "./mod.ts";
+ * referenceString(parseReference("alpine:3")); // "3"
+ * referenceString(parseReference("alpine")); // undefined
+ * ```
+ */
+export function referenceString(ref: Reference): string | undefined {
+  return ref.digest ?? ref.tag;
+}
+
+/**
+ * The host that serves a registry's API: Docker Hub's is `registry-1.docker.io`, every other
+ * registry serves its own.
+ *
+ * @example
+ * ```ts
+ * import { registryHost } from "./mod.ts";
+ * registryHost("docker.io"); // "registry-1.docker.io"
+ * registryHost("localhost:5000"); // "localhost:5000"
+ * ```
+ */
+export function registryHost(registry: string): string {
+  return registry === DEFAULT_REGISTRY ? DOCKER_HUB_API_HOST : registry;
+}
+
+/**
+ * Whether a registry is on this machine: `localhost`, `127.0.0.0/8` or `[::1]`, with or without
+ * a port. Any other string, including one that is not a valid registry host, is not.
+ *
+ * @example
+ * ```ts
+ * import { isLoopbackRegistry } from "./mod.ts";
+ * isLoopbackRegistry("localhost:5000"); // true
+ * isLoopbackRegistry("[::1]"); // true
+ * isLoopbackRegistry("ghcr.io"); // false
+ * ```
+ */
+export function isLoopbackRegistry(registry: string): boolean {
+  if (!DOMAIN.test(registry)) return false;
+  // The URL parser canonicalises hosts the way fetch will connect to them:
+  // "LOCALHOST", "127.1" and "[0:0::1]" become "localhost", "127.0.0.1" and "[::1]".
+  const host = URL.parse(`http://${registry}`)?.hostname;
+  return host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host ?? "");
+}
+
+/** Splits off the registry when the first component names one, by Docker's rule. */
+function splitDomain(name: string): [domain: string | undefined, remainder: string] {
+  const slash = name.indexOf("/");
+  const first = name.slice(0, slash);
+  const isDomain = slash >= 0 &&
+    (/[.:]/.test(first) || first === "localhost" || first.startsWith("["));
+  return isDomain ? [first, name.slice(slash + 1)] : [undefined, name];
+}
+
+/** Validates a digest, naming the whole reference in the error. */
+function checkDigest(input: string, digest: string): string {
+  try {
+    parseDigest(digest);
+  } catch (error) {
+    throw new UsageError(
+      `invalid reference ${JSON.stringify(input)}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  return digest;
+}
+
+/** The `:TAG` and `@DIGEST` that follow the name, as far as they are set. */
+function suffix(ref: Reference): string {
+  return (ref.tag === undefined ? "" : `:${ref.tag}`) +
+    (ref.digest === undefined ? "" : `@${ref.digest}`);
+}

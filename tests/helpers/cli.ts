@@ -1,0 +1,95 @@
+/**
+ * Runs the ocisync CLI as a subprocess, through `deno run` with exactly the
+ * permissions the compiled binary gets (`scripts/permissions.ts`), so a
+ * missing permission fails a test.
+ *
+ * @module
+ */
+import { PERMISSION_FLAGS } from "../../scripts/permissions.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+/** What a finished process printed and returned. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options of {@linkcode ocisync} and {@linkcode run}. */
+export interface RunOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  stdin?: string;
+}
+
+/**
+ * Runs `ocisync ARGS…` and waits for it.
+ *
+ * @example
+ * ```ts
+ * import { ocisync } from "./cli.ts";
+ * const { code, stdout } = await ocisync(["version", "--json"]);
+ * ```
+ */
+export function ocisync(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return run(Deno.execPath(), ["run", ...PERMISSION_FLAGS, MAIN, ...args], options);
+}
+
+/**
+ * Runs any program and captures its output. Standard input is empty unless
+ * `options.stdin` is given.
+ *
+ * @example
+ * ```ts
+ * import { run } from "./cli.ts";
+ * const { stdout } = await run("tar", ["--version"]);
+ * ```
+ */
+export async function run(
+  program: string,
+  args: string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const child = new Deno.Command(program, {
+    args,
+    cwd: options.cwd,
+    env: options.env,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/**
+ * Runs a program and fails with its stderr when it exits non-zero.
+ *
+ * @example
+ * ```ts
+ * import { runOk } from "./cli.ts";
+ * const listing = await runOk("tar", ["-tf", "layer.tar"]);
+ * ```
+ */
+export async function runOk(
+  program: string,
+  args: string[],
+  options: RunOptions = {},
+): Promise<string> {
+  const result = await run(program, args, options);
+  if (result.code !== 0) {
+    throw new Error(`${program} ${args.join(" ")} exited ${result.code}: ${result.stderr}`);
+  }
+  return result.stdout;
+}

@@ -1,0 +1,120 @@
+/**
+ * Builds test trees and takes snapshots of trees to compare: each path with
+ * its type, permission bits, and content hash or link target.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+
+/** One node of a test tree. */
+export type TreeNode =
+  | { type: "file"; content: Uint8Array | string; executable?: boolean }
+  | { type: "dir" }
+  | { type: "symlink"; target: string }
+  | { type: "hardlink"; to: string };
+
+/** What a snapshot records of one path. */
+export interface SnapshotEntry {
+  type: "file" | "dir" | "symlink";
+  mode: number;
+  sha256?: string;
+  target?: string;
+}
+
+/** How to lay a tree out on disk, so that two copies differ in all but content. */
+export interface LayoutVariant {
+  /** Create the paths in reverse order. */
+  reverse?: boolean;
+  /** Permission bits for plain files, executables and dirs (as a umask would leave them). */
+  fileMode?: number;
+  execMode?: number;
+  dirMode?: number;
+  /** mtime in seconds for every path. */
+  mtime?: number;
+  /** chown every path to this uid:gid (only when running as root). */
+  owner?: [number, number];
+}
+
+/**
+ * Writes `nodes` (relative paths, parents before children) under `root`.
+ *
+ * @example
+ * ```ts
+ * import { writeTree } from "./tree.ts";
+ * await writeTree("/tmp/t", { "a.txt": { type: "file", content: "a" } });
+ * ```
+ */
+export async function writeTree(
+  root: string,
+  nodes: Record<string, TreeNode>,
+  variant: LayoutVariant = {},
+): Promise<void> {
+  await Deno.mkdir(root, { recursive: true });
+  const entries = Object.entries(nodes);
+  // Parents must exist first: create every directory, then the rest.
+  const dirs = entries.filter(([, n]) => n.type === "dir");
+  const others = entries.filter(([, n]) => n.type !== "dir");
+  if (variant.reverse) others.reverse();
+  for (const [path] of dirs) await Deno.mkdir(`${root}/${path}`, { recursive: true });
+  for (const [path, node] of others) {
+    const full = `${root}/${path}`;
+    if (node.type === "file") {
+      await Deno.writeFile(
+        full,
+        typeof node.content === "string" ? new TextEncoder().encode(node.content) : node.content,
+      );
+      const mode = node.executable ? variant.execMode ?? 0o755 : variant.fileMode ?? 0o644;
+      await Deno.chmod(full, mode);
+    } else if (node.type === "symlink") {
+      await Deno.symlink(node.target, full);
+    } else if (node.type === "hardlink") {
+      await Deno.link(`${root}/${node.to}`, full);
+    }
+  }
+  for (const [path] of [...dirs].reverse()) {
+    await Deno.chmod(`${root}/${path}`, variant.dirMode ?? 0o755);
+  }
+  for (const [path] of entries) {
+    const full = `${root}/${path}`;
+    if (variant.owner && Deno.uid() === 0) {
+      await Deno.lstat(full).then(() =>
+        new Deno.Command("chown", { args: ["-h", variant.owner!.join(":"), full] }).outputSync()
+      );
+    }
+    if (variant.mtime !== undefined && nodes[path].type !== "symlink") {
+      await Deno.utime(full, variant.mtime, variant.mtime);
+    }
+  }
+}
+
+/**
+ * Records every path below `root` (not `root` itself), sorted.
+ *
+ * @example
+ * ```ts
+ * import { snapshot } from "./tree.ts";
+ * const before = await snapshot("/tmp/t");
+ * ```
+ */
+export async function snapshot(root: string): Promise<Record<string, SnapshotEntry>> {
+  const result: Record<string, SnapshotEntry> = {};
+  async function visit(dir: string, prefix: string) {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = `${dir}/${entry.name}`;
+      const rel = prefix + entry.name;
+      const info = await Deno.lstat(path);
+      const mode = (info.mode ?? 0) & 0o7777;
+      if (info.isSymlink) {
+        result[rel] = { type: "symlink", mode: 0, target: await Deno.readLink(path) };
+      } else if (info.isDirectory) {
+        result[rel] = { type: "dir", mode };
+        await visit(path, `${rel}/`);
+      } else {
+        const sha256 = createHash("sha256").update(await Deno.readFile(path)).digest("hex");
+        result[rel] = { type: "file", mode, sha256 };
+      }
+    }
+  }
+  await visit(root, "");
+  return Object.fromEntries(Object.entries(result).sort(([a], [b]) => a < b ? -1 : 1));
+}
