@@ -16,7 +16,14 @@ export * from "./src/errors/mod.ts";
 export * from "./src/digest/mod.ts";
 export * from "./src/ref/mod.ts";
 export { isIndexMediaType, MANIFEST_MEDIA_TYPES, MediaType } from "./src/oci/mediatypes.ts";
-export type { Descriptor, ImageConfig, Index, Manifest, Platform } from "./src/oci/types.ts";
+export type {
+  Descriptor,
+  ImageConfig,
+  Index,
+  Manifest,
+  ManifestOrIndex,
+  Platform,
+} from "./src/oci/types.ts";
 export { parseManifestOrIndex } from "./src/oci/types.ts";
 export type { Target } from "./src/oci/target.ts";
 export {
@@ -33,6 +40,7 @@ export {
   type LayerStream,
   normalizePrefix,
   walkFolder,
+  type WalkOptions,
   writeLayerFile,
 } from "./src/layer/mod.ts";
 export { type TarEntry, type TarOptions, tarStream } from "./src/tar/writer.ts";

@@ -76,7 +76,8 @@ export class OcisyncError extends Error {
  * ```
  */
 export class UsageError extends OcisyncError {
-  override readonly exitCode = ExitCode.Usage;
+  /** Always {@linkcode ExitCode.Usage}. */
+  override readonly exitCode: ExitCodeValue = ExitCode.Usage;
 }
 
 /**
@@ -89,7 +90,8 @@ export class UsageError extends OcisyncError {
  * ```
  */
 export class AuthError extends OcisyncError {
-  override readonly exitCode = ExitCode.Auth;
+  /** Always {@linkcode ExitCode.Auth}. */
+  override readonly exitCode: ExitCodeValue = ExitCode.Auth;
 }
 
 /**
@@ -102,7 +104,8 @@ export class AuthError extends OcisyncError {
  * ```
  */
 export class NotFoundError extends OcisyncError {
-  override readonly exitCode = ExitCode.NotFound;
+  /** Always {@linkcode ExitCode.NotFound}. */
+  override readonly exitCode: ExitCodeValue = ExitCode.NotFound;
 }
 
 /**
@@ -115,7 +118,8 @@ export class NotFoundError extends OcisyncError {
  * ```
  */
 export class IntegrityError extends OcisyncError {
-  override readonly exitCode = ExitCode.Integrity;
+  /** Always {@linkcode ExitCode.Integrity}. */
+  override readonly exitCode: ExitCodeValue = ExitCode.Integrity;
 }
 
 /**
@@ -128,7 +132,8 @@ export class IntegrityError extends OcisyncError {
  * ```
  */
 export class NetworkError extends OcisyncError {
-  override readonly exitCode = ExitCode.Network;
+  /** Always {@linkcode ExitCode.Network}. */
+  override readonly exitCode: ExitCodeValue = ExitCode.Network;
 }
 
 /**
@@ -142,7 +147,8 @@ export class NetworkError extends OcisyncError {
  * ```
  */
 export class UnsafeContentError extends OcisyncError {
-  override readonly exitCode = ExitCode.UnsafeContent;
+  /** Always {@linkcode ExitCode.UnsafeContent}. */
+  override readonly exitCode: ExitCodeValue = ExitCode.UnsafeContent;
 }
 
 /**

@@ -32,6 +32,7 @@ export interface LayerOptions extends WalkOptions {
 
 /** What a built layer is: the fields of its descriptor and its `diffId`. */
 export interface Layer {
+  /** The OCI layer media type for the compression. */
   mediaType: string;
   /** The sha256 of the blob as stored (compressed). */
   digest: Digest;

@@ -118,7 +118,7 @@ async function* walkDirectory(
         type: "file",
         mode: executable ? 0o755 : 0o644,
         size: info.size,
-        body: () => readFile(path),
+        body: () => readFile(path, info.size),
       };
     } else {
       throw new UnsafeContentError(
@@ -138,7 +138,8 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-async function* readFile(path: string): AsyncGenerator<Uint8Array> {
+/** Reads a file in chunks no larger than the file, so small files cost small buffers. */
+async function* readFile(path: string, size: number): AsyncGenerator<Uint8Array> {
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path);
@@ -147,7 +148,8 @@ async function* readFile(path: string): AsyncGenerator<Uint8Array> {
   }
   try {
     while (true) {
-      const buffer = new Uint8Array(READ_CHUNK);
+      // One byte more than expected, so a file that grew is noticed by the tar writer.
+      const buffer = new Uint8Array(Math.min(READ_CHUNK, size + 1));
       const n = await file.read(buffer);
       if (n === null) return;
       yield buffer.subarray(0, n);

@@ -19,53 +19,85 @@ import { isIndexMediaType, MediaType } from "./mediatypes.ts";
 
 /** A platform, as in an index entry or an image config. */
 export interface Platform {
+  /** The CPU architecture, e.g. `amd64`, `arm64`. */
   architecture: string;
+  /** The operating system, e.g. `linux`. */
   os: string;
+  /** The CPU variant, e.g. `v8` for arm64. */
   variant?: string;
+  /** The OS version, used by Windows images. */
   "os.version"?: string;
+  /** Required OS features. */
   "os.features"?: string[];
 }
 
 /** A content descriptor: what a manifest or index says about a blob. */
 export interface Descriptor {
+  /** The media type of the referenced content. */
   mediaType: string;
+  /** The digest of the referenced content. */
   digest: Digest;
+  /** The size in bytes of the referenced content. */
   size: number;
+  /** Other places the content can be downloaded from. */
   urls?: string[];
+  /** Arbitrary metadata, e.g. `org.opencontainers.image.title`. */
   annotations?: Record<string, string>;
+  /** The platform, for entries of an index. */
   platform?: Platform;
+  /** The artifact type, for manifests of artifacts. */
   artifactType?: string;
+  /** The content itself, base64-encoded, for small blobs. */
   data?: string;
 }
 
 /** An image manifest (OCI or Docker schema 2). */
 export interface Manifest {
+  /** Always 2. */
   schemaVersion: 2;
+  /** The manifest media type. */
   mediaType?: string;
+  /** The artifact type, when the manifest is an artifact. */
   artifactType?: string;
+  /** The image config, or the empty descriptor for artifacts. */
   config: Descriptor;
+  /** The layers, in order from the base up. */
   layers: Descriptor[];
+  /** The manifest this one refers to (signatures, SBOMs). */
   subject?: Descriptor;
+  /** Arbitrary metadata. */
   annotations?: Record<string, string>;
 }
 
 /** An image index (OCI) or manifest list (Docker). */
 export interface Index {
+  /** Always 2. */
   schemaVersion: 2;
+  /** The index media type. */
   mediaType?: string;
+  /** The artifact type, when the index is an artifact. */
   artifactType?: string;
+  /** The manifests, usually one per platform. */
   manifests: Descriptor[];
+  /** The manifest this one refers to. */
   subject?: Descriptor;
+  /** Arbitrary metadata. */
   annotations?: Record<string, string>;
 }
 
 /** An image config: the parts ocisync reads and writes. */
 export interface ImageConfig {
+  /** When the image was created, as RFC 3339. */
   created?: string;
+  /** Who created the image. */
   author?: string;
+  /** The CPU architecture. */
   architecture: string;
+  /** The operating system. */
   os: string;
+  /** The CPU variant. */
   variant?: string;
+  /** The runtime defaults: user, env, entrypoint, command, working dir, labels. */
   config?: {
     User?: string;
     Env?: string[];
@@ -75,7 +107,9 @@ export interface ImageConfig {
     Labels?: Record<string, string>;
     [key: string]: unknown;
   };
+  /** The layers' uncompressed digests, in order. */
   rootfs: { type: "layers"; diff_ids: Digest[] };
+  /** One entry per layer or empty-layer step. */
   history?: {
     created?: string;
     created_by?: string;

@@ -27,6 +27,7 @@ export const BLOCK_SIZE = 512;
 export interface TarEntry {
   /** The path inside the archive; directories end with "/". */
   readonly name: string;
+  /** What the entry is. Hard links are written as files. */
   readonly type: "file" | "directory" | "symlink";
   /** Permission bits only (0o7777 at most). */
   readonly mode: number;

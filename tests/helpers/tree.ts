@@ -53,8 +53,10 @@ export async function writeTree(
   const entries = Object.entries(nodes);
   // Parents must exist first: create every directory, then the rest.
   const dirs = entries.filter(([, n]) => n.type === "dir");
-  const others = entries.filter(([, n]) => n.type !== "dir");
+  // Hard links need their target, so they come last.
+  const others = entries.filter(([, n]) => n.type !== "dir" && n.type !== "hardlink");
   if (variant.reverse) others.reverse();
+  others.push(...entries.filter(([, n]) => n.type === "hardlink"));
   for (const [path] of dirs) await Deno.mkdir(`${root}/${path}`, { recursive: true });
   for (const [path, node] of others) {
     const full = `${root}/${path}`;

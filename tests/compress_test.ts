@@ -1,0 +1,117 @@
+/**
+ * The compressors give the same bytes however the input is split into writes
+ * and however many threads compress, and independent decoders (GNU gzip,
+ * Python, zstd) read them back to the input.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { gzipStream, zstdStream } from "../src/compress/mod.ts";
+import { runOk } from "./helpers/cli.ts";
+import { requireTool } from "./helpers/tools.ts";
+
+requireTool("gzip", "gzip");
+requireTool("zstd", "zstd");
+
+/** 3.5 MiB of half-compressible bytes: text runs mixed with noise. */
+const INPUT = (() => {
+  const bytes = new Uint8Array(3.5 * 1024 * 1024);
+  const text = new TextEncoder().encode("the quick brown fox jumps over the lazy dog ");
+  let x = 7;
+  for (let i = 0; i < bytes.length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    bytes[i] = (i >> 12) % 2 ? text[i % text.length] : x >>> 24;
+  }
+  return bytes;
+})();
+
+function* chunked(bytes: Uint8Array, size: number | (() => number)) {
+  for (let i = 0; i < bytes.length;) {
+    const n = typeof size === "number" ? size : size();
+    yield bytes.subarray(i, i + n);
+    i += n;
+  }
+}
+
+async function digestOf(stream: AsyncIterable<Uint8Array>): Promise<[string, Uint8Array]> {
+  const parts: Uint8Array[] = [];
+  for await (const part of stream) parts.push(part.slice());
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    all.set(part, offset);
+    offset += part.length;
+  }
+  return [createHash("sha256").update(all).digest("hex"), all];
+}
+
+const random = (() => {
+  let x = 42;
+  return () => {
+    x = (x * 48271) % 2147483647;
+    return 1 + (x % 200_000);
+  };
+})();
+
+const CHUNKINGS: [string, () => Iterable<Uint8Array>][] = [
+  ["512 B", () => chunked(INPUT, 512)],
+  ["1 MiB", () => chunked(INPUT, 1024 * 1024)],
+  ["whole", () => [INPUT]],
+  ["random", () => chunked(INPUT, random)],
+  ["7 B then 64 KiB", () => [INPUT.subarray(0, 7), ...chunked(INPUT.subarray(7), 65536)]],
+];
+
+Deno.test("gzip: identical bytes for every chunking and thread count", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const [reference, bytes] = await digestOf(gzipStream([INPUT], { concurrency: 1 }));
+    for (const [name, source] of CHUNKINGS) {
+      for (const concurrency of [1, 2, 3]) {
+        const [digest] = await digestOf(gzipStream(source(), { concurrency }));
+        assert.equal(digest, reference, `${name}, ${concurrency} threads`);
+      }
+    }
+    await Deno.writeFile(`${tmp}/x.gz`, bytes);
+    await runOk("gzip", ["-t", `${tmp}/x.gz`]);
+    const inputDigest = createHash("sha256").update(INPUT).digest("hex");
+    const gunzipped = await runOk("sh", ["-c", `gzip -dc "$0" | sha256sum`, `${tmp}/x.gz`]);
+    assert.equal(gunzipped.split(" ")[0], inputDigest);
+    const python = await runOk("python3", [
+      "-c",
+      "import gzip, hashlib, sys; print(hashlib.sha256(gzip.open(sys.argv[1]).read()).hexdigest())",
+      `${tmp}/x.gz`,
+    ]);
+    assert.equal(python.trim(), inputDigest);
+    // A fixed header: no name, mtime 0, OS 255.
+    assert.deepEqual([...bytes.subarray(0, 10)], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("gzip: an empty input is a valid empty gzip", async () => {
+  const [, bytes] = await digestOf(gzipStream([]));
+  const tmp = await Deno.makeTempFile();
+  try {
+    await Deno.writeFile(tmp, bytes);
+    assert.equal(await runOk("sh", ["-c", `gzip -dc "$0" | wc -c`, tmp]), "0\n");
+  } finally {
+    await Deno.remove(tmp);
+  }
+});
+
+Deno.test("zstd: identical bytes for every chunking, and zstd reads them back", async () => {
+  const [reference, bytes] = await digestOf(zstdStream([INPUT]));
+  for (const [name, source] of CHUNKINGS) {
+    const [digest] = await digestOf(zstdStream(source()));
+    assert.equal(digest, reference, name);
+  }
+  const tmp = await Deno.makeTempFile();
+  try {
+    await Deno.writeFile(tmp, bytes);
+    await runOk("zstd", ["-q", "-t", tmp]);
+    const out = await runOk("sh", ["-c", `zstd -dc "$0" | sha256sum`, tmp]);
+    assert.equal(out.split(" ")[0], createHash("sha256").update(INPUT).digest("hex"));
+  } finally {
+    await Deno.remove(tmp);
+  }
+});
