@@ -47,7 +47,10 @@ export async function ensureBenchTree(root: string): Promise<{ files: number; by
             offset += word.length;
           }
         }
-        await Deno.writeFile(`${dir}/file${f}.${kind === 0 ? "bin" : "py"}`, content.subarray(0, size));
+        await Deno.writeFile(
+          `${dir}/file${f}.${kind === 0 ? "bin" : "py"}`,
+          content.subarray(0, size),
+        );
         files++;
         bytes += size;
       }
