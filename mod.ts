@@ -44,3 +44,83 @@ export {
   writeLayerFile,
 } from "./src/layer/mod.ts";
 export { type TarEntry, type TarOptions, tarStream } from "./src/tar/writer.ts";
+export { readTar, type TarEntryType, type TarReadEntry } from "./src/tar/reader.ts";
+export { decompressStream, detectCompression } from "./src/compress/decompress.ts";
+export { Unpacker, type UnpackOptions, type UnpackStats } from "./src/unpack/mod.ts";
+export {
+  formatPlatform,
+  hostPlatform,
+  parsePlatform,
+  selectManifest,
+} from "./src/image/platform.ts";
+export {
+  artifactManifest,
+  createdAt,
+  EMPTY_CONFIG,
+  imageConfig,
+  type ImageConfigSpec,
+  type ImageLayer,
+  imageManifest,
+  type JsonBlob,
+  jsonBlob,
+} from "./src/image/build.ts";
+export { gcLayout, type GcResult, LayoutTarget, REF_NAME_ANNOTATION } from "./src/layout/mod.ts";
+export type { LayoutOpenOptions } from "./src/layout/mod.ts";
+export {
+  type Challenge,
+  type FetchedManifest,
+  type HttpRequest,
+  type HttpResponse,
+  parseChallenges,
+  RegistryClient,
+  type RegistryClientOptions,
+  type RegistryOptions,
+  RegistryTarget,
+  type TagsPage,
+  type TagsPageOptions,
+  type TransportOptions,
+} from "./src/remote/mod.ts";
+export {
+  type Credential,
+  type CredentialLookup,
+  credentialLookup,
+  type CredentialOptions,
+  dockerConfigPath,
+  type EnvLookup,
+  removeCredential,
+  saveCredential,
+  type SaveCredentialOptions,
+} from "./src/remote/credentials.ts";
+export {
+  closeTarget,
+  DEFAULT_TAG,
+  destinationTags,
+  openTarget,
+  type OpenTargetOptions,
+  resolveReference,
+} from "./src/target/mod.ts";
+export {
+  type ArtifactFile,
+  type BlobEvent,
+  type BlobSource,
+  type LayerSource,
+  type PreparedLayer,
+  prepareLayer,
+  type PrepareOptions,
+  pushArtifact,
+  type PushArtifactOptions,
+  pushBlobs,
+  pushImage,
+  type PushImageOptions,
+  type PushResult,
+  type TransferStats,
+} from "./src/push/mod.ts";
+export {
+  fetchImageManifest,
+  ORAS_DIGEST_ANNOTATION,
+  ORAS_UNPACK_ANNOTATION,
+  pull,
+  type PullOptions,
+  type PullResult,
+  TITLE_ANNOTATION,
+} from "./src/pull/mod.ts";

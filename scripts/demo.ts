@@ -21,6 +21,7 @@ async function ocisync(...args: string[]): Promise<void> {
   if (code !== 0) Deno.exit(code);
 }
 
+const layout = "oci:.demo/layout:hello-flow";
 await ocisync(
   "pack",
   "examples/hello-flow",
@@ -29,6 +30,10 @@ await ocisync(
   "-o",
   ".demo/hello-flow.tar.gz",
 );
+await ocisync("push", layout, "examples/hello-flow:/opt/prefect/flows", "--tag", "latest");
+await Deno.remove(`${work}/pulled`, { recursive: true }).catch(() => {});
+await ocisync("pull", layout, "-o", ".demo/pulled");
 console.log(
-  `\nThe layer is in ${work}/hello-flow.tar.gz. Run it again: the digests do not change.`,
+  `\nThe flow went into the OCI layout ${work}/layout and came back out in ${work}/pulled.` +
+    "\nRun it again: the digests do not change.",
 );

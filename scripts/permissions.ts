@@ -10,6 +10,8 @@
  * - `--allow-env`: `SOURCE_DATE_EPOCH`, `DOCKER_CONFIG`, `REGISTRY_AUTH_FILE`,
  *   `HOME`, proxies, `NO_COLOR`.
  * - `--allow-run`: `docker-credential-*` helpers, pip and hooks.
+ * - `--allow-sys=hostname`: the layout lock records its host, so a lock left by a crashed
+ *   process on this host can be broken at once.
  *
  * @module
  */
@@ -21,6 +23,7 @@ export const PERMISSION_FLAGS: readonly string[] = [
   "--allow-net",
   "--allow-env",
   "--allow-run",
+  "--allow-sys=hostname",
 ];
 
 /** Modules loaded at run time that `deno compile` must embed (worker threads). */

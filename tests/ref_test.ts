@@ -255,14 +255,13 @@ Deno.test("registryHost maps Docker Hub to its API host", () => {
   );
 });
 
-Deno.test("isLoopbackRegistry knows localhost, 127.0.0.0/8 and [::1]", () => {
+Deno.test("isLoopbackRegistry knows localhost, 127.0.0.1 and [::1], and nothing else", () => {
   const loopback = [
     "localhost",
     "localhost:5000",
     "LOCALHOST",
     "127.0.0.1",
     "127.0.0.1:5000",
-    "127.255.0.3:80",
     "[::1]",
     "[::1]:5000",
     "[0:0:0:0:0:0:0:1]:5000",
@@ -272,6 +271,8 @@ Deno.test("isLoopbackRegistry knows localhost, 127.0.0.0/8 and [::1]", () => {
     "docker.io",
     "ghcr.io:443",
     "128.0.0.1",
+    "127.0.0.2:5000",
+    "127.255.0.3:80",
     "10.0.0.1:5000",
     "localhost.example.com",
     "127.0.0.1.nip.io",

@@ -4,7 +4,12 @@
  * @module
  */
 import type { OptionSpec, ParsedOptions } from "./args.ts";
-import type { OutputMode } from "./output.ts";
+import type { Output, OutputMode } from "./output.ts";
+import { parseDuration } from "./units.ts";
+import { UsageError } from "../errors/mod.ts";
+import { MAX_MTIME } from "../layer/mod.ts";
+import { credentialLookup } from "../remote/credentials.ts";
+import type { OpenTargetOptions } from "../target/mod.ts";
 
 /** `--json`, `-q`, `--verbose` and `--help`. */
 export const OUTPUT_OPTIONS: OptionSpec[] = [
@@ -21,4 +26,120 @@ export function outputMode(options: ParsedOptions): OutputMode {
     quiet: options.quiet === true,
     verbose: options.verbose === true,
   };
+}
+
+/** Options of every command that talks to registries. */
+export const REGISTRY_OPTIONS: OptionSpec[] = [
+  {
+    name: "username",
+    short: "u",
+    type: "string",
+    value: "USER",
+    description: "registry user name",
+  },
+  {
+    name: "password-stdin",
+    type: "boolean",
+    description: "read the password or token from standard input",
+  },
+  {
+    name: "password",
+    type: "string",
+    value: "PASS",
+    description: "refused: a password on the command line leaks into shell history and ps",
+  },
+  {
+    name: "credentials",
+    type: "string",
+    value: "FILE",
+    description: 'a JSON file: Docker\'s {"auths": …} or {"username", "password", "registry"}',
+  },
+  {
+    name: "plain-http",
+    type: "boolean",
+    description: "use HTTP instead of HTTPS (automatic for localhost and 127.0.0.1)",
+  },
+  {
+    name: "ca-file",
+    type: "string",
+    value: "FILE",
+    description: "trust this PEM certificate authority too",
+  },
+  {
+    name: "retries",
+    type: "string",
+    value: "N",
+    description: "retries of failed requests",
+    default: "3",
+  },
+  {
+    name: "timeout",
+    type: "string",
+    value: "DURATION",
+    description: "per-request timeout",
+    default: "30s",
+  },
+];
+
+/**
+ * The target options that registry flags select: credentials in the order
+ * users expect, transport settings, and a verbose request log.
+ */
+export async function registryOptions(
+  options: ParsedOptions,
+  out: Output,
+): Promise<OpenTargetOptions> {
+  if (options.password !== undefined) {
+    throw new UsageError("--password is refused: it would show in shell history and ps", {
+      hint: 'pipe it in: echo "$TOKEN" | ocisync … --username USER --password-stdin',
+    });
+  }
+  let password: string | undefined;
+  if (options["password-stdin"]) {
+    password = (await new Response(Deno.stdin.readable).text()).replace(/\r?\n$/, "");
+    if (!options.username) throw new UsageError("--password-stdin needs --username");
+  }
+  const retries = options.retries === undefined ? undefined : Number(options.retries);
+  if (retries !== undefined && (!Number.isInteger(retries) || retries < 0)) {
+    throw new UsageError("--retries must be a whole number, 0 or more");
+  }
+  return {
+    credentials: credentialLookup({
+      username: options.username as string | undefined,
+      password,
+      credentialsFile: options.credentials as string | undefined,
+    }),
+    plainHttp: options["plain-http"] === true,
+    caFile: options["ca-file"] as string | undefined,
+    retries,
+    timeout: options.timeout === undefined
+      ? undefined
+      : parseDuration(options.timeout as string, "--timeout"),
+    log: (line) => out.verbose(line),
+  };
+}
+
+/**
+ * Seconds since the epoch from `flag` (named `option`), else from
+ * `SOURCE_DATE_EPOCH`, else 0: the mtime of packed entries and an image's
+ * `created`, so builds are reproducible.
+ */
+export function sourceDateEpoch(flag?: string, option = "--mtime"): number {
+  const source = flag !== undefined ? option : "SOURCE_DATE_EPOCH";
+  const value = flag ?? Deno.env.get("SOURCE_DATE_EPOCH");
+  if (value === undefined || value === "") return 0;
+  if (!/^\d+$/.test(value) || Number(value) > MAX_MTIME) {
+    throw new UsageError(`${source} must be whole seconds since the epoch, from 0 to ${MAX_MTIME}`);
+  }
+  return Number(value);
+}
+
+/** A positive whole number option, or undefined when absent. */
+export function positiveInteger(value: string | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new UsageError(`${option} must be a whole number, 1 or more`);
+  }
+  return n;
 }

@@ -8,6 +8,12 @@ import { closest, type CommandSpec, formatHelp, parseArgs, type ParsedArgs } fro
 import { outputMode } from "./common.ts";
 import { Output } from "./output.ts";
 import { pack, packSpec } from "./commands/pack.ts";
+import { copy, copySpec } from "./commands/copy.ts";
+import { gc, gcSpec } from "./commands/gc.ts";
+import { inspect, inspectSpec, tags, tagsSpec } from "./commands/inspect.ts";
+import { login, loginSpec, logout, logoutSpec } from "./commands/login.ts";
+import { pull, pullSpec } from "./commands/pull.ts";
+import { push, pushSpec } from "./commands/push.ts";
 import { version, versionSpec } from "./commands/version.ts";
 import { ExitCode, exitCodeOf, OcisyncError, UsageError } from "../errors/mod.ts";
 
@@ -18,19 +24,19 @@ interface Command {
 
 const COMMANDS: Command[] = [
   { spec: packSpec, run: pack },
+  { spec: pushSpec, run: push },
+  { spec: pullSpec, run: pull },
+  { spec: copySpec, run: copy },
+  { spec: inspectSpec, run: inspect },
+  { spec: tagsSpec, run: tags },
+  { spec: gcSpec, run: gc },
+  { spec: loginSpec, run: login },
+  { spec: logoutSpec, run: logout },
   { spec: versionSpec, run: version },
 ];
 
 /** Commands on the roadmap: they say so and fail, rather than pretend. */
 const PLANNED: Record<string, string> = {
-  push: "push layers or files to a registry or an oci: layout",
-  pull: "pull an image or artifact into a folder",
-  copy: "copy an image between registries and oci: layouts",
-  inspect: "show a manifest, index or config",
-  tags: "list a repository's tags",
-  login: "save registry credentials",
-  logout: "remove saved registry credentials",
-  gc: "remove unreachable blobs from an oci: layout",
   sync: "keep a host in step with a reference",
   build: "build and push an image from an ocisync.yaml recipe",
   deps: "install Python dependencies into a layer",

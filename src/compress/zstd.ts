@@ -10,8 +10,8 @@
  * @module
  */
 import zlib from "node:zlib";
-import { once } from "node:events";
 import { fixedBlocks } from "./blocks.ts";
+import { throughTransform } from "./node_stream.ts";
 
 /** The zstd level ocisync uses; part of the byte-for-byte output contract. */
 export const ZSTD_LEVEL = 3;
@@ -27,20 +27,5 @@ export async function* zstdStream(
       [zlib.constants.ZSTD_c_checksumFlag]: 1,
     },
   });
-  const feeding = (async () => {
-    try {
-      for await (const block of fixedBlocks(source, BLOCK_SIZE)) {
-        if (!compressor.write(block)) await once(compressor, "drain");
-      }
-      compressor.end();
-    } catch (error) {
-      compressor.destroy(error as Error);
-    }
-  })();
-  try {
-    for await (const chunk of compressor) yield new Uint8Array(chunk as Uint8Array);
-  } finally {
-    compressor.destroy();
-    await feeding;
-  }
+  yield* throughTransform(fixedBlocks(source, BLOCK_SIZE), compressor);
 }

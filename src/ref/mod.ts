@@ -318,8 +318,10 @@ export function registryHost(registry: string): string {
 }
 
 /**
- * Whether a registry is on this machine: `localhost`, `127.0.0.0/8` or `[::1]`, with or without
- * a port. Any other string, including one that is not a valid registry host, is not.
+ * Whether a registry is one of the three loopback hosts that are spoken to over plain HTTP by
+ * default: `localhost`, `127.0.0.1` or `[::1]`, with or without a port. Other loopback
+ * addresses (`127.0.0.2`) use HTTPS like any other host, which lets a TLS registry be tested on
+ * this machine. Any other string, including one that is not a valid registry host, is not.
  *
  * @example
  * ```ts
@@ -334,7 +336,7 @@ export function isLoopbackRegistry(registry: string): boolean {
   // The URL parser canonicalises hosts the way fetch will connect to them:
   // "LOCALHOST", "127.1" and "[0:0::1]" become "localhost", "127.0.0.1" and "[::1]".
   const host = URL.parse(`http://${registry}`)?.hostname;
-  return host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host ?? "");
+  return host === "localhost" || host === "[::1]" || host === "127.0.0.1";
 }
 
 /** Splits off the registry when the first component names one, by Docker's rule. */

@@ -4,11 +4,11 @@
  * @module
  */
 import type { CommandSpec, ParsedArgs } from "../args.ts";
-import { OUTPUT_OPTIONS } from "../common.ts";
+import { OUTPUT_OPTIONS, sourceDateEpoch } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { type Compression, COMPRESSIONS } from "../../compress/mod.ts";
 import { UsageError } from "../../errors/mod.ts";
-import { MAX_MTIME, writeLayerFile } from "../../layer/mod.ts";
+import { writeLayerFile } from "../../layer/mod.ts";
 
 /** The spec of `pack`. */
 export const packSpec: CommandSpec = {
@@ -74,7 +74,7 @@ export async function pack(args: ParsedArgs, out: Output): Promise<void> {
     prefix: options.prefix as string | undefined,
     exclude: options.exclude as string[] | undefined,
     compression,
-    mtime: parseMtime(options.mtime as string | undefined),
+    mtime: sourceDateEpoch(options.mtime as string | undefined),
   });
   out.result({
     human: [
@@ -88,15 +88,4 @@ export async function pack(args: ParsedArgs, out: Output): Promise<void> {
     json: { path: output, ...layer },
     quiet: layer.digest,
   });
-}
-
-/** `--mtime`, else `SOURCE_DATE_EPOCH`, else 0; whole seconds in ustar's range. */
-function parseMtime(flag: string | undefined): number {
-  const source = flag !== undefined ? "--mtime" : "SOURCE_DATE_EPOCH";
-  const value = flag ?? Deno.env.get("SOURCE_DATE_EPOCH");
-  if (value === undefined || value === "") return 0;
-  if (!/^\d+$/.test(value) || Number(value) > MAX_MTIME) {
-    throw new UsageError(`${source} must be whole seconds since the epoch, from 0 to ${MAX_MTIME}`);
-  }
-  return Number(value);
 }

@@ -1,0 +1,149 @@
+/**
+ * `ocisync inspect REF` and `ocisync tags REPO`.
+ *
+ * @module
+ */
+import type { CommandSpec, ParsedArgs } from "../args.ts";
+import { OUTPUT_OPTIONS, REGISTRY_OPTIONS, registryOptions } from "../common.ts";
+import { formatBytes, type Output } from "../output.ts";
+import { formatPlatform } from "../../image/platform.ts";
+import { parseManifestOrIndex } from "../../oci/types.ts";
+import { formatReference, parseReference } from "../../ref/mod.ts";
+import { closeTarget, openTarget, resolveReference } from "../../target/mod.ts";
+
+/** The spec of `inspect`. */
+export const inspectSpec: CommandSpec = {
+  name: "inspect",
+  summary: "show a manifest or index, its layers and platforms, and the config",
+  usage: "ocisync inspect REF [--raw | --config] [--json | -q]",
+  positionals: [1, 1],
+  options: [
+    { name: "raw", type: "boolean", description: "print the exact manifest bytes" },
+    { name: "config", type: "boolean", description: "print the image config JSON" },
+    ...REGISTRY_OPTIONS,
+    ...OUTPUT_OPTIONS,
+  ],
+  examples: [
+    "ocisync inspect oci:./bundle:v1",
+    "ocisync inspect ghcr.io/acme/app:v1 --raw | jq .",
+    "ocisync inspect localhost:5000/app:v1 -q   # only the digest, from one HEAD",
+  ],
+};
+
+/** Runs `inspect`. */
+export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
+  const { options } = args;
+  const reference = parseReference(args.positionals[0]);
+  const target = await openTarget(reference, await registryOptions(options, out));
+  try {
+    const descriptor = await resolveReference(target, reference);
+    const name = formatReference({ ...reference, tag: undefined, digest: undefined });
+    if (options.quiet && !options.raw && !options.config) {
+      // The digest alone needs nothing beyond the HEAD that resolved it.
+      out.result({ human: "", json: null, quiet: descriptor.digest });
+      return;
+    }
+    const bytes = await target.fetchManifest(descriptor);
+    if (options.raw) {
+      Deno.stdout.writeSync(bytes);
+      return;
+    }
+    const parsed = parseManifestOrIndex(bytes, descriptor.mediaType);
+    if (parsed.kind === "index") {
+      const { index } = parsed;
+      out.result({
+        human: [
+          `${name}@${descriptor.digest}`,
+          `  mediaType ${parsed.mediaType}`,
+          `  platforms`,
+          ...index.manifests.map((m) =>
+            `    ${m.platform ? formatPlatform(m.platform) : "(none)"}  ${m.digest}  ${m.mediaType}`
+          ),
+        ].join("\n"),
+        json: {
+          reference: formatReference(reference),
+          digest: descriptor.digest,
+          mediaType: parsed.mediaType,
+          size: bytes.length,
+          index,
+        },
+        quiet: descriptor.digest,
+      });
+      return;
+    }
+    const { manifest } = parsed;
+    const configBytes = new Uint8Array(
+      await new Response(await target.fetchBlob(manifest.config)).arrayBuffer(),
+    );
+    if (options.config) {
+      Deno.stdout.writeSync(configBytes);
+      return;
+    }
+    let config: Record<string, unknown> | undefined;
+    try {
+      config = JSON.parse(new TextDecoder().decode(configBytes));
+    } catch { /* an artifact's config may be anything */ }
+    const total = manifest.layers.reduce((n, l) => n + l.size, manifest.config.size + bytes.length);
+    const platform = config?.os && config.architecture
+      ? formatPlatform(config as { os: string; architecture: string; variant?: string })
+      : undefined;
+    out.result({
+      human: [
+        `${name}@${descriptor.digest}`,
+        `  mediaType ${parsed.mediaType}`,
+        ...(manifest.artifactType ? [`  artifactType ${manifest.artifactType}`] : []),
+        ...(platform ? [`  platform  ${platform}`] : []),
+        ...(config?.created ? [`  created   ${config.created}`] : []),
+        `  config    ${manifest.config.digest} ${manifest.config.mediaType}`,
+        `  layers`,
+        ...manifest.layers.map((l) => {
+          const title = l.annotations?.["org.opencontainers.image.title"];
+          return `    ${l.digest}  ${formatBytes(l.size).padStart(10)}  ${l.mediaType}${
+            title ? `  ${title}` : ""
+          }`;
+        }),
+        `  total     ${formatBytes(total)}`,
+        ...Object.entries(manifest.annotations ?? {}).map(([k, v]) => `  annotation ${k}=${v}`),
+      ].join("\n"),
+      json: {
+        reference: formatReference(reference),
+        digest: descriptor.digest,
+        mediaType: parsed.mediaType,
+        size: bytes.length,
+        totalSize: total,
+        ...(platform ? { platform } : {}),
+        manifest,
+        ...(config ? { config } : {}),
+      },
+      quiet: descriptor.digest,
+    });
+  } finally {
+    closeTarget(target);
+  }
+}
+
+/** The spec of `tags`. */
+export const tagsSpec: CommandSpec = {
+  name: "tags",
+  summary: "list a repository's tags",
+  usage: "ocisync tags REPO [--json]",
+  positionals: [1, 1],
+  options: [...REGISTRY_OPTIONS, ...OUTPUT_OPTIONS],
+  examples: ["ocisync tags ghcr.io/acme/app", "ocisync tags oci:./bundle --json"],
+};
+
+/** Runs `tags`. */
+export async function tags(args: ParsedArgs, out: Output): Promise<void> {
+  const reference = parseReference(args.positionals[0]);
+  const target = await openTarget(reference, await registryOptions(args.options, out));
+  try {
+    const all = await Array.fromAsync(target.tags());
+    out.result({
+      human: all.join("\n"),
+      json: { repository: formatReference(reference), tags: all },
+      quiet: all.join("\n"),
+    });
+  } finally {
+    closeTarget(target);
+  }
+}

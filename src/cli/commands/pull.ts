@@ -1,0 +1,100 @@
+/**
+ * `ocisync pull REF [-o DIR]`: an image's files, or an artifact's, into a
+ * folder, from a registry or an `oci:` layout.
+ *
+ * @module
+ */
+import type { CommandSpec, ParsedArgs } from "../args.ts";
+import { OUTPUT_OPTIONS, REGISTRY_OPTIONS, registryOptions } from "../common.ts";
+import type { Output } from "../output.ts";
+import { parseSize } from "../units.ts";
+import { formatPlatform, hostPlatform, parsePlatform } from "../../image/platform.ts";
+import { pull as pullInto } from "../../pull/mod.ts";
+import { formatReference, parseReference } from "../../ref/mod.ts";
+import { closeTarget, openTarget, resolveReference } from "../../target/mod.ts";
+
+/** The default limit on what a pull may write: a decompression bomb stops here. */
+export const DEFAULT_MAX_EXTRACT_SIZE = "32GiB";
+
+/** The spec of `pull`. */
+export const pullSpec: CommandSpec = {
+  name: "pull",
+  summary: "pull an image's files, or an artifact's, into a folder",
+  usage: "ocisync pull REF [-o DIR] [--platform OS/ARCH]",
+  positionals: [1, 1],
+  options: [
+    {
+      name: "output",
+      short: "o",
+      type: "string",
+      value: "DIR",
+      description: "where to write",
+      default: ".",
+    },
+    {
+      name: "platform",
+      type: "string",
+      value: "OS/ARCH",
+      description: "the platform to choose from an index",
+      default: "the host's",
+    },
+    {
+      name: "max-extract-size",
+      type: "string",
+      value: "SIZE",
+      description: "the most bytes the layers may write",
+      default: DEFAULT_MAX_EXTRACT_SIZE,
+    },
+    ...REGISTRY_OPTIONS,
+    ...OUTPUT_OPTIONS,
+  ],
+  examples: [
+    "ocisync pull oci:./bundle:v1 -o ./flows",
+    "ocisync pull ghcr.io/acme/flows:v1 -o /opt/prefect/flows --json",
+    "ocisync pull localhost:5000/app@sha256:… --platform linux/arm64 -o ./rootfs",
+  ],
+};
+
+/** Runs `pull`. */
+export async function pull(args: ParsedArgs, out: Output): Promise<void> {
+  const { options } = args;
+  const reference = parseReference(args.positionals[0]);
+  const directory = options.output as string | undefined ?? ".";
+  const platform = options.platform ? parsePlatform(options.platform as string) : hostPlatform();
+  const maxExtractSize = parseSize(
+    options["max-extract-size"] as string | undefined ?? DEFAULT_MAX_EXTRACT_SIZE,
+    "--max-extract-size",
+  );
+  const target = await openTarget(reference, await registryOptions(options, out));
+  try {
+    const descriptor = await resolveReference(target, reference);
+    const result = await pullInto(target, descriptor, directory, {
+      platform,
+      maxExtractSize,
+      onBlob: ({ descriptor, done }) =>
+        out.verbose(`${descriptor.digest.slice(7, 19)}: ${done ? "verified" : "pulling"}`),
+    });
+    const name = formatReference({ ...reference, tag: undefined, digest: undefined });
+    out.result({
+      human: [
+        `pulled ${name}@${result.digest} into ${directory}`,
+        ...(result.digest !== result.resolvedDigest
+          ? [`  platform ${formatPlatform(platform)} of index ${result.resolvedDigest}`]
+          : []),
+        `  ${result.kind === "artifact" ? "files" : "entries"}: ${result.files.join(", ")}`,
+      ].join("\n"),
+      json: {
+        reference: formatReference(reference),
+        digest: result.digest,
+        resolvedDigest: result.resolvedDigest,
+        kind: result.kind,
+        directory,
+        files: result.files,
+        ...(result.stats ? { stats: result.stats } : {}),
+      },
+      quiet: `${name}@${result.digest}`,
+    });
+  } finally {
+    closeTarget(target);
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Decompression for layers of any origin: gzip (one member or many), zstd
+ * (one frame or many) or plain tar, detected from the first bytes.
+ *
+ * @example
+ * ```ts
+ * import { decompressStream } from "./decompress.ts";
+ * import { gzipStream } from "./gzip.ts";
+ * const plain = await Array.fromAsync(decompressStream(gzipStream([new Uint8Array(5)])));
+ * ```
+ * @module
+ */
+import zlib from "node:zlib";
+import { OcisyncError, UnsafeContentError } from "../errors/mod.ts";
+import type { Compression } from "./mod.ts";
+import { throughTransform } from "./node_stream.ts";
+
+/**
+ * The compression that the first bytes of a blob show: gzip's `1f 8b`,
+ * zstd's `28 b5 2f fd`, anything else is taken as plain tar.
+ *
+ * @example
+ * ```ts
+ * import { detectCompression } from "./decompress.ts";
+ * detectCompression(new Uint8Array([0x1f, 0x8b, 8])); // "gzip"
+ * ```
+ */
+export function detectCompression(head: Uint8Array): Compression {
+  if (head[0] === 0x1f && head[1] === 0x8b) return "gzip";
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return "zstd";
+  return "none";
+}
+
+/** Decompresses a stream, detecting its compression from its first bytes. */
+export async function* decompressStream(
+  source: AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  const iterator = source[Symbol.asyncIterator]();
+  // Gather four bytes to detect the format; the chunks are replayed after.
+  const head: Uint8Array[] = [];
+  let headLength = 0;
+  while (headLength < 4) {
+    const { value, done } = await iterator.next();
+    if (done) break;
+    head.push(value);
+    headLength += value.length;
+  }
+  const first = new Uint8Array(headLength);
+  head.reduce((offset, chunk) => (first.set(chunk, offset), offset + chunk.length), 0);
+  const replay = (async function* () {
+    yield* head;
+    while (true) {
+      const { value, done } = await iterator.next();
+      if (done) return;
+      yield value;
+    }
+  })();
+  const compression = detectCompression(first);
+  if (compression === "none") {
+    yield* replay;
+    return;
+  }
+  const transform = compression === "gzip" ? zlib.createGunzip() : zlib.createZstdDecompress();
+  try {
+    yield* throughTransform(replay, transform);
+  } catch (error) {
+    // Errors of the source (integrity, network) pass through; the rest is the decoder's.
+    if (error instanceof OcisyncError) throw error;
+    throw new UnsafeContentError(`corrupt ${compression} data: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * Drives a `node:zlib` transform from an async iterable and yields what it
+ * produces, with back-pressure. Errors on either side end both.
+ *
+ * @module
+ */
+import { once } from "node:events";
+import type { Transform } from "node:stream";
+
+/**
+ * Pipes `source` through a Node transform stream.
+ *
+ * @example
+ * ```ts
+ * import zlib from "node:zlib";
+ * import { throughTransform } from "./node_stream.ts";
+ * const out = await Array.fromAsync(throughTransform([new Uint8Array(4)], zlib.createGzip()));
+ * ```
+ */
+export async function* throughTransform(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  transform: Transform,
+): AsyncGenerator<Uint8Array> {
+  const feeding = (async () => {
+    try {
+      for await (const chunk of source) {
+        if (!transform.write(chunk)) await once(transform, "drain");
+      }
+      transform.end();
+    } catch (error) {
+      transform.destroy(error as Error);
+    }
+  })();
+  try {
+    for await (const chunk of transform) yield new Uint8Array(chunk as Uint8Array);
+  } finally {
+    transform.destroy();
+    await feeding;
+  }
+}

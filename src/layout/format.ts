@@ -1,0 +1,240 @@
+/**
+ * The files of an OCI image layout (image-spec `image-layout.md`): `oci-layout`,
+ * `index.json` and `blobs/<alg>/<hex>`, with the checks and the locked
+ * read-modify-write of `index.json` that `LayoutTarget` and `gcLayout` share.
+ *
+ * @example
+ * ```ts
+ * import { checkLayout, readIndex } from "./format.ts";
+ * await checkLayout("./images");
+ * console.log((await readIndex("./images")).manifests.length);
+ * ```
+ * @module
+ */
+import { parseDigest, verifyingStream } from "../digest/mod.ts";
+import { IntegrityError, NotFoundError, OcisyncError } from "../errors/mod.ts";
+import { writeFileAtomic } from "../fs/atomic.ts";
+import { MediaType } from "../oci/mediatypes.ts";
+import {
+  type Descriptor,
+  type Index,
+  type ManifestOrIndex,
+  MAX_MANIFEST_BYTES,
+  parseManifestOrIndex,
+} from "../oci/types.ts";
+import { withLock } from "./lock.ts";
+import { statOrUndefined } from "./stat.ts";
+
+/** The annotation that holds an `index.json` entry's tag. */
+export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
+
+/** The only `imageLayoutVersion` the image-spec defines. */
+const LAYOUT_VERSION = "1.0.0";
+
+const encoder = new TextEncoder();
+
+/**
+ * The path of a blob: `ROOT/blobs/<algorithm>/<hex>`.
+ *
+ * @throws {UsageError} when the digest is malformed, so it can never name a path outside `blobs/`.
+ * @example
+ * ```ts
+ * import { blobPath } from "./format.ts";
+ * blobPath("./images", "sha256:" + "a".repeat(64)); // "./images/blobs/sha256/aaa…"
+ * ```
+ */
+export function blobPath(root: string, digest: string): string {
+  const { algorithm, hex } = parseDigest(digest);
+  return `${root}/blobs/${algorithm}/${hex}`;
+}
+
+/**
+ * The lock file that serialises changes to `index.json`: `ROOT/index.json.lock`.
+ *
+ * @example
+ * ```ts
+ * import { lockPath } from "./format.ts";
+ * lockPath("./images"); // "./images/index.json.lock"
+ * ```
+ */
+export function lockPath(root: string): string {
+  return `${root}/index.json.lock`;
+}
+
+/**
+ * Checks that `root` is an image layout of version 1.0.0 and that its `index.json` is valid.
+ *
+ * @throws {NotFoundError} when the directory, `oci-layout` or `index.json` is missing.
+ * @throws {OcisyncError} when `oci-layout` has another version or either file is malformed.
+ * @example
+ * ```ts
+ * import { checkLayout } from "./format.ts";
+ * await checkLayout("./images");
+ * ```
+ */
+export async function checkLayout(root: string): Promise<void> {
+  const info = await statOrUndefined(root);
+  if (!info?.isDirectory) {
+    const problem = info ? "it is not a directory" : "the directory does not exist";
+    throw new NotFoundError(`no OCI image layout at ${root}: ${problem}`);
+  }
+  let text: string;
+  try {
+    text = await Deno.readTextFile(`${root}/oci-layout`);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new NotFoundError(`${root} is not an OCI image layout: it has no oci-layout file`);
+    }
+    throw error;
+  }
+  let version: unknown;
+  try {
+    version = JSON.parse(text)?.imageLayoutVersion;
+  } catch (error) {
+    throw new OcisyncError(`${root}/oci-layout is not valid JSON`, { cause: error });
+  }
+  if (version !== LAYOUT_VERSION) {
+    throw new OcisyncError(
+      `${root}/oci-layout has imageLayoutVersion ${JSON.stringify(version)}; ` +
+        `only ${LAYOUT_VERSION} is supported`,
+    );
+  }
+  await readIndex(root);
+}
+
+/**
+ * Makes `root` an empty image layout, keeping whatever of one is already there. Safe to run
+ * from several processes at once.
+ *
+ * @example
+ * ```ts
+ * import { initLayout } from "./format.ts";
+ * await initLayout("./images");
+ * ```
+ */
+export async function initLayout(root: string): Promise<void> {
+  await Deno.mkdir(`${root}/blobs/sha256`, { recursive: true });
+  if (!await statOrUndefined(`${root}/oci-layout`)) {
+    const layout = JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION });
+    await writeFileAtomic(`${root}/oci-layout`, [encoder.encode(layout)]);
+  }
+  // Under the lock, so that a concurrent writer's first entries are never overwritten.
+  await withLock(lockPath(root), async () => {
+    if (!await statOrUndefined(`${root}/index.json`)) {
+      await writeIndex(root, { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] });
+    }
+  });
+}
+
+/**
+ * Reads and validates `index.json`.
+ *
+ * @throws {NotFoundError} when it is missing.
+ * @throws {OcisyncError} when it is not a valid image index.
+ * @example
+ * ```ts
+ * import { readIndex } from "./format.ts";
+ * const { manifests } = await readIndex("./images");
+ * ```
+ */
+export async function readIndex(root: string): Promise<Index> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(`${root}/index.json`);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new NotFoundError(`${root} is not an OCI image layout: it has no index.json`);
+    }
+    throw error;
+  }
+  let doc: ManifestOrIndex;
+  try {
+    doc = parseManifestOrIndex(bytes);
+  } catch (error) {
+    throw new OcisyncError(
+      `${root}/index.json is not a valid image index: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  if (doc.kind !== "index") {
+    throw new OcisyncError(`${root}/index.json is a manifest (${doc.mediaType}), not an index`);
+  }
+  return doc.index;
+}
+
+/**
+ * Changes `index.json` under the layout's lock: reads it, lets `change` edit it in place, and
+ * writes it back atomically unless `change` returns `false`.
+ *
+ * @example
+ * ```ts
+ * import { updateIndex } from "./format.ts";
+ * // Unlist the untagged entries.
+ * await updateIndex("./images", (index) => {
+ *   index.manifests = index.manifests.filter((d) => d.annotations !== undefined);
+ * });
+ * ```
+ */
+export function updateIndex(root: string, change: (index: Index) => boolean | void): Promise<void> {
+  return withLock(lockPath(root), async () => {
+    const index = await readIndex(root);
+    if (change(index) !== false) await writeIndex(root, index);
+  });
+}
+
+async function writeIndex(root: string, index: Index): Promise<void> {
+  await writeFileAtomic(`${root}/index.json`, [encoder.encode(JSON.stringify(index))]);
+}
+
+/**
+ * A blob's bytes as a stream that errors with an {@linkcode IntegrityError} if the file does
+ * not match the descriptor, so a corrupted layout is noticed.
+ *
+ * @throws {NotFoundError} when the blob is not in the layout.
+ * @example
+ * ```ts
+ * import { openBlob } from "./format.ts";
+ * const stream = await openBlob("./images", {
+ *   mediaType: "application/vnd.oci.empty.v1+json",
+ *   digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+ *   size: 2,
+ * });
+ * ```
+ */
+export async function openBlob(
+  root: string,
+  descriptor: Descriptor,
+): Promise<ReadableStream<Uint8Array>> {
+  const verify = verifyingStream(descriptor, "blob");
+  try {
+    const file = await Deno.open(blobPath(root, descriptor.digest));
+    return file.readable.pipeThrough(verify);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new NotFoundError(`blob ${descriptor.digest} not found in oci:${root}`);
+    }
+    throw error;
+  }
+}
+
+/**
+ * A manifest's or index's bytes, verified against the descriptor.
+ *
+ * @throws {NotFoundError} when the blob is not in the layout.
+ * @throws {IntegrityError} when it does not match, or is larger than a manifest may be.
+ * @example
+ * ```ts
+ * import { readManifestBlob, readIndex } from "./format.ts";
+ * const [first] = (await readIndex("./images")).manifests;
+ * const bytes = await readManifestBlob("./images", first);
+ * ```
+ */
+export async function readManifestBlob(root: string, descriptor: Descriptor): Promise<Uint8Array> {
+  if (descriptor.size > MAX_MANIFEST_BYTES) {
+    throw new IntegrityError(
+      `manifest ${descriptor.digest} has ${descriptor.size} bytes, over the limit of ` +
+        `${MAX_MANIFEST_BYTES}`,
+    );
+  }
+  return await new Response(await openBlob(root, descriptor)).bytes();
+}

@@ -1,0 +1,377 @@
+/**
+ * OCI image layout directories (image-spec `image-layout.md`) as a
+ * {@linkcode Target}: blobs in `blobs/<alg>/<hex>`, tags as the
+ * `org.opencontainers.image.ref.name` annotation of `index.json` entries.
+ *
+ * Blobs are verified before they are renamed into place, so a layout never
+ * holds a partial or wrong blob. Changes to `index.json` are atomic and
+ * serialised across processes by the lock file `index.json.lock` (see
+ * `lock.ts`); readers need no lock. Layouts written by other tools (tested
+ * with skopeo and umoci), with nested indexes and untagged entries, are read
+ * as they are.
+ *
+ * @example
+ * ```ts
+ * import { LayoutTarget } from "./mod.ts";
+ * const layout = await LayoutTarget.open("./images", { create: true });
+ * for await (const tag of layout.tags()) console.log(tag);
+ * ```
+ * @module
+ */
+import { isDigest, verifyingStream } from "../digest/mod.ts";
+import { NotFoundError, UsageError } from "../errors/mod.ts";
+import { writeFileAtomic } from "../fs/atomic.ts";
+import type { Target } from "../oci/target.ts";
+import { type Descriptor, parseManifestOrIndex } from "../oci/types.ts";
+import {
+  blobPath,
+  checkLayout,
+  initLayout,
+  openBlob,
+  readIndex,
+  readManifestBlob,
+  REF_NAME_ANNOTATION,
+  updateIndex,
+} from "./format.ts";
+import { statOrUndefined } from "./stat.ts";
+
+export { gcLayout, type GcResult } from "./gc.ts";
+export { REF_NAME_ANNOTATION } from "./format.ts";
+// Re-exported so that this module's documentation is complete on its own.
+export type { Digest } from "../digest/mod.ts";
+export type { Descriptor, Platform } from "../oci/types.ts";
+export type { Target } from "../oci/target.ts";
+
+/** Options of {@linkcode LayoutTarget.open}. */
+export interface LayoutOpenOptions {
+  /** Create the directory, `oci-layout` and an empty `index.json` where missing. */
+  create?: boolean;
+}
+
+// The image-spec's grammar for `org.opencontainers.image.ref.name`.
+const REF_COMPONENT = "[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*";
+const REF_NAME = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
+// A "not found" error lists the tags only when there are few enough to read.
+const MAX_LISTED_TAGS = 10;
+
+/**
+ * An OCI image layout directory.
+ *
+ * @example
+ * ```ts
+ * import { LayoutTarget } from "./mod.ts";
+ * const layout = await LayoutTarget.open("./images");
+ * const descriptor = await layout.resolve("v1");
+ * const manifest = await layout.fetchManifest(descriptor);
+ * ```
+ */
+export class LayoutTarget implements Target {
+  /** `oci:PATH`. */
+  readonly name: string;
+  /** The layout directory. */
+  readonly path: string;
+
+  private constructor(path: string) {
+    this.path = path;
+    this.name = `oci:${path}`;
+  }
+
+  /**
+   * Opens the layout at `path`, checking `oci-layout` and `index.json`.
+   *
+   * @throws {NotFoundError} when there is no layout at `path` and `create` is not set.
+   * @throws {OcisyncError} when `oci-layout` has a version other than 1.0.0, or a file is
+   * malformed.
+   * @example
+   * ```ts
+   * import { LayoutTarget } from "./mod.ts";
+   * const layout = await LayoutTarget.open("./images", { create: true });
+   * ```
+   */
+  static async open(path: string, options: LayoutOpenOptions = {}): Promise<LayoutTarget> {
+    const root = path.replace(/(?<=.)\/+$/, "");
+    if (options.create) await initLayout(root);
+    await checkLayout(root);
+    return new LayoutTarget(root);
+  }
+
+  /**
+   * The descriptor of a tag, or of a manifest digest. A digest not listed in `index.json` is
+   * still found when its blob is a manifest or index; its media type is then read from the blob.
+   *
+   * @throws {NotFoundError} when nothing matches; for a tag, the message lists the layout's tags.
+   * @example
+   * ```ts
+   * import { LayoutTarget } from "./mod.ts";
+   * const layout = await LayoutTarget.open("./images");
+   * const { digest } = await layout.resolve("v1");
+   * ```
+   */
+  async resolve(reference: string): Promise<Descriptor> {
+    const entries = await this.listEntries();
+    if (isDigest(reference)) {
+      return entries.find((d) => d.digest === reference) ?? await this.#describe(reference);
+    }
+    const tagged = entries.find((d) => refName(d) === reference);
+    if (tagged) return tagged;
+    throw new NotFoundError(`tag "${reference}" not found in ${this.name}: ${tagSummary(entries)}`);
+  }
+
+  /**
+   * Like {@linkcode LayoutTarget.resolve}, but with no reference (`oci:PATH` alone) picks the
+   * layout's only `index.json` entry, as skopeo does. A layout with several entries needs a tag
+   * or digest, for guessing would copy the wrong image.
+   *
+   * @throws {NotFoundError} when the layout is empty or the reference is not found.
+   * @throws {UsageError} when no reference is given and the layout holds several entries.
+   * @example
+   * ```ts
+   * import { LayoutTarget } from "./mod.ts";
+   * import { parseLayoutReference, referenceString } from "../ref/mod.ts";
+   * const ref = parseLayoutReference("oci:./images");
+   * const layout = await LayoutTarget.open(ref.path);
+   * const descriptor = await layout.resolveOrDefault(referenceString(ref));
+   * ```
+   */
+  async resolveOrDefault(reference: string | undefined): Promise<Descriptor> {
+    if (reference !== undefined) return await this.resolve(reference);
+    const entries = await this.listEntries();
+    if (entries.length === 1) return entries[0];
+    if (entries.length === 0) throw new NotFoundError(`${this.name} holds no images`);
+    throw new UsageError(`${this.name} holds ${entries.length} images: name one`, {
+      hint: `write ${this.name}:TAG or ${this.name}@DIGEST; ${tagSummary(entries)}`,
+    });
+  }
+
+  /**
+   * A manifest's or index's bytes, verified against the descriptor.
+   *
+   * @throws {NotFoundError} when the blob is missing.
+   * @throws {IntegrityError} when the file does not match the descriptor.
+   * @example
+   * ```ts
+   * import { LayoutTarget } from "./mod.ts";
+   * const layout = await LayoutTarget.open("./images");
+   * const bytes = await layout.fetchManifest(await layout.resolve("v1"));
+   * ```
+   */
+  fetchManifest(descriptor: Descriptor): Promise<Uint8Array> {
+    return readManifestBlob(this.path, descriptor);
+  }
+
+  /**
+   * A blob's bytes. The stream errors with an {@linkcode IntegrityError} at its end when the file
+   * does not match the descriptor.
+   *
+   * @throws {NotFoundError} when the blob is missing.
+   * @example
+   * ```ts
+   * import { LayoutTarget } from "./mod.ts";
+   * const layout = await LayoutTarget.open("./images");
+   * const stream = await layout.fetchBlob(await layout.resolve("v1"));
+   * ```
+   */
+  fetchBlob(descriptor: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    return openBlob(this.path, descriptor);
+  }
+
+  /**
+   * Whether the blob's file exists. Its content is checked when it is read.
+   *
+   * @example
+   * ```ts
+   * import { LayoutTarget } from "./mod.ts";
+   * const layout = await LayoutTarget.open("./images");
+   * await layout.hasBlob(await layout.resolve("v1")); // true
+   * ```
+   */
+  async hasBlob(descriptor: Descriptor): Promise<boolean> {
+    return (await statOrUndefined(blobPath(this.path, descriptor.digest)))?.isFile ?? false;
+  }
+
+  /**
+   * Stores a blob. An existing blob is kept and `body` cancelled. Otherwise the body is
+   * written to a temporary file in `blobs/<alg>/`, synced, and renamed into place only once its
+   * digest and size have been verified; on any failure the temporary file is removed.
+   *
+   * @throws {IntegrityError} when the body does not match the descriptor; nothing is written.
+   * @example
+   * ```ts
+   * import { LayoutTarget } from "./mod.ts";
+   * import { sha256Digest } from "../digest/mod.ts";
+   * const bytes = new TextEncoder().encode("{}");
+   * const layout = await LayoutTarget.open("./images", { create: true });
+   * await layout.pushBlob(
+   *   { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256Digest(bytes), size: 2 },
+   *   ReadableStream.from([bytes]),
+   * );
+   * ```
+   */
+  async pushBlob(descriptor: Descriptor, body: ReadableStream<Uint8Array>): Promise<void> {
+    try {
+      const path = blobPath(this.path, descriptor.digest);
+      const existing = await statOrUndefined(path);
+      // A blob of another size is a truncated file from a writer that did not rename: replace it.
+      if (existing?.isFile && existing.size === descriptor.size) {
+        await body.cancel();
+        return;
+      }
+      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+      await writeFileAtomic(path, body.pipeThrough(verifyingStream(descriptor, "blob")));
+    } catch (error) {
+      // Fails harmlessly when the body is already piped: the pipe has cancelled it.
+      await body.cancel().catch(() => {});
+      throw error;
+    }
+  }
+
+  /**
+   * Stores a manifest or index and lists it in `index.json`: each tag's entry is replaced by
+   * (or becomes) one for this descriptor, with its `platform`, `artifactType` and annotations.
+   * With no tags the manifest is listed untagged, unless it is listed already.
+   *
+   * @throws {IntegrityError} when `bytes` do not match the descriptor.
+   * @throws {UsageError} when a tag is not a valid `org.opencontainers.image.ref.name`.
+   * @example
+   * ```ts
+   * import { LayoutTarget } from "./mod.ts";
+   * import { sha256Digest } from "../digest/mod.ts";
+   * const bytes = new TextEncoder().encode('{"schemaVersion":2,"manifests":[]}');
+   * const layout = await LayoutTarget.open("./images", { create: true });
+   * await layout.pushManifest(
+   *   {
+   *     mediaType: "application/vnd.oci.image.index.v1+json",
+   *     digest: sha256Digest(bytes),
+   *     size: bytes.length,
+   *   },
+   *   bytes,
+   *   ["v1"],
+   * );
+   * ```
+   */
+  async pushManifest(descriptor: Descriptor, bytes: Uint8Array, tags: string[]): Promise<void> {
+    for (const tag of tags) {
+      if (!REF_NAME.test(tag)) {
+        throw new UsageError(`invalid tag ${JSON.stringify(tag)} for an OCI image layout`, {
+          hint: 'use letters and digits, separated by "-", ".", "_", ":", "@", "+" or "/"',
+        });
+      }
+    }
+    // Verified here because pushBlob skips the bytes of a blob that is already stored.
+    await ReadableStream.from([bytes]).pipeThrough(verifyingStream(descriptor, "manifest"))
+      .pipeTo(new WritableStream());
+    await this.pushBlob(descriptor, ReadableStream.from([bytes]));
+    await updateIndex(this.path, (index) => {
+      if (tags.length === 0) {
+        if (index.manifests.some((d) => d.digest === descriptor.digest)) return false;
+        index.manifests.push(indexEntry(descriptor));
+        return;
+      }
+      // An untagged entry only keeps the manifest listed, which the tagged ones now do.
+      let entries = index.manifests.filter((d) =>
+        d.digest !== descriptor.digest || refName(d) !== undefined
+      );
+      for (const tag of tags) {
+        const at = entries.findIndex((d) => refName(d) === tag);
+        entries = entries.filter((d) => refName(d) !== tag);
+        entries.splice(at < 0 ? entries.length : at, 0, indexEntry(descriptor, tag));
+      }
+      index.manifests = entries;
+    });
+  }
+
+  /**
+   * The tags, in `index.json` order, each once.
+   *
+   * @example
+   * ```ts
+   * import { LayoutTarget } from "./mod.ts";
+   * const layout = await LayoutTarget.open("./images");
+   * console.log(await Array.fromAsync(layout.tags()));
+   * ```
+   */
+  async *tags(): AsyncIterable<string> {
+    yield* uniqueTags(await this.listEntries());
+  }
+
+  /**
+   * The descriptors `index.json` lists, tagged or not, in its order.
+   *
+   * @example
+   * ```ts
+   * import { LayoutTarget } from "./mod.ts";
+   * const layout = await LayoutTarget.open("./images");
+   * for (const entry of await layout.listEntries()) console.log(entry.digest);
+   * ```
+   */
+  async listEntries(): Promise<Descriptor[]> {
+    return (await readIndex(this.path)).manifests;
+  }
+
+  /**
+   * Removes the `index.json` entries with this tag. Their blobs stay until
+   * {@linkcode gcLayout} finds them unreachable.
+   *
+   * @throws {NotFoundError} when no entry has the tag.
+   * @example
+   * ```ts
+   * import { gcLayout, LayoutTarget } from "./mod.ts";
+   * const layout = await LayoutTarget.open("./images");
+   * await layout.removeTag("old");
+   * await gcLayout(layout.path);
+   * ```
+   */
+  async removeTag(tag: string): Promise<void> {
+    let remaining: Descriptor[] | undefined;
+    await updateIndex(this.path, (index) => {
+      const kept = index.manifests.filter((d) => refName(d) !== tag);
+      if (kept.length === index.manifests.length) {
+        remaining = kept;
+        return false;
+      }
+      index.manifests = kept;
+    });
+    if (remaining) {
+      throw new NotFoundError(`tag "${tag}" not found in ${this.name}: ${tagSummary(remaining)}`);
+    }
+  }
+
+  /** A descriptor for an unlisted manifest blob, with the media type the document declares. */
+  async #describe(digest: string): Promise<Descriptor> {
+    const info = await statOrUndefined(blobPath(this.path, digest));
+    if (!info?.isFile) throw new NotFoundError(`manifest ${digest} not found in ${this.name}`);
+    const descriptor = { mediaType: "", digest: digest as Descriptor["digest"], size: info.size };
+    const bytes = await readManifestBlob(this.path, descriptor);
+    try {
+      return { ...descriptor, mediaType: parseManifestOrIndex(bytes).mediaType };
+    } catch (error) {
+      throw new NotFoundError(`blob ${digest} in ${this.name} is not a manifest or index`, {
+        cause: error,
+      });
+    }
+  }
+}
+
+function refName(descriptor: Descriptor): string | undefined {
+  return descriptor.annotations?.[REF_NAME_ANNOTATION];
+}
+
+function uniqueTags(entries: Descriptor[]): string[] {
+  return [...new Set(entries.map(refName).filter((tag) => tag !== undefined))];
+}
+
+/** The end of a "not found" message: the tags, or how many there are. */
+function tagSummary(entries: Descriptor[]): string {
+  const tags = uniqueTags(entries);
+  if (tags.length === 0) return "it has no tags";
+  if (tags.length > MAX_LISTED_TAGS) return `it has ${tags.length} tags`;
+  return `its tags are ${tags.join(", ")}`;
+}
+
+/** The `index.json` entry for a descriptor: its own `ref.name` replaced by `tag`, no `data`. */
+function indexEntry(descriptor: Descriptor, tag?: string): Descriptor {
+  const { data: _data, annotations = {}, ...entry } = descriptor;
+  const { [REF_NAME_ANNOTATION]: _source, ...kept } = annotations;
+  if (tag !== undefined) kept[REF_NAME_ANNOTATION] = tag;
+  return Object.keys(kept).length > 0 ? { ...entry, annotations: kept } : entry;
+}

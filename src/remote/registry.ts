@@ -1,0 +1,840 @@
+/**
+ * A repository in a registry as a {@linkcode Target}, over the OCI distribution-spec v1.1:
+ * manifests and blobs pulled with verification, blobs pushed in one request or in chunks that
+ * survive a failed request, cross-repository mounts, paginated tags and referrers.
+ *
+ * @example
+ * ```ts
+ * import { parseRegistryReference } from "../ref/mod.ts";
+ * import { RegistryTarget } from "./registry.ts";
+ * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
+ * const descriptor = await target.resolve("latest");
+ * const manifest = await target.fetchManifest(descriptor);
+ * console.log(descriptor.digest, manifest.length);
+ * ```
+ * @module
+ */
+import {
+  type Digest,
+  isDigest,
+  parseDigest,
+  sha256Digest,
+  verifyingStream,
+} from "../digest/mod.ts";
+import { IntegrityError, NetworkError, NotFoundError } from "../errors/mod.ts";
+import { MANIFEST_MEDIA_TYPES, MediaType } from "../oci/mediatypes.ts";
+import type { Target } from "../oci/target.ts";
+import {
+  type Descriptor,
+  type ManifestOrIndex,
+  MAX_MANIFEST_BYTES,
+  parseManifestOrIndex,
+} from "../oci/types.ts";
+import { parseRegistryReference, type RegistryReference } from "../ref/mod.ts";
+import {
+  type Action,
+  RegistryClient,
+  type RegistryClientOptions,
+  repositoryScope,
+} from "./auth.ts";
+import {
+  concurrencyLimit,
+  discardBody,
+  type HttpRequest,
+  type HttpResponse,
+  readBody,
+  responseError,
+} from "./transport.ts";
+
+/**
+ * Options of {@linkcode RegistryTarget}. The client options (credentials, `plainHttp`, `log`,
+ * timeouts…) make a client of the target's own; pass `client` instead to share one among
+ * targets.
+ *
+ * @example
+ * ```ts
+ * import type { RegistryOptions } from "./registry.ts";
+ * const options: RegistryOptions = { chunkSize: 4 * 1024 * 1024, concurrency: 2 };
+ * ```
+ */
+export interface RegistryOptions extends RegistryClientOptions {
+  /** A client shared with other targets, so that pings and tokens are reused. */
+  client?: RegistryClient;
+  /** How many {@linkcode RegistryTarget.pushBlob} calls upload at once; others wait. Default 4. */
+  concurrency?: number;
+  /**
+   * Blobs up to this size are uploaded in one request, larger ones in chunks of this size.
+   * Default 8 MiB: above the 5 MiB that S3-backed registries need for all chunks but the
+   * last, and small enough that each upload keeps only one chunk in memory for a resend.
+   */
+  chunkSize?: number;
+}
+
+/**
+ * What {@linkcode RegistryTarget.tagsPage} asks for.
+ *
+ * @example
+ * ```ts
+ * import type { TagsPageOptions } from "./registry.ts";
+ * const second: TagsPageOptions = { n: 100, last: "v1.99" };
+ * ```
+ */
+export interface TagsPageOptions {
+  /** The page size. The registry may send fewer tags, or ignore it. */
+  n?: number;
+  /** The tag after which the page starts: the `last` of the previous page. */
+  last?: string;
+}
+
+/**
+ * One page of a repository's tags.
+ *
+ * @example
+ * ```ts
+ * import type { TagsPage } from "./registry.ts";
+ * const page: TagsPage = { tags: ["v1", "v2"], last: "v2" };
+ * ```
+ */
+export interface TagsPage {
+  /** The tags, in the registry's order. */
+  tags: string[];
+  /** Pass as {@linkcode TagsPageOptions.last} for the next page; absent on the last page. */
+  last?: string;
+}
+
+/**
+ * A manifest fetched by tag or digest, with the descriptor that describes it.
+ *
+ * @example
+ * ```ts
+ * import type { FetchedManifest } from "./registry.ts";
+ * function sizeOf(fetched: FetchedManifest): number {
+ *   return fetched.descriptor.size;
+ * }
+ * ```
+ */
+export interface FetchedManifest {
+  /** Media type, digest (of the bytes, checked against the registry's) and size. */
+  descriptor: Descriptor;
+  /** The manifest's bytes. */
+  bytes: Uint8Array;
+}
+
+const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
+const DEFAULT_CONCURRENCY = 4;
+// How many times one chunk is sent, at most, before the upload gives up.
+const CHUNK_ATTEMPTS = 4;
+const TAG_LIST_LIMIT = 16 * 1024 * 1024;
+const MANIFEST_ACCEPT = MANIFEST_MEDIA_TYPES.join(", ");
+const PULL: Action[] = ["pull"];
+// Pushes also read (HEAD before upload), and one token for both saves a token request.
+const PUSH: Action[] = ["pull", "push"];
+
+/**
+ * A repository in a registry. Safe for concurrent use: commands push several blobs at once.
+ *
+ * @example
+ * ```ts
+ * import { parseRegistryReference } from "../ref/mod.ts";
+ * import { RegistryClient } from "./auth.ts";
+ * import { RegistryTarget } from "./registry.ts";
+ * const client = new RegistryClient({ log: console.error });
+ * const source = new RegistryTarget(parseRegistryReference("ghcr.io/org/app"), { client });
+ * for await (const tag of source.tags()) console.log(tag);
+ * ```
+ */
+export class RegistryTarget implements Target {
+  /** `registry/repository`, e.g. `docker.io/library/alpine`. */
+  readonly name: string;
+  /** The registry as written in references, e.g. `docker.io`. */
+  readonly registry: string;
+  /** The repository, e.g. `library/alpine`. */
+  readonly repository: string;
+  #client: RegistryClient;
+  #ownsClient: boolean;
+  #chunkSize: number;
+  #uploadSlot: <T>(task: () => Promise<T>) => Promise<T>;
+  /** Upload sessions that registries started when asked to mount; the next push uses them. */
+  #startedUploads = new Map<string, URL>();
+
+  /**
+   * A target for the repository of `reference`; its tag and digest are not used. Nothing is
+   * sent until the first call.
+   *
+   * @throws {TypeError} when both `client` and client options are given, or `chunkSize` or
+   * `concurrency` is not a positive integer.
+   */
+  constructor(reference: RegistryReference, options: RegistryOptions = {}) {
+    const { client, concurrency, chunkSize, ...clientOptions } = options;
+    if (client !== undefined && Object.keys(clientOptions).length > 0) {
+      throw new TypeError(
+        `give either a client or client options, not both: ${Object.keys(clientOptions)}`,
+      );
+    }
+    this.registry = reference.registry;
+    this.repository = reference.repository;
+    this.name = `${reference.registry}/${reference.repository}`;
+    this.#client = client ?? new RegistryClient(clientOptions);
+    this.#ownsClient = client === undefined;
+    this.#chunkSize = positiveInteger("chunkSize", chunkSize ?? DEFAULT_CHUNK_SIZE);
+    this.#uploadSlot = concurrencyLimit(
+      positiveInteger("concurrency", concurrency ?? DEFAULT_CONCURRENCY),
+    );
+  }
+
+  /**
+   * Resolves a tag or digest with a `HEAD`, from the `Docker-Content-Digest`, `Content-Type`
+   * and `Content-Length` headers; when a registry leaves one out, with a `GET` and a hash.
+   *
+   * @throws {NotFoundError} when there is no such manifest.
+   * @throws {IntegrityError} when the registry names another digest than the one asked for.
+   * @example
+   * ```ts
+   * import { parseRegistryReference } from "../ref/mod.ts";
+   * import { RegistryTarget } from "./registry.ts";
+   * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
+   * console.log((await target.resolve("v1")).digest);
+   * ```
+   */
+  async resolve(reference: string): Promise<Descriptor> {
+    const response = await this.#request(PULL, {
+      method: "HEAD",
+      url: this.#manifestUrl(reference),
+      headers: { accept: MANIFEST_ACCEPT },
+    });
+    if (response.status === 404) {
+      // A HEAD answer has no body; the GET's names the registry's error code.
+      return (await this.fetchManifestByReference(reference)).descriptor;
+    }
+    await this.#expect(response, 200, `manifest ${reference} of ${this.name}`);
+    const digest = response.headers.get("docker-content-digest");
+    const mediaType = mediaTypeOf(response.headers);
+    const size = Number(response.headers.get("content-length") ?? NaN);
+    if (
+      digest === null || !isSha256Digest(digest) || !MANIFEST_MEDIA_TYPES.includes(mediaType) ||
+      !Number.isSafeInteger(size)
+    ) {
+      return (await this.fetchManifestByReference(reference)).descriptor;
+    }
+    if (isDigest(reference) && digest !== reference) {
+      throw new IntegrityError(
+        `manifest ${reference} of ${this.name}: the registry answered with ${digest}`,
+      );
+    }
+    return { mediaType, digest, size };
+  }
+
+  /**
+   * The bytes of a manifest, checked against the descriptor's digest and size and parsed as a
+   * manifest or index.
+   *
+   * @throws {NotFoundError} when there is no such manifest.
+   * @throws {IntegrityError} when the bytes do not match, or are not a manifest or index.
+   * @example
+   * ```ts
+   * import { parseRegistryReference } from "../ref/mod.ts";
+   * import { RegistryTarget } from "./registry.ts";
+   * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
+   * const bytes = await target.fetchManifest(await target.resolve("v1"));
+   * ```
+   */
+  async fetchManifest(descriptor: Descriptor): Promise<Uint8Array> {
+    const { bytes } = await this.fetchManifestByReference(descriptor.digest);
+    if (bytes.byteLength !== descriptor.size) {
+      throw new IntegrityError(
+        `manifest ${descriptor.digest} of ${this.name} has ${bytes.byteLength} bytes, ` +
+          `expected ${descriptor.size}`,
+      );
+    }
+    return bytes;
+  }
+
+  /**
+   * Fetches a manifest by tag or digest with a `GET`. The digest is the hash of the bytes; it
+   * must equal the digest asked for, and the `Docker-Content-Digest` header when there is one.
+   * The bytes are parsed as a manifest or index (at most 4 MiB).
+   *
+   * @throws {NotFoundError} when there is no such manifest.
+   * @throws {IntegrityError} when a digest does not match, or the bytes are not a manifest.
+   * @example
+   * ```ts
+   * import { parseRegistryReference } from "../ref/mod.ts";
+   * import { RegistryTarget } from "./registry.ts";
+   * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
+   * const { descriptor, bytes } = await target.fetchManifestByReference("v1");
+   * ```
+   */
+  async fetchManifestByReference(reference: string): Promise<FetchedManifest> {
+    const { descriptor, bytes } = await this.#getManifest(reference);
+    return { descriptor, bytes };
+  }
+
+  /**
+   * A blob's bytes, streamed. Redirects to object storage are followed without the registry's
+   * credentials. The stream errors with an {@linkcode IntegrityError} at its end when the
+   * bytes do not match the descriptor's digest and size: consume it into a temporary place.
+   *
+   * @throws {NotFoundError} when there is no such blob.
+   * @example
+   * ```ts
+   * import { parseRegistryReference } from "../ref/mod.ts";
+   * import { RegistryTarget } from "./registry.ts";
+   * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
+   * const stream = await target.fetchBlob({
+   *   mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+   *   digest: "sha256:…",
+   *   size: 1024,
+   * });
+   * await Deno.writeFile("blob.tmp", stream);
+   * ```
+   */
+  async fetchBlob(descriptor: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    const verifier = verifyingStream(descriptor, `blob of ${this.name}`);
+    const response = await this.#request(PULL, {
+      method: "GET",
+      url: this.#url(`/blobs/${descriptor.digest}`),
+    });
+    if (response.status !== 200) {
+      throw await this.#error(response, `blob ${descriptor.digest} of ${this.name}`);
+    }
+    return (response.body ?? ReadableStream.from<Uint8Array>([])).pipeThrough(verifier);
+  }
+
+  /**
+   * Whether the repository has the blob, by a `HEAD`.
+   *
+   * @example
+   * ```ts
+   * import { parseRegistryReference } from "../ref/mod.ts";
+   * import { RegistryTarget } from "./registry.ts";
+   * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
+   * const digest = `sha256:${"0".repeat(64)}` as const;
+   * await target.hasBlob({ mediaType: "application/octet-stream", digest, size: 0 }); // false
+   * ```
+   */
+  hasBlob(descriptor: Descriptor): Promise<boolean> {
+    return this.#hasBlob(descriptor, PULL);
+  }
+
+  /**
+   * Uploads a blob, unless the repository has it already; an upload that
+   * {@linkcode mountBlob} left started is continued. A blob of up to `chunkSize` bytes goes in
+   * one `PUT`; a larger one in `PATCH` requests of `chunkSize` bytes. When a chunk fails, the
+   * upload resumes from the offset the registry reports; one chunk at a time is held in memory
+   * for that. The bytes are verified while they are read, and by the registry before the blob
+   * becomes visible. Safe to call concurrently; at most `concurrency` uploads run at once.
+   *
+   * @throws {IntegrityError} when the bytes do not match the descriptor.
+   * @throws {NetworkError} when a chunk cannot be delivered, or the registry lost bytes of
+   * earlier chunks, which the spent stream cannot give again: push again.
+   * @example
+   * ```ts
+   * import { sha256Digest } from "../digest/mod.ts";
+   * import { parseRegistryReference } from "../ref/mod.ts";
+   * import { RegistryTarget } from "./registry.ts";
+   * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
+   * const bytes = new TextEncoder().encode("hello");
+   * const descriptor = { mediaType: "text/plain", digest: sha256Digest(bytes), size: 5 };
+   * await target.pushBlob(descriptor, ReadableStream.from([bytes]));
+   * ```
+   */
+  pushBlob(descriptor: Descriptor, body: ReadableStream<Uint8Array>): Promise<void> {
+    return this.#uploadSlot(async () => {
+      try {
+        let location = this.#startedUploads.get(descriptor.digest);
+        this.#startedUploads.delete(descriptor.digest);
+        if (location === undefined) {
+          if (await this.#hasBlob(descriptor, PUSH)) return await body.cancel();
+          location = await this.#startUpload(descriptor);
+        }
+        const verified = body.pipeThrough(verifyingStream(descriptor, `blob for ${this.name}`));
+        await this.#upload(location, descriptor, new ChunkReader(verified, this.#chunkSize));
+      } catch (error) {
+        // Release the caller's source, unless it is already being read.
+        if (!body.locked) await body.cancel(error).catch(() => {});
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * Asks the registry to link a blob from another repository of the same registry, which
+   * copies nothing. Needs `pull` on `fromRepository` besides `push` here. Returns false when
+   * the registry declines (400, 401, 403) or starts an ordinary upload instead (202); that
+   * upload is then used by the next {@linkcode pushBlob} of this blob.
+   *
+   * @example
+   * ```ts
+   * import { parseRegistryReference } from "../ref/mod.ts";
+   * import { RegistryTarget } from "./registry.ts";
+   * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
+   * const layer = { mediaType: "text/plain", digest: "sha256:…", size: 1 } as const;
+   * if (!(await target.mountBlob(layer, "base/image"))) {
+   *   // push the bytes
+   * }
+   * ```
+   */
+  async mountBlob(descriptor: Descriptor, fromRepository: string): Promise<boolean> {
+    const url = this.#url("/blobs/uploads/");
+    url.searchParams.set("mount", descriptor.digest);
+    url.searchParams.set("from", fromRepository);
+    const scopes = [
+      repositoryScope(this.repository, PUSH),
+      repositoryScope(fromRepository, PULL),
+    ];
+    const response = await this.#client.request(this.registry, scopes, { method: "POST", url });
+    const subject = `mount of blob ${descriptor.digest} from ${fromRepository} to ${this.name}`;
+    if (response.status === 201) {
+      await discardBody(response);
+      return true;
+    }
+    if (response.status === 202) {
+      await discardBody(response);
+      this.#startedUploads.set(descriptor.digest, uploadLocation(response, subject));
+      return false;
+    }
+    if ([400, 401, 403].includes(response.status)) {
+      await discardBody(response);
+      return false;
+    }
+    throw await this.#error(response, subject);
+  }
+
+  /**
+   * Stores a manifest under its digest, then under each tag. The bytes are checked against
+   * the descriptor first; `Content-Type` is the descriptor's media type.
+   *
+   * @throws {IntegrityError} when the bytes do not match the descriptor.
+   * @throws {NotFoundError} when the registry lacks a blob the manifest refers to.
+   * @example
+   * ```ts
+   * import { sha256Digest } from "../digest/mod.ts";
+   * import { parseRegistryReference } from "../ref/mod.ts";
+   * import { RegistryTarget } from "./registry.ts";
+   * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
+   * const bytes = new TextEncoder().encode('{"schemaVersion":2,"manifests":[]}');
+   * const mediaType = "application/vnd.oci.image.index.v1+json";
+   * const descriptor = { mediaType, digest: sha256Digest(bytes), size: bytes.length };
+   * await target.pushManifest(descriptor, bytes, ["v1"]);
+   * ```
+   */
+  async pushManifest(descriptor: Descriptor, bytes: Uint8Array, tags: string[]): Promise<void> {
+    const digest = sha256Digest(bytes);
+    if (digest !== descriptor.digest || bytes.byteLength !== descriptor.size) {
+      throw new IntegrityError(
+        `manifest for ${this.name} has digest ${digest} and ${bytes.byteLength} bytes, ` +
+          `not ${descriptor.digest} and ${descriptor.size}`,
+      );
+    }
+    const body = new Uint8Array(bytes);
+    for (const reference of [descriptor.digest, ...tags]) {
+      const response = await this.#request(PUSH, {
+        method: "PUT",
+        url: this.#manifestUrl(reference),
+        headers: { "content-type": descriptor.mediaType },
+        body,
+      });
+      await this.#expect(response, 201, `manifest ${reference} for ${this.name}`);
+    }
+  }
+
+  /**
+   * Lists the tags, following the registry's `Link` headers from page to page.
+   *
+   * @param pageSize the `n` of each request; by default the registry chooses.
+   * @throws {NotFoundError} when the repository does not exist.
+   * @example
+   * ```ts
+   * import { parseRegistryReference } from "../ref/mod.ts";
+   * import { RegistryTarget } from "./registry.ts";
+   * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
+   * const tags = await Array.fromAsync(target.tags(100));
+   * ```
+   */
+  async *tags(pageSize?: number): AsyncIterable<string> {
+    let url: URL | undefined = this.#tagsUrl({ n: pageSize });
+    while (url !== undefined) {
+      const page = await this.#tagsPageAt(url);
+      yield* page.tags;
+      url = page.next;
+    }
+  }
+
+  /**
+   * One page of tags. The registry announces a next page with a `Link` header; its `last`
+   * is returned for the next call.
+   *
+   * @throws {NotFoundError} when the repository does not exist.
+   * @example
+   * ```ts
+   * import { parseRegistryReference } from "../ref/mod.ts";
+   * import { RegistryTarget } from "./registry.ts";
+   * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
+   * let page = await target.tagsPage({ n: 50 });
+   * while (page.last !== undefined) page = await target.tagsPage({ n: 50, last: page.last });
+   * ```
+   */
+  async tagsPage(options: TagsPageOptions = {}): Promise<TagsPage> {
+    const { tags, next } = await this.#tagsPageAt(this.#tagsUrl(options));
+    if (next === undefined) return { tags };
+    return { tags, last: next.searchParams.get("last") ?? tags.at(-1) };
+  }
+
+  /**
+   * The descriptors of the manifests that refer to `digest` through their `subject`: from the
+   * referrers API, or, where a registry lacks it (404), from the index tagged
+   * `<algorithm>-<hex>` (the distribution-spec's fallback tag schema). None when neither exists.
+   *
+   * @throws {IntegrityError} when the registry's answer is not an image index.
+   * @example
+   * ```ts
+   * import { parseRegistryReference } from "../ref/mod.ts";
+   * import { RegistryTarget } from "./registry.ts";
+   * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
+   * const image = await target.resolve("v1");
+   * const signatures = (await target.referrers(image.digest))
+   *   .filter((d) => d.artifactType === "application/vnd.dev.cosign.artifact.sig.v1+json");
+   * ```
+   */
+  async referrers(digest: string): Promise<Descriptor[]> {
+    const { algorithm, hex } = parseDigest(digest);
+    const subject = `referrers of ${digest} in ${this.name}`;
+    const response = await this.#request(PULL, {
+      method: "GET",
+      url: this.#url(`/referrers/${digest}`),
+      headers: { accept: MediaType.OciIndex },
+    });
+    if (response.status === 200) {
+      const bytes = await readBody(response, MAX_MANIFEST_BYTES);
+      return indexManifests(parseManifestOrIndex(bytes, mediaTypeOf(response.headers)), subject);
+    }
+    if (response.status !== 404) throw await this.#error(response, subject);
+    await discardBody(response);
+    try {
+      return indexManifests((await this.#getManifest(`${algorithm}-${hex}`)).parsed, subject);
+    } catch (error) {
+      if (error instanceof NotFoundError) return [];
+      throw error;
+    }
+  }
+
+  /** Releases the client, if this target made its own. */
+  close(): void {
+    if (this.#ownsClient) this.#client.close();
+  }
+
+  async #getManifest(
+    reference: string,
+  ): Promise<FetchedManifest & { parsed: ManifestOrIndex }> {
+    const subject = `manifest ${reference} of ${this.name}`;
+    const response = await this.#request(PULL, {
+      method: "GET",
+      url: this.#manifestUrl(reference),
+      headers: { accept: MANIFEST_ACCEPT },
+    });
+    if (response.status !== 200) throw await this.#error(response, subject);
+    const bytes = await readBody(response, MAX_MANIFEST_BYTES);
+    const digest = sha256Digest(bytes);
+    if (isDigest(reference) && reference !== digest) {
+      throw new IntegrityError(`${subject}: the bytes have digest ${digest}`);
+    }
+    const claimed = response.headers.get("docker-content-digest");
+    // Only sha256 can be checked; registries send no other in practice.
+    if (claimed !== null && isSha256Digest(claimed) && claimed !== digest) {
+      throw new IntegrityError(`${subject}: the registry says ${claimed}, the bytes are ${digest}`);
+    }
+    const parsed = parseManifestOrIndex(bytes, mediaTypeOf(response.headers));
+    return {
+      descriptor: { mediaType: parsed.mediaType, digest, size: bytes.byteLength },
+      bytes,
+      parsed,
+    };
+  }
+
+  async #hasBlob(descriptor: Descriptor, actions: Action[]): Promise<boolean> {
+    const response = await this.#request(actions, {
+      method: "HEAD",
+      url: this.#url(`/blobs/${descriptor.digest}`),
+    });
+    if (response.status !== 200 && response.status !== 404) {
+      throw await this.#error(response, `blob ${descriptor.digest} of ${this.name}`);
+    }
+    await discardBody(response);
+    return response.status === 200;
+  }
+
+  /** `POST /blobs/uploads/`: the URL of a new upload session. */
+  async #startUpload(descriptor: Descriptor): Promise<URL> {
+    const response = await this.#request(PUSH, {
+      method: "POST",
+      url: this.#url("/blobs/uploads/"),
+    });
+    const subject = `upload of blob ${descriptor.digest} to ${this.name}`;
+    await this.#expect(response, 202, subject);
+    return uploadLocation(response, subject);
+  }
+
+  /** Sends the bytes: in the closing `PUT` when they fit one chunk, else in `PATCH`es first. */
+  async #upload(location: URL, descriptor: Descriptor, chunks: ChunkReader): Promise<void> {
+    try {
+      const first = await chunks.next();
+      if (await chunks.atEnd()) return await this.#finishUpload(location, descriptor, first);
+      let offset = 0;
+      for (let chunk = first; chunk.byteLength > 0; chunk = await chunks.next()) {
+        location = await this.#sendChunk(location, descriptor, chunk, offset);
+        offset += chunk.byteLength;
+      }
+      await this.#finishUpload(location, descriptor);
+    } catch (error) {
+      await chunks.cancel(error);
+      throw error;
+    }
+  }
+
+  /**
+   * `PATCH`es one chunk that starts at `start`. A failed `PATCH` is not repeated blindly, as the
+   * registry may have kept part of it: the upload's status says where to go on from. When the
+   * registry dropped the session and this is the first chunk, a new session starts over.
+   * Returns the upload's next location.
+   */
+  async #sendChunk(
+    location: URL,
+    descriptor: Descriptor,
+    chunk: Uint8Array<ArrayBuffer>,
+    start: number,
+  ): Promise<URL> {
+    const subject = `upload of blob ${descriptor.digest} to ${this.name}`;
+    const end = start + chunk.byteLength;
+    let received = 0; // bytes of this chunk that the registry holds
+    for (let attempt = 1;; attempt++) {
+      let failure: Error;
+      try {
+        const response = await this.#request(PUSH, {
+          method: "PATCH",
+          url: location,
+          headers: {
+            "content-type": "application/octet-stream",
+            "content-range": `${start + received}-${end - 1}`,
+          },
+          body: chunk.subarray(received),
+          retry: false,
+        });
+        if (response.status === 202) {
+          await discardBody(response);
+          return uploadLocation(response, subject);
+        }
+        failure = await this.#error(response, subject);
+      } catch (error) {
+        if (!(error instanceof NetworkError)) throw error;
+        failure = error;
+      }
+      if (!(failure instanceof NetworkError) || attempt >= CHUNK_ATTEMPTS) throw failure;
+      const status = await this.#uploadStatus(location, subject);
+      if (status === undefined && start === 0) {
+        // Only the first chunk's bytes were sent: start over in a new session.
+        location = await this.#startUpload(descriptor);
+        received = 0;
+        continue;
+      }
+      if (status === undefined || status.offset < start || status.offset > end) {
+        throw new NetworkError(
+          `${subject}: after a failed chunk the registry ` +
+            (status === undefined ? "dropped the upload" : `holds ${status.offset} bytes`) +
+            `, and the bytes before ${start} cannot be read again`,
+          { cause: failure, hint: "push again" },
+        );
+      }
+      location = status.location;
+      received = status.offset - start;
+      if (received === chunk.byteLength) return location;
+    }
+  }
+
+  /**
+   * `GET` on an upload session: its next location and how many bytes the registry holds, or
+   * undefined when the registry no longer knows the session.
+   */
+  async #uploadStatus(
+    location: URL,
+    subject: string,
+  ): Promise<{ location: URL; offset: number } | undefined> {
+    const response = await this.#request(PUSH, { method: "GET", url: location });
+    if (response.status === 404) {
+      await discardBody(response);
+      return undefined;
+    }
+    await this.#expect(response, 204, subject);
+    // "0-N" names the last byte held. Distribution also says "0-0" when it holds none, which
+    // only a 1-byte upload could mean otherwise.
+    const end = /^(?:bytes=)?0-(\d+)$/.exec(response.headers.get("range") ?? "")?.[1];
+    const offset = end === undefined || end === "0" ? 0 : Number(end) + 1;
+    const next = response.headers.has("location") ? uploadLocation(response, subject) : location;
+    return { location: next, offset };
+  }
+
+  /** The closing `PUT ?digest=`, with the last bytes if any; the registry verifies the digest. */
+  async #finishUpload(
+    location: URL,
+    descriptor: Descriptor,
+    body: Uint8Array<ArrayBuffer> = new Uint8Array(),
+  ): Promise<void> {
+    const url = new URL(location);
+    url.searchParams.set("digest", descriptor.digest);
+    const response = await this.#request(PUSH, {
+      method: "PUT",
+      url,
+      headers: { "content-type": "application/octet-stream" },
+      body,
+    });
+    await this.#expect(response, 201, `upload of blob ${descriptor.digest} to ${this.name}`);
+  }
+
+  async #tagsPageAt(url: URL): Promise<{ tags: string[]; next?: URL }> {
+    const subject = `tags of ${this.name}`;
+    const response = await this.#request(PULL, { method: "GET", url });
+    if (response.status !== 200) throw await this.#error(response, subject);
+    const next = nextLink(response.headers.get("link"), response.url);
+    let list: { tags?: unknown } | null;
+    try {
+      list = JSON.parse(new TextDecoder().decode(await readBody(response, TAG_LIST_LIMIT)));
+    } catch (error) {
+      if (!(error instanceof SyntaxError)) throw error;
+      list = null;
+    }
+    // Distribution answers `"tags": null` for a repository whose tags were all deleted.
+    const tags = list?.tags ?? [];
+    if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === "string")) {
+      throw new IntegrityError(`${subject}: the registry sent a malformed tag list`);
+    }
+    return next === undefined ? { tags } : { tags, next };
+  }
+
+  #tagsUrl(options: TagsPageOptions): URL {
+    const url = this.#url("/tags/list");
+    if (options.n !== undefined) url.searchParams.set("n", String(options.n));
+    if (options.last !== undefined) url.searchParams.set("last", options.last);
+    return url;
+  }
+
+  #request(actions: Action[], request: HttpRequest): Promise<HttpResponse> {
+    return this.#client.request(
+      this.registry,
+      [repositoryScope(this.repository, actions)],
+      request,
+    );
+  }
+
+  #url(path: string): URL {
+    return this.#client.url(this.registry, `/v2/${this.repository}${path}`);
+  }
+
+  /** The manifest URL of a tag or digest, which is checked first: it becomes a path segment. */
+  #manifestUrl(reference: string): URL {
+    const separator = isDigest(reference) ? "@" : ":";
+    const checked = parseRegistryReference(`${this.name}${separator}${reference}`);
+    return this.#url(`/manifests/${checked.digest ?? checked.tag}`);
+  }
+
+  /** Discards the body when the status is the expected one, else throws the error it means. */
+  async #expect(response: HttpResponse, status: number, subject: string): Promise<void> {
+    if (response.status !== status) throw await this.#error(response, subject);
+    await discardBody(response);
+  }
+
+  #error(response: HttpResponse, subject: string): Promise<Error> {
+    return responseError(response, { registry: this.registry, subject });
+  }
+}
+
+/** The upload's `Location`, resolved against the request URL; its query string is kept. */
+function uploadLocation(response: HttpResponse, subject: string): URL {
+  const location = response.headers.get("location");
+  const url = location === null ? null : URL.parse(location, response.url);
+  if (url === null) {
+    throw new NetworkError(`${subject}: the registry sent no valid upload location`);
+  }
+  return url;
+}
+
+/** The `rel="next"` URL of a `Link` header, resolved against the request URL. */
+function nextLink(header: string | null, base: URL): URL | undefined {
+  for (const link of header?.split(",") ?? []) {
+    const match = /^\s*<([^>]*)>(.*)$/.exec(link);
+    if (match && /;\s*rel="?next"?\s*(;|$)/i.test(match[2])) {
+      return URL.parse(match[1], base) ?? undefined;
+    }
+  }
+  return undefined;
+}
+
+/** The `Content-Type` without parameters such as `charset`. */
+function mediaTypeOf(headers: Headers): string {
+  return (headers.get("content-type") ?? "").split(";", 1)[0].trim();
+}
+
+function isSha256Digest(value: string): value is Digest {
+  return value.startsWith("sha256:") && isDigest(value);
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new TypeError(`${name} must be a positive integer, not ${value}`);
+  }
+  return value;
+}
+
+function indexManifests(parsed: ManifestOrIndex, subject: string): Descriptor[] {
+  if (parsed.kind !== "index") throw new IntegrityError(`${subject}: not an image index`);
+  return parsed.index.manifests;
+}
+
+/** Reads a byte stream in chunks of a fixed size; only the last one is shorter. */
+class ChunkReader {
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #size: number;
+  #buffered: Uint8Array[] = [];
+  #bufferedBytes = 0;
+  #done = false;
+
+  constructor(stream: ReadableStream<Uint8Array>, size: number) {
+    this.#reader = stream.getReader();
+    this.#size = size;
+  }
+
+  /** The next chunk: empty once the stream has ended. */
+  async next(): Promise<Uint8Array<ArrayBuffer>> {
+    await this.#fill(this.#size);
+    const chunk = new Uint8Array(Math.min(this.#size, this.#bufferedBytes));
+    for (let offset = 0; offset < chunk.byteLength;) {
+      const head = this.#buffered[0];
+      const taken = Math.min(head.byteLength, chunk.byteLength - offset);
+      chunk.set(head.subarray(0, taken), offset);
+      offset += taken;
+      if (taken === head.byteLength) this.#buffered.shift();
+      else this.#buffered[0] = head.subarray(taken);
+    }
+    this.#bufferedBytes -= chunk.byteLength;
+    return chunk;
+  }
+
+  /** Whether no bytes are left; reads ahead to find out. */
+  async atEnd(): Promise<boolean> {
+    await this.#fill(1);
+    return this.#bufferedBytes === 0;
+  }
+
+  async cancel(reason: unknown): Promise<void> {
+    await this.#reader.cancel(reason).catch(() => {});
+  }
+
+  async #fill(bytes: number): Promise<void> {
+    while (!this.#done && this.#bufferedBytes < bytes) {
+      const { done, value } = await this.#reader.read();
+      if (done) this.#done = true;
+      else {
+        this.#buffered.push(value);
+        this.#bufferedBytes += value.byteLength;
+      }
+    }
+  }
+}

@@ -1,0 +1,604 @@
+/**
+ * HTTP for registries, over `fetch`: the URL scheme for a registry, redirects followed by hand
+ * so that credentials never leave the host they were meant for, retries with backoff, timeouts
+ * for headers and for stalled bodies, a redacted request log, and the mapping of error
+ * responses to ocisync's typed errors.
+ *
+ * Request bodies are byte arrays, never streams, so that any request can be sent again after a
+ * failure; callers opt out where a repetition would be wrong (an upload chunk).
+ *
+ * Proxies need no option: Deno's `fetch` honours `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY`.
+ *
+ * @example
+ * ```ts
+ * import { readBody, Transport } from "./transport.ts";
+ * const transport = new Transport({ log: console.error });
+ * const response = await transport.fetch({
+ *   method: "GET",
+ *   url: transport.registryUrl("localhost:5000", "/v2/"),
+ * });
+ * console.log(response.status, (await readBody(response, 65536)).length);
+ * ```
+ * @module
+ */
+import {
+  AuthError,
+  IntegrityError,
+  NetworkError,
+  NotFoundError,
+  OcisyncError,
+} from "../errors/mod.ts";
+import { isLoopbackRegistry, registryHost } from "../ref/mod.ts";
+import { VERSION } from "../version.ts";
+
+/**
+ * How a {@linkcode Transport} connects. Skipping TLS verification (`--insecure`) is not offered:
+ * Deno can only turn it off for the whole process (`--unsafely-ignore-certificate-errors`),
+ * not for one client; `caFile` covers private certificate authorities.
+ *
+ * @example
+ * ```ts
+ * import type { TransportOptions } from "./transport.ts";
+ * const options: TransportOptions = { caFile: "/etc/ssl/private-ca.pem", retries: 5 };
+ * ```
+ */
+export interface TransportOptions {
+  /**
+   * Use plain HTTP for every registry. Without it, HTTPS is used, except for registries on
+   * this machine (`localhost`, `127.0.0.1`, `[::1]`), which are spoken to over HTTP.
+   */
+  plainHttp?: boolean;
+  /** A PEM file of certificate authorities to trust besides the system's. */
+  caFile?: string;
+  /** How many times a failed request is retried. Default 3. */
+  retries?: number;
+  /**
+   * Milliseconds to wait for response headers. Default 30 000; requests with a body get one
+   * more second per 64 KiB of it, so that a large chunk on a slow uplink does not time out.
+   */
+  timeout?: number;
+  /** Milliseconds a response body may stall between two reads. Default 60 000. */
+  idleTimeout?: number;
+  /**
+   * Receives one line per HTTP exchange (`GET https://… -> 200`) and per retry, with
+   * credentials and query values redacted.
+   */
+  log?: (line: string) => void;
+}
+
+/**
+ * One HTTP request. Bodies are byte arrays, so that any request can be sent again.
+ *
+ * @example
+ * ```ts
+ * import type { HttpRequest } from "./transport.ts";
+ * const request: HttpRequest = {
+ *   method: "HEAD",
+ *   url: new URL("https://ghcr.io/v2/org/app/manifests/v1"),
+ *   authorization: "Bearer abc",
+ * };
+ * ```
+ */
+export interface HttpRequest {
+  /** The method, e.g. `GET`. */
+  method: string;
+  /** The URL. Its query string is kept out of logs and errors. */
+  url: URL;
+  /** Headers other than `Authorization`, which is dropped from here: see `authorization`. */
+  headers?: Record<string, string>;
+  /**
+   * The `Authorization` header. It is sent to the origin (scheme, host and port) of `url`
+   * only, never after a redirect to another one: blob downloads are commonly redirected to
+   * object storage, which must not see registry credentials.
+   */
+  authorization?: string;
+  /** The body. */
+  body?: Uint8Array<ArrayBuffer>;
+  /**
+   * Whether to retry on network errors and on 408, 429, 500, 502, 503 and 504. Default true;
+   * false for requests whose repetition is unsafe, such as an upload chunk, which the caller
+   * resumes from the offset the registry reports instead.
+   */
+  retry?: boolean;
+}
+
+/**
+ * A response: the parts of `Response` that registries need, plus the request that produced it
+ * (after redirects), for error messages.
+ *
+ * @example
+ * ```ts
+ * import { discardBody, type HttpResponse } from "./transport.ts";
+ * async function isFound(response: HttpResponse): Promise<boolean> {
+ *   await discardBody(response);
+ *   return response.status === 200;
+ * }
+ * ```
+ */
+export interface HttpResponse {
+  /** The method of the last request sent (a 303 redirect turns a POST into a GET). */
+  method: string;
+  /** The URL of the last request sent, after redirects. */
+  url: URL;
+  /** The status code. */
+  status: number;
+  /** The response headers. */
+  headers: Headers;
+  /**
+   * The body, if any; it errors with a {@linkcode NetworkError} when the connection fails or
+   * stalls. Always read it to the end or cancel it, or the connection leaks.
+   */
+  body: ReadableStream<Uint8Array> | null;
+}
+
+const DEFAULT_RETRIES = 3;
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+const BODY_BYTES_PER_EXTRA_SECOND = 64 * 1024;
+const MAX_REDIRECTS = 10;
+const BACKOFF_BASE_MS = 200;
+const BACKOFF_CAP_MS = 10_000;
+const RETRY_AFTER_CAP_MS = 60_000;
+const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const ERROR_BODY_LIMIT = 64 * 1024;
+const NOT_FOUND_CODES = [
+  "NAME_UNKNOWN",
+  "MANIFEST_UNKNOWN",
+  "BLOB_UNKNOWN",
+  "BLOB_UPLOAD_UNKNOWN",
+  "MANIFEST_BLOB_UNKNOWN",
+];
+// Query parameters of the distribution API that carry no secret; the values of all others
+// (upload `_state`, signed object-storage URLs, tokens) are redacted in logs and errors.
+const PUBLIC_QUERY_PARAMETERS = new Set([
+  "digest",
+  "mount",
+  "from",
+  "n",
+  "last",
+  "service",
+  "scope",
+]);
+const USER_AGENT = `ocisync/${VERSION}`;
+
+/**
+ * Sends HTTP requests to registries and token servers. One instance can be shared by any
+ * number of concurrent requests.
+ *
+ * @example
+ * ```ts
+ * import { discardBody, Transport } from "./transport.ts";
+ * const transport = new Transport({ retries: 1 });
+ * const response = await transport.fetch({
+ *   method: "HEAD",
+ *   url: transport.registryUrl("127.0.0.1:5000", "/v2/"),
+ * });
+ * await discardBody(response);
+ * transport.close();
+ * ```
+ */
+export class Transport {
+  #options: TransportOptions;
+  #client?: Promise<Deno.HttpClient>;
+
+  /** Creates a transport; the `caFile` is read on the first request. */
+  constructor(options: TransportOptions = {}) {
+    this.#options = options;
+  }
+
+  /**
+   * The URL of `path` on a registry named as in references (`docker.io`, `localhost:5000`):
+   * Docker Hub's API host stands in for `docker.io`, and the scheme is chosen as
+   * {@linkcode TransportOptions.plainHttp} describes.
+   *
+   * @example
+   * ```ts
+   * import { Transport } from "./transport.ts";
+   * new Transport().registryUrl("docker.io", "/v2/").href; // "https://registry-1.docker.io/v2/"
+   * ```
+   */
+  registryUrl(registry: string, path: string): URL {
+    const scheme = this.#options.plainHttp || isLoopbackRegistry(registry) ? "http" : "https";
+    return new URL(path, `${scheme}://${registryHost(registry)}`);
+  }
+
+  /**
+   * Sends a request, following redirects and retrying as {@linkcode HttpRequest.retry} says.
+   * Any status is returned, including errors once the retries are spent: see
+   * {@linkcode responseError}.
+   *
+   * @throws {NetworkError} when the connection fails or times out after the retries, or on
+   * more than 10 redirects.
+   * @example
+   * ```ts
+   * import { readBody, Transport } from "./transport.ts";
+   * const transport = new Transport();
+   * const response = await transport.fetch({
+   *   method: "GET",
+   *   url: new URL("http://localhost:5000/v2/_catalog"),
+   * });
+   * console.log(new TextDecoder().decode(await readBody(response, 1 << 20)));
+   * ```
+   */
+  async fetch(request: HttpRequest): Promise<HttpResponse> {
+    const retries = request.retry === false ? 0 : this.#options.retries ?? DEFAULT_RETRIES;
+    for (let attempt = 0;; attempt++) {
+      const retriesLeft = attempt < retries;
+      let response: HttpResponse;
+      try {
+        response = await this.#followRedirects(request);
+      } catch (error) {
+        if (!(error instanceof NetworkError) || !retriesLeft) throw error;
+        const wait = backoff(attempt);
+        this.#log(`${request.method} ${redactUrl(request.url)}: retry in ${wait} ms`);
+        await sleep(wait);
+        continue;
+      }
+      if (!RETRY_STATUSES.has(response.status) || !retriesLeft) return response;
+      await discardBody(response);
+      const wait = retryAfter(response.headers) ?? backoff(attempt);
+      this.#log(`${request.method} ${redactUrl(request.url)}: retry in ${wait} ms`);
+      await sleep(wait);
+    }
+  }
+
+  /** Closes the TLS client made for `caFile`, if any. */
+  close(): void {
+    this.#client?.then((client) => client.close(), () => {});
+    this.#client = undefined;
+  }
+
+  async #followRedirects(request: HttpRequest): Promise<HttpResponse> {
+    const trustedOrigin = request.url.origin;
+    let { method, body } = request;
+    let url = request.url;
+    for (let hops = 0; hops <= MAX_REDIRECTS; hops++) {
+      const authorization = url.origin === trustedOrigin ? request.authorization : undefined;
+      const response = await this.#send(method, url, request.headers, authorization, body);
+      const location = response.headers.get("location");
+      if (!REDIRECT_STATUSES.has(response.status) || location === null) return response;
+      await discardBody(response);
+      url = new URL(location, url);
+      // As browsers do: 303 always, and 301/302 after a POST, turn the request into a GET.
+      if (
+        (response.status === 303 && method !== "HEAD") ||
+        (response.status < 303 && method === "POST")
+      ) {
+        method = "GET";
+        body = undefined;
+      }
+    }
+    throw new NetworkError(
+      `${request.method} ${redactUrl(request.url)}: more than ${MAX_REDIRECTS} redirects`,
+    );
+  }
+
+  async #send(
+    method: string,
+    url: URL,
+    headers: Record<string, string> | undefined,
+    authorization: string | undefined,
+    body: Uint8Array<ArrayBuffer> | undefined,
+  ): Promise<HttpResponse> {
+    const allHeaders = new Headers(headers);
+    allHeaders.set("user-agent", USER_AGENT);
+    // Only the `authorization` field, which redirects strip, may carry credentials.
+    allHeaders.delete("authorization");
+    if (authorization !== undefined) allHeaders.set("authorization", authorization);
+    const timeout = (this.#options.timeout ?? DEFAULT_TIMEOUT_MS) +
+      Math.floor((body?.byteLength ?? 0) / BODY_BYTES_PER_EXTRA_SECOND) * 1000;
+    const client = await this.#httpClient();
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), timeout);
+    const shown = `${method} ${redactUrl(url)}`;
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers: allHeaders,
+        body,
+        redirect: "manual",
+        signal: abort.signal,
+        client,
+      });
+    } catch (error) {
+      const problem = abort.signal.aborted
+        ? `no response within ${timeout} ms`
+        : redactMessage(describe(error));
+      this.#log(`${shown} -> ${problem}`);
+      throw new NetworkError(`${shown}: ${problem}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    this.#log(`${shown} -> ${response.status}`);
+    const idleTimeout = this.#options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS;
+    return {
+      method,
+      url,
+      status: response.status,
+      headers: response.headers,
+      body: response.body && guardBody(response.body, idleTimeout, shown),
+    };
+  }
+
+  #httpClient(): Promise<Deno.HttpClient> | undefined {
+    const caFile = this.#options.caFile;
+    if (caFile === undefined) return undefined;
+    this.#client ??= Deno.readTextFile(caFile).then(
+      (pem) => Deno.createHttpClient({ caCerts: [pem] }),
+      (error) => {
+        throw new OcisyncError(`cannot read the CA file ${caFile}: ${describe(error)}`);
+      },
+    );
+    return this.#client;
+  }
+
+  #log(line: string): void {
+    this.#options.log?.(line);
+  }
+}
+
+/**
+ * Reads a whole body, refusing more than `limit` bytes.
+ *
+ * @throws {IntegrityError} when the body is larger than `limit`.
+ * @throws {NetworkError} when the connection fails or stalls.
+ * @example
+ * ```ts
+ * import { readBody, type HttpResponse } from "./transport.ts";
+ * async function json(response: HttpResponse): Promise<unknown> {
+ *   return JSON.parse(new TextDecoder().decode(await readBody(response, 1 << 20)));
+ * }
+ * ```
+ */
+export async function readBody(
+  response: HttpResponse,
+  limit: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const tooLarge = () =>
+    new IntegrityError(
+      `${response.method} ${redactUrl(response.url)}: response is larger than ${limit} bytes`,
+    );
+  if (Number(response.headers.get("content-length")) > limit) {
+    await discardBody(response);
+    throw tooLarge();
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body ?? []) {
+    size += chunk.byteLength;
+    // Leaving the loop early cancels the stream.
+    if (size > limit) throw tooLarge();
+    chunks.push(chunk);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+/**
+ * Cancels a body that is not needed, which frees the connection.
+ *
+ * @example
+ * ```ts
+ * import { discardBody, type HttpResponse } from "./transport.ts";
+ * async function statusOf(response: HttpResponse): Promise<number> {
+ *   await discardBody(response);
+ *   return response.status;
+ * }
+ * ```
+ */
+export async function discardBody(response: HttpResponse): Promise<void> {
+  await response.body?.cancel().catch(() => {});
+}
+
+/** What {@linkcode responseError} says about a failed request. */
+export interface ErrorContext {
+  /** The registry as written in references, named in the login hint of an auth error. */
+  registry: string;
+  /** What was being done, e.g. `manifest v1 of 127.0.0.1:5000/app`. */
+  subject: string;
+}
+
+/**
+ * The typed error for a response that failed, with the registry's error codes and messages
+ * (distribution-spec `{"errors":[{"code","message"}]}`) when the body has them. Reads the body.
+ *
+ * - 401 and 403 become {@linkcode AuthError}, with a hint to log in;
+ * - 404, and the codes `NAME_UNKNOWN`, `MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`,
+ *   `BLOB_UPLOAD_UNKNOWN` and `MANIFEST_BLOB_UNKNOWN`, {@linkcode NotFoundError};
+ * - `DIGEST_INVALID` and `SIZE_INVALID`, {@linkcode IntegrityError};
+ * - 408, 429 and 5xx, {@linkcode NetworkError};
+ * - anything else, {@linkcode OcisyncError}.
+ *
+ * @example
+ * ```ts
+ * import { responseError, type HttpResponse } from "./transport.ts";
+ * async function expectOk(response: HttpResponse): Promise<void> {
+ *   if (response.status !== 200) {
+ *     throw await responseError(response, { registry: "ghcr.io", subject: "tags of org/app" });
+ *   }
+ * }
+ * ```
+ */
+export async function responseError(
+  response: HttpResponse,
+  context: ErrorContext,
+): Promise<Error> {
+  const details = await errorDetails(response);
+  const codes = new Set(details.map((detail) => detail.code));
+  const message = `${context.subject}: ${response.method} ${redactUrl(response.url)} -> ` +
+    [String(response.status), ...details.map((d) => `${d.code}: ${d.message}`)].join(", ");
+  const status = response.status;
+  if (status === 401 || status === 403) {
+    return new AuthError(message, {
+      hint: `run \`ocisync login ${context.registry}\`, or pass --credentials`,
+    });
+  }
+  if (status === 404 || NOT_FOUND_CODES.some((code) => codes.has(code))) {
+    return new NotFoundError(message);
+  }
+  if (codes.has("DIGEST_INVALID") || codes.has("SIZE_INVALID")) return new IntegrityError(message);
+  if (status === 408 || status === 429 || status >= 500) return new NetworkError(message);
+  return new OcisyncError(message);
+}
+
+/**
+ * A URL fit for logs and errors: the values of query parameters that may hold secrets (upload
+ * state, signed URLs, tokens) and any user info are replaced by `***`.
+ *
+ * @example
+ * ```ts
+ * import { redactUrl } from "./transport.ts";
+ * redactUrl(new URL("https://s3.example/blob?X-Amz-Signature=abc&digest=sha256:1"));
+ * // "https://s3.example/blob?X-Amz-Signature=***&digest=sha256:1"
+ * ```
+ */
+export function redactUrl(url: URL): string {
+  const copy = new URL(url);
+  if (copy.username !== "") copy.username = "***";
+  if (copy.password !== "") copy.password = "***";
+  const query = [...copy.searchParams].map(([name, value]) =>
+    `${name}=${PUBLIC_QUERY_PARAMETERS.has(name) ? value : "***"}`
+  );
+  copy.search = "";
+  copy.hash = "";
+  return copy.href + (query.length > 0 ? `?${query.join("&")}` : "");
+}
+
+/**
+ * A gate that lets at most `limit` tasks run at once; the others wait their turn, in order.
+ *
+ * @example
+ * ```ts
+ * import { concurrencyLimit } from "./transport.ts";
+ * const limited = concurrencyLimit(2);
+ * const sizes = await Promise.all(
+ *   ["a", "b", "c"].map((name) => limited(async () => name.length)),
+ * );
+ * ```
+ */
+export function concurrencyLimit(limit: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (running < limit) running++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      // A finished task hands its slot straight to the next waiting one.
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+}
+
+interface ErrorDetail {
+  code: string;
+  message: string;
+}
+
+/** The distribution-spec errors in a body, or its first line when it is not such JSON. */
+async function errorDetails(response: HttpResponse): Promise<ErrorDetail[]> {
+  let text: string;
+  try {
+    text = new TextDecoder().decode(await readBody(response, ERROR_BODY_LIMIT)).trim();
+  } catch {
+    return [];
+  }
+  try {
+    const errors = JSON.parse(text)?.errors;
+    if (Array.isArray(errors)) {
+      return errors.map((e) => ({
+        code: String(e?.code ?? "UNKNOWN"),
+        message: String(e?.message ?? ""),
+      }));
+    }
+  } catch {
+    // Not JSON: an HTML or text page from a proxy or a router.
+  }
+  const line = text.split("\n", 1)[0].slice(0, 200);
+  return line === "" ? [] : [{ code: "BODY", message: line }];
+}
+
+/** Redacts every URL inside an error message (Deno's fetch errors quote the whole URL). */
+function redactMessage(message: string): string {
+  return message.replace(/\bhttps?:\/\/[^\s)]+/g, (match) => {
+    const url = URL.parse(match);
+    return url ? redactUrl(url) : "(url)";
+  });
+}
+
+/** The message of an error and of its causes, which hold the useful part of fetch errors. */
+function describe(error: unknown): string {
+  const messages: string[] = [];
+  for (let e = error; e instanceof Error && messages.length < 4; e = e.cause) {
+    messages.push(e.message);
+  }
+  return messages.length > 0 ? messages.join(": ") : String(error);
+}
+
+/**
+ * The body, passed through, with each read bounded by `idleTimeout` and connection failures
+ * turned into {@linkcode NetworkError}.
+ */
+function guardBody(
+  body: ReadableStream<Uint8Array>,
+  idleTimeout: number,
+  shown: string,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new NetworkError(`${shown}: no data for ${idleTimeout} ms`)),
+          idleTimeout,
+        );
+      });
+      try {
+        const { done, value } = await Promise.race([reader.read(), stalled]);
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (error) {
+        reader.cancel().catch(() => {});
+        controller.error(
+          error instanceof NetworkError
+            ? error
+            : new NetworkError(`${shown}: ${redactMessage(describe(error))}`),
+        );
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Exponential backoff with jitter: 50–100 % of `base · 2^attempt`, capped. */
+function backoff(attempt: number): number {
+  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
+  return Math.round(ceiling / 2 + Math.random() * ceiling / 2);
+}
+
+/** `Retry-After` in milliseconds (seconds or an HTTP date), capped; undefined when absent. */
+function retryAfter(headers: Headers): number | undefined {
+  const value = headers.get("retry-after")?.trim();
+  if (!value) return undefined;
+  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : Date.parse(value) - Date.now();
+  return Number.isNaN(ms) ? undefined : Math.min(Math.max(ms, 0), RETRY_AFTER_CAP_MS);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

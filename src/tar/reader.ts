@@ -1,0 +1,232 @@
+/**
+ * A streaming tar reader for layers written by any tool: ustar with its
+ * prefix field, PAX extended headers, GNU long names and links, and base-256
+ * numbers. Each entry's body must be read, or skipped, before the next entry.
+ *
+ * Corrupt input gives an {@linkcode UnsafeContentError}, never an untyped
+ * exception, and no header field can make it allocate without bound.
+ *
+ * @example
+ * ```ts
+ * import { readTar } from "./reader.ts";
+ * import { tarStream } from "./writer.ts";
+ * for await (const entry of readTar(tarStream([{ name: "d/", type: "directory", mode: 0o755 }], { mtime: 0 }))) {
+ *   console.log(entry.name, entry.type); // "d/" "directory"
+ * }
+ * ```
+ * @module
+ */
+import { UnsafeContentError } from "../errors/mod.ts";
+import { BLOCK_SIZE } from "./writer.ts";
+
+/** What an entry is. Other types (devices, fifos) are reported as `other`. */
+export type TarEntryType = "file" | "directory" | "symlink" | "hardlink" | "other";
+
+/** One entry read from an archive. */
+export interface TarReadEntry {
+  /** The path as stored (after PAX and GNU long-name overrides). */
+  name: string;
+  /** What the entry is. */
+  type: TarEntryType;
+  /** The raw type flag, e.g. "0", "5", "3" for a character device. */
+  typeFlag: string;
+  /** Permission bits, including setuid, setgid and sticky as stored. */
+  mode: number;
+  /** The content size in bytes. */
+  size: number;
+  /** Seconds since the epoch. */
+  mtime: number;
+  /** The target of a symlink or hard link. */
+  linkName: string;
+  /** The content. Read it to the end, or leave it: the reader skips what is left. */
+  body: AsyncIterable<Uint8Array>;
+}
+
+/** Extended-header records larger than this are refused: no layer needs them. */
+const MAX_EXTENDED_HEADER = 1024 * 1024;
+const decoder = new TextDecoder();
+
+/** Pulls exact byte counts out of a chunked stream. */
+class ByteSource {
+  #iterator: AsyncIterator<Uint8Array>;
+  #buffer: Uint8Array = new Uint8Array(0);
+  #offset = 0;
+
+  constructor(source: AsyncIterable<Uint8Array>) {
+    this.#iterator = source[Symbol.asyncIterator]();
+  }
+
+  /** Up to `max` bytes (at least one), or undefined at the end of the stream. */
+  async next(max: number): Promise<Uint8Array | undefined> {
+    while (this.#offset >= this.#buffer.length) {
+      const { value, done } = await this.#iterator.next();
+      if (done) return undefined;
+      this.#buffer = value;
+      this.#offset = 0;
+    }
+    const end = Math.min(this.#buffer.length, this.#offset + max);
+    const chunk = this.#buffer.subarray(this.#offset, end);
+    this.#offset = end;
+    return chunk;
+  }
+
+  /** Exactly `n` bytes, or undefined when the stream ends first. */
+  async exactly(n: number): Promise<Uint8Array | undefined> {
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = await this.next(n - filled);
+      if (!chunk) return filled === 0 ? undefined : truncated();
+      out.set(chunk, filled);
+      filled += chunk.length;
+    }
+    return out;
+  }
+
+  /** Skips `n` bytes; with `lenient`, the stream may end first. */
+  async skip(n: number, lenient = false): Promise<void> {
+    while (n > 0) {
+      const chunk = await this.next(n);
+      if (!chunk) return lenient ? undefined : truncated();
+      n -= chunk.length;
+    }
+  }
+}
+
+function truncated(): never {
+  throw new UnsafeContentError("tar archive is truncated");
+}
+
+/**
+ * Reads the entries of a tar stream in order.
+ *
+ * @throws {UnsafeContentError} on a bad checksum, a truncated archive, or a
+ * malformed extended header.
+ */
+export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerator<TarReadEntry> {
+  const input = new ByteSource(source);
+  let pax: Record<string, string> = {};
+  let longName: string | undefined;
+  let longLink: string | undefined;
+  while (true) {
+    const header = await input.exactly(BLOCK_SIZE);
+    if (!header || header.every((b) => b === 0)) return; // end: a zero block, or EOF
+    verifyChecksum(header);
+    const typeFlag = String.fromCharCode(header[156] || 0x30);
+    const size = Number(pax.size ?? readNumber(header, 124, 12));
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw new UnsafeContentError("tar entry has an invalid size");
+    }
+    const padded = Math.ceil(size / BLOCK_SIZE) * BLOCK_SIZE;
+
+    if (typeFlag === "x" || typeFlag === "g" || typeFlag === "L" || typeFlag === "K") {
+      if (size > MAX_EXTENDED_HEADER) {
+        throw new UnsafeContentError(`tar extended header of ${size} bytes is over the limit`);
+      }
+      const data = (await input.exactly(padded)) ?? truncated();
+      const content = data.subarray(0, size);
+      if (typeFlag === "x") pax = { ...pax, ...parsePax(content) };
+      // Global headers ("g") set defaults nobody relies on in layers; they are read and dropped.
+      if (typeFlag === "L") longName = cString(content);
+      if (typeFlag === "K") longLink = cString(content);
+      continue;
+    }
+
+    const prefix = cString(header.subarray(345, 500));
+    const ustarName = cString(header.subarray(0, 100));
+    const isUstar = decoder.decode(header.subarray(257, 262)) === "ustar";
+    const name = pax.path ?? longName ?? (isUstar && prefix ? `${prefix}/${ustarName}` : ustarName);
+    const linkName = pax.linkpath ?? longLink ?? cString(header.subarray(157, 257));
+    const mtime = Math.floor(Number(pax.mtime ?? readNumber(header, 136, 12)));
+    pax = {};
+    longName = longLink = undefined;
+
+    let remaining = size;
+    const body = (async function* () {
+      while (remaining > 0) {
+        const chunk = await input.next(remaining);
+        if (!chunk) truncated();
+        remaining -= chunk.length;
+        yield chunk;
+      }
+    })();
+    yield {
+      name,
+      type: entryType(typeFlag, name),
+      typeFlag,
+      mode: readNumber(header, 100, 8) & 0o7777,
+      size,
+      mtime: Number.isFinite(mtime) ? mtime : 0,
+      linkName,
+      body,
+    };
+    await input.skip(remaining);
+    // Some writers (umoci) end the stream without padding the last entry or writing the
+    // end-of-archive blocks; GNU tar accepts that, and so does this reader.
+    await input.skip(padded - size, true);
+  }
+}
+
+function entryType(flag: string, name: string): TarEntryType {
+  switch (flag) {
+    case "0":
+    case "7": // contiguous file: a regular file everywhere that matters
+      return name.endsWith("/") ? "directory" : "file";
+    case "1":
+      return "hardlink";
+    case "2":
+      return "symlink";
+    case "5":
+      return "directory";
+    default:
+      return "other";
+  }
+}
+
+function verifyChecksum(header: Uint8Array): void {
+  let sum = 0;
+  for (let i = 0; i < BLOCK_SIZE; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i];
+  if (readNumber(header, 148, 8) !== sum) {
+    throw new UnsafeContentError("tar header checksum mismatch: the archive is corrupt");
+  }
+}
+
+/** An octal field, or a base-256 one (high bit set) as GNU tar writes large values. */
+function readNumber(header: Uint8Array, offset: number, length: number): number {
+  const field = header.subarray(offset, offset + length);
+  if (field[0] & 0x80) {
+    let value = field[0] & 0x7f;
+    for (let i = 1; i < field.length; i++) value = value * 256 + field[i];
+    return value;
+  }
+  const text = cString(field).trim();
+  if (text === "") return 0;
+  if (!/^[0-7]+$/.test(text)) throw new UnsafeContentError("tar header has a malformed number");
+  return parseInt(text, 8);
+}
+
+function cString(bytes: Uint8Array): string {
+  const end = bytes.indexOf(0);
+  return decoder.decode(end < 0 ? bytes : bytes.subarray(0, end));
+}
+
+/** Parses PAX records: "<length> <key>=<value>\n", where length counts the whole record. */
+function parsePax(bytes: Uint8Array): Record<string, string> {
+  const records: Record<string, string> = {};
+  let offset = 0;
+  while (offset < bytes.length) {
+    const space = bytes.indexOf(0x20, offset);
+    const length = space > offset ? Number(decoder.decode(bytes.subarray(offset, space))) : NaN;
+    if (
+      !Number.isSafeInteger(length) || length <= space - offset || offset + length > bytes.length
+    ) {
+      throw new UnsafeContentError("tar PAX header is malformed");
+    }
+    const record = decoder.decode(bytes.subarray(space + 1, offset + length - 1));
+    const eq = record.indexOf("=");
+    if (eq <= 0) throw new UnsafeContentError("tar PAX record has no key");
+    records[record.slice(0, eq)] = record.slice(eq + 1);
+    offset += length;
+  }
+  return records;
+}

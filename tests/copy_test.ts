@@ -1,0 +1,296 @@
+/**
+ * `copy`, `inspect`, `tags` and `gc` between real registries and layouts,
+ * judged by skopeo and by hashes computed outside ocisync.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { ocisync, runOk } from "./helpers/cli.ts";
+import { startRegistry } from "./helpers/registry.ts";
+import { requireTool } from "./helpers/tools.ts";
+import { snapshot, writeTree } from "./helpers/tree.ts";
+
+requireTool("skopeo", "skopeo");
+
+const sha256 = (bytes: Uint8Array) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+
+async function pushOk(args: string[]): Promise<{ digest: string; layers: { digest: string }[] }> {
+  const result = await ocisync(["push", ...args, "--json"]);
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout);
+}
+
+async function tmpTree(tmp: string, name: string, content: string): Promise<string> {
+  await writeTree(`${tmp}/${name}`, { "data.txt": { type: "file", content } });
+  return `${tmp}/${name}`;
+}
+
+Deno.test("air-gapped: registry A to a layout to registry B keeps the digest and every blob", async () => {
+  const a = await startRegistry();
+  const b = await startRegistry();
+  const tmp = await Deno.makeTempDir();
+  try {
+    const src = await tmpTree(tmp, "src", "carried across the gap");
+    const pushed = await pushOk([`${a.host}/app:1`, `${src}:/app`]);
+    const out = await ocisync(["copy", `${a.host}/app:1`, `oci:${tmp}/bundle:1`, "--json"]);
+    assert.equal(out.code, 0, out.stderr);
+    const inn = await ocisync(["copy", `oci:${tmp}/bundle:1`, `${b.host}/app:1`, "--json"]);
+    assert.equal(inn.code, 0, inn.stderr);
+    assert.equal(JSON.parse(inn.stdout).digest, pushed.digest);
+    const [rawA, rawB] = await Promise.all(
+      [a, b].map((r) =>
+        runOk("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${r.host}/app:1`])
+      ),
+    );
+    assert.equal(rawB, rawA, "the manifest bytes are unchanged");
+    assert.equal(sha256(new TextEncoder().encode(rawB)), pushed.digest);
+    const manifest = JSON.parse(rawB);
+    for (const blob of [manifest.config, ...manifest.layers]) {
+      const response = await fetch(`http://${b.host}/v2/app/blobs/${blob.digest}`);
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      assert.equal(sha256(bytes), blob.digest, "registry B has every blob");
+    }
+    // A second copy finds everything there.
+    const again = JSON.parse(
+      (await ocisync(["copy", `oci:${tmp}/bundle:1`, `${b.host}/app:1`, "--json"])).stdout,
+    );
+    assert.equal(again.blobsCopied, 0);
+    assert.equal(again.blobsSkipped, 2);
+  } finally {
+    await a.stop();
+    await b.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("a multi-platform index keeps its digest through copy, and pull --platform picks", async () => {
+  const registry = await startRegistry();
+  const tmp = await Deno.makeTempDir();
+  try {
+    const amd = await pushOk([
+      `oci:${tmp}/parts:amd`,
+      `${await tmpTree(tmp, "amd", "x86")}:/p`,
+      "--platform",
+      "linux/amd64",
+    ]);
+    const arm = await pushOk([
+      `oci:${tmp}/parts:arm`,
+      `${await tmpTree(tmp, "arm", "arm")}:/p`,
+      "--platform",
+      "linux/arm64",
+    ]);
+    const size = async (digest: string) =>
+      (await Deno.stat(`${tmp}/parts/blobs/sha256/${digest.slice(7)}`)).size;
+    // The index is written by hand, and its digest computed here.
+    const index = new TextEncoder().encode(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: [
+        {
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          digest: amd.digest,
+          size: await size(amd.digest),
+          platform: { os: "linux", architecture: "amd64" },
+        },
+        {
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          digest: arm.digest,
+          size: await size(arm.digest),
+          platform: { os: "linux", architecture: "arm64", variant: "v8" },
+        },
+      ],
+    }));
+    const indexDigest = sha256(index);
+    await Deno.writeFile(`${tmp}/parts/blobs/sha256/${indexDigest.slice(7)}`, index);
+    const layoutIndex = JSON.parse(await Deno.readTextFile(`${tmp}/parts/index.json`));
+    layoutIndex.manifests.push({
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      digest: indexDigest,
+      size: index.length,
+      annotations: { "org.opencontainers.image.ref.name": "multi" },
+    });
+    await Deno.writeTextFile(`${tmp}/parts/index.json`, JSON.stringify(layoutIndex));
+
+    const copy = await ocisync([
+      "copy",
+      `oci:${tmp}/parts:multi`,
+      `${registry.host}/multi:1`,
+      "--json",
+    ]);
+    assert.equal(copy.code, 0, copy.stderr);
+    assert.equal(JSON.parse(copy.stdout).digest, indexDigest);
+    const raw = await runOk("skopeo", [
+      "inspect",
+      "--raw",
+      "--tls-verify=false",
+      `docker://${registry.host}/multi:1`,
+    ]);
+    assert.equal(sha256(new TextEncoder().encode(raw)), indexDigest);
+
+    for (const [platform, content] of [["linux/arm64", "arm"], ["linux/amd64", "x86"]]) {
+      const out = `${tmp}/pulled-${content}`;
+      const pull = await ocisync([
+        "pull",
+        `${registry.host}/multi:1`,
+        "--platform",
+        platform,
+        "-o",
+        out,
+      ]);
+      assert.equal(pull.code, 0, pull.stderr);
+      assert.equal(await Deno.readTextFile(`${out}/p/data.txt`), content);
+    }
+    const missing = await ocisync([
+      "pull",
+      `${registry.host}/multi:1`,
+      "--platform",
+      "linux/s390x",
+      "-o",
+      `${tmp}/none`,
+    ]);
+    assert.equal(missing.code, 4);
+    assert.match(missing.stderr, /linux\/amd64, linux\/arm64\/v8/);
+
+    const one = await ocisync([
+      "copy",
+      `oci:${tmp}/parts:multi`,
+      `oci:${tmp}/one:arm`,
+      "--platform",
+      "linux/arm64",
+      "--json",
+    ]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(JSON.parse(one.stdout).digest, arm.digest, "one platform: the platform's digest");
+  } finally {
+    await registry.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("copy within one registry mounts blobs instead of sending them", async () => {
+  const registry = await startRegistry();
+  const tmp = await Deno.makeTempDir();
+  try {
+    await pushOk([`${registry.host}/one/app:1`, `${await tmpTree(tmp, "src", "mount me")}:/x`]);
+    const before = (await registry.requests()).length;
+    const copy = await ocisync([
+      "copy",
+      `${registry.host}/one/app:1`,
+      `${registry.host}/two/app:1`,
+      "--json",
+    ]);
+    assert.equal(copy.code, 0, copy.stderr);
+    assert.equal(JSON.parse(copy.stdout).blobsMounted, 2);
+    const requests = (await registry.requests()).slice(before);
+    const mounts = requests.filter((r) => r.method === "POST" && r.path.includes("mount="));
+    assert.equal(mounts.length, 2);
+    assert.ok(mounts.every((r) => r.status === 201));
+    assert.ok(
+      !requests.some((r) =>
+        r.method === "PATCH" || (r.method === "PUT" && r.path.includes("/blobs/"))
+      ),
+    );
+  } finally {
+    await registry.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("copy --all-tags, tags and inspect agree with skopeo", async () => {
+  const registry = await startRegistry();
+  const tmp = await Deno.makeTempDir();
+  try {
+    for (const tag of ["a", "b", "c"]) {
+      await pushOk([`${registry.host}/many:${tag}`, `${await tmpTree(tmp, tag, tag)}:/t`]);
+    }
+    const tags = await ocisync(["tags", `${registry.host}/many`, "--json"]);
+    assert.equal(tags.code, 0, tags.stderr);
+    const skopeoTags = JSON.parse(
+      await runOk("skopeo", ["list-tags", "--tls-verify=false", `docker://${registry.host}/many`]),
+    );
+    assert.deepEqual(JSON.parse(tags.stdout).tags.sort(), skopeoTags.Tags.sort());
+
+    const copy = await ocisync([
+      "copy",
+      "--all-tags",
+      `${registry.host}/many`,
+      `oci:${tmp}/mirror`,
+      "--json",
+    ]);
+    assert.equal(copy.code, 0, copy.stderr);
+    assert.equal(JSON.parse(copy.stdout).images.length, 3);
+    const again = JSON.parse(
+      (await ocisync([
+        "copy",
+        "--all-tags",
+        `${registry.host}/many`,
+        `oci:${tmp}/mirror`,
+        "--json",
+      ])).stdout,
+    );
+    assert.ok(
+      again.images.every((i: { skipped: boolean }) => i.skipped),
+      "tags already there are skipped",
+    );
+
+    const raw = await ocisync(["inspect", `${registry.host}/many:b`, "--raw"]);
+    const skopeoRaw = await runOk("skopeo", [
+      "inspect",
+      "--raw",
+      "--tls-verify=false",
+      `docker://${registry.host}/many:b`,
+    ]);
+    assert.equal(raw.stdout, skopeoRaw);
+    const quiet = await ocisync(["inspect", `oci:${tmp}/mirror:b`, "-q"]);
+    assert.equal(quiet.stdout.trim(), sha256(new TextEncoder().encode(skopeoRaw)));
+    const json = JSON.parse(
+      (await ocisync(["inspect", `${registry.host}/many:b`, "--json"])).stdout,
+    );
+    assert.equal(json.platform, "linux/amd64");
+    assert.equal(json.manifest.layers.length, 1);
+  } finally {
+    await registry.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("layout: concurrent pushes keep every tag, and gc frees only unreachable blobs", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const layout = `${tmp}/shared`;
+    const results = await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => {
+        const src = await tmpTree(tmp, `job${i}`, `job ${i}`);
+        return await ocisync(["push", `oci:${layout}:job${i}`, `${src}:/j`, "-q"]);
+      }),
+    );
+    for (const result of results) assert.equal(result.code, 0, result.stderr);
+    const index = JSON.parse(await Deno.readTextFile(`${layout}/index.json`));
+    const names = index.manifests.map((m: { annotations: Record<string, string> }) =>
+      m.annotations["org.opencontainers.image.ref.name"]
+    );
+    assert.deepEqual(names.sort(), ["job0", "job1", "job2", "job3", "job4", "job5"]);
+    for (const name of names) await runOk("skopeo", ["inspect", `oci:${layout}:${name}`]);
+
+    // Retag job0: its old manifest, config and layer become unreachable.
+    const old = JSON.parse(await runOk("skopeo", ["inspect", "--raw", `oci:${layout}:job0`]));
+    const oldDigest = results[0].stdout.trim().split("@")[1];
+    await pushOk([`oci:${layout}:job0`, `${await tmpTree(tmp, "new", "new")}:/j`]);
+    const before = new Set(
+      [...Deno.readDirSync(`${layout}/blobs/sha256`)].map((e) => `sha256:${e.name}`),
+    );
+    const gc = await ocisync(["gc", `oci:${layout}`, "--json"]);
+    assert.equal(gc.code, 0, gc.stderr);
+    const removed = JSON.parse(gc.stdout).removed.map((r: { digest: string }) => r.digest).sort();
+    assert.deepEqual(removed, [oldDigest, old.config.digest, old.layers[0].digest].sort());
+    const after = new Set(
+      [...Deno.readDirSync(`${layout}/blobs/sha256`)].map((e) => `sha256:${e.name}`),
+    );
+    assert.equal(after.size, before.size - 3);
+    for (const name of names) await runOk("skopeo", ["inspect", `oci:${layout}:${name}`]);
+    const pull = await ocisync(["pull", `oci:${layout}:job3`, "-o", `${tmp}/p`]);
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.deepEqual(Object.keys(await snapshot(`${tmp}/p`)), ["j", "j/data.txt"]);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
