@@ -294,3 +294,159 @@ Deno.test("layout: concurrent pushes keep every tag, and gc frees only unreachab
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("layouts and skopeo in both directions, and podman pulls our layout", async () => {
+  requireTool("podman", "podman");
+  const registry = await startRegistry();
+  const tmp = await Deno.makeTempDir();
+  try {
+    const src = await tmpTree(tmp, "src", "both ways");
+    // ocisync → layout → skopeo → registry → ocisync pull
+    const pushed = await pushOk([`oci:${tmp}/ours:v1`, `${src}:/srv`]);
+    await runOk("skopeo", [
+      "copy",
+      "--dest-tls-verify=false",
+      `oci:${tmp}/ours:v1`,
+      `docker://${registry.host}/ours:v1`,
+    ]);
+    const inspect = JSON.parse(
+      await runOk("skopeo", ["inspect", "--tls-verify=false", `docker://${registry.host}/ours:v1`]),
+    );
+    assert.equal(inspect.Digest, pushed.digest);
+    const fromRegistry = await ocisync(["pull", `${registry.host}/ours:v1`, "-o", `${tmp}/a`]);
+    assert.equal(fromRegistry.code, 0, fromRegistry.stderr);
+    assert.equal(await Deno.readTextFile(`${tmp}/a/srv/data.txt`), "both ways");
+
+    // registry → skopeo → layout → ocisync pull oci:
+    await runOk("skopeo", [
+      "copy",
+      "--src-tls-verify=false",
+      `docker://${registry.host}/ours:v1`,
+      `oci:${tmp}/theirs:v1`,
+    ]);
+    const fromLayout = await ocisync(["pull", `oci:${tmp}/theirs:v1`, "-o", `${tmp}/b`, "--json"]);
+    assert.equal(fromLayout.code, 0, fromLayout.stderr);
+    assert.equal(JSON.parse(fromLayout.stdout).digest, pushed.digest);
+    assert.deepEqual(await snapshot(`${tmp}/b`), await snapshot(`${tmp}/a`));
+
+    const podman = [
+      "--root",
+      `${tmp}/podman/root`,
+      "--runroot",
+      `${tmp}/podman/run`,
+      "--runtime",
+      "runc",
+      "--storage-driver",
+      "vfs",
+      "--cgroup-manager",
+      "cgroupfs",
+    ];
+    await runOk("podman", [...podman, "pull", `oci:${tmp}/ours:v1`]);
+    const images = await runOk("podman", [
+      ...podman,
+      "images",
+      "--no-trunc",
+      "--format",
+      "{{.ID}}",
+    ]);
+    // podman's image ID is the config's digest; skopeo reads it from our layout.
+    const config =
+      JSON.parse(await runOk("skopeo", ["inspect", "--raw", `oci:${tmp}/ours:v1`])).config;
+    assert.equal(images.trim(), config.digest);
+  } finally {
+    await registry.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("copy --referrers brings a signature that refers to the image through subject", async () => {
+  const a = await startRegistry();
+  const b = await startRegistry();
+  const tmp = await Deno.makeTempDir();
+  try {
+    const image = await pushOk([
+      `${a.host}/signed:v1`,
+      `${await tmpTree(tmp, "src", "signed")}:/x`,
+    ]);
+    const imageBytes = new TextEncoder().encode(
+      await runOk("skopeo", [
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        `docker://${a.host}/signed:v1`,
+      ]),
+    );
+    // A referrer written by hand: an artifact whose subject is the image.
+    const signatureBlob = new TextEncoder().encode("a signature");
+    const empty = new TextEncoder().encode("{}");
+    for (const blob of [signatureBlob, empty]) {
+      const start = await fetch(`http://${a.host}/v2/signed/blobs/uploads/`, { method: "POST" });
+      await start.body?.cancel();
+      const location = new URL(start.headers.get("location")!, `http://${a.host}`);
+      location.searchParams.set("digest", sha256(blob));
+      const put = await fetch(location, { method: "PUT", body: blob as Uint8Array<ArrayBuffer> });
+      assert.equal(put.status, 201);
+      await put.body?.cancel();
+    }
+    const referrer = new TextEncoder().encode(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      artifactType: "application/vnd.example.signature",
+      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256(empty), size: 2 },
+      layers: [{
+        mediaType: "application/octet-stream",
+        digest: sha256(signatureBlob),
+        size: signatureBlob.length,
+      }],
+      subject: {
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        digest: image.digest,
+        size: imageBytes.length,
+      },
+    }));
+    const putManifest = async (reference: string, bytes: Uint8Array, mediaType: string) => {
+      const response = await fetch(`http://${a.host}/v2/signed/manifests/${reference}`, {
+        method: "PUT",
+        headers: { "content-type": mediaType },
+        body: bytes as Uint8Array<ArrayBuffer>,
+      });
+      assert.equal(response.status, 201, await response.text());
+    };
+    await putManifest(sha256(referrer), referrer, "application/vnd.oci.image.manifest.v1+json");
+    // Distribution 2.8 has no referrers API: clients use the sha256-<hex> tag schema.
+    const fallback = new TextEncoder().encode(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: [{
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        digest: sha256(referrer),
+        size: referrer.length,
+        artifactType: "application/vnd.example.signature",
+      }],
+    }));
+    await putManifest(
+      image.digest.replace(":", "-"),
+      fallback,
+      "application/vnd.oci.image.index.v1+json",
+    );
+
+    const copy = await ocisync([
+      "copy",
+      "--referrers",
+      `${a.host}/signed:v1`,
+      `${b.host}/signed:v1`,
+      "--json",
+    ]);
+    assert.equal(copy.code, 0, copy.stderr);
+    assert.equal(JSON.parse(copy.stdout).referrers, 1);
+    const copied = await fetch(`http://${b.host}/v2/signed/manifests/${sha256(referrer)}`, {
+      headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+    });
+    assert.equal(copied.status, 200);
+    assert.equal(sha256(new Uint8Array(await copied.arrayBuffer())), sha256(referrer));
+  } finally {
+    await a.stop();
+    await b.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

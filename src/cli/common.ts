@@ -94,6 +94,14 @@ export async function registryOptions(
       hint: 'pipe it in: echo "$TOKEN" | ocisync … --username USER --password-stdin',
     });
   }
+  if (options.insecure) {
+    throw new UsageError(
+      "--insecure is not supported: the Deno runtime verifies every TLS certificate",
+      {
+        hint: "trust the registry's certificate with --ca-file FILE, or use --plain-http",
+      },
+    );
+  }
   let password: string | undefined;
   if (options["password-stdin"]) {
     password = (await new Response(Deno.stdin.readable).text()).replace(/\r?\n$/, "");

@@ -57,6 +57,21 @@ export class Output {
     if (this.mode.verbose) writeAll(this.#streams.stderr, `${message}\n`);
   }
 
+  /**
+   * Whether live progress may be drawn: stderr is a terminal, `NO_COLOR` is
+   * unset, and the mode is neither `-q` nor `--json`.
+   */
+  get interactive(): boolean {
+    return !this.mode.quiet && !this.mode.json && !Deno.env.get("NO_COLOR") &&
+      "isTerminal" in this.#streams.stderr &&
+      (this.#streams.stderr as { isTerminal(): boolean }).isTerminal();
+  }
+
+  /** Writes raw text on stderr, for the progress display's redraws. */
+  draw(text: string): void {
+    writeAll(this.#streams.stderr, text);
+  }
+
   /** A warning on stderr, shown in every mode. */
   warn(message: string): void {
     writeAll(this.#streams.stderr, `ocisync: warning: ${message}\n`);

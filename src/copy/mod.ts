@@ -22,7 +22,8 @@
 import { selectManifest } from "../image/platform.ts";
 import type { Target } from "../oci/target.ts";
 import { type Descriptor, parseManifestOrIndex, type Platform } from "../oci/types.ts";
-import { type BlobEvent, type BlobSource, pushBlobs, type TransferStats } from "../push/mod.ts";
+import type { BlobListener } from "../progress/mod.ts";
+import { type BlobSource, pushBlobs, type TransferStats } from "../push/mod.ts";
 import { RegistryTarget } from "../remote/registry.ts";
 
 /** Options of {@linkcode copyImage}. */
@@ -34,7 +35,7 @@ export interface CopyOptions {
   /** Blobs transferred at once. Default 4. */
   concurrency?: number;
   /** Progress events. */
-  onBlob?: (event: BlobEvent) => void;
+  onBlob?: BlobListener;
 }
 
 /** What a copy did. */

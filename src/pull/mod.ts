@@ -35,6 +35,7 @@ import {
   parseManifestOrIndex,
   type Platform,
 } from "../oci/types.ts";
+import { type BlobListener, reportingStream } from "../progress/mod.ts";
 import { readTar } from "../tar/reader.ts";
 import { Unpacker, type UnpackStats } from "../unpack/mod.ts";
 
@@ -51,8 +52,8 @@ export interface PullOptions {
   platform?: Platform;
   /** The most bytes the layers may write. */
   maxExtractSize?: number;
-  /** Called as each blob starts and ends, for progress display. */
-  onBlob?: (event: { descriptor: Descriptor; done: boolean }) => void;
+  /** Progress events, for a display. */
+  onBlob?: BlobListener;
 }
 
 /** What a pull wrote. */
@@ -151,9 +152,12 @@ async function pullImageLayers(
     );
   }
   for (const [index, layer] of manifest.layers.entries()) {
-    options.onBlob?.({ descriptor: layer, done: false });
+    options.onBlob?.({ descriptor: layer, state: "started" });
     const diffId = new Sha256();
-    const tar = hashing(decompressStream(await target.fetchBlob(layer)), diffId);
+    const tar = hashing(
+      decompressStream(reportingStream(await target.fetchBlob(layer), layer, options.onBlob)),
+      diffId,
+    );
     await unpacker.apply(readTar(tar));
     const actual = diffId.digest();
     if (diffIds && actual !== diffIds[index]) {
@@ -161,7 +165,7 @@ async function pullImageLayers(
         `layer ${layer.digest} uncompresses to ${actual}, but the config says ${diffIds[index]}`,
       );
     }
-    options.onBlob?.({ descriptor: layer, done: true });
+    options.onBlob?.({ descriptor: layer, state: "done" });
   }
 }
 
@@ -176,8 +180,8 @@ async function pullArtifactLayer(
   if (title.startsWith("/") || parts.includes("..") || parts.length === 0) {
     throw new UnsafeContentError(`refusing artifact file "${title}": it leaves the target`);
   }
-  options.onBlob?.({ descriptor: layer, done: false });
-  const body = await target.fetchBlob(layer);
+  options.onBlob?.({ descriptor: layer, state: "started" });
+  const body = reportingStream(await target.fetchBlob(layer), layer, options.onBlob);
   if (layer.annotations?.[ORAS_UNPACK_ANNOTATION] === "true") {
     // A packed directory: its tar holds paths under the title, like ORAS writes.
     const tarDigest = new Sha256();
@@ -206,7 +210,7 @@ async function pullArtifactLayer(
       })(),
     );
   }
-  options.onBlob?.({ descriptor: layer, done: true });
+  options.onBlob?.({ descriptor: layer, state: "done" });
   return parts.join("/");
 }
 

@@ -37,6 +37,7 @@ import { MediaType } from "../oci/mediatypes.ts";
 import type { Target } from "../oci/target.ts";
 import type { Descriptor, Platform } from "../oci/types.ts";
 import { ORAS_DIGEST_ANNOTATION, ORAS_UNPACK_ANNOTATION, TITLE_ANNOTATION } from "../pull/mod.ts";
+import { type BlobListener, reportingStream } from "../progress/mod.ts";
 import { readTar } from "../tar/reader.ts";
 
 /** Where a layer comes from: a folder to pack, or a layer file already built. */
@@ -142,12 +143,6 @@ export interface TransferStats {
   bytes: number;
 }
 
-/** Progress events for a display. */
-export type BlobEvent = {
-  descriptor: Descriptor;
-  state: "skipped" | "mounted" | "started" | "done";
-};
-
 /**
  * Pushes blobs, `concurrency` at a time, skipping those the target has.
  *
@@ -163,7 +158,7 @@ export async function pushBlobs(
   target: Target,
   blobs: BlobSource[],
   concurrency: number,
-  onBlob?: (event: BlobEvent) => void,
+  onBlob?: BlobListener,
 ): Promise<TransferStats> {
   const stats: TransferStats = { pushed: 0, skipped: 0, mounted: 0, bytes: 0 };
   const queue = [...new Map(blobs.map((b) => [b.descriptor.digest, b])).values()];
@@ -180,7 +175,10 @@ export async function pushBlobs(
         continue;
       }
       onBlob?.({ descriptor: blob.descriptor, state: "started" });
-      await target.pushBlob(blob.descriptor, await blob.open());
+      await target.pushBlob(
+        blob.descriptor,
+        reportingStream(await blob.open(), blob.descriptor, onBlob),
+      );
       stats.pushed++;
       stats.bytes += blob.descriptor.size;
       onBlob?.({ descriptor: blob.descriptor, state: "done" });
@@ -203,7 +201,7 @@ export interface PushImageOptions {
   /** Blobs pushed at once. Default 4. */
   concurrency?: number;
   /** Progress events. */
-  onBlob?: (event: BlobEvent) => void;
+  onBlob?: BlobListener;
 }
 
 /** What a push made. */
@@ -253,7 +251,7 @@ export interface PushArtifactOptions {
   /** Blobs pushed at once. Default 4. */
   concurrency?: number;
   /** Progress events. */
-  onBlob?: (event: BlobEvent) => void;
+  onBlob?: BlobListener;
 }
 
 /** One file of an artifact: a file as is, or a folder packed the ORAS way. */
@@ -326,7 +324,7 @@ async function pushWithManifest(
   layers: PreparedLayer[],
   config: { bytes: Uint8Array; descriptor: Descriptor },
   manifestDocument: unknown,
-  options: { concurrency?: number; onBlob?: (event: BlobEvent) => void },
+  options: { concurrency?: number; onBlob?: BlobListener },
 ): Promise<PushResult> {
   const blobs: BlobSource[] = [
     ...layers.map((layer) => ({

@@ -7,6 +7,7 @@
 import type { CommandSpec, ParsedArgs } from "../args.ts";
 import { OUTPUT_OPTIONS, positiveInteger, REGISTRY_OPTIONS, registryOptions } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
+import { transferDisplay } from "../progress.ts";
 import { copyImage, type CopyResult } from "../../copy/mod.ts";
 import { NotFoundError, UsageError } from "../../errors/mod.ts";
 import { parsePlatform } from "../../image/platform.ts";
@@ -69,12 +70,12 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
   const targetOptions = await registryOptions(options, out);
   const source = await openTarget(sourceRef, targetOptions);
   const destination = await openTarget(destinationRef, { ...targetOptions, create: true });
+  const display = transferDisplay(out, "copied");
   const copyOptions = {
     platform: options.platform ? parsePlatform(options.platform as string) : undefined,
     referrers: options.referrers === true,
     concurrency: positiveInteger(options.concurrency as string | undefined, "--concurrency"),
-    onBlob: (event: { descriptor: { digest: string; size: number }; state: string }) =>
-      out.verbose(`${event.descriptor.digest.slice(7, 19)}: ${event.state}`),
+    onBlob: display.listener,
   };
   try {
     const copied: { tag?: string; digest: string; skipped?: boolean; result?: CopyResult }[] = [];
@@ -107,8 +108,10 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
       }
       copied.push({ tag: tags[0], digest: result.digest, result });
     }
+    display.close();
     report(out, sourceRef, destinationRef, copied);
   } finally {
+    display.close();
     closeTarget(source);
     closeTarget(destination);
   }

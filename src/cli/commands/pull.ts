@@ -7,6 +7,7 @@
 import type { CommandSpec, ParsedArgs } from "../args.ts";
 import { OUTPUT_OPTIONS, REGISTRY_OPTIONS, registryOptions } from "../common.ts";
 import type { Output } from "../output.ts";
+import { transferDisplay } from "../progress.ts";
 import { parseSize } from "../units.ts";
 import { formatPlatform, hostPlatform, parsePlatform } from "../../image/platform.ts";
 import { pull as pullInto } from "../../pull/mod.ts";
@@ -66,14 +67,15 @@ export async function pull(args: ParsedArgs, out: Output): Promise<void> {
     "--max-extract-size",
   );
   const target = await openTarget(reference, await registryOptions(options, out));
+  const display = transferDisplay(out, "pulled");
   try {
     const descriptor = await resolveReference(target, reference);
     const result = await pullInto(target, descriptor, directory, {
       platform,
       maxExtractSize,
-      onBlob: ({ descriptor, done }) =>
-        out.verbose(`${descriptor.digest.slice(7, 19)}: ${done ? "verified" : "pulling"}`),
+      onBlob: display.listener,
     });
+    display.close();
     const name = formatReference({ ...reference, tag: undefined, digest: undefined });
     out.result({
       human: [
@@ -95,6 +97,7 @@ export async function pull(args: ParsedArgs, out: Output): Promise<void> {
       quiet: `${name}@${result.digest}`,
     });
   } finally {
+    display.close();
     closeTarget(target);
   }
 }

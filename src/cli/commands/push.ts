@@ -13,6 +13,7 @@ import {
   sourceDateEpoch,
 } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
+import { transferDisplay } from "../progress.ts";
 import { parseKeyValues } from "../units.ts";
 import { type Compression, COMPRESSIONS } from "../../compress/mod.ts";
 import { UsageError } from "../../errors/mod.ts";
@@ -108,7 +109,8 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
     create: true,
   });
   const work = await Deno.makeTempDir({ prefix: "ocisync-push-" });
-  const onBlob = progressLogger(out);
+  const display = transferDisplay(out, "uploaded");
+  const onBlob = display.listener;
   try {
     let result: PushResult;
     if (options.files) {
@@ -146,8 +148,10 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
       });
       out.verbose(`platform ${formatPlatform(platform)}`);
     }
+    display.close();
     report(out, reference, tags, result);
   } finally {
+    display.close();
     closeTarget(target);
     await Deno.remove(work, { recursive: true });
   }
@@ -209,14 +213,4 @@ function artifactFile(value: string): ArtifactFile {
     : parts.join("/");
   if (!title) throw new UsageError(`cannot name artifact file "${value}"`);
   return { path, title, ...(hasType ? { mediaType: value.slice(colon + 1) } : {}) };
-}
-
-function progressLogger(out: Output) {
-  return (event: { descriptor: { digest: string; size: number }; state: string }) => {
-    const short = event.descriptor.digest.slice(7, 19);
-    if (event.state === "skipped") out.verbose(`${short}: already there`);
-    if (event.state === "done") {
-      out.info(`${short}: uploaded ${formatBytes(event.descriptor.size)}`);
-    }
-  };
 }

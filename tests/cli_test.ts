@@ -1,0 +1,41 @@
+/**
+ * The command line as a person meets it: help, unknown commands, exit
+ * codes, and a progress display only where one belongs.
+ */
+import assert from "node:assert/strict";
+import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { ocisync, runOk } from "./helpers/cli.ts";
+import { requireTool } from "./helpers/tools.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const ESCAPE = /\x1b\[/;
+
+/** Runs ocisync under a pseudo-terminal (util-linux `script`) and returns what the terminal got. */
+async function onTerminal(args: string[], env: Record<string, string> = {}): Promise<string> {
+  requireTool("script", "bsdutils");
+  const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  const command = [Deno.execPath(), "run", ...PERMISSION_FLAGS, MAIN, ...args].map(quote).join(" ");
+  return await runOk("script", ["-qec", command, "/dev/null"], { env });
+}
+
+Deno.test("progress: live on a terminal, absent in a pipe and with NO_COLOR", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${tmp}/src`);
+    await Deno.writeFile(`${tmp}/src/blob`, crypto.getRandomValues(new Uint8Array(60_000)));
+    const terminal = await onTerminal(["push", `oci:${tmp}/a:v1`, `${tmp}/src`]);
+    assert.match(terminal, ESCAPE);
+    assert.match(terminal, /total +\[#+\] +\d.* \/ .*\/s/);
+    assert.match(terminal, /pushed oci:/);
+
+    const noColor = await onTerminal(["push", `oci:${tmp}/b:v1`, `${tmp}/src`], { NO_COLOR: "1" });
+    assert.doesNotMatch(noColor, ESCAPE);
+    assert.match(noColor, /uploaded/);
+
+    const piped = await ocisync(["push", `oci:${tmp}/c:v1`, `${tmp}/src`]);
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.doesNotMatch(piped.stdout + piped.stderr, ESCAPE);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
