@@ -8,6 +8,7 @@ import { ocisync, runOk } from "./helpers/cli.ts";
 import { requireTool } from "./helpers/tools.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
+// deno-lint-ignore no-control-regex -- the escape character is what these tests look for
 const ESCAPE = /\x1b\[/;
 
 /** Runs ocisync under a pseudo-terminal (util-linux `script`) and returns what the terminal got. */
