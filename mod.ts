@@ -101,7 +101,6 @@ export {
 } from "./src/target/mod.ts";
 export {
   type ArtifactFile,
-  type BlobEvent,
   type BlobSource,
   type LayerSource,
   type PreparedLayer,
@@ -124,3 +123,5 @@ export {
   type PullResult,
   TITLE_ANNOTATION,
 } from "./src/pull/mod.ts";
+export { type BlobEvent, type BlobListener, reportingStream } from "./src/progress/mod.ts";
+export { copyImage, type CopyOptions, type CopyResult } from "./src/copy/mod.ts";
