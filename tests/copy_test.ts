@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { ocisync, runOk } from "./helpers/cli.ts";
 import { startRegistry } from "./helpers/registry.ts";
+import { podmanArgs } from "./helpers/podman.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { snapshot, writeTree } from "./helpers/tree.ts";
 
@@ -296,7 +297,6 @@ Deno.test("layout: concurrent pushes keep every tag, and gc frees only unreachab
 });
 
 Deno.test("layouts and skopeo in both directions, and podman pulls our layout", async () => {
-  requireTool("podman", "podman");
   const registry = await startRegistry();
   const tmp = await Deno.makeTempDir();
   try {
@@ -329,18 +329,7 @@ Deno.test("layouts and skopeo in both directions, and podman pulls our layout", 
     assert.equal(JSON.parse(fromLayout.stdout).digest, pushed.digest);
     assert.deepEqual(await snapshot(`${tmp}/b`), await snapshot(`${tmp}/a`));
 
-    const podman = [
-      "--root",
-      `${tmp}/podman/root`,
-      "--runroot",
-      `${tmp}/podman/run`,
-      "--runtime",
-      "runc",
-      "--storage-driver",
-      "vfs",
-      "--cgroup-manager",
-      "cgroupfs",
-    ];
+    const podman = podmanArgs(`${tmp}/podman`);
     await runOk("podman", [...podman, "pull", `oci:${tmp}/ours:v1`]);
     const images = await runOk("podman", [
       ...podman,

@@ -5,12 +5,12 @@
 import assert from "node:assert/strict";
 import { ocisync, runOk } from "./helpers/cli.ts";
 import { startRegistry, type TestRegistry } from "./helpers/registry.ts";
+import { podmanArgs } from "./helpers/podman.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { snapshot, type SnapshotEntry, writeTree } from "./helpers/tree.ts";
 
 requireTool("skopeo", "skopeo");
 requireTool("umoci", "umoci");
-requireTool("podman", "podman");
 
 const TREE = {
   "app": { type: "dir" as const },
@@ -56,7 +56,7 @@ Deno.test("push to the registry: skopeo, umoci and podman accept the image; a se
   await withRegistry("anonymous", async (registry, tmp) => {
     await writeTree(`${tmp}/src`, TREE);
     const ref = `${registry.host}/team/flows:v1`;
-    const push = await ocisync([
+    const args = [
       "push",
       ref,
       `${tmp}/src:/opt/code`,
@@ -66,8 +66,8 @@ Deno.test("push to the registry: skopeo, umoci and podman accept the image; a se
       "org.example=yes",
       "--annotation",
       "org.opencontainers.image.source=https://example.invalid/repo",
-      "--json",
-    ]);
+    ];
+    const push = await ocisync([...args, "--json"]);
     assert.equal(push.code, 0, push.stderr);
     const result = JSON.parse(push.stdout);
     assert.equal(result.image_name, `${registry.host}/team/flows`);
@@ -100,18 +100,7 @@ Deno.test("push to the registry: skopeo, umoci and podman accept the image; a se
       normalised(await snapshot(`${tmp}/src`)),
     );
 
-    const podman = [
-      "--root",
-      `${tmp}/podman/root`,
-      "--runroot",
-      `${tmp}/podman/run`,
-      "--runtime",
-      "runc",
-      "--storage-driver",
-      "vfs",
-      "--cgroup-manager",
-      "cgroupfs",
-    ];
+    const podman = podmanArgs(`${tmp}/podman`);
     await runOk("podman", [...podman, "pull", "--tls-verify=false", ref]);
     const images = await runOk("podman", [
       ...podman,
@@ -124,18 +113,7 @@ Deno.test("push to the registry: skopeo, umoci and podman accept the image; a se
 
     // The same inputs again: the same digest, and no blob is uploaded.
     const before = (await registry.requests()).length;
-    const again = await ocisync([
-      "push",
-      ref,
-      `${tmp}/src:/opt/code`,
-      "--tag",
-      "latest",
-      "--label",
-      "org.example=yes",
-      "--annotation",
-      "org.opencontainers.image.source=https://example.invalid/repo",
-      "-q",
-    ]);
+    const again = await ocisync([...args, "-q"]);
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.stdout.trim(), `${registry.host}/team/flows@${result.digest}`);
     const second = (await registry.requests()).slice(before);

@@ -119,6 +119,28 @@ export class Sha256 {
   }
 }
 
+/**
+ * Passes chunks through, adding each to `hash` on the way: one pass computes
+ * a digest while the bytes go elsewhere.
+ *
+ * @example
+ * ```ts
+ * import { hashing, Sha256 } from "./mod.ts";
+ * const hash = new Sha256();
+ * await Array.fromAsync(hashing([new Uint8Array([1, 2, 3])], hash));
+ * console.log(hash.digest());
+ * ```
+ */
+export async function* hashing(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  hash: Sha256,
+): AsyncGenerator<Uint8Array> {
+  for await (const chunk of source) {
+    hash.update(chunk);
+    yield chunk;
+  }
+}
+
 /** What {@linkcode verifyingStream} checks. */
 export interface Expected {
   /** The digest the bytes must have. */

@@ -12,7 +12,7 @@
  * @module
  */
 import { type Compression, compressStream, layerMediaType } from "../compress/mod.ts";
-import { type Digest, Sha256 } from "../digest/mod.ts";
+import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
 import { tarStream } from "../tar/writer.ts";
 import { walkFolder, type WalkOptions } from "./walk.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
@@ -121,14 +121,4 @@ export async function writeLayerFile(
   const { bytes, layer } = layerFromFolder(root, options);
   await writeFileAtomic(output, bytes);
   return await layer;
-}
-
-async function* hashing(
-  source: AsyncIterable<Uint8Array>,
-  hash: Sha256,
-): AsyncGenerator<Uint8Array> {
-  for await (const chunk of source) {
-    hash.update(chunk);
-    yield chunk;
-  }
 }

@@ -23,7 +23,7 @@
  * @module
  */
 import { decompressStream } from "../compress/decompress.ts";
-import { type Digest, Sha256 } from "../digest/mod.ts";
+import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
 import { IntegrityError, UnsafeContentError, UsageError } from "../errors/mod.ts";
 import { selectManifest } from "../image/platform.ts";
 import { hostPlatform } from "../image/platform.ts";
@@ -212,16 +212,6 @@ async function pullArtifactLayer(
   }
   options.onBlob?.({ descriptor: layer, state: "done" });
   return parts.join("/");
-}
-
-async function* hashing(
-  source: AsyncIterable<Uint8Array>,
-  hash: Sha256,
-): AsyncGenerator<Uint8Array> {
-  for await (const chunk of source) {
-    hash.update(chunk);
-    yield chunk;
-  }
 }
 
 /** A fresh folder beside `destination`, so the final rename stays on one file system. */

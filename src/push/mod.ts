@@ -22,7 +22,7 @@
  */
 import { type Compression, layerMediaType } from "../compress/mod.ts";
 import { decompressStream, detectCompression } from "../compress/decompress.ts";
-import { Sha256 } from "../digest/mod.ts";
+import { hashing, Sha256 } from "../digest/mod.ts";
 import { UnsafeContentError } from "../errors/mod.ts";
 import {
   artifactManifest,
@@ -91,21 +91,12 @@ export async function prepareLayer(
 async function describeLayerFile(path: string): Promise<PreparedLayer> {
   const blob = new Sha256();
   const tar = new Sha256();
-  let compression: Compression = "none";
   const file = await Deno.open(path);
-  const bytes = (async function* () {
-    for await (const chunk of file.readable) {
-      if (blob.size === 0) compression = detectCompression(chunk);
-      blob.update(chunk);
-      yield chunk;
-    }
-  })();
-  const uncompressed = (async function* () {
-    for await (const chunk of decompressStream(bytes)) {
-      tar.update(chunk);
-      yield chunk;
-    }
-  })();
+  const head = new Uint8Array(4);
+  await file.read(head);
+  await file.seek(0, Deno.SeekMode.Start);
+  const compression = detectCompression(head);
+  const uncompressed = hashing(decompressStream(hashing(file.readable, blob)), tar);
   for await (const entry of readTar(uncompressed)) {
     if (entry.name.startsWith("/") || entry.name.split("/").includes("..")) {
       throw new UnsafeContentError(`${path}: entry "${entry.name}" leaves the image's root`);

@@ -8,6 +8,7 @@ import { OUTPUT_OPTIONS, REGISTRY_OPTIONS, registryOptions } from "../common.ts"
 import { formatBytes, type Output } from "../output.ts";
 import { formatPlatform } from "../../image/platform.ts";
 import { parseManifestOrIndex } from "../../oci/types.ts";
+import { TITLE_ANNOTATION } from "../../pull/mod.ts";
 import { formatReference, parseReference } from "../../ref/mod.ts";
 import { closeTarget, openTarget, resolveReference } from "../../target/mod.ts";
 
@@ -49,6 +50,12 @@ export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
       return;
     }
     const parsed = parseManifestOrIndex(bytes, descriptor.mediaType);
+    const summary = {
+      reference: formatReference(reference),
+      digest: descriptor.digest,
+      mediaType: parsed.mediaType,
+      size: bytes.length,
+    };
     if (parsed.kind === "index") {
       const { index } = parsed;
       out.result({
@@ -60,13 +67,7 @@ export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
             `    ${m.platform ? formatPlatform(m.platform) : "(none)"}  ${m.digest}  ${m.mediaType}`
           ),
         ].join("\n"),
-        json: {
-          reference: formatReference(reference),
-          digest: descriptor.digest,
-          mediaType: parsed.mediaType,
-          size: bytes.length,
-          index,
-        },
+        json: { ...summary, index },
         quiet: descriptor.digest,
       });
       return;
@@ -97,7 +98,7 @@ export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
         `  config    ${manifest.config.digest} ${manifest.config.mediaType}`,
         `  layers`,
         ...manifest.layers.map((l) => {
-          const title = l.annotations?.["org.opencontainers.image.title"];
+          const title = l.annotations?.[TITLE_ANNOTATION];
           return `    ${l.digest}  ${formatBytes(l.size).padStart(10)}  ${l.mediaType}${
             title ? `  ${title}` : ""
           }`;
@@ -106,10 +107,7 @@ export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
         ...Object.entries(manifest.annotations ?? {}).map(([k, v]) => `  annotation ${k}=${v}`),
       ].join("\n"),
       json: {
-        reference: formatReference(reference),
-        digest: descriptor.digest,
-        mediaType: parsed.mediaType,
-        size: bytes.length,
+        ...summary,
         totalSize: total,
         ...(platform ? { platform } : {}),
         manifest,
