@@ -15,14 +15,16 @@
 
 /**
  * Yields blocks of exactly `size` bytes, and a shorter last block when the
- * input does not divide evenly. Each block is a fresh buffer that the consumer
- * owns (it may transfer it to a worker).
+ * input does not divide evenly. Each block is a buffer from `allocate` that
+ * the consumer owns (it may transfer it to a worker, or hand it back to the
+ * pool `allocate` draws from).
  */
 export async function* fixedBlocks(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   size: number,
+  allocate: () => Uint8Array<ArrayBuffer> = () => new Uint8Array(size),
 ): AsyncGenerator<Uint8Array<ArrayBuffer>> {
-  let block = new Uint8Array(size);
+  let block = allocate();
   let filled = 0;
   for await (const chunk of source) {
     let offset = 0;
@@ -33,7 +35,7 @@ export async function* fixedBlocks(
       offset += n;
       if (filled === size) {
         yield block;
-        block = new Uint8Array(size);
+        block = allocate();
         filled = 0;
       }
     }

@@ -17,6 +17,12 @@ export interface DeflateRequest {
   dictionary: Uint8Array;
 }
 
+/** A worker's answer: the deflated bytes, and the input block handed back for reuse. */
+export interface DeflateResult {
+  output: Uint8Array<ArrayBuffer>;
+  block: Uint8Array<ArrayBuffer>;
+}
+
 /**
  * Raw-deflates a block and ends it with a sync flush (no final bit), so blocks
  * concatenate into one deflate stream.

@@ -5,10 +5,11 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { deflateBlock, type DeflateRequest } from "./deflate.ts";
+import { deflateBlock, type DeflateRequest, type DeflateResult } from "./deflate.ts";
 
 self.onmessage = (event: MessageEvent<DeflateRequest & { id: number }>) => {
   const { id, ...request } = event.data;
   const output = deflateBlock(request);
-  self.postMessage({ id, output }, [output.buffer]);
+  const result: DeflateResult = { output, block: request.block };
+  self.postMessage({ id, ...result }, [output.buffer, request.block.buffer]);
 };

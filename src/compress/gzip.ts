@@ -18,7 +18,7 @@
  */
 import zlib from "node:zlib";
 import { fixedBlocks } from "./blocks.ts";
-import { deflateBlock, type DeflateRequest } from "./deflate.ts";
+import { deflateBlock, type DeflateRequest, type DeflateResult } from "./deflate.ts";
 
 /** The size of the blocks deflated independently; part of the output contract. */
 export const GZIP_BLOCK_SIZE = 1024 * 1024;
@@ -59,8 +59,14 @@ export async function* gzipStream(
   let dictionary = new Uint8Array();
   let pool: DeflatePool | undefined;
   const pending: Promise<Uint8Array>[] = [];
+  // Input blocks come back from the deflaters and are filled again: allocating a fresh
+  // megabyte per block leaves garbage that V8 collects late, in every thread (measured:
+  // 250 MB peak RSS with two threads, against 130 MB with one).
+  const spare: Uint8Array<ArrayBuffer>[] = [];
+  const allocate = () => spare.pop() ?? new Uint8Array(GZIP_BLOCK_SIZE);
+  const recycle = (block: Uint8Array<ArrayBuffer>) => spare.push(new Uint8Array(block.buffer));
   try {
-    for await (const block of fixedBlocks(source, GZIP_BLOCK_SIZE)) {
+    for await (const block of fixedBlocks(source, GZIP_BLOCK_SIZE, allocate)) {
       crc = zlib.crc32(block, crc);
       length += block.length;
       const request = { block, dictionary };
@@ -68,9 +74,15 @@ export async function* gzipStream(
       // Threads only pay off from the second block on; small layers stay inline.
       if (concurrency > 1 && (pool || length > GZIP_BLOCK_SIZE)) {
         pool ??= new DeflatePool(concurrency);
-        pending.push(pool.deflate(request));
+        pending.push(
+          pool.deflate(request).then(({ output, block }) => {
+            recycle(block);
+            return output;
+          }),
+        );
       } else {
         pending.push(Promise.resolve(deflateBlock(request)));
+        recycle(block);
       }
       while (pending.length > 2 * concurrency || (pending.length && !pool)) {
         yield await pending.shift()!;
@@ -92,15 +104,15 @@ class DeflatePool {
   #workers: Worker[] = [];
   #next = 0;
   #id = 0;
-  #waiting = new Map<number, { resolve(v: Uint8Array): void; reject(e: unknown): void }>();
+  #waiting = new Map<number, { resolve(v: DeflateResult): void; reject(e: unknown): void }>();
 
   constructor(size: number) {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(new URL("./deflate_worker.ts", import.meta.url), {
         type: "module",
       });
-      worker.onmessage = (event: MessageEvent<{ id: number; output: Uint8Array }>) => {
-        this.#waiting.get(event.data.id)?.resolve(event.data.output);
+      worker.onmessage = (event: MessageEvent<DeflateResult & { id: number }>) => {
+        this.#waiting.get(event.data.id)?.resolve(event.data);
         this.#waiting.delete(event.data.id);
       };
       worker.onerror = (event) => {
@@ -112,7 +124,8 @@ class DeflatePool {
     }
   }
 
-  deflate(request: DeflateRequest): Promise<Uint8Array> {
+  /** Deflates a block on the next worker; the block comes back with the output. */
+  deflate(request: DeflateRequest): Promise<DeflateResult> {
     const id = this.#id++;
     const worker = this.#workers[this.#next++ % this.#workers.length];
     return new Promise((resolve, reject) => {

@@ -10,7 +10,10 @@
  * ```
  * @module
  */
+import { fixedBlocks } from "../compress/blocks.ts";
 import { OcisyncError } from "../errors/mod.ts";
+
+const WRITE_SIZE = 1024 * 1024;
 
 /** Options of {@linkcode writeFileAtomic}. */
 export interface AtomicWriteOptions {
@@ -38,9 +41,10 @@ export async function writeFileAtomic(
     throw new OcisyncError(`cannot write ${path}: ${(error as Error).message}`, { cause: error });
   }
   try {
-    for await (const chunk of bytes) {
+    // Tar headers come 512 bytes at a time: gather them into large writes.
+    for await (const block of fixedBlocks(bytes, WRITE_SIZE)) {
       let offset = 0;
-      while (offset < chunk.length) offset += await file.write(chunk.subarray(offset));
+      while (offset < block.length) offset += await file.write(block.subarray(offset));
     }
     await file.sync();
     file.close();

@@ -1,0 +1,425 @@
+/**
+ * Where a sync loop delivers a change. Each output is told about a new digest once, in order,
+ * and the change counts as done only when every output has succeeded; a failing output makes
+ * the next tick deliver the whole change again, so outputs must be idempotent.
+ *
+ * - {@linkcode eventsOutput}: JSON lines (`put`, `delete`, `synced`), flowgen's shape;
+ * - {@linkcode directoryOutput}: a materialised folder behind a `current` symlink swapped in
+ *   one rename;
+ * - {@linkcode execOutput}: a shell hook;
+ * - {@linkcode webhookOutput}: a JSON `POST`, with retries.
+ *
+ * @example
+ * ```ts
+ * import { directoryOutput, eventsOutput, execOutput } from "./outputs.ts";
+ * const outputs = [
+ *   directoryOutput("/srv/flows", { keep: 3 }),
+ *   eventsOutput(Deno.stdout.writable.getWriter()),
+ *   execOutput("systemctl reload flows", { directory: "/srv/flows" }),
+ * ];
+ * ```
+ * @module
+ */
+import { type Digest, parseDigest } from "../digest/mod.ts";
+import { NetworkError, OcisyncError } from "../errors/mod.ts";
+import { statOrUndefined } from "../layout/stat.ts";
+import type { Target } from "../oci/target.ts";
+import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
+import type { BlobListener } from "../progress/mod.ts";
+import { pull, TITLE_ANNOTATION } from "../pull/mod.ts";
+import { discardBody, redactUrl, Transport, type TransportOptions } from "../remote/transport.ts";
+import type { SyncStateEntry } from "./state.ts";
+
+/**
+ * A new digest of a reference, as the outputs receive it.
+ *
+ * @example
+ * ```ts
+ * import type { SyncChange } from "./outputs.ts";
+ * function describe(change: SyncChange): string {
+ *   return `${change.reference}: ${change.previous?.digest ?? "nothing"} -> ${change.digest}`;
+ * }
+ * ```
+ */
+export interface SyncChange {
+  /** The reference as written in full, e.g. `ghcr.io/acme/flows:prod`. */
+  reference: string;
+  /** The digest the reference resolved to: an index's, when it names one. */
+  digest: Digest;
+  /** The descriptor the reference resolved to. */
+  descriptor: Descriptor;
+  /** The image manifest: the platform's, for an index. */
+  manifest: Manifest;
+  /** The path of each layer: its title, else `layer-<index>`. */
+  paths: string[];
+  /** The last good sync, if any. */
+  previous?: SyncStateEntry;
+  /** Where the blobs are. */
+  target: Target;
+  /** The platform chosen from an index. */
+  platform: Platform;
+  /** Aborted when the loop is asked to stop: an output should stop at a safe point. */
+  signal: AbortSignal;
+  /** Told about each blob pulled, for byte counts. */
+  onBlob?: BlobListener;
+}
+
+/**
+ * One place a change goes.
+ *
+ * @example
+ * ```ts
+ * import type { SyncOutput } from "./outputs.ts";
+ * const logOutput: SyncOutput = {
+ *   id: "log",
+ *   apply: async (change) => console.error(`now at ${change.digest}`),
+ * };
+ * ```
+ */
+export interface SyncOutput {
+  /**
+   * What the output is and where it writes. The state records the ids of the outputs that
+   * received a digest: when they differ, the digest is delivered again.
+   */
+  readonly id: string;
+  /** Delivers the change; throws to fail the tick. */
+  apply(change: SyncChange): Promise<void>;
+}
+
+/** The folder of `-o DIR` that holds the versions. */
+const VERSIONS = ".ocisync";
+/** The symlink readers follow. */
+const CURRENT = "current";
+const HEX = /^[0-9a-f]+$/;
+// pull() stages beside its destination under these prefixes; a crash can leave them behind.
+const STALE_PULL_PREFIX = ".ocisync-";
+
+/**
+ * The path of each layer of a manifest, as events name it: its
+ * `org.opencontainers.image.title`, else `layer-<index>`.
+ *
+ * @example
+ * ```ts
+ * import { layerPaths } from "./outputs.ts";
+ * const digest = `sha256:${"0".repeat(64)}` as const;
+ * layerPaths({
+ *   schemaVersion: 2,
+ *   config: { mediaType: "application/vnd.oci.empty.v1+json", digest, size: 2 },
+ *   layers: [
+ *     { mediaType: "text/plain", digest, size: 0, annotations: { "org.opencontainers.image.title": "a.txt" } },
+ *     { mediaType: "text/plain", digest, size: 0 },
+ *   ],
+ * }); // ["a.txt", "layer-1"]
+ * ```
+ */
+export function layerPaths(manifest: Manifest): string[] {
+  return manifest.layers.map((layer, index) =>
+    layer.annotations?.[TITLE_ANNOTATION] || `layer-${index}`
+  );
+}
+
+/** Options of {@linkcode eventsOutput}. */
+export interface EventsOutputOptions {
+  /**
+   * How layer contents are written: `utf-8` text, where a layer that is not valid UTF-8 fails
+   * the tick, or `base64`, and then each `put` also says `"encoding":"base64"`. Default `utf-8`.
+   */
+  encoding?: "utf-8" | "base64";
+}
+
+/**
+ * Writes a change as JSON lines, in flowgen's shape: a `put` per layer
+ * (`{"action":"put","path","content","digest","artifact_digest","reference"}`), a `delete` for
+ * each path of the previous digest that is gone, then `{"action":"synced","artifact_digest",
+ * "reference"}`. Every blob is fetched and verified before the first line is written, and the
+ * batch goes out in one write, which has completed when the output returns: a downstream
+ * cache sees the whole batch or none of it. Layers are held in memory while the batch is
+ * built.
+ *
+ * @example
+ * ```ts
+ * import { eventsOutput } from "./outputs.ts";
+ * const lines: string[] = [];
+ * const sink = new WritableStream<Uint8Array>({
+ *   write: (chunk) => void lines.push(new TextDecoder().decode(chunk)),
+ * });
+ * const output = eventsOutput(sink.getWriter(), { encoding: "base64" });
+ * ```
+ */
+export function eventsOutput(
+  writer: WritableStreamDefaultWriter<Uint8Array>,
+  options: EventsOutputOptions = {},
+): SyncOutput {
+  const encoding = options.encoding ?? "utf-8";
+  return {
+    id: `events:${encoding}`,
+    async apply(change) {
+      const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+      const events: Record<string, unknown>[] = [];
+      for (const [index, layer] of change.manifest.layers.entries()) {
+        const path = change.paths[index];
+        const bytes = new Uint8Array(
+          await new Response(await change.target.fetchBlob(layer)).arrayBuffer(),
+        );
+        change.onBlob?.({ descriptor: layer, state: "done" });
+        let content: string;
+        try {
+          content = encoding === "base64" ? bytes.toBase64() : decoder.decode(bytes);
+        } catch {
+          throw new OcisyncError(
+            `layer "${path}" (${layer.digest}) of ${change.reference} is not UTF-8 text`,
+            { hint: "ask for --encoding base64 to receive it in base64" },
+          );
+        }
+        events.push({
+          action: "put",
+          path,
+          content,
+          ...(encoding === "base64" ? { encoding } : {}),
+          digest: layer.digest,
+          artifact_digest: change.digest,
+          reference: change.reference,
+        });
+      }
+      const kept = new Set(change.paths);
+      for (const path of new Set(change.previous?.paths ?? [])) {
+        if (kept.has(path)) continue;
+        events.push({
+          action: "delete",
+          path,
+          artifact_digest: change.digest,
+          reference: change.reference,
+        });
+      }
+      events.push({ action: "synced", artifact_digest: change.digest, reference: change.reference });
+      const text = events.map((event) => `${JSON.stringify(event)}\n`).join("");
+      await writer.write(new TextEncoder().encode(text));
+    },
+  };
+}
+
+/** Options of {@linkcode directoryOutput}. */
+export interface DirectoryOutputOptions {
+  /** How many versions to keep in `DIR/.ocisync/`, the current one included. Default 2. */
+  keep?: number;
+  /** The most bytes one version's layers may write. */
+  maxExtractSize?: number;
+}
+
+/**
+ * The folder that holds the files of `digest` under `directory`: `DIR/.ocisync/<hex>`.
+ *
+ * @example
+ * ```ts
+ * import { versionDirectory } from "./outputs.ts";
+ * versionDirectory("/srv/flows", `sha256:${"a".repeat(64)}`); // "/srv/flows/.ocisync/aaaa…"
+ * ```
+ */
+export function versionDirectory(directory: string, digest: Digest): string {
+  return `${trimSlashes(directory)}/${VERSIONS}/${parseDigest(digest).hex}`;
+}
+
+/**
+ * Materialises each change in `directory`. The version is pulled, verified, into
+ * `DIR/.ocisync/<hex>/` (a folder that is already there from an earlier attempt is complete, as
+ * `pull` renames it into place whole, and is reused); then the symlink `DIR/current`, which
+ * points to `.ocisync/<hex>` relatively so that the folder can be mounted anywhere, is replaced
+ * by a rename. Readers that resolve `DIR/current` once and read below the result see one
+ * version, whole. Versions beyond the `keep` most recent are removed afterwards, but never the
+ * one that was current during the swap: a reader may still be in it.
+ *
+ * @example
+ * ```ts
+ * import { directoryOutput } from "./outputs.ts";
+ * const output = directoryOutput("/srv/flows", { keep: 3 });
+ * // readers: const root = await Deno.realPath("/srv/flows/current");
+ * ```
+ */
+export function directoryOutput(
+  directory: string,
+  options: DirectoryOutputOptions = {},
+): SyncOutput {
+  const root = trimSlashes(directory);
+  const keep = options.keep ?? 2;
+  if (!Number.isInteger(keep) || keep < 1) {
+    throw new TypeError(`keep must be a whole number, 1 or more, not ${keep}`);
+  }
+  return {
+    id: `directory:${root}`,
+    async apply(change) {
+      const version = versionDirectory(root, change.digest);
+      if (!(await statOrUndefined(version))) {
+        await pull(change.target, change.descriptor, version, {
+          platform: change.platform,
+          maxExtractSize: options.maxExtractSize,
+          onBlob: change.onBlob,
+        });
+      }
+      change.signal.throwIfAborted();
+      // The most recently made current comes first when old versions are pruned.
+      const now = new Date();
+      await Deno.utime(version, now, now);
+      const previous = await swapCurrent(root, version.slice(root.length + 1));
+      await prune(root, keep, [version, previous]);
+    },
+  };
+}
+
+/** Points `ROOT/current` to `relativeTarget` in one rename; returns the old target's path. */
+async function swapCurrent(root: string, relativeTarget: string): Promise<string | undefined> {
+  const link = `${root}/${CURRENT}`;
+  const existing = await Deno.lstat(link).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  });
+  if (existing !== undefined && !existing.isSymlink) {
+    throw new OcisyncError(`${link} exists and is not a symlink`, {
+      hint: "move it away: the sync replaces it by a symlink to the current version",
+    });
+  }
+  const previous = existing && `${root}/${await Deno.readLink(link)}`;
+  const temporary = `${root}/.${CURRENT}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.symlink(relativeTarget, temporary);
+  try {
+    await Deno.rename(temporary, link);
+  } catch (error) {
+    await Deno.remove(temporary).catch(() => {});
+    throw new OcisyncError(`cannot replace ${link}: ${(error as Error).message}`);
+  }
+  return previous;
+}
+
+/** Removes versions beyond the `keep` most recent, never one of `protect`. */
+async function prune(
+  root: string,
+  keep: number,
+  protect: (string | undefined)[],
+): Promise<void> {
+  const versions = `${root}/${VERSIONS}`;
+  const found: { path: string; mtime: number }[] = [];
+  for await (const entry of Deno.readDir(versions)) {
+    const path = `${versions}/${entry.name}`;
+    if (entry.name.startsWith(STALE_PULL_PREFIX)) {
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    } else if (entry.isDirectory && HEX.test(entry.name)) {
+      found.push({ path, mtime: (await Deno.stat(path)).mtime?.getTime() ?? 0 });
+    }
+  }
+  found.sort((a, b) => b.mtime - a.mtime);
+  for (const { path } of found.slice(keep)) {
+    if (!protect.includes(path)) await Deno.remove(path, { recursive: true });
+  }
+}
+
+/** Options of {@linkcode execOutput}. */
+export interface ExecOutputOptions {
+  /** The folder of a {@linkcode directoryOutput}, for `OCISYNC_DIR`. */
+  directory?: string;
+}
+
+/**
+ * Runs `command` with `sh -c` after each change, with `OCISYNC_REF` (the reference),
+ * `OCISYNC_DIGEST` (the digest) and `OCISYNC_DIR` (the version's folder under `directory`, or
+ * empty) added to the environment. The hook's standard output goes to standard error, so that
+ * standard output stays JSON lines for events. A non-zero exit fails the tick; when the loop is
+ * stopped, the hook gets `SIGTERM`.
+ *
+ * @example
+ * ```ts
+ * import { execOutput } from "./outputs.ts";
+ * const output = execOutput('kill -HUP "$(cat /run/app.pid)"', { directory: "/srv/app" });
+ * ```
+ */
+export function execOutput(command: string, options: ExecOutputOptions = {}): SyncOutput {
+  return {
+    id: `exec:${command}`,
+    async apply(change) {
+      let child: Deno.ChildProcess;
+      try {
+        child = new Deno.Command("sh", {
+          // A line of its own, so that the command is parsed exactly as written.
+          args: ["-c", `exec >&2\n${command}`],
+          env: {
+            OCISYNC_REF: change.reference,
+            OCISYNC_DIGEST: change.digest,
+            OCISYNC_DIR: options.directory === undefined
+              ? ""
+              : versionDirectory(options.directory, change.digest),
+          },
+          stdin: "null",
+        }).spawn();
+      } catch (error) {
+        throw new OcisyncError(`cannot run the hook with sh: ${(error as Error).message}`);
+      }
+      const stop = () => child.kill("SIGTERM");
+      change.signal.addEventListener("abort", stop, { once: true });
+      let status: Deno.CommandStatus;
+      try {
+        status = await child.status;
+      } finally {
+        change.signal.removeEventListener("abort", stop);
+      }
+      if (!status.success) {
+        const how = status.signal ? `was stopped by ${status.signal}` : `exited ${status.code}`;
+        throw new OcisyncError(`the hook \`${command}\` ${how}`, {
+          hint: "the state stays at the last good digest: the next tick runs the hook again",
+        });
+      }
+    },
+  };
+}
+
+/**
+ * Options of {@linkcode webhookOutput}: retries (default 3), the per-request timeout, and a
+ * request log.
+ *
+ * @example
+ * ```ts
+ * import type { WebhookOutputOptions } from "./outputs.ts";
+ * const options: WebhookOutputOptions = { retries: 5, timeout: 10_000 };
+ * ```
+ */
+export type WebhookOutputOptions = Pick<TransportOptions, "retries" | "timeout" | "log">;
+
+/**
+ * `POST`s a JSON summary of each change to `url`: `{"reference","digest","previous","paths",
+ * "syncedAt"}`. Network errors, 408, 429 and 5xx are retried with backoff; any answer other
+ * than 2xx after that fails the tick. The URL's query and user info never appear in errors.
+ *
+ * @example
+ * ```ts
+ * import { webhookOutput } from "./outputs.ts";
+ * const output = webhookOutput(new URL("https://hooks.example.com/flows"), { retries: 5 });
+ * ```
+ */
+export function webhookOutput(url: URL, options: WebhookOutputOptions = {}): SyncOutput {
+  const transport = new Transport({ retries: 3, ...options });
+  return {
+    id: `webhook:${url.href}`,
+    async apply(change) {
+      const summary = {
+        reference: change.reference,
+        digest: change.digest,
+        previous: change.previous?.digest ?? null,
+        paths: change.paths,
+        syncedAt: new Date().toISOString(),
+      };
+      const response = await transport.fetch({
+        method: "POST",
+        url,
+        headers: { "content-type": "application/json" },
+        body: new TextEncoder().encode(JSON.stringify(summary)),
+      });
+      await discardBody(response);
+      if (response.status >= 200 && response.status < 300) return;
+      const message = `the webhook ${redactUrl(url)} answered ${response.status}`;
+      throw response.status === 429 || response.status >= 500
+        ? new NetworkError(message)
+        : new OcisyncError(message);
+    },
+  };
+}
+
+function trimSlashes(path: string): string {
+  return path.replace(/(?<=.)\/+$/, "");
+}

@@ -1,0 +1,185 @@
+/**
+ * What a sync loop remembers between runs: per reference, the last digest whose every output
+ * succeeded, and the paths of its layers, so that the next change can tell what was deleted.
+ * The file is JSON, replaced atomically, and written only after a change is complete, so a
+ * crash at any point makes the next run redo the whole change.
+ *
+ * ```json
+ * {
+ *   "version": 1,
+ *   "references": {
+ *     "ghcr.io/acme/flows:prod": {
+ *       "digest": "sha256:…",
+ *       "paths": ["flows/a.yaml", "flows/b.yaml"],
+ *       "outputs": "sha256:…",
+ *       "syncedAt": "2025-01-01T00:00:00.000Z"
+ *     }
+ *   }
+ * }
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { SyncState } from "./state.ts";
+ * const state = await SyncState.open("/var/lib/ocisync/state.json");
+ * console.log(state.get("ghcr.io/acme/flows:prod")?.digest);
+ * ```
+ * @module
+ */
+import { type Digest, isDigest } from "../digest/mod.ts";
+import { OcisyncError } from "../errors/mod.ts";
+import { writeFileAtomic } from "../fs/atomic.ts";
+
+/**
+ * The last good sync of one reference.
+ *
+ * @example
+ * ```ts
+ * import type { SyncStateEntry } from "./state.ts";
+ * const entry: SyncStateEntry = {
+ *   digest: `sha256:${"0".repeat(64)}`,
+ *   paths: ["app.yaml"],
+ *   outputs: "events:utf-8",
+ *   syncedAt: new Date(0).toISOString(),
+ * };
+ * ```
+ */
+export interface SyncStateEntry {
+  /** The digest the reference resolved to: an index's, when it names one. */
+  digest: Digest;
+  /** The path of each layer, as the events name them. */
+  paths: string[];
+  /** Which outputs received it: when they change, the next tick applies the digest again. */
+  outputs: string;
+  /** When every output had succeeded, as an ISO 8601 time. */
+  syncedAt: string;
+}
+
+const FORMAT_VERSION = 1;
+
+/**
+ * The state of one or more sync loops: in memory, or kept in a file. Loops of one process may
+ * share an instance; writes are serialised.
+ *
+ * @example
+ * ```ts
+ * import { SyncState } from "./state.ts";
+ * const state = new SyncState(); // in memory: every run starts by pulling
+ * await state.set("localhost:5000/app:v1", {
+ *   digest: `sha256:${"a".repeat(64)}`,
+ *   paths: ["a.yaml"],
+ *   outputs: "events:utf-8",
+ *   syncedAt: new Date().toISOString(),
+ * });
+ * ```
+ */
+export class SyncState {
+  /** The file, or undefined for a state held in memory only. */
+  readonly path?: string;
+  #entries: Map<string, SyncStateEntry>;
+  #writing: Promise<void> = Promise.resolve();
+
+  /** A state with `entries`, persisted to `path` when one is given. */
+  constructor(path?: string, entries: Map<string, SyncStateEntry> = new Map()) {
+    this.path = path;
+    this.#entries = entries;
+  }
+
+  /**
+   * Reads the state file at `path`; a missing file is an empty state.
+   *
+   * @throws {OcisyncError} when the file cannot be read or is not a state file.
+   * @example
+   * ```ts
+   * import { SyncState } from "./state.ts";
+   * const state = await SyncState.open("state.json");
+   * ```
+   */
+  static async open(path: string): Promise<SyncState> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return new SyncState(path);
+      throw new OcisyncError(`cannot read the state file ${path}: ${(error as Error).message}`);
+    }
+    return new SyncState(path, parseState(text, path));
+  }
+
+  /**
+   * The last good sync of `reference`, if any.
+   *
+   * @example
+   * ```ts
+   * import { SyncState } from "./state.ts";
+   * new SyncState().get("localhost:5000/app:v1"); // undefined
+   * ```
+   */
+  get(reference: string): SyncStateEntry | undefined {
+    return this.#entries.get(reference);
+  }
+
+  /**
+   * Records the last good sync of `reference` and, for a file, writes the whole state
+   * atomically before it returns.
+   *
+   * @throws {OcisyncError} when the file cannot be written; the entry is then not recorded.
+   * @example
+   * ```ts
+   * import { SyncState } from "./state.ts";
+   * const state = new SyncState("state.json");
+   * await state.set("localhost:5000/app:v1", {
+   *   digest: `sha256:${"a".repeat(64)}`,
+   *   paths: [],
+   *   outputs: "",
+   *   syncedAt: new Date().toISOString(),
+   * });
+   * ```
+   */
+  set(reference: string, entry: SyncStateEntry): Promise<void> {
+    const write = this.#writing.then(async () => {
+      const entries = new Map(this.#entries).set(reference, entry);
+      if (this.path !== undefined) await persist(this.path, entries);
+      this.#entries = entries;
+    });
+    // One failed write must not block the next one.
+    this.#writing = write.catch(() => {});
+    return write;
+  }
+}
+
+async function persist(path: string, entries: Map<string, SyncStateEntry>): Promise<void> {
+  const document = { version: FORMAT_VERSION, references: Object.fromEntries(entries) };
+  const slash = path.lastIndexOf("/");
+  if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true });
+  await writeFileAtomic(path, [new TextEncoder().encode(`${JSON.stringify(document, null, 2)}\n`)]);
+}
+
+function parseState(text: string, path: string): Map<string, SyncStateEntry> {
+  const invalid = (why: string) =>
+    new OcisyncError(`the state file ${path} is not valid: ${why}`, {
+      hint: "remove it: the next tick pulls the reference again",
+    });
+  let document: { version?: unknown; references?: unknown };
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    throw invalid((error as Error).message);
+  }
+  if (document?.version !== FORMAT_VERSION) throw invalid(`version is not ${FORMAT_VERSION}`);
+  const references = document.references;
+  if (typeof references !== "object" || references === null) throw invalid("no references");
+  const entries = new Map<string, SyncStateEntry>();
+  for (const [reference, value] of Object.entries(references)) {
+    const entry = value as Partial<SyncStateEntry> | null;
+    if (
+      typeof entry?.digest !== "string" || !isDigest(entry.digest) ||
+      !Array.isArray(entry.paths) || !entry.paths.every((p) => typeof p === "string") ||
+      typeof entry.outputs !== "string" || typeof entry.syncedAt !== "string"
+    ) {
+      throw invalid(`the entry of ${reference} is malformed`);
+    }
+    entries.set(reference, entry as SyncStateEntry);
+  }
+  return entries;
+}
