@@ -14,6 +14,7 @@ import { inspect, inspectSpec, tags, tagsSpec } from "./commands/inspect.ts";
 import { login, loginSpec, logout, logoutSpec } from "./commands/login.ts";
 import { pull, pullSpec } from "./commands/pull.ts";
 import { push, pushSpec } from "./commands/push.ts";
+import { sync, syncSpec } from "./commands/sync.ts";
 import { version, versionSpec } from "./commands/version.ts";
 import { ExitCode, exitCodeOf, OcisyncError, UsageError } from "../errors/mod.ts";
 
@@ -32,12 +33,12 @@ const COMMANDS: Command[] = [
   { spec: gcSpec, run: gc },
   { spec: loginSpec, run: login },
   { spec: logoutSpec, run: logout },
+  { spec: syncSpec, run: sync },
   { spec: versionSpec, run: version },
 ];
 
 /** Commands on the roadmap: they say so and fail, rather than pretend. */
 const PLANNED: Record<string, string> = {
-  sync: "keep a host in step with a reference",
   build: "build and push an image from an ocisync.yaml recipe",
   deps: "install Python dependencies into a layer",
   completions: "print shell completions",

@@ -116,7 +116,7 @@ export async function pull(
       await pullImageLayers(target, manifest, unpacker, options);
       files = [...Deno.readDirSync(staging)].map((e) => e.name).sort();
     }
-    await unpacker.finish();
+    unpacker.finish();
     await moveIntoPlace(staging, destination);
     return {
       digest: chosen.digest,

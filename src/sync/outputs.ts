@@ -20,6 +20,7 @@
  * ```
  * @module
  */
+import { resolve } from "node:path";
 import { type Digest, parseDigest } from "../digest/mod.ts";
 import { NetworkError, OcisyncError } from "../errors/mod.ts";
 import { statOrUndefined } from "../layout/stat.ts";
@@ -27,7 +28,7 @@ import type { Target } from "../oci/target.ts";
 import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
 import { pull, TITLE_ANNOTATION } from "../pull/mod.ts";
-import { discardBody, redactUrl, Transport, type TransportOptions } from "../remote/transport.ts";
+import { discardBody, redactUrl, Transport } from "../remote/transport.ts";
 import type { SyncStateEntry } from "./state.ts";
 
 /**
@@ -101,12 +102,13 @@ const STALE_PULL_PREFIX = ".ocisync-";
  * @example
  * ```ts
  * import { layerPaths } from "./outputs.ts";
+ * import { TITLE_ANNOTATION } from "../pull/mod.ts";
  * const digest = `sha256:${"0".repeat(64)}` as const;
  * layerPaths({
  *   schemaVersion: 2,
  *   config: { mediaType: "application/vnd.oci.empty.v1+json", digest, size: 2 },
  *   layers: [
- *     { mediaType: "text/plain", digest, size: 0, annotations: { "org.opencontainers.image.title": "a.txt" } },
+ *     { mediaType: "text/plain", digest, size: 0, annotations: { [TITLE_ANNOTATION]: "a.txt" } },
  *     { mediaType: "text/plain", digest, size: 0 },
  *   ],
  * }); // ["a.txt", "layer-1"]
@@ -191,7 +193,11 @@ export function eventsOutput(
           reference: change.reference,
         });
       }
-      events.push({ action: "synced", artifact_digest: change.digest, reference: change.reference });
+      events.push({
+        action: "synced",
+        artifact_digest: change.digest,
+        reference: change.reference,
+      });
       const text = events.map((event) => `${JSON.stringify(event)}\n`).join("");
       await writer.write(new TextEncoder().encode(text));
     },
@@ -254,6 +260,8 @@ export function directoryOutput(
           maxExtractSize: options.maxExtractSize,
           onBlob: change.onBlob,
         });
+        // pull() renames its private (0700) staging folder into place; readers may be other users.
+        await Deno.chmod(version, 0o755);
       }
       change.signal.throwIfAborted();
       // The most recently made current comes first when old versions are pruned.
@@ -319,10 +327,10 @@ export interface ExecOutputOptions {
 
 /**
  * Runs `command` with `sh -c` after each change, with `OCISYNC_REF` (the reference),
- * `OCISYNC_DIGEST` (the digest) and `OCISYNC_DIR` (the version's folder under `directory`, or
- * empty) added to the environment. The hook's standard output goes to standard error, so that
- * standard output stays JSON lines for events. A non-zero exit fails the tick; when the loop is
- * stopped, the hook gets `SIGTERM`.
+ * `OCISYNC_DIGEST` (the digest) and `OCISYNC_DIR` (the absolute path of the version's folder
+ * under `directory`, or empty) added to the environment. The hook's standard output goes to
+ * standard error, so that standard output stays JSON lines for events. A non-zero exit fails
+ * the tick; when the loop is stopped, the hook's process group gets `SIGTERM`.
  *
  * @example
  * ```ts
@@ -344,14 +352,20 @@ export function execOutput(command: string, options: ExecOutputOptions = {}): Sy
             OCISYNC_DIGEST: change.digest,
             OCISYNC_DIR: options.directory === undefined
               ? ""
-              : versionDirectory(options.directory, change.digest),
+              : resolve(versionDirectory(options.directory, change.digest)),
           },
           stdin: "null",
+          // A process group of its own, so that a stop ends the hook's children too.
+          detached: true,
         }).spawn();
       } catch (error) {
         throw new OcisyncError(`cannot run the hook with sh: ${(error as Error).message}`);
       }
-      const stop = () => child.kill("SIGTERM");
+      const stop = () => {
+        try {
+          Deno.kill(-child.pid, "SIGTERM");
+        } catch { /* the hook has ended */ }
+      };
       change.signal.addEventListener("abort", stop, { once: true });
       let status: Deno.CommandStatus;
       try {
@@ -370,8 +384,7 @@ export function execOutput(command: string, options: ExecOutputOptions = {}): Sy
 }
 
 /**
- * Options of {@linkcode webhookOutput}: retries (default 3), the per-request timeout, and a
- * request log.
+ * Options of {@linkcode webhookOutput}.
  *
  * @example
  * ```ts
@@ -379,7 +392,14 @@ export function execOutput(command: string, options: ExecOutputOptions = {}): Sy
  * const options: WebhookOutputOptions = { retries: 5, timeout: 10_000 };
  * ```
  */
-export type WebhookOutputOptions = Pick<TransportOptions, "retries" | "timeout" | "log">;
+export interface WebhookOutputOptions {
+  /** How many times a failed request is retried. Default 3. */
+  retries?: number;
+  /** Milliseconds to wait for the answer. Default 30 000. */
+  timeout?: number;
+  /** Receives one line per request and per retry, with the URL's secrets redacted. */
+  log?: (line: string) => void;
+}
 
 /**
  * `POST`s a JSON summary of each change to `url`: `{"reference","digest","previous","paths",

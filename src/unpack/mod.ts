@@ -14,7 +14,7 @@
  * const unpacker = new Unpacker("/tmp/rootfs", { maxSize: 1024 ** 3 });
  * const file = await Deno.open("layer.tar.gz");
  * await unpacker.apply(readTar(decompressStream(file.readable)));
- * await unpacker.finish();
+ * unpacker.finish();
  * ```
  * @module
  */
@@ -66,6 +66,11 @@ export class Unpacker {
   readonly #maxSize: number;
   /** Directory modes, applied at the end so a read-only directory can still be filled. */
   readonly #directoryModes = new Map<string, number>();
+  /**
+   * Parent folders already resolved, by entry path: most entries share their parent with
+   * the one before. Cleared whenever a removal or a symlink could change a resolution.
+   */
+  readonly #resolved = new Map<string, string>();
   /** Paths the current layer created: an opaque whiteout hides only the layers below. */
   #createdInLayer = new Set<string>();
 
@@ -82,22 +87,22 @@ export class Unpacker {
   }
 
   /** Sets directory modes, deepest first. Call once, after the last layer. */
-  async finish(): Promise<void> {
+  finish(): void {
     const dirs = [...this.#directoryModes].sort(([a], [b]) => b.length - a.length);
-    for (const [path, mode] of dirs) await Deno.chmod(path, mode);
+    for (const [path, mode] of dirs) Deno.chmodSync(path, mode);
   }
 
   async #applyEntry(entry: TarReadEntry): Promise<void> {
     const parts = entryParts(entry.name);
     if (parts.length === 0) return; // the root itself, e.g. "./"
     const name = parts[parts.length - 1];
-    const parent = await this.#resolveDirectory(parts.slice(0, -1), entry.name);
+    const parent = this.#resolveDirectory(parts.slice(0, -1), entry.name);
 
     if (name === OPAQUE) {
       this.stats.whiteouts++;
-      for await (const child of Deno.readDir(parent)) {
+      for (const child of Deno.readDirSync(parent)) {
         const path = `${parent}/${child.name}`;
-        if (!this.#createdInLayer.has(path)) await Deno.remove(path, { recursive: true });
+        if (!this.#createdInLayer.has(path)) this.#remove(path);
       }
       return;
     }
@@ -107,42 +112,43 @@ export class Unpacker {
         throw unsafe(entry.name, "whiteouts nothing");
       }
       this.stats.whiteouts++;
-      await Deno.remove(`${parent}/${hidden}`, { recursive: true })
-        .catch(ignoreNotFound);
+      this.#remove(`${parent}/${hidden}`);
       return;
     }
     const path = `${parent}/${name}`;
     const mode = entry.mode & 0o777;
     switch (entry.type) {
       case "directory": {
-        const existing = await lstatOrUndefined(path);
-        if (existing && !existing.isDirectory) await Deno.remove(path, { recursive: true });
-        if (!existing?.isDirectory) await Deno.mkdir(path, { mode: 0o755 });
+        const existing = lstatOrUndefined(path);
+        if (existing && !existing.isDirectory) this.#remove(path);
+        if (!existing?.isDirectory) Deno.mkdirSync(path, { mode: 0o755 });
         this.#directoryModes.set(path, mode);
         this.stats.directories++;
         break;
       }
       case "file":
-        await this.#replace(path);
+        this.#replace(path);
         await this.#writeFile(path, entry, mode);
         this.stats.files++;
         break;
       case "symlink":
-        await this.#replace(path);
-        await Deno.symlink(entry.linkName, path);
+        this.#replace(path);
+        Deno.symlinkSync(entry.linkName, path);
+        // A symlink can change where a cached parent path leads.
+        this.#resolved.clear();
         this.stats.symlinks++;
         break;
       case "hardlink": {
         const targetParts = entryParts(entry.linkName);
         if (targetParts.length === 0) throw unsafe(entry.name, "is a hard link to the root");
-        const targetDir = await this.#resolveDirectory(targetParts.slice(0, -1), entry.linkName);
+        const targetDir = this.#resolveDirectory(targetParts.slice(0, -1), entry.linkName);
         const target = `${targetDir}/${targetParts[targetParts.length - 1]}`;
-        const info = await lstatOrUndefined(target);
+        const info = lstatOrUndefined(target);
         if (!info?.isFile) {
           throw unsafe(entry.name, `links to ${entry.linkName}, which is not a file`);
         }
-        await this.#replace(path);
-        await Deno.link(target, path);
+        this.#replace(path);
+        Deno.linkSync(target, path);
         this.stats.hardlinks++;
         break;
       }
@@ -154,8 +160,17 @@ export class Unpacker {
   }
 
   /** Removes whatever is at `path` (a lower layer's file, link or folder). */
-  async #replace(path: string): Promise<void> {
-    await Deno.remove(path, { recursive: true }).catch(ignoreNotFound);
+  #replace(path: string): void {
+    if (lstatOrUndefined(path)) this.#remove(path);
+  }
+
+  #remove(path: string): void {
+    try {
+      Deno.removeSync(path, { recursive: true });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    this.#resolved.clear();
   }
 
   async #writeFile(path: string, entry: TarReadEntry, mode: number): Promise<void> {
@@ -165,25 +180,28 @@ export class Unpacker {
         { hint: "raise --max-extract-size if the image is really this large" },
       );
     }
-    const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
+    const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
     try {
       for await (const chunk of entry.body) {
         let offset = 0;
-        while (offset < chunk.length) offset += await file.write(chunk.subarray(offset));
+        while (offset < chunk.length) offset += file.writeSync(chunk.subarray(offset));
       }
     } finally {
       file.close();
     }
     this.stats.bytes += entry.size;
-    await Deno.chmod(path, mode);
-    await Deno.utime(path, entry.mtime, entry.mtime);
+    Deno.chmodSync(path, mode);
+    Deno.utimeSync(path, entry.mtime, entry.mtime);
   }
 
   /**
    * The real folder that `parts` names inside the root, creating missing
    * folders and following symlinks within the root.
    */
-  async #resolveDirectory(parts: string[], entryName: string): Promise<string> {
+  #resolveDirectory(parts: string[], entryName: string): string {
+    const key = parts.join("/");
+    const cached = this.#resolved.get(key);
+    if (cached !== undefined) return cached;
     const resolved: string[] = [];
     const pending = [...parts];
     let hops = 0;
@@ -195,26 +213,28 @@ export class Unpacker {
         continue;
       }
       const path = [this.root, ...resolved, part].join("/");
-      const info = await lstatOrUndefined(path);
+      const info = lstatOrUndefined(path);
       if (info?.isSymlink) {
         if (++hops > MAX_SYMLINK_HOPS) throw unsafe(entryName, "has too many levels of symlinks");
-        const target = await Deno.readLink(path);
+        const target = Deno.readLinkSync(path);
         // An absolute target means the root, as inside a container.
         if (target.startsWith("/")) resolved.length = 0;
         pending.unshift(...target.split("/").filter((p) => p !== "" && p !== "."));
         continue;
       }
       if (!info) {
-        await Deno.mkdir(path, { mode: 0o755 });
+        Deno.mkdirSync(path, { mode: 0o755 });
         this.#createdInLayer.add(path);
       } else if (!info.isDirectory) {
         // A later layer may turn a file into a folder.
-        await Deno.remove(path);
-        await Deno.mkdir(path, { mode: 0o755 });
+        this.#remove(path);
+        Deno.mkdirSync(path, { mode: 0o755 });
       }
       resolved.push(part);
     }
-    return [this.root, ...resolved].join("/");
+    const path = [this.root, ...resolved].join("/");
+    this.#resolved.set(key, path);
+    return path;
   }
 }
 
@@ -234,15 +254,11 @@ function unsafe(name: string, why: string): UnsafeContentError {
   return new UnsafeContentError(`refusing layer entry "${name}": it ${why}`);
 }
 
-async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
+function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
   try {
-    return await Deno.lstat(path);
+    return Deno.lstatSync(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
   }
-}
-
-function ignoreNotFound(error: unknown): void {
-  if (!(error instanceof Deno.errors.NotFound)) throw error;
 }

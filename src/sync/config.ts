@@ -1,0 +1,356 @@
+/**
+ * The settings of one sync target, from command-line flags or from a `--config` YAML file,
+ * validated the same way. A file's errors name the file, line and column.
+ *
+ * ```yaml
+ * # Defaults for every target (optional).
+ * interval: 30s
+ * jitter: 10%
+ * platform: linux/amd64
+ * state: /var/lib/ocisync/state.json
+ * targets:
+ *   - reference: ghcr.io/acme/flows:prod
+ *     output: /srv/flows        # -o DIR
+ *     keep: 3
+ *     exec: systemctl reload flows
+ *   - reference: ghcr.io/acme/config:prod
+ *     interval: 10s
+ *     events: true
+ *     encoding: base64
+ *     webhook: https://hooks.example.com/config
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { parseSyncConfig } from "./config.ts";
+ * const text = "targets:\n  - reference: localhost:5000/app:v1\n    events: true\n";
+ * const config = parseSyncConfig(text, "sync.yaml");
+ * console.log(config.targets[0].interval); // 30000
+ * ```
+ * @module
+ */
+import YAML from "yaml";
+import { closest } from "../cli/args.ts";
+import { positiveInteger } from "../cli/common.ts";
+import { parseDuration } from "../cli/units.ts";
+import { UsageError } from "../errors/mod.ts";
+import { parsePlatform } from "../image/platform.ts";
+import type { Platform } from "../oci/types.ts";
+import { formatReference, parseReference, type Reference } from "../ref/mod.ts";
+
+/**
+ * One reference to keep in step, and where it goes.
+ *
+ * @example
+ * ```ts
+ * import type { SyncTargetConfig } from "./config.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * const target: SyncTargetConfig = {
+ *   reference: parseReference("ghcr.io/acme/flows:prod"),
+ *   interval: 30_000,
+ *   jitter: 0.1,
+ *   events: false,
+ *   encoding: "utf-8",
+ *   output: "/srv/flows",
+ *   keep: 2,
+ * };
+ * ```
+ */
+export interface SyncTargetConfig {
+  /** The reference: a tag, a digest or an `oci:` layout. */
+  reference: Reference;
+  /** Milliseconds between ticks. */
+  interval: number;
+  /** The fraction of the interval by which waits are shortened at random, from 0 to 1. */
+  jitter: number;
+  /** The platform to choose from an index; the host's when absent. */
+  platform?: Platform;
+  /** The state file; in memory when absent. */
+  state?: string;
+  /** Whether to write JSON lines events on stdout. */
+  events: boolean;
+  /** How events carry layer contents. */
+  encoding: "utf-8" | "base64";
+  /** The folder to materialise into (`-o DIR`). */
+  output?: string;
+  /** Versions kept in the output folder. */
+  keep: number;
+  /** A shell command to run after each change. */
+  exec?: string;
+  /** A URL to `POST` a summary of each change to. */
+  webhook?: URL;
+}
+
+/**
+ * A `--config` file: the targets, one loop each.
+ *
+ * @example
+ * ```ts
+ * import type { SyncConfig } from "./config.ts";
+ * const empty: SyncConfig = { targets: [] };
+ * ```
+ */
+export interface SyncConfig {
+  /** The targets, in the file's order. */
+  targets: SyncTargetConfig[];
+}
+
+/**
+ * The name of one of a target's settings: a flag of `ocisync sync`, or a key of a target in a
+ * `--config` file.
+ *
+ * @example
+ * ```ts
+ * import type { SyncTargetKey } from "./config.ts";
+ * const key: SyncTargetKey = "interval";
+ * ```
+ */
+export type SyncTargetKey =
+  | "reference"
+  | "interval"
+  | "jitter"
+  | "platform"
+  | "state"
+  | "events"
+  | "encoding"
+  | "output"
+  | "keep"
+  | "exec"
+  | "webhook";
+
+/** The keys of a target, and whether each is a flag (boolean) or takes a value (string). */
+const TARGET_KEYS: Record<SyncTargetKey, "string" | "boolean"> = {
+  reference: "string",
+  interval: "string",
+  jitter: "string",
+  platform: "string",
+  state: "string",
+  events: "boolean",
+  encoding: "string",
+  output: "string",
+  keep: "string",
+  exec: "string",
+  webhook: "string",
+};
+
+/**
+ * A target's settings as given, before validation: flags' strings, or a file's scalars.
+ *
+ * @example
+ * ```ts
+ * import type { SyncTargetValues } from "./config.ts";
+ * const values: SyncTargetValues = { reference: "localhost:5000/app:v1", events: true };
+ * ```
+ */
+export type SyncTargetValues = Partial<Record<SyncTargetKey, string | boolean>>;
+/** The keys at the top of a file that give every target a default. */
+const DEFAULT_KEYS: SyncTargetKey[] = ["interval", "jitter", "platform", "state"];
+
+/**
+ * The defaults of a target's settings, as a user would write them.
+ *
+ * @example
+ * ```ts
+ * import { SYNC_DEFAULTS } from "./config.ts";
+ * console.log(`--interval defaults to ${SYNC_DEFAULTS.interval}`);
+ * ```
+ */
+export const SYNC_DEFAULTS: Readonly<Record<"interval" | "jitter" | "encoding" | "keep", string>> =
+  { interval: "30s", jitter: "10%", encoding: "utf-8", keep: "2" };
+
+/**
+ * Parses a jitter: a percentage of the interval from `0%` to `100%`, as a fraction.
+ *
+ * @throws {UsageError} naming `option` when the value is malformed.
+ * @example
+ * ```ts
+ * import { parseJitter } from "./config.ts";
+ * parseJitter("10%", "--jitter"); // 0.1
+ * ```
+ */
+export function parseJitter(value: string, option: string): number {
+  const match = /^(\d+(?:\.\d+)?)%$/.exec(value);
+  if (!match || Number(match[1]) > 100) {
+    throw new UsageError(`${option} must be a percentage from 0% to 100%, not "${value}"`);
+  }
+  return Number(match[1]) / 100;
+}
+
+/**
+ * Validates one target's settings. `name(key)` says how a setting is named in errors: a flag
+ * such as `--interval`, or a key with its place in a file.
+ *
+ * @throws {UsageError} for a missing reference or a malformed value.
+ * @example
+ * ```ts
+ * import { syncTargetConfig } from "./config.ts";
+ * const target = syncTargetConfig(
+ *   { reference: "localhost:5000/app:v1", interval: "5s", events: true },
+ *   (key) => `--${key}`,
+ * );
+ * ```
+ */
+export function syncTargetConfig(
+  values: SyncTargetValues,
+  name: (key: SyncTargetKey) => string,
+): SyncTargetConfig {
+  const text = (key: SyncTargetKey): string | undefined => {
+    const value = values[key];
+    if (value === undefined || typeof value === "string") return value;
+    throw new UsageError(`${name(key)} takes a value, not ${value}`);
+  };
+  const named = <T>(key: SyncTargetKey, parse: () => T): T => {
+    try {
+      return parse();
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      throw new UsageError(`${name(key)}: ${error.message}`, { hint: error.hint });
+    }
+  };
+  const reference = text("reference");
+  if (reference === undefined) throw new UsageError(`${name("reference")} is missing`);
+  const interval = parseDuration(text("interval") ?? SYNC_DEFAULTS.interval, name("interval"));
+  if (interval <= 0) throw new UsageError(`${name("interval")} must be more than 0`);
+  const encoding = text("encoding") ?? SYNC_DEFAULTS.encoding;
+  if (encoding !== "utf-8" && encoding !== "base64") {
+    throw new UsageError(`${name("encoding")} must be utf-8 or base64, not "${encoding}"`);
+  }
+  const events = values.events ?? false;
+  if (typeof events !== "boolean") {
+    throw new UsageError(`${name("events")} is true or false, not "${events}"`);
+  }
+  const platform = text("platform");
+  const webhook = text("webhook");
+  const webhookUrl = webhook === undefined ? undefined : URL.parse(webhook);
+  if (webhookUrl === null || (webhookUrl && !/^https?:$/.test(webhookUrl.protocol))) {
+    throw new UsageError(`${name("webhook")} must be an http or https URL`);
+  }
+  return {
+    reference: named("reference", () => parseReference(reference)),
+    interval,
+    jitter: parseJitter(text("jitter") ?? SYNC_DEFAULTS.jitter, name("jitter")),
+    platform: platform === undefined ? undefined : named("platform", () => parsePlatform(platform)),
+    state: text("state"),
+    events,
+    encoding,
+    output: text("output"),
+    keep: positiveInteger(text("keep") ?? SYNC_DEFAULTS.keep, name("keep"))!,
+    exec: text("exec"),
+    webhook: webhookUrl,
+  };
+}
+
+/**
+ * Parses and validates a `--config` file. Beyond each target's settings, it checks that every
+ * target has an output, that no two targets write one folder, and that no two targets keep
+ * one reference in one state file.
+ *
+ * @throws {UsageError} with `FILE:LINE:COLUMN: ` before the message, for YAML syntax errors,
+ * unknown keys, wrong types and bad values.
+ * @example
+ * ```ts
+ * import { parseSyncConfig } from "./config.ts";
+ * parseSyncConfig("targets: []\n", "sync.yaml"); // throws: sync.yaml:1:10: targets is empty
+ * ```
+ */
+export function parseSyncConfig(text: string, file: string): SyncConfig {
+  const lines = new YAML.LineCounter();
+  const document = YAML.parseDocument(text, { lineCounter: lines });
+  const at = (node: YAML.Node | null | undefined): string => {
+    const { line, col } = lines.linePos(node?.range?.[0] ?? 0);
+    return `${file}:${line}:${col}`;
+  };
+  const [syntax] = document.errors;
+  if (syntax) {
+    const place = syntax.linePos?.[0];
+    const message = syntax.message.split(/ at line \d+/)[0];
+    throw new UsageError(`${file}:${place?.line ?? 1}:${place?.col ?? 1}: ${message}`);
+  }
+  const resolve = (node: unknown): YAML.Node | null =>
+    YAML.isAlias(node) ? resolve(node.resolve(document)) : node as YAML.Node | null;
+  const root = resolve(document.contents);
+  if (!YAML.isMap(root)) {
+    throw new UsageError(`${at(root)}: a sync config is a mapping with a "targets" list`);
+  }
+  const top = entries(root, ["targets", ...DEFAULT_KEYS], "the config", at, resolve);
+  const list = top.get("targets");
+  if (list === undefined) throw new UsageError(`${at(root)}: "targets" is missing`);
+  const items = resolve(list.value);
+  if (!YAML.isSeq(items)) throw new UsageError(`${at(items)}: targets must be a list`);
+  if (items.items.length === 0) throw new UsageError(`${at(items)}: targets is empty`);
+
+  const targets: SyncTargetConfig[] = [];
+  const folders = new Set<string>();
+  const states = new Set<string>();
+  for (const [index, item] of items.items.entries()) {
+    const node = resolve(item);
+    const path = `targets[${index}]`;
+    if (!YAML.isMap(node)) throw new UsageError(`${at(node)}: ${path} must be a mapping`);
+    const own = entries(node, Object.keys(TARGET_KEYS), path, at, resolve);
+    const values: SyncTargetValues = {};
+    const places = new Map<string, YAML.Node>();
+    for (const key of Object.keys(TARGET_KEYS) as SyncTargetKey[]) {
+      const found = own.get(key) ?? (DEFAULT_KEYS.includes(key) ? top.get(key) : undefined);
+      if (found === undefined) continue;
+      const place = found.value ?? found.key;
+      values[key] = scalarValue(found.value, `${at(place)}: ${key}`);
+      places.set(key, place);
+    }
+    const name = (key: string) => `${at(places.get(key) ?? node)}: ${key}`;
+    const target = syncTargetConfig(values, name);
+    if (!target.events && !target.output && !target.exec && !target.webhook) {
+      throw new UsageError(
+        `${at(node)}: ${path} has no output: give events, output, exec or webhook`,
+      );
+    }
+    if (target.output !== undefined) {
+      if (folders.has(target.output)) {
+        throw new UsageError(`${name("output")}: another target writes ${target.output}`);
+      }
+      folders.add(target.output);
+    }
+    const stateKey = `${target.state ?? ""}\n${formatReference(target.reference)}`;
+    if (target.state !== undefined && states.has(stateKey)) {
+      throw new UsageError(
+        `${name("reference")}: another target keeps ${
+          formatReference(target.reference)
+        } in ${target.state}`,
+        { hint: "give one of them another state file" },
+      );
+    }
+    states.add(stateKey);
+    targets.push(target);
+  }
+  return { targets };
+}
+
+/** A mapping's pairs by key, refusing keys other than `allowed`. */
+function entries(
+  map: YAML.YAMLMap,
+  allowed: string[],
+  what: string,
+  at: (node: YAML.Node | null | undefined) => string,
+  resolve: (node: unknown) => YAML.Node | null,
+): Map<string, { key: YAML.Node; value: YAML.Node | null }> {
+  const found = new Map<string, { key: YAML.Node; value: YAML.Node | null }>();
+  for (const pair of map.items) {
+    const key = resolve(pair.key);
+    const name = YAML.isScalar(key) ? String(key.value) : undefined;
+    if (name === undefined || !allowed.includes(name)) {
+      const suggestion = name === undefined ? undefined : closest(name, allowed);
+      throw new UsageError(`${at(key)}: unknown key ${JSON.stringify(name ?? "?")} in ${what}`, {
+        hint: suggestion ? `did you mean "${suggestion}"?` : `the keys are: ${allowed.join(", ")}`,
+      });
+    }
+    found.set(name, { key: key!, value: resolve(pair.value) });
+  }
+  return found;
+}
+
+/** A YAML scalar as a setting: booleans stay booleans, numbers become their text. */
+function scalarValue(node: YAML.Node | null, name: string): string | boolean {
+  const value = YAML.isScalar(node) ? node.value : undefined;
+  if (typeof value === "boolean" || typeof value === "string") return value;
+  if (typeof value === "number") return String(value);
+  throw new UsageError(`${name} needs a single value`);
+}

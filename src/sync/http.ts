@@ -1,0 +1,311 @@
+/**
+ * A sync loop's health and metrics over HTTP, for Kubernetes probes and Prometheus:
+ *
+ * - `GET /healthz`: 200 while every reference's last successful tick is at most three of its
+ *   intervals old, else 503; the body is a JSON {@linkcode HealthReport};
+ * - `GET /metrics`: the Prometheus text format, per reference: ticks, changes, failures,
+ *   failures in a row, bytes pulled, the time of the last success, and the current digest as
+ *   a label of `ocisync_sync_info`.
+ *
+ * @example
+ * ```ts
+ * import { parseListenAddress, serveSyncHttp, SyncMetrics } from "./http.ts";
+ * const metrics = new SyncMetrics([{ reference: "ghcr.io/acme/flows:prod", interval: 30_000 }]);
+ * const server = serveSyncHttp({ address: parseListenAddress("127.0.0.1:9090"), metrics });
+ * // for await (const tick of syncLoop(…)) metrics.record(tick);
+ * await server.shutdown();
+ * ```
+ * @module
+ */
+import { UsageError } from "../errors/mod.ts";
+import type { SyncTick } from "./mod.ts";
+
+/** A reference's counters. */
+interface Counters {
+  interval: number;
+  ticks: number;
+  changes: number;
+  failures: number;
+  failuresInARow: number;
+  bytes: number;
+  lastSuccess?: number;
+  digest?: string;
+}
+
+/**
+ * One reference's health.
+ *
+ * @example
+ * ```ts
+ * import type { TargetHealth } from "./http.ts";
+ * const health: TargetHealth = {
+ *   reference: "ghcr.io/acme/flows:prod",
+ *   healthy: false,
+ *   lastSuccess: null,
+ *   digest: null,
+ *   failures: 3,
+ * };
+ * ```
+ */
+export interface TargetHealth {
+  /** The reference, as written in full. */
+  reference: string;
+  /** Whether the last successful tick is at most three intervals old. */
+  healthy: boolean;
+  /** The time of the last successful tick (ISO 8601), or null before the first. */
+  lastSuccess: string | null;
+  /** The last good digest, or null before the first. */
+  digest: string | null;
+  /** Failed ticks in a row. */
+  failures: number;
+}
+
+/**
+ * What `/healthz` answers.
+ *
+ * @example
+ * ```ts
+ * import type { HealthReport } from "./http.ts";
+ * const report: HealthReport = { healthy: true, targets: [] };
+ * ```
+ */
+export interface HealthReport {
+  /** Whether every reference is healthy. */
+  healthy: boolean;
+  /** Each reference's health. */
+  targets: TargetHealth[];
+}
+
+/** A reference is healthy while its last success is at most this many intervals old. */
+const HEALTHY_INTERVALS = 3;
+
+/**
+ * Counts the ticks of one or more sync loops.
+ *
+ * @example
+ * ```ts
+ * import { SyncMetrics } from "./http.ts";
+ * const metrics = new SyncMetrics([{ reference: "localhost:5000/app:v1", interval: 1000 }]);
+ * console.log(metrics.health().healthy); // false: no tick has succeeded yet
+ * ```
+ */
+export class SyncMetrics {
+  #counters = new Map<string, Counters>();
+
+  /** Metrics for `targets`, each with its interval in milliseconds. */
+  constructor(targets: { reference: string; interval: number }[]) {
+    for (const { reference, interval } of targets) {
+      this.#counters.set(reference, {
+        interval,
+        ticks: 0,
+        changes: 0,
+        failures: 0,
+        failuresInARow: 0,
+        bytes: 0,
+      });
+    }
+  }
+
+  /**
+   * Counts a tick. An aborted tick is not counted: it neither succeeded nor failed.
+   *
+   * @throws {TypeError} for a reference the metrics were not made for.
+   * @example
+   * ```ts
+   * import { SyncMetrics } from "./http.ts";
+   * const metrics = new SyncMetrics([{ reference: "localhost:5000/app:v1", interval: 1000 }]);
+   * metrics.record({
+   *   reference: "localhost:5000/app:v1",
+   *   status: "unchanged",
+   *   bytes: 0,
+   *   startedAt: Date.now(),
+   *   durationMs: 3,
+   *   failures: 0,
+   * });
+   * ```
+   */
+  record(tick: SyncTick): void {
+    const counters = this.#counters.get(tick.reference);
+    if (counters === undefined) throw new TypeError(`no metrics for ${tick.reference}`);
+    if (tick.status === "aborted") return;
+    counters.ticks++;
+    counters.bytes += tick.bytes;
+    counters.failuresInARow = tick.failures;
+    if (tick.status === "failed") {
+      counters.failures++;
+      return;
+    }
+    if (tick.status === "changed") counters.changes++;
+    counters.lastSuccess = tick.startedAt + tick.durationMs;
+    counters.digest = tick.digest;
+  }
+
+  /**
+   * The health of every reference at `now`.
+   *
+   * @example
+   * ```ts
+   * import { SyncMetrics } from "./http.ts";
+   * const metrics = new SyncMetrics([{ reference: "localhost:5000/app:v1", interval: 1000 }]);
+   * metrics.health().targets[0].lastSuccess; // null
+   * ```
+   */
+  health(now: number = Date.now()): HealthReport {
+    const targets = [...this.#counters].map(([reference, c]): TargetHealth => ({
+      reference,
+      healthy: c.lastSuccess !== undefined &&
+        now - c.lastSuccess <= HEALTHY_INTERVALS * c.interval,
+      lastSuccess: c.lastSuccess === undefined ? null : new Date(c.lastSuccess).toISOString(),
+      digest: c.digest ?? null,
+      failures: c.failuresInARow,
+    }));
+    return { healthy: targets.every((t) => t.healthy), targets };
+  }
+
+  /**
+   * The metrics in the Prometheus text exposition format, version 0.0.4.
+   *
+   * @example
+   * ```ts
+   * import { SyncMetrics } from "./http.ts";
+   * const metrics = new SyncMetrics([{ reference: "localhost:5000/app:v1", interval: 1000 }]);
+   * console.log(metrics.prometheus()); // # HELP ocisync_sync_ticks_total …
+   * ```
+   */
+  prometheus(): string {
+    const families: [string, string, string, (c: Counters) => number | undefined][] = [
+      ["ticks_total", "counter", "Ticks run, failed ones included.", (c) => c.ticks],
+      ["changes_total", "counter", "New digests delivered to every output.", (c) => c.changes],
+      ["failures_total", "counter", "Ticks that failed.", (c) => c.failures],
+      ["consecutive_failures", "gauge", "Ticks failed in a row.", (c) => c.failuresInARow],
+      ["pulled_bytes_total", "counter", "Bytes of layers pulled.", (c) => c.bytes],
+      [
+        "last_success_timestamp_seconds",
+        "gauge",
+        "When a tick last succeeded, in seconds since the epoch.",
+        (c) => c.lastSuccess === undefined ? undefined : c.lastSuccess / 1000,
+      ],
+    ];
+    const lines: string[] = [];
+    for (const [name, type, help, value] of families) {
+      lines.push(`# HELP ocisync_sync_${name} ${help}`, `# TYPE ocisync_sync_${name} ${type}`);
+      for (const [reference, counters] of this.#counters) {
+        const sample = value(counters);
+        if (sample !== undefined) {
+          lines.push(`ocisync_sync_${name}{reference="${labelValue(reference)}"} ${sample}`);
+        }
+      }
+    }
+    lines.push(
+      "# HELP ocisync_sync_info The last good digest of each reference, as a label.",
+      "# TYPE ocisync_sync_info gauge",
+    );
+    for (const [reference, { digest }] of this.#counters) {
+      if (digest === undefined) continue;
+      lines.push(
+        `ocisync_sync_info{reference="${labelValue(reference)}",digest="${digest}"} 1`,
+      );
+    }
+    return `${lines.join("\n")}\n`;
+  }
+}
+
+function labelValue(value: string): string {
+  return value.replace(/[\\"\n]/g, (c) => c === "\n" ? "\\n" : `\\${c}`);
+}
+
+/**
+ * Where to listen: a host name or IP address, and a port (0 for any free one).
+ *
+ * @example
+ * ```ts
+ * import type { ListenAddress } from "./http.ts";
+ * const address: ListenAddress = { hostname: "127.0.0.1", port: 9090 };
+ * ```
+ */
+export interface ListenAddress {
+  /** The address to bind; `0.0.0.0` for every interface. */
+  hostname: string;
+  /** The port. */
+  port: number;
+}
+
+/**
+ * Parses `HOST:PORT`, `[IPV6]:PORT`, or `:PORT` for every interface (what Kubernetes probes,
+ * which come from outside the pod, need).
+ *
+ * @throws {UsageError} for anything else.
+ * @example
+ * ```ts
+ * import { parseListenAddress } from "./http.ts";
+ * parseListenAddress("127.0.0.1:9090"); // { hostname: "127.0.0.1", port: 9090 }
+ * parseListenAddress(":9090"); // { hostname: "0.0.0.0", port: 9090 }
+ * ```
+ */
+export function parseListenAddress(value: string): ListenAddress {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]*):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) {
+    throw new UsageError(`--http must be HOST:PORT, such as 127.0.0.1:9090, not "${value}"`);
+  }
+  const hostname = match[1].replace(/^\[(.*)\]$/, "$1") || "0.0.0.0";
+  return { hostname, port };
+}
+
+/**
+ * Options of {@linkcode serveSyncHttp}.
+ *
+ * @example
+ * ```ts
+ * import { SyncMetrics, type SyncHttpOptions } from "./http.ts";
+ * const options: SyncHttpOptions = {
+ *   address: { hostname: "127.0.0.1", port: 0 },
+ *   metrics: new SyncMetrics([]),
+ *   onListen: ({ port }) => console.error(`listening on ${port}`),
+ * };
+ * ```
+ */
+export interface SyncHttpOptions {
+  /** Where to listen. */
+  address: ListenAddress;
+  /** What to report. */
+  metrics: SyncMetrics;
+  /** Stops the server. */
+  signal?: AbortSignal;
+  /** Told the address bound, with the actual port when 0 was asked for. */
+  onListen?: (address: Deno.NetAddr) => void;
+}
+
+/**
+ * Serves `/healthz` and `/metrics`; anything else is 404. Stop it with the signal or
+ * `shutdown()`.
+ *
+ * @example
+ * ```ts
+ * import { serveSyncHttp, SyncMetrics } from "./http.ts";
+ * const server = serveSyncHttp({
+ *   address: { hostname: "127.0.0.1", port: 9090 },
+ *   metrics: new SyncMetrics([]),
+ * });
+ * await server.shutdown();
+ * ```
+ */
+export function serveSyncHttp(options: SyncHttpOptions): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve({
+    ...options.address,
+    signal: options.signal,
+    onListen: options.onListen ?? (() => {}),
+  }, (request) => {
+    const path = new URL(request.url).pathname;
+    if (path === "/healthz") {
+      const report = options.metrics.health();
+      return Response.json(report, { status: report.healthy ? 200 : 503 });
+    }
+    if (path === "/metrics") {
+      return new Response(options.metrics.prometheus(), {
+        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+      });
+    }
+    return new Response("not found: try /healthz or /metrics\n", { status: 404 });
+  });
+}

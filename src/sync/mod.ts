@@ -1,0 +1,349 @@
+/**
+ * Keeps a host in step with a reference: a loop that resolves the reference on every tick and,
+ * when its digest differs from the last good one, pulls it and hands it to outputs.
+ *
+ * - **A tick** is one `HEAD` of the manifest with the full Accept list (a `GET` and a hash when
+ *   the registry leaves the digest header out), or a read of `index.json` for an `oci:` layout.
+ *   An unchanged digest costs nothing more; a digest reference, once synced, not even that.
+ * - **A change** is fetched, verified, and delivered to every output in order. Only when all
+ *   have succeeded is the digest recorded in the {@linkcode SyncState}: a failure or a crash
+ *   at any point makes the next tick redo the whole change.
+ * - **Failures** are retried with exponential backoff and jitter, capped at the interval.
+ * - **Stopping**: when the signal aborts, the tick in progress stops at its next safe point,
+ *   and the loop ends without recording a partial change.
+ *
+ * The loop is an async iterator of {@linkcode SyncTick}s, one per tick; it ends by throwing
+ * the last error once `maxFailures` ticks in a row have failed.
+ *
+ * @example
+ * ```ts
+ * import { eventsOutput, SyncState, syncLoop } from "./mod.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * const controller = new AbortController();
+ * Deno.addSignalListener("SIGTERM", () => controller.abort());
+ * for await (
+ *   const tick of syncLoop({
+ *     reference: parseReference("localhost:5000/config:prod"),
+ *     outputs: [eventsOutput(Deno.stdout.writable.getWriter())],
+ *     interval: 30_000,
+ *     state: await SyncState.open("state.json"),
+ *     signal: controller.signal,
+ *   })
+ * ) {
+ *   console.error(tick.status, tick.digest);
+ * }
+ * ```
+ * @module
+ */
+import { type Digest, sha256Digest } from "../digest/mod.ts";
+import { formatPlatform, hostPlatform } from "../image/platform.ts";
+import type { Target } from "../oci/target.ts";
+import type { Platform } from "../oci/types.ts";
+import type { BlobListener } from "../progress/mod.ts";
+import { fetchImageManifest } from "../pull/mod.ts";
+import { formatReference, type Reference } from "../ref/mod.ts";
+import { closeTarget, openTarget, resolveReference } from "../target/mod.ts";
+import { layerPaths, type SyncChange, type SyncOutput } from "./outputs.ts";
+import { SyncState } from "./state.ts";
+
+export {
+  directoryOutput,
+  type DirectoryOutputOptions,
+  eventsOutput,
+  type EventsOutputOptions,
+  execOutput,
+  type ExecOutputOptions,
+  layerPaths,
+  type SyncChange,
+  type SyncOutput,
+  versionDirectory,
+  webhookOutput,
+  type WebhookOutputOptions,
+} from "./outputs.ts";
+export { SyncState, type SyncStateEntry } from "./state.ts";
+export {
+  type HealthReport,
+  type ListenAddress,
+  parseListenAddress,
+  serveSyncHttp,
+  type SyncHttpOptions,
+  SyncMetrics,
+  type TargetHealth,
+} from "./http.ts";
+export {
+  parseJitter,
+  parseSyncConfig,
+  SYNC_DEFAULTS,
+  type SyncConfig,
+  type SyncTargetConfig,
+  syncTargetConfig,
+  type SyncTargetKey,
+  type SyncTargetValues,
+} from "./config.ts";
+// The shared types this module's API is written in, so that its documentation is complete.
+export type { Digest } from "../digest/mod.ts";
+export type { Descriptor, Manifest, Platform } from "../oci/types.ts";
+export type { Target } from "../oci/target.ts";
+export type { LayoutReference, Reference, RegistryReference } from "../ref/mod.ts";
+export type { BlobEvent, BlobListener } from "../progress/mod.ts";
+
+/**
+ * What {@linkcode syncLoop} keeps in step, and how.
+ *
+ * @example
+ * ```ts
+ * import type { SyncOptions } from "./mod.ts";
+ * import { directoryOutput } from "./outputs.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * const options: SyncOptions = {
+ *   reference: parseReference("ghcr.io/acme/flows:prod"),
+ *   outputs: [directoryOutput("/srv/flows")],
+ *   interval: 60_000,
+ *   jitter: 0.1,
+ * };
+ * ```
+ */
+export interface SyncOptions {
+  /** A tag, a digest, or an `oci:` layout. A registry reference with neither means `latest`. */
+  reference: Reference;
+  /** Where each change goes, in order. */
+  outputs: SyncOutput[];
+  /** Milliseconds between ticks. */
+  interval: number;
+  /**
+   * The fraction of the interval, from 0 to 1, by which each wait is shortened at random, so
+   * that hosts started together drift apart. Default 0.1.
+   */
+  jitter?: number;
+  /** The last good digests. Default: a new state in memory, so the first tick pulls. */
+  state?: SyncState;
+  /**
+   * Opens the reference's target, once, at the first tick that needs it. Default:
+   * `openTarget(reference)`, with a registry client of its own; open with a shared `client`
+   * to share tokens and connections among loops. The loop closes the target when it ends.
+   */
+  open?: (reference: Reference) => Promise<Target>;
+  /** The platform to choose from an index. Default: the host's. */
+  platform?: Platform;
+  /** Deliver the digest on the first tick even when the state has it. */
+  forcePull?: boolean;
+  /** Run one tick, then end; a failed tick throws. */
+  once?: boolean;
+  /** End by throwing after this many failed ticks in a row. Default: never. */
+  maxFailures?: number;
+  /** Stops the loop: the tick in progress stops at its next safe point. */
+  signal?: AbortSignal;
+}
+
+/**
+ * What one tick did.
+ *
+ * - `unchanged`: the digest is the last good one;
+ * - `changed`: a new digest was delivered to every output and recorded;
+ * - `failed`: something went wrong; see `error`. The state is as it was;
+ * - `aborted`: the signal stopped the tick; the state is as it was. Always the last tick.
+ *
+ * @example
+ * ```ts
+ * import type { SyncTick } from "./mod.ts";
+ * function line(tick: SyncTick): string {
+ *   return `${tick.reference} ${tick.status} ${tick.digest ?? "-"} in ${tick.durationMs} ms`;
+ * }
+ * ```
+ */
+export interface SyncTick {
+  /** The reference, as written in full. */
+  reference: string;
+  /** What happened. */
+  status: "unchanged" | "changed" | "failed" | "aborted";
+  /** The last good digest after the tick, if there is one. */
+  digest?: Digest;
+  /** With `changed`: the last good digest before it, if there was one. */
+  previous?: Digest;
+  /** With `changed`: the path of each layer. */
+  paths?: string[];
+  /** Bytes of layers pulled during the tick. */
+  bytes: number;
+  /** When the tick started, in milliseconds since the epoch. */
+  startedAt: number;
+  /** How long the tick took. */
+  durationMs: number;
+  /** With `failed`: why. */
+  error?: unknown;
+  /** Failed ticks in a row, this one included: 0 after a success. */
+  failures: number;
+  /** Milliseconds until the next tick; undefined when the loop ends after this one. */
+  nextTickMs?: number;
+}
+
+/** What a tick found out, before the loop adds the timing and the failure count. */
+type TickOutcome = Pick<SyncTick, "status" | "digest" | "previous" | "paths" | "bytes" | "error">;
+
+const DEFAULT_JITTER = 0.1;
+/** The first wait after a failure; each further failure doubles it, up to the interval. */
+const BACKOFF_BASE_MS = 1000;
+/** Backoff waits are shortened by up to half at random, so that clients spread out. */
+const BACKOFF_JITTER = 0.5;
+
+/**
+ * Runs the sync loop: the first tick at once, then one per interval, until the signal aborts,
+ * after `once`, or after `maxFailures` failed ticks in a row, when it throws the last error.
+ * Yields each tick's {@linkcode SyncTick}; the next tick waits until the consumer asks for it.
+ *
+ * @throws the error of the last tick, after `maxFailures` failures in a row (1 with `once`).
+ * @example
+ * ```ts
+ * import { execOutput, syncLoop } from "./mod.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * const ticks = syncLoop({
+ *   reference: parseReference("oci:./bundle:prod"),
+ *   outputs: [execOutput("echo $OCISYNC_DIGEST")],
+ *   interval: 5_000,
+ *   once: true,
+ * });
+ * for await (const tick of ticks) console.log(tick.status);
+ * ```
+ */
+export async function* syncLoop(options: SyncOptions): AsyncGenerator<SyncTick, void, undefined> {
+  const signal = options.signal ?? new AbortController().signal;
+  const jitter = options.jitter ?? DEFAULT_JITTER;
+  const maxFailures = options.once ? 1 : options.maxFailures ?? Infinity;
+  const tick = new Ticker(options);
+  let failures = 0;
+  try {
+    while (true) {
+      const startedAt = Date.now();
+      let result: TickOutcome;
+      try {
+        result = await tick.run(signal);
+        failures = 0;
+      } catch (error) {
+        const aborted = signal.aborted;
+        if (!aborted) failures++;
+        result = { status: aborted ? "aborted" : "failed", digest: tick.lastGood, bytes: 0, error };
+      }
+      const end = options.once || signal.aborted || failures >= maxFailures;
+      const wait = failures === 0 ? shortened(options.interval, jitter) : shortened(
+        Math.min(options.interval, BACKOFF_BASE_MS * 2 ** (failures - 1)),
+        BACKOFF_JITTER,
+      );
+      yield {
+        reference: tick.reference,
+        ...result,
+        startedAt,
+        durationMs: Date.now() - startedAt,
+        failures,
+        nextTickMs: end ? undefined : wait,
+      };
+      if (result.status === "failed" && failures >= maxFailures) throw result.error;
+      if (end) return;
+      await sleep(wait, signal);
+      if (signal.aborted) return;
+    }
+  } finally {
+    tick.close();
+  }
+}
+
+/** One reference's ticks: what they share from one to the next. */
+class Ticker {
+  readonly reference: string;
+  #options: SyncOptions;
+  #state: SyncState;
+  #platform: Platform;
+  #outputs: string;
+  #forced: boolean;
+  #target?: Target;
+
+  constructor(options: SyncOptions) {
+    this.#options = options;
+    this.reference = formatReference(options.reference);
+    this.#state = options.state ?? new SyncState();
+    this.#platform = options.platform ?? hostPlatform();
+    // The platform and the outputs decide what a digest was delivered as.
+    this.#outputs = sha256Digest(new TextEncoder().encode(JSON.stringify([
+      formatPlatform(this.#platform),
+      ...options.outputs.map((output) => output.id),
+    ])));
+    this.#forced = options.forcePull ?? false;
+  }
+
+  get lastGood(): Digest | undefined {
+    return this.#state.get(this.reference)?.digest;
+  }
+
+  async run(signal: AbortSignal): Promise<TickOutcome> {
+    const reference = this.#options.reference;
+    const last = this.#state.get(this.reference);
+    const delivered = (digest: Digest) =>
+      !this.#forced && last?.digest === digest && last.outputs === this.#outputs;
+    // A digest reference cannot change: once it is delivered there is nothing to ask.
+    if (reference.digest && delivered(reference.digest as Digest)) {
+      return { status: "unchanged", digest: last!.digest, bytes: 0 };
+    }
+    this.#target ??= await (this.#options.open ?? openTarget)(reference);
+    const descriptor = await resolveReference(this.#target, reference);
+    if (delivered(descriptor.digest)) {
+      return { status: "unchanged", digest: descriptor.digest, bytes: 0 };
+    }
+    signal.throwIfAborted();
+    let bytes = 0;
+    const onBlob: BlobListener = (event) => {
+      if (event.state === "done") bytes += event.descriptor.size;
+    };
+    const { manifest } = await fetchImageManifest(this.#target, descriptor, this.#platform);
+    const change: SyncChange = {
+      reference: this.reference,
+      digest: descriptor.digest,
+      descriptor,
+      manifest,
+      paths: layerPaths(manifest),
+      previous: last,
+      target: this.#target,
+      platform: this.#platform,
+      signal,
+      onBlob,
+    };
+    for (const output of this.#options.outputs) {
+      signal.throwIfAborted();
+      await output.apply(change);
+    }
+    // Every output has the digest: record it, even if a stop was asked for meanwhile.
+    await this.#state.set(this.reference, {
+      digest: descriptor.digest,
+      paths: change.paths,
+      outputs: this.#outputs,
+      syncedAt: new Date().toISOString(),
+    });
+    this.#forced = false;
+    return {
+      status: "changed",
+      digest: descriptor.digest,
+      previous: last?.digest,
+      paths: change.paths,
+      bytes,
+    };
+  }
+
+  close(): void {
+    if (this.#target) closeTarget(this.#target);
+  }
+}
+
+/** `ms` less up to `fraction` of it, at random: never more than `ms`. */
+function shortened(ms: number, fraction: number): number {
+  return Math.round(ms * (1 - fraction * Math.random()));
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

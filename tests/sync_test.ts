@@ -1,0 +1,756 @@
+/**
+ * `ocisync sync` against the real Distribution registry: events, the directory swap under a
+ * concurrent reader, a connection cut mid-pull, the registry going away, hooks, webhooks and
+ * `--config`. Long-running loops are real processes with the binary's permissions.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { ocisync } from "./helpers/cli.ts";
+import { startRegistry, type TestRegistry } from "./helpers/registry.ts";
+import { writeTree } from "./helpers/tree.ts";
+import { pushArtifact } from "../src/push/mod.ts";
+import { parseReference, parseRegistryReference } from "../src/ref/mod.ts";
+import { RegistryTarget } from "../src/remote/registry.ts";
+import { LayoutTarget } from "../src/layout/mod.ts";
+import {
+  eventsOutput,
+  parseJitter,
+  parseSyncConfig,
+  syncLoop,
+  SyncMetrics,
+  SyncState,
+  type SyncTick,
+} from "../src/sync/mod.ts";
+import { UsageError } from "../src/errors/mod.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const ARTIFACT_TYPE = "application/vnd.example.config";
+
+function sha256(bytes: Uint8Array | string): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+/** The manifest digest of a tag, as the registry serves it: the hash of its bytes. */
+async function manifestDigest(registry: TestRegistry, repo: string, tag: string): Promise<string> {
+  const response = await fetch(`http://${registry.host}/v2/${repo}/manifests/${tag}`, {
+    headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+  });
+  assert.equal(response.status, 200);
+  return sha256(new Uint8Array(await response.arrayBuffer()));
+}
+
+/** Pushes `files` (path → content) as an ORAS-style artifact, in-process, for speed. */
+async function pushFiles(
+  host: string,
+  repo: string,
+  tag: string,
+  files: Record<string, string>,
+  work: string,
+): Promise<void> {
+  await Deno.remove(work, { recursive: true }).catch(() => {});
+  const folders = Object.keys(files).filter((p) => p.includes("/"))
+    .map((p) => [p.slice(0, p.lastIndexOf("/")), { type: "dir" as const }]);
+  await writeTree(work, {
+    ...Object.fromEntries(folders),
+    ...Object.fromEntries(
+      Object.entries(files).map(([p, content]) => [p, { type: "file" as const, content }]),
+    ),
+  });
+  const target = new RegistryTarget(parseRegistryReference(`${host}/${repo}`));
+  const artifact = Object.keys(files).map((title) => ({ path: `${work}/${title}`, title }));
+  await pushArtifact(target, [tag], artifact, work, 0, { artifactType: ARTIFACT_TYPE });
+  target.close();
+}
+
+async function withRegistry(
+  body: (registry: TestRegistry, tmp: string) => Promise<void>,
+  options: Parameters<typeof startRegistry>[0] = {},
+): Promise<void> {
+  const registry = await startRegistry(options);
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-sync-" });
+  try {
+    await body(registry, tmp);
+  } finally {
+    await registry.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
+function jsonLines(text: string): Record<string, unknown>[] {
+  return text.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line));
+}
+
+async function stateDigest(path: string, reference: string): Promise<string | undefined> {
+  const state = JSON.parse(await Deno.readTextFile(path));
+  return state.references[reference]?.digest;
+}
+
+/** A running `ocisync sync`: its stderr lines as they come, and a way to wait for one. */
+class SyncProcess {
+  readonly child: Deno.ChildProcess;
+  readonly lines: string[] = [];
+  #stdout: Promise<string>;
+  #reading: Promise<void>;
+
+  constructor(args: string[]) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...PERMISSION_FLAGS, MAIN, "sync", ...args],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.child = child;
+    this.#stdout = new Response(child.stdout).text();
+    this.#reading = (async () => {
+      let rest = "";
+      for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
+        const parts = (rest + text).split("\n");
+        rest = parts.pop()!;
+        this.lines.push(...parts);
+      }
+    })();
+  }
+
+  /** JSON log lines so far (with --log-format json). */
+  logs(): Record<string, unknown>[] {
+    return this.lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  }
+
+  /** Ticks logged so far (with --log-format json). */
+  ticks(): (SyncTick & { exitCode?: number })[] {
+    return this.logs().filter((e) => e.status !== undefined) as unknown as SyncTick[];
+  }
+
+  async waitFor<T>(
+    find: () => T | undefined | Promise<T | undefined>,
+    what: string,
+    timeout = 15_000,
+  ): Promise<T> {
+    const deadline = Date.now() + timeout;
+    while (Date.now() < deadline) {
+      const found = await find();
+      if (found !== undefined && found !== false) return found;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`timed out waiting for ${what}; stderr:\n${this.lines.join("\n")}`);
+  }
+
+  /** Waits for the exit; kills the process first if `signal` is given. */
+  async finish(signal?: Deno.Signal): Promise<{ code: number; stdout: string }> {
+    if (signal) {
+      try {
+        this.child.kill(signal);
+      } catch { /* already gone */ }
+    }
+    const { code } = await this.child.status;
+    await this.#reading;
+    return { code, stdout: await this.#stdout };
+  }
+}
+
+/** Runs `body` with a sync process, which is always stopped and awaited. */
+async function withSync(
+  args: string[],
+  body: (sync: SyncProcess) => Promise<void>,
+): Promise<void> {
+  const sync = new SyncProcess(args);
+  try {
+    await body(sync);
+  } finally {
+    await sync.finish("SIGKILL");
+  }
+}
+
+Deno.test("events: three puts, then after a retag the puts and one delete, then nothing", async () => {
+  await withRegistry(async (registry, tmp) => {
+    const files = { "a.yaml": "a: 1\n", "b.yaml": "b: 2\n", "conf/c.yaml": "c: 3\n" };
+    await writeTree(`${tmp}/v1`, {
+      "conf": { type: "dir" },
+      ...Object.fromEntries(
+        Object.entries(files).map(([p, content]) => [p, { type: "file" as const, content }]),
+      ),
+    });
+    const ref = `${registry.host}/team/config:prod`;
+    const push = await ocisync(
+      ["push", ref, "--files", ...Object.keys(files), "--artifact-type", ARTIFACT_TYPE],
+      { cwd: `${tmp}/v1` },
+    );
+    assert.equal(push.code, 0, push.stderr);
+    const v1 = await manifestDigest(registry, "team/config", "prod");
+    const state = `${tmp}/state/sync.json`;
+
+    const first = await ocisync(["sync", ref, "--once", "--events", "--state", state]);
+    assert.equal(first.code, 0, first.stderr);
+    const events = jsonLines(first.stdout);
+    const expected = [];
+    for (const [path, content] of Object.entries(files)) {
+      expected.push({
+        action: "put",
+        path,
+        content,
+        digest: sha256(content),
+        artifact_digest: v1,
+        reference: ref,
+      });
+    }
+    assert.deepEqual(events, [...expected, {
+      action: "synced",
+      artifact_digest: v1,
+      reference: ref,
+    }]);
+    assert.equal(await stateDigest(state, ref), v1);
+    assert.match(first.stderr, /changed/);
+
+    // v2: a.yaml changed, b.yaml kept, conf/c.yaml removed.
+    await writeTree(`${tmp}/v2`, {
+      "a.yaml": { type: "file", content: "a: 2\n" },
+      "b.yaml": { type: "file", content: files["b.yaml"] },
+    });
+    const retag = await ocisync(
+      ["push", ref, "--files", "a.yaml", "b.yaml", "--artifact-type", ARTIFACT_TYPE],
+      { cwd: `${tmp}/v2` },
+    );
+    assert.equal(retag.code, 0, retag.stderr);
+    const v2 = await manifestDigest(registry, "team/config", "prod");
+    assert.notEqual(v2, v1);
+    const second = await ocisync(["sync", ref, "--once", "--events", "--state", state]);
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(jsonLines(second.stdout).map((e) => [e.action, e.path, e.artifact_digest]), [
+      ["put", "a.yaml", v2],
+      ["put", "b.yaml", v2],
+      ["delete", "conf/c.yaml", v2],
+      ["synced", undefined, v2],
+    ]);
+    assert.equal(jsonLines(second.stdout)[0].content, "a: 2\n");
+    assert.equal(await stateDigest(state, ref), v2);
+
+    const third = await ocisync(["sync", ref, "--once", "--events", "--state", state]);
+    assert.equal(third.code, 0, third.stderr);
+    assert.equal(third.stdout, "");
+    assert.match(third.stderr, new RegExp(`unchanged ${v2}`));
+  });
+});
+
+Deno.test("an unchanged tick costs one HEAD, and a token request only once it expired", async () => {
+  // Tokens last 6 s, which the client stops using 5 s early: one expires between two ticks.
+  await withRegistry(async (registry, tmp) => {
+    const credentials = () =>
+      Promise.resolve({ username: registry.username, password: registry.password });
+    const repository = parseRegistryReference(`${registry.host}/team/app`);
+    const target = new RegistryTarget(repository, { credentials });
+    await writeTree(`${tmp}/files`, { "app.yaml": { type: "file", content: "x: 1\n" } });
+    await pushArtifact(
+      target,
+      ["v1"],
+      [{ path: `${tmp}/files/app.yaml`, title: "app.yaml" }],
+      tmp,
+      0,
+      {
+        artifactType: ARTIFACT_TYPE,
+      },
+    );
+    target.close();
+
+    const lines: string[] = [];
+    const sink = new WritableStream<Uint8Array>({
+      write: (chunk) => void lines.push(new TextDecoder().decode(chunk)),
+    });
+    const ticks = syncLoop({
+      reference: parseReference(`${registry.host}/team/app:v1`),
+      outputs: [eventsOutput(sink.getWriter())],
+      interval: 50,
+      open: () => Promise.resolve(new RegistryTarget(repository, { credentials })),
+    });
+    const counts = async () => ({
+      requests: (await registry.requests()).length,
+      tokens: registry.tokenRequests!.length,
+    });
+    try {
+      assert.equal((await ticks.next()).value?.status, "changed");
+      assert.match(lines.join(""), /"action":"synced"/);
+      for (let i = 0; i < 3; i++) {
+        // The generator is suspended between ticks: nothing else is sent meanwhile.
+        const before = await counts();
+        const tick = (await ticks.next()).value!;
+        assert.equal(tick.status, "unchanged");
+        const after = await counts();
+        const sent = (await registry.requests()).slice(before.requests);
+        assert.deepEqual(sent.map((r) => [r.method, r.path]), [
+          ["HEAD", "/v2/team/app/manifests/v1"],
+        ]);
+        assert.equal(after.tokens, before.tokens, "no token request while the token is fresh");
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      const before = await counts();
+      assert.equal((await ticks.next()).value?.status, "unchanged");
+      const after = await counts();
+      assert.equal(after.requests - before.requests, 1);
+      assert.equal(after.tokens - before.tokens, 1, "one token request after it expired");
+    } finally {
+      await ticks.return();
+    }
+  }, { auth: "token", tokenExpiresIn: 6 });
+});
+
+Deno.test("a cut mid-blob writes no state; the next tick emits the whole batch", async () => {
+  await withRegistry(async (registry, tmp) => {
+    // A proxy in front of the registry that cuts blob downloads halfway while armed.
+    let armed = false;
+    let cuts = 0;
+    const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+      const url = new URL(request.url);
+      const upstream = await fetch(`http://${registry.host}${url.pathname}${url.search}`, {
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+      });
+      if (!(armed && request.method === "GET" && url.pathname.includes("/blobs/"))) {
+        return new Response(upstream.body, { status: upstream.status, headers: upstream.headers });
+      }
+      cuts++;
+      const bytes = new Uint8Array(await upstream.arrayBuffer());
+      const body = new ReadableStream<Uint8Array>({
+        start: (controller) => controller.enqueue(bytes.subarray(0, bytes.length >> 1)),
+        // Later, so that the client has the headers and is reading the body: a failure before
+        // the headers would be retried by the transport.
+        pull: async (controller) => {
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          controller.error(new Error("connection cut by the test proxy"));
+        },
+      });
+      return new Response(body, { status: upstream.status, headers: upstream.headers });
+    });
+    try {
+      const host = `127.0.0.1:${proxy.addr.port}`;
+      const ref = `${host}/team/flows:live`;
+      const state = `${tmp}/state.json`;
+      const big = "x".repeat(256 * 1024);
+      await pushFiles(host, "team/flows", "live", { "a.txt": `1${big}`, "b.txt": "1" }, `${tmp}/w`);
+      const first = await ocisync(["sync", ref, "--once", "--events", "--state", state]);
+      assert.equal(first.code, 0, first.stderr);
+      const v1 = await manifestDigest(registry, "team/flows", "live");
+      assert.equal(await stateDigest(state, ref), v1);
+
+      await pushFiles(host, "team/flows", "live", { "a.txt": `2${big}`, "c.txt": "2" }, `${tmp}/w`);
+      const v2 = await manifestDigest(registry, "team/flows", "live");
+      // The transport resumes a broken body: the cut must outlast its one retry.
+      armed = true;
+      const cut = await ocisync(
+        ["sync", ref, "--once", "--events", "--state", state, "--retries", "1"],
+      );
+      armed = false;
+      // The transport may resume a broken body once (--retries 1): every attempt is cut.
+      assert.ok(cuts >= 1, "the proxy cut the blob");
+      assert.notEqual(cut.code, 0, cut.stderr);
+      assert.match(cut.stderr, /error reading|connection|bytes/);
+      assert.equal(cut.stdout, "", "no event of a half-pulled change");
+      assert.equal(await stateDigest(state, ref), v1, "the state is untouched");
+
+      const again = await ocisync(["sync", ref, "--once", "--events", "--state", state]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.deepEqual(jsonLines(again.stdout).map((e) => [e.action, e.path]), [
+        ["put", "a.txt"],
+        ["put", "c.txt"],
+        ["delete", "b.txt"],
+        ["synced", undefined],
+      ]);
+      assert.equal(jsonLines(again.stdout)[0].digest, sha256(`2${big}`));
+      assert.equal(await stateDigest(state, ref), v2);
+    } finally {
+      await proxy.shutdown();
+    }
+  });
+});
+
+Deno.test("-o DIR: a reader never sees a missing file or a mix during 20 swaps", async () => {
+  await withRegistry(async (registry, tmp) => {
+    const dir = `${tmp}/out`;
+    const padding = "-".repeat(64 * 1024);
+    const version = (i: number) => ({
+      "a.txt": `v${i}\n${padding}`,
+      "b.txt": `v${i}\n`,
+      "sub/c.txt": `v${i}\n${padding}`,
+    });
+    await pushFiles(registry.host, "team/site", "live", version(0), `${tmp}/w`);
+    const ref = `${registry.host}/team/site:live`;
+    await withSync(
+      [ref, "-o", dir, "--interval", "100ms", "--jitter", "0%", "--log-format", "json"],
+      async (sync) => {
+        const hexOf = async (repoTag: string) =>
+          (await manifestDigest(registry, "team/site", repoTag)).slice("sha256:".length);
+        const current = async () =>
+          (await Deno.realPath(`${dir}/current`).catch(() => "")).split("/").pop();
+        const first = await hexOf("live");
+        await sync.waitFor(async () => (await current()) === first || undefined, "v0");
+
+        let reading = true;
+        let reads = 0;
+        const seen = new Set<string>();
+        const reader = (async () => {
+          while (reading) {
+            // Resolve the link once, then read below it: one version, whole.
+            const root = await Deno.realPath(`${dir}/current`);
+            const contents = await Promise.all(
+              ["a.txt", "b.txt", "sub/c.txt"].map((p) => Deno.readTextFile(`${root}/${p}`)),
+            );
+            const markers = new Set(contents.map((c) => c.split("\n")[0]));
+            assert.equal(markers.size, 1, `a mix of versions: ${[...markers]}`);
+            seen.add([...markers][0]);
+            reads++;
+          }
+        })();
+        try {
+          for (let i = 1; i <= 20; i++) {
+            await pushFiles(registry.host, "team/site", "live", version(i), `${tmp}/w`);
+            const hex = await hexOf("live");
+            await sync.waitFor(async () => (await current()) === hex || undefined, `v${i}`);
+          }
+        } finally {
+          reading = false;
+          await reader;
+        }
+        assert.ok(reads > 20, `only ${reads} reads`);
+        assert.ok(seen.size >= 10, `the reader saw ${seen.size} versions`);
+        // The link moves, then old versions are pruned, then the tick's line is logged: wait
+        // for the line before looking at what was kept.
+        const changed = () => sync.ticks().filter((t) => t.status === "changed").length;
+        await sync.waitFor(() => Promise.resolve(changed() >= 21 || undefined), "21 changes");
+        assert.equal(changed(), 21);
+        const kept = [...Deno.readDirSync(`${dir}/.ocisync`)].map((e) => e.name);
+        assert.equal(kept.length, 2, `--keep 2 left ${kept}`);
+        const { code } = await sync.finish("SIGTERM");
+        assert.equal(code, 0);
+      },
+    );
+  });
+});
+
+Deno.test("registry down: failures, /healthz 503, recovery, --max-failures exits 6", async () => {
+  await withRegistry(async (registry, tmp) => {
+    await pushFiles(registry.host, "team/app", "v1", { "a.yaml": "a: 1\n" }, `${tmp}/w`);
+    const args = [
+      `${registry.host}/team/app:v1`,
+      "--events",
+      "--interval",
+      "300ms",
+      "--jitter",
+      "0%",
+      "--http",
+      "127.0.0.1:0",
+      "--max-failures",
+      "20",
+      "--retries",
+      "0",
+      "--timeout",
+      "2s",
+      "--log-format",
+      "json",
+    ];
+    await withSync(args, async (sync) => {
+      const url = await sync.waitFor(
+        () => sync.logs().find((e) => e.msg === "listening")?.url as string | undefined,
+        "the HTTP server",
+      );
+      const get = async (path: string) => {
+        const response = await fetch(`${url}${path}`);
+        return { status: response.status, text: await response.text() };
+      };
+      await sync.waitFor(() => sync.ticks().find((t) => t.status === "changed"), "the first sync");
+      assert.equal((await get("/healthz")).status, 200);
+
+      await registry.pause();
+      await sync.waitFor(
+        () => sync.ticks().filter((t) => t.status === "failed").length >= 2 || undefined,
+        "failures",
+      );
+      await sync.waitFor(async () => (await get("/healthz")).status === 503 || undefined, "503");
+      const health = JSON.parse((await get("/healthz")).text);
+      assert.equal(health.healthy, false);
+      const metrics = (await get("/metrics")).text;
+      const failures = Number(/^ocisync_sync_failures_total\{[^}]*\} (\d+)$/m.exec(metrics)?.[1]);
+      assert.ok(failures >= 2, metrics);
+      assert.match(
+        metrics,
+        new RegExp(`ocisync_sync_info\\{reference="${registry.host}/team/app:v1",digest="sha256:`),
+      );
+      assert.match(metrics, /^ocisync_sync_changes_total\{[^}]*\} 1$/m);
+      assert.equal(sync.ticks().filter((t) => t.status === "failed")[0].exitCode, 6);
+
+      await registry.resume();
+      const failedSoFar = sync.ticks().length;
+      await sync.waitFor(
+        () => sync.ticks().slice(failedSoFar).find((t) => t.status === "unchanged"),
+        "recovery",
+      );
+      assert.equal((await get("/healthz")).status, 200);
+
+      await registry.pause();
+      const { code } = await sync.finish();
+      assert.equal(code, 6, sync.lines.join("\n"));
+      const last = sync.ticks().at(-1)!;
+      assert.equal(last.status, "failed");
+      assert.equal(last.failures, 20);
+      assert.ok(sync.lines.some((l) => l.startsWith("ocisync: error:")));
+    });
+  });
+});
+
+Deno.test("--exec: the hook's environment; a failing or stopped hook keeps the state", async () => {
+  await withRegistry(async (registry, tmp) => {
+    await pushFiles(registry.host, "team/app", "live", { "a.yaml": "a: 1\n" }, `${tmp}/w`);
+    const ref = `${registry.host}/team/app:live`;
+    const dir = `${tmp}/out`;
+    const state = `${tmp}/state.json`;
+    const hook =
+      `printf '%s\\n' "$OCISYNC_REF" "$OCISYNC_DIGEST" "$OCISYNC_DIR" > ${tmp}/env.txt; ` +
+      `cat "$OCISYNC_DIR/a.yaml" >> ${tmp}/env.txt; echo to-stdout`;
+    const once = (command: string) =>
+      ocisync(["sync", ref, "--once", "-o", dir, "--state", state, "--exec", command]);
+    const ok = await once(hook);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, "", "the hook's stdout goes to stderr");
+    assert.match(ok.stderr, /to-stdout/);
+    const v1 = await manifestDigest(registry, "team/app", "live");
+    const hex = v1.slice("sha256:".length);
+    assert.deepEqual((await Deno.readTextFile(`${tmp}/env.txt`)).split("\n"), [
+      ref,
+      v1,
+      `${await Deno.realPath(dir)}/.ocisync/${hex}`,
+      "a: 1",
+      "",
+    ]);
+    assert.equal(await stateDigest(state, ref), v1);
+
+    await pushFiles(registry.host, "team/app", "live", { "a.yaml": "a: 2\n" }, `${tmp}/w`);
+    const failing = await once("exit 3");
+    assert.equal(failing.code, 1);
+    assert.match(failing.stderr, /exited 3/);
+    assert.equal(await stateDigest(state, ref), v1, "a failed hook keeps the old state");
+
+    // A stop while the hook runs ends the hook and the process, cleanly, with the state as it was.
+    const started = `${tmp}/started`;
+    await withSync(
+      [ref, "-o", dir, "--state", state, "--exec", `touch ${started}; sleep 30`],
+      async (sync) => {
+        await sync.waitFor(() => Deno.stat(started).then(() => true, () => undefined), "the hook");
+        const stopAt = Date.now();
+        const { code } = await sync.finish("SIGTERM");
+        assert.equal(code, 0, sync.lines.join("\n"));
+        assert.ok(Date.now() - stopAt < 5000, "the hook was stopped, not awaited");
+        assert.match(sync.lines.join("\n"), /aborted/);
+        assert.equal(await stateDigest(state, ref), v1);
+      },
+    );
+
+    const fixed = await once("true");
+    assert.equal(fixed.code, 0, fixed.stderr);
+    const v2 = await manifestDigest(registry, "team/app", "live");
+    assert.equal(await stateDigest(state, ref), v2);
+    assert.equal(await Deno.readTextFile(`${dir}/current/a.yaml`), "a: 2\n");
+  });
+});
+
+Deno.test("--config: two targets, events for one, a folder and a webhook for the other", async () => {
+  await withRegistry(async (registry, tmp) => {
+    await pushFiles(registry.host, "team/one", "v1", { "one.yaml": "one: 1\n" }, `${tmp}/w`);
+    await pushFiles(registry.host, "team/two", "v1", { "two.yaml": "two: 2\n" }, `${tmp}/w`);
+    const posts: unknown[] = [];
+    let failures = 1; // the first POST fails, to prove the retry
+    const hook = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+      const body = await request.json();
+      if (failures-- > 0) return new Response("busy", { status: 503 });
+      posts.push(body);
+      return new Response(null, { status: 204 });
+    });
+    try {
+      const config = `${tmp}/sync.yaml`;
+      await Deno.writeTextFile(
+        config,
+        [
+          "interval: 1s",
+          `state: ${tmp}/state.json`,
+          "targets:",
+          `  - reference: ${registry.host}/team/one:v1`,
+          "    events: true",
+          `  - reference: ${registry.host}/team/two:v1`,
+          `    output: ${tmp}/two`,
+          `    webhook: http://127.0.0.1:${hook.addr.port}/changed`,
+          "",
+        ].join("\n"),
+      );
+      const run = await ocisync(["sync", "--config", config, "--once"]);
+      assert.equal(run.code, 0, run.stderr);
+      const one = await manifestDigest(registry, "team/one", "v1");
+      const two = await manifestDigest(registry, "team/two", "v1");
+      assert.deepEqual(jsonLines(run.stdout).map((e) => [e.action, e.path, e.reference]), [
+        ["put", "one.yaml", `${registry.host}/team/one:v1`],
+        ["synced", undefined, `${registry.host}/team/one:v1`],
+      ]);
+      assert.equal(await Deno.readTextFile(`${tmp}/two/current/two.yaml`), "two: 2\n");
+      assert.equal(posts.length, 1);
+      assert.deepEqual(posts[0], {
+        reference: `${registry.host}/team/two:v1`,
+        digest: two,
+        previous: null,
+        paths: ["two.yaml"],
+        syncedAt: (posts[0] as { syncedAt: string }).syncedAt,
+      });
+      assert.equal(await stateDigest(`${tmp}/state.json`, `${registry.host}/team/one:v1`), one);
+      assert.equal(await stateDigest(`${tmp}/state.json`, `${registry.host}/team/two:v1`), two);
+
+      // Errors in the file name its line and column.
+      await Deno.writeTextFile(config, "targets:\n  - reference: x\n    event: true\n");
+      const typo = await ocisync(["sync", "--config", config]);
+      assert.equal(typo.code, 2);
+      assert.match(typo.stderr, new RegExp(`${config}:3:5: unknown key "event"`));
+      assert.match(typo.stderr, /did you mean "events"/);
+      const mixed = await ocisync(["sync", "--config", config, "--events"]);
+      assert.equal(mixed.code, 2);
+      assert.match(mixed.stderr, /--events cannot be used with --config/);
+    } finally {
+      await hook.shutdown();
+    }
+  });
+});
+
+Deno.test("library: an oci: layout, non-UTF-8 layers, base64, a pinned digest", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-sync-" });
+  try {
+    await writeTree(`${tmp}/w`, {
+      "ok.txt": { type: "file", content: "text\n" },
+      "bin.dat": { type: "file", content: new Uint8Array([0xff, 0xfe, 0x00]) },
+    });
+    const layout = await LayoutTarget.open(`${tmp}/layout`, { create: true });
+    await pushArtifact(
+      layout,
+      ["v1"],
+      [
+        { path: `${tmp}/w/ok.txt`, title: "ok.txt" },
+        { path: `${tmp}/w/bin.dat`, title: "bin.dat" },
+      ],
+      `${tmp}/w`,
+      0,
+      { artifactType: ARTIFACT_TYPE },
+    );
+    const collect = () => {
+      const lines: string[] = [];
+      const sink = new WritableStream<Uint8Array>({
+        write: (chunk) => void lines.push(...jsonLinesOf(chunk)),
+      });
+      return { lines, writer: sink.getWriter() };
+    };
+    const jsonLinesOf = (chunk: Uint8Array) =>
+      new TextDecoder().decode(chunk).split("\n").filter((l) => l !== "");
+
+    const text = collect();
+    const strict = syncLoop({
+      reference: parseReference(`oci:${tmp}/layout:v1`),
+      outputs: [eventsOutput(text.writer)],
+      interval: 1000,
+      once: true,
+    });
+    const failed = await strict.next();
+    assert.equal(failed.value?.status, "failed");
+    await assert.rejects(() => strict.next(), /bin\.dat.*not UTF-8/);
+    assert.deepEqual(text.lines, [], "nothing written for a failed tick");
+
+    const encoded = collect();
+    const state = new SyncState();
+    const loose = syncLoop({
+      reference: parseReference(`oci:${tmp}/layout:v1`),
+      outputs: [eventsOutput(encoded.writer, { encoding: "base64" })],
+      interval: 1000,
+      once: true,
+      state,
+    });
+    assert.equal((await loose.next()).value?.status, "changed");
+    const puts = encoded.lines.map((l) => JSON.parse(l)).filter((e) => e.action === "put");
+    assert.deepEqual(puts.map((e) => [e.path, e.encoding, e.content]), [
+      ["ok.txt", "base64", btoa("text\n")],
+      ["bin.dat", "base64", btoa(String.fromCharCode(0xff, 0xfe, 0))],
+    ]);
+
+    // Pinned by digest, once synced: no work at all, not even a read of index.json.
+    const digest = state.get(`oci:${tmp}/layout:v1`)!.digest;
+    const pinned = parseReference(`oci:${tmp}/layout@${digest}`);
+    let opened = 0;
+    const ticks = syncLoop({
+      reference: pinned,
+      outputs: [eventsOutput(collect().writer, { encoding: "base64" })],
+      interval: 10,
+      open: async (reference) => {
+        opened++;
+        return await LayoutTarget.open((reference as { path: string }).path);
+      },
+    });
+    try {
+      assert.equal((await ticks.next()).value?.status, "changed");
+      await Deno.remove(`${tmp}/layout/index.json`);
+      for (let i = 0; i < 3; i++) assert.equal((await ticks.next()).value?.status, "unchanged");
+      assert.equal(opened, 1);
+    } finally {
+      await ticks.return();
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("config, jitter and metrics: validation and formats", () => {
+  assert.equal(parseJitter("10%", "--jitter"), 0.1);
+  assert.throws(() => parseJitter("150%", "--jitter"), UsageError);
+  const config = parseSyncConfig(
+    [
+      "interval: 1m",
+      "targets:",
+      "  - reference: localhost:5000/a:v1",
+      "    events: true",
+      "  - reference: localhost:5000/b:v1",
+      "    interval: 5s",
+      "    output: /srv/b",
+      "    keep: 3",
+    ].join("\n"),
+    "sync.yaml",
+  );
+  assert.deepEqual(config.targets.map((t) => [t.interval, t.keep, t.events]), [
+    [60_000, 2, true],
+    [5_000, 3, false],
+  ]);
+  const bad = (text: string, message: RegExp) =>
+    assert.throws(() => parseSyncConfig(text, "s.yaml"), (e: Error) => {
+      assert.ok(e instanceof UsageError);
+      assert.match(e.message, message);
+      return true;
+    });
+  bad("targets: [\n", /^s\.yaml:2:1: /);
+  bad("targets: []\n", /^s\.yaml:1:10: targets is empty/);
+  bad("targets:\n  - events: true\n", /^s\.yaml:2:5: reference is missing/);
+  bad("targets:\n  - reference: x\n", /^s\.yaml:2:5: targets\[0\] has no output/);
+  bad("targets:\n  - reference: x\n    events: true\n    jitter: lots\n", /^s\.yaml:4:13: jitter/);
+  bad(
+    "targets:\n  - {reference: x, output: /o}\n  - {reference: y, output: /o}\n",
+    /^s\.yaml:3:28: output: another target writes \/o/,
+  );
+
+  const metrics = new SyncMetrics([{ reference: 'r"1', interval: 1000 }]);
+  const tick = (status: SyncTick["status"], startedAt: number): SyncTick => ({
+    reference: 'r"1',
+    status,
+    digest: `sha256:${"a".repeat(64)}`,
+    bytes: 10,
+    startedAt,
+    durationMs: 0,
+    failures: status === "failed" ? 1 : 0,
+  });
+  assert.equal(metrics.health().healthy, false);
+  metrics.record(tick("changed", Date.now()));
+  metrics.record(tick("failed", Date.now()));
+  assert.equal(metrics.health().healthy, true);
+  assert.equal(metrics.health(Date.now() + 3001).healthy, false);
+  const text = metrics.prometheus();
+  assert.match(text, /^ocisync_sync_ticks_total\{reference="r\\"1"\} 2$/m);
+  assert.match(text, /^ocisync_sync_failures_total\{reference="r\\"1"\} 1$/m);
+  assert.match(text, /^ocisync_sync_pulled_bytes_total\{reference="r\\"1"\} 20$/m);
+  assert.match(text, /^# TYPE ocisync_sync_changes_total counter$/m);
+});
