@@ -124,7 +124,7 @@ export {
   TITLE_ANNOTATION,
 } from "./src/pull/mod.ts";
 export { type BlobEvent, type BlobListener, reportingStream } from "./src/progress/mod.ts";
-export { copyImage, type CopyOptions, type CopyResult } from "./src/copy/mod.ts";
+export { blobSource, copyImage, type CopyOptions, type CopyResult } from "./src/copy/mod.ts";
 export {
   directoryOutput,
   type DirectoryOutputOptions,
@@ -159,3 +159,52 @@ export {
   webhookOutput,
   type WebhookOutputOptions,
 } from "./src/sync/mod.ts";
+export {
+  buildDepsLayer,
+  cacheKey,
+  DEFAULT_DEPS_PREFIX,
+  defaultCacheDir,
+  type DepsLayer,
+  type DepsOptions,
+  findInstaller,
+  installArgs,
+  type Installer,
+  INSTALLER_COMMAND_ENV,
+  type InstallerChoice,
+  type InstallerName,
+  type InstallOptions,
+  LayerCache,
+  normalizeInstall,
+  type NormalizeResult,
+  PORTABLE_SHEBANG,
+  readRequirements,
+  type RequirementsInput,
+  runInstaller,
+} from "./src/python/mod.ts";
+export {
+  type AssembledImage,
+  assembleImage,
+  type AssembleOptions,
+  BASE_DIGEST_ANNOTATION,
+  BASE_NAME_ANNOTATION,
+  type BaseImage,
+  type ConfigEdits,
+  DEFAULT_PLATFORM,
+  editConfig,
+  fetchBase,
+  openBase,
+  pushAssembled,
+  type PushAssembledOptions,
+} from "./src/image/append.ts";
+export {
+  buildImage,
+  type BuildOptions,
+  type BuildResult,
+  type BuiltLayer,
+  parseRecipe,
+  readRecipe,
+  type Recipe,
+  type RecipeLayer,
+  type RequirementsLayer,
+  type SourceLayer,
+} from "./src/build/mod.ts";

@@ -10,12 +10,16 @@ declare -A PEERS=(
   [docker-registry]=docker-registry [skopeo]=skopeo [umoci]=umoci [podman]=podman [runc]=runc
   [bsdtar]=libarchive-tools [zstd]=zstd [pigz]=pigz [htpasswd]=apache2-utils [openssl]=openssl
   [busybox]=busybox-static [newuidmap]=uidmap [setpriv]=util-linux [gzip]=gzip [tar]=tar
-  [python3]=python3 [sha256sum]=coreutils [mkfifo]=coreutils [script]=bsdutils
+  [python3]=python3 [sha256sum]=coreutils [mkfifo]=coreutils [script]=bsdutils [pip3]=python3-pip
 )
 
 missing=()
 for cmd in "${!PEERS[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${PEERS[$cmd]}")
+done
+# Packages that install no command of their own (Python modules for building wheels).
+for package in python3-setuptools python3-wheel; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -16,6 +16,8 @@ import { pull, pullSpec } from "./commands/pull.ts";
 import { push, pushSpec } from "./commands/push.ts";
 import { sync, syncSpec } from "./commands/sync.ts";
 import { version, versionSpec } from "./commands/version.ts";
+import { deps, depsSpec } from "./commands/deps.ts";
+import { build, buildSpec } from "./commands/build.ts";
 import { ExitCode, exitCodeOf, OcisyncError, UsageError } from "../errors/mod.ts";
 
 interface Command {
@@ -35,12 +37,12 @@ const COMMANDS: Command[] = [
   { spec: logoutSpec, run: logout },
   { spec: syncSpec, run: sync },
   { spec: versionSpec, run: version },
+  { spec: depsSpec, run: deps },
+  { spec: buildSpec, run: build },
 ];
 
 /** Commands on the roadmap: they say so and fail, rather than pretend. */
 const PLANNED: Record<string, string> = {
-  build: "build and push an image from an ocisync.yaml recipe",
-  deps: "install Python dependencies into a layer",
   completions: "print shell completions",
 };
 

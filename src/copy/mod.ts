@@ -115,8 +115,26 @@ async function copyManifest(
   result.manifests++;
 }
 
-/** A blob read from `source`, mounted instead when both ends are one registry. */
-function blobSource(source: Target, destination: Target, descriptor: Descriptor): BlobSource {
+/**
+ * A blob read from `source`, mounted instead when both ends are one registry.
+ *
+ * @example
+ * ```ts
+ * import { blobSource } from "./mod.ts";
+ * import { pushBlobs } from "../push/mod.ts";
+ * import { LayoutTarget } from "../layout/mod.ts";
+ * const from = await LayoutTarget.open("./bundle");
+ * const to = await LayoutTarget.open("./mirror", { create: true });
+ * const layer = { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+ *   digest: "sha256:" + "0".repeat(64) as const, size: 1 };
+ * await pushBlobs(to, [blobSource(from, to, layer)], 4);
+ * ```
+ */
+export function blobSource(
+  source: Target,
+  destination: Target,
+  descriptor: Descriptor,
+): BlobSource {
   const sameRegistry = source instanceof RegistryTarget && destination instanceof RegistryTarget &&
     source.registry === destination.registry && source.repository !== destination.repository;
   return {

@@ -122,6 +122,16 @@ export function createdAt(epochSeconds: number): string {
   return new Date(epochSeconds * 1000).toISOString().replace(/\.000Z$/, "Z");
 }
 
-function sorted(map: Record<string, string>): Record<string, string> {
+/**
+ * A copy of a string map with its keys in code-unit order, so that labels and
+ * annotations serialise the same whatever order they were given in.
+ *
+ * @example
+ * ```ts
+ * import { sorted } from "./build.ts";
+ * Object.keys(sorted({ b: "1", a: "2" })); // ["a", "b"]
+ * ```
+ */
+export function sorted(map: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(map).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { CommandSpec, ParsedArgs } from "../args.ts";
+import type { CommandSpec, OptionSpec, ParsedArgs } from "../args.ts";
 import {
   OUTPUT_OPTIONS,
   positiveInteger,
@@ -17,6 +17,14 @@ import { transferDisplay } from "../progress.ts";
 import { parseKeyValues } from "../units.ts";
 import { type Compression, COMPRESSIONS } from "../../compress/mod.ts";
 import { UsageError } from "../../errors/mod.ts";
+import {
+  assembleImage,
+  type BaseImage,
+  type ConfigEdits,
+  DEFAULT_PLATFORM,
+  openBase,
+  pushAssembled,
+} from "../../image/append.ts";
 import { createdAt } from "../../image/build.ts";
 import { formatPlatform, parsePlatform } from "../../image/platform.ts";
 import { normalizePrefix } from "../../layer/mod.ts";
@@ -25,18 +33,26 @@ import {
   type LayerSource,
   prepareLayer,
   pushArtifact,
-  pushImage,
   type PushResult,
 } from "../../push/mod.ts";
 import { formatReference, parseReference, type Reference } from "../../ref/mod.ts";
 import { closeTarget, destinationTags, openTarget } from "../../target/mod.ts";
 
+/** `--concurrency N`, the blobs uploaded at once; `build` takes it too. */
+export const CONCURRENCY_OPTION: OptionSpec = {
+  name: "concurrency",
+  type: "string",
+  value: "N",
+  description: "blobs uploaded at once",
+  default: "4",
+};
+
 /** The spec of `push`. */
 export const pushSpec: CommandSpec = {
   name: "push",
   summary: "push folders and layer files as an image, or files as an artifact",
-  usage: "ocisync push REF SOURCE... [--tag T]... | ocisync push REF --files FILE[:TYPE]... " +
-    "--artifact-type TYPE",
+  usage: "ocisync push REF SOURCE... [--tag T]... [--base REF] | " +
+    "ocisync push REF --files FILE[:TYPE]... --artifact-type TYPE",
   positionals: [1, Infinity],
   options: [
     { name: "tag", short: "t", type: "list", value: "TAG", description: "also tag the image TAG" },
@@ -44,9 +60,35 @@ export const pushSpec: CommandSpec = {
       name: "platform",
       type: "string",
       value: "OS/ARCH",
-      description: "the image's platform",
+      description: "the image's platform; with --base, the one chosen from its index",
       default: "linux/amd64",
     },
+    {
+      name: "base",
+      type: "string",
+      value: "REF",
+      description: "append the layers to this image, keeping its layers, config and history",
+    },
+    {
+      name: "env",
+      type: "list",
+      value: "K=V",
+      description: "set a variable; $NAME expands, so PATH=/opt/x/bin:$PATH prepends",
+    },
+    { name: "workdir", type: "string", value: "DIR", description: "the working directory" },
+    {
+      name: "entrypoint",
+      type: "string",
+      value: "CMD",
+      description: 'the entrypoint: a program, or a JSON array ["prog", "arg"]; "" for none',
+    },
+    {
+      name: "cmd",
+      type: "string",
+      value: "CMD",
+      description: "the default arguments, as for --entrypoint",
+    },
+    { name: "user", type: "string", value: "USER", description: "the user, NAME or UID[:GID]" },
     { name: "annotation", type: "list", value: "K=V", description: "a manifest annotation" },
     { name: "label", type: "list", value: "K=V", description: "a config label" },
     {
@@ -73,19 +115,16 @@ export const pushSpec: CommandSpec = {
       value: "TYPE",
       description: "the artifact type, with --files",
     },
-    {
-      name: "concurrency",
-      type: "string",
-      value: "N",
-      description: "blobs uploaded at once",
-      default: "4",
-    },
+    CONCURRENCY_OPTION,
     ...REGISTRY_OPTIONS,
     ...OUTPUT_OPTIONS,
   ],
   examples: [
     "ocisync push oci:./bundle:v1 ./flows:/opt/prefect/flows",
     "ocisync push ghcr.io/acme/flows:v1 ./flows:/opt/flows deps.tar.gz --tag latest -q",
+    "ocisync push ghcr.io/acme/app:v1 ./app:/app --base docker.io/library/python:3.12-slim " +
+    "--env PYTHONPATH=/opt/ocisync/deps --env 'PATH=/app/bin:$PATH' --workdir /app " +
+    '--entrypoint \'["python3", "main.py"]\'',
     "ocisync push localhost:5000/config:v2 --files app.yaml policy.rego:application/vnd.opa.policy " +
     "--artifact-type application/vnd.acme.config",
   ],
@@ -95,7 +134,8 @@ export const pushSpec: CommandSpec = {
 export async function push(args: ParsedArgs, out: Output): Promise<void> {
   const { options } = args;
   const [refText, ...sources] = args.positionals;
-  if (sources.length === 0) {
+  const baseText = options.base as string | undefined;
+  if (sources.length === 0 && !baseText) {
     throw new UsageError("push needs at least one SOURCE", { hint: `usage: ${pushSpec.usage}` });
   }
   const reference = parseReference(refText);
@@ -104,18 +144,19 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
   const concurrency = positiveInteger(options.concurrency as string | undefined, "--concurrency") ??
     4;
   const mtime = sourceDateEpoch();
-  const target = await openTarget(reference, {
-    ...(await registryOptions(options, out)),
-    create: true,
-  });
+  const targetOptions = await registryOptions(options, out);
+  const target = await openTarget(reference, { ...targetOptions, create: true });
   const work = await Deno.makeTempDir({ prefix: "ocisync-push-" });
   const display = transferDisplay(out, "uploaded");
   const onBlob = display.listener;
+  let base: BaseImage | undefined;
   try {
     let result: PushResult;
     if (options.files) {
       const artifactType = options["artifact-type"] as string | undefined;
       if (!artifactType) throw new UsageError("--files needs --artifact-type TYPE");
+      const imageOnly = IMAGE_ONLY_OPTIONS.find((name) => options[name] !== undefined);
+      if (imageOnly) throw new UsageError(`--${imageOnly} is for images, not --files artifacts`);
       result = await pushArtifact(target, tags, sources.map(artifactFile), work, mtime, {
         artifactType,
         annotations,
@@ -127,6 +168,7 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
       if (!COMPRESSIONS.includes(compression)) {
         throw new UsageError(`--compression must be one of ${COMPRESSIONS.join(", ")}`);
       }
+      const edits = configEdits(options);
       const layers = [];
       for (const source of sources) {
         out.info(`packing ${source}`);
@@ -137,35 +179,105 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
           }),
         );
       }
-      const platform = parsePlatform(options.platform as string | undefined ?? "linux/amd64");
-      result = await pushImage(target, tags, layers, {
-        platform,
+      const platform = options.platform ? parsePlatform(options.platform as string) : undefined;
+      if (baseText) {
+        out.info(`reading the base ${baseText}`);
+        base = await openBase(parseReference(baseText), targetOptions, platform);
+      }
+      const image = assembleImage(layers, {
+        base,
+        platform: platform ?? DEFAULT_PLATFORM,
         created: createdAt(mtime),
-        labels: parseKeyValues(options.label as string[] | undefined, "--label"),
+        edits,
         annotations,
-        concurrency,
-        onBlob,
       });
-      out.verbose(`platform ${formatPlatform(platform)}`);
+      result = await pushAssembled(target, tags, image, { concurrency, onBlob });
+      out.verbose(`platform ${formatPlatform(base?.config ?? platform ?? DEFAULT_PLATFORM)}`);
     }
     display.close();
-    report(out, reference, tags, result);
+    reportPush(out, reference, tags, result);
   } finally {
     display.close();
+    if (base) closeTarget(base.target);
     closeTarget(target);
     await Deno.remove(work, { recursive: true });
   }
 }
 
-function report(out: Output, reference: Reference, tags: string[], result: PushResult): void {
+/** The options that change an image's config, refused for artifacts. */
+const IMAGE_ONLY_OPTIONS = ["base", "env", "workdir", "entrypoint", "cmd", "user", "label"];
+
+/** The config edits that the options ask for. */
+function configEdits(options: ParsedArgs["options"]): ConfigEdits {
+  const edits: ConfigEdits = {
+    env: options.env as string[] | undefined,
+    workdir: options.workdir as string | undefined,
+    user: options.user as string | undefined,
+    labels: parseKeyValues(options.label as string[] | undefined, "--label"),
+  };
+  for (const name of ["entrypoint", "cmd"] as const) {
+    const value = options[name] as string | undefined;
+    if (value !== undefined) edits[name] = commandValue(value, `--${name}`);
+  }
+  return edits;
+}
+
+/** `["prog", "arg"]` as JSON, `""` for none, or one program without arguments. */
+function commandValue(value: string, option: string): string[] {
+  if (value === "") return [];
+  if (!value.trimStart().startsWith("[")) return [value];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    parsed = undefined;
+  }
+  if (!Array.isArray(parsed) || parsed.some((part) => typeof part !== "string")) {
+    throw new UsageError(`${option} must be a program or a JSON array of strings, not ${value}`, {
+      hint: `${option} '["python3", "-m", "flows"]'`,
+    });
+  }
+  return parsed;
+}
+
+/**
+ * Prints what a push (or a build) made: a summary, the fields of
+ * prefect-docker's `PushDockerImageResult` with the digest and transfer
+ * counts for `--json`, or `NAME@DIGEST` for `-q`. A dry run reports the
+ * digest it would push, with nothing transferred.
+ *
+ * @example
+ * ```ts
+ * import { reportPush } from "./push.ts";
+ * import { Output } from "../output.ts";
+ * import { parseReference } from "../../ref/mod.ts";
+ * const digest = `sha256:${"0".repeat(64)}` as const;
+ * const descriptor = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest, size: 2 };
+ * reportPush(new Output({ quiet: true }), parseReference("localhost:5000/a:v1"), ["v1"], {
+ *   digest, manifest: descriptor, config: descriptor, layers: [],
+ *   stats: { pushed: 0, skipped: 0, mounted: 0, bytes: 0 },
+ * });
+ * ```
+ */
+export function reportPush(
+  out: Output,
+  reference: Reference,
+  tags: string[],
+  result: PushResult,
+  dryRun = false,
+): void {
   const name = formatReference({ ...reference, tag: undefined, digest: undefined });
   const [tag, ...additional] = tags;
+  const { stats } = result;
   out.result({
     human: [
-      `pushed ${name}@${result.digest}`,
+      `${dryRun ? "would push" : "pushed"} ${name}@${result.digest}`,
       ...tags.map((t) => `  tag     ${t}`),
       ...result.layers.map((l) => `  layer   ${l.digest} ${formatBytes(l.size)}`),
-      `  blobs   ${result.stats.pushed} uploaded, ${result.stats.skipped} already there`,
+      ...(dryRun ? [] : [
+        `  blobs   ${stats.pushed} uploaded (${formatBytes(stats.bytes)}), ` +
+        `${stats.mounted} mounted, ${stats.skipped} already there`,
+      ]),
     ].join("\n"),
     json: {
       image_name: name,
@@ -179,8 +291,11 @@ function report(out: Output, reference: Reference, tags: string[], result: PushR
         size: l.size,
         ...(l.annotations ? { annotations: l.annotations } : {}),
       })),
-      uploaded: result.stats.pushed,
-      skipped: result.stats.skipped,
+      uploaded: stats.pushed,
+      skipped: stats.skipped,
+      mounted: stats.mounted,
+      uploaded_bytes: stats.bytes,
+      ...(dryRun ? { dry_run: true } : {}),
     },
     quiet: `${name}@${result.digest}`,
   });

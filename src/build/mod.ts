@@ -1,0 +1,219 @@
+/**
+ * `ocisync build`: a recipe ({@linkcode Recipe}) becomes an image. Each
+ * layer is built (dependency layers through their cache), appended to the
+ * base when there is one, and pushed to a registry or an `oci:` layout;
+ * with `dryRun`, only the digests are computed.
+ *
+ * Without a base, the image holds only its layers: a Kubernetes image volume
+ * can mount it as it is.
+ *
+ * @example
+ * ```ts
+ * import { buildImage, readRecipe } from "./mod.ts";
+ * const result = await buildImage(await readRecipe("ocisync.yaml"), { mtime: 0 });
+ * console.log(result.digest, result.push?.stats.pushed);
+ * ```
+ * @module
+ */
+import type { Digest } from "../digest/mod.ts";
+import {
+  type AssembledImage,
+  assembleImage,
+  type BaseImage,
+  DEFAULT_PLATFORM,
+  openBase,
+  pushAssembled,
+} from "../image/append.ts";
+import { createdAt } from "../image/build.ts";
+import { normalizePrefix } from "../layer/mod.ts";
+import type { Descriptor } from "../oci/types.ts";
+import type { BlobListener } from "../progress/mod.ts";
+import { type PreparedLayer, prepareLayer, type PushResult } from "../push/mod.ts";
+import { buildDepsLayer } from "../python/mod.ts";
+import type { Reference } from "../ref/mod.ts";
+import { closeTarget, destinationTags, openTarget, type OpenTargetOptions } from "../target/mod.ts";
+import type { Recipe, RequirementsLayer } from "./recipe.ts";
+
+// Re-exported so that this module's documentation is complete on its own.
+export type { Compression } from "../compress/mod.ts";
+export type { Digest } from "../digest/mod.ts";
+export type {
+  AssembledImage,
+  BaseImage,
+  ConfigEdits,
+  ImageConfig,
+  JsonBlob,
+  Manifest,
+  PreparedLayer,
+  PushResult,
+  Target,
+} from "../image/append.ts";
+export type { ImageLayer } from "../image/build.ts";
+export type { Descriptor, Platform } from "../oci/types.ts";
+export type { BlobEvent, BlobListener } from "../progress/mod.ts";
+export type { TransferStats } from "../push/mod.ts";
+export type { DepsOptions, InstallerChoice, InstallerName, InstallOptions } from "../python/mod.ts";
+export type { LayoutReference, Reference, RegistryReference } from "../ref/mod.ts";
+export type {
+  Credential,
+  CredentialLookup,
+  HttpRequest,
+  HttpResponse,
+  RegistryClient,
+  RegistryClientOptions,
+  RegistryOptions,
+  TransportOptions,
+} from "../remote/mod.ts";
+export type { OpenTargetOptions } from "../target/mod.ts";
+export {
+  parseRecipe,
+  readRecipe,
+  type Recipe,
+  type RecipeLayer,
+  type RequirementsLayer,
+  type SourceLayer,
+} from "./recipe.ts";
+
+/** Options of {@linkcode buildImage}. */
+export interface BuildOptions {
+  /** How to open the destination and the base: credentials, transport. */
+  targets?: OpenTargetOptions;
+  /** Compute the digests without pushing. */
+  dryRun?: boolean;
+  /** The mtime of every entry and the config's `created`, in seconds. Default 0. */
+  mtime?: number;
+  /** Use the dependency cache. Default true. */
+  cache?: boolean;
+  /** The cache folder. */
+  cacheDir?: string;
+  /** Replaces the installer's command (see `findInstaller`). */
+  installerCommand?: string;
+  /** Blobs sent at once. Default 4. */
+  concurrency?: number;
+  /** Transfer events. */
+  onBlob?: BlobListener;
+  /** What the build is doing, one line per step. */
+  onStep?: (message: string) => void;
+  /** Each line the installer prints. */
+  onInstallerOutput?: (line: string) => void;
+}
+
+/** One layer the build made. */
+export interface BuiltLayer {
+  /** From a requirements file or a folder. */
+  kind: RequirementsLayer["kind"] | "source";
+  /** Where it lands in the image. */
+  dest: string;
+  /** The layer blob. */
+  descriptor: Descriptor;
+  /** For dependency layers: whether the cache had it. */
+  cached?: boolean;
+}
+
+/** What a build made. */
+export interface BuildResult {
+  /** Where the image went (or would go). */
+  reference: Reference;
+  /** Its tags. */
+  tags: string[];
+  /** The manifest digest. */
+  digest: Digest;
+  /** The config, manifest and layers. */
+  image: AssembledImage;
+  /** The layers built from the recipe, in order. */
+  layers: BuiltLayer[];
+  /** Requirements not pinned to one version, across the dependency layers. */
+  unpinned: string[];
+  /** What the push did; absent for a dry run. */
+  push?: PushResult;
+}
+
+/**
+ * Builds the image a recipe describes and pushes it, unless `dryRun`.
+ *
+ * @example
+ * ```ts
+ * import { buildImage, parseRecipe } from "./mod.ts";
+ * const recipe = parseRecipe(
+ *   "image: oci:./out:v1\nlayers:\n  - source: ./flows\n    dest: /opt/flows\n",
+ *   "ocisync.yaml",
+ * );
+ * const { digest } = await buildImage(recipe, { dryRun: true });
+ * ```
+ */
+export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Promise<BuildResult> {
+  const mtime = options.mtime ?? 0;
+  const tags = [...destinationTags(recipe.image), ...recipe.tags];
+  const work = await Deno.makeTempDir({ prefix: "ocisync-build-" });
+  let base: BaseImage | undefined;
+  try {
+    const prepared: PreparedLayer[] = [];
+    const built: BuiltLayer[] = [];
+    const unpinned: string[] = [];
+    for (const [index, layer] of recipe.layers.entries()) {
+      if (layer.kind === "requirements") {
+        options.onStep?.(`installing ${layer.requirements} into ${layer.dest}`);
+        const deps = await buildDepsLayer(layer.requirements, `${work}/${index}.layer`, {
+          ...layer,
+          prefix: layer.dest,
+          compression: recipe.compression,
+          mtime,
+          cache: options.cache,
+          cacheDir: options.cacheDir,
+          installerCommand: options.installerCommand,
+          onOutput: options.onInstallerOutput,
+        });
+        const descriptor = { mediaType: deps.mediaType, digest: deps.digest, size: deps.size };
+        prepared.push({
+          path: `${work}/${index}.layer`,
+          descriptor,
+          diffId: deps.diffId,
+          createdBy: `ocisync deps ${layer.dest}`,
+        });
+        built.push({ kind: layer.kind, dest: layer.dest, descriptor, cached: deps.cached });
+        unpinned.push(...deps.unpinned);
+      } else {
+        options.onStep?.(`packing ${layer.source} into ${layer.dest}`);
+        const packed = await prepareLayer(
+          { kind: "folder", path: layer.source, prefix: normalizePrefix(layer.dest) },
+          work,
+          mtime,
+          { compression: recipe.compression, exclude: layer.exclude },
+        );
+        prepared.push(packed);
+        built.push({ kind: layer.kind, dest: layer.dest, descriptor: packed.descriptor });
+      }
+    }
+    if (recipe.base) base = await openBase(recipe.base, options.targets, recipe.platform);
+    const image = assembleImage(prepared, {
+      base,
+      platform: recipe.platform ?? DEFAULT_PLATFORM,
+      created: createdAt(mtime),
+      edits: recipe.config,
+      annotations: recipe.annotations,
+    });
+    const result = {
+      reference: recipe.image,
+      tags,
+      digest: image.manifest.descriptor.digest,
+      image,
+      layers: built,
+      unpinned,
+    };
+    if (options.dryRun) return result;
+    const destination = await openTarget(recipe.image, { ...options.targets, create: true });
+    try {
+      options.onStep?.(`pushing to ${destination.name}`);
+      const push = await pushAssembled(destination, tags, image, {
+        concurrency: options.concurrency,
+        onBlob: options.onBlob,
+      });
+      return { ...result, push };
+    } finally {
+      closeTarget(destination);
+    }
+  } finally {
+    if (base) closeTarget(base.target);
+    await Deno.remove(work, { recursive: true });
+  }
+}

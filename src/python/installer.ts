@@ -1,0 +1,230 @@
+/**
+ * Runs a Python package installer, pip or uv, into a staging folder, for the
+ * platform of the target image rather than the build host's.
+ *
+ * @example
+ * ```ts
+ * import { findInstaller, runInstaller } from "./installer.ts";
+ * const installer = await findInstaller("pip");
+ * await runInstaller(installer, { requirements: "requirements.txt", target: "/tmp/staging" });
+ * ```
+ * @module
+ */
+import { NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
+
+/** The installers ocisync can drive. */
+export type InstallerName = "pip" | "uv";
+
+/** Which installer to use: one by name, or `auto` (uv when it is on PATH, else pip). */
+export type InstallerChoice = InstallerName | "auto";
+
+/** The environment variable that overrides the installer's command, like `--installer-command`. */
+export const INSTALLER_COMMAND_ENV = "OCISYNC_INSTALLER_COMMAND";
+
+/** An installer found on this machine. */
+export interface Installer {
+  /** Which command-line dialect it speaks. */
+  name: InstallerName;
+  /** The program and its first arguments, e.g. `["python3", "-m", "pip"]`. */
+  command: string[];
+  /** Its version, e.g. `pip 24.0 (python 3.11)`: part of the cache key. */
+  version: string;
+}
+
+/** What to install, and for which target. */
+export interface InstallOptions {
+  /** The requirements file. */
+  requirements: string;
+  /** The empty folder to install into. */
+  target: string;
+  /** The target's Python version, e.g. `3.12`. */
+  pythonVersion?: string;
+  /** The target's platform tags, e.g. `manylinux2014_x86_64`. */
+  platforms?: string[];
+  /** The target's Python implementation, e.g. `cp`. */
+  implementation?: string;
+  /** The package index. */
+  indexUrl?: string;
+  /** More package indexes. */
+  extraIndexUrls?: string[];
+  /** Folders or pages of links to archives. */
+  findLinks?: string[];
+  /** Use no index at all: only `findLinks`. */
+  noIndex?: boolean;
+  /** Each line the installer prints, as it prints it. */
+  onOutput?: (line: string) => void;
+}
+
+const DEFAULT_COMMANDS: Record<InstallerName, string[]> = {
+  pip: ["python3", "-m", "pip"],
+  uv: ["uv"],
+};
+
+/**
+ * Finds the installer and asks for its version. `command` (else
+ * `$OCISYNC_INSTALLER_COMMAND`), split on spaces, replaces the default
+ * command: `python3 -m pip` for pip, `uv` for uv. With `auto`, an explicit
+ * command is taken to be pip.
+ *
+ * @throws {NotFoundError} when the installer's program is not installed.
+ * @example
+ * ```ts
+ * import { findInstaller } from "./installer.ts";
+ * const pip = await findInstaller("pip", "python3.12 -m pip");
+ * console.log(pip.version);
+ * ```
+ */
+export async function findInstaller(
+  choice: InstallerChoice = "auto",
+  command: string | undefined = Deno.env.get(INSTALLER_COMMAND_ENV),
+): Promise<Installer> {
+  const given = command?.trim() ? command.trim().split(/\s+/) : undefined;
+  let name: InstallerName = choice === "auto" ? "pip" : choice;
+  if (choice === "auto" && !given && (await capture(["uv", "--version"])) !== undefined) {
+    name = "uv";
+  }
+  const program = given ?? DEFAULT_COMMANDS[name];
+  const text = await capture([...program, "--version"]);
+  if (text === undefined) {
+    throw new NotFoundError(`cannot run \`${program.join(" ")} --version\`: deps needs ${name}`, {
+      hint: name === "pip"
+        ? "install python3 and pip (Debian: apt-get install python3-pip), or pass " +
+          "--installer-command"
+        : "install uv, or use --installer pip",
+    });
+  }
+  return { name, command: program, version: versionOf(name, text) };
+}
+
+/** The stable part of `--version`: pip prints its own path, which differs between hosts. */
+function versionOf(name: InstallerName, text: string): string {
+  const pip = /pip (\S+).*\(python (\S+)\)/.exec(text);
+  if (name === "pip" && pip) return `pip ${pip[1]} (python ${pip[2]})`;
+  return text.trim().split("\n")[0];
+}
+
+/**
+ * The arguments that install `options` with `installer`. pip gets
+ * `install --target DIR --no-compile`; uv gets `pip install --target DIR`
+ * (it does not compile unless asked). Any target option implies
+ * `--only-binary :all:`, since a source build would run on the host.
+ *
+ * @throws {UsageError} for a target option that uv cannot express.
+ * @example
+ * ```ts
+ * import { installArgs } from "./installer.ts";
+ * installArgs("pip", { requirements: "r.txt", target: "/t", platforms: ["manylinux2014_x86_64"] });
+ * ```
+ */
+export function installArgs(installer: InstallerName, options: InstallOptions): string[] {
+  const args = installer === "pip"
+    ? ["install", "--target", options.target, "--no-compile", "--disable-pip-version-check"]
+    : ["pip", "install", "--target", options.target];
+  args.push("-r", options.requirements);
+  const platforms = options.platforms ?? [];
+  if (options.pythonVersion) args.push("--python-version", options.pythonVersion);
+  if (installer === "pip") {
+    for (const platform of platforms) args.push("--platform", platform);
+    if (options.implementation) args.push("--implementation", options.implementation);
+  } else {
+    if (platforms.length > 1) {
+      throw new UsageError("uv takes one --platform", { hint: "use --installer pip" });
+    }
+    if (platforms.length === 1) args.push("--python-platform", uvPlatform(platforms[0]));
+    if (options.implementation) {
+      throw new UsageError("uv has no --implementation", { hint: "use --installer pip" });
+    }
+  }
+  if (options.pythonVersion || platforms.length || options.implementation) {
+    args.push("--only-binary", ":all:");
+  }
+  if (options.indexUrl) args.push("--index-url", options.indexUrl);
+  for (const url of options.extraIndexUrls ?? []) args.push("--extra-index-url", url);
+  for (const link of options.findLinks ?? []) args.push("--find-links", link);
+  if (options.noIndex) args.push("--no-index");
+  return args;
+}
+
+/** pip's platform tag as uv's `--python-platform`: `manylinux2014_x86_64` → `x86_64-manylinux2014`. */
+function uvPlatform(tag: string): string {
+  const match = /^(manylinux\d+|manylinux_\d+_\d+|musllinux_\d+_\d+|linux)_(x86_64|aarch64)$/
+    .exec(tag);
+  if (!match) {
+    throw new UsageError(`uv cannot target the platform tag ${tag}`, {
+      hint: "use --installer pip",
+    });
+  }
+  const [, family, arch] = match;
+  if (family === "linux") return `${arch}-unknown-linux-gnu`;
+  if (family.startsWith("musllinux")) return `${arch}-unknown-linux-musl`;
+  return `${arch}-${family}`;
+}
+
+/**
+ * Runs the installer. Its output goes to `options.onOutput` line by line.
+ *
+ * @throws {OcisyncError} carrying the installer's own error output when it fails.
+ * @example
+ * ```ts
+ * import { findInstaller, runInstaller } from "./installer.ts";
+ * await runInstaller(await findInstaller("pip"), {
+ *   requirements: "requirements.txt",
+ *   target: await Deno.makeTempDir(),
+ *   noIndex: true,
+ *   findLinks: ["./wheels"],
+ * });
+ * ```
+ */
+export async function runInstaller(installer: Installer, options: InstallOptions): Promise<void> {
+  const [program, ...first] = installer.command;
+  const child = new Deno.Command(program, {
+    args: [...first, ...installArgs(installer.name, options)],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const errors: string[] = [];
+  const forward = async (stream: ReadableStream<Uint8Array>, keep?: string[]) => {
+    for await (const line of lines(stream)) {
+      keep?.push(line);
+      options.onOutput?.(line);
+    }
+  };
+  const [status] = await Promise.all([
+    child.status,
+    forward(child.stdout),
+    forward(child.stderr, errors),
+  ]);
+  if (!status.success) {
+    throw new OcisyncError(
+      `${installer.name} failed with exit code ${status.code}:\n${errors.join("\n").trim()}`,
+      { hint: "these are the installer's own messages; --verbose shows all it printed" },
+    );
+  }
+}
+
+/** Runs a command and returns its stdout, or undefined when the program is missing or fails. */
+async function capture(command: string[]): Promise<string | undefined> {
+  try {
+    const output = await new Deno.Command(command[0], {
+      args: command.slice(1),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return output.success ? new TextDecoder().decode(output.stdout) : undefined;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let pending = "";
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (pending + text).split(/\r?\n/);
+    pending = parts.pop()!;
+    yield* parts;
+  }
+  if (pending) yield pending;
+}

@@ -1,0 +1,157 @@
+/**
+ * Python dependencies as one deterministic layer: install a requirements
+ * file with pip (or uv) into a staging folder, for the target image's
+ * platform; remove what differs between machines and runs (see
+ * {@linkcode normalizeInstall}); and pack the result as `pack` does, under
+ * `/opt/ocisync/deps` by default.
+ *
+ * Layers are cached by what determines them, so an unchanged input reuses
+ * the layer without running the installer. The cache key covers:
+ *
+ * - the bytes of the requirements file and of the files it includes;
+ * - the target options (Python version, platforms, implementation) and the
+ *   index options (index URLs, find-links, no-index), as given;
+ * - the installer, its command's version, and the `PIP_*` and `UV_*`
+ *   environment settings;
+ * - the layer options (prefix, compression, mtime) and the version of the
+ *   normalisation rules.
+ *
+ * It does not cover what an index serves: with unpinned requirements, a
+ * cached layer may be older than what a fresh install would pick. Use
+ * `cache: false` (`--no-cache`) to reinstall.
+ *
+ * @example
+ * ```ts
+ * import { buildDepsLayer } from "./mod.ts";
+ * const layer = await buildDepsLayer("requirements.txt", "deps.tar.gz", {
+ *   pythonVersion: "3.12",
+ *   platforms: ["manylinux2014_x86_64"],
+ * });
+ * console.log(layer.digest, layer.cached, layer.unpinned);
+ * ```
+ * @module
+ */
+import type { Compression } from "../compress/mod.ts";
+import { sha256Digest } from "../digest/mod.ts";
+import { type Layer, normalizePrefix, writeLayerFile } from "../layer/mod.ts";
+import { cacheKey, defaultCacheDir, LayerCache } from "./cache.ts";
+import {
+  findInstaller,
+  type InstallerChoice,
+  type InstallOptions,
+  runInstaller,
+} from "./installer.ts";
+import { normalizeInstall } from "./normalize.ts";
+import { readRequirements } from "./requirements.ts";
+
+export { cacheKey, defaultCacheDir, LayerCache } from "./cache.ts";
+export {
+  findInstaller,
+  installArgs,
+  type Installer,
+  INSTALLER_COMMAND_ENV,
+  type InstallerChoice,
+  type InstallerName,
+  type InstallOptions,
+  runInstaller,
+} from "./installer.ts";
+export { normalizeInstall, type NormalizeResult, PORTABLE_SHEBANG } from "./normalize.ts";
+export { readRequirements, type RequirementsInput } from "./requirements.ts";
+// Re-exported so that this module's documentation is complete on its own.
+export type { Compression } from "../compress/mod.ts";
+export type { Digest } from "../digest/mod.ts";
+export type { Layer } from "../layer/mod.ts";
+
+/** Where dependencies land in the image unless told otherwise. */
+export const DEFAULT_DEPS_PREFIX = "/opt/ocisync/deps";
+
+/** Bump when a normalisation rule changes, so that older cache entries stop matching. */
+const RULES_VERSION = 1;
+
+/** Options of {@linkcode buildDepsLayer}. */
+export interface DepsOptions extends Omit<InstallOptions, "requirements" | "target"> {
+  /** Where the packages land in the image. Default {@linkcode DEFAULT_DEPS_PREFIX}. */
+  prefix?: string;
+  /** The layer's compression. Default gzip. */
+  compression?: Compression;
+  /** The mtime of every entry. Default 0. */
+  mtime?: number;
+  /** pip, uv, or `auto` (uv when on PATH). Default `auto`. */
+  installer?: InstallerChoice;
+  /** Replaces the installer's command, e.g. `python3.12 -m pip`. */
+  installerCommand?: string;
+  /** Read and write the cache. Default true. */
+  cache?: boolean;
+  /** The cache folder. Default {@linkcode defaultCacheDir}. */
+  cacheDir?: string;
+}
+
+/** A dependency layer, and how it was made. */
+export interface DepsLayer extends Layer {
+  /** Whether the layer came from the cache, without running the installer. */
+  cached: boolean;
+  /** The installer and its version, e.g. `pip 24.0 (python 3.11)`. */
+  installer: string;
+  /** Requirements not pinned to one version: the layer may change over time. */
+  unpinned: string[];
+}
+
+/**
+ * Installs `requirements` and packs the result into the layer file `output`.
+ * A failing installer leaves no output file, and its error is the error's
+ * message.
+ *
+ * @example
+ * ```ts
+ * import { buildDepsLayer } from "./mod.ts";
+ * const layer = await buildDepsLayer("requirements.txt", "deps.tar.gz", {
+ *   noIndex: true,
+ *   findLinks: ["./wheels"],
+ * });
+ * ```
+ */
+export async function buildDepsLayer(
+  requirements: string,
+  output: string,
+  options: DepsOptions = {},
+): Promise<DepsLayer> {
+  const input = await readRequirements(requirements);
+  const installer = await findInstaller(options.installer, options.installerCommand);
+  const layerOptions = {
+    prefix: normalizePrefix(options.prefix ?? DEFAULT_DEPS_PREFIX),
+    compression: options.compression ?? "gzip",
+    mtime: options.mtime ?? 0,
+  };
+  const cache = options.cache === false
+    ? undefined
+    : new LayerCache(`${options.cacheDir ?? defaultCacheDir()}/deps`);
+  const key = cacheKey({
+    rules: RULES_VERSION,
+    requirements: input.files.map((file) => sha256Digest(file.bytes)),
+    target: [options.pythonVersion, options.platforms, options.implementation],
+    index: [options.indexUrl, options.extraIndexUrls, options.findLinks, options.noIndex],
+    installer: [installer.name, installer.version],
+    environment: installerEnvironment(),
+    layer: layerOptions,
+  });
+  const hit = await cache?.get(key, output);
+  if (hit) return { ...hit, cached: true, installer: installer.version, unpinned: input.unpinned };
+
+  const staging = await Deno.makeTempDir({ prefix: "ocisync-deps-" });
+  try {
+    await runInstaller(installer, { ...options, requirements, target: staging });
+    await normalizeInstall(staging);
+    const layer = await writeLayerFile(staging, output, layerOptions);
+    await cache?.put(key, output, layer);
+    return { ...layer, cached: false, installer: installer.version, unpinned: input.unpinned };
+  } finally {
+    await Deno.remove(staging, { recursive: true });
+  }
+}
+
+/** The installers' environment settings, sorted: they change what gets installed. */
+function installerEnvironment(): [string, string][] {
+  return Object.entries(Deno.env.toObject())
+    .filter(([name]) => name.startsWith("PIP_") || name.startsWith("UV_"))
+    .sort(([a], [b]) => a < b ? -1 : 1);
+}
