@@ -27,4 +27,7 @@ export const PERMISSION_FLAGS: readonly string[] = [
 ];
 
 /** Modules loaded at run time that `deno compile` must embed (worker threads). */
-export const COMPILE_INCLUDES: readonly string[] = ["src/compress/deflate_worker.ts"];
+export const COMPILE_INCLUDES: readonly string[] = [
+  "src/compress/deflate_worker.ts",
+  "src/compress/zstd_worker.ts",
+];

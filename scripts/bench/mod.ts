@@ -1,34 +1,38 @@
 /**
- * `deno task bench`: ocisync against its peers, side by side in one run.
- * Each row is the median wall time of several runs and the ratio
- * ocisync/peer; peak RSS comes from GNU time. Machines are noisy, so read
- * the ratios rather than the seconds.
+ * `deno task bench`: ocisync against its peers, side by side in one run, on
+ * a registry on loopback. Each row is the median wall time of several runs
+ * and the ratio ocisync/peer; peak RSS comes from GNU time. Machines are
+ * noisy, so read the ratios rather than the seconds.
  *
- * Usage: deno task bench [--runs N]
+ * Usage: deno task bench [--runs N] [--quick]
+ *   --quick  smaller inputs (a 64 MiB layer instead of 512 MiB, no 2 GiB rows)
  *
  * @module
  */
 import { PERMISSION_FLAGS } from "../permissions.ts";
+import { startRegistry } from "../../tests/helpers/registry.ts";
 import { ensureBenchTree } from "./tree.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 const work = `${root}.bench`;
-const runsFlag = Deno.args.indexOf("--runs");
-const runs = runsFlag >= 0 ? Number(Deno.args[runsFlag + 1]) : 3;
+const flag = (name: string) => Deno.args.indexOf(name);
+const runs = flag("--runs") >= 0 ? Number(Deno.args[flag("--runs") + 1]) : 3;
+const quick = flag("--quick") >= 0;
+const LAYER_MIB = quick ? 64 : 512;
 
-for (const tool of ["tar", "gzip", "pigz", "/usr/bin/time"]) {
+for (const tool of ["tar", "gzip", "pigz", "skopeo", "umoci", "/usr/bin/time", "head"]) {
   const found = new Deno.Command("sh", { args: ["-c", `command -v ${tool}`], stdout: "null" })
     .outputSync().success;
   if (!found) throw new Error(`${tool} is missing: run bash scripts/install-test-deps.sh`);
 }
 
-await Deno.mkdir(work, { recursive: true });
-const tree = `${work}/tree`;
-const stats = await ensureBenchTree(tree);
-console.log(`tree: ${stats.files} files, ${(stats.bytes / 1e6).toFixed(0)} MB; ${runs} runs each`);
+interface Measure {
+  seconds: number;
+  rssMb: number;
+}
 
 /** Runs a shell command under GNU time; returns seconds and peak RSS in MB. */
-async function measure(command: string): Promise<{ seconds: number; rssMb: number }> {
+async function measure(command: string): Promise<Measure> {
   const start = performance.now();
   const { code, stderr } = await new Deno.Command("/usr/bin/time", {
     args: ["-f", "%M", "sh", "-c", command],
@@ -41,42 +45,147 @@ async function measure(command: string): Promise<{ seconds: number; rssMb: numbe
   return { seconds, rssMb: Number(text.split("\n").pop()) / 1024 };
 }
 
-async function median(command: string) {
-  const results = [];
-  for (let i = 0; i < runs; i++) results.push(await measure(command));
+let counter = 0;
+/** The median of `runs` runs; `{n}` in the command becomes a fresh number each run. */
+async function median(command: string, times = runs): Promise<Measure> {
+  const results: Measure[] = [];
+  for (let i = 0; i < times; i++) {
+    results.push(await measure(command.replaceAll("{n}", String(++counter))));
+  }
   results.sort((a, b) => a.seconds - b.seconds);
   return results[Math.floor(results.length / 2)];
 }
 
-const ocisync = `${Deno.execPath()} run ${PERMISSION_FLAGS.join(" ")} ${root}main.ts`;
-const gnuTar =
-  `tar -C ${tree} --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 --format=ustar -cf - .`;
-const rows: [string, string, string][] = [
-  [
-    "pack gzip vs tar | gzip -n",
-    `${ocisync} pack ${tree} -o ${work}/o.tgz`,
-    `${gnuTar} | gzip -n > ${work}/p.tgz`,
-  ],
-  [
-    "pack gzip vs tar | pigz -n",
-    `${ocisync} pack ${tree} -o ${work}/o.tgz`,
-    `${gnuTar} | pigz -n > ${work}/p.tgz`,
-  ],
-  [
-    "pack zstd vs tar | gzip -n",
-    `${ocisync} pack ${tree} -o ${work}/o.tzst --compression zstd`,
-    `${gnuTar} | gzip -n > ${work}/p.tgz`,
-  ],
-];
+async function sh(command: string): Promise<void> {
+  const { code, stderr } = await new Deno.Command("sh", {
+    args: ["-c", command],
+    stdout: "null",
+    stderr: "piped",
+  })
+    .output();
+  if (code !== 0) throw new Error(`${command}: ${new TextDecoder().decode(stderr)}`);
+}
 
-console.log("| what | ocisync s | peer s | ratio | ocisync peak RSS MB |");
-console.log("| --- | --- | --- | --- | --- |");
-for (const [name, ours, peer] of rows) {
-  const a = await median(ours);
-  const b = await median(peer);
+const ocisync = `${Deno.execPath()} run ${PERMISSION_FLAGS.join(" ")} ${root}main.ts`;
+await Deno.mkdir(work, { recursive: true });
+const tree = `${work}/tree`;
+const stats = await ensureBenchTree(tree);
+const registry = await startRegistry();
+const host = registry.host;
+const rows: { what: string; ours: Measure; peer?: Measure; peerName?: string }[] = [];
+
+try {
+  console.error(
+    `tree: ${stats.files} files, ${(stats.bytes / 1e6).toFixed(0)} MB; ${runs} runs each`,
+  );
+  const gnuTar =
+    `tar -C ${tree} --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 --format=ustar -cf - .`;
+  const tarGzip = await median(`${gnuTar} | gzip -n > ${work}/p.tgz`);
+  const tarPigz = await median(`${gnuTar} | pigz -n > ${work}/p.tgz`);
+  const packGzip = await median(`${ocisync} pack ${tree} -o ${work}/o.tgz`);
+  const packZstd = await median(`${ocisync} pack ${tree} -o ${work}/o.tzst --compression zstd`);
+  rows.push({ what: "pack gzip", ours: packGzip, peer: tarGzip, peerName: "tar | gzip -n" });
+  rows.push({ what: "pack gzip", ours: packGzip, peer: tarPigz, peerName: "tar | pigz -n" });
+  rows.push({ what: "pack zstd", ours: packZstd, peer: tarGzip, peerName: "tar | gzip -n" });
+
+  // A layer of incompressible bytes, and the same image as a layout for skopeo.
+  console.error(`preparing a ${LAYER_MIB} MiB layer`);
+  await Deno.mkdir(`${work}/big`, { recursive: true });
+  await sh(`head -c ${LAYER_MIB}M /dev/urandom > ${work}/big/data.bin`);
+  await sh(`${ocisync} pack ${work}/big -o ${work}/big.tar.gz`);
+  await sh(
+    `rm -rf ${work}/big-layout && ${ocisync} push oci:${work}/big-layout:v1 ${work}/big.tar.gz`,
+  );
+  rows.push({
+    what: `push ${LAYER_MIB} MiB layer`,
+    ours: await median(`${ocisync} push ${host}/push-o{n}:v1 ${work}/big.tar.gz`),
+    peer: await median(
+      `skopeo copy -q --dest-tls-verify=false oci:${work}/big-layout:v1 docker://${host}/push-s{n}:v1`,
+    ),
+    peerName: "skopeo copy oci: docker://",
+  });
+
+  console.error("preparing 2,000 small files");
+  await sh(
+    `rm -rf ${work}/small && mkdir -p ${work}/small && cd ${work}/small && ` +
+      `for i in $(seq 1 2000); do head -c 2000 /dev/urandom > f$i.bin; done`,
+  );
+  const files = Array.from({ length: 2000 }, (_, i) => `f${i + 1}.bin`).join(" ");
+  await sh(
+    `cd ${work}/small && rm -rf ../small-layout && ${ocisync} push oci:../small-layout:v1 --files ${files} --artifact-type application/x.bench`,
+  );
+  rows.push({
+    what: "push 2,000 files (artifact)",
+    ours: await median(
+      `cd ${work}/small && ${ocisync} push ${host}/files-o{n}:v1 --files ${files} --artifact-type application/x.bench`,
+    ),
+    peer: await median(
+      `skopeo copy -q --dest-tls-verify=false oci:${work}/small-layout:v1 docker://${host}/files-s{n}:v1`,
+    ),
+    peerName: "skopeo copy oci: docker://",
+  });
+
+  // The benchmark tree as an image, pulled and extracted.
+  await sh(`${ocisync} push ${host}/tree:v1 ${tree}:/tree`);
+  rows.push({
+    what: "pull and extract the tree image",
+    ours: await median(
+      `rm -rf ${work}/pulled && ${ocisync} pull ${host}/tree:v1 -o ${work}/pulled`,
+    ),
+    peer: await median(
+      `rm -rf ${work}/sk ${work}/sk-bundle && skopeo copy -q --src-tls-verify=false docker://${host}/tree:v1 oci:${work}/sk:v1 && umoci unpack --rootless --image ${work}/sk:v1 ${work}/sk-bundle`,
+    ),
+    peerName: "skopeo copy + umoci unpack",
+  });
+  rows.push({
+    what: "copy to a second repository",
+    ours: await median(`${ocisync} copy ${host}/tree:v1 ${host}/copy-o{n}:v1`),
+    peer: await median(
+      `skopeo copy -q --src-tls-verify=false --dest-tls-verify=false docker://${host}/tree:v1 docker://${host}/copy-s{n}:v1`,
+    ),
+    peerName: "skopeo copy docker:// docker://",
+  });
+  rows.push({
+    what: "cold start (version)",
+    ours: await median(`${ocisync} version`, 5),
+    peer: await median("skopeo --version", 5),
+    peerName: "skopeo --version",
+  });
+
+  if (!quick) {
+    // Flat memory: a 2 GiB layer (uncompressed tar) through push and pull.
+    console.error("preparing a 2 GiB layer");
+    await sh(
+      `rm -rf ${work}/huge && mkdir -p ${work}/huge && head -c 2G /dev/urandom > ${work}/huge/data.bin`,
+    );
+    await sh(`${ocisync} pack ${work}/huge -o ${work}/huge.tar --compression none`);
+    await sh(`rm -rf ${work}/huge`);
+    rows.push({
+      what: "push 2 GiB layer",
+      ours: await median(`${ocisync} push ${host}/huge:v1 ${work}/huge.tar`, 1),
+    });
+    rows.push({
+      what: "pull 2 GiB layer",
+      ours: await median(
+        `rm -rf ${work}/huge-out && ${ocisync} pull ${host}/huge:v1 -o ${work}/huge-out`,
+        1,
+      ),
+    });
+    await sh(`rm -rf ${work}/huge-out ${work}/huge.tar`);
+  }
+} finally {
+  await registry.stop();
+}
+
+console.log("| what | ocisync s | peer | peer s | ratio | ocisync peak RSS MB |");
+console.log("| --- | --- | --- | --- | --- | --- |");
+for (const row of rows) {
+  const ratio = row.peer ? `${(row.ours.seconds / row.peer.seconds).toFixed(2)}x` : "—";
   console.log(
-    `| ${name} | ${a.seconds.toFixed(2)} | ${b.seconds.toFixed(2)} | ${
-      (a.seconds / b.seconds).toFixed(2)
-    }x | ${a.rssMb.toFixed(0)} |`,
+    `| ${row.what} | ${row.ours.seconds.toFixed(2)} | ${
+      row.peerName?.replaceAll("|", "\\|") ?? "—"
+    } | ${row.peer ? row.peer.seconds.toFixed(2) : "—"} | ${ratio} | ${
+      row.ours.rssMb.toFixed(0)
+    } |`,
   );
 }
