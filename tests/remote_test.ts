@@ -2,9 +2,8 @@
  * Tests of the registry target (src/remote) against the real Distribution registry of
  * tests/helpers/registry.ts, in its anonymous, basic and token modes. Where a test needs
  * behaviour the registry cannot be made to show (a redirect to object storage, a failing
- * chunk, a 503, tag pagination, which Distribution 2.8 does not implement), a small
- * `Deno.serve` front proxy on another port forwards to the real registry and alters only
- * that one thing.
+ * chunk, a 503, tag pagination, which Distribution 2.8 does not implement), the front proxy
+ * of tests/helpers/fault_proxy.ts forwards to the real registry and alters only that one thing.
  */
 import assert from "node:assert/strict";
 import { sha256Digest } from "../src/digest/mod.ts";
@@ -28,6 +27,7 @@ import {
   RegistryTarget,
   Transport,
 } from "../src/remote/mod.ts";
+import { type FrontProxy, startProxy } from "./helpers/fault_proxy.ts";
 import { startRegistry, type TestRegistry } from "./helpers/registry.ts";
 import { requireTool } from "./helpers/tools.ts";
 
@@ -102,79 +102,6 @@ function assertNoSecrets(lines: string[], secrets: string[]): void {
   const text = lines.join("\n");
   for (const secret of secrets) assert.ok(!text.includes(secret), `log leaks ${secret}`);
   assert.doesNotMatch(text, /authorization|Basic |Bearer |eyJ/i);
-}
-
-// ---------------------------------------------------------------------------
-// A front proxy: forwards to the real registry, making its Location headers relative, unless
-// `intercept` answers first. It records what it saw.
-
-interface SeenRequest {
-  method: string;
-  path: string;
-  authorization: boolean;
-  accept: string | null;
-}
-
-interface FrontProxy {
-  host: string;
-  seen: SeenRequest[];
-  forward(request: Request, body?: Uint8Array<ArrayBuffer>): Promise<Response>;
-  close(): Promise<void>;
-}
-
-type Intercept = (request: Request, url: URL) => Promise<Response | undefined>;
-
-interface ProxyOptions {
-  /** The address to listen on; default 127.0.0.1. */
-  hostname?: string;
-  /** PEM certificate and key, to serve HTTPS. */
-  tls?: { cert: string; key: string };
-}
-
-function startProxy(
-  upstream: string,
-  intercept?: Intercept,
-  options: ProxyOptions = {},
-): FrontProxy {
-  const hostname = options.hostname ?? "127.0.0.1";
-  const seen: SeenRequest[] = [];
-  const forward = async (request: Request, body?: Uint8Array<ArrayBuffer>) => {
-    const url = new URL(request.url);
-    const headers = new Headers(request.headers);
-    headers.delete("host");
-    const hasBody = request.method !== "GET" && request.method !== "HEAD";
-    const response = await fetch(`http://${upstream}${url.pathname}${url.search}`, {
-      method: request.method,
-      headers,
-      body: body ?? (hasBody ? new Uint8Array(await request.arrayBuffer()) : undefined),
-      redirect: "manual",
-    });
-    const out = new Headers(response.headers);
-    const location = out.get("location");
-    // Relative, as registries behind proxies often send them: the client resolves them.
-    if (location) out.set("location", location.replace(`http://${upstream}`, ""));
-    return new Response(response.body, { status: response.status, headers: out });
-  };
-  const server = Deno.serve(
-    { hostname, port: 0, ...options.tls, onListen() {} },
-    async (request) => {
-      const url = new URL(request.url);
-      seen.push({
-        method: request.method,
-        path: url.pathname + url.search,
-        authorization: request.headers.has("authorization"),
-        accept: request.headers.get("accept"),
-      });
-      return await intercept?.(request, url) ?? await forward(request);
-    },
-  );
-  const host = `${hostname}:${server.addr.port}`;
-  return {
-    host,
-    seen,
-    forward,
-    close: () => server.shutdown(),
-  };
 }
 
 // ---------------------------------------------------------------------------
@@ -847,7 +774,7 @@ Deno.test("retries: Retry-After is honoured; a persistent 5xx becomes NetworkErr
     const url = `http://${proxy.host}/v2/t/app/manifests/v1`;
     assert.deepEqual(log.filter((line) => line.startsWith(`HEAD ${url}`)), [
       `HEAD ${url} -> 503`,
-      `HEAD ${url}: retry in 0 ms`,
+      `HEAD ${url}: retrying in 0s (Retry-After), retry 1 of 2`,
       `HEAD ${url} -> 200`,
     ]);
 

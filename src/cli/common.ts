@@ -76,7 +76,7 @@ export const REGISTRY_OPTIONS: OptionSpec[] = [
     name: "timeout",
     type: "string",
     value: "DURATION",
-    description: "per-request timeout",
+    description: "how long to wait for a response, or for more of its body",
     default: "30s",
   },
 ];
@@ -111,6 +111,9 @@ export async function registryOptions(
   if (retries !== undefined && (!Number.isInteger(retries) || retries < 0)) {
     throw new UsageError("--retries must be a whole number, 0 or more");
   }
+  const timeout = options.timeout === undefined
+    ? undefined
+    : parseDuration(options.timeout as string, "--timeout");
   return {
     credentials: credentialLookup({
       username: options.username as string | undefined,
@@ -120,9 +123,9 @@ export async function registryOptions(
     plainHttp: options["plain-http"] === true,
     caFile: options["ca-file"] as string | undefined,
     retries,
-    timeout: options.timeout === undefined
-      ? undefined
-      : parseDuration(options.timeout as string, "--timeout"),
+    // One bound for both waits: for a response, and for more of its body.
+    timeout,
+    idleTimeout: timeout,
     log: (line) => out.verbose(line),
   };
 }

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { once } from "node:events";
 import type { Transform } from "node:stream";
 
 /**
@@ -24,7 +23,10 @@ export async function* throughTransform(
   const feeding = (async () => {
     try {
       for await (const chunk of source) {
-        if (!transform.write(chunk)) await once(transform, "drain");
+        // Once the transform is destroyed (it failed, or the reader stopped), no drain comes.
+        if (transform.destroyed || (!transform.write(chunk) && !(await drained(transform)))) {
+          return;
+        }
       }
       transform.end();
     } catch (error) {
@@ -37,4 +39,19 @@ export async function* throughTransform(
     transform.destroy();
     await feeding;
   }
+}
+
+/** Waits for `drain`; false when the transform closes first. */
+function drained(transform: Transform): Promise<boolean> {
+  return new Promise((resolve) => {
+    const settle = (value: boolean) => () => {
+      transform.off("drain", onDrain);
+      transform.off("close", onClose);
+      resolve(value);
+    };
+    const onDrain = settle(true);
+    const onClose = settle(false);
+    transform.once("drain", onDrain);
+    transform.once("close", onClose);
+  });
 }

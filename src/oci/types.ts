@@ -156,7 +156,32 @@ export function checkDescriptor(value: unknown, where: string): Descriptor {
     fail(`${where} has an invalid size`);
   }
   if (value.annotations !== undefined) checkStringMap(value.annotations, `${where} annotations`);
+  for (const field of ["artifactType", "data"] as const) {
+    if (value[field] !== undefined && typeof value[field] !== "string") {
+      fail(`${where} has a ${field} that is not a string`);
+    }
+  }
+  if (value.urls !== undefined && !isStringArray(value.urls)) {
+    fail(`${where} has urls that are not a list of strings`);
+  }
+  if (value.platform !== undefined) checkPlatform(value.platform, `${where} platform`);
   return value as unknown as Descriptor;
+}
+
+function isStringArray(value: unknown): boolean {
+  return Array.isArray(value) && value.every((item) => typeof item === "string");
+}
+
+function checkPlatform(value: unknown, where: string): void {
+  if (
+    !isObject(value) || typeof value.os !== "string" || typeof value.architecture !== "string" ||
+    !["variant", "os.version"].every((k) =>
+      value[k] === undefined || typeof value[k] === "string"
+    ) ||
+    (value["os.features"] !== undefined && !isStringArray(value["os.features"]))
+  ) {
+    fail(`${where} is not an object with os and architecture strings`);
+  }
 }
 
 function checkStringMap(value: unknown, where: string): void {
@@ -190,6 +215,11 @@ export function parseManifestOrIndex(bytes: Uint8Array, contentType?: string): M
   }
   if (!isObject(doc)) fail("not a JSON object");
   if (doc.schemaVersion !== 2) fail(`schemaVersion is ${doc.schemaVersion}, expected 2`);
+  for (const field of ["mediaType", "artifactType"] as const) {
+    if (doc[field] !== undefined && typeof doc[field] !== "string") {
+      fail(`${field} is not a string`);
+    }
+  }
   const mediaType = typeof doc.mediaType === "string"
     ? doc.mediaType
     : contentType && contentType !== "application/json"

@@ -24,7 +24,7 @@
  */
 import { decompressStream } from "../compress/decompress.ts";
 import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
-import { IntegrityError, UnsafeContentError, UsageError } from "../errors/mod.ts";
+import { IntegrityError, NetworkError, UnsafeContentError, UsageError } from "../errors/mod.ts";
 import { selectManifest } from "../image/platform.ts";
 import { hostPlatform } from "../image/platform.ts";
 import type { Target } from "../oci/target.ts";
@@ -154,11 +154,11 @@ async function pullImageLayers(
   for (const [index, layer] of manifest.layers.entries()) {
     options.onBlob?.({ descriptor: layer, state: "started" });
     const diffId = new Sha256();
-    const tar = hashing(
-      decompressStream(reportingStream(await target.fetchBlob(layer), layer, options.onBlob)),
+    await unpackBlob(
+      reportingStream(await target.fetchBlob(layer), layer, options.onBlob),
+      unpacker,
       diffId,
     );
-    await unpacker.apply(readTar(tar));
     const actual = diffId.digest();
     if (diffIds && actual !== diffIds[index]) {
       throw new IntegrityError(
@@ -185,7 +185,7 @@ async function pullArtifactLayer(
   if (layer.annotations?.[ORAS_UNPACK_ANNOTATION] === "true") {
     // A packed directory: its tar holds paths under the title, like ORAS writes.
     const tarDigest = new Sha256();
-    await unpacker.apply(readTar(hashing(decompressStream(body), tarDigest)));
+    await unpackBlob(body, unpacker, tarDigest);
     const expected = layer.annotations[ORAS_DIGEST_ANNOTATION];
     const actual = tarDigest.digest();
     if (expected && expected !== actual) {
@@ -212,6 +212,39 @@ async function pullArtifactLayer(
   }
   options.onBlob?.({ descriptor: layer, state: "done" });
   return parts.join("/");
+}
+
+/**
+ * Applies a layer blob (`blob` verifies its own digest as it is read) and hashes its tar into
+ * `tarDigest`. What follows the tar's end-of-archive blocks is read too, so that both digests
+ * cover every byte. When applying fails, the rest of the blob is read before the error is
+ * thrown: bytes that do not match their digest are reported as such (exit 5), whatever the
+ * decompressor or the tar reader made of them, and only a blob that is what was published is
+ * called unsafe.
+ */
+async function unpackBlob(
+  blob: ReadableStream<Uint8Array>,
+  unpacker: Unpacker,
+  tarDigest: Sha256,
+): Promise<void> {
+  const reader = blob.getReader();
+  // Reads without releasing `reader`, so the rest can still be read after a failure.
+  const bytes = (async function* () {
+    for (let read = await reader.read(); !read.done; read = await reader.read()) yield read.value;
+  })();
+  const tar = hashing(decompressStream(bytes), tarDigest);
+  try {
+    await unpacker.apply(readTar(tar));
+    for await (const _ of tar) { /* padding after the end of the archive */ }
+  } catch (error) {
+    if (error instanceof IntegrityError || error instanceof NetworkError) throw error;
+    try {
+      while (!(await reader.read()).done) { /* verifying the rest */ }
+    } catch (mismatch) {
+      if (mismatch instanceof IntegrityError) throw mismatch;
+    }
+    throw error;
+  }
 }
 
 /** A fresh folder beside `destination`, so the final rename stays on one file system. */

@@ -38,7 +38,7 @@ import type { Target } from "../oci/target.ts";
 import type { Descriptor, Platform } from "../oci/types.ts";
 import { ORAS_DIGEST_ANNOTATION, ORAS_UNPACK_ANNOTATION, TITLE_ANNOTATION } from "../pull/mod.ts";
 import { type BlobListener, reportingStream } from "../progress/mod.ts";
-import { readTar } from "../tar/reader.ts";
+import { readTar, type TarReadEntry } from "../tar/reader.ts";
 
 /** Where a layer comes from: a folder to pack, or a layer file already built. */
 export type LayerSource =
@@ -97,11 +97,8 @@ async function describeLayerFile(path: string): Promise<PreparedLayer> {
   await file.seek(0, Deno.SeekMode.Start);
   const compression = detectCompression(head);
   const uncompressed = hashing(decompressStream(hashing(file.readable, blob)), tar);
-  for await (const entry of readTar(uncompressed)) {
-    if (entry.name.startsWith("/") || entry.name.split("/").includes("..")) {
-      throw new UnsafeContentError(`${path}: entry "${entry.name}" leaves the image's root`);
-    }
-  }
+  const symlinks = new Set<string>();
+  for await (const entry of readTar(uncompressed)) checkLayerEntry(path, entry, symlinks);
   // Drain what follows the end-of-archive blocks, so the digests cover the whole file.
   for await (const _ of uncompressed) { /* padding */ }
   return {
@@ -110,6 +107,36 @@ async function describeLayerFile(path: string): Promise<PreparedLayer> {
     diffId: tar.digest(),
     createdBy: `ocisync layer ${path.split("/").pop()}`,
   };
+}
+
+/**
+ * Refuses an entry of a layer file that would leave the image's root when extracted: a `..` or
+ * absolute name, a hard link to one, or a path through a symlink that an earlier entry of the
+ * same layer made. Where such a write lands depends on the extractor (bsdtar refuses it, GNU tar
+ * follows the link), and no tool that records a file system writes one. `symlinks` collects the
+ * layer's symlinks, entry after entry.
+ */
+function checkLayerEntry(file: string, entry: TarReadEntry, symlinks: Set<string>): void {
+  const refuse = (why: string) =>
+    new UnsafeContentError(`${file}: entry "${entry.name}" ${why}`, {
+      hint: "rebuild the layer from a folder, or push the folder itself",
+    });
+  const parts = (name: string, why: string) => {
+    if (name.startsWith("/") || name.split("/").includes("..")) throw refuse(why);
+    return name.split("/").filter((part) => part !== "" && part !== ".");
+  };
+  const own = parts(entry.name, "leaves the image's root");
+  const paths = entry.type === "hardlink"
+    ? [own, parts(entry.linkName, `links to "${entry.linkName}", outside the image's root`)]
+    : [own];
+  for (const path of paths) {
+    for (let depth = 1; depth < path.length; depth++) {
+      const through = path.slice(0, depth).join("/");
+      if (symlinks.has(through)) throw refuse(`goes through the symlink "${through}"`);
+    }
+  }
+  if (entry.type === "symlink") symlinks.add(own.join("/"));
+  else symlinks.delete(own.join("/"));
 }
 
 /** A blob to push and how to read it. */
@@ -135,7 +162,8 @@ export interface TransferStats {
 }
 
 /**
- * Pushes blobs, `concurrency` at a time, skipping those the target has.
+ * Pushes blobs, `concurrency` at a time, skipping those the target has. When one fails, no
+ * other starts, and the error is thrown once those under way have ended.
  *
  * @example
  * ```ts
@@ -175,7 +203,17 @@ export async function pushBlobs(
       onBlob?.({ descriptor: blob.descriptor, state: "done" });
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+  // After a failure no blob starts, and the error waits for those under way: the process may
+  // exit right after it, and their temporary files must be gone by then.
+  const results = await Promise.allSettled(
+    Array.from({ length: Math.max(1, concurrency) }, () =>
+      worker().catch((error) => {
+        queue.length = 0;
+        throw error;
+      })),
+  );
+  const failure = results.find((result) => result.status === "rejected");
+  if (failure) throw failure.reason;
   return stats;
 }
 

@@ -59,6 +59,7 @@ export {
   readBody,
   redactUrl,
   responseError,
+  retryDelay,
   Transport,
   type TransportOptions,
 } from "./transport.ts";

@@ -321,7 +321,7 @@ export class RegistryTarget implements Target {
    * {@linkcode mountBlob} left started is continued. A blob of up to `chunkSize` bytes goes in
    * one `PUT`; a larger one in `PATCH` requests of `chunkSize` bytes. When a chunk fails, the
    * upload resumes from the offset the registry reports; one chunk at a time is held in memory
-   * for that. The bytes are verified while they are read, and by the registry before the blob
+   * for that. When a blob's single `PUT` fails, it starts over in a new session. The bytes are verified while they are read, and by the registry before the blob
    * becomes visible. Safe to call concurrently; at most `concurrency` uploads run at once.
    *
    * @throws {IntegrityError} when the bytes do not match the descriptor.
@@ -578,16 +578,42 @@ export class RegistryTarget implements Target {
   async #upload(location: URL, descriptor: Descriptor, chunks: ChunkReader): Promise<void> {
     try {
       const first = await chunks.next();
-      if (await chunks.atEnd()) return await this.#finishUpload(location, descriptor, first);
+      if (await chunks.atEnd()) return await this.#putWhole(location, descriptor, first);
       let offset = 0;
       for (let chunk = first; chunk.byteLength > 0; chunk = await chunks.next()) {
         location = await this.#sendChunk(location, descriptor, chunk, offset);
         offset += chunk.byteLength;
       }
-      await this.#finishUpload(location, descriptor);
+      await this.#finishUpload(location, descriptor).catch(async (error) => {
+        // The registry may have stored the blob and lost only its answer.
+        if (!lostOnTheWay(error) || !(await this.#hasBlob(descriptor, PUSH))) throw error;
+      });
     } catch (error) {
       await chunks.cancel(error);
       throw error;
+    }
+  }
+
+  /**
+   * Sends a blob that fits one chunk in the closing `PUT`. When that fails, the registry may hold
+   * part of the bytes under the session, or have dropped it: the blob starts over in a new
+   * session, with the bytes still in memory.
+   */
+  async #putWhole(
+    location: URL,
+    descriptor: Descriptor,
+    bytes: Uint8Array<ArrayBuffer>,
+  ): Promise<void> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await this.#finishUpload(location, descriptor, bytes);
+      } catch (error) {
+        if (!lostOnTheWay(error)) throw error;
+        // The registry may have stored the blob and lost only its answer.
+        if (await this.#hasBlob(descriptor, PUSH)) return;
+        if (attempt >= CHUNK_ATTEMPTS) throw error;
+        location = await this.#startUpload(descriptor);
+      }
     }
   }
 
@@ -754,6 +780,14 @@ function uploadLocation(response: HttpResponse, subject: string): URL {
     throw new NetworkError(`${subject}: the registry sent no valid upload location`);
   }
   return url;
+}
+
+/**
+ * Whether a closing `PUT` failed on the way (the network, or a session that a repeated `PUT`
+ * found closed) rather than on what was sent (the bytes, the credentials).
+ */
+function lostOnTheWay(error: unknown): boolean {
+  return error instanceof NetworkError || error instanceof NotFoundError;
 }
 
 /** The `rel="next"` URL of a `Link` header, resolved against the request URL. */

@@ -1,8 +1,9 @@
 /**
  * HTTP for registries, over `fetch`: the URL scheme for a registry, redirects followed by hand
- * so that credentials never leave the host they were meant for, retries with backoff, timeouts
- * for headers and for stalled bodies, a redacted request log, and the mapping of error
- * responses to ocisync's typed errors.
+ * so that credentials never leave the host they were meant for, retries with backoff that honour
+ * `Retry-After`, bodies resumed with `Range` after a reset or a stall, timeouts for headers and
+ * for stalled bodies, a redacted request log, and the mapping of error responses to ocisync's
+ * typed errors.
  *
  * Request bodies are byte arrays, never streams, so that any request can be sent again after a
  * failure; callers opt out where a repetition would be wrong (an upload chunk).
@@ -50,7 +51,7 @@ export interface TransportOptions {
   plainHttp?: boolean;
   /** A PEM file of certificate authorities to trust besides the system's. */
   caFile?: string;
-  /** How many times a failed request is retried. Default 3. */
+  /** How many times a failed request is retried, or a broken-off body resumed. Default 3. */
   retries?: number;
   /**
    * Milliseconds to wait for response headers. Default 30 000; requests with a body get one
@@ -206,7 +207,8 @@ export class Transport {
   /**
    * Sends a request, following redirects and retrying as {@linkcode HttpRequest.retry} says.
    * Any status is returned, including errors once the retries are spent: see
-   * {@linkcode responseError}.
+   * {@linkcode responseError}. The body of a successful `GET` that breaks off or stalls is
+   * resumed from where it stopped with a `Range` request, within the same retries.
    *
    * @throws {NetworkError} when the connection fails or times out after the retries, or on
    * more than 10 redirects.
@@ -222,7 +224,16 @@ export class Transport {
    * ```
    */
   async fetch(request: HttpRequest): Promise<HttpResponse> {
-    const retries = request.retry === false ? 0 : this.#options.retries ?? DEFAULT_RETRIES;
+    const response = await this.#fetchWithRetries(request);
+    if (request.method !== "GET" || response.status !== 200 || response.body === null) {
+      return response;
+    }
+    return { ...response, body: this.#resumingBody(request, response.body) };
+  }
+
+  async #fetchWithRetries(request: HttpRequest): Promise<HttpResponse> {
+    const retries = this.#retries(request);
+    const shown = `${request.method} ${redactUrl(request.url)}`;
     for (let attempt = 0;; attempt++) {
       const retriesLeft = attempt < retries;
       let response: HttpResponse;
@@ -230,17 +241,102 @@ export class Transport {
         response = await this.#followRedirects(request);
       } catch (error) {
         if (!(error instanceof NetworkError) || !retriesLeft) throw error;
-        const wait = backoff(attempt);
-        this.#log(`${request.method} ${redactUrl(request.url)}: retry in ${wait} ms`);
-        await sleep(wait);
+        await this.#waitToRetry(shown, attempt, retries);
         continue;
       }
       if (!RETRY_STATUSES.has(response.status) || !retriesLeft) return response;
       await discardBody(response);
-      const wait = retryAfter(response.headers) ?? backoff(attempt);
-      this.#log(`${request.method} ${redactUrl(request.url)}: retry in ${wait} ms`);
-      await sleep(wait);
+      await this.#waitToRetry(shown, attempt, retries, response.headers);
     }
+  }
+
+  /**
+   * The body, passed through; when it fails with a {@linkcode NetworkError} (a reset, a
+   * stall), the rest is asked for with `Range: bytes=N-`. A registry that ignores `Range`
+   * answers 200 with the whole body, whose first N bytes are then skipped.
+   */
+  #resumingBody(
+    request: HttpRequest,
+    body: ReadableStream<Uint8Array>,
+  ): ReadableStream<Uint8Array> {
+    const retries = this.#retries(request);
+    const shown = `${request.method} ${redactUrl(request.url)}`;
+    let reader = body.getReader();
+    let received = 0;
+    let resumptions = 0;
+    let cancelled = false;
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        while (true) {
+          try {
+            const { done, value } = await reader.read();
+            if (done) return controller.close();
+            received += value.byteLength;
+            return controller.enqueue(value);
+          } catch (error) {
+            if (!(error instanceof NetworkError) || resumptions >= retries) throw error;
+            // The message names the request as sent (after redirects), then the problem.
+            const problem = error.message.slice(error.message.indexOf(": ") + 2);
+            const note = `the body broke off at byte ${received} (${problem}), resuming it`;
+            await this.#waitToRetry(shown, resumptions++, retries, undefined, note);
+            reader = await this.#resume(request, received, shown);
+            // The reader may have given up meanwhile: free the new connection too.
+            if (cancelled) {
+              await reader.cancel();
+              return;
+            }
+          }
+        }
+      },
+      cancel: (reason) => {
+        cancelled = true;
+        return reader.cancel(reason);
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  /** A reader of the body from byte `offset` on. */
+  async #resume(
+    request: HttpRequest,
+    offset: number,
+    shown: string,
+  ): Promise<ReadableStreamDefaultReader<Uint8Array>> {
+    const response = await this.#fetchWithRetries({
+      ...request,
+      headers: { ...request.headers, range: `bytes=${offset}-` },
+    });
+    const start = response.status === 206
+      ? Number(/^bytes (\d+)-/.exec(response.headers.get("content-range") ?? "")?.[1] ?? NaN)
+      : response.status === 200
+      ? 0
+      : NaN;
+    // NaN (no usable answer) and a range that starts after `offset` cannot continue the body.
+    if (response.body === null || !(start <= offset)) {
+      await discardBody(response);
+      throw new NetworkError(`${shown}: cannot resume from byte ${offset} (-> ${response.status})`);
+    }
+    return response.body.pipeThrough(skipping(offset - start)).getReader();
+  }
+
+  #retries(request: HttpRequest): number {
+    return request.retry === false ? 0 : this.#options.retries ?? DEFAULT_RETRIES;
+  }
+
+  /** Logs how long and why, then waits before retry number `attempt` (0 for the first). */
+  async #waitToRetry(
+    shown: string,
+    attempt: number,
+    retries: number,
+    headers?: Headers,
+    note?: string,
+  ): Promise<void> {
+    const delay = retryDelay(attempt, headers);
+    const seconds = Number((delay.ms / 1000).toFixed(1));
+    this.#log(
+      `${shown}: ${note ? `${note}; ` : ""}retrying in ${seconds}s (${delay.reason}), ` +
+        `retry ${attempt + 1} of ${retries}`,
+    );
+    await sleep(delay.ms);
   }
 
   /** Closes the TLS client made for `caFile`, if any. */
@@ -307,7 +403,11 @@ export class Transport {
         ? `no response within ${timeout} ms`
         : redactMessage(describe(error));
       this.#log(`${shown} -> ${problem}`);
-      throw new NetworkError(`${shown}: ${problem}`);
+      throw new NetworkError(`${shown}: ${problem}`, {
+        hint: /certificate/i.test(problem)
+          ? "trust the registry's certificate authority with --ca-file FILE"
+          : undefined,
+      });
     } finally {
       clearTimeout(timer);
     }
@@ -585,18 +685,46 @@ function guardBody(
   }, { highWaterMark: 0 });
 }
 
-/** Exponential backoff with jitter: 50–100 % of `base · 2^attempt`, capped. */
-function backoff(attempt: number): number {
+/**
+ * How long to wait before retry number `attempt` (0 for the first) of a failed request, and why:
+ * the `Retry-After` of its response, in seconds or as an HTTP date, capped at 60 s; else
+ * exponential backoff with jitter, 50–100 % of 200 ms · 2^attempt, capped at 10 s.
+ *
+ * @example
+ * ```ts
+ * import { retryDelay } from "./transport.ts";
+ * retryDelay(0, new Headers({ "retry-after": "3600" }));
+ * // { ms: 60000, reason: "Retry-After 3600s, capped at 60s" }
+ * ```
+ */
+export function retryDelay(attempt: number, headers?: Headers): { ms: number; reason: string } {
+  const value = headers?.get("retry-after")?.trim();
+  const asked = !value
+    ? NaN
+    : /^\d+$/.test(value)
+    ? Number(value) * 1000
+    : Date.parse(value) - Date.now();
+  if (!Number.isNaN(asked)) {
+    if (asked <= RETRY_AFTER_CAP_MS) return { ms: Math.max(asked, 0), reason: "Retry-After" };
+    return {
+      ms: RETRY_AFTER_CAP_MS,
+      reason: `Retry-After ${Math.round(asked / 1000)}s, capped at ${RETRY_AFTER_CAP_MS / 1000}s`,
+    };
+  }
   const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
-  return Math.round(ceiling / 2 + Math.random() * ceiling / 2);
+  return { ms: Math.round(ceiling / 2 + Math.random() * ceiling / 2), reason: "backoff" };
 }
 
-/** `Retry-After` in milliseconds (seconds or an HTTP date), capped; undefined when absent. */
-function retryAfter(headers: Headers): number | undefined {
-  const value = headers.get("retry-after")?.trim();
-  if (!value) return undefined;
-  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : Date.parse(value) - Date.now();
-  return Number.isNaN(ms) ? undefined : Math.min(Math.max(ms, 0), RETRY_AFTER_CAP_MS);
+/** Drops the first `count` bytes of a stream. */
+function skipping(count: number): TransformStream<Uint8Array, Uint8Array> {
+  let left = count;
+  return new TransformStream({
+    transform(chunk, controller) {
+      const skipped = Math.min(left, chunk.byteLength);
+      left -= skipped;
+      if (skipped < chunk.byteLength) controller.enqueue(chunk.subarray(skipped));
+    },
+  });
 }
 
 function sleep(ms: number): Promise<void> {
