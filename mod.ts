@@ -69,6 +69,7 @@ export type { LayoutOpenOptions } from "./src/layout/mod.ts";
 export {
   type Challenge,
   type FetchedManifest,
+  type HttpExchange,
   type HttpRequest,
   type HttpResponse,
   parseChallenges,

@@ -29,20 +29,34 @@ for (const tool of ["tar", "gzip", "pigz", "skopeo", "umoci", "/usr/bin/time", "
 interface Measure {
   seconds: number;
   rssMb: number;
+  /** The command was stopped at its time limit: `seconds` is a lower bound. */
+  capped?: boolean;
 }
 
-/** Runs a shell command under GNU time; returns seconds and peak RSS in MB. */
-async function measure(command: string): Promise<Measure> {
+/**
+ * Runs a shell command under GNU time; returns seconds and peak RSS in MB. With a limit, the
+ * command is stopped there and the time is reported as a lower bound.
+ */
+async function measure(command: string, limitSeconds?: number): Promise<Measure> {
   const start = performance.now();
-  const { code, stderr } = await new Deno.Command("/usr/bin/time", {
-    args: ["-f", "%M", "sh", "-c", command],
+  const child = new Deno.Command("/usr/bin/time", {
+    args: [
+      "-f",
+      "%M",
+      ...(limitSeconds ? ["timeout", String(limitSeconds)] : []),
+      "sh",
+      "-c",
+      command,
+    ],
     stdout: "null",
     stderr: "piped",
-  }).output();
+  }).spawn();
+  const { code, stderr } = await child.output();
   const seconds = (performance.now() - start) / 1000;
   const text = new TextDecoder().decode(stderr).trim();
-  if (code !== 0) throw new Error(`${command} failed: ${text}`);
-  return { seconds, rssMb: Number(text.split("\n").pop()) / 1024 };
+  const capped = limitSeconds !== undefined && code === 124;
+  if (code !== 0 && !capped) throw new Error(`${command} failed: ${text}`);
+  return { seconds, rssMb: Number(text.split("\n").pop()) / 1024, capped };
 }
 
 let counter = 0;
@@ -180,7 +194,9 @@ try {
 console.log("| what | ocisync s | peer | peer s | ratio | ocisync peak RSS MB |");
 console.log("| --- | --- | --- | --- | --- | --- |");
 for (const row of rows) {
-  const ratio = row.peer ? `${(row.ours.seconds / row.peer.seconds).toFixed(2)}x` : "—";
+  const ratio = row.peer
+    ? `${row.peer.capped ? "< " : ""}${(row.ours.seconds / row.peer.seconds).toFixed(2)}x`
+    : "—";
   console.log(
     `| ${row.what} | ${row.ours.seconds.toFixed(2)} | ${
       row.peerName?.replaceAll("|", "\\|") ?? "—"

@@ -4,27 +4,39 @@
  * @module
  */
 import type { OptionSpec, ParsedOptions } from "./args.ts";
-import type { Output, OutputMode } from "./output.ts";
+import { logExchange, type Output, type OutputMode } from "./output.ts";
 import { parseDuration } from "./units.ts";
 import { UsageError } from "../errors/mod.ts";
 import { MAX_MTIME } from "../layer/mod.ts";
 import { credentialLookup } from "../remote/credentials.ts";
 import type { OpenTargetOptions } from "../target/mod.ts";
 
-/** `--json`, `-q`, `--verbose` and `--help`. */
+/** `--json`, `-q`, `--verbose`, `--debug` and `--help`. */
 export const OUTPUT_OPTIONS: OptionSpec[] = [
   { name: "json", type: "boolean", description: "print one JSON document" },
   { name: "quiet", short: "q", type: "boolean", description: "print only the main value" },
-  { name: "verbose", short: "v", type: "boolean", description: "log details on stderr" },
+  {
+    name: "verbose",
+    short: "v",
+    type: "boolean",
+    description: "log each HTTP request and other details on stderr",
+  },
+  {
+    name: "debug",
+    type: "boolean",
+    description: "--verbose, plus HTTP headers (secrets redacted) and stack traces",
+  },
   { name: "help", short: "h", type: "boolean", description: "show this help" },
 ];
 
-/** The output mode that the parsed options select. */
+/** The output mode that the parsed options select; `--debug` implies `--verbose`. */
 export function outputMode(options: ParsedOptions): OutputMode {
+  const debug = options.debug === true;
   return {
     json: options.json === true,
     quiet: options.quiet === true,
-    verbose: options.verbose === true,
+    verbose: debug || options.verbose === true,
+    debug,
   };
 }
 
@@ -111,6 +123,7 @@ export async function registryOptions(
   if (retries !== undefined && (!Number.isInteger(retries) || retries < 0)) {
     throw new UsageError("--retries must be a whole number, 0 or more");
   }
+  let exchanges = 0;
   const timeout = options.timeout === undefined
     ? undefined
     : parseDuration(options.timeout as string, "--timeout");
@@ -127,6 +140,7 @@ export async function registryOptions(
     timeout,
     idleTimeout: timeout,
     log: (line) => out.verbose(line),
+    onExchange: out.mode.debug ? (exchange) => logExchange(out, exchange, ++exchanges) : undefined,
   };
 }
 

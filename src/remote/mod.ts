@@ -54,6 +54,7 @@ export {
   concurrencyLimit,
   discardBody,
   type ErrorContext,
+  type HttpExchange,
   type HttpRequest,
   type HttpResponse,
   readBody,

@@ -65,6 +65,36 @@ export interface TransportOptions {
    * credentials and query values redacted.
    */
   log?: (line: string) => void;
+  /**
+   * Receives each exchange's headers as sent and received, for `--debug`. They are not
+   * redacted: the receiver must redact them before showing them.
+   */
+  onExchange?: (exchange: HttpExchange) => void;
+}
+
+/**
+ * One request and its response's status and headers, as {@linkcode TransportOptions.onExchange}
+ * receives them. Bodies are never part of it.
+ *
+ * @example
+ * ```ts
+ * import type { HttpExchange } from "./transport.ts";
+ * const show = (e: HttpExchange) => console.error(e.method, e.url.pathname, e.status);
+ * ```
+ */
+export interface HttpExchange {
+  /** The request method. */
+  method: string;
+  /** The request URL, unredacted. */
+  url: URL;
+  /** The headers sent, `authorization` included. */
+  requestHeaders: Headers;
+  /** The response status. */
+  status: number;
+  /** The response status text. */
+  statusText: string;
+  /** The headers received. */
+  responseHeaders: Headers;
 }
 
 /**
@@ -412,6 +442,14 @@ export class Transport {
       clearTimeout(timer);
     }
     this.#log(`${shown} -> ${response.status}`);
+    this.#options.onExchange?.({
+      method,
+      url,
+      requestHeaders: allHeaders,
+      status: response.status,
+      statusText: response.statusText,
+      responseHeaders: response.headers,
+    });
     const idleTimeout = this.#options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS;
     return {
       method,

@@ -160,7 +160,7 @@ export const syncSpec: CommandSpec = {
       default: DEFAULT_MAX_EXTRACT_SIZE,
     },
     ...REGISTRY_OPTIONS,
-    ...OUTPUT_OPTIONS.filter((o) => o.name === "verbose" || o.name === "help"),
+    ...OUTPUT_OPTIONS.filter((o) => o.name !== "json" && o.name !== "quiet"),
   ],
   examples: [
     "ocisync sync ghcr.io/acme/flows:prod -o /srv/flows --exec 'systemctl reload flows'",
