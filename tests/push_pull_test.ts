@@ -434,3 +434,27 @@ Deno.test("--password on the command line is refused", async () => {
   assert.match(result.stderr, /--password-stdin/);
   assert.doesNotMatch(result.stderr, /hunter2/);
 });
+
+Deno.test("pull gives a new folder ordinary permissions; a refused push leaves no layout", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    await writeTree(`${tmp}/src`, TREE);
+    const push = await ocisync(["push", `oci:${tmp}/layout:v1`, `${tmp}/src`]);
+    assert.equal(push.code, 0, push.stderr);
+    const pull = await ocisync(["pull", `oci:${tmp}/layout:v1`, "-o", `${tmp}/new`]);
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.equal((await Deno.stat(`${tmp}/new`)).mode! & 0o777, 0o755);
+
+    // A layer file whose entry leaves the root, written by Python's tarfile.
+    await runOk("python3", [
+      "-c",
+      "import io, sys, tarfile\nt = tarfile.open(sys.argv[1], 'w')\ni = tarfile.TarInfo('../escape')\ni.size = 1\nt.addfile(i, io.BytesIO(b'x'))\nt.close()",
+      `${tmp}/evil.tar`,
+    ]);
+    const refused = await ocisync(["push", `oci:${tmp}/never:v1`, `${tmp}/evil.tar`]);
+    assert.equal(refused.code, 7, refused.stderr);
+    assert.equal(await Deno.stat(`${tmp}/never`).catch(() => undefined), undefined);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

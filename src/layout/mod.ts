@@ -207,17 +207,18 @@ export class LayoutTarget implements Target {
    * );
    * ```
    */
-  async pushBlob(descriptor: Descriptor, body: ReadableStream<Uint8Array>): Promise<void> {
+  async pushBlob(descriptor: Descriptor, body: ReadableStream<Uint8Array>): Promise<boolean> {
     try {
       const path = blobPath(this.path, descriptor.digest);
       const existing = await statOrUndefined(path);
       // A blob of another size is a truncated file from a writer that did not rename: replace it.
       if (existing?.isFile && existing.size === descriptor.size) {
         await body.cancel();
-        return;
+        return false;
       }
       await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
       await writeFileAtomic(path, body.pipeThrough(verifyingStream(descriptor, "blob")));
+      return true;
     } catch (error) {
       // Fails harmlessly when the body is already piped: the pipe has cancelled it.
       await body.cancel().catch(() => {});

@@ -29,8 +29,11 @@ export interface Target {
   fetchBlob(descriptor: Descriptor): Promise<ReadableStream<Uint8Array>>;
   /** Whether the blob is already stored. */
   hasBlob(descriptor: Descriptor): Promise<boolean>;
-  /** Stores a blob. The bytes are verified before they become visible. */
-  pushBlob(descriptor: Descriptor, body: ReadableStream<Uint8Array>): Promise<void>;
+  /**
+   * Stores a blob, unless the target has it already: then the body is cancelled unread and the
+   * answer is false. The bytes are verified before they become visible.
+   */
+  pushBlob(descriptor: Descriptor, body: ReadableStream<Uint8Array>): Promise<boolean>;
   /** Stores a manifest under its digest and each of `tags`. */
   pushManifest(descriptor: Descriptor, bytes: Uint8Array, tags: string[]): Promise<void>;
   /** Lists the tags. */

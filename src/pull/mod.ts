@@ -257,7 +257,10 @@ async function stagingFolder(destination: string): Promise<string> {
   } catch (error) {
     throw new UsageError(`cannot create ${parent}: ${(error as Error).message}`);
   }
-  return await Deno.makeTempDir({ dir: parent, prefix: ".ocisync-pull-" });
+  const staging = await Deno.makeTempDir({ dir: parent, prefix: ".ocisync-pull-" });
+  // makeTempDir is private (0700); the folder becomes the destination, which others may read.
+  await Deno.chmod(staging, 0o755);
+  return staging;
 }
 
 /**

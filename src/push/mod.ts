@@ -183,21 +183,19 @@ export async function pushBlobs(
   const queue = [...new Map(blobs.map((b) => [b.descriptor.digest, b])).values()];
   const worker = async () => {
     for (let blob = queue.shift(); blob; blob = queue.shift()) {
-      if (await target.hasBlob(blob.descriptor)) {
-        stats.skipped++;
-        onBlob?.({ descriptor: blob.descriptor, state: "skipped" });
-        continue;
-      }
+      // A mount answers in one request whether or not the target has the blob.
       if (await blob.mount?.()) {
         stats.mounted++;
         onBlob?.({ descriptor: blob.descriptor, state: "mounted" });
         continue;
       }
-      onBlob?.({ descriptor: blob.descriptor, state: "started" });
-      await target.pushBlob(
-        blob.descriptor,
-        reportingStream(await blob.open(), blob.descriptor, onBlob),
-      );
+      // The target asks itself whether it has the blob; the source is opened only if not.
+      const body = reportingStream(lazyStream(blob.open), blob.descriptor, onBlob);
+      if (!(await target.pushBlob(blob.descriptor, body))) {
+        stats.skipped++;
+        onBlob?.({ descriptor: blob.descriptor, state: "skipped" });
+        continue;
+      }
       stats.pushed++;
       stats.bytes += blob.descriptor.size;
       onBlob?.({ descriptor: blob.descriptor, state: "done" });
@@ -215,6 +213,25 @@ export async function pushBlobs(
   const failure = results.find((result) => result.status === "rejected");
   if (failure) throw failure.reason;
   return stats;
+}
+
+/**
+ * A stream that opens its source on its first read, so that a blob the target turns out to
+ * have is never fetched or read.
+ */
+function lazyStream(open: () => Promise<ReadableStream<Uint8Array>>): ReadableStream<Uint8Array> {
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      reader ??= (await open()).getReader();
+      const { value, done } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel(reason) {
+      await reader?.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
 }
 
 /** Options of {@linkcode pushImage}. */

@@ -317,7 +317,8 @@ export class RegistryTarget implements Target {
   }
 
   /**
-   * Uploads a blob, unless the repository has it already; an upload that
+   * Uploads a blob, unless the repository has it already (then it answers false, and the
+   * body is cancelled unread); an upload that
    * {@linkcode mountBlob} left started is continued. A blob of up to `chunkSize` bytes goes in
    * one `PUT`; a larger one in `PATCH` requests of `chunkSize` bytes. When a chunk fails, the
    * upload resumes from the offset the registry reports; one chunk at a time is held in memory
@@ -338,17 +339,21 @@ export class RegistryTarget implements Target {
    * await target.pushBlob(descriptor, ReadableStream.from([bytes]));
    * ```
    */
-  pushBlob(descriptor: Descriptor, body: ReadableStream<Uint8Array>): Promise<void> {
+  pushBlob(descriptor: Descriptor, body: ReadableStream<Uint8Array>): Promise<boolean> {
     return this.#uploadSlot(async () => {
       try {
         let location = this.#startedUploads.get(descriptor.digest);
         this.#startedUploads.delete(descriptor.digest);
         if (location === undefined) {
-          if (await this.#hasBlob(descriptor, PUSH)) return await body.cancel();
+          if (await this.#hasBlob(descriptor, PUSH)) {
+            await body.cancel();
+            return false;
+          }
           location = await this.#startUpload(descriptor);
         }
         const verified = body.pipeThrough(verifyingStream(descriptor, `blob for ${this.name}`));
         await this.#upload(location, descriptor, new ChunkReader(verified, this.#chunkSize));
+        return true;
       } catch (error) {
         // Release the caller's source, unless it is already being read.
         if (!body.locked) await body.cancel(error).catch(() => {});

@@ -260,8 +260,6 @@ export function directoryOutput(
           maxExtractSize: options.maxExtractSize,
           onBlob: change.onBlob,
         });
-        // pull() renames its private (0700) staging folder into place; readers may be other users.
-        await Deno.chmod(version, 0o755);
       }
       change.signal.throwIfAborted();
       // The most recently made current comes first when old versions are pruned.

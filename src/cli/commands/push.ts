@@ -36,6 +36,7 @@ import {
   type PushResult,
 } from "../../push/mod.ts";
 import { formatReference, parseReference, type Reference } from "../../ref/mod.ts";
+import type { Target } from "../../oci/target.ts";
 import { closeTarget, destinationTags, openTarget } from "../../target/mod.ts";
 
 /** `--concurrency N`, the blobs uploaded at once; `build` takes it too. */
@@ -145,7 +146,10 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
     4;
   const mtime = sourceDateEpoch();
   const targetOptions = await registryOptions(options, out);
-  const target = await openTarget(reference, { ...targetOptions, create: true });
+  // Opened only once every layer is prepared: a refused layer leaves no empty layout behind.
+  let target: Target | undefined;
+  const openDestination = async () =>
+    target = await openTarget(reference, { ...targetOptions, create: true });
   const work = await Deno.makeTempDir({ prefix: "ocisync-push-" });
   const display = transferDisplay(out, "uploaded");
   const onBlob = display.listener;
@@ -157,12 +161,19 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
       if (!artifactType) throw new UsageError("--files needs --artifact-type TYPE");
       const imageOnly = IMAGE_ONLY_OPTIONS.find((name) => options[name] !== undefined);
       if (imageOnly) throw new UsageError(`--${imageOnly} is for images, not --files artifacts`);
-      result = await pushArtifact(target, tags, sources.map(artifactFile), work, mtime, {
-        artifactType,
-        annotations,
-        concurrency,
-        onBlob,
-      });
+      result = await pushArtifact(
+        await openDestination(),
+        tags,
+        sources.map(artifactFile),
+        work,
+        mtime,
+        {
+          artifactType,
+          annotations,
+          concurrency,
+          onBlob,
+        },
+      );
     } else {
       const compression = (options.compression as string | undefined ?? "gzip") as Compression;
       if (!COMPRESSIONS.includes(compression)) {
@@ -191,7 +202,7 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
         edits,
         annotations,
       });
-      result = await pushAssembled(target, tags, image, { concurrency, onBlob });
+      result = await pushAssembled(await openDestination(), tags, image, { concurrency, onBlob });
       out.verbose(`platform ${formatPlatform(base?.config ?? platform ?? DEFAULT_PLATFORM)}`);
     }
     display.close();
@@ -199,7 +210,7 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
   } finally {
     display.close();
     if (base) closeTarget(base.target);
-    closeTarget(target);
+    if (target) closeTarget(target);
     await Deno.remove(work, { recursive: true });
   }
 }
