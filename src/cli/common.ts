@@ -6,6 +6,7 @@
 import type { OptionSpec, ParsedOptions } from "./args.ts";
 import { logExchange, type Output, type OutputMode } from "./output.ts";
 import { parseDuration } from "./units.ts";
+import { type Compression, COMPRESSIONS } from "../compress/mod.ts";
 import { UsageError } from "../errors/mod.ts";
 import { MAX_MTIME } from "../layer/mod.ts";
 import { credentialLookup } from "../remote/credentials.ts";
@@ -167,4 +168,22 @@ export function positiveInteger(value: string | undefined, option: string): numb
     throw new UsageError(`${option} must be a whole number, 1 or more`);
   }
   return n;
+}
+
+/** `--compression`, for every command that writes layers. */
+export const COMPRESSION_OPTION: OptionSpec = {
+  name: "compression",
+  type: "string",
+  value: "ALGO",
+  description: "gzip, zstd or none",
+  default: "gzip",
+};
+
+/** The `--compression` value, checked; `gzip` when absent. */
+export function compressionOption(options: ParsedOptions): Compression {
+  const value = options.compression as string | undefined ?? "gzip";
+  if (!(COMPRESSIONS as readonly string[]).includes(value)) {
+    throw new UsageError(`--compression must be one of ${COMPRESSIONS.join(", ")}`);
+  }
+  return value as Compression;
 }

@@ -5,10 +5,14 @@
  * @module
  */
 import type { CommandSpec, OptionSpec, ParsedArgs } from "../args.ts";
-import { OUTPUT_OPTIONS, sourceDateEpoch } from "../common.ts";
+import {
+  COMPRESSION_OPTION,
+  compressionOption,
+  OUTPUT_OPTIONS,
+  sourceDateEpoch,
+} from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { packSpec } from "./pack.ts";
-import { type Compression, COMPRESSIONS } from "../../compress/mod.ts";
 import { UsageError } from "../../errors/mod.ts";
 import {
   buildDepsLayer,
@@ -89,7 +93,7 @@ export const depsSpec: CommandSpec = {
       default: `$${INSTALLER_COMMAND_ENV}, else python3 -m pip or uv`,
     },
     { name: "no-cache", type: "boolean", description: "install again, ignoring the cache" },
-    packOption("compression"),
+    COMPRESSION_OPTION,
     packOption("mtime"),
     ...OUTPUT_OPTIONS,
   ],
@@ -109,10 +113,7 @@ export async function deps(args: ParsedArgs, out: Output): Promise<void> {
   if (!requirements || !output) {
     throw new UsageError("deps needs -r FILE and -o FILE", { hint: `usage: ${depsSpec.usage}` });
   }
-  const compression = (options.compression as string | undefined ?? "gzip") as Compression;
-  if (!COMPRESSIONS.includes(compression)) {
-    throw new UsageError(`--compression must be one of ${COMPRESSIONS.join(", ")}`);
-  }
+  const compression = compressionOption(options);
   const installer = (options.installer as string | undefined ?? "auto") as InstallerChoice;
   if (!INSTALLERS.includes(installer)) {
     throw new UsageError(`--installer must be one of ${INSTALLERS.join(", ")}`);

@@ -4,9 +4,13 @@
  * @module
  */
 import type { CommandSpec, ParsedArgs } from "../args.ts";
-import { OUTPUT_OPTIONS, sourceDateEpoch } from "../common.ts";
+import {
+  COMPRESSION_OPTION,
+  compressionOption,
+  OUTPUT_OPTIONS,
+  sourceDateEpoch,
+} from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
-import { type Compression, COMPRESSIONS } from "../../compress/mod.ts";
 import { UsageError } from "../../errors/mod.ts";
 import { writeLayerFile } from "../../layer/mod.ts";
 
@@ -38,13 +42,7 @@ export const packSpec: CommandSpec = {
       value: "GLOB",
       description: "leave out paths that match (gitignore syntax)",
     },
-    {
-      name: "compression",
-      type: "string",
-      value: "ALGO",
-      description: "gzip, zstd or none",
-      default: "gzip",
-    },
+    COMPRESSION_OPTION,
     {
       name: "mtime",
       type: "string",
@@ -66,10 +64,7 @@ export async function pack(args: ParsedArgs, out: Output): Promise<void> {
   const { options } = args;
   const output = options.output as string | undefined;
   if (!output) throw new UsageError("pack needs -o FILE", { hint: `usage: ${packSpec.usage}` });
-  const compression = (options.compression as string | undefined ?? "gzip") as Compression;
-  if (!COMPRESSIONS.includes(compression)) {
-    throw new UsageError(`--compression must be one of ${COMPRESSIONS.join(", ")}`);
-  }
+  const compression = compressionOption(options);
   const layer = await writeLayerFile(args.positionals[0], output, {
     prefix: options.prefix as string | undefined,
     exclude: options.exclude as string[] | undefined,

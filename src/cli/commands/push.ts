@@ -6,6 +6,8 @@
  */
 import type { CommandSpec, OptionSpec, ParsedArgs } from "../args.ts";
 import {
+  COMPRESSION_OPTION,
+  compressionOption,
   OUTPUT_OPTIONS,
   positiveInteger,
   REGISTRY_OPTIONS,
@@ -15,7 +17,6 @@ import {
 import { formatBytes, type Output } from "../output.ts";
 import { transferDisplay } from "../progress.ts";
 import { parseKeyValues } from "../units.ts";
-import { type Compression, COMPRESSIONS } from "../../compress/mod.ts";
 import { UsageError } from "../../errors/mod.ts";
 import {
   assembleImage,
@@ -92,13 +93,7 @@ export const pushSpec: CommandSpec = {
     { name: "user", type: "string", value: "USER", description: "the user, NAME or UID[:GID]" },
     { name: "annotation", type: "list", value: "K=V", description: "a manifest annotation" },
     { name: "label", type: "list", value: "K=V", description: "a config label" },
-    {
-      name: "compression",
-      type: "string",
-      value: "ALGO",
-      description: "gzip, zstd or none",
-      default: "gzip",
-    },
+    COMPRESSION_OPTION,
     {
       name: "exclude",
       type: "list",
@@ -175,10 +170,7 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
         },
       );
     } else {
-      const compression = (options.compression as string | undefined ?? "gzip") as Compression;
-      if (!COMPRESSIONS.includes(compression)) {
-        throw new UsageError(`--compression must be one of ${COMPRESSIONS.join(", ")}`);
-      }
+      const compression = compressionOption(options);
       const edits = configEdits(options);
       const layers = [];
       for (const source of sources) {
