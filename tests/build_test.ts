@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { ocisync, runOk } from "./helpers/cli.ts";
 import { podmanArgs } from "./helpers/podman.ts";
-import { type RegistryRequest, startRegistry, type TestRegistry } from "./helpers/registry.ts";
+import { type RegistryRequest, type TestRegistry, withRegistry } from "./helpers/registry.ts";
 import { requireTool } from "./helpers/tools.ts";
 import {
   installCalls,
@@ -16,6 +16,7 @@ import {
   writeWheels,
 } from "./helpers/wheels.ts";
 import { parseRecipe } from "../src/build/recipe.ts";
+import { sha256Hex } from "./helpers/hash.ts";
 
 requireTool("skopeo", "skopeo");
 requireTool("busybox", "busybox-static");
@@ -30,20 +31,6 @@ const RUN_LIMITS = [
   "--ulimit",
   "nproc=1000:1000",
 ];
-
-async function withRegistry(
-  body: (registry: TestRegistry, tmp: string) => Promise<void>,
-): Promise<void> {
-  const registry = await startRegistry();
-  // A short name: podman refuses a runroot longer than 50 characters.
-  const tmp = await Deno.makeTempDir({ prefix: "ob-" });
-  try {
-    await body(registry, tmp);
-  } finally {
-    await registry.stop();
-    await Deno.remove(tmp, { recursive: true });
-  }
-}
 
 async function ocisyncJson(args: string[], env?: Record<string, string>) {
   const result = await ocisync([...args, "--json"], { env });
@@ -87,7 +74,7 @@ async function pushBusyboxBase(registry: TestRegistry, tmp: string) {
 }
 
 Deno.test("push --base: a script layer on busybox runs in podman with its env and workdir, and base blobs are not sent again", async () => {
-  await withRegistry(async (registry, tmp) => {
+  await withRegistry({}, async (registry, tmp) => {
     const base = await pushBusyboxBase(registry, tmp);
     await Deno.mkdir(`${tmp}/app/bin`, { recursive: true });
     await Deno.writeTextFile(
@@ -171,7 +158,7 @@ Deno.test("push --base: a script layer on busybox runs in podman with its env an
 });
 
 Deno.test("push --base: a platform is chosen from a layout's index, and its blobs stream to the registry", async () => {
-  await withRegistry(async (registry, tmp) => {
+  await withRegistry({}, async (registry, tmp) => {
     const parts = [];
     for (const [platform, content] of [["linux/amd64", "x86"], ["linux/arm64", "arm"]]) {
       await Deno.mkdir(`${tmp}/${content}`);
@@ -198,7 +185,7 @@ Deno.test("push --base: a platform is chosen from a layout's index, and its blob
       mediaType: "application/vnd.oci.image.index.v1+json",
       manifests: parts.map(({ layer: _, ...descriptor }) => descriptor),
     }));
-    const indexHex = await sha256Hex(index);
+    const indexHex = sha256Hex(index);
     await Deno.writeFile(`${tmp}/layout/blobs/sha256/${indexHex}`, index);
     const layoutIndex = JSON.parse(await Deno.readTextFile(`${tmp}/layout/index.json`));
     layoutIndex.manifests.push({
@@ -244,13 +231,8 @@ Deno.test("push --base: a platform is chosen from a layout's index, and its blob
   });
 });
 
-async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return [...hash].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 Deno.test("build: a code change re-uploads only the code layer; the image mounts as a volume", async () => {
-  await withRegistry(async (registry, tmp) => {
+  await withRegistry({}, async (registry, tmp) => {
     await writeWheels(`${tmp}/project/wheels`);
     const pip = await recordingPip(tmp);
     const env = { XDG_CACHE_HOME: `${tmp}/cache`, OCISYNC_INSTALLER_COMMAND: pip.command };

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { COMMANDS } from "../src/cli/commands/mod.ts";
 import { ExitCode } from "../src/errors/mod.ts";
-import { ocisync, run, runOk, type RunResult } from "./helpers/cli.ts";
+import { ocisync, run, runOk, type RunResult, shown } from "./helpers/cli.ts";
 import { startRegistry } from "./helpers/registry.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { writeTree } from "./helpers/tree.ts";
@@ -16,10 +16,6 @@ const TREE = {
   "flows": { type: "dir" as const },
   "flows/flow.py": { type: "file" as const, content: "print('hello')\n" },
 };
-
-function shown(result: RunResult): string {
-  return `exit ${result.code}\n${result.stdout}\n${result.stderr}`;
-}
 
 /** An error is one line, and at most one hint line after it. */
 function assertOneLineError(result: RunResult, code: number, message: RegExp): void {

@@ -3,16 +3,14 @@
  * judged by skopeo and by hashes computed outside ocisync.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { ocisync, runOk } from "./helpers/cli.ts";
 import { startRegistry } from "./helpers/registry.ts";
 import { podmanArgs } from "./helpers/podman.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { snapshot, writeTree } from "./helpers/tree.ts";
+import { sha256Digest } from "./helpers/hash.ts";
 
 requireTool("skopeo", "skopeo");
-
-const sha256 = (bytes: Uint8Array) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 
 async function pushOk(args: string[]): Promise<{ digest: string; layers: { digest: string }[] }> {
   const result = await ocisync(["push", ...args, "--json"]);
@@ -43,12 +41,12 @@ Deno.test("air-gapped: registry A to a layout to registry B keeps the digest and
       ),
     );
     assert.equal(rawB, rawA, "the manifest bytes are unchanged");
-    assert.equal(sha256(new TextEncoder().encode(rawB)), pushed.digest);
+    assert.equal(sha256Digest(new TextEncoder().encode(rawB)), pushed.digest);
     const manifest = JSON.parse(rawB);
     for (const blob of [manifest.config, ...manifest.layers]) {
       const response = await fetch(`http://${b.host}/v2/app/blobs/${blob.digest}`);
       const bytes = new Uint8Array(await response.arrayBuffer());
-      assert.equal(sha256(bytes), blob.digest, "registry B has every blob");
+      assert.equal(sha256Digest(bytes), blob.digest, "registry B has every blob");
     }
     // A second copy finds everything there.
     const again = JSON.parse(
@@ -100,7 +98,7 @@ Deno.test("a multi-platform index keeps its digest through copy, and pull --plat
         },
       ],
     }));
-    const indexDigest = sha256(index);
+    const indexDigest = sha256Digest(index);
     await Deno.writeFile(`${tmp}/parts/blobs/sha256/${indexDigest.slice(7)}`, index);
     const layoutIndex = JSON.parse(await Deno.readTextFile(`${tmp}/parts/index.json`));
     layoutIndex.manifests.push({
@@ -125,7 +123,7 @@ Deno.test("a multi-platform index keeps its digest through copy, and pull --plat
       "--tls-verify=false",
       `docker://${registry.host}/multi:1`,
     ]);
-    assert.equal(sha256(new TextEncoder().encode(raw)), indexDigest);
+    assert.equal(sha256Digest(new TextEncoder().encode(raw)), indexDigest);
 
     for (const [platform, content] of [["linux/arm64", "arm"], ["linux/amd64", "x86"]]) {
       const out = `${tmp}/pulled-${content}`;
@@ -242,7 +240,7 @@ Deno.test("copy --all-tags, tags and inspect agree with skopeo", async () => {
     ]);
     assert.equal(raw.stdout, skopeoRaw);
     const quiet = await ocisync(["inspect", `oci:${tmp}/mirror:b`, "-q"]);
-    assert.equal(quiet.stdout.trim(), sha256(new TextEncoder().encode(skopeoRaw)));
+    assert.equal(quiet.stdout.trim(), sha256Digest(new TextEncoder().encode(skopeoRaw)));
     const json = JSON.parse(
       (await ocisync(["inspect", `${registry.host}/many:b`, "--json"])).stdout,
     );
@@ -372,7 +370,7 @@ Deno.test("copy --referrers brings a signature that refers to the image through 
       const start = await fetch(`http://${a.host}/v2/signed/blobs/uploads/`, { method: "POST" });
       await start.body?.cancel();
       const location = new URL(start.headers.get("location")!, `http://${a.host}`);
-      location.searchParams.set("digest", sha256(blob));
+      location.searchParams.set("digest", sha256Digest(blob));
       const put = await fetch(location, { method: "PUT", body: blob as Uint8Array<ArrayBuffer> });
       assert.equal(put.status, 201);
       await put.body?.cancel();
@@ -381,10 +379,14 @@ Deno.test("copy --referrers brings a signature that refers to the image through 
       schemaVersion: 2,
       mediaType: "application/vnd.oci.image.manifest.v1+json",
       artifactType: "application/vnd.example.signature",
-      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256(empty), size: 2 },
+      config: {
+        mediaType: "application/vnd.oci.empty.v1+json",
+        digest: sha256Digest(empty),
+        size: 2,
+      },
       layers: [{
         mediaType: "application/octet-stream",
-        digest: sha256(signatureBlob),
+        digest: sha256Digest(signatureBlob),
         size: signatureBlob.length,
       }],
       subject: {
@@ -401,14 +403,18 @@ Deno.test("copy --referrers brings a signature that refers to the image through 
       });
       assert.equal(response.status, 201, await response.text());
     };
-    await putManifest(sha256(referrer), referrer, "application/vnd.oci.image.manifest.v1+json");
+    await putManifest(
+      sha256Digest(referrer),
+      referrer,
+      "application/vnd.oci.image.manifest.v1+json",
+    );
     // Distribution 2.8 has no referrers API: clients use the sha256-<hex> tag schema.
     const fallback = new TextEncoder().encode(JSON.stringify({
       schemaVersion: 2,
       mediaType: "application/vnd.oci.image.index.v1+json",
       manifests: [{
         mediaType: "application/vnd.oci.image.manifest.v1+json",
-        digest: sha256(referrer),
+        digest: sha256Digest(referrer),
         size: referrer.length,
         artifactType: "application/vnd.example.signature",
       }],
@@ -428,11 +434,11 @@ Deno.test("copy --referrers brings a signature that refers to the image through 
     ]);
     assert.equal(copy.code, 0, copy.stderr);
     assert.equal(JSON.parse(copy.stdout).referrers, 1);
-    const copied = await fetch(`http://${b.host}/v2/signed/manifests/${sha256(referrer)}`, {
+    const copied = await fetch(`http://${b.host}/v2/signed/manifests/${sha256Digest(referrer)}`, {
       headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
     });
     assert.equal(copied.status, 200);
-    assert.equal(sha256(new Uint8Array(await copied.arrayBuffer())), sha256(referrer));
+    assert.equal(sha256Digest(new Uint8Array(await copied.arrayBuffer())), sha256Digest(referrer));
   } finally {
     await a.stop();
     await b.stop();

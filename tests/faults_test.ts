@@ -5,14 +5,14 @@
  * and checks the outcome, the log, what the proxy saw and what the registry or the disk holds.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { ExitCode } from "../src/errors/mod.ts";
 import { MediaType } from "../src/oci/mediatypes.ts";
 import { retryDelay } from "../src/remote/transport.ts";
-import { ocisync, runOk, type RunResult } from "./helpers/cli.ts";
+import { ocisync, runOk, type RunResult, shown } from "./helpers/cli.ts";
 import { type FaultRule, type FrontProxy, startProxy } from "./helpers/fault_proxy.ts";
 import { startRegistry, type TestRegistry } from "./helpers/registry.ts";
 import { snapshot, writeTree } from "./helpers/tree.ts";
+import { sha256Digest } from "./helpers/hash.ts";
 
 /** A registry behind the proxy, a scratch folder, and the image every test starts from. */
 interface Fixture {
@@ -67,11 +67,6 @@ async function withFixture(body: (fixture: Fixture) => Promise<void>): Promise<v
   }
 }
 
-/** The exit code and stderr, for assertion messages. */
-function shown(result: RunResult): string {
-  return `exit ${result.code}\n${result.stderr}`;
-}
-
 /** Files whose names say they are left over from a failed write. */
 async function leftovers(root: string): Promise<string[]> {
   const found: string[] = [];
@@ -81,10 +76,6 @@ async function leftovers(root: string): Promise<string[]> {
     if (entry.isDirectory) found.push(...await leftovers(path));
   }
   return found;
-}
-
-async function sha256File(path: string): Promise<string> {
-  return createHash("sha256").update(await Deno.readFile(path)).digest("hex");
 }
 
 function blobPath(digest: string): RegExp {
@@ -248,7 +239,7 @@ Deno.test("uploads: a broken chunk resumes from the registry's Range; a broken P
     // A layer file made by GNU tar: its digest is known without ocisync.
     await writeTree(`${tmp}/small`, { "small.txt": { type: "file", content: "one PUT\n" } });
     await runOk("tar", ["-C", `${tmp}/small`, "-cf", `${tmp}/small.tar`, "small.txt"]);
-    const small = `sha256:${await sha256File(`${tmp}/small.tar`)}`;
+    const small = sha256Digest(await Deno.readFile(`${tmp}/small.tar`));
     const uploads = /\/blobs\/uploads\/./;
     proxy.inject(
       // The first chunk of the large blob reaches the registry in part: it drops the session.

@@ -6,10 +6,9 @@
  * decompression bomb stops at `--max-extract-size`.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { ExitCode } from "../src/errors/mod.ts";
-import { ocisync, runOk, type RunResult } from "./helpers/cli.ts";
+import { ocisync, runOk, shown } from "./helpers/cli.ts";
 import { startRegistry } from "./helpers/registry.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { snapshot } from "./helpers/tree.ts";
@@ -50,15 +49,12 @@ with tarfile.open(spec["path"], "w", format=tarfile.PAX_FORMAT) as tar:
             info.size, body = entry["size"], Zeros()
         tar.addfile(info, body)
 `;
+import { sha256Digest, sha256Hex } from "./helpers/hash.ts";
 
 /** Writes a tar of `entries` to `path` with Python's tarfile and returns its bytes. */
 async function pythonTar(path: string, entries: Entry[]): Promise<Uint8Array> {
   await runOk("python3", ["-c", TAR_SCRIPT], { stdin: JSON.stringify({ path, entries }) });
   return await Deno.readFile(path);
-}
-
-function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 }
 
 /**
@@ -68,7 +64,7 @@ function sha256(bytes: Uint8Array): string {
 async function writeImage(dir: string, tars: Uint8Array[], gzip = false): Promise<void> {
   await Deno.mkdir(`${dir}/blobs/sha256`, { recursive: true });
   const put = async (bytes: Uint8Array, mediaType: string) => {
-    const digest = sha256(bytes);
+    const digest = sha256Digest(bytes);
     await Deno.writeFile(`${dir}/blobs/sha256/${digest.slice(7)}`, bytes);
     return { mediaType, digest, size: bytes.byteLength };
   };
@@ -85,7 +81,7 @@ async function writeImage(dir: string, tars: Uint8Array[], gzip = false): Promis
     json({
       architecture: "amd64",
       os: "linux",
-      rootfs: { type: "layers", diff_ids: tars.map(sha256) },
+      rootfs: { type: "layers", diff_ids: tars.map((tar) => sha256Digest(tar)) },
     }),
     "application/vnd.oci.image.config.v1+json",
   );
@@ -123,10 +119,6 @@ async function scratch(): Promise<string> {
 async function written(tmp: string): Promise<string[]> {
   const tree = await snapshot(tmp);
   return Object.keys(tree).filter((path) => !path.startsWith("layout")).sort();
-}
-
-function shown(result: RunResult): string {
-  return `exit ${result.code}\n${result.stderr}`;
 }
 
 /** Layers, and what the refusal says. Each image is pulled into `out`, next to `outside`. */
@@ -244,10 +236,6 @@ Deno.test("pull: devices and fifos are not created; setuid, setgid and sticky ar
     await Deno.remove(tmp, { recursive: true });
   }
 });
-
-function sha256Hex(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
-}
 
 Deno.test("pull: whiteouts delete inside the target only; absolute symlinks mean its root", async () => {
   const tmp = await scratch();
@@ -393,7 +381,7 @@ Deno.test("push refuses layer files whose entries leave the root: exit 7, nothin
     ]);
     const first = await ocisync(["push", `oci:${tmp}/layout:v1`, `${tmp}/benign.tar`, "--json"]);
     assert.equal(first.code, 0, shown(first));
-    assert.equal(JSON.parse(first.stdout).layers[0].digest, sha256(benign));
+    assert.equal(JSON.parse(first.stdout).layers[0].digest, sha256Digest(benign));
     const layout = await snapshot(`${tmp}/layout`);
     const before = (await registry.requests()).length;
 
@@ -459,8 +447,12 @@ Deno.test("copy carries a hostile image unchanged and writes only inside the lay
     const manifest = JSON.parse(await Deno.readTextFile(manifestPath));
     manifest.layers[0].digest = "sha256:../../../outside/secret";
     const bytes = new TextEncoder().encode(JSON.stringify(manifest));
-    await Deno.writeFile(`${tmp}/layout/blobs/sha256/${sha256(bytes).slice(7)}`, bytes);
-    index.manifests[0] = { ...index.manifests[0], digest: sha256(bytes), size: bytes.byteLength };
+    await Deno.writeFile(`${tmp}/layout/blobs/sha256/${sha256Digest(bytes).slice(7)}`, bytes);
+    index.manifests[0] = {
+      ...index.manifests[0],
+      digest: sha256Digest(bytes),
+      size: bytes.byteLength,
+    };
     await Deno.writeTextFile(`${tmp}/layout/index.json`, JSON.stringify(index));
     const refused = await ocisync(["copy", `oci:${tmp}/layout:v1`, `oci:${tmp}/layout3:v1`]);
     assert.equal(refused.code, ExitCode.Integrity, shown(refused));
@@ -515,7 +507,7 @@ Deno.test("pull reads a layer to its last byte: padding is verified, not skipped
     assert.equal(await Deno.readTextFile(`${tmp}/out/a.txt`), "a");
 
     // A byte changed in the padding changes the blob: refused, though no entry reads it.
-    const blob = `${tmp}/layout/blobs/sha256/${sha256(padded).slice(7)}`;
+    const blob = `${tmp}/layout/blobs/sha256/${sha256Digest(padded).slice(7)}`;
     const tampered = padded.slice();
     tampered[tampered.length - 1] = 1;
     await Deno.writeFile(blob, tampered);

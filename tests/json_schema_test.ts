@@ -11,6 +11,7 @@ import { type Schema, validate } from "./helpers/json_schema.ts";
 import { startRegistry } from "./helpers/registry.ts";
 import { writeTree } from "./helpers/tree.ts";
 import { requirePip, writeWheels } from "./helpers/wheels.ts";
+import { sha256Hex } from "./helpers/hash.ts";
 
 const SCHEMAS = new URL("../docs/schemas/", import.meta.url);
 
@@ -31,11 +32,6 @@ async function json(args: string[], options?: RunOptions): Promise<unknown> {
 
 function jsonLines(text: string): unknown[] {
   return text.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line));
-}
-
-async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return [...hash].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 const TREE = {
@@ -152,7 +148,7 @@ Deno.test("--json of pack, push, pull, copy, inspect, tags, gc, build, deps and 
       mediaType: "application/vnd.oci.image.index.v1+json",
       manifests: [child("amd64", "amd64"), child("arm64", "arm64")],
     }));
-    const hex = await sha256(bytes);
+    const hex = sha256Hex(bytes);
     await Deno.writeFile(`${layout}/blobs/sha256/${hex}`, bytes);
     index.manifests.push({
       mediaType: "application/vnd.oci.image.index.v1+json",

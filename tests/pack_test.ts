@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { ocisync, run, runOk } from "./helpers/cli.ts";
 import { requireTool } from "./helpers/tools.ts";
-import { snapshot, type SnapshotEntry, type TreeNode, writeTree } from "./helpers/tree.ts";
+import { normalised, snapshot, type TreeNode, writeTree } from "./helpers/tree.ts";
 
 requireTool("tar", "tar");
 requireTool("bsdtar", "libarchive-tools");
@@ -75,17 +75,6 @@ const PLAIN: Record<string, TreeNode> = {
   // 62 + 1 + 60 bytes: over the 100-byte name field, so ustar's prefix field holds the dir.
   [`n${"y".repeat(60)}/${"f".repeat(60)}`]: { type: "file", content: "prefix field" },
 };
-
-/** What a tree looks like once the layer rules normalise it (the expected extraction). */
-function normalised(tree: Record<string, SnapshotEntry>): Record<string, SnapshotEntry> {
-  return Object.fromEntries(
-    Object.entries(tree).map(([path, e]) => {
-      if (e.type === "dir") return [path, { ...e, mode: 0o755 }];
-      if (e.type === "file") return [path, { ...e, mode: e.mode & 0o111 ? 0o755 : 0o644 }];
-      return [path, e];
-    }),
-  );
-}
 
 async function packJson(src: string, out: string, ...extra: string[]) {
   const result = await ocisync(["pack", src, "-o", out, "--json", ...extra]);

@@ -4,10 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { ocisync, runOk } from "./helpers/cli.ts";
-import { startRegistry, type TestRegistry } from "./helpers/registry.ts";
+import { withRegistry } from "./helpers/registry.ts";
 import { podmanArgs } from "./helpers/podman.ts";
 import { requireTool } from "./helpers/tools.ts";
-import { snapshot, type SnapshotEntry, writeTree } from "./helpers/tree.ts";
+import { normalised, snapshot, writeTree } from "./helpers/tree.ts";
 
 requireTool("skopeo", "skopeo");
 requireTool("umoci", "umoci");
@@ -21,39 +21,11 @@ const TREE = {
   "app/link": { type: "symlink" as const, target: "main.py" },
 };
 
-/** The tree as it should come out of a layer: normalised modes. */
-function normalised(tree: Record<string, SnapshotEntry>): Record<string, SnapshotEntry> {
-  return Object.fromEntries(
-    Object.entries(tree).map(([path, e]) => [
-      path,
-      e.type === "dir"
-        ? { ...e, mode: 0o755 }
-        : e.type === "file"
-        ? { ...e, mode: e.mode & 0o111 ? 0o755 : 0o644 }
-        : e,
-    ]),
-  );
-}
-
-async function withRegistry(
-  auth: "anonymous" | "basic" | "token",
-  body: (registry: TestRegistry, tmp: string) => Promise<void>,
-): Promise<void> {
-  const registry = await startRegistry({ auth });
-  const tmp = await Deno.makeTempDir();
-  try {
-    await body(registry, tmp);
-  } finally {
-    await registry.stop();
-    await Deno.remove(tmp, { recursive: true });
-  }
-}
-
 const isUpload = (r: { method: string; path: string }) =>
   (r.method === "PUT" || r.method === "PATCH" || r.method === "POST") && r.path.includes("/blobs/");
 
 Deno.test("push to the registry: skopeo, umoci and podman accept the image; a second push uploads nothing", async () => {
-  await withRegistry("anonymous", async (registry, tmp) => {
+  await withRegistry({ auth: "anonymous" }, async (registry, tmp) => {
     await writeTree(`${tmp}/src`, TREE);
     const ref = `${registry.host}/team/flows:v1`;
     const args = [
@@ -123,7 +95,7 @@ Deno.test("push to the registry: skopeo, umoci and podman accept the image; a se
 });
 
 Deno.test("pull from the registry: an image that umoci built and skopeo copied gives umoci's tree", async () => {
-  await withRegistry("anonymous", async (registry, tmp) => {
+  await withRegistry({ auth: "anonymous" }, async (registry, tmp) => {
     await writeTree(`${tmp}/src`, TREE);
     await runOk("umoci", ["init", "--layout", `${tmp}/layout`]);
     await runOk("umoci", ["new", "--image", `${tmp}/layout:base`]);
@@ -157,7 +129,7 @@ Deno.test("pull from the registry: an image that umoci built and skopeo copied g
 });
 
 Deno.test("artifacts: ORAS-style files round-trip, and skopeo sees titles and artifactType", async () => {
-  await withRegistry("anonymous", async (registry, tmp) => {
+  await withRegistry({ auth: "anonymous" }, async (registry, tmp) => {
     await writeTree(`${tmp}/work`, {
       "conf": { type: "dir" },
       "conf/a.yaml": { type: "file", content: "a: 1\n" },
@@ -206,7 +178,7 @@ Deno.test("artifacts: ORAS-style files round-trip, and skopeo sees titles and ar
 });
 
 Deno.test("credentials: flags, both --credentials shapes, DOCKER_CONFIG and a credential helper", async () => {
-  await withRegistry("basic", async (registry, tmp) => {
+  await withRegistry({ auth: "basic" }, async (registry, tmp) => {
     await writeTree(`${tmp}/src`, TREE);
     const ref = `${registry.host}/secure/app:v1`;
     const source = `${tmp}/src:/app`;
@@ -298,7 +270,7 @@ Deno.test("credentials: flags, both --credentials shapes, DOCKER_CONFIG and a cr
 });
 
 Deno.test("token auth: push and pull through our token server", async () => {
-  await withRegistry("token", async (registry, tmp) => {
+  await withRegistry({ auth: "token" }, async (registry, tmp) => {
     await writeTree(`${tmp}/src`, TREE);
     const ref = `${registry.host}/tok/app:v1`;
     const creds = { stdin: registry.password };
@@ -376,7 +348,7 @@ Deno.test("pull: a corrupt blob fails with the integrity code and leaves the fol
 
 Deno.test("login checks the password, saves it with mode 0600, and logout removes it", async () => {
   for (const auth of ["basic", "token"] as const) {
-    await withRegistry(auth, async (registry, tmp) => {
+    await withRegistry({ auth }, async (registry, tmp) => {
       const env = { DOCKER_CONFIG: `${tmp}/docker` };
       const wrong = await ocisync([
         "login",

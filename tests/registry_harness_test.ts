@@ -5,15 +5,11 @@
 import assert from "node:assert/strict";
 import { parseScope, startRegistry, type TestRegistry } from "./helpers/registry.ts";
 import { requireTool } from "./helpers/tools.ts";
+import { sha256Digest } from "./helpers/hash.ts";
 
 const EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json";
 const MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json";
 const enc = new TextEncoder();
-
-async function sha256(data: Uint8Array<ArrayBuffer>): Promise<string> {
-  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-  return `sha256:${Array.from(hash, (b) => b.toString(16).padStart(2, "0")).join("")}`;
-}
 
 function basicAuth(reg: TestRegistry, password = reg.password): string {
   return `Basic ${btoa(`${reg.username}:${password}`)}`;
@@ -35,7 +31,7 @@ async function uploadBlob(
   data: Uint8Array<ArrayBuffer>,
   authorization?: string,
 ): Promise<string> {
-  const digest = await sha256(data);
+  const digest = sha256Digest(data);
   const headers: Record<string, string> = authorization ? { authorization } : {};
   const post = await http(`http://${reg.host}/v2/${repo}/blobs/uploads/`, {
     method: "POST",
@@ -55,16 +51,16 @@ async function uploadBlob(
 }
 
 /** A tiny OCI manifest whose config is the empty descriptor `{}` and no layers. */
-async function emptyManifest(): Promise<{ body: Uint8Array<ArrayBuffer>; digest: string }> {
+function emptyManifest(): { body: Uint8Array<ArrayBuffer>; digest: string } {
   const config = enc.encode("{}");
   const manifest = {
     schemaVersion: 2,
     mediaType: MANIFEST_MEDIA_TYPE,
-    config: { mediaType: EMPTY_MEDIA_TYPE, digest: await sha256(config), size: config.length },
-    layers: [{ mediaType: EMPTY_MEDIA_TYPE, digest: await sha256(config), size: config.length }],
+    config: { mediaType: EMPTY_MEDIA_TYPE, digest: sha256Digest(config), size: config.length },
+    layers: [{ mediaType: EMPTY_MEDIA_TYPE, digest: sha256Digest(config), size: config.length }],
   };
   const body = enc.encode(JSON.stringify(manifest));
-  return { body, digest: await sha256(body) };
+  return { body, digest: sha256Digest(body) };
 }
 
 /** Parses `Bearer realm="…",service="…",scope="…"`. */
@@ -268,7 +264,7 @@ Deno.test("token auth registry: challenge, token, push, anonymous denied, skopeo
       configDigest,
       "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
     );
-    const manifest = await emptyManifest();
+    const manifest = emptyManifest();
     const put = await http(`http://${reg.host}/v2/t/x/manifests/tag1`, {
       method: "PUT",
       headers: { authorization: bearer, "content-type": MANIFEST_MEDIA_TYPE },

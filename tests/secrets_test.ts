@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { ExitCode } from "../src/errors/mod.ts";
-import { ocisync, run, runOk, type RunResult } from "./helpers/cli.ts";
+import { ocisync, run, runOk, shown } from "./helpers/cli.ts";
 import { startProxy } from "./helpers/fault_proxy.ts";
 import { startRegistry } from "./helpers/registry.ts";
 import { requireTool } from "./helpers/tools.ts";
@@ -18,10 +18,6 @@ const TREE = {
   "app": { type: "dir" as const },
   "app/main.py": { type: "file" as const, content: "print('hello')\n" },
 };
-
-function shown(result: RunResult): string {
-  return `exit ${result.code}\n${result.stderr}`;
-}
 
 function base64(text: string): string {
   return btoa(String.fromCharCode(...new TextEncoder().encode(text)));

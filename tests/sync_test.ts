@@ -4,10 +4,9 @@
  * `--config`. Long-running loops are real processes with the binary's permissions.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
 import { ocisync } from "./helpers/cli.ts";
-import { startRegistry, type TestRegistry } from "./helpers/registry.ts";
+import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
 import { writeTree } from "./helpers/tree.ts";
 import { pushArtifact } from "../src/push/mod.ts";
 import { parseReference, parseRegistryReference } from "../src/ref/mod.ts";
@@ -23,13 +22,10 @@ import {
   type SyncTick,
 } from "../src/sync/mod.ts";
 import { UsageError } from "../src/errors/mod.ts";
+import { sha256Digest } from "./helpers/hash.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ARTIFACT_TYPE = "application/vnd.example.config";
-
-function sha256(bytes: Uint8Array | string): string {
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-}
 
 /** The manifest digest of a tag, as the registry serves it: the hash of its bytes. */
 async function manifestDigest(registry: TestRegistry, repo: string, tag: string): Promise<string> {
@@ -37,7 +33,7 @@ async function manifestDigest(registry: TestRegistry, repo: string, tag: string)
     headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
   });
   assert.equal(response.status, 200);
-  return sha256(new Uint8Array(await response.arrayBuffer()));
+  return sha256Digest(new Uint8Array(await response.arrayBuffer()));
 }
 
 /** Pushes `files` (path → content) as an ORAS-style artifact, in-process, for speed. */
@@ -61,20 +57,6 @@ async function pushFiles(
   const artifact = Object.keys(files).map((title) => ({ path: `${work}/${title}`, title }));
   await pushArtifact(target, [tag], artifact, work, 0, { artifactType: ARTIFACT_TYPE });
   target.close();
-}
-
-async function withRegistry(
-  body: (registry: TestRegistry, tmp: string) => Promise<void>,
-  options: Parameters<typeof startRegistry>[0] = {},
-): Promise<void> {
-  const registry = await startRegistry(options);
-  const tmp = await Deno.makeTempDir({ prefix: "ocisync-sync-" });
-  try {
-    await body(registry, tmp);
-  } finally {
-    await registry.stop();
-    await Deno.remove(tmp, { recursive: true });
-  }
 }
 
 function jsonLines(text: string): Record<string, unknown>[] {
@@ -163,7 +145,7 @@ async function withSync(
 }
 
 Deno.test("events: three puts, then after a retag the puts and one delete, then nothing", async () => {
-  await withRegistry(async (registry, tmp) => {
+  await withRegistry({}, async (registry, tmp) => {
     const files = { "a.yaml": "a: 1\n", "b.yaml": "b: 2\n", "conf/c.yaml": "c: 3\n" };
     await writeTree(`${tmp}/v1`, {
       "conf": { type: "dir" },
@@ -189,7 +171,7 @@ Deno.test("events: three puts, then after a retag the puts and one delete, then 
         action: "put",
         path,
         content,
-        digest: sha256(content),
+        digest: sha256Digest(content),
         artifact_digest: v1,
         reference: ref,
       });
@@ -234,7 +216,7 @@ Deno.test("events: three puts, then after a retag the puts and one delete, then 
 
 Deno.test("an unchanged tick costs one HEAD, and a token request only once it expired", async () => {
   // Tokens last 6 s, which the client stops using 5 s early: one expires between two ticks.
-  await withRegistry(async (registry, tmp) => {
+  await withRegistry({ auth: "token", tokenExpiresIn: 6 }, async (registry, tmp) => {
     const credentials = () =>
       Promise.resolve({ username: registry.username, password: registry.password });
     const repository = parseRegistryReference(`${registry.host}/team/app`);
@@ -290,11 +272,11 @@ Deno.test("an unchanged tick costs one HEAD, and a token request only once it ex
     } finally {
       await ticks.return();
     }
-  }, { auth: "token", tokenExpiresIn: 6 });
+  });
 });
 
 Deno.test("a cut mid-blob writes no state; the next tick emits the whole batch", async () => {
-  await withRegistry(async (registry, tmp) => {
+  await withRegistry({}, async (registry, tmp) => {
     // A proxy in front of the registry that cuts blob downloads halfway while armed.
     let armed = false;
     let cuts = 0;
@@ -355,7 +337,7 @@ Deno.test("a cut mid-blob writes no state; the next tick emits the whole batch",
         ["delete", "b.txt"],
         ["synced", undefined],
       ]);
-      assert.equal(jsonLines(again.stdout)[0].digest, sha256(`2${big}`));
+      assert.equal(jsonLines(again.stdout)[0].digest, sha256Digest(`2${big}`));
       assert.equal(await stateDigest(state, ref), v2);
     } finally {
       await proxy.shutdown();
@@ -364,7 +346,7 @@ Deno.test("a cut mid-blob writes no state; the next tick emits the whole batch",
 });
 
 Deno.test("-o DIR: a reader never sees a missing file or a mix during 20 swaps", async () => {
-  await withRegistry(async (registry, tmp) => {
+  await withRegistry({}, async (registry, tmp) => {
     const dir = `${tmp}/out`;
     const padding = "-".repeat(64 * 1024);
     const version = (i: number) => ({
@@ -427,7 +409,7 @@ Deno.test("-o DIR: a reader never sees a missing file or a mix during 20 swaps",
 });
 
 Deno.test("registry down: failures, /healthz 503, recovery, --max-failures exits 6", async () => {
-  await withRegistry(async (registry, tmp) => {
+  await withRegistry({}, async (registry, tmp) => {
     await pushFiles(registry.host, "team/app", "v1", { "a.yaml": "a: 1\n" }, `${tmp}/w`);
     const args = [
       `${registry.host}/team/app:v1`,
@@ -497,7 +479,7 @@ Deno.test("registry down: failures, /healthz 503, recovery, --max-failures exits
 });
 
 Deno.test("--exec: the hook's environment; a failing or stopped hook keeps the state", async () => {
-  await withRegistry(async (registry, tmp) => {
+  await withRegistry({}, async (registry, tmp) => {
     await pushFiles(registry.host, "team/app", "live", { "a.yaml": "a: 1\n" }, `${tmp}/w`);
     const ref = `${registry.host}/team/app:live`;
     const dir = `${tmp}/out`;
@@ -552,7 +534,7 @@ Deno.test("--exec: the hook's environment; a failing or stopped hook keeps the s
 });
 
 Deno.test("--config: two targets, events for one, a folder and a webhook for the other", async () => {
-  await withRegistry(async (registry, tmp) => {
+  await withRegistry({}, async (registry, tmp) => {
     await pushFiles(registry.host, "team/one", "v1", { "one.yaml": "one: 1\n" }, `${tmp}/w`);
     await pushFiles(registry.host, "team/two", "v1", { "two.yaml": "two: 2\n" }, `${tmp}/w`);
     const posts: unknown[] = [];

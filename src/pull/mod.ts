@@ -25,8 +25,7 @@
 import { decompressStream } from "../compress/decompress.ts";
 import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
 import { IntegrityError, NetworkError, UnsafeContentError, UsageError } from "../errors/mod.ts";
-import { selectManifest } from "../image/platform.ts";
-import { hostPlatform } from "../image/platform.ts";
+import { hostPlatform, selectManifest } from "../image/platform.ts";
 import type { Target } from "../oci/target.ts";
 import {
   type Descriptor,

@@ -93,3 +93,17 @@ export async function runOk(
   }
   return result.stdout;
 }
+
+/**
+ * A finished run as an assertion message: its exit code, stdout and stderr.
+ *
+ * @example
+ * ```ts
+ * import { ocisync, shown } from "./cli.ts";
+ * const result = await ocisync(["version"]);
+ * if (result.code !== 0) throw new Error(shown(result));
+ * ```
+ */
+export function shown(result: RunResult): string {
+  return `exit ${result.code}\n${result.stdout}\n${result.stderr}`;
+}

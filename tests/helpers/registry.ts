@@ -801,3 +801,30 @@ function yamlString(s: string): string {
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * Runs `body` with a fresh registry and a fresh temporary folder, and always stops the one and
+ * removes the other. The folder's name is short: podman refuses a runroot path longer than 50
+ * characters, and tests keep podman's state in this folder.
+ *
+ * @example
+ * ```ts
+ * import { withRegistry } from "./registry.ts";
+ * await withRegistry({ auth: "basic" }, async (registry, tmp) => {
+ *   console.log(registry.host, tmp);
+ * });
+ * ```
+ */
+export async function withRegistry(
+  options: RegistryOptions,
+  body: (registry: TestRegistry, tmp: string) => Promise<void>,
+): Promise<void> {
+  const registry = await startRegistry(options);
+  const tmp = await Deno.makeTempDir({ prefix: "ob-" });
+  try {
+    await body(registry, tmp);
+  } finally {
+    await registry.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
+}

@@ -120,3 +120,24 @@ export async function snapshot(root: string): Promise<Record<string, SnapshotEnt
   await visit(root, "");
   return Object.fromEntries(Object.entries(result).sort(([a], [b]) => a < b ? -1 : 1));
 }
+
+/**
+ * What a tree looks like once a layer's mode rules apply: folders 0755, files 0644, or 0755 when
+ * any execute bit is set. This is the expected result of extracting a packed tree, written from
+ * the rules, not from ocisync's code.
+ *
+ * @example
+ * ```ts
+ * import { normalised, snapshot } from "./tree.ts";
+ * const expected = normalised(await snapshot("/tmp/src"));
+ * ```
+ */
+export function normalised(tree: Record<string, SnapshotEntry>): Record<string, SnapshotEntry> {
+  return Object.fromEntries(
+    Object.entries(tree).map(([path, e]) => {
+      if (e.type === "dir") return [path, { ...e, mode: 0o755 }];
+      if (e.type === "file") return [path, { ...e, mode: e.mode & 0o111 ? 0o755 : 0o644 }];
+      return [path, e];
+    }),
+  );
+}
