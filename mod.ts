@@ -1,7 +1,7 @@
 /**
- * ocisync as a library: deterministic layers, references, digests and the
- * typed errors. More of the API (registries, layouts, push, pull, copy, sync)
- * lands here as it is built.
+ * ocisync as a library: deterministic layers, references, digests, the typed
+ * errors, registries and OCI layouts as `Target`s, and the push, pull, copy and
+ * sync jobs that the CLI runs.
  *
  * @example
  * ```ts
@@ -124,7 +124,14 @@ export {
   type PullResult,
   TITLE_ANNOTATION,
 } from "./src/pull/mod.ts";
-export { type BlobEvent, type BlobListener, reportingStream } from "./src/progress/mod.ts";
+export {
+  type BlobEvent,
+  type BlobListener,
+  reportingStream,
+  type StepEvent,
+  type StepListener,
+  StepReporter,
+} from "./src/progress/mod.ts";
 export { blobSource, copyImage, type CopyOptions, type CopyResult } from "./src/copy/mod.ts";
 export {
   directoryOutput,

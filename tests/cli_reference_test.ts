@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { COMMANDS } from "../src/cli/commands/mod.ts";
 import { ExitCode } from "../src/errors/mod.ts";
 import { ocisync, run, runOk, type RunResult, shown } from "./helpers/cli.ts";
+import { closedPort } from "./helpers/servers.ts";
 import { startRegistry } from "./helpers/registry.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { writeTree } from "./helpers/tree.ts";
@@ -22,14 +23,6 @@ function assertOneLineError(result: RunResult, code: number, message: RegExp): v
   assert.equal(result.code, code, shown(result));
   assert.match(result.stderr, /^ocisync: error: [^\n]+\n(hint: [^\n]+\n)?$/, shown(result));
   assert.match(result.stderr, message, shown(result));
-}
-
-/** A port on 127.0.0.1 that nothing listens on. */
-function closedPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 Deno.test("--help of every command: usage, every option with its default, examples", async () => {
@@ -129,7 +122,7 @@ Deno.test("exit codes 0 to 7, one real case of each, as the README's table says"
       auth,
       ExitCode.Auth,
       new RegExp(
-        `401\nhint: run \`ocisync login ${RegExp.escape(registry.host)}\`, or pass --credentials`,
+        `refused the credentials of user ${registry.username}: .*401.*\nhint: check the password`,
       ),
     );
     assertOneLineError(notFound, ExitCode.NotFound, /no-such-folder/);
@@ -156,6 +149,7 @@ Deno.test("hints: a missing tag lists the tags, a missing repository says so", a
     await Deno.writeTextFile(
       credentials,
       JSON.stringify({ username: registry.username, password: registry.password }),
+      { mode: 0o600 },
     );
     const auth = ["--credentials", credentials];
     const push = await ocisync(
@@ -236,8 +230,22 @@ Deno.test("--debug: request and response headers with secrets redacted, stack tr
     ]);
     assertOneLineError(plain, ExitCode.Other, /\/proc\/self/);
     assert.equal(debug.code, ExitCode.Other);
-    assert.match(debug.stderr, /^ocisync: error: .*\nNotCapable: .*\n( {4}at .*\n)+$/);
+    assert.match(debug.stderr, /^ocisync: error: .*\n/);
+    assert.match(debug.stderr, /\n(caused by: )?NotCapable: .*\n( {4}at .*\n)+/);
     assert.match(debug.stderr, /^ {4}at .*src\/layout\/mod\.ts:\d+/m);
+    // An error of ocisync's own shows where it was thrown too.
+    const missing = await ocisync([
+      "pack",
+      `${tmp}/no-such-folder`,
+      "-o",
+      `${tmp}/x.tgz`,
+      "--debug",
+    ]);
+    assert.equal(missing.code, ExitCode.NotFound, shown(missing));
+    assert.match(
+      missing.stderr,
+      /\nNotFoundError: .*no-such-folder.*\n( {4}at .*src\/.*\.ts:\d+.*\n)+/,
+    );
   } finally {
     await registry.stop();
     await Deno.remove(tmp, { recursive: true });

@@ -90,6 +90,10 @@ function gets(proxy: FrontProxy, path: RegExp): (string | null)[] {
 const MANIFEST_TAG = /\/manifests\/v1$/;
 const MANIFEST_DIGEST = /\/manifests\/sha256:/;
 const RETRY_LINE = /: retrying in [\d.]+s \((backoff|Retry-After)\), retry \d of \d$/m;
+// The first request of a fresh process carries no token: the registry refuses it with its
+// challenge, and it is sent again with one. A fault meant for the registry's answer to that
+// request skips the refusal.
+const AFTER_CHALLENGE = { skip: 1 } as const;
 
 Deno.test("retryDelay: Retry-After in seconds or as a date, capped at 60 s; else backoff with jitter", () => {
   assert.deepEqual(retryDelay(0, new Headers({ "retry-after": "2" })), {
@@ -448,7 +452,12 @@ Deno.test("Docker-Content-Digest: missing is looked up, wrong is refused", async
   await withFixture(async ({ proxy, tmp, run, seed }) => {
     const image = await seed("t/app");
     // A HEAD without it: the manifest is fetched and hashed instead.
-    proxy.inject({ method: "HEAD", path: MANIFEST_TAG, fault: { kind: "digest", value: null } });
+    proxy.inject({
+      method: "HEAD",
+      path: MANIFEST_TAG,
+      ...AFTER_CHALLENGE,
+      fault: { kind: "digest", value: null },
+    });
     const start = proxy.seen.length;
     const missing = await run(["pull", `${proxy.host}/t/app:v1`, "-o", `${tmp}/missing`, "--json"]);
     assert.equal(missing.code, 0, shown(missing));
@@ -457,6 +466,7 @@ Deno.test("Docker-Content-Digest: missing is looked up, wrong is refused", async
       proxy.seen.slice(start).filter((r) => r.path.includes("/manifests/"))
         .map((r) => `${r.method} ${r.path}`),
       [
+        "HEAD /v2/t/app/manifests/v1", // refused: the challenge
         "HEAD /v2/t/app/manifests/v1",
         "GET /v2/t/app/manifests/v1",
         `GET /v2/t/app/manifests/${image.digest}`,
@@ -466,7 +476,12 @@ Deno.test("Docker-Content-Digest: missing is looked up, wrong is refused", async
     // A GET whose header names other bytes than it sent.
     const other = `sha256:${"0".repeat(64)}`;
     proxy.inject(
-      { method: "HEAD", path: MANIFEST_TAG, fault: { kind: "digest", value: null } },
+      {
+        method: "HEAD",
+        path: MANIFEST_TAG,
+        ...AFTER_CHALLENGE,
+        fault: { kind: "digest", value: null },
+      },
       { method: "GET", path: MANIFEST_TAG, fault: { kind: "digest", value: other } },
     );
     const wrong = await run(["pull", `${proxy.host}/t/app:v1`, "-o", `${tmp}/wrong`]);
@@ -556,7 +571,12 @@ Deno.test("oversized and malformed manifests are refused clearly", async () => {
     ];
     for (const [body, message] of malformed) {
       proxy.inject(
-        { method: "HEAD", path: MANIFEST_TAG, fault: { kind: "digest", value: null } },
+        {
+          method: "HEAD",
+          path: MANIFEST_TAG,
+          ...AFTER_CHALLENGE,
+          fault: { kind: "digest", value: null },
+        },
         { method: "GET", path: MANIFEST_TAG, fault: { kind: "replace", body } },
       );
       const pull = await run(["pull", `${proxy.host}/t/app:v1`, "-o", `${tmp}/out`]);
@@ -573,7 +593,7 @@ Deno.test("a Content-Type that contradicts the manifest's mediaType: the digeste
     const image = await seed("t/app");
     const docker = { kind: "contentType", value: MediaType.DockerManifest } as const;
     proxy.inject(
-      { method: "HEAD", path: MANIFEST_TAG, fault: docker },
+      { method: "HEAD", path: MANIFEST_TAG, ...AFTER_CHALLENGE, fault: docker },
       { method: "GET", path: MANIFEST_DIGEST, fault: docker },
     );
     const copy = await run(["copy", `${proxy.host}/t/app:v1`, `oci:${tmp}/layout:v1`, "-q"]);

@@ -3,6 +3,7 @@
  * and skopeo read what it writes, and it reads what they write. Test images
  * are built by hand: GNU tar layers, configs and manifests.
  */
+import { withTempDir } from "./helpers/tree.ts";
 import assert from "node:assert/strict";
 import { sha256Digest } from "../src/digest/mod.ts";
 import { IntegrityError, NotFoundError, OcisyncError, UsageError } from "../src/errors/mod.ts";
@@ -50,15 +51,6 @@ function blob(mediaType: string, bytes: Uint8Array): Blob {
 
 function jsonBlob(mediaType: string, value: unknown): Blob {
   return blob(mediaType, enc.encode(JSON.stringify(value)));
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "ocisync-layout-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 /** A gzip tar made by GNU tar, holding `files`; its diff_id from `gzip -dc | sha256sum`. */
@@ -125,7 +117,7 @@ async function readIndexJson(root: string): Promise<{ manifests: Descriptor[] }>
 }
 
 Deno.test("umoci and skopeo read a layout that LayoutTarget wrote", async () => {
-  await withTempDir(async (work) => {
+  await withTempDir("ocisync-layout-", async (work) => {
     const image = makeImage([await makeLayer(work, { "hello.txt": "hello from ocisync\n" })]);
     const dir = `${work}/layout`;
     await pushImage(await LayoutTarget.open(dir, { create: true }), image, ["v1"]);
@@ -150,7 +142,7 @@ Deno.test("umoci and skopeo read a layout that LayoutTarget wrote", async () => 
 });
 
 Deno.test("LayoutTarget reads layouts that umoci and skopeo wrote", async () => {
-  await withTempDir(async (work) => {
+  await withTempDir("ocisync-layout-", async (work) => {
     const theirs = `${work}/umoci`;
     await runOk("umoci", ["init", "--layout", theirs]);
     await runOk("umoci", ["new", "--image", `${theirs}:t`]);
@@ -184,7 +176,7 @@ Deno.test("LayoutTarget reads layouts that umoci and skopeo wrote", async () => 
 });
 
 Deno.test("a blob that does not match its digest is refused and leaves no file", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("ocisync-layout-", async (dir) => {
     const layout = await LayoutTarget.open(dir, { create: true });
     const good = blob(MediaType.OciLayer, enc.encode("the real bytes"));
     const bad = enc.encode("other bytes!!!");
@@ -224,7 +216,7 @@ Deno.test("a blob that does not match its digest is refused and leaves no file",
 });
 
 Deno.test("an existing blob is not written again", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("ocisync-layout-", async (dir) => {
     const layout = await LayoutTarget.open(dir, { create: true });
     const { descriptor, bytes } = blob(MediaType.OciLayer, enc.encode("once"));
     await layout.pushBlob(descriptor, ReadableStream.from([bytes]));
@@ -250,7 +242,7 @@ Deno.test("an existing blob is not written again", async () => {
 });
 
 Deno.test("8 processes tag one layout at once without losing an update", async () => {
-  await withTempDir(async (work) => {
+  await withTempDir("ocisync-layout-", async (work) => {
     const script = `${work}/push.ts`;
     await Deno.writeTextFile(
       script,
@@ -324,7 +316,7 @@ await layout.pushManifest(descriptor, manifest, [tag]);
 });
 
 Deno.test("gc removes exactly the blobs that index.json no longer reaches", async () => {
-  await withTempDir(async (work) => {
+  await withTempDir("ocisync-layout-", async (work) => {
     const dir = `${work}/layout`;
     const layout = await LayoutTarget.open(dir, { create: true });
     const shared = await makeLayer(work, { "shared.txt": "shared\n" });
@@ -380,7 +372,8 @@ Deno.test("gc removes exactly the blobs that index.json no longer reaches", asyn
     await Deno.utime(staleTemp, twoHoursAgo, twoHoursAgo);
 
     const before = await blobFiles(dir);
-    const result = await gcLayout(dir);
+    // No grace period: nothing else writes to this layout.
+    const result = await gcLayout(dir, { graceMs: 0 });
 
     const expected = [oldImage.manifest, oldImage.config, oldOnly.blob, storedReferrer, stray]
       .map((b) => ({ digest: b.descriptor.digest, size: b.bytes.length }))
@@ -388,17 +381,17 @@ Deno.test("gc removes exactly the blobs that index.json no longer reaches", asyn
     assert.deepEqual(result.removed, expected);
     assert.equal(
       result.freedBytes,
-      expected.reduce((sum, b) => sum + b.size, 0) + "partial".length,
+      expected.reduce((sum, b) => sum + b.size, 0),
     );
     const after = await blobFiles(dir);
+    // Temporary files are never gc's to remove, however old.
     assert.deepEqual(
       after,
-      before.filter((name) =>
-        name !== staleTemp.slice(staleTemp.lastIndexOf("/") + 1) &&
-        !expected.some((b) => b.digest === `sha256:${name}`)
-      ),
+      before.filter((name) => !expected.some((b) => b.digest === `sha256:${name}`)),
     );
-    assert.equal(result.kept, after.length - 1); // less the fresh temporary file
+    assert.equal(await Deno.readTextFile(staleTemp), "partial");
+    assert.equal(result.kept, after.length - 2); // less the two temporary files
+    assert.deepEqual(result.withinGrace, []);
     for (const kept of [shared, newOnly]) assert.ok(await layout.hasBlob(kept.blob.descriptor));
     assert.ok(await layout.hasBlob(unknown.descriptor));
     await readImage(layout, "v1");
@@ -406,14 +399,14 @@ Deno.test("gc removes exactly the blobs that index.json no longer reaches", asyn
     await runOk("umoci", ["unpack", "--rootless", "--image", `${dir}:v1`, `${work}/bundle`]);
     assert.equal(await Deno.readTextFile(`${work}/bundle/rootfs/new.txt`), "new\n");
 
-    const again = await gcLayout(dir);
+    const again = await gcLayout(dir, { graceMs: 0 });
     assert.deepEqual(again.removed, []);
     assert.equal(again.freedBytes, 0);
   });
 });
 
 Deno.test("tags, resolve and the default image", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("ocisync-layout-", async (dir) => {
     const layout = await LayoutTarget.open(dir, { create: true });
     await assert.rejects(layout.resolveOrDefault(undefined), NotFoundError);
     const images = Array.from({ length: 12 }, (_, i) => makeImage([], `image ${i}`));
@@ -476,7 +469,7 @@ Deno.test("tags, resolve and the default image", async () => {
 });
 
 Deno.test("opening a missing or invalid layout fails clearly", async () => {
-  await withTempDir(async (work) => {
+  await withTempDir("ocisync-layout-", async (work) => {
     await assert.rejects(LayoutTarget.open(`${work}/missing`), (error: Error) => {
       assert.ok(error instanceof NotFoundError);
       assert.ok(error.message.includes(`${work}/missing`));
@@ -513,7 +506,7 @@ Deno.test("opening a missing or invalid layout fails clearly", async () => {
 });
 
 Deno.test("the index.json lock waits for live holders and breaks dead ones", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("ocisync-layout-", async (dir) => {
     const lock = `${dir}/index.json.lock`;
     const holderScript = `${dir}/hold.ts`;
     await Deno.writeTextFile(

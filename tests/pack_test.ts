@@ -4,9 +4,10 @@
  * tar, bsdtar, Python's tarfile, gzip, zstd and sha256sum.
  */
 import assert from "node:assert/strict";
-import { ocisync, run, runOk } from "./helpers/cli.ts";
+import { ocisync, runOk } from "./helpers/cli.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { normalised, snapshot, type TreeNode, writeTree } from "./helpers/tree.ts";
+import { asNobody } from "./helpers/unprivileged.ts";
 
 requireTool("tar", "tar");
 requireTool("bsdtar", "libarchive-tools");
@@ -344,36 +345,16 @@ Deno.test("pack: bad input gives a clear error, its exit code, and no output fil
 });
 
 Deno.test("pack: an unreadable file fails cleanly (run as an unprivileged user)", async () => {
-  // root reads everything, so drop to nobody with setpriv (util-linux) when we are root.
-  requireTool("setpriv", "util-linux");
+  // root reads everything, so the pack runs as nobody, from a copy nobody can read.
   const tmp = await Deno.makeTempDir();
   try {
+    await Deno.chmod(tmp, 0o755);
     await writeTree(`${tmp}/src`, { "secret": { type: "file", content: "x" } });
     await Deno.chmod(`${tmp}/src/secret`, 0o000);
     await Deno.mkdir(`${tmp}/out`);
-    await Deno.chmod(tmp, 0o755);
     await Deno.chmod(`${tmp}/out`, 0o777);
-    const asNobody = Deno.uid() === 0
-      ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-      : [];
-    const main = new URL("../main.ts", import.meta.url).pathname;
-    const { PERMISSION_FLAGS } = await import("../scripts/permissions.ts");
-    const denoDir = `${tmp}/deno-dir`;
-    // nobody cannot read root's Deno cache: give it a copy of the one npm package we use.
-    await runOk(Deno.execPath(), ["cache", main], { env: { DENO_DIR: denoDir } });
-    await runOk("chmod", ["-R", "a+rX", denoDir]);
-    const result = await run(asNobody[0] ?? Deno.execPath(), [
-      ...asNobody.slice(1),
-      ...(asNobody.length ? [Deno.execPath()] : []),
-      "run",
-      "--cached-only",
-      ...PERMISSION_FLAGS,
-      main,
-      "pack",
-      `${tmp}/src`,
-      "-o",
-      `${tmp}/out/l.tgz`,
-    ], { env: { DENO_DIR: denoDir, HOME: tmp } });
+    const ocisyncAsNobody = await asNobody(tmp);
+    const result = await ocisyncAsNobody(["pack", `${tmp}/src`, "-o", `${tmp}/out/l.tgz`]);
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /cannot read .*secret: permission denied/);
     assert.deepEqual([...Deno.readDirSync(`${tmp}/out`)], []);

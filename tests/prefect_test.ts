@@ -187,6 +187,16 @@ Deno.test("prefect_ocisync builds as a wheel with no dependencies, and its steps
     assert.deepEqual(config.Env, ["PYTHONPATH=/opt/ocisync/deps"]);
     assert.equal(config.WorkingDir, "/opt/prefect/flows");
     assert.deepEqual(config.Labels, { team: "data" });
+    // Docker's image ID is the config's digest: read from skopeo's copy of the manifest.
+    for (
+      const [result, tag] of [[built, `oci:${project}/layout:v1`], [
+        pushed,
+        `oci:${tmp}/layout:code`,
+      ]]
+    ) {
+      const manifest = JSON.parse(await runOk("skopeo", ["inspect", "--raw", tag]));
+      assert.equal(result.image_id, manifest.config.digest);
+    }
 
     assert.deepEqual(pulled, {
       directory: `${dest}/opt/prefect/flows`,

@@ -275,6 +275,57 @@ Deno.test("an unchanged tick costs one HEAD, and a token request only once it ex
   });
 });
 
+Deno.test("sync with token auth: a fresh process pays one 401 and one token, then one HEAD a tick", async () => {
+  await withRegistry({ auth: "token" }, async (registry, tmp) => {
+    const credentials = { username: registry.username, password: registry.password };
+    const target = new RegistryTarget(parseRegistryReference(`${registry.host}/team/app`), {
+      credentials: () => Promise.resolve(credentials),
+    });
+    await writeTree(`${tmp}/files`, { "app.yaml": { type: "file", content: "x: 1\n" } });
+    const files = [{ path: `${tmp}/files/app.yaml`, title: "app.yaml" }];
+    await pushArtifact(target, ["v1"], files, tmp, 0, { artifactType: ARTIFACT_TYPE });
+    target.close();
+    const file = `${tmp}/credentials.json`;
+    await Deno.writeTextFile(file, JSON.stringify(credentials), { mode: 0o600 });
+    const ref = `${registry.host}/team/app:v1`;
+    const state = `${tmp}/state.json`;
+    const once = await ocisync([
+      "sync",
+      ref,
+      "--once",
+      "--events",
+      "--state",
+      state,
+      "--credentials",
+      file,
+    ]);
+    assert.equal(once.code, 0, once.stderr);
+
+    const requests = (await registry.requests()).length;
+    const tokens = registry.tokenRequests!.length;
+    const args = [ref, "--events", "--state", state, "--credentials", file, "--interval", "100ms"];
+    await withSync([...args, "--jitter", "0%", "--log-format", "json"], async (sync) => {
+      await sync.waitFor(() => sync.ticks().length >= 5, "five ticks");
+      await sync.finish("SIGTERM");
+      const ticks = sync.ticks().filter((tick) => tick.status === "unchanged").length;
+      const sent = (await registry.requests()).slice(requests).map((r) =>
+        `${r.method} ${r.status}`
+      );
+      // The first tick: refused with the challenge, then sent with a token. Each tick after it:
+      // one HEAD with the cached token. One more HEAD may be from a tick that SIGTERM ended.
+      assert.deepEqual(sent.slice(0, 2), ["HEAD 401", "HEAD 200"]);
+      assert.ok(sent.slice(2).every((r) => r === "HEAD 200"), sent.join("\n"));
+      assert.ok(
+        ticks >= 5 && [ticks, ticks + 1].includes(sent.length - 1),
+        `${ticks} ticks:\n${sent}`,
+      );
+      assert.deepEqual(registry.tokenRequests!.slice(tokens).map((t) => t.scope.join(" ")), [
+        "repository:team/app:pull",
+      ]);
+    });
+  });
+});
+
 Deno.test("a cut mid-blob writes no state; the next tick emits the whole batch", async () => {
   await withRegistry({}, async (registry, tmp) => {
     // A proxy in front of the registry that cuts blob downloads halfway while armed.

@@ -2,7 +2,10 @@
  * `ocisync build`: a recipe ({@linkcode Recipe}) becomes an image. Each
  * layer is built (dependency layers through their cache), appended to the
  * base when there is one, and pushed to a registry or an `oci:` layout;
- * with `dryRun`, only the digests are computed.
+ * with `dryRun`, the same work is done but nothing is pushed: the digests
+ * are computed. The base's manifests and config are cached by digest (see
+ * `./base_cache.ts`), so a dry run with a cached dependency layer and a base
+ * pinned by digest that was read before needs no network.
  *
  * Without a base, the image holds only its layers: a Kubernetes image volume
  * can mount it as it is.
@@ -21,17 +24,17 @@ import {
   assembleImage,
   type BaseImage,
   DEFAULT_PLATFORM,
-  openBase,
   pushAssembled,
 } from "../image/append.ts";
 import { createdAt } from "../image/build.ts";
 import { normalizePrefix } from "../layer/mod.ts";
 import type { Descriptor } from "../oci/types.ts";
-import type { BlobListener } from "../progress/mod.ts";
+import { type BlobListener, type StepListener, StepReporter } from "../progress/mod.ts";
 import { type PreparedLayer, prepareLayer, type PushResult } from "../push/mod.ts";
 import { buildDepsLayer } from "../python/mod.ts";
 import type { Reference } from "../ref/mod.ts";
 import { closeTarget, destinationTags, openTarget, type OpenTargetOptions } from "../target/mod.ts";
+import { openCachedBase } from "./base_cache.ts";
 import type { Recipe, RequirementsLayer } from "./recipe.ts";
 
 // Re-exported so that this module's documentation is complete on its own.
@@ -78,13 +81,18 @@ export {
 export interface BuildOptions {
   /** How to open the destination and the base: credentials, transport. */
   targets?: OpenTargetOptions;
-  /** Compute the digests without pushing. */
+  /**
+   * Compute the digests without pushing: the layers are still built (the
+   * installer runs unless the dependency layer is cached) and the base's
+   * documents read (from the cache when it is pinned by digest and was read
+   * before).
+   */
   dryRun?: boolean;
   /** The mtime of every entry and the config's `created`, in seconds. Default 0. */
   mtime?: number;
-  /** Use the dependency cache. Default true. */
+  /** Use the dependency cache. Default true. The base's documents are cached regardless. */
   cache?: boolean;
-  /** The cache folder. */
+  /** The cache folder: dependency layers and the base's documents. */
   cacheDir?: string;
   /** Replaces the installer's command (see `findInstaller`). */
   installerCommand?: string;
@@ -92,8 +100,10 @@ export interface BuildOptions {
   concurrency?: number;
   /** Transfer events. */
   onBlob?: BlobListener;
-  /** What the build is doing, one line per step. */
-  onStep?: (message: string) => void;
+  /** What the build is doing: installing, packing (with bytes), pushing. */
+  onStep?: StepListener;
+  /** Details, one line each: the base's documents read from the cache, damaged entries. */
+  onDetail?: (message: string) => void;
   /** Each line the installer prints. */
   onInstallerOutput?: (line: string) => void;
 }
@@ -152,7 +162,6 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
     const unpinned: string[] = [];
     for (const [index, layer] of recipe.layers.entries()) {
       if (layer.kind === "requirements") {
-        options.onStep?.(`installing ${layer.requirements} into ${layer.dest}`);
         const deps = await buildDepsLayer(layer.requirements, `${work}/${index}.layer`, {
           ...layer,
           prefix: layer.dest,
@@ -162,29 +171,42 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
           cacheDir: options.cacheDir,
           installerCommand: options.installerCommand,
           onOutput: options.onInstallerOutput,
+          onStep: options.onStep,
         });
         const descriptor = { mediaType: deps.mediaType, digest: deps.digest, size: deps.size };
         prepared.push({
           path: `${work}/${index}.layer`,
           descriptor,
           diffId: deps.diffId,
-          createdBy: `ocisync deps ${layer.dest}`,
         });
         built.push({ kind: layer.kind, dest: layer.dest, descriptor, cached: deps.cached });
         unpinned.push(...deps.unpinned);
       } else {
-        options.onStep?.(`packing ${layer.source} into ${layer.dest}`);
+        const step = new StepReporter(
+          options.onStep,
+          `pack:${index}`,
+          `packing ${layer.source} into ${layer.dest}`,
+        );
+        step.started();
         const packed = await prepareLayer(
           { kind: "folder", path: layer.source, prefix: normalizePrefix(layer.dest) },
           work,
           mtime,
-          { compression: recipe.compression, exclude: layer.exclude },
+          { compression: recipe.compression, exclude: layer.exclude, onProgress: step.progress },
         );
+        step.done();
         prepared.push(packed);
         built.push({ kind: layer.kind, dest: layer.dest, descriptor: packed.descriptor });
       }
     }
-    if (recipe.base) base = await openBase(recipe.base, options.targets, recipe.platform);
+    if (recipe.base) {
+      base = await openCachedBase(recipe.base, {
+        targets: options.targets,
+        platform: recipe.platform,
+        cacheDir: options.cacheDir,
+        onDetail: options.onDetail,
+      });
+    }
     const image = assembleImage(prepared, {
       base,
       platform: recipe.platform ?? DEFAULT_PLATFORM,
@@ -203,11 +225,13 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
     if (options.dryRun) return result;
     const destination = await openTarget(recipe.image, { ...options.targets, create: true });
     try {
-      options.onStep?.(`pushing to ${destination.name}`);
+      const step = new StepReporter(options.onStep, "push", `pushing to ${destination.name}`);
+      step.started();
       const push = await pushAssembled(destination, tags, image, {
         concurrency: options.concurrency,
         onBlob: options.onBlob,
       });
+      step.done();
       return { ...result, push };
     } finally {
       closeTarget(destination);

@@ -28,6 +28,12 @@ export interface OptionSpec {
   default?: string;
   /** The placeholder in `--help`, e.g. FILE. */
   value?: string;
+  /**
+   * Whether `""` is a meaningful value (`--entrypoint ""`: none). Otherwise an empty value is
+   * refused: for a path it would mean the working directory, or `/` once joined, and for any
+   * other value it would be taken as if the option were absent.
+   */
+  allowEmpty?: boolean;
 }
 
 /** A command: its options, its positionals and its help. */
@@ -55,7 +61,7 @@ export interface ParsedArgs {
  * `-x value`, bundled short flags (`-qv`) and `--` to end options.
  *
  * @throws {UsageError} for an unknown option (with a "did you mean" hint), a
- * missing value, or a wrong count of positionals.
+ * missing or empty value, an empty argument, or a wrong count of positionals.
  */
 export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
   const options: ParsedOptions = {};
@@ -102,10 +108,11 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
         continue;
       }
       const value = inline ?? argv[++i];
-      if (value === undefined) {
-        throw new UsageError(`--${option.name} needs a value`, {
-          hint: `ocisync ${spec.name} --${option.name} ${option.value ?? "VALUE"}`,
-        });
+      if (value === undefined || (value === "" && !option.allowEmpty)) {
+        throw new UsageError(
+          `--${option.name} needs a value${value === "" ? ", not an empty string" : ""}`,
+          { hint: `ocisync ${spec.name} --${option.name} ${option.value ?? "VALUE"}` },
+        );
       }
       if (option.type === "list") {
         options[option.name] = [...(options[option.name] as string[] | undefined ?? []), value];
@@ -115,6 +122,12 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
     }
   }
   const [min, max] = spec.positionals;
+  if (!options.help && positionals.includes("")) {
+    // An empty path means the working directory to some calls and nothing to others.
+    throw new UsageError(`${spec.name}: argument ${positionals.indexOf("") + 1} is empty`, {
+      hint: `usage: ${spec.usage}`,
+    });
+  }
   if (!options.help && (positionals.length < min || positionals.length > max)) {
     throw new UsageError(
       positionals.length < min

@@ -5,10 +5,12 @@
  */
 import type { OptionSpec, ParsedOptions } from "./args.ts";
 import { logExchange, type Output, type OutputMode } from "./output.ts";
-import { parseDuration } from "./units.ts";
+import { type Bounds, parseDuration, parseWholeNumber, POSITIVE_BOUNDS } from "./units.ts";
 import { type Compression, COMPRESSIONS } from "../compress/mod.ts";
 import { UsageError } from "../errors/mod.ts";
+import { parsePlatform } from "../image/platform.ts";
 import { MAX_MTIME } from "../layer/mod.ts";
+import type { Platform } from "../oci/types.ts";
 import { credentialLookup } from "../remote/credentials.ts";
 import type { OpenTargetOptions } from "../target/mod.ts";
 
@@ -25,7 +27,8 @@ export const OUTPUT_OPTIONS: OptionSpec[] = [
   {
     name: "debug",
     type: "boolean",
-    description: "--verbose, plus HTTP headers (secrets redacted) and stack traces",
+    description:
+      "--verbose, plus HTTP headers (secrets redacted) and the stack trace of an error and its causes",
   },
   { name: "help", short: "h", type: "boolean", description: "show this help" },
 ];
@@ -120,10 +123,9 @@ export async function registryOptions(
     password = (await new Response(Deno.stdin.readable).text()).replace(/\r?\n$/, "");
     if (!options.username) throw new UsageError("--password-stdin needs --username");
   }
-  const retries = options.retries === undefined ? undefined : Number(options.retries);
-  if (retries !== undefined && (!Number.isInteger(retries) || retries < 0)) {
-    throw new UsageError("--retries must be a whole number, 0 or more");
-  }
+  const retries = options.retries === undefined
+    ? undefined
+    : parseWholeNumber(options.retries as string, "--retries", RETRIES_BOUNDS);
   let exchanges = 0;
   const timeout = options.timeout === undefined
     ? undefined
@@ -133,6 +135,7 @@ export async function registryOptions(
       username: options.username as string | undefined,
       password,
       credentialsFile: options.credentials as string | undefined,
+      warn: (message) => out.warn(message),
     }),
     plainHttp: options["plain-http"] === true,
     caFile: options["ca-file"] as string | undefined,
@@ -160,14 +163,59 @@ export function sourceDateEpoch(flag?: string, option = "--mtime"): number {
   return Number(value);
 }
 
-/** A positive whole number option, or undefined when absent. */
+/**
+ * `--retries`: more would keep a command failing for hours, with backoff, on an error that
+ * does not go away.
+ */
+export const RETRIES_BOUNDS: Bounds = { min: 0, max: 20 };
+
+/**
+ * `--concurrency`: each transfer holds buffers and a connection; a million of them is a crash
+ * ("Invalid array length"), not speed.
+ */
+export const CONCURRENCY_BOUNDS: Bounds = { min: 1, max: 64 };
+
+/**
+ * The ranges of whole-number flags, by flag, so that every command that takes one checks the
+ * same range through {@linkcode positiveInteger}. Other flags take 1 or more.
+ */
+const WHOLE_NUMBER_BOUNDS: Record<string, Bounds> = { "--concurrency": CONCURRENCY_BOUNDS };
+
+/**
+ * A whole-number option of 1 or more, or undefined when absent; a flag listed in the shared
+ * ranges (`--concurrency`, 1 to 64) is held to its range.
+ *
+ * @throws {UsageError} naming the option and its range.
+ * @example
+ * ```ts
+ * import { positiveInteger } from "./common.ts";
+ * positiveInteger("8", "--concurrency"); // 8
+ * ```
+ */
 export function positiveInteger(value: string | undefined, option: string): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new UsageError(`${option} must be a whole number, 1 or more`);
+  return parseWholeNumber(value, option, WHOLE_NUMBER_BOUNDS[option] ?? POSITIVE_BOUNDS);
+}
+
+/**
+ * The `--platform` option parsed, or undefined when absent; errors name the flag.
+ *
+ * @throws {UsageError} for a value that is not `os/arch[/variant]`.
+ * @example
+ * ```ts
+ * import { platformOption } from "./common.ts";
+ * platformOption({ platform: "linux/arm64" }); // { os: "linux", architecture: "arm64", variant: "v8" }
+ * ```
+ */
+export function platformOption(options: ParsedOptions): Platform | undefined {
+  const value = options.platform as string | undefined;
+  if (value === undefined) return undefined;
+  try {
+    return parsePlatform(value);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    throw new UsageError(`--platform: ${error.message}`, { hint: error.hint });
   }
-  return n;
 }
 
 /** `--compression`, for every command that writes layers. */

@@ -1,14 +1,14 @@
 /**
  * The command dispatcher: finds the command, parses its options, runs it, and
  * turns any error into one message, with a hint where one helps, and its
- * documented exit code.
+ * documented exit code. An OS error's message names its path and operation.
  *
  * @module
  */
 import { closest, formatHelp, parseArgs, type ParsedArgs } from "./args.ts";
 import { outputMode } from "./common.ts";
 import { withHint } from "./hints.ts";
-import { Output } from "./output.ts";
+import { explainError, Output } from "./output.ts";
 import { COMMANDS } from "./commands/mod.ts";
 import { ExitCode, exitCodeOf, UsageError } from "../errors/mod.ts";
 
@@ -69,7 +69,9 @@ export async function main(args: string[]): Promise<number> {
     await command.run(parsed, out);
     return ExitCode.Ok;
   } catch (error) {
-    const reported = parsed ? await withHint(error, parsed) : error;
+    // Errors of Deno's file calls reach here unwrapped from deep in the library: reword them
+    // so that each message names the path and the operation.
+    const reported = explainError(parsed ? await withHint(error, parsed) : error);
     out.error(reported);
     return exitCodeOf(reported);
   }

@@ -2,11 +2,13 @@
  * The only place that writes to the terminal. Every command reports its
  * result through one of three modes, chosen the same way everywhere: human
  * text, one JSON document (`--json`), or the single most useful value (`-q`).
- * Logs go to stderr so that stdout stays machine-readable.
+ * When both are given, `--json` wins, in every command; a command's own data
+ * flags (`inspect --raw` and `--config`) outrank both. Logs go to stderr so
+ * that stdout stays machine-readable.
  *
  * @module
  */
-import { OcisyncError } from "../errors/mod.ts";
+import { NotFoundError, OcisyncError, type OcisyncErrorOptions } from "../errors/mod.ts";
 import { type HttpExchange, redactUrl } from "../remote/transport.ts";
 
 /** How a command reports. */
@@ -17,7 +19,7 @@ export interface OutputMode {
   quiet?: boolean;
   /** Log each HTTP request and other details on stderr. */
   verbose?: boolean;
-  /** Also log HTTP headers, redacted, and the stack traces of unexpected errors. */
+  /** Also log HTTP headers, redacted, and the stack trace of an error and its causes. */
   debug?: boolean;
 }
 
@@ -56,6 +58,14 @@ export class Output {
     writeAll(this.#streams.stdout, `${text}\n`);
   }
 
+  /**
+   * An output in the same mode that prints its result on stderr: for a command whose data
+   * goes to stdout (`pack -o -`), as tar's listing does, so that the two do not mix.
+   */
+  resultOnStderr(): Output {
+    return new Output(this.mode, { stdout: this.#streams.stderr, stderr: this.#streams.stderr });
+  }
+
   /** A progress or status line on stderr; silent with `-q` and `--json`. */
   info(message: string): void {
     if (!this.mode.quiet && !this.mode.json) writeAll(this.#streams.stderr, `${message}\n`);
@@ -92,19 +102,112 @@ export class Output {
   }
 
   /**
-   * Reports a failure on stderr: one line, then the hint. With `--debug`, the stack trace of
-   * an unexpected error follows, or of the unexpected cause of an ocisync error.
+   * Reports a failure on stderr: one line, then the hint. With `--debug`, the stack traces of
+   * the error and of each of its causes follow.
    */
   error(error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
     let text = `ocisync: error: ${message}\n`;
     if (error instanceof OcisyncError && error.hint) text += `hint: ${error.hint}\n`;
-    const unexpected = error instanceof OcisyncError ? error.cause : error;
-    if (this.mode.debug && unexpected instanceof Error && !(unexpected instanceof OcisyncError)) {
-      text += `${unexpected.stack}\n`;
+    // With --debug, where every error in the chain came from: the message first, the cause last.
+    let depth = 0;
+    for (let e: unknown = error; this.mode.debug && e instanceof Error && depth < 8; e = e.cause) {
+      text += `${depth++ ? "caused by: " : ""}${e.stack}\n`;
     }
     writeAll(this.#streams.stderr, text);
   }
+}
+
+/** Deno's message for a failed OS call: `TEXT (os error N)`, then the call and its paths. */
+const OS_ERROR = /^(?<text>.+ \(os error \d+\))(?:: (?<call>[a-z_]+)(?: '(?<paths>.*)')?)?$/s;
+
+/** Deno's names of calls, in words, where the name alone would puzzle a user. */
+const CALLS: Record<string, string> = {
+  tmpdir: "create a temporary folder",
+  tmpfile: "create a temporary file",
+  mkdir: "create the folder",
+  readdir: "list",
+  realpath: "resolve",
+  lstat: "stat",
+};
+
+/** Advice by errno code, for the errors a user can do something about. */
+const OS_HINTS: Record<string, string> = {
+  ENAMETOOLONG: "a name in a path can be at most 255 bytes, and a whole path 4095",
+  EACCES: "this user may not do that there: check the owner and mode of the path and its folder",
+  EPERM: "this user may not do that there: check the owner and mode of the path and its folder",
+  EROFS: "the file system is mounted read-only",
+  ENOSPC: "the file system is full",
+  EDQUOT: "this user's disk quota is used up",
+  ENOTDIR: "a part of the path is a file, not a folder",
+  ELOOP: "the path has a loop of symbolic links",
+  EMFILE: "too many open files: raise the limit (ulimit -n)",
+};
+
+/**
+ * The error as the CLI reports it, naming the path and the operation first. Deno words a
+ * failed file call as `File name too long (os error 36): open '/x/…'`; that becomes
+ * `cannot open /x/…: File name too long (os error 36)`, with a hint where one helps. Some calls
+ * name no path (`makeTempDir` ends its message in `: tmpdir`), so a caller that knows what it
+ * was doing passes `context`, e.g. `pull into ./out`, which then leads the message. ocisync's own
+ * errors are kept, and get the hint of an OS error that caused them. Anything else is
+ * returned as it is.
+ *
+ * @example
+ * ```ts
+ * import { explainError } from "./output.ts";
+ * const raw = Object.assign(new Error("Permission denied (os error 13): tmpdir"), { code: "EACCES" });
+ * (explainError(raw, "pull into ./out") as Error).message;
+ * // "pull into ./out: cannot create a temporary folder: Permission denied (os error 13)"
+ * ```
+ */
+export function explainError(error: unknown, context?: string): unknown {
+  if (error instanceof OcisyncError) return withOsHint(error);
+  const parts = error instanceof Error ? OS_ERROR.exec(error.message)?.groups : undefined;
+  if (!parts) return error;
+  const { text, call, paths } = parts;
+  const [from, to] = paths?.split("' -> '") ?? [];
+  const where = from === undefined ? "" : ` ${from}${to === undefined ? "" : ` to ${to}`}`;
+  const action = call === undefined ? "" : `cannot ${CALLS[call] ?? call}${where}: `;
+  // A path in the message says where already; the context is for calls that name none.
+  const lead = context && from === undefined ? `${context}: ` : "";
+  const advice = OS_HINTS[codeOf(error)];
+  const temporary = from === undefined && !context && (call === "tmpdir" || call === "tmpfile");
+  // A missing path is exit 4, as the README's table says, whichever call found it missing.
+  const Kind: ErrorClass = error instanceof Deno.errors.NotFound ? NotFoundError : OcisyncError;
+  return new Kind(`${lead}${action}${text}`, {
+    hint: temporary ? temporaryFolderHint(advice) : advice,
+    cause: error,
+  });
+}
+
+type ErrorClass = new (message: string, options: OcisyncErrorOptions) => OcisyncError;
+
+/** `error` with the hint of the OS error that caused it, when it has none of its own. */
+function withOsHint(error: OcisyncError): OcisyncError {
+  const hint = OS_HINTS[codeOf(error.cause)];
+  if (error.hint !== undefined || hint === undefined) return error;
+  // The same class, so that the exit code stays the one the error was thrown with.
+  const Kind = error.constructor as ErrorClass;
+  return new Kind(error.message, { hint, cause: error.cause });
+}
+
+/** The errno code (`ENOENT`) of an error of a Deno call, or "". */
+function codeOf(error: unknown): string {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  return typeof code === "string" ? code : "";
+}
+
+/**
+ * The folder that temporary files without a folder of their own go in, which Deno's message
+ * does not name: the runtime uses `$TMPDIR`, else `/tmp`.
+ */
+function temporaryFolderHint(advice: string | undefined): string {
+  let folder = "/tmp";
+  try {
+    folder = Deno.env.get("TMPDIR") || folder;
+  } catch { /* no permission to read the environment: the default */ }
+  return `temporary files go in ${folder} ($TMPDIR)${advice ? `; ${advice}` : ""}`;
 }
 
 /** Headers whose whole value is a secret. */

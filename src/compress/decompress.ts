@@ -14,6 +14,7 @@ import zlib from "node:zlib";
 import { OcisyncError, UnsafeContentError } from "../errors/mod.ts";
 import type { Compression } from "./mod.ts";
 import { throughTransform } from "./node_stream.ts";
+import { zstdPieces } from "./zstd_frames.ts";
 
 /**
  * The compression that the first bytes of a blob show: gzip's `1f 8b`,
@@ -31,7 +32,13 @@ export function detectCompression(head: Uint8Array): Compression {
   return "none";
 }
 
-/** Decompresses a stream, detecting its compression from its first bytes. */
+/**
+ * Decompresses a stream, detecting its compression from its first bytes.
+ *
+ * @throws {UnsafeContentError} when the compressed data is corrupt or cut short, for gzip and
+ * zstd alike ("corrupt gzip data: …", "corrupt zstd data: …"). Errors of the source pass as
+ * they are.
+ */
 export async function* decompressStream(
   source: AsyncIterable<Uint8Array>,
 ): AsyncGenerator<Uint8Array> {
@@ -61,8 +68,11 @@ export async function* decompressStream(
     return;
   }
   const transform = compression === "gzip" ? zlib.createGunzip() : zlib.createZstdDecompress();
+  // gunzip reports a stream cut short itself; the zstd decoder does not, and errs safely only at
+  // the start of a write, so zstd goes in frame by frame and block by block (zstd_frames.ts).
+  const input = compression === "zstd" ? zstdPieces(replay) : replay;
   try {
-    yield* throughTransform(replay, transform);
+    yield* throughTransform(input, transform);
   } catch (error) {
     // Errors of the source (integrity, network) pass through; the rest is the decoder's.
     if (error instanceof OcisyncError) throw error;

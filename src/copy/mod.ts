@@ -19,6 +19,7 @@
  * ```
  * @module
  */
+import { IntegrityError } from "../errors/mod.ts";
 import { selectManifest } from "../image/platform.ts";
 import type { Target } from "../oci/target.ts";
 import { type Descriptor, parseManifestOrIndex, type Platform } from "../oci/types.ts";
@@ -50,7 +51,33 @@ export interface CopyResult {
   stats: TransferStats;
 }
 
-/** Copies the image or index that `descriptor` names from `source` to `destination`. */
+/**
+ * How many indexes may nest, the one copied included. Real images nest one or two (an index of
+ * platforms, sometimes inside another); a deeper chain is hostile, and refused before anything is
+ * written.
+ */
+export const MAX_INDEX_DEPTH = 8;
+
+/**
+ * Copies the image or index that `descriptor` names from `source` to `destination`.
+ *
+ * The whole tree is read first: each manifest and index once, however often indexes list it, and
+ * indexes nested at most {@linkcode MAX_INDEX_DEPTH} deep. Then every blob is sent, and the
+ * manifests last, children before the indexes that list them. So a refused tree writes nothing,
+ * and a failed blob leaves no manifest, and no `index.json` entry in a layout. The manifests of
+ * one copy are held in memory meanwhile (each at most 4 MiB).
+ *
+ * @throws {IntegrityError} when a manifest or index is invalid, or indexes nest too deep.
+ * @example
+ * ```ts
+ * import { copyImage } from "./mod.ts";
+ * import { LayoutTarget } from "../layout/mod.ts";
+ * const from = await LayoutTarget.open("./bundle");
+ * const to = await LayoutTarget.open("./mirror", { create: true });
+ * const result = await copyImage(from, await from.resolve("v1"), to, ["v1"]);
+ * console.log(result.manifests, result.stats.pushed);
+ * ```
+ */
 export async function copyImage(
   source: Target,
   descriptor: Descriptor,
@@ -72,47 +99,95 @@ export async function copyImage(
     );
     if (parsed.kind === "index") root = selectManifest(parsed.index.manifests, options.platform);
   }
-  await copyManifest(source, root, destination, tags, options, result);
+  // Shared with the referrers, so that nothing is copied twice.
+  const seen = new Set<string>();
+  await copyTree(source, root, destination, tags, options, result, seen);
   result.digest = root.digest;
   if (options.referrers && source instanceof RegistryTarget) {
     for (const referrer of await source.referrers(root.digest)) {
-      await copyManifest(source, referrer, destination, [], options, result);
+      await copyTree(source, referrer, destination, [], options, result, seen);
       result.referrers++;
     }
   }
   return result;
 }
 
-async function copyManifest(
+/** A manifest or index to copy, read and checked. */
+interface PlannedManifest {
+  /** Its descriptor, as its parent (or the caller) gives it. */
+  descriptor: Descriptor;
+  /** Its exact bytes, which keep its digest. */
+  bytes: Uint8Array;
+  /** Its media type, as the document says. */
+  mediaType: string;
+  /** The config and layers of an image manifest; none for an index. */
+  blobs: Descriptor[];
+}
+
+/** Copies `root` and all it reaches that `seen` does not hold: blobs first, then manifests. */
+async function copyTree(
   source: Target,
-  descriptor: Descriptor,
+  root: Descriptor,
   destination: Target,
   tags: string[],
   options: CopyOptions,
   result: CopyResult,
+  seen: Set<string>,
 ): Promise<void> {
-  const bytes = await source.fetchManifest(descriptor);
-  const parsed = parseManifestOrIndex(bytes, descriptor.mediaType);
-  if (parsed.kind === "index") {
-    for (const child of parsed.index.manifests) {
-      await copyManifest(source, child, destination, [], options, result);
-    }
-  } else {
-    const { manifest } = parsed;
-    const blobs = [manifest.config, ...manifest.layers].map((blob) =>
-      blobSource(source, destination, blob)
-    );
-    const stats = await pushBlobs(destination, blobs, options.concurrency ?? 4, options.onBlob);
-    for (const key of ["pushed", "skipped", "mounted", "bytes"] as const) {
-      result.stats[key] += stats[key];
-    }
-  }
-  await destination.pushManifest(
-    { mediaType: parsed.mediaType, digest: descriptor.digest, size: bytes.length },
-    bytes,
-    tags,
+  const planned = await planTree(source, root, seen);
+  const blobs = planned.flatMap((manifest) =>
+    manifest.blobs.map((blob) => blobSource(source, destination, blob))
   );
-  result.manifests++;
+  const stats = await pushBlobs(destination, blobs, options.concurrency ?? 4, options.onBlob);
+  for (const key of ["pushed", "skipped", "mounted", "bytes"] as const) {
+    result.stats[key] += stats[key];
+  }
+  for (const { descriptor, bytes, mediaType } of planned) {
+    await destination.pushManifest(
+      { mediaType, digest: descriptor.digest, size: bytes.length },
+      bytes,
+      descriptor === root ? tags : [],
+    );
+    result.manifests++;
+  }
+}
+
+/**
+ * The manifests and indexes under `root` that `seen` does not hold yet, each once, children
+ * before their parents (the order they are pushed in). `seen` gains them all.
+ *
+ * @throws {IntegrityError} when one is invalid, or indexes nest more than
+ * {@linkcode MAX_INDEX_DEPTH} deep.
+ */
+async function planTree(
+  source: Target,
+  root: Descriptor,
+  seen: Set<string>,
+): Promise<PlannedManifest[]> {
+  const planned: PlannedManifest[] = [];
+  // Depth-first, one manifest in flight: `indexes` counts the indexes above `descriptor`.
+  const visit = async (descriptor: Descriptor, indexes: number): Promise<void> => {
+    if (seen.has(descriptor.digest)) return;
+    seen.add(descriptor.digest);
+    const bytes = await source.fetchManifest(descriptor);
+    const parsed = parseManifestOrIndex(bytes, descriptor.mediaType);
+    if (parsed.kind === "index") {
+      if (indexes + 1 > MAX_INDEX_DEPTH) {
+        throw new IntegrityError(
+          `index ${descriptor.digest} is nested ${indexes + 1} indexes deep, under ` +
+            `${root.digest}; ocisync copies at most ${MAX_INDEX_DEPTH}`,
+        );
+      }
+      for (const child of parsed.index.manifests) await visit(child, indexes + 1);
+    }
+    const { mediaType } = parsed;
+    const blobs = parsed.kind === "manifest"
+      ? [parsed.manifest.config, ...parsed.manifest.layers]
+      : [];
+    planned.push({ descriptor, bytes, mediaType, blobs });
+  };
+  await visit(root, 0);
+  return planned;
 }
 
 /**
@@ -126,7 +201,7 @@ async function copyManifest(
  * const from = await LayoutTarget.open("./bundle");
  * const to = await LayoutTarget.open("./mirror", { create: true });
  * const layer = { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
- *   digest: "sha256:" + "0".repeat(64) as const, size: 1 };
+ *   digest: `sha256:${"0".repeat(64)}` as const, size: 1 };
  * await pushBlobs(to, [blobSource(from, to, layer)], 4);
  * ```
  */

@@ -3,6 +3,16 @@
  * rename. Readers see the old file or the whole new one, never a part, and a
  * failure leaves nothing behind.
  *
+ * Only a regular file (or a path that does not exist yet) is replaced that
+ * way. A symlink to a regular file stays a link: its target is replaced. A
+ * fifo or a device (`/dev/null`) is written through, the way `tar -f` writes
+ * to one: a rename over it would turn it into a regular file, which as root
+ * could replace `/dev/null` for the whole host. The names of the process's
+ * own standard output and error (`/dev/stdout`, `/proc/self/fd/2`, or a link
+ * to one) write to that stream, whatever it is: the runtime allows no other
+ * access to `/proc` and `/dev/fd` without every permission. A write through
+ * cannot be atomic.
+ *
  * @example
  * ```ts
  * import { writeFileAtomic } from "./atomic.ts";
@@ -14,6 +24,11 @@ import { fixedBlocks } from "../compress/blocks.ts";
 import { OcisyncError } from "../errors/mod.ts";
 
 const WRITE_SIZE = 1024 * 1024;
+/** The longest file name most file systems take (NAME_MAX), in bytes. */
+const NAME_MAX = 255;
+/** Linux's own limit on the symlinks followed in one path (MAXSYMLINKS). */
+const MAX_LINKS = 40;
+const encoder = new TextEncoder();
 
 /** Options of {@linkcode writeFileAtomic}. */
 export interface AtomicWriteOptions {
@@ -22,33 +37,153 @@ export interface AtomicWriteOptions {
 }
 
 /**
+ * How {@linkcode writeFileAtomic} writes a path: `replace` a regular file (or
+ * create one) by a rename; write `through` a fifo or a device in place; or
+ * write to the process's own `stdout` or `stderr`.
+ */
+export type WriteMode = "replace" | "through" | "stdout" | "stderr";
+
+/** Where and how a path is written. */
+interface Destination {
+  /** The path to write: the final target of any symlinks. */
+  path: string;
+  mode: WriteMode;
+}
+
+/** The names of this process's open files: `/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N`. */
+const STREAM_NAME =
+  /^\/(?:dev\/(?<dev>stdin|stdout|stderr)|dev\/fd\/(?<fd>\d+)|proc\/(?<proc>self|thread-self|\d+)\/fd\/(?<procFd>\d+))$/;
+const STREAMS: Record<string, WriteMode> = {
+  stdout: "stdout",
+  stderr: "stderr",
+  "1": "stdout",
+  "2": "stderr",
+};
+
+/**
  * Writes a stream of bytes to `path` atomically. The temporary file is named
  * `.<name>.<random>.tmp` in the same folder, so the rename never crosses file
- * systems.
+ * systems. A `path` that is not a regular file, such as a fifo or
+ * `/dev/null`, is written through instead and never replaced; a symlink to a
+ * regular file stays a link, and its target is replaced; `/dev/stdout` (or a
+ * link to it) writes to standard output.
+ *
+ * @throws {OcisyncError} naming `path` when it cannot be written, e.g. a folder.
+ * Errors of `bytes` itself pass unchanged.
  */
 export async function writeFileAtomic(
   path: string,
   bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: AtomicWriteOptions = {},
 ): Promise<void> {
+  const destination = await destinationOf(path);
+  switch (destination.mode) {
+    case "replace":
+      return await writeReplacing(path, destination.path, bytes, options);
+    case "through":
+      return await writeThrough(path, destination.path, bytes);
+    case "stdout":
+      return await writeAll(Deno.stdout, bytes, path);
+    case "stderr":
+      return await writeAll(Deno.stderr, bytes, path);
+  }
+}
+
+/**
+ * How {@linkcode writeFileAtomic} would write `path`. Only `replace` leaves a
+ * file that can be read back afterwards.
+ *
+ * @throws {OcisyncError} naming `path` when it cannot be written, e.g. a folder.
+ * @example
+ * ```ts
+ * import { writeModeOf } from "./atomic.ts";
+ * await writeModeOf("/dev/null"); // "through"
+ * await writeModeOf("/dev/stdout"); // "stdout"
+ * ```
+ */
+export async function writeModeOf(path: string): Promise<WriteMode> {
+  return (await destinationOf(path)).mode;
+}
+
+/** Follows `path`'s symlinks, as open(2) would, to decide how it is written. */
+async function destinationOf(path: string): Promise<Destination> {
+  let current = path;
+  for (let links = 0; links <= MAX_LINKS; links++) {
+    const stream = streamOf(current, path);
+    if (stream) return { path: current, mode: stream };
+    const info = await lstatOrUndefined(current, path);
+    if (info === undefined || info.isFile) return { path: current, mode: "replace" };
+    if (info.isDirectory) throw new OcisyncError(`cannot write ${path}: it is a folder`);
+    if (!info.isSymlink) return { path: current, mode: "through" };
+    current = linkTarget(current, await osCall(path, () => Deno.readLink(current)));
+  }
+  throw new OcisyncError(`cannot write ${path}: more than ${MAX_LINKS} symbolic links`);
+}
+
+/**
+ * `stdout` or `stderr` when `current` names one of this process's streams, by its name in
+ * `/dev` or `/proc`; undefined for any other path.
+ *
+ * @throws {OcisyncError} for another open file by such a name, which cannot be written.
+ */
+function streamOf(current: string, path: string): WriteMode | undefined {
+  const name = STREAM_NAME.exec(current.replace(/\/(?:\.?\/)+/g, "/"))?.groups;
+  if (!name || (name.proc !== undefined && /^\d+$/.test(name.proc) && +name.proc !== Deno.pid)) {
+    return undefined;
+  }
+  const stream = STREAMS[name.dev ?? name.fd ?? name.procFd];
+  if (stream) return stream;
+  throw new OcisyncError(
+    `cannot write ${path}: of the open files, only standard output and error can be written`,
+    { hint: "give a file, a fifo or a device, or /dev/stdout" },
+  );
+}
+
+/** `lstat`, or undefined when nothing is there; other failures name `path`. */
+async function lstatOrUndefined(current: string, path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.lstat(current);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw cannotWrite(path, error);
+  }
+}
+
+/** A symlink's target as a path: relative targets are relative to the link's folder. */
+function linkTarget(link: string, target: string): string {
+  if (target.startsWith("/") || /^[a-zA-Z]:[\\/]/.test(target)) return target;
+  return `${parentOf(link)}${target}`;
+}
+
+/** The folder part of `path` with its trailing separator (`a/b/` of `a/b/c`), or "". */
+function parentOf(path: string): string {
   const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
-  const dir = slash >= 0 ? path.slice(0, slash + 1) : "";
-  const temp = `${dir}.${path.slice(slash + 1)}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  return slash >= 0 ? path.slice(0, slash + 1) : "";
+}
+
+/**
+ * Writes `target` (`path` itself, or the regular file its links lead to) by a
+ * temporary file and a rename.
+ */
+async function writeReplacing(
+  path: string,
+  target: string,
+  bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: AtomicWriteOptions,
+): Promise<void> {
+  const dir = parentOf(target);
+  const temp = `${dir}${temporaryName(target.slice(dir.length))}`;
   let file: Deno.FsFile;
   try {
     file = await Deno.open(temp, { write: true, createNew: true, mode: options.mode });
   } catch (error) {
-    throw new OcisyncError(`cannot write ${path}: ${(error as Error).message}`, { cause: error });
+    throw cannotWrite(path, error);
   }
   try {
-    // Tar headers come 512 bytes at a time: gather them into large writes.
-    for await (const block of fixedBlocks(bytes, WRITE_SIZE)) {
-      let offset = 0;
-      while (offset < block.length) offset += await file.write(block.subarray(offset));
-    }
-    await file.sync();
+    await writeAll(file, bytes, path);
+    await osCall(path, () => file.sync());
     file.close();
-    await Deno.rename(temp, path);
+    await osCall(path, () => Deno.rename(temp, target));
   } catch (error) {
     try {
       file.close();
@@ -56,4 +191,66 @@ export async function writeFileAtomic(
     await Deno.remove(temp).catch(() => {});
     throw error;
   }
+}
+
+/**
+ * `.<name>.<random>.tmp`, with `name` shortened so the whole stays within
+ * NAME_MAX: a target name of 242 to 255 bytes is valid, and so must its
+ * temporary file be.
+ */
+function temporaryName(name: string): string {
+  const suffix = `.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const room = NAME_MAX - 1 - suffix.length;
+  let kept = name;
+  // Cut whole characters, never a UTF-8 sequence in half.
+  while (encoder.encode(kept).length > room) kept = [...kept].slice(0, -1).join("");
+  return `.${kept}${suffix}`;
+}
+
+/** Writes into a file that is not replaced: a fifo or a device. */
+async function writeThrough(
+  path: string,
+  target: string,
+  bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+): Promise<void> {
+  let file: Deno.FsFile;
+  try {
+    // Neither create nor truncate: the file exists and is not ours to replace. A fifo blocks
+    // here until a reader opens it, as it does for tar.
+    file = await Deno.open(target, { write: true });
+  } catch (error) {
+    throw cannotWrite(path, error);
+  }
+  try {
+    await writeAll(file, bytes, path);
+  } finally {
+    file.close();
+  }
+}
+
+/** Writes every block of `bytes`, in large writes: tar headers come 512 bytes at a time. */
+async function writeAll(
+  file: { write(bytes: Uint8Array): Promise<number> },
+  bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  path: string,
+): Promise<void> {
+  for await (const block of fixedBlocks(bytes, WRITE_SIZE)) {
+    let offset = 0;
+    while (offset < block.length) {
+      offset += await osCall(path, () => file.write(block.subarray(offset)));
+    }
+  }
+}
+
+/** Runs a call on the file, naming `path` in its error: Deno's write errors name none. */
+async function osCall<T>(path: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw cannotWrite(path, error);
+  }
+}
+
+function cannotWrite(path: string, error: unknown): OcisyncError {
+  return new OcisyncError(`cannot write ${path}: ${(error as Error).message}`, { cause: error });
 }

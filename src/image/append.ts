@@ -37,6 +37,7 @@
 import { blobSource } from "../copy/mod.ts";
 import { IntegrityError, UsageError } from "../errors/mod.ts";
 import { MediaType } from "../oci/mediatypes.ts";
+import { historyEntry } from "./build.ts";
 import type { Target } from "../oci/target.ts";
 import type { Descriptor, ImageConfig, Manifest, Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
@@ -50,6 +51,7 @@ import {
   resolveReference,
 } from "../target/mod.ts";
 import { imageConfig, imageManifest, type JsonBlob, jsonBlob, sorted } from "./build.ts";
+import { fetchConfig } from "./config.ts";
 import { formatPlatform, parsePlatform } from "./platform.ts";
 
 // Re-exported so that this module's documentation is complete on its own.
@@ -133,7 +135,8 @@ export interface BaseImage {
  * (default linux/amd64), and its config.
  *
  * @throws {UsageError} when a single-platform base is not of `platform`.
- * @throws {IntegrityError} when the config's `rootfs.diff_ids` do not match the layers.
+ * @throws {IntegrityError} when the config is too large or malformed (as `fetchConfig` of
+ * `./config.ts` checks it), or its `rootfs.diff_ids` do not match the layers.
  * @example
  * ```ts
  * import { fetchBase } from "./append.ts";
@@ -154,13 +157,11 @@ export async function fetchBase(
 ): Promise<BaseImage> {
   const chosen = await fetchImageManifest(target, descriptor, platform ?? DEFAULT_PLATFORM);
   const { manifest } = chosen;
-  const bytes = await new Response(await target.fetchBlob(manifest.config)).text();
-  let config: ImageConfig;
-  try {
-    config = JSON.parse(bytes);
-  } catch (error) {
-    throw new IntegrityError(`base ${name}: its config is not JSON`, { cause: error });
-  }
+  const { config } = await fetchConfig(target, manifest.config).catch((error) => {
+    throw error instanceof IntegrityError
+      ? new IntegrityError(`base ${name}: ${error.message}`, { cause: error })
+      : error;
+  });
   if (config.rootfs?.diff_ids?.length !== manifest.layers.length) {
     throw new IntegrityError(
       `base ${name}: its config lists ${config.rootfs?.diff_ids?.length ?? 0} diff_ids for ` +
@@ -183,6 +184,9 @@ export async function fetchBase(
 /**
  * Opens the target of a base reference and reads the base from it, as
  * {@linkcode fetchBase} does. Close `base.target` with `closeTarget` when done.
+ * `documents`, when given, wraps the target for reading the base's manifests
+ * and config only (a cache, say); `base.target` is always the target itself,
+ * from which a push reads or mounts the layers.
  *
  * @example
  * ```ts
@@ -197,11 +201,14 @@ export async function openBase(
   reference: Reference,
   options: OpenTargetOptions = {},
   platform?: Platform,
+  documents?: (target: Target) => Target,
 ): Promise<BaseImage> {
   const target = await openTarget(reference, options);
   try {
-    const descriptor = await resolveReference(target, reference);
-    return await fetchBase(target, formatReference(reference), descriptor, platform);
+    const reader = documents?.(target) ?? target;
+    const descriptor = await resolveReference(reader, reference);
+    const base = await fetchBase(reader, formatReference(reference), descriptor, platform);
+    return { ...base, target };
   } catch (error) {
     closeTarget(target);
     throw error;
@@ -255,7 +262,7 @@ export interface AssembledImage {
  */
 export function assembleImage(layers: PreparedLayer[], options: AssembleOptions): AssembledImage {
   const { base, created } = options;
-  const history = layers.map((l) => ({ created, created_by: l.createdBy }));
+  const history = layers.map(() => historyEntry(created));
   const config: ImageConfig = base
     ? {
       ...base.config,

@@ -24,8 +24,14 @@ export interface ImageLayer {
   descriptor: Descriptor;
   /** The uncompressed digest, as it goes into the config. */
   diffId: Digest;
-  /** What made the layer, for the config's history. */
-  createdBy: string;
+}
+
+/**
+ * A layer's entry in the config's history. It names no source, path or file: the same layer
+ * must give the same config however it was supplied, a folder or a layer file of any name.
+ */
+export function historyEntry(created: string): { created: string; created_by: string } {
+  return { created, created_by: "ocisync" };
 }
 
 /** What an image config is made of. */
@@ -77,7 +83,7 @@ export function imageConfig(spec: ImageConfigSpec): ImageConfig {
     ...(spec.platform.variant ? { variant: spec.platform.variant } : {}),
     config: spec.labels && Object.keys(spec.labels).length ? { Labels: sorted(spec.labels) } : {},
     rootfs: { type: "layers", diff_ids: spec.layers.map((l) => l.diffId) },
-    history: spec.layers.map((l) => ({ created: spec.created, created_by: l.createdBy })),
+    history: spec.layers.map(() => historyEntry(spec.created)),
   };
 }
 

@@ -28,6 +28,8 @@ export interface LayerOptions extends WalkOptions {
   mtime?: number;
   /** Compression threads. Default: the number of cores, at most 8. */
   concurrency?: number;
+  /** Told the uncompressed bytes packed so far, for a progress display. */
+  onProgress?: (bytes: number) => void;
 }
 
 /** What a built layer is: the fields of its descriptor and its `diffId`. */
@@ -86,7 +88,10 @@ export function layerFromFolder(root: string, options: LayerOptions = {}): Layer
   layer.catch(() => {});
   const bytes = (async function* () {
     try {
-      const uncompressed = hashing(tarStream(counted, { mtime: options.mtime ?? 0 }), tar);
+      const uncompressed = counting(
+        hashing(tarStream(counted, { mtime: options.mtime ?? 0 }), tar),
+        options.onProgress,
+      );
       yield* hashing(compressStream(uncompressed, compression, options), blob);
       settle.resolve({
         mediaType: layerMediaType(compression),
@@ -101,6 +106,21 @@ export function layerFromFolder(root: string, options: LayerOptions = {}): Layer
     }
   })();
   return { bytes, layer };
+}
+
+/** Passes chunks through, telling `onBytes` the running total. */
+async function* counting(
+  chunks: AsyncIterable<Uint8Array>,
+  onBytes: ((bytes: number) => void) | undefined,
+): AsyncGenerator<Uint8Array> {
+  if (!onBytes) return yield* chunks;
+  let bytes = 0;
+  onBytes(0);
+  for await (const chunk of chunks) {
+    bytes += chunk.length;
+    onBytes(bytes);
+    yield chunk;
+  }
 }
 
 /**

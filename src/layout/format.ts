@@ -127,10 +127,12 @@ export async function initLayout(root: string): Promise<void> {
 }
 
 /**
- * Reads and validates `index.json`.
+ * Reads and validates `index.json`. It is held whole, so it is bounded as a manifest is: a file
+ * over {@linkcode MAX_MANIFEST_BYTES} is refused before it is read.
  *
  * @throws {NotFoundError} when it is missing.
- * @throws {OcisyncError} when it is not a valid image index.
+ * @throws {IntegrityError} when it is too large, or not a valid image index (an entry whose
+ * digest is not a digest included).
  * @example
  * ```ts
  * import { readIndex } from "./format.ts";
@@ -138,28 +140,45 @@ export async function initLayout(root: string): Promise<void> {
  * ```
  */
 export async function readIndex(root: string): Promise<Index> {
-  let bytes: Uint8Array;
+  const bytes = await readIndexBytes(root);
+  let doc: ManifestOrIndex;
   try {
-    bytes = await Deno.readFile(`${root}/index.json`);
+    doc = parseManifestOrIndex(bytes);
+  } catch (error) {
+    throw new IntegrityError(
+      `${root}/index.json is not a valid image index: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  if (doc.kind !== "index") {
+    throw new IntegrityError(`${root}/index.json is a manifest (${doc.mediaType}), not an index`);
+  }
+  return doc.index;
+}
+
+/** The bytes of `index.json`, refused unread when the file is larger than a manifest may be. */
+async function readIndexBytes(root: string): Promise<Uint8Array> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(`${root}/index.json`);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new NotFoundError(`${root} is not an OCI image layout: it has no index.json`);
     }
     throw error;
   }
-  let doc: ManifestOrIndex;
-  try {
-    doc = parseManifestOrIndex(bytes);
-  } catch (error) {
-    throw new OcisyncError(
-      `${root}/index.json is not a valid image index: ${(error as Error).message}`,
-      { cause: error },
+  // Writers replace index.json by renaming, so the file opened here never grows.
+  const { size } = await file.stat().catch((error) => {
+    file.close();
+    throw error;
+  });
+  if (size > MAX_MANIFEST_BYTES) {
+    file.close();
+    throw new IntegrityError(
+      `${root}/index.json has ${size} bytes, over the limit of ${MAX_MANIFEST_BYTES}`,
     );
   }
-  if (doc.kind !== "index") {
-    throw new OcisyncError(`${root}/index.json is a manifest (${doc.mediaType}), not an index`);
-  }
-  return doc.index;
+  return await new Response(file.readable).bytes();
 }
 
 /**

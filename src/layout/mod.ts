@@ -212,7 +212,9 @@ export class LayoutTarget implements Target {
       const path = blobPath(this.path, descriptor.digest);
       const existing = await statOrUndefined(path);
       // A blob of another size is a truncated file from a writer that did not rename: replace it.
-      if (existing?.isFile && existing.size === descriptor.size) {
+      // A reused blob gets a fresh atime, so that gc's grace period keeps it until the manifest
+      // that lists it is; one that gc removed meanwhile is written again.
+      if (existing?.isFile && existing.size === descriptor.size && await markUsed(path, existing)) {
         await body.cancel();
         return false;
       }
@@ -351,6 +353,18 @@ export class LayoutTarget implements Target {
       });
     }
   }
+}
+
+/** Sets a file's atime to now, keeping its mtime; false when it is gone. */
+async function markUsed(path: string, info: Deno.FileInfo): Promise<boolean> {
+  const now = new Date();
+  try {
+    await Deno.utime(path, now, info.mtime ?? now);
+  } catch (error) {
+    // Someone else's blob keeps its mtime (EPERM): it is still there to reuse.
+    if (error instanceof Deno.errors.NotFound) return false;
+  }
+  return true;
 }
 
 function refName(descriptor: Descriptor): string | undefined {

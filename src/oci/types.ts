@@ -130,7 +130,16 @@ function fail(message: string): never {
   throw new IntegrityError(`invalid manifest: ${message}`);
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
+/**
+ * Whether a parsed JSON value is an object: not `null`, not an array.
+ *
+ * @example
+ * ```ts
+ * import { isJsonObject } from "./types.ts";
+ * isJsonObject(JSON.parse("null")); // false
+ * ```
+ */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
@@ -145,12 +154,14 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * ```
  */
 export function checkDescriptor(value: unknown, where: string): Descriptor {
-  if (!isObject(value)) fail(`${where} is not an object`);
+  if (!isJsonObject(value)) fail(`${where} is not an object`);
   if (typeof value.mediaType !== "string" || value.mediaType === "") {
     fail(`${where} has no mediaType`);
   }
+  // Checked against the digest grammar here, where every descriptor read from JSON passes, so
+  // that no digest can become a path component (`blobs/sha256/../..`) further on.
   if (typeof value.digest !== "string" || !isDigest(value.digest)) {
-    fail(`${where} has an invalid digest`);
+    fail(`${where} has an invalid digest ${quoted(value.digest)}: expected sha256:<64 hex digits>`);
   }
   if (typeof value.size !== "number" || !Number.isSafeInteger(value.size) || value.size < 0) {
     fail(`${where} has an invalid size`);
@@ -168,13 +179,20 @@ export function checkDescriptor(value: unknown, where: string): Descriptor {
   return value as unknown as Descriptor;
 }
 
+/** A value from hostile JSON, for a message: as JSON, and cut short. */
+function quoted(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
 function isStringArray(value: unknown): boolean {
   return Array.isArray(value) && value.every((item) => typeof item === "string");
 }
 
 function checkPlatform(value: unknown, where: string): void {
   if (
-    !isObject(value) || typeof value.os !== "string" || typeof value.architecture !== "string" ||
+    !isJsonObject(value) || typeof value.os !== "string" ||
+    typeof value.architecture !== "string" ||
     !["variant", "os.version"].every((k) =>
       value[k] === undefined || typeof value[k] === "string"
     ) ||
@@ -185,7 +203,7 @@ function checkPlatform(value: unknown, where: string): void {
 }
 
 function checkStringMap(value: unknown, where: string): void {
-  if (!isObject(value) || Object.values(value).some((v) => typeof v !== "string")) {
+  if (!isJsonObject(value) || Object.values(value).some((v) => typeof v !== "string")) {
     fail(`${where} must map strings to strings`);
   }
 }
@@ -213,7 +231,7 @@ export function parseManifestOrIndex(bytes: Uint8Array, contentType?: string): M
   } catch (error) {
     fail(`not JSON (${(error as Error).message})`);
   }
-  if (!isObject(doc)) fail("not a JSON object");
+  if (!isJsonObject(doc)) fail("not a JSON object");
   if (doc.schemaVersion !== 2) fail(`schemaVersion is ${doc.schemaVersion}, expected 2`);
   for (const field of ["mediaType", "artifactType"] as const) {
     if (doc[field] !== undefined && typeof doc[field] !== "string") {

@@ -28,6 +28,64 @@ export interface BlobEvent {
 /** Receives {@linkcode BlobEvent}s. */
 export type BlobListener = (event: BlobEvent) => void;
 
+/**
+ * Progress of a step that is not a blob transfer, such as packing a folder or installing
+ * dependencies: `bytes` so far, of `size` when it is known beforehand.
+ */
+export interface StepEvent {
+  /** Tells steps apart within one command. */
+  id: string;
+  /** What is shown, e.g. `packing ./flows`. */
+  label: string;
+  /** Where the step is. */
+  state: "started" | "progress" | "done";
+  /** The bytes processed so far. */
+  bytes?: number;
+  /** The bytes the step will process, when known. */
+  size?: number;
+}
+
+/** Receives {@linkcode StepEvent}s. */
+export type StepListener = (event: StepEvent) => void;
+
+/**
+ * Reports one step to a {@linkcode StepListener}: its start, its bytes, its end.
+ *
+ * @example
+ * ```ts
+ * import { StepReporter } from "./mod.ts";
+ * const step = new StepReporter((e) => console.log(e.state, e.bytes), "pack", "packing ./flows");
+ * step.progress(512); // logs "progress 512"
+ * step.done(); // logs "done 512"
+ * ```
+ */
+export class StepReporter {
+  #bytes?: number;
+
+  /** A step `id`, shown as `label`; without a listener, it reports nothing. */
+  constructor(
+    readonly listener: StepListener | undefined,
+    readonly id: string,
+    readonly label: string,
+  ) {}
+
+  /** The step began; it has no byte count (yet). */
+  started(): void {
+    this.listener?.({ id: this.id, label: this.label, state: "started" });
+  }
+
+  /** The bytes processed so far. An arrow function, to be passed as a callback. */
+  readonly progress = (bytes: number): void => {
+    this.#bytes = bytes;
+    this.listener?.({ id: this.id, label: this.label, state: "progress", bytes });
+  };
+
+  /** The step ended, shown as `label` when given (e.g. `… (cached)`). */
+  done(label: string = this.label): void {
+    this.listener?.({ id: this.id, label, state: "done", bytes: this.#bytes });
+  }
+}
+
 /** Passes a blob's bytes through, reporting how many have gone by. */
 export function reportingStream(
   stream: ReadableStream<Uint8Array>,

@@ -8,9 +8,12 @@
  *   one file per layer at its title path; ORAS's packed directories
  *   (`io.deis.oras.content.unpack`) are unpacked and their digest checked.
  *
- * Everything is written into a temporary folder beside the destination and
- * moved into place only after every digest has been verified, so a failed
- * pull leaves the destination as it was.
+ * Everything is written into a temporary folder on the destination's file
+ * system and moved into place only after every digest has been verified, so a
+ * failed pull leaves the destination as it was. A missing or empty destination
+ * becomes the image by one rename; a folder with content is merged into, and
+ * keeps every path the image does not have, unless `replace` is set. `/` and
+ * mount points are refused unless `allowMountRoot` is set.
  *
  * @example
  * ```ts
@@ -24,18 +27,24 @@
  */
 import { decompressStream } from "../compress/decompress.ts";
 import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
-import { IntegrityError, NetworkError, UnsafeContentError, UsageError } from "../errors/mod.ts";
+import {
+  IntegrityError,
+  NetworkError,
+  OcisyncError,
+  UnsafeContentError,
+  UsageError,
+} from "../errors/mod.ts";
+import { fetchConfig } from "../image/config.ts";
 import { hostPlatform, selectManifest } from "../image/platform.ts";
 import type { Target } from "../oci/target.ts";
 import {
   type Descriptor,
-  type ImageConfig,
   type Manifest,
   parseManifestOrIndex,
   type Platform,
 } from "../oci/types.ts";
 import { type BlobListener, reportingStream } from "../progress/mod.ts";
-import { readTar } from "../tar/reader.ts";
+import { NotTarError, readTar } from "../tar/reader.ts";
 import { Unpacker, type UnpackStats } from "../unpack/mod.ts";
 
 /** The annotation that names an artifact's file. */
@@ -49,8 +58,18 @@ export const ORAS_DIGEST_ANNOTATION = "io.deis.oras.content.digest";
 export interface PullOptions {
   /** The platform to choose from an index. Default: the host's. */
   platform?: Platform;
-  /** The most bytes the layers may write. */
+  /** The most bytes the layers may decompress to. */
   maxExtractSize?: number;
+  /** The most tar entries the layers may hold. Default: 1,000,000. */
+  maxEntries?: number;
+  /**
+   * Make the destination exactly the image: what else it holds is deleted, and the new tree
+   * is renamed into place whole. Without it, a destination with content is merged into: the
+   * image's paths are added or overwritten, and nothing else is touched.
+   */
+  replace?: boolean;
+  /** Allow `/` or the root of a mounted file system as the destination. */
+  allowMountRoot?: boolean;
   /** Progress events, for a display. */
   onBlob?: BlobListener;
 }
@@ -63,7 +82,10 @@ export interface PullResult {
   resolvedDigest: Digest;
   /** Whether layers were applied as an image or written as artifact files. */
   kind: "image" | "artifact";
-  /** The paths written, relative to the destination: top-level ones for images. */
+  /**
+   * The paths written, relative to the destination: each file for an artifact, the top-level
+   * entries for an image (whose counts are in `stats`).
+   */
   files: string[];
   /** Entry counts, for images. */
   stats?: UnpackStats;
@@ -95,6 +117,7 @@ export async function pull(
   destination: string,
   options: PullOptions = {},
 ): Promise<PullResult> {
+  const placement = await planPlacement(destination, options);
   const { descriptor: chosen, manifest } = await fetchImageManifest(
     target,
     descriptor,
@@ -102,9 +125,12 @@ export async function pull(
   );
   const isArtifact = manifest.layers.length > 0 &&
     manifest.layers.every((layer) => layer.annotations?.[TITLE_ANNOTATION]);
-  const staging = await stagingFolder(destination);
+  const staging = await stagingFolder(placement.stagingParent);
   try {
-    const unpacker = new Unpacker(staging, { maxSize: options.maxExtractSize });
+    const unpacker = new Unpacker(staging, {
+      maxSize: options.maxExtractSize,
+      maxEntries: options.maxEntries,
+    });
     let files: string[];
     if (isArtifact) {
       files = [];
@@ -116,7 +142,7 @@ export async function pull(
       files = [...Deno.readDirSync(staging)].map((e) => e.name).sort();
     }
     unpacker.finish();
-    await moveIntoPlace(staging, destination);
+    await placement.place(staging);
     return {
       digest: chosen.digest,
       resolvedDigest: descriptor.digest,
@@ -135,15 +161,7 @@ async function pullImageLayers(
   unpacker: Unpacker,
   options: PullOptions,
 ): Promise<void> {
-  const configBytes = new Uint8Array(
-    await new Response(await target.fetchBlob(manifest.config)).arrayBuffer(),
-  );
-  let config: ImageConfig;
-  try {
-    config = JSON.parse(new TextDecoder().decode(configBytes));
-  } catch {
-    throw new IntegrityError(`image config ${manifest.config.digest} is not JSON`);
-  }
+  const { config } = await fetchConfig(target, manifest.config);
   const diffIds = config.rootfs?.diff_ids;
   if (diffIds && diffIds.length !== manifest.layers.length) {
     throw new IntegrityError(
@@ -157,7 +175,9 @@ async function pullImageLayers(
       reportingStream(await target.fetchBlob(layer), layer, options.onBlob),
       unpacker,
       diffId,
-    );
+    ).catch((error) => {
+      throw explainMixedTitles(error, layer);
+    });
     const actual = diffId.digest();
     if (diffIds && actual !== diffIds[index]) {
       throw new IntegrityError(
@@ -166,6 +186,20 @@ async function pullImageLayers(
     }
     options.onBlob?.({ descriptor: layer, state: "done" });
   }
+}
+
+/**
+ * A titled layer that is no tar, in a manifest that also has untitled layers: it was read as an
+ * image's layer because an artifact titles every layer, which is worth saying.
+ */
+function explainMixedTitles(error: unknown, layer: Descriptor): unknown {
+  const title = layer.annotations?.[TITLE_ANNOTATION];
+  if (!(error instanceof NotTarError) || title === undefined) return error;
+  return new UnsafeContentError(
+    `layer ${layer.digest} ("${title}") is not a tar archive: this manifest mixes titled and ` +
+      "untitled layers, so it was read as an image; an artifact titles every layer",
+    { hint: "push it again with every file under --files", cause: error },
+  );
 }
 
 async function pullArtifactLayer(
@@ -231,7 +265,7 @@ async function unpackBlob(
   const bytes = (async function* () {
     for (let read = await reader.read(); !read.done; read = await reader.read()) yield read.value;
   })();
-  const tar = hashing(decompressStream(bytes), tarDigest);
+  const tar = hashing(unpacker.meter(decompressStream(bytes)), tarDigest);
   try {
     await unpacker.apply(readTar(tar));
     for await (const _ of tar) { /* padding after the end of the archive */ }
@@ -246,52 +280,143 @@ async function unpackBlob(
   }
 }
 
-/** A fresh folder beside `destination`, so the final rename stays on one file system. */
-async function stagingFolder(destination: string): Promise<string> {
+/** Where a pull stages its tree, and how it then puts the tree in place. */
+interface Placement {
+  /** The folder in which the staging folder is made: on the destination's file system. */
+  stagingParent: string;
+  /** Puts the verified tree in place. */
+  place(staging: string): Promise<void>;
+}
+
+/**
+ * Chooses how the tree reaches `destination`, before anything is fetched:
+ * - a missing or empty folder, or any folder with `replace`, is swapped for the new tree by
+ *   renames, so that it is the image exactly;
+ * - a folder with content is merged into: the image's paths are added or overwritten, and
+ *   nothing that the pull did not write is removed.
+ *
+ * `/` and the root of a mounted file system are refused without `allowMountRoot`.
+ */
+async function planPlacement(destination: string, options: PullOptions): Promise<Placement> {
+  if (destination === "") throw new UsageError("the destination folder is an empty string");
   const trimmed = destination.replace(/\/+$/, "") || "/";
-  const slash = trimmed.lastIndexOf("/");
-  const parent = slash > 0 ? trimmed.slice(0, slash) : slash === 0 ? "/" : ".";
+  const existing = await Deno.stat(trimmed).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  });
+  const parent = parentOf(trimmed);
+  if (!existing) {
+    return {
+      stagingParent: parent,
+      place: (staging) => Deno.rename(staging, trimmed),
+    };
+  }
+  if (!existing.isDirectory) throw new UsageError(`${destination} exists and is not a folder`);
+  const real = await Deno.realPath(trimmed);
+  const mountRoot = real === "/" || (await Deno.stat(`${real}/..`)).dev !== existing.dev;
+  if (mountRoot && !options.allowMountRoot) {
+    throw new UsageError(
+      `refusing to pull into ${destination}: it is ${
+        real === "/" ? "the root folder" : "the root of a mounted file system"
+      }`,
+      { hint: "pull into a folder below it, or pass --force if you mean it" },
+    );
+  }
+  const isEmpty = (await Deno.readDir(real)[Symbol.asyncIterator]().next()).done;
+  if (mountRoot) {
+    if (options.replace) {
+      throw new UsageError(`cannot replace ${destination}: it is a mount point`, {
+        hint: "without --delete, the image is merged into it",
+      });
+    }
+    return { stagingParent: real, place: (staging) => mergeInto(staging, real) };
+  }
+  if (isEmpty || options.replace) {
+    return { stagingParent: parentOf(real), place: (staging) => swapInto(staging, real) };
+  }
+  // Inside the destination, so that every rename of the merge stays on its file system.
+  return { stagingParent: real, place: (staging) => mergeInto(staging, real) };
+}
+
+function parentOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".";
+}
+
+/** A fresh, empty folder in `parent`, whose renames stay on one file system. */
+async function stagingFolder(parent: string): Promise<string> {
   try {
     await Deno.mkdir(parent, { recursive: true });
   } catch (error) {
     throw new UsageError(`cannot create ${parent}: ${(error as Error).message}`);
   }
   const staging = await Deno.makeTempDir({ dir: parent, prefix: ".ocisync-pull-" });
-  // makeTempDir is private (0700); the folder becomes the destination, which others may read.
+  // makeTempDir is private (0700); the folder may become the destination, which others may read.
   await Deno.chmod(staging, 0o755);
   return staging;
 }
 
-/**
- * Moves the verified tree into place: a missing or empty destination is
- * replaced by one rename; into a folder that has content, each top-level
- * entry is renamed in, replacing an entry of the same name.
- */
-async function moveIntoPlace(staging: string, destination: string): Promise<void> {
-  const existing = await Deno.lstat(destination).catch(() => undefined);
-  if (existing && !existing.isDirectory) {
-    throw new UsageError(`${destination} exists and is not a folder`);
-  }
-  const isEmpty = existing && (await Array.fromAsync(Deno.readDir(destination))).length === 0;
-  if (!existing || isEmpty) {
-    if (isEmpty) await Deno.remove(destination);
-    await Deno.rename(staging, destination);
-    await Deno.mkdir(staging); // the caller's cleanup expects it
-    return;
-  }
-  const names = (await Array.fromAsync(Deno.readDir(staging))).map((e) => e.name);
-  const aside = await Deno.makeTempDir({ dir: `${staging}/..`, prefix: ".ocisync-old-" });
+/** Replaces the folder `destination` by the tree `staging`, its old content moved aside first. */
+async function swapInto(staging: string, destination: string): Promise<void> {
+  const aside = `${staging}.old`;
+  await Deno.rename(destination, aside);
   try {
-    for (const name of names) {
-      const target = `${destination}/${name}`;
-      const old = await Deno.lstat(target).catch(() => undefined);
-      // rename() replaces a file in one step, but not a folder, nor a file by a folder.
-      if (old && (old.isDirectory || (await Deno.lstat(`${staging}/${name}`)).isDirectory)) {
-        await Deno.rename(target, `${aside}/${name}`);
-      }
-      await Deno.rename(`${staging}/${name}`, target);
-    }
-  } finally {
-    await Deno.remove(aside, { recursive: true });
+    await Deno.rename(staging, destination);
+  } catch (error) {
+    await Deno.rename(aside, destination);
+    throw error;
   }
+  await Deno.mkdir(staging); // the caller's cleanup expects it
+  await Deno.remove(aside, { recursive: true });
+}
+
+/**
+ * Merges the tree `staging` into the folder `destination`: each path of the image is added,
+ * or replaces what is at that path, and nothing else is removed. A destination folder where
+ * the image has a file or link would lose its content, so that is refused before anything
+ * moves. Only real folders are entered on either side: a destination symlink is replaced,
+ * never followed.
+ */
+async function mergeInto(staging: string, destination: string): Promise<void> {
+  await findConflict(staging, destination, "");
+  await moveTree(staging, destination);
+}
+
+async function findConflict(from: string, to: string, relative: string): Promise<void> {
+  for await (const child of Deno.readDir(from)) {
+    const there = await lstatOrUndefined(`${to}/${child.name}`);
+    if (!there?.isDirectory) continue;
+    const path = relative ? `${relative}/${child.name}` : child.name;
+    if (!child.isDirectory) {
+      throw new OcisyncError(
+        `cannot pull: the image has a file at ${path}, where the destination has a folder`,
+        { hint: "move the folder away, or pass --delete to make the destination the image" },
+      );
+    }
+    await findConflict(`${from}/${child.name}`, `${to}/${child.name}`, path);
+  }
+}
+
+async function moveTree(from: string, to: string): Promise<void> {
+  for await (const child of Deno.readDir(from)) {
+    const source = `${from}/${child.name}`;
+    const target = `${to}/${child.name}`;
+    const there = await lstatOrUndefined(target);
+    if (there?.isDirectory && child.isDirectory) {
+      await moveTree(source, target);
+      // The image's mode, set on the folder that lstat just saw: no link is followed.
+      await Deno.chmod(target, (await Deno.lstat(source)).mode! & 0o777);
+      continue;
+    }
+    // rename() replaces a file or a link in one step, but a folder cannot replace either.
+    if (there && child.isDirectory) await Deno.remove(target);
+    await Deno.rename(source, target);
+  }
+}
+
+async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
+  return await Deno.lstat(path).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  });
 }

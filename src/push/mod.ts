@@ -23,7 +23,7 @@
 import { type Compression, layerMediaType } from "../compress/mod.ts";
 import { decompressStream, detectCompression } from "../compress/decompress.ts";
 import { hashing, Sha256 } from "../digest/mod.ts";
-import { UnsafeContentError } from "../errors/mod.ts";
+import { UnsafeContentError, UsageError } from "../errors/mod.ts";
 import {
   artifactManifest,
   EMPTY_CONFIG,
@@ -38,7 +38,7 @@ import type { Target } from "../oci/target.ts";
 import type { Descriptor, Platform } from "../oci/types.ts";
 import { ORAS_DIGEST_ANNOTATION, ORAS_UNPACK_ANNOTATION, TITLE_ANNOTATION } from "../pull/mod.ts";
 import { type BlobListener, reportingStream } from "../progress/mod.ts";
-import { readTar, type TarReadEntry } from "../tar/reader.ts";
+import { NotTarError, readTar, type TarReadEntry } from "../tar/reader.ts";
 
 /** Where a layer comes from: a folder to pack, or a layer file already built. */
 export type LayerSource =
@@ -57,6 +57,8 @@ export interface PrepareOptions {
   compression?: Compression;
   /** gitignore-style patterns to leave out of packed folders. */
   exclude?: string[];
+  /** Told the uncompressed bytes packed so far, for a progress display. */
+  onProgress?: (bytes: number) => void;
 }
 
 /**
@@ -77,12 +79,12 @@ export async function prepareLayer(
       mtime,
       compression: options.compression,
       exclude: options.exclude,
+      onProgress: options.onProgress,
     });
     return {
       path,
       descriptor: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size },
       diffId: layer.diffId,
-      createdBy: `ocisync pack ${source.prefix ? `/${source.prefix}` : "/"}`,
     };
   }
   return await describeLayerFile(source.path);
@@ -92,21 +94,48 @@ async function describeLayerFile(path: string): Promise<PreparedLayer> {
   const blob = new Sha256();
   const tar = new Sha256();
   const file = await Deno.open(path);
-  const head = new Uint8Array(4);
-  await file.read(head);
-  await file.seek(0, Deno.SeekMode.Start);
-  const compression = detectCompression(head);
-  const uncompressed = hashing(decompressStream(hashing(file.readable, blob)), tar);
-  const symlinks = new Set<string>();
-  for await (const entry of readTar(uncompressed)) checkLayerEntry(path, entry, symlinks);
-  // Drain what follows the end-of-archive blocks, so the digests cover the whole file.
-  for await (const _ of uncompressed) { /* padding */ }
-  return {
-    path,
-    descriptor: { mediaType: layerMediaType(compression), digest: blob.digest(), size: blob.size },
-    diffId: tar.digest(),
-    createdBy: `ocisync layer ${path.split("/").pop()}`,
-  };
+  try {
+    const head = new Uint8Array(4);
+    await file.read(head);
+    await file.seek(0, Deno.SeekMode.Start);
+    const compression = detectCompression(head);
+    const uncompressed = hashing(decompressStream(hashing(file.readable, blob)), tar);
+    const symlinks = new Set<string>();
+    for await (const entry of readTar(uncompressed)) checkLayerEntry(path, entry, symlinks);
+    // Drain what follows the end-of-archive blocks, so the digests cover the whole file.
+    for await (const _ of uncompressed) { /* padding */ }
+    if (blob.size === 0) throw notLayerArchive(path, "it is empty");
+    return {
+      path,
+      descriptor: {
+        mediaType: layerMediaType(compression),
+        digest: blob.digest(),
+        size: blob.size,
+      },
+      diffId: tar.digest(),
+    };
+  } catch (error) {
+    // The readable closes the file once read to its end; a refused file is closed here.
+    try {
+      file.close();
+    } catch { /* already closed */ }
+    if (error instanceof NotTarError) throw notLayerArchive(path, error.reason);
+    throw error;
+  }
+}
+
+/**
+ * A SOURCE that is a file, but no layer archive. A usage error, not unsafe content: the bytes
+ * are harmless, the command line asked for the wrong thing, and `--files` pushes such files.
+ */
+function notLayerArchive(path: string, why: string): UsageError {
+  return new UsageError(
+    `${path} is not a layer archive (a tar, .tar.gz or .tar.zst file): ${why}`,
+    {
+      hint: "a SOURCE of an image is a folder (DIR[:DEST]) or a layer archive; to push files " +
+        "as they are, push an artifact: ocisync push REF --files FILE... --artifact-type TYPE",
+    },
+  );
 }
 
 /**
@@ -353,7 +382,6 @@ export async function pushArtifact(
         annotations: { [TITLE_ANNOTATION]: file.title },
       },
       diffId: digest,
-      createdBy: "",
     });
   }
   const manifest = artifactManifest(

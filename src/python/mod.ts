@@ -43,6 +43,7 @@ import {
 } from "./installer.ts";
 import { normalizeInstall } from "./normalize.ts";
 import { readRequirements } from "./requirements.ts";
+import { type StepListener, StepReporter } from "../progress/mod.ts";
 
 export { cacheKey, defaultCacheDir, LayerCache } from "./cache.ts";
 export {
@@ -72,6 +73,8 @@ const RULES_VERSION = 1;
 export interface DepsOptions extends Omit<InstallOptions, "requirements" | "target"> {
   /** Where the packages land in the image. Default {@linkcode DEFAULT_DEPS_PREFIX}. */
   prefix?: string;
+  /** The steps, for a progress display: installing, then packing the packages. */
+  onStep?: StepListener;
   /** The layer's compression. Default gzip. */
   compression?: Compression;
   /** The mtime of every entry. Default 0. */
@@ -134,14 +137,30 @@ export async function buildDepsLayer(
     environment: installerEnvironment(),
     layer: layerOptions,
   });
+  const install = new StepReporter(
+    options.onStep,
+    `install:${output}`,
+    `installing ${requirements}`,
+  );
   const hit = await cache?.get(key, output);
-  if (hit) return { ...hit, cached: true, installer: installer.version, unpinned: input.unpinned };
+  if (hit) {
+    install.done(`${install.label} (cached)`);
+    return { ...hit, cached: true, installer: installer.version, unpinned: input.unpinned };
+  }
 
   const staging = await Deno.makeTempDir({ prefix: "ocisync-deps-" });
   try {
+    install.started();
     await runInstaller(installer, { ...options, requirements, target: staging });
+    install.done();
     await normalizeInstall(staging);
-    const layer = await writeLayerFile(staging, output, layerOptions);
+    const pack = new StepReporter(options.onStep, `pack:${output}`, `packing its packages`);
+    pack.started();
+    const layer = await writeLayerFile(staging, output, {
+      ...layerOptions,
+      onProgress: pack.progress,
+    });
+    pack.done();
     await cache?.put(key, output, layer);
     return { ...layer, cached: false, installer: installer.version, unpinned: input.unpinned };
   } finally {

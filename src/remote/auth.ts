@@ -1,9 +1,14 @@
 /**
- * Authenticated requests to registries, as Docker's clients make them: a lazy `GET /v2/` ping
- * per registry learns the challenge; `Basic` challenges get the credentials directly; `Bearer`
- * challenges get a token from the realm (Docker token spec), cached per registry and scope set
- * until it expires. Credentials come from a {@linkcode CredentialLookup}, asked once per
- * registry, and never appear in logs or errors.
+ * Authenticated requests to registries, as oras-go's client makes them: no `GET /v2/` ping, but
+ * the first request to a registry goes as it is, and a 401 names the challenge, which is then
+ * kept for that registry; `Basic` challenges get the credentials directly; `Bearer` challenges
+ * get a token from the realm (Docker token spec), cached per registry and scope set until it
+ * expires. Credentials come from a {@linkcode CredentialLookup}, asked once per
+ * registry, and never appear in logs or errors. Tokens are checked against RFC 6750's token
+ * syntax, and user names and passwords for line breaks, before they go into a header.
+ *
+ * A refusal says what is true: no credentials were found, the registry refused the credentials
+ * of a named user, or it did not grant that user the access asked for.
  *
  * @example
  * ```ts
@@ -83,10 +88,19 @@ const DEFAULT_TOKEN_LIFETIME_S = 60;
 const TOKEN_EXPIRY_MARGIN_MS = 5_000;
 const TOKEN_RESPONSE_LIMIT = 1024 * 1024;
 const OAUTH_CLIENT_ID = "ocisync";
+// RFC 6750 §2.1 b64token: all a bearer token may hold. Anything else could end the header line
+// and start another, so a token server's answer is checked before it is sent anywhere.
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
+// Base64 hides these inside a Basic header, but the registry decodes them: no real user name or
+// password holds one, and a hostile file could use them against the registry's parser.
+const HEADER_BREAKING = /[\r\n\0]/;
+// The largest body sent before the registry's challenge is known: one that may be sent twice,
+// if the registry answers 401. A larger one waits for a `GET /v2/` to learn the challenge.
+const UNCHALLENGED_BODY_LIMIT = 64 * 1024;
 
 /**
  * An HTTP client that authenticates to registries. One per process is enough: share it among
- * targets so that pings, credentials and tokens are reused. Safe for concurrent requests.
+ * targets so that challenges, credentials and tokens are reused. Safe for concurrent requests.
  *
  * @example
  * ```ts
@@ -103,8 +117,13 @@ const OAUTH_CLIENT_ID = "ocisync";
 export class RegistryClient {
   #transport: Transport;
   #lookup?: CredentialLookup;
-  /** Per registry host: the challenge of its `/v2/`, or undefined when it needs no auth. */
-  #challenges = new Map<string, Promise<Challenge | undefined>>();
+  /**
+   * Per registry host, once a response has told: the challenge to answer, or undefined when the
+   * registry asked for none. A host that is missing is not known yet.
+   */
+  #challenges = new Map<string, Challenge | undefined>();
+  /** Per registry host: the first request, under way, whose answer will fill `#challenges`. */
+  #discoveries = new Map<string, PromiseWithResolvers<void>>();
   /** Per registry as written in references. */
   #credentials = new Map<string, Promise<Credential | undefined>>();
   /** Per registry host and sorted scope set. */
@@ -131,12 +150,19 @@ export class RegistryClient {
 
   /**
    * Sends a request to `registry` with the authorization that its challenge asks for, for the
-   * given token scopes. On a 401 it answers the challenge of that response with fresh
-   * credentials or a fresh token once, never more. Any status is returned, 401 included: map
-   * failures with {@linkcode responseError}.
+   * given token scopes. The first request to a registry goes without any, as oras-go's client
+   * sends it: a 401 names the challenge, which is answered with credentials or a token, and the
+   * request is sent once more; the challenge is then kept for the registry, so that the requests
+   * that follow carry their authorization from the start. Requests made while the first one is
+   * under way wait for its answer. A body larger than 64 KiB is never sent just to learn the
+   * challenge: a `GET /v2/` learns it first.
    *
-   * @throws {AuthError} when the token server refuses the credentials, or a challenge is
-   * malformed.
+   * On a 401 it answers the challenge of that response with fresh credentials or a fresh token
+   * once, never more. Any status is returned, 401 included: map failures with
+   * {@linkcode RegistryClient.failure}.
+   *
+   * @throws {AuthError} when the token server refuses the credentials, a token or credential
+   * holds characters a header cannot carry, or a challenge is malformed.
    * @throws {NetworkError} when the registry or the token server cannot be reached.
    * @example
    * ```ts
@@ -156,26 +182,98 @@ export class RegistryClient {
     scopes: readonly string[],
     request: HttpRequest,
   ): Promise<HttpResponse> {
-    const challenge = await this.#challenge(registry);
-    const authorization = await this.#authorization(registry, challenge, scopes, false);
-    const response = await this.#transport.fetch({ ...request, authorization });
-    if (response.status !== 401) return response;
-    // A token can expire or be revoked early, and a registry may ask for credentials on some
-    // repositories only, after an anonymous ping: answer this response's challenge, once.
-    let renewed: Challenge | undefined;
+    const host = registryHost(registry);
+    // Concurrent first requests would each be refused and each fetch a token: wait for one.
+    const pending = this.#discoveries.get(host);
+    if (pending !== undefined) await pending.promise;
+    if (this.#challenges.has(host)) {
+      return await this.#send(registry, scopes, request, this.#challenges.get(host));
+    }
+    if (pending !== undefined) {
+      // The first request failed before any answer: this one finds out on its own.
+      return await this.#discover(registry, scopes, request);
+    }
+    const discovery = Promise.withResolvers<void>();
+    this.#discoveries.set(host, discovery);
     try {
-      renewed = selectChallenge(response.headers.get("www-authenticate")) ?? challenge;
-    } catch (error) {
-      await discardBody(response);
-      throw error;
+      return await this.#discover(registry, scopes, request);
+    } finally {
+      this.#endDiscovery(host, discovery);
     }
-    if (renewed !== undefined) {
-      this.#challenges.set(registryHost(registry), Promise.resolve(renewed));
+  }
+
+  /**
+   * Authenticates for `scopes` now, so that a command can fail on refused credentials before
+   * it does any work. It costs what checking them must, and no more: nothing without
+   * credentials, as there is nothing to check (the first request finds out whether the
+   * registry asks for some), nor for a registry known to ask for none; a token request for a
+   * Bearer challenge, whose token server checks the credentials when it issues the token
+   * (cached for the requests that follow); one `GET /v2/` with the credentials for Basic. A
+   * registry whose challenge is not known yet costs a `GET /v2/` to learn it first.
+   *
+   * @throws {AuthError} when no credentials are found for a registry that asks for them, or
+   * the registry or its token server refuses them.
+   * @throws {NetworkError} when the registry or the token server cannot be reached.
+   * @example
+   * ```ts
+   * import { RegistryClient, repositoryScope } from "./auth.ts";
+   * const client = new RegistryClient({
+   *   credentials: async () => ({ username: "me", password: "secret" }),
+   * });
+   * await client.authenticate("ghcr.io", [repositoryScope("org/app", ["pull", "push"])]);
+   * ```
+   */
+  async authenticate(registry: string, scopes: readonly string[]): Promise<void> {
+    const host = registryHost(registry);
+    await this.#discoveries.get(host)?.promise;
+    if (!this.#challenges.has(host)) {
+      if (await this.#withoutCredentials(registry)) return;
+      await this.#ping(registry);
     }
-    const retried = await this.#authorization(registry, renewed, scopes, true);
-    if (retried === undefined || retried === authorization) return response;
+    const challenge = this.#challenges.get(host);
+    if (challenge === undefined) return;
+    if (challenge.scheme === "bearer") {
+      await this.#authorization(registry, challenge, scopes);
+      return;
+    }
+    const response = await this.#send(registry, scopes, {
+      method: "GET",
+      url: this.url(registry, "/v2/"),
+    }, challenge);
+    if (response.status !== 200) {
+      throw await this.failure(registry, response, `API of ${registry}`);
+    }
     await discardBody(response);
-    return await this.#transport.fetch({ ...request, authorization: retried });
+  }
+
+  /**
+   * The typed error for a failed response, as {@linkcode responseError} makes it, except that a
+   * 401 or 403 says what is true: that no credentials were found for the registry (with a hint
+   * to log in), that it refused the credentials of the user named, or that it did not grant
+   * that user the access asked for. Reads the body.
+   *
+   * @example
+   * ```ts
+   * import { RegistryClient } from "./auth.ts";
+   * const client = new RegistryClient();
+   * const url = client.url("ghcr.io", "/v2/org/app/tags/list");
+   * const response = await client.request("ghcr.io", [], { method: "GET", url });
+   * if (response.status !== 200) throw await client.failure("ghcr.io", response, "tags of org/app");
+   * ```
+   */
+  async failure(registry: string, response: HttpResponse, subject: string): Promise<Error> {
+    const error = await responseError(response, { registry, subject });
+    if (response.status !== 401 && response.status !== 403) return error;
+    // The registry's challenge, as request() last answered it; none means nothing was sent.
+    const challenge = this.#challenges.get(registryHost(registry));
+    if (challenge === undefined) return error;
+    const credential = sendable(await this.#credential(registry));
+    if (credential === undefined) return missingCredentials(registry, error.message);
+    if (response.status === 403) return denied(registry, holder(credential), error.message);
+    if (challenge.scheme !== "bearer") {
+      return refusedCredentials(registry, credential, error.message);
+    }
+    return tokenRefusal(registry, holder(credential), responseChallenge(response), error.message);
   }
 
   /** Releases the TLS client made for a `caFile`, if any. */
@@ -183,46 +281,126 @@ export class RegistryClient {
     this.#transport.close();
   }
 
-  #challenge(registry: string): Promise<Challenge | undefined> {
-    const host = registryHost(registry);
-    let challenge = this.#challenges.get(host);
-    if (challenge === undefined) {
-      challenge = this.#ping(registry);
-      this.#challenges.set(host, challenge);
-      // A failed ping is not remembered: the next request pings again.
-      challenge.catch(() => {
-        if (this.#challenges.get(host) === challenge) this.#challenges.delete(host);
-      });
-    }
-    return challenge;
+  /** Sends a request with the authorization that a known challenge asks for; answers a 401. */
+  async #send(
+    registry: string,
+    scopes: readonly string[],
+    request: HttpRequest,
+    challenge: Challenge | undefined,
+  ): Promise<HttpResponse> {
+    const authorization = await this.#authorization(registry, challenge, scopes);
+    const response = await this.#transport.fetch({ ...request, authorization });
+    if (response.status !== 401) return response;
+    return await this.#answer(registry, scopes, request, response, challenge, authorization);
   }
 
+  /**
+   * Sends a request to a registry whose challenge is not known: as it is, and what the answer
+   * shows becomes the registry's challenge. A large body waits for a `GET /v2/` instead, so
+   * that it is sent once.
+   */
+  async #discover(
+    registry: string,
+    scopes: readonly string[],
+    request: HttpRequest,
+  ): Promise<HttpResponse> {
+    if ((request.body?.byteLength ?? 0) > UNCHALLENGED_BODY_LIMIT) {
+      return await this.#send(registry, scopes, request, await this.#ping(registry));
+    }
+    const response = await this.#transport.fetch(request);
+    if (response.status === 401) {
+      return await this.#answer(registry, scopes, request, response, undefined, undefined);
+    }
+    // Whatever else it answered, the registry did not ask for credentials.
+    this.#learn(registry, undefined);
+    return response;
+  }
+
+  /**
+   * Answers a 401 once: its challenge (else the one known) is kept for the registry, and the
+   * request is sent again with fresh credentials or a new token. Returns the 401 itself when
+   * there is nothing new to send: no credentials, or the same ones again.
+   */
+  async #answer(
+    registry: string,
+    scopes: readonly string[],
+    request: HttpRequest,
+    response: HttpResponse,
+    known: Challenge | undefined,
+    rejected: string | undefined,
+  ): Promise<HttpResponse> {
+    let authorization: string | undefined;
+    try {
+      const challenge = selectChallenge(response.headers.get("www-authenticate")) ?? known;
+      // Asked for before the waiting requests go on, so that they share its token request.
+      const pending = this.#authorization(registry, challenge, scopes, rejected);
+      this.#learn(registry, challenge);
+      authorization = await pending;
+    } catch (error) {
+      await discardBody(response);
+      throw error;
+    }
+    if (authorization === undefined || authorization === rejected) return response;
+    await discardBody(response);
+    return await this.#transport.fetch({ ...request, authorization });
+  }
+
+  /** Keeps a registry's challenge, and lets the requests that wait for it go on. */
+  #learn(registry: string, challenge: Challenge | undefined): void {
+    const host = registryHost(registry);
+    this.#challenges.set(host, challenge);
+    const discovery = this.#discoveries.get(host);
+    if (discovery !== undefined) this.#endDiscovery(host, discovery);
+  }
+
+  #endDiscovery(host: string, discovery: PromiseWithResolvers<void>): void {
+    discovery.resolve();
+    if (this.#discoveries.get(host) === discovery) this.#discoveries.delete(host);
+  }
+
+  /** A `GET /v2/` without credentials, for the registry's challenge, which it keeps. */
   async #ping(registry: string): Promise<Challenge | undefined> {
     const response = await this.#transport.fetch({
       method: "GET",
       url: this.url(registry, "/v2/"),
     });
-    if (response.status === 401) {
+    let challenge: Challenge | undefined;
+    try {
+      if (response.status === 401) {
+        challenge = selectChallenge(response.headers.get("www-authenticate"));
+      } else if (response.status !== 200) {
+        throw await responseError(response, { registry, subject: `API of ${registry}` });
+      }
+    } finally {
       await discardBody(response);
-      return selectChallenge(response.headers.get("www-authenticate"));
     }
-    if (response.status !== 200) {
-      throw await responseError(response, { registry, subject: `API of ${registry}` });
-    }
-    await discardBody(response);
-    return undefined;
+    this.#learn(registry, challenge);
+    return challenge;
   }
 
+  /**
+   * Whether no credentials would be sent to `registry`. A lookup that fails counts as some:
+   * its error belongs to the request that needs them, if any does.
+   */
+  #withoutCredentials(registry: string): Promise<boolean> {
+    return this.#credential(registry).then((found) => sendable(found) === undefined, () => false);
+  }
+
+  /**
+   * The `Authorization` for a challenge: none, Basic credentials, or a bearer token. `rejected`
+   * is the authorization that the registry has just refused: a token that it names is not
+   * reused.
+   */
   async #authorization(
     registry: string,
     challenge: Challenge | undefined,
     scopes: readonly string[],
-    refresh: boolean,
+    rejected?: string,
   ): Promise<string | undefined> {
     if (challenge === undefined) return undefined;
     const credential = await this.#credential(registry);
-    if (challenge.scheme === "basic") return basicAuthorization(credential);
-    return `Bearer ${await this.#token(registry, challenge, scopes, credential, refresh)}`;
+    if (challenge.scheme === "basic") return basicAuthorization(registry, credential);
+    return `Bearer ${await this.#token(registry, challenge, scopes, credential, rejected)}`;
   }
 
   #credential(registry: string): Promise<Credential | undefined> {
@@ -234,19 +412,29 @@ export class RegistryClient {
     return credential;
   }
 
+  /**
+   * A token for the scopes: the cached one while it lasts, unless it is the one `rejected`;
+   * else a new one. Concurrent callers share one token request, and a token fetched after the
+   * rejected one (by a request refused at the same time) is used rather than replaced.
+   */
   async #token(
     registry: string,
     challenge: Challenge,
     scopes: readonly string[],
     credential: Credential | undefined,
-    refresh: boolean,
+    rejected: string | undefined,
   ): Promise<string> {
     const key = `${registryHost(registry)} ${[...new Set(scopes)].sort().join(" ")}`;
-    const cached = refresh ? undefined : this.#tokens.get(key);
-    if (cached !== undefined) {
-      // Concurrent requests share one pending token request; a failed one is not reused.
+    for (let cached = this.#tokens.get(key); cached !== undefined;) {
       const token = await cached.catch(() => undefined);
-      if (token !== undefined && token.expiresAt > Date.now()) return token.token;
+      if (
+        token !== undefined && token.expiresAt > Date.now() && `Bearer ${token.token}` !== rejected
+      ) {
+        return token.token;
+      }
+      // Another caller may have asked for a new one meanwhile: use that one.
+      const latest = this.#tokens.get(key);
+      cached = latest === cached ? undefined : latest;
     }
     const fresh = this.#fetchToken(registry, challenge, scopes, credential);
     this.#tokens.set(key, fresh);
@@ -267,18 +455,24 @@ export class RegistryClient {
     const requestedAt = Date.now();
     let response: HttpResponse;
     if (credential?.identityToken) {
+      checkIdentityToken(registry, credential.identityToken);
       response = await this.#postToken(realm, service, scopes, credential.identityToken);
       // The token spec lets servers without OAuth2 answer 404; they take the token as password.
       if (response.status === 404) {
         await discardBody(response);
         const basic = { username: credential.username, password: credential.identityToken };
-        response = await this.#getToken(realm, service, scopes, basic);
+        response = await this.#getToken(registry, realm, service, scopes, basic);
       }
     } else {
-      response = await this.#getToken(realm, service, scopes, credential);
+      response = await this.#getToken(registry, realm, service, scopes, credential);
     }
     if (response.status !== 200) {
-      throw await responseError(response, { registry, subject: `token for ${registry}` });
+      const error = await responseError(response, { registry, subject: `token for ${registry}` });
+      if (response.status !== 401 && response.status !== 403) throw error;
+      const sent = sendable(credential);
+      throw sent === undefined
+        ? missingCredentials(registry, error.message)
+        : refusedCredentials(registry, sent, error.message);
     }
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown } | null;
     try {
@@ -291,6 +485,14 @@ export class RegistryClient {
     if (typeof token !== "string" || token === "") {
       throw new AuthError(`the token server of ${registry} answered without a token`);
     }
+    if (!TOKEN68.test(token)) {
+      // Never quoted: it is a secret, and it may hold line breaks meant to forge headers.
+      throw new AuthError(
+        `the token server of ${registry} sent a token with characters that RFC 6750 does not ` +
+          `allow in a bearer token; it was not used`,
+        { hint: `${realm.host} is misconfigured or hostile: tell the registry's operator` },
+      );
+    }
     const lifetime = typeof body?.expires_in === "number" && body.expires_in > 0
       ? body.expires_in
       : DEFAULT_TOKEN_LIFETIME_S;
@@ -299,6 +501,7 @@ export class RegistryClient {
 
   /** The Docker token protocol: a GET, with Basic credentials when there are some. */
   #getToken(
+    registry: string,
     realm: URL,
     service: string | undefined,
     scopes: readonly string[],
@@ -310,7 +513,7 @@ export class RegistryClient {
     return this.#transport.fetch({
       method: "GET",
       url,
-      authorization: basicAuthorization(credential),
+      authorization: basicAuthorization(registry, credential),
     });
   }
 
@@ -337,6 +540,15 @@ export class RegistryClient {
   }
 }
 
+/** The challenge of a response, if it has a well-formed one. */
+function responseChallenge(response: HttpResponse): Challenge | undefined {
+  try {
+    return selectChallenge(response.headers.get("www-authenticate"));
+  } catch {
+    return undefined;
+  }
+}
+
 /** The challenge to answer: Bearer if offered, else Basic; none for other schemes. */
 function selectChallenge(header: string | null): Challenge | undefined {
   const challenges = parseChallenges(header ?? "");
@@ -344,8 +556,103 @@ function selectChallenge(header: string | null): Challenge | undefined {
     challenges.find((c) => c.scheme === "basic");
 }
 
-function basicAuthorization(credential: Credential | undefined): string | undefined {
+/** `Basic base64(user:password)`, or undefined without both; refuses line breaks and NUL. */
+function basicAuthorization(
+  registry: string,
+  credential: Credential | undefined,
+): string | undefined {
   if (credential?.username === undefined || credential.password === undefined) return undefined;
+  if (HEADER_BREAKING.test(credential.username) || HEADER_BREAKING.test(credential.password)) {
+    // Neither is quoted: the password is a secret, and the user name holds the bad character.
+    throw new AuthError(
+      `the user name or password for ${registry} holds a line break or NUL character; ` +
+        `it was not sent`,
+      { hint: "remove the character from the credentials file or the password input" },
+    );
+  }
   const bytes = new TextEncoder().encode(`${credential.username}:${credential.password}`);
   return `Basic ${btoa(Array.from(bytes, (byte) => String.fromCharCode(byte)).join(""))}`;
+}
+
+/** Refuses an identity token that could not go into a header as it is, unquoted. */
+function checkIdentityToken(registry: string, token: string): void {
+  if (TOKEN68.test(token)) return;
+  throw new AuthError(
+    `the identity token for ${registry} holds characters that RFC 6750 does not allow in a ` +
+      `token; it was not sent`,
+    { hint: `replace it: run \`ocisync login ${registry}\`` },
+  );
+}
+
+/** The credential as it would be sent, or undefined when none would be (none found, no user). */
+function sendable(credential: Credential | undefined): Credential | undefined {
+  if (credential?.identityToken) return credential;
+  return credential?.username !== undefined && credential.password !== undefined
+    ? credential
+    : undefined;
+}
+
+/** Whose credentials these are, for messages: the user, never the password or token. */
+function holder(credential: Credential): string {
+  const name = credential.username;
+  if (name === undefined || name === "") return "the identity token";
+  // A plain name is shown as it is; anything odd is quoted, so that it cannot garble the line.
+  const user = /^[\w.@+-]+$/.test(name) ? name : JSON.stringify(name);
+  return credential.identityToken ? `the identity token of user ${user}` : `user ${user}`;
+}
+
+function loginHint(registry: string): string {
+  return `run \`ocisync login ${registry}\`, or pass --credentials`;
+}
+
+function missingCredentials(registry: string, evidence: string): AuthError {
+  return new AuthError(`no credentials found for ${registry}: ${evidence}`, {
+    hint: loginHint(registry),
+  });
+}
+
+function refusedCredentials(
+  registry: string,
+  credential: Credential,
+  evidence: string,
+): AuthError {
+  const who = holder(credential);
+  if (credential.identityToken) {
+    return new AuthError(`${registry} refused ${who}: ${evidence}`, {
+      hint: `it may have expired or been revoked: run \`ocisync login ${registry}\``,
+    });
+  }
+  return new AuthError(`${registry} refused the credentials of ${who}: ${evidence}`, {
+    hint: `check the password or token of ${who}; \`ocisync login ${registry}\` replaces a ` +
+      `saved one`,
+  });
+}
+
+function denied(registry: string, who: string, evidence: string): AuthError {
+  return new AuthError(`${registry} denied ${who} access: ${evidence}`, {
+    hint: `check the repository's name, and that ${who} may use it`,
+  });
+}
+
+/**
+ * A registry's 401 to a request that carried a token: the token lacks the access asked for
+ * (`insufficient_scope`: the credentials were accepted, the rights are missing), or the registry
+ * did not accept a token that its own token server had just issued.
+ */
+function tokenRefusal(
+  registry: string,
+  who: string,
+  challenge: Challenge | undefined,
+  evidence: string,
+): AuthError {
+  if (challenge?.params.get("error") === "insufficient_scope") {
+    const scope = challenge.params.get("scope") ?? "the access needed";
+    return new AuthError(`${registry} did not grant ${who} ${scope}: ${evidence}`, {
+      hint: `check the repository's name, and that ${who} may use it`,
+    });
+  }
+  return new AuthError(`${registry} refused the token issued for ${who}: ${evidence}`, {
+    hint: `run \`ocisync login ${registry}\` to check the credentials; if that succeeds, the ` +
+      `registry does not accept its token server's tokens`,
+  });
 }

@@ -15,7 +15,9 @@
  * Within a Docker config, `credHelpers[host]` comes first, then `auths[host]`, then
  * `credsStore`. Helpers are the `docker-credential-NAME` programs on `PATH`.
  *
- * No error message ever contains a password, token or base64 `auth` string.
+ * No error message ever contains a password, token or base64 `auth` string. A file that holds
+ * credentials and that other users may read is reported through
+ * {@linkcode CredentialOptions.warn}.
  *
  * @example
  * ```ts
@@ -95,6 +97,12 @@ export interface CredentialOptions {
   env?: EnvLookup;
   /** The home directory. Default: `$HOME`, else `$USERPROFILE`. */
   home?: string;
+  /**
+   * Receives warnings: a file that holds credentials and that other users may read or write
+   * (`FILE is readable by other users; chmod 600 FILE`, as ssh warns about keys), once per
+   * file. The library prints nothing itself. Default: warnings are dropped.
+   */
+  warn?: (message: string) => void;
 }
 
 /**
@@ -180,11 +188,12 @@ export function credentialLookup(options: CredentialOptions): CredentialLookup {
     );
   }
   const cache = new Map<string, Promise<Credential | undefined>>();
+  const checkExposure = exposureCheck(options.warn);
   return (registry) => {
     const host = normaliseRegistry(registry);
     let found = cache.get(host);
     if (found === undefined) {
-      found = findCredential(host, options);
+      found = findCredential(host, options, checkExposure);
       cache.set(host, found);
       found.catch(() => cache.delete(host));
     }
@@ -313,26 +322,59 @@ export async function removeCredential(
   return removed;
 }
 
+/** Warns about a file that holds credentials, if others may read or write it. */
+type ExposureCheck = (path: string) => Promise<void>;
+
 /** Tries every source in order; the first credential found wins. */
 async function findCredential(
   host: string,
   options: CredentialOptions,
+  checkExposure: ExposureCheck,
 ): Promise<Credential | undefined> {
   if (options.username !== undefined && options.password !== undefined) {
     return { username: options.username, password: options.password };
   }
   const env = options.env ?? defaultEnv;
   if (options.credentialsFile !== undefined) {
-    const found = await fromCredentialsFile(options.credentialsFile, host, env);
+    const found = await fromCredentialsFile(options.credentialsFile, host, env, checkExposure);
     if (found !== undefined) return found;
   }
   for (const path of authFilePaths(env, options.home)) {
     const raw = await readJson(path, "auth file");
     if (raw === undefined) continue;
-    const found = await fromDockerConfig(parseDockerConfig(raw, path), host, env);
+    const config = parseDockerConfig(raw, path);
+    if (holdsSecrets(config)) await checkExposure(path);
+    const found = await fromDockerConfig(config, host, env);
     if (found !== undefined) return found;
   }
   return undefined;
+}
+
+/**
+ * Checks files for modes that let other users read or write them, and warns through `warn`,
+ * once per file, as ssh does for private keys. Without `warn`, checks nothing.
+ */
+function exposureCheck(warn: ((message: string) => void) | undefined): ExposureCheck {
+  const checked = new Set<string>();
+  return async (path) => {
+    if (warn === undefined || checked.has(path)) return;
+    checked.add(path);
+    // The mode of the file itself, through any symlink; null on Windows, which has no such bits.
+    const mode = (await Deno.stat(path).catch(() => undefined))?.mode ?? 0;
+    if ((mode & 0o077) === 0) return;
+    const how = mode & 0o044 ? "readable" : mode & 0o022 ? "writable" : "accessible";
+    warn(`${path} is ${how} by other users; chmod 600 ${shellWord(path)}`);
+  };
+}
+
+/** Whether a Docker config holds a secret itself, rather than naming helpers that keep them. */
+function holdsSecrets(config: DockerConfig): boolean {
+  return [...config.auths.values()].some((entry) => entry.credential !== undefined);
+}
+
+/** A path as one shell word, quoted when it needs to be, for a command to copy. */
+function shellWord(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
 }
 
 /** A `--credentials` file, in either shape. Unlike the standard files, it must exist. */
@@ -340,6 +382,7 @@ async function fromCredentialsFile(
   path: string,
   host: string,
   env: EnvLookup,
+  checkExposure: ExposureCheck,
 ): Promise<Credential | undefined> {
   const raw = await readJson(path, "credentials file");
   if (raw === undefined) {
@@ -353,7 +396,11 @@ async function fromCredentialsFile(
       'it mixes a Docker config ("auths", "credHelpers", "credsStore") with "username"/"password"',
     );
   }
-  if (isDocker) return fromDockerConfig(parseDockerConfig(raw, path), host, env);
+  if (isDocker) {
+    const config = parseDockerConfig(raw, path);
+    if (holdsSecrets(config)) await checkExposure(path);
+    return fromDockerConfig(config, host, env);
+  }
   if (!isPlain) {
     throw malformed(
       path,
@@ -365,6 +412,7 @@ async function fromCredentialsFile(
     throw malformed(path, '"username" must be a non-empty string');
   }
   if (typeof password !== "string") throw malformed(path, '"password" must be a string');
+  await checkExposure(path);
   if (registry !== undefined) {
     if (typeof registry !== "string" || authKeyHost(registry) === undefined) {
       throw malformed(path, '"registry" must be a registry host such as "ghcr.io"');

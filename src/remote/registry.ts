@@ -43,7 +43,6 @@ import {
   type HttpRequest,
   type HttpResponse,
   readBody,
-  responseError,
 } from "./transport.ts";
 
 /**
@@ -58,7 +57,7 @@ import {
  * ```
  */
 export interface RegistryOptions extends RegistryClientOptions {
-  /** A client shared with other targets, so that pings and tokens are reused. */
+  /** A client shared with other targets, so that challenges and tokens are reused. */
   client?: RegistryClient;
   /** How many {@linkcode RegistryTarget.pushBlob} calls upload at once; others wait. Default 4. */
   concurrency?: number;
@@ -344,6 +343,8 @@ export class RegistryTarget implements Target {
       try {
         let location = this.#startedUploads.get(descriptor.digest);
         this.#startedUploads.delete(descriptor.digest);
+        // A bodiless request comes first (the HEAD, the POST, or the mount's POST that started
+        // the session): it meets any 401, so that no chunk is sent only to be refused.
         if (location === undefined) {
           if (await this.#hasBlob(descriptor, PUSH)) {
             await body.cancel();
@@ -521,6 +522,26 @@ export class RegistryTarget implements Target {
       if (error instanceof NotFoundError) return [];
       throw error;
     }
+  }
+
+  /**
+   * Authenticates for pushing to the repository (`pull,push`) now, so that refused credentials
+   * fail a command before it packs or sends anything; see {@linkcode RegistryClient.authenticate}
+   * for what it costs (nothing without credentials). The token it gets is the one that the
+   * push's requests use.
+   *
+   * @throws {AuthError} when no credentials are found for a registry that asks for them, or
+   * they are refused.
+   * @example
+   * ```ts
+   * import { parseRegistryReference } from "../ref/mod.ts";
+   * import { RegistryTarget } from "./registry.ts";
+   * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
+   * await target.authenticateForPush();
+   * ```
+   */
+  authenticateForPush(): Promise<void> {
+    return this.#client.authenticate(this.registry, [repositoryScope(this.repository, PUSH)]);
   }
 
   /** Releases the client, if this target made its own. */
@@ -773,7 +794,8 @@ export class RegistryTarget implements Target {
   }
 
   #error(response: HttpResponse, subject: string): Promise<Error> {
-    return responseError(response, { registry: this.registry, subject });
+    // The client knows whether credentials were sent, which a 401 or 403 depends on.
+    return this.#client.failure(this.registry, response, subject);
   }
 }
 

@@ -6,7 +6,8 @@
  * typed errors.
  *
  * Request bodies are byte arrays, never streams, so that any request can be sent again after a
- * failure; callers opt out where a repetition would be wrong (an upload chunk).
+ * failure or a 401; callers opt out of retries where a repetition would be wrong (an upload
+ * chunk).
  *
  * Proxies need no option: Deno's `fetch` honours `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY`.
  *
@@ -429,15 +430,7 @@ export class Transport {
         client,
       });
     } catch (error) {
-      const problem = abort.signal.aborted
-        ? `no response within ${timeout} ms`
-        : redactMessage(describe(error));
-      this.#log(`${shown} -> ${problem}`);
-      throw new NetworkError(`${shown}: ${problem}`, {
-        hint: /certificate/i.test(problem)
-          ? "trust the registry's certificate authority with --ca-file FILE"
-          : undefined,
-      });
+      throw this.#sendFailure(error, url, shown, abort.signal.aborted ? timeout : undefined);
     } finally {
       clearTimeout(timer);
     }
@@ -458,6 +451,26 @@ export class Transport {
       headers: response.headers,
       body: response.body && guardBody(response.body, idleTimeout, shown),
     };
+  }
+
+  /**
+   * The error for a request that got no response, logged first: which host could not be
+   * reached and why, with a hint. `timedOut` is the timeout in ms when it expired.
+   */
+  #sendFailure(error: unknown, url: URL, shown: string, timedOut?: number): OcisyncError {
+    if (error instanceof TypeError && /^Invalid header/.test(error.message)) {
+      // Deno quotes the value, which may be a credential: say only which header it was.
+      const name = /header (name|value)/.exec(error.message)?.[1] ?? "value";
+      this.#log(`${shown} -> invalid header ${name}`);
+      return new OcisyncError(`${shown}: a request header ${name} holds characters HTTP forbids`);
+    }
+    const { problem, hint } = timedOut === undefined ? connectionProblem(describe(error), url) : {
+      problem: `no response within ${timedOut} ms`,
+      hint: `${url.host} did not answer in time: check the network, or allow more with ` +
+        `--timeout`,
+    };
+    this.#log(`${shown} -> ${problem}`);
+    return new NetworkError(`${shown}: ${problem}`, { hint: hint + proxyNote(url) });
   }
 
   #httpClient(): Promise<Deno.HttpClient> | undefined {
@@ -672,6 +685,100 @@ function redactMessage(message: string): string {
     const url = URL.parse(match);
     return url ? redactUrl(url) : "(url)";
   });
+}
+
+/** One kind of connection failure, recognised by the words of Deno's fetch error. */
+interface ConnectionFailure {
+  pattern: RegExp;
+  /** Why, for the message; `words` are the runtime's own, redacted. */
+  reason(url: URL, words: string): string;
+  hint(url: URL): string;
+}
+
+const CA_FILE_HINT = "trust the registry's certificate authority with --ca-file FILE";
+
+// In order: the first match wins. The runtime's words follow each reason, for the details.
+const CONNECTION_FAILURES: ConnectionFailure[] = [
+  {
+    pattern: /dns error|lookup address|name resolution|Name or service not known|nodename/i,
+    reason: (url, words) => `cannot resolve the host name ${url.hostname} (${words})`,
+    hint: (url) => `check the spelling of ${url.hostname}, and that DNS works on this network`,
+  },
+  {
+    pattern: /connection refused/i,
+    reason: (url) => `cannot connect to ${url.host}: connection refused`,
+    hint: (url) =>
+      `nothing accepts connections at ${url.host}: check the host and port, ` +
+      `and that the registry is running`,
+  },
+  {
+    pattern: /InvalidContentType|corrupt message|wrong version number/i,
+    reason: (url, words) =>
+      `TLS handshake with ${url.host} failed: it does not answer in TLS (${words})`,
+    hint: (url) => `if ${url.host} serves plain HTTP, pass --plain-http`,
+  },
+  {
+    pattern: /certificate/i,
+    reason: (url, words) =>
+      `TLS handshake with ${url.host} failed: its certificate is not trusted (${words})`,
+    hint: () => CA_FILE_HINT,
+  },
+  {
+    pattern: /tls|handshake|alert/i,
+    reason: (url, words) => `TLS handshake with ${url.host} failed (${words})`,
+    hint: () => `${CA_FILE_HINT}, or use --plain-http if it serves plain HTTP`,
+  },
+  {
+    pattern: /timed out/i,
+    reason: (url, words) => `cannot connect to ${url.host}: timed out (${words})`,
+    hint: (url) => `${url.host} did not answer: check the host, and any firewall on the way`,
+  },
+  {
+    pattern: /reset|closed|broken pipe|aborted/i,
+    reason: (url, words) => `the connection to ${url.host} broke (${words})`,
+    hint: (url) => `check the network, and any proxy between this machine and ${url.host}`,
+  },
+];
+
+/** Which host could not be reached, why, and what to do, from a fetch error's text. */
+function connectionProblem(detail: string, url: URL): { problem: string; hint: string } {
+  const words = runtimeWords(detail);
+  const failure = CONNECTION_FAILURES.find((f) => f.pattern.test(words));
+  if (failure === undefined) {
+    return {
+      problem: `cannot reach ${url.host} (${words})`,
+      hint: `check the network, and that ${url.host} is up`,
+    };
+  }
+  return { problem: failure.reason(url, words), hint: failure.hint(url) };
+}
+
+/**
+ * The runtime's own account of a failure, without the wrapping that repeats the URL:
+ * `fetch failed: error sending request for url (…): client error (Connect): tcp connect
+ * error: Connection refused (os error 111)` becomes `tcp connect error: Connection refused (os
+ * error 111)`. Any URL left is dropped: the message names it already, and a host or path must
+ * not be taken for a reason (`tls.example.com`, `/v2/closed/…`).
+ */
+function runtimeWords(detail: string): string {
+  const inner = /client error \([^)]*\): (.*)$/s.exec(detail)?.[1] ??
+    detail.replace(/^fetch failed: /, "");
+  return inner.replace(/\bhttps?:\/\/[^\s)]+/g, "(url)");
+}
+
+/**
+ * A note for a hint when a proxy variable is set for the URL's scheme: the failure may be the
+ * proxy's. Read only when the environment may be read without a prompt.
+ */
+function proxyNote(url: URL): string {
+  const names = url.protocol === "https:"
+    ? ["HTTPS_PROXY", "https_proxy"]
+    : ["HTTP_PROXY", "http_proxy"];
+  for (const name of names) {
+    if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") continue;
+    if (Deno.env.get(name)) return ` (${name} is set: the proxy may be what failed)`;
+  }
+  return "";
 }
 
 /** The message of an error and of its causes, which hold the useful part of fetch errors. */

@@ -29,6 +29,7 @@
  * ```
  * @module
  */
+import { resolve as resolvePath } from "node:path";
 import YAML from "yaml";
 import { closest } from "../cli/args.ts";
 import { positiveInteger } from "../cli/common.ts";
@@ -303,13 +304,15 @@ export function parseSyncConfig(text: string, file: string): SyncConfig {
         `${at(node)}: ${path} has no output: give events, output, exec or webhook`,
       );
     }
+    // Compared as absolute paths: `live` and `./live` are one folder, with one lock.
     if (target.output !== undefined) {
-      if (folders.has(target.output)) {
+      if (folders.has(resolvePath(target.output))) {
         throw new UsageError(`${name("output")}: another target writes ${target.output}`);
       }
-      folders.add(target.output);
+      folders.add(resolvePath(target.output));
     }
-    const stateKey = `${target.state ?? ""}\n${formatReference(target.reference)}`;
+    const stateFile = target.state === undefined ? "" : resolvePath(target.state);
+    const stateKey = `${stateFile}\n${formatReference(target.reference)}`;
     if (target.state !== undefined && states.has(stateKey)) {
       throw new UsageError(
         `${name("reference")}: another target keeps ${

@@ -11,6 +11,8 @@
  * - **Failures** are retried with exponential backoff and jitter, capped at the interval.
  * - **Stopping**: when the signal aborts, the tick in progress stops at its next safe point,
  *   and the loop ends without recording a partial change.
+ * - **One writer**: a folder or a state file belongs to one process, which holds their locks
+ *   from start-up to exit ({@linkcode lockSyncPaths}); a second process is refused at once.
  *
  * The loop is an async iterator of {@linkcode SyncTick}s, one per tick; it ends by throwing
  * the last error once `maxFailures` ticks in a row have failed.
@@ -35,7 +37,10 @@
  * ```
  * @module
  */
+import { dirname, resolve } from "node:path";
 import { type Digest, sha256Digest } from "../digest/mod.ts";
+import { OcisyncError, UsageError } from "../errors/mod.ts";
+import { describeLockHolder, FileLock, readLockHolder } from "../fs/lock.ts";
 import { formatPlatform, hostPlatform } from "../image/platform.ts";
 import type { Target } from "../oci/target.ts";
 import type { Platform } from "../oci/types.ts";
@@ -43,8 +48,8 @@ import type { BlobListener } from "../progress/mod.ts";
 import { fetchImageManifest } from "../pull/mod.ts";
 import { formatReference, type Reference } from "../ref/mod.ts";
 import { closeTarget, openTarget, resolveReference } from "../target/mod.ts";
-import { layerPaths, type SyncChange, type SyncOutput } from "./outputs.ts";
-import { SyncState } from "./state.ts";
+import { layerPaths, outputLockPath, type SyncChange, type SyncOutput } from "./outputs.ts";
+import { stateLockPath, SyncState } from "./state.ts";
 
 export {
   directoryOutput,
@@ -54,13 +59,14 @@ export {
   execOutput,
   type ExecOutputOptions,
   layerPaths,
+  outputLockPath,
   type SyncChange,
   type SyncOutput,
   versionDirectory,
   webhookOutput,
   type WebhookOutputOptions,
 } from "./outputs.ts";
-export { SyncState, type SyncStateEntry } from "./state.ts";
+export { stateLockPath, SyncState, type SyncStateEntry } from "./state.ts";
 export {
   type HealthReport,
   type ListenAddress,
@@ -242,6 +248,114 @@ export async function* syncLoop(options: SyncOptions): AsyncGenerator<SyncTick, 
     }
   } finally {
     tick.close();
+  }
+}
+
+/**
+ * The locks a sync process holds for its whole life, from {@linkcode lockSyncPaths}.
+ *
+ * @example
+ * ```ts
+ * import { lockSyncPaths } from "./mod.ts";
+ * await using locks = await lockSyncPaths({ outputs: ["/srv/flows"] });
+ * console.log(locks.paths); // ["/srv/flows/.ocisync.lock"]
+ * ```
+ */
+export interface SyncLocks extends AsyncDisposable {
+  /** The lock files held, as absolute paths. */
+  readonly paths: string[];
+  /** Releases every lock; calling it again does nothing. */
+  release(): Promise<void>;
+}
+
+/** How many times a lock whose holder has not written its name yet is read again. */
+const HOLDER_READS = 4;
+const HOLDER_READ_WAIT_MS = 25;
+
+/**
+ * Makes this process the only writer of each output folder (`-o DIR`) and state file, for as
+ * long as it holds the returned locks: `DIR/.ocisync.lock` ({@linkcode outputLockPath}) and
+ * `FILE.lock` ({@linkcode stateLockPath}), taken at once, never waited for. Take them once per
+ * process, at start-up, before any loop ticks: the loops of one process may share a state file,
+ * two processes may not, nor a folder. A lock left by a process that died on this host is broken
+ * at once; one from another host once it has not been refreshed for five minutes. Folders and
+ * the state file's folder are created if missing.
+ *
+ * @throws {UsageError} when another process holds one of the locks; the message names the folder
+ * or file, and the holder's pid, host and start time. The locks already taken are released.
+ * @throws {OcisyncError} when a lock file cannot be created.
+ * @example
+ * ```ts
+ * import { directoryOutput, lockSyncPaths, SyncState, syncLoop } from "./mod.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * const locks = await lockSyncPaths({ outputs: ["/srv/flows"], states: ["state.json"] });
+ * try {
+ *   const ticks = syncLoop({
+ *     reference: parseReference("ghcr.io/acme/flows:prod"),
+ *     outputs: [directoryOutput("/srv/flows")],
+ *     interval: 30_000,
+ *     state: await SyncState.open("state.json"),
+ *   });
+ *   for await (const tick of ticks) console.error(tick.status);
+ * } finally {
+ *   await locks.release();
+ * }
+ * ```
+ */
+export async function lockSyncPaths(
+  paths: { outputs?: string[]; states?: string[] },
+): Promise<SyncLocks> {
+  const held: FileLock[] = [];
+  const release = async () => {
+    for (const lock of held.splice(0).reverse()) await lock.release();
+  };
+  try {
+    for (const dir of new Set((paths.outputs ?? []).map((p) => resolve(p)))) {
+      await makeFolder(dir, `the output folder ${dir}`);
+      held.push(await ownOrRefuse(outputLockPath(dir), `the output folder ${dir}`, "folder"));
+    }
+    for (const file of new Set((paths.states ?? []).map((p) => resolve(p)))) {
+      await makeFolder(dirname(file), `the folder of the state file ${file}`);
+      held.push(await ownOrRefuse(stateLockPath(file), `the state file ${file}`, "state file"));
+    }
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  return {
+    paths: held.map((lock) => lock.path),
+    release,
+    [Symbol.asyncDispose]: release,
+  };
+}
+
+/** Creates a folder where missing, for its lock file. */
+async function makeFolder(path: string, what: string): Promise<void> {
+  try {
+    await Deno.mkdir(path, { recursive: true });
+  } catch (error) {
+    throw new OcisyncError(`cannot create ${what}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Takes the lock `path` at once, or throws a {@linkcode UsageError} that names its holder. */
+async function ownOrRefuse(path: string, what: string, kind: string): Promise<FileLock> {
+  for (let read = 1;; read++) {
+    const lock = await FileLock.tryAcquire(path);
+    if (lock) return lock;
+    const holder = await readLockHolder(path);
+    // A holder writes its name just after creating the file: give it a moment to.
+    if (holder?.pid !== undefined || read >= HOLDER_READS) {
+      throw new UsageError(
+        `${what} is in use by another ocisync sync: ` +
+          (holder ? describeLockHolder(holder) : `a process that has not written to ${path}`),
+        {
+          hint: `one sync process per ${kind}: stop the other one, or give this one another ` +
+            `${kind}; if that process is gone, delete ${path}`,
+        },
+      );
+    }
+    await new Promise((done) => setTimeout(done, HOLDER_READ_WAIT_MS));
   }
 }
 

@@ -208,8 +208,10 @@ export function eventsOutput(
 export interface DirectoryOutputOptions {
   /** How many versions to keep in `DIR/.ocisync/`, the current one included. Default 2. */
   keep?: number;
-  /** The most bytes one version's layers may write. */
+  /** The most bytes one version's layers may decompress to. */
   maxExtractSize?: number;
+  /** The most tar entries one version's layers may hold. */
+  maxEntries?: number;
 }
 
 /**
@@ -226,13 +228,30 @@ export function versionDirectory(directory: string, digest: Digest): string {
 }
 
 /**
+ * The lock file that makes one process the owner of an output folder: `DIR/.ocisync.lock`.
+ * {@linkcode directoryOutput} removes what it finds half-done in `DIR/.ocisync/`, which is
+ * right only while no other process writes there; `lockSyncPaths` in `mod.ts` takes this lock.
+ *
+ * @example
+ * ```ts
+ * import { outputLockPath } from "./outputs.ts";
+ * outputLockPath("/srv/flows/"); // "/srv/flows/.ocisync.lock"
+ * ```
+ */
+export function outputLockPath(directory: string): string {
+  return `${trimSlashes(directory)}/${VERSIONS}.lock`;
+}
+
+/**
  * Materialises each change in `directory`. The version is pulled, verified, into
  * `DIR/.ocisync/<hex>/` (a folder that is already there from an earlier attempt is complete, as
  * `pull` renames it into place whole, and is reused); then the symlink `DIR/current`, which
  * points to `.ocisync/<hex>` relatively so that the folder can be mounted anywhere, is replaced
  * by a rename. Readers that resolve `DIR/current` once and read below the result see one
  * version, whole. Versions beyond the `keep` most recent are removed afterwards, but never the
- * one that was current during the swap: a reader may still be in it.
+ * one that was current during the swap: a reader may still be in it. Staging folders left in
+ * `DIR/.ocisync/` are removed too, so only one process may write to `DIR`: it holds
+ * {@linkcode outputLockPath} (see `lockSyncPaths`).
  *
  * @example
  * ```ts
@@ -258,6 +277,7 @@ export function directoryOutput(
         await pull(change.target, change.descriptor, version, {
           platform: change.platform,
           maxExtractSize: options.maxExtractSize,
+          maxEntries: options.maxEntries,
           onBlob: change.onBlob,
         });
       }

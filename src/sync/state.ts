@@ -58,8 +58,24 @@ export interface SyncStateEntry {
 const FORMAT_VERSION = 1;
 
 /**
+ * The lock file that makes one process the owner of a state file: `FILE.lock`. A
+ * {@linkcode SyncState} writes its whole map, so two processes sharing one file would undo
+ * each other's entries; `lockSyncPaths` in `mod.ts` takes this lock.
+ *
+ * @example
+ * ```ts
+ * import { stateLockPath } from "./state.ts";
+ * stateLockPath("/var/lib/ocisync/state.json"); // "/var/lib/ocisync/state.json.lock"
+ * ```
+ */
+export function stateLockPath(path: string): string {
+  return `${path}.lock`;
+}
+
+/**
  * The state of one or more sync loops: in memory, or kept in a file. Loops of one process may
- * share an instance; writes are serialised.
+ * share an instance; writes are serialised. Processes may not share a file: the one that uses
+ * it holds {@linkcode stateLockPath} (see `lockSyncPaths`).
  *
  * @example
  * ```ts

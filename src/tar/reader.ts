@@ -70,6 +70,17 @@ class ByteSource {
     return chunk;
   }
 
+  /** `n` bytes, or fewer when the stream ends first. */
+  async upTo(n: number): Promise<Uint8Array> {
+    const out = new Uint8Array(n);
+    let filled = 0;
+    for (let chunk; filled < n && (chunk = await this.next(n - filled));) {
+      out.set(chunk, filled);
+      filled += chunk.length;
+    }
+    return out.subarray(0, filled);
+  }
+
   /** Exactly `n` bytes, or undefined when the stream ends first. */
   async exactly(n: number): Promise<Uint8Array | undefined> {
     const out = new Uint8Array(n);
@@ -98,8 +109,56 @@ function truncated(): never {
 }
 
 /**
+ * The stream is not a tar archive at all: its first block is no tar header. Distinct from a
+ * truncated or corrupt archive, so that a caller handed a file of another kind (a JSON file
+ * given as a layer) can say so. It is an {@linkcode UnsafeContentError} like any unreadable
+ * archive.
+ *
+ * @example
+ * ```ts
+ * import { NotTarError, readTar } from "./reader.ts";
+ * const json = new TextEncoder().encode('{"not": "a tar"}');
+ * try {
+ *   await Array.fromAsync(readTar(ReadableStream.from([json])));
+ * } catch (error) {
+ *   console.log(error instanceof NotTarError); // true
+ * }
+ * ```
+ */
+export class NotTarError extends UnsafeContentError {
+  /** What the first block showed instead, e.g. `its first 512 bytes are not a tar header`. */
+  readonly reason: string;
+
+  /** An error saying the stream is not a tar archive, and why. */
+  constructor(reason: string) {
+    super(`not a tar archive: ${reason}`);
+    this.reason = reason;
+  }
+}
+
+/**
+ * The first header of an archive, or undefined for an empty stream. Its first block tells an
+ * archive from other bytes: a tar header has a valid checksum, or at least the `ustar` magic of
+ * a header that was cut short or damaged.
+ */
+async function firstHeader(input: ByteSource): Promise<Uint8Array | undefined> {
+  const block = await input.upTo(BLOCK_SIZE);
+  if (block.length === 0) return undefined;
+  const magic = decoder.decode(block.subarray(257, 262)) === "ustar";
+  if (block.length < BLOCK_SIZE) {
+    if (magic) truncated();
+    throw new NotTarError(`its ${block.length} bytes are less than one ${BLOCK_SIZE}-byte header`);
+  }
+  if (!magic && !block.every((b) => b === 0) && !checksumMatches(block)) {
+    throw new NotTarError(`its first ${BLOCK_SIZE} bytes are not a tar header`);
+  }
+  return block;
+}
+
+/**
  * Reads the entries of a tar stream in order.
  *
+ * @throws {NotTarError} when the first block is no tar header: the bytes are not an archive.
  * @throws {UnsafeContentError} on a bad checksum, a truncated archive, or a
  * malformed extended header.
  */
@@ -108,8 +167,8 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
   let pax: Record<string, string> = {};
   let longName: string | undefined;
   let longLink: string | undefined;
-  while (true) {
-    const header = await input.exactly(BLOCK_SIZE);
+  for (let first = true;; first = false) {
+    const header = first ? await firstHeader(input) : await input.exactly(BLOCK_SIZE);
     if (!header || header.every((b) => b === 0)) return; // end: a zero block, or EOF
     verifyChecksum(header);
     const typeFlag = String.fromCharCode(header[156] || 0x30);
@@ -184,11 +243,25 @@ function entryType(flag: string, name: string): TarEntryType {
 }
 
 function verifyChecksum(header: Uint8Array): void {
-  let sum = 0;
-  for (let i = 0; i < BLOCK_SIZE; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i];
-  if (readNumber(header, 148, 8) !== sum) {
+  if (readNumber(header, 148, 8) !== checksumOf(header)) {
     throw new UnsafeContentError("tar header checksum mismatch: the archive is corrupt");
   }
+}
+
+/** Whether a block's checksum field holds its checksum; false when the field is no number. */
+function checksumMatches(header: Uint8Array): boolean {
+  try {
+    return readNumber(header, 148, 8) === checksumOf(header);
+  } catch {
+    return false;
+  }
+}
+
+/** The ustar checksum: the bytes' sum, the checksum field counted as eight spaces. */
+function checksumOf(header: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < BLOCK_SIZE; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i];
+  return sum;
 }
 
 /** An octal field, or a base-256 one (high bit set) as GNU tar writes large values. */

@@ -2,19 +2,33 @@
  * Applies layers to a folder, safely. Entries are resolved inside the root
  * the way a container runtime resolves them in a root file system: an
  * absolute symlink target means the root, and a path that would leave the
- * root, by `..`, an absolute name or a symlink, is refused. OCI whiteouts
- * delete inside the root only. Devices and fifos are not created; setuid,
- * setgid and sticky bits are dropped.
+ * root, by `..`, an absolute name or a symlink, is refused. Symlinks are kept
+ * as stored, whatever they point at: they are data, never followed out of the
+ * root while unpacking. OCI whiteouts delete inside the root only. Devices and
+ * fifos are not created; setuid, setgid and sticky bits are dropped.
+ *
+ * Metadata is applied to the entry that is there at that moment, never
+ * through a symlink: a directory's mode is set when it is made, and only a
+ * mode that would stop the directory from being filled (no owner write or
+ * search bit) waits for {@linkcode Unpacker.finish}, which checks the
+ * directory again, without following links, before it applies it. Whatever
+ * a later entry or a whiteout replaces takes its pending mode with it.
+ *
+ * Memory does not grow with the size of a layer. It grows with the entry
+ * count only for layers after the first (the paths they created, which an
+ * opaque whiteout must spare) and for read-only directories; both are
+ * bounded by `maxEntries`.
  *
  * @example
  * ```ts
  * import { Unpacker } from "./mod.ts";
  * import { readTar } from "../tar/reader.ts";
- * import { decompressStream } from "../compress/decompress.ts";
- * const unpacker = new Unpacker("/tmp/rootfs", { maxSize: 1024 ** 3 });
- * const file = await Deno.open("layer.tar.gz");
- * await unpacker.apply(readTar(decompressStream(file.readable)));
+ * import { tarStream } from "../tar/writer.ts";
+ * const root = await Deno.makeTempDir();
+ * const unpacker = new Unpacker(root, { maxSize: 1024 ** 2, maxEntries: 100 });
+ * await unpacker.apply(readTar(tarStream([{ name: "d/", type: "directory", mode: 0o755 }], { mtime: 0 })));
  * unpacker.finish();
+ * console.log(unpacker.stats.directories); // 1
  * ```
  * @module
  */
@@ -23,12 +37,20 @@ import type { TarReadEntry } from "../tar/reader.ts";
 
 /** Options of {@linkcode Unpacker}. */
 export interface UnpackOptions {
-  /** The most file bytes all layers together may write; a decompression bomb stops here. */
+  /**
+   * The most bytes all layers together may decompress to; a decompression bomb stops here.
+   * Count the tar bytes with {@linkcode Unpacker.meter}; file sizes are checked against it
+   * before anything is written.
+   */
   maxSize?: number;
+  /** The most tar entries all layers together may hold, whiteouts and skipped ones included. */
+  maxEntries?: number;
 }
 
 /** What the layers applied. */
 export interface UnpackStats {
+  /** Tar entries read, of every kind. */
+  entries: number;
   /** Regular files written. */
   files: number;
   /** Directories created or kept. */
@@ -41,13 +63,22 @@ export interface UnpackStats {
   whiteouts: number;
   /** Bytes of file content written. */
   bytes: number;
-  /** Entries that were not created: devices and fifos. */
+  /** Entries that were not created (devices, fifos): the first {@linkcode MAX_SKIPPED_NAMES}. */
   skipped: string[];
+  /** How many entries were not created, all of them. */
+  skippedCount: number;
 }
+
+/** How many skipped names {@linkcode UnpackStats.skipped} keeps: a layer of fifos stays small. */
+export const MAX_SKIPPED_NAMES = 100;
+/** The default of {@linkcode UnpackOptions.maxEntries}. */
+export const DEFAULT_MAX_ENTRIES = 1_000_000;
 
 const OPAQUE = ".wh..wh..opq";
 const WHITEOUT = ".wh.";
 const MAX_SYMLINK_HOPS = 40;
+/** The owner's write and search bits: without both, a directory cannot be filled. */
+const OWNER_WRITE_SEARCH = 0o300;
 
 /** Applies layers in order to one root folder. */
 export class Unpacker {
@@ -55,6 +86,7 @@ export class Unpacker {
   readonly root: string;
   /** What has been applied so far. */
   readonly stats: UnpackStats = {
+    entries: 0,
     files: 0,
     directories: 0,
     symlinks: 0,
@@ -62,37 +94,77 @@ export class Unpacker {
     whiteouts: 0,
     bytes: 0,
     skipped: [],
+    skippedCount: 0,
   };
   readonly #maxSize: number;
-  /** Directory modes, applied at the end so a read-only directory can still be filled. */
-  readonly #directoryModes = new Map<string, number>();
+  readonly #maxEntries: number;
+  /** Decompressed bytes counted by {@linkcode meter}. */
+  #decompressed = 0;
+  /** Modes of read-only directories, by path below the root, applied last. */
+  readonly #pendingModes = new Map<string, number>();
+  /** The last parent folder resolved: most entries share their parent with the one before. */
+  #lastResolved?: { key: string; path: string };
   /**
-   * Parent folders already resolved, by entry path: most entries share their parent with
-   * the one before. Cleared whenever a removal or a symlink could change a resolution.
+   * Paths the current layer created, which an opaque whiteout must spare. The first layer
+   * needs none: everything below it was created by it.
    */
-  readonly #resolved = new Map<string, string>();
-  /** Paths the current layer created: an opaque whiteout hides only the layers below. */
-  #createdInLayer = new Set<string>();
+  #createdInLayer?: Set<string>;
+  #layers = 0;
 
   /** `root` must be an existing, empty folder. */
   constructor(root: string, options: UnpackOptions = {}) {
     this.root = root.replace(/\/+$/, "");
     this.#maxSize = options.maxSize ?? Infinity;
+    this.#maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  }
+
+  /**
+   * Counts the bytes of a decompressed layer against `maxSize` as they pass, so that every
+   * byte counts: padding and whatever follows the tar's end as much as file content.
+   */
+  async *meter(tar: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    for await (const chunk of tar) {
+      this.#decompressed += chunk.length;
+      if (this.#decompressed > this.#maxSize) throw this.#tooLarge("the layers");
+      yield chunk;
+    }
   }
 
   /** Applies one layer's entries. */
   async apply(entries: AsyncIterable<TarReadEntry>): Promise<void> {
-    this.#createdInLayer = new Set();
+    this.#createdInLayer = this.#layers++ === 0 ? undefined : new Set();
     for await (const entry of entries) await this.#applyEntry(entry);
+    this.#createdInLayer = undefined;
   }
 
-  /** Sets directory modes, deepest first. Call once, after the last layer. */
+  /**
+   * Sets the read-only directories' modes, deepest first. Call once, after the last layer.
+   * Each path is checked, without following links, to be the directory that was made there.
+   */
   finish(): void {
-    const dirs = [...this.#directoryModes].sort(([a], [b]) => b.length - a.length);
-    for (const [path, mode] of dirs) Deno.chmodSync(path, mode);
+    const root = Deno.realPathSync(this.root);
+    const pending = [...this.#pendingModes].sort(([a], [b]) => b.length - a.length);
+    this.#pendingModes.clear();
+    for (const [relative, mode] of pending) {
+      const path = `${this.root}/${relative}`;
+      // Removals forget pending modes, so this holds; it is checked again because the
+      // alternative is a chmod that follows a link out of the root.
+      if (
+        !lstatOrUndefined(path)?.isDirectory || Deno.realPathSync(path) !== `${root}/${relative}`
+      ) {
+        throw new UnsafeContentError(`refusing to set the mode of ${relative}: it was replaced`);
+      }
+      Deno.chmodSync(path, mode);
+    }
   }
 
   async #applyEntry(entry: TarReadEntry): Promise<void> {
+    if (++this.stats.entries > this.#maxEntries) {
+      throw new UnsafeContentError(
+        `the layers hold more than the limit of ${this.#maxEntries} entries`,
+        { hint: "raise --max-entries if the image really has this many files" },
+      );
+    }
     const parts = entryParts(entry.name);
     if (parts.length === 0) return; // the root itself, e.g. "./"
     const name = parts[parts.length - 1];
@@ -100,9 +172,9 @@ export class Unpacker {
 
     if (name === OPAQUE) {
       this.stats.whiteouts++;
-      for (const child of Deno.readDirSync(parent)) {
-        const path = `${parent}/${child.name}`;
-        if (!this.#createdInLayer.has(path)) this.#remove(path);
+      for (const child of Deno.readDirSync(this.#absolute(parent))) {
+        const path = join(parent, child.name);
+        if (this.#createdInLayer && !this.#createdInLayer.has(path)) this.#remove(path);
       }
       return;
     }
@@ -112,96 +184,117 @@ export class Unpacker {
         throw unsafe(entry.name, "whiteouts nothing");
       }
       this.stats.whiteouts++;
-      this.#remove(`${parent}/${hidden}`);
+      this.#remove(join(parent, hidden));
       return;
     }
-    const path = `${parent}/${name}`;
+    const path = join(parent, name);
+    const absolute = this.#absolute(path);
     const mode = entry.mode & 0o777;
     switch (entry.type) {
       case "directory": {
-        const existing = lstatOrUndefined(path);
+        const existing = lstatOrUndefined(absolute);
         if (existing && !existing.isDirectory) this.#remove(path);
-        if (!existing?.isDirectory) Deno.mkdirSync(path, { mode: 0o755 });
-        this.#directoryModes.set(path, mode);
+        if (!existing?.isDirectory) Deno.mkdirSync(absolute);
+        this.#setDirectoryMode(path, mode);
         this.stats.directories++;
         break;
       }
       case "file":
         this.#replace(path);
-        await this.#writeFile(path, entry, mode);
+        await this.#writeFile(absolute, entry, mode);
         this.stats.files++;
         break;
       case "symlink":
         this.#replace(path);
-        Deno.symlinkSync(entry.linkName, path);
-        // A symlink can change where a cached parent path leads.
-        this.#resolved.clear();
+        Deno.symlinkSync(entry.linkName, absolute);
         this.stats.symlinks++;
         break;
       case "hardlink": {
         const targetParts = entryParts(entry.linkName);
         if (targetParts.length === 0) throw unsafe(entry.name, "is a hard link to the root");
         const targetDir = this.#resolveDirectory(targetParts.slice(0, -1), entry.linkName);
-        const target = `${targetDir}/${targetParts[targetParts.length - 1]}`;
-        const info = lstatOrUndefined(target);
-        if (!info?.isFile) {
+        const target = this.#absolute(join(targetDir, targetParts[targetParts.length - 1]));
+        if (!lstatOrUndefined(target)?.isFile) {
           throw unsafe(entry.name, `links to ${entry.linkName}, which is not a file`);
         }
         this.#replace(path);
-        Deno.linkSync(target, path);
+        Deno.linkSync(target, absolute);
         this.stats.hardlinks++;
         break;
       }
       default:
-        this.stats.skipped.push(entry.name);
+        if (this.stats.skipped.length < MAX_SKIPPED_NAMES) this.stats.skipped.push(entry.name);
+        this.stats.skippedCount++;
         return;
     }
-    this.#createdInLayer.add(path);
+    this.#createdInLayer?.add(path);
   }
 
-  /** Removes whatever is at `path` (a lower layer's file, link or folder). */
+  /**
+   * Sets a directory's mode now, on the directory just checked or made (no link is followed:
+   * `#resolveDirectory` and the caller put a real directory there). A mode that would stop
+   * it from being filled waits for {@linkcode finish}, and the directory stays open meanwhile.
+   */
+  #setDirectoryMode(path: string, mode: number): void {
+    const readOnly = (mode & OWNER_WRITE_SEARCH) !== OWNER_WRITE_SEARCH;
+    Deno.chmodSync(this.#absolute(path), readOnly ? mode | 0o700 : mode);
+    if (readOnly) this.#pendingModes.set(path, mode);
+    else this.#pendingModes.delete(path);
+  }
+
+  /** Removes whatever is at `path` (a lower layer's file, link or folder), if anything. */
   #replace(path: string): void {
-    if (lstatOrUndefined(path)) this.#remove(path);
+    if (lstatOrUndefined(this.#absolute(path))) this.#remove(path);
   }
 
+  /** Removes `path` and forgets every pending mode at it or below it. */
   #remove(path: string): void {
     try {
-      Deno.removeSync(path, { recursive: true });
+      Deno.removeSync(this.#absolute(path), { recursive: true });
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
-    this.#resolved.clear();
+    for (const pending of this.#pendingModes.keys()) {
+      if (pending === path || pending.startsWith(`${path}/`)) this.#pendingModes.delete(pending);
+    }
+    this.#lastResolved = undefined;
   }
 
   async #writeFile(path: string, entry: TarReadEntry, mode: number): Promise<void> {
-    if (this.stats.bytes + entry.size > this.#maxSize) {
-      throw new UnsafeContentError(
-        `extracting ${entry.name} would write more than the limit of ${this.#maxSize} bytes`,
-        { hint: "raise --max-extract-size if the image is really this large" },
-      );
-    }
+    if (this.stats.bytes + entry.size > this.#maxSize) throw this.#tooLarge(entry.name);
     const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
     try {
       for await (const chunk of entry.body) {
         let offset = 0;
         while (offset < chunk.length) offset += file.writeSync(chunk.subarray(offset));
       }
+      file.utimeSync(entry.mtime, entry.mtime);
     } finally {
       file.close();
     }
-    this.stats.bytes += entry.size;
+    // The file was just made with createNew, so nothing but it can be at this path.
     Deno.chmodSync(path, mode);
-    Deno.utimeSync(path, entry.mtime, entry.mtime);
+    this.stats.bytes += entry.size;
+  }
+
+  #tooLarge(what: string): UnsafeContentError {
+    return new UnsafeContentError(
+      `extracting ${what} would write more than the limit of ${this.#maxSize} bytes`,
+      { hint: "raise --max-extract-size if the image is really this large" },
+    );
+  }
+
+  #absolute(relative: string): string {
+    return relative === "" ? this.root : `${this.root}/${relative}`;
   }
 
   /**
-   * The real folder that `parts` names inside the root, creating missing
-   * folders and following symlinks within the root.
+   * The real folder, relative to the root, that `parts` names inside the root, creating
+   * missing folders and following symlinks within the root.
    */
   #resolveDirectory(parts: string[], entryName: string): string {
     const key = parts.join("/");
-    const cached = this.#resolved.get(key);
-    if (cached !== undefined) return cached;
+    if (this.#lastResolved?.key === key) return this.#lastResolved.path;
     const resolved: string[] = [];
     const pending = [...parts];
     let hops = 0;
@@ -212,28 +305,26 @@ export class Unpacker {
         resolved.pop();
         continue;
       }
-      const path = [this.root, ...resolved, part].join("/");
-      const info = lstatOrUndefined(path);
+      const path = [...resolved, part].join("/");
+      const info = lstatOrUndefined(this.#absolute(path));
       if (info?.isSymlink) {
         if (++hops > MAX_SYMLINK_HOPS) throw unsafe(entryName, "has too many levels of symlinks");
-        const target = Deno.readLinkSync(path);
+        const target = Deno.readLinkSync(this.#absolute(path));
         // An absolute target means the root, as inside a container.
         if (target.startsWith("/")) resolved.length = 0;
         pending.unshift(...target.split("/").filter((p) => p !== "" && p !== "."));
         continue;
       }
-      if (!info) {
-        Deno.mkdirSync(path, { mode: 0o755 });
-        this.#createdInLayer.add(path);
-      } else if (!info.isDirectory) {
+      if (!info?.isDirectory) {
         // A later layer may turn a file into a folder.
-        this.#remove(path);
-        Deno.mkdirSync(path, { mode: 0o755 });
+        if (info) this.#remove(path);
+        Deno.mkdirSync(this.#absolute(path), { mode: 0o755 });
+        this.#createdInLayer?.add(path);
       }
       resolved.push(part);
     }
-    const path = [this.root, ...resolved].join("/");
-    this.#resolved.set(key, path);
+    const path = resolved.join("/");
+    this.#lastResolved = { key, path };
     return path;
   }
 }
@@ -248,6 +339,10 @@ function entryParts(name: string): string[] {
   const parts = name.split("/").filter((p) => p !== "" && p !== ".");
   if (parts.includes("..")) throw unsafe(name, "contains ..");
   return parts;
+}
+
+function join(parent: string, name: string): string {
+  return parent === "" ? name : `${parent}/${name}`;
 }
 
 function unsafe(name: string, why: string): UnsafeContentError {

@@ -107,3 +107,18 @@ export async function runOk(
 export function shown(result: RunResult): string {
   return `exit ${result.code}\n${result.stdout}\n${result.stderr}`;
 }
+
+/**
+ * `text` without the cursor moves and line clears (`ESC [ N A`, `ESC [ 2 K`) of a terminal
+ * display, as a screen shows the lines it drew.
+ *
+ * @example
+ * ```ts
+ * import { stripEscapes } from "./cli.ts";
+ * stripEscapes("\u001b[2Kdone"); // "done"
+ * ```
+ */
+export function stripEscapes(text: string): string {
+  const [first, ...rest] = text.split("\u001b");
+  return first + rest.map((part) => part.replace(/^\[[0-9]*[A-K]/, "")).join("");
+}

@@ -141,3 +141,24 @@ export function normalised(tree: Record<string, SnapshotEntry>): Record<string, 
     }),
   );
 }
+
+/**
+ * Runs `body` with a fresh temporary folder, named by `prefix`, and removes the folder after it.
+ *
+ * @example
+ * ```ts
+ * import { withTempDir } from "./tree.ts";
+ * await withTempDir("ocisync-x-", async (tmp) => await Deno.writeTextFile(`${tmp}/a`, "a"));
+ * ```
+ */
+export async function withTempDir(
+  prefix: string,
+  body: (dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}

@@ -92,8 +92,8 @@ def build(
     """Builds and pushes the image of an ``ocisync.yaml`` recipe.
 
     Returns the fields of prefect-docker's results (``image_name``, ``tag``,
-    ``image``, ``additional_tags``) with ``digest``, ``layers`` and the
-    transfer counts; ``"{{ build.image_name }}@{{ build.digest }}"`` is the
+    ``image``, ``image_id``, ``additional_tags``) with ``digest``, ``layers``
+    and the transfer counts; ``"{{ build.image_name }}@{{ build.digest }}"`` is the
     pinned reference.
     """
     args = ["build", "-f", recipe, *_repeat("--tag", tags), *extra_args]

@@ -42,7 +42,13 @@ export const buildSpec: CommandSpec = {
       description: "push here instead of the recipe's image",
     },
     { name: "tag", short: "t", type: "list", value: "TAG", description: "also tag the image TAG" },
-    { name: "dry-run", type: "boolean", description: "build and show the digests; push nothing" },
+    {
+      name: "dry-run",
+      type: "boolean",
+      description: "push nothing; still install the dependencies (unless cached), pack the " +
+        "code, read the base's manifest and config from its registry (unless pinned by digest " +
+        "and read before) and show the digests",
+    },
     { name: "no-cache", type: "boolean", description: "install dependencies again" },
     {
       name: "installer-command",
@@ -65,6 +71,9 @@ export const buildSpec: CommandSpec = {
 /** Runs `build`. */
 export async function build(args: ParsedArgs, out: Output): Promise<void> {
   const { options } = args;
+  // The flags are checked before the recipe is read, so that a bad value is named first.
+  const concurrency = positiveInteger(options.concurrency as string | undefined, "--concurrency");
+  const targets = await registryOptions(options, out);
   const recipe = await readRecipe(options.file as string | undefined ?? "ocisync.yaml");
   if (options.image) recipe.image = parseReference(options.image as string);
   recipe.tags.push(...(options.tag as string[] | undefined ?? []));
@@ -72,14 +81,15 @@ export async function build(args: ParsedArgs, out: Output): Promise<void> {
   const display = transferDisplay(out, "uploaded");
   try {
     const result = await buildImage(recipe, {
-      targets: await registryOptions(options, out),
+      targets,
       dryRun,
       mtime: sourceDateEpoch(),
       cache: options["no-cache"] !== true,
       installerCommand: options["installer-command"] as string | undefined,
-      concurrency: positiveInteger(options.concurrency as string | undefined, "--concurrency"),
+      concurrency,
       onBlob: display.listener,
-      onStep: (message) => out.info(message),
+      onStep: display.step,
+      onDetail: (message) => out.verbose(message),
       onInstallerOutput: (line) => out.verbose(line),
     });
     display.close();

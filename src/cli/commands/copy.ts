@@ -5,12 +5,17 @@
  * @module
  */
 import type { CommandSpec, ParsedArgs } from "../args.ts";
-import { OUTPUT_OPTIONS, positiveInteger, REGISTRY_OPTIONS, registryOptions } from "../common.ts";
+import {
+  OUTPUT_OPTIONS,
+  platformOption,
+  positiveInteger,
+  REGISTRY_OPTIONS,
+  registryOptions,
+} from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { transferDisplay } from "../progress.ts";
 import { copyImage, type CopyResult } from "../../copy/mod.ts";
 import { NotFoundError, UsageError } from "../../errors/mod.ts";
-import { parsePlatform } from "../../image/platform.ts";
 import type { Target } from "../../oci/target.ts";
 import { formatReference, parseReference, type Reference } from "../../ref/mod.ts";
 import { closeTarget, destinationTags, openTarget, resolveReference } from "../../target/mod.ts";
@@ -67,14 +72,17 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
   ) {
     throw new UsageError("--all-tags copies a whole repository: give SRC and DST without tags");
   }
+  // Every value is checked before the destination is opened: opening a layout creates it.
+  const platform = platformOption(options);
+  const concurrency = positiveInteger(options.concurrency as string | undefined, "--concurrency");
   const targetOptions = await registryOptions(options, out);
   const source = await openTarget(sourceRef, targetOptions);
   const destination = await openTarget(destinationRef, { ...targetOptions, create: true });
   const display = transferDisplay(out, "copied");
   const copyOptions = {
-    platform: options.platform ? parsePlatform(options.platform as string) : undefined,
+    platform,
     referrers: options.referrers === true,
-    concurrency: positiveInteger(options.concurrency as string | undefined, "--concurrency"),
+    concurrency,
     onBlob: display.listener,
   };
   try {

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { transferDisplay } from "../progress.ts";
 import type { CommandSpec, OptionSpec, ParsedArgs } from "../args.ts";
 import {
   COMPRESSION_OPTION,
@@ -12,7 +13,7 @@ import {
   sourceDateEpoch,
 } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
-import { packSpec } from "./pack.ts";
+import { layerOutput, packSpec } from "./pack.ts";
 import { UsageError } from "../../errors/mod.ts";
 import {
   buildDepsLayer,
@@ -118,8 +119,9 @@ export async function deps(args: ParsedArgs, out: Output): Promise<void> {
   if (!INSTALLERS.includes(installer)) {
     throw new UsageError(`--installer must be one of ${INSTALLERS.join(", ")}`);
   }
-  out.info(`installing ${requirements}`);
-  const layer = await buildDepsLayer(requirements, output, {
+  const destination = await layerOutput(output, out);
+  const display = transferDisplay(destination.out, "packed");
+  const layer = await buildDepsLayer(requirements, destination.path, {
     prefix: options.prefix as string | undefined,
     pythonVersion: options["python-version"] as string | undefined,
     platforms: options.platform as string[] | undefined,
@@ -130,14 +132,16 @@ export async function deps(args: ParsedArgs, out: Output): Promise<void> {
     noIndex: options["no-index"] === true,
     installer,
     installerCommand: options["installer-command"] as string | undefined,
-    cache: options["no-cache"] !== true,
+    // The cache copies the layer back from the output, which a fifo or a device cannot give.
+    cache: options["no-cache"] !== true && destination.mode === "replace",
     compression,
     mtime: sourceDateEpoch(options.mtime as string | undefined),
     onOutput: (line) => out.verbose(line),
-  });
+    onStep: display.step,
+  }).finally(() => display.close());
   warnUnpinned(out, layer.unpinned);
   const { cached, installer: installedBy, unpinned, ...description } = layer;
-  out.result({
+  destination.out.result({
     human: [
       `${output}${cached ? " (from the cache)" : ""}`,
       `  mediaType ${layer.mediaType}`,

@@ -1,40 +1,70 @@
 /**
  * `ocisync gc oci:PATH`: removes the blobs of a layout that no index entry
- * reaches.
+ * reaches, once they are older than the grace period.
  *
  * @module
  */
 import type { CommandSpec, ParsedArgs } from "../args.ts";
 import { OUTPUT_OPTIONS } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
+import { type Bounds, parseDuration } from "../units.ts";
 import { UsageError } from "../../errors/mod.ts";
-import { gcLayout } from "../../layout/mod.ts";
+import { gcLayout, type GcResult } from "../../layout/mod.ts";
 import { parseReference } from "../../ref/mod.ts";
+
+const DEFAULT_GRACE = "1h";
+/** 0 is allowed: for tests, and for users who know that nothing writes to the layout. */
+const GRACE_BOUNDS: Bounds = { min: 0, max: 30 * 24 * 3_600_000 };
 
 /** The spec of `gc`. */
 export const gcSpec: CommandSpec = {
   name: "gc",
   summary: "remove unreachable blobs from an oci: layout",
-  usage: "ocisync gc oci:PATH",
+  usage: "ocisync gc oci:PATH [--grace DURATION]",
   positionals: [1, 1],
-  options: OUTPUT_OPTIONS,
-  examples: ["ocisync gc oci:./bundle", "ocisync gc oci:/var/lib/flows --json"],
+  options: [
+    {
+      name: "grace",
+      type: "string",
+      value: "DURATION",
+      description: "keep unreachable blobs written or reused less than this long ago, for a " +
+        "push under way may need them; 0 only when nothing writes to the layout",
+      default: DEFAULT_GRACE,
+    },
+    ...OUTPUT_OPTIONS,
+  ],
+  examples: [
+    "ocisync gc oci:./bundle",
+    "ocisync gc oci:/var/lib/flows --json",
+    "ocisync gc oci:./bundle --grace 0",
+  ],
 };
 
-/** Runs `gc`. Not while another process pushes to the same layout: see the README. */
+/** Runs `gc`. Safe while other processes push to the layout: see the README. */
 export async function gc(args: ParsedArgs, out: Output): Promise<void> {
   const reference = parseReference(args.positionals[0]);
   if (reference.kind !== "layout" || reference.tag || reference.digest) {
     throw new UsageError("gc works on a whole layout: give oci:PATH, without a tag or digest");
   }
-  const result = await gcLayout(reference.path);
+  const grace = args.options.grace as string | undefined ?? DEFAULT_GRACE;
+  const result = await gcLayout(reference.path, {
+    graceMs: parseDuration(grace, "--grace", GRACE_BOUNDS),
+  });
   out.result({
-    human: [
-      `removed ${result.removed.length} blobs, freed ${formatBytes(result.freedBytes)}; ` +
-      `${result.kept} blobs kept`,
-      ...result.removed.map((r) => `  ${r.digest} ${formatBytes(r.size)}`),
-    ].join("\n"),
+    human: humanSummary(result, grace),
     json: result,
     quiet: String(result.freedBytes),
   });
+}
+
+/** What was removed, and what the grace period kept, one blob a line. */
+function humanSummary(result: GcResult, grace: string): string {
+  const young = result.withinGrace.length;
+  return [
+    `removed ${result.removed.length} blobs, freed ${formatBytes(result.freedBytes)}; ` +
+    `${result.kept} blobs kept` +
+    (young > 0 ? `, ${young} of them unreachable but younger than --grace ${grace}` : ""),
+    ...result.removed.map((r) => `  removed ${r.digest} ${formatBytes(r.size)}`),
+    ...result.withinGrace.map((r) => `  kept    ${r.digest} ${formatBytes(r.size)} (too young)`),
+  ].join("\n");
 }

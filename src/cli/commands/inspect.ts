@@ -7,7 +7,10 @@ import type { CommandSpec, ParsedArgs } from "../args.ts";
 import { OUTPUT_OPTIONS, REGISTRY_OPTIONS, registryOptions } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { formatPlatform } from "../../image/platform.ts";
-import { parseManifestOrIndex } from "../../oci/types.ts";
+import { fetchConfig, fetchConfigBytes } from "../../image/config.ts";
+import { MediaType } from "../../oci/mediatypes.ts";
+import type { Target } from "../../oci/target.ts";
+import { type Descriptor, isJsonObject, parseManifestOrIndex } from "../../oci/types.ts";
 import { TITLE_ANNOTATION } from "../../pull/mod.ts";
 import { formatReference, parseReference } from "../../ref/mod.ts";
 import { closeTarget, openTarget, resolveReference } from "../../target/mod.ts";
@@ -39,7 +42,8 @@ export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
   try {
     const descriptor = await resolveReference(target, reference);
     const name = formatReference({ ...reference, tag: undefined, digest: undefined });
-    if (options.quiet && !options.raw && !options.config) {
+    // -q alone: --json outranks it, as everywhere, and --raw and --config outrank both.
+    if (options.quiet && !options.json && !options.raw && !options.config) {
       // The digest alone needs nothing beyond the HEAD that resolved it.
       out.result({ human: "", json: null, quiet: descriptor.digest });
       return;
@@ -73,17 +77,11 @@ export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
       return;
     }
     const { manifest } = parsed;
-    const configBytes = new Uint8Array(
-      await new Response(await target.fetchBlob(manifest.config)).arrayBuffer(),
-    );
     if (options.config) {
-      Deno.stdout.writeSync(configBytes);
+      Deno.stdout.writeSync(await fetchConfigBytes(target, manifest.config));
       return;
     }
-    let config: Record<string, unknown> | undefined;
-    try {
-      config = JSON.parse(new TextDecoder().decode(configBytes));
-    } catch { /* an artifact's config may be anything */ }
+    const config = await readConfig(target, manifest.config);
     const total = manifest.layers.reduce((n, l) => n + l.size, manifest.config.size + bytes.length);
     const platform = config?.os && config.architecture
       ? formatPlatform(config as { os: string; architecture: string; variant?: string })
@@ -119,6 +117,29 @@ export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
     closeTarget(target);
   }
 }
+
+/**
+ * The config to summarise: an image's, checked (a config that is not a JSON object is an error);
+ * or an artifact's, whose config may be anything, when it happens to be a JSON object.
+ */
+async function readConfig(
+  target: Target,
+  descriptor: Descriptor,
+): Promise<Record<string, unknown> | undefined> {
+  if (IMAGE_CONFIG_TYPES.includes(descriptor.mediaType)) {
+    return (await fetchConfig(target, descriptor)).config as unknown as Record<string, unknown>;
+  }
+  const bytes = await fetchConfigBytes(target, descriptor);
+  try {
+    const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    return isJsonObject(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The media types of image configs, OCI and Docker; any other config is an artifact's. */
+const IMAGE_CONFIG_TYPES: readonly string[] = [MediaType.OciConfig, MediaType.DockerConfig];
 
 /** The spec of `tags`. */
 export const tagsSpec: CommandSpec = {

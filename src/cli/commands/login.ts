@@ -1,29 +1,32 @@
 /**
  * `ocisync login HOST` and `ocisync logout HOST`: check credentials against
  * the registry, then save them in the Docker config (or its credential
- * helper); or remove them.
+ * helper); or remove them. As with `docker login`, the password comes from
+ * `--password-stdin`, or is typed at a prompt without echo when standard input
+ * is a terminal.
  *
  * @module
  */
-import type { CommandSpec, ParsedArgs } from "../args.ts";
+import type { CommandSpec, ParsedArgs, ParsedOptions } from "../args.ts";
 import { OUTPUT_OPTIONS, REGISTRY_OPTIONS, registryOptions } from "../common.ts";
 import type { Output } from "../output.ts";
-import { AuthError, UsageError } from "../../errors/mod.ts";
+import { UsageError } from "../../errors/mod.ts";
 import { parseRegistryReference } from "../../ref/mod.ts";
 import { RegistryClient } from "../../remote/auth.ts";
-import { discardBody } from "../../remote/transport.ts";
-import { removeCredential, saveCredential } from "../../remote/credentials.ts";
+import { credentialLookup, removeCredential, saveCredential } from "../../remote/credentials.ts";
+import type { OpenTargetOptions } from "../../target/mod.ts";
 
 /** The spec of `login`. */
 export const loginSpec: CommandSpec = {
   name: "login",
   summary: "check credentials against a registry and save them in the Docker config",
-  usage: "ocisync login HOST -u USER --password-stdin",
+  usage: "ocisync login HOST -u USER [--password-stdin]",
   positionals: [1, 1],
   options: [...REGISTRY_OPTIONS.filter((o) => o.name !== "credentials"), ...OUTPUT_OPTIONS],
   examples: [
     'echo "$GITHUB_TOKEN" | ocisync login ghcr.io -u octocat --password-stdin',
     "ocisync login localhost:5000 -u admin --password-stdin < password.txt",
+    "ocisync login ghcr.io -u octocat   # on a terminal: asks for the password, without echo",
   ],
 };
 
@@ -31,24 +34,20 @@ export const loginSpec: CommandSpec = {
 export async function login(args: ParsedArgs, out: Output): Promise<void> {
   const { options } = args;
   const registry = registryHostArgument(args.positionals[0]);
-  if (!options.username || !options["password-stdin"]) {
-    throw new UsageError("login needs --username and --password-stdin", {
-      hint: `echo "$TOKEN" | ocisync login ${registry} -u USER --password-stdin`,
+  if (!options.username) {
+    throw new UsageError("login needs --username", {
+      hint: `ocisync login ${registry} -u USER, then type the password; or pipe it in: ` +
+        `echo "$TOKEN" | ocisync login ${registry} -u USER --password-stdin`,
     });
   }
-  const targetOptions = await registryOptions(options, out);
+  const targetOptions = options["password-stdin"]
+    ? await registryOptions(options, out)
+    : await promptedOptions(options, registry, out);
   const client = new RegistryClient(targetOptions);
   try {
     // The API root with no scope: basic auth checks the password, token auth asks the token
-    // server, which refuses wrong credentials.
-    const response = await client.request(registry, [], {
-      method: "GET",
-      url: client.url(registry, "/v2/"),
-    });
-    await discardBody(response);
-    if (response.status !== 200) {
-      throw new AuthError(`${registry} refused the credentials (HTTP ${response.status})`);
-    }
+    // server, which refuses credentials it does not know; the error names the user.
+    await client.authenticate(registry, []);
   } finally {
     client.close();
   }
@@ -62,6 +61,97 @@ export async function login(args: ParsedArgs, out: Output): Promise<void> {
     json: { registry, username: options.username, config: path },
     quiet: registry,
   });
+}
+
+/**
+ * The registry options with the password typed at a prompt. The other options are checked
+ * first, so that a mistake in them is not found after the password was typed; registryOptions
+ * reads a password from --password-stdin only, so the typed one is given to the lookup here.
+ */
+async function promptedOptions(
+  options: ParsedOptions,
+  registry: string,
+  out: Output,
+): Promise<OpenTargetOptions> {
+  const { username, ...others } = options;
+  const checked = await registryOptions(others, out);
+  if (!Deno.stdin.isTerminal()) {
+    throw new UsageError("login needs --password-stdin when standard input is not a terminal", {
+      hint: `echo "$TOKEN" | ocisync login ${registry} -u USER --password-stdin`,
+    });
+  }
+  const password = await promptPassword(out);
+  if (password === undefined) {
+    throw new UsageError("login needs a password: none was typed", {
+      hint: "type it and press Enter, or pass it with --password-stdin",
+    });
+  }
+  return {
+    ...checked,
+    credentials: credentialLookup({
+      username: username as string,
+      password,
+      warn: (message) => out.warn(message),
+    }),
+  };
+}
+
+// 128 + SIGINT: what a shell reports for a command stopped with Ctrl-C.
+const INTERRUPTED_EXIT_CODE = 130;
+
+/**
+ * Asks `Password: ` on stderr and reads the answer from the terminal in raw mode, so that it is
+ * not echoed, as `docker login` does. Backspace and Ctrl-U edit it; Enter ends it. Ctrl-C exits
+ * with 130 at once, having written nothing; Ctrl-D, the end of input, or an empty answer give
+ * undefined.
+ */
+async function promptPassword(out: Output): Promise<string | undefined> {
+  let line: HiddenLine;
+  Deno.stdin.setRaw(true);
+  try {
+    // Only once echo is off: keys typed ahead would be shown otherwise.
+    out.draw("Password: ");
+    line = await readHiddenLine();
+  } finally {
+    Deno.stdin.setRaw(false);
+    // Enter was not echoed: end the prompt's line.
+    out.draw("\n");
+  }
+  // As if the signal had stopped it: no error message, nothing saved.
+  if (line.ending === "interrupt") Deno.exit(INTERRUPTED_EXIT_CODE);
+  return line.ending === "enter" && line.text !== "" ? line.text : undefined;
+}
+
+/** What was typed at a prompt without echo, and the key that ended it. */
+interface HiddenLine {
+  text: string;
+  ending: "enter" | "interrupt" | "end";
+}
+
+const ENTER = [0x0d, 0x0a];
+const BACKSPACE = [0x7f, 0x08];
+const CTRL_C = 0x03;
+const CTRL_D = 0x04;
+const CTRL_U = 0x15;
+
+/** Reads keys from stdin, in raw mode, up to Enter, Ctrl-C, Ctrl-D or the end of input. */
+async function readHiddenLine(): Promise<HiddenLine> {
+  const decoder = new TextDecoder();
+  const buffer = new Uint8Array(256);
+  let chars: string[] = [];
+  while (true) {
+    const count = await Deno.stdin.read(buffer);
+    if (count === null) return { text: chars.join(""), ending: "end" };
+    for (const byte of buffer.subarray(0, count)) {
+      if (ENTER.includes(byte)) return { text: chars.join(""), ending: "enter" };
+      if (byte === CTRL_C) return { text: "", ending: "interrupt" };
+      if (byte === CTRL_D) return { text: chars.join(""), ending: "end" };
+      if (BACKSPACE.includes(byte)) chars.pop();
+      else if (byte === CTRL_U) chars = [];
+      // Other control keys are not part of a password; UTF-8 sequences come a byte at a time.
+      else if (byte >= 0x20) chars.push(...decoder.decode(Uint8Array.of(byte), { stream: true }));
+    }
+  }
 }
 
 /** The spec of `logout`. */

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { stepProgress, transferDisplay } from "../progress.ts";
 import type { CommandSpec, ParsedArgs } from "../args.ts";
 import {
   COMPRESSION_OPTION,
@@ -12,6 +13,7 @@ import {
 } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { UsageError } from "../../errors/mod.ts";
+import { type WriteMode, writeModeOf } from "../../fs/atomic.ts";
 import { writeLayerFile } from "../../layer/mod.ts";
 
 /** The spec of `pack`. */
@@ -27,7 +29,7 @@ export const packSpec: CommandSpec = {
       short: "o",
       type: "string",
       value: "FILE",
-      description: "where to write the layer",
+      description: "where to write the layer; - for stdout",
     },
     {
       name: "prefix",
@@ -59,19 +61,61 @@ export const packSpec: CommandSpec = {
   ],
 };
 
+/**
+ * Where `-o VALUE` writes a layer, how (see `writeModeOf`), and the output that reports it.
+ * `-` is standard output, as for tar; when the layer goes to stdout (`-`, `/dev/stdout`), the
+ * result is printed on stderr so that it does not corrupt the layer, and a terminal is refused.
+ *
+ * @throws {UsageError} when the layer would be written to a terminal.
+ * @example
+ * ```ts
+ * import { layerOutput } from "./pack.ts";
+ * import { Output } from "../output.ts";
+ * const { path } = await layerOutput("flows.tar.gz", new Output({})); // "flows.tar.gz"
+ * ```
+ */
+export async function layerOutput(
+  value: string,
+  out: Output,
+): Promise<{ path: string; mode: WriteMode; out: Output }> {
+  const path = value === "-" ? "/dev/stdout" : value;
+  const mode = await writeModeOf(path);
+  if (mode !== "stdout") return { path, mode, out };
+  if (Deno.stdout.isTerminal()) {
+    throw new UsageError("refusing to write a layer to a terminal", {
+      hint: "redirect standard output: ocisync pack SRC -o - > layer.tar.gz",
+    });
+  }
+  return { path, mode, out: out.resultOnStderr() };
+}
+
 /** Runs `pack`. */
 export async function pack(args: ParsedArgs, out: Output): Promise<void> {
   const { options } = args;
   const output = options.output as string | undefined;
   if (!output) throw new UsageError("pack needs -o FILE", { hint: `usage: ${packSpec.usage}` });
   const compression = compressionOption(options);
-  const layer = await writeLayerFile(args.positionals[0], output, {
-    prefix: options.prefix as string | undefined,
-    exclude: options.exclude as string[] | undefined,
-    compression,
-    mtime: sourceDateEpoch(options.mtime as string | undefined),
-  });
-  out.result({
+  const destination = await layerOutput(output, out);
+  const display = transferDisplay(destination.out, "packed");
+  // Packing is the whole command: its line is for a terminal, not a status line in a log.
+  const step = destination.out.interactive
+    ? stepProgress(display, `packing ${args.positionals[0]}`)
+    : undefined;
+  step?.started();
+  let layer;
+  try {
+    layer = await writeLayerFile(args.positionals[0], destination.path, {
+      prefix: options.prefix as string | undefined,
+      exclude: options.exclude as string[] | undefined,
+      compression,
+      mtime: sourceDateEpoch(options.mtime as string | undefined),
+      onProgress: step?.progress,
+    });
+    step?.done();
+  } finally {
+    display.close();
+  }
+  destination.out.result({
     human: [
       `${output}`,
       `  mediaType ${layer.mediaType}`,

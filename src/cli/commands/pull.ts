@@ -4,18 +4,36 @@
  *
  * @module
  */
-import type { CommandSpec, ParsedArgs } from "../args.ts";
-import { OUTPUT_OPTIONS, REGISTRY_OPTIONS, registryOptions } from "../common.ts";
-import type { Output } from "../output.ts";
+import type { CommandSpec, OptionSpec, ParsedArgs } from "../args.ts";
+import { DEFAULT_MAX_ENTRIES } from "../../unpack/mod.ts";
+import { OUTPUT_OPTIONS, platformOption, REGISTRY_OPTIONS, registryOptions } from "../common.ts";
+import { explainError, type Output } from "../output.ts";
 import { transferDisplay } from "../progress.ts";
-import { parseSize } from "../units.ts";
-import { formatPlatform, hostPlatform, parsePlatform } from "../../image/platform.ts";
+import { parseSize, parseWholeNumber, POSITIVE_BOUNDS } from "../units.ts";
+import { formatPlatform, hostPlatform } from "../../image/platform.ts";
 import { pull as pullInto } from "../../pull/mod.ts";
 import { formatReference, parseReference } from "../../ref/mod.ts";
 import { closeTarget, openTarget, resolveReference } from "../../target/mod.ts";
 
-/** The default limit on what a pull may write: a decompression bomb stops here. */
+/** The default limit on what a pull may decompress: a decompression bomb stops here. */
 export const DEFAULT_MAX_EXTRACT_SIZE = "32GiB";
+
+/** `--max-entries N`, for `pull` and `sync`. */
+export const MAX_ENTRIES_OPTION: OptionSpec = {
+  name: "max-entries",
+  type: "string",
+  value: "N",
+  description: "the most tar entries the layers may hold",
+  default: String(DEFAULT_MAX_ENTRIES),
+};
+
+/** The value of `--max-entries`: a whole number, 1 or more. */
+export function parseMaxEntries(options: ParsedArgs["options"]): number {
+  const text = options["max-entries"] as string | undefined;
+  return text === undefined
+    ? DEFAULT_MAX_ENTRIES
+    : parseWholeNumber(text, "--max-entries", POSITIVE_BOUNDS);
+}
 
 /** The spec of `pull`. */
 export const pullSpec: CommandSpec = {
@@ -40,17 +58,30 @@ export const pullSpec: CommandSpec = {
       default: "the host's",
     },
     {
+      name: "delete",
+      type: "boolean",
+      description:
+        "make DIR exactly the image, deleting what else it holds (without it, a folder with content is merged into and keeps every path the image does not have)",
+    },
+    {
+      name: "force",
+      type: "boolean",
+      description: "allow DIR to be / or the root of a mounted file system",
+    },
+    {
       name: "max-extract-size",
       type: "string",
       value: "SIZE",
-      description: "the most bytes the layers may write",
+      description: "the most bytes the layers may decompress to",
       default: DEFAULT_MAX_EXTRACT_SIZE,
     },
+    MAX_ENTRIES_OPTION,
     ...REGISTRY_OPTIONS,
     ...OUTPUT_OPTIONS,
   ],
   examples: [
     "ocisync pull oci:./bundle:v1 -o ./flows",
+    "ocisync pull oci:./bundle:v1 -o ./flows --delete",
     "ocisync pull ghcr.io/acme/flows:v1 -o /opt/prefect/flows --json",
     "ocisync pull localhost:5000/app@sha256:… --platform linux/arm64 -o ./rootfs",
   ],
@@ -61,7 +92,7 @@ export async function pull(args: ParsedArgs, out: Output): Promise<void> {
   const { options } = args;
   const reference = parseReference(args.positionals[0]);
   const directory = options.output as string | undefined ?? ".";
-  const platform = options.platform ? parsePlatform(options.platform as string) : hostPlatform();
+  const platform = platformOption(options) ?? hostPlatform();
   const maxExtractSize = parseSize(
     options["max-extract-size"] as string | undefined ?? DEFAULT_MAX_EXTRACT_SIZE,
     "--max-extract-size",
@@ -73,7 +104,13 @@ export async function pull(args: ParsedArgs, out: Output): Promise<void> {
     const result = await pullInto(target, descriptor, directory, {
       platform,
       maxExtractSize,
+      maxEntries: parseMaxEntries(options),
+      replace: options.delete === true,
+      allowMountRoot: options.force === true,
       onBlob: display.listener,
+    }).catch((error) => {
+      // Some OS errors name no path (a temporary folder beside DIR): say which pull it was.
+      throw explainError(error, `pull into ${directory}`);
     });
     display.close();
     const name = formatReference({ ...reference, tag: undefined, digest: undefined });

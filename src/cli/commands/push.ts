@@ -15,9 +15,9 @@ import {
   sourceDateEpoch,
 } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
-import { transferDisplay } from "../progress.ts";
+import { stepProgress, transferDisplay } from "../progress.ts";
 import { parseKeyValues } from "../units.ts";
-import { UsageError } from "../../errors/mod.ts";
+import { NotFoundError, UsageError } from "../../errors/mod.ts";
 import {
   assembleImage,
   type BaseImage,
@@ -38,6 +38,7 @@ import {
 } from "../../push/mod.ts";
 import { formatReference, parseReference, type Reference } from "../../ref/mod.ts";
 import type { Target } from "../../oci/target.ts";
+import { RegistryTarget } from "../../remote/registry.ts";
 import { closeTarget, destinationTags, openTarget } from "../../target/mod.ts";
 
 /** `--concurrency N`, the blobs uploaded at once; `build` takes it too. */
@@ -49,12 +50,15 @@ export const CONCURRENCY_OPTION: OptionSpec = {
   default: "4",
 };
 
+/** The artifact type of `--files` without `--artifact-type`, as ORAS defaults it. */
+export const DEFAULT_ARTIFACT_TYPE = "application/vnd.unknown.artifact.v1";
+
 /** The spec of `push`. */
 export const pushSpec: CommandSpec = {
   name: "push",
   summary: "push folders and layer files as an image, or files as an artifact",
   usage: "ocisync push REF SOURCE... [--tag T]... [--base REF] | " +
-    "ocisync push REF --files FILE[:TYPE]... --artifact-type TYPE",
+    "ocisync push REF --files FILE[:TYPE]... [--artifact-type TYPE]",
   positionals: [1, Infinity],
   options: [
     { name: "tag", short: "t", type: "list", value: "TAG", description: "also tag the image TAG" },
@@ -83,12 +87,14 @@ export const pushSpec: CommandSpec = {
       type: "string",
       value: "CMD",
       description: 'the entrypoint: a program, or a JSON array ["prog", "arg"]; "" for none',
+      allowEmpty: true,
     },
     {
       name: "cmd",
       type: "string",
       value: "CMD",
       description: "the default arguments, as for --entrypoint",
+      allowEmpty: true,
     },
     { name: "user", type: "string", value: "USER", description: "the user, NAME or UID[:GID]" },
     { name: "annotation", type: "list", value: "K=V", description: "a manifest annotation" },
@@ -110,6 +116,7 @@ export const pushSpec: CommandSpec = {
       type: "string",
       value: "TYPE",
       description: "the artifact type, with --files",
+      default: DEFAULT_ARTIFACT_TYPE,
     },
     CONCURRENCY_OPTION,
     ...REGISTRY_OPTIONS,
@@ -142,9 +149,14 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
   const mtime = sourceDateEpoch();
   const targetOptions = await registryOptions(options, out);
   // Opened only once every layer is prepared: a refused layer leaves no empty layout behind.
+  // A registry is opened first, and checks the credentials before any layer is packed.
   let target: Target | undefined;
-  const openDestination = async () =>
+  const openDestination = async () => {
+    if (target) return target;
     target = await openTarget(reference, { ...targetOptions, create: true });
+    if (target instanceof RegistryTarget) await target.authenticateForPush();
+    return target;
+  };
   const work = await Deno.makeTempDir({ prefix: "ocisync-push-" });
   const display = transferDisplay(out, "uploaded");
   const onBlob = display.listener;
@@ -152,14 +164,17 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
   try {
     let result: PushResult;
     if (options.files) {
-      const artifactType = options["artifact-type"] as string | undefined;
-      if (!artifactType) throw new UsageError("--files needs --artifact-type TYPE");
+      const artifactType = options["artifact-type"] as string | undefined ??
+        DEFAULT_ARTIFACT_TYPE;
       const imageOnly = IMAGE_ONLY_OPTIONS.find((name) => options[name] !== undefined);
       if (imageOnly) throw new UsageError(`--${imageOnly} is for images, not --files artifacts`);
+      const files = sources.map(artifactFile);
+      // Every file is there before a layout is created for them.
+      for (const file of files) await Deno.stat(file.path);
       result = await pushArtifact(
         await openDestination(),
         tags,
-        sources.map(artifactFile),
+        files,
         work,
         mtime,
         {
@@ -172,15 +187,19 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
     } else {
       const compression = compressionOption(options);
       const edits = configEdits(options);
+      if (reference.kind === "registry") await openDestination();
       const layers = [];
       for (const source of sources) {
-        out.info(`packing ${source}`);
+        const step = stepProgress(display, `packing ${source}`);
+        step.started();
         layers.push(
           await prepareLayer(await layerSource(source), work, mtime, {
             compression,
             exclude: options.exclude as string[] | undefined,
+            onProgress: step.progress,
           }),
         );
+        step.done();
       }
       const platform = options.platform ? parsePlatform(options.platform as string) : undefined;
       if (baseText) {
@@ -287,6 +306,8 @@ export function reportPush(
       tag: tag ?? null,
       image: tag ? `${name}:${tag}` : `${name}@${result.digest}`,
       digest: result.digest,
+      // Docker's image ID, which prefect-docker's templates read as `build.image_id`.
+      image_id: result.config.digest,
       additional_tags: additional,
       layers: result.layers.map((l) => ({
         digest: l.digest,
@@ -315,7 +336,7 @@ async function layerSource(source: string): Promise<LayerSource> {
   const whole = await Deno.stat(source).catch(() => undefined);
   if (whole?.isDirectory) return { kind: "folder", path: source, prefix: "" };
   if (whole?.isFile) return { kind: "file", path: source };
-  throw new UsageError(`no such folder or layer file: ${source}`, {
+  throw new NotFoundError(`no such folder or layer file: ${source}`, {
     hint: "a SOURCE is DIR[:DEST] or a .tar, .tar.gz, .tgz or .tar.zst layer file",
   });
 }

@@ -5,11 +5,12 @@
  *
  * @module
  */
+import { resolve } from "node:path";
 import type { CommandSpec, ParsedArgs } from "../args.ts";
 import { OUTPUT_OPTIONS, positiveInteger, REGISTRY_OPTIONS, registryOptions } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { parseSize } from "../units.ts";
-import { DEFAULT_MAX_EXTRACT_SIZE } from "./pull.ts";
+import { DEFAULT_MAX_EXTRACT_SIZE, MAX_ENTRIES_OPTION, parseMaxEntries } from "./pull.ts";
 import { exitCodeOf, NotFoundError, OcisyncError, UsageError } from "../../errors/mod.ts";
 import { formatReference } from "../../ref/mod.ts";
 import { RegistryClient } from "../../remote/auth.ts";
@@ -18,6 +19,7 @@ import {
   directoryOutput,
   eventsOutput,
   execOutput,
+  lockSyncPaths,
   parseListenAddress,
   parseSyncConfig,
   serveSyncHttp,
@@ -156,9 +158,10 @@ export const syncSpec: CommandSpec = {
       name: "max-extract-size",
       type: "string",
       value: "SIZE",
-      description: "the most bytes one version's layers may write into DIR",
+      description: "the most bytes one version's layers may decompress to",
       default: DEFAULT_MAX_EXTRACT_SIZE,
     },
+    MAX_ENTRIES_OPTION,
     ...REGISTRY_OPTIONS,
     ...OUTPUT_OPTIONS.filter((o) => o.name !== "json" && o.name !== "quiet"),
   ],
@@ -183,6 +186,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
     options["max-extract-size"] as string | undefined ?? DEFAULT_MAX_EXTRACT_SIZE,
     "--max-extract-size",
   );
+  const maxEntries = parseMaxEntries(options);
   const logFormat = options["log-format"] ?? "text";
   if (logFormat !== "text" && logFormat !== "json") {
     throw new UsageError(`--log-format must be text or json, not "${logFormat}"`);
@@ -193,6 +197,11 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
     ? undefined
     : parseListenAddress(options.http as string);
   const registry = await registryOptions(options, out);
+  // Owned until this function returns, from before the states are read and before any tick.
+  await using _owned = await lockSyncPaths({
+    outputs: targets.flatMap((t) => t.output ?? []),
+    states: targets.flatMap((t) => t.state ?? []),
+  });
   const states = await openStates(targets);
 
   const client = new RegistryClient(registry);
@@ -223,10 +232,10 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
     const loops = targets.map(async (target) => {
       const ticks = syncLoop({
         reference: target.reference,
-        outputs: outputsOf(target, { stdout, maxExtractSize, registry }),
+        outputs: outputsOf(target, { stdout, maxExtractSize, maxEntries, registry }),
         interval: target.interval,
         jitter: target.jitter,
-        state: target.state === undefined ? undefined : states.get(target.state),
+        state: target.state === undefined ? undefined : states.get(resolve(target.state)),
         open: (reference) => openTarget(reference, { client }),
         platform: target.platform,
         forcePull: options["force-pull"] === true,
@@ -299,11 +308,12 @@ async function syncTargets(args: ParsedArgs): Promise<SyncTargetConfig[]> {
   return parseSyncConfig(text, file).targets;
 }
 
-/** One state per file, shared by the targets that name it. */
+/** One state per file, by absolute path, shared by the targets that name it. */
 async function openStates(targets: SyncTargetConfig[]): Promise<Map<string, SyncState>> {
   const states = new Map<string, SyncState>();
   for (const { state } of targets) {
-    if (state !== undefined && !states.has(state)) states.set(state, await SyncState.open(state));
+    if (state === undefined || states.has(resolve(state))) continue;
+    states.set(resolve(state), await SyncState.open(state));
   }
   return states;
 }
@@ -314,6 +324,7 @@ function outputsOf(
   context: {
     stdout?: WritableStreamDefaultWriter<Uint8Array>;
     maxExtractSize: number;
+    maxEntries: number;
     registry: OpenTargetOptions;
   },
 ): SyncOutput[] {
@@ -322,6 +333,7 @@ function outputsOf(
     outputs.push(directoryOutput(target.output, {
       keep: target.keep,
       maxExtractSize: context.maxExtractSize,
+      maxEntries: context.maxEntries,
     }));
   }
   if (target.events) outputs.push(eventsOutput(context.stdout!, { encoding: target.encoding }));
@@ -351,9 +363,10 @@ function tickFields(tick: SyncTick): Record<string, unknown> {
 function tickText(tick: SyncTick): string {
   const parts = [new Date(tick.startedAt).toISOString(), tick.reference, tick.status];
   if (tick.status === "changed") {
+    const layers = tick.paths?.length ?? 0;
     parts.push(
       `${tick.previous ?? "(none)"} -> ${tick.digest}`,
-      `${tick.paths?.length ?? 0} layers, ${formatBytes(tick.bytes)} pulled`,
+      `${layers} layer${layers === 1 ? "" : "s"}, ${formatBytes(tick.bytes)} pulled`,
     );
   } else if (tick.status === "failed") {
     const error = tick.error;

@@ -1,0 +1,448 @@
+/**
+ * Issue 13, "the error must say what is true": refused credentials are told apart from missing
+ * ones and checked before a push does any work; an unreachable registry is named with the
+ * reason; tokens and credentials that would break a header are refused unquoted; credential
+ * files that other users can read are warned about. Every case runs the CLI against the real
+ * registry, or against a socket built for it.
+ */
+import assert from "node:assert/strict";
+import { ExitCode } from "../src/errors/mod.ts";
+import { credentialLookup } from "../src/remote/credentials.ts";
+import { ocisync, type RunResult, shown } from "./helpers/cli.ts";
+import { startProxy } from "./helpers/fault_proxy.ts";
+import { type RegistryRequest, type TestRegistry, withRegistry } from "./helpers/registry.ts";
+import {
+  closedPort,
+  isolatedEnv,
+  plainHttpServer,
+  silentListener,
+  tokenServer,
+} from "./helpers/servers.ts";
+import { writeTree } from "./helpers/tree.ts";
+
+const USER = "robot-7";
+const PASSWORD = "s3cret-Pa55-for-issue-13";
+const WRONG = "wr0ng-Pa55-for-issue-13";
+const TREE = {
+  "app": { type: "dir" as const },
+  "app/main.py": { type: "file" as const, content: "print('hello')\n" },
+};
+// What a hostile token or credential tries to smuggle into a request.
+const SMUGGLED = "Set-Cookie: stolen=issue-13";
+
+function base64(text: string): string {
+  return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+}
+
+/** Fails when the output shows any of the secrets. */
+function assertHides(result: RunResult, secrets: string[]): void {
+  const output = result.stdout + result.stderr;
+  for (const secret of secrets) {
+    assert.ok(!output.includes(secret), `the output shows ${JSON.stringify(secret)}:\n${output}`);
+  }
+}
+
+/** Fails unless the run failed with `code` and exactly one error line and one hint line. */
+function assertError(result: RunResult, code: number, message: RegExp, hint: RegExp): void {
+  assert.equal(result.code, code, shown(result));
+  // With --debug, stack traces follow the error and its hint.
+  const lines = result.stderr.trimEnd().split("\n");
+  const at = lines.findIndex((line) => line.startsWith("ocisync: error: "));
+  const [error, hinted] = lines.slice(at, at + 2);
+  assert.match(error, /^ocisync: error: /, shown(result));
+  assert.match(error, message, shown(result));
+  assert.match(hinted, /^hint: /, shown(result));
+  assert.match(hinted, hint, shown(result));
+}
+
+const loginHint = (registry: TestRegistry) =>
+  new RegExp(
+    `^hint: run \`ocisync login ${RegExp.escape(registry.host)}\`, or pass --credentials$`,
+  );
+
+const isUpload = (request: RegistryRequest) =>
+  request.path.includes("/blobs/") && request.method !== "GET";
+
+for (const auth of ["basic", "token"] as const) {
+  Deno.test(`${auth} auth: a refused password names the user; no credentials is another error`, async () => {
+    await withRegistry({ auth, username: USER, password: PASSWORD }, async (registry, tmp) => {
+      await writeTree(`${tmp}/src`, TREE);
+      const env = isolatedEnv(tmp);
+      const ref = `${registry.host}/t/app:v1`;
+      const creds = ["-u", USER, "--password-stdin"];
+      const pushed = await ocisync(["push", ref, `${tmp}/src`, ...creds], { env, stdin: PASSWORD });
+      assert.equal(pushed.code, 0, shown(pushed));
+
+      for (
+        const args of [["push", ref, `${tmp}/src`], ["pull", ref, "-o", `${tmp}/out`]]
+      ) {
+        const refused = await ocisync([...args, ...creds], { env, stdin: WRONG });
+        assertError(
+          refused,
+          ExitCode.Auth,
+          new RegExp(
+            `${RegExp.escape(registry.host)} refused the credentials of user ${USER}: .*401`,
+          ),
+          new RegExp(`^hint: check the password or token of user ${USER}`),
+        );
+        assert.doesNotMatch(refused.stderr, /no credentials found|pass --credentials/);
+        assertHides(refused, [WRONG, PASSWORD, base64(`${USER}:${WRONG}`)]);
+
+        const missing = await ocisync(args, { env });
+        assertError(
+          missing,
+          ExitCode.Auth,
+          new RegExp(`no credentials found for ${RegExp.escape(registry.host)}: .*401`),
+          loginHint(registry),
+        );
+        assert.doesNotMatch(missing.stderr, /refused the credentials/);
+      }
+      await assert.rejects(Deno.stat(`${tmp}/out`), Deno.errors.NotFound, "nothing was pulled");
+    });
+  });
+
+  Deno.test(`${auth} auth: a push with a refused password fails before packing or sending a blob`, async () => {
+    await withRegistry({ auth, username: USER, password: PASSWORD }, async (registry, tmp) => {
+      // Large enough that packing it would take a while: random bytes do not compress.
+      const big = new Uint8Array(48 * 1024 * 1024);
+      for (let i = 0; i < big.length; i += 65536) {
+        crypto.getRandomValues(big.subarray(i, i + 65536));
+      }
+      await writeTree(`${tmp}/src`, {
+        "data": { type: "dir" },
+        "data/big.bin": { type: "file", content: big },
+      });
+      const env = isolatedEnv(tmp);
+      let started = Date.now();
+      await ocisync(["version"], { env });
+      const startup = Date.now() - started;
+
+      started = Date.now();
+      const push = await ocisync(
+        ["push", `${registry.host}/t/big:v1`, `${tmp}/src`, "-u", USER, "--password-stdin"],
+        { env, stdin: WRONG },
+      );
+      const elapsed = Date.now() - started;
+      assert.equal(push.code, ExitCode.Auth, shown(push));
+      assert.match(push.stderr, new RegExp(`refused the credentials of user ${USER}`));
+      assert.doesNotMatch(push.stderr, /packing/, "no layer was packed");
+      assert.ok(elapsed - startup < 1000, `failed after ${elapsed} ms (startup ${startup} ms)`);
+
+      const seen = await registry.requests();
+      assert.deepEqual(seen.filter(isUpload), [], "no blob was sent");
+      if (auth === "basic") {
+        // A GET /v2/ learns the challenge, then one with the credentials: the one extra request.
+        assert.deepEqual(seen.map((r) => `${r.method} ${r.path} ${r.status}`), [
+          "GET /v2/ 401",
+          "GET /v2/ 401",
+        ]);
+      } else {
+        assert.deepEqual(seen.map((r) => `${r.method} ${r.path} ${r.status}`), ["GET /v2/ 401"]);
+        assert.deepEqual(
+          registry.tokenRequests!.map((t) => [t.scope, t.status]),
+          [[["repository:t/big:pull,push"], 401]],
+          "one token request, for the push scope",
+        );
+      }
+    });
+  });
+}
+
+Deno.test("an unreachable registry is named, with the reason and a hint, exit 6", async (t) => {
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-unreachable-" });
+  const env = isolatedEnv(tmp);
+  const pull = (host: string, ...more: string[]) =>
+    ocisync(["pull", `${host}/t/app:v1`, "-o", `${tmp}/out`, "--retries", "0", ...more], { env });
+  try {
+    await t.step("connection refused", async () => {
+      const host = `127.0.0.1:${closedPort()}`;
+      const result = await pull(host);
+      assertError(
+        result,
+        ExitCode.Network,
+        new RegExp(
+          `HEAD http://${RegExp.escape(host)}/v2/t/app/manifests/v1: cannot connect to ` +
+            `${RegExp.escape(host)}: ` +
+            `connection refused$`,
+        ),
+        new RegExp(`nothing accepts connections at ${RegExp.escape(host)}`),
+      );
+      assert.doesNotMatch(result.stderr, /error sending request|client error/);
+    });
+
+    await t.step("DNS lookup failed", async () => {
+      const result = await pull("nosuch.invalid");
+      assertError(
+        result,
+        ExitCode.Network,
+        /HEAD https:\/\/nosuch\.invalid\/v2\/t\/app\/manifests\/v1: cannot resolve the host name nosuch\.invalid \(/,
+        /check the spelling of nosuch\.invalid/,
+      );
+    });
+
+    await t.step("through a proxy that is down: the hint says a proxy is set", async () => {
+      const proxy = `http://127.0.0.1:${closedPort()}`;
+      const result = await ocisync(
+        ["pull", "registry.example/t/app:v1", "-o", `${tmp}/out`, "--retries", "0"],
+        { env: { ...env, HTTPS_PROXY: proxy, NO_PROXY: "", no_proxy: "" } },
+      );
+      assertError(
+        result,
+        ExitCode.Network,
+        /HEAD https:\/\/registry\.example\/v2\/t\/app\/manifests\/v1: cannot connect to registry\.example: /,
+        /\(HTTPS_PROXY is set: the proxy may be what failed\)$/,
+      );
+    });
+
+    await t.step("no answer within --timeout", async () => {
+      const silent = silentListener();
+      try {
+        const started = Date.now();
+        const result = await pull(silent.host, "--timeout", "1s");
+        const elapsed = Date.now() - started;
+        assertError(
+          result,
+          ExitCode.Network,
+          new RegExp(
+            `HEAD http://${
+              RegExp.escape(silent.host)
+            }/v2/t/app/manifests/v1: no response within 1000 ms$`,
+          ),
+          new RegExp(`${RegExp.escape(silent.host)} did not answer in time: .*--timeout`),
+        );
+        assert.ok(silent.hits() >= 1, "the connection was made");
+        assert.ok(elapsed >= 1000 && elapsed < 5000, `failed after ${elapsed} ms`);
+      } finally {
+        await silent.close();
+      }
+    });
+
+    await t.step("TLS to a plain-HTTP server", async () => {
+      // Loopback, but not one of the three names that get plain HTTP by default.
+      const server = plainHttpServer("127.0.0.2");
+      try {
+        const result = await pull(server.host);
+        assertError(
+          result,
+          ExitCode.Network,
+          new RegExp(
+            `HEAD https://${
+              RegExp.escape(server.host)
+            }/v2/t/app/manifests/v1: TLS handshake with ` +
+              `${RegExp.escape(server.host)} failed: it does not answer in TLS`,
+          ),
+          new RegExp(`if ${RegExp.escape(server.host)} serves plain HTTP, pass --plain-http$`),
+        );
+        assert.equal(server.hits(), 0, "no request got through the handshake");
+        // The hint is right: with --plain-http, the request arrives.
+        await pull(server.host, "--plain-http");
+        assert.ok(server.hits() > 0);
+      } finally {
+        await server.close();
+      }
+    });
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("a token server's token with CR LF, a space or NUL is refused and never shown", async () => {
+  await withRegistry(
+    { auth: "token", username: USER, password: PASSWORD },
+    async (registry, tmp) => {
+      const hostileTokens = [`abc\r\n${SMUGGLED}`, `eyJhbGciOi.x ${SMUGGLED}`, `abc\0${SMUGGLED}`];
+      for (const token of hostileTokens) {
+        for (const body of [{ token }, { access_token: token, expires_in: 300 }]) {
+          const hostile = tokenServer(body);
+          // The real registry, whose challenges name the hostile token server as their realm.
+          const proxy = startProxy(registry.host, async (request) => {
+            const response = await proxy.forward(request);
+            const challenge = response.headers.get("www-authenticate");
+            if (challenge === null) return response;
+            const headers = new Headers(response.headers);
+            headers.set("www-authenticate", challenge.replace(registry.tokenRealm!, hostile.realm));
+            return new Response(response.body, { status: response.status, headers });
+          });
+          try {
+            const result = await ocisync(
+              ["inspect", `${proxy.host}/t/app:v1`, "-u", USER, "--password-stdin", "--debug"],
+              { env: isolatedEnv(tmp), stdin: PASSWORD },
+            );
+            assertError(
+              result,
+              ExitCode.Auth,
+              new RegExp(
+                `the token server of ${
+                  RegExp.escape(proxy.host)
+                } sent a token with characters that ` +
+                  "RFC 6750 does not allow in a bearer token",
+              ),
+              new RegExp(RegExp.escape(hostile.host)),
+            );
+            assertHides(result, [token, "stolen", SMUGGLED, PASSWORD]);
+            assert.equal(hostile.hits(), 1);
+            assert.ok(proxy.seen.every((r) => r.authorization === null), "no token was sent");
+          } finally {
+            await proxy.close();
+            await hostile.close();
+          }
+        }
+      }
+    },
+  );
+});
+
+Deno.test("an identity token, user name or password that would break a header is not sent", async (t) => {
+  await t.step("identity token with CR LF", async () => {
+    await withRegistry({ auth: "token", username: USER }, async (registry, tmp) => {
+      const env = isolatedEnv(tmp);
+      const identityToken = `abc\r\n${SMUGGLED}`;
+      await Deno.mkdir(`${tmp}/docker`);
+      await Deno.writeTextFile(
+        `${tmp}/docker/config.json`,
+        JSON.stringify({ auths: { [registry.host]: { identitytoken: identityToken } } }),
+        { mode: 0o600 },
+      );
+      const result = await ocisync(["inspect", `${registry.host}/t/app:v1`], { env });
+      assertError(
+        result,
+        ExitCode.Auth,
+        new RegExp(
+          `the identity token for ${RegExp.escape(registry.host)} holds characters that ` +
+            "RFC 6750 does not allow",
+        ),
+        /ocisync login/,
+      );
+      assertHides(result, [identityToken, "stolen"]);
+      assert.deepEqual(registry.tokenRequests, [], "the token server got nothing");
+    });
+  });
+
+  for (
+    const [name, credential] of [
+      ["a password with CR LF", { username: USER, password: `pw\r\n${SMUGGLED}` }],
+      ["a password with LF", { username: USER, password: `pw\n${SMUGGLED}` }],
+      ["a user name with NUL", { username: `${USER}\0${SMUGGLED}`, password: PASSWORD }],
+    ] as const
+  ) {
+    await t.step(name, async () => {
+      await withRegistry(
+        { auth: "basic", username: USER, password: PASSWORD },
+        async (registry, tmp) => {
+          const file = `${tmp}/creds.json`;
+          await Deno.writeTextFile(file, JSON.stringify(credential), { mode: 0o600 });
+          const result = await ocisync(
+            ["inspect", `${registry.host}/t/app:v1`, "--credentials", file],
+            { env: isolatedEnv(tmp) },
+          );
+          assertError(
+            result,
+            ExitCode.Auth,
+            new RegExp(
+              `the user name or password for ${RegExp.escape(registry.host)} holds a line break ` +
+                "or NUL character; it was not sent",
+            ),
+            /remove the character/,
+          );
+          assertHides(result, ["stolen", PASSWORD]);
+          // The first request, sent without them, learned that the registry wants them.
+          const seen = await registry.requests();
+          assert.deepEqual(seen.map((r) => `${r.method} ${r.path} ${r.status}`), [
+            "HEAD /v2/t/app/manifests/v1 401",
+          ]);
+        },
+      );
+    });
+  }
+});
+
+Deno.test("credential files that other users can read get a warning on stderr", async () => {
+  await withRegistry(
+    { auth: "basic", username: USER, password: PASSWORD },
+    async (registry, tmp) => {
+      await writeTree(`${tmp}/src`, TREE);
+      const env = isolatedEnv(tmp);
+      const push = (...more: string[]) =>
+        ocisync(["push", `${registry.host}/t/app:v1`, `${tmp}/src`, ...more], { env });
+      const warning = (path: string, how = "readable") =>
+        `ocisync: warning: ${path} is ${how} by other users; chmod 600 ${path}\n`;
+      const count = (text: string, part: string) => text.split(part).length - 1;
+
+      // A --credentials file.
+      const file = `${tmp}/creds.json`;
+      await Deno.writeTextFile(file, JSON.stringify({ username: USER, password: PASSWORD }));
+      await Deno.chmod(file, 0o644);
+      const exposed = await push("--credentials", file);
+      assert.equal(exposed.code, 0, shown(exposed));
+      assert.equal(count(exposed.stderr, warning(file)), 1, exposed.stderr);
+      await Deno.chmod(file, 0o600);
+      const private_ = await push("--credentials", file);
+      assert.equal(private_.code, 0, shown(private_));
+      assert.doesNotMatch(private_.stderr, /warning/);
+
+      // The Docker config: group-readable, then group-writable only.
+      const config = `${tmp}/docker/config.json`;
+      await Deno.mkdir(`${tmp}/docker`);
+      const auths = { [registry.host]: { auth: base64(`${USER}:${PASSWORD}`) } };
+      await Deno.writeTextFile(config, JSON.stringify({ auths }));
+      for (const [mode, how] of [[0o640, "readable"], [0o620, "writable"]] as const) {
+        await Deno.chmod(config, mode);
+        const result = await push();
+        assert.equal(result.code, 0, shown(result));
+        assert.equal(count(result.stderr, warning(config, how)), 1, result.stderr);
+      }
+
+      // A config that holds no secret is nobody's business.
+      await Deno.writeTextFile(config, JSON.stringify({ psFormat: "table" }));
+      await Deno.chmod(config, 0o644);
+      const none = await push();
+      assert.equal(none.code, ExitCode.Auth, shown(none));
+      assert.doesNotMatch(none.stderr, /warning/);
+    },
+  );
+});
+
+Deno.test("credentialLookup reports an exposed file through warn, once, and prints nothing", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync creds " });
+  try {
+    const file = `${tmp}/it's creds.json`;
+    await Deno.writeTextFile(file, JSON.stringify({ username: USER, password: PASSWORD }));
+    await Deno.chmod(file, 0o604);
+    const warnings: string[] = [];
+    const lookup = credentialLookup({
+      credentialsFile: file,
+      env: () => undefined,
+      home: tmp,
+      warn: (message) => warnings.push(message),
+    });
+    assert.deepEqual(await lookup("a.example"), { username: USER, password: PASSWORD });
+    await lookup("b.example");
+    // Quoted by hand for sh: '…'\''…'.
+    const quoted = `'${tmp}/it'\\''s creds.json'`;
+    assert.deepEqual(warnings, [
+      `${file} is readable by other users; chmod 600 ${quoted}`,
+    ]);
+
+    // Without a hook, the library says nothing: run it alone and read its stderr.
+    const code = `import { credentialLookup } from ${
+      JSON.stringify(
+        new URL("../src/remote/credentials.ts", import.meta.url).href,
+      )
+    };
+      await credentialLookup({ credentialsFile: ${
+      JSON.stringify(file)
+    }, env: () => undefined })("a.example");`;
+    const silent = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--quiet", code],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(silent.success, new TextDecoder().decode(silent.stderr));
+    assert.equal(
+      new TextDecoder().decode(silent.stdout) + new TextDecoder().decode(silent.stderr),
+      "",
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

@@ -1,0 +1,102 @@
+/**
+ * Hostile and unusual layers built by hand: tars written by Python's `tarfile` (never by
+ * ocisync), laid out as OCI images with digests from `node:crypto`.
+ *
+ * @module
+ */
+import { gzipSync } from "node:zlib";
+import { runOk } from "./cli.ts";
+import { sha256Digest } from "./hash.ts";
+
+/** One tar entry, as the Python script below writes it. */
+export type Entry =
+  | { type: "file"; name: string; data?: string; mode?: number }
+  | { type: "dir"; name: string; mode?: number }
+  | { type: "symlink" | "hardlink"; name: string; link: string }
+  | { type: "chr" | "blk" | "fifo"; name: string }
+  /** A file of `size` zero bytes, for decompression bombs. */
+  | { type: "zeros"; name: string; size: number };
+
+const TAR_SCRIPT = `
+import io, json, sys, tarfile
+spec = json.load(sys.stdin)
+types = {"file": tarfile.REGTYPE, "zeros": tarfile.REGTYPE, "dir": tarfile.DIRTYPE,
+         "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE, "chr": tarfile.CHRTYPE,
+         "blk": tarfile.BLKTYPE, "fifo": tarfile.FIFOTYPE}
+class Zeros(io.RawIOBase):
+    def readinto(self, buffer):
+        buffer[:] = bytes(len(buffer))
+        return len(buffer)
+with tarfile.open(spec["path"], "w", format=tarfile.PAX_FORMAT) as tar:
+    for entry in spec["entries"]:
+        info = tarfile.TarInfo(entry["name"])
+        info.type = types[entry["type"]]
+        info.mode = entry.get("mode", 0o755 if entry["type"] == "dir" else 0o644)
+        info.linkname = entry.get("link", "")
+        info.devmajor, info.devminor = (1, 3) if entry["type"] in ("chr", "blk") else (0, 0)
+        body = None
+        if entry["type"] == "file":
+            data = entry.get("data", "").encode()
+            info.size, body = len(data), io.BytesIO(data)
+        elif entry["type"] == "zeros":
+            info.size, body = entry["size"], Zeros()
+        tar.addfile(info, body)
+`;
+
+/** Writes a tar of `entries` to `path` with Python's tarfile and returns its bytes. */
+export async function pythonTar(path: string, entries: Entry[]): Promise<Uint8Array> {
+  await runOk("python3", ["-c", TAR_SCRIPT], { stdin: JSON.stringify({ path, entries }) });
+  return await Deno.readFile(path);
+}
+
+/**
+ * An OCI layout at `dir` holding one image, tagged v1, whose layers are these tars (gzipped
+ * when asked, each with its `annotations`), with a config that lists their diff_ids.
+ */
+export async function writeImage(
+  dir: string,
+  tars: Uint8Array[],
+  gzip = false,
+  annotations: (Record<string, string> | undefined)[] = [],
+): Promise<void> {
+  await Deno.mkdir(`${dir}/blobs/sha256`, { recursive: true });
+  const put = async (bytes: Uint8Array, mediaType: string, annotations?: object) => {
+    const digest = sha256Digest(bytes);
+    await Deno.writeFile(`${dir}/blobs/sha256/${digest.slice(7)}`, bytes);
+    return { mediaType, digest, size: bytes.byteLength, ...(annotations ? { annotations } : {}) };
+  };
+  const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+  const layers = [];
+  for (const [i, tar] of tars.entries()) {
+    layers.push(
+      gzip
+        ? await put(gzipSync(tar), "application/vnd.oci.image.layer.v1.tar+gzip", annotations[i])
+        : await put(tar, "application/vnd.oci.image.layer.v1.tar", annotations[i]),
+    );
+  }
+  const config = await put(
+    json({
+      architecture: "amd64",
+      os: "linux",
+      rootfs: { type: "layers", diff_ids: tars.map((tar) => sha256Digest(tar)) },
+    }),
+    "application/vnd.oci.image.config.v1+json",
+  );
+  const manifest = await put(
+    json({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config,
+      layers,
+    }),
+    "application/vnd.oci.image.manifest.v1+json",
+  );
+  await Deno.writeTextFile(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
+  await Deno.writeTextFile(
+    `${dir}/index.json`,
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ ...manifest, annotations: { "org.opencontainers.image.ref.name": "v1" } }],
+    }),
+  );
+}

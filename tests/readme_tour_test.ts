@@ -1,0 +1,156 @@
+/**
+ * Runs the README's five-minute tour as written, command by command, in a copy of
+ * `examples/prefect`, and checks the shape of what each prints, so that the README cannot drift
+ * from the code. A command the test does not know fails it: a change to the tour must come with
+ * its check here. Step 5 reaches Docker Hub, PyPI and GHCR, which a test cannot; it is run
+ * against the local registry with those hosts swapped, in tests/build_test.ts's way.
+ */
+import assert from "node:assert/strict";
+import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { run, type RunResult, shown } from "./helpers/cli.ts";
+
+const REPO = new URL("../", import.meta.url).pathname;
+const README = await Deno.readTextFile(`${REPO}README.md`);
+const DIGEST = /sha256:[0-9a-f]{64}/;
+
+/** The tour's shell lines, without comments, in order, for steps 1 to 4. */
+function tourCommands(): { step: number; command: string; comment: string }[] {
+  const tour = README.slice(
+    README.indexOf("## A five-minute tour"),
+    README.indexOf("\n## ", README.indexOf("## A five-minute tour") + 5),
+  );
+  const commands: { step: number; command: string; comment: string }[] = [];
+  let step = 0;
+  for (const block of tour.split(/\*\*(\d)\. /).slice(1).entries()) {
+    if (block[0] % 2 === 0) {
+      step = Number(block[1]);
+      continue;
+    }
+    for (const [, code] of block[1].matchAll(/```sh\n([\s\S]*?)```/g)) {
+      for (const line of code.split("\n").filter((l) => l.trim())) {
+        const hash = line.indexOf(" # ");
+        commands.push({
+          step,
+          command: (hash < 0 ? line : line.slice(0, hash)).trim(),
+          comment: hash < 0 ? "" : line.slice(hash + 3).trim(),
+        });
+      }
+    }
+  }
+  return commands;
+}
+
+/** Checks of each command's output, by the command's text in the README. */
+type Check = (result: RunResult, seen: Map<string, string>) => void;
+const CHECKS: Record<string, Check> = {
+  "cd examples/prefect": () => {},
+  "ocisync pack ./flows -o flows.tar.gz": (r, seen) => {
+    assert.match(
+      r.stdout,
+      /^flows\.tar\.gz\n {2}mediaType application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip\n/,
+    );
+    const digest = r.stdout.match(/digest +(sha256:[0-9a-f]{64})/)![1];
+    assert.match(r.stdout, /diffId +sha256:[0-9a-f]{64}\n {2}size .*\n {2}entries +\d+/);
+    seen.set("digest", digest);
+  },
+  "ocisync pack ./flows -o again.tar.gz -q": (r, seen) => {
+    assert.equal(r.stdout, `${seen.get("digest")}\n`, "the same digest again");
+  },
+  "ocisync push oci:./bundle:v1 ./flows:/opt/prefect/flows": (r, seen) => {
+    assert.match(r.stdout, new RegExp(`^pushed oci:\\./bundle@${DIGEST.source}\n  tag +v1\n`));
+    seen.set("image", r.stdout.match(DIGEST)![0]);
+  },
+  "ocisync inspect oci:./bundle:v1": (r, seen) => {
+    assert.ok(r.stdout.startsWith(`oci:./bundle@${seen.get("image")}\n`), r.stdout);
+    assert.match(r.stdout, /platform +linux\/amd64/);
+    assert.match(
+      r.stdout,
+      /layers\n +sha256:[0-9a-f]{64} +\d+ B +application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip/,
+    );
+  },
+  "ocisync copy oci:./bundle:v1 ghcr.io/acme/flows:v1": () => {},
+  "ocisync pull oci:./bundle:v1 -o ./out": (r, seen) => {
+    assert.match(r.stdout, new RegExp(`^pulled oci:\\./bundle@${seen.get("image")} into \\./out`));
+  },
+  "ocisync sync oci:./bundle:v1 -o ./live --once --state state.json": (r, seen) => {
+    const first = !seen.has("synced");
+    seen.set("synced", "yes");
+    const said = first
+      ? `changed (none) -> ${seen.get("image")}`
+      : `unchanged ${seen.get("image")}`;
+    assert.ok(r.stderr.includes(said), `"${said}" in ${r.stderr}`);
+  },
+  "ls live/current/opt/prefect/flows": (r) => assert.equal(r.stdout, "hello.py\n"),
+};
+/**
+ * A comment that quotes output (`changed (none) -> sha256:…`, `unchanged`) must match what the
+ * command printed, with `…` standing for the digest's hex.
+ */
+function checkQuotedComment(comment: string, result: RunResult): void {
+  if (!comment.includes("sha256:…") && comment !== "unchanged") return;
+  const pattern = comment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace("…", "[0-9a-f]{64}");
+  assert.match(`${result.stdout}${result.stderr}`, new RegExp(pattern), `the comment "${comment}"`);
+}
+
+Deno.test("the README tour, steps 1 to 4, runs as written and prints what it says", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-tour-" });
+  try {
+    await run("cp", ["-r", `${REPO}examples`, tmp]);
+    await Deno.writeTextFile(
+      `${tmp}/ocisync`,
+      `#!/bin/sh\nexec ${Deno.execPath()} run ${PERMISSION_FLAGS.join(" ")} ${REPO}main.ts "$@"\n`,
+    );
+    await Deno.chmod(`${tmp}/ocisync`, 0o755);
+    const seen = new Map<string, string>();
+    let cwd = tmp;
+    const commands = tourCommands().filter((c) => c.step <= 4);
+    assert.ok(commands.length >= 9, `the tour's commands were found: ${commands.length}`);
+    for (const { command, comment } of commands) {
+      const check = CHECKS[command];
+      assert.ok(check, `the tour has a command this test does not know: ${command}`);
+      if (command.startsWith("cd ")) {
+        cwd = `${cwd}/${command.slice(3)}`;
+        continue;
+      }
+      // The copy to a registry is step 2's "later"; the pull and sync steps need no server.
+      if (command.includes("ghcr.io")) continue;
+      const result = await run("sh", ["-c", command], {
+        cwd,
+        env: { PATH: `${tmp}:${Deno.env.get("PATH")}`, NO_COLOR: "1" },
+      });
+      assert.equal(result.code, 0, `${command}\n${shown(result)}`);
+      check(result, seen);
+      checkQuotedComment(comment, result);
+    }
+    assert.ok(Deno.statSync(`${cwd}/out/opt/prefect/flows/hello.py`).isFile);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("the README's pack JSON sample is what packing examples/prefect/flows prints", async () => {
+  const sample = README.match(/It prints the output path,[\s\S]*?```json\n([\s\S]*?)```/)![1];
+  const expected = JSON.parse(sample.replaceAll("sha256:…", "sha256:x"));
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-tour-" });
+  try {
+    await run("cp", ["-r", `${REPO}examples/prefect/flows`, tmp]);
+    const packed = await run(Deno.execPath(), [
+      ...["run", ...PERMISSION_FLAGS, `${REPO}main.ts`],
+      ...["pack", "./flows", "-o", "flows.tar.gz", "--json"],
+    ], { cwd: tmp });
+    assert.equal(packed.code, 0, shown(packed));
+    const actual = JSON.parse(packed.stdout);
+    assert.deepEqual(
+      { ...actual, digest: "sha256:x", diffId: "sha256:x" },
+      expected,
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("the README's way to run from source uses exactly the binary's permissions", () => {
+  const section = README.slice(README.indexOf("### Running from source"));
+  const alias = section.match(/alias ocisync='deno run (.*) \/path\/to\/ocisync\/main\.ts'/)![1];
+  assert.deepEqual(alias.split(" "), PERMISSION_FLAGS);
+});

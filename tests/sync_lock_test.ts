@@ -1,0 +1,189 @@
+/**
+ * One `ocisync sync` process per output folder and per state file: a second process is refused
+ * at once, with exit 2 and a message that names the holder, before any tick; a lock left by a
+ * SIGKILLed process is broken at the next start; `--config` locks every target's folder. All
+ * real processes with the binary's permissions, on an `oci:` layout built here.
+ */
+import assert from "node:assert/strict";
+import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { ocisync, shown } from "./helpers/cli.ts";
+import { writeTree } from "./helpers/tree.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+/** The exit code of a refused sync: the usage-style conflict of the README's table. */
+const REFUSED = 2;
+
+/** A running `ocisync sync`, whose stderr is gathered as it comes. */
+class SyncRun {
+  readonly child: Deno.ChildProcess;
+  readonly started = Date.now();
+  stderr = "";
+  #reading: Promise<void>;
+
+  constructor(args: string[], cwd: string) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...PERMISSION_FLAGS, MAIN, "sync", ...args],
+      cwd,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    this.child = child;
+    this.#reading = (async () => {
+      for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
+        this.stderr += text;
+      }
+    })();
+  }
+
+  /** Waits until stderr has `count` lines matching `pattern`. */
+  async waitFor(pattern: RegExp, count = 1, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const seen = () => this.stderr.split("\n").filter((line) => pattern.test(line)).length;
+    while (seen() < count) {
+      if (Date.now() > deadline) throw new Error(`no ${pattern} in:\n${this.stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Waits for the exit, after `signal` if given; SIGKILLs it and fails after `timeoutMs`. */
+  async exit(signal?: Deno.Signal, timeoutMs = 20_000): Promise<{ code: number; ms: number }> {
+    if (signal) {
+      try {
+        this.child.kill(signal);
+      } catch { /* it has ended */ }
+    }
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), timeoutMs);
+    const { code, signal: killedBy } = await this.child.status;
+    clearTimeout(timer);
+    await this.#reading;
+    if (!signal && killedBy === "SIGKILL") {
+      throw new Error(`still running after ${timeoutMs} ms:\n${this.stderr}`);
+    }
+    return { code, ms: Date.now() - this.started };
+  }
+}
+
+/** Runs `body` in a temporary folder holding a layout with one image, tagged v1, v2 and v3. */
+async function withLayout(body: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-sync-lock-" });
+  try {
+    await writeTree(`${tmp}/src`, { "hello.txt": { type: "file", content: "hello\n" } });
+    const push = await ocisync(
+      ["push", "oci:layout:v1", "src:/app", "-t", "v2", "-t", "v3", "-q"],
+      { cwd: tmp },
+    );
+    assert.equal(push.code, 0, shown(push));
+    await body(tmp);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
+/** The message of a refusal: what is in use, and the holder's pid, host and start time. */
+function refusal(what: string, holder: SyncRun): RegExp {
+  const host = Deno.hostname().replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(
+    `^ocisync: error: ${what} \\S+ is in use by another ocisync sync: ` +
+      `pid ${holder.child.pid} on host ${host} since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\n`,
+  );
+}
+
+/** What a lock file says about its holder. */
+async function lockHolder(path: string): Promise<{ pid: number; hostname: string }> {
+  return JSON.parse(await Deno.readTextFile(path));
+}
+
+const exists = (path: string) => Deno.lstat(path).then(() => true, () => false);
+const TICK = / oci:layout:v1 (changed|unchanged) /;
+
+Deno.test("a second sync on one -o DIR is refused at once; a SIGKILLed holder's lock is broken", async () => {
+  await withLayout(async (tmp) => {
+    const args = ["oci:layout:v1", "-o", "out", "--interval", "1s"];
+    const first = new SyncRun(args, tmp);
+    try {
+      await first.waitFor(TICK);
+      assert.equal((await lockHolder(`${tmp}/out/.ocisync.lock`)).pid, first.child.pid);
+
+      // Not --once: only the lock can make it stop.
+      const second = new SyncRun(args, tmp);
+      const { code, ms } = await second.exit();
+      assert.equal(code, REFUSED, second.stderr);
+      assert.match(second.stderr, refusal("the output folder", first));
+      assert.doesNotMatch(second.stderr, TICK, "no tick before the refusal");
+      assert.ok(ms < 10_000, `refused after ${ms} ms`);
+      // The holder is unharmed and keeps ticking.
+      await first.waitFor(TICK, 3);
+    } finally {
+      await first.exit("SIGKILL");
+    }
+
+    // Killed: its lock file stays, and the next start breaks it at once.
+    assert.ok(await exists(`${tmp}/out/.ocisync.lock`));
+    const next = await ocisync(["sync", ...args, "--once"], { cwd: tmp });
+    assert.equal(next.code, 0, shown(next));
+    assert.ok(!(await exists(`${tmp}/out/.ocisync.lock`)), "released at exit");
+    assert.equal(await Deno.readTextFile(`${tmp}/out/current/app/hello.txt`), "hello\n");
+  });
+});
+
+Deno.test("a second sync on one --state FILE is refused; a stopped holder releases it", async () => {
+  await withLayout(async (tmp) => {
+    const first = new SyncRun(
+      ["oci:layout:v1", "-o", "one", "--state", "state.json", "--interval", "1s"],
+      tmp,
+    );
+    const second = ["sync", "oci:layout:v1", "--events", "--encoding", "base64"];
+    second.push("--state", "./state.json", "--once");
+    try {
+      await first.waitFor(TICK);
+      assert.equal((await lockHolder(`${tmp}/state.json.lock`)).pid, first.child.pid);
+      const refused = await ocisync(second, { cwd: tmp });
+      assert.equal(refused.code, REFUSED, shown(refused));
+      assert.match(refused.stderr, refusal("the state file", first));
+      assert.equal(refused.stdout, "", "no events before the refusal");
+    } finally {
+      assert.equal((await first.exit("SIGTERM")).code, 0, first.stderr);
+    }
+    assert.ok(!(await exists(`${tmp}/state.json.lock`)), "released at exit");
+    const after = await ocisync(second, { cwd: tmp });
+    assert.equal(after.code, 0, shown(after));
+  });
+});
+
+Deno.test("--config: every target's folder and the shared state file are locked", async () => {
+  await withLayout(async (tmp) => {
+    const folders = ["a", "b", "c"];
+    const tags = ["v1", "v2", "v3"];
+    await Deno.writeTextFile(
+      `${tmp}/sync.yaml`,
+      [
+        "interval: 1s",
+        "state: state.json",
+        "targets:",
+        ...folders.flatMap((
+          dir,
+          i,
+        ) => [`  - reference: oci:layout:${tags[i]}`, `    output: ${dir}`]),
+      ].join("\n") + "\n",
+    );
+    const first = new SyncRun(["--config", "sync.yaml"], tmp);
+    try {
+      await first.waitFor(/ changed /, folders.length);
+      for (const path of [...folders.map((dir) => `${dir}/.ocisync.lock`), "state.json.lock"]) {
+        assert.equal((await lockHolder(`${tmp}/${path}`)).pid, first.child.pid, path);
+      }
+      // The last target's folder, from the command line; then the whole config again.
+      const one = await ocisync(["sync", "oci:layout:v1", "-o", "c/", "--once"], { cwd: tmp });
+      assert.equal(one.code, REFUSED, shown(one));
+      assert.match(one.stderr, refusal("the output folder", first));
+      assert.match(one.stderr, /\/c is in use/);
+      const again = new SyncRun(["--config", "sync.yaml"], tmp);
+      assert.equal((await again.exit()).code, REFUSED, again.stderr);
+      assert.match(again.stderr, refusal("the output folder", first));
+    } finally {
+      assert.equal((await first.exit("SIGTERM")).code, 0, first.stderr);
+    }
+    for (const dir of folders) assert.ok(!(await exists(`${tmp}/${dir}/.ocisync.lock`)), dir);
+  });
+});
