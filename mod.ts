@@ -16,6 +16,13 @@ export * from "./src/errors/mod.ts";
 export * from "./src/digest/mod.ts";
 export * from "./src/ref/mod.ts";
 export { isIndexMediaType, MANIFEST_MEDIA_TYPES, MediaType } from "./src/oci/mediatypes.ts";
+export {
+  BASE_DIGEST_ANNOTATION,
+  BASE_NAME_ANNOTATION,
+  ORAS_DIGEST_ANNOTATION,
+  ORAS_UNPACK_ANNOTATION,
+  TITLE_ANNOTATION,
+} from "./src/oci/annotations.ts";
 export type {
   Descriptor,
   ImageConfig,
@@ -25,7 +32,21 @@ export type {
   Platform,
 } from "./src/oci/types.ts";
 export { parseManifestOrIndex } from "./src/oci/types.ts";
-export type { Target } from "./src/oci/target.ts";
+export {
+  type CallOptions,
+  type Closer,
+  isCloser,
+  isMounter,
+  isPushAuthenticator,
+  isReferrerLister,
+  isTagPager,
+  type Mounter,
+  type MountResult,
+  type PushAuthenticator,
+  type ReferrerLister,
+  type TagPager,
+  type Target,
+} from "./src/oci/target.ts";
 export {
   type Compression,
   COMPRESSIONS,
@@ -48,6 +69,7 @@ export { readTar, type TarEntryType, type TarReadEntry } from "./src/tar/reader.
 export { decompressStream, detectCompression } from "./src/compress/decompress.ts";
 export { Unpacker, type UnpackOptions, type UnpackStats } from "./src/unpack/mod.ts";
 export {
+  DEFAULT_PLATFORM,
   formatPlatform,
   hostPlatform,
   parsePlatform,
@@ -64,6 +86,21 @@ export {
   type JsonBlob,
   jsonBlob,
 } from "./src/image/build.ts";
+export {
+  type ArtifactBlob,
+  artifactPlan,
+  type BlobSource,
+  bytesBlob,
+  fileBlob,
+  type ImagePlan,
+  imagePlan,
+  type ImagePlanOptions,
+  planImage,
+  type PreparedLayer,
+  targetBlob,
+} from "./src/image/plan.ts";
+export { type AppendOptions, appendPlan, type BaseImage } from "./src/image/append.ts";
+export { type ConfigEdits, editConfig } from "./src/image/edit.ts";
 export { gcLayout, type GcResult, LayoutTarget, REF_NAME_ANNOTATION } from "./src/layout/mod.ts";
 export type { LayoutOpenOptions } from "./src/layout/mod.ts";
 export {
@@ -72,26 +109,35 @@ export {
   type HttpExchange,
   type HttpRequest,
   type HttpResponse,
+  type MountSource,
   parseChallenges,
   RegistryClient,
   type RegistryClientOptions,
   type RegistryOptions,
   RegistryTarget,
+  type TagsOptions,
   type TagsPage,
   type TagsPageOptions,
   type TransportOptions,
 } from "./src/remote/mod.ts";
 export {
+  authFilePaths,
   type Credential,
+  CredentialHelper,
+  type CredentialHelperOptions,
   type CredentialLookup,
   credentialLookup,
   type CredentialOptions,
+  type CredentialSource,
+  type CredentialStore,
+  type DockerConfigOptions,
   dockerConfigPath,
+  DockerConfigStore,
   type EnvLookup,
   removeCredential,
   saveCredential,
   type SaveCredentialOptions,
-} from "./src/remote/credentials.ts";
+} from "./src/credentials/mod.ts";
 export {
   closeTarget,
   DEFAULT_TAG,
@@ -99,31 +145,28 @@ export {
   openTarget,
   type OpenTargetOptions,
   resolveReference,
+  Session,
+  type SessionOpenOptions,
+  type SessionOptions,
 } from "./src/target/mod.ts";
 export {
   type ArtifactFile,
-  type BlobSource,
   type LayerSource,
-  type PreparedLayer,
+  prepareArtifactFile,
   prepareLayer,
   type PrepareOptions,
   pushArtifact,
   type PushArtifactOptions,
-  pushBlobs,
-  pushImage,
-  type PushImageOptions,
-  type PushResult,
-  type TransferStats,
 } from "./src/push/mod.ts";
 export {
-  fetchImageManifest,
-  ORAS_DIGEST_ANNOTATION,
-  ORAS_UNPACK_ANNOTATION,
-  pull,
-  type PullOptions,
-  type PullResult,
-  TITLE_ANNOTATION,
-} from "./src/pull/mod.ts";
+  pushBlobs,
+  type PushResult,
+  type TransferStats,
+  type WriteOptions,
+  writePlan,
+} from "./src/push/write.ts";
+export { pull, type PullOptions, type PullResult } from "./src/pull/mod.ts";
+export { fetchBase, fetchImageManifest, openBase, type OpenedBase } from "./src/pull/read.ts";
 export {
   type BlobEvent,
   type BlobListener,
@@ -132,7 +175,7 @@ export {
   type StepListener,
   StepReporter,
 } from "./src/progress/mod.ts";
-export { blobSource, copyImage, type CopyOptions, type CopyResult } from "./src/copy/mod.ts";
+export { copyImage, type CopyOptions, type CopyResult } from "./src/copy/mod.ts";
 export {
   directoryOutput,
   type DirectoryOutputOptions,
@@ -189,21 +232,6 @@ export {
   type RequirementsInput,
   runInstaller,
 } from "./src/python/mod.ts";
-export {
-  type AssembledImage,
-  assembleImage,
-  type AssembleOptions,
-  BASE_DIGEST_ANNOTATION,
-  BASE_NAME_ANNOTATION,
-  type BaseImage,
-  type ConfigEdits,
-  DEFAULT_PLATFORM,
-  editConfig,
-  fetchBase,
-  openBase,
-  pushAssembled,
-  type PushAssembledOptions,
-} from "./src/image/append.ts";
 export {
   buildImage,
   type BuildOptions,

@@ -17,8 +17,9 @@ missing=()
 for cmd in "${!PEERS[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${PEERS[$cmd]}")
 done
-# Packages that install no command of their own (Python modules for building wheels).
-for package in python3-setuptools python3-wheel; do
+# Packages that install no command of their own (Python modules for building wheels, and for
+# signing test vectors made outside ocisync: cryptography, PyNaCl).
+for package in python3-setuptools python3-wheel python3-cryptography python3-nacl; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

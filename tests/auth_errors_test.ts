@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { ExitCode } from "../src/errors/mod.ts";
-import { credentialLookup } from "../src/remote/credentials.ts";
+import { credentialLookup } from "../src/credentials/mod.ts";
 import { ocisync, type RunResult, shown } from "./helpers/cli.ts";
 import { startProxy } from "./helpers/fault_proxy.ts";
 import { type RegistryRequest, type TestRegistry, withRegistry } from "./helpers/registry.ts";
@@ -426,7 +426,7 @@ Deno.test("credentialLookup reports an exposed file through warn, once, and prin
     // Without a hook, the library says nothing: run it alone and read its stderr.
     const code = `import { credentialLookup } from ${
       JSON.stringify(
-        new URL("../src/remote/credentials.ts", import.meta.url).href,
+        new URL("../src/credentials/mod.ts", import.meta.url).href,
       )
     };
       await credentialLookup({ credentialsFile: ${

@@ -7,7 +7,7 @@ import {
   type EnvLookup,
   removeCredential,
   saveCredential,
-} from "../src/remote/credentials.ts";
+} from "../src/credentials/mod.ts";
 
 const SECRET = "pa55-Wörd:with-colon";
 const posix = Deno.build.os !== "windows";

@@ -2,18 +2,22 @@
  * Runs the README's five-minute tour as written, command by command, in a copy of
  * `examples/prefect`, and checks the shape of what each prints, so that the README cannot drift
  * from the code. A command the test does not know fails it: a change to the tour must come with
- * its check here. Step 5 reaches Docker Hub, PyPI and GHCR, which a test cannot; it is run
- * against the local registry with those hosts swapped, in tests/build_test.ts's way.
+ * its check here. The tour names GHCR, Docker Hub and PyPI, which a test cannot reach: the
+ * commands run as written against a registry on loopback that stands in for `ghcr.io` (its host
+ * is put in their place, in the commands and in the recipe), with Prefect's base image pushed
+ * there first, and pip told by its own environment to install from local wheels.
  */
 import assert from "node:assert/strict";
 import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
-import { run, type RunResult, shown } from "./helpers/cli.ts";
+import { run, runOk, type RunResult, shown } from "./helpers/cli.ts";
+import { startRegistry } from "./helpers/registry.ts";
+import { requirePip, writeWheels } from "./helpers/wheels.ts";
 
 const REPO = new URL("../", import.meta.url).pathname;
 const README = await Deno.readTextFile(`${REPO}README.md`);
 const DIGEST = /sha256:[0-9a-f]{64}/;
 
-/** The tour's shell lines, without comments, in order, for steps 1 to 4. */
+/** The tour's shell lines, without comments, in order, with their step. */
 function tourCommands(): { step: number; command: string; comment: string }[] {
   const tour = README.slice(
     README.indexOf("## A five-minute tour"),
@@ -68,7 +72,6 @@ const CHECKS: Record<string, Check> = {
       /layers\n +sha256:[0-9a-f]{64} +\d+ B +application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip/,
     );
   },
-  "ocisync copy oci:./bundle:v1 ghcr.io/acme/flows:v1": () => {},
   "ocisync pull oci:./bundle:v1 -o ./out": (r, seen) => {
     assert.match(r.stdout, new RegExp(`^pulled oci:\\./bundle@${seen.get("image")} into \\./out`));
   },
@@ -81,6 +84,21 @@ const CHECKS: Record<string, Check> = {
     assert.ok(r.stderr.includes(said), `"${said}" in ${r.stderr}`);
   },
   "ls live/current/opt/prefect/flows": (r) => assert.equal(r.stdout, "hello.py\n"),
+  "ocisync copy oci:./bundle:v1 ghcr.io/acme/flows:v1": (r, seen) => {
+    assert.match(r.stdout, new RegExp(`^copied .*${seen.get("image")}`, "m"));
+  },
+  "ocisync build --dry-run": (r) => {
+    assert.match(r.stdout, /^would push \S+\/acme\/hello-flow@sha256:[0-9a-f]{64}\n/);
+    assert.match(r.stdout, /\n {2}tag +dev\n {2}tag +latest\n/);
+    assert.equal(r.stdout.match(/\n {2}layer /g)?.length, 3, "the base's layer and two of ours");
+  },
+  'echo "$GITHUB_TOKEN" | ocisync login ghcr.io -u octocat --password-stdin': (r) => {
+    assert.match(r.stdout, /^Login Succeeded: credentials for \S+ saved in /);
+  },
+  "ocisync build -q": (r, seen) => {
+    assert.match(r.stdout, /^\S+\/acme\/hello-flow@sha256:[0-9a-f]{64}\n$/);
+    seen.set("built", r.stdout.trim());
+  },
 };
 /**
  * A comment that quotes output (`changed (none) -> sha256:…`, `unchanged`) must match what the
@@ -92,7 +110,9 @@ function checkQuotedComment(comment: string, result: RunResult): void {
   assert.match(`${result.stdout}${result.stderr}`, new RegExp(pattern), `the comment "${comment}"`);
 }
 
-Deno.test("the README tour, steps 1 to 4, runs as written and prints what it says", async () => {
+Deno.test("the README tour runs as written and prints what it says", async () => {
+  requirePip();
+  const registry = await startRegistry({ auth: "basic" });
   const tmp = await Deno.makeTempDir({ prefix: "ocisync-tour-" });
   try {
     await run("cp", ["-r", `${REPO}examples`, tmp]);
@@ -101,10 +121,35 @@ Deno.test("the README tour, steps 1 to 4, runs as written and prints what it say
       `#!/bin/sh\nexec ${Deno.execPath()} run ${PERMISSION_FLAGS.join(" ")} ${REPO}main.ts "$@"\n`,
     );
     await Deno.chmod(`${tmp}/ocisync`, 0o755);
+    // Stand-ins: the registry for ghcr.io and Docker Hub, local wheels for PyPI.
+    const recipe = `${tmp}/examples/prefect/ocisync.yaml`;
+    await Deno.writeTextFile(
+      recipe,
+      (await Deno.readTextFile(recipe)).replaceAll("ghcr.io", registry.host)
+        .replaceAll("docker.io", registry.host),
+    );
+    await writeWheels(`${tmp}/wheels`, [
+      { name: "humanize", version: "4.9.0", files: { "humanize/__init__.py": "" } },
+    ]);
+    const env = {
+      PATH: `${tmp}:${Deno.env.get("PATH")}`,
+      NO_COLOR: "1",
+      DOCKER_CONFIG: `${tmp}/docker`,
+      XDG_CACHE_HOME: `${tmp}/cache`,
+      GITHUB_TOKEN: registry.password,
+      PIP_NO_INDEX: "1",
+      PIP_FIND_LINKS: `${tmp}/wheels`,
+    };
+    await Deno.mkdir(`${tmp}/base`);
+    await Deno.writeTextFile(`${tmp}/base/os-release`, "ID=stand-in\n");
+    await runOk("sh", [
+      "-c",
+      `echo "$GITHUB_TOKEN" | ocisync login ${registry.host} -u ${registry.username} --password-stdin && ocisync push ${registry.host}/prefecthq/prefect-client:3-python3.12 ./base:/etc`,
+    ], { cwd: tmp, env });
     const seen = new Map<string, string>();
     let cwd = tmp;
-    const commands = tourCommands().filter((c) => c.step <= 4);
-    assert.ok(commands.length >= 9, `the tour's commands were found: ${commands.length}`);
+    const commands = tourCommands();
+    assert.ok(commands.length >= 13, `the tour's commands were found: ${commands.length}`);
     for (const { command, comment } of commands) {
       const check = CHECKS[command];
       assert.ok(check, `the tour has a command this test does not know: ${command}`);
@@ -112,18 +157,29 @@ Deno.test("the README tour, steps 1 to 4, runs as written and prints what it say
         cwd = `${cwd}/${command.slice(3)}`;
         continue;
       }
-      // The copy to a registry is step 2's "later"; the pull and sync steps need no server.
-      if (command.includes("ghcr.io")) continue;
-      const result = await run("sh", ["-c", command], {
-        cwd,
-        env: { PATH: `${tmp}:${Deno.env.get("PATH")}`, NO_COLOR: "1" },
-      });
+      const asRun = command.replaceAll("ghcr.io", registry.host)
+        .replaceAll("octocat", registry.username);
+      const result = await run("sh", ["-c", asRun], { cwd, env });
       assert.equal(result.code, 0, `${command}\n${shown(result)}`);
       check(result, seen);
-      checkQuotedComment(comment, result);
+      checkQuotedComment(comment.replaceAll("ghcr.io", registry.host), result);
     }
     assert.ok(Deno.statSync(`${cwd}/out/opt/prefect/flows/hello.py`).isFile);
+    const [name, digest] = seen.get("built")!.split("@");
+    const manifest = JSON.parse(
+      await runOk("skopeo", [
+        ...["inspect", "--raw", "--tls-verify=false"],
+        ...["--creds", `${registry.username}:${registry.password}`, `docker://${name}:dev`],
+      ]),
+    );
+    assert.equal(manifest.layers.length, 3);
+    const raw = await runOk("skopeo", [
+      ...["inspect", "--raw", "--tls-verify=false"],
+      ...["--creds", `${registry.username}:${registry.password}`, `docker://${name}@${digest}`],
+    ]);
+    assert.deepEqual(JSON.parse(raw), manifest, "the pinned digest is the tag's image");
   } finally {
+    await registry.stop();
     await Deno.remove(tmp, { recursive: true });
   }
 });

@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../src/errors/mod.ts";
 import {
+  type AnyReference,
+  type ArchiveReference,
   DEFAULT_REGISTRY,
   familiarReference,
   formatReference,
   isLoopbackRegistry,
+  parseAnyReference,
+  parseArchiveReference,
   parseLayoutReference,
   parseReference,
   parseRegistryReference,
@@ -284,4 +288,139 @@ Deno.test("isLoopbackRegistry knows localhost, 127.0.0.1 and [::1], and nothing 
     "127.0.0.1:99999",
   ];
   for (const registry of remote) assert.equal(isLoopbackRegistry(registry), false, registry);
+});
+
+/** Expected archive references: [input, format, path, tag, digest, name]. */
+const ARCHIVE_VECTORS: [
+  input: string,
+  format: "oci" | "docker",
+  path: string,
+  tag?: string,
+  digest?: string,
+  name?: string,
+][] = [
+  ["oci-archive:app.tar", "oci", "app.tar"],
+  ["oci-archive:./out/app.tar:v1", "oci", "./out/app.tar", "v1"],
+  ["oci-archive:/abs/app.tar@" + SHA256, "oci", "/abs/app.tar", undefined, SHA256],
+  ["oci-archive:C:\\x\\app.tar:v1", "oci", "C:\\x\\app.tar", "v1"],
+  ["oci-archive:dir:with:v1", "oci", "dir:with", "v1"],
+  ["oci-archive:app.tar:", "oci", "app.tar:"],
+  ["docker-archive:app.tar", "docker", "app.tar"],
+  ["docker-archive:app.tar:app:v1", "docker", "app.tar", "v1", undefined, "docker.io/library/app"],
+  [
+    "docker-archive:app.tar:app",
+    "docker",
+    "app.tar",
+    undefined,
+    undefined,
+    "docker.io/library/app",
+  ],
+  [
+    "docker-archive:app.tar:localhost:5000/org/app:v1",
+    "docker",
+    "app.tar",
+    "v1",
+    undefined,
+    "localhost:5000/org/app",
+  ],
+  [
+    "docker-archive:app.tar:docker.io/library/app:v1",
+    "docker",
+    "app.tar",
+    "v1",
+    undefined,
+    "docker.io/library/app",
+  ],
+  // FILE ends at the first ":" whose remainder is an image name: "\\x.tar" is none.
+  ["docker-archive:C:\\x.tar", "docker", "C:\\x.tar"],
+  [
+    "docker-archive:C:\\x.tar:app:v1",
+    "docker",
+    "C:\\x.tar",
+    "v1",
+    undefined,
+    "docker.io/library/app",
+  ],
+  // As in skopeo, a colon in FILE followed by a valid name splits there.
+  ["docker-archive:./a:b.tar", "docker", "./a", undefined, undefined, "docker.io/library/b.tar"],
+];
+
+function expectedArchive(vector: typeof ARCHIVE_VECTORS[number]): ArchiveReference {
+  const [, format, path, tag, digest, name] = vector;
+  const expected: ArchiveReference = { kind: "archive", format, path };
+  if (tag !== undefined) expected.tag = tag;
+  if (digest !== undefined) expected.digest = digest;
+  if (name !== undefined) expected.name = name;
+  return expected;
+}
+
+/** assertRejects for a parser of any reference: `parse` must throw the UsageError. */
+function assertAnyRejects(
+  input: string,
+  fragment: string,
+  parse: (input: string) => AnyReference = parseAnyReference,
+): void {
+  assertRejects(input, fragment, (text) => {
+    parse(text);
+    throw new Error(`no error for ${JSON.stringify(text)}`);
+  });
+}
+
+Deno.test("archive references split FILE, TAG, DIGEST and NAME by the documented rules", () => {
+  for (const vector of ARCHIVE_VECTORS) {
+    const expected = expectedArchive(vector);
+    assert.deepEqual(parseAnyReference(vector[0]), expected, vector[0]);
+    assert.deepEqual(parseArchiveReference(vector[0]), expected, vector[0]);
+  }
+  // Other references read as parseReference reads them.
+  for (const input of ["alpine:3", "oci:./dir:v1", "OCI-ARCHIVE:5000/app"]) {
+    assert.deepEqual(parseAnyReference(input), parseReference(input), input);
+  }
+});
+
+Deno.test("malformed archive references throw UsageError", () => {
+  assertAnyRejects("oci-archive:", "archive path is empty");
+  assertAnyRejects("oci-archive::v1", "archive path is empty");
+  assertAnyRejects(`oci-archive:@${SHA256}`, "archive path is empty");
+  assertAnyRejects("oci-archive:app.tar@sha256:abc", "invalid digest");
+  assertAnyRejects("oci-archive:a\u0000b", "control characters");
+  assertAnyRejects("docker-archive:", "archive path is empty");
+  assertAnyRejects("docker-archive::app:v1", "archive path is empty");
+  assertAnyRejects("docker-archive:a\u0007.tar", "control characters");
+  assertAnyRejects(`docker-archive:app.tar:app@${SHA256}`, "not by digest");
+  assertAnyRejects("oci:x", "starts with", parseArchiveReference);
+  // A registry host of these names is written in capitals, as "OCI:PORT" is.
+  assertRejects("oci-archive:5000/app", "starts an archive reference", parseRegistryReference);
+  assertRejects("docker-archive:5000/a", "starts an archive reference", parseRegistryReference);
+  // Until the commands open archives, parseReference says so instead of reading a registry.
+  assertRejects("oci-archive:app.tar", "not supported here");
+  assertRejects("docker-archive:app.tar:app:v1", "not supported here");
+});
+
+Deno.test("archive references format canonically and round-trip through parseAnyReference", () => {
+  const cases: [string, string][] = [
+    ["oci-archive:app.tar:v1", "oci-archive:app.tar:v1"],
+    [`oci-archive:app.tar@${SHA256}`, `oci-archive:app.tar@${SHA256}`],
+    ["docker-archive:app.tar:app:v1", "docker-archive:app.tar:docker.io/library/app:v1"],
+    ["docker-archive:app.tar:app", "docker-archive:app.tar:docker.io/library/app"],
+    ["docker-archive:C:\\x.tar", "docker-archive:C:\\x.tar"],
+  ];
+  for (const [input, full] of cases) {
+    assert.equal(formatReference(parseAnyReference(input)), full, input);
+    assert.equal(familiarReference(parseAnyReference(input)), full, input);
+  }
+  for (const [input] of ARCHIVE_VECTORS) {
+    const ref = parseAnyReference(input);
+    assert.deepEqual(parseAnyReference(formatReference(ref)), ref, input);
+    assert.deepEqual(parseAnyReference(familiarReference(ref)), ref, input);
+  }
+});
+
+Deno.test("referenceString of an archive reference: its digest, else its tag", () => {
+  assert.equal(referenceString(parseAnyReference(`oci-archive:a.tar@${SHA256}`)), SHA256);
+  assert.equal(referenceString(parseAnyReference("oci-archive:a.tar:v1")), "v1");
+  assert.equal(referenceString(parseAnyReference("oci-archive:a.tar")), undefined);
+  // The target keeps the name it was opened with; the tag is what it resolves.
+  assert.equal(referenceString(parseAnyReference("docker-archive:a.tar:app:v1")), "v1");
+  assert.equal(referenceString(parseAnyReference("docker-archive:a.tar")), undefined);
 });

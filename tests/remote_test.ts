@@ -310,7 +310,8 @@ Deno.test("anonymous: cross-repository mount", async () => {
     await source.pushBlob(blob(layer), streamOf(layer));
 
     let start = (await reg.requests()).length;
-    assert.equal(await target.mountBlob(blob(layer), "t/base"), true);
+    const fromSource = () => source.fetchBlob(blob(layer));
+    assert.equal(await target.mountBlob(blob(layer), source, fromSource), "mounted");
     const mounted = await requestsSince(reg, start);
     assert.deepEqual(mounted, [
       `POST /v2/t/derived/blobs/uploads/?mount=${encodeURIComponent(sha256Digest(layer))}` +
@@ -318,11 +319,11 @@ Deno.test("anonymous: cross-repository mount", async () => {
     ]);
     assert.equal(await target.hasBlob(blob(layer)), true);
 
-    // Not in the source: the registry starts an ordinary upload, which pushBlob takes over.
+    // Not in the source: the registry starts an ordinary upload, which the same call finishes.
     const other = enc.encode("only here");
     start = (await reg.requests()).length;
-    assert.equal(await target.mountBlob(blob(other), "t/base"), false);
-    await target.pushBlob(blob(other), streamOf(other));
+    const fallbackBytes = () => Promise.resolve(streamOf(other));
+    assert.equal(await target.mountBlob(blob(other), source, fallbackBytes), "copied");
     const fallback = (await reg.requests()).slice(start).map((r) => `${r.method} ${r.status}`);
     assert.deepEqual(fallback, ["POST 202", "PUT 201"]);
     assert.deepEqual(await readAll(await target.fetchBlob(blob(other))), other);
@@ -362,7 +363,7 @@ Deno.test("anonymous: tags, paginated by Link header", async () => {
     }
     assert.deepEqual(pages, [["a", "b"], ["c", "d"], ["e", "f"], ["g"]]);
 
-    assert.deepEqual(await Array.fromAsync(target.tags(3)), tags);
+    assert.deepEqual(await Array.fromAsync(target.tags({ pageSize: 3 })), tags);
     const listed = proxy.seen.filter((r) => r.path.includes("/tags/list")).map((r) => r.path);
     assert.deepEqual(listed.slice(-3), [
       "/v2/t/app/tags/list?n=3",
@@ -385,7 +386,7 @@ Deno.test("anonymous: referrers, through the fallback tag schema", async () => {
       artifactType: "application/example.signature",
       subject: image.descriptor,
     });
-    assert.deepEqual(await target.referrers(image.descriptor.digest), []);
+    assert.deepEqual(await Array.fromAsync(target.referrers(image.descriptor)), []);
     const entry = { ...signature.descriptor, artifactType: "application/example.signature" };
     const indexBytes = enc.encode(JSON.stringify({
       schemaVersion: 2,
@@ -394,7 +395,7 @@ Deno.test("anonymous: referrers, through the fallback tag schema", async () => {
     }));
     const tag = image.descriptor.digest.replace(":", "-");
     await target.pushManifest(blob(indexBytes, MediaType.OciIndex), indexBytes, [tag]);
-    assert.deepEqual(await target.referrers(image.descriptor.digest), [entry]);
+    assert.deepEqual(await Array.fromAsync(target.referrers(image.descriptor)), [entry]);
   } finally {
     await reg.stop();
   }
@@ -454,7 +455,8 @@ Deno.test("token auth: scopes, token cache, mount scopes, wrong password", async
 
     // A mount asks for pull on the source repository too.
     const derived = targetOf(reg.host, "t/derived", { client });
-    assert.equal(await derived.mountBlob(blob(large), "t/app"), true);
+    const fromApp = () => target.fetchBlob(blob(large));
+    assert.equal(await derived.mountBlob(blob(large), target, fromApp), "mounted");
     assert.deepEqual(tokens.at(-1)!.scope.sort(), [
       "repository:t/app:pull",
       "repository:t/derived:pull,push",

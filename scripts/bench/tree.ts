@@ -1,10 +1,61 @@
 /**
- * Generates the benchmark tree once: about 20,000 files and 300 MB, a mix of
- * source-like text (compressible), small config files and binary blobs, in
- * nested folders. The content is seeded, so every run packs the same tree.
+ * Generates the benchmark trees once, from a seed, so that every run packs the same bytes:
+ * - the large tree: about 20,000 files and 300 MB, a mix of source-like text (compressible),
+ *   small config files and binary blobs, in nested folders;
+ * - the flow tree: what a Prefect user packs, 3,000 `.py` files of 200 to 4,000 words (about
+ *   41 MB), 60 packages of 7 modules each.
  *
  * @module
  */
+
+/** A seeded xorshift32: an LCG's low bits repeat too soon, and zstd would find the repeats. */
+function seeded(seed: number): () => number {
+  return () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return seed >>> 0;
+  };
+}
+
+const WORDS = "def class import return self value for in if else while with as try except"
+  .split(" ");
+
+/** Makes `root` hold the flow tree, unless a complete one is there. */
+export async function ensureFlowTree(root: string): Promise<{ files: number; bytes: number }> {
+  const marker = `${root}/.complete.json`;
+  try {
+    return JSON.parse(await Deno.readTextFile(marker));
+  } catch { /* not built yet */ }
+  await Deno.remove(root, { recursive: true }).catch(() => {});
+  const next = seeded(4242);
+  const encoder = new TextEncoder();
+  let files = 0;
+  let bytes = 0;
+  for (let pkg = 0; pkg < 60; pkg++) {
+    for (let mod = 0; mod < 7; mod++) {
+      const dir = `${root}/pkg${pkg}/mod${mod}`;
+      await Deno.mkdir(dir, { recursive: true });
+      // 3,000 files over 420 modules: most get 7, a few 8.
+      const count = 7 + (pkg * 7 + mod < 3000 - 420 * 7 ? 1 : 0);
+      for (let f = 0; f < count; f++) {
+        const words = 200 + (next() % 3801);
+        const text = Array.from(
+          { length: words },
+          // A name in three gets a suffix: about 7 bytes a word, 41 MB in all, as in real code.
+          () => `${WORDS[next() % WORDS.length]}${next() % 3 ? "" : `_${next() % 500}`}`,
+        ).join(" ");
+        const content = encoder.encode(`${text}\n`);
+        await Deno.writeFile(`${dir}/m${f}.py`, content);
+        files++;
+        bytes += content.length;
+      }
+    }
+  }
+  const stats = { files, bytes };
+  await Deno.writeTextFile(marker, JSON.stringify(stats));
+  return stats;
+}
 
 /** Makes `root` hold the benchmark tree, unless a complete one is there. */
 export async function ensureBenchTree(root: string): Promise<{ files: number; bytes: number }> {
@@ -13,16 +64,8 @@ export async function ensureBenchTree(root: string): Promise<{ files: number; by
     return JSON.parse(await Deno.readTextFile(marker));
   } catch { /* not built yet */ }
   await Deno.remove(root, { recursive: true }).catch(() => {});
-  let seed = 12345;
-  // xorshift32: an LCG's low bits repeat too soon, and zstd would find the repeats.
-  const next = () => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return seed >>> 0;
-  };
-  const words = "def class import return self value for in if else while with as try except"
-    .split(" ");
+  const next = seeded(12345);
+  const words = WORDS;
   let files = 0;
   let bytes = 0;
   for (let pkg = 0; pkg < 200; pkg++) {

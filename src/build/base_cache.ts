@@ -25,7 +25,6 @@
 import { isDigest, sha256Digest } from "../digest/mod.ts";
 import { IntegrityError, NetworkError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
-import { type BaseImage, openBase } from "../image/append.ts";
 import { fetchConfigBytes, MAX_CONFIG_BYTES } from "../image/config.ts";
 import type { Target } from "../oci/target.ts";
 import {
@@ -34,6 +33,7 @@ import {
   parseManifestOrIndex,
   type Platform,
 } from "../oci/types.ts";
+import { openBase, type OpenedBase } from "../pull/read.ts";
 import { defaultCacheDir } from "../python/cache.ts";
 import type { Reference } from "../ref/mod.ts";
 import type { OpenTargetOptions } from "../target/mod.ts";
@@ -256,7 +256,7 @@ export interface CachedBaseOptions {
 export async function openCachedBase(
   reference: Reference,
   options: CachedBaseOptions = {},
-): Promise<BaseImage> {
+): Promise<OpenedBase> {
   const { targets, platform, onDetail } = options;
   if (reference.kind === "layout") return await openBase(reference, targets, platform);
   const cache = new DocumentCache(options.cacheDir, onDetail);

@@ -19,54 +19,40 @@
  * @module
  */
 import type { Digest } from "../digest/mod.ts";
-import {
-  type AssembledImage,
-  assembleImage,
-  type BaseImage,
-  DEFAULT_PLATFORM,
-  pushAssembled,
-} from "../image/append.ts";
+import { appendPlan } from "../image/append.ts";
 import { createdAt } from "../image/build.ts";
+import { type ImagePlan, imagePlan, type PreparedLayer } from "../image/plan.ts";
+import { DEFAULT_PLATFORM } from "../image/platform.ts";
 import { normalizePrefix } from "../layer/mod.ts";
 import type { Descriptor } from "../oci/types.ts";
 import { type BlobListener, type StepListener, StepReporter } from "../progress/mod.ts";
-import { type PreparedLayer, prepareLayer, type PushResult } from "../push/mod.ts";
+import type { OpenedBase } from "../pull/read.ts";
+import { prepareLayer } from "../push/mod.ts";
+import { type PushResult, writePlan } from "../push/write.ts";
 import { buildDepsLayer } from "../python/mod.ts";
 import type { Reference } from "../ref/mod.ts";
-import { closeTarget, destinationTags, openTarget, type OpenTargetOptions } from "../target/mod.ts";
+import {
+  closeTarget,
+  destinationTags,
+  openTarget,
+  type OpenTargetOptions,
+  Session,
+} from "../target/mod.ts";
 import { openCachedBase } from "./base_cache.ts";
 import type { Recipe, RequirementsLayer } from "./recipe.ts";
 
-// Re-exported so that this module's documentation is complete on its own.
-export type { Compression } from "../compress/mod.ts";
+// The types this module's API is written in, each from its home, so that its documentation is
+// complete on its own.
 export type { Digest } from "../digest/mod.ts";
-export type {
-  AssembledImage,
-  BaseImage,
-  ConfigEdits,
-  ImageConfig,
-  JsonBlob,
-  Manifest,
-  PreparedLayer,
-  PushResult,
-  Target,
-} from "../image/append.ts";
-export type { ImageLayer } from "../image/build.ts";
+export type { ConfigEdits } from "../image/edit.ts";
+export type { BlobSource, ImagePlan, PreparedLayer } from "../image/plan.ts";
+export type { JsonBlob } from "../image/build.ts";
 export type { Descriptor, Platform } from "../oci/types.ts";
-export type { BlobEvent, BlobListener } from "../progress/mod.ts";
-export type { TransferStats } from "../push/mod.ts";
+export type { BlobEvent, BlobListener, StepEvent, StepListener } from "../progress/mod.ts";
+export type { PushResult, TransferStats } from "../push/write.ts";
+export type { Compression } from "../compress/mod.ts";
 export type { DepsOptions, InstallerChoice, InstallerName, InstallOptions } from "../python/mod.ts";
 export type { LayoutReference, Reference, RegistryReference } from "../ref/mod.ts";
-export type {
-  Credential,
-  CredentialLookup,
-  HttpRequest,
-  HttpResponse,
-  RegistryClient,
-  RegistryClientOptions,
-  RegistryOptions,
-  TransportOptions,
-} from "../remote/mod.ts";
 export type { OpenTargetOptions } from "../target/mod.ts";
 export {
   parseRecipe,
@@ -79,7 +65,10 @@ export {
 
 /** Options of {@linkcode buildImage}. */
 export interface BuildOptions {
-  /** How to open the destination and the base: credentials, transport. */
+  /**
+   * How to open the destination and the base: credentials and transport, or a `session`. Without
+   * a session (or a shared `client`), the build opens both through one session of its own.
+   */
   targets?: OpenTargetOptions;
   /**
    * Compute the digests without pushing: the layers are still built (the
@@ -128,8 +117,8 @@ export interface BuildResult {
   tags: string[];
   /** The manifest digest. */
   digest: Digest;
-  /** The config, manifest and layers. */
-  image: AssembledImage;
+  /** The plan: the config, the manifest and where each layer comes from. */
+  image: ImagePlan;
   /** The layers built from the recipe, in order. */
   layers: BuiltLayer[];
   /** Requirements not pinned to one version, across the dependency layers. */
@@ -154,8 +143,15 @@ export interface BuildResult {
 export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Promise<BuildResult> {
   const mtime = options.mtime ?? 0;
   const tags = [...destinationTags(recipe.image), ...recipe.tags];
+  // The base and the destination share one session: a base on the registry pushed to costs no
+  // second challenge, and its layers are mounted rather than sent.
+  const { create: _create, session: given, client, ...sessionOptions } = options.targets ?? {};
+  const owned = given === undefined && client === undefined
+    ? new Session(sessionOptions)
+    : undefined;
+  const targets: OpenTargetOptions | undefined = owned ? { session: owned } : options.targets;
   const work = await Deno.makeTempDir({ prefix: "ocisync-build-" });
-  let base: BaseImage | undefined;
+  let base: OpenedBase | undefined;
   try {
     const prepared: PreparedLayer[] = [];
     const built: BuiltLayer[] = [];
@@ -201,19 +197,20 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
     }
     if (recipe.base) {
       base = await openCachedBase(recipe.base, {
-        targets: options.targets,
+        targets,
         platform: recipe.platform,
         cacheDir: options.cacheDir,
         onDetail: options.onDetail,
       });
     }
-    const image = assembleImage(prepared, {
-      base,
-      platform: recipe.platform ?? DEFAULT_PLATFORM,
+    const settings = {
       created: createdAt(mtime),
       edits: recipe.config,
       annotations: recipe.annotations,
-    });
+    };
+    const image = base
+      ? appendPlan(base, prepared, settings)
+      : imagePlan(prepared, { ...settings, platform: recipe.platform ?? DEFAULT_PLATFORM });
     const result = {
       reference: recipe.image,
       tags,
@@ -223,21 +220,22 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
       unpinned,
     };
     if (options.dryRun) return result;
-    const destination = await openTarget(recipe.image, { ...options.targets, create: true });
+    const destination = await openTarget(recipe.image, { ...targets, create: true });
     try {
       const step = new StepReporter(options.onStep, "push", `pushing to ${destination.name}`);
       step.started();
-      const push = await pushAssembled(destination, tags, image, {
+      const push = await writePlan(destination, image, tags, {
         concurrency: options.concurrency,
         onBlob: options.onBlob,
       });
       step.done();
       return { ...result, push };
     } finally {
-      closeTarget(destination);
+      await closeTarget(destination);
     }
   } finally {
-    if (base) closeTarget(base.target);
+    if (base) await closeTarget(base.target);
+    await owned?.close();
     await Deno.remove(work, { recursive: true });
   }
 }

@@ -44,7 +44,7 @@ import {
 import { dirname, join } from "node:path";
 import { type Compression, COMPRESSIONS } from "../compress/mod.ts";
 import { NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
-import type { ConfigEdits } from "../image/append.ts";
+import type { ConfigEdits } from "../image/edit.ts";
 import { parsePlatform } from "../image/platform.ts";
 import type { Platform } from "../oci/types.ts";
 import { DEFAULT_DEPS_PREFIX, type DepsOptions, type InstallerChoice } from "../python/mod.ts";

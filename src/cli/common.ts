@@ -5,14 +5,14 @@
  */
 import type { OptionSpec, ParsedOptions } from "./args.ts";
 import { logExchange, type Output, type OutputMode } from "./output.ts";
-import { type Bounds, parseDuration, parseWholeNumber, POSITIVE_BOUNDS } from "./units.ts";
+import { type Bounds, parseDuration, parseWholeNumber, POSITIVE_BOUNDS } from "../units/mod.ts";
 import { type Compression, COMPRESSIONS } from "../compress/mod.ts";
+import { credentialLookup } from "../credentials/mod.ts";
 import { UsageError } from "../errors/mod.ts";
 import { parsePlatform } from "../image/platform.ts";
 import { MAX_MTIME } from "../layer/mod.ts";
 import type { Platform } from "../oci/types.ts";
-import { credentialLookup } from "../remote/credentials.ts";
-import type { OpenTargetOptions } from "../target/mod.ts";
+import { Session, type SessionOptions } from "../target/mod.ts";
 
 /** `--json`, `-q`, `--verbose`, `--debug` and `--help`. */
 export const OUTPUT_OPTIONS: OptionSpec[] = [
@@ -104,7 +104,7 @@ export const REGISTRY_OPTIONS: OptionSpec[] = [
 export async function registryOptions(
   options: ParsedOptions,
   out: Output,
-): Promise<OpenTargetOptions> {
+): Promise<SessionOptions> {
   if (options.password !== undefined) {
     throw new UsageError("--password is refused: it would show in shell history and ps", {
       hint: 'pipe it in: echo "$TOKEN" | ocisync … --username USER --password-stdin',
@@ -146,6 +146,26 @@ export async function registryOptions(
     log: (line) => out.verbose(line),
     onExchange: out.mode.debug ? (exchange) => logExchange(out, exchange, ++exchanges) : undefined,
   };
+}
+
+/**
+ * The session of one command run, with the options the registry flags select (see
+ * {@linkcode registryOptions}): every target the command opens through it shares one client
+ * per registry, so that the run learns each registry's challenge once and asks for a token once
+ * per scope set. Close it when the command ends.
+ *
+ * @example
+ * ```ts
+ * import { openSession } from "./common.ts";
+ * import { Output } from "./output.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * const out = new Output({ json: false, quiet: false, verbose: false, debug: false });
+ * await using session = await openSession({}, out);
+ * const target = await session.open(parseReference("localhost:5000/app"));
+ * ```
+ */
+export async function openSession(options: ParsedOptions, out: Output): Promise<Session> {
+  return new Session(await registryOptions(options, out));
 }
 
 /**

@@ -17,10 +17,10 @@
  */
 import type { ParsedArgs, ParsedOptions } from "./args.ts";
 import { NotFoundError } from "../errors/mod.ts";
+import { isTagPager, type TagsPage } from "../oci/target.ts";
 import { parseReference, type RegistryReference } from "../ref/mod.ts";
-import { credentialLookup } from "../remote/credentials.ts";
-import { RegistryTarget } from "../remote/registry.ts";
-import { DEFAULT_TAG } from "../target/mod.ts";
+import { credentialLookup } from "../credentials/mod.ts";
+import { closeTarget, DEFAULT_TAG, openTarget } from "../target/mod.ts";
 
 /** At most this many tags are listed in a hint; more would bury the error. */
 const MAX_LISTED_TAGS = 10;
@@ -98,8 +98,10 @@ function missingRepository(name: string): string {
 async function tagsHint(reference: RegistryReference, options: ParsedOptions): Promise<string> {
   const name = `${reference.registry}/${reference.repository}`;
   const listCommand = `list them with \`ocisync tags ${name}\``;
-  const target = new RegistryTarget(reference, {
-    // --password-stdin was read by the command already: only stored credentials can be found.
+  // Its own target, not the command's session: the listing has its own short timeout and no
+  // retries, and --password-stdin was read by the command already, so that only stored
+  // credentials can be found.
+  const target = await openTarget(reference, {
     credentials: credentialLookup({ credentialsFile: options.credentials as string | undefined }),
     plainHttp: options["plain-http"] === true,
     caFile: options["ca-file"] as string | undefined,
@@ -107,7 +109,10 @@ async function tagsHint(reference: RegistryReference, options: ParsedOptions): P
     timeout: LISTING_TIMEOUT_MS,
   });
   try {
-    const page = await target.tagsPage({ n: MAX_LISTED_TAGS + 1 });
+    // One page is all a hint needs; a target that cannot page lists them all.
+    const page: TagsPage = isTagPager(target)
+      ? await target.tagsPage({ n: MAX_LISTED_TAGS + 1 })
+      : { tags: await Array.fromAsync(target.tags()) };
     if (page.tags.length === 0) return `${name} has no tags`;
     if (page.last !== undefined || page.tags.length > MAX_LISTED_TAGS) {
       return `${name} has more than ${MAX_LISTED_TAGS} tags: ${listCommand}`;
@@ -119,6 +124,6 @@ async function tagsHint(reference: RegistryReference, options: ParsedOptions): P
     if (error instanceof NotFoundError) return missingRepository(name);
     return `check the tag; ${listCommand}`;
   } finally {
-    target.close();
+    await closeTarget(target);
   }
 }

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { closest, formatHelp, parseArgs, type ParsedArgs } from "./args.ts";
+import { formatHelp, parseArgs, type ParsedArgs } from "./args.ts";
+import { closest } from "../units/closest.ts";
 import { outputMode } from "./common.ts";
 import { withHint } from "./hints.ts";
 import { explainError, Output } from "./output.ts";

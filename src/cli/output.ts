@@ -9,7 +9,7 @@
  * @module
  */
 import { NotFoundError, OcisyncError, type OcisyncErrorOptions } from "../errors/mod.ts";
-import { type HttpExchange, redactUrl } from "../remote/transport.ts";
+import { type HttpExchange, redactHeader, redactUrl } from "../remote/transport.ts";
 
 /** How a command reports. */
 export interface OutputMode {
@@ -208,34 +208,6 @@ function temporaryFolderHint(advice: string | undefined): string {
     folder = Deno.env.get("TMPDIR") || folder;
   } catch { /* no permission to read the environment: the default */ }
   return `temporary files go in ${folder} ($TMPDIR)${advice ? `; ${advice}` : ""}`;
-}
-
-/** Headers whose whole value is a secret. */
-const SECRET_HEADER = /cookie|token|secret|password|signature|session|api-?key|credential/i;
-
-/**
- * A header as `--debug` shows it: credentials replaced by `***` (the scheme of an
- * `Authorization` is kept), cookies and any header named like a secret hidden, and the query
- * values of URLs in it (a `Location` to signed object storage) redacted as in request logs.
- *
- * @example
- * ```ts
- * import { redactHeader } from "./output.ts";
- * redactHeader("authorization", "Bearer eyJhbGciOi…"); // "Bearer ***"
- * redactHeader("set-cookie", "session=abc; HttpOnly"); // "***"
- * ```
- */
-export function redactHeader(name: string, value: string): string {
-  const lower = name.toLowerCase();
-  if (lower === "authorization" || lower === "proxy-authorization") {
-    const scheme = /^\S+(?=\s)/.exec(value)?.[0];
-    return scheme ? `${scheme} ***` : "***";
-  }
-  if (SECRET_HEADER.test(lower)) return "***";
-  return value.replace(/\bhttps?:\/\/[^\s<>",;]+/g, (match) => {
-    const url = URL.parse(match);
-    return url ? redactUrl(url) : "***";
-  });
 }
 
 /**

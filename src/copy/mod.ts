@@ -20,18 +20,21 @@
  * @module
  */
 import { IntegrityError } from "../errors/mod.ts";
+import { targetBlob } from "../image/plan.ts";
 import { selectManifest } from "../image/platform.ts";
-import type { Target } from "../oci/target.ts";
+import { isReferrerLister, type Target } from "../oci/target.ts";
 import { type Descriptor, parseManifestOrIndex, type Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
-import { type BlobSource, pushBlobs, type TransferStats } from "../push/mod.ts";
-import { RegistryTarget } from "../remote/registry.ts";
+import { pushBlobs, type TransferStats } from "../push/write.ts";
 
 /** Options of {@linkcode copyImage}. */
 export interface CopyOptions {
   /** Copy only this platform of an index (the digest then changes). */
   platform?: Platform;
-  /** Also copy referrers: signatures, SBOMs and other manifests whose `subject` is the image. */
+  /**
+   * Also copy referrers: signatures, SBOMs and other manifests whose `subject` is the image,
+   * from a source that lists them (a registry, a layout).
+   */
   referrers?: boolean;
   /** Blobs transferred at once. Default 4. */
   concurrency?: number;
@@ -103,8 +106,9 @@ export async function copyImage(
   const seen = new Set<string>();
   await copyTree(source, root, destination, tags, options, result, seen);
   result.digest = root.digest;
-  if (options.referrers && source instanceof RegistryTarget) {
-    for (const referrer of await source.referrers(root.digest)) {
+  if (options.referrers && isReferrerLister(source)) {
+    // Listed in full before any is copied: a listing that fails half-way writes none of them.
+    for (const referrer of await Array.fromAsync(source.referrers(root))) {
       await copyTree(source, referrer, destination, [], options, result, seen);
       result.referrers++;
     }
@@ -135,10 +139,14 @@ async function copyTree(
   seen: Set<string>,
 ): Promise<void> {
   const planned = await planTree(source, root, seen);
+  // The writer's blob stage: it mounts a blob of another repository of the same registry.
   const blobs = planned.flatMap((manifest) =>
-    manifest.blobs.map((blob) => blobSource(source, destination, blob))
+    manifest.blobs.map((blob) => targetBlob(source, blob))
   );
-  const stats = await pushBlobs(destination, blobs, options.concurrency ?? 4, options.onBlob);
+  const stats = await pushBlobs(destination, blobs, {
+    concurrency: options.concurrency,
+    onBlob: options.onBlob,
+  });
   for (const key of ["pushed", "skipped", "mounted", "bytes"] as const) {
     result.stats[key] += stats[key];
   }
@@ -188,33 +196,4 @@ async function planTree(
   };
   await visit(root, 0);
   return planned;
-}
-
-/**
- * A blob read from `source`, mounted instead when both ends are one registry.
- *
- * @example
- * ```ts
- * import { blobSource } from "./mod.ts";
- * import { pushBlobs } from "../push/mod.ts";
- * import { LayoutTarget } from "../layout/mod.ts";
- * const from = await LayoutTarget.open("./bundle");
- * const to = await LayoutTarget.open("./mirror", { create: true });
- * const layer = { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
- *   digest: `sha256:${"0".repeat(64)}` as const, size: 1 };
- * await pushBlobs(to, [blobSource(from, to, layer)], 4);
- * ```
- */
-export function blobSource(
-  source: Target,
-  destination: Target,
-  descriptor: Descriptor,
-): BlobSource {
-  const sameRegistry = source instanceof RegistryTarget && destination instanceof RegistryTarget &&
-    source.registry === destination.registry && source.repository !== destination.repository;
-  return {
-    descriptor,
-    open: () => source.fetchBlob(descriptor),
-    ...(sameRegistry ? { mount: () => destination.mountBlob(descriptor, source.repository) } : {}),
-  };
 }

@@ -20,7 +20,6 @@
  * ```
  * @module
  */
-import { fixedBlocks } from "../compress/blocks.ts";
 import { OcisyncError } from "../errors/mod.ts";
 
 const WRITE_SIZE = 1024 * 1024;
@@ -228,18 +227,39 @@ async function writeThrough(
   }
 }
 
-/** Writes every block of `bytes`, in large writes: tar headers come 512 bytes at a time. */
+/**
+ * Writes every chunk of `bytes`, in large writes: tar headers come 512 bytes at a time, and a
+ * system call each would be slow. Small chunks are gathered into a buffer of `WRITE_SIZE`; a
+ * chunk as large as that is written as it is, without a copy. Only the sizes of the writes
+ * depend on this, never the file's bytes. (This is a write buffer, not the compressors'
+ * `fixedBlocks`: their blocks must have exact sizes, and this folder sits below theirs.)
+ */
 async function writeAll(
   file: { write(bytes: Uint8Array): Promise<number> },
   bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   path: string,
 ): Promise<void> {
-  for await (const block of fixedBlocks(bytes, WRITE_SIZE)) {
+  const write = async (block: Uint8Array) => {
     let offset = 0;
     while (offset < block.length) {
       offset += await osCall(path, () => file.write(block.subarray(offset)));
     }
+  };
+  const buffer = new Uint8Array(WRITE_SIZE);
+  let filled = 0;
+  for await (const chunk of bytes) {
+    if (filled + chunk.length > WRITE_SIZE && filled > 0) {
+      await write(buffer.subarray(0, filled));
+      filled = 0;
+    }
+    if (chunk.length >= WRITE_SIZE) {
+      await write(chunk);
+      continue;
+    }
+    buffer.set(chunk, filled);
+    filled += chunk.length;
   }
+  if (filled > 0) await write(buffer.subarray(0, filled));
 }
 
 /** Runs a call on the file, naming `path` in its error: Deno's write errors name none. */

@@ -37,7 +37,7 @@
  * @module
  */
 import { OcisyncError } from "../errors/mod.ts";
-import { statOrUndefined } from "../layout/stat.ts";
+import { statOrUndefined } from "./stat.ts";
 
 /** Options of {@linkcode FileLock.acquire} and {@linkcode withLock}. */
 export interface LockOptions {

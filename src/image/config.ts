@@ -7,7 +7,7 @@
  * ```ts
  * import { fetchConfig } from "./config.ts";
  * import { LayoutTarget } from "../layout/mod.ts";
- * import { fetchImageManifest } from "../pull/mod.ts";
+ * import { fetchImageManifest } from "../pull/read.ts";
  * const layout = await LayoutTarget.open("./images");
  * const { manifest } = await fetchImageManifest(layout, await layout.resolve("v1"));
  * const { config } = await fetchConfig(layout, manifest.config);
@@ -42,7 +42,7 @@ export const MAX_CONFIG_BYTES = MAX_MANIFEST_BYTES;
  * ```ts
  * import { fetchConfigBytes } from "./config.ts";
  * import { LayoutTarget } from "../layout/mod.ts";
- * import { fetchImageManifest } from "../pull/mod.ts";
+ * import { fetchImageManifest } from "../pull/read.ts";
  * const layout = await LayoutTarget.open("./images");
  * const { manifest } = await fetchImageManifest(layout, await layout.resolve("v1"));
  * Deno.stdout.writeSync(await fetchConfigBytes(layout, manifest.config));
@@ -86,7 +86,7 @@ export async function fetchConfigBytes(
  * ```ts
  * import { fetchConfig } from "./config.ts";
  * import { LayoutTarget } from "../layout/mod.ts";
- * import { fetchImageManifest } from "../pull/mod.ts";
+ * import { fetchImageManifest } from "../pull/read.ts";
  * const layout = await LayoutTarget.open("./images");
  * const { manifest } = await fetchImageManifest(layout, await layout.resolve("v1"));
  * const { bytes, config } = await fetchConfig(layout, manifest.config);

@@ -12,6 +12,9 @@
 import { NotFoundError, UsageError } from "../errors/mod.ts";
 import type { Descriptor, Platform } from "../oci/types.ts";
 
+/** The platform of images, and the one chosen from a base index, when none is asked for. */
+export const DEFAULT_PLATFORM: Platform = { os: "linux", architecture: "amd64" };
+
 const ARCH_ALIASES: Record<string, string> = {
   x86_64: "amd64",
   x86: "386",

@@ -23,7 +23,7 @@ import {
   parseManifestOrIndex,
 } from "../oci/types.ts";
 import { withLock } from "./lock.ts";
-import { statOrUndefined } from "./stat.ts";
+import { statOrUndefined } from "../fs/stat.ts";
 
 /** The annotation that holds an `index.json` entry's tag. */
 export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";

@@ -39,7 +39,7 @@ import {
 } from "../oci/types.ts";
 import { checkLayout, lockPath, readIndex, readManifestBlob } from "./format.ts";
 import { withLock } from "./lock.ts";
-import { statOrUndefined } from "./stat.ts";
+import { statOrUndefined } from "../fs/stat.ts";
 
 /** A blob, by digest and size. */
 type GcBlob = { digest: Digest; size: number };

@@ -10,6 +10,11 @@
  * with skopeo and umoci), with nested indexes and untagged entries, are read
  * as they are.
  *
+ * Referrers (signatures, SBOMs) are ordinary manifests in a layout, listed in
+ * `index.json` like any other, whose `subject` names the image: a
+ * {@linkcode LayoutTarget} lists them by reading its manifests
+ * (`ReferrerLister`, see `../oci/target.ts`).
+ *
  * @example
  * ```ts
  * import { LayoutTarget } from "./mod.ts";
@@ -18,11 +23,12 @@
  * ```
  * @module
  */
-import { isDigest, verifyingStream } from "../digest/mod.ts";
+import { isDigest, parseDigest, verifyingStream } from "../digest/mod.ts";
 import { NotFoundError, UsageError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
-import type { Target } from "../oci/target.ts";
-import { type Descriptor, parseManifestOrIndex } from "../oci/types.ts";
+import { MANIFEST_MEDIA_TYPES } from "../oci/mediatypes.ts";
+import type { CallOptions, ReferrerLister, Target } from "../oci/target.ts";
+import { type Descriptor, type ManifestOrIndex, parseManifestOrIndex } from "../oci/types.ts";
 import {
   blobPath,
   checkLayout,
@@ -33,14 +39,14 @@ import {
   REF_NAME_ANNOTATION,
   updateIndex,
 } from "./format.ts";
-import { statOrUndefined } from "./stat.ts";
+import { statOrUndefined } from "../fs/stat.ts";
 
 export { gcLayout, type GcResult } from "./gc.ts";
 export { REF_NAME_ANNOTATION } from "./format.ts";
 // Re-exported so that this module's documentation is complete on its own.
 export type { Digest } from "../digest/mod.ts";
 export type { Descriptor, Platform } from "../oci/types.ts";
-export type { Target } from "../oci/target.ts";
+export type { CallOptions, ReferrerLister, Target } from "../oci/target.ts";
 
 /** Options of {@linkcode LayoutTarget.open}. */
 export interface LayoutOpenOptions {
@@ -65,7 +71,7 @@ const MAX_LISTED_TAGS = 10;
  * const manifest = await layout.fetchManifest(descriptor);
  * ```
  */
-export class LayoutTarget implements Target {
+export class LayoutTarget implements Target, ReferrerLister {
   /** `oci:PATH`. */
   readonly name: string;
   /** The layout directory. */
@@ -98,8 +104,13 @@ export class LayoutTarget implements Target {
   /**
    * The descriptor of a tag, or of a manifest digest. A digest not listed in `index.json` is
    * still found when its blob is a manifest or index; its media type is then read from the blob.
+   * With no reference (`oci:PATH` alone), the layout's only `index.json` entry, as skopeo
+   * picks it: a layout with several entries needs a tag or digest, for guessing would copy the
+   * wrong image.
    *
-   * @throws {NotFoundError} when nothing matches; for a tag, the message lists the layout's tags.
+   * @throws {NotFoundError} when nothing matches (for a tag, the message lists the layout's
+   * tags), or no reference is given and the layout is empty.
+   * @throws {UsageError} when no reference is given and the layout holds several entries.
    * @example
    * ```ts
    * import { LayoutTarget } from "./mod.ts";
@@ -107,8 +118,16 @@ export class LayoutTarget implements Target {
    * const { digest } = await layout.resolve("v1");
    * ```
    */
-  async resolve(reference: string): Promise<Descriptor> {
+  async resolve(reference?: string, options: CallOptions = {}): Promise<Descriptor> {
+    options.signal?.throwIfAborted();
     const entries = await this.listEntries();
+    if (reference === undefined) {
+      if (entries.length === 1) return entries[0];
+      if (entries.length === 0) throw new NotFoundError(`${this.name} holds no images`);
+      throw new UsageError(`${this.name} holds ${entries.length} images: name one`, {
+        hint: `write ${this.name}:TAG or ${this.name}@DIGEST; ${tagSummary(entries)}`,
+      });
+    }
     if (isDigest(reference)) {
       return entries.find((d) => d.digest === reference) ?? await this.#describe(reference);
     }
@@ -118,9 +137,9 @@ export class LayoutTarget implements Target {
   }
 
   /**
-   * Like {@linkcode LayoutTarget.resolve}, but with no reference (`oci:PATH` alone) picks the
-   * layout's only `index.json` entry, as skopeo does. A layout with several entries needs a tag
-   * or digest, for guessing would copy the wrong image.
+   * {@linkcode LayoutTarget.resolve}, kept by this name: with no reference (`oci:PATH` alone) it
+   * picks the layout's only `index.json` entry, as skopeo does. A layout with several entries
+   * needs a tag or digest, for guessing would copy the wrong image.
    *
    * @throws {NotFoundError} when the layout is empty or the reference is not found.
    * @throws {UsageError} when no reference is given and the layout holds several entries.
@@ -133,14 +152,8 @@ export class LayoutTarget implements Target {
    * const descriptor = await layout.resolveOrDefault(referenceString(ref));
    * ```
    */
-  async resolveOrDefault(reference: string | undefined): Promise<Descriptor> {
-    if (reference !== undefined) return await this.resolve(reference);
-    const entries = await this.listEntries();
-    if (entries.length === 1) return entries[0];
-    if (entries.length === 0) throw new NotFoundError(`${this.name} holds no images`);
-    throw new UsageError(`${this.name} holds ${entries.length} images: name one`, {
-      hint: `write ${this.name}:TAG or ${this.name}@DIGEST; ${tagSummary(entries)}`,
-    });
+  resolveOrDefault(reference: string | undefined): Promise<Descriptor> {
+    return this.resolve(reference);
   }
 
   /**
@@ -155,7 +168,8 @@ export class LayoutTarget implements Target {
    * const bytes = await layout.fetchManifest(await layout.resolve("v1"));
    * ```
    */
-  fetchManifest(descriptor: Descriptor): Promise<Uint8Array> {
+  fetchManifest(descriptor: Descriptor, options: CallOptions = {}): Promise<Uint8Array> {
+    options.signal?.throwIfAborted();
     return readManifestBlob(this.path, descriptor);
   }
 
@@ -171,8 +185,12 @@ export class LayoutTarget implements Target {
    * const stream = await layout.fetchBlob(await layout.resolve("v1"));
    * ```
    */
-  fetchBlob(descriptor: Descriptor): Promise<ReadableStream<Uint8Array>> {
-    return openBlob(this.path, descriptor);
+  async fetchBlob(
+    descriptor: Descriptor,
+    options: CallOptions = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    options.signal?.throwIfAborted();
+    return stoppable(await openBlob(this.path, descriptor), options.signal);
   }
 
   /**
@@ -185,7 +203,8 @@ export class LayoutTarget implements Target {
    * await layout.hasBlob(await layout.resolve("v1")); // true
    * ```
    */
-  async hasBlob(descriptor: Descriptor): Promise<boolean> {
+  async hasBlob(descriptor: Descriptor, options: CallOptions = {}): Promise<boolean> {
+    options.signal?.throwIfAborted();
     return (await statOrUndefined(blobPath(this.path, descriptor.digest)))?.isFile ?? false;
   }
 
@@ -207,8 +226,14 @@ export class LayoutTarget implements Target {
    * );
    * ```
    */
-  async pushBlob(descriptor: Descriptor, body: ReadableStream<Uint8Array>): Promise<boolean> {
+  async pushBlob(
+    descriptor: Descriptor,
+    body: ReadableStream<Uint8Array>,
+    options: CallOptions = {},
+  ): Promise<boolean> {
+    const { signal } = options;
     try {
+      signal?.throwIfAborted();
       const path = blobPath(this.path, descriptor.digest);
       const existing = await statOrUndefined(path);
       // A blob of another size is a truncated file from a writer that did not rename: replace it.
@@ -219,7 +244,9 @@ export class LayoutTarget implements Target {
         return false;
       }
       await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-      await writeFileAtomic(path, body.pipeThrough(verifyingStream(descriptor, "blob")));
+      // A stop between chunks fails the write, which removes its temporary file.
+      const verified = stoppable(body, signal).pipeThrough(verifyingStream(descriptor, "blob"));
+      await writeFileAtomic(path, verified);
       return true;
     } catch (error) {
       // Fails harmlessly when the body is already piped: the pipe has cancelled it.
@@ -252,7 +279,14 @@ export class LayoutTarget implements Target {
    * );
    * ```
    */
-  async pushManifest(descriptor: Descriptor, bytes: Uint8Array, tags: string[]): Promise<void> {
+  async pushManifest(
+    descriptor: Descriptor,
+    bytes: Uint8Array,
+    tags: string[],
+    options: CallOptions = {},
+  ): Promise<void> {
+    const { signal } = options;
+    signal?.throwIfAborted();
     for (const tag of tags) {
       if (!REF_NAME.test(tag)) {
         throw new UsageError(`invalid tag ${JSON.stringify(tag)} for an OCI image layout`, {
@@ -263,7 +297,9 @@ export class LayoutTarget implements Target {
     // Verified here because pushBlob skips the bytes of a blob that is already stored.
     await ReadableStream.from([bytes]).pipeThrough(verifyingStream(descriptor, "manifest"))
       .pipeTo(new WritableStream());
-    await this.pushBlob(descriptor, ReadableStream.from([bytes]));
+    await this.pushBlob(descriptor, ReadableStream.from([bytes]), options);
+    // The last point to stop: once listed, the manifest is there.
+    signal?.throwIfAborted();
     await updateIndex(this.path, (index) => {
       if (tags.length === 0) {
         if (index.manifests.some((d) => d.digest === descriptor.digest)) return false;
@@ -293,8 +329,80 @@ export class LayoutTarget implements Target {
    * console.log(await Array.fromAsync(layout.tags()));
    * ```
    */
-  async *tags(): AsyncIterable<string> {
+  async *tags(options: CallOptions = {}): AsyncIterable<string> {
+    options.signal?.throwIfAborted();
     yield* uniqueTags(await this.listEntries());
+  }
+
+  /**
+   * The manifests and indexes of the layout whose `subject` is `subject`, as the referrers API
+   * describes them: media type, digest, size, `artifactType` (the manifest's, else its config's
+   * media type) and the manifest's annotations. An OCI image layout holds referrers as ordinary
+   * manifests, so every manifest that `index.json` reaches, through nested indexes too, is read
+   * once (manifests only, never layers); blobs the layout lacks are passed over. The entries of
+   * an index tagged `<algorithm>-<hex>` (the distribution-spec's fallback tag schema, as some
+   * tools keep referrers) count too. With `artifactType`, only the referrers of that type.
+   * `subject` may also be given as a bare digest.
+   *
+   * @throws {IntegrityError} when a manifest does not match its descriptor or is malformed.
+   * @example
+   * ```ts
+   * import { LayoutTarget } from "./mod.ts";
+   * const layout = await LayoutTarget.open("./images");
+   * const image = await layout.resolve("v1");
+   * for await (const referrer of layout.referrers(image)) {
+   *   console.log(referrer.artifactType, referrer.digest);
+   * }
+   * ```
+   */
+  async *referrers(
+    subject: Descriptor | string,
+    artifactType?: string,
+    options: CallOptions = {},
+  ): AsyncIterable<Descriptor> {
+    const { signal } = options;
+    const digest = typeof subject === "string" ? subject : subject.digest;
+    const { algorithm, hex } = parseDigest(digest);
+    const schemaTag = `${algorithm}-${hex}`;
+    const yielded = new Set<string>();
+    const found = (referrer: Descriptor) => {
+      if (artifactType !== undefined && referrer.artifactType !== artifactType) return false;
+      if (yielded.has(referrer.digest)) return false;
+      yielded.add(referrer.digest);
+      return true;
+    };
+    const queue = await this.listEntries();
+    const read = new Set<string>();
+    // Breadth-first over the manifests index.json reaches; each is read once.
+    for (let next = 0; next < queue.length; next++) {
+      signal?.throwIfAborted();
+      const descriptor = queue[next];
+      if (read.has(descriptor.digest) || !MANIFEST_MEDIA_TYPES.includes(descriptor.mediaType)) {
+        continue;
+      }
+      read.add(descriptor.digest);
+      let parsed: ManifestOrIndex;
+      try {
+        parsed = parseManifestOrIndex(
+          await readManifestBlob(this.path, descriptor),
+          descriptor.mediaType,
+        );
+      } catch (error) {
+        // A layout may list what it does not hold, such as the platforms left out of a copy.
+        if (error instanceof NotFoundError) continue;
+        throw error;
+      }
+      const document = parsed.kind === "index" ? parsed.index : parsed.manifest;
+      if (document.subject?.digest === digest) {
+        const referrer = referrerDescriptor(descriptor, parsed);
+        if (found(referrer)) yield referrer;
+      }
+      if (parsed.kind !== "index") continue;
+      if (refName(descriptor) === schemaTag) {
+        for (const listed of parsed.index.manifests) if (found(listed)) yield listed;
+      }
+      queue.push(...parsed.index.manifests);
+    }
   }
 
   /**
@@ -365,6 +473,42 @@ async function markUsed(path: string, info: Deno.FileInfo): Promise<boolean> {
     if (error instanceof Deno.errors.NotFound) return false;
   }
   return true;
+}
+
+/**
+ * A referrer's descriptor as the distribution-spec's referrers API lists it: the manifest's
+ * `artifactType`, else its config's media type, and its annotations.
+ */
+function referrerDescriptor(descriptor: Descriptor, parsed: ManifestOrIndex): Descriptor {
+  const document = parsed.kind === "index" ? parsed.index : parsed.manifest;
+  const artifactType = document.artifactType ??
+    (parsed.kind === "manifest" ? parsed.manifest.config.mediaType : undefined);
+  const referrer: Descriptor = {
+    mediaType: parsed.mediaType,
+    digest: descriptor.digest,
+    size: descriptor.size,
+  };
+  if (artifactType !== undefined) referrer.artifactType = artifactType;
+  if (document.annotations !== undefined && Object.keys(document.annotations).length > 0) {
+    referrer.annotations = { ...document.annotations };
+  }
+  return referrer;
+}
+
+/** The stream, erroring with the signal's reason at the first chunk after it aborts. */
+function stoppable(
+  stream: ReadableStream<Uint8Array>,
+  signal: AbortSignal | undefined,
+): ReadableStream<Uint8Array> {
+  if (signal === undefined) return stream;
+  return stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        signal.throwIfAborted();
+        controller.enqueue(chunk);
+      },
+    }),
+  );
 }
 
 function refName(descriptor: Descriptor): string | undefined {

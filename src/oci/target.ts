@@ -3,9 +3,43 @@
  * repository, or an OCI image layout directory. `push`, `pull`, `copy` and
  * `sync` are written once against it.
  *
+ * Beside {@linkcode Target}, a place may have optional capabilities:
+ * {@linkcode Mounter}, {@linkcode ReferrerLister}, {@linkcode TagPager},
+ * {@linkcode PushAuthenticator} and {@linkcode Closer}. They are found by
+ * checking for the method, with the type guards here, never by class, so that
+ * a new kind of place (or a wrapper) gains them by having the method.
+ *
+ * @example
+ * ```ts
+ * import { isCloser, isReferrerLister, type Target } from "./target.ts";
+ * import type { Descriptor } from "./types.ts";
+ * async function signaturesOf(target: Target, image: Descriptor) {
+ *   if (!isReferrerLister(target)) return [];
+ *   return await Array.fromAsync(target.referrers(image, "application/vnd.dev.sigstore.bundle"));
+ * }
+ * async function done(target: Target) {
+ *   if (isCloser(target)) await target.close();
+ * }
+ * ```
  * @module
  */
 import type { Descriptor } from "./types.ts";
+
+/**
+ * What every {@linkcode Target} method takes last: a signal that stops the call. A registry
+ * ends the request under way at once; a layout stops between its steps (it never leaves a
+ * partial blob, as blobs become visible only once verified).
+ *
+ * @example
+ * ```ts
+ * import type { CallOptions } from "./target.ts";
+ * const options: CallOptions = { signal: AbortSignal.timeout(60_000) };
+ * ```
+ */
+export interface CallOptions {
+  /** Stops the call; it then throws the signal's reason. */
+  signal?: AbortSignal;
+}
 
 /**
  * A place where images live.
@@ -21,21 +55,260 @@ import type { Descriptor } from "./types.ts";
 export interface Target {
   /** A short, printable name: `registry/repo` or `oci:PATH`. */
   readonly name: string;
-  /** Resolves a tag or digest to the manifest's descriptor; a `HEAD` where possible. */
-  resolve(reference: string): Promise<Descriptor>;
+  /**
+   * Resolves a tag or digest to the manifest's descriptor; a `HEAD` where possible. Without a
+   * reference, the place's default: `latest` in a registry, the only image in a layout.
+   */
+  resolve(reference?: string, options?: CallOptions): Promise<Descriptor>;
   /** The manifest's bytes, verified against `descriptor.digest`. */
-  fetchManifest(descriptor: Descriptor): Promise<Uint8Array>;
+  fetchManifest(descriptor: Descriptor, options?: CallOptions): Promise<Uint8Array>;
   /** A blob's bytes; the stream errors if they do not match the descriptor. */
-  fetchBlob(descriptor: Descriptor): Promise<ReadableStream<Uint8Array>>;
+  fetchBlob(descriptor: Descriptor, options?: CallOptions): Promise<ReadableStream<Uint8Array>>;
   /** Whether the blob is already stored. */
-  hasBlob(descriptor: Descriptor): Promise<boolean>;
+  hasBlob(descriptor: Descriptor, options?: CallOptions): Promise<boolean>;
   /**
    * Stores a blob, unless the target has it already: then the body is cancelled unread and the
    * answer is false. The bytes are verified before they become visible.
    */
-  pushBlob(descriptor: Descriptor, body: ReadableStream<Uint8Array>): Promise<boolean>;
+  pushBlob(
+    descriptor: Descriptor,
+    body: ReadableStream<Uint8Array>,
+    options?: CallOptions,
+  ): Promise<boolean>;
   /** Stores a manifest under its digest and each of `tags`. */
-  pushManifest(descriptor: Descriptor, bytes: Uint8Array, tags: string[]): Promise<void>;
+  pushManifest(
+    descriptor: Descriptor,
+    bytes: Uint8Array,
+    tags: string[],
+    options?: CallOptions,
+  ): Promise<void>;
   /** Lists the tags. */
-  tags(): AsyncIterable<string>;
+  tags(options?: CallOptions): AsyncIterable<string>;
+}
+
+/**
+ * How {@linkcode Mounter.mountBlob} stored a blob: linked from the source without sending it,
+ * sent from the fallback's bytes, or not at all because the target had it.
+ *
+ * @example
+ * ```ts
+ * import type { MountResult } from "./target.ts";
+ * const sent: MountResult = "copied";
+ * ```
+ */
+export type MountResult = "mounted" | "copied" | "present";
+
+/**
+ * A target that can link a blob from another target without its bytes passing through the
+ * client: a registry mounting from another repository of the same registry (oras-go's
+ * `registry.Mounter`). The call finishes the blob whatever happens: when the mount cannot be
+ * made, or the registry starts an ordinary upload instead, the fallback's bytes are sent (into
+ * that very upload), so nothing is left half done for a later call.
+ *
+ * @example
+ * ```ts
+ * import { isMounter, type Target } from "./target.ts";
+ * import type { Descriptor } from "./types.ts";
+ * async function copyBlob(from: Target, to: Target, blob: Descriptor) {
+ *   if (isMounter(to)) return await to.mountBlob(blob, from, () => from.fetchBlob(blob));
+ *   return await to.pushBlob(blob, await from.fetchBlob(blob)) ? "copied" : "present";
+ * }
+ * ```
+ */
+export interface Mounter {
+  /**
+   * Stores `descriptor`'s blob by mounting it from `from` where this target can, else by
+   * sending the bytes that `fallback` opens (verified, as {@linkcode Target.pushBlob} verifies
+   * them). `fallback` is called at most once, and only when the bytes are needed.
+   */
+  mountBlob(
+    descriptor: Descriptor,
+    from: Target,
+    fallback: () => Promise<ReadableStream<Uint8Array>>,
+    options?: CallOptions,
+  ): Promise<MountResult>;
+}
+
+/**
+ * A target that lists the manifests whose `subject` is a given manifest: signatures, SBOMs and
+ * other artifacts attached to an image (oras-go's `registry.ReferrerLister`).
+ *
+ * @example
+ * ```ts
+ * import { isReferrerLister, type Target } from "./target.ts";
+ * import type { Descriptor } from "./types.ts";
+ * async function countReferrers(target: Target, image: Descriptor) {
+ *   if (!isReferrerLister(target)) return 0;
+ *   return (await Array.fromAsync(target.referrers(image))).length;
+ * }
+ * ```
+ */
+export interface ReferrerLister {
+  /**
+   * The descriptors of the manifests that refer to `subject`, each with its `artifactType` and
+   * annotations; only those of `artifactType` when it is given.
+   */
+  referrers(
+    subject: Descriptor,
+    artifactType?: string,
+    options?: CallOptions,
+  ): AsyncIterable<Descriptor>;
+}
+
+/**
+ * What {@linkcode TagPager.tagsPage} asks for.
+ *
+ * @example
+ * ```ts
+ * import type { TagsPageOptions } from "./target.ts";
+ * const second: TagsPageOptions = { n: 100, last: "v1.99" };
+ * ```
+ */
+export interface TagsPageOptions extends CallOptions {
+  /** The page size. The place may send fewer tags, or ignore it. */
+  n?: number;
+  /** The tag after which the page starts: the `last` of the previous page. */
+  last?: string;
+}
+
+/**
+ * One page of a repository's tags.
+ *
+ * @example
+ * ```ts
+ * import type { TagsPage } from "./target.ts";
+ * const page: TagsPage = { tags: ["v1", "v2"], last: "v2" };
+ * ```
+ */
+export interface TagsPage {
+  /** The tags, in the place's order. */
+  tags: string[];
+  /** Pass as {@linkcode TagsPageOptions.last} for the next page; absent on the last page. */
+  last?: string;
+}
+
+/**
+ * A target whose tags can be read one page at a time, so that a caller who wants a few need
+ * not list thousands.
+ *
+ * @example
+ * ```ts
+ * import { isTagPager, type Target } from "./target.ts";
+ * async function firstTags(target: Target): Promise<string[]> {
+ *   if (isTagPager(target)) return (await target.tagsPage({ n: 10 })).tags;
+ *   return (await Array.fromAsync(target.tags())).slice(0, 10);
+ * }
+ * ```
+ */
+export interface TagPager {
+  /** One page of tags, from after `options.last`. */
+  tagsPage(options?: TagsPageOptions): Promise<TagsPage>;
+}
+
+/**
+ * A target that can check now that it may be written to, so that a command fails on refused
+ * credentials before it packs or sends anything.
+ *
+ * @example
+ * ```ts
+ * import { isPushAuthenticator, type Target } from "./target.ts";
+ * async function checkFirst(target: Target) {
+ *   if (isPushAuthenticator(target)) await target.authenticateForPush();
+ * }
+ * ```
+ */
+export interface PushAuthenticator {
+  /** Authenticates for writing, or throws an `AuthError`. */
+  authenticateForPush(options?: CallOptions): Promise<void>;
+}
+
+/**
+ * A target that holds something to release when it is no longer used: connections, or a
+ * client of its own.
+ *
+ * @example
+ * ```ts
+ * import { isCloser, type Target } from "./target.ts";
+ * async function release(target: Target) {
+ *   if (isCloser(target)) await target.close();
+ * }
+ * ```
+ */
+export interface Closer {
+  /** Releases what the target holds; calling it again does nothing. */
+  close(): Promise<void>;
+}
+
+/**
+ * Whether the target can mount blobs; see {@linkcode Mounter}.
+ *
+ * @example
+ * ```ts
+ * import { isMounter, type Target } from "./target.ts";
+ * declare const target: Target;
+ * console.log(isMounter(target));
+ * ```
+ */
+export function isMounter<T extends Target>(target: T): target is T & Mounter {
+  return hasMethod(target, "mountBlob");
+}
+
+/**
+ * Whether the target lists referrers; see {@linkcode ReferrerLister}.
+ *
+ * @example
+ * ```ts
+ * import { isReferrerLister, type Target } from "./target.ts";
+ * declare const target: Target;
+ * console.log(isReferrerLister(target));
+ * ```
+ */
+export function isReferrerLister<T extends Target>(target: T): target is T & ReferrerLister {
+  return hasMethod(target, "referrers");
+}
+
+/**
+ * Whether the target reads its tags by pages; see {@linkcode TagPager}.
+ *
+ * @example
+ * ```ts
+ * import { isTagPager, type Target } from "./target.ts";
+ * declare const target: Target;
+ * console.log(isTagPager(target));
+ * ```
+ */
+export function isTagPager<T extends Target>(target: T): target is T & TagPager {
+  return hasMethod(target, "tagsPage");
+}
+
+/**
+ * Whether the target can check its push credentials up front; see {@linkcode PushAuthenticator}.
+ *
+ * @example
+ * ```ts
+ * import { isPushAuthenticator, type Target } from "./target.ts";
+ * declare const target: Target;
+ * console.log(isPushAuthenticator(target));
+ * ```
+ */
+export function isPushAuthenticator<T extends Target>(target: T): target is T & PushAuthenticator {
+  return hasMethod(target, "authenticateForPush");
+}
+
+/**
+ * Whether the target has something to release; see {@linkcode Closer}.
+ *
+ * @example
+ * ```ts
+ * import { isCloser, type Target } from "./target.ts";
+ * declare const target: Target;
+ * console.log(isCloser(target));
+ * ```
+ */
+export function isCloser<T extends Target>(target: T): target is T & Closer {
+  return hasMethod(target, "close");
+}
+
+function hasMethod(target: object, name: string): boolean {
+  return typeof (target as Record<string, unknown>)[name] === "function";
 }

@@ -35,24 +35,20 @@ import {
   UsageError,
 } from "../errors/mod.ts";
 import { fetchConfig } from "../image/config.ts";
-import { hostPlatform, selectManifest } from "../image/platform.ts";
-import type { Target } from "../oci/target.ts";
 import {
-  type Descriptor,
-  type Manifest,
-  parseManifestOrIndex,
-  type Platform,
-} from "../oci/types.ts";
+  ORAS_DIGEST_ANNOTATION,
+  ORAS_UNPACK_ANNOTATION,
+  TITLE_ANNOTATION,
+} from "../oci/annotations.ts";
+import type { Target } from "../oci/target.ts";
+import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 import { type BlobListener, reportingStream } from "../progress/mod.ts";
 import { NotTarError, readTar } from "../tar/reader.ts";
 import { Unpacker, type UnpackStats } from "../unpack/mod.ts";
+import { fetchImageManifest } from "./read.ts";
 
-/** The annotation that names an artifact's file. */
-export const TITLE_ANNOTATION = "org.opencontainers.image.title";
-/** ORAS: this tar+gzip blob is a packed directory. */
-export const ORAS_UNPACK_ANNOTATION = "io.deis.oras.content.unpack";
-/** ORAS: the digest of a packed directory's uncompressed tar. */
-export const ORAS_DIGEST_ANNOTATION = "io.deis.oras.content.digest";
+// Re-exported for the readers that have imported them from here; they are defined in
+// `../oci/annotations.ts`, where the builders that write them find them too.
 
 /** Options of {@linkcode pull}. */
 export interface PullOptions {
@@ -89,25 +85,6 @@ export interface PullResult {
   files: string[];
   /** Entry counts, for images. */
   stats?: UnpackStats;
-}
-
-/**
- * Resolves a manifest descriptor (choosing a platform from an index) to the
- * image manifest.
- */
-export async function fetchImageManifest(
-  target: Target,
-  descriptor: Descriptor,
-  platform: Platform = hostPlatform(),
-): Promise<{ descriptor: Descriptor; manifest: Manifest }> {
-  const parsed = parseManifestOrIndex(await target.fetchManifest(descriptor), descriptor.mediaType);
-  if (parsed.kind === "manifest") return { descriptor, manifest: parsed.manifest };
-  const chosen = selectManifest(parsed.index.manifests, platform);
-  const child = parseManifestOrIndex(await target.fetchManifest(chosen), chosen.mediaType);
-  if (child.kind !== "manifest") {
-    throw new IntegrityError(`index entry ${chosen.digest} is an index, not an image manifest`);
-  }
-  return { descriptor: chosen, manifest: child.manifest };
 }
 
 /** Pulls the image or artifact that `descriptor` names into `destination`. */

@@ -3,19 +3,24 @@
  *
  * Layers are built (or read) to files first, so that each digest is known
  * before anything is sent: a blob the target already has is never uploaded
- * again. Blobs go up several at a time; the manifest goes last, so a
- * reader never sees a manifest whose blobs are missing.
+ * again. The plan of the image (`../image/plan.ts`) is then written by the
+ * one writer, {@linkcode writePlan} of `./write.ts`: blobs several at a
+ * time, the manifest last, so a reader never sees a manifest whose blobs are
+ * missing.
  *
  * @example
  * ```ts
- * import { prepareLayer, pushImage } from "./mod.ts";
+ * import { prepareLayer } from "./mod.ts";
+ * import { writePlan } from "./write.ts";
+ * import { imagePlan } from "../image/plan.ts";
  * import { LayoutTarget } from "../layout/mod.ts";
  * const work = await Deno.makeTempDir();
  * const layer = await prepareLayer({ kind: "folder", path: "./flows", prefix: "opt/flows" }, work, 0);
  * const target = await LayoutTarget.open("./bundle", { create: true });
- * const pushed = await pushImage(target, ["v1"], [layer], {
+ * const plan = imagePlan([layer], {
  *   platform: { os: "linux", architecture: "amd64" }, created: "1970-01-01T00:00:00Z",
  * });
+ * const pushed = await writePlan(target, plan, ["v1"]);
  * console.log(pushed.digest);
  * ```
  * @module
@@ -24,32 +29,17 @@ import { type Compression, layerMediaType } from "../compress/mod.ts";
 import { decompressStream, detectCompression } from "../compress/decompress.ts";
 import { hashing, Sha256 } from "../digest/mod.ts";
 import { UnsafeContentError, UsageError } from "../errors/mod.ts";
-import {
-  artifactManifest,
-  EMPTY_CONFIG,
-  imageConfig,
-  type ImageLayer,
-  imageManifest,
-  jsonBlob,
-} from "../image/build.ts";
+import { type ArtifactBlob, artifactPlan, type PreparedLayer } from "../image/plan.ts";
 import { writeLayerFile } from "../layer/mod.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import type { Target } from "../oci/target.ts";
-import type { Descriptor, Platform } from "../oci/types.ts";
-import { ORAS_DIGEST_ANNOTATION, ORAS_UNPACK_ANNOTATION, TITLE_ANNOTATION } from "../pull/mod.ts";
-import { type BlobListener, reportingStream } from "../progress/mod.ts";
 import { NotTarError, readTar, type TarReadEntry } from "../tar/reader.ts";
+import { type PushResult, type WriteOptions, writePlan } from "./write.ts";
 
 /** Where a layer comes from: a folder to pack, or a layer file already built. */
 export type LayerSource =
   | { kind: "folder"; path: string; prefix: string }
   | { kind: "file"; path: string };
-
-/** A layer ready to push: its blob is the file at `path`. */
-export interface PreparedLayer extends ImageLayer {
-  /** The layer blob on disk. */
-  path: string;
-}
 
 /** Options for building layers. */
 export interface PrepareOptions {
@@ -65,6 +55,17 @@ export interface PrepareOptions {
  * Builds a folder into a layer file in `workDir`, or describes a layer file
  * by reading it once: its digest, its compression and its `diffId`. A layer
  * file whose entries would leave the image's root is refused.
+ *
+ * @throws {UsageError} for a file that is no layer archive.
+ * @throws {UnsafeContentError} for a layer file with an entry outside the image's root.
+ * @example
+ * ```ts
+ * import { prepareLayer } from "./mod.ts";
+ * const work = await Deno.makeTempDir();
+ * const packed = await prepareLayer({ kind: "folder", path: "./flows", prefix: "opt/flows" }, work, 0);
+ * const read = await prepareLayer({ kind: "file", path: "./deps.tar.gz" }, work, 0);
+ * console.log(packed.descriptor.digest, read.diffId);
+ * ```
  */
 export async function prepareLayer(
   source: LayerSource,
@@ -168,165 +169,12 @@ function checkLayerEntry(file: string, entry: TarReadEntry, symlinks: Set<string
   else symlinks.delete(own.join("/"));
 }
 
-/** A blob to push and how to read it. */
-export interface BlobSource {
-  /** What the blob is. */
-  descriptor: Descriptor;
-  /** Opens the bytes; called only when the target lacks the blob. */
-  open(): Promise<ReadableStream<Uint8Array>>;
-  /** Tries to link the blob from elsewhere on the target (a registry mount); true if it did. */
-  mount?(): Promise<boolean>;
-}
-
-/** What a transfer did. */
-export interface TransferStats {
-  /** Blobs sent. */
-  pushed: number;
-  /** Blobs the target already had. */
-  skipped: number;
-  /** Blobs linked from another repository of the same registry, without sending them. */
-  mounted: number;
-  /** Bytes sent. */
-  bytes: number;
-}
-
-/**
- * Pushes blobs, `concurrency` at a time, skipping those the target has. When one fails, no
- * other starts, and the error is thrown once those under way have ended.
- *
- * @example
- * ```ts
- * import { pushBlobs } from "./mod.ts";
- * import { LayoutTarget } from "../layout/mod.ts";
- * const target = await LayoutTarget.open("./bundle", { create: true });
- * await pushBlobs(target, [], 4);
- * ```
- */
-export async function pushBlobs(
-  target: Target,
-  blobs: BlobSource[],
-  concurrency: number,
-  onBlob?: BlobListener,
-): Promise<TransferStats> {
-  const stats: TransferStats = { pushed: 0, skipped: 0, mounted: 0, bytes: 0 };
-  const queue = [...new Map(blobs.map((b) => [b.descriptor.digest, b])).values()];
-  const worker = async () => {
-    for (let blob = queue.shift(); blob; blob = queue.shift()) {
-      // A mount answers in one request whether or not the target has the blob.
-      if (await blob.mount?.()) {
-        stats.mounted++;
-        onBlob?.({ descriptor: blob.descriptor, state: "mounted" });
-        continue;
-      }
-      // The target asks itself whether it has the blob; the source is opened only if not.
-      const body = reportingStream(lazyStream(blob.open), blob.descriptor, onBlob);
-      if (!(await target.pushBlob(blob.descriptor, body))) {
-        stats.skipped++;
-        onBlob?.({ descriptor: blob.descriptor, state: "skipped" });
-        continue;
-      }
-      stats.pushed++;
-      stats.bytes += blob.descriptor.size;
-      onBlob?.({ descriptor: blob.descriptor, state: "done" });
-    }
-  };
-  // After a failure no blob starts, and the error waits for those under way: the process may
-  // exit right after it, and their temporary files must be gone by then.
-  const results = await Promise.allSettled(
-    Array.from({ length: Math.max(1, concurrency) }, () =>
-      worker().catch((error) => {
-        queue.length = 0;
-        throw error;
-      })),
-  );
-  const failure = results.find((result) => result.status === "rejected");
-  if (failure) throw failure.reason;
-  return stats;
-}
-
-/**
- * A stream that opens its source on its first read, so that a blob the target turns out to
- * have is never fetched or read.
- */
-function lazyStream(open: () => Promise<ReadableStream<Uint8Array>>): ReadableStream<Uint8Array> {
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      reader ??= (await open()).getReader();
-      const { value, done } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    async cancel(reason) {
-      await reader?.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-}
-
-/** Options of {@linkcode pushImage}. */
-export interface PushImageOptions {
-  /** The platform written into the config. */
-  platform: Platform;
-  /** The config's `created` time, RFC 3339. */
-  created: string;
-  /** Config labels. */
-  labels?: Record<string, string>;
-  /** Manifest annotations. */
-  annotations?: Record<string, string>;
-  /** Blobs pushed at once. Default 4. */
-  concurrency?: number;
-  /** Progress events. */
-  onBlob?: BlobListener;
-}
-
-/** What a push made. */
-export interface PushResult {
-  /** The manifest's digest. */
-  digest: Descriptor["digest"];
-  /** The manifest's descriptor. */
-  manifest: Descriptor;
-  /** The config's descriptor. */
-  config: Descriptor;
-  /** The layers' descriptors, in order. */
-  layers: Descriptor[];
-  /** What was sent and what was skipped. */
-  stats: TransferStats;
-}
-
-/** Pushes an image: the layers, a config for `platform`, and the manifest under `tags`. */
-export async function pushImage(
-  target: Target,
-  tags: string[],
-  layers: PreparedLayer[],
-  options: PushImageOptions,
-): Promise<PushResult> {
-  const config = jsonBlob(
-    imageConfig({
-      platform: options.platform,
-      created: options.created,
-      layers,
-      labels: options.labels,
-    }),
-    MediaType.OciConfig,
-  );
-  const manifest = imageManifest(
-    config.descriptor,
-    layers.map((l) => l.descriptor),
-    options.annotations,
-  );
-  return await pushWithManifest(target, tags, layers, config, manifest, options);
-}
-
 /** Options of {@linkcode pushArtifact}. */
-export interface PushArtifactOptions {
+export interface PushArtifactOptions extends WriteOptions {
   /** The manifest's `artifactType`. */
   artifactType: string;
   /** Manifest annotations. */
   annotations?: Record<string, string>;
-  /** Blobs pushed at once. Default 4. */
-  concurrency?: number;
-  /** Progress events. */
-  onBlob?: BlobListener;
 }
 
 /** One file of an artifact: a file as is, or a folder packed the ORAS way. */
@@ -340,9 +188,65 @@ export interface ArtifactFile {
 }
 
 /**
+ * Describes one file of an artifact: a file as it is, hashed once, or a folder packed into a
+ * tar+gzip layer under its title, as ORAS packs one.
+ *
+ * @example
+ * ```ts
+ * import { prepareArtifactFile } from "./mod.ts";
+ * const work = await Deno.makeTempDir();
+ * const blob = await prepareArtifactFile({ path: "./app.yaml", title: "app.yaml" }, work, 0);
+ * console.log(blob.descriptor.digest);
+ * ```
+ */
+export async function prepareArtifactFile(
+  file: ArtifactFile,
+  workDir: string,
+  mtime: number,
+): Promise<ArtifactBlob> {
+  const info = await Deno.stat(file.path);
+  if (info.isDirectory) {
+    const layer = await prepareLayer(
+      { kind: "folder", path: file.path, prefix: file.title },
+      workDir,
+      mtime,
+    );
+    return {
+      title: file.title,
+      path: layer.path,
+      descriptor: { ...layer.descriptor, mediaType: file.mediaType ?? layer.descriptor.mediaType },
+      tarDigest: layer.diffId,
+    };
+  }
+  const hash = new Sha256();
+  for await (const chunk of (await Deno.open(file.path)).readable) hash.update(chunk);
+  return {
+    title: file.title,
+    path: file.path,
+    descriptor: {
+      mediaType: file.mediaType ?? MediaType.OciLayer,
+      digest: hash.digest(),
+      size: hash.size,
+    },
+  };
+}
+
+/**
  * Pushes an ORAS-compatible artifact: one blob per file, titled with its
  * path, the empty config, and `artifactType`. A folder becomes a tar+gzip
- * blob marked for unpacking, as ORAS writes it.
+ * blob marked for unpacking, as ORAS writes it. The plan is `artifactPlan`
+ * of `../image/plan.ts`, written by {@linkcode writePlan}.
+ *
+ * @example
+ * ```ts
+ * import { pushArtifact } from "./mod.ts";
+ * import { LayoutTarget } from "../layout/mod.ts";
+ * const target = await LayoutTarget.open("./bundle", { create: true });
+ * const work = await Deno.makeTempDir();
+ * const pushed = await pushArtifact(target, ["config"], [{ path: "./app.yaml", title: "app.yaml" }],
+ *   work, 0, { artifactType: "application/vnd.acme.config" });
+ * console.log(pushed.digest);
+ * ```
  */
 export async function pushArtifact(
   target: Target,
@@ -352,72 +256,8 @@ export async function pushArtifact(
   mtime: number,
   options: PushArtifactOptions,
 ): Promise<PushResult> {
-  const layers: PreparedLayer[] = [];
-  for (const file of files) {
-    const info = await Deno.stat(file.path);
-    if (info.isDirectory) {
-      const layer = await prepareLayer(
-        { kind: "folder", path: file.path, prefix: file.title },
-        workDir,
-        mtime,
-      );
-      layer.descriptor.annotations = {
-        [TITLE_ANNOTATION]: file.title,
-        [ORAS_DIGEST_ANNOTATION]: layer.diffId,
-        [ORAS_UNPACK_ANNOTATION]: "true",
-      };
-      if (file.mediaType) layer.descriptor.mediaType = file.mediaType;
-      layers.push(layer);
-      continue;
-    }
-    const hash = new Sha256();
-    for await (const chunk of (await Deno.open(file.path)).readable) hash.update(chunk);
-    const digest = hash.digest();
-    layers.push({
-      path: file.path,
-      descriptor: {
-        mediaType: file.mediaType ?? MediaType.OciLayer,
-        digest,
-        size: hash.size,
-        annotations: { [TITLE_ANNOTATION]: file.title },
-      },
-      diffId: digest,
-    });
-  }
-  const manifest = artifactManifest(
-    options.artifactType,
-    layers.map((l) => l.descriptor),
-    options.annotations,
-  );
-  return await pushWithManifest(target, tags, layers, EMPTY_CONFIG, manifest, options);
-}
-
-async function pushWithManifest(
-  target: Target,
-  tags: string[],
-  layers: PreparedLayer[],
-  config: { bytes: Uint8Array; descriptor: Descriptor },
-  manifestDocument: unknown,
-  options: { concurrency?: number; onBlob?: BlobListener },
-): Promise<PushResult> {
-  const blobs: BlobSource[] = [
-    ...layers.map((layer) => ({
-      descriptor: layer.descriptor,
-      open: async () => (await Deno.open(layer.path)).readable,
-    })),
-    {
-      descriptor: config.descriptor,
-      open: () => Promise.resolve(ReadableStream.from([config.bytes])),
-    },
-  ];
-  const stats = await pushBlobs(target, blobs, options.concurrency ?? 4, options.onBlob);
-  const manifest = jsonBlob(manifestDocument, MediaType.OciManifest);
-  await target.pushManifest(manifest.descriptor, manifest.bytes, tags);
-  return {
-    digest: manifest.descriptor.digest,
-    manifest: manifest.descriptor,
-    config: config.descriptor,
-    layers: layers.map((l) => l.descriptor),
-    stats,
-  };
+  const blobs: ArtifactBlob[] = [];
+  for (const file of files) blobs.push(await prepareArtifactFile(file, workDir, mtime));
+  const plan = artifactPlan(options.artifactType, blobs, options.annotations);
+  return await writePlan(target, plan, tags, options);
 }

@@ -1,7 +1,8 @@
 /**
  * Image references. Registry references follow Docker's grammar and normalisation,
  * `[REGISTRY/]REPOSITORY[:TAG][@DIGEST]`; OCI image layout directories are written
- * `oci:PATH[:TAG|@DIGEST]`.
+ * `oci:PATH[:TAG|@DIGEST]`; archive files `oci-archive:FILE[:TAG|@DIGEST]` and
+ * `docker-archive:FILE[:NAME[:TAG]]` (read by {@linkcode parseAnyReference}).
  *
  * Every malformed input throws {@linkcode UsageError} naming the input and the problem; no other
  * error escapes for any string.
@@ -88,10 +89,77 @@ export interface LayoutReference {
  */
 export type Reference = RegistryReference | LayoutReference;
 
+/**
+ * A reference to an image in an archive file: a tar of an OCI image layout
+ * (`oci-archive:FILE[:TAG|@DIGEST]`, skopeo's `oci-archive:`), or the format of `docker save`
+ * (`docker-archive:FILE[:NAME[:TAG]]`, skopeo's `docker-archive:`).
+ *
+ * @example
+ * ```ts
+ * import type { ArchiveReference } from "./mod.ts";
+ * const oci: ArchiveReference = { kind: "archive", format: "oci", path: "app.tar", tag: "v1" };
+ * const docker: ArchiveReference = {
+ *   kind: "archive",
+ *   format: "docker",
+ *   path: "app.tar",
+ *   name: "docker.io/library/app",
+ *   tag: "v1",
+ * };
+ * ```
+ */
+export interface ArchiveReference {
+  /** Tells the kinds of {@linkcode AnyReference} apart. */
+  kind: "archive";
+  /** `oci` for `oci-archive:`, `docker` for `docker-archive:`. */
+  format: "oci" | "docker";
+  /** The archive file, as written. */
+  path: string;
+  /**
+   * The tag: of `oci-archive:`, an `org.opencontainers.image.ref.name`; of `docker-archive:`,
+   * the tag of `NAME:TAG`, only ever set together with {@linkcode ArchiveReference.name}.
+   */
+  tag?: string;
+  /** The manifest digest, if one was given; `oci-archive:` only. */
+  digest?: string;
+  /**
+   * The image name of `docker-archive:FILE:NAME:TAG`, normalised as a registry reference is,
+   * registry included: `docker.io/library/app` (the form skopeo writes in `RepoTags`).
+   */
+  name?: string;
+}
+
+/**
+ * Any reference: to a registry, an OCI layout directory or an archive file.
+ *
+ * @example
+ * ```ts
+ * import { type AnyReference, parseAnyReference } from "./mod.ts";
+ * const ref: AnyReference = parseAnyReference("oci-archive:./app.tar:v1");
+ * console.log(ref.kind); // "archive"
+ * ```
+ */
+export type AnyReference = Reference | ArchiveReference;
+
 const LAYOUT_PREFIX = "oci:";
+const OCI_ARCHIVE_PREFIX = "oci-archive:";
+const DOCKER_ARCHIVE_PREFIX = "docker-archive:";
 const NAME_MAX_LENGTH = 255;
-// Docker Hub's older and API host names; all of them name the same registry.
-const DOCKER_HUB_ALIASES = new Set(["index.docker.io", "registry-1.docker.io"]);
+/**
+ * Docker Hub's older and API host names: each names the same registry as
+ * {@linkcode DEFAULT_REGISTRY}, and references and credential keys that use them are read as
+ * `docker.io`.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_REGISTRY, DOCKER_HUB_ALIASES } from "./mod.ts";
+ * const host = "index.docker.io";
+ * console.log(DOCKER_HUB_ALIASES.has(host) ? DEFAULT_REGISTRY : host); // "docker.io"
+ * ```
+ */
+export const DOCKER_HUB_ALIASES: ReadonlySet<string> = new Set([
+  "index.docker.io",
+  "registry-1.docker.io",
+]);
 const DOCKER_HUB_API_HOST = "registry-1.docker.io";
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const DOMAIN_LABEL = "[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?";
@@ -122,9 +190,34 @@ const CONTROL = /\p{Cc}/u;
  * ```
  */
 export function parseReference(input: string): Reference {
+  // Until the commands open archives, say so rather than read "oci-archive:x.tar" as the
+  // registry image docker.io/library/oci-archive:x.tar.
+  if (archivePrefix(input) !== undefined) {
+    throw new UsageError(
+      `invalid reference ${JSON.stringify(input)}: archive files (${OCI_ARCHIVE_PREFIX} ` +
+        `${DOCKER_ARCHIVE_PREFIX}) are not supported here`,
+      { hint: `copy the image into an OCI layout first: skopeo copy ${input} oci:DIR:TAG` },
+    );
+  }
   return input.startsWith(LAYOUT_PREFIX)
     ? parseLayoutReference(input)
     : parseRegistryReference(input);
+}
+
+/**
+ * Parses any reference: `oci-archive:` and `docker-archive:` input as an archive reference (see
+ * {@linkcode parseArchiveReference}), anything else as {@linkcode parseReference} does.
+ *
+ * @throws {UsageError} when the reference is malformed.
+ * @example
+ * ```ts
+ * import { parseAnyReference } from "./mod.ts";
+ * parseAnyReference("oci-archive:app.tar:v1"); // { kind: "archive", format: "oci", … }
+ * parseAnyReference("alpine:3"); // { kind: "registry", … }
+ * ```
+ */
+export function parseAnyReference(input: string): AnyReference {
+  return archivePrefix(input) === undefined ? parseReference(input) : parseArchiveReference(input);
 }
 
 /**
@@ -137,7 +230,8 @@ export function parseReference(input: string): Reference {
  *   repository on `docker.io` gets the `library/` prefix.
  * - The registry may contain uppercase letters; the repository may not.
  * - A reference without tag or digest stays so: choosing a default tag is the caller's job.
- * - Input starting with `oci:` is refused, being a layout reference.
+ * - Input starting with `oci:`, `oci-archive:` or `docker-archive:` is refused, being a layout
+ *   or archive reference.
  *
  * @throws {UsageError} when the reference is malformed.
  * @example
@@ -157,6 +251,14 @@ export function parseRegistryReference(input: string): RegistryReference {
     fail(
       `"${LAYOUT_PREFIX}" starts an OCI layout reference, not a registry reference`,
       'write a registry host named "oci" in capitals: "OCI:PORT/REPOSITORY"',
+    );
+  }
+  // Likewise for the archive prefixes: "oci-archive:5000/app" is a host with a port.
+  const archive = archivePrefix(input);
+  if (archive !== undefined) {
+    fail(
+      `"${archive}" starts an archive reference, not a registry reference`,
+      `write a registry host named "${archive.slice(0, -1)}" in capitals`,
     );
   }
   if (/\s/.test(input)) fail("whitespace is not allowed");
@@ -252,8 +354,95 @@ export function parseLayoutReference(input: string): LayoutReference {
 }
 
 /**
- * The canonical full form of a reference, which {@linkcode parseReference} turns back into an
- * equal reference: `docker.io/library/alpine:3`, `oci:./images:v1`.
+ * Parses an archive reference:
+ *
+ * - `oci-archive:FILE[:TAG|@DIGEST]`, split by the rules of {@linkcode parseLayoutReference}:
+ *   a trailing `@ALGORITHM:ENCODED` is the digest, else text after the last `:` that is a valid
+ *   tag is the tag, else all of it is FILE.
+ * - `docker-archive:FILE[:NAME[:TAG]]`, as skopeo reads it: FILE ends at the first `:` whose
+ *   remainder is a valid image name, with or without a tag (`app:v1`,
+ *   `localhost:5000/app:v1`), normalised as a registry reference is. A FILE with a colon of its
+ *   own is read whole when no `:NAME` follows, unless the text after that colon is itself a
+ *   valid name (`a:b.tar` is FILE `a`, NAME `b.tar`, as in skopeo). A NAME with a digest is
+ *   refused: a docker archive lists its images by tag.
+ *
+ * @throws {UsageError} when the reference is malformed, or FILE is empty.
+ * @example
+ * ```ts
+ * import { parseArchiveReference } from "./mod.ts";
+ * parseArchiveReference("oci-archive:app.tar:v1");
+ * // { kind: "archive", format: "oci", path: "app.tar", tag: "v1" }
+ * parseArchiveReference("docker-archive:app.tar:app:v1");
+ * // { kind: "archive", format: "docker", path: "app.tar", name: "docker.io/library/app", tag: "v1" }
+ * ```
+ */
+export function parseArchiveReference(input: string): ArchiveReference {
+  const fail = (problem: string): never => {
+    throw new UsageError(`invalid reference ${JSON.stringify(input)}: ${problem}`);
+  };
+  const prefix = archivePrefix(input) ??
+    fail(`an archive reference starts with "${OCI_ARCHIVE_PREFIX}" or "${DOCKER_ARCHIVE_PREFIX}"`);
+  const rest = input.slice(prefix.length);
+  if (CONTROL.test(rest)) fail("control characters are not allowed");
+  const ref: ArchiveReference = prefix === OCI_ARCHIVE_PREFIX
+    ? { kind: "archive", format: "oci", path: rest }
+    : { kind: "archive", format: "docker", path: rest };
+  if (ref.format === "oci") {
+    const at = rest.lastIndexOf("@");
+    const colon = rest.lastIndexOf(":");
+    if (at >= 0 && DIGEST_SHAPE.test(rest.slice(at + 1))) {
+      ref.path = rest.slice(0, at);
+      ref.digest = checkDigest(input, rest.slice(at + 1));
+    } else if (colon >= 0 && TAG.test(rest.slice(colon + 1))) {
+      ref.path = rest.slice(0, colon);
+      ref.tag = rest.slice(colon + 1);
+    }
+  } else {
+    for (let colon = rest.indexOf(":"); colon >= 0; colon = rest.indexOf(":", colon + 1)) {
+      const image = imageName(rest.slice(colon + 1));
+      if (image === undefined) continue;
+      if (image.digest !== undefined) {
+        fail("a docker-archive image is named NAME:TAG, not by digest");
+      }
+      ref.path = rest.slice(0, colon);
+      ref.name = `${image.registry}/${image.repository}`;
+      if (image.tag !== undefined) ref.tag = image.tag;
+      break;
+    }
+  }
+  if (ref.path === "") fail("the archive path is empty");
+  return ref;
+}
+
+/** The registry reference `text` reads as, or undefined when it is none. */
+function imageName(text: string): RegistryReference | undefined {
+  try {
+    return parseRegistryReference(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The archive prefix `input` starts with, if any. */
+function archivePrefix(input: string): string | undefined {
+  return [OCI_ARCHIVE_PREFIX, DOCKER_ARCHIVE_PREFIX].find((prefix) => input.startsWith(prefix));
+}
+
+/** `oci-archive:FILE[:TAG|@DIGEST]`, or `docker-archive:FILE[:NAME[:TAG]]`. */
+function formatArchiveReference(ref: ArchiveReference): string {
+  if (ref.format === "oci") return OCI_ARCHIVE_PREFIX + ref.path + suffix(ref);
+  // A tag without a name cannot be written: it would read as a name.
+  const image = ref.name === undefined
+    ? ""
+    : `:${ref.name}${ref.tag === undefined ? "" : `:${ref.tag}`}`;
+  return DOCKER_ARCHIVE_PREFIX + ref.path + image;
+}
+
+/**
+ * The canonical full form of a reference, which {@linkcode parseAnyReference} (and
+ * {@linkcode parseReference}, for registries and layouts) turns back into an equal reference:
+ * `docker.io/library/alpine:3`, `oci:./images:v1`, `oci-archive:app.tar:v1`,
+ * `docker-archive:app.tar:docker.io/library/app:v1`.
  *
  * @example
  * ```ts
@@ -261,7 +450,8 @@ export function parseLayoutReference(input: string): LayoutReference {
  * formatReference(parseReference("alpine")); // "docker.io/library/alpine"
  * ```
  */
-export function formatReference(ref: Reference): string {
+export function formatReference(ref: AnyReference): string {
+  if (ref.kind === "archive") return formatArchiveReference(ref);
   const name = ref.kind === "layout"
     ? LAYOUT_PREFIX + ref.path
     : `${ref.registry}/${ref.repository}`;
@@ -279,8 +469,8 @@ export function formatReference(ref: Reference): string {
  * familiarReference(parseReference("ghcr.io/org/app")); // "ghcr.io/org/app"
  * ```
  */
-export function familiarReference(ref: Reference): string {
-  if (ref.kind === "layout" || ref.registry !== DEFAULT_REGISTRY) return formatReference(ref);
+export function familiarReference(ref: AnyReference): string {
+  if (ref.kind !== "registry" || ref.registry !== DEFAULT_REGISTRY) return formatReference(ref);
   const short = ref.repository.replace(/^library\/(?=[^/]+$)/, "");
   // "docker.io/foo.com/app" must keep its registry, or "foo.com" would be read as one.
   const name = splitDomain(short)[0] === undefined ? short : `${ref.registry}/${ref.repository}`;
@@ -289,7 +479,8 @@ export function familiarReference(ref: Reference): string {
 
 /**
  * What to resolve: the digest if there is one (it pins the content), else the tag, else
- * `undefined` so that the caller can choose a default such as `latest`.
+ * `undefined` so that the caller can choose a default such as `latest`. Of a `docker-archive:`
+ * reference it is the tag alone: the archive's target knows the name it was opened with.
  *
  * @example
  * ```ts
@@ -298,7 +489,7 @@ export function familiarReference(ref: Reference): string {
  * referenceString(parseReference("alpine")); // undefined
  * ```
  */
-export function referenceString(ref: Reference): string | undefined {
+export function referenceString(ref: AnyReference): string | undefined {
   return ref.digest ?? ref.tag;
 }
 
@@ -364,7 +555,7 @@ function checkDigest(input: string, digest: string): string {
 }
 
 /** The `:TAG` and `@DIGEST` that follow the name, as far as they are set. */
-function suffix(ref: Reference): string {
+function suffix(ref: AnyReference): string {
   return (ref.tag === undefined ? "" : `:${ref.tag}`) +
     (ref.digest === undefined ? "" : `@${ref.digest}`);
 }

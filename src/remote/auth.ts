@@ -24,11 +24,12 @@
  * ```
  * @module
  */
+import type { Credential, CredentialLookup } from "../credentials/mod.ts";
 import { AuthError } from "../errors/mod.ts";
-import type { Credential, CredentialLookup } from "./credentials.ts";
 import { registryHost } from "../ref/mod.ts";
 import { type Challenge, parseChallenges } from "./challenge.ts";
 import {
+  abortable,
   discardBody,
   type HttpRequest,
   type HttpResponse,
@@ -161,9 +162,14 @@ export class RegistryClient {
    * once, never more. Any status is returned, 401 included: map failures with
    * {@linkcode RegistryClient.failure}.
    *
+   * The request's `signal` ends it at once, wherever it waits: for another request's answer,
+   * for credentials or a token (which go on for the requests that share them), for the
+   * registry, before a retry, or for more of the body.
+   *
    * @throws {AuthError} when the token server refuses the credentials, a token or credential
    * holds characters a header cannot carry, or a challenge is malformed.
    * @throws {NetworkError} when the registry or the token server cannot be reached.
+   * @throws the reason of the request's `signal` when it aborts.
    * @example
    * ```ts
    * import { RegistryClient, repositoryScope } from "./auth.ts";
@@ -173,6 +179,7 @@ export class RegistryClient {
    *   method: "HEAD",
    *   url: client.url("docker.io", "/v2/library/alpine/manifests/latest"),
    *   headers: { accept: "application/vnd.oci.image.index.v1+json" },
+   *   signal: AbortSignal.timeout(60_000),
    * });
    * console.log(response.headers.get("docker-content-digest"));
    * ```
@@ -185,7 +192,7 @@ export class RegistryClient {
     const host = registryHost(registry);
     // Concurrent first requests would each be refused and each fetch a token: wait for one.
     const pending = this.#discoveries.get(host);
-    if (pending !== undefined) await pending.promise;
+    if (pending !== undefined) await abortable(pending.promise, request.signal);
     if (this.#challenges.has(host)) {
       return await this.#send(registry, scopes, request, this.#challenges.get(host));
     }
@@ -214,6 +221,7 @@ export class RegistryClient {
    * @throws {AuthError} when no credentials are found for a registry that asks for them, or
    * the registry or its token server refuses them.
    * @throws {NetworkError} when the registry or the token server cannot be reached.
+   * @throws the reason of `options.signal` when it aborts.
    * @example
    * ```ts
    * import { RegistryClient, repositoryScope } from "./auth.ts";
@@ -223,22 +231,29 @@ export class RegistryClient {
    * await client.authenticate("ghcr.io", [repositoryScope("org/app", ["pull", "push"])]);
    * ```
    */
-  async authenticate(registry: string, scopes: readonly string[]): Promise<void> {
+  async authenticate(
+    registry: string,
+    scopes: readonly string[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const { signal } = options;
     const host = registryHost(registry);
-    await this.#discoveries.get(host)?.promise;
+    const pending = this.#discoveries.get(host);
+    if (pending !== undefined) await abortable(pending.promise, signal);
     if (!this.#challenges.has(host)) {
-      if (await this.#withoutCredentials(registry)) return;
-      await this.#ping(registry);
+      if (await abortable(this.#withoutCredentials(registry), signal)) return;
+      await this.#ping(registry, signal);
     }
     const challenge = this.#challenges.get(host);
     if (challenge === undefined) return;
     if (challenge.scheme === "bearer") {
-      await this.#authorization(registry, challenge, scopes);
+      await abortable(this.#authorization(registry, challenge, scopes), signal);
       return;
     }
     const response = await this.#send(registry, scopes, {
       method: "GET",
       url: this.url(registry, "/v2/"),
+      signal,
     }, challenge);
     if (response.status !== 200) {
       throw await this.failure(registry, response, `API of ${registry}`);
@@ -288,7 +303,10 @@ export class RegistryClient {
     request: HttpRequest,
     challenge: Challenge | undefined,
   ): Promise<HttpResponse> {
-    const authorization = await this.#authorization(registry, challenge, scopes);
+    const authorization = await abortable(
+      this.#authorization(registry, challenge, scopes),
+      request.signal,
+    );
     const response = await this.#transport.fetch({ ...request, authorization });
     if (response.status !== 401) return response;
     return await this.#answer(registry, scopes, request, response, challenge, authorization);
@@ -305,7 +323,8 @@ export class RegistryClient {
     request: HttpRequest,
   ): Promise<HttpResponse> {
     if ((request.body?.byteLength ?? 0) > UNCHALLENGED_BODY_LIMIT) {
-      return await this.#send(registry, scopes, request, await this.#ping(registry));
+      const challenge = await this.#ping(registry, request.signal);
+      return await this.#send(registry, scopes, request, challenge);
     }
     const response = await this.#transport.fetch(request);
     if (response.status === 401) {
@@ -335,7 +354,7 @@ export class RegistryClient {
       // Asked for before the waiting requests go on, so that they share its token request.
       const pending = this.#authorization(registry, challenge, scopes, rejected);
       this.#learn(registry, challenge);
-      authorization = await pending;
+      authorization = await abortable(pending, request.signal);
     } catch (error) {
       await discardBody(response);
       throw error;
@@ -359,10 +378,11 @@ export class RegistryClient {
   }
 
   /** A `GET /v2/` without credentials, for the registry's challenge, which it keeps. */
-  async #ping(registry: string): Promise<Challenge | undefined> {
+  async #ping(registry: string, signal?: AbortSignal): Promise<Challenge | undefined> {
     const response = await this.#transport.fetch({
       method: "GET",
       url: this.url(registry, "/v2/"),
+      signal,
     });
     let challenge: Challenge | undefined;
     try {

@@ -32,24 +32,27 @@ export {
   repositoryScope,
 } from "./auth.ts";
 export { type Challenge, parseChallenges } from "./challenge.ts";
-export {
-  type Credential,
-  type CredentialLookup,
-  credentialLookup,
-  type CredentialOptions,
-  dockerConfigPath,
-  type EnvLookup,
-  removeCredential,
-  saveCredential,
-  type SaveCredentialOptions,
-} from "./credentials.ts";
+// The credential types RegistryClientOptions is written in; the stores are in credentials/.
+export type { Credential, CredentialLookup } from "../credentials/mod.ts";
 export {
   type FetchedManifest,
+  type MountSource,
   type RegistryOptions,
   RegistryTarget,
+  type TagsOptions,
   type TagsPage,
   type TagsPageOptions,
 } from "./registry.ts";
+// The capability types RegistryTarget implements, so that its documentation is complete.
+export type {
+  CallOptions,
+  Closer,
+  Mounter,
+  MountResult,
+  PushAuthenticator,
+  ReferrerLister,
+  TagPager,
+} from "../oci/target.ts";
 export {
   concurrencyLimit,
   discardBody,

@@ -1,7 +1,9 @@
 /**
  * A repository in a registry as a {@linkcode Target}, over the OCI distribution-spec v1.1:
  * manifests and blobs pulled with verification, blobs pushed in one request or in chunks that
- * survive a failed request, cross-repository mounts, paginated tags and referrers.
+ * survive a failed request, cross-repository mounts, paginated tags and referrers. Beside the
+ * `Target` methods it has the optional capabilities of `../oci/target.ts`: `Mounter`,
+ * `ReferrerLister`, `TagPager`, `PushAuthenticator` and `Closer`.
  *
  * @example
  * ```ts
@@ -23,14 +25,25 @@ import {
 } from "../digest/mod.ts";
 import { IntegrityError, NetworkError, NotFoundError } from "../errors/mod.ts";
 import { MANIFEST_MEDIA_TYPES, MediaType } from "../oci/mediatypes.ts";
-import type { Target } from "../oci/target.ts";
+import type {
+  CallOptions,
+  Closer,
+  Mounter,
+  MountResult,
+  PushAuthenticator,
+  ReferrerLister,
+  TagPager,
+  TagsPage,
+  TagsPageOptions,
+  Target,
+} from "../oci/target.ts";
 import {
   type Descriptor,
   type ManifestOrIndex,
   MAX_MANIFEST_BYTES,
   parseManifestOrIndex,
 } from "../oci/types.ts";
-import { parseRegistryReference, type RegistryReference } from "../ref/mod.ts";
+import { parseRegistryReference, registryHost, type RegistryReference } from "../ref/mod.ts";
 import {
   type Action,
   RegistryClient,
@@ -69,36 +82,39 @@ export interface RegistryOptions extends RegistryClientOptions {
   chunkSize?: number;
 }
 
+// The page types belong to the TagPager capability; they stay importable from here.
+export type { TagsPage, TagsPageOptions } from "../oci/target.ts";
+
 /**
- * What {@linkcode RegistryTarget.tagsPage} asks for.
+ * Options of {@linkcode RegistryTarget.tags}.
  *
  * @example
  * ```ts
- * import type { TagsPageOptions } from "./registry.ts";
- * const second: TagsPageOptions = { n: 100, last: "v1.99" };
+ * import type { TagsOptions } from "./registry.ts";
+ * const options: TagsOptions = { pageSize: 100, signal: AbortSignal.timeout(60_000) };
  * ```
  */
-export interface TagsPageOptions {
-  /** The page size. The registry may send fewer tags, or ignore it. */
-  n?: number;
-  /** The tag after which the page starts: the `last` of the previous page. */
-  last?: string;
+export interface TagsOptions extends CallOptions {
+  /** The `n` of each request; by default the registry chooses. */
+  pageSize?: number;
 }
 
 /**
- * One page of a repository's tags.
+ * Where a registry target's blobs can be mounted from: its registry and repository. A
+ * {@linkcode RegistryTarget} asks a mount's source for it through its `mountSource()` method,
+ * whatever the source's class.
  *
  * @example
  * ```ts
- * import type { TagsPage } from "./registry.ts";
- * const page: TagsPage = { tags: ["v1", "v2"], last: "v2" };
+ * import type { MountSource } from "./registry.ts";
+ * const source: MountSource = { registry: "ghcr.io", repository: "acme/base" };
  * ```
  */
-export interface TagsPage {
-  /** The tags, in the registry's order. */
-  tags: string[];
-  /** Pass as {@linkcode TagsPageOptions.last} for the next page; absent on the last page. */
-  last?: string;
+export interface MountSource {
+  /** The registry as written in references, e.g. `ghcr.io`. */
+  registry: string;
+  /** The repository, e.g. `acme/base`. */
+  repository: string;
 }
 
 /**
@@ -128,9 +144,15 @@ const MANIFEST_ACCEPT = MANIFEST_MEDIA_TYPES.join(", ");
 const PULL: Action[] = ["pull"];
 // Pushes also read (HEAD before upload), and one token for both saves a token request.
 const PUSH: Action[] = ["pull", "push"];
+// What a registry reference without tag or digest means, as in Docker.
+const LATEST = "latest";
+// Referrers API pages followed at most: a registry that keeps linking is broken or hostile.
+const MAX_REFERRER_PAGES = 1000;
 
 /**
  * A repository in a registry. Safe for concurrent use: commands push several blobs at once.
+ * Targets that share a {@linkcode RegistryClient} share its challenges and tokens: a session
+ * (`../target/session.ts`) gives every target of one registry the same client.
  *
  * @example
  * ```ts
@@ -142,7 +164,8 @@ const PUSH: Action[] = ["pull", "push"];
  * for await (const tag of source.tags()) console.log(tag);
  * ```
  */
-export class RegistryTarget implements Target {
+export class RegistryTarget
+  implements Target, Mounter, ReferrerLister, TagPager, PushAuthenticator, Closer {
   /** `registry/repository`, e.g. `docker.io/library/alpine`. */
   readonly name: string;
   /** The registry as written in references, e.g. `docker.io`. */
@@ -153,8 +176,6 @@ export class RegistryTarget implements Target {
   #ownsClient: boolean;
   #chunkSize: number;
   #uploadSlot: <T>(task: () => Promise<T>) => Promise<T>;
-  /** Upload sessions that registries started when asked to mount; the next push uses them. */
-  #startedUploads = new Map<string, URL>();
 
   /**
    * A target for the repository of `reference`; its tag and digest are not used. Nothing is
@@ -184,6 +205,7 @@ export class RegistryTarget implements Target {
   /**
    * Resolves a tag or digest with a `HEAD`, from the `Docker-Content-Digest`, `Content-Type`
    * and `Content-Length` headers; when a registry leaves one out, with a `GET` and a hash.
+   * Without a reference, `latest`, as Docker means it.
    *
    * @throws {NotFoundError} when there is no such manifest.
    * @throws {IntegrityError} when the registry names another digest than the one asked for.
@@ -195,15 +217,17 @@ export class RegistryTarget implements Target {
    * console.log((await target.resolve("v1")).digest);
    * ```
    */
-  async resolve(reference: string): Promise<Descriptor> {
+  async resolve(reference: string = LATEST, options: CallOptions = {}): Promise<Descriptor> {
+    const { signal } = options;
     const response = await this.#request(PULL, {
       method: "HEAD",
       url: this.#manifestUrl(reference),
       headers: { accept: MANIFEST_ACCEPT },
+      signal,
     });
     if (response.status === 404) {
       // A HEAD answer has no body; the GET's names the registry's error code.
-      return (await this.fetchManifestByReference(reference)).descriptor;
+      return (await this.fetchManifestByReference(reference, options)).descriptor;
     }
     await this.#expect(response, 200, `manifest ${reference} of ${this.name}`);
     const digest = response.headers.get("docker-content-digest");
@@ -213,7 +237,7 @@ export class RegistryTarget implements Target {
       digest === null || !isSha256Digest(digest) || !MANIFEST_MEDIA_TYPES.includes(mediaType) ||
       !Number.isSafeInteger(size)
     ) {
-      return (await this.fetchManifestByReference(reference)).descriptor;
+      return (await this.fetchManifestByReference(reference, options)).descriptor;
     }
     if (isDigest(reference) && digest !== reference) {
       throw new IntegrityError(
@@ -237,8 +261,8 @@ export class RegistryTarget implements Target {
    * const bytes = await target.fetchManifest(await target.resolve("v1"));
    * ```
    */
-  async fetchManifest(descriptor: Descriptor): Promise<Uint8Array> {
-    const { bytes } = await this.fetchManifestByReference(descriptor.digest);
+  async fetchManifest(descriptor: Descriptor, options: CallOptions = {}): Promise<Uint8Array> {
+    const { bytes } = await this.fetchManifestByReference(descriptor.digest, options);
     if (bytes.byteLength !== descriptor.size) {
       throw new IntegrityError(
         `manifest ${descriptor.digest} of ${this.name} has ${bytes.byteLength} bytes, ` +
@@ -263,8 +287,11 @@ export class RegistryTarget implements Target {
    * const { descriptor, bytes } = await target.fetchManifestByReference("v1");
    * ```
    */
-  async fetchManifestByReference(reference: string): Promise<FetchedManifest> {
-    const { descriptor, bytes } = await this.#getManifest(reference);
+  async fetchManifestByReference(
+    reference: string,
+    options: CallOptions = {},
+  ): Promise<FetchedManifest> {
+    const { descriptor, bytes } = await this.#getManifest(reference, options.signal);
     return { descriptor, bytes };
   }
 
@@ -272,6 +299,7 @@ export class RegistryTarget implements Target {
    * A blob's bytes, streamed. Redirects to object storage are followed without the registry's
    * credentials. The stream errors with an {@linkcode IntegrityError} at its end when the
    * bytes do not match the descriptor's digest and size: consume it into a temporary place.
+   * The signal also ends the body's stream.
    *
    * @throws {NotFoundError} when there is no such blob.
    * @example
@@ -287,11 +315,15 @@ export class RegistryTarget implements Target {
    * await Deno.writeFile("blob.tmp", stream);
    * ```
    */
-  async fetchBlob(descriptor: Descriptor): Promise<ReadableStream<Uint8Array>> {
+  async fetchBlob(
+    descriptor: Descriptor,
+    options: CallOptions = {},
+  ): Promise<ReadableStream<Uint8Array>> {
     const verifier = verifyingStream(descriptor, `blob of ${this.name}`);
     const response = await this.#request(PULL, {
       method: "GET",
       url: this.#url(`/blobs/${descriptor.digest}`),
+      signal: options.signal,
     });
     if (response.status !== 200) {
       throw await this.#error(response, `blob ${descriptor.digest} of ${this.name}`);
@@ -311,18 +343,18 @@ export class RegistryTarget implements Target {
    * await target.hasBlob({ mediaType: "application/octet-stream", digest, size: 0 }); // false
    * ```
    */
-  hasBlob(descriptor: Descriptor): Promise<boolean> {
-    return this.#hasBlob(descriptor, PULL);
+  hasBlob(descriptor: Descriptor, options: CallOptions = {}): Promise<boolean> {
+    return this.#hasBlob(descriptor, PULL, options.signal);
   }
 
   /**
    * Uploads a blob, unless the repository has it already (then it answers false, and the
-   * body is cancelled unread); an upload that
-   * {@linkcode mountBlob} left started is continued. A blob of up to `chunkSize` bytes goes in
-   * one `PUT`; a larger one in `PATCH` requests of `chunkSize` bytes. When a chunk fails, the
-   * upload resumes from the offset the registry reports; one chunk at a time is held in memory
-   * for that. When a blob's single `PUT` fails, it starts over in a new session. The bytes are verified while they are read, and by the registry before the blob
-   * becomes visible. Safe to call concurrently; at most `concurrency` uploads run at once.
+   * body is cancelled unread). A blob of up to `chunkSize` bytes goes in one `PUT`; a larger
+   * one in `PATCH` requests of `chunkSize` bytes. When a chunk fails, the upload resumes from
+   * the offset the registry reports; one chunk at a time is held in memory for that. When a
+   * blob's single `PUT` fails, it starts over in a new session. The bytes are verified while
+   * they are read, and by the registry before the blob becomes visible. Safe to call
+   * concurrently; at most `concurrency` uploads run at once.
    *
    * @throws {IntegrityError} when the bytes do not match the descriptor.
    * @throws {NetworkError} when a chunk cannot be delivered, or the registry lost bytes of
@@ -338,23 +370,17 @@ export class RegistryTarget implements Target {
    * await target.pushBlob(descriptor, ReadableStream.from([bytes]));
    * ```
    */
-  pushBlob(descriptor: Descriptor, body: ReadableStream<Uint8Array>): Promise<boolean> {
+  pushBlob(
+    descriptor: Descriptor,
+    body: ReadableStream<Uint8Array>,
+    options: CallOptions = {},
+  ): Promise<boolean> {
     return this.#uploadSlot(async () => {
       try {
-        let location = this.#startedUploads.get(descriptor.digest);
-        this.#startedUploads.delete(descriptor.digest);
-        // A bodiless request comes first (the HEAD, the POST, or the mount's POST that started
-        // the session): it meets any 401, so that no chunk is sent only to be refused.
-        if (location === undefined) {
-          if (await this.#hasBlob(descriptor, PUSH)) {
-            await body.cancel();
-            return false;
-          }
-          location = await this.#startUpload(descriptor);
-        }
-        const verified = body.pipeThrough(verifyingStream(descriptor, `blob for ${this.name}`));
-        await this.#upload(location, descriptor, new ChunkReader(verified, this.#chunkSize));
-        return true;
+        options.signal?.throwIfAborted();
+        const sent = await this.#send(descriptor, () => Promise.resolve(body), options.signal);
+        if (!sent) await body.cancel();
+        return sent;
       } catch (error) {
         // Release the caller's source, unless it is already being read.
         if (!body.locked) await body.cancel(error).catch(() => {});
@@ -364,46 +390,67 @@ export class RegistryTarget implements Target {
   }
 
   /**
-   * Asks the registry to link a blob from another repository of the same registry, which
-   * copies nothing. Needs `pull` on `fromRepository` besides `push` here. Returns false when
-   * the registry declines (400, 401, 403) or starts an ordinary upload instead (202); that
-   * upload is then used by the next {@linkcode pushBlob} of this blob.
+   * Stores a blob by mounting it from `from` when `from` is another repository of the same
+   * registry (it says which through its `mountSource()` method, whatever its class), which
+   * copies nothing; needs `pull` on that repository besides `push` here. When `from` is not
+   * such a repository, or the registry declines the mount (400, 401, 403), the blob is pushed
+   * as {@linkcode pushBlob} pushes it, from `fallback`'s bytes, unless the repository has it.
+   * When the registry answers the mount with an ordinary upload session instead (202, as
+   * Distribution does when the source repository cannot give the blob), `fallback`'s bytes go
+   * into that very session: the blob is finished within the call, and nothing is left for a
+   * later one. It counts as one of the `concurrency` uploads.
+   *
+   * @throws {IntegrityError} when the fallback's bytes do not match the descriptor.
+   * @example
+   * ```ts
+   * import { parseRegistryReference } from "../ref/mod.ts";
+   * import { RegistryClient } from "./auth.ts";
+   * import { RegistryTarget } from "./registry.ts";
+   * const client = new RegistryClient();
+   * const base = new RegistryTarget(parseRegistryReference("localhost:5000/base"), { client });
+   * const app = new RegistryTarget(parseRegistryReference("localhost:5000/app"), { client });
+   * const layer = { mediaType: "text/plain", digest: "sha256:…", size: 1 } as const;
+   * const how = await app.mountBlob(layer, base, () => base.fetchBlob(layer));
+   * console.log(how); // "mounted"
+   * ```
+   */
+  mountBlob(
+    descriptor: Descriptor,
+    from: Target,
+    fallback: () => Promise<ReadableStream<Uint8Array>>,
+    options: CallOptions = {},
+  ): Promise<MountResult> {
+    const { signal } = options;
+    return this.#uploadSlot(async () => {
+      signal?.throwIfAborted();
+      const fromRepository = this.#mountableFrom(from);
+      if (fromRepository !== undefined) {
+        const mount = await this.#mount(descriptor, fromRepository, signal);
+        if (mount === "mounted") return "mounted";
+        if (mount !== undefined) {
+          // The registry started an ordinary upload instead: the bytes go into it now.
+          await this.#uploadInto(mount, descriptor, await fallback(), signal);
+          return "copied";
+        }
+      }
+      return await this.#send(descriptor, fallback, signal) ? "copied" : "present";
+    });
+  }
+
+  /**
+   * The registry and repository that another registry target of the same registry mounts
+   * blobs from; see {@linkcode mountBlob}.
    *
    * @example
    * ```ts
    * import { parseRegistryReference } from "../ref/mod.ts";
    * import { RegistryTarget } from "./registry.ts";
    * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
-   * const layer = { mediaType: "text/plain", digest: "sha256:…", size: 1 } as const;
-   * if (!(await target.mountBlob(layer, "base/image"))) {
-   *   // push the bytes
-   * }
+   * target.mountSource(); // { registry: "localhost:5000", repository: "app" }
    * ```
    */
-  async mountBlob(descriptor: Descriptor, fromRepository: string): Promise<boolean> {
-    const url = this.#url("/blobs/uploads/");
-    url.searchParams.set("mount", descriptor.digest);
-    url.searchParams.set("from", fromRepository);
-    const scopes = [
-      repositoryScope(this.repository, PUSH),
-      repositoryScope(fromRepository, PULL),
-    ];
-    const response = await this.#client.request(this.registry, scopes, { method: "POST", url });
-    const subject = `mount of blob ${descriptor.digest} from ${fromRepository} to ${this.name}`;
-    if (response.status === 201) {
-      await discardBody(response);
-      return true;
-    }
-    if (response.status === 202) {
-      await discardBody(response);
-      this.#startedUploads.set(descriptor.digest, uploadLocation(response, subject));
-      return false;
-    }
-    if ([400, 401, 403].includes(response.status)) {
-      await discardBody(response);
-      return false;
-    }
-    throw await this.#error(response, subject);
+  mountSource(): MountSource {
+    return { registry: this.registry, repository: this.repository };
   }
 
   /**
@@ -424,7 +471,12 @@ export class RegistryTarget implements Target {
    * await target.pushManifest(descriptor, bytes, ["v1"]);
    * ```
    */
-  async pushManifest(descriptor: Descriptor, bytes: Uint8Array, tags: string[]): Promise<void> {
+  async pushManifest(
+    descriptor: Descriptor,
+    bytes: Uint8Array,
+    tags: string[],
+    options: CallOptions = {},
+  ): Promise<void> {
     const digest = sha256Digest(bytes);
     if (digest !== descriptor.digest || bytes.byteLength !== descriptor.size) {
       throw new IntegrityError(
@@ -439,6 +491,7 @@ export class RegistryTarget implements Target {
         url: this.#manifestUrl(reference),
         headers: { "content-type": descriptor.mediaType },
         body,
+        signal: options.signal,
       });
       await this.#expect(response, 201, `manifest ${reference} for ${this.name}`);
     }
@@ -447,20 +500,19 @@ export class RegistryTarget implements Target {
   /**
    * Lists the tags, following the registry's `Link` headers from page to page.
    *
-   * @param pageSize the `n` of each request; by default the registry chooses.
    * @throws {NotFoundError} when the repository does not exist.
    * @example
    * ```ts
    * import { parseRegistryReference } from "../ref/mod.ts";
    * import { RegistryTarget } from "./registry.ts";
    * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
-   * const tags = await Array.fromAsync(target.tags(100));
+   * const tags = await Array.fromAsync(target.tags({ pageSize: 100 }));
    * ```
    */
-  async *tags(pageSize?: number): AsyncIterable<string> {
-    let url: URL | undefined = this.#tagsUrl({ n: pageSize });
+  async *tags(options: TagsOptions = {}): AsyncIterable<string> {
+    let url: URL | undefined = this.#tagsUrl({ n: options.pageSize });
     while (url !== undefined) {
-      const page = await this.#tagsPageAt(url);
+      const page = await this.#tagsPageAt(url, options.signal);
       yield* page.tags;
       url = page.next;
     }
@@ -481,15 +533,18 @@ export class RegistryTarget implements Target {
    * ```
    */
   async tagsPage(options: TagsPageOptions = {}): Promise<TagsPage> {
-    const { tags, next } = await this.#tagsPageAt(this.#tagsUrl(options));
+    const { tags, next } = await this.#tagsPageAt(this.#tagsUrl(options), options.signal);
     if (next === undefined) return { tags };
     return { tags, last: next.searchParams.get("last") ?? tags.at(-1) };
   }
 
   /**
-   * The descriptors of the manifests that refer to `digest` through their `subject`: from the
-   * referrers API, or, where a registry lacks it (404), from the index tagged
-   * `<algorithm>-<hex>` (the distribution-spec's fallback tag schema). None when neither exists.
+   * The descriptors of the manifests that refer to `subject` through their `subject`: from the
+   * referrers API, page after page (`Link` headers), or, where a registry lacks it (404), from
+   * the index tagged `<algorithm>-<hex>` (the distribution-spec's fallback tag schema). None
+   * when neither exists. With `artifactType`, only the referrers of that type: the registry is
+   * asked to filter, and the answer is filtered again, as registries may ignore the filter.
+   * `subject` may also be given as a bare digest.
    *
    * @throws {IntegrityError} when the registry's answer is not an image index.
    * @example
@@ -498,29 +553,58 @@ export class RegistryTarget implements Target {
    * import { RegistryTarget } from "./registry.ts";
    * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
    * const image = await target.resolve("v1");
-   * const signatures = (await target.referrers(image.digest))
-   *   .filter((d) => d.artifactType === "application/vnd.dev.cosign.artifact.sig.v1+json");
+   * const signatures = target.referrers(image, "application/vnd.dev.cosign.artifact.sig.v1+json");
+   * for await (const signature of signatures) console.log(signature.digest);
    * ```
    */
-  async referrers(digest: string): Promise<Descriptor[]> {
+  async *referrers(
+    subject: Descriptor | string,
+    artifactType?: string,
+    options: CallOptions = {},
+  ): AsyncIterable<Descriptor> {
+    const { signal } = options;
+    // A bare digest is taken too: trust/ asked for referrers by digest before this was a
+    // capability, and a digest is all the lookup needs.
+    const digest = typeof subject === "string" ? subject : subject.digest;
     const { algorithm, hex } = parseDigest(digest);
-    const subject = `referrers of ${digest} in ${this.name}`;
-    const response = await this.#request(PULL, {
+    const what = `referrers of ${digest} in ${this.name}`;
+    const wanted = (d: Descriptor) => artifactType === undefined || d.artifactType === artifactType;
+    const url = this.#url(`/referrers/${digest}`);
+    if (artifactType !== undefined) url.searchParams.set("artifactType", artifactType);
+    let response = await this.#request(PULL, {
       method: "GET",
-      url: this.#url(`/referrers/${digest}`),
+      url,
       headers: { accept: MediaType.OciIndex },
+      signal,
     });
-    if (response.status === 200) {
-      const bytes = await readBody(response, MAX_MANIFEST_BYTES);
-      return indexManifests(parseManifestOrIndex(bytes, mediaTypeOf(response.headers)), subject);
+    if (response.status === 404) {
+      await discardBody(response);
+      let index: ManifestOrIndex;
+      try {
+        index = (await this.#getManifest(`${algorithm}-${hex}`, signal)).parsed;
+      } catch (error) {
+        if (error instanceof NotFoundError) return;
+        throw error;
+      }
+      yield* indexManifests(index, what).filter(wanted);
+      return;
     }
-    if (response.status !== 404) throw await this.#error(response, subject);
-    await discardBody(response);
-    try {
-      return indexManifests((await this.#getManifest(`${algorithm}-${hex}`)).parsed, subject);
-    } catch (error) {
-      if (error instanceof NotFoundError) return [];
-      throw error;
+    for (let page = 1;; page++) {
+      if (response.status !== 200) throw await this.#error(response, what);
+      const next = nextLink(response.headers.get("link"), response.url);
+      const bytes = await readBody(response, MAX_MANIFEST_BYTES);
+      yield* indexManifests(parseManifestOrIndex(bytes, mediaTypeOf(response.headers)), what)
+        .filter(wanted);
+      if (next === undefined) return;
+      if (page >= MAX_REFERRER_PAGES) {
+        throw new IntegrityError(`${what}: more than ${MAX_REFERRER_PAGES} pages`);
+      }
+      response = await this.#request(PULL, {
+        method: "GET",
+        url: next,
+        headers: { accept: MediaType.OciIndex },
+        signal,
+      });
     }
   }
 
@@ -540,23 +624,120 @@ export class RegistryTarget implements Target {
    * await target.authenticateForPush();
    * ```
    */
-  authenticateForPush(): Promise<void> {
-    return this.#client.authenticate(this.registry, [repositoryScope(this.repository, PUSH)]);
+  authenticateForPush(options: CallOptions = {}): Promise<void> {
+    return this.#client.authenticate(
+      this.registry,
+      [repositoryScope(this.repository, PUSH)],
+      options,
+    );
   }
 
-  /** Releases the client, if this target made its own. */
-  close(): void {
+  /**
+   * Releases the client, if this target made its own; a shared client is its owner's to close
+   * (a session's, say).
+   *
+   * @example
+   * ```ts
+   * import { parseRegistryReference } from "../ref/mod.ts";
+   * import { RegistryTarget } from "./registry.ts";
+   * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
+   * await target.close();
+   * ```
+   */
+  close(): Promise<void> {
     if (this.#ownsClient) this.#client.close();
+    this.#ownsClient = false;
+    return Promise.resolve();
+  }
+
+  /**
+   * The repository of `from` to mount from: when `from` tells its registry and repository
+   * (`mountSource()`), and they are another repository of this registry. Undefined otherwise.
+   */
+  #mountableFrom(from: Target): string | undefined {
+    const candidate = from as Target & { mountSource?: unknown };
+    if (typeof candidate.mountSource !== "function") return undefined;
+    const source = (candidate as { mountSource(): MountSource }).mountSource();
+    if (registryHost(source.registry) !== registryHost(this.registry)) return undefined;
+    // Within one repository the blob is either there already or nowhere to mount from.
+    return source.repository === this.repository ? undefined : source.repository;
+  }
+
+  /**
+   * `POST /blobs/uploads/?mount=&from=`: "mounted" (201); the upload session that the registry
+   * started instead (202); undefined when the registry declines (400, 401, 403).
+   */
+  async #mount(
+    descriptor: Descriptor,
+    fromRepository: string,
+    signal: AbortSignal | undefined,
+  ): Promise<"mounted" | URL | undefined> {
+    const url = this.#url("/blobs/uploads/");
+    url.searchParams.set("mount", descriptor.digest);
+    url.searchParams.set("from", fromRepository);
+    const scopes = [
+      repositoryScope(this.repository, PUSH),
+      repositoryScope(fromRepository, PULL),
+    ];
+    signal?.throwIfAborted();
+    const response = await this.#client.request(this.registry, scopes, {
+      method: "POST",
+      url,
+      signal,
+    });
+    const subject = `mount of blob ${descriptor.digest} from ${fromRepository} to ${this.name}`;
+    if (response.status === 201) {
+      await discardBody(response);
+      return "mounted";
+    }
+    if (response.status === 202) {
+      await discardBody(response);
+      return uploadLocation(response, subject);
+    }
+    if ([400, 401, 403].includes(response.status)) {
+      await discardBody(response);
+      return undefined;
+    }
+    throw await this.#error(response, subject);
+  }
+
+  /**
+   * Uploads a blob that the repository lacks, from the bytes that `open` gives: false, without
+   * opening them, when it has the blob. A bodiless request comes first (the `HEAD`, then the
+   * `POST`): it meets any 401, so that no chunk is sent only to be refused.
+   */
+  async #send(
+    descriptor: Descriptor,
+    open: () => Promise<ReadableStream<Uint8Array>>,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    if (await this.#hasBlob(descriptor, PUSH, signal)) return false;
+    const location = await this.#startUpload(descriptor, signal);
+    await this.#uploadInto(location, descriptor, await open(), signal);
+    return true;
+  }
+
+  /** Sends `body`, verified as it is read, into the upload session at `location`. */
+  async #uploadInto(
+    location: URL,
+    descriptor: Descriptor,
+    body: ReadableStream<Uint8Array>,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const verified = body.pipeThrough(verifyingStream(descriptor, `blob for ${this.name}`));
+    await this.#upload(location, descriptor, new ChunkReader(verified, this.#chunkSize), signal);
   }
 
   async #getManifest(
     reference: string,
+    signal: AbortSignal | undefined,
   ): Promise<FetchedManifest & { parsed: ManifestOrIndex }> {
     const subject = `manifest ${reference} of ${this.name}`;
     const response = await this.#request(PULL, {
       method: "GET",
       url: this.#manifestUrl(reference),
       headers: { accept: MANIFEST_ACCEPT },
+      signal,
     });
     if (response.status !== 200) throw await this.#error(response, subject);
     const bytes = await readBody(response, MAX_MANIFEST_BYTES);
@@ -577,10 +758,15 @@ export class RegistryTarget implements Target {
     };
   }
 
-  async #hasBlob(descriptor: Descriptor, actions: Action[]): Promise<boolean> {
+  async #hasBlob(
+    descriptor: Descriptor,
+    actions: Action[],
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
     const response = await this.#request(actions, {
       method: "HEAD",
       url: this.#url(`/blobs/${descriptor.digest}`),
+      signal,
     });
     if (response.status !== 200 && response.status !== 404) {
       throw await this.#error(response, `blob ${descriptor.digest} of ${this.name}`);
@@ -590,10 +776,11 @@ export class RegistryTarget implements Target {
   }
 
   /** `POST /blobs/uploads/`: the URL of a new upload session. */
-  async #startUpload(descriptor: Descriptor): Promise<URL> {
+  async #startUpload(descriptor: Descriptor, signal: AbortSignal | undefined): Promise<URL> {
     const response = await this.#request(PUSH, {
       method: "POST",
       url: this.#url("/blobs/uploads/"),
+      signal,
     });
     const subject = `upload of blob ${descriptor.digest} to ${this.name}`;
     await this.#expect(response, 202, subject);
@@ -601,18 +788,23 @@ export class RegistryTarget implements Target {
   }
 
   /** Sends the bytes: in the closing `PUT` when they fit one chunk, else in `PATCH`es first. */
-  async #upload(location: URL, descriptor: Descriptor, chunks: ChunkReader): Promise<void> {
+  async #upload(
+    location: URL,
+    descriptor: Descriptor,
+    chunks: ChunkReader,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     try {
       const first = await chunks.next();
-      if (await chunks.atEnd()) return await this.#putWhole(location, descriptor, first);
+      if (await chunks.atEnd()) return await this.#putWhole(location, descriptor, first, signal);
       let offset = 0;
       for (let chunk = first; chunk.byteLength > 0; chunk = await chunks.next()) {
-        location = await this.#sendChunk(location, descriptor, chunk, offset);
+        location = await this.#sendChunk(location, descriptor, chunk, offset, signal);
         offset += chunk.byteLength;
       }
-      await this.#finishUpload(location, descriptor).catch(async (error) => {
+      await this.#finishUpload(location, descriptor, undefined, signal).catch(async (error) => {
         // The registry may have stored the blob and lost only its answer.
-        if (!lostOnTheWay(error) || !(await this.#hasBlob(descriptor, PUSH))) throw error;
+        if (!lostOnTheWay(error) || !(await this.#hasBlob(descriptor, PUSH, signal))) throw error;
       });
     } catch (error) {
       await chunks.cancel(error);
@@ -629,16 +821,17 @@ export class RegistryTarget implements Target {
     location: URL,
     descriptor: Descriptor,
     bytes: Uint8Array<ArrayBuffer>,
+    signal: AbortSignal | undefined,
   ): Promise<void> {
     for (let attempt = 1;; attempt++) {
       try {
-        return await this.#finishUpload(location, descriptor, bytes);
+        return await this.#finishUpload(location, descriptor, bytes, signal);
       } catch (error) {
         if (!lostOnTheWay(error)) throw error;
         // The registry may have stored the blob and lost only its answer.
-        if (await this.#hasBlob(descriptor, PUSH)) return;
+        if (await this.#hasBlob(descriptor, PUSH, signal)) return;
         if (attempt >= CHUNK_ATTEMPTS) throw error;
-        location = await this.#startUpload(descriptor);
+        location = await this.#startUpload(descriptor, signal);
       }
     }
   }
@@ -654,6 +847,7 @@ export class RegistryTarget implements Target {
     descriptor: Descriptor,
     chunk: Uint8Array<ArrayBuffer>,
     start: number,
+    signal: AbortSignal | undefined,
   ): Promise<URL> {
     const subject = `upload of blob ${descriptor.digest} to ${this.name}`;
     const end = start + chunk.byteLength;
@@ -670,6 +864,7 @@ export class RegistryTarget implements Target {
           },
           body: chunk.subarray(received),
           retry: false,
+          signal,
         });
         if (response.status === 202) {
           await discardBody(response);
@@ -681,10 +876,10 @@ export class RegistryTarget implements Target {
         failure = error;
       }
       if (!(failure instanceof NetworkError) || attempt >= CHUNK_ATTEMPTS) throw failure;
-      const status = await this.#uploadStatus(location, subject);
+      const status = await this.#uploadStatus(location, subject, signal);
       if (status === undefined && start === 0) {
         // Only the first chunk's bytes were sent: start over in a new session.
-        location = await this.#startUpload(descriptor);
+        location = await this.#startUpload(descriptor, signal);
         received = 0;
         continue;
       }
@@ -709,8 +904,9 @@ export class RegistryTarget implements Target {
   async #uploadStatus(
     location: URL,
     subject: string,
+    signal: AbortSignal | undefined,
   ): Promise<{ location: URL; offset: number } | undefined> {
-    const response = await this.#request(PUSH, { method: "GET", url: location });
+    const response = await this.#request(PUSH, { method: "GET", url: location, signal });
     if (response.status === 404) {
       await discardBody(response);
       return undefined;
@@ -729,6 +925,7 @@ export class RegistryTarget implements Target {
     location: URL,
     descriptor: Descriptor,
     body: Uint8Array<ArrayBuffer> = new Uint8Array(),
+    signal?: AbortSignal,
   ): Promise<void> {
     const url = new URL(location);
     url.searchParams.set("digest", descriptor.digest);
@@ -737,13 +934,17 @@ export class RegistryTarget implements Target {
       url,
       headers: { "content-type": "application/octet-stream" },
       body,
+      signal,
     });
     await this.#expect(response, 201, `upload of blob ${descriptor.digest} to ${this.name}`);
   }
 
-  async #tagsPageAt(url: URL): Promise<{ tags: string[]; next?: URL }> {
+  async #tagsPageAt(
+    url: URL,
+    signal: AbortSignal | undefined,
+  ): Promise<{ tags: string[]; next?: URL }> {
     const subject = `tags of ${this.name}`;
-    const response = await this.#request(PULL, { method: "GET", url });
+    const response = await this.#request(PULL, { method: "GET", url, signal });
     if (response.status !== 200) throw await this.#error(response, subject);
     const next = nextLink(response.headers.get("link"), response.url);
     let list: { tags?: unknown } | null;
@@ -761,7 +962,7 @@ export class RegistryTarget implements Target {
     return next === undefined ? { tags } : { tags, next };
   }
 
-  #tagsUrl(options: TagsPageOptions): URL {
+  #tagsUrl(options: { n?: number; last?: string }): URL {
     const url = this.#url("/tags/list");
     if (options.n !== undefined) url.searchParams.set("n", String(options.n));
     if (options.last !== undefined) url.searchParams.set("last", options.last);
@@ -769,6 +970,9 @@ export class RegistryTarget implements Target {
   }
 
   #request(actions: Action[], request: HttpRequest): Promise<HttpResponse> {
+    // A stopped call sends nothing. Checked here, before the client: the transport's wait on a
+    // signal that is aborted already leaves the request it started to fail unobserved.
+    request.signal?.throwIfAborted();
     return this.#client.request(
       this.registry,
       [repositoryScope(this.repository, actions)],

@@ -31,13 +31,12 @@
  */
 import { resolve as resolvePath } from "node:path";
 import YAML from "yaml";
-import { closest } from "../cli/args.ts";
-import { positiveInteger } from "../cli/common.ts";
-import { parseDuration } from "../cli/units.ts";
 import { UsageError } from "../errors/mod.ts";
 import { parsePlatform } from "../image/platform.ts";
 import type { Platform } from "../oci/types.ts";
 import { formatReference, parseReference, type Reference } from "../ref/mod.ts";
+import { closest } from "../units/closest.ts";
+import { parseDuration, parseWholeNumber, POSITIVE_BOUNDS } from "../units/mod.ts";
 
 /**
  * One reference to keep in step, and where it goes.
@@ -235,7 +234,7 @@ export function syncTargetConfig(
     events,
     encoding,
     output: text("output"),
-    keep: positiveInteger(text("keep") ?? SYNC_DEFAULTS.keep, name("keep"))!,
+    keep: parseWholeNumber(text("keep") ?? SYNC_DEFAULTS.keep, name("keep"), POSITIVE_BOUNDS),
     exec: text("exec"),
     webhook: webhookUrl,
   };

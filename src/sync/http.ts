@@ -17,8 +17,53 @@
  * ```
  * @module
  */
+import type { Digest } from "../digest/mod.ts";
 import { UsageError } from "../errors/mod.ts";
-import type { SyncTick } from "./mod.ts";
+
+// A tick is defined here, not beside the loop in `./mod.ts` that yields it: the loop's module
+// re-exports this one, and the metrics count ticks, so this is the one place both can import
+// without a cycle between the two.
+
+/**
+ * What one tick did.
+ *
+ * - `unchanged`: the digest is the last good one;
+ * - `changed`: a new digest was delivered to every output and recorded;
+ * - `failed`: something went wrong; see `error`. The state is as it was;
+ * - `aborted`: the signal stopped the tick; the state is as it was. Always the last tick.
+ *
+ * @example
+ * ```ts
+ * import type { SyncTick } from "./http.ts";
+ * function line(tick: SyncTick): string {
+ *   return `${tick.reference} ${tick.status} ${tick.digest ?? "-"} in ${tick.durationMs} ms`;
+ * }
+ * ```
+ */
+export interface SyncTick {
+  /** The reference, as written in full. */
+  reference: string;
+  /** What happened. */
+  status: "unchanged" | "changed" | "failed" | "aborted";
+  /** The last good digest after the tick, if there is one. */
+  digest?: Digest;
+  /** With `changed`: the last good digest before it, if there was one. */
+  previous?: Digest;
+  /** With `changed`: the path of each layer. */
+  paths?: string[];
+  /** Bytes of layers pulled during the tick. */
+  bytes: number;
+  /** When the tick started, in milliseconds since the epoch. */
+  startedAt: number;
+  /** How long the tick took. */
+  durationMs: number;
+  /** With `failed`: why. */
+  error?: unknown;
+  /** Failed ticks in a row, this one included: 0 after a success. */
+  failures: number;
+  /** Milliseconds until the next tick; undefined when the loop ends after this one. */
+  nextTickMs?: number;
+}
 
 /** A reference's counters. */
 interface Counters {

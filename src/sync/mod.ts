@@ -45,9 +45,10 @@ import { formatPlatform, hostPlatform } from "../image/platform.ts";
 import type { Target } from "../oci/target.ts";
 import type { Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
-import { fetchImageManifest } from "../pull/mod.ts";
+import { fetchImageManifest } from "../pull/read.ts";
 import { formatReference, type Reference } from "../ref/mod.ts";
 import { closeTarget, openTarget, resolveReference } from "../target/mod.ts";
+import type { SyncTick } from "./http.ts";
 import { layerPaths, outputLockPath, type SyncChange, type SyncOutput } from "./outputs.ts";
 import { stateLockPath, SyncState } from "./state.ts";
 
@@ -74,6 +75,7 @@ export {
   serveSyncHttp,
   type SyncHttpOptions,
   SyncMetrics,
+  type SyncTick,
   type TargetHealth,
 } from "./http.ts";
 export {
@@ -125,8 +127,9 @@ export interface SyncOptions {
   state?: SyncState;
   /**
    * Opens the reference's target, once, at the first tick that needs it. Default:
-   * `openTarget(reference)`, with a registry client of its own; open with a shared `client`
-   * to share tokens and connections among loops. The loop closes the target when it ends.
+   * `openTarget(reference)`, with a registry client of its own; open through a shared
+   * `Session` (`session.open`) to share challenges and tokens among loops. The loop closes
+   * the target when it ends (which leaves a session's clients to the session).
    */
   open?: (reference: Reference) => Promise<Target>;
   /** The platform to choose from an index. Default: the host's. */
@@ -139,47 +142,6 @@ export interface SyncOptions {
   maxFailures?: number;
   /** Stops the loop: the tick in progress stops at its next safe point. */
   signal?: AbortSignal;
-}
-
-/**
- * What one tick did.
- *
- * - `unchanged`: the digest is the last good one;
- * - `changed`: a new digest was delivered to every output and recorded;
- * - `failed`: something went wrong; see `error`. The state is as it was;
- * - `aborted`: the signal stopped the tick; the state is as it was. Always the last tick.
- *
- * @example
- * ```ts
- * import type { SyncTick } from "./mod.ts";
- * function line(tick: SyncTick): string {
- *   return `${tick.reference} ${tick.status} ${tick.digest ?? "-"} in ${tick.durationMs} ms`;
- * }
- * ```
- */
-export interface SyncTick {
-  /** The reference, as written in full. */
-  reference: string;
-  /** What happened. */
-  status: "unchanged" | "changed" | "failed" | "aborted";
-  /** The last good digest after the tick, if there is one. */
-  digest?: Digest;
-  /** With `changed`: the last good digest before it, if there was one. */
-  previous?: Digest;
-  /** With `changed`: the path of each layer. */
-  paths?: string[];
-  /** Bytes of layers pulled during the tick. */
-  bytes: number;
-  /** When the tick started, in milliseconds since the epoch. */
-  startedAt: number;
-  /** How long the tick took. */
-  durationMs: number;
-  /** With `failed`: why. */
-  error?: unknown;
-  /** Failed ticks in a row, this one included: 0 after a success. */
-  failures: number;
-  /** Milliseconds until the next tick; undefined when the loop ends after this one. */
-  nextTickMs?: number;
 }
 
 /** What a tick found out, before the loop adds the timing and the failure count. */
@@ -247,7 +209,7 @@ export async function* syncLoop(options: SyncOptions): AsyncGenerator<SyncTick, 
       if (signal.aborted) return;
     }
   } finally {
-    tick.close();
+    await tick.close();
   }
 }
 
@@ -396,7 +358,8 @@ class Ticker {
       return { status: "unchanged", digest: last!.digest, bytes: 0 };
     }
     this.#target ??= await (this.#options.open ?? openTarget)(reference);
-    const descriptor = await resolveReference(this.#target, reference);
+    // A stop ends the request under way, not only the steps after it.
+    const descriptor = await resolveReference(this.#target, reference, { signal });
     if (delivered(descriptor.digest)) {
       return { status: "unchanged", digest: descriptor.digest, bytes: 0 };
     }
@@ -405,7 +368,9 @@ class Ticker {
     const onBlob: BlobListener = (event) => {
       if (event.state === "done") bytes += event.descriptor.size;
     };
-    const { manifest } = await fetchImageManifest(this.#target, descriptor, this.#platform);
+    const { manifest } = await fetchImageManifest(this.#target, descriptor, this.#platform, {
+      signal,
+    });
     const change: SyncChange = {
       reference: this.reference,
       digest: descriptor.digest,
@@ -439,8 +404,8 @@ class Ticker {
     };
   }
 
-  close(): void {
-    if (this.#target) closeTarget(this.#target);
+  async close(): Promise<void> {
+    if (this.#target) await closeTarget(this.#target);
   }
 }
 

@@ -23,11 +23,12 @@
 import { resolve } from "node:path";
 import { type Digest, parseDigest } from "../digest/mod.ts";
 import { NetworkError, OcisyncError } from "../errors/mod.ts";
-import { statOrUndefined } from "../layout/stat.ts";
+import { statOrUndefined } from "../fs/stat.ts";
 import type { Target } from "../oci/target.ts";
 import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
-import { pull, TITLE_ANNOTATION } from "../pull/mod.ts";
+import { TITLE_ANNOTATION } from "../oci/annotations.ts";
+import { pull } from "../pull/mod.ts";
 import { discardBody, redactUrl, Transport } from "../remote/transport.ts";
 import type { SyncStateEntry } from "./state.ts";
 
@@ -102,7 +103,7 @@ const STALE_PULL_PREFIX = ".ocisync-";
  * @example
  * ```ts
  * import { layerPaths } from "./outputs.ts";
- * import { TITLE_ANNOTATION } from "../pull/mod.ts";
+ * import { TITLE_ANNOTATION } from "../oci/annotations.ts";
  * const digest = `sha256:${"0".repeat(64)}` as const;
  * layerPaths({
  *   schemaVersion: 2,
@@ -161,7 +162,8 @@ export function eventsOutput(
       for (const [index, layer] of change.manifest.layers.entries()) {
         const path = change.paths[index];
         const bytes = new Uint8Array(
-          await new Response(await change.target.fetchBlob(layer)).arrayBuffer(),
+          await new Response(await change.target.fetchBlob(layer, { signal: change.signal }))
+            .arrayBuffer(),
         );
         change.onBlob?.({ descriptor: layer, state: "done" });
         let content: string;
@@ -447,6 +449,9 @@ export function webhookOutput(url: URL, options: WebhookOutputOptions = {}): Syn
         url,
         headers: { "content-type": "application/json" },
         body: new TextEncoder().encode(JSON.stringify(summary)),
+        // A stop ends the wait for the answer, or before a retry: the tick is not recorded,
+        // so the next run delivers the change again.
+        signal: change.signal,
       });
       await discardBody(response);
       if (response.status >= 200 && response.status < 300) return;

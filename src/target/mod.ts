@@ -1,6 +1,9 @@
 /**
  * Opens the {@linkcode Target} a reference names: a registry repository, or
- * an OCI image layout directory for `oci:PATH`.
+ * an OCI image layout directory for `oci:PATH`. A {@linkcode Session} opens
+ * the targets of one run, sharing a registry client per registry;
+ * {@linkcode openTarget} opens one target through a session of its own, or
+ * through the session it is given.
  *
  * @example
  * ```ts
@@ -13,43 +16,90 @@
  * @module
  */
 import { LayoutTarget } from "../layout/mod.ts";
-import type { Target } from "../oci/target.ts";
+import { type CallOptions, isCloser, type Target } from "../oci/target.ts";
 import type { Descriptor } from "../oci/types.ts";
 import { type Reference, referenceString } from "../ref/mod.ts";
 import { RegistryTarget } from "../remote/registry.ts";
 import type { RegistryOptions } from "../remote/registry.ts";
+import type { Session } from "./session.ts";
+
+export { Session, type SessionOpenOptions, type SessionOptions } from "./session.ts";
 
 /** Options of {@linkcode openTarget}. */
 export interface OpenTargetOptions extends RegistryOptions {
   /** Create the layout directory when it does not exist (for writing). */
   create?: boolean;
+  /**
+   * Open through this session, on its client for the registry; then give no client options
+   * (credentials, transport settings, `client`, `concurrency`, `chunkSize`): the session's hold.
+   */
+  session?: Session;
 }
 
 /** The tag a registry reference means when it names none, as in Docker. */
 export const DEFAULT_TAG = "latest";
 
-/** Opens the target of a reference. */
+/**
+ * Opens the target of a reference. With `session`, through it; without, as a session of its
+ * own would, with a registry client that the target owns and closes with
+ * {@linkcode closeTarget}: enough for one target, while several targets of one run should
+ * share a {@linkcode Session}.
+ *
+ * @throws {NotFoundError} when a layout does not exist and `create` is not set.
+ * @throws {TypeError} when a session and client options are both given.
+ * @example
+ * ```ts
+ * import { closeTarget, openTarget, Session } from "./mod.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * await using session = new Session();
+ * const target = await openTarget(parseReference("localhost:5000/app"), { session });
+ * const alone = await openTarget(parseReference("localhost:5000/other"), { retries: 0 });
+ * await closeTarget(alone);
+ * ```
+ */
 export async function openTarget(
   reference: Reference,
   options: OpenTargetOptions = {},
 ): Promise<Target> {
-  if (reference.kind === "layout") {
-    return await LayoutTarget.open(reference.path, { create: options.create });
+  const { session, create, ...registryOptions } = options;
+  if (session !== undefined) {
+    const given = Object.entries(registryOptions).filter(([, value]) => value !== undefined);
+    if (given.length > 0) {
+      throw new TypeError(
+        `give either a session or registry options, not both: ${given.map(([key]) => key)}`,
+      );
+    }
+    return await session.open(reference, { create });
   }
-  return new RegistryTarget(reference, options);
+  if (reference.kind === "layout") return await LayoutTarget.open(reference.path, { create });
+  // A session of one target: the target makes its client, and closes it.
+  return new RegistryTarget(reference, registryOptions);
 }
 
 /**
- * Resolves a reference to its manifest's descriptor: its digest, else its
- * tag; a registry reference with neither means `latest`, a layout with
- * neither means its only image.
+ * Resolves a reference to its manifest's descriptor: its digest, else its tag; a registry
+ * reference with neither means `latest`, a layout with neither means its only image (the
+ * target's own default).
+ *
+ * @example
+ * ```ts
+ * import { openTarget, resolveReference } from "./mod.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * const ref = parseReference("localhost:5000/app");
+ * const target = await openTarget(ref);
+ * const latest = await resolveReference(target, ref, { signal: AbortSignal.timeout(10_000) });
+ * ```
  */
-export async function resolveReference(target: Target, reference: Reference): Promise<Descriptor> {
-  const wanted = referenceString(reference);
-  if (wanted === undefined && target instanceof LayoutTarget) {
-    return await target.resolveOrDefault(undefined);
-  }
-  return await target.resolve(wanted ?? DEFAULT_TAG);
+export async function resolveReference(
+  target: Target,
+  reference: Reference,
+  options: CallOptions = {},
+): Promise<Descriptor> {
+  // The reference says what "none" means, not the target's class: a registry reference
+  // always names a tag, while a layout's target picks its only image.
+  const wanted = referenceString(reference) ??
+    (reference.kind === "registry" ? DEFAULT_TAG : undefined);
+  return await target.resolve(wanted, options);
 }
 
 /**
@@ -61,7 +111,18 @@ export function destinationTags(reference: Reference): string[] {
   return reference.digest ? [] : [DEFAULT_TAG];
 }
 
-/** Closes a target's connections, when it has any. */
-export function closeTarget(target: Target): void {
-  if (target instanceof RegistryTarget) target.close();
+/**
+ * Closes a target, when it has something to close (a registry target opened without a
+ * session closes its client); see `Closer` in `../oci/target.ts`.
+ *
+ * @example
+ * ```ts
+ * import { closeTarget, openTarget } from "./mod.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * const target = await openTarget(parseReference("localhost:5000/app"));
+ * await closeTarget(target);
+ * ```
+ */
+export async function closeTarget(target: Target): Promise<void> {
+  if (isCloser(target)) await target.close();
 }

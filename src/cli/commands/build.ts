@@ -102,7 +102,7 @@ export async function build(args: ParsedArgs, out: Output): Promise<void> {
       digest: result.digest,
       manifest: result.image.manifest.descriptor,
       config: result.image.config.descriptor,
-      layers: result.image.imageLayers,
+      layers: result.image.blobs.map((blob) => blob.descriptor),
       stats: result.push?.stats ?? { pushed: 0, skipped: 0, mounted: 0, bytes: 0 },
     }, dryRun);
   } finally {

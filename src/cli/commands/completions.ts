@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { closest, type CommandSpec, type OptionSpec, type ParsedArgs } from "../args.ts";
+import type { CommandSpec, OptionSpec, ParsedArgs } from "../args.ts";
+import { closest } from "../../units/closest.ts";
 import { OUTPUT_OPTIONS } from "../common.ts";
 import type { Output } from "../output.ts";
 import { UsageError } from "../../errors/mod.ts";

@@ -6,11 +6,11 @@
  */
 import type { CommandSpec, ParsedArgs } from "../args.ts";
 import {
+  openSession,
   OUTPUT_OPTIONS,
   platformOption,
   positiveInteger,
   REGISTRY_OPTIONS,
-  registryOptions,
 } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { transferDisplay } from "../progress.ts";
@@ -18,7 +18,7 @@ import { copyImage, type CopyResult } from "../../copy/mod.ts";
 import { NotFoundError, UsageError } from "../../errors/mod.ts";
 import type { Target } from "../../oci/target.ts";
 import { formatReference, parseReference, type Reference } from "../../ref/mod.ts";
-import { closeTarget, destinationTags, openTarget, resolveReference } from "../../target/mod.ts";
+import { destinationTags, resolveReference } from "../../target/mod.ts";
 
 /** The spec of `copy`. */
 export const copySpec: CommandSpec = {
@@ -75,9 +75,10 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
   // Every value is checked before the destination is opened: opening a layout creates it.
   const platform = platformOption(options);
   const concurrency = positiveInteger(options.concurrency as string | undefined, "--concurrency");
-  const targetOptions = await registryOptions(options, out);
-  const source = await openTarget(sourceRef, targetOptions);
-  const destination = await openTarget(destinationRef, { ...targetOptions, create: true });
+  // One session for both ends: within one registry they share its challenge and tokens.
+  await using session = await openSession(options, out);
+  const source = await session.open(sourceRef);
+  const destination = await session.open(destinationRef, { create: true });
   const display = transferDisplay(out, "copied");
   const copyOptions = {
     platform,
@@ -120,8 +121,6 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
     report(out, sourceRef, destinationRef, copied);
   } finally {
     display.close();
-    closeTarget(source);
-    closeTarget(destination);
   }
 }
 

@@ -7,7 +7,7 @@
 import type { CommandSpec, ParsedArgs } from "../args.ts";
 import { OUTPUT_OPTIONS } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
-import { type Bounds, parseDuration } from "../units.ts";
+import { type Bounds, parseDuration } from "../../units/mod.ts";
 import { UsageError } from "../../errors/mod.ts";
 import { gcLayout, type GcResult } from "../../layout/mod.ts";
 import { parseReference } from "../../ref/mod.ts";

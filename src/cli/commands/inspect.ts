@@ -11,7 +11,7 @@ import { fetchConfig, fetchConfigBytes } from "../../image/config.ts";
 import { MediaType } from "../../oci/mediatypes.ts";
 import type { Target } from "../../oci/target.ts";
 import { type Descriptor, isJsonObject, parseManifestOrIndex } from "../../oci/types.ts";
-import { TITLE_ANNOTATION } from "../../pull/mod.ts";
+import { TITLE_ANNOTATION } from "../../oci/annotations.ts";
 import { formatReference, parseReference } from "../../ref/mod.ts";
 import { closeTarget, openTarget, resolveReference } from "../../target/mod.ts";
 
@@ -114,7 +114,7 @@ export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
       quiet: descriptor.digest,
     });
   } finally {
-    closeTarget(target);
+    await closeTarget(target);
   }
 }
 
@@ -163,6 +163,6 @@ export async function tags(args: ParsedArgs, out: Output): Promise<void> {
       quiet: all.join("\n"),
     });
   } finally {
-    closeTarget(target);
+    await closeTarget(target);
   }
 }

@@ -13,7 +13,7 @@ import type { Output } from "../output.ts";
 import { UsageError } from "../../errors/mod.ts";
 import { parseRegistryReference } from "../../ref/mod.ts";
 import { RegistryClient } from "../../remote/auth.ts";
-import { credentialLookup, removeCredential, saveCredential } from "../../remote/credentials.ts";
+import { credentialLookup, removeCredential, saveCredential } from "../../credentials/mod.ts";
 import type { OpenTargetOptions } from "../../target/mod.ts";
 
 /** The spec of `login`. */

@@ -6,14 +6,14 @@
  */
 import type { CommandSpec, OptionSpec, ParsedArgs } from "../args.ts";
 import { DEFAULT_MAX_ENTRIES } from "../../unpack/mod.ts";
-import { OUTPUT_OPTIONS, platformOption, REGISTRY_OPTIONS, registryOptions } from "../common.ts";
+import { openSession, OUTPUT_OPTIONS, platformOption, REGISTRY_OPTIONS } from "../common.ts";
 import { explainError, type Output } from "../output.ts";
 import { transferDisplay } from "../progress.ts";
-import { parseSize, parseWholeNumber, POSITIVE_BOUNDS } from "../units.ts";
+import { parseSize, parseWholeNumber, POSITIVE_BOUNDS } from "../../units/mod.ts";
 import { formatPlatform, hostPlatform } from "../../image/platform.ts";
 import { pull as pullInto } from "../../pull/mod.ts";
 import { formatReference, parseReference } from "../../ref/mod.ts";
-import { closeTarget, openTarget, resolveReference } from "../../target/mod.ts";
+import { resolveReference } from "../../target/mod.ts";
 
 /** The default limit on what a pull may decompress: a decompression bomb stops here. */
 export const DEFAULT_MAX_EXTRACT_SIZE = "32GiB";
@@ -97,7 +97,8 @@ export async function pull(args: ParsedArgs, out: Output): Promise<void> {
     options["max-extract-size"] as string | undefined ?? DEFAULT_MAX_EXTRACT_SIZE,
     "--max-extract-size",
   );
-  const target = await openTarget(reference, await registryOptions(options, out));
+  await using session = await openSession(options, out);
+  const target = await session.open(reference);
   const display = transferDisplay(out, "pulled");
   try {
     const descriptor = await resolveReference(target, reference);
@@ -135,6 +136,5 @@ export async function pull(args: ParsedArgs, out: Output): Promise<void> {
     });
   } finally {
     display.close();
-    closeTarget(target);
   }
 }

@@ -8,38 +8,28 @@ import type { CommandSpec, OptionSpec, ParsedArgs } from "../args.ts";
 import {
   COMPRESSION_OPTION,
   compressionOption,
+  openSession,
   OUTPUT_OPTIONS,
   positiveInteger,
   REGISTRY_OPTIONS,
-  registryOptions,
   sourceDateEpoch,
 } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { stepProgress, transferDisplay } from "../progress.ts";
-import { parseKeyValues } from "../units.ts";
 import { NotFoundError, UsageError } from "../../errors/mod.ts";
-import {
-  assembleImage,
-  type BaseImage,
-  type ConfigEdits,
-  DEFAULT_PLATFORM,
-  openBase,
-  pushAssembled,
-} from "../../image/append.ts";
+import { appendPlan } from "../../image/append.ts";
 import { createdAt } from "../../image/build.ts";
-import { formatPlatform, parsePlatform } from "../../image/platform.ts";
+import type { ConfigEdits } from "../../image/edit.ts";
+import { imagePlan } from "../../image/plan.ts";
+import { DEFAULT_PLATFORM, formatPlatform, parsePlatform } from "../../image/platform.ts";
 import { normalizePrefix } from "../../layer/mod.ts";
-import {
-  type ArtifactFile,
-  type LayerSource,
-  prepareLayer,
-  pushArtifact,
-  type PushResult,
-} from "../../push/mod.ts";
+import { openBase, type OpenedBase } from "../../pull/read.ts";
+import { type ArtifactFile, type LayerSource, prepareLayer, pushArtifact } from "../../push/mod.ts";
+import { type PushResult, writePlan } from "../../push/write.ts";
 import { formatReference, parseReference, type Reference } from "../../ref/mod.ts";
-import type { Target } from "../../oci/target.ts";
-import { RegistryTarget } from "../../remote/registry.ts";
-import { closeTarget, destinationTags, openTarget } from "../../target/mod.ts";
+import { isPushAuthenticator, type Target } from "../../oci/target.ts";
+import { destinationTags } from "../../target/mod.ts";
+import { parseKeyValues } from "../../units/mod.ts";
 
 /** `--concurrency N`, the blobs uploaded at once; `build` takes it too. */
 export const CONCURRENCY_OPTION: OptionSpec = {
@@ -147,20 +137,22 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
   const concurrency = positiveInteger(options.concurrency as string | undefined, "--concurrency") ??
     4;
   const mtime = sourceDateEpoch();
-  const targetOptions = await registryOptions(options, out);
+  // The destination and a base share it: a base on the destination's registry costs no second
+  // challenge, and its pull token is asked for once.
+  await using session = await openSession(options, out);
   // Opened only once every layer is prepared: a refused layer leaves no empty layout behind.
   // A registry is opened first, and checks the credentials before any layer is packed.
   let target: Target | undefined;
   const openDestination = async () => {
     if (target) return target;
-    target = await openTarget(reference, { ...targetOptions, create: true });
-    if (target instanceof RegistryTarget) await target.authenticateForPush();
+    target = await session.open(reference, { create: true });
+    if (isPushAuthenticator(target)) await target.authenticateForPush();
     return target;
   };
   const work = await Deno.makeTempDir({ prefix: "ocisync-push-" });
   const display = transferDisplay(out, "uploaded");
   const onBlob = display.listener;
-  let base: BaseImage | undefined;
+  let base: OpenedBase | undefined;
   try {
     let result: PushResult;
     if (options.files) {
@@ -204,24 +196,19 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
       const platform = options.platform ? parsePlatform(options.platform as string) : undefined;
       if (baseText) {
         out.info(`reading the base ${baseText}`);
-        base = await openBase(parseReference(baseText), targetOptions, platform);
+        base = await openBase(parseReference(baseText), { session }, platform);
       }
-      const image = assembleImage(layers, {
-        base,
-        platform: platform ?? DEFAULT_PLATFORM,
-        created: createdAt(mtime),
-        edits,
-        annotations,
-      });
-      result = await pushAssembled(await openDestination(), tags, image, { concurrency, onBlob });
+      const settings = { created: createdAt(mtime), edits, annotations };
+      const plan = base
+        ? appendPlan(base, layers, settings)
+        : imagePlan(layers, { ...settings, platform: platform ?? DEFAULT_PLATFORM });
+      result = await writePlan(await openDestination(), plan, tags, { concurrency, onBlob });
       out.verbose(`platform ${formatPlatform(base?.config ?? platform ?? DEFAULT_PLATFORM)}`);
     }
     display.close();
     reportPush(out, reference, tags, result);
   } finally {
     display.close();
-    if (base) closeTarget(base.target);
-    if (target) closeTarget(target);
     await Deno.remove(work, { recursive: true });
   }
 }

@@ -9,12 +9,11 @@ import { resolve } from "node:path";
 import type { CommandSpec, ParsedArgs } from "../args.ts";
 import { OUTPUT_OPTIONS, positiveInteger, REGISTRY_OPTIONS, registryOptions } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
-import { parseSize } from "../units.ts";
+import { parseSize } from "../../units/mod.ts";
 import { DEFAULT_MAX_EXTRACT_SIZE, MAX_ENTRIES_OPTION, parseMaxEntries } from "./pull.ts";
 import { exitCodeOf, NotFoundError, OcisyncError, UsageError } from "../../errors/mod.ts";
 import { formatReference } from "../../ref/mod.ts";
-import { RegistryClient } from "../../remote/auth.ts";
-import { openTarget, type OpenTargetOptions } from "../../target/mod.ts";
+import { Session, type SessionOptions } from "../../target/mod.ts";
 import {
   directoryOutput,
   eventsOutput,
@@ -204,7 +203,8 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
   });
   const states = await openStates(targets);
 
-  const client = new RegistryClient(registry);
+  // One session for every loop: loops on one registry share its challenge and tokens.
+  const session = new Session(registry);
   const stop = new AbortController();
   const onSignal = (signal: Deno.Signal) => () => {
     log({ msg: "stopping", signal }, `ocisync sync: ${signal}: stopping`);
@@ -236,7 +236,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
         interval: target.interval,
         jitter: target.jitter,
         state: target.state === undefined ? undefined : states.get(resolve(target.state)),
-        open: (reference) => openTarget(reference, { client }),
+        open: (reference) => session.open(reference),
         platform: target.platform,
         forcePull: options["force-pull"] === true,
         once,
@@ -261,7 +261,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
     for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
     await server?.finished;
     stdout?.releaseLock();
-    client.close();
+    await session.close();
   }
 }
 
@@ -325,7 +325,7 @@ function outputsOf(
     stdout?: WritableStreamDefaultWriter<Uint8Array>;
     maxExtractSize: number;
     maxEntries: number;
-    registry: OpenTargetOptions;
+    registry: SessionOptions;
   },
 ): SyncOutput[] {
   const outputs: SyncOutput[] = [];

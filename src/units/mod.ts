@@ -1,16 +1,30 @@
 /**
- * Human forms of durations, sizes and counts on the command line: `30s`, `5m`,
- * `1h30m`, `512MiB`, `2GB`, `4`. Every parser checks a range as well as the
- * form: a value that parses but makes no sense (`--timeout 0`, a count that
- * cannot be allocated) is a usage error naming the option and the range.
+ * Human forms of durations, sizes and counts, as a user types them on the
+ * command line or in a config file: `30s`, `5m`, `1h30m`, `512MiB`, `2GB`,
+ * `4`, `KEY=VALUE`. Every parser checks a range as well as the form: a value
+ * that parses but makes no sense (`--timeout 0`, a count that cannot be
+ * allocated) is a usage error naming the option, or the config key, and the
+ * range.
  *
+ * A formats-level folder, below every other: the CLI reads flags with these
+ * parsers, and the library (`sync/config.ts`) reads its YAML with the same
+ * ones, without importing anything from `cli/`.
+ *
+ * @example
+ * ```ts
+ * import { parseDuration, parseSize } from "./mod.ts";
+ * parseDuration("1h30m", "interval"); // 5400000
+ * parseSize("512MiB", "--max-extract-size"); // 536870912
+ * ```
  * @module
  */
 import { UsageError } from "../errors/mod.ts";
 
 /** The smallest and largest value an option accepts, both allowed. */
 export interface Bounds {
+  /** The smallest value accepted. */
   min: number;
+  /** The largest value accepted. */
   max: number;
 }
 
@@ -56,7 +70,7 @@ const SIZE_UNITS: Record<string, number> = {
  * (by default {@linkcode DURATION_BOUNDS}, 1ms to 24h).
  * @example
  * ```ts
- * import { parseDuration } from "./units.ts";
+ * import { parseDuration } from "./mod.ts";
  * parseDuration("1m30s", "--interval"); // 90000
  * ```
  */
@@ -95,7 +109,7 @@ function formatDuration(ms: number): string {
  * (by default {@linkcode SIZE_BOUNDS}: at least a byte, at most 8 PiB).
  * @example
  * ```ts
- * import { parseSize } from "./units.ts";
+ * import { parseSize } from "./mod.ts";
  * parseSize("512MiB", "--max-extract-size"); // 536870912
  * ```
  */
@@ -133,7 +147,7 @@ function formatSize(bytes: number): string {
  * @throws {UsageError} naming the option and the range.
  * @example
  * ```ts
- * import { parseWholeNumber } from "./units.ts";
+ * import { parseWholeNumber } from "./mod.ts";
  * parseWholeNumber("4", "--concurrency", { min: 1, max: 64 }); // 4
  * ```
  */
@@ -157,7 +171,7 @@ function inBounds(value: number, bounds: Bounds, message: () => string): number 
  *
  * @example
  * ```ts
- * import { parseKeyValues } from "./units.ts";
+ * import { parseKeyValues } from "./mod.ts";
  * parseKeyValues(["a=1", "b=x=y"], "--label"); // { a: "1", b: "x=y" }
  * ```
  */

@@ -1,0 +1,553 @@
+/**
+ * `oci-archive:FILE`: a tar of an OCI image layout, as skopeo's
+ * `oci-archive:` writes and reads it, as a {@linkcode Target}.
+ *
+ * Reading indexes the tar once and reads each blob as a byte range of the
+ * file, verified as it streams: nothing is extracted, and no copy of the
+ * archive is made. Writing stages pushed blobs and manifests in a layout
+ * beside the file (`staging.ts`); {@linkcode OciArchiveTarget.close} then
+ * writes the archive atomically and deterministically: `oci-layout`,
+ * `index.json`, then the blobs that `index.json` reaches, sorted by digest,
+ * all with fixed metadata. Images already in the archive are kept.
+ *
+ * @example
+ * ```ts
+ * import { OciArchiveTarget } from "./oci.ts";
+ * const archive = await OciArchiveTarget.open("app.tar");
+ * const manifest = await archive.fetchManifest(await archive.resolve("v1"));
+ * await archive.close();
+ * ```
+ * @module
+ */
+import { isDigest, parseDigest, verifyingStream } from "../digest/mod.ts";
+import { IntegrityError, NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
+import { statOrUndefined } from "../fs/stat.ts";
+import { blobPath, REF_NAME_ANNOTATION } from "../layout/format.ts";
+import type { LayoutTarget } from "../layout/mod.ts";
+import { MANIFEST_MEDIA_TYPES } from "../oci/mediatypes.ts";
+import type { CallOptions, Closer, Target } from "../oci/target.ts";
+import {
+  type Descriptor,
+  type Index,
+  isJsonObject,
+  MAX_MANIFEST_BYTES,
+  parseManifestOrIndex,
+} from "../oci/types.ts";
+import { openStaging, readSmallEntry, removeStaging } from "./staging.ts";
+import { indexTar, openEntry, type TarIndex, type TarIndexEntry } from "./tar_index.ts";
+import { type ArchiveFile, writeArchive } from "./write.ts";
+
+/** Options of {@linkcode OciArchiveTarget.open}, and of `DockerArchiveTarget.open`. */
+export interface ArchiveOpenOptions {
+  /** Accept a file that does not exist yet: it is written on `close()`. */
+  create?: boolean;
+}
+
+/** The only `imageLayoutVersion` the image-spec defines. */
+const LAYOUT_VERSION = "1.0.0";
+// A "not found" error lists the tags only when there are few enough to read.
+const MAX_LISTED_TAGS = 10;
+const decoder = new TextDecoder();
+
+/**
+ * An `oci-archive:` file: a tar of an OCI image layout.
+ *
+ * @example
+ * ```ts
+ * import { OciArchiveTarget } from "./oci.ts";
+ * import { sha256Digest } from "../digest/mod.ts";
+ * const archive = await OciArchiveTarget.open("out.tar", { create: true });
+ * const bytes = new TextEncoder().encode('{"schemaVersion":2,"manifests":[]}');
+ * const descriptor = {
+ *   mediaType: "application/vnd.oci.image.index.v1+json",
+ *   digest: sha256Digest(bytes),
+ *   size: bytes.length,
+ * };
+ * await archive.pushManifest(descriptor, bytes, ["v1"]);
+ * await archive.close(); // writes out.tar
+ * ```
+ */
+export class OciArchiveTarget implements Target, Closer {
+  /** `oci-archive:FILE`. */
+  readonly name: string;
+  /** The archive file. */
+  readonly path: string;
+  /** The file as it was when opened; undefined for a new archive. */
+  #archive: TarIndex | undefined;
+  /** Its `index.json`, parsed and as bytes. */
+  #index: Index;
+  #indexBytes: Uint8Array | undefined;
+  /** Where pushes go, made at the first push. */
+  #staging: Promise<LayoutTarget> | undefined;
+  /** Whether a manifest was pushed, so that `close()` has an archive to write. */
+  #changed = false;
+  #closed = false;
+
+  private constructor(path: string, archive?: TarIndex, index?: Index, indexBytes?: Uint8Array) {
+    this.path = path;
+    this.name = `oci-archive:${path}`;
+    this.#archive = archive;
+    this.#index = index ?? { schemaVersion: 2, manifests: [] };
+    this.#indexBytes = indexBytes;
+  }
+
+  /**
+   * Opens the archive at `path`: indexes its entries and checks `oci-layout` and `index.json`.
+   * With `create`, a missing file is a new, empty archive.
+   *
+   * @throws {NotFoundError} when there is no file (and `create` is not set), or the tar holds no
+   * OCI layout.
+   * @throws {UnsafeContentError} when an entry is absolute, has a `..` component, is a link, a
+   * device or a fifo, appears twice, or the tar is corrupt.
+   * @throws {IntegrityError} when `index.json` is not a valid index.
+   * @example
+   * ```ts
+   * import { OciArchiveTarget } from "./oci.ts";
+   * const archive = await OciArchiveTarget.open("app.tar");
+   * ```
+   */
+  static async open(path: string, options: ArchiveOpenOptions = {}): Promise<OciArchiveTarget> {
+    let archive: TarIndex;
+    try {
+      archive = await indexTar(path, { links: "refuse" });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      if (options.create) return new OciArchiveTarget(path);
+      throw new NotFoundError(`no OCI archive at ${path}: the file does not exist`);
+    }
+    const notLayout = (missing: string) =>
+      new NotFoundError(`${path} is not an OCI archive: it has no ${missing}`, {
+        hint: archive.entries.has("manifest.json")
+          ? `it looks like a docker save archive: write docker-archive:${path}`
+          : undefined,
+      });
+    const layout = archive.entries.get("oci-layout");
+    if (layout?.type !== "file") throw notLayout("oci-layout file");
+    const version = layoutVersion(path, await readSmallEntry(archive, layout));
+    if (version !== LAYOUT_VERSION) {
+      throw new OcisyncError(
+        `${path}: oci-layout has imageLayoutVersion ${JSON.stringify(version)}; ` +
+          `only ${LAYOUT_VERSION} is supported`,
+      );
+    }
+    const indexEntry = archive.entries.get("index.json");
+    if (indexEntry?.type !== "file") throw notLayout("index.json");
+    const bytes = await readSmallEntry(archive, indexEntry);
+    let doc;
+    try {
+      doc = parseManifestOrIndex(bytes);
+    } catch (error) {
+      throw new IntegrityError(
+        `${path}: index.json is not a valid image index: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    if (doc.kind !== "index") {
+      throw new IntegrityError(
+        `${path}: index.json is a manifest (${doc.mediaType}), not an index`,
+      );
+    }
+    return new OciArchiveTarget(path, archive, doc.index, bytes);
+  }
+
+  /**
+   * The descriptor of a tag, or of a manifest digest; with no reference, the archive's only
+   * `index.json` entry, as skopeo reads `oci-archive:FILE`. A digest not listed in `index.json`
+   * is found when its blob is a manifest or index.
+   *
+   * @throws {NotFoundError} when nothing matches, or the archive is empty.
+   * @throws {UsageError} when no reference is given and the archive holds several entries.
+   * @example
+   * ```ts
+   * import { OciArchiveTarget } from "./oci.ts";
+   * const archive = await OciArchiveTarget.open("app.tar");
+   * const { digest } = await archive.resolve("v1");
+   * ```
+   */
+  async resolve(reference?: string, options?: CallOptions): Promise<Descriptor> {
+    this.#check(options);
+    const entries = await this.listEntries();
+    if (reference === undefined) {
+      if (entries.length === 1) return entries[0];
+      if (entries.length === 0) throw new NotFoundError(`${this.name} holds no images`);
+      throw new UsageError(`${this.name} holds ${entries.length} images: name one`, {
+        hint: `write ${this.name}:TAG or ${this.name}@DIGEST; ${tagSummary(entries)}`,
+      });
+    }
+    if (isDigest(reference)) {
+      return entries.find((d) => d.digest === reference) ?? await this.#describe(reference);
+    }
+    const tagged = entries.find((d) => refName(d) === reference);
+    if (tagged) return tagged;
+    throw new NotFoundError(`tag "${reference}" not found in ${this.name}: ${tagSummary(entries)}`);
+  }
+
+  /**
+   * A manifest's or index's bytes, verified against the descriptor.
+   *
+   * @throws {NotFoundError} when the blob is not in the archive.
+   * @throws {IntegrityError} when it does not match, or is larger than a manifest may be.
+   * @example
+   * ```ts
+   * import { OciArchiveTarget } from "./oci.ts";
+   * const archive = await OciArchiveTarget.open("app.tar");
+   * const bytes = await archive.fetchManifest(await archive.resolve("v1"));
+   * ```
+   */
+  async fetchManifest(descriptor: Descriptor, options?: CallOptions): Promise<Uint8Array> {
+    this.#check(options);
+    return await this.#readDocument(descriptor);
+  }
+
+  /**
+   * A blob's bytes, read from the archive's byte range (or the staging layout, for a blob
+   * pushed since opening). The stream errors with an {@linkcode IntegrityError} at its end when
+   * they do not match the descriptor.
+   *
+   * @throws {NotFoundError} when the blob is not in the archive.
+   * @example
+   * ```ts
+   * import { OciArchiveTarget } from "./oci.ts";
+   * const archive = await OciArchiveTarget.open("app.tar");
+   * const stream = await archive.fetchBlob(await archive.resolve("v1"));
+   * ```
+   */
+  async fetchBlob(
+    descriptor: Descriptor,
+    options?: CallOptions,
+  ): Promise<ReadableStream<Uint8Array>> {
+    this.#check(options);
+    return await this.#openBlob(descriptor);
+  }
+
+  /**
+   * Whether the archive (or what was pushed since opening) holds the blob. Its content is
+   * checked when it is read.
+   *
+   * @example
+   * ```ts
+   * import { OciArchiveTarget } from "./oci.ts";
+   * const archive = await OciArchiveTarget.open("app.tar");
+   * await archive.hasBlob(await archive.resolve("v1")); // true
+   * ```
+   */
+  async hasBlob(descriptor: Descriptor, options?: CallOptions): Promise<boolean> {
+    this.#check(options);
+    return await this.#blobSize(descriptor.digest) !== undefined;
+  }
+
+  /**
+   * Stages a blob for the archive. A blob the archive holds already, with the same size, is
+   * kept and `body` cancelled; it is verified when `close()` copies it.
+   *
+   * @throws {IntegrityError} when the body does not match the descriptor; nothing is kept.
+   * @example
+   * ```ts
+   * import { OciArchiveTarget } from "./oci.ts";
+   * import { sha256Digest } from "../digest/mod.ts";
+   * const bytes = new TextEncoder().encode("{}");
+   * const archive = await OciArchiveTarget.open("out.tar", { create: true });
+   * await archive.pushBlob(
+   *   { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256Digest(bytes), size: 2 },
+   *   ReadableStream.from([bytes]),
+   * );
+   * ```
+   */
+  async pushBlob(
+    descriptor: Descriptor,
+    body: ReadableStream<Uint8Array>,
+    options?: CallOptions,
+  ): Promise<boolean> {
+    try {
+      this.#check(options);
+      if (this.#archiveBlob(descriptor.digest)?.size === descriptor.size) {
+        await body.cancel();
+        return false;
+      }
+      return await (await this.#stage()).pushBlob(descriptor, body);
+    } catch (error) {
+      // Fails harmlessly when the body is already piped: the pipe has cancelled it.
+      await body.cancel().catch(() => {});
+      throw error;
+    }
+  }
+
+  /**
+   * Stages a manifest or index and lists it in the archive's `index.json`, as
+   * `LayoutTarget.pushManifest` lists it in a layout: each tag's entry is replaced by (or
+   * becomes) one for this descriptor; with no tags it is listed untagged, unless it is listed
+   * already. The archive is written by `close()`.
+   *
+   * @throws {IntegrityError} when `bytes` do not match the descriptor.
+   * @throws {UsageError} when a tag is not a valid `org.opencontainers.image.ref.name`.
+   * @example
+   * ```ts
+   * import { OciArchiveTarget } from "./oci.ts";
+   * import { sha256Digest } from "../digest/mod.ts";
+   * const bytes = new TextEncoder().encode('{"schemaVersion":2,"manifests":[]}');
+   * const archive = await OciArchiveTarget.open("out.tar", { create: true });
+   * await archive.pushManifest(
+   *   {
+   *     mediaType: "application/vnd.oci.image.index.v1+json",
+   *     digest: sha256Digest(bytes),
+   *     size: bytes.length,
+   *   },
+   *   bytes,
+   *   ["v1"],
+   * );
+   * await archive.close();
+   * ```
+   */
+  async pushManifest(
+    descriptor: Descriptor,
+    bytes: Uint8Array,
+    tags: string[],
+    options?: CallOptions,
+  ): Promise<void> {
+    this.#check(options);
+    await (await this.#stage()).pushManifest(descriptor, bytes, tags);
+    this.#changed = true;
+  }
+
+  /**
+   * The tags, in `index.json` order, each once.
+   *
+   * @example
+   * ```ts
+   * import { OciArchiveTarget } from "./oci.ts";
+   * const archive = await OciArchiveTarget.open("app.tar");
+   * console.log(await Array.fromAsync(archive.tags()));
+   * ```
+   */
+  async *tags(options?: CallOptions): AsyncIterable<string> {
+    this.#check(options);
+    yield* uniqueTags(await this.listEntries());
+  }
+
+  /**
+   * The descriptors `index.json` lists, tagged or not, in its order; with what was pushed
+   * since opening.
+   *
+   * @example
+   * ```ts
+   * import { OciArchiveTarget } from "./oci.ts";
+   * const archive = await OciArchiveTarget.open("app.tar");
+   * for (const entry of await archive.listEntries()) console.log(entry.digest);
+   * ```
+   */
+  async listEntries(): Promise<Descriptor[]> {
+    return this.#staging ? await (await this.#staging).listEntries() : this.#index.manifests;
+  }
+
+  /**
+   * Writes the archive, when a manifest was pushed, and removes the staging layout. The new
+   * file holds `oci-layout`, `index.json`, then every blob `index.json` reaches (from the old
+   * archive or the staging layout, each verified as it is copied), sorted by digest, with
+   * mtime 0, uid and gid 0, and modes 0644 and 0755; it replaces the old one by a rename. Blobs
+   * that nothing reaches any more (a tag's previous image) are left out. Calling it again does
+   * nothing.
+   *
+   * @throws {IntegrityError} when a blob to copy does not match its digest; the old file is
+   * kept as it was.
+   * @example
+   * ```ts
+   * import { OciArchiveTarget } from "./oci.ts";
+   * const archive = await OciArchiveTarget.open("out.tar", { create: true });
+   * await archive.close(); // nothing pushed: nothing written
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const staging = this.#staging;
+    try {
+      if (this.#changed) await this.#write(await staging!);
+    } finally {
+      if (staging) await removeStaging(await staging);
+    }
+  }
+
+  /**
+   * Drops what was pushed since opening, without writing the archive: for a copy that failed.
+   *
+   * @example
+   * ```ts
+   * import { OciArchiveTarget } from "./oci.ts";
+   * const archive = await OciArchiveTarget.open("out.tar", { create: true });
+   * await archive.discard();
+   * ```
+   */
+  async discard(): Promise<void> {
+    this.#closed = true;
+    const staging = this.#staging;
+    if (staging) await removeStaging(await staging);
+  }
+
+  /** Throws once the target is closed, or the call is cancelled. */
+  #check(options?: CallOptions): void {
+    options?.signal?.throwIfAborted();
+    if (this.#closed) throw new OcisyncError(`${this.name} is closed`);
+  }
+
+  /** The staging layout, made at the first push and seeded with the archive's `index.json`. */
+  #stage(): Promise<LayoutTarget> {
+    this.#staging ??= openStaging(this.path, this.#indexBytes);
+    return this.#staging;
+  }
+
+  /** The archive's regular-file entry for a blob, if it has one. */
+  #archiveBlob(digest: string): TarIndexEntry | undefined {
+    if (!this.#archive || !isDigest(digest)) return undefined;
+    const { algorithm, hex } = parseDigest(digest);
+    const entry = this.#archive.entries.get(`blobs/${algorithm}/${hex}`);
+    return entry?.type === "file" ? entry : undefined;
+  }
+
+  /** A blob's stored size, staged or in the archive; undefined when neither has it. */
+  async #blobSize(digest: string): Promise<number | undefined> {
+    if (this.#staging && isDigest(digest)) {
+      const info = await statOrUndefined(blobPath((await this.#staging).path, digest));
+      if (info?.isFile) return info.size;
+    }
+    return this.#archiveBlob(digest)?.size;
+  }
+
+  /** A blob's verified bytes: staged ones first, then the archive's byte range. */
+  async #openBlob(descriptor: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    const staging = this.#staging && await this.#staging;
+    if (staging && await staging.hasBlob(descriptor)) return await staging.fetchBlob(descriptor);
+    const entry = this.#archiveBlob(descriptor.digest);
+    if (!this.#archive || !entry) {
+      throw new NotFoundError(`blob ${descriptor.digest} not found in ${this.name}`);
+    }
+    const verify = verifyingStream(descriptor, "blob");
+    return (await openEntry(this.#archive, entry)).pipeThrough(verify);
+  }
+
+  /** A manifest's or index's verified bytes, refused when larger than a manifest may be. */
+  async #readDocument(descriptor: Descriptor): Promise<Uint8Array> {
+    if (descriptor.size > MAX_MANIFEST_BYTES) {
+      throw new IntegrityError(
+        `manifest ${descriptor.digest} has ${descriptor.size} bytes, over the limit of ` +
+          `${MAX_MANIFEST_BYTES}`,
+      );
+    }
+    return await new Response(await this.#openBlob(descriptor)).bytes();
+  }
+
+  /** A descriptor for an unlisted manifest blob, with the media type the document declares. */
+  async #describe(digest: Descriptor["digest"]): Promise<Descriptor> {
+    const size = await this.#blobSize(digest);
+    if (size === undefined) throw new NotFoundError(`manifest ${digest} not found in ${this.name}`);
+    const bytes = await this.#readDocument({ mediaType: "", digest, size });
+    try {
+      return { mediaType: parseManifestOrIndex(bytes).mediaType, digest, size };
+    } catch (error) {
+      throw new NotFoundError(`blob ${digest} in ${this.name} is not a manifest or index`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** Writes the archive from the staging layout's `index.json` and the blobs it reaches. */
+  async #write(staging: LayoutTarget): Promise<void> {
+    const layout = await Deno.readFile(`${staging.path}/oci-layout`);
+    const index = await Deno.readFile(`${staging.path}/index.json`);
+    const blobs = await this.#reachable(await staging.listEntries());
+    const files: ArchiveFile[] = [
+      { name: "oci-layout", size: layout.length, open: () => Promise.resolve([layout]) },
+      { name: "index.json", size: index.length, open: () => Promise.resolve([index]) },
+      { name: "blobs/" },
+    ];
+    let folder = "";
+    for (const [digest, size] of blobs) {
+      const { algorithm, hex } = parseDigest(digest);
+      if (algorithm !== folder) files.push({ name: `blobs/${algorithm}/` });
+      folder = algorithm;
+      files.push({
+        name: `blobs/${algorithm}/${hex}`,
+        size,
+        open: () => this.#openBlob({ mediaType: "application/octet-stream", digest, size }),
+      });
+    }
+    await writeArchive(this.path, files);
+  }
+
+  /**
+   * The blobs `entries` reach, with their stored sizes, sorted by algorithm and hex. Children
+   * that are missing are skipped, as a layout's gc skips them: skopeo keeps a whole index but
+   * only some of its images.
+   *
+   * @throws {IntegrityError} when a reachable manifest or index is corrupt: its children cannot
+   * be known, and writing without them would lose them.
+   */
+  async #reachable(entries: Descriptor[]): Promise<[Descriptor["digest"], number][]> {
+    const sizes = new Map<Descriptor["digest"], number>();
+    const read = new Set<string>();
+    const pending = entries.map((descriptor) => ({ descriptor, document: true }));
+    for (let next = pending.pop(); next; next = pending.pop()) {
+      const { descriptor, document } = next;
+      const size = await this.#blobSize(descriptor.digest);
+      if (size === undefined) continue;
+      sizes.set(descriptor.digest, size);
+      if (!document || read.has(descriptor.digest)) continue;
+      read.add(descriptor.digest);
+      // A blob of an unknown media type is read by its shape: an artifact may be an index.
+      const known = MANIFEST_MEDIA_TYPES.includes(descriptor.mediaType);
+      if (!known && size > MAX_MANIFEST_BYTES) continue;
+      let doc;
+      try {
+        const bytes = await this.#readDocument(descriptor);
+        doc = parseManifestOrIndex(bytes, known ? descriptor.mediaType : undefined);
+      } catch (error) {
+        // Not a document after all; a corrupt blob is still refused when it is copied.
+        if (!known) continue;
+        throw error;
+      }
+      const children = doc.kind === "index"
+        ? doc.index.manifests.map((child) => ({ descriptor: child, document: true }))
+        : [doc.manifest.config, ...doc.manifest.layers].map((child) => ({
+          descriptor: child,
+          document: false,
+        }));
+      pending.push(...children);
+    }
+    return [...sizes].sort(([a], [b]) => {
+      const [x, y] = [parseDigest(a), parseDigest(b)];
+      return x.algorithm === y.algorithm
+        ? compare(x.hex, y.hex)
+        : compare(x.algorithm, y.algorithm);
+    });
+  }
+}
+
+/** The `imageLayoutVersion` of an `oci-layout` file. */
+function layoutVersion(path: string, bytes: Uint8Array): unknown {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(decoder.decode(bytes));
+  } catch (error) {
+    throw new OcisyncError(`${path}: oci-layout is not valid JSON`, { cause: error });
+  }
+  return isJsonObject(doc) ? doc.imageLayoutVersion : undefined;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function refName(descriptor: Descriptor): string | undefined {
+  return descriptor.annotations?.[REF_NAME_ANNOTATION];
+}
+
+function uniqueTags(entries: Descriptor[]): string[] {
+  return [...new Set(entries.map(refName).filter((tag) => tag !== undefined))];
+}
+
+/** The end of a "not found" message: the tags, or how many there are. */
+function tagSummary(entries: Descriptor[]): string {
+  const tags = uniqueTags(entries);
+  if (tags.length === 0) return "it has no tags";
+  if (tags.length > MAX_LISTED_TAGS) return `it has ${tags.length} tags`;
+  return `its tags are ${tags.join(", ")}`;
+}

@@ -1,0 +1,189 @@
+import assert from "node:assert/strict";
+import { OcisyncError, UnsafeContentError } from "../errors/mod.ts";
+import { BLOCK_SIZE, type TarEntry, tarStream } from "../tar/writer.ts";
+import { followLinks, indexTar, openEntry } from "./tar_index.ts";
+
+const enc = new TextEncoder();
+
+async function tarBytes(entries: TarEntry[]): Promise<Uint8Array> {
+  return await new Response(ReadableStream.from(tarStream(entries, { mtime: 0 }))).bytes();
+}
+
+function file(name: string, bytes: Uint8Array): TarEntry {
+  return { name, type: "file", mode: 0o644, size: bytes.length, body: () => [bytes] };
+}
+
+/** Sets a header's type flag and fixes its checksum: for entries the writer does not make. */
+function setTypeFlag(tar: Uint8Array, headerOffset: number, flag: string): void {
+  const header = tar.subarray(headerOffset, headerOffset + BLOCK_SIZE);
+  header[156] = flag.charCodeAt(0);
+  fixChecksum(header);
+}
+
+function fixChecksum(header: Uint8Array): void {
+  header.fill(0x20, 148, 156);
+  const sum = header.reduce((total, byte) => total + byte, 0);
+  header.set(enc.encode(sum.toString(8).padStart(6, "0") + "\x00 "), 148);
+}
+
+async function withTar(
+  bytes: Uint8Array,
+  body: (path: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "ocisync-tar-index-" });
+  try {
+    await Deno.writeFile(`${dir}/a.tar`, bytes);
+    await body(`${dir}/a.tar`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function assertUnsafe(bytes: Uint8Array, fragment: string): Promise<void> {
+  await withTar(bytes, async (path) => {
+    await assert.rejects(indexTar(path, { links: "refuse" }), (error: unknown) => {
+      assert.ok(error instanceof UnsafeContentError, `not UnsafeContentError: ${error}`);
+      assert.ok(error.message.includes(fragment), `"${fragment}" not in: ${error.message}`);
+      return true;
+    });
+  });
+}
+
+Deno.test("indexTar finds each entry's byte range, reading only the headers", async () => {
+  const big = crypto.getRandomValues(new Uint8Array(65536));
+  const large = new Uint8Array(700_000).map((_, i) => i % 251);
+  const longName = `blobs/${"d".repeat(120)}/${"f".repeat(90)}`; // needs a PAX header
+  const bytes = await tarBytes([
+    { name: "./", type: "directory", mode: 0o755 },
+    file("./oci-layout", enc.encode('{"imageLayoutVersion":"1.0.0"}')),
+    { name: "blobs/", type: "directory", mode: 0o755 },
+    file("blobs/empty", new Uint8Array()),
+    file("blobs/big", big),
+    file(longName, enc.encode("long")),
+    file("blobs/large", large),
+  ]);
+  await withTar(bytes, async (path) => {
+    const index = await indexTar(path, { links: "refuse" });
+    assert.deepEqual([...index.entries.keys()], [
+      "oci-layout",
+      "blobs",
+      "blobs/empty",
+      "blobs/big",
+      longName,
+      "blobs/large",
+    ]);
+    const read = async (name: string) =>
+      await new Response(await openEntry(index, index.entries.get(name)!)).bytes();
+    assert.equal(
+      new TextDecoder().decode(await read("oci-layout")),
+      '{"imageLayoutVersion":"1.0.0"}',
+    );
+    assert.deepEqual(await read("blobs/empty"), new Uint8Array());
+    assert.deepEqual(await read("blobs/big"), big);
+    assert.deepEqual(await read(longName), enc.encode("long"));
+    assert.deepEqual(await read("blobs/large"), large);
+    assert.equal(index.entries.get("blobs/big")!.offset % BLOCK_SIZE, 0);
+  });
+});
+
+Deno.test("indexTar skips a 4 GiB entry without reading it", async () => {
+  const size = 4 * 1024 ** 3;
+  const header = await tarBytes([file("blobs/huge", new Uint8Array())]);
+  header.set(enc.encode(size.toString(8).padStart(11, "0")), 124);
+  fixChecksum(header.subarray(0, BLOCK_SIZE));
+  const next = await tarBytes([file("index.json", enc.encode("{}"))]);
+  await withTar(header.subarray(0, BLOCK_SIZE), async (path) => {
+    // A sparse file: the content is a hole, which reading would take seconds to go through.
+    const tar = await Deno.open(path, { write: true });
+    await tar.seek(BLOCK_SIZE + size, Deno.SeekMode.Start);
+    await tar.write(next);
+    tar.close();
+    const started = performance.now();
+    const index = await indexTar(path, { links: "refuse" });
+    assert.ok(performance.now() - started < 1000, `took ${performance.now() - started} ms`);
+    assert.equal(index.entries.get("blobs/huge")?.size, size);
+    const json = index.entries.get("index.json")!;
+    assert.equal(json.offset, 2 * BLOCK_SIZE + size);
+    assert.equal(await new Response(await openEntry(index, json)).text(), "{}");
+  });
+});
+
+Deno.test("indexTar reads an archive whose last entry is not padded and has no end blocks", async () => {
+  const full = await tarBytes([
+    file("a", enc.encode("x".repeat(700))),
+    file("b", enc.encode("yz")),
+  ]);
+  // Cut after b's two content bytes, as some writers (umoci) leave it.
+  const cut = full.subarray(0, BLOCK_SIZE + 1024 + BLOCK_SIZE + 2);
+  await withTar(cut, async (path) => {
+    const index = await indexTar(path, { links: "refuse" });
+    const b = index.entries.get("b")!;
+    assert.equal(
+      new TextDecoder().decode(await new Response(await openEntry(index, b)).bytes()),
+      "yz",
+    );
+  });
+  await assertUnsafe(full.subarray(0, BLOCK_SIZE + 600), "truncated");
+});
+
+Deno.test("indexTar refuses names that would escape, links, devices and duplicates", async () => {
+  const x = enc.encode("x");
+  await assertUnsafe(await tarBytes([file("../evil", x)]), "has a .. component");
+  await assertUnsafe(await tarBytes([file("blobs/../../evil", x)]), "has a .. component");
+  await assertUnsafe(await tarBytes([file("/etc/passwd", x)]), "is an absolute path");
+  await assertUnsafe(
+    await tarBytes([{
+      name: "index.json",
+      type: "symlink",
+      mode: 0o777,
+      linkTarget: "/etc/passwd",
+    }]),
+    "is a link",
+  );
+  const hardlink = await tarBytes([file("a", x), file("b", new Uint8Array())]);
+  setTypeFlag(hardlink, 2 * BLOCK_SIZE, "1");
+  await assertUnsafe(hardlink, "is a link");
+  const fifo = await tarBytes([file("a", new Uint8Array())]);
+  setTypeFlag(fifo, 0, "6");
+  await assertUnsafe(fifo, "device or fifo");
+  await assertUnsafe(await tarBytes([file("a", x), file("./a", x)]), "appears twice");
+  await assertUnsafe(enc.encode("{}".padEnd(600, " ")), "not a tar archive");
+});
+
+Deno.test("followLinks resolves links inside the archive and refuses the way out", async () => {
+  const bytes = await tarBytes([
+    file("abc.tar", enc.encode("layer")),
+    { name: "id/layer.tar", type: "symlink", mode: 0o777, linkTarget: "../abc.tar" },
+    { name: "id/again.tar", type: "symlink", mode: 0o777, linkTarget: "layer.tar" },
+    { name: "id/out.tar", type: "symlink", mode: 0o777, linkTarget: "../../etc/passwd" },
+    { name: "id/abs.tar", type: "symlink", mode: 0o777, linkTarget: "/etc/passwd" },
+    { name: "loop/a", type: "symlink", mode: 0o777, linkTarget: "b" },
+    { name: "loop/b", type: "symlink", mode: 0o777, linkTarget: "a" },
+  ]);
+  await withTar(bytes, async (path) => {
+    await assert.rejects(indexTar(path, { links: "refuse" }), UnsafeContentError);
+    const index = await indexTar(path, { links: "keep" });
+    assert.equal(followLinks(index, "id/layer.tar")?.name, "abc.tar");
+    assert.equal(followLinks(index, "./id/again.tar")?.name, "abc.tar");
+    assert.equal(followLinks(index, "missing"), undefined);
+    assert.throws(() => followLinks(index, "id/out.tar"), UnsafeContentError);
+    assert.throws(() => followLinks(index, "id/abs.tar"), UnsafeContentError);
+    assert.throws(() => followLinks(index, "../abc.tar"), UnsafeContentError);
+    assert.throws(() => followLinks(index, "loop/a"), /loop/);
+  });
+});
+
+Deno.test("openEntry refuses a file replaced after it was indexed", async () => {
+  const bytes = await tarBytes([file("a", enc.encode("one"))]);
+  await withTar(bytes, async (path) => {
+    const index = await indexTar(path, { links: "refuse" });
+    const other = await tarBytes([file("a", enc.encode("two")), file("b", enc.encode("more"))]);
+    await Deno.writeFile(`${path}.new`, other);
+    await Deno.rename(`${path}.new`, path);
+    await assert.rejects(openEntry(index, index.entries.get("a")!), (error: unknown) => {
+      assert.ok(error instanceof OcisyncError);
+      assert.match(error.message, /changed after it was opened/);
+      return true;
+    });
+  });
+});

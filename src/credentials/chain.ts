@@ -1,0 +1,294 @@
+/**
+ * The credential sources of a command, in the order users of docker, podman, skopeo and ORAS
+ * expect; the first that yields a credential for the registry wins:
+ *
+ * 1. an explicit username and password (`--username` with `--password-stdin`), for any registry;
+ * 2. a credentials file (`--credentials FILE`): a Docker config, or
+ *    `{"username", "password", "registry"?}`;
+ * 3. the standard auth files, as {@linkcode authFilePaths} lists them: `$REGISTRY_AUTH_FILE`,
+ *    `$DOCKER_CONFIG/config.json` (else `~/.docker/config.json`),
+ *    `$XDG_RUNTIME_DIR/containers/auth.json` and `$XDG_CONFIG_HOME/containers/auth.json` (else
+ *    `~/.config/containers/auth.json`). Missing files are skipped.
+ *
+ * A file that holds credentials and that other users may read is reported through
+ * {@linkcode CredentialOptions.warn}, once per file, as ssh warns about keys.
+ *
+ * @example
+ * ```ts
+ * import { credentialLookup } from "./chain.ts";
+ * const lookup = credentialLookup({});
+ * const credential = await lookup("ghcr.io"); // undefined when nothing is configured
+ * ```
+ * @module
+ */
+import { NotFoundError, UsageError } from "../errors/mod.ts";
+import { DockerConfig, DockerConfigStore } from "./docker_config.ts";
+import { malformed, readJsonObject } from "./json_file.ts";
+import { authFilePaths } from "./paths.ts";
+import {
+  type Credential,
+  type CredentialSource,
+  defaultEnv,
+  type EnvLookup,
+  hostOfKey,
+  normaliseHost,
+} from "./store.ts";
+
+/**
+ * Finds the credential for a registry host as written in references after normalisation:
+ * `docker.io`, `ghcr.io`, `127.0.0.1:5000`. Resolves `undefined` when there is none.
+ *
+ * @example
+ * ```ts
+ * import { credentialLookup, type CredentialLookup } from "./chain.ts";
+ * const lookup: CredentialLookup = credentialLookup({ username: "me", password: "s3cret" });
+ * await lookup("docker.io"); // { username: "me", password: "s3cret" }
+ * ```
+ */
+export type CredentialLookup = (registry: string) => Promise<Credential | undefined>;
+
+/**
+ * Options of {@linkcode credentialLookup} and {@linkcode credentialChain}.
+ *
+ * @example
+ * ```ts
+ * import type { CredentialOptions } from "./chain.ts";
+ * const options: CredentialOptions = { credentialsFile: "./creds.json" };
+ * ```
+ */
+export interface CredentialOptions {
+  /** The explicit username (`--username`); needs {@linkcode CredentialOptions.password}. */
+  username?: string;
+  /** The explicit password (`--password-stdin`); needs {@linkcode CredentialOptions.username}. */
+  password?: string;
+  /** A credentials file (`--credentials FILE`): a Docker config or `{"username", "password"}`. */
+  credentialsFile?: string;
+  /**
+   * Reads environment variables: `REGISTRY_AUTH_FILE`, `DOCKER_CONFIG`, `XDG_RUNTIME_DIR`,
+   * `XDG_CONFIG_HOME`, `HOME`, and `PATH` to find and run credential helpers.
+   * Default: `Deno.env.get`.
+   */
+  env?: EnvLookup;
+  /** The home directory. Default: `$HOME`, else `$USERPROFILE`. */
+  home?: string;
+  /**
+   * Receives warnings: a file that holds credentials and that other users may read or write
+   * (`FILE is readable by other users; chmod 600 FILE`, as ssh warns about keys), once per
+   * file. The library prints nothing itself. Default: warnings are dropped.
+   */
+  warn?: (message: string) => void;
+}
+
+/**
+ * Sources tried in order: the first credential found wins. Hosts are normalised with
+ * {@linkcode normaliseHost} before any source is asked.
+ *
+ * @example
+ * ```ts
+ * import { CredentialChain } from "./chain.ts";
+ * import { DockerConfigStore } from "./docker_config.ts";
+ * const chain = new CredentialChain([
+ *   new DockerConfigStore("/etc/ocisync/auth.json"),
+ *   new DockerConfigStore(`${Deno.env.get("HOME")}/.docker/config.json`),
+ * ]);
+ * await chain.get("ghcr.io");
+ * ```
+ */
+export class CredentialChain implements CredentialSource {
+  /** The sources, in the order they are asked. */
+  readonly sources: readonly CredentialSource[];
+
+  /** A chain of `sources`, asked in this order. */
+  constructor(sources: readonly CredentialSource[]) {
+    this.sources = [...sources];
+  }
+
+  /** The first credential a source yields for `host`; an error in a source stops the chain. */
+  async get(host: string): Promise<Credential | undefined> {
+    const registry = normaliseHost(host);
+    for (const source of this.sources) {
+      const found = await source.get(registry);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+}
+
+/**
+ * The chain of a command's credential sources, in the documented order (see the module
+ * documentation). Paths are found from `options.env` now; files are read at each `get`.
+ *
+ * @throws {UsageError} at once, when only one of `username` and `password` is given.
+ * @example
+ * ```ts
+ * import { credentialChain } from "./chain.ts";
+ * const chain = credentialChain({ warn: (message) => console.error(message) });
+ * await chain.get("ghcr.io");
+ * ```
+ */
+export function credentialChain(options: CredentialOptions): CredentialChain {
+  checkExplicit(options);
+  const env = options.env ?? defaultEnv;
+  const onSecrets = exposureCheck(options.warn);
+  const sources: CredentialSource[] = [];
+  const { username, password } = options;
+  if (username !== undefined && password !== undefined) {
+    sources.push({ get: () => Promise.resolve({ username, password }) });
+  }
+  if (options.credentialsFile !== undefined) {
+    sources.push(new CredentialsFile(options.credentialsFile, { env, onSecrets }));
+  }
+  for (const path of authFilePaths(env, options.home)) {
+    sources.push(new DockerConfigStore(path, { env, label: "auth file", onSecrets }));
+  }
+  return new CredentialChain(sources);
+}
+
+/**
+ * A {@linkcode CredentialLookup} over {@linkcode credentialChain}. Results are cached per
+ * registry for the life of the returned function, so that a helper that prompts runs once;
+ * failures are not cached. Each call resolves a copy, which the caller may change.
+ *
+ * @throws {UsageError} at once, when only one of `username` and `password` is given.
+ * @example
+ * ```ts
+ * import { credentialLookup } from "./chain.ts";
+ * const credentialsFile = `${await Deno.makeTempDir()}/creds.json`;
+ * await Deno.writeTextFile(credentialsFile, '{"username": "me", "password": "s3cret"}');
+ * const lookup = credentialLookup({ credentialsFile });
+ * await lookup("127.0.0.1:5000"); // { username: "me", password: "s3cret" }
+ * ```
+ */
+export function credentialLookup(options: CredentialOptions): CredentialLookup {
+  checkExplicit(options);
+  // Built at the first lookup: a command that never needs a credential reads no environment.
+  let chain: CredentialChain | undefined;
+  const cache = new Map<string, Promise<Credential | undefined>>();
+  return (registry) => {
+    const host = normaliseHost(registry);
+    let found = cache.get(host);
+    if (found === undefined) {
+      chain ??= credentialChain(options);
+      found = chain.get(host);
+      cache.set(host, found);
+      found.catch(() => cache.delete(host));
+    }
+    // A copy each time, so that a caller changing it cannot change what the next one gets.
+    return found.then((credential) => credential && { ...credential });
+  };
+}
+
+/**
+ * A `--credentials` file, in either shape: a Docker config (looked up as
+ * {@linkcode DockerConfig.get} does), or `{"username", "password", "registry"?}`, which applies
+ * to `registry` only when it is given, else to any. Unlike the standard files, it must exist.
+ *
+ * @example
+ * ```ts
+ * import { CredentialsFile } from "./chain.ts";
+ * const path = `${await Deno.makeTempDir()}/creds.json`;
+ * await Deno.writeTextFile(path, '{"username": "me", "password": "s3cret", "registry": "ghcr.io"}');
+ * const file = new CredentialsFile(path);
+ * await file.get("ghcr.io"); // { username: "me", password: "s3cret" }
+ * await file.get("quay.io"); // undefined
+ * ```
+ */
+export class CredentialsFile implements CredentialSource {
+  /** The file. */
+  readonly path: string;
+  #env: EnvLookup;
+  #onSecrets?: (path: string) => Promise<void>;
+
+  /**
+   * A source reading `path` at each `get`. `options.env` reads `PATH` for the helpers a Docker
+   * config names; `options.onSecrets` is called before a secret in the file is used.
+   */
+  constructor(
+    path: string,
+    options: { env?: EnvLookup; onSecrets?: (path: string) => Promise<void> } = {},
+  ) {
+    this.path = path;
+    this.#env = options.env ?? defaultEnv;
+    this.#onSecrets = options.onSecrets;
+  }
+
+  /**
+   * The credential the file holds for `host`.
+   *
+   * @throws {NotFoundError} when the file does not exist.
+   * @throws {UsageError} when it is malformed or mixes both shapes.
+   */
+  async get(host: string): Promise<Credential | undefined> {
+    const path = this.path;
+    const raw = await readJsonObject(path, "credentials file");
+    if (raw === undefined) throw new NotFoundError(`credentials file not found: ${path}`);
+    const isDocker = "auths" in raw || "credHelpers" in raw || "credsStore" in raw;
+    const isPlain = "username" in raw || "password" in raw;
+    if (isDocker && isPlain) {
+      throw malformed(
+        path,
+        'it mixes a Docker config ("auths", "credHelpers", "credsStore") with "username"/"password"',
+      );
+    }
+    if (isDocker) {
+      const config = DockerConfig.parse(raw, path, { env: this.#env });
+      if (config.holdsSecrets) await this.#onSecrets?.(path);
+      return config.get(host);
+    }
+    if (!isPlain) {
+      throw malformed(
+        path,
+        'expected a Docker config with "auths", or {"username", "password", "registry"?}',
+      );
+    }
+    const { username, password, registry } = raw;
+    if (typeof username !== "string" || username === "") {
+      throw malformed(path, '"username" must be a non-empty string');
+    }
+    if (typeof password !== "string") throw malformed(path, '"password" must be a string');
+    await this.#onSecrets?.(path);
+    if (registry !== undefined) {
+      const registryHost = typeof registry === "string" ? hostOfKey(registry) : undefined;
+      if (registryHost === undefined) {
+        throw malformed(path, '"registry" must be a registry host such as "ghcr.io"');
+      }
+      if (registryHost !== normaliseHost(host)) return undefined;
+    }
+    return { username, password };
+  }
+}
+
+function checkExplicit(options: CredentialOptions): void {
+  if ((options.username === undefined) !== (options.password === undefined)) {
+    throw new UsageError(
+      options.username === undefined
+        ? "a password was given without a username"
+        : "a username was given without a password",
+      { hint: "give both --username and --password-stdin, or neither" },
+    );
+  }
+}
+
+/**
+ * Checks files for modes that let other users read or write them, and warns through `warn`,
+ * once per file, as ssh does for private keys. Without `warn`, checks nothing.
+ */
+function exposureCheck(
+  warn: ((message: string) => void) | undefined,
+): (path: string) => Promise<void> {
+  const checked = new Set<string>();
+  return async (path) => {
+    if (warn === undefined || checked.has(path)) return;
+    checked.add(path);
+    // The mode of the file itself, through any symlink; null on Windows, which has no such bits.
+    const mode = (await Deno.stat(path).catch(() => undefined))?.mode ?? 0;
+    if ((mode & 0o077) === 0) return;
+    const how = mode & 0o044 ? "readable" : mode & 0o022 ? "writable" : "accessible";
+    warn(`${path} is ${how} by other users; chmod 600 ${shellWord(path)}`);
+  };
+}
+
+/** A path as one shell word, quoted when it needs to be, for a command to copy. */
+function shellWord(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
+}

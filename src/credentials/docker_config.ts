@@ -1,0 +1,526 @@
+/**
+ * Docker's config file (`~/.docker/config.json`), and containers' `auth.json`, which has the
+ * same shape, as a {@linkcode CredentialStore}:
+ *
+ * ```json
+ * {
+ *   "auths": { "ghcr.io": { "auth": "base64(user:pass)" }, "quay.io": { "identitytoken": "…" } },
+ *   "credHelpers": { "123456789.dkr.ecr.us-east-1.amazonaws.com": "ecr-login" },
+ *   "credsStore": "desktop"
+ * }
+ * ```
+ *
+ * {@linkcode DockerConfig.placement} is the one place where the choice between a credential
+ * helper and the `auths` entry is made, and `get`, `put` and `erase` all follow it:
+ *
+ * - `get` reads `credHelpers[host]`, then `auths[host]`, then `credsStore`: the first that has
+ *   a credential wins. An empty `auths` entry (Docker Desktop leaves them for credentials kept
+ *   in its store) or one with a username alone falls through.
+ * - `put` writes to the host's helper (`credHelpers[host]`, else `credsStore`) and leaves an
+ *   empty `auths` entry, as `docker login` does; without a helper, into `auths`, under the key
+ *   `docker login` writes (`https://index.docker.io/v1/` for Docker Hub, the host otherwise).
+ * - `erase` erases through that same helper, and removes every `auths` entry for the host,
+ *   whatever form its key is written in.
+ *
+ * Keys may be written as hosts or URLs (see {@linkcode hostOfKey}); Docker Hub's aliases all
+ * mean `docker.io`. Every other part of the file is kept when it is written.
+ *
+ * @example
+ * ```ts
+ * import { DockerConfigStore } from "./docker_config.ts";
+ * const store = new DockerConfigStore(`${await Deno.makeTempDir()}/config.json`);
+ * await store.put("ghcr.io", { username: "me", password: "s3cret" });
+ * await store.get("ghcr.io"); // { username: "me", password: "s3cret" }
+ * ```
+ * @module
+ */
+import { UsageError } from "../errors/mod.ts";
+import { CredentialHelper, isHelperName } from "./helper.ts";
+import { isObject, malformed, readJsonObject, writeJsonObject } from "./json_file.ts";
+import { dockerConfigPath } from "./paths.ts";
+import {
+  type Credential,
+  type CredentialStore,
+  defaultEnv,
+  type EnvLookup,
+  hostOfKey,
+  normaliseHost,
+  serverAddress,
+} from "./store.ts";
+
+// The fields of an `auths` entry that hold a credential; the others (`email`) are kept.
+const CREDENTIAL_FIELDS = ["auth", "username", "password", "identitytoken", "registrytoken"];
+
+/**
+ * One place in a Docker config where a host's credential may be kept: a credential helper,
+ * named by the config's `field`, or `auths` entries, under `keys` (the best first).
+ *
+ * @example
+ * ```ts
+ * import type { Place } from "./docker_config.ts";
+ * const places: Place[] = [
+ *   { kind: "helper", name: "pass", field: 'credHelpers["ghcr.io"]' },
+ *   { kind: "auths", keys: ["ghcr.io", "https://ghcr.io"] },
+ * ];
+ * ```
+ */
+export type Place =
+  | { kind: "helper"; name: string; field: string }
+  | { kind: "auths"; keys: string[] };
+
+/**
+ * Where a host's credential is kept in a Docker config: the places `get` reads, in order, and
+ * the place `put` writes to and `erase` erases from (besides every `auths` entry).
+ *
+ * @example
+ * ```ts
+ * import { DockerConfig, type Placement } from "./docker_config.ts";
+ * const config = DockerConfig.parse({ credsStore: "desktop" }, "config.json");
+ * const placement: Placement = config.placement("ghcr.io");
+ * // read: [{ kind: "helper", name: "desktop", field: "credsStore" }]
+ * // write: { kind: "helper", name: "desktop", field: "credsStore" }
+ * ```
+ */
+export interface Placement {
+  /** `credHelpers[host]`, the `auths` entry, `credsStore`: those the config has. */
+  read: Place[];
+  /** The host's helper (`credHelpers[host]`, else `credsStore`), else `auths`. */
+  write: Place;
+}
+
+/**
+ * Options of {@linkcode DockerConfig.parse} and {@linkcode DockerConfigStore}.
+ *
+ * @example
+ * ```ts
+ * import type { DockerConfigOptions } from "./docker_config.ts";
+ * const options: DockerConfigOptions = { label: "auth file" };
+ * ```
+ */
+export interface DockerConfigOptions {
+  /** Reads `PATH`, to find and run credential helpers. Default: `Deno.env.get`. */
+  env?: EnvLookup;
+  /** What the file is called in errors: `malformed LABEL PATH: …`. Default: `Docker config`. */
+  label?: string;
+  /**
+   * Called with the file's path before a lookup when the file holds a secret itself (rather
+   * than naming helpers that keep them), e.g. to check who else may read it.
+   */
+  onSecrets?: (path: string) => Promise<void>;
+}
+
+/** One `auths` entry, validated and decoded; no credential when it cannot authenticate. */
+interface AuthEntry {
+  credential?: Credential;
+}
+
+/**
+ * A Docker config read and validated: {@linkcode DockerConfig.placement} decides where each
+ * host's credential is kept, and `get`, `put` and `erase` act there. `put` and `erase` change
+ * the config in memory; {@linkcode DockerConfigStore} writes it back.
+ *
+ * @example
+ * ```ts
+ * import { DockerConfig } from "./docker_config.ts";
+ * const config = DockerConfig.parse(
+ *   { auths: { "https://index.docker.io/v1/": { auth: btoa("me:s3cret") } } },
+ *   "/home/me/.docker/config.json",
+ * );
+ * await config.get("docker.io"); // { username: "me", password: "s3cret" }
+ * ```
+ */
+export class DockerConfig {
+  /** The file the config was read from, for messages. */
+  readonly path: string;
+  /** The config as read, every unknown part kept; changed by `put` and `erase`. */
+  readonly raw: Record<string, unknown>;
+  #auths = new Map<string, AuthEntry>();
+  #credHelpers = new Map<string, string>();
+  #credsStore?: string;
+  #env: EnvLookup;
+
+  private constructor(raw: Record<string, unknown>, path: string, env: EnvLookup) {
+    this.raw = raw;
+    this.path = path;
+    this.#env = env;
+  }
+
+  /**
+   * Validates a config and decodes its `auths` entries.
+   *
+   * @throws {UsageError} naming `path` when a part is malformed; no value is ever quoted.
+   */
+  static parse(
+    raw: Record<string, unknown>,
+    path: string,
+    options: Pick<DockerConfigOptions, "env"> = {},
+  ): DockerConfig {
+    const config = new DockerConfig(raw, path, options.env ?? defaultEnv);
+    const { auths, credHelpers, credsStore } = raw;
+    if (auths !== undefined) {
+      if (!isObject(auths)) throw malformed(path, '"auths" must be an object');
+      for (const [key, value] of Object.entries(auths)) {
+        config.#auths.set(key, parseAuthEntry(key, value, path));
+      }
+    }
+    if (credHelpers !== undefined) {
+      if (!isObject(credHelpers)) throw malformed(path, '"credHelpers" must be an object');
+      for (const [key, name] of Object.entries(credHelpers)) {
+        const field = `credHelpers[${JSON.stringify(key)}]`;
+        if (typeof name !== "string") throw malformed(path, `${field} must be a string`);
+        // Docker reads an empty helper name as no helper.
+        if (name === "") continue;
+        if (!isHelperName(name)) throw malformed(path, `${field} is not a helper name`);
+        config.#credHelpers.set(key, name);
+      }
+    }
+    if (credsStore !== undefined) {
+      if (typeof credsStore !== "string") throw malformed(path, '"credsStore" must be a string');
+      if (credsStore !== "" && !isHelperName(credsStore)) {
+        throw malformed(path, '"credsStore" is not a helper name');
+      }
+      if (credsStore !== "") config.#credsStore = credsStore;
+    }
+    return config;
+  }
+
+  /** Whether the config holds a secret itself, rather than naming helpers that keep them. */
+  get holdsSecrets(): boolean {
+    return [...this.#auths.values()].some((entry) => entry.credential !== undefined);
+  }
+
+  /**
+   * Where `host`'s credential is kept: the one place the helper-or-`auths` choice is made.
+   * `credHelpers[host]` is read first and is where a credential is written; `credsStore` is
+   * read after `auths` (so that a credential in the file is used as it is), and written to when
+   * the host has no helper of its own.
+   */
+  placement(host: string): Placement {
+    const registry = normaliseHost(host);
+    const helperKey = matchingKeys(this.#credHelpers.keys(), registry)[0];
+    const own: Place | undefined = helperKey === undefined ? undefined : {
+      kind: "helper",
+      name: this.#credHelpers.get(helperKey)!,
+      field: `credHelpers[${JSON.stringify(helperKey)}]`,
+    };
+    const store: Place | undefined = this.#credsStore === undefined
+      ? undefined
+      : { kind: "helper", name: this.#credsStore, field: "credsStore" };
+    const keys = matchingKeys(this.#auths.keys(), registry);
+    const auths: Place = { kind: "auths", keys };
+    return {
+      read: [own, keys.length > 0 ? auths : undefined, store].filter((place): place is Place =>
+        place !== undefined
+      ),
+      write: own ?? store ?? auths,
+    };
+  }
+
+  /**
+   * The credential for `host`, from the first place of its placement that has one.
+   *
+   * @throws {AuthError} when a helper it needs is missing, fails or prints nonsense.
+   */
+  async get(host: string): Promise<Credential | undefined> {
+    for (const place of this.placement(host).read) {
+      if (place.kind === "helper") {
+        const found = await this.#helper(place).get(host);
+        if (found !== undefined) return found;
+      } else {
+        // Only the best key is read: an empty entry there defers to the helpers, as in Docker.
+        const credential = this.#auths.get(place.keys[0])?.credential;
+        if (credential !== undefined) return { ...credential };
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Keeps `credential` for `host` where its placement says, changing {@linkcode raw}: through
+   * the helper, leaving an empty `auths` entry that tells Docker a credential exists and hides
+   * any stale one in the file; else in the `auths` entry itself. Other fields of the entry
+   * (`email`) are kept.
+   *
+   * @throws {UsageError} when the credential cannot be kept (an empty password, a username
+   * with `:`).
+   * @throws {AuthError} when the helper is missing or fails.
+   */
+  async put(host: string, credential: Credential): Promise<void> {
+    const fields = authsFields(credential);
+    const registry = normaliseHost(host);
+    const place = this.placement(registry).write;
+    const auths = isObject(this.raw.auths) ? this.raw.auths : {};
+    const key = serverAddress(registry);
+    const entry = withoutCredential(auths[key]);
+    if (place.kind === "helper") {
+      await this.#helper(place).put(registry, credential);
+      auths[key] = entry;
+    } else {
+      auths[key] = { ...entry, ...fields };
+    }
+    this.raw.auths = auths;
+  }
+
+  /**
+   * Forgets `host`'s credential, changing {@linkcode raw}: through the helper its placement
+   * writes to, and every `auths` entry for the host. Resolves whether anything was removed.
+   *
+   * @throws {AuthError} when the helper is missing or fails.
+   */
+  async erase(host: string): Promise<boolean> {
+    const registry = normaliseHost(host);
+    const { read, write } = this.placement(registry);
+    let removed = write.kind === "helper" && await this.#helper(write).erase(registry);
+    const auths = this.raw.auths;
+    for (const place of read) {
+      if (place.kind !== "auths" || !isObject(auths)) continue;
+      for (const key of place.keys) delete auths[key];
+      removed = true;
+    }
+    return removed;
+  }
+
+  #helper(place: Place & { kind: "helper" }): CredentialHelper {
+    return new CredentialHelper(place.name, {
+      env: this.#env,
+      origin: { path: this.path, field: place.field },
+    });
+  }
+}
+
+/**
+ * A Docker config file (or containers' `auth.json`) as a {@linkcode CredentialStore}. The file
+ * is read at each call, so that it may change between them; a missing file holds nothing, and
+ * is created by `put` (in a folder with mode 0700). Writes are atomic, with mode 0600, through
+ * a symlink rather than over it, and keep every other part of the file.
+ *
+ * @example
+ * ```ts
+ * import { DockerConfigStore } from "./docker_config.ts";
+ * const store = new DockerConfigStore(`${await Deno.makeTempDir()}/config.json`);
+ * await store.put("docker.io", { username: "me", password: "s3cret" });
+ * // the file: {"auths": {"https://index.docker.io/v1/": {"auth": "bWU6czNjcmV0"}}}
+ * await store.erase("docker.io"); // true
+ * ```
+ */
+export class DockerConfigStore implements CredentialStore {
+  /** The config file. */
+  readonly path: string;
+  #options: DockerConfigOptions;
+
+  /** A store over the config at `path`; nothing is read until it is used. */
+  constructor(path: string, options: DockerConfigOptions = {}) {
+    this.path = path;
+    this.#options = options;
+  }
+
+  /**
+   * The credential for `host`: see {@linkcode DockerConfig.get}.
+   *
+   * @throws {UsageError} when the file is malformed.
+   * @throws {AuthError} when a helper it needs is missing or fails.
+   */
+  async get(host: string): Promise<Credential | undefined> {
+    const config = await this.#read();
+    if (config === undefined) return undefined;
+    if (config.holdsSecrets) await this.#options.onSecrets?.(this.path);
+    return config.get(host);
+  }
+
+  /**
+   * Keeps `credential` for `host`: see {@linkcode DockerConfig.put}. A malformed file is left
+   * as it is.
+   *
+   * @throws {UsageError} when the credential or the file is malformed.
+   * @throws {AuthError} when a helper is missing or fails.
+   */
+  async put(host: string, credential: Credential): Promise<void> {
+    // Checked before the file is read, so that a bad credential is reported as such.
+    authsFields(credential);
+    const config = await this.#read() ??
+      DockerConfig.parse({}, this.path, this.#options);
+    await config.put(host, credential);
+    await writeJsonObject(this.path, config.raw);
+  }
+
+  /**
+   * Forgets `host`'s credential: see {@linkcode DockerConfig.erase}. The file is written only
+   * when an entry was removed from it.
+   *
+   * @throws {UsageError} when the file is malformed.
+   * @throws {AuthError} when a helper is missing or fails.
+   */
+  async erase(host: string): Promise<boolean> {
+    const config = await this.#read();
+    if (config === undefined) return false;
+    const before = JSON.stringify(config.raw);
+    const removed = await config.erase(host);
+    if (JSON.stringify(config.raw) !== before) await writeJsonObject(this.path, config.raw);
+    return removed;
+  }
+
+  async #read(): Promise<DockerConfig | undefined> {
+    const raw = await readJsonObject(this.path, this.#options.label ?? "Docker config");
+    return raw === undefined ? undefined : DockerConfig.parse(raw, this.path, this.#options);
+  }
+}
+
+/**
+ * Options of {@linkcode saveCredential} and {@linkcode removeCredential}.
+ *
+ * @example
+ * ```ts
+ * import type { SaveCredentialOptions } from "./docker_config.ts";
+ * const options: SaveCredentialOptions = { configPath: "/tmp/docker/config.json" };
+ * ```
+ */
+export interface SaveCredentialOptions {
+  /** The Docker config to change. Default: {@linkcode dockerConfigPath}. */
+  configPath?: string;
+  /** Reads environment variables: `DOCKER_CONFIG`, `HOME`, and `PATH` for helpers. */
+  env?: EnvLookup;
+  /** The home directory. Default: `$HOME`, else `$USERPROFILE`. */
+  home?: string;
+}
+
+/**
+ * Saves a credential as `docker login` does (see {@linkcode DockerConfigStore.put}), and
+ * returns the path of the config written: {@linkcode dockerConfigPath} unless
+ * `options.configPath` is given.
+ *
+ * @throws {UsageError} when the credential or the existing config is malformed.
+ * @throws {AuthError} when a credential helper is missing or fails.
+ * @example
+ * ```ts
+ * import { saveCredential } from "./docker_config.ts";
+ * const configPath = `${await Deno.makeTempDir()}/config.json`;
+ * await saveCredential("ghcr.io", { username: "me", password: "s3cret" }, { configPath });
+ * ```
+ */
+export async function saveCredential(
+  registry: string,
+  credential: { username: string; password: string },
+  options: SaveCredentialOptions,
+): Promise<string> {
+  // The credential is checked before the path, which may not be found.
+  authsFields(credential);
+  const env = options.env ?? defaultEnv;
+  const path = options.configPath ?? dockerConfigPath(env, options.home);
+  await new DockerConfigStore(path, { env }).put(registry, credential);
+  return path;
+}
+
+/**
+ * Removes a registry's credential as `docker logout` does (see
+ * {@linkcode DockerConfigStore.erase}). Resolves whether anything was removed.
+ *
+ * @throws {UsageError} when the existing config is malformed.
+ * @throws {AuthError} when a credential helper is missing or fails.
+ * @example
+ * ```ts
+ * import { removeCredential } from "./docker_config.ts";
+ * const configPath = `${await Deno.makeTempDir()}/config.json`;
+ * await removeCredential("ghcr.io", { configPath }); // false: nothing was saved
+ * ```
+ */
+export function removeCredential(
+  registry: string,
+  options: SaveCredentialOptions,
+): Promise<boolean> {
+  const env = options.env ?? defaultEnv;
+  const path = options.configPath ?? dockerConfigPath(env, options.home);
+  return new DockerConfigStore(path, { env }).erase(registry);
+}
+
+function parseAuthEntry(key: string, value: unknown, path: string): AuthEntry {
+  const field = `auths[${JSON.stringify(key)}]`;
+  if (!isObject(value)) throw malformed(path, `${field} must be an object`);
+  for (const name of CREDENTIAL_FIELDS) {
+    if (value[name] !== undefined && typeof value[name] !== "string") {
+      throw malformed(path, `${field}.${name} must be a string`);
+    }
+  }
+  let username = value.username as string | undefined;
+  let password = value.password as string | undefined;
+  const auth = value.auth as string | undefined;
+  if (auth !== undefined && auth !== "") {
+    // The value is never quoted in the error: it is the password, barely disguised.
+    const decoded = decodeBase64(auth);
+    const colon = decoded?.indexOf(":") ?? -1;
+    if (decoded === undefined || colon < 0) {
+      throw malformed(path, `${field}.auth must be base64 of "username:password"`);
+    }
+    username = decoded.slice(0, colon);
+    password = decoded.slice(colon + 1);
+  }
+  const identityToken = value.identitytoken || undefined;
+  const registryToken = value.registrytoken || undefined;
+  const credential: Credential = {};
+  if (username) credential.username = username;
+  if (password !== undefined && (username || password !== "")) credential.password = password;
+  if (typeof identityToken === "string") credential.identityToken = identityToken;
+  if (typeof registryToken === "string") credential.registryToken = registryToken;
+  // Docker Desktop leaves empty entries for credentials kept in its store; a username alone
+  // cannot authenticate either. Both fall through to the next source.
+  const usable = credential.password !== undefined || identityToken !== undefined ||
+    registryToken !== undefined;
+  return { credential: usable ? credential : undefined };
+}
+
+/**
+ * The fields of an `auths` entry that hold `credential`, checked: `auth` for a username and
+ * password, `identitytoken` (with `username`, if any), `registrytoken`.
+ */
+function authsFields(credential: Credential): Record<string, string> {
+  const { username, password, identityToken, registryToken } = credential;
+  if (identityToken || registryToken) {
+    const fields: Record<string, string> = {};
+    if (username) fields.username = username;
+    if (identityToken) fields.identitytoken = identityToken;
+    if (registryToken) fields.registrytoken = registryToken;
+    return fields;
+  }
+  if (username === undefined || username === "" || username.includes(":")) {
+    // "user:pass" is split at the first colon, so a username cannot contain one.
+    throw new UsageError('the username must not be empty or contain ":"');
+  }
+  if (password === undefined || password === "") {
+    throw new UsageError("the password must not be empty");
+  }
+  return { auth: encodeBase64(`${username}:${password}`) };
+}
+
+/** A copy of an `auths` entry without its credential fields, to keep e.g. `email`. */
+function withoutCredential(entry: unknown): Record<string, unknown> {
+  if (!isObject(entry)) return {};
+  return Object.fromEntries(
+    Object.entries(entry).filter(([name]) => !CREDENTIAL_FIELDS.includes(name)),
+  );
+}
+
+/**
+ * The keys among `keys` that name `host`, best first: the one `docker login` writes, else a
+ * bare host, else an https URL, else any other form; ties go to the first in code-point order,
+ * so that the choice does not depend on the order of the file.
+ */
+function matchingKeys(keys: Iterable<string>, host: string): string[] {
+  const canonical = serverAddress(host);
+  const rank = (key: string): number =>
+    key === canonical ? 0 : !key.includes("://") ? 1 : /^https:/i.test(key) ? 2 : 3;
+  const matching = [...keys].filter((key) => hostOfKey(key) === host);
+  return matching.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function encodeBase64(text: string): string {
+  return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+}
+
+function decodeBase64(text: string): string | undefined {
+  try {
+    const binary = atob(text.trim());
+    const bytes = Uint8Array.from(binary, (char) => char.charCodeAt(0));
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * A `docker-credential-NAME` program as a {@linkcode CredentialStore}, speaking the protocol of
+ * docker-credential-helpers: the verb is the only argument, the input comes on stdin and the
+ * answer on stdout.
+ *
+ * - `get`: stdin is the server URL; stdout is `{"ServerURL", "Username", "Secret"}`, or the
+ *   words "credentials not found" with a non-zero exit when there is none.
+ * - `store`: stdin is `{"ServerURL", "Username", "Secret"}`.
+ * - `erase`: stdin is the server URL.
+ *
+ * The username `<token>` marks the secret as an identity token. The server URL is the key
+ * `docker login` uses: `https://index.docker.io/v1/` for Docker Hub, the host otherwise.
+ *
+ * @example
+ * ```ts
+ * import { CredentialHelper } from "./helper.ts";
+ * const helper = new CredentialHelper("pass");
+ * await helper.get("ghcr.io"); // runs `docker-credential-pass get`
+ * ```
+ * @module
+ */
+import { AuthError, UsageError } from "../errors/mod.ts";
+import { errorText } from "./json_file.ts";
+import {
+  type Credential,
+  type CredentialStore,
+  defaultEnv,
+  type EnvLookup,
+  normaliseHost,
+  serverAddress,
+} from "./store.ts";
+
+const TOKEN_USERNAME = "<token>";
+// Any helper from docker-credential-helpers prints this (followed by "in native keychain").
+const NOT_FOUND_OUTPUT = /credentials not found/i;
+// A helper name is the end of a program name: a "/" would let a config run any program.
+const HELPER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+// Enough of a helper's own words to say what went wrong, not enough to flood a terminal.
+const MAX_HELPER_OUTPUT = 500;
+
+/**
+ * Options of {@linkcode CredentialHelper}.
+ *
+ * @example
+ * ```ts
+ * import type { CredentialHelperOptions } from "./helper.ts";
+ * const options: CredentialHelperOptions = {
+ *   origin: { path: "/home/me/.docker/config.json", field: "credsStore" },
+ * };
+ * ```
+ */
+export interface CredentialHelperOptions {
+  /**
+   * Reads `PATH`, where the program is looked for and which it runs with; the rest of the
+   * environment is inherited, as helpers need it (cloud credentials, `HOME`).
+   * Default: `Deno.env.get`.
+   */
+  env?: EnvLookup;
+  /** The config and field that named the helper, for the hints of errors. */
+  origin?: { path: string; field: string };
+}
+
+/**
+ * Whether `name` can be a credential helper's name: the `NAME` of `docker-credential-NAME`,
+ * with no `/` or other character that would let a config run another program.
+ *
+ * @example
+ * ```ts
+ * import { isHelperName } from "./helper.ts";
+ * isHelperName("osxkeychain"); // true
+ * isHelperName("../../bin/sh"); // false
+ * ```
+ */
+export function isHelperName(name: string): boolean {
+  return HELPER_NAME.test(name);
+}
+
+/**
+ * The credential helper `docker-credential-NAME`, found on `PATH` when it is first run.
+ * Nothing it prints is ever quoted in an error without the secrets it was given blanked out,
+ * and output that may hold a secret is never quoted at all.
+ *
+ * @example
+ * ```ts
+ * import { CredentialHelper } from "./helper.ts";
+ * const helper = new CredentialHelper("secretservice");
+ * await helper.put("ghcr.io", { username: "me", password: "s3cret" });
+ * await helper.get("ghcr.io"); // { username: "me", password: "s3cret" }
+ * await helper.erase("ghcr.io"); // true
+ * ```
+ */
+export class CredentialHelper implements CredentialStore {
+  /** The helper's name: `pass` for `docker-credential-pass`. */
+  readonly name: string;
+  #env: EnvLookup;
+  #origin?: { path: string; field: string };
+
+  /**
+   * The helper `docker-credential-NAME`; nothing is run until it is used.
+   *
+   * @throws {UsageError} when `name` is not a helper name (see {@linkcode isHelperName}).
+   */
+  constructor(name: string, options: CredentialHelperOptions = {}) {
+    if (!isHelperName(name)) {
+      throw new UsageError(`${JSON.stringify(name)} is not a credential helper name`, {
+        hint: "give the NAME of a docker-credential-NAME program on PATH",
+      });
+    }
+    this.name = name;
+    this.#env = options.env ?? defaultEnv;
+    this.#origin = options.origin;
+  }
+
+  /** The program's name: `docker-credential-NAME`. */
+  get program(): string {
+    return `docker-credential-${this.name}`;
+  }
+
+  /**
+   * Runs `get`. "Credentials not found" is no credential, not an error.
+   *
+   * @throws {AuthError} when the helper is missing, fails, or prints something malformed.
+   */
+  async get(host: string): Promise<Credential | undefined> {
+    const registry = normaliseHost(host);
+    const result = await this.#run("get", serverAddress(registry), []);
+    if (result.code !== 0) {
+      if (NOT_FOUND_OUTPUT.test(result.stdout)) return undefined;
+      throw this.#failure("get", registry, result, []);
+    }
+    let output: unknown;
+    try {
+      output = JSON.parse(result.stdout);
+    } catch {
+      output = undefined;
+    }
+    const { Username, Secret } = (output ?? {}) as Record<string, unknown>;
+    if (
+      typeof output !== "object" || output === null || Array.isArray(output) ||
+      (Username !== undefined && typeof Username !== "string") ||
+      (Secret !== undefined && typeof Secret !== "string")
+    ) {
+      // The output is never quoted: it may hold the secret.
+      throw new AuthError(
+        `credential helper ${this.program} printed malformed output for ${registry}`,
+        { hint: 'it should print {"ServerURL": …, "Username": …, "Secret": …}' },
+      );
+    }
+    if (typeof Secret !== "string" || Secret === "") return undefined;
+    if (Username === TOKEN_USERNAME) return { identityToken: Secret };
+    return Username === undefined || Username === ""
+      ? { password: Secret }
+      : { username: Username as string, password: Secret };
+  }
+
+  /**
+   * Runs `store` with a username and password, or an identity token (as the user `<token>`).
+   *
+   * @throws {UsageError} when the credential is neither, e.g. a registry token, which helpers
+   * cannot keep.
+   * @throws {AuthError} when the helper is missing or fails.
+   */
+  async put(host: string, credential: Credential): Promise<void> {
+    const registry = normaliseHost(host);
+    const [username, secret] = credential.identityToken
+      ? [TOKEN_USERNAME, credential.identityToken]
+      : [credential.username ?? "", credential.password ?? ""];
+    if (secret === "") {
+      throw new UsageError(
+        `credential helper ${this.program} cannot keep this credential for ${registry}: ` +
+          "it needs a password or an identity token",
+      );
+    }
+    const input = JSON.stringify({
+      ServerURL: serverAddress(registry),
+      Username: username,
+      Secret: secret,
+    });
+    const result = await this.#run("store", input, [secret]);
+    if (result.code !== 0) throw this.#failure("store", registry, result, [secret]);
+  }
+
+  /**
+   * Runs `erase`; resolves `false` when the helper had no credential for the host.
+   *
+   * @throws {AuthError} when the helper is missing or fails.
+   */
+  async erase(host: string): Promise<boolean> {
+    const registry = normaliseHost(host);
+    const result = await this.#run("erase", serverAddress(registry), []);
+    if (result.code === 0) return true;
+    if (NOT_FOUND_OUTPUT.test(result.stdout)) return false;
+    throw this.#failure("erase", registry, result, []);
+  }
+
+  /** Runs the program found on `PATH`, with `input` on its standard input. */
+  async #run(verb: string, input: string, secrets: string[]): Promise<HelperResult> {
+    const path = this.#env("PATH");
+    const program = await findOnPath(this.program, path);
+    if (program === undefined) {
+      const origin = this.#origin;
+      throw new AuthError(`credential helper ${this.program} not found on PATH`, {
+        hint: `install ${this.program}` +
+          (origin === undefined ? "" : `, or remove ${origin.field} from ${origin.path}`),
+      });
+    }
+    let output: Deno.CommandOutput;
+    try {
+      const child = new Deno.Command(program, {
+        args: [verb],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+        // The helper runs with the PATH it was found on; the rest of the environment (cloud
+        // credentials, HOME) is inherited, as helpers need it.
+        env: path === undefined ? undefined : { PATH: path },
+      }).spawn();
+      const writer = child.stdin.getWriter();
+      try {
+        await writer.write(new TextEncoder().encode(input));
+        await writer.close();
+      } catch {
+        // A helper may exit without reading its input; its exit status tells what happened.
+      }
+      output = await child.output();
+    } catch (error) {
+      throw new AuthError(
+        `cannot run credential helper ${program}: ${redact(errorText(error), secrets)}`,
+        { cause: error },
+      );
+    }
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+  }
+
+  /** The error for a helper that failed: its own words, with every secret blanked out. */
+  #failure(verb: string, host: string, result: HelperResult, secrets: string[]): AuthError {
+    // docker-credential-helpers print errors on stdout, others on stderr.
+    const said = redact(result.stderr.trim() || result.stdout.trim(), secrets);
+    const text = said.length > MAX_HELPER_OUTPUT ? `${said.slice(0, MAX_HELPER_OUTPUT)}…` : said;
+    const origin = this.#origin;
+    return new AuthError(
+      `credential helper ${this.program} ${verb} for ${host} failed ` +
+        `(exit code ${result.code})${text === "" ? "" : `: ${text}`}`,
+      origin === undefined
+        ? {}
+        : { hint: `the helper is named by ${origin.field} in ${origin.path}` },
+    );
+  }
+}
+
+interface HelperResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The absolute path of `binary` in one of the `PATH` folders, if it is there. */
+async function findOnPath(binary: string, path: string | undefined): Promise<string | undefined> {
+  if (path === undefined) return undefined;
+  const windows = Deno.build.os === "windows";
+  const names = windows ? [`${binary}.exe`, binary] : [binary];
+  // Empty entries would mean the current folder: never look for credential programs there.
+  for (const dir of path.split(windows ? ";" : ":").filter((dir) => dir !== "")) {
+    for (const name of names) {
+      const candidate = `${dir.replace(/(?<=.)[\\/]+$/, "")}/${name}`;
+      try {
+        const info = await Deno.stat(candidate);
+        if (info.isFile && (windows || ((info.mode ?? 0) & 0o111) !== 0)) return candidate;
+      } catch {
+        // Not here; try the next folder.
+      }
+    }
+  }
+  return undefined;
+}
+
+/** `text` with every occurrence of each secret, raw or JSON-escaped, replaced by `***`. */
+function redact(text: string, secrets: string[]): string {
+  let result = text;
+  for (const secret of secrets) {
+    for (const form of new Set([secret, JSON.stringify(secret).slice(1, -1)])) {
+      if (form !== "") result = result.split(form).join("***");
+    }
+  }
+  return result;
+}

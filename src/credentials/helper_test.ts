@@ -1,0 +1,199 @@
+import assert from "node:assert/strict";
+import { AuthError, UsageError } from "../errors/mod.ts";
+import { CredentialHelper, isHelperName } from "./helper.ts";
+import type { EnvLookup } from "./store.ts";
+
+const posix = Deno.build.os !== "windows";
+const SECRET = 'se"cret\\with-quotes';
+
+/** A temp dir with `bin/docker-credential-fake`, which logs every call it gets. */
+async function fakeHelper(): Promise<{
+  dir: string;
+  env: EnvLookup;
+  calls(): Promise<string[]>;
+  [Symbol.asyncDispose](): Promise<void>;
+}> {
+  const dir = await Deno.makeTempDir({ prefix: "ocisync-helper-" });
+  await Deno.mkdir(`${dir}/bin`);
+  const log = `${dir}/calls.log`;
+  await Deno.writeTextFile(
+    `${dir}/bin/docker-credential-fake`,
+    `#!/bin/sh
+input=$(cat)
+printf '%s %s\\n' "$1" "$input" >> '${log}'
+case "$1" in
+get)
+  case "$input" in
+    ghcr.io) echo '{"ServerURL":"ghcr.io","Username":"u","Secret":"p"}' ;;
+    https://index.docker.io/v1/) echo '{"Username":"<token>","Secret":"refresh"}' ;;
+    anonymous.example) echo '{"Secret":"only-secret"}' ;;
+    empty.example) echo '{"Username":"u","Secret":""}' ;;
+    garbled.example) echo 'Secret=leaked {' ;;
+    typed.example) echo '{"Username":1,"Secret":"leaked"}' ;;
+    broken.example) echo "keychain is locked" >&2; exit 3 ;;
+    *) echo "credentials not found in native keychain"; exit 1 ;;
+  esac ;;
+store)
+  case "$input" in
+    *fail.example*) echo "cannot store $input" >&2; exit 2 ;;
+  esac ;;
+erase)
+  case "$input" in
+    ghcr.io) ;;
+    denied.example) echo "access denied" >&2; exit 4 ;;
+    *) echo "credentials not found in native keychain"; exit 1 ;;
+  esac ;;
+*) exit 9 ;;
+esac
+`,
+    { mode: 0o755 },
+  );
+  const vars: Record<string, string> = { PATH: `${dir}/bin:/usr/bin:/bin` };
+  return {
+    dir,
+    env: (name) => vars[name],
+    async calls() {
+      const text = await Deno.readTextFile(log).catch(() => "");
+      return text.split("\n").filter((line) => line !== "");
+    },
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+Deno.test("isHelperName: a program name's end, nothing that could run another program", () => {
+  for (const name of ["pass", "osxkeychain", "ecr-login", "acr-env", "gcloud", "a.b_c"]) {
+    assert.ok(isHelperName(name), name);
+  }
+  for (const name of ["", "../../bin/sh", "a/b", "-x", ".hidden", "a b", "a\\b"]) {
+    assert.ok(!isHelperName(name), name);
+  }
+  assert.throws(() => new CredentialHelper("../sh"), UsageError);
+  assert.equal(new CredentialHelper("pass").program, "docker-credential-pass");
+});
+
+Deno.test({
+  name: "get: the protocol's answers, as credentials",
+  ignore: !posix,
+  fn: async () => {
+    await using fake = await fakeHelper();
+    const helper = new CredentialHelper("fake", { env: fake.env });
+    assert.deepEqual(await helper.get("GHCR.io"), { username: "u", password: "p" });
+    // Docker Hub is asked for by its legacy key; "<token>" marks an identity token.
+    assert.deepEqual(await helper.get("index.docker.io"), { identityToken: "refresh" });
+    assert.deepEqual(await helper.get("anonymous.example"), { password: "only-secret" });
+    assert.equal(await helper.get("empty.example"), undefined);
+    assert.equal(await helper.get("nothing.example"), undefined);
+    assert.deepEqual(await fake.calls(), [
+      "get ghcr.io",
+      "get https://index.docker.io/v1/",
+      "get anonymous.example",
+      "get empty.example",
+      "get nothing.example",
+    ]);
+  },
+});
+
+Deno.test({
+  name: "get: failures and malformed output are AuthErrors that never quote a secret",
+  ignore: !posix,
+  fn: async () => {
+    await using fake = await fakeHelper();
+    const origin = { path: "/home/me/.docker/config.json", field: "credsStore" };
+    const helper = new CredentialHelper("fake", { env: fake.env, origin });
+    for (const host of ["garbled.example", "typed.example"]) {
+      await assert.rejects(helper.get(host), (error) => {
+        assert.ok(error instanceof AuthError);
+        assert.equal(
+          error.message,
+          `credential helper docker-credential-fake printed malformed output for ${host}`,
+        );
+        assert.ok(!error.message.includes("leaked"));
+        return true;
+      });
+    }
+    await assert.rejects(helper.get("broken.example"), (error) => {
+      assert.ok(error instanceof AuthError);
+      assert.equal(
+        error.message,
+        "credential helper docker-credential-fake get for broken.example failed (exit code 3): " +
+          "keychain is locked",
+      );
+      assert.equal(error.hint, `the helper is named by credsStore in ${origin.path}`);
+      return true;
+    });
+  },
+});
+
+Deno.test({
+  name: "put: store gets the server URL, the user and the secret as JSON",
+  ignore: !posix,
+  fn: async () => {
+    await using fake = await fakeHelper();
+    const helper = new CredentialHelper("fake", { env: fake.env });
+    await helper.put("ghcr.io", { username: "me", password: SECRET });
+    await helper.put("docker.io", { identityToken: "refresh", username: "ignored" });
+    assert.deepEqual(await fake.calls(), [
+      `store ${JSON.stringify({ ServerURL: "ghcr.io", Username: "me", Secret: SECRET })}`,
+      `store ${
+        JSON.stringify({
+          ServerURL: "https://index.docker.io/v1/",
+          Username: "<token>",
+          Secret: "refresh",
+        })
+      }`,
+    ]);
+    // The helper echoes its input, secret included: blanked out, raw and JSON-escaped.
+    await assert.rejects(helper.put("fail.example", { username: "me", password: SECRET }), (e) => {
+      assert.ok(e instanceof AuthError);
+      assert.match(e.message, /^credential helper docker-credential-fake store for fail\.example/);
+      assert.match(e.message, /cannot store/);
+      assert.ok(!e.message.includes(SECRET), e.message);
+      assert.ok(!e.message.includes(JSON.stringify(SECRET).slice(1, -1)), e.message);
+      return true;
+    });
+    // A registry token has no place in the protocol: refused before anything runs.
+    const before = (await fake.calls()).length;
+    await assert.rejects(helper.put("ghcr.io", { registryToken: "bearer" }), UsageError);
+    await assert.rejects(helper.put("ghcr.io", { username: "me" }), UsageError);
+    assert.equal((await fake.calls()).length, before);
+  },
+});
+
+Deno.test({
+  name: "erase: true when it had one, false when not found, an error otherwise",
+  ignore: !posix,
+  fn: async () => {
+    await using fake = await fakeHelper();
+    const helper = new CredentialHelper("fake", { env: fake.env });
+    assert.equal(await helper.erase("ghcr.io"), true);
+    assert.equal(await helper.erase("quay.io"), false);
+    await assert.rejects(helper.erase("denied.example"), /erase for denied\.example failed/);
+    assert.deepEqual(await fake.calls(), [
+      "erase ghcr.io",
+      "erase quay.io",
+      "erase denied.example",
+    ]);
+  },
+});
+
+Deno.test("a helper missing from PATH is an AuthError naming the program", async () => {
+  const helper = new CredentialHelper("nosuch", { env: () => "/nonexistent" });
+  await assert.rejects(helper.get("ghcr.io"), (error) => {
+    assert.ok(error instanceof AuthError);
+    assert.equal(error.message, "credential helper docker-credential-nosuch not found on PATH");
+    assert.equal(error.hint, "install docker-credential-nosuch");
+    return true;
+  });
+  const named = new CredentialHelper("nosuch", {
+    env: () => undefined,
+    origin: { path: "/c.json", field: 'credHelpers["ghcr.io"]' },
+  });
+  await assert.rejects(named.erase("ghcr.io"), (error) => {
+    assert.ok(error instanceof AuthError);
+    assert.equal(
+      error.hint,
+      'install docker-credential-nosuch, or remove credHelpers["ghcr.io"] from /c.json',
+    );
+    return true;
+  });
+});

@@ -1,0 +1,249 @@
+/**
+ * Plans: an image or an artifact as it will be written, before anything is.
+ * A plan holds the manifest and the config, as the exact bytes that are
+ * hashed, and a {@linkcode BlobSource} for each layer. The builders here are
+ * pure: the same inputs give the same bytes, and so the same digest, which is
+ * known before a push (`--dry-run`). One writer, `writePlan` of
+ * `../push/write.ts`, sends a plan to any `Target`.
+ *
+ * @example
+ * ```ts
+ * import { artifactPlan, imagePlan } from "./plan.ts";
+ * const image = imagePlan([], {
+ *   platform: { os: "linux", architecture: "amd64" },
+ *   created: "1970-01-01T00:00:00Z",
+ *   edits: { workdir: "/app" },
+ * });
+ * const artifact = artifactPlan("application/vnd.acme.config", []);
+ * console.log(image.manifest.descriptor.digest, artifact.blobs.length);
+ * ```
+ * @module
+ */
+import type { Digest } from "../digest/mod.ts";
+import {
+  ORAS_DIGEST_ANNOTATION,
+  ORAS_UNPACK_ANNOTATION,
+  TITLE_ANNOTATION,
+} from "../oci/annotations.ts";
+import { MediaType } from "../oci/mediatypes.ts";
+import type { Target } from "../oci/target.ts";
+import type { Descriptor, ImageConfig, Platform } from "../oci/types.ts";
+import {
+  artifactManifest,
+  EMPTY_CONFIG,
+  imageConfig,
+  type ImageLayer,
+  imageManifest,
+  type JsonBlob,
+  jsonBlob,
+} from "./build.ts";
+import { type ConfigEdits, editConfig } from "./edit.ts";
+
+/**
+ * A blob to write, and how to read it: a layer file, a blob of another target,
+ * or bytes in memory. Nothing is opened until a writer finds that the
+ * destination lacks the blob.
+ */
+export interface BlobSource {
+  /** What the blob is, as the manifest lists it. */
+  descriptor: Descriptor;
+  /** Opens the bytes; called only when the destination lacks the blob. */
+  open(): Promise<ReadableStream<Uint8Array>>;
+  /**
+   * The target the bytes are read from, for a blob of another target: a writer may link the
+   * blob from there (a registry mount) rather than send it.
+   */
+  from?: Target;
+}
+
+/** A layer built or read to a file: its descriptor, its `diffId`, and the file that is its blob. */
+export interface PreparedLayer extends ImageLayer {
+  /** The layer blob on disk. */
+  path: string;
+}
+
+/**
+ * An image or an artifact ready to write: its documents, and where its layers come from. A
+ * writer sends `blobs` and the config first, and the manifest last.
+ */
+export interface ImagePlan {
+  /** The manifest, whose digest is the image's. */
+  manifest: JsonBlob;
+  /** The config blob: the image's config, or the empty config of an artifact. */
+  config: JsonBlob;
+  /** The layers' blobs, in the manifest's order; the config is not among them. */
+  blobs: BlobSource[];
+}
+
+/**
+ * The blob of a file on disk.
+ *
+ * @example
+ * ```ts
+ * import { fileBlob } from "./plan.ts";
+ * const blob = fileBlob(
+ *   { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+ *     digest: `sha256:${"0".repeat(64)}`, size: 1 },
+ *   "./layer.tar.gz",
+ * );
+ * ```
+ */
+export function fileBlob(descriptor: Descriptor, path: string): BlobSource {
+  return { descriptor, open: async () => (await Deno.open(path)).readable };
+}
+
+/**
+ * The blob of bytes in memory, such as a config.
+ *
+ * @example
+ * ```ts
+ * import { bytesBlob } from "./plan.ts";
+ * import { EMPTY_CONFIG } from "./build.ts";
+ * const blob = bytesBlob(EMPTY_CONFIG);
+ * ```
+ */
+export function bytesBlob(blob: JsonBlob): BlobSource {
+  return {
+    descriptor: blob.descriptor,
+    open: () => Promise.resolve(ReadableStream.from([blob.bytes])),
+  };
+}
+
+/**
+ * A blob of `target`, read from it (verified as it streams), or mounted from it where the
+ * writer's destination allows.
+ *
+ * @example
+ * ```ts
+ * import { targetBlob } from "./plan.ts";
+ * import { LayoutTarget } from "../layout/mod.ts";
+ * const from = await LayoutTarget.open("./bundle");
+ * const blob = targetBlob(from, {
+ *   mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+ *   digest: `sha256:${"0".repeat(64)}`,
+ *   size: 1,
+ * });
+ * ```
+ */
+export function targetBlob(target: Target, descriptor: Descriptor): BlobSource {
+  return { descriptor, open: () => target.fetchBlob(descriptor), from: target };
+}
+
+/**
+ * The plan of an image whose config is `config` and whose layers are `blobs`, in order, with
+ * manifest `annotations` (sorted, so that their order does not change the digest). The other
+ * builders end here.
+ *
+ * @example
+ * ```ts
+ * import { planImage } from "./plan.ts";
+ * const plan = planImage(
+ *   { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } },
+ *   [],
+ *   { "org.opencontainers.image.version": "1.0" },
+ * );
+ * console.log(plan.manifest.descriptor.digest);
+ * ```
+ */
+export function planImage(
+  config: ImageConfig,
+  blobs: BlobSource[],
+  annotations?: Record<string, string>,
+): ImagePlan {
+  const configBlob = jsonBlob(config, MediaType.OciConfig);
+  const manifest = imageManifest(
+    configBlob.descriptor,
+    blobs.map((b) => b.descriptor),
+    annotations,
+  );
+  return { manifest: jsonBlob(manifest, MediaType.OciManifest), config: configBlob, blobs };
+}
+
+/** Options of {@linkcode imagePlan}. */
+export interface ImagePlanOptions {
+  /** The platform written into the config. */
+  platform: Platform;
+  /** The config's `created`, and the history's, RFC 3339. */
+  created: string;
+  /** Runtime settings: environment, working directory, entrypoint, labels… */
+  edits?: ConfigEdits;
+  /** Manifest annotations. */
+  annotations?: Record<string, string>;
+}
+
+/**
+ * The plan of an image made of `layers` alone (no base): a config for `platform` with one
+ * history entry per layer, the edits applied, and the manifest. A Kubernetes image volume can
+ * mount such an image as it is.
+ *
+ * @throws {UsageError} for an edit that is not valid (see `editConfig`).
+ * @example
+ * ```ts
+ * import { imagePlan } from "./plan.ts";
+ * const plan = imagePlan([], {
+ *   platform: { os: "linux", architecture: "arm64", variant: "v8" },
+ *   created: "1970-01-01T00:00:00Z",
+ *   edits: { labels: { "org.opencontainers.image.source": "https://github.com/acme/flows" } },
+ * });
+ * console.log(plan.config.descriptor.digest);
+ * ```
+ */
+export function imagePlan(layers: PreparedLayer[], options: ImagePlanOptions): ImagePlan {
+  const config = imageConfig({ platform: options.platform, created: options.created, layers });
+  return planImage(
+    editConfig(config, options.edits ?? {}),
+    layers.map((layer) => fileBlob(layer.descriptor, layer.path)),
+    options.annotations,
+  );
+}
+
+/**
+ * One file of an artifact, read and described: a file as it is, or a folder packed into a
+ * tar+gzip blob as ORAS packs one.
+ */
+export interface ArtifactBlob {
+  /** The title: the path the puller writes. */
+  title: string;
+  /** The blob on disk: the file itself, or the packed folder. */
+  path: string;
+  /** The blob's media type, digest and size, without annotations. */
+  descriptor: Descriptor;
+  /** For a packed folder: the digest of its uncompressed tar, which ORAS checks as it unpacks. */
+  tarDigest?: Digest;
+}
+
+/**
+ * The plan of an ORAS-compatible artifact: one layer per file, titled with its path, the empty
+ * config, and `artifactType`. A packed folder's layer is marked for unpacking, with its tar's
+ * digest, as ORAS writes it.
+ *
+ * @example
+ * ```ts
+ * import { artifactPlan } from "./plan.ts";
+ * const plan = artifactPlan("application/vnd.acme.config", [{
+ *   title: "app.yaml",
+ *   path: "./app.yaml",
+ *   descriptor: { mediaType: "application/yaml", digest: `sha256:${"0".repeat(64)}`, size: 10 },
+ * }]);
+ * console.log(plan.manifest.descriptor.digest);
+ * ```
+ */
+export function artifactPlan(
+  artifactType: string,
+  files: ArtifactBlob[],
+  annotations?: Record<string, string>,
+): ImagePlan {
+  const blobs = files.map((file) =>
+    fileBlob({
+      ...file.descriptor,
+      // In this order: descriptor annotations are written as given, not sorted.
+      annotations: file.tarDigest === undefined ? { [TITLE_ANNOTATION]: file.title } : {
+        [TITLE_ANNOTATION]: file.title,
+        [ORAS_DIGEST_ANNOTATION]: file.tarDigest,
+        [ORAS_UNPACK_ANNOTATION]: "true",
+      },
+    }, file.path)
+  );
+  const manifest = artifactManifest(artifactType, blobs.map((b) => b.descriptor), annotations);
+  return { manifest: jsonBlob(manifest, MediaType.OciManifest), config: EMPTY_CONFIG, blobs };
+}

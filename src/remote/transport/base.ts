@@ -1,0 +1,85 @@
+/**
+ * The bottom layer: the runtime's `fetch`, with redirects left to the redirect layer and, for
+ * `--ca-file`, an HTTP client that trusts more certificate authorities. Proxies need nothing
+ * here: Deno's `fetch` honours `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY`.
+ *
+ * @example
+ * ```ts
+ * import { httpFetch } from "./base.ts";
+ * const base = httpFetch({ caFile: "/etc/ssl/private-ca.pem" });
+ * const response = await base.fetch({
+ *   method: "GET",
+ *   url: new URL("https://registry.lan/v2/"),
+ *   headers: new Headers(),
+ * });
+ * await response.body?.cancel();
+ * base.close();
+ * ```
+ * @module
+ */
+import { OcisyncError } from "../../errors/mod.ts";
+import { describe } from "./errors.ts";
+import type { Fetch } from "./fetch.ts";
+
+/**
+ * A {@linkcode Fetch} over the network, and how to release what it holds.
+ *
+ * @example
+ * ```ts
+ * import { type HttpFetch, httpFetch } from "./base.ts";
+ * const base: HttpFetch = httpFetch();
+ * base.close();
+ * ```
+ */
+export interface HttpFetch {
+  /** Sends one request; a redirect is returned as it is, not followed. */
+  fetch: Fetch;
+  /** Closes the TLS client made for `caFile`, if any; the next request makes a new one. */
+  close(): void;
+}
+
+/**
+ * The runtime's `fetch` as a {@linkcode Fetch}. The `caFile` is read on the first request, and
+ * an error reading it is that request's error.
+ *
+ * @example
+ * ```ts
+ * import { httpFetch } from "./base.ts";
+ * const { fetch } = httpFetch();
+ * const response = await fetch({
+ *   method: "HEAD",
+ *   url: new URL("http://localhost:5000/v2/"),
+ *   headers: new Headers(),
+ * });
+ * console.log(response.status);
+ * ```
+ */
+export function httpFetch(options: { caFile?: string } = {}): HttpFetch {
+  let client: Promise<Deno.HttpClient> | undefined;
+  const httpClient = (caFile: string) =>
+    client ??= Deno.readTextFile(caFile).then(
+      (pem) => Deno.createHttpClient({ caCerts: [pem] }),
+      (error) => {
+        throw new OcisyncError(`cannot read the CA file ${caFile}: ${describe(error)}`);
+      },
+    );
+  return {
+    async fetch(request) {
+      const { method, url, headers, body, signal } = request;
+      const response = await fetch(url, {
+        method,
+        headers,
+        body,
+        signal,
+        redirect: "manual",
+        client: options.caFile === undefined ? undefined : await httpClient(options.caFile),
+      });
+      const { status, statusText } = response;
+      return { method, url, status, statusText, headers: response.headers, body: response.body };
+    },
+    close() {
+      client?.then((made) => made.close(), () => {});
+      client = undefined;
+    },
+  };
+}

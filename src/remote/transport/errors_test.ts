@@ -1,0 +1,158 @@
+import assert from "node:assert/strict";
+import {
+  AuthError,
+  IntegrityError,
+  NetworkError,
+  NotFoundError,
+  OcisyncError,
+} from "../../errors/mod.ts";
+import { networkErrors, responseError } from "./errors.ts";
+import { StallError } from "./stall.ts";
+import { bytes, request, response, scriptedFetch, stream, text } from "./fakes_test.ts";
+
+const runtime = (url: string, detail: string) =>
+  new TypeError(`error sending request for url (${url}): client error (Connect): ${detail}`);
+
+Deno.test("networkErrors: a request that got no response names the host, the reason and a hint", async () => {
+  const cases: [string, Error, string, string][] = [
+    [
+      "http://127.0.0.1:9/v2/",
+      runtime("http://127.0.0.1:9/v2/", "tcp connect error: Connection refused (os error 111)"),
+      "cannot connect to 127.0.0.1:9: connection refused",
+      "nothing accepts connections at 127.0.0.1:9",
+    ],
+    [
+      "https://nosuch.invalid/v2/",
+      runtime("https://nosuch.invalid/v2/", "dns error: failed to lookup address information"),
+      "cannot resolve the host name nosuch.invalid (dns error: failed to lookup address information)",
+      "check the spelling of nosuch.invalid",
+    ],
+    [
+      "https://plain.example:5000/v2/",
+      runtime(
+        "https://plain.example:5000/v2/",
+        "received corrupt message of type InvalidContentType",
+      ),
+      "TLS handshake with plain.example:5000 failed: it does not answer in TLS",
+      "if plain.example:5000 serves plain HTTP, pass --plain-http",
+    ],
+    [
+      "https://self.example/v2/",
+      runtime("https://self.example/v2/", "invalid peer certificate: UnknownIssuer"),
+      "TLS handshake with self.example failed: its certificate is not trusted",
+      "trust the registry's certificate authority with --ca-file FILE",
+    ],
+    [
+      "https://r.example/v2/",
+      new StallError("headers", 1000),
+      "no response within 1000 ms",
+      "r.example did not answer in time: check the network, or allow more with --timeout",
+    ],
+    [
+      "https://r.example/v2/",
+      new TypeError("something new"),
+      "cannot reach r.example (something new)",
+      "check the network, and that r.example is up",
+    ],
+  ];
+  for (const [url, thrown, problem, hint] of cases) {
+    const send = networkErrors(scriptedFetch(thrown).fetch);
+    await assert.rejects(send(request("HEAD", url)), (error) => {
+      assert.ok(error instanceof NetworkError, problem);
+      assert.ok(error.message.startsWith(`HEAD ${url}: ${problem}`), error.message);
+      assert.ok(error.hint?.startsWith(hint), error.hint);
+      return true;
+    });
+  }
+});
+
+Deno.test("networkErrors: a header HTTP forbids is named, never quoted; ocisync's errors and aborts pass", async () => {
+  const invalid = networkErrors(
+    scriptedFetch(new TypeError('Invalid header value: "Bearer se\ncret"')).fetch,
+  );
+  await assert.rejects(invalid(request("GET", "https://r.example/v2/")), (error) => {
+    assert.ok(error instanceof OcisyncError && !(error instanceof NetworkError));
+    assert.equal(
+      error.message,
+      "GET https://r.example/v2/: a request header value holds characters HTTP forbids",
+    );
+    return true;
+  });
+
+  const caFile = new OcisyncError("cannot read the CA file ca.pem: not found");
+  await assert.rejects(
+    networkErrors(scriptedFetch(caFile).fetch)(request("GET", "https://r.example/v2/")),
+    (error) => error === caFile,
+  );
+
+  const reason = new Error("stopped");
+  const signal = AbortSignal.abort(reason);
+  await assert.rejects(
+    networkErrors(scriptedFetch(new TypeError("aborted")).fetch)(
+      request("GET", "https://r.example/v2/", { signal }),
+    ),
+    (error) => error === reason,
+  );
+});
+
+Deno.test("networkErrors: a body that breaks off or stalls errors with a NetworkError, its URL redacted", async () => {
+  const url = "https://s3.example/b?X-Amz-Signature=abc";
+  const shown = "GET https://s3.example/b?X-Amz-Signature=***";
+  const cases: [Error, string][] = [
+    [new StallError("body", 500), `${shown}: no data for 500 ms`],
+    [
+      new TypeError("error reading a body from connection", {
+        cause: new Error(`connection reset reading ${url}`),
+      }),
+      `${shown}: error reading a body from connection: connection reset reading ` +
+      "https://s3.example/b?X-Amz-Signature=***",
+    ],
+  ];
+  for (const [failure, message] of cases) {
+    const fake = scriptedFetch(response(200, { body: stream(bytes("ab"), failure) }));
+    const answer = await networkErrors(fake.fetch)(request("GET", url));
+    await assert.rejects(
+      text(answer.body),
+      (error) => error instanceof NetworkError && error.message === message,
+    );
+  }
+  const already = new NetworkError("GET …: cannot resume from byte 2 (-> 416)");
+  const fake = scriptedFetch(response(200, { body: stream(already) }));
+  const answer = await networkErrors(fake.fetch)(request("GET", url));
+  await assert.rejects(text(answer.body), (error) => error === already);
+});
+
+Deno.test("responseError: statuses and the registry's codes become typed errors", async () => {
+  const context = { registry: "ghcr.io", subject: "manifest v1 of ghcr.io/org/app" };
+  const failed = (status: number, body?: string) => ({
+    ...response(status, { body }),
+    method: "GET",
+    url: new URL("https://ghcr.io/v2/org/app/manifests/v1?token=t"),
+  });
+  const json = (code: string, message = "m") => JSON.stringify({ errors: [{ code, message }] });
+  const auth = await responseError(
+    failed(401, json("UNAUTHORIZED", "authentication required")),
+    context,
+  );
+  assert.ok(auth instanceof AuthError);
+  assert.equal(
+    auth.message,
+    "manifest v1 of ghcr.io/org/app: GET https://ghcr.io/v2/org/app/manifests/v1?token=*** -> 401, " +
+      "UNAUTHORIZED: authentication required",
+  );
+  assert.equal(auth.hint, "run `ocisync login ghcr.io`, or pass --credentials");
+  assert.ok(await responseError(failed(403), context) instanceof AuthError);
+  assert.ok(await responseError(failed(404), context) instanceof NotFoundError);
+  assert.ok(
+    await responseError(failed(400, json("MANIFEST_UNKNOWN")), context) instanceof NotFoundError,
+  );
+  assert.ok(
+    await responseError(failed(400, json("DIGEST_INVALID")), context) instanceof IntegrityError,
+  );
+  for (const status of [408, 429, 500, 503]) {
+    assert.ok(await responseError(failed(status), context) instanceof NetworkError, `${status}`);
+  }
+  const other = await responseError(failed(400, "<html>\n<title>Bad</title>\n</html>"), context);
+  assert.ok(other instanceof OcisyncError && !(other instanceof NetworkError));
+  assert.match(other.message, / -> 400, BODY: <html>$/);
+});

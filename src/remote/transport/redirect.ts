@@ -1,0 +1,78 @@
+/**
+ * Redirects, followed by hand so that credentials never leave the origin they were meant for:
+ * blob downloads are commonly redirected to object storage, which must not see registry
+ * credentials. The runtime's own following would keep `Authorization` on a redirect to another
+ * host, and hide the hops from the log.
+ *
+ * @example
+ * ```ts
+ * import { httpFetch } from "./base.ts";
+ * import { redirects } from "./redirect.ts";
+ * const following = redirects(httpFetch().fetch);
+ * ```
+ * @module
+ */
+import { NetworkError } from "../../errors/mod.ts";
+import { discardBody } from "./body.ts";
+import type { Fetch, FetchRequest } from "./fetch.ts";
+import { requestLine } from "./redact.ts";
+
+const MAX_REDIRECTS = 10;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * Follows up to 10 redirects. `Authorization` goes only to the origin (scheme, host and port)
+ * of the first request; 303, and 301 or 302 after a `POST`, turn the request into a body-less
+ * `GET`, as browsers do. The response answers the last hop, and says so in its `method` and
+ * `url`.
+ *
+ * @throws {NetworkError} on more than 10 redirects.
+ * @example
+ * ```ts
+ * import type { Fetch } from "./fetch.ts";
+ * import { redirects } from "./redirect.ts";
+ * const toStorage: Fetch = async (request) => ({
+ *   ...request,
+ *   status: request.url.host === "r.example" ? 307 : 200,
+ *   statusText: "",
+ *   headers: new Headers({ location: "https://s3.example/blob" }),
+ *   body: null,
+ * });
+ * const response = await redirects(toStorage)({
+ *   method: "GET",
+ *   url: new URL("https://r.example/v2/app/blobs/sha256:1"),
+ *   headers: new Headers({ authorization: "Bearer abc" }),
+ * });
+ * // response.url.host: "s3.example"; that request carried no authorization
+ * ```
+ */
+export function redirects(next: Fetch): Fetch {
+  return async (request) => {
+    let hop = request;
+    for (let hops = 0; hops <= MAX_REDIRECTS; hops++) {
+      const response = await next(withCredentialsFor(hop, request.url.origin));
+      const location = response.headers.get("location");
+      if (!REDIRECT_STATUSES.has(response.status) || location === null) return response;
+      await discardBody(response);
+      hop = redirected(hop, response.status, new URL(location, hop.url));
+    }
+    throw new NetworkError(
+      `${requestLine(request.method, request.url)}: more than ${MAX_REDIRECTS} redirects`,
+    );
+  };
+}
+
+/** The hop as sent: without `Authorization` unless it goes to the trusted origin. */
+function withCredentialsFor(hop: FetchRequest, trustedOrigin: string): FetchRequest {
+  if (hop.url.origin === trustedOrigin || !hop.headers.has("authorization")) return hop;
+  const headers = new Headers(hop.headers);
+  headers.delete("authorization");
+  return { ...hop, headers };
+}
+
+/** The next hop: to `url`, a `GET` without a body where browsers would make it one. */
+function redirected(hop: FetchRequest, status: number, url: URL): FetchRequest {
+  const toGet = (status === 303 && hop.method !== "HEAD") ||
+    (status < 303 && hop.method === "POST");
+  return toGet ? { ...hop, url, method: "GET", body: undefined } : { ...hop, url };
+}

@@ -1,0 +1,96 @@
+/**
+ * Simple-signing payloads against text typed from cosign's specification (SIGNATURE_SPEC.md)
+ * and sigstore's `payload.go`.
+ */
+import assert from "node:assert/strict";
+import { SignatureError } from "./errors.ts";
+import { buildSimpleSigningPayload, parseSimpleSigningPayload } from "./simplesigning.ts";
+
+// A valid digest; the specification's own example is elided ("sha256:20be...fe55").
+const DIGEST = `sha256:${"20befe55".repeat(8)}` as const;
+
+function payload(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+function reason(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof SignatureError) return error.reason;
+    throw error;
+  }
+  return "accepted";
+}
+
+Deno.test("simplesigning: the payload is byte for byte what cosign writes", () => {
+  assert.equal(
+    new TextDecoder().decode(
+      buildSimpleSigningPayload({ digest: DIGEST, dockerReference: "ghcr.io/acme/flows" }),
+    ),
+    `{"critical":{"identity":{"docker-reference":"ghcr.io/acme/flows"},"image":{"docker-manifest-digest":"${DIGEST}"},"type":"cosign container image signature"},"optional":null}`,
+  );
+  assert.equal(
+    new TextDecoder().decode(
+      buildSimpleSigningPayload({
+        digest: DIGEST,
+        dockerReference: "r",
+        annotations: { z: "1", a: "2", "ab": "3" },
+      }),
+    ),
+    `{"critical":{"identity":{"docker-reference":"r"},"image":{"docker-manifest-digest":"${DIGEST}"},"type":"cosign container image signature"},"optional":{"a":"2","ab":"3","z":"1"}}`,
+  );
+});
+
+Deno.test("simplesigning: the specification's example parses, key case and all", () => {
+  const parsed = parseSimpleSigningPayload(
+    payload(`{
+    "critical": {
+      "identity": { "docker-reference": "testing/manifest" },
+      "image": { "Docker-manifest-digest": "${DIGEST}" },
+      "type": "cosign container image signature"
+    },
+    "optional": { "creator": "atomic", "timestamp": 1458239713 }
+  }`),
+    DIGEST,
+  );
+  assert.deepEqual(parsed, {
+    dockerManifestDigest: DIGEST,
+    dockerReference: "testing/manifest",
+    annotations: { creator: "atomic", timestamp: 1458239713 },
+  });
+});
+
+Deno.test("simplesigning: wrong type, missing fields, bad JSON and another digest are refused", () => {
+  const base = (critical: string, optional = "null") =>
+    payload(`{"critical":${critical},"optional":${optional}}`);
+  const good =
+    `{"identity":{"docker-reference":"r"},"image":{"docker-manifest-digest":"${DIGEST}"},"type":"cosign container image signature"}`;
+  assert.equal(reason(() => parseSimpleSigningPayload(base(good), DIGEST)), "accepted");
+  assert.equal(
+    reason(() =>
+      parseSimpleSigningPayload(base(good.replace("cosign container", "atomic container")))
+    ),
+    "malformed",
+  );
+  assert.equal(
+    reason(() =>
+      parseSimpleSigningPayload(base(good.replace(`"identity":{"docker-reference":"r"},`, "")))
+    ),
+    "malformed",
+  );
+  assert.equal(
+    reason(() => parseSimpleSigningPayload(base(good.replace(DIGEST, "sha256:abc")))),
+    "malformed",
+  );
+  assert.equal(reason(() => parseSimpleSigningPayload(base(good, "[1]"))), "malformed");
+  assert.equal(reason(() => parseSimpleSigningPayload(payload("{"))), "malformed");
+  assert.equal(reason(() => parseSimpleSigningPayload(payload("[]"))), "malformed");
+  assert.equal(reason(() => parseSimpleSigningPayload(new Uint8Array([0xff, 0xfe]))), "malformed");
+  assert.equal(
+    reason(() => parseSimpleSigningPayload(base(good.replace('"image":', '"IMAGE":{},"image":')))),
+    "malformed",
+  );
+  const other = `sha256:${"1".repeat(64)}`;
+  assert.equal(reason(() => parseSimpleSigningPayload(base(good), other)), "digest-mismatch");
+});
