@@ -1,20 +1,87 @@
 /**
- * ocisync as a library: deterministic layers, references, digests, the typed
- * errors, registries and OCI layouts as `Target`s, and the push, pull, copy and
- * sync jobs that the CLI runs.
+ * ocisync as a library for Deno: push folders and files to OCI registries and `oci:` layouts,
+ * pull them into folders, copy, inspect, and keep a folder in step with a tag.
+ *
+ * **The high-level API** does one job per call, from reference strings, with the credentials
+ * the CLI would use (Docker's config, containers' `auth.json`, credential helpers); it prints
+ * nothing and throws the typed errors below ({@linkcode UsageError}, {@linkcode AuthError},
+ * {@linkcode NotFoundError}, {@linkcode IntegrityError}, {@linkcode NetworkError},
+ * {@linkcode UnsafeContentError}, all {@linkcode OcisyncError}s):
+ * {@linkcode pushFolder}, {@linkcode pushFiles}, {@linkcode pullTo}, {@linkcode copy},
+ * {@linkcode inspect}, {@linkcode syncOnce} and {@linkcode watch}.
+ *
+ * **The building blocks** are what those calls are made of, for the jobs they do not cover:
+ * references and digests; the `Target` interface, with registries ({@linkcode RegistryTarget})
+ * and layouts ({@linkcode LayoutTarget}) opened through a {@linkcode Session}; deterministic
+ * layers; pure plans of images and artifacts ({@linkcode imagePlan}, {@linkcode appendPlan},
+ * {@linkcode artifactPlan}) and the one writer ({@linkcode writePlan}); {@linkcode pull},
+ * {@linkcode copyImage}, {@linkcode syncLoop}, {@linkcode buildImage}, and credentials.
  *
  * @example
  * ```ts
- * import { parseReference, writeLayerFile } from "./mod.ts";
- * const ref = parseReference("oci:./bundle:v1");
- * const layer = await writeLayerFile("./flows", "flows.tar.gz", { prefix: "opt/flows" });
- * console.log(ref.kind, layer.digest);
+ * import assert from "node:assert/strict";
+ * import { pullTo, pushFolder } from "./mod.ts";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/flows`);
+ * await Deno.writeTextFile(`${tmp}/flows/flow.py`, "print('hi')\n");
+ * // A registry reference (`ghcr.io/acme/flows:v1`) works the same, with the Docker login.
+ * const pushed = await pushFolder(`oci:${tmp}/bundle:v1`, `${tmp}/flows`, { dest: "/opt/flows" });
+ * const pulled = await pullTo(`oci:${tmp}/bundle:v1`, `${tmp}/out`);
+ * assert.equal(pulled.digest, pushed.digest);
+ * assert.equal(await Deno.readTextFile(`${tmp}/out/opt/flows/flow.py`), "print('hi')\n");
+ * ```
+ *
+ * @example The building blocks: a layer, a plan, the writer
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { imagePlan, LayoutTarget, prepareLayer, writePlan } from "./mod.ts";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/flows`);
+ * await Deno.writeTextFile(`${tmp}/flows/flow.py`, "print('hi')\n");
+ * const layer = await prepareLayer({ kind: "folder", path: `${tmp}/flows`, prefix: "opt/flows" }, tmp, 0);
+ * const plan = imagePlan([layer], {
+ *   platform: { os: "linux", architecture: "arm64" },
+ *   created: "1970-01-01T00:00:00Z",
+ * });
+ * const target = await LayoutTarget.open(`${tmp}/bundle`, { create: true });
+ * const pushed = await writePlan(target, plan, ["v1"]);
+ * assert.equal((await target.resolve("v1")).digest, pushed.digest);
  * ```
  * @module
  */
+
+// The high-level API: one job per call, from reference strings.
+export {
+  type CallSettings,
+  type CopiedImage,
+  copy,
+  type CopyImageOptions,
+  type Credentials,
+  DEFAULT_ARTIFACT_TYPE,
+  inspect,
+  type Inspection,
+  type InspectionBase,
+  pullTo,
+  type PullToOptions,
+  type PushedImage,
+  pushFiles,
+  type PushFilesOptions,
+  pushFolder,
+  type PushFolderOptions,
+  type SyncFolderOptions,
+  syncOnce,
+  watch,
+  type WatchOptions,
+} from "./src/api/mod.ts";
+
+// The building blocks.
+// The typed errors every function throws: usage, auth, not found, integrity, network, unsafe content.
 export * from "./src/errors/mod.ts";
+// Digests: parse, compute, and hash streams as they pass.
 export * from "./src/digest/mod.ts";
+// References: registry repositories and `oci:` layouts, parsed and written back.
 export * from "./src/ref/mod.ts";
+// OCI media types, the annotations ocisync reads and writes, and the manifest types.
 export { isIndexMediaType, MANIFEST_MEDIA_TYPES, MediaType } from "./src/oci/mediatypes.ts";
 export {
   BASE_DIGEST_ANNOTATION,
@@ -32,6 +99,7 @@ export type {
   Platform,
 } from "./src/oci/types.ts";
 export { parseManifestOrIndex } from "./src/oci/types.ts";
+// The `Target` interface every place implements, and its optional capabilities.
 export {
   type CallOptions,
   type Closer,
@@ -47,6 +115,7 @@ export {
   type TagPager,
   type Target,
 } from "./src/oci/target.ts";
+// Deterministic layers: walk a folder, write a tar, compress it.
 export {
   type Compression,
   COMPRESSIONS,
@@ -59,15 +128,16 @@ export {
   layerFromFolder,
   type LayerOptions,
   type LayerStream,
-  normalizePrefix,
   walkFolder,
   type WalkOptions,
   writeLayerFile,
 } from "./src/layer/mod.ts";
 export { type TarEntry, type TarOptions, tarStream } from "./src/tar/writer.ts";
+// Reading layers: tar entries, decompression, and the safe unpacker.
 export { readTar, type TarEntryType, type TarReadEntry } from "./src/tar/reader.ts";
 export { decompressStream, detectCompression } from "./src/compress/decompress.ts";
 export { Unpacker, type UnpackOptions, type UnpackStats } from "./src/unpack/mod.ts";
+// Platforms: parse, format, pick one from an index.
 export {
   DEFAULT_PLATFORM,
   formatPlatform,
@@ -75,6 +145,7 @@ export {
   parsePlatform,
   selectManifest,
 } from "./src/image/platform.ts";
+// Pure builders of configs and manifests.
 export {
   artifactManifest,
   createdAt,
@@ -86,6 +157,7 @@ export {
   type JsonBlob,
   jsonBlob,
 } from "./src/image/build.ts";
+// Plans: an image, an artifact, or layers appended to a base, with the sources of their blobs.
 export {
   type ArtifactBlob,
   artifactPlan,
@@ -95,22 +167,24 @@ export {
   type ImagePlan,
   imagePlan,
   type ImagePlanOptions,
+  type IndexPlan,
+  indexPlan,
   planImage,
   type PreparedLayer,
   targetBlob,
 } from "./src/image/plan.ts";
 export { type AppendOptions, appendPlan, type BaseImage } from "./src/image/append.ts";
 export { type ConfigEdits, editConfig } from "./src/image/edit.ts";
+// OCI image layout directories as targets, and their garbage collection.
 export { gcLayout, type GcResult, LayoutTarget, REF_NAME_ANNOTATION } from "./src/layout/mod.ts";
 export type { LayoutOpenOptions } from "./src/layout/mod.ts";
+// Registries as targets, over the distribution API, and the client that authenticates to them.
 export {
-  type Challenge,
   type FetchedManifest,
   type HttpExchange,
   type HttpRequest,
   type HttpResponse,
   type MountSource,
-  parseChallenges,
   RegistryClient,
   type RegistryClientOptions,
   type RegistryOptions,
@@ -120,6 +194,7 @@ export {
   type TagsPageOptions,
   type TransportOptions,
 } from "./src/remote/mod.ts";
+// Credentials, found and saved where docker, podman, skopeo and ORAS keep them.
 export {
   authFilePaths,
   type Credential,
@@ -138,6 +213,7 @@ export {
   saveCredential,
   type SaveCredentialOptions,
 } from "./src/credentials/mod.ts";
+// Sessions: open targets from references, one registry client per registry.
 export {
   closeTarget,
   DEFAULT_TAG,
@@ -149,6 +225,7 @@ export {
   type SessionOpenOptions,
   type SessionOptions,
 } from "./src/target/mod.ts";
+// Pushing: layers and artifact files prepared, and the one writer of plans.
 export {
   type ArtifactFile,
   type LayerSource,
@@ -165,8 +242,26 @@ export {
   type WriteOptions,
   writePlan,
 } from "./src/push/write.ts";
-export { pull, type PullOptions, type PullResult } from "./src/pull/mod.ts";
-export { fetchBase, fetchImageManifest, openBase, type OpenedBase } from "./src/pull/read.ts";
+// Several platforms: an index of images, and layers appended to every platform of a base.
+export {
+  appendToIndex,
+  type AppendToIndexOptions,
+  openBaseIndex,
+  type OpenedBaseIndex,
+  writeIndexPlan,
+} from "./src/push/index.ts";
+// Pulling into a folder, and reading manifests and bases.
+export { type LayerOperation, pull, type PullOptions, type PullResult } from "./src/pull/mod.ts";
+export {
+  fetchBase,
+  fetchImageManifest,
+  type ImageVerifier,
+  openBase,
+  type OpenedBase,
+  type VerifiedImage,
+  type VerifyImageOptions,
+} from "./src/pull/read.ts";
+// Progress events of transfers and steps, for a display to draw.
 export {
   type BlobEvent,
   type BlobListener,
@@ -175,7 +270,9 @@ export {
   type StepListener,
   StepReporter,
 } from "./src/progress/mod.ts";
+// Copying between any two targets.
 export { copyImage, type CopyOptions, type CopyResult } from "./src/copy/mod.ts";
+// The sync loop, its outputs, its state, and its health endpoint.
 export {
   directoryOutput,
   type DirectoryOutputOptions,
@@ -186,14 +283,13 @@ export {
   type HealthReport,
   layerPaths,
   type ListenAddress,
-  parseJitter,
-  parseListenAddress,
+  lockSyncPaths,
   parseSyncConfig,
   serveSyncHttp,
-  SYNC_DEFAULTS,
   type SyncChange,
   type SyncConfig,
   type SyncHttpOptions,
+  type SyncLocks,
   syncLoop,
   SyncMetrics,
   type SyncOptions,
@@ -201,43 +297,39 @@ export {
   SyncState,
   type SyncStateEntry,
   type SyncTargetConfig,
-  syncTargetConfig,
-  type SyncTargetKey,
-  type SyncTargetValues,
   type SyncTick,
+  type TagPolicy,
   type TargetHealth,
   versionDirectory,
   webhookOutput,
   type WebhookOutputOptions,
 } from "./src/sync/mod.ts";
+// Python dependencies as a layer.
 export {
   buildDepsLayer,
-  cacheKey,
   DEFAULT_DEPS_PREFIX,
-  defaultCacheDir,
   type DepsLayer,
   type DepsOptions,
-  findInstaller,
-  installArgs,
-  type Installer,
-  INSTALLER_COMMAND_ENV,
   type InstallerChoice,
   type InstallerName,
   type InstallOptions,
-  LayerCache,
-  normalizeInstall,
-  type NormalizeResult,
-  PORTABLE_SHEBANG,
-  readRequirements,
-  type RequirementsInput,
-  runInstaller,
+  type Libc,
+  LIBCS,
+  pipPlatformTags,
 } from "./src/python/mod.ts";
+// Signatures: cosign's classic form and Sigstore bundles, signed with a key, verified with keys
+// or keylessly against a trusted root.
+export * as trust from "./src/trust/mod.ts";
+export { SignatureError, type SignatureFailure, type VerifierFiles } from "./src/trust/mod.ts";
+// Build recipes: images from a YAML file.
 export {
   buildImage,
   type BuildOptions,
   type BuildResult,
   type BuiltLayer,
+  type IndexPushResult,
   parseRecipe,
+  type PlatformImage,
   readRecipe,
   type Recipe,
   type RecipeLayer,

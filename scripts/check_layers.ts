@@ -36,11 +36,12 @@ export interface Layer {
 
 /**
  * The layer table, top first. A folder may import from its own row and the rows below it.
- * `fs/`, `progress/` and `units/` are small utilities at the formats level; `version.ts`, the
+ * `api/` is the library's high-level API, over the jobs and moves, which only `mod.ts` exports. `fs/`, `progress/`, `streams/` and `units/` are small utilities at the formats level; `version.ts`, the
  * one file at the top of `src/`, is a constant read from `deno.json`.
  */
 export const LAYER_TABLE: readonly Layer[] = [
   { name: "commands", folders: ["cli"] },
+  { name: "library", folders: ["api"] },
   { name: "jobs", folders: ["sync", "build", "trust"] },
   { name: "moves", folders: ["push", "pull", "copy"] },
   { name: "plans", folders: ["image", "python", "layer"] },
@@ -58,6 +59,7 @@ export const LAYER_TABLE: readonly Layer[] = [
       "fs",
       "progress",
       "units",
+      "streams",
       "version.ts",
     ],
   },

@@ -9,7 +9,7 @@
 import type { CommandSpec, OptionSpec } from "../src/cli/args.ts";
 import { COMMANDS } from "../src/cli/commands/mod.ts";
 import { OUTPUT_OPTIONS, REGISTRY_OPTIONS } from "../src/cli/common.ts";
-import { ExitCode } from "../src/errors/mod.ts";
+import { ExitCode } from "../src/cli/exit.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const TARGET = new URL("docs/cli.md", ROOT);
@@ -24,6 +24,8 @@ const EXIT_CODE_MEANINGS: Record<keyof typeof ExitCode, string> = {
   Integrity: "integrity: a digest or size did not match; nothing was written",
   Network: "network: connection, TLS, timeout, or server errors that outlived the retries",
   UnsafeContent: "unsafe content: path escapes, devices, fifos, sockets, whiteout names",
+  Verification:
+    "verification: no signature over the digest verified with the given keys or identity",
 };
 
 /** Commands whose `--json` document has another command's shape. */

@@ -6,7 +6,6 @@
  * layers, node:crypto digests, configs and manifests by hand.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { DockerArchiveTarget, OciArchiveTarget, openArchiveTarget } from "../src/archive/mod.ts";
 import { IntegrityError, UnsafeContentError, UsageError } from "../src/errors/mod.ts";
 import { type Descriptor, LayoutTarget } from "../src/layout/mod.ts";
@@ -15,6 +14,8 @@ import type { Target } from "../src/oci/target.ts";
 import { type Manifest, parseManifestOrIndex } from "../src/oci/types.ts";
 import { parseArchiveReference } from "../src/ref/mod.ts";
 import { runOk } from "./helpers/cli.ts";
+import { sha256Hex } from "./helpers/hash.ts";
+import { type Blob, blob, imageDocuments, jsonBlob } from "./helpers/images.ts";
 import { podmanArgs } from "./helpers/podman.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { withTempDir } from "./helpers/tree.ts";
@@ -26,12 +27,6 @@ requireTool("gzip", "gzip");
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** A blob and its descriptor. */
-interface Blob {
-  descriptor: Descriptor;
-  bytes: Uint8Array;
-}
-
 /** A single-platform image: manifest, config, layers, and the layers' diff_ids. */
 interface TestImage {
   manifest: Blob;
@@ -41,15 +36,7 @@ interface TestImage {
 }
 
 function sha256(bytes: Uint8Array): Descriptor["digest"] {
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-}
-
-function blob(mediaType: string, bytes: Uint8Array): Blob {
-  return { descriptor: { mediaType, digest: sha256(bytes), size: bytes.length }, bytes };
-}
-
-function jsonBlob(mediaType: string, value: unknown): Blob {
-  return blob(mediaType, enc.encode(JSON.stringify(value)));
+  return `sha256:${sha256Hex(bytes)}`;
 }
 
 /**
@@ -84,17 +71,9 @@ async function makeImage(work: string, label: string): Promise<TestImage> {
       layers.push(blob(MediaType.OciLayer, plain));
     }
   }
-  const config = jsonBlob(MediaType.OciConfig, {
-    architecture: "amd64",
-    os: "linux",
-    config: { Labels: { label }, Cmd: ["/bin/sh"] },
-    rootfs: { type: "layers", diff_ids: diffIds },
-  });
-  const manifest = jsonBlob(MediaType.OciManifest, {
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    config: config.descriptor,
-    layers: layers.map((layer) => layer.descriptor),
+  const { config, manifest } = imageDocuments(layers, diffIds, {
+    Labels: { label },
+    Cmd: ["/bin/sh"],
   });
   return { manifest, config, layers, diffIds };
 }

@@ -6,7 +6,7 @@
  * registry, or against a socket built for it.
  */
 import assert from "node:assert/strict";
-import { ExitCode } from "../src/errors/mod.ts";
+import { ExitCode } from "../src/cli/exit.ts";
 import { credentialLookup } from "../src/credentials/mod.ts";
 import { ocisync, type RunResult, shown } from "./helpers/cli.ts";
 import { startProxy } from "./helpers/fault_proxy.ts";
@@ -231,7 +231,11 @@ Deno.test("an unreachable registry is named, with the reason and a hint, exit 6"
             }/v2/t/app/manifests/v1: TLS handshake with ` +
               `${RegExp.escape(server.host)} failed: it does not answer in TLS`,
           ),
-          new RegExp(`if ${RegExp.escape(server.host)} serves plain HTTP, pass --plain-http$`),
+          new RegExp(
+            `if ${
+              RegExp.escape(server.host)
+            } serves plain HTTP, use plain HTTP \\(--plain-http\\)$`,
+          ),
         );
         assert.equal(server.hits(), 0, "no request got through the handshake");
         // The hint is right: with --plain-http, the request arrives.

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import { decompressStream } from "../src/compress/decompress.ts";
 import { IntegrityError, UnsafeContentError } from "../src/errors/mod.ts";
-import { ExitCode } from "../src/errors/mod.ts";
+import { ExitCode } from "../src/cli/exit.ts";
 import { fetchConfigBytes, MAX_CONFIG_BYTES } from "../src/image/config.ts";
 import type { Target } from "../src/oci/target.ts";
 import { NotTarError, readTar } from "../src/tar/reader.ts";
@@ -501,7 +501,7 @@ Deno.test("push of a file that is no layer archive: exit 2 naming it, pointing t
     for (const [sources, message] of cases) {
       const push = await ocisync(["push", `oci:${tmp}/out:v1`, ...sources]);
       assertFails(push, ExitCode.Usage, message);
-      assert.match(push.stderr, /hint: .*--files FILE\.\.\. --artifact-type TYPE/);
+      assert.match(push.stderr, /hint: .*as an artifact.s files \(--files\)/);
       assert.ok(!(await exists(`${tmp}/out`)), "no layout");
     }
     // What the hint says works.

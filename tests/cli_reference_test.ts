@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { COMMANDS } from "../src/cli/commands/mod.ts";
-import { ExitCode } from "../src/errors/mod.ts";
+import { ExitCode } from "../src/cli/exit.ts";
 import { ocisync, run, runOk, type RunResult, shown } from "./helpers/cli.ts";
 import { closedPort } from "./helpers/servers.ts";
 import { startRegistry } from "./helpers/registry.ts";

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
-import { ExitCode } from "../src/errors/mod.ts";
+import { ExitCode } from "../src/cli/exit.ts";
 import { ocisync, runOk, shown } from "./helpers/cli.ts";
 import { sha256Digest, sha256Hex } from "./helpers/hash.ts";
 import { type Entry, pythonTar, writeImage } from "./helpers/layers.ts";
@@ -310,7 +310,10 @@ Deno.test("pull: a titled layer that is no tar, beside untitled ones, is explain
       pulled.stderr,
       /\("settings\.json"\) is not a tar archive: this manifest mixes titled/,
     );
-    assert.match(pulled.stderr, /hint: push it again with every file under --files/);
+    assert.match(
+      pulled.stderr,
+      /hint: push it again as an artifact, with every file titled \(--files\)/,
+    );
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

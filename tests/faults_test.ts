@@ -5,7 +5,7 @@
  * and checks the outcome, the log, what the proxy saw and what the registry or the disk holds.
  */
 import assert from "node:assert/strict";
-import { ExitCode } from "../src/errors/mod.ts";
+import { ExitCode } from "../src/cli/exit.ts";
 import { MediaType } from "../src/oci/mediatypes.ts";
 import { retryDelay } from "../src/remote/transport.ts";
 import { ocisync, runOk, type RunResult, shown } from "./helpers/cli.ts";

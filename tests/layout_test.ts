@@ -12,6 +12,7 @@ import { type Descriptor, gcLayout, LayoutTarget, REF_NAME_ANNOTATION } from "..
 import { MediaType } from "../src/oci/mediatypes.ts";
 import { type Manifest, parseManifestOrIndex } from "../src/oci/types.ts";
 import { runOk } from "./helpers/cli.ts";
+import { type Blob, blob, imageDocuments, jsonBlob } from "./helpers/images.ts";
 import { requireTool } from "./helpers/tools.ts";
 
 requireTool("skopeo", "skopeo");
@@ -26,12 +27,6 @@ const MOD_URL = new URL("../src/layout/mod.ts", import.meta.url).href;
 const LOCK_URL = new URL("../src/layout/lock.ts", import.meta.url).href;
 const DIGEST_URL = new URL("../src/digest/mod.ts", import.meta.url).href;
 
-/** A blob and its descriptor. */
-interface Blob {
-  descriptor: Descriptor;
-  bytes: Uint8Array;
-}
-
 /** A single-platform image: manifest, config, layers. */
 interface TestImage {
   manifest: Blob;
@@ -43,14 +38,6 @@ interface TestImage {
 interface TestLayer {
   blob: Blob;
   diffId: string;
-}
-
-function blob(mediaType: string, bytes: Uint8Array): Blob {
-  return { descriptor: { mediaType, digest: sha256Digest(bytes), size: bytes.length }, bytes };
-}
-
-function jsonBlob(mediaType: string, value: unknown): Blob {
-  return blob(mediaType, enc.encode(JSON.stringify(value)));
 }
 
 /** A gzip tar made by GNU tar, holding `files`; its diff_id from `gzip -dc | sha256sum`. */
@@ -69,19 +56,11 @@ async function makeLayer(work: string, files: Record<string, string>): Promise<T
 }
 
 function makeImage(layers: TestLayer[], label = "test"): TestImage {
-  const config = jsonBlob(MediaType.OciConfig, {
-    architecture: "amd64",
-    os: "linux",
-    config: { Labels: { label } },
-    rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
+  const blobs = layers.map((l) => l.blob);
+  const { config, manifest } = imageDocuments(blobs, layers.map((l) => l.diffId), {
+    Labels: { label },
   });
-  const manifest = jsonBlob(MediaType.OciManifest, {
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    config: config.descriptor,
-    layers: layers.map((l) => l.blob.descriptor),
-  });
-  return { manifest, config, layers: layers.map((l) => l.blob) };
+  return { manifest, config, layers: blobs };
 }
 
 async function storeBlobs(layout: LayoutTarget, blobs: Blob[]): Promise<void> {

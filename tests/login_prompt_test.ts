@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
-import { ExitCode } from "../src/errors/mod.ts";
+import { ExitCode } from "../src/cli/exit.ts";
 import { ocisync, run, shown } from "./helpers/cli.ts";
 import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
 import { isolatedEnv } from "./helpers/servers.ts";

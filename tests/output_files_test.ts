@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
-import { ExitCode } from "../src/errors/mod.ts";
+import { ExitCode } from "../src/cli/exit.ts";
 import { ocisync, run, runOk, shown } from "./helpers/cli.ts";
 import { asNobody } from "./helpers/unprivileged.ts";
 import { writeWheels } from "./helpers/wheels.ts";

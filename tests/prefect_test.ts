@@ -4,7 +4,9 @@
  * `examples/prefect/`, read back as Prefect reads them.
  */
 import assert from "node:assert/strict";
-import { parse as parseYaml } from "yaml";
+// Full npm: specifier, so that this module imports from outside this repository too.
+// deno-lint-ignore no-import-prefix
+import { parse as parseYaml } from "npm:yaml@2.8.1";
 import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
 import { run, runOk } from "./helpers/cli.ts";
 import { requireTool } from "./helpers/tools.ts";

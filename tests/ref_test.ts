@@ -1,13 +1,11 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../src/errors/mod.ts";
 import {
-  type AnyReference,
   type ArchiveReference,
   DEFAULT_REGISTRY,
   familiarReference,
   formatReference,
   isLoopbackRegistry,
-  parseAnyReference,
   parseArchiveReference,
   parseLayoutReference,
   parseReference,
@@ -358,7 +356,7 @@ function expectedArchive(vector: typeof ARCHIVE_VECTORS[number]): ArchiveReferen
 function assertAnyRejects(
   input: string,
   fragment: string,
-  parse: (input: string) => AnyReference = parseAnyReference,
+  parse: (input: string) => Reference = parseReference,
 ): void {
   assertRejects(input, fragment, (text) => {
     parse(text);
@@ -369,13 +367,11 @@ function assertAnyRejects(
 Deno.test("archive references split FILE, TAG, DIGEST and NAME by the documented rules", () => {
   for (const vector of ARCHIVE_VECTORS) {
     const expected = expectedArchive(vector);
-    assert.deepEqual(parseAnyReference(vector[0]), expected, vector[0]);
+    assert.deepEqual(parseReference(vector[0]), expected, vector[0]);
     assert.deepEqual(parseArchiveReference(vector[0]), expected, vector[0]);
   }
-  // Other references read as parseReference reads them.
-  for (const input of ["alpine:3", "oci:./dir:v1", "OCI-ARCHIVE:5000/app"]) {
-    assert.deepEqual(parseAnyReference(input), parseReference(input), input);
-  }
+  // A registry host that only looks like a prefix is a registry.
+  assert.equal(parseReference("OCI-ARCHIVE:5000/app").kind, "registry");
 });
 
 Deno.test("malformed archive references throw UsageError", () => {
@@ -392,12 +388,12 @@ Deno.test("malformed archive references throw UsageError", () => {
   // A registry host of these names is written in capitals, as "OCI:PORT" is.
   assertRejects("oci-archive:5000/app", "starts an archive reference", parseRegistryReference);
   assertRejects("docker-archive:5000/a", "starts an archive reference", parseRegistryReference);
-  // Until the commands open archives, parseReference says so instead of reading a registry.
-  assertRejects("oci-archive:app.tar", "not supported here");
-  assertRejects("docker-archive:app.tar:app:v1", "not supported here");
+  // parseReference reads them as archives, never as the registry image docker.io/…/oci-archive.
+  assert.equal(parseReference("oci-archive:app.tar").kind, "archive");
+  assert.equal(parseReference("docker-archive:app.tar:app:v1").kind, "archive");
 });
 
-Deno.test("archive references format canonically and round-trip through parseAnyReference", () => {
+Deno.test("archive references format canonically and round-trip through parseReference", () => {
   const cases: [string, string][] = [
     ["oci-archive:app.tar:v1", "oci-archive:app.tar:v1"],
     [`oci-archive:app.tar@${SHA256}`, `oci-archive:app.tar@${SHA256}`],
@@ -406,21 +402,21 @@ Deno.test("archive references format canonically and round-trip through parseAny
     ["docker-archive:C:\\x.tar", "docker-archive:C:\\x.tar"],
   ];
   for (const [input, full] of cases) {
-    assert.equal(formatReference(parseAnyReference(input)), full, input);
-    assert.equal(familiarReference(parseAnyReference(input)), full, input);
+    assert.equal(formatReference(parseReference(input)), full, input);
+    assert.equal(familiarReference(parseReference(input)), full, input);
   }
   for (const [input] of ARCHIVE_VECTORS) {
-    const ref = parseAnyReference(input);
-    assert.deepEqual(parseAnyReference(formatReference(ref)), ref, input);
-    assert.deepEqual(parseAnyReference(familiarReference(ref)), ref, input);
+    const ref = parseReference(input);
+    assert.deepEqual(parseReference(formatReference(ref)), ref, input);
+    assert.deepEqual(parseReference(familiarReference(ref)), ref, input);
   }
 });
 
 Deno.test("referenceString of an archive reference: its digest, else its tag", () => {
-  assert.equal(referenceString(parseAnyReference(`oci-archive:a.tar@${SHA256}`)), SHA256);
-  assert.equal(referenceString(parseAnyReference("oci-archive:a.tar:v1")), "v1");
-  assert.equal(referenceString(parseAnyReference("oci-archive:a.tar")), undefined);
+  assert.equal(referenceString(parseReference(`oci-archive:a.tar@${SHA256}`)), SHA256);
+  assert.equal(referenceString(parseReference("oci-archive:a.tar:v1")), "v1");
+  assert.equal(referenceString(parseReference("oci-archive:a.tar")), undefined);
   // The target keeps the name it was opened with; the tag is what it resolves.
-  assert.equal(referenceString(parseAnyReference("docker-archive:a.tar:app:v1")), "v1");
-  assert.equal(referenceString(parseAnyReference("docker-archive:a.tar")), undefined);
+  assert.equal(referenceString(parseReference("docker-archive:a.tar:app:v1")), "v1");
+  assert.equal(referenceString(parseReference("docker-archive:a.tar")), undefined);
 });

@@ -6,7 +6,9 @@
  * Deno has accepted the target and named the output, which also proves `DENORT_BIN` is used.
  */
 import assert from "node:assert/strict";
-import { parse } from "yaml";
+// Full npm: specifier, so that this module imports from outside this repository too.
+// deno-lint-ignore no-import-prefix
+import { parse } from "npm:yaml@2.8.1";
 import { run } from "./helpers/cli.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;

@@ -7,14 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { sha256Digest } from "../src/digest/mod.ts";
-import {
-  AuthError,
-  ExitCode,
-  exitCodeOf,
-  IntegrityError,
-  NetworkError,
-  NotFoundError,
-} from "../src/errors/mod.ts";
+import { ExitCode, exitCodeOf } from "../src/cli/exit.ts";
+import { AuthError, IntegrityError, NetworkError, NotFoundError } from "../src/errors/mod.ts";
 import { MediaType } from "../src/oci/mediatypes.ts";
 import type { Descriptor } from "../src/oci/types.ts";
 import { parseRegistryReference } from "../src/ref/mod.ts";

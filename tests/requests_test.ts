@@ -9,53 +9,14 @@ import { sha256Digest } from "../src/digest/mod.ts";
 import { MediaType } from "../src/oci/mediatypes.ts";
 import { parseRegistryReference } from "../src/ref/mod.ts";
 import { RegistryClient, type RegistryOptions, RegistryTarget } from "../src/remote/mod.ts";
-import { ocisync, shown } from "./helpers/cli.ts";
-import { type AuthMode, type TestRegistry, withRegistry } from "./helpers/registry.ts";
-import { isolatedEnv } from "./helpers/servers.ts";
+import { costOf, sentDuring } from "./helpers/cost.ts";
+import { type AuthMode, withRegistry } from "./helpers/registry.ts";
 import { writeTree } from "./helpers/tree.ts";
 
 const TREE = {
   "flows": { type: "dir" as const },
   "flows/hello.py": { type: "file" as const, content: "print('hello')\n" },
 };
-
-/** What the registry and its token server saw while `action` ran. */
-interface Sent {
-  /** `METHOD PATH STATUS`, in order. */
-  requests: string[];
-  /** The scopes of each token request, joined by spaces. */
-  tokens: string[];
-}
-
-async function sentDuring(registry: TestRegistry, action: () => Promise<void>): Promise<Sent> {
-  const requests = (await registry.requests()).length;
-  const tokens = registry.tokenRequests?.length ?? 0;
-  await action();
-  return {
-    requests: (await registry.requests()).slice(requests).map((r) =>
-      `${r.method} ${r.path} ${r.status}`
-    ),
-    tokens: (registry.tokenRequests ?? []).slice(tokens).map((t) => t.scope.join(" ")),
-  };
-}
-
-/** Runs the CLI with the registry's credentials on stdin (none for an anonymous registry). */
-function cli(registry: TestRegistry, tmp: string, args: string[]) {
-  const env = isolatedEnv(tmp);
-  if (registry.auth === "anonymous") return ocisync(args, { env });
-  return ocisync([...args, "-u", registry.username, "--password-stdin"], {
-    env,
-    stdin: registry.password,
-  });
-}
-
-/** Runs the CLI and fails unless it succeeds; returns what the registry saw meanwhile. */
-function costOf(registry: TestRegistry, tmp: string, args: string[]): Promise<Sent> {
-  return sentDuring(registry, async () => {
-    const result = await cli(registry, tmp, args);
-    assert.equal(result.code, 0, `${args.join(" ")}: ${shown(result)}`);
-  });
-}
 
 const HEAD_V1 = "HEAD /v2/t/app/manifests/v1";
 

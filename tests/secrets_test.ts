@@ -5,7 +5,7 @@
  * says otherwise.
  */
 import assert from "node:assert/strict";
-import { ExitCode } from "../src/errors/mod.ts";
+import { ExitCode } from "../src/cli/exit.ts";
 import { ocisync, run, runOk, shown } from "./helpers/cli.ts";
 import { startProxy } from "./helpers/fault_proxy.ts";
 import { startRegistry } from "./helpers/registry.ts";
@@ -177,7 +177,7 @@ Deno.test("TLS is verified: a self-signed registry fails without --ca-file and w
     assert.equal(untrusted.code, ExitCode.Network, shown(untrusted));
     assert.match(
       untrusted.stderr,
-      /GET https:\/\/127\.0\.0\.2:\d+\/v2\/: .*UnknownIssuer.*\nhint: .*--ca-file FILE\n$/,
+      /GET https:\/\/127\.0\.0\.2:\d+\/v2\/: .*UnknownIssuer.*\nhint: .*\(--ca-file FILE\)\n$/,
     );
     assert.equal(proxy.seen.length, 0, "no request got through the handshake");
 

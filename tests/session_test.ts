@@ -16,56 +16,11 @@ import { parseReference, parseRegistryReference } from "../src/ref/mod.ts";
 import { RegistryTarget } from "../src/remote/registry.ts";
 import { closeTarget, openTarget, Session } from "../src/target/mod.ts";
 import { ocisync, shown } from "./helpers/cli.ts";
+import { costOf, type Sent, sentDuring } from "./helpers/cost.ts";
 import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
-import { isolatedEnv } from "./helpers/servers.ts";
 import { writeTree } from "./helpers/tree.ts";
 
 const enc = new TextEncoder();
-
-/** What the registry and its token server saw while `action` ran. */
-interface Sent {
-  /** `METHOD PATH STATUS`, in order. */
-  requests: string[];
-  /** The scopes of each token request, joined by spaces. */
-  tokens: string[];
-}
-
-async function sentDuring(registry: TestRegistry, action: () => Promise<void>): Promise<Sent> {
-  const requests = (await registry.requests()).length;
-  const tokens = registry.tokenRequests?.length ?? 0;
-  await action();
-  return {
-    requests: (await registry.requests()).slice(requests).map((r) =>
-      `${r.method} ${r.path} ${r.status}`
-    ),
-    tokens: (registry.tokenRequests ?? []).slice(tokens).map((t) => t.scope.join(" ")),
-  };
-}
-
-/** Runs the CLI with the registry's credentials on stdin (none for an anonymous registry). */
-function cli(registry: TestRegistry, tmp: string, args: string[]) {
-  const env = isolatedEnv(tmp);
-  if (registry.auth === "anonymous") return ocisync(args, { env });
-  return ocisync([...args, "-u", registry.username, "--password-stdin"], {
-    env,
-    stdin: registry.password,
-  });
-}
-
-/** Runs the CLI, fails unless it succeeds, and returns its output and what the registry saw. */
-async function costOf(
-  registry: TestRegistry,
-  tmp: string,
-  args: string[],
-): Promise<Sent & { stdout: string }> {
-  let stdout = "";
-  const sent = await sentDuring(registry, async () => {
-    const result = await cli(registry, tmp, args);
-    assert.equal(result.code, 0, `${args.join(" ")}: ${shown(result)}`);
-    stdout = result.stdout;
-  });
-  return { ...sent, stdout };
-}
 
 const refusals = (sent: Sent) => sent.requests.filter((r) => r.endsWith(" 401"));
 

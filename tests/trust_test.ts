@@ -34,6 +34,7 @@ import {
   pythonSign,
   pythonVerify,
 } from "./helpers/cosign_vectors.ts";
+import { exitCodeOf } from "../src/cli/exit.ts";
 import { sha256Digest, sha256Hex } from "./helpers/hash.ts";
 import { withTempDir } from "./helpers/tree.ts";
 
@@ -103,7 +104,7 @@ Deno.test("classic: a tampered payload is refused", async () => {
     ]);
     const error = await refusal(verifyClassic(layout, image, [parsePublicKey(keysA.public)]));
     assert.equal(error.reason, "invalid-signature");
-    assert.equal(error.exitCode, 5);
+    assert.equal(exitCodeOf(error), 8);
     assert.match(error.rejected[0], /no key verified/);
   });
 });

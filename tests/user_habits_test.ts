@@ -5,7 +5,7 @@
  * skopeo and node:crypto, never from ocisync.
  */
 import assert from "node:assert/strict";
-import { ExitCode } from "../src/errors/mod.ts";
+import { ExitCode } from "../src/cli/exit.ts";
 import { ocisync, runOk, shown, stripEscapes } from "./helpers/cli.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { PERMISSION_FLAGS } from "../scripts/permissions.ts";

@@ -43,6 +43,7 @@ import {
 } from "../digest/mod.ts";
 import { IntegrityError, NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
+import { cancelOnError } from "../layout/format.ts";
 import type { LayoutTarget } from "../layout/mod.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import type { CallOptions, Closer, Target } from "../oci/target.ts";
@@ -330,15 +331,11 @@ export class DockerArchiveTarget implements Target, Closer {
     body: ReadableStream<Uint8Array>,
     options?: CallOptions,
   ): Promise<boolean> {
-    try {
+    return await cancelOnError(body, async () => {
       this.#check(options);
       this.#checkWriting();
       return await (await this.#stage()).pushBlob(descriptor, body);
-    } catch (error) {
-      // Fails harmlessly when the body is already piped: the pipe has cancelled it.
-      await body.cancel().catch(() => {});
-      throw error;
-    }
+    });
   }
 
   /**

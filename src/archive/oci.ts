@@ -20,16 +20,22 @@
  * @module
  */
 import { isDigest, parseDigest, verifyingStream } from "../digest/mod.ts";
-import { IntegrityError, NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
+import { IntegrityError, NotFoundError, OcisyncError } from "../errors/mod.ts";
 import { statOrUndefined } from "../fs/stat.ts";
-import { blobPath, REF_NAME_ANNOTATION } from "../layout/format.ts";
+import {
+  blobPath,
+  cancelOnError,
+  checkLayoutVersion,
+  resolveEntry,
+  uniqueTags,
+} from "../layout/format.ts";
+import { walkReachable } from "../layout/gc.ts";
 import type { LayoutTarget } from "../layout/mod.ts";
 import { MANIFEST_MEDIA_TYPES } from "../oci/mediatypes.ts";
 import type { CallOptions, Closer, Target } from "../oci/target.ts";
 import {
   type Descriptor,
   type Index,
-  isJsonObject,
   MAX_MANIFEST_BYTES,
   parseManifestOrIndex,
 } from "../oci/types.ts";
@@ -43,10 +49,6 @@ export interface ArchiveOpenOptions {
   create?: boolean;
 }
 
-/** The only `imageLayoutVersion` the image-spec defines. */
-const LAYOUT_VERSION = "1.0.0";
-// A "not found" error lists the tags only when there are few enough to read.
-const MAX_LISTED_TAGS = 10;
 const decoder = new TextDecoder();
 
 /**
@@ -123,13 +125,10 @@ export class OciArchiveTarget implements Target, Closer {
       });
     const layout = archive.entries.get("oci-layout");
     if (layout?.type !== "file") throw notLayout("oci-layout file");
-    const version = layoutVersion(path, await readSmallEntry(archive, layout));
-    if (version !== LAYOUT_VERSION) {
-      throw new OcisyncError(
-        `${path}: oci-layout has imageLayoutVersion ${JSON.stringify(version)}; ` +
-          `only ${LAYOUT_VERSION} is supported`,
-      );
-    }
+    checkLayoutVersion(
+      `${path}: oci-layout`,
+      decoder.decode(await readSmallEntry(archive, layout)),
+    );
     const indexEntry = archive.entries.get("index.json");
     if (indexEntry?.type !== "file") throw notLayout("index.json");
     const bytes = await readSmallEntry(archive, indexEntry);
@@ -166,20 +165,12 @@ export class OciArchiveTarget implements Target, Closer {
    */
   async resolve(reference?: string, options?: CallOptions): Promise<Descriptor> {
     this.#check(options);
-    const entries = await this.listEntries();
-    if (reference === undefined) {
-      if (entries.length === 1) return entries[0];
-      if (entries.length === 0) throw new NotFoundError(`${this.name} holds no images`);
-      throw new UsageError(`${this.name} holds ${entries.length} images: name one`, {
-        hint: `write ${this.name}:TAG or ${this.name}@DIGEST; ${tagSummary(entries)}`,
-      });
-    }
-    if (isDigest(reference)) {
-      return entries.find((d) => d.digest === reference) ?? await this.#describe(reference);
-    }
-    const tagged = entries.find((d) => refName(d) === reference);
-    if (tagged) return tagged;
-    throw new NotFoundError(`tag "${reference}" not found in ${this.name}: ${tagSummary(entries)}`);
+    return await resolveEntry(
+      this.name,
+      await this.listEntries(),
+      reference,
+      (digest) => this.#describe(digest),
+    );
   }
 
   /**
@@ -258,18 +249,14 @@ export class OciArchiveTarget implements Target, Closer {
     body: ReadableStream<Uint8Array>,
     options?: CallOptions,
   ): Promise<boolean> {
-    try {
+    return await cancelOnError(body, async () => {
       this.#check(options);
       if (this.#archiveBlob(descriptor.digest)?.size === descriptor.size) {
         await body.cancel();
         return false;
       }
       return await (await this.#stage()).pushBlob(descriptor, body);
-    } catch (error) {
-      // Fails harmlessly when the body is already piped: the pipe has cancelled it.
-      await body.cancel().catch(() => {});
-      throw error;
-    }
+    });
   }
 
   /**
@@ -483,35 +470,24 @@ export class OciArchiveTarget implements Target, Closer {
    */
   async #reachable(entries: Descriptor[]): Promise<[Descriptor["digest"], number][]> {
     const sizes = new Map<Descriptor["digest"], number>();
-    const read = new Set<string>();
-    const pending = entries.map((descriptor) => ({ descriptor, document: true }));
-    for (let next = pending.pop(); next; next = pending.pop()) {
-      const { descriptor, document } = next;
+    await walkReachable(entries, async (descriptor) => {
       const size = await this.#blobSize(descriptor.digest);
-      if (size === undefined) continue;
+      if (size === undefined) return false;
       sizes.set(descriptor.digest, size);
-      if (!document || read.has(descriptor.digest)) continue;
-      read.add(descriptor.digest);
+      return true;
+    }, async (descriptor) => {
       // A blob of an unknown media type is read by its shape: an artifact may be an index.
       const known = MANIFEST_MEDIA_TYPES.includes(descriptor.mediaType);
-      if (!known && size > MAX_MANIFEST_BYTES) continue;
-      let doc;
+      if (!known && sizes.get(descriptor.digest)! > MAX_MANIFEST_BYTES) return undefined;
       try {
         const bytes = await this.#readDocument(descriptor);
-        doc = parseManifestOrIndex(bytes, known ? descriptor.mediaType : undefined);
+        return parseManifestOrIndex(bytes, known ? descriptor.mediaType : undefined);
       } catch (error) {
         // Not a document after all; a corrupt blob is still refused when it is copied.
-        if (!known) continue;
+        if (!known) return undefined;
         throw error;
       }
-      const children = doc.kind === "index"
-        ? doc.index.manifests.map((child) => ({ descriptor: child, document: true }))
-        : [doc.manifest.config, ...doc.manifest.layers].map((child) => ({
-          descriptor: child,
-          document: false,
-        }));
-      pending.push(...children);
-    }
+    });
     return [...sizes].sort(([a], [b]) => {
       const [x, y] = [parseDigest(a), parseDigest(b)];
       return x.algorithm === y.algorithm
@@ -521,33 +497,6 @@ export class OciArchiveTarget implements Target, Closer {
   }
 }
 
-/** The `imageLayoutVersion` of an `oci-layout` file. */
-function layoutVersion(path: string, bytes: Uint8Array): unknown {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(decoder.decode(bytes));
-  } catch (error) {
-    throw new OcisyncError(`${path}: oci-layout is not valid JSON`, { cause: error });
-  }
-  return isJsonObject(doc) ? doc.imageLayoutVersion : undefined;
-}
-
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function refName(descriptor: Descriptor): string | undefined {
-  return descriptor.annotations?.[REF_NAME_ANNOTATION];
-}
-
-function uniqueTags(entries: Descriptor[]): string[] {
-  return [...new Set(entries.map(refName).filter((tag) => tag !== undefined))];
-}
-
-/** The end of a "not found" message: the tags, or how many there are. */
-function tagSummary(entries: Descriptor[]): string {
-  const tags = uniqueTags(entries);
-  if (tags.length === 0) return "it has no tags";
-  if (tags.length > MAX_LISTED_TAGS) return `it has ${tags.length} tags`;
-  return `its tags are ${tags.join(", ")}`;
 }

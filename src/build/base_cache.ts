@@ -34,6 +34,7 @@ import {
   type Platform,
 } from "../oci/types.ts";
 import { openBase, type OpenedBase } from "../pull/read.ts";
+import { openBaseIndex, type OpenedBaseIndex } from "../push/index.ts";
 import { defaultCacheDir } from "../python/cache.ts";
 import type { Reference } from "../ref/mod.ts";
 import type { OpenTargetOptions } from "../target/mod.ts";
@@ -257,23 +258,76 @@ export async function openCachedBase(
   reference: Reference,
   options: CachedBaseOptions = {},
 ): Promise<OpenedBase> {
-  const { targets, platform, onDetail } = options;
-  if (reference.kind === "layout") return await openBase(reference, targets, platform);
+  const { targets, platform } = options;
+  return await throughCache(
+    reference,
+    options,
+    (documents) => openBase(reference, targets, platform, documents),
+  );
+}
+
+/**
+ * Opens a base for a multi-platform build as `openBaseIndex` of `../push/index.ts` does,
+ * reading its index, manifests and configs through a {@linkcode DocumentCache} as
+ * {@linkcode openCachedBase} does. Reading a platform's image later goes through the cache too.
+ *
+ * @throws {NetworkError} when the registry cannot be reached and the index is not cached.
+ * @example
+ * ```ts
+ * import { openCachedBaseIndex } from "./base_cache.ts";
+ * import { closeTarget } from "../target/mod.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * const base = await openCachedBaseIndex(parseReference("localhost:5000/base/busybox:1"));
+ * console.log(base.platforms);
+ * await closeTarget(base.target);
+ * ```
+ */
+export async function openCachedBaseIndex(
+  reference: Reference,
+  options: Omit<CachedBaseOptions, "platform"> = {},
+): Promise<OpenedBaseIndex> {
+  const opened = await throughCache(
+    reference,
+    options,
+    (documents) => openBaseIndex(reference, options.targets, documents),
+  );
+  const offline = async <T>(read: () => Promise<T>): Promise<T> => {
+    try {
+      return await read();
+    } catch (error) {
+      throw offlineError(error, reference);
+    }
+  };
+  return {
+    ...opened,
+    image: (platform) => offline(() => opened.image(platform)),
+    images: () => offline(() => opened.images()),
+  };
+}
+
+/** Runs `open` with a cache over the base's documents (none for a layout). */
+async function throughCache<T>(
+  reference: Reference,
+  options: Omit<CachedBaseOptions, "platform">,
+  open: (documents?: (target: Target) => Target) => Promise<T>,
+): Promise<T> {
+  if (reference.kind === "layout") return await open();
+  const { onDetail } = options;
   const cache = new DocumentCache(options.cacheDir, onDetail);
   try {
-    return await openBase(
-      reference,
-      targets,
-      platform,
-      (target) => new CachedDocuments(target, cache, onDetail),
-    );
+    return await open((target) => new CachedDocuments(target, cache, onDetail));
   } catch (error) {
-    if (!(error instanceof NetworkError)) throw error;
-    throw new NetworkError(error.message, {
-      hint: [error.hint, offlineHint(reference.digest)].filter(Boolean).join("; "),
-      cause: error,
-    });
+    throw offlineError(error, reference);
   }
+}
+
+/** A network error with the hint that says how to build offline; any other error as it is. */
+function offlineError(error: unknown, reference: Reference): unknown {
+  if (!(error instanceof NetworkError)) return error;
+  return new NetworkError(error.message, {
+    hint: [error.hint, offlineHint(reference.digest)].filter(Boolean).join("; "),
+    cause: error,
+  });
 }
 
 /** What would have let the build go on without the registry. */

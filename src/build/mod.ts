@@ -10,6 +10,14 @@
  * Without a base, the image holds only its layers: a Kubernetes image volume
  * can mount it as it is.
  *
+ * With several platforms (the recipe's `platforms:`, or `options.platforms`), the build writes
+ * an OCI image index with one manifest per platform. Each platform gets its own dependency
+ * layers, installed for its wheels (`pipTarget` of `../python/platform.ts`: manylinux2014 tags,
+ * or musllinux ones for `libc: musl`, `--implementation cp` and `--abi cp3XX`) and cached per
+ * platform; code layers are packed once, and every manifest lists the same blob, sent once.
+ * Each manifest appends to that platform's manifest of the base's index; a platform the base
+ * lacks is refused before anything is installed or sent.
+ *
  * @example
  * ```ts
  * import { buildImage, readRecipe } from "./mod.ts";
@@ -19,17 +27,31 @@
  * @module
  */
 import type { Digest } from "../digest/mod.ts";
+import { UsageError } from "../errors/mod.ts";
 import { appendPlan } from "../image/append.ts";
 import { createdAt } from "../image/build.ts";
-import { type ImagePlan, imagePlan, type PreparedLayer } from "../image/plan.ts";
-import { DEFAULT_PLATFORM } from "../image/platform.ts";
+import {
+  type ImagePlan,
+  imagePlan,
+  type IndexPlan,
+  indexPlan,
+  type PreparedLayer,
+} from "../image/plan.ts";
+import { DEFAULT_PLATFORM, formatPlatform } from "../image/platform.ts";
 import { normalizePrefix } from "../layer/mod.ts";
-import type { Descriptor } from "../oci/types.ts";
+import type { Descriptor, Platform } from "../oci/types.ts";
 import { type BlobListener, type StepListener, StepReporter } from "../progress/mod.ts";
 import type { OpenedBase } from "../pull/read.ts";
 import { prepareLayer } from "../push/mod.ts";
 import { type PushResult, writePlan } from "../push/write.ts";
-import { buildDepsLayer } from "../python/mod.ts";
+import {
+  baseIndexAnnotations,
+  type IndexPushResult,
+  type OpenedBaseIndex,
+  requireBasePlatforms,
+  writeIndexPlan,
+} from "../push/index.ts";
+import { buildDepsLayer, type DepsOptions, type Libc, pipTarget } from "../python/mod.ts";
 import type { Reference } from "../ref/mod.ts";
 import {
   closeTarget,
@@ -38,20 +60,27 @@ import {
   type OpenTargetOptions,
   Session,
 } from "../target/mod.ts";
-import { openCachedBase } from "./base_cache.ts";
+import { openCachedBase, openCachedBaseIndex } from "./base_cache.ts";
 import type { Recipe, RequirementsLayer } from "./recipe.ts";
 
 // The types this module's API is written in, each from its home, so that its documentation is
 // complete on its own.
 export type { Digest } from "../digest/mod.ts";
 export type { ConfigEdits } from "../image/edit.ts";
-export type { BlobSource, ImagePlan, PreparedLayer } from "../image/plan.ts";
+export type { BlobSource, ImagePlan, IndexPlan, PreparedLayer } from "../image/plan.ts";
+export type { IndexPushResult } from "../push/index.ts";
 export type { JsonBlob } from "../image/build.ts";
 export type { Descriptor, Platform } from "../oci/types.ts";
 export type { BlobEvent, BlobListener, StepEvent, StepListener } from "../progress/mod.ts";
 export type { PushResult, TransferStats } from "../push/write.ts";
 export type { Compression } from "../compress/mod.ts";
-export type { DepsOptions, InstallerChoice, InstallerName, InstallOptions } from "../python/mod.ts";
+export type {
+  DepsOptions,
+  InstallerChoice,
+  InstallerName,
+  InstallOptions,
+  Libc,
+} from "../python/mod.ts";
 export type { LayoutReference, Reference, RegistryReference } from "../ref/mod.ts";
 export type { OpenTargetOptions } from "../target/mod.ts";
 export {
@@ -77,6 +106,14 @@ export interface BuildOptions {
    * before).
    */
   dryRun?: boolean;
+  /**
+   * The image's platforms, over the recipe's `platform` and `platforms` (`--platform
+   * linux/amd64,linux/arm64`). More than one makes an index. As with the recipe's `platforms:`,
+   * even one chooses the wheels of dependency layers that give no `platforms` of their own.
+   */
+  platforms?: Platform[];
+  /** The target images' C library, over the recipe's `libc` (`--libc`). Default glibc. */
+  libc?: Libc;
   /** The mtime of every entry and the config's `created`, in seconds. Default 0. */
   mtime?: number;
   /** Use the dependency cache. Default true. The base's documents are cached regardless. */
@@ -107,6 +144,20 @@ export interface BuiltLayer {
   descriptor: Descriptor;
   /** For dependency layers: whether the cache had it. */
   cached?: boolean;
+  /** For dependency layers of a multi-platform build: the platform they were installed for. */
+  platform?: Platform;
+}
+
+/** One platform's image of a multi-platform build. */
+export interface PlatformImage {
+  /** The platform, as the index lists it. */
+  platform: Platform;
+  /** The manifest's digest. */
+  digest: Digest;
+  /** The plan of the image. */
+  image: ImagePlan;
+  /** Its layers built from the recipe, in order: its dependency layers, the shared code layers. */
+  layers: BuiltLayer[];
 }
 
 /** What a build made. */
@@ -115,21 +166,37 @@ export interface BuildResult {
   reference: Reference;
   /** Its tags. */
   tags: string[];
-  /** The manifest digest. */
+  /** The manifest digest; for a multi-platform build, the index's. */
   digest: Digest;
-  /** The plan: the config, the manifest and where each layer comes from. */
+  /**
+   * The plan: the config, the manifest and where each layer comes from. For a multi-platform
+   * build, the first platform's; see `platforms`.
+   */
   image: ImagePlan;
-  /** The layers built from the recipe, in order. */
+  /**
+   * The layers built from the recipe, in order; for a multi-platform build, each code layer
+   * once and each platform's dependency layers (with their `platform`).
+   */
   layers: BuiltLayer[];
   /** Requirements not pinned to one version, across the dependency layers. */
   unpinned: string[];
-  /** What the push did; absent for a dry run. */
+  /** What the push did; absent for a dry run and for a multi-platform build (see `indexPush`). */
   push?: PushResult;
+  /** A multi-platform build's index plan. */
+  index?: IndexPlan;
+  /** A multi-platform build's images, one per platform, in the index's order. */
+  platforms?: PlatformImage[];
+  /** What a multi-platform push did; absent for a dry run. */
+  indexPush?: IndexPushResult;
 }
 
 /**
  * Builds the image a recipe describes and pushes it, unless `dryRun`.
  *
+ * @throws {NotFoundError} when the base lacks one of several platforms, before anything is
+ * installed or sent.
+ * @throws {UsageError} for a requirements layer with its own `platforms` (pip tags) in a build
+ * of several platforms.
  * @example
  * ```ts
  * import { buildImage, parseRecipe } from "./mod.ts";
@@ -143,6 +210,27 @@ export interface BuildResult {
 export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Promise<BuildResult> {
   const mtime = options.mtime ?? 0;
   const tags = [...destinationTags(recipe.image), ...recipe.tags];
+  // `platforms` (the recipe's or the caller's) chooses the dependency layers' wheels; the older
+  // `platform:` alone leaves the installer's defaults, as it always has.
+  const chosen = options.platforms ?? recipe.platforms;
+  if (chosen !== undefined && chosen.length === 0) {
+    throw new UsageError("platforms: give at least one platform");
+  }
+  const multi = chosen !== undefined && chosen.length > 1;
+  if (multi) {
+    const fixed = recipe.layers.find((layer) => layer.kind === "requirements" && layer.platforms);
+    if (fixed) {
+      throw new UsageError(
+        `${recipe.file}: the requirements layer ${
+          (fixed as RequirementsLayer).requirements
+        } gives its own platforms (pip tags), which fit one image platform, not ${
+          chosen.map(formatPlatform).join(", ")
+        }`,
+        { hint: "leave its platforms: out: each platform's wheels are chosen from it" },
+      );
+    }
+  }
+  const libc = options.libc ?? recipe.libc;
   // The base and the destination share one session: a base on the registry pushed to costs no
   // second challenge, and its layers are mounted rather than sent.
   const { create: _create, session: given, client, ...sessionOptions } = options.targets ?? {};
@@ -152,14 +240,27 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
   const targets: OpenTargetOptions | undefined = owned ? { session: owned } : options.targets;
   const work = await Deno.makeTempDir({ prefix: "ocisync-build-" });
   let base: OpenedBase | undefined;
+  let baseIndex: OpenedBaseIndex | undefined;
   try {
-    const prepared: PreparedLayer[] = [];
-    const built: BuiltLayer[] = [];
+    // A multi-platform build reads the base's index first: a platform it lacks stops the build
+    // before anything is installed or sent.
+    if (multi && recipe.base) {
+      baseIndex = await openCachedBaseIndex(recipe.base, {
+        targets,
+        cacheDir: options.cacheDir,
+        onDetail: options.onDetail,
+      });
+      requireBasePlatforms(baseIndex, chosen);
+    }
     const unpinned: string[] = [];
-    for (const [index, layer] of recipe.layers.entries()) {
-      if (layer.kind === "requirements") {
-        const deps = await buildDepsLayer(layer.requirements, `${work}/${index}.layer`, {
-          ...layer,
+    const packed = new Map<number, PreparedLayer>();
+    const depsFor = async (platform: Platform | undefined, slot: string) => {
+      const layers = new Map<number, { prepared: PreparedLayer; built: BuiltLayer }>();
+      for (const [index, layer] of recipe.layers.entries()) {
+        if (layer.kind !== "requirements") continue;
+        const path = `${work}/${slot}${index}.layer`;
+        const deps = await buildDepsLayer(layer.requirements, path, {
+          ...depsTarget(layer, chosen !== undefined ? platform : undefined, libc),
           prefix: layer.dest,
           compression: recipe.compression,
           mtime,
@@ -170,47 +271,132 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
           onStep: options.onStep,
         });
         const descriptor = { mediaType: deps.mediaType, digest: deps.digest, size: deps.size };
-        prepared.push({
-          path: `${work}/${index}.layer`,
-          descriptor,
-          diffId: deps.diffId,
+        layers.set(index, {
+          prepared: { path, descriptor, diffId: deps.diffId },
+          built: {
+            kind: layer.kind,
+            dest: layer.dest,
+            descriptor,
+            cached: deps.cached,
+            ...(multi && platform ? { platform } : {}),
+          },
         });
-        built.push({ kind: layer.kind, dest: layer.dest, descriptor, cached: deps.cached });
-        unpinned.push(...deps.unpinned);
-      } else {
+        unpinned.push(...deps.unpinned.filter((name) => !unpinned.includes(name)));
+      }
+      return layers;
+    };
+    const pack = async () => {
+      for (const [index, layer] of recipe.layers.entries()) {
+        if (layer.kind !== "source") continue;
         const step = new StepReporter(
           options.onStep,
           `pack:${index}`,
           `packing ${layer.source} into ${layer.dest}`,
         );
         step.started();
-        const packed = await prepareLayer(
-          { kind: "folder", path: layer.source, prefix: normalizePrefix(layer.dest) },
-          work,
-          mtime,
-          { compression: recipe.compression, exclude: layer.exclude, onProgress: step.progress },
+        packed.set(
+          index,
+          await prepareLayer(
+            { kind: "folder", path: layer.source, prefix: normalizePrefix(layer.dest) },
+            work,
+            mtime,
+            { compression: recipe.compression, exclude: layer.exclude, onProgress: step.progress },
+          ),
         );
         step.done();
-        prepared.push(packed);
-        built.push({ kind: layer.kind, dest: layer.dest, descriptor: packed.descriptor });
       }
-    }
-    if (recipe.base) {
-      base = await openCachedBase(recipe.base, {
-        targets,
-        platform: recipe.platform,
-        cacheDir: options.cacheDir,
-        onDetail: options.onDetail,
-      });
-    }
+    };
+    /** One platform's layers in the recipe's order: its own dependency layers, the code. */
+    const inOrder = (deps: Awaited<ReturnType<typeof depsFor>>) => {
+      const prepared: PreparedLayer[] = [];
+      const built: BuiltLayer[] = [];
+      for (const [index, layer] of recipe.layers.entries()) {
+        const own = deps.get(index);
+        if (own) {
+          prepared.push(own.prepared);
+          built.push(own.built);
+        } else {
+          const code = packed.get(index)!;
+          prepared.push(code);
+          built.push({ kind: "source", dest: layer.dest, descriptor: code.descriptor });
+        }
+      }
+      return { prepared, built };
+    };
     const settings = {
       created: createdAt(mtime),
       edits: recipe.config,
       annotations: recipe.annotations,
     };
+
+    if (multi) {
+      await pack();
+      const images: PlatformImage[] = [];
+      for (const [i, platform] of chosen.entries()) {
+        const { prepared, built } = inOrder(await depsFor(platform, `${i}-`));
+        const baseImage = await baseIndex?.image(platform);
+        const plan: ImagePlan = baseImage
+          ? {
+            ...appendPlan(baseImage, prepared, settings),
+            entry: { platform: baseImage.descriptor.platform ?? platform },
+          }
+          : imagePlan(prepared, { ...settings, platform });
+        images.push({
+          platform: plan.entry?.platform ?? platform,
+          digest: plan.manifest.descriptor.digest,
+          image: plan,
+          layers: built,
+        });
+      }
+      const index = indexPlan(
+        images.map((p) => p.image),
+        baseIndex ? baseIndexAnnotations(baseIndex, recipe.annotations) : recipe.annotations,
+      );
+      const layers = [
+        ...images.flatMap((p) => p.layers.filter((l) => l.kind === "requirements")),
+        ...images[0].layers.filter((l) => l.kind === "source"),
+      ];
+      const result: BuildResult = {
+        reference: recipe.image,
+        tags,
+        digest: index.index.descriptor.digest,
+        image: images[0].image,
+        layers,
+        unpinned,
+        index,
+        platforms: images,
+      };
+      if (options.dryRun) return result;
+      const destination = await openTarget(recipe.image, { ...targets, create: true });
+      try {
+        const step = new StepReporter(options.onStep, "push", `pushing to ${destination.name}`);
+        step.started();
+        const indexPush = await writeIndexPlan(destination, index, tags, {
+          concurrency: options.concurrency,
+          onBlob: options.onBlob,
+        });
+        step.done();
+        return { ...result, indexPush };
+      } finally {
+        await closeTarget(destination);
+      }
+    }
+
+    const platform = chosen?.[0] ?? recipe.platform;
+    const deps = await depsFor(platform, "");
+    await pack();
+    const { prepared, built } = inOrder(deps);
+    if (recipe.base) {
+      base = await openCachedBase(recipe.base, {
+        targets,
+        platform,
+        cacheDir: options.cacheDir,
+        onDetail: options.onDetail,
+      });
+    }
     const image = base
       ? appendPlan(base, prepared, settings)
-      : imagePlan(prepared, { ...settings, platform: recipe.platform ?? DEFAULT_PLATFORM });
+      : imagePlan(prepared, { ...settings, platform: platform ?? DEFAULT_PLATFORM });
     const result = {
       reference: recipe.image,
       tags,
@@ -235,7 +421,28 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
     }
   } finally {
     if (base) await closeTarget(base.target);
+    if (baseIndex) await closeTarget(baseIndex.target);
     await owned?.close();
     await Deno.remove(work, { recursive: true });
   }
+}
+
+/**
+ * A requirements layer's installer options for `platform`: with no platform, or a layer that
+ * gives its own pip tags, the layer's own; otherwise pip's tags of the platform, `cp`, and
+ * CPython's ABI of the layer's Python version.
+ */
+function depsTarget(
+  layer: RequirementsLayer,
+  platform: Platform | undefined,
+  libc: Libc | undefined,
+): Omit<DepsOptions, "prefix"> {
+  const { kind: _kind, requirements: _requirements, dest: _dest, ...own } = layer;
+  if (platform === undefined || layer.platforms) return own;
+  const target = pipTarget(platform, {
+    pythonVersion: layer.pythonVersion,
+    implementation: layer.implementation,
+    libc,
+  });
+  return { ...own, ...target };
 }

@@ -7,7 +7,7 @@
  * image: ghcr.io/acme/flows:v1
  * tags: [latest]
  * base: docker.io/prefecthq/prefect-client:3-python3.12   # optional
- * platform: linux/amd64
+ * platform: linux/amd64                # or platforms: [linux/amd64, linux/arm64], an index
  * layers:
  *   - requirements: requirements.txt    # pip install, under dest (default /opt/ocisync/deps)
  *     python_version: "3.12"
@@ -31,6 +31,7 @@
  * ```
  * @module
  */
+// Full npm: specifier, so that this module imports from outside this repository too.
 import {
   isMap,
   isScalar,
@@ -40,14 +41,21 @@ import {
   parseDocument,
   type Scalar,
   type YAMLMap,
-} from "yaml";
+  // deno-lint-ignore no-import-prefix
+} from "npm:yaml@2.8.1";
 import { dirname, join } from "node:path";
 import { type Compression, COMPRESSIONS } from "../compress/mod.ts";
 import { NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
 import type { ConfigEdits } from "../image/edit.ts";
-import { parsePlatform } from "../image/platform.ts";
+import { formatPlatform, parsePlatform } from "../image/platform.ts";
 import type { Platform } from "../oci/types.ts";
-import { DEFAULT_DEPS_PREFIX, type DepsOptions, type InstallerChoice } from "../python/mod.ts";
+import {
+  DEFAULT_DEPS_PREFIX,
+  type DepsOptions,
+  type InstallerChoice,
+  type Libc,
+  LIBCS,
+} from "../python/mod.ts";
 import { parseReference, type Reference } from "../ref/mod.ts";
 
 /** A layer of Python dependencies, installed from a requirements file. */
@@ -98,6 +106,16 @@ export interface Recipe {
   base?: Reference;
   /** The image's platform (the base's, chosen from an index). */
   platform?: Platform;
+  /**
+   * The platforms of a multi-platform image (`platforms:`), an index with one manifest per
+   * platform; each is chosen from the base's index. Exclusive with `platform`.
+   */
+  platforms?: Platform[];
+  /**
+   * The target images' C library, which chooses the wheels of a multi-platform build's
+   * dependency layers: glibc (manylinux, the default) or musl (Alpine, musllinux).
+   */
+  libc?: Libc;
   /** The compression of built layers. */
   compression?: Compression;
   /** The layers, from the bottom up. */
@@ -113,6 +131,8 @@ const TOP_KEYS = [
   "tags",
   "base",
   "platform",
+  "platforms",
+  "libc",
   "compression",
   "layers",
   "config",
@@ -199,17 +219,39 @@ class RecipeReader {
     const image = this.#required(top, "image", doc.contents, "the recipe");
     const layers = this.#required(top, "layers", doc.contents, "the recipe");
     const platform = top.get("platform");
+    const platforms = top.get("platforms");
+    if (platform && platforms) {
+      this.#fail(platforms, "give platform: or platforms:, not both");
+    }
     const compression = top.get("compression");
+    const libc = top.get("libc");
+    const parsedPlatform = platform ? this.#platform(platform) : undefined;
+    const parsedPlatforms = platforms ? this.#platforms(platforms) : undefined;
+    const recipeLayers = this.#layers(layers);
+    if (parsedPlatforms && parsedPlatforms.length > 1) {
+      for (const [i, layer] of recipeLayers.entries()) {
+        if (layer.kind === "requirements" && layer.platforms) {
+          const item = (layers as { items: YAMLMap[] }).items[i];
+          this.#fail(
+            item.items.find((pair) => (pair.key as Scalar).value === "platforms")?.key as Node,
+            "a requirements layer's platforms: (pip tags) fit one image platform; with several " +
+              "platforms, leave it out: each platform's wheels are chosen from it",
+          );
+        }
+      }
+    }
     return {
       file: this.#file,
       image: this.#reference(image),
       tags: this.#strings(top.get("tags"), "tags"),
       ...(top.has("base") ? { base: this.#reference(top.get("base")!) } : {}),
-      ...(platform ? { platform: this.#platform(platform) } : {}),
+      ...(parsedPlatform ? { platform: parsedPlatform } : {}),
+      ...(parsedPlatforms ? { platforms: parsedPlatforms } : {}),
+      ...(libc ? { libc: this.#choice(libc, "libc", LIBCS) as Libc } : {}),
       ...(compression
         ? { compression: this.#choice(compression, "compression", COMPRESSIONS) as Compression }
         : {}),
-      layers: this.#layers(layers),
+      layers: recipeLayers,
       config: this.#config(top.get("config")),
       annotations: this.#stringMap(top.get("annotations"), "annotations"),
     };
@@ -391,6 +433,20 @@ class RecipeReader {
   #platform(node: Node): Platform {
     const text = this.#string(node, "platform");
     return this.#checked(node, () => parsePlatform(text));
+  }
+
+  #platforms(node: Node): Platform[] {
+    if (!isSeq(node) || node.items.length === 0) {
+      this.#fail(node, "platforms is a non-empty list of os/arch[/variant], e.g. [linux/amd64]");
+    }
+    const seen = new Set<string>();
+    return node.items.map((item) => {
+      const platform = this.#platform(item as Node);
+      const key = formatPlatform(platform);
+      if (seen.has(key)) this.#fail(item as Node, `platform ${key} is listed twice`);
+      seen.add(key);
+      return platform;
+    });
   }
 
   #reference(node: Node): Reference {

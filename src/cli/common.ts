@@ -3,99 +3,20 @@
  *
  * @module
  */
-import type { OptionSpec, ParsedOptions } from "./args.ts";
-import { logExchange, type Output, type OutputMode } from "./output.ts";
+import type { ParsedOptions } from "./args.ts";
+import { logExchange, type Output } from "./output.ts";
 import { type Bounds, parseDuration, parseWholeNumber, POSITIVE_BOUNDS } from "../units/mod.ts";
-import { type Compression, COMPRESSIONS } from "../compress/mod.ts";
+import { type Compression, COMPRESSIONS } from "../compress/names.ts";
 import { credentialLookup } from "../credentials/mod.ts";
 import { UsageError } from "../errors/mod.ts";
 import { parsePlatform } from "../image/platform.ts";
-import { MAX_MTIME } from "../layer/mod.ts";
+import { MAX_MTIME } from "../layer/limits.ts";
 import type { Platform } from "../oci/types.ts";
 import { Session, type SessionOptions } from "../target/mod.ts";
 
-/** `--json`, `-q`, `--verbose`, `--debug` and `--help`. */
-export const OUTPUT_OPTIONS: OptionSpec[] = [
-  { name: "json", type: "boolean", description: "print one JSON document" },
-  { name: "quiet", short: "q", type: "boolean", description: "print only the main value" },
-  {
-    name: "verbose",
-    short: "v",
-    type: "boolean",
-    description: "log each HTTP request and other details on stderr",
-  },
-  {
-    name: "debug",
-    type: "boolean",
-    description:
-      "--verbose, plus HTTP headers (secrets redacted) and the stack trace of an error and its causes",
-  },
-  { name: "help", short: "h", type: "boolean", description: "show this help" },
-];
-
-/** The output mode that the parsed options select; `--debug` implies `--verbose`. */
-export function outputMode(options: ParsedOptions): OutputMode {
-  const debug = options.debug === true;
-  return {
-    json: options.json === true,
-    quiet: options.quiet === true,
-    verbose: debug || options.verbose === true,
-    debug,
-  };
-}
-
-/** Options of every command that talks to registries. */
-export const REGISTRY_OPTIONS: OptionSpec[] = [
-  {
-    name: "username",
-    short: "u",
-    type: "string",
-    value: "USER",
-    description: "registry user name",
-  },
-  {
-    name: "password-stdin",
-    type: "boolean",
-    description: "read the password or token from standard input",
-  },
-  {
-    name: "password",
-    type: "string",
-    value: "PASS",
-    description: "refused: a password on the command line leaks into shell history and ps",
-  },
-  {
-    name: "credentials",
-    type: "string",
-    value: "FILE",
-    description: 'a JSON file: Docker\'s {"auths": …} or {"username", "password", "registry"}',
-  },
-  {
-    name: "plain-http",
-    type: "boolean",
-    description: "use HTTP instead of HTTPS (automatic for localhost and 127.0.0.1)",
-  },
-  {
-    name: "ca-file",
-    type: "string",
-    value: "FILE",
-    description: "trust this PEM certificate authority too",
-  },
-  {
-    name: "retries",
-    type: "string",
-    value: "N",
-    description: "retries of failed requests",
-    default: "3",
-  },
-  {
-    name: "timeout",
-    type: "string",
-    value: "DURATION",
-    description: "how long to wait for a response, or for more of its body",
-    default: "30s",
-  },
-];
+// The option specs live in a light module of their own, so that `--help` and the completions
+// load no command's code; they are re-exported here for the commands.
+export { COMPRESSION_OPTION, OUTPUT_OPTIONS, outputMode, REGISTRY_OPTIONS } from "./options.ts";
 
 /**
  * The target options that registry flags select: credentials in the order
@@ -237,15 +158,6 @@ export function platformOption(options: ParsedOptions): Platform | undefined {
     throw new UsageError(`--platform: ${error.message}`, { hint: error.hint });
   }
 }
-
-/** `--compression`, for every command that writes layers. */
-export const COMPRESSION_OPTION: OptionSpec = {
-  name: "compression",
-  type: "string",
-  value: "ALGO",
-  description: "gzip, zstd or none",
-  default: "gzip",
-};
 
 /** The `--compression` value, checked; `gzip` when absent. */
 export function compressionOption(options: ParsedOptions): Compression {

@@ -1,22 +1,25 @@
 /**
  * Hints that the failed call could not give alone, added by the dispatcher after any command
- * fails: that a repository named in the arguments does not exist (`NAME_UNKNOWN`), and, when a
- * tag is not found, the tags that do exist, if there are few. Layouts list their tags in the
- * error already; registries need one more request, which is made here.
+ * fails, from the fields of a {@linkcode RegistryError} (never from its message's text): that a
+ * repository named in the arguments does not exist (`NAME_UNKNOWN`); when a tag is not found,
+ * the tags that do exist, if there are few; and after a 401 or 403 that came without one, how to
+ * give credentials. Layouts list their tags in the error already; registries need one more
+ * request, which is made here.
  *
  * @example
  * ```ts
  * import { withHint } from "./hints.ts";
- * import { NotFoundError } from "../errors/mod.ts";
- * const error = new NotFoundError(
- *   "manifest v9 of localhost:5000/app: GET http://localhost:5000/v2/app/manifests/v9 -> 404",
- * );
- * const hinted = await withHint(error, { options: {}, positionals: ["localhost:5000/app:v9"] });
+ * import { RegistryError, registryError } from "../errors/mod.ts";
+ * const error = registryError("tags of localhost:5000/app: GET … -> 401", {
+ *   status: 401, codes: [], messages: [], method: "GET",
+ *   url: "http://localhost:5000/v2/app/tags/list", registry: "localhost:5000", repository: "app",
+ * });
+ * const hinted = await withHint(error, { options: {}, positionals: ["localhost:5000/app"] });
  * ```
  * @module
  */
 import type { ParsedArgs, ParsedOptions } from "./args.ts";
-import { NotFoundError } from "../errors/mod.ts";
+import { NotFoundError, registryDetails, RegistryError, registryError } from "../errors/mod.ts";
 import { isTagPager, type TagsPage } from "../oci/target.ts";
 import { parseReference, type RegistryReference } from "../ref/mod.ts";
 import { credentialLookup } from "../credentials/mod.ts";
@@ -28,45 +31,73 @@ const MAX_LISTED_TAGS = 10;
 const LISTING_TIMEOUT_MS = 10_000;
 
 /**
- * The error, with a hint added when it is a {@linkcode NotFoundError} without one that names
- * a registry repository given in `args` (as an argument or an option's value):
+ * The error, with a hint added when it is a {@linkcode RegistryError} without one:
  *
- * - `NAME_UNKNOWN`: the repository does not exist;
- * - a manifest not found by the tag the reference names (or `latest`): the repository's tags,
- *   when there are at most 10, else the command that lists them.
+ * - a 401 or 403: log in, or pass `--credentials`;
+ * - not found, about a repository of a registry reference in `args` (an argument or an
+ *   option's value):
+ *   - with the code `NAME_UNKNOWN`: the repository does not exist;
+ *   - a manifest not found by the tag the reference names (or `latest`): the repository's
+ *     tags, when there are at most 10, else the command that lists them.
  *
  * Any other error is returned as it is.
  *
  * @example
  * ```ts
  * import { withHint } from "./hints.ts";
- * import { NotFoundError } from "../errors/mod.ts";
- * const error = new NotFoundError(
- *   "tags of ghcr.io/acme/nope: GET https://ghcr.io/v2/acme/nope/tags/list -> 404, " +
- *     "NAME_UNKNOWN: repository name not known to registry",
- * );
+ * import { RegistryError, registryError } from "../errors/mod.ts";
+ * const error = registryError("tags of ghcr.io/acme/nope: GET … -> 404, NAME_UNKNOWN: …", {
+ *   status: 404, codes: ["NAME_UNKNOWN"], messages: ["repository name not known to registry"],
+ *   method: "GET", url: "https://ghcr.io/v2/acme/nope/tags/list",
+ *   registry: "ghcr.io", repository: "acme/nope",
+ * });
  * const hinted = await withHint(error, { options: {}, positionals: ["ghcr.io/acme/nope"] });
- * console.log((hinted as NotFoundError).hint); // "the repository ghcr.io/acme/nope does not exist…"
+ * console.log((hinted as RegistryError).hint); // "the repository ghcr.io/acme/nope does not exist…"
  * ```
  */
 export async function withHint(error: unknown, args: ParsedArgs): Promise<unknown> {
-  if (!(error instanceof NotFoundError) || error.hint !== undefined) return error;
+  if (!(error instanceof RegistryError)) return error;
+  // The library says "log in, or give credentials"; the CLI knows how.
+  if (error.kind === "auth" && error.option === "credentials" && error.registry !== undefined) {
+    return hinted(error, loginHint(error.registry));
+  }
+  if (error.hint !== undefined) return error;
+  if (error.kind === "auth") {
+    return error.registry === undefined ? error : hinted(error, loginHint(error.registry));
+  }
+  if (error.kind !== "not-found" || error.repository === undefined) return error;
   for (const reference of registryReferences(args)) {
+    if (!about(error, reference)) continue;
     const name = `${reference.registry}/${reference.repository}`;
-    // The distribution API's paths name the repository; the error quotes the URL.
-    if (!error.message.includes(`/v2/${reference.repository}/`)) continue;
-    if (error.message.includes("NAME_UNKNOWN")) {
-      return new NotFoundError(error.message, { hint: missingRepository(name), cause: error });
-    }
+    if (error.codes.includes("NAME_UNKNOWN")) return hinted(error, missingRepository(name));
     const tag = reference.digest === undefined ? reference.tag ?? DEFAULT_TAG : undefined;
-    if (tag !== undefined && quotesManifest(error.message, reference.repository, tag)) {
-      return new NotFoundError(error.message, {
-        hint: await tagsHint(reference, args.options),
-        cause: error,
-      });
+    if (tag !== undefined && manifestAsked(error) === tag) {
+      return hinted(error, await tagsHint(reference, args.options));
     }
   }
   return error;
+}
+
+/** The same error with a hint, of the same class and with the same fields. */
+function hinted(error: RegistryError, hint: string): RegistryError {
+  return registryError(error.message, { ...registryDetails(error), hint, cause: error });
+}
+
+function loginHint(registry: string): string {
+  return `run \`ocisync login ${registry}\`, or pass --credentials`;
+}
+
+/** Whether the error is about the reference's repository (of its registry, when it says). */
+function about(error: RegistryError, reference: RegistryReference): boolean {
+  return error.repository === reference.repository &&
+    (error.registry === undefined || error.registry === reference.registry);
+}
+
+/** The tag or digest of the manifest the failed request asked for, if it asked for one. */
+function manifestAsked(error: RegistryError): string | undefined {
+  const path = URL.parse(error.url)?.pathname;
+  const prefix = `/v2/${error.repository}/manifests/`;
+  return path?.startsWith(prefix) ? decodeURIComponent(path.slice(prefix.length)) : undefined;
 }
 
 /** The registry references among the arguments and option values; other words are skipped. */
@@ -81,13 +112,6 @@ function registryReferences(args: ParsedArgs): RegistryReference[] {
       return [];
     }
   });
-}
-
-/** Whether `message` quotes the manifest URL of `tag`, and not of a longer tag. */
-function quotesManifest(message: string, repository: string, tag: string): boolean {
-  const path = `/v2/${repository}/manifests/${tag}`;
-  const at = message.indexOf(path);
-  return at >= 0 && !/^[\w.-]/.test(message.slice(at + path.length));
 }
 
 function missingRepository(name: string): string {

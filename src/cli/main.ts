@@ -7,11 +7,11 @@
  */
 import { formatHelp, parseArgs, type ParsedArgs } from "./args.ts";
 import { closest } from "../units/closest.ts";
-import { outputMode } from "./common.ts";
-import { withHint } from "./hints.ts";
+import { outputMode } from "./options.ts";
 import { explainError, Output } from "./output.ts";
 import { COMMANDS } from "./commands/mod.ts";
-import { ExitCode, exitCodeOf, UsageError } from "../errors/mod.ts";
+import { UsageError } from "../errors/mod.ts";
+import { ExitCode, exitCodeOf } from "./exit.ts";
 
 function usage(): string {
   const rows = COMMANDS.map((c) => [c.spec.name, c.spec.summary]);
@@ -72,7 +72,11 @@ export async function main(args: string[]): Promise<number> {
   } catch (error) {
     // Errors of Deno's file calls reach here unwrapped from deep in the library: reword them
     // so that each message names the path and the operation.
-    const reported = explainError(parsed ? await withHint(error, parsed) : error);
+    // The hints load the registry client and the credential store: only on the way out of an
+    // error, so that a command that succeeds never pays for them.
+    const reported = explainError(
+      parsed ? await (await import("./hints.ts")).withHint(error, parsed) : error,
+    );
     out.error(reported);
     return exitCodeOf(reported);
   }

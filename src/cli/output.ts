@@ -8,8 +8,16 @@
  *
  * @module
  */
-import { NotFoundError, OcisyncError, type OcisyncErrorOptions } from "../errors/mod.ts";
-import { type HttpExchange, redactHeader, redactUrl } from "../remote/transport.ts";
+import {
+  NotFoundError,
+  OcisyncError,
+  type OcisyncErrorOptions,
+  registryDetails,
+  RegistryError,
+  registryError,
+} from "../errors/mod.ts";
+import type { HttpExchange } from "../remote/transport/logging.ts";
+import { redactHeader, redactUrl } from "../remote/transport/redact.ts";
 
 /** How a command reports. */
 export interface OutputMode {
@@ -108,7 +116,7 @@ export class Output {
   error(error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
     let text = `ocisync: error: ${message}\n`;
-    if (error instanceof OcisyncError && error.hint) text += `hint: ${error.hint}\n`;
+    if (error instanceof OcisyncError && error.hint) text += `hint: ${hintWithFlag(error)}\n`;
     // With --debug, where every error in the chain came from: the message first, the cause last.
     let depth = 0;
     for (let e: unknown = error; this.mode.debug && e instanceof Error && depth < 8; e = e.cause) {
@@ -116,6 +124,33 @@ export class Output {
     }
     writeAll(this.#streams.stderr, text);
   }
+}
+
+/** The flag of each library option that errors name in their hints. */
+const OPTION_FLAGS: Record<string, string> = {
+  maxEntries: "--max-entries",
+  maxExtractSize: "--max-extract-size",
+  replace: "--delete",
+  allowMountRoot: "--force",
+  files: "--files",
+  username: "-u and --password-stdin",
+  encoding: "--encoding base64",
+  timeout: "--timeout",
+  plainHttp: "--plain-http",
+  caFile: "--ca-file FILE",
+  http: "--http",
+  platform: "--platform",
+  installer: "--installer pip",
+  installerCommand: "--installer-command",
+  verbose: "--verbose",
+  certificateIdentity: "--certificate-identity[-regexp]",
+  certificateOidcIssuer: "--certificate-oidc-issuer[-regexp]",
+};
+
+/** The library's hint with the flag of the option it is about, as the CLI names it. */
+function hintWithFlag(error: OcisyncError): string | undefined {
+  const flag = error.option === undefined ? undefined : OPTION_FLAGS[error.option];
+  return flag === undefined ? error.hint : `${error.hint} (${flag})`;
 }
 
 /** Deno's message for a failed OS call: `TEXT (os error N)`, then the call and its paths. */
@@ -187,7 +222,11 @@ type ErrorClass = new (message: string, options: OcisyncErrorOptions) => Ocisync
 function withOsHint(error: OcisyncError): OcisyncError {
   const hint = OS_HINTS[codeOf(error.cause)];
   if (error.hint !== undefined || hint === undefined) return error;
-  // The same class, so that the exit code stays the one the error was thrown with.
+  // A registry error keeps its response's fields, which hints and exit codes are read from.
+  if (error instanceof RegistryError) {
+    return registryError(error.message, { ...registryDetails(error), hint, cause: error.cause });
+  }
+  // The same class, so that the kind, and with it the exit code, stays the one thrown.
   const Kind = error.constructor as ErrorClass;
   return new Kind(error.message, { hint, cause: error.cause });
 }

@@ -6,23 +6,20 @@
  * ```ts
  * import { compressStream, layerMediaType } from "./mod.ts";
  * console.log(layerMediaType("zstd")); // "application/vnd.oci.image.layer.v1.tar+zstd"
- * const gzip = await Array.fromAsync(compressStream([new Uint8Array(3)], "gzip"));
+ * const gzip = await Array.fromAsync(compressStream(ReadableStream.from([new Uint8Array(3)]), "gzip"));
  * ```
  * @module
  */
 import { MediaType } from "../oci/mediatypes.ts";
 import { gzipStream } from "./gzip.ts";
 import { zstdStream } from "./zstd.ts";
+import type { Compression } from "./names.ts";
 
 export { defaultConcurrency, GZIP_BLOCK_SIZE, gzipStream } from "./gzip.ts";
 export { GZIP_LEVEL } from "./deflate.ts";
 export { ZSTD_LEVEL, zstdStream } from "./zstd.ts";
 
-/** A layer compression. */
-export type Compression = "gzip" | "zstd" | "none";
-
-/** The accepted values of {@linkcode Compression}. */
-export const COMPRESSIONS: readonly Compression[] = ["gzip", "zstd", "none"];
+export { type Compression, COMPRESSIONS } from "./names.ts";
 
 /** The OCI layer media type for a compression. */
 export function layerMediaType(compression: Compression): string {

@@ -19,12 +19,16 @@
  * ```
  * @module
  */
-import { IntegrityError } from "../errors/mod.ts";
+import { parseDigest, sha256Digest } from "../digest/mod.ts";
+import { IntegrityError, NotFoundError } from "../errors/mod.ts";
 import { targetBlob } from "../image/plan.ts";
 import { selectManifest } from "../image/platform.ts";
+import { MediaType } from "../oci/mediatypes.ts";
+import { referrersFallbackTag } from "../oci/referrers.ts";
 import { isReferrerLister, type Target } from "../oci/target.ts";
 import { type Descriptor, parseManifestOrIndex, type Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
+import type { ImageVerifier, VerifiedImage } from "../pull/read.ts";
 import { pushBlobs, type TransferStats } from "../push/write.ts";
 
 /** Options of {@linkcode copyImage}. */
@@ -36,6 +40,20 @@ export interface CopyOptions {
    * from a source that lists them (a registry, a layout).
    */
   referrers?: boolean;
+  /**
+   * Also copy the image's signatures, so that the destination verifies too: the classic
+   * `sha256-<hex>.sig` manifest (tagged so) with its blobs, and the Sigstore bundle referrers.
+   * Where the destination does not list a copied referrer (a registry without the referrers
+   * API), its `sha256-<hex>` fallback index is written, keeping the entries it had.
+   */
+  signatures?: boolean;
+  /**
+   * Verify a signature at the source before anything is copied (`Verifier` of
+   * `../trust/verifier.ts`). The copy then uses the digest that verified: the index's, or the
+   * chosen platform's manifest's alone when only it is signed. When none verifies, it throws (a
+   * `SignatureError`, exit 5) and nothing is written.
+   */
+  verifier?: ImageVerifier;
   /** Blobs transferred at once. Default 4. */
   concurrency?: number;
   /** Progress events. */
@@ -48,11 +66,18 @@ export interface CopyResult {
   digest: Descriptor["digest"];
   /** Manifests and indexes written. */
   manifests: number;
-  /** Referrers copied. */
+  /** Referrers copied (bundles copied for `signatures` included). */
   referrers: number;
+  /** With `signatures`: the signature manifests copied, `.sig` and bundle referrers. */
+  signatures: number;
+  /** With a verifier: what it verified at the source. */
+  verified?: VerifiedImage;
   /** Blob transfers. */
   stats: TransferStats;
 }
+
+/** Sigstore bundles' media types (and referrer `artifactType`s) all start so. */
+const BUNDLE_MEDIA_TYPE_PREFIX = "application/vnd.dev.sigstore.bundle";
 
 /**
  * How many indexes may nest, the one copied included. Real images nest one or two (an index of
@@ -92,28 +117,175 @@ export async function copyImage(
     digest: descriptor.digest,
     manifests: 0,
     referrers: 0,
+    signatures: 0,
     stats: { pushed: 0, skipped: 0, mounted: 0, bytes: 0 },
   };
   let root = descriptor;
+  if (options.verifier) {
+    // Before anything is read for the copy: from here on, only the digest that verified.
+    result.verified = await options.verifier.verify(source, descriptor, {
+      platform: options.platform,
+    });
+    root = result.verified.descriptor;
+  }
   if (options.platform) {
-    const parsed = parseManifestOrIndex(
-      await source.fetchManifest(descriptor),
-      descriptor.mediaType,
-    );
+    const parsed = parseManifestOrIndex(await source.fetchManifest(root), root.mediaType);
     if (parsed.kind === "index") root = selectManifest(parsed.index.manifests, options.platform);
   }
   // Shared with the referrers, so that nothing is copied twice.
   const seen = new Set<string>();
   await copyTree(source, root, destination, tags, options, result, seen);
   result.digest = root.digest;
-  if (options.referrers && isReferrerLister(source)) {
+  const copied: Descriptor[] = [];
+  if ((options.referrers || options.signatures) && isReferrerLister(source)) {
     // Listed in full before any is copied: a listing that fails half-way writes none of them.
-    for (const referrer of await Array.fromAsync(source.referrers(root))) {
+    const listed = await Array.fromAsync(source.referrers(root));
+    for (const referrer of listed) {
+      const bundle = referrer.artifactType?.startsWith(BUNDLE_MEDIA_TYPE_PREFIX) ?? false;
+      if (!options.referrers && !bundle) continue;
       await copyTree(source, referrer, destination, [], options, result, seen);
+      copied.push(referrer);
       result.referrers++;
+      if (bundle && options.signatures) result.signatures++;
     }
   }
+  if (options.signatures) {
+    const tag = signatureTagOf(root.digest);
+    const signature = await resolveOrUndefined(source, tag);
+    if (signature) {
+      seen.delete(signature.digest); // pushed again under its tag, even if copied already
+      await copyTree(source, signature, destination, [tag], options, result, seen);
+      result.signatures++;
+    }
+  }
+  if (copied.length > 0) await listReferrers(destination, root, copied);
   return result;
+}
+
+/** One tag that {@linkcode copyTags} copied, or found already there. */
+export interface CopiedTag {
+  /** The tag, at the source and the destination. */
+  tag: string;
+  /** The digest the destination has. */
+  digest: Descriptor["digest"];
+  /** What the copy did; undefined when the destination had the tag at this digest already. */
+  result?: CopyResult;
+}
+
+/** Options of {@linkcode copyTags}: those of {@linkcode copyImage}, and a signal and a listener. */
+export interface CopyTagsOptions extends CopyOptions {
+  /** Stops the loop between tags, and the tags' resolving. */
+  signal?: AbortSignal;
+  /** Called after each tag copied (not after one skipped). */
+  onCopied?: (tag: string, result: CopyResult) => void;
+}
+
+/**
+ * Copies each of `tags` from `source` to `destination`, in their order, each to the same tag; a
+ * tag the destination has at the source's digest already is skipped.
+ *
+ * @example
+ * ```ts
+ * import { copyTags } from "./mod.ts";
+ * import { LayoutTarget } from "../layout/mod.ts";
+ * const from = await LayoutTarget.open("./bundle");
+ * const to = await LayoutTarget.open("./mirror", { create: true });
+ * for (const { tag, result } of await copyTags(from, to, from.tags())) {
+ *   console.log(tag, result ? "copied" : "up to date");
+ * }
+ * ```
+ */
+export async function copyTags(
+  source: Target,
+  destination: Target,
+  tags: AsyncIterable<string> | Iterable<string>,
+  options: CopyTagsOptions = {},
+): Promise<CopiedTag[]> {
+  const { signal, onCopied, ...copyOptions } = options;
+  const copied: CopiedTag[] = [];
+  for await (const tag of tags) {
+    signal?.throwIfAborted();
+    const descriptor = await source.resolve(tag, { signal });
+    const there = await resolveOrUndefined(destination, tag, signal);
+    if (there?.digest === descriptor.digest) {
+      copied.push({ tag, digest: descriptor.digest });
+      continue;
+    }
+    const result = await copyImage(source, descriptor, destination, [tag], copyOptions);
+    onCopied?.(tag, result);
+    copied.push({ tag, digest: result.digest, result });
+  }
+  return copied;
+}
+
+/** What `target` has at `tag`, or undefined when it has nothing there. */
+async function resolveOrUndefined(
+  target: Target,
+  tag: string,
+  signal?: AbortSignal,
+): Promise<Descriptor | undefined> {
+  try {
+    return await target.resolve(tag, { signal });
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
+}
+
+/** cosign's tag of an image's classic signatures: `sha256:<hex>` becomes `sha256-<hex>.sig`. */
+function signatureTagOf(digest: string): string {
+  const { algorithm, hex } = parseDigest(digest);
+  return `${algorithm}-${hex}.sig`;
+}
+
+/**
+ * Makes `destination` list `referrers` as referrers of `subject`. A layout lists the manifests
+ * pushed to it, and a registry with the referrers API its own; a registry without it (a 404, so
+ * the listing read the fallback tag) is given the distribution-spec's fallback: the index tagged
+ * `<algorithm>-<hex>`, which keeps the entries it had and gains the missing ones.
+ */
+async function listReferrers(
+  destination: Target,
+  subject: Descriptor,
+  referrers: Descriptor[],
+): Promise<void> {
+  if (!isReferrerLister(destination)) return;
+  const listed = new Set(
+    (await Array.fromAsync(destination.referrers(subject))).map((d) => d.digest),
+  );
+  const missing = referrers.filter((d) => !listed.has(d.digest));
+  if (missing.length === 0) return;
+  const tag = referrersFallbackTag(subject.digest);
+  let manifests: Descriptor[] = [];
+  try {
+    const existing = await destination.resolve(tag);
+    const parsed = parseManifestOrIndex(
+      await destination.fetchManifest(existing),
+      existing.mediaType,
+    );
+    if (parsed.kind === "index") manifests = parsed.index.manifests;
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+  }
+  for (const referrer of missing) {
+    if (manifests.some((d) => d.digest === referrer.digest)) continue;
+    const { mediaType, digest, size, artifactType, annotations } = referrer;
+    manifests.push({
+      mediaType,
+      digest,
+      size,
+      ...(artifactType ? { artifactType } : {}),
+      ...(annotations ? { annotations } : {}),
+    });
+  }
+  const bytes = new TextEncoder().encode(
+    JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }),
+  );
+  await destination.pushManifest(
+    { mediaType: MediaType.OciIndex, digest: sha256Digest(bytes), size: bytes.length },
+    bytes,
+    [tag],
+  );
 }
 
 /** A manifest or index to copy, read and checked. */

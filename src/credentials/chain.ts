@@ -264,7 +264,7 @@ function checkExplicit(options: CredentialOptions): void {
       options.username === undefined
         ? "a password was given without a username"
         : "a username was given without a password",
-      { hint: "give both --username and --password-stdin, or neither" },
+      { hint: "give both a username and a password, or neither", option: "username" },
     );
   }
 }

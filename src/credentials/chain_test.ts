@@ -2,10 +2,9 @@ import assert from "node:assert/strict";
 import { NotFoundError, UsageError } from "../errors/mod.ts";
 import { CredentialChain, credentialChain, credentialLookup, CredentialsFile } from "./chain.ts";
 import { DockerConfigStore } from "./docker_config.ts";
+import { posix } from "./fakes_test.ts";
 import { authFilePaths } from "./paths.ts";
 import type { Credential, CredentialSource, EnvLookup } from "./store.ts";
-
-const posix = Deno.build.os !== "windows";
 
 function envOf(vars: Record<string, string>): EnvLookup {
   return (name) => vars[name];

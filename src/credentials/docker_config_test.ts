@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../errors/mod.ts";
 import { DockerConfig, DockerConfigStore, type Place } from "./docker_config.ts";
-import type { EnvLookup } from "./store.ts";
-
-const posix = Deno.build.os !== "windows";
+import { type HelperSandbox, helperSandbox, posix } from "./fakes_test.ts";
 
 function auth(username: string, password: string): string {
   return btoa(`${username}:${password}`);
@@ -119,38 +117,18 @@ Deno.test("parse: malformed parts name the file and field, never a value", () =>
 });
 
 /** A temp dir with two fake helpers, `own` and `store`, that log calls and keep nothing. */
-async function sandbox(): Promise<{
-  dir: string;
-  env: EnvLookup;
-  calls(): Promise<string[]>;
-  [Symbol.asyncDispose](): Promise<void>;
-}> {
-  const dir = await Deno.makeTempDir({ prefix: "ocisync-docker-config-" });
-  await Deno.mkdir(`${dir}/bin`);
-  for (const name of ["own", "store"]) {
-    await Deno.writeTextFile(
-      `${dir}/bin/docker-credential-${name}`,
-      `#!/bin/sh
+function sandbox(): Promise<HelperSandbox> {
+  const helper = (name: string) => (log: string) =>
+    `#!/bin/sh
 input=$(cat)
-printf '${name} %s %s\\n' "$1" "$input" >> '${dir}/calls.log'
+printf '${name} %s %s\\n' "$1" "$input" >> '${log}'
 case "$1 $input" in
   "get ghcr.io") echo '{"Username":"${name}-user","Secret":"${name}-secret"}' ;;
   "store "*|"erase ghcr.io") ;;
   *) echo "credentials not found in native keychain"; exit 1 ;;
 esac
-`,
-      { mode: 0o755 },
-    );
-  }
-  return {
-    dir,
-    env: (name) => name === "PATH" ? `${dir}/bin:/usr/bin:/bin` : undefined,
-    async calls() {
-      const text = await Deno.readTextFile(`${dir}/calls.log`).catch(() => "");
-      return text.split("\n").filter((line) => line !== "");
-    },
-    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
-  };
+`;
+  return helperSandbox("ocisync-docker-config-", { own: helper("own"), store: helper("store") });
 }
 
 async function readConfig(path: string): Promise<unknown> {

@@ -1,24 +1,15 @@
 import assert from "node:assert/strict";
 import { AuthError, UsageError } from "../errors/mod.ts";
 import { CredentialHelper, isHelperName } from "./helper.ts";
-import type { EnvLookup } from "./store.ts";
+import { type HelperSandbox, helperSandbox, posix } from "./fakes_test.ts";
 
-const posix = Deno.build.os !== "windows";
 const SECRET = 'se"cret\\with-quotes';
 
 /** A temp dir with `bin/docker-credential-fake`, which logs every call it gets. */
-async function fakeHelper(): Promise<{
-  dir: string;
-  env: EnvLookup;
-  calls(): Promise<string[]>;
-  [Symbol.asyncDispose](): Promise<void>;
-}> {
-  const dir = await Deno.makeTempDir({ prefix: "ocisync-helper-" });
-  await Deno.mkdir(`${dir}/bin`);
-  const log = `${dir}/calls.log`;
-  await Deno.writeTextFile(
-    `${dir}/bin/docker-credential-fake`,
-    `#!/bin/sh
+function fakeHelper(): Promise<HelperSandbox> {
+  return helperSandbox("ocisync-helper-", {
+    fake: (log) =>
+      `#!/bin/sh
 input=$(cat)
 printf '%s %s\\n' "$1" "$input" >> '${log}'
 case "$1" in
@@ -46,18 +37,7 @@ erase)
 *) exit 9 ;;
 esac
 `,
-    { mode: 0o755 },
-  );
-  const vars: Record<string, string> = { PATH: `${dir}/bin:/usr/bin:/bin` };
-  return {
-    dir,
-    env: (name) => vars[name],
-    async calls() {
-      const text = await Deno.readTextFile(log).catch(() => "");
-      return text.split("\n").filter((line) => line !== "");
-    },
-    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
-  };
+  });
 }
 
 Deno.test("isHelperName: a program name's end, nothing that could run another program", () => {

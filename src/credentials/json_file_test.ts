@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { OcisyncError, UsageError } from "../errors/mod.ts";
+import { posix } from "./fakes_test.ts";
 import { jsonErrorPlace, readJsonObject, writeJsonObject } from "./json_file.ts";
 
 const SECRET = "hunter2-Sekret";
-const posix = Deno.build.os !== "windows";
 
 Deno.test("jsonErrorPlace: the line and column of the first fault", () => {
   const cases: [string, string][] = [

@@ -1,39 +1,30 @@
 /**
- * Typed errors. Each kind carries the exit code the CLI returns for it and an
- * optional hint, so that the library can throw them unchanged and the CLI only
- * has to print them.
+ * Typed errors, one class per kind: usage, auth, not found, integrity, network, unsafe content,
+ * and the registry's refusals ({@linkcode RegistryError}), which carry the response's fields.
+ * The library throws them unchanged; only `cli/` turns them into messages, hints and exit codes
+ * (`cli/exit.ts`), so that nothing here knows the command line.
  *
  * @example
  * ```ts
- * import { NotFoundError, exitCodeOf } from "./mod.ts";
+ * import { NotFoundError } from "./mod.ts";
  * const err = new NotFoundError("no such folder: ./flows", { hint: "check the path" });
- * console.log(exitCodeOf(err)); // 4
+ * console.log(err instanceof NotFoundError); // true
  * ```
  * @module
  */
 
-/** The documented exit codes. The README's table mirrors this object. */
-export const ExitCode = {
-  /** Success. */
-  Ok: 0,
-  /** Any failure without a more specific code. */
-  Other: 1,
-  /** Bad command line: unknown command or option, a malformed value. */
-  Usage: 2,
-  /** The registry refused the credentials, or none were found. */
-  Auth: 3,
-  /** A file, folder, repository, tag or blob does not exist. */
-  NotFound: 4,
-  /** A digest or size did not match: bytes were refused, never written. */
-  Integrity: 5,
-  /** The network failed: connection, TLS, timeout, or a server error that outlived the retries. */
-  Network: 6,
-  /** Content that cannot be archived or extracted safely: path escapes, devices, fifos, whiteout names. */
-  UnsafeContent: 7,
-} as const;
-
-/** One of the values of {@linkcode ExitCode}. */
-export type ExitCodeValue = typeof ExitCode[keyof typeof ExitCode];
+/**
+ * The kinds of error, one per class: `other` for {@linkcode OcisyncError} itself, and one for
+ * each subclass. The CLI maps each to its exit code.
+ */
+export type ErrorKind =
+  | "other"
+  | "usage"
+  | "auth"
+  | "not-found"
+  | "integrity"
+  | "network"
+  | "unsafe-content";
 
 /** Options shared by every ocisync error. */
 export interface OcisyncErrorOptions {
@@ -41,6 +32,11 @@ export interface OcisyncErrorOptions {
   hint?: string;
   /** The underlying error, kept for `--debug`. */
   cause?: unknown;
+  /**
+   * The library option the hint is about (`maxEntries`, `replace`, `caFile`…), so that a caller
+   * can name it in its own terms: the CLI appends the flag it parsed the option from.
+   */
+  option?: string;
 }
 
 /**
@@ -53,31 +49,36 @@ export interface OcisyncErrorOptions {
  * ```
  */
 export class OcisyncError extends Error {
-  /** The process exit code for this error. */
-  readonly exitCode: ExitCodeValue = ExitCode.Other;
+  /** What went wrong, as a word that callers (and the CLI's exit codes) can branch on. */
+  readonly kind: ErrorKind = "other";
   /** A short suggestion for the user, if one exists. */
   readonly hint?: string;
+  /** The library option the hint is about, if any. */
+  readonly option?: string;
 
-  /** Creates an error with a message and optional hint and cause. */
+  /** Creates an error with a message and optional hint, cause and option. */
   constructor(message: string, options: OcisyncErrorOptions = {}) {
     super(message, { cause: options.cause });
     this.name = new.target.name;
     this.hint = options.hint;
+    this.option = options.option;
   }
 }
 
 /**
- * The command line is wrong: unknown command or option, or a malformed value.
+ * A value given by the caller is wrong: a malformed reference, platform or size, or options
+ * that do not go together. The message names the value, never a command-line flag: the CLI,
+ * which knows which flag it parsed the value from, adds that.
  *
  * @example
  * ```ts
  * import { UsageError } from "./mod.ts";
- * throw new UsageError("--compression must be gzip, zstd or none");
+ * throw new UsageError('compression must be gzip, zstd or none, not "lz4"');
  * ```
  */
 export class UsageError extends OcisyncError {
-  /** Always {@linkcode ExitCode.Usage}. */
-  override readonly exitCode: ExitCodeValue = ExitCode.Usage;
+  /** Always `"usage"`. */
+  override readonly kind: "usage" = "usage";
 }
 
 /**
@@ -90,8 +91,8 @@ export class UsageError extends OcisyncError {
  * ```
  */
 export class AuthError extends OcisyncError {
-  /** Always {@linkcode ExitCode.Auth}. */
-  override readonly exitCode: ExitCodeValue = ExitCode.Auth;
+  /** Always `"auth"`. */
+  override readonly kind: "auth" = "auth";
 }
 
 /**
@@ -104,8 +105,8 @@ export class AuthError extends OcisyncError {
  * ```
  */
 export class NotFoundError extends OcisyncError {
-  /** Always {@linkcode ExitCode.NotFound}. */
-  override readonly exitCode: ExitCodeValue = ExitCode.NotFound;
+  /** Always `"not-found"`. */
+  override readonly kind: "not-found" = "not-found";
 }
 
 /**
@@ -118,8 +119,8 @@ export class NotFoundError extends OcisyncError {
  * ```
  */
 export class IntegrityError extends OcisyncError {
-  /** Always {@linkcode ExitCode.Integrity}. */
-  override readonly exitCode: ExitCodeValue = ExitCode.Integrity;
+  /** Always `"integrity"`. */
+  override readonly kind: "integrity" = "integrity";
 }
 
 /**
@@ -132,8 +133,8 @@ export class IntegrityError extends OcisyncError {
  * ```
  */
 export class NetworkError extends OcisyncError {
-  /** Always {@linkcode ExitCode.Network}. */
-  override readonly exitCode: ExitCodeValue = ExitCode.Network;
+  /** Always `"network"`. */
+  override readonly kind: "network" = "network";
 }
 
 /**
@@ -147,21 +148,272 @@ export class NetworkError extends OcisyncError {
  * ```
  */
 export class UnsafeContentError extends OcisyncError {
-  /** Always {@linkcode ExitCode.UnsafeContent}. */
-  override readonly exitCode: ExitCodeValue = ExitCode.UnsafeContent;
+  /** Always `"unsafe-content"`. */
+  override readonly kind: "unsafe-content" = "unsafe-content";
 }
 
 /**
- * The exit code for any thrown value: an {@linkcode OcisyncError}'s own code,
- * or {@linkcode ExitCode.Other}.
+ * What a registry answered to a request that failed, as go-containerregistry's
+ * `transport.Error` keeps it: the fields a caller branches on, so that nobody has to search a
+ * message for an error code or a URL.
+ */
+export interface RegistryErrorDetails {
+  /** The HTTP status, e.g. 404. */
+  status: number;
+  /** The registry's `errors[].code` values, in order, e.g. `["NAME_UNKNOWN"]`; may be empty. */
+  codes: string[];
+  /**
+   * The registry's `errors[].message` values, in the order of `codes`; for a body that is not
+   * distribution-spec JSON (an HTML page of a proxy), its first line, and `codes` is empty.
+   */
+  messages: string[];
+  /** The request's method, e.g. `GET`. */
+  method: string;
+  /** The request's URL, redacted: no credentials in the user part or the query string. */
+  url: string;
+  /** The registry as written in references, e.g. `docker.io`, when known. */
+  registry?: string;
+  /** The repository the request was about, e.g. `library/alpine`, when it was about one. */
+  repository?: string;
+}
+
+/** Options of the registry errors: the response's details, and a hint or cause. */
+export interface RegistryErrorOptions extends OcisyncErrorOptions, RegistryErrorDetails {}
+
+// Every registry error, whatever its class: `instanceof RegistryError` asks this.
+const registryErrors = new WeakSet<object>();
+
+/** Copies the details onto `error`, as its own read-only fields, and marks it a registry error. */
+function adopt(error: Error, options: RegistryErrorOptions): void {
+  // Only the details: the hint and cause are the base class's.
+  Object.assign(error, registryDetails(options));
+  registryErrors.add(error);
+}
+
+/**
+ * A registry refused a request with a status and a body that the library does not map to a
+ * more specific kind (e.g. a 400 `UNSUPPORTED`). It is also the type of every registry error:
+ * `error instanceof RegistryError` is true for {@linkcode RegistryAuthError},
+ * {@linkcode RegistryNotFoundError}, {@linkcode RegistryIntegrityError} and
+ * {@linkcode RegistryNetworkError} as well, which extend the error of their kind so that
+ * `instanceof NotFoundError` and the like keep working.
  *
  * @example
  * ```ts
- * import { exitCodeOf, UsageError } from "./mod.ts";
- * console.log(exitCodeOf(new UsageError("x"))); // 2
- * console.log(exitCodeOf(new Error("x"))); // 1
+ * import { registryError, RegistryError } from "./mod.ts";
+ * const error: unknown = registryError("manifest v9 of ghcr.io/acme/app: GET … -> 404", {
+ *   status: 404,
+ *   codes: ["MANIFEST_UNKNOWN"],
+ *   messages: ["manifest unknown"],
+ *   method: "GET",
+ *   url: "https://ghcr.io/v2/acme/app/manifests/v9",
+ *   repository: "acme/app",
+ * });
+ * if (error instanceof RegistryError && error.codes.includes("MANIFEST_UNKNOWN")) {
+ *   console.log(error.kind, error.repository); // "not-found" "acme/app"
+ * }
  * ```
  */
-export function exitCodeOf(error: unknown): ExitCodeValue {
-  return error instanceof OcisyncError ? error.exitCode : ExitCode.Other;
+export class RegistryError extends OcisyncError {
+  /** Creates the error with the response's details. */
+  constructor(message: string, options: RegistryErrorOptions) {
+    super(message, options);
+    adopt(this, options);
+  }
+
+  /** True for every registry error, of whichever kind's class. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null && registryErrors.has(value);
+  }
+}
+
+/** The fields of {@linkcode RegistryErrorDetails}, read-only: the constructor sets them. */
+export interface RegistryError extends Readonly<RegistryErrorDetails> {}
+
+/**
+ * A registry's 401 or 403: an {@linkcode AuthError} with the fields of a
+ * {@linkcode RegistryError}.
+ *
+ * @example
+ * ```ts
+ * import { RegistryAuthError } from "./mod.ts";
+ * const error = new RegistryAuthError("tags of ghcr.io/acme/app: GET … -> 401", {
+ *   status: 401, codes: ["UNAUTHORIZED"], messages: ["authentication required"],
+ *   method: "GET", url: "https://ghcr.io/v2/acme/app/tags/list", registry: "ghcr.io",
+ * });
+ * ```
+ */
+export class RegistryAuthError extends AuthError {
+  /** Creates the error with the response's details. */
+  constructor(message: string, options: RegistryErrorOptions) {
+    super(message, options);
+    adopt(this, options);
+  }
+}
+
+/** The fields of {@linkcode RegistryErrorDetails}, read-only: the constructor sets them. */
+export interface RegistryAuthError extends Readonly<RegistryErrorDetails> {}
+
+/**
+ * A registry's 404, or one of the codes that say something does not exist (`NAME_UNKNOWN`,
+ * `MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`, …): a {@linkcode NotFoundError} with the fields of a
+ * {@linkcode RegistryError}.
+ *
+ * @example
+ * ```ts
+ * import { RegistryNotFoundError } from "./mod.ts";
+ * const error = new RegistryNotFoundError("tags of ghcr.io/acme/nope: GET … -> 404", {
+ *   status: 404, codes: ["NAME_UNKNOWN"], messages: ["repository name not known to registry"],
+ *   method: "GET", url: "https://ghcr.io/v2/acme/nope/tags/list", repository: "acme/nope",
+ * });
+ * ```
+ */
+export class RegistryNotFoundError extends NotFoundError {
+  /** Creates the error with the response's details. */
+  constructor(message: string, options: RegistryErrorOptions) {
+    super(message, options);
+    adopt(this, options);
+  }
+}
+
+/** The fields of {@linkcode RegistryErrorDetails}, read-only: the constructor sets them. */
+export interface RegistryNotFoundError extends Readonly<RegistryErrorDetails> {}
+
+/**
+ * A registry's `DIGEST_INVALID` or `SIZE_INVALID`: an {@linkcode IntegrityError} with the
+ * fields of a {@linkcode RegistryError}.
+ *
+ * @example
+ * ```ts
+ * import { RegistryIntegrityError } from "./mod.ts";
+ * const error = new RegistryIntegrityError("blob of ghcr.io/acme/app: PUT … -> 400", {
+ *   status: 400, codes: ["DIGEST_INVALID"], messages: ["digest did not match"],
+ *   method: "PUT", url: "https://ghcr.io/v2/acme/app/blobs/uploads/1?digest=sha256%3Aab",
+ * });
+ * ```
+ */
+export class RegistryIntegrityError extends IntegrityError {
+  /** Creates the error with the response's details. */
+  constructor(message: string, options: RegistryErrorOptions) {
+    super(message, options);
+    adopt(this, options);
+  }
+}
+
+/** The fields of {@linkcode RegistryErrorDetails}, read-only: the constructor sets them. */
+export interface RegistryIntegrityError extends Readonly<RegistryErrorDetails> {}
+
+/**
+ * A registry's 408, 429 or 5xx that outlived the retries: a {@linkcode NetworkError} with the
+ * fields of a {@linkcode RegistryError}.
+ *
+ * @example
+ * ```ts
+ * import { RegistryNetworkError } from "./mod.ts";
+ * const error = new RegistryNetworkError("tags of ghcr.io/acme/app: GET … -> 503", {
+ *   status: 503, codes: [], messages: [], method: "GET",
+ *   url: "https://ghcr.io/v2/acme/app/tags/list",
+ * });
+ * ```
+ */
+export class RegistryNetworkError extends NetworkError {
+  /** Creates the error with the response's details. */
+  constructor(message: string, options: RegistryErrorOptions) {
+    super(message, options);
+    adopt(this, options);
+  }
+}
+
+/** The fields of {@linkcode RegistryErrorDetails}, read-only: the constructor sets them. */
+export interface RegistryNetworkError extends Readonly<RegistryErrorDetails> {}
+
+/** The registry's codes that say that what was asked for does not exist. */
+const NOT_FOUND_CODES = new Set([
+  "NAME_UNKNOWN",
+  "MANIFEST_UNKNOWN",
+  "BLOB_UNKNOWN",
+  "BLOB_UPLOAD_UNKNOWN",
+  "MANIFEST_BLOB_UNKNOWN",
+]);
+
+/**
+ * The kind of a registry's answer, by its status and codes:
+ *
+ * - 401 and 403: `auth`;
+ * - 404, and the codes `NAME_UNKNOWN`, `MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`,
+ *   `BLOB_UPLOAD_UNKNOWN` and `MANIFEST_BLOB_UNKNOWN`: `not-found`;
+ * - `DIGEST_INVALID` and `SIZE_INVALID`: `integrity`;
+ * - 408, 429 and 5xx: `network`;
+ * - anything else: `other`.
+ *
+ * @example
+ * ```ts
+ * import { registryErrorKind } from "./mod.ts";
+ * console.log(registryErrorKind(400, ["MANIFEST_UNKNOWN"])); // "not-found"
+ * ```
+ */
+export function registryErrorKind(
+  status: number,
+  codes: readonly string[],
+): "auth" | "not-found" | "integrity" | "network" | "other" {
+  if (status === 401 || status === 403) return "auth";
+  if (status === 404 || codes.some((code) => NOT_FOUND_CODES.has(code))) return "not-found";
+  if (codes.includes("DIGEST_INVALID") || codes.includes("SIZE_INVALID")) return "integrity";
+  if (status === 408 || status === 429 || status >= 500) return "network";
+  return "other";
+}
+
+/**
+ * The registry error of the class its status and codes call for
+ * ({@linkcode registryErrorKind}). Its type is {@linkcode RegistryError}, which every one of
+ * those classes is an instance of.
+ *
+ * @example
+ * ```ts
+ * import { NotFoundError, registryError } from "./mod.ts";
+ * const error = registryError("manifest v9 of ghcr.io/acme/app: GET … -> 404", {
+ *   status: 404, codes: [], messages: [], method: "GET",
+ *   url: "https://ghcr.io/v2/acme/app/manifests/v9", repository: "acme/app",
+ * });
+ * console.log(error instanceof NotFoundError); // true
+ * ```
+ */
+export function registryError(message: string, options: RegistryErrorOptions): RegistryError {
+  const Kind = {
+    auth: RegistryAuthError,
+    "not-found": RegistryNotFoundError,
+    integrity: RegistryIntegrityError,
+    network: RegistryNetworkError,
+    other: RegistryError,
+  }[registryErrorKind(options.status, options.codes)];
+  // Each class carries the same fields; only the kind's parent differs.
+  return new Kind(message, options) as RegistryError;
+}
+
+/**
+ * The details of a registry error, to make another one from: a reworded message, an added hint.
+ *
+ * @example
+ * ```ts
+ * import { registryDetails, registryError } from "./mod.ts";
+ * const first = registryError("x", {
+ *   status: 401, codes: [], messages: [], method: "GET", url: "https://r.example/v2/",
+ * });
+ * const better = registryError("no credentials found for r.example", {
+ *   ...registryDetails(first),
+ *   hint: "log in",
+ * });
+ * ```
+ */
+export function registryDetails(error: RegistryErrorDetails): RegistryErrorDetails {
+  const { status, codes, messages, method, url, registry, repository } = error;
+  return {
+    status,
+    codes: [...codes],
+    messages: [...messages],
+    method,
+    url,
+    ...(registry === undefined ? {} : { registry }),
+    ...(repository === undefined ? {} : { repository }),
+  };
 }

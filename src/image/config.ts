@@ -24,6 +24,7 @@ import {
   isJsonObject,
   MAX_MANIFEST_BYTES,
 } from "../oci/types.ts";
+import { readBounded } from "../streams/mod.ts";
 
 /**
  * The largest config ocisync reads: the manifest limit, for a config is a JSON document held
@@ -58,20 +59,13 @@ export async function fetchConfigBytes(
         `${MAX_CONFIG_BYTES}: refusing to read it`,
     );
   }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  // Leaving the loop by the throw cancels the stream, so nothing more is fetched.
-  for await (const chunk of await target.fetchBlob(descriptor)) {
-    size += chunk.byteLength;
-    if (size > descriptor.size) {
-      throw new IntegrityError(
-        `config ${descriptor.digest} is larger than its declared size ${descriptor.size}`,
-      );
-    }
-    chunks.push(chunk);
+  // Past the declared size, the stream is cancelled, so nothing more is fetched.
+  const bytes = await readBounded(await target.fetchBlob(descriptor), descriptor.size);
+  if (bytes === undefined) {
+    throw new IntegrityError(
+      `config ${descriptor.digest} is larger than its declared size ${descriptor.size}`,
+    );
   }
-  const bytes = new Uint8Array(size);
-  chunks.reduce((offset, chunk) => (bytes.set(chunk, offset), offset + chunk.byteLength), 0);
   return bytes;
 }
 

@@ -25,9 +25,10 @@ import {
   ORAS_UNPACK_ANNOTATION,
   TITLE_ANNOTATION,
 } from "../oci/annotations.ts";
+import { UsageError } from "../errors/mod.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import type { Target } from "../oci/target.ts";
-import type { Descriptor, ImageConfig, Platform } from "../oci/types.ts";
+import type { Descriptor, ImageConfig, Index, Platform } from "../oci/types.ts";
 import {
   artifactManifest,
   EMPTY_CONFIG,
@@ -36,6 +37,7 @@ import {
   imageManifest,
   type JsonBlob,
   jsonBlob,
+  sorted,
 } from "./build.ts";
 import { type ConfigEdits, editConfig } from "./edit.ts";
 
@@ -73,6 +75,23 @@ export interface ImagePlan {
   config: JsonBlob;
   /** The layers' blobs, in the manifest's order; the config is not among them. */
   blobs: BlobSource[];
+  /**
+   * How an index lists this manifest, over what {@linkcode indexPlan} finds itself (the
+   * platform of an image's config): a base index's own `platform` (with its `os.version` or
+   * `os.features`), or an entry's `annotations`. Not part of the manifest's bytes.
+   */
+  entry?: Pick<Descriptor, "platform" | "annotations" | "artifactType">;
+}
+
+/**
+ * An image index ready to write: the index document, and the manifests it lists, each a plan
+ * of its own, in the index's order. A writer writes the manifests first, the index last.
+ */
+export interface IndexPlan {
+  /** The index, whose digest is the multi-platform image's. */
+  index: JsonBlob;
+  /** The manifests it lists, in order. */
+  manifests: ImagePlan[];
 }
 
 /**
@@ -246,4 +265,86 @@ export function artifactPlan(
   );
   const manifest = artifactManifest(artifactType, blobs.map((b) => b.descriptor), annotations);
   return { manifest: jsonBlob(manifest, MediaType.OciManifest), config: EMPTY_CONFIG, blobs };
+}
+
+/**
+ * The plan of an OCI image index over `manifests`, in the order given, with index
+ * `annotations` (sorted). Each entry is the manifest's descriptor with its platform: the plan's
+ * `entry.platform` when set, else the `os`, `architecture` and `variant` (and `os.version`,
+ * `os.features`) of its config; an artifact's empty config gives none. `entry.annotations`
+ * and `entry.artifactType` are copied. Pure: the same plans give the same index digest.
+ *
+ * @throws {UsageError} when two manifests are the same, or two entries claim one platform
+ * without annotations to tell them apart.
+ * @example
+ * ```ts
+ * import { imagePlan, indexPlan } from "./plan.ts";
+ * const created = "1970-01-01T00:00:00Z";
+ * const plan = indexPlan([
+ *   imagePlan([], { platform: { os: "linux", architecture: "amd64" }, created }),
+ *   imagePlan([], { platform: { os: "linux", architecture: "arm64", variant: "v8" }, created }),
+ * ]);
+ * console.log(plan.index.descriptor.digest, plan.manifests.length);
+ * ```
+ */
+export function indexPlan(
+  manifests: ImagePlan[],
+  annotations?: Record<string, string>,
+): IndexPlan {
+  const seen = new Set<string>();
+  const platforms = new Set<string>();
+  const entries = manifests.map((plan): Descriptor => {
+    const { mediaType, digest, size } = plan.manifest.descriptor;
+    if (seen.has(digest)) throw new UsageError(`the index lists the manifest ${digest} twice`);
+    seen.add(digest);
+    const platform = plan.entry?.platform ?? configPlatform(plan.config);
+    const entryAnnotations = plan.entry?.annotations;
+    if (platform && !entryAnnotations) {
+      const key = JSON.stringify(platform);
+      if (platforms.has(key)) {
+        throw new UsageError(
+          `the index has two manifests for ${
+            [platform.os, platform.architecture, platform.variant].filter(Boolean).join("/")
+          }`,
+        );
+      }
+      platforms.add(key);
+    }
+    return {
+      mediaType,
+      digest,
+      size,
+      ...(plan.entry?.artifactType ? { artifactType: plan.entry.artifactType } : {}),
+      ...(platform ? { platform } : {}),
+      ...(entryAnnotations && Object.keys(entryAnnotations).length
+        ? { annotations: entryAnnotations }
+        : {}),
+    };
+  });
+  const index: Index = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciIndex,
+    manifests: entries,
+    ...(annotations && Object.keys(annotations).length ? { annotations: sorted(annotations) } : {}),
+  };
+  return { index: jsonBlob(index, MediaType.OciIndex), manifests };
+}
+
+/** The platform an image config names, in the order the image-spec lists its fields. */
+function configPlatform(config: JsonBlob): Platform | undefined {
+  if (config.descriptor.mediaType !== MediaType.OciConfig) return undefined;
+  let parsed: Partial<ImageConfig> & { "os.version"?: string; "os.features"?: string[] };
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(config.bytes));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed.os !== "string" || typeof parsed.architecture !== "string") return undefined;
+  return {
+    architecture: parsed.architecture,
+    os: parsed.os,
+    ...(typeof parsed["os.version"] === "string" ? { "os.version": parsed["os.version"] } : {}),
+    ...(Array.isArray(parsed["os.features"]) ? { "os.features": parsed["os.features"] } : {}),
+    ...(typeof parsed.variant === "string" ? { variant: parsed.variant } : {}),
+  };
 }

@@ -92,7 +92,7 @@ export function hostPlatform(): Platform {
  * @example
  * ```ts
  * import { selectManifest } from "./platform.ts";
- * const manifests = [{ mediaType: "m", digest: "sha256:" + "1".repeat(64) as const, size: 1,
+ * const manifests = [{ mediaType: "m", digest: `sha256:${"1".repeat(64)}` as const, size: 1,
  *   platform: { os: "linux", architecture: "arm64", variant: "v8" } }];
  * selectManifest(manifests, { os: "linux", architecture: "arm64" }).size; // 1
  * ```
@@ -111,6 +111,27 @@ export function selectManifest(manifests: Descriptor[], wanted: Platform): Descr
     `the index has no manifest for ${formatPlatform(want)}; it has ${
       available.join(", ") || "none"
     }`,
-    { hint: "choose one with --platform" },
+    { hint: "choose one of them", option: "platform" },
   );
+}
+
+/** The annotation of Docker buildx's attestation manifests, in an index beside the images. */
+export const DOCKER_REFERENCE_TYPE_ANNOTATION = "vnd.docker.reference.type";
+
+/**
+ * Whether an index entry is an image of a platform, rather than an attestation (an entry
+ * annotated `vnd.docker.reference.type`, or of the platform `unknown/unknown`) or an entry
+ * without a platform.
+ *
+ * @example
+ * ```ts
+ * import { isPlatformEntry } from "./platform.ts";
+ * isPlatformEntry({ mediaType: "m", digest: `sha256:${"1".repeat(64)}`, size: 1,
+ *   platform: { os: "unknown", architecture: "unknown" } }); // false
+ * ```
+ */
+export function isPlatformEntry(descriptor: Descriptor): boolean {
+  const { platform, annotations } = descriptor;
+  if (!platform || annotations?.[DOCKER_REFERENCE_TYPE_ANNOTATION] !== undefined) return false;
+  return platform.os !== "unknown" && platform.architecture !== "unknown";
 }

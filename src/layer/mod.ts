@@ -57,8 +57,7 @@ export interface LayerStream {
   layer: Promise<Layer>;
 }
 
-/** The largest mtime a ustar header holds. */
-export const MAX_MTIME = 0o77777777777;
+export { MAX_MTIME } from "./limits.ts";
 
 /**
  * Builds a layer from a folder as a stream, hashing as it goes.

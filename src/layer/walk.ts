@@ -6,7 +6,9 @@
  *
  * @module
  */
-import ignore from "ignore";
+// Full npm: specifier, so that this module imports from outside this repository too.
+// deno-lint-ignore no-import-prefix
+import ignore from "npm:ignore@7.0.5";
 import { NotFoundError, OcisyncError, UnsafeContentError, UsageError } from "../errors/mod.ts";
 import type { TarEntry } from "../tar/writer.ts";
 

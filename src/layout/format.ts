@@ -11,8 +11,8 @@
  * ```
  * @module
  */
-import { parseDigest, verifyingStream } from "../digest/mod.ts";
-import { IntegrityError, NotFoundError, OcisyncError } from "../errors/mod.ts";
+import { type Digest, isDigest, parseDigest, verifyingStream } from "../digest/mod.ts";
+import { IntegrityError, NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import {
@@ -32,6 +32,8 @@ export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
 const LAYOUT_VERSION = "1.0.0";
 
 const encoder = new TextEncoder();
+// A "not found" error lists the tags only when there are few enough to read.
+const MAX_LISTED_TAGS = 10;
 
 /**
  * The path of a blob: `ROOT/blobs/<algorithm>/<hex>`.
@@ -87,19 +89,34 @@ export async function checkLayout(root: string): Promise<void> {
     }
     throw error;
   }
+  checkLayoutVersion(`${root}/oci-layout`, text);
+  await readIndex(root);
+}
+
+/**
+ * Checks that the text of an `oci-layout` file declares version 1.0.0. `file` names it in messages:
+ * `ROOT/oci-layout`, or `ARCHIVE: oci-layout` for an entry of an archive.
+ *
+ * @throws {OcisyncError} when the text is not JSON, or declare another version (or none).
+ * @example
+ * ```ts
+ * import { checkLayoutVersion } from "./format.ts";
+ * checkLayoutVersion("app.tar: oci-layout", '{"imageLayoutVersion":"1.0.0"}');
+ * ```
+ */
+export function checkLayoutVersion(file: string, text: string): void {
   let version: unknown;
   try {
     version = JSON.parse(text)?.imageLayoutVersion;
   } catch (error) {
-    throw new OcisyncError(`${root}/oci-layout is not valid JSON`, { cause: error });
+    throw new OcisyncError(`${file} is not valid JSON`, { cause: error });
   }
   if (version !== LAYOUT_VERSION) {
     throw new OcisyncError(
-      `${root}/oci-layout has imageLayoutVersion ${JSON.stringify(version)}; ` +
+      `${file} has imageLayoutVersion ${JSON.stringify(version)}; ` +
         `only ${LAYOUT_VERSION} is supported`,
     );
   }
-  await readIndex(root);
 }
 
 /**
@@ -256,4 +273,115 @@ export async function readManifestBlob(root: string, descriptor: Descriptor): Pr
     );
   }
   return await new Response(await openBlob(root, descriptor)).bytes();
+}
+
+/**
+ * The tag of an `index.json` entry: its `org.opencontainers.image.ref.name`, if it has one.
+ *
+ * @example
+ * ```ts
+ * import { refName } from "./format.ts";
+ * refName({
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+ *   size: 2,
+ *   annotations: { "org.opencontainers.image.ref.name": "v1" },
+ * }); // "v1"
+ * ```
+ */
+export function refName(descriptor: Descriptor): string | undefined {
+  return descriptor.annotations?.[REF_NAME_ANNOTATION];
+}
+
+/**
+ * The tags of `index.json` entries, in their order, each once.
+ *
+ * @example
+ * ```ts
+ * import { readIndex, uniqueTags } from "./format.ts";
+ * console.log(uniqueTags((await readIndex("./images")).manifests));
+ * ```
+ */
+export function uniqueTags(entries: Descriptor[]): string[] {
+  return [...new Set(entries.map(refName).filter((tag) => tag !== undefined))];
+}
+
+/**
+ * The end of a "not found" message: the tags of `index.json` entries, or how many there are.
+ *
+ * @example
+ * ```ts
+ * import { readIndex, tagSummary } from "./format.ts";
+ * console.log(`tag "v9" not found: ${tagSummary((await readIndex("./images")).manifests)}`);
+ * ```
+ */
+export function tagSummary(entries: Descriptor[]): string {
+  const tags = uniqueTags(entries);
+  if (tags.length === 0) return "it has no tags";
+  if (tags.length > MAX_LISTED_TAGS) return `it has ${tags.length} tags`;
+  return `its tags are ${tags.join(", ")}`;
+}
+
+/**
+ * Runs a push of `body` and returns what it returns; when it fails, `body` is cancelled, so
+ * that its source is released. A body already piped is cancelled by its pipe, and the
+ * cancelling here then fails harmlessly.
+ *
+ * @example
+ * ```ts
+ * import { cancelOnError } from "./format.ts";
+ * const body = ReadableStream.from([new Uint8Array(2)]);
+ * await cancelOnError(body, () => Promise.resolve(false));
+ * ```
+ */
+export async function cancelOnError<T>(
+  body: ReadableStream<Uint8Array>,
+  push: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await push();
+  } catch (error) {
+    await body.cancel().catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * The `index.json` entry a reference names, as a layout or an `oci-archive:` resolves it: with
+ * no reference, the only entry, as skopeo picks it (several need a tag or digest, for guessing
+ * would copy the wrong image); a digest, its entry, or else what `describe` finds for an
+ * unlisted manifest blob; a tag, its entry. `name` names the place in messages.
+ *
+ * @throws {NotFoundError} when nothing matches (for a tag, the message lists the tags), or no
+ * reference is given and there are no entries.
+ * @throws {UsageError} when no reference is given and there are several entries.
+ * @example
+ * ```ts
+ * import { readIndex, resolveEntry } from "./format.ts";
+ * import { NotFoundError } from "../errors/mod.ts";
+ * const { manifests } = await readIndex("./images");
+ * const descriptor = await resolveEntry("oci:./images", manifests, "v1", (digest) => {
+ *   throw new NotFoundError(`manifest ${digest} not found`);
+ * });
+ * ```
+ */
+export async function resolveEntry(
+  name: string,
+  entries: Descriptor[],
+  reference: string | undefined,
+  describe: (digest: Digest) => Promise<Descriptor>,
+): Promise<Descriptor> {
+  if (reference === undefined) {
+    if (entries.length === 1) return entries[0];
+    if (entries.length === 0) throw new NotFoundError(`${name} holds no images`);
+    throw new UsageError(`${name} holds ${entries.length} images: name one`, {
+      hint: `write ${name}:TAG or ${name}@DIGEST; ${tagSummary(entries)}`,
+    });
+  }
+  if (isDigest(reference)) {
+    return entries.find((d) => d.digest === reference) ?? await describe(reference);
+  }
+  const tagged = entries.find((d) => refName(d) === reference);
+  if (tagged) return tagged;
+  throw new NotFoundError(`tag "${reference}" not found in ${name}: ${tagSummary(entries)}`);
 }

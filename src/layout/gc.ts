@@ -105,14 +105,47 @@ export async function gcLayout(
 
 async function mark(root: string, entries: Descriptor[]): Promise<Set<string>> {
   const reachable = new Set<string>();
-  const read = new Set<string>();
+  await walkReachable(entries, (descriptor) => {
+    reachable.add(descriptor.digest);
+    return true;
+  }, (descriptor) => readDocument(root, descriptor));
+  return reachable;
+}
+
+/**
+ * Walks what `entries` reach, depth first: each entry and each child of an index is a document
+ * that may have children; a manifest's config and layers have none. `reach` is called at each
+ * descriptor reached, each time it is reached, and answers whether it is there to follow; `read`
+ * is called once a digest, for a document that is there, and answers it parsed, or `undefined`
+ * to follow no further (a missing blob, or one that is not a manifest or index). Both
+ * `gcLayout` and an `oci-archive:` being written keep what this reaches.
+ *
+ * @example
+ * ```ts
+ * import { walkReachable } from "./gc.ts";
+ * import { readIndex, readManifestBlob } from "./format.ts";
+ * import { parseManifestOrIndex } from "../oci/types.ts";
+ * const reached = new Set<string>();
+ * await walkReachable(
+ *   (await readIndex("./images")).manifests,
+ *   (descriptor) => reached.add(descriptor.digest) !== undefined,
+ *   async (descriptor) => parseManifestOrIndex(await readManifestBlob("./images", descriptor)),
+ * );
+ * ```
+ */
+export async function walkReachable(
+  entries: Descriptor[],
+  reach: (descriptor: Descriptor) => boolean | Promise<boolean>,
+  read: (descriptor: Descriptor) => Promise<ManifestOrIndex | undefined>,
+): Promise<void> {
+  const opened = new Set<string>();
   const pending: Reached[] = entries.map((descriptor) => ({ descriptor, inIndex: true }));
   for (let next = pending.pop(); next; next = pending.pop()) {
     const { descriptor, inIndex } = next;
-    reachable.add(descriptor.digest);
-    if (!inIndex || read.has(descriptor.digest)) continue;
-    read.add(descriptor.digest);
-    const doc = await readDocument(root, descriptor);
+    if (!await reach(descriptor)) continue;
+    if (!inIndex || opened.has(descriptor.digest)) continue;
+    opened.add(descriptor.digest);
+    const doc = await read(descriptor);
     if (doc?.kind === "index") {
       pending.push(...doc.index.manifests.map((child) => ({ descriptor: child, inIndex: true })));
     } else if (doc?.kind === "manifest") {
@@ -120,7 +153,6 @@ async function mark(root: string, entries: Descriptor[]): Promise<Set<string>> {
       pending.push(...[config, ...layers].map((child) => ({ descriptor: child, inIndex: false })));
     }
   }
-  return reachable;
 }
 
 /** An index's child as a manifest or index; `undefined` for a missing blob or another document. */

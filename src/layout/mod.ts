@@ -23,20 +23,26 @@
  * ```
  * @module
  */
-import { isDigest, parseDigest, verifyingStream } from "../digest/mod.ts";
+import { verifyingStream } from "../digest/mod.ts";
 import { NotFoundError, UsageError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
 import { MANIFEST_MEDIA_TYPES } from "../oci/mediatypes.ts";
+import { referrersQuery } from "../oci/referrers.ts";
 import type { CallOptions, ReferrerLister, Target } from "../oci/target.ts";
 import { type Descriptor, type ManifestOrIndex, parseManifestOrIndex } from "../oci/types.ts";
 import {
   blobPath,
+  cancelOnError,
   checkLayout,
   initLayout,
   openBlob,
   readIndex,
   readManifestBlob,
   REF_NAME_ANNOTATION,
+  refName,
+  resolveEntry,
+  tagSummary,
+  uniqueTags,
   updateIndex,
 } from "./format.ts";
 import { statOrUndefined } from "../fs/stat.ts";
@@ -57,8 +63,6 @@ export interface LayoutOpenOptions {
 // The image-spec's grammar for `org.opencontainers.image.ref.name`.
 const REF_COMPONENT = "[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*";
 const REF_NAME = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
-// A "not found" error lists the tags only when there are few enough to read.
-const MAX_LISTED_TAGS = 10;
 
 /**
  * An OCI image layout directory.
@@ -120,20 +124,12 @@ export class LayoutTarget implements Target, ReferrerLister {
    */
   async resolve(reference?: string, options: CallOptions = {}): Promise<Descriptor> {
     options.signal?.throwIfAborted();
-    const entries = await this.listEntries();
-    if (reference === undefined) {
-      if (entries.length === 1) return entries[0];
-      if (entries.length === 0) throw new NotFoundError(`${this.name} holds no images`);
-      throw new UsageError(`${this.name} holds ${entries.length} images: name one`, {
-        hint: `write ${this.name}:TAG or ${this.name}@DIGEST; ${tagSummary(entries)}`,
-      });
-    }
-    if (isDigest(reference)) {
-      return entries.find((d) => d.digest === reference) ?? await this.#describe(reference);
-    }
-    const tagged = entries.find((d) => refName(d) === reference);
-    if (tagged) return tagged;
-    throw new NotFoundError(`tag "${reference}" not found in ${this.name}: ${tagSummary(entries)}`);
+    return await resolveEntry(
+      this.name,
+      await this.listEntries(),
+      reference,
+      (digest) => this.#describe(digest),
+    );
   }
 
   /**
@@ -232,7 +228,7 @@ export class LayoutTarget implements Target, ReferrerLister {
     options: CallOptions = {},
   ): Promise<boolean> {
     const { signal } = options;
-    try {
+    return await cancelOnError(body, async () => {
       signal?.throwIfAborted();
       const path = blobPath(this.path, descriptor.digest);
       const existing = await statOrUndefined(path);
@@ -248,11 +244,7 @@ export class LayoutTarget implements Target, ReferrerLister {
       const verified = stoppable(body, signal).pipeThrough(verifyingStream(descriptor, "blob"));
       await writeFileAtomic(path, verified);
       return true;
-    } catch (error) {
-      // Fails harmlessly when the body is already piped: the pipe has cancelled it.
-      await body.cancel().catch(() => {});
-      throw error;
-    }
+    });
   }
 
   /**
@@ -361,13 +353,10 @@ export class LayoutTarget implements Target, ReferrerLister {
     options: CallOptions = {},
   ): AsyncIterable<Descriptor> {
     const { signal } = options;
-    const digest = typeof subject === "string" ? subject : subject.digest;
-    const { algorithm, hex } = parseDigest(digest);
-    const schemaTag = `${algorithm}-${hex}`;
+    const { digest, fallbackTag, wanted } = referrersQuery(subject, artifactType);
     const yielded = new Set<string>();
     const found = (referrer: Descriptor) => {
-      if (artifactType !== undefined && referrer.artifactType !== artifactType) return false;
-      if (yielded.has(referrer.digest)) return false;
+      if (!wanted(referrer) || yielded.has(referrer.digest)) return false;
       yielded.add(referrer.digest);
       return true;
     };
@@ -398,7 +387,7 @@ export class LayoutTarget implements Target, ReferrerLister {
         if (found(referrer)) yield referrer;
       }
       if (parsed.kind !== "index") continue;
-      if (refName(descriptor) === schemaTag) {
+      if (refName(descriptor) === fallbackTag) {
         for (const listed of parsed.index.manifests) if (found(listed)) yield listed;
       }
       queue.push(...parsed.index.manifests);
@@ -509,22 +498,6 @@ function stoppable(
       },
     }),
   );
-}
-
-function refName(descriptor: Descriptor): string | undefined {
-  return descriptor.annotations?.[REF_NAME_ANNOTATION];
-}
-
-function uniqueTags(entries: Descriptor[]): string[] {
-  return [...new Set(entries.map(refName).filter((tag) => tag !== undefined))];
-}
-
-/** The end of a "not found" message: the tags, or how many there are. */
-function tagSummary(entries: Descriptor[]): string {
-  const tags = uniqueTags(entries);
-  if (tags.length === 0) return "it has no tags";
-  if (tags.length > MAX_LISTED_TAGS) return `it has ${tags.length} tags`;
-  return `its tags are ${tags.join(", ")}`;
 }
 
 /** The `index.json` entry for a descriptor: its own `ref.name` replaced by `tag`, no `data`. */

@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { reportingStream } from "./mod.ts";
- * const descriptor = { mediaType: "x", digest: "sha256:" + "0".repeat(64) as const, size: 3 };
+ * const descriptor = { mediaType: "x", digest: `sha256:${"0".repeat(64)}` as const, size: 3 };
  * const stream = reportingStream(ReadableStream.from([new Uint8Array(3)]), descriptor, (e) =>
  *   console.log(e.state, e.bytes)
  * );

@@ -30,6 +30,7 @@ import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
 import {
   IntegrityError,
   NetworkError,
+  NotFoundError,
   OcisyncError,
   UnsafeContentError,
   UsageError,
@@ -45,7 +46,7 @@ import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 import { type BlobListener, reportingStream } from "../progress/mod.ts";
 import { NotTarError, readTar } from "../tar/reader.ts";
 import { Unpacker, type UnpackStats } from "../unpack/mod.ts";
-import { fetchImageManifest } from "./read.ts";
+import { fetchImageManifest, type ImageVerifier, type VerifiedImage } from "./read.ts";
 
 // Re-exported for the readers that have imported them from here; they are defined in
 // `../oci/annotations.ts`, where the builders that write them find them too.
@@ -68,6 +69,59 @@ export interface PullOptions {
   allowMountRoot?: boolean;
   /** Progress events, for a display. */
   onBlob?: BlobListener;
+  /**
+   * Verify a signature before anything is fetched or written (`Verifier` of
+   * `../trust/verifier.ts`): the pull then uses the digest that verified, the index's or the
+   * chosen platform's manifest's. When none verifies, it throws (a `SignatureError`, exit 5) and
+   * the destination is untouched.
+   */
+  verifier?: ImageVerifier;
+  /**
+   * Take only the layers whose media type matches one of these globs (`*` matches any run of
+   * characters, `/` included): `application/vnd.oci.image.layer.v1.tar*`, `text/*`. The other
+   * layers are never fetched. No match is a `NotFoundError`. Whether the pull is an artifact's
+   * (files at their titles) is judged on the layers taken. Default: every layer.
+   */
+  layerMediaTypes?: string[];
+  /**
+   * What to do with the layers taken: `extract` applies an image's tar layers, or writes an
+   * artifact's files at their titles (the default); `copy` stores each layer's blob as it is,
+   * as a file named by its `org.opencontainers.image.title`, else `layer-<index>` (the index in
+   * the manifest). A title that is not a plain file name (a `/`, `.` or `..`) is refused.
+   */
+  layerOperation?: LayerOperation;
+}
+
+/**
+ * What {@linkcode PullOptions.layerOperation} does with each layer taken.
+ *
+ * @example
+ * ```ts
+ * import type { LayerOperation } from "./mod.ts";
+ * const operation: LayerOperation = "copy";
+ * ```
+ */
+export type LayerOperation = "extract" | "copy";
+
+/**
+ * Whether `mediaType` matches one of `globs`, where `*` matches any run of characters and
+ * everything else itself.
+ *
+ * @example
+ * ```ts
+ * import { matchesMediaType } from "./mod.ts";
+ * matchesMediaType(["application/vnd.oci.image.layer.v1.tar*"], "application/vnd.oci.image.layer.v1.tar+gzip"); // true
+ * matchesMediaType(["text/*"], "application/json"); // false
+ * ```
+ */
+export function matchesMediaType(globs: readonly string[], mediaType: string): boolean {
+  return globs.some((glob) => globPattern(glob).test(mediaType));
+}
+
+/** A glob whose only wildcard is `*`, as an anchored regular expression. */
+function globPattern(glob: string): RegExp {
+  const literal = (part: string) => part.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  return new RegExp(`^${glob.split("*").map(literal).join(".*")}$`);
 }
 
 /** What a pull wrote. */
@@ -83,8 +137,12 @@ export interface PullResult {
    * entries for an image (whose counts are in `stats`).
    */
   files: string[];
-  /** Entry counts, for images. */
+  /** Entry counts, for images whose layers were extracted. */
   stats?: UnpackStats;
+  /** With a verifier: what it verified (a `VerifiedSignatures` with `Verifier`). */
+  verified?: VerifiedImage;
+  /** The layers taken, as their indexes in the manifest: all of them unless selected. */
+  layers: number[];
 }
 
 /** Pulls the image or artifact that `descriptor` names into `destination`. */
@@ -95,13 +153,27 @@ export async function pull(
   options: PullOptions = {},
 ): Promise<PullResult> {
   const placement = await planPlacement(destination, options);
+  // Nothing is fetched or written before a signature over the exact digest has verified; from
+  // then on only the digest that verified is used.
+  const verified = await options.verifier?.verify(target, descriptor, {
+    platform: options.platform,
+  });
   const { descriptor: chosen, manifest } = await fetchImageManifest(
     target,
-    descriptor,
+    verified?.descriptor ?? descriptor,
     options.platform,
   );
-  const isArtifact = manifest.layers.length > 0 &&
-    manifest.layers.every((layer) => layer.annotations?.[TITLE_ANNOTATION]);
+  const taken = selectLayers(manifest, chosen, options.layerMediaTypes);
+  // Judged on the layers taken: a selection of titled layers is written as files.
+  const isArtifact = taken.length > 0 &&
+    taken.every((index) => manifest.layers[index].annotations?.[TITLE_ANNOTATION]);
+  const copying = options.layerOperation === "copy";
+  if (options.layerOperation !== undefined && !copying && options.layerOperation !== "extract") {
+    throw new UsageError(
+      `the layer operation must be extract or copy, not "${options.layerOperation}"`,
+    );
+  }
+  const names = copying ? copiedNames(manifest, taken) : [];
   const staging = await stagingFolder(placement.stagingParent);
   try {
     const unpacker = new Unpacker(staging, {
@@ -109,13 +181,23 @@ export async function pull(
       maxEntries: options.maxEntries,
     });
     let files: string[];
-    if (isArtifact) {
+    if (copying) {
       files = [];
-      for (const layer of manifest.layers) {
-        files.push(await pullArtifactLayer(target, layer, unpacker, options));
+      for (const [n, index] of taken.entries()) {
+        const layer = manifest.layers[index];
+        options.onBlob?.({ descriptor: layer, state: "started" });
+        const body = reportingStream(await target.fetchBlob(layer), layer, options.onBlob);
+        await writeFile(unpacker, names[n], layer.size, body);
+        options.onBlob?.({ descriptor: layer, state: "done" });
+        files.push(names[n]);
+      }
+    } else if (isArtifact) {
+      files = [];
+      for (const index of taken) {
+        files.push(await pullArtifactLayer(target, manifest.layers[index], unpacker, options));
       }
     } else {
-      await pullImageLayers(target, manifest, unpacker, options);
+      await pullImageLayers(target, manifest, taken, unpacker, options);
       files = [...Deno.readDirSync(staging)].map((e) => e.name).sort();
     }
     unpacker.finish();
@@ -125,16 +207,98 @@ export async function pull(
       resolvedDigest: descriptor.digest,
       kind: isArtifact ? "artifact" : "image",
       files,
-      ...(isArtifact ? {} : { stats: unpacker.stats }),
+      ...(isArtifact || copying ? {} : { stats: unpacker.stats }),
+      ...(verified ? { verified } : {}),
+      layers: taken,
     };
   } finally {
     await Deno.remove(staging, { recursive: true }).catch(() => {});
   }
 }
 
+/**
+ * The indexes of the layers whose media type matches `globs` (all of them without globs).
+ *
+ * @throws {NotFoundError} when globs are given and no layer matches.
+ */
+function selectLayers(
+  manifest: Manifest,
+  chosen: Descriptor,
+  globs: readonly string[] | undefined,
+): number[] {
+  const all = manifest.layers.map((_, index) => index);
+  if (globs === undefined || globs.length === 0) return all;
+  const taken = all.filter((index) => matchesMediaType(globs, manifest.layers[index].mediaType));
+  if (taken.length === 0) {
+    const present = [...new Set(manifest.layers.map((layer) => layer.mediaType))];
+    throw new NotFoundError(
+      `no layer of ${chosen.digest} has a media type matching ${globs.join(", ")}; it has ${
+        present.join(", ") || "no layers"
+      }`,
+    );
+  }
+  return taken;
+}
+
+/**
+ * The file name of each layer copied as it is: its title, else `layer-<index>`.
+ *
+ * @throws {UnsafeContentError} for a title that is not a plain file name, or two layers with
+ * one name.
+ */
+function copiedNames(manifest: Manifest, taken: number[]): string[] {
+  const names = taken.map((index) => {
+    const title = manifest.layers[index].annotations?.[TITLE_ANNOTATION];
+    if (title === undefined || title === "") return `layer-${index}`;
+    if (
+      title.includes("/") || title.includes("\\") || title.includes("\0") || title === "." ||
+      title === ".."
+    ) {
+      throw new UnsafeContentError(
+        `refusing to copy layer ${index} as "${title}": a copied layer is named by a plain ` +
+          "file name (no /, no . or ..)",
+        { hint: "extract the layers instead (the default), which writes titles as paths" },
+      );
+    }
+    return title;
+  });
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (seen.has(name)) {
+      throw new UnsafeContentError(`refusing to copy two layers as "${name}"`);
+    }
+    seen.add(name);
+  }
+  return names;
+}
+
+/** Writes `body` as the file `name`, through the unpacker's path rules and limits. */
+async function writeFile(
+  unpacker: Unpacker,
+  name: string,
+  size: number,
+  body: ReadableStream<Uint8Array>,
+): Promise<void> {
+  await unpacker.apply(
+    (async function* () {
+      yield {
+        name,
+        type: "file" as const,
+        typeFlag: "0",
+        mode: 0o644,
+        size,
+        mtime: Math.floor(Date.now() / 1000),
+        linkName: "",
+        body,
+      };
+    })(),
+  );
+}
+
 async function pullImageLayers(
   target: Target,
   manifest: Manifest,
+  taken: number[],
   unpacker: Unpacker,
   options: PullOptions,
 ): Promise<void> {
@@ -145,7 +309,8 @@ async function pullImageLayers(
       `the config lists ${diffIds.length} diff_ids for ${manifest.layers.length} layers`,
     );
   }
-  for (const [index, layer] of manifest.layers.entries()) {
+  for (const index of taken) {
+    const layer = manifest.layers[index];
     options.onBlob?.({ descriptor: layer, state: "started" });
     const diffId = new Sha256();
     await unpackBlob(
@@ -175,7 +340,7 @@ function explainMixedTitles(error: unknown, layer: Descriptor): unknown {
   return new UnsafeContentError(
     `layer ${layer.digest} ("${title}") is not a tar archive: this manifest mixes titled and ` +
       "untitled layers, so it was read as an image; an artifact titles every layer",
-    { hint: "push it again with every file under --files", cause: error },
+    { hint: "push it again as an artifact, with every file titled", cause: error, option: "files" },
   );
 }
 
@@ -205,20 +370,7 @@ async function pullArtifactLayer(
     }
   } else {
     // Write through the unpacker so the same path rules apply as for any entry.
-    await unpacker.apply(
-      (async function* () {
-        yield {
-          name: parts.join("/"),
-          type: "file" as const,
-          typeFlag: "0",
-          mode: 0o644,
-          size: layer.size,
-          mtime: Math.floor(Date.now() / 1000),
-          linkName: "",
-          body,
-        };
-      })(),
-    );
+    await writeFile(unpacker, parts.join("/"), layer.size, body);
   }
   options.onBlob?.({ descriptor: layer, state: "done" });
   return parts.join("/");
@@ -296,14 +448,15 @@ async function planPlacement(destination: string, options: PullOptions): Promise
       `refusing to pull into ${destination}: it is ${
         real === "/" ? "the root folder" : "the root of a mounted file system"
       }`,
-      { hint: "pull into a folder below it, or pass --force if you mean it" },
+      { hint: "pull into a folder below it, or allow it if you mean it", option: "allowMountRoot" },
     );
   }
   const isEmpty = (await Deno.readDir(real)[Symbol.asyncIterator]().next()).done;
   if (mountRoot) {
     if (options.replace) {
       throw new UsageError(`cannot replace ${destination}: it is a mount point`, {
-        hint: "without --delete, the image is merged into it",
+        hint: "without replacing it, the image is merged into it",
+        option: "replace",
       });
     }
     return { stagingParent: real, place: (staging) => mergeInto(staging, real) };
@@ -367,7 +520,10 @@ async function findConflict(from: string, to: string, relative: string): Promise
     if (!child.isDirectory) {
       throw new OcisyncError(
         `cannot pull: the image has a file at ${path}, where the destination has a folder`,
-        { hint: "move the folder away, or pass --delete to make the destination the image" },
+        {
+          hint: "move the folder away, or replace the destination to make it the image",
+          option: "replace",
+        },
       );
     }
     await findConflict(`${from}/${child.name}`, `${to}/${child.name}`, path);

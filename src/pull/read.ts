@@ -51,6 +51,63 @@ import {
 } from "../target/mod.ts";
 
 /**
+ * Options of {@linkcode ImageVerifier.verify}.
+ *
+ * @example
+ * ```ts
+ * import type { VerifyImageOptions } from "./read.ts";
+ * const options: VerifyImageOptions = { platform: { os: "linux", architecture: "arm64" } };
+ * ```
+ */
+export interface VerifyImageOptions extends CallOptions {
+  /** The platform to fall back to when an index's own digest has no valid signature. */
+  platform?: Platform;
+}
+
+/**
+ * What an {@linkcode ImageVerifier} vouches for: the descriptor whose digest a signature
+ * verified. It is the one given (an index's, say), or the chosen platform's manifest of that
+ * index; `pull`, `copy` and `sync` use it, and only it, from then on.
+ *
+ * @example
+ * ```ts
+ * import type { VerifiedImage } from "./read.ts";
+ * function digestOf(verified: VerifiedImage): string {
+ *   return verified.descriptor.digest;
+ * }
+ * ```
+ */
+export interface VerifiedImage {
+  /** The descriptor whose digest a signature names and verified. */
+  descriptor: Descriptor;
+}
+
+/**
+ * Checks an image's signatures before its content lands: `pull`, `copy` and `sync` take one
+ * (`Verifier` of `../trust/verifier.ts` is the implementation; it is declared here, below
+ * `trust/`, so that the moves need not import the jobs layer).
+ *
+ * @example
+ * ```ts
+ * import type { ImageVerifier } from "./read.ts";
+ * const trustAll: ImageVerifier = {
+ *   verify: (_target, descriptor) => Promise.resolve({ descriptor }),
+ * };
+ * ```
+ */
+export interface ImageVerifier {
+  /**
+   * Resolves when a signature over `descriptor`'s digest (or, for an index, over its chosen
+   * platform's manifest) verifies; throws (a `SignatureError`) when none does.
+   */
+  verify(
+    target: Target,
+    descriptor: Descriptor,
+    options?: VerifyImageOptions,
+  ): Promise<VerifiedImage>;
+}
+
+/**
  * Resolves a manifest descriptor (choosing a platform from an index) to the
  * image manifest.
  *
@@ -132,7 +189,8 @@ export async function fetchBase(
     );
     if (want !== have) {
       throw new UsageError(`base ${name} is a ${have} image, not ${want}`, {
-        hint: "choose a base of that platform, or leave --platform out",
+        hint: "choose a base of that platform, or leave the platform out",
+        option: "platform",
       });
     }
   }

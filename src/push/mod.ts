@@ -32,14 +32,28 @@ import { UnsafeContentError, UsageError } from "../errors/mod.ts";
 import { type ArtifactBlob, artifactPlan, type PreparedLayer } from "../image/plan.ts";
 import { writeLayerFile } from "../layer/mod.ts";
 import { MediaType } from "../oci/mediatypes.ts";
+import type { Descriptor } from "../oci/types.ts";
 import type { Target } from "../oci/target.ts";
 import { NotTarError, readTar, type TarReadEntry } from "../tar/reader.ts";
-import { type PushResult, type WriteOptions, writePlan } from "./write.ts";
+import {
+  fileSource,
+  type PushResult,
+  type StartedLayer,
+  type WriteOptions,
+  writePlan,
+} from "./write.ts";
 
 /** Where a layer comes from: a folder to pack, or a layer file already built. */
 export type LayerSource =
   | { kind: "folder"; path: string; prefix: string }
   | { kind: "file"; path: string };
+
+/**
+ * Layer files from this size up are sent while their entries are checked (see
+ * {@linkcode startLayer}); smaller ones are checked first, which takes milliseconds, so that a
+ * refused one sends nothing at all.
+ */
+export const OVERLAPPED_LAYER_MIN = 16 * 1024 * 1024;
 
 /** Options for building layers. */
 export interface PrepareOptions {
@@ -91,38 +105,121 @@ export async function prepareLayer(
   return await describeLayerFile(source.path);
 }
 
+/**
+ * Starts a layer: a folder is built into a layer file in `workDir`, as {@linkcode prepareLayer}
+ * builds it; a layer file is read once for its digest only (about the speed of the disk), and
+ * its `diffId` and entry checks go on in the background, so that its blob can be sent while they
+ * run. `checked` rejects as {@linkcode prepareLayer} throws for the same file.
+ *
+ * @throws {UsageError} for an empty file.
+ * @example
+ * ```ts
+ * import { startLayer } from "./mod.ts";
+ * const work = await Deno.makeTempDir();
+ * const layer = await startLayer({ kind: "file", path: "./deps.tar.gz" }, work, 0);
+ * console.log(layer.blob.descriptor.digest, (await layer.checked).diffId);
+ * ```
+ */
+export async function startLayer(
+  source: LayerSource,
+  workDir: string,
+  mtime: number,
+  options: PrepareOptions = {},
+): Promise<StartedLayer> {
+  if (source.kind === "folder") {
+    const layer = await prepareLayer(source, workDir, mtime, options);
+    return { blob: fileSource(layer.descriptor, layer.path), checked: Promise.resolve(layer) };
+  }
+  const { path } = source;
+  const descriptor = digestLayerFile(path);
+  const blob = fileSource(descriptor, path);
+  const checked = checkLayerFile(path, blob, false).then(({ diffId }) => ({
+    path,
+    descriptor,
+    diffId,
+  }));
+  checked.catch(() => {}); // the caller awaits it, maybe after other work
+  return { blob, checked };
+}
+
+/** The size of the pieces the digest pass reads: large, for few calls and hashing steps. */
+const DIGEST_READ_SIZE = 1024 * 1024;
+
+/**
+ * A layer file's descriptor: its digest and size, read with synchronous calls in large pieces,
+ * and its media type from its first bytes.
+ */
+function digestLayerFile(path: string): Descriptor {
+  const blob = new Sha256();
+  const buffer = new Uint8Array(DIGEST_READ_SIZE);
+  let head: Uint8Array | undefined;
+  using file = Deno.openSync(path);
+  for (let read = file.readSync(buffer); read !== null; read = file.readSync(buffer)) {
+    head ??= buffer.slice(0, Math.min(read, 4));
+    blob.update(buffer.subarray(0, read));
+  }
+  if (blob.size === 0 || head === undefined) throw notLayerArchive(path, "it is empty");
+  return {
+    mediaType: layerMediaType(detectCompression(head)),
+    digest: blob.digest(),
+    size: blob.size,
+  };
+}
+
 async function describeLayerFile(path: string): Promise<PreparedLayer> {
+  const { diffId, descriptor } = await checkLayerFile(path, fileSource(UNKNOWN, path), true);
+  return { path, descriptor: descriptor!, diffId };
+}
+
+/** A placeholder descriptor for a file not described yet. */
+const UNKNOWN: Descriptor = { mediaType: "", digest: "sha256:", size: 0 };
+
+/**
+ * Reads a layer file once: decompresses it for its `diffId`, and checks every entry; with
+ * `describe`, hashes the file too, for its descriptor.
+ */
+async function checkLayerFile(
+  path: string,
+  source: { openAt(offset: number): Promise<ReadableStream<Uint8Array>> },
+  describe: boolean,
+): Promise<{ diffId: PreparedLayer["diffId"]; descriptor?: Descriptor }> {
   const blob = new Sha256();
   const tar = new Sha256();
-  const file = await Deno.open(path);
+  const file = await source.openAt(0);
   try {
-    const head = new Uint8Array(4);
-    await file.read(head);
-    await file.seek(0, Deno.SeekMode.Start);
+    const reader = file.getReader();
+    const first = await reader.read();
+    reader.releaseLock();
+    const head = first.value ?? new Uint8Array();
+    if (head.byteLength === 0) throw notLayerArchive(path, "it is empty");
     const compression = detectCompression(head);
-    const uncompressed = hashing(decompressStream(hashing(file.readable, blob)), tar);
+    const whole = prepend(head, file);
+    const uncompressed = hashing(decompressStream(describe ? hashing(whole, blob) : whole), tar);
     const symlinks = new Set<string>();
     for await (const entry of readTar(uncompressed)) checkLayerEntry(path, entry, symlinks);
     // Drain what follows the end-of-archive blocks, so the digests cover the whole file.
     for await (const _ of uncompressed) { /* padding */ }
-    if (blob.size === 0) throw notLayerArchive(path, "it is empty");
     return {
-      path,
-      descriptor: {
-        mediaType: layerMediaType(compression),
-        digest: blob.digest(),
-        size: blob.size,
-      },
       diffId: tar.digest(),
+      descriptor: describe
+        ? { mediaType: layerMediaType(compression), digest: blob.digest(), size: blob.size }
+        : undefined,
     };
   } catch (error) {
-    // The readable closes the file once read to its end; a refused file is closed here.
-    try {
-      file.close();
-    } catch { /* already closed */ }
+    // The stream closes the file once read to its end; a refused file is closed here.
+    await file.cancel().catch(() => {});
     if (error instanceof NotTarError) throw notLayerArchive(path, error.reason);
     throw error;
   }
+}
+
+/** `first`, then the rest of `rest`. */
+async function* prepend(
+  first: Uint8Array,
+  rest: ReadableStream<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  yield first;
+  yield* rest;
 }
 
 /**
@@ -133,8 +230,9 @@ function notLayerArchive(path: string, why: string): UsageError {
   return new UsageError(
     `${path} is not a layer archive (a tar, .tar.gz or .tar.zst file): ${why}`,
     {
-      hint: "a SOURCE of an image is a folder (DIR[:DEST]) or a layer archive; to push files " +
-        "as they are, push an artifact: ocisync push REF --files FILE... --artifact-type TYPE",
+      hint: "a layer of an image is a folder or a layer archive; to push files as they are, " +
+        "push them as an artifact's files",
+      option: "files",
     },
   );
 }

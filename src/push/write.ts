@@ -25,10 +25,70 @@
  * ```
  * @module
  */
-import { type BlobSource, bytesBlob, type ImagePlan } from "../image/plan.ts";
+import { type BlobSource, bytesBlob, type ImagePlan, type PreparedLayer } from "../image/plan.ts";
 import { isMounter, type Target } from "../oci/target.ts";
 import type { Descriptor } from "../oci/types.ts";
 import { type BlobListener, reportingStream } from "../progress/mod.ts";
+import { reopenable } from "../remote/registry.ts";
+
+/**
+ * A blob in a file: read in large pieces, and readable again from any offset, so that a registry
+ * sends a large one in one streamed request and resumes it from the offset it reports.
+ */
+export interface FileBlobSource extends BlobSource {
+  /** The file. */
+  path: string;
+  /** The bytes from `offset` to the end. */
+  openAt(offset: number): Promise<ReadableStream<Uint8Array>>;
+}
+
+/** The size of the pieces a blob file is read in: large, for few calls and few hashing steps. */
+const FILE_READ_SIZE = 1024 * 1024;
+
+/**
+ * A blob in the file at `path`; see {@linkcode FileBlobSource}.
+ *
+ * @example
+ * ```ts
+ * import { fileSource } from "./write.ts";
+ * const blob = fileSource({
+ *   mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+ *   digest: `sha256:${"0".repeat(64)}`,
+ *   size: 1,
+ * }, "./layer.tar.gz");
+ * const rest = await blob.openAt(0);
+ * ```
+ */
+export function fileSource(descriptor: Descriptor, path: string): FileBlobSource {
+  const openAt = async (offset: number) => {
+    const file = await Deno.open(path);
+    try {
+      if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        // A fresh buffer each time: the bytes are handed on, to hashing and to the socket.
+        const buffer = new Uint8Array(FILE_READ_SIZE);
+        const read = await file.read(buffer);
+        if (read === null) {
+          file.close();
+          controller.close();
+        } else controller.enqueue(buffer.subarray(0, read));
+      },
+      cancel() {
+        file.close();
+      },
+    });
+  };
+  return { descriptor, path, open: () => openAt(0), openAt };
+}
+
+function isFileSource(blob: BlobSource): blob is FileBlobSource {
+  return typeof (blob as Partial<FileBlobSource>).openAt === "function";
+}
 
 /** Options of {@linkcode writePlan} and {@linkcode pushBlobs}. */
 export interface WriteOptions {
@@ -91,7 +151,24 @@ export async function writePlan(
   tags: string[],
   options: WriteOptions = {},
 ): Promise<PushResult> {
-  const stats = await pushBlobs(target, [...plan.blobs, bytesBlob(plan.config)], options);
+  return await finishPlan(target, plan, tags, options, new Set(), emptyStats());
+}
+
+/**
+ * Writes a plan whose blobs `sent` are on the target already, as {@linkcode writePlan} does:
+ * the others, then the manifest. `before` counts what sending `sent` did.
+ */
+async function finishPlan(
+  target: Target,
+  plan: ImagePlan,
+  tags: string[],
+  options: WriteOptions,
+  sent: ReadonlySet<string>,
+  before: TransferStats,
+): Promise<PushResult> {
+  const blobs = [...plan.blobs, bytesBlob(plan.config)]
+    .filter((blob) => !sent.has(blob.descriptor.digest));
+  const after = await pushBlobs(target, blobs, options);
   options.signal?.throwIfAborted();
   await target.pushManifest(plan.manifest.descriptor, plan.manifest.bytes, tags, {
     signal: options.signal,
@@ -101,8 +178,80 @@ export async function writePlan(
     manifest: plan.manifest.descriptor,
     config: plan.config.descriptor,
     layers: plan.blobs.map((blob) => blob.descriptor),
-    stats,
+    stats: {
+      pushed: before.pushed + after.pushed,
+      skipped: before.skipped + after.skipped,
+      mounted: before.mounted + after.mounted,
+      bytes: before.bytes + after.bytes,
+    },
   };
+}
+
+function emptyStats(): TransferStats {
+  return { pushed: 0, skipped: 0, mounted: 0, bytes: 0 };
+}
+
+/** A layer whose blob is known, and whose checks may still be running. */
+export interface StartedLayer {
+  /** The layer's blob, ready to send. */
+  blob: FileBlobSource;
+  /**
+   * Settles with the layer once its `diffId` is known and its entries are checked; rejects
+   * with the error that refuses it.
+   */
+  checked: Promise<PreparedLayer>;
+}
+
+/**
+ * Writes an image from layers whose checks may still be running. The blobs of the layers in
+ * `early` go up at once, while the checks finish; the plan, which needs every layer's `diffId`,
+ * is made by `plan` once they have, and written as {@linkcode writePlan} writes one, without
+ * sending those blobs again. When a check fails, the uploads stop, no manifest is written, and
+ * the check's error is thrown: a refused layer may leave its blob in the target, unreferenced,
+ * but never an image.
+ *
+ * @example
+ * ```ts
+ * import { startLayer } from "./mod.ts";
+ * import { writeStartedLayers } from "./write.ts";
+ * import { imagePlan } from "../image/plan.ts";
+ * import { LayoutTarget } from "../layout/mod.ts";
+ * const work = await Deno.makeTempDir();
+ * const layer = await startLayer({ kind: "file", path: "./deps.tar.gz" }, work, 0);
+ * const target = await LayoutTarget.open("./bundle", { create: true });
+ * await writeStartedLayers(target, [layer], [layer], (layers) =>
+ *   imagePlan(layers, {
+ *     platform: { os: "linux", architecture: "amd64" },
+ *     created: "1970-01-01T00:00:00Z",
+ *   }), ["v1"]);
+ * ```
+ */
+export async function writeStartedLayers(
+  target: Target,
+  layers: StartedLayer[],
+  early: StartedLayer[],
+  plan: (layers: PreparedLayer[]) => ImagePlan | Promise<ImagePlan>,
+  tags: string[],
+  options: WriteOptions = {},
+): Promise<PushResult> {
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  const blobs = early.map((layer) => layer.blob);
+  const uploading = blobs.length > 0
+    ? pushBlobs(target, blobs, { ...options, signal })
+    : Promise.resolve(emptyStats());
+  uploading.catch(() => {}); // awaited below, after the checks
+  let prepared: PreparedLayer[];
+  try {
+    prepared = await Promise.all(layers.map((layer) => layer.checked));
+  } catch (error) {
+    stop.abort(error);
+    await uploading.catch(() => {});
+    throw error;
+  }
+  const before = await uploading;
+  const sent = new Set<string>(blobs.map((blob) => blob.descriptor.digest));
+  return await finishPlan(target, await plan(prepared), tags, options, sent, before);
 }
 
 /**
@@ -142,7 +291,7 @@ export async function pushBlobs(
       const from = blob.from;
       const stored = from !== undefined && isMounter(target)
         ? await target.mountBlob(descriptor, from, open, { signal })
-        : await target.pushBlob(descriptor, lazyStream(open), { signal })
+        : await target.pushBlob(descriptor, body(blob, open), { signal })
         ? "copied"
         : "present";
       if (stored === "mounted") {
@@ -172,6 +321,15 @@ export async function pushBlobs(
   const failure = results.find((result) => result.status === "rejected");
   if (failure) throw failure.reason;
   return stats;
+}
+
+/** The body of a blob: a file's can be read again from an offset, for a registry's resume. */
+function body(
+  blob: BlobSource,
+  open: () => Promise<ReadableStream<Uint8Array>>,
+): ReadableStream<Uint8Array> {
+  const stream = lazyStream(open);
+  return isFileSource(blob) ? reopenable(stream, (offset) => blob.openAt(offset)) : stream;
 }
 
 /**

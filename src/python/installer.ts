@@ -43,6 +43,8 @@ export interface InstallOptions {
   platforms?: string[];
   /** The target's Python implementation, e.g. `cp`. */
   implementation?: string;
+  /** The target's ABIs, e.g. `cp312` (pip's `--abi`; uv takes them from the Python version). */
+  abi?: string[];
   /** The package index. */
   indexUrl?: string;
   /** More package indexes. */
@@ -88,9 +90,9 @@ export async function findInstaller(
   if (text === undefined) {
     throw new NotFoundError(`cannot run \`${program.join(" ")} --version\`: deps needs ${name}`, {
       hint: name === "pip"
-        ? "install python3 and pip (Debian: apt-get install python3-pip), or pass " +
-          "--installer-command"
-        : "install uv, or use --installer pip",
+        ? "install python3 and pip (Debian: apt-get install python3-pip), or name another command"
+        : "install uv, or use pip",
+      option: name === "pip" ? "installerCommand" : "installer",
     });
   }
   return { name, command: program, version: versionOf(name, text) };
@@ -122,20 +124,30 @@ export function installArgs(installer: InstallerName, options: InstallOptions): 
     : ["pip", "install", "--target", options.target];
   args.push("-r", options.requirements);
   const platforms = options.platforms ?? [];
+  const abis = options.abi ?? [];
   if (options.pythonVersion) args.push("--python-version", options.pythonVersion);
   if (installer === "pip") {
     for (const platform of platforms) args.push("--platform", platform);
     if (options.implementation) args.push("--implementation", options.implementation);
+    for (const abi of abis) args.push("--abi", abi);
   } else {
-    if (platforms.length > 1) {
-      throw new UsageError("uv takes one --platform", { hint: "use --installer pip" });
+    // Tags that mean one platform to uv (manylinux2014 and manylinux_2_17, two musllinux
+    // versions) are one `--python-platform`, the first's.
+    const uvPlatforms = new Map(platforms.map((tag) => [uvPlatformKey(tag), uvPlatform(tag)]));
+    if (uvPlatforms.size > 1) {
+      throw new UsageError("uv takes one platform tag", { hint: "use pip", option: "installer" });
     }
-    if (platforms.length === 1) args.push("--python-platform", uvPlatform(platforms[0]));
-    if (options.implementation) {
-      throw new UsageError("uv has no --implementation", { hint: "use --installer pip" });
+    if (platforms.length > 0) args.push("--python-platform", uvPlatform(platforms[0]));
+    // uv installs for CPython only, and takes its ABI from the Python version.
+    if (options.implementation && options.implementation !== "cp") {
+      throw new UsageError("uv takes no implementation", { hint: "use pip", option: "installer" });
+    }
+    const own = options.pythonVersion?.replace(/^(\d+)\.(\d+).*$/, "cp$1$2");
+    if (abis.some((abi) => abi !== own)) {
+      throw new UsageError("uv takes no ABI", { hint: "use pip", option: "installer" });
     }
   }
-  if (options.pythonVersion || platforms.length || options.implementation) {
+  if (options.pythonVersion || platforms.length || options.implementation || abis.length) {
     args.push("--only-binary", ":all:");
   }
   if (options.indexUrl) args.push("--index-url", options.indexUrl);
@@ -145,13 +157,21 @@ export function installArgs(installer: InstallerName, options: InstallOptions): 
   return args;
 }
 
+/** What uv makes of a tag: `manylinux2014` is `manylinux_2_17`, and musllinux is one platform. */
+function uvPlatformKey(tag: string): string {
+  return uvPlatform(tag)
+    .replace(/-manylinux2014$/, "-manylinux_2_17")
+    .replace(/-manylinux2010$/, "-manylinux_2_12");
+}
+
 /** pip's platform tag as uv's `--python-platform`: `manylinux2014_x86_64` → `x86_64-manylinux2014`. */
 function uvPlatform(tag: string): string {
   const match = /^(manylinux\d+|manylinux_\d+_\d+|musllinux_\d+_\d+|linux)_(x86_64|aarch64)$/
     .exec(tag);
   if (!match) {
     throw new UsageError(`uv cannot target the platform tag ${tag}`, {
-      hint: "use --installer pip",
+      hint: "use pip",
+      option: "installer",
     });
   }
   const [, family, arch] = match;
@@ -198,7 +218,10 @@ export async function runInstaller(installer: Installer, options: InstallOptions
   if (!status.success) {
     throw new OcisyncError(
       `${installer.name} failed with exit code ${status.code}:\n${errors.join("\n").trim()}`,
-      { hint: "these are the installer's own messages; --verbose shows all it printed" },
+      {
+        hint: "these are the installer's own messages; verbose output shows all it printed",
+        option: "verbose",
+      },
     );
   }
 }

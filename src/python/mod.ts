@@ -35,6 +35,7 @@ import type { Compression } from "../compress/mod.ts";
 import { sha256Digest } from "../digest/mod.ts";
 import { type Layer, normalizePrefix, writeLayerFile } from "../layer/mod.ts";
 import { cacheKey, defaultCacheDir, LayerCache } from "./cache.ts";
+import { DEFAULT_DEPS_PREFIX } from "./defaults.ts";
 import {
   findInstaller,
   type InstallerChoice,
@@ -42,10 +43,12 @@ import {
   runInstaller,
 } from "./installer.ts";
 import { normalizeInstall } from "./normalize.ts";
+import { cpythonAbi, isOciPlatform, type Libc, pipTargetTags } from "./platform.ts";
 import { readRequirements } from "./requirements.ts";
 import { type StepListener, StepReporter } from "../progress/mod.ts";
 
 export { cacheKey, defaultCacheDir, LayerCache } from "./cache.ts";
+export { DEFAULT_DEPS_PREFIX } from "./defaults.ts";
 export {
   findInstaller,
   installArgs,
@@ -57,20 +60,35 @@ export {
   runInstaller,
 } from "./installer.ts";
 export { normalizeInstall, type NormalizeResult, PORTABLE_SHEBANG } from "./normalize.ts";
+export {
+  cpythonAbi,
+  isOciPlatform,
+  type Libc,
+  LIBCS,
+  pipPlatformTags,
+  type PipTarget,
+  pipTarget,
+  pipTargetTags,
+} from "./platform.ts";
 export { readRequirements, type RequirementsInput } from "./requirements.ts";
 // Re-exported so that this module's documentation is complete on its own.
 export type { Compression } from "../compress/mod.ts";
 export type { Digest } from "../digest/mod.ts";
 export type { Layer } from "../layer/mod.ts";
 
-/** Where dependencies land in the image unless told otherwise. */
-export const DEFAULT_DEPS_PREFIX = "/opt/ocisync/deps";
-
 /** Bump when a normalisation rule changes, so that older cache entries stop matching. */
 const RULES_VERSION = 1;
 
-/** Options of {@linkcode buildDepsLayer}. */
+/**
+ * Options of {@linkcode buildDepsLayer}. `platforms` takes pip's tags
+ * (`manylinux2014_aarch64`) and OCI platforms (`linux/arm64`) alike: an OCI
+ * platform is mapped to its wheels' tags by `pipPlatformTags` (of `./platform.ts`,
+ * for `libc`), and then, unless given, `implementation` is `cp` and `abi` is
+ * CPython's of `pythonVersion`.
+ */
 export interface DepsOptions extends Omit<InstallOptions, "requirements" | "target"> {
+  /** The target image's C library, for OCI platforms in `platforms`. Default glibc. */
+  libc?: Libc;
   /** Where the packages land in the image. Default {@linkcode DEFAULT_DEPS_PREFIX}. */
   prefix?: string;
   /** The steps, for a progress display: installing, then packing the packages. */
@@ -118,6 +136,7 @@ export async function buildDepsLayer(
   output: string,
   options: DepsOptions = {},
 ): Promise<DepsLayer> {
+  options = withPipTarget(options);
   const input = await readRequirements(requirements);
   const installer = await findInstaller(options.installer, options.installerCommand);
   const layerOptions = {
@@ -131,7 +150,10 @@ export async function buildDepsLayer(
   const key = cacheKey({
     rules: RULES_VERSION,
     requirements: input.files.map((file) => sha256Digest(file.bytes)),
-    target: [options.pythonVersion, options.platforms, options.implementation],
+    // The ABIs only when given, so that the keys of layers built without them stay as they were.
+    target: [options.pythonVersion, options.platforms, options.implementation].concat(
+      options.abi?.length ? [options.abi] : [],
+    ),
     index: [options.indexUrl, options.extraIndexUrls, options.findLinks, options.noIndex],
     installer: [installer.name, installer.version],
     environment: installerEnvironment(),
@@ -166,6 +188,22 @@ export async function buildDepsLayer(
   } finally {
     await Deno.remove(staging, { recursive: true });
   }
+}
+
+/** `options` with OCI platforms mapped to pip's tags, and pip's CPython target filled in. */
+function withPipTarget(options: DepsOptions): DepsOptions {
+  const given = options.platforms ?? [];
+  if (!given.some(isOciPlatform)) return options;
+  const implementation = options.implementation ?? "cp";
+  return {
+    ...options,
+    platforms: pipTargetTags(given, options.libc),
+    implementation,
+    abi: options.abi ??
+      (options.pythonVersion && implementation === "cp"
+        ? [cpythonAbi(options.pythonVersion)]
+        : undefined),
+  };
 }
 
 /** The installers' environment settings, sorted: they change what gets installed. */

@@ -2,7 +2,7 @@
  * Image references. Registry references follow Docker's grammar and normalisation,
  * `[REGISTRY/]REPOSITORY[:TAG][@DIGEST]`; OCI image layout directories are written
  * `oci:PATH[:TAG|@DIGEST]`; archive files `oci-archive:FILE[:TAG|@DIGEST]` and
- * `docker-archive:FILE[:NAME[:TAG]]` (read by {@linkcode parseAnyReference}).
+ * `docker-archive:FILE[:NAME[:TAG]]` (read by {@linkcode parseReference}).
  *
  * Every malformed input throws {@linkcode UsageError} naming the input and the problem; no other
  * error escapes for any string.
@@ -87,7 +87,7 @@ export interface LayoutReference {
  * console.log(ref.kind); // "layout"
  * ```
  */
-export type Reference = RegistryReference | LayoutReference;
+export type Reference = RegistryReference | LayoutReference | ArchiveReference;
 
 /**
  * A reference to an image in an archive file: a tar of an OCI image layout
@@ -108,7 +108,7 @@ export type Reference = RegistryReference | LayoutReference;
  * ```
  */
 export interface ArchiveReference {
-  /** Tells the kinds of {@linkcode AnyReference} apart. */
+  /** Tells the kinds of {@linkcode Reference} apart. */
   kind: "archive";
   /** `oci` for `oci-archive:`, `docker` for `docker-archive:`. */
   format: "oci" | "docker";
@@ -127,18 +127,6 @@ export interface ArchiveReference {
    */
   name?: string;
 }
-
-/**
- * Any reference: to a registry, an OCI layout directory or an archive file.
- *
- * @example
- * ```ts
- * import { type AnyReference, parseAnyReference } from "./mod.ts";
- * const ref: AnyReference = parseAnyReference("oci-archive:./app.tar:v1");
- * console.log(ref.kind); // "archive"
- * ```
- */
-export type AnyReference = Reference | ArchiveReference;
 
 const LAYOUT_PREFIX = "oci:";
 const OCI_ARCHIVE_PREFIX = "oci-archive:";
@@ -190,34 +178,10 @@ const CONTROL = /\p{Cc}/u;
  * ```
  */
 export function parseReference(input: string): Reference {
-  // Until the commands open archives, say so rather than read "oci-archive:x.tar" as the
-  // registry image docker.io/library/oci-archive:x.tar.
-  if (archivePrefix(input) !== undefined) {
-    throw new UsageError(
-      `invalid reference ${JSON.stringify(input)}: archive files (${OCI_ARCHIVE_PREFIX} ` +
-        `${DOCKER_ARCHIVE_PREFIX}) are not supported here`,
-      { hint: `copy the image into an OCI layout first: skopeo copy ${input} oci:DIR:TAG` },
-    );
-  }
+  if (archivePrefix(input) !== undefined) return parseArchiveReference(input);
   return input.startsWith(LAYOUT_PREFIX)
     ? parseLayoutReference(input)
     : parseRegistryReference(input);
-}
-
-/**
- * Parses any reference: `oci-archive:` and `docker-archive:` input as an archive reference (see
- * {@linkcode parseArchiveReference}), anything else as {@linkcode parseReference} does.
- *
- * @throws {UsageError} when the reference is malformed.
- * @example
- * ```ts
- * import { parseAnyReference } from "./mod.ts";
- * parseAnyReference("oci-archive:app.tar:v1"); // { kind: "archive", format: "oci", … }
- * parseAnyReference("alpine:3"); // { kind: "registry", … }
- * ```
- */
-export function parseAnyReference(input: string): AnyReference {
-  return archivePrefix(input) === undefined ? parseReference(input) : parseArchiveReference(input);
 }
 
 /**
@@ -340,6 +304,21 @@ export function parseLayoutReference(input: string): LayoutReference {
   const rest = input.slice(LAYOUT_PREFIX.length);
   if (CONTROL.test(rest)) fail("control characters are not allowed");
   const ref: LayoutReference = { kind: "layout", path: rest };
+  splitTagOrDigest(input, ref);
+  if (ref.path === "") fail("the layout path is empty");
+  return ref;
+}
+
+/**
+ * Splits `ref.path`, `PATH[:TAG|@DIGEST]`, in place: a trailing `@ALGORITHM:ENCODED` is the
+ * digest, else text after the last `:` that is a valid tag is the tag, else all of it is PATH.
+ * `input` is the whole reference, for messages.
+ */
+function splitTagOrDigest(
+  input: string,
+  ref: Pick<LayoutReference, "path" | "tag" | "digest">,
+): void {
+  const rest = ref.path;
   const at = rest.lastIndexOf("@");
   const colon = rest.lastIndexOf(":");
   if (at >= 0 && DIGEST_SHAPE.test(rest.slice(at + 1))) {
@@ -349,8 +328,6 @@ export function parseLayoutReference(input: string): LayoutReference {
     ref.path = rest.slice(0, colon);
     ref.tag = rest.slice(colon + 1);
   }
-  if (ref.path === "") fail("the layout path is empty");
-  return ref;
 }
 
 /**
@@ -388,15 +365,7 @@ export function parseArchiveReference(input: string): ArchiveReference {
     ? { kind: "archive", format: "oci", path: rest }
     : { kind: "archive", format: "docker", path: rest };
   if (ref.format === "oci") {
-    const at = rest.lastIndexOf("@");
-    const colon = rest.lastIndexOf(":");
-    if (at >= 0 && DIGEST_SHAPE.test(rest.slice(at + 1))) {
-      ref.path = rest.slice(0, at);
-      ref.digest = checkDigest(input, rest.slice(at + 1));
-    } else if (colon >= 0 && TAG.test(rest.slice(colon + 1))) {
-      ref.path = rest.slice(0, colon);
-      ref.tag = rest.slice(colon + 1);
-    }
+    splitTagOrDigest(input, ref);
   } else {
     for (let colon = rest.indexOf(":"); colon >= 0; colon = rest.indexOf(":", colon + 1)) {
       const image = imageName(rest.slice(colon + 1));
@@ -439,7 +408,7 @@ function formatArchiveReference(ref: ArchiveReference): string {
 }
 
 /**
- * The canonical full form of a reference, which {@linkcode parseAnyReference} (and
+ * The canonical full form of a reference, which {@linkcode parseReference} (and
  * {@linkcode parseReference}, for registries and layouts) turns back into an equal reference:
  * `docker.io/library/alpine:3`, `oci:./images:v1`, `oci-archive:app.tar:v1`,
  * `docker-archive:app.tar:docker.io/library/app:v1`.
@@ -450,7 +419,7 @@ function formatArchiveReference(ref: ArchiveReference): string {
  * formatReference(parseReference("alpine")); // "docker.io/library/alpine"
  * ```
  */
-export function formatReference(ref: AnyReference): string {
+export function formatReference(ref: Reference): string {
   if (ref.kind === "archive") return formatArchiveReference(ref);
   const name = ref.kind === "layout"
     ? LAYOUT_PREFIX + ref.path
@@ -469,7 +438,7 @@ export function formatReference(ref: AnyReference): string {
  * familiarReference(parseReference("ghcr.io/org/app")); // "ghcr.io/org/app"
  * ```
  */
-export function familiarReference(ref: AnyReference): string {
+export function familiarReference(ref: Reference): string {
   if (ref.kind !== "registry" || ref.registry !== DEFAULT_REGISTRY) return formatReference(ref);
   const short = ref.repository.replace(/^library\/(?=[^/]+$)/, "");
   // "docker.io/foo.com/app" must keep its registry, or "foo.com" would be read as one.
@@ -489,7 +458,7 @@ export function familiarReference(ref: AnyReference): string {
  * referenceString(parseReference("alpine")); // undefined
  * ```
  */
-export function referenceString(ref: AnyReference): string | undefined {
+export function referenceString(ref: Reference): string | undefined {
   return ref.digest ?? ref.tag;
 }
 
@@ -555,7 +524,7 @@ function checkDigest(input: string, digest: string): string {
 }
 
 /** The `:TAG` and `@DIGEST` that follow the name, as far as they are set. */
-function suffix(ref: AnyReference): string {
+function suffix(ref: Reference): string {
   return (ref.tag === undefined ? "" : `:${ref.tag}`) +
     (ref.digest === undefined ? "" : `@${ref.digest}`);
 }

@@ -25,7 +25,13 @@
  * @module
  */
 import type { Credential, CredentialLookup } from "../credentials/mod.ts";
-import { AuthError } from "../errors/mod.ts";
+import {
+  AuthError,
+  type RegistryAuthError,
+  registryDetails,
+  type RegistryError,
+  registryError,
+} from "../errors/mod.ts";
 import { registryHost } from "../ref/mod.ts";
 import { type Challenge, parseChallenges } from "./challenge.ts";
 import {
@@ -276,19 +282,25 @@ export class RegistryClient {
    * if (response.status !== 200) throw await client.failure("ghcr.io", response, "tags of org/app");
    * ```
    */
-  async failure(registry: string, response: HttpResponse, subject: string): Promise<Error> {
-    const error = await responseError(response, { registry, subject });
+  async failure(
+    registry: string,
+    response: HttpResponse,
+    subject: string,
+    repository?: string,
+  ): Promise<RegistryError> {
+    const context = { registry, subject, ...(repository === undefined ? {} : { repository }) };
+    const error = await responseError(response, context);
     if (response.status !== 401 && response.status !== 403) return error;
     // The registry's challenge, as request() last answered it; none means nothing was sent.
     const challenge = this.#challenges.get(registryHost(registry));
     if (challenge === undefined) return error;
     const credential = sendable(await this.#credential(registry));
-    if (credential === undefined) return missingCredentials(registry, error.message);
-    if (response.status === 403) return denied(registry, holder(credential), error.message);
+    if (credential === undefined) return missingCredentials(registry, error);
+    if (response.status === 403) return denied(registry, holder(credential), error);
     if (challenge.scheme !== "bearer") {
-      return refusedCredentials(registry, credential, error.message);
+      return refusedCredentials(registry, credential, error);
     }
-    return tokenRefusal(registry, holder(credential), responseChallenge(response), error.message);
+    return tokenRefusal(registry, holder(credential), responseChallenge(response), error);
   }
 
   /** Releases the TLS client made for a `caFile`, if any. */
@@ -491,8 +503,8 @@ export class RegistryClient {
       if (response.status !== 401 && response.status !== 403) throw error;
       const sent = sendable(credential);
       throw sent === undefined
-        ? missingCredentials(registry, error.message)
-        : refusedCredentials(registry, sent, error.message);
+        ? missingCredentials(registry, error)
+        : refusedCredentials(registry, sent, error);
     }
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown } | null;
     try {
@@ -622,36 +634,61 @@ function holder(credential: Credential): string {
 }
 
 function loginHint(registry: string): string {
-  return `run \`ocisync login ${registry}\`, or pass --credentials`;
+  return `log in to ${registry}, or give credentials`;
 }
 
-function missingCredentials(registry: string, evidence: string): AuthError {
-  return new AuthError(`no credentials found for ${registry}: ${evidence}`, {
-    hint: loginHint(registry),
-  });
+/**
+ * The registry's refusal, reworded to say what is true, with the response's fields kept: the
+ * message leads with the finding, and the registry's own error follows as the evidence.
+ */
+function reworded(
+  finding: string,
+  evidence: RegistryError,
+  hint: string,
+  option?: string,
+): RegistryAuthError {
+  return registryError(`${finding}: ${evidence.message}`, {
+    ...registryDetails(evidence),
+    hint,
+    option,
+  }) as RegistryAuthError;
+}
+
+function missingCredentials(registry: string, evidence: RegistryError): RegistryAuthError {
+  return reworded(
+    `no credentials found for ${registry}`,
+    evidence,
+    loginHint(registry),
+    "credentials",
+  );
 }
 
 function refusedCredentials(
   registry: string,
   credential: Credential,
-  evidence: string,
-): AuthError {
+  evidence: RegistryError,
+): RegistryAuthError {
   const who = holder(credential);
   if (credential.identityToken) {
-    return new AuthError(`${registry} refused ${who}: ${evidence}`, {
-      hint: `it may have expired or been revoked: run \`ocisync login ${registry}\``,
-    });
+    return reworded(
+      `${registry} refused ${who}`,
+      evidence,
+      `it may have expired or been revoked: run \`ocisync login ${registry}\``,
+    );
   }
-  return new AuthError(`${registry} refused the credentials of ${who}: ${evidence}`, {
-    hint: `check the password or token of ${who}; \`ocisync login ${registry}\` replaces a ` +
-      `saved one`,
-  });
+  return reworded(
+    `${registry} refused the credentials of ${who}`,
+    evidence,
+    `check the password or token of ${who}; \`ocisync login ${registry}\` replaces a saved one`,
+  );
 }
 
-function denied(registry: string, who: string, evidence: string): AuthError {
-  return new AuthError(`${registry} denied ${who} access: ${evidence}`, {
-    hint: `check the repository's name, and that ${who} may use it`,
-  });
+function denied(registry: string, who: string, evidence: RegistryError): RegistryAuthError {
+  return reworded(
+    `${registry} denied ${who} access`,
+    evidence,
+    `check the repository's name, and that ${who} may use it`,
+  );
 }
 
 /**
@@ -663,16 +700,20 @@ function tokenRefusal(
   registry: string,
   who: string,
   challenge: Challenge | undefined,
-  evidence: string,
-): AuthError {
+  evidence: RegistryError,
+): RegistryAuthError {
   if (challenge?.params.get("error") === "insufficient_scope") {
     const scope = challenge.params.get("scope") ?? "the access needed";
-    return new AuthError(`${registry} did not grant ${who} ${scope}: ${evidence}`, {
-      hint: `check the repository's name, and that ${who} may use it`,
-    });
+    return reworded(
+      `${registry} did not grant ${who} ${scope}`,
+      evidence,
+      `check the repository's name, and that ${who} may use it`,
+    );
   }
-  return new AuthError(`${registry} refused the token issued for ${who}: ${evidence}`, {
-    hint: `run \`ocisync login ${registry}\` to check the credentials; if that succeeds, the ` +
+  return reworded(
+    `${registry} refused the token issued for ${who}`,
+    evidence,
+    `run \`ocisync login ${registry}\` to check the credentials; if that succeeds, the ` +
       `registry does not accept its token server's tokens`,
-  });
+  );
 }

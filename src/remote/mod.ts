@@ -24,7 +24,9 @@
 // The shared types this module's API is written in, so that its documentation is complete.
 export type { Digest } from "../digest/mod.ts";
 export type { Descriptor, Platform } from "../oci/types.ts";
-export type { Target } from "../oci/target.ts";
+// The capability types RegistryTarget implements (Target, Mounter, ReferrerLister, TagPager…),
+// all of them, listed once, where they are declared.
+export type * from "../oci/target.ts";
 export {
   type Action,
   RegistryClient,
@@ -43,16 +45,6 @@ export {
   type TagsPage,
   type TagsPageOptions,
 } from "./registry.ts";
-// The capability types RegistryTarget implements, so that its documentation is complete.
-export type {
-  CallOptions,
-  Closer,
-  Mounter,
-  MountResult,
-  PushAuthenticator,
-  ReferrerLister,
-  TagPager,
-} from "../oci/target.ts";
 export {
   concurrencyLimit,
   discardBody,

@@ -16,15 +16,10 @@
  * ```
  * @module
  */
-import {
-  type Digest,
-  isDigest,
-  parseDigest,
-  sha256Digest,
-  verifyingStream,
-} from "../digest/mod.ts";
+import { type Digest, isDigest, sha256Digest, verifyingStream } from "../digest/mod.ts";
 import { IntegrityError, NetworkError, NotFoundError } from "../errors/mod.ts";
 import { MANIFEST_MEDIA_TYPES, MediaType } from "../oci/mediatypes.ts";
+import { referrersQuery } from "../oci/referrers.ts";
 import type {
   CallOptions,
   Closer,
@@ -136,6 +131,11 @@ export interface FetchedManifest {
 }
 
 const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
+// A blob that can be read again from any offset (see `reopenable`) and is at least this large
+// goes up in one streamed `PATCH`: chunks of a few MiB cost a request, a copy and the registry's
+// bookkeeping each, and a failure resumes from the registry's offset anyway. Smaller blobs keep
+// the chunks, whose cost is small.
+const STREAMED_UPLOAD_MIN = 32 * 1024 * 1024;
 const DEFAULT_CONCURRENCY = 4;
 // How many times one chunk is sent, at most, before the upload gives up.
 const CHUNK_ATTEMPTS = 4;
@@ -175,6 +175,8 @@ export class RegistryTarget
   #client: RegistryClient;
   #ownsClient: boolean;
   #chunkSize: number;
+  /** The registry's `OCI-Chunk-Min-Length`, from its last upload session; 0 when it names none. */
+  #chunkMin = 0;
   #uploadSlot: <T>(task: () => Promise<T>) => Promise<T>;
 
   /**
@@ -350,8 +352,11 @@ export class RegistryTarget
   /**
    * Uploads a blob, unless the repository has it already (then it answers false, and the
    * body is cancelled unread). A blob of up to `chunkSize` bytes goes in one `PUT`; a larger
-   * one in `PATCH` requests of `chunkSize` bytes. When a chunk fails, the upload resumes from
-   * the offset the registry reports; one chunk at a time is held in memory for that. When a
+   * one in `PATCH` requests of `chunkSize` bytes (or the registry's `OCI-Chunk-Min-Length`, if
+   * larger). When a chunk fails, the upload resumes from the offset the registry reports; one
+   * chunk at a time is held in memory for that. A large body marked {@linkcode reopenable} (a
+   * file) goes in one streamed `PATCH` instead, and is read again from the registry's offset
+   * after a failure, so that nothing is held in memory. When a
    * blob's single `PUT` fails, it starts over in a new session. The bytes are verified while
    * they are read, and by the registry before the blob becomes visible. Safe to call
    * concurrently; at most `concurrency` uploads run at once.
@@ -565,10 +570,8 @@ export class RegistryTarget
     const { signal } = options;
     // A bare digest is taken too: trust/ asked for referrers by digest before this was a
     // capability, and a digest is all the lookup needs.
-    const digest = typeof subject === "string" ? subject : subject.digest;
-    const { algorithm, hex } = parseDigest(digest);
+    const { digest, fallbackTag, wanted } = referrersQuery(subject, artifactType);
     const what = `referrers of ${digest} in ${this.name}`;
-    const wanted = (d: Descriptor) => artifactType === undefined || d.artifactType === artifactType;
     const url = this.#url(`/referrers/${digest}`);
     if (artifactType !== undefined) url.searchParams.set("artifactType", artifactType);
     let response = await this.#request(PULL, {
@@ -581,7 +584,7 @@ export class RegistryTarget
       await discardBody(response);
       let index: ManifestOrIndex;
       try {
-        index = (await this.#getManifest(`${algorithm}-${hex}`, signal)).parsed;
+        index = (await this.#getManifest(fallbackTag, signal)).parsed;
       } catch (error) {
         if (error instanceof NotFoundError) return;
         throw error;
@@ -692,6 +695,7 @@ export class RegistryTarget
     }
     if (response.status === 202) {
       await discardBody(response);
+      this.#noteChunkMin(response);
       return uploadLocation(response, subject);
     }
     if ([400, 401, 403].includes(response.status)) {
@@ -724,8 +728,77 @@ export class RegistryTarget
     body: ReadableStream<Uint8Array>,
     signal: AbortSignal | undefined,
   ): Promise<void> {
+    const reopen = (body as Partial<Reopenable>)[REOPEN];
+    if (reopen !== undefined && descriptor.size >= STREAMED_UPLOAD_MIN) {
+      return await this.#streamUpload(location, descriptor, body, reopen, signal);
+    }
     const verified = body.pipeThrough(verifyingStream(descriptor, `blob for ${this.name}`));
-    await this.#upload(location, descriptor, new ChunkReader(verified, this.#chunkSize), signal);
+    // Chunks are never smaller than the registry asks (`OCI-Chunk-Min-Length`), but the last.
+    const size = Math.max(this.#chunkSize, this.#chunkMin);
+    await this.#upload(location, descriptor, new ChunkReader(verified, size), signal);
+  }
+
+  /**
+   * Sends a blob that can be read again from an offset in one streamed `PATCH`, then the closing
+   * `PUT`. When the `PATCH` fails, the upload's status says how many bytes the registry holds,
+   * and the rest is read again from there (a new session, from the start, when the registry
+   * dropped the session). The first pass is verified as it is read; a resumed one is verified by
+   * the registry, against the digest of the closing `PUT`.
+   */
+  async #streamUpload(
+    location: URL,
+    descriptor: Descriptor,
+    body: ReadableStream<Uint8Array>,
+    reopen: (offset: number) => Promise<ReadableStream<Uint8Array>>,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const subject = `upload of blob ${descriptor.digest} to ${this.name}`;
+    const verify = (stream: ReadableStream<Uint8Array>) =>
+      stream.pipeThrough(verifyingStream(descriptor, `blob for ${this.name}`));
+    let stream: ReadableStream<Uint8Array> | undefined = verify(body);
+    let offset = 0;
+    for (let attempt = 1; offset < descriptor.size; attempt++) {
+      stream ??= offset === 0 ? verify(await reopen(0)) : await reopen(offset);
+      const sent = await this.#patch(
+        location,
+        subject,
+        offset > 0 ? `${offset}-${descriptor.size - 1}` : undefined,
+        // The transport's bodies are bytes; a stream passes through it to `fetch` unread,
+        // with its length for the stall guard's allowance. It is never sent twice: this
+        // request is not retried, and a failure resumes from the registry's offset.
+        Object.assign(stream, {
+          byteLength: descriptor.size - offset,
+        }) as unknown as Uint8Array<ArrayBuffer>,
+        signal,
+      );
+      if (sent instanceof URL) {
+        location = sent;
+        break;
+      }
+      const failure = sent;
+      await stream.cancel(failure).catch(() => {});
+      stream = undefined;
+      if (!(failure instanceof NetworkError) || attempt >= CHUNK_ATTEMPTS) throw failure;
+      const status = await this.#uploadStatus(location, subject, signal);
+      if (status === undefined) {
+        // The registry dropped the session: start over in a new one.
+        location = await this.#startUpload(descriptor, signal);
+        offset = 0;
+      } else {
+        location = status.location;
+        offset = status.offset;
+      }
+    }
+    await this.#finishUpload(location, descriptor, undefined, signal).catch(async (error) => {
+      // The registry may have stored the blob and lost only its answer.
+      if (!lostOnTheWay(error) || !(await this.#hasBlob(descriptor, PUSH, signal))) throw error;
+    });
+  }
+
+  /** Keeps the registry's `OCI-Chunk-Min-Length` of an upload session it started. */
+  #noteChunkMin(response: HttpResponse): void {
+    const min = Number(response.headers.get("oci-chunk-min-length") ?? "0");
+    this.#chunkMin = Number.isSafeInteger(min) && min > 0 ? min : 0;
   }
 
   async #getManifest(
@@ -784,6 +857,7 @@ export class RegistryTarget
     });
     const subject = `upload of blob ${descriptor.digest} to ${this.name}`;
     await this.#expect(response, 202, subject);
+    this.#noteChunkMin(response);
     return uploadLocation(response, subject);
   }
 
@@ -837,6 +911,41 @@ export class RegistryTarget
   }
 
   /**
+   * One `PATCH` of an upload's bytes (`range` is its `Content-Range`, if any), never retried:
+   * the upload's next location when the registry took them (202), else why not, a
+   * {@linkcode NetworkError} when the request did not complete. Any other error is thrown.
+   */
+  async #patch(
+    location: URL,
+    subject: string,
+    range: string | undefined,
+    body: Uint8Array<ArrayBuffer>,
+    signal: AbortSignal | undefined,
+  ): Promise<URL | Error> {
+    try {
+      const response = await this.#request(PUSH, {
+        method: "PATCH",
+        url: location,
+        headers: {
+          "content-type": "application/octet-stream",
+          ...(range !== undefined ? { "content-range": range } : {}),
+        },
+        body,
+        retry: false,
+        signal,
+      });
+      if (response.status === 202) {
+        await discardBody(response);
+        return uploadLocation(response, subject);
+      }
+      return await this.#error(response, subject);
+    } catch (error) {
+      if (!(error instanceof NetworkError)) throw error;
+      return error;
+    }
+  }
+
+  /**
    * `PATCH`es one chunk that starts at `start`. A failed `PATCH` is not repeated blindly, as the
    * registry may have kept part of it: the upload's status says where to go on from. When the
    * registry dropped the session and this is the first chunk, a new session starts over.
@@ -853,28 +962,15 @@ export class RegistryTarget
     const end = start + chunk.byteLength;
     let received = 0; // bytes of this chunk that the registry holds
     for (let attempt = 1;; attempt++) {
-      let failure: Error;
-      try {
-        const response = await this.#request(PUSH, {
-          method: "PATCH",
-          url: location,
-          headers: {
-            "content-type": "application/octet-stream",
-            "content-range": `${start + received}-${end - 1}`,
-          },
-          body: chunk.subarray(received),
-          retry: false,
-          signal,
-        });
-        if (response.status === 202) {
-          await discardBody(response);
-          return uploadLocation(response, subject);
-        }
-        failure = await this.#error(response, subject);
-      } catch (error) {
-        if (!(error instanceof NetworkError)) throw error;
-        failure = error;
-      }
+      const sent = await this.#patch(
+        location,
+        subject,
+        `${start + received}-${end - 1}`,
+        chunk.subarray(received),
+        signal,
+      );
+      if (sent instanceof URL) return sent;
+      const failure = sent;
       if (!(failure instanceof NetworkError) || attempt >= CHUNK_ATTEMPTS) throw failure;
       const status = await this.#uploadStatus(location, subject, signal);
       if (status === undefined && start === 0) {
@@ -999,7 +1095,7 @@ export class RegistryTarget
 
   #error(response: HttpResponse, subject: string): Promise<Error> {
     // The client knows whether credentials were sent, which a 401 or 403 depends on.
-    return this.#client.failure(this.registry, response, subject);
+    return this.#client.failure(this.registry, response, subject, this.repository);
   }
 }
 
@@ -1051,6 +1147,38 @@ function positiveInteger(name: string, value: number): number {
 function indexManifests(parsed: ManifestOrIndex, subject: string): Descriptor[] {
   if (parsed.kind !== "index") throw new IntegrityError(`${subject}: not an image index`);
   return parsed.index.manifests;
+}
+
+const REOPEN = Symbol("ocisync.reopen");
+
+/** A blob body that can be read again from an offset; see {@linkcode reopenable}. */
+interface Reopenable {
+  [REOPEN]: (offset: number) => Promise<ReadableStream<Uint8Array>>;
+}
+
+/**
+ * Marks a blob body as one that can be read again from any offset, as a file can: given to
+ * {@linkcode RegistryTarget.pushBlob}, a large one goes up in one streamed request, and after a
+ * failure is read again from the offset the registry reports instead of being held in memory.
+ * Other targets read it as any stream.
+ *
+ * @example
+ * ```ts
+ * import { reopenable } from "./registry.ts";
+ * const path = "./layer.tar.gz";
+ * const openAt = async (offset: number) => {
+ *   const file = await Deno.open(path);
+ *   await file.seek(offset, Deno.SeekMode.Start);
+ *   return file.readable;
+ * };
+ * const body = reopenable(await openAt(0), openAt);
+ * ```
+ */
+export function reopenable(
+  stream: ReadableStream<Uint8Array>,
+  reopen: (offset: number) => Promise<ReadableStream<Uint8Array>>,
+): ReadableStream<Uint8Array> {
+  return Object.assign(stream, { [REOPEN]: reopen });
 }
 
 /** Reads a byte stream in chunks of a fixed size; only the last one is shorter. */

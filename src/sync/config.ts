@@ -18,7 +18,21 @@
  *     events: true
  *     encoding: base64
  *     webhook: https://hooks.example.com/config
+ *   - reference: ghcr.io/acme/models      # no tag: the policy picks it
+ *     semver: ">=1.2 <2"
+ *     tagRegex: ^v                        # optional, with or without semver
+ *     verifyKey: [/etc/ocisync/cosign.pub]
+ *     output: /srv/models
+ *     layerMediaTypes: ["application/vnd.acme.model*"]
+ *     layerOperation: copy
  * ```
+ *
+ * A target's keys are the flags of `ocisync sync` in camelCase (`--tag-regex` is `tagRegex`,
+ * `--insecure-ignore-tlog` is `insecureIgnoreTlog`); the keys that list (`verifyKey`,
+ * `layerMediaTypes`) take a YAML list or one value. The verification keys (`verifyKey`,
+ * `trustedRoot`, `certificateIdentity`, `certificateIdentityRegexp`, `certificateOidcIssuer`,
+ * `certificateOidcIssuerRegexp`, `insecureIgnoreTlog`, `insecureIgnoreSct`) may also be set at
+ * the top, for every target.
  *
  * @example
  * ```ts
@@ -30,10 +44,16 @@
  * @module
  */
 import { resolve as resolvePath } from "node:path";
-import YAML from "yaml";
+// Full npm: specifier, so that this module imports from outside this repository too.
+// deno-lint-ignore no-import-prefix
+import YAML from "npm:yaml@2.8.1";
 import { UsageError } from "../errors/mod.ts";
 import { parsePlatform } from "../image/platform.ts";
 import type { Platform } from "../oci/types.ts";
+import type { LayerOperation } from "../pull/mod.ts";
+import type { VerifierFiles } from "../trust/verifier.ts";
+import { checkPolicyReference, type TagPolicy } from "./policy.ts";
+import { SYNC_DEFAULTS } from "./defaults.ts";
 import { formatReference, parseReference, type Reference } from "../ref/mod.ts";
 import { closest } from "../units/closest.ts";
 import { parseDuration, parseWholeNumber, POSITIVE_BOUNDS } from "../units/mod.ts";
@@ -79,6 +99,17 @@ export interface SyncTargetConfig {
   exec?: string;
   /** A URL to `POST` a summary of each change to. */
   webhook?: URL;
+  /** Follow the highest matching tag (`semver`, `tagRegex`); the reference then has no tag. */
+  tagPolicy?: TagPolicy;
+  /**
+   * Verify signatures before delivering (`verifyKey`, `trustedRoot`, `certificate…`,
+   * `insecureIgnore…`), as `openVerifier` of `../trust/verifier.ts` reads them.
+   */
+  verify?: VerifierFiles;
+  /** With `output`: take only the layers whose media type matches one of these globs. */
+  layerMediaTypes?: string[];
+  /** With `output`: `extract` the layers taken (the default), or `copy` each blob as a file. */
+  layerOperation?: LayerOperation;
 }
 
 /**
@@ -116,10 +147,25 @@ export type SyncTargetKey =
   | "output"
   | "keep"
   | "exec"
-  | "webhook";
+  | "webhook"
+  | "semver"
+  | "tagRegex"
+  | "verifyKey"
+  | "trustedRoot"
+  | "certificateIdentity"
+  | "certificateIdentityRegexp"
+  | "certificateOidcIssuer"
+  | "certificateOidcIssuerRegexp"
+  | "insecureIgnoreTlog"
+  | "insecureIgnoreSct"
+  | "layerMediaTypes"
+  | "layerOperation";
 
-/** The keys of a target, and whether each is a flag (boolean) or takes a value (string). */
-const TARGET_KEYS: Record<SyncTargetKey, "string" | "boolean"> = {
+/**
+ * The keys of a target, and whether each is a flag (boolean), takes a value (string), or one or
+ * more values (list).
+ */
+const TARGET_KEYS: Record<SyncTargetKey, "string" | "boolean" | "list"> = {
   reference: "string",
   interval: "string",
   jitter: "string",
@@ -131,7 +177,31 @@ const TARGET_KEYS: Record<SyncTargetKey, "string" | "boolean"> = {
   keep: "string",
   exec: "string",
   webhook: "string",
+  semver: "string",
+  tagRegex: "string",
+  verifyKey: "list",
+  trustedRoot: "string",
+  certificateIdentity: "string",
+  certificateIdentityRegexp: "string",
+  certificateOidcIssuer: "string",
+  certificateOidcIssuerRegexp: "string",
+  insecureIgnoreTlog: "boolean",
+  insecureIgnoreSct: "boolean",
+  layerMediaTypes: "list",
+  layerOperation: "string",
 };
+
+/** The verification keys, and the field of {@linkcode VerifierFiles} each sets. */
+const VERIFY_KEYS = [
+  ["verifyKey", "verifyKeys"],
+  ["trustedRoot", "trustedRoot"],
+  ["certificateIdentity", "certificateIdentity"],
+  ["certificateIdentityRegexp", "certificateIdentityRegexp"],
+  ["certificateOidcIssuer", "certificateOidcIssuer"],
+  ["certificateOidcIssuerRegexp", "certificateOidcIssuerRegexp"],
+  ["insecureIgnoreTlog", "insecureIgnoreTlog"],
+  ["insecureIgnoreSct", "insecureIgnoreSct"],
+] as const satisfies readonly (readonly [SyncTargetKey, keyof VerifierFiles])[];
 
 /**
  * A target's settings as given, before validation: flags' strings, or a file's scalars.
@@ -142,21 +212,15 @@ const TARGET_KEYS: Record<SyncTargetKey, "string" | "boolean"> = {
  * const values: SyncTargetValues = { reference: "localhost:5000/app:v1", events: true };
  * ```
  */
-export type SyncTargetValues = Partial<Record<SyncTargetKey, string | boolean>>;
+export type SyncTargetValues = Partial<Record<SyncTargetKey, string | boolean | string[]>>;
 /** The keys at the top of a file that give every target a default. */
-const DEFAULT_KEYS: SyncTargetKey[] = ["interval", "jitter", "platform", "state"];
-
-/**
- * The defaults of a target's settings, as a user would write them.
- *
- * @example
- * ```ts
- * import { SYNC_DEFAULTS } from "./config.ts";
- * console.log(`--interval defaults to ${SYNC_DEFAULTS.interval}`);
- * ```
- */
-export const SYNC_DEFAULTS: Readonly<Record<"interval" | "jitter" | "encoding" | "keep", string>> =
-  { interval: "30s", jitter: "10%", encoding: "utf-8", keep: "2" };
+const DEFAULT_KEYS: SyncTargetKey[] = [
+  "interval",
+  "jitter",
+  "platform",
+  "state",
+  ...VERIFY_KEYS.map(([key]) => key),
+];
 
 /**
  * Parses a jitter: a percentage of the interval from `0%` to `100%`, as a fraction.
@@ -197,7 +261,19 @@ export function syncTargetConfig(
   const text = (key: SyncTargetKey): string | undefined => {
     const value = values[key];
     if (value === undefined || typeof value === "string") return value;
+    if (Array.isArray(value)) throw new UsageError(`${name(key)} takes one value, not a list`);
     throw new UsageError(`${name(key)} takes a value, not ${value}`);
+  };
+  const list = (key: SyncTargetKey): string[] | undefined => {
+    const value = values[key];
+    if (value === undefined || Array.isArray(value)) return value;
+    if (typeof value === "string") return [value];
+    throw new UsageError(`${name(key)} takes values, not ${value}`);
+  };
+  const flag = (key: SyncTargetKey): boolean | undefined => {
+    const value = values[key];
+    if (value === undefined || typeof value === "boolean") return value;
+    throw new UsageError(`${name(key)} is true or false, not "${value}"`);
   };
   const named = <T>(key: SyncTargetKey, parse: () => T): T => {
     try {
@@ -215,28 +291,98 @@ export function syncTargetConfig(
   if (encoding !== "utf-8" && encoding !== "base64") {
     throw new UsageError(`${name("encoding")} must be utf-8 or base64, not "${encoding}"`);
   }
-  const events = values.events ?? false;
-  if (typeof events !== "boolean") {
-    throw new UsageError(`${name("events")} is true or false, not "${events}"`);
-  }
+  const events = flag("events") ?? false;
   const platform = text("platform");
   const webhook = text("webhook");
   const webhookUrl = webhook === undefined ? undefined : URL.parse(webhook);
   if (webhookUrl === null || (webhookUrl && !/^https?:$/.test(webhookUrl.protocol))) {
     throw new UsageError(`${name("webhook")} must be an http or https URL`);
   }
+  const parsedReference = named("reference", () => parseReference(reference));
+  const policy: TagPolicy = {};
+  for (const key of ["semver", "tagRegex"] as const) {
+    const value = text(key);
+    if (value !== undefined) policy[key] = value;
+  }
+  const tagPolicy = Object.keys(policy).length > 0 ? policy : undefined;
+  if (tagPolicy) {
+    const key = tagPolicy.semver !== undefined ? "semver" : "tagRegex";
+    named(key, () => checkPolicyReference(parsedReference, tagPolicy));
+  }
+  const verify: VerifierFiles = {};
+  for (const [key, field] of VERIFY_KEYS) {
+    const value = key === "verifyKey"
+      ? list(key)
+      : TARGET_KEYS[key] === "boolean"
+      ? flag(key)
+      : text(key);
+    if (value !== undefined) (verify as Record<string, unknown>)[field] = value;
+  }
+  const keyless = verify.certificateIdentity !== undefined ||
+    verify.certificateIdentityRegexp !== undefined ||
+    verify.certificateOidcIssuer !== undefined ||
+    verify.certificateOidcIssuerRegexp !== undefined;
+  if (verify.trustedRoot !== undefined || keyless) {
+    if (verify.trustedRoot === undefined) {
+      throw new UsageError(`keyless verification needs ${name("trustedRoot")}`);
+    }
+    if (
+      verify.certificateIdentity === undefined && verify.certificateIdentityRegexp === undefined
+    ) {
+      throw new UsageError(
+        `${name("trustedRoot")} needs ${name("certificateIdentity")} or ` +
+          `${name("certificateIdentityRegexp")}`,
+      );
+    }
+    if (
+      verify.certificateOidcIssuer === undefined && verify.certificateOidcIssuerRegexp === undefined
+    ) {
+      throw new UsageError(
+        `${name("trustedRoot")} needs ${name("certificateOidcIssuer")} or ` +
+          `${name("certificateOidcIssuerRegexp")}`,
+      );
+    }
+  }
+  const wantsVerify = Object.values(verify).some((v) =>
+    Array.isArray(v) ? v.length > 0 : v !== undefined && v !== false
+  );
+  const layerMediaTypes = list("layerMediaTypes");
+  if (layerMediaTypes?.some((glob) => glob.trim() === "")) {
+    throw new UsageError(`${name("layerMediaTypes")} has an empty media type`);
+  }
+  const layerOperation = text("layerOperation");
+  if (layerOperation !== undefined && layerOperation !== "extract" && layerOperation !== "copy") {
+    throw new UsageError(
+      `${name("layerOperation")} must be extract or copy, not "${layerOperation}"`,
+    );
+  }
+  const output = text("output");
+  for (const key of ["layerMediaTypes", "layerOperation"] as const) {
+    const given = key === "layerOperation"
+      ? layerOperation !== undefined
+      : !!layerMediaTypes?.length;
+    if (given && output === undefined) {
+      throw new UsageError(
+        `${name(key)} needs ${name("output")}: it chooses what the folder holds`,
+      );
+    }
+  }
   return {
-    reference: named("reference", () => parseReference(reference)),
+    reference: parsedReference,
     interval,
     jitter: parseJitter(text("jitter") ?? SYNC_DEFAULTS.jitter, name("jitter")),
     platform: platform === undefined ? undefined : named("platform", () => parsePlatform(platform)),
     state: text("state"),
     events,
     encoding,
-    output: text("output"),
+    output,
     keep: parseWholeNumber(text("keep") ?? SYNC_DEFAULTS.keep, name("keep"), POSITIVE_BOUNDS),
     exec: text("exec"),
     webhook: webhookUrl,
+    ...(tagPolicy ? { tagPolicy } : {}),
+    ...(wantsVerify ? { verify } : {}),
+    ...(layerMediaTypes?.length ? { layerMediaTypes } : {}),
+    ...(layerOperation ? { layerOperation } : {}),
   };
 }
 
@@ -293,7 +439,9 @@ export function parseSyncConfig(text: string, file: string): SyncConfig {
       const found = own.get(key) ?? (DEFAULT_KEYS.includes(key) ? top.get(key) : undefined);
       if (found === undefined) continue;
       const place = found.value ?? found.key;
-      values[key] = scalarValue(found.value, `${at(place)}: ${key}`);
+      values[key] = TARGET_KEYS[key] === "list"
+        ? listValue(found.value, `${at(place)}: ${key}`, resolve)
+        : scalarValue(found.value, `${at(place)}: ${key}`);
       places.set(key, place);
     }
     const name = (key: string) => `${at(places.get(key) ?? node)}: ${key}`;
@@ -347,6 +495,24 @@ function entries(
     found.set(name, { key: key!, value: resolve(pair.value) });
   }
   return found;
+}
+
+/** A YAML list of scalars, or one scalar, as a list setting's values. */
+function listValue(
+  node: YAML.Node | null,
+  name: string,
+  resolve: (node: unknown) => YAML.Node | null,
+): string[] {
+  if (!YAML.isSeq(node)) {
+    const value = scalarValue(node, name);
+    if (typeof value === "boolean") throw new UsageError(`${name} takes values, not ${value}`);
+    return [value];
+  }
+  return node.items.map((item) => {
+    const value = scalarValue(resolve(item), name);
+    if (typeof value === "boolean") throw new UsageError(`${name} takes values, not ${value}`);
+    return value;
+  });
 }
 
 /** A YAML scalar as a setting: booleans stay booleans, numbers become their text. */

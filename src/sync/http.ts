@@ -4,8 +4,9 @@
  * - `GET /healthz`: 200 while every reference's last successful tick is at most three of its
  *   intervals old, else 503; the body is a JSON {@linkcode HealthReport};
  * - `GET /metrics`: the Prometheus text format, per reference: ticks, changes, failures,
- *   failures in a row, bytes pulled, the time of the last success, and the current digest as
- *   a label of `ocisync_sync_info`.
+ *   failures in a row, signature verifications refused, bytes pulled, the time of the last
+ *   success, and the current digest (and the tag a policy picked) as labels of
+ *   `ocisync_sync_info`.
  *
  * @example
  * ```ts
@@ -19,6 +20,7 @@
  */
 import type { Digest } from "../digest/mod.ts";
 import { UsageError } from "../errors/mod.ts";
+import { SignatureError } from "../trust/errors.ts";
 
 // A tick is defined here, not beside the loop in `./mod.ts` that yields it: the loop's module
 // re-exports this one, and the metrics count ticks, so this is the one place both can import
@@ -47,6 +49,8 @@ export interface SyncTick {
   status: "unchanged" | "changed" | "failed" | "aborted";
   /** The last good digest after the tick, if there is one. */
   digest?: Digest;
+  /** With a tag policy: the tag it picked at this tick (at the last one that got so far). */
+  tag?: string;
   /** With `changed`: the last good digest before it, if there was one. */
   previous?: Digest;
   /** With `changed`: the path of each layer. */
@@ -73,8 +77,11 @@ interface Counters {
   failures: number;
   failuresInARow: number;
   bytes: number;
+  verificationFailures: number;
   lastSuccess?: number;
   digest?: string;
+  tag?: string;
+  lastError?: string;
 }
 
 /**
@@ -89,6 +96,8 @@ interface Counters {
  *   lastSuccess: null,
  *   digest: null,
  *   failures: 3,
+ *   verificationFailures: 3,
+ *   lastError: "signature refused: no signature of sha256:… verified",
  * };
  * ```
  */
@@ -103,6 +112,15 @@ export interface TargetHealth {
   digest: string | null;
   /** Failed ticks in a row. */
   failures: number;
+  /** With a tag policy: the tag of the last good digest. */
+  tag?: string;
+  /** Ticks that failed because a new digest's signature did not verify, since the start. */
+  verificationFailures: number;
+  /**
+   * Why the last tick failed, while the failures last (`signature refused: …` for a
+   * verification); null once a tick succeeds, and before any fails.
+   */
+  lastError: string | null;
 }
 
 /**
@@ -147,6 +165,7 @@ export class SyncMetrics {
         failures: 0,
         failuresInARow: 0,
         bytes: 0,
+        verificationFailures: 0,
       });
     }
   }
@@ -178,11 +197,17 @@ export class SyncMetrics {
     counters.failuresInARow = tick.failures;
     if (tick.status === "failed") {
       counters.failures++;
+      const refused = tick.error instanceof SignatureError;
+      if (refused) counters.verificationFailures++;
+      const message = tick.error instanceof Error ? tick.error.message : String(tick.error);
+      counters.lastError = refused ? `signature refused: ${message}` : message;
       return;
     }
     if (tick.status === "changed") counters.changes++;
     counters.lastSuccess = tick.startedAt + tick.durationMs;
     counters.digest = tick.digest;
+    if (tick.tag !== undefined) counters.tag = tick.tag;
+    counters.lastError = undefined;
   }
 
   /**
@@ -202,7 +227,10 @@ export class SyncMetrics {
         now - c.lastSuccess <= HEALTHY_INTERVALS * c.interval,
       lastSuccess: c.lastSuccess === undefined ? null : new Date(c.lastSuccess).toISOString(),
       digest: c.digest ?? null,
+      ...(c.tag !== undefined ? { tag: c.tag } : {}),
       failures: c.failuresInARow,
+      verificationFailures: c.verificationFailures,
+      lastError: c.lastError ?? null,
     }));
     return { healthy: targets.every((t) => t.healthy), targets };
   }
@@ -223,6 +251,12 @@ export class SyncMetrics {
       ["changes_total", "counter", "New digests delivered to every output.", (c) => c.changes],
       ["failures_total", "counter", "Ticks that failed.", (c) => c.failures],
       ["consecutive_failures", "gauge", "Ticks failed in a row.", (c) => c.failuresInARow],
+      [
+        "verification_failures_total",
+        "counter",
+        "Ticks that failed because a new digest's signature did not verify.",
+        (c) => c.verificationFailures,
+      ],
       ["pulled_bytes_total", "counter", "Bytes of layers pulled.", (c) => c.bytes],
       [
         "last_success_timestamp_seconds",
@@ -245,10 +279,11 @@ export class SyncMetrics {
       "# HELP ocisync_sync_info The last good digest of each reference, as a label.",
       "# TYPE ocisync_sync_info gauge",
     );
-    for (const [reference, { digest }] of this.#counters) {
+    for (const [reference, { digest, tag }] of this.#counters) {
       if (digest === undefined) continue;
+      const tagLabel = tag === undefined ? "" : `,tag="${labelValue(tag)}"`;
       lines.push(
-        `ocisync_sync_info{reference="${labelValue(reference)}",digest="${digest}"} 1`,
+        `ocisync_sync_info{reference="${labelValue(reference)}",digest="${digest}"${tagLabel}} 1`,
       );
     }
     return `${lines.join("\n")}\n`;
@@ -291,7 +326,10 @@ export function parseListenAddress(value: string): ListenAddress {
   const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]*):(\d{1,5})$/.exec(value);
   const port = Number(match?.[2]);
   if (!match || port > 65535) {
-    throw new UsageError(`--http must be HOST:PORT, such as 127.0.0.1:9090, not "${value}"`);
+    throw new UsageError(
+      `the listen address must be HOST:PORT, such as 127.0.0.1:9090, not "${value}"`,
+      { option: "http" },
+    );
   }
   const hostname = match[1].replace(/^\[(.*)\]$/, "$1") || "0.0.0.0";
   return { hostname, port };

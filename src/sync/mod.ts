@@ -4,7 +4,12 @@
  *
  * - **A tick** is one `HEAD` of the manifest with the full Accept list (a `GET` and a hash when
  *   the registry leaves the digest header out), or a read of `index.json` for an `oci:` layout.
- *   An unchanged digest costs nothing more; a digest reference, once synced, not even that.
+ *   An unchanged digest costs nothing more; a digest reference, once synced, not even that. With
+ *   a {@linkcode TagPolicy}, the tags are listed first (one request per page) and the highest
+ *   match is resolved.
+ * - **Verification**: with a `verifier`, a new digest is delivered only once a signature over it
+ *   has verified; a digest that does not verify fails the tick (the outputs keep the last good
+ *   version, the state is not advanced) and is not asked about again until it changes.
  * - **A change** is fetched, verified, and delivered to every output in order. Only when all
  *   have succeeded is the digest recorded in the {@linkcode SyncState}: a failure or a crash
  *   at any point makes the next tick redo the whole change.
@@ -43,12 +48,14 @@ import { OcisyncError, UsageError } from "../errors/mod.ts";
 import { describeLockHolder, FileLock, readLockHolder } from "../fs/lock.ts";
 import { formatPlatform, hostPlatform } from "../image/platform.ts";
 import type { Target } from "../oci/target.ts";
-import type { Platform } from "../oci/types.ts";
+import type { Descriptor, Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
-import { fetchImageManifest } from "../pull/read.ts";
+import { fetchImageManifest, type ImageVerifier } from "../pull/read.ts";
 import { formatReference, type Reference } from "../ref/mod.ts";
 import { closeTarget, openTarget, resolveReference } from "../target/mod.ts";
+import { SignatureError } from "../trust/errors.ts";
 import type { SyncTick } from "./http.ts";
+import { checkPolicyReference, pickTag, type TagPolicy } from "./policy.ts";
 import { layerPaths, outputLockPath, type SyncChange, type SyncOutput } from "./outputs.ts";
 import { stateLockPath, SyncState } from "./state.ts";
 
@@ -69,6 +76,19 @@ export {
 } from "./outputs.ts";
 export { stateLockPath, SyncState, type SyncStateEntry } from "./state.ts";
 export {
+  bestTag,
+  checkPolicyReference,
+  checkTagPolicy,
+  describePolicy,
+  MAX_TAG_PAGES,
+  pickTag,
+  resolveTagPolicy,
+  TAG_PAGE_SIZE,
+  TagNotFoundError,
+  type TagPolicy,
+  tagVersion,
+} from "./policy.ts";
+export {
   type HealthReport,
   type ListenAddress,
   parseListenAddress,
@@ -81,13 +101,13 @@ export {
 export {
   parseJitter,
   parseSyncConfig,
-  SYNC_DEFAULTS,
   type SyncConfig,
   type SyncTargetConfig,
   syncTargetConfig,
   type SyncTargetKey,
   type SyncTargetValues,
 } from "./config.ts";
+export { SYNC_DEFAULTS } from "./defaults.ts";
 // The shared types this module's API is written in, so that its documentation is complete.
 export type { Digest } from "../digest/mod.ts";
 export type { Descriptor, Manifest, Platform } from "../oci/types.ts";
@@ -112,8 +132,22 @@ export type { BlobEvent, BlobListener } from "../progress/mod.ts";
  * ```
  */
 export interface SyncOptions {
-  /** A tag, a digest, or an `oci:` layout. A registry reference with neither means `latest`. */
+  /**
+   * A tag, a digest, or an `oci:` layout. A registry reference with neither means `latest`,
+   * unless a `tagPolicy` picks the tag.
+   */
   reference: Reference;
+  /**
+   * Follow the highest tag that matches instead of a fixed one: `reference` then names a
+   * repository (or layout) without a tag, and each tick lists the tags and picks.
+   */
+  tagPolicy?: TagPolicy;
+  /**
+   * Deliver a new digest only once a signature over it has verified (`Verifier` of
+   * `../trust/verifier.ts`). A digest that does not verify fails the tick: the outputs and the
+   * state keep the last good version.
+   */
+  verifier?: ImageVerifier;
   /** Where each change goes, in order. */
   outputs: SyncOutput[];
   /** Milliseconds between ticks. */
@@ -145,7 +179,10 @@ export interface SyncOptions {
 }
 
 /** What a tick found out, before the loop adds the timing and the failure count. */
-type TickOutcome = Pick<SyncTick, "status" | "digest" | "previous" | "paths" | "bytes" | "error">;
+type TickOutcome = Pick<
+  SyncTick,
+  "status" | "digest" | "previous" | "paths" | "bytes" | "error" | "tag"
+>;
 
 const DEFAULT_JITTER = 0.1;
 /** The first wait after a failure; each further failure doubles it, up to the interval. */
@@ -188,7 +225,13 @@ export async function* syncLoop(options: SyncOptions): AsyncGenerator<SyncTick, 
       } catch (error) {
         const aborted = signal.aborted;
         if (!aborted) failures++;
-        result = { status: aborted ? "aborted" : "failed", digest: tick.lastGood, bytes: 0, error };
+        result = {
+          status: aborted ? "aborted" : "failed",
+          digest: tick.lastGood,
+          ...(tick.lastTag !== undefined ? { tag: tick.lastTag } : {}),
+          bytes: 0,
+          error,
+        };
       }
       const end = options.once || signal.aborted || failures >= maxFailures;
       const wait = failures === 0 ? shortened(options.interval, jitter) : shortened(
@@ -330,9 +373,14 @@ class Ticker {
   #outputs: string;
   #forced: boolean;
   #target?: Target;
+  /** The tag the policy picked at the last tick. */
+  #tag?: string;
+  /** The last digest that failed verification, and why: refused again without a request. */
+  #refused?: { digest: Digest; error: SignatureError };
 
   constructor(options: SyncOptions) {
     this.#options = options;
+    if (options.tagPolicy) checkPolicyReference(options.reference, options.tagPolicy);
     this.reference = formatReference(options.reference);
     this.#state = options.state ?? new SyncState();
     this.#platform = options.platform ?? hostPlatform();
@@ -348,6 +396,11 @@ class Ticker {
     return this.#state.get(this.reference)?.digest;
   }
 
+  /** The tag the policy picked at the last tick, if there is a policy. */
+  get lastTag(): string | undefined {
+    return this.#tag;
+  }
+
   async run(signal: AbortSignal): Promise<TickOutcome> {
     const reference = this.#options.reference;
     const last = this.#state.get(this.reference);
@@ -359,22 +412,34 @@ class Ticker {
     }
     this.#target ??= await (this.#options.open ?? openTarget)(reference);
     // A stop ends the request under way, not only the steps after it.
-    const descriptor = await resolveReference(this.#target, reference, { signal });
+    let descriptor: Descriptor;
+    const policy = this.#options.tagPolicy;
+    if (policy) {
+      // The tag list (one request per page), then one HEAD of the tag picked.
+      this.#tag = await pickTag(this.#target, policy, { signal });
+      descriptor = await this.#target.resolve(this.#tag, { signal });
+    } else {
+      descriptor = await resolveReference(this.#target, reference, { signal });
+    }
+    const tag = this.#tag !== undefined ? { tag: this.#tag } : {};
     if (delivered(descriptor.digest)) {
-      return { status: "unchanged", digest: descriptor.digest, bytes: 0 };
+      return { status: "unchanged", digest: descriptor.digest, ...tag, bytes: 0 };
     }
     signal.throwIfAborted();
+    // Nothing is fetched for the outputs before a signature over this very digest verifies.
+    const verified = await this.#verify(descriptor, signal);
     let bytes = 0;
     const onBlob: BlobListener = (event) => {
       if (event.state === "done") bytes += event.descriptor.size;
     };
-    const { manifest } = await fetchImageManifest(this.#target, descriptor, this.#platform, {
+    const { manifest } = await fetchImageManifest(this.#target, verified, this.#platform, {
       signal,
     });
     const change: SyncChange = {
       reference: this.reference,
+      ...tag,
       digest: descriptor.digest,
-      descriptor,
+      descriptor: verified,
       manifest,
       paths: layerPaths(manifest),
       previous: last,
@@ -398,10 +463,35 @@ class Ticker {
     return {
       status: "changed",
       digest: descriptor.digest,
+      ...tag,
       previous: last?.digest,
       paths: change.paths,
       bytes,
     };
+  }
+
+  /**
+   * The descriptor to deliver: `descriptor` itself without a verifier, else the one whose
+   * signature verified (an index's chosen platform manifest, when only it is signed). A digest
+   * refused once is refused again at once, until the reference moves on.
+   */
+  async #verify(descriptor: Descriptor, signal: AbortSignal): Promise<Descriptor> {
+    const verifier = this.#options.verifier;
+    if (verifier === undefined) return descriptor;
+    if (this.#refused?.digest === descriptor.digest) throw this.#refused.error;
+    try {
+      const verified = await verifier.verify(this.#target!, descriptor, {
+        platform: this.#platform,
+        signal,
+      });
+      this.#refused = undefined;
+      return verified.descriptor;
+    } catch (error) {
+      if (error instanceof SignatureError) {
+        this.#refused = { digest: descriptor.digest, error };
+      }
+      throw error;
+    }
   }
 
   async close(): Promise<void> {

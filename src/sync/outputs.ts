@@ -28,7 +28,7 @@ import type { Target } from "../oci/target.ts";
 import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
 import { TITLE_ANNOTATION } from "../oci/annotations.ts";
-import { pull } from "../pull/mod.ts";
+import { type LayerOperation, pull } from "../pull/mod.ts";
 import { discardBody, redactUrl, Transport } from "../remote/transport.ts";
 import type { SyncStateEntry } from "./state.ts";
 
@@ -46,9 +46,14 @@ import type { SyncStateEntry } from "./state.ts";
 export interface SyncChange {
   /** The reference as written in full, e.g. `ghcr.io/acme/flows:prod`. */
   reference: string;
+  /** With a tag policy: the tag it picked, which `digest` is the digest of. */
+  tag?: string;
   /** The digest the reference resolved to: an index's, when it names one. */
   digest: Digest;
-  /** The descriptor the reference resolved to. */
+  /**
+   * What to deliver: the descriptor the reference resolved to, or, when a verifier found only
+   * the chosen platform's manifest of an index signed, that manifest's.
+   */
   descriptor: Descriptor;
   /** The image manifest: the platform's, for an index. */
   manifest: Manifest;
@@ -134,7 +139,7 @@ export interface EventsOutputOptions {
  * Writes a change as JSON lines, in flowgen's shape: a `put` per layer
  * (`{"action":"put","path","content","digest","artifact_digest","reference"}`), a `delete` for
  * each path of the previous digest that is gone, then `{"action":"synced","artifact_digest",
- * "reference"}`. Every blob is fetched and verified before the first line is written, and the
+ * "reference"}`. With a tag policy, every line also has the `tag` picked. Every blob is fetched and verified before the first line is written, and the
  * batch goes out in one write, which has completed when the output returns: a downstream
  * cache sees the whole batch or none of it. Layers are held in memory while the batch is
  * built.
@@ -158,6 +163,7 @@ export function eventsOutput(
     id: `events:${encoding}`,
     async apply(change) {
       const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+      const tag = change.tag === undefined ? {} : { tag: change.tag };
       const events: Record<string, unknown>[] = [];
       for (const [index, layer] of change.manifest.layers.entries()) {
         const path = change.paths[index];
@@ -172,7 +178,7 @@ export function eventsOutput(
         } catch {
           throw new OcisyncError(
             `layer "${path}" (${layer.digest}) of ${change.reference} is not UTF-8 text`,
-            { hint: "ask for --encoding base64 to receive it in base64" },
+            { hint: "ask for the base64 encoding to receive it", option: "encoding" },
           );
         }
         events.push({
@@ -183,6 +189,7 @@ export function eventsOutput(
           digest: layer.digest,
           artifact_digest: change.digest,
           reference: change.reference,
+          ...tag,
         });
       }
       const kept = new Set(change.paths);
@@ -193,12 +200,14 @@ export function eventsOutput(
           path,
           artifact_digest: change.digest,
           reference: change.reference,
+          ...tag,
         });
       }
       events.push({
         action: "synced",
         artifact_digest: change.digest,
         reference: change.reference,
+        ...tag,
       });
       const text = events.map((event) => `${JSON.stringify(event)}\n`).join("");
       await writer.write(new TextEncoder().encode(text));
@@ -214,6 +223,16 @@ export interface DirectoryOutputOptions {
   maxExtractSize?: number;
   /** The most tar entries one version's layers may hold. */
   maxEntries?: number;
+  /**
+   * Take only the layers whose media type matches one of these globs (`*` for any run of
+   * characters); the others are never fetched. See `PullOptions.layerMediaTypes`.
+   */
+  layerMediaTypes?: string[];
+  /**
+   * `extract` (the default) unpacks the layers taken; `copy` stores each blob as it is, as a
+   * file named by its title, else `layer-<index>`. See `PullOptions.layerOperation`.
+   */
+  layerOperation?: LayerOperation;
 }
 
 /**
@@ -271,8 +290,15 @@ export function directoryOutput(
   if (!Number.isInteger(keep) || keep < 1) {
     throw new TypeError(`keep must be a whole number, 1 or more, not ${keep}`);
   }
+  // What is taken, and how, decides what a version folder holds: a change of either delivers
+  // the digest again (the id is recorded in the state). Without them, the id is as it was.
+  const selection = options.layerMediaTypes?.length || options.layerOperation === "copy"
+    ? `;layers=${(options.layerMediaTypes ?? ["*"]).join(",")};${
+      options.layerOperation ?? "extract"
+    }`
+    : "";
   return {
-    id: `directory:${root}`,
+    id: `directory:${root}${selection}`,
     async apply(change) {
       const version = versionDirectory(root, change.digest);
       if (!(await statOrUndefined(version))) {
@@ -281,6 +307,8 @@ export function directoryOutput(
           maxExtractSize: options.maxExtractSize,
           maxEntries: options.maxEntries,
           onBlob: change.onBlob,
+          layerMediaTypes: options.layerMediaTypes,
+          layerOperation: options.layerOperation,
         });
       }
       change.signal.throwIfAborted();
@@ -347,8 +375,9 @@ export interface ExecOutputOptions {
 
 /**
  * Runs `command` with `sh -c` after each change, with `OCISYNC_REF` (the reference),
- * `OCISYNC_DIGEST` (the digest) and `OCISYNC_DIR` (the absolute path of the version's folder
- * under `directory`, or empty) added to the environment. The hook's standard output goes to
+ * `OCISYNC_DIGEST` (the digest), `OCISYNC_TAG` (the tag a policy picked, or empty) and
+ * `OCISYNC_DIR` (the absolute path of the version's folder under `directory`, or empty) added to
+ * the environment. The hook's standard output goes to
  * standard error, so that standard output stays JSON lines for events. A non-zero exit fails
  * the tick; when the loop is stopped, the hook's process group gets `SIGTERM`.
  *
@@ -370,6 +399,7 @@ export function execOutput(command: string, options: ExecOutputOptions = {}): Sy
           env: {
             OCISYNC_REF: change.reference,
             OCISYNC_DIGEST: change.digest,
+            OCISYNC_TAG: change.tag ?? "",
             OCISYNC_DIR: options.directory === undefined
               ? ""
               : resolve(versionDirectory(options.directory, change.digest)),
@@ -423,7 +453,7 @@ export interface WebhookOutputOptions {
 
 /**
  * `POST`s a JSON summary of each change to `url`: `{"reference","digest","previous","paths",
- * "syncedAt"}`. Network errors, 408, 429 and 5xx are retried with backoff; any answer other
+ * "syncedAt"}`, and `"tag"` with a tag policy. Network errors, 408, 429 and 5xx are retried with backoff; any answer other
  * than 2xx after that fails the tick. The URL's query and user info never appear in errors.
  *
  * @example
@@ -439,6 +469,7 @@ export function webhookOutput(url: URL, options: WebhookOutputOptions = {}): Syn
     async apply(change) {
       const summary = {
         reference: change.reference,
+        ...(change.tag === undefined ? {} : { tag: change.tag }),
         digest: change.digest,
         previous: change.previous?.digest ?? null,
         paths: change.paths,

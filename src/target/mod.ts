@@ -15,6 +15,7 @@
  * ```
  * @module
  */
+import { openArchiveTarget } from "../archive/mod.ts";
 import { LayoutTarget } from "../layout/mod.ts";
 import { type CallOptions, isCloser, type Target } from "../oci/target.ts";
 import type { Descriptor } from "../oci/types.ts";
@@ -72,6 +73,7 @@ export async function openTarget(
     return await session.open(reference, { create });
   }
   if (reference.kind === "layout") return await LayoutTarget.open(reference.path, { create });
+  if (reference.kind === "archive") return await openArchiveTarget(reference, { create });
   // A session of one target: the target makes its client, and closes it.
   return new RegistryTarget(reference, registryOptions);
 }

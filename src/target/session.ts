@@ -18,8 +18,9 @@
  * ```
  * @module
  */
+import { openArchiveTarget } from "../archive/mod.ts";
 import { LayoutTarget } from "../layout/mod.ts";
-import type { Target } from "../oci/target.ts";
+import { isCloser, type Target } from "../oci/target.ts";
 import { type Reference, registryHost } from "../ref/mod.ts";
 import { RegistryClient, type RegistryClientOptions } from "../remote/auth.ts";
 import { RegistryTarget } from "../remote/registry.ts";
@@ -81,6 +82,8 @@ export class Session implements AsyncDisposable {
   #chunkSize?: number;
   /** Per registry host. */
   #clients = new Map<string, RegistryClient>();
+  /** What `open` returned: closed with the session (an archive is written then). */
+  #targets: Target[] = [];
   #closed = false;
 
   /** A session; nothing is sent, and no client made, until a registry target needs one. */
@@ -108,8 +111,17 @@ export class Session implements AsyncDisposable {
    */
   async open(reference: Reference, options: SessionOpenOptions = {}): Promise<Target> {
     this.#checkOpen();
+    const target = await this.#open(reference, options);
+    this.#targets.push(target);
+    return target;
+  }
+
+  async #open(reference: Reference, options: SessionOpenOptions): Promise<Target> {
     if (reference.kind === "layout") {
       return await LayoutTarget.open(reference.path, { create: options.create });
+    }
+    if (reference.kind === "archive") {
+      return await openArchiveTarget(reference, { create: options.create });
     }
     return new RegistryTarget(reference, {
       client: this.client(reference.registry),
@@ -153,11 +165,17 @@ export class Session implements AsyncDisposable {
    * await session.close();
    * ```
    */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.#closed = true;
-    for (const client of this.#clients.values()) client.close();
-    this.#clients.clear();
-    return Promise.resolve();
+    // The targets first, newest first: an archive writes its file as it closes.
+    const targets = this.#targets.reverse();
+    this.#targets = [];
+    try {
+      for (const target of targets) if (isCloser(target)) await target.close();
+    } finally {
+      for (const client of this.#clients.values()) client.close();
+      this.#clients.clear();
+    }
   }
 
   /** Closes the session, for `await using`. */

@@ -26,7 +26,7 @@
  */
 import { parseDigest, sha256Digest } from "../digest/mod.ts";
 import type { Digest } from "../digest/mod.ts";
-import { NotFoundError, UsageError } from "../errors/mod.ts";
+import { NotFoundError, type OcisyncErrorOptions, UsageError } from "../errors/mod.ts";
 import { isIndexMediaType, MediaType } from "../oci/mediatypes.ts";
 import type { Target } from "../oci/target.ts";
 import {
@@ -35,7 +35,8 @@ import {
   type Manifest,
   parseManifestOrIndex,
 } from "../oci/types.ts";
-import { decodeBase64, encodeBase64, encodeHex, readLimited } from "./encoding.ts";
+import { readBounded } from "../streams/mod.ts";
+import { decodeBase64, decodeJsonObject, encodeBase64, encodeHex } from "./encoding.ts";
 import { SignatureError, type SignatureFailure } from "./errors.ts";
 import { type PrivateKey, type PublicKey, signBytes, verifyBytes } from "./keys.ts";
 import { jsonBytes, plannedBlob, type SignaturePlan } from "./plan.ts";
@@ -117,13 +118,7 @@ export function parseBundle(bytes: Uint8Array): SigstoreBundle {
   const malformed = (what: string) =>
     new SignatureError(`invalid Sigstore bundle: ${what}`, { reason: "malformed" });
   if (bytes.byteLength > MAX_BUNDLE_BYTES) throw malformed("too large");
-  let doc: unknown;
-  try {
-    doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch {
-    throw malformed("not JSON");
-  }
-  if (!isJsonObject(doc)) throw malformed("not a JSON object");
+  const doc = decodeJsonObject(bytes, malformed);
   if (typeof doc.mediaType !== "string" || !BUNDLE_MEDIA_TYPES.includes(doc.mediaType)) {
     throw malformed(`unknown mediaType ${JSON.stringify(doc.mediaType)}`);
   }
@@ -288,7 +283,8 @@ export function verifyBundleWithKey(
   if (bundle.keyMaterial.kind !== "publicKey") {
     throw new SignatureError("the bundle is keyless (it holds a certificate), not keyed", {
       reason: "untrusted",
-      hint: "verify it with --certificate-identity and --certificate-oidc-issuer",
+      hint: "verify it with a certificate identity and OIDC issuer",
+      option: "certificateIdentity",
     });
   }
   checkManifest(image, manifest);
@@ -343,7 +339,7 @@ export async function verifyBundleKeyless(
   manifest: Uint8Array,
   policy: KeylessPolicy,
 ): Promise<Omit<VerifiedBundle, "bundleDigest">> {
-  checkPolicy(policy);
+  checkKeylessPolicy(policy);
   checkManifest(image, manifest);
   // Loaded here, so that keyed verification and every other command never load sigstore-js.
   const { verifyKeyless } = await import("./keyless.ts");
@@ -409,7 +405,7 @@ export async function verifyBundles(
   if (keys.length === 0 && options.keyless === undefined) {
     throw new UsageError("no public key and no keyless policy to verify bundles with");
   }
-  if (options.keyless) checkPolicy(options.keyless);
+  if (options.keyless) checkKeylessPolicy(options.keyless);
   const manifest = await target.fetchManifest(image);
   const bundles: VerifiedBundle[] = [];
   const rejected: string[] = [];
@@ -513,7 +509,7 @@ export async function findBundles(target: Target, image: Descriptor): Promise<Fo
     }
     for (const layer of manifest.layers) {
       if (!BUNDLE_MEDIA_TYPES.includes(layer.mediaType) || layer.size > MAX_BUNDLE_BYTES) continue;
-      const bytes = await readLimited(await target.fetchBlob(layer), MAX_BUNDLE_BYTES);
+      const bytes = await readBounded(await target.fetchBlob(layer), MAX_BUNDLE_BYTES);
       if (bytes) found.push({ referrer: candidate.digest, layer, bytes });
     }
   }
@@ -700,18 +696,44 @@ function statementOf(content: BundleContent): Record<string, unknown> | undefine
   }
 }
 
-function checkPolicy(policy: KeylessPolicy): void {
+/** What {@linkcode checkKeylessPolicy} says to give when the identity or the issuer is missing. */
+export interface KeylessPolicyHints {
+  /** The hint (and option) of a policy without an identity. */
+  identity: OcisyncErrorOptions;
+  /** The hint (and option) of a policy without an OIDC issuer. */
+  issuer: OcisyncErrorOptions;
+}
+
+/** The hints of a library call, named by {@linkcode KeylessPolicy}'s fields. */
+const POLICY_HINTS: KeylessPolicyHints = {
+  identity: {
+    hint: "give the certificate identity, exact or as a regular expression",
+    option: "certificateIdentity",
+  },
+  issuer: {
+    hint: "give the certificate's OIDC issuer, exact or as a regular expression",
+    option: "certificateOidcIssuer",
+  },
+};
+
+/**
+ * Checks that a keyless policy names an identity and an OIDC issuer, each exact or as a valid
+ * regular expression.
+ *
+ * @throws {UsageError} when the identity or the issuer is missing (with `hints`' hint), or a
+ * regular expression is invalid.
+ */
+export function checkKeylessPolicy(
+  policy: KeylessPolicy,
+  hints: KeylessPolicyHints = POLICY_HINTS,
+): void {
   if (policy.certificateIdentity === undefined && policy.certificateIdentityRegexp === undefined) {
-    throw new UsageError("keyless verification needs an identity", {
-      hint: "give --certificate-identity or --certificate-identity-regexp",
-    });
+    throw new UsageError("keyless verification needs an identity", hints.identity);
   }
   if (
     policy.certificateOidcIssuer === undefined && policy.certificateOidcIssuerRegexp === undefined
   ) {
-    throw new UsageError("keyless verification needs an OIDC issuer", {
-      hint: "give --certificate-oidc-issuer or --certificate-oidc-issuer-regexp",
-    });
+    throw new UsageError("keyless verification needs an OIDC issuer", hints.issuer);
   }
   for (const pattern of [policy.certificateIdentityRegexp, policy.certificateOidcIssuerRegexp]) {
     if (pattern === undefined) continue;

@@ -28,7 +28,8 @@ import { NotFoundError, UsageError } from "../errors/mod.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import type { Target } from "../oci/target.ts";
 import { type Descriptor, type Manifest, parseManifestOrIndex } from "../oci/types.ts";
-import { decodeBase64, encodeBase64, readLimited } from "./encoding.ts";
+import { readBounded } from "../streams/mod.ts";
+import { decodeBase64, encodeBase64 } from "./encoding.ts";
 import { SignatureError, type SignatureFailure } from "./errors.ts";
 import { type PrivateKey, type PublicKey, signBytes, verifyBytes } from "./keys.ts";
 import { jsonBytes, type PlannedBlob, plannedBlob, type SignaturePlan } from "./plan.ts";
@@ -267,7 +268,7 @@ async function verifyLayer(
   }
   let payload: Uint8Array | undefined;
   try {
-    payload = await readLimited(await target.fetchBlob(layer), MAX_PAYLOAD_BYTES);
+    payload = await readBounded(await target.fetchBlob(layer), MAX_PAYLOAD_BYTES);
   } catch (error) {
     // A missing or corrupt payload blob spoils this layer only; another may still verify.
     return { failure: "malformed", message: `payload unreadable: ${(error as Error).message}` };
@@ -335,7 +336,7 @@ async function unchangedPlan(
   stored: StoredManifest,
 ): Promise<Pick<SignaturePlan, "manifest" | "config" | "blobs">> {
   const configDescriptor = stored.manifest.config;
-  const configBytes = await readLimited(await target.fetchBlob(configDescriptor), MAX_CONFIG_BYTES);
+  const configBytes = await readBounded(await target.fetchBlob(configDescriptor), MAX_CONFIG_BYTES);
   if (configBytes === undefined) {
     throw new SignatureError(
       `the config of the signature manifest is over ${MAX_CONFIG_BYTES} bytes`,
@@ -362,7 +363,7 @@ async function findSameSignature(
     const encoded = layer.annotations?.[SIGNATURE_ANNOTATION];
     const signature = encoded === undefined ? undefined : decodeBase64(encoded);
     if (layer.digest !== payloadDigest || !signature) continue;
-    const payload = await readLimited(await target.fetchBlob(layer), MAX_PAYLOAD_BYTES)
+    const payload = await readBounded(await target.fetchBlob(layer), MAX_PAYLOAD_BYTES)
       .catch(() => undefined);
     if (payload && verifyBytes(key, payload, signature)) return encoded;
   }

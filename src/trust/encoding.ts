@@ -10,6 +10,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { isJsonObject } from "../oci/types.ts";
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
@@ -102,31 +103,26 @@ export function toPem(label: string, der: Uint8Array): string {
 }
 
 /**
- * Reads a whole stream into memory, refusing more than `limit` bytes: for small documents
- * (payloads, bundles) whose descriptor was already checked against the same limit.
+ * Parses strict UTF-8 JSON that must be an object: a signed document (a bundle, a payload).
+ * `malformed` makes the error thrown, from what is wrong (`not JSON`, `not a JSON object`).
  *
+ * @throws the error `malformed` makes, when the bytes are not a JSON object.
  * @example
  * ```ts
- * import { readLimited } from "./encoding.ts";
- * await readLimited(ReadableStream.from([new Uint8Array(3)]), 10); // 3 bytes
+ * import { decodeJsonObject } from "./encoding.ts";
+ * decodeJsonObject(new TextEncoder().encode('{"a":1}'), (what) => new Error(what)); // { a: 1 }
  * ```
  */
-export async function readLimited(
-  stream: ReadableStream<Uint8Array>,
-  limit: number,
-): Promise<Uint8Array | undefined> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += chunk.byteLength;
-    if (size > limit) return undefined;
-    chunks.push(chunk);
+export function decodeJsonObject(
+  bytes: Uint8Array,
+  malformed: (what: string) => Error,
+): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    throw malformed("not JSON");
   }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return bytes;
+  if (!isJsonObject(doc)) throw malformed("not a JSON object");
+  return doc;
 }

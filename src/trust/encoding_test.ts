@@ -1,6 +1,6 @@
 /** Strict base64 and PEM. */
 import assert from "node:assert/strict";
-import { decodeBase64, parsePem, readLimited, toPem } from "./encoding.ts";
+import { decodeBase64, parsePem, toPem } from "./encoding.ts";
 
 Deno.test("encoding: only canonical, padded base64 decodes", () => {
   assert.deepEqual(decodeBase64("AQID"), new Uint8Array([1, 2, 3]));
@@ -17,10 +17,4 @@ Deno.test("encoding: PEM round-trips and mismatched labels are refused", () => {
   assert.deepEqual(parsePem(pem), [{ label: "PUBLIC KEY", der }]);
   assert.equal(parsePem(pem.replace("END PUBLIC", "END PRIVATE")), undefined);
   assert.deepEqual(parsePem("nothing here"), []);
-});
-
-Deno.test("encoding: readLimited stops at the limit", async () => {
-  const chunk = new Uint8Array(10);
-  assert.equal((await readLimited(ReadableStream.from([chunk, chunk]), 20))?.length, 20);
-  assert.equal(await readLimited(ReadableStream.from([chunk, chunk, chunk]), 20), undefined);
 });

@@ -13,7 +13,7 @@
  * ```
  * @module
  */
-import { ExitCode, type ExitCodeValue, OcisyncError, UsageError } from "../errors/mod.ts";
+import { OcisyncError, UsageError } from "../errors/mod.ts";
 import type { OcisyncErrorOptions } from "../errors/mod.ts";
 
 /**
@@ -45,8 +45,8 @@ export interface SignatureErrorOptions extends OcisyncErrorOptions {
 
 /**
  * No signature of the image could be trusted: none exists, or each one that exists was refused.
- * The exit code is {@linkcode ExitCode.Integrity}: like a digest mismatch, the content was
- * refused before anything was written.
+ * Its kind is `integrity`: like a digest mismatch, the content was refused before anything was
+ * written.
  *
  * @example
  * ```ts
@@ -55,12 +55,12 @@ export interface SignatureErrorOptions extends OcisyncErrorOptions {
  *   reason: "invalid-signature",
  *   rejected: ["layer 0: no key verified the signature"],
  * });
- * console.log(error.exitCode); // 5
+ * console.log(error.kind); // "integrity"
  * ```
  */
 export class SignatureError extends OcisyncError {
-  /** Always {@linkcode ExitCode.Integrity}. */
-  override readonly exitCode: ExitCodeValue = ExitCode.Integrity;
+  /** Always `"integrity"`. */
+  override readonly kind: "integrity" = "integrity";
   /** Why the signature was refused. */
   readonly reason: SignatureFailure;
   /** What was tried and why each was refused. */

@@ -81,14 +81,18 @@ export {
   verifyBundleWithKey,
 } from "./bundle.ts";
 export { jsonBytes, type PlannedBlob, plannedBlob, type SignaturePlan } from "./plan.ts";
+export {
+  type KeylessOptions,
+  openVerifier,
+  type VerifiedSignatures,
+  Verifier,
+  type VerifierFiles,
+  type VerifierOptions,
+  type VerifyOptions,
+  wantsVerification,
+} from "./verifier.ts";
 // Re-exported so that this module's documentation is complete on its own.
 export type { Digest } from "../digest/mod.ts";
 export type { Descriptor, Platform } from "../oci/types.ts";
 export type { Target } from "../oci/target.ts";
-export {
-  ExitCode,
-  type ExitCodeValue,
-  OcisyncError,
-  type OcisyncErrorOptions,
-  UsageError,
-} from "../errors/mod.ts";
+export { OcisyncError, type OcisyncErrorOptions, UsageError } from "../errors/mod.ts";

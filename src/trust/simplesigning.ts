@@ -24,6 +24,7 @@
 import { isDigest } from "../digest/mod.ts";
 import type { Digest } from "../digest/mod.ts";
 import { isJsonObject } from "../oci/types.ts";
+import { decodeJsonObject } from "./encoding.ts";
 import { SignatureError } from "./errors.ts";
 
 /** The media type of a simple-signing payload layer. */
@@ -110,13 +111,7 @@ export function parseSimpleSigningPayload(
   if (bytes.byteLength > MAX_PAYLOAD_BYTES) {
     throw malformed(`${bytes.byteLength} bytes is over ${MAX_PAYLOAD_BYTES}`);
   }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch {
-    throw malformed("not JSON");
-  }
-  if (!isJsonObject(doc)) throw malformed("not a JSON object");
+  const doc = decodeJsonObject(bytes, malformed);
   const critical = field(doc, "critical", malformed);
   if (!isJsonObject(critical)) throw malformed("no critical object");
   const type = field(critical, "type", malformed);

@@ -162,7 +162,10 @@ export class Unpacker {
     if (++this.stats.entries > this.#maxEntries) {
       throw new UnsafeContentError(
         `the layers hold more than the limit of ${this.#maxEntries} entries`,
-        { hint: "raise --max-entries if the image really has this many files" },
+        {
+          hint: "raise the entry limit if the image really has this many files",
+          option: "maxEntries",
+        },
       );
     }
     const parts = entryParts(entry.name);
@@ -280,7 +283,7 @@ export class Unpacker {
   #tooLarge(what: string): UnsafeContentError {
     return new UnsafeContentError(
       `extracting ${what} would write more than the limit of ${this.#maxSize} bytes`,
-      { hint: "raise --max-extract-size if the image is really this large" },
+      { hint: "raise the size limit if the image is really this large", option: "maxExtractSize" },
     );
   }
 

@@ -504,3 +504,113 @@ export async function mockSigstore(since = new Date(Date.now() - 24 * 3600_000))
     },
   };
 }
+
+/** One layer of {@linkcode pushLayersImage}: its bytes, media type and optional title. */
+export interface HandLayer {
+  content: string | Uint8Array;
+  mediaType: string;
+  title?: string;
+}
+
+/**
+ * An artifact written by hand: the empty config and the given layers (titled when a title is
+ * given), tagged `tag`. Returns the manifest's bytes and descriptor.
+ */
+export async function pushLayersImage(
+  target: Target,
+  tag: string,
+  layers: HandLayer[],
+  artifactType = "application/vnd.example.files",
+): Promise<{ bytes: Uint8Array; descriptor: Descriptor; layers: Descriptor[] }> {
+  const empty = await pushBytes(
+    target,
+    new TextEncoder().encode("{}"),
+    "application/vnd.oci.empty.v1+json",
+  );
+  const pushed: Descriptor[] = [];
+  for (const layer of layers) {
+    const bytes = typeof layer.content === "string"
+      ? new TextEncoder().encode(layer.content)
+      : layer.content;
+    const descriptor = await pushBytes(target, bytes, layer.mediaType);
+    pushed.push(
+      layer.title === undefined
+        ? descriptor
+        : { ...descriptor, annotations: { "org.opencontainers.image.title": layer.title } },
+    );
+  }
+  const manifest = described(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      artifactType,
+      config: empty,
+      layers: pushed,
+    }),
+    "application/vnd.oci.image.manifest.v1+json",
+  );
+  await target.pushManifest(manifest.descriptor, manifest.bytes, [tag]);
+  return { ...manifest, layers: pushed };
+}
+
+/**
+ * Signs `imageDigest` the classic way, by hand: a payload typed from cosign's specification,
+ * signed by Python with `privatePem`, pushed as the `sha256-<hex>.sig` manifest.
+ */
+export async function pushPythonSignature(
+  target: Target,
+  imageDigest: string,
+  privatePem: string,
+  dockerReference: string,
+): Promise<void> {
+  const payload = handPayload(imageDigest, dockerReference);
+  await pushHandSignatures(target, imageDigest, [
+    { payload, signature: await pythonSign(privatePem, payload) },
+  ]);
+}
+
+/**
+ * Attaches a bundle to `image` as cosign does with `--new-bundle-format`, written by hand: the
+ * empty config, one bundle layer, `subject` the image. With `fallbackTag`, it is also listed in
+ * the `sha256-<hex>` index of the distribution-spec's referrers tag schema, for registries
+ * without the referrers API (Distribution 2.8). Returns the referrer's descriptor.
+ */
+export async function pushBundleReferrer(
+  target: Target,
+  image: Descriptor,
+  bundle: Uint8Array,
+  options: { fallbackTag?: boolean } = {},
+): Promise<Descriptor> {
+  const bundleType = "application/vnd.dev.sigstore.bundle.v0.3+json";
+  const empty = await pushBytes(
+    target,
+    new TextEncoder().encode("{}"),
+    "application/vnd.oci.empty.v1+json",
+  );
+  const layer = await pushBytes(target, bundle, bundleType);
+  const manifest = described(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      artifactType: bundleType,
+      config: empty,
+      layers: [layer],
+      subject: { mediaType: image.mediaType, digest: image.digest, size: image.size },
+    }),
+    "application/vnd.oci.image.manifest.v1+json",
+  );
+  await target.pushManifest(manifest.descriptor, manifest.bytes, []);
+  const referrer = { ...manifest.descriptor, artifactType: bundleType };
+  if (options.fallbackTag) {
+    const index = described(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        manifests: [referrer],
+      }),
+      "application/vnd.oci.image.index.v1+json",
+    );
+    await target.pushManifest(index.descriptor, index.bytes, [image.digest.replace(":", "-")]);
+  }
+  return referrer;
+}

@@ -6,7 +6,7 @@
  */
 import type { CommandSpec, OptionSpec, ParsedArgs } from "../args.ts";
 import { closest } from "../../units/closest.ts";
-import { OUTPUT_OPTIONS } from "../common.ts";
+import { OUTPUT_OPTIONS } from "../options.ts";
 import type { Output } from "../output.ts";
 import { UsageError } from "../../errors/mod.ts";
 

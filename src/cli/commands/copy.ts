@@ -4,62 +4,18 @@
  *
  * @module
  */
-import type { CommandSpec, ParsedArgs } from "../args.ts";
-import {
-  openSession,
-  OUTPUT_OPTIONS,
-  platformOption,
-  positiveInteger,
-  REGISTRY_OPTIONS,
-} from "../common.ts";
+import type { ParsedArgs } from "../args.ts";
+import { openSession, platformOption, positiveInteger } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { transferDisplay } from "../progress.ts";
-import { copyImage, type CopyResult } from "../../copy/mod.ts";
-import { NotFoundError, UsageError } from "../../errors/mod.ts";
-import type { Target } from "../../oci/target.ts";
+import { copyImage, type CopyResult, copyTags } from "../../copy/mod.ts";
+import { UsageError } from "../../errors/mod.ts";
 import { formatReference, parseReference, type Reference } from "../../ref/mod.ts";
 import { destinationTags, resolveReference } from "../../target/mod.ts";
-
-/** The spec of `copy`. */
-export const copySpec: CommandSpec = {
-  name: "copy",
-  summary: "copy an image between registries and oci: layouts, digests preserved",
-  usage: "ocisync copy SRC DST [--all-tags] [--platform OS/ARCH] [--referrers]",
-  positionals: [2, 2],
-  options: [
-    {
-      name: "all-tags",
-      short: "a",
-      type: "boolean",
-      description: "copy every tag of SRC's repository",
-    },
-    {
-      name: "platform",
-      type: "string",
-      value: "OS/ARCH",
-      description: "copy one platform of an index (the digest changes)",
-    },
-    {
-      name: "referrers",
-      type: "boolean",
-      description: "also copy signatures and SBOMs that refer to it",
-    },
-    {
-      name: "concurrency",
-      type: "string",
-      value: "N",
-      description: "blobs transferred at once",
-      default: "4",
-    },
-    ...REGISTRY_OPTIONS,
-    ...OUTPUT_OPTIONS,
-  ],
-  examples: [
-    "ocisync copy registry.example.com/app:1 oci:./bundle:1",
-    "ocisync copy oci:./bundle:1 internal.registry/app:1",
-    "ocisync copy --all-tags ghcr.io/acme/app oci:./mirror",
-  ],
-};
+import { tagPolicyOption } from "../options.ts";
+import { resolveTagPolicy } from "../../sync/policy.ts";
+import { verifiedJson, verifierOption } from "./verify.ts";
+export { copySpec } from "../specs.ts";
 
 /** Runs `copy`. */
 export async function copy(args: ParsedArgs, out: Output): Promise<void> {
@@ -72,8 +28,14 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
   ) {
     throw new UsageError("--all-tags copies a whole repository: give SRC and DST without tags");
   }
+  const policy = tagPolicyOption(options);
+  if (policy && allTags) {
+    throw new UsageError("--all-tags copies every tag: --semver and --tag-regex pick one");
+  }
   // Every value is checked before the destination is opened: opening a layout creates it.
   const platform = platformOption(options);
+  // Keys and the trusted root are read before any request.
+  const verifier = await verifierOption(options);
   const concurrency = positiveInteger(options.concurrency as string | undefined, "--concurrency");
   // One session for both ends: within one registry they share its challenge and tokens.
   await using session = await openSession(options, out);
@@ -83,29 +45,37 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
   const copyOptions = {
     platform,
     referrers: options.referrers === true,
+    signatures: options.signatures === true,
+    verifier,
     concurrency,
     onBlob: display.listener,
   };
   try {
-    const copied: { tag?: string; digest: string; skipped?: boolean; result?: CopyResult }[] = [];
+    const copied: Copied[] = [];
     if (allTags) {
-      for await (const tag of source.tags()) {
-        const descriptor = await source.resolve(tag);
-        if ((await resolveOrUndefined(destination, tag))?.digest === descriptor.digest) {
-          copied.push({ tag, digest: descriptor.digest, skipped: true });
-          continue;
-        }
-        const result = await copyImage(source, descriptor, destination, [tag], copyOptions);
-        out.info(`copied ${tag} ${result.digest}`);
-        copied.push({ tag, digest: result.digest, result });
+      const done = await copyTags(source, destination, source.tags(), {
+        ...copyOptions,
+        onCopied: (tag, result) => out.info(`copied ${tag} ${result.digest}`),
+      });
+      for (const { tag, digest, result } of done) {
+        copied.push(result ? { tag, digest, result } : { tag, digest, skipped: true });
       }
     } else {
-      const descriptor = await resolveReference(source, sourceRef);
-      // The destination's tag, else the source's; a copy by digest alone tags nothing.
+      let picked: string | undefined;
+      let descriptor;
+      if (policy) {
+        ({ tag: picked, descriptor } = await resolveTagPolicy(source, sourceRef, policy));
+      } else {
+        descriptor = await resolveReference(source, sourceRef);
+      }
+      // The destination's tag, else the source's (or the one the policy picked); a copy by
+      // digest alone tags nothing.
       const tags = destinationRef.tag
         ? [destinationRef.tag]
         : sourceRef.tag
         ? [sourceRef.tag]
+        : picked
+        ? [picked]
         : sourceRef.digest || destinationRef.digest
         ? []
         : destinationTags(destinationRef);
@@ -115,7 +85,7 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
           `copied one platform: the digest is ${result.digest}, not the index's ${descriptor.digest}`,
         );
       }
-      copied.push({ tag: tags[0], digest: result.digest, result });
+      copied.push({ tag: tags[0], digest: result.digest, result, picked });
     }
     display.close();
     report(out, sourceRef, destinationRef, copied);
@@ -124,13 +94,32 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
   }
 }
 
+/** One image a copy handled. */
+interface Copied {
+  /** The destination's tag. */
+  tag?: string;
+  digest: string;
+  skipped?: boolean;
+  result?: CopyResult;
+  /** The source tag that --semver or --tag-regex picked. */
+  picked?: string;
+}
+
 function report(
   out: Output,
   sourceRef: Reference,
   destinationRef: Reference,
-  copied: { tag?: string; digest: string; skipped?: boolean; result?: CopyResult }[],
+  copied: Copied[],
 ): void {
-  const total = { copied: 0, skipped: 0, mounted: 0, bytes: 0, manifests: 0, referrers: 0 };
+  const total = {
+    copied: 0,
+    skipped: 0,
+    mounted: 0,
+    bytes: 0,
+    manifests: 0,
+    referrers: 0,
+    signatures: 0,
+  };
   for (const { result } of copied) {
     if (!result) continue;
     total.copied += result.stats.pushed;
@@ -139,6 +128,7 @@ function report(
     total.bytes += result.stats.bytes;
     total.manifests += result.manifests;
     total.referrers += result.referrers;
+    total.signatures += result.signatures;
   }
   const name = formatReference({ ...destinationRef, tag: undefined, digest: undefined });
   const last = copied[copied.length - 1];
@@ -151,28 +141,33 @@ function report(
         formatBytes(total.bytes)
       }), ${total.skipped} already there, ` +
       `${total.mounted} mounted`,
+      ...(total.signatures > 0 ? [`  signatures ${total.signatures} copied`] : []),
+      ...(copied.some((c) => c.result?.verified)
+        ? [`  verified at the source: ${copied.filter((c) => c.result?.verified).length}`]
+        : []),
     ].join("\n"),
     json: {
       source: formatReference(sourceRef),
       destination: formatReference(destinationRef),
       digest: last?.digest ?? null,
-      images: copied.map((c) => ({ tag: c.tag ?? null, digest: c.digest, skipped: !!c.skipped })),
+      images: copied.map((c) => {
+        const verified = verifiedJson(c.result?.verified);
+        return {
+          tag: c.tag ?? null,
+          digest: c.digest,
+          skipped: !!c.skipped,
+          ...(c.picked ? { sourceTag: c.picked } : {}),
+          ...(verified ? { verified } : {}),
+        };
+      }),
       blobsCopied: total.copied,
       blobsSkipped: total.skipped,
       blobsMounted: total.mounted,
       bytes: total.bytes,
       manifests: total.manifests,
       referrers: total.referrers,
+      signatures: total.signatures,
     },
     quiet: last ? `${name}@${last.digest}` : "",
   });
-}
-
-async function resolveOrUndefined(target: Target, tag: string) {
-  try {
-    return await target.resolve(tag);
-  } catch (error) {
-    if (error instanceof NotFoundError) return undefined;
-    throw error;
-  }
 }

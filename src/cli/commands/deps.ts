@@ -5,106 +5,15 @@
  * @module
  */
 import { transferDisplay } from "../progress.ts";
-import type { CommandSpec, OptionSpec, ParsedArgs } from "../args.ts";
-import {
-  COMPRESSION_OPTION,
-  compressionOption,
-  OUTPUT_OPTIONS,
-  sourceDateEpoch,
-} from "../common.ts";
+import type { ParsedArgs } from "../args.ts";
+import { compressionOption, sourceDateEpoch } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
-import { layerOutput, packSpec } from "./pack.ts";
+import { layerOutput } from "./pack.ts";
 import { UsageError } from "../../errors/mod.ts";
-import {
-  buildDepsLayer,
-  DEFAULT_DEPS_PREFIX,
-  INSTALLER_COMMAND_ENV,
-  type InstallerChoice,
-} from "../../python/mod.ts";
-
-const INSTALLERS = ["auto", "pip", "uv"];
-
-/** One of `pack`'s options: the layer is written as `pack` writes it. */
-function packOption(name: string): OptionSpec {
-  return packSpec.options.find((option) => option.name === name)!;
-}
-
-/** The spec of `deps`. */
-export const depsSpec: CommandSpec = {
-  name: "deps",
-  summary: "install Python dependencies into a layer",
-  usage: "ocisync deps -r requirements.txt -o FILE [--python-version V] [--platform TAG]...",
-  positionals: [0, 0],
-  options: [
-    {
-      name: "requirements",
-      short: "r",
-      type: "string",
-      value: "FILE",
-      description: "the requirements file",
-    },
-    packOption("output"),
-    {
-      name: "prefix",
-      type: "string",
-      value: "PATH",
-      description: "where the packages land in the image",
-      default: DEFAULT_DEPS_PREFIX,
-    },
-    {
-      name: "python-version",
-      type: "string",
-      value: "X.Y",
-      description: "the target image's Python",
-      default: "the installer's",
-    },
-    {
-      name: "platform",
-      type: "list",
-      value: "TAG",
-      description: "a platform tag of the target, e.g. manylinux2014_x86_64",
-    },
-    {
-      name: "implementation",
-      type: "string",
-      value: "IMPL",
-      description: "the target's Python implementation, e.g. cp",
-    },
-    { name: "index-url", type: "string", value: "URL", description: "the package index" },
-    { name: "extra-index-url", type: "list", value: "URL", description: "another index" },
-    {
-      name: "find-links",
-      type: "list",
-      value: "URL",
-      description: "a folder or page of archives",
-    },
-    { name: "no-index", type: "boolean", description: "use no index, only --find-links" },
-    {
-      name: "installer",
-      type: "string",
-      value: "NAME",
-      description: "pip, uv, or auto: uv when it is on PATH",
-      default: "auto",
-    },
-    {
-      name: "installer-command",
-      type: "string",
-      value: "CMD",
-      description: "run the installer as CMD, e.g. 'python3.12 -m pip'",
-      default: `$${INSTALLER_COMMAND_ENV}, else python3 -m pip or uv`,
-    },
-    { name: "no-cache", type: "boolean", description: "install again, ignoring the cache" },
-    COMPRESSION_OPTION,
-    packOption("mtime"),
-    ...OUTPUT_OPTIONS,
-  ],
-  examples: [
-    "ocisync deps -r requirements.txt -o deps.tar.gz",
-    "ocisync deps -r requirements.txt -o deps.tar.gz --python-version 3.12 " +
-    "--platform manylinux2014_x86_64 --implementation cp",
-    "ocisync deps -r requirements.txt -o deps.tar.gz --no-index --find-links ./wheels --json",
-  ],
-};
+import { buildDepsLayer, type InstallerChoice, type Libc, LIBCS } from "../../python/mod.ts";
+import { platformList } from "./push.ts";
+import { depsSpec, INSTALLERS } from "../specs.ts";
+export { depsSpec } from "../specs.ts";
 
 /** Runs `deps`. */
 export async function deps(args: ParsedArgs, out: Output): Promise<void> {
@@ -124,7 +33,8 @@ export async function deps(args: ParsedArgs, out: Output): Promise<void> {
   const layer = await buildDepsLayer(requirements, destination.path, {
     prefix: options.prefix as string | undefined,
     pythonVersion: options["python-version"] as string | undefined,
-    platforms: options.platform as string[] | undefined,
+    platforms: platformList(options),
+    libc: libcOption(options),
     implementation: options.implementation as string | undefined,
     indexUrl: options["index-url"] as string | undefined,
     extraIndexUrls: options["extra-index-url"] as string[] | undefined,
@@ -154,6 +64,25 @@ export async function deps(args: ParsedArgs, out: Output): Promise<void> {
     json: { path: output, ...description, cached, installer: installedBy, unpinned },
     quiet: layer.digest,
   });
+}
+
+/**
+ * The C library `--libc` names; undefined when it is not given.
+ *
+ * @throws {UsageError} for anything but glibc or musl.
+ * @example
+ * ```ts
+ * import { libcOption } from "./deps.ts";
+ * libcOption({ libc: "musl" }); // "musl"
+ * ```
+ */
+export function libcOption(options: ParsedArgs["options"]): Libc | undefined {
+  const value = options.libc as string | undefined;
+  if (value === undefined) return undefined;
+  if (!(LIBCS as readonly string[]).includes(value)) {
+    throw new UsageError(`--libc must be ${LIBCS.join(" or ")}, not ${value}`);
+  }
+  return value as Libc;
 }
 
 /**

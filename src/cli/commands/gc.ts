@@ -4,41 +4,17 @@
  *
  * @module
  */
-import type { CommandSpec, ParsedArgs } from "../args.ts";
-import { OUTPUT_OPTIONS } from "../common.ts";
+import type { ParsedArgs } from "../args.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { type Bounds, parseDuration } from "../../units/mod.ts";
 import { UsageError } from "../../errors/mod.ts";
 import { gcLayout, type GcResult } from "../../layout/mod.ts";
 import { parseReference } from "../../ref/mod.ts";
+import { DEFAULT_GRACE } from "../specs.ts";
+export { gcSpec } from "../specs.ts";
 
-const DEFAULT_GRACE = "1h";
 /** 0 is allowed: for tests, and for users who know that nothing writes to the layout. */
 const GRACE_BOUNDS: Bounds = { min: 0, max: 30 * 24 * 3_600_000 };
-
-/** The spec of `gc`. */
-export const gcSpec: CommandSpec = {
-  name: "gc",
-  summary: "remove unreachable blobs from an oci: layout",
-  usage: "ocisync gc oci:PATH [--grace DURATION]",
-  positionals: [1, 1],
-  options: [
-    {
-      name: "grace",
-      type: "string",
-      value: "DURATION",
-      description: "keep unreachable blobs written or reused less than this long ago, for a " +
-        "push under way may need them; 0 only when nothing writes to the layout",
-      default: DEFAULT_GRACE,
-    },
-    ...OUTPUT_OPTIONS,
-  ],
-  examples: [
-    "ocisync gc oci:./bundle",
-    "ocisync gc oci:/var/lib/flows --json",
-    "ocisync gc oci:./bundle --grace 0",
-  ],
-};
 
 /** Runs `gc`. Safe while other processes push to the layout: see the README. */
 export async function gc(args: ParsedArgs, out: Output): Promise<void> {

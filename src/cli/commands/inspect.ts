@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type { CommandSpec, ParsedArgs } from "../args.ts";
-import { OUTPUT_OPTIONS, REGISTRY_OPTIONS, registryOptions } from "../common.ts";
+import type { ParsedArgs } from "../args.ts";
+import { registryOptions } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { formatPlatform } from "../../image/platform.ts";
 import { fetchConfig, fetchConfigBytes } from "../../image/config.ts";
@@ -14,25 +14,7 @@ import { type Descriptor, isJsonObject, parseManifestOrIndex } from "../../oci/t
 import { TITLE_ANNOTATION } from "../../oci/annotations.ts";
 import { formatReference, parseReference } from "../../ref/mod.ts";
 import { closeTarget, openTarget, resolveReference } from "../../target/mod.ts";
-
-/** The spec of `inspect`. */
-export const inspectSpec: CommandSpec = {
-  name: "inspect",
-  summary: "show a manifest or index, its layers and platforms, and the config",
-  usage: "ocisync inspect REF [--raw | --config] [--json | -q]",
-  positionals: [1, 1],
-  options: [
-    { name: "raw", type: "boolean", description: "print the exact manifest bytes" },
-    { name: "config", type: "boolean", description: "print the image config JSON" },
-    ...REGISTRY_OPTIONS,
-    ...OUTPUT_OPTIONS,
-  ],
-  examples: [
-    "ocisync inspect oci:./bundle:v1",
-    "ocisync inspect ghcr.io/acme/app:v1 --raw | jq .",
-    "ocisync inspect localhost:5000/app:v1 -q   # only the digest, from one HEAD",
-  ],
-};
+export { inspectSpec, tagsSpec } from "../specs.ts";
 
 /** Runs `inspect`. */
 export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
@@ -140,16 +122,6 @@ async function readConfig(
 
 /** The media types of image configs, OCI and Docker; any other config is an artifact's. */
 const IMAGE_CONFIG_TYPES: readonly string[] = [MediaType.OciConfig, MediaType.DockerConfig];
-
-/** The spec of `tags`. */
-export const tagsSpec: CommandSpec = {
-  name: "tags",
-  summary: "list a repository's tags",
-  usage: "ocisync tags REPO [--json]",
-  positionals: [1, 1],
-  options: [...REGISTRY_OPTIONS, ...OUTPUT_OPTIONS],
-  examples: ["ocisync tags ghcr.io/acme/app", "ocisync tags oci:./bundle --json"],
-};
 
 /** Runs `tags`. */
 export async function tags(args: ParsedArgs, out: Output): Promise<void> {

@@ -7,28 +7,15 @@
  *
  * @module
  */
-import type { CommandSpec, ParsedArgs, ParsedOptions } from "../args.ts";
-import { OUTPUT_OPTIONS, REGISTRY_OPTIONS, registryOptions } from "../common.ts";
+import type { ParsedArgs, ParsedOptions } from "../args.ts";
+import { registryOptions } from "../common.ts";
 import type { Output } from "../output.ts";
 import { UsageError } from "../../errors/mod.ts";
 import { parseRegistryReference } from "../../ref/mod.ts";
 import { RegistryClient } from "../../remote/auth.ts";
 import { credentialLookup, removeCredential, saveCredential } from "../../credentials/mod.ts";
 import type { OpenTargetOptions } from "../../target/mod.ts";
-
-/** The spec of `login`. */
-export const loginSpec: CommandSpec = {
-  name: "login",
-  summary: "check credentials against a registry and save them in the Docker config",
-  usage: "ocisync login HOST -u USER [--password-stdin]",
-  positionals: [1, 1],
-  options: [...REGISTRY_OPTIONS.filter((o) => o.name !== "credentials"), ...OUTPUT_OPTIONS],
-  examples: [
-    'echo "$GITHUB_TOKEN" | ocisync login ghcr.io -u octocat --password-stdin',
-    "ocisync login localhost:5000 -u admin --password-stdin < password.txt",
-    "ocisync login ghcr.io -u octocat   # on a terminal: asks for the password, without echo",
-  ],
-};
+export { loginSpec, logoutSpec } from "../specs.ts";
 
 /** Runs `login`. */
 export async function login(args: ParsedArgs, out: Output): Promise<void> {
@@ -153,16 +140,6 @@ async function readHiddenLine(): Promise<HiddenLine> {
     }
   }
 }
-
-/** The spec of `logout`. */
-export const logoutSpec: CommandSpec = {
-  name: "logout",
-  summary: "remove a registry's saved credentials",
-  usage: "ocisync logout HOST",
-  positionals: [1, 1],
-  options: OUTPUT_OPTIONS,
-  examples: ["ocisync logout ghcr.io"],
-};
 
 /** Runs `logout`. */
 export async function logout(args: ParsedArgs, out: Output): Promise<void> {

@@ -4,62 +4,14 @@
  * @module
  */
 import { stepProgress, transferDisplay } from "../progress.ts";
-import type { CommandSpec, ParsedArgs } from "../args.ts";
-import {
-  COMPRESSION_OPTION,
-  compressionOption,
-  OUTPUT_OPTIONS,
-  sourceDateEpoch,
-} from "../common.ts";
+import type { ParsedArgs } from "../args.ts";
+import { compressionOption, sourceDateEpoch } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { UsageError } from "../../errors/mod.ts";
 import { type WriteMode, writeModeOf } from "../../fs/atomic.ts";
 import { writeLayerFile } from "../../layer/mod.ts";
-
-/** The spec of `pack`. */
-export const packSpec: CommandSpec = {
-  name: "pack",
-  summary: "build one deterministic layer from a folder",
-  usage:
-    "ocisync pack SRC -o FILE [--prefix PATH] [--exclude GLOB]... [--compression gzip|zstd|none]",
-  positionals: [1, 1],
-  options: [
-    {
-      name: "output",
-      short: "o",
-      type: "string",
-      value: "FILE",
-      description: "where to write the layer; - for stdout",
-    },
-    {
-      name: "prefix",
-      type: "string",
-      value: "PATH",
-      description: "where SRC lands in the layer",
-      default: "/",
-    },
-    {
-      name: "exclude",
-      type: "list",
-      value: "GLOB",
-      description: "leave out paths that match (gitignore syntax)",
-    },
-    COMPRESSION_OPTION,
-    {
-      name: "mtime",
-      type: "string",
-      value: "EPOCH",
-      description: "the mtime of every entry",
-      default: "$SOURCE_DATE_EPOCH or 0",
-    },
-    ...OUTPUT_OPTIONS,
-  ],
-  examples: [
-    "ocisync pack ./flows -o flows.tar.gz",
-    "ocisync pack ./flows --prefix /opt/prefect/flows --exclude '*.log' -o flows.tar.zst --compression zstd",
-    "SOURCE_DATE_EPOCH=1700000000 ocisync pack ./site -o site.tar --compression none --json",
-  ],
-};
+import { packSpec } from "../specs.ts";
+export { packSpec } from "../specs.ts";
 
 /**
  * Where `-o VALUE` writes a layer, how (see `writeModeOf`), and the output that reports it.

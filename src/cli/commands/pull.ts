@@ -4,9 +4,9 @@
  *
  * @module
  */
-import type { CommandSpec, OptionSpec, ParsedArgs } from "../args.ts";
+import type { ParsedArgs } from "../args.ts";
 import { DEFAULT_MAX_ENTRIES } from "../../unpack/mod.ts";
-import { openSession, OUTPUT_OPTIONS, platformOption, REGISTRY_OPTIONS } from "../common.ts";
+import { openSession, platformOption } from "../common.ts";
 import { explainError, type Output } from "../output.ts";
 import { transferDisplay } from "../progress.ts";
 import { parseSize, parseWholeNumber, POSITIVE_BOUNDS } from "../../units/mod.ts";
@@ -14,18 +14,13 @@ import { formatPlatform, hostPlatform } from "../../image/platform.ts";
 import { pull as pullInto } from "../../pull/mod.ts";
 import { formatReference, parseReference } from "../../ref/mod.ts";
 import { resolveReference } from "../../target/mod.ts";
-
-/** The default limit on what a pull may decompress: a decompression bomb stops here. */
-export const DEFAULT_MAX_EXTRACT_SIZE = "32GiB";
-
-/** `--max-entries N`, for `pull` and `sync`. */
-export const MAX_ENTRIES_OPTION: OptionSpec = {
-  name: "max-entries",
-  type: "string",
-  value: "N",
-  description: "the most tar entries the layers may hold",
-  default: String(DEFAULT_MAX_ENTRIES),
-};
+import { DEFAULT_MAX_EXTRACT_SIZE } from "../specs.ts";
+import { tagPolicyOption } from "../options.ts";
+import { UsageError } from "../../errors/mod.ts";
+import type { LayerOperation } from "../../pull/mod.ts";
+import { resolveTagPolicy } from "../../sync/policy.ts";
+import { signatureLines, verifiedJson, verifierOption } from "./verify.ts";
+export { DEFAULT_MAX_EXTRACT_SIZE, MAX_ENTRIES_OPTION, pullSpec } from "../specs.ts";
 
 /** The value of `--max-entries`: a whole number, 1 or more. */
 export function parseMaxEntries(options: ParsedArgs["options"]): number {
@@ -35,57 +30,23 @@ export function parseMaxEntries(options: ParsedArgs["options"]): number {
     : parseWholeNumber(text, "--max-entries", POSITIVE_BOUNDS);
 }
 
-/** The spec of `pull`. */
-export const pullSpec: CommandSpec = {
-  name: "pull",
-  summary: "pull an image's files, or an artifact's, into a folder",
-  usage: "ocisync pull REF [-o DIR] [--platform OS/ARCH]",
-  positionals: [1, 1],
-  options: [
-    {
-      name: "output",
-      short: "o",
-      type: "string",
-      value: "DIR",
-      description: "where to write",
-      default: ".",
-    },
-    {
-      name: "platform",
-      type: "string",
-      value: "OS/ARCH",
-      description: "the platform to choose from an index",
-      default: "the host's",
-    },
-    {
-      name: "delete",
-      type: "boolean",
-      description:
-        "make DIR exactly the image, deleting what else it holds (without it, a folder with content is merged into and keeps every path the image does not have)",
-    },
-    {
-      name: "force",
-      type: "boolean",
-      description: "allow DIR to be / or the root of a mounted file system",
-    },
-    {
-      name: "max-extract-size",
-      type: "string",
-      value: "SIZE",
-      description: "the most bytes the layers may decompress to",
-      default: DEFAULT_MAX_EXTRACT_SIZE,
-    },
-    MAX_ENTRIES_OPTION,
-    ...REGISTRY_OPTIONS,
-    ...OUTPUT_OPTIONS,
-  ],
-  examples: [
-    "ocisync pull oci:./bundle:v1 -o ./flows",
-    "ocisync pull oci:./bundle:v1 -o ./flows --delete",
-    "ocisync pull ghcr.io/acme/flows:v1 -o /opt/prefect/flows --json",
-    "ocisync pull localhost:5000/app@sha256:… --platform linux/arm64 -o ./rootfs",
-  ],
-};
+/** The values of `--layer-media-type` and `--layer-operation`, checked. */
+export function layerOptions(
+  options: ParsedArgs["options"],
+): { layerMediaTypes?: string[]; layerOperation?: LayerOperation } {
+  const globs = options["layer-media-type"] as string[] | undefined;
+  if (globs?.some((glob) => glob.trim() === "")) {
+    throw new UsageError("--layer-media-type takes a media type or a glob, not an empty one");
+  }
+  const operation = options["layer-operation"] as string | undefined;
+  if (operation !== undefined && operation !== "extract" && operation !== "copy") {
+    throw new UsageError(`--layer-operation must be extract or copy, not "${operation}"`);
+  }
+  return {
+    ...(globs?.length ? { layerMediaTypes: globs } : {}),
+    ...(operation ? { layerOperation: operation } : {}),
+  };
+}
 
 /** Runs `pull`. */
 export async function pull(args: ParsedArgs, out: Output): Promise<void> {
@@ -97,12 +58,24 @@ export async function pull(args: ParsedArgs, out: Output): Promise<void> {
     options["max-extract-size"] as string | undefined ?? DEFAULT_MAX_EXTRACT_SIZE,
     "--max-extract-size",
   );
+  const layers = layerOptions(options);
+  const policy = tagPolicyOption(options);
+  // Keys and the trusted root are read before any request.
+  const verifier = await verifierOption(options);
   await using session = await openSession(options, out);
   const target = await session.open(reference);
   const display = transferDisplay(out, "pulled");
   try {
-    const descriptor = await resolveReference(target, reference);
+    let tag: string | undefined;
+    let descriptor;
+    if (policy) {
+      ({ tag, descriptor } = await resolveTagPolicy(target, reference, policy));
+    } else {
+      descriptor = await resolveReference(target, reference);
+    }
     const result = await pullInto(target, descriptor, directory, {
+      ...layers,
+      verifier,
       platform,
       maxExtractSize,
       maxEntries: parseMaxEntries(options),
@@ -115,9 +88,11 @@ export async function pull(args: ParsedArgs, out: Output): Promise<void> {
     });
     display.close();
     const name = formatReference({ ...reference, tag: undefined, digest: undefined });
+    const verified = verifiedJson(result.verified);
     out.result({
       human: [
-        `pulled ${name}@${result.digest} into ${directory}`,
+        `pulled ${name}${tag ? `:${tag}` : ""}@${result.digest} into ${directory}`,
+        ...(verified ? signatureLines(verified.signatures).map((line) => `  ${line}`) : []),
         ...(result.digest !== result.resolvedDigest
           ? [`  platform ${formatPlatform(platform)} of index ${result.resolvedDigest}`]
           : []),
@@ -125,12 +100,14 @@ export async function pull(args: ParsedArgs, out: Output): Promise<void> {
       ].join("\n"),
       json: {
         reference: formatReference(reference),
+        ...(tag ? { tag } : {}),
         digest: result.digest,
         resolvedDigest: result.resolvedDigest,
         kind: result.kind,
         directory,
         files: result.files,
         ...(result.stats ? { stats: result.stats } : {}),
+        ...(verified ? { verified } : {}),
       },
       quiet: `${name}@${result.digest}`,
     });

@@ -4,124 +4,46 @@
  *
  * @module
  */
-import type { CommandSpec, OptionSpec, ParsedArgs } from "../args.ts";
-import {
-  COMPRESSION_OPTION,
-  compressionOption,
-  openSession,
-  OUTPUT_OPTIONS,
-  positiveInteger,
-  REGISTRY_OPTIONS,
-  sourceDateEpoch,
-} from "../common.ts";
+import type { ParsedArgs } from "../args.ts";
+import { compressionOption, openSession, positiveInteger, sourceDateEpoch } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { stepProgress, transferDisplay } from "../progress.ts";
 import { NotFoundError, UsageError } from "../../errors/mod.ts";
 import { appendPlan } from "../../image/append.ts";
 import { createdAt } from "../../image/build.ts";
 import type { ConfigEdits } from "../../image/edit.ts";
-import { imagePlan } from "../../image/plan.ts";
+import { imagePlan, type IndexPlan, indexPlan, type PreparedLayer } from "../../image/plan.ts";
 import { DEFAULT_PLATFORM, formatPlatform, parsePlatform } from "../../image/platform.ts";
 import { normalizePrefix } from "../../layer/mod.ts";
+import type { Digest } from "../../digest/mod.ts";
+import type { Descriptor, Index, Platform } from "../../oci/types.ts";
 import { openBase, type OpenedBase } from "../../pull/read.ts";
-import { type ArtifactFile, type LayerSource, prepareLayer, pushArtifact } from "../../push/mod.ts";
-import { type PushResult, writePlan } from "../../push/write.ts";
+import {
+  appendToIndex,
+  openBaseIndex,
+  type OpenedBaseIndex,
+  requireBasePlatforms,
+  writeIndexPlan,
+} from "../../push/index.ts";
+import {
+  type ArtifactFile,
+  type LayerSource,
+  OVERLAPPED_LAYER_MIN,
+  pushArtifact,
+  startLayer,
+} from "../../push/mod.ts";
+import {
+  type PushResult,
+  type StartedLayer,
+  type TransferStats,
+  writeStartedLayers,
+} from "../../push/write.ts";
 import { formatReference, parseReference, type Reference } from "../../ref/mod.ts";
 import { isPushAuthenticator, type Target } from "../../oci/target.ts";
 import { destinationTags } from "../../target/mod.ts";
 import { parseKeyValues } from "../../units/mod.ts";
-
-/** `--concurrency N`, the blobs uploaded at once; `build` takes it too. */
-export const CONCURRENCY_OPTION: OptionSpec = {
-  name: "concurrency",
-  type: "string",
-  value: "N",
-  description: "blobs uploaded at once",
-  default: "4",
-};
-
-/** The artifact type of `--files` without `--artifact-type`, as ORAS defaults it. */
-export const DEFAULT_ARTIFACT_TYPE = "application/vnd.unknown.artifact.v1";
-
-/** The spec of `push`. */
-export const pushSpec: CommandSpec = {
-  name: "push",
-  summary: "push folders and layer files as an image, or files as an artifact",
-  usage: "ocisync push REF SOURCE... [--tag T]... [--base REF] | " +
-    "ocisync push REF --files FILE[:TYPE]... [--artifact-type TYPE]",
-  positionals: [1, Infinity],
-  options: [
-    { name: "tag", short: "t", type: "list", value: "TAG", description: "also tag the image TAG" },
-    {
-      name: "platform",
-      type: "string",
-      value: "OS/ARCH",
-      description: "the image's platform; with --base, the one chosen from its index",
-      default: "linux/amd64",
-    },
-    {
-      name: "base",
-      type: "string",
-      value: "REF",
-      description: "append the layers to this image, keeping its layers, config and history",
-    },
-    {
-      name: "env",
-      type: "list",
-      value: "K=V",
-      description: "set a variable; $NAME expands, so PATH=/opt/x/bin:$PATH prepends",
-    },
-    { name: "workdir", type: "string", value: "DIR", description: "the working directory" },
-    {
-      name: "entrypoint",
-      type: "string",
-      value: "CMD",
-      description: 'the entrypoint: a program, or a JSON array ["prog", "arg"]; "" for none',
-      allowEmpty: true,
-    },
-    {
-      name: "cmd",
-      type: "string",
-      value: "CMD",
-      description: "the default arguments, as for --entrypoint",
-      allowEmpty: true,
-    },
-    { name: "user", type: "string", value: "USER", description: "the user, NAME or UID[:GID]" },
-    { name: "annotation", type: "list", value: "K=V", description: "a manifest annotation" },
-    { name: "label", type: "list", value: "K=V", description: "a config label" },
-    COMPRESSION_OPTION,
-    {
-      name: "exclude",
-      type: "list",
-      value: "GLOB",
-      description: "leave out paths of folders (gitignore syntax)",
-    },
-    {
-      name: "files",
-      type: "boolean",
-      description: "push the SOURCEs as artifact files (ORAS style)",
-    },
-    {
-      name: "artifact-type",
-      type: "string",
-      value: "TYPE",
-      description: "the artifact type, with --files",
-      default: DEFAULT_ARTIFACT_TYPE,
-    },
-    CONCURRENCY_OPTION,
-    ...REGISTRY_OPTIONS,
-    ...OUTPUT_OPTIONS,
-  ],
-  examples: [
-    "ocisync push oci:./bundle:v1 ./flows:/opt/prefect/flows",
-    "ocisync push ghcr.io/acme/flows:v1 ./flows:/opt/flows deps.tar.gz --tag latest -q",
-    "ocisync push ghcr.io/acme/app:v1 ./app:/app --base docker.io/library/python:3.12-slim " +
-    "--env PYTHONPATH=/opt/ocisync/deps --env 'PATH=/app/bin:$PATH' --workdir /app " +
-    '--entrypoint \'["python3", "main.py"]\'',
-    "ocisync push localhost:5000/config:v2 --files app.yaml policy.rego:application/vnd.opa.policy " +
-    "--artifact-type application/vnd.acme.config",
-  ],
-};
+import { DEFAULT_ARTIFACT_TYPE, pushSpec } from "../specs.ts";
+export { CONCURRENCY_OPTION, DEFAULT_ARTIFACT_TYPE, pushSpec } from "../specs.ts";
 
 /** Runs `push`. */
 export async function push(args: ParsedArgs, out: Output): Promise<void> {
@@ -132,6 +54,21 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
     throw new UsageError("push needs at least one SOURCE", { hint: `usage: ${pushSpec.usage}` });
   }
   const reference = parseReference(refText);
+  const platforms = platformList(options);
+  const all = platforms?.length === 1 && platforms[0] === "all";
+  if (all && !baseText) {
+    throw new UsageError("--platform all needs --base: it means every platform of the base", {
+      hint: "name the platforms, e.g. --platform linux/amd64,linux/arm64",
+    });
+  }
+  const chosen = all ? undefined : platforms && parsePlatforms(platforms);
+  const several = all || (chosen !== undefined && chosen.length > 1);
+  const keepIndexEntries = options["keep-index-entries"] === true;
+  if (keepIndexEntries && !(several && baseText)) {
+    throw new UsageError(
+      "--keep-index-entries is for --base with --platform all or several platforms",
+    );
+  }
   const tags = [...destinationTags(reference), ...(options.tag as string[] | undefined ?? [])];
   const annotations = parseKeyValues(options.annotation as string[] | undefined, "--annotation");
   const concurrency = positiveInteger(options.concurrency as string | undefined, "--concurrency") ??
@@ -154,7 +91,7 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
   const onBlob = display.listener;
   let base: OpenedBase | undefined;
   try {
-    let result: PushResult;
+    let result: PushResult | IndexReport;
     if (options.files) {
       const artifactType = options["artifact-type"] as string | undefined ??
         DEFAULT_ARTIFACT_TYPE;
@@ -180,12 +117,12 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
       const compression = compressionOption(options);
       const edits = configEdits(options);
       if (reference.kind === "registry") await openDestination();
-      const layers = [];
+      const layers: StartedLayer[] = [];
       for (const source of sources) {
         const step = stepProgress(display, `packing ${source}`);
         step.started();
         layers.push(
-          await prepareLayer(await layerSource(source), work, mtime, {
+          await startLayer(await layerSource(source), work, mtime, {
             compression,
             exclude: options.exclude as string[] | undefined,
             onProgress: step.progress,
@@ -193,16 +130,59 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
         );
         step.done();
       }
-      const platform = options.platform ? parsePlatform(options.platform as string) : undefined;
+      const settings = { created: createdAt(mtime), edits, annotations };
+      if (several) {
+        // The same layers on each platform: an index. The base's index is read first, so that
+        // a platform it lacks is named before anything is sent.
+        let baseIndex: OpenedBaseIndex | undefined;
+        if (baseText) {
+          out.info(`reading the base ${baseText}`);
+          baseIndex = await openBaseIndex(parseReference(baseText), { session });
+          if (chosen) requireBasePlatforms(baseIndex, chosen);
+        }
+        const prepared = await Promise.all(layers.map((layer) => layer.checked));
+        const plan = baseIndex
+          ? await appendToIndex(baseIndex, prepared, {
+            ...settings,
+            platforms: chosen ?? "all",
+            keepIndexEntries,
+          })
+          : indexPlan(
+            chosen!.map((platform) => imagePlan(prepared, { ...settings, platform })),
+            annotations,
+          );
+        const ours = chosen?.length ?? baseIndex!.platforms.length;
+        const written = await writeIndexPlan(await openDestination(), plan, tags, {
+          concurrency,
+          onBlob,
+        });
+        result = indexReport(plan, ours, written.stats);
+        out.verbose(`platforms ${result.platforms.map((p) => p.platform).join(", ")}`);
+        display.close();
+        reportPush(out, reference, tags, result);
+        return;
+      }
+      const platform = chosen?.[0];
       if (baseText) {
         out.info(`reading the base ${baseText}`);
         base = await openBase(parseReference(baseText), { session }, platform);
       }
-      const settings = { created: createdAt(mtime), edits, annotations };
-      const plan = base
-        ? appendPlan(base, layers, settings)
-        : imagePlan(layers, { ...settings, platform: platform ?? DEFAULT_PLATFORM });
-      result = await writePlan(await openDestination(), plan, tags, { concurrency, onBlob });
+      const opened = base;
+      const plan = (prepared: PreparedLayer[]) =>
+        opened
+          ? appendPlan(opened, prepared, settings)
+          : imagePlan(prepared, { ...settings, platform: platform ?? DEFAULT_PLATFORM });
+      // A registry gets the blobs of large layer files while their entries are still being
+      // checked; the manifest waits for the checks. Smaller layers, and every layer of a layout,
+      // are checked first: a refused layer then sends nothing, and leaves a layout as it was.
+      const early = reference.kind === "registry"
+        ? layers.filter((layer) => layer.blob.descriptor.size >= OVERLAPPED_LAYER_MIN)
+        : [];
+      if (early.length === 0) await Promise.all(layers.map((layer) => layer.checked));
+      result = await writeStartedLayers(await openDestination(), layers, early, plan, tags, {
+        concurrency,
+        onBlob,
+      });
       out.verbose(`platform ${formatPlatform(base?.config ?? platform ?? DEFAULT_PLATFORM)}`);
     }
     display.close();
@@ -214,7 +194,109 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
 }
 
 /** The options that change an image's config, refused for artifacts. */
-const IMAGE_ONLY_OPTIONS = ["base", "env", "workdir", "entrypoint", "cmd", "user", "label"];
+const IMAGE_ONLY_OPTIONS = [
+  "base",
+  "keep-index-entries",
+  "env",
+  "workdir",
+  "entrypoint",
+  "cmd",
+  "user",
+  "label",
+];
+
+/**
+ * The values of a repeatable `--platform` (or `name`), each split at commas; undefined when it
+ * is not given.
+ *
+ * @example
+ * ```ts
+ * import { platformList } from "./push.ts";
+ * platformList({ platform: ["linux/amd64,linux/arm64"] }); // ["linux/amd64", "linux/arm64"]
+ * ```
+ */
+export function platformList(
+  options: ParsedArgs["options"],
+  name = "platform",
+): string[] | undefined {
+  const values = options[name] as string[] | string | undefined;
+  if (values === undefined) return undefined;
+  const list = [values].flat().flatMap((value) => value.split(",")).map((value) => value.trim())
+    .filter((value) => value !== "");
+  if (list.length === 0) throw new UsageError(`--${name} needs a value`);
+  if (list.length > 1 && list.includes("all")) {
+    throw new UsageError(`--${name} all stands alone: it means every platform of the base`);
+  }
+  return list;
+}
+
+/**
+ * OCI platforms, each once.
+ *
+ * @throws {UsageError} for a value that is not `os/arch[/variant]`, or a platform given twice.
+ * @example
+ * ```ts
+ * import { parsePlatforms } from "./push.ts";
+ * parsePlatforms(["linux/amd64", "linux/arm64"]);
+ * ```
+ */
+export function parsePlatforms(values: string[]): Platform[] {
+  const platforms = values.map(parsePlatform);
+  const seen = new Set<string>();
+  for (const platform of platforms) {
+    const text = formatPlatform(platform);
+    if (seen.has(text)) throw new UsageError(`--platform lists ${text} twice`);
+    seen.add(text);
+  }
+  return platforms;
+}
+
+/**
+ * What {@linkcode reportPush} reports of an image index: its digest, the images of our platforms
+ * in it, and what was sent.
+ */
+export interface IndexReport {
+  /** The index's digest. */
+  digest: Digest;
+  /** Each platform's image, in the index's order (kept attestations left out). */
+  platforms: { platform: string; digest: Digest; layers: Descriptor[] }[];
+  /** What was sent and skipped for all of them; zeros for a dry run. */
+  stats: TransferStats;
+}
+
+/**
+ * The report of an index plan whose first `ours` manifests are the images made for their
+ * platforms (the rest, kept attestations).
+ *
+ * @example
+ * ```ts
+ * import { indexReport } from "./push.ts";
+ * import { imagePlan, indexPlan } from "../../image/plan.ts";
+ * const created = "1970-01-01T00:00:00Z";
+ * const plan = indexPlan([
+ *   imagePlan([], { platform: { os: "linux", architecture: "amd64" }, created }),
+ *   imagePlan([], { platform: { os: "linux", architecture: "arm64" }, created }),
+ * ]);
+ * indexReport(plan, 2).platforms.length; // 2
+ * ```
+ */
+export function indexReport(
+  plan: IndexPlan,
+  ours = plan.manifests.length,
+  stats: TransferStats = { pushed: 0, skipped: 0, mounted: 0, bytes: 0 },
+): IndexReport {
+  // The platforms as the index lists them: an entry's own, else its config's.
+  const entries = (JSON.parse(new TextDecoder().decode(plan.index.bytes)) as Index).manifests;
+  return {
+    digest: plan.index.descriptor.digest,
+    platforms: plan.manifests.slice(0, ours).map((image, i) => ({
+      platform: entries[i].platform ? formatPlatform(entries[i].platform) : "unknown",
+      digest: image.manifest.descriptor.digest,
+      layers: image.blobs.map((blob) => blob.descriptor),
+    })),
+    stats,
+  };
+}
 
 /** The config edits that the options ask for. */
 function configEdits(options: ParsedArgs["options"]): ConfigEdits {
@@ -253,7 +335,10 @@ function commandValue(value: string, option: string): string[] {
  * Prints what a push (or a build) made: a summary, the fields of
  * prefect-docker's `PushDockerImageResult` with the digest and transfer
  * counts for `--json`, or `NAME@DIGEST` for `-q`. A dry run reports the
- * digest it would push, with nothing transferred.
+ * digest it would push, with nothing transferred. For an image index
+ * ({@linkcode IndexReport}), the digest is the index's, each platform's image
+ * is listed (`platforms` in JSON), `layers` holds each layer of them once, and
+ * there is no `image_id` (an index has no config).
  *
  * @example
  * ```ts
@@ -272,17 +357,24 @@ export function reportPush(
   out: Output,
   reference: Reference,
   tags: string[],
-  result: PushResult,
+  result: PushResult | IndexReport,
   dryRun = false,
 ): void {
   const name = formatReference({ ...reference, tag: undefined, digest: undefined });
   const [tag, ...additional] = tags;
   const { stats } = result;
+  const index = "platforms" in result ? result : undefined;
+  const layers = index
+    ? [...new Map(index.platforms.flatMap((p) => p.layers).map((l) => [l.digest, l])).values()]
+    : (result as PushResult).layers;
+  const width = Math.max(0, ...(index?.platforms ?? []).map((p) => p.platform.length));
   out.result({
     human: [
-      `${dryRun ? "would push" : "pushed"} ${name}@${result.digest}`,
+      `${dryRun ? "would push" : "pushed"} ${name}@${result.digest}${index ? " (index)" : ""}`,
       ...tags.map((t) => `  tag     ${t}`),
-      ...result.layers.map((l) => `  layer   ${l.digest} ${formatBytes(l.size)}`),
+      ...index
+        ? index.platforms.map((p) => `  image   ${p.platform.padEnd(width)} ${p.digest}`)
+        : layers.map((l) => `  layer   ${l.digest} ${formatBytes(l.size)}`),
       ...(dryRun ? [] : [
         `  blobs   ${stats.pushed} uploaded (${formatBytes(stats.bytes)}), ` +
         `${stats.mounted} mounted, ${stats.skipped} already there`,
@@ -293,15 +385,20 @@ export function reportPush(
       tag: tag ?? null,
       image: tag ? `${name}:${tag}` : `${name}@${result.digest}`,
       digest: result.digest,
-      // Docker's image ID, which prefect-docker's templates read as `build.image_id`.
-      image_id: result.config.digest,
+      // Docker's image ID, which prefect-docker's templates read as `build.image_id`; an index
+      // has no config, and so none.
+      ...(index ? {} : { image_id: (result as PushResult).config.digest }),
       additional_tags: additional,
-      layers: result.layers.map((l) => ({
-        digest: l.digest,
-        mediaType: l.mediaType,
-        size: l.size,
-        ...(l.annotations ? { annotations: l.annotations } : {}),
-      })),
+      layers: layers.map(layerJson),
+      ...(index
+        ? {
+          platforms: index.platforms.map((p) => ({
+            platform: p.platform,
+            digest: p.digest,
+            layers: p.layers.map(layerJson),
+          })),
+        }
+        : {}),
       uploaded: stats.pushed,
       skipped: stats.skipped,
       mounted: stats.mounted,
@@ -310,6 +407,16 @@ export function reportPush(
     },
     quiet: `${name}@${result.digest}`,
   });
+}
+
+/** A layer's descriptor as `--json` prints it. */
+function layerJson(layer: Descriptor) {
+  return {
+    digest: layer.digest,
+    mediaType: layer.mediaType,
+    size: layer.size,
+    ...(layer.annotations ? { annotations: layer.annotations } : {}),
+  };
 }
 
 /** `DIR[:DEST]` is a folder to pack; anything else is a layer file. */

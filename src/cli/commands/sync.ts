@@ -6,12 +6,13 @@
  * @module
  */
 import { resolve } from "node:path";
-import type { CommandSpec, ParsedArgs } from "../args.ts";
-import { OUTPUT_OPTIONS, positiveInteger, REGISTRY_OPTIONS, registryOptions } from "../common.ts";
+import type { ParsedArgs } from "../args.ts";
+import { positiveInteger, registryOptions } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { parseSize } from "../../units/mod.ts";
-import { DEFAULT_MAX_EXTRACT_SIZE, MAX_ENTRIES_OPTION, parseMaxEntries } from "./pull.ts";
-import { exitCodeOf, NotFoundError, OcisyncError, UsageError } from "../../errors/mod.ts";
+import { parseMaxEntries } from "./pull.ts";
+import { NotFoundError, OcisyncError, UsageError } from "../../errors/mod.ts";
+import { exitCodeOf } from "../exit.ts";
 import { formatReference } from "../../ref/mod.ts";
 import { Session, type SessionOptions } from "../../target/mod.ts";
 import {
@@ -22,7 +23,6 @@ import {
   parseListenAddress,
   parseSyncConfig,
   serveSyncHttp,
-  SYNC_DEFAULTS,
   syncLoop,
   SyncMetrics,
   type SyncOutput,
@@ -33,6 +33,10 @@ import {
   type SyncTick,
   webhookOutput,
 } from "../../sync/mod.ts";
+import { DEFAULT_MAX_EXTRACT_SIZE, syncSpec } from "../specs.ts";
+import { SignatureError } from "../../trust/errors.ts";
+import { openVerifier } from "../../trust/verifier.ts";
+export { syncSpec } from "../specs.ts";
 
 /** Options that describe one target: on the command line without `--config`, else in the file. */
 const TARGET_OPTIONS: SyncTargetKey[] = [
@@ -46,131 +50,25 @@ const TARGET_OPTIONS: SyncTargetKey[] = [
   "keep",
   "exec",
   "webhook",
+  "semver",
+  "tagRegex",
+  "verifyKey",
+  "trustedRoot",
+  "certificateIdentity",
+  "certificateIdentityRegexp",
+  "certificateOidcIssuer",
+  "certificateOidcIssuerRegexp",
+  "insecureIgnoreTlog",
+  "insecureIgnoreSct",
+  "layerMediaTypes",
+  "layerOperation",
 ];
 
-/** The spec of `sync`. */
-export const syncSpec: CommandSpec = {
-  name: "sync",
-  summary: "keep a host in step with a reference",
-  usage: "ocisync sync REF [--interval 30s] [--once] [--state FILE] " +
-    "(--events | -o DIR | --exec CMD | --webhook URL)... | ocisync sync --config FILE",
-  positionals: [0, 1],
-  options: [
-    {
-      name: "interval",
-      type: "string",
-      value: "DURATION",
-      description: "time between ticks",
-      default: SYNC_DEFAULTS.interval,
-    },
-    {
-      name: "jitter",
-      type: "string",
-      value: "PERCENT",
-      description: "shorten each wait by up to this share of the interval, at random",
-      default: SYNC_DEFAULTS.jitter,
-    },
-    { name: "once", type: "boolean", description: "run one tick and exit: 0, or its error's code" },
-    {
-      name: "force-pull",
-      type: "boolean",
-      description: "deliver the current digest even when the state has it",
-    },
-    {
-      name: "state",
-      type: "string",
-      value: "FILE",
-      description: "keep the last good digest here, so a restart does not pull again",
-    },
-    {
-      name: "platform",
-      type: "string",
-      value: "OS/ARCH",
-      description: "the platform to choose from an index",
-      default: "the host's",
-    },
-    {
-      name: "events",
-      type: "boolean",
-      description: "write put/delete/synced JSON lines on stdout",
-    },
-    {
-      name: "encoding",
-      type: "string",
-      value: "utf-8|base64",
-      description: "how events carry layer contents",
-      default: SYNC_DEFAULTS.encoding,
-    },
-    {
-      name: "output",
-      short: "o",
-      type: "string",
-      value: "DIR",
-      description: "materialise into DIR/.ocisync/<digest>/ and swap the symlink DIR/current",
-    },
-    {
-      name: "keep",
-      type: "string",
-      value: "N",
-      description: "versions kept in DIR",
-      default: SYNC_DEFAULTS.keep,
-    },
-    {
-      name: "exec",
-      type: "string",
-      value: "CMD",
-      description: "run CMD with sh after each change; OCISYNC_REF, OCISYNC_DIGEST, OCISYNC_DIR",
-    },
-    {
-      name: "webhook",
-      type: "string",
-      value: "URL",
-      description: "POST a JSON summary of changes",
-    },
-    {
-      name: "config",
-      type: "string",
-      value: "FILE",
-      description: "a YAML file of targets, run in one process (see docs/sync.md)",
-    },
-    {
-      name: "max-failures",
-      type: "string",
-      value: "N",
-      description: "exit with the last error's code after N failed ticks in a row",
-      default: "never",
-    },
-    {
-      name: "http",
-      type: "string",
-      value: "HOST:PORT",
-      description: "serve /healthz and /metrics",
-    },
-    {
-      name: "log-format",
-      type: "string",
-      value: "text|json",
-      description: "one line per tick on stderr",
-      default: "text",
-    },
-    {
-      name: "max-extract-size",
-      type: "string",
-      value: "SIZE",
-      description: "the most bytes one version's layers may decompress to",
-      default: DEFAULT_MAX_EXTRACT_SIZE,
-    },
-    MAX_ENTRIES_OPTION,
-    ...REGISTRY_OPTIONS,
-    ...OUTPUT_OPTIONS.filter((o) => o.name !== "json" && o.name !== "quiet"),
-  ],
-  examples: [
-    "ocisync sync ghcr.io/acme/flows:prod -o /srv/flows --exec 'systemctl reload flows'",
-    "ocisync sync localhost:5000/config:prod --events --state /var/lib/ocisync/state.json",
-    "ocisync sync ghcr.io/acme/flows:prod -o /srv/flows --once",
-    "ocisync sync --config /etc/ocisync/sync.yaml --http :9090 --log-format json",
-  ],
-};
+/** The flag of a target's key: its kebab-case, but `--layer-media-type` (one per value). */
+function flagOf(key: SyncTargetKey): string {
+  if (key === "layerMediaTypes") return "layer-media-type";
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
 
 /** Runs `sync`. */
 export async function sync(args: ParsedArgs, out: Output): Promise<void> {
@@ -202,6 +100,10 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
     states: targets.flatMap((t) => t.state ?? []),
   });
   const states = await openStates(targets);
+  // Keys and trusted roots are read once, before the first tick: a bad one stops start-up.
+  const verifiers = await Promise.all(
+    targets.map((t) => t.verify ? openVerifier(t.verify) : Promise.resolve(undefined)),
+  );
 
   // One session for every loop: loops on one registry share its challenge and tokens.
   const session = new Session(registry);
@@ -229,9 +131,11 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
   });
   const stdout = targets.some((t) => t.events) ? Deno.stdout.writable.getWriter() : undefined;
   try {
-    const loops = targets.map(async (target) => {
+    const loops = targets.map(async (target, i) => {
       const ticks = syncLoop({
         reference: target.reference,
+        ...(target.tagPolicy ? { tagPolicy: target.tagPolicy } : {}),
+        verifier: verifiers[i],
         outputs: outputsOf(target, { stdout, maxExtractSize, maxEntries, registry }),
         interval: target.interval,
         jitter: target.jitter,
@@ -275,10 +179,10 @@ async function syncTargets(args: ParsedArgs): Promise<SyncTargetConfig[]> {
         hint: `usage: ${syncSpec.usage}`,
       });
     }
-    const values = Object.fromEntries(TARGET_OPTIONS.map((key) => [key, options[key]]));
+    const values = Object.fromEntries(TARGET_OPTIONS.map((key) => [key, options[flagOf(key)]]));
     const target = syncTargetConfig(
       { ...values, reference: positionals[0] },
-      (key) => key === "reference" ? "REF" : `--${key}`,
+      (key) => key === "reference" ? "REF" : `--${flagOf(key)}`,
     );
     if (!target.events && !target.output && !target.exec && !target.webhook) {
       throw new UsageError("sync needs an output", {
@@ -290,9 +194,9 @@ async function syncTargets(args: ParsedArgs): Promise<SyncTargetConfig[]> {
   if (positionals.length > 0) {
     throw new UsageError(`give either REF or --config, not both: "${positionals[0]}"`);
   }
-  const given = TARGET_OPTIONS.find((key) => options[key] !== undefined);
+  const given = TARGET_OPTIONS.find((key) => options[flagOf(key)] !== undefined);
   if (given !== undefined) {
-    throw new UsageError(`--${given} cannot be used with --config`, {
+    throw new UsageError(`--${flagOf(given)} cannot be used with --config`, {
       hint: `set ${given} in ${file}, for a target or at the top for all`,
     });
   }
@@ -332,6 +236,8 @@ function outputsOf(
   if (target.output !== undefined) {
     outputs.push(directoryOutput(target.output, {
       keep: target.keep,
+      layerMediaTypes: target.layerMediaTypes,
+      layerOperation: target.layerOperation,
       maxExtractSize: context.maxExtractSize,
       maxEntries: context.maxEntries,
     }));
@@ -353,15 +259,22 @@ function tickFields(tick: SyncTick): Record<string, unknown> {
   if (error === undefined) return fields;
   return {
     ...fields,
-    error: error instanceof Error ? error.message : String(error),
+    error: errorText(error),
     ...(error instanceof OcisyncError && error.hint ? { hint: error.hint } : {}),
     exitCode: exitCodeOf(error),
   };
 }
 
+/** A failed tick's error as text; a refused signature says so first. */
+function errorText(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return error instanceof SignatureError ? `signature refused: ${message}` : message;
+}
+
 /** A tick as one line of text. */
 function tickText(tick: SyncTick): string {
-  const parts = [new Date(tick.startedAt).toISOString(), tick.reference, tick.status];
+  const reference = tick.tag === undefined ? tick.reference : `${tick.reference} (tag ${tick.tag})`;
+  const parts = [new Date(tick.startedAt).toISOString(), reference, tick.status];
   if (tick.status === "changed") {
     const layers = tick.paths?.length ?? 0;
     parts.push(
@@ -372,7 +285,7 @@ function tickText(tick: SyncTick): string {
     const error = tick.error;
     parts.push(
       `(exit ${exitCodeOf(error)}, ${tick.failures} in a row):`,
-      error instanceof Error ? error.message : String(error),
+      errorText(error),
     );
   } else if (tick.digest !== undefined) {
     parts.push(tick.digest);

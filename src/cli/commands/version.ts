@@ -4,7 +4,7 @@
  * @module
  */
 import type { CommandSpec, ParsedArgs } from "../args.ts";
-import { OUTPUT_OPTIONS } from "../common.ts";
+import { OUTPUT_OPTIONS } from "../options.ts";
 import type { Output } from "../output.ts";
 import { VERSION } from "../../version.ts";
 

@@ -16,6 +16,7 @@
  * @module
  */
 import { IntegrityError } from "../../errors/mod.ts";
+import { readBounded } from "../../streams/mod.ts";
 import type { HttpResponse } from "./fetch.ts";
 import { requestLine } from "./redact.ts";
 
@@ -45,20 +46,9 @@ export async function readBody(
     await discardBody(response);
     throw tooLarge();
   }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of response.body ?? []) {
-    size += chunk.byteLength;
-    // Leaving the loop early cancels the stream.
-    if (size > limit) throw tooLarge();
-    chunks.push(chunk);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  // Past the limit, the stream is cancelled.
+  const bytes = await readBounded(response.body ?? [], limit);
+  if (bytes === undefined) throw tooLarge();
   return bytes;
 }
 

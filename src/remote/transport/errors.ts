@@ -14,26 +14,16 @@
  * ```
  * @module
  */
-import {
-  AuthError,
-  IntegrityError,
-  NetworkError,
-  NotFoundError,
-  OcisyncError,
-} from "../../errors/mod.ts";
+import { NetworkError, OcisyncError, type RegistryError, registryError } from "../../errors/mod.ts";
 import { readBody } from "./body.ts";
-import type { Fetch, FetchRequest, HttpResponse } from "./fetch.ts";
-import { redactMessage, requestLine } from "./redact.ts";
+import { type Fetch, type FetchRequest, type HttpResponse, watchFetch } from "./fetch.ts";
+import { redactMessage, redactUrl, requestLine } from "./redact.ts";
 import { StallError } from "./stall.ts";
 
 const ERROR_BODY_LIMIT = 64 * 1024;
-const NOT_FOUND_CODES = [
-  "NAME_UNKNOWN",
-  "MANIFEST_UNKNOWN",
-  "BLOB_UNKNOWN",
-  "BLOB_UPLOAD_UNKNOWN",
-  "MANIFEST_BLOB_UNKNOWN",
-];
+/** The distribution API's paths that name a repository: `/v2/<name>/manifests/<reference>`… */
+const REPOSITORY_PATH =
+  /^\/v2\/(?<name>.+)\/(?:manifests\/[^/]+|blobs\/uploads\/.*|blobs\/[^/]+|tags\/list|referrers\/[^/]+)$/;
 
 /**
  * Words the failures of the layer below: a request that got no response throws a
@@ -54,18 +44,14 @@ const NOT_FOUND_CODES = [
  * ```
  */
 export function networkErrors(next: Fetch): Fetch {
-  return async (request) => {
-    const shown = requestLine(request.method, request.url);
-    let response;
-    try {
-      response = await next(request);
-    } catch (error) {
-      throw sendFailure(error, request, shown);
-    }
-    const body = response.body &&
-      mapReadErrors(response.body, (error) => bodyFailure(error, request, shown));
-    return { ...response, body };
-  };
+  return watchFetch(next, {
+    failed: sendFailure,
+    answered: (response, request, shown) => {
+      const body = response.body &&
+        mapReadErrors(response.body, (error) => bodyFailure(error, request, shown));
+      return { ...response, body };
+    },
+  });
 }
 
 /** What a request that got no response throws: which host, why, and what to do. */
@@ -78,14 +64,14 @@ function sendFailure(error: unknown, request: FetchRequest, shown: string): unkn
     return new OcisyncError(`${shown}: a request header ${name} holds characters HTTP forbids`);
   }
   const url = request.url;
-  const { problem, hint } = error instanceof StallError
+  const { problem, hint, option } = error instanceof StallError
     ? {
       problem: error.message,
-      hint: `${url.host} did not answer in time: check the network, or allow more with ` +
-        `--timeout`,
+      hint: `${url.host} did not answer in time: check the network, or allow more time`,
+      option: "timeout",
     }
     : connectionProblem(describe(error), url);
-  return new NetworkError(`${shown}: ${problem}`, { hint: hint + proxyNote(url) });
+  return new NetworkError(`${shown}: ${problem}`, { hint: hint + proxyNote(url), option });
 }
 
 /** What a body that broke off errors with. */
@@ -127,22 +113,29 @@ function mapReadErrors(
  * ```
  */
 export interface ErrorContext {
-  /** The registry as written in references, named in the login hint of an auth error. */
+  /** The registry as written in references (`docker.io`, not its API host). */
   registry: string;
   /** What was being done, e.g. `manifest v1 of 127.0.0.1:5000/app`. */
   subject: string;
+  /**
+   * The repository the request was about. Without it, it is read from the distribution API's
+   * path of the request, e.g. `org/app` from `/v2/org/app/manifests/v1`; a redirect to a
+   * storage host leaves no such path, which is why a caller that knows it passes it.
+   */
+  repository?: string;
 }
 
 /**
- * The typed error for a response that failed, with the registry's error codes and messages
- * (distribution-spec `{"errors":[{"code","message"}]}`) when the body has them. Reads the body.
+ * The typed error for a response that failed: a {@linkcode RegistryError} with the status, the
+ * registry's error codes and messages (distribution-spec `{"errors":[{"code","message"}]}`)
+ * when the body has them, the method, the redacted URL, the registry and the repository. Its
+ * class is that of its kind (`registryErrorKind` in `errors/`): 401 and 403 an `AuthError`; 404
+ * and the codes that say something is unknown a `NotFoundError`; `DIGEST_INVALID` and
+ * `SIZE_INVALID` an `IntegrityError`; 408, 429 and 5xx a `NetworkError`. Reads the body.
  *
- * - 401 and 403 become `AuthError`, with a hint to log in;
- * - 404, and the codes `NAME_UNKNOWN`, `MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`,
- *   `BLOB_UPLOAD_UNKNOWN` and `MANIFEST_BLOB_UNKNOWN`, `NotFoundError`;
- * - `DIGEST_INVALID` and `SIZE_INVALID`, `IntegrityError`;
- * - 408, 429 and 5xx, `NetworkError`;
- * - anything else, `OcisyncError`.
+ * The message is one line: the subject, the request, the status and each code with its
+ * message (or, for a body that is not such JSON, `BODY:` and its first line). Hints are the
+ * CLI's to add, from the fields.
  *
  * @example
  * ```ts
@@ -158,23 +151,30 @@ export interface ErrorContext {
 export async function responseError(
   response: HttpResponse,
   context: ErrorContext,
-): Promise<Error> {
-  const details = await errorDetails(response);
-  const codes = new Set(details.map((detail) => detail.code));
+): Promise<RegistryError> {
+  const { details, line } = await errorDetails(response);
+  const shown = [
+    String(response.status),
+    ...details.map((d) => `${d.code}: ${d.message}`),
+    ...(line === undefined ? [] : [`BODY: ${line}`]),
+  ];
   const message = `${context.subject}: ${requestLine(response.method, response.url)} -> ` +
-    [String(response.status), ...details.map((d) => `${d.code}: ${d.message}`)].join(", ");
-  const status = response.status;
-  if (status === 401 || status === 403) {
-    return new AuthError(message, {
-      hint: `run \`ocisync login ${context.registry}\`, or pass --credentials`,
-    });
-  }
-  if (status === 404 || NOT_FOUND_CODES.some((code) => codes.has(code))) {
-    return new NotFoundError(message);
-  }
-  if (codes.has("DIGEST_INVALID") || codes.has("SIZE_INVALID")) return new IntegrityError(message);
-  if (status === 408 || status === 429 || status >= 500) return new NetworkError(message);
-  return new OcisyncError(message);
+    shown.join(", ");
+  const repository = context.repository ?? repositoryOf(response.url);
+  return registryError(message, {
+    status: response.status,
+    codes: details.map((detail) => detail.code),
+    messages: line === undefined ? details.map((detail) => detail.message) : [line],
+    method: response.method,
+    url: redactUrl(response.url),
+    registry: context.registry,
+    ...(repository === undefined ? {} : { repository }),
+  });
+}
+
+/** The repository a distribution API URL names, or undefined for any other URL. */
+function repositoryOf(url: URL): string | undefined {
+  return REPOSITORY_PATH.exec(url.pathname)?.groups?.name;
 }
 
 interface ErrorDetail {
@@ -182,27 +182,34 @@ interface ErrorDetail {
   message: string;
 }
 
-/** The distribution-spec errors in a body, or its first line when it is not such JSON. */
-async function errorDetails(response: HttpResponse): Promise<ErrorDetail[]> {
+/**
+ * The distribution-spec errors in a body, or, when it is not such JSON, its first line: an
+ * HTML or text page of a proxy has no codes, and its words are not the registry's.
+ */
+async function errorDetails(
+  response: HttpResponse,
+): Promise<{ details: ErrorDetail[]; line?: string }> {
   let text: string;
   try {
     text = new TextDecoder().decode(await readBody(response, ERROR_BODY_LIMIT)).trim();
   } catch {
-    return [];
+    return { details: [] };
   }
   try {
     const errors = JSON.parse(text)?.errors;
     if (Array.isArray(errors)) {
-      return errors.map((e) => ({
-        code: String(e?.code ?? "UNKNOWN"),
-        message: String(e?.message ?? ""),
-      }));
+      return {
+        details: errors.map((e) => ({
+          code: String(e?.code ?? "UNKNOWN"),
+          message: String(e?.message ?? ""),
+        })),
+      };
     }
   } catch {
     // Not JSON: an HTML or text page from a proxy or a router.
   }
   const line = text.split("\n", 1)[0].slice(0, 200);
-  return line === "" ? [] : [{ code: "BODY", message: line }];
+  return line === "" ? { details: [] } : { details: [], line };
 }
 
 /**
@@ -229,9 +236,11 @@ interface ConnectionFailure {
   /** Why, for the message; `words` are the runtime's own, redacted. */
   reason(url: URL, words: string): string;
   hint(url: URL): string;
+  /** The library option the hint is about. */
+  option?: string;
 }
 
-const CA_FILE_HINT = "trust the registry's certificate authority with --ca-file FILE";
+const CA_FILE_HINT = "trust the registry's certificate authority";
 
 // In order: the first match wins. The runtime's words follow each reason, for the details.
 const CONNECTION_FAILURES: ConnectionFailure[] = [
@@ -251,18 +260,21 @@ const CONNECTION_FAILURES: ConnectionFailure[] = [
     pattern: /InvalidContentType|corrupt message|wrong version number/i,
     reason: (url, words) =>
       `TLS handshake with ${url.host} failed: it does not answer in TLS (${words})`,
-    hint: (url) => `if ${url.host} serves plain HTTP, pass --plain-http`,
+    hint: (url) => `if ${url.host} serves plain HTTP, use plain HTTP`,
+    option: "plainHttp",
   },
   {
     pattern: /certificate/i,
     reason: (url, words) =>
       `TLS handshake with ${url.host} failed: its certificate is not trusted (${words})`,
     hint: () => CA_FILE_HINT,
+    option: "caFile",
   },
   {
     pattern: /tls|handshake|alert/i,
     reason: (url, words) => `TLS handshake with ${url.host} failed (${words})`,
-    hint: () => `${CA_FILE_HINT}, or use --plain-http if it serves plain HTTP`,
+    hint: () => `${CA_FILE_HINT}, or use plain HTTP if it serves plain HTTP`,
+    option: "caFile",
   },
   {
     pattern: /timed out/i,
@@ -277,7 +289,10 @@ const CONNECTION_FAILURES: ConnectionFailure[] = [
 ];
 
 /** Which host could not be reached, why, and what to do, from a fetch error's text. */
-function connectionProblem(detail: string, url: URL): { problem: string; hint: string } {
+function connectionProblem(
+  detail: string,
+  url: URL,
+): { problem: string; hint: string; option?: string } {
   const words = runtimeWords(detail);
   const failure = CONNECTION_FAILURES.find((f) => f.pattern.test(words));
   if (failure === undefined) {
@@ -286,7 +301,7 @@ function connectionProblem(detail: string, url: URL): { problem: string; hint: s
       hint: `check the network, and that ${url.host} is up`,
     };
   }
-  return { problem: failure.reason(url, words), hint: failure.hint(url) };
+  return { problem: failure.reason(url, words), hint: failure.hint(url), option: failure.option };
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   NetworkError,
   NotFoundError,
   OcisyncError,
+  RegistryError,
 } from "../../errors/mod.ts";
 import { networkErrors, responseError } from "./errors.ts";
 import { StallError } from "./stall.ts";
@@ -34,19 +35,19 @@ Deno.test("networkErrors: a request that got no response names the host, the rea
         "received corrupt message of type InvalidContentType",
       ),
       "TLS handshake with plain.example:5000 failed: it does not answer in TLS",
-      "if plain.example:5000 serves plain HTTP, pass --plain-http",
+      "if plain.example:5000 serves plain HTTP, use plain HTTP",
     ],
     [
       "https://self.example/v2/",
       runtime("https://self.example/v2/", "invalid peer certificate: UnknownIssuer"),
       "TLS handshake with self.example failed: its certificate is not trusted",
-      "trust the registry's certificate authority with --ca-file FILE",
+      "trust the registry's certificate authority",
     ],
     [
       "https://r.example/v2/",
       new StallError("headers", 1000),
       "no response within 1000 ms",
-      "r.example did not answer in time: check the network, or allow more with --timeout",
+      "r.example did not answer in time: check the network, or allow more time",
     ],
     [
       "https://r.example/v2/",
@@ -140,7 +141,8 @@ Deno.test("responseError: statuses and the registry's codes become typed errors"
     "manifest v1 of ghcr.io/org/app: GET https://ghcr.io/v2/org/app/manifests/v1?token=*** -> 401, " +
       "UNAUTHORIZED: authentication required",
   );
-  assert.equal(auth.hint, "run `ocisync login ghcr.io`, or pass --credentials");
+  // The login hint names a command and a flag: the CLI adds it (cli/hints.ts), from the fields.
+  assert.equal(auth.hint, undefined);
   assert.ok(await responseError(failed(403), context) instanceof AuthError);
   assert.ok(await responseError(failed(404), context) instanceof NotFoundError);
   assert.ok(
@@ -155,4 +157,74 @@ Deno.test("responseError: statuses and the registry's codes become typed errors"
   const other = await responseError(failed(400, "<html>\n<title>Bad</title>\n</html>"), context);
   assert.ok(other instanceof OcisyncError && !(other instanceof NetworkError));
   assert.match(other.message, / -> 400, BODY: <html>$/);
+});
+
+Deno.test("responseError: the fields of a RegistryError, from a distribution body, an HTML page and no body", async () => {
+  const failed = (status: number, url: string, body?: string, method = "GET") => ({
+    ...response(status, { body }),
+    method,
+    url: new URL(url),
+  });
+  const context = { registry: "ghcr.io", subject: "s" };
+
+  const distribution = await responseError(
+    failed(
+      404,
+      "https://u:p@ghcr.io/v2/org/team/app/manifests/v9?token=secret",
+      JSON.stringify({
+        errors: [
+          { code: "MANIFEST_UNKNOWN", message: "manifest unknown" },
+          { code: "NAME_UNKNOWN", message: "repository name not known to registry" },
+        ],
+      }),
+    ),
+    context,
+  );
+  assert.ok(distribution instanceof RegistryError && distribution instanceof NotFoundError);
+  assert.equal(distribution.kind, "not-found");
+  assert.equal(distribution.status, 404);
+  assert.deepEqual(distribution.codes, ["MANIFEST_UNKNOWN", "NAME_UNKNOWN"]);
+  assert.deepEqual(distribution.messages, [
+    "manifest unknown",
+    "repository name not known to registry",
+  ]);
+  assert.equal(distribution.method, "GET");
+  assert.equal(distribution.url, "https://***:***@ghcr.io/v2/org/team/app/manifests/v9?token=***");
+  assert.equal(distribution.registry, "ghcr.io");
+  assert.equal(distribution.repository, "org/team/app");
+  assert.doesNotMatch(distribution.message, /secret|u:p/);
+
+  const html = await responseError(
+    failed(
+      502,
+      "https://ghcr.io/v2/org/app/blobs/uploads/abc-1?_state=x",
+      "<html>\n<b>Bad</b>",
+      "PATCH",
+    ),
+    context,
+  );
+  assert.ok(html instanceof RegistryError && html instanceof NetworkError);
+  assert.deepEqual(html.codes, []);
+  assert.deepEqual(html.messages, ["<html>"]);
+  assert.equal(html.method, "PATCH");
+  assert.equal(html.repository, "org/app");
+  assert.match(html.message, / -> 502, BODY: <html>$/);
+
+  const empty = await responseError(failed(401, "https://ghcr.io/v2/org/app/tags/list"), context);
+  assert.ok(empty instanceof RegistryError && empty instanceof AuthError);
+  assert.deepEqual([empty.status, empty.codes, empty.messages], [401, [], []]);
+  assert.equal(empty.repository, "org/app");
+  assert.equal(empty.message, "s: GET https://ghcr.io/v2/org/app/tags/list -> 401");
+
+  // No repository in the path of a token server or a storage host, unless the caller names it.
+  const token = await responseError(failed(401, "https://auth.example/token?scope=x"), context);
+  assert.equal(token.repository, undefined);
+  const storage = await responseError(
+    failed(403, "https://s3.example/bucket/sha256/ab"),
+    { ...context, repository: "org/app" },
+  );
+  assert.equal(storage.repository, "org/app");
+
+  // Other errors are not registry errors, whatever their class.
+  assert.ok(!(new NotFoundError("x") instanceof RegistryError));
 });

@@ -72,6 +72,12 @@ export async function settle(ready?: () => boolean): Promise<void> {
   if (ready !== undefined) throw new Error("settle: the condition never held");
 }
 
+/** A blob's URL at a fake registry. */
+export const BLOB = "https://r.example/v2/app/blobs/sha256:1";
+
+/** A manifest's URL at a fake registry. */
+export const MANIFEST = "https://r.example/v2/app/manifests/v1";
+
 /** One scripted answer: a response, a thrown error, or a function of the request. */
 export type Answer =
   | FetchResponse

@@ -12,8 +12,7 @@
  * ```
  * @module
  */
-import type { Fetch } from "./fetch.ts";
-import { requestLine } from "./redact.ts";
+import { type Fetch, watchFetch } from "./fetch.ts";
 
 /**
  * One request and its response's status and headers, as `onExchange` receives them. Bodies are
@@ -90,26 +89,24 @@ export interface LogOptions {
 export function logging(next: Fetch, options: LogOptions): Fetch {
   const { log, onExchange } = options;
   if (log === undefined && onExchange === undefined) return next;
-  return async (request) => {
-    const shown = requestLine(request.method, request.url);
-    let response;
-    try {
-      response = await next(request);
-    } catch (error) {
+  return watchFetch(next, {
+    failed: (error, request, shown) => {
       if (!request.signal?.aborted) log?.(`${shown} -> ${problem(error, shown)}`);
-      throw error;
-    }
-    log?.(`${shown} -> ${response.status}`);
-    onExchange?.({
-      method: request.method,
-      url: request.url,
-      requestHeaders: request.headers,
-      status: response.status,
-      statusText: response.statusText,
-      responseHeaders: response.headers,
-    });
-    return response;
-  };
+      return error;
+    },
+    answered: (response, request, shown) => {
+      log?.(`${shown} -> ${response.status}`);
+      onExchange?.({
+        method: request.method,
+        url: request.url,
+        requestHeaders: request.headers,
+        status: response.status,
+        statusText: response.statusText,
+        responseHeaders: response.headers,
+      });
+      return response;
+    },
+  });
 }
 
 /** What went wrong, without the request that the error message names first. */

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { NetworkError } from "../../errors/mod.ts";
 import { redirects } from "./redirect.ts";
-import { request, response, scriptedFetch, text } from "./fakes_test.ts";
+import { BLOB, request, response, scriptedFetch, text } from "./fakes_test.ts";
 
-const BLOB = "https://r.example/v2/app/blobs/sha256:1";
 const to = (status: number, location: string) => response(status, { headers: { location } });
 
 Deno.test("redirects: Authorization goes along on the same origin", async () => {

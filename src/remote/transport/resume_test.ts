@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { NetworkError } from "../../errors/mod.ts";
 import { resuming } from "./resume.ts";
 import {
+  BLOB,
   bytes,
   FakeClock,
   request,
@@ -13,7 +14,6 @@ import {
   untilSettled,
 } from "./fakes_test.ts";
 
-const BLOB = "https://r.example/v2/app/blobs/sha256:1";
 const reset = () => new NetworkError(`GET ${BLOB}: the connection to r.example broke (reset)`);
 const partial = (status: number, range: string | undefined, ...parts: (string | Error)[]) =>
   response(status, {

@@ -3,6 +3,7 @@ import { NetworkError } from "../../errors/mod.ts";
 import { isTransient, retryDelay, retrying } from "./retry.ts";
 import {
   FakeClock,
+  MANIFEST,
   request,
   response,
   scriptedFetch,
@@ -10,8 +11,6 @@ import {
   stream,
   untilSettled,
 } from "./fakes_test.ts";
-
-const URL_ = "https://r.example/v2/app/manifests/v1";
 
 Deno.test("retryDelay: backoff doubles from 200 ms to a 10 s cap, each wait 50–100 % of its ceiling", () => {
   for (let attempt = 0; attempt < 12; attempt++) {
@@ -58,13 +57,13 @@ Deno.test("retrying: 408, 429, 500, 502, 503 and 504 are retried; other statuses
     const clock = new FakeClock();
     const fake = scriptedFetch(response(status), response(200));
     const send = retrying(fake.fetch, { retries: 3, clock });
-    const answer = await untilSettled(clock, send(request("GET", URL_)));
+    const answer = await untilSettled(clock, send(request("GET", MANIFEST)));
     assert.equal(answer.status, 200, `${status}`);
     assert.equal(fake.requests.length, 2, `${status}`);
   }
   for (const status of [200, 201, 301, 400, 401, 403, 404, 416, 501, 505]) {
     const fake = scriptedFetch(response(status), response(200));
-    const answer = await retrying(fake.fetch, { retries: 3 })(request("GET", URL_));
+    const answer = await retrying(fake.fetch, { retries: 3 })(request("GET", MANIFEST));
     assert.equal(answer.status, status);
     assert.equal(fake.requests.length, 1, `${status} is final`);
   }
@@ -75,32 +74,35 @@ Deno.test("retrying: a NetworkError is retried; other errors are not; the last f
   const reset = new NetworkError("GET …: the connection broke");
   const recovered = scriptedFetch(reset, reset, response(200));
   const send = retrying(recovered.fetch, { retries: 2, clock });
-  assert.equal((await untilSettled(clock, send(request("GET", URL_)))).status, 200);
+  assert.equal((await untilSettled(clock, send(request("GET", MANIFEST)))).status, 200);
   assert.equal(recovered.requests.length, 3);
 
   const down = scriptedFetch(reset);
   await assert.rejects(
-    untilSettled(clock, retrying(down.fetch, { retries: 2, clock })(request("GET", URL_))),
+    untilSettled(clock, retrying(down.fetch, { retries: 2, clock })(request("GET", MANIFEST))),
     (error) => error === reset,
   );
   assert.equal(down.requests.length, 3, "one try, two retries");
 
   const bug = new TypeError("not a network failure");
   const broken = scriptedFetch(bug);
-  await assert.rejects(retrying(broken.fetch, { retries: 2, clock })(request("GET", URL_)), bug);
+  await assert.rejects(
+    retrying(broken.fetch, { retries: 2, clock })(request("GET", MANIFEST)),
+    bug,
+  );
   assert.equal(broken.requests.length, 1);
 
   const busy = scriptedFetch(() => response(503, { body: "busy" }));
   const last = await untilSettled(
     clock,
-    retrying(busy.fetch, { retries: 2, clock })(request("GET", URL_)),
+    retrying(busy.fetch, { retries: 2, clock })(request("GET", MANIFEST)),
   );
   assert.equal(last.status, 503, "the last answer, once the retries are spent");
   assert.equal(await new Response(last.body).text(), "busy", "with its body, for the error");
   assert.equal(busy.requests.length, 3);
 
   const once = scriptedFetch(response(503), response(200));
-  assert.equal((await retrying(once.fetch, { retries: 0 })(request("GET", URL_))).status, 503);
+  assert.equal((await retrying(once.fetch, { retries: 0 })(request("GET", MANIFEST))).status, 503);
   assert.equal(once.requests.length, 1, "no retries with retries: 0");
 });
 
@@ -123,14 +125,14 @@ Deno.test("retrying: waits as long as it says, and frees each failed answer's co
     random: () => 0,
     log: (line) => lines.push(line),
   });
-  const work = send(request("GET", `${URL_}?_state=secret`));
+  const work = send(request("GET", `${MANIFEST}?_state=secret`));
   assert.equal(await clock.runNext(), 100, "backoff: half of 200 ms with no jitter");
   assert.equal(await clock.runNext(), 2000, "Retry-After: 2");
   assert.equal((await work).status, 200);
   assert.equal(cancelled, 2);
   assert.deepEqual(lines, [
-    `GET ${URL_}?_state=***: retrying in 0.1s (backoff), retry 1 of 3`,
-    `GET ${URL_}?_state=***: retrying in 2s (Retry-After), retry 2 of 3`,
+    `GET ${MANIFEST}?_state=***: retrying in 0.1s (backoff), retry 1 of 3`,
+    `GET ${MANIFEST}?_state=***: retrying in 2s (Retry-After), retry 2 of 3`,
   ]);
 });
 
@@ -139,7 +141,7 @@ Deno.test("retrying: an abort ends a backoff at once, and an aborted request is 
   const fake = scriptedFetch(response(503), response(200));
   const controller = new AbortController();
   const send = retrying(fake.fetch, { retries: 3, clock });
-  const work = send(request("GET", URL_, { signal: controller.signal }));
+  const work = send(request("GET", MANIFEST, { signal: controller.signal }));
   await settle(() => clock.pending.length > 0);
   assert.deepEqual(clock.pending.length, 1, "waiting before the first retry");
   const reason = new Error("stopped");
@@ -155,7 +157,9 @@ Deno.test("retrying: an abort ends a backoff at once, and an aborted request is 
     throw new NetworkError("GET …: the connection broke (aborted)");
   });
   await assert.rejects(
-    retrying(cut.fetch, { retries: 3, clock })(request("GET", URL_, { signal: aborting.signal })),
+    retrying(cut.fetch, { retries: 3, clock })(
+      request("GET", MANIFEST, { signal: aborting.signal }),
+    ),
     NetworkError,
   );
   assert.equal(cut.requests.length, 1);
@@ -165,7 +169,7 @@ Deno.test("retrying: an abort ends a backoff at once, and an aborted request is 
   const early = scriptedFetch(response(503));
   await assert.rejects(
     retrying(early.fetch, { retries: 3, clock })(
-      request("GET", URL_, { signal: AbortSignal.abort(reason) }),
+      request("GET", MANIFEST, { signal: AbortSignal.abort(reason) }),
     ),
     (error) => error === reason,
   );
@@ -180,7 +184,7 @@ Deno.test("retrying: a stream body of a failed answer that errors does not stop 
   );
   const answer = await untilSettled(
     clock,
-    retrying(fake.fetch, { retries: 1, clock })(request("GET", URL_)),
+    retrying(fake.fetch, { retries: 1, clock })(request("GET", MANIFEST)),
   );
   assert.equal(answer.status, 200);
 });

@@ -4,6 +4,7 @@ import type { FetchRequest } from "./fetch.ts";
 import {
   bytes,
   FakeClock,
+  MANIFEST,
   request,
   response,
   scriptedFetch,
@@ -13,7 +14,6 @@ import {
   text,
 } from "./fakes_test.ts";
 
-const URL_ = "https://r.example/v2/app/manifests/v1";
 const hang = (seen: FetchRequest[]) => (request: FetchRequest) => {
   seen.push(request);
   return new Promise<never>(() => {});
@@ -22,7 +22,7 @@ const hang = (seen: FetchRequest[]) => (request: FetchRequest) => {
 Deno.test("stallGuard: no headers within the timeout is a StallError, and the request below is aborted", async () => {
   const clock = new FakeClock();
   const seen: FetchRequest[] = [];
-  const work = stallGuard(hang(seen), { timeout: 1000, clock })(request("GET", URL_));
+  const work = stallGuard(hang(seen), { timeout: 1000, clock })(request("GET", MANIFEST));
   await settle(() => clock.pending.length > 0);
   assert.deepEqual(clock.pending, [1000]);
   clock.advance(999);
@@ -40,7 +40,7 @@ Deno.test("stallGuard: 30 s by default, one more second per 64 KiB sent", async 
   for (const [size, ms] of [[0, 30_000], [65_535, 30_000], [131_072, 32_000]]) {
     const clock = new FakeClock();
     const work = stallGuard(hang([]), { clock })({
-      ...request("PUT", URL_),
+      ...request("PUT", MANIFEST),
       body: new Uint8Array(size),
     });
     await settle(() => clock.pending.length > 0);
@@ -66,7 +66,7 @@ Deno.test("stallGuard: a body that stalls longer than idleTimeout errors; each c
   }, { highWaterMark: 0 });
   const fake = scriptedFetch(response(200, { body }));
   const answer = await stallGuard(fake.fetch, { timeout: 1000, idleTimeout: 500, clock })(
-    request("GET", URL_),
+    request("GET", MANIFEST),
   );
   assert.deepEqual(clock.pending, [], "the header timer is gone once headers came");
   const reader = answer.body!.getReader();
@@ -92,7 +92,7 @@ Deno.test("stallGuard: a body that stalls longer than idleTimeout errors; each c
 Deno.test("stallGuard: a steady body is passed through whole, with no timer left", async () => {
   const clock = new FakeClock();
   const fake = scriptedFetch(response(200, { body: stream(bytes("he"), bytes("llo")) }));
-  const answer = await stallGuard(fake.fetch, { clock })(request("GET", URL_));
+  const answer = await stallGuard(fake.fetch, { clock })(request("GET", MANIFEST));
   assert.equal(await text(answer.body), "hello");
   assert.deepEqual(clock.pending, []);
 });
@@ -103,7 +103,7 @@ Deno.test("stallGuard: the caller's abort ends the wait for headers and for the 
   const headers = new AbortController();
   const seen: FetchRequest[] = [];
   const waiting = stallGuard(hang(seen), { clock })(
-    request("GET", URL_, { signal: headers.signal }),
+    request("GET", MANIFEST, { signal: headers.signal }),
   );
   await settle(() => seen.length > 0);
   headers.abort(reason);
@@ -114,7 +114,7 @@ Deno.test("stallGuard: the caller's abort ends the wait for headers and for the 
   const reading = new AbortController();
   const fake = scriptedFetch(response(200, { body: silentStream() }));
   const answer = await stallGuard(fake.fetch, { clock })(
-    request("GET", URL_, { signal: reading.signal }),
+    request("GET", MANIFEST, { signal: reading.signal }),
   );
   const read = text(answer.body);
   await settle(() => clock.pending.length > 0);

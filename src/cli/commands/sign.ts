@@ -1,0 +1,78 @@
+/**
+ * `ocisync sign REF --key FILE [-a K=V]...`: signs an image's digest the classic cosign way, a
+ * simple-signing payload appended as a layer to the `sha256-<hex>.sig` manifest, which the one
+ * writer pushes (the blobs first, the manifest last).
+ *
+ * @module
+ */
+import type { ParsedArgs } from "../args.ts";
+import { openSession } from "../common.ts";
+import type { Output } from "../output.ts";
+import { NotFoundError, OcisyncError, UsageError } from "../../errors/mod.ts";
+import { bytesBlob } from "../../image/plan.ts";
+import { writePlan } from "../../push/write.ts";
+import { formatReference, parseReference } from "../../ref/mod.ts";
+import { resolveReference } from "../../target/mod.ts";
+import { signClassic } from "../../trust/cosign.ts";
+import { parsePrivateKey } from "../../trust/keys.ts";
+import { parseKeyValues } from "../../units/mod.ts";
+export { signSpec } from "../specs.ts";
+
+/** Runs `sign`. */
+export async function sign(args: ParsedArgs, out: Output): Promise<void> {
+  const { options } = args;
+  const reference = parseReference(args.positionals[0]);
+  const path = options.key as string | undefined;
+  if (path === undefined) {
+    throw new UsageError("sign needs --key FILE", {
+      hint: "a PEM private key; `cosign generate-key-pair` writes cosign.key",
+    });
+  }
+  const annotations = parseKeyValues(
+    options.annotations as string[] | undefined,
+    "--annotations",
+  );
+  let pem: string;
+  try {
+    pem = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw new NotFoundError(`no such key file: ${path}`);
+    throw new OcisyncError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  // Before any request: a wrong COSIGN_PASSWORD fails at once.
+  const key = await parsePrivateKey(pem, { name: path });
+  await using session = await openSession(options, out);
+  const target = await session.open(reference);
+  // Resolved once: the digest is what is signed, whatever the tag points at later.
+  const image = await resolveReference(target, reference);
+  const plan = await signClassic(target, image, key, {
+    annotations: Object.keys(annotations).length > 0 ? annotations : undefined,
+    identity: options["sign-container-identity"] as string | undefined,
+  });
+  if (plan.appended) {
+    await writePlan(target, {
+      manifest: plan.manifest,
+      config: plan.config,
+      blobs: plan.blobs.map(bytesBlob),
+    }, [plan.tag]);
+  }
+  const name = formatReference({ ...reference, tag: undefined, digest: undefined });
+  const manifest = plan.manifest.descriptor.digest;
+  out.result({
+    human: [
+      `${plan.appended ? "signed" : "already signed with this key:"} ${name}@${image.digest}`,
+      `  ${plan.tag} -> ${manifest} (key ${key.publicKey.fingerprint})`,
+    ].join("\n"),
+    json: {
+      reference: formatReference(reference),
+      digest: image.digest,
+      tag: plan.tag,
+      signatureManifest: manifest,
+      signature: plan.signature,
+      keyFingerprint: key.publicKey.fingerprint,
+      payloadDigest: plan.payload.descriptor.digest,
+      appended: plan.appended,
+    },
+    quiet: manifest,
+  });
+}

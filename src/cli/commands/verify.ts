@@ -1,0 +1,187 @@
+/**
+ * `ocisync verify REF (--key FILE... | --trusted-root FILE --certificate-identity[-regexp] …)`:
+ * checks an image's cosign signatures (classic `.sig` tags, then Sigstore bundle referrers), as
+ * `cosign verify` does, offline. Exit 0 when one verified, 8 when none did.
+ *
+ * @module
+ */
+import type { ParsedArgs, ParsedOptions } from "../args.ts";
+import { openSession, platformOption } from "../common.ts";
+import { verifierFiles } from "../options.ts";
+import type { Output } from "../output.ts";
+import { UsageError } from "../../errors/mod.ts";
+import { hostPlatform } from "../../image/platform.ts";
+import { formatReference, parseReference } from "../../ref/mod.ts";
+import { resolveReference } from "../../target/mod.ts";
+import { SignatureError } from "../../trust/errors.ts";
+import { openVerifier, type VerifiedSignatures, type Verifier } from "../../trust/verifier.ts";
+import { parseKeyValues } from "../../units/mod.ts";
+import type { VerifiedImage } from "../../pull/read.ts";
+export { verifySpec } from "../specs.ts";
+
+/** One verified signature, as `--json` lists it (`verify`, and `verified` of pull, copy). */
+export type SignatureSummary =
+  | {
+    form: "classic";
+    keyFingerprint: string;
+    dockerReference: string;
+    annotations: Record<string, unknown>;
+    payloadDigest: string;
+  }
+  | {
+    form: "bundle";
+    kind: "key" | "keyless";
+    keyFingerprint?: string;
+    identity?: string;
+    issuer?: string;
+    predicateType?: string;
+    referrer?: string;
+    bundleDigest: string;
+  };
+
+/** The signatures that verified, one summary each, classic first. */
+export function signatureSummaries(result: VerifiedSignatures): SignatureSummary[] {
+  return [
+    ...result.classic.map((s): SignatureSummary => ({
+      form: "classic",
+      keyFingerprint: s.keyFingerprint,
+      dockerReference: s.dockerReference,
+      annotations: s.annotations ?? {},
+      payloadDigest: s.payloadDigest,
+    })),
+    ...result.bundles.map((b): SignatureSummary => ({
+      form: "bundle",
+      kind: b.kind,
+      ...(b.keyFingerprint ? { keyFingerprint: b.keyFingerprint } : {}),
+      ...(b.identity ? { identity: b.identity } : {}),
+      ...(b.issuer ? { issuer: b.issuer } : {}),
+      ...(b.predicateType ? { predicateType: b.predicateType } : {}),
+      ...(b.referrer ? { referrer: b.referrer } : {}),
+      bundleDigest: b.bundleDigest,
+    })),
+  ];
+}
+
+/**
+ * What a pull or a copy verified, for its `--json`: the digest a signature named, and the
+ * signatures. Undefined without verification.
+ */
+export function verifiedJson(
+  verified: VerifiedImage | undefined,
+): { digest: string; signatures: SignatureSummary[] } | undefined {
+  if (verified === undefined) return undefined;
+  const full = verified as VerifiedSignatures;
+  return {
+    digest: verified.descriptor.digest,
+    signatures: Array.isArray(full.classic) ? signatureSummaries(full) : [],
+  };
+}
+
+/** One line of text per verified signature. */
+export function signatureLines(summaries: SignatureSummary[]): string[] {
+  return summaries.map((s) => {
+    if (s.form === "classic") {
+      const notes = Object.entries(s.annotations).map(([k, v]) => `${k}=${String(v)}`);
+      return `classic signature by key ${s.keyFingerprint} (docker-reference ${s.dockerReference}` +
+        `${notes.length ? `; ${notes.join(", ")}` : ""})`;
+    }
+    return s.kind === "keyless"
+      ? `bundle signed keyless by ${s.identity} (issuer ${s.issuer})`
+      : `bundle signed by key ${s.keyFingerprint}`;
+  });
+}
+
+/**
+ * The verifier that the verification flags ask for, or undefined when none is given
+ * (`keyOption` is the flag of the public keys). Keyless needs one identity and one issuer flag,
+ * as cosign requires.
+ *
+ * @throws {UsageError} for a key or trusted root that cannot be read, or a keyless check
+ * without `--trusted-root`, an identity or an issuer.
+ */
+export async function verifierOption(
+  options: ParsedOptions,
+  keyOption = "verify-key",
+): Promise<Verifier | undefined> {
+  const files = verifierFiles(options, keyOption);
+  if (files.trustedRoot !== undefined) {
+    if (files.certificateIdentity === undefined && files.certificateIdentityRegexp === undefined) {
+      throw new UsageError(
+        "--trusted-root needs --certificate-identity or --certificate-identity-regexp",
+        { hint: "name the keyless signer, as cosign requires" },
+      );
+    }
+    if (
+      files.certificateOidcIssuer === undefined && files.certificateOidcIssuerRegexp === undefined
+    ) {
+      throw new UsageError(
+        "--trusted-root needs --certificate-oidc-issuer or --certificate-oidc-issuer-regexp",
+        { hint: "name the keyless signer's OIDC issuer, as cosign requires" },
+      );
+    }
+  }
+  return await openVerifier(files);
+}
+
+/** Runs `verify`. */
+export async function verify(args: ParsedArgs, out: Output): Promise<void> {
+  const { options } = args;
+  const reference = parseReference(args.positionals[0]);
+  const required = parseKeyValues(options.annotations as string[] | undefined, "--annotations");
+  const platform = platformOption(options) ?? hostPlatform();
+  const verifier = await verifierOption(options, "key");
+  if (verifier === undefined) {
+    throw new UsageError("verify needs --key FILE, or --trusted-root FILE with an identity", {
+      hint: "ocisync verify REF --key cosign.pub",
+    });
+  }
+  await using session = await openSession(options, out);
+  const target = await session.open(reference);
+  const descriptor = await resolveReference(target, reference);
+  const result = await verifier.verify(target, descriptor, { platform });
+  let summaries = signatureSummaries(result);
+  const rejected = [...result.rejected];
+  const wanted = Object.entries(required);
+  if (wanted.length > 0) {
+    // As cosign's -a: a signature counts only when its payload carries every annotation given.
+    const matches = (s: SignatureSummary) =>
+      s.form === "classic" && wanted.every(([k, v]) => String(s.annotations[k]) === v);
+    for (const s of summaries) {
+      if (!matches(s)) {
+        rejected.push(
+          `${s.form === "classic" ? `payload ${s.payloadDigest}` : `bundle ${s.bundleDigest}`}: ` +
+            `does not carry ${wanted.map(([k, v]) => `${k}=${v}`).join(", ")}`,
+        );
+      }
+    }
+    summaries = summaries.filter(matches);
+    if (summaries.length === 0) {
+      throw new SignatureError(
+        `no verified signature of ${result.digest} carries the annotations ${
+          wanted.map(([k, v]) => `${k}=${v}`).join(", ")
+        }`,
+        { reason: "no-signature", rejected, hint: rejected.slice(0, 3).join("; ") },
+      );
+    }
+  }
+  const name = formatReference({ ...reference, tag: undefined, digest: undefined });
+  out.result({
+    human: [
+      `verified ${name}@${result.digest}`,
+      ...(result.subject === "platform"
+        ? [`  the platform's manifest of index ${descriptor.digest}`]
+        : []),
+      ...signatureLines(summaries).map((line) => `  ${line}`),
+      ...(rejected.length > 0 ? [`  ${rejected.length} other signature(s) refused`] : []),
+      ...(out.mode.verbose ? rejected.map((line) => `  refused: ${line}`) : []),
+    ].join("\n"),
+    json: {
+      reference: formatReference(reference),
+      digest: result.digest,
+      resolvedDigest: descriptor.digest,
+      verified: summaries,
+      rejected,
+    },
+    quiet: result.digest,
+  });
+}

@@ -1,0 +1,68 @@
+/**
+ * Archive files through the commands: `push`, `copy`, `pull`, `inspect` and `tags` take
+ * `oci-archive:FILE[:TAG]` and `docker-archive:FILE[:NAME:TAG]` as they take any reference, and
+ * what they write is read by skopeo and `podman load`.
+ */
+import assert from "node:assert/strict";
+import { ocisync, runOk, shown } from "./helpers/cli.ts";
+import { sha256Hex } from "./helpers/hash.ts";
+import { podmanArgs } from "./helpers/podman.ts";
+import { requireTool } from "./helpers/tools.ts";
+import { withTempDir, writeTree } from "./helpers/tree.ts";
+
+requireTool("skopeo", "skopeo");
+requireTool("podman", "podman");
+
+Deno.test("push into an oci-archive, read it back, copy it to a docker-archive that podman loads", async () => {
+  await withTempDir("ocisync-arc-", async (tmp) => {
+    await writeTree(`${tmp}/flows`, { "etl.py": { type: "file", content: "print('etl')\n" } });
+    const push = await ocisync([
+      "push",
+      `oci-archive:${tmp}/a.tar:v1`,
+      `${tmp}/flows:/opt/flows`,
+      "-q",
+    ]);
+    assert.equal(push.code, 0, shown(push));
+    const digest = push.stdout.trim().split("@")[1];
+    // skopeo reads the archive, and finds the digest ocisync reported.
+    const raw = await runOk("skopeo", ["inspect", "--raw", `oci-archive:${tmp}/a.tar:v1`]);
+    assert.equal(`sha256:${sha256Hex(raw)}`, digest);
+
+    // The same push again gives the same archive, byte for byte.
+    const again = await ocisync([
+      "push",
+      `oci-archive:${tmp}/b.tar:v1`,
+      `${tmp}/flows:/opt/flows`,
+      "-q",
+    ]);
+    assert.equal(again.code, 0, shown(again));
+    assert.equal(
+      sha256Hex(await Deno.readFile(`${tmp}/a.tar`)),
+      sha256Hex(await Deno.readFile(`${tmp}/b.tar`)),
+    );
+
+    const inspect = await ocisync(["inspect", `oci-archive:${tmp}/a.tar:v1`, "-q"]);
+    assert.equal(inspect.stdout.trim(), digest, shown(inspect));
+    const tags = await ocisync(["tags", `oci-archive:${tmp}/a.tar`]);
+    assert.equal(tags.stdout.trim(), "v1", shown(tags));
+    const pull = await ocisync(["pull", `oci-archive:${tmp}/a.tar:v1`, "-o", `${tmp}/out`]);
+    assert.equal(pull.code, 0, shown(pull));
+    assert.equal(await Deno.readTextFile(`${tmp}/out/opt/flows/etl.py`), "print('etl')\n");
+
+    const copy = await ocisync([
+      "copy",
+      `oci-archive:${tmp}/a.tar:v1`,
+      `docker-archive:${tmp}/d.tar:acme/flows:v1`,
+    ]);
+    assert.equal(copy.code, 0, shown(copy));
+    const podman = podmanArgs(`${tmp}/podman`);
+    await runOk("podman", [...podman, "load", "-i", `${tmp}/d.tar`]);
+    const images = await runOk("podman", [
+      ...podman,
+      "images",
+      "--format",
+      "{{.Repository}}:{{.Tag}}",
+    ]);
+    assert.match(images, /acme\/flows:v1/);
+  });
+});

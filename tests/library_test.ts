@@ -1,0 +1,95 @@
+/**
+ * The library as a TypeScript user outside this repository picks it up: the README's script,
+ * written into a temporary folder that has no `deno.json` (nor any folder above it), imports
+ * `mod.ts` by its address, and runs with the binary's permissions and no `--config`. It pushes a
+ * folder to a registry that wants basic auth, with the credentials of the Docker config that
+ * `DOCKER_CONFIG` names, and pulls it back.
+ */
+import assert from "node:assert/strict";
+import { dirname } from "node:path";
+import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { run } from "./helpers/cli.ts";
+import { startRegistry } from "./helpers/registry.ts";
+
+/** Where the script imports the library from: the README gives its https address. */
+const MOD = new URL("../mod.ts", import.meta.url).href;
+
+/** The README's script, but for the address of `mod.ts`. */
+const SCRIPT = `import { pullTo, pushFolder } from "${MOD}";
+
+// Pushes a folder with the Docker config's credentials, then pulls it back.
+const [reference, folder, out] = Deno.args;
+const pushed = await pushFolder(reference, folder, { dest: "/opt/flows" });
+console.log(\`pushed \${reference}@\${pushed.digest}\`);
+const pulled = await pullTo(reference, out);
+console.log(\`pulled \${pulled.files.join(", ")} into \${out}\`);
+`;
+
+/** Whether a Deno config file is in `dir` or a folder above it, where `deno run` would find it. */
+async function configAbove(dir: string): Promise<string | undefined> {
+  for (let at = dir;; at = dirname(at)) {
+    for (const name of ["deno.json", "deno.jsonc", "package.json"]) {
+      if (await Deno.stat(`${at}/${name}`).catch(() => undefined)) return `${at}/${name}`;
+    }
+    if (dirname(at) === at) return undefined;
+  }
+}
+
+Deno.test("a script outside the repository pushes a folder with the Docker config's credentials and pulls it back", async () => {
+  const registry = await startRegistry({ auth: "basic" });
+  const tmp = await Deno.realPath(await Deno.makeTempDir({ prefix: "ocisync-library-" }));
+  try {
+    assert.equal(await configAbove(tmp), undefined, "the script's folder must have no config");
+    assert.ok(!tmp.startsWith(new URL("..", import.meta.url).pathname), "outside the repository");
+    await Deno.writeTextFile(`${tmp}/sync_flows.ts`, SCRIPT);
+    await Deno.mkdir(`${tmp}/flows/lib`, { recursive: true });
+    await Deno.writeTextFile(`${tmp}/flows/flow.py`, "print('hello')\n");
+    await Deno.writeTextFile(`${tmp}/flows/lib/util.py`, "X = 1\n");
+    const auth = btoa(`${registry.username}:${registry.password}`);
+    await Deno.mkdir(`${tmp}/docker`);
+    await Deno.writeTextFile(
+      `${tmp}/docker/config.json`,
+      JSON.stringify({ auths: { [registry.host]: { auth } } }),
+      { mode: 0o600 },
+    );
+    await Deno.mkdir(`${tmp}/empty-docker`);
+    await Deno.writeTextFile(`${tmp}/empty-docker/config.json`, "{}", { mode: 0o600 });
+    // Only the Docker config of the test: no other auth file of this machine is read.
+    const env = (dockerConfig: string) => ({
+      DOCKER_CONFIG: dockerConfig,
+      HOME: `${tmp}/home`,
+      REGISTRY_AUTH_FILE: "",
+      XDG_RUNTIME_DIR: `${tmp}/run`,
+      XDG_CONFIG_HOME: `${tmp}/config`,
+      NO_COLOR: "1",
+    });
+    const reference = `${registry.host}/team/flows:v1`;
+    const script = (dockerConfig: string, out: string) =>
+      run(
+        Deno.execPath(),
+        ["run", ...PERMISSION_FLAGS, "sync_flows.ts", reference, "flows", out],
+        { cwd: tmp, env: env(dockerConfig) },
+      );
+
+    // Without credentials, the registry refuses the push: the Docker config is what lets it in.
+    const refused = await script(`${tmp}/empty-docker`, "refused");
+    assert.notEqual(refused.code, 0, refused.stdout);
+    assert.match(refused.stderr, /AuthError/);
+    assert.doesNotMatch(refused.stderr, /not a dependency|--config/);
+
+    const result = await script(`${tmp}/docker`, "out");
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`^pushed ${reference}@sha256:[0-9a-f]{64}\n`));
+    assert.match(result.stdout, /\npulled opt into out\n$/);
+    assert.equal(await Deno.readTextFile(`${tmp}/out/opt/flows/flow.py`), "print('hello')\n");
+    assert.equal(await Deno.readTextFile(`${tmp}/out/opt/flows/lib/util.py`), "X = 1\n");
+    assert.equal(await Deno.stat(`${tmp}/refused`).catch(() => undefined), undefined);
+
+    const requests = await registry.requests();
+    const manifestPut = requests.find((r) => r.method === "PUT" && r.path.includes("/manifests/"));
+    assert.equal(manifestPut?.status, 201);
+  } finally {
+    await registry.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
