@@ -66,3 +66,26 @@ Deno.test("push into an oci-archive, read it back, copy it to a docker-archive t
     assert.match(images, /acme\/flows:v1/);
   });
 });
+
+Deno.test("copy of an index into a docker-archive takes the host's platform, and says so", async () => {
+  await withTempDir("ocisync-arc-", async (tmp) => {
+    await writeTree(`${tmp}/flows`, { "etl.py": { type: "file", content: "print('etl')\n" } });
+    const index = await ocisync([
+      ...["push", `oci:${tmp}/layout:v1`, `${tmp}/flows`],
+      ...["--platform", "linux/amd64,linux/arm64", "-q"],
+    ]);
+    assert.equal(index.code, 0, shown(index));
+    const copy = await ocisync([
+      "copy",
+      `oci:${tmp}/layout:v1`,
+      `docker-archive:${tmp}/d.tar:acme/flows:v1`,
+    ]);
+    assert.equal(copy.code, 0, shown(copy));
+    const arch = Deno.build.arch === "aarch64" ? "arm64" : "amd64";
+    assert.match(copy.stderr, new RegExp(`one platform: linux/${arch} \\(the host's\\)`));
+    const config = JSON.parse(
+      await runOk("skopeo", ["inspect", "--config", `docker-archive:${tmp}/d.tar`]),
+    );
+    assert.equal(config.architecture, arch);
+  });
+});

@@ -21,7 +21,7 @@ import { DockerArchiveTarget } from "./docker.ts";
 import { OciArchiveTarget } from "./oci.ts";
 
 export { type DockerArchiveOpenOptions, DockerArchiveTarget } from "./docker.ts";
-export { type ArchiveOpenOptions, OciArchiveTarget } from "./oci.ts";
+export { type ArchiveOpenOptions, EXPECTED_BLOBS_ANNOTATION, OciArchiveTarget } from "./oci.ts";
 // Re-exported so that this module's documentation is complete on its own.
 export type { ArchiveReference } from "../ref/mod.ts";
 export type { CallOptions, Closer, Target } from "../oci/target.ts";

@@ -52,6 +52,19 @@ export interface ArchiveOpenOptions {
 const decoder = new TextDecoder();
 
 /**
+ * The `index.json` annotation of a delta archive: the digests (comma-separated, sorted) of the
+ * blobs its images need but it leaves out, because the side it is copied to has them. A copy
+ * from the archive checks that the destination has each before it writes anything.
+ */
+export const EXPECTED_BLOBS_ANNOTATION = "dev.ocisync.archive.expected-blobs";
+
+/** The digests an index's {@linkcode EXPECTED_BLOBS_ANNOTATION} lists. */
+function expectedOf(index: Index): Set<string> {
+  const value = index.annotations?.[EXPECTED_BLOBS_ANNOTATION] ?? "";
+  return new Set(value.split(",").map((d) => d.trim()).filter((d) => d !== ""));
+}
+
+/**
  * An `oci-archive:` file: a tar of an OCI image layout.
  *
  * @example
@@ -84,6 +97,8 @@ export class OciArchiveTarget implements Target, Closer {
   /** Whether a manifest was pushed, so that `close()` has an archive to write. */
   #changed = false;
   #closed = false;
+  /** Blobs left out of the archive, listed in `index.json` as expected on the other side. */
+  #expected: Set<string>;
 
   private constructor(path: string, archive?: TarIndex, index?: Index, indexBytes?: Uint8Array) {
     this.path = path;
@@ -91,6 +106,38 @@ export class OciArchiveTarget implements Target, Closer {
     this.#archive = archive;
     this.#index = index ?? { schemaVersion: 2, manifests: [] };
     this.#indexBytes = indexBytes;
+    this.#expected = expectedOf(this.#index);
+  }
+
+  /**
+   * Records blobs left out of the archive on purpose (a delta): a manifest that needs them may
+   * be pushed without them, and `close()` lists them in `index.json`'s
+   * {@linkcode EXPECTED_BLOBS_ANNOTATION}.
+   *
+   * @example
+   * ```ts
+   * import { OciArchiveTarget } from "./oci.ts";
+   * const archive = await OciArchiveTarget.open("delta.tar", { create: true });
+   * archive.expectBlobs([{ mediaType: "application/octet-stream", digest: `sha256:${"a".repeat(64)}`, size: 1 }]);
+   * ```
+   */
+  expectBlobs(descriptors: Descriptor[]): void {
+    for (const { digest } of descriptors) this.#expected.add(digest);
+  }
+
+  /**
+   * The digests the archive lists as expected on the other side: those of its
+   * {@linkcode EXPECTED_BLOBS_ANNOTATION}, and those recorded since opening.
+   *
+   * @example
+   * ```ts
+   * import { OciArchiveTarget } from "./oci.ts";
+   * const archive = await OciArchiveTarget.open("delta.tar");
+   * console.log([...archive.expectedBlobs()]);
+   * ```
+   */
+  expectedBlobs(): ReadonlySet<string> {
+    return this.#expected;
   }
 
   /**
@@ -266,6 +313,8 @@ export class OciArchiveTarget implements Target, Closer {
    * already. The archive is written by `close()`.
    *
    * @throws {IntegrityError} when `bytes` do not match the descriptor.
+   * @throws {NotFoundError} when an image manifest's config or layer is neither in the archive
+   * (pushed first) nor expected ({@linkcode OciArchiveTarget.expectBlobs}).
    * @throws {UsageError} when a tag is not a valid `org.opencontainers.image.ref.name`.
    * @example
    * ```ts
@@ -292,6 +341,22 @@ export class OciArchiveTarget implements Target, Closer {
     options?: CallOptions,
   ): Promise<void> {
     this.#check(options);
+    let parsed;
+    try {
+      parsed = parseManifestOrIndex(bytes, descriptor.mediaType);
+    } catch {
+      parsed = undefined; // an artifact of another shape: nothing to check
+    }
+    if (parsed?.kind === "manifest") {
+      for (const blob of [parsed.manifest.config, ...parsed.manifest.layers]) {
+        if (this.#expected.has(blob.digest)) continue;
+        if (await this.#blobSize(blob.digest) !== undefined) continue;
+        throw new NotFoundError(
+          `manifest ${descriptor.digest} needs blob ${blob.digest}, which ${this.name} neither ` +
+            "holds nor lists as expected",
+        );
+      }
+    }
     await (await this.#stage()).pushManifest(descriptor, bytes, tags);
     this.#changed = true;
   }
@@ -439,8 +504,8 @@ export class OciArchiveTarget implements Target, Closer {
   /** Writes the archive from the staging layout's `index.json` and the blobs it reaches. */
   async #write(staging: LayoutTarget): Promise<void> {
     const layout = await Deno.readFile(`${staging.path}/oci-layout`);
-    const index = await Deno.readFile(`${staging.path}/index.json`);
     const blobs = await this.#reachable(await staging.listEntries());
+    const index = await this.#withExpected(await Deno.readFile(`${staging.path}/index.json`));
     const files: ArchiveFile[] = [
       { name: "oci-layout", size: layout.length, open: () => Promise.resolve([layout]) },
       { name: "index.json", size: index.length, open: () => Promise.resolve([index]) },
@@ -458,6 +523,28 @@ export class OciArchiveTarget implements Target, Closer {
       });
     }
     await writeArchive(this.path, files);
+  }
+
+  /**
+   * `index.json` with its {@linkcode EXPECTED_BLOBS_ANNOTATION} listing the expected blobs the
+   * archive does not hold, sorted; without it when there are none. Unchanged when it says so
+   * already.
+   */
+  async #withExpected(bytes: Uint8Array): Promise<Uint8Array> {
+    const index = JSON.parse(decoder.decode(bytes)) as Index;
+    const expected: string[] = [];
+    for (const digest of this.#expected) {
+      if (isDigest(digest) && await this.#blobSize(digest) === undefined) expected.push(digest);
+    }
+    const value = expected.sort().join(",");
+    const had = index.annotations?.[EXPECTED_BLOBS_ANNOTATION];
+    if ((had ?? "") === value) return bytes;
+    const annotations = { ...index.annotations };
+    if (value) annotations[EXPECTED_BLOBS_ANNOTATION] = value;
+    else delete annotations[EXPECTED_BLOBS_ANNOTATION];
+    if (Object.keys(annotations).length > 0) index.annotations = annotations;
+    else delete index.annotations;
+    return new TextEncoder().encode(JSON.stringify(index));
   }
 
   /**

@@ -248,8 +248,8 @@ export const pullSpec: CommandSpec = {
 export const copySpec: CommandSpec = {
   name: "copy",
   summary: "copy an image between registries and oci: layouts, digests preserved",
-  usage: "ocisync copy SRC DST [--all-tags] [--platform OS/ARCH] [--referrers] [--signatures] " +
-    "[--semver RANGE | --tag-regex RE] [--verify-key FILE]...",
+  usage: "ocisync copy SRC DST [--all-tags] [--platform OS/ARCH[,OS/ARCH]]... [--referrers] " +
+    "[--signatures] [--skip-blobs-in REF] [--semver RANGE | --tag-regex RE] [--verify-key FILE]...",
   positionals: [2, 2],
   options: [
     {
@@ -260,9 +260,17 @@ export const copySpec: CommandSpec = {
     },
     {
       name: "platform",
+      type: "list",
+      value: "OS/ARCH[,OS/ARCH]",
+      description: "copy one platform's manifest of an index, or with several a reduced index " +
+        "of those (the digest changes)",
+    },
+    {
+      name: "skip-blobs-in",
       type: "string",
-      value: "OS/ARCH",
-      description: "copy one platform of an index (the digest changes)",
+      value: "REF",
+      description: "write a delta oci-archive: leave out the blobs REF (a registry image or " +
+        "repository, a layout, an archive) has, and list them as expected",
     },
     {
       name: "referrers",
@@ -290,6 +298,8 @@ export const copySpec: CommandSpec = {
     "ocisync copy registry.example.com/app:1 oci:./bundle:1",
     "ocisync copy oci:./bundle:1 internal.registry/app:1",
     "ocisync copy --all-tags ghcr.io/acme/app oci:./mirror",
+    "ocisync copy ghcr.io/acme/app:2 oci:./mirror --platform linux/amd64,linux/arm64",
+    "ocisync copy ghcr.io/acme/app:2 oci-archive:delta.tar --skip-blobs-in oci-archive:full.tar",
     "ocisync copy ghcr.io/acme/flows:v1 oci:./bundle:v1 --signatures --verify-key cosign.pub",
   ],
 };

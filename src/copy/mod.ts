@@ -20,7 +20,7 @@
  * @module
  */
 import { parseDigest, sha256Digest } from "../digest/mod.ts";
-import { IntegrityError, NotFoundError } from "../errors/mod.ts";
+import { IntegrityError, NotFoundError, UsageError } from "../errors/mod.ts";
 import { targetBlob } from "../image/plan.ts";
 import { selectManifest } from "../image/platform.ts";
 import { MediaType } from "../oci/mediatypes.ts";
@@ -35,6 +35,19 @@ import { pushBlobs, type TransferStats } from "../push/write.ts";
 export interface CopyOptions {
   /** Copy only this platform of an index (the digest then changes). */
   platform?: Platform;
+  /**
+   * Copy only these platforms of an index: their manifests, and a reduced index that lists
+   * them alone (its annotations and the kept entries unchanged), whose digest is then new. One
+   * platform is as {@linkcode CopyOptions.platform}; a source that is not an index is copied
+   * whole.
+   */
+  platforms?: Platform[];
+  /**
+   * Digests of blobs (configs and layers) to leave out: the other side has them. Only for a
+   * destination that can record them as expected ({@linkcode BlobExpecter}, an
+   * `oci-archive:`); see {@linkcode collectBlobs}.
+   */
+  skipBlobs?: ReadonlySet<string>;
   /**
    * Also copy referrers: signatures, SBOMs and other manifests whose `subject` is the image,
    * from a source that lists them (a registry, a layout).
@@ -64,6 +77,10 @@ export interface CopyOptions {
 export interface CopyResult {
   /** The digest the destination has: the source's, unless a platform was chosen. */
   digest: Descriptor["digest"];
+  /** With platforms chosen from an index: the source index's digest, which `digest` is not. */
+  sourceIndex?: Descriptor["digest"];
+  /** With `skipBlobs`: the blobs left out, that the destination lists as expected. */
+  expected?: Descriptor[];
   /** Manifests and indexes written. */
   manifests: number;
   /** Referrers copied (bundles copied for `signatures` included). */
@@ -74,6 +91,48 @@ export interface CopyResult {
   verified?: VerifiedImage;
   /** Blob transfers. */
   stats: TransferStats;
+}
+
+/**
+ * A target that can hold an image without some of its blobs, listing them as expected on the
+ * other side: an `oci-archive:` written as a delta.
+ */
+export interface BlobExpecter {
+  /** Records blobs that are left out, and will be found where the archive is copied to. */
+  expectBlobs(descriptors: Descriptor[]): void;
+  /** The digests listed as expected (those of the archive as opened, and recorded since). */
+  expectedBlobs(): ReadonlySet<string>;
+}
+
+/** Whether `target` is a {@linkcode BlobExpecter}. */
+export function isBlobExpecter<T extends Target>(target: T): target is T & BlobExpecter {
+  const t = target as unknown as Record<string, unknown>;
+  return typeof t.expectBlobs === "function" && typeof t.expectedBlobs === "function";
+}
+
+/**
+ * The digests of every manifest, index, config and layer that `roots` reach in `target`: what
+ * a delta archive may leave out when the other side has `roots` already. Blobs a delta archive
+ * lists as expected are included (the other side has them too).
+ *
+ * @example
+ * ```ts
+ * import { collectBlobs } from "./mod.ts";
+ * import { LayoutTarget } from "../layout/mod.ts";
+ * const there = await LayoutTarget.open("./bundle");
+ * const digests = await collectBlobs(there, [await there.resolve("v1")]);
+ * ```
+ */
+export async function collectBlobs(target: Target, roots: Descriptor[]): Promise<Set<string>> {
+  const seen = new Set<string>();
+  const digests = new Set<string>();
+  for (const root of roots) {
+    for (const manifest of await planTree(target, root, seen)) {
+      digests.add(manifest.descriptor.digest);
+      for (const blob of manifest.blobs) digests.add(blob.digest);
+    }
+  }
+  return digests;
 }
 
 /** Sigstore bundles' media types (and referrer `artifactType`s) all start so. */
@@ -124,17 +183,50 @@ export async function copyImage(
   if (options.verifier) {
     // Before anything is read for the copy: from here on, only the digest that verified.
     result.verified = await options.verifier.verify(source, descriptor, {
-      platform: options.platform,
+      platform: options.platform ?? options.platforms?.[0],
     });
     root = result.verified.descriptor;
   }
-  if (options.platform) {
-    const parsed = parseManifestOrIndex(await source.fetchManifest(root), root.mediaType);
-    if (parsed.kind === "index") root = selectManifest(parsed.index.manifests, options.platform);
+  if (options.skipBlobs && !isBlobExpecter(destination)) {
+    throw new UsageError(
+      `${destination.name} cannot hold an image without its blobs: skip blobs only when ` +
+        "writing an oci-archive",
+    );
   }
+  const platforms = options.platforms ?? (options.platform ? [options.platform] : []);
   // Shared with the referrers, so that nothing is copied twice.
   const seen = new Set<string>();
-  await copyTree(source, root, destination, tags, options, result, seen);
+  let reduced: ReducedIndex | undefined;
+  if (platforms.length > 0) {
+    const bytes = await source.fetchManifest(root);
+    const parsed = parseManifestOrIndex(bytes, root.mediaType);
+    if (parsed.kind === "index") {
+      if (platforms.length === 1) {
+        root = selectManifest(parsed.index.manifests, platforms[0]);
+      } else {
+        if (root.digest !== descriptor.digest) {
+          throw new UsageError(
+            `only one platform's manifest verified (${root.digest}), not the index ` +
+              `${descriptor.digest}: copy that platform alone`,
+          );
+        }
+        reduced = reduceIndex(bytes, parsed.index.manifests, platforms, parsed.mediaType);
+        result.sourceIndex = root.digest;
+      }
+    }
+  }
+  await checkExpectedBlobs(source, reduced ? reduced.children : [root], destination);
+  if (reduced) {
+    for (const child of reduced.children) {
+      await copyTree(source, child, destination, [], options, result, seen);
+    }
+    root = reduced.descriptor;
+    await destination.pushManifest(root, reduced.bytes, tags);
+    result.manifests++;
+    seen.add(root.digest);
+  } else {
+    await copyTree(source, root, destination, tags, options, result, seen);
+  }
   result.digest = root.digest;
   const copied: Descriptor[] = [];
   if ((options.referrers || options.signatures) && isReferrerLister(source)) {
@@ -288,6 +380,84 @@ async function listReferrers(
   );
 }
 
+/** An index reduced to some of its platforms. */
+interface ReducedIndex {
+  /** The new index's descriptor. */
+  descriptor: Descriptor;
+  /** Its bytes. */
+  bytes: Uint8Array;
+  /** The entries it keeps, in the source index's order. */
+  children: Descriptor[];
+}
+
+/**
+ * The index `bytes` with only the entries of `platforms` (each chosen as
+ * {@linkcode selectManifest} chooses one): its other fields, and the kept entries' fields, as
+ * they were.
+ *
+ * @throws {NotFoundError} when the index has no manifest for one of them.
+ */
+function reduceIndex(
+  bytes: Uint8Array,
+  manifests: Descriptor[],
+  platforms: Platform[],
+  mediaType: string,
+): ReducedIndex {
+  const wanted = new Set<string>(platforms.map((p) => selectManifest(manifests, p).digest));
+  const raw = JSON.parse(new TextDecoder().decode(bytes)) as { manifests: { digest: string }[] };
+  raw.manifests = raw.manifests.filter((entry) => wanted.has(entry.digest));
+  const children = manifests.filter((d) => wanted.has(d.digest));
+  const reduced = new TextEncoder().encode(JSON.stringify(raw));
+  return {
+    descriptor: { mediaType, digest: sha256Digest(reduced), size: reduced.length },
+    bytes: reduced,
+    children,
+  };
+}
+
+/**
+ * When `source` is a delta archive: checks, before anything is written, that every blob of
+ * `roots` it lacks is one it lists as expected, and that `destination` has each of those.
+ *
+ * @throws {NotFoundError} naming the expected blobs `destination` lacks, or the blobs the
+ * archive lacks without listing them.
+ */
+async function checkExpectedBlobs(
+  source: Target,
+  roots: Descriptor[],
+  destination: Target,
+): Promise<void> {
+  if (!isBlobExpecter(source)) return;
+  const expected = source.expectedBlobs();
+  const seen = new Set<string>();
+  const blobs = new Map<string, Descriptor>();
+  for (const root of roots) {
+    for (const manifest of await planTree(source, root, seen)) {
+      for (const blob of manifest.blobs) blobs.set(blob.digest, blob);
+    }
+  }
+  const absent: string[] = [];
+  const missing: string[] = [];
+  for (const blob of blobs.values()) {
+    if (await source.hasBlob(blob)) continue;
+    if (!expected.has(blob.digest)) absent.push(blob.digest);
+    else if (!await destination.hasBlob(blob)) missing.push(blob.digest);
+  }
+  if (absent.length > 0) {
+    throw new NotFoundError(
+      `${source.name} lacks ${absent.length} blob(s) it does not list as expected: ` +
+        absent.join(", "),
+    );
+  }
+  if (missing.length > 0) {
+    throw new NotFoundError(
+      `${source.name} is a delta: ${destination.name} lacks ${missing.length} blob(s) it ` +
+        `expects there: ${missing.join(", ")}`,
+      { hint: "copy the full archive (or the image the delta was made against) there first" },
+    );
+  }
+}
+
 /** A manifest or index to copy, read and checked. */
 interface PlannedManifest {
   /** Its descriptor, as its parent (or the caller) gives it. */
@@ -311,10 +481,20 @@ async function copyTree(
   seen: Set<string>,
 ): Promise<void> {
   const planned = await planTree(source, root, seen);
+  const skip = options.skipBlobs;
+  const left = new Map<string, Descriptor>();
   // The writer's blob stage: it mounts a blob of another repository of the same registry.
   const blobs = planned.flatMap((manifest) =>
-    manifest.blobs.map((blob) => targetBlob(source, blob))
+    manifest.blobs.filter((blob) => {
+      if (!skip?.has(blob.digest)) return true;
+      left.set(blob.digest, blob);
+      return false;
+    }).map((blob) => targetBlob(source, blob))
   );
+  if (left.size > 0 && isBlobExpecter(destination)) {
+    destination.expectBlobs([...left.values()]);
+    result.expected = [...(result.expected ?? []), ...left.values()];
+  }
   const stats = await pushBlobs(destination, blobs, {
     concurrency: options.concurrency,
     onBlob: options.onBlob,

@@ -5,11 +5,14 @@
  * @module
  */
 import type { ParsedArgs } from "../args.ts";
-import { openSession, platformOption, positiveInteger } from "../common.ts";
+import { openSession, positiveInteger } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { transferDisplay } from "../progress.ts";
-import { copyImage, type CopyResult, copyTags } from "../../copy/mod.ts";
+import { collectBlobs, copyImage, type CopyResult, copyTags } from "../../copy/mod.ts";
 import { UsageError } from "../../errors/mod.ts";
+import { formatPlatform, hostPlatform, parsePlatform } from "../../image/platform.ts";
+import type { Target } from "../../oci/target.ts";
+import type { Descriptor, Platform } from "../../oci/types.ts";
 import { formatReference, parseReference, type Reference } from "../../ref/mod.ts";
 import { destinationTags, resolveReference } from "../../target/mod.ts";
 import { tagPolicyOption } from "../options.ts";
@@ -33,17 +36,33 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
     throw new UsageError("--all-tags copies every tag: --semver and --tag-regex pick one");
   }
   // Every value is checked before the destination is opened: opening a layout creates it.
-  const platform = platformOption(options);
+  const given = platformsOption(options);
+  // A docker-archive holds one platform: of an index, the host's unless one is given.
+  const toDockerArchive = destinationRef.kind === "archive" && destinationRef.format === "docker";
+  const platforms = given ?? (toDockerArchive ? [hostPlatform()] : undefined);
+  if (toDockerArchive && given === undefined) {
+    out.info(`a docker-archive holds one platform: ${formatPlatform(platforms![0])} (the host's)`);
+  }
+  const skipRef = options["skip-blobs-in"] === undefined
+    ? undefined
+    : parseReference(options["skip-blobs-in"] as string);
+  if (skipRef && !(destinationRef.kind === "archive" && destinationRef.format === "oci")) {
+    throw new UsageError("--skip-blobs-in writes a delta: DST must be an oci-archive:FILE", {
+      hint: "ocisync copy SRC oci-archive:delta.tar --skip-blobs-in REF",
+    });
+  }
   // Keys and the trusted root are read before any request.
   const verifier = await verifierOption(options);
   const concurrency = positiveInteger(options.concurrency as string | undefined, "--concurrency");
   // One session for both ends: within one registry they share its challenge and tokens.
   await using session = await openSession(options, out);
+  const skipBlobs = skipRef ? await blobsOf(await session.open(skipRef), skipRef) : undefined;
   const source = await session.open(sourceRef);
   const destination = await session.open(destinationRef, { create: true });
   const display = transferDisplay(out, "copied");
   const copyOptions = {
-    platform,
+    platforms,
+    skipBlobs,
     referrers: options.referrers === true,
     signatures: options.signatures === true,
     verifier,
@@ -80,9 +99,22 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
         ? []
         : destinationTags(destinationRef);
       const result = await copyImage(source, descriptor, destination, tags, copyOptions);
-      if (copyOptions.platform && result.digest !== descriptor.digest) {
+      if (result.sourceIndex) {
+        out.info(
+          `copied ${platforms?.length} platforms: the new index is ${result.digest}, not the ` +
+            `source's ${result.sourceIndex}`,
+        );
+      } else if (platforms && result.digest !== descriptor.digest) {
         out.info(
           `copied one platform: the digest is ${result.digest}, not the index's ${descriptor.digest}`,
+        );
+      }
+      if (result.expected?.length) {
+        out.info(
+          `left out ${result.expected.length} blob(s) that ${
+            skipRef && formatReference(skipRef)
+          } ` +
+            "has; the archive lists them as expected",
         );
       }
       copied.push({ tag: tags[0], digest: result.digest, result, picked });
@@ -92,6 +124,39 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
   } finally {
     display.close();
   }
+}
+
+/** The `--platform` values, each comma-separated; undefined when none is given. */
+function platformsOption(options: ParsedArgs["options"]): Platform[] | undefined {
+  const values = options.platform as string[] | string | undefined;
+  if (values === undefined) return undefined;
+  const platforms: Platform[] = [];
+  for (const value of [values].flat().flatMap((v) => v.split(","))) {
+    try {
+      platforms.push(parsePlatform(value.trim()));
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      throw new UsageError(`--platform: ${error.message}`, { hint: error.hint });
+    }
+  }
+  return platforms;
+}
+
+/**
+ * The digests of the blobs and manifests of `ref` in `target`: its image when it names one,
+ * else every tag's (and a layout's or archive's untagged entries).
+ */
+async function blobsOf(target: Target, ref: Reference): Promise<Set<string>> {
+  let roots: Descriptor[];
+  if (ref.tag || ref.digest) {
+    roots = [await resolveReference(target, ref)];
+  } else if ("listEntries" in target && typeof target.listEntries === "function") {
+    roots = await (target.listEntries as () => Promise<Descriptor[]>)();
+  } else {
+    roots = [];
+    for await (const tag of target.tags()) roots.push(await target.resolve(tag));
+  }
+  return await collectBlobs(target, roots);
 }
 
 /** One image a copy handled. */
@@ -150,6 +215,7 @@ function report(
       source: formatReference(sourceRef),
       destination: formatReference(destinationRef),
       digest: last?.digest ?? null,
+      ...(last?.result?.sourceIndex ? { sourceIndex: last.result.sourceIndex } : {}),
       images: copied.map((c) => {
         const verified = verifiedJson(c.result?.verified);
         return {
@@ -157,6 +223,8 @@ function report(
           digest: c.digest,
           skipped: !!c.skipped,
           ...(c.picked ? { sourceTag: c.picked } : {}),
+          ...(c.result?.sourceIndex ? { sourceIndex: c.result.sourceIndex } : {}),
+          ...(c.result?.expected ? { expectedBlobs: c.result.expected.map((d) => d.digest) } : {}),
           ...(verified ? { verified } : {}),
         };
       }),
