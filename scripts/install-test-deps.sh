@@ -10,7 +10,7 @@ declare -A PEERS=(
   [docker-registry]=docker-registry [skopeo]=skopeo [umoci]=umoci [podman]=podman [runc]=runc
   [bsdtar]=libarchive-tools [zstd]=zstd [pigz]=pigz [htpasswd]=apache2-utils [openssl]=openssl
   [busybox]=busybox-static [newuidmap]=uidmap [setpriv]=util-linux [gzip]=gzip [tar]=tar
-  [python3]=python3 [sha256sum]=coreutils [mkfifo]=coreutils [script]=bsdutils [pip3]=python3-pip
+  [python3]=python3 [sha256sum]=coreutils [containerd]=containerd [ctr]=containerd [mkfifo]=coreutils [script]=bsdutils [pip3]=python3-pip
 )
 
 missing=()

@@ -89,3 +89,34 @@ Deno.test("copy of an index into a docker-archive takes the host's platform, and
     assert.equal(config.architecture, arch);
   });
 });
+
+Deno.test("one archive carries a release: every tag of a repository, then another image beside them", async () => {
+  await withTempDir("ocisync-arc-", async (tmp) => {
+    for (const tag of ["v1", "v2"]) {
+      await writeTree(`${tmp}/src-${tag}`, { "version": { type: "file", content: `${tag}\n` } });
+      const push = await ocisync(["push", `oci:${tmp}/app:${tag}`, `${tmp}/src-${tag}`, "-q"]);
+      assert.equal(push.code, 0, shown(push));
+    }
+    await writeTree(`${tmp}/tools`, { "tool.sh": { type: "file", content: "echo\n" } });
+    assert.equal((await ocisync(["push", `oci:${tmp}/tools:t1`, `${tmp}/tools`])).code, 0);
+    const all = await ocisync([
+      "copy",
+      `oci:${tmp}/app`,
+      `oci-archive:${tmp}/release.tar`,
+      "--all-tags",
+    ]);
+    assert.equal(all.code, 0, shown(all));
+    const more = await ocisync([
+      "copy",
+      `oci:${tmp}/tools:t1`,
+      `oci-archive:${tmp}/release.tar:t1`,
+    ]);
+    assert.equal(more.code, 0, shown(more));
+    const tags = await ocisync(["tags", `oci-archive:${tmp}/release.tar`]);
+    assert.deepEqual(tags.stdout.trim().split("\n").sort(), ["t1", "v1", "v2"]);
+    // skopeo reads each image of the one file.
+    for (const tag of ["v1", "v2", "t1"]) {
+      await runOk("skopeo", ["inspect", "--raw", `oci-archive:${tmp}/release.tar:${tag}`]);
+    }
+  });
+});

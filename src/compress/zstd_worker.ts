@@ -20,13 +20,23 @@ compressor.on("error", (error: Error) => {
   self.postMessage({ type: "error", message: error.message } satisfies ZstdMessage);
 });
 
+// The frame is ended only once every block has been compressed: a stream that is ending hands its
+// last buffered block to zstd with the end directive instead of "continue", which changes the
+// bytes, so ending at once would make them depend on timing.
+let pending = 0;
+let ending = false;
+
 self.onmessage = (event: MessageEvent<{ block?: Uint8Array<ArrayBuffer> }>) => {
   const { block } = event.data;
   if (!block) {
-    compressor.end();
+    ending = true;
+    if (pending === 0) compressor.end();
     return;
   }
+  pending++;
   compressor.write(block, () => {
+    pending--;
     self.postMessage({ type: "taken", block } satisfies ZstdMessage, [block.buffer]);
+    if (ending && pending === 0) compressor.end();
   });
 };
