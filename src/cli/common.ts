@@ -3,13 +3,13 @@
  *
  * @module
  */
+import { flagPlatform } from "./platforms.ts";
 import type { ParsedOptions } from "./args.ts";
 import { logExchange, type Output } from "./output.ts";
 import { type Bounds, parseDuration, parseWholeNumber, POSITIVE_BOUNDS } from "../units/mod.ts";
 import { type Compression, COMPRESSIONS } from "../compress/names.ts";
 import { credentialLookup } from "../credentials/mod.ts";
 import { UsageError } from "../errors/mod.ts";
-import { parsePlatform } from "../image/platform.ts";
 import { MAX_MTIME } from "../layer/limits.ts";
 import type { Platform } from "../oci/types.ts";
 import { Session, type SessionOptions } from "../target/mod.ts";
@@ -150,13 +150,7 @@ export function positiveInteger(value: string | undefined, option: string): numb
  */
 export function platformOption(options: ParsedOptions): Platform | undefined {
   const value = options.platform as string | undefined;
-  if (value === undefined) return undefined;
-  try {
-    return parsePlatform(value);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    throw new UsageError(`--platform: ${error.message}`, { hint: error.hint });
-  }
+  return value === undefined ? undefined : flagPlatform(value);
 }
 
 /** The `--compression` value, checked; `gzip` when absent. */

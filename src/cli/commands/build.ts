@@ -9,7 +9,8 @@ import { positiveInteger, registryOptions, sourceDateEpoch } from "../common.ts"
 import type { Output } from "../output.ts";
 import { transferDisplay } from "../progress.ts";
 import { libcOption, warnUnpinned } from "./deps.ts";
-import { parsePlatforms, platformList, reportPush } from "./push.ts";
+import { parsePlatforms, platformList } from "../platforms.ts";
+import { reportPush } from "./push.ts";
 import { buildImage, readRecipe } from "../../build/mod.ts";
 import { formatPlatform } from "../../image/platform.ts";
 import { parseReference } from "../../ref/mod.ts";

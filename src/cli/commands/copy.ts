@@ -4,15 +4,16 @@
  *
  * @module
  */
+import { parsePlatforms, platformList } from "../platforms.ts";
 import type { ParsedArgs } from "../args.ts";
 import { openSession, positiveInteger } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { transferDisplay } from "../progress.ts";
 import { collectBlobs, copyImage, type CopyResult, copyTags } from "../../copy/mod.ts";
 import { UsageError } from "../../errors/mod.ts";
-import { formatPlatform, hostPlatform, parsePlatform } from "../../image/platform.ts";
+import { formatPlatform, hostPlatform } from "../../image/platform.ts";
 import type { Target } from "../../oci/target.ts";
-import type { Descriptor, Platform } from "../../oci/types.ts";
+import type { Descriptor } from "../../oci/types.ts";
 import { formatReference, parseReference, type Reference } from "../../ref/mod.ts";
 import { destinationTags, resolveReference } from "../../target/mod.ts";
 import { tagPolicyOption } from "../options.ts";
@@ -36,7 +37,8 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
     throw new UsageError("--all-tags copies every tag: --semver and --tag-regex pick one");
   }
   // Every value is checked before the destination is opened: opening a layout creates it.
-  const given = platformsOption(options);
+  const list = platformList(options);
+  const given = list && parsePlatforms(list);
   // A docker-archive holds one platform: of an index, the host's unless one is given.
   const toDockerArchive = destinationRef.kind === "archive" && destinationRef.format === "docker";
   const platforms = given ?? (toDockerArchive ? [hostPlatform()] : undefined);
@@ -124,22 +126,6 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
   } finally {
     display.close();
   }
-}
-
-/** The `--platform` values, each comma-separated; undefined when none is given. */
-function platformsOption(options: ParsedArgs["options"]): Platform[] | undefined {
-  const values = options.platform as string[] | string | undefined;
-  if (values === undefined) return undefined;
-  const platforms: Platform[] = [];
-  for (const value of [values].flat().flatMap((v) => v.split(","))) {
-    try {
-      platforms.push(parsePlatform(value.trim()));
-    } catch (error) {
-      if (!(error instanceof UsageError)) throw error;
-      throw new UsageError(`--platform: ${error.message}`, { hint: error.hint });
-    }
-  }
-  return platforms;
 }
 
 /**

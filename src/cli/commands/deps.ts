@@ -11,7 +11,7 @@ import { formatBytes, type Output } from "../output.ts";
 import { layerOutput } from "./pack.ts";
 import { UsageError } from "../../errors/mod.ts";
 import { buildDepsLayer, type InstallerChoice, type Libc, LIBCS } from "../../python/mod.ts";
-import { platformList } from "./push.ts";
+import { platformList } from "../platforms.ts";
 import { depsSpec, INSTALLERS } from "../specs.ts";
 export { depsSpec } from "../specs.ts";
 

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { parsePlatforms, platformList } from "../platforms.ts";
 import type { ParsedArgs } from "../args.ts";
 import { compressionOption, openSession, positiveInteger, sourceDateEpoch } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
@@ -13,10 +14,10 @@ import { appendPlan } from "../../image/append.ts";
 import { createdAt } from "../../image/build.ts";
 import type { ConfigEdits } from "../../image/edit.ts";
 import { imagePlan, type IndexPlan, indexPlan, type PreparedLayer } from "../../image/plan.ts";
-import { DEFAULT_PLATFORM, formatPlatform, parsePlatform } from "../../image/platform.ts";
+import { DEFAULT_PLATFORM, formatPlatform } from "../../image/platform.ts";
 import { normalizePrefix } from "../../layer/mod.ts";
 import type { Digest } from "../../digest/mod.ts";
-import type { Descriptor, Index, Platform } from "../../oci/types.ts";
+import type { Descriptor, Index } from "../../oci/types.ts";
 import { openBase, type OpenedBase } from "../../pull/read.ts";
 import {
   appendToIndex,
@@ -204,52 +205,6 @@ const IMAGE_ONLY_OPTIONS = [
   "user",
   "label",
 ];
-
-/**
- * The values of a repeatable `--platform` (or `name`), each split at commas; undefined when it
- * is not given.
- *
- * @example
- * ```ts
- * import { platformList } from "./push.ts";
- * platformList({ platform: ["linux/amd64,linux/arm64"] }); // ["linux/amd64", "linux/arm64"]
- * ```
- */
-export function platformList(
-  options: ParsedArgs["options"],
-  name = "platform",
-): string[] | undefined {
-  const values = options[name] as string[] | string | undefined;
-  if (values === undefined) return undefined;
-  const list = [values].flat().flatMap((value) => value.split(",")).map((value) => value.trim())
-    .filter((value) => value !== "");
-  if (list.length === 0) throw new UsageError(`--${name} needs a value`);
-  if (list.length > 1 && list.includes("all")) {
-    throw new UsageError(`--${name} all stands alone: it means every platform of the base`);
-  }
-  return list;
-}
-
-/**
- * OCI platforms, each once.
- *
- * @throws {UsageError} for a value that is not `os/arch[/variant]`, or a platform given twice.
- * @example
- * ```ts
- * import { parsePlatforms } from "./push.ts";
- * parsePlatforms(["linux/amd64", "linux/arm64"]);
- * ```
- */
-export function parsePlatforms(values: string[]): Platform[] {
-  const platforms = values.map(parsePlatform);
-  const seen = new Set<string>();
-  for (const platform of platforms) {
-    const text = formatPlatform(platform);
-    if (seen.has(text)) throw new UsageError(`--platform lists ${text} twice`);
-    seen.add(text);
-  }
-  return platforms;
-}
 
 /**
  * What {@linkcode reportPush} reports of an image index: its digest, the images of our platforms
