@@ -12,7 +12,6 @@ import {
   KeyError,
   parsePrivateKey,
   parsePublicKey,
-  SignatureError,
   type SignaturePlan,
   signBundle,
   signClassic,
@@ -33,6 +32,7 @@ import {
   pythonKeys,
   pythonSign,
   pythonVerify,
+  refusal,
 } from "./helpers/cosign_vectors.ts";
 import { exitCodeOf } from "../src/cli/exit.ts";
 import { sha256Digest, sha256Hex } from "./helpers/hash.ts";
@@ -62,16 +62,6 @@ async function pushPlan(target: Target, plan: SignaturePlan): Promise<void> {
 async function imageOf(layout: LayoutTarget, tag: string): Promise<Descriptor> {
   await pushTestImage(layout, tag);
   return await layout.resolve(tag);
-}
-
-async function refusal(promise: Promise<unknown>): Promise<SignatureError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof SignatureError) return error;
-    throw error;
-  }
-  throw new Error("expected a SignatureError");
 }
 
 // --- classic signatures, verified against hand-made vectors ---------------------------------------

@@ -17,6 +17,7 @@ import {
   pushLayersImage,
   pushPythonSignature,
   pythonKeys,
+  refusal,
 } from "./helpers/cosign_vectors.ts";
 import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
 
@@ -32,16 +33,6 @@ const FILES = [
   { content: "x: 1\n", mediaType: "text/plain", title: "app.yaml" },
   { content: '{"a":1}', mediaType: "application/json", title: "data.json" },
 ];
-
-async function refusal(promise: Promise<unknown>): Promise<SignatureError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof SignatureError) return error;
-    throw error;
-  }
-  throw new Error("expected a SignatureError");
-}
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);

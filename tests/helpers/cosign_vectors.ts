@@ -14,6 +14,7 @@ import nodeCrypto from "node:crypto";
 import * as mock from "npm:@sigstore/mock@0.13.0";
 import type { Descriptor, Target } from "../../mod.ts";
 import { sha256Digest, sha256Hex } from "./hash.ts";
+import { SignatureError } from "../../src/trust/mod.ts";
 
 // Debian's python3 has python3-cryptography and python3-nacl; a pyenv `python3` earlier on PATH
 // may have neither, so the first interpreter that imports both is used.
@@ -613,4 +614,25 @@ export async function pushBundleReferrer(
     await target.pushManifest(index.descriptor, index.bytes, [image.digest.replace(":", "-")]);
   }
   return referrer;
+}
+
+/**
+ * The `SignatureError` that `promise` rejects with; anything else, or no rejection, fails.
+ *
+ * @example
+ * ```ts
+ * import { refusal } from "./cosign_vectors.ts";
+ * declare const verifying: Promise<unknown>;
+ * const error = await refusal(verifying);
+ * console.log(error.reason);
+ * ```
+ */
+export async function refusal(promise: Promise<unknown>): Promise<SignatureError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof SignatureError) return error;
+    throw error;
+  }
+  throw new Error("expected a SignatureError");
 }
