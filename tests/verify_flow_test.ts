@@ -273,3 +273,40 @@ Deno.test("layer selection: only matching blobs are fetched; copy writes them as
     }
   });
 });
+
+Deno.test("sync sees a signature added later to a refused digest once recheckRefused has passed", async () => {
+  // Long enough for a Python signer to start on a loaded machine.
+  const RECHECK_MS = 3000;
+  await withRegistry({}, async (registry, tmp) => {
+    const target = targetOf(registry, "team/flows");
+    const unsigned = await pushLayersImage(target, "prod", FILES);
+    const ticks = syncLoop({
+      reference: parseReference(`${registry.host}/team/flows:prod`),
+      outputs: [directoryOutput(`${tmp}/live`)],
+      interval: 10,
+      recheckRefused: RECHECK_MS,
+      verifier,
+      open: () => Promise.resolve(targetOf(registry, "team/flows")),
+    });
+    try {
+      assert.equal((await ticks.next()).value!.status, "failed");
+      const refusedAt = performance.now();
+      await pushPythonSignature(target, unsigned.descriptor.digest, signer.pkcs8, target.name);
+      // Within the recheck period the refusal is remembered: one HEAD, no verification.
+      const before = (await registry.requests()).length;
+      assert.equal((await ticks.next()).value!.status, "failed");
+      assert.deepEqual((await registry.requests()).slice(before).map((r) => r.method), ["HEAD"]);
+
+      const left = RECHECK_MS - (performance.now() - refusedAt);
+      assert.ok(left > 0, "the second tick ran within the recheck period");
+      await new Promise((done) => setTimeout(done, left + 50));
+      const delivered = (await ticks.next()).value!;
+      assert.equal(delivered.status, "changed");
+      assert.equal(delivered.digest, unsigned.descriptor.digest);
+      assert.equal(await Deno.readTextFile(`${tmp}/live/current/app.yaml`), "x: 1\n");
+    } finally {
+      await ticks.return();
+      target.close();
+    }
+  });
+});

@@ -174,6 +174,12 @@ export interface SyncOptions {
   once?: boolean;
   /** End by throwing after this many failed ticks in a row. Default: never. */
   maxFailures?: number;
+  /**
+   * Milliseconds during which a digest whose signature was refused is refused again without
+   * asking the registry; after that it is verified afresh, so that a signature added later to
+   * the same digest is seen. Default: 5 minutes.
+   */
+  recheckRefused?: number;
   /** Stops the loop: the tick in progress stops at its next safe point. */
   signal?: AbortSignal;
 }
@@ -189,6 +195,8 @@ const DEFAULT_JITTER = 0.1;
 const BACKOFF_BASE_MS = 1000;
 /** Backoff waits are shortened by up to half at random, so that clients spread out. */
 const BACKOFF_JITTER = 0.5;
+/** How long a refused digest is refused from memory: verifying costs several requests. */
+const DEFAULT_RECHECK_REFUSED_MS = 5 * 60_000;
 
 /**
  * Runs the sync loop: the first tick at once, then one per interval, until the signal aborts,
@@ -375,8 +383,11 @@ class Ticker {
   #target?: Target;
   /** The tag the policy picked at the last tick. */
   #tag?: string;
-  /** The last digest that failed verification, and why: refused again without a request. */
-  #refused?: { digest: Digest; error: SignatureError };
+  /**
+   * The last digest that failed verification, why, and when (`performance.now()`): refused
+   * again without a request until `recheckRefused` has passed.
+   */
+  #refused?: { digest: Digest; error: SignatureError; at: number };
 
   constructor(options: SyncOptions) {
     this.#options = options;
@@ -473,12 +484,17 @@ class Ticker {
   /**
    * The descriptor to deliver: `descriptor` itself without a verifier, else the one whose
    * signature verified (an index's chosen platform manifest, when only it is signed). A digest
-   * refused once is refused again at once, until the reference moves on.
+   * refused once is refused again at once, until the reference moves on or `recheckRefused`
+   * has passed.
    */
   async #verify(descriptor: Descriptor, signal: AbortSignal): Promise<Descriptor> {
     const verifier = this.#options.verifier;
     if (verifier === undefined) return descriptor;
-    if (this.#refused?.digest === descriptor.digest) throw this.#refused.error;
+    const refused = this.#refused;
+    const recheck = this.#options.recheckRefused ?? DEFAULT_RECHECK_REFUSED_MS;
+    if (refused?.digest === descriptor.digest && performance.now() - refused.at < recheck) {
+      throw refused.error;
+    }
     try {
       const verified = await verifier.verify(this.#target!, descriptor, {
         platform: this.#platform,
@@ -488,7 +504,7 @@ class Ticker {
       return verified.descriptor;
     } catch (error) {
       if (error instanceof SignatureError) {
-        this.#refused = { digest: descriptor.digest, error };
+        this.#refused = { digest: descriptor.digest, error, at: performance.now() };
       }
       throw error;
     }
