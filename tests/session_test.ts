@@ -33,15 +33,20 @@ async function pushImage(registry: TestRegistry, tmp: string, reference: string)
   await costOf(registry, tmp, ["push", reference, `${tmp}/src:/opt`]);
 }
 
+/** `copy --json` of an image between two repositories of one registry, with what it cost. */
+async function copyWithin(registry: TestRegistry, tmp: string): Promise<Sent & { stdout: string }> {
+  await pushImage(registry, tmp, `${registry.host}/t/src:v1`);
+  return await costOf(registry, tmp, [
+    "copy",
+    `${registry.host}/t/src:v1`,
+    `${registry.host}/t/dst:v1`,
+    "--json",
+  ]);
+}
+
 Deno.test("token: copy between two repositories of one registry learns the challenge once", async () => {
   await withRegistry({ auth: "token" }, async (registry, tmp) => {
-    await pushImage(registry, tmp, `${registry.host}/t/src:v1`);
-    const copy = await costOf(registry, tmp, [
-      "copy",
-      `${registry.host}/t/src:v1`,
-      `${registry.host}/t/dst:v1`,
-      "--json",
-    ]);
+    const copy = await copyWithin(registry, tmp);
     const result = JSON.parse(copy.stdout);
     // The layer and the config, linked within the registry.
     assert.equal(result.blobsMounted, 2, copy.stdout);
@@ -60,31 +65,32 @@ Deno.test("token: copy between two repositories of one registry learns the chall
 
 Deno.test("basic: copy between two repositories of one registry learns the challenge once", async () => {
   await withRegistry({ auth: "basic" }, async (registry, tmp) => {
-    await pushImage(registry, tmp, `${registry.host}/t/src:v1`);
-    const copy = await costOf(registry, tmp, [
-      "copy",
-      `${registry.host}/t/src:v1`,
-      `${registry.host}/t/dst:v1`,
-      "--json",
-    ]);
+    const copy = await copyWithin(registry, tmp);
     assert.equal(JSON.parse(copy.stdout).blobsMounted, 2, copy.stdout);
     assert.deepEqual(refusals(copy), [`HEAD /v2/t/src/manifests/v1 401`], copy.requests.join("\n"));
     assert.deepEqual(copy.tokens, []);
   });
 });
 
+/** `push --base` of a small app onto an image in the same registry, with what it cost. */
+async function pushOntoBase(
+  registry: TestRegistry,
+  tmp: string,
+): Promise<Sent & { stdout: string }> {
+  await pushImage(registry, tmp, `${registry.host}/t/base:v1`);
+  await writeTree(`${tmp}/app`, { "main.py": { type: "file", content: "print('app')\n" } });
+  return await costOf(registry, tmp, [
+    "push",
+    `${registry.host}/t/app:v1`,
+    `${tmp}/app:/app`,
+    "--base",
+    `${registry.host}/t/base:v1`,
+  ]);
+}
+
 Deno.test("token: push --base from the same registry learns the challenge once", async () => {
   await withRegistry({ auth: "token" }, async (registry, tmp) => {
-    await pushImage(registry, tmp, `${registry.host}/t/base:v1`);
-    await writeTree(`${tmp}/app`, { "main.py": { type: "file", content: "print('app')\n" } });
-    const push = await costOf(registry, tmp, [
-      "push",
-      `${registry.host}/t/app:v1`,
-      `${tmp}/app:/app`,
-      "--base",
-      `${registry.host}/t/base:v1`,
-      "--json",
-    ]);
+    const push = await pushOntoBase(registry, tmp);
     // The credentials are checked first, which learns the challenge; the base then reads
     // through the same client, where a client of its own was refused once more.
     assert.deepEqual(refusals(push), ["GET /v2/ 401"], push.requests.join("\n"));
@@ -102,15 +108,7 @@ Deno.test("token: push --base from the same registry learns the challenge once",
 
 Deno.test("basic: push --base from the same registry learns the challenge once", async () => {
   await withRegistry({ auth: "basic" }, async (registry, tmp) => {
-    await pushImage(registry, tmp, `${registry.host}/t/base:v1`);
-    await writeTree(`${tmp}/app`, { "main.py": { type: "file", content: "print('app')\n" } });
-    const push = await costOf(registry, tmp, [
-      "push",
-      `${registry.host}/t/app:v1`,
-      `${tmp}/app:/app`,
-      "--base",
-      `${registry.host}/t/base:v1`,
-    ]);
+    const push = await pushOntoBase(registry, tmp);
     // Checking the credentials: GET /v2/ 401, then GET /v2/ 200 with them. Nothing after.
     assert.deepEqual(refusals(push), ["GET /v2/ 401"], push.requests.join("\n"));
   });
