@@ -3,13 +3,18 @@
  * written into a temporary folder that has no `deno.json` (nor any folder above it), imports
  * `mod.ts` by its address, and runs with the binary's permissions and no `--config`. It pushes a
  * folder to a registry that wants basic auth, with the credentials of the Docker config that
- * `DOCKER_CONFIG` names, and pulls it back.
+ * `DOCKER_CONFIG` names, and pulls it back. And `copy()` with several sources, platforms and
+ * delta archives, against the real registry and skopeo.
  */
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
-import { run } from "./helpers/cli.ts";
+import { copy, NotFoundError, UnsafeContentError, UsageError } from "../mod.ts";
+import { ocisync, run, runOk, shown } from "./helpers/cli.ts";
+import { sha256Digest } from "./helpers/hash.ts";
+import { writeImage } from "./helpers/layers.ts";
 import { startRegistry } from "./helpers/registry.ts";
+import { writeTree } from "./helpers/tree.ts";
 
 /** Where the script imports the library from: the README gives its https address. */
 const MOD = new URL("../mod.ts", import.meta.url).href;
@@ -88,6 +93,89 @@ Deno.test("a script outside the repository pushes a folder with the Docker confi
     const requests = await registry.requests();
     const manifestPut = requests.find((r) => r.method === "PUT" && r.path.includes("/manifests/"));
     assert.equal(manifestPut?.status, 201);
+  } finally {
+    await registry.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("copy() takes several sources, platforms and skipBlobsIn, and a failed copy leaves the archive as it was", async () => {
+  const registry = await startRegistry();
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-library-" });
+  try {
+    await writeTree(`${tmp}/base`, { "lib.txt": { type: "file", content: "base\n" } });
+    for (const name of ["app:v1", "tools:t1", "app:v2"]) {
+      const dir = `${tmp}/src-${name.replace(":", "-")}`;
+      await writeTree(dir, { "app.txt": { type: "file", content: name } });
+      const push = await ocisync([
+        ...["push", `${registry.host}/${name}`, `${tmp}/base:/base`, `${dir}:/app`],
+        ...["--platform", "linux/amd64,linux/arm64"],
+      ]);
+      assert.equal(push.code, 0, shown(push));
+    }
+    const settings = { credentials: false as const };
+    const release = `${tmp}/release.tar`;
+    const copied = await copy(
+      [`${registry.host}/app:v1`, `${registry.host}/tools:t1`],
+      `oci-archive:${release}`,
+      { ...settings, platforms: ["linux/arm64"] },
+    );
+    assert.deepEqual(copied.map((c) => [c.source, c.tag]), [
+      [`${registry.host}/app:v1`, "v1"],
+      [`${registry.host}/tools:t1`, "t1"],
+    ]);
+    // One platform of each index: skopeo reads the manifest the registry has for arm64.
+    for (const [name, tag] of [["app:v1", "v1"], ["tools:t1", "t1"]]) {
+      const there = await runOk("skopeo", [
+        ...["inspect", "--raw", "--tls-verify=false", "--override-arch", "arm64"],
+        `docker://${registry.host}/${name}`,
+      ]);
+      const index = JSON.parse(there);
+      const arm64 = index.manifests.find((m: { platform: { architecture: string } }) =>
+        m.platform.architecture === "arm64"
+      );
+      const raw = await runOk("skopeo", ["inspect", "--raw", `oci-archive:${release}:${tag}`]);
+      assert.equal(sha256Digest(raw), arm64.digest, name);
+    }
+
+    // A delta of app:v2 against the release leaves out the shared base layer.
+    const [delta] = await copy(`${registry.host}/app:v2`, `oci-archive:${tmp}/delta.tar`, {
+      ...settings,
+      platform: "linux/arm64",
+      skipBlobsIn: [`oci-archive:${release}`],
+    });
+    assert.equal(delta.result?.expected?.length, 1);
+
+    // A second source that does not exist: the archive is left byte for byte.
+    const before = sha256Digest(await Deno.readFile(release));
+    await assert.rejects(
+      copy([`${registry.host}/app:v2`, `${registry.host}/nowhere:v9`], `oci-archive:${release}`, {
+        ...settings,
+        platform: "linux/arm64",
+      }),
+      NotFoundError,
+    );
+    assert.equal(sha256Digest(await Deno.readFile(release)), before);
+
+    // A gzip bomb into a docker-archive: refused by maxExtractSize, nothing written.
+    await writeImage(`${tmp}/bomb`, [new Uint8Array(8 * 1024 * 1024)], true);
+    await assert.rejects(
+      copy(`oci:${tmp}/bomb:v1`, `docker-archive:${tmp}/bomb.tar:app:v1`, {
+        maxExtractSize: 1024 * 1024,
+      }),
+      (error: unknown) => error instanceof UnsafeContentError && error.option === "maxExtractSize",
+    );
+    assert.equal(await Deno.stat(`${tmp}/bomb.tar`).catch(() => undefined), undefined);
+
+    // Several sources into a registry repository: a usage error.
+    await assert.rejects(
+      copy(
+        [`oci:${tmp}/bomb:v1`, `oci-archive:${release}:v1`],
+        `${registry.host}/mirror`,
+        settings,
+      ),
+      UsageError,
+    );
   } finally {
     await registry.stop();
     await Deno.remove(tmp, { recursive: true });

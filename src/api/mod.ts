@@ -31,7 +31,7 @@
  * ```
  * @module
  */
-import { copyImage, type CopyResult, copyTags } from "../copy/mod.ts";
+import { blobsOfReferences, type CopiedImage, copySource, planSources } from "../copy/mod.ts";
 import { DEFAULT_ARTIFACT_TYPE } from "./defaults.ts";
 import { type Credential, type CredentialLookup, credentialLookup } from "../credentials/mod.ts";
 import type { Compression } from "../compress/mod.ts";
@@ -382,13 +382,13 @@ export async function pullTo(
  * ```ts
  * import assert from "node:assert/strict";
  * import type { CopyImageOptions } from "../../mod.ts";
- * const options: CopyImageOptions = { allTags: true, referrers: true };
+ * const options: CopyImageOptions = { allTags: true, platforms: ["linux/amd64", "linux/arm64"] };
  * assert.equal(options.allTags, true);
  * ```
  */
 export interface CopyImageOptions extends CallSettings {
   /**
-   * Copy every tag of the source repository; a tag the destination has at the same digest is
+   * Copy every tag of each source repository; a tag the destination has at the same digest is
    * skipped. The references must then name no tag or digest.
    */
   allTags?: boolean;
@@ -396,30 +396,50 @@ export interface CopyImageOptions extends CallSettings {
   referrers?: boolean;
   /** Copy only this platform of an index, whose digest the destination then gets. */
   platform?: string | Platform;
+  /**
+   * Copy only these platforms of an index (each `os/arch[/variant]` or a {@linkcode Platform}):
+   * their manifests, and a reduced index that lists them alone, whose digest is then new. One
+   * is as `platform`; give one option or the other.
+   */
+  platforms?: (string | Platform)[];
+  /**
+   * Write a delta: leave out of an `oci-archive:` destination the blobs these references hold
+   * (images or repositories of the registry on the other side, layouts, earlier archives), and
+   * list them in its `index.json` as expected there. A copy from the delta checks that its
+   * destination has them before it writes anything.
+   */
+  skipBlobsIn?: string | string[];
+  /**
+   * For a `docker-archive:` destination, which holds the layers uncompressed: the most bytes
+   * they may decompress to, all together. Default 32 GiB, as `--max-extract-size`.
+   */
+  maxExtractSize?: number;
   /** Blobs transferred at once. Default 4. */
   concurrency?: number;
   /** Progress events, for a display. */
   onBlob?: BlobListener;
 }
 
-/** One image {@linkcode copy} copied, or found already there. */
-export interface CopiedImage {
-  /** The tag written; none for a copy by digest. */
-  tag?: string;
-  /** The digest the destination has. */
-  digest: Digest;
-  /** What the copy did; undefined when the destination had the tag at this digest already. */
-  result?: CopyResult;
-}
+export type { CopiedImage } from "../copy/mod.ts";
 
 /**
- * Copies an image (or index) between registries and layouts, as `ocisync copy SRC DST` does:
- * manifests are copied byte for byte, so digests are kept; blobs the destination has are
- * skipped, and within one registry they are mounted rather than sent. The destination's tag is
- * the destination reference's, else the source's. With `allTags`, every tag of the repository.
+ * Copies images (or indexes) between registries, layouts and archives, as
+ * `ocisync copy SRC... DST` does: manifests are copied byte for byte, so digests are kept;
+ * blobs the destination has are skipped, and within one registry they are mounted rather than
+ * sent. The destination's tag is the destination reference's, else the source's. With
+ * `allTags`, every tag of each source repository, in order.
  *
- * @throws {UsageError} for `allTags` with a reference that names a tag or digest.
- * @throws {NotFoundError} when the source does not exist.
+ * Several sources (an array) go into one `oci-archive:` file or `oci:` layout, each image under
+ * its own tag, as separate copies would put them; all are resolved before anything is written.
+ * An archive is written once, atomically, when every copy is done; when one fails, the file is
+ * not written (an existing one is left as it was).
+ *
+ * @throws {UsageError} for `allTags` with a reference that names a tag or digest; for several
+ * sources into a registry repository, a `docker-archive:`, or a destination with a tag; for two
+ * sources that would take one tag; for `skipBlobsIn` without an `oci-archive:` destination.
+ * @throws {NotFoundError} when a source does not exist.
+ * @throws {UnsafeContentError} when a `docker-archive:` destination's layers decompress to more
+ * than `maxExtractSize` bytes (its `option` is `maxExtractSize`).
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -434,46 +454,90 @@ export interface CopiedImage {
  * assert.deepEqual(all.map((c) => [c.tag, c.result === undefined]), [["v1", true], ["v2", false]]);
  * assert.equal((await inspect(`oci:${tmp}/mirror:v2`)).digest, pushed.digest);
  * ```
+ * @example Several sources into one archive, then a delta of what the other side lacks
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { copy, pushFolder } from "../../mod.ts";
+ * const tmp = await Deno.makeTempDir();
+ * for (const name of ["app", "tools"]) {
+ *   await Deno.mkdir(`${tmp}/${name}`);
+ *   await Deno.writeTextFile(`${tmp}/${name}/${name}.txt`, name);
+ *   await pushFolder(`oci:${tmp}/${name}-layout:1`, `${tmp}/${name}`, {
+ *     tags: [`${name}-1`],
+ *     platform: "linux/arm64",
+ *   });
+ * }
+ * const release = await copy(
+ *   [`oci:${tmp}/app-layout:app-1`, `oci:${tmp}/tools-layout:tools-1`],
+ *   `oci-archive:${tmp}/release.tar`,
+ *   { platforms: ["linux/arm64"] },
+ * );
+ * assert.deepEqual(release.map((c) => [c.source, c.tag]), [
+ *   [`oci:${tmp}/app-layout:app-1`, "app-1"],
+ *   [`oci:${tmp}/tools-layout:tools-1`, "tools-1"],
+ * ]);
+ * // The other side has what release.tar carries. The same code for amd64 has the same layer:
+ * // a delta against release.tar leaves it out, and carries the new config and manifest.
+ * const amd64 = `oci:${tmp}/app-layout:app-1-amd64`;
+ * await pushFolder(amd64, `${tmp}/app`, { platform: "linux/amd64" });
+ * const [delta] = await copy(amd64, `oci-archive:${tmp}/delta.tar`, {
+ *   skipBlobsIn: `oci-archive:${tmp}/release.tar`,
+ * });
+ * assert.equal(delta.result?.expected?.length, 1);
+ * ```
  */
 export async function copy(
-  source: string,
+  source: string | readonly string[],
   destination: string,
   options: CopyImageOptions = {},
 ): Promise<CopiedImage[]> {
-  const sourceRef = parseReference(source);
+  const sourceRefs = (typeof source === "string" ? [source] : [...source]).map(parseReference);
+  if (sourceRefs.length === 0) throw new UsageError("copy needs at least one source");
   const destinationRef = parseReference(destination);
-  if (
-    options.allTags &&
-    (sourceRef.tag || sourceRef.digest || destinationRef.tag || destinationRef.digest)
-  ) {
+  const tagged = (ref: Reference) => ref.tag !== undefined || ref.digest !== undefined;
+  if (options.allTags && (sourceRefs.some(tagged) || tagged(destinationRef))) {
     throw new UsageError("allTags copies a whole repository: give references without tags");
   }
-  const copyOptions = {
-    platform: platformOf(options.platform),
-    referrers: options.referrers,
-    concurrency: options.concurrency,
-    onBlob: options.onBlob,
-  };
+  if (options.platform !== undefined && options.platforms !== undefined) {
+    throw new UsageError("give platform or platforms, not both", { option: "platforms" });
+  }
+  const platforms = options.platforms?.map((p) => platformOf(p)!) ??
+    (options.platform === undefined ? undefined : [platformOf(options.platform)!]);
+  const skipBlobsIn = options.skipBlobsIn === undefined
+    ? undefined
+    : [options.skipBlobsIn].flat().map(parseReference);
+  if (skipBlobsIn && !(destinationRef.kind === "archive" && destinationRef.format === "oci")) {
+    throw new UsageError("skipBlobsIn writes a delta: the destination must be an oci-archive:", {
+      option: "skipBlobsIn",
+    });
+  }
   const signal = options.signal;
   await using session = openSession(options);
-  const from = await session.open(sourceRef);
-  const to = await opener(session, destinationRef, signal)();
-  if (options.allTags) {
-    const tags = (await Array.fromAsync(from.tags())).sort();
-    return await copyTags(from, to, tags, { ...copyOptions, signal });
-  }
-  const descriptor = await resolveReference(from, sourceRef, { signal });
-  signal?.throwIfAborted();
-  // The destination's tag, else the source's; a copy by digest alone tags nothing.
-  const tags = destinationRef.tag
-    ? [destinationRef.tag]
-    : sourceRef.tag
-    ? [sourceRef.tag]
-    : sourceRef.digest || destinationRef.digest
-    ? []
-    : destinationTags(destinationRef);
-  const result = await copyImage(from, descriptor, to, tags, copyOptions);
-  return [{ tag: tags[0], digest: result.digest, result }];
+  // A failure drops what an archive staged: the file is written only once every copy is done.
+  return await session.discardOnFailure(async () => {
+    const skipBlobs = skipBlobsIn && await blobsOfReferences(session, skipBlobsIn);
+    const plans = await planSources(session, sourceRefs, destinationRef, {
+      allTags: options.allTags,
+      signal,
+    });
+    const to = await opener(session, destinationRef, signal, options.maxExtractSize)();
+    const copyOptions = {
+      platforms,
+      skipBlobs,
+      referrers: options.referrers,
+      concurrency: options.concurrency,
+      onBlob: options.onBlob,
+      signal,
+    };
+    const copied: CopiedImage[] = [];
+    for (const plan of plans) {
+      // A repository's tags in order, whatever order the registry lists them in.
+      plan.allTags?.sort();
+      signal?.throwIfAborted();
+      copied.push(...await copySource(plan, to, copyOptions));
+    }
+    return copied;
+  });
 }
 
 /**
@@ -772,11 +836,16 @@ function credentialsOf(
  * Opens a destination once, for writing: a layout is created, a registry is asked for push
  * access, so that refused credentials are known before any work.
  */
-function opener(session: Session, ref: Reference, signal?: AbortSignal): () => Promise<Target> {
+function opener(
+  session: Session,
+  ref: Reference,
+  signal?: AbortSignal,
+  maxExtractSize?: number,
+): () => Promise<Target> {
   let opened: Promise<Target> | undefined;
   return () =>
     opened ??= (async () => {
-      const target = await session.open(ref, { create: true });
+      const target = await session.open(ref, { create: true, maxExtractSize });
       if (isPushAuthenticator(target)) await target.authenticateForPush({ signal });
       return target;
     })();

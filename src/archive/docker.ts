@@ -32,6 +32,7 @@
  * @module
  */
 import { decompressStream, detectCompression } from "../compress/decompress.ts";
+import type { Compression } from "../compress/mod.ts";
 import {
   type Digest,
   hashing,
@@ -41,7 +42,13 @@ import {
   sha256Digest,
   verifyingStream,
 } from "../digest/mod.ts";
-import { IntegrityError, NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
+import {
+  IntegrityError,
+  NotFoundError,
+  OcisyncError,
+  UnsafeContentError,
+  UsageError,
+} from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
 import { cancelOnError } from "../layout/format.ts";
 import type { LayoutTarget } from "../layout/mod.ts";
@@ -51,6 +58,7 @@ import {
   type Descriptor,
   isJsonObject,
   type Manifest,
+  MAX_MANIFEST_BYTES,
   parseManifestOrIndex,
 } from "../oci/types.ts";
 import { parseRegistryReference } from "../ref/mod.ts";
@@ -65,8 +73,21 @@ import {
 } from "./tar_index.ts";
 import { type ArchiveFile, writeArchive } from "./write.ts";
 
+/**
+ * The default of {@linkcode DockerArchiveOpenOptions.maxExtractSize}, 32 GiB: that of `pull`'s
+ * `--max-extract-size`.
+ */
+export const DEFAULT_MAX_EXTRACT_BYTES = 32 * 1024 ** 3;
+
 /** Options of {@linkcode DockerArchiveTarget.open}. */
 export interface DockerArchiveOpenOptions extends ArchiveOpenOptions {
+  /**
+   * Writing: the most bytes the image's layers may take as the plain tars the archive holds,
+   * all layers together. A compressed layer is decompressed to its plain tar, so that a
+   * decompression bomb in a source image stops here rather than filling the disk. Default
+   * {@linkcode DEFAULT_MAX_EXTRACT_BYTES}.
+   */
+  maxExtractSize?: number;
   /**
    * The image name of `docker-archive:FILE:NAME:TAG` (`docker.io/library/app`): a bare tag given
    * to `resolve` or `pushManifest` is this name's tag.
@@ -120,6 +141,7 @@ export class DockerArchiveTarget implements Target, Closer {
   /** The archive file. */
   readonly path: string;
   #imageName: string | undefined;
+  #maxExtractSize: number;
   #archive: TarIndex | undefined;
   #images: ArchiveImage[];
   /** Set when opened for writing; made at the first push. */
@@ -139,6 +161,7 @@ export class DockerArchiveTarget implements Target, Closer {
     this.path = path;
     this.name = `docker-archive:${path}`;
     this.#imageName = options.name;
+    this.#maxExtractSize = options.maxExtractSize ?? DEFAULT_MAX_EXTRACT_BYTES;
     this.#writing = options.create ?? false;
     this.#archive = archive;
     this.#images = images;
@@ -182,7 +205,10 @@ export class DockerArchiveTarget implements Target, Closer {
     }
     const items = parseArchiveManifest(path, await readSmallEntry(archive, manifestEntry));
     const images = [];
-    for (const item of items) images.push(await readImage(archive, item));
+    // Each file is read once, however many images list it: a hostile manifest.json may list one
+    // large file thousands of times.
+    const seen: ReadEntries = { configs: new Map(), layers: new Map() };
+    for (const item of items) images.push(await readImage(archive, item, seen));
     return new DockerArchiveTarget(path, options, archive, images);
   }
 
@@ -351,6 +377,8 @@ export class DockerArchiveTarget implements Target, Closer {
    * @throws {NotFoundError} when its config or a layer was not pushed first.
    * @throws {IntegrityError} when the bytes do not match the descriptor, or a layer's plain tar
    * does not match its diff_id.
+   * @throws {UnsafeContentError} when the layers' plain tars would take more than
+   * `maxExtractSize` bytes; what was decompressed is removed.
    * @example
    * ```ts
    * import { DockerArchiveTarget } from "./docker.ts";
@@ -532,6 +560,8 @@ export class DockerArchiveTarget implements Target, Closer {
       );
     }
     const layers: PushedImage["layers"] = [];
+    // The plain tars' bytes so far, all layers together, against the limit.
+    const plain = { bytes: 0 };
     const plainFolder = `${staging.path}/${PLAIN_LAYERS}`;
     await Deno.mkdir(plainFolder, { recursive: true });
     for (const [i, layer] of manifest.layers.entries()) {
@@ -546,12 +576,16 @@ export class DockerArchiveTarget implements Target, Closer {
       }
       if (layer.digest === diffId) {
         // Its digest is its diff_id: it is the plain tar itself, verified when it was pushed.
+        plain.bytes += layer.size;
+        if (plain.bytes > this.#maxExtractSize) throw this.#tooLarge(layer.digest);
         layers.push({ diffId, size: layer.size, open: () => staging.fetchBlob(layer) });
         continue;
       }
       const file = `${plainFolder}/${parseDigest(diffId).hex}`;
       const hash = new Sha256();
-      await writeFileAtomic(file, hashing(decompressStream(await staging.fetchBlob(layer)), hash));
+      const decompressed = decompressStream(await staging.fetchBlob(layer));
+      // writeFileAtomic leaves no file behind when the stream throws.
+      await writeFileAtomic(file, hashing(this.#bounded(decompressed, plain, layer), hash));
       const actual = hash.digest();
       if (actual !== diffId) {
         await Deno.remove(file);
@@ -570,6 +604,28 @@ export class DockerArchiveTarget implements Target, Closer {
       });
     }
     return layers;
+  }
+
+  /** `chunks`, counted into `plain.bytes`; throws once they pass the limit. */
+  async *#bounded(
+    chunks: AsyncIterable<Uint8Array>,
+    plain: { bytes: number },
+    layer: Descriptor,
+  ): AsyncGenerator<Uint8Array> {
+    for await (const chunk of chunks) {
+      plain.bytes += chunk.length;
+      if (plain.bytes > this.#maxExtractSize) throw this.#tooLarge(layer.digest);
+      yield chunk;
+    }
+  }
+
+  #tooLarge(digest: string): UnsafeContentError {
+    return new UnsafeContentError(
+      `${this.name}: the image's layers decompress to more than the limit of ` +
+        `${this.#maxExtractSize} bytes (at layer ${digest}); a docker archive holds them ` +
+        "uncompressed",
+      { hint: "raise the size limit if the image is really this large", option: "maxExtractSize" },
+    );
   }
 
   async #write(image: PushedImage, staging: LayoutTarget): Promise<void> {
@@ -632,11 +688,31 @@ function parseArchiveManifest(path: string, bytes: Uint8Array): ArchiveManifestI
   });
 }
 
+/** A layer file's compression, and its digest when compressed. */
+interface LayerFacts {
+  compression: Compression;
+  digest?: Digest;
+}
+
+/** What reading an archive learnt of its files, by entry name: each is read once. */
+interface ReadEntries {
+  /** A config's digest, size and diff_ids. */
+  configs: Map<string, { digest: Digest; size: number; diffIds: Digest[] }>;
+  layers: Map<string, LayerFacts>;
+}
+
 /**
  * An image of `manifest.json`: its config read and hashed, its layers located, and the OCI
  * manifest skopeo would write for it.
+ *
+ * @throws {IntegrityError} when a file it names is missing, its config is malformed, or its
+ * manifest would be larger than a manifest may be.
  */
-async function readImage(archive: TarIndex, item: ArchiveManifestItem): Promise<ArchiveImage> {
+async function readImage(
+  archive: TarIndex,
+  item: ArchiveManifestItem,
+  seen: ReadEntries,
+): Promise<ArchiveImage> {
   const locate = (name: string, what: string): TarIndexEntry => {
     const entry = followLinks(archive, name);
     if (entry?.type !== "file") {
@@ -648,9 +724,14 @@ async function readImage(archive: TarIndex, item: ArchiveManifestItem): Promise<
     return entry;
   };
   const configEntry = locate(item.config, "the config");
-  const config = await readSmallEntry(archive, configEntry);
-  const configDigest = sha256Digest(config);
-  const diffIds = diffIdsOf(config, `${archive.path}: config ${item.config}`);
+  let config = seen.configs.get(configEntry.name);
+  if (!config) {
+    const bytes = await readSmallEntry(archive, configEntry);
+    const diffIds = diffIdsOf(bytes, `${archive.path}: config ${item.config}`);
+    config = { digest: sha256Digest(bytes), size: bytes.length, diffIds };
+    seen.configs.set(configEntry.name, config);
+  }
+  const { digest: configDigest, diffIds } = config;
   if (diffIds.length !== item.layers.length) {
     throw new IntegrityError(
       `${archive.path}: config ${item.config} lists ${diffIds.length} diff_ids for ` +
@@ -661,7 +742,7 @@ async function readImage(archive: TarIndex, item: ArchiveManifestItem): Promise<
   const layers: Descriptor[] = [];
   for (const [i, name] of item.layers.entries()) {
     const entry = locate(name, "the layer");
-    const layer = await describeLayer(archive, entry, diffIds[i]);
+    const layer = await describeLayer(archive, entry, diffIds[i], seen.layers);
     blobs.set(layer.digest, entry);
     layers.push(layer);
   }
@@ -669,9 +750,15 @@ async function readImage(archive: TarIndex, item: ArchiveManifestItem): Promise<
   const manifest = encoder.encode(JSON.stringify({
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,
-    config: { mediaType: MediaType.OciConfig, digest: configDigest, size: config.length },
+    config: { mediaType: MediaType.OciConfig, digest: configDigest, size: config.size },
     layers,
   }));
+  if (manifest.length > MAX_MANIFEST_BYTES) {
+    throw new IntegrityError(
+      `${archive.path}: the image of config ${item.config} lists ${layers.length} layers, and ` +
+        `its manifest would have ${manifest.length} bytes, over the limit of ${MAX_MANIFEST_BYTES}`,
+    );
+  }
   return {
     descriptor: {
       mediaType: MediaType.OciManifest,
@@ -694,7 +781,25 @@ async function describeLayer(
   archive: TarIndex,
   entry: TarIndexEntry,
   diffId: Digest,
+  seen: ReadEntries["layers"],
 ): Promise<Descriptor> {
+  let facts = seen.get(entry.name);
+  if (!facts) {
+    facts = await layerFacts(archive, entry);
+    seen.set(entry.name, facts);
+  }
+  if (facts.compression === "none") {
+    return { mediaType: MediaType.OciLayer, digest: diffId, size: entry.size };
+  }
+  const mediaType = facts.compression === "gzip" ? MediaType.OciLayerGzip : MediaType.OciLayerZstd;
+  return { mediaType, digest: facts.digest!, size: entry.size };
+}
+
+/** A layer file's compression, from its first bytes, and a compressed one's digest. */
+async function layerFacts(
+  archive: TarIndex,
+  entry: TarIndexEntry,
+): Promise<LayerFacts> {
   const head = new Uint8Array(4);
   let filled = 0;
   const reader = (await openEntry(archive, entry)).getReader();
@@ -707,10 +812,7 @@ async function describeLayer(
   }
   await reader.cancel();
   const compression = detectCompression(head.subarray(0, filled));
-  if (compression === "none") {
-    return { mediaType: MediaType.OciLayer, digest: diffId, size: entry.size };
-  }
-  const mediaType = compression === "gzip" ? MediaType.OciLayerGzip : MediaType.OciLayerZstd;
+  if (compression === "none") return { compression };
   const named = /^blobs\/([a-z0-9]+)\/([0-9a-f]+)$/.exec(entry.name);
   let digest = named ? `${named[1]}:${named[2]}` : "";
   if (!isDigest(digest)) {
@@ -718,7 +820,7 @@ async function describeLayer(
     for await (const chunk of await openEntry(archive, entry)) hash.update(chunk);
     digest = hash.digest();
   }
-  return { mediaType, digest: digest as Digest, size: entry.size };
+  return { compression, digest: digest as Digest };
 }
 
 /** A config's `rootfs.diff_ids`, checked. */

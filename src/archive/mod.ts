@@ -20,7 +20,11 @@ import type { ArchiveReference } from "../ref/mod.ts";
 import { DockerArchiveTarget } from "./docker.ts";
 import { OciArchiveTarget } from "./oci.ts";
 
-export { type DockerArchiveOpenOptions, DockerArchiveTarget } from "./docker.ts";
+export {
+  DEFAULT_MAX_EXTRACT_BYTES,
+  type DockerArchiveOpenOptions,
+  DockerArchiveTarget,
+} from "./docker.ts";
 export { type ArchiveOpenOptions, EXPECTED_BLOBS_ANNOTATION, OciArchiveTarget } from "./oci.ts";
 // Re-exported so that this module's documentation is complete on its own.
 export type { ArchiveReference } from "../ref/mod.ts";
@@ -32,6 +36,11 @@ export type { Digest } from "../digest/mod.ts";
 export interface OpenArchiveOptions {
   /** Open for writing: a missing file is created on `close()`. */
   create?: boolean;
+  /**
+   * For a `docker-archive:` opened for writing: the most bytes the image's layers may
+   * decompress to. Default {@linkcode DEFAULT_MAX_EXTRACT_BYTES}.
+   */
+  maxExtractSize?: number;
 }
 
 /**
@@ -63,6 +72,7 @@ export async function openArchiveTarget(
   }
   return await DockerArchiveTarget.open(reference.path, {
     create: options.create,
+    maxExtractSize: options.maxExtractSize,
     name: reference.name,
   });
 }

@@ -62,6 +62,17 @@ interface FileIdentity {
   mtimeMs: number | undefined;
 }
 
+/**
+ * The most entries an archive's index holds. An image archive has a few per blob; a tar of
+ * millions of empty entries would only fill memory with the index.
+ */
+export const MAX_ARCHIVE_ENTRIES = 1_000_000;
+/**
+ * The most header bytes read for one entry, its extended headers (long names, PAX records)
+ * included. Real ones take a few blocks; a chain of large extended headers would be held in
+ * memory whole.
+ */
+export const MAX_ENTRY_HEADER_BYTES = 4 * 1024 * 1024;
 /** The most symlinks followed for one name, as Linux's MAXSYMLINKS. */
 const MAX_LINKS = 40;
 /** Zeros that stand in for skipped content, a MiB at a time; never read from disk. */
@@ -77,7 +88,9 @@ const READ_SIZE = 256 * 1024;
  *
  * Errors of opening the file (`Deno.errors.NotFound`) pass as they are, for the caller to word.
  *
- * @throws {UnsafeContentError} when the archive is corrupt, truncated, or unsafe as above.
+ * @throws {UnsafeContentError} when the archive is corrupt, truncated, or unsafe as above; has
+ * more than {@linkcode MAX_ARCHIVE_ENTRIES} entries; or an entry's headers take more than
+ * {@linkcode MAX_ENTRY_HEADER_BYTES}.
  * @example
  * ```ts
  * import { indexTar } from "./tar_index.ts";
@@ -97,6 +110,9 @@ export async function indexTar(path: string, options: IndexTarOptions): Promise<
     // then handed over as zeros, which the reader skips, instead of being read.
     let position = 0;
     let skip = 0;
+    // Header bytes read since the last entry came out, and entries seen.
+    let headerBytes = 0;
+    let count = 0;
     const source = async function* (): AsyncGenerator<Uint8Array> {
       while (true) {
         if (skip > 0) {
@@ -110,11 +126,25 @@ export async function indexTar(path: string, options: IndexTarOptions): Promise<
         const block = await readUpTo(file, BLOCK_SIZE);
         if (block.length === 0) return;
         position += block.length;
+        headerBytes += block.length;
+        if (headerBytes > MAX_ENTRY_HEADER_BYTES) {
+          throw new UnsafeContentError(
+            `${path}: the headers of the entry at byte ${position - headerBytes} take more ` +
+              `than ${MAX_ENTRY_HEADER_BYTES} bytes`,
+          );
+        }
         yield block;
       }
     };
     for await (const entry of readTar(source())) {
       const offset = position;
+      headerBytes = 0;
+      if (++count > MAX_ARCHIVE_ENTRIES) {
+        throw new UnsafeContentError(
+          `${path} has more than ${MAX_ARCHIVE_ENTRIES} entries; an image archive has a few ` +
+            "per blob",
+        );
+      }
       const name = checkedName(path, entry.name);
       if (offset + entry.size > info.size) {
         throw new UnsafeContentError(`${path} is truncated: ${entry.name} ends past the file`);

@@ -172,7 +172,11 @@ export const pushSpec: CommandSpec = {
   ],
 };
 
-/** The default limit on what a pull may decompress: a decompression bomb stops here. */
+/**
+ * The default limit on what a pull may decompress, and a copy into a docker-archive (which holds
+ * the layers uncompressed): a decompression bomb stops here. The library's default for the
+ * archive, `DEFAULT_MAX_EXTRACT_BYTES` of `../archive/mod.ts`, is the same size.
+ */
 export const DEFAULT_MAX_EXTRACT_SIZE = "32GiB";
 
 /** `--max-entries N`, for `pull` and `sync`. */
@@ -247,16 +251,17 @@ export const pullSpec: CommandSpec = {
 /** The spec of `copy`. */
 export const copySpec: CommandSpec = {
   name: "copy",
-  summary: "copy an image between registries and oci: layouts, digests preserved",
-  usage: "ocisync copy SRC DST [--all-tags] [--platform OS/ARCH[,OS/ARCH]]... [--referrers] " +
-    "[--signatures] [--skip-blobs-in REF] [--semver RANGE | --tag-regex RE] [--verify-key FILE]...",
-  positionals: [2, 2],
+  summary: "copy images between registries, oci: layouts and archives, digests preserved",
+  usage: "ocisync copy SRC... DST [--all-tags] [--platform OS/ARCH[,OS/ARCH]]... [--referrers] " +
+    "[--signatures] [--skip-blobs-in REF]... [--semver RANGE | --tag-regex RE] " +
+    "[--verify-key FILE]...",
+  positionals: [2, Infinity],
   options: [
     {
       name: "all-tags",
       short: "a",
       type: "boolean",
-      description: "copy every tag of SRC's repository",
+      description: "copy every tag of SRC's repository (of each SRC's)",
     },
     {
       name: "platform",
@@ -267,10 +272,18 @@ export const copySpec: CommandSpec = {
     },
     {
       name: "skip-blobs-in",
-      type: "string",
+      type: "list",
       value: "REF",
       description: "write a delta oci-archive: leave out the blobs REF (a registry image or " +
         "repository, a layout, an archive) has, and list them as expected",
+    },
+    {
+      name: "max-extract-size",
+      type: "string",
+      value: "SIZE",
+      description: "with a docker-archive DST: the most bytes the layers may decompress to " +
+        "(it holds them uncompressed)",
+      default: DEFAULT_MAX_EXTRACT_SIZE,
     },
     {
       name: "referrers",
@@ -300,6 +313,7 @@ export const copySpec: CommandSpec = {
     "ocisync copy --all-tags ghcr.io/acme/app oci:./mirror",
     "ocisync copy ghcr.io/acme/app:2 oci:./mirror --platform linux/amd64,linux/arm64",
     "ocisync copy ghcr.io/acme/app:2 oci-archive:delta.tar --skip-blobs-in oci-archive:full.tar",
+    "ocisync copy --all-tags ghcr.io/acme/app ghcr.io/acme/tools oci-archive:release.tar",
     "ocisync copy ghcr.io/acme/flows:v1 oci:./bundle:v1 --signatures --verify-key cosign.pub",
   ],
 };

@@ -30,6 +30,13 @@ import { type Descriptor, parseManifestOrIndex, type Platform } from "../oci/typ
 import type { BlobListener } from "../progress/mod.ts";
 import type { ImageVerifier, VerifiedImage } from "../pull/read.ts";
 import { pushBlobs, type TransferStats } from "../push/write.ts";
+import { formatReference, type Reference } from "../ref/mod.ts";
+import {
+  checkSeveralSources,
+  copyDestinationTags,
+  resolveReference,
+  type Session,
+} from "../target/mod.ts";
 
 /** Options of {@linkcode copyImage}. */
 export interface CopyOptions {
@@ -308,6 +315,210 @@ export async function copyTags(
     copied.push({ tag, digest: result.digest, result });
   }
   return copied;
+}
+
+/** The tags one source of a copy writes at the destination, for {@linkcode checkDistinctTags}. */
+export interface SourceTags {
+  /** The source, as the user wrote it. */
+  source: string;
+  /** The destination tags its images take. */
+  tags: Iterable<string>;
+}
+
+/**
+ * Checks that several sources copied into one destination write different tags: where two
+ * wrote one tag, the later would take it from the earlier, and an image of the command line
+ * would be lost from the destination's tags.
+ *
+ * @throws {UsageError} naming the tag and the two sources.
+ * @example
+ * ```ts
+ * import { checkDistinctTags } from "./mod.ts";
+ * checkDistinctTags([
+ *   { source: "localhost:5000/app:v1", tags: ["v1"] },
+ *   { source: "localhost:5000/tools:t1", tags: ["t1"] },
+ * ]); // fine; "tools:v1" instead would be refused
+ * ```
+ */
+export function checkDistinctTags(sources: SourceTags[]): void {
+  const owners = new Map<string, string>();
+  for (const { source, tags } of sources) {
+    for (const tag of tags) {
+      const owner = owners.get(tag);
+      if (owner !== undefined && owner !== source) {
+        throw new UsageError(
+          `${owner} and ${source} would both be tagged "${tag}" at the destination: the later ` +
+            "would take the tag from the earlier",
+          { hint: "copy one of them in a command of its own, with a tag in DST" },
+        );
+      }
+      owners.set(tag, source);
+    }
+  }
+}
+
+/** One source of a copy, resolved before anything is written; see {@linkcode planSources}. */
+export interface PlannedSource {
+  /** The source reference, and its target. */
+  reference: Reference;
+  target: Target;
+  /** With `allTags`: the repository's tags, each copied to the same tag. */
+  allTags?: string[];
+  /** Otherwise: the image to copy. */
+  descriptor?: Descriptor;
+  /** Its tags at the destination (see `copyDestinationTags` of `../target/mod.ts`). */
+  tags: string[];
+  /** The tag that `pick` chose at the source. */
+  picked?: string;
+}
+
+/** Options of {@linkcode planSources}. */
+export interface PlanSourcesOptions {
+  /** Copy every tag of each source repository. */
+  allTags?: boolean;
+  /** Chooses a source's image and tag (a tag policy); default: the reference's own. */
+  pick?: (target: Target, reference: Reference) => Promise<{ tag: string; descriptor: Descriptor }>;
+  /** Stops the resolving. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Opens each source of a copy into `destination` through `session`, and resolves it: with
+ * `allTags`, its tags; else its image, and the tags it takes at the destination. Then checks
+ * that the sources fit the destination together ({@linkcode checkSeveralSources}) and write
+ * different tags ({@linkcode checkDistinctTags}). Nothing is written: a source that is missing,
+ * or two that would take one tag, fail before the destination is opened.
+ *
+ * @throws {UsageError} when several sources do not fit the destination, or two take one tag.
+ * @throws {NotFoundError} when a source or its tag does not exist.
+ * @example
+ * ```ts
+ * import { copySource, planSources } from "./mod.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * import { Session } from "../target/mod.ts";
+ * await using session = new Session();
+ * const sources = ["oci:./app:v1", "oci:./tools:t1"].map(parseReference);
+ * const to = parseReference("oci-archive:release.tar");
+ * const plans = await planSources(session, sources, to);
+ * const archive = await session.open(to, { create: true });
+ * for (const plan of plans) await copySource(plan, archive);
+ * ```
+ */
+export async function planSources(
+  session: Session,
+  sources: Reference[],
+  destination: Reference,
+  options: PlanSourcesOptions = {},
+): Promise<PlannedSource[]> {
+  checkSeveralSources(sources, destination);
+  const { signal } = options;
+  const plans: PlannedSource[] = [];
+  for (const reference of sources) {
+    signal?.throwIfAborted();
+    const target = await session.open(reference);
+    if (options.allTags) {
+      const allTags = await Array.fromAsync(target.tags({ signal }));
+      plans.push({ reference, target, allTags, tags: [] });
+    } else if (options.pick) {
+      const { tag: picked, descriptor } = await options.pick(target, reference);
+      const tags = copyDestinationTags(reference, destination, picked);
+      plans.push({ reference, target, descriptor, tags, picked });
+    } else {
+      const descriptor = await resolveReference(target, reference, { signal });
+      plans.push({
+        reference,
+        target,
+        descriptor,
+        tags: copyDestinationTags(reference, destination),
+      });
+    }
+  }
+  checkDistinctTags(plans.map((plan) => ({
+    source: formatReference(plan.reference),
+    tags: plan.allTags ?? plan.tags,
+  })));
+  return plans;
+}
+
+/** One image that {@linkcode copySource} copied, or found already there. */
+export interface CopiedImage {
+  /** The source reference it came from, as {@linkcode formatReference} writes it. */
+  source: string;
+  /** The tag written; none for a copy by digest. */
+  tag?: string;
+  /** The digest the destination has. */
+  digest: Descriptor["digest"];
+  /** The tag a tag policy picked at the source. */
+  picked?: string;
+  /** What the copy did; undefined when the destination had the tag at this digest already. */
+  result?: CopyResult;
+}
+
+/**
+ * Copies what {@linkcode planSources} resolved for one source into `destination`: its image,
+ * or with `allTags` each of its tags ({@linkcode copyTags}).
+ *
+ * @example
+ * ```ts
+ * import { copySource, planSources } from "./mod.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * import { Session } from "../target/mod.ts";
+ * await using session = new Session();
+ * const to = parseReference("oci:./mirror");
+ * const [plan] = await planSources(session, [parseReference("oci:./bundle:v1")], to);
+ * const [copied] = await copySource(plan, await session.open(to, { create: true }));
+ * console.log(copied.tag, copied.digest); // v1 sha256:…
+ * ```
+ */
+export async function copySource(
+  plan: PlannedSource,
+  destination: Target,
+  options: CopyTagsOptions = {},
+): Promise<CopiedImage[]> {
+  const source = formatReference(plan.reference);
+  if (plan.allTags) {
+    const done = await copyTags(plan.target, destination, plan.allTags, options);
+    return done.map((copied) => ({ source, ...copied }));
+  }
+  const result = await copyImage(plan.target, plan.descriptor!, destination, plan.tags, options);
+  const picked = plan.picked === undefined ? {} : { picked: plan.picked };
+  return [{ source, tag: plan.tags[0], digest: result.digest, ...picked, result }];
+}
+
+/**
+ * The digests of the blobs and manifests that any of `references` holds (see
+ * {@linkcode collectBlobs}): an image's, when a reference names one; else those of every tag of
+ * the repository, and of a layout's or archive's untagged entries. What a delta archive may
+ * leave out.
+ *
+ * @example
+ * ```ts
+ * import { blobsOfReferences } from "./mod.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * import { Session } from "../target/mod.ts";
+ * await using session = new Session();
+ * const there = await blobsOfReferences(session, [parseReference("oci-archive:full.tar")]);
+ * ```
+ */
+export async function blobsOfReferences(
+  session: Session,
+  references: Reference[],
+): Promise<Set<string>> {
+  const digests = new Set<string>();
+  for (const reference of references) {
+    const target = await session.open(reference);
+    let roots: Descriptor[];
+    if (reference.tag || reference.digest) {
+      roots = [await resolveReference(target, reference)];
+    } else if ("listEntries" in target && typeof target.listEntries === "function") {
+      roots = await (target.listEntries as () => Promise<Descriptor[]>)();
+    } else {
+      roots = [];
+      for await (const tag of target.tags()) roots.push(await target.resolve(tag));
+    }
+    for (const digest of await collectBlobs(target, roots)) digests.add(digest);
+  }
+  return digests;
 }
 
 /** What `target` has at `tag`, or undefined when it has nothing there. */

@@ -19,17 +19,29 @@ import { openArchiveTarget } from "../archive/mod.ts";
 import { LayoutTarget } from "../layout/mod.ts";
 import { type CallOptions, isCloser, type Target } from "../oci/target.ts";
 import type { Descriptor } from "../oci/types.ts";
-import { type Reference, referenceString } from "../ref/mod.ts";
+import { UsageError } from "../errors/mod.ts";
+import { formatReference, type Reference, referenceString } from "../ref/mod.ts";
 import { RegistryTarget } from "../remote/registry.ts";
 import type { RegistryOptions } from "../remote/registry.ts";
 import type { Session } from "./session.ts";
 
-export { Session, type SessionOpenOptions, type SessionOptions } from "./session.ts";
+export {
+  type Discarder,
+  isDiscarder,
+  Session,
+  type SessionOpenOptions,
+  type SessionOptions,
+} from "./session.ts";
 
 /** Options of {@linkcode openTarget}. */
 export interface OpenTargetOptions extends RegistryOptions {
   /** Create the layout directory when it does not exist (for writing). */
   create?: boolean;
+  /**
+   * For a `docker-archive:` opened for writing: the most bytes the image's layers may
+   * decompress to. Default 32 GiB.
+   */
+  maxExtractSize?: number;
   /**
    * Open through this session, on its client for the registry; then give no client options
    * (credentials, transport settings, `client`, `concurrency`, `chunkSize`): the session's hold.
@@ -62,7 +74,7 @@ export async function openTarget(
   reference: Reference,
   options: OpenTargetOptions = {},
 ): Promise<Target> {
-  const { session, create, ...registryOptions } = options;
+  const { session, create, maxExtractSize, ...registryOptions } = options;
   if (session !== undefined) {
     const given = Object.entries(registryOptions).filter(([, value]) => value !== undefined);
     if (given.length > 0) {
@@ -70,10 +82,12 @@ export async function openTarget(
         `give either a session or registry options, not both: ${given.map(([key]) => key)}`,
       );
     }
-    return await session.open(reference, { create });
+    return await session.open(reference, { create, maxExtractSize });
   }
   if (reference.kind === "layout") return await LayoutTarget.open(reference.path, { create });
-  if (reference.kind === "archive") return await openArchiveTarget(reference, { create });
+  if (reference.kind === "archive") {
+    return await openArchiveTarget(reference, { create, maxExtractSize });
+  }
   // A session of one target: the target makes its client, and closes it.
   return new RegistryTarget(reference, registryOptions);
 }
@@ -111,6 +125,70 @@ export async function resolveReference(
 export function destinationTags(reference: Reference): string[] {
   if (reference.tag) return [reference.tag];
   return reference.digest ? [] : [DEFAULT_TAG];
+}
+
+/**
+ * The tags a copy writes at `destination`: its tag, else the source's, else `picked` (the tag a
+ * policy chose at the source); none for a copy by digest; else `latest`.
+ *
+ * @example
+ * ```ts
+ * import { copyDestinationTags } from "./mod.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * const from = parseReference("localhost:5000/app:v1");
+ * copyDestinationTags(from, parseReference("oci-archive:out.tar")); // ["v1"]
+ * copyDestinationTags(from, parseReference("oci:./mirror:stable")); // ["stable"]
+ * ```
+ */
+export function copyDestinationTags(
+  source: Reference,
+  destination: Reference,
+  picked?: string,
+): string[] {
+  if (destination.tag) return [destination.tag];
+  if (source.tag) return [source.tag];
+  if (picked) return [picked];
+  if (source.digest || destination.digest) return [];
+  return destinationTags(destination);
+}
+
+/**
+ * Checks that a copy of several sources has a destination that holds them side by side, each
+ * under its own tag: an `oci-archive:FILE` or an `oci:DIR`, naming no tag or digest. A registry
+ * repository takes one source per copy (ocisync does not guess a repository per source, as
+ * `skopeo sync` does), and a `docker-archive:` holds one image.
+ *
+ * @throws {UsageError} when there are several sources and the destination is not such a place.
+ * @example
+ * ```ts
+ * import { checkSeveralSources } from "./mod.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * const sources = ["localhost:5000/app:v1", "localhost:5000/tools:t1"].map(parseReference);
+ * checkSeveralSources(sources, parseReference("oci-archive:release.tar")); // fine
+ * ```
+ */
+export function checkSeveralSources(sources: Reference[], destination: Reference): void {
+  if (sources.length < 2) return;
+  const shown = formatReference(destination);
+  const hint = "copy them into one oci-archive:FILE or oci:DIR, or run one copy per source";
+  if (destination.kind === "registry") {
+    throw new UsageError(
+      `${sources.length} sources cannot go into one registry repository (${shown}): its tags ` +
+        "would mix images of different repositories",
+      { hint },
+    );
+  }
+  if (destination.kind === "archive" && destination.format === "docker") {
+    throw new UsageError(`a docker-archive holds one image, not ${sources.length}: ${shown}`, {
+      hint,
+    });
+  }
+  if (destination.tag || destination.digest) {
+    throw new UsageError(
+      `with ${sources.length} sources, each image keeps its own tag: give ${shown} without ` +
+        "a tag or digest",
+    );
+  }
 }
 
 /**

@@ -54,6 +54,25 @@ export interface SessionOptions extends RegistryClientOptions {
 export interface SessionOpenOptions {
   /** Create a layout directory that does not exist (for writing). */
   create?: boolean;
+  /**
+   * For a `docker-archive:` opened for writing: the most bytes the image's layers may
+   * decompress to (the archive holds them uncompressed). Default 32 GiB.
+   */
+  maxExtractSize?: number;
+}
+
+/**
+ * A target that can drop what was pushed to it instead of keeping it: an archive, which writes
+ * its file only on `close()`.
+ */
+export interface Discarder {
+  /** Drops what was staged, writing nothing; the target is closed after. */
+  discard(): Promise<void>;
+}
+
+/** Whether `target` is a {@linkcode Discarder}. */
+export function isDiscarder<T extends Target>(target: T): target is T & Discarder {
+  return typeof (target as unknown as Record<string, unknown>).discard === "function";
 }
 
 /**
@@ -121,7 +140,7 @@ export class Session implements AsyncDisposable {
       return await LayoutTarget.open(reference.path, { create: options.create });
     }
     if (reference.kind === "archive") {
-      return await openArchiveTarget(reference, { create: options.create });
+      return await openArchiveTarget(reference, options);
     }
     return new RegistryTarget(reference, {
       client: this.client(reference.registry),
@@ -166,12 +185,75 @@ export class Session implements AsyncDisposable {
    * ```
    */
   async close(): Promise<void> {
-    this.#closed = true;
     // The targets first, newest first: an archive writes its file as it closes.
+    await this.#end(async (target) => {
+      if (isCloser(target)) await target.close();
+    });
+  }
+
+  /**
+   * Closes the session after a failed run: a target that stages its writes (an archive) drops
+   * them, so that its file is not created, or is left byte for byte as it was; the others are
+   * closed. An error of dropping is not thrown (the run's own error is the one to report): a
+   * staging folder that could not be removed stays beside the file, named `.FILE.*.staging`.
+   *
+   * @example
+   * ```ts
+   * import { Session } from "./session.ts";
+   * import { parseReference } from "../ref/mod.ts";
+   * await using session = new Session();
+   * const archive = await session.open(parseReference("oci-archive:out.tar"), { create: true });
+   * try {
+   *   // …a copy into the archive that throws…
+   * } catch (error) {
+   *   await session.discard(); // out.tar is not written
+   *   throw error;
+   * }
+   * ```
+   */
+  async discard(): Promise<void> {
+    await this.#end(async (target) => {
+      try {
+        if (isDiscarder(target)) await target.discard();
+        else if (isCloser(target)) await target.close();
+      } catch {
+        // See above: the caller rethrows the run's error.
+      }
+    });
+  }
+
+  /**
+   * Runs `job`; when it throws, {@linkcode Session.discard}s before the error goes on, so that
+   * a failed run writes no archive (and the session is closed). When it succeeds, the session
+   * stays open: `close()` (or `await using`) writes the archives.
+   *
+   * @example
+   * ```ts
+   * import { Session } from "./session.ts";
+   * import { parseReference } from "../ref/mod.ts";
+   * await using session = new Session();
+   * await session.discardOnFailure(async () => {
+   *   const archive = await session.open(parseReference("oci-archive:out.tar"), { create: true });
+   *   // …pushes; if one throws, out.tar is left as it was…
+   * });
+   * ```
+   */
+  async discardOnFailure<T>(job: () => Promise<T>): Promise<T> {
+    try {
+      return await job();
+    } catch (error) {
+      await this.discard();
+      throw error;
+    }
+  }
+
+  /** Ends every target, newest first, with `end`; then closes the clients. */
+  async #end(end: (target: Target) => Promise<void>): Promise<void> {
+    this.#closed = true;
     const targets = this.#targets.reverse();
     this.#targets = [];
     try {
-      for (const target of targets) if (isCloser(target)) await target.close();
+      for (const target of targets) await end(target);
     } finally {
       for (const client of this.#clients.values()) client.close();
       this.#clients.clear();

@@ -1,6 +1,7 @@
 /**
- * `ocisync copy SRC DST`: between registries and `oci:` layouts, digests
- * preserved; the air-gapped workflow.
+ * `ocisync copy SRC... DST`: between registries, `oci:` layouts and archive
+ * files, digests preserved; the air-gapped workflow. Several sources go into
+ * one `oci-archive:` or `oci:` layout, each image under its own tag.
  *
  * @module
  */
@@ -9,13 +10,22 @@ import type { ParsedArgs } from "../args.ts";
 import { openSession, positiveInteger } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { transferDisplay } from "../progress.ts";
-import { collectBlobs, copyImage, type CopyResult, copyTags } from "../../copy/mod.ts";
+import {
+  blobsOfReferences,
+  type CopiedImage,
+  type CopyOptions,
+  type CopyResult,
+  copySource,
+  type CopyTagsOptions,
+  type PlannedSource,
+  planSources,
+} from "../../copy/mod.ts";
 import { UsageError } from "../../errors/mod.ts";
 import { formatPlatform, hostPlatform } from "../../image/platform.ts";
-import type { Target } from "../../oci/target.ts";
-import type { Descriptor } from "../../oci/types.ts";
 import { formatReference, parseReference, type Reference } from "../../ref/mod.ts";
-import { destinationTags, resolveReference } from "../../target/mod.ts";
+import { checkSeveralSources } from "../../target/mod.ts";
+import { parseSize } from "../../units/mod.ts";
+import { DEFAULT_MAX_EXTRACT_SIZE } from "../specs.ts";
 import { tagPolicyOption } from "../options.ts";
 import { resolveTagPolicy } from "../../sync/policy.ts";
 import { verifiedJson, verifierOption } from "./verify.ts";
@@ -24,11 +34,14 @@ export { copySpec } from "../specs.ts";
 /** Runs `copy`. */
 export async function copy(args: ParsedArgs, out: Output): Promise<void> {
   const { options } = args;
-  const sourceRef = parseReference(args.positionals[0]);
-  const destinationRef = parseReference(args.positionals[1]);
+  const references = args.positionals.map(parseReference);
+  const destinationRef = references.pop()!;
+  const sourceRefs = references;
+  checkSeveralSources(sourceRefs, destinationRef);
   const allTags = options["all-tags"] === true;
   if (
-    allTags && (sourceRef.tag || sourceRef.digest || destinationRef.tag || destinationRef.digest)
+    allTags &&
+    (sourceRefs.some((ref) => ref.tag || ref.digest) || destinationRef.tag || destinationRef.digest)
   ) {
     throw new UsageError("--all-tags copies a whole repository: give SRC and DST without tags");
   }
@@ -45,123 +58,98 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
   if (toDockerArchive && given === undefined) {
     out.info(`a docker-archive holds one platform: ${formatPlatform(platforms![0])} (the host's)`);
   }
-  const skipRef = options["skip-blobs-in"] === undefined
-    ? undefined
-    : parseReference(options["skip-blobs-in"] as string);
-  if (skipRef && !(destinationRef.kind === "archive" && destinationRef.format === "oci")) {
+  const skipRefs = (options["skip-blobs-in"] as string[] | undefined)?.map(parseReference);
+  if (skipRefs && !(destinationRef.kind === "archive" && destinationRef.format === "oci")) {
     throw new UsageError("--skip-blobs-in writes a delta: DST must be an oci-archive:FILE", {
       hint: "ocisync copy SRC oci-archive:delta.tar --skip-blobs-in REF",
     });
   }
+  const maxExtractSize = parseSize(
+    options["max-extract-size"] as string | undefined ?? DEFAULT_MAX_EXTRACT_SIZE,
+    "--max-extract-size",
+  );
   // Keys and the trusted root are read before any request.
   const verifier = await verifierOption(options);
   const concurrency = positiveInteger(options.concurrency as string | undefined, "--concurrency");
-  // One session for both ends: within one registry they share its challenge and tokens.
+  // One session for every end: within one registry they share its challenge and tokens.
   await using session = await openSession(options, out);
-  const skipBlobs = skipRef ? await blobsOf(await session.open(skipRef), skipRef) : undefined;
-  const source = await session.open(sourceRef);
-  const destination = await session.open(destinationRef, { create: true });
   const display = transferDisplay(out, "copied");
-  const copyOptions = {
-    platforms,
-    skipBlobs,
-    referrers: options.referrers === true,
-    signatures: options.signatures === true,
-    verifier,
-    concurrency,
-    onBlob: display.listener,
-  };
   try {
-    const copied: Copied[] = [];
-    if (allTags) {
-      const done = await copyTags(source, destination, source.tags(), {
-        ...copyOptions,
-        onCopied: (tag, result) => out.info(`copied ${tag} ${result.digest}`),
+    // A failure anywhere drops what an archive staged: its file is left as it was.
+    const copied = await session.discardOnFailure(async () => {
+      const skipBlobs = skipRefs && await blobsOfReferences(session, skipRefs);
+      const plans = await planSources(session, sourceRefs, destinationRef, {
+        allTags,
+        pick: policy && ((target, ref) => resolveTagPolicy(target, ref, policy)),
       });
-      for (const { tag, digest, result } of done) {
-        copied.push(result ? { tag, digest, result } : { tag, digest, skipped: true });
+      const destination = await session.open(destinationRef, { create: true, maxExtractSize });
+      const copyOptions: CopyTagsOptions = {
+        platforms,
+        skipBlobs,
+        referrers: options.referrers === true,
+        signatures: options.signatures === true,
+        verifier,
+        concurrency,
+        onBlob: display.listener,
+        onCopied: (tag, result) => out.info(`copied ${tag} ${result.digest}`),
+      };
+      const copied: CopiedImage[] = [];
+      for (const plan of plans) {
+        const images = await copySource(plan, destination, copyOptions);
+        if (!plan.allTags) explain(out, plan, images[0].result!, copyOptions, skipRefs);
+        copied.push(...images);
       }
-    } else {
-      let picked: string | undefined;
-      let descriptor;
-      if (policy) {
-        ({ tag: picked, descriptor } = await resolveTagPolicy(source, sourceRef, policy));
-      } else {
-        descriptor = await resolveReference(source, sourceRef);
-      }
-      // The destination's tag, else the source's (or the one the policy picked); a copy by
-      // digest alone tags nothing.
-      const tags = destinationRef.tag
-        ? [destinationRef.tag]
-        : sourceRef.tag
-        ? [sourceRef.tag]
-        : picked
-        ? [picked]
-        : sourceRef.digest || destinationRef.digest
-        ? []
-        : destinationTags(destinationRef);
-      const result = await copyImage(source, descriptor, destination, tags, copyOptions);
-      if (result.sourceIndex) {
-        out.info(
-          `copied ${platforms?.length} platforms: the new index is ${result.digest}, not the ` +
-            `source's ${result.sourceIndex}`,
-        );
-      } else if (platforms && result.digest !== descriptor.digest) {
-        out.info(
-          `copied one platform: the digest is ${result.digest}, not the index's ${descriptor.digest}`,
-        );
-      }
-      if (result.expected?.length) {
-        out.info(
-          `left out ${result.expected.length} blob(s) that ${
-            skipRef && formatReference(skipRef)
-          } ` +
-            "has; the archive lists them as expected",
-        );
-      }
-      copied.push({ tag: tags[0], digest: result.digest, result, picked });
-    }
+      return copied;
+    });
+    // An archive is written as the session closes: reported only once it is.
+    await session.close();
     display.close();
-    report(out, sourceRef, destinationRef, copied);
+    report(out, sourceRefs, destinationRef, copied);
   } finally {
     display.close();
   }
 }
 
-/**
- * The digests of the blobs and manifests of `ref` in `target`: its image when it names one,
- * else every tag's (and a layout's or archive's untagged entries).
- */
-async function blobsOf(target: Target, ref: Reference): Promise<Set<string>> {
-  let roots: Descriptor[];
-  if (ref.tag || ref.digest) {
-    roots = [await resolveReference(target, ref)];
-  } else if ("listEntries" in target && typeof target.listEntries === "function") {
-    roots = await (target.listEntries as () => Promise<Descriptor[]>)();
-  } else {
-    roots = [];
-    for await (const tag of target.tags()) roots.push(await target.resolve(tag));
+/** Says what a copy of one image changed: a platform's digest, blobs left out of a delta. */
+function explain(
+  out: Output,
+  plan: PlannedSource,
+  result: CopyResult,
+  { platforms }: CopyOptions,
+  skipRefs: Reference[] | undefined,
+): void {
+  const source = formatReference(plan.reference);
+  if (result.sourceIndex) {
+    out.info(
+      `copied ${platforms?.length} platforms of ${source}: the new index is ${result.digest}, ` +
+        `not the source's ${result.sourceIndex}`,
+    );
+  } else if (platforms && result.digest !== plan.descriptor!.digest) {
+    out.info(
+      `copied one platform of ${source}: the digest is ${result.digest}, not the index's ` +
+        plan.descriptor!.digest,
+    );
   }
-  return await collectBlobs(target, roots);
+  if (result.expected?.length) {
+    const there = skipRefs!.map(formatReference).join(", ");
+    out.info(
+      `left out ${result.expected.length} blob(s) of ${source} that ${there} ` +
+        `${skipRefs!.length === 1 ? "has" : "have"}; the archive lists them as expected`,
+    );
+  }
 }
 
-/** One image a copy handled. */
-interface Copied {
-  /** The destination's tag. */
-  tag?: string;
-  digest: string;
-  skipped?: boolean;
-  result?: CopyResult;
-  /** The source tag that --semver or --tag-regex picked. */
-  picked?: string;
-}
-
+/**
+ * Prints what the copy did. With several sources, each image says which it came from (`from` in
+ * text, `source` in JSON, where `sources` lists them all), and `-q` prints one line per image.
+ */
 function report(
   out: Output,
-  sourceRef: Reference,
+  sourceRefs: Reference[],
   destinationRef: Reference,
-  copied: Copied[],
+  copied: CopiedImage[],
 ): void {
+  const several = sourceRefs.length > 1;
   const total = {
     copied: 0,
     skipped: 0,
@@ -186,7 +174,8 @@ function report(
   out.result({
     human: [
       ...copied.map((c) =>
-        `${c.skipped ? "up to date" : "copied"} ${name}${c.tag ? `:${c.tag}` : ""}@${c.digest}`
+        `${c.result ? "copied" : "up to date"} ${name}${c.tag ? `:${c.tag}` : ""}@${c.digest}` +
+        (several ? ` from ${c.source}` : "")
       ),
       `  blobs ${total.copied} copied (${
         formatBytes(total.bytes)
@@ -198,16 +187,18 @@ function report(
         : []),
     ].join("\n"),
     json: {
-      source: formatReference(sourceRef),
+      source: formatReference(sourceRefs[0]),
+      ...(several ? { sources: sourceRefs.map(formatReference) } : {}),
       destination: formatReference(destinationRef),
       digest: last?.digest ?? null,
       ...(last?.result?.sourceIndex ? { sourceIndex: last.result.sourceIndex } : {}),
       images: copied.map((c) => {
         const verified = verifiedJson(c.result?.verified);
         return {
+          ...(several ? { source: c.source } : {}),
           tag: c.tag ?? null,
           digest: c.digest,
-          skipped: !!c.skipped,
+          skipped: !c.result,
           ...(c.picked ? { sourceTag: c.picked } : {}),
           ...(c.result?.sourceIndex ? { sourceIndex: c.result.sourceIndex } : {}),
           ...(c.result?.expected ? { expectedBlobs: c.result.expected.map((d) => d.digest) } : {}),
@@ -222,6 +213,10 @@ function report(
       referrers: total.referrers,
       signatures: total.signatures,
     },
-    quiet: last ? `${name}@${last.digest}` : "",
+    quiet: several
+      ? copied.map((c) => `${name}@${c.digest}`).join("\n")
+      : last
+      ? `${name}@${last.digest}`
+      : "",
   });
 }

@@ -159,6 +159,7 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
         });
         result = indexReport(plan, ours, written.stats);
         out.verbose(`platforms ${result.platforms.map((p) => p.platform).join(", ")}`);
+        await session.close(); // an archive is written now: reported only once it is
         display.close();
         reportPush(out, reference, tags, result);
         return;
@@ -186,8 +187,13 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
       });
       out.verbose(`platform ${formatPlatform(base?.config ?? platform ?? DEFAULT_PLATFORM)}`);
     }
+    await session.close(); // an archive is written now: reported only once it is
     display.close();
     reportPush(out, reference, tags, result);
+  } catch (error) {
+    // A failed push writes no archive: what it staged is dropped, and the file left as it was.
+    await session.discard();
+    throw error;
   } finally {
     display.close();
     await Deno.remove(work, { recursive: true });
