@@ -8,11 +8,10 @@ import type { ParsedOptions } from "./args.ts";
 import { logExchange, type Output } from "./output.ts";
 import { type Bounds, parseDuration, parseWholeNumber, POSITIVE_BOUNDS } from "../units/mod.ts";
 import { type Compression, COMPRESSIONS } from "../compress/names.ts";
-import { credentialLookup } from "../credentials/mod.ts";
 import { UsageError } from "../errors/mod.ts";
 import { MAX_MTIME } from "../layer/limits.ts";
 import type { Platform } from "../oci/types.ts";
-import { Session, type SessionOptions } from "../target/mod.ts";
+import type { Session, SessionOptions } from "../target/mod.ts";
 
 // The option specs live in a light module of their own, so that `--help` and the completions
 // load no command's code; they are re-exported here for the commands.
@@ -51,6 +50,8 @@ export async function registryOptions(
   const timeout = options.timeout === undefined
     ? undefined
     : parseDuration(options.timeout as string, "--timeout");
+  // Loaded here, not with this module: `pack` and `deps` use this module and reach no registry.
+  const { credentialLookup } = await import("../credentials/mod.ts");
   return {
     credentials: credentialLookup({
       username: options.username as string | undefined,
@@ -86,6 +87,8 @@ export async function registryOptions(
  * ```
  */
 export async function openSession(options: ParsedOptions, out: Output): Promise<Session> {
+  // Loaded here, not with this module, as the credential store is (see above).
+  const { Session } = await import("../target/mod.ts");
   return new Session(await registryOptions(options, out));
 }
 

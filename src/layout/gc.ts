@@ -28,7 +28,7 @@
  * ```
  * @module
  */
-import { type Digest, isDigest } from "../digest/mod.ts";
+import { type Digest, isDigest } from "../digest/parse.ts";
 import { NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
 import { MANIFEST_MEDIA_TYPES } from "../oci/mediatypes.ts";
 import {

@@ -23,7 +23,7 @@
  * ```
  * @module
  */
-import { verifyingStream } from "../digest/mod.ts";
+import { verifyBytes, verifyingStream } from "../digest/verify.ts";
 import { NotFoundError, UsageError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
 import { MANIFEST_MEDIA_TYPES } from "../oci/mediatypes.ts";
@@ -50,7 +50,7 @@ import { statOrUndefined } from "../fs/stat.ts";
 export { gcLayout, type GcResult } from "./gc.ts";
 export { REF_NAME_ANNOTATION } from "./format.ts";
 // Re-exported so that this module's documentation is complete on its own.
-export type { Digest } from "../digest/mod.ts";
+export type { Digest } from "../digest/parse.ts";
 export type { Descriptor, Platform } from "../oci/types.ts";
 export type { CallOptions, ReferrerLister, Target } from "../oci/target.ts";
 
@@ -287,8 +287,7 @@ export class LayoutTarget implements Target, ReferrerLister {
       }
     }
     // Verified here because pushBlob skips the bytes of a blob that is already stored.
-    await ReadableStream.from([bytes]).pipeThrough(verifyingStream(descriptor, "manifest"))
-      .pipeTo(new WritableStream());
+    await verifyBytes(bytes, descriptor, "manifest");
     await this.pushBlob(descriptor, ReadableStream.from([bytes]), options);
     // The last point to stop: once listed, the manifest is there.
     signal?.throwIfAborted();

@@ -16,7 +16,7 @@
  * ```
  * @module
  */
-import { parseDigest } from "../digest/mod.ts";
+import { parseDigest } from "../digest/parse.ts";
 import type { Descriptor } from "./types.ts";
 
 /** A referrers listing's subject and filter; see {@linkcode referrersQuery}. */

@@ -12,8 +12,8 @@
  * ```
  * @module
  */
-import { isDigest } from "../digest/mod.ts";
-import type { Digest } from "../digest/mod.ts";
+import { isDigest } from "../digest/parse.ts";
+import type { Digest } from "../digest/parse.ts";
 import { IntegrityError } from "../errors/mod.ts";
 import { isIndexMediaType, MediaType } from "./mediatypes.ts";
 

@@ -16,7 +16,7 @@
  * ```
  * @module
  */
-import { parseDigest } from "../digest/mod.ts";
+import { parseDigest } from "../digest/parse.ts";
 import { UsageError } from "../errors/mod.ts";
 
 /**
