@@ -33,6 +33,12 @@ export function detectCompression(head: Uint8Array): Compression {
 }
 
 /**
+ * The size of the pieces the decoder gives: zlib's default of 16 KiB costs a step of every
+ * consumer (hashing, the tar reader) per 16 KiB, which shows on layers of hundreds of MB.
+ */
+const OUTPUT_CHUNK_SIZE = 256 * 1024;
+
+/**
  * Decompresses a stream, detecting its compression from its first bytes.
  *
  * @throws {UnsafeContentError} when the compressed data is corrupt or cut short, for gzip and
@@ -67,7 +73,10 @@ export async function* decompressStream(
     yield* replay;
     return;
   }
-  const transform = compression === "gzip" ? zlib.createGunzip() : zlib.createZstdDecompress();
+  const options = { chunkSize: OUTPUT_CHUNK_SIZE };
+  const transform = compression === "gzip"
+    ? zlib.createGunzip(options)
+    : zlib.createZstdDecompress(options);
   // gunzip reports a stream cut short itself; the zstd decoder does not, and errs safely only at
   // the start of a write, so zstd goes in frame by frame and block by block (zstd_frames.ts).
   const input = compression === "zstd" ? zstdPieces(replay) : replay;

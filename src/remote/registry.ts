@@ -356,10 +356,10 @@ export class RegistryTarget
    * larger). When a chunk fails, the upload resumes from the offset the registry reports; one
    * chunk at a time is held in memory for that. A large body marked {@linkcode reopenable} (a
    * file) goes in one streamed `PATCH` instead, and is read again from the registry's offset
-   * after a failure, so that nothing is held in memory. When a
-   * blob's single `PUT` fails, it starts over in a new session. The bytes are verified while
-   * they are read, and by the registry before the blob becomes visible. Safe to call
-   * concurrently; at most `concurrency` uploads run at once.
+   * after a failure, so that nothing is held in memory; its bytes are not hashed again here (see
+   * {@linkcode reopenable}). When a blob's single `PUT` fails, it starts over in a new session.
+   * Other bytes are verified while they are read; all are verified by the registry before the
+   * blob becomes visible. Safe to call concurrently; at most `concurrency` uploads run at once.
    *
    * @throws {IntegrityError} when the bytes do not match the descriptor.
    * @throws {NetworkError} when a chunk cannot be delivered, or the registry lost bytes of
@@ -742,8 +742,9 @@ export class RegistryTarget
    * Sends a blob that can be read again from an offset in one streamed `PATCH`, then the closing
    * `PUT`. When the `PATCH` fails, the upload's status says how many bytes the registry holds,
    * and the rest is read again from there (a new session, from the start, when the registry
-   * dropped the session). The first pass is verified as it is read; a resumed one is verified by
-   * the registry, against the digest of the closing `PUT`.
+   * dropped the session). No pass is hashed here: the caller hashed its own file for the
+   * digest, and the registry hashes what it received against the digest of the closing `PUT`,
+   * which refuses the blob (`DIGEST_INVALID`) if the file changed in between.
    */
   async #streamUpload(
     location: URL,
@@ -753,12 +754,10 @@ export class RegistryTarget
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const subject = `upload of blob ${descriptor.digest} to ${this.name}`;
-    const verify = (stream: ReadableStream<Uint8Array>) =>
-      stream.pipeThrough(verifyingStream(descriptor, `blob for ${this.name}`));
-    let stream: ReadableStream<Uint8Array> | undefined = verify(body);
+    let stream: ReadableStream<Uint8Array> | undefined = body;
     let offset = 0;
     for (let attempt = 1; offset < descriptor.size; attempt++) {
-      stream ??= offset === 0 ? verify(await reopen(0)) : await reopen(offset);
+      stream ??= await reopen(offset);
       const sent = await this.#patch(
         location,
         subject,
@@ -1160,7 +1159,9 @@ interface Reopenable {
  * Marks a blob body as one that can be read again from any offset, as a file can: given to
  * {@linkcode RegistryTarget.pushBlob}, a large one goes up in one streamed request, and after a
  * failure is read again from the offset the registry reports instead of being held in memory.
- * Other targets read it as any stream.
+ * Other targets read it as any stream. Only for the caller's own bytes, whose digest it computed
+ * from them: a registry does not hash them a second time on the way, and relies on its own check
+ * of the digest, which refuses bytes that changed since.
  *
  * @example
  * ```ts
