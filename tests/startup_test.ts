@@ -2,9 +2,14 @@
  * What start-up loads. A `node:` module starts Deno's Node compatibility layer (about 25 ms,
  * more than an empty `deno run`), and an `npm:` package its npm resolver: the modules a short
  * command runs must import neither. What a module loads before its code runs is its static
- * import graph; `deno info --json` lists it, dynamic imports marked as such.
+ * import graph; `deno info --json` lists it, dynamic imports marked as such. What a whole run
+ * loads, dynamic imports included, is read from Deno's debug log.
  */
 import assert from "node:assert/strict";
+import { ocisync, shown } from "./helpers/cli.ts";
+import { pythonTar, writeImage } from "./helpers/layers.ts";
+import { withRegistry } from "./helpers/registry.ts";
+import { withTempDir } from "./helpers/tree.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -59,6 +64,65 @@ Deno.test("reading digests, references and layouts loads no node: module", async
     await assertNoNodeOrNpm(path);
   }
   await assertNoNodeOrNpm("src/layout/mod.ts");
+});
+
+Deno.test("the targets and the registry client load no node: module until a kind needs it", async () => {
+  // target/mod.ts loads a layout, an archive (node:zlib) or the registry client only to open
+  // one; the client hashes manifests through Web Crypto.
+  for (const path of ["src/target/mod.ts", "src/remote/registry.ts", "src/image/config.ts"]) {
+    await assertNoNodeOrNpm(path);
+  }
+});
+
+/**
+ * What a run of `ocisync args` evaluated, as Deno's debug log names each module it evaluates:
+ * the static graph plus the dynamic imports that ran. The Node compatibility layer shows as
+ * `ext:deno_node/…` modules, an npm package as a file of Deno's npm cache.
+ */
+async function runLoads(
+  args: string[],
+): Promise<{ node: string[]; npm: string[]; stdout: string }> {
+  const result = await ocisync(args, { env: { DENO_LOG: "debug" } });
+  assert.equal(result.code, 0, shown(result));
+  const loaded = [...result.stderr.matchAll(/ for ES module: (\S+?),? \[/g)].map((m) => m[1]);
+  assert.ok(loaded.some((specifier) => specifier.endsWith("/src/cli/main.ts")), "no module log");
+  return {
+    node: loaded.filter((specifier) => specifier.startsWith("ext:deno_node/")),
+    npm: loaded.filter((specifier) => specifier.includes("/registry.npmjs.org/")),
+    stdout: result.stdout,
+  };
+}
+
+Deno.test("`version` and `inspect -q oci:` run without the Node layer or an npm package", async () => {
+  await withTempDir("ocisync-startup-", async (tmp) => {
+    await writeImage(`${tmp}/image`, [
+      await pythonTar(`${tmp}/layer.tar`, [{ type: "file", name: "a", data: "a" }]),
+    ]);
+    for (const args of [["version"], ["inspect", "-q", `oci:${tmp}/image:v1`]]) {
+      const { node, npm } = await runLoads(args);
+      assert.deepEqual([...node, ...npm], [], `${args.join(" ")} loads them`);
+    }
+  });
+});
+
+Deno.test("a copy within a registry that only mounts loads no npm package", async () => {
+  await withRegistry({}, async (registry, tmp) => {
+    await writeImage(`${tmp}/image`, [
+      await pythonTar(`${tmp}/layer.tar`, [{ type: "file", name: "a", data: "a" }]),
+    ]);
+    const seed = await ocisync(["copy", `oci:${tmp}/image:v1`, `${registry.host}/app:v1`]);
+    assert.equal(seed.code, 0, shown(seed));
+    const copy = await runLoads(
+      ["copy", `${registry.host}/app:v1`, `${registry.host}/mirror:v1`, "--json"],
+    );
+    assert.equal(JSON.parse(copy.stdout).blobsMounted, 2, "the copy mounts both blobs");
+    assert.deepEqual(copy.npm, []);
+    // The check sees them when they load: the tag policy's code imports npm:semver.
+    const picked = await runLoads(
+      ["copy", `${registry.host}/app`, `${registry.host}/picked`, "--tag-regex", "^v"],
+    );
+    assert.ok(picked.npm.length > 0 && picked.node.length > 0);
+  });
 });
 
 Deno.test("the check sees node: modules: digest/mod.ts loads node:crypto, verify.ts does not", async () => {

@@ -11,6 +11,7 @@ import { type Compression, COMPRESSIONS } from "../compress/names.ts";
 import { UsageError } from "../errors/mod.ts";
 import { MAX_MTIME } from "../layer/limits.ts";
 import type { Platform } from "../oci/types.ts";
+import type { CredentialLookup, CredentialOptions } from "../credentials/mod.ts";
 import type { Session, SessionOptions } from "../target/mod.ts";
 
 // The option specs live in a light module of their own, so that `--help` and the completions
@@ -50,15 +51,18 @@ export async function registryOptions(
   const timeout = options.timeout === undefined
     ? undefined
     : parseDuration(options.timeout as string, "--timeout");
-  // Loaded here, not with this module: `pack` and `deps` use this module and reach no registry.
-  const { credentialLookup } = await import("../credentials/mod.ts");
+  const lookupOptions: CredentialOptions = {
+    username: options.username as string | undefined,
+    password,
+    credentialsFile: options.credentials as string | undefined,
+    warn: (message) => out.warn(message),
+  };
   return {
-    credentials: credentialLookup({
-      username: options.username as string | undefined,
-      password,
-      credentialsFile: options.credentials as string | undefined,
-      warn: (message) => out.warn(message),
-    }),
+    // A given user is checked at once (a name needs a password); else the credential store
+    // loads at the first lookup, which a layout or an archive never makes.
+    credentials: lookupOptions.username === undefined
+      ? lazyCredentialLookup(lookupOptions)
+      : (await import("../credentials/mod.ts")).credentialLookup(lookupOptions),
     plainHttp: options["plain-http"] === true,
     caFile: options["ca-file"] as string | undefined,
     retries,
@@ -67,6 +71,15 @@ export async function registryOptions(
     idleTimeout: timeout,
     log: (line) => out.verbose(line),
     onExchange: out.mode.debug ? (exchange) => logExchange(out, exchange, ++exchanges) : undefined,
+  };
+}
+
+/** A credential lookup that loads the credential store when it is first asked. */
+function lazyCredentialLookup(options: CredentialOptions): CredentialLookup {
+  let lookup: Promise<CredentialLookup> | undefined;
+  return async (registry) => {
+    lookup ??= import("../credentials/mod.ts").then((store) => store.credentialLookup(options));
+    return await (await lookup)(registry);
   };
 }
 

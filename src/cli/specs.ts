@@ -754,3 +754,26 @@ export const buildSpec: CommandSpec = {
     "ocisync build --platform linux/amd64,linux/arm64 -q",
   ],
 };
+
+/**
+ * The spec of `completions`.
+ *
+ * @example
+ * ```ts
+ * import { completionsSpec } from "./specs.ts";
+ * import { parseArgs } from "./args.ts";
+ * parseArgs(completionsSpec, ["bash"]); // { options: {}, positionals: ["bash"] }
+ * ```
+ */
+export const completionsSpec: CommandSpec = {
+  name: "completions",
+  summary: "print shell completions for bash, zsh or fish",
+  usage: "ocisync completions bash|zsh|fish",
+  positionals: [1, 1],
+  options: OUTPUT_OPTIONS.filter((option) => option.name === "help"),
+  examples: [
+    "source <(ocisync completions bash)      # in ~/.bashrc",
+    'ocisync completions zsh > "${fpath[1]}/_ocisync"',
+    "ocisync completions fish > ~/.config/fish/completions/ocisync.fish",
+  ],
+};

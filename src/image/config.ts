@@ -15,7 +15,7 @@
  * ```
  * @module
  */
-import { isDigest } from "../digest/mod.ts";
+import { isDigest } from "../digest/parse.ts";
 import { IntegrityError } from "../errors/mod.ts";
 import type { Target } from "../oci/target.ts";
 import {

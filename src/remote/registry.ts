@@ -16,7 +16,10 @@
  * ```
  * @module
  */
-import { type Digest, isDigest, sha256Digest, verifyingStream } from "../digest/mod.ts";
+// Manifests hash through Web Crypto and blobs through verifyingStream, which loads node:crypto
+// only for a large blob: a copy that only mounts starts no Node compatibility layer.
+import { type Digest, isDigest } from "../digest/parse.ts";
+import { sha256DigestAsync, verifyingStream } from "../digest/verify.ts";
 import { IntegrityError, NetworkError, NotFoundError } from "../errors/mod.ts";
 import { MANIFEST_MEDIA_TYPES, MediaType } from "../oci/mediatypes.ts";
 import { referrersQuery } from "../oci/referrers.ts";
@@ -482,7 +485,7 @@ export class RegistryTarget
     tags: string[],
     options: CallOptions = {},
   ): Promise<void> {
-    const digest = sha256Digest(bytes);
+    const digest = await sha256DigestAsync(bytes);
     if (digest !== descriptor.digest || bytes.byteLength !== descriptor.size) {
       throw new IntegrityError(
         `manifest for ${this.name} has digest ${digest} and ${bytes.byteLength} bytes, ` +
@@ -813,7 +816,7 @@ export class RegistryTarget
     });
     if (response.status !== 200) throw await this.#error(response, subject);
     const bytes = await readBody(response, MAX_MANIFEST_BYTES);
-    const digest = sha256Digest(bytes);
+    const digest = await sha256DigestAsync(bytes);
     if (isDigest(reference) && reference !== digest) {
       throw new IntegrityError(`${subject}: the bytes have digest ${digest}`);
     }

@@ -15,14 +15,12 @@
  * ```
  * @module
  */
-import { openArchiveTarget } from "../archive/mod.ts";
-import { LayoutTarget } from "../layout/mod.ts";
 import { type CallOptions, isCloser, type Target } from "../oci/target.ts";
 import type { Descriptor } from "../oci/types.ts";
 import { UsageError } from "../errors/mod.ts";
 import { formatReference, type Reference, referenceString } from "../ref/mod.ts";
-import { RegistryTarget } from "../remote/registry.ts";
 import type { RegistryOptions } from "../remote/registry.ts";
+import { openLocalTarget, openRegistryTarget } from "./open.ts";
 import type { Session } from "./session.ts";
 
 export {
@@ -84,12 +82,11 @@ export async function openTarget(
     }
     return await session.open(reference, { create, maxExtractSize });
   }
-  if (reference.kind === "layout") return await LayoutTarget.open(reference.path, { create });
-  if (reference.kind === "archive") {
-    return await openArchiveTarget(reference, { create, maxExtractSize });
+  if (reference.kind !== "registry") {
+    return await openLocalTarget(reference, { create, maxExtractSize });
   }
   // A session of one target: the target makes its client, and closes it.
-  return new RegistryTarget(reference, registryOptions);
+  return await openRegistryTarget(reference, registryOptions);
 }
 
 /**

@@ -18,12 +18,10 @@
  * ```
  * @module
  */
-import { openArchiveTarget } from "../archive/mod.ts";
-import { LayoutTarget } from "../layout/mod.ts";
 import { isCloser, type Target } from "../oci/target.ts";
 import { type Reference, registryHost } from "../ref/mod.ts";
 import { RegistryClient, type RegistryClientOptions } from "../remote/auth.ts";
-import { RegistryTarget } from "../remote/registry.ts";
+import { openLocalTarget, openRegistryTarget } from "./open.ts";
 
 /**
  * Options of a {@linkcode Session}: how its registry clients connect and authenticate, and
@@ -136,13 +134,8 @@ export class Session implements AsyncDisposable {
   }
 
   async #open(reference: Reference, options: SessionOpenOptions): Promise<Target> {
-    if (reference.kind === "layout") {
-      return await LayoutTarget.open(reference.path, { create: options.create });
-    }
-    if (reference.kind === "archive") {
-      return await openArchiveTarget(reference, options);
-    }
-    return new RegistryTarget(reference, {
+    if (reference.kind !== "registry") return await openLocalTarget(reference, options);
+    return await openRegistryTarget(reference, {
       client: this.client(reference.registry),
       concurrency: this.#concurrency,
       chunkSize: this.#chunkSize,

@@ -6,9 +6,9 @@
  */
 import type { CommandSpec, OptionSpec, ParsedArgs } from "../args.ts";
 import { closest } from "../../units/closest.ts";
-import { OUTPUT_OPTIONS } from "../options.ts";
 import type { Output } from "../output.ts";
 import { UsageError } from "../../errors/mod.ts";
+export { completionsSpec } from "../specs.ts";
 
 /**
  * The shells that completions are written for.
@@ -31,29 +31,6 @@ export const SHELLS = ["bash", "zsh", "fish"] as const;
  * ```
  */
 export type Shell = typeof SHELLS[number];
-
-/**
- * The spec of `completions`.
- *
- * @example
- * ```ts
- * import { completionsSpec } from "./completions.ts";
- * import { parseArgs } from "../args.ts";
- * parseArgs(completionsSpec, ["bash"]); // { options: {}, positionals: ["bash"] }
- * ```
- */
-export const completionsSpec: CommandSpec = {
-  name: "completions",
-  summary: "print shell completions for bash, zsh or fish",
-  usage: "ocisync completions bash|zsh|fish",
-  positionals: [1, 1],
-  options: OUTPUT_OPTIONS.filter((option) => option.name === "help"),
-  examples: [
-    "source <(ocisync completions bash)      # in ~/.bashrc",
-    'ocisync completions zsh > "${fpath[1]}/_ocisync"',
-    "ocisync completions fish > ~/.config/fish/completions/ocisync.fish",
-  ],
-};
 
 /**
  * Runs `completions`: prints the script for the shell named by the one argument, covering the

@@ -26,9 +26,8 @@ import { formatReference, parseReference, type Reference } from "../../ref/mod.t
 import { checkSeveralSources } from "../../target/mod.ts";
 import { parseSize } from "../../units/mod.ts";
 import { DEFAULT_MAX_EXTRACT_SIZE } from "../specs.ts";
-import { tagPolicyOption } from "../options.ts";
-import { resolveTagPolicy } from "../../sync/policy.ts";
-import { verifiedJson, verifierOption } from "./verify.ts";
+import { tagPolicyOption, verifierFiles } from "../options.ts";
+import type { verifiedJson } from "./verify.ts";
 export { copySpec } from "../specs.ts";
 
 /** Runs `copy`. */
@@ -68,8 +67,14 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
     options["max-extract-size"] as string | undefined ?? DEFAULT_MAX_EXTRACT_SIZE,
     "--max-extract-size",
   );
+  // The tag policy (npm:semver) and the signature verifier (node:crypto, tweetnacl) load only
+  // when their flags ask for them: a plain copy, often only mounts, starts faster without.
+  const resolvePolicy = policy && (await import("../../sync/policy.ts")).resolveTagPolicy;
+  const verify = Object.keys(verifierFiles(options)).length > 0
+    ? await import("./verify.ts")
+    : undefined;
   // Keys and the trusted root are read before any request.
-  const verifier = await verifierOption(options);
+  const verifier = await verify?.verifierOption(options);
   const concurrency = positiveInteger(options.concurrency as string | undefined, "--concurrency");
   // One session for every end: within one registry they share its challenge and tokens.
   await using session = await openSession(options, out);
@@ -80,7 +85,7 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
       const skipBlobs = skipRefs && await blobsOfReferences(session, skipRefs);
       const plans = await planSources(session, sourceRefs, destinationRef, {
         allTags,
-        pick: policy && ((target, ref) => resolveTagPolicy(target, ref, policy)),
+        pick: policy && resolvePolicy && ((target, ref) => resolvePolicy(target, ref, policy)),
       });
       const destination = await session.open(destinationRef, { create: true, maxExtractSize });
       const copyOptions: CopyTagsOptions = {
@@ -104,7 +109,7 @@ export async function copy(args: ParsedArgs, out: Output): Promise<void> {
     // An archive is written as the session closes: reported only once it is.
     await session.close();
     display.close();
-    report(out, sourceRefs, destinationRef, copied);
+    report(out, sourceRefs, destinationRef, copied, verify?.verifiedJson);
   } finally {
     display.close();
   }
@@ -142,12 +147,14 @@ function explain(
 /**
  * Prints what the copy did. With several sources, each image says which it came from (`from` in
  * text, `source` in JSON, where `sources` lists them all), and `-q` prints one line per image.
+ * `describeVerified` says what was verified, when a verifier was given.
  */
 function report(
   out: Output,
   sourceRefs: Reference[],
   destinationRef: Reference,
   copied: CopiedImage[],
+  describeVerified?: typeof verifiedJson,
 ): void {
   const several = sourceRefs.length > 1;
   const total = {
@@ -193,7 +200,7 @@ function report(
       digest: last?.digest ?? null,
       ...(last?.result?.sourceIndex ? { sourceIndex: last.result.sourceIndex } : {}),
       images: copied.map((c) => {
-        const verified = verifiedJson(c.result?.verified);
+        const verified = describeVerified?.(c.result?.verified);
         return {
           ...(several ? { source: c.source } : {}),
           tag: c.tag ?? null,

@@ -13,6 +13,7 @@ import type { CommandSpec, ParsedArgs } from "../args.ts";
 import type { Output } from "../output.ts";
 import {
   buildSpec,
+  completionsSpec,
   copySpec,
   depsSpec,
   gcSpec,
@@ -27,7 +28,6 @@ import {
   tagsSpec,
   verifySpec,
 } from "../specs.ts";
-import { completions, completionsSpec } from "./completions.ts";
 import { version, versionSpec } from "./version.ts";
 
 /**
@@ -85,6 +85,11 @@ export const COMMANDS: readonly Command[] = [
   // The completions describe this very list; passing it in keeps completions.ts free of a cycle.
   {
     spec: completionsSpec,
-    run: (args, out) => completions(args, out, COMMANDS.map((command) => command.spec)),
+    run: async (args, out) =>
+      (await import("./completions.ts")).completions(
+        args,
+        out,
+        COMMANDS.map((command) => command.spec),
+      ),
   },
 ];
