@@ -17,9 +17,12 @@ Deno.test("compile: DENORT_BIN makes an offline compile complete", async () => {
   });
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /built .*dist\/ocisync \(base binary from DENORT_BIN\)/);
-  // The two worker scripts, which only a URL names, are embedded.
+  // The worker scripts, which only a URL names, are embedded, and the commands, which are
+  // loaded by dynamic imports (a folder embedded whole is listed as `folder/*`).
   assert.match(result.stderr, /deflate_worker\.ts/);
   assert.match(result.stderr, /zstd_worker\.ts/);
+  assert.match(result.stderr, /unpack\/(\*|worker\.ts)/);
+  assert.match(result.stderr, /commands\/(\*|pull\.ts)/);
   const binary = await Deno.stat(`${ROOT}dist/ocisync`);
   const base = await Deno.stat(Deno.execPath());
   assert.ok(binary.size > base.size, "the module graph is appended to the base binary");

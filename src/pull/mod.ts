@@ -2,8 +2,9 @@
  * Pulls an image or an artifact from any {@linkcode Target} into a folder.
  *
  * - An image's layers are applied in order, with OCI whiteouts, by the safe
- *   {@linkcode Unpacker}; each layer's uncompressed digest is checked against
- *   the config's `rootfs.diff_ids`.
+ *   `Unpacker` of `../unpack/mod.ts`, on a thread of its own
+ *   ({@linkcode ThreadedUnpacker}); each layer's uncompressed digest is
+ *   checked against the config's `rootfs.diff_ids`.
  * - An artifact (every layer has an `org.opencontainers.image.title`) becomes
  *   one file per layer at its title path; ORAS's packed directories
  *   (`io.deis.oras.content.unpack`) are unpacked and their digest checked.
@@ -45,7 +46,8 @@ import type { Target } from "../oci/target.ts";
 import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 import { type BlobListener, reportingStream } from "../progress/mod.ts";
 import { NotTarError, readTar } from "../tar/reader.ts";
-import { Unpacker, type UnpackStats } from "../unpack/mod.ts";
+import type { UnpackStats } from "../unpack/mod.ts";
+import { ThreadedUnpacker } from "../unpack/threaded.ts";
 import { fetchImageManifest, type ImageVerifier, type VerifiedImage } from "./read.ts";
 
 // Re-exported for the readers that have imported them from here; they are defined in
@@ -175,8 +177,10 @@ export async function pull(
   }
   const names = copying ? copiedNames(manifest, taken) : [];
   const staging = await stagingFolder(placement.stagingParent);
+  let unpacker: ThreadedUnpacker | undefined;
   try {
-    const unpacker = new Unpacker(staging, {
+    // On a thread of its own: the file system calls overlap the download and decompression.
+    unpacker = new ThreadedUnpacker(staging, {
       maxSize: options.maxExtractSize,
       maxEntries: options.maxEntries,
     });
@@ -200,7 +204,7 @@ export async function pull(
       await pullImageLayers(target, manifest, taken, unpacker, options);
       files = [...Deno.readDirSync(staging)].map((e) => e.name).sort();
     }
-    unpacker.finish();
+    await unpacker.finish();
     await placement.place(staging);
     return {
       digest: chosen.digest,
@@ -212,6 +216,8 @@ export async function pull(
       layers: taken,
     };
   } finally {
+    // Every apply and finish has settled, so the worker is idle and writes nothing more.
+    unpacker?.close();
     await Deno.remove(staging, { recursive: true }).catch(() => {});
   }
 }
@@ -274,7 +280,7 @@ function copiedNames(manifest: Manifest, taken: number[]): string[] {
 
 /** Writes `body` as the file `name`, through the unpacker's path rules and limits. */
 async function writeFile(
-  unpacker: Unpacker,
+  unpacker: ThreadedUnpacker,
   name: string,
   size: number,
   body: ReadableStream<Uint8Array>,
@@ -299,7 +305,7 @@ async function pullImageLayers(
   target: Target,
   manifest: Manifest,
   taken: number[],
-  unpacker: Unpacker,
+  unpacker: ThreadedUnpacker,
   options: PullOptions,
 ): Promise<void> {
   const { config } = await fetchConfig(target, manifest.config);
@@ -347,7 +353,7 @@ function explainMixedTitles(error: unknown, layer: Descriptor): unknown {
 async function pullArtifactLayer(
   target: Target,
   layer: Descriptor,
-  unpacker: Unpacker,
+  unpacker: ThreadedUnpacker,
   options: PullOptions,
 ): Promise<string> {
   const title = layer.annotations![TITLE_ANNOTATION];
@@ -386,7 +392,7 @@ async function pullArtifactLayer(
  */
 async function unpackBlob(
   blob: ReadableStream<Uint8Array>,
-  unpacker: Unpacker,
+  unpacker: ThreadedUnpacker,
   tarDigest: Sha256,
 ): Promise<void> {
   const reader = blob.getReader();

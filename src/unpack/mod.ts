@@ -14,6 +14,12 @@
  * directory again, without following links, before it applies it. Whatever
  * a later entry or a whiteout replaces takes its pending mode with it.
  *
+ * Each entry is created exclusively: an `open` with `O_EXCL`, a `mkdir`, a
+ * `symlink` or a `link` fails on anything at its path, a link included,
+ * without following it. Only then is what is there looked at and removed, so
+ * that a new path, the common case, costs no failing `lstat`; nothing relies
+ * on having made a folder earlier in the same run.
+ *
  * Memory does not grow with the size of a layer. It grows with the entry
  * count only for layers after the first (the paths they created, which an
  * opaque whiteout must spare) and for read-only directories; both are
@@ -99,7 +105,7 @@ export class Unpacker {
   readonly #maxSize: number;
   readonly #maxEntries: number;
   /** Decompressed bytes counted by {@linkcode meter}. */
-  #decompressed = 0;
+  readonly #decompressed = { bytes: 0 };
   /** Modes of read-only directories, by path below the root, applied last. */
   readonly #pendingModes = new Map<string, number>();
   /** The last parent folder resolved: most entries share their parent with the one before. */
@@ -122,12 +128,8 @@ export class Unpacker {
    * Counts the bytes of a decompressed layer against `maxSize` as they pass, so that every
    * byte counts: padding and whatever follows the tar's end as much as file content.
    */
-  async *meter(tar: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-    for await (const chunk of tar) {
-      this.#decompressed += chunk.length;
-      if (this.#decompressed > this.#maxSize) throw this.#tooLarge("the layers");
-      yield chunk;
-    }
+  meter(tar: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    return meterBytes(tar, this.#decompressed, this.#maxSize);
   }
 
   /** Applies one layer's entries. */
@@ -194,22 +196,16 @@ export class Unpacker {
     const absolute = this.#absolute(path);
     const mode = entry.mode & 0o777;
     switch (entry.type) {
-      case "directory": {
-        const existing = lstatOrUndefined(absolute);
-        if (existing && !existing.isDirectory) this.#remove(path);
-        if (!existing?.isDirectory) Deno.mkdirSync(absolute);
-        this.#setDirectoryMode(path, mode);
+      case "directory":
+        this.#makeDirectory(path, mode);
         this.stats.directories++;
         break;
-      }
       case "file":
-        this.#replace(path);
-        await this.#writeFile(absolute, entry, mode);
+        await this.#writeFile(path, entry, mode);
         this.stats.files++;
         break;
       case "symlink":
-        this.#replace(path);
-        Deno.symlinkSync(entry.linkName, absolute);
+        this.#create(path, () => Deno.symlinkSync(entry.linkName, absolute));
         this.stats.symlinks++;
         break;
       case "hardlink": {
@@ -220,8 +216,7 @@ export class Unpacker {
         if (!lstatOrUndefined(target)?.isFile) {
           throw unsafe(entry.name, `links to ${entry.linkName}, which is not a file`);
         }
-        this.#replace(path);
-        Deno.linkSync(target, absolute);
+        this.#create(path, () => Deno.linkSync(target, absolute));
         this.stats.hardlinks++;
         break;
       }
@@ -234,20 +229,34 @@ export class Unpacker {
   }
 
   /**
-   * Sets a directory's mode now, on the directory just checked or made (no link is followed:
-   * `#resolveDirectory` and the caller put a real directory there). A mode that would stop
-   * it from being filled waits for {@linkcode finish}, and the directory stays open meanwhile.
+   * Makes the directory `path`, or keeps the one there, and sets its mode on it (no link is
+   * followed: `mkdir` does not follow one, and an existing entry is checked with `lstat` before
+   * `chmod`). A mode that would stop it from being filled waits for {@linkcode finish}, and the
+   * directory stays open meanwhile.
    */
-  #setDirectoryMode(path: string, mode: number): void {
+  #makeDirectory(path: string, mode: number): void {
+    const absolute = this.#absolute(path);
+    // A lower layer's folder is kept; anything else there is replaced.
+    if (!createdNew(() => Deno.mkdirSync(absolute)) && !lstatOrUndefined(absolute)?.isDirectory) {
+      this.#remove(path);
+      Deno.mkdirSync(absolute);
+    }
     const readOnly = (mode & OWNER_WRITE_SEARCH) !== OWNER_WRITE_SEARCH;
-    Deno.chmodSync(this.#absolute(path), readOnly ? mode | 0o700 : mode);
+    Deno.chmodSync(absolute, readOnly ? mode | 0o700 : mode);
     if (readOnly) this.#pendingModes.set(path, mode);
     else this.#pendingModes.delete(path);
   }
 
-  /** Removes whatever is at `path` (a lower layer's file, link or folder), if anything. */
-  #replace(path: string): void {
-    if (lstatOrUndefined(this.#absolute(path))) this.#remove(path);
+  /**
+   * Runs `make`, which creates `path` and fails with `AlreadyExists` if anything is there (an
+   * exclusive `open`, `symlink`, `link`: none follows a link at the last component). What is
+   * there (a lower layer's file, link or folder) is removed, and `make` runs once more. Trying
+   * first spares a failing `lstat` for each new path, which is most of them.
+   */
+  #create(path: string, make: () => void): void {
+    if (createdNew(make)) return;
+    this.#remove(path);
+    make();
   }
 
   /** Removes `path` and forgets every pending mode at it or below it. */
@@ -264,8 +273,12 @@ export class Unpacker {
   }
 
   async #writeFile(path: string, entry: TarReadEntry, mode: number): Promise<void> {
-    if (this.stats.bytes + entry.size > this.#maxSize) throw this.#tooLarge(entry.name);
-    const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+    if (this.stats.bytes + entry.size > this.#maxSize) throw tooLarge(this.#maxSize, entry.name);
+    const absolute = this.#absolute(path);
+    let file!: Deno.FsFile;
+    this.#create(path, () => {
+      file = Deno.openSync(absolute, { write: true, createNew: true, mode: 0o600 });
+    });
     try {
       for await (const chunk of entry.body) {
         let offset = 0;
@@ -276,15 +289,8 @@ export class Unpacker {
       file.close();
     }
     // The file was just made with createNew, so nothing but it can be at this path.
-    Deno.chmodSync(path, mode);
+    Deno.chmodSync(absolute, mode);
     this.stats.bytes += entry.size;
-  }
-
-  #tooLarge(what: string): UnsafeContentError {
-    return new UnsafeContentError(
-      `extracting ${what} would write more than the limit of ${this.#maxSize} bytes`,
-      { hint: "raise the size limit if the image is really this large", option: "maxExtractSize" },
-    );
   }
 
   #absolute(relative: string): string {
@@ -333,6 +339,37 @@ export class Unpacker {
 }
 
 /**
+ * Yields the chunks of `tar`, adding their lengths to `counted.bytes`, and fails once that is
+ * over `maxSize`: what {@linkcode Unpacker.meter} does, shared by every unpacker of a pull.
+ *
+ * @example
+ * ```ts
+ * import { meterBytes } from "./mod.ts";
+ * const counted = { bytes: 0 };
+ * await Array.fromAsync(meterBytes(ReadableStream.from([new Uint8Array(10)]), counted, 100));
+ * console.log(counted.bytes); // 10
+ * ```
+ */
+export async function* meterBytes(
+  tar: AsyncIterable<Uint8Array>,
+  counted: { bytes: number },
+  maxSize: number,
+): AsyncGenerator<Uint8Array> {
+  for await (const chunk of tar) {
+    counted.bytes += chunk.length;
+    if (counted.bytes > maxSize) throw tooLarge(maxSize, "the layers");
+    yield chunk;
+  }
+}
+
+function tooLarge(maxSize: number, what: string): UnsafeContentError {
+  return new UnsafeContentError(
+    `extracting ${what} would write more than the limit of ${maxSize} bytes`,
+    { hint: "raise the size limit if the image is really this large", option: "maxExtractSize" },
+  );
+}
+
+/**
  * The components of an entry name, without "." or empty ones.
  *
  * @throws {UnsafeContentError} for an absolute name or a `..` component.
@@ -350,6 +387,17 @@ function join(parent: string, name: string): string {
 
 function unsafe(name: string, why: string): UnsafeContentError {
   return new UnsafeContentError(`refusing layer entry "${name}": it ${why}`);
+}
+
+/** Runs `make`; false when it failed because something is at its path already. */
+function createdNew(make: () => void): boolean {
+  try {
+    make();
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) return false;
+    throw error;
+  }
 }
 
 function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
