@@ -493,7 +493,7 @@ Deno.test("keyless: an RFC 3161 timestamp stands in for the log with --insecure-
       await sigstore.sign(cosignStatement(image.digest), { timestampOnly: true }),
     );
     const strict = await refusal(verifyBundles(layout, image, { keyless: policy }));
-    assert.equal(strict.reason, "untrusted");
+    assert.equal(strict.reason, "untrusted", `${strict.message}: ${strict.hint}`);
     const result = await verifyBundles(layout, image, { keyless: { ...policy, ignoreTlog: true } });
     assert.equal(result.bundles[0].identity, "dev@example.com");
   });
