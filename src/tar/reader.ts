@@ -44,6 +44,12 @@ export interface TarReadEntry {
 
 /** Extended-header records larger than this are refused: no layer needs them. */
 const MAX_EXTENDED_HEADER = 1024 * 1024;
+/**
+ * The most extended-header bytes before one entry, all its headers together: the records of a
+ * chain of `x` headers with different keys are all kept until the entry, so without this a
+ * layer could fill memory 1 MiB at a time.
+ */
+const MAX_EXTENDED_HEADERS_PER_ENTRY = 4 * MAX_EXTENDED_HEADER;
 const decoder = new TextDecoder();
 
 /** Pulls exact byte counts out of a chunked stream. */
@@ -167,6 +173,8 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
   let pax: Record<string, string> = {};
   let longName: string | undefined;
   let longLink: string | undefined;
+  /** Extended-header bytes read since the last entry. */
+  let extended = 0;
   for (let first = true;; first = false) {
     const header = first ? await firstHeader(input) : await input.exactly(BLOCK_SIZE);
     if (!header || header.every((b) => b === 0)) return; // end: a zero block, or EOF
@@ -181,6 +189,13 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
     if (typeFlag === "x" || typeFlag === "g" || typeFlag === "L" || typeFlag === "K") {
       if (size > MAX_EXTENDED_HEADER) {
         throw new UnsafeContentError(`tar extended header of ${size} bytes is over the limit`);
+      }
+      extended += size;
+      if (extended > MAX_EXTENDED_HEADERS_PER_ENTRY) {
+        throw new UnsafeContentError(
+          `tar extended headers of more than ${MAX_EXTENDED_HEADERS_PER_ENTRY} bytes before ` +
+            "one entry are over the limit",
+        );
       }
       const data = (await input.exactly(padded)) ?? truncated();
       const content = data.subarray(0, size);
@@ -199,6 +214,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
     const mtime = Math.floor(Number(pax.mtime ?? readNumber(header, 136, 12)));
     pax = {};
     longName = longLink = undefined;
+    extended = 0;
 
     let remaining = size;
     const body = (async function* () {
