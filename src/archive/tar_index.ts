@@ -18,6 +18,7 @@
  * @module
  */
 import { OcisyncError, UnsafeContentError } from "../errors/mod.ts";
+import { readUpTo } from "../fs/read.ts";
 import { readTar, type TarEntryType } from "../tar/reader.ts";
 import { BLOCK_SIZE } from "../tar/writer.ts";
 
@@ -67,12 +68,6 @@ interface FileIdentity {
  * millions of empty entries would only fill memory with the index.
  */
 export const MAX_ARCHIVE_ENTRIES = 1_000_000;
-/**
- * The most header bytes read for one entry, its extended headers (long names, PAX records)
- * included. Real ones take a few blocks; a chain of large extended headers would be held in
- * memory whole.
- */
-export const MAX_ENTRY_HEADER_BYTES = 4 * 1024 * 1024;
 /** The most symlinks followed for one name, as Linux's MAXSYMLINKS. */
 const MAX_LINKS = 40;
 /** Zeros that stand in for skipped content, a MiB at a time; never read from disk. */
@@ -88,9 +83,9 @@ const READ_SIZE = 256 * 1024;
  *
  * Errors of opening the file (`Deno.errors.NotFound`) pass as they are, for the caller to word.
  *
- * @throws {UnsafeContentError} when the archive is corrupt, truncated, or unsafe as above; has
- * more than {@linkcode MAX_ARCHIVE_ENTRIES} entries; or an entry's headers take more than
- * {@linkcode MAX_ENTRY_HEADER_BYTES}.
+ * @throws {UnsafeContentError} when the archive is corrupt, truncated, or unsafe as above
+ * (extended headers are bounded by the tar reader), or has more than
+ * {@linkcode MAX_ARCHIVE_ENTRIES} entries.
  * @example
  * ```ts
  * import { indexTar } from "./tar_index.ts";
@@ -110,8 +105,6 @@ export async function indexTar(path: string, options: IndexTarOptions): Promise<
     // then handed over as zeros, which the reader skips, instead of being read.
     let position = 0;
     let skip = 0;
-    // Header bytes read since the last entry came out, and entries seen.
-    let headerBytes = 0;
     let count = 0;
     const source = async function* (): AsyncGenerator<Uint8Array> {
       while (true) {
@@ -126,19 +119,11 @@ export async function indexTar(path: string, options: IndexTarOptions): Promise<
         const block = await readUpTo(file, BLOCK_SIZE);
         if (block.length === 0) return;
         position += block.length;
-        headerBytes += block.length;
-        if (headerBytes > MAX_ENTRY_HEADER_BYTES) {
-          throw new UnsafeContentError(
-            `${path}: the headers of the entry at byte ${position - headerBytes} take more ` +
-              `than ${MAX_ENTRY_HEADER_BYTES} bytes`,
-          );
-        }
         yield block;
       }
     };
     for await (const entry of readTar(source())) {
       const offset = position;
-      headerBytes = 0;
       if (++count > MAX_ARCHIVE_ENTRIES) {
         throw new UnsafeContentError(
           `${path} has more than ${MAX_ARCHIVE_ENTRIES} entries; an image archive has a few ` +
@@ -297,18 +282,6 @@ function checkedName(path: string, name: string): string | undefined {
   if (parts.includes("..")) unsafe("has a .. component");
   if (name.includes("\\")) unsafe("has a backslash"); // a separator on Windows
   return parts.length === 0 ? undefined : parts.join("/");
-}
-
-/** Up to `size` bytes from the file's position; fewer only at its end. */
-async function readUpTo(file: Deno.FsFile, size: number): Promise<Uint8Array> {
-  const buffer = new Uint8Array(size);
-  let filled = 0;
-  while (filled < size) {
-    const n = await file.read(buffer.subarray(filled));
-    if (n === null) break;
-    filled += n;
-  }
-  return buffer.subarray(0, filled);
 }
 
 function identityOf(info: Deno.FileInfo): FileIdentity {

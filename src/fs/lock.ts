@@ -37,6 +37,7 @@
  * @module
  */
 import { OcisyncError } from "../errors/mod.ts";
+import { readUpTo } from "./read.ts";
 import { statOrUndefined } from "./stat.ts";
 
 /** Options of {@linkcode FileLock.acquire} and {@linkcode withLock}. */
@@ -71,6 +72,8 @@ const DEFAULT_STALE_MS = 5 * 60_000;
 const MAX_SLEEP_MS = 200;
 /** Breaking a stale lock and creating a new one can lose to another process; this many times. */
 const MAX_BREAKS = 10;
+/** A holder record is a line of JSON: more than this is not one of ours. */
+const HOLDER_READ_BYTES = 4096;
 
 /**
  * A lock file held by this process, until {@linkcode FileLock.release}.
@@ -285,7 +288,7 @@ async function breakIfStale(path: string, staleMs: number): Promise<boolean> {
   }
   try {
     const info = await file.stat();
-    const holder = parseHolder(await readSmall(file));
+    const holder = parseHolder(await readUpTo(file, HOLDER_READ_BYTES));
     const local = holder?.hostname !== undefined && holder.hostname === hostname();
     const old = Date.now() - (info.mtime?.getTime() ?? 0) > staleMs;
     if (!local && !old) return false;
@@ -295,18 +298,6 @@ async function breakIfStale(path: string, staleMs: number): Promise<boolean> {
   } finally {
     file.close();
   }
-}
-
-/** The first bytes of a file, read without closing it (closing would drop the kernel lock). */
-async function readSmall(file: Deno.FsFile): Promise<Uint8Array> {
-  const buffer = new Uint8Array(4096);
-  let length = 0;
-  while (length < buffer.length) {
-    const n = await file.read(buffer.subarray(length));
-    if (n === null) break;
-    length += n;
-  }
-  return buffer.subarray(0, length);
 }
 
 function parseHolder(bytes: Uint8Array): LockHolder | undefined {

@@ -15,6 +15,7 @@ import { type Digest, isDigest, parseDigest } from "../digest/parse.ts";
 import { verifyBytes, verifyingStream } from "../digest/verify.ts";
 import { IntegrityError, NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
+import { readUpTo } from "../fs/read.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import {
   type Descriptor,
@@ -184,26 +185,10 @@ async function readIndexBytes(root: string): Promise<Uint8Array> {
   }
   // Writers replace index.json by renaming, so the file opened here never grows; one that
   // another program appends to is refused rather than read cut short.
-  const bytes = await readUpTo(file, size);
+  // One byte more than its size, to tell a file that grew without reading the rest.
+  const bytes = await readUpTo(file, size + 1);
   if (bytes.byteLength > size) throw new IntegrityError(`${path} grew while it was read`);
   return bytes;
-}
-
-/**
- * Up to `limit` bytes of an open file, and one more when there are more, so that the caller can
- * tell a file longer than it should be without reading the rest. Plain reads, not the file's
- * `readable`: the first stream of a process costs Deno about 5 ms to set up, as much as the
- * rest of `ocisync inspect -q oci:…`.
- */
-async function readUpTo(file: Deno.FsFile, limit: number): Promise<Uint8Array> {
-  const buffer = new Uint8Array(limit + 1);
-  let filled = 0;
-  while (filled < buffer.byteLength) {
-    const read = await file.read(buffer.subarray(filled));
-    if (read === null) break;
-    filled += read;
-  }
-  return buffer.subarray(0, filled);
 }
 
 /**
@@ -291,7 +276,8 @@ export async function readManifestBlob(root: string, descriptor: Descriptor): Pr
     );
   }
   using file = await openBlobFile(root, descriptor);
-  const bytes = await readUpTo(file, descriptor.size);
+  // One byte more than the descriptor's size: verifyBytes refuses a blob that is longer.
+  const bytes = await readUpTo(file, descriptor.size + 1);
   await verifyBytes(bytes, descriptor, "blob");
   return bytes;
 }
