@@ -34,7 +34,12 @@ export async function* throughTransform(
     }
   })();
   try {
-    for await (const chunk of transform) yield new Uint8Array(chunk as Uint8Array);
+    // A plain view of zlib's output, not a copy: each output buffer is filled once and handed
+    // on in parts (a new one is made when it is full), so the bytes never change under it.
+    for await (const chunk of transform) {
+      const { buffer, byteOffset, byteLength } = chunk as Uint8Array;
+      yield new Uint8Array(buffer, byteOffset, byteLength);
+    }
   } finally {
     transform.destroy();
     await feeding;

@@ -26,15 +26,14 @@
  * @module
  */
 import { type Compression, layerMediaType } from "../compress/mod.ts";
-import { decompressStream, detectCompression } from "../compress/decompress.ts";
-import { hashing, Sha256 } from "../digest/mod.ts";
-import { UnsafeContentError, UsageError } from "../errors/mod.ts";
+import { detectCompression } from "../compress/decompress.ts";
+import { Sha256 } from "../digest/mod.ts";
 import { type ArtifactBlob, artifactPlan, type PreparedLayer } from "../image/plan.ts";
 import { writeLayerFile } from "../layer/mod.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import type { Descriptor } from "../oci/types.ts";
 import type { Target } from "../oci/target.ts";
-import { NotTarError, readTar, type TarReadEntry } from "../tar/reader.ts";
+import { checkLayerBytes, LayerFileChecks, notLayerArchive } from "./check.ts";
 import {
   fileSource,
   type PushResult,
@@ -107,9 +106,12 @@ export async function prepareLayer(
 
 /**
  * Starts a layer: a folder is built into a layer file in `workDir`, as {@linkcode prepareLayer}
- * builds it; a layer file is read once for its digest only (about the speed of the disk), and
- * its `diffId` and entry checks go on in the background, so that its blob can be sent while they
- * run. `checked` rejects as {@linkcode prepareLayer} throws for the same file.
+ * builds it; a layer file is read once for its digest only (about the speed of the disk), so
+ * that its blob can be sent before its `diffId` is known and its entries are checked. The
+ * checks run on the very bytes that the blob's upload reads, as it reads them, when the upload
+ * begins before `checked` is awaited; otherwise on a read of their own, which verifies the bytes
+ * against the digest (see {@linkcode LayerFileChecks}). Either way they judge the bytes that have
+ * the blob's digest. `checked` rejects as {@linkcode prepareLayer} throws for the same file.
  *
  * @throws {UsageError} for an empty file.
  * @example
@@ -132,14 +134,15 @@ export async function startLayer(
   }
   const { path } = source;
   const descriptor = digestLayerFile(path);
-  const blob = fileSource(descriptor, path);
-  const checked = checkLayerFile(path, blob, false).then(({ diffId }) => ({
-    path,
-    descriptor,
-    diffId,
-  }));
-  checked.catch(() => {}); // the caller awaits it, maybe after other work
-  return { blob, checked };
+  const checks = new LayerFileChecks(path, descriptor);
+  // Started when first awaited: an upload that begins before that feeds the checks.
+  const checked: PromiseLike<PreparedLayer> = {
+    then(fulfilled, rejected) {
+      return checks.verdict().then(({ diffId }) => ({ path, descriptor, diffId }))
+        .then(fulfilled, rejected);
+    },
+  };
+  return { blob: checks.blob, checked };
 }
 
 /** The size of the pieces the digest pass reads: large, for few calls and hashing steps. */
@@ -166,106 +169,29 @@ function digestLayerFile(path: string): Descriptor {
   };
 }
 
+/** Reads a layer file once: hashes it for its descriptor, and checks it for its `diffId`. */
 async function describeLayerFile(path: string): Promise<PreparedLayer> {
-  const { diffId, descriptor } = await checkLayerFile(path, fileSource(UNKNOWN, path), true);
-  return { path, descriptor: descriptor!, diffId };
+  const blob = new Sha256();
+  const file = await fileSource(UNKNOWN, path).open();
+  const hashed = file.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        blob.update(chunk);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  const { diffId, compression } = await checkLayerBytes(path, hashed);
+  const descriptor = {
+    mediaType: layerMediaType(compression),
+    digest: blob.digest(),
+    size: blob.size,
+  };
+  return { path, descriptor, diffId };
 }
 
 /** A placeholder descriptor for a file not described yet. */
 const UNKNOWN: Descriptor = { mediaType: "", digest: "sha256:", size: 0 };
-
-/**
- * Reads a layer file once: decompresses it for its `diffId`, and checks every entry; with
- * `describe`, hashes the file too, for its descriptor.
- */
-async function checkLayerFile(
-  path: string,
-  source: { openAt(offset: number): Promise<ReadableStream<Uint8Array>> },
-  describe: boolean,
-): Promise<{ diffId: PreparedLayer["diffId"]; descriptor?: Descriptor }> {
-  const blob = new Sha256();
-  const tar = new Sha256();
-  const file = await source.openAt(0);
-  try {
-    const reader = file.getReader();
-    const first = await reader.read();
-    reader.releaseLock();
-    const head = first.value ?? new Uint8Array();
-    if (head.byteLength === 0) throw notLayerArchive(path, "it is empty");
-    const compression = detectCompression(head);
-    const whole = prepend(head, file);
-    const uncompressed = hashing(decompressStream(describe ? hashing(whole, blob) : whole), tar);
-    const symlinks = new Set<string>();
-    for await (const entry of readTar(uncompressed)) checkLayerEntry(path, entry, symlinks);
-    // Drain what follows the end-of-archive blocks, so the digests cover the whole file.
-    for await (const _ of uncompressed) { /* padding */ }
-    return {
-      diffId: tar.digest(),
-      descriptor: describe
-        ? { mediaType: layerMediaType(compression), digest: blob.digest(), size: blob.size }
-        : undefined,
-    };
-  } catch (error) {
-    // The stream closes the file once read to its end; a refused file is closed here.
-    await file.cancel().catch(() => {});
-    if (error instanceof NotTarError) throw notLayerArchive(path, error.reason);
-    throw error;
-  }
-}
-
-/** `first`, then the rest of `rest`. */
-async function* prepend(
-  first: Uint8Array,
-  rest: ReadableStream<Uint8Array>,
-): AsyncGenerator<Uint8Array> {
-  yield first;
-  yield* rest;
-}
-
-/**
- * A SOURCE that is a file, but no layer archive. A usage error, not unsafe content: the bytes
- * are harmless, the command line asked for the wrong thing, and `--files` pushes such files.
- */
-function notLayerArchive(path: string, why: string): UsageError {
-  return new UsageError(
-    `${path} is not a layer archive (a tar, .tar.gz or .tar.zst file): ${why}`,
-    {
-      hint: "a layer of an image is a folder or a layer archive; to push files as they are, " +
-        "push them as an artifact's files",
-      option: "files",
-    },
-  );
-}
-
-/**
- * Refuses an entry of a layer file that would leave the image's root when extracted: a `..` or
- * absolute name, a hard link to one, or a path through a symlink that an earlier entry of the
- * same layer made. Where such a write lands depends on the extractor (bsdtar refuses it, GNU tar
- * follows the link), and no tool that records a file system writes one. `symlinks` collects the
- * layer's symlinks, entry after entry.
- */
-function checkLayerEntry(file: string, entry: TarReadEntry, symlinks: Set<string>): void {
-  const refuse = (why: string) =>
-    new UnsafeContentError(`${file}: entry "${entry.name}" ${why}`, {
-      hint: "rebuild the layer from a folder, or push the folder itself",
-    });
-  const parts = (name: string, why: string) => {
-    if (name.startsWith("/") || name.split("/").includes("..")) throw refuse(why);
-    return name.split("/").filter((part) => part !== "" && part !== ".");
-  };
-  const own = parts(entry.name, "leaves the image's root");
-  const paths = entry.type === "hardlink"
-    ? [own, parts(entry.linkName, `links to "${entry.linkName}", outside the image's root`)]
-    : [own];
-  for (const path of paths) {
-    for (let depth = 1; depth < path.length; depth++) {
-      const through = path.slice(0, depth).join("/");
-      if (symlinks.has(through)) throw refuse(`goes through the symlink "${through}"`);
-    }
-  }
-  if (entry.type === "symlink") symlinks.add(own.join("/"));
-  else symlinks.delete(own.join("/"));
-}
 
 /** Options of {@linkcode pushArtifact}. */
 export interface PushArtifactOptions extends WriteOptions {

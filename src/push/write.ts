@@ -26,6 +26,7 @@
  * @module
  */
 import { type BlobSource, bytesBlob, type ImagePlan, type PreparedLayer } from "../image/plan.ts";
+import { IntegrityError } from "../errors/mod.ts";
 import { isMounter, type Target } from "../oci/target.ts";
 import type { Descriptor } from "../oci/types.ts";
 import { type BlobListener, reportingStream } from "../progress/mod.ts";
@@ -151,24 +152,18 @@ export async function writePlan(
   tags: string[],
   options: WriteOptions = {},
 ): Promise<PushResult> {
-  return await finishPlan(target, plan, tags, options, new Set(), emptyStats());
+  const stats = await pushBlobs(target, [...plan.blobs, bytesBlob(plan.config)], options);
+  return await writeManifest(target, plan, tags, options, stats);
 }
 
-/**
- * Writes a plan whose blobs `sent` are on the target already, as {@linkcode writePlan} does:
- * the others, then the manifest. `before` counts what sending `sent` did.
- */
-async function finishPlan(
+/** Writes the manifest of a plan whose blobs are all on the target, sent as `stats` says. */
+async function writeManifest(
   target: Target,
   plan: ImagePlan,
   tags: string[],
   options: WriteOptions,
-  sent: ReadonlySet<string>,
-  before: TransferStats,
+  stats: TransferStats,
 ): Promise<PushResult> {
-  const blobs = [...plan.blobs, bytesBlob(plan.config)]
-    .filter((blob) => !sent.has(blob.descriptor.digest));
-  const after = await pushBlobs(target, blobs, options);
   options.signal?.throwIfAborted();
   await target.pushManifest(plan.manifest.descriptor, plan.manifest.bytes, tags, {
     signal: options.signal,
@@ -178,17 +173,17 @@ async function finishPlan(
     manifest: plan.manifest.descriptor,
     config: plan.config.descriptor,
     layers: plan.blobs.map((blob) => blob.descriptor),
-    stats: {
-      pushed: before.pushed + after.pushed,
-      skipped: before.skipped + after.skipped,
-      mounted: before.mounted + after.mounted,
-      bytes: before.bytes + after.bytes,
-    },
+    stats,
   };
 }
 
-function emptyStats(): TransferStats {
-  return { pushed: 0, skipped: 0, mounted: 0, bytes: 0 };
+function addStats(a: TransferStats, b: TransferStats): TransferStats {
+  return {
+    pushed: a.pushed + b.pushed,
+    skipped: a.skipped + b.skipped,
+    mounted: a.mounted + b.mounted,
+    bytes: a.bytes + b.bytes,
+  };
 }
 
 /** A layer whose blob is known, and whose checks may still be running. */
@@ -197,19 +192,23 @@ export interface StartedLayer {
   blob: FileBlobSource;
   /**
    * Settles with the layer once its `diffId` is known and its entries are checked; rejects
-   * with the error that refuses it.
+   * with the error that refuses it. The checks of a layer file start when it is first awaited,
+   * or when its blob's upload begins to read it, whichever comes first (see `startLayer` of
+   * `./mod.ts`); awaiting it again after an upload gives the verdict on the bytes uploaded.
    */
-  checked: Promise<PreparedLayer>;
+  checked: PromiseLike<PreparedLayer>;
 }
 
 /**
  * Writes an image from layers whose checks may still be running. The blobs of the layers in
- * `early` go up at once, while the checks finish; the plan, which needs every layer's `diffId`,
- * is made by `plan` once they have, and written as {@linkcode writePlan} writes one, without
- * sending those blobs again. When a check fails, the uploads stop, no manifest is written, and
- * the check's error is thrown: a refused layer may leave its blob in the target, unreferenced,
- * but never an image.
+ * `early` go up at once, and the checks of each read the bytes that its upload reads; the plan,
+ * which needs every layer's `diffId`, is made by `plan` once the checks have ended, and its
+ * config goes up then, while those uploads may still run. The manifest goes last, once every
+ * blob is up and every layer's verdict is known to be on the bytes uploaded. When a check
+ * fails, the uploads stop, no manifest is written, and the check's error is thrown: a refused
+ * layer may leave its blob in the target, unreferenced, but never an image.
  *
+ * @throws {IntegrityError} when a layer file changed while it was uploaded.
  * @example
  * ```ts
  * import { startLayer } from "./mod.ts";
@@ -236,22 +235,85 @@ export async function writeStartedLayers(
 ): Promise<PushResult> {
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-  const blobs = early.map((layer) => layer.blob);
-  const uploading = blobs.length > 0
-    ? pushBlobs(target, blobs, { ...options, signal })
-    : Promise.resolve(emptyStats());
-  uploading.catch(() => {}); // awaited below, after the checks
-  let prepared: PreparedLayer[];
-  try {
-    prepared = await Promise.all(layers.map((layer) => layer.checked));
-  } catch (error) {
+  const watched = early.map((layer) => watchedBlob(layer.blob));
+  const onBlob: BlobListener = (event) => {
+    if (event.state === "done" || event.state === "skipped" || event.state === "mounted") {
+      for (const blob of watched) {
+        if (blob.source.descriptor.digest === event.descriptor.digest) blob.settle();
+      }
+    }
+    options.onBlob?.(event);
+  };
+  const uploading = pushBlobs(target, watched.map((blob) => blob.source), {
+    ...options,
+    onBlob,
+    signal,
+  });
+  const uploaded = uploading.then(() => {}, () => {});
+  const fail = async (error: unknown, ...running: Promise<unknown>[]) => {
     stop.abort(error);
-    await uploading.catch(() => {});
-    throw error;
+    await Promise.allSettled(running);
+    return error;
+  };
+  // The checks of a layer that goes up early wait until its upload reads it, so that they read
+  // the same chunks, or ends without reading it; the others start at once.
+  let prepared: PreparedLayer[];
+  let image: ImagePlan;
+  try {
+    prepared = await Promise.all(layers.map(async (layer) => {
+      const blob = watched[early.indexOf(layer)];
+      if (blob) await Promise.race([blob.read, uploaded]);
+      return await layer.checked;
+    }));
+    image = await plan(prepared);
+  } catch (error) {
+    throw await fail(error, uploaded);
   }
-  const before = await uploading;
-  const sent = new Set<string>(blobs.map((blob) => blob.descriptor.digest));
-  return await finishPlan(target, await plan(prepared), tags, options, sent, before);
+  const sent = new Set<string>(early.map((layer) => layer.blob.descriptor.digest));
+  // The config and the other blobs go up now, beside the early ones.
+  const rest = pushBlobs(
+    target,
+    [...image.blobs, bytesBlob(image.config)].filter((blob) => !sent.has(blob.descriptor.digest)),
+    { ...options, signal },
+  );
+  let stats: TransferStats;
+  try {
+    const [before, after] = await Promise.all([uploading, rest]);
+    stats = addStats(before, after);
+    // A blob read more than once (an upload that resumed) has its checks run again, on bytes
+    // verified against its digest: the first verdict judged bytes of one read only.
+    const confirmed = await Promise.all(early.map((layer) => layer.checked));
+    early.forEach((layer, i) => {
+      const { diffId } = prepared[layers.indexOf(layer)];
+      if (confirmed[i].diffId !== diffId) {
+        throw new IntegrityError(
+          `${layer.blob.path} changed while it was pushed: its tar had digest ${diffId}, ` +
+            `now ${confirmed[i].diffId}`,
+        );
+      }
+    });
+  } catch (error) {
+    throw await fail(error, uploaded, rest);
+  }
+  return await writeManifest(target, image, tags, options, stats);
+}
+
+/**
+ * A blob whose first read is watched: `read` settles when the blob is opened, or when `settle`
+ * says its upload has ended.
+ */
+function watchedBlob(blob: FileBlobSource): {
+  source: FileBlobSource;
+  read: Promise<void>;
+  settle: () => void;
+} {
+  const { promise: read, resolve: settle } = Promise.withResolvers<void>();
+  const openAt = (offset: number) => {
+    const opening = blob.openAt(offset);
+    settle();
+    return opening;
+  };
+  return { source: { ...blob, open: () => openAt(0), openAt }, read, settle };
 }
 
 /**

@@ -1,0 +1,223 @@
+/**
+ * The checks of a layer file before it becomes part of an image: it decompresses, its `diffId`
+ * is the digest of its tar, and no entry would leave the image's root when extracted.
+ *
+ * The checks judge bytes that have the blob's digest, never another version of the file: a
+ * started layer ({@linkcode LayerFileChecks}) checks the very chunks its upload reads, and the
+ * target verifies those against the digest; when the upload does not carry them all, the checks
+ * read the file on a pass of their own that verifies them against the digest too.
+ *
+ * @example
+ * ```ts
+ * import { checkLayerBytes } from "./check.ts";
+ * const file = await Deno.open("./deps.tar.gz");
+ * const { diffId, compression } = await checkLayerBytes("./deps.tar.gz", file.readable);
+ * console.log(diffId, compression);
+ * ```
+ * @module
+ */
+import type { Compression } from "../compress/mod.ts";
+import { decompressStream, detectCompression } from "../compress/decompress.ts";
+import { type Digest, hashing, Sha256, verifyingStream } from "../digest/mod.ts";
+import { UnsafeContentError, UsageError } from "../errors/mod.ts";
+import type { Descriptor } from "../oci/types.ts";
+import { withSideReader } from "../streams/side.ts";
+import { NotTarError, readTar, type TarReadEntry } from "../tar/reader.ts";
+import { type FileBlobSource, fileSource } from "./write.ts";
+
+/** What the checks of a layer file found. */
+export interface LayerVerdict {
+  /** The digest of the uncompressed tar. */
+  diffId: Digest;
+  /** The compression, from the first bytes. */
+  compression: Compression;
+}
+
+/**
+ * Checks the bytes of a layer file: decompresses them for the `diffId`, and checks every entry
+ * (see {@linkcode checkLayerEntry}). `bytes` is read to its end, so that the `diffId` and any
+ * hash or verification on the way cover the whole file; it is cancelled when refused.
+ *
+ * @throws {UsageError} for bytes that are no layer archive (empty, or no tar inside).
+ * @throws {UnsafeContentError} for an entry outside the image's root, or corrupt compression.
+ * @example
+ * ```ts
+ * import { checkLayerBytes } from "./check.ts";
+ * const file = await Deno.open("./deps.tar.gz");
+ * console.log((await checkLayerBytes("./deps.tar.gz", file.readable)).diffId);
+ * ```
+ */
+export async function checkLayerBytes(
+  path: string,
+  bytes: ReadableStream<Uint8Array>,
+): Promise<LayerVerdict> {
+  const tar = new Sha256();
+  let head: Uint8Array | undefined;
+  // Read through a reader of our own, which can cancel the stream while it is being read.
+  const reader = bytes.getReader();
+  try {
+    const headed = (async function* () {
+      for (let next = await reader.read(); !next.done; next = await reader.read()) {
+        head ??= next.value.byteLength > 0 ? next.value.slice(0, 4) : undefined;
+        yield next.value;
+      }
+    })();
+    const uncompressed = hashing(decompressStream(headed), tar);
+    const symlinks = new Set<string>();
+    for await (const entry of readTar(uncompressed)) checkLayerEntry(path, entry, symlinks);
+    // Drain what follows the end-of-archive blocks, so the digests cover the whole file.
+    for await (const _ of uncompressed) { /* padding */ }
+    if (head === undefined) throw notLayerArchive(path, "it is empty");
+    return { diffId: tar.digest(), compression: detectCompression(head) };
+  } catch (error) {
+    // A stream read to its end is closed; a refused one is released here.
+    await reader.cancel(error).catch(() => {});
+    if (error instanceof NotTarError) {
+      throw notLayerArchive(path, head === undefined ? "it is empty" : error.reason);
+    }
+    throw error;
+  }
+}
+
+/** How far the checks may lag behind the upload that feeds them, in bytes. */
+const CHECKS_LAG = 8 * 1024 * 1024;
+
+/**
+ * The checks of a layer file whose descriptor is known, bound to bytes with that digest.
+ *
+ * {@linkcode LayerFileChecks.blob} is the file's blob. When its first read from the start
+ * begins before anyone asks for the {@linkcode LayerFileChecks.verdict}, the checks read the
+ * chunks of that very read, as it goes (the upload waits when they fall 8 MiB behind): the
+ * file is read once, and the checks judge the bytes that the target verifies against the
+ * digest. Otherwise (the target had the blob and read nothing, or the verdict was asked first),
+ * and again when the blob is read a second time (an upload resumed or started over, so that the
+ * target got bytes of several reads), the verdict comes from a pass of the checks' own, which
+ * verifies the bytes against the digest as well.
+ *
+ * @example
+ * ```ts
+ * import { LayerFileChecks } from "./check.ts";
+ * const layer = new LayerFileChecks("./deps.tar.gz", {
+ *   mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+ *   digest: `sha256:${"0".repeat(64)}`,
+ *   size: 1,
+ * });
+ * const sent = await layer.blob.open(); // …read by an upload…
+ * console.log((await layer.verdict()).diffId);
+ * ```
+ */
+export class LayerFileChecks {
+  /** The file's blob; its reads feed the checks, as the class says. */
+  readonly blob: FileBlobSource;
+  readonly #path: string;
+  readonly #file: FileBlobSource;
+  /** The checks of the chunks of the blob's first read. */
+  #shared: Promise<LayerVerdict> | undefined;
+  /** Whether that read ended before the end of the file. */
+  #cut = () => false;
+  /** The blob was read again after its first read had started. */
+  #readAgain = false;
+  /** The checks on a pass of their own. */
+  #own: Promise<LayerVerdict> | undefined;
+
+  /** `descriptor` is the file's, as hashed before. */
+  constructor(path: string, descriptor: Descriptor) {
+    this.#path = path;
+    this.#file = fileSource(descriptor, path);
+    const openAt = (offset: number) => this.#openAt(offset);
+    this.blob = { descriptor, path, open: () => openAt(0), openAt };
+  }
+
+  /**
+   * The verdict on bytes with the blob's digest: the checks of the blob's one read, once it has
+   * ended, or of their own pass (see the class).
+   *
+   * @throws {IntegrityError} when the file no longer has the digest.
+   * @throws as {@linkcode checkLayerBytes} throws.
+   */
+  verdict(): Promise<LayerVerdict> {
+    if (this.#shared === undefined || this.#readAgain) return this.#ownPass();
+    return this.#shared.catch((error) => {
+      // The read ended early (an upload that resumes reads again): the checks saw part of the
+      // bytes, and failed for that (the decoder reports it as its own error), so they read anew.
+      if (this.#cut()) return this.#ownPass();
+      throw error;
+    });
+  }
+
+  #openAt(offset: number): Promise<ReadableStream<Uint8Array>> {
+    if (offset > 0 || this.#shared !== undefined || this.#own !== undefined) {
+      if (this.#shared !== undefined) this.#readAgain = true;
+      return this.#file.openAt(offset);
+    }
+    // Set before any await: a verdict asked from now on waits for these checks.
+    const opening = this.#file.openAt(0).then((file) => withSideReader(file, CHECKS_LAG));
+    this.#shared = opening.then((read) => {
+      this.#cut = () => read.incomplete;
+      return checkLayerBytes(this.#path, read.side);
+    });
+    this.#shared.catch(() => {}); // asked for by verdict(), maybe later
+    return opening.then(({ stream }) => stream);
+  }
+
+  #ownPass(): Promise<LayerVerdict> {
+    this.#own ??= this.#file.openAt(0).then((file) =>
+      checkLayerBytes(
+        this.#path,
+        file.pipeThrough(verifyingStream(this.#file.descriptor, `layer file ${this.#path}`)),
+      )
+    );
+    return this.#own;
+  }
+}
+
+/**
+ * A SOURCE that is a file, but no layer archive. A usage error, not unsafe content: the bytes
+ * are harmless, the command line asked for the wrong thing, and `--files` pushes such files.
+ *
+ * @example
+ * ```ts
+ * import { notLayerArchive } from "./check.ts";
+ * throw notLayerArchive("./notes.txt", "it is empty");
+ * ```
+ */
+export function notLayerArchive(path: string, why: string): UsageError {
+  return new UsageError(
+    `${path} is not a layer archive (a tar, .tar.gz or .tar.zst file): ${why}`,
+    {
+      hint: "a layer of an image is a folder or a layer archive; to push files as they are, " +
+        "push them as an artifact's files",
+      option: "files",
+    },
+  );
+}
+
+/**
+ * Refuses an entry of a layer file that would leave the image's root when extracted: a `..` or
+ * absolute name, a hard link to one, or a path through a symlink that an earlier entry of the
+ * same layer made. Where such a write lands depends on the extractor (bsdtar refuses it, GNU tar
+ * follows the link), and no tool that records a file system writes one. `symlinks` collects the
+ * layer's symlinks, entry after entry.
+ */
+function checkLayerEntry(file: string, entry: TarReadEntry, symlinks: Set<string>): void {
+  const refuse = (why: string) =>
+    new UnsafeContentError(`${file}: entry "${entry.name}" ${why}`, {
+      hint: "rebuild the layer from a folder, or push the folder itself",
+    });
+  const parts = (name: string, why: string) => {
+    if (name.startsWith("/") || name.split("/").includes("..")) throw refuse(why);
+    return name.split("/").filter((part) => part !== "" && part !== ".");
+  };
+  const own = parts(entry.name, "leaves the image's root");
+  const paths = entry.type === "hardlink"
+    ? [own, parts(entry.linkName, `links to "${entry.linkName}", outside the image's root`)]
+    : [own];
+  for (const path of paths) {
+    for (let depth = 1; depth < path.length; depth++) {
+      const through = path.slice(0, depth).join("/");
+      if (symlinks.has(through)) throw refuse(`goes through the symlink "${through}"`);
+    }
+  }
+  if (entry.type === "symlink") symlinks.add(own.join("/"));
+  else symlinks.delete(own.join("/"));
+}
