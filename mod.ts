@@ -161,18 +161,20 @@ export {
 export {
   type ArtifactBlob,
   artifactPlan,
-  type BlobSource,
-  bytesBlob,
-  fileBlob,
   type ImagePlan,
   imagePlan,
   type ImagePlanOptions,
   type IndexPlan,
   indexPlan,
   planImage,
+} from "./src/image/plan.ts";
+export {
+  type BlobSource,
+  bytesBlob,
+  fileBlob,
   type PreparedLayer,
   targetBlob,
-} from "./src/image/plan.ts";
+} from "./src/image/blob.ts";
 export { type AppendOptions, appendPlan, type BaseImage } from "./src/image/append.ts";
 export { type ConfigEdits, editConfig } from "./src/image/edit.ts";
 // OCI image layout directories as targets, and their garbage collection.

@@ -11,7 +11,8 @@
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import { IntegrityError, UnsafeContentError } from "../src/errors/mod.ts";
-import { imagePlan, type PreparedLayer } from "../src/image/plan.ts";
+import type { PreparedLayer } from "../src/image/blob.ts";
+import { imagePlan } from "../src/image/plan.ts";
 import type { FileBlobSource, StartedLayer } from "../src/push/write.ts";
 import { LayerFileChecks } from "../src/push/check.ts";
 import { startLayer } from "../src/push/mod.ts";

@@ -30,13 +30,8 @@ import type { Digest } from "../digest/mod.ts";
 import { UsageError } from "../errors/mod.ts";
 import { appendPlan } from "../image/append.ts";
 import { createdAt } from "../image/build.ts";
-import {
-  type ImagePlan,
-  imagePlan,
-  type IndexPlan,
-  indexPlan,
-  type PreparedLayer,
-} from "../image/plan.ts";
+import type { PreparedLayer } from "../image/blob.ts";
+import { type ImagePlan, imagePlan, type IndexPlan, indexPlan } from "../image/plan.ts";
 import { DEFAULT_PLATFORM, formatPlatform } from "../image/platform.ts";
 import { normalizePrefix } from "../layer/mod.ts";
 import type { Descriptor, Platform } from "../oci/types.ts";
@@ -67,7 +62,8 @@ import type { Recipe, RequirementsLayer } from "./recipe.ts";
 // complete on its own.
 export type { Digest } from "../digest/mod.ts";
 export type { ConfigEdits } from "../image/edit.ts";
-export type { BlobSource, ImagePlan, IndexPlan, PreparedLayer } from "../image/plan.ts";
+export type { BlobSource, PreparedLayer } from "../image/blob.ts";
+export type { ImagePlan, IndexPlan } from "../image/plan.ts";
 export type { IndexPushResult } from "../push/index.ts";
 export type { JsonBlob } from "../image/build.ts";
 export type { Descriptor, Platform } from "../oci/types.ts";

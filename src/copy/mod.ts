@@ -19,9 +19,10 @@
  * ```
  * @module
  */
-import { parseDigest, sha256Digest } from "../digest/mod.ts";
+import { parseDigest } from "../digest/parse.ts";
+import { sha256DigestAsync } from "../digest/verify.ts";
 import { IntegrityError, NotFoundError, UsageError } from "../errors/mod.ts";
-import { targetBlob } from "../image/plan.ts";
+import { targetBlob } from "../image/blob.ts";
 import { selectManifest } from "../image/platform.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import { referrersFallbackTag } from "../oci/referrers.ts";
@@ -217,7 +218,7 @@ export async function copyImage(
               `${descriptor.digest}: copy that platform alone`,
           );
         }
-        reduced = reduceIndex(bytes, parsed.index.manifests, platforms, parsed.mediaType);
+        reduced = await reduceIndex(bytes, parsed.index.manifests, platforms, parsed.mediaType);
         result.sourceIndex = root.digest;
       }
     }
@@ -585,7 +586,7 @@ async function listReferrers(
     JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }),
   );
   await destination.pushManifest(
-    { mediaType: MediaType.OciIndex, digest: sha256Digest(bytes), size: bytes.length },
+    { mediaType: MediaType.OciIndex, digest: await sha256DigestAsync(bytes), size: bytes.length },
     bytes,
     [tag],
   );
@@ -608,19 +609,19 @@ interface ReducedIndex {
  *
  * @throws {NotFoundError} when the index has no manifest for one of them.
  */
-function reduceIndex(
+async function reduceIndex(
   bytes: Uint8Array,
   manifests: Descriptor[],
   platforms: Platform[],
   mediaType: string,
-): ReducedIndex {
+): Promise<ReducedIndex> {
   const wanted = new Set<string>(platforms.map((p) => selectManifest(manifests, p).digest));
   const raw = JSON.parse(new TextDecoder().decode(bytes)) as { manifests: { digest: string }[] };
   raw.manifests = raw.manifests.filter((entry) => wanted.has(entry.digest));
   const children = manifests.filter((d) => wanted.has(d.digest));
   const reduced = new TextEncoder().encode(JSON.stringify(raw));
   return {
-    descriptor: { mediaType, digest: sha256Digest(reduced), size: reduced.length },
+    descriptor: { mediaType, digest: await sha256DigestAsync(reduced), size: reduced.length },
     bytes: reduced,
     children,
   };

@@ -17,7 +17,7 @@
  * @example
  * ```ts
  * import { appendPlan } from "./append.ts";
- * import { bytesBlob } from "./plan.ts";
+ * import { bytesBlob } from "./blob.ts";
  * import { EMPTY_CONFIG } from "./build.ts";
  * const plan = appendPlan({
  *   name: "docker.io/library/busybox:1",
@@ -39,13 +39,8 @@ import { MediaType } from "../oci/mediatypes.ts";
 import type { Descriptor, ImageConfig, Manifest } from "../oci/types.ts";
 import { historyEntry } from "./build.ts";
 import { type ConfigEdits, editConfig } from "./edit.ts";
-import {
-  type BlobSource,
-  fileBlob,
-  type ImagePlan,
-  planImage,
-  type PreparedLayer,
-} from "./plan.ts";
+import { type BlobSource, fileBlob, type PreparedLayer } from "./blob.ts";
+import { type ImagePlan, planImage } from "./plan.ts";
 
 /** Docker schema 2 media types and their OCI equivalents, for the same bytes. */
 const OCI_EQUIVALENTS: Record<string, string> = {

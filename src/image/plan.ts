@@ -27,42 +27,18 @@ import {
 } from "../oci/annotations.ts";
 import { UsageError } from "../errors/mod.ts";
 import { MediaType } from "../oci/mediatypes.ts";
-import type { Target } from "../oci/target.ts";
 import type { Descriptor, ImageConfig, Index, Platform } from "../oci/types.ts";
 import {
   artifactManifest,
   EMPTY_CONFIG,
   imageConfig,
-  type ImageLayer,
   imageManifest,
   type JsonBlob,
   jsonBlob,
   sorted,
 } from "./build.ts";
 import { type ConfigEdits, editConfig } from "./edit.ts";
-
-/**
- * A blob to write, and how to read it: a layer file, a blob of another target,
- * or bytes in memory. Nothing is opened until a writer finds that the
- * destination lacks the blob.
- */
-export interface BlobSource {
-  /** What the blob is, as the manifest lists it. */
-  descriptor: Descriptor;
-  /** Opens the bytes; called only when the destination lacks the blob. */
-  open(): Promise<ReadableStream<Uint8Array>>;
-  /**
-   * The target the bytes are read from, for a blob of another target: a writer may link the
-   * blob from there (a registry mount) rather than send it.
-   */
-  from?: Target;
-}
-
-/** A layer built or read to a file: its descriptor, its `diffId`, and the file that is its blob. */
-export interface PreparedLayer extends ImageLayer {
-  /** The layer blob on disk. */
-  path: string;
-}
+import { type BlobSource, fileBlob, type PreparedLayer } from "./blob.ts";
 
 /**
  * An image or an artifact ready to write: its documents, and where its layers come from. A
@@ -92,60 +68,6 @@ export interface IndexPlan {
   index: JsonBlob;
   /** The manifests it lists, in order. */
   manifests: ImagePlan[];
-}
-
-/**
- * The blob of a file on disk.
- *
- * @example
- * ```ts
- * import { fileBlob } from "./plan.ts";
- * const blob = fileBlob(
- *   { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
- *     digest: `sha256:${"0".repeat(64)}`, size: 1 },
- *   "./layer.tar.gz",
- * );
- * ```
- */
-export function fileBlob(descriptor: Descriptor, path: string): BlobSource {
-  return { descriptor, open: async () => (await Deno.open(path)).readable };
-}
-
-/**
- * The blob of bytes in memory, such as a config.
- *
- * @example
- * ```ts
- * import { bytesBlob } from "./plan.ts";
- * import { EMPTY_CONFIG } from "./build.ts";
- * const blob = bytesBlob(EMPTY_CONFIG);
- * ```
- */
-export function bytesBlob(blob: JsonBlob): BlobSource {
-  return {
-    descriptor: blob.descriptor,
-    open: () => Promise.resolve(ReadableStream.from([blob.bytes])),
-  };
-}
-
-/**
- * A blob of `target`, read from it (verified as it streams), or mounted from it where the
- * writer's destination allows.
- *
- * @example
- * ```ts
- * import { targetBlob } from "./plan.ts";
- * import { LayoutTarget } from "../layout/mod.ts";
- * const from = await LayoutTarget.open("./bundle");
- * const blob = targetBlob(from, {
- *   mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
- *   digest: `sha256:${"0".repeat(64)}`,
- *   size: 1,
- * });
- * ```
- */
-export function targetBlob(target: Target, descriptor: Descriptor): BlobSource {
-  return { descriptor, open: () => target.fetchBlob(descriptor), from: target };
 }
 
 /**

@@ -27,7 +27,7 @@
 import { IntegrityError, UsageError } from "../errors/mod.ts";
 import type { BaseImage } from "../image/append.ts";
 import { fetchConfig } from "../image/config.ts";
-import { targetBlob } from "../image/plan.ts";
+import { targetBlob } from "../image/blob.ts";
 import {
   DEFAULT_PLATFORM,
   formatPlatform,

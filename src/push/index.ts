@@ -30,13 +30,8 @@ import type { Digest } from "../digest/mod.ts";
 import { IntegrityError, NotFoundError, UsageError } from "../errors/mod.ts";
 import { type AppendOptions, appendPlan, type BaseImage } from "../image/append.ts";
 import { fetchConfigBytes } from "../image/config.ts";
-import {
-  type ImagePlan,
-  type IndexPlan,
-  indexPlan,
-  type PreparedLayer,
-  targetBlob,
-} from "../image/plan.ts";
+import { type PreparedLayer, targetBlob } from "../image/blob.ts";
+import { type ImagePlan, type IndexPlan, indexPlan } from "../image/plan.ts";
 import { formatPlatform, isPlatformEntry, selectManifest } from "../image/platform.ts";
 import { BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION } from "../oci/annotations.ts";
 import type { Target } from "../oci/target.ts";

@@ -28,7 +28,8 @@
 import { type Compression, layerMediaType } from "../compress/mod.ts";
 import { detectCompression } from "../compress/decompress.ts";
 import { Sha256 } from "../digest/mod.ts";
-import { type ArtifactBlob, artifactPlan, type PreparedLayer } from "../image/plan.ts";
+import type { PreparedLayer } from "../image/blob.ts";
+import { type ArtifactBlob, artifactPlan } from "../image/plan.ts";
 import { writeLayerFile } from "../layer/mod.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import type { Descriptor } from "../oci/types.ts";

@@ -25,7 +25,8 @@
  * ```
  * @module
  */
-import { type BlobSource, bytesBlob, type ImagePlan, type PreparedLayer } from "../image/plan.ts";
+import { type BlobSource, bytesBlob, type PreparedLayer } from "../image/blob.ts";
+import type { ImagePlan } from "../image/plan.ts";
 import { IntegrityError } from "../errors/mod.ts";
 import { isMounter, type Target } from "../oci/target.ts";
 import type { Descriptor } from "../oci/types.ts";
@@ -324,7 +325,7 @@ function watchedBlob(blob: FileBlobSource): {
  * @example
  * ```ts
  * import { pushBlobs } from "./write.ts";
- * import { targetBlob } from "../image/plan.ts";
+ * import { targetBlob } from "../image/blob.ts";
  * import { LayoutTarget } from "../layout/mod.ts";
  * const from = await LayoutTarget.open("./bundle");
  * const to = await LayoutTarget.open("./mirror", { create: true });

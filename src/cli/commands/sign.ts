@@ -9,7 +9,7 @@ import type { ParsedArgs } from "../args.ts";
 import { openSession } from "../common.ts";
 import type { Output } from "../output.ts";
 import { NotFoundError, OcisyncError, UsageError } from "../../errors/mod.ts";
-import { bytesBlob } from "../../image/plan.ts";
+import { bytesBlob } from "../../image/blob.ts";
 import { writePlan } from "../../push/write.ts";
 import { formatReference, parseReference } from "../../ref/mod.ts";
 import { resolveReference } from "../../target/mod.ts";
