@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { ocisync, runOk, shown } from "./helpers/cli.ts";
 import { sha256Hex } from "./helpers/hash.ts";
-import { writeImage } from "./helpers/layers.ts";
+import { chainedPaxTar, writeImage } from "./helpers/layers.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { withTempDir, writeTree } from "./helpers/tree.ts";
 
@@ -147,22 +147,7 @@ Deno.test("a gzip bomb copied into a docker-archive stops at --max-extract-size:
 
 Deno.test("an archive whose entry has 5 MiB of chained extended headers is refused: exit 7", async () => {
   await withTempDir("ocisync-fail-", async (tmp) => {
-    // Python's tarfile writes each PAX header before its entry; keeping only the headers of
-    // five entries, then one whole entry, chains five of about 1 MiB each before it.
-    const script = `
-import io, sys, tarfile
-def entry(name, pax):
-    info = tarfile.TarInfo(name)
-    info.pax_headers = pax
-    return info.tobuf(format=tarfile.PAX_FORMAT)
-out = bytearray()
-for i in range(5):
-    out += entry("x", {"comment": str(i) * 1000000})[:-512]
-out += entry("oci-layout", {})
-out += b"\\0" * 1024
-open(sys.argv[1], "wb").write(out)
-`;
-    await runOk("python3", ["-c", script, `${tmp}/chain.tar`]);
+    await chainedPaxTar(`${tmp}/chain.tar`, 5, "oci-layout");
     for (const reference of [`oci-archive:${tmp}/chain.tar`, `docker-archive:${tmp}/chain.tar`]) {
       const inspect = await ocisync(["inspect", reference]);
       assert.equal(inspect.code, 7, shown(inspect));

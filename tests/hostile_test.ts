@@ -7,12 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { ExitCode } from "../src/cli/exit.ts";
-import { ocisync, runOk, shown } from "./helpers/cli.ts";
+import { ocisync, shown } from "./helpers/cli.ts";
 import { startRegistry } from "./helpers/registry.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { snapshot } from "./helpers/tree.ts";
 import { sha256Digest, sha256Hex } from "./helpers/hash.ts";
-import { type Entry, pythonTar, writeImage } from "./helpers/layers.ts";
+import { chainedPaxTar, type Entry, pythonTar, writeImage } from "./helpers/layers.ts";
 
 requireTool("python3", "python3");
 
@@ -437,22 +437,7 @@ Deno.test("pull reads a layer to its last byte: padding is verified, not skipped
 Deno.test("pull: a chain of extended headers with different keys is refused, not held in memory", async () => {
   const tmp = await scratch();
   try {
-    // Python's tarfile writes each PAX header before its entry: the headers of six entries,
-    // without the entries, chain six records of about 1 MB, each with a key of its own, all of
-    // which a reader keeps until the entry they describe.
-    const script = `
-import sys, tarfile
-def entry(name, pax):
-    info = tarfile.TarInfo(name)
-    info.pax_headers = pax
-    return info.tobuf(format=tarfile.PAX_FORMAT)
-out = bytearray()
-for i in range(6):
-    out += entry("x", {"comment%d" % i: "y" * 1000000})[:-512]
-out += entry("file", {}) + b"\\0" * 1024
-open(sys.argv[1], "wb").write(out)
-`;
-    await runOk("python3", ["-c", script, `${tmp}/chain.tar`]);
+    await chainedPaxTar(`${tmp}/chain.tar`, 6, "file");
     await writeImage(`${tmp}/layout`, [await Deno.readFile(`${tmp}/chain.tar`)]);
     await Deno.remove(`${tmp}/chain.tar`);
     const before = await written(tmp);

@@ -86,12 +86,17 @@ const MAX_SYMLINK_HOPS = 40;
 /** The owner's write and search bits: without both, a directory cannot be filled. */
 const OWNER_WRITE_SEARCH = 0o300;
 
-/** Applies layers in order to one root folder. */
-export class Unpacker {
-  /** The folder the layers are applied to. */
-  readonly root: string;
-  /** What has been applied so far. */
-  readonly stats: UnpackStats = {
+/**
+ * The stats of an unpacker that has applied nothing yet.
+ *
+ * @example
+ * ```ts
+ * import { noneApplied } from "./mod.ts";
+ * console.log(noneApplied().files); // 0
+ * ```
+ */
+export function noneApplied(): UnpackStats {
+  return {
     entries: 0,
     files: 0,
     directories: 0,
@@ -102,6 +107,14 @@ export class Unpacker {
     skipped: [],
     skippedCount: 0,
   };
+}
+
+/** Applies layers in order to one root folder. */
+export class Unpacker {
+  /** The folder the layers are applied to. */
+  readonly root: string;
+  /** What has been applied so far. */
+  readonly stats: UnpackStats = noneApplied();
   readonly #maxSize: number;
   readonly #maxEntries: number;
   /** Decompressed bytes counted by {@linkcode meter}. */

@@ -39,7 +39,7 @@ import {
   receivedError,
   type ToWorker,
 } from "./messages.ts";
-import { meterBytes, type UnpackOptions, type UnpackStats } from "./mod.ts";
+import { meterBytes, noneApplied, type UnpackOptions, type UnpackStats } from "./mod.ts";
 
 /** A batch is sent once it holds this many bytes of content… */
 export const BATCH_BYTES = 1024 * 1024;
@@ -56,17 +56,7 @@ export class ThreadedUnpacker {
   /** The folder the layers are applied to. */
   readonly root: string;
   /** What has been applied so far, as of the last layer the worker finished. */
-  readonly stats: UnpackStats = {
-    entries: 0,
-    files: 0,
-    directories: 0,
-    symlinks: 0,
-    hardlinks: 0,
-    whiteouts: 0,
-    bytes: 0,
-    skipped: [],
-    skippedCount: 0,
-  };
+  readonly stats: UnpackStats = noneApplied();
   readonly #maxSize: number;
   readonly #decompressed = { bytes: 0 };
   readonly #worker: Worker;

@@ -100,3 +100,25 @@ export async function writeImage(
     }),
   );
 }
+
+/**
+ * Writes to `path`, with Python's tarfile, a tar whose one entry, `name`, comes after a chain of
+ * `count` extended (PAX) headers of about 1 MB each, each with a key of its own (`comment0`…):
+ * tarfile writes each PAX header before its entry, so the headers of `count` entries without the
+ * entries make the chain.
+ */
+export async function chainedPaxTar(path: string, count: number, name: string): Promise<void> {
+  const script = `
+import sys, tarfile
+def entry(name, pax):
+    info = tarfile.TarInfo(name)
+    info.pax_headers = pax
+    return info.tobuf(format=tarfile.PAX_FORMAT)
+out = bytearray()
+for i in range(int(sys.argv[2])):
+    out += entry("x", {"comment%d" % i: "y" * 1000000})[:-512]
+out += entry(sys.argv[3], {}) + b"\\0" * 1024
+open(sys.argv[1], "wb").write(out)
+`;
+  await runOk("python3", ["-c", script, path, String(count), name]);
+}
