@@ -204,38 +204,19 @@ Deno.test("credentials: flags, both --credentials shapes, DOCKER_CONFIG and a cr
     assert.equal(wrong.code, 3);
     assert.doesNotMatch(wrong.stderr, /not-the-password/);
 
-    await Deno.writeTextFile(
-      `${tmp}/plain.json`,
-      JSON.stringify({
-        username: registry.username,
-        password: registry.password,
-        registry: registry.host,
-      }),
-    );
-    const plain = await ocisync([
-      "pull",
-      ref,
-      "-o",
-      `${tmp}/p1`,
-      "--credentials",
-      `${tmp}/plain.json`,
-    ]);
-    assert.equal(plain.code, 0, plain.stderr);
-
+    // Both shapes of --credentials: a plain record, and a Docker config.
     const auth = btoa(`${registry.username}:${registry.password}`);
-    await Deno.writeTextFile(
-      `${tmp}/docker.json`,
-      JSON.stringify({ auths: { [registry.host]: { auth } } }),
-    );
-    const docker = await ocisync([
-      "pull",
-      ref,
-      "-o",
-      `${tmp}/p2`,
-      "--credentials",
-      `${tmp}/docker.json`,
-    ]);
-    assert.equal(docker.code, 0, docker.stderr);
+    const files = {
+      plain: { username: registry.username, password: registry.password, registry: registry.host },
+      docker: { auths: { [registry.host]: { auth } } },
+    };
+    for (const [shape, content] of Object.entries(files)) {
+      await Deno.writeTextFile(`${tmp}/${shape}.json`, JSON.stringify(content));
+      const pulled = await ocisync(
+        ["pull", ref, "-o", `${tmp}/${shape}-out`, "--credentials", `${tmp}/${shape}.json`],
+      );
+      assert.equal(pulled.code, 0, `${shape}: ${pulled.stderr}`);
+    }
 
     await Deno.mkdir(`${tmp}/config`);
     await Deno.copyFile(`${tmp}/docker.json`, `${tmp}/config/config.json`);
@@ -260,7 +241,7 @@ Deno.test("credentials: flags, both --credentials shapes, DOCKER_CONFIG and a cr
       env: { DOCKER_CONFIG: `${tmp}/helper`, PATH: `${tmp}/bin:${Deno.env.get("PATH")}` },
     });
     assert.equal(helper.code, 0, helper.stderr);
-    for (const dir of ["p1", "p2", "p3", "p4"]) {
+    for (const dir of ["plain-out", "docker-out", "p3", "p4"]) {
       assert.deepEqual(
         await snapshot(`${tmp}/${dir}/app`),
         normalised(await snapshot(`${tmp}/src`)),
