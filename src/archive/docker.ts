@@ -62,6 +62,7 @@ import {
   parseManifestOrIndex,
 } from "../oci/types.ts";
 import { parseRegistryReference } from "../ref/mod.ts";
+import { countedBytes } from "../streams/mod.ts";
 import type { ArchiveOpenOptions } from "./oci.ts";
 import { openStaging, readSmallEntry, removeStaging } from "./staging.ts";
 import {
@@ -585,7 +586,13 @@ export class DockerArchiveTarget implements Target, Closer {
       const hash = new Sha256();
       const decompressed = decompressStream(await staging.fetchBlob(layer));
       // writeFileAtomic leaves no file behind when the stream throws.
-      await writeFileAtomic(file, hashing(this.#bounded(decompressed, plain, layer), hash));
+      const bounded = countedBytes(
+        decompressed,
+        plain,
+        this.#maxExtractSize,
+        () => this.#tooLarge(layer.digest),
+      );
+      await writeFileAtomic(file, hashing(bounded, hash));
       const actual = hash.digest();
       if (actual !== diffId) {
         await Deno.remove(file);
@@ -604,19 +611,6 @@ export class DockerArchiveTarget implements Target, Closer {
       });
     }
     return layers;
-  }
-
-  /** `chunks`, counted into `plain.bytes`; throws once they pass the limit. */
-  async *#bounded(
-    chunks: AsyncIterable<Uint8Array>,
-    plain: { bytes: number },
-    layer: Descriptor,
-  ): AsyncGenerator<Uint8Array> {
-    for await (const chunk of chunks) {
-      plain.bytes += chunk.length;
-      if (plain.bytes > this.#maxExtractSize) throw this.#tooLarge(layer.digest);
-      yield chunk;
-    }
   }
 
   #tooLarge(digest: string): UnsafeContentError {

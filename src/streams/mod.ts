@@ -45,3 +45,32 @@ export async function readBounded(
   }
   return bytes;
 }
+
+/**
+ * Passes `chunks` on, adding their lengths to `counted.bytes` (a total that several streams may
+ * share, such as an image's layers), and throws `tooMany()` as soon as it is over `limit`: the
+ * bytes past the limit are never passed on.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { countedBytes } from "./mod.ts";
+ * const counted = { bytes: 0 };
+ * const chunks = [new Uint8Array(10), new Uint8Array(10)];
+ * await Array.fromAsync(countedBytes(chunks, counted, 20, () => new Error("too large")));
+ * assert.equal(counted.bytes, 20);
+ * await assert.rejects(Array.fromAsync(countedBytes(chunks, counted, 30, () => new Error("!"))));
+ * ```
+ */
+export async function* countedBytes(
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  counted: { bytes: number },
+  limit: number,
+  tooMany: () => Error,
+): AsyncGenerator<Uint8Array> {
+  for await (const chunk of chunks) {
+    counted.bytes += chunk.length;
+    if (counted.bytes > limit) throw tooMany();
+    yield chunk;
+  }
+}

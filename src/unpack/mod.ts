@@ -39,6 +39,7 @@
  * @module
  */
 import { UnsafeContentError } from "../errors/mod.ts";
+import { countedBytes } from "../streams/mod.ts";
 import type { TarReadEntry } from "../tar/reader.ts";
 
 /** Options of {@linkcode Unpacker}. */
@@ -142,7 +143,12 @@ export class Unpacker {
    * byte counts: padding and whatever follows the tar's end as much as file content.
    */
   meter(tar: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-    return meterBytes(tar, this.#decompressed, this.#maxSize);
+    return countedBytes(
+      tar,
+      this.#decompressed,
+      this.#maxSize,
+      () => tooLarge(this.#maxSize, "the layers"),
+    );
   }
 
   /** Applies one layer's entries. */
@@ -351,31 +357,8 @@ export class Unpacker {
   }
 }
 
-/**
- * Yields the chunks of `tar`, adding their lengths to `counted.bytes`, and fails once that is
- * over `maxSize`: what {@linkcode Unpacker.meter} does, shared by every unpacker of a pull.
- *
- * @example
- * ```ts
- * import { meterBytes } from "./mod.ts";
- * const counted = { bytes: 0 };
- * await Array.fromAsync(meterBytes(ReadableStream.from([new Uint8Array(10)]), counted, 100));
- * console.log(counted.bytes); // 10
- * ```
- */
-export async function* meterBytes(
-  tar: AsyncIterable<Uint8Array>,
-  counted: { bytes: number },
-  maxSize: number,
-): AsyncGenerator<Uint8Array> {
-  for await (const chunk of tar) {
-    counted.bytes += chunk.length;
-    if (counted.bytes > maxSize) throw tooLarge(maxSize, "the layers");
-    yield chunk;
-  }
-}
-
-function tooLarge(maxSize: number, what: string): UnsafeContentError {
+/** The error of extracting more than `maxSize` bytes. */
+export function tooLarge(maxSize: number, what: string): UnsafeContentError {
   return new UnsafeContentError(
     `extracting ${what} would write more than the limit of ${maxSize} bytes`,
     { hint: "raise the size limit if the image is really this large", option: "maxExtractSize" },

@@ -39,7 +39,8 @@ import {
   receivedError,
   type ToWorker,
 } from "./messages.ts";
-import { meterBytes, noneApplied, type UnpackOptions, type UnpackStats } from "./mod.ts";
+import { countedBytes } from "../streams/mod.ts";
+import { noneApplied, tooLarge, type UnpackOptions, type UnpackStats } from "./mod.ts";
 
 /** A batch is sent once it holds this many bytes of content… */
 export const BATCH_BYTES = 1024 * 1024;
@@ -100,7 +101,12 @@ export class ThreadedUnpacker {
    * {@linkcode Unpacker.meter} does.
    */
   meter(tar: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-    return meterBytes(tar, this.#decompressed, this.#maxSize);
+    return countedBytes(
+      tar,
+      this.#decompressed,
+      this.#maxSize,
+      () => tooLarge(this.#maxSize, "the layers"),
+    );
   }
 
   /**
