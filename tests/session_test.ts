@@ -218,9 +218,14 @@ Deno.test("copy --referrers from a layout copies the referrer that names the ima
 
 Deno.test("a session keeps one client per registry host, and closes them all", async () => {
   const session = new Session({ plainHttp: true });
-  assert.equal(session.client("localhost:5000"), session.client("localhost:5000"));
-  assert.equal(session.client("docker.io"), session.client("registry-1.docker.io"));
-  assert.notEqual(session.client("localhost:5000"), session.client("localhost:5001"));
+  // Concurrent first calls too: the client's code loads at the first, and each call waits for it.
+  const [first, second] = await Promise.all(
+    ["localhost:5000", "localhost:5000"].map((host) => session.client(host)),
+  );
+  assert.equal(first, second);
+  assert.equal(await session.client("localhost:5000"), first);
+  assert.equal(await session.client("docker.io"), await session.client("registry-1.docker.io"));
+  assert.notEqual(first, await session.client("localhost:5001"));
   const target = await openTarget(parseReference("localhost:5000/app"), { session });
   assert.ok(isTagPager(target) && isCloser(target) && isReferrerLister(target));
   await closeTarget(target); // the session's client stays open for the other targets
@@ -231,6 +236,12 @@ Deno.test("a session keeps one client per registry host, and closes them all", a
   await session.close();
   await session.close();
   await assert.rejects(session.open(parseReference("localhost:5000/app")), /session is closed/);
+  await assert.rejects(session.client("localhost:5000"), /session is closed/);
+  // A session closed while its first client loads makes none, which close() would not close.
+  const closing = new Session();
+  const client = closing.client("localhost:5000");
+  await closing.close();
+  await assert.rejects(client, /session is closed/);
 });
 
 Deno.test("a signal stops target calls: at once for a registry, between steps for a layout", async () => {

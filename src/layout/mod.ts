@@ -27,7 +27,6 @@ import { verifyBytes, verifyingStream } from "../digest/verify.ts";
 import { NotFoundError, UsageError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
 import { MANIFEST_MEDIA_TYPES } from "../oci/mediatypes.ts";
-import { referrersQuery } from "../oci/referrers.ts";
 import type { CallOptions, ReferrerLister, Target } from "../oci/target.ts";
 import { type Descriptor, type ManifestOrIndex, parseManifestOrIndex } from "../oci/types.ts";
 import {
@@ -46,8 +45,9 @@ import {
   updateIndex,
 } from "./format.ts";
 import { statOrUndefined } from "../fs/stat.ts";
+import type { GcResult } from "./gc.ts";
 
-export { gcLayout, type GcResult } from "./gc.ts";
+export type { GcResult } from "./gc.ts";
 export { REF_NAME_ANNOTATION } from "./format.ts";
 // Re-exported so that this module's documentation is complete on its own.
 export type { Digest } from "../digest/parse.ts";
@@ -352,6 +352,8 @@ export class LayoutTarget implements Target, ReferrerLister {
     options: CallOptions = {},
   ): AsyncIterable<Descriptor> {
     const { signal } = options;
+    // Loaded here: opening a layout to read an image needs none of it.
+    const { referrersQuery } = await import("../oci/referrers.ts");
     const { digest, fallbackTag, wanted } = referrersQuery(subject, artifactType);
     const yielded = new Set<string>();
     const found = (referrer: Descriptor) => {
@@ -449,6 +451,26 @@ export class LayoutTarget implements Target, ReferrerLister {
       });
     }
   }
+}
+
+/**
+ * Removes the blobs of the layout at `path` that `index.json` does not reach and that are older
+ * than the grace period (`options.graceMs`, default one hour): `gcLayout` of `./gc.ts`, which
+ * documents it, loaded at the call so that reading a layout does not evaluate it.
+ *
+ * @example
+ * ```ts
+ * import { gcLayout } from "./mod.ts";
+ * const { removed, freedBytes } = await gcLayout("./images", { graceMs: 0 });
+ * console.log(`removed ${removed.length} blobs (${freedBytes} bytes)`);
+ * ```
+ */
+export async function gcLayout(
+  path: string,
+  options: { graceMs?: number } = {},
+): Promise<GcResult> {
+  const gc = await import("./gc.ts");
+  return await gc.gcLayout(path, options);
 }
 
 /** Sets a file's atime to now, keeping its mtime; false when it is gone. */

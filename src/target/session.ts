@@ -20,7 +20,9 @@
  */
 import { isCloser, type Target } from "../oci/target.ts";
 import { type Reference, registryHost } from "../ref/mod.ts";
-import { RegistryClient, type RegistryClientOptions } from "../remote/auth.ts";
+// Types only: the client's code (auth and transport) loads at the first registry opened, so
+// that a run that opens only layouts or archives does not evaluate it.
+import type { RegistryClient, RegistryClientOptions } from "../remote/auth.ts";
 import { openLocalTarget, openRegistryTarget } from "./open.ts";
 
 /**
@@ -136,7 +138,7 @@ export class Session implements AsyncDisposable {
   async #open(reference: Reference, options: SessionOpenOptions): Promise<Target> {
     if (reference.kind !== "registry") return await openLocalTarget(reference, options);
     return await openRegistryTarget(reference, {
-      client: this.client(reference.registry),
+      client: await this.client(reference.registry),
       concurrency: this.#concurrency,
       chunkSize: this.#chunkSize,
     });
@@ -144,18 +146,23 @@ export class Session implements AsyncDisposable {
 
   /**
    * The session's client for a registry (as written in references; `docker.io` and
-   * `registry-1.docker.io` are one host), made at the first call.
+   * `registry-1.docker.io` are one host), made at the first call. Concurrent first calls for
+   * one host get the same client.
    *
    * @throws {TypeError} when the session is closed.
    * @example
    * ```ts
    * import { Session } from "./session.ts";
    * await using session = new Session();
-   * const client = session.client("localhost:5000");
-   * console.log(client === session.client("localhost:5000")); // true
+   * const client = await session.client("localhost:5000");
+   * console.log(client === await session.client("localhost:5000")); // true
    * ```
    */
-  client(registry: string): RegistryClient {
+  async client(registry: string): Promise<RegistryClient> {
+    this.#checkOpen();
+    const { RegistryClient } = await import("../remote/auth.ts");
+    // Checked again after the import, and no await from here to `set`: a session closed
+    // meanwhile makes no client, and concurrent calls share the first one made.
     this.#checkOpen();
     const host = registryHost(registry);
     let client = this.#clients.get(host);

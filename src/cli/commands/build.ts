@@ -5,7 +5,8 @@
  * @module
  */
 import type { ParsedArgs } from "../args.ts";
-import { positiveInteger, registryOptions, sourceDateEpoch } from "../common.ts";
+import { positiveInteger, sourceDateEpoch } from "../common.ts";
+import { registryOptions } from "../registry_flags.ts";
 import type { Output } from "../output.ts";
 import { transferDisplay } from "../progress.ts";
 import { libcOption, warnUnpinned } from "./deps.ts";

@@ -7,7 +7,8 @@
  */
 import { parsePlatforms, platformList } from "../platforms.ts";
 import type { ParsedArgs } from "../args.ts";
-import { openSession, positiveInteger } from "../common.ts";
+import { positiveInteger } from "../common.ts";
+import { openSession } from "../registry_flags.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { transferDisplay } from "../progress.ts";
 import {

@@ -4,14 +4,11 @@
  * @module
  */
 import type { ParsedArgs } from "../args.ts";
-import { registryOptions } from "../common.ts";
+import { registryOptions } from "../registry_flags.ts";
 import { formatBytes, type Output } from "../output.ts";
-import { formatPlatform } from "../../image/platform.ts";
-import { fetchConfig, fetchConfigBytes } from "../../image/config.ts";
 import { MediaType } from "../../oci/mediatypes.ts";
 import type { Target } from "../../oci/target.ts";
 import { type Descriptor, isJsonObject, parseManifestOrIndex } from "../../oci/types.ts";
-import { TITLE_ANNOTATION } from "../../oci/annotations.ts";
 import { formatReference, parseReference } from "../../ref/mod.ts";
 import { closeTarget, openTarget, resolveReference } from "../../target/mod.ts";
 export { inspectSpec, tagsSpec } from "../specs.ts";
@@ -30,6 +27,13 @@ export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
       out.result({ human: "", json: null, quiet: descriptor.digest });
       return;
     }
+    // The code that reads configs and shows platforms and titles loads only now: `-q` alone,
+    // the common use in scripts, starts without it.
+    const [{ fetchConfigBytes }, { formatPlatform }, { TITLE_ANNOTATION }] = await Promise.all([
+      import("../../image/config.ts"),
+      import("../../image/platform.ts"),
+      import("../../oci/annotations.ts"),
+    ]);
     const bytes = await target.fetchManifest(descriptor);
     if (options.raw) {
       Deno.stdout.writeSync(bytes);
@@ -108,6 +112,7 @@ async function readConfig(
   target: Target,
   descriptor: Descriptor,
 ): Promise<Record<string, unknown> | undefined> {
+  const { fetchConfig, fetchConfigBytes } = await import("../../image/config.ts");
   if (IMAGE_CONFIG_TYPES.includes(descriptor.mediaType)) {
     return (await fetchConfig(target, descriptor)).config as unknown as Record<string, unknown>;
   }

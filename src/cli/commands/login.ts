@@ -8,7 +8,7 @@
  * @module
  */
 import type { ParsedArgs, ParsedOptions } from "../args.ts";
-import { registryOptions } from "../common.ts";
+import { registryOptions } from "../registry_flags.ts";
 import type { Output } from "../output.ts";
 import { UsageError } from "../../errors/mod.ts";
 import { parseRegistryReference } from "../../ref/mod.ts";

@@ -6,7 +6,8 @@
  */
 import type { ParsedArgs } from "../args.ts";
 import { DEFAULT_MAX_ENTRIES } from "../../unpack/mod.ts";
-import { openSession, platformOption } from "../common.ts";
+import { platformOption } from "../common.ts";
+import { openSession } from "../registry_flags.ts";
 import { explainError, type Output } from "../output.ts";
 import { transferDisplay } from "../progress.ts";
 import { parseSize, parseWholeNumber, POSITIVE_BOUNDS } from "../../units/mod.ts";

@@ -6,7 +6,8 @@
  */
 import { parsePlatforms, platformList } from "../platforms.ts";
 import type { ParsedArgs } from "../args.ts";
-import { compressionOption, openSession, positiveInteger, sourceDateEpoch } from "../common.ts";
+import { compressionOption, positiveInteger, sourceDateEpoch } from "../common.ts";
+import { openSession } from "../registry_flags.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { stepProgress, transferDisplay } from "../progress.ts";
 import { NotFoundError, UsageError } from "../../errors/mod.ts";

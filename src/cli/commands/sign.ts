@@ -6,7 +6,7 @@
  * @module
  */
 import type { ParsedArgs } from "../args.ts";
-import { openSession } from "../common.ts";
+import { openSession } from "../registry_flags.ts";
 import type { Output } from "../output.ts";
 import { NotFoundError, OcisyncError, UsageError } from "../../errors/mod.ts";
 import { bytesBlob } from "../../image/blob.ts";

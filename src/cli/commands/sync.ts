@@ -7,7 +7,8 @@
  */
 import { resolve } from "node:path";
 import type { ParsedArgs } from "../args.ts";
-import { positiveInteger, registryOptions } from "../common.ts";
+import { positiveInteger } from "../common.ts";
+import { registryOptions } from "../registry_flags.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { parseSize } from "../../units/mod.ts";
 import { parseMaxEntries } from "./pull.ts";

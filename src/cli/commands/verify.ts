@@ -6,7 +6,8 @@
  * @module
  */
 import type { ParsedArgs, ParsedOptions } from "../args.ts";
-import { openSession, platformOption } from "../common.ts";
+import { platformOption } from "../common.ts";
+import { openSession } from "../registry_flags.ts";
 import { verifierFiles } from "../options.ts";
 import type { Output } from "../output.ts";
 import { UsageError } from "../../errors/mod.ts";
