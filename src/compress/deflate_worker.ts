@@ -7,9 +7,9 @@
 /// <reference lib="deno.worker" />
 import { deflateBlock, type DeflateRequest, type DeflateResult } from "./deflate.ts";
 
-self.onmessage = (event: MessageEvent<DeflateRequest & { id: number }>) => {
+self.onmessage = async (event: MessageEvent<DeflateRequest & { id: number }>) => {
   const { id, ...request } = event.data;
-  const output = deflateBlock(request);
+  const output = await deflateBlock(request);
   const result: DeflateResult = { output, block: request.block };
   self.postMessage({ id, ...result }, [output.buffer, request.block.buffer]);
 };

@@ -11,11 +11,11 @@
  * @module
  */
 import { MediaType } from "../oci/mediatypes.ts";
-import { gzipStream } from "./gzip.ts";
+import { type GzipOptions, gzipStream } from "./gzip.ts";
 import { zstdStream } from "./zstd.ts";
 import type { Compression } from "./names.ts";
 
-export { defaultConcurrency, GZIP_BLOCK_SIZE, gzipStream } from "./gzip.ts";
+export { defaultConcurrency, GZIP_BLOCK_SIZE, type GzipOptions, gzipStream } from "./gzip.ts";
 export { GZIP_LEVEL } from "./deflate.ts";
 export { ZSTD_LEVEL, zstdStream } from "./zstd.ts";
 
@@ -30,11 +30,14 @@ export function layerMediaType(compression: Compression): string {
   }[compression];
 }
 
-/** Compresses a stream with the given compression; `none` passes it through. */
+/**
+ * Compresses a stream with the given compression; `none` passes it through. `options` are
+ * gzip's (threads, and freeing each block once the consumer has taken it).
+ */
 export function compressStream(
   source: AsyncIterable<Uint8Array>,
   compression: Compression,
-  options: { concurrency?: number } = {},
+  options: GzipOptions = {},
 ): AsyncIterable<Uint8Array> {
   switch (compression) {
     case "gzip":

@@ -30,6 +30,12 @@ export interface LayerOptions extends WalkOptions {
   concurrency?: number;
   /** Told the uncompressed bytes packed so far, for a progress display. */
   onProgress?: (bytes: number) => void;
+  /**
+   * Set when the reader of `bytes` is done with each chunk once it asks for the
+   * next: gzip then frees each chunk at once, which keeps peak memory down.
+   * A chunk kept past that reads as empty.
+   */
+  releaseChunks?: boolean;
 }
 
 /** What a built layer is: the fields of its descriptor and its `diffId`. */
@@ -73,8 +79,10 @@ export { MAX_MTIME } from "./limits.ts";
 export function layerFromFolder(root: string, options: LayerOptions = {}): LayerStream {
   const compression = options.compression ?? "gzip";
   let entries = 0;
+  // The compressors copy each chunk into their blocks before they ask for the next.
+  const shareReadBuffer = compression !== "none" || options.releaseChunks === true;
   const counted = (async function* () {
-    for await (const entry of walkFolder(root, options)) {
+    for await (const entry of walkFolder(root, options, shareReadBuffer)) {
       entries++;
       yield entry;
     }
@@ -137,7 +145,8 @@ export async function writeLayerFile(
   output: string,
   options: LayerOptions = {},
 ): Promise<Layer> {
-  const { bytes, layer } = layerFromFolder(root, options);
+  // The writer copies or writes each chunk before it asks for the next.
+  const { bytes, layer } = layerFromFolder(root, { ...options, releaseChunks: true });
   await writeFileAtomic(output, bytes);
   return await layer;
 }
