@@ -120,6 +120,7 @@ export {
   type Compression,
   COMPRESSIONS,
   compressStream,
+  type GzipOptions,
   layerMediaType,
 } from "./src/compress/mod.ts";
 export {
