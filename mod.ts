@@ -103,7 +103,9 @@ export { parseManifestOrIndex } from "./src/oci/types.ts";
 export {
   type CallOptions,
   type Closer,
+  type Discarder,
   isCloser,
+  isDiscarder,
   isMounter,
   isPushAuthenticator,
   isReferrerLister,

@@ -53,7 +53,7 @@ import { writeFileAtomic } from "../fs/atomic.ts";
 import { cancelOnError } from "../layout/format.ts";
 import type { LayoutTarget } from "../layout/mod.ts";
 import { MediaType } from "../oci/mediatypes.ts";
-import type { CallOptions, Closer, Target } from "../oci/target.ts";
+import type { CallOptions, Closer, Discarder, Target } from "../oci/target.ts";
 import {
   type Descriptor,
   isJsonObject,
@@ -136,7 +136,7 @@ const PLAIN_LAYERS = "plain-layers";
  * const descriptor = await archive.resolve("v1"); // docker.io/library/app:v1
  * ```
  */
-export class DockerArchiveTarget implements Target, Closer {
+export class DockerArchiveTarget implements Target, Closer, Discarder {
   /** `docker-archive:FILE`. */
   readonly name: string;
   /** The archive file. */

@@ -32,7 +32,7 @@ import {
 import { walkReachable } from "../layout/gc.ts";
 import type { LayoutTarget } from "../layout/mod.ts";
 import { MANIFEST_MEDIA_TYPES } from "../oci/mediatypes.ts";
-import type { CallOptions, Closer, Target } from "../oci/target.ts";
+import type { CallOptions, Closer, Discarder, Target } from "../oci/target.ts";
 import {
   type Descriptor,
   type Index,
@@ -82,7 +82,7 @@ function expectedOf(index: Index): Set<string> {
  * await archive.close(); // writes out.tar
  * ```
  */
-export class OciArchiveTarget implements Target, Closer {
+export class OciArchiveTarget implements Target, Closer, Discarder {
   /** `oci-archive:FILE`. */
   readonly name: string;
   /** The archive file. */

@@ -240,6 +240,25 @@ export interface Closer {
 }
 
 /**
+ * A target that can drop what was pushed to it instead of keeping it: an archive, which writes
+ * its file only on `close()`. A failed run discards, so that it leaves no file, or the file as
+ * it was.
+ *
+ * @example
+ * ```ts
+ * import { isCloser, isDiscarder, type Target } from "./target.ts";
+ * async function abandon(target: Target) {
+ *   if (isDiscarder(target)) await target.discard();
+ *   else if (isCloser(target)) await target.close();
+ * }
+ * ```
+ */
+export interface Discarder {
+  /** Drops what was staged, writing nothing; the target is closed after. */
+  discard(): Promise<void>;
+}
+
+/**
  * Whether the target can mount blobs; see {@linkcode Mounter}.
  *
  * @example
@@ -307,6 +326,20 @@ export function isPushAuthenticator<T extends Target>(target: T): target is T & 
  */
 export function isCloser<T extends Target>(target: T): target is T & Closer {
   return hasMethod(target, "close");
+}
+
+/**
+ * Whether the target can discard what it staged; see {@linkcode Discarder}.
+ *
+ * @example
+ * ```ts
+ * import { isDiscarder, type Target } from "./target.ts";
+ * declare const target: Target;
+ * console.log(isDiscarder(target));
+ * ```
+ */
+export function isDiscarder<T extends Target>(target: T): target is T & Discarder {
+  return hasMethod(target, "discard");
 }
 
 function hasMethod(target: object, name: string): boolean {

@@ -23,13 +23,7 @@ import type { RegistryOptions } from "../remote/registry.ts";
 import { openLocalTarget, openRegistryTarget } from "./open.ts";
 import type { Session } from "./session.ts";
 
-export {
-  type Discarder,
-  isDiscarder,
-  Session,
-  type SessionOpenOptions,
-  type SessionOptions,
-} from "./session.ts";
+export { Session, type SessionOpenOptions, type SessionOptions } from "./session.ts";
 
 /** Options of {@linkcode openTarget}. */
 export interface OpenTargetOptions extends RegistryOptions {

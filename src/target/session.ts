@@ -18,7 +18,7 @@
  * ```
  * @module
  */
-import { isCloser, type Target } from "../oci/target.ts";
+import { isCloser, isDiscarder, type Target } from "../oci/target.ts";
 import { type Reference, registryHost } from "../ref/mod.ts";
 // Types only: the client's code (auth and transport) loads at the first registry opened, so
 // that a run that opens only layouts or archives does not evaluate it.
@@ -59,20 +59,6 @@ export interface SessionOpenOptions {
    * decompress to (the archive holds them uncompressed). Default 32 GiB.
    */
   maxExtractSize?: number;
-}
-
-/**
- * A target that can drop what was pushed to it instead of keeping it: an archive, which writes
- * its file only on `close()`.
- */
-export interface Discarder {
-  /** Drops what was staged, writing nothing; the target is closed after. */
-  discard(): Promise<void>;
-}
-
-/** Whether `target` is a {@linkcode Discarder}. */
-export function isDiscarder<T extends Target>(target: T): target is T & Discarder {
-  return typeof (target as unknown as Record<string, unknown>).discard === "function";
 }
 
 /**
