@@ -179,6 +179,21 @@ export async function pushBytes(
   return blob.descriptor;
 }
 
+/**
+ * Pushes an OCI image manifest of `fields` (its config and layers, and an `artifactType` or
+ * `subject` where given, in that order after `schemaVersion` and `mediaType`) under `tags`.
+ */
+export async function pushOciManifest(
+  target: Target,
+  fields: Record<string, unknown>,
+  tags: string[],
+): Promise<{ bytes: Uint8Array; descriptor: Descriptor }> {
+  const mediaType = "application/vnd.oci.image.manifest.v1+json";
+  const manifest = described(JSON.stringify({ schemaVersion: 2, mediaType, ...fields }), mediaType);
+  await target.pushManifest(manifest.descriptor, manifest.bytes, tags);
+  return manifest;
+}
+
 /** A small image pushed by hand: a config, one layer, a manifest tagged `tag`. */
 export async function pushTestImage(
   target: Target,
@@ -197,17 +212,7 @@ export async function pushTestImage(
     ),
     "application/vnd.oci.image.config.v1+json",
   );
-  const manifest = described(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config,
-      layers: [layer],
-    }),
-    "application/vnd.oci.image.manifest.v1+json",
-  );
-  await target.pushManifest(manifest.descriptor, manifest.bytes, [tag]);
-  return manifest;
+  return await pushOciManifest(target, { config, layers: [layer] }, [tag]);
 }
 
 /** One layer of a hand-made `.sig` manifest: a payload and its base64 signature annotation. */
@@ -252,16 +257,7 @@ export async function pushHandSignatures(
     ),
     "application/vnd.oci.image.config.v1+json",
   );
-  const manifest = described(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config,
-      layers,
-    }),
-    "application/vnd.oci.image.manifest.v1+json",
-  );
-  await target.pushManifest(manifest.descriptor, manifest.bytes, [
+  await pushOciManifest(target, { config, layers }, [
     `sha256-${imageDigest.slice("sha256:".length)}.sig`,
   ]);
 }
@@ -553,17 +549,11 @@ export async function pushLayersImage(
         : { ...descriptor, annotations: { "org.opencontainers.image.title": layer.title } },
     );
   }
-  const manifest = described(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      artifactType,
-      config: empty,
-      layers: pushed,
-    }),
-    "application/vnd.oci.image.manifest.v1+json",
+  const manifest = await pushOciManifest(
+    target,
+    { artifactType, config: empty, layers: pushed },
+    [tag],
   );
-  await target.pushManifest(manifest.descriptor, manifest.bytes, [tag]);
   return { ...manifest, layers: pushed };
 }
 
@@ -602,18 +592,12 @@ export async function pushBundleReferrer(
     "application/vnd.oci.empty.v1+json",
   );
   const layer = await pushBytes(target, bundle, bundleType);
-  const manifest = described(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      artifactType: bundleType,
-      config: empty,
-      layers: [layer],
-      subject: { mediaType: image.mediaType, digest: image.digest, size: image.size },
-    }),
-    "application/vnd.oci.image.manifest.v1+json",
-  );
-  await target.pushManifest(manifest.descriptor, manifest.bytes, []);
+  const manifest = await pushOciManifest(target, {
+    artifactType: bundleType,
+    config: empty,
+    layers: [layer],
+    subject: { mediaType: image.mediaType, digest: image.digest, size: image.size },
+  }, []);
   const referrer = { ...manifest.descriptor, artifactType: bundleType };
   if (options.fallbackTag) {
     const index = described(
