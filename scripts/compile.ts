@@ -24,6 +24,12 @@ for (const target of targets) {
   const output = `${root}dist/ocisync${target ? `-${target}` : ""}`;
   const args = [
     "compile",
+    // deno.json sets `lazy-dynamic-imports` so that `deno run` does not read every command's
+    // modules before the first line runs; under that flag `deno compile` would embed no
+    // dynamically imported module (the commands), so the compile reads no config, only the lock.
+    "--no-config",
+    `--lock=${root}deno.lock`,
+    "--frozen",
     ...PERMISSION_FLAGS,
     ...COMPILE_INCLUDES.flatMap((path) => ["--include", `${root}${path}`]),
     ...(target ? ["--target", target] : []),

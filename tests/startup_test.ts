@@ -76,18 +76,23 @@ Deno.test("the targets and the registry client load no node: module until a kind
 
 /**
  * What a run of `ocisync args` evaluated, as Deno's debug log names each module it evaluates:
- * the static graph plus the dynamic imports that ran. The Node compatibility layer shows as
+ * the static graph plus the dynamic imports that ran; and which source files it read, which
+ * may be more (see the test of `version` below). The Node compatibility layer shows as
  * `ext:deno_node/…` modules, an npm package as a file of Deno's npm cache.
  */
 async function runLoads(
   args: string[],
-): Promise<{ loaded: string[]; node: string[]; npm: string[]; stdout: string }> {
+): Promise<{ loaded: string[]; read: string[]; node: string[]; npm: string[]; stdout: string }> {
   const result = await ocisync(args, { env: { DENO_LOG: "debug" } });
   assert.equal(result.code, 0, shown(result));
   const loaded = [...result.stderr.matchAll(/ for ES module: (\S+?),? \[/g)].map((m) => m[1]);
   assert.ok(loaded.some((specifier) => specifier.endsWith("/src/cli/main.ts")), "no module log");
+  const read = [...result.stderr.matchAll(/fetch_no_follow - specifier: (file:\S+)/g)]
+    .map((m) => m[1]);
+  assert.ok(read.some((specifier) => specifier.endsWith("/src/cli/main.ts")), "no read log");
   return {
     loaded,
+    read,
     node: loaded.filter((specifier) => specifier.startsWith("ext:deno_node/")),
     npm: loaded.filter((specifier) => specifier.includes("/registry.npmjs.org/")),
     stdout: result.stdout,
@@ -128,6 +133,18 @@ Deno.test("`version` and `inspect -q oci:` run without the Node layer or an npm 
       assert.deepEqual(needless, [], "inspect -q oci: loads code it does not run");
     }
   });
+});
+
+Deno.test("`version` reads no other command's code: deno.json makes dynamic imports lazy", async () => {
+  // Without `lazy-dynamic-imports`, `deno run` reads and parses every module that a literal
+  // `import()` can reach before the first line runs (the whole program, about 140 files).
+  const { read } = await runLoads(["version"]);
+  const commands = read.filter((specifier) => /\/src\/cli\/commands\//.test(specifier));
+  assert.deepEqual(
+    commands.map((specifier) => specifier.replace(/.*\//, "")).sort(),
+    ["mod.ts", "version.ts"],
+  );
+  assert.ok(read.length < 40, `${read.length} files read`);
 });
 
 Deno.test("a copy within a registry that only mounts loads no npm package", async () => {
