@@ -68,9 +68,10 @@ Deno.test(`${PULLS} parallel pulls of one image succeed with identical trees`, a
 const TARGETS = 100;
 // The issue asks for 60 s; 40 keeps this file within its minute, with the pulls above.
 const SYNC_SECONDS = 40;
-// The first sample: V8 sizes its heap over the first seconds (its heap after a full GC stays at
-// about 11 MB from the first ticks on; the resident size settles later).
-const WARM_UP_SECONDS = 10;
+// The first sample: V8 sizes its heap over the first seconds. Its heap after a full GC stays at
+// 12-16 MB from the first ticks on (--trace-gc over 4 minutes), while the heap it reserves grows
+// from about 90 to about 105 MB until some 20-40 s in; a sample at 10 s failed one run in three.
+const WARM_UP_SECONDS = 20;
 
 /** Resident memory in KiB and open descriptors of a process, from /proc. */
 async function usage(pid: number): Promise<{ rssKiB: number; fds: number }> {
