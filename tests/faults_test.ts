@@ -395,7 +395,7 @@ Deno.test("stalls fail within --timeout, or are resumed", async () => {
     proxy.inject({ method: "PUT", path: /\/manifests\//, fault: { kind: "stall", seconds: 30 } });
     const push = await run(["push", `${proxy.host}/t/pushed:v1`, `${tmp}/src`, ...bounded]);
     assert.equal(push.code, ExitCode.Network, shown(push));
-    assert.match(push.stderr, /PUT \S+\/manifests\/sha256:\w+: no response within 1000 ms/);
+    assert.match(push.stderr, /PUT \S+\/manifests\/v1: no response within 1000 ms/);
     elapsed = Date.now() - started;
     assert.ok(elapsed < 8000, `both failed within ${elapsed} ms`);
     assert.ok(
@@ -491,6 +491,22 @@ Deno.test("Docker-Content-Digest: missing is looked up, wrong is refused", async
       new RegExp(`the registry says ${other}, the bytes are ${image.digest}`),
     );
     assert.ok(!(await Deno.stat(`${tmp}/wrong`).catch(() => undefined)));
+
+    // A manifest PUT (one per tag, none by digest) whose answer names other bytes.
+    const pushed = proxy.seen.length;
+    const tags = await run(["copy", `${proxy.host}/t/app:v1`, `${proxy.host}/t/tags:a`]);
+    assert.equal(tags.code, 0, shown(tags));
+    assert.deepEqual(
+      proxy.seen.slice(pushed).filter((r) => r.method === "PUT").map((r) => r.path),
+      ["/v2/t/tags/manifests/a"],
+    );
+    proxy.inject({ method: "PUT", path: /\/manifests\//, fault: { kind: "digest", value: other } });
+    const stored = await run(["copy", `${proxy.host}/t/app:v1`, `${proxy.host}/t/stored:v1`]);
+    assert.equal(stored.code, ExitCode.Integrity, shown(stored));
+    assert.match(
+      stored.stderr,
+      new RegExp(`manifest v1 for .*t/stored: the registry stored ${other}, not ${image.digest}`),
+    );
   });
 });
 

@@ -17,12 +17,11 @@ import {
   TAG_POLICY_OPTIONS,
   VERIFY_OPTIONS,
 } from "./options.ts";
-import { INSTALLER_COMMAND_ENV } from "../python/installer.ts";
-import { DEFAULT_MAX_ENTRIES } from "../unpack/mod.ts";
+import { DEFAULT_MAX_ENTRIES } from "../unpack/limits.ts";
 
 // `sync`'s and `deps`'s defaults, from modules light enough for `--help`.
 import { SYNC_DEFAULTS } from "../sync/defaults.ts";
-import { DEFAULT_DEPS_PREFIX } from "../python/defaults.ts";
+import { DEFAULT_DEPS_PREFIX, INSTALLER_COMMAND_ENV } from "../python/defaults.ts";
 
 /** The spec of `pack`. */
 export const packSpec: CommandSpec = {

@@ -10,5 +10,8 @@
  * @module
  */
 
+/** The environment variable that overrides the installer's command, like `--installer-command`. */
+export const INSTALLER_COMMAND_ENV = "OCISYNC_INSTALLER_COMMAND";
+
 /** Where dependencies land in the image unless told otherwise. */
 export const DEFAULT_DEPS_PREFIX = "/opt/ocisync/deps";

@@ -11,15 +11,13 @@
  * @module
  */
 import { NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
+import { INSTALLER_COMMAND_ENV } from "./defaults.ts";
 
 /** The installers ocisync can drive. */
 export type InstallerName = "pip" | "uv";
 
 /** Which installer to use: one by name, or `auto` (uv when it is on PATH, else pip). */
 export type InstallerChoice = InstallerName | "auto";
-
-/** The environment variable that overrides the installer's command, like `--installer-command`. */
-export const INSTALLER_COMMAND_ENV = "OCISYNC_INSTALLER_COMMAND";
 
 /** An installer found on this machine. */
 export interface Installer {

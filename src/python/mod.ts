@@ -48,12 +48,11 @@ import { readRequirements } from "./requirements.ts";
 import { type StepListener, StepReporter } from "../progress/mod.ts";
 
 export { cacheKey, defaultCacheDir, LayerCache } from "./cache.ts";
-export { DEFAULT_DEPS_PREFIX } from "./defaults.ts";
+export { DEFAULT_DEPS_PREFIX, INSTALLER_COMMAND_ENV } from "./defaults.ts";
 export {
   findInstaller,
   installArgs,
   type Installer,
-  INSTALLER_COMMAND_ENV,
   type InstallerChoice,
   type InstallerName,
   type InstallOptions,

@@ -462,10 +462,14 @@ export class RegistryTarget
   }
 
   /**
-   * Stores a manifest under its digest, then under each tag. The bytes are checked against
-   * the descriptor first; `Content-Type` is the descriptor's media type.
+   * Stores a manifest under each tag, or under its digest when there is none: a manifest put
+   * under a tag is stored under its digest as well, so one request per tag (as crane and
+   * skopeo send). The bytes are checked against the descriptor first, and the digest that the
+   * registry answers, if it names one, against the descriptor's; `Content-Type` is the
+   * descriptor's media type.
    *
-   * @throws {IntegrityError} when the bytes do not match the descriptor.
+   * @throws {IntegrityError} when the bytes do not match the descriptor, or the registry
+   * stored other bytes.
    * @throws {NotFoundError} when the registry lacks a blob the manifest refers to.
    * @example
    * ```ts
@@ -493,7 +497,7 @@ export class RegistryTarget
       );
     }
     const body = new Uint8Array(bytes);
-    for (const reference of [descriptor.digest, ...tags]) {
+    for (const reference of tags.length > 0 ? tags : [descriptor.digest]) {
       const response = await this.#request(PUSH, {
         method: "PUT",
         url: this.#manifestUrl(reference),
@@ -502,6 +506,12 @@ export class RegistryTarget
         signal: options.signal,
       });
       await this.#expect(response, 201, `manifest ${reference} for ${this.name}`);
+      const stored = response.headers.get("docker-content-digest");
+      if (stored !== null && isSha256Digest(stored) && stored !== digest) {
+        throw new IntegrityError(
+          `manifest ${reference} for ${this.name}: the registry stored ${stored}, not ${digest}`,
+        );
+      }
     }
   }
 

@@ -41,6 +41,7 @@
 import { UnsafeContentError } from "../errors/mod.ts";
 import { countedBytes } from "../streams/mod.ts";
 import type { TarReadEntry } from "../tar/reader.ts";
+import { DEFAULT_MAX_ENTRIES } from "./limits.ts";
 
 /** Options of {@linkcode Unpacker}. */
 export interface UnpackOptions {
@@ -78,8 +79,6 @@ export interface UnpackStats {
 
 /** How many skipped names {@linkcode UnpackStats.skipped} keeps: a layer of fifos stays small. */
 export const MAX_SKIPPED_NAMES = 100;
-/** The default of {@linkcode UnpackOptions.maxEntries}. */
-export const DEFAULT_MAX_ENTRIES = 1_000_000;
 
 const OPAQUE = ".wh..wh..opq";
 const WHITEOUT = ".wh.";

@@ -5,7 +5,7 @@
  * @module
  */
 import type { ParsedArgs } from "../args.ts";
-import { DEFAULT_MAX_ENTRIES } from "../../unpack/mod.ts";
+import { DEFAULT_MAX_ENTRIES } from "../../unpack/limits.ts";
 import { platformOption } from "../common.ts";
 import { openSession } from "../registry_flags.ts";
 import { explainError, type Output } from "../output.ts";
