@@ -101,9 +101,11 @@ export type {
 export { parseManifestOrIndex } from "./src/oci/types.ts";
 // The `Target` interface every place implements, and its optional capabilities.
 export {
+  type BlobWriter,
   type CallOptions,
   type Closer,
   type Discarder,
+  isBlobWriter,
   isCloser,
   isDiscarder,
   isMounter,
@@ -112,6 +114,7 @@ export {
   isTagPager,
   type Mounter,
   type MountResult,
+  type PendingBlob,
   type PushAuthenticator,
   type ReferrerLister,
   type TagPager,

@@ -52,14 +52,29 @@ function plan(prepared: PreparedLayer[]) {
   });
 }
 
-/** The layer, whose blob runs `beforeOpen(offset)` each time an upload opens it. */
+/**
+ * The layer, whose file runs `beforeOpen(offset)` each time an upload opens it: through its
+ * early reads (a registry takes the bytes before the digest is known), or its blob.
+ */
 function hooked(layer: StartedLayer, beforeOpen: (offset: number) => void): StartedLayer {
-  const openAt = (offset: number) => {
-    beforeOpen(offset);
-    return layer.blob.openAt(offset);
+  const early = layer.early!;
+  return {
+    ...layer,
+    early: {
+      openAt: (offset) => {
+        beforeOpen(offset);
+        return early.openAt(offset);
+      },
+      dropped: () => early.dropped(),
+    },
+    blob: layer.blob.then((blob): FileBlobSource => {
+      const openAt = (offset: number) => {
+        beforeOpen(offset);
+        return blob.openAt(offset);
+      };
+      return { ...blob, open: () => openAt(0), openAt };
+    }),
   };
-  const blob: FileBlobSource = { ...layer.blob, open: () => openAt(0), openAt };
-  return { ...layer, blob };
 }
 
 async function manifestPuts(registry: { requests(): Promise<{ method: string; path: string }[]> }) {
@@ -74,7 +89,7 @@ Deno.test("the checks read the bytes the upload sends: a file benign when read a
       const path = `${dir}/layer.tar`;
       await Deno.writeFile(path, hostile);
       const started = await startLayer({ kind: "file", path }, dir, 0);
-      assert.equal(started.blob.descriptor.digest, sha256Digest(hostile));
+      assert.equal((await started.blob).descriptor.digest, sha256Digest(hostile));
       // Any read from now on sees the benign tar, but the upload's: it sends the hostile one,
       // whose digest is the blob's, so the registry takes it.
       Deno.writeFileSync(path, benign);
@@ -91,7 +106,7 @@ Deno.test("the checks read the bytes the upload sends: a file benign when read a
   }
 });
 
-Deno.test("a blob the registry has is not read by the upload: the checks verify the file against its digest", async () => {
+Deno.test("a blob the registry has: the upload is dropped, and the checks verify the file against its digest", async () => {
   const registry = await startRegistry();
   try {
     await withTempDir("ocisync-bound-", async (dir) => {
@@ -106,13 +121,20 @@ Deno.test("a blob the registry has is not read by the upload: the checks verify 
       const path = `${dir}/layer.tar`;
       await Deno.writeFile(path, hostile);
       const layer = await startLayer({ kind: "file", path }, dir, 0);
-      // The checks' read sees the benign tar; the image would reference the hostile blob.
+      assert.equal((await layer.blob).descriptor.digest, descriptor.digest);
+      // The upload's read, and so the checks', sees the benign tar; the registry has the hostile
+      // blob, which the image would reference.
       Deno.writeFileSync(path, benign);
+      const before = (await registry.requests()).length;
       const refused = await writeStartedLayers(target, [layer], [layer], plan, ["v1"])
         .catch((error) => error);
       assert.ok(refused instanceof IntegrityError, String(refused));
       assert.match(refused.message, /layer file .*layer\.tar sha256:[0-9a-f]{64} has digest/);
       assert.deepEqual(await manifestPuts(registry), [], "no manifest");
+      // The upload that began before the digest was known is dropped, its session deleted.
+      const sent = (await registry.requests()).slice(before).map((r) => r.method);
+      assert.ok(!sent.includes("PUT"), sent.join(" "));
+      assert.ok(sent.includes("DELETE"), sent.join(" "));
     });
   } finally {
     await registry.stop();
@@ -165,6 +187,7 @@ Deno.test("an upload that resumes reads the file twice: the checks run again on 
       const again = hooked(await startLayer({ kind: "file", path }, dir, 0), () => {
         if (++opens === 2) Deno.writeFileSync(path, changed);
       });
+      await again.blob; // the digest of the first version
       const target2 = new RegistryTarget(parseRegistryReference(`${proxy.host}/bound/d`));
       const refused = await writeStartedLayers(target2, [again], [again], plan, ["v1"])
         .catch((error) => error);
@@ -183,13 +206,16 @@ Deno.test("a read of the blob cancelled mid-way leaves the checks part of the by
     const path = `${dir}/layer.tar.gz`;
     const gzipped = gzipSync(benign);
     await Deno.writeFile(path, gzipped);
-    const checks = new LayerFileChecks(path, {
-      mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
-      digest: sha256Digest(gzipped) as `sha256:${string}`,
-      size: gzipped.byteLength,
-    });
+    const checks = new LayerFileChecks(
+      path,
+      Promise.resolve({
+        mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+        digest: sha256Digest(gzipped) as `sha256:${string}`,
+        size: gzipped.byteLength,
+      }),
+    );
     // An upload that reads a piece, then fails: the decoder sees a stream cut short.
-    const upload = (await checks.blob.openAt(0)).getReader();
+    const upload = (await checks.openAt(0)).getReader();
     await upload.read();
     await upload.cancel(new Error("connection reset"));
     assert.equal((await checks.verdict()).diffId, sha256Digest(benign));

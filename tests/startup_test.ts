@@ -171,6 +171,25 @@ Deno.test("a copy within a registry that only mounts loads neither the Node laye
   });
 });
 
+Deno.test("pack and push of a folder load npm:ignore only for patterns to ignore", async () => {
+  await withTempDir("ocisync-startup-", async (tmp) => {
+    await Deno.mkdir(`${tmp}/flows`);
+    await Deno.writeTextFile(`${tmp}/flows/flow.py`, "print('hi')\n");
+    const plain = await runLoads(["pack", `${tmp}/flows`, "-o", `${tmp}/plain.tar.gz`]);
+    assert.deepEqual(plain.npm, []);
+    const file = await runLoads(["push", `oci:${tmp}/layout:v1`, `${tmp}/plain.tar.gz`]);
+    assert.deepEqual(file.npm, []);
+    // The check sees the package when it loads: for --exclude, and for a folder's .ociignore.
+    const excluded = await runLoads(
+      ["pack", `${tmp}/flows`, "-o", `${tmp}/excluded.tar.gz`, "--exclude", "*.pyc"],
+    );
+    assert.ok(excluded.npm.some((specifier) => specifier.includes("/ignore/")), "no npm:ignore");
+    await Deno.writeTextFile(`${tmp}/flows/.ociignore`, "*.pyc\n");
+    const ignored = await runLoads(["pack", `${tmp}/flows`, "-o", `${tmp}/ignored.tar.gz`]);
+    assert.ok(ignored.npm.some((specifier) => specifier.includes("/ignore/")), "no npm:ignore");
+  });
+});
+
 Deno.test("the check sees node: modules: digest/mod.ts loads node:crypto, verify.ts does not", async () => {
   // The check above would pass vacuously if `deno info` listed no node: module at all.
   assert.ok((await staticGraph("src/digest/mod.ts")).has("node:crypto"));

@@ -6,9 +6,10 @@
  *
  * @module
  */
-// Full npm: specifier, so that this module imports from outside this repository too.
+// Full npm: specifier, so that this module imports from outside this repository too. Only the
+// type here: the package loads when a folder has patterns to ignore (see ignoreMatcher).
 // deno-lint-ignore no-import-prefix
-import ignore from "npm:ignore@7.0.5";
+import type { Ignore } from "npm:ignore@7.0.5";
 import { NotFoundError, OcisyncError, UnsafeContentError, UsageError } from "../errors/mod.ts";
 import type { TarEntry } from "../tar/writer.ts";
 
@@ -64,10 +65,7 @@ export async function* walkFolder(
 ): AsyncGenerator<TarEntry> {
   const info = await statRoot(root);
   if (!info.isDirectory) throw new UsageError(`${root} is not a folder`);
-  const matcher = ignore();
-  const ignoreText = await readIgnoreFile(`${root}/${IGNORE_FILE}`);
-  if (ignoreText !== undefined) matcher.add(ignoreText);
-  matcher.add(options.exclude ?? []);
+  const matcher = await ignoreMatcher(root, options.exclude ?? []);
 
   const prefix = normalizePrefix(options.prefix ?? "");
   let parent = "";
@@ -80,6 +78,21 @@ export async function* walkFolder(
   yield* walkDirectory(root, "", parent, matcher, buffer);
 }
 
+/**
+ * The matcher of the folder's `.ociignore` and of `exclude`, or none when there is neither:
+ * `npm:ignore` is loaded only then, as starting Deno's npm support costs a short command more
+ * than the rest of its start-up.
+ */
+async function ignoreMatcher(root: string, exclude: string[]): Promise<Ignore | undefined> {
+  const ignoreText = await readIgnoreFile(`${root}/${IGNORE_FILE}`);
+  if (ignoreText === undefined && exclude.length === 0) return undefined;
+  // deno-lint-ignore no-import-prefix
+  const { default: ignore } = await import("npm:ignore@7.0.5");
+  const matcher = ignore();
+  if (ignoreText !== undefined) matcher.add(ignoreText);
+  return matcher.add(exclude);
+}
+
 /** Gives the buffer to read the next chunk of a file into. */
 type ReadBuffer = (length: number) => Uint8Array;
 
@@ -87,7 +100,7 @@ async function* walkDirectory(
   dir: string,
   relative: string,
   archivePrefix: string,
-  matcher: ReturnType<typeof ignore>,
+  matcher: Ignore | undefined,
   buffer: ReadBuffer,
 ): AsyncGenerator<TarEntry> {
   const names: { name: string; bytes: Uint8Array }[] = [];
@@ -113,7 +126,7 @@ async function* walkDirectory(
     } catch (error) {
       throw readError(path, error);
     }
-    if (matcher.ignores(info.isDirectory ? `${rel}/` : rel)) continue;
+    if (matcher?.ignores(info.isDirectory ? `${rel}/` : rel)) continue;
     const archiveName = archivePrefix + rel;
     if (info.isDirectory) {
       yield { name: `${archiveName}/`, type: "directory", mode: 0o755 };

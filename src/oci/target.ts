@@ -130,6 +130,46 @@ export interface Mounter {
 }
 
 /**
+ * A target that takes a blob's bytes before their digest is known, as containerd's content
+ * writers do: the bytes go up while the caller hashes the same file elsewhere, and the blob is
+ * then committed under its descriptor, which the target verifies, or dropped. A large layer file
+ * is so sent without waiting for a pass over it first.
+ *
+ * @example
+ * ```ts
+ * import { isBlobWriter, type Target } from "./target.ts";
+ * import type { Descriptor } from "./types.ts";
+ * async function send(to: Target, size: number, body: ReadableStream<Uint8Array>,
+ *   hashed: Promise<Descriptor>) {
+ *   if (!isBlobWriter(to)) return;
+ *   const pending = to.writeBlob(size, body);
+ *   const descriptor = await hashed;
+ *   if (await to.hasBlob(descriptor)) await pending.abort();
+ *   else await pending.commit(descriptor);
+ * }
+ * ```
+ */
+export interface BlobWriter {
+  /**
+   * Starts sending a blob of `size` bytes from `body`, a stream that can be read again from an
+   * offset (`reopenable` of `../remote/registry.ts`), so that a broken transfer resumes. Nothing
+   * is stored until {@linkcode PendingBlob.commit}.
+   */
+  writeBlob(size: number, body: ReadableStream<Uint8Array>, options?: CallOptions): PendingBlob;
+}
+
+/** A blob being sent by {@linkcode BlobWriter.writeBlob}, not stored yet. */
+export interface PendingBlob {
+  /**
+   * Waits for the bytes to be sent, then stores them as `descriptor`'s blob; the target refuses
+   * bytes that do not have its digest (`IntegrityError`). Throws the transfer's error.
+   */
+  commit(descriptor: Descriptor): Promise<void>;
+  /** Stops the transfer, and drops what was sent: nothing is stored. */
+  abort(reason?: unknown): Promise<void>;
+}
+
+/**
  * A target that lists the manifests whose `subject` is a given manifest: signatures, SBOMs and
  * other artifacts attached to an image (oras-go's `registry.ReferrerLister`).
  *
@@ -270,6 +310,20 @@ export interface Discarder {
  */
 export function isMounter<T extends Target>(target: T): target is T & Mounter {
   return hasMethod(target, "mountBlob");
+}
+
+/**
+ * Whether the target takes blobs before their digest is known; see {@linkcode BlobWriter}.
+ *
+ * @example
+ * ```ts
+ * import { isBlobWriter, type Target } from "./target.ts";
+ * declare const target: Target;
+ * console.log(isBlobWriter(target));
+ * ```
+ */
+export function isBlobWriter<T extends Target>(target: T): target is T & BlobWriter {
+  return hasMethod(target, "writeBlob");
 }
 
 /**

@@ -86,19 +86,25 @@ export class StepReporter {
   }
 }
 
-/** Passes a blob's bytes through, reporting how many have gone by. */
+/**
+ * Passes a blob's bytes through, reporting how many have gone by. `descriptor` may be a function
+ * that gives it once it is known (a blob sent while its digest is computed): nothing is reported
+ * before.
+ */
 export function reportingStream(
   stream: ReadableStream<Uint8Array>,
-  descriptor: Descriptor,
+  descriptor: Descriptor | (() => Descriptor | undefined),
   listener: BlobListener | undefined,
 ): ReadableStream<Uint8Array> {
   if (!listener) return stream;
+  const known = typeof descriptor === "function" ? descriptor : () => descriptor;
   let bytes = 0;
   return stream.pipeThrough(
     new TransformStream({
       transform(chunk, controller) {
         bytes += chunk.byteLength;
-        listener({ descriptor, state: "progress", bytes });
+        const blob = known();
+        if (blob) listener({ descriptor: blob, state: "progress", bytes });
         controller.enqueue(chunk);
       },
     }),

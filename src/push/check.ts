@@ -23,7 +23,7 @@ import { UnsafeContentError, UsageError } from "../errors/mod.ts";
 import type { Descriptor } from "../oci/types.ts";
 import { withSideReader } from "../streams/side.ts";
 import { NotTarError, readTar, type TarReadEntry } from "../tar/reader.ts";
-import { type FileBlobSource, fileSource } from "./write.ts";
+import { openFileAt } from "./write.ts";
 
 /** What the checks of a layer file found. */
 export interface LayerVerdict {
@@ -83,60 +83,59 @@ export async function checkLayerBytes(
 const CHECKS_LAG = 8 * 1024 * 1024;
 
 /**
- * The checks of a layer file whose descriptor is known, bound to bytes with that digest.
+ * The checks of a layer file, bound to bytes with its digest, which a pass over the file may
+ * still be computing.
  *
- * {@linkcode LayerFileChecks.blob} is the file's blob. When its first read from the start
- * begins before anyone asks for the {@linkcode LayerFileChecks.verdict}, the checks read the
- * chunks of that very read, as it goes (the upload waits when they fall 8 MiB behind): the
- * file is read once, and the checks judge the bytes that the target verifies against the
- * digest. Otherwise (the target had the blob and read nothing, or the verdict was asked first),
- * and again when the blob is read a second time (an upload resumed or started over, so that the
- * target got bytes of several reads), the verdict comes from a pass of the checks' own, which
- * verifies the bytes against the digest as well.
+ * {@linkcode LayerFileChecks.openAt} reads the file for its upload. When the first read from the
+ * start begins before anyone asks for the {@linkcode LayerFileChecks.verdict}, the checks read
+ * the chunks of that very read, as it goes (the upload waits when they fall 8 MiB behind): the
+ * file is read once for both, and the checks judge the bytes that the target verifies against
+ * the digest. Otherwise (the target had the blob and read nothing, or the verdict was asked
+ * first), when the file is read a second time (an upload resumed or started over, so that the
+ * target got bytes of several reads), and when the upload's bytes were {@linkcode dropped}, the
+ * verdict comes from a pass of the checks' own, which verifies the bytes against the digest too.
  *
  * @example
  * ```ts
  * import { LayerFileChecks } from "./check.ts";
- * const layer = new LayerFileChecks("./deps.tar.gz", {
+ * const layer = new LayerFileChecks("./deps.tar.gz", Promise.resolve({
  *   mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
  *   digest: `sha256:${"0".repeat(64)}`,
  *   size: 1,
- * });
- * const sent = await layer.blob.open(); // …read by an upload…
+ * }));
+ * const sent = await layer.openAt(0); // …read by an upload…
  * console.log((await layer.verdict()).diffId);
  * ```
  */
 export class LayerFileChecks {
-  /** The file's blob; its reads feed the checks, as the class says. */
-  readonly blob: FileBlobSource;
   readonly #path: string;
-  readonly #file: FileBlobSource;
-  /** The checks of the chunks of the blob's first read. */
+  readonly #descriptor: Promise<Descriptor>;
+  /** The checks of the chunks of the file's first read. */
   #shared: Promise<LayerVerdict> | undefined;
   /** Whether that read ended before the end of the file. */
   #cut = () => false;
-  /** The blob was read again after its first read had started. */
+  /** The file was read again after its first read had started. */
   #readAgain = false;
+  /** The bytes of the reads were not stored under the digest. */
+  #dropped = false;
   /** The checks on a pass of their own. */
   #own: Promise<LayerVerdict> | undefined;
 
-  /** `descriptor` is the file's, as hashed before. */
-  constructor(path: string, descriptor: Descriptor) {
+  /** `descriptor` is the file's, from a pass over it that may still be running. */
+  constructor(path: string, descriptor: Promise<Descriptor>) {
     this.#path = path;
-    this.#file = fileSource(descriptor, path);
-    const openAt = (offset: number) => this.#openAt(offset);
-    this.blob = { descriptor, path, open: () => openAt(0), openAt };
+    this.#descriptor = descriptor;
   }
 
   /**
-   * The verdict on bytes with the blob's digest: the checks of the blob's one read, once it has
-   * ended, or of their own pass (see the class).
+   * The verdict on bytes with the file's digest: the checks of its one read for an upload, once
+   * it has ended, or of their own pass (see the class).
    *
    * @throws {IntegrityError} when the file no longer has the digest.
    * @throws as {@linkcode checkLayerBytes} throws.
    */
   verdict(): Promise<LayerVerdict> {
-    if (this.#shared === undefined || this.#readAgain) return this.#ownPass();
+    if (this.#shared === undefined || this.#readAgain || this.#dropped) return this.#ownPass();
     return this.#shared.catch((error) => {
       // The read ended early (an upload that resumes reads again): the checks saw part of the
       // bytes, and failed for that (the decoder reports it as its own error), so they read anew.
@@ -145,13 +144,17 @@ export class LayerFileChecks {
     });
   }
 
-  #openAt(offset: number): Promise<ReadableStream<Uint8Array>> {
+  /**
+   * The file's bytes from `offset`, for its upload; the first read from the start feeds the
+   * checks (see the class).
+   */
+  openAt(offset: number): Promise<ReadableStream<Uint8Array>> {
     if (offset > 0 || this.#shared !== undefined || this.#own !== undefined) {
       if (this.#shared !== undefined) this.#readAgain = true;
-      return this.#file.openAt(offset);
+      return openFileAt(this.#path, offset);
     }
     // Set before any await: a verdict asked from now on waits for these checks.
-    const opening = this.#file.openAt(0).then((file) => withSideReader(file, CHECKS_LAG));
+    const opening = openFileAt(this.#path, 0).then((file) => withSideReader(file, CHECKS_LAG));
     this.#shared = opening.then((read) => {
       this.#cut = () => read.incomplete;
       return checkLayerBytes(this.#path, read.side);
@@ -160,11 +163,20 @@ export class LayerFileChecks {
     return opening.then(({ stream }) => stream);
   }
 
+  /**
+   * The bytes read for the upload were not stored under the digest (the target had the blob
+   * already, or the upload failed): the verdict comes from the checks' own pass from now on.
+   */
+  dropped(): void {
+    this.#dropped = true;
+  }
+
   #ownPass(): Promise<LayerVerdict> {
-    this.#own ??= this.#file.openAt(0).then((file) =>
+    this.#own ??= this.#descriptor.then(async (descriptor) =>
       checkLayerBytes(
         this.#path,
-        file.pipeThrough(verifyingStream(this.#file.descriptor, `layer file ${this.#path}`)),
+        (await openFileAt(this.#path, 0))
+          .pipeThrough(verifyingStream(descriptor, `layer file ${this.#path}`)),
       )
     );
     return this.#own;

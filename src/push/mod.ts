@@ -107,9 +107,10 @@ export async function prepareLayer(
 
 /**
  * Starts a layer: a folder is built into a layer file in `workDir`, as {@linkcode prepareLayer}
- * builds it; a layer file is read once for its digest only (about the speed of the disk), so
- * that its blob can be sent before its `diffId` is known and its entries are checked. The
- * checks run on the very bytes that the blob's upload reads, as it reads them, when the upload
+ * builds it; a layer file starts a pass for its digest only (about the speed of the disk), and
+ * can be read for its upload at once, before that pass ends (`early`), so that a target that
+ * takes blobs before their digest (a registry) receives it meanwhile. The checks (`diffId`,
+ * entries) run on the very bytes that the upload reads, as it reads them, when the upload
  * begins before `checked` is awaited; otherwise on a read of their own, which verifies the bytes
  * against the digest (see {@linkcode LayerFileChecks}). Either way they judge the bytes that have
  * the blob's digest. `checked` rejects as {@linkcode prepareLayer} throws for the same file.
@@ -120,7 +121,7 @@ export async function prepareLayer(
  * import { startLayer } from "./mod.ts";
  * const work = await Deno.makeTempDir();
  * const layer = await startLayer({ kind: "file", path: "./deps.tar.gz" }, work, 0);
- * console.log(layer.blob.descriptor.digest, (await layer.checked).diffId);
+ * console.log((await layer.blob).descriptor.digest, (await layer.checked).diffId);
  * ```
  */
 export async function startLayer(
@@ -131,34 +132,54 @@ export async function startLayer(
 ): Promise<StartedLayer> {
   if (source.kind === "folder") {
     const layer = await prepareLayer(source, workDir, mtime, options);
-    return { blob: fileSource(layer.descriptor, layer.path), checked: Promise.resolve(layer) };
+    return {
+      size: layer.descriptor.size,
+      blob: Promise.resolve(fileSource(layer.descriptor, layer.path)),
+      checked: Promise.resolve(layer),
+    };
   }
   const { path } = source;
+  const { size } = await Deno.stat(path);
+  if (size === 0) throw notLayerArchive(path, "it is empty");
   const descriptor = digestLayerFile(path);
+  // Awaited by the blob and the checks, or by no one when the push fails first.
+  descriptor.catch(() => {});
   const checks = new LayerFileChecks(path, descriptor);
   // Started when first awaited: an upload that begins before that feeds the checks.
   const checked: PromiseLike<PreparedLayer> = {
     then(fulfilled, rejected) {
-      return checks.verdict().then(({ diffId }) => ({ path, descriptor, diffId }))
-        .then(fulfilled, rejected);
+      return checks.verdict().then(async ({ diffId }) => ({
+        path,
+        descriptor: await descriptor,
+        diffId,
+      })).then(fulfilled, rejected);
     },
   };
-  return { blob: checks.blob, checked };
+  const openAt = (offset: number) => checks.openAt(offset);
+  const blob = descriptor.then((known) => ({
+    descriptor: known,
+    path,
+    open: () => openAt(0),
+    openAt,
+  }));
+  return { size, blob, early: checks, checked };
 }
 
 /** The size of the pieces the digest pass reads: large, for few calls and hashing steps. */
 const DIGEST_READ_SIZE = 1024 * 1024;
 
 /**
- * A layer file's descriptor: its digest and size, read with synchronous calls in large pieces,
- * and its media type from its first bytes.
+ * A layer file's descriptor: its digest and size, read in large pieces, and its media type from
+ * its first bytes. The reads are asynchronous, so that an upload of the same file goes on
+ * meanwhile.
  */
-function digestLayerFile(path: string): Descriptor {
+async function digestLayerFile(path: string): Promise<Descriptor> {
   const blob = new Sha256();
+  // One buffer for all reads: the hash takes each piece before the next read.
   const buffer = new Uint8Array(DIGEST_READ_SIZE);
   let head: Uint8Array | undefined;
-  using file = Deno.openSync(path);
-  for (let read = file.readSync(buffer); read !== null; read = file.readSync(buffer)) {
+  using file = await Deno.open(path);
+  for (let read = await file.read(buffer); read !== null; read = await file.read(buffer)) {
     head ??= buffer.slice(0, Math.min(read, 4));
     blob.update(buffer.subarray(0, read));
   }

@@ -24,10 +24,12 @@ import { IntegrityError, NetworkError, NotFoundError } from "../errors/mod.ts";
 import { MANIFEST_MEDIA_TYPES, MediaType } from "../oci/mediatypes.ts";
 import { referrersQuery } from "../oci/referrers.ts";
 import type {
+  BlobWriter,
   CallOptions,
   Closer,
   Mounter,
   MountResult,
+  PendingBlob,
   PushAuthenticator,
   ReferrerLister,
   TagPager,
@@ -168,7 +170,7 @@ const MAX_REFERRER_PAGES = 1000;
  * ```
  */
 export class RegistryTarget
-  implements Target, Mounter, ReferrerLister, TagPager, PushAuthenticator, Closer {
+  implements Target, Mounter, BlobWriter, ReferrerLister, TagPager, PushAuthenticator, Closer {
   /** `registry/repository`, e.g. `docker.io/library/alpine`. */
   readonly name: string;
   /** The registry as written in references, e.g. `docker.io`. */
@@ -395,6 +397,75 @@ export class RegistryTarget
         throw error;
       }
     });
+  }
+
+  /**
+   * Sends a blob whose digest is not known yet (see {@linkcode BlobWriter}): an upload session
+   * starts at once, and `body` goes up in one streamed `PATCH`, resumed from the registry's
+   * offset after a failure, as {@linkcode pushBlob} sends a large file. The closing `PUT` waits
+   * for {@linkcode PendingBlob.commit}, whose digest the registry checks against what it got;
+   * {@linkcode PendingBlob.abort} stops the transfer and deletes the session. It counts as one
+   * of the `concurrency` uploads until its bytes are sent.
+   *
+   * @throws {TypeError} for a `body` that cannot be read again (see {@linkcode reopenable}).
+   * @example
+   * ```ts
+   * import { parseRegistryReference } from "../ref/mod.ts";
+   * import { reopenable, RegistryTarget } from "./registry.ts";
+   * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
+   * const openAt = async (offset: number) => {
+   *   const file = await Deno.open("./layer.tar.gz");
+   *   await file.seek(offset, Deno.SeekMode.Start);
+   *   return file.readable;
+   * };
+   * const { size } = await Deno.stat("./layer.tar.gz");
+   * const pending = target.writeBlob(size, reopenable(await openAt(0), openAt));
+   * await pending.commit({
+   *   mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+   *   digest: `sha256:${"0".repeat(64)}`,
+   *   size,
+   * });
+   * ```
+   */
+  writeBlob(
+    size: number,
+    body: ReadableStream<Uint8Array>,
+    options: CallOptions = {},
+  ): PendingBlob {
+    const reopen = (body as Partial<Reopenable>)[REOPEN];
+    if (reopen === undefined) throw new TypeError("writeBlob needs a body that can be read again");
+    const stop = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    const subject = `upload of ${size} bytes to ${this.name}`;
+    const upload: { location?: URL } = {};
+    const sent = this.#uploadSlot(async () => {
+      signal.throwIfAborted();
+      // Not stopped by an abort once asked for: a session that the registry opens is deleted.
+      upload.location = await this.#startUpload(subject, options.signal);
+      signal.throwIfAborted();
+      await this.#streamPatches(upload as { location: URL }, size, body, reopen, subject, signal);
+      return upload.location;
+    });
+    sent.catch(() => body.locked ? undefined : body.cancel().catch(() => {}));
+    return {
+      commit: async (descriptor) => {
+        if (descriptor.size !== size) {
+          throw new IntegrityError(
+            `${subject}: the blob ${descriptor.digest} has ${descriptor.size}`,
+          );
+        }
+        await this.#finishStreamed(await sent, descriptor, options.signal);
+      },
+      abort: async (reason) => {
+        stop.abort(reason);
+        await sent.catch(() => {});
+        // Best effort: a session left behind expires on the registry's own schedule.
+        if (upload.location === undefined) return;
+        const response = await this.#request(PUSH, { method: "DELETE", url: upload.location })
+          .catch(() => undefined);
+        if (response) await discardBody(response);
+      },
+    };
   }
 
   /**
@@ -729,7 +800,7 @@ export class RegistryTarget
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
     if (await this.#hasBlob(descriptor, PUSH, signal)) return false;
-    const location = await this.#startUpload(descriptor, signal);
+    const location = await this.#startUpload(this.#uploadSubject(descriptor), signal);
     await this.#uploadInto(location, descriptor, await open(), signal);
     return true;
   }
@@ -766,45 +837,78 @@ export class RegistryTarget
     reopen: (offset: number) => Promise<ReadableStream<Uint8Array>>,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const subject = `upload of blob ${descriptor.digest} to ${this.name}`;
+    const upload = { location };
+    await this.#streamPatches(
+      upload,
+      descriptor.size,
+      body,
+      reopen,
+      this.#uploadSubject(descriptor),
+      signal,
+    );
+    await this.#finishStreamed(upload.location, descriptor, signal);
+  }
+
+  /**
+   * The `PATCH`es of a streamed upload (see {@linkcode #streamUpload}): `upload.location` follows
+   * the session as the registry moves it, so that the caller can close or delete it.
+   */
+  async #streamPatches(
+    upload: { location: URL },
+    size: number,
+    body: ReadableStream<Uint8Array>,
+    reopen: (offset: number) => Promise<ReadableStream<Uint8Array>>,
+    subject: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     let stream: ReadableStream<Uint8Array> | undefined = body;
     let offset = 0;
-    for (let attempt = 1; offset < descriptor.size; attempt++) {
+    for (let attempt = 1; offset < size; attempt++) {
       stream ??= await reopen(offset);
       const sent = await this.#patch(
-        location,
+        upload.location,
         subject,
-        offset > 0 ? `${offset}-${descriptor.size - 1}` : undefined,
+        offset > 0 ? `${offset}-${size - 1}` : undefined,
         // The transport's bodies are bytes; a stream passes through it to `fetch` unread,
         // with its length for the stall guard's allowance. It is never sent twice: this
         // request is not retried, and a failure resumes from the registry's offset.
-        Object.assign(stream, {
-          byteLength: descriptor.size - offset,
-        }) as unknown as Uint8Array<ArrayBuffer>,
+        Object.assign(stream, { byteLength: size - offset }) as unknown as Uint8Array<ArrayBuffer>,
         signal,
       );
       if (sent instanceof URL) {
-        location = sent;
-        break;
+        upload.location = sent;
+        return;
       }
       const failure = sent;
       await stream.cancel(failure).catch(() => {});
       stream = undefined;
       if (!(failure instanceof NetworkError) || attempt >= CHUNK_ATTEMPTS) throw failure;
-      const status = await this.#uploadStatus(location, subject, signal);
+      const status = await this.#uploadStatus(upload.location, subject, signal);
       if (status === undefined) {
         // The registry dropped the session: start over in a new one.
-        location = await this.#startUpload(descriptor, signal);
+        upload.location = await this.#startUpload(subject, signal);
         offset = 0;
       } else {
-        location = status.location;
+        upload.location = status.location;
         offset = status.offset;
       }
     }
+  }
+
+  /** The closing `PUT` of a streamed upload, which may have stored the blob and lost its answer. */
+  async #finishStreamed(
+    location: URL,
+    descriptor: Descriptor,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     await this.#finishUpload(location, descriptor, undefined, signal).catch(async (error) => {
-      // The registry may have stored the blob and lost only its answer.
       if (!lostOnTheWay(error) || !(await this.#hasBlob(descriptor, PUSH, signal))) throw error;
     });
+  }
+
+  /** How an upload of `descriptor`'s blob is named in errors. */
+  #uploadSubject(descriptor: Descriptor): string {
+    return `upload of blob ${descriptor.digest} to ${this.name}`;
   }
 
   /** Keeps the registry's `OCI-Chunk-Min-Length` of an upload session it started. */
@@ -861,13 +965,12 @@ export class RegistryTarget
   }
 
   /** `POST /blobs/uploads/`: the URL of a new upload session. */
-  async #startUpload(descriptor: Descriptor, signal: AbortSignal | undefined): Promise<URL> {
+  async #startUpload(subject: string, signal: AbortSignal | undefined): Promise<URL> {
     const response = await this.#request(PUSH, {
       method: "POST",
       url: this.#url("/blobs/uploads/"),
       signal,
     });
-    const subject = `upload of blob ${descriptor.digest} to ${this.name}`;
     await this.#expect(response, 202, subject);
     this.#noteChunkMin(response);
     return uploadLocation(response, subject);
@@ -917,7 +1020,7 @@ export class RegistryTarget
         // The registry may have stored the blob and lost only its answer.
         if (await this.#hasBlob(descriptor, PUSH, signal)) return;
         if (attempt >= CHUNK_ATTEMPTS) throw error;
-        location = await this.#startUpload(descriptor, signal);
+        location = await this.#startUpload(this.#uploadSubject(descriptor), signal);
       }
     }
   }
@@ -987,7 +1090,7 @@ export class RegistryTarget
       const status = await this.#uploadStatus(location, subject, signal);
       if (status === undefined && start === 0) {
         // Only the first chunk's bytes were sent: start over in a new session.
-        location = await this.#startUpload(descriptor, signal);
+        location = await this.#startUpload(this.#uploadSubject(descriptor), signal);
         received = 0;
         continue;
       }

@@ -180,7 +180,7 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
       // checked; the manifest waits for the checks. Smaller layers, and every layer of a layout,
       // are checked first: a refused layer then sends nothing, and leaves a layout as it was.
       const early = reference.kind === "registry"
-        ? layers.filter((layer) => layer.blob.descriptor.size >= OVERLAPPED_LAYER_MIN)
+        ? layers.filter((layer) => layer.size >= OVERLAPPED_LAYER_MIN)
         : [];
       if (early.length === 0) await Promise.all(layers.map((layer) => layer.checked));
       result = await writeStartedLayers(await openDestination(), layers, early, plan, tags, {
