@@ -1,5 +1,6 @@
 /**
- * Reading the start of an open file with plain reads.
+ * Reading files: the start of an open file with plain reads, and a file from an offset as a
+ * stream of large pieces.
  *
  * @module
  */
@@ -25,4 +26,43 @@ export async function readUpTo(file: Deno.FsFile, size: number): Promise<Uint8Ar
     filled += read;
   }
   return buffer.subarray(0, filled);
+}
+
+/** The size of the pieces {@linkcode openFileAt} reads: large, for few calls and hashing steps. */
+const FILE_READ_SIZE = 1024 * 1024;
+
+/**
+ * The bytes of the file at `path` from `offset` to its end, read in large pieces.
+ *
+ * @example
+ * ```ts
+ * import { openFileAt } from "./read.ts";
+ * const tail = await openFileAt("./layer.tar.gz", 1024);
+ * ```
+ */
+export async function openFileAt(
+  path: string,
+  offset: number,
+): Promise<ReadableStream<Uint8Array>> {
+  const file = await Deno.open(path);
+  try {
+    if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      // A fresh buffer each time: the bytes are handed on, to hashing and to the socket.
+      const buffer = new Uint8Array(FILE_READ_SIZE);
+      const read = await file.read(buffer);
+      if (read === null) {
+        file.close();
+        controller.close();
+      } else controller.enqueue(buffer.subarray(0, read));
+    },
+    cancel() {
+      file.close();
+    },
+  });
 }

@@ -1,18 +1,11 @@
 /**
  * What {@linkcode ThreadedUnpacker} and its worker say to each other: the
  * entries in batches, one way, and how each layer ended, the other; errors
- * cross as plain data and are thrown again as the class they were.
+ * cross as plain data (`../errors/sent.ts`) and are thrown again as the class they were.
  *
- * @example
- * ```ts
- * import { receivedError, sendableError } from "./messages.ts";
- * import { UnsafeContentError } from "../errors/mod.ts";
- * const error = receivedError(sendableError(new UnsafeContentError("refused", { option: "maxEntries" })));
- * console.log(error instanceof UnsafeContentError); // true
- * ```
  * @module
  */
-import { type OcisyncError, UnsafeContentError } from "../errors/mod.ts";
+import type { SentError } from "../errors/sent.ts";
 import type { TarReadEntry } from "../tar/reader.ts";
 import type { UnpackOptions, UnpackStats } from "./mod.ts";
 
@@ -54,51 +47,3 @@ export type FromWorker =
   | { type: "done"; stats: UnpackStats }
   /** A layer, or `finish`, failed; `aborted` when only because the reading thread said to stop. */
   | { type: "failed"; error: SentError; aborted: boolean; stats: UnpackStats };
-
-/** An error as it crosses threads: enough to throw one of the same class again. */
-export interface SentError {
-  /** `UnsafeContentError`, `NotFound`, `PermissionDenied`… */
-  name: string;
-  /** The message, unchanged. */
-  message: string;
-  /** An ocisync error's kind. */
-  kind?: string;
-  /** An ocisync error's hint. */
-  hint?: string;
-  /** An ocisync error's option. */
-  option?: string;
-  /** An OS error's code, e.g. `ENAMETOOLONG`. */
-  code?: string;
-}
-
-/** An error, as data that crosses threads. */
-export function sendableError(error: unknown): SentError {
-  if (!(error instanceof Error)) return { name: "Error", message: String(error) };
-  const { hint, option, kind } = error as Partial<OcisyncError>;
-  const code = (error as { code?: unknown }).code;
-  return {
-    name: error.name,
-    message: error.message,
-    ...(kind === undefined ? {} : { kind }),
-    ...(hint === undefined ? {} : { hint }),
-    ...(option === undefined ? {} : { option }),
-    ...(typeof code === "string" ? { code } : {}),
-  };
-}
-
-/**
- * The error that was sent, as the class it was thrown as: an {@linkcode UnsafeContentError} (the
- * only ocisync error an `Unpacker` throws), or one of `Deno.errors` with its `code`, which the
- * CLI reads to explain OS errors.
- */
-export function receivedError(sent: SentError): Error {
-  if (sent.kind === "unsafe-content") {
-    return new UnsafeContentError(sent.message, { hint: sent.hint, option: sent.option });
-  }
-  const errors = Deno.errors as Record<string, (new (message: string) => Error) | undefined>;
-  const DenoError = errors[sent.name];
-  const error = DenoError ? new DenoError(sent.message) : new Error(sent.message);
-  if (!DenoError) error.name = sent.name;
-  if (sent.code !== undefined) Object.assign(error, { code: sent.code });
-  return error;
-}

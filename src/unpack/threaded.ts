@@ -32,13 +32,8 @@
  * @module
  */
 import type { TarReadEntry } from "../tar/reader.ts";
-import {
-  type Batch,
-  type EntryHeader,
-  type FromWorker,
-  receivedError,
-  type ToWorker,
-} from "./messages.ts";
+import type { Batch, EntryHeader, FromWorker, ToWorker } from "./messages.ts";
+import { receivedError } from "../errors/sent.ts";
 import { countedBytes } from "../streams/mod.ts";
 import { noneApplied, tooLarge, type UnpackOptions, type UnpackStats } from "./mod.ts";
 

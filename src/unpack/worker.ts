@@ -8,13 +8,8 @@
 /// <reference lib="deno.worker" />
 import type { TarReadEntry } from "../tar/reader.ts";
 import { Unpacker } from "./mod.ts";
-import {
-  type Batch,
-  type EntryHeader,
-  type FromWorker,
-  sendableError,
-  type ToWorker,
-} from "./messages.ts";
+import type { Batch, EntryHeader, FromWorker, ToWorker } from "./messages.ts";
+import { sendableError } from "../errors/sent.ts";
 
 const queue: ToWorker[] = [];
 let wake: (() => void) | undefined;

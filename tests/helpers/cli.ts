@@ -109,8 +109,8 @@ export function shown(result: RunResult): string {
 }
 
 /**
- * `text` without the cursor moves and line clears (`ESC [ N A`, `ESC [ 2 K`) of a terminal
- * display, as a screen shows the lines it drew.
+ * `text` without the cursor moves, line clears and colours (`ESC [ N A`, `ESC [ 2 K`,
+ * `ESC [ 38;5;245 m`) of a terminal display, as a screen shows the lines it drew.
  *
  * @example
  * ```ts
@@ -120,5 +120,5 @@ export function shown(result: RunResult): string {
  */
 export function stripEscapes(text: string): string {
   const [first, ...rest] = text.split("\u001b");
-  return first + rest.map((part) => part.replace(/^\[[0-9]*[A-K]/, "")).join("");
+  return first + rest.map((part) => part.replace(/^\[[0-9;]*[A-Km]/, "")).join("");
 }
