@@ -30,6 +30,5 @@ export const PERMISSION_FLAGS: readonly string[] = [
 export const COMPILE_INCLUDES: readonly string[] = [
   "src/compress/deflate_worker.ts",
   "src/compress/zstd_worker.ts",
-  "src/push/describe_worker.ts",
   "src/unpack/worker.ts",
 ];

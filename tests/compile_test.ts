@@ -25,7 +25,6 @@ Deno.test("compile: DENORT_BIN makes an offline compile complete", async () => {
       "src/compress/deflate_worker.ts",
       "src/compress/zstd_worker.ts",
       "src/unpack/worker.ts",
-      "src/push/describe_worker.ts",
       "src/cli/commands/pull.ts",
     ]
   ) {

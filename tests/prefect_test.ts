@@ -25,7 +25,19 @@ async function ocisyncWrapper(dir: string): Promise<string> {
   const path = `${dir}/ocisync`;
   const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
   const command = [Deno.execPath(), "run", ...PERMISSION_FLAGS, `${ROOT}main.ts`].map(quote);
-  await Deno.writeTextFile(path, `#!/bin/sh\nexec ${command.join(" ")} "$@"\n`);
+  // Deno's own cache, which the steps' XDG_CACHE_HOME would move: a compiled binary carries its
+  // modules, and `deno run` would otherwise fetch npm packages the first time a command loads
+  // them, saying so on stderr.
+  const info = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    stdout: "piped",
+  })
+    .output();
+  const { denoDir } = JSON.parse(new TextDecoder().decode(info.stdout));
+  await Deno.writeTextFile(
+    path,
+    `#!/bin/sh\nDENO_DIR=${quote(denoDir)} exec ${command.join(" ")} "$@"\n`,
+  );
   await Deno.chmod(path, 0o755);
   return path;
 }

@@ -1,20 +1,20 @@
 /**
  * The checks of a layer file judge the bytes that go up under its digest, never another version
- * of the file: one pass hashes the file and checks the same bytes, and the registry refuses
- * what it is sent (`DIGEST_INVALID`) unless it has that digest; no manifest is written then.
+ * of the file: a file changed between the digest pass, the upload and the checks' own reads is
+ * refused, by the checks or as an integrity error, and no manifest is written.
  *
- * Each test swaps the file's content at a chosen moment through the library: after the file was
- * described, when the upload opens it, or when the upload resumes.
+ * Each test swaps the file's content at a chosen moment through the library: right after the
+ * digest pass, and when the upload opens the blob.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
-import { IntegrityError, UnsafeContentError, UsageError } from "../src/errors/mod.ts";
+import { IntegrityError, UnsafeContentError } from "../src/errors/mod.ts";
 import type { PreparedLayer } from "../src/image/blob.ts";
 import { imagePlan } from "../src/image/plan.ts";
-import type { StartedLayer } from "../src/push/write.ts";
-import { describeLayerFileOnWorker } from "../src/push/check.ts";
+import type { FileBlobSource, StartedLayer } from "../src/push/write.ts";
+import { LayerFileChecks } from "../src/push/check.ts";
 import { startLayer } from "../src/push/mod.ts";
 import { writeStartedLayers } from "../src/push/write.ts";
 import { parseRegistryReference } from "../src/ref/mod.ts";
@@ -52,15 +52,28 @@ function plan(prepared: PreparedLayer[]) {
   });
 }
 
-/** The layer, whose file runs `beforeOpen(offset)` each time its upload opens it. */
+/**
+ * The layer, whose file runs `beforeOpen(offset)` each time an upload opens it: through its
+ * early reads (a registry takes the bytes before the digest is known), or its blob.
+ */
 function hooked(layer: StartedLayer, beforeOpen: (offset: number) => void): StartedLayer {
-  const openAt = layer.openAt!;
+  const early = layer.early!;
   return {
     ...layer,
-    openAt: (offset: number) => {
-      beforeOpen(offset);
-      return openAt(offset);
+    early: {
+      openAt: (offset) => {
+        beforeOpen(offset);
+        return early.openAt(offset);
+      },
+      dropped: () => early.dropped(),
     },
+    blob: layer.blob.then((blob): FileBlobSource => {
+      const openAt = (offset: number) => {
+        beforeOpen(offset);
+        return blob.openAt(offset);
+      };
+      return { ...blob, open: () => openAt(0), openAt };
+    }),
   };
 }
 
@@ -68,22 +81,24 @@ async function manifestPuts(registry: { requests(): Promise<{ method: string; pa
   return (await registry.requests()).filter((r) => r.method === "PUT" && /manifests/.test(r.path));
 }
 
-Deno.test("a file benign when checked and hostile when uploaded is refused by its digest", async () => {
+Deno.test("the checks read the bytes the upload sends: a file benign when read alone, hostile when uploaded, is refused", async () => {
   const registry = await startRegistry();
   try {
     await withTempDir("ocisync-bound-", async (dir) => {
       const { hostile, benign } = await layers(dir);
       const path = `${dir}/layer.tar`;
-      await Deno.writeFile(path, benign);
+      await Deno.writeFile(path, hostile);
       const started = await startLayer({ kind: "file", path }, dir, 0);
-      assert.equal((await started.checked).descriptor.digest, sha256Digest(benign));
-      // The upload reads the hostile tar; the digest it is stored under is the benign one's.
+      assert.equal((await started.blob).descriptor.digest, sha256Digest(hostile));
+      // Any read from now on sees the benign tar, but the upload's: it sends the hostile one,
+      // whose digest is the blob's, so the registry takes it.
+      Deno.writeFileSync(path, benign);
       const layer = hooked(started, () => Deno.writeFileSync(path, hostile));
       const target = new RegistryTarget(parseRegistryReference(`${registry.host}/bound/a`));
       const refused = await writeStartedLayers(target, [layer], [layer], plan, ["v1"])
         .catch((error) => error);
-      assert.ok(refused instanceof IntegrityError, String(refused));
-      assert.match(refused.message, /DIGEST_INVALID|digest/i);
+      assert.ok(refused instanceof UnsafeContentError, String(refused));
+      assert.match(refused.message, /entry "\.\.\/escaped" leaves the image's root/);
       assert.deepEqual(await manifestPuts(registry), [], "no manifest");
     });
   } finally {
@@ -91,28 +106,42 @@ Deno.test("a file benign when checked and hostile when uploaded is refused by it
   }
 });
 
-Deno.test("the description of a large file on a worker refuses as the same pass here does", async () => {
-  await withTempDir("ocisync-bound-", async (dir) => {
-    const { hostile, benign } = await layers(dir);
-    await Deno.writeFile(`${dir}/hostile.tar.gz`, gzipSync(hostile));
-    const unsafe = await describeLayerFileOnWorker(`${dir}/hostile.tar.gz`).catch((e) => e);
-    assert.ok(unsafe instanceof UnsafeContentError, String(unsafe));
-    assert.match(unsafe.message, /entry "\.\.\/escaped" leaves the image's root/);
-    assert.ok(unsafe.hint, "the hint crosses too");
-    await Deno.writeTextFile(`${dir}/notes.txt`, "not a tar\n".repeat(100));
-    const usage = await describeLayerFileOnWorker(`${dir}/notes.txt`).catch((e) => e);
-    assert.ok(usage instanceof UsageError, String(usage));
-    const missing = await describeLayerFileOnWorker(`${dir}/missing.tar`).catch((e) => e);
-    assert.ok(missing instanceof Deno.errors.NotFound, String(missing));
-    // And a benign one: the digests of another implementation.
-    await Deno.writeFile(`${dir}/benign.tar.gz`, gzipSync(benign));
-    const layer = await describeLayerFileOnWorker(`${dir}/benign.tar.gz`);
-    assert.equal(layer.descriptor.digest, sha256Digest(gzipSync(benign)));
-    assert.equal(layer.diffId, sha256Digest(benign));
-  });
+Deno.test("a blob the registry has: the upload is dropped, and the checks verify the file against its digest", async () => {
+  const registry = await startRegistry();
+  try {
+    await withTempDir("ocisync-bound-", async (dir) => {
+      const { hostile, benign } = await layers(dir);
+      const target = new RegistryTarget(parseRegistryReference(`${registry.host}/bound/b`));
+      const descriptor = {
+        mediaType: "application/vnd.oci.image.layer.v1.tar",
+        digest: sha256Digest(hostile) as `sha256:${string}`,
+        size: hostile.byteLength,
+      };
+      assert.equal(await target.pushBlob(descriptor, ReadableStream.from([hostile])), true);
+      const path = `${dir}/layer.tar`;
+      await Deno.writeFile(path, hostile);
+      const layer = await startLayer({ kind: "file", path }, dir, 0);
+      assert.equal((await layer.blob).descriptor.digest, descriptor.digest);
+      // The upload's read, and so the checks', sees the benign tar; the registry has the hostile
+      // blob, which the image would reference.
+      Deno.writeFileSync(path, benign);
+      const before = (await registry.requests()).length;
+      const refused = await writeStartedLayers(target, [layer], [layer], plan, ["v1"])
+        .catch((error) => error);
+      assert.ok(refused instanceof IntegrityError, String(refused));
+      assert.match(refused.message, /layer file .*layer\.tar sha256:[0-9a-f]{64} has digest/);
+      assert.deepEqual(await manifestPuts(registry), [], "no manifest");
+      // The upload that began before the digest was known is dropped, its session deleted.
+      const sent = (await registry.requests()).slice(before).map((r) => r.method);
+      assert.ok(!sent.includes("PUT"), sent.join(" "));
+      assert.ok(sent.includes("DELETE"), sent.join(" "));
+    });
+  } finally {
+    await registry.stop();
+  }
 });
 
-Deno.test("an upload that resumes reads the file twice; bytes of two versions are refused", async () => {
+Deno.test("an upload that resumes reads the file twice: the checks run again on verified bytes", async () => {
   const registry = await startRegistry();
   const proxy = startProxy(registry.host);
   const uploads = /\/blobs\/uploads\//;
@@ -158,7 +187,7 @@ Deno.test("an upload that resumes reads the file twice; bytes of two versions ar
       const again = hooked(await startLayer({ kind: "file", path }, dir, 0), () => {
         if (++opens === 2) Deno.writeFileSync(path, changed);
       });
-      await again.checked; // described: the first version
+      await again.blob; // the digest of the first version
       const target2 = new RegistryTarget(parseRegistryReference(`${proxy.host}/bound/d`));
       const refused = await writeStartedLayers(target2, [again], [again], plan, ["v1"])
         .catch((error) => error);
@@ -169,4 +198,26 @@ Deno.test("an upload that resumes reads the file twice; bytes of two versions ar
     await proxy.close();
     await registry.stop();
   }
+});
+
+Deno.test("a read of the blob cancelled mid-way leaves the checks part of the bytes: they read the file again", async () => {
+  await withTempDir("ocisync-bound-", async (dir) => {
+    const { benign } = await layers(dir);
+    const path = `${dir}/layer.tar.gz`;
+    const gzipped = gzipSync(benign);
+    await Deno.writeFile(path, gzipped);
+    const checks = new LayerFileChecks(
+      path,
+      Promise.resolve({
+        mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+        digest: sha256Digest(gzipped) as `sha256:${string}`,
+        size: gzipped.byteLength,
+      }),
+    );
+    // An upload that reads a piece, then fails: the decoder sees a stream cut short.
+    const upload = (await checks.openAt(0)).getReader();
+    await upload.read();
+    await upload.cancel(new Error("connection reset"));
+    assert.equal((await checks.verdict()).diffId, sha256Digest(benign));
+  });
 });

@@ -2,9 +2,10 @@
  * The checks of a layer file before it becomes part of an image: it decompresses, its `diffId`
  * is the digest of its tar, and no entry would leave the image's root when extracted.
  *
- * The checks judge bytes that have the blob's digest, never another version of the file: one
- * pass over the file ({@linkcode describeLayerFile}) hashes it for the digest and checks the
- * same bytes, and the target verifies what it is sent against that digest.
+ * The checks judge bytes that have the blob's digest, never another version of the file: a
+ * started layer ({@linkcode LayerFileChecks}) checks the very chunks its upload reads, and the
+ * target verifies those against the digest; when the upload does not carry them all, the checks
+ * read the file on a pass of their own that verifies them against the digest too.
  *
  * @example
  * ```ts
@@ -15,14 +16,14 @@
  * ```
  * @module
  */
-import { type Compression, layerMediaType } from "../compress/mod.ts";
+import type { Compression } from "../compress/mod.ts";
 import { decompressStream, detectCompression } from "../compress/decompress.ts";
-import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
+import { type Digest, hashing, Sha256, verifyingStream } from "../digest/mod.ts";
 import { UnsafeContentError, UsageError } from "../errors/mod.ts";
-import { receivedError, type SentError } from "../errors/sent.ts";
-import { openFileAt } from "../fs/read.ts";
-import type { PreparedLayer } from "../image/blob.ts";
+import type { Descriptor } from "../oci/types.ts";
+import { withSideReader } from "../streams/side.ts";
 import { NotTarError, readTar, type TarReadEntry } from "../tar/reader.ts";
+import { openFileAt } from "../fs/read.ts";
 
 /** What the checks of a layer file found. */
 export interface LayerVerdict {
@@ -78,65 +79,109 @@ export async function checkLayerBytes(
   }
 }
 
-/**
- * Reads a layer file once: hashes it for its descriptor, and checks it for its `diffId` (see
- * {@linkcode checkLayerBytes}), so that the verdict is on the very bytes that have the digest.
- *
- * @throws as {@linkcode checkLayerBytes} throws.
- * @example
- * ```ts
- * import { describeLayerFile } from "./check.ts";
- * const layer = await describeLayerFile("./deps.tar.gz");
- * console.log(layer.descriptor.digest, layer.diffId);
- * ```
- */
-export async function describeLayerFile(path: string): Promise<PreparedLayer> {
-  const blob = new Sha256();
-  const bytes = ReadableStream.from(hashing(await openFileAt(path, 0), blob));
-  const { diffId, compression } = await checkLayerBytes(path, bytes);
-  const descriptor = {
-    mediaType: layerMediaType(compression),
-    digest: blob.digest(),
-    size: blob.size,
-  };
-  return { path, descriptor, diffId };
-}
+/** How far the checks may lag behind the upload that feeds them, in bytes. */
+const CHECKS_LAG = 8 * 1024 * 1024;
 
 /**
- * {@linkcode describeLayerFile} on a worker thread, off the thread that uploads the file: the
- * hashing, decompression and checks of a large layer then take another core. Its errors are
- * thrown here as the class they were (`../errors/sent.ts`).
+ * The checks of a layer file, bound to bytes with its digest, which a pass over the file may
+ * still be computing.
+ *
+ * {@linkcode LayerFileChecks.openAt} reads the file for its upload. When the first read from the
+ * start begins before anyone asks for the {@linkcode LayerFileChecks.verdict}, the checks read
+ * the chunks of that very read, as it goes (the upload waits when they fall 8 MiB behind): the
+ * file is read once for both, and the checks judge the bytes that the target verifies against
+ * the digest. Otherwise (the target had the blob and read nothing, or the verdict was asked
+ * first), when the file is read a second time (an upload resumed or started over, so that the
+ * target got bytes of several reads), and when the upload's bytes were {@linkcode dropped}, the
+ * verdict comes from a pass of the checks' own, which verifies the bytes against the digest too.
  *
  * @example
  * ```ts
- * import { describeLayerFileOnWorker } from "./check.ts";
- * const layer = await describeLayerFileOnWorker("./deps.tar.gz");
- * console.log(layer.descriptor.digest, layer.diffId);
+ * import { LayerFileChecks } from "./check.ts";
+ * const layer = new LayerFileChecks("./deps.tar.gz", Promise.resolve({
+ *   mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+ *   digest: `sha256:${"0".repeat(64)}`,
+ *   size: 1,
+ * }));
+ * const sent = await layer.openAt(0); // …read by an upload…
+ * console.log((await layer.verdict()).diffId);
  * ```
  */
-export function describeLayerFileOnWorker(path: string): Promise<PreparedLayer> {
-  const worker = new Worker(new URL("./describe_worker.ts", import.meta.url), { type: "module" });
-  const { promise, resolve, reject } = Promise.withResolvers<PreparedLayer>();
-  worker.onmessage = ({ data }: MessageEvent<DescribeAnswer>) => {
-    if ("error" in data) reject(receivedError(data.error));
-    else resolve(data.layer);
-  };
-  worker.onerror = (event) => {
-    event.preventDefault();
-    reject(new Error(`the worker that checks ${path} failed: ${event.message}`));
-  };
-  worker.postMessage({ path } satisfies DescribeRequest);
-  return promise.finally(() => worker.terminate());
-}
+export class LayerFileChecks {
+  readonly #path: string;
+  readonly #descriptor: Promise<Descriptor>;
+  /** The checks of the chunks of the file's first read. */
+  #shared: Promise<LayerVerdict> | undefined;
+  /** Whether that read ended before the end of the file. */
+  #cut = () => false;
+  /** The file was read again after its first read had started. */
+  #readAgain = false;
+  /** The bytes of the reads were not stored under the digest. */
+  #dropped = false;
+  /** The checks on a pass of their own. */
+  #own: Promise<LayerVerdict> | undefined;
 
-/** What `./describe_worker.ts` is asked. */
-export interface DescribeRequest {
-  /** The layer file. */
-  path: string;
-}
+  /** `descriptor` is the file's, from a pass over it that may still be running. */
+  constructor(path: string, descriptor: Promise<Descriptor>) {
+    this.#path = path;
+    this.#descriptor = descriptor;
+  }
 
-/** What `./describe_worker.ts` answers. */
-export type DescribeAnswer = { layer: PreparedLayer } | { error: SentError };
+  /**
+   * The verdict on bytes with the file's digest: the checks of its one read for an upload, once
+   * it has ended, or of their own pass (see the class).
+   *
+   * @throws {IntegrityError} when the file no longer has the digest.
+   * @throws as {@linkcode checkLayerBytes} throws.
+   */
+  verdict(): Promise<LayerVerdict> {
+    if (this.#shared === undefined || this.#readAgain || this.#dropped) return this.#ownPass();
+    return this.#shared.catch((error) => {
+      // The read ended early (an upload that resumes reads again): the checks saw part of the
+      // bytes, and failed for that (the decoder reports it as its own error), so they read anew.
+      if (this.#cut()) return this.#ownPass();
+      throw error;
+    });
+  }
+
+  /**
+   * The file's bytes from `offset`, for its upload; the first read from the start feeds the
+   * checks (see the class).
+   */
+  openAt(offset: number): Promise<ReadableStream<Uint8Array>> {
+    if (offset > 0 || this.#shared !== undefined || this.#own !== undefined) {
+      if (this.#shared !== undefined) this.#readAgain = true;
+      return openFileAt(this.#path, offset);
+    }
+    // Set before any await: a verdict asked from now on waits for these checks.
+    const opening = openFileAt(this.#path, 0).then((file) => withSideReader(file, CHECKS_LAG));
+    this.#shared = opening.then((read) => {
+      this.#cut = () => read.incomplete;
+      return checkLayerBytes(this.#path, read.side);
+    });
+    this.#shared.catch(() => {}); // asked for by verdict(), maybe later
+    return opening.then(({ stream }) => stream);
+  }
+
+  /**
+   * The bytes read for the upload were not stored under the digest (the target had the blob
+   * already, or the upload failed): the verdict comes from the checks' own pass from now on.
+   */
+  dropped(): void {
+    this.#dropped = true;
+  }
+
+  #ownPass(): Promise<LayerVerdict> {
+    this.#own ??= this.#descriptor.then(async (descriptor) =>
+      checkLayerBytes(
+        this.#path,
+        (await openFileAt(this.#path, 0))
+          .pipeThrough(verifyingStream(descriptor, `layer file ${this.#path}`)),
+      )
+    );
+    return this.#own;
+  }
+}
 
 /**
  * A SOURCE that is a file, but no layer archive. A usage error, not unsafe content: the bytes

@@ -25,15 +25,16 @@
  * ```
  * @module
  */
-import type { Compression } from "../compress/mod.ts";
+import { type Compression, layerMediaType } from "../compress/mod.ts";
+import { detectCompression } from "../compress/decompress.ts";
 import { Sha256 } from "../digest/mod.ts";
-import { openFileAt } from "../fs/read.ts";
 import type { PreparedLayer } from "../image/blob.ts";
 import { type ArtifactBlob, artifactPlan } from "../image/plan.ts";
 import { writeLayerFile } from "../layer/mod.ts";
 import { MediaType } from "../oci/mediatypes.ts";
+import type { Descriptor } from "../oci/types.ts";
 import type { Target } from "../oci/target.ts";
-import { describeLayerFile, describeLayerFileOnWorker, notLayerArchive } from "./check.ts";
+import { checkLayerBytes, LayerFileChecks, notLayerArchive } from "./check.ts";
 import {
   fileSource,
   type PushResult,
@@ -106,12 +107,13 @@ export async function prepareLayer(
 
 /**
  * Starts a layer: a folder is built into a layer file in `workDir`, as {@linkcode prepareLayer}
- * builds it. A layer file is described (digest, `diffId`, entry checks: one pass, so that the
- * checks judge the very bytes that have the digest) while it can already be read for its upload
- * (`openAt`): a target that takes blobs before their digest (a registry) receives it meanwhile,
- * and verifies what it got against the digest. A file from {@linkcode OVERLAPPED_LAYER_MIN} up
- * is described on a worker thread, so that the upload has this one to itself. `checked` and
- * `blob` reject as {@linkcode prepareLayer} throws for the same file.
+ * builds it; a layer file starts a pass for its digest only (about the speed of the disk), and
+ * can be read for its upload at once, before that pass ends (`early`), so that a target that
+ * takes blobs before their digest (a registry) receives it meanwhile. The checks (`diffId`,
+ * entries) run on the very bytes that the upload reads, as it reads them, when the upload
+ * begins before `checked` is awaited; otherwise on a read of their own, which verifies the bytes
+ * against the digest (see {@linkcode LayerFileChecks}). Either way they judge the bytes that have
+ * the blob's digest. `checked` rejects as {@linkcode prepareLayer} throws for the same file.
  *
  * @throws {UsageError} for an empty file.
  * @example
@@ -139,19 +141,79 @@ export async function startLayer(
   const { path } = source;
   const { size } = await Deno.stat(path);
   if (size === 0) throw notLayerArchive(path, "it is empty");
-  const described = size >= OVERLAPPED_LAYER_MIN
-    ? describeLayerFileOnWorker(path)
-    : describeLayerFile(path);
-  const blob = described.then((layer) => fileSource(layer.descriptor, path));
-  // Awaited by the push, or by no one when it fails first.
-  blob.catch(() => {});
+  const descriptor = digestLayerFile(path);
+  // Awaited by the blob and the checks, or by no one when the push fails first.
+  descriptor.catch(() => {});
+  const checks = new LayerFileChecks(path, descriptor);
+  // Started when first awaited: an upload that begins before that feeds the checks.
+  const checked: PromiseLike<PreparedLayer> = {
+    then(fulfilled, rejected) {
+      return checks.verdict().then(async ({ diffId }) => ({
+        path,
+        descriptor: await descriptor,
+        diffId,
+      })).then(fulfilled, rejected);
+    },
+  };
+  const openAt = (offset: number) => checks.openAt(offset);
+  const blob = descriptor.then((known) => ({
+    descriptor: known,
+    path,
+    open: () => openAt(0),
+    openAt,
+  }));
+  return { size, blob, early: checks, checked };
+}
+
+/** The size of the pieces the digest pass reads: large, for few calls and hashing steps. */
+const DIGEST_READ_SIZE = 1024 * 1024;
+
+/**
+ * A layer file's descriptor: its digest and size, read in large pieces, and its media type from
+ * its first bytes. The reads are asynchronous, so that an upload of the same file goes on
+ * meanwhile.
+ */
+async function digestLayerFile(path: string): Promise<Descriptor> {
+  const blob = new Sha256();
+  // One buffer for all reads: the hash takes each piece before the next read.
+  const buffer = new Uint8Array(DIGEST_READ_SIZE);
+  let head: Uint8Array | undefined;
+  using file = await Deno.open(path);
+  for (let read = await file.read(buffer); read !== null; read = await file.read(buffer)) {
+    head ??= buffer.slice(0, Math.min(read, 4));
+    blob.update(buffer.subarray(0, read));
+  }
+  if (blob.size === 0 || head === undefined) throw notLayerArchive(path, "it is empty");
   return {
-    size,
-    blob,
-    openAt: (offset) => openFileAt(path, offset),
-    checked: described,
+    mediaType: layerMediaType(detectCompression(head)),
+    digest: blob.digest(),
+    size: blob.size,
   };
 }
+
+/** Reads a layer file once: hashes it for its descriptor, and checks it for its `diffId`. */
+async function describeLayerFile(path: string): Promise<PreparedLayer> {
+  const blob = new Sha256();
+  const file = await fileSource(UNKNOWN, path).open();
+  const hashed = file.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        blob.update(chunk);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  const { diffId, compression } = await checkLayerBytes(path, hashed);
+  const descriptor = {
+    mediaType: layerMediaType(compression),
+    digest: blob.digest(),
+    size: blob.size,
+  };
+  return { path, descriptor, diffId };
+}
+
+/** A placeholder descriptor for a file not described yet. */
+const UNKNOWN: Descriptor = { mediaType: "", digest: "sha256:", size: 0 };
 
 /** Options of {@linkcode pushArtifact}. */
 export interface PushArtifactOptions extends WriteOptions {

@@ -27,6 +27,7 @@
  */
 import { type BlobSource, bytesBlob, type PreparedLayer } from "../image/blob.ts";
 import type { ImagePlan } from "../image/plan.ts";
+import { IntegrityError } from "../errors/mod.ts";
 import { type BlobWriter, isBlobWriter, isMounter, type Target } from "../oci/target.ts";
 import type { Descriptor } from "../oci/types.ts";
 import { type BlobListener, reportingStream } from "../progress/mod.ts";
@@ -162,32 +163,46 @@ function addStats(a: TransferStats, b: TransferStats): TransferStats {
   };
 }
 
-/** A layer whose digest and checks may still be being computed. */
+/** A layer whose blob is known, and whose checks may still be running. */
 export interface StartedLayer {
   /** The size of the layer's file, known before its digest. */
   size: number;
   /** The layer's blob, once its digest is known: at once for a packed folder. */
   blob: Promise<FileBlobSource>;
-  /** For a layer file: its bytes from `offset`, to send before its digest is known. */
-  openAt?: (offset: number) => Promise<ReadableStream<Uint8Array>>;
+  /** For a layer file: its reads before its digest is known, which feed its checks. */
+  early?: EarlyRead;
   /**
-   * Settles with the layer once its `diffId` is known and its entries are checked, on bytes
-   * with its digest; rejects with the error that refuses it (see `startLayer` of `./mod.ts`).
+   * Settles with the layer once its `diffId` is known and its entries are checked; rejects
+   * with the error that refuses it. The checks of a layer file start when it is first awaited,
+   * or when its blob's upload begins to read it, whichever comes first (see `startLayer` of
+   * `./mod.ts`); awaiting it again after an upload gives the verdict on the bytes uploaded.
    */
-  checked: Promise<PreparedLayer>;
+  checked: PromiseLike<PreparedLayer>;
+}
+
+/**
+ * Reads of a layer file before its digest is known (`LayerFileChecks` of `./check.ts`): the
+ * first from the start feeds the layer's checks.
+ */
+export interface EarlyRead {
+  /** The file's bytes from `offset`. */
+  openAt(offset: number): Promise<ReadableStream<Uint8Array>>;
+  /** The bytes read were not stored under the digest: the checks read the file again. */
+  dropped(): void;
 }
 
 /**
  * Writes an image from layers whose checks may still be running. The blobs of the layers in
- * `early` go up at once: to a target that takes blobs before their digest (a registry), while
- * the digest is computed, and then stored under it, or dropped when the target has the blob
- * already; to another, once the digest is known. The plan, which needs every layer's `diffId`,
- * is made by `plan` once the checks have ended, and its config goes up then, while those
- * uploads may still run. The manifest goes last, once every blob is up and every check passed.
- * When a check fails, the uploads stop, no manifest is written, and the check's error is
- * thrown: a refused layer may leave its blob in the target, unreferenced, but never an image.
+ * `early` go up at once (to a target that takes blobs before their digest, a registry, while
+ * the digest pass runs: the blob is then stored under the digest, or dropped when the target
+ * has it already), and the checks of each read the bytes that its upload reads; the plan,
+ * which needs every layer's `diffId`, is made by `plan` once the checks have ended, and its
+ * config goes up then, while those uploads may still run. The manifest goes last, once every
+ * blob is up and every layer's verdict is known to be on the bytes uploaded. When a check
+ * fails, the uploads stop, no manifest is written, and the check's error is thrown: a refused
+ * layer may leave its blob in the target, unreferenced, but never an image.
  *
- * @throws the first check's or upload's error.
+ * @throws {IntegrityError} when a layer file changed while it was uploaded.
  * @example
  * ```ts
  * import { startLayer } from "./mod.ts";
@@ -215,20 +230,27 @@ export async function writeStartedLayers(
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   const uploads = early.map((layer) => uploadEarly(target, layer, { ...options, signal }));
-  const settled = Promise.allSettled(uploads);
+  const uploaded = Promise.allSettled(uploads.map((upload) => upload.done)).then(() => {});
   const fail = async (error: unknown, ...running: Promise<unknown>[]) => {
     stop.abort(error);
     await Promise.allSettled(running);
     return error;
   };
+  // The checks of a layer that goes up early wait until its upload reads it, so that they read
+  // the same chunks, or ends without reading it; the others start at once.
+  let prepared: PreparedLayer[];
   let image: ImagePlan;
   try {
-    image = await plan(await Promise.all(layers.map((layer) => layer.checked)));
+    prepared = await Promise.all(layers.map(async (layer) => {
+      const upload = uploads[early.indexOf(layer)];
+      if (upload) await Promise.race([upload.read, uploaded]);
+      return await layer.checked;
+    }));
+    image = await plan(prepared);
   } catch (error) {
-    throw await fail(error, settled);
+    throw await fail(error, uploaded);
   }
-  const sent = new Set<string>();
-  for (const layer of early) sent.add((await layer.blob).descriptor.digest);
+  const sent = new Set(early.map((layer) => prepared[layers.indexOf(layer)].descriptor.digest));
   // The config and the other blobs go up now, beside the early ones.
   const rest = pushBlobs(
     target,
@@ -237,44 +259,93 @@ export async function writeStartedLayers(
   );
   let stats: TransferStats;
   try {
-    const [before, after] = await Promise.all([Promise.all(uploads), rest]);
+    const [before, after] = await Promise.all([
+      Promise.all(uploads.map((upload) => upload.done)),
+      rest,
+    ]);
     stats = [...before, after].reduce(addStats);
+    // A blob read more than once (an upload that resumed), or read but not stored, has its
+    // checks run again, on bytes verified against its digest: the first verdict judged bytes of
+    // one read only.
+    const confirmed = await Promise.all(early.map((layer) => layer.checked));
+    early.forEach((layer, i) => {
+      const { diffId, path } = prepared[layers.indexOf(layer)];
+      if (confirmed[i].diffId !== diffId) {
+        throw new IntegrityError(
+          `${path} changed while it was pushed: its tar had digest ${diffId}, ` +
+            `now ${confirmed[i].diffId}`,
+        );
+      }
+    });
   } catch (error) {
-    throw await fail(error, settled, rest);
+    throw await fail(error, uploaded, rest);
   }
   return await writeManifest(target, image, tags, options, stats);
 }
 
+/** An upload under way: `read` settles when it first reads the file, or ends without. */
+interface EarlyUpload {
+  read: Promise<void>;
+  done: Promise<TransferStats>;
+}
+
 /**
- * Sends a layer's blob at once: to a target that takes blobs before their digest, while the
- * digest is computed; to another, as {@linkcode pushBlobs} sends it, once it is known.
+ * Sends a layer's blob at once. A target that takes blobs before their digest gets the file's
+ * bytes while the digest pass runs; once the digest is known, the blob is committed under it,
+ * or dropped when the target has it already. Any other target gets the blob once its digest is
+ * known, as {@linkcode pushBlobs} sends it.
  */
-function uploadEarly(
-  target: Target,
-  layer: StartedLayer,
-  options: WriteOptions,
-): Promise<TransferStats> {
-  if (layer.openAt !== undefined && isBlobWriter(target)) {
-    return writeBeforeDigest(target, layer, layer.openAt, options);
+function uploadEarly(target: Target, layer: StartedLayer, options: WriteOptions): EarlyUpload {
+  const { promise: read, resolve: wasRead } = Promise.withResolvers<void>();
+  const { early } = layer;
+  let done: Promise<TransferStats>;
+  if (early !== undefined && isBlobWriter(target)) {
+    done = writeBeforeDigest(target, layer, early, options, wasRead);
+  } else {
+    done = layer.blob.then((blob) => {
+      const watched = watchedBlob(blob);
+      watched.read.then(wasRead);
+      return pushBlobs(target, [watched.source], options);
+    });
   }
-  return layer.blob.then((blob) => pushBlobs(target, [blob], options));
+  done.then(() => wasRead(), () => wasRead());
+  return { read, done };
+}
+
+/**
+ * A blob whose first read is watched: `read` settles when the blob is opened.
+ */
+function watchedBlob(blob: FileBlobSource): { source: FileBlobSource; read: Promise<void> } {
+  const { promise: read, resolve: settle } = Promise.withResolvers<void>();
+  const openAt = (offset: number) => {
+    const opening = blob.openAt(offset);
+    settle();
+    return opening;
+  };
+  return { source: { ...blob, open: () => openAt(0), openAt }, read };
 }
 
 /** See {@linkcode uploadEarly}: the blob goes up while its digest is computed. */
 async function writeBeforeDigest(
   target: Target & BlobWriter,
   layer: StartedLayer,
-  openAt: (offset: number) => Promise<ReadableStream<Uint8Array>>,
+  early: EarlyRead,
   options: WriteOptions,
+  wasRead: () => void,
 ): Promise<TransferStats> {
   const { onBlob, signal } = options;
   let known: Descriptor | undefined;
+  const openAt = (offset: number) => {
+    wasRead();
+    return early.openAt(offset);
+  };
   const first = lazyStream(async () => reportingStream(await openAt(0), () => known, onBlob));
   const pending = target.writeBlob(layer.size, reopenable(first, openAt), { signal });
   try {
     const { descriptor } = await layer.blob;
     known = descriptor;
     if (await target.hasBlob(descriptor, { signal })) {
+      early.dropped();
       await pending.abort();
       onBlob?.({ descriptor, state: "skipped" });
       return { pushed: 0, skipped: 1, mounted: 0, bytes: 0 };
@@ -283,6 +354,7 @@ async function writeBeforeDigest(
     onBlob?.({ descriptor, state: "done" });
     return { pushed: 1, skipped: 0, mounted: 0, bytes: descriptor.size };
   } catch (error) {
+    early.dropped();
     await pending.abort(error);
     throw error;
   }
