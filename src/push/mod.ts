@@ -142,8 +142,6 @@ export async function startLayer(
   const { size } = await Deno.stat(path);
   if (size === 0) throw notLayerArchive(path, "it is empty");
   const descriptor = digestLayerFile(path);
-  // Awaited by the blob and the checks, or by no one when the push fails first.
-  descriptor.catch(() => {});
   const checks = new LayerFileChecks(path, descriptor);
   // Started when first awaited: an upload that begins before that feeds the checks.
   const checked: PromiseLike<PreparedLayer> = {
@@ -162,6 +160,9 @@ export async function startLayer(
     open: () => openAt(0),
     openAt,
   }));
+  // Awaited by the push and the checks, or by no one when the push fails first: a failed digest
+  // pass is then no unhandled rejection.
+  blob.catch(() => {});
   return { size, blob, early: checks, checked };
 }
 

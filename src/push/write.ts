@@ -163,7 +163,7 @@ function addStats(a: TransferStats, b: TransferStats): TransferStats {
   };
 }
 
-/** A layer whose blob is known, and whose checks may still be running. */
+/** A layer whose digest and checks may still be being computed. */
 export interface StartedLayer {
   /** The size of the layer's file, known before its digest. */
   size: number;
