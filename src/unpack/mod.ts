@@ -142,12 +142,7 @@ export class Unpacker {
    * byte counts: padding and whatever follows the tar's end as much as file content.
    */
   meter(tar: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-    return countedBytes(
-      tar,
-      this.#decompressed,
-      this.#maxSize,
-      () => tooLarge(this.#maxSize, "the layers"),
-    );
+    return meteredLayer(tar, this.#decompressed, this.#maxSize);
   }
 
   /** Applies one layer's entries. */
@@ -354,6 +349,18 @@ export class Unpacker {
     this.#lastResolved = { key, path };
     return path;
   }
+}
+
+/**
+ * A decompressed layer's bytes, counted into `counter` (all layers of an unpack together) and
+ * refused past `maxSize`; see {@linkcode Unpacker.meter}.
+ */
+export function meteredLayer(
+  tar: AsyncIterable<Uint8Array>,
+  counter: { bytes: number },
+  maxSize: number,
+): AsyncGenerator<Uint8Array> {
+  return countedBytes(tar, counter, maxSize, () => tooLarge(maxSize, "the layers"));
 }
 
 /** The error of extracting more than `maxSize` bytes. */

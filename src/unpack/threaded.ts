@@ -34,8 +34,7 @@
 import type { TarReadEntry } from "../tar/reader.ts";
 import type { Batch, EntryHeader, FromWorker, ToWorker } from "./messages.ts";
 import { receivedError } from "../errors/sent.ts";
-import { countedBytes } from "../streams/mod.ts";
-import { noneApplied, tooLarge, type UnpackOptions, type UnpackStats } from "./mod.ts";
+import { meteredLayer, noneApplied, type UnpackOptions, type UnpackStats } from "./mod.ts";
 
 /** A batch is sent once it holds this many bytes of content… */
 export const BATCH_BYTES = 1024 * 1024;
@@ -96,12 +95,7 @@ export class ThreadedUnpacker {
    * {@linkcode Unpacker.meter} does.
    */
   meter(tar: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-    return countedBytes(
-      tar,
-      this.#decompressed,
-      this.#maxSize,
-      () => tooLarge(this.#maxSize, "the layers"),
-    );
+    return meteredLayer(tar, this.#decompressed, this.#maxSize);
   }
 
   /**
