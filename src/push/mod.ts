@@ -27,7 +27,8 @@
  */
 import { type Compression, layerMediaType } from "../compress/mod.ts";
 import { detectCompression } from "../compress/decompress.ts";
-import { Sha256 } from "../digest/mod.ts";
+import { hashing, Sha256 } from "../digest/mod.ts";
+import { openFileAt } from "../fs/read.ts";
 import type { PreparedLayer } from "../image/blob.ts";
 import { type ArtifactBlob, artifactPlan } from "../image/plan.ts";
 import { writeLayerFile } from "../layer/mod.ts";
@@ -195,15 +196,7 @@ async function digestLayerFile(path: string): Promise<Descriptor> {
 /** Reads a layer file once: hashes it for its descriptor, and checks it for its `diffId`. */
 async function describeLayerFile(path: string): Promise<PreparedLayer> {
   const blob = new Sha256();
-  const file = await fileSource(UNKNOWN, path).open();
-  const hashed = file.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        blob.update(chunk);
-        controller.enqueue(chunk);
-      },
-    }),
-  );
+  const hashed = ReadableStream.from(hashing(await openFileAt(path, 0), blob));
   const { diffId, compression } = await checkLayerBytes(path, hashed);
   const descriptor = {
     mediaType: layerMediaType(compression),
@@ -212,9 +205,6 @@ async function describeLayerFile(path: string): Promise<PreparedLayer> {
   };
   return { path, descriptor, diffId };
 }
-
-/** A placeholder descriptor for a file not described yet. */
-const UNKNOWN: Descriptor = { mediaType: "", digest: "sha256:", size: 0 };
 
 /** Options of {@linkcode pushArtifact}. */
 export interface PushArtifactOptions extends WriteOptions {

@@ -451,7 +451,7 @@ export class RegistryTarget
       commit: async (descriptor) => {
         if (descriptor.size !== size) {
           throw new IntegrityError(
-            `${subject}: the blob ${descriptor.digest} has ${descriptor.size}`,
+            `${subject}: the blob ${descriptor.digest} has ${descriptor.size} bytes`,
           );
         }
         await this.#finishStreamed(await sent, descriptor, options.signal);
