@@ -16,6 +16,7 @@ import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
 import { tarStream } from "../tar/writer.ts";
 import { walkFolder, type WalkOptions } from "./walk.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
+import { fixedBlocks } from "../compress/blocks.ts";
 
 export { IGNORE_FILE, normalizePrefix, walkFolder } from "./walk.ts";
 export type { WalkOptions } from "./walk.ts";
@@ -32,8 +33,9 @@ export interface LayerOptions extends WalkOptions {
   onProgress?: (bytes: number) => void;
   /**
    * Set when the reader of `bytes` is done with each chunk once it asks for the
-   * next: gzip then frees each chunk at once, which keeps peak memory down.
-   * A chunk kept past that reads as empty.
+   * next: gzip then frees each chunk at once, and an uncompressed layer reuses
+   * one buffer, which keeps peak memory down. A chunk kept past that reads as
+   * empty, or as later bytes.
    */
   releaseChunks?: boolean;
 }
@@ -79,16 +81,16 @@ export { MAX_MTIME } from "./limits.ts";
 export function layerFromFolder(root: string, options: LayerOptions = {}): LayerStream {
   const compression = options.compression ?? "gzip";
   let entries = 0;
-  // The compressors copy each chunk into their blocks before they ask for the next.
-  const shareReadBuffer = compression !== "none" || options.releaseChunks === true;
   const counted = (async function* () {
-    for await (const entry of walkFolder(root, options, shareReadBuffer)) {
+    // The pieces below copy each chunk before they ask for the next: one read buffer serves.
+    for await (const entry of walkFolder(root, options, true)) {
       entries++;
       yield entry;
     }
   })();
+  // Without compression, the blob is the tar: one hash serves as digest and diffId.
   const tar = new Sha256();
-  const blob = new Sha256();
+  const blob = compression === "none" ? tar : new Sha256();
   let settle!: { resolve(layer: Layer): void; reject(error: unknown): void };
   const layer = new Promise<Layer>((resolve, reject) => settle = { resolve, reject });
   // Nobody awaits `layer` when `bytes` fails first; the stream reports the error.
@@ -96,14 +98,20 @@ export function layerFromFolder(root: string, options: LayerOptions = {}): Layer
   const bytes = (async function* () {
     try {
       const uncompressed = counting(
-        hashing(tarStream(counted, { mtime: options.mtime ?? 0 }), tar),
+        hashing(
+          tarPieces(tarStream(counted, { mtime: options.mtime ?? 0 }), compression, options),
+          tar,
+        ),
         options.onProgress,
       );
-      yield* hashing(compressStream(uncompressed, compression, options), blob);
+      yield* compression === "none"
+        ? uncompressed
+        : hashing(compressStream(uncompressed, compression, options), blob);
+      const diffId = tar.digest();
       settle.resolve({
         mediaType: layerMediaType(compression),
-        digest: blob.digest(),
-        diffId: tar.digest(),
+        digest: blob === tar ? diffId : blob.digest(),
+        diffId,
         size: blob.size,
         entries,
       });
@@ -113,6 +121,27 @@ export function layerFromFolder(root: string, options: LayerOptions = {}): Layer
     }
   })();
   return { bytes, layer };
+}
+
+/** The size of the pieces the tar is cut into before it is hashed and compressed. */
+const TAR_PIECE_SIZE = 1024 * 1024;
+
+/**
+ * The tar in pieces of {@linkcode TAR_PIECE_SIZE}, not in its headers, paddings and file reads:
+ * a tree of small files gives three chunks a file, and each stage after this one (hashes,
+ * compression, the writer) pays per chunk. One buffer serves every piece when the reader is done
+ * with each chunk once it asks for the next (the compressors copy it, or `releaseChunks`).
+ */
+function tarPieces(
+  tar: AsyncIterable<Uint8Array>,
+  compression: Compression,
+  options: LayerOptions,
+): AsyncIterable<Uint8Array> {
+  if (compression === "none" && options.releaseChunks !== true) {
+    return fixedBlocks(tar, TAR_PIECE_SIZE);
+  }
+  const piece = new Uint8Array(TAR_PIECE_SIZE);
+  return fixedBlocks(tar, TAR_PIECE_SIZE, () => piece);
 }
 
 /** Passes chunks through, telling `onBytes` the running total. */

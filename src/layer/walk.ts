@@ -75,7 +75,7 @@ export async function* walkFolder(
   }
   const shared = shareReadBuffer ? new Uint8Array(READ_CHUNK) : undefined;
   const buffer = (length: number) => shared?.subarray(0, length) ?? new Uint8Array(length);
-  yield* walkDirectory(root, "", parent, matcher, buffer);
+  yield* walkDirectory(root, parent, matcher, buffer);
 }
 
 /**
@@ -96,25 +96,34 @@ async function ignoreMatcher(root: string, exclude: string[]): Promise<Ignore | 
 /** Gives the buffer to read the next chunk of a file into. */
 type ReadBuffer = (length: number) => Uint8Array;
 
-async function* walkDirectory(
-  dir: string,
-  relative: string,
+/** A folder being walked: its sorted names, and how many of them are done. */
+interface Listing {
+  dir: string;
+  relative: string;
+  names: string[];
+  next: number;
+}
+
+/**
+ * The entries under `root`, depth first in bytewise name order. A stack of listings, not
+ * recursion: each entry passes through one generator, whatever its depth.
+ */
+function* walkDirectory(
+  root: string,
   archivePrefix: string,
   matcher: Ignore | undefined,
   buffer: ReadBuffer,
-): AsyncGenerator<TarEntry> {
-  const names: { name: string; bytes: Uint8Array }[] = [];
-  try {
-    for (const entry of Deno.readDirSync(dir)) {
-      names.push({ name: entry.name, bytes: encoder.encode(entry.name) });
+): Generator<TarEntry> {
+  const stack: Listing[] = [{ dir: root, relative: "", names: sortedNames(root), next: 0 }];
+  while (stack.length > 0) {
+    const listing = stack[stack.length - 1];
+    if (listing.next === listing.names.length) {
+      stack.pop();
+      continue;
     }
-  } catch (error) {
-    throw readError(dir, error);
-  }
-  names.sort((a, b) => compareBytes(a.bytes, b.bytes));
-  for (const { name } of names) {
-    const path = `${dir}/${name}`;
-    const rel = relative + name;
+    const name = listing.names[listing.next++];
+    const path = `${listing.dir}/${name}`;
+    const rel = listing.relative + name;
     if (name.startsWith(".wh.")) {
       throw new UnsafeContentError(`${path}: names starting with ".wh." are OCI whiteouts`, {
         hint: "rename the file, or leave it out with --exclude",
@@ -130,7 +139,7 @@ async function* walkDirectory(
     const archiveName = archivePrefix + rel;
     if (info.isDirectory) {
       yield { name: `${archiveName}/`, type: "directory", mode: 0o755 };
-      yield* walkDirectory(path, `${rel}/`, archivePrefix, matcher, buffer);
+      stack.push({ dir: path, relative: `${rel}/`, names: sortedNames(path), next: 0 });
     } else if (info.isSymlink) {
       let linkTarget: string;
       try {
@@ -141,12 +150,13 @@ async function* walkDirectory(
       yield { name: archiveName, type: "symlink", mode: 0o777, linkTarget };
     } else if (info.isFile) {
       const executable = ((info.mode ?? 0) & 0o111) !== 0;
+      const size = info.size;
       yield {
         name: archiveName,
         type: "file",
         mode: executable ? 0o755 : 0o644,
-        size: info.size,
-        body: () => readFile(path, info.size, buffer),
+        size,
+        body: () => readFile(path, size, buffer),
       };
     } else {
       throw new UnsafeContentError(
@@ -155,6 +165,19 @@ async function* walkDirectory(
       );
     }
   }
+}
+
+/** The names in `dir`, in bytewise order of their UTF-8, as GNU tar's --sort=name gives. */
+function sortedNames(dir: string): string[] {
+  const names: { name: string; bytes: Uint8Array }[] = [];
+  try {
+    for (const entry of Deno.readDirSync(dir)) {
+      names.push({ name: entry.name, bytes: encoder.encode(entry.name) });
+    }
+  } catch (error) {
+    throw readError(dir, error);
+  }
+  return names.sort((a, b) => compareBytes(a.bytes, b.bytes)).map(({ name }) => name);
 }
 
 /** Bytewise order of UTF-8 names, as GNU tar's --sort=name (strcmp) gives. */

@@ -173,6 +173,9 @@ interface HeaderFields {
   link: Uint8Array;
 }
 
+/** "ustar\0" and version "00": the magic of a POSIX ustar header. */
+const USTAR_MAGIC = encoder.encode("ustar\x0000");
+
 /** Builds one 512-byte ustar header with GNU tar's field formatting. */
 function ustarHeader(fields: HeaderFields): Uint8Array {
   const block = new Uint8Array(BLOCK_SIZE);
@@ -185,19 +188,27 @@ function ustarHeader(fields: HeaderFields): Uint8Array {
   block.fill(0x20, 148, 156); // checksum field counts as spaces
   block[156] = fields.type.charCodeAt(0);
   block.set(fields.link, 157);
-  block.set(encoder.encode("ustar\x0000"), 257);
+  block.set(USTAR_MAGIC, 257);
   // uname (265) and gname (297) stay empty, as with GNU tar --numeric-owner.
   writeOctal(block, 329, 8, 0); // devmajor
   writeOctal(block, 337, 8, 0); // devminor
   block.set(fields.prefix, 345);
   let sum = 0;
-  for (const byte of block) sum += byte;
+  for (let i = 0; i < BLOCK_SIZE; i++) sum += block[i];
   // GNU tar writes six digits, a NUL and a space.
-  block.set(encoder.encode(sum.toString(8).padStart(6, "0") + "\x00 "), 148);
+  writeOctal(block, 148, 7, sum);
+  block[154] = 0;
   return block;
 }
 
-/** Writes `value` as zero-padded octal that fills the field but its final NUL. */
+/**
+ * Writes `value` as zero-padded octal that fills the field but its final NUL. Digits are
+ * written as bytes: a header has seven such fields, and a layer thousands of headers.
+ */
 function writeOctal(block: Uint8Array, offset: number, width: number, value: number): void {
-  block.set(encoder.encode(value.toString(8).padStart(width - 1, "0")), offset);
+  let rest = value;
+  for (let i = offset + width - 2; i >= offset; i--) {
+    block[i] = 0x30 + (rest % 8);
+    rest = Math.floor(rest / 8);
+  }
 }
