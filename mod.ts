@@ -123,6 +123,7 @@ export {
 // Deterministic layers: walk a folder, write a tar, compress it.
 export {
   type Compression,
+  type CompressionOptions,
   COMPRESSIONS,
   compressStream,
   type GzipOptions,

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { gzipStream, zstdStream } from "../src/compress/mod.ts";
+import { gzipStream, ZSTD_FRAME_SIZE, zstdStream } from "../src/compress/mod.ts";
 import { runOk } from "./helpers/cli.ts";
 import { requireTool } from "./helpers/tools.ts";
 
@@ -52,19 +52,22 @@ const random = (() => {
   };
 })();
 
-const CHUNKINGS: [string, () => Iterable<Uint8Array>][] = [
-  ["512 B", () => chunked(INPUT, 512)],
-  ["1 MiB", () => chunked(INPUT, 1024 * 1024)],
-  ["whole", () => [INPUT]],
-  ["random", () => chunked(INPUT, random)],
-  ["7 B then 64 KiB", () => [INPUT.subarray(0, 7), ...chunked(INPUT.subarray(7), 65536)]],
-];
+/** Ways to feed `bytes` to a compressor, by name. */
+function chunkings(bytes: Uint8Array): [string, () => Iterable<Uint8Array>][] {
+  return [
+    ["512 B", () => chunked(bytes, 512)],
+    ["1 MiB", () => chunked(bytes, 1024 * 1024)],
+    ["whole", () => [bytes]],
+    ["random", () => chunked(bytes, random)],
+    ["7 B then 64 KiB", () => [bytes.subarray(0, 7), ...chunked(bytes.subarray(7), 65536)]],
+  ];
+}
 
 Deno.test("gzip: identical bytes for every chunking and thread count", async () => {
   const tmp = await Deno.makeTempDir();
   try {
     const [reference, bytes] = await digestOf(gzipStream([INPUT], { concurrency: 1 }));
-    for (const [name, source] of CHUNKINGS) {
+    for (const [name, source] of chunkings(INPUT)) {
       for (const concurrency of [1, 2, 3]) {
         const [digest] = await digestOf(gzipStream(source(), { concurrency }));
         assert.equal(digest, reference, `${name}, ${concurrency} threads`);
@@ -99,18 +102,28 @@ Deno.test("gzip: an empty input is a valid empty gzip", async () => {
   }
 });
 
-Deno.test("zstd: identical bytes for every chunking, and zstd reads them back", async () => {
-  const [reference, bytes] = await digestOf(zstdStream([INPUT]));
-  for (const [name, source] of CHUNKINGS) {
-    const [digest] = await digestOf(zstdStream(source()));
-    assert.equal(digest, reference, name);
+Deno.test("zstd: identical bytes for every chunking and thread count; zstd reads the frames back", async () => {
+  // Three frames' worth: the first frame is compressed on this thread, the others on workers.
+  const input = new Uint8Array(3 * ZSTD_FRAME_SIZE);
+  for (let offset = 0; offset < input.length; offset += INPUT.length) {
+    input.set(INPUT.subarray(0, input.length - offset), offset);
+  }
+  const [reference, bytes] = await digestOf(zstdStream([input], { concurrency: 1 }));
+  for (const [name, source] of chunkings(input)) {
+    for (const concurrency of [1, 2, 3]) {
+      const [digest] = await digestOf(zstdStream(source(), { concurrency }));
+      assert.equal(digest, reference, `${name}, ${concurrency} threads`);
+    }
   }
   const tmp = await Deno.makeTempFile();
   try {
     await Deno.writeFile(tmp, bytes);
     await runOk("zstd", ["-q", "-t", tmp]);
     const out = await runOk("sh", ["-c", `zstd -dc "$0" | sha256sum`, tmp]);
-    assert.equal(out.split(" ")[0], createHash("sha256").update(INPUT).digest("hex"));
+    assert.equal(out.split(" ")[0], createHash("sha256").update(input).digest("hex"));
+    // One frame per ZSTD_FRAME_SIZE of input, as zstd itself counts them.
+    const listing = await runOk("zstd", ["-l", tmp]);
+    assert.equal(Number(listing.split("\n")[1].trim().split(/\s+/)[0]), 3);
   } finally {
     await Deno.remove(tmp);
   }

@@ -5,11 +5,12 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { deflateBlock, type DeflateRequest, type DeflateResult } from "./deflate.ts";
+import { deflateBlock, type DeflateRequest } from "./deflate.ts";
+import type { BlockResult } from "./pool.ts";
 
 self.onmessage = async (event: MessageEvent<DeflateRequest & { id: number }>) => {
   const { id, ...request } = event.data;
   const output = await deflateBlock(request);
-  const result: DeflateResult = { output, block: request.block };
+  const result: BlockResult = { output, block: request.block };
   self.postMessage({ id, ...result }, [output.buffer, request.block.buffer]);
 };

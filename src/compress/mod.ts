@@ -11,13 +11,15 @@
  * @module
  */
 import { MediaType } from "../oci/mediatypes.ts";
-import { type GzipOptions, gzipStream } from "./gzip.ts";
+import { gzipStream } from "./gzip.ts";
+import type { CompressionOptions } from "./pool.ts";
 import { zstdStream } from "./zstd.ts";
 import type { Compression } from "./names.ts";
 
-export { defaultConcurrency, GZIP_BLOCK_SIZE, type GzipOptions, gzipStream } from "./gzip.ts";
+export { GZIP_BLOCK_SIZE, type GzipOptions, gzipStream } from "./gzip.ts";
+export { type CompressionOptions, defaultConcurrency } from "./pool.ts";
 export { GZIP_LEVEL } from "./deflate.ts";
-export { ZSTD_LEVEL, zstdStream } from "./zstd.ts";
+export { ZSTD_FRAME_SIZE, ZSTD_LEVEL, zstdStream } from "./zstd.ts";
 
 export { type Compression, COMPRESSIONS } from "./names.ts";
 
@@ -31,19 +33,19 @@ export function layerMediaType(compression: Compression): string {
 }
 
 /**
- * Compresses a stream with the given compression; `none` passes it through. `options` are
- * gzip's (threads, and freeing each block once the consumer has taken it).
+ * Compresses a stream with the given compression; `none` passes it through. `options` are the
+ * compressors' (threads, and freeing each block once the consumer has taken it).
  */
 export function compressStream(
   source: AsyncIterable<Uint8Array>,
   compression: Compression,
-  options: GzipOptions = {},
+  options: CompressionOptions = {},
 ): AsyncIterable<Uint8Array> {
   switch (compression) {
     case "gzip":
       return gzipStream(source, options);
     case "zstd":
-      return zstdStream(source);
+      return zstdStream(source, options);
     case "none":
       return source;
   }

@@ -1,89 +1,74 @@
 /**
- * Deterministic zstd through `node:zlib`, at a fixed level, fed fixed-size
- * blocks so the output does not depend on how the input arrived. The stream
- * runs on a worker thread, so compression overlaps with the reading and
- * hashing on the main thread; one stream, so the output is one frame.
+ * Deterministic, parallel zstd through `node:zlib`, at a fixed level.
+ *
+ * The input is cut into fixed 2 MiB blocks, and each block becomes one zstd frame of its own,
+ * compressed on any core. The frames are joined in order: a stream of several frames is one
+ * zstd stream (RFC 8878, section 3.1), which every decoder reads (`zstd -d`, containerd, CRI-O,
+ * podman). The bytes therefore depend only on the input, the block size, the level and the zstd
+ * in the Deno runtime, never on the number of threads or on how the input arrived.
  *
  * @example
  * ```ts
  * import { zstdStream } from "./zstd.ts";
- * const frame = await Array.fromAsync(zstdStream([new TextEncoder().encode("hi")]));
+ * const frames = await Array.fromAsync(zstdStream([new TextEncoder().encode("hi")]));
  * ```
  * @module
  */
 import zlib from "node:zlib";
 import { fixedBlocks } from "./blocks.ts";
+import { endWith } from "./node_stream.ts";
+import {
+  type BlockRequest,
+  compressBlocks,
+  type CompressionOptions,
+  defaultConcurrency,
+} from "./pool.ts";
 
 /** The zstd level ocisync uses; part of the byte-for-byte output contract. */
 export const ZSTD_LEVEL = 3;
-const BLOCK_SIZE = 1024 * 1024;
-/** Blocks handed to the worker and not yet taken: bounds memory. */
-const IN_FLIGHT = 4;
+/**
+ * The input of one frame; part of the output contract. Larger frames compressed no better in a
+ * measurement (a 330 MB tree and a 40 MB one, 1 MiB to one frame for all), and smaller ones let
+ * a layer of a few megabytes use every core.
+ */
+export const ZSTD_FRAME_SIZE = 2 * 1024 * 1024;
 
-/** The compressor's parameters: level 3 and a frame checksum. */
-export function zstdParameters(): Record<number, number> {
-  return {
-    [zlib.constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL,
-    [zlib.constants.ZSTD_c_checksumFlag]: 1,
-  };
+/**
+ * One block as one zstd frame: level {@linkcode ZSTD_LEVEL} and a checksum in the frame. The
+ * result owns its whole buffer, so the caller can transfer it between threads.
+ *
+ * @example
+ * ```ts
+ * import { zstdFrame } from "./zstd.ts";
+ * const frame = await zstdFrame(new TextEncoder().encode("hi"));
+ * ```
+ */
+export function zstdFrame(block: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
+  const engine = zlib.createZstdCompress({
+    params: {
+      [zlib.constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL,
+      [zlib.constants.ZSTD_c_checksumFlag]: 1,
+    },
+  });
+  return endWith(engine, block);
 }
 
-/** What the zstd worker sends back. */
-export type ZstdMessage =
-  | { type: "data"; chunk: Uint8Array<ArrayBuffer> }
-  | { type: "taken"; block: Uint8Array<ArrayBuffer> }
-  | { type: "end" }
-  | { type: "error"; message: string };
-
-/** Compresses a byte stream to one zstd frame, on a worker thread. */
+/** Compresses a byte stream to zstd frames, on up to `concurrency` threads. */
 export async function* zstdStream(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: CompressionOptions = {},
 ): AsyncGenerator<Uint8Array> {
-  const worker = new Worker(new URL("./zstd_worker.ts", import.meta.url), { type: "module" });
-  const messages: ZstdMessage[] = [];
-  let wake: (() => void) | undefined;
-  worker.onmessage = (event: MessageEvent<ZstdMessage>) => {
-    messages.push(event.data);
-    wake?.();
-  };
-  worker.onerror = (event) => {
-    event.preventDefault();
-    messages.push({ type: "error", message: event.message });
-    wake?.();
-  };
-  const next = async (): Promise<ZstdMessage> => {
-    while (messages.length === 0) await new Promise<void>((resolve) => wake = resolve);
-    return messages.shift()!;
-  };
-  // Blocks come back once the compressor has taken them, and are filled again.
+  // Blocks come back once compressed, and are filled again.
   const spare: Uint8Array<ArrayBuffer>[] = [];
-  let inFlight = 0;
-  /** Handles one message; yields nothing itself, but collects output chunks. */
-  const handle = (message: ZstdMessage, output: Uint8Array[]): boolean => {
-    if (message.type === "error") throw new Error(`zstd: ${message.message}`);
-    if (message.type === "data") output.push(message.chunk);
-    if (message.type === "taken") {
-      spare.push(new Uint8Array(message.block.buffer));
-      inFlight--;
-    }
-    return message.type === "end";
-  };
-  try {
-    const allocate = () => spare.pop() ?? new Uint8Array(BLOCK_SIZE);
-    for await (const block of fixedBlocks(source, BLOCK_SIZE, allocate)) {
-      worker.postMessage({ block }, [block.buffer]);
-      inFlight++;
-      const output: Uint8Array[] = [];
-      while (inFlight >= IN_FLIGHT || messages.length) handle(await next(), output);
-      yield* output;
-    }
-    worker.postMessage({});
-    for (let ended = false; !ended;) {
-      const output: Uint8Array[] = [];
-      ended = handle(await next(), output);
-      yield* output;
-    }
-  } finally {
-    worker.terminate();
-  }
+  const allocate = () => spare.pop() ?? new Uint8Array(ZSTD_FRAME_SIZE);
+  const requests = (async function* (): AsyncGenerator<BlockRequest> {
+    for await (const block of fixedBlocks(source, ZSTD_FRAME_SIZE, allocate)) yield { block };
+  })();
+  yield* compressBlocks(requests, {
+    script: new URL("./zstd_worker.ts", import.meta.url),
+    concurrency: options.concurrency ?? defaultConcurrency(),
+    inline: ({ block }) => zstdFrame(block),
+    recycle: (block) => spare.push(new Uint8Array(block.buffer)),
+    releaseOutputs: options.releaseChunks,
+  });
 }

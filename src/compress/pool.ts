@@ -1,0 +1,152 @@
+/**
+ * Block compression on all cores: each block of the input is compressed on its own, by a pool of
+ * workers, and the outputs come back in the input's order. gzip and zstd both use it; each
+ * brings its own worker script (`deflate_worker.ts`, `zstd_worker.ts`).
+ *
+ * @example
+ * ```ts
+ * import { compressBlocks } from "./pool.ts";
+ * const requests = [{ block: new TextEncoder().encode("hi") }];
+ * const outputs = compressBlocks(requests, {
+ *   script: new URL("./zstd_worker.ts", import.meta.url),
+ *   concurrency: 2,
+ *   inline: async ({ block }) => block.slice(), // what a worker would do, on this thread
+ * });
+ * for await (const output of outputs) console.log(output.length);
+ * ```
+ * @module
+ */
+
+/** The default number of compression threads: the number of cores, at most 8. */
+export function defaultConcurrency(): number {
+  return Math.max(1, Math.min(navigator.hardwareConcurrency ?? 1, 8));
+}
+
+/** Options of the block compressors (gzip, zstd). */
+export interface CompressionOptions {
+  /** Threads that compress at once. Default: the number of cores, at most 8. */
+  concurrency?: number;
+  /**
+   * Set when the consumer is done with each chunk once it asks for the next
+   * (it copies or writes it, and keeps no reference): each compressed block's
+   * memory is then freed at once, instead of when the garbage collector gets to
+   * it. A chunk read after that is empty.
+   */
+  releaseChunks?: boolean;
+}
+
+/** A block to compress, with what the worker needs besides. The block is handed to the worker. */
+export interface BlockRequest {
+  /** The uncompressed block. */
+  block: Uint8Array<ArrayBuffer>;
+}
+
+/** A worker's answer: the compressed bytes, and the input block handed back for reuse. */
+export interface BlockResult {
+  /** The compressed block. */
+  output: Uint8Array<ArrayBuffer>;
+  /** The request's block, back from the worker. */
+  block: Uint8Array<ArrayBuffer>;
+}
+
+/** Options of {@linkcode compressBlocks}. */
+export interface CompressBlocksOptions<Request extends BlockRequest> {
+  /**
+   * The worker: it answers each message `{ id, ...request }` with `{ id, output, block }`,
+   * transferring both buffers.
+   */
+  script: URL;
+  /** Workers at most. One keeps everything on this thread. */
+  concurrency: number;
+  /** Compresses one block on this thread, as the worker would. */
+  inline: (request: Request) => Promise<Uint8Array<ArrayBuffer>>;
+  /** Takes each block back once it is compressed, to be filled again. */
+  recycle?: (block: Uint8Array<ArrayBuffer>) => void;
+  /** Frees each output once the consumer asks for the next ({@linkcode CompressionOptions.releaseChunks}). */
+  releaseOutputs?: boolean;
+}
+
+/**
+ * Compresses each request's block and yields the outputs in the order of the requests. The first
+ * block is compressed on this thread: workers start only from the second one, so a small input
+ * pays for no thread. At most two blocks a worker are in flight, which bounds memory.
+ */
+export async function* compressBlocks<Request extends BlockRequest>(
+  requests: AsyncIterable<Request> | Iterable<Request>,
+  options: CompressBlocksOptions<Request>,
+): AsyncGenerator<Uint8Array<ArrayBuffer>> {
+  const { concurrency, recycle } = options;
+  let pool: BlockPool | undefined;
+  let first = true;
+  const pending: Promise<Uint8Array<ArrayBuffer>>[] = [];
+  // The outputs are this function's own buffers, so it may free them once taken.
+  const taken = function* (output: Uint8Array<ArrayBuffer>) {
+    yield output;
+    if (options.releaseOutputs) output.buffer.transfer(0);
+  };
+  try {
+    for await (const request of requests) {
+      if (concurrency > 1 && !first) {
+        pool ??= new BlockPool(options.script, concurrency);
+        pending.push(
+          pool.compress(request).then(({ output, block }) => {
+            recycle?.(block);
+            return output;
+          }),
+        );
+      } else {
+        pending.push(
+          options.inline(request).then((output) => {
+            recycle?.(request.block);
+            return output;
+          }),
+        );
+      }
+      first = false;
+      while (pending.length > 2 * concurrency || (pending.length > 0 && !pool)) {
+        yield* taken(await pending.shift()!);
+      }
+    }
+    while (pending.length > 0) yield* taken(await pending.shift()!);
+  } finally {
+    pool?.close();
+  }
+}
+
+/** A fixed set of workers that compress blocks, answering in any order. */
+class BlockPool {
+  #workers: Worker[] = [];
+  #next = 0;
+  #id = 0;
+  #waiting = new Map<number, { resolve(v: BlockResult): void; reject(e: unknown): void }>();
+
+  constructor(script: URL, size: number) {
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(script, { type: "module" });
+      worker.onmessage = (event: MessageEvent<BlockResult & { id: number }>) => {
+        this.#waiting.get(event.data.id)?.resolve(event.data);
+        this.#waiting.delete(event.data.id);
+      };
+      worker.onerror = (event) => {
+        event.preventDefault();
+        for (const { reject } of this.#waiting.values()) reject(new Error(event.message));
+        this.#waiting.clear();
+      };
+      this.#workers.push(worker);
+    }
+  }
+
+  /** Compresses a block on the next worker; the block comes back with the output. */
+  compress(request: BlockRequest): Promise<BlockResult> {
+    const id = this.#id++;
+    const worker = this.#workers[this.#next++ % this.#workers.length];
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      worker.postMessage({ id, ...request }, [request.block.buffer]);
+    });
+  }
+
+  close(): void {
+    for (const worker of this.#workers) worker.terminate();
+  }
+}
