@@ -105,17 +105,20 @@ export {
   type CallOptions,
   type Closer,
   type Discarder,
+  type FetchedManifest,
   isBlobWriter,
   isCloser,
   isDiscarder,
   isMounter,
   isPushAuthenticator,
+  isReferenceFetcher,
   isReferrerLister,
   isTagPager,
   type Mounter,
   type MountResult,
   type PendingBlob,
   type PushAuthenticator,
+  type ReferenceFetcher,
   type ReferrerLister,
   type TagPager,
   type Target,
@@ -189,7 +192,6 @@ export { gcLayout, type GcResult, LayoutTarget, REF_NAME_ANNOTATION } from "./sr
 export type { LayoutOpenOptions } from "./src/layout/mod.ts";
 // Registries as targets, over the distribution API, and the client that authenticates to them.
 export {
-  type FetchedManifest,
   type HttpExchange,
   type HttpRequest,
   type HttpResponse,

@@ -168,7 +168,7 @@ Deno.test("408, 429 and 5xx are retried: pull, push and copy succeed and say so"
     // Copy from the registry into a layout, and from there back to another repository.
     proxy.inject(
       { method: "GET", path: blobPath(image.layer.digest), fault: { kind: "status", status: 503 } },
-      { method: "GET", path: MANIFEST_DIGEST, fault: { kind: "status", status: 500 } },
+      { method: "GET", path: MANIFEST_TAG, fault: { kind: "status", status: 500 } },
       { method: "PUT", path: /\/manifests\//, fault: { kind: "status", status: 504 } },
     );
     const out = await run(["copy", `${proxy.host}/t/pull:v1`, `oci:${tmp}/layout:v1`, "-q"]);
@@ -451,7 +451,8 @@ Deno.test("a flipped byte is never retried into success, and never written", asy
 Deno.test("Docker-Content-Digest: missing is looked up, wrong is refused", async () => {
   await withFixture(async ({ proxy, tmp, run, seed }) => {
     const image = await seed("t/app");
-    // A HEAD without it: the manifest is fetched and hashed instead.
+    // A HEAD without it: the manifest is fetched by tag and hashed instead, and that read is
+    // the manifest the pull then reads.
     proxy.inject({
       method: "HEAD",
       path: MANIFEST_TAG,
@@ -469,7 +470,6 @@ Deno.test("Docker-Content-Digest: missing is looked up, wrong is refused", async
         "HEAD /v2/t/app/manifests/v1", // refused: the challenge
         "HEAD /v2/t/app/manifests/v1",
         "GET /v2/t/app/manifests/v1",
-        `GET /v2/t/app/manifests/${image.digest}`,
       ],
     );
 
@@ -608,15 +608,21 @@ Deno.test("a Content-Type that contradicts the manifest's mediaType: the digeste
   await withFixture(async ({ proxy, tmp, run, seed }) => {
     const image = await seed("t/app");
     const docker = { kind: "contentType", value: MediaType.DockerManifest } as const;
-    proxy.inject(
-      { method: "HEAD", path: MANIFEST_TAG, ...AFTER_CHALLENGE, fault: docker },
-      { method: "GET", path: MANIFEST_DIGEST, fault: docker },
-    );
+    // copy reads the manifest by tag, in one GET.
+    proxy.inject({ method: "GET", path: MANIFEST_TAG, ...AFTER_CHALLENGE, fault: docker });
     const copy = await run(["copy", `${proxy.host}/t/app:v1`, `oci:${tmp}/layout:v1`, "-q"]);
     assert.equal(copy.code, 0, shown(copy));
     const [entry] = JSON.parse(await Deno.readTextFile(`${tmp}/layout/index.json`)).manifests;
     assert.equal(entry.digest, image.digest);
     assert.equal(entry.mediaType, MediaType.OciManifest);
+    // pull resolves with a HEAD, then reads the manifest by digest.
+    proxy.inject(
+      { method: "HEAD", path: MANIFEST_TAG, ...AFTER_CHALLENGE, fault: docker },
+      { method: "GET", path: MANIFEST_DIGEST, fault: docker },
+    );
+    const pull = await run(["pull", `${proxy.host}/t/app:v1`, "-o", `${tmp}/out`, "--json"]);
+    assert.equal(pull.code, 0, shown(pull));
+    assert.equal(JSON.parse(pull.stdout).digest, image.digest);
   });
 });
 

@@ -211,7 +211,7 @@ Deno.test("anonymous: push, resolve, pull, skip, concurrency", async () => {
     assert.deepEqual((await reg.requests()).slice(start).map((r) => r.method), ["HEAD"]);
     assert.deepEqual(await target.resolve(image.descriptor.digest), image.descriptor);
     assert.deepEqual(await target.fetchManifest(image.descriptor), image.bytes);
-    const byTag = await target.fetchManifestByReference("latest");
+    const byTag = await target.fetchReference("latest");
     assert.deepEqual(byTag.descriptor, image.descriptor);
     assert.deepEqual(byTag.bytes, image.bytes);
     assert.deepEqual((await Array.fromAsync(target.tags())).sort(), ["latest", "v1"]);
@@ -677,7 +677,7 @@ Deno.test("proxy: Accept lists every manifest type; tampered manifests are refus
     await target.pushManifest(blob(bytes, MediaType.OciIndex), bytes, ["multi"]);
     tamper = true;
     await assert.rejects(target.fetchManifest(blob(bytes, MediaType.OciIndex)), IntegrityError);
-    await assert.rejects(target.fetchManifestByReference("multi"), IntegrityError);
+    await assert.rejects(target.fetchReference("multi"), IntegrityError);
   } finally {
     await proxy.close();
     await reg.stop();
@@ -788,7 +788,7 @@ Deno.test("retries: Retry-After is honoured; a persistent 5xx becomes NetworkErr
     assert.match(failed.message, /HEAD \S+ -> 500$/);
     assert.equal(log.filter((line) => line.endsWith("-> 500")).length, 3, "one try, two retries");
     // A GET's answer has a body, quoted in the error.
-    await assert.rejects(target.fetchManifestByReference("v1"), /GET \S+ -> 500, BODY: oops$/);
+    await assert.rejects(target.fetchReference("v1"), /GET \S+ -> 500, BODY: oops$/);
   } finally {
     await proxy.close();
     await reg.stop();

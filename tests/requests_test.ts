@@ -64,6 +64,30 @@ for (const auth of ["anonymous", "basic", "token"] as const) {
   });
 }
 
+for (const auth of ["anonymous", "token"] as const) {
+  Deno.test(`${auth}: a copy within a registry reads the source manifest once, mounts, and PUTs once`, async () => {
+    await withRegistry({ auth }, async (registry, tmp) => {
+      await writeTree(`${tmp}/src`, TREE);
+      const source = `${registry.host}/t/app:v1`;
+      await costOf(registry, tmp, ["push", source, `${tmp}/src:/opt/flows`]);
+      const copy = await costOf(registry, tmp, ["copy", source, `${registry.host}/t/copy:v1`]);
+      const requests = auth === "token" ? copy.requests.slice(1) : copy.requests;
+      if (auth === "token") assert.equal(copy.requests[0], "GET /v2/t/app/manifests/v1 401");
+      // One GET by tag resolves the source and reads its manifest: no HEAD, no GET by digest.
+      assert.equal(requests[0], "GET /v2/t/app/manifests/v1 200", copy.requests.join("\n"));
+      const mounts = requests.slice(1, -1);
+      assert.equal(mounts.length, 2, copy.requests.join("\n")); // the config and the layer
+      for (const mount of mounts) {
+        assert.match(
+          mount,
+          /^POST \/v2\/t\/copy\/blobs\/uploads\/\?mount=sha256%3A[0-9a-f]{64}&from=t%2Fapp 201$/,
+        );
+      }
+      assert.equal(requests.at(-1), "PUT /v2/t/copy/manifests/v1 201");
+    });
+  });
+}
+
 Deno.test("login costs what checking the password must: Basic two GET /v2/, token one and a token", async () => {
   for (const auth of ["basic", "token"] as const) {
     await withRegistry({ auth }, async (registry, tmp) => {

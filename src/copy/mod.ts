@@ -35,7 +35,7 @@ import { formatReference, type Reference } from "../ref/mod.ts";
 import {
   checkSeveralSources,
   copyDestinationTags,
-  resolveReference,
+  resolveToRead,
   type Session,
 } from "../target/mod.ts";
 
@@ -425,7 +425,7 @@ export async function planSources(
       const tags = copyDestinationTags(reference, destination, picked);
       plans.push({ reference, target, descriptor, tags, picked });
     } else {
-      const descriptor = await resolveReference(target, reference, { signal });
+      const descriptor = await resolveToRead(target, reference, { signal });
       plans.push({
         reference,
         target,
@@ -510,7 +510,7 @@ export async function blobsOfReferences(
     const target = await session.open(reference);
     let roots: Descriptor[];
     if (reference.tag || reference.digest) {
-      roots = [await resolveReference(target, reference)];
+      roots = [await resolveToRead(target, reference)];
     } else if ("listEntries" in target && typeof target.listEntries === "function") {
       roots = await (target.listEntries as () => Promise<Descriptor[]>)();
     } else {

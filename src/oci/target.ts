@@ -130,6 +130,49 @@ export interface Mounter {
 }
 
 /**
+ * A manifest fetched by tag or digest, with the descriptor that describes it.
+ *
+ * @example
+ * ```ts
+ * import type { FetchedManifest } from "./target.ts";
+ * function sizeOf(fetched: FetchedManifest): number {
+ *   return fetched.descriptor.size;
+ * }
+ * ```
+ */
+export interface FetchedManifest {
+  /** Media type, digest (of the bytes) and size. */
+  descriptor: Descriptor;
+  /** The manifest's bytes. */
+  bytes: Uint8Array;
+}
+
+/**
+ * A target that resolves a tag and reads its manifest in one request (oras-go's
+ * `registry.ReferenceFetcher`): a registry answers a manifest `GET` by tag with the bytes, whose
+ * hash is the digest. A caller that reads the manifest next (a copy) so asks once where
+ * {@linkcode Target.resolve} and {@linkcode Target.fetchManifest} ask twice; the target keeps the
+ * bytes for the next `fetchManifest` of that digest, so that code written against `Target`
+ * gains too.
+ *
+ * @example
+ * ```ts
+ * import { isReferenceFetcher, type Target } from "./target.ts";
+ * async function digestOf(target: Target, tag: string) {
+ *   if (isReferenceFetcher(target)) return (await target.fetchReference(tag)).descriptor.digest;
+ *   return (await target.resolve(tag)).digest;
+ * }
+ * ```
+ */
+export interface ReferenceFetcher {
+  /**
+   * The descriptor and bytes of the manifest that `reference` (a tag or digest) names, checked
+   * as {@linkcode Target.fetchManifest} checks them.
+   */
+  fetchReference(reference: string, options?: CallOptions): Promise<FetchedManifest>;
+}
+
+/**
  * A target that takes a blob's bytes before their digest is known, as containerd's content
  * writers do: the bytes go up while the caller hashes the same file elsewhere, and the blob is
  * then committed under its descriptor, which the target verifies, or dropped. A large layer file
@@ -310,6 +353,20 @@ export interface Discarder {
  */
 export function isMounter<T extends Target>(target: T): target is T & Mounter {
   return hasMethod(target, "mountBlob");
+}
+
+/**
+ * Whether the target reads a manifest by tag in one request; see {@linkcode ReferenceFetcher}.
+ *
+ * @example
+ * ```ts
+ * import { isReferenceFetcher, type Target } from "./target.ts";
+ * declare const target: Target;
+ * console.log(isReferenceFetcher(target));
+ * ```
+ */
+export function isReferenceFetcher<T extends Target>(target: T): target is T & ReferenceFetcher {
+  return hasMethod(target, "fetchReference");
 }
 
 /**

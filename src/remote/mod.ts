@@ -36,8 +36,8 @@ export {
 export { type Challenge, parseChallenges } from "./challenge.ts";
 // The credential types RegistryClientOptions is written in; the stores are in credentials/.
 export type { Credential, CredentialLookup } from "../credentials/mod.ts";
+export type { FetchedManifest } from "../oci/target.ts";
 export {
-  type FetchedManifest,
   type MountSource,
   type RegistryOptions,
   RegistryTarget,

@@ -27,10 +27,12 @@ import type {
   BlobWriter,
   CallOptions,
   Closer,
+  FetchedManifest,
   Mounter,
   MountResult,
   PendingBlob,
   PushAuthenticator,
+  ReferenceFetcher,
   ReferrerLister,
   TagPager,
   TagsPage,
@@ -117,24 +119,6 @@ export interface MountSource {
   repository: string;
 }
 
-/**
- * A manifest fetched by tag or digest, with the descriptor that describes it.
- *
- * @example
- * ```ts
- * import type { FetchedManifest } from "./registry.ts";
- * function sizeOf(fetched: FetchedManifest): number {
- *   return fetched.descriptor.size;
- * }
- * ```
- */
-export interface FetchedManifest {
-  /** Media type, digest (of the bytes, checked against the registry's) and size. */
-  descriptor: Descriptor;
-  /** The manifest's bytes. */
-  bytes: Uint8Array;
-}
-
 const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
 // A blob that can be read again from any offset (see `reopenable`) and is at least this large
 // goes up in one streamed `PATCH`: chunks of a few MiB cost a request, a copy and the registry's
@@ -170,7 +154,15 @@ const MAX_REFERRER_PAGES = 1000;
  * ```
  */
 export class RegistryTarget
-  implements Target, Mounter, BlobWriter, ReferrerLister, TagPager, PushAuthenticator, Closer {
+  implements
+    Target,
+    ReferenceFetcher,
+    Mounter,
+    BlobWriter,
+    ReferrerLister,
+    TagPager,
+    PushAuthenticator,
+    Closer {
   /** `registry/repository`, e.g. `docker.io/library/alpine`. */
   readonly name: string;
   /** The registry as written in references, e.g. `docker.io`. */
@@ -183,6 +175,8 @@ export class RegistryTarget
   /** The registry's `OCI-Chunk-Min-Length`, from its last upload session; 0 when it names none. */
   #chunkMin = 0;
   #uploadSlot: <T>(task: () => Promise<T>) => Promise<T>;
+  /** The manifest {@linkcode fetchReference} read last, for the `fetchManifest` that follows. */
+  #fetched: FetchedManifest | undefined;
 
   /**
    * A target for the repository of `reference`; its tag and digest are not used. Nothing is
@@ -234,7 +228,7 @@ export class RegistryTarget
     });
     if (response.status === 404) {
       // A HEAD answer has no body; the GET's names the registry's error code.
-      return (await this.fetchManifestByReference(reference, options)).descriptor;
+      return (await this.fetchReference(reference, options)).descriptor;
     }
     await this.#expect(response, 200, `manifest ${reference} of ${this.name}`);
     const digest = response.headers.get("docker-content-digest");
@@ -244,7 +238,7 @@ export class RegistryTarget
       digest === null || !isSha256Digest(digest) || !MANIFEST_MEDIA_TYPES.includes(mediaType) ||
       !Number.isSafeInteger(size)
     ) {
-      return (await this.fetchManifestByReference(reference, options)).descriptor;
+      return (await this.fetchReference(reference, options)).descriptor;
     }
     if (isDigest(reference) && digest !== reference) {
       throw new IntegrityError(
@@ -269,7 +263,11 @@ export class RegistryTarget
    * ```
    */
   async fetchManifest(descriptor: Descriptor, options: CallOptions = {}): Promise<Uint8Array> {
-    const { bytes } = await this.fetchManifestByReference(descriptor.digest, options);
+    // The bytes that fetchReference read and hashed, if they are these: a copy, for a caller may
+    // change what it is given.
+    const bytes = this.#fetched?.descriptor.digest === descriptor.digest
+      ? this.#fetched.bytes.slice()
+      : (await this.#getManifest(descriptor.digest, options.signal)).bytes;
     if (bytes.byteLength !== descriptor.size) {
       throw new IntegrityError(
         `manifest ${descriptor.digest} of ${this.name} has ${bytes.byteLength} bytes, ` +
@@ -282,7 +280,9 @@ export class RegistryTarget
   /**
    * Fetches a manifest by tag or digest with a `GET`. The digest is the hash of the bytes; it
    * must equal the digest asked for, and the `Docker-Content-Digest` header when there is one.
-   * The bytes are parsed as a manifest or index (at most 4 MiB).
+   * The bytes are parsed as a manifest or index (at most 4 MiB). They are kept for the next
+   * {@linkcode fetchManifest} of their digest, which then sends nothing (see
+   * {@linkcode ReferenceFetcher}).
    *
    * @throws {NotFoundError} when there is no such manifest.
    * @throws {IntegrityError} when a digest does not match, or the bytes are not a manifest.
@@ -291,14 +291,15 @@ export class RegistryTarget
    * import { parseRegistryReference } from "../ref/mod.ts";
    * import { RegistryTarget } from "./registry.ts";
    * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
-   * const { descriptor, bytes } = await target.fetchManifestByReference("v1");
+   * const { descriptor, bytes } = await target.fetchReference("v1");
    * ```
    */
-  async fetchManifestByReference(
+  async fetchReference(
     reference: string,
     options: CallOptions = {},
   ): Promise<FetchedManifest> {
     const { descriptor, bytes } = await this.#getManifest(reference, options.signal);
+    this.#fetched = { descriptor, bytes: bytes.slice() };
     return { descriptor, bytes };
   }
 

@@ -15,7 +15,7 @@
  * ```
  * @module
  */
-import { type CallOptions, isCloser, type Target } from "../oci/target.ts";
+import { type CallOptions, isCloser, isReferenceFetcher, type Target } from "../oci/target.ts";
 import type { Descriptor } from "../oci/types.ts";
 import { UsageError } from "../errors/mod.ts";
 import { formatReference, type Reference, referenceString } from "../ref/mod.ts";
@@ -102,11 +102,43 @@ export async function resolveReference(
   reference: Reference,
   options: CallOptions = {},
 ): Promise<Descriptor> {
-  // The reference says what "none" means, not the target's class: a registry reference
-  // always names a tag, while a layout's target picks its only image.
-  const wanted = referenceString(reference) ??
-    (reference.kind === "registry" ? DEFAULT_TAG : undefined);
-  return await target.resolve(wanted, options);
+  return await target.resolve(wantedOf(reference), options);
+}
+
+/**
+ * {@linkcode resolveReference}, for a caller that reads the manifest next: a target that reads a
+ * manifest by tag in one request (`ReferenceFetcher`, a registry) does so, and keeps the
+ * bytes for the `fetchManifest` that follows. A copy so sends one request for its source's
+ * manifest, not a `HEAD` and then a `GET`.
+ *
+ * @example
+ * ```ts
+ * import { openTarget, resolveToRead } from "./mod.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * const ref = parseReference("localhost:5000/app:v1");
+ * const target = await openTarget(ref);
+ * const manifest = await target.fetchManifest(await resolveToRead(target, ref)); // one GET
+ * ```
+ */
+export async function resolveToRead(
+  target: Target,
+  reference: Reference,
+  options: CallOptions = {},
+): Promise<Descriptor> {
+  const wanted = wantedOf(reference);
+  if (wanted === undefined || !isReferenceFetcher(target)) {
+    return await target.resolve(wanted, options);
+  }
+  return (await target.fetchReference(wanted, options)).descriptor;
+}
+
+/**
+ * The tag or digest a reference asks a target for. The reference says what "none" means, not
+ * the target's class: a registry reference always names a tag, while a layout's target picks its
+ * only image.
+ */
+function wantedOf(reference: Reference): string | undefined {
+  return referenceString(reference) ?? (reference.kind === "registry" ? DEFAULT_TAG : undefined);
 }
 
 /**
