@@ -1,8 +1,9 @@
 /**
  * `deno task bench`: ocisync against its peers, side by side in one run, on
- * a registry on loopback. Each row is the median wall time of several runs
- * and the ratio ocisync/peer; peak RSS comes from GNU time. Machines are
- * noisy, so read the ratios rather than the seconds.
+ * a registry on loopback. Each row is the median wall time of several runs,
+ * ocisync's and the peer's taking turns, and the ratio ocisync/peer; peak RSS
+ * comes from GNU time. Machines are noisy, so read the ratios rather than the
+ * seconds.
  *
  * Usage: deno task bench [--runs N] [--quick]
  *   --quick  the rows of issue 15's goals on small inputs only: the flow tree, a 128 MiB layer,
@@ -60,35 +61,46 @@ async function measure(command: string, limitSeconds?: number): Promise<Measure>
 }
 
 let counter = 0;
-/** The median of `runs` runs; `{n}` in the command becomes a fresh number each run. */
-async function median(command: string, times = runs, limitSeconds?: number): Promise<Measure> {
-  const results: Measure[] = [];
-  for (let i = 0; i < times; i++) {
-    results.push(await measure(command.replaceAll("{n}", String(++counter)), limitSeconds));
-  }
-  return middle(results);
+
+/** Options of {@linkcode medians}. */
+interface MedianOptions {
+  /** Runs of each command. Default `--runs`. */
+  times?: number;
+  /**
+   * Each run gets a registry of its own (`{host}` in the command): skopeo remembers where it saw
+   * a blob and mounts it from there, which would turn every run after the first into a copy of
+   * nothing.
+   */
+  freshRegistry?: boolean;
+  /** Stops a run at this many seconds, which then counts as a lower bound. */
+  limitSeconds?: number;
 }
 
 /**
- * Like {@linkcode median}, but each run pushes to a registry of its own (`{host}` in the
- * command): skopeo remembers where it saw a blob and mounts it from there, which would turn
- * every run after the first into a copy of nothing.
+ * The median of each command over `times` runs, the commands taking turns (ours, the peer's,
+ * ours, …): the machine's speed drifts over minutes, and a row whose two sides ran minutes apart
+ * would measure the drift. `{n}` in a command becomes a fresh number each run.
  */
-async function medianOnFreshRegistry(
-  command: string,
-  times = runs,
-  limitSeconds?: number,
-): Promise<Measure> {
-  const results: Measure[] = [];
-  for (let i = 0; i < times; i++) {
-    const fresh = await startRegistry();
-    try {
-      results.push(await measure(command.replaceAll("{host}", fresh.host), limitSeconds));
-    } finally {
-      await fresh.stop();
+async function medians(commands: string[], options: MedianOptions = {}): Promise<Measure[]> {
+  const results: Measure[][] = commands.map(() => []);
+  for (let i = 0; i < (options.times ?? runs); i++) {
+    for (const [index, command] of commands.entries()) {
+      const run = command.replaceAll("{n}", String(++counter));
+      if (!options.freshRegistry) {
+        results[index].push(await measure(run, options.limitSeconds));
+        continue;
+      }
+      const fresh = await startRegistry();
+      try {
+        results[index].push(
+          await measure(run.replaceAll("{host}", fresh.host), options.limitSeconds),
+        );
+      } finally {
+        await fresh.stop();
+      }
     }
   }
-  return middle(results);
+  return results.map(middle);
 }
 
 function middle(results: Measure[]): Measure {
@@ -132,9 +144,11 @@ try {
       `${runs} runs each`,
   );
   // What a Prefect user packs: a flow folder of a few tens of MB.
-  const flowPigz = await median(`${gnuTar(flows)} | pigz -n > ${work}/p.tgz`);
-  const flowGzip = await median(`${gnuTar(flows)} | gzip -n > ${work}/p.tgz`);
-  const flowPack = await median(`${ocisync} pack ${flows} -o ${work}/o.tgz`);
+  const [flowPack, flowPigz, flowGzip] = await medians([
+    `${ocisync} pack ${flows} -o ${work}/o.tgz`,
+    `${gnuTar(flows)} | pigz -n > ${work}/p.tgz`,
+    `${gnuTar(flows)} | gzip -n > ${work}/p.tgz`,
+  ]);
   rows.push({
     what: "pack flow tree",
     ours: flowPack,
@@ -145,9 +159,11 @@ try {
   rows.push({ what: "pack flow tree", ours: flowPack, peer: flowGzip, peerName: "tar | gzip -n" });
 
   if (stats) {
-    const tarPigz = await median(`${gnuTar(tree)} | pigz -n > ${work}/p.tgz`);
-    const packGzip = await median(`${ocisync} pack ${tree} -o ${work}/o.tgz`);
-    const packZstd = await median(`${ocisync} pack ${tree} -o ${work}/o.tzst --compression zstd`);
+    const [packGzip, packZstd, tarPigz] = await medians([
+      `${ocisync} pack ${tree} -o ${work}/o.tgz`,
+      `${ocisync} pack ${tree} -o ${work}/o.tzst --compression zstd`,
+      `${gnuTar(tree)} | pigz -n > ${work}/p.tgz`,
+    ]);
     rows.push({
       what: "pack large tree",
       ours: packGzip,
@@ -167,12 +183,14 @@ try {
     await sh(
       `rm -rf ${work}/tree-layout && ${ocisync} push oci:${work}/tree-layout:v1 ${work}/o.tgz`,
     );
+    const [ours, peer] = await medians([
+      `${ocisync} push {host}/push:v1 ${work}/o.tgz`,
+      `skopeo copy -q --dest-tls-verify=false oci:${work}/tree-layout:v1 docker://{host}/push:v1`,
+    ], { freshRegistry: true });
     rows.push({
       what: "push the large tree's gzip layer",
-      ours: await medianOnFreshRegistry(`${ocisync} push {host}/push:v1 ${work}/o.tgz`),
-      peer: await medianOnFreshRegistry(
-        `skopeo copy -q --dest-tls-verify=false oci:${work}/tree-layout:v1 docker://{host}/push:v1`,
-      ),
+      ours,
+      peer,
       peerName: "skopeo copy oci: docker://",
     });
     await sh(`rm -rf ${work}/tree-layout`);
@@ -187,12 +205,14 @@ try {
     await sh(
       `rm -rf ${work}/big${mib}-layout && ${ocisync} push oci:${work}/big${mib}-layout:v1 ${work}/big${mib}.tar.gz`,
     );
+    const [ours, peer] = await medians([
+      `${ocisync} push {host}/push:v1 ${work}/big${mib}.tar.gz`,
+      `skopeo copy -q --dest-tls-verify=false oci:${work}/big${mib}-layout:v1 docker://{host}/push:v1`,
+    ], { freshRegistry: true });
     rows.push({
       what: `push ${mib} MiB layer`,
-      ours: await medianOnFreshRegistry(`${ocisync} push {host}/push:v1 ${work}/big${mib}.tar.gz`),
-      peer: await medianOnFreshRegistry(
-        `skopeo copy -q --dest-tls-verify=false oci:${work}/big${mib}-layout:v1 docker://{host}/push:v1`,
-      ),
+      ours,
+      peer,
       peerName: "skopeo copy oci: docker://",
       goal: 0.8,
     });
@@ -211,16 +231,16 @@ try {
     );
     rows.push({
       what: "push 2,000 files (artifact)",
-      ours: await medianOnFreshRegistry(
-        `cd ${work}/small && ${ocisync} push {host}/files:v1 --files ${files}`,
-      ),
+      ours: (await medians(
+        [`cd ${work}/small && ${ocisync} push {host}/files:v1 --files ${files}`],
+        { freshRegistry: true },
+      ))[0],
       // skopeo takes minutes over 2,000 blobs here: one run, stopped at 120 s; the table then
       // shows a lower bound.
-      peer: await medianOnFreshRegistry(
-        `skopeo copy -q --dest-tls-verify=false oci:${work}/small-layout:v1 docker://{host}/files:v1`,
-        1,
-        120,
-      ),
+      peer: (await medians(
+        [`skopeo copy -q --dest-tls-verify=false oci:${work}/small-layout:v1 docker://{host}/files:v1`],
+        { freshRegistry: true, times: 1, limitSeconds: 120 },
+      ))[0],
       peerName: "skopeo copy oci: docker://",
     });
   }
@@ -228,23 +248,26 @@ try {
   // A tree as an image, pulled and extracted.
   const pulled = stats ? tree : flows;
   await sh(`${ocisync} push ${host}/tree:v1 ${pulled}:/tree`);
+  const [pullOurs, pullPeer] = await medians([
+    `rm -rf ${work}/pulled && ${ocisync} pull ${host}/tree:v1 -o ${work}/pulled`,
+    `rm -rf ${work}/sk ${work}/sk-bundle && skopeo copy -q --src-tls-verify=false docker://${host}/tree:v1 oci:${work}/sk:v1 && umoci unpack --rootless --image ${work}/sk:v1 ${work}/sk-bundle`,
+  ]);
   rows.push({
     what: `pull and extract the ${stats ? "large" : "flow"} tree`,
-    ours: await median(
-      `rm -rf ${work}/pulled && ${ocisync} pull ${host}/tree:v1 -o ${work}/pulled`,
-    ),
-    peer: await median(
-      `rm -rf ${work}/sk ${work}/sk-bundle && skopeo copy -q --src-tls-verify=false docker://${host}/tree:v1 oci:${work}/sk:v1 && umoci unpack --rootless --image ${work}/sk:v1 ${work}/sk-bundle`,
-    ),
+    ours: pullOurs,
+    peer: pullPeer,
     peerName: "skopeo copy + umoci unpack",
     goal: 0.6,
   });
+  // A tenth of a second a run: 9 runs, as the start-up rows.
+  const [copyOurs, copyPeer] = await medians([
+    `${ocisync} copy ${host}/tree:v1 ${host}/copy-o{n}:v1`,
+    `skopeo copy -q --src-tls-verify=false --dest-tls-verify=false docker://${host}/tree:v1 docker://${host}/copy-s{n}:v1`,
+  ], { times: 9 });
   rows.push({
     what: "copy within a registry (mount only)",
-    ours: await median(`${ocisync} copy ${host}/tree:v1 ${host}/copy-o{n}:v1`),
-    peer: await median(
-      `skopeo copy -q --src-tls-verify=false --dest-tls-verify=false docker://${host}/tree:v1 docker://${host}/copy-s{n}:v1`,
-    ),
+    ours: copyOurs,
+    peer: copyPeer,
     peerName: "skopeo copy docker:// docker://",
     goal: 1.2,
   });
@@ -252,28 +275,30 @@ try {
   // Start-up, against the runtime's own floor: a `deno run` of an empty script.
   await Deno.writeTextFile(`${work}/empty.ts`, "");
   await sh(`${ocisync} push oci:${work}/small-image:v1 ${root}examples/prefect/flows`);
-  const empty = await median(
+  const [empty, version, inspect, skopeoVersion] = await medians([
     `${Deno.execPath()} run ${PERMISSION_FLAGS.join(" ")} ${work}/empty.ts`,
-    9,
-  );
+    `${ocisync} version`,
+    `${ocisync} inspect -q oci:${work}/small-image:v1`,
+    "skopeo --version",
+  ], { times: 9 });
   rows.push({
     what: "start-up: version",
-    ours: await median(`${ocisync} version`, 9),
+    ours: version,
     peer: empty,
     peerName: "deno run empty.ts",
     goal: 1.3,
   });
   rows.push({
     what: "start-up: inspect -q oci:",
-    ours: await median(`${ocisync} inspect -q oci:${work}/small-image:v1`, 9),
+    ours: inspect,
     peer: empty,
     peerName: "deno run empty.ts",
     goal: 1.3,
   });
   rows.push({
     what: "start-up: version",
-    ours: await median(`${ocisync} version`, 9),
-    peer: await median("skopeo --version", 9),
+    ours: version,
+    peer: skopeoVersion,
     peerName: "skopeo --version",
   });
 
@@ -287,14 +312,14 @@ try {
     await sh(`rm -rf ${work}/huge`);
     rows.push({
       what: "push 2 GiB layer",
-      ours: await median(`${ocisync} push ${host}/huge:v1 ${work}/huge.tar`, 1),
+      ours: (await medians([`${ocisync} push ${host}/huge:v1 ${work}/huge.tar`], { times: 1 }))[0],
     });
     rows.push({
       what: "pull 2 GiB layer",
-      ours: await median(
-        `rm -rf ${work}/huge-out && ${ocisync} pull ${host}/huge:v1 -o ${work}/huge-out`,
-        1,
-      ),
+      ours: (await medians(
+        [`rm -rf ${work}/huge-out && ${ocisync} pull ${host}/huge:v1 -o ${work}/huge-out`],
+        { times: 1 },
+      ))[0],
     });
     await sh(`rm -rf ${work}/huge-out ${work}/huge.tar`);
   }
