@@ -89,8 +89,9 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
   if (logFormat !== "text" && logFormat !== "json") {
     throw new UsageError(`--log-format must be text or json, not "${logFormat}"`);
   }
-  const log = (fields: Record<string, unknown>, text: string) =>
-    out.info(logFormat === "json" ? JSON.stringify({ time: new Date(), ...fields }) : text);
+  // A tick's line is made only in the format asked for: an idle loop writes one every tick.
+  const log = (fields: () => Record<string, unknown>, text: () => string) =>
+    out.info(logFormat === "json" ? JSON.stringify({ time: new Date(), ...fields() }) : text());
   const address = options.http === undefined
     ? undefined
     : parseListenAddress(options.http as string);
@@ -110,7 +111,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
   const session = new Session(registry);
   const stop = new AbortController();
   const onSignal = (signal: Deno.Signal) => () => {
-    log({ msg: "stopping", signal }, `ocisync sync: ${signal}: stopping`);
+    log(() => ({ msg: "stopping", signal }), () => `ocisync sync: ${signal}: stopping`);
     stop.abort();
   };
   const handlers = (["SIGINT", "SIGTERM"] as const).map((signal) => {
@@ -127,7 +128,10 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
     signal: stop.signal,
     onListen: ({ hostname, port }) => {
       const url = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
-      log({ msg: "listening", url }, `ocisync sync: serving /healthz and /metrics on ${url}`);
+      log(
+        () => ({ msg: "listening", url }),
+        () => `ocisync sync: serving /healthz and /metrics on ${url}`,
+      );
     },
   });
   const stdout = targets.some((t) => t.events) ? Deno.stdout.writable.getWriter() : undefined;
@@ -151,7 +155,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
       try {
         for await (const tick of ticks) {
           metrics.record(tick);
-          log(tickFields(tick), tickText(tick));
+          log(() => tickFields(tick), () => tickText(tick));
         }
       } catch (error) {
         // One target giving up stops the others: the process exits with its error.
