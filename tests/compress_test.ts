@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { gzipStream, ZSTD_FRAME_SIZE, zstdStream } from "../src/compress/mod.ts";
+import { decompressStream } from "../src/compress/decompress.ts";
 import { runOk } from "./helpers/cli.ts";
 import { requireTool } from "./helpers/tools.ts";
 
@@ -124,6 +125,9 @@ Deno.test("zstd: identical bytes for every chunking and thread count; zstd reads
     // One frame per ZSTD_FRAME_SIZE of input, as zstd itself counts them.
     const listing = await runOk("zstd", ["-l", tmp]);
     assert.equal(Number(listing.split("\n")[1].trim().split(/\s+/)[0]), 3);
+    // ocisync's own reader (pull, push's checks) reads every frame, not the first alone.
+    const [decoded] = await digestOf(decompressStream(ReadableStream.from(chunked(bytes, 65536))));
+    assert.equal(decoded, createHash("sha256").update(input).digest("hex"));
   } finally {
     await Deno.remove(tmp);
   }
