@@ -6,14 +6,13 @@
  */
 import zlib from "node:zlib";
 import { endWith } from "./node_stream.ts";
+import type { BlockRequest } from "./pool.ts";
 
 /** The deflate level ocisync uses; part of the byte-for-byte output contract. */
 export const GZIP_LEVEL = 6;
 
 /** One block to deflate. */
-export interface DeflateRequest {
-  /** The uncompressed block. */
-  block: Uint8Array<ArrayBuffer>;
+export interface DeflateRequest extends BlockRequest {
   /** The 32 KiB of input before the block, so matches can reach back into it. */
   dictionary: Uint8Array;
 }

@@ -64,14 +64,13 @@ export async function* gzipStream(
       yield request;
     }
   })();
-  const outputs = compressBlocks(requests, {
+  yield* compressBlocks(requests, {
     script: new URL("./deflate_worker.ts", import.meta.url),
     concurrency: options.concurrency ?? defaultConcurrency(),
     inline: deflateBlock,
     recycle: (block) => spare.push(new Uint8Array(block.buffer)),
     releaseOutputs: options.releaseChunks,
   });
-  yield* outputs;
   yield FINAL_BLOCK;
   const trailer = new DataView(new ArrayBuffer(8));
   trailer.setUint32(0, crc >>> 0, true);
