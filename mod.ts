@@ -101,11 +101,13 @@ export type {
 export { parseManifestOrIndex } from "./src/oci/types.ts";
 // The `Target` interface every place implements, and its optional capabilities.
 export {
+  type BlobRangeFetcher,
   type BlobWriter,
   type CallOptions,
   type Closer,
   type Discarder,
   type FetchedManifest,
+  isBlobRangeFetcher,
   isBlobWriter,
   isCloser,
   isDiscarder,

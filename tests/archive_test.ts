@@ -10,7 +10,7 @@ import { DockerArchiveTarget, OciArchiveTarget, openArchiveTarget } from "../src
 import { IntegrityError, UnsafeContentError, UsageError } from "../src/errors/mod.ts";
 import { type Descriptor, LayoutTarget } from "../src/layout/mod.ts";
 import { MediaType } from "../src/oci/mediatypes.ts";
-import type { Target } from "../src/oci/target.ts";
+import { isBlobRangeFetcher, type Target } from "../src/oci/target.ts";
 import { type Manifest, parseManifestOrIndex } from "../src/oci/types.ts";
 import { parseArchiveReference } from "../src/ref/mod.ts";
 import { runOk } from "./helpers/cli.ts";
@@ -188,9 +188,14 @@ Deno.test("ocisync reads the oci-archive skopeo writes, with the same manifest d
     assert.equal((await archive.resolve(descriptor.digest)).digest, descriptor.digest);
     assert.deepEqual(await Array.fromAsync(archive.tags()), ["v1"]);
     assert.deepEqual(await archive.fetchManifest(descriptor), image.manifest.bytes);
+    assert.ok(isBlobRangeFetcher(archive), "an upload of its blobs can resume");
     for (const { descriptor, bytes } of [image.config, ...image.layers]) {
       assert.ok(await archive.hasBlob(descriptor));
       assert.deepEqual(await bytesOf(await archive.fetchBlob(descriptor)), bytes);
+      for (const offset of [1, bytes.length - 1, bytes.length]) {
+        const rest = await bytesOf(await archive.fetchBlobFrom(descriptor, offset));
+        assert.deepEqual(rest, bytes.subarray(offset), `${descriptor.digest} from ${offset}`);
+      }
     }
     await archive.close();
     assert.deepEqual(await listing(tmp), before, "reading wrote nothing");

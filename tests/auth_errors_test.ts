@@ -19,6 +19,7 @@ import {
   tokenServer,
 } from "./helpers/servers.ts";
 import { writeTree } from "./helpers/tree.ts";
+import { randomBytes } from "./helpers/random.ts";
 
 const USER = "robot-7";
 const PASSWORD = "s3cret-Pa55-for-issue-13";
@@ -104,10 +105,7 @@ for (const auth of ["basic", "token"] as const) {
   Deno.test(`${auth} auth: a push with a refused password fails before packing or sending a blob`, async () => {
     await withRegistry({ auth, username: USER, password: PASSWORD }, async (registry, tmp) => {
       // Large enough that packing it would take a while: random bytes do not compress.
-      const big = new Uint8Array(48 * 1024 * 1024);
-      for (let i = 0; i < big.length; i += 65536) {
-        crypto.getRandomValues(big.subarray(i, i + 65536));
-      }
+      const big = randomBytes(48 * 1024 * 1024);
       await writeTree(`${tmp}/src`, {
         "data": { type: "dir" },
         "data/big.bin": { type: "file", content: big },

@@ -13,6 +13,7 @@ import { type FaultRule, type FrontProxy, startProxy } from "./helpers/fault_pro
 import { startRegistry, type TestRegistry } from "./helpers/registry.ts";
 import { snapshot, writeTree } from "./helpers/tree.ts";
 import { sha256Digest } from "./helpers/hash.ts";
+import { randomBytes } from "./helpers/random.ts";
 
 /** A registry behind the proxy, a scratch folder, and the image every test starts from. */
 interface Fixture {
@@ -31,8 +32,7 @@ async function withFixture(body: (fixture: Fixture) => Promise<void>): Promise<v
   const registry = await startRegistry({ auth: "token" });
   const proxy = startProxy(registry.host);
   const tmp = await Deno.makeTempDir({ prefix: "ocisync-faults-" });
-  const big = new Uint8Array(BIG);
-  for (let i = 0; i < BIG; i += 65536) crypto.getRandomValues(big.subarray(i, i + 65536));
+  const big = randomBytes(BIG);
   await writeTree(`${tmp}/src`, {
     "app": { type: "dir" },
     "app/big.bin": { type: "file", content: big },
@@ -235,10 +235,7 @@ Deno.test("a body reset or truncated mid-way is resumed with Range, for pull and
 Deno.test("uploads: a broken chunk resumes from the registry's Range; a broken PUT restarts that blob alone", async () => {
   await withFixture(async ({ registry, proxy, tmp, run }) => {
     // Over the 8 MiB chunk size: sent in PATCHes, then a closing PUT.
-    const large = new Uint8Array(9 * 1024 * 1024);
-    for (let i = 0; i < large.length; i += 65536) {
-      crypto.getRandomValues(large.subarray(i, i + 65536));
-    }
+    const large = randomBytes(9 * 1024 * 1024);
     await writeTree(`${tmp}/large`, { "large.bin": { type: "file", content: large } });
     // A layer file made by GNU tar: its digest is known without ocisync.
     await writeTree(`${tmp}/small`, { "small.txt": { type: "file", content: "one PUT\n" } });
@@ -301,6 +298,65 @@ Deno.test("uploads: a broken chunk resumes from the registry's Range; a broken P
     const pull = await run(["pull", `${registry.host}/t/up:v1`, "-o", `${tmp}/out`]);
     assert.equal(pull.code, 0, shown(pull));
     assert.deepEqual(await Deno.readFile(`${tmp}/out/large.bin`), large);
+  });
+});
+
+Deno.test("copy from a layout: a large blob goes up in one streamed PATCH, starts over when broken, and is refused unsent when it does not match its digest", async () => {
+  await withFixture(async ({ registry, proxy, tmp, run }) => {
+    // Over the size from which a blob that can be read from any offset is streamed. The layer
+    // file is GNU tar's: its digest is known without ocisync.
+    const data = randomBytes(33 * 1024 * 1024);
+    await writeTree(`${tmp}/data`, { "data.bin": { type: "file", content: data } });
+    await runOk("tar", ["-C", `${tmp}/data`, "-cf", `${tmp}/layer.tar`, "data.bin"]);
+    const layer = sha256Digest(await Deno.readFile(`${tmp}/layer.tar`));
+    const pushed = await ocisync(["push", `oci:${tmp}/layout:v1`, `${tmp}/layer.tar`]);
+    assert.equal(pushed.code, 0, shown(pushed));
+
+    const uploads = /\/blobs\/uploads\/./;
+    // The blob's only PATCH breaks after 5 MiB: the registry drops the session.
+    proxy.inject({ method: "PATCH", path: uploads, fault: { kind: "reset", after: 5 << 20 } });
+    const before = (await registry.requests()).length;
+    const copy = await run(["copy", `oci:${tmp}/layout:v1`, `${proxy.host}/t/big:v1`]);
+    assert.equal(copy.code, 0, shown(copy));
+    const log = (await registry.requests()).slice(before)
+      .filter((r) => r.status !== 401 && r.path.includes(`/blobs/uploads/`))
+      .map((r) => `${r.method} ${r.status}`);
+    assert.deepEqual(log, [
+      "POST 202", // the layer's session
+      "POST 202", // the config's
+      "PUT 201", // the config, in one request
+      "PATCH 202", // 5 MiB of the layer reached the registry
+      "GET 404", // which dropped the session:
+      "POST 202", // start over, from the first byte
+      "PATCH 202", // the whole layer in one request
+      "PUT 201",
+    ]);
+    const pull = await run(["pull", `${registry.host}/t/big:v1`, "-o", `${tmp}/out`]);
+    assert.equal(pull.code, 0, shown(pull));
+    assert.deepEqual(await Deno.readFile(`${tmp}/out/data.bin`), data);
+
+    // From an oci-archive that skopeo wrote, the blob is a byte range of the file: one PATCH too.
+    await runOk("skopeo", ["copy", "-q", `oci:${tmp}/layout:v1`, `oci-archive:${tmp}/app.tar`]);
+    const seenBefore = proxy.seen.length;
+    const fromArchive = await run(["copy", `oci-archive:${tmp}/app.tar`, `${proxy.host}/t/arc:v1`]);
+    assert.equal(fromArchive.code, 0, shown(fromArchive));
+    const patches = proxy.seen.slice(seenBefore).filter((r) => r.method === "PATCH");
+    assert.equal(patches.length, 1);
+
+    // A layout blob that no longer matches its digest fails the copy as an integrity error: not
+    // resumed, not sent again, and no manifest refers to it.
+    const file = `${tmp}/layout/blobs/sha256/${layer.slice("sha256:".length)}`;
+    const bytes = await Deno.readFile(file);
+    bytes[bytes.length - 4096] ^= 1;
+    await Deno.writeFile(file, bytes);
+    const seen = proxy.seen.length;
+    const bad = await run(["copy", `oci:${tmp}/layout:v1`, `${proxy.host}/t/bad:v1`]);
+    assert.equal(bad.code, ExitCode.Integrity, shown(bad));
+    assert.match(bad.stderr, new RegExp(`blob ${layer} has digest sha256:[0-9a-f]{64}`));
+    const sent = proxy.seen.slice(seen).map((r) => `${r.method} ${r.path.replace(/\?.*/, "")}`);
+    assert.equal(sent.filter((r) => r.startsWith("PATCH")).length, 1, sent.join("\n"));
+    assert.ok(!sent.some((r) => r.startsWith("PUT /v2/t/bad/manifests/")), sent.join("\n"));
+    assert.ok(!sent.some((r) => r === `PUT /v2/t/bad/blobs/uploads/`), sent.join("\n"));
   });
 });
 

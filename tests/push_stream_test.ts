@@ -14,15 +14,10 @@ import { ocisync, shown } from "./helpers/cli.ts";
 import { sha256Digest } from "./helpers/hash.ts";
 import { pythonTar } from "./helpers/layers.ts";
 import { startRegistry } from "./helpers/registry.ts";
+import { randomBytes } from "./helpers/random.ts";
 
 /** Over the size from which a reopenable body is streamed in one request. */
 const SIZE = 33 * 1024 * 1024;
-
-function randomBytes(size: number): Uint8Array<ArrayBuffer> {
-  const bytes = new Uint8Array(size);
-  for (let i = 0; i < size; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
-  return bytes;
-}
 
 /** A body read from `bytes`, and again from any offset, as a file's is. */
 function fileLike(bytes: Uint8Array): ReadableStream<Uint8Array> {

@@ -24,19 +24,13 @@ import {
 import { type FrontProxy, startProxy } from "./helpers/fault_proxy.ts";
 import { startRegistry, type TestRegistry } from "./helpers/registry.ts";
 import { requireTool } from "./helpers/tools.ts";
+import { randomBytes } from "./helpers/random.ts";
 
 const CHUNK = 64 * 1024;
 const enc = new TextEncoder();
 
 function blob(bytes: Uint8Array, mediaType: string = MediaType.OciLayer): Descriptor {
   return { mediaType, digest: sha256Digest(bytes), size: bytes.byteLength };
-}
-
-function randomBytes(size: number): Uint8Array<ArrayBuffer> {
-  const bytes = new Uint8Array(size);
-  // getRandomValues fills at most 64 KiB per call.
-  for (let i = 0; i < size; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
-  return bytes;
 }
 
 /** A stream that yields `bytes` in uneven pieces, as files and pipes do. */

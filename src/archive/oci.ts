@@ -32,7 +32,7 @@ import {
 import { walkReachable } from "../layout/gc.ts";
 import type { LayoutTarget } from "../layout/mod.ts";
 import { MANIFEST_MEDIA_TYPES } from "../oci/mediatypes.ts";
-import type { CallOptions, Closer, Discarder, Target } from "../oci/target.ts";
+import type { BlobRangeFetcher, CallOptions, Closer, Discarder, Target } from "../oci/target.ts";
 import {
   type Descriptor,
   type Index,
@@ -82,7 +82,7 @@ function expectedOf(index: Index): Set<string> {
  * await archive.close(); // writes out.tar
  * ```
  */
-export class OciArchiveTarget implements Target, Closer, Discarder {
+export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Discarder {
   /** `oci-archive:FILE`. */
   readonly name: string;
   /** The archive file. */
@@ -256,6 +256,27 @@ export class OciArchiveTarget implements Target, Closer, Discarder {
   ): Promise<ReadableStream<Uint8Array>> {
     this.#check(options);
     return await this.#openBlob(descriptor);
+  }
+
+  /**
+   * A blob's bytes from `offset`, unverified (see {@linkcode BlobRangeFetcher}): a registry
+   * resumes an upload of a large blob with them.
+   *
+   * @throws {NotFoundError} when the blob is not in the archive.
+   * @example
+   * ```ts
+   * import { OciArchiveTarget } from "./oci.ts";
+   * const archive = await OciArchiveTarget.open("app.tar");
+   * const rest = await archive.fetchBlobFrom(await archive.resolve("v1"), 100);
+   * ```
+   */
+  async fetchBlobFrom(
+    descriptor: Descriptor,
+    offset: number,
+    options?: CallOptions,
+  ): Promise<ReadableStream<Uint8Array>> {
+    this.#check(options);
+    return await this.#openBlobFrom(descriptor, offset);
   }
 
   /**
@@ -464,16 +485,26 @@ export class OciArchiveTarget implements Target, Closer, Discarder {
     return this.#archiveBlob(digest)?.size;
   }
 
-  /** A blob's verified bytes: staged ones first, then the archive's byte range. */
+  /** A blob's verified bytes. */
   async #openBlob(descriptor: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    return (await this.#openBlobFrom(descriptor, 0))
+      .pipeThrough(verifyingStream(descriptor, "blob"));
+  }
+
+  /** A blob's bytes from `offset`, unverified: staged ones first, then the archive's range. */
+  async #openBlobFrom(
+    descriptor: Descriptor,
+    offset: number,
+  ): Promise<ReadableStream<Uint8Array>> {
     const staging = this.#staging && await this.#staging;
-    if (staging && await staging.hasBlob(descriptor)) return await staging.fetchBlob(descriptor);
+    if (staging && await staging.hasBlob(descriptor)) {
+      return await staging.fetchBlobFrom(descriptor, offset);
+    }
     const entry = this.#archiveBlob(descriptor.digest);
     if (!this.#archive || !entry) {
       throw new NotFoundError(`blob ${descriptor.digest} not found in ${this.name}`);
     }
-    const verify = verifyingStream(descriptor, "blob");
-    return (await openEntry(this.#archive, entry)).pipeThrough(verify);
+    return await openEntry(this.#archive, entry, offset);
   }
 
   /** A manifest's or index's verified bytes, refused when larger than a manifest may be. */

@@ -169,9 +169,10 @@ export async function indexTar(path: string, options: IndexTarOptions): Promise<
 }
 
 /**
- * The content of one entry, read from the tar file as a byte range. The file is checked to be
- * the one that was indexed, so that a file replaced since cannot hand out another's bytes.
- * Verify the bytes against a digest as they stream: the index knows only where they are.
+ * The content of one entry from its byte `from` (default its first), read from the tar file as
+ * a byte range. The file is checked to be the one that was indexed, so that a file replaced
+ * since cannot hand out another's bytes. Verify the bytes against a digest as they stream: the
+ * index knows only where they are.
  *
  * @throws {OcisyncError} when the file was replaced or changed since it was indexed.
  * @example
@@ -184,6 +185,7 @@ export async function indexTar(path: string, options: IndexTarOptions): Promise<
 export async function openEntry(
   index: TarIndex,
   entry: TarIndexEntry,
+  from = 0,
 ): Promise<ReadableStream<Uint8Array>> {
   const file = await Deno.open(index.path);
   let open = true;
@@ -195,12 +197,12 @@ export async function openEntry(
     if (!sameFile(identityOf(await file.stat()), index.identity)) {
       throw new OcisyncError(`${index.path} changed after it was opened: open it again`);
     }
-    await file.seek(entry.offset, Deno.SeekMode.Start);
+    await file.seek(entry.offset + from, Deno.SeekMode.Start);
   } catch (error) {
     close();
     throw error;
   }
-  let remaining = entry.size;
+  let remaining = entry.size - from;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       if (remaining === 0) {

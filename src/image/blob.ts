@@ -16,7 +16,7 @@
  * ```
  * @module
  */
-import type { Target } from "../oci/target.ts";
+import { isBlobRangeFetcher, type Target } from "../oci/target.ts";
 import type { Descriptor } from "../oci/types.ts";
 import type { ImageLayer, JsonBlob } from "./build.ts";
 
@@ -30,6 +30,12 @@ export interface BlobSource {
   descriptor: Descriptor;
   /** Opens the bytes; called only when the destination lacks the blob. */
   open(): Promise<ReadableStream<Uint8Array>>;
+  /**
+   * The bytes from `offset` to the end, for a blob that can be read again from anywhere (a file):
+   * a registry then sends a large one in one streamed request, and resumes it from the offset
+   * it reports. The destination verifies the whole against the digest.
+   */
+  openAt?(offset: number): Promise<ReadableStream<Uint8Array>>;
   /**
    * The target the bytes are read from, for a blob of another target: a writer may link the
    * blob from there (a registry mount) rather than send it.
@@ -79,7 +85,8 @@ export function bytesBlob(blob: JsonBlob): BlobSource {
 
 /**
  * A blob of `target`, read from it (verified as it streams), or mounted from it where the
- * writer's destination allows.
+ * writer's destination allows. A target that reads blobs from any offset (a layout) lends the
+ * blob {@linkcode BlobSource.openAt}.
  *
  * @example
  * ```ts
@@ -94,5 +101,9 @@ export function bytesBlob(blob: JsonBlob): BlobSource {
  * ```
  */
 export function targetBlob(target: Target, descriptor: Descriptor): BlobSource {
-  return { descriptor, open: () => target.fetchBlob(descriptor), from: target };
+  const blob: BlobSource = { descriptor, open: () => target.fetchBlob(descriptor), from: target };
+  if (isBlobRangeFetcher(target)) {
+    blob.openAt = (offset) => target.fetchBlobFrom(descriptor, offset);
+  }
+  return blob;
 }

@@ -15,7 +15,7 @@ import { type Digest, isDigest, parseDigest } from "../digest/parse.ts";
 import { verifyBytes, verifyingStream } from "../digest/verify.ts";
 import { IntegrityError, NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
-import { readUpTo } from "../fs/read.ts";
+import { openFileAt, readUpTo } from "../fs/read.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import {
   type Descriptor,
@@ -234,16 +234,46 @@ export async function openBlob(
   root: string,
   descriptor: Descriptor,
 ): Promise<ReadableStream<Uint8Array>> {
-  const verify = verifyingStream(descriptor, "blob");
-  return (await openBlobFile(root, descriptor)).readable.pipeThrough(verify);
+  return (await openBlobFrom(root, descriptor, 0)).pipeThrough(verifyingStream(descriptor, "blob"));
+}
+
+/**
+ * A blob's bytes from `offset` to the end of its file, unverified: the reader of a part cannot
+ * check it against the digest (see {@linkcode openBlob} for the whole, verified).
+ *
+ * @throws {NotFoundError} when the blob is not in the layout.
+ * @example
+ * ```ts
+ * import { openBlobFrom } from "./format.ts";
+ * const rest = await openBlobFrom("./images", {
+ *   mediaType: "application/vnd.oci.empty.v1+json",
+ *   digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+ *   size: 2,
+ * }, 1);
+ * ```
+ */
+export async function openBlobFrom(
+  root: string,
+  descriptor: Descriptor,
+  offset: number,
+): Promise<ReadableStream<Uint8Array>> {
+  try {
+    return await openFileAt(blobPath(root, descriptor.digest), offset);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new NotFoundError(blobMissing(root, descriptor));
+    }
+    throw error;
+  }
+}
+
+function blobMissing(root: string, descriptor: Descriptor): string {
+  return `blob ${descriptor.digest} not found in oci:${root}`;
 }
 
 /** The file of a blob, open for reading. */
 function openBlobFile(root: string, descriptor: Descriptor): Promise<Deno.FsFile> {
-  return openFile(
-    blobPath(root, descriptor.digest),
-    `blob ${descriptor.digest} not found in oci:${root}`,
-  );
+  return openFile(blobPath(root, descriptor.digest), blobMissing(root, descriptor));
 }
 
 /** A file open for reading; a missing one is a {@linkcode NotFoundError} that says `missing`. */

@@ -27,7 +27,7 @@ import { verifyBytes, verifyingStream } from "../digest/verify.ts";
 import { NotFoundError, UsageError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
 import { MANIFEST_MEDIA_TYPES } from "../oci/mediatypes.ts";
-import type { CallOptions, ReferrerLister, Target } from "../oci/target.ts";
+import type { BlobRangeFetcher, CallOptions, ReferrerLister, Target } from "../oci/target.ts";
 import { type Descriptor, type ManifestOrIndex, parseManifestOrIndex } from "../oci/types.ts";
 import {
   blobPath,
@@ -35,6 +35,7 @@ import {
   checkLayout,
   initLayout,
   openBlob,
+  openBlobFrom,
   readIndex,
   readManifestBlob,
   REF_NAME_ANNOTATION,
@@ -52,7 +53,7 @@ export { REF_NAME_ANNOTATION } from "./format.ts";
 // Re-exported so that this module's documentation is complete on its own.
 export type { Digest } from "../digest/parse.ts";
 export type { Descriptor, Platform } from "../oci/types.ts";
-export type { CallOptions, ReferrerLister, Target } from "../oci/target.ts";
+export type { BlobRangeFetcher, CallOptions, ReferrerLister, Target } from "../oci/target.ts";
 
 /** Options of {@linkcode LayoutTarget.open}. */
 export interface LayoutOpenOptions {
@@ -75,7 +76,7 @@ const REF_NAME = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
  * const manifest = await layout.fetchManifest(descriptor);
  * ```
  */
-export class LayoutTarget implements Target, ReferrerLister {
+export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
   /** `oci:PATH`. */
   readonly name: string;
   /** The layout directory. */
@@ -187,6 +188,27 @@ export class LayoutTarget implements Target, ReferrerLister {
   ): Promise<ReadableStream<Uint8Array>> {
     options.signal?.throwIfAborted();
     return stoppable(await openBlob(this.path, descriptor), options.signal);
+  }
+
+  /**
+   * A blob's bytes from `offset` to the end of its file, unverified (see
+   * {@linkcode BlobRangeFetcher}): a registry resumes an upload of a large blob with them.
+   *
+   * @throws {NotFoundError} when the blob is missing.
+   * @example
+   * ```ts
+   * import { LayoutTarget } from "./mod.ts";
+   * const layout = await LayoutTarget.open("./images");
+   * const rest = await layout.fetchBlobFrom(await layout.resolve("v1"), 100);
+   * ```
+   */
+  async fetchBlobFrom(
+    descriptor: Descriptor,
+    offset: number,
+    options: CallOptions = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    options.signal?.throwIfAborted();
+    return stoppable(await openBlobFrom(this.path, descriptor, offset), options.signal);
   }
 
   /**

@@ -4,8 +4,9 @@
  * `sync` are written once against it.
  *
  * Beside {@linkcode Target}, a place may have optional capabilities:
- * {@linkcode Mounter}, {@linkcode ReferrerLister}, {@linkcode TagPager},
- * {@linkcode PushAuthenticator} and {@linkcode Closer}. They are found by
+ * {@linkcode Mounter}, {@linkcode ReferenceFetcher}, {@linkcode BlobRangeFetcher},
+ * {@linkcode BlobWriter}, {@linkcode ReferrerLister}, {@linkcode TagPager},
+ * {@linkcode PushAuthenticator}, {@linkcode Closer} and {@linkcode Discarder}. They are found by
  * checking for the method, with the type guards here, never by class, so that
  * a new kind of place (or a wrapper) gains them by having the method.
  *
@@ -170,6 +171,36 @@ export interface ReferenceFetcher {
    * as {@linkcode Target.fetchManifest} checks them.
    */
   fetchReference(reference: string, options?: CallOptions): Promise<FetchedManifest>;
+}
+
+/**
+ * A target that reads a blob from any offset, as a layout reads its files: a large blob of it
+ * goes up to a registry in one streamed request, which resumes after a failure from the offset
+ * the registry reports instead of sending the bytes in chunks held for a resend.
+ *
+ * @example
+ * ```ts
+ * import { isBlobRangeFetcher, type Target } from "./target.ts";
+ * import type { Descriptor } from "./types.ts";
+ * async function rest(target: Target, blob: Descriptor, offset: number) {
+ *   if (isBlobRangeFetcher(target)) return await target.fetchBlobFrom(blob, offset);
+ *   return undefined;
+ * }
+ * ```
+ */
+export interface BlobRangeFetcher {
+  /**
+   * The blob's bytes from `offset` to its end. They are not verified: only the whole blob can
+   * be checked against its digest, which the reader of the rest does (a registry's closing
+   * `PUT` does). {@linkcode Target.fetchBlob} reads the whole blob, verified.
+   *
+   * @throws {NotFoundError} when the blob is missing.
+   */
+  fetchBlobFrom(
+    descriptor: Descriptor,
+    offset: number,
+    options?: CallOptions,
+  ): Promise<ReadableStream<Uint8Array>>;
 }
 
 /**
@@ -367,6 +398,20 @@ export function isMounter<T extends Target>(target: T): target is T & Mounter {
  */
 export function isReferenceFetcher<T extends Target>(target: T): target is T & ReferenceFetcher {
   return hasMethod(target, "fetchReference");
+}
+
+/**
+ * Whether the target reads a blob from any offset; see {@linkcode BlobRangeFetcher}.
+ *
+ * @example
+ * ```ts
+ * import { isBlobRangeFetcher, type Target } from "./target.ts";
+ * declare const target: Target;
+ * console.log(isBlobRangeFetcher(target));
+ * ```
+ */
+export function isBlobRangeFetcher<T extends Target>(target: T): target is T & BlobRangeFetcher {
+  return hasMethod(target, "fetchBlobFrom");
 }
 
 /**

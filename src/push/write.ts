@@ -35,8 +35,8 @@ import { reopenable } from "../remote/registry.ts";
 import { openFileAt } from "../fs/read.ts";
 
 /**
- * A blob in a file: read in large pieces, and readable again from any offset, so that a registry
- * sends a large one in one streamed request and resumes it from the offset it reports.
+ * A blob in a file: read in large pieces, and readable again from any offset (see
+ * {@linkcode BlobSource.openAt}).
  */
 export interface FileBlobSource extends BlobSource {
   /** The file. */
@@ -62,10 +62,6 @@ export interface FileBlobSource extends BlobSource {
 export function fileSource(descriptor: Descriptor, path: string): FileBlobSource {
   const openAt = (offset: number) => openFileAt(path, offset);
   return { descriptor, path, open: () => openAt(0), openAt };
-}
-
-function isFileSource(blob: BlobSource): blob is FileBlobSource {
-  return typeof (blob as Partial<FileBlobSource>).openAt === "function";
 }
 
 /** Options of {@linkcode writePlan} and {@linkcode pushBlobs}. */
@@ -396,7 +392,9 @@ export async function pushBlobs(
       // the bytes when it cannot. One call either way, which also learns whether it had the blob.
       const from = blob.from;
       const stored = from !== undefined && isMounter(target)
-        ? await target.mountBlob(descriptor, from, open, { signal })
+        ? await target.mountBlob(descriptor, from, () => Promise.resolve(body(blob, open)), {
+          signal,
+        })
         : await target.pushBlob(descriptor, body(blob, open), { signal })
         ? "copied"
         : "present";
@@ -429,13 +427,17 @@ export async function pushBlobs(
   return stats;
 }
 
-/** The body of a blob: a file's can be read again from an offset, for a registry's resume. */
+/**
+ * The body of a blob: one that can be read again from an offset (a file's) is marked so, for a
+ * registry to stream it and resume it.
+ */
 function body(
   blob: BlobSource,
   open: () => Promise<ReadableStream<Uint8Array>>,
 ): ReadableStream<Uint8Array> {
   const stream = lazyStream(open);
-  return isFileSource(blob) ? reopenable(stream, (offset) => blob.openAt(offset)) : stream;
+  const openAt = blob.openAt?.bind(blob);
+  return openAt ? reopenable(stream, openAt) : stream;
 }
 
 /**

@@ -281,7 +281,18 @@ export function startProxy(
   };
 
   const server = Deno.serve(
-    { hostname, port: 0, ...options.tls, onListen() {} },
+    {
+      hostname,
+      port: 0,
+      ...options.tls,
+      onListen() {},
+      onError(error) {
+        // A client that gives up on its upload midway (bytes that do not match their digest)
+        // leaves the body unreadable: expected, and not worth a stack trace.
+        if (!(error instanceof Deno.errors.BadResource)) console.error(error);
+        return new Response(null, { status: 502 });
+      },
+    },
     async (request) => {
       const url = new URL(request.url);
       const entry = record(request, url);

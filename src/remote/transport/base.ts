@@ -18,7 +18,7 @@
  * @module
  */
 import { OcisyncError } from "../../errors/mod.ts";
-import { describe } from "./errors.ts";
+import { describe, mapReadErrors } from "./errors.ts";
 import type { Fetch } from "./fetch.ts";
 
 /**
@@ -65,15 +65,29 @@ export function httpFetch(options: { caFile?: string } = {}): HttpFetch {
     );
   return {
     async fetch(request) {
-      const { method, url, headers, body, signal } = request;
-      const response = await fetch(url, {
-        method,
-        headers,
-        body,
-        signal,
-        redirect: "manual",
-        client: options.caFile === undefined ? undefined : await httpClient(options.caFile),
-      });
+      const { method, url, headers, signal } = request;
+      // A streamed upload passes its stream here as the body (see `#streamPatches` of
+      // `../registry.ts`): its own failure, such as bytes that do not match their digest, is that
+      // request's error, not a network failure for the layers above to resume.
+      let failure: { error: unknown } | undefined;
+      const body = request.body instanceof ReadableStream
+        ? mapReadErrors(request.body, (error) => (failure = { error }).error)
+        : request.body;
+      const client = options.caFile === undefined ? undefined : await httpClient(options.caFile);
+      let response;
+      try {
+        response = await fetch(url, {
+          method,
+          headers,
+          body,
+          signal,
+          redirect: "manual",
+          client,
+        });
+      } catch (error) {
+        // `fetch` rejects with a `TypeError` whose cause keeps only the body's message.
+        throw failure ? failure.error : error;
+      }
       const { status, statusText } = response;
       return { method, url, status, statusText, headers: response.headers, body: response.body };
     },

@@ -81,8 +81,17 @@ function bodyFailure(error: unknown, request: FetchRequest, shown: string): unkn
   return new NetworkError(`${shown}: ${redactMessage(describe(error))}`);
 }
 
-/** The body, passed through, with the error of a failed read replaced by `map`'s. */
-function mapReadErrors(
+/**
+ * The body, passed through, with the error of a failed read replaced by `map`'s.
+ *
+ * @example
+ * ```ts
+ * import { mapReadErrors } from "./errors.ts";
+ * const failing = new ReadableStream({ pull: (c) => c.error(new Error("disk")) });
+ * const mapped = mapReadErrors(failing, (error) => new Error("reading failed", { cause: error }));
+ * ```
+ */
+export function mapReadErrors(
   body: ReadableStream<Uint8Array>,
   map: (error: unknown) => unknown,
 ): ReadableStream<Uint8Array> {
