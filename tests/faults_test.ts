@@ -360,6 +360,54 @@ Deno.test("copy from a layout: a large blob goes up in one streamed PATCH, start
   });
 });
 
+Deno.test("copy between registries: a large blob streams into one PATCH, its source resumed under it; a flipped byte is refused unsent", async () => {
+  await withFixture(async ({ registry, proxy, tmp, run }) => {
+    const other = await startRegistry();
+    try {
+      // Over the size from which a blob that can be read from any offset is streamed. The layer
+      // file is GNU tar's: its digest is known without ocisync.
+      const data = randomBytes(33 * 1024 * 1024);
+      await writeTree(`${tmp}/data`, { "data.bin": { type: "file", content: data } });
+      await runOk("tar", ["-C", `${tmp}/data`, "-cf", `${tmp}/layer.tar`, "data.bin"]);
+      const layer = sha256Digest(await Deno.readFile(`${tmp}/layer.tar`));
+      const pushed = await run(["push", `${registry.host}/t/big:v1`, `${tmp}/layer.tar`]);
+      assert.equal(pushed.code, 0, shown(pushed));
+      const patches = async (repository: string) =>
+        (await other.requests()).filter((r) =>
+          r.method === "PATCH" && r.path.startsWith(`/v2/${repository}/blobs/uploads/`)
+        );
+
+      // The source's body breaks after 5 MiB: resumed with Range beneath the one PATCH.
+      proxy.inject({
+        method: "GET",
+        path: blobPath(layer),
+        fault: { kind: "reset", after: 5 << 20 },
+      });
+      const copy = await run(["copy", `${proxy.host}/t/big:v1`, `${other.host}/t/big:v1`]);
+      assert.equal(copy.code, 0, shown(copy));
+      const ranges = gets(proxy, blobPath(layer));
+      assert.equal(ranges.length, 2, String(ranges));
+      assert.equal(ranges[0], null);
+      assert.match(ranges[1] ?? "", /^bytes=[1-9]\d*-$/);
+      assert.equal((await patches("t/big")).length, 1);
+      const pull = await ocisync(["pull", `${other.host}/t/big:v1`, "-o", `${tmp}/out`]);
+      assert.equal(pull.code, 0, shown(pull));
+      assert.deepEqual(await Deno.readFile(`${tmp}/out/data.bin`), data);
+
+      // A flipped byte on the way from the source: exit 5, not resumed, not sent again, and no
+      // manifest at the destination.
+      proxy.inject({ method: "GET", path: blobPath(layer), fault: { kind: "flip" } });
+      const bad = await run(["copy", `${proxy.host}/t/big:v1`, `${other.host}/t/bad:v1`]);
+      assert.equal(bad.code, ExitCode.Integrity, shown(bad));
+      assert.equal((await patches("t/bad")).length, 1);
+      const written = (await other.requests()).filter((r) => r.path.startsWith("/v2/t/bad/"));
+      assert.ok(!written.some((r) => r.path.includes("/manifests/")), String(written));
+    } finally {
+      await other.stop();
+    }
+  });
+});
+
 Deno.test("auth: a 401 is answered once with a fresh token, never in a loop", async () => {
   await withFixture(async ({ registry, proxy, tmp, run, seed }) => {
     const image = await seed("t/app");

@@ -232,6 +232,7 @@ Deno.test("a blob is read from any offset, for an upload that resumes", async ()
     assert.equal(await from(0), "0123456789");
     assert.equal(await from(7), "789");
     assert.equal(await from(10), "");
+    assert.equal(await from(11), "");
     // A part is not verified (only the whole can be); it is the bytes as they are on disk.
     await Deno.writeFile(
       `${dir}/blobs/sha256/${descriptor.digest.slice(7)}`,

@@ -184,6 +184,19 @@ Deno.test("anonymous: push, resolve, pull, skip, concurrency", async () => {
     assert.equal(await target.hasBlob(blob(large)), true);
     assert.equal(await target.hasBlob(blob(enc.encode("absent"))), false);
 
+    // From an offset, with Range, for an upload of it elsewhere that resumes.
+    for (const offset of [0, 1, large.length - 1, large.length, large.length + 1]) {
+      assert.deepEqual(
+        await readAll(await target.fetchBlobFrom(blob(large), offset)),
+        large.subarray(offset),
+        `from ${offset}`,
+      );
+    }
+    // The last two ask for nothing: no request.
+    const ranges = (await reg.requests()).slice(-3).map((r) => `${r.method} ${r.status}`);
+    assert.deepEqual(ranges, ["GET 200", "GET 206", "GET 206"]);
+    await assert.rejects(target.fetchBlobFrom(blob(enc.encode("absent")), 1), NotFoundError);
+
     // A second push of the same blob is one HEAD.
     start = (await reg.requests()).length;
     let pulled = false;

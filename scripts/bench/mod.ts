@@ -216,6 +216,26 @@ try {
       peerName: "skopeo copy oci: docker://",
       goal: 0.8,
     });
+    // The same layer copied as skopeo copies it: from the layout, and from another registry.
+    await sh(`${ocisync} copy oci:${work}/big${mib}-layout:v1 ${host}/big${mib}:v1`);
+    const [fromLayout, skopeoFromLayout, fromRegistry, skopeoFromRegistry] = await medians([
+      `${ocisync} copy oci:${work}/big${mib}-layout:v1 {host}/copy:v1`,
+      `skopeo copy -q --dest-tls-verify=false oci:${work}/big${mib}-layout:v1 docker://{host}/copy:v1`,
+      `${ocisync} copy ${host}/big${mib}:v1 {host}/copy:v1`,
+      `skopeo copy -q --src-tls-verify=false --dest-tls-verify=false docker://${host}/big${mib}:v1 docker://{host}/copy:v1`,
+    ], { freshRegistry: true });
+    rows.push({
+      what: `copy ${mib} MiB layer, layout to registry`,
+      ours: fromLayout,
+      peer: skopeoFromLayout,
+      peerName: "skopeo copy oci: docker://",
+    });
+    rows.push({
+      what: `copy ${mib} MiB layer between registries`,
+      ours: fromRegistry,
+      peer: skopeoFromRegistry,
+      peerName: "skopeo copy docker:// docker://",
+    });
     await sh(`rm -rf ${work}/big${mib} ${work}/big${mib}-layout`);
   }
 

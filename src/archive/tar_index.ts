@@ -202,7 +202,7 @@ export async function openEntry(
     close();
     throw error;
   }
-  let remaining = entry.size - from;
+  let remaining = Math.max(0, entry.size - from);
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       if (remaining === 0) {

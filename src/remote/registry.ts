@@ -24,6 +24,7 @@ import { IntegrityError, NetworkError, NotFoundError } from "../errors/mod.ts";
 import { MANIFEST_MEDIA_TYPES, MediaType } from "../oci/mediatypes.ts";
 import { referrersQuery } from "../oci/referrers.ts";
 import type {
+  BlobRangeFetcher,
   BlobWriter,
   CallOptions,
   Closer,
@@ -53,11 +54,13 @@ import {
   repositoryScope,
 } from "./auth.ts";
 import {
+  bodyFrom,
   concurrencyLimit,
   discardBody,
   type HttpRequest,
   type HttpResponse,
   readBody,
+  requestLine,
 } from "./transport.ts";
 
 /**
@@ -157,6 +160,7 @@ export class RegistryTarget
   implements
     Target,
     ReferenceFetcher,
+    BlobRangeFetcher,
     Mounter,
     BlobWriter,
     ReferrerLister,
@@ -337,6 +341,41 @@ export class RegistryTarget
       throw await this.#error(response, `blob ${descriptor.digest} of ${this.name}`);
     }
     return (response.body ?? ReadableStream.from<Uint8Array>([])).pipeThrough(verifier);
+  }
+
+  /**
+   * A blob's bytes from `offset` on, unverified (see {@linkcode BlobRangeFetcher}), by a `GET`
+   * with `Range`; a registry that ignores `Range` sends the whole blob, whose first bytes are
+   * dropped. A copy to another registry streams a large blob with them, and resumes it.
+   *
+   * @throws {NotFoundError} when the repository lacks the blob.
+   * @example
+   * ```ts
+   * import { parseRegistryReference } from "../ref/mod.ts";
+   * import { RegistryTarget } from "./registry.ts";
+   * const target = new RegistryTarget(parseRegistryReference("localhost:5000/app"));
+   * const digest = `sha256:${"0".repeat(64)}` as const;
+   * const rest = await target.fetchBlobFrom({ mediaType: "application/octet-stream", digest, size: 9 }, 4);
+   * ```
+   */
+  async fetchBlobFrom(
+    descriptor: Descriptor,
+    offset: number,
+    options: CallOptions = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    // A range past the end is one a registry refuses (416): there is nothing to read.
+    if (offset >= descriptor.size) return ReadableStream.from<Uint8Array>([]);
+    const url = this.#url(`/blobs/${descriptor.digest}`);
+    const response = await this.#request(PULL, {
+      method: "GET",
+      url,
+      headers: offset > 0 ? { range: `bytes=${offset}-` } : undefined,
+      signal: options.signal,
+    });
+    if (response.status !== 200 && response.status !== 206) {
+      throw await this.#error(response, `blob ${descriptor.digest} of ${this.name}`);
+    }
+    return await bodyFrom(response, offset, requestLine("GET", url));
   }
 
   /**

@@ -55,7 +55,8 @@ export {
   type HttpResponse,
 } from "./transport/fetch.ts";
 export type { HttpExchange } from "./transport/logging.ts";
-export { redactHeader, redactUrl } from "./transport/redact.ts";
+export { redactHeader, redactUrl, requestLine } from "./transport/redact.ts";
+export { bodyFrom } from "./transport/resume.ts";
 export { retryDelay } from "./transport/retry.ts";
 
 const DEFAULT_RETRIES = 3;

@@ -21,6 +21,9 @@
 import { createHash } from "node:crypto";
 
 /** What goes wrong with one request. */
+
+/** What a body broken by a `reset` fault errors with. */
+const INJECTED_RESET = "injected connection reset";
 export type Fault =
   /** Answer with this status (500, 502, 503, 504, 408, 429, 401…), without asking the registry. */
   | {
@@ -287,9 +290,12 @@ export function startProxy(
       ...options.tls,
       onListen() {},
       onError(error) {
-        // A client that gives up on its upload midway (bytes that do not match their digest)
-        // leaves the body unreadable: expected, and not worth a stack trace.
-        if (!(error instanceof Deno.errors.BadResource)) console.error(error);
+        // The faults themselves, and a client that gives up on its upload midway (bytes that do
+        // not match their digest), which leaves the body unreadable: expected, and not worth a
+        // stack trace.
+        if (error !== INJECTED_RESET && !(error instanceof Deno.errors.BadResource)) {
+          console.error(error);
+        }
         return new Response(null, { status: 502 });
       },
     },
@@ -371,7 +377,7 @@ function cut(response: Response, after: number, how: "reset" | "close"): Respons
       if (done || sent >= after) {
         await reader.cancel();
         // Erroring the body makes the server drop the connection mid-response.
-        if (how === "reset") controller.error("injected connection reset");
+        if (how === "reset") controller.error(INJECTED_RESET);
         else controller.close();
         return;
       }

@@ -17,7 +17,7 @@
  */
 import { NetworkError } from "../../errors/mod.ts";
 import { discardBody } from "./body.ts";
-import type { Fetch, FetchRequest } from "./fetch.ts";
+import type { Fetch, FetchRequest, HttpResponse } from "./fetch.ts";
 import { requestLine } from "./redact.ts";
 import { isTransient, type RetryOptions, waitToRetry } from "./retry.ts";
 
@@ -120,17 +120,45 @@ async function resume(
   const headers = new Headers(request.headers);
   headers.set("range", `bytes=${offset}-`);
   const response = await next({ ...request, headers });
+  return (await bodyFrom(response, offset, shown)).getReader();
+}
+
+/**
+ * The bytes from `offset` on, from `response` to a request with `Range: bytes=OFFSET-`: a 206's
+ * range, or the whole body of a 200 (a server that ignores `Range`) without its first `offset`
+ * bytes. `shown` names the request in the error.
+ *
+ * @throws {NetworkError} when the answer cannot give those bytes; its body is discarded.
+ * @example
+ * ```ts
+ * import { bodyFrom } from "./resume.ts";
+ * const whole = {
+ *   method: "GET",
+ *   url: new URL("https://r.example/v2/app/blobs/sha256:1"),
+ *   status: 200,
+ *   headers: new Headers(),
+ *   body: new Blob(["hello"]).stream(),
+ * };
+ * const rest = await bodyFrom(whole, 2, "GET https://r.example/v2/app/blobs/sha256:1");
+ * console.log(await new Response(rest).text()); // "llo"
+ * ```
+ */
+export async function bodyFrom(
+  response: HttpResponse,
+  offset: number,
+  shown: string,
+): Promise<ReadableStream<Uint8Array>> {
   const start = response.status === 206
     ? Number(/^bytes (\d+)-/.exec(response.headers.get("content-range") ?? "")?.[1] ?? NaN)
     : response.status === 200
     ? 0
     : NaN;
-  // NaN (no usable answer) and a range that starts after `offset` cannot continue the body.
+  // NaN (no usable answer) and a range that starts after `offset` cannot give the bytes.
   if (response.body === null || !(start <= offset)) {
     await discardBody(response);
     throw new NetworkError(`${shown}: cannot resume from byte ${offset} (-> ${response.status})`);
   }
-  return response.body.pipeThrough(skipping(offset - start)).getReader();
+  return offset === start ? response.body : response.body.pipeThrough(skipping(offset - start));
 }
 
 /** Drops the first `count` bytes of a stream. */
