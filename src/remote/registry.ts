@@ -174,6 +174,8 @@ export class RegistryTarget
   /** The repository, e.g. `library/alpine`. */
   readonly repository: string;
   #client: RegistryClient;
+  /** The last tag or digest that {@linkcode #manifestUrl} checked, and its path. */
+  #checkedReference: [string, string] | undefined;
   #ownsClient: boolean;
   #chunkSize: number;
   /** The registry's `OCI-Chunk-Min-Length`, from its last upload session; 0 when it names none. */
@@ -1237,9 +1239,13 @@ export class RegistryTarget
 
   /** The manifest URL of a tag or digest, which is checked first: it becomes a path segment. */
   #manifestUrl(reference: string): URL {
-    const separator = isDigest(reference) ? "@" : ":";
-    const checked = parseRegistryReference(`${this.name}${separator}${reference}`);
-    return this.#url(`/manifests/${checked.digest ?? checked.tag}`);
+    // A sync loop asks for the same tag every tick: it is checked once.
+    if (this.#checkedReference?.[0] !== reference) {
+      const separator = isDigest(reference) ? "@" : ":";
+      const checked = parseRegistryReference(`${this.name}${separator}${reference}`);
+      this.#checkedReference = [reference, `/manifests/${checked.digest ?? checked.tag}`];
+    }
+    return this.#url(this.#checkedReference[1]);
   }
 
   /** Discards the body when the status is the expected one, else throws the error it means. */
