@@ -159,7 +159,7 @@ Deno.test("an unreachable registry is named, with the reason and a hint, exit 6"
         result,
         ExitCode.Network,
         new RegExp(
-          `HEAD http://${RegExp.escape(host)}/v2/t/app/manifests/v1: cannot connect to ` +
+          `GET http://${RegExp.escape(host)}/v2/t/app/manifests/v1: cannot connect to ` +
             `${RegExp.escape(host)}: ` +
             `connection refused$`,
         ),
@@ -173,7 +173,7 @@ Deno.test("an unreachable registry is named, with the reason and a hint, exit 6"
       assertError(
         result,
         ExitCode.Network,
-        /HEAD https:\/\/nosuch\.invalid\/v2\/t\/app\/manifests\/v1: cannot resolve the host name nosuch\.invalid \(/,
+        /GET https:\/\/nosuch\.invalid\/v2\/t\/app\/manifests\/v1: cannot resolve the host name nosuch\.invalid \(/,
         /check the spelling of nosuch\.invalid/,
       );
     });
@@ -187,7 +187,7 @@ Deno.test("an unreachable registry is named, with the reason and a hint, exit 6"
       assertError(
         result,
         ExitCode.Network,
-        /HEAD https:\/\/registry\.example\/v2\/t\/app\/manifests\/v1: cannot connect to registry\.example: /,
+        /GET https:\/\/registry\.example\/v2\/t\/app\/manifests\/v1: cannot connect to registry\.example: /,
         /\(HTTPS_PROXY is set: the proxy may be what failed\)$/,
       );
     });
@@ -202,7 +202,7 @@ Deno.test("an unreachable registry is named, with the reason and a hint, exit 6"
           result,
           ExitCode.Network,
           new RegExp(
-            `HEAD http://${
+            `GET http://${
               RegExp.escape(silent.host)
             }/v2/t/app/manifests/v1: no response within 1000 ms$`,
           ),
@@ -224,9 +224,7 @@ Deno.test("an unreachable registry is named, with the reason and a hint, exit 6"
           result,
           ExitCode.Network,
           new RegExp(
-            `HEAD https://${
-              RegExp.escape(server.host)
-            }/v2/t/app/manifests/v1: TLS handshake with ` +
+            `GET https://${RegExp.escape(server.host)}/v2/t/app/manifests/v1: TLS handshake with ` +
               `${RegExp.escape(server.host)} failed: it does not answer in TLS`,
           ),
           new RegExp(
@@ -350,7 +348,7 @@ Deno.test("an identity token, user name or password that would break a header is
           // The first request, sent without them, learned that the registry wants them.
           const seen = await registry.requests();
           assert.deepEqual(seen.map((r) => `${r.method} ${r.path} ${r.status}`), [
-            "HEAD /v2/t/app/manifests/v1 401",
+            "GET /v2/t/app/manifests/v1 401",
           ]);
         },
       );

@@ -220,7 +220,7 @@ Deno.test("--debug: request and response headers with secrets redacted, stack tr
     assert.doesNotMatch(log, /_state=[^*]/);
 
     const verbose = await ocisync(["inspect", ref, ...login, "-v"], { stdin: password });
-    assert.match(verbose.stderr, /^HEAD http:\/\/.*\/manifests\/v1 -> 200$/m);
+    assert.match(verbose.stderr, /^GET http:\/\/.*\/manifests\/v1 -> 200$/m);
     assert.doesNotMatch(verbose.stderr, /^\[\d+\] [<>]/m, "headers are for --debug only");
 
     // An unexpected error: Deno refuses /proc without --allow-all, which ocisync never asks for.

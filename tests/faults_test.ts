@@ -125,8 +125,9 @@ Deno.test("408, 429 and 5xx are retried: pull, push and copy succeed and say so"
   await withFixture(async ({ registry, proxy, tmp, run, seed }) => {
     const image = await seed("t/pull");
     proxy.inject(
-      { method: "HEAD", path: MANIFEST_TAG, fault: { kind: "status", status: 500 } },
-      { method: "GET", path: MANIFEST_DIGEST, fault: { kind: "status", status: 502 } },
+      // The manifest, read by tag in one GET.
+      { method: "GET", path: MANIFEST_TAG, fault: { kind: "status", status: 500 } },
+      { method: "GET", path: MANIFEST_TAG, fault: { kind: "status", status: 502 } },
       { method: "GET", path: blobPath(image.layer.digest), fault: { kind: "status", status: 503 } },
       { method: "GET", path: /\/blobs\//, fault: { kind: "status", status: 504 } },
       { method: "GET", path: /\/blobs\//, fault: { kind: "status", status: 408 } },
@@ -186,7 +187,7 @@ Deno.test("429: Retry-After in seconds and as an HTTP date is waited for, and lo
     const date = new Date(Date.now() + 4000).toUTCString();
     proxy.inject(
       {
-        method: "HEAD",
+        method: "GET",
         path: MANIFEST_TAG,
         fault: { kind: "status", status: 429, retryAfter: "1" },
       },
@@ -214,13 +215,19 @@ Deno.test("a body reset or truncated mid-way is resumed with Range, for pull and
     proxy.inject(
       { method: "GET", path: layer, fault: { kind: "reset", after: 100_000 } },
       { method: "GET", path: layer, fault: { kind: "truncate", after: 50_000 } },
-      { method: "GET", path: MANIFEST_DIGEST, fault: { kind: "truncate", after: 100 } },
+      // The manifest, read by tag in one GET (after the token challenge's refusal).
+      {
+        method: "GET",
+        path: MANIFEST_TAG,
+        ...AFTER_CHALLENGE,
+        fault: { kind: "truncate", after: 100 },
+      },
     );
     const pull = await run(["pull", `${proxy.host}/t/app:v1`, "-o", `${tmp}/out`, "-v"]);
     assert.equal(pull.code, 0, shown(pull));
     assert.deepEqual(await snapshot(`${tmp}/out`), await snapshot(`${tmp}/src`));
     assert.deepEqual(gets(proxy, layer), [null, "bytes=100000-", "bytes=150000-"]);
-    assert.deepEqual(gets(proxy, MANIFEST_DIGEST), [null, "bytes=100-"]);
+    assert.deepEqual(gets(proxy, MANIFEST_TAG), [null, null, "bytes=100-"]);
     assert.match(pull.stderr, /the body broke off at byte 100000 \(.*\), resuming it; retrying in/);
 
     proxy.inject({ method: "GET", path: layer, fault: { kind: "reset", after: 1 } });
@@ -399,9 +406,13 @@ Deno.test("copy between registries: a large blob streams into one PATCH, its sou
       proxy.inject({ method: "GET", path: blobPath(layer), fault: { kind: "flip" } });
       const bad = await run(["copy", `${proxy.host}/t/big:v1`, `${other.host}/t/bad:v1`]);
       assert.equal(bad.code, ExitCode.Integrity, shown(bad));
-      assert.equal((await patches("t/bad")).length, 1);
+      // The registry logs the PATCH it was sent, unless the broken-off request ended too early.
+      assert.ok((await patches("t/bad")).length <= 1);
       const written = (await other.requests()).filter((r) => r.path.startsWith("/v2/t/bad/"));
-      assert.ok(!written.some((r) => r.path.includes("/manifests/")), String(written));
+      const stored = (r: { method: string; path: string }) =>
+        r.method === "PUT" &&
+        (r.path.includes("/manifests/") || r.path.includes(encodeURIComponent(layer)));
+      assert.ok(!written.some(stored), JSON.stringify(written));
     } finally {
       await other.stop();
     }
@@ -458,7 +469,7 @@ Deno.test("stalls fail within --timeout, or are resumed", async () => {
     assert.ok(elapsed >= 2000 && elapsed < 6000, `failed after ${elapsed} ms`);
 
     // No headers at all: the same bound.
-    proxy.inject({ method: "HEAD", path: MANIFEST_TAG, fault: { kind: "stall", seconds: 30 } });
+    proxy.inject({ method: "GET", path: MANIFEST_TAG, fault: { kind: "stall", seconds: 30 } });
     started = Date.now();
     const headers = await run([
       ...["pull", `${proxy.host}/t/app:v1`, "-o", `${tmp}/headers`, "--timeout", "2s"],
@@ -524,11 +535,19 @@ Deno.test("a flipped byte is never retried into success, and never written", asy
       assert.match(pull.stderr, new RegExp(`blob of .* ${image.layer.digest} has digest sha256:`));
     }
     assert.equal(gets(proxy, layer).length, 2, "each pull read the blob once: no retry");
-    // The manifest.
-    proxy.inject({ method: "GET", path: MANIFEST_DIGEST, fault: { kind: "flip" } });
+    // The manifest, read by tag (after the token challenge's refusal).
+    proxy.inject({
+      method: "GET",
+      path: MANIFEST_TAG,
+      ...AFTER_CHALLENGE,
+      fault: { kind: "flip" },
+    });
     const manifest = await run(["pull", `${proxy.host}/t/app:v1`, "-o", `${tmp}/out`]);
     assert.equal(manifest.code, ExitCode.Integrity, shown(manifest));
-    assert.match(manifest.stderr, /manifest sha256:\w+ of .*: the bytes have digest sha256:/);
+    assert.match(
+      manifest.stderr,
+      /manifest v1 of .*: the registry says sha256:\w+, the bytes are sha256:/,
+    );
     assert.ok(!(await Deno.stat(`${tmp}/out`).catch(() => undefined)), "no output folder");
 
     // Copy into a layout: the blob is not stored, nor the manifest that would name it.
@@ -555,39 +574,51 @@ Deno.test("a flipped byte is never retried into success, and never written", asy
 Deno.test("Docker-Content-Digest: missing is looked up, wrong is refused", async () => {
   await withFixture(async ({ proxy, tmp, run, seed }) => {
     const image = await seed("t/app");
-    // A HEAD without it: the manifest is fetched by tag and hashed instead, and that read is
-    // the manifest the pull then reads.
+    // A HEAD without it (`inspect -q` asks a HEAD for a digest): the manifest is fetched by tag
+    // and hashed instead.
     proxy.inject({
       method: "HEAD",
       path: MANIFEST_TAG,
       ...AFTER_CHALLENGE,
       fault: { kind: "digest", value: null },
     });
-    const start = proxy.seen.length;
+    const manifests = (since: number) =>
+      proxy.seen.slice(since).filter((r) => r.path.includes("/manifests/"))
+        .map((r) => `${r.method} ${r.path}`);
+    let start = proxy.seen.length;
+    const digest = await run(["inspect", "-q", `${proxy.host}/t/app:v1`]);
+    assert.equal(digest.code, 0, shown(digest));
+    assert.equal(digest.stdout.trim(), image.digest);
+    assert.deepEqual(manifests(start), [
+      "HEAD /v2/t/app/manifests/v1", // refused: the challenge
+      "HEAD /v2/t/app/manifests/v1",
+      "GET /v2/t/app/manifests/v1",
+    ]);
+    // A GET without it (a pull reads the manifest by tag): the bytes are hashed, and that read is
+    // the manifest the pull goes on with.
+    proxy.inject({
+      method: "GET",
+      path: MANIFEST_TAG,
+      ...AFTER_CHALLENGE,
+      fault: { kind: "digest", value: null },
+    });
+    start = proxy.seen.length;
     const missing = await run(["pull", `${proxy.host}/t/app:v1`, "-o", `${tmp}/missing`, "--json"]);
     assert.equal(missing.code, 0, shown(missing));
     assert.equal(JSON.parse(missing.stdout).digest, image.digest);
-    assert.deepEqual(
-      proxy.seen.slice(start).filter((r) => r.path.includes("/manifests/"))
-        .map((r) => `${r.method} ${r.path}`),
-      [
-        "HEAD /v2/t/app/manifests/v1", // refused: the challenge
-        "HEAD /v2/t/app/manifests/v1",
-        "GET /v2/t/app/manifests/v1",
-      ],
-    );
+    assert.deepEqual(manifests(start), [
+      "GET /v2/t/app/manifests/v1", // refused: the challenge
+      "GET /v2/t/app/manifests/v1",
+    ]);
 
     // A GET whose header names other bytes than it sent.
     const other = `sha256:${"0".repeat(64)}`;
-    proxy.inject(
-      {
-        method: "HEAD",
-        path: MANIFEST_TAG,
-        ...AFTER_CHALLENGE,
-        fault: { kind: "digest", value: null },
-      },
-      { method: "GET", path: MANIFEST_TAG, fault: { kind: "digest", value: other } },
-    );
+    proxy.inject({
+      method: "GET",
+      path: MANIFEST_TAG,
+      ...AFTER_CHALLENGE,
+      fault: { kind: "digest", value: other },
+    });
     const wrong = await run(["pull", `${proxy.host}/t/app:v1`, "-o", `${tmp}/wrong`]);
     assert.equal(wrong.code, ExitCode.Integrity, shown(wrong));
     assert.match(
@@ -676,7 +707,13 @@ Deno.test("a blob redirected to storage is fetched without the Authorization hea
 Deno.test("oversized and malformed manifests are refused clearly", async () => {
   await withFixture(async ({ proxy, tmp, run, seed }) => {
     await seed("t/app");
-    proxy.inject({ method: "GET", path: MANIFEST_DIGEST, fault: { kind: "oversize" } });
+    // The manifest, read by tag (after the token challenge's refusal).
+    proxy.inject({
+      method: "GET",
+      path: MANIFEST_TAG,
+      ...AFTER_CHALLENGE,
+      fault: { kind: "oversize" },
+    });
     const oversized = await run(["pull", `${proxy.host}/t/app:v1`, "-o", `${tmp}/out`]);
     assert.equal(oversized.code, ExitCode.Integrity, shown(oversized));
     assert.match(oversized.stderr, /larger than 4194304 bytes/);
@@ -690,15 +727,12 @@ Deno.test("oversized and malformed manifests are refused clearly", async () => {
       ['{"schemaVersion":1,"name":"old"}', /schemaVersion is 1, expected 2/],
     ];
     for (const [body, message] of malformed) {
-      proxy.inject(
-        {
-          method: "HEAD",
-          path: MANIFEST_TAG,
-          ...AFTER_CHALLENGE,
-          fault: { kind: "digest", value: null },
-        },
-        { method: "GET", path: MANIFEST_TAG, fault: { kind: "replace", body } },
-      );
+      proxy.inject({
+        method: "GET",
+        path: MANIFEST_TAG,
+        ...AFTER_CHALLENGE,
+        fault: { kind: "replace", body },
+      });
       const pull = await run(["pull", `${proxy.host}/t/app:v1`, "-o", `${tmp}/out`]);
       assert.equal(pull.code, ExitCode.Integrity, shown(pull));
       assert.match(pull.stderr, message);
@@ -719,11 +753,8 @@ Deno.test("a Content-Type that contradicts the manifest's mediaType: the digeste
     const [entry] = JSON.parse(await Deno.readTextFile(`${tmp}/layout/index.json`)).manifests;
     assert.equal(entry.digest, image.digest);
     assert.equal(entry.mediaType, MediaType.OciManifest);
-    // pull resolves with a HEAD, then reads the manifest by digest.
-    proxy.inject(
-      { method: "HEAD", path: MANIFEST_TAG, ...AFTER_CHALLENGE, fault: docker },
-      { method: "GET", path: MANIFEST_DIGEST, fault: docker },
-    );
+    // So does pull.
+    proxy.inject({ method: "GET", path: MANIFEST_TAG, ...AFTER_CHALLENGE, fault: docker });
     const pull = await run(["pull", `${proxy.host}/t/app:v1`, "-o", `${tmp}/out`, "--json"]);
     assert.equal(pull.code, 0, shown(pull));
     assert.equal(JSON.parse(pull.stdout).digest, image.digest);
@@ -734,12 +765,6 @@ Deno.test("error bodies that are not JSON are quoted, on one line", async () => 
   await withFixture(async ({ proxy, tmp, run, seed }) => {
     await seed("t/app");
     const html = "<html><head><title>502 Bad Gateway</title></head>\n<body>nginx</body></html>";
-    proxy.inject({
-      method: "HEAD",
-      path: MANIFEST_TAG,
-      times: Infinity,
-      fault: { kind: "status", status: 404, body: html },
-    });
     proxy.inject({
       method: "GET",
       path: MANIFEST_TAG,

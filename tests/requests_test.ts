@@ -19,6 +19,7 @@ const TREE = {
 };
 
 const HEAD_V1 = "HEAD /v2/t/app/manifests/v1";
+const GET_V1 = "GET /v2/t/app/manifests/v1";
 
 /**
  * The first request of a fresh process, by auth mode: anonymous, it is answered; otherwise it
@@ -31,7 +32,7 @@ function freshProcess(auth: AuthMode, request: string, status = 200): string[] {
 }
 
 for (const auth of ["anonymous", "basic", "token"] as const) {
-  Deno.test(`${auth}: the cost of push (no ping), of an unchanged sync --once and of inspect -q`, async () => {
+  Deno.test(`${auth}: the cost of push (no ping), of an unchanged sync --once, of inspect (-q) and of pull`, async () => {
     await withRegistry({ auth }, async (registry, tmp) => {
       await writeTree(`${tmp}/src`, TREE);
       const ref = `${registry.host}/t/app:v1`;
@@ -60,6 +61,18 @@ for (const auth of ["anonymous", "basic", "token"] as const) {
       const inspect = await costOf(registry, tmp, ["inspect", ref, "-q"]);
       assert.deepEqual(inspect.requests, freshProcess(auth, HEAD_V1));
       assert.deepEqual(inspect.tokens, auth === "token" ? ["repository:t/app:pull"] : []);
+
+      // A whole manifest is read in the GET that resolves its tag: no HEAD, no GET by digest.
+      const manifest = freshProcess(auth, GET_V1);
+      const blob = /^GET \/v2\/t\/app\/blobs\/sha256:[0-9a-f]{64} 200$/;
+      const shown = await costOf(registry, tmp, ["inspect", ref]);
+      assert.deepEqual(shown.requests.slice(0, manifest.length), manifest, String(shown.requests));
+      assert.equal(shown.requests.length, manifest.length + 1, String(shown.requests));
+      assert.match(shown.requests.at(-1)!, blob); // the config
+      const pull = await costOf(registry, tmp, ["pull", ref, "-o", `${tmp}/pulled`]);
+      assert.deepEqual(pull.requests.slice(0, manifest.length), manifest, String(pull.requests));
+      const blobs = pull.requests.slice(manifest.length);
+      assert.ok(blobs.length > 0 && blobs.every((r) => blob.test(r)), String(pull.requests));
     });
   });
 }

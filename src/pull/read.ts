@@ -43,12 +43,7 @@ import {
   type Platform,
 } from "../oci/types.ts";
 import { formatReference, type Reference } from "../ref/mod.ts";
-import {
-  closeTarget,
-  openTarget,
-  type OpenTargetOptions,
-  resolveReference,
-} from "../target/mod.ts";
+import { closeTarget, openTarget, type OpenTargetOptions, resolveToRead } from "../target/mod.ts";
 
 /**
  * Options of {@linkcode ImageVerifier.verify}.
@@ -237,7 +232,7 @@ export async function openBase(
   const target = await openTarget(reference, options);
   try {
     const reader = documents?.(target) ?? target;
-    const descriptor = await resolveReference(reader, reference);
+    const descriptor = await resolveToRead(reader, reference);
     const base = await fetchBase(reader, formatReference(reference), descriptor, platform);
     return { ...base, blob: (layer) => targetBlob(target, layer), target };
   } catch (error) {

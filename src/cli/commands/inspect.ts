@@ -10,7 +10,7 @@ import { MediaType } from "../../oci/mediatypes.ts";
 import type { Target } from "../../oci/target.ts";
 import { type Descriptor, isJsonObject, parseManifestOrIndex } from "../../oci/types.ts";
 import { formatReference, parseReference } from "../../ref/mod.ts";
-import { closeTarget, openTarget, resolveReference } from "../../target/mod.ts";
+import { closeTarget, openTarget, resolveReference, resolveToRead } from "../../target/mod.ts";
 export { inspectSpec, tagsSpec } from "../specs.ts";
 
 /** Runs `inspect`. */
@@ -19,11 +19,15 @@ export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
   const reference = parseReference(args.positionals[0]);
   const target = await openTarget(reference, await registryOptions(options, out));
   try {
-    const descriptor = await resolveReference(target, reference);
-    const name = formatReference({ ...reference, tag: undefined, digest: undefined });
     // -q alone: --json outranks it, as everywhere, and --raw and --config outrank both.
-    if (options.quiet && !options.json && !options.raw && !options.config) {
-      // The digest alone needs nothing beyond the HEAD that resolved it.
+    const digestOnly = options.quiet && !options.json && !options.raw && !options.config;
+    // The digest alone needs a HEAD; anything more reads the manifest, which a registry sends in
+    // the GET that resolves the tag.
+    const descriptor = digestOnly
+      ? await resolveReference(target, reference)
+      : await resolveToRead(target, reference);
+    const name = formatReference({ ...reference, tag: undefined, digest: undefined });
+    if (digestOnly) {
       out.result({ human: "", json: null, quiet: descriptor.digest });
       return;
     }

@@ -14,7 +14,7 @@ import { parseSize, parseWholeNumber, POSITIVE_BOUNDS } from "../../units/mod.ts
 import { formatPlatform, hostPlatform } from "../../image/platform.ts";
 import { pull as pullInto } from "../../pull/mod.ts";
 import { formatReference, parseReference } from "../../ref/mod.ts";
-import { resolveReference } from "../../target/mod.ts";
+import { resolveToRead } from "../../target/mod.ts";
 import { DEFAULT_MAX_EXTRACT_SIZE } from "../specs.ts";
 import { tagPolicyOption } from "../options.ts";
 import { UsageError } from "../../errors/mod.ts";
@@ -72,7 +72,8 @@ export async function pull(args: ParsedArgs, out: Output): Promise<void> {
     if (policy) {
       ({ tag, descriptor } = await resolveTagPolicy(target, reference, policy));
     } else {
-      descriptor = await resolveReference(target, reference);
+      // The manifest is read next: a registry answers both in one GET.
+      descriptor = await resolveToRead(target, reference);
     }
     const result = await pullInto(target, descriptor, directory, {
       ...layers,
