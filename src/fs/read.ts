@@ -31,8 +31,13 @@ export async function readUpTo(file: Deno.FsFile, size: number): Promise<Uint8Ar
 /** The size of the pieces {@linkcode openFileAt} reads: large, for few calls and hashing steps. */
 const FILE_READ_SIZE = 1024 * 1024;
 
+/** The smallest piece {@linkcode openFileAt} reads. */
+const MIN_READ_SIZE = 4096;
+
 /**
- * The bytes of the file at `path` from `offset` to its end, read in large pieces.
+ * The bytes of the file at `path` from `offset` to its end, read in large pieces. `expected`, the
+ * bytes the caller expects (a blob's size less the offset), keeps the pieces of a small file small:
+ * each is a buffer of its own. A file longer than expected is still read to its end.
  *
  * @example
  * ```ts
@@ -43,7 +48,11 @@ const FILE_READ_SIZE = 1024 * 1024;
 export async function openFileAt(
   path: string,
   offset: number,
+  expected?: number,
 ): Promise<ReadableStream<Uint8Array>> {
+  const readSize = expected === undefined
+    ? FILE_READ_SIZE
+    : Math.min(FILE_READ_SIZE, Math.max(MIN_READ_SIZE, expected));
   const file = await Deno.open(path);
   try {
     if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
@@ -54,7 +63,7 @@ export async function openFileAt(
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       // A fresh buffer each time: the bytes are handed on, to hashing and to the socket.
-      const buffer = new Uint8Array(FILE_READ_SIZE);
+      const buffer = new Uint8Array(readSize);
       const read = await file.read(buffer);
       if (read === null) {
         file.close();

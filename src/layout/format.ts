@@ -258,7 +258,7 @@ export async function openBlobFrom(
   offset: number,
 ): Promise<ReadableStream<Uint8Array>> {
   try {
-    return await openFileAt(blobPath(root, descriptor.digest), offset);
+    return await openFileAt(blobPath(root, descriptor.digest), offset, descriptor.size - offset);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new NotFoundError(blobMissing(root, descriptor));
