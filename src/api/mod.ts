@@ -64,7 +64,7 @@ import {
   SyncState,
 } from "../sync/mod.ts";
 import type { SyncTick } from "../sync/http.ts";
-import { destinationTags, resolveReference, Session } from "../target/mod.ts";
+import { destinationTags, resolveToRead, Session } from "../target/mod.ts";
 
 export { DEFAULT_ARTIFACT_TYPE } from "./defaults.ts";
 
@@ -364,7 +364,8 @@ export async function pullTo(
   const platform = platformOf(options.platform);
   await using session = openSession(options);
   const target = await session.open(ref);
-  const descriptor = await resolveReference(target, ref, { signal: options.signal });
+  // The manifest is read next: a registry answers both in one GET.
+  const descriptor = await resolveToRead(target, ref, { signal: options.signal });
   options.signal?.throwIfAborted();
   return await pull(target, descriptor, directory, {
     platform,
@@ -618,7 +619,7 @@ export async function inspect(reference: string, options: CallSettings = {}): Pr
   const ref = parseReference(reference);
   await using session = openSession(options);
   const target = await session.open(ref);
-  const descriptor = await resolveReference(target, ref, { signal: options.signal });
+  const descriptor = await resolveToRead(target, ref, { signal: options.signal });
   const bytes = await target.fetchManifest(descriptor, { signal: options.signal });
   const parsed = parseManifestOrIndex(bytes, descriptor.mediaType);
   const base: InspectionBase = {

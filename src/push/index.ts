@@ -38,12 +38,7 @@ import type { Target } from "../oci/target.ts";
 import { type Descriptor, type Index, parseManifestOrIndex, type Platform } from "../oci/types.ts";
 import { fetchBase } from "../pull/read.ts";
 import { formatReference, type Reference } from "../ref/mod.ts";
-import {
-  closeTarget,
-  openTarget,
-  type OpenTargetOptions,
-  resolveReference,
-} from "../target/mod.ts";
+import { closeTarget, openTarget, type OpenTargetOptions, resolveToRead } from "../target/mod.ts";
 import { type PushResult, type TransferStats, type WriteOptions, writePlan } from "./write.ts";
 
 /** A base read for a multi-platform append: its index (or its one image), and its platforms. */
@@ -100,7 +95,7 @@ export async function openBaseIndex(
   try {
     const reader = documents?.(target) ?? target;
     const name = formatReference(reference);
-    const descriptor = await resolveReference(reader, reference);
+    const descriptor = await resolveToRead(reader, reference);
     const parsed = parseManifestOrIndex(
       await reader.fetchManifest(descriptor),
       descriptor.mediaType,
