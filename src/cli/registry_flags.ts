@@ -63,7 +63,9 @@ export async function registryOptions(
     // One bound for both waits: for a response, and for more of its body.
     timeout,
     idleTimeout: timeout,
-    log: (line) => out.verbose(line),
+    // Without --verbose there is no log: the transport then leaves out its logging layer, which
+    // would word a line for every request (a sync tick's HEAD among them) only to drop it.
+    log: out.mode.verbose ? (line) => out.verbose(line) : undefined,
     onExchange: out.mode.debug ? (exchange) => logExchange(out, exchange, ++exchanges) : undefined,
   };
 }

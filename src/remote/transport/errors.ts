@@ -55,13 +55,13 @@ export function networkErrors(next: Fetch): Fetch {
 }
 
 /** What a request that got no response throws: which host, why, and what to do. */
-function sendFailure(error: unknown, request: FetchRequest, shown: string): unknown {
+function sendFailure(error: unknown, request: FetchRequest, shown: () => string): unknown {
   if (request.signal?.aborted) return request.signal.reason;
   if (error instanceof OcisyncError) return error;
   if (error instanceof TypeError && /^Invalid header/.test(error.message)) {
     // Deno quotes the value, which may be a credential: say only which header it was.
     const name = /header (name|value)/.exec(error.message)?.[1] ?? "value";
-    return new OcisyncError(`${shown}: a request header ${name} holds characters HTTP forbids`);
+    return new OcisyncError(`${shown()}: a request header ${name} holds characters HTTP forbids`);
   }
   const url = request.url;
   const { problem, hint, option } = error instanceof StallError
@@ -71,14 +71,14 @@ function sendFailure(error: unknown, request: FetchRequest, shown: string): unkn
       option: "timeout",
     }
     : connectionProblem(describe(error), url);
-  return new NetworkError(`${shown}: ${problem}`, { hint: hint + proxyNote(url), option });
+  return new NetworkError(`${shown()}: ${problem}`, { hint: hint + proxyNote(url), option });
 }
 
 /** What a body that broke off errors with. */
-function bodyFailure(error: unknown, request: FetchRequest, shown: string): unknown {
+function bodyFailure(error: unknown, request: FetchRequest, shown: () => string): unknown {
   if (request.signal?.aborted) return request.signal.reason;
   if (error instanceof NetworkError) return error;
-  return new NetworkError(`${shown}: ${redactMessage(describe(error))}`);
+  return new NetworkError(`${shown()}: ${redactMessage(describe(error))}`);
 }
 
 /**

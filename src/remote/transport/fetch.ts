@@ -124,27 +124,33 @@ export type Fetch = (request: FetchRequest) => Promise<FetchResponse>;
 /**
  * A layer that sends each request on to `next` and sees how it ends, given the request as it is
  * shown (`requestLine`, redacted): `failed` says what a request that got no response throws
- * (the error itself, or another), `answered` what becomes of a response.
+ * (the error itself, or another), `answered` what becomes of a response. The line is worded when
+ * `shown` is first called, which most answers never do: a redacted URL costs several URL parses.
  *
  * @example
  * ```ts
  * import { type Fetch, watchFetch } from "./fetch.ts";
  * function counting(next: Fetch, seen: string[]): Fetch {
  *   return watchFetch(next, {
- *     failed: (error, _request, shown) => (seen.push(`${shown} failed`), error),
- *     answered: (response, _request, shown) => (seen.push(`${shown} answered`), response),
+ *     failed: (error, _request, shown) => (seen.push(`${shown()} failed`), error),
+ *     answered: (response, _request, shown) => (seen.push(`${shown()} answered`), response),
  *   });
  * }
  * ```
  */
 export function watchFetch(next: Fetch, on: {
   /** What to throw for `error`, which the request threw. */
-  failed: (error: unknown, request: FetchRequest, shown: string) => unknown;
+  failed: (error: unknown, request: FetchRequest, shown: () => string) => unknown;
   /** What to answer for `response`. */
-  answered: (response: FetchResponse, request: FetchRequest, shown: string) => FetchResponse;
+  answered: (
+    response: FetchResponse,
+    request: FetchRequest,
+    shown: () => string,
+  ) => FetchResponse;
 }): Fetch {
   return async (request) => {
-    const shown = requestLine(request.method, request.url);
+    let line: string | undefined;
+    const shown = () => line ??= requestLine(request.method, request.url);
     let response;
     try {
       response = await next(request);

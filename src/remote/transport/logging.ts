@@ -91,11 +91,11 @@ export function logging(next: Fetch, options: LogOptions): Fetch {
   if (log === undefined && onExchange === undefined) return next;
   return watchFetch(next, {
     failed: (error, request, shown) => {
-      if (!request.signal?.aborted) log?.(`${shown} -> ${problem(error, shown)}`);
+      if (!request.signal?.aborted) log?.(`${shown()} -> ${problem(error, shown())}`);
       return error;
     },
     answered: (response, request, shown) => {
-      log?.(`${shown} -> ${response.status}`);
+      log?.(`${shown()} -> ${response.status}`);
       onExchange?.({
         method: request.method,
         url: request.url,

@@ -62,7 +62,8 @@ function resumingBody(
   body: ReadableStream<Uint8Array>,
   options: RetryOptions,
 ): ReadableStream<Uint8Array> {
-  const shown = requestLine(request.method, request.url);
+  // Worded only when the body breaks off: most bodies do not.
+  const shown = () => requestLine(request.method, request.url);
   let reader = body.getReader();
   let received = 0;
   let resumptions = 0;
@@ -78,12 +79,12 @@ function resumingBody(
         } catch (error) {
           if (resumptions >= options.retries || !isTransient(error, request.signal)) throw error;
           await waitToRetry(options, {
-            shown,
+            shown: shown(),
             attempt: resumptions++,
             note: `the body broke off at byte ${received} (${problem(error)}), resuming it`,
             signal: request.signal,
           });
-          reader = await resume(next, request, received, shown);
+          reader = await resume(next, request, received, shown());
           // The reader may have given up meanwhile: free the new connection too.
           if (cancelled) {
             await reader.cancel();

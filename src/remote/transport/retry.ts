@@ -70,7 +70,8 @@ export interface RetryOptions {
  */
 export function retrying(next: Fetch, options: RetryOptions): Fetch {
   return async (request) => {
-    const shown = requestLine(request.method, request.url);
+    // Worded only for a retry's log line: most requests need none.
+    const shown = () => requestLine(request.method, request.url);
     for (let attempt = 0;; attempt++) {
       const retriesLeft = attempt < options.retries;
       let response;
@@ -78,13 +79,13 @@ export function retrying(next: Fetch, options: RetryOptions): Fetch {
         response = await next(request);
       } catch (error) {
         if (!retriesLeft || !isTransient(error, request.signal)) throw error;
-        await waitToRetry(options, { shown, attempt, signal: request.signal });
+        await waitToRetry(options, { shown: shown(), attempt, signal: request.signal });
         continue;
       }
       if (!retriesLeft || !RETRY_STATUSES.has(response.status)) return response;
       await discardBody(response);
       await waitToRetry(options, {
-        shown,
+        shown: shown(),
         attempt,
         signal: request.signal,
         headers: response.headers,
