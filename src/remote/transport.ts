@@ -215,6 +215,8 @@ export class Transport {
   #base: HttpFetch;
   #retrying: Fetch;
   #once: Fetch;
+  /** Each registry's origin, as {@linkcode registryUrl} picks it: asked for every request. */
+  #origins = new Map<string, string>();
 
   /** Creates a transport; the `caFile` is read on the first request. */
   constructor(options: TransportOptions = {}) {
@@ -237,8 +239,13 @@ export class Transport {
    * ```
    */
   registryUrl(registry: string, path: string): URL {
-    const scheme = this.#options.plainHttp || isLoopbackRegistry(registry) ? "http" : "https";
-    return new URL(path, `${scheme}://${registryHost(registry)}`);
+    let origin = this.#origins.get(registry);
+    if (origin === undefined) {
+      const scheme = this.#options.plainHttp || isLoopbackRegistry(registry) ? "http" : "https";
+      origin = `${scheme}://${registryHost(registry)}`;
+      this.#origins.set(registry, origin);
+    }
+    return new URL(path, origin);
   }
 
   /**
