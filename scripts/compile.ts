@@ -1,6 +1,6 @@
 /**
  * `deno task compile [--target TRIPLE]...`: builds `dist/ocisync` (or
- * `dist/ocisync-TRIPLE` per target) with the permissions of
+ * `dist/ocisync-TRIPLE` per target) with the permissions and the V8 flag of
  * `scripts/permissions.ts`.
  *
  * `deno compile` downloads its base binary, `denort`, unless `DENORT_BIN`
@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { COMPILE_INCLUDES, PERMISSION_FLAGS } from "./permissions.ts";
+import { COMPILE_INCLUDES, RUN_FLAGS } from "./permissions.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const targets: (string | undefined)[] = [];
@@ -30,7 +30,7 @@ for (const target of targets) {
     "--no-config",
     `--lock=${root}deno.lock`,
     "--frozen",
-    ...PERMISSION_FLAGS,
+    ...RUN_FLAGS,
     ...COMPILE_INCLUDES.flatMap((path) => ["--include", `${root}${path}`]),
     ...(target ? ["--target", target] : []),
     "--output",

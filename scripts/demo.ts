@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { PERMISSION_FLAGS } from "./permissions.ts";
+import { RUN_FLAGS } from "./permissions.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const work = `${root}.demo`;
@@ -14,7 +14,7 @@ await Deno.mkdir(work, { recursive: true });
 async function ocisync(...args: string[]): Promise<void> {
   console.log(`$ ocisync ${args.join(" ")}`);
   const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSION_FLAGS, `${root}main.ts`, ...args],
+    args: ["run", ...RUN_FLAGS, `${root}main.ts`, ...args],
     cwd: root,
   });
   const { code } = await command.spawn().status;

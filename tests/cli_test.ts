@@ -3,7 +3,7 @@
  * codes, and a progress display only where one belongs.
  */
 import assert from "node:assert/strict";
-import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { RUN_FLAGS } from "../scripts/permissions.ts";
 import { ocisync, runOk } from "./helpers/cli.ts";
 import { requireTool } from "./helpers/tools.ts";
 
@@ -15,7 +15,7 @@ const ESCAPE = /\x1b\[/;
 async function onTerminal(args: string[], env: Record<string, string> = {}): Promise<string> {
   requireTool("script", "bsdutils");
   const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
-  const command = [Deno.execPath(), "run", ...PERMISSION_FLAGS, MAIN, ...args].map(quote).join(" ");
+  const command = [Deno.execPath(), "run", ...RUN_FLAGS, MAIN, ...args].map(quote).join(" ");
   return await runOk("script", ["-qec", command, "/dev/null"], { env });
 }
 

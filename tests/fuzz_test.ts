@@ -4,7 +4,7 @@
  * within a time bound, and, in a process with a small heap, without allocating without bound.
  */
 import assert from "node:assert/strict";
-import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { RUN_FLAGS } from "../scripts/permissions.ts";
 import { fuzz, FUZZ_TARGETS } from "./helpers/fuzz.ts";
 
 const SEED = 0x5eed;
@@ -25,7 +25,7 @@ Deno.test("fuzz: the long run's script, in a 64 MiB heap, replays a seed", async
   const run = async () => {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
-        ...["run", ...PERMISSION_FLAGS, "--v8-flags=--max-old-space-size=64", script],
+        ...["run", ...RUN_FLAGS, "--v8-flags=--max-old-space-size=64", script],
         ...["--seed", "7", "--iterations", "1500"],
       ],
       stdout: "piped",
@@ -47,7 +47,7 @@ Deno.test("fuzz: the long run's script, in a 64 MiB heap, replays a seed", async
   assert.equal(await run(), first);
 
   const bad = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSION_FLAGS, script, "--seed", "x"],
+    args: ["run", ...RUN_FLAGS, script, "--seed", "x"],
     stdout: "null",
     stderr: "piped",
   }).output();

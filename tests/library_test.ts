@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
-import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { RUN_FLAGS } from "../scripts/permissions.ts";
 import { copy, NotFoundError, UnsafeContentError, UsageError } from "../mod.ts";
 import { ocisync, run, runOk, shown } from "./helpers/cli.ts";
 import { sha256Digest } from "./helpers/hash.ts";
@@ -72,7 +72,7 @@ Deno.test("a script outside the repository pushes a folder with the Docker confi
     const script = (dockerConfig: string, out: string) =>
       run(
         Deno.execPath(),
-        ["run", ...PERMISSION_FLAGS, "sync_flows.ts", reference, "flows", out],
+        ["run", ...RUN_FLAGS, "sync_flows.ts", reference, "flows", out],
         { cwd: tmp, env: env(dockerConfig) },
       );
 

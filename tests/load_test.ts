@@ -7,7 +7,7 @@
  *   descriptors stay flat, and each unchanged tick makes one request.
  */
 import assert from "node:assert/strict";
-import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { RUN_FLAGS } from "../scripts/permissions.ts";
 import { ocisync } from "./helpers/cli.ts";
 import { startRegistry } from "./helpers/registry.ts";
 import { snapshot, type TreeNode, writeTree } from "./helpers/tree.ts";
@@ -119,7 +119,7 @@ Deno.test(`sync --config: ${TARGETS} targets every 200 ms stay flat, one request
     const before = (await registry.requests()).length;
     const main = new URL("../main.ts", import.meta.url).pathname;
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...PERMISSION_FLAGS, main, "sync", "--config", `${tmp}/sync.yaml`],
+      args: ["run", ...RUN_FLAGS, main, "sync", "--config", `${tmp}/sync.yaml`],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

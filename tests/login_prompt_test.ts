@@ -6,7 +6,7 @@
  * htpasswd file.
  */
 import assert from "node:assert/strict";
-import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { RUN_FLAGS } from "../scripts/permissions.ts";
 import { ExitCode } from "../src/cli/exit.ts";
 import { ocisync, run, shown } from "./helpers/cli.ts";
 import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
@@ -68,7 +68,7 @@ async function loginOnTerminal(
   const command = [
     Deno.execPath(),
     "run",
-    ...PERMISSION_FLAGS,
+    ...RUN_FLAGS,
     MAIN,
     ...["login", registry.host, "-u", registry.username],
   ];

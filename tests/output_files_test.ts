@@ -5,7 +5,7 @@
  * input is built here, in a temporary folder.
  */
 import assert from "node:assert/strict";
-import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { RUN_FLAGS } from "../scripts/permissions.ts";
 import { ExitCode } from "../src/cli/exit.ts";
 import { ocisync, run, runOk, shown } from "./helpers/cli.ts";
 import { asNobody } from "./helpers/unprivileged.ts";
@@ -69,7 +69,7 @@ async function withinMinute<T>(run: Promise<T>, unblock: () => Promise<void>): P
 
 /** Runs ocisync through `sh`, with a redirection of its own: `sh -c '… >> FILE'`. */
 function ocisyncShell(args: string[], redirect: string) {
-  const quoted = [Deno.execPath(), "run", ...PERMISSION_FLAGS, MAIN, ...args]
+  const quoted = [Deno.execPath(), "run", ...RUN_FLAGS, MAIN, ...args]
     .map((word) => `'${word.replaceAll("'", `'\\''`)}'`).join(" ");
   return run("sh", ["-c", `${quoted} ${redirect}`]);
 }
@@ -147,7 +147,7 @@ Deno.test("output: a symlink to /proc/self/fd/1, /dev/stdout and -o - write the 
     await Deno.symlink("/proc/self/fd/1", `${tmp}/stdout-link`);
     for (const output of [`${tmp}/stdout-link`, "/dev/stdout", "-"]) {
       const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...PERMISSION_FLAGS, MAIN, "pack", `${tmp}/src`, "-o", output, "-q"],
+        args: ["run", ...RUN_FLAGS, MAIN, "pack", `${tmp}/src`, "-o", output, "-q"],
         stdin: "null",
         stdout: "piped",
         stderr: "piped",

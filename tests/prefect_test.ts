@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 // Full npm: specifier, so that this module imports from outside this repository too.
 // deno-lint-ignore no-import-prefix
 import { parse as parseYaml } from "npm:yaml@2.8.1";
-import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { RUN_FLAGS } from "../scripts/permissions.ts";
 import { run, runOk } from "./helpers/cli.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { offlineRecipe, requirePip, writeWheels } from "./helpers/wheels.ts";
@@ -24,7 +24,7 @@ const EXAMPLES = `${ROOT}examples/prefect`;
 async function ocisyncWrapper(dir: string): Promise<string> {
   const path = `${dir}/ocisync`;
   const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
-  const command = [Deno.execPath(), "run", ...PERMISSION_FLAGS, `${ROOT}main.ts`].map(quote);
+  const command = [Deno.execPath(), "run", ...RUN_FLAGS, `${ROOT}main.ts`].map(quote);
   // Deno's own cache, which the steps' XDG_CACHE_HOME would move: a compiled binary carries its
   // modules, and `deno run` would otherwise fetch npm packages the first time a command loads
   // them, saying so on stderr.

@@ -8,7 +8,7 @@
  * there first, and pip told by its own environment to install from local wheels.
  */
 import assert from "node:assert/strict";
-import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { RUN_FLAGS } from "../scripts/permissions.ts";
 import { run, runOk, type RunResult, shown } from "./helpers/cli.ts";
 import { startRegistry } from "./helpers/registry.ts";
 import { requirePip, writeWheels } from "./helpers/wheels.ts";
@@ -118,7 +118,7 @@ Deno.test("the README tour runs as written and prints what it says", async () =>
     await run("cp", ["-r", `${REPO}examples`, tmp]);
     await Deno.writeTextFile(
       `${tmp}/ocisync`,
-      `#!/bin/sh\nexec ${Deno.execPath()} run ${PERMISSION_FLAGS.join(" ")} ${REPO}main.ts "$@"\n`,
+      `#!/bin/sh\nexec ${Deno.execPath()} run ${RUN_FLAGS.join(" ")} ${REPO}main.ts "$@"\n`,
     );
     await Deno.chmod(`${tmp}/ocisync`, 0o755);
     // Stand-ins: the registry for ghcr.io and Docker Hub, local wheels for PyPI.
@@ -191,7 +191,7 @@ Deno.test("the README's pack JSON sample is what packing examples/prefect/flows 
   try {
     await run("cp", ["-r", `${REPO}examples/prefect/flows`, tmp]);
     const packed = await run(Deno.execPath(), [
-      ...["run", ...PERMISSION_FLAGS, `${REPO}main.ts`],
+      ...["run", ...RUN_FLAGS, `${REPO}main.ts`],
       ...["pack", "./flows", "-o", "flows.tar.gz", "--json"],
     ], { cwd: tmp });
     assert.equal(packed.code, 0, shown(packed));
@@ -208,5 +208,5 @@ Deno.test("the README's pack JSON sample is what packing examples/prefect/flows 
 Deno.test("the README's way to run from source uses exactly the binary's permissions", () => {
   const section = README.slice(README.indexOf("### Running from source"));
   const alias = section.match(/alias ocisync='deno run (.*) \/path\/to\/ocisync\/main\.ts'/)![1];
-  assert.deepEqual(alias.split(" "), PERMISSION_FLAGS);
+  assert.deepEqual(alias.split(" "), RUN_FLAGS);
 });

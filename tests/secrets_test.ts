@@ -11,7 +11,7 @@ import { startProxy } from "./helpers/fault_proxy.ts";
 import { startRegistry } from "./helpers/registry.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { snapshot, writeTree } from "./helpers/tree.ts";
-import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { RUN_FLAGS } from "../scripts/permissions.ts";
 
 const PASSWORD = "s3cret-Pa55word-for-ocisync";
 const TREE = {
@@ -118,7 +118,7 @@ Deno.test("login writes the Docker config with mode 0600 in a 0700 folder, whate
         "-c",
         'umask 000 && exec "$@"',
         "sh",
-        ...[Deno.execPath(), "run", ...PERMISSION_FLAGS, main],
+        ...[Deno.execPath(), "run", ...RUN_FLAGS, main],
         ...["login", registry.host, "-u", registry.username, "--password-stdin", "-v"],
       ], { env: { DOCKER_CONFIG: config }, stdin: PASSWORD });
 

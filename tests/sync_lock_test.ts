@@ -5,7 +5,7 @@
  * real processes with the binary's permissions, on an `oci:` layout built here.
  */
 import assert from "node:assert/strict";
-import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { RUN_FLAGS } from "../scripts/permissions.ts";
 import { ocisync, shown } from "./helpers/cli.ts";
 import { writeTree } from "./helpers/tree.ts";
 
@@ -22,7 +22,7 @@ class SyncRun {
 
   constructor(args: string[], cwd: string) {
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...PERMISSION_FLAGS, MAIN, "sync", ...args],
+      args: ["run", ...RUN_FLAGS, MAIN, "sync", ...args],
       cwd,
       stdin: "null",
       stdout: "null",

@@ -4,7 +4,7 @@
  * `--config`. Long-running loops are real processes with the binary's permissions.
  */
 import assert from "node:assert/strict";
-import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { RUN_FLAGS } from "../scripts/permissions.ts";
 import { ocisync } from "./helpers/cli.ts";
 import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
 import { writeTree } from "./helpers/tree.ts";
@@ -77,7 +77,7 @@ class SyncProcess {
 
   constructor(args: string[]) {
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...PERMISSION_FLAGS, MAIN, "sync", ...args],
+      args: ["run", ...RUN_FLAGS, MAIN, "sync", ...args],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

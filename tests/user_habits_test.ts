@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { ExitCode } from "../src/cli/exit.ts";
 import { ocisync, runOk, shown, stripEscapes } from "./helpers/cli.ts";
 import { requireTool } from "./helpers/tools.ts";
-import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { RUN_FLAGS } from "../scripts/permissions.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 import { writeTree } from "./helpers/tree.ts";
@@ -143,7 +143,7 @@ Deno.test("on a terminal, push draws packing and upload lines with their bytes, 
     const command = [
       Deno.execPath(),
       "run",
-      ...PERMISSION_FLAGS,
+      ...RUN_FLAGS,
       MAIN,
       "push",
       `oci:${tmp}/layout:v1`,

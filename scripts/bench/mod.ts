@@ -7,13 +7,14 @@
  *
  * Usage: deno task bench [--runs N] [--quick]
  *   --quick  the rows of issue 15's goals on small inputs only: the flow tree, a 128 MiB layer,
- *            start-up; no large tree, no 1 GiB or 2 GiB layers, no 2,000-file artifact
+ *            start-up; no large tree, no 1 GiB or 2 GiB layers, no 2,000-file artifact, no
+ *            100,000-file layer
  *
  * @module
  */
-import { PERMISSION_FLAGS } from "../permissions.ts";
+import { RUN_FLAGS } from "../permissions.ts";
 import { startRegistry } from "../../tests/helpers/registry.ts";
-import { ensureBenchTree, ensureFlowTree } from "./tree.ts";
+import { ensureBenchTree, ensureFlowTree, ensureManyFilesTree } from "./tree.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 const work = `${root}.bench`;
@@ -118,7 +119,7 @@ async function sh(command: string): Promise<void> {
   if (code !== 0) throw new Error(`${command}: ${new TextDecoder().decode(stderr)}`);
 }
 
-const ocisync = `${Deno.execPath()} run ${PERMISSION_FLAGS.join(" ")} ${root}main.ts`;
+const ocisync = `${Deno.execPath()} run ${RUN_FLAGS.join(" ")} ${root}main.ts`;
 await Deno.mkdir(work, { recursive: true });
 const flows = `${work}/flows`;
 const flowStats = await ensureFlowTree(flows);
@@ -296,7 +297,7 @@ try {
   await Deno.writeTextFile(`${work}/empty.ts`, "");
   await sh(`${ocisync} push oci:${work}/small-image:v1 ${root}examples/prefect/flows`);
   const [empty, version, inspect, skopeoVersion] = await medians([
-    `${Deno.execPath()} run ${PERMISSION_FLAGS.join(" ")} ${work}/empty.ts`,
+    `${Deno.execPath()} run ${RUN_FLAGS.join(" ")} ${work}/empty.ts`,
     `${ocisync} version`,
     `${ocisync} inspect -q oci:${work}/small-image:v1`,
     "skopeo --version",
@@ -342,6 +343,19 @@ try {
       ))[0],
     });
     await sh(`rm -rf ${work}/huge-out ${work}/huge.tar`);
+    // Flat memory against the entry count: a layer of 100,000 small files, pulled.
+    console.error("preparing 100,000 small files");
+    const many = `${work}/many`;
+    await ensureManyFilesTree(many);
+    await sh(`${ocisync} push ${host}/many:v1 ${many}`);
+    rows.push({
+      what: "pull 100,000 small files",
+      ours: (await medians(
+        [`rm -rf ${work}/many-out && ${ocisync} pull ${host}/many:v1 -o ${work}/many-out`],
+        { times: 1 },
+      ))[0],
+    });
+    await sh(`rm -rf ${work}/many-out`);
   }
 } finally {
   await registry.stop();

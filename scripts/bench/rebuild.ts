@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { PERMISSION_FLAGS } from "../permissions.ts";
+import { RUN_FLAGS } from "../permissions.ts";
 import { startRegistry } from "../../tests/helpers/registry.ts";
 import { offlineRecipe, writeWheels } from "../../tests/helpers/wheels.ts";
 
@@ -56,7 +56,7 @@ try {
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
-        ...PERMISSION_FLAGS,
+        ...RUN_FLAGS,
         `${root}main.ts`,
         "build",
         "-f",

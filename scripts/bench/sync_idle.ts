@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { PERMISSION_FLAGS } from "../permissions.ts";
+import { RUN_FLAGS } from "../permissions.ts";
 import { startRegistry } from "../../tests/helpers/registry.ts";
 
 const TICKS = 100;
@@ -59,7 +59,7 @@ async function idle(
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      ...PERMISSION_FLAGS,
+      ...RUN_FLAGS,
       MAIN,
       "sync",
       reference,
@@ -119,7 +119,7 @@ try {
   await Deno.writeTextFile(`${work}/app.yaml`, "replicas: 3\n");
   for (const destination of [`${registry.host}/bench/config:live`, `oci:${work}/layout:live`]) {
     const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["run", ...PERMISSION_FLAGS, MAIN, "push", destination, "--files", "app.yaml"]
+      args: ["run", ...RUN_FLAGS, MAIN, "push", destination, "--files", "app.yaml"]
         .concat(["--artifact-type", "application/vnd.example.config"]),
       cwd: work,
       stdout: "null",

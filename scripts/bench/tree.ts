@@ -3,7 +3,9 @@
  * - the large tree: about 20,000 files and 300 MB, a mix of source-like text (compressible),
  *   small config files and binary blobs, in nested folders;
  * - the flow tree: what a Prefect user packs, 3,000 `.py` files of 200 to 4,000 words (about
- *   41 MB), 60 packages of 7 modules each.
+ *   41 MB), 60 packages of 7 modules each;
+ * - the many-files tree: 100,000 files of 20 to 200 bytes in 100 folders, the shape of a large
+ *   dependency layer's `site-packages`, for memory against the entry count.
  *
  * @module
  */
@@ -97,6 +99,35 @@ export async function ensureBenchTree(root: string): Promise<{ files: number; by
         files++;
         bytes += size;
       }
+    }
+  }
+  const stats = { files, bytes };
+  await Deno.writeTextFile(marker, JSON.stringify(stats));
+  return stats;
+}
+
+/** Makes `root` hold the many-files tree, unless a complete one is there. */
+export async function ensureManyFilesTree(
+  root: string,
+): Promise<{ files: number; bytes: number }> {
+  const marker = `${root}/.complete.json`;
+  try {
+    return JSON.parse(await Deno.readTextFile(marker));
+  } catch { /* not built yet */ }
+  await Deno.remove(root, { recursive: true }).catch(() => {});
+  const next = seeded(777);
+  const encoder = new TextEncoder();
+  let files = 0;
+  let bytes = 0;
+  for (let dir = 0; dir < 100; dir++) {
+    await Deno.mkdir(`${root}/pkg${dir}`, { recursive: true });
+    for (let f = 0; f < 1000; f++) {
+      const words = 3 + (next() % 30);
+      const text = Array.from({ length: words }, () => WORDS[next() % WORDS.length]).join(" ");
+      const content = encoder.encode(`${text}\n`);
+      await Deno.writeFile(`${root}/pkg${dir}/m${f}.py`, content);
+      files++;
+      bytes += content.length;
     }
   }
   const stats = { files, bytes };

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { PERMISSION_FLAGS } from "../../scripts/permissions.ts";
+import { RUN_FLAGS } from "../../scripts/permissions.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -33,7 +33,7 @@ export interface RunOptions {
  * ```
  */
 export function ocisync(args: string[], options: RunOptions = {}): Promise<RunResult> {
-  return run(Deno.execPath(), ["run", ...PERMISSION_FLAGS, MAIN, ...args], options);
+  return run(Deno.execPath(), ["run", ...RUN_FLAGS, MAIN, ...args], options);
 }
 
 /**

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { PERMISSION_FLAGS } from "../../scripts/permissions.ts";
+import { RUN_FLAGS } from "../../scripts/permissions.ts";
 import { run, runOk, type RunResult } from "./cli.ts";
 import { requireTool } from "./tools.ts";
 
@@ -40,6 +40,6 @@ export async function asNobody(dir: string): Promise<(args: string[]) => Promise
   return (args) =>
     run("setpriv", [
       ...["--reuid=65534", "--regid=65534", "--clear-groups", Deno.execPath()],
-      ...["run", "--cached-only", ...PERMISSION_FLAGS, `${app}/main.ts`, ...args],
+      ...["run", "--cached-only", ...RUN_FLAGS, `${app}/main.ts`, ...args],
     ], { env: { DENO_DIR: denoDir, HOME: dir }, cwd: dir });
 }
