@@ -92,6 +92,73 @@ function assertNoSecrets(lines: string[], secrets: string[]): void {
   assert.doesNotMatch(text, /authorization|Basic |Bearer |eyJ/i);
 }
 
+/**
+ * A certificate for `address`, made by openssl in `dir` (`cert.pem`, `key.pem`), as a TLS
+ * listener takes it.
+ */
+async function selfSignedCertificate(
+  dir: string,
+  address: string,
+): Promise<{ cert: string; key: string }> {
+  requireTool("openssl", "openssl");
+  const made = await new Deno.Command("openssl", {
+    args: [
+      ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
+      ...["-keyout", `${dir}/key.pem`, "-out", `${dir}/cert.pem`, "-days", "1"],
+      ...["-subj", "/CN=ocisync-test-registry", "-addext", `subjectAltName=IP:${address}`],
+      ...["-addext", "basicConstraints=critical,CA:FALSE"],
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.ok(made.success, new TextDecoder().decode(made.stderr));
+  return {
+    cert: await Deno.readTextFile(`${dir}/cert.pem`),
+    key: await Deno.readTextFile(`${dir}/key.pem`),
+  };
+}
+
+/** One request that a {@linkcode catcher} got. */
+interface Caught {
+  method: string;
+  path: string;
+  authorization: string | null;
+  body: string;
+}
+
+/**
+ * A host that is not the registry: on 127.0.0.2, another origin than anything on 127.0.0.1. It
+ * records every request, and answers each with a 401 whose Bearer challenge names a realm on
+ * itself: the lure a hostile host would set for the registry's credentials.
+ */
+function catcher(): { origin: string; caught: Caught[]; close(): Promise<void> } {
+  const caught: Caught[] = [];
+  const server: Deno.HttpServer<Deno.NetAddr> = Deno.serve({
+    hostname: "127.0.0.2",
+    port: 0,
+    onListen() {},
+  }, async (request): Promise<Response> => {
+    const url = new URL(request.url);
+    caught.push({
+      method: request.method,
+      path: url.pathname + url.search,
+      authorization: request.headers.get("authorization"),
+      body: await request.text(),
+    });
+    const realm = `http://127.0.0.2:${server.addr.port}/steal`;
+    return new Response("no", {
+      status: 401,
+      headers: { "www-authenticate": `Bearer realm="${realm}",service="lure"` },
+    });
+  });
+  return {
+    origin: `http://127.0.0.2:${server.addr.port}`,
+    caught,
+    close: () => server.shutdown(),
+  };
+}
+
 // ---------------------------------------------------------------------------
 
 Deno.test("transport: schemes, hosts and redaction", () => {
@@ -856,29 +923,13 @@ Deno.test("timeouts and connection failures are NetworkErrors", async () => {
 });
 
 Deno.test("https: registries other than localhost use TLS; caFile trusts a private certificate", async () => {
-  requireTool("openssl", "openssl");
   // Still loopback, but not one of the three hosts that get plain HTTP by default.
   const address = "127.0.0.2";
   const dir = await Deno.makeTempDir({ prefix: "ocisync-tls-" });
   const reg = await startRegistry({ auth: "basic" });
   let proxy: FrontProxy | undefined;
   try {
-    const made = await new Deno.Command("openssl", {
-      args: [
-        ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
-        ...["-keyout", `${dir}/key.pem`, "-out", `${dir}/cert.pem`, "-days", "1"],
-        ...["-subj", "/CN=ocisync-test-registry", "-addext", `subjectAltName=IP:${address}`],
-        ...["-addext", "basicConstraints=critical,CA:FALSE"],
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    assert.ok(made.success, new TextDecoder().decode(made.stderr));
-    const tls = {
-      cert: await Deno.readTextFile(`${dir}/cert.pem`),
-      key: await Deno.readTextFile(`${dir}/key.pem`),
-    };
+    const tls = await selfSignedCertificate(dir, address);
     proxy = startProxy(reg.host, undefined, { hostname: address, tls });
 
     const log: string[] = [];
@@ -924,6 +975,191 @@ Deno.test("token auth: tokens are reused until expires_in, less a margin", async
     await target.resolve("v1");
     assert.equal(pullTokens(), 2);
   } finally {
+    await reg.stop();
+  }
+});
+
+Deno.test("credentials go to the registry's origin only, whatever its answers name", async (t) => {
+  const reg = await startRegistry({ auth: "basic" });
+  const other = catcher();
+  // The registry, behind a proxy that points its pagination, its upload sessions and its blob
+  // downloads to another host.
+  const proxy = startProxy(reg.host, async (request, url) => {
+    if (url.pathname.endsWith("/tags/list") && request.headers.has("authorization")) {
+      const response = await proxy.forward(request);
+      response.headers.set("link", `<${other.origin}/v2/t/app/tags/list?last=a>; rel="next"`);
+      return response;
+    }
+    if (request.method === "POST" && url.pathname.endsWith("/blobs/uploads/")) {
+      const response = await proxy.forward(request);
+      if (response.status === 202) {
+        response.headers.set("location", `${other.origin}/v2/t/app/blobs/uploads/session`);
+      }
+      return response;
+    }
+    if (request.method === "GET" && url.pathname.includes("/blobs/sha256:")) {
+      if (!request.headers.has("authorization")) return undefined;
+      return new Response(null, {
+        status: 307,
+        headers: { location: `${other.origin}/storage${url.pathname}` },
+      });
+    }
+    return undefined;
+  });
+  const target = targetOf(proxy.host, "t/app", credentialsOf(reg, {}, proxy.host));
+  try {
+    const image = await pushImage(targetOf(reg.host, "t/app", credentialsOf(reg)), ["a", "b"]);
+
+    await t.step("a Link to another host: fetched without credentials", async () => {
+      await assert.rejects(Array.fromAsync(target.tags()), (e: Error) => {
+        // The other host's refusal, named as such: the user's password was not refused.
+        assert.match(e.message, /127\.0\.0\.2/);
+        assert.doesNotMatch(e.message, /refused the credentials/);
+        return true;
+      });
+    });
+    await t.step("an upload Location on another host: sent there without credentials", async () => {
+      const bytes = enc.encode("a blob for the other host");
+      await assert.rejects(target.pushBlob(blob(bytes), ReadableStream.from([bytes])));
+    });
+    await t.step("a redirect to a host that asks for credentials: they are not given", async () => {
+      await assert.rejects(target.fetchBlob(image.descriptor), (e: Error) => {
+        assert.match(e.message, /127\.0\.0\.2/);
+        assert.doesNotMatch(e.message, /refused the credentials/);
+        return true;
+      });
+    });
+    await t.step(
+      "the registry's own challenge stays: its requests still authenticate",
+      async () => {
+        const seen = proxy.seen.length;
+        assert.deepEqual(await target.resolve("a"), image.descriptor);
+        assert.ok(proxy.seen.slice(seen).every((r) => r.authorization?.startsWith("Basic ")));
+      },
+    );
+    assert.ok(other.caught.length >= 3, JSON.stringify(other.caught));
+    assert.deepEqual(other.caught.filter((r) => r.authorization !== null), []);
+    assert.deepEqual(other.caught.filter((r) => r.path.startsWith("/steal")), []);
+  } finally {
+    await target.close();
+    await proxy.close();
+    await other.close();
+    await reg.stop();
+  }
+});
+
+Deno.test("a token server's redirect to another host does not get an identity token", async () => {
+  const other = catcher();
+  const tokenServer = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response(null, { status: 307, headers: { location: `${other.origin}/token` } }),
+  );
+  const realm = `http://127.0.0.1:${tokenServer.addr.port}/token`;
+  const registry = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () =>
+      new Response("{}", {
+        status: 401,
+        headers: { "www-authenticate": `Bearer realm="${realm}",service="test"` },
+      }),
+  );
+  const host = `127.0.0.1:${registry.addr.port}`;
+  const target = targetOf(host, "t/app", {
+    credentials: () => Promise.resolve({ identityToken: "refreshTOKEN123" }),
+  });
+  try {
+    await assert.rejects(target.resolve("v1"), (e: Error) => {
+      assert.ok(e instanceof AuthError, String(e));
+      assert.match(
+        e.message,
+        /redirected to http:\/\/127\.0\.0\.2:\d+; its body holds credentials/,
+      );
+      return true;
+    });
+    assert.deepEqual(other.caught.filter((r) => r.body.includes("refreshTOKEN123")), []);
+  } finally {
+    await target.close();
+    await registry.shutdown();
+    await tokenServer.shutdown();
+    await other.close();
+  }
+});
+
+Deno.test("an HTTPS registry's plain-HTTP token server gets no credentials", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ocisync-tls-" });
+  const tokenRequests: (string | null)[] = [];
+  const tokenServer = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    tokenRequests.push(request.headers.get("authorization"));
+    return Response.json({ token: "anonymous" });
+  });
+  const realm = `http://127.0.0.1:${tokenServer.addr.port}/token`;
+  const registry = Deno.serve({
+    hostname: "127.0.0.2",
+    port: 0,
+    onListen() {},
+    ...await selfSignedCertificate(dir, "127.0.0.2"),
+  }, () =>
+    new Response("{}", {
+      status: 401,
+      headers: { "www-authenticate": `Bearer realm="${realm}",service="test"` },
+    }));
+  const host = `127.0.0.2:${registry.addr.port}`;
+  const target = targetOf(host, "t/app", {
+    credentials: () => Promise.resolve({ username: "user", password: "s3cretPW" }),
+    caFile: `${dir}/cert.pem`,
+  });
+  try {
+    await assert.rejects(target.resolve("v1"), (e: Error) => {
+      assert.ok(e instanceof AuthError, String(e));
+      assert.match(e.message, /over plain HTTP, while 127\.0\.0\.2:\d+ is served over HTTPS/);
+      return true;
+    });
+    assert.deepEqual(tokenRequests, []);
+  } finally {
+    await target.close();
+    await registry.shutdown();
+    await tokenServer.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("auth messages say what was sent: tokens a Basic registry cannot take, registry tokens", async () => {
+  const reg = await startRegistry({ auth: "basic" });
+  const seen: (string | null)[] = [];
+  // A registry that asks for a Bearer token and takes only "regtok"; its realm is never asked.
+  const bearer = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const authorization = request.headers.get("authorization");
+    seen.push(authorization);
+    if (authorization === "Bearer regtok") return new Response("{}", { status: 404 });
+    return new Response("{}", {
+      status: 401,
+      headers: { "www-authenticate": `Bearer realm="http://127.0.0.1:9/token",service="x"` },
+    });
+  });
+  const bearerHost = `127.0.0.1:${bearer.addr.port}`;
+  try {
+    const withToken = (credential: Credential, host: string) =>
+      targetOf(host, "t/app", { credentials: () => Promise.resolve(credential) });
+    await assert.rejects(
+      withToken({ identityToken: "idtok" }, reg.host).resolve("v1"),
+      /asks for a user name and password, and the credentials found for it hold an identity token only, which was not sent/,
+    );
+    await assert.rejects(
+      withToken({ registryToken: "regtok" }, reg.host).resolve("v1"),
+      /hold a registry token only, which was not sent/,
+    );
+    // The registry token goes as the bearer token itself; the token server is not asked.
+    await assert.rejects(
+      withToken({ registryToken: "regtok" }, bearerHost).resolve("v1"),
+      NotFoundError,
+    );
+    assert.equal(seen.at(-1), "Bearer regtok");
+    await assert.rejects(
+      withToken({ registryToken: "expired" }, bearerHost).resolve("v1"),
+      /refused the registry token/,
+    );
+  } finally {
+    await bearer.shutdown();
     await reg.stop();
   }
 });

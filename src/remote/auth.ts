@@ -195,6 +195,11 @@ export class RegistryClient {
     scopes: readonly string[],
     request: HttpRequest,
   ): Promise<HttpResponse> {
+    if (!this.#isRegistry(registry, request.url)) {
+      // A Location or Link that names another origin (object storage, or a hostile registry's
+      // lure): it gets no credentials, and its 401 is not the registry's to answer.
+      return await this.#transport.fetch({ ...request, authorization: undefined });
+    }
     const host = registryHost(registry);
     // Concurrent first requests would each be refused and each fetch a token: wait for one.
     const pending = this.#discoveries.get(host);
@@ -291,21 +296,38 @@ export class RegistryClient {
     const context = { registry, subject, ...(repository === undefined ? {} : { repository }) };
     const error = await responseError(response, context);
     if (response.status !== 401 && response.status !== 403) return error;
+    // Another host's refusal (the message names it) says nothing of the credentials, which it
+    // never got.
+    if (!this.#isRegistry(registry, response.url)) return error;
     // The registry's challenge, as request() last answered it; none means nothing was sent.
     const challenge = this.#challenges.get(registryHost(registry));
     if (challenge === undefined) return error;
-    const credential = sendable(await this.#credential(registry));
-    if (credential === undefined) return missingCredentials(registry, error);
+    const found = await this.#credential(registry);
+    const credential = sendable(found, challenge.scheme);
+    if (credential === undefined) {
+      return sendable(found) === undefined
+        ? missingCredentials(registry, error)
+        : unusableCredentials(registry, found!, error);
+    }
     if (response.status === 403) return denied(registry, holder(credential), error);
-    if (challenge.scheme !== "bearer") {
+    const refusal = responseChallenge(response);
+    if (
+      challenge.scheme !== "bearer" ||
+      (credential.registryToken && refusal?.params.get("error") !== "insufficient_scope")
+    ) {
       return refusedCredentials(registry, credential, error);
     }
-    return tokenRefusal(registry, holder(credential), responseChallenge(response), error);
+    return tokenRefusal(registry, holder(credential), refusal, error);
   }
 
   /** Releases the TLS client made for a `caFile`, if any. */
   close(): void {
     this.#transport.close();
+  }
+
+  /** Whether `url` is on the registry's origin: the only one its credentials go to. */
+  #isRegistry(registry: string, url: URL): boolean {
+    return url.origin === this.#transport.registryOrigin(registry);
   }
 
   /** Sends a request with the authorization that a known challenge asks for; answers a 401. */
@@ -320,7 +342,7 @@ export class RegistryClient {
       request.signal,
     );
     const response = await this.#transport.fetch({ ...request, authorization });
-    if (response.status !== 401) return response;
+    if (response.status !== 401 || !this.#isRegistry(registry, response.url)) return response;
     return await this.#answer(registry, scopes, request, response, challenge, authorization);
   }
 
@@ -340,6 +362,8 @@ export class RegistryClient {
     }
     const response = await this.#transport.fetch(request);
     if (response.status === 401) {
+      // A 401 of the host that the registry redirected to is that host's: nothing is learnt.
+      if (!this.#isRegistry(registry, response.url)) return response;
       return await this.#answer(registry, scopes, request, response, undefined, undefined);
     }
     // Whatever else it answered, the registry did not ask for credentials.
@@ -398,7 +422,7 @@ export class RegistryClient {
     });
     let challenge: Challenge | undefined;
     try {
-      if (response.status === 401) {
+      if (response.status === 401 && this.#isRegistry(registry, response.url)) {
         challenge = selectChallenge(response.headers.get("www-authenticate"));
       } else if (response.status !== 200) {
         throw await responseError(response, { registry, subject: `API of ${registry}` });
@@ -432,6 +456,8 @@ export class RegistryClient {
     if (challenge === undefined) return undefined;
     const credential = await this.#credential(registry);
     if (challenge.scheme === "basic") return basicAuthorization(registry, credential);
+    // A registry token goes as the bearer token itself, as Docker sends it: no token server.
+    if (credential?.registryToken) return `Bearer ${checkedToken(registry, credential)}`;
     return `Bearer ${await this.#token(registry, challenge, scopes, credential, rejected)}`;
   }
 
@@ -482,6 +508,17 @@ export class RegistryClient {
     const realm = URL.parse(challenge.params.get("realm") ?? "");
     if (realm === null || (realm.protocol !== "https:" && realm.protocol !== "http:")) {
       throw new AuthError(`${registry} sent a Bearer challenge without a valid realm URL`);
+    }
+    if (
+      realm.protocol === "http:" && sendable(credential) !== undefined &&
+      this.#transport.registryOrigin(registry).startsWith("https:")
+    ) {
+      // Whoever reads the plain-HTTP hop would read the password or identity token.
+      throw new AuthError(
+        `the token server of ${registry} is at ${realm.origin}, over plain HTTP, while ` +
+          `${registry} is served over HTTPS: its credentials were not sent`,
+        { hint: `${registry} is misconfigured or hostile: tell its operator` },
+      );
     }
     const service = challenge.params.get("service");
     const requestedAt = Date.now();
@@ -568,6 +605,7 @@ export class RegistryClient {
       url: realm,
       headers: { "content-type": "application/x-www-form-urlencoded" },
       body: new TextEncoder().encode(form.toString()),
+      credentialsInBody: true,
     });
   }
 }
@@ -616,21 +654,55 @@ function checkIdentityToken(registry: string, token: string): void {
   );
 }
 
-/** The credential as it would be sent, or undefined when none would be (none found, no user). */
-function sendable(credential: Credential | undefined): Credential | undefined {
-  if (credential?.identityToken) return credential;
-  return credential?.username !== undefined && credential.password !== undefined
-    ? credential
-    : undefined;
+/** A credential's registry token, refused unquoted when it could not go into a header. */
+function checkedToken(registry: string, credential: Credential): string {
+  const token = credential.registryToken!;
+  if (TOKEN68.test(token)) return token;
+  throw new AuthError(
+    `the registry token for ${registry} holds characters that RFC 6750 does not allow in a ` +
+      `token; it was not sent`,
+    { hint: `replace it: run \`ocisync login ${registry}\`` },
+  );
+}
+
+/**
+ * The credential when something of it would be sent for a challenge of `scheme` (any scheme
+ * when none is given), else undefined: Basic takes a user name and password only; Bearer takes
+ * a registry token, an identity token, or a user name and password for the token server.
+ */
+function sendable(
+  credential: Credential | undefined,
+  scheme?: string,
+): Credential | undefined {
+  const basic = credential?.username !== undefined && credential.password !== undefined;
+  const tokens = credential?.registryToken || credential?.identityToken;
+  return basic || (tokens && scheme !== "basic") ? credential : undefined;
 }
 
 /** Whose credentials these are, for messages: the user, never the password or token. */
 function holder(credential: Credential): string {
+  if (credential.registryToken) return "the registry token";
   const name = credential.username;
   if (name === undefined || name === "") return "the identity token";
   // A plain name is shown as it is; anything odd is quoted, so that it cannot garble the line.
   const user = /^[\w.@+-]+$/.test(name) ? name : JSON.stringify(name);
   return credential.identityToken ? `the identity token of user ${user}` : `user ${user}`;
+}
+
+/** Credentials were found, but none of them is what the registry's Basic challenge takes. */
+function unusableCredentials(
+  registry: string,
+  credential: Credential,
+  evidence: RegistryError,
+): RegistryAuthError {
+  return reworded(
+    `${registry} asks for a user name and password, and the credentials found for it hold ` +
+      `${
+        credential.registryToken ? "a registry token" : "an identity token"
+      } only, which was not sent`,
+    evidence,
+    `log in with a password: run \`ocisync login ${registry}\``,
+  );
 }
 
 function loginHint(registry: string): string {
@@ -669,7 +741,7 @@ function refusedCredentials(
   evidence: RegistryError,
 ): RegistryAuthError {
   const who = holder(credential);
-  if (credential.identityToken) {
+  if (credential.identityToken || credential.registryToken) {
     return reworded(
       `${registry} refused ${who}`,
       evidence,

@@ -132,6 +132,11 @@ export interface HttpRequest {
   /** The body. */
   body?: Uint8Array<ArrayBuffer>;
   /**
+   * The body holds credentials (an OAuth2 refresh token): like {@linkcode authorization}, it
+   * is sent to the origin of `url` only, and a redirect that would carry it elsewhere fails.
+   */
+  credentialsInBody?: boolean;
+  /**
    * Whether to retry on network errors and on 408, 429, 500, 502, 503 and 504. Default true;
    * false for requests whose repetition is unsafe, such as an upload chunk, which the caller
    * resumes from the offset the registry reports instead.
@@ -239,13 +244,27 @@ export class Transport {
    * ```
    */
   registryUrl(registry: string, path: string): URL {
+    return new URL(path, this.registryOrigin(registry));
+  }
+
+  /**
+   * The origin (scheme, host and port) of a registry named as in references: the one origin
+   * that its credentials go to.
+   *
+   * @example
+   * ```ts
+   * import { Transport } from "./transport.ts";
+   * new Transport().registryOrigin("localhost:5000"); // "http://localhost:5000"
+   * ```
+   */
+  registryOrigin(registry: string): string {
     let origin = this.#origins.get(registry);
     if (origin === undefined) {
       const scheme = this.#options.plainHttp || isLoopbackRegistry(registry) ? "http" : "https";
-      origin = `${scheme}://${registryHost(registry)}`;
+      origin = new URL(`${scheme}://${registryHost(registry)}`).origin;
       this.#origins.set(registry, origin);
     }
-    return new URL(path, origin);
+    return origin;
   }
 
   /**
@@ -299,6 +318,6 @@ export function fetchRequest(request: HttpRequest): FetchRequest {
   headers.set("user-agent", USER_AGENT);
   headers.delete("authorization");
   if (request.authorization !== undefined) headers.set("authorization", request.authorization);
-  const { method, url, body, signal } = request;
-  return { method, url, headers, body, signal };
+  const { method, url, body, credentialsInBody, signal } = request;
+  return { method, url, headers, body, credentialsInBody, signal };
 }

@@ -49,6 +49,11 @@ export interface FetchRequest {
   headers: Headers;
   /** The body: bytes, so that a retry or a redirect can send it again. */
   body?: Uint8Array<ArrayBuffer>;
+  /**
+   * The body holds credentials (an OAuth2 refresh token): like `authorization`, it goes to the
+   * origin of the first request only.
+   */
+  credentialsInBody?: boolean;
   /** Aborts the request, any wait before a retry, and the reading of the body. */
   signal?: AbortSignal;
 }

@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import { NetworkError } from "../../errors/mod.ts";
+import { AuthError, NetworkError } from "../../errors/mod.ts";
 import { discardBody } from "./body.ts";
 import type { Fetch, FetchRequest } from "./fetch.ts";
 import { requestLine } from "./redact.ts";
@@ -22,11 +22,13 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 /**
  * Follows up to 10 redirects. `Authorization` goes only to the origin (scheme, host and port)
- * of the first request; 303, and 301 or 302 after a `POST`, turn the request into a body-less
- * `GET`, as browsers do. The response answers the last hop, and says so in its `method` and
- * `url`.
+ * of the first request, and so does a body that holds credentials; 303, and 301 or 302 after a
+ * `POST`, turn the request into a body-less `GET`, as browsers do. The response answers the
+ * last hop, and says so in its `method` and `url`.
  *
  * @throws {NetworkError} on more than 10 redirects.
+ * @throws {AuthError} when a redirect would carry a body that holds credentials to another
+ * origin.
  * @example
  * ```ts
  * import type { Fetch } from "./fetch.ts";
@@ -55,6 +57,15 @@ export function redirects(next: Fetch): Fetch {
       if (!REDIRECT_STATUSES.has(response.status) || location === null) return response;
       await discardBody(response);
       hop = redirected(hop, response.status, new URL(location, hop.url));
+      if (
+        hop.credentialsInBody && hop.body !== undefined && hop.url.origin !== request.url.origin
+      ) {
+        throw new AuthError(
+          `${requestLine(request.method, request.url)} was redirected to ${hop.url.origin}; ` +
+            `its body holds credentials, which were not sent there`,
+          { hint: `${request.url.host} is misconfigured or hostile: tell its operator` },
+        );
+      }
     }
     throw new NetworkError(
       `${requestLine(request.method, request.url)}: more than ${MAX_REDIRECTS} redirects`,
