@@ -8,11 +8,17 @@
  * fifos are not created; setuid, setgid and sticky bits are dropped.
  *
  * Metadata is applied to the entry that is there at that moment, never
- * through a symlink: a directory's mode is set when it is made, and only a
- * mode that would stop the directory from being filled (no owner write or
- * search bit) waits for {@linkcode Unpacker.finish}, which checks the
- * directory again, without following links, before it applies it. Whatever
- * a later entry or a whiteout replaces takes its pending mode with it.
+ * through a symlink. Until {@linkcode Unpacker.finish}, no folder the
+ * unpacker makes is writable by group or others: otherwise another user could
+ * rename what is in it, or put a link in its place, while paths below it are
+ * still being resolved and written. A directory's mode is set when it is
+ * made, but a mode that lets group or others write, or that would stop the
+ * directory from being filled (no owner write or search bit), waits for
+ * `finish`, which checks the directory again, without following links,
+ * before it applies it. Whatever a later entry or a whiteout replaces takes
+ * its pending mode with it. A file's mode is set when it is created, or else
+ * on a descriptor checked to be that file, never by path; group or others'
+ * write bits on a file let them change only its content, as they may after.
  *
  * Each entry is created exclusively: an `open` with `O_EXCL`, a `mkdir`, a
  * `symlink` or a `link` fails on anything at its path, a link included,
@@ -20,9 +26,13 @@
  * that a new path, the common case, costs no failing `lstat`; nothing relies
  * on having made a folder earlier in the same run.
  *
+ * Something is removed only by a whiteout, or by an entry replacing what is
+ * at its own path (a file in the way of its folders included); a hard
+ * link's target is looked up, never made.
+ *
  * Memory does not grow with the size of a layer. It grows with the entry
  * count only for layers after the first (the paths they created, which an
- * opaque whiteout must spare) and for read-only directories; both are
+ * opaque whiteout must spare) and for directories whose mode waits; both are
  * bounded by `maxEntries`.
  *
  * @example
@@ -38,6 +48,7 @@
  * ```
  * @module
  */
+import { closeSync, constants, fchmodSync, fstatSync, openSync } from "node:fs";
 import { UnsafeContentError } from "../errors/mod.ts";
 import { countedBytes } from "../streams/mod.ts";
 import type { TarReadEntry } from "../tar/reader.ts";
@@ -85,6 +96,8 @@ const WHITEOUT = ".wh.";
 const MAX_SYMLINK_HOPS = 40;
 /** The owner's write and search bits: without both, a directory cannot be filled. */
 const OWNER_WRITE_SEARCH = 0o300;
+/** The group's and others' write bits: with either, someone else may change what is inside. */
+const GROUP_OTHER_WRITE = 0o022;
 
 /**
  * The stats of an unpacker that has applied nothing yet.
@@ -119,9 +132,13 @@ export class Unpacker {
   readonly #maxEntries: number;
   /** Decompressed bytes counted by {@linkcode meter}. */
   readonly #decompressed = { bytes: 0 };
-  /** Modes of read-only directories, by path below the root, applied last. */
+  /** Directory modes that wait for {@linkcode finish}, by path below the root. */
   readonly #pendingModes = new Map<string, number>();
-  /** The last parent folder resolved: most entries share their parent with the one before. */
+  /**
+   * The last parent folder resolved: most entries share their parent with the one before. Only
+   * this unpacker can change what its folders hold (nobody else may write to them before
+   * `finish`), and each of its removals forgets this.
+   */
   #lastResolved?: { key: string; path: string };
   /**
    * Paths the current layer created, which an opaque whiteout must spare. The first layer
@@ -153,8 +170,10 @@ export class Unpacker {
   }
 
   /**
-   * Sets the read-only directories' modes, deepest first. Call once, after the last layer.
+   * Sets the directory modes that waited, deepest first. Call once, after the last layer.
    * Each path is checked, without following links, to be the directory that was made there.
+   * Deepest first, so that what lies below a folder is done before others may write to it:
+   * the folders above a path still refuse them while its mode is set.
    */
   finish(): void {
     const root = Deno.realPathSync(this.root);
@@ -190,10 +209,7 @@ export class Unpacker {
 
     if (name === OPAQUE) {
       this.stats.whiteouts++;
-      for (const child of Deno.readDirSync(this.#absolute(parent))) {
-        const path = join(parent, child.name);
-        if (this.#createdInLayer && !this.#createdInLayer.has(path)) this.#remove(path);
-      }
+      if (this.#createdInLayer) this.#removeLower(parent, this.#createdInLayer);
       return;
     }
     if (name.startsWith(WHITEOUT)) {
@@ -224,11 +240,15 @@ export class Unpacker {
       case "hardlink": {
         const targetParts = entryParts(entry.linkName);
         if (targetParts.length === 0) throw unsafe(entry.name, "is a hard link to the root");
-        const targetDir = this.#resolveDirectory(targetParts.slice(0, -1), entry.linkName);
+        const notAFile = () =>
+          unsafe(entry.name, `links to ${entry.linkName}, which is not a file`);
+        const targetDir = this.#resolveDirectory(
+          targetParts.slice(0, -1),
+          entry.linkName,
+          notAFile,
+        );
         const target = this.#absolute(join(targetDir, targetParts[targetParts.length - 1]));
-        if (!lstatOrUndefined(target)?.isFile) {
-          throw unsafe(entry.name, `links to ${entry.linkName}, which is not a file`);
-        }
+        if (!lstatOrUndefined(target)?.isFile) throw notAFile();
         this.#create(path, () => Deno.linkSync(target, absolute));
         this.stats.hardlinks++;
         break;
@@ -244,20 +264,23 @@ export class Unpacker {
   /**
    * Makes the directory `path`, or keeps the one there, and sets its mode on it (no link is
    * followed: `mkdir` does not follow one, and an existing entry is checked with `lstat` before
-   * `chmod`). A mode that would stop it from being filled waits for {@linkcode finish}, and the
-   * directory stays open meanwhile.
+   * `chmod`, with nobody else able to replace it in between). A mode that others may write
+   * through, or that would stop it from being filled, waits for {@linkcode finish}; meanwhile
+   * the directory has {@linkcode modeWhileUnpacking}.
    */
   #makeDirectory(path: string, mode: number): void {
     const absolute = this.#absolute(path);
-    // A lower layer's folder is kept; anything else there is replaced.
-    if (!createdNew(() => Deno.mkdirSync(absolute)) && !lstatOrUndefined(absolute)?.isDirectory) {
+    // Private from the start, whatever the umask. A lower layer's folder is kept; anything else
+    // there is replaced.
+    const make = () => Deno.mkdirSync(absolute, { mode: 0o700 });
+    if (!createdNew(make) && !lstatOrUndefined(absolute)?.isDirectory) {
       this.#remove(path);
-      Deno.mkdirSync(absolute);
+      make();
     }
-    const readOnly = (mode & OWNER_WRITE_SEARCH) !== OWNER_WRITE_SEARCH;
-    Deno.chmodSync(absolute, readOnly ? mode | 0o700 : mode);
-    if (readOnly) this.#pendingModes.set(path, mode);
-    else this.#pendingModes.delete(path);
+    const meanwhile = modeWhileUnpacking(mode);
+    Deno.chmodSync(absolute, meanwhile);
+    if (meanwhile === mode) this.#pendingModes.delete(path);
+    else this.#pendingModes.set(path, mode);
   }
 
   /**
@@ -270,6 +293,19 @@ export class Unpacker {
     if (createdNew(make)) return;
     this.#remove(path);
     make();
+  }
+
+  /**
+   * Removes from the folder `dir` everything that the current layer did not create, at any
+   * depth: what an opaque whiteout hides. The folders it did create are entered, since a lower
+   * layer's files may be in them; `readDir` does not follow links, so only real folders are.
+   */
+  #removeLower(dir: string, created: Set<string>): void {
+    for (const child of Deno.readDirSync(this.#absolute(dir))) {
+      const path = join(dir, child.name);
+      if (!created.has(path)) this.#remove(path);
+      else if (child.isDirectory) this.#removeLower(path, created);
+    }
   }
 
   /** Removes `path` and forgets every pending mode at it or below it. */
@@ -285,12 +321,19 @@ export class Unpacker {
     this.#lastResolved = undefined;
   }
 
+  /**
+   * Writes the file `path`. It is made with its mode and the owner's read and write bits, so
+   * that for most modes (0644, 0755…) nothing is left to do; else the umask took bits or the
+   * owner's were added, and `#setMode` sets the mode on this file. A mode that lets
+   * group or others write is set at once: it lets them change this file's content, as its
+   * final mode will, but not rename or replace anything.
+   */
   async #writeFile(path: string, entry: TarReadEntry, mode: number): Promise<void> {
     if (this.stats.bytes + entry.size > this.#maxSize) throw tooLarge(this.#maxSize, entry.name);
     const absolute = this.#absolute(path);
     let file!: Deno.FsFile;
     this.#create(path, () => {
-      file = Deno.openSync(absolute, { write: true, createNew: true, mode: 0o600 });
+      file = Deno.openSync(absolute, { write: true, createNew: true, mode: mode | 0o600 });
     });
     try {
       for await (const chunk of entry.body) {
@@ -298,12 +341,30 @@ export class Unpacker {
         while (offset < chunk.length) offset += file.writeSync(chunk.subarray(offset));
       }
       file.utimeSync(entry.mtime, entry.mtime);
+      const made = file.statSync();
+      if ((made.mode! & 0o777) !== mode) this.#setMode(path, made, mode);
     } finally {
       file.close();
     }
-    // The file was just made with createNew, so nothing but it can be at this path.
-    Deno.chmodSync(absolute, mode);
     this.stats.bytes += entry.size;
+  }
+
+  /**
+   * Sets the mode of the file `made`, which is open and at `path`, with `fchmod`: Deno's
+   * `FsFile` has none, so the path is opened again with `node:fs`, without following a link,
+   * and the mode is set only if what it opened is that file. Nothing is changed by path.
+   */
+  #setMode(path: string, made: Deno.FileInfo, mode: number): void {
+    const fd = openSync(this.#absolute(path), constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      const opened = fstatSync(fd);
+      if (opened.dev !== made.dev || opened.ino !== made.ino) {
+        throw new UnsafeContentError(`refusing to set the mode of ${path}: it was replaced`);
+      }
+      fchmodSync(fd, mode);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   #absolute(relative: string): string {
@@ -311,17 +372,28 @@ export class Unpacker {
   }
 
   /**
-   * The real folder, relative to the root, that `parts` names inside the root, creating
-   * missing folders and following symlinks within the root.
+   * The real folder, relative to the root, that `parts` names inside the root, following
+   * symlinks within the root. Missing folders are made, and a file that the entry's own name
+   * passes through is replaced by a folder; a file reached through a link's target is refused,
+   * as the entry does not name it. With `notFound` (a hard link's target, which must exist)
+   * nothing is made or replaced: a missing folder, or a file, throws what it returns.
    */
-  #resolveDirectory(parts: string[], entryName: string): string {
+  #resolveDirectory(
+    parts: string[],
+    entryName: string,
+    notFound?: () => UnsafeContentError,
+  ): string {
     const key = parts.join("/");
     if (this.#lastResolved?.key === key) return this.#lastResolved.path;
     const resolved: string[] = [];
     const pending = [...parts];
+    // The last `own` parts pending are the entry's; those before them come from links.
+    let own = parts.length;
     let hops = 0;
     while (pending.length) {
+      const fromLink = pending.length > own;
       const part = pending.shift()!;
+      if (!fromLink) own--;
       if (part === "..") {
         if (resolved.length === 0) throw unsafe(entryName, "leaves the target through a symlink");
         resolved.pop();
@@ -338,6 +410,8 @@ export class Unpacker {
         continue;
       }
       if (!info?.isDirectory) {
+        if (notFound) throw notFound();
+        if (info && fromLink) throw unsafe(entryName, `passes through ${path}, which is a file`);
         // A later layer may turn a file into a folder.
         if (info) this.#remove(path);
         Deno.mkdirSync(this.#absolute(path), { mode: 0o755 });
@@ -389,6 +463,15 @@ function join(parent: string, name: string): string {
 
 function unsafe(name: string, why: string): UnsafeContentError {
   return new UnsafeContentError(`refusing layer entry "${name}": it ${why}`);
+}
+
+/**
+ * The mode a directory has until {@linkcode Unpacker.finish}: its own, open to its owner if it
+ * would not be fillable, and closed to the writes of group and others.
+ */
+function modeWhileUnpacking(mode: number): number {
+  const fillable = (mode & OWNER_WRITE_SEARCH) === OWNER_WRITE_SEARCH ? mode : mode | 0o700;
+  return fillable & ~GROUP_OTHER_WRITE;
 }
 
 /** Runs `make`; false when it failed because something is at its path already. */
