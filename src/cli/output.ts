@@ -6,6 +6,11 @@
  * flags (`inspect --raw` and `--config`) outrank both. Logs go to stderr so
  * that stdout stays machine-readable.
  *
+ * Text for people (results, status lines, warnings, errors, hints and logs) has
+ * its terminal control characters written out ({@linkcode escapeControls}): image annotations,
+ * layer titles, tags and a registry's words reach these lines, and must not drive the terminal.
+ * A `--json` document is printed as `JSON.stringify` made it.
+ *
  * @module
  */
 import {
@@ -56,14 +61,13 @@ export class Output {
     this.#streams = streams;
   }
 
-  /** Prints a command's result in the active mode. */
+  /** Prints a command's result in the active mode; all but `--json` with controls written out. */
   result(result: { human: string; json: unknown; quiet: string }): void {
-    const text = this.mode.json
-      ? JSON.stringify(result.json, null, 2)
-      : this.mode.quiet
-      ? result.quiet
-      : result.human;
-    writeAll(this.#streams.stdout, `${text}\n`);
+    if (this.mode.json) {
+      writeAll(this.#streams.stdout, `${JSON.stringify(result.json, null, 2)}\n`);
+      return;
+    }
+    this.#print(this.#streams.stdout, this.mode.quiet ? result.quiet : result.human);
   }
 
   /**
@@ -76,17 +80,17 @@ export class Output {
 
   /** A progress or status line on stderr; silent with `-q` and `--json`. */
   info(message: string): void {
-    if (!this.mode.quiet && !this.mode.json) writeAll(this.#streams.stderr, `${message}\n`);
+    if (!this.mode.quiet && !this.mode.json) this.#print(this.#streams.stderr, message);
   }
 
   /** A detail shown with `--verbose` only. */
   verbose(message: string): void {
-    if (this.mode.verbose) writeAll(this.#streams.stderr, `${message}\n`);
+    if (this.mode.verbose) this.#print(this.#streams.stderr, message);
   }
 
   /** A detail shown with `--debug` only. */
   debug(message: string): void {
-    if (this.mode.debug) writeAll(this.#streams.stderr, `${message}\n`);
+    if (this.mode.debug) this.#print(this.#streams.stderr, message);
   }
 
   /**
@@ -99,14 +103,18 @@ export class Output {
       (this.#streams.stderr as { isTerminal(): boolean }).isTerminal();
   }
 
-  /** Writes raw text on stderr, for the progress display's redraws. */
+  /**
+   * Writes raw text on stderr, for the progress display's redraws: its escape codes are meant,
+   * so they are not written out, and what it draws of names must be made safe by its caller
+   * ({@linkcode escapeControls}).
+   */
   draw(text: string): void {
     writeAll(this.#streams.stderr, text);
   }
 
   /** A warning on stderr, shown in every mode. */
   warn(message: string): void {
-    writeAll(this.#streams.stderr, `ocisync: warning: ${message}\n`);
+    this.#print(this.#streams.stderr, `ocisync: warning: ${message}`);
   }
 
   /**
@@ -115,15 +123,44 @@ export class Output {
    */
   error(error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
-    let text = `ocisync: error: ${message}\n`;
-    if (error instanceof OcisyncError && error.hint) text += `hint: ${hintWithFlag(error)}\n`;
+    let text = `ocisync: error: ${message}`;
+    if (error instanceof OcisyncError && error.hint) text += `\nhint: ${hintWithFlag(error)}`;
     // With --debug, where every error in the chain came from: the message first, the cause last.
     let depth = 0;
     for (let e: unknown = error; this.mode.debug && e instanceof Error && depth < 8; e = e.cause) {
-      text += `${depth++ ? "caused by: " : ""}${e.stack}\n`;
+      text += `\n${depth++ ? "caused by: " : ""}${e.stack}`;
     }
-    writeAll(this.#streams.stderr, text);
+    this.#print(this.#streams.stderr, text);
   }
+
+  /** Writes text for people, and a newline, with its control characters written out. */
+  #print(stream: { writeSync(bytes: Uint8Array): number }, text: string): void {
+    writeAll(stream, `${escapeControls(text)}\n`);
+  }
+}
+
+/**
+ * Text fit for a terminal: each control character but the newline and the tab (ESC, CR, BEL,
+ * backspace, DEL, and the C1 controls, which terminals obey too) written out as `\x1b` or
+ * `\u009b`. Terminals act on these (clear a line, move the cursor, make an OSC 8 link, set the
+ * title), so names and text from images and registries must not reach one as they are; a
+ * newline and a tab only lay text out, and ocisync's own messages use them.
+ *
+ * @example
+ * ```ts
+ * import { escapeControls } from "./output.ts";
+ * escapeControls("title\x1b[2K\r"); // "title\\x1b[2K\\x0d"
+ * escapeControls("two\nlines\tand a \x9b"); // "two\nlines\tand a \\u009b"
+ * ```
+ */
+export function escapeControls(text: string): string {
+  // deno-lint-ignore no-control-regex -- control characters are what is written out
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (char) => {
+    const code = char.charCodeAt(0);
+    return code < 0x80
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
 }
 
 /** The flag of each library option that errors name in their hints. */
@@ -251,8 +288,8 @@ function temporaryFolderHint(advice: string | undefined): string {
 
 /**
  * Logs one HTTP exchange with its headers through `out.debug`, redacted by
- * {@linkcode redactHeader}, each line prefixed `[number]`. Bodies are never logged: token responses carry `token`,
- * `access_token` and `refresh_token` there.
+ * {@linkcode redactHeader} against the exchange's URL, each line prefixed `[number]`. Bodies
+ * are never logged: token responses carry `token`, `access_token` and `refresh_token` there.
  *
  * @example
  * ```ts
@@ -269,13 +306,15 @@ function temporaryFolderHint(advice: string | undefined): string {
  */
 export function logExchange(out: Output, exchange: HttpExchange, number: number): void {
   const id = `[${number}]`;
-  out.debug(`${id} > ${exchange.method} ${redactUrl(exchange.url)}`);
+  const { url } = exchange;
+  out.debug(`${id} > ${exchange.method} ${redactUrl(url)}`);
+  // URLs in headers may be relative to the request's (`Location: /v2/…?_state=…`).
   for (const [name, value] of exchange.requestHeaders) {
-    out.debug(`${id} > ${name}: ${redactHeader(name, value)}`);
+    out.debug(`${id} > ${name}: ${redactHeader(name, value, url)}`);
   }
   out.debug(`${id} < ${exchange.status} ${exchange.statusText}`.trimEnd());
   for (const [name, value] of exchange.responseHeaders) {
-    out.debug(`${id} < ${name}: ${redactHeader(name, value)}`);
+    out.debug(`${id} < ${name}: ${redactHeader(name, value, url)}`);
   }
 }
 

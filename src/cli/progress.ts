@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { formatBytes, type Output } from "./output.ts";
+import { escapeControls, formatBytes, type Output } from "./output.ts";
 import { type BlobListener, type StepListener, StepReporter } from "../progress/mod.ts";
 
 /** How far back rates look. */
@@ -146,8 +146,12 @@ export function transferDisplay(
     const lines = [...tasks.values()].map((task) => line(task, now));
     const moving = [...tasks.values()].filter((t) => t.moving);
     if (moving.length) lines.push(totalLine(moving, total, now));
-    // Up to the first line drawn before, then each line cleared and written again.
-    out.draw((drawn ? `\x1b[${drawn}A` : "") + lines.map((l) => `\r\x1b[2K${l}\n`).join(""));
+    // Up to the first line drawn before, then each line cleared and written again. The lines
+    // name folders and tags, whose control characters must not reach the terminal.
+    out.draw(
+      (drawn ? `\x1b[${drawn}A` : "") +
+        lines.map((l) => `\r\x1b[2K${escapeControls(l)}\n`).join(""),
+    );
     drawn = lines.length;
     // A step that counts no bytes (an installer at work) still shows its time going by.
     if ([...tasks.values()].some((t) => t.state === "running" && !t.counted)) {

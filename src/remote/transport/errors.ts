@@ -17,10 +17,12 @@
 import { NetworkError, OcisyncError, type RegistryError, registryError } from "../../errors/mod.ts";
 import { readBody } from "./body.ts";
 import { type Fetch, type FetchRequest, type HttpResponse, watchFetch } from "./fetch.ts";
-import { redactMessage, redactUrl, requestLine } from "./redact.ts";
+import { redactMessage, redactUrl, replaceUrls, requestLine } from "./redact.ts";
 import { StallError } from "./stall.ts";
 
 const ERROR_BODY_LIMIT = 64 * 1024;
+/** The most characters of a registry's text that an error quotes. */
+const QUOTE_LIMIT = 200;
 /** The distribution API's paths that name a repository: `/v2/<name>/manifests/<reference>`… */
 const REPOSITORY_PATH =
   /^\/v2\/(?<name>.+)\/(?:manifests\/[^/]+|blobs\/uploads\/.*|blobs\/[^/]+|tags\/list|referrers\/[^/]+)$/;
@@ -143,8 +145,10 @@ export interface ErrorContext {
  * `SIZE_INVALID` an `IntegrityError`; 408, 429 and 5xx a `NetworkError`. Reads the body.
  *
  * The message is one line: the subject, the request, the status and each code with its
- * message (or, for a body that is not such JSON, `BODY:` and its first line). Hints are the
- * CLI's to add, from the fields.
+ * message (or, for a body that is not such JSON, `BODY:` and its first line). What it quotes of
+ * the body, here and in the fields, is the registry's text made safe to print: on one line,
+ * each control character written out (`\x1b`), and cut to 200 characters. Hints are the CLI's
+ * to add, from the fields.
  *
  * @example
  * ```ts
@@ -193,7 +197,8 @@ interface ErrorDetail {
 
 /**
  * The distribution-spec errors in a body, or, when it is not such JSON, its first line: an
- * HTML or text page of a proxy has no codes, and its words are not the registry's.
+ * HTML or text page of a proxy has no codes, and its words are not the registry's. Each is
+ * quoted by {@linkcode quoteRemote}.
  */
 async function errorDetails(
   response: HttpResponse,
@@ -209,16 +214,41 @@ async function errorDetails(
     if (Array.isArray(errors)) {
       return {
         details: errors.map((e) => ({
-          code: String(e?.code ?? "UNKNOWN"),
-          message: String(e?.message ?? ""),
+          code: quoteRemote(String(e?.code ?? "UNKNOWN")),
+          message: quoteRemote(String(e?.message ?? "")),
         })),
       };
     }
   } catch {
     // Not JSON: an HTML or text page from a proxy or a router.
   }
-  const line = text.split("\n", 1)[0].slice(0, 200);
+  const line = quoteRemote(text.split(/\r\n?|\n/, 1)[0]);
   return line === "" ? { details: [] } : { details: [], line };
+}
+
+/**
+ * Text of a response body as an error quotes it. A registry's words must not forge lines of
+ * ocisync's output (`\nocisync: warning: …`) nor reach a terminal as commands (ESC `[2K`, OSC 8
+ * links), and a page of them helps no one: each run of line breaks and tabs becomes a space,
+ * any other control character (C0, DEL, C1) is written out as `\x1b` or `\u009b`, and the
+ * text is cut to 200 characters, an ellipsis marking the cut.
+ */
+function quoteRemote(text: string): string {
+  const flat = text
+    .replace(/[\t\n\v\f\r]+/g, " ")
+    // deno-lint-ignore no-control-regex -- control characters are what is replaced
+    .replace(/[\x00-\x1f\x7f-\x9f]/g, escapeControl)
+    .trim();
+  const chars = [...flat]; // by code point, so that a cut never splits a surrogate pair
+  return chars.length <= QUOTE_LIMIT ? flat : `${chars.slice(0, QUOTE_LIMIT - 1).join("")}…`;
+}
+
+/** A control character written out: `\x1b` for C0 and DEL, `\u009b` for C1. */
+function escapeControl(char: string): string {
+  const code = char.charCodeAt(0);
+  return code < 0x80
+    ? `\\x${code.toString(16).padStart(2, "0")}`
+    : `\\u${code.toString(16).padStart(4, "0")}`;
 }
 
 /**
@@ -323,7 +353,7 @@ function connectionProblem(
 function runtimeWords(detail: string): string {
   const inner = /client error \([^)]*\): (.*)$/s.exec(detail)?.[1] ??
     detail.replace(/^fetch failed: /, "");
-  return inner.replace(/\bhttps?:\/\/[^\s)]+/g, "(url)");
+  return replaceUrls(inner, () => "(url)");
 }
 
 /**

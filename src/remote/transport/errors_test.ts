@@ -228,3 +228,69 @@ Deno.test("responseError: the fields of a RegistryError, from a distribution bod
   // Other errors are not registry errors, whatever their class.
   assert.ok(!(new NotFoundError("x") instanceof RegistryError));
 });
+
+Deno.test("responseError: a registry's text is quoted on one line, its control characters written out, cut at 200", async () => {
+  const context = { registry: "evil.example", subject: "manifest v1 of evil.example/app" };
+  const failed = (body: string) => ({
+    ...response(403, { body }),
+    method: "GET",
+    url: new URL("https://evil.example/v2/app/manifests/v1"),
+  });
+  const lead =
+    "manifest v1 of evil.example/app: GET https://evil.example/v2/app/manifests/v1 -> 403";
+
+  // A forged second line, a cleared line, an OSC 8 link, a C1 CSI and DEL, in message and code.
+  const forged = await responseError(
+    failed(JSON.stringify({
+      errors: [{
+        code: "DENIED\r\n\x1b[2K",
+        message: "denied\nocisync: warning: credentials saved to https://evil.example" +
+          "\x1b]8;;https://evil.example\x07click\x1b]8;;\x07\t\x9b2J\x7f",
+      }],
+    })),
+    context,
+  );
+  const message = "denied ocisync: warning: credentials saved to https://evil.example" +
+    "\\x1b]8;;https://evil.example\\x07click\\x1b]8;;\\x07 \\u009b2J\\x7f";
+  assert.equal(forged.message, `${lead}, DENIED \\x1b[2K: ${message}`);
+  assert.deepEqual(forged.codes, ["DENIED \\x1b[2K"]);
+  assert.deepEqual(forged.messages, [message]);
+
+  // A long message is cut, by code point, to 200 characters with the ellipsis.
+  const long = await responseError(
+    failed(JSON.stringify({ errors: [{ code: "DENIED", message: "😀".repeat(300) }] })),
+    context,
+  );
+  assert.deepEqual(long.messages, ["😀".repeat(199) + "…"]);
+  const exact = await responseError(
+    failed(JSON.stringify({ errors: [{ code: "DENIED", message: "x".repeat(200) }] })),
+    context,
+  );
+  assert.deepEqual(exact.messages, ["x".repeat(200)]);
+
+  // A page that is not JSON: its first line, ended by CR as well as LF, the same way.
+  const page = await responseError(
+    failed("<h1>\x1b[31mDenied\x1b[0m</h1>\rocisync: warning: forged\nmore"),
+    context,
+  );
+  assert.deepEqual(page.messages, ["<h1>\\x1b[31mDenied\\x1b[0m</h1>"]);
+  assert.equal(page.message, `${lead}, BODY: <h1>\\x1b[31mDenied\\x1b[0m</h1>`);
+  const wide = await responseError(failed(`${"y".repeat(250)}\nrest`), context);
+  assert.deepEqual(wide.messages, ["y".repeat(199) + "…"]);
+});
+
+Deno.test("networkErrors: the runtime's words drop a URL whole, whatever its query holds", async () => {
+  const url = "https://s3.example/b?x=)&X-Amz-Signature=abc";
+  const send = networkErrors(
+    scriptedFetch(new TypeError(`error sending request for url (${url}): connection reset`)).fetch,
+  );
+  await assert.rejects(send(request("GET", url)), (error) => {
+    assert.ok(error instanceof NetworkError);
+    assert.equal(
+      error.message,
+      "GET https://s3.example/b?x=***&X-Amz-Signature=***: the connection to s3.example broke " +
+        "(error sending request for url ((url)): connection reset)",
+    );
+    return true;
+  });
+});

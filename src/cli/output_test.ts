@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { OcisyncError } from "../errors/mod.ts";
+import { escapeControls, logExchange, Output, type OutputMode } from "./output.ts";
+
+/** An output whose stdout and stderr are kept as text. */
+function captured(mode: OutputMode) {
+  const decoder = new TextDecoder();
+  const stream = () => {
+    const chunks: string[] = [];
+    return {
+      chunks,
+      writeSync(bytes: Uint8Array): number {
+        chunks.push(decoder.decode(bytes));
+        return bytes.length;
+      },
+    };
+  };
+  const stdout = stream();
+  const stderr = stream();
+  return {
+    out: new Output(mode, { stdout, stderr }),
+    stdout: () => stdout.chunks.join(""),
+    stderr: () => stderr.chunks.join(""),
+  };
+}
+
+/** A layer title as a hostile image might set it: a cleared line, a link, a CR, C1 and DEL. */
+const HOSTILE = "app\x1b[2K\x1b]8;;https://evil.example\x07click\x1b]8;;\x07\rok\x08\x7f\x9b2J";
+const SHOWN = "app\\x1b[2K\\x1b]8;;https://evil.example\\x07click\\x1b]8;;\\x07\\x0dok\\x08\\x7f" +
+  "\\u009b2J";
+
+Deno.test("Output: results, status lines, logs and warnings show control characters written out", () => {
+  const { out, stdout, stderr } = captured({ verbose: true, debug: true });
+  out.result({ human: `layers\n\t${HOSTILE}`, json: null, quiet: "" });
+  out.info(`pulled ${HOSTILE}`);
+  out.verbose(`tag ${HOSTILE}`);
+  out.debug(`header ${HOSTILE}`);
+  out.warn(`annotation ${HOSTILE}`);
+  assert.equal(stdout(), `layers\n\t${SHOWN}\n`);
+  assert.equal(
+    stderr(),
+    `pulled ${SHOWN}\ntag ${SHOWN}\nheader ${SHOWN}\nocisync: warning: annotation ${SHOWN}\n`,
+  );
+});
+
+Deno.test("Output: -q values are written out too; line and paragraph separators are left", () => {
+  const { out, stdout } = captured({ quiet: true });
+  out.result({ human: "", json: null, quiet: `v1\nv2\x1b[8m\u2028\u2029` });
+  assert.equal(stdout(), "v1\nv2\\x1b[8m\u2028\u2029\n");
+});
+
+Deno.test("Output: an error's message and hint cannot forge lines or drive the terminal", () => {
+  const { out, stderr } = captured({});
+  out.error(
+    new OcisyncError("denied\rocisync: warning: credentials saved\x1b[1A", {
+      hint: `log in\x1b]0;title\x07`,
+    }),
+  );
+  assert.equal(
+    stderr(),
+    "ocisync: error: denied\\x0docisync: warning: credentials saved\\x1b[1A\n" +
+      "hint: log in\\x1b]0;title\\x07\n",
+  );
+  // Our own messages keep their lines.
+  const own = captured({});
+  own.out.error(new OcisyncError("two problems:\n  one\n\ttwo", { hint: "fix both" }));
+  assert.equal(own.stderr(), "ocisync: error: two problems:\n  one\n\ttwo\nhint: fix both\n");
+});
+
+Deno.test("Output: --json is printed as JSON.stringify makes it, byte for byte", () => {
+  const { out, stdout } = captured({ json: true, verbose: true });
+  out.result({
+    human: HOSTILE,
+    json: { title: "a\x1bb\x7f\x9b\n\u2028", n: 1 },
+    quiet: HOSTILE,
+  });
+  assert.equal(stdout(), '{\n  "title": "a\\u001bb\x7f\x9b\\n\u2028",\n  "n": 1\n}\n');
+});
+
+Deno.test("Output: draw writes the progress display's escape codes as they are", () => {
+  const { out, stderr } = captured({});
+  out.draw("\x1b[2A\r\x1b[2K50%\n");
+  assert.equal(stderr(), "\x1b[2A\r\x1b[2K50%\n");
+});
+
+Deno.test("logExchange: URLs in headers are resolved against the request's and redacted whole", () => {
+  const { out, stderr } = captured({ debug: true });
+  logExchange(out, {
+    method: "POST",
+    url: new URL("https://r.example/v2/app/blobs/uploads/?mount=sha256:1&from=lib"),
+    requestHeaders: new Headers({ authorization: "Bearer eyJhbGciOi.x.y" }),
+    status: 202,
+    statusText: "Accepted",
+    responseHeaders: new Headers({
+      location: "/v2/app/blobs/uploads/uuid?_state=SECRETSTATE1",
+      link: '</v2/app/tags/list?n=10&last=x&token=SECRET>; rel="next"',
+      "x-note": "a\x1b[2Kb\x9b",
+    }),
+  }, 7);
+  assert.equal(
+    stderr(),
+    [
+      "[7] > POST https://r.example/v2/app/blobs/uploads/?mount=sha256:1&from=lib",
+      "[7] > authorization: Bearer ***",
+      "[7] < 202 Accepted",
+      '[7] < link: <https://r.example/v2/app/tags/list?n=10&last=x&token=***>; rel="next"',
+      "[7] < location: https://r.example/v2/app/blobs/uploads/uuid?_state=***",
+      "[7] < x-note: a\\x1b[2Kb\\u009b",
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("escapeControls: C0 but newline and tab, DEL and C1 are written out; the rest is left", () => {
+  assert.equal(
+    escapeControls("\x00\x07\x08\t\n\x0b\x0c\r\x1b\x1f \x7f\x80\x9b\x9f\xa0é\u2028"),
+    "\\x00\\x07\\x08\t\n\\x0b\\x0c\\x0d\\x1b\\x1f \\x7f\\u0080\\u009b\\u009f\xa0é\u2028",
+  );
+});
