@@ -11,7 +11,7 @@ import { withLock } from "../src/layout/lock.ts";
 import { type Descriptor, gcLayout, LayoutTarget, REF_NAME_ANNOTATION } from "../src/layout/mod.ts";
 import { MediaType } from "../src/oci/mediatypes.ts";
 import { type Manifest, parseManifestOrIndex } from "../src/oci/types.ts";
-import { runOk } from "./helpers/cli.ts";
+import { ocisyncOk, runOk } from "./helpers/cli.ts";
 import { type Blob, blob, imageDocuments, jsonBlob } from "./helpers/images.ts";
 import { requireTool } from "./helpers/tools.ts";
 
@@ -561,5 +561,45 @@ await withLock(Deno.args[0], async () => {
     await Deno.utime(lock, old, old);
     await withLock(lock, () => Promise.resolve());
     await assert.rejects(Deno.stat(lock), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("writes into a layout replace links and special files, never write through them", async () => {
+  await withTempDir("ocisync-layout-links-", async (work) => {
+    await Deno.mkdir(`${work}/flows`);
+    await Deno.writeTextFile(`${work}/flows/flow.py`, "print('hi')\n");
+    await ocisyncOk(["push", `oci:${work}/src:v1`, `${work}/flows`]);
+    await ocisyncOk(["copy", `oci:${work}/src:v1`, `oci:${work}/dst:v1`]);
+    // Whoever may write into dst puts links to files outside, and a fifo, where its blobs and
+    // its index.json are.
+    const outside = `${work}/outside`;
+    await Deno.mkdir(outside);
+    await Deno.writeTextFile(`${outside}/victim`, "not a blob");
+    await Deno.copyFile(`${work}/dst/index.json`, `${outside}/index.json`);
+    const blobs = [...Deno.readDirSync(`${work}/dst/blobs/sha256`)].map((e) => e.name).sort();
+    assert.equal(blobs.length, 3);
+    const [first, second, third] = blobs.map((hex) => `${work}/dst/blobs/sha256/${hex}`);
+    await Deno.remove(first);
+    await Deno.symlink(`${outside}/victim`, first);
+    await Deno.remove(second);
+    await Deno.symlink(`${outside}/created`, second);
+    await Deno.remove(third);
+    await runOk("mkfifo", [third]);
+    await Deno.remove(`${work}/dst/index.json`);
+    await Deno.symlink(`${outside}/index.json`, `${work}/dst/index.json`);
+    const indexBefore = await Deno.readTextFile(`${outside}/index.json`);
+
+    await ocisyncOk(["copy", `oci:${work}/src:v1`, `oci:${work}/dst:v2`]);
+
+    assert.equal(await Deno.readTextFile(`${outside}/victim`), "not a blob");
+    await assert.rejects(Deno.lstat(`${outside}/created`), Deno.errors.NotFound);
+    assert.equal(await Deno.readTextFile(`${outside}/index.json`), indexBefore);
+    for (const [hex, path] of blobs.map((hex, i) => [hex, [first, second, third][i]])) {
+      assert.ok((await Deno.lstat(path)).isFile, path);
+      assert.equal(sha256Digest(await Deno.readFile(path)), `sha256:${hex}`);
+    }
+    assert.ok((await Deno.lstat(`${work}/dst/index.json`)).isFile);
+    const tags = await ocisyncOk(["tags", `oci:${work}/dst`]);
+    assert.deepEqual(tags.trim().split("\n").sort(), ["v1", "v2"]);
   });
 });

@@ -33,6 +33,13 @@ const encoder = new TextEncoder();
 export interface AtomicWriteOptions {
   /** The file mode, e.g. 0o600 for credentials. Default: 0o644 less the umask. */
   mode?: number;
+  /**
+   * Replace `path` itself, whatever is there but a folder: a symlink is replaced, never
+   * followed, and a fifo or a device is replaced, never written through. For the files of a
+   * store that ocisync keeps (a layout's blobs, `index.json`, `oci-layout`): whoever may write
+   * into the store must not be able to lead a write out of it with a link.
+   */
+  replacePath?: boolean;
 }
 
 /**
@@ -75,7 +82,7 @@ export async function writeFileAtomic(
   bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: AtomicWriteOptions = {},
 ): Promise<void> {
-  const destination = await destinationOf(path);
+  const destination = options.replacePath ? await pathItself(path) : await destinationOf(path);
   switch (destination.mode) {
     case "replace":
       return await writeReplacing(path, destination.path, bytes, options);
@@ -117,6 +124,14 @@ async function destinationOf(path: string): Promise<Destination> {
     current = linkTarget(current, await osCall(path, () => Deno.readLink(current)));
   }
   throw new OcisyncError(`cannot write ${path}: more than ${MAX_LINKS} symbolic links`);
+}
+
+/** `path` itself, to be replaced by a rename, unless it is a folder. */
+async function pathItself(path: string): Promise<Destination> {
+  if ((await lstatOrUndefined(path, path))?.isDirectory) {
+    throw new OcisyncError(`cannot write ${path}: it is a folder`);
+  }
+  return { path, mode: "replace" };
 }
 
 /**

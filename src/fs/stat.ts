@@ -27,3 +27,23 @@ export async function statOrUndefined(path: string): Promise<Deno.FileInfo | und
     throw error;
   }
 }
+
+/**
+ * What is at `path` itself, a symlink included (not followed), or `undefined` when nothing
+ * is there. Other errors are thrown.
+ *
+ * @example
+ * ```ts
+ * import { lstatOrUndefined } from "./stat.ts";
+ * const info = await lstatOrUndefined("./images/index.json");
+ * console.log(info?.isSymlink);
+ * ```
+ */
+export async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}

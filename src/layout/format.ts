@@ -135,7 +135,7 @@ export async function initLayout(root: string): Promise<void> {
   await Deno.mkdir(`${root}/blobs/sha256`, { recursive: true });
   if (!await statOrUndefined(`${root}/oci-layout`)) {
     const layout = JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION });
-    await writeFileAtomic(`${root}/oci-layout`, [encoder.encode(layout)]);
+    await writeFileAtomic(`${root}/oci-layout`, [encoder.encode(layout)], { replacePath: true });
   }
   // Under the lock, so that a concurrent writer's first entries are never overwritten.
   await withLock(lockPath(root), async () => {
@@ -212,7 +212,10 @@ export function updateIndex(root: string, change: (index: Index) => boolean | vo
 }
 
 async function writeIndex(root: string, index: Index): Promise<void> {
-  await writeFileAtomic(`${root}/index.json`, [encoder.encode(JSON.stringify(index))]);
+  // Replaced whatever it is: a link would carry the write out of the layout.
+  await writeFileAtomic(`${root}/index.json`, [encoder.encode(JSON.stringify(index))], {
+    replacePath: true,
+  });
 }
 
 /**

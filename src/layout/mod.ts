@@ -45,7 +45,7 @@ import {
   uniqueTags,
   updateIndex,
 } from "./format.ts";
-import { statOrUndefined } from "../fs/stat.ts";
+import { lstatOrUndefined } from "../fs/stat.ts";
 import type { GcResult } from "./gc.ts";
 
 export type { GcResult } from "./gc.ts";
@@ -223,7 +223,7 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
    */
   async hasBlob(descriptor: Descriptor, options: CallOptions = {}): Promise<boolean> {
     options.signal?.throwIfAborted();
-    return (await statOrUndefined(blobPath(this.path, descriptor.digest)))?.isFile ?? false;
+    return (await lstatOrUndefined(blobPath(this.path, descriptor.digest)))?.isFile ?? false;
   }
 
   /**
@@ -253,7 +253,8 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
     return await cancelOnError(body, async () => {
       signal?.throwIfAborted();
       const path = blobPath(this.path, descriptor.digest);
-      const existing = await statOrUndefined(path);
+      // A link is no blob of this layout: it is replaced, and nothing is done through it.
+      const existing = await lstatOrUndefined(path);
       // A blob of another size is a truncated file from a writer that did not rename: replace it.
       // A reused blob gets a fresh atime, so that gc's grace period keeps it until the manifest
       // that lists it is; one that gc removed meanwhile is written again.
@@ -264,7 +265,7 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
       await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
       // A stop between chunks fails the write, which removes its temporary file.
       const verified = stoppable(body, signal).pipeThrough(verifyingStream(descriptor, "blob"));
-      await writeFileAtomic(path, verified);
+      await writeFileAtomic(path, verified, { replacePath: true });
       return true;
     });
   }
@@ -461,7 +462,7 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
 
   /** A descriptor for an unlisted manifest blob, with the media type the document declares. */
   async #describe(digest: string): Promise<Descriptor> {
-    const info = await statOrUndefined(blobPath(this.path, digest));
+    const info = await lstatOrUndefined(blobPath(this.path, digest));
     if (!info?.isFile) throw new NotFoundError(`manifest ${digest} not found in ${this.name}`);
     const descriptor = { mediaType: "", digest: digest as Descriptor["digest"], size: info.size };
     const bytes = await readManifestBlob(this.path, descriptor);

@@ -37,6 +37,22 @@ export function ocisync(args: string[], options: RunOptions = {}): Promise<RunRe
 }
 
 /**
+ * Runs the CLI as {@linkcode ocisync} does, and returns its stdout once it has exited 0.
+ *
+ * @throws {Error} showing the run (exit code, stdout, stderr) for any other exit code.
+ * @example
+ * ```ts
+ * import { ocisyncOk } from "./cli.ts";
+ * const version = await ocisyncOk(["version"]);
+ * ```
+ */
+export async function ocisyncOk(args: string[], options: RunOptions = {}): Promise<string> {
+  const result = await ocisync(args, options);
+  if (result.code !== 0) throw new Error(`ocisync ${args.join(" ")}: ${shown(result)}`);
+  return result.stdout;
+}
+
+/**
  * Runs any program and captures its output. Standard input is empty unless
  * `options.stdin` is given.
  *
