@@ -10,6 +10,12 @@
  * `index.json`, then the blobs that `index.json` reaches, sorted by digest,
  * all with fixed metadata. Images already in the archive are kept.
  *
+ * A target opened for writing holds the lock `FILE.lock` from reading the
+ * file to renaming the new one into place, so that concurrent writers of one
+ * archive take turns, each adding to what the one before wrote; and just
+ * before the rename it checks that the file is still absent, or still the one
+ * it read, so that another tool's write is refused rather than overwritten.
+ *
  * @example
  * ```ts
  * import { OciArchiveTarget } from "./oci.ts";
@@ -31,7 +37,7 @@ import {
 } from "../layout/format.ts";
 import { walkReachable } from "../layout/gc.ts";
 import type { LayoutTarget } from "../layout/mod.ts";
-import { MANIFEST_MEDIA_TYPES } from "../oci/mediatypes.ts";
+import type { FileLock } from "../fs/lock.ts";
 import type { BlobRangeFetcher, CallOptions, Closer, Discarder, Target } from "../oci/target.ts";
 import {
   type Descriptor,
@@ -39,13 +45,16 @@ import {
   MAX_MANIFEST_BYTES,
   parseManifestOrIndex,
 } from "../oci/types.ts";
-import { openStaging, readSmallEntry, removeStaging } from "./staging.ts";
+import { lockArchive, openStaging, readSmallEntry, removeStaging } from "./staging.ts";
 import { indexTar, openEntry, type TarIndex, type TarIndexEntry } from "./tar_index.ts";
 import { type ArchiveFile, writeArchive } from "./write.ts";
 
 /** Options of {@linkcode OciArchiveTarget.open}, and of `DockerArchiveTarget.open`. */
 export interface ArchiveOpenOptions {
-  /** Accept a file that does not exist yet: it is written on `close()`. */
+  /**
+   * Open for writing: accept a file that does not exist yet; it is written on `close()`. An
+   * `oci-archive:` also holds its lock until then (see {@linkcode OciArchiveTarget.open}).
+   */
   create?: boolean;
 }
 
@@ -97,6 +106,8 @@ export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Disca
   /** Whether a manifest was pushed, so that `close()` has an archive to write. */
   #changed = false;
   #closed = false;
+  /** The archive's lock, held from opening until the file is written or dropped; for writing only. */
+  #lock: FileLock | undefined;
   /** Blobs left out of the archive, listed in `index.json` as expected on the other side. */
   #expected: Set<string>;
 
@@ -119,6 +130,7 @@ export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Disca
    * import { OciArchiveTarget } from "./oci.ts";
    * const archive = await OciArchiveTarget.open("delta.tar", { create: true });
    * archive.expectBlobs([{ mediaType: "application/octet-stream", digest: `sha256:${"a".repeat(64)}`, size: 1 }]);
+   * await archive.close(); // releases the lock; nothing pushed, nothing written
    * ```
    */
   expectBlobs(descriptors: Descriptor[]): void {
@@ -142,8 +154,12 @@ export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Disca
 
   /**
    * Opens the archive at `path`: indexes its entries and checks `oci-layout` and `index.json`.
-   * With `create`, a missing file is a new, empty archive.
+   * With `create`, a missing file is a new, empty archive, and the archive's lock, `path.lock`,
+   * is taken first and held until `close()` or `discard()`: another writer of the same archive
+   * waits for it, up to 30 s, then reads what this one wrote.
    *
+   * @throws {OcisyncError} with `create`, when another process still holds the lock after 30 s;
+   * the message names it.
    * @throws {NotFoundError} when there is no file (and `create` is not set), or the tar holds no
    * OCI layout.
    * @throws {UnsafeContentError} when an entry is absolute, has a `..` component, is a link, a
@@ -156,6 +172,20 @@ export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Disca
    * ```
    */
   static async open(path: string, options: ArchiveOpenOptions = {}): Promise<OciArchiveTarget> {
+    // Taken before the file is read: what a writer adds to must be what the last one wrote.
+    const lock = options.create ? await lockArchive(path) : undefined;
+    try {
+      const target = await OciArchiveTarget.#read(path, options);
+      target.#lock = lock;
+      return target;
+    } catch (error) {
+      await lock?.release();
+      throw error;
+    }
+  }
+
+  /** The archive at `path`, read and checked; see {@linkcode OciArchiveTarget.open}. */
+  static async #read(path: string, options: ArchiveOpenOptions): Promise<OciArchiveTarget> {
     let archive: TarIndex;
     try {
       archive = await indexTar(path, { links: "refuse" });
@@ -310,6 +340,7 @@ export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Disca
    *   { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256Digest(bytes), size: 2 },
    *   ReadableStream.from([bytes]),
    * );
+   * await archive.close(); // no manifest pushed: nothing written
    * ```
    */
   async pushBlob(
@@ -413,15 +444,18 @@ export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Disca
   }
 
   /**
-   * Writes the archive, when a manifest was pushed, and removes the staging layout. The new
-   * file holds `oci-layout`, `index.json`, then every blob `index.json` reaches (from the old
-   * archive or the staging layout, each verified as it is copied), sorted by digest, with
-   * mtime 0, uid and gid 0, and modes 0644 and 0755; it replaces the old one by a rename. Blobs
-   * that nothing reaches any more (a tag's previous image) are left out. Calling it again does
-   * nothing.
+   * Writes the archive, when a manifest was pushed, removes the staging layout, and releases
+   * the archive's lock. The new file holds `oci-layout`, `index.json`, then every blob
+   * `index.json` reaches (from the old archive or the staging layout, each verified as it is
+   * copied), sorted by digest, with mtime 0, uid and gid 0, and modes 0644 and 0755; it
+   * replaces the old one by a rename. Blobs that nothing reaches any more (a tag's previous
+   * image) are left out. Calling it again does nothing.
    *
-   * @throws {IntegrityError} when a blob to copy does not match its digest; the old file is
-   * kept as it was.
+   * @throws {IntegrityError} when a blob to copy does not match its digest, or a reachable
+   * manifest cannot be read (see `walkReachable` of `../layout/gc.ts`); the old file is kept as
+   * it was.
+   * @throws {OcisyncError} when the file was created, replaced or changed since it was opened
+   * (by another tool: ocisync's writers wait for the lock); it is left as that writer left it.
    * @example
    * ```ts
    * import { OciArchiveTarget } from "./oci.ts";
@@ -436,7 +470,11 @@ export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Disca
     try {
       if (this.#changed) await this.#write(await staging!);
     } finally {
-      if (staging) await removeStaging(await staging);
+      try {
+        if (staging) await removeStaging(await staging);
+      } finally {
+        await this.#lock?.release();
+      }
     }
   }
 
@@ -453,7 +491,11 @@ export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Disca
   async discard(): Promise<void> {
     this.#closed = true;
     const staging = this.#staging;
-    if (staging) await removeStaging(await staging);
+    try {
+      if (staging) await removeStaging(await staging);
+    } finally {
+      await this.#lock?.release();
+    }
   }
 
   /** Throws once the target is closed, or the call is cancelled. */
@@ -553,7 +595,33 @@ export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Disca
         open: () => this.#openBlob({ mediaType: "application/octet-stream", digest, size }),
       });
     }
-    await writeArchive(this.path, files);
+    await writeArchive(this.path, files, { beforeReplace: () => this.#checkUnchanged() });
+  }
+
+  /**
+   * Throws unless the file is as this target read it: still absent, or still the file indexed.
+   * ocisync's writers wait for the lock; another tool, or a writer through another name of the
+   * file, does not, and its archive must not be overwritten unseen.
+   */
+  async #checkUnchanged(): Promise<void> {
+    if (await this.#unchanged()) return;
+    throw new OcisyncError(
+      `${this.name} was ${this.#archive ? "changed" : "created"} by another writer after it ` +
+        "was opened; it is left as that writer left it",
+      { hint: "run the command again: it then adds to what the other wrote" },
+    );
+  }
+
+  async #unchanged(): Promise<boolean> {
+    if (!this.#archive) return await statOrUndefined(this.path) === undefined;
+    try {
+      // openEntry refuses a file replaced or rewritten since it was indexed.
+      await (await openEntry(this.#archive, this.#archive.entries.get("oci-layout")!)).cancel();
+      return true;
+    } catch (error) {
+      if (error instanceof OcisyncError || error instanceof Deno.errors.NotFound) return false;
+      throw error;
+    }
   }
 
   /**
@@ -579,33 +647,23 @@ export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Disca
   }
 
   /**
-   * The blobs `entries` reach, with their stored sizes, sorted by algorithm and hex. Children
-   * that are missing are skipped, as a layout's gc skips them: skopeo keeps a whole index but
-   * only some of its images.
+   * The blobs `entries` reach, as `walkReachable` of `../layout/gc.ts` finds them (a layout's gc
+   * keeps the same), with their stored sizes, sorted by algorithm and hex. Children that are
+   * missing are skipped, as a layout's gc skips them: skopeo keeps a whole index but only some
+   * of its images.
    *
-   * @throws {IntegrityError} when a reachable manifest or index is corrupt: its children cannot
-   * be known, and writing without them would lose them.
+   * @throws {IntegrityError} when a reachable manifest or index is corrupt, or a listed document
+   * of an unknown type that says it is JSON is not: its children cannot be known, and writing
+   * without them would lose them.
    */
   async #reachable(entries: Descriptor[]): Promise<[Descriptor["digest"], number][]> {
     const sizes = new Map<Descriptor["digest"], number>();
-    await walkReachable(entries, async (descriptor) => {
-      const size = await this.#blobSize(descriptor.digest);
+    await walkReachable(entries, async (digest) => {
+      const size = await this.#blobSize(digest);
       if (size === undefined) return false;
-      sizes.set(descriptor.digest, size);
+      sizes.set(digest, size);
       return true;
-    }, async (descriptor) => {
-      // A blob of an unknown media type is read by its shape: an artifact may be an index.
-      const known = MANIFEST_MEDIA_TYPES.includes(descriptor.mediaType);
-      if (!known && sizes.get(descriptor.digest)! > MAX_MANIFEST_BYTES) return undefined;
-      try {
-        const bytes = await this.#readDocument(descriptor);
-        return parseManifestOrIndex(bytes, known ? descriptor.mediaType : undefined);
-      } catch (error) {
-        // Not a document after all; a corrupt blob is still refused when it is copied.
-        if (!known) return undefined;
-        throw error;
-      }
-    });
+    }, (descriptor) => this.#readDocument(descriptor));
     return [...sizes].sort(([a], [b]) => {
       const [x, y] = [parseDigest(a), parseDigest(b)];
       return x.algorithm === y.algorithm

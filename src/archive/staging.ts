@@ -5,6 +5,9 @@
  * Beside the file, so that large blobs stay on its file system, and the
  * archive's temporary file is renamed within one folder.
  *
+ * Writers of one archive are serialised by the lock file `FILE.lock` beside it
+ * ({@linkcode lockArchive}), as a layout's are by its `index.json.lock`.
+ *
  * @example
  * ```ts
  * import { openStaging, removeStaging } from "./staging.ts";
@@ -16,6 +19,7 @@
  */
 import { LayoutTarget } from "../layout/mod.ts";
 import { IntegrityError } from "../errors/mod.ts";
+import type { FileLock } from "../fs/lock.ts";
 import { MAX_MANIFEST_BYTES } from "../oci/types.ts";
 import { openEntry, type TarIndex, type TarIndexEntry } from "./tar_index.ts";
 
@@ -33,11 +37,7 @@ import { openEntry, type TarIndex, type TarIndexEntry } from "./tar_index.ts";
  * ```
  */
 export async function openStaging(archive: string, indexJson?: Uint8Array): Promise<LayoutTarget> {
-  const slash = archive.lastIndexOf("/");
-  const dir = slash < 0 ? "." : archive.slice(0, slash) || "/";
-  const name = archive.slice(slash + 1);
-  // A new archive's folder is made, as a new layout's is.
-  await Deno.mkdir(dir, { recursive: true });
+  const { dir, name } = await makeFolder(archive);
   const path = await Deno.makeTempDir({ dir, prefix: `.${name}.`, suffix: ".staging" });
   try {
     if (indexJson) await Deno.writeFile(`${path}/index.json`, indexJson);
@@ -46,6 +46,37 @@ export async function openStaging(archive: string, indexJson?: Uint8Array): Prom
     await Deno.remove(path, { recursive: true }).catch(() => {});
     throw error;
   }
+}
+
+/**
+ * Takes the lock of the archive `archive` for writing: the lock file `<archive>.lock` beside it,
+ * making the archive's folder if it does not exist. A writer holds it from reading the archive
+ * to renaming the new one into place, so that a second writer waits (up to 30 s, as for a
+ * layout's `index.json`), then reads what the first wrote and adds to it; none overwrites
+ * another's images. Release it when the archive is written or dropped.
+ *
+ * @throws {OcisyncError} when another process still holds the lock after 30 s; the message
+ * names it. Also when the lock file cannot be created.
+ * @example
+ * ```ts
+ * import { lockArchive } from "./staging.ts";
+ * const lock = await lockArchive("out/app.tar"); // out/app.tar.lock
+ * await lock.release();
+ * ```
+ */
+export async function lockArchive(archive: string): Promise<FileLock> {
+  await makeFolder(archive);
+  // Loaded when a writer first needs it, as a layout's lock is: readers never evaluate it.
+  const { FileLock } = await import("../fs/lock.ts");
+  return await FileLock.acquire(`${archive}.lock`);
+}
+
+/** Makes the folder of `archive` if it does not exist, as a new layout's is; its path and the file's name. */
+async function makeFolder(archive: string): Promise<{ dir: string; name: string }> {
+  const slash = archive.lastIndexOf("/");
+  const dir = slash < 0 ? "." : archive.slice(0, slash) || "/";
+  await Deno.mkdir(dir, { recursive: true });
+  return { dir, name: archive.slice(slash + 1) };
 }
 
 /**

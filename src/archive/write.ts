@@ -39,23 +39,50 @@ export const FILE_MODE = 0o644;
 /** See {@linkcode FILE_MODE}. */
 export const FOLDER_MODE = 0o755;
 
+/** Options of {@linkcode writeArchive}. */
+export interface WriteArchiveOptions {
+  /**
+   * Called once every byte is written, before the new file replaces `path`; what it throws
+   * stops the write, and `path` is left untouched. The last moment to check that `path` is
+   * still what the archive was made from.
+   */
+  beforeReplace?: () => Promise<void>;
+}
+
 /**
  * Writes `files` as a tar archive at `path`, atomically. The content of each file is streamed
- * from its `open` when its turn comes; an error from one (a blob that fails its digest) stops
- * the write and leaves `path` untouched.
+ * from its `open` when its turn comes; an error from one (a blob that fails its digest), or
+ * from `options.beforeReplace`, stops the write and leaves `path` untouched.
  *
  * @throws {UnsafeContentError} when a file's content is not its `size`.
  * @example
  * ```ts
  * import { writeArchive } from "./write.ts";
  * await writeArchive("empty.tar", []); // two zero blocks
+ * await writeArchive("empty.tar", [], {
+ *   beforeReplace: async () => console.log("written, not yet in place"),
+ * });
  * ```
  */
 export async function writeArchive(
   path: string,
   files: Iterable<ArchiveFile> | AsyncIterable<ArchiveFile>,
+  options: WriteArchiveOptions = {},
 ): Promise<void> {
-  await writeFileAtomic(path, tarStream(tarEntries(files), { mtime: 0 }));
+  const bytes = tarStream(tarEntries(files), { mtime: 0 });
+  await writeFileAtomic(
+    path,
+    options.beforeReplace ? endingWith(bytes, options.beforeReplace) : bytes,
+  );
+}
+
+/** `bytes`, then a call to `last`: `writeFileAtomic` renames only once the bytes have ended. */
+async function* endingWith(
+  bytes: AsyncIterable<Uint8Array>,
+  last: () => Promise<void>,
+): AsyncGenerator<Uint8Array> {
+  yield* bytes;
+  await last();
 }
 
 async function* tarEntries(

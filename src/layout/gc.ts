@@ -6,8 +6,16 @@
  * them, recursively; and the config and layers of every manifest. A manifest's
  * `subject` is not followed: a referrer does not keep its subject alive (as in
  * a registry), and a referrer itself is kept only while it is listed.
- * Descriptors of unknown media types in an index are kept, and read as a
- * manifest or index when they parse as one.
+ *
+ * A document of a type not read here (an image-spec 1.1-rc artifact manifest
+ * with `blobs`, a Docker schema 1 manifest with `fsLayers`, a type yet to come)
+ * is never taken to refer to nothing: when it is JSON, every descriptor in it
+ * (any object with a `digest`), wherever it is, and every schema 1 `blobSum`
+ * are kept, and each such descriptor is read in turn as a document. An entry or
+ * an index's child whose media type says JSON but that is not JSON (or is over
+ * the manifest size limit) stops the collection, naming it, for what it refers
+ * to cannot be known; one of another media type that is not JSON is an opaque
+ * blob, kept itself.
  *
  * It is safe while other processes push into the layout:
  *
@@ -29,10 +37,11 @@
  * @module
  */
 import { type Digest, isDigest } from "../digest/parse.ts";
-import { NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
+import { IntegrityError, NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
 import { MANIFEST_MEDIA_TYPES } from "../oci/mediatypes.ts";
 import {
   type Descriptor,
+  isJsonObject,
   type ManifestOrIndex,
   MAX_MANIFEST_BYTES,
   parseManifestOrIndex,
@@ -62,11 +71,21 @@ export const DEFAULT_GC_GRACE_MS = 60 * 60_000;
 /** Where a blob waits while its removal is checked: `.<hex>.gc`, in its own folder. */
 const ASIDE = /^\.([0-9a-f]+)\.gc$/;
 
-/** A blob to keep, and whether it is an index's child, which may have children of its own. */
-interface Reached {
-  descriptor: Descriptor;
-  inIndex: boolean;
-}
+/**
+ * A blob reached, and how it is treated:
+ *
+ * - `manifest`: an `index.json` entry or an index's child, a manifest or index by the image-spec.
+ *   Read, and refused when it cannot be read though its media type says it is JSON.
+ * - `found`: a descriptor found in a document of a type not read here. Read, and followed, only
+ *   when it turns out to be JSON: it may be a payload of any kind.
+ * - `blob`: a manifest's config or layer, a schema 1 `blobSum`: kept, never read.
+ *
+ * A `manifest` or `found` whose media type is a manifest or index is read as one, and refused
+ * unless valid.
+ */
+type Reached =
+  | { role: "manifest" | "found"; descriptor: Descriptor }
+  | { role: "blob"; digest: Digest };
 
 /**
  * Removes the blobs of the layout at `path` that `index.json` does not reach and that are older
@@ -78,8 +97,9 @@ interface Reached {
  * hour.
  *
  * @throws {NotFoundError} when there is no layout at `path`.
- * @throws {OcisyncError} when a reachable manifest or index is unreadable or corrupt, for its
- * children cannot be known then; nothing is removed. Also when the `index.json` lock stays
+ * @throws {OcisyncError} when a reachable manifest or index is unreadable or corrupt, or a
+ * listed document whose media type says JSON is not JSON, for the blobs it refers to cannot be
+ * known; the message names it, and nothing is removed. Also when the `index.json` lock stays
  * held by another process for 30 s.
  * @example
  * ```ts
@@ -105,76 +125,176 @@ export async function gcLayout(
 
 async function mark(root: string, entries: Descriptor[]): Promise<Set<string>> {
   const reachable = new Set<string>();
-  await walkReachable(entries, (descriptor) => {
-    reachable.add(descriptor.digest);
-    return true;
-  }, (descriptor) => readDocument(root, descriptor));
+  try {
+    await walkReachable(
+      entries,
+      (digest) => reachable.add(digest) !== undefined,
+      async (descriptor) => {
+        try {
+          return await readManifestBlob(root, descriptor);
+        } catch (error) {
+          // Missing children are normal: skopeo keeps a whole index but only some of its images.
+          if (error instanceof NotFoundError) return undefined;
+          throw error;
+        }
+      },
+    );
+  } catch (error) {
+    throw new OcisyncError(`cannot collect garbage in ${root}: ${(error as Error).message}`, {
+      cause: error,
+      hint: "nothing was removed: repair that blob, or remove what lists it, then run gc again",
+    });
+  }
   return reachable;
 }
 
 /**
- * Walks what `entries` reach, depth first: each entry and each child of an index is a document
- * that may have children; a manifest's config and layers have none. `reach` is called at each
- * descriptor reached, each time it is reached, and answers whether it is there to follow; `read`
- * is called once a digest, for a document that is there, and answers it parsed, or `undefined`
- * to follow no further (a missing blob, or one that is not a manifest or index). Both
- * `gcLayout` and an `oci-archive:` being written keep what this reaches.
+ * Walks what `entries` reach, depth first, as the module documentation tells: each entry and
+ * each child of an index is a document that may refer to blobs; so is each descriptor of a
+ * document of a type not known here; a manifest's config and layers are not. `reach` is called
+ * with each blob reached, each time it is reached, and answers whether it is there to follow;
+ * `read` is called once a digest and role, for a document that is there, and answers its
+ * verified bytes, or `undefined` when it is missing. Both `gcLayout` and an `oci-archive:` being
+ * written keep what this reaches.
  *
+ * @throws {IntegrityError} when a manifest or index of a known media type is not valid, or an
+ * `index.json` entry or index child whose media type says JSON is not JSON or is over
+ * {@linkcode MAX_MANIFEST_BYTES}: the blobs it refers to cannot be known. Errors of `read` pass
+ * unchanged, but for a descriptor found in an unknown document, which is then kept unread.
  * @example
  * ```ts
  * import { walkReachable } from "./gc.ts";
  * import { readIndex, readManifestBlob } from "./format.ts";
- * import { parseManifestOrIndex } from "../oci/types.ts";
  * const reached = new Set<string>();
  * await walkReachable(
  *   (await readIndex("./images")).manifests,
- *   (descriptor) => reached.add(descriptor.digest) !== undefined,
- *   async (descriptor) => parseManifestOrIndex(await readManifestBlob("./images", descriptor)),
+ *   (digest) => reached.add(digest) !== undefined,
+ *   (descriptor) => readManifestBlob("./images", descriptor),
  * );
  * ```
  */
 export async function walkReachable(
   entries: Descriptor[],
-  reach: (descriptor: Descriptor) => boolean | Promise<boolean>,
-  read: (descriptor: Descriptor) => Promise<ManifestOrIndex | undefined>,
+  reach: (digest: Digest) => boolean | Promise<boolean>,
+  read: (descriptor: Descriptor) => Promise<Uint8Array | undefined>,
 ): Promise<void> {
   const opened = new Set<string>();
-  const pending: Reached[] = entries.map((descriptor) => ({ descriptor, inIndex: true }));
+  const pending: Reached[] = entries.map((descriptor) => ({ role: "manifest", descriptor }));
   for (let next = pending.pop(); next; next = pending.pop()) {
-    const { descriptor, inIndex } = next;
-    if (!await reach(descriptor)) continue;
-    if (!inIndex || opened.has(descriptor.digest)) continue;
-    opened.add(descriptor.digest);
-    const doc = await read(descriptor);
-    if (doc?.kind === "index") {
-      pending.push(...doc.index.manifests.map((child) => ({ descriptor: child, inIndex: true })));
-    } else if (doc?.kind === "manifest") {
-      const { config, layers } = doc.manifest;
-      pending.push(...[config, ...layers].map((child) => ({ descriptor: child, inIndex: false })));
+    if (next.role === "blob") {
+      await reach(next.digest);
+      continue;
     }
+    const { role, descriptor } = next;
+    // By role: a document found first, and read leniently, is read again as a listed manifest.
+    const key = `${role} ${descriptor.digest}`;
+    if (!await reach(descriptor.digest) || opened.has(key)) continue;
+    opened.add(key);
+    pending.push(...await referencesOf(descriptor, role, read));
   }
 }
 
-/** An index's child as a manifest or index; `undefined` for a missing blob or another document. */
-async function readDocument(
-  root: string,
+/** What a document reached refers to; see {@linkcode walkReachable}. */
+async function referencesOf(
   descriptor: Descriptor,
-): Promise<ManifestOrIndex | undefined> {
-  const known = MANIFEST_MEDIA_TYPES.includes(descriptor.mediaType);
-  if (!known && descriptor.size > MAX_MANIFEST_BYTES) return undefined;
-  try {
-    const bytes = await readManifestBlob(root, descriptor);
-    // An unknown media type is read by the document's shape.
-    return parseManifestOrIndex(bytes, known ? descriptor.mediaType : undefined);
-  } catch (error) {
-    // Missing children are normal: skopeo keeps a whole index but only some of its images.
-    if (error instanceof NotFoundError || !known) return undefined;
-    throw new OcisyncError(
-      `cannot collect garbage in ${root}: manifest ${descriptor.digest} is unreadable: ` +
-        (error as Error).message,
-      { cause: error },
-    );
+  role: "manifest" | "found",
+  read: (descriptor: Descriptor) => Promise<Uint8Array | undefined>,
+): Promise<Reached[]> {
+  if (MANIFEST_MEDIA_TYPES.includes(descriptor.mediaType)) {
+    const bytes = await read(descriptor);
+    return bytes ? referencesOfKnown(descriptor, bytes) : [];
   }
+  // A listed manifest that says it is JSON must be; anything else may be an opaque blob.
+  const strict = role === "manifest" && saysJson(descriptor.mediaType);
+  if (descriptor.size > MAX_MANIFEST_BYTES) {
+    if (strict) throw unreadable(descriptor, `has more than ${MAX_MANIFEST_BYTES} bytes`);
+    return [];
+  }
+  let bytes;
+  try {
+    bytes = await read(descriptor);
+  } catch (error) {
+    // A payload found in an artifact is no concern of the walk's: it is kept as it is.
+    if (role === "found") return [];
+    throw error;
+  }
+  const json = bytes && parseJson(bytes);
+  if (json) return referencesIn(json.value);
+  if (bytes && strict) throw unreadable(descriptor, "is not JSON");
+  return [];
+}
+
+/** The children of a manifest or index of a known media type, refused unless valid. */
+function referencesOfKnown(descriptor: Descriptor, bytes: Uint8Array): Reached[] {
+  let doc: ManifestOrIndex;
+  try {
+    doc = parseManifestOrIndex(bytes, descriptor.mediaType);
+  } catch (error) {
+    throw unreadable(descriptor, `is not valid (${(error as Error).message})`);
+  }
+  if (doc.kind === "index") {
+    return doc.index.manifests.map((child) => ({ role: "manifest", descriptor: child }));
+  }
+  const { config, layers } = doc.manifest;
+  return [config, ...layers].map(({ digest }) => ({ role: "blob", digest }));
+}
+
+/**
+ * Every blob a JSON document of a type not known here may refer to: each object with a valid
+ * `digest`, wherever it is (an artifact manifest's `blobs` and `subject`, a field yet to come),
+ * which may be a document itself when it has a size to read it by; and each schema 1 `blobSum`.
+ * Iterative, for a hostile document may nest deeper than the call stack goes.
+ */
+function referencesIn(json: unknown): Reached[] {
+  const found: Reached[] = [];
+  const stack = [json];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (Array.isArray(value)) {
+      for (const item of value) stack.push(item);
+      continue;
+    }
+    if (!isJsonObject(value)) continue;
+    const { digest, size, mediaType, blobSum } = value;
+    if (typeof blobSum === "string" && isDigest(blobSum)) {
+      found.push({ role: "blob", digest: blobSum });
+    }
+    if (typeof digest === "string" && isDigest(digest)) {
+      found.push(
+        typeof size === "number" && Number.isSafeInteger(size) && size >= 0
+          ? {
+            role: "found",
+            descriptor: { mediaType: typeof mediaType === "string" ? mediaType : "", digest, size },
+          }
+          : { role: "blob", digest },
+      );
+    }
+    for (const child of Object.values(value)) stack.push(child);
+  }
+  return found;
+}
+
+/** Whether a media type says its content is JSON: `application/json`, `+json`, or schema 1's `+prettyjws`. */
+function saysJson(mediaType: string): boolean {
+  const type = mediaType.split(";")[0].trim().toLowerCase();
+  return type === "application/json" || type.endsWith("+json") || type.endsWith("+prettyjws");
+}
+
+/** UTF-8 JSON, parsed; `undefined` when the bytes are not that. */
+function parseJson(bytes: Uint8Array): { value: unknown } | undefined {
+  try {
+    return { value: JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes)) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The refusal of a document whose references cannot be known. */
+function unreadable(descriptor: Descriptor, why: string): IntegrityError {
+  return new IntegrityError(
+    `manifest ${descriptor.digest} (${descriptor.mediaType}) ${why}, so the blobs it refers ` +
+      "to cannot be known",
+  );
 }
 
 async function sweep(root: string, reachable: Set<string>, graceMs: number): Promise<GcResult> {
