@@ -9,12 +9,16 @@
  *   one file per layer at its title path; ORAS's packed directories
  *   (`io.deis.oras.content.unpack`) are unpacked and their digest checked.
  *
- * Everything is written into a temporary folder on the destination's file
- * system and moved into place only after every digest has been verified, so a
- * failed pull leaves the destination as it was. A missing or empty destination
- * becomes the image by one rename; a folder with content is merged into, and
- * keeps every path the image does not have, unless `replace` is set. `/` and
- * mount points are refused unless `allowMountRoot` is set.
+ * Everything is written into a private staging folder (0700) on the
+ * destination's file system and moved into place only after every digest has
+ * been verified, so a failed pull leaves the destination as it was. A missing
+ * or empty destination becomes the image by one rename (opened to 0755 just
+ * before); a folder with content is merged into, and keeps every path the
+ * image does not have, unless `replace` is set: what can fail is checked before
+ * anything moves, and a merge that fails all the same is undone. `/` and mount
+ * points are refused unless `allowMountRoot` is set. When root pulls, no folder
+ * the pull writes through may be one that another user can replace by a link:
+ * see `Staging` and `mergeInto`.
  *
  * @example
  * ```ts
@@ -175,16 +179,21 @@ export async function pull(
       `the layer operation must be extract or copy, not "${options.layerOperation}"`,
     );
   }
-  const names = copying ? copiedNames(manifest, taken) : [];
-  const staging = await stagingFolder(placement.stagingParent);
+  // Every name is checked before anything is written.
+  const names = copying
+    ? copiedNames(manifest, taken)
+    : isArtifact
+    ? taken.map((index) => artifactPath(manifest.layers[index]))
+    : [];
+  const staging = await Staging.make(placement.stagingParent);
   let unpacker: ThreadedUnpacker | undefined;
   try {
     // On a thread of its own: the file system calls overlap the download and decompression.
-    unpacker = new ThreadedUnpacker(staging, {
+    unpacker = new ThreadedUnpacker(staging.tree, {
       maxSize: options.maxExtractSize,
       maxEntries: options.maxEntries,
     });
-    let files: string[];
+    let files: string[] | undefined;
     if (copying) {
       files = [];
       for (const [n, index] of taken.entries()) {
@@ -197,13 +206,16 @@ export async function pull(
       }
     } else if (isArtifact) {
       files = [];
-      for (const index of taken) {
-        files.push(await pullArtifactLayer(target, manifest.layers[index], unpacker, options));
+      for (const [n, index] of taken.entries()) {
+        await pullArtifactLayer(target, manifest.layers[index], names[n], unpacker, options);
+        files.push(names[n]);
       }
     } else {
       await pullImageLayers(target, manifest, taken, unpacker, options);
-      files = [...Deno.readDirSync(staging)].map((e) => e.name).sort();
     }
+    await staging.check();
+    // An image's are its top-level entries, read once the tree is known to be the one made.
+    files ??= [...Deno.readDirSync(staging.tree)].map((e) => e.name).sort();
     await unpacker.finish();
     await placement.place(staging);
     return {
@@ -218,7 +230,7 @@ export async function pull(
   } finally {
     // Every apply and finish has settled, so the worker is idle and writes nothing more.
     unpacker?.close();
-    await Deno.remove(staging, { recursive: true }).catch(() => {});
+    await staging.remove();
   }
 }
 
@@ -249,8 +261,8 @@ function selectLayers(
 /**
  * The file name of each layer copied as it is: its title, else `layer-<index>`.
  *
- * @throws {UnsafeContentError} for a title that is not a plain file name, or two layers with
- * one name.
+ * @throws {UnsafeContentError} for a title that is not a plain file name, or is a whiteout's,
+ * or two layers with one name.
  */
 function copiedNames(manifest: Manifest, taken: number[]): string[] {
   const names = taken.map((index) => {
@@ -266,6 +278,7 @@ function copiedNames(manifest: Manifest, taken: number[]): string[] {
         { hint: "extract the layers instead (the default), which writes titles as paths" },
       );
     }
+    refuseWhiteout(title, [title]);
     return title;
   });
   const seen = new Set<string>();
@@ -350,17 +363,48 @@ function explainMixedTitles(error: unknown, layer: Descriptor): unknown {
   );
 }
 
-async function pullArtifactLayer(
-  target: Target,
-  layer: Descriptor,
-  unpacker: ThreadedUnpacker,
-  options: PullOptions,
-): Promise<string> {
+/**
+ * Where an artifact layer's file goes: its title as a relative path.
+ *
+ * @throws {UnsafeContentError} for a title that leaves the destination, or names a whiteout.
+ */
+function artifactPath(layer: Descriptor): string {
   const title = layer.annotations![TITLE_ANNOTATION];
   const parts = title.split("/").filter((p) => p !== "" && p !== ".");
   if (title.startsWith("/") || parts.includes("..") || parts.length === 0) {
     throw new UnsafeContentError(`refusing artifact file "${title}": it leaves the target`);
   }
+  refuseWhiteout(title, parts);
+  return parts.join("/");
+}
+
+/** What starts the name of an OCI whiteout: in a layer, such a name deletes another. */
+const WHITEOUT_PREFIX = ".wh.";
+
+/**
+ * Refuses a file title with a whiteout's name among its `parts`: written through the unpacker,
+ * it would delete the file it names (or, as `.wh..wh..opq`, a whole folder's other files)
+ * instead of being written, and such names are never meant as files.
+ *
+ * @throws {UnsafeContentError}
+ */
+function refuseWhiteout(title: string, parts: string[]): void {
+  if (!parts.some((part) => part.startsWith(WHITEOUT_PREFIX))) return;
+  throw new UnsafeContentError(
+    `refusing the file "${title}": a name starting with ${WHITEOUT_PREFIX} is a whiteout, which ` +
+      "deletes files in a layer, and is never written as a file",
+    { hint: "rename the file before pushing it" },
+  );
+}
+
+/** Writes an artifact layer's file, or unpacks its packed directory, at `path`. */
+async function pullArtifactLayer(
+  target: Target,
+  layer: Descriptor,
+  path: string,
+  unpacker: ThreadedUnpacker,
+  options: PullOptions,
+): Promise<void> {
   options.onBlob?.({ descriptor: layer, state: "started" });
   const body = reportingStream(await target.fetchBlob(layer), layer, options.onBlob);
   if (layer.annotations?.[ORAS_UNPACK_ANNOTATION] === "true") {
@@ -371,15 +415,16 @@ async function pullArtifactLayer(
     const actual = tarDigest.digest();
     if (expected && expected !== actual) {
       throw new IntegrityError(
-        `directory ${title} unpacks to ${actual}, but ORAS says ${expected}`,
+        `directory ${
+          layer.annotations[TITLE_ANNOTATION]
+        } unpacks to ${actual}, but ORAS says ${expected}`,
       );
     }
   } else {
     // Write through the unpacker so the same path rules apply as for any entry.
-    await writeFile(unpacker, parts.join("/"), layer.size, body);
+    await writeFile(unpacker, path, layer.size, body);
   }
   options.onBlob?.({ descriptor: layer, state: "done" });
-  return parts.join("/");
 }
 
 /**
@@ -420,7 +465,7 @@ interface Placement {
   /** The folder in which the staging folder is made: on the destination's file system. */
   stagingParent: string;
   /** Puts the verified tree in place. */
-  place(staging: string): Promise<void>;
+  place(staging: Staging): Promise<void>;
 }
 
 /**
@@ -441,10 +486,7 @@ async function planPlacement(destination: string, options: PullOptions): Promise
   });
   const parent = parentOf(trimmed);
   if (!existing) {
-    return {
-      stagingParent: parent,
-      place: (staging) => Deno.rename(staging, trimmed),
-    };
+    return { stagingParent: parent, place: (staging) => renameInto(staging, trimmed) };
   }
   if (!existing.isDirectory) throw new UsageError(`${destination} exists and is not a folder`);
   const real = await Deno.realPath(trimmed);
@@ -479,78 +521,348 @@ function parentOf(path: string): string {
   return slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".";
 }
 
-/** A fresh, empty folder in `parent`, whose renames stay on one file system. */
-async function stagingFolder(parent: string): Promise<string> {
-  try {
-    await Deno.mkdir(parent, { recursive: true });
-  } catch (error) {
-    throw new UsageError(`cannot create ${parent}: ${(error as Error).message}`);
+/**
+ * The folder a pull writes into before anything is put in place, private to its owner (0700)
+ * from its creation to its removal. The image's tree is `tree` inside it; beside the tree are
+ * what the placement moves out of the destination: the old folder that `replace` swaps out,
+ * and each entry that a merge overwrites, kept until the merge is done so that a failed merge
+ * can put it back.
+ *
+ * Every use goes through its path, and the runtime has no calls relative to an open folder:
+ * so the folder is checked to be the one made (its device and inode, by `lstat`, never
+ * through a link) before the layers are finished, before each step that puts the tree in
+ * place, and before it is removed. When root pulls, it is made only in a folder that no other
+ * user can change (see {@linkcode Staging.make}).
+ */
+class Staging {
+  /** The private folder. */
+  readonly folder: string;
+  /** The image's tree, inside the folder: the unpacker's root. */
+  readonly tree: string;
+  /** Whether root made it: then no other user may be able to replace a folder the pull uses. */
+  readonly byRoot: boolean;
+  /** Set when the folder holds what a failed merge could not put back, so it must stay. */
+  keep = false;
+  readonly #identity: Deno.FileInfo;
+  #asides = 0;
+
+  private constructor(folder: string, identity: Deno.FileInfo) {
+    this.folder = folder;
+    this.tree = `${folder}/tree`;
+    this.byRoot = identity.uid === 0;
+    this.#identity = identity;
   }
-  const staging = await Deno.makeTempDir({ dir: parent, prefix: ".ocisync-pull-" });
-  // makeTempDir is private (0700); the folder may become the destination, which others may read.
-  await Deno.chmod(staging, 0o755);
-  return staging;
+
+  /**
+   * Makes the folder in `parent` (made first when missing), or, when root pulls and another
+   * user could replace it there, in the deepest folder above on the same file system that no
+   * other user can change: one who could would swap it for a link to, say, `/etc`, and root
+   * would write the image there, and merge `/etc`'s own files into the destination.
+   *
+   * @throws {UsageError} when root pulls and no such folder is on that file system.
+   */
+  static async make(parent: string): Promise<Staging> {
+    try {
+      await Deno.mkdir(parent, { recursive: true });
+    } catch (error) {
+      throw new UsageError(`cannot create ${parent}: ${(error as Error).message}`);
+    }
+    const real = await Deno.realPath(parent);
+    const staging = await Staging.#makeIn(real);
+    // The runtime tells the process's uid only with a permission the binary does not have;
+    // the owner of the folder it has just made is that uid.
+    if (!staging.byRoot) return staging;
+    const chain = await shieldedChain(real);
+    const device = (await Deno.stat(real)).dev;
+    const safe = chain.folders.findLast((f) => f.info.dev === device && !exposure(f.info, 0));
+    if (safe?.path === real) return staging;
+    // Never used: only its name was exposed.
+    await staging.remove();
+    if (safe === undefined) {
+      const why = chain.exposed ??
+        `a folder made in ${real} can be replaced by another user: ${
+          exposure(chain.folders.at(-1)!.info, 0)
+        }`;
+      throw new UsageError(
+        `refusing to pull as root through ${real}: ${why}, so that user could swap the ` +
+          "staging folder for a link and redirect what root writes; no folder above it on " +
+          "the same file system is safe to stage in",
+        { hint: "pull as the user who owns that folder, or into a folder only root can change" },
+      );
+    }
+    return await Staging.#makeIn(safe.path);
+  }
+
+  /** Makes the folder (mkdir, which fails on anything at its name) and its tree, both 0700. */
+  static async #makeIn(parent: string): Promise<Staging> {
+    const folder = await Deno.makeTempDir({ dir: parent, prefix: ".ocisync-pull-" });
+    const staging = new Staging(folder, await Deno.lstat(folder));
+    await Deno.mkdir(staging.tree, { mode: 0o700 });
+    return staging;
+  }
+
+  /** @throws {OcisyncError} when something else is now at the folder's path. */
+  async check(): Promise<void> {
+    if (!sameFolder(await lstatOrUndefined(this.folder), this.#identity)) {
+      throw new OcisyncError(
+        `the staging folder ${this.folder} was replaced while the pull ran: refusing to go on ` +
+          "through it; nothing was put in place",
+      );
+    }
+  }
+
+  /** Checks the folder and opens the tree to the mode it has in place: the moment before. */
+  async openTree(): Promise<void> {
+    await this.check();
+    await Deno.chmod(this.tree, PLACED_MODE);
+  }
+
+  /** A fresh path in the folder, for an entry the placement moves out of the destination. */
+  aside(): string {
+    return `${this.folder}/aside-${++this.#asides}`;
+  }
+
+  /** Removes the folder, unless it must stay or is no longer the one made. */
+  async remove(): Promise<void> {
+    if (this.keep || !sameFolder(await lstatOrUndefined(this.folder), this.#identity)) return;
+    await Deno.remove(this.folder, { recursive: true }).catch(() => {});
+  }
 }
 
-/** Replaces the folder `destination` by the tree `staging`, its old content moved aside first. */
-async function swapInto(staging: string, destination: string): Promise<void> {
-  const aside = `${staging}.old`;
-  await Deno.rename(destination, aside);
-  try {
-    await Deno.rename(staging, destination);
-  } catch (error) {
-    await Deno.rename(aside, destination);
-    throw error;
-  }
-  await Deno.mkdir(staging); // the caller's cleanup expects it
-  await Deno.remove(aside, { recursive: true });
+/** The mode of a folder that the tree becomes: others may read what was pulled. */
+const PLACED_MODE = 0o755;
+
+/** Whether `info` (from `lstat`) is the folder `identity` was, and not a link to one. */
+function sameFolder(info: Deno.FileInfo | undefined, identity: Deno.FileInfo): boolean {
+  return info !== undefined && info.isDirectory && info.dev === identity.dev &&
+    info.ino === identity.ino;
+}
+
+/** A folder of a path, with what `lstat` said of it. */
+interface Folder {
+  path: string;
+  info: Deno.FileInfo;
 }
 
 /**
- * Merges the tree `staging` into the folder `destination`: each path of the image is added,
- * or replaces what is at that path, and nothing else is removed. A destination folder where
- * the image has a file or link would lose its content, so that is refused before anything
- * moves. Only real folders are entered on either side: a destination symlink is replaced,
- * never followed.
+ * The folders of the real path `path` from `/` down, as far as no user but root can replace
+ * any of them: `exposed` says why the next one could be, when one could.
  */
-async function mergeInto(staging: string, destination: string): Promise<void> {
-  await findConflict(staging, destination, "");
-  await moveTree(staging, destination);
+async function shieldedChain(path: string): Promise<{ folders: Folder[]; exposed?: string }> {
+  const folders: Folder[] = [{ path: "/", info: await Deno.lstat("/") }];
+  for (const name of path.split("/").filter((part) => part !== "")) {
+    const parent = folders.at(-1)!;
+    const child = `${parent.path === "/" ? "" : parent.path}/${name}`;
+    const info = await Deno.lstat(child);
+    const why = exposure(parent.info, info.uid);
+    if (why) return { folders, exposed: `${child} can be replaced by another user: ${why}` };
+    folders.push({ path: child, info });
+  }
+  return { folders };
 }
 
-async function findConflict(from: string, to: string, relative: string): Promise<void> {
-  for await (const child of Deno.readDir(from)) {
-    const there = await lstatOrUndefined(`${to}/${child.name}`);
-    if (!there?.isDirectory) continue;
-    const path = relative ? `${relative}/${child.name}` : child.name;
-    if (!child.isDirectory) {
-      throw new OcisyncError(
-        `cannot pull: the image has a file at ${path}, where the destination has a folder`,
-        {
-          hint: "move the folder away, or replace the destination to make it the image",
-          option: "replace",
-        },
-      );
-    }
-    await findConflict(`${from}/${child.name}`, `${to}/${child.name}`, path);
+/**
+ * Why a user other than root could rename, or put a link in place of, an entry owned by
+ * `ownerUid` in the folder `parent`; undefined when none can. The sticky bit keeps others off
+ * the entries they do not own, as in `/tmp`.
+ */
+function exposure(parent: Deno.FileInfo, ownerUid: number | null): string | undefined {
+  const mode = parent.mode! & 0o7777;
+  if (parent.uid !== 0) return `its folder is owned by uid ${parent.uid}`;
+  if ((mode & 0o022) === 0 || ((mode & 0o1000) !== 0 && ownerUid === 0)) return undefined;
+  return `its folder may be written by others than root (mode ${mode.toString(8)})`;
+}
+
+/** Renames the tree to `destination`, which is missing. */
+async function renameInto(staging: Staging, destination: string): Promise<void> {
+  await staging.openTree();
+  await Deno.rename(staging.tree, destination);
+}
+
+/**
+ * Replaces the folder `destination` by the tree: its old content is moved into the staging
+ * folder first, and removed with it.
+ */
+async function swapInto(staging: Staging, destination: string): Promise<void> {
+  await staging.openTree();
+  const old = staging.aside();
+  await Deno.rename(destination, old);
+  try {
+    await Deno.rename(staging.tree, destination);
+  } catch (error) {
+    await Deno.rename(old, destination);
+    throw error;
   }
 }
 
-async function moveTree(from: string, to: string): Promise<void> {
+/**
+ * Merges the tree into the folder `destination`: each path of the image is added, or replaces
+ * what is at that path, and nothing else is removed. Only real folders are entered on either
+ * side: a destination symlink is replaced, never followed.
+ *
+ * What can be checked is checked before anything moves: a destination folder where the image
+ * has a file or link (it would lose its content), a destination path on another file system
+ * than the staging folder (no rename reaches it), and, when root pulls, a folder to enter that
+ * another user could replace by a link between the check and the move. Each entry the merge
+ * overwrites is moved into the staging folder first, and each mode it changes is noted: when a
+ * step fails all the same, every step is undone, last first.
+ */
+async function mergeInto(staging: Staging, destination: string): Promise<void> {
+  await staging.check();
+  const top = await Deno.lstat(destination);
+  const { dev: device } = await Deno.lstat(staging.folder);
+  if (top.dev !== device) throw crossDevice(destination);
+  if (staging.byRoot) {
+    const { exposed } = await shieldedChain(destination);
+    if (exposed) throw exposedFolder(destination, exposed);
+  }
+  await checkMerge(staging.tree, destination, top, {
+    destination,
+    device,
+    byRoot: staging.byRoot,
+  });
+  const merge = new Merge(staging);
+  try {
+    await merge.moveTree(staging.tree, destination, top);
+  } catch (error) {
+    await merge.undo(error);
+    throw error;
+  }
+}
+
+/** Walks the tree against the destination, and throws for what would fail or be unsafe. */
+async function checkMerge(
+  from: string,
+  to: string,
+  toInfo: Deno.FileInfo,
+  rules: { destination: string; device: number; byRoot: boolean },
+): Promise<void> {
   for await (const child of Deno.readDir(from)) {
-    const source = `${from}/${child.name}`;
     const target = `${to}/${child.name}`;
     const there = await lstatOrUndefined(target);
-    if (there?.isDirectory && child.isDirectory) {
-      await moveTree(source, target);
-      // The image's mode, set on the folder that lstat just saw: no link is followed.
-      await Deno.chmod(target, (await Deno.lstat(source)).mode! & 0o777);
-      continue;
-    }
-    // rename() replaces a file or a link in one step, but a folder cannot replace either.
-    if (there && child.isDirectory) await Deno.remove(target);
-    await Deno.rename(source, target);
+    if (there === undefined) continue;
+    if (there.dev !== rules.device) throw crossDevice(target);
+    if (!there.isDirectory) continue;
+    if (!child.isDirectory) throw folderConflict(target.slice(rules.destination.length + 1));
+    const why = rules.byRoot ? exposure(toInfo, there.uid) : undefined;
+    if (why) throw exposedFolder(target, `${target} can be replaced by another user: ${why}`);
+    await checkMerge(`${from}/${child.name}`, target, there, rules);
   }
+}
+
+/** The moves of one merge, each with its undoing, so that a failed merge can be taken back. */
+class Merge {
+  readonly #staging: Staging;
+  /** What undoes each step done, in the order done. */
+  readonly #undo: (() => Promise<void>)[] = [];
+
+  constructor(staging: Staging) {
+    this.#staging = staging;
+  }
+
+  /**
+   * Moves each entry of `from` into the folder `to`, which `lstat` saw as `toInfo`, in name
+   * order (a failure's extent does not depend on the order the file system lists). `to` is
+   * checked to be that folder again before each move into it, so no move follows a link put in
+   * its place.
+   */
+  async moveTree(from: string, to: string, toInfo: Deno.FileInfo): Promise<void> {
+    await this.#staging.check();
+    const children = await Array.fromAsync(Deno.readDir(from));
+    children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const child of children) {
+      const source = `${from}/${child.name}`;
+      const target = `${to}/${child.name}`;
+      await unchangedFolder(to, toInfo);
+      const there = await lstatOrUndefined(target);
+      if (there?.isDirectory) {
+        if (!child.isDirectory) throw folderConflict(target);
+        await this.moveTree(source, target, there);
+        await this.#setMode(target, there, (await Deno.lstat(source)).mode! & 0o777);
+        continue;
+      }
+      // rename() replaces a file or a link in one step, but a folder replaces neither; either
+      // way, what was there is kept aside until the merge is done.
+      if (there) await this.#rename(target, this.#staging.aside());
+      await this.#rename(source, target);
+    }
+  }
+
+  /** Undoes every step done, last first; an undoing that fails leaves the folder kept. */
+  async undo(cause: unknown): Promise<void> {
+    const failures: string[] = [];
+    for (const step of this.#undo.reverse()) {
+      await step().catch((error) => failures.push((error as Error).message));
+    }
+    if (failures.length === 0) return;
+    this.#staging.keep = true;
+    throw new OcisyncError(
+      `${(cause as Error).message}; putting the destination back failed too (${failures[0]}): ` +
+        `what the merge moved or replaced is kept in ${this.#staging.folder}`,
+      { cause },
+    );
+  }
+
+  async #rename(from: string, to: string): Promise<void> {
+    await Deno.rename(from, to);
+    this.#undo.push(() => Deno.rename(to, from));
+  }
+
+  /**
+   * Gives the folder `path`, which `lstat` saw as `info`, the image's mode. The runtime's chmod
+   * follows links, so the folder is checked to be the one seen just before, and a mode it
+   * already has is not set at all.
+   */
+  async #setMode(path: string, info: Deno.FileInfo, mode: number): Promise<void> {
+    const old = info.mode! & 0o7777;
+    if (old === mode) return;
+    await unchangedFolder(path, info);
+    await Deno.chmod(path, mode);
+    this.#undo.push(async () => {
+      await unchangedFolder(path, info);
+      await Deno.chmod(path, old);
+    });
+  }
+}
+
+/** @throws {OcisyncError} when `path` is no longer the folder `lstat` saw as `info`. */
+async function unchangedFolder(path: string, info: Deno.FileInfo): Promise<void> {
+  if (!sameFolder(await lstatOrUndefined(path), info)) {
+    throw new OcisyncError(
+      `cannot pull: ${path} was replaced while the pull merged into it: refusing to write ` +
+        "through it",
+    );
+  }
+}
+
+function folderConflict(path: string): OcisyncError {
+  return new OcisyncError(
+    `cannot pull: the image has a file at ${path}, where the destination has a folder`,
+    {
+      hint: "move the folder away, or replace the destination to make it the image",
+      option: "replace",
+    },
+  );
+}
+
+function crossDevice(path: string): OcisyncError {
+  return new OcisyncError(
+    `cannot pull: ${path} is on another file system than the staging folder (a mount point), ` +
+      "so the merge cannot move the image's files into it; nothing was changed",
+    { hint: "unmount it while pulling, or pull into another folder" },
+  );
+}
+
+function exposedFolder(path: string, why: string): UsageError {
+  return new UsageError(
+    `refusing to merge into ${path} as root: ${why}; that user could swap it for a link ` +
+      "between root's check and its move, and so redirect the files moved into it or the mode " +
+      "set on it; nothing was changed",
+    {
+      hint: "pull as the user who owns that folder, or replace the destination whole",
+      option: "replace",
+    },
+  );
 }
 
 async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {

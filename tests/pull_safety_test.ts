@@ -1,0 +1,407 @@
+/**
+ * How `pull` stages what it extracts and puts it in place, against a destination that others can
+ * write or that is not what it seems: the staging folder stays private (0700) until it is put in
+ * place; root never stages, nor merges, through a folder another user could swap for a link; a
+ * staging folder swapped all the same is refused before anything moves; what a merge cannot do is
+ * refused before any change, and a merge that fails midway is undone; artifact and copied files
+ * named like whiteouts are refused. Images are built by hand (Python's `tarfile`, digests from
+ * `node:crypto`); the "other user" is played by this process, doing only what that user could.
+ */
+import assert from "node:assert/strict";
+import { ExitCode } from "../src/cli/exit.ts";
+import { LayoutTarget } from "../src/layout/mod.ts";
+import { pull } from "../src/pull/mod.ts";
+import { ocisync, run, runOk, shown } from "./helpers/cli.ts";
+import { type Entry, pythonTar, writeImage } from "./helpers/layers.ts";
+import { requireTool } from "./helpers/tools.ts";
+import { snapshot } from "./helpers/tree.ts";
+
+requireTool("python3", "python3");
+
+/** The uid of `nobody`, who plays the other user. */
+const NOBODY = 65534;
+const STAGING_PREFIX = ".ocisync-pull-";
+
+/** Why the tests that need root cannot run here, or undefined when they can. */
+const notRoot = Deno.uid() === 0 ? undefined : "they need root, as ocisync runs on fleet hosts";
+/** Why the tests that mount file systems cannot run here, or undefined when they can. */
+const notMountable = notRoot ?? await mountFails();
+
+async function mountFails(): Promise<string | undefined> {
+  const dir = await Deno.makeTempDir({ prefix: "ocisync-mount-probe-" });
+  try {
+    const mounted = await run("mount", ["-t", "tmpfs", "none", dir]);
+    if (mounted.code !== 0) return `mount -t tmpfs fails here: ${mounted.stderr.trim()}`;
+    await runOk("umount", [dir]);
+    return undefined;
+  } finally {
+    await Deno.remove(dir);
+  }
+}
+
+/** Registers a test, or says out loud why it is skipped: no test is skipped silently. */
+function test(name: string, skip: string | undefined, fn: () => Promise<void>): void {
+  if (skip) console.warn(`SKIPPED "${name}": ${skip}`);
+  Deno.test({ name: skip ? `${name} (skipped: ${skip})` : name, ignore: skip !== undefined, fn });
+}
+
+/** A scratch folder (root's, 0700) with `victim/` holding `file`, for hostile swaps to aim at. */
+async function withScratch(fn: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-pull-safety-" });
+  try {
+    await Deno.mkdir(`${tmp}/victim`, { mode: 0o700 });
+    await Deno.chmod(`${tmp}/victim`, 0o700);
+    await Deno.writeTextFile(`${tmp}/victim/file`, "root's own\n");
+    await fn(tmp);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
+/** An image of these layers (one tar each) at `tmp/layout`, tagged v1; its reference. */
+async function image(tmp: string, layers: Entry[][]): Promise<string> {
+  const tars = [];
+  for (const [i, entries] of layers.entries()) {
+    tars.push(await pythonTar(`${tmp}/layer${i}.tar`, entries));
+    await Deno.remove(`${tmp}/layer${i}.tar`);
+  }
+  await writeImage(`${tmp}/layout`, tars);
+  return `oci:${tmp}/layout:v1`;
+}
+
+/** An artifact at `tmp/layout`, tagged v1: one layer per file, titled with its name. */
+async function artifact(tmp: string, files: Record<string, string>): Promise<string> {
+  const encoder = new TextEncoder();
+  await writeImage(
+    `${tmp}/layout`,
+    Object.values(files).map((text) => encoder.encode(text)),
+    false,
+    Object.keys(files).map((title) => ({ "org.opencontainers.image.title": title })),
+  );
+  return `oci:${tmp}/layout:v1`;
+}
+
+/**
+ * Pulls `tmp/layout:v1` through the library, calling `onEvent` at each layer's progress events:
+ * before the layer is fetched ("started") and once it is extracted and checked ("done").
+ */
+async function pullLayout(tmp: string, destination: string, onEvent: (state: string) => void) {
+  const layout = await LayoutTarget.open(`${tmp}/layout`);
+  return await pull(layout, await layout.resolve("v1"), destination, {
+    onBlob: (event) => onEvent(event.state),
+  });
+}
+
+/** The staging folders in `folder`. */
+function stagingIn(folder: string): string[] {
+  return [...Deno.readDirSync(folder)].map((e) => e.name).filter((n) =>
+    n.startsWith(STAGING_PREFIX)
+  );
+}
+
+function modeOf(path: string): number {
+  return Deno.lstatSync(path).mode! & 0o7777;
+}
+
+/** What the victim folder holds and its mode: hostile swaps must leave both as they were. */
+function victimState(tmp: string): unknown {
+  return {
+    mode: modeOf(`${tmp}/victim`),
+    names: [...Deno.readDirSync(`${tmp}/victim`)].map((e) => e.name).sort(),
+    file: Deno.readTextFileSync(`${tmp}/victim/file`),
+  };
+}
+
+const VICTIM = { mode: 0o700, names: ["file"], file: "root's own\n" };
+
+test(
+  "pull: the staging folder is 0700 until the tree is put in place, then 0755",
+  undefined,
+  () =>
+    withScratch(async (tmp) => {
+      await image(tmp, [
+        [{ type: "dir", name: "etc", mode: 0o755 }, { type: "file", name: "etc/a.conf" }],
+        [{ type: "file", name: "etc/b.conf" }],
+      ]);
+      const seen: number[][] = [];
+      await pullLayout(tmp, `${tmp}/out`, () => {
+        // At each event of each layer, from its fetch to its check: the folder and its tree.
+        const [name] = stagingIn(tmp);
+        seen.push([
+          modeOf(`${tmp}/${name}`),
+          ...[...Deno.readDirSync(`${tmp}/${name}`)].map((e) => modeOf(`${tmp}/${name}/${e.name}`)),
+        ]);
+      });
+      assert.ok(seen.length >= 4, "at least the start and the end of both layers");
+      for (const modes of seen) assert.deepEqual(modes, [0o700, 0o700]);
+      assert.equal(modeOf(`${tmp}/out`), 0o755);
+      assert.deepEqual(stagingIn(tmp), [], "no staging folder is left behind");
+    }),
+);
+
+test(
+  "pull as root into a folder another user owns stages where that user cannot swap it",
+  notRoot,
+  () =>
+    withScratch(async (tmp) => {
+      await image(tmp, [[{ type: "file", name: "app.conf", data: "from the image\n" }]]);
+      const destination = `${tmp}/dest`;
+      await Deno.mkdir(destination);
+      await Deno.writeTextFile(`${destination}/notes.txt`, "the user's\n");
+      await Deno.chown(destination, NOBODY, NOBODY);
+      const swapped: string[] = [];
+      await pullLayout(tmp, destination, (state) => {
+        if (state !== "started") return;
+        // What the owner of dest can do: rename the staging folder away, put a link there.
+        for (const name of stagingIn(destination)) {
+          Deno.renameSync(`${destination}/${name}`, `${destination}/moved-${name}`);
+          Deno.symlinkSync(`${tmp}/victim`, `${destination}/${name}`);
+          swapped.push(name);
+        }
+        assert.equal(
+          stagingIn(tmp).length,
+          1,
+          "staged in the folder above, which only root can change",
+        );
+      });
+      assert.deepEqual(swapped, [], "no staging folder was made in the folder nobody owns");
+      assert.deepEqual(victimState(tmp), VICTIM);
+      assert.deepEqual([...Deno.readDirSync(destination)].map((e) => e.name).sort(), [
+        "app.conf",
+        "notes.txt",
+      ]);
+      assert.equal(Deno.readTextFileSync(`${destination}/app.conf`), "from the image\n");
+      assert.deepEqual(stagingIn(tmp), [], "no staging folder is left behind");
+    }),
+);
+
+test(
+  "pull: a staging folder swapped for a link after extraction is refused; nothing moves",
+  undefined,
+  () =>
+    withScratch(async (tmp) => {
+      await image(tmp, [[{ type: "file", name: "app.conf", data: "from the image\n" }]]);
+      const destination = `${tmp}/dest`;
+      await Deno.mkdir(destination);
+      await Deno.writeTextFile(`${destination}/notes.txt`, "the user's\n");
+      const before = await snapshot(destination);
+      const refused = await pullLayout(tmp, destination, (state) => {
+        if (state !== "done") return;
+        // Every layer is extracted: the staging folder is replaced before it is finished.
+        for (const name of stagingIn(destination)) {
+          Deno.renameSync(`${destination}/${name}`, `${tmp}/moved`);
+          Deno.symlinkSync(`${tmp}/victim`, `${destination}/${name}`);
+        }
+      }).then(() => undefined, (error: Error) => error);
+      assert.ok(refused, "the pull fails");
+      assert.match(refused.message, /staging folder .* was replaced while the pull ran/);
+      assert.deepEqual(victimState(tmp), VICTIM, "nothing moved into or out of the link's target");
+      for (const name of stagingIn(destination)) await Deno.remove(`${destination}/${name}`);
+      assert.deepEqual(await snapshot(destination), before);
+    }),
+);
+
+test(
+  "pull as root refuses a mount point another user owns: no folder on it is safe to stage in",
+  notMountable,
+  () =>
+    withScratch(async (tmp) => {
+      const reference = await image(tmp, [[{ type: "file", name: "app.conf", data: "image\n" }]]);
+      const mount = `${tmp}/mnt`;
+      await Deno.mkdir(mount);
+      await runOk("mount", ["-t", "tmpfs", "-o", `uid=${NOBODY},mode=0755`, "none", mount]);
+      try {
+        const refused = await ocisync(["pull", reference, "-o", mount, "--force"]);
+        assert.equal(refused.code, ExitCode.Usage, shown(refused));
+        assert.match(refused.stderr, new RegExp(`refusing to pull as root through ${mount}`));
+        assert.match(refused.stderr, /its folder is owned by uid 65534/);
+        assert.deepEqual([...Deno.readDirSync(mount)], [], "nothing was made there");
+      } finally {
+        await runOk("umount", [mount]);
+      }
+    }),
+);
+
+/** Destinations in which another user than root can swap `sub` for a link. */
+const EXPOSED: { name: string; owner: number; mode: number; why: RegExp }[] = [
+  { name: "owned by nobody", owner: NOBODY, mode: 0o755, why: /owned by uid 65534/ },
+  {
+    name: "root's, writable by all",
+    owner: 0,
+    mode: 0o777,
+    why: /may be written by others than root \(mode 777\)/,
+  },
+];
+
+for (const exposed of EXPOSED) {
+  test(
+    `pull as root refuses to merge into a folder that another user can swap (${exposed.name})`,
+    notRoot,
+    () =>
+      withScratch(async (tmp) => {
+        const reference = await image(tmp, [[
+          { type: "dir", name: "sub", mode: 0o757 },
+          { type: "file", name: "sub/new.txt", data: "from the image\n" },
+        ]]);
+        const destination = `${tmp}/dest`;
+        await Deno.mkdir(`${destination}/sub`, { recursive: true });
+        await Deno.writeTextFile(`${destination}/sub/mine.txt`, "the user's\n");
+        await Deno.chown(destination, exposed.owner, exposed.owner);
+        await Deno.chmod(destination, exposed.mode);
+        const before = await snapshot(destination);
+
+        const refused = await ocisync(["pull", reference, "-o", destination]);
+        assert.equal(refused.code, ExitCode.Usage, shown(refused));
+        assert.match(
+          refused.stderr,
+          new RegExp(`refusing to merge into ${destination}/sub as root`),
+        );
+        assert.match(refused.stderr, exposed.why);
+        assert.match(refused.stderr, /nothing was changed/);
+        assert.deepEqual(await snapshot(destination), before);
+        assert.deepEqual(victimState(tmp), VICTIM);
+
+        // As the hint says, replacing the destination whole renames only what root controls.
+        const replaced = await ocisync(["pull", reference, "-o", destination, "--delete"]);
+        assert.equal(replaced.code, 0, shown(replaced));
+        assert.deepEqual(Object.keys(await snapshot(destination)), ["sub", "sub/new.txt"]);
+        assert.deepEqual(stagingIn(tmp), [], "no staging folder is left behind");
+      }),
+  );
+}
+
+test(
+  "pull as root merges into a sticky folder's own subfolders (the sticky bit keeps others off)",
+  notRoot,
+  () =>
+    withScratch(async (tmp) => {
+      const reference = await image(tmp, [[
+        { type: "dir", name: "sub", mode: 0o750 },
+        { type: "file", name: "sub/new.txt", data: "from the image\n" },
+      ]]);
+      const destination = `${tmp}/dest`;
+      await Deno.mkdir(`${destination}/sub`, { recursive: true });
+      await Deno.writeTextFile(`${destination}/sub/mine.txt`, "the user's\n");
+      await Deno.chmod(destination, 0o1777);
+      const merged = await ocisync(["pull", reference, "-o", destination]);
+      assert.equal(merged.code, 0, shown(merged));
+      assert.deepEqual(Object.keys(await snapshot(destination)), [
+        "sub",
+        "sub/mine.txt",
+        "sub/new.txt",
+      ]);
+      assert.equal(modeOf(`${destination}/sub`), 0o750, "the image's mode");
+    }),
+);
+
+/** A destination with the user's files where the image has files too, and `data/` to mount on. */
+async function mergeScene(tmp: string): Promise<{ reference: string; destination: string }> {
+  const reference = await image(tmp, [[
+    { type: "file", name: "aaa.conf", data: "image aaa\n" },
+    { type: "dir", name: "conf", mode: 0o755 },
+    { type: "file", name: "conf/app.yaml", data: "image app\n" },
+    { type: "file", name: "conf/new.yaml", data: "image new\n" },
+    { type: "dir", name: "data", mode: 0o755 },
+    { type: "file", name: "data/seed.db", data: "image seed\n" },
+    { type: "file", name: "zzz.conf", data: "image zzz\n" },
+  ]]);
+  const destination = `${tmp}/dest`;
+  await Deno.mkdir(`${destination}/conf`, { recursive: true, mode: 0o750 });
+  await Deno.chmod(`${destination}/conf`, 0o750);
+  await Deno.mkdir(`${destination}/data`);
+  await Deno.writeTextFile(`${destination}/aaa.conf`, "user aaa\n");
+  await Deno.writeTextFile(`${destination}/zzz.conf`, "user zzz\n");
+  await Deno.writeTextFile(`${destination}/conf/app.yaml`, "user app\n");
+  await Deno.symlink("app.yaml", `${destination}/conf/link`);
+  return { reference, destination };
+}
+
+test(
+  "pull: a folder to merge into on another file system is refused before any change",
+  notMountable,
+  () =>
+    withScratch(async (tmp) => {
+      const { reference, destination } = await mergeScene(tmp);
+      await runOk("mount", ["-t", "tmpfs", "none", `${destination}/data`]);
+      try {
+        await Deno.writeTextFile(`${destination}/data/user.db`, "user db\n");
+        const before = await snapshot(destination);
+        const refused = await ocisync(["pull", reference, "-o", destination]);
+        assert.equal(refused.code, ExitCode.Other, shown(refused));
+        assert.match(
+          refused.stderr,
+          new RegExp(`${destination}/data is on another file system than the staging folder`),
+        );
+        assert.deepEqual(await snapshot(destination), before);
+        assert.equal(Deno.readTextFileSync(`${destination}/aaa.conf`), "user aaa\n");
+        assert.deepEqual(stagingIn(destination), [], "no staging folder is left behind");
+      } finally {
+        await runOk("umount", [`${destination}/data`]);
+      }
+    }),
+);
+
+test(
+  "pull: a merge that fails midway is undone: the user's files and modes are back",
+  notMountable,
+  () =>
+    withScratch(async (tmp) => {
+      const { reference, destination } = await mergeScene(tmp);
+      // A bind mount of the same file system: the same device, so only the rename finds out
+      // (EXDEV), after aaa.conf and conf/ were merged (the merge goes in name order).
+      await runOk("mount", ["--bind", `${destination}/data`, `${destination}/data`]);
+      try {
+        await Deno.writeTextFile(`${destination}/data/user.db`, "user db\n");
+        const before = await snapshot(destination);
+        const failed = await ocisync(["pull", reference, "-o", destination]);
+        assert.equal(failed.code, ExitCode.Other, shown(failed));
+        assert.match(failed.stderr, /Invalid cross-device link/);
+        assert.deepEqual(await snapshot(destination), before);
+        assert.equal(Deno.readTextFileSync(`${destination}/aaa.conf`), "user aaa\n");
+        assert.equal(Deno.readTextFileSync(`${destination}/conf/app.yaml`), "user app\n");
+        assert.equal(modeOf(`${destination}/conf`), 0o750);
+        assert.deepEqual(stagingIn(destination), [], "no staging folder is left behind");
+      } finally {
+        await runOk("umount", [`${destination}/data`]);
+      }
+      // Without the mount, the same pull merges: the failure was the mount's alone.
+      const merged = await ocisync(["pull", reference, "-o", destination]);
+      assert.equal(merged.code, 0, shown(merged));
+      assert.equal(Deno.readTextFileSync(`${destination}/aaa.conf`), "image aaa\n");
+      assert.equal(Deno.readTextFileSync(`${destination}/data/seed.db`), "image seed\n");
+    }),
+);
+
+/** Titles that name whiteouts, each beside a file that it would delete. */
+const WHITEOUT_TITLES: { name: string; files: Record<string, string>; copy?: boolean }[] = [
+  { name: "a file's whiteout", files: { "a.txt": "a\n", ".wh.a.txt": "" } },
+  { name: "an opaque whiteout", files: { "d/a.txt": "a\n", "d/.wh..wh..opq": "" } },
+  { name: "in a folder's name", files: { "a.txt": "a\n", ".wh.d/b.txt": "b\n" } },
+  { name: "copied", files: { "a.txt": "a\n", ".wh.a.txt": "" }, copy: true },
+];
+
+for (const { name, files, copy } of WHITEOUT_TITLES) {
+  test(
+    `pull refuses an artifact file named like a whiteout (${name})`,
+    undefined,
+    () =>
+      withScratch(async (tmp) => {
+        const reference = await artifact(tmp, files);
+        const destination = `${tmp}/dest`;
+        await Deno.mkdir(destination);
+        await Deno.writeTextFile(`${destination}/keep.txt`, "the user's\n");
+        const before = await snapshot(destination);
+        const refused = await ocisync([
+          "pull",
+          reference,
+          "-o",
+          destination,
+          ...(copy ? ["--layer-operation", "copy"] : []),
+        ]);
+        assert.equal(refused.code, ExitCode.UnsafeContent, shown(refused));
+        assert.match(refused.stderr, /a name starting with \.wh\. is a whiteout/);
+        assert.deepEqual(await snapshot(destination), before);
+        assert.deepEqual(stagingIn(destination), []);
+      }),
+  );
+}
