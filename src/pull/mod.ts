@@ -31,6 +31,7 @@
  * @module
  */
 import { decompressStream } from "../compress/decompress.ts";
+import { lstatOrUndefined } from "../fs/stat.ts";
 import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
 import {
   IntegrityError,
@@ -863,11 +864,4 @@ function exposedFolder(path: string, why: string): UsageError {
       option: "replace",
     },
   );
-}
-
-async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
-  return await Deno.lstat(path).catch((error) => {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  });
 }
