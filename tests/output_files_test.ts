@@ -141,6 +141,25 @@ Deno.test("output: a symlink to a regular file stays a link, and its target gets
   });
 });
 
+Deno.test("output: a replaced file keeps its mode, a new one gets 0644 less the umask", async () => {
+  await withTree(async (tmp) => {
+    await Deno.writeTextFile(`${tmp}/private.tar.gz`, "old");
+    await Deno.chmod(`${tmp}/private.tar.gz`, 0o600);
+    await Deno.writeTextFile(`${tmp}/setuid.tar.gz`, "old");
+    await Deno.chmod(`${tmp}/setuid.tar.gz`, 0o4750);
+    for (const name of ["private.tar.gz", "setuid.tar.gz", "new.tar.gz"]) {
+      const result = await ocisync(["pack", `${tmp}/src`, "-o", `${tmp}/${name}`]);
+      assert.equal(result.code, 0, shown(result));
+    }
+    const umask = Deno.umask();
+    const modes = ["private", "setuid", "new"].map((name) =>
+      Deno.statSync(`${tmp}/${name}.tar.gz`).mode! & 0o7777
+    );
+    // The setuid bit is not lent to new content.
+    assert.deepEqual(modes, [0o600, 0o750 & ~umask, 0o644 & ~umask]);
+  });
+});
+
 Deno.test("output: a symlink to /proc/self/fd/1, /dev/stdout and -o - write the layer on stdout", async () => {
   await withTree(async (tmp) => {
     const expected = await referenceLayer(tmp);

@@ -362,3 +362,27 @@ Deno.test("pack: an unreadable file fails cleanly (run as an unprivileged user)"
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("pack: a layer written inside the folder it packs is refused, through a link too", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    await writeTree(`${tmp}/src`, { "f": { type: "file", content: "x" } });
+    await Deno.symlink(`${tmp}/src/sub/layer.tgz`, `${tmp}/link.tgz`);
+    await Deno.mkdir(`${tmp}/src/sub`);
+    for (const output of [`${tmp}/src/layer.tgz`, `${tmp}/src/sub/layer.tgz`, `${tmp}/link.tgz`]) {
+      const result = await ocisync(["pack", `${tmp}/src`, "-o", output]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, /it is inside .*src, the folder being packed/);
+    }
+    assert.deepEqual(
+      [...Deno.readDirSync(`${tmp}/src`)].map((e) => e.name).sort(),
+      ["f", "sub"],
+    );
+    assert.deepEqual([...Deno.readDirSync(`${tmp}/src/sub`)], []);
+    // Written through, a stream leaves nothing to pack.
+    const streamed = await ocisync(["pack", `${tmp}/src`, "-o", "-"]);
+    assert.equal(streamed.code, 0, streamed.stderr);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

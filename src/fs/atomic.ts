@@ -31,7 +31,10 @@ const encoder = new TextEncoder();
 
 /** Options of {@linkcode writeFileAtomic}. */
 export interface AtomicWriteOptions {
-  /** The file mode, e.g. 0o600 for credentials. Default: 0o644 less the umask. */
+  /**
+   * The file mode, e.g. 0o600 for credentials. Default: the mode of the regular file replaced
+   * (a 0600 file stays private), else 0o644; less the umask either way.
+   */
   mode?: number;
   /**
    * Replace `path` itself, whatever is there but a folder: a symlink is replaced, never
@@ -50,9 +53,10 @@ export interface AtomicWriteOptions {
 export type WriteMode = "replace" | "through" | "stdout" | "stderr";
 
 /** Where and how a path is written. */
-interface Destination {
+export interface Destination {
   /** The path to write: the final target of any symlinks. */
   path: string;
+  /** How it is written. */
   mode: WriteMode;
 }
 
@@ -96,23 +100,19 @@ export async function writeFileAtomic(
 }
 
 /**
- * How {@linkcode writeFileAtomic} would write `path`. Only `replace` leaves a
- * file that can be read back afterwards.
+ * Where and how {@linkcode writeFileAtomic} would write `path`: the final target of its links,
+ * and the mode. Only `replace` leaves a file that can be read back afterwards; its temporary
+ * file is made beside that target.
  *
  * @throws {OcisyncError} naming `path` when it cannot be written, e.g. a folder.
  * @example
  * ```ts
- * import { writeModeOf } from "./atomic.ts";
- * await writeModeOf("/dev/null"); // "through"
- * await writeModeOf("/dev/stdout"); // "stdout"
+ * import { destinationOf } from "./atomic.ts";
+ * (await destinationOf("/dev/null")).mode; // "through"
+ * (await destinationOf("/dev/stdout")).mode; // "stdout"
  * ```
  */
-export async function writeModeOf(path: string): Promise<WriteMode> {
-  return (await destinationOf(path)).mode;
-}
-
-/** Follows `path`'s symlinks, as open(2) would, to decide how it is written. */
-async function destinationOf(path: string): Promise<Destination> {
+export async function destinationOf(path: string): Promise<Destination> {
   let current = path;
   for (let links = 0; links <= MAX_LINKS; links++) {
     const stream = streamOf(current, path);
@@ -169,15 +169,25 @@ function linkTarget(link: string, target: string): string {
   return `${parentOf(link)}${target}`;
 }
 
-/** The folder part of `path` with its trailing separator (`a/b/` of `a/b/c`), or "". */
-function parentOf(path: string): string {
+/**
+ * The folder part of `path` with its trailing separator (`a/b/` of `a/b/c`), or "".
+ *
+ * @example
+ * ```ts
+ * import { parentOf } from "./atomic.ts";
+ * parentOf("out/layer.tar"); // "out/"
+ * ```
+ */
+export function parentOf(path: string): string {
   const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
   return slash >= 0 ? path.slice(0, slash + 1) : "";
 }
 
 /**
  * Writes `target` (`path` itself, or the regular file its links lead to) by a
- * temporary file and a rename.
+ * temporary file and a rename. The file replaced lends its mode, without the setuid, setgid
+ * and sticky bits, unless a mode is given; not its owner, which only a by-path `chown` could
+ * set, and that would follow a link that another user put at the temporary file's name.
  */
 async function writeReplacing(
   path: string,
@@ -187,9 +197,11 @@ async function writeReplacing(
 ): Promise<void> {
   const dir = parentOf(target);
   const temp = `${dir}${temporaryName(target.slice(dir.length))}`;
+  const replaced = await lstatOrUndefined(target, path);
+  const mode = options.mode ?? (replaced?.isFile ? replaced.mode! & 0o777 : undefined);
   let file: Deno.FsFile;
   try {
-    file = await Deno.open(temp, { write: true, createNew: true, mode: options.mode });
+    file = await Deno.open(temp, { write: true, createNew: true, mode });
   } catch (error) {
     throw cannotWrite(path, error);
   }

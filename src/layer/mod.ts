@@ -15,7 +15,8 @@ import { type Compression, compressStream, layerMediaType } from "../compress/mo
 import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
 import { tarStream } from "../tar/writer.ts";
 import { walkFolder, type WalkOptions } from "./walk.ts";
-import { writeFileAtomic } from "../fs/atomic.ts";
+import { destinationOf, parentOf, writeFileAtomic } from "../fs/atomic.ts";
+import { UsageError } from "../errors/mod.ts";
 import { fixedBlocks } from "../compress/blocks.ts";
 
 export { IGNORE_FILE, normalizePrefix, walkFolder } from "./walk.ts";
@@ -163,6 +164,9 @@ async function* counting(
  * Builds a layer from a folder into a file. The file appears only when the
  * whole layer was written: a failure leaves no file behind.
  *
+ * @throws {UsageError} when the file would be written inside the folder (see
+ * {@linkcode refuseOutputInside}).
+ *
  * @example
  * ```ts
  * import { writeLayerFile } from "./mod.ts";
@@ -174,8 +178,34 @@ export async function writeLayerFile(
   output: string,
   options: LayerOptions = {},
 ): Promise<Layer> {
+  await refuseOutputInside(root, output);
   // The writer copies or writes each chunk before it asks for the next.
   const { bytes, layer } = layerFromFolder(root, { ...options, releaseChunks: true });
   await writeFileAtomic(output, bytes);
   return await layer;
+}
+
+/**
+ * Refuses a layer file written inside the folder it is packed from: the walk would pack the
+ * unfinished file (its temporary name is random), and a run after it the finished one, so no
+ * two runs would give the same layer. A stream, a fifo or a device is written through, and
+ * leaves nothing to pack.
+ */
+async function refuseOutputInside(root: string, output: string): Promise<void> {
+  const destination = await destinationOf(output);
+  if (destination.mode !== "replace") return;
+  const [folder, parent] = await Promise.all(
+    [root, parentOf(destination.path) || "."].map((path) =>
+      Deno.realPath(path).catch(() => undefined)
+    ),
+  );
+  // A missing folder is for the walk or the write to name.
+  if (folder === undefined || parent === undefined) return;
+  if (parent === folder || parent.startsWith(folder === "/" ? "/" : `${folder}/`)) {
+    throw new UsageError(
+      `cannot write the layer to ${output}: it is inside ${root}, the folder being packed, ` +
+        `which would then hold the layer's own file`,
+      { hint: "write it outside the folder, e.g. -o ../layer.tar.gz" },
+    );
+  }
 }

@@ -8,13 +8,13 @@ import type { ParsedArgs } from "../args.ts";
 import { compressionOption, sourceDateEpoch } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { UsageError } from "../../errors/mod.ts";
-import { type WriteMode, writeModeOf } from "../../fs/atomic.ts";
+import { destinationOf, type WriteMode } from "../../fs/atomic.ts";
 import { writeLayerFile } from "../../layer/mod.ts";
 import { packSpec } from "../specs.ts";
 export { packSpec } from "../specs.ts";
 
 /**
- * Where `-o VALUE` writes a layer, how (see `writeModeOf`), and the output that reports it.
+ * Where `-o VALUE` writes a layer, how (see `destinationOf`), and the output that reports it.
  * `-` is standard output, as for tar; when the layer goes to stdout (`-`, `/dev/stdout`), the
  * result is printed on stderr so that it does not corrupt the layer, and a terminal is refused.
  *
@@ -31,7 +31,7 @@ export async function layerOutput(
   out: Output,
 ): Promise<{ path: string; mode: WriteMode; out: Output }> {
   const path = value === "-" ? "/dev/stdout" : value;
-  const mode = await writeModeOf(path);
+  const { mode } = await destinationOf(path);
   if (mode !== "stdout") return { path, mode, out };
   if (Deno.stdout.isTerminal()) {
     throw new UsageError("refusing to write a layer to a terminal", {
