@@ -11,7 +11,7 @@ import { withLock } from "../src/layout/lock.ts";
 import { type Descriptor, gcLayout, LayoutTarget, REF_NAME_ANNOTATION } from "../src/layout/mod.ts";
 import { MediaType } from "../src/oci/mediatypes.ts";
 import { type Manifest, parseManifestOrIndex } from "../src/oci/types.ts";
-import { ocisyncOk, runOk } from "./helpers/cli.ts";
+import { ocisync, ocisyncOk, runOk, shown } from "./helpers/cli.ts";
 import { type Blob, blob, imageDocuments, jsonBlob } from "./helpers/images.ts";
 import { requireTool } from "./helpers/tools.ts";
 
@@ -601,5 +601,31 @@ Deno.test("writes into a layout replace links and special files, never write thr
     assert.ok((await Deno.lstat(`${work}/dst/index.json`)).isFile);
     const tags = await ocisyncOk(["tags", `oci:${work}/dst`]);
     assert.deepEqual(tags.trim().split("\n").sort(), ["v1", "v2"]);
+  });
+});
+
+Deno.test("a fifo in a layout is refused by its readers, never waited on", async () => {
+  await withTempDir("ocisync-layout-fifo-", async (work) => {
+    await Deno.mkdir(`${work}/flows`);
+    await Deno.writeTextFile(`${work}/flows/flow.py`, "print('hi')\n");
+    await ocisyncOk(["push", `oci:${work}/a:v1`, `${work}/flows`]);
+    await ocisyncOk(["copy", `oci:${work}/a:v1`, `oci:${work}/b:v1`]);
+    // In a: the layer's blob is a fifo; in b: index.json is.
+    const index = JSON.parse(await Deno.readTextFile(`${work}/a/index.json`));
+    const manifest = JSON.parse(
+      await Deno.readTextFile(`${work}/a/blobs/${index.manifests[0].digest.replace(":", "/")}`),
+    );
+    const layer = `${work}/a/blobs/${manifest.layers[0].digest.replace(":", "/")}`;
+    await Deno.remove(layer);
+    await runOk("mkfifo", [layer]);
+    await Deno.remove(`${work}/b/index.json`);
+    await runOk("mkfifo", [`${work}/b/index.json`]);
+
+    const pulled = await ocisync(["pull", `oci:${work}/a:v1`, "-o", `${work}/out`]);
+    assert.equal(pulled.code, 5, shown(pulled));
+    assert.match(pulled.stderr, /is not a regular file/);
+    const inspected = await ocisync(["inspect", `oci:${work}/b:v1`]);
+    assert.equal(inspected.code, 5, shown(inspected));
+    assert.match(inspected.stderr, /index\.json is not a regular file/);
   });
 });

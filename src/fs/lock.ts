@@ -166,7 +166,9 @@ export class FileLock implements AsyncDisposable {
   }
 
   /**
-   * Removes the lock file and drops the kernel lock. Calling it again does nothing.
+   * Removes the lock file, if the path still names it, and drops the kernel lock. A lock file
+   * deleted by hand (as the timeout's hint offers) may have been replaced by another process's
+   * since: that one is left alone. Calling it again does nothing.
    *
    * @example
    * ```ts
@@ -180,7 +182,11 @@ export class FileLock implements AsyncDisposable {
     this.#released = true;
     clearInterval(this.#refresh);
     // Remove before closing: the kernel lock keeps breakers away until the path is gone.
-    await Deno.remove(this.path).catch(() => {});
+    const [held, named] = await Promise.all([
+      this.#file.stat(),
+      Deno.lstat(this.path).catch(() => undefined),
+    ]);
+    if (sameFile(held, named)) await Deno.remove(this.path).catch(() => {});
     this.#file.close();
   }
 

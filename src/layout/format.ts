@@ -260,8 +260,10 @@ export async function openBlobFrom(
   descriptor: Descriptor,
   offset: number,
 ): Promise<ReadableStream<Uint8Array>> {
+  const path = blobPath(root, descriptor.digest);
   try {
-    return await openFileAt(blobPath(root, descriptor.digest), offset, descriptor.size - offset);
+    await refuseSpecialFile(path);
+    return await openFileAt(path, offset, descriptor.size - offset);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new NotFoundError(blobMissing(root, descriptor));
@@ -274,6 +276,16 @@ function blobMissing(root: string, descriptor: Descriptor): string {
   return `blob ${descriptor.digest} not found in oci:${root}`;
 }
 
+/**
+ * Refuses anything but a regular file (after links) before it is opened: opening a fifo waits
+ * for a writer, so one put in a layout would hang every reader, a sync's tick included.
+ */
+async function refuseSpecialFile(path: string): Promise<void> {
+  if (!(await Deno.stat(path)).isFile) {
+    throw new IntegrityError(`${path} is not a regular file, as a layout's files are`);
+  }
+}
+
 /** The file of a blob, open for reading. */
 function openBlobFile(root: string, descriptor: Descriptor): Promise<Deno.FsFile> {
   return openFile(blobPath(root, descriptor.digest), blobMissing(root, descriptor));
@@ -282,6 +294,7 @@ function openBlobFile(root: string, descriptor: Descriptor): Promise<Deno.FsFile
 /** A file open for reading; a missing one is a {@linkcode NotFoundError} that says `missing`. */
 async function openFile(path: string, missing: string): Promise<Deno.FsFile> {
   try {
+    await refuseSpecialFile(path);
     return await Deno.open(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) throw new NotFoundError(missing);
