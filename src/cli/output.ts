@@ -144,7 +144,9 @@ export class Output {
  * backspace, DEL, and the C1 controls, which terminals obey too) written out as `\x1b` or
  * `\u009b`. Terminals act on these (clear a line, move the cursor, make an OSC 8 link, set the
  * title), so names and text from images and registries must not reach one as they are; a
- * newline and a tab only lay text out, and ocisync's own messages use them.
+ * newline and a tab only lay text out, and ocisync's own messages use them. The bidirectional
+ * overrides and isolates (U+202A–U+202E, U+2066–U+2069) are written out too: they reorder what
+ * follows, so that a name can read as another.
  *
  * @example
  * ```ts
@@ -155,7 +157,7 @@ export class Output {
  */
 export function escapeControls(text: string): string {
   // deno-lint-ignore no-control-regex -- control characters are what is written out
-  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (char) => {
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, (char) => {
     const code = char.charCodeAt(0);
     return code < 0x80
       ? `\\x${code.toString(16).padStart(2, "0")}`

@@ -111,9 +111,14 @@ Deno.test("logExchange: URLs in headers are resolved against the request's and r
   );
 });
 
-Deno.test("escapeControls: C0 but newline and tab, DEL and C1 are written out; the rest is left", () => {
+Deno.test("escapeControls: C0 but newline and tab, DEL, C1 and bidi overrides are written out; the rest is left", () => {
   assert.equal(
     escapeControls("\x00\x07\x08\t\n\x0b\x0c\r\x1b\x1f \x7f\x80\x9b\x9f\xa0é\u2028"),
     "\\x00\\x07\\x08\t\n\\x0b\\x0c\\x0d\\x1b\\x1f \\x7f\\u0080\\u009b\\u009f\xa0é\u2028",
+  );
+  // "flow\u202egnp.py" shows as "flowyp.png"; the marks that only hint a direction are left.
+  assert.equal(
+    escapeControls("flow\u202egnp.py \u2066x\u2069 \u200e\u200f\u2029"),
+    "flow\\u202egnp.py \\u2066x\\u2069 \u200e\u200f\u2029",
   );
 });
