@@ -10,7 +10,7 @@ import { gzipSync } from "node:zlib";
 import { ExitCode } from "../src/cli/exit.ts";
 import { ocisync, runOk, shown } from "./helpers/cli.ts";
 import { sha256Digest, sha256Hex } from "./helpers/hash.ts";
-import { type Entry, pythonTar, writeImage } from "./helpers/layers.ts";
+import { type Entry, pythonTar, tarImage, writeImage } from "./helpers/layers.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { snapshot } from "./helpers/tree.ts";
 
@@ -25,17 +25,6 @@ async function scratch(): Promise<string> {
   await Deno.writeTextFile(`${tmp}/victim/file`, "mine\n");
   await Deno.chmod(`${tmp}/victim/file`, 0o640);
   return tmp;
-}
-
-/** Lays out an image of these layers (one tar each) at `tmp/layout`, tagged v1. */
-async function image(tmp: string, layers: Entry[][]): Promise<string> {
-  const tars = [];
-  for (const [i, entries] of layers.entries()) {
-    tars.push(await pythonTar(`${tmp}/layer${i}.tar`, entries));
-    await Deno.remove(`${tmp}/layer${i}.tar`);
-  }
-  await writeImage(`${tmp}/layout`, tars);
-  return `oci:${tmp}/layout:v1`;
 }
 
 function victimModes(tmp: string): [number, number] {
@@ -84,7 +73,7 @@ for (const { name, layers } of LINK_SWAPS) {
   Deno.test(`pull and sync -o: a directory's mode never follows a link (${name})`, async () => {
     const tmp = await scratch();
     try {
-      const reference = await image(tmp, layers(tmp));
+      const reference = await tarImage(tmp, layers(tmp));
       const pulled = await ocisync(["pull", reference, "-o", `${tmp}/out`]);
       assert.equal(pulled.code, 0, shown(pulled));
       assert.deepEqual(victimModes(tmp), [0o750, 0o640]);
@@ -101,7 +90,7 @@ for (const { name, layers } of LINK_SWAPS) {
 Deno.test("pull: later layers delete and replace directories as umoci does", async () => {
   const tmp = await scratch();
   try {
-    const reference = await image(tmp, [
+    const reference = await tarImage(tmp, [
       [
         { type: "dir", name: "var", mode: 0o755 },
         { type: "dir", name: "var/cache", mode: 0o755 },
@@ -146,7 +135,7 @@ Deno.test("pull: later layers delete and replace directories as umoci does", asy
 Deno.test("pull into a folder with content merges and keeps the user's files", async () => {
   const tmp = await scratch();
   try {
-    const reference = await image(tmp, [[
+    const reference = await tarImage(tmp, [[
       { type: "dir", name: "flows", mode: 0o755 },
       { type: "file", name: "flows/etl.yaml", data: "etl: new\n" },
       { type: "file", name: "flows/shared.py", data: "from image\n" },
@@ -201,7 +190,7 @@ Deno.test("pull into a folder with content merges and keeps the user's files", a
 Deno.test("pull: a file where the user has a folder is refused before anything moves", async () => {
   const tmp = await scratch();
   try {
-    const reference = await image(tmp, [[
+    const reference = await tarImage(tmp, [[
       { type: "file", name: "a-new-file", data: "new" },
       { type: "file", name: "flows", data: "a file now" },
     ]]);
@@ -224,7 +213,7 @@ Deno.test("pull: a file where the user has a folder is refused before anything m
 Deno.test("pull refuses / and the root of a mounted file system unless --force", async () => {
   const tmp = await scratch();
   try {
-    const reference = await image(tmp, [[{ type: "file", name: "planted", data: "x" }]]);
+    const reference = await tarImage(tmp, [[{ type: "file", name: "planted", data: "x" }]]);
     const root = await ocisync(["pull", reference, "-o", "/"]);
     assert.equal(root.code, ExitCode.Usage, shown(root));
     assert.match(root.stderr, /it is the root folder/);
@@ -256,7 +245,7 @@ Deno.test("pull: --max-entries counts every entry; nothing is left behind", asyn
   try {
     const entries: Entry[] = [];
     for (let i = 0; i < 300; i++) entries.push({ type: "fifo", name: `p${i}` });
-    const reference = await image(tmp, [entries]);
+    const reference = await tarImage(tmp, [entries]);
     const stopped = await ocisync(["pull", reference, "-o", `${tmp}/out`, "--max-entries", "200"]);
     assert.equal(stopped.code, ExitCode.UnsafeContent, shown(stopped));
     assert.match(stopped.stderr, /more than the limit of 200 entries/);

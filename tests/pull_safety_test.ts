@@ -12,7 +12,7 @@ import { ExitCode } from "../src/cli/exit.ts";
 import { LayoutTarget } from "../src/layout/mod.ts";
 import { pull } from "../src/pull/mod.ts";
 import { ocisync, run, runOk, shown } from "./helpers/cli.ts";
-import { type Entry, pythonTar, writeImage } from "./helpers/layers.ts";
+import { tarImage, writeImage } from "./helpers/layers.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { snapshot } from "./helpers/tree.ts";
 
@@ -56,17 +56,6 @@ async function withScratch(fn: (tmp: string) => Promise<void>): Promise<void> {
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
-}
-
-/** An image of these layers (one tar each) at `tmp/layout`, tagged v1; its reference. */
-async function image(tmp: string, layers: Entry[][]): Promise<string> {
-  const tars = [];
-  for (const [i, entries] of layers.entries()) {
-    tars.push(await pythonTar(`${tmp}/layer${i}.tar`, entries));
-    await Deno.remove(`${tmp}/layer${i}.tar`);
-  }
-  await writeImage(`${tmp}/layout`, tars);
-  return `oci:${tmp}/layout:v1`;
 }
 
 /** An artifact at `tmp/layout`, tagged v1: one layer per file, titled with its name. */
@@ -114,12 +103,24 @@ function victimState(tmp: string): unknown {
 
 const VICTIM = { mode: 0o700, names: ["file"], file: "root's own\n" };
 
+/**
+ * An image of one file, `app.conf`, at `tmp/layout`, and a folder `tmp/dest` that holds a
+ * user's `notes.txt`; that folder's path.
+ */
+async function imageAndUserFolder(tmp: string): Promise<string> {
+  await tarImage(tmp, [[{ type: "file", name: "app.conf", data: "from the image\n" }]]);
+  const destination = `${tmp}/dest`;
+  await Deno.mkdir(destination);
+  await Deno.writeTextFile(`${destination}/notes.txt`, "the user's\n");
+  return destination;
+}
+
 test(
   "pull: the staging folder is 0700 until the tree is put in place, then 0755",
   undefined,
   () =>
     withScratch(async (tmp) => {
-      await image(tmp, [
+      await tarImage(tmp, [
         [{ type: "dir", name: "etc", mode: 0o755 }, { type: "file", name: "etc/a.conf" }],
         [{ type: "file", name: "etc/b.conf" }],
       ]);
@@ -144,10 +145,7 @@ test(
   notRoot,
   () =>
     withScratch(async (tmp) => {
-      await image(tmp, [[{ type: "file", name: "app.conf", data: "from the image\n" }]]);
-      const destination = `${tmp}/dest`;
-      await Deno.mkdir(destination);
-      await Deno.writeTextFile(`${destination}/notes.txt`, "the user's\n");
+      const destination = await imageAndUserFolder(tmp);
       await Deno.chown(destination, NOBODY, NOBODY);
       const swapped: string[] = [];
       await pullLayout(tmp, destination, (state) => {
@@ -180,10 +178,7 @@ test(
   undefined,
   () =>
     withScratch(async (tmp) => {
-      await image(tmp, [[{ type: "file", name: "app.conf", data: "from the image\n" }]]);
-      const destination = `${tmp}/dest`;
-      await Deno.mkdir(destination);
-      await Deno.writeTextFile(`${destination}/notes.txt`, "the user's\n");
+      const destination = await imageAndUserFolder(tmp);
       const before = await snapshot(destination);
       const refused = await pullLayout(tmp, destination, (state) => {
         if (state !== "done") return;
@@ -206,7 +201,11 @@ test(
   notMountable,
   () =>
     withScratch(async (tmp) => {
-      const reference = await image(tmp, [[{ type: "file", name: "app.conf", data: "image\n" }]]);
+      const reference = await tarImage(tmp, [[{
+        type: "file",
+        name: "app.conf",
+        data: "image\n",
+      }]]);
       const mount = `${tmp}/mnt`;
       await Deno.mkdir(mount);
       await runOk("mount", ["-t", "tmpfs", "-o", `uid=${NOBODY},mode=0755`, "none", mount]);
@@ -239,7 +238,7 @@ for (const exposed of EXPOSED) {
     notRoot,
     () =>
       withScratch(async (tmp) => {
-        const reference = await image(tmp, [[
+        const reference = await tarImage(tmp, [[
           { type: "dir", name: "sub", mode: 0o757 },
           { type: "file", name: "sub/new.txt", data: "from the image\n" },
         ]]);
@@ -275,7 +274,7 @@ test(
   notRoot,
   () =>
     withScratch(async (tmp) => {
-      const reference = await image(tmp, [[
+      const reference = await tarImage(tmp, [[
         { type: "dir", name: "sub", mode: 0o750 },
         { type: "file", name: "sub/new.txt", data: "from the image\n" },
       ]]);
@@ -296,7 +295,7 @@ test(
 
 /** A destination with the user's files where the image has files too, and `data/` to mount on. */
 async function mergeScene(tmp: string): Promise<{ reference: string; destination: string }> {
-  const reference = await image(tmp, [[
+  const reference = await tarImage(tmp, [[
     { type: "file", name: "aaa.conf", data: "image aaa\n" },
     { type: "dir", name: "conf", mode: 0o755 },
     { type: "file", name: "conf/app.yaml", data: "image app\n" },

@@ -102,6 +102,20 @@ export async function writeImage(
 }
 
 /**
+ * Lays out an image of these layers (one tar each, made by {@linkcode pythonTar}) at
+ * `tmp/layout`, tagged v1, and returns its reference.
+ */
+export async function tarImage(tmp: string, layers: Entry[][]): Promise<string> {
+  const tars = [];
+  for (const [i, entries] of layers.entries()) {
+    tars.push(await pythonTar(`${tmp}/layer${i}.tar`, entries));
+    await Deno.remove(`${tmp}/layer${i}.tar`);
+  }
+  await writeImage(`${tmp}/layout`, tars);
+  return `oci:${tmp}/layout:v1`;
+}
+
+/**
  * Writes to `path`, with Python's tarfile, a tar whose one entry, `name`, comes after a chain of
  * `count` extended (PAX) headers of about 1 MB each, each with a key of its own (`comment0`…):
  * tarfile writes each PAX header before its entry, so the headers of `count` entries without the
