@@ -23,6 +23,7 @@ interface Descriptor {
 /** What `gc --json` prints. */
 interface GcJson {
   removed: { digest: string; size: number }[];
+  removedTemporary: { path: string; size: number }[];
   freedBytes: number;
   kept: number;
   withinGrace: { digest: string; size: number }[];
@@ -130,6 +131,7 @@ Deno.test("gc keeps unreachable blobs younger than --grace and never touches tem
     ]);
     assert.deepEqual(await gcJson(layout, "--grace", "0"), {
       removed: [],
+      removedTemporary: [],
       freedBytes: 0,
       kept: 3,
       withinGrace: [],

@@ -23,6 +23,16 @@
  * atomically and with fixed metadata. An index is refused: a docker archive
  * has no place for one.
  *
+ * The written file replaces the old one: it holds the one image pushed. A target
+ * opened for writing holds the lock `FILE.lock` from opening to renaming the new
+ * file into place, as an `oci-archive:` writer does, so that concurrent writers
+ * of one archive take turns (the last to go leaves its image, as when they run
+ * one after the other) rather than overlap; and just before the rename it
+ * checks that the file is still absent, or still the file that was there when
+ * it was opened, so that a file another tool writes meanwhile is refused rather
+ * than overwritten unseen. (A fifo, a device or standard output is written
+ * through, not replaced: there is nothing to check.)
+ *
  * @example
  * ```ts
  * import { DockerArchiveTarget } from "./docker.ts";
@@ -49,7 +59,9 @@ import {
   UnsafeContentError,
   UsageError,
 } from "../errors/mod.ts";
-import { writeFileAtomic } from "../fs/atomic.ts";
+import { destinationOf, writeFileAtomic } from "../fs/atomic.ts";
+import type { FileLock } from "../fs/lock.ts";
+import { statOrUndefined } from "../fs/stat.ts";
 import { cancelOnError } from "../layout/format.ts";
 import type { LayoutTarget } from "../layout/mod.ts";
 import { MediaType } from "../oci/mediatypes.ts";
@@ -64,7 +76,13 @@ import {
 import { parseRegistryReference } from "../ref/mod.ts";
 import { countedBytes } from "../streams/mod.ts";
 import type { ArchiveOpenOptions } from "./oci.ts";
-import { openStaging, readSmallEntry, removeStaging } from "./staging.ts";
+import {
+  changedArchiveError,
+  endWrite,
+  lockArchive,
+  openStaging,
+  readSmallEntry,
+} from "./staging.ts";
 import {
   followLinks,
   indexTar,
@@ -152,6 +170,14 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
   /** Set once a push was refused: the copy failed, and `close()` writes nothing. */
   #refused = false;
   #closed = false;
+  /** The archive's lock, held from opening until the file is written or dropped; for writing only. */
+  #lock: FileLock | undefined;
+  /**
+   * For writing a file that is replaced by a rename: the file when it was opened (under the
+   * lock), `undefined` inside when there was none. Unset for a destination written through (a
+   * fifo, a device, standard output), whose own mtime and size the write changes.
+   */
+  #opened: { file: Deno.FileInfo | undefined } | undefined;
 
   private constructor(
     path: string,
@@ -171,8 +197,12 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
   /**
    * Opens the archive at `path`. Without `create`, it is read: its entries are indexed, and
    * `manifest.json` and each config are read and checked. With `create`, it is opened for
-   * writing: nothing is read, and `close()` replaces the file with the image pushed.
+   * writing: the archive's lock, `path.lock`, is taken and held until `close()` or `discard()`
+   * (another writer of the same archive waits for it, up to 30 s), nothing is read, and
+   * `close()` replaces the file with the image pushed.
    *
+   * @throws {OcisyncError} with `create`, when another process still holds the lock after 30 s;
+   * the message names it.
    * @throws {NotFoundError} when there is no file to read, or it has no `manifest.json`.
    * @throws {UnsafeContentError} when an entry is absolute, has a `..` component, is a device
    * or fifo, or a link leads outside the archive.
@@ -188,7 +218,21 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
     path: string,
     options: DockerArchiveOpenOptions = {},
   ): Promise<DockerArchiveTarget> {
-    if (options.create) return new DockerArchiveTarget(path, options);
+    if (options.create) {
+      const lock = await lockArchive(path);
+      const target = new DockerArchiveTarget(path, options);
+      target.#lock = lock;
+      try {
+        // Under the lock: what another writer may change from here on is what close() checks.
+        if ((await destinationOf(path)).mode === "replace") {
+          target.#opened = { file: await statOrUndefined(path) };
+        }
+      } catch (error) {
+        await lock.release();
+        throw error;
+      }
+      return target;
+    }
     let archive: TarIndex;
     try {
       archive = await indexTar(path, { links: "keep" });
@@ -351,6 +395,7 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
    *   },
    *   ReadableStream.from([config]),
    * );
+   * await archive.close(); // releases the lock; no manifest pushed, nothing written
    * ```
    */
   async pushBlob(
@@ -458,14 +503,16 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
   }
 
   /**
-   * Writes the archive, when an image was pushed (and no push was refused since), and removes
-   * the staging layout: with
+   * Writes the archive, when an image was pushed (and no push was refused since), removes
+   * the staging layout, and releases the archive's lock: with
    * `manifest.json` first, then the config as `<hex>.json`, then each layer once, as
    * `<diff_id hex>.tar`, all with mtime 0, uid and gid 0 and mode 0644, to a temporary file
    * renamed over `path`. Calling it again does nothing.
    *
    * @throws {IntegrityError} when a staged file no longer matches its digest; `path` is kept
    * as it was.
+   * @throws {OcisyncError} when the file was created, replaced or changed since it was opened
+   * (by another tool: ocisync's writers wait for the lock); it is left as that writer left it.
    * @example
    * ```ts
    * import { DockerArchiveTarget } from "./docker.ts";
@@ -480,7 +527,7 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
     try {
       if (this.#pushed && !this.#refused) await this.#write(this.#pushed, await staging!);
     } finally {
-      if (staging) await removeStaging(await staging);
+      await endWrite(staging, this.#lock);
     }
   }
 
@@ -496,8 +543,7 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
    */
   async discard(): Promise<void> {
     this.#closed = true;
-    const staging = this.#staging;
-    if (staging) await removeStaging(await staging);
+    await endWrite(this.#staging, this.#lock);
   }
 
   /** Throws once the target is closed, or the call is cancelled. */
@@ -643,7 +689,30 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
       written.add(layerNames[i]);
       files.push({ name: layerNames[i], size: layer.size, open: layer.open });
     }
-    await writeArchive(this.path, files);
+    const opened = this.#opened;
+    await writeArchive(this.path, files, {
+      beforeReplace: opened && (() => this.#checkUnchanged(opened.file)),
+    });
+  }
+
+  /**
+   * Throws unless the file is as it was when this target was opened, `opened`: still absent, or
+   * the same file (device, inode, size and mtime). ocisync's writers wait for the lock; another
+   * tool, or a writer through another name of the file, does not, and its file must not be
+   * overwritten unseen.
+   */
+  async #checkUnchanged(opened: Deno.FileInfo | undefined): Promise<void> {
+    const now = await statOrUndefined(this.path);
+    const same = opened === undefined || now === undefined
+      ? opened === now
+      : opened.dev === now.dev && opened.ino === now.ino && opened.size === now.size &&
+        opened.mtime?.getTime() === now.mtime?.getTime();
+    if (same) return;
+    throw changedArchiveError(
+      this.name,
+      opened !== undefined,
+      "see what the other wrote; run the command again to replace it",
+    );
   }
 }
 

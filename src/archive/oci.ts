@@ -45,15 +45,21 @@ import {
   MAX_MANIFEST_BYTES,
   parseManifestOrIndex,
 } from "../oci/types.ts";
-import { lockArchive, openStaging, readSmallEntry, removeStaging } from "./staging.ts";
+import {
+  changedArchiveError,
+  endWrite,
+  lockArchive,
+  openStaging,
+  readSmallEntry,
+} from "./staging.ts";
 import { indexTar, openEntry, type TarIndex, type TarIndexEntry } from "./tar_index.ts";
 import { type ArchiveFile, writeArchive } from "./write.ts";
 
 /** Options of {@linkcode OciArchiveTarget.open}, and of `DockerArchiveTarget.open`. */
 export interface ArchiveOpenOptions {
   /**
-   * Open for writing: accept a file that does not exist yet; it is written on `close()`. An
-   * `oci-archive:` also holds its lock until then (see {@linkcode OciArchiveTarget.open}).
+   * Open for writing: accept a file that does not exist yet; it is written on `close()`. The
+   * target also holds the archive's lock until then (see {@linkcode OciArchiveTarget.open}).
    */
   create?: boolean;
 }
@@ -470,11 +476,7 @@ export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Disca
     try {
       if (this.#changed) await this.#write(await staging!);
     } finally {
-      try {
-        if (staging) await removeStaging(await staging);
-      } finally {
-        await this.#lock?.release();
-      }
+      await endWrite(staging, this.#lock);
     }
   }
 
@@ -490,12 +492,7 @@ export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Disca
    */
   async discard(): Promise<void> {
     this.#closed = true;
-    const staging = this.#staging;
-    try {
-      if (staging) await removeStaging(await staging);
-    } finally {
-      await this.#lock?.release();
-    }
+    await endWrite(this.#staging, this.#lock);
   }
 
   /** Throws once the target is closed, or the call is cancelled. */
@@ -605,10 +602,10 @@ export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Disca
    */
   async #checkUnchanged(): Promise<void> {
     if (await this.#unchanged()) return;
-    throw new OcisyncError(
-      `${this.name} was ${this.#archive ? "changed" : "created"} by another writer after it ` +
-        "was opened; it is left as that writer left it",
-      { hint: "run the command again: it then adds to what the other wrote" },
+    throw changedArchiveError(
+      this.name,
+      this.#archive !== undefined,
+      "run the command again: it then adds to what the other wrote",
     );
   }
 

@@ -6,7 +6,9 @@
  * archive's temporary file is renamed within one folder.
  *
  * Writers of one archive are serialised by the lock file `FILE.lock` beside it
- * ({@linkcode lockArchive}), as a layout's are by its `index.json.lock`.
+ * ({@linkcode lockArchive}), as a layout's are by its `index.json.lock`. The
+ * writer holding it also removes the staging folders that writers killed
+ * before they could clean up left behind (see {@linkcode lockArchive}).
  *
  * @example
  * ```ts
@@ -18,10 +20,15 @@
  * @module
  */
 import { LayoutTarget } from "../layout/mod.ts";
-import { IntegrityError } from "../errors/mod.ts";
+import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
+import { IntegrityError, OcisyncError } from "../errors/mod.ts";
 import type { FileLock } from "../fs/lock.ts";
+import { lstatOrUndefined } from "../fs/stat.ts";
 import { MAX_MANIFEST_BYTES } from "../oci/types.ts";
 import { openEntry, type TarIndex, type TarIndexEntry } from "./tar_index.ts";
+
+/** How a staging folder's name ends: `.<file>.<random>.staging`. */
+const STAGING_SUFFIX = ".staging";
 
 /**
  * Creates a staging layout beside `archive`, named `.<file>.<random>.staging`, making the
@@ -38,7 +45,7 @@ import { openEntry, type TarIndex, type TarIndexEntry } from "./tar_index.ts";
  */
 export async function openStaging(archive: string, indexJson?: Uint8Array): Promise<LayoutTarget> {
   const { dir, name } = await makeFolder(archive);
-  const path = await Deno.makeTempDir({ dir, prefix: `.${name}.`, suffix: ".staging" });
+  const path = await Deno.makeTempDir({ dir, prefix: `.${name}.`, suffix: STAGING_SUFFIX });
   try {
     if (indexJson) await Deno.writeFile(`${path}/index.json`, indexJson);
     return await LayoutTarget.open(path, { create: true });
@@ -53,10 +60,18 @@ export async function openStaging(archive: string, indexJson?: Uint8Array): Prom
  * making the archive's folder if it does not exist. A writer holds it from reading the archive
  * to renaming the new one into place, so that a second writer waits (up to 30 s, as for a
  * layout's `index.json`), then reads what the first wrote and adds to it; none overwrites
- * another's images. Release it when the archive is written or dropped.
+ * another's images. Release it when the archive is written or dropped ({@linkcode endWrite}).
+ *
+ * Holding it, it removes this archive's staging folders (`.<file>.<random>.staging`) left by
+ * writers that died (a SIGTERM during a copy) once untouched for {@linkcode LEFTOVER_AGE_MS}:
+ * every writer opened to write holds the lock while its staging folder exists, so none of them
+ * is live; the age spares the folder of a writer that writes without the lock (an ocisync from
+ * before writers took it, still running during an upgrade; a program that pushes into a target
+ * it opened to read). Links are never followed.
  *
  * @throws {OcisyncError} when another process still holds the lock after 30 s; the message
- * names it. Also when the lock file cannot be created.
+ * names it. Also when the lock file cannot be created. Errors removing a staging folder pass,
+ * the lock released.
  * @example
  * ```ts
  * import { lockArchive } from "./staging.ts";
@@ -65,10 +80,85 @@ export async function openStaging(archive: string, indexJson?: Uint8Array): Prom
  * ```
  */
 export async function lockArchive(archive: string): Promise<FileLock> {
-  await makeFolder(archive);
+  const { dir, name } = await makeFolder(archive);
   // Loaded when a writer first needs it, as a layout's lock is: readers never evaluate it.
   const { FileLock } = await import("../fs/lock.ts");
-  return await FileLock.acquire(`${archive}.lock`);
+  const lock = await FileLock.acquire(`${archive}.lock`);
+  try {
+    await removeLeftStaging(dir, name);
+    return lock;
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}
+
+/**
+ * Removes the staging folders of the archive `name` in `dir` that were not modified for
+ * {@linkcode LEFTOVER_AGE_MS}; see {@linkcode lockArchive}.
+ */
+async function removeLeftStaging(dir: string, name: string): Promise<void> {
+  const prefix = `.${name}.`;
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.isDirectory || !entry.name.startsWith(prefix)) continue;
+    if (!entry.name.endsWith(STAGING_SUFFIX)) continue;
+    // The random part has no dot: `.app.tar.1.<random>.staging` is the archive app.tar.1's.
+    const random = entry.name.slice(prefix.length, -STAGING_SUFFIX.length);
+    if (random === "" || random.includes(".")) continue;
+    const path = `${dir}/${entry.name}`;
+    const info = await lstatOrUndefined(path);
+    const modified = info?.mtime?.getTime();
+    if (!info?.isDirectory || modified === undefined) continue;
+    if (Date.now() - modified < LEFTOVER_AGE_MS) continue;
+    try {
+      // A link is removed itself; the recursive removal follows none inside.
+      await Deno.remove(path, { recursive: true });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+}
+
+/**
+ * Ends a write: removes the staging layout, if one was made, then releases the archive's lock,
+ * if one was taken, even when the removal fails.
+ *
+ * @example
+ * ```ts
+ * import { endWrite, lockArchive, openStaging } from "./staging.ts";
+ * const lock = await lockArchive("out/app.tar");
+ * await endWrite(openStaging("out/app.tar"), lock);
+ * ```
+ */
+export async function endWrite(
+  staging: Promise<LayoutTarget> | undefined,
+  lock: FileLock | undefined,
+): Promise<void> {
+  try {
+    if (staging) await removeStaging(await staging);
+  } finally {
+    await lock?.release();
+  }
+}
+
+/**
+ * The refusal of a write whose archive file another writer created (when `existed` is false)
+ * or changed after it was opened: another tool, or a writer through another name of the file,
+ * which did not wait for the lock, and whose file must not be overwritten unseen. `hint` says
+ * what running the command again does.
+ *
+ * @example
+ * ```ts
+ * import { changedArchiveError } from "./staging.ts";
+ * throw changedArchiveError("oci-archive:app.tar", false, "run the command again");
+ * ```
+ */
+export function changedArchiveError(name: string, existed: boolean, hint: string): OcisyncError {
+  return new OcisyncError(
+    `${name} was ${existed ? "changed" : "created"} by another writer after it was opened; it ` +
+      "is left as that writer left it",
+    { hint },
+  );
 }
 
 /** Makes the folder of `archive` if it does not exist, as a new layout's is; its path and the file's name. */

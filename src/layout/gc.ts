@@ -27,7 +27,11 @@
  *   as registries keep recent uploads, are therefore kept: they may belong to a
  *   push under way. A blob is set aside by a rename and its times read again
  *   before it is removed, so a reuse racing with the removal keeps the blob.
- * - Temporary files (`.NAME.RANDOM.tmp`, writes in progress) are never touched.
+ * - A blob's temporary file (`.HEX.RANDOM.tmp` in `blobs/ALG/`, a write in
+ *   progress) is removed only once not modified for a day, or for the grace
+ *   period when that is longer ({@linkcode LEFTOVER_AGE_MS}): a live writer
+ *   keeps writing it, so its mtime stays fresh, and one untouched for that long
+ *   was left by a writer that died. Other files are never touched.
  *
  * @example
  * ```ts
@@ -48,7 +52,7 @@ import {
 } from "../oci/types.ts";
 import { checkLayout, lockPath, readIndex, readManifestBlob } from "./format.ts";
 import { withLock } from "./lock.ts";
-import { statOrUndefined } from "../fs/stat.ts";
+import { lstatOrUndefined, statOrUndefined } from "../fs/stat.ts";
 
 /** A blob, by digest and size. */
 type GcBlob = { digest: Digest; size: number };
@@ -57,7 +61,12 @@ type GcBlob = { digest: Digest; size: number };
 export interface GcResult {
   /** The blobs removed, by digest. */
   removed: { digest: Digest; size: number }[];
-  /** The bytes of the removed blobs. */
+  /**
+   * The temporary files of blob writes that died, removed: their paths in the layout
+   * (`blobs/ALG/.HEX.RANDOM.tmp`), sorted.
+   */
+  removedTemporary: { path: string; size: number }[];
+  /** The bytes of the removed blobs and temporary files. */
   freedBytes: number;
   /** How many blobs were kept: the reachable ones and those of `withinGrace`. */
   kept: number;
@@ -68,8 +77,19 @@ export interface GcResult {
 /** The default grace period of {@linkcode gcLayout}: one hour. */
 export const DEFAULT_GC_GRACE_MS = 60 * 60_000;
 
+/**
+ * How long a temporary file or staging folder must have gone unmodified to be taken as left by
+ * a writer that died, and removed: a day. A live writer keeps modifying its temporary file as it
+ * writes; a day is far beyond any stall of one that is still to finish. (An archive's staging
+ * folder is removed only by a writer that holds the archive's lock as well: see `lockArchive`
+ * of `../archive/staging.ts`.)
+ */
+export const LEFTOVER_AGE_MS = 24 * 3_600_000;
+
 /** Where a blob waits while its removal is checked: `.<hex>.gc`, in its own folder. */
 const ASIDE = /^\.([0-9a-f]+)\.gc$/;
+/** A blob's temporary file, `.<hex>.<random>.tmp`: `writeFileAtomic` of `../fs/atomic.ts` names it so. */
+const TEMPORARY = /^\.([0-9a-f]+)\.[^.]+\.tmp$/;
 
 /**
  * A blob reached, and how it is treated:
@@ -89,7 +109,8 @@ type Reached =
 
 /**
  * Removes the blobs of the layout at `path` that `index.json` does not reach and that are older
- * than the grace period. Temporary files are left alone.
+ * than the grace period, and the temporary files of blob writes not modified for a day (or for
+ * the grace period, when longer), which writes that died left.
  *
  * `options.graceMs`: unreachable blobs written or reused less than this many milliseconds ago
  * are kept, for a push may be writing the image they belong to. 0 removes them all, which is
@@ -298,12 +319,24 @@ function unreadable(descriptor: Descriptor, why: string): IntegrityError {
 }
 
 async function sweep(root: string, reachable: Set<string>, graceMs: number): Promise<GcResult> {
-  const result: GcResult = { removed: [], freedBytes: 0, kept: 0, withinGrace: [] };
+  const result: GcResult = {
+    removed: [],
+    removedTemporary: [],
+    freedBytes: 0,
+    kept: 0,
+    withinGrace: [],
+  };
+  const temporary: { path: string; size: number }[] = [];
   for (const algorithm of await listDir(`${root}/blobs`, "isDirectory")) {
     const dir = `${root}/blobs/${algorithm}`;
     for (const name of await listDir(dir, "isFile")) {
       const digest = `${algorithm}:${name}`;
-      // Anything that is not a blob, temporary files included, is not ours to touch.
+      if (isTemporary(algorithm, name)) {
+        const size = await removeIfLeft(`${dir}/${name}`, Math.max(LEFTOVER_AGE_MS, graceMs));
+        if (size !== undefined) temporary.push({ path: `blobs/${algorithm}/${name}`, size });
+        continue;
+      }
+      // Anything else that is not a blob is not ours to touch.
       if (!isDigest(digest)) continue;
       if (reachable.has(digest)) {
         result.kept++;
@@ -323,7 +356,32 @@ async function sweep(root: string, reachable: Set<string>, graceMs: number): Pro
   }
   result.removed.sort(byDigest);
   result.withinGrace.sort(byDigest);
+  result.removedTemporary = temporary.sort((a, b) => a.path < b.path ? -1 : 1);
+  result.freedBytes += temporary.reduce((sum, file) => sum + file.size, 0);
   return result;
+}
+
+/** Whether `name`, in `blobs/<algorithm>/`, is the temporary file of a blob being written. */
+function isTemporary(algorithm: string, name: string): boolean {
+  const hex = TEMPORARY.exec(name)?.[1];
+  return hex !== undefined && isDigest(`${algorithm}:${hex}`);
+}
+
+/**
+ * Removes the file at `path`, never a link, when it was not modified for `ageMs`; its size, or
+ * `undefined` when it is kept or has vanished (its write finished).
+ */
+async function removeIfLeft(path: string, ageMs: number): Promise<number | undefined> {
+  const info = await lstatOrUndefined(path);
+  const modified = info?.mtime?.getTime();
+  if (!info?.isFile || modified === undefined || Date.now() - modified < ageMs) return undefined;
+  try {
+    await Deno.remove(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+  return info.size;
 }
 
 /** Puts back the blobs that a gc stopped half-way had set aside, before anything is judged. */

@@ -41,6 +41,9 @@ function humanSummary(result: GcResult, grace: string): string {
     `${result.kept} blobs kept` +
     (young > 0 ? `, ${young} of them unreachable but younger than --grace ${grace}` : ""),
     ...result.removed.map((r) => `  removed ${r.digest} ${formatBytes(r.size)}`),
+    ...result.removedTemporary.map((t) =>
+      `  removed ${t.path} ${formatBytes(t.size)} (left by a write that died)`
+    ),
     ...result.withinGrace.map((r) => `  kept    ${r.digest} ${formatBytes(r.size)} (too young)`),
   ].join("\n");
 }
