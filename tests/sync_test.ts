@@ -13,6 +13,7 @@ import { parseReference, parseRegistryReference } from "../src/ref/mod.ts";
 import { RegistryTarget } from "../src/remote/registry.ts";
 import { LayoutTarget } from "../src/layout/mod.ts";
 import {
+  directoryOutput,
   eventsOutput,
   parseJitter,
   parseSyncConfig,
@@ -456,6 +457,62 @@ Deno.test("-o DIR: a reader never sees a missing file or a mix during 20 swaps",
         assert.equal(code, 0);
       },
     );
+  });
+});
+
+Deno.test("-o DIR wiped with --state elsewhere: rebuilt by the next run or tick, idle ticks one HEAD", async () => {
+  await withRegistry({}, async (registry, tmp) => {
+    await pushFiles(registry.host, "team/app", "live", { "a.yaml": "a: 1\n" }, `${tmp}/w`);
+    const ref = `${registry.host}/team/app:live`;
+    const v1 = await manifestDigest(registry, "team/app", "live");
+    // The systemd layout: the state on disk, the folder on a tmpfs that a reboot empties.
+    const dir = `${tmp}/run/flows`;
+    const state = `${tmp}/lib/state.json`;
+    const once = () => ocisync(["sync", ref, "--once", "-o", dir, "--state", state]);
+    const first = await once();
+    assert.equal(first.code, 0, first.stderr);
+    await Deno.remove(dir, { recursive: true });
+    const again = await once();
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, new RegExp(`changed ${v1} -> ${v1}`));
+    // The CLI says why, as a warning.
+    assert.match(again.stderr, new RegExp(`warning: .*: delivering ${v1} again: ${dir}/current `));
+    assert.equal(await Deno.readTextFile(`${dir}/current/a.yaml`), "a: 1\n");
+    assert.equal(await stateDigest(state, ref), v1);
+
+    // A running loop: idle ticks cost one HEAD each, the check of the folder none.
+    const lines: string[] = [];
+    const ticks = syncLoop({
+      reference: parseReference(ref),
+      outputs: [directoryOutput(dir)],
+      interval: 10,
+      state: await SyncState.open(state),
+      log: (line) => lines.push(line),
+    });
+    const sent = async (tick: () => Promise<void>) => {
+      const before = (await registry.requests()).length;
+      await tick();
+      return (await registry.requests()).slice(before).map((r) => `${r.method} ${r.path}`);
+    };
+    const status = async (expected: SyncTick["status"]) =>
+      assert.equal((await ticks.next()).value?.status, expected);
+    try {
+      for (let i = 0; i < 3; i++) {
+        assert.deepEqual(await sent(() => status("unchanged")), [
+          "HEAD /v2/team/app/manifests/live",
+        ]);
+      }
+      await Deno.remove(dir, { recursive: true });
+      await status("changed");
+      assert.equal(await Deno.readTextFile(`${dir}/current/a.yaml`), "a: 1\n");
+      assert.equal(lines.length, 1, lines.join("\n"));
+      assert.ok(lines[0].startsWith(`${ref}: delivering ${v1} again: ${dir}/current `), lines[0]);
+      assert.deepEqual(await sent(() => status("unchanged")), [
+        "HEAD /v2/team/app/manifests/live",
+      ]);
+    } finally {
+      await ticks.return();
+    }
   });
 });
 

@@ -13,6 +13,9 @@
  * - **A change** is fetched, verified, and delivered to every output in order. Only when all
  *   have succeeded is the digest recorded in the {@linkcode SyncState}: a failure or a crash
  *   at any point makes the next tick redo the whole change.
+ * - **A lost delivery**: a tick that finds the digest unchanged asks each output whether it
+ *   still holds it (`SyncOutput.lost`: a folder whose `current` is gone has not); when one does
+ *   not, the digest is delivered again, as a change.
  * - **Failures** are retried with exponential backoff and jitter, capped at the interval.
  * - **Stopping**: when the signal aborts, the tick in progress stops at its next safe point,
  *   and the loop ends without recording a partial change.
@@ -57,7 +60,7 @@ import { SignatureError } from "../trust/errors.ts";
 import type { SyncTick } from "./http.ts";
 import { checkPolicyReference, pickTag, type TagPolicy } from "./policy.ts";
 import { layerPaths, outputLockPath, type SyncChange, type SyncOutput } from "./outputs.ts";
-import { stateLockPath, SyncState } from "./state.ts";
+import { stateLockPath, SyncState, type SyncStateEntry } from "./state.ts";
 
 export {
   directoryOutput,
@@ -182,6 +185,8 @@ export interface SyncOptions {
   recheckRefused?: number;
   /** Stops the loop: the tick in progress stops at its next safe point. */
   signal?: AbortSignal;
+  /** Told, in a line, why a digest the state has is delivered again: an output lost it. */
+  log?: (line: string) => void;
 }
 
 /** What a tick found out, before the loop adds the timing and the failure count. */
@@ -415,10 +420,9 @@ class Ticker {
   async run(signal: AbortSignal): Promise<TickOutcome> {
     const reference = this.#options.reference;
     const last = this.#state.get(this.reference);
-    const delivered = (digest: Digest) =>
-      !this.#forced && last?.digest === digest && last.outputs === this.#outputs;
-    // A digest reference cannot change: once it is delivered there is nothing to ask.
-    if (reference.digest && delivered(reference.digest as Digest)) {
+    // A digest reference cannot change: once it is delivered there is nothing to ask, and until
+    // then, the digest it resolves to (its own) need not be asked about again below.
+    if (reference.digest && this.#delivered(last, reference.digest as Digest)) {
       return { status: "unchanged", digest: last!.digest, bytes: 0 };
     }
     this.#target ??= await (this.#options.open ?? openTarget)(reference);
@@ -433,7 +437,7 @@ class Ticker {
       descriptor = await resolveReference(this.#target, reference, { signal });
     }
     const tag = this.#tag !== undefined ? { tag: this.#tag } : {};
-    if (delivered(descriptor.digest)) {
+    if (!reference.digest && this.#delivered(last, descriptor.digest)) {
       return { status: "unchanged", digest: descriptor.digest, ...tag, bytes: 0 };
     }
     signal.throwIfAborted();
@@ -443,15 +447,19 @@ class Ticker {
     const onBlob: BlobListener = (event) => {
       if (event.state === "done") bytes += event.descriptor.size;
     };
-    const { manifest } = await fetchImageManifest(this.#target, verified, this.#platform, {
-      signal,
-    });
+    const { descriptor: chosen, manifest } = await fetchImageManifest(
+      this.#target,
+      verified,
+      this.#platform,
+      { signal },
+    );
     const change: SyncChange = {
       reference: this.reference,
       ...tag,
       digest: descriptor.digest,
       descriptor: verified,
       manifest,
+      manifestDigest: chosen.digest,
       paths: layerPaths(manifest),
       previous: last,
       target: this.#target,
@@ -466,6 +474,7 @@ class Ticker {
     // Every output has the digest: record it, even if a stop was asked for meanwhile.
     await this.#state.set(this.reference, {
       digest: descriptor.digest,
+      manifest: chosen.digest,
       paths: change.paths,
       outputs: this.#outputs,
       syncedAt: new Date().toISOString(),
@@ -479,6 +488,22 @@ class Ticker {
       paths: change.paths,
       bytes,
     };
+  }
+
+  /**
+   * Whether `digest` needs no delivery: the state has it, delivered to these outputs, and each
+   * output still holds it. An output that lost it is logged, and makes the tick deliver it.
+   */
+  #delivered(last: SyncStateEntry | undefined, digest: Digest): boolean {
+    if (this.#forced || last?.digest !== digest || last.outputs !== this.#outputs) return false;
+    for (const output of this.#options.outputs) {
+      const why = output.lost?.(last);
+      if (why !== undefined) {
+        this.#options.log?.(`${this.reference}: delivering ${digest} again: ${why}`);
+        return false;
+      }
+    }
+    return true;
   }
 
   /**

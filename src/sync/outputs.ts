@@ -21,7 +21,7 @@
  * @module
  */
 import { resolve } from "node:path";
-import { type Digest, parseDigest } from "../digest/mod.ts";
+import { type Digest, parseDigest, sha256Digest } from "../digest/mod.ts";
 import { NetworkError, OcisyncError } from "../errors/mod.ts";
 import { statOrUndefined } from "../fs/stat.ts";
 import type { Target } from "../oci/target.ts";
@@ -57,6 +57,8 @@ export interface SyncChange {
   descriptor: Descriptor;
   /** The image manifest: the platform's, for an index. */
   manifest: Manifest;
+  /** The digest of `manifest`: `digest` itself, unless that names an index. */
+  manifestDigest: Digest;
   /** The path of each layer: its title, else `layer-<index>`. */
   paths: string[];
   /** The last good sync, if any. */
@@ -91,13 +93,21 @@ export interface SyncOutput {
   readonly id: string;
   /** Delivers the change; throws to fail the tick. */
   apply(change: SyncChange): Promise<void>;
+  /**
+   * Why the output no longer holds `delivered`, what the state records as delivered to it, or
+   * undefined while it does; the tick then delivers the digest again. Asked at every tick that
+   * finds the digest unchanged, so it must stay cheap: a `readlink` or a `stat`, no walk, no
+   * request. An output without it is trusted to keep what it was given.
+   */
+  lost?(delivered: SyncStateEntry): string | undefined;
 }
 
 /** The folder of `-o DIR` that holds the versions. */
 const VERSIONS = ".ocisync";
 /** The symlink readers follow. */
 const CURRENT = "current";
-const HEX = /^[0-9a-f]+$/;
+/** A version folder's name: a manifest's hex, then the hash of a layer selection, if any. */
+const VERSION_NAME = /^[0-9a-f]+(-[0-9a-f]{12})?$/;
 // pull() stages beside its destination under these prefixes; a crash can leave them behind.
 const STALE_PULL_PREFIX = ".ocisync-";
 
@@ -236,16 +246,39 @@ export interface DirectoryOutputOptions {
 }
 
 /**
- * The folder that holds the files of `digest` under `directory`: `DIR/.ocisync/<hex>`.
+ * The folder under `directory` that holds the image manifest `digest` (the platform's, for an
+ * index) as `directoryOutput(directory, options)` delivers it: `DIR/.ocisync/<hex>`. With a
+ * layer selection (`layerMediaTypes`, or `layerOperation: "copy"`), `DIR/.ocisync/<hex>-<12>`,
+ * where `<12>` is the start of the sha256 hex of `layers=<globs, comma-separated>;<operation>`
+ * (`*` for every layer). So everything that decides what a folder holds names it: another
+ * platform or selection of one digest is another folder, pulled and swapped in whole.
  *
  * @example
  * ```ts
  * import { versionDirectory } from "./outputs.ts";
- * versionDirectory("/srv/flows", `sha256:${"a".repeat(64)}`); // "/srv/flows/.ocisync/aaaa…"
+ * const digest = `sha256:${"a".repeat(64)}` as const;
+ * versionDirectory("/srv/flows", digest); // "/srv/flows/.ocisync/aaaa…"
+ * versionDirectory("/srv/flows", digest, { layerOperation: "copy" }); // ".../aaaa…-<12 hex>"
  * ```
  */
-export function versionDirectory(directory: string, digest: Digest): string {
-  return `${trimSlashes(directory)}/${VERSIONS}/${parseDigest(digest).hex}`;
+export function versionDirectory(
+  directory: string,
+  digest: Digest,
+  options: DirectoryOutputOptions = {},
+): string {
+  const folder = `${trimSlashes(directory)}/${VERSIONS}/${parseDigest(digest).hex}`;
+  const selection = layerSelection(options);
+  if (selection === "") return folder;
+  const hash = parseDigest(sha256Digest(new TextEncoder().encode(selection))).hex;
+  return `${folder}-${hash.slice(0, 12)}`;
+}
+
+/** The layers `options` take, and how, as text; empty when every layer is extracted. */
+function layerSelection(options: DirectoryOutputOptions): string {
+  if (!options.layerMediaTypes?.length && options.layerOperation !== "copy") return "";
+  return `layers=${(options.layerMediaTypes ?? ["*"]).join(",")};${
+    options.layerOperation ?? "extract"
+  }`;
 }
 
 /**
@@ -264,15 +297,18 @@ export function outputLockPath(directory: string): string {
 }
 
 /**
- * Materialises each change in `directory`. The version is pulled, verified, into
- * `DIR/.ocisync/<hex>/` (a folder that is already there from an earlier attempt is complete, as
- * `pull` renames it into place whole, and is reused); then the symlink `DIR/current`, which
- * points to `.ocisync/<hex>` relatively so that the folder can be mounted anywhere, is replaced
- * by a rename. Readers that resolve `DIR/current` once and read below the result see one
- * version, whole. Versions beyond the `keep` most recent are removed afterwards, but never the
- * one that was current during the swap: a reader may still be in it. Staging folders left in
- * `DIR/.ocisync/` are removed too, so only one process may write to `DIR`: it holds
- * {@linkcode outputLockPath} (see `lockSyncPaths`).
+ * Materialises each change in `directory`. The version is pulled, verified, into its folder,
+ * `DIR/.ocisync/<hex>/` ({@linkcode versionDirectory}: named by the image manifest, and the
+ * layer selection if any, which decide what it holds; so a folder that is already there from an
+ * earlier attempt holds the same, is complete, as `pull` renames it into place whole, and is
+ * reused); then the symlink `DIR/current`, which points to `.ocisync/<hex>` relatively so that
+ * the folder can be mounted anywhere, is replaced by a rename. Readers that resolve
+ * `DIR/current` once and read below the result see one version, whole. Versions beyond the
+ * `keep` most recent are removed afterwards, but never the one that was current during the
+ * swap: a reader may still be in it. Staging folders left in `DIR/.ocisync/` are removed too, so
+ * only one process may write to `DIR`: it holds {@linkcode outputLockPath} (see
+ * `lockSyncPaths`). The output has lost a version (`lost`) when `DIR/current` no longer points
+ * to its folder, or the folder is gone: a wiped `DIR` is delivered again at the next tick.
  *
  * @example
  * ```ts
@@ -292,15 +328,11 @@ export function directoryOutput(
   }
   // What is taken, and how, decides what a version folder holds: a change of either delivers
   // the digest again (the id is recorded in the state). Without them, the id is as it was.
-  const selection = options.layerMediaTypes?.length || options.layerOperation === "copy"
-    ? `;layers=${(options.layerMediaTypes ?? ["*"]).join(",")};${
-      options.layerOperation ?? "extract"
-    }`
-    : "";
+  const selection = layerSelection(options);
   return {
-    id: `directory:${root}${selection}`,
+    id: `directory:${root}${selection && `;${selection}`}`,
     async apply(change) {
-      const version = versionDirectory(root, change.digest);
+      const version = versionDirectory(root, change.manifestDigest, options);
       if (!(await statOrUndefined(version))) {
         await pull(change.target, change.descriptor, version, {
           platform: change.platform,
@@ -317,6 +349,26 @@ export function directoryOutput(
       await Deno.utime(version, now, now);
       const previous = await swapCurrent(root, version.slice(root.length + 1));
       await prune(root, keep, [version, previous]);
+    },
+    lost(delivered) {
+      // A state of an older release has no manifest: its folders were named by the digest.
+      const version = versionDirectory(root, delivered.manifest ?? delivered.digest, options);
+      const expected = version.slice(root.length + 1);
+      const link = `${root}/${CURRENT}`;
+      // Asked on every idle tick: two calls, made at once, without the thread pool's round trips.
+      let points: string;
+      try {
+        points = Deno.readLinkSync(link);
+      } catch (error) {
+        return `${link} cannot be read: ${(error as Error).message}`;
+      }
+      if (points !== expected) return `${link} points to ${points}, not ${expected}`;
+      try {
+        if (Deno.statSync(version).isDirectory) return undefined;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
+      return `${version} is gone`;
     },
   };
 }
@@ -357,7 +409,7 @@ async function prune(
     const path = `${versions}/${entry.name}`;
     if (entry.name.startsWith(STALE_PULL_PREFIX)) {
       await Deno.remove(path, { recursive: true }).catch(() => {});
-    } else if (entry.isDirectory && HEX.test(entry.name)) {
+    } else if (entry.isDirectory && VERSION_NAME.test(entry.name)) {
       found.push({ path, mtime: (await Deno.stat(path)).mtime?.getTime() ?? 0 });
     }
   }
@@ -369,15 +421,18 @@ async function prune(
 
 /** Options of {@linkcode execOutput}. */
 export interface ExecOutputOptions {
-  /** The folder of a {@linkcode directoryOutput}, for `OCISYNC_DIR`. */
+  /**
+   * The folder of a {@linkcode directoryOutput}, for `OCISYNC_DIR`: that output must come
+   * before the hook, which is given the version its `DIR/current` points to.
+   */
   directory?: string;
 }
 
 /**
  * Runs `command` with `sh -c` after each change, with `OCISYNC_REF` (the reference),
  * `OCISYNC_DIGEST` (the digest), `OCISYNC_TAG` (the tag a policy picked, or empty) and
- * `OCISYNC_DIR` (the absolute path of the version's folder under `directory`, or empty) added to
- * the environment. The hook's standard output goes to
+ * `OCISYNC_DIR` (the absolute path of the version's folder that `directory`'s `current` points
+ * to, or empty without `directory`) added to the environment. The hook's standard output goes to
  * standard error, so that standard output stays JSON lines for events. A non-zero exit fails
  * the tick; when the loop is stopped, the hook's process group gets `SIGTERM`.
  *
@@ -391,6 +446,7 @@ export function execOutput(command: string, options: ExecOutputOptions = {}): Sy
   return {
     id: `exec:${command}`,
     async apply(change) {
+      const folder = options.directory === undefined ? "" : await currentVersion(options.directory);
       let child: Deno.ChildProcess;
       try {
         child = new Deno.Command("sh", {
@@ -400,9 +456,7 @@ export function execOutput(command: string, options: ExecOutputOptions = {}): Sy
             OCISYNC_REF: change.reference,
             OCISYNC_DIGEST: change.digest,
             OCISYNC_TAG: change.tag ?? "",
-            OCISYNC_DIR: options.directory === undefined
-              ? ""
-              : resolve(versionDirectory(options.directory, change.digest)),
+            OCISYNC_DIR: folder,
           },
           stdin: "null",
           // A process group of its own, so that a stop ends the hook's children too.
@@ -431,6 +485,21 @@ export function execOutput(command: string, options: ExecOutputOptions = {}): Sy
       }
     },
   };
+}
+
+/**
+ * The absolute path of the version `DIR/current` points to. The hook is not told the folder's
+ * layer selection, which names the version: the folder's output has just swapped the link.
+ */
+async function currentVersion(directory: string): Promise<string> {
+  const link = `${trimSlashes(directory)}/${CURRENT}`;
+  try {
+    return resolve(directory, await Deno.readLink(link));
+  } catch (error) {
+    throw new OcisyncError(`cannot read ${link} for the hook: ${(error as Error).message}`, {
+      hint: `deliver to the folder ${directory} before the hook`,
+    });
+  }
 }
 
 /**

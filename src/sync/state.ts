@@ -10,6 +10,7 @@
  *   "references": {
  *     "ghcr.io/acme/flows:prod": {
  *       "digest": "sha256:…",
+ *       "manifest": "sha256:…",
  *       "paths": ["flows/a.yaml", "flows/b.yaml"],
  *       "outputs": "sha256:…",
  *       "syncedAt": "2025-01-01T00:00:00.000Z"
@@ -47,6 +48,11 @@ import { writeFileAtomic } from "../fs/atomic.ts";
 export interface SyncStateEntry {
   /** The digest the reference resolved to: an index's, when it names one. */
   digest: Digest;
+  /**
+   * The digest of the image manifest delivered: the platform's, for an index; else `digest`.
+   * Absent from the files of releases that did not record it.
+   */
+  manifest?: Digest;
   /** The path of each layer, as the events name them. */
   paths: string[];
   /** Which outputs received it: when they change, the next tick applies the digest again. */
@@ -190,6 +196,8 @@ function parseState(text: string, path: string): Map<string, SyncStateEntry> {
     const entry = value as Partial<SyncStateEntry> | null;
     if (
       typeof entry?.digest !== "string" || !isDigest(entry.digest) ||
+      (entry.manifest !== undefined &&
+        (typeof entry.manifest !== "string" || !isDigest(entry.manifest))) ||
       !Array.isArray(entry.paths) || !entry.paths.every((p) => typeof p === "string") ||
       typeof entry.outputs !== "string" || typeof entry.syncedAt !== "string"
     ) {

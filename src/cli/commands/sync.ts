@@ -151,6 +151,8 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
         once,
         maxFailures,
         signal: stop.signal,
+        // Why a tick delivers again what the state has: an output lost it (a wiped folder).
+        log: (line) => out.warn(line),
       });
       try {
         for await (const tick of ticks) {

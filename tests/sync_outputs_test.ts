@@ -1,0 +1,217 @@
+/**
+ * The sync's directory output on an `oci:` layout built here: another platform or layer
+ * operation of one digest is delivered as a folder of its own, the hook is told that folder,
+ * old versions are pruned, and a folder whose `current` was removed is delivered again.
+ */
+import assert from "node:assert/strict";
+import { pythonTar } from "./helpers/layers.ts";
+import { sha256Digest, sha256Hex } from "./helpers/hash.ts";
+import { parseReference } from "../src/ref/mod.ts";
+import {
+  directoryOutput,
+  type DirectoryOutputOptions,
+  execOutput,
+  type Platform,
+  syncLoop,
+  SyncState,
+  type SyncTick,
+} from "../src/sync/mod.ts";
+
+const INDEX = "application/vnd.oci.image.index.v1+json";
+const MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const AMD64: Platform = { os: "linux", architecture: "amd64" };
+const ARM64: Platform = { os: "linux", architecture: "arm64" };
+
+/**
+ * An OCI layout at `dir` whose tag `v1` is an index of a linux/amd64 and a linux/arm64 image,
+ * each of one uncompressed, untitled tar layer holding `which.txt` (its architecture). Returns
+ * the digests of the index and of the arm64 manifest, and the arm64 layer's bytes.
+ */
+async function writeIndexLayout(
+  dir: string,
+): Promise<{ index: string; arm64: string; arm64Layer: Uint8Array }> {
+  await Deno.mkdir(`${dir}/blobs/sha256`, { recursive: true });
+  const put = async (bytes: Uint8Array, mediaType: string) => {
+    const digest = sha256Digest(bytes);
+    await Deno.writeFile(`${dir}/blobs/sha256/${digest.slice("sha256:".length)}`, bytes);
+    return { mediaType, digest, size: bytes.byteLength };
+  };
+  const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+  const manifests = [];
+  const layers: Uint8Array[] = [];
+  for (const platform of [AMD64, ARM64]) {
+    const arch = platform.architecture;
+    const tar = await pythonTar(`${dir}/${arch}.tar`, [
+      { type: "file", name: "which.txt", data: `${arch}\n` },
+    ]);
+    layers.push(tar);
+    const layer = await put(tar, "application/vnd.oci.image.layer.v1.tar");
+    const config = await put(
+      json({ ...platform, rootfs: { type: "layers", diff_ids: [sha256Digest(tar)] } }),
+      "application/vnd.oci.image.config.v1+json",
+    );
+    const manifest = await put(
+      json({ schemaVersion: 2, mediaType: MANIFEST, config, layers: [layer] }),
+      MANIFEST,
+    );
+    manifests.push({ ...manifest, platform });
+  }
+  const index = await put(json({ schemaVersion: 2, mediaType: INDEX, manifests }), INDEX);
+  await Deno.writeTextFile(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
+  await Deno.writeTextFile(
+    `${dir}/index.json`,
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ ...index, annotations: { "org.opencontainers.image.ref.name": "v1" } }],
+    }),
+  );
+  return { index: index.digest, arm64: manifests[1].digest, arm64Layer: layers[1] };
+}
+
+async function withTemp(body: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-sync-outputs-" });
+  try {
+    await body(tmp);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}
+
+Deno.test("-o DIR: a change of platform or layer operation swaps in a folder of its own", async () => {
+  await withTemp(async (tmp) => {
+    const { index, arm64: arm64Manifest, arm64Layer } = await writeIndexLayout(`${tmp}/layout`);
+    const dir = `${tmp}/out`;
+    const state = new SyncState();
+    const hookSaw = `${tmp}/hook.txt`;
+    const hex = (digest: string) => digest.slice("sha256:".length);
+    // A folder of an older release, named by the index's digest: pruned like the others.
+    const legacy = `${dir}/.ocisync/${hex(index)}`;
+    await Deno.mkdir(legacy, { recursive: true });
+    await Deno.utime(legacy, new Date(0), new Date(0));
+    const sync = async (platform: Platform, options: DirectoryOutputOptions = {}) => {
+      const ticks: SyncTick[] = [];
+      const loop = syncLoop({
+        reference: parseReference(`oci:${tmp}/layout:v1`),
+        outputs: [
+          directoryOutput(dir, options),
+          execOutput(`printf %s "$OCISYNC_DIR" > ${hookSaw}`, { directory: dir }),
+        ],
+        platform,
+        interval: 1000,
+        once: true,
+        state,
+      });
+      for await (const tick of loop) ticks.push(tick);
+      assert.deepEqual(ticks.map((t) => [t.status, t.digest]), [["changed", index]]);
+      const current = await Deno.realPath(`${dir}/current`);
+      assert.equal(await Deno.readTextFile(hookSaw), current, "OCISYNC_DIR is the new version");
+      return current;
+    };
+    const read = (path: string) => Deno.readTextFile(`${dir}/current/${path}`);
+
+    const amd64 = await sync(AMD64);
+    assert.equal(await read("which.txt"), "amd64\n");
+    const arm64 = await sync(ARM64);
+    assert.equal(await read("which.txt"), "arm64\n");
+    assert.notEqual(arm64, amd64);
+    // Named by the platform's manifest, and with a selection, the hash of it (versionDirectory).
+    const versions = `${await Deno.realPath(dir)}/.ocisync`;
+    assert.equal(arm64, `${versions}/${hex(arm64Manifest)}`);
+
+    const copied = await sync(ARM64, { layerOperation: "copy" });
+    assert.equal(
+      copied,
+      `${versions}/${hex(arm64Manifest)}-${sha256Hex("layers=*;copy").slice(0, 12)}`,
+    );
+    assert.deepEqual([...Deno.readDirSync(copied)].map((e) => e.name), ["layer-0"]);
+    assert.deepEqual(await Deno.readFile(`${copied}/layer-0`), arm64Layer);
+
+    // Back to extract: the arm64 folder made before is still kept (--keep 2) and is reused.
+    assert.equal(await sync(ARM64, { layerOperation: "extract" }), arm64);
+    assert.equal(await read("which.txt"), "arm64\n");
+    assert.equal(await exists(`${dir}/current/layer-0`), false);
+
+    const kept = [...Deno.readDirSync(`${dir}/.ocisync`)].map((e) => `${dir}/.ocisync/${e.name}`);
+    assert.deepEqual(kept.sort(), [arm64, copied].sort(), "the two most recent are kept");
+  });
+});
+
+Deno.test("-o DIR: a removed current is delivered again at the next tick, even when pinned", async () => {
+  await withTemp(async (tmp) => {
+    const { index } = await writeIndexLayout(`${tmp}/layout`);
+    const dir = `${tmp}/out`;
+    const lines: string[] = [];
+    const ticks = syncLoop({
+      reference: parseReference(`oci:${tmp}/layout@${index}`),
+      outputs: [directoryOutput(dir)],
+      platform: ARM64,
+      interval: 10,
+      log: (line) => lines.push(line),
+    });
+    const next = async () => (await ticks.next()).value!.status;
+    try {
+      assert.equal(await next(), "changed");
+      assert.equal(await next(), "unchanged");
+      assert.deepEqual(lines, []);
+
+      await Deno.remove(`${dir}/current`);
+      assert.equal(await next(), "changed");
+      assert.equal(await Deno.readTextFile(`${dir}/current/which.txt`), "arm64\n");
+      assert.equal(lines.length, 1);
+      assert.match(lines[0], new RegExp(`delivering ${index} again: .*${dir}/current`));
+
+      // The version folder itself gone, the link left dangling.
+      await Deno.remove(await Deno.realPath(`${dir}/current`), { recursive: true });
+      assert.equal(await next(), "changed");
+      assert.equal(await Deno.readTextFile(`${dir}/current/which.txt`), "arm64\n");
+      assert.match(lines[1], /is gone$/);
+      assert.equal(await next(), "unchanged");
+    } finally {
+      await ticks.return();
+    }
+  });
+});
+
+Deno.test("-o DIR: the folder and state of a release that named versions by the digest are kept", async () => {
+  await withTemp(async (tmp) => {
+    const { index } = await writeIndexLayout(`${tmp}/layout`);
+    const dir = `${tmp}/out`;
+    const statePath = `${tmp}/state.json`;
+    const reference = `oci:${tmp}/layout:v1`;
+    const run = async () => {
+      const lines: string[] = [];
+      const ticks: SyncTick[] = [];
+      const loop = syncLoop({
+        reference: parseReference(reference),
+        outputs: [directoryOutput(dir)],
+        platform: ARM64,
+        interval: 1000,
+        once: true,
+        state: await SyncState.open(statePath),
+        log: (line) => lines.push(line),
+      });
+      for await (const tick of loop) ticks.push(tick);
+      return { statuses: ticks.map((t) => t.status), lines };
+    };
+    assert.deepEqual((await run()).statuses, ["changed"]);
+    // As the older release left them: the folder named by the index, no manifest in the state.
+    const old = `.ocisync/${index.slice("sha256:".length)}`;
+    await Deno.rename(await Deno.realPath(`${dir}/current`), `${dir}/${old}`);
+    await Deno.remove(`${dir}/current`);
+    await Deno.symlink(old, `${dir}/current`);
+    const state = JSON.parse(await Deno.readTextFile(statePath));
+    assert.ok(state.references[reference].manifest, "the new release records the manifest");
+    delete state.references[reference].manifest;
+    await Deno.writeTextFile(statePath, JSON.stringify(state));
+
+    assert.deepEqual(await run(), { statuses: ["unchanged"], lines: [] });
+    await Deno.remove(`${dir}/${old}`, { recursive: true });
+    const again = await run();
+    assert.deepEqual(again.statuses, ["changed"]);
+    assert.match(again.lines.join("\n"), new RegExp(`${dir}/${old} is gone$`));
+  });
+});
