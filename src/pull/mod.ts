@@ -97,6 +97,11 @@ export interface PullOptions {
    * the manifest). A title that is not a plain file name (a `/`, `.` or `..`) is refused.
    */
   layerOperation?: LayerOperation;
+  /**
+   * Stops the pull: the fetches of manifests and layers end with the signal's reason, and
+   * nothing is put in place (the staging folder is removed, as for any failure).
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -169,6 +174,7 @@ export async function pull(
     target,
     verified?.descriptor ?? descriptor,
     options.platform,
+    { signal: options.signal },
   );
   const taken = selectLayers(manifest, chosen, options.layerMediaTypes);
   // Judged on the layers taken: a selection of titled layers is written as files.
@@ -200,7 +206,11 @@ export async function pull(
       for (const [n, index] of taken.entries()) {
         const layer = manifest.layers[index];
         options.onBlob?.({ descriptor: layer, state: "started" });
-        const body = reportingStream(await target.fetchBlob(layer), layer, options.onBlob);
+        const body = reportingStream(
+          await target.fetchBlob(layer, { signal: options.signal }),
+          layer,
+          options.onBlob,
+        );
         await writeFile(unpacker, names[n], layer.size, body);
         options.onBlob?.({ descriptor: layer, state: "done" });
         files.push(names[n]);
@@ -334,7 +344,11 @@ async function pullImageLayers(
     options.onBlob?.({ descriptor: layer, state: "started" });
     const diffId = new Sha256();
     await unpackBlob(
-      reportingStream(await target.fetchBlob(layer), layer, options.onBlob),
+      reportingStream(
+        await target.fetchBlob(layer, { signal: options.signal }),
+        layer,
+        options.onBlob,
+      ),
       unpacker,
       diffId,
     ).catch((error) => {
@@ -407,7 +421,11 @@ async function pullArtifactLayer(
   options: PullOptions,
 ): Promise<void> {
   options.onBlob?.({ descriptor: layer, state: "started" });
-  const body = reportingStream(await target.fetchBlob(layer), layer, options.onBlob);
+  const body = reportingStream(
+    await target.fetchBlob(layer, { signal: options.signal }),
+    layer,
+    options.onBlob,
+  );
   if (layer.annotations?.[ORAS_UNPACK_ANNOTATION] === "true") {
     // A packed directory: its tar holds paths under the title, like ORAS writes.
     const tarDigest = new Sha256();

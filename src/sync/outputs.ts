@@ -341,6 +341,8 @@ export function directoryOutput(
           onBlob: change.onBlob,
           layerMediaTypes: options.layerMediaTypes,
           layerOperation: options.layerOperation,
+          // A stop (SIGTERM) ends a long pull at once; nothing is put in place.
+          signal: change.signal,
         });
       }
       change.signal.throwIfAborted();
