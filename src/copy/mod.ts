@@ -71,8 +71,10 @@ export interface CopyOptions {
   /**
    * Verify a signature at the source before anything is copied (`Verifier` of
    * `../trust/verifier.ts`). The copy then uses the digest that verified: the index's, or the
-   * chosen platform's manifest's alone when only it is signed. When none verifies, it throws (a
-   * `SignatureError`, exit 5) and nothing is written.
+   * chosen platform's manifest's alone when only it is signed. With several platforms and no
+   * valid signature of the index, each platform's manifest must verify, and the reduced index
+   * lists them. When one does not, it throws (a `SignatureError`, exit 8 in the CLI) and nothing
+   * is written.
    */
   verifier?: ImageVerifier;
   /** Blobs transferred at once. Default 4. */
@@ -95,7 +97,10 @@ export interface CopyResult {
   referrers: number;
   /** With `signatures`: the signature manifests copied, `.sig` and bundle referrers. */
   signatures: number;
-  /** With a verifier: what it verified at the source. */
+  /**
+   * With a verifier: what it verified at the source (with several platforms verified one by
+   * one, the first of them).
+   */
   verified?: VerifiedImage;
   /** Blob transfers. */
   stats: TransferStats;
@@ -187,13 +192,13 @@ export async function copyImage(
     signatures: 0,
     stats: { pushed: 0, skipped: 0, mounted: 0, bytes: 0 },
   };
+  const platforms = options.platforms ?? (options.platform ? [options.platform] : []);
   let root = descriptor;
   if (options.verifier) {
-    // Before anything is read for the copy: from here on, only the digest that verified.
-    result.verified = await options.verifier.verify(source, descriptor, {
-      platform: options.platform ?? options.platforms?.[0],
-    });
-    root = result.verified.descriptor;
+    // Before anything is read for the copy: from here on, only the digests that verified.
+    result.verified = await verifySource(options.verifier, source, descriptor, platforms);
+    // With several platforms, the index is reduced to them below, whichever digests verified.
+    root = platforms.length > 1 ? descriptor : result.verified.descriptor;
   }
   if (options.skipBlobs && !isBlobExpecter(destination)) {
     throw new UsageError(
@@ -201,7 +206,6 @@ export async function copyImage(
         "writing an oci-archive",
     );
   }
-  const platforms = options.platforms ?? (options.platform ? [options.platform] : []);
   // Shared with the referrers, so that nothing is copied twice.
   const seen = new Set<string>();
   let reduced: ReducedIndex | undefined;
@@ -212,12 +216,6 @@ export async function copyImage(
       if (platforms.length === 1) {
         root = selectManifest(parsed.index.manifests, platforms[0]);
       } else {
-        if (root.digest !== descriptor.digest) {
-          throw new UsageError(
-            `only one platform's manifest verified (${root.digest}), not the index ` +
-              `${descriptor.digest}: copy that platform alone`,
-          );
-        }
         reduced = await reduceIndex(bytes, parsed.index.manifests, platforms, parsed.mediaType);
         result.sourceIndex = root.digest;
       }
@@ -260,6 +258,28 @@ export async function copyImage(
   }
   if (copied.length > 0) await listReferrers(destination, root, copied);
   return result;
+}
+
+/**
+ * Verifies `descriptor` before a copy of `platforms` of it (none: all of it). The index's own
+ * signature covers every platform. Without one, a platform's manifest signature vouches for that
+ * platform alone, so with several each must verify on its own, or the verifier's refusal is
+ * thrown. Returns the first verification: the index's, or the first platform's.
+ *
+ * @throws {SignatureError} (of `../trust/errors.ts`) when the index and a platform's manifest
+ * have no valid signature.
+ */
+async function verifySource(
+  verifier: ImageVerifier,
+  source: Target,
+  descriptor: Descriptor,
+  platforms: Platform[],
+): Promise<VerifiedImage> {
+  const [first, ...others] = platforms;
+  const verified = await verifier.verify(source, descriptor, { platform: first });
+  if (verified.descriptor.digest === descriptor.digest) return verified;
+  for (const platform of others) await verifier.verify(source, descriptor, { platform });
+  return verified;
 }
 
 /** One tag that {@linkcode copyTags} copied, or found already there. */

@@ -79,7 +79,7 @@ export interface PullOptions {
   /**
    * Verify a signature before anything is fetched or written (`Verifier` of
    * `../trust/verifier.ts`): the pull then uses the digest that verified, the index's or the
-   * chosen platform's manifest's. When none verifies, it throws (a `SignatureError`, exit 5) and
+   * chosen platform's manifest's. When none verifies, it throws (a `SignatureError`, exit 8) and
    * the destination is untouched.
    */
   verifier?: ImageVerifier;

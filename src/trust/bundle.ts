@@ -26,7 +26,12 @@
  */
 import { parseDigest, sha256Digest } from "../digest/mod.ts";
 import type { Digest } from "../digest/mod.ts";
-import { NotFoundError, type OcisyncErrorOptions, UsageError } from "../errors/mod.ts";
+import {
+  IntegrityError,
+  NotFoundError,
+  type OcisyncErrorOptions,
+  UsageError,
+} from "../errors/mod.ts";
 import { isIndexMediaType, MediaType } from "../oci/mediatypes.ts";
 import type { Target } from "../oci/target.ts";
 import {
@@ -224,7 +229,7 @@ export interface VerifiedBundle {
   bundleDigest: Digest;
   /** `messageSignature` or `dsseEnvelope`. */
   content: BundleContent["kind"];
-  /** The in-toto predicate type of a DSSE bundle (`https://sigstore.dev/cosign/sign/v1`). */
+  /** The in-toto predicate type of a DSSE bundle: always `https://sigstore.dev/cosign/sign/v1`. */
   predicateType?: string;
   /** For `key`: `sha256:` of the verifying key's DER SubjectPublicKeyInfo. */
   keyFingerprint?: Digest;
@@ -258,10 +263,12 @@ export interface KeylessPolicy {
 /**
  * Verifies a keyed bundle: its signature with one of the keys, and that it is about this image
  * (`messageSignature`: the digest is the manifest's, and the signature is over `manifest`, the
- * manifest's bytes; DSSE: an in-toto statement with the image's sha256 among its subjects).
+ * manifest's bytes; DSSE: cosign's signature statement, predicate type
+ * {@linkcode COSIGN_SIGN_PREDICATE_TYPE}, with the image's sha256 among its subjects).
  * Transparency-log entries in the bundle are not checked (no trusted root is given).
  *
- * @throws {SignatureError} `invalid-signature`, `digest-mismatch` or `malformed`.
+ * @throws {SignatureError} `invalid-signature`, `digest-mismatch` or `malformed`; `no-signature`
+ * for an attestation (a statement of another predicate type).
  * @example
  * ```ts
  * import { parseBundle, verifyBundleWithKey } from "./bundle.ts";
@@ -313,10 +320,10 @@ export function verifyBundleWithKey(
  * a trusted Fulcio CA, was valid when the signature was made (per a Rekor entry's integrated time
  * or an RFC 3161 timestamp), carries an SCT, each Rekor entry's inclusion proof or promise (SET)
  * verifies and matches the signature; then the identity and issuer match the policy, and the
- * content is about this image.
+ * content is a signature of this image (as for {@linkcode verifyBundleWithKey}).
  *
  * @throws {SignatureError} `untrusted`, `identity-mismatch`, `invalid-signature`,
- * `digest-mismatch` or `malformed`.
+ * `digest-mismatch` or `malformed`; `no-signature` for an attestation.
  * @throws {UsageError} when the policy names no identity or no issuer, or its trusted root is
  * not valid.
  * @example
@@ -411,9 +418,12 @@ export async function verifyBundles(
   const rejected: string[] = [];
   const failures: SignatureFailure[] = [];
   const found = await findBundles(target, image);
-  for (const { referrer, layer, bytes } of found) {
+  for (const { referrer, layer, bytes, unreadable } of found) {
     const where = `bundle ${layer.digest} (referrer ${referrer})`;
     try {
+      if (bytes === undefined) {
+        throw new SignatureError(`unreadable: ${unreadable}`, { reason: "malformed" });
+      }
       const bundle = parseBundle(bytes);
       const keyed = bundle.keyMaterial.kind === "publicKey";
       if (keyed && keys.length === 0) {
@@ -447,30 +457,39 @@ export async function verifyBundles(
     "invalid-signature",
     "untrusted",
     "malformed",
+    "no-signature",
   ];
   const reason = order.find((r) => failures.includes(r)) ?? "malformed";
-  throw new SignatureError(`no Sigstore bundle of ${image.digest} in ${target.name} verified`, {
+  // Said in the message, not only in `rejected`: a bundle that the key or identity verifies and
+  // that still does not count must say why.
+  const message = reason === "no-signature"
+    ? `the Sigstore bundles of ${image.digest} in ${target.name} are attestations, not signatures`
+    : `no Sigstore bundle of ${image.digest} in ${target.name} verified`;
+  throw new SignatureError(message, {
     reason,
     rejected,
     hint: rejected.slice(0, 3).join("; "),
   });
 }
 
-/** A bundle found as a referrer of an image. */
+/** A bundle found as a referrer of an image: its bytes, or why they could not be read. */
 export interface FoundBundle {
   /** The referrer manifest's digest. */
   referrer: Digest;
   /** The layer that holds the bundle. */
   layer: Descriptor;
-  /** The bundle's bytes, verified against the layer's digest by the target. */
-  bytes: Uint8Array;
+  /** The bundle's bytes, verified against the layer's digest by the target; unset when unreadable. */
+  bytes?: Uint8Array;
+  /** Why the bytes could not be read (a blob missing, corrupt or too large); unset when read. */
+  unreadable?: string;
 }
 
 /**
  * The bundles that refer to an image: from the target's referrers API where it has one (a
  * registry), else from the referrers tag schema (`sha256-<hex>` index) and, for a layout, the
  * untagged `index.json` entries whose artifactType is a bundle's. Each manifest must name the
- * image as its `subject`.
+ * image as its `subject`. A bundle layer whose blob is missing, corrupt or too large is returned
+ * with `unreadable` set, so that it is refused on its own while the others are still tried.
  *
  * @example
  * ```ts
@@ -508,17 +527,39 @@ export async function findBundles(target: Target, image: Descriptor): Promise<Fo
       continue;
     }
     for (const layer of manifest.layers) {
-      if (!BUNDLE_MEDIA_TYPES.includes(layer.mediaType) || layer.size > MAX_BUNDLE_BYTES) continue;
-      const bytes = await readBounded(await target.fetchBlob(layer), MAX_BUNDLE_BYTES);
-      if (bytes) found.push({ referrer: candidate.digest, layer, bytes });
+      if (!BUNDLE_MEDIA_TYPES.includes(layer.mediaType)) continue;
+      found.push({ referrer: candidate.digest, layer, ...await readBundle(target, layer) });
     }
   }
   return found;
 }
 
+/**
+ * A bundle layer's bytes, or why they cannot be read. A missing or corrupt blob is the
+ * registry's (or layout's) word about this one bundle, not a failure of the verification: it is
+ * reported, not thrown. Other errors (network, credentials) are thrown, as for any other read.
+ */
+async function readBundle(
+  target: Target,
+  layer: Descriptor,
+): Promise<{ bytes: Uint8Array } | { unreadable: string }> {
+  const tooLarge = { unreadable: `larger than ${MAX_BUNDLE_BYTES} bytes` };
+  if (layer.size > MAX_BUNDLE_BYTES) return tooLarge;
+  try {
+    const bytes = await readBounded(await target.fetchBlob(layer), MAX_BUNDLE_BYTES);
+    return bytes ? { bytes } : tooLarge;
+  } catch (error) {
+    if (!(error instanceof NotFoundError || error instanceof IntegrityError)) throw error;
+    return { unreadable: error.message };
+  }
+}
+
 /** Options of {@linkcode signBundle}. */
 export interface SignBundleOptions {
-  /** The statement's predicate type. Default cosign's `https://sigstore.dev/cosign/sign/v1`. */
+  /**
+   * The statement's predicate type. Default cosign's `https://sigstore.dev/cosign/sign/v1`;
+   * another makes an attestation, which verification does not take for a signature.
+   */
   predicateType?: string;
   /** The statement's predicate. Default `{}`, as cosign writes for a signature. */
   predicate?: Record<string, unknown>;
@@ -638,7 +679,10 @@ export function bundleReferrerPlan(
 }
 
 /**
- * Checks that the signed content is about this image; returns the predicate type of a statement.
+ * Checks that the signed content is about this image and is a signature: a message signature
+ * over its manifest, or cosign's signature statement (predicate type
+ * {@linkcode COSIGN_SIGN_PREDICATE_TYPE}) with the image among its subjects. Returns the
+ * statement's predicate type.
  */
 function checkSubject(content: BundleContent, image: Descriptor): string | undefined {
   const { hex } = parseDigest(image.digest);
@@ -676,7 +720,18 @@ function checkSubject(content: BundleContent, image: Descriptor): string | undef
       reason: "digest-mismatch",
     });
   }
-  return typeof statement.predicateType === "string" ? statement.predicateType : undefined;
+  // A signed statement of another predicate type is an attestation (provenance, an SBOM, a scan)
+  // that CI often makes for every build, released or not: it says something about the image, it
+  // does not approve it. Only cosign's signature statement counts, as for `cosign verify`.
+  if (statement.predicateType !== COSIGN_SIGN_PREDICATE_TYPE) {
+    throw new SignatureError(
+      `an attestation of predicate type ${
+        JSON.stringify(statement.predicateType)
+      }, not a signature (${COSIGN_SIGN_PREDICATE_TYPE})`,
+      { reason: "no-signature" },
+    );
+  }
+  return COSIGN_SIGN_PREDICATE_TYPE;
 }
 
 /** The manifest bytes a message signature is checked over must be the image's. */

@@ -19,7 +19,8 @@ import type { OcisyncErrorOptions } from "../errors/mod.ts";
 /**
  * Why a signature was refused. A caller (the CLI, a policy) can branch on it without parsing
  * messages:
- * - `no-signature`: nothing that claims to sign the image was found;
+ * - `no-signature`: nothing that claims to sign the image was found (a signed attestation, an
+ *   in-toto statement of another predicate type than cosign's signature, does not claim to);
  * - `invalid-signature`: a signature did not verify with any of the keys;
  * - `digest-mismatch`: a valid signature, but for another image (a replayed signature);
  * - `malformed`: a payload, a bundle, a signature encoding that does not parse;

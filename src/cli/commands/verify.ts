@@ -144,9 +144,12 @@ export async function verify(args: ParsedArgs, out: Output): Promise<void> {
   const rejected = [...result.rejected];
   const wanted = Object.entries(required);
   if (wanted.length > 0) {
-    // As cosign's -a: a signature counts only when its payload carries every annotation given.
+    // As cosign's -a: a signature counts only when its payload carries every annotation given,
+    // as that very string. Own keys only: a missing one must not match `undefined`, nor an
+    // inherited `constructor` the text of Object's.
     const matches = (s: SignatureSummary) =>
-      s.form === "classic" && wanted.every(([k, v]) => String(s.annotations[k]) === v);
+      s.form === "classic" &&
+      wanted.every(([k, v]) => Object.hasOwn(s.annotations, k) && s.annotations[k] === v);
     for (const s of summaries) {
       if (!matches(s)) {
         rejected.push(

@@ -1,0 +1,313 @@
+/**
+ * What verification must not take for a signature, and what must not stop it: a signed in-toto
+ * attestation (keyed and keyless), `verify -a` keys that the payload does not carry, a copy of
+ * several platforms of which one is signed, and a bundle referrer whose blob is missing or
+ * corrupt. Keys and signatures are made by Python's `cryptography` and `@sigstore/mock`, bundles
+ * and statements are typed here; ocisync's own signer is not used.
+ */
+import assert from "node:assert/strict";
+import { LayoutTarget } from "../src/layout/mod.ts";
+import type { Descriptor } from "../mod.ts";
+import { parsePublicKey, verifyBundles } from "../src/trust/mod.ts";
+import { ocisync, type RunResult, shown } from "./helpers/cli.ts";
+import {
+  cosignStatement,
+  described,
+  handPayload,
+  keyedDsseBundle,
+  mockSigstore,
+  pushBundleReferrer,
+  pushHandSignatures,
+  pushPythonSignature,
+  pushTestImage,
+  pythonKeys,
+  pythonSign,
+  refusal,
+} from "./helpers/cosign_vectors.ts";
+import { withTempDir } from "./helpers/tree.ts";
+
+const keys = await pythonKeys();
+const VERIFICATION = 8;
+
+/** A signed statement about the image that is not cosign's signature: SLSA provenance. */
+function provenance(imageDigest: string): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({
+    _type: "https://in-toto.io/Statement/v1",
+    subject: [{ name: "flows", digest: { sha256: imageDigest.slice("sha256:".length) } }],
+    predicateType: "https://slsa.dev/provenance/v1",
+    predicate: { buildDefinition: { buildType: "https://example.com/ci" } },
+  }));
+}
+
+async function withLayout(
+  body: (layout: LayoutTarget, dir: string, pub: string) => Promise<void>,
+): Promise<void> {
+  await withTempDir("ocisync-hostile-trust-", async (dir) => {
+    await Deno.writeTextFile(`${dir}/cosign.pub`, keys.public);
+    const layout = await LayoutTarget.open(`${dir}/layout`, { create: true });
+    await body(layout, `${dir}/layout`, `${dir}/cosign.pub`);
+  });
+}
+
+function code(result: RunResult, expected: number): RunResult {
+  assert.equal(result.code, expected, shown(result));
+  return result;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}
+
+// --- an attestation is not a signature ---------------------------------------------------------
+
+Deno.test("bundle: a keyed attestation is refused as no-signature, beside a signature it is listed", async () => {
+  await withLayout(async (layout) => {
+    const image = (await pushTestImage(layout, "v1")).descriptor;
+    const key = parsePublicKey(keys.public);
+    await pushBundleReferrer(
+      layout,
+      image,
+      await keyedDsseBundle(keys.pkcs8, image.digest, provenance(image.digest)),
+    );
+    const error = await refusal(verifyBundles(layout, image, { publicKeys: [key] }));
+    assert.equal(error.reason, "no-signature");
+    assert.match(error.message, /attestations, not signatures/);
+    assert.match(error.rejected.join("\n"), /https:\/\/slsa\.dev\/provenance\/v1.*not a signature/);
+
+    await pushBundleReferrer(layout, image, await keyedDsseBundle(keys.pkcs8, image.digest));
+    const result = await verifyBundles(layout, image, { publicKeys: [key] });
+    assert.equal(result.bundles.length, 1);
+    assert.equal(result.bundles[0].predicateType, "https://sigstore.dev/cosign/sign/v1");
+    assert.equal(result.rejected.length, 1);
+    assert.match(result.rejected[0], /attestation/);
+  });
+});
+
+Deno.test("bundle: a statement with no predicate type is refused too", async () => {
+  await withLayout(async (layout) => {
+    const image = (await pushTestImage(layout, "v1")).descriptor;
+    const statement = JSON.parse(new TextDecoder().decode(cosignStatement(image.digest)));
+    delete statement.predicateType;
+    const bytes = new TextEncoder().encode(JSON.stringify(statement));
+    await pushBundleReferrer(layout, image, await keyedDsseBundle(keys.pkcs8, image.digest, bytes));
+    const error = await refusal(
+      verifyBundles(layout, image, { publicKeys: [parsePublicKey(keys.public)] }),
+    );
+    assert.equal(error.reason, "no-signature");
+  });
+});
+
+Deno.test("keyless: an attestation by the right identity is refused", async () => {
+  const sigstore = await mockSigstore();
+  const policy = {
+    trustedRoot: sigstore.trustedRoot,
+    certificateIdentity: "dev@example.com",
+    certificateOidcIssuer: "https://accounts.example.com",
+  };
+  await withLayout(async (layout) => {
+    const image = (await pushTestImage(layout, "v1")).descriptor;
+    const attestation = await sigstore.sign(provenance(image.digest));
+    await pushBundleReferrer(layout, image, new TextEncoder().encode(JSON.stringify(attestation)));
+    const error = await refusal(verifyBundles(layout, image, { keyless: policy }));
+    assert.equal(error.reason, "no-signature");
+    assert.match(error.rejected.join("\n"), /not a signature/);
+    const signature = await sigstore.sign(cosignStatement(image.digest));
+    await pushBundleReferrer(layout, image, new TextEncoder().encode(JSON.stringify(signature)));
+    const result = await verifyBundles(layout, image, { keyless: policy });
+    assert.equal(result.bundles[0].identity, "dev@example.com");
+  });
+});
+
+Deno.test("cli: verify exits 8 and pull --verify-key lands nothing for an attestation alone", async () => {
+  await withLayout(async (layout, dir, pub) => {
+    const image = (await pushTestImage(layout, "v1")).descriptor;
+    await pushBundleReferrer(
+      layout,
+      image,
+      await keyedDsseBundle(keys.pkcs8, image.digest, provenance(image.digest)),
+    );
+    const refused = code(await ocisync(["verify", "--key", pub, `oci:${dir}:v1`]), VERIFICATION);
+    assert.match(refused.stderr, /attestations, not signatures/);
+    // The test image's layer is not a tar: its blob is copied as a file.
+    const pull = (out: string) =>
+      ocisync([
+        "pull",
+        `oci:${dir}:v1`,
+        "-o",
+        out,
+        "--verify-key",
+        pub,
+        "--layer-operation",
+        "copy",
+      ]);
+    code(await pull(`${dir}-out/deep`), VERIFICATION);
+    assert.equal(await exists(`${dir}-out`), false, "nothing written");
+
+    // The control: cosign's signature statement, signed by the same key, verifies and lands.
+    await pushBundleReferrer(layout, image, await keyedDsseBundle(keys.pkcs8, image.digest));
+    const verified = JSON.parse(
+      code(await ocisync(["verify", "--key", pub, `oci:${dir}:v1`, "--json"]), 0).stdout,
+    );
+    assert.equal(verified.verified[0].form, "bundle");
+    assert.equal(verified.rejected.length, 1);
+    code(await pull(`${dir}-out`), 0);
+    assert.equal(await Deno.readTextFile(`${dir}-out/layer-0`), "layer v1");
+    await Deno.remove(`${dir}-out`, { recursive: true });
+  });
+});
+
+// --- verify -a matches what the payload carries, as a string --------------------------------------
+
+Deno.test("cli: verify -a does not match a missing annotation, an inherited key, or a non-string", async () => {
+  await withLayout(async (layout, dir, pub) => {
+    const image = (await pushTestImage(layout, "v1")).descriptor;
+    const bare = await pushTestImage(layout, "bare");
+    await pushPythonSignature(layout, bare.descriptor.digest, keys.pkcs8, "example.com/flows");
+    const payload = handPayload(image.digest, "example.com/flows", '{"ci":"true","run":7}');
+    await pushHandSignatures(layout, image.digest, [
+      { payload, signature: await pythonSign(keys.pkcs8, payload) },
+    ]);
+    const verify = (tag: string, annotation: string) =>
+      ocisync(["verify", "--key", pub, `oci:${dir}:${tag}`, "-a", annotation]);
+    code(await verify("bare", "approved=undefined"), VERIFICATION);
+    code(await verify("bare", "constructor=function Object() { [native code] }"), VERIFICATION);
+    code(await verify("bare", "toString=function toString() { [native code] }"), VERIFICATION);
+    code(await verify("v1", "ci=true"), 0);
+    code(await verify("v1", "ci=false"), VERIFICATION);
+    // cosign compares the JSON value with the string given: the number 7 is not "7".
+    code(await verify("v1", "run=7"), VERIFICATION);
+  });
+});
+
+// --- copy of several platforms: each must verify, or the index ------------------------------------
+
+/** An index of two hand-made images, amd64 and arm64, tagged `multi`. */
+async function pushTwoPlatforms(
+  layout: LayoutTarget,
+): Promise<{ index: Descriptor; amd64: Descriptor; arm64: Descriptor }> {
+  const amd64 = (await pushTestImage(layout, "amd64")).descriptor;
+  const arm64 = (await pushTestImage(layout, "arm64")).descriptor;
+  const entry = (d: Descriptor, architecture: string) => ({
+    mediaType: d.mediaType,
+    digest: d.digest,
+    size: d.size,
+    platform: { os: "linux", architecture },
+  });
+  const mediaType = "application/vnd.oci.image.index.v1+json";
+  const index = described(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      manifests: [entry(amd64, "amd64"), entry(arm64, "arm64")],
+    }),
+    mediaType,
+  );
+  await layout.pushManifest(index.descriptor, index.bytes, ["multi"]);
+  return { index: index.descriptor, amd64, arm64 };
+}
+
+Deno.test("cli: copy of two platforms with one signed exits 8 and writes nothing", async () => {
+  await withLayout(async (layout, dir, pub) => {
+    const { amd64, arm64 } = await pushTwoPlatforms(layout);
+    await pushPythonSignature(layout, amd64.digest, keys.pkcs8, "example.com/flows");
+    const copy = (to: string) =>
+      ocisync([
+        "copy",
+        `oci:${dir}:multi`,
+        `oci:${to}:v1`,
+        "--verify-key",
+        pub,
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--json",
+      ]);
+    const refused = code(await copy(`${dir}-one`), VERIFICATION);
+    assert.match(refused.stderr, new RegExp(arm64.digest));
+    // The destination layout is opened before the source is verified; nothing goes in it.
+    const index = JSON.parse(await Deno.readTextFile(`${dir}-one/index.json`));
+    assert.deepEqual(index.manifests, [], "no image written");
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(`${dir}-one/blobs/sha256`)), []);
+    await Deno.remove(`${dir}-one`, { recursive: true });
+
+    // Each platform signed: the reduced index of both is copied.
+    await pushPythonSignature(layout, arm64.digest, keys.pkcs8, "example.com/flows");
+    const copied = JSON.parse(code(await copy(`${dir}-two`), 0).stdout);
+    const to = await LayoutTarget.open(`${dir}-two`);
+    const written = JSON.parse(
+      new TextDecoder().decode(await to.fetchManifest(await to.resolve("v1"))),
+    );
+    assert.deepEqual(
+      written.manifests.map((m: Descriptor) => m.digest).sort(),
+      [amd64.digest, arm64.digest].sort(),
+    );
+    assert.ok(JSON.stringify(copied).includes(amd64.digest), JSON.stringify(copied));
+    await Deno.remove(`${dir}-two`, { recursive: true });
+  });
+});
+
+Deno.test("cli: copy of two platforms of a signed index verifies once and copies both", async () => {
+  await withLayout(async (layout, dir, pub) => {
+    const { index, amd64, arm64 } = await pushTwoPlatforms(layout);
+    await pushPythonSignature(layout, index.digest, keys.pkcs8, "example.com/flows");
+    const copy = await ocisync([
+      "copy",
+      `oci:${dir}:multi`,
+      `oci:${dir}-out:v1`,
+      "--verify-key",
+      pub,
+      "--platform",
+      "linux/amd64,linux/arm64",
+      "--json",
+    ]);
+    const report = JSON.parse(code(copy, 0).stdout);
+    assert.ok(JSON.stringify(report).includes(index.digest), JSON.stringify(report));
+    const to = await LayoutTarget.open(`${dir}-out`);
+    const written = JSON.parse(
+      new TextDecoder().decode(await to.fetchManifest(await to.resolve("v1"))),
+    );
+    assert.equal(written.manifests.length, 2);
+    assert.ok([amd64.digest, arm64.digest].includes(written.manifests[0].digest));
+    await Deno.remove(`${dir}-out`, { recursive: true });
+  });
+});
+
+// --- a broken bundle blob is one refused bundle, not a failed verification ------------------------
+
+Deno.test("bundle: a missing or corrupt bundle blob is rejected; a valid bundle still verifies", async () => {
+  await withLayout(async (layout, dir) => {
+    const image = (await pushTestImage(layout, "v1")).descriptor;
+    const key = parsePublicKey(keys.public);
+    const blobPath = (digest: string) => `${dir}/blobs/sha256/${digest.slice("sha256:".length)}`;
+    const layerOf = async (referrer: Descriptor) =>
+      JSON.parse(new TextDecoder().decode(await layout.fetchManifest(referrer))).layers[0].digest;
+    // Two broken referrers: distinct bundles (the same bytes would share one blob).
+    const missing = await pushBundleReferrer(
+      layout,
+      image,
+      await keyedDsseBundle(keys.pkcs8, image.digest),
+    );
+    const corrupt = await pushBundleReferrer(
+      layout,
+      image,
+      await keyedDsseBundle(keys.pkcs8, image.digest),
+    );
+    await Deno.remove(blobPath(await layerOf(missing)));
+    const corruptPath = blobPath(await layerOf(corrupt));
+    const bytes = await Deno.readFile(corruptPath);
+    bytes[bytes.length - 2] ^= 1;
+    await Deno.writeFile(corruptPath, bytes);
+
+    const error = await refusal(verifyBundles(layout, image, { publicKeys: [key] }));
+    assert.equal(error.reason, "malformed");
+    assert.equal(error.rejected.length, 2, error.rejected.join("\n"));
+    assert.ok(
+      error.rejected.every((line) => line.includes("unreadable")),
+      error.rejected.join("\n"),
+    );
+
+    await pushBundleReferrer(layout, image, await keyedDsseBundle(keys.pkcs8, image.digest));
+    const result = await verifyBundles(layout, image, { publicKeys: [key] });
+    assert.equal(result.bundles.length, 1);
+    assert.equal(result.rejected.length, 2);
+  });
+});
