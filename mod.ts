@@ -313,6 +313,7 @@ export {
   type SyncTick,
   type TagPolicy,
   type TargetHealth,
+  verifierPolicy,
   versionDirectory,
   webhookOutput,
   type WebhookOutputOptions,

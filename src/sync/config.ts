@@ -51,7 +51,7 @@ import { UsageError } from "../errors/mod.ts";
 import { parsePlatform } from "../image/platform.ts";
 import type { Platform } from "../oci/types.ts";
 import type { LayerOperation } from "../pull/mod.ts";
-import type { VerifierFiles } from "../trust/verifier.ts";
+import { type VerifierFiles, wantsVerification } from "../trust/verifier.ts";
 import { checkPolicyReference, type TagPolicy } from "./policy.ts";
 import { SYNC_DEFAULTS } from "./defaults.ts";
 import { formatReference, parseReference, type Reference } from "../ref/mod.ts";
@@ -318,6 +318,14 @@ export function syncTargetConfig(
       : text(key);
     if (value !== undefined) (verify as Record<string, unknown>)[field] = value;
   }
+  // An empty list reads as no key at all: a target's `verifyKey: []` would silently drop the keys
+  // set at the top of the file, and with them the target's verification.
+  if (verify.verifyKeys?.length === 0) {
+    throw new UsageError(`${name("verifyKey")} is an empty list`, {
+      hint: "give at least one public key; leave verifyKey out to take the one at the top of the " +
+        "file. To verify only some targets, set verifyKey on those targets, not at the top",
+    });
+  }
   const keyless = verify.certificateIdentity !== undefined ||
     verify.certificateIdentityRegexp !== undefined ||
     verify.certificateOidcIssuer !== undefined ||
@@ -343,9 +351,6 @@ export function syncTargetConfig(
       );
     }
   }
-  const wantsVerify = Object.values(verify).some((v) =>
-    Array.isArray(v) ? v.length > 0 : v !== undefined && v !== false
-  );
   const layerMediaTypes = list("layerMediaTypes");
   if (layerMediaTypes?.some((glob) => glob.trim() === "")) {
     throw new UsageError(`${name("layerMediaTypes")} has an empty media type`);
@@ -380,7 +385,7 @@ export function syncTargetConfig(
     exec: text("exec"),
     webhook: webhookUrl,
     ...(tagPolicy ? { tagPolicy } : {}),
-    ...(wantsVerify ? { verify } : {}),
+    ...(wantsVerification(verify) ? { verify } : {}),
     ...(layerMediaTypes?.length ? { layerMediaTypes } : {}),
     ...(layerOperation ? { layerOperation } : {}),
   };

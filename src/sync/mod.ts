@@ -9,7 +9,10 @@
  *   match is resolved.
  * - **Verification**: with a `verifier`, a new digest is delivered only once a signature over it
  *   has verified; a digest that does not verify fails the tick (the outputs keep the last good
- *   version, the state is not advanced) and is not asked about again until it changes.
+ *   version, the state is not advanced) and is not asked about again until it changes. The state
+ *   records the policy a digest was checked under (`verifierPolicy`): a digest delivered under
+ *   another one, or none, is verified again before a tick calls it unchanged, without a new pull;
+ *   until it verifies, every tick fails.
  * - **A change** is fetched, verified, and delivered to every output in order. Only when all
  *   have succeeded is the digest recorded in the {@linkcode SyncState}: a failure or a crash
  *   at any point makes the next tick redo the whole change.
@@ -57,6 +60,8 @@ import { fetchImageManifest, type ImageVerifier } from "../pull/read.ts";
 import { formatReference, type Reference } from "../ref/mod.ts";
 import { closeTarget, openTarget, resolveReference } from "../target/mod.ts";
 import { SignatureError } from "../trust/errors.ts";
+import { parsePublicKey } from "../trust/keys.ts";
+import { type VerifierFiles, wantsVerification } from "../trust/verifier.ts";
 import type { SyncTick } from "./http.ts";
 import { checkPolicyReference, pickTag, type TagPolicy } from "./policy.ts";
 import { layerPaths, outputLockPath, type SyncChange, type SyncOutput } from "./outputs.ts";
@@ -117,6 +122,7 @@ export type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 export type { Target } from "../oci/target.ts";
 export type { LayoutReference, Reference, RegistryReference } from "../ref/mod.ts";
 export type { BlobEvent, BlobListener } from "../progress/mod.ts";
+export type { VerifierFiles } from "../trust/verifier.ts";
 
 /**
  * What {@linkcode syncLoop} keeps in step, and how.
@@ -151,6 +157,13 @@ export interface SyncOptions {
    * state keep the last good version.
    */
   verifier?: ImageVerifier;
+  /**
+   * What identifies `verifier`'s policy: {@linkcode verifierPolicy} of the files it was read from.
+   * The state records it with each digest, so that a digest delivered under another policy (or
+   * none) is verified again, and one delivered under this one is not. Without it, the policy is
+   * unknown: each loop verifies the digest the state has once, at its first tick.
+   */
+  verifierPolicy?: string;
   /** Where each change goes, in order. */
   outputs: SyncOutput[];
   /** Milliseconds between ticks. */
@@ -185,8 +198,63 @@ export interface SyncOptions {
   recheckRefused?: number;
   /** Stops the loop: the tick in progress stops at its next safe point. */
   signal?: AbortSignal;
-  /** Told, in a line, why a digest the state has is delivered again: an output lost it. */
+  /**
+   * Told, in a line, why a digest the state has is delivered again (an output lost it), or
+   * verified again (it was delivered under another verification policy).
+   */
   log?: (line: string) => void;
+}
+
+/** What the state records of a digest delivered without a verifier. */
+const NO_VERIFICATION = "none";
+
+/**
+ * The fingerprint of the verification policy that `files` describes, for
+ * {@linkcode SyncOptions.verifierPolicy}; undefined when `files` asks for no verification. It is a
+ * digest over the keys' fingerprints (of the keys, not of their files, and sorted: any one of them
+ * verifies), the trusted root's digest, the identity and issuer and their regular expressions, and
+ * the `insecureIgnore…` flags. Call it once at start-up, beside `openVerifier`: the files are read
+ * here, never on a tick.
+ *
+ * @throws {UsageError} when a file cannot be read or a key is not an EC P-256 public key.
+ * @example
+ * ```ts
+ * import { verifierPolicy } from "./mod.ts";
+ * await verifierPolicy({}); // undefined
+ * await verifierPolicy({ verifyKeys: ["cosign.pub"] }); // "sha256:…"
+ * ```
+ */
+export async function verifierPolicy(
+  files: VerifierFiles | undefined,
+): Promise<string | undefined> {
+  if (files === undefined || !wantsVerification(files)) return undefined;
+  const keys = new Set<string>();
+  for (const path of files.verifyKeys ?? []) {
+    const pem = new TextDecoder().decode(await readPolicyFile(path));
+    keys.add(parsePublicKey(pem, path).fingerprint);
+  }
+  const root = files.trustedRoot === undefined
+    ? null
+    : sha256Digest(await readPolicyFile(files.trustedRoot));
+  return sha256Digest(new TextEncoder().encode(JSON.stringify({
+    keys: [...keys].sort(),
+    trustedRoot: root,
+    identity: files.certificateIdentity ?? null,
+    identityRegexp: files.certificateIdentityRegexp ?? null,
+    issuer: files.certificateOidcIssuer ?? null,
+    issuerRegexp: files.certificateOidcIssuerRegexp ?? null,
+    ignoreTlog: files.insecureIgnoreTlog === true,
+    ignoreSct: files.insecureIgnoreSct === true,
+  })));
+}
+
+/** A key or trusted root, read whole; a failure is the user's to fix, as in `openVerifier`. */
+async function readPolicyFile(path: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    throw new UsageError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** What a tick found out, before the loop adds the timing and the failure count. */
@@ -384,6 +452,13 @@ class Ticker {
   #state: SyncState;
   #platform: Platform;
   #outputs: string;
+  /** The policy a delivered digest must have been checked under; undefined when unknown. */
+  #verification?: string;
+  /**
+   * The last digest this loop's verifier vouched for: it needs no check again, whatever the state
+   * records (which, with an unknown policy, is nothing).
+   */
+  #verified?: Digest;
   #forced: boolean;
   #target?: Target;
   /** The tag the policy picked at the last tick. */
@@ -405,6 +480,7 @@ class Ticker {
       formatPlatform(this.#platform),
       ...options.outputs.map((output) => output.id),
     ])));
+    this.#verification = options.verifier === undefined ? NO_VERIFICATION : options.verifierPolicy;
     this.#forced = options.forcePull ?? false;
   }
 
@@ -420,9 +496,11 @@ class Ticker {
   async run(signal: AbortSignal): Promise<TickOutcome> {
     const reference = this.#options.reference;
     const last = this.#state.get(this.reference);
-    // A digest reference cannot change: once it is delivered there is nothing to ask, and until
-    // then, the digest it resolves to (its own) need not be asked about again below.
-    if (reference.digest && this.#delivered(last, reference.digest as Digest)) {
+    // A digest reference cannot change: once it is delivered and vouched for there is nothing to
+    // ask, and until then, whether it was delivered need not be asked again below.
+    const known = reference.digest !== undefined &&
+      this.#delivered(last, reference.digest as Digest);
+    if (known && this.#vouched(last!)) {
       return { status: "unchanged", digest: last!.digest, bytes: 0 };
     }
     this.#target ??= await (this.#options.open ?? openTarget)(reference);
@@ -437,12 +515,27 @@ class Ticker {
       descriptor = await resolveReference(this.#target, reference, { signal });
     }
     const tag = this.#tag !== undefined ? { tag: this.#tag } : {};
-    if (!reference.digest && this.#delivered(last, descriptor.digest)) {
-      return { status: "unchanged", digest: descriptor.digest, ...tag, bytes: 0 };
-    }
+    const unchanged: TickOutcome = {
+      status: "unchanged",
+      digest: descriptor.digest,
+      ...tag,
+      bytes: 0,
+    };
+    const delivered = reference.digest ? known : this.#delivered(last, descriptor.digest);
+    if (delivered && this.#vouched(last!)) return unchanged;
     signal.throwIfAborted();
+    if (delivered) this.#logRecheck(last!);
     // Nothing is fetched for the outputs before a signature over this very digest verifies.
     const verified = await this.#verify(descriptor, signal);
+    if (delivered) {
+      // The outputs hold this very digest, as delivered for the platform that `outputs` records:
+      // a signature over the index, or over that platform's manifest (the one the verifier
+      // chooses), vouches for what they hold. Only the record of the policy changes.
+      if (this.#verification !== undefined) {
+        await this.#state.set(this.reference, { ...last!, verification: this.#verification });
+      }
+      return unchanged;
+    }
     let bytes = 0;
     const onBlob: BlobListener = (event) => {
       if (event.state === "done") bytes += event.descriptor.size;
@@ -477,6 +570,7 @@ class Ticker {
       manifest: chosen.digest,
       paths: change.paths,
       outputs: this.#outputs,
+      ...(this.#verification !== undefined ? { verification: this.#verification } : {}),
       syncedAt: new Date().toISOString(),
     });
     this.#forced = false;
@@ -507,6 +601,30 @@ class Ticker {
   }
 
   /**
+   * Whether the delivered `last` needs no verification now: there is no verifier, the state
+   * records that it was checked under this very policy, or this loop's verifier vouched for it.
+   * Else (another policy, none, or unknown: a state of an older release) the tick verifies it.
+   */
+  #vouched(last: SyncStateEntry): boolean {
+    if (this.#verification === NO_VERIFICATION || this.#verified === last.digest) return true;
+    return this.#verification !== undefined && last.verification === this.#verification;
+  }
+
+  /** Logs why the delivered `last` is verified again, when the current policy is known. */
+  #logRecheck(last: SyncStateEntry): void {
+    // Without a known policy, every start verifies once: not worth a line each time.
+    if (this.#verification === undefined) return;
+    const before = last.verification === undefined
+      ? "an unknown verification policy"
+      : last.verification === NO_VERIFICATION
+      ? "no verification"
+      : "another verification policy";
+    this.#options.log?.(
+      `${this.reference}: verifying ${last.digest} again: delivered under ${before}`,
+    );
+  }
+
+  /**
    * The descriptor to deliver: `descriptor` itself without a verifier, else the one whose
    * signature verified (an index's chosen platform manifest, when only it is signed). A digest
    * refused once is refused again at once, until the reference moves on or `recheckRefused`
@@ -526,6 +644,7 @@ class Ticker {
         signal,
       });
       this.#refused = undefined;
+      this.#verified = descriptor.digest;
       return verified.descriptor;
     } catch (error) {
       if (error instanceof SignatureError) {

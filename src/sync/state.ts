@@ -13,6 +13,7 @@
  *       "manifest": "sha256:…",
  *       "paths": ["flows/a.yaml", "flows/b.yaml"],
  *       "outputs": "sha256:…",
+ *       "verification": "sha256:…",
  *       "syncedAt": "2025-01-01T00:00:00.000Z"
  *     }
  *   }
@@ -57,6 +58,13 @@ export interface SyncStateEntry {
   paths: string[];
   /** Which outputs received it: when they change, the next tick applies the digest again. */
   outputs: string;
+  /**
+   * The verification policy the digest was last checked under: `none`, or the fingerprint of a
+   * verifier's keys and keyless policy (`verifierPolicy` of `mod.ts`). When the current policy
+   * differs, the next tick verifies the digest before it calls it unchanged. Absent from the
+   * files of releases that did not record it, and when the policy was not known: unknown.
+   */
+  verification?: string;
   /** When every output had succeeded, as an ISO 8601 time. */
   syncedAt: string;
 }
@@ -199,7 +207,8 @@ function parseState(text: string, path: string): Map<string, SyncStateEntry> {
       (entry.manifest !== undefined &&
         (typeof entry.manifest !== "string" || !isDigest(entry.manifest))) ||
       !Array.isArray(entry.paths) || !entry.paths.every((p) => typeof p === "string") ||
-      typeof entry.outputs !== "string" || typeof entry.syncedAt !== "string"
+      typeof entry.outputs !== "string" || typeof entry.syncedAt !== "string" ||
+      (entry.verification !== undefined && typeof entry.verification !== "string")
     ) {
       throw invalid(`the entry of ${reference} is malformed`);
     }

@@ -32,6 +32,7 @@ import {
   syncTargetConfig,
   type SyncTargetKey,
   type SyncTick,
+  verifierPolicy,
   webhookOutput,
 } from "../../sync/mod.ts";
 import { DEFAULT_MAX_EXTRACT_SIZE, syncSpec } from "../specs.ts";
@@ -106,6 +107,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
   const verifiers = await Promise.all(
     targets.map((t) => t.verify ? openVerifier(t.verify) : Promise.resolve(undefined)),
   );
+  const policies = await Promise.all(targets.map((t) => verifierPolicy(t.verify)));
 
   // One session for every loop: loops on one registry share its challenge and tokens.
   const session = new Session(registry);
@@ -141,6 +143,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
         reference: target.reference,
         ...(target.tagPolicy ? { tagPolicy: target.tagPolicy } : {}),
         verifier: verifiers[i],
+        verifierPolicy: policies[i],
         outputs: outputsOf(target, { stdout, maxExtractSize, maxEntries, registry }),
         interval: target.interval,
         jitter: target.jitter,
