@@ -148,6 +148,44 @@ Deno.test("build --dry-run: offline with a base index pinned by digest, its plat
   });
 });
 
+Deno.test("build: projects with one recipe text and their own wheels get their own deps layers", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-build-wheels-" });
+  try {
+    const pip = await recordingPip(tmp);
+    const env = { XDG_CACHE_HOME: `${tmp}/cache`, OCISYNC_INSTALLER_COMMAND: pip.command };
+    const build = async (project: string, extra: string[] = []) => {
+      // Run from the project, as `ocisync build` is: the recipe's `wheels` is `./wheels` there.
+      const result = await ocisync(["build", "--dry-run", "--json", ...extra], {
+        cwd: `${tmp}/${project}`,
+        env,
+      });
+      assert.equal(result.code, 0, shown(result));
+      return JSON.parse(result.stdout).layers[0].digest as string;
+    };
+    for (const project of ["a", "b"]) {
+      await writeWheels(`${tmp}/${project}/wheels`, [{
+        name: "mylib",
+        version: "1.0",
+        files: { "mylib/__init__.py": `WHO = '${project}'\n` },
+      }]);
+      await Deno.mkdir(`${tmp}/${project}/flows`);
+      await Deno.writeTextFile(`${tmp}/${project}/flows/hello.py`, "print('hello')\n");
+      await Deno.writeTextFile(`${tmp}/${project}/requirements.txt`, "mylib==1.0\n");
+      await Deno.writeTextFile(`${tmp}/${project}/ocisync.yaml`, offlineRecipe("oci:./out:v1"));
+    }
+
+    const a = await build("a");
+    const b = await build("b");
+    assert.equal((await installCalls(pip.log)).length, 2, "b's wheels are not a's: pip ran again");
+    assert.notEqual(b, a);
+    assert.equal(await build("b", ["--no-cache"]), b);
+    assert.equal(await build("a"), a);
+    assert.equal((await installCalls(pip.log)).length, 3, "a's layer came from the cache");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 /**
  * Pushes an amd64 and an arm64 image to `repository`, then an OCI index of both, tagged `1`, as
  * another tool would.

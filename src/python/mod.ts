@@ -8,17 +8,25 @@
  * Layers are cached by what determines them, so an unchanged input reuses
  * the layer without running the installer. The cache key covers:
  *
- * - the bytes of the requirements file and of the files it includes;
+ * - the bytes of the requirements file and of the files it includes, and
+ *   the values of the `${NAME}` variables they use;
  * - the target options (Python version, platforms, implementation) and the
- *   index options (index URLs, find-links, no-index), as given;
+ *   index options (index URLs, no-index), as given;
+ * - what local find-links hold, the options' and the requirements files'
+ *   (each file directly in a folder, by name, size and sha256, under the
+ *   folder's real path), and the local archives that requirements name
+ *   (`./dist/x.whl`, `name @ file:///x.whl`);
  * - the installer, its command's version, and the `PIP_*` and `UV_*`
  *   environment settings;
  * - the layer options (prefix, compression, mtime) and the version of the
  *   normalisation rules.
  *
- * It does not cover what an index serves: with unpinned requirements, a
- * cached layer may be older than what a fresh install would pick. Use
- * `cache: false` (`--no-cache`) to reinstall.
+ * It does not cover what an index or a remote find-links page serves: with
+ * unpinned requirements, a cached layer may be older than what a fresh
+ * install would pick. Use `cache: false` (`--no-cache`) to reinstall. A
+ * requirement that installs a local folder (`./pkg`, `-e .`), or an option
+ * that pip's requirements files do not have, makes the layer uncached: it is
+ * neither read from nor written to the cache.
  *
  * @example
  * ```ts
@@ -44,7 +52,8 @@ import {
 } from "./installer.ts";
 import { normalizeInstall } from "./normalize.ts";
 import { cpythonAbi, isOciPlatform, type Libc, pipTargetTags } from "./platform.ts";
-import { readRequirements } from "./requirements.ts";
+import { type LocalContent, localContent, localPath } from "./local.ts";
+import { readRequirements, type RequirementsInput } from "./requirements.ts";
 import { type StepListener, StepReporter } from "../progress/mod.ts";
 
 export { cacheKey, defaultCacheDir, LayerCache } from "./cache.ts";
@@ -69,6 +78,7 @@ export {
   pipTarget,
   pipTargetTags,
 } from "./platform.ts";
+export { type LocalContent, localContent, type LocalFile, localPath } from "./local.ts";
 export { readRequirements, type RequirementsInput } from "./requirements.ts";
 // Re-exported so that this module's documentation is complete on its own.
 export type { Compression } from "../compress/mod.ts";
@@ -143,7 +153,8 @@ export async function buildDepsLayer(
     compression: options.compression ?? "gzip",
     mtime: options.mtime ?? 0,
   };
-  const cache = options.cache === false
+  const local = await localInputs(input, options.findLinks);
+  const cache = options.cache === false || local.uncacheable
     ? undefined
     : new LayerCache(`${options.cacheDir ?? defaultCacheDir()}/deps`);
   const key = cacheKey({
@@ -153,15 +164,17 @@ export async function buildDepsLayer(
     target: [options.pythonVersion, options.platforms, options.implementation].concat(
       options.abi?.length ? [options.abi] : [],
     ),
-    index: [options.indexUrl, options.extraIndexUrls, options.findLinks, options.noIndex],
+    index: [options.indexUrl, options.extraIndexUrls, local.findLinks, options.noIndex],
     installer: [installer.name, installer.version],
     environment: installerEnvironment(),
     layer: layerOptions,
+    // Only when there is any, so that the keys of layers without them stay as they were.
+    ...(local.read ? { read: local.read } : {}),
   });
   const install = new StepReporter(
     options.onStep,
     `install:${output}`,
-    `installing ${requirements}`,
+    `installing ${requirements}${local.uncacheable ? ` (not cached: ${local.uncacheable})` : ""}`,
   );
   const hit = await cache?.get(key, output);
   if (hit) {
@@ -187,6 +200,55 @@ export async function buildDepsLayer(
   } finally {
     await Deno.remove(staging, { recursive: true });
   }
+}
+
+/** What an install reads from this machine besides the requirements files, for the cache key. */
+interface LocalInputs {
+  /** The find-links option, each local one as what it holds; undefined when not given. */
+  findLinks?: (string | LocalContent)[];
+  /** The files' own local find-links, local archives and variables, when there are any. */
+  read?: { findLinks: LocalContent[]; archives: LocalContent[]; variables: [string, string][] };
+  /** Why the layer must not be cached, when it must not. */
+  uncacheable?: string;
+}
+
+/**
+ * Describes the local files that `input` and the find-links option make the
+ * installer read. A requirement that is a folder makes the layer uncacheable:
+ * it is a source tree, built by a backend the index serves, and its key would
+ * need every file of the tree. So does an unknown option, whose effect is unknown.
+ */
+async function localInputs(
+  input: RequirementsInput,
+  findLinks: string[] | undefined,
+): Promise<LocalInputs> {
+  const folder = await firstFolder(input.localPaths);
+  const uncacheable = folder !== undefined
+    ? `installs the folder ${folder}`
+    : input.unknownOptions.length
+    ? `unknown option in ${input.unknownOptions[0]}`
+    : undefined;
+  if (uncacheable) return { uncacheable };
+  const keyed = (link: string) => {
+    const path = localPath(link);
+    return path === undefined ? link : localContent(path);
+  };
+  const read = {
+    findLinks: await Promise.all(input.findLinks.map(localContent)),
+    archives: await Promise.all(input.localPaths.map(localContent)),
+    variables: input.variables,
+  };
+  return {
+    findLinks: findLinks && await Promise.all(findLinks.map(keyed)),
+    read: Object.values(read).some((list) => list.length) ? read : undefined,
+  };
+}
+
+async function firstFolder(paths: string[]): Promise<string | undefined> {
+  for (const path of paths) {
+    if ((await Deno.stat(path).catch(() => undefined))?.isDirectory) return path;
+  }
+  return undefined;
 }
 
 /** `options` with OCI platforms mapped to pip's tags, and pip's CPython target filled in. */

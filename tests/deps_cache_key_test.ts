@@ -1,0 +1,309 @@
+/**
+ * The dependency cache's key covers what the installer reads from this machine: the files a
+ * requirements file includes however the option is written (`-rFILE`, `--requirement=FILE`), the
+ * archives of local find-links (by content, under their real path, not the text given), local
+ * archives that requirements name, and `${NAME}` variables. What cannot be keyed (a local source
+ * folder, an option pip's requirements files do not have) is not cached at all.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { localContent, localPath, readRequirements } from "../src/python/mod.ts";
+import { ocisync, runOk, shown } from "./helpers/cli.ts";
+import { requireTool } from "./helpers/tools.ts";
+import { requirePip, type WheelSpec, writeWheels } from "./helpers/wheels.ts";
+
+requirePip();
+requireTool("tar", "tar");
+
+/** A pure wheel whose module says `who`. */
+function wheel(name: string, who: string, version = "1.0"): WheelSpec {
+  return { name, version, files: { [`${name}/__init__.py`]: `WHO = '${who}'\n` } };
+}
+
+/** The sha256 of a file, computed here rather than by ocisync. */
+async function sha256Of(path: string): Promise<string> {
+  return `sha256:${createHash("sha256").update(await Deno.readFile(path)).digest("hex")}`;
+}
+
+async function withTmp(body: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = await Deno.realPath(await Deno.makeTempDir({ prefix: "ocisync-deps-key-" }));
+  try {
+    await body(tmp);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
+/** `ocisync deps --json` with pip in `cwd`, offline, on a cache shared by the test. */
+async function deps(tmp: string, cwd: string, args: string[]) {
+  const result = await ocisync(
+    ["deps", "--installer", "pip", "--no-index", "--compression", "none", "--json", ...args],
+    { cwd, env: { XDG_CACHE_HOME: `${tmp}/cache` } },
+  );
+  assert.equal(result.code, 0, shown(result));
+  return JSON.parse(result.stdout);
+}
+
+/** A file of an uncompressed layer, as GNU tar reads it. */
+function layerFile(layer: string, path: string): Promise<string> {
+  return runOk("tar", ["-xOf", layer, `opt/ocisync/deps/${path}`]);
+}
+
+Deno.test("readRequirements: -r and -c are followed in every form pip accepts", async () => {
+  await withTmp(async (tmp) => {
+    const forms = [
+      "-rinc.txt",
+      "-r inc.txt",
+      "--requirement inc.txt",
+      "--requirement=inc.txt",
+      "--requirem inc.txt", // optparse takes a prefix of one option
+      "-r 'inc.txt'",
+      "-r=inc.txt", // pip reads `=inc.txt`, uv `inc.txt`: the one there is read
+    ];
+    await Deno.writeTextFile(`${tmp}/inc.txt`, "liba\n");
+    for (const form of forms) {
+      await Deno.writeTextFile(`${tmp}/requirements.txt`, `${form}\n`);
+      const input = await readRequirements(`${tmp}/requirements.txt`);
+      assert.deepEqual(
+        input.files.map((file) => file.path),
+        [`${tmp}/requirements.txt`, `${tmp}/inc.txt`],
+        form,
+      );
+      assert.deepEqual(input.unpinned, ["liba"], form);
+    }
+
+    await Deno.writeTextFile(`${tmp}/c.txt`, "liba==1.0\n");
+    for (const form of ["-cc.txt", "--constraint c.txt", "--constraint=c.txt", "-c c.txt"]) {
+      await Deno.writeTextFile(`${tmp}/requirements.txt`, `${form}\nliba\n`);
+      const input = await readRequirements(`${tmp}/requirements.txt`);
+      assert.equal(input.files.length, 2, form);
+      assert.deepEqual(input.unpinned, [], `${form} pins liba`);
+    }
+
+    await Deno.writeTextFile(`${tmp}/requirements.txt`, "-rnowhere.txt\n");
+    await assert.rejects(
+      readRequirements(`${tmp}/requirements.txt`),
+      /no such requirements file: .*nowhere\.txt/,
+    );
+  });
+});
+
+Deno.test("readRequirements: what option lines and requirements make pip read is reported", async () => {
+  await withTmp(async (tmp) => {
+    await Deno.mkdir(`${tmp}/reqs/wheels`, { recursive: true });
+    await Deno.writeTextFile(
+      `${tmp}/reqs/requirements.txt`,
+      [
+        "-f wheels", // beside the file, where pip looks first
+        "--find-links=./elsewhere", // not beside it: as written, from the working directory
+        "--find-links https://example.com/links", // remote: its text is in the bytes
+        "-i https://example.com/simple",
+        "--no-index",
+        "--prefer-binary",
+        "dist/mylib-1.0-py3-none-any.whl",
+        "other @ file:///srv/other-1.0-py3-none-any.whl ; python_version > '3'",
+        "-e ./src/pkg",
+        "-e git+https://example.com/repo.git#egg=repo",
+        "plain==1.0 --hash=sha256:abc",
+        "--index-url ${OCISYNC_TEST_INDEX}/simple",
+        "",
+      ].join("\n"),
+    );
+    Deno.env.set("OCISYNC_TEST_INDEX", "https://mirror.example.com");
+    const input = await readRequirements(`${tmp}/reqs/requirements.txt`);
+    Deno.env.delete("OCISYNC_TEST_INDEX");
+    assert.deepEqual(input.findLinks, [`${tmp}/reqs/wheels`, "./elsewhere"]);
+    assert.deepEqual(input.localPaths, [
+      "dist/mylib-1.0-py3-none-any.whl",
+      "/srv/other-1.0-py3-none-any.whl",
+      "./src/pkg",
+    ]);
+    assert.deepEqual(input.variables, [["OCISYNC_TEST_INDEX", "https://mirror.example.com"]]);
+    assert.deepEqual(input.unknownOptions, []);
+    assert.deepEqual(input.unpinned, [
+      "dist/mylib-1.0-py3-none-any.whl",
+      "other @ file:///srv/other-1.0-py3-none-any.whl",
+      "-e ./src/pkg",
+      "-e git+https://example.com/repo.git#egg=repo",
+    ]);
+
+    // pip refuses these: a prefix of two options, an option it does not have, an open quote.
+    const refused = ["--req inc.txt", "--no-such-option x", "-r 'inc.txt"];
+    await Deno.writeTextFile(`${tmp}/reqs/requirements.txt`, `${refused.join("\n")}\nliba==1\n`);
+    const unknown = await readRequirements(`${tmp}/reqs/requirements.txt`);
+    assert.deepEqual(unknown.unknownOptions, refused);
+  });
+});
+
+Deno.test("localPath and localContent: file URLs, real paths, and each file's size and sha256", async () => {
+  assert.equal(localPath("wheels"), "wheels");
+  assert.equal(localPath("file:///srv/my%20wheels"), "/srv/my wheels");
+  assert.equal(localPath("file://localhost/srv/w#frag"), "/srv/w");
+  assert.equal(localPath("file:wheels"), "wheels");
+  assert.equal(localPath("https://example.com/links"), undefined);
+  assert.equal(localPath("file://otherhost/share"), undefined);
+
+  await withTmp(async (tmp) => {
+    const [name] = await writeWheels(`${tmp}/wheels`, [wheel("mylib", "a")]);
+    await Deno.mkdir(`${tmp}/wheels/nested`);
+    await Deno.writeTextFile(
+      `${tmp}/wheels/nested/ignored.whl`,
+      "not read: pip reads a flat folder",
+    );
+    await Deno.symlink(`${tmp}/wheels`, `${tmp}/link`);
+    const wheelPath = `${tmp}/wheels/${name}`;
+    const expected = {
+      name,
+      size: (await Deno.stat(wheelPath)).size,
+      digest: await sha256Of(wheelPath),
+    };
+    const cwd = Deno.cwd();
+    Deno.chdir(tmp);
+    try {
+      assert.deepEqual(await localContent("link"), { path: `${tmp}/wheels`, folder: [expected] });
+    } finally {
+      Deno.chdir(cwd);
+    }
+    assert.deepEqual(await localContent(wheelPath), { path: wheelPath, file: expected });
+    assert.deepEqual(await localContent(`${tmp}/absent`), { path: `${tmp}/absent`, missing: true });
+  });
+});
+
+Deno.test("deps: projects with the same requirements and their own wheels get their own layers", async () => {
+  await withTmp(async (tmp) => {
+    for (const project of ["a", "b"]) {
+      await writeWheels(`${tmp}/${project}/wheels`, [wheel("mylib", `project ${project}`)]);
+      await Deno.writeTextFile(`${tmp}/${project}/requirements.txt`, "mylib==1.0\n");
+    }
+    const args = (output: string) => [
+      "-r",
+      "requirements.txt",
+      "--find-links",
+      "wheels",
+      "-o",
+      output,
+    ];
+    const a = await deps(tmp, `${tmp}/a`, args(`${tmp}/a.tar`));
+    const b = await deps(tmp, `${tmp}/b`, args(`${tmp}/b.tar`));
+    assert.equal(b.cached, false, "project b's wheels are not project a's");
+    assert.notEqual(b.digest, a.digest);
+    assert.equal(await layerFile(`${tmp}/b.tar`, "mylib/__init__.py"), "WHO = 'project b'\n");
+    const fresh = await deps(tmp, `${tmp}/b`, [...args(`${tmp}/b2.tar`), "--no-cache"]);
+    assert.equal(b.digest, fresh.digest);
+
+    // Unchanged wheels, reached from elsewhere by another spelling of their path: a hit.
+    const again = await deps(tmp, tmp, [
+      "-r",
+      "a/requirements.txt",
+      "--find-links",
+      `file://${tmp}/a/../a/wheels`,
+      "-o",
+      `${tmp}/a2.tar`,
+    ]);
+    assert.equal(again.cached, true);
+    assert.equal(again.digest, a.digest);
+
+    // A wheel rebuilt under the same name and version is another key.
+    await writeWheels(`${tmp}/a/wheels`, [wheel("mylib", "project a, rebuilt")]);
+    const rebuilt = await deps(tmp, `${tmp}/a`, args(`${tmp}/a3.tar`));
+    assert.equal(rebuilt.cached, false);
+    assert.equal(
+      await layerFile(`${tmp}/a3.tar`, "mylib/__init__.py"),
+      "WHO = 'project a, rebuilt'\n",
+    );
+  });
+});
+
+Deno.test("deps: a file included as -rFILE is in the key", async () => {
+  await withTmp(async (tmp) => {
+    await writeWheels(`${tmp}/wheels`, [wheel("liba", "a"), wheel("libb", "b")]);
+    await Deno.writeTextFile(`${tmp}/requirements.txt`, "-rother.txt\n");
+    await Deno.writeTextFile(`${tmp}/other.txt`, "liba==1.0\n");
+    const args = (
+      output: string,
+    ) => ["-r", "requirements.txt", "--find-links", "wheels", "-o", output];
+    const one = await deps(tmp, tmp, args(`${tmp}/one.tar`));
+    assert.equal(one.cached, false);
+    assert.equal(await layerFile(`${tmp}/one.tar`, "liba/__init__.py"), "WHO = 'a'\n");
+
+    await Deno.writeTextFile(`${tmp}/other.txt`, "libb==1.0\n");
+    const two = await deps(tmp, tmp, args(`${tmp}/two.tar`));
+    assert.equal(two.cached, false, "other.txt changed");
+    assert.notEqual(two.digest, one.digest);
+    const listing = await runOk("tar", ["-tf", `${tmp}/two.tar`]);
+    assert.match(listing, /opt\/ocisync\/deps\/libb\/__init__\.py/);
+    assert.doesNotMatch(listing, /liba/);
+    assert.equal((await deps(tmp, tmp, args(`${tmp}/three.tar`))).cached, true);
+  });
+});
+
+Deno.test("deps: find-links in the requirements file and local archives are keyed by content", async () => {
+  await withTmp(async (tmp) => {
+    await writeWheels(`${tmp}/reqs/wheels`, [wheel("liba", "a")]);
+    const [local] = await writeWheels(`${tmp}/dist`, [wheel("localpkg", "one")]);
+    await Deno.writeTextFile(
+      `${tmp}/reqs/requirements.txt`,
+      `-fwheels\nliba==1.0\ndist/${local}\n`,
+    );
+    const args = (output: string) => ["-r", "reqs/requirements.txt", "-o", output];
+    assert.equal((await deps(tmp, tmp, args(`${tmp}/1.tar`))).cached, false);
+    assert.equal((await deps(tmp, tmp, args(`${tmp}/2.tar`))).cached, true);
+
+    await writeWheels(`${tmp}/reqs/wheels`, [wheel("liba", "a, rebuilt")]);
+    assert.equal((await deps(tmp, tmp, args(`${tmp}/3.tar`))).cached, false, "-f's wheel");
+    assert.equal(await layerFile(`${tmp}/3.tar`, "liba/__init__.py"), "WHO = 'a, rebuilt'\n");
+
+    await writeWheels(`${tmp}/dist`, [wheel("localpkg", "two")]);
+    assert.equal((await deps(tmp, tmp, args(`${tmp}/4.tar`))).cached, false, "the local wheel");
+    assert.equal(await layerFile(`${tmp}/4.tar`, "localpkg/__init__.py"), "WHO = 'two'\n");
+  });
+});
+
+/** A PEP 517 backend in the project itself, so that pip builds it offline with nothing to fetch. */
+const BACKEND = `
+import base64, hashlib, os, zipfile
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    info = "srcpkg-1.0.dist-info"
+    files = {
+        "srcpkg/__init__.py": open("srcpkg/__init__.py", "rb").read(),
+        info + "/METADATA": b"Metadata-Version: 2.1\\nName: srcpkg\\nVersion: 1.0\\n",
+        info + "/WHEEL": b"Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
+    }
+    record = [p + ",sha256=" + base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b"=").decode()
+              + "," + str(len(d)) for p, d in files.items()]
+    files[info + "/RECORD"] = ("\\n".join(record + [info + "/RECORD,,"]) + "\\n").encode()
+    name = "srcpkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as wheel:
+        for path, data in files.items():
+            wheel.writestr(path, data)
+    return name
+`;
+
+Deno.test("deps: a requirement that installs a local folder is never cached", async () => {
+  await withTmp(async (tmp) => {
+    await Deno.mkdir(`${tmp}/pkg/srcpkg`, { recursive: true });
+    await Deno.mkdir(`${tmp}/empty`);
+    await Deno.writeTextFile(`${tmp}/pkg/backend.py`, BACKEND);
+    await Deno.writeTextFile(
+      `${tmp}/pkg/pyproject.toml`,
+      '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n',
+    );
+    await Deno.writeTextFile(`${tmp}/pkg/srcpkg/__init__.py`, "WHO = 'one'\n");
+    await Deno.writeTextFile(`${tmp}/requirements.txt`, "./pkg\n");
+    const args = (
+      output: string,
+    ) => ["-r", "requirements.txt", "--find-links", "empty", "-o", output];
+    const first = await deps(tmp, tmp, args(`${tmp}/1.tar`));
+    assert.equal(first.cached, false);
+    assert.deepEqual(first.unpinned, ["./pkg"]);
+    assert.equal(await layerFile(`${tmp}/1.tar`, "srcpkg/__init__.py"), "WHO = 'one'\n");
+    await assert.rejects(Deno.stat(`${tmp}/cache/ocisync/deps`), Deno.errors.NotFound);
+
+    await Deno.writeTextFile(`${tmp}/pkg/srcpkg/__init__.py`, "WHO = 'two'\n");
+    const second = await deps(tmp, tmp, args(`${tmp}/2.tar`));
+    assert.equal(second.cached, false);
+    assert.equal(await layerFile(`${tmp}/2.tar`, "srcpkg/__init__.py"), "WHO = 'two'\n");
+  });
+});
