@@ -296,6 +296,52 @@ Deno.test("pack: --prefix, --exclude and .ociignore", async () => {
   }
 });
 
+Deno.test("pack: an .ociignore that is no regular file, or over 1 MiB, is refused; a link to one is followed", async () => {
+  // A fifo hung pack, and a link to /dev/zero filled its memory: both were read whole.
+  const tmp = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${tmp}/patterns`, "*.log\n");
+    const cases: [string, (ignore: string) => Promise<unknown>, RegExp][] = [
+      [
+        "a fifo",
+        (ignore) => runOk("mkfifo", [ignore]),
+        /\.ociignore is a fifo, not a regular file/,
+      ],
+      [
+        "a link to /dev/zero",
+        (ignore) => Deno.symlink("/dev/zero", ignore),
+        /\.ociignore is a character device, not a regular file/,
+      ],
+      ["a folder", (ignore) => Deno.mkdir(ignore), /\.ociignore is a folder, not a regular file/],
+      [
+        "a file of 1 MiB and 1 byte",
+        (ignore) => Deno.writeTextFile(ignore, "#".repeat(1024 * 1024) + "\n"),
+        /\.ociignore is over 1048576 bytes/,
+      ],
+    ];
+    for (const [what, make, message] of cases) {
+      const src = `${tmp}/src-${what.replaceAll(" ", "-")}`;
+      await writeTree(src, { "a.txt": { type: "file", content: "a" } });
+      await make(`${src}/.ociignore`);
+      await Deno.mkdir(`${tmp}/out`, { recursive: true });
+      const result = await ocisync(["pack", src, "-o", `${tmp}/out/l.tar`]);
+      assert.equal(result.code, 7, `${what}: ${result.stderr}`);
+      assert.match(result.stderr, message, what);
+      assert.deepEqual([...Deno.readDirSync(`${tmp}/out`)], [], "nothing is left behind");
+    }
+    await writeTree(`${tmp}/linked`, {
+      "a.txt": { type: "file", content: "a" },
+      "b.log": { type: "file", content: "b" },
+      ".ociignore": { type: "symlink", target: `${tmp}/patterns` },
+    });
+    await packJson(`${tmp}/linked`, `${tmp}/linked.tar`, "--compression", "none");
+    const names = (await runOk("tar", ["-tf", `${tmp}/linked.tar`])).trimEnd().split("\n");
+    assert.deepEqual(names, [".ociignore", "a.txt"]);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 Deno.test("pack: bad input gives a clear error, its exit code, and no output file", async () => {
   const tmp = await Deno.makeTempDir();
   try {

@@ -206,11 +206,12 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       continue;
     }
 
-    const prefix = cString(header.subarray(345, 500));
     const ustarName = cString(header.subarray(0, 100));
-    const isUstar = decoder.decode(header.subarray(257, 262)) === "ustar";
-    const name = pax.path ?? longName ?? (isUstar && prefix ? `${prefix}/${ustarName}` : ustarName);
-    const linkName = pax.linkpath ?? longLink ?? cString(header.subarray(157, 257));
+    const prefix = isPosixUstar(header) ? cString(header.subarray(345, 500)) : "";
+    const name = agreed("name", pax.path, longName) ??
+      (prefix ? `${prefix}/${ustarName}` : ustarName);
+    const linkName = agreed("link target", pax.linkpath, longLink) ??
+      cString(header.subarray(157, 257));
     const mtime = Math.floor(Number(pax.mtime ?? readNumber(header, 136, 12)));
     pax = {};
     longName = longLink = undefined;
@@ -240,6 +241,34 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
     // end-of-archive blocks; GNU tar accepts that, and so does this reader.
     await input.skip(padded - size, true);
   }
+}
+
+/**
+ * Whether a header is POSIX ustar (magic `ustar\0`, version `00`), whose bytes 345–500 are the
+ * prefix of its name. The old GNU format (`ustar  \0`) keeps other fields there, and GNU tar,
+ * bsdtar and Go ignore them: read as a prefix, they would give the entry another name here than
+ * where it is extracted.
+ */
+function isPosixUstar(header: Uint8Array): boolean {
+  return decoder.decode(header.subarray(257, 265)) === "ustar\x0000";
+}
+
+/**
+ * The one value of a name that a PAX record and a GNU long-name header may both give. When they
+ * differ the entry is refused: readers disagree on which wins (libarchive and Go take the GNU
+ * one), so a check of one name here would pass an entry extracted under the other.
+ */
+function agreed(
+  what: string,
+  pax: string | undefined,
+  gnu: string | undefined,
+): string | undefined {
+  if (pax !== undefined && gnu !== undefined && pax !== gnu) {
+    throw new UnsafeContentError(
+      `tar entry has two ${what}s: "${pax}" in its PAX header and "${gnu}" in a GNU one`,
+    );
+  }
+  return pax ?? gnu;
 }
 
 function entryType(flag: string, name: string): TarEntryType {

@@ -1,0 +1,173 @@
+/**
+ * Tars whose entries other readers name differently than a careless reader would, built byte by
+ * byte here (never by ocisync): a header of the old GNU format with bytes where ustar keeps its
+ * prefix, and an entry given two names, by a PAX record and a GNU long-name header. ocisync must
+ * read the names GNU tar reads, or refuse the entry: else `push` checks one name and a runtime
+ * extracts another.
+ */
+import assert from "node:assert/strict";
+import { ExitCode } from "../src/cli/exit.ts";
+import { UnsafeContentError } from "../src/errors/mod.ts";
+import { readTar } from "../src/tar/reader.ts";
+import { ocisync, runOk, shown } from "./helpers/cli.ts";
+import { writeImage } from "./helpers/layers.ts";
+import { requireTool } from "./helpers/tools.ts";
+import { withTempDir } from "./helpers/tree.ts";
+
+requireTool("tar", "tar");
+requireTool("bsdtar", "libarchive-tools");
+
+const encoder = new TextEncoder();
+/** POSIX ustar's magic and version. */
+const USTAR = "ustar\x0000";
+/** The old GNU format's magic and version, as GNU tar writes with --format=gnu. */
+const OLD_GNU = "ustar  \x00";
+
+/** One 512-byte header, its checksum computed as the ustar rules say. */
+function header(
+  name: string,
+  type: string,
+  fields: { size?: number; link?: string; prefix?: string; magic?: string } = {},
+): Uint8Array {
+  const block = new Uint8Array(512);
+  const put = (offset: number, text: string) => block.set(encoder.encode(text), offset);
+  put(0, name);
+  put(100, type === "2" ? "0000777\0" : "0000644\0");
+  put(108, "0000000\0");
+  put(116, "0000000\0");
+  put(124, `${(fields.size ?? 0).toString(8).padStart(11, "0")}\0`);
+  put(136, "00000000000\0");
+  put(148, " ".repeat(8));
+  put(156, type);
+  put(157, fields.link ?? "");
+  put(257, fields.magic ?? USTAR);
+  put(345, fields.prefix ?? "");
+  const sum = block.reduce((total, byte) => total + byte, 0);
+  put(148, `${sum.toString(8).padStart(6, "0")}\0 `);
+  return block;
+}
+
+/** `data` padded with zeros to whole 512-byte blocks. */
+function padded(data: string): Uint8Array {
+  const bytes = encoder.encode(data);
+  const out = new Uint8Array(Math.ceil(bytes.length / 512) * 512);
+  out.set(bytes);
+  return out;
+}
+
+/** A PAX record, "<length> <key>=<value>\n", its length counting itself. */
+function paxRecord(key: string, value: string): string {
+  const body = ` ${key}=${value}\n`;
+  let length = body.length + String(body.length).length;
+  if (String(length).length + body.length !== length) length++;
+  return `${length}${body}`;
+}
+
+/** An entry's blocks: a header, then `data` padded. */
+function entry(
+  name: string,
+  type: string,
+  data = "",
+  fields: { link?: string; prefix?: string; magic?: string } = {},
+): Uint8Array[] {
+  return [header(name, type, { ...fields, size: encoder.encode(data).length }), padded(data)];
+}
+
+/** The blocks as one archive, with its two zero blocks at the end. */
+function archive(...entries: Uint8Array[][]): Uint8Array {
+  const blocks = [...entries.flat(), new Uint8Array(1024)];
+  const out = new Uint8Array(blocks.reduce((n, block) => n + block.length, 0));
+  let offset = 0;
+  for (const block of blocks) {
+    out.set(block, offset);
+    offset += block.length;
+  }
+  return out;
+}
+
+/**
+ * Pushes `tar` as a layer file into a layout and pulls it from an image, and asserts both are
+ * refused with exit 7, a message that matches `message`, and nothing written.
+ */
+async function assertPushAndPullRefuse(tmp: string, tar: Uint8Array, message: RegExp) {
+  await Deno.writeFile(`${tmp}/hostile.tar`, tar);
+  const push = await ocisync(["push", `oci:${tmp}/pushed:v1`, `${tmp}/hostile.tar`]);
+  assert.equal(push.code, ExitCode.UnsafeContent, shown(push));
+  assert.match(push.stderr, message);
+  assert.ok(!(await Deno.stat(`${tmp}/pushed`).catch(() => undefined)), "no layout written");
+
+  await writeImage(`${tmp}/image`, [tar]);
+  const pull = await ocisync(["pull", `oci:${tmp}/image:v1`, "-o", `${tmp}/out`]);
+  assert.equal(pull.code, ExitCode.UnsafeContent, shown(pull));
+  assert.ok(!(await Deno.stat(`${tmp}/out`).catch(() => undefined)), "nothing pulled");
+}
+
+/** The names `readTar` reads in `tar`. */
+async function names(tar: Uint8Array): Promise<string[]> {
+  const read = [];
+  for await (const { name } of readTar(ReadableStream.from([tar]))) read.push(name);
+  return read;
+}
+
+Deno.test("readTar ignores the prefix field of an old-GNU header, as GNU tar and bsdtar do", async () => {
+  await withTempDir("ocisync-tar-reader-", async (tmp) => {
+    const tar = archive(
+      // A symlink out, with bytes where ustar keeps its prefix: "zz/up" if read as ustar.
+      entry("up", "2", "", { link: "../outside", prefix: "zz", magic: OLD_GNU }),
+      entry("up/pwned", "0", "written outside the image root\n"),
+    );
+    await Deno.writeFile(`${tmp}/evil.tar`, tar);
+    const gnu = (await runOk("tar", ["-tf", `${tmp}/evil.tar`])).trimEnd().split("\n");
+    const bsd = (await runOk("bsdtar", ["-tf", `${tmp}/evil.tar`])).trimEnd().split("\n");
+    assert.deepEqual(gnu, ["up", "up/pwned"]);
+    assert.deepEqual(bsd, gnu);
+    assert.deepEqual(await names(tar), gnu);
+
+    // The same prefix in a POSIX ustar header is part of the name, for all three.
+    const ustar = archive(entry("a.txt", "0", "a", { prefix: "zz" }));
+    await Deno.writeFile(`${tmp}/ustar.tar`, ustar);
+    assert.deepEqual((await runOk("tar", ["-tf", `${tmp}/ustar.tar`])).trimEnd(), "zz/a.txt");
+    assert.deepEqual(await names(ustar), ["zz/a.txt"]);
+
+    await assertPushAndPullRefuse(tmp, tar, /entry "up\/pwned" goes through the symlink "up"/);
+  });
+});
+
+Deno.test("readTar refuses an entry whose PAX header and GNU long-name header name it differently", async () => {
+  await withTempDir("ocisync-tar-reader-", async (tmp) => {
+    const twoNames = archive(
+      entry("././@LongLink", "L", "../../escaped\0", { magic: OLD_GNU }),
+      entry("PaxHeaders/x", "x", paxRecord("path", "ok.txt")),
+      entry("x", "0", "payload\n"),
+    );
+    const twoTargets = archive(
+      entry("././@LongLink", "K", "../../etc/shadow\0", { magic: OLD_GNU }),
+      entry("PaxHeaders/x", "x", paxRecord("linkpath", "ok.txt")),
+      entry("x", "1"),
+    );
+    for (
+      const [tar, message] of [
+        [
+          twoNames,
+          /tar entry has two names: "ok\.txt" in its PAX header and "\.\.\/\.\.\/escaped"/,
+        ],
+        [twoTargets, /tar entry has two link targets: "ok\.txt" in its PAX header and "\.\.\//],
+      ] as const
+    ) {
+      await assert.rejects(names(tar), (error) => {
+        assert.ok(error instanceof UnsafeContentError);
+        assert.match(error.message, message);
+        return true;
+      });
+      await assertPushAndPullRefuse(tmp, tar, message);
+    }
+
+    // Two headers that agree are one name.
+    const agreeing = archive(
+      entry("././@LongLink", "L", "same.txt\0", { magic: OLD_GNU }),
+      entry("PaxHeaders/x", "x", paxRecord("path", "same.txt")),
+      entry("x", "0", "payload\n"),
+    );
+    assert.deepEqual(await names(agreeing), ["same.txt"]);
+  });
+});
