@@ -167,44 +167,45 @@ Deno.test("an oci-archive that another tool writes while a writer works is left 
   await withTempDir("ocisync-writers-", (tmp) => foreignWrites(OCI, tmp, "one"));
 });
 
+/**
+ * Two `ocisync copy` runs of images `a` and `b` into one new archive at `tmp/out/app.tar`
+ * (`destination` names it, with the tag), started while the test holds the archive's lock:
+ * neither writes or stages anything until it is released; both exit 0. Returns the archive.
+ */
+async function concurrentCopies(
+  tmp: string,
+  destination: (archive: string, name: string) => string,
+): Promise<string> {
+  await writeImage(`${tmp}/a`, [new Uint8Array(1024)]);
+  await writeImage(`${tmp}/b`, [new Uint8Array(2048)]);
+  await Deno.mkdir(`${tmp}/out`);
+  const archive = `${tmp}/out/app.tar`;
+  const held = await FileLock.acquire(`${archive}.lock`);
+  const copies = ["a", "b"].map((name) =>
+    ocisync(["copy", `oci:${tmp}/${name}:v1`, destination(archive, name)])
+  );
+  await delay(3000);
+  await assert.rejects(Deno.stat(archive), Deno.errors.NotFound, "written under another's lock");
+  assert.deepEqual(await names(`${tmp}/out`), ["app.tar.lock"], "staged under another's lock");
+  await held.release();
+  for (const result of await Promise.all(copies)) assert.equal(result.code, 0, shown(result));
+  assert.deepEqual(await names(`${tmp}/out`), ["app.tar"]);
+  return archive;
+}
+
 Deno.test("two ocisync copies into one new oci-archive at once both land in it", async () => {
   await withTempDir("ocisync-writers-", async (tmp) => {
-    await writeImage(`${tmp}/a`, [new Uint8Array(1024)]);
-    await writeImage(`${tmp}/b`, [new Uint8Array(2048)]);
-    await Deno.mkdir(`${tmp}/out`);
-    const archive = `${tmp}/out/app.tar`;
-    // Held here, so that both copies start before either may write: they run at once.
-    const held = await FileLock.acquire(`${archive}.lock`);
-    const copies = ["a", "b"].map((name) =>
-      ocisync(["copy", `oci:${tmp}/${name}:v1`, `oci-archive:${archive}:${name}`])
-    );
-    await delay(3000);
-    await assert.rejects(Deno.stat(archive), Deno.errors.NotFound, "written under another's lock");
-    await held.release();
-
-    for (const result of await Promise.all(copies)) assert.equal(result.code, 0, shown(result));
+    const archive = await concurrentCopies(tmp, (file, name) => `oci-archive:${file}:${name}`);
     assert.deepEqual(await tagsOf(archive), ["a", "b"]);
-    assert.deepEqual(await names(`${tmp}/out`), ["app.tar"]);
   });
 });
 
 Deno.test("two ocisync copies into one new docker-archive at once take turns: one whole image, the later one's", async () => {
   await withTempDir("ocisync-docker-writers-", async (tmp) => {
-    await writeImage(`${tmp}/a`, [new Uint8Array(1024)]);
-    await writeImage(`${tmp}/b`, [new Uint8Array(2048)]);
-    await Deno.mkdir(`${tmp}/out`);
-    const archive = `${tmp}/out/app.tar`;
-    // Held here, so that both copies start before either may write: they run at once.
-    const held = await FileLock.acquire(`${archive}.lock`);
-    const copies = ["a", "b"].map((name) =>
-      ocisync(["copy", `oci:${tmp}/${name}:v1`, `docker-archive:${archive}:app:${name}`])
+    const archive = await concurrentCopies(
+      tmp,
+      (file, name) => `docker-archive:${file}:app:${name}`,
     );
-    await delay(3000);
-    await assert.rejects(Deno.stat(archive), Deno.errors.NotFound, "written under another's lock");
-    assert.deepEqual(await names(`${tmp}/out`), ["app.tar.lock"], "staged under another's lock");
-    await held.release();
-
-    for (const result of await Promise.all(copies)) assert.equal(result.code, 0, shown(result));
     const images = await imagesOf(archive);
     assert.equal(images.length, 1);
     // Which copy went second is up to the lock; its image replaced the first's whole.
@@ -213,7 +214,6 @@ Deno.test("two ocisync copies into one new docker-archive at once take turns: on
       ["a", "b"].some((name) => tags.join() === `docker.io/library/app:${name}`),
       `RepoTags ${tags}`,
     );
-    assert.deepEqual(await names(`${tmp}/out`), ["app.tar"]);
   });
 });
 
