@@ -160,6 +160,37 @@ Deno.test("output: a replaced file keeps its mode, a new one gets 0644 less the 
   });
 });
 
+Deno.test("output: copy to oci-archive: or docker-archive: /dev/stdout or a fifo streams the archive, with no lock or staging beside it", async () => {
+  await withTree(async (tmp) => {
+    const pushed = await ocisync(["push", `oci:${tmp}/layout:v1`, `${tmp}/src`]);
+    assert.equal(pushed.code, 0, shown(pushed));
+    const expected = {
+      "oci-archive": ["blobs/", "index.json", "oci-layout"],
+      "docker-archive": ["manifest.json"],
+    };
+    for (const [kind, members] of Object.entries(expected)) {
+      const streamed = await ocisyncShell(
+        ["copy", `oci:${tmp}/layout:v1`, `${kind}:/dev/stdout`],
+        `> '${tmp}/${kind}.tar'`,
+      );
+      assert.equal(streamed.code, 0, shown(streamed));
+      // GNU tar reads what went to stdout as a whole archive.
+      const listed = (await runOk("tar", ["tf", `${tmp}/${kind}.tar`])).split("\n");
+      for (const member of members) assert.ok(listed.includes(member), `${kind}: ${listed}`);
+
+      await runOk("mkfifo", [`${tmp}/${kind}.pipe`]);
+      const read = readFifo(`${tmp}/${kind}.pipe`);
+      const piped = await ocisync(["copy", `oci:${tmp}/layout:v1`, `${kind}:${tmp}/${kind}.pipe`]);
+      assert.equal(piped.code, 0, shown(piped));
+      assert.deepEqual(await read.bytes, await Deno.readFile(`${tmp}/${kind}.tar`));
+    }
+    const left = [...Deno.readDirSync(tmp)].map((e) => e.name).filter((n) =>
+      /lock|staging/.test(n)
+    );
+    assert.deepEqual(left, []);
+  });
+});
+
 Deno.test("output: a symlink to /proc/self/fd/1, /dev/stdout and -o - write the layer on stdout", async () => {
   await withTree(async (tmp) => {
     const expected = await referenceLayer(tmp);

@@ -228,7 +228,7 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
           target.#opened = { file: await statOrUndefined(path) };
         }
       } catch (error) {
-        await lock.release();
+        await lock?.release();
         throw error;
       }
       return target;

@@ -48,6 +48,7 @@ import {
 import {
   changedArchiveError,
   endWrite,
+  isStreamed,
   lockArchive,
   openStaging,
   readSmallEntry,
@@ -192,6 +193,8 @@ export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Disca
 
   /** The archive at `path`, read and checked; see {@linkcode OciArchiveTarget.open}. */
   static async #read(path: string, options: ArchiveOpenOptions): Promise<OciArchiveTarget> {
+    // Standard output, a fifo or a device: written through, never read; it starts empty.
+    if (options.create && await isStreamed(path)) return new OciArchiveTarget(path);
     let archive: TarIndex;
     try {
       archive = await indexTar(path, { links: "refuse" });
@@ -592,7 +595,11 @@ export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Disca
         open: () => this.#openBlob({ mediaType: "application/octet-stream", digest, size }),
       });
     }
-    await writeArchive(this.path, files, { beforeReplace: () => this.#checkUnchanged() });
+    // A stream, a fifo or a device is written through: there is no file to find changed.
+    const streamed = await isStreamed(this.path);
+    await writeArchive(this.path, files, {
+      beforeReplace: streamed ? undefined : () => this.#checkUnchanged(),
+    });
   }
 
   /**

@@ -24,6 +24,7 @@ import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
 import { IntegrityError, OcisyncError } from "../errors/mod.ts";
 import type { FileLock } from "../fs/lock.ts";
 import { lstatOrUndefined } from "../fs/stat.ts";
+import { destinationOf } from "../fs/atomic.ts";
 import { MAX_MANIFEST_BYTES } from "../oci/types.ts";
 import { openEntry, type TarIndex, type TarIndexEntry } from "./tar_index.ts";
 
@@ -31,10 +32,26 @@ import { openEntry, type TarIndex, type TarIndexEntry } from "./tar_index.ts";
 const STAGING_SUFFIX = ".staging";
 
 /**
+ * Whether `archive` is written through rather than replaced: standard output, a fifo or a
+ * device (see `destinationOf`). Such an archive is never read back, nothing beside it is its
+ * own (`/dev/stdout.lock` would be a file in `/dev`), and no other writer's images are in it to
+ * keep: it takes no lock, and is staged in the temporary folder.
+ *
+ * @example
+ * ```ts
+ * import { isStreamed } from "./staging.ts";
+ * await isStreamed("/dev/stdout"); // true
+ * ```
+ */
+export async function isStreamed(archive: string): Promise<boolean> {
+  return (await destinationOf(archive)).mode !== "replace";
+}
+
+/**
  * Creates a staging layout beside `archive`, named `.<file>.<random>.staging`, making the
- * archive's folder if it does not exist. With `indexJson`, the layout starts with that
- * `index.json`, so that tags pushed next replace or join the archive's own, as they would in a
- * layout.
+ * archive's folder if it does not exist; for an archive written through ({@linkcode isStreamed}),
+ * in the temporary folder. With `indexJson`, the layout starts with that `index.json`, so that
+ * tags pushed next replace or join the archive's own, as they would in a layout.
  *
  * @example
  * ```ts
@@ -44,8 +61,9 @@ const STAGING_SUFFIX = ".staging";
  * ```
  */
 export async function openStaging(archive: string, indexJson?: Uint8Array): Promise<LayoutTarget> {
-  const { dir, name } = await makeFolder(archive);
-  const path = await Deno.makeTempDir({ dir, prefix: `.${name}.`, suffix: STAGING_SUFFIX });
+  const path = await isStreamed(archive)
+    ? await Deno.makeTempDir({ prefix: "ocisync-archive-", suffix: STAGING_SUFFIX })
+    : await makeTempFolderBeside(archive);
   try {
     if (indexJson) await Deno.writeFile(`${path}/index.json`, indexJson);
     return await LayoutTarget.open(path, { create: true });
@@ -55,9 +73,16 @@ export async function openStaging(archive: string, indexJson?: Uint8Array): Prom
   }
 }
 
+/** A staging folder `.<file>.<random>.staging` beside `archive`, whose folder is made. */
+async function makeTempFolderBeside(archive: string): Promise<string> {
+  const { dir, name } = await makeFolder(archive);
+  return await Deno.makeTempDir({ dir, prefix: `.${name}.`, suffix: STAGING_SUFFIX });
+}
+
 /**
  * Takes the lock of the archive `archive` for writing: the lock file `<archive>.lock` beside it,
- * making the archive's folder if it does not exist. A writer holds it from reading the archive
+ * making the archive's folder if it does not exist; none for an archive written through
+ * ({@linkcode isStreamed}), which no writer reads. A writer holds it from reading the archive
  * to renaming the new one into place, so that a second writer waits (up to 30 s, as for a
  * layout's `index.json`), then reads what the first wrote and adds to it; none overwrites
  * another's images. Release it when the archive is written or dropped ({@linkcode endWrite}).
@@ -79,7 +104,8 @@ export async function openStaging(archive: string, indexJson?: Uint8Array): Prom
  * await lock.release();
  * ```
  */
-export async function lockArchive(archive: string): Promise<FileLock> {
+export async function lockArchive(archive: string): Promise<FileLock | undefined> {
+  if (await isStreamed(archive)) return undefined;
   const { dir, name } = await makeFolder(archive);
   // Loaded when a writer first needs it, as a layout's lock is: readers never evaluate it.
   const { FileLock } = await import("../fs/lock.ts");

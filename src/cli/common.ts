@@ -8,6 +8,8 @@ import type { ParsedOptions } from "./args.ts";
 import { type Bounds, parseWholeNumber, POSITIVE_BOUNDS } from "../units/mod.ts";
 import { type Compression, COMPRESSIONS } from "../compress/names.ts";
 import { UsageError } from "../errors/mod.ts";
+import { destinationOf, type WriteMode } from "../fs/atomic.ts";
+import type { Output } from "./output.ts";
 import { MAX_MTIME } from "../layer/limits.ts";
 import type { Platform } from "../oci/types.ts";
 
@@ -80,4 +82,34 @@ export function compressionOption(options: ParsedOptions): Compression {
     throw new UsageError(`--compression must be one of ${COMPRESSIONS.join(", ")}`);
   }
   return value as Compression;
+}
+
+/**
+ * Where a command writes a layer or an archive named `value`, how (see `destinationOf`), and
+ * the output that reports it. `-` is standard output, as for tar; when the bytes go to stdout
+ * (`-`, `/dev/stdout`, a link to it), the result is printed on stderr so that it does not
+ * corrupt them, and a terminal is refused with `example` as the hint.
+ *
+ * @throws {UsageError} when the bytes would be written to a terminal.
+ * @example
+ * ```ts
+ * import { streamOutput } from "./common.ts";
+ * import { Output } from "./output.ts";
+ * const { path } = await streamOutput("flows.tar.gz", new Output({}), "ocisync pack SRC -o -");
+ * ```
+ */
+export async function streamOutput(
+  value: string,
+  out: Output,
+  example: string,
+): Promise<{ path: string; mode: WriteMode; out: Output }> {
+  const path = value === "-" ? "/dev/stdout" : value;
+  const { mode } = await destinationOf(path);
+  if (mode !== "stdout") return { path, mode, out };
+  if (Deno.stdout.isTerminal()) {
+    throw new UsageError("refusing to write binary data to a terminal", {
+      hint: `redirect standard output: ${example}`,
+    });
+  }
+  return { path, mode, out: out.resultOnStderr() };
 }

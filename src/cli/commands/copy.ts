@@ -7,7 +7,7 @@
  */
 import { parsePlatforms, platformList } from "../platforms.ts";
 import type { ParsedArgs } from "../args.ts";
-import { positiveInteger } from "../common.ts";
+import { positiveInteger, streamOutput } from "../common.ts";
 import { openSession } from "../registry_flags.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { transferDisplay } from "../progress.ts";
@@ -32,10 +32,18 @@ import type { verifiedJson } from "./verify.ts";
 export { copySpec } from "../specs.ts";
 
 /** Runs `copy`. */
-export async function copy(args: ParsedArgs, out: Output): Promise<void> {
+export async function copy(args: ParsedArgs, reporting: Output): Promise<void> {
   const { options } = args;
   const references = args.positionals.map(parseReference);
   const destinationRef = references.pop()!;
+  // An archive written to standard output: the report goes to stderr, not into the archive.
+  const { out } = destinationRef.kind === "archive"
+    ? await streamOutput(
+      destinationRef.path,
+      reporting,
+      "ocisync copy SRC oci-archive:/dev/stdout > app.tar",
+    )
+    : { out: reporting };
   const sourceRefs = references;
   checkSeveralSources(sourceRefs, destinationRef);
   const allTags = options["all-tags"] === true;

@@ -6,9 +6,8 @@
  */
 import { transferDisplay } from "../progress.ts";
 import type { ParsedArgs } from "../args.ts";
-import { compressionOption, sourceDateEpoch } from "../common.ts";
+import { compressionOption, sourceDateEpoch, streamOutput } from "../common.ts";
 import { formatBytes, type Output } from "../output.ts";
-import { layerOutput } from "./pack.ts";
 import { UsageError } from "../../errors/mod.ts";
 import { buildDepsLayer, type InstallerChoice, type Libc, LIBCS } from "../../python/mod.ts";
 import { platformList } from "../platforms.ts";
@@ -28,7 +27,7 @@ export async function deps(args: ParsedArgs, out: Output): Promise<void> {
   if (!INSTALLERS.includes(installer)) {
     throw new UsageError(`--installer must be one of ${INSTALLERS.join(", ")}`);
   }
-  const destination = await layerOutput(output, out);
+  const destination = await streamOutput(output, out, "ocisync deps REQS -o - > deps.tar.gz");
   const display = transferDisplay(destination.out, "packed");
   const layer = await buildDepsLayer(requirements, destination.path, {
     prefix: options.prefix as string | undefined,

@@ -6,7 +6,7 @@
  */
 import { parsePlatforms, platformList } from "../platforms.ts";
 import type { ParsedArgs } from "../args.ts";
-import { compressionOption, positiveInteger, sourceDateEpoch } from "../common.ts";
+import { compressionOption, positiveInteger, sourceDateEpoch, streamOutput } from "../common.ts";
 import { openSession } from "../registry_flags.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { stepProgress, transferDisplay } from "../progress.ts";
@@ -49,7 +49,7 @@ import { DEFAULT_ARTIFACT_TYPE, pushSpec } from "../specs.ts";
 export { CONCURRENCY_OPTION, DEFAULT_ARTIFACT_TYPE, pushSpec } from "../specs.ts";
 
 /** Runs `push`. */
-export async function push(args: ParsedArgs, out: Output): Promise<void> {
+export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
   const { options } = args;
   const [refText, ...sources] = args.positionals;
   const baseText = options.base as string | undefined;
@@ -57,6 +57,14 @@ export async function push(args: ParsedArgs, out: Output): Promise<void> {
     throw new UsageError("push needs at least one SOURCE", { hint: `usage: ${pushSpec.usage}` });
   }
   const reference = parseReference(refText);
+  // An archive written to standard output: the report goes to stderr, not into the archive.
+  const { out } = reference.kind === "archive"
+    ? await streamOutput(
+      reference.path,
+      reporting,
+      "ocisync push oci-archive:/dev/stdout SRC > app.tar",
+    )
+    : { out: reporting };
   const platforms = platformList(options);
   const all = platforms?.length === 1 && platforms[0] === "all";
   if (all && !baseText) {
