@@ -101,7 +101,7 @@ async function makeTempFolderBeside(archive: string): Promise<string> {
  * ```ts
  * import { lockArchive } from "./staging.ts";
  * const lock = await lockArchive("out/app.tar"); // out/app.tar.lock
- * await lock.release();
+ * await lock?.release();
  * ```
  */
 export async function lockArchive(archive: string): Promise<FileLock | undefined> {
