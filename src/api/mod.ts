@@ -706,7 +706,7 @@ export interface WatchOptions extends SyncFolderOptions {
 /**
  * Brings a folder in step with a reference once, as `ocisync sync REF -o DIR --once` does: when
  * the digest differs from the last one delivered, the image is pulled into
- * `DIR/.ocisync/<digest>` and `DIR/current` is switched to it in one rename, so readers of
+ * `DIR/.ocisync/<hex>` (named by the image manifest delivered) and `DIR/current` is switched to it in one rename, so readers of
  * `DIR/current` see the old version or the new one, never a mix. The folder (and the state file)
  * are locked for the call: a second writer is refused.
  *

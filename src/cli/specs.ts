@@ -454,7 +454,7 @@ export const syncSpec: CommandSpec = {
       short: "o",
       type: "string",
       value: "DIR",
-      description: "materialise into DIR/.ocisync/<digest>/ and swap the symlink DIR/current",
+      description: "materialise into DIR/.ocisync/<hex>/ and swap the symlink DIR/current",
     },
     {
       name: "keep",
