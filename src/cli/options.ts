@@ -47,7 +47,7 @@ export const REGISTRY_OPTIONS: OptionSpec[] = [
     short: "u",
     type: "string",
     value: "USER",
-    description: "registry user name",
+    description: "registry user name, for every registry the command uses (see --credentials)",
   },
   {
     name: "password-stdin",
