@@ -5,7 +5,7 @@
  * node:crypto, not with ocisync.
  */
 import assert from "node:assert/strict";
-import { ocisync, type RunResult, shown } from "./helpers/cli.ts";
+import { ocisync, ocisyncOk, shown } from "./helpers/cli.ts";
 import { sha256Hex } from "./helpers/hash.ts";
 import { type Schema, validate } from "./helpers/json_schema.ts";
 import { withTempDir, writeTree } from "./helpers/tree.ts";
@@ -29,17 +29,9 @@ interface GcJson {
   withinGrace: { digest: string; size: number }[];
 }
 
-/** Runs ocisync and fails with its output unless it exits 0. */
-async function ocisyncOk(args: string[]): Promise<RunResult> {
-  const result = await ocisync(args);
-  assert.equal(result.code, 0, `ocisync ${args.join(" ")}: ${shown(result)}`);
-  return result;
-}
-
 /** Runs `gc --json` and checks its output against docs/schemas/gc.schema.json. */
 async function gcJson(layout: string, ...args: string[]): Promise<GcJson> {
-  const result = await ocisyncOk(["gc", `oci:${layout}`, "--json", ...args]);
-  const json = JSON.parse(result.stdout);
+  const json = JSON.parse(await ocisyncOk(["gc", `oci:${layout}`, "--json", ...args]));
   const schema = JSON.parse(await Deno.readTextFile(GC_SCHEMA)) as Schema;
   assert.deepEqual(validate(schema, json), []);
   return json;
@@ -163,7 +155,7 @@ Deno.test("a push that reuses old unreachable blobs makes them young, so gc keep
         TWO_HOURS_AGO(),
       );
     }
-    const again = JSON.parse((await push()).stdout);
+    const again = JSON.parse(await push());
     assert.equal(again.uploaded, 0, "every blob was reused");
     // As if gc ran after the push's blobs and before its manifest was listed.
     await unlist();

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { ExitCode } from "../src/cli/exit.ts";
-import { ocisync, runOk, shown } from "./helpers/cli.ts";
+import { ocisync, ocisyncOk, runOk, shown } from "./helpers/cli.ts";
 import { sha256Digest } from "./helpers/hash.ts";
 import { type Schema, validate } from "./helpers/json_schema.ts";
 import {
@@ -31,13 +31,6 @@ const PUSH_SCHEMA: Schema = JSON.parse(
   await Deno.readTextFile(new URL("../docs/schemas/push.schema.json", import.meta.url)),
 );
 
-/** `ocisync ARGS…` with `env`, which must succeed; its stdout. */
-async function ocisyncOk(args: string[], env: Record<string, string>): Promise<string> {
-  const result = await ocisync(args, { env });
-  assert.equal(result.code, 0, shown(result));
-  return result.stdout;
-}
-
 Deno.test("multiplatform CLI: build --platform amd64,arm64 writes the index its --json and --dry-run name", async () => {
   await withRegistry({}, async (registry, tmp) => {
     const base = await pushBaseIndex(registry, tmp);
@@ -50,8 +43,8 @@ Deno.test("multiplatform CLI: build --platform amd64,arm64 writes the index its 
 
     // A dry run, in words and in JSON: the same digests, and nothing written.
     const before = (await registry.requests()).length;
-    const human = await ocisyncOk([...build, "--dry-run"], env);
-    const dry = JSON.parse(await ocisyncOk([...build, "--dry-run", "--json"], env));
+    const human = await ocisyncOk([...build, "--dry-run"], { env });
+    const dry = JSON.parse(await ocisyncOk([...build, "--dry-run", "--json"], { env }));
     assert.deepEqual(writes((await registry.requests()).slice(before)), []);
     assert.equal((await installCalls(pip.log)).length, 2, "one install per platform, then cached");
     assert.deepEqual(validate(PUSH_SCHEMA, dry), []);
@@ -78,7 +71,7 @@ Deno.test("multiplatform CLI: build --platform amd64,arm64 writes the index its 
       "--platform",
       "linux/arm64",
     ];
-    const built = JSON.parse(await ocisyncOk([...repeated, "--json"], env));
+    const built = JSON.parse(await ocisyncOk([...repeated, "--json"], { env }));
     assert.deepEqual(validate(PUSH_SCHEMA, built), []);
     assert.equal(built.digest, dry.digest, "the dry run's index digest is the pushed one");
     assert.deepEqual(built.platforms, dry.platforms);
@@ -103,7 +96,7 @@ Deno.test("multiplatform CLI: build --platform amd64,arm64 writes the index its 
       );
     }
 
-    const quiet = await ocisyncOk([...build, "-q"], env);
+    const quiet = await ocisyncOk([...build, "-q"], { env });
     assert.equal(quiet, `${image}@${built.digest}\n`);
   });
 });
@@ -212,7 +205,7 @@ Deno.test("multiplatform CLI: deps --platform linux/arm64 installs the aarch64 w
         "--find-links",
         `${tmp}/wheels`,
         "-q",
-      ], env);
+      ], { env });
     await deps("linux/arm64", "arm64.tar.gz");
     assert.equal(
       await runOk("tar", ["-xzOf", `${tmp}/arm64.tar.gz`, MODULE]),
