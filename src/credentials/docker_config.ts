@@ -34,9 +34,10 @@
  * ```
  * @module
  */
-import { UsageError } from "../errors/mod.ts";
 import { CredentialHelper, isHelperName } from "./helper.ts";
-import { isObject, malformed, readJsonObject, writeJsonObject } from "./json_file.ts";
+import { OcisyncError, UsageError } from "../errors/mod.ts";
+import { statOrUndefined } from "../fs/stat.ts";
+import { isObject, makeFolderOf, malformed, readJsonObject, writeJsonObject } from "./json_file.ts";
 import { dockerConfigPath } from "./paths.ts";
 import {
   type Credential,
@@ -270,13 +271,15 @@ export class DockerConfig {
   async erase(host: string): Promise<boolean> {
     const registry = normaliseHost(host);
     const { read, write } = this.placement(registry);
-    let removed = write.kind === "helper" && await this.#helper(write).erase(registry);
+    // The file's own entries first: a helper that is missing or fails must not keep them.
+    let removed = false;
     const auths = this.raw.auths;
     for (const place of read) {
       if (place.kind !== "auths" || !isObject(auths)) continue;
       for (const key of place.keys) delete auths[key];
       removed = true;
     }
+    if (write.kind === "helper" && await this.#helper(write).erase(registry)) removed = true;
     return removed;
   }
 
@@ -337,10 +340,12 @@ export class DockerConfigStore implements CredentialStore {
   async put(host: string, credential: Credential): Promise<void> {
     // Checked before the file is read, so that a bad credential is reported as such.
     authsFields(credential);
-    const config = await this.#read() ??
-      DockerConfig.parse({}, this.path, this.#options);
-    await config.put(host, credential);
-    await writeJsonObject(this.path, config.raw);
+    await this.#changing(async () => {
+      const config = await this.#read() ??
+        DockerConfig.parse({}, this.path, this.#options);
+      await config.put(host, credential);
+      await writeJsonObject(this.path, config.raw);
+    });
   }
 
   /**
@@ -351,12 +356,46 @@ export class DockerConfigStore implements CredentialStore {
    * @throws {AuthError} when a helper is missing or fails.
    */
   async erase(host: string): Promise<boolean> {
-    const config = await this.#read();
-    if (config === undefined) return false;
-    const before = JSON.stringify(config.raw);
-    const removed = await config.erase(host);
-    if (JSON.stringify(config.raw) !== before) await writeJsonObject(this.path, config.raw);
-    return removed;
+    // No file, nothing to forget, and no folder or lock to make for it.
+    if (await statOrUndefined(this.path) === undefined) return false;
+    return await this.#changing(async () => {
+      const config = await this.#read();
+      if (config === undefined) return false;
+      const before = JSON.stringify(config.raw);
+      // The file's entries go even when the helper fails: its error is reported after.
+      const erased = await config.erase(host).then(
+        (removed) => ({ removed, error: undefined }),
+        (error) => ({ removed: false, error }),
+      );
+      if (JSON.stringify(config.raw) !== before) await writeJsonObject(this.path, config.raw);
+      if (erased.error !== undefined) throw erased.error;
+      return erased.removed || JSON.stringify(config.raw) !== before;
+    });
+  }
+
+  /**
+   * Runs a read, change and write of the file under its lock (`PATH.lock`), so that two logins
+   * at once keep both entries. The file must be this process's user's: rewritten by another
+   * user (root, on a host), it would change owner, and its owner would lose it.
+   */
+  async #changing<T>(change: () => Promise<T>): Promise<T> {
+    await makeFolderOf(this.path);
+    const lockPath = `${this.path}.lock`;
+    const { withLock } = await import("../fs/lock.ts");
+    return await withLock(lockPath, async () => {
+      const [mine, file] = await Promise.all([
+        Deno.lstat(lockPath),
+        Deno.stat(this.path).catch(() => undefined),
+      ]);
+      if (file !== undefined && mine.uid !== null && file.uid !== mine.uid) {
+        throw new OcisyncError(
+          `${this.path} belongs to user ${file.uid}, and this process runs as user ${mine.uid}: ` +
+            `rewritten, the file would change owner; it was left as it is`,
+          { hint: "log in as the file's owner, or set DOCKER_CONFIG to a folder of your own" },
+        );
+      }
+      return await change();
+    });
   }
 
   async #read(): Promise<DockerConfig | undefined> {

@@ -249,3 +249,64 @@ Deno.test("store: onSecrets only for files that hold a secret; label names the f
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "store: logins at once keep every entry; a logout without its helper still clears the file",
+  ignore: !posix,
+  fn: async () => {
+    await using box = await sandbox();
+    const path = `${box.dir}/config.json`;
+    const store = new DockerConfigStore(path, { env: box.env });
+    // Ten reads, changes and writes at once, as ten `ocisync login` runs would make them.
+    const hosts = Array.from({ length: 10 }, (_, i) => `r${i}.example`);
+    await Promise.all(hosts.map((host) => store.put(host, { username: "me", password: host })));
+    const { auths } = await readConfig(path) as { auths: Record<string, unknown> };
+    assert.deepEqual(Object.keys(auths).sort(), hosts);
+    await assert.rejects(Deno.lstat(`${path}.lock`), Deno.errors.NotFound);
+
+    // A config copied from a workstation: a credsStore that this host has not installed.
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({ credsStore: "absent", auths: { "ghcr.io": { auth: auth("me", "pw") } } }),
+    );
+    await assert.rejects(store.erase("ghcr.io"), /docker-credential-absent/);
+    assert.deepEqual(await readConfig(path), { credsStore: "absent", auths: {} });
+  },
+});
+
+Deno.test({
+  name: "store: a link to nothing is not followed to create a file where it points",
+  ignore: !posix,
+  fn: async () => {
+    await using box = await sandbox();
+    const path = `${box.dir}/config.json`;
+    await Deno.mkdir(`${box.dir}/elsewhere`);
+    await Deno.symlink(`${box.dir}/elsewhere/planted`, path);
+    const store = new DockerConfigStore(path, { env: box.env });
+    await assert.rejects(
+      store.put("ghcr.io", { username: "me", password: "pw" }),
+      /config\.json is a symbolic link to nothing: it was not written/,
+    );
+    assert.deepEqual([...Deno.readDirSync(`${box.dir}/elsewhere`)], []);
+  },
+});
+
+Deno.test({
+  name: "store: a config of another user is not rewritten (it would change owner) (as root)",
+  ignore: !posix || Deno.uid() !== 0,
+  fn: async () => {
+    await using box = await sandbox();
+    const path = `${box.dir}/config.json`;
+    const before = JSON.stringify({ auths: {}, proxies: { default: {} } });
+    await Deno.writeTextFile(path, before, { mode: 0o600 });
+    await Deno.chown(path, 65534, 65534);
+    const store = new DockerConfigStore(path, { env: box.env });
+    await assert.rejects(
+      store.put("ghcr.io", { username: "me", password: "pw" }),
+      /belongs to user 65534, and this process runs as user 0/,
+    );
+    const after = await Deno.stat(path);
+    assert.deepEqual([after.uid, after.mode! & 0o777], [65534, 0o600]);
+    assert.equal(await Deno.readTextFile(path), before);
+  },
+});

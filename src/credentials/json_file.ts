@@ -65,8 +65,10 @@ export async function readJsonObject(
 /**
  * Writes a JSON object as Docker writes its config (tab-indented), atomically, with mode 0600,
  * creating the folder with mode 0700. A symlink is written through, not replaced, as dotfile
- * managers link configs.
+ * managers link configs; a link to nothing is refused rather than followed, as it would make
+ * whoever runs this create a file where someone else's link points.
  *
+ * @throws {OcisyncError} when `path` is a link to nothing.
  * @example
  * ```ts
  * import { writeJsonObject } from "./json_file.ts";
@@ -81,14 +83,32 @@ export async function writeJsonObject(
   try {
     target = await Deno.realPath(path);
   } catch {
-    const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
-    if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true, mode: 0o700 });
+    if (await Deno.lstat(path).then(() => true, () => false)) {
+      throw new OcisyncError(`${path} is a symbolic link to nothing: it was not written`, {
+        hint: "remove the link, or create the file it names",
+      });
+    }
+    await makeFolderOf(path);
   }
   // Tabs, as Docker writes it, so that a login does not reformat the whole file.
   const bytes = new TextEncoder().encode(`${JSON.stringify(value, null, "\t")}\n`);
+  // Made 0600 (less the umask, which only narrows it) before the rename: no chmod by path after
+  // it, which would follow a link put at the path meanwhile.
   await writeFileAtomic(target, [bytes], { mode: 0o600 });
-  // The umask may have narrowed the mode, never widened it; an existing 0644 file is tightened.
-  if (Deno.build.os !== "windows") await Deno.chmod(target, 0o600);
+}
+
+/**
+ * Makes the folder of `path` (mode 0700) if it does not exist.
+ *
+ * @example
+ * ```ts
+ * import { makeFolderOf } from "./json_file.ts";
+ * await makeFolderOf(`${await Deno.makeTempDir()}/docker/config.json`);
+ * ```
+ */
+export async function makeFolderOf(path: string): Promise<void> {
+  const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true, mode: 0o700 });
 }
 
 /**
