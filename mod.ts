@@ -302,6 +302,7 @@ export {
   type SyncChange,
   type SyncConfig,
   type SyncHttpOptions,
+  type SyncHttpServer,
   type SyncLocks,
   syncLoop,
   SyncMetrics,

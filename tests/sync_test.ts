@@ -885,3 +885,82 @@ Deno.test("SIGTERM stops a pull in progress at once; nothing is put in place", a
     }
   });
 });
+
+Deno.test("a flood of connections that uses up the file descriptors does not end the sync; /healthz comes back", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-flood-" });
+  const open: Deno.Conn[] = [];
+  try {
+    await writeTree(`${tmp}/src`, { "a.yaml": { type: "file", content: "a: 1\n" } });
+    const pushed = await ocisync(["push", `oci:${tmp}/layout:v1`, `${tmp}/src`]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    // A soft limit as low as a service's can be, so that the flood reaches it.
+    const command = [Deno.execPath(), "run", ...RUN_FLAGS, MAIN, "sync", `oci:${tmp}/layout:v1`]
+      .concat(["-o", `${tmp}/out`, "--interval", "200ms", "--http", "127.0.0.1:0"])
+      .map((word) => `'${word}'`).join(" ");
+    const child = new Deno.Command("sh", {
+      args: ["-c", `ulimit -n 150 && exec ${command}`],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const lines: string[] = [];
+    const reading = (async () => {
+      for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
+        lines.push(...text.split("\n"));
+      }
+    })();
+    try {
+      const port = await until(() => {
+        const match = lines.join("\n").match(/on http:\/\/127\.0\.0\.1:(\d+)/);
+        return match ? Number(match[1]) : undefined;
+      }, "the server's port");
+      const healthy = async () => {
+        try {
+          const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+          await response.body?.cancel();
+          return response.status === 200 || undefined;
+        } catch {
+          return undefined;
+        }
+      };
+      await until(healthy, "a healthy first tick");
+      // More idle connections than the process has descriptors.
+      for (let i = 0; i < 200; i++) {
+        try {
+          open.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+        } catch {
+          break;
+        }
+      }
+      await until(() => lines.some((l) => l.includes("server failed")) || undefined, "the failure");
+      for (const conn of open.splice(0)) conn.close();
+      await until(healthy, "/healthz again", 45_000);
+      assert.equal(await Promise.race([child.status.then(() => "ended"), delay(100)]), undefined);
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+      await reading;
+    }
+  } finally {
+    for (const conn of open) conn.close();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+/** Waits up to `timeout` ms for `find` to give something. */
+async function until<T>(
+  find: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  timeout = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const found = await find();
+    if (found !== undefined) return found;
+    await delay(50);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function delay(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms));
+}

@@ -499,6 +499,21 @@ export function isLoopbackRegistry(registry: string): boolean {
   return host === "localhost" || host === "[::1]" || host === "127.0.0.1";
 }
 
+/**
+ * Whether `text` is a tag by the reference grammar: a word character, then up to 127 word
+ * characters, dots and dashes.
+ *
+ * @example
+ * ```ts
+ * import { isTag } from "./mod.ts";
+ * isTag("v1.2.3"); // true
+ * isTag("v9\nforged"); // false
+ * ```
+ */
+export function isTag(text: string): boolean {
+  return TAG.test(text);
+}
+
 /** Splits off the registry when the first component names one, by Docker's rule. */
 function splitDomain(name: string): [domain: string | undefined, remainder: string] {
   const slash = name.indexOf("/");

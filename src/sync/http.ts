@@ -357,12 +357,32 @@ export interface SyncHttpOptions {
   signal?: AbortSignal;
   /** Told the address bound, with the actual port when 0 was asked for. */
   onListen?: (address: Deno.NetAddr) => void;
+  /**
+   * Told when the server fails once it has started (the process ran out of file descriptors,
+   * say, under a flood of connections), and when starting it again fails; it is started again
+   * after a pause, 1 s doubling up to 30 s.
+   */
+  onError?: (error: unknown) => void;
 }
 
+/** A running {@linkcode serveSyncHttp} server. */
+export interface SyncHttpServer {
+  /** Settles once the server is stopped, by the signal or {@linkcode SyncHttpServer.shutdown}. */
+  finished: Promise<void>;
+  /** Stops the server. */
+  shutdown(): Promise<void>;
+}
+
+const RESTART_PAUSE_MS = 1000;
+const RESTART_PAUSE_MAX_MS = 30_000;
+
 /**
- * Serves `/healthz` and `/metrics`; anything else is 404. Stop it with the signal or
- * `shutdown()`.
+ * Serves `/healthz` and `/metrics` (`GET` and `HEAD`; other methods get 405, other paths 404),
+ * until the signal aborts or `shutdown()`. The sync goes on whatever its clients do: a server
+ * that fails (a flood of connections can use up the process's file descriptors) is reported to
+ * `onError` and started again after a pause, instead of ending the process.
  *
+ * @throws when it cannot start at first (the address is in use).
  * @example
  * ```ts
  * import { serveSyncHttp, SyncMetrics } from "./http.ts";
@@ -373,13 +393,57 @@ export interface SyncHttpOptions {
  * await server.shutdown();
  * ```
  */
-export function serveSyncHttp(options: SyncHttpOptions): Deno.HttpServer<Deno.NetAddr> {
+export function serveSyncHttp(options: SyncHttpOptions): SyncHttpServer {
+  const stop = new AbortController();
+  const abort = () => stop.abort();
+  options.signal?.addEventListener("abort", abort, { once: true });
+  if (options.signal?.aborted) stop.abort();
+  let server = serveOnce(options, stop.signal);
+  const finished = (async () => {
+    for (let pause = RESTART_PAUSE_MS;; pause = Math.min(2 * pause, RESTART_PAUSE_MAX_MS)) {
+      try {
+        await server.finished;
+        return;
+      } catch (error) {
+        if (stop.signal.aborted) return;
+        options.onError?.(error);
+      }
+      // Started again after a pause, for as long as it takes the flood to end.
+      for (;;) {
+        await pauseUnlessStopped(pause, stop.signal);
+        if (stop.signal.aborted) return;
+        try {
+          server = serveOnce(options, stop.signal);
+          break;
+        } catch (error) {
+          options.onError?.(error);
+          pause = Math.min(2 * pause, RESTART_PAUSE_MAX_MS);
+        }
+      }
+    }
+  })().finally(() => options.signal?.removeEventListener("abort", abort));
+  return {
+    finished,
+    async shutdown() {
+      stop.abort();
+      await finished;
+    },
+  };
+}
+
+/** One server over `Deno.serve`, until `signal` aborts or it fails. */
+function serveOnce(options: SyncHttpOptions, signal: AbortSignal): Deno.HttpServer<Deno.NetAddr> {
   return Deno.serve({
     ...options.address,
-    signal: options.signal,
+    signal,
     onListen: options.onListen ?? (() => {}),
   }, (request) => {
-    const path = new URL(request.url).pathname;
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return new Response("only GET and HEAD\n", { status: 405, headers: { allow: "GET, HEAD" } });
+    }
+    // A request target that is no URL (a hostile Host header) is the client's error.
+    const path = URL.parse(request.url)?.pathname;
+    if (path === undefined) return new Response("bad request\n", { status: 400 });
     if (path === "/healthz") {
       const report = options.metrics.health();
       return Response.json(report, { status: report.healthy ? 200 : 503 });
@@ -390,5 +454,18 @@ export function serveSyncHttp(options: SyncHttpOptions): Deno.HttpServer<Deno.Ne
       });
     }
     return new Response("not found: try /healthz or /metrics\n", { status: 404 });
+  });
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function pauseUnlessStopped(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
   });
 }

@@ -102,6 +102,7 @@ export {
   parseListenAddress,
   serveSyncHttp,
   type SyncHttpOptions,
+  type SyncHttpServer,
   SyncMetrics,
   type SyncTick,
   type TargetHealth,

@@ -33,7 +33,7 @@ import type * as SemverTypes from "npm:@types/semver@7.7.1";
 import { NotFoundError, type OcisyncErrorOptions, UsageError } from "../errors/mod.ts";
 import { type CallOptions, isTagPager, type Target } from "../oci/target.ts";
 import type { Descriptor } from "../oci/types.ts";
-import { formatReference, type Reference } from "../ref/mod.ts";
+import { formatReference, isTag, type Reference } from "../ref/mod.ts";
 
 const semver = semverModule as typeof SemverTypes;
 
@@ -233,7 +233,9 @@ export async function pickTag(
   options: CallOptions = {},
 ): Promise<string> {
   compile(policy);
-  const tags = await listTags(target, options);
+  // A name that is no tag is never a candidate: a hostile registry or layout could list
+  // "v9\n…" to forge log lines, or jam the loop on a name it cannot resolve.
+  const tags = (await listTags(target, options)).filter(isTag);
   const best = bestTag(tags, policy);
   if (best !== undefined) return best;
   const described = describePolicy(policy);

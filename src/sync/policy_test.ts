@@ -86,3 +86,9 @@ Deno.test("pickTag reads every page, once each, and names the policy when nothin
   assert.equal(error.listed, 5);
   assert.match(error.message, /no tag of fake\/repo matches semver "\^3" \(5 tags listed\)/);
 });
+
+Deno.test("pickTag passes over names that are no tags: they could forge log lines or jam the loop", async () => {
+  // Both sort above "v1", which a regex policy would otherwise pick every tick and fail on.
+  const target = pagedTarget(["v1", "v9\n2099-01-01 app changed FORGED", "v9 x", "v1.1"]);
+  assert.equal(await pickTag(target, { tagRegex: "^v" }), "v1.1");
+});

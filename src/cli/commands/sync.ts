@@ -128,6 +128,15 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
     address,
     metrics,
     signal: stop.signal,
+    // The ticks go on: a flood of connections can make the server fail, not the sync.
+    onError: (error) =>
+      log(
+        () => ({ msg: "http server failed", error: (error as Error).message }),
+        () =>
+          `ocisync sync: the /healthz and /metrics server failed (${
+            (error as Error).message
+          }); it starts again`,
+      ),
     onListen: ({ hostname, port }) => {
       const url = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
       log(
