@@ -106,18 +106,12 @@ class SyncProcess {
     return this.logs().filter((e) => e.status !== undefined) as unknown as SyncTick[];
   }
 
-  async waitFor<T>(
+  waitFor<T>(
     find: () => T | undefined | Promise<T | undefined>,
     what: string,
     timeout = 15_000,
   ): Promise<T> {
-    const deadline = Date.now() + timeout;
-    while (Date.now() < deadline) {
-      const found = await find();
-      if (found !== undefined && found !== false) return found;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    throw new Error(`timed out waiting for ${what}; stderr:\n${this.lines.join("\n")}`);
+    return until(find, what, timeout, () => `; stderr:\n${this.lines.join("\n")}`);
   }
 
   /** Waits for the exit; kills the process first if `signal` is given. */
@@ -946,19 +940,23 @@ Deno.test("a flood of connections that uses up the file descriptors does not end
   }
 });
 
-/** Waits up to `timeout` ms for `find` to give something. */
+/**
+ * Waits up to `timeout` ms for `find` to give something (neither undefined nor false); the
+ * error of a timeout ends with `detail()`.
+ */
 async function until<T>(
   find: () => T | undefined | Promise<T | undefined>,
   what: string,
   timeout = 15_000,
+  detail: () => string = () => "",
 ): Promise<T> {
   const deadline = Date.now() + timeout;
   while (Date.now() < deadline) {
     const found = await find();
-    if (found !== undefined) return found;
-    await delay(50);
+    if (found !== undefined && found !== false) return found;
+    await delay(20);
   }
-  throw new Error(`timed out waiting for ${what}`);
+  throw new Error(`timed out waiting for ${what}${detail()}`);
 }
 
 function delay(ms: number): Promise<undefined> {
