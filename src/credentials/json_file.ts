@@ -11,7 +11,7 @@
  * @module
  */
 import { OcisyncError, UsageError } from "../errors/mod.ts";
-import { writeFileAtomic } from "../fs/atomic.ts";
+import { parentOf, writeFileAtomic } from "../fs/atomic.ts";
 
 // JSON strings and numbers, sticky: they match at lastIndex or not at all. A JSON string must
 // not contain raw control characters, hence the range in the pattern.
@@ -107,8 +107,8 @@ export async function writeJsonObject(
  * ```
  */
 export async function makeFolderOf(path: string): Promise<void> {
-  const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
-  if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true, mode: 0o700 });
+  const folder = parentOf(path);
+  if (folder !== "") await Deno.mkdir(folder, { recursive: true, mode: 0o700 });
 }
 
 /**
