@@ -163,6 +163,30 @@ Deno.test("sign: a cosign-encrypted key signs with COSIGN_PASSWORD; a wrong one 
   });
 });
 
+Deno.test("sign: a key file others can read, or a key in the clear, is said on stderr; signing goes on", async () => {
+  await withTempDir("ocisync-sign-", async (tmp) => {
+    const keys = await keyFiles(tmp);
+    const layout = await LayoutTarget.open(`${tmp}/layout`, { create: true });
+    await pushTestImage(layout, "v1");
+    const ref = `oci:${tmp}/layout:v1`;
+    await Deno.chmod(keys.pkcs8, 0o644);
+    const clear = ok(await ocisync(["sign", ref, "--key", keys.pkcs8]));
+    assert.match(clear.stderr, /ec\.pem is readable by other users; chmod 600 /);
+    assert.match(
+      clear.stderr,
+      /ec\.pem holds the private key unencrypted; cosign keeps it encrypted/,
+    );
+    // cosign's own form, private to its owner: nothing to say.
+    await Deno.chmod(keys.encrypted, 0o600);
+    const quiet = ok(
+      await ocisync(["sign", ref, "--key", keys.encrypted], {
+        env: { COSIGN_PASSWORD: "correct horse" },
+      }),
+    );
+    assert.doesNotMatch(quiet.stderr, /warning/);
+  });
+});
+
 Deno.test("verify --key: a Python-signed image verifies; unsigned or by another key exits 8", async () => {
   await withRegistry({}, async (registry, tmp) => {
     const keys = await keyFiles(tmp);

@@ -22,6 +22,7 @@
  * @module
  */
 import { NotFoundError, UsageError } from "../errors/mod.ts";
+import { exposureWarning } from "../fs/stat.ts";
 import { DockerConfig, DockerConfigStore } from "./docker_config.ts";
 import { malformed, readJsonObject } from "./json_file.ts";
 import { authFilePaths } from "./paths.ts";
@@ -280,15 +281,7 @@ function exposureCheck(
   return async (path) => {
     if (warn === undefined || checked.has(path)) return;
     checked.add(path);
-    // The mode of the file itself, through any symlink; null on Windows, which has no such bits.
-    const mode = (await Deno.stat(path).catch(() => undefined))?.mode ?? 0;
-    if ((mode & 0o077) === 0) return;
-    const how = mode & 0o044 ? "readable" : mode & 0o022 ? "writable" : "accessible";
-    warn(`${path} is ${how} by other users; chmod 600 ${shellWord(path)}`);
+    const warning = await exposureWarning(path);
+    if (warning) warn(warning);
   };
-}
-
-/** A path as one shell word, quoted when it needs to be, for a command to copy. */
-function shellWord(path: string): string {
-  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
 }

@@ -47,3 +47,27 @@ export async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | un
     throw error;
   }
 }
+
+/**
+ * A warning for a file that holds secrets (credentials, a private key) whose mode lets other
+ * users read or write it, as ssh gives for keys; undefined when only its owner may. The mode is
+ * the file's, through any link; Windows has no such bits, and gets none.
+ *
+ * @example
+ * ```ts
+ * import { exposureWarning } from "./stat.ts";
+ * const warning = await exposureWarning("./cosign.key");
+ * if (warning) console.error(warning); // "./cosign.key is readable by other users; chmod 600 …"
+ * ```
+ */
+export async function exposureWarning(path: string): Promise<string | undefined> {
+  const mode = (await Deno.stat(path).catch(() => undefined))?.mode ?? 0;
+  if ((mode & 0o077) === 0) return undefined;
+  const how = mode & 0o044 ? "readable" : mode & 0o022 ? "writable" : "accessible";
+  return `${path} is ${how} by other users; chmod 600 ${shellWord(path)}`;
+}
+
+/** A path as one shell word, quoted when it needs to be, for a command to copy. */
+function shellWord(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
+}

@@ -71,6 +71,8 @@ export interface PrivateKey {
   readonly keyObject: KeyObject;
   /** Its public half. */
   readonly publicKey: PublicKey;
+  /** Whether its file held it encrypted (cosign's form), rather than in the clear. */
+  readonly encrypted: boolean;
 }
 
 /** Options of {@linkcode parsePrivateKey}. */
@@ -139,7 +141,9 @@ export async function parsePrivateKey(
   }
   let der = block.der;
   let type: "pkcs8" | "sec1" = block.label === "EC PRIVATE KEY" ? "sec1" : "pkcs8";
-  if (block.label === SIGSTORE_PRIVATE_KEY_LABEL || block.label === COSIGN_PRIVATE_KEY_LABEL) {
+  const encrypted = block.label === SIGSTORE_PRIVATE_KEY_LABEL ||
+    block.label === COSIGN_PRIVATE_KEY_LABEL;
+  if (encrypted) {
     der = await decryptCosignKey(block.der, passwordFor(options, name), name);
     type = "pkcs8";
   }
@@ -152,7 +156,7 @@ export async function parsePrivateKey(
     });
   }
   checkP256(keyObject, name);
-  return { keyObject, publicKey: describePublic(createPublicKey(keyObject)) };
+  return { keyObject, publicKey: describePublic(createPublicKey(keyObject)), encrypted };
 }
 
 /**

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { exposureWarning } from "../../fs/stat.ts";
 import type { ParsedArgs } from "../args.ts";
 import { openSession } from "../registry_flags.ts";
 import type { Output } from "../output.ts";
@@ -41,6 +42,14 @@ export async function sign(args: ParsedArgs, out: Output): Promise<void> {
   }
   // Before any request: a wrong COSIGN_PASSWORD fails at once.
   const key = await parsePrivateKey(pem, { name: path });
+  // Said, not refused: cosign writes keys encrypted and 0600, but a CI secret may be neither.
+  const exposed = await exposureWarning(path);
+  if (exposed) out.warn(exposed);
+  if (!key.encrypted) {
+    out.warn(
+      `${path} holds the private key unencrypted; cosign keeps it encrypted (COSIGN_PASSWORD)`,
+    );
+  }
   await using session = await openSession(options, out);
   const target = await session.open(reference);
   // Resolved once: the digest is what is signed, whatever the tag points at later.
