@@ -14,6 +14,7 @@
  * @module
  */
 import {
+  escapeControl,
   NotFoundError,
   OcisyncError,
   type OcisyncErrorOptions,
@@ -157,12 +158,7 @@ export class Output {
  */
 export function escapeControls(text: string): string {
   // deno-lint-ignore no-control-regex -- control characters are what is written out
-  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, (char) => {
-    const code = char.charCodeAt(0);
-    return code < 0x80
-      ? `\\x${code.toString(16).padStart(2, "0")}`
-      : `\\u${code.toString(16).padStart(4, "0")}`;
-  });
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, escapeControl);
 }
 
 /** The flag of each library option that errors name in their hints. */

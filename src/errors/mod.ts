@@ -417,3 +417,22 @@ export function registryDetails(error: RegistryErrorDetails): RegistryErrorDetai
     ...(repository === undefined ? {} : { repository }),
   };
 }
+
+/**
+ * A control character written out for a message: `\x1b` for C0 and DEL, `\u009b` for C1 and
+ * above (the bidirectional overrides), so that text from registries and images can be shown
+ * without a terminal acting on it.
+ *
+ * @example
+ * ```ts
+ * import { escapeControl } from "./mod.ts";
+ * escapeControl("\x1b"); // "\\x1b"
+ * escapeControl("\u202e"); // "\\u202e"
+ * ```
+ */
+export function escapeControl(char: string): string {
+  const code = char.charCodeAt(0);
+  return code < 0x80
+    ? `\\x${code.toString(16).padStart(2, "0")}`
+    : `\\u${code.toString(16).padStart(4, "0")}`;
+}

@@ -410,7 +410,7 @@ export function serveSyncHttp(options: SyncHttpOptions): SyncHttpServer {
       }
       // Started again after a pause, for as long as it takes the flood to end.
       for (;;) {
-        await pauseUnlessStopped(pause, stop.signal);
+        await sleepUnlessStopped(pause, stop.signal);
         if (stop.signal.aborted) return;
         try {
           server = serveOnce(options, stop.signal);
@@ -457,15 +457,24 @@ function serveOnce(options: SyncHttpOptions, signal: AbortSignal): Deno.HttpServ
   });
 }
 
-/** Waits `ms`, or less when `signal` aborts. */
-function pauseUnlessStopped(ms: number, signal: AbortSignal): Promise<void> {
+/**
+ * Waits `ms`, or less when `signal` aborts; never rejects. The sync loop's waits between ticks
+ * and the server's pauses before a restart.
+ *
+ * @example
+ * ```ts
+ * import { sleepUnlessStopped } from "./http.ts";
+ * await sleepUnlessStopped(10, AbortSignal.timeout(1000));
+ * ```
+ */
+export function sleepUnlessStopped(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
+    const done = () => {
       clearTimeout(timer);
       signal.removeEventListener("abort", done);
       resolve();
-    }
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
   });
 }

@@ -62,7 +62,7 @@ import { closeTarget, openTarget, resolveReference } from "../target/mod.ts";
 import { SignatureError } from "../trust/errors.ts";
 import { parsePublicKey } from "../trust/keys.ts";
 import { type VerifierFiles, wantsVerification } from "../trust/verifier.ts";
-import type { SyncTick } from "./http.ts";
+import { sleepUnlessStopped, type SyncTick } from "./http.ts";
 import { checkPolicyReference, pickTag, type TagPolicy } from "./policy.ts";
 import { layerPaths, outputLockPath, type SyncChange, type SyncOutput } from "./outputs.ts";
 import { stateLockPath, SyncState, type SyncStateEntry } from "./state.ts";
@@ -330,7 +330,7 @@ export async function* syncLoop(options: SyncOptions): AsyncGenerator<SyncTick, 
       };
       if (result.status === "failed" && failures >= maxFailures) throw result.error;
       if (end) return;
-      await sleep(wait, signal);
+      await sleepUnlessStopped(wait, signal);
       if (signal.aborted) return;
     }
   } finally {
@@ -663,17 +663,4 @@ class Ticker {
 /** `ms` less up to `fraction` of it, at random: never more than `ms`. */
 function shortened(ms: number, fraction: number): number {
   return Math.round(ms * (1 - fraction * Math.random()));
-}
-
-/** Waits `ms`, or less when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

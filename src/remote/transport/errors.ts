@@ -14,7 +14,13 @@
  * ```
  * @module
  */
-import { NetworkError, OcisyncError, type RegistryError, registryError } from "../../errors/mod.ts";
+import {
+  escapeControl,
+  NetworkError,
+  OcisyncError,
+  type RegistryError,
+  registryError,
+} from "../../errors/mod.ts";
 import { readBody } from "./body.ts";
 import { type Fetch, type FetchRequest, type HttpResponse, watchFetch } from "./fetch.ts";
 import { redactMessage, redactUrl, replaceUrls, requestLine } from "./redact.ts";
@@ -241,14 +247,6 @@ function quoteRemote(text: string): string {
     .trim();
   const chars = [...flat]; // by code point, so that a cut never splits a surrogate pair
   return chars.length <= QUOTE_LIMIT ? flat : `${chars.slice(0, QUOTE_LIMIT - 1).join("")}…`;
-}
-
-/** A control character written out: `\x1b` for C0 and DEL, `\u009b` for C1. */
-function escapeControl(char: string): string {
-  const code = char.charCodeAt(0);
-  return code < 0x80
-    ? `\\x${code.toString(16).padStart(2, "0")}`
-    : `\\u${code.toString(16).padStart(4, "0")}`;
 }
 
 /**
