@@ -87,6 +87,7 @@ import {
   followLinks,
   indexTar,
   openEntry,
+  sameUnchangedFile,
   type TarIndex,
   type TarIndexEntry,
 } from "./tar_index.ts";
@@ -705,8 +706,7 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
     const now = await statOrUndefined(this.path);
     const same = opened === undefined || now === undefined
       ? opened === now
-      : opened.dev === now.dev && opened.ino === now.ino && opened.size === now.size &&
-        opened.mtime?.getTime() === now.mtime?.getTime();
+      : sameUnchangedFile(opened, now);
     if (same) return;
     throw changedArchiveError(
       this.name,

@@ -290,6 +290,20 @@ function identityOf(info: Deno.FileInfo): FileIdentity {
   return { size: info.size, ino: info.ino, dev: info.dev, mtimeMs: info.mtime?.getTime() };
 }
 
+/**
+ * Whether two `stat`s are of the same file, unchanged: device, inode, size and mtime, as an
+ * index records an archive's identity.
+ *
+ * @example
+ * ```ts
+ * import { sameUnchangedFile } from "./tar_index.ts";
+ * sameUnchangedFile(await Deno.stat("app.tar"), await Deno.stat("app.tar")); // true
+ * ```
+ */
+export function sameUnchangedFile(a: Deno.FileInfo, b: Deno.FileInfo): boolean {
+  return sameFile(identityOf(a), identityOf(b));
+}
+
 function sameFile(a: FileIdentity, b: FileIdentity): boolean {
   return a.size === b.size && a.ino === b.ino && a.dev === b.dev && a.mtimeMs === b.mtimeMs;
 }
