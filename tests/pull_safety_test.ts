@@ -371,6 +371,58 @@ test(
     }),
 );
 
+/**
+ * The mounts of the replace test: a tmpfs at the top, and deeper under a name with a space, a
+ * bind mount of a folder on another file system (one of the destination's own file system has
+ * the same device, and is not found: see `src/fs/mounts.ts`).
+ */
+const INNER_MOUNTS = [
+  { name: "a file system", at: "data", bind: false },
+  { name: "a bind mount", at: "conf/deep dir", bind: true },
+];
+
+for (const { name, at, bind } of INNER_MOUNTS) {
+  test(
+    `pull --delete: a folder with ${name} mounted inside is not replaced; its files stay`,
+    notMountable,
+    () =>
+      withScratch(async (tmp) => {
+        const { reference, destination } = await mergeScene(tmp);
+        const mountPoint = `${destination}/${at}`;
+        await Deno.mkdir(mountPoint, { recursive: true });
+        if (bind) {
+          await Deno.mkdir(`${tmp}/other`);
+          await runOk("mount", ["-t", "tmpfs", "none", `${tmp}/other`]);
+          await Deno.mkdir(`${tmp}/other/kept`);
+          await runOk("mount", ["--bind", `${tmp}/other/kept`, mountPoint]);
+        } else {
+          await runOk("mount", ["-t", "tmpfs", "none", mountPoint]);
+        }
+        try {
+          await Deno.writeTextFile(`${mountPoint}/user.db`, "user db\n");
+          const before = await snapshot(destination);
+          const refused = await ocisync(["pull", reference, "-o", destination, "--delete"]);
+          assert.equal(refused.code, ExitCode.Usage, shown(refused));
+          const said = `cannot replace ${destination}: a file system is mounted inside it, ` +
+            `at ${mountPoint}, whose files would be deleted with the old content`;
+          assert.ok(refused.stderr.includes(said), shown(refused));
+          assert.deepEqual(await snapshot(destination), before);
+          assert.equal(Deno.readTextFileSync(`${mountPoint}/user.db`), "user db\n");
+          assert.deepEqual(stagingIn(tmp), [], "no staging folder is left behind");
+        } finally {
+          await runOk("umount", [mountPoint]);
+          if (bind) await runOk("umount", [`${tmp}/other`]);
+        }
+        // Unmounted, the same pull replaces the folder: the refusal was the mount's alone.
+        const replaced = await ocisync(["pull", reference, "-o", destination, "--delete"]);
+        assert.equal(replaced.code, 0, shown(replaced));
+        const after = Object.keys(await snapshot(destination));
+        assert.ok(!after.includes("conf/link"), "the user's link went with the old content");
+        assert.equal(Deno.readTextFileSync(`${destination}/aaa.conf`), "image aaa\n");
+      }),
+  );
+}
+
 /** Titles that name whiteouts, each beside a file that it would delete. */
 const WHITEOUT_TITLES: { name: string; files: Record<string, string>; copy?: boolean }[] = [
   { name: "a file's whiteout", files: { "a.txt": "a\n", ".wh.a.txt": "" } },

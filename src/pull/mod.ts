@@ -32,6 +32,7 @@
  */
 import { decompressStream } from "../compress/decompress.ts";
 import { lstatOrUndefined } from "../fs/stat.ts";
+import { mountPointBelow, removeFolderTree } from "../fs/mounts.ts";
 import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
 import {
   IntegrityError,
@@ -68,8 +69,9 @@ export interface PullOptions {
   maxEntries?: number;
   /**
    * Make the destination exactly the image: what else it holds is deleted, and the new tree
-   * is renamed into place whole. Without it, a destination with content is merged into: the
-   * image's paths are added or overwritten, and nothing else is touched.
+   * is renamed into place whole; a destination with a file system mounted inside it is refused
+   * (a `UsageError`), as its files would be deleted too. Without it, a destination with content
+   * is merged into: the image's paths are added or overwritten, and nothing else is touched.
    */
   replace?: boolean;
   /** Allow `/` or the root of a mounted file system as the destination. */
@@ -529,6 +531,19 @@ async function planPlacement(destination: string, options: PullOptions): Promise
     return { stagingParent: real, place: (staging) => mergeInto(staging, real) };
   }
   if (isEmpty || options.replace) {
+    // The old content is removed once swapped out: with a file system mounted in it, that
+    // removal would delete the mounted files, and the mount would move with the old folder.
+    const mounted = isEmpty ? undefined : await mountPointBelow(real);
+    if (mounted !== undefined) {
+      throw new UsageError(
+        `cannot replace ${destination}: a file system is mounted inside it, at ${mounted}, ` +
+          "whose files would be deleted with the old content; nothing was changed",
+        {
+          hint: `unmount ${mounted} first, or pull without replacing to merge into the folder`,
+          option: "replace",
+        },
+      );
+    }
     return { stagingParent: parentOf(real), place: (staging) => swapInto(staging, real) };
   }
   // Inside the destination, so that every rename of the merge stays on its file system.
@@ -644,7 +659,9 @@ class Staging {
   /** Removes the folder, unless it must stay or is no longer the one made. */
   async remove(): Promise<void> {
     if (this.keep || !sameFolder(await lstatOrUndefined(this.folder), this.#identity)) return;
-    await Deno.remove(this.folder, { recursive: true }).catch(() => {});
+    // A file system mounted in the swapped-out content after planPlacement looked keeps its
+    // files: the folder is then left.
+    await removeFolderTree(this.folder).catch(() => {});
   }
 }
 
