@@ -65,6 +65,7 @@ import {
 } from "../sync/mod.ts";
 import type { SyncTick } from "../sync/http.ts";
 import { destinationTags, resolveToRead, Session } from "../target/mod.ts";
+import { makeWorkFolder } from "../fs/interrupted.ts";
 
 export { DEFAULT_ARTIFACT_TYPE } from "./defaults.ts";
 
@@ -868,17 +869,13 @@ async function pushInWorkFolder(
   options: PushTransfer,
   push: (work: string, transfer: PushTransfer) => Promise<PushResult>,
 ): Promise<PushedImage> {
-  const work = await Deno.makeTempDir({ prefix: "ocisync-push-" });
-  try {
-    const result = await push(work, {
-      concurrency: options.concurrency,
-      onBlob: options.onBlob,
-      signal: options.signal,
-    });
-    return { ...result, tags };
-  } finally {
-    await Deno.remove(work, { recursive: true }).catch(() => {});
-  }
+  await using work = await makeWorkFolder("ocisync-push-");
+  const result = await push(work.path, {
+    concurrency: options.concurrency,
+    onBlob: options.onBlob,
+    signal: options.signal,
+  });
+  return { ...result, tags };
 }
 
 /** The tags of a push: the reference's (else `latest`, unless it is by digest), then `more`. */

@@ -25,6 +25,7 @@ import { IntegrityError, OcisyncError } from "../errors/mod.ts";
 import type { FileLock } from "../fs/lock.ts";
 import { lstatOrUndefined } from "../fs/stat.ts";
 import { destinationOf } from "../fs/atomic.ts";
+import { makeMarkedFolder, makeMarkedTempDir, unmarkTemporary } from "../fs/interrupted.ts";
 import { MAX_MANIFEST_BYTES } from "../oci/types.ts";
 import { openEntry, type TarIndex, type TarIndexEntry } from "./tar_index.ts";
 
@@ -62,21 +63,25 @@ export async function isStreamed(archive: string): Promise<boolean> {
  */
 export async function openStaging(archive: string, indexJson?: Uint8Array): Promise<LayoutTarget> {
   const path = await isStreamed(archive)
-    ? await Deno.makeTempDir({ prefix: "ocisync-archive-", suffix: STAGING_SUFFIX })
+    ? await makeMarkedTempDir({ prefix: "ocisync-archive-", suffix: STAGING_SUFFIX })
     : await makeTempFolderBeside(archive);
   try {
     if (indexJson) await Deno.writeFile(`${path}/index.json`, indexJson);
     return await LayoutTarget.open(path, { create: true });
   } catch (error) {
     await Deno.remove(path, { recursive: true }).catch(() => {});
+    unmarkTemporary(path);
     throw error;
   }
 }
 
-/** A staging folder `.<file>.<random>.staging` beside `archive`, whose folder is made. */
+/**
+ * A staging folder `.<file>.<random>.staging` beside `archive`, whose folder is made; a
+ * stopped process removes it (see `../fs/interrupted.ts`).
+ */
 async function makeTempFolderBeside(archive: string): Promise<string> {
   const { dir, name } = await makeFolder(archive);
-  return await Deno.makeTempDir({ dir, prefix: `.${name}.`, suffix: STAGING_SUFFIX });
+  return await makeMarkedFolder(dir, `.${name}.`, STAGING_SUFFIX);
 }
 
 /**
@@ -209,6 +214,8 @@ export async function removeStaging(staging: LayoutTarget): Promise<void> {
     await Deno.remove(staging.path, { recursive: true });
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
+  } finally {
+    unmarkTemporary(staging.path);
   }
 }
 

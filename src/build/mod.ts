@@ -87,6 +87,7 @@ export {
   type RequirementsLayer,
   type SourceLayer,
 } from "./recipe.ts";
+import { makeWorkFolder } from "../fs/interrupted.ts";
 
 /** Options of {@linkcode buildImage}. */
 export interface BuildOptions {
@@ -234,7 +235,8 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
     ? new Session(sessionOptions)
     : undefined;
   const targets: OpenTargetOptions | undefined = owned ? { session: owned } : options.targets;
-  const work = await Deno.makeTempDir({ prefix: "ocisync-build-" });
+  await using workFolder = await makeWorkFolder("ocisync-build-");
+  const work = workFolder.path;
   let base: OpenedBase | undefined;
   let baseIndex: OpenedBaseIndex | undefined;
   try {
@@ -419,7 +421,6 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
     if (base) await closeTarget(base.target);
     if (baseIndex) await closeTarget(baseIndex.target);
     await owned?.close();
-    await Deno.remove(work, { recursive: true });
   }
 }
 

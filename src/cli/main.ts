@@ -12,6 +12,7 @@ import { explainError, Output } from "./output.ts";
 import { COMMANDS } from "./commands/mod.ts";
 import { UsageError } from "../errors/mod.ts";
 import { ExitCode, exitCodeOf } from "./exit.ts";
+import { onFirstMark, removeInterrupted } from "../fs/interrupted.ts";
 
 function usage(): string {
   const rows = COMMANDS.map((c) => [c.spec.name, c.spec.summary]);
@@ -67,6 +68,8 @@ export async function main(args: string[]): Promise<number> {
       });
       return ExitCode.Ok;
     }
+    // sync stops on its own: it ends the tick under way, whose pull then cleans up.
+    using _stopped = command.spec.name === "sync" ? undefined : exitOnStopSignal();
     await command.run(parsed, out);
     return ExitCode.Ok;
   } catch (error) {
@@ -80,4 +83,38 @@ export async function main(args: string[]): Promise<number> {
     out.error(reported);
     return exitCodeOf(reported);
   }
+}
+
+/** The signals that stop a command, with their numbers: the exit code is 128 and the number. */
+const STOP_SIGNALS: Partial<Record<Deno.Signal, number>> = Deno.build.os === "windows"
+  ? { SIGINT: 2 }
+  : { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+
+/**
+ * Until disposed of, a stop signal (Ctrl-C, a closed terminal, a CI job's timeout) removes the
+ * temporary files and folders the command has made and not yet put in place, and exits with
+ * 128 and the signal's number, as a shell reports: without it the process dies at once, and
+ * leaves a pull's staging folder or a half-written layer file behind. The signals are listened
+ * for from the first such file on: a command that makes none dies as any process does.
+ */
+function exitOnStopSignal(): Disposable {
+  const handlers: { signal: Deno.Signal; handler: () => void }[] = [];
+  onFirstMark(() => {
+    for (const [name, number] of Object.entries(STOP_SIGNALS)) {
+      const signal = name as Deno.Signal;
+      const handler = () => {
+        removeInterrupted();
+        console.error(`ocisync: stopped by ${signal}`);
+        Deno.exit(128 + number);
+      };
+      Deno.addSignalListener(signal, handler);
+      handlers.push({ signal, handler });
+    }
+  });
+  return {
+    [Symbol.dispose]() {
+      onFirstMark(undefined);
+      for (const { signal, handler } of handlers) Deno.removeSignalListener(signal, handler);
+    },
+  };
 }

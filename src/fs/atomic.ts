@@ -21,6 +21,7 @@
  * @module
  */
 import { OcisyncError } from "../errors/mod.ts";
+import { markTemporary, unmarkTemporary } from "./interrupted.ts";
 
 const WRITE_SIZE = 1024 * 1024;
 /** The longest file name most file systems take (NAME_MAX), in bytes. */
@@ -200,9 +201,12 @@ async function writeReplacing(
   const replaced = await lstatOrUndefined(target, path);
   const mode = options.mode ?? (replaced?.isFile ? replaced.mode! & 0o777 : undefined);
   let file: Deno.FsFile;
+  // Marked before it exists: a signal between its creation and its marking would leave it.
+  markTemporary(temp);
   try {
     file = await Deno.open(temp, { write: true, createNew: true, mode });
   } catch (error) {
+    unmarkTemporary(temp);
     throw cannotWrite(path, error);
   }
   try {
@@ -216,6 +220,8 @@ async function writeReplacing(
     } catch { /* already closed */ }
     await Deno.remove(temp).catch(() => {});
     throw error;
+  } finally {
+    unmarkTemporary(temp);
   }
 }
 

@@ -37,6 +37,7 @@
  * @module
  */
 import { OcisyncError } from "../errors/mod.ts";
+import { markTemporary, unmarkTemporary } from "./interrupted.ts";
 import { readUpTo } from "./read.ts";
 import { statOrUndefined } from "./stat.ts";
 
@@ -105,6 +106,14 @@ export class FileLock implements AsyncDisposable {
       file.utime(now, now).catch(() => {});
     }, Math.max(1000, staleMs / 3));
     Deno.unrefTimer(this.#refresh);
+    // A stopped process removes the file, unless it is no longer this lock's (see `release`).
+    markTemporary(path, () => {
+      try {
+        return sameFile(file.statSync(), Deno.lstatSync(path));
+      } catch {
+        return false;
+      }
+    });
   }
 
   /**
@@ -180,6 +189,7 @@ export class FileLock implements AsyncDisposable {
   async release(): Promise<void> {
     if (this.#released) return;
     this.#released = true;
+    unmarkTemporary(this.path);
     clearInterval(this.#refresh);
     // Remove before closing: the kernel lock keeps breakers away until the path is gone.
     const [held, named] = await Promise.all([

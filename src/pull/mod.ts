@@ -32,6 +32,7 @@
  */
 import { decompressStream } from "../compress/decompress.ts";
 import { lstatOrUndefined } from "../fs/stat.ts";
+import { makeMarkedFolder, unmarkTemporary } from "../fs/interrupted.ts";
 import { mountPointBelow, removeFolderTree } from "../fs/mounts.ts";
 import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
 import {
@@ -230,6 +231,7 @@ export async function pull(
     // An image's are its top-level entries, read once the tree is known to be the one made.
     files ??= [...Deno.readDirSync(staging.tree)].map((e) => e.name).sort();
     await unpacker.finish();
+    staging.placing();
     await placement.place(staging);
     return {
       digest: chosen.digest,
@@ -629,7 +631,8 @@ class Staging {
 
   /** Makes the folder (mkdir, which fails on anything at its name) and its tree, both 0700. */
   static async #makeIn(parent: string): Promise<Staging> {
-    const folder = await Deno.makeTempDir({ dir: parent, prefix: ".ocisync-pull-" });
+    // Until the tree is put in place, a stopped process removes the folder.
+    const folder = await makeMarkedFolder(parent, ".ocisync-pull-");
     const staging = new Staging(folder, await Deno.lstat(folder));
     await Deno.mkdir(staging.tree, { mode: 0o700 });
     return staging;
@@ -651,6 +654,14 @@ class Staging {
     await Deno.chmod(this.tree, PLACED_MODE);
   }
 
+  /**
+   * Says that the tree is being put in place: from here the folder may hold what the placement
+   * moves out of the destination, which a stopped process must not remove with it.
+   */
+  placing(): void {
+    unmarkTemporary(this.folder);
+  }
+
   /** A fresh path in the folder, for an entry the placement moves out of the destination. */
   aside(): string {
     return `${this.folder}/aside-${++this.#asides}`;
@@ -658,6 +669,7 @@ class Staging {
 
   /** Removes the folder, unless it must stay or is no longer the one made. */
   async remove(): Promise<void> {
+    unmarkTemporary(this.folder);
     if (this.keep || !sameFolder(await lstatOrUndefined(this.folder), this.#identity)) return;
     // A file system mounted in the swapped-out content after planPlacement looked keeps its
     // files: the folder is then left.

@@ -46,6 +46,7 @@ import { isPushAuthenticator, type Target } from "../../oci/target.ts";
 import { destinationTags } from "../../target/mod.ts";
 import { parseKeyValues } from "../../units/mod.ts";
 import { DEFAULT_ARTIFACT_TYPE, pushSpec } from "../specs.ts";
+import { makeWorkFolder } from "../../fs/interrupted.ts";
 export { CONCURRENCY_OPTION, DEFAULT_ARTIFACT_TYPE, pushSpec } from "../specs.ts";
 
 /** Runs `push`. */
@@ -97,7 +98,8 @@ export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
     if (isPushAuthenticator(target)) await target.authenticateForPush();
     return target;
   };
-  const work = await Deno.makeTempDir({ prefix: "ocisync-push-" });
+  await using workFolder = await makeWorkFolder("ocisync-push-");
+  const work = workFolder.path;
   const display = transferDisplay(out, "uploaded");
   const onBlob = display.listener;
   let base: OpenedBase | undefined;
@@ -206,7 +208,6 @@ export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
     throw error;
   } finally {
     display.close();
-    await Deno.remove(work, { recursive: true });
   }
 }
 

@@ -1,0 +1,196 @@
+/**
+ * The temporary files and folders of this process that are not yet put in place or removed: a
+ * command stopped by a signal (Ctrl-C, a CI job's timeout) removes them before it exits, so that
+ * it leaves no half-written file or folder behind. The command line does that (`../cli/main.ts`);
+ * a library user whose process is stopped can call {@linkcode removeInterrupted} the same way.
+ * Only what was made here is marked, never a user's file.
+ *
+ * @example
+ * ```ts
+ * import { markTemporary, unmarkTemporary } from "./interrupted.ts";
+ * const work = await Deno.makeTempDir();
+ * markTemporary(work);
+ * try {
+ *   await Deno.writeTextFile(`${work}/layer.tar`, "…");
+ * } finally {
+ *   unmarkTemporary(work);
+ *   await Deno.remove(work, { recursive: true });
+ * }
+ * ```
+ * @module
+ */
+
+/** The marked paths, each with what says whether it is still this process's own, if anything. */
+const marked = new Map<string, (() => boolean) | undefined>();
+
+/**
+ * A signal can come while another thread (a worker unpacking a layer) still writes into a
+ * folder being removed, which then fails as not empty: the removal is tried again this often.
+ */
+const REMOVAL_ATTEMPTS = 5;
+
+/**
+ * Marks the temporary file or folder `path`, which this process has just made, to be removed
+ * should the process be stopped, until {@linkcode unmarkTemporary} is called for it: once it is
+ * put in place, removed, or holds what must not be lost. `isOwn`, when given, is asked at the
+ * removal whether the path still names what this process made (a lock file that someone may
+ * have deleted, and another process made again).
+ *
+ * @example
+ * ```ts
+ * import { markTemporary, unmarkTemporary } from "./interrupted.ts";
+ * const file = await Deno.makeTempFile();
+ * markTemporary(file);
+ * unmarkTemporary(file);
+ * ```
+ */
+export function markTemporary(path: string, isOwn?: () => boolean): void {
+  marked.set(path, isOwn);
+  const listener = firstMarkListener;
+  firstMarkListener = undefined;
+  listener?.();
+}
+
+/** What {@linkcode onFirstMark} was given, until a path is marked. */
+let firstMarkListener: (() => void) | undefined;
+
+/**
+ * Calls `listener` when a path is first marked from now on (at once, if one is marked already),
+ * or never, if `undefined` replaces it first. The command line listens for stop signals only
+ * then: a command that makes no temporary file has nothing to remove, and dies as any process.
+ *
+ * @example
+ * ```ts
+ * import { markTemporary, onFirstMark, unmarkTemporary } from "./interrupted.ts";
+ * onFirstMark(() => console.log("listening for signals"));
+ * markTemporary("/tmp/x"); // prints "listening for signals"
+ * unmarkTemporary("/tmp/x");
+ * ```
+ */
+export function onFirstMark(listener: (() => void) | undefined): void {
+  firstMarkListener = marked.size > 0 ? undefined : listener;
+  if (listener && marked.size > 0) listener();
+}
+
+/**
+ * Takes back {@linkcode markTemporary} for `path`.
+ *
+ * @example
+ * ```ts
+ * import { unmarkTemporary } from "./interrupted.ts";
+ * unmarkTemporary("/tmp/ocisync-push-1234");
+ * ```
+ */
+export function unmarkTemporary(path: string): void {
+  marked.delete(path);
+}
+
+/**
+ * Removes every marked file and folder, synchronously, as the last thing before the process
+ * exits: no other task of the process runs meanwhile. What cannot be removed is left.
+ *
+ * @example
+ * ```ts
+ * import { removeInterrupted } from "./interrupted.ts";
+ * Deno.addSignalListener("SIGTERM", () => {
+ *   removeInterrupted();
+ *   Deno.exit(143);
+ * });
+ * ```
+ */
+export function removeInterrupted(): void {
+  for (const [path, isOwn] of marked) {
+    if (isOwn && !isOwn()) continue;
+    for (let attempt = 1; attempt <= REMOVAL_ATTEMPTS; attempt++) {
+      try {
+        Deno.removeSync(path, { recursive: true });
+        break;
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) break;
+      }
+    }
+  }
+  marked.clear();
+}
+
+/**
+ * Makes the folder `PARENT/PREFIX<random>SUFFIX`, private to its owner (0700), marked (see
+ * {@linkcode markTemporary}) before it exists: marked after, a signal coming meanwhile would
+ * leave it behind (`Deno.makeTempDir` names its folder only once it is made).
+ *
+ * @example
+ * ```ts
+ * import { makeMarkedFolder, unmarkTemporary } from "./interrupted.ts";
+ * const staging = await makeMarkedFolder(".", ".app.tar.", ".staging");
+ * unmarkTemporary(staging);
+ * await Deno.remove(staging);
+ * ```
+ */
+export async function makeMarkedFolder(
+  parent: string,
+  prefix: string,
+  suffix = "",
+): Promise<string> {
+  for (;;) {
+    const random = crypto.getRandomValues(new Uint8Array(8)).toHex();
+    const path = `${parent.replace(/\/$/, "")}/${prefix}${random}${suffix}`;
+    markTemporary(path);
+    try {
+      await Deno.mkdir(path, { mode: 0o700 });
+      return path;
+    } catch (error) {
+      unmarkTemporary(path);
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+  }
+}
+
+/**
+ * `Deno.makeTempDir`, its folder marked (see {@linkcode markTemporary}) as soon as it is made.
+ * That folder is found as the runtime finds it (`TMPDIR`, without asking for the permission to
+ * read the environment), so it is marked only once made: a signal in between leaves it there,
+ * in the system's temporary folder.
+ *
+ * @example
+ * ```ts
+ * import { makeMarkedTempDir, unmarkTemporary } from "./interrupted.ts";
+ * const staging = await makeMarkedTempDir({ prefix: "ocisync-archive-" });
+ * unmarkTemporary(staging);
+ * await Deno.remove(staging);
+ * ```
+ */
+export async function makeMarkedTempDir(options: Deno.MakeTempOptions): Promise<string> {
+  const path = await Deno.makeTempDir(options);
+  markTemporary(path);
+  return path;
+}
+
+/** A temporary folder that is removed when it is disposed of. */
+export interface WorkFolder extends AsyncDisposable {
+  /** The folder. */
+  readonly path: string;
+}
+
+/**
+ * Makes a folder in the system's temporary folder, named `prefix` and random characters, for
+ * the files of one operation (a layer packed before it is pushed): marked (see
+ * {@linkcode markTemporary}) until it is disposed of, which removes it.
+ *
+ * @example
+ * ```ts
+ * import { makeWorkFolder } from "./interrupted.ts";
+ * await using work = await makeWorkFolder("ocisync-push-");
+ * await Deno.writeTextFile(`${work.path}/layer.tar`, "…");
+ * ```
+ */
+export async function makeWorkFolder(prefix: string): Promise<WorkFolder> {
+  const path = await makeMarkedTempDir({ prefix });
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      unmarkTemporary(path);
+      // What the operation left in the system's temporary folder must not fail it.
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    },
+  };
+}

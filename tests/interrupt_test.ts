@@ -1,0 +1,180 @@
+/**
+ * A command stopped by a signal (Ctrl-C's SIGINT, a CI job's SIGTERM, a closed terminal's
+ * SIGHUP) leaves no half-written file or folder behind, and exits with 128 and the signal's
+ * number, as a shell reports. To stop each command at a known point, a proxy in front of the
+ * registry stalls the layer's download or upload after its first bytes; the signal comes once
+ * the command's temporary file or folder is there.
+ */
+import assert from "node:assert/strict";
+import { RUN_FLAGS } from "../scripts/permissions.ts";
+import { ocisyncOk } from "./helpers/cli.ts";
+import { type FaultRule, type FrontProxy, startProxy } from "./helpers/fault_proxy.ts";
+import { startRegistry } from "./helpers/registry.ts";
+import { withTempDir } from "./helpers/tree.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** The signals that stop a command, with the exit codes a shell reports for them. */
+const STOP_SIGNALS: { signal: Deno.Signal; code: number }[] = [
+  { signal: "SIGINT", code: 130 },
+  { signal: "SIGTERM", code: 143 },
+  { signal: "SIGHUP", code: 129 },
+];
+
+/** A stall of the layer's download (a `GET` of a blob of at least 1 MiB) after 64 KiB. */
+const STALLED_DOWNLOAD: FaultRule = {
+  method: "GET",
+  path: /\/blobs\/sha256:/,
+  times: Infinity,
+  fault: { kind: "stall", seconds: 60, after: 64 * 1024 },
+};
+
+/** The names in `folder`, its hidden ones included; none when it does not exist. */
+function namesIn(folder: string): string[] {
+  try {
+    return [...Deno.readDirSync(folder)].map((entry) => entry.name).sort();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+}
+
+/** Whether the proxy has stalled a request. */
+function stalled(proxy: FrontProxy): boolean {
+  return proxy.seen.some((request) => request.fault === "stall");
+}
+
+/** Polls `ready` every 20 ms, for at most 20 s. */
+async function waitFor(what: string, ready: () => boolean): Promise<void> {
+  for (const started = Date.now(); !ready(); await new Promise((r) => setTimeout(r, 20))) {
+    if (Date.now() - started > 20_000) throw new Error(`timed out waiting for ${what}`);
+  }
+}
+
+/**
+ * Runs `ocisync ARGS…` (with `env`), sends `signal` once `ready` says the command is where it
+ * should be stopped, and returns its exit code and stderr.
+ */
+async function stopped(
+  args: string[],
+  signal: Deno.Signal,
+  what: string,
+  ready: () => boolean,
+  env: Record<string, string> = {},
+): Promise<{ code: number; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...RUN_FLAGS, MAIN, ...args],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  try {
+    await waitFor(what, ready);
+  } catch (error) {
+    child.kill("SIGKILL");
+    await child.output();
+    throw error;
+  }
+  child.kill(signal);
+  const { code, stderr } = await child.output();
+  return { code, stderr: new TextDecoder().decode(stderr) };
+}
+
+/**
+ * A registry behind a proxy that stalls the downloads of blobs, holding `app:v1`: a folder with
+ * a 2 MiB file of random bytes.
+ */
+async function withStalledImage(
+  fn: (proxy: FrontProxy, tmp: string) => Promise<void>,
+): Promise<void> {
+  const registry = await startRegistry();
+  const proxy = startProxy(registry.host);
+  try {
+    await withTempDir("ocisync-interrupt-", async (tmp) => {
+      await Deno.mkdir(`${tmp}/src`);
+      // getRandomValues fills at most 64 KiB a call.
+      const random = new Uint8Array(2 * 1024 * 1024);
+      for (let at = 0; at < random.length; at += 65536) {
+        crypto.getRandomValues(random.subarray(at, at + 65536));
+      }
+      await Deno.writeFile(`${tmp}/src/data.bin`, random);
+      await ocisyncOk(["push", `${registry.host}/app:v1`, `${tmp}/src`]);
+      proxy.inject(STALLED_DOWNLOAD);
+      await fn(proxy, tmp);
+    });
+  } finally {
+    await proxy.close();
+    await registry.stop();
+  }
+}
+
+for (const { signal, code } of STOP_SIGNALS) {
+  Deno.test(`${signal} during a pull removes the staging folder and exits ${code}`, async () => {
+    await withStalledImage(async (proxy, tmp) => {
+      await Deno.mkdir(`${tmp}/parent`);
+      const result = await stopped(
+        ["pull", `${proxy.host}/app:v1`, "-o", `${tmp}/parent/out`],
+        signal,
+        "the stalled layer download, with the staging folder made",
+        () => stalled(proxy) && namesIn(`${tmp}/parent`).length > 0,
+      );
+      assert.equal(result.code, code, result.stderr);
+      assert.match(result.stderr, new RegExp(`stopped by ${signal}`));
+      assert.deepEqual(namesIn(`${tmp}/parent`), [], "no staging folder, no destination");
+    });
+  });
+}
+
+Deno.test("SIGINT during a copy into a layout removes the blob's temporary file", async () => {
+  await withStalledImage(async (proxy, tmp) => {
+    const blobs = `${tmp}/layout/blobs/sha256`;
+    const result = await stopped(
+      ["copy", `${proxy.host}/app:v1`, `oci:${tmp}/layout:v1`],
+      "SIGINT",
+      "the layer's temporary file in the layout",
+      () => namesIn(blobs).some((name) => name.endsWith(".tmp")),
+    );
+    assert.equal(result.code, 130, result.stderr);
+    assert.deepEqual(namesIn(blobs).filter((name) => name.startsWith(".")), []);
+  });
+});
+
+Deno.test("SIGTERM during a copy into an archive removes its staging folder", async () => {
+  await withStalledImage(async (proxy, tmp) => {
+    await Deno.mkdir(`${tmp}/out`);
+    const result = await stopped(
+      ["copy", `${proxy.host}/app:v1`, `oci-archive:${tmp}/out/app.tar`],
+      "SIGTERM",
+      "the archive's staging folder, holding the layer's temporary file",
+      () =>
+        namesIn(`${tmp}/out`).some((name) =>
+          name.endsWith(".staging") &&
+          namesIn(`${tmp}/out/${name}/blobs/sha256`).some((blob) => blob.endsWith(".tmp"))
+        ),
+    );
+    assert.equal(result.code, 143, result.stderr);
+    assert.deepEqual(namesIn(`${tmp}/out`), [], "no staging folder, no lock file");
+  });
+});
+
+Deno.test("SIGTERM during a push removes the packed layer's work folder", async () => {
+  await withStalledImage(async (proxy, tmp) => {
+    proxy.inject({
+      method: "POST",
+      path: /^\/v2\/other\/blobs\/uploads\//,
+      times: Infinity,
+      fault: { kind: "stall", seconds: 60 },
+    });
+    await Deno.mkdir(`${tmp}/temporary`);
+    const result = await stopped(
+      ["push", `${proxy.host}/other:v1`, `${tmp}/src`],
+      "SIGTERM",
+      "the stalled upload, with the layer packed in the work folder",
+      () => stalled(proxy) && namesIn(`${tmp}/temporary`).length > 0,
+      { TMPDIR: `${tmp}/temporary` },
+    );
+    assert.equal(result.code, 143, result.stderr);
+    assert.deepEqual(namesIn(`${tmp}/temporary`), []);
+  });
+});
