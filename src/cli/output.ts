@@ -24,6 +24,7 @@ import {
 } from "../errors/mod.ts";
 import type { HttpExchange } from "../remote/transport/logging.ts";
 import { redactHeader, redactUrl } from "../remote/transport/redact.ts";
+import { SignatureError } from "../trust/errors.ts";
 
 /** How a command reports. */
 export interface OutputMode {
@@ -125,6 +126,12 @@ export class Output {
   error(error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
     let text = `ocisync: error: ${message}`;
+    // Why each signature was refused, as cosign says it.
+    if (error instanceof SignatureError) {
+      for (const line of refusalLines(error.rejected, this.mode.verbose === true)) {
+        text += `\n${line}`;
+      }
+    }
     if (error instanceof OcisyncError && error.hint) text += `\nhint: ${hintWithFlag(error)}`;
     // With --debug, where every error in the chain came from: the message first, the cause last.
     let depth = 0;
@@ -161,10 +168,34 @@ export function escapeControls(text: string): string {
   return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, escapeControl);
 }
 
+/** How many refused signatures a failed verification lists; `--verbose` lists them all. */
+const REFUSALS_SHOWN = 5;
+
+/**
+ * The lines that say why each signature was refused (`SignatureError.rejected`, whose quotes of
+ * registries and signatures are written out already): the first few, unless `all`.
+ *
+ * @example
+ * ```ts
+ * import { refusalLines } from "./output.ts";
+ * refusalLines(["layer 0 (sha256:…): no key verified the signature"], false);
+ * // ["  refused: layer 0 (sha256:…): no key verified the signature"]
+ * ```
+ */
+export function refusalLines(rejected: readonly string[], all: boolean): string[] {
+  const shown = all ? rejected : rejected.slice(0, REFUSALS_SHOWN);
+  const more = rejected.length - shown.length;
+  return [
+    ...shown.map((line) => `  refused: ${line}`),
+    ...(more > 0 ? [`  and ${more} more (--verbose lists them all)`] : []),
+  ];
+}
+
 /** The flag of each library option that errors name in their hints. */
 const OPTION_FLAGS: Record<string, string> = {
   maxEntries: "--max-entries",
   maxExtractSize: "--max-extract-size",
+  maxEventsSize: "--max-events-size",
   replace: "--delete",
   allowMountRoot: "--force",
   files: "--files",

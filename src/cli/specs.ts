@@ -178,6 +178,13 @@ export const pushSpec: CommandSpec = {
  */
 export const DEFAULT_MAX_EXTRACT_SIZE = "32GiB";
 
+/**
+ * The default limit on the JSON lines one change may write with `sync --events`, held in memory
+ * until written: events carry configuration. The library's default, `DEFAULT_MAX_EVENTS_BYTES`
+ * of `../sync/outputs.ts`, is the same size.
+ */
+export const DEFAULT_MAX_EVENTS_SIZE = "32MiB";
+
 /** `--max-entries N`, for `pull` and `sync`. */
 export const MAX_ENTRIES_OPTION: OptionSpec = {
   name: "max-entries",
@@ -448,6 +455,13 @@ export const syncSpec: CommandSpec = {
       value: "utf-8|base64",
       description: "how events carry layer contents",
       default: SYNC_DEFAULTS.encoding,
+    },
+    {
+      name: "max-events-size",
+      type: "string",
+      value: "SIZE",
+      description: "the most bytes of events one change may write (held in memory meanwhile)",
+      default: DEFAULT_MAX_EVENTS_SIZE,
     },
     {
       name: "output",

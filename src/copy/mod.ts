@@ -102,6 +102,11 @@ export interface CopyResult {
    * one, the first of them).
    */
   verified?: VerifiedImage;
+  /**
+   * With a verifier: every verification made, in order: the index's alone when its own
+   * signature covered the copy, else each platform's manifest's (the first is `verified`).
+   */
+  verifications?: VerifiedImage[];
   /** Blob transfers. */
   stats: TransferStats;
 }
@@ -196,7 +201,8 @@ export async function copyImage(
   let root = descriptor;
   if (options.verifier) {
     // Before anything is read for the copy: from here on, only the digests that verified.
-    result.verified = await verifySource(options.verifier, source, descriptor, platforms);
+    result.verifications = await verifySource(options.verifier, source, descriptor, platforms);
+    result.verified = result.verifications[0];
     // With several platforms, the index is reduced to them below, whichever digests verified.
     root = platforms.length > 1 ? descriptor : result.verified.descriptor;
   }
@@ -264,7 +270,7 @@ export async function copyImage(
  * Verifies `descriptor` before a copy of `platforms` of it (none: all of it). The index's own
  * signature covers every platform. Without one, a platform's manifest signature vouches for that
  * platform alone, so with several each must verify on its own, or the verifier's refusal is
- * thrown. Returns the first verification: the index's, or the first platform's.
+ * thrown. Returns every verification made: the index's, or each platform's in turn.
  *
  * @throws {SignatureError} (of `../trust/errors.ts`) when the index and a platform's manifest
  * have no valid signature.
@@ -274,11 +280,13 @@ async function verifySource(
   source: Target,
   descriptor: Descriptor,
   platforms: Platform[],
-): Promise<VerifiedImage> {
+): Promise<VerifiedImage[]> {
   const [first, ...others] = platforms;
-  const verified = await verifier.verify(source, descriptor, { platform: first });
-  if (verified.descriptor.digest === descriptor.digest) return verified;
-  for (const platform of others) await verifier.verify(source, descriptor, { platform });
+  const verified = [await verifier.verify(source, descriptor, { platform: first })];
+  if (verified[0].descriptor.digest === descriptor.digest) return verified;
+  for (const platform of others) {
+    verified.push(await verifier.verify(source, descriptor, { platform }));
+  }
   return verified;
 }
 

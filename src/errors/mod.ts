@@ -419,6 +419,23 @@ export function registryDetails(error: RegistryErrorDetails): RegistryErrorDetai
 }
 
 /**
+ * Text from outside ocisync (a registry, an image, a signature) as part of one line of a
+ * message: every control character, line breaks and tabs included, and the bidirectional
+ * overrides and isolates written out ({@linkcode escapeControl}), so that it can neither forge
+ * a line of ocisync's own nor reach a terminal as a command.
+ *
+ * @example
+ * ```ts
+ * import { escapeRemote } from "./mod.ts";
+ * escapeRemote("text/plain\nocisync: verified\x1b[31m"); // "text/plain\\x0aocisync: verified\\x1b[31m"
+ * ```
+ */
+export function escapeRemote(text: string): string {
+  // deno-lint-ignore no-control-regex -- control characters are what is written out
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, escapeControl);
+}
+
+/**
  * A control character written out for a message: `\x1b` for C0 and DEL, `\u009b` for C1 and
  * above (the bidirectional overrides), so that text from registries and images can be shown
  * without a terminal acting on it.

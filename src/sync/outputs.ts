@@ -22,7 +22,7 @@
  */
 import { resolve } from "node:path";
 import { type Digest, parseDigest, sha256Digest } from "../digest/mod.ts";
-import { NetworkError, OcisyncError } from "../errors/mod.ts";
+import { IntegrityError, NetworkError, OcisyncError, UnsafeContentError } from "../errors/mod.ts";
 import { statOrUndefined } from "../fs/stat.ts";
 import type { Target } from "../oci/target.ts";
 import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
@@ -30,6 +30,7 @@ import type { BlobListener } from "../progress/mod.ts";
 import { TITLE_ANNOTATION } from "../oci/annotations.ts";
 import { type LayerOperation, pull } from "../pull/mod.ts";
 import { discardBody, redactUrl, Transport } from "../remote/transport.ts";
+import { readBounded } from "../streams/mod.ts";
 import type { SyncStateEntry } from "./state.ts";
 
 /**
@@ -136,6 +137,13 @@ export function layerPaths(manifest: Manifest): string[] {
   );
 }
 
+/**
+ * The default of {@linkcode EventsOutputOptions.maxEventsSize}: 32 MiB. Events carry
+ * configuration, held in memory while a batch is built; the CLI's `--max-events-size` default,
+ * `DEFAULT_MAX_EVENTS_SIZE` of `../cli/specs.ts`, is the same size.
+ */
+export const DEFAULT_MAX_EVENTS_BYTES = 32 * 1024 * 1024;
+
 /** Options of {@linkcode eventsOutput}. */
 export interface EventsOutputOptions {
   /**
@@ -143,7 +151,18 @@ export interface EventsOutputOptions {
    * the tick, or `base64`, and then each `put` also says `"encoding":"base64"`. Default `utf-8`.
    */
   encoding?: "utf-8" | "base64";
+  /**
+   * The most bytes of JSON lines one change may write: the batch is held in memory until it is
+   * written whole. A change whose layers declare more content than this (in base64, once
+   * encoded) fails before any layer is fetched; one whose lines come out larger (JSON escapes,
+   * paths) fails as soon as they do. Either way nothing is written. Default
+   * {@linkcode DEFAULT_MAX_EVENTS_BYTES}.
+   */
+  maxEventsSize?: number;
 }
+
+/** How events carry layer contents. */
+type EventsEncoding = NonNullable<EventsOutputOptions["encoding"]>;
 
 /**
  * Writes a change as JSON lines, in flowgen's shape: a `put` per layer
@@ -151,9 +170,11 @@ export interface EventsOutputOptions {
  * each path of the previous digest that is gone, then `{"action":"synced","artifact_digest",
  * "reference"}`. With a tag policy, every line also has the `tag` picked. Every blob is fetched and verified before the first line is written, and the
  * batch goes out in one write, which has completed when the output returns: a downstream
- * cache sees the whole batch or none of it. Layers are held in memory while the batch is
- * built.
+ * cache sees the whole batch or none of it. The batch is held in memory while it is built, so
+ * it is bounded by `maxEventsSize`, checked against the sizes the manifest declares before any
+ * layer is fetched; a layer is never read past its declared size.
  *
+ * @throws {TypeError} when `maxEventsSize` is not a whole number of bytes, 1 or more.
  * @example
  * ```ts
  * import { eventsOutput } from "./outputs.ts";
@@ -169,60 +190,117 @@ export function eventsOutput(
   options: EventsOutputOptions = {},
 ): SyncOutput {
   const encoding = options.encoding ?? "utf-8";
+  const limit = options.maxEventsSize ?? DEFAULT_MAX_EVENTS_BYTES;
+  // NaN would compare false with every size: no bound at all.
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new TypeError(`maxEventsSize must be a whole number of bytes, 1 or more, not ${limit}`);
+  }
   return {
     id: `events:${encoding}`,
     async apply(change) {
-      const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-      const tag = change.tag === undefined ? {} : { tag: change.tag };
-      const events: Record<string, unknown>[] = [];
-      for (const [index, layer] of change.manifest.layers.entries()) {
-        const path = change.paths[index];
-        const bytes = new Uint8Array(
-          await new Response(await change.target.fetchBlob(layer, { signal: change.signal }))
-            .arrayBuffer(),
+      const declared = declaredContentSize(change.manifest.layers, encoding);
+      const sizes = `${declared} bytes of content${encoding === "base64" ? " in base64" : ""}`;
+      if (declared > limit) {
+        throw eventsTooLarge(change, limit, `its layers declare ${sizes}, and none was fetched`);
+      }
+      // The read stops at the first line over the limit: the layers after it are not fetched.
+      const batch = await readBounded(eventLines(change, encoding), limit);
+      if (batch === undefined) {
+        throw eventsTooLarge(
+          change,
+          limit,
+          `its ${sizes} take more as JSON lines, and nothing was written`,
         );
-        change.onBlob?.({ descriptor: layer, state: "done" });
-        let content: string;
-        try {
-          content = encoding === "base64" ? bytes.toBase64() : decoder.decode(bytes);
-        } catch {
-          throw new OcisyncError(
-            `layer "${path}" (${layer.digest}) of ${change.reference} is not UTF-8 text`,
-            { hint: "ask for the base64 encoding to receive it", option: "encoding" },
-          );
-        }
-        events.push({
-          action: "put",
-          path,
-          content,
-          ...(encoding === "base64" ? { encoding } : {}),
-          digest: layer.digest,
-          artifact_digest: change.digest,
-          reference: change.reference,
-          ...tag,
-        });
       }
-      const kept = new Set(change.paths);
-      for (const path of new Set(change.previous?.paths ?? [])) {
-        if (kept.has(path)) continue;
-        events.push({
-          action: "delete",
-          path,
-          artifact_digest: change.digest,
-          reference: change.reference,
-          ...tag,
-        });
-      }
-      events.push({
-        action: "synced",
-        artifact_digest: change.digest,
-        reference: change.reference,
-        ...tag,
-      });
-      const text = events.map((event) => `${JSON.stringify(event)}\n`).join("");
-      await writer.write(new TextEncoder().encode(text));
+      await writer.write(batch);
     },
   };
+}
+
+/** The bytes the layers' contents take in `put` lines, as the manifest declares them. */
+function declaredContentSize(layers: Descriptor[], encoding: EventsEncoding): number {
+  const size = (bytes: number) => encoding === "base64" ? Math.ceil(bytes / 3) * 4 : bytes;
+  return layers.reduce((total, layer) => total + size(layer.size), 0);
+}
+
+/** The error of a change whose events would take more than `limit` bytes, and why. */
+function eventsTooLarge(change: SyncChange, limit: number, why: string): UnsafeContentError {
+  return new UnsafeContentError(
+    `the events of ${change.reference} (${change.digest}) would take more than the limit of ` +
+      `${limit} bytes: ${why}`,
+    {
+      hint: "events hold a change in memory, for configuration: raise the events size limit " +
+        "if the artifact is really this large, or deliver it to a folder",
+      option: "maxEventsSize",
+    },
+  );
+}
+
+/** A change's events, as JSON lines, each layer fetched and verified when its line is due. */
+async function* eventLines(
+  change: SyncChange,
+  encoding: EventsEncoding,
+): AsyncGenerator<Uint8Array> {
+  const encoder = new TextEncoder();
+  const line = (event: Record<string, unknown>) => encoder.encode(`${JSON.stringify(event)}\n`);
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  const tag = change.tag === undefined ? {} : { tag: change.tag };
+  for (const [index, layer] of change.manifest.layers.entries()) {
+    const path = change.paths[index];
+    const bytes = await fetchLayer(change, layer);
+    change.onBlob?.({ descriptor: layer, state: "done" });
+    let content: string;
+    try {
+      content = encoding === "base64" ? bytes.toBase64() : decoder.decode(bytes);
+    } catch {
+      throw new OcisyncError(
+        `layer "${path}" (${layer.digest}) of ${change.reference} is not UTF-8 text`,
+        { hint: "ask for the base64 encoding to receive it", option: "encoding" },
+      );
+    }
+    yield line({
+      action: "put",
+      path,
+      content,
+      ...(encoding === "base64" ? { encoding } : {}),
+      digest: layer.digest,
+      artifact_digest: change.digest,
+      reference: change.reference,
+      ...tag,
+    });
+  }
+  const kept = new Set(change.paths);
+  for (const path of new Set(change.previous?.paths ?? [])) {
+    if (kept.has(path)) continue;
+    yield line({
+      action: "delete",
+      path,
+      artifact_digest: change.digest,
+      reference: change.reference,
+      ...tag,
+    });
+  }
+  yield line({
+    action: "synced",
+    artifact_digest: change.digest,
+    reference: change.reference,
+    ...tag,
+  });
+}
+
+/**
+ * A layer's bytes, verified. The read stops past the declared size, whatever the target checks
+ * itself: the declared sizes are what the limit was checked against.
+ */
+async function fetchLayer(change: SyncChange, layer: Descriptor): Promise<Uint8Array> {
+  const stream = await change.target.fetchBlob(layer, { signal: change.signal });
+  const bytes = await readBounded(stream, layer.size);
+  if (bytes === undefined) {
+    throw new IntegrityError(
+      `layer ${layer.digest} of ${change.reference} is larger than its declared size ${layer.size}`,
+    );
+  }
+  return bytes;
 }
 
 /** Options of {@linkcode directoryOutput}. */

@@ -42,6 +42,7 @@ import {
 } from "../oci/types.ts";
 import { readBounded } from "../streams/mod.ts";
 import { decodeBase64, decodeJsonObject, encodeBase64, encodeHex } from "./encoding.ts";
+import { escapeRemote } from "../errors/mod.ts";
 import { SignatureError, type SignatureFailure } from "./errors.ts";
 import { type PrivateKey, type PublicKey, signBytes, verifyBytes } from "./keys.ts";
 import { jsonBytes, plannedBlob, type SignaturePlan } from "./plan.ts";
@@ -440,7 +441,8 @@ export async function verifyBundles(
       bundles.push({ ...verified, referrer, bundleDigest: layer.digest });
     } catch (error) {
       if (!(error instanceof SignatureError)) throw error;
-      rejected.push(`${where}: ${error.message}`);
+      // The reason can quote the bundle (a field, a certificate's name): one line, written out.
+      rejected.push(`${where}: ${escapeRemote(error.message)}`);
       failures.push(error.reason);
     }
   }
@@ -465,11 +467,7 @@ export async function verifyBundles(
   const message = reason === "no-signature"
     ? `the Sigstore bundles of ${image.digest} in ${target.name} are attestations, not signatures`
     : `no Sigstore bundle of ${image.digest} in ${target.name} verified`;
-  throw new SignatureError(message, {
-    reason,
-    rejected,
-    hint: rejected.slice(0, 3).join("; "),
-  });
+  throw new SignatureError(message, { reason, rejected });
 }
 
 /** A bundle found as a referrer of an image: its bytes, or why they could not be read. */

@@ -24,7 +24,7 @@
  */
 import { parseDigest } from "../digest/mod.ts";
 import type { Digest } from "../digest/mod.ts";
-import { NotFoundError, UsageError } from "../errors/mod.ts";
+import { escapeRemote, NotFoundError, UsageError } from "../errors/mod.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import type { Target } from "../oci/target.ts";
 import { type Descriptor, type Manifest, parseManifestOrIndex } from "../oci/types.ts";
@@ -214,7 +214,8 @@ export async function verifyClassic(
   for (const [index, layer] of layers.slice(0, MAX_SIGNATURE_LAYERS).entries()) {
     const outcome = await verifyLayer(target, layer, image.digest, publicKeys);
     if ("failure" in outcome) {
-      rejected.push(`layer ${index} (${layer.digest}): ${outcome.message}`);
+      // The reason can quote the layer (its media type, the payload): one line, written out.
+      rejected.push(`layer ${index} (${layer.digest}): ${escapeRemote(outcome.message)}`);
       failures.push(outcome.failure);
     } else {
       signatures.push(outcome);
@@ -237,8 +238,6 @@ export async function verifyClassic(
       rejected,
       hint: reason === "digest-mismatch"
         ? "a signature for another image was copied to this one: it does not count"
-        : rejected.length > 0
-        ? rejected.slice(0, 3).join("; ")
         : undefined,
     },
   );

@@ -40,7 +40,11 @@ export type SignatureFailure =
 export interface SignatureErrorOptions extends OcisyncErrorOptions {
   /** Why the signature was refused. */
   reason: SignatureFailure;
-  /** One line per signature that was tried and refused, for `--debug` and `--json`. */
+  /**
+   * One line per signature that was tried and refused, and why. A line can quote a registry or
+   * a signature (a media type, a bundle's field), its controls written out (`escapeRemote` of
+   * `../errors/mod.ts`), so that it can be printed as it is.
+   */
   rejected?: string[];
 }
 

@@ -283,7 +283,7 @@ function merged(
     {
       reason,
       rejected,
-      hint: telling.hint ?? (rejected.length > 0 ? rejected.slice(0, 3).join("; ") : undefined),
+      hint: telling.hint,
       cause: telling,
     },
   );

@@ -118,7 +118,9 @@ export async function copy(args: ParsedArgs, reporting: Output): Promise<void> {
     // An archive is written as the session closes: reported only once it is.
     await session.close();
     display.close();
-    report(out, sourceRefs, destinationRef, copied, verify?.verifiedJson);
+    const describeVerified = verify &&
+      ((result: CopyResult) => verify.verifiedJson(result.verified, result.verifications));
+    report(out, sourceRefs, destinationRef, copied, describeVerified);
   } finally {
     display.close();
   }
@@ -163,7 +165,7 @@ function report(
   sourceRefs: Reference[],
   destinationRef: Reference,
   copied: CopiedImage[],
-  describeVerified?: typeof verifiedJson,
+  describeVerified?: (result: CopyResult) => ReturnType<typeof verifiedJson>,
 ): void {
   const several = sourceRefs.length > 1;
   const total = {
@@ -209,7 +211,7 @@ function report(
       digest: last?.digest ?? null,
       ...(last?.result?.sourceIndex ? { sourceIndex: last.result.sourceIndex } : {}),
       images: copied.map((c) => {
-        const verified = describeVerified?.(c.result?.verified);
+        const verified = c.result && describeVerified?.(c.result);
         return {
           ...(several ? { source: c.source } : {}),
           tag: c.tag ?? null,

@@ -35,7 +35,7 @@ import {
   verifierPolicy,
   webhookOutput,
 } from "../../sync/mod.ts";
-import { DEFAULT_MAX_EXTRACT_SIZE, syncSpec } from "../specs.ts";
+import { DEFAULT_MAX_EVENTS_SIZE, DEFAULT_MAX_EXTRACT_SIZE, syncSpec } from "../specs.ts";
 import { SignatureError } from "../../trust/errors.ts";
 import { openVerifier } from "../../trust/verifier.ts";
 export { syncSpec } from "../specs.ts";
@@ -84,6 +84,10 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
   const maxExtractSize = parseSize(
     options["max-extract-size"] as string | undefined ?? DEFAULT_MAX_EXTRACT_SIZE,
     "--max-extract-size",
+  );
+  const maxEventsSize = parseSize(
+    options["max-events-size"] as string | undefined ?? DEFAULT_MAX_EVENTS_SIZE,
+    "--max-events-size",
   );
   const maxEntries = parseMaxEntries(options);
   const logFormat = options["log-format"] ?? "text";
@@ -153,7 +157,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
         ...(target.tagPolicy ? { tagPolicy: target.tagPolicy } : {}),
         verifier: verifiers[i],
         verifierPolicy: policies[i],
-        outputs: outputsOf(target, { stdout, maxExtractSize, maxEntries, registry }),
+        outputs: outputsOf(target, { stdout, maxExtractSize, maxEventsSize, maxEntries, registry }),
         interval: target.interval,
         jitter: target.jitter,
         state: target.state === undefined ? undefined : states.get(resolve(target.state)),
@@ -247,6 +251,7 @@ function outputsOf(
   context: {
     stdout?: WritableStreamDefaultWriter<Uint8Array>;
     maxExtractSize: number;
+    maxEventsSize: number;
     maxEntries: number;
     registry: SessionOptions;
   },
@@ -261,7 +266,10 @@ function outputsOf(
       maxEntries: context.maxEntries,
     }));
   }
-  if (target.events) outputs.push(eventsOutput(context.stdout!, { encoding: target.encoding }));
+  if (target.events) {
+    const { encoding } = target;
+    outputs.push(eventsOutput(context.stdout!, { encoding, maxEventsSize: context.maxEventsSize }));
+  }
   if (target.exec !== undefined) {
     outputs.push(execOutput(target.exec, { directory: target.output }));
   }
@@ -280,6 +288,9 @@ function tickFields(tick: SyncTick): Record<string, unknown> {
     ...fields,
     error: errorText(error),
     ...(error instanceof OcisyncError && error.hint ? { hint: error.hint } : {}),
+    ...(error instanceof SignatureError && error.rejected.length > 0
+      ? { rejected: error.rejected }
+      : {}),
     exitCode: exitCodeOf(error),
   };
 }

@@ -9,9 +9,11 @@ import type { ParsedArgs, ParsedOptions } from "../args.ts";
 import { platformOption } from "../common.ts";
 import { openSession } from "../registry_flags.ts";
 import { verifierFiles } from "../options.ts";
-import type { Output } from "../output.ts";
+import { type Output, refusalLines } from "../output.ts";
 import { UsageError } from "../../errors/mod.ts";
-import { hostPlatform } from "../../image/platform.ts";
+import { formatPlatform, hostPlatform } from "../../image/platform.ts";
+import type { Target } from "../../oci/target.ts";
+import type { Descriptor, Platform } from "../../oci/types.ts";
 import { formatReference, parseReference } from "../../ref/mod.ts";
 import { resolveReference } from "../../target/mod.ts";
 import { SignatureError } from "../../trust/errors.ts";
@@ -63,14 +65,45 @@ export function signatureSummaries(result: VerifiedSignatures): SignatureSummary
   ];
 }
 
+/** What verified one manifest, as `--json` lists it. */
+export interface VerifiedManifestJson {
+  /** The digest a signature named: an index's, or a platform's manifest's. */
+  digest: string;
+  /** The signatures that verified it. */
+  signatures: SignatureSummary[];
+}
+
+/** What a pull or a copy verified, as `--json` lists it (`verified`). */
+export interface VerifiedJson extends VerifiedManifestJson {
+  /**
+   * Where each platform's manifest verified on its own, in place of the index: one entry per
+   * platform (the first is `digest` and `signatures`).
+   */
+  platforms?: (VerifiedManifestJson & { platform: string })[];
+}
+
 /**
  * What a pull or a copy verified, for its `--json`: the digest a signature named, and the
- * signatures. Undefined without verification.
+ * signatures. `each` is every verification made for the image: where platforms' manifests
+ * verified in place of the index, `platforms` lists each one. Undefined without verification.
  */
 export function verifiedJson(
   verified: VerifiedImage | undefined,
-): { digest: string; signatures: SignatureSummary[] } | undefined {
+  each: readonly VerifiedImage[] = [],
+): VerifiedJson | undefined {
   if (verified === undefined) return undefined;
+  // A platform's manifest is verified as the index's entry, which names its platform; the
+  // index's own descriptor names none.
+  const platforms = each.flatMap((v) =>
+    v.descriptor.platform
+      ? [{ platform: formatPlatform(v.descriptor.platform), ...manifestJson(v) }]
+      : []
+  );
+  return { ...manifestJson(verified), ...(platforms.length > 0 ? { platforms } : {}) };
+}
+
+/** The digest and signatures of one verification (none listed from another `ImageVerifier`). */
+function manifestJson(verified: VerifiedImage): VerifiedManifestJson {
   const full = verified as VerifiedSignatures;
   return {
     digest: verified.descriptor.digest,
@@ -124,6 +157,54 @@ export async function verifierOption(
   return await openVerifier(files);
 }
 
+/** The signatures that verified and those refused, once `-a`'s annotations are required. */
+interface Verification {
+  result: VerifiedSignatures;
+  summaries: SignatureSummary[];
+  rejected: string[];
+}
+
+/**
+ * Verifies `descriptor`, and keeps the signatures whose payload carries every annotation in
+ * `required`, as cosign's `-a`: each as that very string. Own keys only: a missing one must not
+ * match `undefined`, nor an inherited `constructor` the text of Object's.
+ *
+ * @throws {SignatureError} when no signature verified, or none carries the annotations.
+ */
+async function verifyAnnotated(
+  verifier: Verifier,
+  target: Target,
+  descriptor: Descriptor,
+  platform: Platform,
+  required: Record<string, string>,
+): Promise<Verification> {
+  const result = await verifier.verify(target, descriptor, { platform });
+  const summaries = signatureSummaries(result);
+  const rejected = [...result.rejected];
+  const wanted = Object.entries(required);
+  if (wanted.length === 0) return { result, summaries, rejected };
+  const carried = wanted.map(([k, v]) => `${k}=${v}`).join(", ");
+  const matches = (s: SignatureSummary) =>
+    s.form === "classic" &&
+    wanted.every(([k, v]) => Object.hasOwn(s.annotations, k) && s.annotations[k] === v);
+  for (const s of summaries) {
+    if (!matches(s)) {
+      rejected.push(
+        `${s.form === "classic" ? `payload ${s.payloadDigest}` : `bundle ${s.bundleDigest}`}: ` +
+          `does not carry ${carried}`,
+      );
+    }
+  }
+  const kept = summaries.filter(matches);
+  if (kept.length === 0) {
+    throw new SignatureError(
+      `no verified signature of ${result.digest} carries the annotations ${carried}`,
+      { reason: "no-signature", rejected },
+    );
+  }
+  return { result, summaries: kept, rejected };
+}
+
 /** Runs `verify`. */
 export async function verify(args: ParsedArgs, out: Output): Promise<void> {
   const { options } = args;
@@ -139,35 +220,28 @@ export async function verify(args: ParsedArgs, out: Output): Promise<void> {
   await using session = await openSession(options, out);
   const target = await session.open(reference);
   const descriptor = await resolveReference(target, reference);
-  const result = await verifier.verify(target, descriptor, { platform });
-  let summaries = signatureSummaries(result);
-  const rejected = [...result.rejected];
-  const wanted = Object.entries(required);
-  if (wanted.length > 0) {
-    // As cosign's -a: a signature counts only when its payload carries every annotation given,
-    // as that very string. Own keys only: a missing one must not match `undefined`, nor an
-    // inherited `constructor` the text of Object's.
-    const matches = (s: SignatureSummary) =>
-      s.form === "classic" &&
-      wanted.every(([k, v]) => Object.hasOwn(s.annotations, k) && s.annotations[k] === v);
-    for (const s of summaries) {
-      if (!matches(s)) {
-        rejected.push(
-          `${s.form === "classic" ? `payload ${s.payloadDigest}` : `bundle ${s.bundleDigest}`}: ` +
-            `does not carry ${wanted.map(([k, v]) => `${k}=${v}`).join(", ")}`,
-        );
-      }
+  let verification: Verification;
+  try {
+    verification = await verifyAnnotated(verifier, target, descriptor, platform, required);
+  } catch (error) {
+    // `--json` says what was refused on stdout too, as it does beside a signature that verified.
+    if (error instanceof SignatureError && out.mode.json) {
+      out.result({
+        human: "",
+        quiet: "",
+        json: {
+          reference: formatReference(reference),
+          digest: null,
+          resolvedDigest: descriptor.digest,
+          verified: [],
+          rejected: error.rejected,
+          reason: error.reason,
+        },
+      });
     }
-    summaries = summaries.filter(matches);
-    if (summaries.length === 0) {
-      throw new SignatureError(
-        `no verified signature of ${result.digest} carries the annotations ${
-          wanted.map(([k, v]) => `${k}=${v}`).join(", ")
-        }`,
-        { reason: "no-signature", rejected, hint: rejected.slice(0, 3).join("; ") },
-      );
-    }
+    throw error;
   }
+  const { result, summaries, rejected } = verification;
   const name = formatReference({ ...reference, tag: undefined, digest: undefined });
   out.result({
     human: [
@@ -177,7 +251,7 @@ export async function verify(args: ParsedArgs, out: Output): Promise<void> {
         : []),
       ...signatureLines(summaries).map((line) => `  ${line}`),
       ...(rejected.length > 0 ? [`  ${rejected.length} other signature(s) refused`] : []),
-      ...(out.mode.verbose ? rejected.map((line) => `  refused: ${line}`) : []),
+      ...(out.mode.verbose ? refusalLines(rejected, true) : []),
     ].join("\n"),
     json: {
       reference: formatReference(reference),
