@@ -423,6 +423,39 @@ for (const { name, at, bind } of INNER_MOUNTS) {
   );
 }
 
+test(
+  "sync: an old version with a file system mounted inside is not pruned; its files stay",
+  notMountable,
+  () =>
+    withScratch(async (tmp) => {
+      const destination = `${tmp}/srv`;
+      const deliver = async (n: number) => {
+        const reference = await tarImage(tmp, [[
+          { type: "file", name: "app.txt", data: `v${n}\n` },
+        ]]);
+        const synced = await ocisync(["sync", reference, "-o", destination, "--once"]);
+        assert.equal(synced.code, 0, shown(synced));
+      };
+      await deliver(1);
+      // Mounted where the link led: the first version's folder.
+      const first = await Deno.realPath(`${destination}/current`);
+      await Deno.mkdir(`${first}/data`);
+      await runOk("mount", ["-t", "tmpfs", "none", `${first}/data`]);
+      try {
+        await Deno.writeTextFile(`${first}/data/user.db`, "user db\n");
+        await deliver(2);
+        await deliver(3); // two kept: the first is beyond them
+        assert.equal(Deno.readTextFileSync(`${destination}/current/app.txt`), "v3\n");
+        assert.equal(Deno.readTextFileSync(`${first}/data/user.db`), "user db\n");
+      } finally {
+        await runOk("umount", [`${first}/data`]);
+      }
+      // Unmounted, the next change prunes it.
+      await deliver(4);
+      assert.throws(() => Deno.lstatSync(first), Deno.errors.NotFound);
+    }),
+);
+
 /** Titles that name whiteouts, each beside a file that it would delete. */
 const WHITEOUT_TITLES: { name: string; files: Record<string, string>; copy?: boolean }[] = [
   { name: "a file's whiteout", files: { "a.txt": "a\n", ".wh.a.txt": "" } },

@@ -23,6 +23,7 @@
 import { resolve } from "node:path";
 import { type Digest, parseDigest, sha256Digest } from "../digest/mod.ts";
 import { IntegrityError, NetworkError, OcisyncError, UnsafeContentError } from "../errors/mod.ts";
+import { mountPointBelow, removeFolderTree } from "../fs/mounts.ts";
 import { statOrUndefined } from "../fs/stat.ts";
 import type { Target } from "../oci/target.ts";
 import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
@@ -477,7 +478,11 @@ async function swapCurrent(root: string, relativeTarget: string): Promise<string
   return previous;
 }
 
-/** Removes versions beyond the `keep` most recent, never one of `protect`. */
+/**
+ * Removes versions beyond the `keep` most recent, never one of `protect`, nor one with a file
+ * system mounted inside (a user's bind mount of `DIR/current/data`, made where the link led):
+ * its removal would delete the mounted files. Such a version goes once it is unmounted.
+ */
 async function prune(
   root: string,
   keep: number,
@@ -488,14 +493,15 @@ async function prune(
   for await (const entry of Deno.readDir(versions)) {
     const path = `${versions}/${entry.name}`;
     if (entry.name.startsWith(STALE_PULL_PREFIX)) {
-      await Deno.remove(path, { recursive: true }).catch(() => {});
+      await removeFolderTree(path).catch(() => {});
     } else if (entry.isDirectory && VERSION_NAME.test(entry.name)) {
       found.push({ path, mtime: (await Deno.stat(path)).mtime?.getTime() ?? 0 });
     }
   }
   found.sort((a, b) => b.mtime - a.mtime);
   for (const { path } of found.slice(keep)) {
-    if (!protect.includes(path)) await Deno.remove(path, { recursive: true });
+    if (protect.includes(path) || await mountPointBelow(path)) continue;
+    await Deno.remove(path, { recursive: true });
   }
 }
 
