@@ -3,11 +3,19 @@
  * requirements file includes however the option is written (`-rFILE`, `--requirement=FILE`), the
  * archives of local find-links (by content, under their real path, not the text given), local
  * archives that requirements name, and `${NAME}` variables. What cannot be keyed (a local source
- * folder, an option pip's requirements files do not have) is not cached at all.
+ * folder, an option pip's requirements files do not have) is not cached at all. It also covers
+ * what pip takes from the host when no target is given: the architecture, C library and Python of
+ * the machine, here stood in for by a Python that tells pip it is another host.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { localContent, localPath, readRequirements } from "../src/python/mod.ts";
+import {
+  hostTagsUsed,
+  localContent,
+  localPath,
+  pipTarget,
+  readRequirements,
+} from "../src/python/mod.ts";
 import { ocisync, runOk, shown } from "./helpers/cli.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { requirePip, type WheelSpec, writeWheels } from "./helpers/wheels.ts";
@@ -42,6 +50,81 @@ async function deps(tmp: string, cwd: string, args: string[]) {
   );
   assert.equal(result.code, 0, shown(result));
   return JSON.parse(result.stdout);
+}
+
+/**
+ * A Python that runs `-c CODE` and `-m MODULE` as python3 does, after `patch`: a patch that
+ * changes what pip reads of the machine makes it another host, to pip and to anyone who asks
+ * its Python. Returns the installer command that runs pip on it.
+ */
+async function fakeHost(tmp: string, name: string, patch: string): Promise<string> {
+  const path = `${tmp}/${name}.py`;
+  await Deno.writeTextFile(
+    path,
+    `import os, runpy, sys, sysconfig
+${patch}
+option, what, *rest = sys.argv[1:]
+if option == "-c":
+    sys.argv = ["-c", *rest]
+    exec(compile(what, "<string>", "exec"), {"__name__": "__main__"})
+else:
+    sys.argv = [what, *rest]
+    runpy.run_module(what, run_name="__main__", alter_sys=True)
+`,
+  );
+  return `python3 ${path} -m pip`;
+}
+
+/** A patch that makes pip's Python see `platform` (`linux-aarch64`) as its machine's. */
+function onPlatform(platform: string): string {
+  return `os.environ["_PYTHON_HOST_PLATFORM"] = "${platform}"`;
+}
+
+/** This machine's architecture, as wheel tags name it. */
+const ARCH = Deno.build.arch;
+
+/**
+ * Builds `nativepkg==1.0` on each host, given as `who: patch` (see {@linkcode fakeHost}), from
+ * one wheel per host whose tag only that host prefers (`who: tag`), with one cache: each host must
+ * get a layer of its own wheel, not the one cached by the host before it. Then each again: a hit.
+ */
+async function eachHostGetsItsWheel(
+  hosts: Record<string, string>,
+  tags: Record<string, string>,
+): Promise<void> {
+  await withTmp(async (tmp) => {
+    await writeWheels(
+      `${tmp}/wheels`,
+      Object.entries(tags).map(([who, tag]) => ({ ...wheel("nativepkg", who), tag })),
+    );
+    await Deno.writeTextFile(`${tmp}/requirements.txt`, "nativepkg==1.0\n");
+    const build = async (who: string, output: string) =>
+      deps(tmp, tmp, [
+        "-r",
+        "requirements.txt",
+        "--find-links",
+        "wheels",
+        "--installer-command",
+        await fakeHost(tmp, who, hosts[who]),
+        "-o",
+        output,
+      ]);
+    const digests = new Map<string, string>();
+    for (const who of Object.keys(hosts)) {
+      const layer = await build(who, `${tmp}/${who}.tar`);
+      assert.equal(layer.cached, false, `${who}: a host of its own`);
+      assert.equal(
+        await layerFile(`${tmp}/${who}.tar`, "nativepkg/__init__.py"),
+        `WHO = '${who}'\n`,
+      );
+      digests.set(who, layer.digest);
+    }
+    for (const who of Object.keys(hosts)) {
+      const again = await build(who, `${tmp}/${who}-again.tar`);
+      assert.equal(again.cached, true, `${who}: the same host, the same key`);
+      assert.equal(again.digest, digests.get(who));
+    }
+  });
 }
 
 /** A file of an uncompressed layer, as GNU tar reads it. */
@@ -306,4 +389,75 @@ Deno.test("deps: a requirement that installs a local folder is never cached", as
     assert.equal(second.cached, false);
     assert.equal(await layerFile(`${tmp}/2.tar`, "srcpkg/__init__.py"), "WHO = 'two'\n");
   });
+});
+
+Deno.test("deps: with no target, hosts of another architecture get their own layers", async () => {
+  await eachHostGetsItsWheel(
+    { x86_64: onPlatform("linux-x86_64"), aarch64: onPlatform("linux-aarch64") },
+    { x86_64: "py3-none-manylinux2014_x86_64", aarch64: "py3-none-manylinux2014_aarch64" },
+  );
+});
+
+Deno.test("deps: with no target, hosts of another C library get their own layers", async () => {
+  const glibc = (version: string) =>
+    `confstr = os.confstr\nos.confstr = lambda name: ` +
+    `"glibc ${version}" if name == "CS_GNU_LIBC_VERSION" else confstr(name)`;
+  // The glibc 2.28 host prefers the newer wheel; the glibc 2.17 host cannot run it.
+  await eachHostGetsItsWheel(
+    { glibc_2_17: glibc("2.17"), glibc_2_28: glibc("2.28") },
+    {
+      glibc_2_17: `py3-none-manylinux_2_17_${ARCH}`,
+      glibc_2_28: `py3-none-manylinux_2_28_${ARCH}`,
+    },
+  );
+});
+
+Deno.test("deps: with no target, hosts of another Python ABI get their own layers", async () => {
+  const python =
+    (await runOk("python3", ["-c", "import sys; print('cp%d%d' % sys.version_info[:2])"]))
+      .trim();
+  const debug = `config_var = sysconfig.get_config_var\nsysconfig.get_config_var = lambda name: ` +
+    `1 if name == "Py_DEBUG" else config_var(name)`;
+  // Same Python version, so the same `pip --version`: only the debug build's ABI differs.
+  await eachHostGetsItsWheel(
+    { release: "", debug },
+    { release: `${python}-${python}-linux_${ARCH}`, debug: `${python}-${python}d-linux_${ARCH}` },
+  );
+});
+
+Deno.test("deps: a target given in full keeps its key on any host", async () => {
+  await withTmp(async (tmp) => {
+    await writeWheels(`${tmp}/wheels`, [
+      { ...wheel("nativepkg", "amd64"), tag: "py3-none-manylinux2014_x86_64" },
+    ]);
+    await Deno.writeTextFile(`${tmp}/requirements.txt`, "nativepkg==1.0\n");
+    const target = ["--platform", "linux/amd64", "--python-version", "3.12"];
+    const build = async (platform: string) =>
+      deps(tmp, tmp, [
+        "-r",
+        "requirements.txt",
+        "--find-links",
+        "wheels",
+        ...target,
+        "--installer-command",
+        await fakeHost(tmp, platform, onPlatform(platform)),
+        "-o",
+        `${tmp}/${platform}.tar`,
+      ]);
+    const x86 = await build("linux-x86_64");
+    const arm = await build("linux-aarch64");
+    assert.equal(arm.cached, true, "the host chooses nothing here: the key is the same");
+    assert.equal(arm.digest, x86.digest);
+  });
+});
+
+Deno.test("hostTagsUsed: what pip takes from the host is what the target leaves out", () => {
+  assert.deepEqual(hostTagsUsed({}), ["python", "platform"]);
+  assert.deepEqual(hostTagsUsed({ pythonVersion: "3.12" }), ["python", "platform"]);
+  // A platform without an ABI: pip's ABI is the host Python's (`cp313t` on a free-threaded one).
+  assert.deepEqual(hostTagsUsed({ platforms: ["manylinux2014_x86_64"] }), ["python"]);
+  assert.deepEqual(hostTagsUsed(pipTarget("linux/arm64")), ["python"]);
+  const full = { pythonVersion: "3.12", ...pipTarget("linux/arm64", { pythonVersion: "3.12" }) };
+  assert.deepEqual(hostTagsUsed(full), []);
+  assert.deepEqual(hostTagsUsed({ ...full, platforms: [] }), ["platform"]);
 });

@@ -12,6 +12,7 @@
  */
 import { NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
 import { INSTALLER_COMMAND_ENV } from "./defaults.ts";
+import type { HostTags } from "./platform.ts";
 
 /** The installers ocisync can drive. */
 export type InstallerName = "pip" | "uv";
@@ -78,7 +79,7 @@ export async function findInstaller(
   choice: InstallerChoice = "auto",
   command: string | undefined = Deno.env.get(INSTALLER_COMMAND_ENV),
 ): Promise<Installer> {
-  const given = command?.trim() ? command.trim().split(/\s+/) : undefined;
+  const given = givenCommand(command);
   let name: InstallerName = choice === "auto" ? "pip" : choice;
   if (choice === "auto" && !given && (await capture(["uv", "--version"])) !== undefined) {
     name = "uv";
@@ -94,6 +95,71 @@ export async function findInstaller(
     });
   }
   return { name, command: program, version: versionOf(name, text) };
+}
+
+/** An installer command as given, split on spaces; undefined when it is blank. */
+function givenCommand(command: string | undefined): string[] | undefined {
+  return command?.trim() ? command.trim().split(/\s+/) : undefined;
+}
+
+/**
+ * The Python that runs the installer, as a command: what precedes `-m pip` in the installer's
+ * command (`python3.12` of `python3.12 -m pip`), else `python3`, the default pip's and the
+ * first one on PATH, which uv finds too. `command` is as {@linkcode findInstaller} takes it.
+ *
+ * @example
+ * ```ts
+ * import { installerPython } from "./installer.ts";
+ * installerPython("python3.12 -m pip"); // ["python3.12"]
+ * installerPython("uv"); // ["python3"]
+ * ```
+ */
+export function installerPython(
+  command: string | undefined = Deno.env.get(INSTALLER_COMMAND_ENV),
+): string[] {
+  const words = givenCommand(command) ?? [];
+  const option = words.indexOf("-m");
+  return option > 0 && words[option + 1] === "pip" ? words.slice(0, option) : ["python3"];
+}
+
+/**
+ * Prints, as JSON, the host's tags as pip sees them: the first tag pip accepts is the most
+ * specific one, and names what all the others derive from. Without pip (uv's Python), the facts
+ * such tags come from: the extension modules' ABI, the platform and the C library.
+ */
+const HOST_TAGS_SCRIPT = `
+import json
+try:
+    from pip._vendor.packaging.tags import sys_tags
+    tag = next(iter(sys_tags()))
+    python, machine = tag.interpreter + "-" + tag.abi, tag.platform
+except Exception:
+    import platform, sysconfig
+    python = str(sysconfig.get_config_var("SOABI") or sysconfig.get_config_var("EXT_SUFFIX"))
+    machine = "-".join([sysconfig.get_platform()] + list(platform.libc_ver()) + [platform.mac_ver()[0]])
+print(json.dumps({"python": python, "platform": machine}))
+`;
+
+/**
+ * Asks `python` (a command, see {@linkcode installerPython}) for the host's tags: one short run
+ * of Python, which imports nothing of pip but its tags.
+ *
+ * @returns undefined when `python` cannot be run, or answers something else.
+ * @example
+ * ```ts
+ * import { hostTags } from "./installer.ts";
+ * await hostTags(["python3"]); // { python: "cp312-cp312", platform: "manylinux_2_36_x86_64" }
+ * ```
+ */
+export async function hostTags(python: string[]): Promise<HostTags | undefined> {
+  const text = await capture([...python, "-c", HOST_TAGS_SCRIPT]);
+  try {
+    const tags = JSON.parse(text ?? "");
+    const valid = typeof tags?.python === "string" && typeof tags?.platform === "string";
+    return valid ? { python: tags.python, platform: tags.platform } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The stable part of `--version`: pip prints its own path, which differs between hosts. */

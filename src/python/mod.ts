@@ -12,6 +12,11 @@
  *   the values of the `${NAME}` variables they use;
  * - the target options (Python version, platforms, implementation) and the
  *   index options (index URLs, no-index), as given;
+ * - what pip takes from this machine where the target options leave it
+ *   open (see `hostTagsUsed` of `./platform.ts`): the wheel tags of the
+ *   installer's Python (version, implementation, ABI) and of the platform
+ *   (OS, architecture, C library), so that a cache shared by an x86_64 and
+ *   an arm64 host never gives one the other's wheels;
  * - what local find-links hold, the options' and the requirements files'
  *   (each file directly in a folder, by name, size and sha256, under the
  *   folder's real path), and the local archives that requirements name
@@ -46,12 +51,22 @@ import { cacheKey, defaultCacheDir, LayerCache } from "./cache.ts";
 import { DEFAULT_DEPS_PREFIX } from "./defaults.ts";
 import {
   findInstaller,
+  hostTags,
   type InstallerChoice,
+  installerPython,
   type InstallOptions,
   runInstaller,
 } from "./installer.ts";
 import { normalizeInstall } from "./normalize.ts";
-import { cpythonAbi, isOciPlatform, type Libc, pipTargetTags } from "./platform.ts";
+import { makeWorkFolder } from "../fs/interrupted.ts";
+import {
+  cpythonAbi,
+  type HostTags,
+  hostTagsUsed,
+  isOciPlatform,
+  type Libc,
+  pipTargetTags,
+} from "./platform.ts";
 import { type LocalContent, localContent, localPath } from "./local.ts";
 import { readRequirements, type RequirementsInput } from "./requirements.ts";
 import { type StepListener, StepReporter } from "../progress/mod.ts";
@@ -60,16 +75,20 @@ export { cacheKey, defaultCacheDir, LayerCache } from "./cache.ts";
 export { DEFAULT_DEPS_PREFIX, INSTALLER_COMMAND_ENV } from "./defaults.ts";
 export {
   findInstaller,
+  hostTags,
   installArgs,
   type Installer,
   type InstallerChoice,
   type InstallerName,
+  installerPython,
   type InstallOptions,
   runInstaller,
 } from "./installer.ts";
 export { normalizeInstall, type NormalizeResult, PORTABLE_SHEBANG } from "./normalize.ts";
 export {
   cpythonAbi,
+  type HostTags,
+  hostTagsUsed,
   isOciPlatform,
   type Libc,
   LIBCS,
@@ -147,14 +166,19 @@ export async function buildDepsLayer(
 ): Promise<DepsLayer> {
   options = withPipTarget(options);
   const input = await readRequirements(requirements);
-  const installer = await findInstaller(options.installer, options.installerCommand);
+  // The host's Python is asked while the installer tells its version: a cache hit waits for one.
+  const [installer, host] = await Promise.all([
+    findInstaller(options.installer, options.installerCommand),
+    hostInputs(options),
+  ]);
   const layerOptions = {
     prefix: normalizePrefix(options.prefix ?? DEFAULT_DEPS_PREFIX),
     compression: options.compression ?? "gzip",
     mtime: options.mtime ?? 0,
   };
   const local = await localInputs(input, options.findLinks);
-  const cache = options.cache === false || local.uncacheable
+  const uncacheable = local.uncacheable ?? host.uncacheable;
+  const cache = options.cache === false || uncacheable
     ? undefined
     : new LayerCache(`${options.cacheDir ?? defaultCacheDir()}/deps`);
   const key = cacheKey({
@@ -164,6 +188,8 @@ export async function buildDepsLayer(
     target: [options.pythonVersion, options.platforms, options.implementation].concat(
       options.abi?.length ? [options.abi] : [],
     ),
+    // Only when the target leaves some to the host, so that the keys of full targets stay as they were.
+    ...(host.tags ? { host: host.tags } : {}),
     index: [options.indexUrl, options.extraIndexUrls, local.findLinks, options.noIndex],
     installer: [installer.name, installer.version],
     environment: installerEnvironment(),
@@ -174,7 +200,7 @@ export async function buildDepsLayer(
   const install = new StepReporter(
     options.onStep,
     `install:${output}`,
-    `installing ${requirements}${local.uncacheable ? ` (not cached: ${local.uncacheable})` : ""}`,
+    `installing ${requirements}${uncacheable ? ` (not cached: ${uncacheable})` : ""}`,
   );
   const hit = await cache?.get(key, output);
   if (hit) {
@@ -182,24 +208,21 @@ export async function buildDepsLayer(
     return { ...hit, cached: true, installer: installer.version, unpinned: input.unpinned };
   }
 
-  const staging = await Deno.makeTempDir({ prefix: "ocisync-deps-" });
-  try {
-    install.started();
-    await runInstaller(installer, { ...options, requirements, target: staging });
-    install.done();
-    await normalizeInstall(staging);
-    const pack = new StepReporter(options.onStep, `pack:${output}`, `packing its packages`);
-    pack.started();
-    const layer = await writeLayerFile(staging, output, {
-      ...layerOptions,
-      onProgress: pack.progress,
-    });
-    pack.done();
-    await cache?.put(key, output, layer);
-    return { ...layer, cached: false, installer: installer.version, unpinned: input.unpinned };
-  } finally {
-    await Deno.remove(staging, { recursive: true });
-  }
+  await using work = await makeWorkFolder("ocisync-deps-");
+  const staging = work.path;
+  install.started();
+  await runInstaller(installer, { ...options, requirements, target: staging });
+  install.done();
+  await normalizeInstall(staging);
+  const pack = new StepReporter(options.onStep, `pack:${output}`, `packing its packages`);
+  pack.started();
+  const layer = await writeLayerFile(staging, output, {
+    ...layerOptions,
+    onProgress: pack.progress,
+  });
+  pack.done();
+  await cache?.put(key, output, layer);
+  return { ...layer, cached: false, installer: installer.version, unpinned: input.unpinned };
 }
 
 /** What an install reads from this machine besides the requirements files, for the cache key. */
@@ -249,6 +272,27 @@ async function firstFolder(paths: string[]): Promise<string | undefined> {
     if ((await Deno.stat(path).catch(() => undefined))?.isDirectory) return path;
   }
   return undefined;
+}
+
+/** The host's tags that the install depends on, for the cache key. */
+interface HostInputs {
+  /** Those of the host's tags that pip falls back on; undefined when the target is given in full. */
+  tags?: Partial<HostTags>;
+  /** Why the layer must not be cached: the host's Python could not tell its tags. */
+  uncacheable?: string;
+}
+
+/**
+ * Asks the installer's Python for the host's tags that `options` leave pip to take from the
+ * host (see {@linkcode hostTagsUsed}): only when there are any, and the cache is used.
+ */
+async function hostInputs(options: DepsOptions): Promise<HostInputs> {
+  const used = hostTagsUsed(options);
+  if (used.length === 0 || options.cache === false) return {};
+  const python = installerPython(options.installerCommand);
+  const host = await hostTags(python);
+  if (!host) return { uncacheable: `\`${python.join(" ")}\` did not tell this host's wheel tags` };
+  return { tags: Object.fromEntries(used.map((name) => [name, host[name]])) };
 }
 
 /** `options` with OCI platforms mapped to pip's tags, and pip's CPython target filled in. */

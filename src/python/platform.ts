@@ -167,3 +167,42 @@ export function pipTarget(
       : {}),
   };
 }
+
+/**
+ * What pip takes from the host for whatever the target options leave out: the tags of the
+ * Python that runs it and of the machine, as pip names them in wheel file names.
+ */
+export interface HostTags {
+  /** The interpreter and its ABI: `cp312-cp312`, `cp313-cp313t` (free-threaded), `pp310-pypy310_pp73`. */
+  python: string;
+  /** The OS, architecture and C library: `manylinux_2_36_x86_64`, `musllinux_1_2_aarch64`, `macosx_14_0_arm64`. */
+  platform: string;
+}
+
+/**
+ * Which of the host's tags pip falls back on for a target: the Python's unless its version,
+ * implementation and ABI are all given (pip fills in any of them from the interpreter it runs
+ * on), and the platform's unless platform tags are given. None for a target that says it all, as
+ * an OCI platform with a Python version does once mapped.
+ *
+ * @example
+ * ```ts
+ * import { hostTagsUsed } from "./platform.ts";
+ * hostTagsUsed({}); // ["python", "platform"]
+ * hostTagsUsed({ platforms: ["manylinux2014_x86_64"] }); // ["python"]
+ * hostTagsUsed({
+ *   pythonVersion: "3.12",
+ *   platforms: ["manylinux2014_aarch64"],
+ *   implementation: "cp",
+ *   abi: ["cp312"],
+ * }); // []
+ * ```
+ */
+export function hostTagsUsed(
+  target: { pythonVersion?: string; platforms?: string[]; implementation?: string; abi?: string[] },
+): (keyof HostTags)[] {
+  const used: (keyof HostTags)[] = [];
+  if (!(target.pythonVersion && target.implementation && target.abi?.length)) used.push("python");
+  if (!target.platforms?.length) used.push("platform");
+  return used;
+}
