@@ -372,9 +372,9 @@ test(
 );
 
 /**
- * The mounts of the replace test: a tmpfs at the top, and deeper under a name with a space, a
- * bind mount of a folder on another file system (one of the destination's own file system has
- * the same device, and is not found: see `src/fs/mounts.ts`).
+ * The mounts of the replace test: a tmpfs at the top, and deeper, under a name with a space (the
+ * mount table writes it `\040`), a bind mount of a folder of the destination's own file system,
+ * which has the destination's device: only the mount table shows it.
  */
 const INNER_MOUNTS = [
   { name: "a file system", at: "data", bind: false },
@@ -391,10 +391,8 @@ for (const { name, at, bind } of INNER_MOUNTS) {
         const mountPoint = `${destination}/${at}`;
         await Deno.mkdir(mountPoint, { recursive: true });
         if (bind) {
-          await Deno.mkdir(`${tmp}/other`);
-          await runOk("mount", ["-t", "tmpfs", "none", `${tmp}/other`]);
-          await Deno.mkdir(`${tmp}/other/kept`);
-          await runOk("mount", ["--bind", `${tmp}/other/kept`, mountPoint]);
+          await Deno.mkdir(`${tmp}/kept`);
+          await runOk("mount", ["--bind", `${tmp}/kept`, mountPoint]);
         } else {
           await runOk("mount", ["-t", "tmpfs", "none", mountPoint]);
         }
@@ -411,7 +409,6 @@ for (const { name, at, bind } of INNER_MOUNTS) {
           assert.deepEqual(stagingIn(tmp), [], "no staging folder is left behind");
         } finally {
           await runOk("umount", [mountPoint]);
-          if (bind) await runOk("umount", [`${tmp}/other`]);
         }
         // Unmounted, the same pull replaces the folder: the refusal was the mount's alone.
         const replaced = await ocisync(["pull", reference, "-o", destination, "--delete"]);
@@ -453,6 +450,38 @@ test(
       // Unmounted, the next change prunes it.
       await deliver(4);
       assert.throws(() => Deno.lstatSync(first), Deno.errors.NotFound);
+    }),
+);
+
+test(
+  "mountPointBelow, short of every permission, finds a file system mounted below by its device",
+  notMountable,
+  () =>
+    withScratch(async (tmp) => {
+      await Deno.mkdir(`${tmp}/top/a/b`, { recursive: true });
+      await runOk("mount", ["-t", "tmpfs", "none", `${tmp}/top/a/b`]);
+      try {
+        // Deno reads /proc/self/mounts only with every permission: this run has read alone.
+        const script = `${tmp}/find.ts`;
+        const mounts = new URL("../src/fs/mounts.ts", import.meta.url).href;
+        await Deno.writeTextFile(
+          script,
+          `import { mountPointBelow } from "${mounts}";\n` +
+            "console.log(await mountPointBelow(Deno.args[0]) ?? 'none');\n",
+        );
+        const found = await run(Deno.execPath(), ["run", "--allow-read", script, `${tmp}/top`]);
+        assert.equal(found.code, 0, shown(found));
+        assert.equal(found.stdout.trim(), `${tmp}/top/a/b`);
+        const within = await run(Deno.execPath(), [
+          "run",
+          "--allow-read",
+          script,
+          `${tmp}/top/a/b`,
+        ]);
+        assert.equal(within.stdout.trim(), "none", "the file system mounted on the folder itself");
+      } finally {
+        await runOk("umount", [`${tmp}/top/a/b`]);
+      }
     }),
 );
 

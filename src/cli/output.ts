@@ -230,6 +230,8 @@ const CALLS: Record<string, string> = {
   readdir: "list",
   realpath: "resolve",
   lstat: "stat",
+  readfile: "read",
+  writefile: "write",
 };
 
 /** Advice by errno code, for the errors a user can do something about. */

@@ -1,25 +1,29 @@
 /**
  * File systems mounted inside a folder, and a removal that never reaches into one: a recursive
  * removal of a folder that holds a mount point deletes the mounted file system's files, which
- * are not the folder's (a data disk, a tmpfs, a network share).
+ * are not the folder's (a data disk, a tmpfs, a network share, a bind mount).
  *
- * A mount point is found as a folder on another device than the folder above it. A bind mount
- * of the folder's own file system is on the same device, and is not found: the mount table
- * (`/proc/self/mounts`) would show it, but Deno reads `/proc` only with every permission, which
- * the binary does not have.
+ * Linux lists every mount point in `/proc/self/mounts`, bind mounts included. Deno lets a
+ * program read it only with every permission (the ocisync binary has them); without them, or
+ * without the file (macOS), a mount point is found as a folder on another device than the folder
+ * above it, which misses a bind mount of the folder's own file system.
  *
  * @example
  * ```ts
  * import { mountPointBelow } from "./mounts.ts";
- * console.log(await mountPointBelow(".")); // e.g. "./data", or undefined
+ * console.log(await mountPointBelow(".")); // e.g. "/srv/app/data", or undefined
  * ```
  * @module
  */
 import { OcisyncError } from "../errors/mod.ts";
 
+/** Where Linux lists the mounts of this process: source, mount point, type, options, … */
+const MOUNT_TABLE = "/proc/self/mounts";
+
 /**
- * A folder below the folder `path` that is on another device than `path`, or `undefined` when
- * there is none. Links are not followed; a folder this process cannot list is not looked into.
+ * A mount point below the folder `path`, or `undefined` when there is none: from the mount table
+ * when this process may read it (a real path), else found by the device walk (a path under
+ * `path`). A file system mounted on `path` itself does not count. Links are not followed.
  *
  * @example
  * ```ts
@@ -29,6 +33,44 @@ import { OcisyncError } from "../errors/mod.ts";
  * ```
  */
 export async function mountPointBelow(path: string): Promise<string | undefined> {
+  const table = await readMountTable();
+  return table === undefined ? await otherDeviceBelow(path) : inTable(table, path);
+}
+
+/** The mount table's text, or undefined when there is none or this process may not read it. */
+async function readMountTable(): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(MOUNT_TABLE);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotCapable) {
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+/** The first mount point of `table` strictly below the folder `path`. */
+async function inTable(table: string, path: string): Promise<string | undefined> {
+  const real = await Deno.realPath(path);
+  const prefix = real === "/" ? "/" : `${real}/`;
+  for (const line of table.split("\n")) {
+    const field = line.split(" ")[1];
+    if (field === undefined) continue;
+    // Space, tab, newline and backslash are written as `\ooo`.
+    const mountPoint = field.replace(
+      /\\([0-7]{3})/g,
+      (_, octal) => String.fromCharCode(parseInt(octal, 8)),
+    );
+    if (mountPoint.startsWith(prefix)) return mountPoint;
+  }
+  return undefined;
+}
+
+/**
+ * A folder below the folder `path` on another device than `path`; a folder this process cannot
+ * list is not looked into.
+ */
+async function otherDeviceBelow(path: string): Promise<string | undefined> {
   const { dev } = await Deno.lstat(path);
   const folders = [path];
   for (let folder = folders.pop(); folder !== undefined; folder = folders.pop()) {

@@ -605,8 +605,8 @@ class Staging {
     }
     const real = await Deno.realPath(parent);
     const staging = await Staging.#makeIn(real);
-    // The runtime tells the process's uid only with a permission the binary does not have;
-    // the owner of the folder it has just made is that uid.
+    // The runtime tells the process's uid only with the sys permission, which a program using
+    // the library may not grant; the owner of the folder it has just made is that uid.
     if (!staging.byRoot) return staging;
     const chain = await shieldedChain(real);
     const device = (await Deno.stat(real)).dev;
