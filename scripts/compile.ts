@@ -1,6 +1,6 @@
 /**
  * `deno task compile [--target TRIPLE]...`: builds `dist/ocisync` (or
- * `dist/ocisync-TRIPLE` per target) with the permissions and the V8 flag of
+ * `dist/ocisync-TRIPLE` per target) with the permissions and the V8 flags of
  * `scripts/permissions.ts`.
  *
  * `deno compile` downloads its base binary, `denort`, unless `DENORT_BIN`
