@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { RUN_FLAGS } from "../scripts/permissions.ts";
 import { ocisyncOk } from "./helpers/cli.ts";
 import { type FaultRule, type FrontProxy, startProxy } from "./helpers/fault_proxy.ts";
+import { tarImage } from "./helpers/layers.ts";
 import { startRegistry } from "./helpers/registry.ts";
 import { withTempDir } from "./helpers/tree.ts";
 
@@ -176,5 +177,31 @@ Deno.test("SIGTERM during a push removes the packed layer's work folder", async 
     );
     assert.equal(result.code, 143, result.stderr);
     assert.deepEqual(namesIn(`${tmp}/temporary`), []);
+  });
+});
+
+Deno.test("SIGINT while a pull merges its files waits for the merge: every file is in place", async () => {
+  await withTempDir("ocisync-interrupt-merge-", async (tmp) => {
+    // Enough files that the merge takes a while: the signal comes once it has begun.
+    const names = Array.from({ length: 20_000 }, (_, i) => `f${String(i).padStart(5, "0")}`);
+    const reference = await tarImage(tmp, [
+      names.map((name) => ({ type: "file" as const, name, data: name })),
+    ]);
+    const destination = `${tmp}/out`;
+    await Deno.mkdir(destination);
+    await Deno.writeTextFile(`${destination}/mine.txt`, "the user's\n");
+    const result = await stopped(
+      ["pull", reference, "-o", destination],
+      "SIGINT",
+      "the merge's first file in the destination",
+      () => namesIn(destination).includes(names[0]),
+    );
+    assert.equal(result.code, 130, result.stderr);
+    assert.match(result.stderr, /SIGINT: stopping once the files are in place/);
+    const merged = namesIn(destination);
+    assert.equal(merged.length, names.length + 1, "every file of the image, and the user's");
+    assert.equal(Deno.readTextFileSync(`${destination}/mine.txt`), "the user's\n");
+    assert.deepEqual(namesIn(tmp).filter((name) => name.startsWith(".ocisync-pull-")), []);
+    assert.deepEqual(namesIn(destination).filter((name) => name.startsWith(".")), []);
   });
 });

@@ -12,7 +12,7 @@ import { explainError, Output } from "./output.ts";
 import { COMMANDS } from "./commands/mod.ts";
 import { UsageError } from "../errors/mod.ts";
 import { ExitCode, exitCodeOf } from "./exit.ts";
-import { onFirstMark, removeInterrupted } from "../fs/interrupted.ts";
+import { onFirstMark, removeInterrupted, stopWhenSafe } from "../fs/interrupted.ts";
 
 function usage(): string {
   const rows = COMMANDS.map((c) => [c.spec.name, c.spec.summary]);
@@ -94,18 +94,29 @@ const STOP_SIGNALS: Partial<Record<Deno.Signal, number>> = Deno.build.os === "wi
  * Until disposed of, a stop signal (Ctrl-C, a closed terminal, a CI job's timeout) removes the
  * temporary files and folders the command has made and not yet put in place, and exits with
  * 128 and the signal's number, as a shell reports: without it the process dies at once, and
- * leaves a pull's staging folder or a half-written layer file behind. The signals are listened
- * for from the first such file on: a command that makes none dies as any process does.
+ * leaves a pull's staging folder or a half-written layer file behind. While a pull puts its tree
+ * in place, the exit waits for it (a second signal does not). The signals are listened for from
+ * the first such file on: a command that makes none dies as any process does.
  */
 function exitOnStopSignal(): Disposable {
   const handlers: { signal: Deno.Signal; handler: () => void }[] = [];
+  let waiting = false;
   onFirstMark(() => {
     for (const [name, number] of Object.entries(STOP_SIGNALS)) {
       const signal = name as Deno.Signal;
-      const handler = () => {
+      const stop = () => {
         removeInterrupted();
         console.error(`ocisync: stopped by ${signal}`);
         Deno.exit(128 + number);
+      };
+      const handler = () => {
+        if (waiting) return stop();
+        waiting = stopWhenSafe(stop);
+        if (waiting) {
+          console.error(
+            `ocisync: ${signal}: stopping once the files are in place (again: at once)`,
+          );
+        }
       };
       Deno.addSignalListener(signal, handler);
       handlers.push({ signal, handler });

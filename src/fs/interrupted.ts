@@ -85,6 +85,57 @@ export function unmarkTemporary(path: string): void {
   marked.delete(path);
 }
 
+/** How many steps that must not be cut short are under way ({@linkcode withoutInterruption}). */
+let uncuttable = 0;
+/** What {@linkcode stopWhenSafe} was given while such a step was under way. */
+let pendingStop: (() => void) | undefined;
+
+/**
+ * Runs `step`, which must not be cut short (a pull putting its tree in place: renames that leave
+ * the destination missing or half merged when cut in the middle), with the command's stop held
+ * off: a stop asked for meanwhile ({@linkcode stopWhenSafe}) comes once the step has ended.
+ *
+ * @example
+ * ```ts
+ * import { withoutInterruption } from "./interrupted.ts";
+ * await withoutInterruption(async () => {
+ *   await Deno.rename("./out", "./out.old");
+ *   await Deno.rename("./staging", "./out");
+ * });
+ * ```
+ */
+export async function withoutInterruption<T>(step: () => Promise<T>): Promise<T> {
+  uncuttable++;
+  try {
+    return await step();
+  } finally {
+    uncuttable--;
+    const stop = uncuttable === 0 ? pendingStop : undefined;
+    pendingStop = undefined;
+    stop?.();
+  }
+}
+
+/**
+ * Calls `stop` (which ends the process) now, or once the steps run by
+ * {@linkcode withoutInterruption} have ended. Whether a stop is waiting so is returned, for a
+ * command line that ends at once when asked a second time.
+ *
+ * @example
+ * ```ts
+ * import { stopWhenSafe } from "./interrupted.ts";
+ * Deno.addSignalListener("SIGTERM", () => stopWhenSafe(() => Deno.exit(143)));
+ * ```
+ */
+export function stopWhenSafe(stop: () => void): boolean {
+  if (uncuttable === 0) {
+    stop();
+    return false;
+  }
+  pendingStop = stop;
+  return true;
+}
+
 /**
  * Removes every marked file and folder, synchronously, as the last thing before the process
  * exits: no other task of the process runs meanwhile. What cannot be removed is left.

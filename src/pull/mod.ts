@@ -32,7 +32,7 @@
  */
 import { decompressStream } from "../compress/decompress.ts";
 import { lstatOrUndefined } from "../fs/stat.ts";
-import { makeMarkedFolder, unmarkTemporary } from "../fs/interrupted.ts";
+import { makeMarkedFolder, unmarkTemporary, withoutInterruption } from "../fs/interrupted.ts";
 import { mountPointBelow, removeFolderTree } from "../fs/mounts.ts";
 import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
 import {
@@ -232,7 +232,15 @@ export async function pull(
     files ??= [...Deno.readDirSync(staging.tree)].map((e) => e.name).sort();
     await unpacker.finish();
     staging.placing();
-    await placement.place(staging);
+    // Renames that leave the destination missing or half merged if cut, then the removal of
+    // what they moved aside: a stop waits for both.
+    await withoutInterruption(async () => {
+      try {
+        await placement.place(staging);
+      } finally {
+        await staging.remove();
+      }
+    });
     return {
       digest: chosen.digest,
       resolvedDigest: descriptor.digest,
