@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { ocisync } from "./helpers/cli.ts";
 import { type Blob, blob, jsonBlob } from "./helpers/images.ts";
+import { writeLayoutIndex } from "./helpers/layers.ts";
 import { withTempDir } from "./helpers/tree.ts";
 import { DEFAULT_MAX_EVENTS_SIZE } from "../src/cli/specs.ts";
 import { IntegrityError, UnsafeContentError } from "../src/errors/mod.ts";
@@ -61,14 +62,7 @@ async function writeArtifact(dir: string, layers: LayerSpec[]): Promise<string> 
     config,
     layers: descriptors,
   }));
-  await Deno.writeTextFile(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
-  await Deno.writeTextFile(
-    `${dir}/index.json`,
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [{ ...manifest, annotations: { "org.opencontainers.image.ref.name": "v1" } }],
-    }),
-  );
+  await writeLayoutIndex(dir, manifest);
   return `oci:${dir}:v1`;
 }
 

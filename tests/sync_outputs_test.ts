@@ -4,7 +4,7 @@
  * old versions are pruned, and a folder whose `current` was removed is delivered again.
  */
 import assert from "node:assert/strict";
-import { pythonTar } from "./helpers/layers.ts";
+import { pythonTar, writeLayoutIndex } from "./helpers/layers.ts";
 import { sha256Digest, sha256Hex } from "./helpers/hash.ts";
 import { parseReference } from "../src/ref/mod.ts";
 import {
@@ -57,14 +57,7 @@ async function writeIndexLayout(
     manifests.push({ ...manifest, platform });
   }
   const index = await put(json({ schemaVersion: 2, mediaType: INDEX, manifests }), INDEX);
-  await Deno.writeTextFile(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
-  await Deno.writeTextFile(
-    `${dir}/index.json`,
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [{ ...index, annotations: { "org.opencontainers.image.ref.name": "v1" } }],
-    }),
-  );
+  await writeLayoutIndex(dir, index);
   return { index: index.digest, arm64: manifests[1].digest, arm64Layer: layers[1] };
 }
 

@@ -9,10 +9,9 @@ import assert from "node:assert/strict";
 import { LayoutTarget } from "../src/layout/mod.ts";
 import type { Descriptor } from "../mod.ts";
 import { parsePublicKey, verifyBundles } from "../src/trust/mod.ts";
-import { ocisync, type RunResult, shown } from "./helpers/cli.ts";
+import { expectExit, ocisync } from "./helpers/cli.ts";
 import {
   cosignStatement,
-  described,
   handPayload,
   keyedDsseBundle,
   mockSigstore,
@@ -20,11 +19,12 @@ import {
   pushHandSignatures,
   pushPythonSignature,
   pushTestImage,
+  pushTwoPlatforms,
   pythonKeys,
   pythonSign,
   refusal,
+  withKeyAndLayout,
 } from "./helpers/cosign_vectors.ts";
-import { withTempDir } from "./helpers/tree.ts";
 
 const keys = await pythonKeys();
 const VERIFICATION = 8;
@@ -39,19 +39,11 @@ function provenance(imageDigest: string): Uint8Array {
   }));
 }
 
-async function withLayout(
+/** A layout in a new folder (`oci:DIR`), and the signer's public key beside it. */
+function withLayout(
   body: (layout: LayoutTarget, dir: string, pub: string) => Promise<void>,
 ): Promise<void> {
-  await withTempDir("ocisync-hostile-trust-", async (dir) => {
-    await Deno.writeTextFile(`${dir}/cosign.pub`, keys.public);
-    const layout = await LayoutTarget.open(`${dir}/layout`, { create: true });
-    await body(layout, `${dir}/layout`, `${dir}/cosign.pub`);
-  });
-}
-
-function code(result: RunResult, expected: number): RunResult {
-  assert.equal(result.code, expected, shown(result));
-  return result;
+  return withKeyAndLayout("ocisync-hostile-trust-", keys.public, body);
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -126,7 +118,10 @@ Deno.test("cli: verify exits 8 and pull --verify-key lands nothing for an attest
       image,
       await keyedDsseBundle(keys.pkcs8, image.digest, provenance(image.digest)),
     );
-    const refused = code(await ocisync(["verify", "--key", pub, `oci:${dir}:v1`]), VERIFICATION);
+    const refused = expectExit(
+      await ocisync(["verify", "--key", pub, `oci:${dir}:v1`]),
+      VERIFICATION,
+    );
     assert.match(refused.stderr, /attestations, not signatures/);
     // The test image's layer is not a tar: its blob is copied as a file.
     const pull = (out: string) =>
@@ -140,17 +135,17 @@ Deno.test("cli: verify exits 8 and pull --verify-key lands nothing for an attest
         "--layer-operation",
         "copy",
       ]);
-    code(await pull(`${dir}-out/deep`), VERIFICATION);
+    expectExit(await pull(`${dir}-out/deep`), VERIFICATION);
     assert.equal(await exists(`${dir}-out`), false, "nothing written");
 
     // The control: cosign's signature statement, signed by the same key, verifies and lands.
     await pushBundleReferrer(layout, image, await keyedDsseBundle(keys.pkcs8, image.digest));
     const verified = JSON.parse(
-      code(await ocisync(["verify", "--key", pub, `oci:${dir}:v1`, "--json"]), 0).stdout,
+      expectExit(await ocisync(["verify", "--key", pub, `oci:${dir}:v1`, "--json"]), 0).stdout,
     );
     assert.equal(verified.verified[0].form, "bundle");
     assert.equal(verified.rejected.length, 1);
-    code(await pull(`${dir}-out`), 0);
+    expectExit(await pull(`${dir}-out`), 0);
     assert.equal(await Deno.readTextFile(`${dir}-out/layer-0`), "layer v1");
     await Deno.remove(`${dir}-out`, { recursive: true });
   });
@@ -169,42 +164,23 @@ Deno.test("cli: verify -a does not match a missing annotation, an inherited key,
     ]);
     const verify = (tag: string, annotation: string) =>
       ocisync(["verify", "--key", pub, `oci:${dir}:${tag}`, "-a", annotation]);
-    code(await verify("bare", "approved=undefined"), VERIFICATION);
-    code(await verify("bare", "constructor=function Object() { [native code] }"), VERIFICATION);
-    code(await verify("bare", "toString=function toString() { [native code] }"), VERIFICATION);
-    code(await verify("v1", "ci=true"), 0);
-    code(await verify("v1", "ci=false"), VERIFICATION);
+    expectExit(await verify("bare", "approved=undefined"), VERIFICATION);
+    expectExit(
+      await verify("bare", "constructor=function Object() { [native code] }"),
+      VERIFICATION,
+    );
+    expectExit(
+      await verify("bare", "toString=function toString() { [native code] }"),
+      VERIFICATION,
+    );
+    expectExit(await verify("v1", "ci=true"), 0);
+    expectExit(await verify("v1", "ci=false"), VERIFICATION);
     // cosign compares the JSON value with the string given: the number 7 is not "7".
-    code(await verify("v1", "run=7"), VERIFICATION);
+    expectExit(await verify("v1", "run=7"), VERIFICATION);
   });
 });
 
 // --- copy of several platforms: each must verify, or the index ------------------------------------
-
-/** An index of two hand-made images, amd64 and arm64, tagged `multi`. */
-async function pushTwoPlatforms(
-  layout: LayoutTarget,
-): Promise<{ index: Descriptor; amd64: Descriptor; arm64: Descriptor }> {
-  const amd64 = (await pushTestImage(layout, "amd64")).descriptor;
-  const arm64 = (await pushTestImage(layout, "arm64")).descriptor;
-  const entry = (d: Descriptor, architecture: string) => ({
-    mediaType: d.mediaType,
-    digest: d.digest,
-    size: d.size,
-    platform: { os: "linux", architecture },
-  });
-  const mediaType = "application/vnd.oci.image.index.v1+json";
-  const index = described(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType,
-      manifests: [entry(amd64, "amd64"), entry(arm64, "arm64")],
-    }),
-    mediaType,
-  );
-  await layout.pushManifest(index.descriptor, index.bytes, ["multi"]);
-  return { index: index.descriptor, amd64, arm64 };
-}
 
 Deno.test("cli: copy of two platforms with one signed exits 8 and writes nothing", async () => {
   await withLayout(async (layout, dir, pub) => {
@@ -221,7 +197,7 @@ Deno.test("cli: copy of two platforms with one signed exits 8 and writes nothing
         "linux/amd64,linux/arm64",
         "--json",
       ]);
-    const refused = code(await copy(`${dir}-one`), VERIFICATION);
+    const refused = expectExit(await copy(`${dir}-one`), VERIFICATION);
     assert.match(refused.stderr, new RegExp(arm64.digest));
     // The destination layout is opened before the source is verified; nothing goes in it.
     const index = JSON.parse(await Deno.readTextFile(`${dir}-one/index.json`));
@@ -231,7 +207,7 @@ Deno.test("cli: copy of two platforms with one signed exits 8 and writes nothing
 
     // Each platform signed: the reduced index of both is copied.
     await pushPythonSignature(layout, arm64.digest, keys.pkcs8, "example.com/flows");
-    const copied = JSON.parse(code(await copy(`${dir}-two`), 0).stdout);
+    const copied = JSON.parse(expectExit(await copy(`${dir}-two`), 0).stdout);
     const to = await LayoutTarget.open(`${dir}-two`);
     const written = JSON.parse(
       new TextDecoder().decode(await to.fetchManifest(await to.resolve("v1"))),
@@ -259,7 +235,7 @@ Deno.test("cli: copy of two platforms of a signed index verifies once and copies
       "linux/amd64,linux/arm64",
       "--json",
     ]);
-    const report = JSON.parse(code(copy, 0).stdout);
+    const report = JSON.parse(expectExit(copy, 0).stdout);
     assert.ok(JSON.stringify(report).includes(index.digest), JSON.stringify(report));
     const to = await LayoutTarget.open(`${dir}-out`);
     const written = JSON.parse(

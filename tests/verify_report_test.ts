@@ -6,11 +6,10 @@
  * `cryptography`, signature manifests are typed here: ocisync's signer is not used.
  */
 import assert from "node:assert/strict";
-import { LayoutTarget } from "../src/layout/mod.ts";
+import type { LayoutTarget } from "../src/layout/mod.ts";
 import type { Descriptor } from "../mod.ts";
-import { ocisync, type RunResult, shown } from "./helpers/cli.ts";
+import { expectExit, ocisync, type RunResult, shown } from "./helpers/cli.ts";
 import {
-  described,
   handPayload,
   keyedDsseBundle,
   pushBundleReferrer,
@@ -19,10 +18,11 @@ import {
   pushOciManifest,
   pushPythonSignature,
   pushTestImage,
+  pushTwoPlatforms,
   pythonKeys,
   pythonSign,
+  withKeyAndLayout,
 } from "./helpers/cosign_vectors.ts";
-import { withTempDir } from "./helpers/tree.ts";
 
 const signer = await pythonKeys();
 const stranger = await pythonKeys();
@@ -31,19 +31,10 @@ const PAYLOAD = "application/vnd.dev.cosign.simplesigning.v1+json";
 const SIGNATURE = "dev.cosignproject.cosign/signature";
 
 /** A layout in a new folder (`oci:DIR`), and the signer's public key beside it. */
-async function withLayout(
+function withLayout(
   body: (layout: LayoutTarget, dir: string, pub: string) => Promise<void>,
 ): Promise<void> {
-  await withTempDir("ocisync-verify-report-", async (tmp) => {
-    await Deno.writeTextFile(`${tmp}/cosign.pub`, signer.public);
-    const layout = await LayoutTarget.open(`${tmp}/layout`, { create: true });
-    await body(layout, `${tmp}/layout`, `${tmp}/cosign.pub`);
-  });
-}
-
-function code(result: RunResult, expected: number): RunResult {
-  assert.equal(result.code, expected, shown(result));
-  return result;
+  return withKeyAndLayout("ocisync-verify-report-", signer.public, body);
 }
 
 /** The lines of stderr that list refused signatures. */
@@ -83,7 +74,7 @@ Deno.test("verify with the wrong key: one line per refused signature, in text an
     );
     const [first, second] = await sigLayers(layout, image.digest);
 
-    const text = code(await ocisync(["verify", "--key", pub, `oci:${dir}:v1`]), VERIFICATION);
+    const text = expectExit(await ocisync(["verify", "--key", pub, `oci:${dir}:v1`]), VERIFICATION);
     assert.match(text.stderr, /^ocisync: error: no signature of sha256:[0-9a-f]{64} verified: /);
     const lines = refusedLines(text);
     assert.equal(lines.length, 3, shown(text));
@@ -96,7 +87,7 @@ Deno.test("verify with the wrong key: one line per refused signature, in text an
     // The hint said the first refusals on one line: they are listed already.
     assert.doesNotMatch(text.stderr, /^hint: /m);
 
-    const json = code(
+    const json = expectExit(
       await ocisync(["verify", "--key", pub, `oci:${dir}:v1`, "--json"]),
       VERIFICATION,
     );
@@ -112,7 +103,7 @@ Deno.test("verify with the wrong key: one line per refused signature, in text an
     assert.deepEqual(refusedLines(json), lines, "stderr says the same in --json mode");
 
     // copy --verify-key says the same, and copies nothing.
-    const copy = code(
+    const copy = expectExit(
       await ocisync(["copy", `oci:${dir}:v1`, `oci:${dir}-copy:v1`, "--verify-key", pub]),
       VERIFICATION,
     );
@@ -120,7 +111,7 @@ Deno.test("verify with the wrong key: one line per refused signature, in text an
     await Deno.remove(`${dir}-copy`, { recursive: true });
 
     // So does pull --verify-key, and writes nothing.
-    const pull = code(
+    const pull = expectExit(
       await ocisync(["pull", `oci:${dir}:v1`, "-o", `${dir}-pulled`, "--verify-key", pub]),
       VERIFICATION,
     );
@@ -128,7 +119,7 @@ Deno.test("verify with the wrong key: one line per refused signature, in text an
     await assert.rejects(Deno.lstat(`${dir}-pulled`), Deno.errors.NotFound);
 
     // sync's JSON log line of the failed tick lists them too.
-    const sync = code(
+    const sync = expectExit(
       await ocisync([
         "sync",
         `oci:${dir}:v1`,
@@ -156,16 +147,19 @@ Deno.test("a failed verification lists five refusals and how many more; --verbos
     const verify = (...extra: string[]) =>
       ocisync(["verify", "--key", pub, `oci:${dir}:v1`, ...extra]);
 
-    const capped = code(await verify(), VERIFICATION);
+    const capped = expectExit(await verify(), VERIFICATION);
     assert.equal(refusedLines(capped).length, 5, shown(capped));
     assert.match(
       capped.stderr,
       /^ {2}refused: layer 4 .*\n {2}and 2 more \(--verbose lists them all\)$/m,
     );
-    const all = code(await verify("--verbose"), VERIFICATION);
+    const all = expectExit(await verify("--verbose"), VERIFICATION);
     assert.equal(refusedLines(all).length, 7, shown(all));
     assert.doesNotMatch(all.stderr, /more \(--verbose/);
-    assert.equal(JSON.parse(code(await verify("--json"), VERIFICATION).stdout).rejected.length, 7);
+    assert.equal(
+      JSON.parse(expectExit(await verify("--json"), VERIFICATION).stdout).rejected.length,
+      7,
+    );
   });
 });
 
@@ -198,11 +192,14 @@ Deno.test("a signature's hostile text is written out: no forged line, no termina
 
     // Alone, it is refused, and said so on one line.
     await pushSig([hostile]);
-    const refused = code(await ocisync(["verify", "--key", pub, `oci:${dir}:v1`]), VERIFICATION);
+    const refused = expectExit(
+      await ocisync(["verify", "--key", pub, `oci:${dir}:v1`]),
+      VERIFICATION,
+    );
     assertWrittenOut(refused, refused.stderr, 0);
     // --json carries the same line: the reason is written out where it is made, for every
     // reader (a sync's log, a library caller that prints it).
-    const json = code(
+    const json = expectExit(
       await ocisync(["verify", "--key", pub, `oci:${dir}:v1`, "--json"]),
       VERIFICATION,
     );
@@ -213,36 +210,11 @@ Deno.test("a signature's hostile text is written out: no forged line, no termina
 
     // Beside a valid signature, --verbose lists it under what verified.
     await pushSig([valid, hostile]);
-    const verified = code(await ocisync(["verify", "--key", pub, `oci:${dir}:v1`, "-v"]), 0);
+    const verified = expectExit(await ocisync(["verify", "--key", pub, `oci:${dir}:v1`, "-v"]), 0);
     assert.match(verified.stdout, /^ {2}1 other signature\(s\) refused$/m);
     assertWrittenOut(verified, verified.stdout, 1);
   });
 });
-
-/** An index of two images, linux/amd64 and linux/arm64, tagged `multi`. */
-async function pushTwoPlatforms(
-  layout: LayoutTarget,
-): Promise<{ index: Descriptor; amd64: Descriptor; arm64: Descriptor }> {
-  const amd64 = (await pushTestImage(layout, "amd64")).descriptor;
-  const arm64 = (await pushTestImage(layout, "arm64")).descriptor;
-  const entry = ({ mediaType, digest, size }: Descriptor, architecture: string) => ({
-    mediaType,
-    digest,
-    size,
-    platform: { os: "linux", architecture },
-  });
-  const mediaType = "application/vnd.oci.image.index.v1+json";
-  const index = described(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType,
-      manifests: [entry(amd64, "amd64"), entry(arm64, "arm64")],
-    }),
-    mediaType,
-  );
-  await layout.pushManifest(index.descriptor, index.bytes, ["multi"]);
-  return { index: index.descriptor, amd64, arm64 };
-}
 
 Deno.test("copy --json of two platforms lists what verified each platform's manifest", async () => {
   await withLayout(async (layout, dir, pub) => {
@@ -260,7 +232,7 @@ Deno.test("copy --json of two platforms lists what verified each platform's mani
         "linux/amd64,linux/arm64",
         "--json",
       ]);
-      const report = JSON.parse(code(result, 0).stdout);
+      const report = JSON.parse(expectExit(result, 0).stdout);
       await Deno.remove(to, { recursive: true });
       return report.images[0].verified;
     };
@@ -298,7 +270,7 @@ Deno.test("copy --all-tags --json: each image lists its own verifications", asyn
       await pushBundleReferrer(layout, image, await keyedDsseBundle(signer.pkcs8, image.digest));
     }
     const copied = JSON.parse(
-      code(
+      expectExit(
         await ocisync([
           "copy",
           `oci:${dir}`,

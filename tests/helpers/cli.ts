@@ -5,6 +5,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { RUN_FLAGS } from "../../scripts/permissions.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -50,6 +51,21 @@ export async function ocisyncOk(args: string[], options: RunOptions = {}): Promi
   const result = await ocisync(args, options);
   if (result.code !== 0) throw new Error(`ocisync ${args.join(" ")}: ${shown(result)}`);
   return result.stdout;
+}
+
+/**
+ * `result`, once it is known to have exited with `expected`.
+ *
+ * @throws {AssertionError} showing the run (exit code, stdout, stderr) for another code.
+ * @example
+ * ```ts
+ * import { expectExit, ocisync } from "./cli.ts";
+ * const { stdout } = expectExit(await ocisync(["version"]), 0);
+ * ```
+ */
+export function expectExit(result: RunResult, expected: number): RunResult {
+  assert.equal(result.code, expected, shown(result));
+  return result;
 }
 
 /**

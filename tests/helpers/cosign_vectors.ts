@@ -14,7 +14,9 @@ import nodeCrypto from "node:crypto";
 import * as mock from "npm:@sigstore/mock@0.13.0";
 import type { Descriptor, Target } from "../../mod.ts";
 import { sha256Digest, sha256Hex } from "./hash.ts";
+import { withTempDir } from "./tree.ts";
 import { SignatureError } from "../../src/trust/mod.ts";
+import { LayoutTarget } from "../../src/layout/mod.ts";
 
 // Debian's python3 has python3-cryptography and python3-nacl; a pyenv `python3` earlier on PATH
 // may have neither, so the first interpreter that imports both is used.
@@ -194,6 +196,22 @@ export async function pushOciManifest(
   return manifest;
 }
 
+/**
+ * Runs `body` with a new layout (`DIR/layout`, in a folder named `prefix`…) and the public key
+ * `publicPem` written beside it as `DIR/cosign.pub`; the folder is removed afterwards.
+ */
+export async function withKeyAndLayout(
+  prefix: string,
+  publicPem: string,
+  body: (layout: LayoutTarget, dir: string, pub: string) => Promise<void>,
+): Promise<void> {
+  await withTempDir(prefix, async (tmp) => {
+    await Deno.writeTextFile(`${tmp}/cosign.pub`, publicPem);
+    const layout = await LayoutTarget.open(`${tmp}/layout`, { create: true });
+    await body(layout, `${tmp}/layout`, `${tmp}/cosign.pub`);
+  });
+}
+
 /** A small image pushed by hand: a config, one layer, a manifest tagged `tag`. */
 export async function pushTestImage(
   target: Target,
@@ -213,6 +231,31 @@ export async function pushTestImage(
     "application/vnd.oci.image.config.v1+json",
   );
   return await pushOciManifest(target, { config, layers: [layer] }, [tag]);
+}
+
+/** An index of two hand-made images (see {@linkcode pushTestImage}), linux/amd64 and linux/arm64, tagged `multi`. */
+export async function pushTwoPlatforms(
+  target: Target,
+): Promise<{ index: Descriptor; amd64: Descriptor; arm64: Descriptor }> {
+  const amd64 = (await pushTestImage(target, "amd64")).descriptor;
+  const arm64 = (await pushTestImage(target, "arm64")).descriptor;
+  const entry = ({ mediaType, digest, size }: Descriptor, architecture: string) => ({
+    mediaType,
+    digest,
+    size,
+    platform: { os: "linux", architecture },
+  });
+  const mediaType = "application/vnd.oci.image.index.v1+json";
+  const index = described(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      manifests: [entry(amd64, "amd64"), entry(arm64, "arm64")],
+    }),
+    mediaType,
+  );
+  await target.pushManifest(index.descriptor, index.bytes, ["multi"]);
+  return { index: index.descriptor, amd64, arm64 };
 }
 
 /** One layer of a hand-made `.sig` manifest: a payload and its base64 signature annotation. */

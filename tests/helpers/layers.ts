@@ -50,6 +50,21 @@ export async function pythonTar(path: string, entries: Entry[]): Promise<Uint8Ar
 }
 
 /**
+ * Writes the `oci-layout` and `index.json` of a layout built by hand at `dir`, whose one entry is
+ * `descriptor` (a manifest or an index already in `blobs/`), tagged v1.
+ */
+export async function writeLayoutIndex(dir: string, descriptor: object): Promise<void> {
+  await Deno.writeTextFile(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
+  await Deno.writeTextFile(
+    `${dir}/index.json`,
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ ...descriptor, annotations: { "org.opencontainers.image.ref.name": "v1" } }],
+    }),
+  );
+}
+
+/**
  * An OCI layout at `dir` holding one image, tagged v1, whose layers are these tars (gzipped
  * when asked, each with its `annotations`), with a config that lists their diff_ids.
  */
@@ -91,14 +106,7 @@ export async function writeImage(
     }),
     "application/vnd.oci.image.manifest.v1+json",
   );
-  await Deno.writeTextFile(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
-  await Deno.writeTextFile(
-    `${dir}/index.json`,
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [{ ...manifest, annotations: { "org.opencontainers.image.ref.name": "v1" } }],
-    }),
-  );
+  await writeLayoutIndex(dir, manifest);
 }
 
 /**
