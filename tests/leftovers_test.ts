@@ -2,7 +2,9 @@
  * What interrupted writes leave is cleaned up, and nothing a live writer still uses: `gc`
  * removes a layout's temporary blob files (`blobs/ALG/.HEX.RANDOM.tmp`) not modified for a day,
  * or for `--grace` when longer; the next writer of an archive removes its staging folders
- * (`.FILE.RANDOM.staging`) not modified for a day. The leftovers are built here, aged with
+ * (`.FILE.RANDOM.staging`) not modified for a day; a pull removes the staging folders beside its
+ * own (`.ocisync-pull-RANDOM`) that killed pulls left a day ago, when they hold only a tree. The
+ * leftovers are built here, aged with
  * `Deno.utime`; links among them are never followed.
  */
 import assert from "node:assert/strict";
@@ -138,3 +140,35 @@ for (const format of ["oci-archive", "docker-archive"]) {
     });
   });
 }
+
+Deno.test("a pull removes the staging folders that killed pulls left beside it a day ago, if they hold only a tree", async () => {
+  await withTempDir("ocisync-leftovers-", async (tmp) => {
+    await writeImage(`${tmp}/image`, [new Uint8Array(1024)]);
+    const parent = `${tmp}/srv`;
+    // What a pull killed while extracting leaves: its staging folder, holding the tree so far.
+    const staging = async (name: string, hours: number, aside?: string) => {
+      await Deno.mkdir(`${parent}/${name}/tree/opt`, { recursive: true });
+      await fileOfAge(`${parent}/${name}/tree/opt/big.bin`, "half an image", hours);
+      if (aside) await fileOfAge(`${parent}/${name}/aside-1`, aside, hours);
+      await Deno.utime(`${parent}/${name}`, ago(hours), ago(hours));
+    };
+    const dead = ".ocisync-pull-5f3a9c01d2e4b6a7";
+    await staging(dead, 30);
+    // A live pull's, a day not yet past.
+    const live = ".ocisync-pull-0b1c2d3e4f5a6b7c";
+    await staging(live, 20);
+    // A merge that died or could not undo itself: what it moved aside is the user's.
+    const kept = ".ocisync-pull-1a2b3c4d5e6f7a8b";
+    await staging(kept, 30, "the user's settings\n");
+    // A link named like a dead staging folder, to an old folder outside.
+    await staging("../elsewhere", 30);
+    const link = ".ocisync-pull-9e8d7c6b5a4f3e2d";
+    await Deno.symlink(`${tmp}/elsewhere`, `${parent}/${link}`);
+
+    const result = await ocisync(["pull", `oci:${tmp}/image:v1`, "-o", `${parent}/out`]);
+    assert.equal(result.code, 0, shown(result));
+    assert.deepEqual(await names(parent), [kept, live, link, "out"].sort());
+    assert.equal(await Deno.readTextFile(`${parent}/${kept}/aside-1`), "the user's settings\n");
+    assert.ok(await exists(`${tmp}/elsewhere/tree/opt/big.bin`));
+  });
+});

@@ -33,6 +33,7 @@
 import { decompressStream } from "../compress/decompress.ts";
 import { lstatOrUndefined } from "../fs/stat.ts";
 import { makeMarkedFolder, unmarkTemporary, withoutInterruption } from "../fs/interrupted.ts";
+import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
 import { mountPointBelow, removeFolderTree } from "../fs/mounts.ts";
 import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
 import {
@@ -637,12 +638,16 @@ class Staging {
     return await Staging.#makeIn(safe.path);
   }
 
-  /** Makes the folder (mkdir, which fails on anything at its name) and its tree, both 0700. */
+  /**
+   * Makes the folder (mkdir, which fails on anything at its name) and its tree, both 0700, and
+   * removes those of pulls that died there (see {@linkcode removeDeadStagings}).
+   */
   static async #makeIn(parent: string): Promise<Staging> {
     // Until the tree is put in place, a stopped process removes the folder.
-    const folder = await makeMarkedFolder(parent, ".ocisync-pull-");
+    const folder = await makeMarkedFolder(parent, STAGING_PREFIX);
     const staging = new Staging(folder, await Deno.lstat(folder));
     await Deno.mkdir(staging.tree, { mode: 0o700 });
+    await removeDeadStagings(parent, staging.#identity.uid!);
     return staging;
   }
 
@@ -682,6 +687,33 @@ class Staging {
     // A file system mounted in the swapped-out content after planPlacement looked keeps its
     // files: the folder is then left.
     await removeFolderTree(this.folder).catch(() => {});
+  }
+}
+
+/** How the name of a staging folder starts. */
+const STAGING_PREFIX = ".ocisync-pull-";
+
+/**
+ * Removes from `parent` the staging folders that pulls killed there (SIGKILL, the OOM killer, a
+ * power cut) left a day ago or more ({@linkcode LEFTOVER_AGE_MS}, as for a layout's and an
+ * archive's leftovers): folders of the user `uid`, never links, that hold an image's tree and
+ * nothing else. One that holds what a merge moved aside (`aside-N`) may hold the user's own
+ * files, kept by a merge that could not put them back: it stays. Nothing is removed across a
+ * mount point. Failures are ignored: this only tidies.
+ */
+async function removeDeadStagings(parent: string, uid: number): Promise<void> {
+  const before = Date.now() - LEFTOVER_AGE_MS;
+  try {
+    for await (const entry of Deno.readDir(parent)) {
+      if (!entry.isDirectory || !entry.name.startsWith(STAGING_PREFIX)) continue;
+      const path = `${parent}/${entry.name}`;
+      const info = await Deno.lstat(path);
+      if (!info.isDirectory || info.uid !== uid || (info.mtime?.getTime() ?? 0) > before) continue;
+      const names = await Array.fromAsync(Deno.readDir(path), (child) => child.name);
+      if (names.every((name) => name === "tree")) await removeFolderTree(path);
+    }
+  } catch {
+    // Another pull removing the same folder, a folder not ours to list: nothing to tidy here.
   }
 }
 
