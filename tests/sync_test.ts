@@ -840,45 +840,47 @@ Deno.test("config, jitter and metrics: validation and formats", () => {
   assert.match(text, /^# TYPE ocisync_sync_changes_total counter$/m);
 });
 
-Deno.test("SIGTERM stops a pull in progress at once; nothing is put in place", async () => {
-  await withRegistry({}, async (registry, tmp) => {
-    // Text that does not compress: the layer's body is long enough to stall in its middle.
-    const noise = Array.from({ length: 4000 }, () => crypto.randomUUID()).join("\n");
-    await pushFiles(registry.host, "team/app", "live", { "big.txt": noise }, `${tmp}/w`);
-    const proxy = startProxy(registry.host);
-    proxy.inject({
-      method: "GET",
-      path: /\/blobs\/sha256:/,
-      times: Infinity,
-      fault: { kind: "stall", seconds: 60, after: 1000 },
+for (const signal of ["SIGTERM", "SIGHUP"] as const) {
+  Deno.test(`${signal} stops a pull in progress at once; nothing is put in place`, async () => {
+    await withRegistry({}, async (registry, tmp) => {
+      // Text that does not compress: the layer's body is long enough to stall in its middle.
+      const noise = Array.from({ length: 4000 }, () => crypto.randomUUID()).join("\n");
+      await pushFiles(registry.host, "team/app", "live", { "big.txt": noise }, `${tmp}/w`);
+      const proxy = startProxy(registry.host);
+      proxy.inject({
+        method: "GET",
+        path: /\/blobs\/sha256:/,
+        times: Infinity,
+        fault: { kind: "stall", seconds: 60, after: 1000 },
+      });
+      const dir = `${tmp}/out`;
+      try {
+        const sync = new SyncProcess([
+          `${proxy.host}/team/app:live`,
+          "-o",
+          dir,
+          "--interval",
+          "1h",
+          "--timeout",
+          "2m",
+        ]);
+        await sync.waitFor(
+          () => proxy.seen.some((r) => r.fault === "stall") || undefined,
+          "a stalled layer download",
+        );
+        const stopped = Date.now();
+        const { code } = await sync.finish(signal);
+        assert.ok(Date.now() - stopped < 10_000, `took ${Date.now() - stopped} ms to stop`);
+        assert.equal(code, 0, sync.lines.join("\n"));
+        await assert.rejects(Deno.lstat(`${dir}/current`), Deno.errors.NotFound);
+        const left = [...Deno.readDirSync(`${dir}/.ocisync`)].map((e) => e.name);
+        assert.deepEqual(left, [], "no version or staging folder is left");
+      } finally {
+        await proxy.close();
+      }
     });
-    const dir = `${tmp}/out`;
-    try {
-      const sync = new SyncProcess([
-        `${proxy.host}/team/app:live`,
-        "-o",
-        dir,
-        "--interval",
-        "1h",
-        "--timeout",
-        "2m",
-      ]);
-      await sync.waitFor(
-        () => proxy.seen.some((r) => r.fault === "stall") || undefined,
-        "a stalled layer download",
-      );
-      const stopped = Date.now();
-      const { code } = await sync.finish("SIGTERM");
-      assert.ok(Date.now() - stopped < 10_000, `took ${Date.now() - stopped} ms to stop`);
-      assert.equal(code, 0, sync.lines.join("\n"));
-      await assert.rejects(Deno.lstat(`${dir}/current`), Deno.errors.NotFound);
-      const left = [...Deno.readDirSync(`${dir}/.ocisync`)].map((e) => e.name);
-      assert.deepEqual(left, [], "no version or staging folder is left");
-    } finally {
-      await proxy.close();
-    }
   });
-});
+}
 
 Deno.test("a flood of connections that uses up the file descriptors does not end the sync; /healthz comes back", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "ocisync-flood-" });

@@ -68,3 +68,17 @@ export function exitCodeOf(error: unknown): ExitCodeValue {
   if (error instanceof SignatureError) return ExitCode.Verification;
   return error instanceof OcisyncError ? CODE_OF_KIND[error.kind] : ExitCode.Other;
 }
+
+/**
+ * The signals that stop a command, each with its number: a command stopped by one exits with 128
+ * and the number, as a shell reports (Ctrl-C's SIGINT: 130). Windows has SIGINT alone. `sync`
+ * stops on them too, at the end of its tick.
+ *
+ * @example
+ * ```ts
+ * import { STOP_SIGNALS } from "./exit.ts";
+ * console.log(STOP_SIGNALS.SIGINT); // 2
+ * ```
+ */
+export const STOP_SIGNALS: Readonly<Partial<Record<Deno.Signal, number>>> =
+  Deno.build.os === "windows" ? { SIGINT: 2 } : { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };

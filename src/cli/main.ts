@@ -11,7 +11,7 @@ import { outputMode } from "./options.ts";
 import { explainError, Output } from "./output.ts";
 import { COMMANDS } from "./commands/mod.ts";
 import { UsageError } from "../errors/mod.ts";
-import { ExitCode, exitCodeOf } from "./exit.ts";
+import { ExitCode, exitCodeOf, STOP_SIGNALS } from "./exit.ts";
 import { onFirstMark, removeInterrupted, stopWhenSafe } from "../fs/interrupted.ts";
 
 function usage(): string {
@@ -84,11 +84,6 @@ export async function main(args: string[]): Promise<number> {
     return exitCodeOf(reported);
   }
 }
-
-/** The signals that stop a command, with their numbers: the exit code is 128 and the number. */
-const STOP_SIGNALS: Partial<Record<Deno.Signal, number>> = Deno.build.os === "windows"
-  ? { SIGINT: 2 }
-  : { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
 
 /**
  * Until disposed of, a stop signal (Ctrl-C, a closed terminal, a CI job's timeout) removes the

@@ -13,7 +13,7 @@ import { formatBytes, type Output } from "../output.ts";
 import { parseSize } from "../../units/mod.ts";
 import { parseMaxEntries } from "./pull.ts";
 import { NotFoundError, OcisyncError, UsageError } from "../../errors/mod.ts";
-import { exitCodeOf } from "../exit.ts";
+import { exitCodeOf, STOP_SIGNALS } from "../exit.ts";
 import { formatReference } from "../../ref/mod.ts";
 import { Session, type SessionOptions } from "../../target/mod.ts";
 import {
@@ -120,7 +120,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
     log(() => ({ msg: "stopping", signal }), () => `ocisync sync: ${signal}: stopping`);
     stop.abort();
   };
-  const handlers = (["SIGINT", "SIGTERM"] as const).map((signal) => {
+  const handlers = (Object.keys(STOP_SIGNALS) as Deno.Signal[]).map((signal) => {
     const handler = onSignal(signal);
     Deno.addSignalListener(signal, handler);
     return [signal, handler] as const;
