@@ -15,7 +15,7 @@
  * @module
  */
 import {
-  escapeControl,
+  escapeRemote,
   NetworkError,
   OcisyncError,
   type RegistryError,
@@ -236,15 +236,11 @@ async function errorDetails(
  * Text of a response body as an error quotes it. A registry's words must not forge lines of
  * ocisync's output (`\nocisync: warning: …`) nor reach a terminal as commands (ESC `[2K`, OSC 8
  * links), and a page of them helps no one: each run of line breaks and tabs becomes a space,
- * any other control character (C0, DEL, C1) is written out as `\x1b` or `\u009b`, and the
- * text is cut to 200 characters, an ellipsis marking the cut.
+ * what is left is written out as any remote text is ({@linkcode escapeRemote}: `\x1b`,
+ * `\u009b`, `\u202e`), and the text is cut to 200 characters, an ellipsis marking the cut.
  */
 function quoteRemote(text: string): string {
-  const flat = text
-    .replace(/[\t\n\v\f\r]+/g, " ")
-    // deno-lint-ignore no-control-regex -- control characters are what is replaced
-    .replace(/[\x00-\x1f\x7f-\x9f]/g, escapeControl)
-    .trim();
+  const flat = escapeRemote(text.replace(/[\t\n\v\f\r]+/g, " ")).trim();
   const chars = [...flat]; // by code point, so that a cut never splits a surrogate pair
   return chars.length <= QUOTE_LIMIT ? flat : `${chars.slice(0, QUOTE_LIMIT - 1).join("")}…`;
 }

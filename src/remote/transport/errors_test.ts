@@ -277,6 +277,13 @@ Deno.test("responseError: a registry's text is quoted on one line, its control c
   assert.equal(page.message, `${lead}, BODY: <h1>\\x1b[31mDenied\\x1b[0m</h1>`);
   const wide = await responseError(failed(`${"y".repeat(250)}\nrest`), context);
   assert.deepEqual(wide.messages, ["y".repeat(199) + "…"]);
+
+  // A bidirectional override, which would show "app\u202egnp.yaml" as "applmay.png": written out.
+  const reordered = await responseError(
+    failed(JSON.stringify({ errors: [{ code: "DENIED", message: "app\u202egnp.yaml" }] })),
+    context,
+  );
+  assert.deepEqual(reordered.messages, ["app\\u202egnp.yaml"]);
 });
 
 Deno.test("networkErrors: the runtime's words drop a URL whole, whatever its query holds", async () => {
