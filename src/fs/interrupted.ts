@@ -7,15 +7,10 @@
  *
  * @example
  * ```ts
- * import { markTemporary, unmarkTemporary } from "./interrupted.ts";
- * const work = await Deno.makeTempDir();
- * markTemporary(work);
- * try {
- *   await Deno.writeTextFile(`${work}/layer.tar`, "…");
- * } finally {
- *   unmarkTemporary(work);
- *   await Deno.remove(work, { recursive: true });
- * }
+ * import { makeWorkFolder } from "./interrupted.ts";
+ * // Removed when the block ends, or by a stopped process before it exits.
+ * await using work = await makeWorkFolder("ocisync-push-");
+ * await Deno.writeTextFile(`${work.path}/layer.tar`, "…");
  * ```
  * @module
  */
