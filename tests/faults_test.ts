@@ -390,7 +390,23 @@ Deno.test("copy between registries: a large blob streams into one PATCH, its sou
         path: blobPath(layer),
         fault: { kind: "reset", after: 5 << 20 },
       });
-      const copy = await run(["copy", `${proxy.host}/t/big:v1`, `${other.host}/t/big:v1`]);
+      // --username is for the destination: the source's credentials come from a file naming it.
+      const source = `${tmp}/source.json`;
+      await Deno.writeTextFile(
+        source,
+        JSON.stringify({
+          auths: { [proxy.host]: { auth: btoa(`${registry.username}:${registry.password}`) } },
+        }),
+      );
+      const copyTo = (repository: string) =>
+        ocisync([
+          "copy",
+          `${proxy.host}/t/big:v1`,
+          `${other.host}/${repository}:v1`,
+          "--credentials",
+          source,
+        ]);
+      const copy = await copyTo("t/big");
       assert.equal(copy.code, 0, shown(copy));
       const ranges = gets(proxy, blobPath(layer));
       assert.equal(ranges.length, 2, String(ranges));
@@ -404,7 +420,7 @@ Deno.test("copy between registries: a large blob streams into one PATCH, its sou
       // A flipped byte on the way from the source: exit 5, not resumed, not sent again, and no
       // manifest at the destination.
       proxy.inject({ method: "GET", path: blobPath(layer), fault: { kind: "flip" } });
-      const bad = await run(["copy", `${proxy.host}/t/big:v1`, `${other.host}/t/bad:v1`]);
+      const bad = await copyTo("t/bad");
       assert.equal(bad.code, ExitCode.Integrity, shown(bad));
       // The registry logs the PATCH it was sent, unless the broken-off request ended too early.
       assert.ok((await patches("t/bad")).length <= 1);

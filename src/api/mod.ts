@@ -33,7 +33,12 @@
  */
 import { blobsOfReferences, type CopiedImage, copySource, planSources } from "../copy/mod.ts";
 import { DEFAULT_ARTIFACT_TYPE } from "./defaults.ts";
-import { type Credential, type CredentialLookup, credentialLookup } from "../credentials/mod.ts";
+import {
+  type Credential,
+  type CredentialLookup,
+  credentialLookup,
+  normaliseHost,
+} from "../credentials/mod.ts";
 import type { Compression } from "../compress/mod.ts";
 import type { Digest } from "../digest/mod.ts";
 import { NotFoundError, UsageError } from "../errors/mod.ts";
@@ -55,7 +60,7 @@ import type { BlobListener } from "../progress/mod.ts";
 import { pull, type PullResult } from "../pull/mod.ts";
 import { type ArtifactFile, prepareLayer, pushArtifact } from "../push/mod.ts";
 import { type PushResult, writePlan } from "../push/write.ts";
-import { formatReference, parseReference, type Reference } from "../ref/mod.ts";
+import { formatReference, parseReference, type Reference, registryOf } from "../ref/mod.ts";
 import {
   directoryOutput,
   lockSyncPaths,
@@ -75,7 +80,10 @@ export { DEFAULT_ARTIFACT_TYPE } from "./defaults.ts";
  * - left out: as the CLI finds them, from `$REGISTRY_AUTH_FILE`, Docker's config
  *   (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`) with its credential helpers,
  *   and containers' `auth.json`;
- * - a {@linkcode Credential}: this one, for every registry the call talks to;
+ * - a {@linkcode Credential}: this one, for the registry the call writes to, or reads from when
+ *   it writes to none (a copy's destination, a push's, a pull's source); any other registry
+ *   the call talks to (a copy's source on another registry) is asked as when left out, so
+ *   that a password meant for one registry never reaches another;
  * - a {@linkcode CredentialLookup}: asked for each registry;
  * - `false`: none, every request is anonymous.
  *
@@ -207,7 +215,7 @@ export async function pushFolder(
   const mtime = options.mtime ?? 0;
   const info = await Deno.stat(folder).catch(() => undefined);
   if (!info?.isDirectory) throw new NotFoundError(`no such folder: ${folder}`);
-  await using session = openSession(options);
+  await using session = openSession(options, registryOf(ref));
   const open = opener(session, ref, options.signal);
   if (ref.kind === "registry") await open();
   return await pushInWorkFolder(tags, options, async (work, transfer) => {
@@ -291,7 +299,7 @@ export async function pushFiles(
       throw new NotFoundError(`no such file: ${file.path}`);
     }
   }
-  await using session = openSession(options);
+  await using session = openSession(options, registryOf(ref));
   const target = await opener(session, ref, options.signal)();
   return await pushInWorkFolder(
     tags,
@@ -363,7 +371,7 @@ export async function pullTo(
 ): Promise<PullResult> {
   const ref = parseReference(reference);
   const platform = platformOf(options.platform);
-  await using session = openSession(options);
+  await using session = openSession(options, registryOf(ref));
   const target = await session.open(ref);
   // The manifest is read next: a registry answers both in one GET.
   const descriptor = await resolveToRead(target, ref, { signal: options.signal });
@@ -514,7 +522,10 @@ export async function copy(
     });
   }
   const signal = options.signal;
-  await using session = openSession(options);
+  await using session = openSession(
+    options,
+    registryOf(destinationRef, ...sourceRefs, ...(skipBlobsIn ?? [])),
+  );
   // A failure drops what an archive staged: the file is written only once every copy is done.
   return await session.discardOnFailure(async () => {
     const skipBlobs = skipBlobsIn && await blobsOfReferences(session, skipBlobsIn);
@@ -618,7 +629,7 @@ export interface InspectionBase {
  */
 export async function inspect(reference: string, options: CallSettings = {}): Promise<Inspection> {
   const ref = parseReference(reference);
-  await using session = openSession(options);
+  await using session = openSession(options, registryOf(ref));
   const target = await session.open(ref);
   const descriptor = await resolveToRead(target, ref, { signal: options.signal });
   const bytes = await target.fetchManifest(descriptor, { signal: options.signal });
@@ -796,7 +807,7 @@ async function* watchLoop(
     states: options.state === undefined ? [] : [options.state],
   });
   const state = options.state === undefined ? undefined : await SyncState.open(options.state);
-  await using session = openSession(options);
+  await using session = openSession(options, registryOf(ref));
   yield* syncLoop({
     reference: ref,
     outputs: [output, ...(options.outputs ?? [])],
@@ -811,10 +822,13 @@ async function* watchLoop(
   });
 }
 
-/** The session of one call, with the call's credentials and registry settings. */
-function openSession(options: CallSettings): Session {
+/**
+ * The session of one call, with the call's credentials and registry settings; a
+ * {@linkcode Credential} goes to `registry` only, the call's own (see {@linkcode registryOf}).
+ */
+function openSession(options: CallSettings, registry: string | undefined): Session {
   return new Session({
-    credentials: credentialsOf(options.credentials, options.warn),
+    credentials: credentialsOf(options.credentials, registry, options.warn),
     plainHttp: options.plainHttp,
     caFile: options.caFile,
     retries: options.retries,
@@ -823,15 +837,21 @@ function openSession(options: CallSettings): Session {
   });
 }
 
-/** The lookup that {@linkcode Credentials} stands for. */
+/** The lookup that {@linkcode Credentials} stands for, in a call whose registry is `registry`. */
 function credentialsOf(
   credentials: Credentials | undefined,
+  registry: string | undefined,
   warn?: (message: string) => void,
 ): CredentialLookup | undefined {
   if (credentials === false) return undefined;
   if (credentials === undefined) return credentialLookup({ warn });
   if (typeof credentials === "function") return credentials;
-  return () => Promise.resolve(credentials);
+  const own = registry === undefined ? undefined : normaliseHost(registry);
+  const stored = credentialLookup({ warn });
+  return (host) =>
+    own === undefined || normaliseHost(host) === own
+      ? Promise.resolve({ ...credentials })
+      : stored(host);
 }
 
 /**

@@ -33,7 +33,8 @@ const LISTING_TIMEOUT_MS = 10_000;
 /**
  * The error, with a hint added when it is a {@linkcode RegistryError} without one:
  *
- * - a 401 or 403: log in, or pass `--credentials`;
+ * - a 401 or 403: log in, or pass `--credentials` (and, when none were found though
+ *   `--username` was given, that it is for the command's other registry);
  * - not found, about a repository of a registry reference in `args` (an argument or an
  *   option's value):
  *   - with the code `NAME_UNKNOWN`: the repository does not exist;
@@ -59,7 +60,7 @@ export async function withHint(error: unknown, args: ParsedArgs): Promise<unknow
   if (!(error instanceof RegistryError)) return error;
   // The library says "log in, or give credentials"; the CLI knows how.
   if (error.kind === "auth" && error.option === "credentials" && error.registry !== undefined) {
-    return hinted(error, loginHint(error.registry));
+    return hinted(error, loginHint(error.registry, args));
   }
   if (error.hint !== undefined) return error;
   if (error.kind === "auth") {
@@ -83,8 +84,12 @@ function hinted(error: RegistryError, hint: string): RegistryError {
   return registryError(error.message, { ...registryDetails(error), hint, cause: error });
 }
 
-function loginHint(registry: string): string {
-  return `run \`ocisync login ${registry}\`, or pass --credentials`;
+function loginHint(registry: string, args?: ParsedArgs): string {
+  const login = `run \`ocisync login ${registry}\`, or pass --credentials`;
+  // None found though a --username was given: it was for the command's other registry.
+  return args?.options.username === undefined
+    ? login
+    : `--username is for the registry written to (else the one read), not ${registry}: ${login}`;
 }
 
 /** Whether the error is about the reference's repository (of its registry, when it says). */

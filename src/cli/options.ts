@@ -47,7 +47,7 @@ export const REGISTRY_OPTIONS: OptionSpec[] = [
     short: "u",
     type: "string",
     value: "USER",
-    description: "registry user name, for every registry the command uses (see --credentials)",
+    description: "registry user name, for the registry written to (or read, if none is written)",
   },
   {
     name: "password-stdin",

@@ -14,11 +14,16 @@ import type { Session, SessionOptions } from "../target/mod.ts";
 
 /**
  * The target options that registry flags select: credentials in the order
- * users expect, transport settings, and a verbose request log.
+ * users expect, transport settings, and a verbose request log. `registry` is the one registry
+ * that `--username` and `--password-stdin`, and a `--credentials` file's credential that names
+ * no registry, are for: the command's own, as {@linkcode registryOf} picks it from the
+ * references it writes to and reads. Any other registry the command talks to gets only the
+ * credentials stored for it (`ocisync login`, a Docker config).
  */
 export async function registryOptions(
   options: ParsedOptions,
   out: Output,
+  registry: string | undefined,
 ): Promise<SessionOptions> {
   if (options.password !== undefined) {
     throw new UsageError("--password is refused: it would show in shell history and ps", {
@@ -49,6 +54,7 @@ export async function registryOptions(
     username: options.username as string | undefined,
     password,
     credentialsFile: options.credentials as string | undefined,
+    registry,
     warn: (message) => out.warn(message),
   };
   return {
@@ -81,7 +87,8 @@ function lazyCredentialLookup(options: CredentialOptions): CredentialLookup {
 
 /**
  * The session of one command run, with the options the registry flags select (see
- * {@linkcode registryOptions}): every target the command opens through it shares one client
+ * {@linkcode registryOptions}, which `registry` is passed to): every target the command opens
+ * through it shares one client
  * per registry, so that the run learns each registry's challenge once and asks for a token once
  * per scope set. Close it when the command ends.
  *
@@ -89,16 +96,21 @@ function lazyCredentialLookup(options: CredentialOptions): CredentialLookup {
  * ```ts
  * import { openSession } from "./registry_flags.ts";
  * import { Output } from "./output.ts";
- * import { parseReference } from "../ref/mod.ts";
+ * import { parseReference, registryOf } from "../ref/mod.ts";
  * const out = new Output({ json: false, quiet: false, verbose: false, debug: false });
- * await using session = await openSession({}, out);
- * const target = await session.open(parseReference("localhost:5000/app"));
+ * const reference = parseReference("localhost:5000/app");
+ * await using session = await openSession({}, out, registryOf(reference));
+ * const target = await session.open(reference);
  * ```
  */
-export async function openSession(options: ParsedOptions, out: Output): Promise<Session> {
+export async function openSession(
+  options: ParsedOptions,
+  out: Output,
+  registry: string | undefined,
+): Promise<Session> {
   // Loaded here, not with this module, as the credential store is (see above).
   const { Session } = await import("../target/mod.ts");
-  return new Session(await registryOptions(options, out));
+  return new Session(await registryOptions(options, out, registry));
 }
 
 /**

@@ -2,9 +2,11 @@
  * The credential sources of a command, in the order users of docker, podman, skopeo and ORAS
  * expect; the first that yields a credential for the registry wins:
  *
- * 1. an explicit username and password (`--username` with `--password-stdin`), for any registry;
+ * 1. an explicit username and password (`--username` with `--password-stdin`), for
+ *    {@linkcode CredentialOptions.registry} only;
  * 2. a credentials file (`--credentials FILE`): a Docker config, or
- *    `{"username", "password", "registry"?}`;
+ *    `{"username", "password", "registry"?}`, whose credential without a `registry` is for
+ *    {@linkcode CredentialOptions.registry} only;
  * 3. the standard auth files, as {@linkcode authFilePaths} lists them: `$REGISTRY_AUTH_FILE`,
  *    `$DOCKER_CONFIG/config.json` (else `~/.docker/config.json`),
  *    `$XDG_RUNTIME_DIR/containers/auth.json` and `$XDG_CONFIG_HOME/containers/auth.json` (else
@@ -42,8 +44,13 @@ import {
  * @example
  * ```ts
  * import { credentialLookup, type CredentialLookup } from "./chain.ts";
- * const lookup: CredentialLookup = credentialLookup({ username: "me", password: "s3cret" });
+ * const lookup: CredentialLookup = credentialLookup({
+ *   username: "me",
+ *   password: "s3cret",
+ *   registry: "docker.io",
+ * });
  * await lookup("docker.io"); // { username: "me", password: "s3cret" }
+ * await lookup("ghcr.io"); // undefined: they are not for it
  * ```
  */
 export type CredentialLookup = (registry: string) => Promise<Credential | undefined>;
@@ -64,6 +71,14 @@ export interface CredentialOptions {
   password?: string;
   /** A credentials file (`--credentials FILE`): a Docker config or `{"username", "password"}`. */
   credentialsFile?: string;
+  /**
+   * The registry that the explicit username and password are for, and a credentials file's
+   * credential that names no registry: no other registry is given them. A command that reads
+   * from one registry and writes to another (a copy, a build on a base image from Docker Hub)
+   * would otherwise send a password meant for one to the other, or to its token server.
+   * Default: every registry, for a caller that talks to one only.
+   */
+  registry?: string;
   /**
    * Reads environment variables: `REGISTRY_AUTH_FILE`, `DOCKER_CONFIG`, `XDG_RUNTIME_DIR`,
    * `XDG_CONFIG_HOME`, `HOME`, and `PATH` to find and run credential helpers.
@@ -133,11 +148,17 @@ export function credentialChain(options: CredentialOptions): CredentialChain {
   const onSecrets = exposureCheck(options.warn);
   const sources: CredentialSource[] = [];
   const { username, password } = options;
+  const registry = options.registry === undefined ? undefined : normaliseHost(options.registry);
   if (username !== undefined && password !== undefined) {
-    sources.push({ get: () => Promise.resolve({ username, password }) });
+    sources.push({
+      get: (host) =>
+        Promise.resolve(
+          registry === undefined || registry === host ? { username, password } : undefined,
+        ),
+    });
   }
   if (options.credentialsFile !== undefined) {
-    sources.push(new CredentialsFile(options.credentialsFile, { env, onSecrets }));
+    sources.push(new CredentialsFile(options.credentialsFile, { env, onSecrets, registry }));
   }
   for (const path of authFilePaths(env, options.home)) {
     sources.push(new DockerConfigStore(path, { env, label: "auth file", onSecrets }));
@@ -182,7 +203,8 @@ export function credentialLookup(options: CredentialOptions): CredentialLookup {
 /**
  * A `--credentials` file, in either shape: a Docker config (looked up as
  * {@linkcode DockerConfig.get} does), or `{"username", "password", "registry"?}`, which applies
- * to `registry` only when it is given, else to any. Unlike the standard files, it must exist.
+ * to its `registry` only when it names one, else to the registry the source is constructed for
+ * (the command's own), else to any. Unlike the standard files, it must exist.
  *
  * @example
  * ```ts
@@ -199,18 +221,25 @@ export class CredentialsFile implements CredentialSource {
   readonly path: string;
   #env: EnvLookup;
   #onSecrets?: (path: string) => Promise<void>;
+  #registry?: string;
 
   /**
    * A source reading `path` at each `get`. `options.env` reads `PATH` for the helpers a Docker
-   * config names; `options.onSecrets` is called before a secret in the file is used.
+   * config names; `options.onSecrets` is called before a secret in the file is used;
+   * `options.registry` is the one registry that a credential naming none is for.
    */
   constructor(
     path: string,
-    options: { env?: EnvLookup; onSecrets?: (path: string) => Promise<void> } = {},
+    options: {
+      env?: EnvLookup;
+      onSecrets?: (path: string) => Promise<void>;
+      registry?: string;
+    } = {},
   ) {
     this.path = path;
     this.#env = options.env ?? defaultEnv;
     this.#onSecrets = options.onSecrets;
+    this.#registry = options.registry === undefined ? undefined : normaliseHost(options.registry);
   }
 
   /**
@@ -248,13 +277,14 @@ export class CredentialsFile implements CredentialSource {
     }
     if (typeof password !== "string") throw malformed(path, '"password" must be a string');
     await this.#onSecrets?.(path);
+    let registryHost = this.#registry;
     if (registry !== undefined) {
-      const registryHost = typeof registry === "string" ? hostOfKey(registry) : undefined;
+      registryHost = typeof registry === "string" ? hostOfKey(registry) : undefined;
       if (registryHost === undefined) {
         throw malformed(path, '"registry" must be a registry host such as "ghcr.io"');
       }
-      if (registryHost !== normaliseHost(host)) return undefined;
     }
+    if (registryHost !== undefined && registryHost !== normaliseHost(host)) return undefined;
     return { username, password };
   }
 }

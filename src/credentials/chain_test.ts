@@ -100,6 +100,15 @@ Deno.test("credentialLookup reads no environment until it is asked", async () =>
   assert.ok(read.includes("REGISTRY_AUTH_FILE"), read.join());
 });
 
+Deno.test("credentialLookup: an explicit username and password go to their registry only", async () => {
+  const explicit = { username: "u", password: "p", env: envOf({ HOME: "/nonexistent" }) };
+  const lookup = credentialLookup({ ...explicit, registry: "https://index.docker.io/v1/" });
+  assert.deepEqual(await lookup("registry-1.docker.io"), { username: "u", password: "p" });
+  assert.equal(await lookup("ghcr.io"), undefined);
+  // Without a registry (a library caller that talks to one), they go to any.
+  assert.deepEqual(await credentialLookup(explicit)("ghcr.io"), { username: "u", password: "p" });
+});
+
 Deno.test("CredentialsFile: both shapes, registry scoping, and their errors", async () => {
   const dir = await Deno.makeTempDir();
   try {
@@ -112,6 +121,16 @@ Deno.test("CredentialsFile: both shapes, registry scoping, and their errors", as
 
     const plain = await write("plain.json", { username: "u", password: "p" });
     assert.deepEqual(await new CredentialsFile(plain).get("any.example"), {
+      username: "u",
+      password: "p",
+    });
+    // Constructed for the command's registry, a credential naming none is for it alone; one
+    // that names its registry keeps it.
+    const bound = new CredentialsFile(plain, { registry: "index.docker.io" });
+    assert.deepEqual(await bound.get("docker.io"), { username: "u", password: "p" });
+    assert.equal(await bound.get("ghcr.io"), undefined);
+    const own = await write("own.json", { username: "u", password: "p", registry: "ghcr.io" });
+    assert.deepEqual(await new CredentialsFile(own, { registry: "quay.io" }).get("ghcr.io"), {
       username: "u",
       password: "p",
     });

@@ -463,6 +463,24 @@ export function referenceString(ref: Reference): string | undefined {
 }
 
 /**
+ * The registry of the first registry reference of `references`, which a command lists in the
+ * order it gives credentials: the reference it writes to, then those it reads. A user's
+ * `--username` (and a credentials file's credential that names no registry) goes to this
+ * registry only. `undefined` when none is a registry's.
+ *
+ * @example
+ * ```ts
+ * import { parseReference, registryOf } from "./mod.ts";
+ * registryOf(parseReference("oci:./out"), parseReference("ghcr.io/acme/app:v1")); // "ghcr.io"
+ * registryOf(parseReference("python:3.12")); // "docker.io"
+ * registryOf(undefined, parseReference("oci:./out")); // undefined
+ * ```
+ */
+export function registryOf(...references: (Reference | undefined)[]): string | undefined {
+  return references.find((ref): ref is RegistryReference => ref?.kind === "registry")?.registry;
+}
+
+/**
  * The host that serves a registry's API: Docker Hub's is `registry-1.docker.io`, every other
  * registry serves its own.
  *

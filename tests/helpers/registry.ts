@@ -68,6 +68,8 @@ export interface TokenRequest {
   scope: string[];
   /** The authenticated account, if credentials (or a refresh token) were valid. */
   account?: string;
+  /** The user name of the credentials sent, valid or not: what reached this server. */
+  presented?: string;
   /** `"GET"` (Docker token protocol) or `"POST"` (OAuth2). */
   method: string;
   /** OAuth2 `grant_type` of a POST request. */
@@ -683,6 +685,7 @@ async function startTokenServer(dir: string, opts: TokenServerOptions): Promise<
         status: 200,
       };
       if (basic) {
+        rec.presented = basic.user;
         if (!credsOk(basic.user, basic.pass)) {
           return { res: unauthorized("invalid username or password"), rec };
         }
@@ -709,6 +712,7 @@ async function startTokenServer(dir: string, opts: TokenServerOptions): Promise<
       if (grantType === "password") {
         const user = form.get("username") ?? basic?.user ?? "";
         const pass = form.get("password") ?? basic?.pass ?? "";
+        rec.presented = user;
         if (!credsOk(user, pass)) return { res: unauthorized("invalid username or password"), rec };
         rec.account = user;
         return { res: await issue(user, scope, offline), rec };

@@ -14,7 +14,7 @@ import { parsePlatforms, platformList } from "../platforms.ts";
 import { reportPush } from "./push.ts";
 import { buildImage, readRecipe } from "../../build/mod.ts";
 import { formatPlatform } from "../../image/platform.ts";
-import { parseReference } from "../../ref/mod.ts";
+import { parseReference, registryOf } from "../../ref/mod.ts";
 export { buildSpec } from "../specs.ts";
 
 /** Runs `build`. */
@@ -25,9 +25,9 @@ export async function build(args: ParsedArgs, out: Output): Promise<void> {
   const given = platformList(options);
   const platforms = given && parsePlatforms(given);
   const libc = libcOption(options);
-  const targets = await registryOptions(options, out);
   const recipe = await readRecipe(options.file as string | undefined ?? "ocisync.yaml");
   if (options.image) recipe.image = parseReference(options.image as string);
+  const targets = await registryOptions(options, out, registryOf(recipe.image, recipe.base));
   recipe.tags.push(...(options.tag as string[] | undefined ?? []));
   const dryRun = options["dry-run"] === true;
   const display = transferDisplay(out, "uploaded");

@@ -23,7 +23,7 @@ import {
 } from "../../copy/mod.ts";
 import { UsageError } from "../../errors/mod.ts";
 import { formatPlatform, hostPlatform } from "../../image/platform.ts";
-import { formatReference, parseReference, type Reference } from "../../ref/mod.ts";
+import { formatReference, parseReference, type Reference, registryOf } from "../../ref/mod.ts";
 import { checkSeveralSources } from "../../target/mod.ts";
 import { parseSize } from "../../units/mod.ts";
 import { DEFAULT_MAX_EXTRACT_SIZE } from "../specs.ts";
@@ -86,7 +86,11 @@ export async function copy(args: ParsedArgs, reporting: Output): Promise<void> {
   const verifier = await verify?.verifierOption(options);
   const concurrency = positiveInteger(options.concurrency as string | undefined, "--concurrency");
   // One session for every end: within one registry they share its challenge and tokens.
-  await using session = await openSession(options, out);
+  await using session = await openSession(
+    options,
+    out,
+    registryOf(destinationRef, ...sourceRefs, ...(skipRefs ?? [])),
+  );
   const display = transferDisplay(out, "copied");
   try {
     // A failure anywhere drops what an archive staged: its file is left as it was.

@@ -9,7 +9,7 @@ import { formatBytes, type Output } from "../output.ts";
 import { MediaType } from "../../oci/mediatypes.ts";
 import type { Target } from "../../oci/target.ts";
 import { type Descriptor, isJsonObject, parseManifestOrIndex } from "../../oci/types.ts";
-import { formatReference, parseReference } from "../../ref/mod.ts";
+import { formatReference, parseReference, registryOf } from "../../ref/mod.ts";
 import { closeTarget, openTarget, resolveReference, resolveToRead } from "../../target/mod.ts";
 export { inspectSpec, tagsSpec } from "../specs.ts";
 
@@ -17,7 +17,10 @@ export { inspectSpec, tagsSpec } from "../specs.ts";
 export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
   const { options } = args;
   const reference = parseReference(args.positionals[0]);
-  const target = await openTarget(reference, await registryOptions(options, out));
+  const target = await openTarget(
+    reference,
+    await registryOptions(options, out, registryOf(reference)),
+  );
   try {
     // -q alone: --json outranks it, as everywhere, and --raw and --config outrank both.
     const digestOnly = options.quiet && !options.json && !options.raw && !options.config;
@@ -135,7 +138,10 @@ const IMAGE_CONFIG_TYPES: readonly string[] = [MediaType.OciConfig, MediaType.Do
 /** Runs `tags`. */
 export async function tags(args: ParsedArgs, out: Output): Promise<void> {
   const reference = parseReference(args.positionals[0]);
-  const target = await openTarget(reference, await registryOptions(args.options, out));
+  const target = await openTarget(
+    reference,
+    await registryOptions(args.options, out, registryOf(reference)),
+  );
   try {
     const all = await Array.fromAsync(target.tags());
     out.result({

@@ -28,7 +28,7 @@ export async function login(args: ParsedArgs, out: Output): Promise<void> {
     });
   }
   const targetOptions = options["password-stdin"]
-    ? await registryOptions(options, out)
+    ? await registryOptions(options, out, registry)
     : await promptedOptions(options, registry, out);
   const client = new RegistryClient(targetOptions);
   try {
@@ -61,7 +61,7 @@ async function promptedOptions(
   out: Output,
 ): Promise<OpenTargetOptions> {
   const { username, ...others } = options;
-  const checked = await registryOptions(others, out);
+  const checked = await registryOptions(others, out, registry);
   if (!Deno.stdin.isTerminal()) {
     throw new UsageError("login needs --password-stdin when standard input is not a terminal", {
       hint: `echo "$TOKEN" | ocisync login ${registry} -u USER --password-stdin`,
@@ -78,6 +78,7 @@ async function promptedOptions(
     credentials: credentialLookup({
       username: username as string,
       password,
+      registry,
       warn: (message) => out.warn(message),
     }),
   };

@@ -13,7 +13,7 @@ import { transferDisplay } from "../progress.ts";
 import { parseSize, parseWholeNumber, POSITIVE_BOUNDS } from "../../units/mod.ts";
 import { formatPlatform, hostPlatform } from "../../image/platform.ts";
 import { pull as pullInto } from "../../pull/mod.ts";
-import { formatReference, parseReference } from "../../ref/mod.ts";
+import { formatReference, parseReference, registryOf } from "../../ref/mod.ts";
 import { resolveToRead } from "../../target/mod.ts";
 import { DEFAULT_MAX_EXTRACT_SIZE } from "../specs.ts";
 import { tagPolicyOption } from "../options.ts";
@@ -63,7 +63,7 @@ export async function pull(args: ParsedArgs, out: Output): Promise<void> {
   const policy = tagPolicyOption(options);
   // Keys and the trusted root are read before any request.
   const verifier = await verifierOption(options);
-  await using session = await openSession(options, out);
+  await using session = await openSession(options, out, registryOf(reference));
   const target = await session.open(reference);
   const display = transferDisplay(out, "pulled");
   try {

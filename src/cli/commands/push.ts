@@ -41,7 +41,7 @@ import {
   type TransferStats,
   writeStartedLayers,
 } from "../../push/write.ts";
-import { formatReference, parseReference, type Reference } from "../../ref/mod.ts";
+import { formatReference, parseReference, type Reference, registryOf } from "../../ref/mod.ts";
 import { isPushAuthenticator, type Target } from "../../oci/target.ts";
 import { destinationTags } from "../../target/mod.ts";
 import { parseKeyValues } from "../../units/mod.ts";
@@ -86,9 +86,10 @@ export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
   const concurrency = positiveInteger(options.concurrency as string | undefined, "--concurrency") ??
     4;
   const mtime = sourceDateEpoch();
+  const baseRef = baseText === undefined ? undefined : parseReference(baseText);
   // The destination and a base share it: a base on the destination's registry costs no second
   // challenge, and its pull token is asked for once.
-  await using session = await openSession(options, out);
+  await using session = await openSession(options, out, registryOf(reference, baseRef));
   // Opened only once every layer is prepared: a refused layer leaves no empty layout behind.
   // A registry is opened first, and checks the credentials before any layer is packed.
   let target: Target | undefined;
@@ -148,9 +149,9 @@ export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
         // The same layers on each platform: an index. The base's index is read first, so that
         // a platform it lacks is named before anything is sent.
         let baseIndex: OpenedBaseIndex | undefined;
-        if (baseText) {
+        if (baseRef) {
           out.info(`reading the base ${baseText}`);
-          baseIndex = await openBaseIndex(parseReference(baseText), { session });
+          baseIndex = await openBaseIndex(baseRef, { session });
           if (chosen) requireBasePlatforms(baseIndex, chosen);
         }
         const prepared = await Promise.all(layers.map((layer) => layer.checked));
@@ -177,9 +178,9 @@ export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
         return;
       }
       const platform = chosen?.[0];
-      if (baseText) {
+      if (baseRef) {
         out.info(`reading the base ${baseText}`);
-        base = await openBase(parseReference(baseText), { session }, platform);
+        base = await openBase(baseRef, { session }, platform);
       }
       const opened = base;
       const plan = (prepared: PreparedLayer[]) =>

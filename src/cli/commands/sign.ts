@@ -12,7 +12,7 @@ import type { Output } from "../output.ts";
 import { NotFoundError, OcisyncError, UsageError } from "../../errors/mod.ts";
 import { bytesBlob } from "../../image/blob.ts";
 import { writePlan } from "../../push/write.ts";
-import { formatReference, parseReference } from "../../ref/mod.ts";
+import { formatReference, parseReference, registryOf } from "../../ref/mod.ts";
 import { resolveReference } from "../../target/mod.ts";
 import { signClassic } from "../../trust/cosign.ts";
 import { parsePrivateKey } from "../../trust/keys.ts";
@@ -50,7 +50,7 @@ export async function sign(args: ParsedArgs, out: Output): Promise<void> {
       `${path} holds the private key unencrypted; cosign keeps it encrypted (COSIGN_PASSWORD)`,
     );
   }
-  await using session = await openSession(options, out);
+  await using session = await openSession(options, out, registryOf(reference));
   const target = await session.open(reference);
   // Resolved once: the digest is what is signed, whatever the tag points at later.
   const image = await resolveReference(target, reference);

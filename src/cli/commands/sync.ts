@@ -6,7 +6,7 @@
  * @module
  */
 import { resolve } from "node:path";
-import type { ParsedArgs } from "../args.ts";
+import type { ParsedArgs, ParsedOptions } from "../args.ts";
 import { positiveInteger } from "../common.ts";
 import { registryOptions } from "../registry_flags.ts";
 import { formatBytes, type Output } from "../output.ts";
@@ -14,7 +14,7 @@ import { parseSize } from "../../units/mod.ts";
 import { parseMaxEntries } from "./pull.ts";
 import { NotFoundError, OcisyncError, UsageError } from "../../errors/mod.ts";
 import { exitCodeOf, STOP_SIGNALS } from "../exit.ts";
-import { formatReference } from "../../ref/mod.ts";
+import { formatReference, registryOf } from "../../ref/mod.ts";
 import { Session, type SessionOptions } from "../../target/mod.ts";
 import {
   directoryOutput,
@@ -72,6 +72,29 @@ function flagOf(key: SyncTargetKey): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
+/**
+ * The registry that `--username` is for: the targets' one registry. Targets on several
+ * registries need the credentials stored for each (`ocisync login`), for one password would
+ * otherwise go to all of them; a credentials file's credential that names no registry is for
+ * the first target's.
+ */
+function credentialRegistry(
+  targets: SyncTargetConfig[],
+  options: ParsedOptions,
+): string | undefined {
+  const registries = new Set(targets.map((t) => registryOf(t.reference)));
+  registries.delete(undefined);
+  if (registries.size > 1 && options.username !== undefined) {
+    throw new UsageError(
+      `--username is for one registry, and the targets use ${registries.size}: ${
+        [...registries].join(", ")
+      }`,
+      { hint: "log in to each: ocisync login REGISTRY -u USER" },
+    );
+  }
+  return registryOf(...targets.map((t) => t.reference));
+}
+
 /** Runs `sync`. */
 export async function sync(args: ParsedArgs, out: Output): Promise<void> {
   const { options } = args;
@@ -100,7 +123,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
   const address = options.http === undefined
     ? undefined
     : parseListenAddress(options.http as string);
-  const registry = await registryOptions(options, out);
+  const registry = await registryOptions(options, out, credentialRegistry(targets, options));
   // Owned until this function returns, from before the states are read and before any tick.
   await using _owned = await lockSyncPaths({
     outputs: targets.flatMap((t) => t.output ?? []),

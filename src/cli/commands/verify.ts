@@ -14,7 +14,7 @@ import { UsageError } from "../../errors/mod.ts";
 import { formatPlatform, hostPlatform } from "../../image/platform.ts";
 import type { Target } from "../../oci/target.ts";
 import type { Descriptor, Platform } from "../../oci/types.ts";
-import { formatReference, parseReference } from "../../ref/mod.ts";
+import { formatReference, parseReference, registryOf } from "../../ref/mod.ts";
 import { resolveReference } from "../../target/mod.ts";
 import { SignatureError } from "../../trust/errors.ts";
 import { openVerifier, type VerifiedSignatures, type Verifier } from "../../trust/verifier.ts";
@@ -217,7 +217,7 @@ export async function verify(args: ParsedArgs, out: Output): Promise<void> {
       hint: "ocisync verify REF --key cosign.pub",
     });
   }
-  await using session = await openSession(options, out);
+  await using session = await openSession(options, out, registryOf(reference));
   const target = await session.open(reference);
   const descriptor = await resolveReference(target, reference);
   let verification: Verification;
