@@ -132,14 +132,28 @@ const DEFAULT_CONCURRENCY = 4;
 // How many times one chunk is sent, at most, before the upload gives up.
 const CHUNK_ATTEMPTS = 4;
 const TAG_LIST_LIMIT = 16 * 1024 * 1024;
+/**
+ * The most tags one listing collects, and the most pages it reads: a registry whose `Link`
+ * headers lead on without end (or back to a page already read) would otherwise keep a `tags`,
+ * a `copy --all-tags` or an error's hint requesting, and their memory growing, for ever. A
+ * million tags are ten thousand of Docker Hub's pages of 100.
+ */
+export const MAX_LISTED_TAGS = 1_000_000;
+/** See {@linkcode MAX_LISTED_TAGS}. */
+export const MAX_TAG_LIST_PAGES = 10_000;
+/**
+ * The most referrers one listing collects, and the most pages it reads, for the same reason:
+ * signature checks and `copy --referrers` list them in full before they look at any.
+ */
+export const MAX_LISTED_REFERRERS = 100_000;
+/** See {@linkcode MAX_LISTED_REFERRERS}. */
+export const MAX_REFERRER_PAGES = 1000;
 const MANIFEST_ACCEPT = MANIFEST_MEDIA_TYPES.join(", ");
 const PULL: Action[] = ["pull"];
 // Pushes also read (HEAD before upload), and one token for both saves a token request.
 const PUSH: Action[] = ["pull", "push"];
 // What a registry reference without tag or digest means, as in Docker.
 const LATEST = "latest";
-// Referrers API pages followed at most: a registry that keeps linking is broken or hostile.
-const MAX_REFERRER_PAGES = 1000;
 
 /**
  * A repository in a registry. Safe for concurrent use: commands push several blobs at once.
@@ -629,9 +643,12 @@ export class RegistryTarget
   }
 
   /**
-   * Lists the tags, following the registry's `Link` headers from page to page.
+   * Lists the tags, following the registry's `Link` headers from page to page, up to
+   * {@linkcode MAX_LISTED_TAGS} tags and {@linkcode MAX_TAG_LIST_PAGES} pages.
    *
    * @throws {NotFoundError} when the repository does not exist.
+   * @throws {IntegrityError} when a page leads back to one already read, or the listing goes on
+   * past either bound.
    * @example
    * ```ts
    * import { parseRegistryReference } from "../ref/mod.ts";
@@ -642,8 +659,14 @@ export class RegistryTarget
    */
   async *tags(options: TagsOptions = {}): AsyncIterable<string> {
     let url: URL | undefined = this.#tagsUrl({ n: options.pageSize });
+    const bounds = new ListingBounds(`tags of ${this.name}`, "tags", {
+      pages: MAX_TAG_LIST_PAGES,
+      items: MAX_LISTED_TAGS,
+    });
     while (url !== undefined) {
+      bounds.reading(url);
       const page = await this.#tagsPageAt(url, options.signal);
+      bounds.listed(page.tags.length);
       yield* page.tags;
       url = page.next;
     }
@@ -718,16 +741,23 @@ export class RegistryTarget
       yield* indexManifests(index, what).filter(wanted);
       return;
     }
-    for (let page = 1;; page++) {
+    const bounds = new ListingBounds(what, "referrers", {
+      pages: MAX_REFERRER_PAGES,
+      items: MAX_LISTED_REFERRERS,
+    });
+    bounds.reading(url);
+    for (;;) {
       if (response.status !== 200) throw await this.#error(response, what);
       const next = nextLink(response.headers.get("link"), response.url);
       const bytes = await readBody(response, MAX_MANIFEST_BYTES);
-      yield* indexManifests(parseManifestOrIndex(bytes, mediaTypeOf(response.headers)), what)
-        .filter(wanted);
+      const listed = indexManifests(
+        parseManifestOrIndex(bytes, mediaTypeOf(response.headers)),
+        what,
+      );
+      bounds.listed(listed.length);
+      yield* listed.filter(wanted);
       if (next === undefined) return;
-      if (page >= MAX_REFERRER_PAGES) {
-        throw new IntegrityError(`${what}: more than ${MAX_REFERRER_PAGES} pages`);
-      }
+      bounds.reading(next);
       response = await this.#request(PULL, {
         method: "GET",
         url: next,
@@ -1276,6 +1306,44 @@ function uploadLocation(response: HttpResponse, subject: string): URL {
  */
 function lostOnTheWay(error: unknown): boolean {
   return error instanceof NetworkError || error instanceof NotFoundError;
+}
+
+/**
+ * The bounds of a listing that follows a registry's `Link` headers (see
+ * {@linkcode MAX_LISTED_TAGS}): a page already read, one page too many, or one item too many
+ * ends it with an {@linkcode IntegrityError} about `subject`.
+ */
+class ListingBounds {
+  readonly #subject: string;
+  readonly #noun: string;
+  readonly #max: { pages: number; items: number };
+  readonly #read = new Set<string>();
+  #items = 0;
+
+  constructor(subject: string, noun: string, max: { pages: number; items: number }) {
+    this.#subject = subject;
+    this.#noun = noun;
+    this.#max = max;
+  }
+
+  /** Before a page is requested. */
+  reading(url: URL): void {
+    if (this.#read.has(url.href)) {
+      throw new IntegrityError(`${this.#subject}: the registry's next page is one it has sent`);
+    }
+    if (this.#read.size === this.#max.pages) {
+      throw new IntegrityError(`${this.#subject}: more than ${this.#max.pages} pages`);
+    }
+    this.#read.add(url.href);
+  }
+
+  /** Once a page's `count` items are read. */
+  listed(count: number): void {
+    this.#items += count;
+    if (this.#items > this.#max.items) {
+      throw new IntegrityError(`${this.#subject}: more than ${this.#max.items} ${this.#noun}`);
+    }
+  }
 }
 
 /** The `rel="next"` URL of a `Link` header, resolved against the request URL. */

@@ -1,0 +1,160 @@
+/**
+ * A registry's listings end: one whose `Link` headers lead back to a page already read, on to
+ * new pages without end, or that lists more tags (or referrers) than any repository holds, made
+ * `tags`, `copy --all-tags` and the hint of a missing tag request and collect for ever (and the
+ * memory with them), and `copy --referrers` and signature checks collect a hundred thousand
+ * referrers a page. The hostile registries are built here: one that answers the tag listing
+ * only, which is all that these commands ask before the listing ends; and a real registry behind
+ * a proxy that answers the referrers listing with pages made here.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { expectExit, ocisync, ocisyncOk } from "./helpers/cli.ts";
+import { startProxy } from "./helpers/fault_proxy.ts";
+import { startRegistry } from "./helpers/registry.ts";
+import { ExitCode } from "../src/cli/exit.ts";
+import {
+  MAX_LISTED_REFERRERS,
+  MAX_LISTED_TAGS,
+  MAX_TAG_LIST_PAGES,
+} from "../src/remote/registry.ts";
+
+/** The hostile registry, and the tag-list requests it answered, by repository. */
+function hostileRegistry() {
+  const requests = new Map<string, number>();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const url = new URL(request.url);
+    const match = /^\/v2\/(\w+)\/x\/tags\/list$/.exec(url.pathname);
+    if (!match) return new Response("not found\n", { status: 404 });
+    const [, mode] = match;
+    const count = (requests.get(mode) ?? 0) + 1;
+    requests.set(mode, count);
+    const page = (tags: string[], next?: string) =>
+      Response.json({ name: `${mode}/x`, tags }, {
+        headers: next === undefined ? {} : { link: `<${next}>; rel="next"` },
+      });
+    const list = `/v2/${mode}/x/tags/list`;
+    switch (mode) {
+      // The second page points back at itself.
+      case "loop":
+        return page(["v1"], `${list}?last=v1`);
+      // Each page a new one, for ever.
+      case "endless":
+        return page([`v${count}`], `${list}?last=v${count}`);
+      // One page, with more tags than a listing collects.
+      case "huge":
+        return page(Array.from({ length: MAX_LISTED_TAGS + 1 }, (_, i) => `v${i}`));
+      default:
+        return new Response("not found\n", { status: 404 });
+    }
+  });
+  const host = `127.0.0.1:${server.addr.port}`;
+  return { host, requests, server };
+}
+
+Deno.test("tags: a Link back to a page already read, endless pages, or too many tags: exit 5", async () => {
+  const { host, requests, server } = hostileRegistry();
+  try {
+    const loop = expectExit(await ocisync(["tags", `${host}/loop/x`]), ExitCode.Integrity);
+    assert.match(loop.stderr, /tags of .*loop\/x: the registry's next page is one it has sent/);
+    assert.equal(requests.get("loop"), 2);
+
+    const endless = expectExit(await ocisync(["tags", `${host}/endless/x`]), ExitCode.Integrity);
+    assert.match(endless.stderr, new RegExp(`more than ${MAX_TAG_LIST_PAGES} pages`));
+    assert.equal(requests.get("endless"), MAX_TAG_LIST_PAGES);
+
+    const huge = expectExit(await ocisync(["tags", `${host}/huge/x`]), ExitCode.Integrity);
+    assert.match(huge.stderr, new RegExp(`more than ${MAX_LISTED_TAGS} tags`));
+    assert.equal(huge.stdout, "");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("copy --all-tags from a registry whose pages loop: exit 5, nothing written", async () => {
+  const { host, requests, server } = hostileRegistry();
+  const tmp = await Deno.makeTempDir();
+  try {
+    const copy = expectExit(
+      await ocisync(["copy", "--all-tags", `${host}/loop/x`, `oci:${tmp}/out`]),
+      ExitCode.Integrity,
+    );
+    assert.match(copy.stderr, /the registry's next page is one it has sent/);
+    assert.equal(requests.get("loop"), 2);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(tmp)), []);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+/** A referrers page of `count` made-up manifests, linking to `next` when given. */
+function referrersPage(count: number, next?: string) {
+  const manifests = Array.from({ length: count }, (_, i) => ({
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    artifactType: "application/vnd.example+json",
+    digest: `sha256:${createHash("sha256").update(`referrer ${i}`).digest("hex")}`,
+    size: 100,
+  }));
+  return {
+    kind: "status" as const,
+    status: 200,
+    body: JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests,
+    }),
+    headers: {
+      "content-type": "application/vnd.oci.image.index.v1+json",
+      ...(next === undefined ? {} : { link: `<${next}>; rel="next"` }),
+    },
+  };
+}
+
+Deno.test("copy --referrers: referrer pages that loop, or list too many: exit 5, read no further", async () => {
+  const registry = await startRegistry();
+  const proxy = startProxy(registry.host);
+  const tmp = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${tmp}/app`);
+    await Deno.writeTextFile(`${tmp}/app/main.py`, "print('app')\n");
+    const digest = (await ocisyncOk(["push", `${registry.host}/t/app:v1`, `${tmp}/app`, "-q"]))
+      .trim().split("@")[1];
+    const list = `/v2/t/app/referrers/${digest}`;
+    const copyReferrers = async (to: string) =>
+      expectExit(
+        await ocisync(["copy", "--referrers", `${proxy.host}/t/app:v1`, `oci:${tmp}/${to}`]),
+        ExitCode.Integrity,
+      );
+
+    // The second page links to itself.
+    proxy.inject({ path: new RegExp(`${list}$`), fault: referrersPage(1, `${list}?page=1`) });
+    proxy.inject({ path: /\?page=1$/, fault: referrersPage(1, `${list}?page=1`) });
+    const loop = await copyReferrers("loop");
+    assert.match(
+      loop.stderr,
+      /referrers of sha256:\w+ in .*: the registry's next page is one it has sent/,
+    );
+
+    // Pages of 20,000 each, every one new: the listing ends past the bound, unread further.
+    const perPage = 20_000;
+    const pages = Math.floor(MAX_LISTED_REFERRERS / perPage) + 1;
+    proxy.inject({ path: new RegExp(`${list}$`), fault: referrersPage(perPage, `${list}?n=2`) });
+    for (let page = 2; page <= pages; page++) {
+      proxy.inject({
+        path: new RegExp(`\\?n=${page}$`),
+        fault: referrersPage(perPage, `${list}?n=${page + 1}`),
+      });
+    }
+    const many = await copyReferrers("many");
+    assert.match(many.stderr, new RegExp(`more than ${MAX_LISTED_REFERRERS} referrers`));
+    assert.deepEqual(proxy.unused(), [], "every page was asked for, and no more");
+    assert.ok(!proxy.seen.some((r) => r.path.endsWith(`?n=${pages + 1}`)));
+  } finally {
+    await proxy.close();
+    await registry.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
