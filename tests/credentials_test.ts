@@ -412,7 +412,7 @@ Deno.test("an unreadable file is an error naming it", async () => {
   assert.ok(!(error instanceof UsageError) && error.message.includes(config), error.message);
 });
 
-Deno.test("lookups are cached per registry and return copies", async () => {
+Deno.test("each lookup reads the files again: a credential saved meanwhile is found", async () => {
   await using box = await sandbox();
   const config = await box.write(`${box.home}/.docker/config.json`, {
     auths: { "ghcr.io": { auth: auth("u", "p") } },
@@ -420,8 +420,11 @@ Deno.test("lookups are cached per registry and return copies", async () => {
   const lookup = credentialLookup(box.options());
   const first = await lookup("ghcr.io");
   first!.password = "changed";
-  await Deno.remove(config);
   assert.deepEqual(await lookup("GHCR.io"), { username: "u", password: "p" });
+  await box.write(config, { auths: { "ghcr.io": { auth: auth("u", "rotated") } } });
+  assert.deepEqual(await lookup("ghcr.io"), { username: "u", password: "rotated" });
+  await Deno.remove(config);
+  assert.equal(await lookup("ghcr.io"), undefined);
 });
 
 Deno.test("dockerConfigPath: DOCKER_CONFIG, else HOME/.docker", () => {

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { RUN_FLAGS } from "../scripts/permissions.ts";
-import { ocisync } from "./helpers/cli.ts";
+import { ocisync, ocisyncOk } from "./helpers/cli.ts";
+import { isolatedEnv } from "./helpers/servers.ts";
 import { startProxy } from "./helpers/fault_proxy.ts";
 import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
 import { writeTree } from "./helpers/tree.ts";
@@ -77,9 +78,10 @@ class SyncProcess {
   #stdout: Promise<string>;
   #reading: Promise<void>;
 
-  constructor(args: string[]) {
+  constructor(args: string[], env?: Record<string, string>) {
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", ...RUN_FLAGS, MAIN, "sync", ...args],
+      env,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -131,8 +133,9 @@ class SyncProcess {
 async function withSync(
   args: string[],
   body: (sync: SyncProcess) => Promise<void>,
+  env?: Record<string, string>,
 ): Promise<void> {
-  const sync = new SyncProcess(args);
+  const sync = new SyncProcess(args, env);
   try {
     await body(sync);
   } finally {
@@ -964,3 +967,58 @@ async function until<T>(
 function delay(ms: number): Promise<undefined> {
   return new Promise((resolve) => setTimeout(() => resolve(undefined), ms));
 }
+
+Deno.test("a running sync finds credentials changed after it started, and a helper that failed once", async () => {
+  await withRegistry({ auth: "basic" }, async (registry, tmp) => {
+    const env = { ...isolatedEnv(tmp), PATH: `${tmp}/bin:${Deno.env.get("PATH")}` };
+    await writeTree(`${tmp}/app`, { "main.py": { type: "file", content: "print('app')\n" } });
+    const reference = `${registry.host}/t/app:v1`;
+    await ocisyncOk(
+      ["push", reference, `${tmp}/app`, "-u", registry.username, "--password-stdin"],
+      {
+        env,
+        stdin: registry.password,
+      },
+    );
+    const config = `${tmp}/docker/config.json`;
+    const writeConfig = (value: unknown) => Deno.writeTextFile(config, JSON.stringify(value));
+    const basic = (password: string) => btoa(`${registry.username}:${password}`);
+    await Deno.mkdir(`${tmp}/docker`);
+    const outputs = (sync: SyncProcess) =>
+      sync.ticks().map((t) => t.status === "failed" ? `failed ${t.exitCode}` : t.status);
+
+    // A stale password, then the right one saved while the sync runs (as `ocisync login` does).
+    await writeConfig({ auths: { [registry.host]: { auth: basic("stale") } } });
+    await withSync(
+      [reference, "-o", `${tmp}/out`, "--interval", "100ms", "--log-format", "json"],
+      async (sync) => {
+        await sync.waitFor(() => outputs(sync).includes("failed 3") || undefined, "a refusal");
+        await writeConfig({ auths: { [registry.host]: { auth: basic(registry.password) } } });
+        await sync.waitFor(() => outputs(sync).includes("changed") || undefined, "the pull");
+        assert.equal(await Deno.readTextFile(`${tmp}/out/current/main.py`), "print('app')\n");
+      },
+      env,
+    );
+
+    // A helper that fails on its first call only: the next tick asks it again.
+    await Deno.mkdir(`${tmp}/bin`);
+    await Deno.writeTextFile(
+      `${tmp}/bin/docker-credential-flaky`,
+      `#!/bin/sh
+if [ ! -e '${tmp}/asked' ]; then touch '${tmp}/asked'; echo "keychain busy" >&2; exit 1; fi
+echo '{"Username":"${registry.username}","Secret":"${registry.password}"}'
+`,
+      { mode: 0o755 },
+    );
+    await writeConfig({ credsStore: "flaky" });
+    await withSync(
+      [reference, "-o", `${tmp}/again`, "--interval", "100ms", "--log-format", "json"],
+      async (sync) => {
+        await sync.waitFor(() => outputs(sync).includes("changed") || undefined, "the pull");
+        assert.equal(outputs(sync)[0], "failed 3");
+        assert.match(sync.lines.join("\n"), /keychain busy/);
+      },
+      env,
+    );
+  });
+});

@@ -167,9 +167,10 @@ export function credentialChain(options: CredentialOptions): CredentialChain {
 }
 
 /**
- * A {@linkcode CredentialLookup} over {@linkcode credentialChain}. Results are cached per
- * registry for the life of the returned function, so that a helper that prompts runs once;
- * failures are not cached. Each call resolves a copy, which the caller may change.
+ * A {@linkcode CredentialLookup} over {@linkcode credentialChain}. Each call asks the sources
+ * again (files are read, helpers run): a credential that `ocisync login` or a rotating helper
+ * changed is found by the next call, which a long `sync` needs. The registry client keeps what
+ * it found for a registry until the registry refuses it, so a helper that prompts runs once.
  *
  * @throws {UsageError} at once, when only one of `username` and `password` is given.
  * @example
@@ -185,19 +186,7 @@ export function credentialLookup(options: CredentialOptions): CredentialLookup {
   checkExplicit(options);
   // Built at the first lookup: a command that never needs a credential reads no environment.
   let chain: CredentialChain | undefined;
-  const cache = new Map<string, Promise<Credential | undefined>>();
-  return (registry) => {
-    const host = normaliseHost(registry);
-    let found = cache.get(host);
-    if (found === undefined) {
-      chain ??= credentialChain(options);
-      found = chain.get(host);
-      cache.set(host, found);
-      found.catch(() => cache.delete(host));
-    }
-    // A copy each time, so that a caller changing it cannot change what the next one gets.
-    return found.then((credential) => credential && { ...credential });
-  };
+  return (registry) => (chain ??= credentialChain(options)).get(registry);
 }
 
 /**

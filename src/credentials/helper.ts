@@ -20,6 +20,7 @@
  * @module
  */
 import { AuthError, UsageError } from "../errors/mod.ts";
+import { readBounded } from "../streams/mod.ts";
 import { errorText } from "./json_file.ts";
 import {
   type Credential,
@@ -37,6 +38,8 @@ const NOT_FOUND_OUTPUT = /credentials not found/i;
 const HELPER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 // Enough of a helper's own words to say what went wrong, not enough to flood a terminal.
 const MAX_HELPER_OUTPUT = 500;
+// A helper that prints without end would fill the memory: it is killed past this.
+const MAX_HELPER_BYTES = 64 * 1024;
 
 /**
  * Options of {@linkcode CredentialHelper}.
@@ -58,6 +61,12 @@ export interface CredentialHelperOptions {
   env?: EnvLookup;
   /** The config and field that named the helper, for the hints of errors. */
   origin?: { path: string; field: string };
+  /**
+   * Milliseconds a run may take before the helper is killed: one that hangs would otherwise
+   * hold the command, or every tick of a sync, for ever. Default a minute, time for a helper
+   * that asks its user to unlock a keychain.
+   */
+  timeout?: number;
 }
 
 /**
@@ -76,9 +85,10 @@ export function isHelperName(name: string): boolean {
 }
 
 /**
- * The credential helper `docker-credential-NAME`, found on `PATH` when it is first run.
- * Nothing it prints is ever quoted in an error without the secrets it was given blanked out,
- * and output that may hold a secret is never quoted at all.
+ * The credential helper `docker-credential-NAME`, found on `PATH` (absolute folders only) when
+ * it is first run, and killed when it runs for too long or prints over 64 KiB. Nothing it
+ * prints is ever quoted in an error without the secrets it was given blanked out, and output
+ * that may hold a secret (the standard output of `get`) is never quoted at all.
  *
  * @example
  * ```ts
@@ -94,6 +104,7 @@ export class CredentialHelper implements CredentialStore {
   readonly name: string;
   #env: EnvLookup;
   #origin?: { path: string; field: string };
+  #timeout: number;
 
   /**
    * The helper `docker-credential-NAME`; nothing is run until it is used.
@@ -109,6 +120,7 @@ export class CredentialHelper implements CredentialStore {
     this.name = name;
     this.#env = options.env ?? defaultEnv;
     this.#origin = options.origin;
+    this.#timeout = options.timeout ?? 60_000;
   }
 
   /** The program's name: `docker-credential-NAME`. */
@@ -123,10 +135,12 @@ export class CredentialHelper implements CredentialStore {
    */
   async get(host: string): Promise<Credential | undefined> {
     const registry = normaliseHost(host);
-    const result = await this.#run("get", serverAddress(registry), []);
+    const result = await this.#run("get", registry, serverAddress(registry), []);
     if (result.code !== 0) {
       if (NOT_FOUND_OUTPUT.test(result.stdout)) return undefined;
-      throw this.#failure("get", registry, result, []);
+      // Its standard output is where a secret goes: a helper that fails after printing it, or
+      // quotes it in its error, must not have it shown.
+      throw this.#failure("get", registry, result, [], { quoteStdout: false });
     }
     let output: unknown;
     try {
@@ -176,7 +190,7 @@ export class CredentialHelper implements CredentialStore {
       Username: username,
       Secret: secret,
     });
-    const result = await this.#run("store", input, [secret]);
+    const result = await this.#run("store", registry, input, [secret]);
     if (result.code !== 0) throw this.#failure("store", registry, result, [secret]);
   }
 
@@ -187,14 +201,17 @@ export class CredentialHelper implements CredentialStore {
    */
   async erase(host: string): Promise<boolean> {
     const registry = normaliseHost(host);
-    const result = await this.#run("erase", serverAddress(registry), []);
+    const result = await this.#run("erase", registry, serverAddress(registry), []);
     if (result.code === 0) return true;
     if (NOT_FOUND_OUTPUT.test(result.stdout)) return false;
     throw this.#failure("erase", registry, result, []);
   }
 
-  /** Runs the program found on `PATH`, with `input` on its standard input. */
-  async #run(verb: string, input: string, secrets: string[]): Promise<HelperResult> {
+  /**
+   * Runs the program found on `PATH`, with `input` on its standard input, for `host`; kills it
+   * when it runs for too long or prints too much (see {@linkcode CredentialHelperOptions.timeout}).
+   */
+  async #run(verb: string, host: string, input: string, secrets: string[]): Promise<HelperResult> {
     const path = this.#env("PATH");
     const program = await findOnPath(this.program, path);
     if (program === undefined) {
@@ -204,9 +221,9 @@ export class CredentialHelper implements CredentialStore {
           (origin === undefined ? "" : `, or remove ${origin.field} from ${origin.path}`),
       });
     }
-    let output: Deno.CommandOutput;
+    let child: Deno.ChildProcess;
     try {
-      const child = new Deno.Command(program, {
+      child = new Deno.Command(program, {
         args: [verb],
         stdin: "piped",
         stdout: "piped",
@@ -215,6 +232,43 @@ export class CredentialHelper implements CredentialStore {
         // credentials, HOME) is inherited, as helpers need it.
         env: path === undefined ? undefined : { PATH: path },
       }).spawn();
+    } catch (error) {
+      throw new AuthError(
+        `cannot run credential helper ${program}: ${redact(errorText(error), secrets)}`,
+        { cause: error },
+      );
+    }
+    // Killing the helper does not close its output when a child of it holds it open: the
+    // reads are stopped too.
+    const stop = new AbortController();
+    let ended: string | undefined;
+    const end = (why: string) => {
+      ended ??= why;
+      stop.abort();
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // It has exited already.
+      }
+    };
+    const deadline = setTimeout(
+      () => end(`did not finish within ${this.#timeout / 1000} s`),
+      this.#timeout,
+    );
+    const read = async (stream: ReadableStream<Uint8Array>): Promise<string> => {
+      try {
+        const bytes = await readBounded(
+          stream.pipeThrough(new TransformStream(), { signal: stop.signal }),
+          MAX_HELPER_BYTES,
+        );
+        if (bytes === undefined) end(`printed more than ${MAX_HELPER_BYTES / 1024} KiB`);
+        return new TextDecoder().decode(bytes);
+      } catch (error) {
+        if (stop.signal.aborted) return "";
+        throw error;
+      }
+    };
+    try {
       const writer = child.stdin.getWriter();
       try {
         await writer.write(new TextEncoder().encode(input));
@@ -222,33 +276,50 @@ export class CredentialHelper implements CredentialStore {
       } catch {
         // A helper may exit without reading its input; its exit status tells what happened.
       }
-      output = await child.output();
-    } catch (error) {
-      throw new AuthError(
-        `cannot run credential helper ${program}: ${redact(errorText(error), secrets)}`,
-        { cause: error },
-      );
+      const [stdout, stderr, status] = await Promise.all([
+        read(child.stdout),
+        read(child.stderr),
+        child.status,
+      ]);
+      if (ended !== undefined) {
+        throw new AuthError(
+          `credential helper ${this.program} ${verb} for ${host} ${ended}: it was stopped`,
+          this.#originHint(),
+        );
+      }
+      return { code: status.code, stdout, stderr };
+    } finally {
+      clearTimeout(deadline);
     }
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
+  }
+
+  /** The hint that names the config that named the helper, if one did. */
+  #originHint(): { hint?: string } {
+    const origin = this.#origin;
+    return origin === undefined
+      ? {}
+      : { hint: `the helper is named by ${origin.field} in ${origin.path}` };
   }
 
   /** The error for a helper that failed: its own words, with every secret blanked out. */
-  #failure(verb: string, host: string, result: HelperResult, secrets: string[]): AuthError {
+  #failure(
+    verb: string,
+    host: string,
+    result: HelperResult,
+    secrets: string[],
+    { quoteStdout = true } = {},
+  ): AuthError {
     // docker-credential-helpers print errors on stdout, others on stderr.
-    const said = redact(result.stderr.trim() || result.stdout.trim(), secrets);
+    const stdout = result.stdout.trim();
+    const said = redact(result.stderr.trim() || (quoteStdout ? stdout : ""), secrets);
     const text = said.length > MAX_HELPER_OUTPUT ? `${said.slice(0, MAX_HELPER_OUTPUT)}…` : said;
-    const origin = this.#origin;
+    const unshown = !quoteStdout && stdout !== ""
+      ? ` (its standard output, ${stdout.length} characters, is not shown: it may hold the secret)`
+      : "";
     return new AuthError(
       `credential helper ${this.program} ${verb} for ${host} failed ` +
-        `(exit code ${result.code})${text === "" ? "" : `: ${text}`}`,
-      origin === undefined
-        ? {}
-        : { hint: `the helper is named by ${origin.field} in ${origin.path}` },
+        `(exit code ${result.code})${text === "" ? "" : `: ${text}`}${unshown}`,
+      this.#originHint(),
     );
   }
 }
@@ -264,8 +335,10 @@ async function findOnPath(binary: string, path: string | undefined): Promise<str
   if (path === undefined) return undefined;
   const windows = Deno.build.os === "windows";
   const names = windows ? [`${binary}.exe`, binary] : [binary];
-  // Empty entries would mean the current folder: never look for credential programs there.
-  for (const dir of path.split(windows ? ";" : ":").filter((dir) => dir !== "")) {
+  // Empty and relative entries (".") mean the current folder, which another user may own: never
+  // look for credential programs there, as Go's exec.LookPath (docker's) refuses them.
+  const absolute = windows ? /^([A-Za-z]:[\\/]|\\\\)/ : /^\//;
+  for (const dir of path.split(windows ? ";" : ":").filter((dir) => absolute.test(dir))) {
     for (const name of names) {
       const candidate = `${dir.replace(/(?<=.)[\\/]+$/, "")}/${name}`;
       try {

@@ -1,15 +1,18 @@
 import assert from "node:assert/strict";
+import { relative as relativePath } from "node:path";
 import { AuthError, UsageError } from "../errors/mod.ts";
 import { CredentialHelper, isHelperName } from "./helper.ts";
 import { type HelperSandbox, helperSandbox, posix } from "./fakes_test.ts";
 
 const SECRET = 'se"cret\\with-quotes';
+const LEAKED = "S3cretPassw0rd";
 
 /** A temp dir with `bin/docker-credential-fake`, which logs every call it gets. */
 function fakeHelper(): Promise<HelperSandbox> {
   return helperSandbox("ocisync-helper-", {
     fake: (log) =>
       `#!/bin/sh
+LEAKED=${LEAKED}
 input=$(cat)
 printf '%s %s\\n' "$1" "$input" >> '${log}'
 case "$1" in
@@ -22,6 +25,10 @@ get)
     garbled.example) echo 'Secret=leaked {' ;;
     typed.example) echo '{"Username":1,"Secret":"leaked"}' ;;
     broken.example) echo "keychain is locked" >&2; exit 3 ;;
+    leaky.example) echo '{"ServerURL":"leaky.example","Username":"u","Secret":"'"$LEAKED"'"}'; exit 1 ;;
+    quoting.example) echo "error: keychain locked; last value was $LEAKED"; exit 1 ;;
+    hang.example) sleep 30 ;;
+    flood.example) yes | head -c 1000000 ;;
     *) echo "credentials not found in native keychain"; exit 1 ;;
   esac ;;
 store)
@@ -101,6 +108,74 @@ Deno.test({
       assert.equal(error.hint, `the helper is named by credsStore in ${origin.path}`);
       return true;
     });
+  },
+});
+
+Deno.test({
+  name: "get: a helper's standard output is never quoted when it fails: it may hold the secret",
+  ignore: !posix,
+  fn: async () => {
+    await using fake = await fakeHelper();
+    const helper = new CredentialHelper("fake", { env: fake.env });
+    for (const host of ["leaky.example", "quoting.example"]) {
+      await assert.rejects(helper.get(host), (error) => {
+        assert.ok(error instanceof AuthError);
+        assert.match(
+          error.message,
+          new RegExp(
+            `^credential helper docker-credential-fake get for ${host} failed \\(exit code 1\\) ` +
+              "\\(its standard output, \\d+ characters, is not shown: it may hold the secret\\)$",
+          ),
+        );
+        assert.ok(!error.message.includes(LEAKED));
+        return true;
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "a helper that hangs, or prints without end, is killed: an AuthError, in bounded time",
+  ignore: !posix,
+  fn: async () => {
+    await using fake = await fakeHelper();
+    const helper = new CredentialHelper("fake", { env: fake.env, timeout: 300 });
+    const started = Date.now();
+    // Its `sleep` outlives it, holding its output open: the reads end all the same.
+    await assert.rejects(
+      helper.get("hang.example"),
+      new AuthError(
+        "credential helper docker-credential-fake get for hang.example did not finish within " +
+          "0.3 s: it was stopped",
+      ),
+    );
+    assert.ok(Date.now() - started < 10_000, `${Date.now() - started} ms`);
+    await assert.rejects(helper.get("flood.example"), (error) => {
+      assert.ok(error instanceof AuthError);
+      assert.equal(
+        error.message,
+        "credential helper docker-credential-fake get for flood.example printed more than " +
+          "64 KiB: it was stopped",
+      );
+      return true;
+    });
+  },
+});
+
+Deno.test({
+  name: "helpers are looked for in absolute PATH folders only, never in the current folder",
+  ignore: !posix,
+  fn: async () => {
+    await using fake = await fakeHelper();
+    const bin = `${fake.dir}/bin`;
+    const relative = relativePath(Deno.cwd(), bin);
+    for (const path of [`.:${relative}`, relative, `${relative}/`]) {
+      const helper = new CredentialHelper("fake", {
+        env: (name) => name === "PATH" ? path : undefined,
+      });
+      await assert.rejects(helper.get("ghcr.io"), /docker-credential-fake not found on PATH/);
+    }
+    assert.deepEqual(await fake.calls(), []);
   },
 });
 

@@ -131,7 +131,11 @@ export class RegistryClient {
   #challenges = new Map<string, Challenge | undefined>();
   /** Per registry host: the first request, under way, whose answer will fill `#challenges`. */
   #discoveries = new Map<string, PromiseWithResolvers<void>>();
-  /** Per registry as written in references. */
+  /**
+   * Per registry as written in references: what the lookup found, until the registry refuses
+   * it (or asks for credentials where none were found), so that a long-lived client (a sync's)
+   * asks again on its next request, and finds a credential that was changed or rotated.
+   */
   #credentials = new Map<string, Promise<Credential | undefined>>();
   /** Per registry host and sorted scope set. */
   #tokens = new Map<string, Promise<CachedToken>>();
@@ -305,9 +309,9 @@ export class RegistryClient {
     const found = await this.#credential(registry);
     const credential = sendable(found, challenge.scheme);
     if (credential === undefined) {
-      return sendable(found) === undefined
-        ? missingCredentials(registry, error)
-        : unusableCredentials(registry, found!, error);
+      if (sendable(found) !== undefined) return unusableCredentials(registry, found!, error);
+      this.#forgetCredential(registry);
+      return missingCredentials(registry, error);
     }
     if (response.status === 403) return denied(registry, holder(credential), error);
     const refusal = responseChallenge(response);
@@ -315,6 +319,7 @@ export class RegistryClient {
       challenge.scheme !== "bearer" ||
       (credential.registryToken && refusal?.params.get("error") !== "insufficient_scope")
     ) {
+      this.#forgetCredential(registry);
       return refusedCredentials(registry, credential, error);
     }
     return tokenRefusal(registry, holder(credential), refusal, error);
@@ -464,10 +469,23 @@ export class RegistryClient {
   #credential(registry: string): Promise<Credential | undefined> {
     let credential = this.#credentials.get(registry);
     if (credential === undefined) {
-      credential = this.#lookup?.(registry) ?? Promise.resolve(undefined);
-      this.#credentials.set(registry, credential);
+      const found = this.#lookup?.(registry) ?? Promise.resolve(undefined);
+      credential = found;
+      this.#credentials.set(registry, found);
+      // A failed lookup (a helper that timed out, a file being rewritten) is asked again.
+      found.catch(() => this.#forgetCredential(registry, found));
     }
     return credential;
+  }
+
+  /**
+   * Drops what the lookup found for `registry` (only `found`, when given, and not a newer
+   * lookup's): the next request asks again. The request that failed is not retried.
+   */
+  #forgetCredential(registry: string, found?: Promise<Credential | undefined>): void {
+    if (found === undefined || this.#credentials.get(registry) === found) {
+      this.#credentials.delete(registry);
+    }
   }
 
   /**
@@ -539,6 +557,7 @@ export class RegistryClient {
       const error = await responseError(response, { registry, subject: `token for ${registry}` });
       if (response.status !== 401 && response.status !== 403) throw error;
       const sent = sendable(credential);
+      this.#forgetCredential(registry);
       throw sent === undefined
         ? missingCredentials(registry, error)
         : refusedCredentials(registry, sent, error);
