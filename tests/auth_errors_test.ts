@@ -446,3 +446,43 @@ Deno.test("credentialLookup reports an exposed file through warn, once, and prin
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("a registry or token server that echoes the credentials it was sent has them blanked out", async () => {
+  // Hostile: every refusal quotes the request's Authorization header, in a distribution-spec
+  // error (the registry, Basic) or in a text body (its token server, for the Bearer path).
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const url = new URL(request.url);
+    const sent = request.headers.get("authorization") ?? "none";
+    const origin = `http://${url.host}`;
+    if (url.pathname === "/token") {
+      return new Response(`cannot parse ${sent} (${atob(sent.split(" ")[1] ?? "")})\n`, {
+        status: 401,
+      });
+    }
+    const challenge = url.pathname.startsWith("/v2/basic/")
+      ? `Basic realm="echo"`
+      : `Bearer realm="${origin}/token",service="echo"`;
+    return Response.json(
+      { errors: [{ code: "UNAUTHORIZED", message: `refused ${sent}` }] },
+      { status: 401, headers: { "www-authenticate": challenge } },
+    );
+  });
+  const tmp = await Deno.makeTempDir();
+  try {
+    const host = `127.0.0.1:${server.addr.port}`;
+    const env = isolatedEnv(tmp);
+    for (const repository of ["basic/app", "bearer/app"]) {
+      const result = await ocisync(
+        ["inspect", `${host}/${repository}:v1`, "-u", USER, "--password-stdin"],
+        { env, stdin: PASSWORD },
+      );
+      assert.equal(result.code, ExitCode.Auth, shown(result));
+      assert.match(result.stderr, /refused the credentials of user robot-7/);
+      assert.match(result.stderr, /\*\*\*/);
+      assertHides(result, [PASSWORD, base64(`${USER}:${PASSWORD}`)]);
+    }
+  } finally {
+    await server.shutdown();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

@@ -19,7 +19,7 @@
  * ```
  * @module
  */
-import { AuthError, UsageError } from "../errors/mod.ts";
+import { AuthError, redactSecrets, UsageError } from "../errors/mod.ts";
 import { readBounded } from "../streams/mod.ts";
 import { errorText } from "./json_file.ts";
 import {
@@ -234,7 +234,7 @@ export class CredentialHelper implements CredentialStore {
       }).spawn();
     } catch (error) {
       throw new AuthError(
-        `cannot run credential helper ${program}: ${redact(errorText(error), secrets)}`,
+        `cannot run credential helper ${program}: ${redactSecrets(errorText(error), secrets)}`,
         { cause: error },
       );
     }
@@ -311,7 +311,7 @@ export class CredentialHelper implements CredentialStore {
   ): AuthError {
     // docker-credential-helpers print errors on stdout, others on stderr.
     const stdout = result.stdout.trim();
-    const said = redact(result.stderr.trim() || (quoteStdout ? stdout : ""), secrets);
+    const said = redactSecrets(result.stderr.trim() || (quoteStdout ? stdout : ""), secrets);
     const text = said.length > MAX_HELPER_OUTPUT ? `${said.slice(0, MAX_HELPER_OUTPUT)}…` : said;
     const unshown = !quoteStdout && stdout !== ""
       ? ` (its standard output, ${stdout.length} characters, is not shown: it may hold the secret)`
@@ -350,15 +350,4 @@ async function findOnPath(binary: string, path: string | undefined): Promise<str
     }
   }
   return undefined;
-}
-
-/** `text` with every occurrence of each secret, raw or JSON-escaped, replaced by `***`. */
-function redact(text: string, secrets: string[]): string {
-  let result = text;
-  for (const secret of secrets) {
-    for (const form of new Set([secret, JSON.stringify(secret).slice(1, -1)])) {
-      if (form !== "") result = result.split(form).join("***");
-    }
-  }
-  return result;
 }

@@ -436,6 +436,27 @@ export function escapeRemote(text: string): string {
 }
 
 /**
+ * `text` with every occurrence of each secret, as it is and JSON-escaped, replaced by `***`:
+ * for the words of a party that was sent the secrets (a credential helper, a registry or token
+ * server that echoes the request), before they are quoted.
+ *
+ * @example
+ * ```ts
+ * import { redactSecrets } from "./mod.ts";
+ * redactSecrets('bad header: Basic dTpw, "p\\"w"', ["dTpw", 'p"w']); // 'bad header: Basic ***, "***"'
+ * ```
+ */
+export function redactSecrets(text: string, secrets: Iterable<string>): string {
+  let result = text;
+  for (const secret of secrets) {
+    for (const form of new Set([secret, JSON.stringify(secret).slice(1, -1)])) {
+      if (form !== "") result = result.split(form).join("***");
+    }
+  }
+  return result;
+}
+
+/**
  * A control character written out for a message: `\x1b` for C0 and DEL, `\u009b` for C1 and
  * above (the bidirectional overrides), so that text from registries and images can be shown
  * without a terminal acting on it.

@@ -19,7 +19,7 @@
  */
 import { OcisyncError } from "../../errors/mod.ts";
 import { describe, mapReadErrors } from "./errors.ts";
-import type { Fetch } from "./fetch.ts";
+import { type Fetch, secretsSent } from "./fetch.ts";
 
 /**
  * A {@linkcode Fetch} over the network, and how to release what it holds.
@@ -89,7 +89,15 @@ export function httpFetch(options: { caFile?: string } = {}): HttpFetch {
         throw failure ? failure.error : error;
       }
       const { status, statusText } = response;
-      return { method, url, status, statusText, headers: response.headers, body: response.body };
+      return {
+        method,
+        url,
+        status,
+        statusText,
+        headers: response.headers,
+        body: response.body,
+        secrets: secretsSent(request),
+      };
     },
     close() {
       client?.then((made) => made.close(), () => {});

@@ -18,6 +18,7 @@ import {
   escapeRemote,
   NetworkError,
   OcisyncError,
+  redactSecrets,
   type RegistryError,
   registryError,
 } from "../../errors/mod.ts";
@@ -211,7 +212,12 @@ async function errorDetails(
 ): Promise<{ details: ErrorDetail[]; line?: string }> {
   let text: string;
   try {
-    text = new TextDecoder().decode(await readBody(response, ERROR_BODY_LIMIT)).trim();
+    // A server that echoes the request (a token server quoting the header it could not parse)
+    // must not have its credentials shown.
+    text = redactSecrets(
+      new TextDecoder().decode(await readBody(response, ERROR_BODY_LIMIT)),
+      response.secrets ?? [],
+    ).trim();
   } catch {
     return { details: [] };
   }

@@ -84,6 +84,53 @@ export interface HttpResponse {
    * Always read it to the end or cancel it, or the connection leaks.
    */
   body: ReadableStream<Uint8Array> | null;
+  /**
+   * The secrets the request carried (see {@linkcode secretsSent}): a server that echoes them
+   * in its answer must not have them quoted in an error.
+   */
+  secrets?: readonly string[];
+}
+
+/**
+ * The secrets a request carries: its `authorization` (the header's credentials; for Basic,
+ * the decoded `user:password` and the password too) and the values of a form body that holds
+ * credentials (`password`, `refresh_token`).
+ *
+ * @example
+ * ```ts
+ * import { secretsSent } from "./fetch.ts";
+ * const headers = new Headers({ authorization: `Basic ${btoa("me:s3cret")}` });
+ * secretsSent({ method: "GET", url: new URL("https://a.example/token"), headers });
+ * // ["bWU6czNjcmV0", "me:s3cret", "s3cret"]
+ * ```
+ */
+export function secretsSent(request: FetchRequest): string[] {
+  const secrets: string[] = [];
+  const [scheme, credentials] = (request.headers.get("authorization") ?? "").split(" ", 2);
+  if (credentials) {
+    secrets.push(credentials);
+    if (scheme.toLowerCase() === "basic") {
+      const decoded = decodeBasic(credentials);
+      if (decoded !== undefined) secrets.push(decoded, decoded.slice(decoded.indexOf(":") + 1));
+    }
+  }
+  if (request.credentialsInBody && request.body instanceof Uint8Array) {
+    const form = new URLSearchParams(new TextDecoder().decode(request.body));
+    for (const name of ["password", "refresh_token"]) {
+      const value = form.get(name);
+      if (value) secrets.push(value);
+    }
+  }
+  return secrets.filter((secret) => secret !== "");
+}
+
+/** The `user:password` of a Basic authorization, if it is well-formed base64. */
+function decodeBasic(credentials: string): string | undefined {
+  try {
+    return new TextDecoder().decode(Uint8Array.from(atob(credentials), (c) => c.charCodeAt(0)));
+  } catch {
+    return undefined;
+  }
 }
 
 /**
