@@ -222,6 +222,7 @@ export {
   dockerConfigPath,
   DockerConfigStore,
   type EnvLookup,
+  loginFilePath,
   removeCredential,
   saveCredential,
   type SaveCredentialOptions,

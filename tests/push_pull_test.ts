@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { ocisync, runOk } from "./helpers/cli.ts";
 import { withRegistry } from "./helpers/registry.ts";
+import { isolatedEnv } from "./helpers/servers.ts";
 import { podmanArgs } from "./helpers/podman.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { normalised, snapshot, writeTree } from "./helpers/tree.ts";
@@ -379,6 +380,43 @@ Deno.test("login checks the password, saves it with mode 0600, and logout remove
       assert.equal(denied.code, 3);
     });
   }
+});
+
+Deno.test("login writes the file lookups read first; logout removes the registry from every one", async () => {
+  await withRegistry({ auth: "basic" }, async (registry, tmp) => {
+    const authFile = `${tmp}/auth.json`;
+    const env = { ...isolatedEnv(tmp), REGISTRY_AUTH_FILE: authFile };
+    const basic = (password: string) => btoa(`${registry.username}:${password}`);
+    const stale = { auths: { [registry.host]: { auth: basic("stale") } } };
+    // A stale password where lookups look first, and the same host saved by docker and podman.
+    await Deno.mkdir(`${tmp}/docker`);
+    await Deno.mkdir(`${tmp}/xdg/containers`, { recursive: true });
+    for (const path of [authFile, `${tmp}/docker/config.json`, `${tmp}/xdg/containers/auth.json`]) {
+      await Deno.writeTextFile(path, JSON.stringify(stale), { mode: 0o600 });
+    }
+    const login = await ocisync(
+      ["login", registry.host, "-u", registry.username, "--password-stdin", "--json"],
+      { env, stdin: registry.password },
+    );
+    assert.equal(login.code, 0, login.stderr);
+    assert.equal(JSON.parse(login.stdout).config, authFile);
+    const saved = JSON.parse(await Deno.readTextFile(authFile));
+    assert.equal(saved.auths[registry.host].auth, basic(registry.password));
+    await writeTree(`${tmp}/src`, TREE);
+    const push = await ocisync(["push", `${registry.host}/saved/app:v1`, `${tmp}/src`], { env });
+    assert.equal(push.code, 0, push.stderr);
+
+    const logout = await ocisync(["logout", registry.host, "--json"], { env });
+    assert.equal(logout.code, 0, logout.stderr);
+    assert.deepEqual(JSON.parse(logout.stdout), {
+      registry: registry.host,
+      removed: true,
+      files: [authFile, `${tmp}/docker/config.json`, `${tmp}/xdg/containers/auth.json`],
+    });
+    const denied = await ocisync(["push", `${registry.host}/saved/app:v2`, `${tmp}/src`], { env });
+    assert.equal(denied.code, 3);
+    assert.match(denied.stderr, /no credentials found/);
+  });
 });
 
 Deno.test("--password on the command line is refused", async () => {

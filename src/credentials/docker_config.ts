@@ -38,7 +38,7 @@ import { CredentialHelper, isHelperName } from "./helper.ts";
 import { OcisyncError, UsageError } from "../errors/mod.ts";
 import { statOrUndefined } from "../fs/stat.ts";
 import { isObject, makeFolderOf, malformed, readJsonObject, writeJsonObject } from "./json_file.ts";
-import { dockerConfigPath } from "./paths.ts";
+import { loginFilePath } from "./paths.ts";
 import {
   type Credential,
   type CredentialStore,
@@ -414,7 +414,7 @@ export class DockerConfigStore implements CredentialStore {
  * ```
  */
 export interface SaveCredentialOptions {
-  /** The Docker config to change. Default: {@linkcode dockerConfigPath}. */
+  /** The file to change. Default: {@linkcode loginFilePath}, the first that lookups read. */
   configPath?: string;
   /** Reads environment variables: `DOCKER_CONFIG`, `HOME`, and `PATH` for helpers. */
   env?: EnvLookup;
@@ -424,8 +424,8 @@ export interface SaveCredentialOptions {
 
 /**
  * Saves a credential as `docker login` does (see {@linkcode DockerConfigStore.put}), and
- * returns the path of the config written: {@linkcode dockerConfigPath} unless
- * `options.configPath` is given.
+ * returns the path of the file written: {@linkcode loginFilePath} (`$REGISTRY_AUTH_FILE`
+ * when set, else the Docker config) unless `options.configPath` is given.
  *
  * @throws {UsageError} when the credential or the existing config is malformed.
  * @throws {AuthError} when a credential helper is missing or fails.
@@ -444,14 +444,16 @@ export async function saveCredential(
   // The credential is checked before the path, which may not be found.
   authsFields(credential);
   const env = options.env ?? defaultEnv;
-  const path = options.configPath ?? dockerConfigPath(env, options.home);
+  const path = options.configPath ?? loginFilePath(env, options.home);
   await new DockerConfigStore(path, { env }).put(registry, credential);
   return path;
 }
 
 /**
- * Removes a registry's credential as `docker logout` does (see
- * {@linkcode DockerConfigStore.erase}). Resolves whether anything was removed.
+ * Removes a registry's credential from one file as `docker logout` does (see
+ * {@linkcode DockerConfigStore.erase}): `options.configPath`, else {@linkcode loginFilePath}.
+ * Resolves whether anything was removed. Lookups read other files too
+ * ({@linkcode authFilePaths}): to forget a registry everywhere, remove it from each.
  *
  * @throws {UsageError} when the existing config is malformed.
  * @throws {AuthError} when a credential helper is missing or fails.
@@ -467,7 +469,7 @@ export function removeCredential(
   options: SaveCredentialOptions,
 ): Promise<boolean> {
   const env = options.env ?? defaultEnv;
-  const path = options.configPath ?? dockerConfigPath(env, options.home);
+  const path = options.configPath ?? loginFilePath(env, options.home);
   return new DockerConfigStore(path, { env }).erase(registry);
 }
 

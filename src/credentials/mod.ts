@@ -12,7 +12,8 @@
  * - `helper.ts`: a `docker-credential-NAME` program as a store ({@linkcode CredentialHelper});
  * - `chain.ts`: the sources of a command in their documented order
  *   ({@linkcode credentialChain}, {@linkcode credentialLookup});
- * - `paths.ts`: where the files are ({@linkcode dockerConfigPath}, {@linkcode authFilePaths}).
+ * - `paths.ts`: where the files are ({@linkcode dockerConfigPath}, {@linkcode authFilePaths},
+ *   {@linkcode loginFilePath}).
  *
  * No error message ever contains a password, token or base64 `auth` string.
  *
@@ -55,4 +56,4 @@ export {
   type CredentialOptions,
   CredentialsFile,
 } from "./chain.ts";
-export { authFilePaths, dockerConfigPath } from "./paths.ts";
+export { authFilePaths, dockerConfigPath, loginFilePath } from "./paths.ts";

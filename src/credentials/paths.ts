@@ -36,6 +36,24 @@ export function dockerConfigPath(env: EnvLookup = defaultEnv, home?: string): st
 }
 
 /**
+ * The file that `login` writes: the first one that lookups read ({@linkcode authFilePaths}),
+ * so that what it saves is what the next command finds. That is `$REGISTRY_AUTH_FILE` when it
+ * is set, as podman and skopeo write it, else the Docker config ({@linkcode dockerConfigPath}).
+ *
+ * @throws {UsageError} when neither is set and the home directory is unknown.
+ * @example
+ * ```ts
+ * import { loginFilePath } from "./paths.ts";
+ * loginFilePath((name) => name === "REGISTRY_AUTH_FILE" ? "/etc/auth.json" : undefined);
+ * // "/etc/auth.json"
+ * loginFilePath(() => undefined, "/home/me"); // "/home/me/.docker/config.json"
+ * ```
+ */
+export function loginFilePath(env: EnvLookup = defaultEnv, home?: string): string {
+  return nonEmpty(env("REGISTRY_AUTH_FILE")) ?? dockerConfigPath(env, home);
+}
+
+/**
  * The standard auth files, in the order they are tried, without duplicates:
  * `$REGISTRY_AUTH_FILE`, `$DOCKER_CONFIG/config.json` (else `HOME/.docker/config.json`),
  * `$XDG_RUNTIME_DIR/containers/auth.json`, and `$XDG_CONFIG_HOME/containers/auth.json` (else

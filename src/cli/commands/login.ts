@@ -13,7 +13,12 @@ import type { Output } from "../output.ts";
 import { UsageError } from "../../errors/mod.ts";
 import { parseRegistryReference } from "../../ref/mod.ts";
 import { RegistryClient } from "../../remote/auth.ts";
-import { credentialLookup, removeCredential, saveCredential } from "../../credentials/mod.ts";
+import {
+  authFilePaths,
+  credentialLookup,
+  removeCredential,
+  saveCredential,
+} from "../../credentials/mod.ts";
 import type { OpenTargetOptions } from "../../target/mod.ts";
 export { loginSpec, logoutSpec } from "../specs.ts";
 
@@ -142,13 +147,21 @@ async function readHiddenLine(): Promise<HiddenLine> {
   }
 }
 
-/** Runs `logout`. */
+/**
+ * Runs `logout`: the registry's credentials go from every file that lookups read, not only the
+ * one `login` writes, so that none is sent after it.
+ */
 export async function logout(args: ParsedArgs, out: Output): Promise<void> {
   const registry = registryHostArgument(args.positionals[0]);
-  const removed = await removeCredential(registry, {});
+  const files: string[] = [];
+  for (const configPath of authFilePaths()) {
+    if (await removeCredential(registry, { configPath })) files.push(configPath);
+  }
   out.result({
-    human: removed ? `Removed credentials for ${registry}` : `Not logged in to ${registry}`,
-    json: { registry, removed },
+    human: files.length > 0
+      ? `Removed credentials for ${registry} from ${files.join(", ")}`
+      : `Not logged in to ${registry}`,
+    json: { registry, removed: files.length > 0, files },
     quiet: registry,
   });
 }
