@@ -104,22 +104,30 @@ async function applyLayer(unpacker: Unpacker): Promise<void> {
   }
 }
 
-let unpacker: Unpacker | undefined;
-for (;;) {
-  const message = await next();
-  if (message.type === "start") unpacker = new Unpacker(message.root, message.options);
-  else if (message.type === "layer") await applyLayer(unpacker!);
-  else if (message.type === "finish") {
-    try {
-      unpacker!.finish();
-      reply({ type: "done", stats: unpacker!.stats });
-    } catch (error) {
-      reply({
-        type: "failed",
-        error: sendableError(error),
-        aborted: false,
-        stats: unpacker!.stats,
-      });
+/** Answers the reading thread's messages until it terminates this one. */
+async function serve(): Promise<never> {
+  let unpacker: Unpacker | undefined;
+  for (;;) {
+    const message = await next();
+    if (message.type === "start") unpacker = new Unpacker(message.root, message.options);
+    else if (message.type === "layer") await applyLayer(unpacker!);
+    else if (message.type === "finish") {
+      try {
+        unpacker!.finish();
+        reply({ type: "done", stats: unpacker!.stats });
+      } catch (error) {
+        reply({
+          type: "failed",
+          error: sendableError(error),
+          aborted: false,
+          stats: unpacker!.stats,
+        });
+      }
     }
   }
 }
+
+// Not awaited: a worker whose module never finishes evaluating (a top-level `await` that never
+// settles) keeps two file descriptors (an epoll and an eventfd) after `terminate()` in Deno
+// 2.9, and a sync pulls with a new worker at every change: it ran out of descriptors.
+serve();
