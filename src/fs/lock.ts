@@ -39,7 +39,7 @@
 import { OcisyncError } from "../errors/mod.ts";
 import { markTemporary, unmarkTemporary } from "./interrupted.ts";
 import { readUpTo } from "./read.ts";
-import { statOrUndefined } from "./stat.ts";
+import { sameFile, statOrUndefined } from "./stat.ts";
 
 /** Options of {@linkcode FileLock.acquire} and {@linkcode withLock}. */
 export interface LockOptions {
@@ -329,8 +329,4 @@ function parseHolder(bytes: Uint8Array): LockHolder | undefined {
 function hostname(): string | undefined {
   const permission = Deno.permissions.querySync({ name: "sys", kind: "hostname" });
   return permission.state === "granted" ? Deno.hostname() : undefined;
-}
-
-function sameFile(a: Deno.FileInfo, b: Deno.FileInfo | undefined): boolean {
-  return b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }

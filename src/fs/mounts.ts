@@ -93,7 +93,9 @@ async function otherDeviceBelow(path: string): Promise<string | undefined> {
 
 /**
  * Removes the folder `path` and all it holds, unless a file system is mounted below it: then
- * nothing is removed.
+ * nothing is removed. A folder of the tree without write permission for its owner (a pulled
+ * image's `0555` folder, which only root could empty) is given it back first, so that the
+ * process that made the tree can always remove it.
  *
  * @throws {OcisyncError} naming the mount point, when one is below `path`.
  * @example
@@ -113,5 +115,25 @@ export async function removeFolderTree(path: string): Promise<void> {
       { hint: `unmount ${mounted}, then remove ${path}` },
     );
   }
-  await Deno.remove(path, { recursive: true });
+  try {
+    await Deno.remove(path, { recursive: true });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
+    await giveFoldersBackToOwner(path);
+    await Deno.remove(path, { recursive: true });
+  }
+}
+
+/** Adds the owner's permissions to each folder below `path` that lacks them; links are left. */
+async function giveFoldersBackToOwner(path: string): Promise<void> {
+  const folders = [path];
+  for (let folder = folders.pop(); folder !== undefined; folder = folders.pop()) {
+    const info = await Deno.lstat(folder);
+    if (!info.isDirectory) continue;
+    const mode = info.mode ?? 0o700;
+    if ((mode & 0o700) !== 0o700) await Deno.chmod(folder, (mode & 0o7777) | 0o700);
+    for await (const entry of Deno.readDir(folder)) {
+      if (entry.isDirectory) folders.push(`${folder}/${entry.name}`);
+    }
+  }
 }

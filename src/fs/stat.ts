@@ -29,6 +29,21 @@ export async function statOrUndefined(path: string): Promise<Deno.FileInfo | und
 }
 
 /**
+ * Whether `b` is the file `a` was: the same device and inode. `b` is typically a later `lstat`
+ * of a path, to tell whether something was put in its place meanwhile.
+ *
+ * @example
+ * ```ts
+ * import { sameFile } from "./stat.ts";
+ * const before = await Deno.lstat(".");
+ * sameFile(before, await Deno.lstat(".")); // true
+ * ```
+ */
+export function sameFile(a: Deno.FileInfo, b: Deno.FileInfo | undefined): boolean {
+  return b !== undefined && a.dev === b.dev && a.ino === b.ino;
+}
+
+/**
  * What is at `path` itself, a symlink included (not followed), or `undefined` when nothing
  * is there. Other errors are thrown.
  *

@@ -31,7 +31,7 @@
  * @module
  */
 import { decompressStream } from "../compress/decompress.ts";
-import { lstatOrUndefined } from "../fs/stat.ts";
+import { lstatOrUndefined, sameFile } from "../fs/stat.ts";
 import { makeMarkedFolder, unmarkTemporary, withoutInterruption } from "../fs/interrupted.ts";
 import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
 import { mountPointBelow, removeFolderTree } from "../fs/mounts.ts";
@@ -690,8 +690,8 @@ class Staging {
   }
 }
 
-/** How the name of a staging folder starts. */
-const STAGING_PREFIX = ".ocisync-pull-";
+/** How the name of a pull's staging folder starts. */
+export const STAGING_PREFIX = ".ocisync-pull-";
 
 /**
  * Removes from `parent` the staging folders that pulls killed there (SIGKILL, the OOM killer, a
@@ -722,8 +722,7 @@ const PLACED_MODE = 0o755;
 
 /** Whether `info` (from `lstat`) is the folder `identity` was, and not a link to one. */
 function sameFolder(info: Deno.FileInfo | undefined, identity: Deno.FileInfo): boolean {
-  return info !== undefined && info.isDirectory && info.dev === identity.dev &&
-    info.ino === identity.ino;
+  return info?.isDirectory === true && sameFile(identity, info);
 }
 
 /** A folder of a path, with what `lstat` said of it. */

@@ -24,12 +24,12 @@ import { resolve } from "node:path";
 import { type Digest, parseDigest, sha256Digest } from "../digest/mod.ts";
 import { IntegrityError, NetworkError, OcisyncError, UnsafeContentError } from "../errors/mod.ts";
 import { mountPointBelow, removeFolderTree } from "../fs/mounts.ts";
-import { statOrUndefined } from "../fs/stat.ts";
+import { lstatOrUndefined, sameFile, statOrUndefined } from "../fs/stat.ts";
 import type { Target } from "../oci/target.ts";
 import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
 import { TITLE_ANNOTATION } from "../oci/annotations.ts";
-import { type LayerOperation, pull } from "../pull/mod.ts";
+import { type LayerOperation, pull, STAGING_PREFIX } from "../pull/mod.ts";
 import { discardBody, redactUrl, Transport } from "../remote/transport.ts";
 import { readBounded } from "../streams/mod.ts";
 import type { SyncStateEntry } from "./state.ts";
@@ -108,10 +108,11 @@ export interface SyncOutput {
 const VERSIONS = ".ocisync";
 /** The symlink readers follow. */
 const CURRENT = "current";
-/** A version folder's name: a manifest's hex, then the hash of a layer selection, if any. */
-const VERSION_NAME = /^[0-9a-f]+(-[0-9a-f]{12})?$/;
-// pull() stages beside its destination under these prefixes; a crash can leave them behind.
-const STALE_PULL_PREFIX = ".ocisync-";
+/**
+ * A version folder's name: a manifest's hex (sha256 or sha512), then the hash of a layer
+ * selection, if any. Nothing else in `DIR/.ocisync` is ever removed but pulls' staging folders.
+ */
+const VERSION_NAME = /^([0-9a-f]{64}|[0-9a-f]{128})(-[0-9a-f]{12})?$/;
 
 /**
  * The path of each layer of a manifest, as events name it: its
@@ -412,6 +413,7 @@ export function directoryOutput(
     id: `directory:${root}${selection && `;${selection}`}`,
     async apply(change) {
       const version = versionDirectory(root, change.manifestDigest, options);
+      const versions = await versionsFolder(root);
       if (!(await statOrUndefined(version))) {
         await pull(change.target, change.descriptor, version, {
           platform: change.platform,
@@ -429,7 +431,7 @@ export function directoryOutput(
       const now = new Date();
       await Deno.utime(version, now, now);
       const previous = await swapCurrent(root, version.slice(root.length + 1));
-      await prune(root, keep, [version, previous]);
+      await prune(versions ?? await versionsFolder(root), keep, [version, previous]);
     },
     lost(delivered) {
       // A state of an older release has no manifest: its folders were named by the digest.
@@ -478,30 +480,87 @@ async function swapCurrent(root: string, relativeTarget: string): Promise<string
   return previous;
 }
 
+/** `DIR/.ocisync` as the sync found it: its path and the identity it is checked against. */
+interface VersionsFolder {
+  path: string;
+  info: Deno.FileInfo;
+}
+
+/**
+ * `DIR/.ocisync`, checked before anything is pulled into it or removed from it: a folder of
+ * this process's user, not a link. A link (an administrator moving versions to another disk,
+ * or whoever may write to `DIR`) would have the pull write, and the pruning delete, wherever it
+ * leads; a folder of another user could be swapped for one. Undefined when it does not exist
+ * yet (the pull makes it).
+ *
+ * @throws {OcisyncError} when it is a link, not a folder, or another user's.
+ */
+async function versionsFolder(root: string): Promise<VersionsFolder | undefined> {
+  const path = `${root}/${VERSIONS}`;
+  const info = await lstatOrUndefined(path);
+  if (info === undefined) return undefined;
+  const hint = `move ${path} away: the sync makes that folder itself, and removes what it ` +
+    "holds beyond --keep";
+  if (!info.isDirectory) {
+    const what = info.isSymlink ? "a symlink" : "not a folder";
+    throw new OcisyncError(`${path} is ${what}: refusing to pull into it or prune it`, { hint });
+  }
+  const uid = processUid();
+  if (uid !== undefined && info.uid !== null && info.uid !== uid) {
+    throw new OcisyncError(
+      `${path} belongs to user ${info.uid}, not to this process's user ${uid}: refusing to ` +
+        "prune a folder that another user can change",
+      { hint },
+    );
+  }
+  return { path, info };
+}
+
+/** This process's user, when it may ask (a library caller without `--allow-sys` may not). */
+function processUid(): number | undefined {
+  try {
+    return Deno.uid() ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Removes versions beyond the `keep` most recent, never one of `protect`, nor one with a file
  * system mounted inside (a user's bind mount of `DIR/current/data`, made where the link led):
- * its removal would delete the mounted files. Such a version goes once it is unmounted.
+ * its removal would delete the mounted files. Such a version goes once it is unmounted. Only
+ * names the sync makes are removed (versions, and pulls' staging folders), and only while
+ * `DIR/.ocisync` is still the folder that was checked.
  */
 async function prune(
-  root: string,
+  versions: VersionsFolder | undefined,
   keep: number,
   protect: (string | undefined)[],
 ): Promise<void> {
-  const versions = `${root}/${VERSIONS}`;
+  if (versions === undefined) return;
+  const still = async () => {
+    if (!sameFile(versions.info, await lstatOrUndefined(versions.path))) {
+      throw new OcisyncError(
+        `${versions.path} was replaced while the sync used it: nothing more was removed`,
+      );
+    }
+  };
+  await still();
   const found: { path: string; mtime: number }[] = [];
-  for await (const entry of Deno.readDir(versions)) {
-    const path = `${versions}/${entry.name}`;
-    if (entry.name.startsWith(STALE_PULL_PREFIX)) {
+  for await (const entry of Deno.readDir(versions.path)) {
+    const path = `${versions.path}/${entry.name}`;
+    if (entry.isDirectory && entry.name.startsWith(STAGING_PREFIX)) {
+      await still();
       await removeFolderTree(path).catch(() => {});
     } else if (entry.isDirectory && VERSION_NAME.test(entry.name)) {
-      found.push({ path, mtime: (await Deno.stat(path)).mtime?.getTime() ?? 0 });
+      found.push({ path, mtime: (await Deno.lstat(path)).mtime?.getTime() ?? 0 });
     }
   }
   found.sort((a, b) => b.mtime - a.mtime);
   for (const { path } of found.slice(keep)) {
     if (protect.includes(path) || await mountPointBelow(path)) continue;
-    await Deno.remove(path, { recursive: true });
+    await still();
+    await removeFolderTree(path);
   }
 }
 

@@ -1,0 +1,96 @@
+/**
+ * What `sync -o DIR` removes when it prunes old versions: only what it made, only in the folder
+ * it made, and always all of it. `DIR/.ocisync` replaced by a link to another folder (an
+ * administrator moving versions to another disk, or whoever may write to `DIR`) had the pruning
+ * delete that folder's `2024/`, `cafe/` or `.ocisync-notes/`, as their names looked like the
+ * sync's own; and a version holding a read-only folder, which a sync running as an ordinary user
+ * could not empty, failed every tick after it for good. The images are GNU tar's layers, pushed
+ * to a real registry; the sync runs as root and as `nobody`.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { expectExit, ocisync, ocisyncOk, runOk } from "./helpers/cli.ts";
+import { withRegistry } from "./helpers/registry.ts";
+import { asNobody } from "./helpers/unprivileged.ts";
+import { snapshot } from "./helpers/tree.ts";
+
+/** Pushes a layer that GNU tar makes of `conf/NAME`, in a folder of mode `mode`, as `ref`. */
+async function pushConf(tmp: string, ref: string, name: string, mode: string): Promise<void> {
+  const work = await Deno.makeTempDir({ dir: tmp });
+  await Deno.mkdir(`${work}/conf`);
+  await Deno.writeTextFile(`${work}/conf/${name}`, `${name}\n`);
+  await runOk("chmod", [mode, `${work}/conf`]);
+  await runOk("tar", ["-C", work, "--owner=0", "--group=0", "-cf", `${work}/layer.tar`, "conf"]);
+  await ocisyncOk(["push", ref, `${work}/layer.tar`]);
+}
+
+Deno.test("sync -o: a DIR/.ocisync that is a link, or another user's, is neither pulled into nor pruned", async () => {
+  await withRegistry({}, async (registry, tmp) => {
+    const ref = `${registry.host}/t/conf:v1`;
+    const out = `${tmp}/out`;
+    const once = () => ocisync(["sync", ref, "-o", out, "--keep", "1", "--once"]);
+    await pushConf(tmp, ref, "a", "755");
+    await ocisyncOk(["sync", ref, "-o", out, "--keep", "1", "--once"]);
+
+    // The versions moved to another folder, which holds names like the sync's own.
+    const elsewhere = `${tmp}/elsewhere`;
+    await Deno.rename(`${out}/.ocisync`, elsewhere);
+    for (const name of ["2024", "cafe", "deadbeef", ".ocisync-notes", "a".repeat(64)]) {
+      await Deno.mkdir(`${elsewhere}/${name}`);
+      await Deno.writeTextFile(`${elsewhere}/${name}/keep.txt`, "mine\n");
+    }
+    await Deno.symlink(elsewhere, `${out}/.ocisync`);
+    const before = await snapshot(elsewhere);
+    await pushConf(tmp, ref, "b", "755");
+    const linked = expectExit(await once(), 1);
+    assert.match(linked.stderr, /\.ocisync is a symlink: refusing to pull into it or prune it/);
+    assert.deepEqual(await snapshot(elsewhere), before);
+
+    // A folder of another user, who could swap what is in it.
+    await Deno.remove(`${out}/.ocisync`);
+    await Deno.rename(elsewhere, `${out}/.ocisync`);
+    await Deno.chown(`${out}/.ocisync`, 65534, 65534);
+    const foreign = expectExit(await once(), 1);
+    assert.match(foreign.stderr, /belongs to user 65534, not to this process's user 0/);
+    assert.deepEqual(await snapshot(`${out}/.ocisync`), before);
+    // Given back, the sync delivers, and prunes only its own version folders.
+    await Deno.chown(`${out}/.ocisync`, 0, 0);
+    await ocisyncOk(["sync", ref, "-o", out, "--keep", "1", "--once"]);
+    assert.equal(await Deno.readTextFile(`${out}/current/conf/b`), "b\n");
+    const left = (await Array.fromAsync(Deno.readDir(`${out}/.ocisync`))).map((e) => e.name);
+    for (const name of ["2024", "cafe", "deadbeef", ".ocisync-notes"]) {
+      assert.ok(left.includes(name), `${name} was removed: ${left}`);
+    }
+  });
+});
+
+Deno.test({
+  name: "sync -o as an ordinary user: a version holding a read-only folder is pruned",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    await withRegistry({}, async (registry, tmp) => {
+      await Deno.chmod(tmp, 0o755);
+      const nobody = await asNobody(tmp);
+      const ref = `${registry.host}/t/conf:v1`;
+      const out = `${tmp}/out`;
+      await Deno.mkdir(out);
+      await Deno.chown(out, 65534, 65534);
+      const sync = () => nobody(["sync", ref, "-o", out, "--keep", "1", "--once"]);
+      await pushConf(tmp, ref, "a", "555");
+      assert.equal((await sync()).code, 0);
+      const [first] = await Array.fromAsync(Deno.readDir(`${out}/.ocisync`));
+      assert.equal((await Deno.stat(`${out}/.ocisync/${first.name}/conf`)).mode! & 0o777, 0o555);
+      for (const name of ["b", "c"]) {
+        await pushConf(tmp, ref, name, "555");
+        const result = await sync();
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(await Deno.readTextFile(`${out}/current/conf/${name}`), `${name}\n`);
+      }
+      // The current version and the one before it (a reader may still be in it).
+      const versions = await Array.fromAsync(Deno.readDir(`${out}/.ocisync`));
+      assert.equal(versions.length, 2, versions.map((v) => v.name).join());
+      assert.ok(!versions.some((v) => v.name === first.name));
+    });
+  },
+});
