@@ -208,3 +208,34 @@ Deno.test("-o DIR: the folder and state of a release that named versions by the 
     assert.match(again.lines.join("\n"), new RegExp(`${dir}/${old} is gone$`));
   });
 });
+
+Deno.test("a hook that ignores SIGTERM is killed after killAfter: a stop ends the loop", async () => {
+  await withTemp(async (tmp) => {
+    await writeIndexLayout(`${tmp}/layout`);
+    const started = `${tmp}/started`;
+    const stop = new AbortController();
+    const ticks: SyncTick[] = [];
+    const loop = syncLoop({
+      reference: parseReference(`oci:${tmp}/layout:v1`),
+      outputs: [
+        execOutput(`trap '' TERM; touch ${started}; sleep 30 & wait; sleep 30`, {
+          killAfter: 300,
+        }),
+      ],
+      platform: AMD64,
+      interval: 1000,
+      state: new SyncState(),
+      signal: stop.signal,
+    });
+    const stopped = (async () => {
+      while (!(await exists(started))) await new Promise((resolve) => setTimeout(resolve, 20));
+      stop.abort();
+      return Date.now();
+    })();
+    for await (const tick of loop) ticks.push(tick);
+    const took = Date.now() - await stopped;
+    assert.ok(took < 5_000, `the loop ended ${took} ms after the stop`);
+    // The change is not recorded: the next run delivers it again.
+    assert.ok(!ticks.some((t) => t.status === "changed"), JSON.stringify(ticks));
+  });
+});

@@ -571,6 +571,11 @@ export interface ExecOutputOptions {
    * before the hook, which is given the version its `DIR/current` points to.
    */
   directory?: string;
+  /**
+   * Milliseconds a hook has to end after the loop is stopped and its process group got
+   * `SIGTERM`; then the group gets `SIGKILL`. Default 10 000, as `docker stop` waits.
+   */
+  killAfter?: number;
 }
 
 /**
@@ -579,7 +584,9 @@ export interface ExecOutputOptions {
  * `OCISYNC_DIR` (the absolute path of the version's folder that `directory`'s `current` points
  * to, or empty without `directory`) added to the environment. The hook's standard output goes to
  * standard error, so that standard output stays JSON lines for events. A non-zero exit fails
- * the tick; when the loop is stopped, the hook's process group gets `SIGTERM`.
+ * the tick; when the loop is stopped, the hook's process group gets `SIGTERM`, and `SIGKILL`
+ * if it has not ended {@linkcode ExecOutputOptions.killAfter} later: a hook that ignores
+ * `SIGTERM` would otherwise keep the sync from stopping.
  *
  * @example
  * ```ts
@@ -610,10 +617,15 @@ export function execOutput(command: string, options: ExecOutputOptions = {}): Sy
       } catch (error) {
         throw new OcisyncError(`cannot run the hook with sh: ${(error as Error).message}`);
       }
-      const stop = () => {
+      const signalGroup = (signal: Deno.Signal) => {
         try {
-          Deno.kill(-child.pid, "SIGTERM");
+          Deno.kill(-child.pid, signal);
         } catch { /* the hook has ended */ }
+      };
+      let kill: ReturnType<typeof setTimeout> | undefined;
+      const stop = () => {
+        signalGroup("SIGTERM");
+        kill = setTimeout(() => signalGroup("SIGKILL"), options.killAfter ?? 10_000);
       };
       change.signal.addEventListener("abort", stop, { once: true });
       let status: Deno.CommandStatus;
@@ -621,6 +633,7 @@ export function execOutput(command: string, options: ExecOutputOptions = {}): Sy
         status = await child.status;
       } finally {
         change.signal.removeEventListener("abort", stop);
+        clearTimeout(kill);
       }
       if (!status.success) {
         const how = status.signal ? `was stopped by ${status.signal}` : `exited ${status.code}`;
