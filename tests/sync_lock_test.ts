@@ -127,7 +127,7 @@ Deno.test("a second sync on one -o DIR is refused at once; a SIGKILLed holder's 
   });
 });
 
-Deno.test("a second sync on one --state FILE is refused; a stopped holder releases it", async () => {
+Deno.test("a second sync on one --state FILE, by any name, is refused; a stopped holder releases it", async () => {
   await withLayout(async (tmp) => {
     const first = new SyncRun(
       ["oci:layout:v1", "-o", "one", "--state", "state.json", "--interval", "1s"],
@@ -142,6 +142,14 @@ Deno.test("a second sync on one --state FILE is refused; a stopped holder releas
       assert.equal(refused.code, REFUSED, shown(refused));
       assert.match(refused.stderr, refusal("the state file", first));
       assert.equal(refused.stdout, "", "no events before the refusal");
+      // Another name of the same file, through a link, takes the same lock.
+      await Deno.symlink("state.json", `${tmp}/link.json`);
+      const linked = await ocisync(
+        ["sync", "oci:layout:v1", "--events", "--state", "link.json", "--once"],
+        { cwd: tmp },
+      );
+      assert.equal(linked.code, REFUSED, shown(linked));
+      assert.match(linked.stderr, refusal("the state file", first));
     } finally {
       assert.equal((await first.exit("SIGTERM")).code, 0, first.stderr);
     }

@@ -48,7 +48,7 @@
  * ```
  * @module
  */
-import { dirname, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { type Digest, sha256Digest } from "../digest/mod.ts";
 import { OcisyncError, UsageError } from "../errors/mod.ts";
 import { describeLockHolder, FileLock, readLockHolder } from "../fs/lock.ts";
@@ -401,8 +401,13 @@ export async function lockSyncPaths(
       await makeFolder(dir, `the output folder ${dir}`);
       held.push(await ownOrRefuse(outputLockPath(dir), `the output folder ${dir}`, "folder"));
     }
-    for (const file of new Set((paths.states ?? []).map((p) => resolve(p)))) {
+    const states = new Set<string>();
+    for (const path of paths.states ?? []) {
+      const file = resolve(path);
       await makeFolder(dirname(file), `the folder of the state file ${file}`);
+      states.add(await realFile(file));
+    }
+    for (const file of states) {
       held.push(await ownOrRefuse(stateLockPath(file), `the state file ${file}`, "state file"));
     }
   } catch (error) {
@@ -414,6 +419,19 @@ export async function lockSyncPaths(
     release,
     [Symbol.asyncDispose]: release,
   };
+}
+
+/**
+ * The file at the absolute `path` through any link, made or not yet: two names of one state
+ * file (a link to it) must take one lock, or two processes would each write it.
+ */
+async function realFile(path: string): Promise<string> {
+  try {
+    return await Deno.realPath(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    return `${await Deno.realPath(dirname(path))}/${basename(path)}`;
+  }
 }
 
 /** Creates a folder where missing, for its lock file. */
