@@ -285,8 +285,16 @@ async function tryCreate(path: string): Promise<Deno.FsFile | undefined> {
       return file;
     }
   } catch (error) {
+    // An empty lock left by a failed write (a full disk) would hold every waiter until it is
+    // stale: it goes, while it is still the file made here.
+    const made = await file.stat().catch(() => undefined);
+    if (made && sameFile(made, await statOrUndefined(path).catch(() => undefined))) {
+      await Deno.remove(path).catch(() => {});
+    }
     file.close();
-    throw error;
+    throw new OcisyncError(`cannot write the lock ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   // A breaker took this inode before us and removes it: retry.
   file.close();

@@ -13,7 +13,13 @@
  */
 import { type Digest, isDigest, parseDigest } from "../digest/parse.ts";
 import { verifyBytes, verifyingStream } from "../digest/verify.ts";
-import { IntegrityError, NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
+import {
+  IntegrityError,
+  NotFoundError,
+  OcisyncError,
+  UnsafeContentError,
+  UsageError,
+} from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
 import { openFileAt, readUpTo } from "../fs/read.ts";
 import { MediaType } from "../oci/mediatypes.ts";
@@ -25,7 +31,7 @@ import {
   parseManifestOrIndex,
 } from "../oci/types.ts";
 import { withLock } from "./lock.ts";
-import { statOrUndefined } from "../fs/stat.ts";
+import { lstatOrUndefined, statOrUndefined } from "../fs/stat.ts";
 
 /** The annotation that holds an `index.json` entry's tag. */
 export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
@@ -82,18 +88,45 @@ export async function checkLayout(root: string): Promise<void> {
     const problem = info ? "it is not a directory" : "the directory does not exist";
     throw new NotFoundError(`no OCI image layout at ${root}: ${problem}`);
   }
-  let text: string;
-  try {
-    text = await Deno.readTextFile(`${root}/oci-layout`);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new NotFoundError(`${root} is not an OCI image layout: it has no oci-layout file`);
-    }
-    throw error;
-  }
-  checkLayoutVersion(`${root}/oci-layout`, text);
+  const bytes = await readLayoutFile(
+    `${root}/oci-layout`,
+    `${root} is not an OCI image layout: it has no oci-layout file`,
+    MAX_LAYOUT_FILE_BYTES,
+  );
+  checkLayoutVersion(`${root}/oci-layout`, new TextDecoder().decode(bytes));
+  await checkBlobFolders(root);
   await readIndex(root);
 }
+
+/**
+ * Refuses a layout whose `blobs` folder, or a folder of it for an algorithm (`blobs/sha256`),
+ * is a link or not a folder: gc would remove, and writes would land, wherever it leads (the
+ * blobs of another layout, containerd's store, a system folder when root runs). Missing ones
+ * are fine: writers make them. Checked when a layout is opened, before a blob is written, and
+ * before gc removes anything.
+ *
+ * @throws {UnsafeContentError} naming the folder.
+ * @example
+ * ```ts
+ * import { checkBlobFolders } from "./format.ts";
+ * await checkBlobFolders("./images");
+ * ```
+ */
+export async function checkBlobFolders(root: string): Promise<void> {
+  const blobs = `${root}/blobs`;
+  for (const folder of [blobs, ...BLOB_ALGORITHMS.map((algorithm) => `${blobs}/${algorithm}`)]) {
+    const info = await lstatOrUndefined(folder);
+    if (info === undefined || info.isDirectory) continue;
+    throw new UnsafeContentError(
+      `${folder} is ${info.isSymlink ? "a symlink" : "not a folder"}: a layout keeps its blobs ` +
+        "in folders of its own, and nothing is written or removed through it",
+      { hint: `make ${folder} a folder of the layout` },
+    );
+  }
+}
+
+/** The digest algorithms whose blobs a layout may hold: the folders of `blobs/`. */
+const BLOB_ALGORITHMS = ["sha256", "sha512"];
 
 /**
  * Checks that the text of an `oci-layout` file declares version 1.0.0. `file` names it in messages:
@@ -176,12 +209,29 @@ export async function readIndex(root: string): Promise<Index> {
 }
 
 /** The bytes of `index.json`, refused unread when the file is larger than a manifest may be. */
-async function readIndexBytes(root: string): Promise<Uint8Array> {
-  const path = `${root}/index.json`;
-  using file = await openFile(path, `${root} is not an OCI image layout: it has no index.json`);
+function readIndexBytes(root: string): Promise<Uint8Array> {
+  return readLayoutFile(
+    `${root}/index.json`,
+    `${root} is not an OCI image layout: it has no index.json`,
+    MAX_MANIFEST_BYTES,
+  );
+}
+
+/**
+ * `oci-layout` holds one short JSON object: a larger one (a link to `/dev/zero`) is refused
+ * unread.
+ */
+const MAX_LAYOUT_FILE_BYTES = 64 * 1024;
+
+/**
+ * A small file of the layout (`index.json`, `oci-layout`): a regular file, refused unread when
+ * larger than `limit`, whose absence is a {@linkcode NotFoundError} that says `missing`.
+ */
+async function readLayoutFile(path: string, missing: string, limit: number): Promise<Uint8Array> {
+  using file = await openFile(path, missing);
   const { size } = await file.stat();
-  if (size > MAX_MANIFEST_BYTES) {
-    throw new IntegrityError(`${path} has ${size} bytes, over the limit of ${MAX_MANIFEST_BYTES}`);
+  if (size > limit) {
+    throw new IntegrityError(`${path} has ${size} bytes, over the limit of ${limit}`);
   }
   // Writers replace index.json by renaming, so the file opened here never grows; one that
   // another program appends to is refused rather than read cut short.

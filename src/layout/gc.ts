@@ -50,7 +50,7 @@ import {
   MAX_MANIFEST_BYTES,
   parseManifestOrIndex,
 } from "../oci/types.ts";
-import { checkLayout, lockPath, readIndex, readManifestBlob } from "./format.ts";
+import { checkBlobFolders, checkLayout, lockPath, readIndex, readManifestBlob } from "./format.ts";
 import { withLock } from "./lock.ts";
 import { lstatOrUndefined, statOrUndefined } from "../fs/stat.ts";
 
@@ -327,6 +327,7 @@ async function sweep(root: string, reachable: Set<string>, graceMs: number): Pro
     withinGrace: [],
   };
   const temporary: { path: string; size: number }[] = [];
+  await checkBlobFolders(root);
   for (const algorithm of await listDir(`${root}/blobs`, "isDirectory")) {
     const dir = `${root}/blobs/${algorithm}`;
     for (const name of await listDir(dir, "isFile")) {
@@ -386,6 +387,7 @@ async function removeIfLeft(path: string, ageMs: number): Promise<number | undef
 
 /** Puts back the blobs that a gc stopped half-way had set aside, before anything is judged. */
 async function restoreLeftovers(root: string): Promise<void> {
+  await checkBlobFolders(root);
   for (const algorithm of await listDir(`${root}/blobs`, "isDirectory")) {
     const dir = `${root}/blobs/${algorithm}`;
     for (const name of await listDir(dir, "isFile")) {

@@ -32,6 +32,7 @@ import { type Descriptor, type ManifestOrIndex, parseManifestOrIndex } from "../
 import {
   blobPath,
   cancelOnError,
+  checkBlobFolders,
   checkLayout,
   initLayout,
   openBlob,
@@ -263,6 +264,7 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
         return false;
       }
       await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+      await checkBlobFolders(this.path);
       // A stop between chunks fails the write, which removes its temporary file.
       const verified = stoppable(body, signal).pipeThrough(verifyingStream(descriptor, "blob"));
       await writeFileAtomic(path, verified, { replacePath: true });
