@@ -275,7 +275,10 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
   /**
    * Stores a manifest or index and lists it in `index.json`: each tag's entry is replaced by
    * (or becomes) one for this descriptor, with its `platform`, `artifactType` and annotations.
-   * With no tags the manifest is listed untagged, unless it is listed already.
+   * With no tags the manifest is listed untagged, unless it is listed already. An index takes
+   * the untagged entries of the manifests it lists (pushed before it, as children are): they are
+   * reached through it, so a layout of one multi-platform image has one entry, and a tag moved
+   * to another image leaves nothing of the old one listed for gc to keep.
    *
    * @throws {IntegrityError} when `bytes` do not match the descriptor.
    * @throws {UsageError} when a tag is not a valid `org.opencontainers.image.ref.name`.
@@ -314,11 +317,20 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
     // Verified here because pushBlob skips the bytes of a blob that is already stored.
     await verifyBytes(bytes, descriptor, "manifest");
     await this.pushBlob(descriptor, ReadableStream.from([bytes]), options);
+    const children = childrenOf(descriptor, bytes);
     // The last point to stop: once listed, the manifest is there.
     signal?.throwIfAborted();
     await updateIndex(this.path, (index) => {
+      const before = index.manifests.length;
+      // An untagged entry only keeps a manifest listed: this index does it for its children.
+      index.manifests = index.manifests.filter((d) =>
+        refName(d) !== undefined || !children.has(d.digest)
+      );
       if (tags.length === 0) {
-        if (index.manifests.some((d) => d.digest === descriptor.digest)) return false;
+        if (index.manifests.some((d) => d.digest === descriptor.digest)) {
+          // Written only when children's entries went.
+          return index.manifests.length === before ? false : undefined;
+        }
         index.manifests.push(indexEntry(descriptor));
         return;
       }
@@ -547,6 +559,16 @@ function stoppable(
 }
 
 /** The `index.json` entry for a descriptor: its own `ref.name` replaced by `tag`, no `data`. */
+/** The digests an index lists; none for a manifest, or for bytes of another shape. */
+function childrenOf(descriptor: Descriptor, bytes: Uint8Array): Set<string> {
+  try {
+    const parsed = parseManifestOrIndex(bytes, descriptor.mediaType);
+    return new Set(parsed.kind === "index" ? parsed.index.manifests.map((d) => d.digest) : []);
+  } catch {
+    return new Set();
+  }
+}
+
 function indexEntry(descriptor: Descriptor, tag?: string): Descriptor {
   const { data: _data, annotations = {}, ...entry } = descriptor;
   const { [REF_NAME_ANNOTATION]: _source, ...kept } = annotations;
