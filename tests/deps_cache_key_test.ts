@@ -461,3 +461,94 @@ Deno.test("hostTagsUsed: what pip takes from the host is what the target leaves 
   assert.deepEqual(hostTagsUsed(full), []);
   assert.deepEqual(hostTagsUsed({ ...full, platforms: [] }), ["platform"]);
 });
+
+Deno.test("a requirements file that is a pipe or a device is refused before anything is installed or cached", () =>
+  withTmp(async (tmp) => {
+    const wheels = `${tmp}/wheels`;
+    await writeWheels(wheels, [wheel("alpha", "pipe")]);
+    await Deno.writeTextFile(`${tmp}/requirements.txt`, "alpha==1.0\n");
+    const env = { XDG_CACHE_HOME: `${tmp}/cache` };
+    const run = (args: string[], stdin?: string) =>
+      ocisync(
+        [
+          "deps",
+          "--installer",
+          "pip",
+          "--no-index",
+          "--find-links",
+          wheels,
+          "-o",
+          "deps.tgz",
+          ...args,
+        ],
+        { cwd: tmp, env, stdin },
+      );
+    // Through a pipe, pip would read it empty after ocisync had read it for the key.
+    const piped = await run(["-r", "/dev/stdin"], "alpha==1.0\n");
+    assert.equal(piped.code, 2, shown(piped));
+    assert.match(piped.stderr, /\/dev\/stdin is not a regular file/);
+    await Deno.writeTextFile(`${tmp}/constrained.txt`, "-c /dev/zero\nalpha==1.0\n");
+    const zero = await run(["-r", "constrained.txt"]);
+    assert.equal(zero.code, 2, shown(zero));
+    assert.match(zero.stderr, /\/dev\/zero is not a regular file/);
+    // Nothing written: no layer, and no cache entry.
+    assert.equal(await Deno.lstat(`${tmp}/deps.tgz`).catch(() => null), null);
+    const cached = await Array.fromAsync(Deno.readDir(`${tmp}/cache/ocisync/deps`)).catch(() => []);
+    assert.deepEqual(cached, []);
+    // The file itself is installed, and its layer holds the package.
+    await run(["-r", "requirements.txt"]).then((r) => assert.equal(r.code, 0, shown(r)));
+    const listing = await runOk("tar", ["-tzf", `${tmp}/deps.tgz`]);
+    assert.match(listing, /alpha\/__init__\.py/);
+  }));
+
+Deno.test("a deps cache folder that another user could change is refused", () =>
+  withTmp(async (tmp) => {
+    const wheels = `${tmp}/wheels`;
+    await writeWheels(wheels, [wheel("alpha", "cache")]);
+    await Deno.writeTextFile(`${tmp}/requirements.txt`, "alpha==1.0\n");
+    const cache = `${tmp}/cache/ocisync/deps`;
+    const run = () =>
+      ocisync(
+        [
+          "deps",
+          "--installer",
+          "pip",
+          "--no-index",
+          "--find-links",
+          wheels,
+          "-r",
+          "requirements.txt",
+          "-o",
+          "deps.tgz",
+        ],
+        { cwd: tmp, env: { XDG_CACHE_HOME: `${tmp}/cache` } },
+      );
+    await Deno.mkdir(`${tmp}/elsewhere`);
+    await Deno.mkdir(`${tmp}/cache/ocisync`, { recursive: true });
+    await Deno.symlink(`${tmp}/elsewhere`, cache);
+    const linked = await run();
+    assert.equal(linked.code, 2, shown(linked));
+    assert.match(linked.stderr, /refusing the cache folder .*deps: it is a symlink/);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(`${tmp}/elsewhere`)), []);
+    await Deno.remove(cache);
+    await Deno.mkdir(cache);
+    await Deno.chmod(cache, 0o777);
+    const open = await run();
+    assert.equal(open.code, 2, shown(open));
+    assert.match(open.stderr, /all users may write to it \(mode 777\)/);
+    if (Deno.uid() === 0) {
+      await Deno.chmod(cache, 0o755);
+      await Deno.chown(cache, 65534, 65534);
+      const foreign = await run();
+      assert.equal(foreign.code, 2, shown(foreign));
+      assert.match(foreign.stderr, /belongs to user 65534, not to this process's user 0/);
+      await Deno.chown(cache, 0, 0);
+    }
+    await Deno.chmod(cache, 0o700);
+    const owned = await run();
+    assert.equal(owned.code, 0, shown(owned));
+    // A new one is made for its owner alone.
+    await Deno.remove(`${tmp}/cache`, { recursive: true });
+    assert.equal((await run()).code, 0);
+    assert.equal((await Deno.stat(cache)).mode! & 0o777, 0o700);
+  }));

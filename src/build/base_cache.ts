@@ -35,7 +35,7 @@ import {
 } from "../oci/types.ts";
 import { openBase, type OpenedBase } from "../pull/read.ts";
 import { openBaseIndex, type OpenedBaseIndex } from "../push/index.ts";
-import { defaultCacheDir } from "../python/cache.ts";
+import { defaultCacheDir, ownCacheFolder } from "../python/cache.ts";
 import type { Reference } from "../ref/mod.ts";
 import type { OpenTargetOptions } from "../target/mod.ts";
 
@@ -109,8 +109,8 @@ export class DocumentCache {
     if (actual !== digest) {
       throw new IntegrityError(`document ${digest} hashes to ${actual}: not cached`);
     }
-    await Deno.mkdir(this.dir, { recursive: true });
-    await writeFileAtomic(path, [bytes]);
+    await ownCacheFolder(this.dir);
+    await writeFileAtomic(path, [bytes], { replacePath: true });
   }
 
   #path(digest: string): string | undefined {

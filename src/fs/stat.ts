@@ -29,6 +29,24 @@ export async function statOrUndefined(path: string): Promise<Deno.FileInfo | und
 }
 
 /**
+ * This process's user id, when it may ask: a program using the library without `--allow-sys`
+ * may not, and then checks that need it are left out. `undefined` on Windows too.
+ *
+ * @example
+ * ```ts
+ * import { processUid } from "./stat.ts";
+ * processUid(); // 1000, or undefined
+ * ```
+ */
+export function processUid(): number | undefined {
+  try {
+    return Deno.uid() ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Whether `b` is the file `a` was: the same device and inode. `b` is typically a later `lstat`
  * of a path, to tell whether something was put in its place meanwhile.
  *

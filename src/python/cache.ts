@@ -16,9 +16,10 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { IntegrityError } from "../errors/mod.ts";
+import { IntegrityError, UsageError } from "../errors/mod.ts";
 import { verifyingStream } from "../digest/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
+import { processUid } from "../fs/stat.ts";
 import type { Layer } from "../layer/mod.ts";
 
 /**
@@ -34,6 +35,42 @@ export function defaultCacheDir(): string {
   const xdg = Deno.env.get("XDG_CACHE_HOME");
   if (xdg) return `${xdg}/ocisync`;
   return `${Deno.env.get("HOME") ?? "."}/.cache/ocisync`;
+}
+
+/**
+ * Makes the cache folder `dir` where missing (mode 0700), and refuses one that another user
+ * could change: a link, something other than a folder, another user's folder, or one that all
+ * may write to. Its entries are trusted as they describe themselves (a hit is checked against
+ * the digest its own description gives), so whoever can write there would choose the layers
+ * a build ships; and a link there would have root write its entries wherever it leads.
+ *
+ * @throws {UsageError} naming the folder and what is wrong with it.
+ * @example
+ * ```ts
+ * import { ownCacheFolder } from "./cache.ts";
+ * await ownCacheFolder(`${await Deno.makeTempDir()}/deps`);
+ * ```
+ */
+export async function ownCacheFolder(dir: string): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const info = await Deno.lstat(dir);
+  const uid = processUid();
+  const mode = (info.mode ?? 0) & 0o7777;
+  const why = info.isSymlink
+    ? "it is a symlink"
+    : !info.isDirectory
+    ? "it is not a folder"
+    : uid !== undefined && info.uid !== null && info.uid !== uid
+    ? `it belongs to user ${info.uid}, not to this process's user ${uid}`
+    : (mode & 0o002) !== 0
+    ? `all users may write to it (mode ${mode.toString(8)})`
+    : undefined;
+  if (why !== undefined) {
+    throw new UsageError(
+      `refusing the cache folder ${dir}: ${why}, so another user could choose what it holds`,
+      { hint: `use a folder of your own (XDG_CACHE_HOME), chmod 700 ${dir}, or pass --no-cache` },
+    );
+  }
 }
 
 /**
@@ -79,6 +116,7 @@ export class LayerCache {
    * ```
    */
   async get(key: string, output: string): Promise<Layer | undefined> {
+    await ownCacheFolder(this.dir);
     let layer: Layer;
     let blob: Deno.FsFile;
     try {
@@ -116,10 +154,13 @@ export class LayerCache {
    * ```
    */
   async put(key: string, path: string, layer: Layer): Promise<void> {
-    await Deno.mkdir(this.dir, { recursive: true });
-    await writeFileAtomic(`${this.dir}/${key}.layer`, (await Deno.open(path)).readable);
+    await ownCacheFolder(this.dir);
+    // Never through a link left at an entry's name: it is replaced.
+    await writeFileAtomic(`${this.dir}/${key}.layer`, (await Deno.open(path)).readable, {
+      replacePath: true,
+    });
     const description = new TextEncoder().encode(JSON.stringify(layer));
-    await writeFileAtomic(`${this.dir}/${key}.json`, [description]);
+    await writeFileAtomic(`${this.dir}/${key}.json`, [description], { replacePath: true });
   }
 
   async #remove(key: string): Promise<void> {

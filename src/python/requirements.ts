@@ -15,7 +15,8 @@
  * ```
  * @module
  */
-import { NotFoundError, OcisyncError } from "../errors/mod.ts";
+import { NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
+import { readUpTo } from "../fs/read.ts";
 import { localPath } from "./local.ts";
 
 /** A requirements file as read: the main file first, then the files it includes. */
@@ -182,10 +183,38 @@ export async function readRequirements(path: string): Promise<RequirementsInput>
   return input;
 }
 
+/**
+ * The most bytes a requirements file may hold: hashed lock files of hundreds of packages take
+ * a few hundred KB.
+ */
+const MAX_REQUIREMENTS_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A requirements or constraints file, read for the cache key: a regular file only. The installer
+ * reads it again after this: a pipe (`-r <(…)`, `/dev/stdin`) would reach it empty and install
+ * nothing, under the key of what was read here; a device (`/dev/zero`) would never end.
+ */
 async function readFile(file: string): Promise<Uint8Array> {
   try {
-    return await Deno.readFile(file);
+    // Checked before the open too: opening a fifo waits for a writer.
+    const named = await Deno.stat(file);
+    using opened = named.isFile ? await Deno.open(file) : undefined;
+    const info = await opened?.stat() ?? named;
+    if (!opened || !info.isFile) {
+      throw new UsageError(
+        `${file} is not a regular file: the installer reads a requirements file after ocisync ` +
+          "has, and a pipe or a device would not give it the same lines",
+        { hint: "write the requirements to a file, and give its path" },
+      );
+    }
+    if (info.size > MAX_REQUIREMENTS_BYTES) {
+      throw new UsageError(
+        `${file} has ${info.size} bytes, over the ${MAX_REQUIREMENTS_BYTES} a requirements file may`,
+      );
+    }
+    return await readUpTo(opened, info.size);
   } catch (error) {
+    if (error instanceof UsageError) throw error;
     if (error instanceof Deno.errors.NotFound) {
       throw new NotFoundError(`no such requirements file: ${file}`);
     }

@@ -24,7 +24,7 @@ import { resolve } from "node:path";
 import { type Digest, parseDigest, sha256Digest } from "../digest/mod.ts";
 import { IntegrityError, NetworkError, OcisyncError, UnsafeContentError } from "../errors/mod.ts";
 import { mountPointBelow, removeFolderTree } from "../fs/mounts.ts";
-import { lstatOrUndefined, sameFile, statOrUndefined } from "../fs/stat.ts";
+import { lstatOrUndefined, processUid, sameFile, statOrUndefined } from "../fs/stat.ts";
 import type { Target } from "../oci/target.ts";
 import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
@@ -514,15 +514,6 @@ async function versionsFolder(root: string): Promise<VersionsFolder | undefined>
     );
   }
   return { path, info };
-}
-
-/** This process's user, when it may ask (a library caller without `--allow-sys` may not). */
-function processUid(): number | undefined {
-  try {
-    return Deno.uid() ?? undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
