@@ -105,7 +105,7 @@ Deno.test("gc removes temporary blob files untouched for a day (or --grace, when
 });
 
 for (const format of ["oci-archive", "docker-archive"]) {
-  Deno.test(`the next writer of an archive (${format}) removes its staging folders untouched for a day, and no other`, async () => {
+  Deno.test(`the next writer of an archive (${format}) removes its staging folders and temporary files untouched for a day, and no other`, async () => {
     await withTempDir("ocisync-leftovers-", async (tmp) => {
       await writeImage(`${tmp}/image`, [new Uint8Array(1024)]);
       const out = `${tmp}/out`;
@@ -129,13 +129,23 @@ for (const format of ["oci-archive", "docker-archive"]) {
       await staging("../elsewhere", 30);
       const link = ".app.tar.9e8d7c6b5a4f3e2d.staging";
       await Deno.symlink(`${tmp}/elsewhere`, `${out}/${link}`);
+      // What a copy killed by SIGKILL while it wrote the archive leaves: its temporary file;
+      // and a younger one, and one of app.tar.1.
+      await fileOfAge(`${out}/.app.tar.3c4d5e6f.tmp`, "half an archive", 30);
+      const younger = ".app.tar.4d5e6f70.tmp";
+      await fileOfAge(`${out}/${younger}`, "half an archive", 20);
+      const anothers = ".app.tar.1.5e6f7081.tmp";
+      await fileOfAge(`${out}/${anothers}`, "half an archive", 30);
 
       const reference = format === "oci-archive"
         ? `oci-archive:${out}/app.tar:v1`
         : `docker-archive:${out}/app.tar:app:v1`;
       const result = await ocisync(["copy", `oci:${tmp}/image:v1`, reference]);
       assert.equal(result.code, 0, shown(result));
-      assert.deepEqual(await names(out), [another, recent, link, "app.tar"].sort());
+      assert.deepEqual(
+        await names(out),
+        [another, recent, link, younger, anothers, "app.tar"].sort(),
+      );
       assert.ok(await exists(`${tmp}/elsewhere/blobs/sha256/${"f".repeat(64)}`));
     });
   });

@@ -125,30 +125,37 @@ export async function lockArchive(archive: string): Promise<FileLock | undefined
 }
 
 /**
- * Removes the staging folders of the archive `name` in `dir` that were not modified for
- * {@linkcode LEFTOVER_AGE_MS}; see {@linkcode lockArchive}.
+ * Removes what writers of the archive `name` in `dir` left there, killed before they could
+ * (SIGKILL, the OOM killer, a power cut), once it was not modified for
+ * {@linkcode LEFTOVER_AGE_MS}: staging folders, and the temporary file of a new archive, which
+ * `writeFileAtomic` names `.<name>.<8 hex>.tmp`; see {@linkcode lockArchive}.
  */
 async function removeLeftStaging(dir: string, name: string): Promise<void> {
   const prefix = `.${name}.`;
   for await (const entry of Deno.readDir(dir)) {
-    if (!entry.isDirectory || !entry.name.startsWith(prefix)) continue;
-    if (!entry.name.endsWith(STAGING_SUFFIX)) continue;
+    if (!entry.name.startsWith(prefix)) continue;
+    const rest = entry.name.slice(prefix.length);
     // The random part has no dot: `.app.tar.1.<random>.staging` is the archive app.tar.1's.
-    const random = entry.name.slice(prefix.length, -STAGING_SUFFIX.length);
-    if (random === "" || random.includes(".")) continue;
+    const random = rest.endsWith(STAGING_SUFFIX) ? rest.slice(0, -STAGING_SUFFIX.length) : "";
+    const staging = entry.isDirectory && random !== "" && !random.includes(".");
+    const temporary = entry.isFile && LEFT_TEMPORARY.test(rest);
+    if (!staging && !temporary) continue;
     const path = `${dir}/${entry.name}`;
     const info = await lstatOrUndefined(path);
     const modified = info?.mtime?.getTime();
-    if (!info?.isDirectory || modified === undefined) continue;
+    if (!(staging ? info?.isDirectory : info?.isFile) || modified === undefined) continue;
     if (Date.now() - modified < LEFTOVER_AGE_MS) continue;
     try {
       // A link is removed itself; the recursive removal follows none inside.
-      await Deno.remove(path, { recursive: true });
+      await Deno.remove(path, { recursive: staging });
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
   }
 }
+
+/** The end of the name of an archive's temporary file, after `.<name>.`. */
+const LEFT_TEMPORARY = /^[0-9a-f]{8}\.tmp$/;
 
 /**
  * Ends a write: removes the staging layout, if one was made, then releases the archive's lock,
