@@ -205,3 +205,43 @@ Deno.test("SIGINT while a pull merges its files waits for the merge: every file 
     assert.deepEqual(namesIn(destination).filter((name) => name.startsWith(".")), []);
   });
 });
+
+Deno.test("SIGTERM while deps runs its installer ends the installer and what it started", () =>
+  withTempDir("ocisync-interrupt-", async (tmp) => {
+    // An installer that starts a child of its own and takes its time, as pip building a wheel.
+    const installer = `${tmp}/slow-pip`;
+    await Deno.writeTextFile(
+      installer,
+      `#!/bin/sh
+if [ "$1" = "--version" ]; then echo "pip 24.0 from /nowhere (python 3.11)"; exit 0; fi
+sleep 60 &
+echo "$$ $!" > '${tmp}/pids.tmp' && mv '${tmp}/pids.tmp' '${tmp}/pids'
+wait
+`,
+      { mode: 0o755 },
+    );
+    await Deno.writeTextFile(`${tmp}/requirements.txt`, "alpha==1.0\n");
+    const { code, stderr } = await stopped(
+      [
+        ...["deps", "-r", `${tmp}/requirements.txt`, "-o", `${tmp}/deps.tgz`, "--no-cache"],
+        ...["--installer", "pip", "--installer-command", installer],
+        ...["--python-version", "3.11", "--platform", "linux/amd64"],
+      ],
+      "SIGTERM",
+      "the installer to start",
+      () => namesIn(tmp).includes("pids"),
+      { TMPDIR: tmp },
+    );
+    assert.equal(code, 143, stderr);
+    const pids = (await Deno.readTextFile(`${tmp}/pids`)).trim().split(" ").map(Number);
+    // Each is gone, or a zombie that its new parent has yet to reap.
+    const alive = pids.filter((pid) => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(alive, [], `still running: ${alive.join(", ")}`);
+    assert.deepEqual(namesIn(tmp).sort(), ["pids", "requirements.txt", "slow-pip"]);
+  }));

@@ -41,6 +41,49 @@ const REMOVAL_ATTEMPTS = 5;
  */
 export function markTemporary(path: string, isOwn?: () => boolean): void {
   marked.set(path, isOwn);
+  noteFirstMark();
+}
+
+/**
+ * The process groups of programs this process runs and waits on (an installer), each led by
+ * the program: a stopped process ends them before it removes its files, or they would go on
+ * writing (into a folder being removed, or making it again) after it has gone.
+ */
+const groups = new Set<number>();
+
+/**
+ * Marks the program `pid`, started here as the leader of its own process group (`detached`),
+ * to be killed with its whole group should this process be stopped, until
+ * {@linkcode unmarkProcess} is called for it once it has ended.
+ *
+ * @example
+ * ```ts
+ * import { markProcess, unmarkProcess } from "./interrupted.ts";
+ * const child = new Deno.Command("sleep", { args: ["1"], detached: true }).spawn();
+ * markProcess(child.pid);
+ * await child.status;
+ * unmarkProcess(child.pid);
+ * ```
+ */
+export function markProcess(pid: number): void {
+  groups.add(pid);
+  noteFirstMark();
+}
+
+/**
+ * Takes back {@linkcode markProcess} for `pid`.
+ *
+ * @example
+ * ```ts
+ * import { unmarkProcess } from "./interrupted.ts";
+ * unmarkProcess(4242);
+ * ```
+ */
+export function unmarkProcess(pid: number): void {
+  groups.delete(pid);
+}
+
+function noteFirstMark(): void {
   const listener = firstMarkListener;
   firstMarkListener = undefined;
   listener?.();
@@ -63,8 +106,9 @@ let firstMarkListener: (() => void) | undefined;
  * ```
  */
 export function onFirstMark(listener: (() => void) | undefined): void {
-  firstMarkListener = marked.size > 0 ? undefined : listener;
-  if (listener && marked.size > 0) listener();
+  const any = marked.size > 0 || groups.size > 0;
+  firstMarkListener = any ? undefined : listener;
+  if (listener && any) listener();
 }
 
 /**
@@ -145,6 +189,12 @@ export function stopWhenSafe(stop: () => void): boolean {
  * ```
  */
 export function removeInterrupted(): void {
+  for (const pid of groups) {
+    try {
+      Deno.kill(-pid, "SIGKILL");
+    } catch { /* it has ended */ }
+  }
+  groups.clear();
   for (const [path, isOwn] of marked) {
     if (isOwn && !isOwn()) continue;
     for (let attempt = 1; attempt <= REMOVAL_ATTEMPTS; attempt++) {

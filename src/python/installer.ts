@@ -12,6 +12,7 @@
  */
 import { NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
 import { INSTALLER_COMMAND_ENV } from "./defaults.ts";
+import { markProcess, unmarkProcess } from "../fs/interrupted.ts";
 import type { HostTags } from "./platform.ts";
 
 /** The installers ocisync can drive. */
@@ -266,7 +267,11 @@ export async function runInstaller(installer: Installer, options: InstallOptions
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
+    // A group of its own, ended whole (pip runs builds of its own) when ocisync is stopped:
+    // else it would go on writing into the target that the stop removes.
+    detached: true,
   }).spawn();
+  markProcess(child.pid);
   const errors: string[] = [];
   const forward = async (stream: ReadableStream<Uint8Array>, keep?: string[]) => {
     for await (const line of lines(stream)) {
@@ -278,7 +283,7 @@ export async function runInstaller(installer: Installer, options: InstallOptions
     child.status,
     forward(child.stdout),
     forward(child.stderr, errors),
-  ]);
+  ]).finally(() => unmarkProcess(child.pid));
   if (!status.success) {
     throw new OcisyncError(
       `${installer.name} failed with exit code ${status.code}:\n${errors.join("\n").trim()}`,
