@@ -440,6 +440,21 @@ Deno.test("copy --referrers brings a signature that refers to the image through 
     });
     assert.equal(copied.status, 200);
     assert.equal(sha256Digest(new Uint8Array(await copied.arrayBuffer())), sha256Digest(referrer));
+
+    // Across the air gap: into an archive, and out of it, the referrer goes along.
+    const hops = [
+      [`${a.host}/signed:v1`, `oci-archive:${tmp}/signed.tar:v1`],
+      [`oci-archive:${tmp}/signed.tar:v1`, `oci:${tmp}/inside:v1`],
+    ];
+    for (const [from, to] of hops) {
+      const hop = await ocisync(["copy", "--referrers", from, to, "--json"]);
+      assert.equal(hop.code, 0, hop.stderr);
+      assert.equal(JSON.parse(hop.stdout).referrers, 1, `${from} -> ${to}`);
+    }
+    const inside = await Deno.readFile(
+      `${tmp}/inside/blobs/sha256/${sha256Digest(referrer).slice("sha256:".length)}`,
+    );
+    assert.equal(sha256Digest(inside), sha256Digest(referrer));
   } finally {
     await a.stop();
     await b.stop();

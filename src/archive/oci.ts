@@ -38,7 +38,14 @@ import {
 import { walkReachable } from "../layout/gc.ts";
 import type { LayoutTarget } from "../layout/mod.ts";
 import type { FileLock } from "../fs/lock.ts";
-import type { BlobRangeFetcher, CallOptions, Closer, Discarder, Target } from "../oci/target.ts";
+import type {
+  BlobRangeFetcher,
+  CallOptions,
+  Closer,
+  Discarder,
+  ReferrerLister,
+  Target,
+} from "../oci/target.ts";
 import {
   type Descriptor,
   type Index,
@@ -98,7 +105,8 @@ function expectedOf(index: Index): Set<string> {
  * await archive.close(); // writes out.tar
  * ```
  */
-export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Discarder {
+export class OciArchiveTarget
+  implements Target, BlobRangeFetcher, Closer, Discarder, ReferrerLister {
   /** `oci-archive:FILE`. */
   readonly name: string;
   /** The archive file. */
@@ -420,6 +428,38 @@ export class OciArchiveTarget implements Target, BlobRangeFetcher, Closer, Disca
     }
     await (await this.#stage()).pushManifest(descriptor, bytes, tags);
     this.#changed = true;
+  }
+
+  /**
+   * The manifests of the archive whose `subject` is `subject`, as a layout finds them (see
+   * `LayoutTarget.referrers`): an archive holds referrers (signatures, SBOMs) as manifests that
+   * its `index.json` reaches, and a copy out of it carries them on with `--referrers`.
+   *
+   * @throws {IntegrityError} when a manifest does not match its descriptor or is malformed.
+   * @example
+   * ```ts
+   * import { OciArchiveTarget } from "./oci.ts";
+   * const archive = await OciArchiveTarget.open("app.tar");
+   * for await (const referrer of archive.referrers(await archive.resolve("v1"))) {
+   *   console.log(referrer.artifactType, referrer.digest);
+   * }
+   * ```
+   */
+  async *referrers(
+    subject: Descriptor | string,
+    artifactType?: string,
+    options: CallOptions = {},
+  ): AsyncIterable<Descriptor> {
+    this.#check(options);
+    // Loaded here: reading an image out of an archive needs none of it.
+    const { referrersOfEntries } = await import("../layout/referrers.ts");
+    yield* referrersOfEntries(
+      await this.listEntries(),
+      (descriptor) => this.fetchManifest(descriptor, options),
+      subject,
+      artifactType,
+      options,
+    );
   }
 
   /**

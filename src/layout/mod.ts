@@ -26,9 +26,8 @@
 import { verifyBytes, verifyingStream } from "../digest/verify.ts";
 import { NotFoundError, UsageError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
-import { MANIFEST_MEDIA_TYPES } from "../oci/mediatypes.ts";
 import type { BlobRangeFetcher, CallOptions, ReferrerLister, Target } from "../oci/target.ts";
-import { type Descriptor, type ManifestOrIndex, parseManifestOrIndex } from "../oci/types.ts";
+import { type Descriptor, parseManifestOrIndex } from "../oci/types.ts";
 import {
   blobPath,
   cancelOnError,
@@ -388,48 +387,15 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
     artifactType?: string,
     options: CallOptions = {},
   ): AsyncIterable<Descriptor> {
-    const { signal } = options;
     // Loaded here: opening a layout to read an image needs none of it.
-    const { referrersQuery } = await import("../oci/referrers.ts");
-    const { digest, fallbackTag, wanted } = referrersQuery(subject, artifactType);
-    const yielded = new Set<string>();
-    const found = (referrer: Descriptor) => {
-      if (!wanted(referrer) || yielded.has(referrer.digest)) return false;
-      yielded.add(referrer.digest);
-      return true;
-    };
-    const queue = await this.listEntries();
-    const read = new Set<string>();
-    // Breadth-first over the manifests index.json reaches; each is read once.
-    for (let next = 0; next < queue.length; next++) {
-      signal?.throwIfAborted();
-      const descriptor = queue[next];
-      if (read.has(descriptor.digest) || !MANIFEST_MEDIA_TYPES.includes(descriptor.mediaType)) {
-        continue;
-      }
-      read.add(descriptor.digest);
-      let parsed: ManifestOrIndex;
-      try {
-        parsed = parseManifestOrIndex(
-          await readManifestBlob(this.path, descriptor),
-          descriptor.mediaType,
-        );
-      } catch (error) {
-        // A layout may list what it does not hold, such as the platforms left out of a copy.
-        if (error instanceof NotFoundError) continue;
-        throw error;
-      }
-      const document = parsed.kind === "index" ? parsed.index : parsed.manifest;
-      if (document.subject?.digest === digest) {
-        const referrer = referrerDescriptor(descriptor, parsed);
-        if (found(referrer)) yield referrer;
-      }
-      if (parsed.kind !== "index") continue;
-      if (refName(descriptor) === fallbackTag) {
-        for (const listed of parsed.index.manifests) if (found(listed)) yield listed;
-      }
-      queue.push(...parsed.index.manifests);
-    }
+    const { referrersOfEntries } = await import("./referrers.ts");
+    yield* referrersOfEntries(
+      await this.listEntries(),
+      (descriptor: Descriptor) => readManifestBlob(this.path, descriptor),
+      subject,
+      artifactType,
+      options,
+    );
   }
 
   /**
@@ -520,26 +486,6 @@ async function markUsed(path: string, info: Deno.FileInfo): Promise<boolean> {
     if (error instanceof Deno.errors.NotFound) return false;
   }
   return true;
-}
-
-/**
- * A referrer's descriptor as the distribution-spec's referrers API lists it: the manifest's
- * `artifactType`, else its config's media type, and its annotations.
- */
-function referrerDescriptor(descriptor: Descriptor, parsed: ManifestOrIndex): Descriptor {
-  const document = parsed.kind === "index" ? parsed.index : parsed.manifest;
-  const artifactType = document.artifactType ??
-    (parsed.kind === "manifest" ? parsed.manifest.config.mediaType : undefined);
-  const referrer: Descriptor = {
-    mediaType: parsed.mediaType,
-    digest: descriptor.digest,
-    size: descriptor.size,
-  };
-  if (artifactType !== undefined) referrer.artifactType = artifactType;
-  if (document.annotations !== undefined && Object.keys(document.annotations).length > 0) {
-    referrer.annotations = { ...document.annotations };
-  }
-  return referrer;
 }
 
 /** The stream, erroring with the signal's reason at the first chunk after it aborts. */
