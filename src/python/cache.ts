@@ -20,6 +20,7 @@ import { IntegrityError, UsageError } from "../errors/mod.ts";
 import { verifyingStream } from "../digest/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
 import { processUid } from "../fs/stat.ts";
+import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
 import type { Layer } from "../layer/mod.ts";
 
 /**
@@ -86,6 +87,9 @@ export async function ownCacheFolder(dir: string): Promise<void> {
 export function cacheKey(material: unknown): string {
   return createHash("sha256").update(JSON.stringify(material)).digest("hex");
 }
+
+/** The name of an entry's temporary file, as `writeFileAtomic` makes it. */
+const LEFT_TEMPORARY = /^\.[0-9a-f]{64}\.(layer|json)\.[0-9a-f]{8}\.tmp$/;
 
 /** Layers cached in one folder. */
 export class LayerCache {
@@ -155,12 +159,28 @@ export class LayerCache {
    */
   async put(key: string, path: string, layer: Layer): Promise<void> {
     await ownCacheFolder(this.dir);
+    await this.#removeLeftovers();
     // Never through a link left at an entry's name: it is replaced.
     await writeFileAtomic(`${this.dir}/${key}.layer`, (await Deno.open(path)).readable, {
       replacePath: true,
     });
     const description = new TextEncoder().encode(JSON.stringify(layer));
     await writeFileAtomic(`${this.dir}/${key}.json`, [description], { replacePath: true });
+  }
+
+  /**
+   * Removes the temporary files of entries whose writer was killed (SIGKILL, the OOM killer, a
+   * power cut) a day ago or more: `writeFileAtomic` names them `.KEY.layer.XXXXXXXX.tmp`, and
+   * nothing else would ever remove them. Links are left alone.
+   */
+  async #removeLeftovers(): Promise<void> {
+    const before = Date.now() - LEFTOVER_AGE_MS;
+    for await (const entry of Deno.readDir(this.dir)) {
+      if (!entry.isFile || !LEFT_TEMPORARY.test(entry.name)) continue;
+      const path = `${this.dir}/${entry.name}`;
+      const modified = (await Deno.lstat(path).catch(() => undefined))?.mtime?.getTime();
+      if (modified !== undefined && modified < before) await Deno.remove(path).catch(() => {});
+    }
   }
 
   async #remove(key: string): Promise<void> {
