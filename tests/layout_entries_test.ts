@@ -8,7 +8,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { ocisyncOk, runOk } from "./helpers/cli.ts";
+import { ocisync, ocisyncOk, runOk, shown } from "./helpers/cli.ts";
 import { withTempDir, writeTree } from "./helpers/tree.ts";
 import { requireTool } from "./helpers/tools.ts";
 
@@ -60,4 +60,25 @@ Deno.test("a multi-platform image is one entry of a layout and an archive; a mov
     for (const digest of [second.digest, ...await children(layout, second.digest)]) {
       assert.ok(!removed.includes(digest), `${digest} was removed`);
     }
+  }));
+
+Deno.test("a layout or an archive written inside the folder pushed is left out of it: one digest, run after run", () =>
+  withTempDir("ocisync-layout-inside-", async (tmp) => {
+    await writeTree(`${tmp}/project`, { "flow.py": { type: "file", content: "print(1)\n" } });
+    for (const destination of ["oci:bundle:v1", "oci-archive:app.tar:v1"]) {
+      const digests = new Set<string>();
+      for (let run = 0; run < 3; run++) {
+        const result = await ocisync(["push", destination, ".", "-q"], { cwd: `${tmp}/project` });
+        assert.equal(result.code, 0, shown(result));
+        digests.add(result.stdout.trim().split("@")[1]);
+      }
+      assert.equal(digests.size, 1, `${destination}: ${[...digests].join(", ")}`);
+    }
+    // The layer holds the project's file alone (GNU tar lists it).
+    const [entry] = await entries(`${tmp}/project/bundle`);
+    const manifest = JSON.parse(
+      await Deno.readTextFile(`${tmp}/project/bundle/blobs/sha256/${entry.digest.slice(7)}`),
+    );
+    const layer = `${tmp}/project/bundle/blobs/sha256/${manifest.layers[0].digest.slice(7)}`;
+    assert.deepEqual((await runOk("tar", ["-tzf", layer])).trim().split("\n"), ["flow.py"]);
   }));

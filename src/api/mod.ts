@@ -60,7 +60,13 @@ import type { BlobListener } from "../progress/mod.ts";
 import { pull, type PullResult } from "../pull/mod.ts";
 import { type ArtifactFile, prepareLayer, pushArtifact } from "../push/mod.ts";
 import { type PushResult, writePlan } from "../push/write.ts";
-import { formatReference, parseReference, type Reference, registryOf } from "../ref/mod.ts";
+import {
+  formatReference,
+  parseReference,
+  type Reference,
+  registryOf,
+  writtenPaths,
+} from "../ref/mod.ts";
 import {
   directoryOutput,
   lockSyncPaths,
@@ -223,10 +229,7 @@ export async function pushFolder(
       { kind: "folder", path: folder, prefix: options.dest ?? "" },
       work,
       mtime,
-      {
-        compression: options.compression,
-        exclude: options.exclude,
-      },
+      { compression: options.compression, exclude: options.exclude, skip: writtenPaths(ref) },
     );
     options.signal?.throwIfAborted();
     const plan = imagePlan([layer], { platform, created: createdAt(mtime) });

@@ -47,7 +47,7 @@ import {
   writeIndexPlan,
 } from "../push/index.ts";
 import { buildDepsLayer, type DepsOptions, type Libc, pipTarget } from "../python/mod.ts";
-import type { Reference } from "../ref/mod.ts";
+import { type Reference, writtenPaths } from "../ref/mod.ts";
 import {
   closeTarget,
   destinationTags,
@@ -298,7 +298,12 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
             { kind: "folder", path: layer.source, prefix: normalizePrefix(layer.dest) },
             work,
             mtime,
-            { compression: recipe.compression, exclude: layer.exclude, onProgress: step.progress },
+            {
+              compression: recipe.compression,
+              exclude: layer.exclude,
+              onProgress: step.progress,
+              skip: writtenPaths(recipe.image),
+            },
           ),
         );
         step.done();

@@ -20,6 +20,13 @@ export interface WalkOptions {
   prefix?: string;
   /** gitignore-style patterns to leave out, in addition to the folder's `.ociignore`. */
   exclude?: string[];
+  /**
+   * Paths left out wherever the walk meets them, known by device and inode whatever the walk
+   * calls them: what the command writes (an `oci:` layout, an archive) inside the folder it
+   * packs, which would otherwise be packed into itself, and give a new digest at each run.
+   * Paths that do not exist yet are passed over.
+   */
+  skip?: readonly string[];
 }
 
 /** The name of the per-folder ignore file, in gitignore syntax. */
@@ -85,7 +92,17 @@ export async function* walkFolder(
   }
   const shared = shareReadBuffer ? new Uint8Array(READ_CHUNK) : undefined;
   const buffer = (length: number) => shared?.subarray(0, length) ?? new Uint8Array(length);
-  yield* walkDirectory(root, info, parent, matcher, buffer);
+  const skipped = new Set<string>();
+  for (const path of options.skip ?? []) {
+    const found = await Deno.lstat(path).catch(() => undefined);
+    if (found) skipped.add(identity(found));
+  }
+  yield* walkDirectory(root, info, parent, matcher, buffer, skipped);
+}
+
+/** A file's device and inode, as a key. */
+function identity(info: Deno.FileInfo): string {
+  return `${info.dev}:${info.ino}`;
 }
 
 /**
@@ -126,6 +143,7 @@ function* walkDirectory(
   archivePrefix: string,
   matcher: Ignore | undefined,
   buffer: ReadBuffer,
+  skipped: ReadonlySet<string>,
 ): Generator<TarEntry> {
   const stack: Listing[] = [
     { dir: root, relative: "", names: sortedNames(root), next: 0, found: rootInfo },
@@ -152,6 +170,7 @@ function* walkDirectory(
       throw readError(path, error);
     }
     if (matcher?.ignores(info.isDirectory ? `${rel}/` : rel)) continue;
+    if (skipped.size > 0 && skipped.has(identity(info))) continue;
     const archiveName = archivePrefix + rel;
     if (info.isDirectory) {
       yield { name: `${archiveName}/`, type: "directory", mode: 0o755 };

@@ -64,6 +64,11 @@ export interface PrepareOptions {
   exclude?: string[];
   /** Told the uncompressed bytes packed so far, for a progress display. */
   onProgress?: (bytes: number) => void;
+  /**
+   * Paths left out of packed folders: what the command writes (see `writtenPaths` of
+   * `../ref/mod.ts`), which a folder could otherwise hold and pack into itself.
+   */
+  skip?: readonly string[];
 }
 
 /**
@@ -96,6 +101,7 @@ export async function prepareLayer(
       compression: options.compression,
       exclude: options.exclude,
       onProgress: options.onProgress,
+      skip: options.skip,
     });
     return {
       path,

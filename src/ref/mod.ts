@@ -481,6 +481,21 @@ export function registryOf(...references: (Reference | undefined)[]): string | u
 }
 
 /**
+ * The local paths that writing to `ref` changes: a layout's folder, or an archive's file; none
+ * for a registry. A folder packed for that reference leaves them out (`WalkOptions.skip`).
+ *
+ * @example
+ * ```ts
+ * import { parseReference, writtenPaths } from "./mod.ts";
+ * writtenPaths(parseReference("oci:./bundle:v1")); // ["./bundle"]
+ * writtenPaths(parseReference("ghcr.io/acme/app:v1")); // []
+ * ```
+ */
+export function writtenPaths(ref: Reference): string[] {
+  return ref.kind === "registry" ? [] : [ref.path];
+}
+
+/**
  * The host that serves a registry's API: Docker Hub's is `registry-1.docker.io`, every other
  * registry serves its own.
  *

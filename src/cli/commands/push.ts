@@ -41,7 +41,13 @@ import {
   type TransferStats,
   writeStartedLayers,
 } from "../../push/write.ts";
-import { formatReference, parseReference, type Reference, registryOf } from "../../ref/mod.ts";
+import {
+  formatReference,
+  parseReference,
+  type Reference,
+  registryOf,
+  writtenPaths,
+} from "../../ref/mod.ts";
 import { isPushAuthenticator, type Target } from "../../oci/target.ts";
 import { destinationTags } from "../../target/mod.ts";
 import { parseKeyValues } from "../../units/mod.ts";
@@ -140,6 +146,7 @@ export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
             compression,
             exclude: options.exclude as string[] | undefined,
             onProgress: step.progress,
+            skip: writtenPaths(reference),
           }),
         );
         step.done();
