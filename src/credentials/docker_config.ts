@@ -240,7 +240,8 @@ export class DockerConfig {
    * Keeps `credential` for `host` where its placement says, changing {@linkcode raw}: through
    * the helper, leaving an empty `auths` entry that tells Docker a credential exists and hides
    * any stale one in the file; else in the `auths` entry itself. Other fields of the entry
-   * (`email`) are kept.
+   * (`email`) are kept. The credentials of other entries for the host (`http://HOST/v2/`, an
+   * alias of Docker Hub) go: lookups ignore them, and an old password would stay in the file.
    *
    * @throws {UsageError} when the credential cannot be kept (an empty password, a username
    * with `:`).
@@ -253,6 +254,12 @@ export class DockerConfig {
     const auths = isObject(this.raw.auths) ? this.raw.auths : {};
     const key = serverAddress(registry);
     const entry = withoutCredential(auths[key]);
+    for (const other of matchingKeys(Object.keys(auths), registry)) {
+      if (other === key) continue;
+      const rest = withoutCredential(auths[other]);
+      if (Object.keys(rest).length === 0) delete auths[other];
+      else auths[other] = rest;
+    }
     if (place.kind === "helper") {
       await this.#helper(place).put(registry, credential);
       auths[key] = entry;

@@ -218,6 +218,39 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "put: other entries for the host lose their old credentials, and keep their other fields",
+  ignore: !posix,
+  fn: async () => {
+    await using box = await sandbox();
+    const path = `${box.dir}/config.json`;
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({
+        auths: {
+          "http://127.0.0.1:5000/v2/": { auth: auth("me", "old-secret") },
+          "https://127.0.0.1:5000": { auth: auth("me", "older-secret"), email: "e" },
+          "index.docker.io": { auth: auth("me", "hub-secret") },
+          "quay.io": { auth: auth("q", "quay-secret") },
+        },
+      }),
+    );
+    const store = new DockerConfigStore(path, { env: box.env });
+    await store.put("127.0.0.1:5000", { username: "me", password: "new-secret" });
+    await store.put("docker.io", { username: "me", password: "new-hub" });
+    const text = await Deno.readTextFile(path);
+    for (const old of ["old-secret", "older-secret", "hub-secret"]) {
+      assert.ok(!text.includes(auth("me", old)), `${old} stayed in the file`);
+    }
+    assert.deepEqual(JSON.parse(text).auths, {
+      "https://127.0.0.1:5000": { email: "e" },
+      "127.0.0.1:5000": { auth: auth("me", "new-secret") },
+      "https://index.docker.io/v1/": { auth: auth("me", "new-hub") },
+      "quay.io": { auth: auth("q", "quay-secret") },
+    });
+  },
+});
+
 Deno.test("store: onSecrets only for files that hold a secret; label names the file", async () => {
   const dir = await Deno.makeTempDir();
   try {
