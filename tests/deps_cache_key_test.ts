@@ -462,27 +462,27 @@ Deno.test("hostTagsUsed: what pip takes from the host is what the target leaves 
   assert.deepEqual(hostTagsUsed({ ...full, platforms: [] }), ["platform"]);
 });
 
+/**
+ * A project in `tmp` that needs the local wheel `alpha`; returns a run of `ocisync deps` on it
+ * with `args`, offline, writing `deps.tgz`, with its cache under `tmp/cache`.
+ */
+async function alphaProject(tmp: string, who: string) {
+  const wheels = `${tmp}/wheels`;
+  await writeWheels(wheels, [wheel("alpha", who)]);
+  await Deno.writeTextFile(`${tmp}/requirements.txt`, "alpha==1.0\n");
+  return (args: string[], stdin?: string) =>
+    ocisync(
+      [
+        ...["deps", "--installer", "pip", "--no-index", "--find-links", wheels],
+        ...["-o", "deps.tgz", ...args],
+      ],
+      { cwd: tmp, env: { XDG_CACHE_HOME: `${tmp}/cache` }, stdin },
+    );
+}
+
 Deno.test("a requirements file that is a pipe or a device is refused before anything is installed or cached", () =>
   withTmp(async (tmp) => {
-    const wheels = `${tmp}/wheels`;
-    await writeWheels(wheels, [wheel("alpha", "pipe")]);
-    await Deno.writeTextFile(`${tmp}/requirements.txt`, "alpha==1.0\n");
-    const env = { XDG_CACHE_HOME: `${tmp}/cache` };
-    const run = (args: string[], stdin?: string) =>
-      ocisync(
-        [
-          "deps",
-          "--installer",
-          "pip",
-          "--no-index",
-          "--find-links",
-          wheels,
-          "-o",
-          "deps.tgz",
-          ...args,
-        ],
-        { cwd: tmp, env, stdin },
-      );
+    const run = await alphaProject(tmp, "pipe");
     // Through a pipe, pip would read it empty after ocisync had read it for the key.
     const piped = await run(["-r", "/dev/stdin"], "alpha==1.0\n");
     assert.equal(piped.code, 2, shown(piped));
@@ -503,26 +503,9 @@ Deno.test("a requirements file that is a pipe or a device is refused before anyt
 
 Deno.test("a deps cache folder that another user could change is refused", () =>
   withTmp(async (tmp) => {
-    const wheels = `${tmp}/wheels`;
-    await writeWheels(wheels, [wheel("alpha", "cache")]);
-    await Deno.writeTextFile(`${tmp}/requirements.txt`, "alpha==1.0\n");
     const cache = `${tmp}/cache/ocisync/deps`;
-    const run = () =>
-      ocisync(
-        [
-          "deps",
-          "--installer",
-          "pip",
-          "--no-index",
-          "--find-links",
-          wheels,
-          "-r",
-          "requirements.txt",
-          "-o",
-          "deps.tgz",
-        ],
-        { cwd: tmp, env: { XDG_CACHE_HOME: `${tmp}/cache` } },
-      );
+    const project = await alphaProject(tmp, "cache");
+    const run = () => project(["-r", "requirements.txt"]);
     await Deno.mkdir(`${tmp}/elsewhere`);
     await Deno.mkdir(`${tmp}/cache/ocisync`, { recursive: true });
     await Deno.symlink(`${tmp}/elsewhere`, cache);
