@@ -195,3 +195,31 @@ Deno.test("--config: every target's folder and the shared state file are locked"
     for (const dir of folders) assert.ok(!(await exists(`${tmp}/${dir}/.ocisync.lock`)), dir);
   });
 });
+
+Deno.test("an invalid state file is set aside with a warning and the sync goes on; another version's is refused", async () => {
+  await withLayout(async (tmp) => {
+    const args = ["sync", "oci:layout:v1", "-o", "out", "--state", "state.json", "--once"];
+    const damaged = '{"version":1,"references":{"oci:layout:v1":{"digest":';
+    await Deno.writeTextFile(`${tmp}/state.json`, damaged);
+    const result = await ocisync(args, { cwd: tmp });
+    assert.equal(result.code, 0, shown(result));
+    assert.match(
+      result.stderr,
+      /warning: the state file state\.json is not valid: .*: kept as state\.json\.invalid-[\dT-]+Z; the references are pulled again/,
+    );
+    const [aside] = (await Array.fromAsync(Deno.readDir(tmp), (e) => e.name))
+      .filter((name) => name.startsWith("state.json.invalid-"));
+    assert.equal(await Deno.readTextFile(`${tmp}/${aside}`), damaged);
+    const state = JSON.parse(await Deno.readTextFile(`${tmp}/state.json`));
+    assert.deepEqual(Object.keys(state.references), ["oci:layout:v1"]);
+    assert.equal(await Deno.readTextFile(`${tmp}/out/current/app/hello.txt`), "hello\n");
+
+    // A state of another format version (a newer ocisync's) is never set aside.
+    const newer = '{"version":2,"references":{}}';
+    await Deno.writeTextFile(`${tmp}/state.json`, newer);
+    const refused = await ocisync(args, { cwd: tmp });
+    assert.equal(refused.code, 1, shown(refused));
+    assert.match(refused.stderr, /the state file state\.json is not valid: version is not 1/);
+    assert.equal(await Deno.readTextFile(`${tmp}/state.json`), newer);
+  });
+});

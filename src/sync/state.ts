@@ -116,16 +116,24 @@ export class SyncState {
   }
 
   /**
-   * Reads the state file at `path`; a missing file is an empty state.
+   * Reads the state file at `path`; a missing file is an empty state. With `setAside`, a file
+   * that is not a valid state (damaged, emptied, edited by hand) is renamed
+   * `PATH.invalid-<time>` and the state starts empty, told to `setAside`: the state only saves
+   * pulls, so a fleet's service goes on (and delivers each reference again) rather than fail at
+   * every start. A file of another format version is never set aside.
    *
-   * @throws {OcisyncError} when the file cannot be read or is not a state file.
+   * @throws {OcisyncError} when the file cannot be read, or is not a state file (without
+   * `setAside`, or of another version).
    * @example
    * ```ts
    * import { SyncState } from "./state.ts";
-   * const state = await SyncState.open("state.json");
+   * const state = await SyncState.open("state.json", { setAside: (m) => console.warn(m) });
    * ```
    */
-  static async open(path: string): Promise<SyncState> {
+  static async open(
+    path: string,
+    options: { setAside?: (message: string) => void } = {},
+  ): Promise<SyncState> {
     let text: string;
     try {
       text = await Deno.readTextFile(path);
@@ -133,7 +141,17 @@ export class SyncState {
       if (error instanceof Deno.errors.NotFound) return new SyncState(path);
       throw new OcisyncError(`cannot read the state file ${path}: ${(error as Error).message}`);
     }
-    return new SyncState(path, parseState(text, path));
+    try {
+      return new SyncState(path, parseState(text, path));
+    } catch (error) {
+      if (options.setAside === undefined || otherVersion(text)) throw error;
+      const aside = `${path}.invalid-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+      await Deno.rename(path, aside);
+      options.setAside(
+        `${(error as Error).message}: kept as ${aside}; the references are pulled again`,
+      );
+      return new SyncState(path);
+    }
   }
 
   /**
@@ -183,6 +201,16 @@ async function persist(path: string, entries: Map<string, SyncStateEntry>): Prom
   const slash = path.lastIndexOf("/");
   if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true });
   await writeFileAtomic(path, [new TextEncoder().encode(`${JSON.stringify(document, null, 2)}\n`)]);
+}
+
+/** Whether `text` is a state document of another format version, which is never set aside. */
+function otherVersion(text: string): boolean {
+  try {
+    const version = JSON.parse(text)?.version;
+    return typeof version === "number" && version !== FORMAT_VERSION;
+  } catch {
+    return false;
+  }
 }
 
 function parseState(text: string, path: string): Map<string, SyncStateEntry> {

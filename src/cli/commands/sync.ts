@@ -129,7 +129,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
     outputs: targets.flatMap((t) => t.output ?? []),
     states: targets.flatMap((t) => t.state ?? []),
   });
-  const states = await openStates(targets);
+  const states = await openStates(targets, out);
   // Keys and trusted roots are read once, before the first tick: a bad one stops start-up.
   const verifiers = await Promise.all(
     targets.map((t) => t.verify ? openVerifier(t.verify) : Promise.resolve(undefined)),
@@ -258,12 +258,18 @@ async function syncTargets(args: ParsedArgs): Promise<SyncTargetConfig[]> {
   return parseSyncConfig(text, file).targets;
 }
 
-/** One state per file, by absolute path, shared by the targets that name it. */
-async function openStates(targets: SyncTargetConfig[]): Promise<Map<string, SyncState>> {
+/**
+ * One state per file, by absolute path, shared by the targets that name it. An invalid file is
+ * set aside with a warning (see `SyncState.open`).
+ */
+async function openStates(
+  targets: SyncTargetConfig[],
+  out: Output,
+): Promise<Map<string, SyncState>> {
   const states = new Map<string, SyncState>();
   for (const { state } of targets) {
     if (state === undefined || states.has(resolve(state))) continue;
-    states.set(resolve(state), await SyncState.open(state));
+    states.set(resolve(state), await SyncState.open(state, { setAside: (m) => out.warn(m) }));
   }
   return states;
 }
