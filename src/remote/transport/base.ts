@@ -96,7 +96,7 @@ export function httpFetch(options: { caFile?: string } = {}): HttpFetch {
         statusText,
         headers: response.headers,
         body: response.body,
-        secrets: secretsSent(request),
+        secrets: () => secretsSent(request),
       };
     },
     close() {

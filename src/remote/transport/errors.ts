@@ -216,7 +216,7 @@ async function errorDetails(
     // must not have its credentials shown.
     text = redactSecrets(
       new TextDecoder().decode(await readBody(response, ERROR_BODY_LIMIT)),
-      response.secrets ?? [],
+      response.secrets?.() ?? [],
     ).trim();
   } catch {
     return { details: [] };

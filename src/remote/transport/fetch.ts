@@ -85,10 +85,11 @@ export interface HttpResponse {
    */
   body: ReadableStream<Uint8Array> | null;
   /**
-   * The secrets the request carried (see {@linkcode secretsSent}): a server that echoes them
-   * in its answer must not have them quoted in an error.
+   * The secrets the request carried (see {@linkcode secretsSent}), worked out when asked: a
+   * server that echoes them in its answer must not have them quoted in an error, and only an
+   * error reads them, so a request that succeeds (an idle sync's tick) pays nothing for them.
    */
-  secrets?: readonly string[];
+  secrets?: () => readonly string[];
 }
 
 /**
