@@ -24,7 +24,7 @@ import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
 import { IntegrityError, OcisyncError } from "../errors/mod.ts";
 import type { FileLock } from "../fs/lock.ts";
 import { lstatOrUndefined } from "../fs/stat.ts";
-import { destinationOf } from "../fs/atomic.ts";
+import { destinationOf, temporaryTarget } from "../fs/atomic.ts";
 import { makeMarkedFolder, makeMarkedTempDir, unmarkTemporary } from "../fs/interrupted.ts";
 import { MAX_MANIFEST_BYTES } from "../oci/types.ts";
 import { openEntry, type TarIndex, type TarIndexEntry } from "./tar_index.ts";
@@ -138,7 +138,7 @@ async function removeLeftStaging(dir: string, name: string): Promise<void> {
     // The random part has no dot: `.app.tar.1.<random>.staging` is the archive app.tar.1's.
     const random = rest.endsWith(STAGING_SUFFIX) ? rest.slice(0, -STAGING_SUFFIX.length) : "";
     const staging = entry.isDirectory && random !== "" && !random.includes(".");
-    const temporary = entry.isFile && LEFT_TEMPORARY.test(rest);
+    const temporary = entry.isFile && temporaryTarget(entry.name) === name;
     if (!staging && !temporary) continue;
     const path = `${dir}/${entry.name}`;
     const info = await lstatOrUndefined(path);
@@ -153,9 +153,6 @@ async function removeLeftStaging(dir: string, name: string): Promise<void> {
     }
   }
 }
-
-/** The end of the name of an archive's temporary file, after `.<name>.`. */
-const LEFT_TEMPORARY = /^[0-9a-f]{8}\.tmp$/;
 
 /**
  * Ends a write: removes the staging layout, if one was made, then releases the archive's lock,

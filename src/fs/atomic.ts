@@ -226,6 +226,22 @@ async function writeReplacing(
 }
 
 /**
+ * The name that a temporary file of {@linkcode writeFileAtomic} was to become, if `name` is one
+ * (`.<name>.<random>.tmp`; a long name comes back as shortened for the temporary file), else
+ * `undefined`: for those who remove what a killed writer left.
+ *
+ * @example
+ * ```ts
+ * import { temporaryTarget } from "./atomic.ts";
+ * temporaryTarget(".app.tar.3c4d5e6f.tmp"); // "app.tar"
+ * temporaryTarget("app.tar"); // undefined
+ * ```
+ */
+export function temporaryTarget(name: string): string | undefined {
+  return /^\.(.+)\.[^.]+\.tmp$/.exec(name)?.[1];
+}
+
+/**
  * `.<name>.<random>.tmp`, with `name` shortened so the whole stays within
  * NAME_MAX: a target name of 242 to 255 bytes is valid, and so must its
  * temporary file be.

@@ -42,6 +42,7 @@
  */
 import { type Digest, isDigest } from "../digest/parse.ts";
 import { IntegrityError, NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
+import { temporaryTarget } from "../fs/atomic.ts";
 import { MANIFEST_MEDIA_TYPES } from "../oci/mediatypes.ts";
 import {
   type Descriptor,
@@ -88,8 +89,6 @@ export const LEFTOVER_AGE_MS = 24 * 3_600_000;
 
 /** Where a blob waits while its removal is checked: `.<hex>.gc`, in its own folder. */
 const ASIDE = /^\.([0-9a-f]+)\.gc$/;
-/** A blob's temporary file, `.<hex>.<random>.tmp`: `writeFileAtomic` of `../fs/atomic.ts` names it so. */
-const TEMPORARY = /^\.([0-9a-f]+)\.[^.]+\.tmp$/;
 
 /**
  * A blob reached, and how it is treated:
@@ -364,7 +363,7 @@ async function sweep(root: string, reachable: Set<string>, graceMs: number): Pro
 
 /** Whether `name`, in `blobs/<algorithm>/`, is the temporary file of a blob being written. */
 function isTemporary(algorithm: string, name: string): boolean {
-  const hex = TEMPORARY.exec(name)?.[1];
+  const hex = temporaryTarget(name);
   return hex !== undefined && isDigest(`${algorithm}:${hex}`);
 }
 

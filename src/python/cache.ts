@@ -18,7 +18,7 @@
 import { createHash } from "node:crypto";
 import { IntegrityError, UsageError } from "../errors/mod.ts";
 import { verifyingStream } from "../digest/mod.ts";
-import { writeFileAtomic } from "../fs/atomic.ts";
+import { temporaryTarget, writeFileAtomic } from "../fs/atomic.ts";
 import { processUid } from "../fs/stat.ts";
 import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
 import type { Layer } from "../layer/mod.ts";
@@ -88,8 +88,8 @@ export function cacheKey(material: unknown): string {
   return createHash("sha256").update(JSON.stringify(material)).digest("hex");
 }
 
-/** The name of an entry's temporary file, as `writeFileAtomic` makes it. */
-const LEFT_TEMPORARY = /^\.[0-9a-f]{64}\.(layer|json)\.[0-9a-f]{8}\.tmp$/;
+/** The name of an entry's file: its key, then what it holds. */
+const ENTRY_FILE = /^[0-9a-f]{64}\.(layer|json)$/;
 
 /** Layers cached in one folder. */
 export class LayerCache {
@@ -176,7 +176,7 @@ export class LayerCache {
   async #removeLeftovers(): Promise<void> {
     const before = Date.now() - LEFTOVER_AGE_MS;
     for await (const entry of Deno.readDir(this.dir)) {
-      if (!entry.isFile || !LEFT_TEMPORARY.test(entry.name)) continue;
+      if (!entry.isFile || !ENTRY_FILE.test(temporaryTarget(entry.name) ?? "")) continue;
       const path = `${this.dir}/${entry.name}`;
       const modified = (await Deno.lstat(path).catch(() => undefined))?.mtime?.getTime();
       if (modified !== undefined && modified < before) await Deno.remove(path).catch(() => {});
