@@ -195,18 +195,18 @@ const MAX_REQUIREMENTS_BYTES = 4 * 1024 * 1024;
  * nothing, under the key of what was read here; a device (`/dev/zero`) would never end.
  */
 async function readFile(file: string): Promise<Uint8Array> {
+  const notRegular = () =>
+    new UsageError(
+      `${file} is not a regular file: the installer reads a requirements file after ocisync ` +
+        "has, and a pipe or a device would not give it the same lines",
+      { hint: "write the requirements to a file, and give its path" },
+    );
   try {
     // Checked before the open too: opening a fifo waits for a writer.
-    const named = await Deno.stat(file);
-    using opened = named.isFile ? await Deno.open(file) : undefined;
-    const info = await opened?.stat() ?? named;
-    if (!opened || !info.isFile) {
-      throw new UsageError(
-        `${file} is not a regular file: the installer reads a requirements file after ocisync ` +
-          "has, and a pipe or a device would not give it the same lines",
-        { hint: "write the requirements to a file, and give its path" },
-      );
-    }
+    if (!(await Deno.stat(file)).isFile) throw notRegular();
+    using opened = await Deno.open(file);
+    const info = await opened.stat();
+    if (!info.isFile) throw notRegular();
     if (info.size > MAX_REQUIREMENTS_BYTES) {
       throw new UsageError(
         `${file} has ${info.size} bytes, over the ${MAX_REQUIREMENTS_BYTES} a requirements file may`,
