@@ -296,6 +296,70 @@ Deno.test("pack: --prefix, --exclude and .ociignore", async () => {
   }
 });
 
+Deno.test("pack: version control folders are left out at any depth, unless a pattern brings them back", async () => {
+  // A clone's .git holds the token actions/checkout keeps, and differs between two clones of
+  // the same commit; a worktree's .git file names the checkout's absolute path.
+  const tmp = await Deno.makeTempDir();
+  try {
+    const code: Record<string, TreeNode> = {
+      "app": { type: "dir" },
+      "app/flow.py": { type: "file", content: "print(1)\n" },
+      ".gitignore": { type: "file", content: "*.pyc\n" },
+    };
+    const vcs: Record<string, TreeNode> = {
+      ".git": { type: "dir" },
+      ".git/config": {
+        type: "file",
+        content: "[http]\n\textraheader = AUTHORIZATION: basic c2VjcmV0\n",
+      },
+      "app/vendored": { type: "dir" },
+      "app/vendored/.git": { type: "file", content: `gitdir: ${tmp}/elsewhere/.git\n` },
+      ".hg": { type: "dir" },
+      ".hg/hgrc": { type: "file", content: "[paths]\n" },
+      ".svn": { type: "dir" },
+    };
+    await writeTree(`${tmp}/clone`, { ...code, ...vcs });
+    await writeTree(`${tmp}/plain`, { ...code, "app/vendored": { type: "dir" } });
+    const packed = await packJson(`${tmp}/clone`, `${tmp}/clone.tar`, "--compression", "none");
+    const names = (await runOk("tar", ["-tf", `${tmp}/clone.tar`])).trimEnd().split("\n");
+    assert.deepEqual(names, [".gitignore", "app/", "app/flow.py", "app/vendored/"]);
+    // The same digest as the code without them, whether a matcher is loaded or not.
+    const plain = await packJson(`${tmp}/plain`, `${tmp}/plain.tar`, "--compression", "none");
+    assert.equal(packed.digest, plain.digest);
+    const matched = await packJson(
+      `${tmp}/clone`,
+      `${tmp}/matched.tar`,
+      "--compression",
+      "none",
+      "--exclude",
+      "*.pyc",
+    );
+    assert.equal(matched.digest, plain.digest);
+
+    const back = await packJson(
+      `${tmp}/clone`,
+      `${tmp}/back.tar`,
+      "--compression",
+      "none",
+      "--exclude",
+      "!.git",
+    );
+    const withGit = (await runOk("tar", ["-tf", `${tmp}/back.tar`])).trimEnd().split("\n");
+    assert.deepEqual(withGit, [
+      ".git/",
+      ".git/config",
+      ".gitignore",
+      "app/",
+      "app/flow.py",
+      "app/vendored/",
+      "app/vendored/.git",
+    ]);
+    assert.equal(back.entries, withGit.length);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 Deno.test("pack: an .ociignore that is no regular file, or over 1 MiB, is refused; a link to one is followed", async () => {
   // A fifo hung pack, and a link to /dev/zero filled its memory: both were read whole.
   const tmp = await Deno.makeTempDir();

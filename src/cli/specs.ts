@@ -49,7 +49,8 @@ export const packSpec: CommandSpec = {
       name: "exclude",
       type: "list",
       value: "GLOB",
-      description: "leave out paths that match (gitignore syntax)",
+      description:
+        "leave out paths that match (gitignore syntax), beside .ociignore's and .git, .hg, .svn; '!.git' brings one back",
     },
     COMPRESSION_OPTION,
     {
@@ -140,7 +141,8 @@ export const pushSpec: CommandSpec = {
       name: "exclude",
       type: "list",
       value: "GLOB",
-      description: "leave out paths of folders (gitignore syntax)",
+      description:
+        "leave out paths of folders (gitignore syntax), beside .ociignore's and .git, .hg, .svn; '!.git' brings one back",
     },
     {
       name: "files",

@@ -18,7 +18,10 @@ import { readUpTo } from "../fs/read.ts";
 export interface WalkOptions {
   /** Where the folder lands inside the layer, e.g. `opt/app`. Default: the root. */
   prefix?: string;
-  /** gitignore-style patterns to leave out, in addition to the folder's `.ociignore`. */
+  /**
+   * gitignore-style patterns to leave out, in addition to the folder's `.ociignore` and to
+   * {@linkcode VCS_FOLDERS}, which `!.git` and the like bring back.
+   */
   exclude?: string[];
   /**
    * Paths left out wherever the walk meets them, known by device and inode whatever the walk
@@ -31,6 +34,16 @@ export interface WalkOptions {
 
 /** The name of the per-folder ignore file, in gitignore syntax. */
 export const IGNORE_FILE = ".ociignore";
+
+/**
+ * Version control folders, left out at any depth unless a pattern brings them back (`!.git`):
+ * what they hold is the clone's, not the code's (its index of timestamps, its remotes, the token
+ * that `actions/checkout` keeps in `.git/config`, a worktree's absolute path), so it differs from
+ * clone to clone and must not reach a pushed byte. Flux's `push artifact` and Prefect's default
+ * `.prefectignore` leave them out too.
+ */
+export const VCS_FOLDERS: readonly string[] = [".git", ".hg", ".svn"];
+const VCS_NAMES: ReadonlySet<string> = new Set(VCS_FOLDERS);
 const READ_CHUNK = 256 * 1024;
 /** The most bytes of an ignore file: it holds patterns, so more means the wrong file. */
 const MAX_IGNORE_FILE = 1024 * 1024;
@@ -106,16 +119,18 @@ function identity(info: Deno.FileInfo): string {
 }
 
 /**
- * The matcher of the folder's `.ociignore` and of `exclude`, or none when there is neither:
- * `npm:ignore` is loaded only then, as starting Deno's npm support costs a short command more
- * than the rest of its start-up.
+ * The matcher of {@linkcode VCS_FOLDERS}, the folder's `.ociignore` and `exclude`, or none
+ * when there is neither file nor pattern (the walk then leaves out the version control folders by
+ * name): `npm:ignore` is loaded only then, as starting Deno's npm support costs a short command
+ * more than the rest of its start-up.
  */
 async function ignoreMatcher(root: string, exclude: string[]): Promise<Ignore | undefined> {
   const ignoreText = await readIgnoreFile(`${root}/${IGNORE_FILE}`);
   if (ignoreText === undefined && exclude.length === 0) return undefined;
   // deno-lint-ignore no-import-prefix
   const { default: ignore } = await import("npm:ignore@7.0.5");
-  const matcher = ignore();
+  // First, so that the user's patterns can bring them back.
+  const matcher = ignore().add(VCS_FOLDERS);
   if (ignoreText !== undefined) matcher.add(ignoreText);
   return matcher.add(exclude);
 }
@@ -158,6 +173,7 @@ function* walkDirectory(
     const name = listing.names[listing.next++];
     const path = `${listing.dir}/${name}`;
     const rel = listing.relative + name;
+    if (matcher === undefined && VCS_NAMES.has(name)) continue;
     if (name.startsWith(".wh.")) {
       throw new UnsafeContentError(`${path}: names starting with ".wh." are OCI whiteouts`, {
         hint: "rename the file, or leave it out with --exclude",
