@@ -120,3 +120,34 @@ Deno.test("one archive carries a release: every tag of a repository, then anothe
     }
   });
 });
+
+Deno.test("an oci-archive that holds more than its layout (Docker 25's save) is read, but not added to", async () => {
+  // Adding writes the archive anew from its layout: manifest.json and repositories were dropped.
+  await withTempDir("ocisync-arc-", async (tmp) => {
+    await writeTree(`${tmp}/flows`, { "etl.py": { type: "file", content: "print('etl')\n" } });
+    const push = await ocisync(["push", `oci:${tmp}/layout:v1`, `${tmp}/flows`, "-q"]);
+    assert.equal(push.code, 0, shown(push));
+    await runOk("skopeo", ["copy", `oci:${tmp}/layout:v1`, `oci-archive:${tmp}/saved.tar:v1`]);
+    await Deno.writeTextFile(`${tmp}/manifest.json`, '[{"Config":"x","RepoTags":["app:v1"]}]');
+    await Deno.writeTextFile(`${tmp}/repositories`, '{"app":{"v1":"x"}}');
+    await runOk("tar", ["-rf", `${tmp}/saved.tar`, "-C", tmp, "manifest.json", "repositories"]);
+    const before = sha256Hex(await Deno.readFile(`${tmp}/saved.tar`));
+
+    const inspect = await ocisync(["inspect", "-q", `oci-archive:${tmp}/saved.tar:v1`]);
+    assert.equal(inspect.code, 0, shown(inspect));
+    for (
+      const args of [
+        ["push", `oci-archive:${tmp}/saved.tar:v2`, `${tmp}/flows`],
+        ["copy", `oci:${tmp}/layout:v1`, `oci-archive:${tmp}/saved.tar:v3`],
+      ]
+    ) {
+      const refused = await ocisync(args);
+      assert.equal(refused.code, 2, shown(refused));
+      assert.match(refused.stderr, /not its OCI layout's \("manifest\.json", "repositories"\)/);
+      assert.match(refused.stderr, /hint: write into a new archive/);
+    }
+    assert.equal(sha256Hex(await Deno.readFile(`${tmp}/saved.tar`)), before);
+    const left = (await Array.fromAsync(Deno.readDir(tmp))).map((e) => e.name).sort();
+    assert.deepEqual(left, ["flows", "layout", "manifest.json", "repositories", "saved.tar"]);
+  });
+});

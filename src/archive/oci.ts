@@ -26,7 +26,7 @@
  * @module
  */
 import { isDigest, parseDigest, verifyingStream } from "../digest/mod.ts";
-import { IntegrityError, NotFoundError, OcisyncError } from "../errors/mod.ts";
+import { IntegrityError, NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
 import { statOrUndefined } from "../fs/stat.ts";
 import {
   blobPath,
@@ -240,6 +240,7 @@ export class OciArchiveTarget
         `${path}: index.json is a manifest (${doc.mediaType}), not an index`,
       );
     }
+    if (options.create) refuseForeignEntries(path, archive);
     return new OciArchiveTarget(path, archive, doc.index, bytes);
   }
 
@@ -715,6 +716,32 @@ export class OciArchiveTarget
         : compare(x.algorithm, y.algorithm);
     });
   }
+}
+
+/**
+ * Refuses to add to an archive that holds more than an OCI layout, as a `docker save` of Docker
+ * 25 or later does (`manifest.json`, `repositories`): the archive is written anew from its
+ * layout, which would drop those entries, and the blobs that only they name.
+ */
+function refuseForeignEntries(path: string, archive: TarIndex): void {
+  const foreign = [...archive.entries.values()].filter((entry) => !isLayoutEntry(entry));
+  if (foreign.length === 0) return;
+  const named = foreign.slice(0, 3).map((entry) => JSON.stringify(entry.name)).join(", ");
+  const more = foreign.length > 3 ? ` and ${foreign.length - 3} more` : "";
+  throw new UsageError(
+    `${path} holds entries that are not its OCI layout's (${named}${more}); adding to it ` +
+      "would drop them",
+    { hint: "write into a new archive, then copy this one's images there too" },
+  );
+}
+
+/** Whether an archive's entry belongs to its OCI layout: `oci-layout`, `index.json`, a blob. */
+function isLayoutEntry(entry: TarIndexEntry): boolean {
+  const [top, algorithm, hex, ...rest] = entry.name.split("/");
+  if (entry.type === "directory") return top === "blobs" && hex === undefined;
+  if (entry.type !== "file") return false;
+  if (entry.name === "oci-layout" || entry.name === "index.json") return true;
+  return top === "blobs" && rest.length === 0 && isDigest(`${algorithm}:${hex}`);
 }
 
 function compare(a: string, b: string): number {
