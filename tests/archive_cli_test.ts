@@ -132,6 +132,11 @@ Deno.test("an oci-archive that holds more than its layout (Docker 25's save) is 
     await Deno.writeTextFile(`${tmp}/repositories`, '{"app":{"v1":"x"}}');
     await runOk("tar", ["-rf", `${tmp}/saved.tar`, "-C", tmp, "manifest.json", "repositories"]);
     const before = sha256Hex(await Deno.readFile(`${tmp}/saved.tar`));
+    await runOk("sh", [
+      "-c",
+      'openssl ecparam -genkey -name prime256v1 | openssl pkcs8 -topk8 -nocrypt -out "$0"',
+      `${tmp}/key.pem`,
+    ]);
 
     const inspect = await ocisync(["inspect", "-q", `oci-archive:${tmp}/saved.tar:v1`]);
     assert.equal(inspect.code, 0, shown(inspect));
@@ -139,6 +144,7 @@ Deno.test("an oci-archive that holds more than its layout (Docker 25's save) is 
       const args of [
         ["push", `oci-archive:${tmp}/saved.tar:v2`, `${tmp}/flows`],
         ["copy", `oci:${tmp}/layout:v1`, `oci-archive:${tmp}/saved.tar:v3`],
+        ["sign", "--key", `${tmp}/key.pem`, `oci-archive:${tmp}/saved.tar:v1`],
       ]
     ) {
       const refused = await ocisync(args);
@@ -148,6 +154,13 @@ Deno.test("an oci-archive that holds more than its layout (Docker 25's save) is 
     }
     assert.equal(sha256Hex(await Deno.readFile(`${tmp}/saved.tar`)), before);
     const left = (await Array.fromAsync(Deno.readDir(tmp))).map((e) => e.name).sort();
-    assert.deepEqual(left, ["flows", "layout", "manifest.json", "repositories", "saved.tar"]);
+    assert.deepEqual(left, [
+      "flows",
+      "key.pem",
+      "layout",
+      "manifest.json",
+      "repositories",
+      "saved.tar",
+    ]);
   });
 });

@@ -242,6 +242,28 @@ Deno.test("pushing into an existing oci-archive keeps its other images", async (
   });
 });
 
+Deno.test("an oci-archive opened for reading refuses writes, as a docker-archive does", async () => {
+  // Only a writer holds the archive's lock: a file written anew without it could drop what
+  // another writer added meanwhile.
+  await withTempDir("ocisync-archive-", async (tmp) => {
+    const image = await makeImage(tmp, "one");
+    await writeOciArchive(`${tmp}/app.tar`, [[image, ["v1"]]]);
+    const before = sha256Hex(await Deno.readFile(`${tmp}/app.tar`));
+    const layer = blob(MediaType.OciLayer, enc.encode("more"));
+    const reader = await OciArchiveTarget.open(`${tmp}/app.tar`);
+    await assert.rejects(
+      reader.pushBlob(layer.descriptor, ReadableStream.from([layer.bytes])),
+      (error: Error) => error instanceof UsageError && /opened for reading/.test(error.message),
+    );
+    await assert.rejects(
+      reader.pushManifest(image.manifest.descriptor, image.manifest.bytes, ["v2"]),
+      UsageError,
+    );
+    await reader.close();
+    assert.equal(sha256Hex(await Deno.readFile(`${tmp}/app.tar`)), before);
+  });
+});
+
 Deno.test("ocisync reads the docker-archive skopeo writes", async () => {
   await withTempDir("ocisync-archive-", async (tmp) => {
     const image = await makeImage(tmp, "one");

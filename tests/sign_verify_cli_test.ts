@@ -6,7 +6,9 @@
  * verifier.
  */
 import assert from "node:assert/strict";
+import { OciArchiveTarget } from "../src/archive/mod.ts";
 import { LayoutTarget } from "../src/layout/mod.ts";
+import { MediaType } from "../src/oci/mediatypes.ts";
 import { parseRegistryReference } from "../src/ref/mod.ts";
 import { RegistryTarget } from "../src/remote/registry.ts";
 import type { Target } from "../mod.ts";
@@ -20,7 +22,8 @@ import {
 } from "./helpers/cosign_vectors.ts";
 import { type Schema, validate } from "./helpers/json_schema.ts";
 import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
-import { withTempDir } from "./helpers/tree.ts";
+import { blob, imageDocuments } from "./helpers/images.ts";
+import { withTempDir, writeTree } from "./helpers/tree.ts";
 
 const signer = await pythonKeys({ password: "correct horse" });
 const stranger = await pythonKeys();
@@ -433,5 +436,43 @@ Deno.test("pull --layer-media-type --layer-operation copy writes the selected bl
     } finally {
       target.close();
     }
+  });
+});
+
+Deno.test("sign into an oci-archive waits for its lock and adds to what the writer holding it wrote", async () => {
+  // sign read the archive without the lock and wrote it anew: a writer's image that landed
+  // meanwhile made it fail, and a Docker 25 save's manifest.json was dropped.
+  await withTempDir("ocisync-sign-archive-", async (tmp) => {
+    const keys = await keyFiles(tmp);
+    await writeTree(`${tmp}/flows`, { "etl.py": { type: "file", content: "print(1)\n" } });
+    const archive = `${tmp}/app.tar`;
+    const digest = ok(await ocisync(["push", `oci-archive:${archive}:v1`, `${tmp}/flows`, "-q"]))
+      .stdout.trim().split("@")[1];
+
+    const writer = await OciArchiveTarget.open(archive, { create: true });
+    const signing = ocisync(["sign", "--key", keys.encrypted, `oci-archive:${archive}:v1`], {
+      env: { COSIGN_PASSWORD: "correct horse" },
+    });
+    const layer = blob(MediaType.OciLayer, new Uint8Array(1024));
+    const image = imageDocuments([layer], [layer.descriptor.digest], {});
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    for (const { descriptor, bytes } of [image.config, layer]) {
+      await writer.pushBlob(descriptor, ReadableStream.from([bytes]));
+    }
+    await writer.pushManifest(image.manifest.descriptor, image.manifest.bytes, ["v2"]);
+    await writer.close();
+    ok(await signing);
+
+    const after = await OciArchiveTarget.open(archive);
+    assert.deepEqual((await Array.fromAsync(after.tags())).sort(), [
+      `sha256-${digest.slice("sha256:".length)}.sig`,
+      "v1",
+      "v2",
+    ]);
+    ok(await ocisync(["verify", "--key", keys.pub, `oci-archive:${archive}:v1`]));
+
+    const docker = await ocisync(["sign", "--key", keys.pkcs8, `docker-archive:${tmp}/d.tar`]);
+    assert.equal(docker.code, 2, shown(docker));
+    assert.match(docker.stderr, /a docker-archive holds one image, not its signature/);
   });
 });

@@ -80,6 +80,7 @@ import {
   changedArchiveError,
   endWrite,
   lockArchive,
+  openedForReading,
   openStaging,
   readSmallEntry,
 } from "./staging.ts";
@@ -555,7 +556,7 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
 
   #checkWriting(): void {
     if (!this.#writing) {
-      throw new UsageError(`${this.name} was opened for reading; open it with create to write`);
+      throw openedForReading(this.name);
     }
   }
 

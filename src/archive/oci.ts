@@ -57,6 +57,7 @@ import {
   endWrite,
   isStreamed,
   lockArchive,
+  openedForReading,
   openStaging,
   readSmallEntry,
 } from "./staging.ts";
@@ -123,6 +124,8 @@ export class OciArchiveTarget
   #closed = false;
   /** The archive's lock, held from opening until the file is written or dropped; for writing only. */
   #lock: FileLock | undefined;
+  /** Opened with `create`: pushes are staged, and the archive written on `close()`. */
+  #writing = false;
   /** Blobs left out of the archive, listed in `index.json` as expected on the other side. */
   #expected: Set<string>;
 
@@ -192,6 +195,7 @@ export class OciArchiveTarget
     try {
       const target = await OciArchiveTarget.#read(path, options);
       target.#lock = lock;
+      target.#writing = options.create ?? false;
       return target;
     } catch (error) {
       await lock?.release();
@@ -240,7 +244,6 @@ export class OciArchiveTarget
         `${path}: index.json is a manifest (${doc.mediaType}), not an index`,
       );
     }
-    if (options.create) refuseForeignEntries(path, archive);
     return new OciArchiveTarget(path, archive, doc.index, bytes);
   }
 
@@ -348,6 +351,7 @@ export class OciArchiveTarget
    * kept and `body` cancelled; it is verified when `close()` copies it.
    *
    * @throws {IntegrityError} when the body does not match the descriptor; nothing is kept.
+   * @throws {UsageError} as {@linkcode OciArchiveTarget.pushManifest} does.
    * @example
    * ```ts
    * import { OciArchiveTarget } from "./oci.ts";
@@ -383,6 +387,8 @@ export class OciArchiveTarget
    * already. The archive is written by `close()`.
    *
    * @throws {IntegrityError} when `bytes` do not match the descriptor.
+   * @throws {UsageError} when the archive was opened for reading, or holds entries other than
+   * its layout's, which writing it anew would drop.
    * @throws {NotFoundError} when an image manifest's config or layer is neither in the archive
    * (pushed first) nor expected ({@linkcode OciArchiveTarget.expectBlobs}).
    * @throws {UsageError} when a tag is not a valid `org.opencontainers.image.ref.name`.
@@ -547,6 +553,10 @@ export class OciArchiveTarget
 
   /** The staging layout, made at the first push and seeded with the archive's `index.json`. */
   #stage(): Promise<LayoutTarget> {
+    if (!this.#writing) throw openedForReading(this.name);
+    if (this.#staging === undefined && this.#archive) {
+      refuseForeignEntries(this.path, this.#archive);
+    }
     this.#staging ??= openStaging(this.path, this.#indexBytes);
     return this.#staging;
   }

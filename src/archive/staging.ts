@@ -21,7 +21,7 @@
  */
 import { LayoutTarget } from "../layout/mod.ts";
 import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
-import { IntegrityError, OcisyncError } from "../errors/mod.ts";
+import { IntegrityError, OcisyncError, UsageError } from "../errors/mod.ts";
 import type { FileLock } from "../fs/lock.ts";
 import { lstatOrUndefined } from "../fs/stat.ts";
 import { destinationOf, temporaryTarget } from "../fs/atomic.ts";
@@ -194,6 +194,20 @@ export function changedArchiveError(name: string, existed: boolean, hint: string
       "is left as that writer left it",
     { hint },
   );
+}
+
+/**
+ * The refusal of a write into an archive opened for reading: only a writer holds the archive's
+ * lock, and a file rewritten without it could drop what another writer added meanwhile.
+ *
+ * @example
+ * ```ts
+ * import { openedForReading } from "./staging.ts";
+ * throw openedForReading("oci-archive:app.tar");
+ * ```
+ */
+export function openedForReading(name: string): UsageError {
+  return new UsageError(`${name} was opened for reading; open it with create to write`);
 }
 
 /** Makes the folder of `archive` if it does not exist, as a new layout's is; its path and the file's name. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { exposureWarning } from "../../fs/stat.ts";
+import { exposureWarning, statOrUndefined } from "../../fs/stat.ts";
 import type { ParsedArgs } from "../args.ts";
 import { openSession } from "../registry_flags.ts";
 import type { Output } from "../output.ts";
@@ -23,6 +23,14 @@ export { signSpec } from "../specs.ts";
 export async function sign(args: ParsedArgs, out: Output): Promise<void> {
   const { options } = args;
   const reference = parseReference(args.positionals[0]);
+  if (reference.kind === "archive" && reference.format === "docker") {
+    throw new UsageError(
+      `${args.positionals[0]}: a docker-archive holds one image, not its signature`,
+      {
+        hint: "sign the image where it is kept: a registry, an oci: layout or an oci-archive:",
+      },
+    );
+  }
   const path = options.key as string | undefined;
   if (path === undefined) {
     throw new UsageError("sign needs --key FILE", {
@@ -51,7 +59,11 @@ export async function sign(args: ParsedArgs, out: Output): Promise<void> {
     );
   }
   await using session = await openSession(options, out, registryOf(reference));
-  const target = await session.open(reference);
+  // An archive is written anew when the session closes: opened to write, it holds the archive's
+  // lock from its reading on, as a copy's destination does. A missing one is reported as such.
+  const create = reference.kind === "archive" &&
+    await statOrUndefined(reference.path) !== undefined;
+  const target = await session.open(reference, { create });
   // Resolved once: the digest is what is signed, whatever the tag points at later.
   const image = await resolveReference(target, reference);
   const plan = await signClassic(target, image, key, {
