@@ -885,6 +885,46 @@ for (const signal of ["SIGTERM", "SIGHUP"] as const) {
   });
 }
 
+Deno.test("sync --once stopped by SIGTERM before its tick ends exits 143, having delivered nothing", async () => {
+  // It exited 0, so an init container or a CI step went on without the content.
+  await withRegistry({}, async (registry, tmp) => {
+    const noise = Array.from({ length: 4000 }, () => crypto.randomUUID()).join("\n");
+    await pushFiles(registry.host, "team/app", "live", { "big.txt": noise }, `${tmp}/w`);
+    const proxy = startProxy(registry.host);
+    proxy.inject({
+      method: "GET",
+      path: /\/blobs\/sha256:/,
+      times: Infinity,
+      fault: { kind: "stall", seconds: 60, after: 1000 },
+    });
+    const dir = `${tmp}/out`;
+    try {
+      const sync = new SyncProcess([
+        `${proxy.host}/team/app:live`,
+        "-o",
+        dir,
+        "--state",
+        `${tmp}/state.json`,
+        "--once",
+      ]);
+      await sync.waitFor(
+        () => proxy.seen.some((r) => r.fault === "stall") || undefined,
+        "a stalled layer download",
+      );
+      const { code } = await sync.finish("SIGTERM");
+      assert.equal(code, 143, sync.lines.join("\n"));
+      await assert.rejects(Deno.lstat(`${dir}/current`), Deno.errors.NotFound);
+      const state = await Deno.readTextFile(`${tmp}/state.json`).catch(() => "");
+      assert.doesNotMatch(state, /sha256:/, "no digest is recorded");
+    } finally {
+      await proxy.close();
+    }
+    // Once its tick has ended, --once exits 0 as before.
+    const done = await ocisync(["sync", `${registry.host}/team/app:live`, "-o", dir, "--once"]);
+    assert.equal(done.code, 0, done.stderr);
+  });
+});
+
 Deno.test("a flood of connections that uses up the file descriptors does not end the sync; /healthz comes back", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "ocisync-flood-" });
   const open: Deno.Conn[] = [];

@@ -72,7 +72,8 @@ export function exitCodeOf(error: unknown): ExitCodeValue {
 /**
  * The signals that stop a command, each with its number: a command stopped by one exits with 128
  * and the number, as a shell reports (Ctrl-C's SIGINT: 130). Windows has SIGINT alone. `sync`
- * stops on them too: it ends its loops, abandons a pull under way, and exits 0.
+ * stops on them too: it ends its loops, abandons a pull under way, and exits 0, or as above
+ * when they stopped `--once` before its tick ended.
  *
  * @example
  * ```ts

@@ -70,8 +70,7 @@ export async function main(args: string[]): Promise<number> {
     }
     // sync stops on its own: it ends the tick under way, whose pull then cleans up.
     using _stopped = command.spec.name === "sync" ? undefined : exitOnStopSignal();
-    await command.run(parsed, out);
-    return ExitCode.Ok;
+    return (await command.run(parsed, out)) ?? ExitCode.Ok;
   } catch (error) {
     // Errors of Deno's file calls reach here unwrapped from deep in the library: reword them
     // so that each message names the path and the operation.

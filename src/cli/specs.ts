@@ -427,7 +427,12 @@ export const syncSpec: CommandSpec = {
       description: "shorten each wait by up to this share of the interval, at random",
       default: SYNC_DEFAULTS.jitter,
     },
-    { name: "once", type: "boolean", description: "run one tick and exit: 0, or its error's code" },
+    {
+      name: "once",
+      type: "boolean",
+      description:
+        "run one tick and exit: 0, its error's code, or 128 + N when signal N stopped it",
+    },
     {
       name: "force-pull",
       type: "boolean",

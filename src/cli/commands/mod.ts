@@ -43,8 +43,11 @@ import { version, versionSpec } from "./version.ts";
 export interface Command {
   /** The options, positionals and help of the command. */
   spec: CommandSpec;
-  /** Runs the command with parsed arguments, reporting through `out`. */
-  run(args: ParsedArgs, out: Output): Promise<void>;
+  /**
+   * Runs the command with parsed arguments, reporting through `out`. What it returns, if
+   * anything, is the exit code of a run that threw nothing (`sync --once` stopped by a signal).
+   */
+  run(args: ParsedArgs, out: Output): Promise<number | undefined | void>;
 }
 
 /**

@@ -95,8 +95,12 @@ function credentialRegistry(
   return registryOf(...targets.map((t) => t.reference));
 }
 
-/** Runs `sync`. */
-export async function sync(args: ParsedArgs, out: Output): Promise<void> {
+/**
+ * Runs `sync`. Returns the exit code of a `--once` run that a stop signal ended before its
+ * tick did, 128 and the signal's number as for any other command that stops half-way: its
+ * content was not delivered. A loop that a signal stops exits 0, as a service stopping should.
+ */
+export async function sync(args: ParsedArgs, out: Output): Promise<number | undefined> {
   const { options } = args;
   const targets = await syncTargets(args);
   const once = options.once === true;
@@ -139,8 +143,11 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
   // One session for every loop: loops on one registry share its challenge and tokens.
   const session = new Session(registry);
   const stop = new AbortController();
+  let stoppedBy: Deno.Signal | undefined;
+  let abandoned = false;
   const onSignal = (signal: Deno.Signal) => () => {
     log(() => ({ msg: "stopping", signal }), () => `ocisync sync: ${signal}: stopping`);
+    stoppedBy ??= signal;
     stop.abort();
   };
   const handlers = (Object.keys(STOP_SIGNALS) as Deno.Signal[]).map((signal) => {
@@ -195,6 +202,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
       });
       try {
         for await (const tick of ticks) {
+          if (tick.status === "aborted") abandoned = true;
           metrics.record(tick);
           log(() => tickFields(tick), () => tickText(tick));
         }
@@ -206,6 +214,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<void> {
     });
     const failed = (await Promise.allSettled(loops)).find((r) => r.status === "rejected");
     if (failed) throw failed.reason;
+    if (once && abandoned && stoppedBy) return 128 + STOP_SIGNALS[stoppedBy]!;
   } finally {
     stop.abort();
     for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
