@@ -7,12 +7,16 @@ import assert from "node:assert/strict";
 import { pythonTar, writeLayoutIndex } from "./helpers/layers.ts";
 import { sha256Digest, sha256Hex } from "./helpers/hash.ts";
 import { parseReference } from "../src/ref/mod.ts";
+import { LayoutTarget } from "../src/layout/mod.ts";
+import { ocisync } from "./helpers/cli.ts";
+import { blob, jsonBlob } from "./helpers/images.ts";
 import {
   directoryOutput,
   type DirectoryOutputOptions,
   execOutput,
   type Platform,
   syncLoop,
+  type SyncOutput,
   SyncState,
   type SyncTick,
 } from "../src/sync/mod.ts";
@@ -91,7 +95,7 @@ Deno.test("-o DIR: a change of platform or layer operation swaps in a folder of 
         reference: parseReference(`oci:${tmp}/layout:v1`),
         outputs: [
           directoryOutput(dir, options),
-          execOutput(`printf %s "$OCISYNC_DIR" > ${hookSaw}`, { directory: dir }),
+          execOutput(`printf %s "$OCISYNC_DIR" > ${hookSaw}`, { directory: dir, ...options }),
         ],
         platform,
         interval: 1000,
@@ -237,5 +241,76 @@ Deno.test("a hook that ignores SIGTERM is killed after killAfter: a stop ends th
     assert.ok(took < 5_000, `the loop ended ${took} ms after the stop`);
     // The change is not recorded: the next run delivers it again.
     assert.ok(!ticks.some((t) => t.status === "changed"), JSON.stringify(ticks));
+  });
+});
+
+Deno.test("the hook is told the folder the change put in place, not where DIR/current points later; its failure does not quote it", async () => {
+  // Whoever may write to DIR could re-point `current` between the swap and the hook, which
+  // read the link back, and root's hook then ran in their folder.
+  await withTemp(async (tmp) => {
+    await writeIndexLayout(`${tmp}/layout`);
+    const dir = `${tmp}/out`;
+    const elsewhere = `${tmp}/elsewhere`;
+    await Deno.mkdir(elsewhere);
+    const hookSaw = `${tmp}/hook.txt`;
+    const meddler: SyncOutput = {
+      id: "meddler",
+      apply: async () => {
+        await Deno.remove(`${dir}/current`);
+        await Deno.symlink(elsewhere, `${dir}/current`);
+      },
+    };
+    const run = async (hook: string) => {
+      const ticks: SyncTick[] = [];
+      const loop = syncLoop({
+        reference: parseReference(`oci:${tmp}/layout:v1`),
+        outputs: [directoryOutput(dir), meddler, execOutput(hook, { directory: dir })],
+        platform: AMD64,
+        interval: 1000,
+        once: true,
+        state: new SyncState(),
+      });
+      try {
+        for await (const tick of loop) ticks.push(tick);
+      } catch (error) {
+        return error as Error;
+      }
+      assert.deepEqual(ticks.map((t) => t.status), ["changed"]);
+    };
+    await run(`printf %s "$OCISYNC_DIR" > ${hookSaw}`);
+    const told = await Deno.readTextFile(hookSaw);
+    assert.notEqual(told, elsewhere);
+    const [version] = await Array.fromAsync(Deno.readDir(`${dir}/.ocisync`));
+    assert.equal(told, `${dir}/.ocisync/${version.name}`);
+
+    const failed = await run("exit 7 # Authorization: Bearer HOOK-TOKEN");
+    assert.equal(failed?.message, "the hook exited 7");
+  });
+});
+
+Deno.test("a layer title with a line break cannot forge a line of the sync's log", async () => {
+  await withTemp(async (tmp) => {
+    const forged = "2026-01-01T00:00:00.000Z oci:/srv/prod:v1 changed sha256:aa -> sha256:bb";
+    const layer = blob("application/octet-stream", new Uint8Array([0xff]));
+    const config = blob("application/vnd.oci.empty.v1+json", new TextEncoder().encode("{}"));
+    const manifest = jsonBlob(MANIFEST, {
+      schemaVersion: 2,
+      mediaType: MANIFEST,
+      artifactType: "application/vnd.example",
+      config: config.descriptor,
+      layers: [{
+        ...layer.descriptor,
+        annotations: { "org.opencontainers.image.title": `x\n${forged}` },
+      }],
+    });
+    const layout = await LayoutTarget.open(`${tmp}/layout`, { create: true });
+    for (const { descriptor, bytes } of [layer, config]) {
+      await layout.pushBlob(descriptor, ReadableStream.from([bytes]));
+    }
+    await layout.pushManifest(manifest.descriptor, manifest.bytes, ["v1"]);
+    const result = await ocisync(["sync", `oci:${tmp}/layout:v1`, "--events", "--once"]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /is not UTF-8 text/);
+    for (const line of result.stderr.split("\n")) assert.ok(!line.startsWith(forged), line);
   });
 });

@@ -94,3 +94,57 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "sync as root refuses an output or state that another user could lead elsewhere; nothing is made there",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    // Each step of a change goes by path: a user owning a folder on the way could swap it for a
+    // link between two steps, or link it to a folder of root's choosing, and root wrote there.
+    const tmp = await Deno.makeTempDir({ prefix: "ocisync-sync-shielded-" });
+    try {
+      await Deno.mkdir(`${tmp}/src`);
+      await Deno.writeTextFile(`${tmp}/src/a.yaml`, "a: 1\n");
+      await ocisyncOk(["push", `oci:${tmp}/layout:v1`, `${tmp}/src`]);
+      const once = (...args: string[]) =>
+        ocisync(["sync", `oci:${tmp}/layout:v1`, "--once", ...args]);
+      const theirs = `${tmp}/theirs`;
+      const rootOnly = `${tmp}/root-only`;
+      await Deno.mkdir(theirs);
+      await Deno.chown(theirs, 65534, 65534);
+      await Deno.mkdir(rootOnly, { mode: 0o700 });
+      await Deno.symlink(rootOnly, `${theirs}/flows`);
+      await runOk("chown", ["-h", "65534:65534", `${theirs}/flows`]);
+      const open = `${tmp}/open`;
+      await Deno.mkdir(open);
+      await Deno.chmod(open, 0o777);
+
+      const linked = expectExit(await once("-o", `${theirs}/flows`), 2);
+      assert.match(
+        linked.stderr,
+        /refusing to sync as root into .*theirs\/flows: .*theirs\/flows can be replaced by another user: its folder is owned by uid 65534/,
+      );
+      const writable = expectExit(await once("-o", `${open}/flows`), 2);
+      assert.match(writable.stderr, /may be written by others than root \(mode 777\)/);
+      const state = expectExit(await once("-o", `${tmp}/out`, "--state", `${theirs}/s.json`), 2);
+      assert.match(state.stderr, /refusing to keep the state as root in .*theirs/);
+      // A link of root's, in root's folder, that leads into the other user's folder.
+      await Deno.symlink(`${theirs}/real.json`, `${tmp}/state.json`);
+      const led = expectExit(await once("-o", `${tmp}/out`, "--state", `${tmp}/state.json`), 2);
+      assert.match(led.stderr, /refusing to keep the state as root in .*theirs/);
+      for (const folder of [rootOnly, open, theirs]) {
+        const made = (await Array.fromAsync(Deno.readDir(folder))).map((e) => e.name);
+        assert.deepEqual(made, folder === theirs ? ["flows"] : [], `${folder}: ${made}`);
+      }
+      assert.equal(await Deno.lstat(`${tmp}/out`).then(() => true, () => false), false);
+
+      // In folders only root can change, it delivers.
+      await Deno.remove(`${tmp}/state.json`);
+      await ocisyncOk(["sync", `oci:${tmp}/layout:v1`, "--once", "-o", `${tmp}/out`]);
+      assert.equal(await Deno.readTextFile(`${tmp}/out/current/a.yaml`), "a: 1\n");
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});

@@ -32,11 +32,13 @@
  */
 import { decompressStream } from "../compress/decompress.ts";
 import { lstatOrUndefined, sameFile } from "../fs/stat.ts";
+import { exposure, shieldedChain } from "../fs/shielded.ts";
 import { makeMarkedFolder, unmarkTemporary, withoutInterruption } from "../fs/interrupted.ts";
 import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
 import { mountPointBelow, removeFolderTree } from "../fs/mounts.ts";
 import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
 import {
+  escapeRemote,
   IntegrityError,
   NetworkError,
   NotFoundError,
@@ -297,7 +299,9 @@ function copiedNames(manifest: Manifest, taken: number[]): string[] {
       title === ".."
     ) {
       throw new UnsafeContentError(
-        `refusing to copy layer ${index} as "${title}": a copied layer is named by a plain ` +
+        `refusing to copy layer ${index} as "${
+          escapeRemote(title)
+        }": a copied layer is named by a plain ` +
           "file name (no /, no . or ..)",
         { hint: "extract the layers instead (the default), which writes titles as paths" },
       );
@@ -385,7 +389,9 @@ function explainMixedTitles(error: unknown, layer: Descriptor): unknown {
   const title = layer.annotations?.[TITLE_ANNOTATION];
   if (!(error instanceof NotTarError) || title === undefined) return error;
   return new UnsafeContentError(
-    `layer ${layer.digest} ("${title}") is not a tar archive: this manifest mixes titled and ` +
+    `layer ${layer.digest} ("${
+      escapeRemote(title)
+    }") is not a tar archive: this manifest mixes titled and ` +
       "untitled layers, so it was read as an image; an artifact titles every layer",
     { hint: "push it again as an artifact, with every file titled", cause: error, option: "files" },
   );
@@ -400,7 +406,9 @@ function artifactPath(layer: Descriptor): string {
   const title = layer.annotations![TITLE_ANNOTATION];
   const parts = title.split("/").filter((p) => p !== "" && p !== ".");
   if (title.startsWith("/") || parts.includes("..") || parts.length === 0) {
-    throw new UnsafeContentError(`refusing artifact file "${title}": it leaves the target`);
+    throw new UnsafeContentError(
+      `refusing artifact file "${escapeRemote(title)}": it leaves the target`,
+    );
   }
   refuseWhiteout(title, parts);
   return parts.join("/");
@@ -419,7 +427,9 @@ const WHITEOUT_PREFIX = ".wh.";
 function refuseWhiteout(title: string, parts: string[]): void {
   if (!parts.some((part) => part.startsWith(WHITEOUT_PREFIX))) return;
   throw new UnsafeContentError(
-    `refusing the file "${title}": a name starting with ${WHITEOUT_PREFIX} is a whiteout, which ` +
+    `refusing the file "${
+      escapeRemote(title)
+    }": a name starting with ${WHITEOUT_PREFIX} is a whiteout, which ` +
       "deletes files in a layer, and is never written as a file",
     { hint: "rename the file before pushing it" },
   );
@@ -723,41 +733,6 @@ const PLACED_MODE = 0o755;
 /** Whether `info` (from `lstat`) is the folder `identity` was, and not a link to one. */
 function sameFolder(info: Deno.FileInfo | undefined, identity: Deno.FileInfo): boolean {
   return info?.isDirectory === true && sameFile(identity, info);
-}
-
-/** A folder of a path, with what `lstat` said of it. */
-interface Folder {
-  path: string;
-  info: Deno.FileInfo;
-}
-
-/**
- * The folders of the real path `path` from `/` down, as far as no user but root can replace
- * any of them: `exposed` says why the next one could be, when one could.
- */
-async function shieldedChain(path: string): Promise<{ folders: Folder[]; exposed?: string }> {
-  const folders: Folder[] = [{ path: "/", info: await Deno.lstat("/") }];
-  for (const name of path.split("/").filter((part) => part !== "")) {
-    const parent = folders.at(-1)!;
-    const child = `${parent.path === "/" ? "" : parent.path}/${name}`;
-    const info = await Deno.lstat(child);
-    const why = exposure(parent.info, info.uid);
-    if (why) return { folders, exposed: `${child} can be replaced by another user: ${why}` };
-    folders.push({ path: child, info });
-  }
-  return { folders };
-}
-
-/**
- * Why a user other than root could rename, or put a link in place of, an entry owned by
- * `ownerUid` in the folder `parent`; undefined when none can. The sticky bit keeps others off
- * the entries they do not own, as in `/tmp`.
- */
-function exposure(parent: Deno.FileInfo, ownerUid: number | null): string | undefined {
-  const mode = parent.mode! & 0o7777;
-  if (parent.uid !== 0) return `its folder is owned by uid ${parent.uid}`;
-  if ((mode & 0o022) === 0 || ((mode & 0o1000) !== 0 && ownerUid === 0)) return undefined;
-  return `its folder may be written by others than root (mode ${mode.toString(8)})`;
 }
 
 /** Renames the tree to `destination`, which is missing. */

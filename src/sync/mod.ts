@@ -64,8 +64,14 @@ import { parsePublicKey } from "../trust/keys.ts";
 import { type VerifierFiles, wantsVerification } from "../trust/verifier.ts";
 import { sleepUnlessStopped, type SyncTick } from "./http.ts";
 import { checkPolicyReference, pickTag, type TagPolicy } from "./policy.ts";
-import { layerPaths, outputLockPath, type SyncChange, type SyncOutput } from "./outputs.ts";
-import { stateLockPath, SyncState, type SyncStateEntry } from "./state.ts";
+import {
+  layerPaths,
+  outputLockPath,
+  refuseExposedOutput,
+  type SyncChange,
+  type SyncOutput,
+} from "./outputs.ts";
+import { refuseExposedState, stateLockPath, SyncState, type SyncStateEntry } from "./state.ts";
 
 export {
   directoryOutput,
@@ -371,6 +377,8 @@ const HOLDER_READ_WAIT_MS = 25;
  * @throws {UsageError} when another process holds one of the locks; the message names the folder
  * or file, and the holder's pid, host and start time. The locks already taken are released.
  * @throws {OcisyncError} when a lock file cannot be created.
+ * @throws {UsageError} as root, when another user could lead a folder or state file elsewhere
+ * (`refuseExposedOutput`, `refuseExposedState`): checked before anything is made.
  * @example
  * ```ts
  * import { directoryOutput, lockSyncPaths, SyncState, syncLoop } from "./mod.ts";
@@ -397,6 +405,9 @@ export async function lockSyncPaths(
     for (const lock of held.splice(0).reverse()) await lock.release();
   };
   try {
+    // Before a folder or lock file is made: as root, not where another user could lead it.
+    for (const dir of paths.outputs ?? []) await refuseExposedOutput(dir);
+    for (const path of paths.states ?? []) await refuseExposedState(path);
     for (const dir of new Set((paths.outputs ?? []).map((p) => resolve(p)))) {
       await makeFolder(dir, `the output folder ${dir}`);
       held.push(await ownOrRefuse(outputLockPath(dir), `the output folder ${dir}`, "folder"));

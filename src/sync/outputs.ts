@@ -22,9 +22,17 @@
  */
 import { resolve } from "node:path";
 import { type Digest, parseDigest, sha256Digest } from "../digest/mod.ts";
-import { IntegrityError, NetworkError, OcisyncError, UnsafeContentError } from "../errors/mod.ts";
+import {
+  escapeRemote,
+  IntegrityError,
+  NetworkError,
+  OcisyncError,
+  UnsafeContentError,
+  UsageError,
+} from "../errors/mod.ts";
 import { mountPointBelow, removeFolderTree } from "../fs/mounts.ts";
 import { lstatOrUndefined, processUid, sameFile, statOrUndefined } from "../fs/stat.ts";
+import { replaceableBy } from "../fs/shielded.ts";
 import type { Target } from "../oci/target.ts";
 import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
@@ -256,7 +264,7 @@ async function* eventLines(
       content = encoding === "base64" ? bytes.toBase64() : decoder.decode(bytes);
     } catch {
       throw new OcisyncError(
-        `layer "${path}" (${layer.digest}) of ${change.reference} is not UTF-8 text`,
+        `layer "${escapeRemote(path)}" (${layer.digest}) of ${change.reference} is not UTF-8 text`,
         { hint: "ask for the base64 encoding to receive it", option: "encoding" },
       );
     }
@@ -412,6 +420,7 @@ export function directoryOutput(
   return {
     id: `directory:${root}${selection && `;${selection}`}`,
     async apply(change) {
+      await refuseExposedOutput(root);
       const version = versionDirectory(root, change.manifestDigest, options);
       const versions = await versionsFolder(root);
       if (!(await statOrUndefined(version))) {
@@ -454,6 +463,33 @@ export function directoryOutput(
       return `${version} is gone`;
     },
   };
+}
+
+/**
+ * As root, refuses an output folder that another user could replace, or in which they could
+ * replace what the sync makes (a world-writable folder, a folder of theirs above it, a link of
+ * theirs on the way): each step of a change goes by path (the pull, the swap of `current`, the
+ * removal of old versions), so such a user could swap a folder for a link between two steps and
+ * lead root's writes and removals anywhere. `pull` refuses such a folder as root too.
+ *
+ * @throws {UsageError} when such a user could.
+ * @example
+ * ```ts
+ * import { refuseExposedOutput } from "./outputs.ts";
+ * await refuseExposedOutput("/srv/flows");
+ * ```
+ */
+export async function refuseExposedOutput(root: string): Promise<void> {
+  if (processUid() !== 0) return;
+  const why = await replaceableBy(root);
+  if (why === undefined) return;
+  throw new UsageError(
+    `refusing to sync as root into ${root}: ${why}, so that user could swap a folder for a ` +
+      "link and redirect what root writes and removes",
+    {
+      hint: "run the sync as the user who owns that folder, or into a folder only root can change",
+    },
+  );
 }
 
 /** Points `ROOT/current` to `relativeTarget` in one rename; returns the old target's path. */
@@ -555,11 +591,16 @@ async function prune(
   }
 }
 
-/** Options of {@linkcode execOutput}. */
-export interface ExecOutputOptions {
+/**
+ * Options of {@linkcode execOutput}. With `directory`, its layer selection
+ * (`layerMediaTypes`, `layerOperation`) must be the folder output's, as it names the version's
+ * folder.
+ */
+export interface ExecOutputOptions
+  extends Pick<DirectoryOutputOptions, "layerMediaTypes" | "layerOperation"> {
   /**
    * The folder of a {@linkcode directoryOutput}, for `OCISYNC_DIR`: that output must come
-   * before the hook, which is given the version its `DIR/current` points to.
+   * before the hook, which is given the version's folder it has just put in place.
    */
   directory?: string;
   /**
@@ -572,8 +613,8 @@ export interface ExecOutputOptions {
 /**
  * Runs `command` with `sh -c` after each change, with `OCISYNC_REF` (the reference),
  * `OCISYNC_DIGEST` (the digest), `OCISYNC_TAG` (the tag a policy picked, or empty) and
- * `OCISYNC_DIR` (the absolute path of the version's folder that `directory`'s `current` points
- * to, or empty without `directory`) added to the environment. The hook's standard output goes to
+ * `OCISYNC_DIR` (the absolute path of the change's version folder in `directory`, as
+ * {@linkcode versionDirectory} names it, or empty without `directory`) added to the environment. The hook's standard output goes to
  * standard error, so that standard output stays JSON lines for events. A non-zero exit fails
  * the tick; when the loop is stopped, the hook's process group gets `SIGTERM`, and `SIGKILL`
  * if it has not ended {@linkcode ExecOutputOptions.killAfter} later: a hook that ignores
@@ -589,7 +630,11 @@ export function execOutput(command: string, options: ExecOutputOptions = {}): Sy
   return {
     id: `exec:${command}`,
     async apply(change) {
-      const folder = options.directory === undefined ? "" : await currentVersion(options.directory);
+      // Named by the change, not read back from `DIR/current`: whoever may write to DIR could
+      // point that link anywhere in between, and the hook runs as the sync's user.
+      const folder = options.directory === undefined
+        ? ""
+        : resolve(versionDirectory(options.directory, change.manifestDigest, options));
       let child: Deno.ChildProcess;
       try {
         child = new Deno.Command("sh", {
@@ -628,27 +673,13 @@ export function execOutput(command: string, options: ExecOutputOptions = {}): Sy
       }
       if (!status.success) {
         const how = status.signal ? `was stopped by ${status.signal}` : `exited ${status.code}`;
-        throw new OcisyncError(`the hook \`${command}\` ${how}`, {
+        // Not the command itself, which may hold a token: the message goes to logs and /healthz.
+        throw new OcisyncError(`the hook ${how}`, {
           hint: "the state stays at the last good digest: the next tick runs the hook again",
         });
       }
     },
   };
-}
-
-/**
- * The absolute path of the version `DIR/current` points to. The hook is not told the folder's
- * layer selection, which names the version: the folder's output has just swapped the link.
- */
-async function currentVersion(directory: string): Promise<string> {
-  const link = `${trimSlashes(directory)}/${CURRENT}`;
-  try {
-    return resolve(directory, await Deno.readLink(link));
-  } catch (error) {
-    throw new OcisyncError(`cannot read ${link} for the hook: ${(error as Error).message}`, {
-      hint: `deliver to the folder ${directory} before the hook`,
-    });
-  }
 }
 
 /**

@@ -28,9 +28,12 @@
  * ```
  * @module
  */
+import { dirname, resolve } from "node:path";
 import { type Digest, isDigest } from "../digest/mod.ts";
-import { OcisyncError } from "../errors/mod.ts";
+import { OcisyncError, UsageError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
+import { replaceableBy } from "../fs/shielded.ts";
+import { lstatOrUndefined, processUid } from "../fs/stat.ts";
 
 /**
  * The last good sync of one reference.
@@ -122,6 +125,8 @@ export class SyncState {
    * pulls, so a fleet's service goes on (and delivers each reference again) rather than fail at
    * every start. A file of another format version is never set aside.
    *
+   * @throws {UsageError} as root, when another user could lead the file elsewhere
+   * ({@linkcode refuseExposedState}).
    * @throws {OcisyncError} when the file cannot be read, or is not a state file (without
    * `setAside`, or of another version).
    * @example
@@ -134,6 +139,7 @@ export class SyncState {
     path: string,
     options: { setAside?: (message: string) => void } = {},
   ): Promise<SyncState> {
+    await refuseExposedState(path);
     let text: string;
     try {
       text = await Deno.readTextFile(path);
@@ -198,9 +204,45 @@ export class SyncState {
 
 async function persist(path: string, entries: Map<string, SyncStateEntry>): Promise<void> {
   const document = { version: FORMAT_VERSION, references: Object.fromEntries(entries) };
-  const slash = path.lastIndexOf("/");
-  if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true });
+  await refuseExposedState(path);
+  await Deno.mkdir(dirname(path), { recursive: true });
   await writeFileAtomic(path, [new TextEncoder().encode(`${JSON.stringify(document, null, 2)}\n`)]);
+}
+
+/**
+ * As root, refuses a state file in a folder that another user could replace or write in, or a
+ * link to one: they could put a link at the state's path, and root would write where it leads,
+ * or put their own state there, and the sync would skip a digest it never delivered. A link in
+ * a folder only root can change is root's own.
+ *
+ * @throws {UsageError} when such a user could.
+ * @example
+ * ```ts
+ * import { refuseExposedState } from "./state.ts";
+ * await refuseExposedState("/var/lib/ocisync/state.json");
+ * ```
+ */
+export async function refuseExposedState(path: string): Promise<void> {
+  if (processUid() !== 0) return;
+  for (const folder of await foldersOnTheWay(path)) {
+    const why = await replaceableBy(folder);
+    if (why === undefined) continue;
+    throw new UsageError(`refusing to keep the state as root in ${folder}: ${why}`, {
+      hint: "keep --state in a folder only root can change, or run the sync as its owner",
+    });
+  }
+}
+
+/** The folders of `path` and of each link it leads through, up to 40, its target made or not. */
+async function foldersOnTheWay(path: string): Promise<Set<string>> {
+  const folders = new Set([dirname(path)]);
+  for (let hops = 0; hops < 40; hops++) {
+    const info = await lstatOrUndefined(path);
+    if (!info?.isSymlink) break;
+    path = resolve(dirname(path), await Deno.readLink(path));
+    folders.add(dirname(path));
+  }
+  return folders;
 }
 
 /** Whether `text` is a state document of another format version, which is never set aside. */
@@ -221,8 +263,9 @@ function parseState(text: string, path: string): Map<string, SyncStateEntry> {
   let document: { version?: unknown; references?: unknown };
   try {
     document = JSON.parse(text);
-  } catch (error) {
-    throw invalid((error as Error).message);
+  } catch {
+    // Not the parser's message, which quotes the text: what a link led to must not be shown.
+    throw invalid("it is not JSON");
   }
   if (document?.version !== FORMAT_VERSION) throw invalid(`version is not ${FORMAT_VERSION}`);
   const references = document.references;

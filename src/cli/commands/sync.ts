@@ -12,7 +12,7 @@ import { registryOptions } from "../registry_flags.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { parseSize } from "../../units/mod.ts";
 import { parseMaxEntries } from "./pull.ts";
-import { NotFoundError, OcisyncError, UsageError } from "../../errors/mod.ts";
+import { escapeRemote, NotFoundError, OcisyncError, UsageError } from "../../errors/mod.ts";
 import { exitCodeOf, STOP_SIGNALS } from "../exit.ts";
 import { formatReference, registryOf } from "../../ref/mod.ts";
 import { Session, type SessionOptions } from "../../target/mod.ts";
@@ -309,7 +309,10 @@ function outputsOf(
     outputs.push(eventsOutput(context.stdout!, { encoding, maxEventsSize: context.maxEventsSize }));
   }
   if (target.exec !== undefined) {
-    outputs.push(execOutput(target.exec, { directory: target.output }));
+    const { layerMediaTypes, layerOperation } = target;
+    outputs.push(
+      execOutput(target.exec, { directory: target.output, layerMediaTypes, layerOperation }),
+    );
   }
   if (target.webhook !== undefined) {
     const { retries, timeout, log } = context.registry;
@@ -339,7 +342,10 @@ function errorText(error: unknown): string {
   return error instanceof SignatureError ? `signature refused: ${message}` : message;
 }
 
-/** A tick as one line of text. */
+/**
+ * A tick as one line of text, always one: a line break in an error's words (a registry's, an
+ * image's titles) is written out, so that it cannot forge a tick line of its own.
+ */
 function tickText(tick: SyncTick): string {
   const reference = tick.tag === undefined ? tick.reference : `${tick.reference} (tag ${tick.tag})`;
   const parts = [new Date(tick.startedAt).toISOString(), reference, tick.status];
@@ -360,5 +366,5 @@ function tickText(tick: SyncTick): string {
   }
   parts.push(`in ${tick.durationMs} ms`);
   if (tick.nextTickMs !== undefined) parts.push(`next in ${(tick.nextTickMs / 1000).toFixed(1)}s`);
-  return parts.join(" ");
+  return escapeRemote(parts.join(" "));
 }
