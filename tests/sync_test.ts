@@ -820,6 +820,22 @@ Deno.test("config, jitter and metrics: validation and formats", () => {
     "targets:\n  - {reference: x, output: /o}\n  - {reference: y, output: /o}\n",
     /^s\.yaml:3:28: output: another target writes \/o/,
   );
+  // One inside another's: its sync would pull into, or prune, the other's versions.
+  bad(
+    "targets:\n  - {reference: x, output: /o}\n  - {reference: y, output: /o/current/sub}\n",
+    /^s\.yaml:3:28: output: another target writes around \/o\/current\/sub/,
+  );
+  bad(
+    "targets:\n  - {reference: x, output: /o/.ocisync}\n  - {reference: y, output: /o}\n",
+    /^s\.yaml:3:28: output: another target writes inside \/o/,
+  );
+  assert.equal(
+    parseSyncConfig(
+      "targets:\n  - {reference: x, output: /o}\n  - {reference: y, output: /o2}\n",
+      "s.yaml",
+    ).targets.length,
+    2,
+  );
 
   const metrics = new SyncMetrics([{ reference: 'r"1', interval: 1000 }]);
   const tick = (status: SyncTick["status"], startedAt: number): SyncTick => ({

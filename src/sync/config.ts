@@ -456,12 +456,22 @@ export function parseSyncConfig(text: string, file: string): SyncConfig {
         `${at(node)}: ${path} has no output: give events, output, exec or webhook`,
       );
     }
-    // Compared as absolute paths: `live` and `./live` are one folder, with one lock.
+    // Compared as absolute paths: `live` and `./live` are one folder, with one lock. One inside
+    // another's would be pulled into, or pruned, by the other's sync.
     if (target.output !== undefined) {
-      if (folders.has(resolvePath(target.output))) {
-        throw new UsageError(`${name("output")}: another target writes ${target.output}`);
+      const folder = resolvePath(target.output);
+      const other = [...folders].find((f) =>
+        f === folder || within(folder, f) || within(f, folder)
+      );
+      if (other !== undefined) {
+        const how = other === folder
+          ? "writes"
+          : within(folder, other)
+          ? "writes around"
+          : "writes inside";
+        throw new UsageError(`${name("output")}: another target ${how} ${target.output}`);
       }
-      folders.add(resolvePath(target.output));
+      folders.add(folder);
     }
     const stateFile = target.state === undefined ? "" : resolvePath(target.state);
     const stateKey = `${stateFile}\n${formatReference(target.reference)}`;
@@ -477,6 +487,11 @@ export function parseSyncConfig(text: string, file: string): SyncConfig {
     targets.push(target);
   }
   return { targets };
+}
+
+/** Whether the absolute path `inner` is below the folder `outer`. */
+function within(inner: string, outer: string): boolean {
+  return inner.startsWith(outer === "/" ? "/" : `${outer}/`);
 }
 
 /** A mapping's pairs by key, refusing keys other than `allowed`. */

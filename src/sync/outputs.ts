@@ -505,7 +505,8 @@ async function swapCurrent(root: string, relativeTarget: string): Promise<string
     });
   }
   const previous = existing && `${root}/${await Deno.readLink(link)}`;
-  const temporary = `${root}/.${CURRENT}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  await removeLeftLinks(root);
+  const temporary = `${root}/${SWAP_LINK_PREFIX}${crypto.randomUUID().slice(0, 8)}`;
   await Deno.symlink(relativeTarget, temporary);
   try {
     await Deno.rename(temporary, link);
@@ -514,6 +515,21 @@ async function swapCurrent(root: string, relativeTarget: string): Promise<string
     throw new OcisyncError(`cannot replace ${link}: ${(error as Error).message}`);
   }
   return previous;
+}
+
+/** How the link made for the swap of `current` is named, before its 8 random hex digits. */
+const SWAP_LINK_PREFIX = `.${CURRENT}.tmp-`;
+
+/**
+ * Removes the links a swap made and a killed sync left in `root` (SIGKILL between the link and
+ * its rename): only this process swaps there, as it holds the folder's lock.
+ */
+async function removeLeftLinks(root: string): Promise<void> {
+  for await (const entry of Deno.readDir(root)) {
+    if (!entry.isSymlink || !entry.name.startsWith(SWAP_LINK_PREFIX)) continue;
+    if (!/^[0-9a-f]{8}$/.test(entry.name.slice(SWAP_LINK_PREFIX.length))) continue;
+    await Deno.remove(`${root}/${entry.name}`).catch(() => {});
+  }
 }
 
 /** `DIR/.ocisync` as the sync found it: its path and the identity it is checked against. */
