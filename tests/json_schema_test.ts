@@ -221,6 +221,22 @@ Deno.test("--json of login, logout, push, tags; sync --events and --log-format j
     const log = jsonLines(sync.stderr);
     assert.equal((log[0] as { status: string }).status, "changed");
     for (const line of log) assertValid("sync-log", line);
+    // A warning and the error the process exits with are JSON lines too, the dispatcher's hint
+    // included: nothing but JSON reaches a log shipper.
+    await Deno.writeTextFile(`${tmp}/bad-state.json`, "not a state");
+    const failed = await ocisync(
+      ["sync", `${registry.host}/t/flows:nope`, "--once", "--events", "--log-format", "json"]
+        .concat(["--state", `${tmp}/bad-state.json`]),
+      { env },
+    );
+    assert.equal(failed.code, 4, failed.stderr);
+    const lines = jsonLines(failed.stderr) as Record<string, unknown>[];
+    for (const line of lines) assertValid("sync-log", line);
+    assert.match(String(lines.find((l) => l.level === "warning")?.msg), /is not valid/);
+    const last = lines.at(-1)!;
+    assert.equal(last.level, "error");
+    assert.equal(last.exitCode, 4);
+    assert.match(String(last.hint), /has the tags v1/);
 
     assertValid("logout", await json(["logout", registry.host], { env }));
   } finally {

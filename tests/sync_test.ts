@@ -579,7 +579,10 @@ Deno.test("registry down: failures, /healthz 503, recovery, --max-failures exits
       const last = sync.ticks().at(-1)!;
       assert.equal(last.status, "failed");
       assert.equal(last.failures, 20);
-      assert.ok(sync.lines.some((l) => l.startsWith("ocisync: error:")));
+      // The error the process exits with is a JSON line too, last.
+      const exit = sync.logs().at(-1)!;
+      assert.equal(exit.level, "error");
+      assert.equal(exit.exitCode, 6);
     });
   });
 });

@@ -37,6 +37,7 @@ export function outputMode(options: ParsedOptions): OutputMode {
     quiet: options.quiet === true,
     verbose: debug || options.verbose === true,
     debug,
+    logLines: options["log-format"] === "json",
   };
 }
 

@@ -25,6 +25,7 @@ import {
 import type { HttpExchange } from "../remote/transport/logging.ts";
 import { redactHeader, redactUrl } from "../remote/transport/redact.ts";
 import { SignatureError } from "../trust/errors.ts";
+import { exitCodeOf } from "./exit.ts";
 
 /** How a command reports. */
 export interface OutputMode {
@@ -36,6 +37,11 @@ export interface OutputMode {
   verbose?: boolean;
   /** Also log HTTP headers, redacted, and the stack trace of an error and its causes. */
   debug?: boolean;
+  /**
+   * Write warnings and the error as JSON lines on stderr, each with `time` and `level`, as
+   * `sync --log-format json` writes its ticks: one stream that a log shipper parses whole.
+   */
+  logLines?: boolean;
 }
 
 /** Where output goes; tests and the library can pass their own writers. */
@@ -116,6 +122,7 @@ export class Output {
 
   /** A warning on stderr, shown in every mode. */
   warn(message: string): void {
+    if (this.mode.logLines) return this.#logLine({ level: "warning", msg: message });
     this.#print(this.#streams.stderr, `ocisync: warning: ${message}`);
   }
 
@@ -125,6 +132,15 @@ export class Output {
    */
   error(error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
+    if (this.mode.logLines) {
+      return this.#logLine({
+        level: "error",
+        msg: message,
+        ...(error instanceof OcisyncError && error.hint ? { hint: hintWithFlag(error) } : {}),
+        ...(error instanceof SignatureError ? { rejected: error.rejected } : {}),
+        exitCode: exitCodeOf(error),
+      });
+    }
     let text = `ocisync: error: ${message}`;
     // Why each signature was refused, as cosign says it.
     if (error instanceof SignatureError) {
@@ -139,6 +155,11 @@ export class Output {
       text += `\n${depth++ ? "caused by: " : ""}${e.stack}`;
     }
     this.#print(this.#streams.stderr, text);
+  }
+
+  /** Writes one JSON line of `fields` on stderr, after the time. */
+  #logLine(fields: Record<string, unknown>): void {
+    this.#print(this.#streams.stderr, JSON.stringify({ time: new Date(), ...fields }));
   }
 
   /** Writes text for people, and a newline, with its control characters written out. */
