@@ -225,3 +225,23 @@ Deno.test("an invalid state file is set aside with a warning and the sync goes o
     assert.equal(await Deno.readTextFile(`${tmp}/state.json`), newer);
   });
 });
+
+Deno.test("a sync --once that fails leaves no folder it made for its locks", async () => {
+  await withLayout(async (tmp) => {
+    const failed = await ocisync(
+      ["sync", "oci:layout:nope", "-o", "new/out", "--state", "states/s.json", "--once"],
+      { cwd: tmp },
+    );
+    assert.equal(failed.code, 4, shown(failed));
+    assert.equal(await exists(`${tmp}/new`), false);
+    assert.equal(await exists(`${tmp}/states`), false);
+    // A folder that was there is left, as it was.
+    await Deno.mkdir(`${tmp}/there`);
+    assert.equal(
+      (await ocisync(["sync", "oci:layout:nope", "-o", "there", "--once"], { cwd: tmp })).code,
+      4,
+    );
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(`${tmp}/there`)), []);
+    assert.equal(await exists(`${tmp}/there`), true);
+  });
+});

@@ -52,6 +52,7 @@ import { basename, dirname, resolve } from "node:path";
 import { type Digest, sha256Digest } from "../digest/mod.ts";
 import { OcisyncError, UsageError } from "../errors/mod.ts";
 import { describeLockHolder, FileLock, readLockHolder } from "../fs/lock.ts";
+import { lstatOrUndefined } from "../fs/stat.ts";
 import { formatPlatform, hostPlatform } from "../image/platform.ts";
 import type { Target } from "../oci/target.ts";
 import type { Descriptor, Platform } from "../oci/types.ts";
@@ -401,21 +402,25 @@ export async function lockSyncPaths(
   paths: { outputs?: string[]; states?: string[] },
 ): Promise<SyncLocks> {
   const held: FileLock[] = [];
+  // Folders made for a lock: removed again if they are still empty when the locks go, so that
+  // a sync that failed at once leaves no trace.
+  const made: string[] = [];
   const release = async () => {
     for (const lock of held.splice(0).reverse()) await lock.release();
+    for (const folder of made.splice(0).reverse()) await Deno.remove(folder).catch(() => {});
   };
   try {
     // Before a folder or lock file is made: as root, not where another user could lead it.
     for (const dir of paths.outputs ?? []) await refuseExposedOutput(dir);
     for (const path of paths.states ?? []) await refuseExposedState(path);
     for (const dir of new Set((paths.outputs ?? []).map((p) => resolve(p)))) {
-      await makeFolder(dir, `the output folder ${dir}`);
+      made.push(...await makeFolder(dir, `the output folder ${dir}`));
       held.push(await ownOrRefuse(outputLockPath(dir), `the output folder ${dir}`, "folder"));
     }
     const states = new Set<string>();
     for (const path of paths.states ?? []) {
       const file = resolve(path);
-      await makeFolder(dirname(file), `the folder of the state file ${file}`);
+      made.push(...await makeFolder(dirname(file), `the folder of the state file ${file}`));
       states.add(await realFile(file));
     }
     for (const file of states) {
@@ -445,13 +450,19 @@ async function realFile(path: string): Promise<string> {
   }
 }
 
-/** Creates a folder where missing, for its lock file. */
-async function makeFolder(path: string, what: string): Promise<void> {
+/** Creates a folder where missing, for its lock file; returns the folders made, outermost first. */
+async function makeFolder(path: string, what: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (let folder = path; folder !== dirname(folder); folder = dirname(folder)) {
+    if (await lstatOrUndefined(folder)) break;
+    missing.unshift(folder);
+  }
   try {
     await Deno.mkdir(path, { recursive: true });
   } catch (error) {
     throw new OcisyncError(`cannot create ${what}: ${(error as Error).message}`, { cause: error });
   }
+  return missing;
 }
 
 /** Takes the lock `path` at once, or throws a {@linkcode UsageError} that names its holder. */
