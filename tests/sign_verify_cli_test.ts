@@ -476,3 +476,48 @@ Deno.test("sign into an oci-archive waits for its lock and adds to what the writ
     assert.match(docker.stderr, /a docker-archive holds one image, not its signature/);
   });
 });
+
+Deno.test("copy --all-tags --verify-key verifies tags the mirror has already, and leaves out signature tags", async () => {
+  // An image mirrored earlier without verification passed a gated run as "up to date", exit 0;
+  // and the .sig tags were verified as images, so a signed repository always exited 8.
+  await withRegistry({}, async (registry, tmp) => {
+    const keys = await keyFiles(tmp);
+    const source = targetOf(registry, "team/app");
+    const signed = targetOf(registry, "team/signed");
+    try {
+      const image = await pushTestImage(source, "v1");
+      await pushTestImage(source, "evil");
+      await pushPythonSignature(source, image.descriptor.digest, signer.pkcs8, source.name);
+      ok(await ocisync(["copy", "--all-tags", `${registry.host}/team/app`, `oci:${tmp}/mirror`]));
+      const gated = await ocisync(
+        ["copy", "--all-tags", `${registry.host}/team/app`, `oci:${tmp}/mirror`]
+          .concat(["--verify-key", keys.pub]),
+      );
+      refused(gated);
+
+      const only = await pushTestImage(signed, "v1");
+      await pushPythonSignature(signed, only.descriptor.digest, signer.pkcs8, signed.name);
+      const sigTag = `sha256-${only.descriptor.digest.slice("sha256:".length)}.sig`;
+      const run = () =>
+        ocisync(
+          ["copy", "--all-tags", `${registry.host}/team/signed`, `oci:${tmp}/signed`]
+            .concat(["--verify-key", keys.pub, "--signatures", "--json"]),
+        );
+      for (const round of ["copied", "up to date"]) {
+        const copied = JSON.parse(ok(await run()).stdout);
+        assertSchema("copy", copied);
+        const byTag = Object.fromEntries(
+          copied.images.map((i: { tag: string }) => [i.tag, i]),
+        );
+        assert.equal(byTag.v1.skipped, round === "up to date");
+        assert.equal(byTag.v1.verified.digest, only.descriptor.digest, round);
+        assert.match(byTag[sigTag].leftOut, /holds signatures or attestations/);
+      }
+      // The signature came with its image: the mirror verifies.
+      ok(await ocisync(["verify", `oci:${tmp}/signed:v1`, "--key", keys.pub]));
+    } finally {
+      source.close();
+      signed.close();
+    }
+  });
+});

@@ -19,13 +19,12 @@
  * ```
  * @module
  */
-import { parseDigest } from "../digest/parse.ts";
 import { sha256DigestAsync } from "../digest/verify.ts";
 import { IntegrityError, NotFoundError, UsageError } from "../errors/mod.ts";
 import { targetBlob } from "../image/blob.ts";
 import { selectManifest } from "../image/platform.ts";
 import { MediaType } from "../oci/mediatypes.ts";
-import { referrersFallbackTag } from "../oci/referrers.ts";
+import { isDigestTag, referrersFallbackTag, signatureTag } from "../oci/referrers.ts";
 import { isReferrerLister, type Target } from "../oci/target.ts";
 import { type Descriptor, parseManifestOrIndex, type Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
@@ -197,7 +196,7 @@ export async function copyImage(
     signatures: 0,
     stats: { pushed: 0, skipped: 0, mounted: 0, bytes: 0 },
   };
-  const platforms = options.platforms ?? (options.platform ? [options.platform] : []);
+  const platforms = platformsOf(options);
   let root = descriptor;
   if (options.verifier) {
     // Before anything is read for the copy: from here on, only the digests that verified.
@@ -254,7 +253,7 @@ export async function copyImage(
     }
   }
   if (options.signatures) {
-    const tag = signatureTagOf(root.digest);
+    const tag = signatureTag(root.digest);
     const signature = await resolveOrUndefined(source, tag);
     if (signature) {
       seen.delete(signature.digest); // pushed again under its tag, even if copied already
@@ -264,6 +263,11 @@ export async function copyImage(
   }
   if (copied.length > 0) await listReferrers(destination, root, copied);
   return result;
+}
+
+/** The platforms a copy takes: `platforms`, or `platform`, or none (all of an index). */
+function platformsOf(options: CopyOptions): Platform[] {
+  return options.platforms ?? (options.platform ? [options.platform] : []);
 }
 
 /**
@@ -298,6 +302,17 @@ export interface CopiedTag {
   digest: Descriptor["digest"];
   /** What the copy did; undefined when the destination had the tag at this digest already. */
   result?: CopyResult;
+  /**
+   * With a verifier, for a tag the destination had at this digest already: the verifications of
+   * the source all the same, as {@linkcode CopyResult.verifications}.
+   */
+  verifications?: VerifiedImage[];
+  /**
+   * With a verifier: why the tag was left out. A tag named after a digest (`sha256-<hex>.sig`)
+   * holds signatures or attestations, which are no image to verify; `signatures` copies the
+   * `.sig` of each image that verified.
+   */
+  leftOut?: string;
 }
 
 /** Options of {@linkcode copyTags}: those of {@linkcode copyImage}, and a signal and a listener. */
@@ -310,7 +325,9 @@ export interface CopyTagsOptions extends CopyOptions {
 
 /**
  * Copies each of `tags` from `source` to `destination`, in their order, each to the same tag; a
- * tag the destination has at the source's digest already is skipped.
+ * tag the destination has at the source's digest already is skipped. With a verifier, such a tag
+ * is verified all the same (an image mirrored before without verification must not pass), and
+ * tags named after a digest are left out ({@linkcode CopiedTag.leftOut}).
  *
  * @example
  * ```ts
@@ -331,12 +348,20 @@ export async function copyTags(
 ): Promise<CopiedTag[]> {
   const { signal, onCopied, ...copyOptions } = options;
   const copied: CopiedTag[] = [];
+  const { verifier } = copyOptions;
   for await (const tag of tags) {
     signal?.throwIfAborted();
     const descriptor = await source.resolve(tag, { signal });
+    if (verifier && isDigestTag(tag)) {
+      const leftOut = "named after a digest, it holds signatures or attestations, not an image";
+      copied.push({ tag, digest: descriptor.digest, leftOut });
+      continue;
+    }
     const there = await resolveOrUndefined(destination, tag, signal);
     if (there?.digest === descriptor.digest) {
-      copied.push({ tag, digest: descriptor.digest });
+      const verifications = verifier &&
+        await verifySource(verifier, source, descriptor, platformsOf(copyOptions));
+      copied.push({ tag, digest: descriptor.digest, ...(verifications ? { verifications } : {}) });
       continue;
     }
     const result = await copyImage(source, descriptor, destination, [tag], copyOptions);
@@ -481,6 +506,10 @@ export interface CopiedImage {
   picked?: string;
   /** What the copy did; undefined when the destination had the tag at this digest already. */
   result?: CopyResult;
+  /** See {@linkcode CopiedTag.verifications}. */
+  verifications?: VerifiedImage[];
+  /** See {@linkcode CopiedTag.leftOut}. */
+  leftOut?: string;
 }
 
 /**
@@ -562,12 +591,6 @@ async function resolveOrUndefined(
     if (error instanceof NotFoundError) return undefined;
     throw error;
   }
-}
-
-/** cosign's tag of an image's classic signatures: `sha256:<hex>` becomes `sha256-<hex>.sig`. */
-function signatureTagOf(digest: string): string {
-  const { algorithm, hex } = parseDigest(digest);
-  return `${algorithm}-${hex}.sig`;
 }
 
 /**

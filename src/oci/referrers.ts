@@ -69,3 +69,32 @@ export function referrersFallbackTag(digest: string): string {
   const { algorithm, hex } = parseDigest(digest);
   return `${algorithm}-${hex}`;
 }
+
+/**
+ * The tag of an image's classic cosign signatures: `sha256:<hex>` becomes `sha256-<hex>.sig`.
+ *
+ * @throws {UsageError} when `digest` is not a digest.
+ * @example
+ * ```ts
+ * import { signatureTag } from "./referrers.ts";
+ * signatureTag(`sha256:${"ab".repeat(32)}`); // "sha256-abab….sig"
+ * ```
+ */
+export function signatureTag(digest: string): string {
+  return `${referrersFallbackTag(digest)}.sig`;
+}
+
+/**
+ * Whether `tag` is one named after an image's digest, which holds what refers to that image, not
+ * an image: cosign's `sha256-<hex>.sig`, `.att` and `.sbom`, and the referrers fallback tag.
+ *
+ * @example
+ * ```ts
+ * import { isDigestTag } from "./referrers.ts";
+ * isDigestTag(`sha256-${"ab".repeat(32)}.sig`); // true
+ * isDigestTag("v1.2"); // false
+ * ```
+ */
+export function isDigestTag(tag: string): boolean {
+  return /^(sha256-[0-9a-f]{64}|sha512-[0-9a-f]{128})(\.(sig|att|sbom))?$/.test(tag);
+}

@@ -22,7 +22,7 @@
  * ```
  * @module
  */
-import { parseDigest } from "../digest/mod.ts";
+import { signatureTag } from "../oci/referrers.ts";
 import type { Digest } from "../digest/mod.ts";
 import { escapeRemote, NotFoundError, UsageError } from "../errors/mod.ts";
 import { MediaType } from "../oci/mediatypes.ts";
@@ -49,20 +49,7 @@ export const MAX_SIGNATURE_LAYERS = 64;
 // A signature manifest's config is a few hundred bytes; one with many layers, a few KiB.
 const MAX_CONFIG_BYTES = 1024 * 1024;
 
-/**
- * The tag of an image's classic signatures: `sha256:<hex>` becomes `sha256-<hex>.sig`.
- *
- * @throws {UsageError} when `digest` is not a digest.
- * @example
- * ```ts
- * import { signatureTag } from "./cosign.ts";
- * signatureTag(`sha256:${"ab".repeat(32)}`); // "sha256-abab….sig"
- * ```
- */
-export function signatureTag(digest: string): string {
-  const { algorithm, hex } = parseDigest(digest);
-  return `${algorithm}-${hex}.sig`;
-}
+export { signatureTag };
 
 /** Options of {@linkcode signClassic}. */
 export interface SignClassicOptions {

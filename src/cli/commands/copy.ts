@@ -123,7 +123,10 @@ export async function copy(args: ParsedArgs, reporting: Output): Promise<void> {
     await session.close();
     display.close();
     const describeVerified = verify &&
-      ((result: CopyResult) => verify.verifiedJson(result.verified, result.verifications));
+      ((image: CopiedImage) => {
+        const each = image.result?.verifications ?? image.verifications;
+        return verify.verifiedJson(image.result?.verified ?? each?.[0], each);
+      });
     report(out, sourceRefs, destinationRef, copied, describeVerified);
   } finally {
     display.close();
@@ -169,7 +172,7 @@ function report(
   sourceRefs: Reference[],
   destinationRef: Reference,
   copied: CopiedImage[],
-  describeVerified?: (result: CopyResult) => ReturnType<typeof verifiedJson>,
+  describeVerified?: (image: CopiedImage) => ReturnType<typeof verifiedJson>,
 ): void {
   const several = sourceRefs.length > 1;
   const total = {
@@ -196,16 +199,17 @@ function report(
   out.result({
     human: [
       ...copied.map((c) =>
-        `${c.result ? "copied" : "up to date"} ${name}${c.tag ? `:${c.tag}` : ""}@${c.digest}` +
-        (several ? ` from ${c.source}` : "")
+        `${c.leftOut ? "left out" : c.result ? "copied" : "up to date"} ` +
+        `${name}${c.tag ? `:${c.tag}` : ""}@${c.digest}` + (several ? ` from ${c.source}` : "") +
+        (c.leftOut ? `: ${c.leftOut}` : "")
       ),
       `  blobs ${total.copied} copied (${
         formatBytes(total.bytes)
       }), ${total.skipped} already there, ` +
       `${total.mounted} mounted`,
       ...(total.signatures > 0 ? [`  signatures ${total.signatures} copied`] : []),
-      ...(copied.some((c) => c.result?.verified)
-        ? [`  verified at the source: ${copied.filter((c) => c.result?.verified).length}`]
+      ...(describeVerified && copied.some((c) => describeVerified(c))
+        ? [`  verified at the source: ${copied.filter((c) => describeVerified(c)).length}`]
         : []),
     ].join("\n"),
     json: {
@@ -215,7 +219,7 @@ function report(
       digest: last?.digest ?? null,
       ...(last?.result?.sourceIndex ? { sourceIndex: last.result.sourceIndex } : {}),
       images: copied.map((c) => {
-        const verified = c.result && describeVerified?.(c.result);
+        const verified = describeVerified?.(c);
         return {
           ...(several ? { source: c.source } : {}),
           tag: c.tag ?? null,
@@ -225,6 +229,7 @@ function report(
           ...(c.result?.sourceIndex ? { sourceIndex: c.result.sourceIndex } : {}),
           ...(c.result?.expected ? { expectedBlobs: c.result.expected.map((d) => d.digest) } : {}),
           ...(verified ? { verified } : {}),
+          ...(c.leftOut ? { leftOut: c.leftOut } : {}),
         };
       }),
       blobsCopied: total.copied,
