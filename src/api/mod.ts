@@ -75,7 +75,7 @@ import {
   SyncState,
 } from "../sync/mod.ts";
 import type { SyncTick } from "../sync/http.ts";
-import { destinationTags, resolveToRead, Session } from "../target/mod.ts";
+import { checkTags, destinationTags, resolveToRead, Session } from "../target/mod.ts";
 import { makeWorkFolder } from "../fs/interrupted.ts";
 
 export { DEFAULT_ARTIFACT_TYPE } from "./defaults.ts";
@@ -901,9 +901,14 @@ async function pushInWorkFolder(
   return { ...result, tags };
 }
 
-/** The tags of a push: the reference's (else `latest`, unless it is by digest), then `more`. */
+/**
+ * The tags of a push: the reference's (else `latest`, unless it is by digest), then `more`;
+ * checked, so that a bad one is refused before anything is packed or sent.
+ */
 function pushTags(ref: Reference, more: string[] = []): string[] {
-  return [...new Set([...destinationTags(ref), ...more])];
+  const tags = [...new Set([...destinationTags(ref), ...more])];
+  checkTags(ref, tags);
+  return tags;
 }
 
 function platformOf(platform: string | Platform | undefined): Platform | undefined {

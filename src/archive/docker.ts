@@ -73,7 +73,7 @@ import {
   MAX_MANIFEST_BYTES,
   parseManifestOrIndex,
 } from "../oci/types.ts";
-import { parseRegistryReference } from "../ref/mod.ts";
+import { dockerArchiveTag, parseRegistryReference } from "../ref/mod.ts";
 import { countedBytes } from "../streams/mod.ts";
 import type { ArchiveOpenOptions } from "./oci.ts";
 import {
@@ -573,21 +573,9 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
     return undefined;
   }
 
-  /**
-   * `NAME:TAG` in full (`docker.io/library/app:v1`) for a reference with a `:` or `/`, or a
-   * bare tag joined to the opening name; `undefined` for a bare tag with no name.
-   *
-   * @throws {UsageError} when it is malformed, or names a digest.
-   */
+  /** The `RepoTags` entry for `reference` (see {@linkcode dockerArchiveTag}). */
   #repoTag(reference: string): string | undefined {
-    const full = /[:/]/.test(reference);
-    if (!full && this.#imageName === undefined) return undefined;
-    const text = full ? reference : `${this.#imageName}:${reference}`;
-    const ref = parseRegistryReference(text);
-    if (ref.digest !== undefined) {
-      throw new UsageError(`a docker archive tags images NAME:TAG, not by digest: ${reference}`);
-    }
-    return `${ref.registry}/${ref.repository}:${ref.tag ?? "latest"}`;
+    return dockerArchiveTag(this.#imageName, reference);
   }
 
   /**

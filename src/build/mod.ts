@@ -49,6 +49,7 @@ import {
 import { buildDepsLayer, type DepsOptions, type Libc, pipTarget } from "../python/mod.ts";
 import { type Reference, writtenPaths } from "../ref/mod.ts";
 import {
+  checkTags,
   closeTarget,
   destinationTags,
   openTarget,
@@ -188,10 +189,34 @@ export interface BuildResult {
 }
 
 /**
+ * The tags a build of `recipe` writes: the image reference's (else `latest`, unless it is by
+ * digest), then the recipe's; each checked against the destination (see `checkTags`), so that a
+ * caller can refuse a bad one before it reads credentials or installs anything.
+ *
+ * @throws {UsageError} for a tag that the destination cannot hold.
+ * @example
+ * ```ts
+ * import { parseRecipe, recipeTags } from "./mod.ts";
+ * const recipe = parseRecipe(
+ *   "image: oci:./out:v1\ntags: [latest]\nlayers:\n  - source: ./flows\n    dest: /opt/flows\n",
+ *   "ocisync.yaml",
+ * );
+ * recipeTags(recipe); // ["v1", "latest"]
+ * ```
+ */
+export function recipeTags(recipe: Recipe): string[] {
+  const tags = [...destinationTags(recipe.image), ...recipe.tags];
+  checkTags(recipe.image, tags);
+  return tags;
+}
+
+/**
  * Builds the image a recipe describes and pushes it, unless `dryRun`.
  *
  * @throws {NotFoundError} when the base lacks one of several platforms, before anything is
  * installed or sent.
+ * @throws {UsageError} for a tag that the image's destination cannot hold (see
+ * {@linkcode recipeTags}), before anything is installed or sent.
  * @throws {UsageError} for a requirements layer with its own `platforms` (pip tags) in a build
  * of several platforms.
  * @example
@@ -206,7 +231,7 @@ export interface BuildResult {
  */
 export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Promise<BuildResult> {
   const mtime = options.mtime ?? 0;
-  const tags = [...destinationTags(recipe.image), ...recipe.tags];
+  const tags = recipeTags(recipe);
   // `platforms` (the recipe's or the caller's) chooses the dependency layers' wheels; the older
   // `platform:` alone leaves the installer's defaults, as it always has.
   const chosen = options.platforms ?? recipe.platforms;

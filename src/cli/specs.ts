@@ -90,7 +90,14 @@ export const pushSpec: CommandSpec = {
     "ocisync push REF --files FILE[:TYPE]... [--artifact-type TYPE]",
   positionals: [1, Infinity],
   options: [
-    { name: "tag", short: "t", type: "list", value: "TAG", description: "also tag the image TAG" },
+    {
+      name: "tag",
+      short: "t",
+      type: "list",
+      value: "TAG",
+      description: "also tag the image TAG; one the destination cannot hold is refused before " +
+        "anything is packed or sent",
+    },
     {
       name: "platform",
       type: "list",
@@ -737,7 +744,14 @@ export const buildSpec: CommandSpec = {
       value: "REF",
       description: "push here instead of the recipe's image",
     },
-    { name: "tag", short: "t", type: "list", value: "TAG", description: "also tag the image TAG" },
+    {
+      name: "tag",
+      short: "t",
+      type: "list",
+      value: "TAG",
+      description: "also tag the image TAG; one the destination cannot hold is refused before " +
+        "anything is packed or sent",
+    },
     {
       name: "platform",
       type: "list",

@@ -48,7 +48,8 @@ export interface ConfigEdits {
 /**
  * Applies runtime edits to a config, returning a new config.
  *
- * @throws {UsageError} for an `env` entry without `=`, or a relative `workdir`.
+ * @throws {UsageError} for an `env` entry without `=`, or a relative `workdir`
+ * (see {@linkcode checkConfigEdits}).
  * @example
  * ```ts
  * import { editConfig } from "./edit.ts";
@@ -61,14 +62,10 @@ export interface ConfigEdits {
  * ```
  */
 export function editConfig(config: ImageConfig, edits: ConfigEdits): ImageConfig {
+  checkConfigEdits(edits);
   const runtime = { ...config.config };
   if (edits.env?.length) runtime.Env = mergeEnv(runtime.Env ?? [], edits.env);
-  if (edits.workdir !== undefined) {
-    if (!edits.workdir.startsWith("/")) {
-      throw new UsageError(`the working directory must be absolute, not "${edits.workdir}"`);
-    }
-    runtime.WorkingDir = edits.workdir;
-  }
+  if (edits.workdir !== undefined) runtime.WorkingDir = edits.workdir;
   if (edits.entrypoint !== undefined) {
     setOrDelete(runtime, "Entrypoint", edits.entrypoint);
     if (edits.cmd === undefined) delete runtime.Cmd;
@@ -79,6 +76,29 @@ export function editConfig(config: ImageConfig, edits: ConfigEdits): ImageConfig
     runtime.Labels = sorted({ ...runtime.Labels, ...edits.labels });
   }
   return { ...config, config: runtime };
+}
+
+/**
+ * Refuses edits that {@linkcode editConfig} would refuse, without a config: a command checks its
+ * flags with it before it packs or sends anything.
+ *
+ * @throws {UsageError} for an `env` entry without `=`, or a relative `workdir`.
+ * @example
+ * ```ts
+ * import { checkConfigEdits } from "./edit.ts";
+ * checkConfigEdits({ env: ["A=1"], workdir: "/app" }); // fine
+ * checkConfigEdits({ env: ["NOVALUE"] }); // throws
+ * ```
+ */
+export function checkConfigEdits(edits: ConfigEdits): void {
+  for (const setting of edits.env ?? []) {
+    if (setting.indexOf("=") <= 0) {
+      throw new UsageError(`an environment setting is NAME=VALUE, not "${setting}"`);
+    }
+  }
+  if (edits.workdir !== undefined && !edits.workdir.startsWith("/")) {
+    throw new UsageError(`the working directory must be absolute, not "${edits.workdir}"`);
+  }
 }
 
 function setOrDelete(
@@ -99,7 +119,6 @@ function mergeEnv(base: string[], settings: string[]): string[] {
   }
   for (const setting of settings) {
     const eq = setting.indexOf("=");
-    if (eq <= 0) throw new UsageError(`an environment setting is NAME=VALUE, not "${setting}"`);
     env.set(setting.slice(0, eq), expand(setting.slice(eq + 1), env));
   }
   return [...env].map(([name, value]) => `${name}=${value}`);

@@ -24,7 +24,7 @@
  * @module
  */
 import { verifyBytes, verifyingStream } from "../digest/verify.ts";
-import { NotFoundError, UsageError } from "../errors/mod.ts";
+import { NotFoundError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
 import type { BlobRangeFetcher, CallOptions, ReferrerLister, Target } from "../oci/target.ts";
 import { type Descriptor, parseManifestOrIndex } from "../oci/types.ts";
@@ -46,6 +46,7 @@ import {
   updateIndex,
 } from "./format.ts";
 import { lstatOrUndefined } from "../fs/stat.ts";
+import { checkLayoutTag } from "../ref/mod.ts";
 import type { GcResult } from "./gc.ts";
 
 export type { GcResult } from "./gc.ts";
@@ -60,10 +61,6 @@ export interface LayoutOpenOptions {
   /** Create the directory, `oci-layout` and an empty `index.json` where missing. */
   create?: boolean;
 }
-
-// The image-spec's grammar for `org.opencontainers.image.ref.name`.
-const REF_COMPONENT = "[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*";
-const REF_NAME = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
 
 /**
  * An OCI image layout directory.
@@ -306,13 +303,7 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
   ): Promise<void> {
     const { signal } = options;
     signal?.throwIfAborted();
-    for (const tag of tags) {
-      if (!REF_NAME.test(tag)) {
-        throw new UsageError(`invalid tag ${JSON.stringify(tag)} for an OCI image layout`, {
-          hint: 'use letters and digits, separated by "-", ".", "_", ":", "@", "+" or "/"',
-        });
-      }
-    }
+    for (const tag of tags) checkLayoutTag(tag);
     // Verified here because pushBlob skips the bytes of a blob that is already stored.
     await verifyBytes(bytes, descriptor, "manifest");
     await this.pushBlob(descriptor, ReadableStream.from([bytes]), options);

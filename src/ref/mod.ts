@@ -155,6 +155,10 @@ const DOMAIN = new RegExp(
   `^(?:\\[[a-fA-F0-9:]+\\]|${DOMAIN_LABEL}(?:\\.${DOMAIN_LABEL})*)(?::[0-9]+)?$`,
 );
 const TAG = /^\w[\w.-]{0,127}$/;
+const TAG_RULE = 'a tag is 1 to 128 letters, digits, "_", "." or "-", not starting with "." or "-"';
+// The image-spec's grammar for `org.opencontainers.image.ref.name`, an OCI layout's tags.
+const REF_COMPONENT = "[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*";
+const REF_NAME = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
 // Docker refuses a bare image ID so that it is never taken for a repository name.
 const IMAGE_ID = /^[a-f0-9]{64}$/;
 // The OCI digest grammar's shape, loose on purpose: a path ending in "@sha256:abc" is a
@@ -263,10 +267,7 @@ export function parseRegistryReference(input: string): RegistryReference {
     fail(`repository name must not be more than ${NAME_MAX_LENGTH} characters`);
   }
   if (tag !== undefined && !TAG.test(tag)) {
-    fail(
-      `invalid tag ${JSON.stringify(tag)}: a tag is 1 to 128 letters, digits, "_", "." or "-", ` +
-        'not starting with "." or "-"',
-    );
+    fail(`invalid tag ${JSON.stringify(tag)}: ${TAG_RULE}`);
   }
   const ref: RegistryReference = { kind: "registry", registry, repository };
   if (tag !== undefined) ref.tag = tag;
@@ -545,6 +546,64 @@ export function isLoopbackRegistry(registry: string): boolean {
  */
 export function isTag(text: string): boolean {
   return TAG.test(text);
+}
+
+/**
+ * Refuses a tag that a registry cannot hold, by the reference grammar ({@linkcode isTag}).
+ *
+ * @throws {UsageError} naming the tag and the grammar.
+ * @example
+ * ```ts
+ * import { checkTag } from "./mod.ts";
+ * checkTag("v1.2.3"); // fine
+ * checkTag("bad tag"); // throws: invalid tag "bad tag"
+ * ```
+ */
+export function checkTag(tag: string): void {
+  if (!TAG.test(tag)) throw new UsageError(`invalid tag ${JSON.stringify(tag)}: ${TAG_RULE}`);
+}
+
+/**
+ * Refuses a tag that an OCI image layout (or an `oci-archive:`) cannot hold: one that is not an
+ * `org.opencontainers.image.ref.name` by the image-spec's grammar.
+ *
+ * @throws {UsageError} naming the tag, with the grammar as the hint.
+ * @example
+ * ```ts
+ * import { checkLayoutTag } from "./mod.ts";
+ * checkLayoutTag("v1/linux+amd64"); // fine
+ * checkLayoutTag("Bad!"); // throws: invalid tag "Bad!" for an OCI image layout
+ * ```
+ */
+export function checkLayoutTag(tag: string): void {
+  if (!REF_NAME.test(tag)) {
+    throw new UsageError(`invalid tag ${JSON.stringify(tag)} for an OCI image layout`, {
+      hint: 'use letters and digits, separated by "-", ".", "_", ":", "@", "+" or "/"',
+    });
+  }
+}
+
+/**
+ * The `RepoTags` entry of a `docker-archive:` for `reference`: `NAME:TAG` in full
+ * (`docker.io/library/app:v1`) for a reference with a `:` or `/`, else a bare tag joined to
+ * `name`, the image name the archive was opened with; `undefined` for a bare tag with no name.
+ *
+ * @throws {UsageError} when it is malformed, or names a digest.
+ * @example
+ * ```ts
+ * import { dockerArchiveTag } from "./mod.ts";
+ * dockerArchiveTag("docker.io/library/app", "v1"); // "docker.io/library/app:v1"
+ * dockerArchiveTag(undefined, "ghcr.io/acme/app:v2"); // "ghcr.io/acme/app:v2"
+ * ```
+ */
+export function dockerArchiveTag(name: string | undefined, reference: string): string | undefined {
+  const full = /[:/]/.test(reference);
+  if (!full && name === undefined) return undefined;
+  const ref = parseRegistryReference(full ? reference : `${name}:${reference}`);
+  if (ref.digest !== undefined) {
+    throw new UsageError(`a docker archive tags images NAME:TAG, not by digest: ${reference}`);
+  }
+  return `${ref.registry}/${ref.repository}:${ref.tag ?? "latest"}`;
 }
 
 /** Splits off the registry when the first component names one, by Docker's rule. */

@@ -18,7 +18,14 @@
 import { type CallOptions, isCloser, isReferenceFetcher, type Target } from "../oci/target.ts";
 import type { Descriptor } from "../oci/types.ts";
 import { UsageError } from "../errors/mod.ts";
-import { formatReference, type Reference, referenceString } from "../ref/mod.ts";
+import {
+  checkLayoutTag,
+  checkTag,
+  dockerArchiveTag,
+  formatReference,
+  type Reference,
+  referenceString,
+} from "../ref/mod.ts";
 import type { RegistryOptions } from "../remote/registry.ts";
 import { openLocalTarget, openRegistryTarget } from "./open.ts";
 import type { Session } from "./session.ts";
@@ -148,6 +155,30 @@ function wantedOf(reference: Reference): string | undefined {
 export function destinationTags(reference: Reference): string[] {
   if (reference.tag) return [reference.tag];
   return reference.digest ? [] : [DEFAULT_TAG];
+}
+
+/**
+ * Refuses any of `tags` that the target `reference` names could not store, with the error that
+ * storing it would give: a registry takes the reference grammar's tags, an `oci:` layout and an
+ * `oci-archive:` the image-spec's `ref.name`, a `docker-archive:` a tag or `NAME:TAG`. A push
+ * checks its tags with it before it packs or sends anything: a tag refused once the manifest is
+ * stored under the others would fail a push half done.
+ *
+ * @throws {UsageError} for the first tag refused.
+ * @example
+ * ```ts
+ * import { checkTags } from "./mod.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * checkTags(parseReference("oci:./bundle:v1"), ["v1", "linux/amd64"]); // fine
+ * checkTags(parseReference("localhost:5000/app:v1"), ["v1", "bad tag"]); // throws
+ * ```
+ */
+export function checkTags(reference: Reference, tags: string[]): void {
+  for (const tag of tags) {
+    if (reference.kind === "registry") checkTag(tag);
+    else if (reference.kind === "layout" || reference.format === "oci") checkLayoutTag(tag);
+    else dockerArchiveTag(reference.name, tag);
+  }
 }
 
 /**

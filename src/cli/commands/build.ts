@@ -12,7 +12,7 @@ import { transferDisplay } from "../progress.ts";
 import { libcOption, warnUnpinned } from "./deps.ts";
 import { parsePlatforms, platformList } from "../platforms.ts";
 import { reportPush } from "./push.ts";
-import { buildImage, readRecipe } from "../../build/mod.ts";
+import { buildImage, readRecipe, recipeTags } from "../../build/mod.ts";
 import { formatPlatform } from "../../image/platform.ts";
 import { parseReference, registryOf } from "../../ref/mod.ts";
 export { buildSpec } from "../specs.ts";
@@ -27,8 +27,10 @@ export async function build(args: ParsedArgs, out: Output): Promise<void> {
   const libc = libcOption(options);
   const recipe = await readRecipe(options.file as string | undefined ?? "ocisync.yaml");
   if (options.image) recipe.image = parseReference(options.image as string);
-  const targets = await registryOptions(options, out, registryOf(recipe.image, recipe.base));
   recipe.tags.push(...(options.tag as string[] | undefined ?? []));
+  // Checked before a password is read or anything installed; buildImage checks them again.
+  recipeTags(recipe);
+  const targets = await registryOptions(options, out, registryOf(recipe.image, recipe.base));
   const dryRun = options["dry-run"] === true;
   const display = transferDisplay(out, "uploaded");
   try {

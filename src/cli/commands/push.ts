@@ -13,7 +13,7 @@ import { stepProgress, transferDisplay } from "../progress.ts";
 import { NotFoundError, UsageError } from "../../errors/mod.ts";
 import { appendPlan } from "../../image/append.ts";
 import { createdAt } from "../../image/build.ts";
-import type { ConfigEdits } from "../../image/edit.ts";
+import { checkConfigEdits, type ConfigEdits } from "../../image/edit.ts";
 import type { PreparedLayer } from "../../image/blob.ts";
 import { imagePlan, type IndexPlan, indexPlan } from "../../image/plan.ts";
 import { DEFAULT_PLATFORM, formatPlatform } from "../../image/platform.ts";
@@ -49,7 +49,7 @@ import {
   writtenPaths,
 } from "../../ref/mod.ts";
 import { isPushAuthenticator, type Target } from "../../oci/target.ts";
-import { destinationTags } from "../../target/mod.ts";
+import { checkTags, destinationTags } from "../../target/mod.ts";
 import { parseKeyValues } from "../../units/mod.ts";
 import { DEFAULT_ARTIFACT_TYPE, pushSpec } from "../specs.ts";
 import { makeWorkFolder } from "../../fs/interrupted.ts";
@@ -88,6 +88,14 @@ export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
     );
   }
   const tags = [...destinationTags(reference), ...(options.tag as string[] | undefined ?? [])];
+  // Every value is checked before a session opens or anything is packed: refused later, a tag
+  // or a config edit would fail a push half done, the image stored under the other tags or a
+  // layout made for it.
+  checkTags(reference, tags);
+  const files = options.files ? artifactFiles(options, sources) : undefined;
+  const image = files
+    ? undefined
+    : { compression: compressionOption(options), edits: configEdits(options) };
   const annotations = parseKeyValues(options.annotation as string[] | undefined, "--annotation");
   const concurrency = positiveInteger(options.concurrency as string | undefined, "--concurrency") ??
     4;
@@ -112,12 +120,9 @@ export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
   let base: OpenedBase | undefined;
   try {
     let result: PushResult | IndexReport;
-    if (options.files) {
+    if (files) {
       const artifactType = options["artifact-type"] as string | undefined ??
         DEFAULT_ARTIFACT_TYPE;
-      const imageOnly = IMAGE_ONLY_OPTIONS.find((name) => options[name] !== undefined);
-      if (imageOnly) throw new UsageError(`--${imageOnly} is for images, not --files artifacts`);
-      const files = sources.map(artifactFile);
       // Every file is there before a layout is created for them.
       for (const file of files) await Deno.stat(file.path);
       result = await pushArtifact(
@@ -134,8 +139,7 @@ export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
         },
       );
     } else {
-      const compression = compressionOption(options);
-      const edits = configEdits(options);
+      const { compression, edits } = image!;
       if (reference.kind === "registry") await openDestination();
       const layers: StartedLayer[] = [];
       for (const source of sources) {
@@ -278,7 +282,14 @@ export function indexReport(
   };
 }
 
-/** The config edits that the options ask for. */
+/** The files of an artifact, once no option for images is given with them. */
+function artifactFiles(options: ParsedArgs["options"], sources: string[]): ArtifactFile[] {
+  const imageOnly = IMAGE_ONLY_OPTIONS.find((name) => options[name] !== undefined);
+  if (imageOnly) throw new UsageError(`--${imageOnly} is for images, not --files artifacts`);
+  return sources.map(artifactFile);
+}
+
+/** The config edits that the options ask for, checked. */
 function configEdits(options: ParsedArgs["options"]): ConfigEdits {
   const edits: ConfigEdits = {
     env: options.env as string[] | undefined,
@@ -290,6 +301,7 @@ function configEdits(options: ParsedArgs["options"]): ConfigEdits {
     const value = options[name] as string | undefined;
     if (value !== undefined) edits[name] = commandValue(value, `--${name}`);
   }
+  checkConfigEdits(edits);
   return edits;
 }
 
