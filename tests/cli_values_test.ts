@@ -1,10 +1,11 @@
 /**
  * Values given on the command line are checked before they can do harm: a tag that the
  * destination cannot hold is refused before anything is packed or sent, not once the image was
- * pushed under the other tags. Each case runs the CLI against the real registry, and asks the
- * registry's own API what it holds.
+ * pushed under the other tags; an empty `--password-stdin` is refused before it is sent. Each
+ * case runs the CLI against the real registry, and asks the registry's own API what it holds.
  */
 import assert from "node:assert/strict";
+import { RUN_FLAGS } from "../scripts/permissions.ts";
 import { ocisync, type RunResult, shown } from "./helpers/cli.ts";
 import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
 import { isolatedEnv } from "./helpers/servers.ts";
@@ -68,4 +69,55 @@ Deno.test("cli values: a bad --tag is refused before push or build sends anythin
       assert.deepEqual(listing(), before, `nothing is created: ${args.join(" ")}`);
     }
   });
+});
+
+Deno.test("cli values: an empty --password-stdin is refused, for every command, before it is sent", async () => {
+  await withRegistry({ auth: "basic" }, async (registry, tmp) => {
+    await Deno.mkdir(`${tmp}/src`);
+    await Deno.writeTextFile(`${tmp}/src/a.txt`, "a\n");
+    const env = isolatedEnv(tmp);
+    const image = `${registry.host}/app:v1`;
+    const user = ["-u", registry.username, "--password-stdin"];
+    const commands = [
+      ["push", image, "src", ...user],
+      ["pull", image, "-o", "out", ...user],
+      ["inspect", image, ...user],
+      ["copy", image, "oci:./copied:v1", ...user],
+      ["tags", `${registry.host}/app`, ...user],
+      ["login", registry.host, ...user],
+    ];
+    for (const args of commands) {
+      for (const stdin of ["", "\n", "\r\n"]) {
+        const result = await ocisync(args, { cwd: tmp, env, stdin });
+        assertUsageError(result, /--password-stdin read an empty password/);
+        assert.doesNotMatch(result.stderr, /refused the credentials/, shown(result));
+      }
+    }
+    // Refused before any request: the registry never saw the empty password, and login saved
+    // nothing.
+    assert.deepEqual(await registry.requests(), []);
+    assert.deepEqual([...Deno.readDirSync(tmp)].map((entry) => entry.name), ["src"]);
+  });
+});
+
+Deno.test("cli values: --password-stdin without --username fails before reading standard input", async () => {
+  // Standard input stays open, as a terminal's does until Ctrl-D: the usage error must not wait.
+  const main = new URL("../main.ts", import.meta.url).pathname;
+  for (const args of [["inspect", "127.0.0.1:9/app:v1"], ["push", "oci:./x:v1", "."]]) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...RUN_FLAGS, main, ...args, "--password-stdin"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const output = await child.output().finally(() => clearTimeout(timer));
+    await child.stdin.close().catch(() => {});
+    const result = {
+      code: output.code,
+      stdout: new TextDecoder().decode(output.stdout),
+      stderr: new TextDecoder().decode(output.stderr),
+    };
+    assertUsageError(result, /--password-stdin needs --username/);
+  }
 });

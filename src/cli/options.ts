@@ -53,7 +53,8 @@ export const REGISTRY_OPTIONS: OptionSpec[] = [
   {
     name: "password-stdin",
     type: "boolean",
-    description: "read the password or token from standard input",
+    description: "read the password or token from standard input; needs --username, and an " +
+      "empty one is refused",
   },
   {
     name: "password",

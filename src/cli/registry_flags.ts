@@ -38,11 +38,7 @@ export async function registryOptions(
       },
     );
   }
-  let password: string | undefined;
-  if (options["password-stdin"]) {
-    password = (await new Response(Deno.stdin.readable).text()).replace(/\r?\n$/, "");
-    if (!options.username) throw new UsageError("--password-stdin needs --username");
-  }
+  const password = options["password-stdin"] ? await stdinPassword(options) : undefined;
   const retries = options.retries === undefined
     ? undefined
     : parseWholeNumber(options.retries as string, "--retries", RETRIES_BOUNDS);
@@ -74,6 +70,22 @@ export async function registryOptions(
     log: out.mode.verbose ? (line) => out.verbose(line) : undefined,
     onExchange: out.mode.debug ? (exchange) => logExchange(out, exchange, ++exchanges) : undefined,
   };
+}
+
+/**
+ * The password of `--password-stdin`, without its final line break. `--username` is checked
+ * first, so that a mistake does not wait for the end of input (a terminal's Ctrl-D); an empty
+ * password is refused here rather than sent, which a registry would answer as a wrong one.
+ */
+async function stdinPassword(options: ParsedOptions): Promise<string> {
+  if (!options.username) throw new UsageError("--password-stdin needs --username");
+  const password = (await new Response(Deno.stdin.readable).text()).replace(/\r?\n$/, "");
+  if (password === "") {
+    throw new UsageError("--password-stdin read an empty password from standard input", {
+      hint: 'pipe the password or token in: echo "$TOKEN" | ocisync … -u USER --password-stdin',
+    });
+  }
+  return password;
 }
 
 /** A credential lookup that loads the credential store when it is first asked. */
