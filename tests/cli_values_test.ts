@@ -1,8 +1,9 @@
 /**
  * Values given on the command line are checked before they can do harm: a tag that the
  * destination cannot hold is refused before anything is packed or sent, not once the image was
- * pushed under the other tags; an empty `--password-stdin` is refused before it is sent. Each
- * case runs the CLI against the real registry, and asks the registry's own API what it holds.
+ * pushed under the other tags; an empty `--password-stdin` is refused before it is sent; a
+ * reference with a password in it is refused without quoting the password. Each case runs the
+ * CLI, against the real registry where one is asked, and asks the registry's own API what it holds.
  */
 import assert from "node:assert/strict";
 import { RUN_FLAGS } from "../scripts/permissions.ts";
@@ -120,4 +121,48 @@ Deno.test("cli values: --password-stdin without --username fails before reading 
     };
     assertUsageError(result, /--password-stdin needs --username/);
   }
+});
+
+Deno.test("cli values: a reference with credentials is refused, and the password is never shown", async () => {
+  await withRegistry({ auth: "basic" }, async (registry, tmp) => {
+    await Deno.mkdir(`${tmp}/src`);
+    const env = isolatedEnv(tmp);
+    const secret = registry.password;
+    const CREDENTIALS = /credentials cannot be part of a/;
+    const refs = [
+      `${registry.username}:${secret}@${registry.host}/app:v1`,
+      `http://${registry.username}:${secret}@${registry.host}/app:v1`,
+      `https://${registry.username}:${secret}@${registry.host}/app`,
+      `${secret}@${registry.host}/app:v1`,
+      `${registry.username}:${secret}@${registry.host}`,
+    ];
+    const runs: [string[], RegExp][] = refs.flatMap((ref): [string[], RegExp][] => [
+      [["inspect", ref], CREDENTIALS],
+      [["pull", ref, "-o", "out"], CREDENTIALS],
+      [["copy", "oci:./none:v1", ref], CREDENTIALS],
+      [["push", "oci:./out:v1", "src", "--base", ref], CREDENTIALS],
+      [["sync", ref, "--events", "--once"], CREDENTIALS],
+      // Where an argument is quoted for another reason, the secret is still redacted.
+      [["inspect", `${registry.host}/app:v1`, ref], /unexpected argument "(https?:\/\/)?\*\*\*@/],
+      [["sync", ref, "--config", "sync.yaml"], /not both: "(https?:\/\/)?\*\*\*@/],
+    ]);
+    runs.push(
+      [
+        ["login", `https://${registry.username}:${secret}@${registry.host}`, "-u", "me"],
+        CREDENTIALS,
+      ],
+      [["login", `${registry.username}:${secret}@${registry.host}`, "-u", "me"], CREDENTIALS],
+    );
+    for (const [args, message] of runs) {
+      const result = await ocisync(args, { cwd: tmp, env, stdin: "x\n" });
+      assertUsageError(result, message);
+      assert.match(result.stderr, /\*\*\*@/, shown(result));
+      assert.ok(!result.stderr.includes(secret), `the password is shown:\n${shown(result)}`);
+    }
+    // Nothing was sent with the credentials, or without them.
+    assert.deepEqual(await registry.requests(), []);
+    // A digest stays a digest: refused for its own fault, and quoted whole.
+    const digest = await ocisync(["inspect", "app@sha256:0"], { cwd: tmp, env });
+    assertUsageError(digest, /invalid reference "app@sha256:0": invalid digest/);
+  });
 });

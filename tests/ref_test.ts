@@ -10,6 +10,7 @@ import {
   parseLayoutReference,
   parseReference,
   parseRegistryReference,
+  redactCredentials,
   type Reference,
   referenceString,
   registryHost,
@@ -155,6 +156,33 @@ Deno.test("malformed registry references throw UsageError naming the problem", (
     ["[::1/a", "not a valid registry host"],
   ];
   for (const [input, fragment] of cases) assertRejects(input, fragment);
+});
+
+Deno.test("credentials in a reference are refused, and redacted in the message", () => {
+  for (
+    const [input, shown] of [
+      ["alice:s3cret@ghcr.io/app:v1", "***@ghcr.io/app:v1"],
+      ["alice@ghcr.io/app", "***@ghcr.io/app"],
+      ["http://alice:s3cret@localhost:5000/app", "http://***@localhost:5000/app"],
+      ["alice:s3cret@localhost:5000", "***@localhost:5000"],
+      ["a:b@c@ghcr.io/app", "***@ghcr.io/app"],
+    ]
+  ) {
+    assert.throws(() => parseReference(input), (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      assert.equal(
+        error.message,
+        `invalid reference "${shown}": credentials cannot be part of a reference`,
+      );
+      return true;
+    });
+    assert.equal(redactCredentials(input), shown);
+  }
+  // A digest's "@" is not a credential's, nor is a path's.
+  for (const input of [`alpine@${SHA256}`, `ghcr.io/app:v1@${SHA256}`, "oci:./a:b@c/d:v1"]) {
+    assert.equal(redactCredentials(input), input);
+  }
+  assert.equal(parseReference(`alpine@${SHA256}`).digest, SHA256);
 });
 
 Deno.test("repository names are limited to 255 characters, registry included", () => {

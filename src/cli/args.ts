@@ -15,6 +15,7 @@
  */
 import { UsageError } from "../errors/mod.ts";
 import { closest } from "../units/closest.ts";
+import { redactCredentials } from "../ref/mod.ts";
 
 // The commands suggest options and commands with it; it lives below the library, which suggests
 // config keys with it too.
@@ -136,7 +137,9 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
     throw new UsageError(
       positionals.length < min
         ? `${spec.name}: missing arguments`
-        : `${spec.name}: unexpected argument "${positionals[max]}"`,
+        : `${spec.name}: unexpected argument ${
+          JSON.stringify(redactCredentials(positionals[max]))
+        }`,
       { hint: `usage: ${spec.usage}` },
     );
   }

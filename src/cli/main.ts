@@ -11,6 +11,7 @@ import { outputMode } from "./options.ts";
 import { explainError, Output } from "./output.ts";
 import { COMMANDS } from "./commands/mod.ts";
 import { UsageError } from "../errors/mod.ts";
+import { redactCredentials } from "../ref/mod.ts";
 import { ExitCode, exitCodeOf, STOP_SIGNALS } from "./exit.ts";
 import { onFirstMark, removeInterrupted, stopWhenSafe } from "../fs/interrupted.ts";
 
@@ -49,7 +50,7 @@ export async function main(args: string[]): Promise<number> {
   if (!command) {
     const suggestion = closest(name, COMMANDS.map((c) => c.spec.name));
     new Output({}).error(
-      new UsageError(`unknown command "${name}"`, {
+      new UsageError(`unknown command ${JSON.stringify(redactCredentials(name))}`, {
         hint: suggestion ? `did you mean \`ocisync ${suggestion}\`?` : "see `ocisync --help`",
       }),
     );

@@ -61,6 +61,20 @@ function splitDigest(value: string): ParsedDigest | string {
 }
 
 /**
+ * Whether `name` is a digest algorithm that {@linkcode parseDigest} accepts.
+ *
+ * @example
+ * ```ts
+ * import { isDigestAlgorithm } from "./parse.ts";
+ * isDigestAlgorithm("sha256"); // true
+ * isDigestAlgorithm("localhost"); // false
+ * ```
+ */
+export function isDigestAlgorithm(name: string): boolean {
+  return Object.hasOwn(HEX_LENGTH, name);
+}
+
+/**
  * Whether a string is a valid digest, without throwing.
  *
  * @example

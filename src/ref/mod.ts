@@ -16,7 +16,7 @@
  * ```
  * @module
  */
-import { parseDigest } from "../digest/parse.ts";
+import { isDigestAlgorithm, parseDigest } from "../digest/parse.ts";
 import { UsageError } from "../errors/mod.ts";
 
 /**
@@ -166,6 +166,8 @@ const IMAGE_ID = /^[a-f0-9]{64}$/;
 const DIGEST_SHAPE = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 // Control characters (NUL above all) cannot be in a file name the file system APIs accept.
 const CONTROL = /\p{Cc}/u;
+// A URL's scheme, which no reference has: `https://user:pass@host/app` is a URL pasted in.
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 
 /**
  * Parses a registry or OCI layout reference. Input starting with `oci:` is a layout reference
@@ -211,9 +213,16 @@ export function parseReference(input: string): Reference {
  */
 export function parseRegistryReference(input: string): RegistryReference {
   const fail = (problem: string, hint?: string): never => {
-    throw new UsageError(`invalid reference ${JSON.stringify(input)}: ${problem}`, { hint });
+    throw new UsageError(`invalid reference ${quoted(input)}: ${problem}`, { hint });
   };
   if (input === "") fail("the reference is empty");
+  // Before the first "@" is read as a digest's: a password must not be quoted back as one.
+  if (userInfoEnd(input) >= 0) {
+    fail(
+      "credentials cannot be part of a reference",
+      "log in with `ocisync login HOST -u USER`, or pass -u USER --password-stdin",
+    );
+  }
   // Otherwise formatReference's output for this reference would parse as a layout reference.
   if (input.startsWith(LAYOUT_PREFIX)) {
     fail(
@@ -299,7 +308,7 @@ export function parseRegistryReference(input: string): RegistryReference {
  */
 export function parseLayoutReference(input: string): LayoutReference {
   const fail = (problem: string): never => {
-    throw new UsageError(`invalid reference ${JSON.stringify(input)}: ${problem}`);
+    throw new UsageError(`invalid reference ${quoted(input)}: ${problem}`);
   };
   if (!input.startsWith(LAYOUT_PREFIX)) fail(`a layout reference starts with "${LAYOUT_PREFIX}"`);
   const rest = input.slice(LAYOUT_PREFIX.length);
@@ -356,7 +365,7 @@ function splitTagOrDigest(
  */
 export function parseArchiveReference(input: string): ArchiveReference {
   const fail = (problem: string): never => {
-    throw new UsageError(`invalid reference ${JSON.stringify(input)}: ${problem}`);
+    throw new UsageError(`invalid reference ${quoted(input)}: ${problem}`);
   };
   const prefix = archivePrefix(input) ??
     fail(`an archive reference starts with "${OCI_ARCHIVE_PREFIX}" or "${DOCKER_ARCHIVE_PREFIX}"`);
@@ -606,13 +615,61 @@ export function dockerArchiveTag(name: string | undefined, reference: string): s
   return `${ref.registry}/${ref.repository}:${ref.tag ?? "latest"}`;
 }
 
+/**
+ * `text` with the credentials of a reference written as a URL (`user:pass@host/app`,
+ * `https://user@host/app`) replaced by `***`, for messages that quote what the user gave; any
+ * other text as it is. A repository's `NAME@sha256:…` is a digest, kept.
+ *
+ * @example
+ * ```ts
+ * import { redactCredentials } from "./mod.ts";
+ * redactCredentials("alice:s3cret@ghcr.io/app:v1"); // "***@ghcr.io/app:v1"
+ * redactCredentials("https://alice:pw@ghcr.io/app"); // "https://***@ghcr.io/app"
+ * redactCredentials("ghcr.io/app@sha256:abc"); // "ghcr.io/app@sha256:abc"
+ * ```
+ */
+export function redactCredentials(text: string): string {
+  const at = userInfoEnd(text);
+  return at < 0 ? text : `${SCHEME.exec(text)?.[0] ?? ""}***${text.slice(at)}`;
+}
+
+/** `input` quoted for a message, its credentials redacted. */
+function quoted(input: string): string {
+  return JSON.stringify(redactCredentials(input));
+}
+
+/**
+ * The index of the `@` that ends the user-info of `text` written as a URL with credentials,
+ * after an optional scheme and before the first `/`; -1 when it has none. Without a scheme or a
+ * `/`, a `@` is a digest's (`app@sha256:…`, `app@md5:…`) unless a registry host follows it
+ * (`user:pass@localhost:5000`). Layout and archive references are paths: they have none.
+ */
+function userInfoEnd(text: string): number {
+  if (text.startsWith(LAYOUT_PREFIX) || archivePrefix(text) !== undefined) return -1;
+  const scheme = SCHEME.exec(text)?.[0] ?? "";
+  const rest = text.slice(scheme.length);
+  const slash = rest.indexOf("/");
+  const authority = slash < 0 ? rest : rest.slice(0, slash);
+  const at = authority.lastIndexOf("@");
+  if (at < 0) return -1;
+  const host = authority.slice(at + 1);
+  const digest = !DOMAIN.test(host) || !namesRegistry(host) ||
+    isDigestAlgorithm(host.split(":")[0]);
+  if (!scheme && slash < 0 && digest) return -1;
+  return scheme.length + at;
+}
+
 /** Splits off the registry when the first component names one, by Docker's rule. */
 function splitDomain(name: string): [domain: string | undefined, remainder: string] {
   const slash = name.indexOf("/");
   const first = name.slice(0, slash);
-  const isDomain = slash >= 0 &&
-    (/[.:]/.test(first) || first === "localhost" || first.startsWith("["));
+  const isDomain = slash >= 0 && namesRegistry(first);
   return isDomain ? [first, name.slice(slash + 1)] : [undefined, name];
+}
+
+/** Whether a reference's first component names a registry, by Docker's rule. */
+function namesRegistry(first: string): boolean {
+  return /[.:]/.test(first) || first === "localhost" || first.startsWith("[");
 }
 
 /** Validates a digest, naming the whole reference in the error. */
@@ -621,7 +678,7 @@ function checkDigest(input: string, digest: string): string {
     parseDigest(digest);
   } catch (error) {
     throw new UsageError(
-      `invalid reference ${JSON.stringify(input)}: ${(error as Error).message}`,
+      `invalid reference ${quoted(input)}: ${(error as Error).message}`,
       {
         cause: error,
       },

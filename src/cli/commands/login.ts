@@ -11,7 +11,7 @@ import type { ParsedArgs, ParsedOptions } from "../args.ts";
 import { registryOptions } from "../registry_flags.ts";
 import type { Output } from "../output.ts";
 import { UsageError } from "../../errors/mod.ts";
-import { parseRegistryReference } from "../../ref/mod.ts";
+import { parseRegistryReference, redactCredentials } from "../../ref/mod.ts";
 import { RegistryClient } from "../../remote/auth.ts";
 import {
   authFilePaths,
@@ -168,6 +168,12 @@ export async function logout(args: ParsedArgs, out: Output): Promise<void> {
 
 /** A registry host as users write it: `ghcr.io`, `localhost:5000`, `https://index.docker.io/v1/`. */
 function registryHostArgument(value: string): string {
+  const shown = redactCredentials(value);
+  if (shown !== value) {
+    throw new UsageError(`"${shown}": credentials cannot be part of a registry host`, {
+      hint: "give them with -u USER, and the password at the prompt or with --password-stdin",
+    });
+  }
   const host = value.replace(/^https?:\/\//, "").split("/")[0];
   try {
     // Reusing the reference grammar normalises Docker Hub's aliases and checks the host.

@@ -14,7 +14,7 @@ import { parseSize } from "../../units/mod.ts";
 import { parseMaxEntries } from "./pull.ts";
 import { escapeRemote, NotFoundError, OcisyncError, UsageError } from "../../errors/mod.ts";
 import { exitCodeOf, STOP_SIGNALS } from "../exit.ts";
-import { formatReference, registryOf } from "../../ref/mod.ts";
+import { formatReference, redactCredentials, registryOf } from "../../ref/mod.ts";
 import { Session, type SessionOptions } from "../../target/mod.ts";
 import {
   directoryOutput,
@@ -247,7 +247,9 @@ async function syncTargets(args: ParsedArgs): Promise<SyncTargetConfig[]> {
     return [target];
   }
   if (positionals.length > 0) {
-    throw new UsageError(`give either REF or --config, not both: "${positionals[0]}"`);
+    throw new UsageError(
+      `give either REF or --config, not both: ${JSON.stringify(redactCredentials(positionals[0]))}`,
+    );
   }
   const given = TARGET_OPTIONS.find((key) => options[flagOf(key)] !== undefined);
   if (given !== undefined) {
