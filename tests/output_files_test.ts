@@ -242,6 +242,35 @@ Deno.test("output: a folder as -o is refused, naming it, and left as it was", as
   });
 });
 
+Deno.test("output: -o in a folder that does not exist is exit 4, naming the path and its folder, not a temporary file", async () => {
+  await withTree(async (tmp) => {
+    await writeWheels(`${tmp}/wheels`);
+    await Deno.writeTextFile(`${tmp}/requirements.txt`, "purepkg==1.0\n");
+    const output = `${tmp}/no-such-folder/layer.tar.gz`;
+    const runs = [
+      await ocisync(["pack", `${tmp}/src`, "-o", output]),
+      await ocisync(
+        [
+          ...["deps", "-r", `${tmp}/requirements.txt`, "-o", output, "--installer", "pip"],
+          ...["--no-index", "--find-links", `${tmp}/wheels`, "--no-cache"],
+        ],
+      ),
+    ];
+    for (const result of runs) {
+      assert.equal(result.code, ExitCode.NotFound, shown(result));
+      assert.ok(
+        result.stderr.includes(
+          `ocisync: error: cannot write ${output}: the folder ${tmp}/no-such-folder does not exist\n`,
+        ),
+        shown(result),
+      );
+      assert.doesNotMatch(result.stderr, /\.tmp/, "the temporary file is not named");
+      assert.match(result.stderr, /\nhint: create the folder first/);
+    }
+    await assert.rejects(Deno.lstat(`${tmp}/no-such-folder`), Deno.errors.NotFound);
+  });
+});
+
 Deno.test("output: long names: 255 bytes work, longer ones are named in the error", async () => {
   await withTree(async (tmp) => {
     const expected = await referenceLayer(tmp);

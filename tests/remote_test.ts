@@ -952,7 +952,16 @@ Deno.test("https: registries other than localhost use TLS; caFile trusts a priva
       return /UnknownIssuer/.test(e.message);
     });
     const unreadable = targetOf(proxy.host, "t/app", { caFile: `${dir}/missing.pem` });
-    await assert.rejects(unreadable.resolve("v1"), /cannot read the CA file/);
+    await assert.rejects(unreadable.resolve("v1"), (e: Error) => {
+      assert.ok(e instanceof NotFoundError, String(e));
+      assert.equal(e.message, `no such CA file: ${dir}/missing.pem`);
+      return true;
+    });
+    const folder = targetOf(proxy.host, "t/app", { caFile: dir });
+    await assert.rejects(folder.resolve("v1"), (e: Error) => {
+      assert.ok(!(e instanceof NotFoundError), String(e));
+      return e.message.startsWith(`cannot read the CA file ${dir}: `);
+    });
   } finally {
     await proxy?.close();
     await reg.stop();

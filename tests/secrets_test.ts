@@ -194,6 +194,22 @@ Deno.test("TLS is verified: a self-signed registry fails without --ca-file and w
       options,
     );
     assert.equal(plain.code, ExitCode.Usage, shown(plain));
+
+    // A CA file that does not exist is exit 4, as any missing file is, before any request: also
+    // for a copy, whose first request (does the destination have the tag?) takes a 404 as "no".
+    const seen = proxy.seen.length;
+    const missing = `${tmp}/missing.pem`;
+    const layout = `oci:${tmp}/layout:v1`;
+    assert.equal((await ocisync(["push", layout, `${tmp}/src`])).code, 0);
+    for (const args of [["inspect", ref], ["copy", layout, ref], ["push", ref, `${tmp}/src`]]) {
+      const result = await ocisync([...args, ...creds, "--ca-file", missing], options);
+      assert.equal(result.code, ExitCode.NotFound, shown(result));
+      assert.ok(
+        result.stderr.includes(`ocisync: error: no such CA file: ${missing}\n`),
+        shown(result),
+      );
+    }
+    assert.equal(proxy.seen.length, seen, "no request was sent");
   } finally {
     await proxy.close();
     await registry.stop();

@@ -349,6 +349,38 @@ Deno.test("sync --once --verify-key: an unsigned image exits 8 and leaves no cur
   });
 });
 
+Deno.test("a key or trusted root that does not exist is exit 4, naming it, for every command", async () => {
+  await withTempDir("ocisync-missing-key-", async (tmp) => {
+    await writeTree(`${tmp}/src`, { "a.txt": { type: "file", content: "a" } });
+    const image = `oci:${tmp}/layout:v1`;
+    ok(await ocisync(["push", image, `${tmp}/src`]));
+    const key = `${tmp}/no-such.pub`;
+    const root = `${tmp}/no-such-root.json`;
+    const keyless = ["--certificate-identity", "me@example.com"];
+    const runs: [string[], string][] = [
+      [["verify", image, "--key", key], `no such key file: ${key}`],
+      [["pull", image, "-o", `${tmp}/out`, "--verify-key", key], `no such key file: ${key}`],
+      [["copy", image, `oci:${tmp}/copy:v1`, "--verify-key", key], `no such key file: ${key}`],
+      [
+        ["sync", image, "-o", `${tmp}/srv`, "--once", "--verify-key", key],
+        `no such key file: ${key}`,
+      ],
+      [["sign", image, "--key", key], `no such key file: ${key}`],
+      [
+        ["verify", image, "--trusted-root", root, ...keyless, "--certificate-oidc-issuer", "x"],
+        `no such trusted root file: ${root}`,
+      ],
+    ];
+    for (const [args, message] of runs) {
+      const result = await ocisync(args);
+      assert.equal(result.code, 4, shown(result));
+      assert.ok(result.stderr.includes(`ocisync: error: ${message}\n`), shown(result));
+    }
+    // Nothing was pulled or copied (sync locks its folder before it reads the keys).
+    for (const written of ["out", "copy"]) assert.equal(await exists(`${tmp}/${written}`), false);
+  });
+});
+
 Deno.test("pull and sync --semver pick the highest tag in the range", async () => {
   await withTempDir("ocisync-semver-", async (tmp) => {
     const layout = await LayoutTarget.open(`${tmp}/layout`, { create: true });

@@ -20,7 +20,7 @@
  * ```
  * @module
  */
-import { OcisyncError } from "../errors/mod.ts";
+import { NotFoundError, OcisyncError } from "../errors/mod.ts";
 import { markTemporary, unmarkTemporary } from "./interrupted.ts";
 
 const WRITE_SIZE = 1024 * 1024;
@@ -79,6 +79,7 @@ const STREAMS: Record<string, WriteMode> = {
  * regular file stays a link, and its target is replaced; `/dev/stdout` (or a
  * link to it) writes to standard output.
  *
+ * @throws {NotFoundError} naming `path` when its folder does not exist.
  * @throws {OcisyncError} naming `path` when it cannot be written, e.g. a folder.
  * Errors of `bytes` itself pass unchanged.
  */
@@ -207,7 +208,7 @@ async function writeReplacing(
     file = await Deno.open(temp, { write: true, createNew: true, mode });
   } catch (error) {
     unmarkTemporary(temp);
-    throw cannotWrite(path, error);
+    throw cannotCreate(path, dir, error);
   }
   try {
     await writeAll(file, bytes, path);
@@ -318,6 +319,20 @@ async function osCall<T>(path: string, call: () => Promise<T>): Promise<T> {
   } catch (error) {
     throw cannotWrite(path, error);
   }
+}
+
+/**
+ * The error of creating the temporary file in `dir` for `path`. Deno's message names the
+ * temporary file, which the user never named: a missing folder is said in the user's terms, and
+ * is exit 4.
+ */
+function cannotCreate(path: string, dir: string, error: unknown): OcisyncError {
+  if (!(error instanceof Deno.errors.NotFound)) return cannotWrite(path, error);
+  const folder = dir.length > 1 ? dir.slice(0, -1) : dir || ".";
+  return new NotFoundError(`cannot write ${path}: the folder ${folder} does not exist`, {
+    hint: "create the folder first, or give a path in one that exists",
+    cause: error,
+  });
 }
 
 function cannotWrite(path: string, error: unknown): OcisyncError {

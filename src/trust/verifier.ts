@@ -19,7 +19,7 @@
  * @module
  */
 import type { Digest } from "../digest/mod.ts";
-import { UsageError } from "../errors/mod.ts";
+import { NotFoundError, UsageError } from "../errors/mod.ts";
 import { hostPlatform, selectManifest } from "../image/platform.ts";
 import type { CallOptions, Target } from "../oci/target.ts";
 import { isIndexMediaType } from "../oci/mediatypes.ts";
@@ -368,6 +368,7 @@ export function wantsVerification(files: VerifierFiles): boolean {
  * Reads the keys and the trusted root that `files` names and builds a {@linkcode Verifier};
  * undefined when `files` asks for no verification.
  *
+ * @throws {NotFoundError} when a key or the trusted root does not exist.
  * @throws {UsageError} when a file cannot be read, a key is not an EC P-256 public key (a
  * `KeyError`), an identity or issuer is given without `trustedRoot`, or `trustedRoot` without
  * both an identity and an issuer.
@@ -383,16 +384,24 @@ export function wantsVerification(files: VerifierFiles): boolean {
  */
 export async function openVerifier(files: VerifierFiles): Promise<Verifier | undefined> {
   if (!wantsVerification(files)) return undefined;
-  const read = async <T>(path: string, how: (path: string) => Promise<T>): Promise<T> => {
+  const read = async <T>(
+    path: string,
+    what: string,
+    how: (path: string) => Promise<T>,
+  ): Promise<T> => {
     try {
       return await how(path);
     } catch (error) {
+      // A missing file is exit 4, as `sign --key` has it; Deno's message would name its call.
+      if (error instanceof Deno.errors.NotFound) {
+        throw new NotFoundError(`no such ${what}: ${path}`, { cause: error });
+      }
       throw new UsageError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
     }
   };
   const publicKeys: PublicKey[] = [];
   for (const path of files.verifyKeys ?? []) {
-    publicKeys.push(parsePublicKey(await read(path, Deno.readTextFile), path));
+    publicKeys.push(parsePublicKey(await read(path, "key file", Deno.readTextFile), path));
   }
   const keylessAsked = files.certificateIdentity !== undefined ||
     files.certificateIdentityRegexp !== undefined || files.certificateOidcIssuer !== undefined ||
@@ -408,7 +417,7 @@ export async function openVerifier(files: VerifierFiles): Promise<Verifier | und
   return new Verifier({
     publicKeys,
     keyless: {
-      trustedRoot: await read(files.trustedRoot, Deno.readFile),
+      trustedRoot: await read(files.trustedRoot, "trusted root file", Deno.readFile),
       identity: files.certificateIdentity,
       identityRegexp: files.certificateIdentityRegexp,
       issuer: files.certificateOidcIssuer,

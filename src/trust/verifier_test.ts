@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { sha256Digest } from "../digest/mod.ts";
-import { UsageError } from "../errors/mod.ts";
+import { NotFoundError, UsageError } from "../errors/mod.ts";
 import { LayoutTarget } from "../layout/mod.ts";
 import type { Descriptor } from "../oci/types.ts";
 import { signatureTag } from "./cosign.ts";
@@ -31,9 +31,15 @@ Deno.test("openVerifier: nothing asked is no verifier; keyless options need a tr
   assert.equal(wantsVerification({ verifyKeys: [], insecureIgnoreSct: false }), false);
   assert.equal(await openVerifier({}), undefined);
   await assert.rejects(openVerifier({ certificateIdentity: "me" }), /needs --trusted-root/);
-  await assert.rejects(openVerifier({ verifyKeys: ["/nonexistent/cosign.pub"] }), UsageError);
+  // A missing key is not found (exit 4), as `sign --key` has it; an unreadable one is usage.
+  await assert.rejects(
+    openVerifier({ verifyKeys: ["/nonexistent/cosign.pub"] }),
+    NotFoundError,
+    "no such key file: /nonexistent/cosign.pub",
+  );
   const dir = await Deno.makeTempDir();
   try {
+    await assert.rejects(openVerifier({ verifyKeys: [dir] }), UsageError);
     await Deno.writeTextFile(`${dir}/cosign.pub`, publicPem);
     assert.ok(await openVerifier({ verifyKeys: [`${dir}/cosign.pub`] }) instanceof Verifier);
   } finally {

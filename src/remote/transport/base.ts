@@ -17,7 +17,7 @@
  * ```
  * @module
  */
-import { OcisyncError } from "../../errors/mod.ts";
+import { NotFoundError, OcisyncError } from "../../errors/mod.ts";
 import { describe, mapReadErrors } from "./errors.ts";
 import { type Fetch, secretsSent } from "./fetch.ts";
 
@@ -40,7 +40,8 @@ export interface HttpFetch {
 
 /**
  * The runtime's `fetch` as a {@linkcode Fetch}. The `caFile` is read on the first request, and
- * an error reading it is that request's error.
+ * an error reading it is that request's error (and every later one's): a
+ * {@linkcode NotFoundError} when it does not exist.
  *
  * @example
  * ```ts
@@ -60,6 +61,10 @@ export function httpFetch(options: { caFile?: string } = {}): HttpFetch {
     client ??= Deno.readTextFile(caFile).then(
       (pem) => Deno.createHttpClient({ caCerts: [pem] }),
       (error) => {
+        // A missing file is exit 4, whichever file the user named.
+        if (error instanceof Deno.errors.NotFound) {
+          throw new NotFoundError(`no such CA file: ${caFile}`, { cause: error });
+        }
         throw new OcisyncError(`cannot read the CA file ${caFile}: ${describe(error)}`);
       },
     );
