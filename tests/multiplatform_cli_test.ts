@@ -220,3 +220,63 @@ Deno.test("multiplatform CLI: deps --platform linux/arm64 installs the aarch64 w
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("multiplatform CLI: inspect --config of an index prints the host's platform's config, and says so", async () => {
+  await withRegistry({}, async (registry, tmp) => {
+    const base = await pushBaseIndex(registry, tmp);
+    // What the registry holds, read without ocisync: the config of the host's image.
+    const host = Deno.build.arch === "aarch64" ? "arm64" : "amd64";
+    const other = host === "amd64" ? "arm64" : "amd64";
+    const manifest = JSON.parse(
+      new TextDecoder().decode(await rawManifest(registry, "base/multi", host)),
+    );
+    const blob = await fetch(
+      `http://${registry.host}/v2/base/multi/blobs/${manifest.config.digest}`,
+    );
+    const config = new Uint8Array(await blob.arrayBuffer());
+    assert.equal(JSON.parse(new TextDecoder().decode(config)).architecture, host);
+
+    const plain = await ocisync(["inspect", base.ref, "--config"]);
+    assert.equal(plain.code, 0, shown(plain));
+    assert.equal(plain.stdout, new TextDecoder().decode(config));
+    assert.equal(
+      plain.stderr,
+      `${registry.host}/base/multi@${base.digest} is an index: the config of linux/${host} ` +
+        `(the host's), ${base[host]}\n`,
+    );
+    for (const mode of ["--json", "-q"]) {
+      const result = await ocisync(["inspect", base.ref, "--config", mode]);
+      assert.equal(result.code, 0, shown(result));
+      assert.equal(result.stdout, plain.stdout, `${mode} prints the config too`);
+      assert.equal(result.stderr, "", `${mode} is silent on stderr`);
+    }
+
+    // An index without the host's platform: exit 4, naming what it has and how to pick one.
+    const entry = (await skopeoRaw(base.ref)).manifests.find((m: { digest: string }) =>
+      m.digest === base[other]
+    );
+    const index = JSON.stringify({ schemaVersion: 2, mediaType: INDEX, manifests: [entry] });
+    const put = await fetch(`http://${registry.host}/v2/base/multi/manifests/foreign`, {
+      method: "PUT",
+      headers: { "content-type": INDEX },
+      body: index,
+    });
+    assert.equal(put.status, 201, await put.text());
+    const foreign = await ocisync(["inspect", `${registry.host}/base/multi:foreign`, "--config"]);
+    assert.equal(foreign.code, ExitCode.NotFound, shown(foreign));
+    assert.equal(foreign.stdout, "");
+    assert.match(
+      foreign.stderr,
+      new RegExp(`no manifest for linux/${host}; it has linux/${other}`),
+    );
+    assert.ok(
+      foreign.stderr.includes(
+        `\nhint: \`ocisync inspect ${registry.host}/base/multi@${
+          sha256Digest(new TextEncoder().encode(index))
+        }\` lists the digest of each; give one: \`ocisync inspect ${registry.host}/base/multi@DIGEST --config\`\n`,
+      ),
+      shown(foreign),
+    );
+    assert.doesNotMatch(foreign.stderr, /--platform/, "inspect takes no --platform");
+  });
+});

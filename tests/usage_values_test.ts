@@ -149,6 +149,18 @@ Deno.test("usage: an empty argument is refused, naming its place", async () => {
   });
 });
 
+Deno.test("usage: inspect --raw --config is refused; --raw used to win without a word", async () => {
+  await withWork(async (tmp) => {
+    const pushed = await ocisync(["push", "oci:./bundle:v1", "src"], { cwd: tmp });
+    assert.equal(pushed.code, 0, shown(pushed));
+    await assertRefused(
+      tmp,
+      ["inspect", "oci:./bundle:v1", "--raw", "--config"],
+      /--raw prints the manifest and --config the config: give one of them/,
+    );
+  });
+});
+
 Deno.test("usage: the ends of each range are accepted", async () => {
   await withWork(async (tmp) => {
     const run = async (args: string[]) => {

@@ -341,7 +341,11 @@ export const inspectSpec: CommandSpec = {
   positionals: [1, 1],
   options: [
     { name: "raw", type: "boolean", description: "print the exact manifest bytes" },
-    { name: "config", type: "boolean", description: "print the image config JSON" },
+    {
+      name: "config",
+      type: "boolean",
+      description: "print the image config JSON; of an index, the host's platform's",
+    },
     ...REGISTRY_OPTIONS,
     ...OUTPUT_OPTIONS,
   ],

@@ -4,6 +4,7 @@
  * @module
  */
 import type { ParsedArgs } from "../args.ts";
+import { NotFoundError, UsageError } from "../../errors/mod.ts";
 import { registryOptions } from "../registry_flags.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { MediaType } from "../../oci/mediatypes.ts";
@@ -16,6 +17,10 @@ export { inspectSpec, tagsSpec } from "../specs.ts";
 /** Runs `inspect`. */
 export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
   const { options } = args;
+  // Each prints one document on stdout: together, one would be dropped without a word.
+  if (options.raw && options.config) {
+    throw new UsageError("--raw prints the manifest and --config the config: give one of them");
+  }
   const reference = parseReference(args.positionals[0]);
   const target = await openTarget(
     reference,
@@ -36,11 +41,14 @@ export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
     }
     // The code that reads configs and shows platforms and titles loads only now: `-q` alone,
     // the common use in scripts, starts without it.
-    const [{ fetchConfigBytes }, { formatPlatform }, { TITLE_ANNOTATION }] = await Promise.all([
-      import("../../image/config.ts"),
+    const [{ formatPlatform }, { TITLE_ANNOTATION }] = await Promise.all([
       import("../../image/platform.ts"),
       import("../../oci/annotations.ts"),
     ]);
+    if (options.config) {
+      Deno.stdout.writeSync(await configOf(target, descriptor, name, out));
+      return;
+    }
     const bytes = await target.fetchManifest(descriptor);
     if (options.raw) {
       Deno.stdout.writeSync(bytes);
@@ -70,10 +78,6 @@ export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
       return;
     }
     const { manifest } = parsed;
-    if (options.config) {
-      Deno.stdout.writeSync(await fetchConfigBytes(target, manifest.config));
-      return;
-    }
     const config = await readConfig(target, manifest.config);
     const total = manifest.layers.reduce((n, l) => n + l.size, manifest.config.size + bytes.length);
     const platform = config?.os && config.architecture
@@ -109,6 +113,44 @@ export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
   } finally {
     await closeTarget(target);
   }
+}
+
+/**
+ * The bytes of the config `--config` prints: the image's, or, of an index, that of the host's
+ * platform, as `pull` chooses it (inspect takes no `--platform`), said on stderr.
+ *
+ * @throws {NotFoundError} when the index has no image of the host's platform, with a hint to
+ * inspect one of its images by digest.
+ */
+async function configOf(
+  target: Target,
+  descriptor: Descriptor,
+  name: string,
+  out: Output,
+): Promise<Uint8Array> {
+  const [{ fetchConfigBytes }, { formatPlatform, hostPlatform }, { fetchImageManifest }] =
+    await Promise.all([
+      import("../../image/config.ts"),
+      import("../../image/platform.ts"),
+      import("../../pull/read.ts"),
+    ]);
+  const host = hostPlatform();
+  const image = await fetchImageManifest(target, descriptor, host).catch((error) => {
+    // No image of the host's: selectManifest's hint names --platform, which inspect lacks.
+    if (!(error instanceof NotFoundError) || error.option !== "platform") throw error;
+    throw new NotFoundError(error.message, {
+      hint: `\`ocisync inspect ${name}@${descriptor.digest}\` lists the digest of each; ` +
+        `give one: \`ocisync inspect ${name}@DIGEST --config\``,
+      cause: error,
+    });
+  });
+  if (image.descriptor.digest !== descriptor.digest) {
+    out.info(
+      `${name}@${descriptor.digest} is an index: the config of ${formatPlatform(host)} ` +
+        `(the host's), ${image.descriptor.digest}`,
+    );
+  }
+  return await fetchConfigBytes(target, image.manifest.config);
 }
 
 /**
