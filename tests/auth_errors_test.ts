@@ -146,6 +146,89 @@ for (const auth of ["basic", "token"] as const) {
   });
 }
 
+Deno.test("a 403 DENIED with credentials says access was refused, not to log in again", async () => {
+  await withRegistry(
+    { auth: "basic", username: USER, password: PASSWORD },
+    async (registry, tmp) => {
+      const proxy = startProxy(registry.host);
+      try {
+        const env = isolatedEnv(tmp);
+        await Deno.writeTextFile(
+          `${tmp}/creds.json`,
+          JSON.stringify({ username: USER, password: PASSWORD }),
+          { mode: 0o600 },
+        );
+        // What a registry answers a user it knows who may not read the repository.
+        const body = JSON.stringify({
+          errors: [{ code: "DENIED", message: "requested access to the resource is denied" }],
+        });
+        proxy.inject({
+          method: "GET",
+          path: /\/manifests\//,
+          times: Infinity,
+          fault: { kind: "status", status: 403, body },
+        });
+        const ref = `${proxy.host}/t/app:v1`;
+        const denied = new RegExp(
+          "^hint: a 403 refuses access, not the credentials: check the repository's name, and " +
+            `that user ${USER} may pull from ${RegExp.escape(proxy.host)}/t/app$`,
+        );
+        for (
+          const [args, stdin] of [
+            [["-u", USER, "--password-stdin"], PASSWORD],
+            [["--credentials", `${tmp}/creds.json`], undefined],
+          ] as const
+        ) {
+          const result = await ocisync(["inspect", ref, "--plain-http", ...args], { env, stdin });
+          assertError(result, ExitCode.Auth, /403, DENIED: requested access/, denied);
+          assert.doesNotMatch(result.stderr, /ocisync login|pass --credentials/);
+        }
+        // Without credentials, logging in is what may help.
+        const anonymous = await ocisync(["inspect", ref, "--plain-http"], { env });
+        assertError(
+          anonymous,
+          ExitCode.Auth,
+          /403, DENIED/,
+          new RegExp(
+            `^hint: run \`ocisync login ${RegExp.escape(proxy.host)}\`, or pass --credentials$`,
+          ),
+        );
+      } finally {
+        await proxy.close();
+      }
+    },
+  );
+});
+
+Deno.test("a server that answers 404 in HTML, /v2/ too, is not said to lack the repository", async () => {
+  const requests: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    requests.push(new URL(request.url).pathname);
+    return new Response("<html><body><h1>404 Not Found</h1></body></html>", {
+      status: 404,
+      headers: { "content-type": "text/html" },
+    });
+  });
+  try {
+    const host = `127.0.0.1:${server.addr.port}`;
+    const result = await ocisync(["inspect", `${host}/acme/app:v1`, "--plain-http"]);
+    assertError(
+      result,
+      ExitCode.NotFound,
+      /404, BODY: <html>/,
+      new RegExp(
+        `^hint: ${RegExp.escape(host)} answered 404 to the tag list of acme/app too, without a ` +
+          `registry's error code: check the repository's name, and that ${RegExp.escape(host)} ` +
+          "is an OCI registry$",
+      ),
+    );
+    assert.doesNotMatch(result.stderr, /does not exist/);
+    assert.ok(requests.includes("/v2/acme/app/tags/list"), "the hint asked for the tags");
+  } finally {
+    await server.shutdown();
+  }
+});
+
 Deno.test("an unreachable registry is named, with the reason and a hint, exit 6", async (t) => {
   const tmp = await Deno.makeTempDir({ prefix: "ocisync-unreachable-" });
   const env = isolatedEnv(tmp);

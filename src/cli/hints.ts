@@ -3,8 +3,8 @@
  * fails, from the fields of a {@linkcode RegistryError} (never from its message's text): that a
  * repository named in the arguments does not exist (`NAME_UNKNOWN`); when a tag is not found,
  * the tags that do exist, if there are few; and after a 401 or 403 that came without one, how to
- * give credentials. Layouts list their tags in the error already; registries need one more
- * request, which is made here.
+ * give credentials, or, after a 403 with credentials, that access was refused. Layouts list their
+ * tags in the error already; registries need one more request, which is made here.
  *
  * @example
  * ```ts
@@ -19,7 +19,7 @@
  * @module
  */
 import type { ParsedArgs, ParsedOptions } from "./args.ts";
-import { NotFoundError, registryDetails, RegistryError, registryError } from "../errors/mod.ts";
+import { registryDetails, RegistryError, registryError } from "../errors/mod.ts";
 import { isTagPager, type TagsPage } from "../oci/target.ts";
 import { parseReference, type RegistryReference } from "../ref/mod.ts";
 import { credentialLookup } from "../credentials/mod.ts";
@@ -33,13 +33,17 @@ const LISTING_TIMEOUT_MS = 10_000;
 /**
  * The error, with a hint added when it is a {@linkcode RegistryError} without one:
  *
- * - a 401 or 403: log in, or pass `--credentials` (and, when none were found though
- *   `--username` was given, that it is for the command's other registry);
+ * - a 401, or a 403 without credentials: log in, or pass `--credentials` (and, when none were
+ *   found though `--username` was given, that it is for the command's other registry);
+ * - a 403 with credentials (`--username`, or stored): it refuses access, not the credentials,
+ *   so the repository's name or the user's rights are to check;
  * - not found, about a repository of a registry reference in `args` (an argument or an
  *   option's value):
  *   - with the code `NAME_UNKNOWN`: the repository does not exist;
  *   - a manifest not found by the tag the reference names (or `latest`): the repository's
- *     tags, when there are at most 10, else the command that lists them.
+ *     tags, when there are at most 10, else the command that lists them; that the repository
+ *     does not exist only when the tag list says `NAME_UNKNOWN`, as a 404 without a registry's
+ *     code may come from a server that is no registry.
  *
  * Any other error is returned as it is.
  *
@@ -64,7 +68,10 @@ export async function withHint(error: unknown, args: ParsedArgs): Promise<unknow
   }
   if (error.hint !== undefined) return error;
   if (error.kind === "auth") {
-    return error.registry === undefined ? error : hinted(error, loginHint(error.registry));
+    if (error.registry === undefined) return error;
+    // A 403 refuses access, not credentials: logging in again would change nothing.
+    const user = error.status === 403 ? await credentialsUser(error.registry, args) : undefined;
+    return hinted(error, user === undefined ? loginHint(error.registry) : deniedHint(error, user));
   }
   if (error.kind !== "not-found" || error.repository === undefined) return error;
   for (const reference of registryReferences(args)) {
@@ -90,6 +97,30 @@ function loginHint(registry: string, args?: ParsedArgs): string {
   return args?.options.username === undefined
     ? login
     : `--username is for the registry written to (else the one read), not ${registry}: ${login}`;
+}
+
+/**
+ * Who the command has credentials of for `registry`: `user NAME` of `--username`, or of the
+ * stored credentials (an identity token's holder is unnamed); undefined when it has none.
+ */
+async function credentialsUser(registry: string, args: ParsedArgs): Promise<string | undefined> {
+  const { username, credentials } = args.options;
+  if (typeof username === "string") return `user ${username}`;
+  const lookup = credentialLookup({ credentialsFile: credentials as string | undefined });
+  // A lookup that fails says nothing of the 403: the plain hint then.
+  const found = await lookup(registry).catch(() => undefined);
+  if (found === undefined) return undefined;
+  return found.username ? `user ${found.username}` : "the holder of the token";
+}
+
+/** After a 403 with credentials: the repository's name, or the user's rights, are wrong. */
+function deniedHint(error: RegistryError, user: string): string {
+  const where = error.repository === undefined
+    ? error.registry
+    : `${error.registry}/${error.repository}`;
+  const action = error.method === "GET" || error.method === "HEAD" ? "pull from" : "push to";
+  return `a 403 refuses access, not the credentials: check the repository's name, and that ` +
+    `${user} may ${action} ${where}`;
 }
 
 /** Whether the error is about the reference's repository (of its registry, when it says). */
@@ -148,11 +179,24 @@ async function tagsHint(reference: RegistryReference, options: ParsedOptions): P
     }
     return `${name} has the tags ${page.tags.join(", ")}`;
   } catch (error) {
-    // Registries answer MANIFEST_UNKNOWN for any manifest of a repository that does not exist;
-    // its tag list says NAME_UNKNOWN.
-    if (error instanceof NotFoundError) return missingRepository(name);
-    return `check the tag; ${listCommand}`;
+    return unlistedHint(error, reference, listCommand);
   } finally {
     await closeTarget(target);
   }
+}
+
+/**
+ * The hint when the tag list failed too. Registries answer MANIFEST_UNKNOWN for any manifest of
+ * a repository that does not exist, and its tag list says NAME_UNKNOWN: only that code says so.
+ * A 404 without any registry code (an HTML page) may come from a server that is no registry.
+ */
+function unlistedHint(error: unknown, reference: RegistryReference, listCommand: string): string {
+  const { registry, repository } = reference;
+  if (!(error instanceof RegistryError) || error.kind !== "not-found") {
+    return `check the tag; ${listCommand}`;
+  }
+  if (error.codes.includes("NAME_UNKNOWN")) return missingRepository(`${registry}/${repository}`);
+  if (error.codes.length > 0) return `check the tag; ${listCommand}`;
+  return `${registry} answered 404 to the tag list of ${repository} too, without a registry's ` +
+    `error code: check the repository's name, and that ${registry} is an OCI registry`;
 }
