@@ -12,7 +12,8 @@ import { MediaType } from "../src/oci/mediatypes.ts";
 import { parseRegistryReference } from "../src/ref/mod.ts";
 import { RegistryTarget } from "../src/remote/registry.ts";
 import type { Target } from "../mod.ts";
-import { ocisync, type RunResult, shown } from "./helpers/cli.ts";
+import { ocisync, runOk, type RunResult, shown } from "./helpers/cli.ts";
+import { verifierPolicy } from "../src/sync/mod.ts";
 import {
   pushLayersImage,
   pushPythonSignature,
@@ -550,6 +551,56 @@ Deno.test("copy --all-tags --verify-key verifies tags the mirror has already, an
     } finally {
       source.close();
       signed.close();
+    }
+  });
+});
+
+Deno.test("sync --verify-key reads the key once: the state records the policy that verified", async () => {
+  // The key was read for the verifier, then again for the policy the state records: a key
+  // rotated (here, a fifo that serves another key the second time) between the two had the
+  // state claim a check the digest never had, and a later sync with that key skipped it.
+  await withRegistry({}, async (registry, tmp) => {
+    const keys = await keyFiles(tmp);
+    await Deno.writeTextFile(`${tmp}/other.pub`, stranger.public);
+    const target = targetOf(registry, "team/flows");
+    const fifo = `${tmp}/key.fifo`;
+    try {
+      const image = await pushLayersImage(target, "prod", [
+        { content: "x", mediaType: "text/plain", title: "x.txt" },
+      ]);
+      await pushPythonSignature(target, image.descriptor.digest, signer.pkcs8, target.name);
+      await runOk("mkfifo", [fifo]);
+      const writer = new Deno.Command("sh", {
+        args: ["-c", 'cat "$1" > "$0"; cat "$2" > "$0"', fifo, keys.pub, `${tmp}/other.pub`],
+      }).spawn();
+      try {
+        const sync = ok(
+          await ocisync(
+            ["sync", `${registry.host}/team/flows:prod`, "-o", `${tmp}/srv`, "--once"]
+              .concat(["--state", `${tmp}/state.json`, "--verify-key", fifo]),
+          ),
+        );
+        assert.match(sync.stderr, / changed /);
+      } finally {
+        // Ended already when its second key went into the pipe before the reader closed it.
+        await Promise.race([writer.status, new Promise((done) => setTimeout(done, 100))]);
+        try {
+          writer.kill();
+        } catch { /* ended */ }
+        await writer.status;
+      }
+      const state = JSON.parse(await Deno.readTextFile(`${tmp}/state.json`));
+      const recorded = Object.values(state.references)[0] as { verification: string };
+      assert.equal(recorded.verification, await verifierPolicy({ verifyKeys: [keys.pub] }));
+      // So a sync with the other key verifies, and refuses.
+      const other = await ocisync(
+        ["sync", `${registry.host}/team/flows:prod`, "-o", `${tmp}/srv`, "--once"]
+          .concat(["--state", `${tmp}/state.json`, "--verify-key", `${tmp}/other.pub`]),
+      );
+      assert.equal(other.code, VERIFICATION, shown(other));
+      assert.match(other.stderr, / failed \(exit 8, 1 in a row\): signature refused: /);
+    } finally {
+      target.close();
     }
   });
 });

@@ -6,7 +6,7 @@
  * `cryptography`, and images are pushed by hand: ocisync's signer never judges its verifier.
  */
 import assert from "node:assert/strict";
-import { UsageError } from "../src/errors/mod.ts";
+import { NotFoundError, UsageError } from "../src/errors/mod.ts";
 import { parseReference, parseRegistryReference } from "../src/ref/mod.ts";
 import { RegistryTarget } from "../src/remote/registry.ts";
 import {
@@ -297,7 +297,7 @@ Deno.test("verifierPolicy names the keys and the keyless policy, not the files",
     for (const variant of variants) seen.add(await verifierPolicy(variant));
     assert.equal(seen.size, variants.length + 1, "each change is another policy");
 
-    await assert.rejects(verifierPolicy({ verifyKeys: [`${tmp}/missing.pub`] }), UsageError);
+    await assert.rejects(verifierPolicy({ verifyKeys: [`${tmp}/missing.pub`] }), NotFoundError);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

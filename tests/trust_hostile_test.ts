@@ -7,6 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { LayoutTarget } from "../src/layout/mod.ts";
+import { parseRegistryReference } from "../src/ref/mod.ts";
+import { RegistryTarget } from "../src/remote/registry.ts";
+import { withRegistry } from "./helpers/registry.ts";
 import type { Descriptor } from "../mod.ts";
 import { parsePublicKey, verifyBundles } from "../src/trust/mod.ts";
 import { expectExit, ocisync } from "./helpers/cli.ts";
@@ -27,6 +30,8 @@ import {
 } from "./helpers/cosign_vectors.ts";
 
 const keys = await pythonKeys();
+/** The digest of `{}`, the empty config (sha256sum of the two bytes). */
+const EMPTY = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 const VERIFICATION = 8;
 
 /** A signed statement about the image that is not cosign's signature: SLSA provenance. */
@@ -285,5 +290,49 @@ Deno.test("bundle: a missing or corrupt bundle blob is rejected; a valid bundle 
     const result = await verifyBundles(layout, image, { publicKeys: [key] });
     assert.equal(result.bundles.length, 1);
     assert.equal(result.rejected.length, 2);
+  });
+});
+
+Deno.test("cli: a junk .sig manifest is refused as a signature, and a valid bundle still verifies", async () => {
+  // It was an integrity error (exit 5) that ended the verification before the bundles: whoever
+  // could push could block a bundle-signed image, which registries with the referrers API
+  // would not let them remove.
+  await withRegistry({}, async (registry, tmp) => {
+    const target = new RegistryTarget(parseRegistryReference(`${registry.host}/team/app`));
+    try {
+      const image = (await pushTestImage(target, "v1")).descriptor;
+      await pushBundleReferrer(target, image, await keyedDsseBundle(keys.pkcs8, image.digest), {
+        fallbackTag: true,
+      });
+      await Deno.writeTextFile(`${tmp}/cosign.pub`, keys.public);
+      const verify = (...extra: string[]) =>
+        ocisync(["verify", `${registry.host}/team/app:v1`, "--key", `${tmp}/cosign.pub`, ...extra]);
+      expectExit(await verify(), 0);
+
+      const empty = { mediaType: "application/vnd.oci.empty.v1+json", digest: EMPTY, size: 2 };
+      const junk = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: empty,
+        layers: [{ ...empty, mediaType: "" }],
+      });
+      const tag = `sha256-${image.digest.slice("sha256:".length)}.sig`;
+      const put = await fetch(`http://${registry.host}/v2/team/app/manifests/${tag}`, {
+        method: "PUT",
+        headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
+        body: junk,
+      });
+      await put.body?.cancel();
+      assert.equal(put.status, 201, "Distribution takes it");
+
+      const result = JSON.parse(expectExit(await verify("--json"), 0).stdout);
+      assert.equal(result.digest, image.digest);
+      assert.ok(
+        result.rejected.some((line: string) => line.includes(`${tag}: invalid manifest`)),
+        JSON.stringify(result.rejected),
+      );
+    } finally {
+      target.close();
+    }
   });
 });

@@ -61,8 +61,7 @@ import { fetchImageManifest, type ImageVerifier } from "../pull/read.ts";
 import { formatReference, type Reference } from "../ref/mod.ts";
 import { closeTarget, openTarget, resolveReference } from "../target/mod.ts";
 import { SignatureError } from "../trust/errors.ts";
-import { parsePublicKey } from "../trust/keys.ts";
-import { type VerifierFiles, wantsVerification } from "../trust/verifier.ts";
+import { openVerifier, type VerifierFiles } from "../trust/verifier.ts";
 import { sleepUnlessStopped, type SyncTick } from "./http.ts";
 import { checkPolicyReference, pickTag, type TagPolicy } from "./policy.ts";
 import {
@@ -218,13 +217,12 @@ const NO_VERIFICATION = "none";
 
 /**
  * The fingerprint of the verification policy that `files` describes, for
- * {@linkcode SyncOptions.verifierPolicy}; undefined when `files` asks for no verification. It is a
- * digest over the keys' fingerprints (of the keys, not of their files, and sorted: any one of them
- * verifies), the trusted root's digest, the identity and issuer and their regular expressions, and
- * the `insecureIgnore…` flags. Call it once at start-up, beside `openVerifier`: the files are read
- * here, never on a tick.
+ * {@linkcode SyncOptions.verifierPolicy}; undefined when `files` asks for no verification: the
+ * `policy` of the verifier that `openVerifier` makes of them. A program that verifies with a
+ * verifier passes that verifier's `policy`, read from the same files once.
  *
  * @throws {UsageError} when a file cannot be read or a key is not an EC P-256 public key.
+ * @throws {NotFoundError} when a file does not exist.
  * @example
  * ```ts
  * import { verifierPolicy } from "./mod.ts";
@@ -235,34 +233,8 @@ const NO_VERIFICATION = "none";
 export async function verifierPolicy(
   files: VerifierFiles | undefined,
 ): Promise<string | undefined> {
-  if (files === undefined || !wantsVerification(files)) return undefined;
-  const keys = new Set<string>();
-  for (const path of files.verifyKeys ?? []) {
-    const pem = new TextDecoder().decode(await readPolicyFile(path));
-    keys.add(parsePublicKey(pem, path).fingerprint);
-  }
-  const root = files.trustedRoot === undefined
-    ? null
-    : sha256Digest(await readPolicyFile(files.trustedRoot));
-  return sha256Digest(new TextEncoder().encode(JSON.stringify({
-    keys: [...keys].sort(),
-    trustedRoot: root,
-    identity: files.certificateIdentity ?? null,
-    identityRegexp: files.certificateIdentityRegexp ?? null,
-    issuer: files.certificateOidcIssuer ?? null,
-    issuerRegexp: files.certificateOidcIssuerRegexp ?? null,
-    ignoreTlog: files.insecureIgnoreTlog === true,
-    ignoreSct: files.insecureIgnoreSct === true,
-  })));
-}
-
-/** A key or trusted root, read whole; a failure is the user's to fix, as in `openVerifier`. */
-async function readPolicyFile(path: string): Promise<Uint8Array> {
-  try {
-    return await Deno.readFile(path);
-  } catch (error) {
-    throw new UsageError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
-  }
+  if (files === undefined) return undefined;
+  return (await openVerifier(files))?.policy;
 }
 
 /** What a tick found out, before the loop adds the timing and the failure count. */

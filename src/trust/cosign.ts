@@ -24,7 +24,7 @@
  */
 import { signatureTag } from "../oci/referrers.ts";
 import type { Digest } from "../digest/mod.ts";
-import { escapeRemote, NotFoundError, UsageError } from "../errors/mod.ts";
+import { escapeRemote, IntegrityError, NotFoundError, UsageError } from "../errors/mod.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import type { Target } from "../oci/target.ts";
 import { type Descriptor, type Manifest, parseManifestOrIndex } from "../oci/types.ts";
@@ -188,6 +188,17 @@ export async function verifyClassic(
   try {
     layers = (await signatureManifestAt(target, tag)).manifest.layers;
   } catch (error) {
+    if (error instanceof IntegrityError && !(error instanceof SignatureError)) {
+      // Whoever may push can put anything under the tag: a refusal of that signature, after
+      // which the image's other signatures (bundles) are still tried, not an error that ends
+      // the verification.
+      const why = escapeRemote((error as Error).message);
+      throw new SignatureError(`${tag} in ${target.name} is no valid signature manifest: ${why}`, {
+        reason: "malformed",
+        rejected: [`${tag}: ${why}`],
+        cause: error,
+      });
+    }
     if (!(error instanceof NotFoundError)) throw error;
     throw new SignatureError(`${image.digest} has no cosign signature in ${target.name}`, {
       reason: "no-signature",

@@ -18,7 +18,7 @@
  * ```
  * @module
  */
-import type { Digest } from "../digest/mod.ts";
+import { type Digest, sha256Digest } from "../digest/mod.ts";
 import { NotFoundError, UsageError } from "../errors/mod.ts";
 import { hostPlatform, selectManifest } from "../image/platform.ts";
 import type { CallOptions, Target } from "../oci/target.ts";
@@ -184,6 +184,41 @@ export class Verifier implements ImageVerifier {
       checkKeylessPolicy(policy, FLAG_HINTS);
       this.#keyless = policy;
     }
+  }
+
+  /**
+   * What identifies this verifier's policy, for a sync's state (`SyncOptions.verifierPolicy`):
+   * a digest over its keys' fingerprints (sorted: any one of them verifies), its trusted root's
+   * digest, its identity and issuer and their regular expressions, and the `ignore…` flags.
+   * Worked out from what it verifies with, not from its files read again, so that a state never
+   * records a policy that the verification did not use.
+   *
+   * @example
+   * ```ts
+   * import { Verifier } from "./verifier.ts";
+   * import { parsePublicKey } from "./keys.ts";
+   * const key = parsePublicKey(await Deno.readTextFile("cosign.pub"));
+   * new Verifier({ publicKeys: [key] }).policy; // "sha256:…"
+   * ```
+   */
+  get policy(): Digest {
+    const keyless = this.#keyless;
+    const root = keyless?.trustedRoot;
+    const encoder = new TextEncoder();
+    // As given: the file's bytes (as openVerifier reads them), its text, or its parsed JSON.
+    const rootBytes = root === undefined || root instanceof Uint8Array
+      ? root
+      : encoder.encode(typeof root === "string" ? root : JSON.stringify(root));
+    return sha256Digest(encoder.encode(JSON.stringify({
+      keys: [...new Set(this.#keys.map((key) => key.fingerprint))].sort(),
+      trustedRoot: rootBytes ? sha256Digest(rootBytes) : null,
+      identity: keyless?.certificateIdentity ?? null,
+      identityRegexp: keyless?.certificateIdentityRegexp ?? null,
+      issuer: keyless?.certificateOidcIssuer ?? null,
+      issuerRegexp: keyless?.certificateOidcIssuerRegexp ?? null,
+      ignoreTlog: keyless?.ignoreTlog === true,
+      ignoreSct: keyless?.ignoreSct === true,
+    })));
   }
 
   /**

@@ -32,7 +32,6 @@ import {
   syncTargetConfig,
   type SyncTargetKey,
   type SyncTick,
-  verifierPolicy,
   webhookOutput,
 } from "../../sync/mod.ts";
 import { DEFAULT_MAX_EVENTS_SIZE, DEFAULT_MAX_EXTRACT_SIZE, syncSpec } from "../specs.ts";
@@ -138,7 +137,6 @@ export async function sync(args: ParsedArgs, out: Output): Promise<number | unde
   const verifiers = await Promise.all(
     targets.map((t) => t.verify ? openVerifier(t.verify) : Promise.resolve(undefined)),
   );
-  const policies = await Promise.all(targets.map((t) => verifierPolicy(t.verify)));
 
   // One session for every loop: loops on one registry share its challenge and tokens.
   const session = new Session(registry);
@@ -186,7 +184,8 @@ export async function sync(args: ParsedArgs, out: Output): Promise<number | unde
         reference: target.reference,
         ...(target.tagPolicy ? { tagPolicy: target.tagPolicy } : {}),
         verifier: verifiers[i],
-        verifierPolicy: policies[i],
+        // The verifier's own: its files are read once.
+        verifierPolicy: verifiers[i]?.policy,
         outputs: outputsOf(target, { stdout, maxExtractSize, maxEventsSize, maxEntries, registry }),
         interval: target.interval,
         jitter: target.jitter,
