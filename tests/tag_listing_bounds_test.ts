@@ -3,18 +3,20 @@
  * new pages without end, or that lists more tags (or referrers) than any repository holds, made
  * `tags`, `copy --all-tags` and the hint of a missing tag request and collect for ever (and the
  * memory with them), and `copy --referrers` and signature checks collect a hundred thousand
- * referrers a page. The hostile registries are built here: one that answers the tag listing
+ * referrers a page; signature checks stop reading once they have examined their share. The
+ * hostile registries are built here: one that answers the tag listing
  * only, which is all that these commands ask before the listing ends; and a real registry behind
  * a proxy that answers the referrers listing with pages made here.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { createHash, generateKeyPairSync } from "node:crypto";
 import { expectExit, ocisync, ocisyncOk } from "./helpers/cli.ts";
 import { startProxy } from "./helpers/fault_proxy.ts";
 import { startRegistry } from "./helpers/registry.ts";
 import { ExitCode } from "../src/cli/exit.ts";
+import { MAX_REFERRERS } from "../src/trust/bundle.ts";
 import {
   MAX_LISTED_REFERRERS,
   MAX_LISTED_TAGS,
@@ -90,11 +92,15 @@ Deno.test("copy --all-tags from a registry whose pages loop: exit 5, nothing wri
   }
 });
 
-/** A referrers page of `count` made-up manifests, linking to `next` when given. */
-function referrersPage(count: number, next?: string) {
+/** A referrers page of `count` made-up manifests of `artifactType`, linking to `next` when given. */
+function referrersPage(
+  count: number,
+  next?: string,
+  artifactType = "application/vnd.example+json",
+) {
   const manifests = Array.from({ length: count }, (_, i) => ({
     mediaType: "application/vnd.oci.image.manifest.v1+json",
-    artifactType: "application/vnd.example+json",
+    artifactType,
     digest: `sha256:${createHash("sha256").update(`referrer ${i}`).digest("hex")}`,
     size: 100,
   }));
@@ -152,6 +158,49 @@ Deno.test("copy --referrers: referrer pages that loop, or list too many: exit 5,
     assert.match(many.stderr, new RegExp(`more than ${MAX_LISTED_REFERRERS} referrers`));
     assert.deepEqual(proxy.unused(), [], "every page was asked for, and no more");
     assert.ok(!proxy.seen.some((r) => r.path.endsWith(`?n=${pages + 1}`)));
+  } finally {
+    await proxy.close();
+    await registry.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("verify: a referrers listing longer than the bundles examined is read no further", async () => {
+  const registry = await startRegistry();
+  const proxy = startProxy(registry.host);
+  const tmp = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${tmp}/app`);
+    await Deno.writeTextFile(`${tmp}/app/main.py`, "print('app')\n");
+    const digest = (await ocisyncOk(["push", `${registry.host}/t/app:v1`, `${tmp}/app`, "-q"]))
+      .trim().split("@")[1];
+    const { publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    await Deno.writeTextFile(
+      `${tmp}/cosign.pub`,
+      publicKey.export({ type: "spki", format: "pem" }).toString(),
+    );
+    const list = `/v2/t/app/referrers/${digest}`;
+    const bundleType = "application/vnd.dev.sigstore.bundle.v0.3+json";
+    // A first page of as many bundle referrers as are examined, and a second one after it.
+    proxy.inject(
+      {
+        path: new RegExp(`${list}$`),
+        fault: referrersPage(MAX_REFERRERS, `${list}?n=2`, bundleType),
+      },
+      { path: /\?n=2$/, fault: referrersPage(1, undefined, bundleType) },
+    );
+    const verify = await ocisync([
+      "verify",
+      "--key",
+      `${tmp}/cosign.pub`,
+      `${proxy.host}/t/app:v1`,
+    ]);
+    expectExit(verify, ExitCode.Verification);
+    assert.ok(proxy.seen.some((r) => r.path.endsWith(list)), "the first page was read");
+    assert.ok(!proxy.seen.some((r) => r.path.endsWith("?n=2")), "the second page was not");
+    // Each referrer of the first page was looked at (its made-up manifest is missing).
+    const looked = proxy.seen.filter((r) => r.path.includes("/manifests/sha256:")).length;
+    assert.ok(looked >= MAX_REFERRERS, `${looked} manifests asked for`);
   } finally {
     await proxy.close();
     await registry.stop();

@@ -2,17 +2,19 @@
  * What verification must not take for a signature, and what must not stop it: a signed in-toto
  * attestation (keyed and keyless), `verify -a` keys that the payload does not carry, a copy of
  * several platforms of which one is signed, and a bundle referrer whose blob is missing or
- * corrupt. Keys and signatures are made by Python's `cryptography` and `@sigstore/mock`, bundles
- * and statements are typed here; ocisync's own signer is not used.
+ * corrupt, or that names one big blob thousands of times. Keys and signatures are made by Python's
+ * `cryptography` and `@sigstore/mock`, bundles and statements are typed here; ocisync's own signer
+ * is not used.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { LayoutTarget } from "../src/layout/mod.ts";
 import { parseRegistryReference } from "../src/ref/mod.ts";
 import { RegistryTarget } from "../src/remote/registry.ts";
-import { withRegistry } from "./helpers/registry.ts";
 import type { Descriptor } from "../mod.ts";
 import { parsePublicKey, verifyBundles } from "../src/trust/mod.ts";
 import { expectExit, ocisync } from "./helpers/cli.ts";
+import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
 import {
   cosignStatement,
   handPayload,
@@ -334,5 +336,82 @@ Deno.test("cli: a junk .sig manifest is refused as a signature, and a valid bund
     } finally {
       target.close();
     }
+  });
+});
+
+// --- one referrer, one blob named thousands of times: read once, not once per layer --------------
+
+/** Under the 1 MiB a bundle may have, and large enough that 2,000 held at once are 2 GB. */
+const BIG_BUNDLE_BYTES = 1_000_000;
+/** What the auditor's referrer held: cosign writes one layer. */
+const REPEATED_LAYERS = 2_000;
+
+/** `bundle` led by spaces up to `size` bytes: the same JSON document, in a big blob. */
+function padded(bundle: Uint8Array, size: number): Uint8Array {
+  const out = new Uint8Array(size).fill(0x20);
+  out.set(bundle, size - bundle.length);
+  return out;
+}
+
+/** How many times the registry has served the blob `digest` (GET) since request `since`. */
+async function blobGets(registry: TestRegistry, digest: string, since: number): Promise<number> {
+  return (await registry.requests()).slice(since)
+    .filter((r) => r.method === "GET" && r.path.endsWith(`/blobs/${digest}`)).length;
+}
+
+/**
+ * `verify --json` of `tag`, whose one bundle referrer names `bundle`'s blob
+ * {@linkcode REPEATED_LAYERS} times: the report, and how often the blob was fetched.
+ */
+async function verifyRepeated(
+  registry: TestRegistry,
+  pub: string,
+  tag: string,
+  bundle: (image: Descriptor) => Promise<Uint8Array>,
+  exit: number,
+): Promise<{ report: { verified: unknown[]; rejected: string[] }; fetches: number }> {
+  const target = new RegistryTarget(parseRegistryReference(`${registry.host}/t/bomb`));
+  let bytes: Uint8Array;
+  try {
+    const image = (await pushTestImage(target, tag)).descriptor;
+    bytes = await bundle(image);
+    await pushBundleReferrer(target, image, bytes, { fallbackTag: true, layers: REPEATED_LAYERS });
+  } finally {
+    target.close();
+  }
+  const since = (await registry.requests()).length;
+  const run = expectExit(
+    await ocisync(["verify", "--key", pub, `${registry.host}/t/bomb:${tag}`, "--json"]),
+    exit,
+  );
+  const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+  return { report: JSON.parse(run.stdout), fetches: await blobGets(registry, digest, since) };
+}
+
+Deno.test("cli: a bundle referrer naming one 1 MB blob 2,000 times: the blob is read once", async () => {
+  await withRegistry({}, async (registry, tmp) => {
+    const pub = `${tmp}/cosign.pub`;
+    await Deno.writeTextFile(pub, keys.public);
+    // A valid signature: verified, from one read of its blob (each read was held until the end).
+    const signed = await verifyRepeated(
+      registry,
+      pub,
+      "signed",
+      async (image) => padded(await keyedDsseBundle(keys.pkcs8, image.digest), BIG_BUNDLE_BYTES),
+      0,
+    );
+    assert.equal(signed.report.verified.length, 1, "one bundle, not one per layer");
+    assert.equal(signed.fetches, 1);
+    // Junk: refused once, as one bundle, from one read.
+    const junk = await verifyRepeated(
+      registry,
+      pub,
+      "junk",
+      () => Promise.resolve(new Uint8Array(BIG_BUNDLE_BYTES).fill(0x41)),
+      VERIFICATION,
+    );
+    assert.equal(junk.report.rejected.length, 1, "one refusal, not one per layer");
+    assert.match(junk.report.rejected[0], /invalid Sigstore bundle/);
+    assert.equal(junk.fetches, 1);
   });
 });

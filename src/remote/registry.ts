@@ -143,7 +143,8 @@ export const MAX_LISTED_TAGS = 1_000_000;
 export const MAX_TAG_LIST_PAGES = 10_000;
 /**
  * The most referrers one listing collects, and the most pages it reads, for the same reason:
- * signature checks and `copy --referrers` list them in full before they look at any.
+ * `copy --referrers` lists them in full before it looks at any. (Signature checks stop reading
+ * after the first `MAX_REFERRERS` of `trust/bundle.ts`.)
  */
 export const MAX_LISTED_REFERRERS = 100_000;
 /** See {@linkcode MAX_LISTED_REFERRERS}. */

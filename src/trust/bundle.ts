@@ -62,7 +62,7 @@ export const INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
 export const COSIGN_SIGN_PREDICATE_TYPE = "https://sigstore.dev/cosign/sign/v1";
 /** The largest bundle read: one with a certificate chain and a few log entries is ~10 KiB. */
 export const MAX_BUNDLE_BYTES = 1024 * 1024;
-/** How many referrers are examined at most. */
+/** How many referrers are examined at most; the listing is not read past them. */
 export const MAX_REFERRERS = 256;
 
 const STATEMENT_TYPES = ["https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1"];
@@ -383,8 +383,9 @@ export interface BundleVerification {
 }
 
 /**
- * Finds the image's bundle referrers and verifies each: keyed ones with `publicKeys`, keyless
- * ones with the `keyless` policy. One that verifies is enough.
+ * Finds the image's bundle referrers and verifies each, one at a time (its bytes are dropped
+ * before the next is read): keyed ones with `publicKeys`, keyless ones with the `keyless` policy.
+ * One that verifies is enough.
  *
  * @throws {SignatureError} `no-signature` when no bundle refers to the image; otherwise the most
  * telling reason among the refused ones.
@@ -418,36 +419,20 @@ export async function verifyBundles(
   const bundles: VerifiedBundle[] = [];
   const rejected: string[] = [];
   const failures: SignatureFailure[] = [];
-  const found = await findBundles(target, image);
-  for (const { referrer, layer, bytes, unreadable } of found) {
-    const where = `bundle ${layer.digest} (referrer ${referrer})`;
-    try {
-      if (bytes === undefined) {
-        throw new SignatureError(`unreadable: ${unreadable}`, { reason: "malformed" });
-      }
-      const bundle = parseBundle(bytes);
-      const keyed = bundle.keyMaterial.kind === "publicKey";
-      if (keyed && keys.length === 0) {
-        throw new SignatureError("a keyed bundle, and no key was given", { reason: "untrusted" });
-      }
-      if (!keyed && options.keyless === undefined) {
-        throw new SignatureError("a keyless bundle, and no identity and issuer were given", {
-          reason: "untrusted",
-        });
-      }
-      const verified = keyed
-        ? verifyBundleWithKey(bundle, image, manifest, keys)
-        : await verifyBundleKeyless(bundle, image, manifest, options.keyless!);
-      bundles.push({ ...verified, referrer, bundleDigest: layer.digest });
-    } catch (error) {
-      if (!(error instanceof SignatureError)) throw error;
-      // The reason can quote the bundle (a field, a certificate's name): one line, written out.
-      rejected.push(`${where}: ${escapeRemote(error.message)}`);
-      failures.push(error.reason);
+  let found = 0;
+  // One bundle at a time: its bytes are dropped once it is judged, before the next is read.
+  for await (const candidate of findBundles(target, image)) {
+    found++;
+    const outcome = await verifyFound(candidate, image, manifest, keys, options.keyless);
+    if ("failure" in outcome) {
+      rejected.push(outcome.line);
+      failures.push(outcome.failure);
+    } else {
+      bundles.push(outcome);
     }
   }
   if (bundles.length > 0) return { bundles, rejected };
-  if (found.length === 0) {
+  if (found === 0) {
     throw new SignatureError(`${image.digest} has no Sigstore bundle in ${target.name}`, {
       reason: "no-signature",
       hint: "no referrer with artifactType " + BUNDLE_MEDIA_TYPE,
@@ -470,6 +455,44 @@ export async function verifyBundles(
   throw new SignatureError(message, { reason, rejected });
 }
 
+/**
+ * Verifies one found bundle: keyed ones with `keys`, keyless ones with `keyless`. A refusal is
+ * returned with its line for `rejected`; other errors (a trusted root that is not valid, the
+ * network) are thrown.
+ */
+async function verifyFound(
+  { referrer, layer, bytes, unreadable }: FoundBundle,
+  image: Descriptor,
+  manifest: Uint8Array,
+  keys: readonly PublicKey[],
+  keyless: KeylessPolicy | undefined,
+): Promise<VerifiedBundle | { failure: SignatureFailure; line: string }> {
+  try {
+    if (bytes === undefined) {
+      throw new SignatureError(`unreadable: ${unreadable}`, { reason: "malformed" });
+    }
+    const bundle = parseBundle(bytes);
+    const keyed = bundle.keyMaterial.kind === "publicKey";
+    if (keyed && keys.length === 0) {
+      throw new SignatureError("a keyed bundle, and no key was given", { reason: "untrusted" });
+    }
+    if (!keyed && keyless === undefined) {
+      throw new SignatureError("a keyless bundle, and no identity and issuer were given", {
+        reason: "untrusted",
+      });
+    }
+    const verified = keyed
+      ? verifyBundleWithKey(bundle, image, manifest, keys)
+      : await verifyBundleKeyless(bundle, image, manifest, keyless!);
+    return { ...verified, referrer, bundleDigest: layer.digest };
+  } catch (error) {
+    if (!(error instanceof SignatureError)) throw error;
+    // The reason can quote the bundle (a field, a certificate's name): one line, written out.
+    const line = `bundle ${layer.digest} (referrer ${referrer}): ${escapeRemote(error.message)}`;
+    return { failure: error.reason, line };
+  }
+}
+
 /** A bundle found as a referrer of an image: its bytes, or why they could not be read. */
 export interface FoundBundle {
   /** The referrer manifest's digest. */
@@ -483,53 +506,76 @@ export interface FoundBundle {
 }
 
 /**
- * The bundles that refer to an image: from the target's referrers API where it has one (a
- * registry), else from the referrers tag schema (`sha256-<hex>` index) and, for a layout, the
- * untagged `index.json` entries whose artifactType is a bundle's. Each manifest must name the
- * image as its `subject`. A bundle layer whose blob is missing, corrupt or too large is returned
- * with `unreadable` set, so that it is refused on its own while the others are still tried.
+ * The bundles that refer to an image, read one at a time as they are consumed: from the
+ * target's referrers API where it has one (a registry), else from the referrers tag schema
+ * (`sha256-<hex>` index) and, for a layout, the untagged `index.json` entries whose artifactType
+ * is a bundle's. Each manifest must name the image as its `subject`; of its layers only the first
+ * bundle is read, as cosign writes one per referrer. At most {@linkcode MAX_REFERRERS} referrers
+ * are examined, and the listing is read no further. A bundle layer whose blob is missing, corrupt
+ * or too large is yielded with `unreadable` set, so that it is refused on its own while the
+ * others are still tried.
  *
  * @example
  * ```ts
  * import { findBundles } from "./bundle.ts";
  * import { LayoutTarget } from "../layout/mod.ts";
  * const layout = await LayoutTarget.open("./bundle");
- * const found = await findBundles(layout, await layout.resolve("v1"));
- * console.log(found.length);
+ * for await (const found of findBundles(layout, await layout.resolve("v1"))) {
+ *   console.log(found.referrer, found.bytes?.byteLength ?? found.unreadable);
+ * }
  * ```
  */
-export async function findBundles(target: Target, image: Descriptor): Promise<FoundBundle[]> {
-  const found: FoundBundle[] = [];
-  const candidates = (await referrersOf(target, image)).filter((d) =>
-    d.artifactType === undefined || BUNDLE_MEDIA_TYPES.includes(d.artifactType)
-  );
-  for (const candidate of candidates.slice(0, MAX_REFERRERS)) {
-    const descriptor = {
-      mediaType: candidate.mediaType,
-      size: candidate.size,
-      digest: candidate.digest,
-    };
-    let manifest: Manifest;
-    try {
-      const parsed = parseManifestOrIndex(
-        await target.fetchManifest(descriptor),
-        descriptor.mediaType,
-      );
-      if (parsed.kind !== "manifest") continue;
-      manifest = parsed.manifest;
-    } catch {
-      continue; // Not ours to judge: another tool's referrer that we cannot read.
-    }
-    const artifactType = manifest.artifactType ?? manifest.config.mediaType;
-    if (manifest.subject?.digest !== image.digest || !BUNDLE_MEDIA_TYPES.includes(artifactType)) {
+export async function* findBundles(
+  target: Target,
+  image: Descriptor,
+): AsyncGenerator<FoundBundle, void, undefined> {
+  let examined = 0;
+  for await (const candidate of referrersOf(target, image)) {
+    if (
+      candidate.artifactType !== undefined && !BUNDLE_MEDIA_TYPES.includes(candidate.artifactType)
+    ) {
       continue;
     }
-    for (const layer of manifest.layers) {
-      if (!BUNDLE_MEDIA_TYPES.includes(layer.mediaType)) continue;
-      found.push({ referrer: candidate.digest, layer, ...await readBundle(target, layer) });
+    const layer = await bundleLayerOf(target, image, candidate);
+    if (layer !== undefined) {
+      yield { referrer: candidate.digest, layer, ...await readBundle(target, layer) };
     }
+    // Stop before asking for the next one: a listing can hold a hundred thousand.
+    if (++examined >= MAX_REFERRERS) return;
   }
-  return found;
+}
+
+/**
+ * The bundle layer of a referrer manifest: its first layer of a bundle media type, when the
+ * manifest is a bundle's about this image. The other layers are not read: cosign writes one, and
+ * a manifest can name one blob tens of thousands of times.
+ */
+async function bundleLayerOf(
+  target: Target,
+  image: Descriptor,
+  candidate: Descriptor,
+): Promise<Descriptor | undefined> {
+  const descriptor = {
+    mediaType: candidate.mediaType,
+    size: candidate.size,
+    digest: candidate.digest,
+  };
+  let manifest: Manifest;
+  try {
+    const parsed = parseManifestOrIndex(
+      await target.fetchManifest(descriptor),
+      descriptor.mediaType,
+    );
+    if (parsed.kind !== "manifest") return undefined;
+    manifest = parsed.manifest;
+  } catch {
+    return undefined; // Not ours to judge: another tool's referrer that we cannot read.
+  }
+  const artifactType = manifest.artifactType ?? manifest.config.mediaType;
+  if (manifest.subject?.digest !== image.digest || !BUNDLE_MEDIA_TYPES.includes(artifactType)) {
+    return undefined;
+  }
+  return manifest.layers.find((layer) => BUNDLE_MEDIA_TYPES.includes(layer.mediaType));
 }
 
 /**
@@ -800,15 +846,19 @@ export function checkKeylessPolicy(
   }
 }
 
-/** Referrer descriptors: the target's own API, else the tag schema and layout entries. */
-async function referrersOf(target: Target, image: Descriptor): Promise<Descriptor[]> {
+/**
+ * Referrer descriptors, as the target lists them: its own API (page by page, so that a consumer
+ * that stops early reads no further), else the tag schema and layout entries.
+ */
+async function* referrersOf(target: Target, image: Descriptor): AsyncGenerator<Descriptor> {
   const lister = target as Target & {
     referrers?: (digest: string) => Promise<Descriptor[]> | AsyncIterable<Descriptor>;
     listEntries?: () => Promise<Descriptor[]>;
   };
   if (typeof lister.referrers === "function") {
     const listed = lister.referrers(image.digest);
-    return Symbol.asyncIterator in listed ? await Array.fromAsync(listed) : await listed;
+    yield* Symbol.asyncIterator in listed ? listed : await listed;
+    return;
   }
   const seen = new Map<string, Descriptor>();
   const { algorithm, hex } = parseDigest(image.digest);
@@ -828,5 +878,5 @@ async function referrersOf(target: Target, image: Descriptor): Promise<Descripto
       }
     }
   }
-  return [...seen.values()];
+  yield* seen.values();
 }

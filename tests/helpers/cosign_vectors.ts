@@ -620,13 +620,14 @@ export async function pushPythonSignature(
  * Attaches a bundle to `image` as cosign does with `--new-bundle-format`, written by hand: the
  * empty config, one bundle layer, `subject` the image. With `fallbackTag`, it is also listed in
  * the `sha256-<hex>` index of the distribution-spec's referrers tag schema, for registries
- * without the referrers API (Distribution 2.8). Returns the referrer's descriptor.
+ * without the referrers API (Distribution 2.8). With `layers`, the manifest names the bundle's
+ * blob that many times, as no cosign writes it. Returns the referrer's descriptor.
  */
 export async function pushBundleReferrer(
   target: Target,
   image: Descriptor,
   bundle: Uint8Array,
-  options: { fallbackTag?: boolean } = {},
+  options: { fallbackTag?: boolean; layers?: number } = {},
 ): Promise<Descriptor> {
   const bundleType = "application/vnd.dev.sigstore.bundle.v0.3+json";
   const empty = await pushBytes(
@@ -638,7 +639,7 @@ export async function pushBundleReferrer(
   const manifest = await pushOciManifest(target, {
     artifactType: bundleType,
     config: empty,
-    layers: [layer],
+    layers: Array(options.layers ?? 1).fill(layer),
     subject: { mediaType: image.mediaType, digest: image.digest, size: image.size },
   }, []);
   const referrer = { ...manifest.descriptor, artifactType: bundleType };
