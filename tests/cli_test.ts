@@ -40,3 +40,27 @@ Deno.test("progress: live on a terminal, absent in a pipe and with NO_COLOR", as
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("inspect: an annotation or a title with a line break stays on its line", async () => {
+  // Whoever pushed the image wrote these: a line break forged a line of inspect's summary.
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-inspect-lines-" });
+  try {
+    await Deno.mkdir(`${tmp}/src`);
+    await Deno.writeTextFile(`${tmp}/src/a.txt`, "a\n");
+    const pushed = await ocisync([
+      "push",
+      `oci:${tmp}/layout:v1`,
+      `${tmp}/src`,
+      "--annotation",
+      "note=x\n  platform  linux/forged",
+    ]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const shown = await ocisync(["inspect", `oci:${tmp}/layout:v1`]);
+    assert.equal(shown.code, 0, shown.stderr);
+    const lines = shown.stdout.split("\n");
+    assert.ok(!lines.includes("  platform  linux/forged"), shown.stdout);
+    assert.ok(lines.includes("  annotation note=x\\x0a  platform  linux/forged"), shown.stdout);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

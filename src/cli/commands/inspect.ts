@@ -4,7 +4,7 @@
  * @module
  */
 import type { ParsedArgs } from "../args.ts";
-import { NotFoundError, UsageError } from "../../errors/mod.ts";
+import { escapeRemote, NotFoundError, UsageError } from "../../errors/mod.ts";
 import { registryOptions } from "../registry_flags.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { MediaType } from "../../oci/mediatypes.ts";
@@ -71,7 +71,7 @@ export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
           ...index.manifests.map((m) =>
             `    ${m.platform ? formatPlatform(m.platform) : "(none)"}  ${m.digest}  ${m.mediaType}`
           ),
-        ].join("\n"),
+        ].map(escapeRemote).join("\n"),
         json: { ...summary, index },
         quiet: descriptor.digest,
       });
@@ -100,7 +100,7 @@ export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
         }),
         `  total     ${formatBytes(total)}`,
         ...Object.entries(manifest.annotations ?? {}).map(([k, v]) => `  annotation ${k}=${v}`),
-      ].join("\n"),
+      ].map(escapeRemote).join("\n"),
       json: {
         ...summary,
         totalSize: total,
@@ -187,9 +187,10 @@ export async function tags(args: ParsedArgs, out: Output): Promise<void> {
   try {
     const all = await Array.fromAsync(target.tags());
     out.result({
-      human: all.join("\n"),
+      // One line a tag, whatever a registry lists.
+      human: all.map(escapeRemote).join("\n"),
       json: { repository: formatReference(reference), tags: all },
-      quiet: all.join("\n"),
+      quiet: all.map(escapeRemote).join("\n"),
     });
   } finally {
     await closeTarget(target);
