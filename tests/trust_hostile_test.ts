@@ -333,6 +333,31 @@ Deno.test("cli: a junk .sig manifest is refused as a signature, and a valid bund
         result.rejected.some((line: string) => line.includes(`${tag}: invalid manifest`)),
         JSON.stringify(result.rejected),
       );
+
+      // The referrers fallback tag holding a manifest, not an index, of an unsigned image: a
+      // refused signature too (exit 8), not an integrity error (exit 5).
+      const other = (await pushTestImage(target, "v2")).descriptor;
+      const fallback = other.digest.replace(":", "-");
+      const plain = await fetch(`http://${registry.host}/v2/team/app/manifests/${fallback}`, {
+        method: "PUT",
+        headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
+        body: JSON.stringify({
+          schemaVersion: 2,
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          config: empty,
+          layers: [],
+        }),
+      });
+      await plain.body?.cancel();
+      assert.equal(plain.status, 201);
+      const refused = await ocisync(
+        ["verify", `${registry.host}/team/app:v2`, "--key", `${tmp}/cosign.pub`, "--json"],
+      );
+      const report = JSON.parse(expectExit(refused, VERIFICATION).stdout);
+      assert.ok(
+        report.rejected.some((line: string) => line.startsWith("referrers listing: ")),
+        JSON.stringify(report.rejected),
+      );
     } finally {
       target.close();
     }

@@ -856,8 +856,20 @@ async function* referrersOf(target: Target, image: Descriptor): AsyncGenerator<D
     listEntries?: () => Promise<Descriptor[]>;
   };
   if (typeof lister.referrers === "function") {
-    const listed = lister.referrers(image.digest);
-    yield* Symbol.asyncIterator in listed ? listed : await listed;
+    try {
+      const listed = lister.referrers(image.digest);
+      yield* Symbol.asyncIterator in listed ? listed : await listed;
+    } catch (error) {
+      if (!(error instanceof IntegrityError)) throw error;
+      // Whoever may push can put a manifest under the fallback tag: a listing that says
+      // nothing, which refuses the bundles it would have held, not an integrity error.
+      const why = escapeRemote(error.message);
+      throw new SignatureError(`the referrers of ${image.digest} cannot be read: ${why}`, {
+        reason: "malformed",
+        rejected: [`referrers listing: ${why}`],
+        cause: error,
+      });
+    }
     return;
   }
   const seen = new Map<string, Descriptor>();
