@@ -59,9 +59,21 @@ Deno.test("ocisync --help lists every command; no command at all is a usage erro
   for (const { spec } of COMMANDS) {
     assert.match(help.stdout, new RegExp(`^  ${spec.name} +${RegExp.escape(spec.summary)}$`, "m"));
   }
+  // An error's usage goes to stderr: stdout stays for results.
   const none = await ocisync([]);
   assert.equal(none.code, ExitCode.Usage);
-  assert.equal(none.stdout, help.stdout);
+  assert.equal(none.stdout, "");
+  assert.equal(none.stderr, help.stdout);
+  // As git and docker read them: `help CMD` is `CMD --help`; `-v` alone is the version.
+  const [helpPack, packHelp] = await Promise.all([
+    ocisync(["help", "pack"]),
+    ocisync(["pack", "--help"]),
+  ]);
+  assert.equal(helpPack.code, 0);
+  assert.equal(helpPack.stdout, packHelp.stdout);
+  const [v, version] = await Promise.all([ocisync(["-v"]), ocisync(["--version"])]);
+  assert.equal(v.code, 0);
+  assert.equal(v.stdout, version.stdout);
 });
 
 Deno.test("unknown commands and options exit 2 with a one-line did you mean", async () => {

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { RUN_FLAGS } from "../scripts/permissions.ts";
-import { ocisync, runOk } from "./helpers/cli.ts";
+import { ocisync, run, runOk } from "./helpers/cli.ts";
 import { requireTool } from "./helpers/tools.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -60,6 +60,30 @@ Deno.test("inspect: an annotation or a title with a line break stays on its line
     const lines = shown.stdout.split("\n");
     assert.ok(!lines.includes("  platform  linux/forged"), shown.stdout);
     assert.ok(lines.includes("  annotation note=x\\x0a  platform  linux/forged"), shown.stdout);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("binary output never goes to a terminal, by stdout or stderr; pull -o - names no folder", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-binary-tty-" });
+  try {
+    await Deno.mkdir(`${tmp}/src`);
+    await Deno.writeTextFile(`${tmp}/src/a.txt`, "a\n");
+    requireTool("script", "bsdutils");
+    for (const output of ["-", "/dev/stderr"]) {
+      const command = [Deno.execPath(), "run", ...RUN_FLAGS, MAIN, "pack", `${tmp}/src`]
+        .concat(["-o", output]).map((s) => `'${s}'`).join(" ");
+      // script gives the child a terminal on stdout and stderr, and exits with its code.
+      const shown = await run("script", ["-qec", command, "/dev/null"]);
+      assert.equal(shown.code, 2, `${output}: ${shown.stdout}`);
+      assert.match(shown.stdout, /refusing to write binary data to a terminal/, output);
+      assert.ok(!shown.stdout.includes("\x1f\x8b"), "no gzip bytes reached the terminal");
+    }
+    const pulled = await ocisync(["pull", `oci:${tmp}/none:v1`, "-o", "-"], { cwd: tmp });
+    assert.equal(pulled.code, 2, pulled.stderr);
+    assert.match(pulled.stderr, /pull writes a folder, not standard output/);
+    assert.equal(await Deno.lstat(`${tmp}/-`).then(() => true, () => false), false);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

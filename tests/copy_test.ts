@@ -409,16 +409,26 @@ Deno.test("copy --referrers brings a signature that refers to the image through 
       referrer,
       "application/vnd.oci.image.manifest.v1+json",
     );
+    // Whoever may push can list any manifest under the fallback tag: one whose subject is
+    // another image is not carried, nor listed at the destination.
+    const stranger = new TextEncoder().encode(
+      new TextDecoder().decode(referrer).replace(image.digest, `sha256:${"0".repeat(64)}`),
+    );
+    await putManifest(
+      sha256Digest(stranger),
+      stranger,
+      "application/vnd.oci.image.manifest.v1+json",
+    );
     // Distribution 2.8 has no referrers API: clients use the sha256-<hex> tag schema.
     const fallback = new TextEncoder().encode(JSON.stringify({
       schemaVersion: 2,
       mediaType: "application/vnd.oci.image.index.v1+json",
-      manifests: [{
+      manifests: [referrer, stranger].map((bytes) => ({
         mediaType: "application/vnd.oci.image.manifest.v1+json",
-        digest: sha256Digest(referrer),
-        size: referrer.length,
+        digest: sha256Digest(bytes),
+        size: bytes.length,
         artifactType: "application/vnd.example.signature",
-      }],
+      })),
     }));
     await putManifest(
       image.digest.replace(":", "-"),
@@ -440,6 +450,11 @@ Deno.test("copy --referrers brings a signature that refers to the image through 
     });
     assert.equal(copied.status, 200);
     assert.equal(sha256Digest(new Uint8Array(await copied.arrayBuffer())), sha256Digest(referrer));
+    const strangerThere = await fetch(
+      `http://${b.host}/v2/signed/manifests/${sha256Digest(stranger)}`,
+      { method: "HEAD", headers: { accept: "application/vnd.oci.image.manifest.v1+json" } },
+    );
+    assert.equal(strangerThere.status, 404);
 
     // Across the air gap: into an archive, and out of it, the referrer goes along.
     const hops = [

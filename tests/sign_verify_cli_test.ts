@@ -171,10 +171,15 @@ Deno.test("sign: a key file others can read, or a key in the clear, is said on s
   await withTempDir("ocisync-sign-", async (tmp) => {
     const keys = await keyFiles(tmp);
     const layout = await LayoutTarget.open(`${tmp}/layout`, { create: true });
-    await pushTestImage(layout, "v1");
+    const image = await pushTestImage(layout, "v1");
     const ref = `oci:${tmp}/layout:v1`;
     await Deno.chmod(keys.pkcs8, 0o644);
     const clear = ok(await ocisync(["sign", ref, "--key", keys.pkcs8]));
+    // A tag is resolved by whoever serves it, as cosign warns.
+    assert.match(
+      clear.stderr,
+      new RegExp(`layout:v1 names a tag: signing ${image.descriptor.digest}, which oci:`),
+    );
     assert.match(clear.stderr, /ec\.pem is readable by other users; chmod 600 /);
     assert.match(
       clear.stderr,
@@ -183,7 +188,12 @@ Deno.test("sign: a key file others can read, or a key in the clear, is said on s
     // cosign's own form, private to its owner: nothing to say.
     await Deno.chmod(keys.encrypted, 0o600);
     const quiet = ok(
-      await ocisync(["sign", ref, "--key", keys.encrypted], {
+      await ocisync([
+        "sign",
+        `oci:${tmp}/layout@${image.descriptor.digest}`,
+        "--key",
+        keys.encrypted,
+      ], {
         env: { COSIGN_PASSWORD: "correct horse" },
       }),
     );

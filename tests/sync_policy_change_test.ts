@@ -273,7 +273,8 @@ Deno.test("verifierPolicy names the keys and the keyless policy, not the files",
     const otherRoot = await write("root2.json", '{"mediaType":"y"}');
 
     assert.equal(await verifierPolicy(undefined), undefined);
-    assert.equal(await verifierPolicy({ verifyKeys: [] }), undefined);
+    // A key list that came out empty asks for verification with nothing: refused.
+    await assert.rejects(verifierPolicy({ verifyKeys: [] }), UsageError);
     const ab = await verifierPolicy({ verifyKeys: [a, b] });
     assert.match(ab!, /^sha256:[0-9a-f]{64}$/);
     assert.equal(await verifierPolicy({ verifyKeys: [b, aAgain] }), ab, "order and layout");

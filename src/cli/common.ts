@@ -105,6 +105,11 @@ export async function streamOutput(
 ): Promise<{ path: string; mode: WriteMode; out: Output }> {
   const path = value === "-" ? "/dev/stdout" : value;
   const { mode } = await destinationOf(path);
+  if (mode === "stderr" && Deno.stderr.isTerminal()) {
+    throw new UsageError("refusing to write binary data to a terminal", {
+      hint: `give -o a file, or redirect standard output: ${example}`,
+    });
+  }
   if (mode !== "stdout") return { path, mode, out };
   if (Deno.stdout.isTerminal()) {
     throw new UsageError("refusing to write binary data to a terminal", {

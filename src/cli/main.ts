@@ -40,13 +40,26 @@ function usage(): string {
  * ```
  */
 export async function main(args: string[]): Promise<number> {
+  // `ocisync help pack` is `ocisync pack --help`, as git and docker read it.
+  if (args[0] === "help" && COMMANDS.some((c) => c.spec.name === args[1])) {
+    return await main([args[1], "--help", ...args.slice(2)]);
+  }
   const [name, ...rest] = args;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    new Output({}).result({ human: usage(), json: usage(), quiet: usage() });
+    // Without a command, the usage is an error's, on stderr: stdout stays for results.
+    const output = new Output({});
+    (name === undefined ? output.resultOnStderr() : output).result({
+      human: usage(),
+      json: usage(),
+      quiet: usage(),
+    });
     return name === undefined ? ExitCode.Usage : ExitCode.Ok;
   }
+  // `-v` and `--version` alone print the version, as docker's do.
   const command = COMMANDS.find((c) => c.spec.name === name) ??
-    (name === "--version" ? COMMANDS.find((c) => c.spec.name === "version") : undefined);
+    (name === "--version" || name === "-v"
+      ? COMMANDS.find((c) => c.spec.name === "version")
+      : undefined);
   if (!command) {
     const suggestion = closest(name, COMMANDS.map((c) => c.spec.name));
     new Output({}).error(

@@ -246,6 +246,7 @@ export async function copyImage(
     for (const referrer of listed) {
       const bundle = referrer.artifactType?.startsWith(BUNDLE_MEDIA_TYPE_PREFIX) ?? false;
       if (!options.referrers && !bundle) continue;
+      if (!await refersTo(source, referrer, root)) continue;
       await copyTree(source, referrer, destination, [], options, result, seen);
       copied.push(referrer);
       result.referrers++;
@@ -263,6 +264,20 @@ export async function copyImage(
   }
   if (copied.length > 0) await listReferrers(destination, root, copied);
   return result;
+}
+
+/**
+ * Whether the manifest `referrer` names `subject` as its subject: a listing, the fallback tag
+ * that anyone who may push can write, can hold any manifest, which is no referrer of this image.
+ */
+async function refersTo(
+  source: Target,
+  referrer: Descriptor,
+  subject: Descriptor,
+): Promise<boolean> {
+  const parsed = parseManifestOrIndex(await source.fetchManifest(referrer), referrer.mediaType);
+  const named = parsed.kind === "manifest" ? parsed.manifest.subject : parsed.index.subject;
+  return named?.digest === subject.digest;
 }
 
 /** The platforms a copy takes: `platforms`, or `platform`, or none (all of an index). */

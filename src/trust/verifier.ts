@@ -384,19 +384,20 @@ export interface VerifierFiles {
 }
 
 /**
- * Whether any field of `files` asks for verification.
+ * Whether any field of `files` asks for verification. A key list given empty asks for it too,
+ * with nothing to verify with, which {@linkcode openVerifier} refuses: a program whose list of
+ * keys came out empty must not pull unverified.
  *
  * @example
  * ```ts
  * import { wantsVerification } from "./verifier.ts";
  * wantsVerification({}); // false
  * wantsVerification({ verifyKeys: ["cosign.pub"] }); // true
+ * wantsVerification({ verifyKeys: [] }); // true: openVerifier refuses it
  * ```
  */
 export function wantsVerification(files: VerifierFiles): boolean {
-  return Object.values(files).some((value) =>
-    Array.isArray(value) ? value.length > 0 : value !== undefined && value !== false
-  );
+  return Object.values(files).some((value) => value !== undefined && value !== false);
 }
 
 /**

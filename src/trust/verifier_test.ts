@@ -28,8 +28,11 @@ Deno.test("Verifier: needs keys or a full keyless policy", () => {
 });
 
 Deno.test("openVerifier: nothing asked is no verifier; keyless options need a trusted root", async () => {
-  assert.equal(wantsVerification({ verifyKeys: [], insecureIgnoreSct: false }), false);
+  assert.equal(wantsVerification({ insecureIgnoreSct: false }), false);
   assert.equal(await openVerifier({}), undefined);
+  // A key list that came out empty is no "no verification": it was asked for.
+  assert.equal(wantsVerification({ verifyKeys: [] }), true);
+  await assert.rejects(openVerifier({ verifyKeys: [] }), UsageError);
   await assert.rejects(openVerifier({ certificateIdentity: "me" }), /needs --trusted-root/);
   // A missing key is not found (exit 4), as `sign --key` has it; an unreadable one is usage.
   await assert.rejects(

@@ -54,6 +54,12 @@ export async function pull(args: ParsedArgs, out: Output): Promise<void> {
   const { options } = args;
   const reference = parseReference(args.positionals[0]);
   const directory = options.output as string | undefined ?? ".";
+  if (directory === "-") {
+    // For pack and push, `-o -` is standard output; a pull writes a folder.
+    throw new UsageError("pull writes a folder, not standard output: -o - names none", {
+      hint: "give a folder; ./- for one named -",
+    });
+  }
   const platform = platformOption(options) ?? hostPlatform();
   const maxExtractSize = parseSize(
     options["max-extract-size"] as string | undefined ?? DEFAULT_MAX_EXTRACT_SIZE,

@@ -66,6 +66,14 @@ export async function sign(args: ParsedArgs, out: Output): Promise<void> {
   const target = await session.open(reference, { create });
   // Resolved once: the digest is what is signed, whatever the tag points at later.
   const image = await resolveReference(target, reference);
+  if (reference.digest === undefined) {
+    // As cosign warns: whoever serves the tag said which image it is, and that gets signed.
+    out.warn(
+      `${args.positionals[0]} names a tag: signing ${image.digest}, which ${target.name} says ` +
+        `it is; sign ${formatReference({ ...reference, tag: undefined, digest: image.digest })} ` +
+        "to be sure of what you sign",
+    );
+  }
   const plan = await signClassic(target, image, key, {
     annotations: Object.keys(annotations).length > 0 ? annotations : undefined,
     identity: options["sign-container-identity"] as string | undefined,
