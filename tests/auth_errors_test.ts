@@ -533,7 +533,11 @@ Deno.test("credentialLookup reports an exposed file through warn, once, and prin
 Deno.test("a registry or token server that echoes the credentials it was sent has them blanked out", async () => {
   // Hostile: every refusal quotes the request's Authorization header, in a distribution-spec
   // error (the registry, Basic) or in a text body (its token server, for the Bearer path).
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+  const server: Deno.HttpServer<Deno.NetAddr> = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen() {},
+  }, (request): Response => {
     const url = new URL(request.url);
     const sent = request.headers.get("authorization") ?? "none";
     const origin = `http://${url.host}`;
@@ -564,6 +568,59 @@ Deno.test("a registry or token server that echoes the credentials it was sent ha
       assert.match(result.stderr, /\*\*\*/);
       assertHides(result, [PASSWORD, base64(`${USER}:${PASSWORD}`)]);
     }
+  } finally {
+    await server.shutdown();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("a redirect or a Link to a file: URL is refused: no local file is read or sent on", async () => {
+  // Deno's fetch reads file: URLs: a token server that redirected to a local auth file had its
+  // `token` sent to the registry as a bearer token, and a Link put a file's lines in tags.
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-file-scheme-" });
+  const secret = "LocalSecretTok3n-issue-13";
+  await Deno.writeTextFile(`${tmp}/auth.json`, JSON.stringify({ token: secret }));
+  await Deno.writeTextFile(`${tmp}/tags.json`, '{"name":"app","tags":["from-local-file"]}');
+  const seen: string[] = [];
+  const server: Deno.HttpServer<Deno.NetAddr> = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen() {},
+  }, (request): Response => {
+    const url = new URL(request.url);
+    seen.push(`${request.method} ${url.pathname} ${request.headers.get("authorization") ?? ""}`);
+    const here: string = `http://127.0.0.1:${server.addr.port}`;
+    if (url.pathname === "/token") {
+      return new Response(null, { status: 307, headers: { location: `file://${tmp}/auth.json` } });
+    }
+    if (url.pathname === "/v2/app/tags/list") {
+      return Response.json({ name: "app", tags: ["v1"] }, {
+        headers: { link: `<file://${tmp}/tags.json>; rel="next"` },
+      });
+    }
+    if (request.headers.get("authorization") === null && url.pathname !== "/v2/app/tags/list") {
+      return new Response("{}", {
+        status: 401,
+        headers: { "www-authenticate": `Bearer realm="${here}/token",service="reg"` },
+      });
+    }
+    return new Response("{}", { status: 404 });
+  });
+  try {
+    const host = `127.0.0.1:${server.addr.port}`;
+    const env = isolatedEnv(tmp);
+    const inspect = await ocisync(["inspect", "-q", `${host}/app:v1`], { env });
+    assert.equal(inspect.code, ExitCode.UnsafeContent, shown(inspect));
+    assert.match(
+      inspect.stderr,
+      /refusing to fetch file:\/\/.*auth\.json: a registry and its token/,
+    );
+    assert.ok(!seen.some((line) => line.includes(secret)), seen.join("\n"));
+    assertHides(inspect, [secret]);
+
+    const tags = await ocisync(["tags", `${host}/app`], { env });
+    assert.equal(tags.code, ExitCode.UnsafeContent, shown(tags));
+    assert.doesNotMatch(tags.stdout, /from-local-file/);
   } finally {
     await server.shutdown();
     await Deno.remove(tmp, { recursive: true });

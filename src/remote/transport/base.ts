@@ -17,7 +17,8 @@
  * ```
  * @module
  */
-import { NotFoundError, OcisyncError } from "../../errors/mod.ts";
+import { NotFoundError, OcisyncError, UnsafeContentError } from "../../errors/mod.ts";
+import { redactUrl } from "./redact.ts";
 import { describe, mapReadErrors } from "./errors.ts";
 import { type Fetch, secretsSent } from "./fetch.ts";
 
@@ -71,6 +72,16 @@ export function httpFetch(options: { caFile?: string } = {}): HttpFetch {
   return {
     async fetch(request) {
       const { method, url, headers, signal } = request;
+      // Deno's fetch reads `file:` URLs too, with the binary's every permission: a redirect,
+      // an upload Location or a Link from a registry or token server must not lead it to a
+      // local file, whose `token` would then be sent on as a credential.
+      if (url.protocol !== "https:" && url.protocol !== "http:") {
+        throw new UnsafeContentError(
+          `refusing to fetch ${redactUrl(url)}: a registry and its token server are reached ` +
+            "over http or https only; it was led there by a redirect, an upload location or a " +
+            "link, as a misconfigured or hostile server would",
+        );
+      }
       // A streamed upload passes its stream here as the body (see `#streamPatches` of
       // `../registry.ts`): its own failure, such as bytes that do not match their digest, is that
       // request's error, not a network failure for the layers above to resume.
