@@ -308,6 +308,36 @@ Deno.test("uploads: a broken chunk resumes from the registry's Range; a broken P
   });
 });
 
+Deno.test("OCI-Chunk-Min-Length is followed up to 64 MiB: a registry cannot make a chunk the whole blob", async () => {
+  // A registry naming 2^53 had every chunked upload hold its whole blob in memory, four at once.
+  await withFixture(async ({ proxy, tmp, run }) => {
+    const data = randomBytes(72 * 1024 * 1024);
+    await writeTree(`${tmp}/data`, { "data.bin": { type: "file", content: data } });
+    const uploads = /\/blobs\/uploads\/$/;
+    proxy.inject({
+      method: "POST",
+      path: uploads,
+      times: Infinity,
+      fault: { kind: "header", name: "oci-chunk-min-length", value: "9007199254740991" },
+    });
+    // A docker-archive's layer is no file to read again from an offset: it goes up in chunks.
+    const layout = `oci:${tmp}/layout:v1`;
+    assert.equal((await ocisync(["push", layout, `${tmp}/data`, "--compression", "none"])).code, 0);
+    const archive = `docker-archive:${tmp}/d.tar:t/chunks:v1`;
+    assert.equal((await ocisync(["copy", layout, archive])).code, 0);
+    const seen = proxy.seen.length;
+    const copied = await run(["copy", archive, `${proxy.host}/t/chunks:v1`]);
+    assert.equal(copied.code, 0, shown(copied));
+    const chunks = proxy.seen.slice(seen)
+      .filter((r) => r.path.includes("/blobs/uploads/") && r.method !== "POST")
+      .map((r) => Number(r.headers["content-length"] ?? 0))
+      .filter((bytes) => bytes > 1 << 20);
+    // Not one request holding the whole layer: 64 MiB chunks, then the rest.
+    assert.ok(chunks.length >= 2, `${chunks}`);
+    assert.ok(chunks.every((bytes) => bytes <= 64 << 20), `${chunks}`);
+  });
+});
+
 Deno.test("copy from a layout: a large blob goes up in one streamed PATCH, starts over when broken, and is refused unsent when it does not match its digest", async () => {
   await withFixture(async ({ registry, proxy, tmp, run }) => {
     // Over the size from which a blob that can be read from any offset is streamed. The layer

@@ -128,6 +128,8 @@ const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
 // bookkeeping each, and a failure resumes from the registry's offset anyway. Smaller blobs keep
 // the chunks, whose cost is small.
 const STREAMED_UPLOAD_MIN = 32 * 1024 * 1024;
+/** The largest `OCI-Chunk-Min-Length` followed: each chunk is held in memory while it is sent. */
+const MAX_CHUNK_MIN = 64 * 1024 * 1024;
 const DEFAULT_CONCURRENCY = 4;
 // How many times one chunk is sent, at most, before the upload gives up.
 const CHUNK_ATTEMPTS = 4;
@@ -193,7 +195,10 @@ export class RegistryTarget
   #checkedReference: [string, string] | undefined;
   #ownsClient: boolean;
   #chunkSize: number;
-  /** The registry's `OCI-Chunk-Min-Length`, from its last upload session; 0 when it names none. */
+  /**
+   * The registry's `OCI-Chunk-Min-Length`, from its last upload session, at most
+   * {@linkcode MAX_CHUNK_MIN}; 0 when it names none.
+   */
   #chunkMin = 0;
   #uploadSlot: <T>(task: () => Promise<T>) => Promise<T>;
   /** The manifest {@linkcode fetchReference} read last, for the `fetchManifest` that follows. */
@@ -987,7 +992,10 @@ export class RegistryTarget
   /** Keeps the registry's `OCI-Chunk-Min-Length` of an upload session it started. */
   #noteChunkMin(response: HttpResponse): void {
     const min = Number(response.headers.get("oci-chunk-min-length") ?? "0");
-    this.#chunkMin = Number.isSafeInteger(min) && min > 0 ? min : 0;
+    // Capped: a chunk is held in memory until the registry has it, four uploads at once, and a
+    // registry naming 2^53 would have each hold its whole blob. One that refuses the capped
+    // size says so in its error.
+    this.#chunkMin = Number.isSafeInteger(min) && min > 0 ? Math.min(min, MAX_CHUNK_MIN) : 0;
   }
 
   async #getManifest(

@@ -58,6 +58,8 @@ export type Fault =
   | { kind: "digest"; value: string | null }
   /** Replace the `Content-Type` header. */
   | { kind: "contentType"; value: string }
+  /** Set a response header, e.g. `oci-chunk-min-length`. */
+  | { kind: "header"; name: string; value: string }
   /**
    * Answer 307 with a signed URL on the second listener, which serves the registry's bytes as
    * object storage would, with the authorization that the redirected request carried.
@@ -244,10 +246,12 @@ export function startProxy(
         else headers.set("docker-content-digest", fault.value);
         return new Response(response.body, { status: response.status, headers });
       }
-      case "contentType": {
+      case "contentType":
+      case "header": {
         const response = await forward(request);
         const headers = new Headers(response.headers);
-        headers.set("content-type", fault.value);
+        if (fault.kind === "header") headers.set(fault.name, fault.value);
+        else headers.set("content-type", fault.value);
         return new Response(response.body, { status: response.status, headers });
       }
       case "redirect": {
