@@ -626,3 +626,36 @@ Deno.test("a redirect or a Link to a file: URL is refused: no local file is read
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("a server that drips its answer a byte at a time fails within a few --timeout, exit 6", async () => {
+  // Each read came within --timeout, so a 4 MiB manifest could be held for weeks.
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    let timer: ReturnType<typeof setInterval> | undefined;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        timer = setInterval(() => controller.enqueue(new TextEncoder().encode(" ")), 300);
+      },
+      cancel: () => clearInterval(timer),
+    });
+    request.signal.addEventListener("abort", () => clearInterval(timer));
+    return new Response(body, {
+      headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
+    });
+  });
+  try {
+    const started = Date.now();
+    const inspect = await ocisync([
+      "inspect",
+      `127.0.0.1:${server.addr.port}/app:v1`,
+      "--timeout",
+      "1s",
+      "--retries",
+      "0",
+    ]);
+    assert.equal(inspect.code, ExitCode.Network, shown(inspect));
+    assert.match(inspect.stderr, /under 1024 bytes in \d+ ms of waiting/);
+    assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
+  } finally {
+    await server.shutdown();
+  }
+});

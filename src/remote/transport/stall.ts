@@ -18,6 +18,12 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 // A large upload chunk on a slow uplink must not time out before the registry can answer.
 const BODY_BYTES_PER_EXTRA_SECOND = 64 * 1024;
+/**
+ * The least a body must bring in each idle timeout's worth of waiting for it, as curl's
+ * `--speed-limit`: a server that drips a byte a second never trips the wait for one read, and
+ * would hold a 4 MiB manifest's read for weeks. Any working link brings far more.
+ */
+const MIN_BYTES_PER_IDLE_TIMEOUT = 1024;
 
 /**
  * A wait that the stall guard ended: for the response's headers, or for more of its body.
@@ -29,14 +35,20 @@ const BODY_BYTES_PER_EXTRA_SECOND = 64 * 1024;
  * ```
  */
 export class StallError extends Error {
-  /** What was waited for. */
-  readonly phase: "headers" | "body";
+  /** What was waited for: the headers, more of the body, or the body faster than a drip. */
+  readonly phase: "headers" | "body" | "slow";
   /** How long, in milliseconds. */
   readonly ms: number;
 
   /** Creates the error for a wait of `ms` for `phase`. */
-  constructor(phase: "headers" | "body", ms: number) {
-    super(phase === "headers" ? `no response within ${ms} ms` : `no data for ${ms} ms`);
+  constructor(phase: "headers" | "body" | "slow", ms: number) {
+    super(
+      phase === "headers"
+        ? `no response within ${ms} ms`
+        : phase === "body"
+        ? `no data for ${ms} ms`
+        : `under ${MIN_BYTES_PER_IDLE_TIMEOUT} bytes in ${ms} ms of waiting`,
+    );
     this.name = "StallError";
     this.phase = phase;
     this.ms = ms;
@@ -105,7 +117,11 @@ export function stallGuard(next: Fetch, options: StallOptions = {}): Fetch {
   };
 }
 
-/** The body, passed through, each read bounded by `idleTimeout` and ended by `signal`. */
+/**
+ * The body, passed through, each read bounded by `idleTimeout`, and each `idleTimeout` spent
+ * waiting for reads bringing {@linkcode MIN_BYTES_PER_IDLE_TIMEOUT} bytes at least; ended by
+ * `signal`. Only the time spent waiting for the body counts, not the consumer's own.
+ */
 function guardBody(
   body: ReadableStream<Uint8Array>,
   idleTimeout: number,
@@ -113,16 +129,28 @@ function guardBody(
   signal: AbortSignal | undefined,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
+  let waited = 0;
+  let brought = 0;
+  let reads = 0;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       let cancel = () => {};
       const stalled = new Promise<never>((_, reject) => {
         cancel = clock.schedule(idleTimeout, () => reject(new StallError("body", idleTimeout)));
       });
+      const started = clock.now();
       try {
         const { done, value } = await abortable(Promise.race([reader.read(), stalled]), signal);
-        if (done) controller.close();
-        else controller.enqueue(value);
+        if (done) return controller.close();
+        waited += clock.now() - started;
+        brought += value.length;
+        reads++;
+        // A drip is many reads; one read that took the whole wait is a stall's to judge.
+        if (waited >= idleTimeout && reads >= 2) {
+          if (brought < MIN_BYTES_PER_IDLE_TIMEOUT) throw new StallError("slow", waited);
+          waited = brought = reads = 0;
+        }
+        controller.enqueue(value);
       } catch (error) {
         reader.cancel().catch(() => {});
         controller.error(error);

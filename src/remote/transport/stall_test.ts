@@ -122,3 +122,33 @@ Deno.test("stallGuard: the caller's abort ends the wait for headers and for the 
   await assert.rejects(read, (error) => error === reason);
   assert.deepEqual(clock.pending, []);
 });
+
+Deno.test("stallGuard: a body that drips fails once an idle timeout of waiting brought under 1 KiB", async () => {
+  // A byte a little under every idle timeout never tripped the wait for one read.
+  const clock = new FakeClock();
+  const drip = (size: number) =>
+    new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        await settle(() => clock.pending.length > 0);
+        clock.advance(400);
+        controller.enqueue(new Uint8Array(size));
+      },
+    }, { highWaterMark: 0 });
+  const read = async (size: number, reads: number) => {
+    const answer = await stallGuard(
+      scriptedFetch(response(200, { body: drip(size) })).fetch,
+      { idleTimeout: 500, clock },
+    )(request("GET", MANIFEST));
+    const reader = answer.body!.getReader();
+    for (let i = 0; i < reads; i++) await reader.read();
+    await reader.cancel();
+  };
+  await assert.rejects(
+    read(1, 3),
+    (error) =>
+      error instanceof StallError && error.phase === "slow" &&
+      error.message === "under 1024 bytes in 800 ms of waiting",
+  );
+  // As slow, but bringing its kilobyte in each window: a slow link, not a drip.
+  await read(1024, 10);
+});
