@@ -56,6 +56,16 @@ function assertError(result: RunResult, code: number, message: RegExp, hint: Reg
   assert.match(hinted, hint, shown(result));
 }
 
+/** A server on a free port of 127.0.0.1, its handler told its own origin (`http://HOST:PORT`). */
+function serveHere(
+  handler: (request: Request, origin: string) => Response,
+): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => handler(request, `http://${new URL(request.url).host}`),
+  );
+}
+
 const loginHint = (registry: TestRegistry) =>
   new RegExp(
     `^hint: run \`ocisync login ${RegExp.escape(registry.host)}\`, or pass --credentials$`,
@@ -202,7 +212,7 @@ Deno.test("a 403 DENIED with credentials says access was refused, not to log in 
 
 Deno.test("a server that answers 404 in HTML, /v2/ too, is not said to lack the repository", async () => {
   const requests: string[] = [];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+  const server = serveHere((request) => {
     requests.push(new URL(request.url).pathname);
     return new Response("<html><body><h1>404 Not Found</h1></body></html>", {
       status: 404,
@@ -533,14 +543,9 @@ Deno.test("credentialLookup reports an exposed file through warn, once, and prin
 Deno.test("a registry or token server that echoes the credentials it was sent has them blanked out", async () => {
   // Hostile: every refusal quotes the request's Authorization header, in a distribution-spec
   // error (the registry, Basic) or in a text body (its token server, for the Bearer path).
-  const server: Deno.HttpServer<Deno.NetAddr> = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    onListen() {},
-  }, (request): Response => {
+  const server = serveHere((request, origin) => {
     const url = new URL(request.url);
     const sent = request.headers.get("authorization") ?? "none";
-    const origin = `http://${url.host}`;
     if (url.pathname === "/token") {
       return new Response(`cannot parse ${sent} (${atob(sent.split(" ")[1] ?? "")})\n`, {
         status: 401,
@@ -582,14 +587,9 @@ Deno.test("a redirect or a Link to a file: URL is refused: no local file is read
   await Deno.writeTextFile(`${tmp}/auth.json`, JSON.stringify({ token: secret }));
   await Deno.writeTextFile(`${tmp}/tags.json`, '{"name":"app","tags":["from-local-file"]}');
   const seen: string[] = [];
-  const server: Deno.HttpServer<Deno.NetAddr> = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    onListen() {},
-  }, (request): Response => {
+  const server = serveHere((request, here) => {
     const url = new URL(request.url);
     seen.push(`${request.method} ${url.pathname} ${request.headers.get("authorization") ?? ""}`);
-    const here: string = `http://127.0.0.1:${server.addr.port}`;
     if (url.pathname === "/token") {
       return new Response(null, { status: 307, headers: { location: `file://${tmp}/auth.json` } });
     }
@@ -629,7 +629,7 @@ Deno.test("a redirect or a Link to a file: URL is refused: no local file is read
 
 Deno.test("a server that drips its answer a byte at a time fails within a few --timeout, exit 6", async () => {
   // Each read came within --timeout, so a 4 MiB manifest could be held for weeks.
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+  const server = serveHere((request) => {
     let timer: ReturnType<typeof setInterval> | undefined;
     const body = new ReadableStream<Uint8Array>({
       start(controller) {

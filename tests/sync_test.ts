@@ -862,19 +862,27 @@ Deno.test("config, jitter and metrics: validation and formats", () => {
   assert.match(text, /^# TYPE ocisync_sync_changes_total counter$/m);
 });
 
+/**
+ * Pushes `team/app:live`, one layer of text that does not compress, and returns a proxy before
+ * the registry whose layer downloads stall after their first 1,000 bytes, for 60 s.
+ */
+async function stallingLayer(registry: TestRegistry, tmp: string) {
+  const noise = Array.from({ length: 4000 }, () => crypto.randomUUID()).join("\n");
+  await pushFiles(registry.host, "team/app", "live", { "big.txt": noise }, `${tmp}/w`);
+  const proxy = startProxy(registry.host);
+  proxy.inject({
+    method: "GET",
+    path: /\/blobs\/sha256:/,
+    times: Infinity,
+    fault: { kind: "stall", seconds: 60, after: 1000 },
+  });
+  return proxy;
+}
+
 for (const signal of ["SIGTERM", "SIGHUP"] as const) {
   Deno.test(`${signal} stops a pull in progress at once; nothing is put in place`, async () => {
     await withRegistry({}, async (registry, tmp) => {
-      // Text that does not compress: the layer's body is long enough to stall in its middle.
-      const noise = Array.from({ length: 4000 }, () => crypto.randomUUID()).join("\n");
-      await pushFiles(registry.host, "team/app", "live", { "big.txt": noise }, `${tmp}/w`);
-      const proxy = startProxy(registry.host);
-      proxy.inject({
-        method: "GET",
-        path: /\/blobs\/sha256:/,
-        times: Infinity,
-        fault: { kind: "stall", seconds: 60, after: 1000 },
-      });
+      const proxy = await stallingLayer(registry, tmp);
       const dir = `${tmp}/out`;
       try {
         const sync = new SyncProcess([
@@ -907,15 +915,7 @@ for (const signal of ["SIGTERM", "SIGHUP"] as const) {
 Deno.test("sync --once stopped by SIGTERM before its tick ends exits 143, having delivered nothing", async () => {
   // It exited 0, so an init container or a CI step went on without the content.
   await withRegistry({}, async (registry, tmp) => {
-    const noise = Array.from({ length: 4000 }, () => crypto.randomUUID()).join("\n");
-    await pushFiles(registry.host, "team/app", "live", { "big.txt": noise }, `${tmp}/w`);
-    const proxy = startProxy(registry.host);
-    proxy.inject({
-      method: "GET",
-      path: /\/blobs\/sha256:/,
-      times: Infinity,
-      fault: { kind: "stall", seconds: 60, after: 1000 },
-    });
+    const proxy = await stallingLayer(registry, tmp);
     const dir = `${tmp}/out`;
     try {
       const sync = new SyncProcess([

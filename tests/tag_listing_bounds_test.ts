@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { createHash, generateKeyPairSync } from "node:crypto";
 import { expectExit, ocisync, ocisyncOk } from "./helpers/cli.ts";
 import { startProxy } from "./helpers/fault_proxy.ts";
-import { startRegistry } from "./helpers/registry.ts";
+import { startRegistry, type TestRegistry } from "./helpers/registry.ts";
 import { ExitCode } from "../src/cli/exit.ts";
 import { MAX_REFERRERS } from "../src/trust/bundle.ts";
 import {
@@ -119,15 +119,20 @@ function referrersPage(
   };
 }
 
+/** Pushes a one-file image as `t/app:v1`; returns its digest. */
+async function pushApp(registry: TestRegistry, tmp: string): Promise<string> {
+  await Deno.mkdir(`${tmp}/app`);
+  await Deno.writeTextFile(`${tmp}/app/main.py`, "print('app')\n");
+  const pushed = await ocisyncOk(["push", `${registry.host}/t/app:v1`, `${tmp}/app`, "-q"]);
+  return pushed.trim().split("@")[1];
+}
+
 Deno.test("copy --referrers: referrer pages that loop, or list too many: exit 5, read no further", async () => {
   const registry = await startRegistry();
   const proxy = startProxy(registry.host);
   const tmp = await Deno.makeTempDir();
   try {
-    await Deno.mkdir(`${tmp}/app`);
-    await Deno.writeTextFile(`${tmp}/app/main.py`, "print('app')\n");
-    const digest = (await ocisyncOk(["push", `${registry.host}/t/app:v1`, `${tmp}/app`, "-q"]))
-      .trim().split("@")[1];
+    const digest = await pushApp(registry, tmp);
     const list = `/v2/t/app/referrers/${digest}`;
     const copyReferrers = async (to: string) =>
       expectExit(
@@ -170,10 +175,7 @@ Deno.test("verify: a referrers listing longer than the bundles examined is read 
   const proxy = startProxy(registry.host);
   const tmp = await Deno.makeTempDir();
   try {
-    await Deno.mkdir(`${tmp}/app`);
-    await Deno.writeTextFile(`${tmp}/app/main.py`, "print('app')\n");
-    const digest = (await ocisyncOk(["push", `${registry.host}/t/app:v1`, `${tmp}/app`, "-q"]))
-      .trim().split("@")[1];
+    const digest = await pushApp(registry, tmp);
     const { publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
     await Deno.writeTextFile(
       `${tmp}/cosign.pub`,

@@ -82,6 +82,16 @@ export const CONCURRENCY_OPTION: OptionSpec = {
 import { DEFAULT_ARTIFACT_TYPE } from "../api/defaults.ts";
 export { DEFAULT_ARTIFACT_TYPE };
 
+/** `-t, --tag` of push and build, which check every tag before they pack or send anything. */
+const TAG_OPTION: OptionSpec = {
+  name: "tag",
+  short: "t",
+  type: "list",
+  value: "TAG",
+  description: "also tag the image TAG; one the destination cannot hold is refused before " +
+    "anything is packed or sent",
+};
+
 /** The spec of `push`. */
 export const pushSpec: CommandSpec = {
   name: "push",
@@ -90,14 +100,7 @@ export const pushSpec: CommandSpec = {
     "ocisync push REF --files FILE[:TYPE]... [--artifact-type TYPE]",
   positionals: [1, Infinity],
   options: [
-    {
-      name: "tag",
-      short: "t",
-      type: "list",
-      value: "TAG",
-      description: "also tag the image TAG; one the destination cannot hold is refused before " +
-        "anything is packed or sent",
-    },
+    TAG_OPTION,
     {
       name: "platform",
       type: "list",
@@ -748,14 +751,7 @@ export const buildSpec: CommandSpec = {
       value: "REF",
       description: "push here instead of the recipe's image",
     },
-    {
-      name: "tag",
-      short: "t",
-      type: "list",
-      value: "TAG",
-      description: "also tag the image TAG; one the destination cannot hold is refused before " +
-        "anything is packed or sent",
-    },
+    TAG_OPTION,
     {
       name: "platform",
       type: "list",
