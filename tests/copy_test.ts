@@ -246,6 +246,14 @@ Deno.test("copy --all-tags, tags and inspect agree with skopeo", async () => {
     );
     assert.equal(json.platform, "linux/amd64");
     assert.equal(json.manifest.layers.length, 1);
+
+    // A registry's tag that a layout cannot hold (Docker's grammar takes "c_", the image-spec's
+    // ref.name does not) is refused before anything is written, not after "a" and "b".
+    await pushOk([`${registry.host}/many:c_`, `${await tmpTree(tmp, "c_", "c_")}:/t`]);
+    const refused = await ocisync(["copy", "--all-tags", `${registry.host}/many`, `oci:${tmp}/m2`]);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /invalid tag "c_" for an OCI image layout/);
+    assert.equal(await Deno.lstat(`${tmp}/m2`).then(() => true, () => false), false);
   } finally {
     await registry.stop();
     await Deno.remove(tmp, { recursive: true });

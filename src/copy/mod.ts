@@ -33,6 +33,7 @@ import { pushBlobs, type TransferStats } from "../push/write.ts";
 import { formatReference, type Reference } from "../ref/mod.ts";
 import {
   checkSeveralSources,
+  checkTags,
   copyDestinationTags,
   resolveToRead,
   type Session,
@@ -454,11 +455,13 @@ export interface PlanSourcesOptions {
 /**
  * Opens each source of a copy into `destination` through `session`, and resolves it: with
  * `allTags`, its tags; else its image, and the tags it takes at the destination. Then checks
- * that the sources fit the destination together ({@linkcode checkSeveralSources}) and write
- * different tags ({@linkcode checkDistinctTags}). Nothing is written: a source that is missing,
- * or two that would take one tag, fail before the destination is opened.
+ * that the sources fit the destination together ({@linkcode checkSeveralSources}), write
+ * different tags ({@linkcode checkDistinctTags}), and only tags the destination can hold. Nothing
+ * is written: a source that is missing, two that would take one tag, or a tag the destination
+ * refuses, fail before the destination is opened.
  *
- * @throws {UsageError} when several sources do not fit the destination, or two take one tag.
+ * @throws {UsageError} when several sources do not fit the destination, two take one tag, or a
+ * tag is one the destination cannot hold.
  * @throws {NotFoundError} when a source or its tag does not exist.
  * @example
  * ```ts
@@ -506,6 +509,8 @@ export async function planSources(
     source: formatReference(plan.reference),
     tags: plan.allTags ?? plan.tags,
   })));
+  // Every tag at once: a registry's tag that a layout cannot hold stopped `--all-tags` part-way.
+  for (const plan of plans) checkTags(destination, plan.allTags ?? plan.tags);
   return plans;
 }
 
