@@ -19,6 +19,8 @@ import {
   verifyClassic,
 } from "../src/trust/mod.ts";
 import { ensureEcDefaultDigest } from "../src/trust/keyless.ts";
+import { MAX_SIGNATURE_LAYERS } from "../src/trust/cosign.ts";
+import { UsageError } from "../src/errors/mod.ts";
 import {
   b64,
   cosignStatement,
@@ -235,6 +237,26 @@ Deno.test("sign: the .sig manifest and config are laid out as cosign writes them
     assert.equal(plan.manifest.descriptor.digest, sha256Digest(plan.manifest.bytes));
     // The default identity is the target's name.
     assert.match(new TextDecoder().decode(plan.payload.bytes), /"docker-reference":"oci:/);
+  });
+});
+
+Deno.test("sign: a .sig that holds as many signatures as verify reads takes no more", async () => {
+  // The 65th was appended where no verification would ever read it.
+  await withLayout(async (layout) => {
+    const image = await imageOf(layout, "v1");
+    const other = handPayload(image.digest, "ghcr.io/acme/flows", '{"by":"b"}');
+    const signature = await pythonSign(keysB.pkcs8, other);
+    await pushHandSignatures(
+      layout,
+      image.digest,
+      Array.from({ length: MAX_SIGNATURE_LAYERS }, () => ({ payload: other, signature })),
+    );
+    await assert.rejects(
+      signClassic(layout, image, await parsePrivateKey(keysA.sec1)),
+      (error: Error) =>
+        error instanceof UsageError &&
+        /holds 64 signatures; verify reads the first 64/.test(error.message),
+    );
   });
 });
 

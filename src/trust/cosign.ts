@@ -84,6 +84,8 @@ export interface ClassicSignaturePlan extends SignaturePlan {
  * layer.
  *
  * @throws {IntegrityError} when the existing `.sig` manifest is not a valid manifest.
+ * @throws {UsageError} when the `.sig` manifest holds {@linkcode MAX_SIGNATURE_LAYERS} signatures
+ * already: one more would be past what a verification reads.
  * @example
  * ```ts
  * import { signClassic } from "./cosign.ts";
@@ -120,6 +122,14 @@ export async function signClassic(
       signature: same,
       appended: false,
     };
+  }
+  if (layers.length >= MAX_SIGNATURE_LAYERS) {
+    // Appended past them, it would be a signature that no verification reads.
+    throw new UsageError(
+      `${tag} in ${target.name} holds ${layers.length} signatures; verify reads the first ` +
+        `${MAX_SIGNATURE_LAYERS}, so one more would never be read`,
+      { hint: "sign with a key already there, or remove the signatures no longer used" },
+    );
   }
   const signature = encodeBase64(signBytes(key, payloadBytes));
   const layer = { ...payload.descriptor, annotations: { [SIGNATURE_ANNOTATION]: signature } };
