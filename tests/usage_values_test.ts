@@ -201,3 +201,15 @@ Deno.test('usage: an empty value is kept where it means something: push --entryp
     }
   });
 });
+
+Deno.test("usage: a bad --semver or --tag-regex names the flag in its hint", async () => {
+  // The message names the library's key (a --config file's); the hint, the command line's flag.
+  const [semver, regex] = await Promise.all([
+    ocisync(["pull", "localhost:1/app", "--semver", "garbage((", "-o", "unused"]),
+    ocisync(["pull", "localhost:1/app", "--tag-regex", "(", "-o", "unused"]),
+  ]);
+  assert.equal(semver.code, 2, shown(semver));
+  assert.match(semver.stderr, /\nhint: write it as .* \(--semver\)\n$/);
+  assert.equal(regex.code, 2, shown(regex));
+  assert.match(regex.stderr, /\nhint: give a JavaScript regular expression, .* \(--tag-regex\)\n$/);
+});

@@ -232,6 +232,8 @@ const OPTION_FLAGS: Record<string, string> = {
   verbose: "--verbose",
   certificateIdentity: "--certificate-identity[-regexp]",
   certificateOidcIssuer: "--certificate-oidc-issuer[-regexp]",
+  semver: "--semver",
+  tagRegex: "--tag-regex",
 };
 
 /** The library's hint with the flag of the option it is about, as the CLI names it. */

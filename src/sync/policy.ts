@@ -137,7 +137,7 @@ function compile(policy: TagPolicy): CompiledPolicy {
     if (valid === null) {
       throw new UsageError(
         `semver: ${JSON.stringify(policy.semver)} is not a semantic-version range`,
-        { hint: 'write it as ">=1.2 <2", "~1.4", "^2" or "1.x"' },
+        { hint: 'write it as ">=1.2 <2", "~1.4", "^2" or "1.x"', option: "semver" },
       );
     }
     compiled.range = new semver.Range(range);
@@ -150,6 +150,10 @@ function compile(policy: TagPolicy): CompiledPolicy {
         `tagRegex: ${JSON.stringify(policy.tagRegex)} is not a regular expression: ${
           (error as Error).message
         }`,
+        {
+          hint: "give a JavaScript regular expression, such as ^v1\\.[0-9]+$",
+          option: "tagRegex",
+        },
       );
     }
   }
