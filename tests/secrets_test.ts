@@ -216,3 +216,42 @@ Deno.test("TLS is verified: a self-signed registry fails without --ca-file and w
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "login as root refuses a credentials file another user could lead elsewhere",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    // A link of another user's at REGISTRY_AUTH_FILE's path (in a sticky folder, as /tmp), or a
+    // folder of theirs on its way: root wrote its password where they chose, or over root's file.
+    const registry = await startRegistry({ auth: "basic", password: PASSWORD });
+    const tmp = await Deno.makeTempDir({ prefix: "ocisync-secrets-root-" });
+    try {
+      const sticky = `${tmp}/sticky`;
+      await Deno.mkdir(sticky);
+      await Deno.chmod(sticky, 0o1777);
+      const victim = `${tmp}/victim.conf`;
+      await Deno.writeTextFile(victim, '{"root":"own"}\n');
+      await Deno.symlink(victim, `${sticky}/auth.json`);
+      await runOk("chown", ["-h", "65534:65534", `${sticky}/auth.json`]);
+      const theirs = `${tmp}/theirs`;
+      await Deno.mkdir(theirs);
+      await Deno.chown(theirs, 65534, 65534);
+      for (const file of [`${sticky}/auth.json`, `${theirs}/auth.json`]) {
+        const login = await ocisync(
+          ["login", registry.host, "-u", registry.username, "--password-stdin"],
+          { env: { REGISTRY_AUTH_FILE: file }, stdin: PASSWORD },
+        );
+        assert.equal(login.code, 2, shown(login));
+        assert.match(
+          login.stderr,
+          /refusing to write credentials as root to .*can be replaced by another user/,
+        );
+      }
+      assert.equal(await Deno.readTextFile(victim), '{"root":"own"}\n');
+      assert.deepEqual(await Array.fromAsync(Deno.readDir(theirs)), []);
+    } finally {
+      await registry.stop();
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});

@@ -12,6 +12,8 @@
  */
 import { OcisyncError, UsageError } from "../errors/mod.ts";
 import { parentOf, writeFileAtomic } from "../fs/atomic.ts";
+import { replaceableBy } from "../fs/shielded.ts";
+import { processUid } from "../fs/stat.ts";
 
 // JSON strings and numbers, sticky: they match at lastIndex or not at all. A JSON string must
 // not contain raw control characters, hence the range in the pattern.
@@ -69,6 +71,7 @@ export async function readJsonObject(
  * whoever runs this create a file where someone else's link points.
  *
  * @throws {OcisyncError} when `path` is a link to nothing.
+ * @throws {UsageError} as root, when another user could lead `path` elsewhere.
  * @example
  * ```ts
  * import { writeJsonObject } from "./json_file.ts";
@@ -79,6 +82,7 @@ export async function writeJsonObject(
   path: string,
   value: Record<string, unknown>,
 ): Promise<void> {
+  await refuseExposed(path);
   let target = path;
   try {
     target = await Deno.realPath(path);
@@ -95,6 +99,20 @@ export async function writeJsonObject(
   // Made 0600 (less the umask, which only narrows it) before the rename: no chmod by path after
   // it, which would follow a link put at the path meanwhile.
   await writeFileAtomic(target, [bytes], { mode: 0o600 });
+}
+
+/**
+ * As root, refuses a credentials file that another user could lead elsewhere: a link of theirs
+ * at its path (in `/tmp`, say, through `REGISTRY_AUTH_FILE`), or a folder of theirs on its way;
+ * root would write its credentials where they chose, or over a file of root's.
+ */
+async function refuseExposed(path: string): Promise<void> {
+  if (processUid() !== 0) return;
+  const why = await replaceableBy(path);
+  if (why === undefined) return;
+  throw new UsageError(`refusing to write credentials as root to ${path}: ${why}`, {
+    hint: "keep the file in a folder only root can change",
+  });
 }
 
 /**

@@ -95,7 +95,15 @@ export async function replaceableBy(folder: string): Promise<string | undefined>
       at = { path: child, info };
       continue;
     }
-    const { folders, exposed } = await shieldedChain(await Deno.realPath(child));
+    let real: string;
+    try {
+      real = await Deno.realPath(child);
+    } catch (error) {
+      // A link to nothing: root's own (checked above), and nothing lies beyond it to check.
+      if (error instanceof Deno.errors.NotFound) break;
+      throw error;
+    }
+    const { folders, exposed } = await shieldedChain(real);
     if (exposed) return exposed;
     at = folders.at(-1)!;
   }
