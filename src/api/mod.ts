@@ -385,6 +385,8 @@ export async function pullTo(
     maxExtractSize: options.maxExtractSize,
     maxEntries: options.maxEntries,
     onBlob: options.onBlob,
+    // A stop while it downloads or unpacks: nothing is put in place.
+    signal: options.signal,
   });
 }
 
@@ -513,6 +515,12 @@ export async function copy(
   }
   if (options.platform !== undefined && options.platforms !== undefined) {
     throw new UsageError("give platform or platforms, not both", { option: "platforms" });
+  }
+  if (options.platforms?.length === 0) {
+    // Not "no filter": a list that came out empty would copy every platform.
+    throw new UsageError("platforms is empty: name one, or leave it out to copy every platform", {
+      option: "platforms",
+    });
   }
   const platforms = options.platforms?.map((p) => platformOf(p)!) ??
     (options.platform === undefined ? undefined : [platformOf(options.platform)!]);

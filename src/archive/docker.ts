@@ -42,6 +42,7 @@
  * @module
  */
 import { decompressStream, detectCompression } from "../compress/decompress.ts";
+import { DEFAULT_MAX_EXTRACT_BYTES } from "../unpack/limits.ts";
 import type { Compression } from "../compress/mod.ts";
 import {
   type Digest,
@@ -94,11 +95,8 @@ import {
 } from "./tar_index.ts";
 import { type ArchiveFile, writeArchive } from "./write.ts";
 
-/**
- * The default of {@linkcode DockerArchiveOpenOptions.maxExtractSize}, 32 GiB: that of `pull`'s
- * `--max-extract-size`.
- */
-export const DEFAULT_MAX_EXTRACT_BYTES = 32 * 1024 ** 3;
+// The default of `DockerArchiveOpenOptions.maxExtractSize`, 32 GiB: a pull's, one constant.
+export { DEFAULT_MAX_EXTRACT_BYTES };
 
 /** Options of {@linkcode DockerArchiveTarget.open}. */
 export interface DockerArchiveOpenOptions extends ArchiveOpenOptions {

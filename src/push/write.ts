@@ -27,7 +27,7 @@
  */
 import { type BlobSource, bytesBlob, type PreparedLayer } from "../image/blob.ts";
 import type { ImagePlan } from "../image/plan.ts";
-import { IntegrityError } from "../errors/mod.ts";
+import { IntegrityError, UsageError } from "../errors/mod.ts";
 import { type BlobWriter, isBlobWriter, isMounter, type Target } from "../oci/target.ts";
 import type { Descriptor } from "../oci/types.ts";
 import { type BlobListener, reportingStream } from "../progress/mod.ts";
@@ -415,8 +415,13 @@ export async function pushBlobs(
   };
   // After a failure no blob starts, and the error waits for those under way: the process may
   // exit right after it, and their temporary files must be gone by then.
+  const concurrency = options.concurrency ?? 4;
+  if (!Number.isFinite(concurrency)) {
+    // NaN started no worker, and the push reported success with no blob sent.
+    throw new UsageError(`concurrency must be a finite number, not ${concurrency}`);
+  }
   const results = await Promise.allSettled(
-    Array.from({ length: Math.max(1, options.concurrency ?? 4) }, () =>
+    Array.from({ length: Math.max(1, Math.floor(concurrency)) }, () =>
       worker().catch((error) => {
         queue.length = 0;
         throw error;

@@ -32,6 +32,7 @@
  * ```
  * @module
  */
+import { UsageError } from "../errors/mod.ts";
 import { isLoopbackRegistry, registryHost } from "../ref/mod.ts";
 import { VERSION } from "../version.ts";
 import { type HttpFetch, httpFetch } from "./transport/base.ts";
@@ -225,6 +226,13 @@ export class Transport {
 
   /** Creates a transport; the `caFile` is read on the first request. */
   constructor(options: TransportOptions = {}) {
+    // A NaN or an infinite wait turned a bound off, or broke the timers other calls share.
+    for (const name of ["timeout", "idleTimeout", "retries"] as const) {
+      const value = options[name];
+      if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
+        throw new UsageError(`${name} must be a finite number of 0 or more, not ${value}`);
+      }
+    }
     this.#options = options;
     this.#base = httpFetch({ caFile: options.caFile });
     this.#retrying = layeredFetch(this.#base.fetch, options);

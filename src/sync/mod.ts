@@ -273,6 +273,14 @@ const DEFAULT_RECHECK_REFUSED_MS = 5 * 60_000;
 export async function* syncLoop(options: SyncOptions): AsyncGenerator<SyncTick, void, undefined> {
   const signal = options.signal ?? new AbortController().signal;
   const jitter = options.jitter ?? DEFAULT_JITTER;
+  if (!(options.interval >= 1)) {
+    // 0, NaN or less ticked hundreds of times a second, a request each.
+    throw new UsageError(`interval must be 1 ms or more, not ${options.interval}`);
+  }
+  if (options.maxFailures !== undefined && !(options.maxFailures >= 1)) {
+    // 0 ended the loop silently after its first tick, whatever it did.
+    throw new UsageError(`maxFailures must be 1 or more, not ${options.maxFailures}`);
+  }
   const maxFailures = options.once ? 1 : options.maxFailures ?? Infinity;
   const tick = new Ticker(options);
   let failures = 0;

@@ -52,17 +52,21 @@ import { closeSync, constants, fchmodSync, fstatSync, openSync } from "node:fs";
 import { UnsafeContentError } from "../errors/mod.ts";
 import { countedBytes } from "../streams/mod.ts";
 import type { TarReadEntry } from "../tar/reader.ts";
-import { DEFAULT_MAX_ENTRIES } from "./limits.ts";
+import { boundOf, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_EXTRACT_BYTES } from "./limits.ts";
 
 /** Options of {@linkcode Unpacker}. */
 export interface UnpackOptions {
   /**
    * The most bytes all layers together may decompress to; a decompression bomb stops here.
    * Count the tar bytes with {@linkcode Unpacker.meter}; file sizes are checked against it
-   * before anything is written.
+   * before anything is written. Default {@linkcode DEFAULT_MAX_EXTRACT_BYTES} (32 GiB), as the
+   * command line's; not a number of 0 or more is refused.
    */
   maxSize?: number;
-  /** The most tar entries all layers together may hold, whiteouts and skipped ones included. */
+  /**
+   * The most tar entries all layers together may hold, whiteouts and skipped ones included.
+   * Default {@linkcode DEFAULT_MAX_ENTRIES}.
+   */
   maxEntries?: number;
 }
 
@@ -150,8 +154,8 @@ export class Unpacker {
   /** `root` must be an existing, empty folder. */
   constructor(root: string, options: UnpackOptions = {}) {
     this.root = root.replace(/\/+$/, "");
-    this.#maxSize = options.maxSize ?? Infinity;
-    this.#maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    this.#maxSize = boundOf(options.maxSize, DEFAULT_MAX_EXTRACT_BYTES, "maxSize");
+    this.#maxEntries = boundOf(options.maxEntries, DEFAULT_MAX_ENTRIES, "maxEntries");
   }
 
   /**

@@ -35,6 +35,7 @@ import type { TarReadEntry } from "../tar/reader.ts";
 import type { Batch, EntryHeader, FromWorker, ToWorker } from "./messages.ts";
 import { receivedError } from "../errors/sent.ts";
 import { meteredLayer, noneApplied, type UnpackOptions, type UnpackStats } from "./mod.ts";
+import { boundOf, DEFAULT_MAX_EXTRACT_BYTES } from "./limits.ts";
 
 /** A batch is sent once it holds this many bytes of content… */
 export const BATCH_BYTES = 1024 * 1024;
@@ -69,7 +70,9 @@ export class ThreadedUnpacker {
   /** Starts the worker. `root` must be an existing, empty folder. */
   constructor(root: string, options: UnpackOptions = {}) {
     this.root = root.replace(/\/+$/, "");
-    this.#maxSize = options.maxSize ?? Infinity;
+    this.#maxSize = boundOf(options.maxSize, DEFAULT_MAX_EXTRACT_BYTES, "maxSize");
+    // Checked here too, so that a bad value fails before the worker starts.
+    boundOf(options.maxEntries, 0, "maxEntries");
     this.#worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
     this.#worker.onmessage = (event: MessageEvent<FromWorker>) => {
       const message = event.data;

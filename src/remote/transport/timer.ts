@@ -40,6 +40,8 @@ let timer: { at: number; signal: AbortSignal } | undefined;
  * ```
  */
 export function schedule(ms: number, callback: () => void): () => void {
+  // Refused before it joins the timers every call shares: a NaN among them broke the others.
+  if (Number.isNaN(ms)) throw new RangeError("a timer's delay must be a number, not NaN");
   const deadline = { at: performance.now() + ms, callback };
   pending.add(deadline);
   if (timer !== undefined && !timer.signal.aborted && timer.at <= deadline.at) {

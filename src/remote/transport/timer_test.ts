@@ -92,3 +92,9 @@ Deno.test("schedule loads no node: module (the reason it exists)", async () => {
   const timeout = await inProcess("setTimeout(() => {}, 1);", { DENO_LOG: "debug" });
   assert.match(timeout.stderr, /for ES module: ext:deno_node\//);
 });
+
+Deno.test("schedule: a NaN delay is refused before it joins the shared timers; the others still fire", async () => {
+  // It was kept, and made the shared timer's next setting throw for every later caller.
+  assert.throws(() => schedule(NaN, () => {}), RangeError);
+  await new Promise<void>((resolve) => schedule(5, resolve));
+});

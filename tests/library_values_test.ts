@@ -1,0 +1,71 @@
+/**
+ * The library's options refuse what would quietly turn a safeguard off: a `NaN` concurrency
+ * pushed no blob and reported success, a `NaN` bound turned extraction's bounds off, an empty
+ * platform list copied every platform, an interval of 0 ticked hundreds of times a second, and
+ * `maxFailures: 0` ended a watch after one tick. `pullTo` now stops when its signal does. Each
+ * case runs the library as a program outside the repository would, on OCI layouts.
+ */
+import assert from "node:assert/strict";
+import { copy, inspect, pullTo, pushFolder, UsageError, watch } from "../mod.ts";
+import { withTempDir, writeTree } from "./helpers/tree.ts";
+
+async function withBundle(body: (tmp: string) => Promise<void>): Promise<void> {
+  await withTempDir("ocisync-library-values-", async (tmp) => {
+    await writeTree(`${tmp}/site`, {
+      "index.html": { type: "file", content: "<h1>hi</h1>\n" },
+      "b.txt": { type: "file", content: "b\n" },
+    });
+    await pushFolder(`oci:${tmp}/bundle:v1`, `${tmp}/site`);
+    await body(tmp);
+  });
+}
+
+const exists = (path: string) => Deno.lstat(path).then(() => true, () => false);
+
+Deno.test("library: NaN or Infinity as a concurrency or a bound is refused, not read as none", async () => {
+  await withBundle(async (tmp) => {
+    for (const concurrency of [NaN, Infinity]) {
+      await assert.rejects(
+        pushFolder(`oci:${tmp}/other:v1`, `${tmp}/site`, { concurrency }),
+        (error: Error) => error instanceof UsageError && /concurrency/.test(error.message),
+      );
+    }
+    for (const options of [{ timeout: NaN }, { retries: Infinity }]) {
+      await assert.rejects(inspect("localhost:1/app:v1", options), UsageError);
+    }
+    for (const bound of [{ maxExtractSize: NaN }, { maxEntries: NaN }, { maxExtractSize: -1 }]) {
+      await assert.rejects(pullTo(`oci:${tmp}/bundle:v1`, `${tmp}/out`, bound), UsageError);
+      assert.equal(await exists(`${tmp}/out`), false, JSON.stringify(bound));
+    }
+  });
+});
+
+Deno.test("library: pullTo stops when its signal does, mid-way, and puts nothing in place", async () => {
+  await withBundle(async (tmp) => {
+    const stop = new AbortController();
+    await assert.rejects(
+      pullTo(`oci:${tmp}/bundle:v1`, `${tmp}/out`, {
+        signal: stop.signal,
+        onBlob: (event) => {
+          if (event.state === "started") stop.abort(new Error("stopped"));
+        },
+      }),
+      /stopped/,
+    );
+    assert.equal(await exists(`${tmp}/out`), false);
+  });
+});
+
+Deno.test("library: an empty platform list, an interval of 0 and maxFailures 0 are refused", async () => {
+  await withBundle(async (tmp) => {
+    await assert.rejects(
+      copy(`oci:${tmp}/bundle:v1`, `oci:${tmp}/copy:v1`, { platforms: [] }),
+      (error: Error) => error instanceof UsageError && /platforms is empty/.test(error.message),
+    );
+    for (const options of [{ interval: 0 }, { interval: NaN }, { maxFailures: 0 }]) {
+      const ticks = watch(`oci:${tmp}/bundle:v1`, `${tmp}/live`, options);
+      await assert.rejects(ticks.next(), UsageError, JSON.stringify(options));
+    }
+    assert.equal(await exists(`${tmp}/live`), false, "no folder is left for a refused watch");
+  });
+});
