@@ -128,11 +128,11 @@ Deno.test({
       const writable = expectExit(await once("-o", `${open}/flows`), 2);
       assert.match(writable.stderr, /may be written by others than root \(mode 777\)/);
       const state = expectExit(await once("-o", `${tmp}/out`, "--state", `${theirs}/s.json`), 2);
-      assert.match(state.stderr, /refusing to keep the state as root in .*theirs/);
+      assert.match(state.stderr, /refusing to keep the state as root at .*theirs/);
       // A link of root's, in root's folder, that leads into the other user's folder.
       await Deno.symlink(`${theirs}/real.json`, `${tmp}/state.json`);
       const led = expectExit(await once("-o", `${tmp}/out`, "--state", `${tmp}/state.json`), 2);
-      assert.match(led.stderr, /refusing to keep the state as root in .*theirs/);
+      assert.match(led.stderr, /refusing to keep the state as root at .*theirs/);
       for (const folder of [rootOnly, open, theirs]) {
         const made = (await Array.fromAsync(Deno.readDir(folder))).map((e) => e.name);
         assert.deepEqual(made, folder === theirs ? ["flows"] : [], `${folder}: ${made}`);

@@ -12,8 +12,7 @@
  */
 import { OcisyncError, UsageError } from "../errors/mod.ts";
 import { parentOf, writeFileAtomic } from "../fs/atomic.ts";
-import { replaceableBy } from "../fs/shielded.ts";
-import { processUid } from "../fs/stat.ts";
+import { refuseReplaceableAsRoot } from "../fs/shielded.ts";
 
 // JSON strings and numbers, sticky: they match at lastIndex or not at all. A JSON string must
 // not contain raw control characters, hence the range in the pattern.
@@ -107,12 +106,13 @@ export async function writeJsonObject(
  * root would write its credentials where they chose, or over a file of root's.
  */
 async function refuseExposed(path: string): Promise<void> {
-  if (processUid() !== 0) return;
-  const why = await replaceableBy(path);
-  if (why === undefined) return;
-  throw new UsageError(`refusing to write credentials as root to ${path}: ${why}`, {
-    hint: "keep the file in a folder only root can change",
-  });
+  await refuseReplaceableAsRoot(
+    path,
+    (why) =>
+      new UsageError(`refusing to write credentials as root to ${path}: ${why}`, {
+        hint: "keep the file in a folder only root can change",
+      }),
+  );
 }
 
 /**

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { lstatOrUndefined } from "./stat.ts";
+import { lstatOrUndefined, processUid } from "./stat.ts";
 
 /** A folder of a path, with what `lstat` said of it. */
 export interface Folder {
@@ -82,7 +82,7 @@ export function exposure(parent: Deno.FileInfo, ownerUid: number | null): string
  * await replaceableBy("/"); // undefined
  * ```
  */
-export async function replaceableBy(folder: string): Promise<string | undefined> {
+export async function replaceableBy(folder: string, links = 0): Promise<string | undefined> {
   let at: Folder = { path: "/", info: await Deno.lstat("/") };
   for (const name of absoluteParts(folder)) {
     const child = `${at.path === "/" ? "" : at.path}/${name}`;
@@ -99,9 +99,14 @@ export async function replaceableBy(folder: string): Promise<string | undefined>
     try {
       real = await Deno.realPath(child);
     } catch (error) {
-      // A link to nothing: root's own (checked above), and nothing lies beyond it to check.
-      if (error instanceof Deno.errors.NotFound) break;
-      throw error;
+      if (!(error instanceof Deno.errors.NotFound) || links >= MAX_LINKS) throw error;
+      // A link to nothing, root's own (checked above): root would make what it names, so that
+      // place must be safe as well.
+      const target = await Deno.readLink(child);
+      return await replaceableBy(
+        target.startsWith("/") ? target : `${at.path}/${target}`,
+        links + 1,
+      );
     }
     const { folders, exposed } = await shieldedChain(real);
     if (exposed) return exposed;
@@ -110,6 +115,29 @@ export async function replaceableBy(folder: string): Promise<string | undefined>
   const why = exposure(at.info, 0);
   return why && `what root makes in ${at.path} can be replaced by another user: ${why}`;
 }
+
+/**
+ * As root, throws what `refusal` makes of why another user could replace `path`
+ * ({@linkcode replaceableBy}); for another user, nothing: their writes go where they may write
+ * anyway.
+ *
+ * @example
+ * ```ts
+ * import { refuseReplaceableAsRoot } from "./shielded.ts";
+ * await refuseReplaceableAsRoot("/srv/flows", (why) => new Error(`not safe for root: ${why}`));
+ * ```
+ */
+export async function refuseReplaceableAsRoot(
+  path: string,
+  refusal: (why: string) => Error,
+): Promise<void> {
+  if (processUid() !== 0) return;
+  const why = await replaceableBy(path);
+  if (why !== undefined) throw refusal(why);
+}
+
+/** The most links followed for one path, as Linux's MAXSYMLINKS. */
+const MAX_LINKS = 40;
 
 /** The names of `path` made absolute, `.` and `..` resolved as written. */
 function absoluteParts(path: string): string[] {

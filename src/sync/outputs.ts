@@ -32,7 +32,7 @@ import {
 } from "../errors/mod.ts";
 import { mountPointBelow, removeFolderTree } from "../fs/mounts.ts";
 import { lstatOrUndefined, processUid, sameFile, statOrUndefined } from "../fs/stat.ts";
-import { replaceableBy } from "../fs/shielded.ts";
+import { refuseReplaceableAsRoot } from "../fs/shielded.ts";
 import type { Target } from "../oci/target.ts";
 import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
@@ -480,16 +480,15 @@ export function directoryOutput(
  * ```
  */
 export async function refuseExposedOutput(root: string): Promise<void> {
-  if (processUid() !== 0) return;
-  const why = await replaceableBy(root);
-  if (why === undefined) return;
-  throw new UsageError(
-    `refusing to sync as root into ${root}: ${why}, so that user could swap a folder for a ` +
-      "link and redirect what root writes and removes",
-    {
-      hint: "run the sync as the user who owns that folder, or into a folder only root can change",
-    },
-  );
+  await refuseReplaceableAsRoot(root, (why) =>
+    new UsageError(
+      `refusing to sync as root into ${root}: ${why}, so that user could swap a folder for a ` +
+        "link and redirect what root writes and removes",
+      {
+        hint: "run the sync as the user who owns that folder, or into a folder only root can " +
+          "change",
+      },
+    ));
 }
 
 /** Points `ROOT/current` to `relativeTarget` in one rename; returns the old target's path. */

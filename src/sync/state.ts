@@ -28,12 +28,11 @@
  * ```
  * @module
  */
-import { dirname, resolve } from "node:path";
+import { dirname } from "node:path";
 import { type Digest, isDigest } from "../digest/mod.ts";
 import { OcisyncError, UsageError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
-import { replaceableBy } from "../fs/shielded.ts";
-import { lstatOrUndefined, processUid } from "../fs/stat.ts";
+import { refuseReplaceableAsRoot } from "../fs/shielded.ts";
 
 /**
  * The last good sync of one reference.
@@ -223,26 +222,13 @@ async function persist(path: string, entries: Map<string, SyncStateEntry>): Prom
  * ```
  */
 export async function refuseExposedState(path: string): Promise<void> {
-  if (processUid() !== 0) return;
-  for (const folder of await foldersOnTheWay(path)) {
-    const why = await replaceableBy(folder);
-    if (why === undefined) continue;
-    throw new UsageError(`refusing to keep the state as root in ${folder}: ${why}`, {
-      hint: "keep --state in a folder only root can change, or run the sync as its owner",
-    });
-  }
-}
-
-/** The folders of `path` and of each link it leads through, up to 40, its target made or not. */
-async function foldersOnTheWay(path: string): Promise<Set<string>> {
-  const folders = new Set([dirname(path)]);
-  for (let hops = 0; hops < 40; hops++) {
-    const info = await lstatOrUndefined(path);
-    if (!info?.isSymlink) break;
-    path = resolve(dirname(path), await Deno.readLink(path));
-    folders.add(dirname(path));
-  }
-  return folders;
+  await refuseReplaceableAsRoot(
+    path,
+    (why) =>
+      new UsageError(`refusing to keep the state as root at ${path}: ${why}`, {
+        hint: "keep --state in a folder only root can change, or run the sync as its owner",
+      }),
+  );
 }
 
 /** Whether `text` is a state document of another format version, which is never set aside. */
