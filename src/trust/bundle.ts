@@ -817,15 +817,29 @@ const POLICY_HINTS: KeylessPolicyHints = {
 
 /**
  * Checks that a keyless policy names an identity and an OIDC issuer, each exact or as a valid
- * regular expression.
+ * regular expression, and neither empty.
  *
- * @throws {UsageError} when the identity or the issuer is missing (with `hints`' hint), or a
- * regular expression is invalid.
+ * @throws {UsageError} when the identity or the issuer is missing or empty (with `hints`' hint),
+ * or a regular expression is invalid.
  */
 export function checkKeylessPolicy(
   policy: KeylessPolicy,
   hints: KeylessPolicyHints = POLICY_HINTS,
 ): void {
+  const empty = (["identity", "issuer"] as const).find((which) => {
+    const [exact, pattern] = which === "identity"
+      ? [policy.certificateIdentity, policy.certificateIdentityRegexp]
+      : [policy.certificateOidcIssuer, policy.certificateOidcIssuerRegexp];
+    return exact === "" || pattern === "";
+  });
+  if (empty !== undefined) {
+    // An empty regular expression matches every identity: a variable that came out empty
+    // would accept any signer of the issuer, where cosign reads an empty value as none given.
+    throw new UsageError(
+      `keyless verification got an empty ${empty}, which would match any`,
+      hints[empty],
+    );
+  }
   if (policy.certificateIdentity === undefined && policy.certificateIdentityRegexp === undefined) {
     throw new UsageError("keyless verification needs an identity", hints.identity);
   }

@@ -24,6 +24,16 @@ Deno.test("Verifier: needs keys or a full keyless policy", () => {
     () => new Verifier({ keyless: { trustedRoot: "{}", identityRegexp: "(", issuer: "x" } }),
     /invalid regular expression/,
   );
+  // An empty pattern matches every identity: a variable that came out empty accepted any signer.
+  for (
+    const keyless of [
+      { trustedRoot: "{}", identityRegexp: "", issuer: "https://issuer" },
+      { trustedRoot: "{}", identity: "me@example.com", issuerRegexp: "" },
+      { trustedRoot: "{}", identity: "", issuer: "https://issuer" },
+    ]
+  ) {
+    assert.throws(() => new Verifier({ keyless }), /got an empty (identity|issuer)/);
+  }
   new Verifier({ publicKeys: [parsePublicKey(publicPem)] });
 });
 
