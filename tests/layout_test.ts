@@ -629,3 +629,24 @@ Deno.test("a fifo in a layout is refused by its readers, never waited on", async
     assert.match(inspected.stderr, /index\.json is not a regular file/);
   });
 });
+
+Deno.test("a manifest whose blobs the layout lacks is refused: index.json lists only what can be pulled", async () => {
+  // A NaN concurrency in the library pushed no blob, and the layout listed the manifest anyway.
+  await withTempDir("ocisync-layout-blobs-", async (dir) => {
+    const layout = await LayoutTarget.open(dir, { create: true });
+    const layer = blob(MediaType.OciLayer, new TextEncoder().encode("not pushed"));
+    const image = imageDocuments([layer], [layer.descriptor.digest], {});
+    await layout.pushBlob(image.config.descriptor, ReadableStream.from([image.config.bytes]));
+    const before = await Deno.readTextFile(`${dir}/index.json`);
+    await assert.rejects(
+      layout.pushManifest(image.manifest.descriptor, image.manifest.bytes, ["v1"]),
+      (error: Error) =>
+        error instanceof NotFoundError &&
+        error.message.includes(`needs blob ${layer.descriptor.digest}`),
+    );
+    assert.equal(await Deno.readTextFile(`${dir}/index.json`), before);
+    await layout.pushBlob(layer.descriptor, ReadableStream.from([layer.bytes]));
+    await layout.pushManifest(image.manifest.descriptor, image.manifest.bytes, ["v1"]);
+    assert.equal((await layout.resolve("v1")).digest, image.manifest.descriptor.digest);
+  });
+});

@@ -67,7 +67,8 @@ export async function openStaging(archive: string, indexJson?: Uint8Array): Prom
     : await makeTempFolderBeside(archive);
   try {
     if (indexJson) await Deno.writeFile(`${path}/index.json`, indexJson);
-    return await LayoutTarget.open(path, { create: true });
+    // Its images' other blobs are in the archive, or expected: the archive checks them.
+    return await LayoutTarget.open(path, { create: true, partial: true });
   } catch (error) {
     await Deno.remove(path, { recursive: true }).catch(() => {});
     unmarkTemporary(path);

@@ -60,6 +60,12 @@ export type { BlobRangeFetcher, CallOptions, ReferrerLister, Target } from "../o
 export interface LayoutOpenOptions {
   /** Create the directory, `oci-layout` and an empty `index.json` where missing. */
   create?: boolean;
+  /**
+   * The layout holds only some of its images' blobs, by design: an archive's staging layout,
+   * whose other blobs are in the archive or expected elsewhere, and which the archive checks
+   * itself. Manifests are then listed without checking that their blobs are here.
+   */
+  partial?: boolean;
 }
 
 /**
@@ -79,9 +85,13 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
   /** The layout directory. */
   readonly path: string;
 
-  private constructor(path: string) {
+  /** See {@linkcode LayoutOpenOptions.partial}. */
+  readonly #partial: boolean;
+
+  private constructor(path: string, partial: boolean) {
     this.path = path;
     this.name = `oci:${path}`;
+    this.#partial = partial;
   }
 
   /**
@@ -100,7 +110,7 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
     const root = path.replace(/(?<=.)\/+$/, "");
     if (options.create) await initLayout(root);
     await checkLayout(root);
-    return new LayoutTarget(root);
+    return new LayoutTarget(root, options.partial ?? false);
   }
 
   /**
@@ -277,6 +287,8 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
    * to another image leaves nothing of the old one listed for gc to keep.
    *
    * @throws {IntegrityError} when `bytes` do not match the descriptor.
+   * @throws {NotFoundError} when an image manifest's config or a layer is not in the layout:
+   * push its blobs first.
    * @throws {UsageError} when a tag is not a valid `org.opencontainers.image.ref.name`.
    * @example
    * ```ts
@@ -306,6 +318,7 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
     for (const tag of tags) checkLayoutTag(tag);
     // Verified here because pushBlob skips the bytes of a blob that is already stored.
     await verifyBytes(bytes, descriptor, "manifest");
+    await this.#checkBlobsOf(descriptor, bytes);
     await this.pushBlob(descriptor, ReadableStream.from([bytes]), options);
     const children = childrenOf(descriptor, bytes);
     // The last point to stop: once listed, the manifest is there.
@@ -335,6 +348,29 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
       }
       index.manifests = entries;
     });
+  }
+
+  /**
+   * Throws unless the layout holds the config and layers of an image manifest: listed without
+   * them, the image could be read by tag but not pulled, and gc would keep it so. A document of
+   * another shape is not judged.
+   */
+  async #checkBlobsOf(descriptor: Descriptor, bytes: Uint8Array): Promise<void> {
+    if (this.#partial) return;
+    let parsed;
+    try {
+      parsed = parseManifestOrIndex(bytes, descriptor.mediaType);
+    } catch {
+      return; // an artifact of another shape: nothing to check
+    }
+    if (parsed.kind !== "manifest") return;
+    for (const blob of [parsed.manifest.config, ...parsed.manifest.layers]) {
+      if (await this.hasBlob(blob)) continue;
+      throw new NotFoundError(
+        `manifest ${descriptor.digest} needs blob ${blob.digest}, which ${this.name} does not ` +
+          "hold: push its blobs first",
+      );
+    }
   }
 
   /**
