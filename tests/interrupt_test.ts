@@ -234,14 +234,20 @@ wait
     );
     assert.equal(code, 143, stderr);
     const pids = (await Deno.readTextFile(`${tmp}/pids`)).trim().split(" ").map(Number);
-    // Each is gone, or a zombie that its new parent has yet to reap.
-    const alive = pids.filter((pid) => {
-      try {
-        return !/^\d+ \(.*\) Z/.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
-      } catch {
-        return false;
-      }
-    });
+    // Each is gone, or a zombie that its new parent has yet to reap. The signal was sent as
+    // ocisync exited: a loaded machine may take a moment to deliver it.
+    const running = () =>
+      pids.filter((pid) => {
+        try {
+          return !/^\d+ \(.*\) Z/.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
+        } catch {
+          return false;
+        }
+      });
+    for (let wait = 0; wait < 50 && running().length > 0; wait++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const alive = running();
     assert.deepEqual(alive, [], `still running: ${alive.join(", ")}`);
     assert.deepEqual(namesIn(tmp).sort(), ["pids", "requirements.txt", "slow-pip"]);
   }));
