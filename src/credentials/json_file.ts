@@ -12,7 +12,6 @@
  */
 import { OcisyncError, UsageError } from "../errors/mod.ts";
 import { parentOf, writeFileAtomic } from "../fs/atomic.ts";
-import { refuseReplaceableAsRoot } from "../fs/shielded.ts";
 
 // JSON strings and numbers, sticky: they match at lastIndex or not at all. A JSON string must
 // not contain raw control characters, hence the range in the pattern.
@@ -106,6 +105,9 @@ export async function writeJsonObject(
  * root would write its credentials where they chose, or over a file of root's.
  */
 async function refuseExposed(path: string): Promise<void> {
+  // Loaded when a file is first written, as a layout's lock is: every registry command reads
+  // credentials, and only login and logout write them.
+  const { refuseReplaceableAsRoot } = await import("../fs/shielded.ts");
   await refuseReplaceableAsRoot(
     path,
     (why) =>
