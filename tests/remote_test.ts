@@ -8,7 +8,13 @@
 import assert from "node:assert/strict";
 import { sha256Digest } from "../src/digest/mod.ts";
 import { ExitCode, exitCodeOf } from "../src/cli/exit.ts";
-import { AuthError, IntegrityError, NetworkError, NotFoundError } from "../src/errors/mod.ts";
+import {
+  AuthError,
+  IntegrityError,
+  NetworkError,
+  NotFoundError,
+  UnsafeContentError,
+} from "../src/errors/mod.ts";
 import { MediaType } from "../src/oci/mediatypes.ts";
 import type { Descriptor } from "../src/oci/types.ts";
 import { parseRegistryReference } from "../src/ref/mod.ts";
@@ -1128,6 +1134,62 @@ Deno.test("an HTTPS registry's plain-HTTP token server gets no credentials", asy
     await target.close();
     await registry.shutdown();
     await tokenServer.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an HTTPS registry cannot lead a request to plain HTTP: redirect, upload location, link", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ocisync-tls-" });
+  // What a network attacker would answer on the plain-HTTP leg.
+  const forgedRequests: string[] = [];
+  const forger = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    forgedRequests.push(request.url);
+    return Response.json({ schemaVersion: 2, tags: ["forged"] });
+  });
+  const plain = `http://127.0.0.1:${forger.addr.port}`;
+  const registry = Deno.serve({
+    hostname: "127.0.0.2",
+    port: 0,
+    onListen() {},
+    ...await selfSignedCertificate(dir, "127.0.0.2"),
+  }, (request) => {
+    const { pathname } = new URL(request.url);
+    if (pathname === "/v2/") return new Response("{}");
+    if (pathname.includes("/manifests/")) {
+      return new Response(null, { status: 307, headers: { location: `${plain}/manifest` } });
+    }
+    if (pathname.endsWith("/tags/list")) {
+      return Response.json({ name: "t/app", tags: ["v1"] }, {
+        headers: { link: `<${plain}/v2/t/app/tags/list?last=v1>; rel="next"` },
+      });
+    }
+    if (request.method === "HEAD") return new Response(null, { status: 404 });
+    return new Response(null, { status: 202, headers: { location: `${plain}/upload/1` } });
+  });
+  const target = targetOf(`127.0.0.2:${registry.addr.port}`, "t/app", {
+    caFile: `${dir}/cert.pem`,
+    retries: 0,
+  });
+  const downgrade = (by: RegExp) => (e: Error) => {
+    assert.ok(e instanceof UnsafeContentError, String(e));
+    assert.equal(exitCodeOf(e), ExitCode.UnsafeContent);
+    assert.match(e.message, by);
+    assert.match(e.message, /from https to plain http/);
+    return true;
+  };
+  try {
+    await assert.rejects(target.resolve("v1"), downgrade(/a redirect led there/));
+    await assert.rejects(Array.fromAsync(target.tags()), downgrade(/a link from the registry/));
+    const bytes = enc.encode("layer");
+    await assert.rejects(
+      target.pushBlob(blob(bytes), streamOf(bytes)),
+      downgrade(/an upload location/),
+    );
+    assert.deepEqual(forgedRequests, [], "nothing was asked over plain HTTP");
+  } finally {
+    await target.close();
+    await registry.shutdown();
+    await forger.shutdown();
     await Deno.remove(dir, { recursive: true });
   }
 });

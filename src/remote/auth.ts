@@ -40,6 +40,7 @@ import {
   type HttpRequest,
   type HttpResponse,
   readBody,
+  refuseDowngrade,
   responseError,
   Transport,
   type TransportOptions,
@@ -202,6 +203,8 @@ export class RegistryClient {
     if (!this.#isRegistry(registry, request.url)) {
       // A Location or Link that names another origin (object storage, or a hostile registry's
       // lure): it gets no credentials, and its 401 is not the registry's to answer.
+      const origin = new URL(this.#transport.registryOrigin(registry));
+      refuseDowngrade(origin, request.url, "an upload location or a link from the registry");
       return await this.#transport.fetch({ ...request, authorization: undefined });
     }
     const host = registryHost(registry);

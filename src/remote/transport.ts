@@ -57,6 +57,7 @@ export {
 } from "./transport/fetch.ts";
 export type { HttpExchange } from "./transport/logging.ts";
 export { redactHeader, redactUrl, requestLine } from "./transport/redact.ts";
+export { refuseDowngrade } from "./transport/redirect.ts";
 export { bodyFrom } from "./transport/resume.ts";
 export { retryDelay } from "./transport/retry.ts";
 

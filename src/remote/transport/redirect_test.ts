@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { NetworkError } from "../../errors/mod.ts";
+import { NetworkError, UnsafeContentError } from "../../errors/mod.ts";
 import { redirects } from "./redirect.ts";
 import { BLOB, request, response, scriptedFetch, text } from "./fakes_test.ts";
 
@@ -26,7 +26,6 @@ Deno.test("redirects: Authorization never goes to another origin, nor to another
     const storage of [
       "https://s3.example/b?sig=1",
       "https://r.example:8443/b",
-      "http://r.example/b",
     ]
   ) {
     const fake = scriptedFetch(to(307, storage), response(200));
@@ -37,6 +36,33 @@ Deno.test("redirects: Authorization never goes to another origin, nor to another
     assert.equal(answer.url.href, storage, "the response answers the last hop");
     assert.equal(fake.requests[1].headers.get("authorization"), null, storage);
     assert.equal(fake.requests[1].headers.get("accept"), "*/*", "other headers go along");
+  }
+});
+
+Deno.test("redirects: Authorization is not carried from http to https on the same host", async () => {
+  const fake = scriptedFetch(to(307, "https://r.example/b"), response(200));
+  await redirects(fake.fetch)(
+    request("GET", "http://r.example/v2/app/blobs/sha256:1", {
+      headers: { authorization: "Bearer abc" },
+    }),
+  );
+  assert.equal(fake.requests[1].headers.get("authorization"), null);
+});
+
+Deno.test("redirects: a request made over https is never led to plain http, at any hop", async () => {
+  for (
+    const script of [
+      [to(302, "http://r.example/v2/app/manifests/v1")],
+      [to(302, "https://cdn.example/x"), to(302, "http://cdn.example/y")],
+    ]
+  ) {
+    const fake = scriptedFetch(...script, response(200, { body: "forged" }));
+    await assert.rejects(
+      redirects(fake.fetch)(request("GET", BLOB)),
+      (error: Error) =>
+        error instanceof UnsafeContentError && /from https to plain http/.test(error.message),
+    );
+    assert.equal(fake.requests.length, script.length, "nothing was asked over plain http");
   }
 });
 
