@@ -478,6 +478,24 @@ Deno.test("copy --referrers brings a signature that refers to the image through 
       `${tmp}/inside/blobs/sha256/${sha256Digest(referrer).slice("sha256:".length)}`,
     );
     assert.equal(sha256Digest(inside), sha256Digest(referrer));
+
+    // A referrer that cannot be copied (its blob is gone) fails the copy before the image is
+    // tagged: the destination's tag does not name an image whose referrers did not come along.
+    await Deno.remove(`${tmp}/inside/blobs/sha256/${sha256Digest(signatureBlob).slice(7)}`);
+    const broken = await ocisync([
+      "copy",
+      "--referrers",
+      `oci:${tmp}/inside:v1`,
+      `oci:${tmp}/partial:v1`,
+    ]);
+    assert.equal(broken.code, 4, broken.stderr);
+    const partial = JSON.parse(await Deno.readTextFile(`${tmp}/partial/index.json`));
+    assert.deepEqual(
+      partial.manifests.map((m: { annotations?: Record<string, string> }) =>
+        m.annotations?.["org.opencontainers.image.ref.name"]
+      ).filter(Boolean),
+      [],
+    );
   } finally {
     await a.stop();
     await b.stop();

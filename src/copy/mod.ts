@@ -170,7 +170,9 @@ export const MAX_INDEX_DEPTH = 8;
  * indexes nested at most {@linkcode MAX_INDEX_DEPTH} deep. Then every blob is sent, and the
  * manifests last, children before the indexes that list them. So a refused tree writes nothing,
  * and a failed blob leaves no manifest, and no `index.json` entry in a layout. The manifests of
- * one copy are held in memory meanwhile (each at most 4 MiB).
+ * one copy are held in memory meanwhile (each at most 4 MiB). With `referrers` or `signatures`,
+ * `tags` go on last, after them, so that a failure on the way leaves the destination's tags as
+ * they were.
  *
  * @throws {IntegrityError} when a manifest or index is invalid, or indexes nest too deep.
  * @example
@@ -228,20 +230,27 @@ export async function copyImage(
     }
   }
   await checkExpectedBlobs(source, reduced ? reduced.children : [root], destination);
+  // With its referrers, the image is tagged last: a copy that fails on one of them leaves the
+  // destination's tags as they were, not naming an image whose signatures did not come along.
+  const withReferrers = options.referrers || options.signatures;
+  const tagsNow = withReferrers ? [] : tags;
+  let rootBytes: Uint8Array;
   if (reduced) {
     for (const child of reduced.children) {
       await copyTree(source, child, destination, [], options, result, seen);
     }
     root = reduced.descriptor;
-    await destination.pushManifest(root, reduced.bytes, tags);
+    rootBytes = reduced.bytes;
+    await destination.pushManifest(root, rootBytes, tagsNow);
     result.manifests++;
     seen.add(root.digest);
   } else {
-    await copyTree(source, root, destination, tags, options, result, seen);
+    const bytes = await copyTree(source, root, destination, tagsNow, options, result, seen);
+    rootBytes = bytes!; // `seen` was empty: the root was copied
   }
   result.digest = root.digest;
   const copied: Descriptor[] = [];
-  if ((options.referrers || options.signatures) && isReferrerLister(source)) {
+  if (withReferrers && isReferrerLister(source)) {
     // Listed in full before any is copied: a listing that fails half-way writes none of them.
     const listed = await Array.fromAsync(source.referrers(root));
     for (const referrer of listed) {
@@ -264,6 +273,7 @@ export async function copyImage(
     }
   }
   if (copied.length > 0) await listReferrers(destination, root, copied);
+  if (withReferrers && tags.length > 0) await destination.pushManifest(root, rootBytes, tags);
   return result;
 }
 
@@ -753,7 +763,10 @@ interface PlannedManifest {
   blobs: Descriptor[];
 }
 
-/** Copies `root` and all it reaches that `seen` does not hold: blobs first, then manifests. */
+/**
+ * Copies `root` and all it reaches that `seen` does not hold: blobs first, then manifests.
+ * Returns `root`'s bytes, or `undefined` when `seen` held it already.
+ */
 async function copyTree(
   source: Target,
   root: Descriptor,
@@ -762,7 +775,7 @@ async function copyTree(
   options: CopyOptions,
   result: CopyResult,
   seen: Set<string>,
-): Promise<void> {
+): Promise<Uint8Array | undefined> {
   const planned = await planTree(source, root, seen);
   const skip = options.skipBlobs;
   const left = new Map<string, Descriptor>();
@@ -793,6 +806,7 @@ async function copyTree(
     );
     result.manifests++;
   }
+  return planned.at(-1)?.bytes;
 }
 
 /**
