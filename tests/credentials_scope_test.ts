@@ -133,6 +133,28 @@ Deno.test("a credentials file's credential without a registry is for the command
       { env: isolatedEnv(tmp) },
     );
     assert.deepEqual(presentedTo(source), [OWNER]);
+
+    // A missing tag at the source: the hint lists the source's tags, without the credential,
+    // for a copy and for a push onto a base image alike.
+    for (
+      const args of [
+        ["copy", `${source.host}/source/app:missing`, `${destination.host}/mirror/app:v2`],
+        [
+          "push",
+          `${destination.host}/mirror/d:v1`,
+          "app",
+          "--base",
+          `${source.host}/source/app:missing`,
+        ],
+      ]
+    ) {
+      const missing = expectExit(
+        await ocisync([...args, "--credentials", file], { cwd: tmp, env: isolatedEnv(tmp) }),
+        4,
+      );
+      assert.match(missing.stderr, new RegExp(`hint: ${source.host}/source/app has the tags v1`));
+    }
+    assert.deepEqual(presentedTo(source), [OWNER], "the hint sent the source no credential");
   });
 });
 

@@ -22,7 +22,7 @@ import type { ParsedArgs, ParsedOptions } from "./args.ts";
 import { registryDetails, RegistryError, registryError } from "../errors/mod.ts";
 import { isTagPager, type TagsPage } from "../oci/target.ts";
 import { parseReference, type RegistryReference } from "../ref/mod.ts";
-import { credentialLookup } from "../credentials/mod.ts";
+import { type CredentialLookup, credentialLookup } from "../credentials/mod.ts";
 import { closeTarget, DEFAULT_TAG, openTarget } from "../target/mod.ts";
 
 /** At most this many tags are listed in a hint; more would bury the error. */
@@ -45,7 +45,10 @@ const LISTING_TIMEOUT_MS = 10_000;
  *     does not exist only when the tag list says `NAME_UNKNOWN`, as a 404 without a registry's
  *     code may come from a server that is no registry.
  *
- * Any other error is returned as it is.
+ * Any other error is returned as it is. `credentialRegistry` is the registry that the command
+ * gave `--username` and a `--credentials` file's credential that names none (see
+ * `Output.credentialRegistry`): the hints send or name such credentials for it alone, as the
+ * command did, never for another registry the arguments name.
  *
  * @example
  * ```ts
@@ -60,7 +63,11 @@ const LISTING_TIMEOUT_MS = 10_000;
  * console.log((hinted as RegistryError).hint); // "the repository ghcr.io/acme/nope does not exist…"
  * ```
  */
-export async function withHint(error: unknown, args: ParsedArgs): Promise<unknown> {
+export async function withHint(
+  error: unknown,
+  args: ParsedArgs,
+  credentialRegistry?: string,
+): Promise<unknown> {
   if (!(error instanceof RegistryError)) return error;
   // The library says "log in, or give credentials"; the CLI knows how.
   if (error.kind === "auth" && error.option === "credentials" && error.registry !== undefined) {
@@ -70,7 +77,9 @@ export async function withHint(error: unknown, args: ParsedArgs): Promise<unknow
   if (error.kind === "auth") {
     if (error.registry === undefined) return error;
     // A 403 refuses access, not credentials: logging in again would change nothing.
-    const user = error.status === 403 ? await credentialsUser(error.registry, args) : undefined;
+    const user = error.status === 403
+      ? await credentialsUser(error.registry, args, credentialRegistry)
+      : undefined;
     return hinted(error, user === undefined ? loginHint(error.registry) : deniedHint(error, user));
   }
   if (error.kind !== "not-found" || error.repository === undefined) return error;
@@ -80,7 +89,7 @@ export async function withHint(error: unknown, args: ParsedArgs): Promise<unknow
     if (error.codes.includes("NAME_UNKNOWN")) return hinted(error, missingRepository(name));
     const tag = reference.digest === undefined ? reference.tag ?? DEFAULT_TAG : undefined;
     if (tag !== undefined && manifestAsked(error) === tag) {
-      return hinted(error, await tagsHint(reference, args.options));
+      return hinted(error, await tagsHint(reference, args.options, credentialRegistry));
     }
   }
   return error;
@@ -100,13 +109,18 @@ function loginHint(registry: string, args?: ParsedArgs): string {
 }
 
 /**
- * Who the command has credentials of for `registry`: `user NAME` of `--username`, or of the
- * stored credentials (an identity token's holder is unnamed); undefined when it has none.
+ * Who the command has credentials of for `registry`: `user NAME` of `--username` (when
+ * `registry` is the one it is for), or of the stored credentials (an identity token's holder is
+ * unnamed); undefined when it has none.
  */
-async function credentialsUser(registry: string, args: ParsedArgs): Promise<string | undefined> {
-  const { username, credentials } = args.options;
-  if (typeof username === "string") return `user ${username}`;
-  const lookup = credentialLookup({ credentialsFile: credentials as string | undefined });
+async function credentialsUser(
+  registry: string,
+  args: ParsedArgs,
+  credentialRegistry: string | undefined,
+): Promise<string | undefined> {
+  const { username } = args.options;
+  if (typeof username === "string" && registry === credentialRegistry) return `user ${username}`;
+  const lookup = storedCredentials(args.options, credentialRegistry);
   // A lookup that fails says nothing of the 403: the plain hint then.
   const found = await lookup(registry).catch(() => undefined);
   if (found === undefined) return undefined;
@@ -154,15 +168,35 @@ function missingRepository(name: string): string {
   return `the repository ${name} does not exist: check its name, or push to it first`;
 }
 
+/**
+ * The stored credentials (a `--credentials` file, the Docker and containers auth files) as the
+ * command looks them up. A file's credential that names no registry is for
+ * `credentialRegistry` alone, and for none when the command chose none: a hint about another
+ * registry must not hand it there.
+ */
+function storedCredentials(
+  options: ParsedOptions,
+  credentialRegistry: string | undefined,
+): CredentialLookup {
+  const credentialsFile = options.credentials as string | undefined;
+  return credentialLookup(
+    credentialRegistry === undefined ? {} : { credentialsFile, registry: credentialRegistry },
+  );
+}
+
 /** Names the repository's tags, if few, from one page of the tag list. */
-async function tagsHint(reference: RegistryReference, options: ParsedOptions): Promise<string> {
+async function tagsHint(
+  reference: RegistryReference,
+  options: ParsedOptions,
+  credentialRegistry: string | undefined,
+): Promise<string> {
   const name = `${reference.registry}/${reference.repository}`;
   const listCommand = `list them with \`ocisync tags ${name}\``;
   // Its own target, not the command's session: the listing has its own short timeout and no
   // retries, and --password-stdin was read by the command already, so that only stored
   // credentials can be found.
   const target = await openTarget(reference, {
-    credentials: credentialLookup({ credentialsFile: options.credentials as string | undefined }),
+    credentials: storedCredentials(options, credentialRegistry),
     plainHttp: options["plain-http"] === true,
     caFile: options["ca-file"] as string | undefined,
     retries: 0,

@@ -91,7 +91,9 @@ export async function main(args: string[]): Promise<number> {
     // The hints load the registry client and the credential store: only on the way out of an
     // error, so that a command that succeeds never pays for them.
     const reported = explainError(
-      parsed ? await (await import("./hints.ts")).withHint(error, parsed) : error,
+      parsed
+        ? await (await import("./hints.ts")).withHint(error, parsed, out.credentialRegistry)
+        : error,
     );
     out.error(reported);
     return exitCodeOf(reported);

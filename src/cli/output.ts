@@ -58,6 +58,12 @@ const encoder = new TextEncoder();
 export class Output {
   /** The mode this output reports in. */
   readonly mode: OutputMode;
+  /**
+   * The registry that the command's `--username` and a `--credentials` file's credential that
+   * names none are for, once the command has chosen it (`registryOptions`): the hints that the
+   * dispatcher adds after a failure look such credentials up for this registry alone.
+   */
+  credentialRegistry?: string;
   readonly #streams: OutputStreams;
 
   /** Creates an output for a mode; defaults to the process's stdout and stderr. */

@@ -46,6 +46,7 @@ export async function registryOptions(
   const timeout = options.timeout === undefined
     ? undefined
     : parseDuration(options.timeout as string, "--timeout");
+  out.credentialRegistry = registry;
   const lookupOptions: CredentialOptions = {
     username: options.username as string | undefined,
     password,
