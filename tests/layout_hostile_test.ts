@@ -86,7 +86,10 @@ Deno.test("an oci-layout that is a fifo, or a link to /dev/zero, is refused at o
         await ocisync(["inspect", `oci:${dir}:v1`]),
         ExitCode.Integrity,
       );
-      assert.match(result.stderr, /oci-layout is not a regular file, as a layout's files are/);
+      assert.match(
+        result.stderr,
+        /oci-layout is (not a regular file|a symlink): a layout's files are regular files of its own/,
+      );
     }
     // A real one of more than a short JSON object is refused unread.
     const large = `${tmp}/large`;
@@ -119,4 +122,80 @@ Deno.test({
       assert.ok(Date.now() - started < 20_000, `${Date.now() - started} ms`);
     });
   },
+});
+
+Deno.test("a layout's blob or index.json that links to another file is refused unread: nothing of it is sent", async () => {
+  const { startRegistry } = await import("./helpers/registry.ts");
+  const registry = await startRegistry();
+  try {
+    await withTemp(async (tmp) => {
+      // A root-only secret, larger than one upload chunk: a copy streams such a blob out before
+      // its digest can be checked at its end.
+      const secret = `${tmp}/secret`;
+      const secretBytes = new TextEncoder().encode("db_password=hunter2\n".repeat(600_000));
+      await Deno.writeFile(secret, secretBytes, { mode: 0o600 });
+      // The layout's owner names a layer of the secret's size, and links its blob to the secret.
+      const layout = `${tmp}/bundle`;
+      await bareLayout(layout);
+      await Deno.mkdir(`${layout}/blobs/sha256`, { recursive: true });
+      const put = async (bytes: Uint8Array) => {
+        // The digest from coreutils, not from ocisync.
+        const hex = (await runOk("sha256sum", [], { stdin: new TextDecoder().decode(bytes) }))
+          .split(" ")[0];
+        await Deno.writeFile(`${layout}/blobs/sha256/${hex}`, bytes);
+        return { digest: `sha256:${hex}`, size: bytes.length };
+      };
+      const enc = new TextEncoder();
+      const layerHex = "ab".repeat(32);
+      const config = await put(enc.encode(JSON.stringify({
+        architecture: "amd64",
+        os: "linux",
+        rootfs: { type: "layers", diff_ids: [`sha256:${layerHex}`] },
+      })));
+      const manifest = await put(enc.encode(JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+        layers: [{
+          mediaType: "application/vnd.oci.image.layer.v1.tar",
+          digest: `sha256:${layerHex}`,
+          size: secretBytes.length,
+        }],
+      })));
+      await Deno.symlink(secret, `${layout}/blobs/sha256/${layerHex}`);
+      await Deno.writeTextFile(
+        `${layout}/index.json`,
+        JSON.stringify({
+          schemaVersion: 2,
+          manifests: [{
+            mediaType: "application/vnd.oci.image.manifest.v1+json",
+            ...manifest,
+            annotations: { "org.opencontainers.image.ref.name": "v1" },
+          }],
+        }),
+      );
+      const copied = expectExit(
+        await ocisync(["copy", `oci:${layout}:v1`, `${registry.host}/stolen:v1`]),
+        ExitCode.Integrity,
+      );
+      const sent = (await registry.requests())
+        .filter((r) => r.method === "PATCH" || (r.method === "PUT" && r.path.includes(layerHex)));
+      assert.deepEqual(sent, [], "no byte of the secret went out");
+      assert.match(copied.stderr, /is a symlink: a layout's files are regular files of its own/);
+
+      // index.json linked to the secret: refused, its text never quoted.
+      const other = `${tmp}/other`;
+      await bareLayout(other);
+      await Deno.remove(`${other}/index.json`);
+      await Deno.symlink(secret, `${other}/index.json`);
+      const inspected = expectExit(
+        await ocisync(["inspect", `oci:${other}:v1`]),
+        ExitCode.Integrity,
+      );
+      assert.match(inspected.stderr, /index\.json is a symlink/);
+      assert.ok(!inspected.stderr.includes("db_pass"), inspected.stderr);
+    });
+  } finally {
+    await registry.stop();
+  }
 });

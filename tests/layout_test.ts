@@ -11,7 +11,8 @@ import { withLock } from "../src/layout/lock.ts";
 import { type Descriptor, gcLayout, LayoutTarget, REF_NAME_ANNOTATION } from "../src/layout/mod.ts";
 import { MediaType } from "../src/oci/mediatypes.ts";
 import { type Manifest, parseManifestOrIndex } from "../src/oci/types.ts";
-import { ocisync, ocisyncOk, runOk, shown } from "./helpers/cli.ts";
+import { expectExit, ocisync, ocisyncOk, runOk, shown } from "./helpers/cli.ts";
+import { ExitCode } from "../src/cli/exit.ts";
 import { type Blob, blob, imageDocuments, jsonBlob } from "./helpers/images.ts";
 import { requireTool } from "./helpers/tools.ts";
 
@@ -588,6 +589,16 @@ Deno.test("writes into a layout replace links and special files, never write thr
     await Deno.remove(`${work}/dst/index.json`);
     await Deno.symlink(`${outside}/index.json`, `${work}/dst/index.json`);
     const indexBefore = await Deno.readTextFile(`${outside}/index.json`);
+
+    // index.json is read before it is written: through a link, it is refused unread.
+    const refused = expectExit(
+      await ocisync(["copy", `oci:${work}/src:v1`, `oci:${work}/dst:v2`]),
+      ExitCode.Integrity,
+    );
+    assert.match(refused.stderr, /dst\/index\.json is a symlink: a layout's files are regular/);
+    assert.equal(await Deno.readTextFile(`${outside}/index.json`), indexBefore);
+    await Deno.remove(`${work}/dst/index.json`);
+    await Deno.writeTextFile(`${work}/dst/index.json`, indexBefore);
 
     await ocisyncOk(["copy", `oci:${work}/src:v1`, `oci:${work}/dst:v2`]);
 

@@ -37,7 +37,8 @@ const MIN_READ_SIZE = 4096;
 /**
  * The bytes of the file at `path` from `offset` to its end, read in large pieces. `expected`, the
  * bytes the caller expects (a blob's size less the offset), keeps the pieces of a small file small:
- * each is a buffer of its own. A file longer than expected is still read to its end.
+ * each is a buffer of its own. A file longer than expected is still read to its end. `path` may
+ * be a file the caller opened already (after checking what it is): the stream then owns it.
  *
  * @example
  * ```ts
@@ -46,14 +47,14 @@ const MIN_READ_SIZE = 4096;
  * ```
  */
 export async function openFileAt(
-  path: string,
+  path: string | Deno.FsFile,
   offset: number,
   expected?: number,
 ): Promise<ReadableStream<Uint8Array>> {
   const readSize = expected === undefined
     ? FILE_READ_SIZE
     : Math.min(FILE_READ_SIZE, Math.max(MIN_READ_SIZE, expected));
-  const file = await Deno.open(path);
+  const file = typeof path === "string" ? await Deno.open(path) : path;
   try {
     if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
   } catch (error) {

@@ -31,7 +31,7 @@ import {
   parseManifestOrIndex,
 } from "../oci/types.ts";
 import { withLock } from "./lock.ts";
-import { lstatOrUndefined, statOrUndefined } from "../fs/stat.ts";
+import { lstatOrUndefined, sameFile, statOrUndefined } from "../fs/stat.ts";
 
 /** The annotation that holds an `index.json` entry's tag. */
 export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
@@ -310,30 +310,12 @@ export async function openBlobFrom(
   descriptor: Descriptor,
   offset: number,
 ): Promise<ReadableStream<Uint8Array>> {
-  const path = blobPath(root, descriptor.digest);
-  try {
-    await refuseSpecialFile(path);
-    return await openFileAt(path, offset, descriptor.size - offset);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new NotFoundError(blobMissing(root, descriptor));
-    }
-    throw error;
-  }
+  const file = await openBlobFile(root, descriptor);
+  return await openFileAt(file, offset, descriptor.size - offset);
 }
 
 function blobMissing(root: string, descriptor: Descriptor): string {
   return `blob ${descriptor.digest} not found in oci:${root}`;
-}
-
-/**
- * Refuses anything but a regular file (after links) before it is opened: opening a fifo waits
- * for a writer, so one put in a layout would hang every reader, a sync's tick included.
- */
-async function refuseSpecialFile(path: string): Promise<void> {
-  if (!(await Deno.stat(path)).isFile) {
-    throw new IntegrityError(`${path} is not a regular file, as a layout's files are`);
-  }
 }
 
 /** The file of a blob, open for reading. */
@@ -341,15 +323,47 @@ function openBlobFile(root: string, descriptor: Descriptor): Promise<Deno.FsFile
   return openFile(blobPath(root, descriptor.digest), blobMissing(root, descriptor));
 }
 
-/** A file open for reading; a missing one is a {@linkcode NotFoundError} that says `missing`. */
+/**
+ * A file of the layout, open for reading; a missing one is a {@linkcode NotFoundError} that says
+ * `missing`. It must be a regular file of the layout's own, looked at before it is opened:
+ * - not a link: root reading a layout that another user owns would follow it to root's own
+ *   files, and a copy sends a large blob's bytes before their digest can be checked;
+ * - not a fifo or a device: opening a fifo waits for a writer, so one put in a layout would hang
+ *   every reader, a sync's tick included.
+ *
+ * Deno's open follows links (it has no O_NOFOLLOW), so what opened must also be what the path
+ * names just after: a link put in its place meanwhile is closed unread. Writers replace
+ * `index.json` by renaming, so a file replaced by another regular file is looked at again.
+ */
 async function openFile(path: string, missing: string): Promise<Deno.FsFile> {
   try {
-    await refuseSpecialFile(path);
-    return await Deno.open(path);
+    for (let attempt = 1;; attempt++) {
+      refuseNonFile(path, await Deno.lstat(path));
+      const file = await Deno.open(path);
+      try {
+        if (sameFile(await file.stat(), await Deno.lstat(path))) return file;
+      } catch (error) {
+        file.close();
+        throw error;
+      }
+      file.close();
+      if (attempt === MAX_OPEN_ATTEMPTS) {
+        throw new IntegrityError(`${path} was replaced each time it was opened`);
+      }
+    }
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) throw new NotFoundError(missing);
     throw error;
   }
+}
+
+/** How often {@linkcode openFile} looks again at a file replaced while it was opened. */
+const MAX_OPEN_ATTEMPTS = 5;
+
+function refuseNonFile(path: string, found: Deno.FileInfo): void {
+  if (found.isFile) return;
+  const what = found.isSymlink ? "a symlink" : "not a regular file";
+  throw new IntegrityError(`${path} is ${what}: a layout's files are regular files of its own`);
 }
 
 /**
