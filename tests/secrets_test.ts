@@ -236,7 +236,19 @@ Deno.test({
       const theirs = `${tmp}/theirs`;
       await Deno.mkdir(theirs);
       await Deno.chown(theirs, 65534, 65534);
-      for (const file of [`${sticky}/auth.json`, `${theirs}/auth.json`]) {
+      // Their link, in their folder, into a folder only root may change: refused before root
+      // makes a folder or a lock there.
+      const rootOnly = `${tmp}/root-only`;
+      await Deno.mkdir(rootOnly, { mode: 0o700 });
+      await Deno.symlink(rootOnly, `${theirs}/link`);
+      await runOk("chown", ["-h", "65534:65534", `${theirs}/link`]);
+      for (
+        const file of [
+          `${sticky}/auth.json`,
+          `${theirs}/auth.json`,
+          `${theirs}/link/made/deeper/auth.json`,
+        ]
+      ) {
         const login = await ocisync(
           ["login", registry.host, "-u", registry.username, "--password-stdin"],
           { env: { REGISTRY_AUTH_FILE: file }, stdin: PASSWORD },
@@ -248,7 +260,8 @@ Deno.test({
         );
       }
       assert.equal(await Deno.readTextFile(victim), '{"root":"own"}\n');
-      assert.deepEqual(await Array.fromAsync(Deno.readDir(theirs)), []);
+      assert.deepEqual((await Array.fromAsync(Deno.readDir(theirs))).map((e) => e.name), ["link"]);
+      assert.deepEqual(await Array.fromAsync(Deno.readDir(rootOnly)), [], "nothing made there");
     } finally {
       await registry.stop();
       await Deno.remove(tmp, { recursive: true });

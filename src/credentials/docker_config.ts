@@ -37,7 +37,15 @@
 import { CredentialHelper, isHelperName } from "./helper.ts";
 import { OcisyncError, UsageError } from "../errors/mod.ts";
 import { statOrUndefined } from "../fs/stat.ts";
-import { isObject, makeFolderOf, malformed, readJsonObject, writeJsonObject } from "./json_file.ts";
+import { parentOf } from "../fs/atomic.ts";
+import {
+  isObject,
+  makeFolderOf,
+  malformed,
+  readJsonObject,
+  refuseExposed,
+  writeJsonObject,
+} from "./json_file.ts";
 import { loginFilePath } from "./paths.ts";
 import {
   type Credential,
@@ -386,6 +394,7 @@ export class DockerConfigStore implements CredentialStore {
    * user (root, on a host), it would change owner, and its owner would lose it.
    */
   async #changing<T>(change: () => Promise<T>): Promise<T> {
+    await refuseExposed(this.path, parentOf(this.path) || ".");
     await makeFolderOf(this.path);
     const lockPath = `${this.path}.lock`;
     const { withLock } = await import("../fs/lock.ts");

@@ -102,14 +102,23 @@ export async function writeJsonObject(
 /**
  * As root, refuses a credentials file that another user could lead elsewhere: a link of theirs
  * at its path (in `/tmp`, say, through `REGISTRY_AUTH_FILE`), or a folder of theirs on its way;
- * root would write its credentials where they chose, or over a file of root's.
+ * root would write its credentials where they chose, or over a file of root's. `checked` is
+ * the part of the path looked at: writers check the file's folder before they make it or a lock
+ * in it, which would land there too, and the file itself when they write it.
+ *
+ * @throws {UsageError} as root, when another user could lead `checked` elsewhere.
+ * @example
+ * ```ts
+ * import { refuseExposed } from "./json_file.ts";
+ * await refuseExposed(`${await Deno.makeTempDir()}/docker/config.json`);
+ * ```
  */
-async function refuseExposed(path: string): Promise<void> {
+export async function refuseExposed(path: string, checked: string = path): Promise<void> {
   // Loaded when a file is first written, as a layout's lock is: every registry command reads
   // credentials, and only login and logout write them.
   const { refuseReplaceableAsRoot } = await import("../fs/shielded.ts");
   await refuseReplaceableAsRoot(
-    path,
+    checked,
     (why) =>
       new UsageError(`refusing to write credentials as root to ${path}: ${why}`, {
         hint: "keep the file in a folder only root can change",
