@@ -92,8 +92,11 @@ interface CachedToken {
 
 // The Docker token spec's lifetime when a token server gives none.
 const DEFAULT_TOKEN_LIFETIME_S = 60;
-// Stop using a token a little early, so that it does not expire on its way to the registry.
+// Stop using a token a little early, so that it does not expire on its way to the registry:
+// 5 s, or a tenth of a shorter lifetime, whose token would otherwise be stale from the start
+// and fetched anew for every request.
 const TOKEN_EXPIRY_MARGIN_MS = 5_000;
+const TOKEN_EXPIRY_MARGIN_SHARE = 0.1;
 const TOKEN_RESPONSE_LIMIT = 1024 * 1024;
 const OAUTH_CLIENT_ID = "ocisync";
 // RFC 6750 §2.1 b64token: all a bearer token may hold. Anything else could end the header line
@@ -587,7 +590,8 @@ export class RegistryClient {
     const lifetime = typeof body?.expires_in === "number" && body.expires_in > 0
       ? body.expires_in
       : DEFAULT_TOKEN_LIFETIME_S;
-    return { token, expiresAt: requestedAt + lifetime * 1000 - TOKEN_EXPIRY_MARGIN_MS };
+    const margin = Math.min(TOKEN_EXPIRY_MARGIN_MS, lifetime * 1000 * TOKEN_EXPIRY_MARGIN_SHARE);
+    return { token, expiresAt: requestedAt + lifetime * 1000 - margin };
   }
 
   /** The Docker token protocol: a GET, with Basic credentials when there are some. */
