@@ -1196,6 +1196,45 @@ Deno.test("an HTTPS registry cannot lead a request to plain HTTP: redirect, uplo
   }
 });
 
+Deno.test("a registry on this machine whose plain-HTTP token server is elsewhere gets no credentials, unless plain HTTP was chosen", async () => {
+  // 127.0.0.2 is another host to ocisync: only localhost, 127.0.0.1 and [::1] are this machine.
+  const tokenRequests: (string | null)[] = [];
+  const tokenServer = Deno.serve({ hostname: "127.0.0.2", port: 0, onListen() {} }, (request) => {
+    tokenRequests.push(request.headers.get("authorization"));
+    return Response.json({ token: "granted" });
+  });
+  const realm = `http://127.0.0.2:${tokenServer.addr.port}/token`;
+  const registry = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) =>
+      request.headers.get("authorization") === "Bearer granted"
+        ? new Response("{}", { headers: { "docker-content-digest": `sha256:${"a".repeat(64)}` } })
+        : new Response("{}", {
+          status: 401,
+          headers: { "www-authenticate": `Bearer realm="${realm}",service="test"` },
+        }),
+  );
+  const host = `127.0.0.1:${registry.addr.port}`;
+  const credentials = () => Promise.resolve({ username: "user", password: "s3cretPW" });
+  const tunnel = targetOf(host, "t/app", { credentials });
+  const chosen = targetOf(host, "t/app", { credentials, plainHttp: true });
+  try {
+    await assert.rejects(tunnel.resolve("v1"), (e: Error) => {
+      assert.ok(e instanceof AuthError, String(e));
+      assert.match(e.message, /over plain HTTP, while 127\.0\.0\.1:\d+ is on this machine/);
+      return true;
+    });
+    assert.deepEqual(tokenRequests, []);
+    await chosen.resolve("v1").catch(() => {});
+    assert.deepEqual(tokenRequests, [`Basic ${btoa("user:s3cretPW")}`], "sent when chosen");
+  } finally {
+    await tunnel.close();
+    await chosen.close();
+    await registry.shutdown();
+    await tokenServer.shutdown();
+  }
+});
+
 Deno.test("auth messages say what was sent: tokens a Basic registry cannot take, registry tokens", async () => {
   const reg = await startRegistry({ auth: "basic" });
   const seen: (string | null)[] = [];

@@ -32,7 +32,7 @@ import {
   type RegistryError,
   registryError,
 } from "../errors/mod.ts";
-import { registryHost } from "../ref/mod.ts";
+import { isLoopbackRegistry, registryHost } from "../ref/mod.ts";
 import { type Challenge, parseChallenges } from "./challenge.ts";
 import {
   abortable,
@@ -533,16 +533,21 @@ export class RegistryClient {
     if (realm === null || (realm.protocol !== "https:" && realm.protocol !== "http:")) {
       throw new AuthError(`${registry} sent a Bearer challenge without a valid realm URL`);
     }
-    if (
-      realm.protocol === "http:" && sendable(credential) !== undefined &&
-      this.#transport.registryOrigin(registry).startsWith("https:")
-    ) {
-      // Whoever reads the plain-HTTP hop would read the password or identity token.
-      throw new AuthError(
-        `the token server of ${registry} is at ${realm.origin}, over plain HTTP, while ` +
-          `${registry} is served over HTTPS: its credentials were not sent`,
-        { hint: `${registry} is misconfigured or hostile: tell its operator` },
-      );
+    if (realm.protocol === "http:" && sendable(credential) !== undefined) {
+      // Whoever reads the plain-HTTP hop would read the password or identity token. A registry
+      // on this machine is spoken to over HTTP unasked (a tunnel's end, often): that choice
+      // covers this machine only, not a token server across the network.
+      const https = this.#transport.registryOrigin(registry).startsWith("https:");
+      if (https || (!this.#transport.plainHttp && !isLoopbackRegistry(realm.host))) {
+        throw new AuthError(
+          `the token server of ${registry} is at ${realm.origin}, over plain HTTP, while ` +
+            (https
+              ? `${registry} is served over HTTPS`
+              : `${registry} is on this machine and plain HTTP was not chosen`) +
+            ": its credentials were not sent",
+          { hint: `${registry} is misconfigured or hostile: tell its operator` },
+        );
+      }
     }
     const service = challenge.params.get("service");
     const requestedAt = Date.now();

@@ -241,6 +241,11 @@ export class Transport {
     this.#once = layeredFetch(this.#base.fetch, { ...options, retries: 0 });
   }
 
+  /** Whether the user chose plain HTTP for every registry ({@linkcode TransportOptions.plainHttp}). */
+  get plainHttp(): boolean {
+    return this.#options.plainHttp === true;
+  }
+
   /**
    * The URL of `path` on a registry named as in references (`docker.io`, `localhost:5000`):
    * Docker Hub's API host stands in for `docker.io`, and the scheme is chosen as
