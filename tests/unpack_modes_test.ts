@@ -10,6 +10,7 @@ import { ocisync, runOk, shown } from "./helpers/cli.ts";
 import { type Entry, pythonTar, writeImage } from "./helpers/layers.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { snapshot, withTempDir } from "./helpers/tree.ts";
+import { asNobody } from "./helpers/unprivileged.ts";
 import { UnsafeContentError } from "../src/errors/mod.ts";
 import { readTar } from "../src/tar/reader.ts";
 import { Unpacker } from "../src/unpack/mod.ts";
@@ -224,3 +225,41 @@ for (const { name, entries, message } of NO_REMOVAL) {
     });
   });
 }
+
+Deno.test("a pull merges into a folder that an earlier pull made read-only, as an unprivileged user", async () => {
+  // root enters any folder; nobody, with a copy of the program, needs write permission on
+  // both sides of each move: the image's 0555 folder, and the one an earlier pull made so.
+  await withTempDir("ocisync-merge-modes-", async (tmp) => {
+    await Deno.chmod(tmp, 0o755);
+    const images = [
+      [
+        { type: "dir", name: "d", mode: 0o555 },
+        { type: "file", name: "d/f", data: "first", mode: 0o644 },
+      ],
+      [
+        { type: "dir", name: "d", mode: 0o555 },
+        { type: "file", name: "d/f", data: "second", mode: 0o644 },
+        { type: "file", name: "d/g", data: "added", mode: 0o644 },
+      ],
+    ] satisfies Entry[][];
+    for (const [i, entries] of images.entries()) {
+      await writeImage(`${tmp}/image${i}`, [await pythonTar(`${tmp}/layer${i}.tar`, entries)]);
+    }
+    await runOk("chmod", ["-R", "a+rX", `${tmp}/image0`, `${tmp}/image1`]);
+    // The staging folder goes beside the destination: both in a folder of nobody's.
+    await Deno.mkdir(`${tmp}/own/out`, { recursive: true });
+    await runOk("chown", ["-R", "65534:65534", `${tmp}/own`]);
+    const cli = await asNobody(tmp);
+    for (const i of [0, 1]) {
+      const pulled = await cli(["pull", `oci:${tmp}/image${i}:v1`, "-o", `${tmp}/own/out`]);
+      assert.equal(pulled.code, 0, shown(pulled));
+    }
+    assert.deepEqual(await modes(`${tmp}/own/out`), { "d": 0o555, "d/f": 0o644, "d/g": 0o644 });
+    assert.equal(await Deno.readTextFile(`${tmp}/own/out/d/f`), "second");
+    assert.equal(await Deno.readTextFile(`${tmp}/own/out/d/g`), "added");
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(`${tmp}/own`))).map((e) => e.name), [
+      "out",
+    ]);
+    await runOk("chmod", ["-R", "u+w", `${tmp}/own`]);
+  });
+});

@@ -839,8 +839,14 @@ class Merge {
       const there = await lstatOrUndefined(target);
       if (there?.isDirectory) {
         if (!child.isDirectory) throw folderConflict(target);
-        await this.moveTree(source, target, there);
-        await this.#setMode(target, there, (await Deno.lstat(source)).mode! & 0o777);
+        const mode = (await Deno.lstat(source)).mode! & 0o777;
+        // A folder without its owner's write permission (0555, as images make `/usr`) takes in
+        // and lets go of no entry, for any user but root: both sides are opened to their
+        // owner for the moves, and the image's mode is set last.
+        if ((mode & OWNER_WRITE) === 0) await Deno.chmod(source, mode | OWNER_WRITE);
+        const entered = await this.#openToOwner(target, there);
+        await this.moveTree(source, target, entered);
+        await this.#setMode(target, entered, mode);
         continue;
       }
       // rename() replaces a file or a link in one step, but a folder replaces neither; either
@@ -871,6 +877,17 @@ class Merge {
   }
 
   /**
+   * Gives the folder `path`, which `lstat` saw as `info`, its owner's write permission when it
+   * lacks it (an undoable step); returns `info` with the mode it now has.
+   */
+  async #openToOwner(path: string, info: Deno.FileInfo): Promise<Deno.FileInfo> {
+    const mode = info.mode! & 0o7777;
+    if ((mode & OWNER_WRITE) !== 0) return info;
+    await this.#setMode(path, info, mode | OWNER_WRITE);
+    return { ...info, mode: info.mode! | OWNER_WRITE };
+  }
+
+  /**
    * Gives the folder `path`, which `lstat` saw as `info`, the image's mode. The runtime's chmod
    * follows links, so the folder is checked to be the one seen just before, and a mode it
    * already has is not set at all.
@@ -886,6 +903,9 @@ class Merge {
     });
   }
 }
+
+/** The mode bit that lets a folder's owner add, rename and remove its entries. */
+const OWNER_WRITE = 0o200;
 
 /** @throws {OcisyncError} when `path` is no longer the folder `lstat` saw as `info`. */
 async function unchangedFolder(path: string, info: Deno.FileInfo): Promise<void> {
