@@ -69,3 +69,22 @@ Deno.test("library: an empty platform list, an interval of 0 and maxFailures 0 a
     assert.equal(await exists(`${tmp}/live`), false, "no folder is left for a refused watch");
   });
 });
+
+Deno.test("library: an mtime that is no whole second in a tar's range is refused; dest's message names no flag", async () => {
+  await withBundle(async (tmp) => {
+    for (const mtime of [NaN, -1, 1.5, 0o77777777777 + 1]) {
+      await assert.rejects(
+        pushFolder(`oci:${tmp}/other:v1`, `${tmp}/site`, { mtime }),
+        (error: Error) =>
+          error instanceof UsageError && /^mtime must be whole seconds/.test(error.message),
+      );
+    }
+    assert.equal(await exists(`${tmp}/other`), false);
+    await assert.rejects(
+      pushFolder(`oci:${tmp}/other:v1`, `${tmp}/site`, { dest: "../x" }),
+      (error: Error) =>
+        error instanceof UsageError &&
+        error.message === 'the path in the layer, "../x", must not contain ".."',
+    );
+  });
+});

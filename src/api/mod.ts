@@ -77,6 +77,7 @@ import {
 import type { SyncTick } from "../sync/http.ts";
 import { checkTags, destinationTags, resolveToRead, Session } from "../target/mod.ts";
 import { makeWorkFolder } from "../fs/interrupted.ts";
+import { checkedMtime } from "../layer/limits.ts";
 
 export { DEFAULT_ARTIFACT_TYPE } from "./defaults.ts";
 
@@ -218,7 +219,7 @@ export async function pushFolder(
   const ref = parseReference(reference);
   const platform = platformOf(options.platform) ?? DEFAULT_PLATFORM;
   const tags = pushTags(ref, options.tags);
-  const mtime = options.mtime ?? 0;
+  const mtime = checkedMtime(options.mtime ?? 0);
   const info = await Deno.stat(folder).catch(() => undefined);
   if (!info?.isDirectory) throw new NotFoundError(`no such folder: ${folder}`);
   await using session = openSession(options, registryOf(ref));
@@ -308,7 +309,7 @@ export async function pushFiles(
     tags,
     options,
     (work, transfer) =>
-      pushArtifact(target, tags, artifactFiles, work, options.mtime ?? 0, {
+      pushArtifact(target, tags, artifactFiles, work, checkedMtime(options.mtime ?? 0), {
         artifactType: options.artifactType ?? DEFAULT_ARTIFACT_TYPE,
         annotations: options.annotations,
         ...transfer,

@@ -18,6 +18,7 @@ import { walkFolder, type WalkOptions } from "./walk.ts";
 import { destinationOf, parentOf, writeFileAtomic } from "../fs/atomic.ts";
 import { UsageError } from "../errors/mod.ts";
 import { fixedBlocks } from "../compress/blocks.ts";
+import { checkedMtime } from "./limits.ts";
 
 export { IGNORE_FILE, normalizePrefix, walkFolder } from "./walk.ts";
 export type { WalkOptions } from "./walk.ts";
@@ -66,7 +67,7 @@ export interface LayerStream {
   layer: Promise<Layer>;
 }
 
-export { MAX_MTIME } from "./limits.ts";
+export { checkedMtime, MAX_MTIME } from "./limits.ts";
 
 /**
  * Builds a layer from a folder as a stream, hashing as it goes.
@@ -81,6 +82,7 @@ export { MAX_MTIME } from "./limits.ts";
  */
 export function layerFromFolder(root: string, options: LayerOptions = {}): LayerStream {
   const compression = options.compression ?? "gzip";
+  const mtime = checkedMtime(options.mtime ?? 0);
   let entries = 0;
   const counted = (async function* () {
     // The pieces below copy each chunk before they ask for the next: one read buffer serves.
@@ -100,7 +102,7 @@ export function layerFromFolder(root: string, options: LayerOptions = {}): Layer
     try {
       const uncompressed = counting(
         hashing(
-          tarPieces(tarStream(counted, { mtime: options.mtime ?? 0 }), compression, options),
+          tarPieces(tarStream(counted, { mtime }), compression, options),
           tar,
         ),
         options.onProgress,

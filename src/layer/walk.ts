@@ -61,7 +61,10 @@ const MAX_IGNORE_FILE = 1024 * 1024;
  */
 export function normalizePrefix(prefix: string): string {
   const parts = prefix.replaceAll("\\", "/").split("/").filter((p) => p !== "" && p !== ".");
-  if (parts.includes("..")) throw new UsageError(`--prefix "${prefix}" must not contain ".."`);
+  if (parts.includes("..")) {
+    // Named as what it is in every caller: `--prefix`, a push's `DIR:DEST`, the library's `dest`.
+    throw new UsageError(`the path in the layer, "${prefix}", must not contain ".."`);
+  }
   return parts.join("/");
 }
 
