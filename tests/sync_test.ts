@@ -214,8 +214,8 @@ Deno.test("events: three puts, then after a retag the puts and one delete, then 
 });
 
 Deno.test("an unchanged tick costs one HEAD, and a token request only once it expired", async () => {
-  // Tokens last 6 s, which the client stops using 5 s early: one expires between two ticks.
-  await withRegistry({ auth: "token", tokenExpiresIn: 6 }, async (registry, tmp) => {
+  // Tokens last 3 s, which the client stops using a tenth early: one expires between two ticks.
+  await withRegistry({ auth: "token", tokenExpiresIn: 3 }, async (registry, tmp) => {
     const credentials = () =>
       Promise.resolve({ username: registry.username, password: registry.password });
     const repository = parseRegistryReference(`${registry.host}/team/app`);
@@ -262,7 +262,7 @@ Deno.test("an unchanged tick costs one HEAD, and a token request only once it ex
         ]);
         assert.equal(after.tokens, before.tokens, "no token request while the token is fresh");
       }
-      await new Promise((resolve) => setTimeout(resolve, 1200));
+      await new Promise((resolve) => setTimeout(resolve, 2800));
       const before = await counts();
       assert.equal((await ticks.next()).value?.status, "unchanged");
       const after = await counts();
