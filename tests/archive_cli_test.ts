@@ -8,10 +8,11 @@ import { ocisync, runOk, shown } from "./helpers/cli.ts";
 import { sha256Hex } from "./helpers/hash.ts";
 import { podmanArgs } from "./helpers/podman.ts";
 import { requireTool } from "./helpers/tools.ts";
-import { withTempDir, writeTree } from "./helpers/tree.ts";
+import { unblockFifoAfter, withTempDir, writeTree } from "./helpers/tree.ts";
 
 requireTool("skopeo", "skopeo");
 requireTool("podman", "podman");
+requireTool("mkfifo", "coreutils");
 
 Deno.test("push into an oci-archive, read it back, copy it to a docker-archive that podman loads", async () => {
   await withTempDir("ocisync-arc-", async (tmp) => {
@@ -162,5 +163,34 @@ Deno.test("an oci-archive that holds more than its layout (Docker 25's save) is 
       "repositories",
       "saved.tar",
     ]);
+  });
+});
+
+Deno.test("an archive that is a fifo or a folder is refused at once by its readers, never waited on", async () => {
+  // Opening a fifo waits for a writer: inspect, pull and copy hung on one, with no end.
+  await withTempDir("ocisync-arc-", async (tmp) => {
+    const fifo = `${tmp}/pipe.tar`;
+    await runOk("mkfifo", [fifo]);
+    await Deno.mkdir(`${tmp}/folder.tar`);
+    // Should a reader open the fifo after all, it goes on after 20 s, and the test fails.
+    using _ = unblockFifoAfter(fifo, 20_000);
+    for (
+      const args of [
+        ["inspect", `docker-archive:${fifo}`],
+        ["inspect", `oci-archive:${fifo}`],
+        ["pull", `docker-archive:${fifo}`, "-o", `${tmp}/out`],
+        ["copy", `oci-archive:${fifo}`, `oci:${tmp}/layout:v1`],
+      ]
+    ) {
+      const refused = await ocisync(args);
+      assert.equal(refused.code, 5, shown(refused));
+      assert.match(refused.stderr, /pipe\.tar is a fifo, not a regular file/);
+      assert.match(refused.stderr, /hint: an archive is read from a file/);
+    }
+    const folder = await ocisync(["inspect", `oci-archive:${tmp}/folder.tar`]);
+    assert.equal(folder.code, 5, shown(folder));
+    assert.match(folder.stderr, /folder\.tar is a folder, not a regular file/);
+    const left = (await Array.fromAsync(Deno.readDir(tmp))).map((e) => e.name).sort();
+    assert.deepEqual(left, ["folder.tar", "pipe.tar"]);
   });
 });

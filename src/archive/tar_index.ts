@@ -17,8 +17,9 @@
  * ```
  * @module
  */
-import { OcisyncError, UnsafeContentError } from "../errors/mod.ts";
-import { readUpTo } from "../fs/read.ts";
+import { IntegrityError, OcisyncError, UnsafeContentError } from "../errors/mod.ts";
+import { openLookedAt, readUpTo } from "../fs/read.ts";
+import { fileKind } from "../fs/stat.ts";
 import { readTar, type TarEntryType } from "../tar/reader.ts";
 import { BLOCK_SIZE } from "../tar/writer.ts";
 
@@ -83,6 +84,8 @@ const READ_SIZE = 256 * 1024;
  *
  * Errors of opening the file (`Deno.errors.NotFound`) pass as they are, for the caller to word.
  *
+ * @throws {IntegrityError} when `path` is no regular file (a fifo, a device, a folder), refused
+ * before it is opened: opening a fifo waits for a writer.
  * @throws {UnsafeContentError} when the archive is corrupt, truncated, or unsafe as above
  * (extended headers are bounded by the tar reader), or has more than
  * {@linkcode MAX_ARCHIVE_ENTRIES} entries.
@@ -94,10 +97,14 @@ const READ_SIZE = 256 * 1024;
  * ```
  */
 export async function indexTar(path: string, options: IndexTarOptions): Promise<TarIndex> {
-  const file = await Deno.open(path);
+  const { file, info } = await openLookedAt(path, (found) => {
+    if (found.isFile) return;
+    const stream = found.isFifo || found.isCharDevice;
+    throw new IntegrityError(`${path} is a ${fileKind(found)}, not a regular file`, {
+      hint: stream ? "an archive is read from a file: save the stream to one first" : undefined,
+    });
+  });
   try {
-    const info = await file.stat();
-    if (!info.isFile) throw new UnsafeContentError(`${path} is not a regular file`);
     const entries = new Map<string, TarIndexEntry>();
     // The reader takes what the source yields; `position` counts it. A header block is read
     // from disk and handed over whole, so when an entry comes out, everything handed over has
@@ -187,16 +194,20 @@ export async function openEntry(
   entry: TarIndexEntry,
   from = 0,
 ): Promise<ReadableStream<Uint8Array>> {
-  const file = await Deno.open(index.path);
+  const unchanged = (info: Deno.FileInfo) => {
+    if (!sameFile(identityOf(info), index.identity)) {
+      throw new OcisyncError(`${index.path} changed after it was opened: open it again`);
+    }
+  };
+  // Looked at before it is opened: a fifo put in its place would be waited on.
+  const { file, info } = await openLookedAt(index.path, unchanged);
   let open = true;
   const close = () => {
     if (open) file.close();
     open = false;
   };
   try {
-    if (!sameFile(identityOf(await file.stat()), index.identity)) {
-      throw new OcisyncError(`${index.path} changed after it was opened: open it again`);
-    }
+    unchanged(info);
     await file.seek(entry.offset + from, Deno.SeekMode.Start);
   } catch (error) {
     close();

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { OcisyncError, UnsafeContentError } from "../errors/mod.ts";
+import { IntegrityError, OcisyncError, UnsafeContentError } from "../errors/mod.ts";
+import { unblockFifoAfter } from "../../tests/helpers/tree.ts";
 import { BLOCK_SIZE, type TarEntry, tarStream } from "../tar/writer.ts";
 import { followLinks, indexTar, openEntry } from "./tar_index.ts";
 
@@ -180,6 +181,27 @@ Deno.test("openEntry refuses a file replaced after it was indexed", async () => 
     const other = await tarBytes([file("a", enc.encode("two")), file("b", enc.encode("more"))]);
     await Deno.writeFile(`${path}.new`, other);
     await Deno.rename(`${path}.new`, path);
+    await assert.rejects(openEntry(index, index.entries.get("a")!), (error: unknown) => {
+      assert.ok(error instanceof OcisyncError);
+      assert.match(error.message, /changed after it was opened/);
+      return true;
+    });
+  });
+});
+
+Deno.test("indexTar and openEntry refuse a fifo unopened, where an archive was", async () => {
+  const bytes = await tarBytes([file("a", enc.encode("one"))]);
+  await withTar(bytes, async (path) => {
+    const index = await indexTar(path, { links: "refuse" });
+    await Deno.remove(path);
+    await new Deno.Command("mkfifo", { args: [path] }).output();
+    // Should either open the fifo after all, it goes on after 10 s, and the test fails.
+    using _ = unblockFifoAfter(path, 10_000);
+    await assert.rejects(indexTar(path, { links: "refuse" }), (error: unknown) => {
+      assert.ok(error instanceof IntegrityError, `not IntegrityError: ${error}`);
+      assert.match(error.message, /a\.tar is a fifo, not a regular file/);
+      return true;
+    });
     await assert.rejects(openEntry(index, index.entries.get("a")!), (error: unknown) => {
       assert.ok(error instanceof OcisyncError);
       assert.match(error.message, /changed after it was opened/);

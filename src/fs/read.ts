@@ -1,9 +1,11 @@
 /**
- * Reading files: the start of an open file with plain reads, and a file from an offset as a
- * stream of large pieces.
+ * Reading files: a file opened only once what its path names is known, the start of an open file
+ * with plain reads, and a file from an offset as a stream of large pieces.
  *
  * @module
  */
+import { OcisyncError } from "../errors/mod.ts";
+import { sameFile } from "./stat.ts";
 
 /**
  * Up to `size` bytes from the file's current position: fewer only at its end. Plain reads, not
@@ -26,6 +28,44 @@ export async function readUpTo(file: Deno.FsFile, size: number): Promise<Uint8Ar
     filled += read;
   }
   return buffer.subarray(0, filled);
+}
+
+/**
+ * The file at `path`, open for reading, and its `stat`, once `look` has accepted what the path
+ * names (through links) before it is opened: opening a fifo waits for a writer, and a device may
+ * read without end, so a caller that wants a regular file must refuse them unopened. What opened
+ * is checked to be the file looked at (device and inode). A fifo put in its place between the
+ * look and the open is still waited on: Deno's open has no `O_NONBLOCK`.
+ *
+ * @throws what `look` throws; {@linkcode OcisyncError} when another file was put in the path's
+ * place meanwhile; `Deno.errors.NotFound` as it is.
+ * @example
+ * ```ts
+ * import { openLookedAt } from "./read.ts";
+ * const { file, info } = await openLookedAt("./app.tar", (found) => {
+ *   if (!found.isFile) throw new Error("./app.tar is not a regular file");
+ * });
+ * console.log(info.size);
+ * file.close();
+ * ```
+ */
+export async function openLookedAt(
+  path: string,
+  look: (found: Deno.FileInfo) => void,
+): Promise<{ file: Deno.FsFile; info: Deno.FileInfo }> {
+  const found = await Deno.stat(path);
+  look(found);
+  const file = await Deno.open(path);
+  try {
+    const info = await file.stat();
+    if (!sameFile(found, info)) {
+      throw new OcisyncError(`${path} was replaced while it was opened: open it again`);
+    }
+    return { file, info };
+  } catch (error) {
+    file.close();
+    throw error;
+  }
 }
 
 /** The size of the pieces {@linkcode openFileAt} reads: large, for few calls and hashing steps. */

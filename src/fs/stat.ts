@@ -62,6 +62,25 @@ export function sameFile(a: Deno.FileInfo, b: Deno.FileInfo | undefined): boolea
 }
 
 /**
+ * What a file that is no regular file is, in a word or two for a message: `folder`, `fifo`,
+ * `socket`, `character device`, `block device`, `special file`.
+ *
+ * @example
+ * ```ts
+ * import { fileKind } from "./stat.ts";
+ * fileKind(await Deno.stat("/dev/null")); // "character device"
+ * ```
+ */
+export function fileKind(info: Deno.FileInfo): string {
+  if (info.isDirectory) return "folder";
+  if (info.isFifo) return "fifo";
+  if (info.isSocket) return "socket";
+  if (info.isCharDevice) return "character device";
+  if (info.isBlockDevice) return "block device";
+  return "special file";
+}
+
+/**
  * What is at `path` itself, a symlink included (not followed), or `undefined` when nothing
  * is there. Other errors are thrown.
  *

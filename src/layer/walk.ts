@@ -13,6 +13,7 @@ import type { Ignore } from "npm:ignore@7.0.5";
 import { NotFoundError, OcisyncError, UnsafeContentError, UsageError } from "../errors/mod.ts";
 import type { TarEntry } from "../tar/writer.ts";
 import { readUpTo } from "../fs/read.ts";
+import { fileKind } from "../fs/stat.ts";
 
 /** Options of {@linkcode walkFolder}. */
 export interface WalkOptions {
@@ -222,7 +223,7 @@ function* walkDirectory(
       };
     } else {
       throw new UnsafeContentError(
-        `${path} is a ${describeSpecial(info)}; only files, folders and symlinks can be packed`,
+        `${path} is a ${fileKind(info)}; only files, folders and symlinks can be packed`,
         { hint: "leave it out with --exclude or .ociignore" },
       );
     }
@@ -389,7 +390,7 @@ async function readIgnoreFile(path: string): Promise<string | undefined> {
     throw readError(path, error);
   }
   if (!info.isFile) {
-    throw new UnsafeContentError(`${path} is a ${describeSpecial(info)}, not a regular file`, {
+    throw new UnsafeContentError(`${path} is a ${fileKind(info)}, not a regular file`, {
       hint: `make ${IGNORE_FILE} a file of patterns, or remove it`,
     });
   }
@@ -422,13 +423,4 @@ function readError(path: string, error: unknown): OcisyncError {
     return new OcisyncError(`cannot read ${path}: permission denied`, { cause: error });
   }
   return new OcisyncError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
-}
-
-function describeSpecial(info: Deno.FileInfo): string {
-  if (info.isDirectory) return "folder";
-  if (info.isFifo) return "fifo";
-  if (info.isSocket) return "socket";
-  if (info.isCharDevice) return "character device";
-  if (info.isBlockDevice) return "block device";
-  return "special file";
 }

@@ -162,3 +162,19 @@ export async function withTempDir(
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+/**
+ * Opens the fifo at `path` for reading and writing after `ms` (an open that never waits), so that
+ * whatever waits to open it goes on: a test that something never opens a fifo then fails instead
+ * of hanging. Dispose of it when done.
+ *
+ * @example
+ * ```ts
+ * import { unblockFifoAfter } from "./tree.ts";
+ * using _ = unblockFifoAfter("./pipe", 10_000);
+ * ```
+ */
+export function unblockFifoAfter(path: string, ms: number): Disposable {
+  const timer = setTimeout(() => Deno.openSync(path, { read: true, write: true }).close(), ms);
+  return { [Symbol.dispose]: () => clearTimeout(timer) };
+}
