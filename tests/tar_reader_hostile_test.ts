@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { ExitCode } from "../src/cli/exit.ts";
 import { UnsafeContentError } from "../src/errors/mod.ts";
 import { readTar } from "../src/tar/reader.ts";
-import { ocisync, runOk, shown } from "./helpers/cli.ts";
+import { ocisync, run, runOk, shown } from "./helpers/cli.ts";
 import { writeImage } from "./helpers/layers.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { withTempDir } from "./helpers/tree.ts";
@@ -169,5 +169,168 @@ Deno.test("readTar refuses an entry whose PAX header and GNU long-name header na
       entry("x", "0", "payload\n"),
     );
     assert.deepEqual(await names(agreeing), ["same.txt"]);
+  });
+});
+
+/** What GNU tar and bsdtar list in `tar`, whatever they exit with (GNU tar exits 2 on a bad record). */
+async function listings(tmp: string, tar: Uint8Array): Promise<{ gnu: string[]; bsd: string[] }> {
+  await Deno.writeFile(`${tmp}/listed.tar`, tar);
+  const list = async (program: string) =>
+    (await run(program, ["-tf", `${tmp}/listed.tar`])).stdout.split("\n").filter((n) => n);
+  return { gnu: await list("tar"), bsd: await list("bsdtar") };
+}
+
+async function assertRefused(tar: Uint8Array, message: RegExp): Promise<void> {
+  await assert.rejects(names(tar), (error) => {
+    assert.ok(error instanceof UnsafeContentError, `not UnsafeContentError: ${error}`);
+    assert.match(error.message, message);
+    return true;
+  });
+}
+
+Deno.test("readTar refuses a PAX number that is no plain decimal: GNU tar and bsdtar see the entry it hid", async () => {
+  // JavaScript's Number read size=0x200 as 512 and skipped the next header as content; GNU tar
+  // refuses the record and bsdtar ignores it: both list the next header as an entry.
+  await withTempDir("ocisync-tar-reader-", async (tmp) => {
+    const hex = archive(
+      entry("PaxHeaders/x", "x", paxRecord("size", "0x200")),
+      entry("innocent", "0"),
+      entry("../../escaped", "0"),
+    );
+    const { gnu, bsd } = await listings(tmp, hex);
+    assert.deepEqual(gnu, ["innocent", "../../escaped"]);
+    assert.deepEqual(bsd, gnu);
+    const message = /tar PAX record size is not a decimal number: "0x200"/;
+    await assertRefused(hex, message);
+    await assertPushAndPullRefuse(tmp, hex, message);
+
+    const withRecord = (key: string, value: string) =>
+      archive(entry("PaxHeaders/x", "x", paxRecord(key, value)), entry("a", "0"));
+    for (
+      const [key, value] of [
+        ["size", "+0"],
+        ["size", " 0"],
+        ["size", "0e0"],
+        ["size", ""],
+        ["mtime", "0x10"],
+        ["mtime", "1e20"],
+        ["mtime", "Infinity"],
+        ["uid", "0x0"],
+        ["gid", "-0"],
+        ["atime", "1."],
+      ]
+    ) {
+      await assertRefused(withRecord(key, value), new RegExp(`record ${key} is not a decimal`));
+    }
+    // A record's length is decimal too.
+    await assertRefused(
+      archive(entry("PaxHeaders/x", "x", "0x14 path=../../lh\n"), entry("a", "0")),
+      /tar PAX header is malformed/,
+    );
+    // A PAX size is the entry's: an extended header between them keeps its own, as in GNU tar.
+    const chained = archive(
+      entry("PaxHeaders/x", "x", paxRecord("size", "0")),
+      entry("PaxHeaders/x", "x", paxRecord("path", "named.txt")),
+      entry("a", "0"),
+    );
+    assert.deepEqual((await listings(tmp, chained)).gnu, ["named.txt"]);
+    assert.deepEqual(await names(chained), ["named.txt"]);
+    // Plain decimals, and times with a sign and a fraction as GNU tar writes them, are read.
+    const plain = archive(
+      entry("PaxHeaders/x", "x", paxRecord("mtime", "-1.5") + paxRecord("uid", "1000")),
+      entry("a", "0"),
+      entry("PaxHeaders/x", "x", paxRecord("mtime", "1700000000.123456789")),
+      entry("b", "0"),
+    );
+    const read = await Array.fromAsync(readTar(ReadableStream.from([plain])));
+    const times = read.map(({ name, mtime }) => `${name} ${mtime}`);
+    assert.deepEqual(times, ["a -2", "b 1700000000"]);
+  });
+});
+
+Deno.test("readTar refuses GNU sparse records and entries, which GNU tar names otherwise", async () => {
+  await withTempDir("ocisync-tar-reader-", async (tmp) => {
+    // A GNU sparse file of format 1.0: GNU tar, Python and Go take its name from GNU.sparse.name.
+    const sparse = archive(
+      entry(
+        "PaxHeaders/x",
+        "x",
+        paxRecord("GNU.sparse.major", "1") + paxRecord("GNU.sparse.minor", "0") +
+          paxRecord("GNU.sparse.name", "../../sparse-escape") +
+          paxRecord("GNU.sparse.realsize", "0"),
+      ),
+      entry("innocent", "0", "1\n0\n0\n"),
+    );
+    const { gnu } = await listings(tmp, sparse);
+    assert.deepEqual(gnu, ["../../sparse-escape"]);
+    const message = /tar PAX records GNU\.sparse\.\* make a GNU sparse file/;
+    await assertRefused(sparse, message);
+    await assertPushAndPullRefuse(tmp, sparse, message);
+
+    // The old GNU format's sparse entry, type "S".
+    await assertRefused(
+      archive(entry("s", "S", "", { magic: OLD_GNU })),
+      /tar entry "s" is a GNU sparse file/,
+    );
+  });
+});
+
+Deno.test("readTar refuses a global PAX header that names or sizes the entries after it", async () => {
+  // ocisync, as bsdtar, dropped global headers; GNU tar (and Python) apply them.
+  await withTempDir("ocisync-tar-reader-", async (tmp) => {
+    const renamed = archive(
+      entry("PaxHeaders/g", "g", paxRecord("path", "../../global")),
+      entry("innocent", "0"),
+    );
+    const { gnu, bsd } = await listings(tmp, renamed);
+    assert.deepEqual(gnu, ["../../global"]);
+    assert.deepEqual(bsd, ["innocent"]);
+    const message = /tar global PAX header sets path for the entries after it/;
+    await assertRefused(renamed, message);
+    await assertPushAndPullRefuse(tmp, renamed, message);
+    for (const key of ["linkpath", "size"]) {
+      await assertRefused(
+        archive(entry("PaxHeaders/g", "g", paxRecord(key, "0")), entry("a", "0")),
+        new RegExp(`global PAX header sets ${key}`),
+      );
+    }
+    // A global comment, as `git archive` writes, is harmless.
+    const comment = archive(
+      entry("PaxHeaders/g", "g", paxRecord("comment", "0123abc")),
+      entry("a", "0"),
+    );
+    assert.deepEqual(await names(comment), ["a"]);
+  });
+});
+
+Deno.test("readTar refuses content after a link or a folder, which bsdtar reads as the next header", async () => {
+  await withTempDir("ocisync-tar-reader-", async (tmp) => {
+    const hidden = (type: string, name: string, link = "") =>
+      archive(
+        [header(name, type, { size: 512, link })],
+        entry(`../../after-${type}`, "0"),
+      );
+    const symlink = hidden("2", "l", "t");
+    const { gnu, bsd } = await listings(tmp, symlink);
+    assert.deepEqual(gnu, ["l"]);
+    assert.deepEqual(bsd, ["l", "../../after-2"]);
+    const message = /tar entry "l" \(type "2"\) has 512 bytes of content/;
+    await assertRefused(symlink, message);
+    await assertPushAndPullRefuse(tmp, symlink, message);
+
+    const folder = hidden("5", "d/");
+    assert.deepEqual((await listings(tmp, folder)).bsd, ["d/", "../../after-5"]);
+    await assertRefused(folder, /tar entry "d\/" \(type "5"\) has 512 bytes/);
+    await assertRefused(hidden("1", "h", "t"), /tar entry "h" \(type "1"\) has 512 bytes/);
+    await assertRefused(hidden("3", "c"), /tar entry "c" \(type "3"\) has 512 bytes/);
+    // A size from a PAX record counts too.
+    await assertRefused(
+      archive(
+        entry("PaxHeaders/x", "x", paxRecord("size", "512")),
+        [header("l", "2", { link: "t" })],
+        entry("../../after", "0"),
+      ),
+      /tar entry "l" \(type "2"\) has 512 bytes/,
+    );
   });
 });

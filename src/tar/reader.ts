@@ -4,7 +4,11 @@
  * numbers. Each entry's body must be read, or skipped, before the next entry.
  *
  * Corrupt input gives an {@linkcode UnsafeContentError}, never an untyped
- * exception, and no header field can make it allocate without bound.
+ * exception, and no header field can make it allocate without bound. So does
+ * a header that GNU tar, bsdtar, Python or Go would read otherwise (a PAX
+ * number that is no plain decimal, GNU sparse records, a global header that
+ * renames, content after a link or folder): a check of the entries read here
+ * must judge the entries those tools extract.
  *
  * @example
  * ```ts
@@ -180,13 +184,19 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
     if (!header || header.every((b) => b === 0)) return; // end: a zero block, or EOF
     verifyChecksum(header);
     const typeFlag = String.fromCharCode(header[156] || 0x30);
-    const size = Number(pax.size ?? readNumber(header, 124, 12));
+    const extendedHeader = typeFlag === "x" || typeFlag === "g" || typeFlag === "L" ||
+      typeFlag === "K";
+    // A PAX size is the next entry's: an extended header between them has its own, as GNU tar
+    // and Python read it.
+    const size = pax.size === undefined || extendedHeader
+      ? readNumber(header, 124, 12)
+      : Number(pax.size);
     if (!Number.isSafeInteger(size) || size < 0) {
       throw new UnsafeContentError("tar entry has an invalid size");
     }
     const padded = Math.ceil(size / BLOCK_SIZE) * BLOCK_SIZE;
 
-    if (typeFlag === "x" || typeFlag === "g" || typeFlag === "L" || typeFlag === "K") {
+    if (extendedHeader) {
       if (size > MAX_EXTENDED_HEADER) {
         throw new UnsafeContentError(`tar extended header of ${size} bytes is over the limit`);
       }
@@ -200,7 +210,10 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       const data = (await input.exactly(padded)) ?? truncated();
       const content = data.subarray(0, size);
       if (typeFlag === "x") pax = { ...pax, ...parsePax(content) };
-      // Global headers ("g") set defaults nobody relies on in layers; they are read and dropped.
+      // Global headers ("g") set defaults nobody relies on in layers; they are read and dropped,
+      // as bsdtar drops them. GNU tar and Python apply them to the entries after: one that
+      // names or sizes those entries is refused, lest they read other entries than these.
+      if (typeFlag === "g") refuseGlobalOverrides(parsePax(content));
       if (typeFlag === "L") longName = cString(content);
       if (typeFlag === "K") longLink = cString(content);
       continue;
@@ -216,6 +229,20 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
     pax = {};
     longName = longLink = undefined;
     extended = 0;
+    const type = entryType(typeFlag, name);
+    if (typeFlag === "S") {
+      throw new UnsafeContentError(
+        `tar entry ${JSON.stringify(name)} is a GNU sparse file, which ocisync does not read`,
+      );
+    }
+    if (size > 0 && (type === "directory" || HEADER_ONLY.has(typeFlag))) {
+      // GNU tar skips the content of some such entries; bsdtar, Python and Go read none, and
+      // take what follows for the next header: they would see entries that this reader skips.
+      throw new UnsafeContentError(
+        `tar entry ${JSON.stringify(name)} (type ${JSON.stringify(typeFlag)}) has ${size} ` +
+          "bytes of content, which readers disagree on: a link, folder or device has none",
+      );
+    }
 
     let remaining = size;
     const body = (async function* () {
@@ -228,7 +255,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
     })();
     yield {
       name,
-      type: entryType(typeFlag, name),
+      type,
       typeFlag,
       mode: readNumber(header, 100, 8) & 0o7777,
       size,
@@ -270,6 +297,9 @@ function agreed(
   }
   return pax ?? gnu;
 }
+
+/** The type flags of entries that have no content: links, devices, folders and fifos. */
+const HEADER_ONLY = new Set(["1", "2", "3", "4", "5", "6"]);
 
 function entryType(flag: string, name: string): TarEntryType {
   switch (flag) {
@@ -328,13 +358,34 @@ function cString(bytes: Uint8Array): string {
   return decoder.decode(end < 0 ? bytes : bytes.subarray(0, end));
 }
 
-/** Parses PAX records: "<length> <key>=<value>\n", where length counts the whole record. */
+/**
+ * The PAX numbers this reader or others act on, each with the form it must have: plain decimal
+ * digits, and for times an optional sign and fraction. JavaScript's `Number` also takes `0x200`,
+ * `1e3` and blanks, which GNU tar refuses and bsdtar and Python read as 0: a size read otherwise
+ * here than there hides the entries that follow.
+ */
+const PAX_NUMBERS: Record<string, RegExp> = {
+  size: /^[0-9]+$/,
+  uid: /^[0-9]+$/,
+  gid: /^[0-9]+$/,
+  mtime: /^-?[0-9]+(\.[0-9]+)?$/,
+  atime: /^-?[0-9]+(\.[0-9]+)?$/,
+  ctime: /^-?[0-9]+(\.[0-9]+)?$/,
+};
+
+/**
+ * Parses PAX records: "<length> <key>=<value>\n", where length counts the whole record. Numbers
+ * must have their plain form ({@linkcode PAX_NUMBERS}), and GNU sparse records are refused:
+ * GNU tar, Python and Go take an entry's name (`GNU.sparse.name`) and size from them, which this
+ * reader does not.
+ */
 function parsePax(bytes: Uint8Array): Record<string, string> {
   const records: Record<string, string> = {};
   let offset = 0;
   while (offset < bytes.length) {
     const space = bytes.indexOf(0x20, offset);
-    const length = space > offset ? Number(decoder.decode(bytes.subarray(offset, space))) : NaN;
+    const digits = space > offset ? decoder.decode(bytes.subarray(offset, space)) : "";
+    const length = /^[0-9]+$/.test(digits) ? Number(digits) : NaN;
     if (
       !Number.isSafeInteger(length) || length <= space - offset || offset + length > bytes.length
     ) {
@@ -343,8 +394,32 @@ function parsePax(bytes: Uint8Array): Record<string, string> {
     const record = decoder.decode(bytes.subarray(space + 1, offset + length - 1));
     const eq = record.indexOf("=");
     if (eq <= 0) throw new UnsafeContentError("tar PAX record has no key");
-    records[record.slice(0, eq)] = record.slice(eq + 1);
+    const key = record.slice(0, eq);
+    const value = record.slice(eq + 1);
+    if (key.startsWith("GNU.sparse.")) {
+      throw new UnsafeContentError(
+        "tar PAX records GNU.sparse.* make a GNU sparse file, which ocisync does not read; " +
+          "other readers take the entry's name and size from them",
+      );
+    }
+    if (Object.hasOwn(PAX_NUMBERS, key) && !PAX_NUMBERS[key].test(value)) {
+      throw new UnsafeContentError(
+        `tar PAX record ${key} is not a decimal number: ${JSON.stringify(value.slice(0, 40))}`,
+      );
+    }
+    records[key] = value;
     offset += length;
   }
   return records;
+}
+
+/** The records that would name or size the entries after a global PAX header. */
+const GLOBAL_OVERRIDES = ["path", "linkpath", "size"];
+
+function refuseGlobalOverrides(records: Record<string, string>): void {
+  const key = GLOBAL_OVERRIDES.find((key) => Object.hasOwn(records, key));
+  if (key === undefined) return;
+  throw new UnsafeContentError(
+    `tar global PAX header sets ${key} for the entries after it, which readers disagree on`,
+  );
 }
