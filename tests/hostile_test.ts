@@ -33,6 +33,41 @@ async function written(tmp: string): Promise<string[]> {
   return Object.keys(tree).filter((path) => !path.startsWith("layout")).sort();
 }
 
+/**
+ * Entries no one can extract, refused by the tar reader, for `pull` and `push` alike: they
+ * reached the file system, which failed with exit 1 or 4 and named the pull's staging folder.
+ */
+const MALFORMED: { name: string; entries: Entry[]; message: RegExp }[] = [
+  {
+    name: "a name with a NUL byte (a PAX path)",
+    entries: [{ type: "file", name: "x", data: "hi", pax: { path: "a\0b" } }],
+    message: /tar entry "a\\u0000b" has a NUL byte in its name/,
+  },
+  {
+    name: "a symlink target with a NUL byte (a PAX linkpath)",
+    entries: [{ type: "symlink", name: "l", link: "x", pax: { linkpath: "/etc\0zz" } }],
+    message: /tar entry "l" links to "\/etc\\u0000zz", with a NUL byte/,
+  },
+  {
+    name: "a hard link target with a NUL byte",
+    entries: [
+      { type: "file", name: "a", data: "x" },
+      { type: "hardlink", name: "h", link: "x", pax: { linkpath: "a\0" } },
+    ],
+    message: /tar entry "h" links to "a\\u0000", with a NUL byte/,
+  },
+  {
+    name: "a symlink with no target",
+    entries: [{ type: "symlink", name: "l", link: "" }],
+    message: /tar entry "l" is a link with no target/,
+  },
+  {
+    name: "a hard link to itself",
+    entries: [{ type: "file", name: "a", data: "x" }, { type: "hardlink", name: "a", link: "./a" }],
+    message: /tar entry "a" is a hard link to itself/,
+  },
+];
+
 /** Layers, and what the refusal says. Each image is pulled into `out`, next to `outside`. */
 const REFUSED: { name: string; layers: (tmp: string) => Entry[][]; message: RegExp }[] = [
   {
@@ -100,6 +135,7 @@ const REFUSED: { name: string; layers: (tmp: string) => Entry[][]; message: RegE
     layers: () => [[{ type: "file", name: ".wh.." }]],
     message: /whiteouts nothing/,
   },
+  ...MALFORMED.map(({ name, entries, message }) => ({ name, layers: () => [entries], message })),
 ];
 
 for (const { name, layers, message } of REFUSED) {
@@ -116,6 +152,7 @@ for (const { name, layers, message } of REFUSED) {
       const pull = await ocisync(["pull", `oci:${tmp}/layout:v1`, "-o", `${tmp}/out`]);
       assert.equal(pull.code, ExitCode.UnsafeContent, shown(pull));
       assert.match(pull.stderr, message);
+      assert.doesNotMatch(pull.stderr, /\.ocisync-pull-/, "the message names no staging path");
       assert.deepEqual(await written(tmp), before, "nothing written, nothing left behind");
       assert.equal(await Deno.readTextFile(`${tmp}/outside/secret`), "secret\n");
     } finally {
@@ -277,6 +314,7 @@ const REFUSED_LAYER_FILES: { name: string; entries: (tmp: string) => Entry[]; me
       ],
       message: /entry "stolen" goes through the symlink "up"/,
     },
+    ...MALFORMED.map(({ name, entries, message }) => ({ name, entries: () => entries, message })),
   ];
 
 Deno.test("push refuses layer files whose entries leave the root: exit 7, nothing sent or written", async () => {

@@ -8,7 +8,8 @@
  * a header that GNU tar, bsdtar, Python or Go would read otherwise (a PAX
  * number that is no plain decimal, GNU sparse records, a global header that
  * renames, content after a link or folder): a check of the entries read here
- * must judge the entries those tools extract.
+ * must judge the entries those tools extract. An entry no one can extract (a
+ * NUL byte in its name, a link to nothing or to itself) is refused too.
  *
  * @example
  * ```ts
@@ -230,19 +231,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
     longName = longLink = undefined;
     extended = 0;
     const type = entryType(typeFlag, name);
-    if (typeFlag === "S") {
-      throw new UnsafeContentError(
-        `tar entry ${JSON.stringify(name)} is a GNU sparse file, which ocisync does not read`,
-      );
-    }
-    if (size > 0 && (type === "directory" || HEADER_ONLY.has(typeFlag))) {
-      // GNU tar skips the content of some such entries; bsdtar, Python and Go read none, and
-      // take what follows for the next header: they would see entries that this reader skips.
-      throw new UnsafeContentError(
-        `tar entry ${JSON.stringify(name)} (type ${JSON.stringify(typeFlag)}) has ${size} ` +
-          "bytes of content, which readers disagree on: a link, folder or device has none",
-      );
-    }
+    refuseUnreadable({ name, type, typeFlag, size, linkName });
 
     let remaining = size;
     const body = (async function* () {
@@ -296,6 +285,40 @@ function agreed(
     );
   }
   return pax ?? gnu;
+}
+
+/**
+ * Refuses an entry that other readers would read otherwise, or that no one can extract: a name
+ * or link target with a NUL byte (a PAX record can hold one; C readers cut the name there), a
+ * link with no target or a hard link to itself, a GNU sparse file, and content on an entry that
+ * has none.
+ */
+function refuseUnreadable(
+  entry: Pick<TarReadEntry, "name" | "type" | "typeFlag" | "size" | "linkName">,
+): void {
+  const { name, type, typeFlag, size, linkName } = entry;
+  const refuse = (why: string): never => {
+    throw new UnsafeContentError(`tar entry ${JSON.stringify(name)} ${why}`);
+  };
+  if (name.includes("\0")) refuse("has a NUL byte in its name");
+  if (typeFlag === "S") refuse("is a GNU sparse file, which ocisync does not read");
+  if (size > 0 && (type === "directory" || HEADER_ONLY.has(typeFlag))) {
+    // GNU tar skips the content of some such entries; bsdtar, Python and Go read none, and take
+    // what follows for the next header: they would see entries that this reader skips.
+    refuse(
+      `(type ${JSON.stringify(typeFlag)}) has ${size} bytes of content, which readers ` +
+        "disagree on: a link, folder or device has none",
+    );
+  }
+  if (type !== "symlink" && type !== "hardlink") return;
+  if (linkName === "") refuse("is a link with no target");
+  if (linkName.includes("\0")) refuse(`links to ${JSON.stringify(linkName)}, with a NUL byte`);
+  if (type === "hardlink" && pathOf(linkName) === pathOf(name)) refuse("is a hard link to itself");
+}
+
+/** A name without empty and `.` components, to compare two names of one path. */
+function pathOf(name: string): string {
+  return name.split("/").filter((part) => part !== "" && part !== ".").join("/");
 }
 
 /** The type flags of entries that have no content: links, devices, folders and fifos. */

@@ -8,14 +8,20 @@ import { gzipSync } from "node:zlib";
 import { runOk } from "./cli.ts";
 import { sha256Digest } from "./hash.ts";
 
-/** One tar entry, as the Python script below writes it. */
+/**
+ * One tar entry, as the Python script below writes it; `pax`, records of its PAX header that
+ * override its fields (a `path` with a NUL byte, which the ustar name field cannot hold).
+ */
 export type Entry =
-  | { type: "file"; name: string; data?: string; mode?: number }
-  | { type: "dir"; name: string; mode?: number }
-  | { type: "symlink" | "hardlink"; name: string; link: string }
-  | { type: "chr" | "blk" | "fifo"; name: string }
-  /** A file of `size` zero bytes, for decompression bombs. */
-  | { type: "zeros"; name: string; size: number };
+  & (
+    | { type: "file"; name: string; data?: string; mode?: number }
+    | { type: "dir"; name: string; mode?: number }
+    | { type: "symlink" | "hardlink"; name: string; link: string }
+    | { type: "chr" | "blk" | "fifo"; name: string }
+    /** A file of `size` zero bytes, for decompression bombs. */
+    | { type: "zeros"; name: string; size: number }
+  )
+  & { pax?: Record<string, string> };
 
 const TAR_SCRIPT = `
 import io, json, sys, tarfile
@@ -34,6 +40,7 @@ with tarfile.open(spec["path"], "w", format=tarfile.PAX_FORMAT) as tar:
         info.mode = entry.get("mode", 0o755 if entry["type"] == "dir" else 0o644)
         info.linkname = entry.get("link", "")
         info.devmajor, info.devminor = (1, 3) if entry["type"] in ("chr", "blk") else (0, 0)
+        info.pax_headers = entry.get("pax", {})
         body = None
         if entry["type"] == "file":
             data = entry.get("data", "").encode()
