@@ -25,6 +25,7 @@
 import { isDigest, sha256Digest } from "../digest/mod.ts";
 import { IntegrityError, NetworkError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
+import { readRegularFile } from "../fs/read.ts";
 import { fetchConfigBytes, MAX_CONFIG_BYTES } from "../image/config.ts";
 import type { Target } from "../oci/target.ts";
 import {
@@ -35,7 +36,7 @@ import {
 } from "../oci/types.ts";
 import { openBase, type OpenedBase } from "../pull/read.ts";
 import { openBaseIndex, type OpenedBaseIndex } from "../push/index.ts";
-import { defaultCacheDir, ownCacheFolder } from "../python/cache.ts";
+import { checkCacheFolder, defaultCacheDir, ownCacheFolder } from "../python/cache.ts";
 import type { Reference } from "../ref/mod.ts";
 import type { OpenTargetOptions } from "../target/mod.ts";
 
@@ -65,7 +66,11 @@ export class DocumentCache {
 
   /**
    * The bytes stored under `digest`, once they hash to it; undefined when
-   * there is no entry, or it is damaged (then it is removed).
+   * there is no entry, when it is damaged, over the limit of a document, or
+   * no regular file (then it is removed), and when the folder is not one of
+   * this user's own ({@linkcode ownCacheFolder}: then it is not read). The
+   * digest guards what a hit holds, so a bad entry costs a request, never a
+   * build; the detail says why.
    *
    * @example
    * ```ts
@@ -78,15 +83,20 @@ export class DocumentCache {
     if (path === undefined) return undefined;
     let bytes: Uint8Array;
     try {
-      // Bounded before it is read: a stray large file is not held in memory.
-      if ((await Deno.stat(path)).size > MAX_DOCUMENT_BYTES) return await this.#damaged(digest);
-      bytes = await Deno.readFile(path);
+      // Another user who may change the folder could swap an entry for a fifo between the look
+      // at it and its open, and hang the build: such a folder is not read.
+      checkCacheFolder(this.dir, await Deno.lstat(this.dir));
+      // A link, a fifo or a device is never opened, and a stray large file is not held in memory.
+      bytes = await readRegularFile(path, MAX_DOCUMENT_BYTES, "cache entries are regular files");
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
+      if (error instanceof IntegrityError) return await this.#damaged(digest, error.message);
       this.#onDetail?.(`cannot read the cached ${digest}: ${(error as Error).message}`);
       return undefined;
     }
-    return sha256Digest(bytes) === digest ? bytes : await this.#damaged(digest);
+    return sha256Digest(bytes) === digest
+      ? bytes
+      : await this.#damaged(digest, `it hashes to ${sha256Digest(bytes)}`);
   }
 
   /**
@@ -119,8 +129,10 @@ export class DocumentCache {
       : undefined;
   }
 
-  async #damaged(digest: string): Promise<undefined> {
-    this.#onDetail?.(`the cached ${digest} is damaged: removed, to be read from the registry`);
+  async #damaged(digest: string, why: string): Promise<undefined> {
+    this.#onDetail?.(
+      `the cached ${digest} is damaged (${why}): removed, to be read from the registry`,
+    );
     await Deno.remove(this.#path(digest)!).catch(() => {});
     return undefined;
   }

@@ -1,10 +1,11 @@
 /**
- * Reading files: a file opened only once what its path names is known, the start of an open file
- * with plain reads, and a file from an offset as a stream of large pieces.
+ * Reading files: a file opened only once what its path names is known (never a fifo or a device
+ * by mistake, nor a link where none belongs), the start of an open file with plain reads, and a
+ * file from an offset as a stream of large pieces.
  *
  * @module
  */
-import { OcisyncError } from "../errors/mod.ts";
+import { IntegrityError } from "../errors/mod.ts";
 import { sameFile } from "./stat.ts";
 
 /**
@@ -32,18 +33,25 @@ export async function readUpTo(file: Deno.FsFile, size: number): Promise<Uint8Ar
 
 /**
  * The file at `path`, open for reading, and its `stat`, once `look` has accepted what the path
- * names (through links) before it is opened: opening a fifo waits for a writer, and a device may
- * read without end, so a caller that wants a regular file must refuse them unopened. What opened
- * is checked to be the file looked at (device and inode). A fifo put in its place between the
- * look and the open is still waited on: Deno's open has no `O_NONBLOCK`.
+ * names before it is opened: opening a fifo waits for a writer, and a device may read without
+ * end, so a caller that wants a regular file must refuse them unopened.
  *
- * @throws what `look` throws; {@linkcode OcisyncError} when another file was put in the path's
- * place meanwhile; `Deno.errors.NotFound` as it is.
+ * With `links: "follow"` (the default), `look` sees what the path leads to, as for a path the
+ * user named, and what opened must be that file (device and inode). With `links: "refuse"`,
+ * `look` sees the path itself, a link as a link; since Deno's open follows links (it has no
+ * `O_NOFOLLOW`), what opened must also be what the path names just after, so that a link put in
+ * its place meanwhile is closed unread. A file replaced meanwhile (a writer's rename) is looked
+ * at again, up to 5 times. A fifo put in its place between the look and the open is still
+ * waited on (Deno's open has no `O_NONBLOCK`): callers that must not hang read only what no
+ * other user may change, or what the user named.
+ *
+ * @throws what `look` throws; {@linkcode IntegrityError} when the path was replaced each time;
+ * `Deno.errors.NotFound` as it is.
  * @example
  * ```ts
  * import { openLookedAt } from "./read.ts";
- * const { file, info } = await openLookedAt("./app.tar", (found) => {
- *   if (!found.isFile) throw new Error("./app.tar is not a regular file");
+ * const { file, info } = await openLookedAt("./deno.json", (found) => {
+ *   if (!found.isFile) throw new Error("./deno.json is not a regular file");
  * });
  * console.log(info.size);
  * file.close();
@@ -52,21 +60,29 @@ export async function readUpTo(file: Deno.FsFile, size: number): Promise<Uint8Ar
 export async function openLookedAt(
   path: string,
   look: (found: Deno.FileInfo) => void,
+  options: { links?: "follow" | "refuse" } = {},
 ): Promise<{ file: Deno.FsFile; info: Deno.FileInfo }> {
-  const found = await Deno.stat(path);
-  look(found);
-  const file = await Deno.open(path);
-  try {
-    const info = await file.stat();
-    if (!sameFile(found, info)) {
-      throw new OcisyncError(`${path} was replaced while it was opened: open it again`);
+  const follow = options.links !== "refuse";
+  for (let attempt = 1;; attempt++) {
+    const found = follow ? await Deno.stat(path) : await Deno.lstat(path);
+    look(found);
+    const file = await Deno.open(path);
+    try {
+      const info = await file.stat();
+      if (sameFile(info, follow ? found : await Deno.lstat(path))) return { file, info };
+    } catch (error) {
+      file.close();
+      throw error;
     }
-    return { file, info };
-  } catch (error) {
     file.close();
-    throw error;
+    if (attempt === MAX_OPEN_ATTEMPTS) {
+      throw new IntegrityError(`${path} was replaced each time it was opened`);
+    }
   }
 }
+
+/** How often {@linkcode openLookedAt} looks again at a file replaced while it was opened. */
+const MAX_OPEN_ATTEMPTS = 5;
 
 /** The size of the pieces {@linkcode openFileAt} reads: large, for few calls and hashing steps. */
 const FILE_READ_SIZE = 1024 * 1024;
@@ -115,4 +131,58 @@ export async function openFileAt(
       file.close();
     },
   });
+}
+
+/**
+ * The regular file at `path`, open for reading, looked at before it is opened
+ * ({@linkcode openLookedAt} with `links: "refuse"`):
+ * - not a link: root reading a folder that another user owns would follow it to root's own
+ *   files;
+ * - not a fifo or a device: opening a fifo waits for a writer, and `/dev/zero` never ends.
+ *
+ * @param rule what the caller expects of the file, said after what it found instead.
+ * @throws {IntegrityError} `PATH is a symlink: RULE` (or `is not a regular file`).
+ * @throws {Deno.errors.NotFound} when nothing is at `path`.
+ * @example
+ * ```ts
+ * import { openRegularFile } from "./read.ts";
+ * using file = await openRegularFile("./deno.json", "a project's files are its own");
+ * ```
+ */
+export async function openRegularFile(path: string, rule: string): Promise<Deno.FsFile> {
+  const look = (found: Deno.FileInfo) => {
+    if (found.isFile) return;
+    const what = found.isSymlink ? "a symlink" : "not a regular file";
+    throw new IntegrityError(`${path} is ${what}: ${rule}`);
+  };
+  return (await openLookedAt(path, look, { links: "refuse" })).file;
+}
+
+/**
+ * The bytes of the regular file at `path` (opened as {@linkcode openRegularFile} opens it),
+ * refused unread when it is larger than `limit`, and refused when it grows while it is read
+ * rather than read cut short.
+ *
+ * @throws {IntegrityError} when it is no regular file, over `limit`, or grew.
+ * @throws {Deno.errors.NotFound} when nothing is at `path`.
+ * @example
+ * ```ts
+ * import { readRegularFile } from "./read.ts";
+ * const bytes = await readRegularFile("./images/oci-layout", 64 * 1024, "a layout's own file");
+ * ```
+ */
+export async function readRegularFile(
+  path: string,
+  limit: number,
+  rule: string,
+): Promise<Uint8Array> {
+  using file = await openRegularFile(path, rule);
+  const { size } = await file.stat();
+  if (size > limit) {
+    throw new IntegrityError(`${path} has ${size} bytes, over the limit of ${limit}`);
+  }
+  // One byte more than its size, to tell a file that grew without reading the rest.
+  const bytes = await readUpTo(file, size + 1);
+  if (bytes.byteLength > size) throw new IntegrityError(`${path} grew while it was read`);
+  return bytes;
 }

@@ -21,7 +21,7 @@ import {
   UsageError,
 } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
-import { openFileAt, readUpTo } from "../fs/read.ts";
+import { openFileAt, openRegularFile, readRegularFile, readUpTo } from "../fs/read.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import {
   type Descriptor,
@@ -31,7 +31,7 @@ import {
   parseManifestOrIndex,
 } from "../oci/types.ts";
 import { withLock } from "./lock.ts";
-import { lstatOrUndefined, sameFile, statOrUndefined } from "../fs/stat.ts";
+import { lstatOrUndefined, statOrUndefined } from "../fs/stat.ts";
 
 /** The annotation that holds an `index.json` entry's tag. */
 export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
@@ -225,20 +225,17 @@ const MAX_LAYOUT_FILE_BYTES = 64 * 1024;
 
 /**
  * A small file of the layout (`index.json`, `oci-layout`): a regular file, refused unread when
- * larger than `limit`, whose absence is a {@linkcode NotFoundError} that says `missing`.
+ * larger than `limit`, whose absence is a {@linkcode NotFoundError} that says `missing`. Writers
+ * replace `index.json` by renaming, so the file opened here never grows; one that another
+ * program appends to is refused rather than read cut short.
  */
 async function readLayoutFile(path: string, missing: string, limit: number): Promise<Uint8Array> {
-  using file = await openFile(path, missing);
-  const { size } = await file.stat();
-  if (size > limit) {
-    throw new IntegrityError(`${path} has ${size} bytes, over the limit of ${limit}`);
+  try {
+    return await readRegularFile(path, limit, LAYOUT_FILES);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw new NotFoundError(missing);
+    throw error;
   }
-  // Writers replace index.json by renaming, so the file opened here never grows; one that
-  // another program appends to is refused rather than read cut short.
-  // One byte more than its size, to tell a file that grew without reading the rest.
-  const bytes = await readUpTo(file, size + 1);
-  if (bytes.byteLength > size) throw new IntegrityError(`${path} grew while it was read`);
-  return bytes;
 }
 
 /**
@@ -325,46 +322,21 @@ function openBlobFile(root: string, descriptor: Descriptor): Promise<Deno.FsFile
 
 /**
  * A file of the layout, open for reading; a missing one is a {@linkcode NotFoundError} that says
- * `missing`. It must be a regular file of the layout's own, looked at before it is opened:
- * - not a link: root reading a layout that another user owns would follow it to root's own
- *   files, and a copy sends a large blob's bytes before their digest can be checked;
- * - not a fifo or a device: opening a fifo waits for a writer, so one put in a layout would hang
- *   every reader, a sync's tick included.
- *
- * Deno's open follows links (it has no O_NOFOLLOW), so what opened must also be what the path
- * names just after: a link put in its place meanwhile is closed unread. Writers replace
- * `index.json` by renaming, so a file replaced by another regular file is looked at again.
+ * `missing`. It must be a regular file of the layout's own ({@linkcode openRegularFile}): a link
+ * would have root copying another user's layout send root's own files, a large blob's bytes
+ * before their digest can be checked; a fifo would hang every reader, a sync's tick included.
  */
 async function openFile(path: string, missing: string): Promise<Deno.FsFile> {
   try {
-    for (let attempt = 1;; attempt++) {
-      refuseNonFile(path, await Deno.lstat(path));
-      const file = await Deno.open(path);
-      try {
-        if (sameFile(await file.stat(), await Deno.lstat(path))) return file;
-      } catch (error) {
-        file.close();
-        throw error;
-      }
-      file.close();
-      if (attempt === MAX_OPEN_ATTEMPTS) {
-        throw new IntegrityError(`${path} was replaced each time it was opened`);
-      }
-    }
+    return await openRegularFile(path, LAYOUT_FILES);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) throw new NotFoundError(missing);
     throw error;
   }
 }
 
-/** How often {@linkcode openFile} looks again at a file replaced while it was opened. */
-const MAX_OPEN_ATTEMPTS = 5;
-
-function refuseNonFile(path: string, found: Deno.FileInfo): void {
-  if (found.isFile) return;
-  const what = found.isSymlink ? "a symlink" : "not a regular file";
-  throw new IntegrityError(`${path} is ${what}: a layout's files are regular files of its own`);
-}
+/** What a layout's files must be, said when one is not. */
+const LAYOUT_FILES = "a layout's files are regular files of its own";
 
 /**
  * A manifest's or index's bytes, verified against the descriptor.

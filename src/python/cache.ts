@@ -54,7 +54,22 @@ export function defaultCacheDir(): string {
  */
 export async function ownCacheFolder(dir: string): Promise<void> {
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  const info = await Deno.lstat(dir);
+  checkCacheFolder(dir, await Deno.lstat(dir));
+}
+
+/**
+ * Throws as {@linkcode ownCacheFolder} does unless `info`, the `lstat` of `dir`, is a folder of
+ * this process's user that no other user may write to. For a cache only read, not made.
+ *
+ * @throws {UsageError} naming the folder and what is wrong with it.
+ * @example
+ * ```ts
+ * import { checkCacheFolder } from "./cache.ts";
+ * const dir = await Deno.makeTempDir();
+ * checkCacheFolder(dir, await Deno.lstat(dir));
+ * ```
+ */
+export function checkCacheFolder(dir: string, info: Deno.FileInfo): void {
   const uid = processUid();
   const mode = (info.mode ?? 0) & 0o7777;
   const why = info.isSymlink
