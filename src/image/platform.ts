@@ -45,8 +45,17 @@ export function parsePlatform(value: string): Platform {
   return normalizePlatform({ os: parts[0], architecture: parts[1], variant: parts[2] });
 }
 
-/** Normalises aliases and default variants, so that two platforms compare by their fields. */
-function normalizePlatform(platform: Platform): Platform {
+/**
+ * Normalises aliases and default variants, so that two platforms compare by their fields. Only
+ * `os`, `architecture` and `variant` are kept.
+ *
+ * @example
+ * ```ts
+ * import { normalizePlatform } from "./platform.ts";
+ * normalizePlatform({ os: "linux", architecture: "aarch64" }); // linux/arm64/v8
+ * ```
+ */
+export function normalizePlatform(platform: Platform): Platform {
   const architecture = ARCH_ALIASES[platform.architecture] ?? platform.architecture;
   let variant = platform.variant;
   if (architecture === "arm64" && !variant) variant = "v8";

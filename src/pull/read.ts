@@ -35,6 +35,7 @@ import {
   parsePlatform,
   selectManifest,
 } from "../image/platform.ts";
+import { isIndexMediaType } from "../oci/mediatypes.ts";
 import type { CallOptions, Target } from "../oci/target.ts";
 import {
   type Descriptor,
@@ -166,18 +167,8 @@ export async function fetchBase(
   platform?: Platform,
 ): Promise<BaseImage> {
   const chosen = await fetchImageManifest(target, descriptor, platform ?? DEFAULT_PLATFORM);
-  const { manifest } = chosen;
-  const { config } = await fetchConfig(target, manifest.config).catch((error) => {
-    throw error instanceof IntegrityError
-      ? new IntegrityError(`base ${name}: ${error.message}`, { cause: error })
-      : error;
-  });
-  if (config.rootfs?.diff_ids?.length !== manifest.layers.length) {
-    throw new IntegrityError(
-      `base ${name}: its config lists ${config.rootfs?.diff_ids?.length ?? 0} diff_ids for ` +
-        `${manifest.layers.length} layers`,
-    );
-  }
+  const base = await baseOf(target, name, chosen.descriptor, chosen.manifest);
+  const { config } = base;
   if (platform && chosen.descriptor === descriptor) {
     const [want, have] = [platform, config].map((p) =>
       formatPlatform(parsePlatform(formatPlatform(p)))
@@ -189,13 +180,66 @@ export async function fetchBase(
       });
     }
   }
-  return {
-    name,
-    descriptor: chosen.descriptor,
-    manifest,
-    config,
-    blob: (layer) => targetBlob(target, layer),
-  };
+  return base;
+}
+
+/**
+ * Reads the base image that an entry of a base's index names, as {@linkcode fetchBase} reads
+ * one: the entry must be an image manifest. A nested index is refused, not chosen from: it
+ * would choose its own platform (linux/amd64), whatever platform its entry claims.
+ *
+ * @throws {IntegrityError} when the entry is an index, or its document is no image manifest.
+ * @example
+ * ```ts
+ * import { fetchBaseEntry } from "./read.ts";
+ * import { LayoutTarget } from "../layout/mod.ts";
+ * import { parseManifestOrIndex } from "../oci/types.ts";
+ * const layout = await LayoutTarget.open("./images");
+ * const descriptor = await layout.resolve("python");
+ * const parsed = parseManifestOrIndex(await layout.fetchManifest(descriptor));
+ * if (parsed.kind === "index") {
+ *   const base = await fetchBaseEntry(layout, "oci:./images:python", parsed.index.manifests[0]);
+ *   console.log(base.config.architecture);
+ * }
+ * ```
+ */
+export async function fetchBaseEntry(
+  target: Target,
+  name: string,
+  entry: Descriptor,
+): Promise<BaseImage> {
+  const nested = () =>
+    new IntegrityError(
+      `base ${name}: its ${entry.platform ? formatPlatform(entry.platform) + " " : ""}entry ` +
+        `${entry.digest} is an index, not an image manifest`,
+      { hint: "an index lists each platform's image itself; choose a base that does" },
+    );
+  // Refused before it is fetched when its descriptor says so, after when its document does.
+  if (isIndexMediaType(entry.mediaType)) throw nested();
+  const parsed = parseManifestOrIndex(await target.fetchManifest(entry), entry.mediaType);
+  if (parsed.kind !== "manifest") throw nested();
+  return await baseOf(target, name, entry, parsed.manifest);
+}
+
+/** The base image of `manifest`: its config read and checked against its layers. */
+async function baseOf(
+  target: Target,
+  name: string,
+  descriptor: Descriptor,
+  manifest: Manifest,
+): Promise<BaseImage> {
+  const { config } = await fetchConfig(target, manifest.config).catch((error) => {
+    throw error instanceof IntegrityError
+      ? new IntegrityError(`base ${name}: ${error.message}`, { cause: error })
+      : error;
+  });
+  if (config.rootfs?.diff_ids?.length !== manifest.layers.length) {
+    throw new IntegrityError(
+      `base ${name}: its config lists ${config.rootfs?.diff_ids?.length ?? 0} diff_ids for ` +
+        `${manifest.layers.length} layers`,
+    );
+  }
+  return { name, descriptor, manifest, config, blob: (layer) => targetBlob(target, layer) };
 }
 
 /** A base read by {@linkcode openBase}, with the target it was opened from. */

@@ -32,11 +32,16 @@ import { type AppendOptions, appendPlan, type BaseImage } from "../image/append.
 import { fetchConfigBytes } from "../image/config.ts";
 import { type PreparedLayer, targetBlob } from "../image/blob.ts";
 import { type ImagePlan, type IndexPlan, indexPlan } from "../image/plan.ts";
-import { formatPlatform, isPlatformEntry, selectManifest } from "../image/platform.ts";
+import {
+  formatPlatform,
+  isPlatformEntry,
+  normalizePlatform,
+  selectManifest,
+} from "../image/platform.ts";
 import { BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION } from "../oci/annotations.ts";
 import type { Target } from "../oci/target.ts";
 import { type Descriptor, type Index, parseManifestOrIndex, type Platform } from "../oci/types.ts";
-import { fetchBase } from "../pull/read.ts";
+import { fetchBase, fetchBaseEntry } from "../pull/read.ts";
 import { formatReference, type Reference } from "../ref/mod.ts";
 import { closeTarget, openTarget, type OpenTargetOptions, resolveToRead } from "../target/mod.ts";
 import { type PushResult, type TransferStats, type WriteOptions, writePlan } from "./write.ts";
@@ -100,12 +105,13 @@ export async function openBaseIndex(
       await reader.fetchManifest(descriptor),
       descriptor.mediaType,
     );
-    const read = async (entry: Descriptor): Promise<BaseImage> => {
-      const base = await fetchBase(reader, name, entry);
-      return { ...base, blob: (layer) => targetBlob(target, layer) };
-    };
+    // The layers are read, or mounted, from the target itself, not through `documents`.
+    const fromTarget = (base: BaseImage): BaseImage => ({
+      ...base,
+      blob: (layer) => targetBlob(target, layer),
+    });
     if (parsed.kind === "manifest") {
-      const single = await read(descriptor);
+      const single = fromTarget(await fetchBase(reader, name, descriptor));
       const own = platformOf(single);
       return {
         name,
@@ -130,6 +136,7 @@ export async function openBaseIndex(
     }
     const { index } = parsed;
     const entries = index.manifests.filter(isPlatformEntry);
+    const read = async (entry: Descriptor) => fromTarget(await fetchBaseEntry(reader, name, entry));
     return {
       name,
       descriptor,
@@ -148,7 +155,10 @@ export async function openBaseIndex(
         }
         return await read(entry);
       },
-      images: () => Promise.all(entries.map(read)),
+      images: async () => {
+        refuseTwice(name, entries);
+        return await Promise.all(entries.map(read));
+      },
     };
   } catch (error) {
     await closeTarget(target);
@@ -198,6 +208,33 @@ function samePlatform(a: Platform, b: Platform): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Throws when two of a base index's image entries are of one platform: its images, all taken,
+ * would make an index that cannot tell them apart. (One chosen platform takes the first, as
+ * the image-spec says a client does.)
+ */
+function refuseTwice(name: string, entries: Descriptor[]): void {
+  const seen = new Set<string>();
+  for (const { platform } of entries) {
+    const key = JSON.stringify([
+      formatPlatform(normalizePlatform(platform!)),
+      platform!["os.version"] ?? "",
+      [...platform!["os.features"] ?? []].sort(),
+    ]);
+    if (seen.has(key)) {
+      throw new IntegrityError(
+        `the base ${name} lists two images for ${formatPlatform(platform!)}: an index of ` +
+          "both would not tell them apart",
+        {
+          hint: "name the platforms (the first image of each is taken), or choose a base that " +
+            "lists each once",
+        },
+      );
+    }
+    seen.add(key);
   }
 }
 
