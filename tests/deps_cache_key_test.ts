@@ -16,9 +16,16 @@ import {
   pipTarget,
   readRequirements,
 } from "../src/python/mod.ts";
+import { UsageError } from "../src/errors/mod.ts";
 import { ocisync, runOk, shown } from "./helpers/cli.ts";
 import { requireTool } from "./helpers/tools.ts";
-import { requirePip, type WheelSpec, writeWheels } from "./helpers/wheels.ts";
+import {
+  installCalls,
+  recordingPip,
+  requirePip,
+  type WheelSpec,
+  writeWheels,
+} from "./helpers/wheels.ts";
 
 requirePip();
 requireTool("tar", "tar");
@@ -185,8 +192,8 @@ Deno.test("readRequirements: what option lines and requirements make pip read is
         "--prefer-binary",
         "dist/mylib-1.0-py3-none-any.whl",
         "other @ file:///srv/other-1.0-py3-none-any.whl ; python_version > '3'",
-        "-e ./src/pkg",
-        "-e git+https://example.com/repo.git#egg=repo",
+        "./src/pkg",
+        "git+https://example.com/repo.git#egg=repo",
         "plain==1.0 --hash=sha256:abc",
         "--index-url ${OCISYNC_TEST_INDEX}/simple",
         "",
@@ -206,8 +213,8 @@ Deno.test("readRequirements: what option lines and requirements make pip read is
     assert.deepEqual(input.unpinned, [
       "dist/mylib-1.0-py3-none-any.whl",
       "other @ file:///srv/other-1.0-py3-none-any.whl",
-      "-e ./src/pkg",
-      "-e git+https://example.com/repo.git#egg=repo",
+      "./src/pkg",
+      "git+https://example.com/repo.git#egg=repo",
     ]);
 
     // pip refuses these: a prefix of two options, an option it does not have, an open quote.
@@ -217,6 +224,68 @@ Deno.test("readRequirements: what option lines and requirements make pip read is
     assert.deepEqual(unknown.unknownOptions, refused);
   });
 });
+
+Deno.test("readRequirements: an editable install is refused in every form, in any file", async () => {
+  await withTmp(async (tmp) => {
+    const forms = [
+      "-e ./src/pkg",
+      "-e./src/pkg",
+      "--editable ./src/pkg",
+      "--editable=./src/pkg",
+      "--edit ./src/pkg",
+      "-e git+https://example.com/repo.git#egg=repo",
+      "-e file:///srv/pkg",
+    ];
+    for (const form of forms) {
+      await Deno.writeTextFile(`${tmp}/requirements.txt`, `liba==1.0\n${form}\n`);
+      await assert.rejects(
+        readRequirements(`${tmp}/requirements.txt`),
+        (error: Error) =>
+          error instanceof UsageError &&
+          error.message.includes(`"${form}" is an editable install`) &&
+          /drop -e/.test(error.hint ?? ""),
+        form,
+      );
+      // In a file that another includes, and in a constraints file.
+      await Deno.writeTextFile(`${tmp}/inc.txt`, `${form}\n`);
+      for (const include of ["-r inc.txt", "-c inc.txt"]) {
+        await Deno.writeTextFile(`${tmp}/requirements.txt`, `${include}\nliba==1.0\n`);
+        await assert.rejects(
+          readRequirements(`${tmp}/requirements.txt`),
+          new RegExp(`${tmp}/inc\\.txt: .* is an editable install`),
+          `${include}: ${form}`,
+        );
+      }
+    }
+  });
+});
+
+Deno.test("deps: an editable install is refused before the installer runs", () =>
+  withTmp(async (tmp) => {
+    await Deno.mkdir(`${tmp}/mypkg/mypkg`, { recursive: true });
+    await Deno.writeTextFile(`${tmp}/mypkg/mypkg/__init__.py`, "VALUE = 1\n");
+    await Deno.writeTextFile(
+      `${tmp}/mypkg/pyproject.toml`,
+      '[project]\nname = "mypkg"\nversion = "0.1"\n',
+    );
+    await Deno.writeTextFile(`${tmp}/inc.txt`, "-e ./mypkg\n");
+    await Deno.writeTextFile(`${tmp}/requirements.txt`, "-r inc.txt\n");
+    const pip = await recordingPip(tmp);
+    for (const file of ["inc.txt", "requirements.txt"]) {
+      const result = await ocisync(
+        ["deps", "--installer", "pip", "--no-index", "-r", file, "-o", "deps.tgz"],
+        {
+          cwd: tmp,
+          env: { XDG_CACHE_HOME: `${tmp}/cache`, OCISYNC_INSTALLER_COMMAND: pip.command },
+        },
+      );
+      assert.equal(result.code, 2, shown(result));
+      assert.match(result.stderr, /inc\.txt: "-e \.\/mypkg" is an editable install/, shown(result));
+      assert.match(result.stderr, /hint: drop -e/, shown(result));
+    }
+    assert.deepEqual(await installCalls(pip.log), [], "pip never ran");
+    assert.equal(await Deno.lstat(`${tmp}/deps.tgz`).catch(() => null), null);
+  }));
 
 Deno.test("localPath and localContent: file URLs, real paths, and each file's size and sha256", async () => {
   assert.equal(localPath("wheels"), "wheels");

@@ -33,8 +33,8 @@ export interface RequirementsInput {
   findLinks: string[];
   /**
    * The local paths that requirements install from (`./pkg`, `dist/x.whl`,
-   * `name @ file:///x.whl`, `-e .`), relative to the working directory, where
-   * pip resolves them.
+   * `name @ file:///x.whl`), relative to the working directory, where pip
+   * resolves them.
    */
   localPaths: string[];
   /** The `${NAME}` variables the files use, sorted, with the values pip puts in their place. */
@@ -99,10 +99,12 @@ const VARIABLE = /\$\{([A-Z0-9_]+)\}/g;
  * that names them, as pip does. A requirement counts as pinned when it names
  * one exact version (`==1.2.3`, `===1.2.3`), when a constraints file pins its
  * name so, or when it is a direct URL carrying a hash (`#sha256=…` or
- * `--hash`). Everything else (ranges, bare names, editable installs, URLs
- * without a hash, remote includes) is reported as unpinned.
+ * `--hash`). Everything else (ranges, bare names, URLs without a hash, remote
+ * includes) is reported as unpinned.
  *
  * @throws {NotFoundError} when a file does not exist.
+ * @throws {UsageError} for an editable install (`-e`, `--editable`), in any of the files: it
+ * would ship the build host's path to the package, not the package.
  * @example
  * ```ts
  * import { readRequirements } from "./requirements.ts";
@@ -132,12 +134,7 @@ export async function readRequirements(path: string): Promise<RequirementsInput>
         input.unknownOptions.push(line);
         continue;
       }
-      const editable = options.find((option) => option.name === "--editable");
-      if (requirement === "" && editable) {
-        candidates.push({ text: line });
-        for (const value of editable.values) pushDefined(input.localPaths, localTarget(value));
-        continue;
-      }
+      if (options.some((option) => option.name === "--editable")) throw editableRefused(file, line);
       if (requirement !== "") {
         pushDefined(input.localPaths, localTarget(requirement));
         const hashed = options.some((option) => option.name === "--hash");
@@ -181,6 +178,19 @@ export async function readRequirements(path: string): Promise<RequirementsInput>
     .map((c) => c.text);
   input.variables = [...variables].sort(([a], [b]) => a < b ? -1 : 1);
   return input;
+}
+
+/**
+ * An editable install (`-e ./pkg`, `-e git+https://…`) links the installed package to its source
+ * on the build host (a `.pth` file or a finder holding the host's absolute path), and installs none
+ * of its code: the layer would ship a path that the image does not have.
+ */
+function editableRefused(file: string, line: string): UsageError {
+  return new UsageError(
+    `${file}: "${line}" is an editable install, which would put this machine's path to the ` +
+      "package in the layer, and none of its code",
+    { hint: "drop -e: a plain path (./pkg) or URL installs the package's code into the layer" },
+  );
 }
 
 /**
