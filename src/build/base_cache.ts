@@ -85,7 +85,7 @@ export class DocumentCache {
     try {
       // Another user who may change the folder could swap an entry for a fifo between the look
       // at it and its open, and hang the build: such a folder is not read.
-      checkCacheFolder(this.dir, await Deno.lstat(this.dir));
+      await checkCacheFolder(this.dir);
       // A link, a fifo or a device is never opened, and a stray large file is not held in memory.
       bytes = await readRegularFile(path, MAX_DOCUMENT_BYTES, "cache entries are regular files");
     } catch (error) {

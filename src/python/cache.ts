@@ -20,6 +20,8 @@ import { IntegrityError, UsageError } from "../errors/mod.ts";
 import { verifyingStream } from "../digest/mod.ts";
 import { temporaryTarget, writeFileAtomic } from "../fs/atomic.ts";
 import { processUid } from "../fs/stat.ts";
+import { openLookedAt, readUpTo } from "../fs/read.ts";
+import { refuseReplaceableAsRoot } from "../fs/shielded.ts";
 import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
 import type { Layer } from "../layer/mod.ts";
 
@@ -54,22 +56,25 @@ export function defaultCacheDir(): string {
  */
 export async function ownCacheFolder(dir: string): Promise<void> {
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  checkCacheFolder(dir, await Deno.lstat(dir));
+  await checkCacheFolder(dir);
 }
 
 /**
- * Throws as {@linkcode ownCacheFolder} does unless `info`, the `lstat` of `dir`, is a folder of
- * this process's user that no other user may write to. For a cache only read, not made.
+ * Throws as {@linkcode ownCacheFolder} does unless `dir` is a folder of this process's user that
+ * no other user may write to, and, as root, that no other user may replace: a folder of theirs
+ * above it (root building with a user's `HOME` or `XDG_CACHE_HOME`) would let them swap it for
+ * a link to entries of their own between the check and each read. For a cache only read, not
+ * made.
  *
  * @throws {UsageError} naming the folder and what is wrong with it.
  * @example
  * ```ts
  * import { checkCacheFolder } from "./cache.ts";
- * const dir = await Deno.makeTempDir();
- * checkCacheFolder(dir, await Deno.lstat(dir));
+ * await checkCacheFolder(await Deno.makeTempDir());
  * ```
  */
-export function checkCacheFolder(dir: string, info: Deno.FileInfo): void {
+export async function checkCacheFolder(dir: string): Promise<void> {
+  const info = await Deno.lstat(dir);
   const uid = processUid();
   const mode = (info.mode ?? 0) & 0o7777;
   const why = info.isSymlink
@@ -81,12 +86,13 @@ export function checkCacheFolder(dir: string, info: Deno.FileInfo): void {
     : (mode & 0o002) !== 0
     ? `all users may write to it (mode ${mode.toString(8)})`
     : undefined;
-  if (why !== undefined) {
-    throw new UsageError(
+  const refusal = (why: string) =>
+    new UsageError(
       `refusing the cache folder ${dir}: ${why}, so another user could choose what it holds`,
       { hint: `use a folder of your own (XDG_CACHE_HOME), chmod 700 ${dir}, or pass --no-cache` },
     );
-  }
+  if (why !== undefined) throw refusal(why);
+  await refuseReplaceableAsRoot(dir, refusal);
 }
 
 /**
@@ -102,6 +108,9 @@ export function checkCacheFolder(dir: string, info: Deno.FileInfo): void {
 export function cacheKey(material: unknown): string {
   return createHash("sha256").update(JSON.stringify(material)).digest("hex");
 }
+
+/** The most bytes of an entry's description: a layer's digests, sizes and media type. */
+const MAX_DESCRIPTION = 64 * 1024;
 
 /** The name of an entry's file: its key, then what it holds. */
 const ENTRY_FILE = /^[0-9a-f]{64}\.(layer|json)$/;
@@ -139,8 +148,9 @@ export class LayerCache {
     let layer: Layer;
     let blob: Deno.FsFile;
     try {
-      layer = JSON.parse(await Deno.readTextFile(`${this.dir}/${key}.json`));
-      blob = await Deno.open(`${this.dir}/${key}.layer`);
+      using description = await this.#openEntry(`${key}.json`);
+      layer = JSON.parse(new TextDecoder().decode(await readUpTo(description, MAX_DESCRIPTION)));
+      blob = await this.#openEntry(`${key}.layer`);
     } catch {
       return undefined;
     }
@@ -196,6 +206,23 @@ export class LayerCache {
       const modified = (await Deno.lstat(path).catch(() => undefined))?.mtime?.getTime();
       if (modified !== undefined && modified < before) await Deno.remove(path).catch(() => {});
     }
+  }
+
+  /**
+   * The entry file `name`, open, when it is a regular file of this process's user that others
+   * may not write: the entries are trusted as they describe themselves, so a file of another
+   * user's (in a folder swapped for a link to theirs) must never be read as one.
+   *
+   * @throws when it is anything else: the caller's miss.
+   */
+  async #openEntry(name: string): Promise<Deno.FsFile> {
+    const uid = processUid();
+    const { file } = await openLookedAt(`${this.dir}/${name}`, (found) => {
+      const own = found.isFile && (uid === undefined || found.uid === uid) &&
+        ((found.mode ?? 0) & 0o002) === 0;
+      if (!own) throw new UsageError(`${this.dir}/${name} is no cache entry of this user's own`);
+    }, { links: "refuse" });
+    return file;
   }
 
   async #remove(key: string): Promise<void> {
