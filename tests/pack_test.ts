@@ -4,7 +4,7 @@
  * tar, bsdtar, Python's tarfile, gzip, zstd and sha256sum.
  */
 import assert from "node:assert/strict";
-import { ocisync, runOk } from "./helpers/cli.ts";
+import { ocisync, runOk, shown } from "./helpers/cli.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { normalised, snapshot, type TreeNode, writeTree } from "./helpers/tree.ts";
 import { asNobody } from "./helpers/unprivileged.ts";
@@ -492,6 +492,36 @@ Deno.test("pack: a layer written inside the folder it packs is refused, through 
     // Written through, a stream leaves nothing to pack.
     const streamed = await ocisync(["pack", `${tmp}/src`, "-o", "-"]);
     assert.equal(streamed.code, 0, streamed.stderr);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("pack: a file whose name is not UTF-8 is refused by name, and can be left out", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    // Deno cannot make such a name; Python writes the Latin-1 bytes as they are.
+    await runOk("python3", [
+      "-c",
+      "import os,sys; os.makedirs(sys.argv[1]); open(os.path.join(sys.argv[1].encode(), b'caf\\xe9.txt'), 'wb').write(b'x'); open(os.path.join(sys.argv[1], 'ok.txt'), 'w').write('ok')",
+      `${tmp}/src`,
+    ]);
+    const refused = await ocisync(["pack", `${tmp}/src`, "-o", `${tmp}/l.tar`]);
+    assert.equal(refused.code, 7, shown(refused));
+    assert.match(refused.stderr, /src\/caf\?\.txt: its name is not UTF-8/);
+    assert.equal(await Deno.lstat(`${tmp}/l.tar`).then(() => true, () => false), false);
+    const left = await ocisync([
+      "pack",
+      `${tmp}/src`,
+      "-o",
+      `${tmp}/l.tar`,
+      "--compression",
+      "none",
+      "--exclude",
+      "caf*",
+    ]);
+    assert.equal(left.code, 0, shown(left));
+    assert.deepEqual((await runOk("tar", ["tf", `${tmp}/l.tar`])).trim().split("\n"), ["ok.txt"]);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

@@ -187,7 +187,12 @@ function* walkDirectory(
     try {
       info = Deno.lstatSync(path);
     } catch (error) {
-      throw readError(path, error);
+      if (!(error instanceof Deno.errors.NotFound) || !name.includes(REPLACEMENT)) {
+        throw readError(path, error);
+      }
+      // A name that is not UTF-8 (Latin-1, say), listed with replacement characters.
+      if (matcher?.ignores(rel) || matcher?.ignores(`${rel}/`)) continue;
+      throw undecodedName(path);
     }
     if (matcher?.ignores(info.isDirectory ? `${rel}/` : rel)) continue;
     if (skipped.size > 0 && skipped.has(identity(info))) continue;
@@ -239,6 +244,22 @@ function sortedNames(dir: string): string[] {
     throw readError(dir, error);
   }
   return names.sort(utf8Order);
+}
+
+/** What Deno puts in a name for bytes that are not UTF-8. */
+const REPLACEMENT = "\uFFFD";
+
+/**
+ * The error for `path`, listed with a replacement character and then not found: its name on
+ * disk is not UTF-8, which Deno cannot name, so the file can neither be read nor packed under
+ * its own name (it used to be reported as a file that disappeared).
+ */
+function undecodedName(path: string): UnsafeContentError {
+  return new UnsafeContentError(
+    `${path.replaceAll(REPLACEMENT, "?")}: its name is not UTF-8, which a layer's names are ` +
+      "read as, so it cannot be packed under its own name",
+    { hint: "rename it to UTF-8 (convmv does that), or leave it out with --exclude" },
+  );
 }
 
 /**
