@@ -833,6 +833,36 @@ Deno.test("uploads resume after a failed chunk, or start over on the first", asy
   }
 });
 
+Deno.test("a manifest PUT answered MANIFEST_BLOB_UNKNOWN is sent again, twice at most", async () => {
+  // Distribution says so while another push rewrites the link of a blob the manifest names.
+  const reg = await startRegistry();
+  let unknown = 0;
+  const proxy = startProxy(reg.host, (request, url) => {
+    if (request.method !== "PUT" || !url.pathname.includes("/manifests/") || unknown === 0) {
+      return Promise.resolve(undefined);
+    }
+    unknown--;
+    return Promise.resolve(Response.json({
+      errors: [{ code: "MANIFEST_BLOB_UNKNOWN", message: "blob unknown to registry" }],
+    }, { status: 400 }));
+  });
+  try {
+    const target = targetOf(proxy.host, "t/app");
+    unknown = 2;
+    const image = await pushImage(target, ["v1"]);
+    assert.equal(unknown, 0);
+    assert.deepEqual(await target.resolve("v1"), image.descriptor);
+    unknown = 3;
+    await assert.rejects(pushImage(target, ["v2"]), (e: Error) => {
+      assert.match(e.message, /MANIFEST_BLOB_UNKNOWN/);
+      return true;
+    });
+  } finally {
+    await proxy.close();
+    await reg.stop();
+  }
+});
+
 Deno.test("retries: Retry-After is honoured; a persistent 5xx becomes NetworkError", async () => {
   const reg = await startRegistry();
   let unavailable = 1;

@@ -20,7 +20,7 @@
 // only for a large blob: a copy that only mounts starts no Node compatibility layer.
 import { type Digest, isDigest } from "../digest/parse.ts";
 import { sha256DigestAsync, verifyingStream } from "../digest/verify.ts";
-import { IntegrityError, NetworkError, NotFoundError } from "../errors/mod.ts";
+import { IntegrityError, NetworkError, NotFoundError, RegistryError } from "../errors/mod.ts";
 import { MANIFEST_MEDIA_TYPES, MediaType } from "../oci/mediatypes.ts";
 import { referrersQuery } from "../oci/referrers.ts";
 import type {
@@ -61,6 +61,7 @@ import {
   type HttpResponse,
   readBody,
   requestLine,
+  sleep,
 } from "./transport.ts";
 
 /**
@@ -141,6 +142,9 @@ const TAG_LIST_LIMIT = 16 * 1024 * 1024;
  * million tags are ten thousand of Docker Hub's pages of 100.
  */
 export const MAX_LISTED_TAGS = 1_000_000;
+/** How often a manifest `PUT` answered `MANIFEST_BLOB_UNKNOWN` is sent (see `#putManifest`). */
+const MANIFEST_PUT_TRIES = 3;
+
 /** See {@linkcode MAX_LISTED_TAGS}. */
 export const MAX_TAG_LIST_PAGES = 10_000;
 /**
@@ -631,19 +635,45 @@ export class RegistryTarget
     }
     const body = new Uint8Array(bytes);
     for (const reference of tags.length > 0 ? tags : [descriptor.digest]) {
-      const response = await this.#request(PUSH, {
-        method: "PUT",
-        url: this.#manifestUrl(reference),
-        headers: { "content-type": descriptor.mediaType },
-        body,
-        signal: options.signal,
-      });
-      await this.#expect(response, 201, `manifest ${reference} for ${this.name}`);
+      const response = await this.#putManifest(reference, descriptor.mediaType, body, options);
       const stored = response.headers.get("docker-content-digest");
       if (stored !== null && isSha256Digest(stored) && stored !== digest) {
         throw new IntegrityError(
           `manifest ${reference} for ${this.name}: the registry stored ${stored}, not ${digest}`,
         );
+      }
+    }
+  }
+
+  /**
+   * The `PUT` of a manifest to `reference`, answered 201. A `MANIFEST_BLOB_UNKNOWN` is asked
+   * again twice, a moment later: Distribution rewrites a blob's link in a repository in place
+   * (emptied, then written) when another push commits the same blob, and a manifest checked at
+   * that moment names a blob that is there "unknown". Parallel pushes of images that share a
+   * layer, or signers of one image, meet it.
+   */
+  async #putManifest(
+    reference: string,
+    mediaType: string,
+    body: Uint8Array<ArrayBuffer>,
+    options: CallOptions,
+  ): Promise<HttpResponse> {
+    for (let attempt = 1;; attempt++) {
+      const response = await this.#request(PUSH, {
+        method: "PUT",
+        url: this.#manifestUrl(reference),
+        headers: { "content-type": mediaType },
+        body,
+        signal: options.signal,
+      });
+      try {
+        await this.#expect(response, 201, `manifest ${reference} for ${this.name}`);
+        return response;
+      } catch (error) {
+        const racing = error instanceof RegistryError &&
+          error.codes.includes("MANIFEST_BLOB_UNKNOWN");
+        if (!racing || attempt === MANIFEST_PUT_TRIES) throw error;
+        await sleep(100 * attempt, options.signal);
       }
     }
   }

@@ -54,6 +54,7 @@ export {
   type FetchRequest,
   type FetchResponse,
   type HttpResponse,
+  sleep,
 } from "./transport/fetch.ts";
 export type { HttpExchange } from "./transport/logging.ts";
 export { redactHeader, redactUrl, requestLine } from "./transport/redact.ts";
