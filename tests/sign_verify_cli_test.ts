@@ -614,3 +614,31 @@ Deno.test("sync --verify-key reads the key once: the state records the policy th
     }
   });
 });
+
+Deno.test("sign: signers of one image at once each keep their signature", async () => {
+  // A registry keeps the last manifest put to the .sig tag: a signer who read it before another
+  // one's write, and wrote after, used to drop that signature, and both exited 0.
+  await withRegistry({}, async (registry, tmp) => {
+    const target = targetOf(registry, "team/app");
+    try {
+      const image = await pushTestImage(target, "v1");
+      const ref = `${registry.host}/team/app@${image.descriptor.digest}`;
+      const keys = await Promise.all(Array.from({ length: 6 }, () => pythonKeys()));
+      await Promise.all(keys.map((key, i) => Deno.writeTextFile(`${tmp}/k${i}.pem`, key.pkcs8)));
+      const signed = await Promise.all(
+        keys.map((_, i) => ocisync(["sign", ref, "--key", `${tmp}/k${i}.pem`, "--json"])),
+      );
+      for (const result of signed) ok(result);
+      const layers = await sigLayers(target, image.descriptor.digest);
+      assert.equal(layers.length, keys.length, "one signature per signer");
+      for (const key of keys) {
+        const verified = await Promise.all(
+          layers.map(({ payload, signature }) => pythonVerify(key.public, payload, signature)),
+        );
+        assert.equal(verified.filter(Boolean).length, 1, "each signer's signature is there once");
+      }
+    } finally {
+      target.close();
+    }
+  });
+});

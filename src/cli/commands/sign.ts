@@ -14,7 +14,8 @@ import { bytesBlob } from "../../image/blob.ts";
 import { writePlan } from "../../push/write.ts";
 import { formatReference, parseReference, registryOf } from "../../ref/mod.ts";
 import { resolveReference } from "../../target/mod.ts";
-import { signClassic } from "../../trust/cosign.ts";
+import { type ClassicSignaturePlan, signClassic } from "../../trust/cosign.ts";
+import type { Target } from "../../oci/target.ts";
 import { parsePrivateKey } from "../../trust/keys.ts";
 import { parseKeyValues } from "../../units/mod.ts";
 export { signSpec } from "../specs.ts";
@@ -74,22 +75,18 @@ export async function sign(args: ParsedArgs, out: Output): Promise<void> {
         "to be sure of what you sign",
     );
   }
-  const plan = await signClassic(target, image, key, {
-    annotations: Object.keys(annotations).length > 0 ? annotations : undefined,
-    identity: options["sign-container-identity"] as string | undefined,
-  });
-  if (plan.appended) {
-    await writePlan(target, {
-      manifest: plan.manifest,
-      config: plan.config,
-      blobs: plan.blobs.map(bytesBlob),
-    }, [plan.tag]);
-  }
+  const sign = () =>
+    signClassic(target, image, key, {
+      annotations: Object.keys(annotations).length > 0 ? annotations : undefined,
+      identity: options["sign-container-identity"] as string | undefined,
+    });
+  const first = await sign();
+  const plan = first.appended ? await writeSignature(target, first, sign) : first;
   const name = formatReference({ ...reference, tag: undefined, digest: undefined });
   const manifest = plan.manifest.descriptor.digest;
   out.result({
     human: [
-      `${plan.appended ? "signed" : "already signed with this key:"} ${name}@${image.digest}`,
+      `${first.appended ? "signed" : "already signed with this key:"} ${name}@${image.digest}`,
       `  ${plan.tag} -> ${manifest} (key ${key.publicKey.fingerprint})`,
     ].join("\n"),
     json: {
@@ -100,8 +97,52 @@ export async function sign(args: ParsedArgs, out: Output): Promise<void> {
       signature: plan.signature,
       keyFingerprint: key.publicKey.fingerprint,
       payloadDigest: plan.payload.descriptor.digest,
-      appended: plan.appended,
+      appended: first.appended,
     },
     quiet: manifest,
   });
 }
+
+/** How often a signature that another signer's write dropped is added again. */
+const MAX_SIGN_ATTEMPTS = 10;
+
+/**
+ * Writes `plan`, waits, then reads the tag back (`sign`, which finds a signature of this key
+ * there) until it holds this signature; returns the plan that found it. A registry keeps the
+ * last manifest put to a tag and cannot lock it: another signer of the same image who read the
+ * tag before this write and writes after it drops this signature. The wait before reading back
+ * is twice what this signer's own read and write took (a random share more, so that signers
+ * started together drift apart): a signer whose read came before this write has written by
+ * then, unless it is much slower than this one.
+ *
+ * @throws {OcisyncError} when the signature was dropped {@linkcode MAX_SIGN_ATTEMPTS} times.
+ */
+async function writeSignature(
+  target: Target,
+  plan: ClassicSignaturePlan,
+  sign: () => Promise<ClassicSignaturePlan>,
+): Promise<ClassicSignaturePlan> {
+  let started = performance.now() - PLAN_TIME_MS;
+  for (let attempt = 1; plan.appended; attempt++) {
+    if (attempt > MAX_SIGN_ATTEMPTS) {
+      throw new OcisyncError(
+        `${plan.tag} in ${target.name}: other signers replaced it ${MAX_SIGN_ATTEMPTS} times ` +
+          "after this signature was added, without it",
+        { hint: "sign again once the other signers are done" },
+      );
+    }
+    await writePlan(target, {
+      manifest: plan.manifest,
+      config: plan.config,
+      blobs: plan.blobs.map(bytesBlob),
+    }, [plan.tag]);
+    const cycle = performance.now() - started;
+    await new Promise((done) => setTimeout(done, cycle * (2 + Math.random())));
+    started = performance.now();
+    plan = await sign();
+  }
+  return plan;
+}
+
+/** What the first read of the tag took, at least, before {@linkcode writeSignature} starts. */
+const PLAN_TIME_MS = 50;
