@@ -292,6 +292,7 @@ export {
   type DirectoryOutputOptions,
   eventsOutput,
   type EventsOutputOptions,
+  type EventsSink,
   execOutput,
   type ExecOutputOptions,
   type HealthReport,

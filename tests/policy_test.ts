@@ -72,15 +72,15 @@ Deno.test("sync with a policy: the tag list plus one HEAD per unchanged tick; a 
       reference: parseReference(reference),
       tagPolicy: { semver: "^1" },
       outputs: [
-        eventsOutput(
-          new WritableStream<Uint8Array>({
-            write: (chunk) =>
-              void lines.push(
-                ...new TextDecoder().decode(chunk).split("\n").filter((l) => l !== "")
-                  .map((l) => JSON.parse(l)),
-              ),
-          }).getWriter(),
-        ),
+        eventsOutput({
+          write: (chunk) => {
+            lines.push(
+              ...new TextDecoder().decode(chunk).split("\n").filter((l) => l !== "")
+                .map((l) => JSON.parse(l)),
+            );
+            return Promise.resolve(chunk.length);
+          },
+        }),
       ],
       interval: 10,
       open: () => Promise.resolve(targetOf(registry, "team/flows")),

@@ -234,12 +234,13 @@ Deno.test("an unchanged tick costs one HEAD, and a token request only once it ex
     target.close();
 
     const lines: string[] = [];
-    const sink = new WritableStream<Uint8Array>({
-      write: (chunk) => void lines.push(new TextDecoder().decode(chunk)),
-    });
+    const sink = {
+      write: (chunk: Uint8Array) =>
+        Promise.resolve(lines.push(new TextDecoder().decode(chunk)) && chunk.length),
+    };
     const ticks = syncLoop({
       reference: parseReference(`${registry.host}/team/app:v1`),
-      outputs: [eventsOutput(sink.getWriter())],
+      outputs: [eventsOutput(sink)],
       interval: 50,
       open: () => Promise.resolve(new RegistryTarget(repository, { credentials })),
     });
@@ -726,10 +727,13 @@ Deno.test("library: an oci: layout, non-UTF-8 layers, base64, a pinned digest", 
     );
     const collect = () => {
       const lines: string[] = [];
-      const sink = new WritableStream<Uint8Array>({
-        write: (chunk) => void lines.push(...jsonLinesOf(chunk)),
-      });
-      return { lines, writer: sink.getWriter() };
+      const writer = {
+        write: (chunk: Uint8Array) => {
+          lines.push(...jsonLinesOf(chunk));
+          return Promise.resolve(chunk.length);
+        },
+      };
+      return { lines, writer };
     };
     const jsonLinesOf = (chunk: Uint8Array) =>
       new TextDecoder().decode(chunk).split("\n").filter((l) => l !== "");

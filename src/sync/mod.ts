@@ -37,7 +37,7 @@
  * for await (
  *   const tick of syncLoop({
  *     reference: parseReference("localhost:5000/config:prod"),
- *     outputs: [eventsOutput(Deno.stdout.writable.getWriter())],
+ *     outputs: [eventsOutput(Deno.stdout)],
  *     interval: 30_000,
  *     state: await SyncState.open("state.json"),
  *     signal: controller.signal,
@@ -78,6 +78,7 @@ export {
   type DirectoryOutputOptions,
   eventsOutput,
   type EventsOutputOptions,
+  type EventsSink,
   execOutput,
   type ExecOutputOptions,
   layerPaths,

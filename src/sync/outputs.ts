@@ -14,7 +14,7 @@
  * import { directoryOutput, eventsOutput, execOutput } from "./outputs.ts";
  * const outputs = [
  *   directoryOutput("/srv/flows", { keep: 3 }),
- *   eventsOutput(Deno.stdout.writable.getWriter()),
+ *   eventsOutput(Deno.stdout),
  *   execOutput("systemctl reload flows", { directory: "/srv/flows" }),
  * ];
  * ```
@@ -178,27 +178,22 @@ type EventsEncoding = NonNullable<EventsOutputOptions["encoding"]>;
  * Writes a change as JSON lines, in flowgen's shape: a `put` per layer
  * (`{"action":"put","path","content","digest","artifact_digest","reference"}`), a `delete` for
  * each path of the previous digest that is gone, then `{"action":"synced","artifact_digest",
- * "reference"}`. With a tag policy, every line also has the `tag` picked. Every blob is fetched and verified before the first line is written, and the
- * batch goes out in one write, which has completed when the output returns: a downstream
- * cache sees the whole batch or none of it. The batch is held in memory while it is built, so
- * it is bounded by `maxEventsSize`, checked against the sizes the manifest declares before any
- * layer is fetched; a layer is never read past its declared size.
+ * "reference"}`. With a tag policy, every line also has the `tag` picked. Every blob is fetched
+ * and verified before the first line is written, and the batch goes out in one piece, which has
+ * completed when the output returns: a downstream cache sees the whole batch or none of it. The
+ * batch is held in memory while it is built, so it is bounded by `maxEventsSize`, checked
+ * against the sizes the manifest declares before any layer is fetched; a layer is never read
+ * past its declared size. See {@linkcode EventsSink} for how outputs share a sink, and what
+ * follows a failed write.
  *
  * @throws {TypeError} when `maxEventsSize` is not a whole number of bytes, 1 or more.
  * @example
  * ```ts
  * import { eventsOutput } from "./outputs.ts";
- * const lines: string[] = [];
- * const sink = new WritableStream<Uint8Array>({
- *   write: (chunk) => void lines.push(new TextDecoder().decode(chunk)),
- * });
- * const output = eventsOutput(sink.getWriter(), { encoding: "base64" });
+ * const output = eventsOutput(Deno.stdout, { encoding: "base64" });
  * ```
  */
-export function eventsOutput(
-  writer: WritableStreamDefaultWriter<Uint8Array>,
-  options: EventsOutputOptions = {},
-): SyncOutput {
+export function eventsOutput(sink: EventsSink, options: EventsOutputOptions = {}): SyncOutput {
   const encoding = options.encoding ?? "utf-8";
   const limit = options.maxEventsSize ?? DEFAULT_MAX_EVENTS_BYTES;
   // NaN would compare false with every size: no bound at all.
@@ -222,9 +217,70 @@ export function eventsOutput(
           `its ${sizes} take more as JSON lines, and nothing was written`,
         );
       }
-      await writer.write(batch);
+      await writeBatch(sink, batch);
     },
   };
+}
+
+/**
+ * Where events are written: `Deno.stdout`, a `Deno.FsFile`, or anything whose `write` writes
+ * some of the bytes and says how many, as theirs do. The outputs given one sink write to it one
+ * batch at a time, whole, in the order they come. A failed write fails that tick only: the next
+ * batch is written to the sink again, as the next tick retries. A failed write may have written
+ * part of its batch (a disk full after 4 KiB), so the batch after a failed one starts with a line
+ * break: the partial line ends there, and the next batch's first line stands whole on its own (a
+ * consumer skips an empty line, and one that is not JSON).
+ *
+ * @example
+ * ```ts
+ * import type { EventsSink } from "./outputs.ts";
+ * const chunks: Uint8Array[] = [];
+ * const sink: EventsSink = {
+ *   write: (bytes) => Promise.resolve(chunks.push(bytes.slice()) && bytes.length),
+ * };
+ * ```
+ */
+export interface EventsSink {
+  /** Writes the first bytes of `bytes`, at least one, and returns how many. */
+  write(bytes: Uint8Array): Promise<number>;
+}
+
+/** What the outputs writing to one sink share: the write in progress, and a line cut short. */
+interface SinkState {
+  /** Settles when the last batch queued is written or has failed; never rejects. */
+  queue: Promise<void>;
+  /** Whether the last batch failed: a part of it may be in the stream, without its end. */
+  cut: boolean;
+}
+
+/** The state of each sink, shared by every output that writes to it. */
+const sinks = new WeakMap<EventsSink, SinkState>();
+
+/** Writes `batch` to `sink` once the batches queued before it are, whole unless a write fails. */
+function writeBatch(sink: EventsSink, batch: Uint8Array): Promise<void> {
+  let state = sinks.get(sink);
+  if (state === undefined) sinks.set(sink, state = { queue: Promise.resolve(), cut: false });
+  const shared = state;
+  const written = shared.queue.then(async () => {
+    let bytes = batch;
+    if (shared.cut) {
+      bytes = new Uint8Array(batch.length + 1);
+      bytes.set([0x0a]);
+      bytes.set(batch, 1);
+    }
+    // Until the batch is written whole: a write that fails may have written part of what it was
+    // given (Deno.stdout's does, to a full disk, and says nothing of it).
+    shared.cut = true;
+    for (let done = 0; done < bytes.length;) {
+      const count = await sink.write(bytes.subarray(done));
+      // A sink that takes nothing would make this loop spin.
+      if (!(count > 0)) throw new OcisyncError(`the events sink took ${count} bytes`);
+      done += count;
+    }
+    shared.cut = false;
+  });
+  shared.queue = written.catch(() => {});
+  return written;
 }
 
 /** The bytes the layers' contents take in `put` lines, as the manifest declares them. */

@@ -177,7 +177,6 @@ export async function sync(args: ParsedArgs, out: Output): Promise<number | unde
       );
     },
   });
-  const stdout = targets.some((t) => t.events) ? Deno.stdout.writable.getWriter() : undefined;
   try {
     const loops = targets.map(async (target, i) => {
       const ticks = syncLoop({
@@ -186,7 +185,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<number | unde
         verifier: verifiers[i],
         // The verifier's own: its files are read once.
         verifierPolicy: verifiers[i]?.policy,
-        outputs: outputsOf(target, { stdout, maxExtractSize, maxEventsSize, maxEntries, registry }),
+        outputs: outputsOf(target, { maxExtractSize, maxEventsSize, maxEntries, registry }),
         interval: target.interval,
         jitter: target.jitter,
         state: target.state === undefined ? undefined : states.get(resolve(target.state)),
@@ -218,7 +217,6 @@ export async function sync(args: ParsedArgs, out: Output): Promise<number | unde
     stop.abort();
     for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
     await server?.finished;
-    stdout?.releaseLock();
     await session.close();
   }
 }
@@ -288,7 +286,6 @@ async function openStates(
 function outputsOf(
   target: SyncTargetConfig,
   context: {
-    stdout?: WritableStreamDefaultWriter<Uint8Array>;
     maxExtractSize: number;
     maxEventsSize: number;
     maxEntries: number;
@@ -307,7 +304,7 @@ function outputsOf(
   }
   if (target.events) {
     const { encoding } = target;
-    outputs.push(eventsOutput(context.stdout!, { encoding, maxEventsSize: context.maxEventsSize }));
+    outputs.push(eventsOutput(Deno.stdout, { encoding, maxEventsSize: context.maxEventsSize }));
   }
   if (target.exec !== undefined) {
     const { layerMediaTypes, layerOperation } = target;

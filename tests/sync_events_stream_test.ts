@@ -1,0 +1,107 @@
+/**
+ * `sync --events` writes to a stream it does not control: a disk that fills up under the file
+ * stdout goes to, and a consumer that stops reading a pipe. A failed write fails one tick, never
+ * the ticks after it, and never joins the next batch to a line it cut short; a write that blocks
+ * does not keep a stop signal from ending the sync.
+ */
+import assert from "node:assert/strict";
+import { RUN_FLAGS } from "../scripts/permissions.ts";
+import { ocisyncOk, runOk } from "./helpers/cli.ts";
+import { withTempDir, writeTree } from "./helpers/tree.ts";
+import { parseReference } from "../src/ref/mod.ts";
+import { eventsOutput, type EventsSink, syncLoop, type SyncTick } from "../src/sync/mod.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** Pushes one file of `size` bytes of `x` as `oci:DIR/layout:v1`, and returns that reference. */
+async function artifact(dir: string, size: number): Promise<string> {
+  await writeTree(`${dir}/src`, { "big.txt": { type: "file", content: "x".repeat(size) } });
+  await ocisyncOk(["push", `oci:${dir}/layout:v1`, "--files", `${dir}/src/big.txt`]);
+  return `oci:${dir}/layout:v1`;
+}
+
+/** The command line of `ocisync sync ARGS…`, quoted for `sh`. */
+function syncCommand(args: string[]): string {
+  return [Deno.execPath(), "run", ...RUN_FLAGS, MAIN, "sync", ...args]
+    .map((word) => `'${word}'`).join(" ");
+}
+
+/** Waits up to `timeout` ms for `find` to hold. */
+async function until(find: () => boolean | Promise<boolean>, what: string, timeout = 20_000) {
+  const deadline = Date.now() + timeout;
+  while (!(await find())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+Deno.test("library: a write that fails part-way fails its tick; the next batch starts on a line of its own", async () => {
+  await withTempDir("ocisync-events-", async (tmp) => {
+    const reference = await artifact(tmp, 10_000);
+    const written: number[] = [];
+    let calls = 0;
+    // As a full disk does: 4 KiB of the first write go out, then the next write fails.
+    const sink: EventsSink = {
+      write: (bytes) => {
+        calls++;
+        if (calls === 2) return Promise.reject(new Error("No space left on device (os error 28)"));
+        const count = calls === 1 ? 4096 : bytes.length;
+        written.push(...bytes.subarray(0, count));
+        return Promise.resolve(count);
+      },
+    };
+    const ticks = syncLoop({
+      reference: parseReference(reference),
+      outputs: [eventsOutput(sink)],
+      interval: 10,
+      maxFailures: 5,
+    });
+    const seen: SyncTick[] = [];
+    for await (const tick of ticks) {
+      seen.push(tick);
+      if (tick.status === "changed") break;
+    }
+    assert.deepEqual(seen.map((t) => t.status), ["failed", "changed"]);
+    const lines = new TextDecoder().decode(new Uint8Array(written)).split("\n");
+    assert.equal(lines[0].length, 4096, "the line cut short ends where the next batch begins");
+    const batch = lines.slice(1, -1).map((line) => JSON.parse(line).action);
+    assert.deepEqual(batch, ["put", "synced"]);
+    assert.equal(lines.at(-1), "");
+  });
+});
+
+Deno.test({
+  name:
+    "stdout on a disk that fills up: the tick fails, the ticks after it write whole batches once there is room",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    await withTempDir("ocisync-events-", async (tmp) => {
+      const reference = await artifact(tmp, 10_000);
+      const disk = `${tmp}/small`;
+      await Deno.mkdir(disk);
+      await runOk("mount", ["-t", "tmpfs", "-o", "size=64k", "none", disk]);
+      try {
+        // One 4 KiB page left: a part of the 10 KB `put` line fits, not the line.
+        await runOk("dd", ["if=/dev/zero", `of=${disk}/filler`, "bs=1k", "count=60"]);
+        const command = syncCommand([reference, "--events", "--interval", "200ms"]);
+        const child = new Deno.Command("sh", {
+          args: ["-c", `exec ${command} > '${disk}/events.jsonl' 2> '${tmp}/stderr'`],
+        }).spawn();
+        const stderr = () => Deno.readTextFile(`${tmp}/stderr`).catch(() => "");
+        try {
+          await until(async () => /failed.*No space left/.test(await stderr()), "a failed write");
+          await Deno.remove(`${disk}/filler`);
+          await until(async () => / changed /.test(await stderr()), "a tick with room again");
+        } finally {
+          child.kill("SIGTERM");
+          await child.status;
+        }
+        const lines = (await Deno.readTextFile(`${disk}/events.jsonl`)).split("\n");
+        assert.ok(lines[0].length >= 4096 && !lines[0].endsWith("}"), "the first line was cut");
+        assert.deepEqual(lines.slice(1, -1).map((l) => JSON.parse(l).action), ["put", "synced"]);
+      } finally {
+        await runOk("umount", [disk]);
+      }
+    });
+  },
+});
