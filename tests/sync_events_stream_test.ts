@@ -105,3 +105,42 @@ Deno.test({
     });
   },
 });
+
+for (const once of [false, true]) {
+  Deno.test(`SIGTERM stops ${once ? "--once" : "a sync"} whose events consumer stopped reading`, async () => {
+    await withTempDir("ocisync-events-", async (tmp) => {
+      // More than a pipe holds (64 KiB): the write blocks until the consumer reads.
+      const reference = await artifact(tmp, 200_000);
+      const args = [reference, "--events", "--state", `${tmp}/state.json`, "--interval", "1h"];
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", ...RUN_FLAGS, MAIN, "sync", ...args, ...(once ? ["--once"] : [])],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const stderr = new Response(child.stderr).text();
+      const reader = child.stdout.getReader();
+      try {
+        // The batch has begun; no more is read.
+        assert.equal((await reader.read()).done, false);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        child.kill("SIGTERM");
+        const exited = await Promise.race([
+          child.status,
+          new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 10_000)),
+        ]);
+        assert.ok(exited, "still running 10 s after SIGTERM");
+        assert.equal(exited.code, once ? 143 : 0, await stderr);
+        const state = await Deno.readTextFile(`${tmp}/state.json`).catch(() => "");
+        assert.doesNotMatch(state, /sha256:/, "the change is not recorded");
+      } finally {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* it has exited */ }
+        await child.status;
+        await reader.cancel();
+        await stderr;
+      }
+    });
+  });
+}

@@ -39,6 +39,7 @@ import type { BlobListener } from "../progress/mod.ts";
 import { TITLE_ANNOTATION } from "../oci/annotations.ts";
 import { type LayerOperation, pull, STAGING_PREFIX } from "../pull/mod.ts";
 import { discardBody, redactUrl, Transport } from "../remote/transport.ts";
+import { abortable } from "../remote/transport/fetch.ts";
 import { readBounded } from "../streams/mod.ts";
 import type { SyncStateEntry } from "./state.ts";
 
@@ -217,7 +218,9 @@ export function eventsOutput(sink: EventsSink, options: EventsOutputOptions = {}
           `its ${sizes} take more as JSON lines, and nothing was written`,
         );
       }
-      await writeBatch(sink, batch);
+      // A consumer that stops reading blocks the write (a full pipe): a stop ends the wait, the
+      // tick is not recorded, and the process exits; the write itself is left behind.
+      await abortable(writeBatch(sink, batch), change.signal);
     },
   };
 }
