@@ -127,6 +127,34 @@ Deno.test("sync with a policy: the tag list plus one HEAD per unchanged tick; a 
   });
 });
 
+Deno.test("--config: a number is taken as written, as the same text on the command line", () => {
+  // YAML reads `1.10` as the number 1.1: the policy followed 1.1.x, an older line than 1.10.x.
+  const { targets: [target] } = parseSyncConfig(
+    [
+      "targets:",
+      "  - reference: localhost:5000/team/models",
+      "    semver: 1.10",
+      "    tagRegex: 2.0",
+      "    output: 12345678901234567890",
+      "    exec: 1e3",
+      "",
+    ].join("\n"),
+    "sync.yaml",
+  );
+  assert.deepEqual(target.tagPolicy, { semver: "1.10", tagRegex: "2.0" });
+  assert.equal(target.output, "12345678901234567890");
+  assert.equal(target.exec, "1e3");
+  // Not 16: `--keep 0x10` is refused, and so is the same text in a config.
+  assert.throws(
+    () =>
+      parseSyncConfig(
+        "targets:\n  - reference: localhost:5000/app:v1\n    output: /srv/app\n    keep: 0x10\n",
+        "sync.yaml",
+      ),
+    /sync\.yaml:4:11: keep.*0x10/,
+  );
+});
+
 Deno.test("--config: policy, verification and layer keys, checked with their place", () => {
   const { targets: [target] } = parseSyncConfig(
     [

@@ -535,10 +535,15 @@ function listValue(
   });
 }
 
-/** A YAML scalar as a setting: booleans stay booleans, numbers become their text. */
+/**
+ * A YAML scalar as a setting: booleans stay booleans, numbers are the text as written. YAML's
+ * number would be another text: `semver: 1.10` would be "1.1", `2.0` "2", `0x10` "16", and a
+ * large integer rounded; the setting parses its own text, as it does on the command line.
+ */
 function scalarValue(node: YAML.Node | null, name: string): string | boolean {
-  const value = YAML.isScalar(node) ? node.value : undefined;
+  const scalar = YAML.isScalar(node) ? node : undefined;
+  const value = scalar?.value;
   if (typeof value === "boolean" || typeof value === "string") return value;
-  if (typeof value === "number") return String(value);
+  if (typeof value === "number" && typeof scalar?.source === "string") return scalar.source;
   throw new UsageError(`${name} needs a single value`);
 }
