@@ -23,6 +23,7 @@ import {
   SyncMetrics,
   SyncState,
   type SyncTick,
+  type TargetHealth,
 } from "../src/sync/mod.ts";
 import { UsageError } from "../src/errors/mod.ts";
 import { sha256Digest } from "./helpers/hash.ts";
@@ -561,7 +562,9 @@ Deno.test("registry down: failures, /healthz 503, recovery, --max-failures exits
       assert.ok(failures >= 2, metrics);
       assert.match(
         metrics,
-        new RegExp(`ocisync_sync_info\\{reference="${registry.host}/team/app:v1",digest="sha256:`),
+        new RegExp(
+          `ocisync_sync_info\\{target="0",reference="${registry.host}/team/app:v1",digest="sha256:`,
+        ),
       );
       assert.match(metrics, /^ocisync_sync_changes_total\{[^}]*\} 1$/m);
       assert.equal(sync.ticks().filter((t) => t.status === "failed")[0].exitCode, 6);
@@ -584,6 +587,45 @@ Deno.test("registry down: failures, /healthz 503, recovery, --max-failures exits
       const exit = sync.logs().at(-1)!;
       assert.equal(exit.level, "error");
       assert.equal(exit.exitCode, 6);
+    });
+  });
+});
+
+Deno.test("--config: two targets of one reference have their own /healthz entry and metrics", async () => {
+  // They shared one entry: the target whose hook always failed showed as healthy.
+  await withRegistry({}, async (registry, tmp) => {
+    await pushFiles(registry.host, "team/app", "v1", { "a.yaml": "a: 1\n" }, `${tmp}/w`);
+    const reference = `${registry.host}/team/app:v1`;
+    await Deno.writeTextFile(
+      `${tmp}/sync.yaml`,
+      `interval: 300ms\ntargets:\n  - reference: ${reference}\n    exec: "true"\n` +
+        `  - reference: ${reference}\n    exec: "exit 3"\n`,
+    );
+    const args = ["--config", `${tmp}/sync.yaml`, "--http", "127.0.0.1:0", "--log-format", "json"];
+    await withSync(args, async (sync) => {
+      const url = await sync.waitFor(
+        () => sync.logs().find((e) => e.msg === "listening")?.url as string | undefined,
+        "the HTTP server",
+      );
+      await sync.waitFor(
+        () => sync.ticks().filter((t) => t.status === "failed").length >= 2 || undefined,
+        "the second target's failures",
+      );
+      const response = await fetch(`${url}/healthz`);
+      const health = await response.json();
+      assert.equal(response.status, 503);
+      assert.deepEqual(
+        health.targets.map((t: TargetHealth) => [t.target, t.reference, t.healthy, t.lastError]),
+        [[0, reference, true, null], [1, reference, false, "the hook exited 3"]],
+      );
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      const changes = [
+        ...metrics.matchAll(
+          /^ocisync_sync_changes_total\{target="(\d)",reference="([^"]*)"\} (\d+)$/gm,
+        ),
+      ]
+        .map((m) => [m[1], m[2], m[3]]);
+      assert.deepEqual(changes, [["0", reference, "1"], ["1", reference, "0"]]);
     });
   });
 });
@@ -860,9 +902,9 @@ Deno.test("config, jitter and metrics: validation and formats", () => {
   assert.equal(metrics.health().healthy, true);
   assert.equal(metrics.health(Date.now() + 3001).healthy, false);
   const text = metrics.prometheus();
-  assert.match(text, /^ocisync_sync_ticks_total\{reference="r\\"1"\} 2$/m);
-  assert.match(text, /^ocisync_sync_failures_total\{reference="r\\"1"\} 1$/m);
-  assert.match(text, /^ocisync_sync_pulled_bytes_total\{reference="r\\"1"\} 20$/m);
+  assert.match(text, /^ocisync_sync_ticks_total\{target="0",reference="r\\"1"\} 2$/m);
+  assert.match(text, /^ocisync_sync_failures_total\{target="0",reference="r\\"1"\} 1$/m);
+  assert.match(text, /^ocisync_sync_pulled_bytes_total\{target="0",reference="r\\"1"\} 20$/m);
   assert.match(text, /^# TYPE ocisync_sync_changes_total counter$/m);
 });
 

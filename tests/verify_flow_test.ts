@@ -183,7 +183,9 @@ Deno.test("sync retagged to an unsigned image keeps current on the signed one an
 
       assert.match(
         metrics.prometheus(),
-        new RegExp(`ocisync_sync_verification_failures_total\\{reference="${reference}"\\} 2`),
+        new RegExp(
+          `ocisync_sync_verification_failures_total\\{target="0",reference="${reference}"\\} 2`,
+        ),
       );
       const [health] = metrics.health().targets;
       assert.equal(health.verificationFailures, 2);

@@ -1,9 +1,10 @@
 /**
  * A sync loop's health and metrics over HTTP, for Kubernetes probes and Prometheus:
  *
- * - `GET /healthz`: 200 while every reference's last successful tick is at most three of its
+ * - `GET /healthz`: 200 while every target's last successful tick is at most three of its
  *   intervals old, else 503; the body is a JSON {@linkcode HealthReport};
- * - `GET /metrics`: the Prometheus text format, per reference: ticks, changes, failures,
+ * - `GET /metrics`: the Prometheus text format, per target (labels `target`, its index, and
+ *   `reference`, as two targets may sync one reference): ticks, changes, failures,
  *   failures in a row, signature verifications refused, bytes pulled, the time of the last
  *   success, and the current digest (and the tag a policy picked) as labels of
  *   `ocisync_sync_info`.
@@ -69,8 +70,9 @@ export interface SyncTick {
   nextTickMs?: number;
 }
 
-/** A reference's counters. */
+/** A target's counters. */
 interface Counters {
+  reference: string;
   interval: number;
   ticks: number;
   changes: number;
@@ -85,12 +87,13 @@ interface Counters {
 }
 
 /**
- * One reference's health.
+ * One target's health.
  *
  * @example
  * ```ts
  * import type { TargetHealth } from "./http.ts";
  * const health: TargetHealth = {
+ *   target: 0,
  *   reference: "ghcr.io/acme/flows:prod",
  *   healthy: false,
  *   lastSuccess: null,
@@ -102,6 +105,8 @@ interface Counters {
  * ```
  */
 export interface TargetHealth {
+  /** The target's index in the list the metrics were made for: a `--config` file's, from 0. */
+  target: number;
   /** The reference, as written in full. */
   reference: string;
   /** Whether the last successful tick is at most three intervals old. */
@@ -133,13 +138,13 @@ export interface TargetHealth {
  * ```
  */
 export interface HealthReport {
-  /** Whether every reference is healthy. */
+  /** Whether every target is healthy. */
   healthy: boolean;
-  /** Each reference's health. */
+  /** Each target's health, in their order. */
   targets: TargetHealth[];
 }
 
-/** A reference is healthy while its last success is at most this many intervals old. */
+/** A target is healthy while its last success is at most this many intervals old. */
 const HEALTHY_INTERVALS = 3;
 
 /**
@@ -153,12 +158,16 @@ const HEALTHY_INTERVALS = 3;
  * ```
  */
 export class SyncMetrics {
-  #counters = new Map<string, Counters>();
+  #counters: Counters[] = [];
 
-  /** Metrics for `targets`, each with its interval in milliseconds. */
+  /**
+   * Metrics for `targets`, each with its interval in milliseconds. Two targets may have one
+   * reference (two platforms, two folders): each has its own counters, told apart by index.
+   */
   constructor(targets: { reference: string; interval: number }[]) {
     for (const { reference, interval } of targets) {
-      this.#counters.set(reference, {
+      this.#counters.push({
+        reference,
         interval,
         ticks: 0,
         changes: 0,
@@ -171,9 +180,11 @@ export class SyncMetrics {
   }
 
   /**
-   * Counts a tick. An aborted tick is not counted: it neither succeeded nor failed.
+   * Counts a tick of the target at index `target`; without it, of the one target with the
+   * tick's reference. An aborted tick is not counted: it neither succeeded nor failed.
    *
-   * @throws {TypeError} for a reference the metrics were not made for.
+   * @throws {TypeError} for a target the metrics were not made for, or without `target` when
+   * no target, or several, have the tick's reference.
    * @example
    * ```ts
    * import { SyncMetrics } from "./http.ts";
@@ -188,9 +199,8 @@ export class SyncMetrics {
    * });
    * ```
    */
-  record(tick: SyncTick): void {
-    const counters = this.#counters.get(tick.reference);
-    if (counters === undefined) throw new TypeError(`no metrics for ${tick.reference}`);
+  record(tick: SyncTick, target?: number): void {
+    const counters = this.#targetOf(tick.reference, target);
     if (tick.status === "aborted") return;
     counters.ticks++;
     counters.bytes += tick.bytes;
@@ -211,7 +221,7 @@ export class SyncMetrics {
   }
 
   /**
-   * The health of every reference at `now`.
+   * The health of every target at `now`.
    *
    * @example
    * ```ts
@@ -221,8 +231,9 @@ export class SyncMetrics {
    * ```
    */
   health(now: number = Date.now()): HealthReport {
-    const targets = [...this.#counters].map(([reference, c]): TargetHealth => ({
-      reference,
+    const targets = this.#counters.map((c, target): TargetHealth => ({
+      target,
+      reference: c.reference,
       healthy: c.lastSuccess !== undefined &&
         now - c.lastSuccess <= HEALTHY_INTERVALS * c.interval,
       lastSuccess: c.lastSuccess === undefined ? null : new Date(c.lastSuccess).toISOString(),
@@ -268,26 +279,48 @@ export class SyncMetrics {
     const lines: string[] = [];
     for (const [name, type, help, value] of families) {
       lines.push(`# HELP ocisync_sync_${name} ${help}`, `# TYPE ocisync_sync_${name} ${type}`);
-      for (const [reference, counters] of this.#counters) {
+      for (const [target, counters] of this.#counters.entries()) {
         const sample = value(counters);
         if (sample !== undefined) {
-          lines.push(`ocisync_sync_${name}{reference="${labelValue(reference)}"} ${sample}`);
+          lines.push(`ocisync_sync_${name}{${labels(target, counters)}} ${sample}`);
         }
       }
     }
     lines.push(
-      "# HELP ocisync_sync_info The last good digest of each reference, as a label.",
+      "# HELP ocisync_sync_info The last good digest of each target, as a label.",
       "# TYPE ocisync_sync_info gauge",
     );
-    for (const [reference, { digest, tag }] of this.#counters) {
+    for (const [target, counters] of this.#counters.entries()) {
+      const { digest, tag } = counters;
       if (digest === undefined) continue;
       const tagLabel = tag === undefined ? "" : `,tag="${labelValue(tag)}"`;
-      lines.push(
-        `ocisync_sync_info{reference="${labelValue(reference)}",digest="${digest}"${tagLabel}} 1`,
-      );
+      lines.push(`ocisync_sync_info{${labels(target, counters)},digest="${digest}"${tagLabel}} 1`);
     }
     return `${lines.join("\n")}\n`;
   }
+
+  /** The counters of the target at `index`, else of the one target with `reference`. */
+  #targetOf(reference: string, index: number | undefined): Counters {
+    if (index !== undefined) {
+      const counters = this.#counters[index];
+      if (counters === undefined) throw new TypeError(`no metrics for target ${index}`);
+      return counters;
+    }
+    const found = this.#counters.filter((c) => c.reference === reference);
+    if (found.length !== 1) {
+      throw new TypeError(
+        found.length === 0
+          ? `no metrics for ${reference}`
+          : `${found.length} targets have ${reference}: give the tick's target`,
+      );
+    }
+    return found[0];
+  }
+}
+
+/** The labels of a target's samples: its index, then its reference. */
+function labels(target: number, counters: Counters): string {
+  return `target="${target}",reference="${labelValue(counters.reference)}"`;
 }
 
 function labelValue(value: string): string {

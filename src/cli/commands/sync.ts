@@ -201,7 +201,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<number | unde
       try {
         for await (const tick of ticks) {
           if (tick.status === "aborted") abandoned = true;
-          metrics.record(tick);
+          metrics.record(tick, i);
           log(() => tickFields(tick), () => tickText(tick));
         }
       } catch (error) {
