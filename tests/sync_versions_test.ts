@@ -148,3 +148,67 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "sync as root refuses a config, key or trusted root that another user could change; no hook runs",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    // The config names the hooks root runs, and the folders it writes; a key decides what root
+    // delivers as verified. A config of mode 0666 in another user's folder ran their hook as root.
+    const tmp = await Deno.makeTempDir({ prefix: "ocisync-sync-config-" });
+    try {
+      await Deno.mkdir(`${tmp}/src`);
+      await Deno.writeTextFile(`${tmp}/src/a.yaml`, "a: 1\n");
+      await ocisyncOk(["push", `oci:${tmp}/layout:v1`, `${tmp}/src`]);
+      const theirs = `${tmp}/theirs`;
+      await Deno.mkdir(theirs);
+      await Deno.chown(theirs, 65534, 65534);
+      const config = (name: string) =>
+        `targets:\n  - reference: oci:${tmp}/layout:v1\n    exec: touch ${tmp}/ran-${name}\n`;
+      const write = async (path: string, name: string, mode: number, uid = 0) => {
+        await Deno.writeTextFile(path, config(name));
+        await Deno.chmod(path, mode);
+        await Deno.chown(path, uid, uid);
+        return path;
+      };
+      const cases: [string, string, RegExp][] = [
+        ["theirs", await write(`${tmp}/theirs.yaml`, "theirs", 0o644, 65534), /owned by uid 65534/],
+        ["open", await write(`${tmp}/open.yaml`, "open", 0o666), /others than root \(mode 666\)/],
+        [
+          "folder",
+          await write(`${theirs}/sync.yaml`, "folder", 0o644),
+          /theirs can be replaced by another user: its folder is owned by uid 65534/,
+        ],
+      ];
+      await write(`${theirs}/led.yaml`, "led", 0o644);
+      await Deno.symlink(`${theirs}/led.yaml`, `${tmp}/led.yaml`);
+      cases.push(["led", `${tmp}/led.yaml`, /theirs can be replaced by another user/]);
+      for (const [name, path, why] of cases) {
+        const refused = expectExit(await ocisync(["sync", "--config", path, "--once"]), 2);
+        assert.match(refused.stderr, /refusing to read the config .* as root: /, name);
+        assert.match(refused.stderr, why, name);
+        assert.equal(await Deno.lstat(`${tmp}/ran-${name}`).then(() => true, () => false), false);
+      }
+
+      const key = `${tmp}/cosign.pub`;
+      await Deno.writeTextFile(key, "not read\n");
+      await Deno.chown(key, 65534, 65534);
+      const keyed = await write(`${tmp}/keyed.yaml`, "keyed", 0o644);
+      await Deno.writeTextFile(keyed, `verifyKey: ${key}\n`, { append: true });
+      const untrusted = expectExit(await ocisync(["sync", "--config", keyed, "--once"]), 2);
+      assert.match(
+        untrusted.stderr,
+        /refusing to trust .*cosign\.pub as root: .*owned by uid 65534/,
+      );
+      const flag = ["sync", `oci:${tmp}/layout:v1`, "--events", "--once", "--verify-key", key];
+      assert.match(expectExit(await ocisync(flag), 2).stderr, /refusing to trust/);
+
+      // Root's own config, in root's folder, runs.
+      await ocisyncOk(["sync", "--config", await write(`${tmp}/ok.yaml`, "ok", 0o644), "--once"]);
+      assert.equal(await Deno.lstat(`${tmp}/ran-ok`).then(() => true, () => false), true);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});

@@ -136,6 +136,53 @@ export async function refuseReplaceableAsRoot(
   if (why !== undefined) throw refusal(why);
 }
 
+/**
+ * Why a user other than root could change the file `path`, or replace it, a link to it, or a
+ * folder or link on its way; undefined when none can, or when it does not exist. Ask it as
+ * root before acting on what the file says (a config whose hooks root runs, a key it trusts).
+ *
+ * @example
+ * ```ts
+ * import { changeableBy } from "./shielded.ts";
+ * await changeableBy("/etc/hostname"); // undefined
+ * ```
+ */
+export async function changeableBy(path: string, links = 0): Promise<string | undefined> {
+  const folder = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
+  const way = await replaceableBy(folder);
+  if (way !== undefined) return way;
+  const info = await lstatOrUndefined(path);
+  if (info === undefined) return undefined;
+  if (info.uid !== 0) return `${path} is owned by uid ${info.uid}`;
+  if (info.isSymlink) {
+    if (links >= MAX_LINKS) return `${path} leads through more than ${MAX_LINKS} links`;
+    const target = await Deno.readLink(path);
+    return await changeableBy(target.startsWith("/") ? target : `${folder}/${target}`, links + 1);
+  }
+  const mode = info.mode! & 0o7777;
+  if (mode & 0o022) return `${path} may be written by others than root (mode ${mode.toString(8)})`;
+  return undefined;
+}
+
+/**
+ * As root, throws what `refusal` makes of why another user could change the file `path`
+ * ({@linkcode changeableBy}); for another user, nothing: they act with their own rights.
+ *
+ * @example
+ * ```ts
+ * import { refuseChangeableAsRoot } from "./shielded.ts";
+ * await refuseChangeableAsRoot("/etc/ocisync/sync.yaml", (why) => new Error(`refused: ${why}`));
+ * ```
+ */
+export async function refuseChangeableAsRoot(
+  path: string,
+  refusal: (why: string) => Error,
+): Promise<void> {
+  if (processUid() !== 0) return;
+  const why = await changeableBy(path);
+  if (why !== undefined) throw refusal(why);
+}
+
 /** The most links followed for one path, as Linux's MAXSYMLINKS. */
 const MAX_LINKS = 40;
 

@@ -35,6 +35,7 @@ import {
   webhookOutput,
 } from "../../sync/mod.ts";
 import { DEFAULT_MAX_EVENTS_SIZE, DEFAULT_MAX_EXTRACT_SIZE, syncSpec } from "../specs.ts";
+import { refuseChangeableAsRoot } from "../../fs/shielded.ts";
 import { SignatureError } from "../../trust/errors.ts";
 import { openVerifier } from "../../trust/verifier.ts";
 export { syncSpec } from "../specs.ts";
@@ -134,6 +135,16 @@ export async function sync(args: ParsedArgs, out: Output): Promise<number | unde
   });
   const states = await openStates(targets, out);
   // Keys and trusted roots are read once, before the first tick: a bad one stops start-up.
+  for (const { verify } of targets) {
+    for (const path of [...verify?.verifyKeys ?? [], verify?.trustedRoot ?? []].flat()) {
+      await refuseChangeableAsRoot(path, (why) =>
+        new UsageError(
+          `refusing to trust ${path} as root: ${why}, so that user could choose what root ` +
+            "delivers as verified",
+          { hint: "keep keys and trusted roots in a folder only root can change, owned by root" },
+        ));
+    }
+  }
   const verifiers = await Promise.all(
     targets.map((t) => t.verify ? openVerifier(t.verify) : Promise.resolve(undefined)),
   );
@@ -254,6 +265,14 @@ async function syncTargets(args: ParsedArgs): Promise<SyncTargetConfig[]> {
       hint: `set ${given} in ${file}, for a target or at the top for all`,
     });
   }
+  await refuseChangeableAsRoot(file, (why) =>
+    new UsageError(
+      `refusing to read the config ${file} as root: ${why}, so that user could choose the ` +
+        "hooks root runs and where it writes",
+      {
+        hint: "keep the config in a folder only root can change, owned by root, mode 0644 or less",
+      },
+    ));
   let text: string;
   try {
     text = await Deno.readTextFile(file);
