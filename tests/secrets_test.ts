@@ -268,3 +268,91 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a webhook is named by its origin only: the secret in its path shows in no tick line, -v line or error", async () => {
+  // Slack's and Discord's webhooks carry their secret in the path, which the tick line, the
+  // request log and /healthz's lastError showed whole.
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-webhook-" });
+  const hook = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => new Response("no such hook", { status: 404 }),
+  );
+  try {
+    await writeTree(`${tmp}/src`, TREE);
+    assert.equal((await ocisync(["push", `oci:${tmp}/layout:v1`, `${tmp}/src`])).code, 0);
+    const secrets = ["XsEcReTsLaCkToKeN", "B0BBB", "qsecret"];
+    const path = "/services/T0AAA/B0BBB/XsEcReTsLaCkToKeN?token=qsecret";
+    const sync = (origin: string) =>
+      ocisync([
+        ...["sync", `oci:${tmp}/layout:v1`, "--once", "-v", "--retries", "0"],
+        ...["--timeout", "2s", "--webhook", `${origin}${path}`],
+      ]);
+    const origin = `http://127.0.0.1:${hook.addr.port}`;
+    const refused = await sync(origin);
+    assert.equal(refused.code, 1, shown(refused));
+    assert.match(refused.stderr, new RegExp(`the webhook ${origin} answered 404`));
+    assert.match(refused.stderr, new RegExp(`POST ${origin} -> 404`));
+    // Nothing listens: the transport's own error.
+    await hook.shutdown();
+    const down = await sync(origin);
+    assert.equal(down.code, ExitCode.Network, shown(down));
+    assert.match(down.stderr, new RegExp(`the webhook: POST ${origin}: cannot connect`));
+    for (const result of [refused, down]) {
+      for (const secret of secrets) assert.ok(!result.stderr.includes(secret), shown(result));
+    }
+  } finally {
+    await hook.shutdown().catch(() => {});
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("a webhook over HTTPS trusts --ca-file, as the registry does", async () => {
+  requireTool("openssl", "openssl");
+  const address = "127.0.0.2";
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-webhook-tls-" });
+  await runOk("openssl", [
+    ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
+    ...["-keyout", `${tmp}/key.pem`, "-out", `${tmp}/cert.pem`, "-days", "1"],
+    ...["-subj", "/CN=ocisync-test-webhook", "-addext", `subjectAltName=IP:${address}`],
+    ...["-addext", "basicConstraints=critical,CA:FALSE"],
+  ]);
+  const received: unknown[] = [];
+  const hook = Deno.serve({
+    hostname: address,
+    port: 0,
+    cert: await Deno.readTextFile(`${tmp}/cert.pem`),
+    key: await Deno.readTextFile(`${tmp}/key.pem`),
+    onListen: () => {},
+  }, async (request) => {
+    received.push(await request.json());
+    return new Response(null, { status: 204 });
+  });
+  try {
+    await writeTree(`${tmp}/src`, TREE);
+    assert.equal((await ocisync(["push", `oci:${tmp}/layout:v1`, `${tmp}/src`])).code, 0);
+    const url = `https://${address}:${hook.addr.port}/hook`;
+    const sync = (...args: string[]) =>
+      ocisync([
+        "sync",
+        `oci:${tmp}/layout:v1`,
+        "--once",
+        "--retries",
+        "0",
+        "--webhook",
+        url,
+        ...args,
+      ]);
+    const untrusted = await sync();
+    assert.equal(untrusted.code, ExitCode.Network, shown(untrusted));
+    assert.match(
+      untrusted.stderr,
+      /hint: trust the webhook's certificate authority \(--ca-file FILE\)/,
+    );
+    const trusted = await sync("--ca-file", `${tmp}/cert.pem`);
+    assert.equal(trusted.code, 0, shown(trusted));
+    assert.equal(received.length, 1);
+  } finally {
+    await hook.shutdown();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

@@ -38,7 +38,8 @@ import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
 import { TITLE_ANNOTATION } from "../oci/annotations.ts";
 import { type LayerOperation, pull, STAGING_PREFIX } from "../pull/mod.ts";
-import { discardBody, redactUrl, Transport } from "../remote/transport.ts";
+import { discardBody, type HttpResponse, Transport } from "../remote/transport.ts";
+import { replaceUrls } from "../remote/transport/redact.ts";
 import { abortable } from "../remote/transport/fetch.ts";
 import { readBounded } from "../streams/mod.ts";
 import type { SyncStateEntry } from "./state.ts";
@@ -770,14 +771,18 @@ export interface WebhookOutputOptions {
   retries?: number;
   /** Milliseconds to wait for the answer. Default 30 000. */
   timeout?: number;
-  /** Receives one line per request and per retry, with the URL's secrets redacted. */
+  /** A PEM file of certificate authorities to trust besides the system's, for an HTTPS URL. */
+  caFile?: string;
+  /** Receives one line per request and per retry, naming the URL's origin only. */
   log?: (line: string) => void;
 }
 
 /**
  * `POST`s a JSON summary of each change to `url`: `{"reference","digest","previous","paths",
- * "syncedAt"}`, and `"tag"` with a tag policy. Network errors, 408, 429 and 5xx are retried with backoff; any answer other
- * than 2xx after that fails the tick. The URL's query and user info never appear in errors.
+ * "syncedAt"}`, and `"tag"` with a tag policy. Network errors, 408, 429 and 5xx are retried with
+ * backoff; any answer other than 2xx after that fails the tick. Errors and log lines name the
+ * URL's origin (`https://hooks.slack.com:443`) only: a webhook's path often holds its secret
+ * (Slack's `/services/T…/B…/SECRET`, Discord's `/api/webhooks/ID/TOKEN`).
  *
  * @example
  * ```ts
@@ -786,7 +791,12 @@ export interface WebhookOutputOptions {
  * ```
  */
 export function webhookOutput(url: URL, options: WebhookOutputOptions = {}): SyncOutput {
-  const transport = new Transport({ retries: 3, ...options });
+  const { log } = options;
+  const transport = new Transport({
+    retries: 3,
+    ...options,
+    ...(log ? { log: (line: string) => log(originsOnly(line)) } : {}),
+  });
   return {
     id: `webhook:${url.href}`,
     async apply(change) {
@@ -798,23 +808,49 @@ export function webhookOutput(url: URL, options: WebhookOutputOptions = {}): Syn
         paths: change.paths,
         syncedAt: new Date().toISOString(),
       };
-      const response = await transport.fetch({
-        method: "POST",
-        url,
-        headers: { "content-type": "application/json" },
-        body: new TextEncoder().encode(JSON.stringify(summary)),
-        // A stop ends the wait for the answer, or before a retry: the tick is not recorded,
-        // so the next run delivers the change again.
-        signal: change.signal,
-      });
+      let response: HttpResponse;
+      try {
+        response = await transport.fetch({
+          method: "POST",
+          url,
+          headers: { "content-type": "application/json" },
+          body: new TextEncoder().encode(JSON.stringify(summary)),
+          // A stop ends the wait for the answer, or before a retry: the tick is not recorded,
+          // so the next run delivers the change again.
+          signal: change.signal,
+        });
+      } catch (error) {
+        throw error instanceof NetworkError ? webhookNetworkError(error) : error;
+      }
       await discardBody(response);
       if (response.status >= 200 && response.status < 300) return;
-      const message = `the webhook ${redactUrl(url)} answered ${response.status}`;
+      const message = `the webhook ${url.origin} answered ${response.status}`;
       throw response.status === 429 || response.status >= 500
         ? new NetworkError(message)
         : new OcisyncError(message);
     },
   };
+}
+
+/** `text` with each URL in it cut to its origin: no user info, path or query. */
+function originsOnly(text: string): string {
+  return replaceUrls(text, (match) => URL.parse(match)?.origin ?? "(url)");
+}
+
+/**
+ * The transport's error for a webhook's request, naming the origin only, with a hint for a
+ * webhook: the transport's speaks of a registry, and of plain HTTP, which the URL's scheme
+ * decides here.
+ */
+function webhookNetworkError(error: NetworkError): NetworkError {
+  const plainHttp = error.option === "plainHttp";
+  const hint = plainHttp
+    ? "if it serves plain HTTP, give the webhook's URL with http://"
+    : error.hint?.replaceAll("registry", "webhook");
+  return new NetworkError(`the webhook: ${originsOnly(error.message)}`, {
+    ...(hint === undefined ? {} : { hint: originsOnly(hint) }),
+    ...(plainHttp || error.option === undefined ? {} : { option: error.option }),
+  });
 }
 
 function trimSlashes(path: string): string {

@@ -332,8 +332,8 @@ function outputsOf(
     );
   }
   if (target.webhook !== undefined) {
-    const { retries, timeout, log } = context.registry;
-    outputs.push(webhookOutput(target.webhook, { retries, timeout, log }));
+    const { retries, timeout, caFile, log } = context.registry;
+    outputs.push(webhookOutput(target.webhook, { retries, timeout, caFile, log }));
   }
   return outputs;
 }
