@@ -630,6 +630,28 @@ Deno.test("--config: two targets of one reference have their own /healthz entry 
   });
 });
 
+Deno.test("--http on an address in use is a usage error naming it and --http, before any tick", async () => {
+  // It was exit 1 and a bare "Address already in use (os error 98)".
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-sync-http-" });
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const { port } = taken.addr;
+    const args = ["sync", `oci:${tmp}/none:v1`, "-o", `${tmp}/out`, "--once"];
+    const result = await ocisync([...args, "--http", `127.0.0.1:${port}`]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `^ocisync: error: cannot serve /healthz and /metrics on 127\\.0\\.0\\.1:${port}: ` +
+          `Address already in use.*\\nhint: .*\\(--http\\)\\n$`,
+      ),
+    );
+  } finally {
+    taken.close();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 Deno.test("--exec: the hook's environment; a failing or stopped hook keeps the state", async () => {
   await withRegistry({}, async (registry, tmp) => {
     await pushFiles(registry.host, "team/app", "live", { "a.yaml": "a: 1\n" }, `${tmp}/w`);

@@ -415,7 +415,8 @@ const RESTART_PAUSE_MAX_MS = 30_000;
  * that fails (a flood of connections can use up the process's file descriptors) is reported to
  * `onError` and started again after a pause, instead of ending the process.
  *
- * @throws when it cannot start at first (the address is in use).
+ * @throws {UsageError} when it cannot listen on the address at first (in use, not this host's,
+ * or a port this user may not bind); what else keeps it from starting at first.
  * @example
  * ```ts
  * import { serveSyncHttp, SyncMetrics } from "./http.ts";
@@ -431,7 +432,13 @@ export function serveSyncHttp(options: SyncHttpOptions): SyncHttpServer {
   const abort = () => stop.abort();
   options.signal?.addEventListener("abort", abort, { once: true });
   if (options.signal?.aborted) stop.abort();
-  let server = serveOnce(options, stop.signal);
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = serveOnce(options, stop.signal);
+  } catch (error) {
+    options.signal?.removeEventListener("abort", abort);
+    throw listenError(options.address, error);
+  }
   const finished = (async () => {
     for (let pause = RESTART_PAUSE_MS;; pause = Math.min(2 * pause, RESTART_PAUSE_MAX_MS)) {
       try {
@@ -462,6 +469,20 @@ export function serveSyncHttp(options: SyncHttpOptions): SyncHttpServer {
       await finished;
     },
   };
+}
+
+/** The error to throw for `error`: a usage error when the address is what is wrong. */
+function listenError(address: ListenAddress, error: unknown): unknown {
+  const errors = Deno.errors;
+  const wrongAddress = error instanceof errors.AddrInUse ||
+    error instanceof errors.AddrNotAvailable || error instanceof errors.PermissionDenied;
+  if (!wrongAddress) return error;
+  const { hostname, port } = address;
+  const shown = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+  return new UsageError(`cannot serve /healthz and /metrics on ${shown}: ${error.message}`, {
+    hint: "give another address, or stop what listens there",
+    option: "http",
+  });
 }
 
 /** One server over `Deno.serve`, until `signal` aborts or it fails. */
