@@ -318,3 +318,34 @@ Deno.test("a layer title with a line break cannot forge a line of the sync's log
     for (const line of result.stderr.split("\n")) assert.ok(!line.startsWith(forged), line);
   });
 });
+
+Deno.test("sync --exec-timeout stops a hook that runs too long, and fails the tick, even if it exits 0 on SIGTERM", async () => {
+  await withTemp(async (tmp) => {
+    await writeIndexLayout(`${tmp}/layout`);
+    const reference = `oci:${tmp}/layout:v1`;
+    const state = `${tmp}/state.json`;
+    for (const hook of ["sleep 600", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]) {
+      const started = Date.now();
+      const run = await ocisync([
+        "sync",
+        reference,
+        "--once",
+        "--platform",
+        "linux/amd64",
+        "--state",
+        state,
+        "--exec",
+        hook,
+        "--exec-timeout",
+        "1s",
+      ]);
+      assert.notEqual(run.code, 0, run.stderr);
+      assert.match(run.stderr, /the hook ran past its timeout of 1s and/);
+      assert.ok(Date.now() - started < 20_000, "stopped, not waited out");
+      assert.equal(await Deno.lstat(state).then(() => true, () => false), false, "not recorded");
+    }
+    const lone = await ocisync(["sync", reference, "--once", "--events", "--exec-timeout", "1s"]);
+    assert.equal(lone.code, 2, lone.stderr);
+    assert.match(lone.stderr, /--exec-timeout needs --exec/);
+  });
+});

@@ -505,6 +505,12 @@ export const syncSpec: CommandSpec = {
       description: "run CMD with sh after each change; OCISYNC_REF, OCISYNC_DIGEST, OCISYNC_DIR",
     },
     {
+      name: "exec-timeout",
+      type: "string",
+      value: "DURATION",
+      description: "stop the --exec hook (SIGTERM, then SIGKILL) and fail the tick after DURATION",
+    },
+    {
       name: "webhook",
       type: "string",
       value: "URL",

@@ -97,6 +97,8 @@ export interface SyncTargetConfig {
   keep: number;
   /** A shell command to run after each change. */
   exec?: string;
+  /** Milliseconds the `exec` hook may run; none when absent. */
+  execTimeout?: number;
   /** A URL to `POST` a summary of each change to. */
   webhook?: URL;
   /** Follow the highest matching tag (`semver`, `tagRegex`); the reference then has no tag. */
@@ -147,6 +149,7 @@ export type SyncTargetKey =
   | "output"
   | "keep"
   | "exec"
+  | "execTimeout"
   | "webhook"
   | "semver"
   | "tagRegex"
@@ -176,6 +179,7 @@ const TARGET_KEYS: Record<SyncTargetKey, "string" | "boolean" | "list"> = {
   output: "string",
   keep: "string",
   exec: "string",
+  execTimeout: "string",
   webhook: "string",
   semver: "string",
   tagRegex: "string",
@@ -292,6 +296,15 @@ export function syncTargetConfig(
     throw new UsageError(`${name("encoding")} must be utf-8 or base64, not "${encoding}"`);
   }
   const events = flag("events") ?? false;
+  const exec = text("exec");
+  const execTimeoutText = text("execTimeout");
+  const execTimeout = execTimeoutText === undefined
+    ? undefined
+    : parseDuration(execTimeoutText, name("execTimeout"));
+  if (execTimeout !== undefined && exec === undefined) {
+    throw new UsageError(`${name("execTimeout")} needs ${name("exec")}: it bounds the hook`);
+  }
+  if (execTimeout === 0) throw new UsageError(`${name("execTimeout")} must be more than 0`);
   const platform = text("platform");
   const webhook = text("webhook");
   const webhookUrl = webhook === undefined ? undefined : URL.parse(webhook);
@@ -382,7 +395,8 @@ export function syncTargetConfig(
     encoding,
     output,
     keep: parseWholeNumber(text("keep") ?? SYNC_DEFAULTS.keep, name("keep"), POSITIVE_BOUNDS),
-    exec: text("exec"),
+    exec,
+    ...(execTimeout === undefined ? {} : { execTimeout }),
     webhook: webhookUrl,
     ...(tagPolicy ? { tagPolicy } : {}),
     ...(wantsVerification(verify) ? { verify } : {}),

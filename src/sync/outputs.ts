@@ -683,6 +683,11 @@ export interface ExecOutputOptions
    * `SIGTERM`; then the group gets `SIGKILL`. Default 10 000, as `docker stop` waits.
    */
   killAfter?: number;
+  /**
+   * Milliseconds a hook may run: then its process group is stopped as on a stop of the loop,
+   * and the tick fails. None by default: a hook that never ends holds its target's loop.
+   */
+  timeout?: number;
 }
 
 /**
@@ -735,9 +740,15 @@ export function execOutput(command: string, options: ExecOutputOptions = {}): Sy
       };
       let kill: ReturnType<typeof setTimeout> | undefined;
       const stop = () => {
+        if (kill !== undefined) return;
         signalGroup("SIGTERM");
         kill = setTimeout(() => signalGroup("SIGKILL"), options.killAfter ?? 10_000);
       };
+      let timedOut = false;
+      const limit = options.timeout === undefined ? undefined : setTimeout(() => {
+        timedOut = true;
+        stop();
+      }, options.timeout);
       change.signal.addEventListener("abort", stop, { once: true });
       let status: Deno.CommandStatus;
       try {
@@ -745,9 +756,13 @@ export function execOutput(command: string, options: ExecOutputOptions = {}): Sy
       } finally {
         change.signal.removeEventListener("abort", stop);
         clearTimeout(kill);
+        clearTimeout(limit);
       }
-      if (!status.success) {
-        const how = status.signal ? `was stopped by ${status.signal}` : `exited ${status.code}`;
+      if (timedOut || !status.success) {
+        const ended = status.signal ? `was stopped by ${status.signal}` : `exited ${status.code}`;
+        const how = timedOut
+          ? `ran past its timeout of ${options.timeout! / 1000}s and ${ended}`
+          : ended;
         // Not the command itself, which may hold a token: the message goes to logs and /healthz.
         throw new OcisyncError(`the hook ${how}`, {
           hint: "the state stays at the last good digest: the next tick runs the hook again",

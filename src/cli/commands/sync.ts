@@ -51,6 +51,7 @@ const TARGET_OPTIONS: SyncTargetKey[] = [
   "output",
   "keep",
   "exec",
+  "execTimeout",
   "webhook",
   "semver",
   "tagRegex",
@@ -328,7 +329,12 @@ function outputsOf(
   if (target.exec !== undefined) {
     const { layerMediaTypes, layerOperation } = target;
     outputs.push(
-      execOutput(target.exec, { directory: target.output, layerMediaTypes, layerOperation }),
+      execOutput(target.exec, {
+        directory: target.output,
+        layerMediaTypes,
+        layerOperation,
+        timeout: target.execTimeout,
+      }),
     );
   }
   if (target.webhook !== undefined) {
