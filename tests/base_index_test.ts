@@ -201,3 +201,38 @@ Deno.test("base index: a platform listed twice is the base's fault, exit 5, unle
     ).layers[0].digest;
     assert.equal(arm.layers[0].digest, firstLayer, shown(all));
   }));
+
+Deno.test("base: a layout base's path is in no pushed byte; any spelling of it gives one digest", () =>
+  withTmp(async (tmp) => {
+    const base = await layout(`${tmp}/base`);
+    await base.tag(
+      await base.index([[await base.image(AMD64, "amd64"), AMD64], [
+        await base.image(ARM64, "arm64"),
+        ARM64,
+      ]]),
+    );
+    const digests = [];
+    for (
+      const [i, spelling] of [`oci:${tmp}/base:v1`, "oci:base:v1", "oci:./base/:v1"].entries()
+    ) {
+      for (
+        const platform of ["linux/amd64", "linux/amd64,linux/arm64", "linux/arm64,linux/amd64"]
+      ) {
+        const pushed = await ocisync(
+          ["push", `oci:${tmp}/out${i}:v1`, "flows", "--base", spelling, "--platform", platform],
+          { cwd: tmp },
+        );
+        expectExit(pushed, 0);
+        const index = JSON.parse(await Deno.readTextFile(`${tmp}/out${i}/index.json`));
+        const digest: string = index.manifests.find((m: Descriptor) =>
+          m.annotations?.["org.opencontainers.image.ref.name"] === "v1"
+        ).digest;
+        digests.push(`${platform.split(",").sort()}: ${digest}`);
+        const bytes = await Deno.readTextFile(`${tmp}/out${i}/blobs/sha256/${digest.slice(7)}`);
+        assert.ok(!bytes.includes(tmp), `no path in ${bytes}`);
+        assert.ok(!bytes.includes("org.opencontainers.image.base.name"), bytes);
+        assert.match(bytes, /org\.opencontainers\.image\.base\.digest/);
+      }
+    }
+    assert.equal(new Set(digests).size, 2, digests.join("\n"));
+  }));

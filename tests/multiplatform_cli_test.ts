@@ -170,6 +170,8 @@ Deno.test("multiplatform CLI: push --base INDEX --platform all appends a layer t
     assert.match(human.stdout, /^pushed \S+\/app\/two@sha256:[0-9a-f]{64} \(index\)\n/);
     assert.match(human.stdout, /\n {2}image {3}linux\/arm64\/v8 sha256:/);
     assert.match(human.stdout, /\n {2}blobs {3}\d+ uploaded/);
+    // Named in either order, the platforms come in the base index's order: one index.
+    assert.equal(sha256Digest(await rawManifest(registry, "app/two", "1")), report.digest);
 
     const usage = await Promise.all([
       push("app/x:1", "--keep-index-entries"),

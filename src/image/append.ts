@@ -36,6 +36,7 @@
  */
 import { BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION } from "../oci/annotations.ts";
 import { MediaType } from "../oci/mediatypes.ts";
+import { parseReference } from "../ref/mod.ts";
 import type { Descriptor, ImageConfig, Manifest } from "../oci/types.ts";
 import { historyEntry } from "./build.ts";
 import { type ConfigEdits, editConfig } from "./edit.ts";
@@ -118,10 +119,30 @@ export function appendPlan(
   return planImage(
     editConfig(config, options.edits ?? {}),
     [...baseBlobs, ...layers.map((layer) => fileBlob(layer.descriptor, layer.path))],
-    {
-      [BASE_NAME_ANNOTATION]: base.name,
-      [BASE_DIGEST_ANNOTATION]: base.descriptor.digest,
-      ...options.annotations,
-    },
+    { ...baseAnnotations(base), ...options.annotations },
   );
+}
+
+/**
+ * The annotations that name a base image: `org.opencontainers.image.base.digest`, and
+ * `.base.name` for a registry's image. A layout's or an archive's name is a path on this
+ * machine: it would put the checkout's place in a pushed byte, and give each place its own
+ * digest, so it is left out; the digest names the base all the same.
+ *
+ * @example
+ * ```ts
+ * import { baseAnnotations } from "./append.ts";
+ * const digest = `sha256:${"0".repeat(64)}` as const;
+ * baseAnnotations({ name: "oci:/home/me/base:v1", descriptor: { mediaType: "", digest, size: 0 } });
+ * // only org.opencontainers.image.base.digest
+ * ```
+ */
+export function baseAnnotations(
+  base: { name: string; descriptor: Descriptor },
+): Record<string, string> {
+  const registry = parseReference(base.name).kind === "registry";
+  return {
+    ...(registry ? { [BASE_NAME_ANNOTATION]: base.name } : {}),
+    [BASE_DIGEST_ANNOTATION]: base.descriptor.digest,
+  };
 }

@@ -28,7 +28,12 @@
  */
 import type { Digest } from "../digest/mod.ts";
 import { IntegrityError, NotFoundError, UsageError } from "../errors/mod.ts";
-import { type AppendOptions, appendPlan, type BaseImage } from "../image/append.ts";
+import {
+  type AppendOptions,
+  appendPlan,
+  baseAnnotations,
+  type BaseImage,
+} from "../image/append.ts";
 import { fetchConfigBytes } from "../image/config.ts";
 import { type PreparedLayer, targetBlob } from "../image/blob.ts";
 import { type ImagePlan, type IndexPlan, indexPlan } from "../image/plan.ts";
@@ -38,7 +43,6 @@ import {
   normalizePlatform,
   selectManifest,
 } from "../image/platform.ts";
-import { BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION } from "../oci/annotations.ts";
 import type { Target } from "../oci/target.ts";
 import { type Descriptor, type Index, parseManifestOrIndex, type Platform } from "../oci/types.ts";
 import { fetchBase, fetchBaseEntry } from "../pull/read.ts";
@@ -295,9 +299,14 @@ export async function appendToIndex(
     if (platforms.length === 0) throw new UsageError("no platform to append to");
     requireBasePlatforms(baseIndex, platforms);
   }
+  // In the base index's order, whatever order the platforms were named in: one set of
+  // platforms, one index digest, as `copy --platform` gives.
+  const position = (base: BaseImage) =>
+    baseIndex.index?.manifests.findIndex((entry) => entry.digest === base.descriptor.digest) ?? 0;
   const bases = platforms === "all"
     ? await baseIndex.images()
-    : await Promise.all(platforms.map((platform) => baseIndex.image(platform)));
+    : (await Promise.all(platforms.map((platform) => baseIndex.image(platform))))
+      .sort((a, b) => position(a) - position(b));
   const images = bases.map((base) => ({
     ...appendPlan(base, layers, append),
     entry: { platform: platformOf(base) },
@@ -325,11 +334,7 @@ export function baseIndexAnnotations(
   base: Pick<OpenedBaseIndex, "name" | "descriptor">,
   annotations: Record<string, string> = {},
 ): Record<string, string> {
-  return {
-    [BASE_NAME_ANNOTATION]: base.name,
-    [BASE_DIGEST_ANNOTATION]: base.descriptor.digest,
-    ...annotations,
-  };
+  return { ...baseAnnotations(base), ...annotations };
 }
 
 /** Plans of the base index's other entries, to write as they are; nested indexes are left out. */
