@@ -141,6 +141,35 @@ test(
 );
 
 test(
+  "pull into an empty folder keeps a file put there while the pull ran, and says so",
+  undefined,
+  () =>
+    withScratch(async (tmp) => {
+      await tarImage(tmp, [[{ type: "file", name: "app.txt" }]]);
+      await Deno.mkdir(`${tmp}/out`);
+      let written = false;
+      const pulled = pullLayout(tmp, `${tmp}/out`, () => {
+        // The folder was empty when the pull began; the user's app writes into it meanwhile.
+        if (!written) Deno.writeTextFileSync(`${tmp}/out/report.txt`, "the user's\n");
+        written = true;
+      });
+      await assert.rejects(pulled, (error: Error) => {
+        assert.match(error.message, /was empty when the pull began, and something was put in it/);
+        return true;
+      });
+      assert.equal(await Deno.readTextFile(`${tmp}/out/report.txt`), "the user's\n");
+      assert.deepEqual([...Deno.readDirSync(`${tmp}/out`)].map((e) => e.name), ["report.txt"]);
+      assert.deepEqual(stagingIn(tmp), [], "no staging folder is left behind");
+      // Pulled again, the image is merged in beside it.
+      await pullLayout(tmp, `${tmp}/out`, () => {});
+      assert.deepEqual([...Deno.readDirSync(`${tmp}/out`)].map((e) => e.name).sort(), [
+        "app.txt",
+        "report.txt",
+      ]);
+    }),
+);
+
+test(
   "pull as root into a folder another user owns stages where that user cannot swap it",
   notRoot,
   () =>
