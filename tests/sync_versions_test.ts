@@ -212,3 +212,73 @@ Deno.test({
     }
   },
 });
+
+Deno.test("sync -o: a prune cut short leaves no part of a version under its name; a rollback gets it whole", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-prune-kill-" });
+  try {
+    // A version of 60 folders of 150 files: its removal takes long enough to be cut.
+    for (let d = 0; d < 60; d++) {
+      await Deno.mkdir(`${tmp}/a/d${d}`, { recursive: true });
+      for (let f = 0; f < 150; f++) await Deno.writeTextFile(`${tmp}/a/d${d}/f${f}`, `${d}/${f}\n`);
+    }
+    for (const name of ["b", "c"]) {
+      await Deno.mkdir(`${tmp}/${name}`);
+      await Deno.writeTextFile(`${tmp}/${name}/only.txt`, `${name}\n`);
+    }
+    for (const name of ["a", "b", "c"]) {
+      await ocisyncOk(["push", `oci:${tmp}/layout:${name}`, `${tmp}/${name}`]);
+    }
+    const sync = (tag: string) => [
+      "sync",
+      `oci:${tmp}/layout:${tag}`,
+      "--once",
+      "-o",
+      `${tmp}/out`,
+      "--keep",
+      "1",
+    ];
+    await ocisyncOk(sync("a"));
+    await ocisyncOk(sync("b"));
+    const versions = `${tmp}/out/.ocisync`;
+    const current = () => Deno.readLinkSync(`${tmp}/out/current`).split("/").pop();
+    const [versionA] = [...Deno.readDirSync(versions)].map((e) => e.name)
+      .filter((name) => !name.startsWith(".") && name !== current());
+    const folderA = `${versions}/${versionA}`;
+
+    // Syncing c prunes a's version: the process is killed as soon as that has begun.
+    const { RUN_FLAGS } = await import("../scripts/permissions.ts");
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...RUN_FLAGS, new URL("../main.ts", import.meta.url).pathname, ...sync("c")],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const left = await Array.fromAsync(Deno.readDir(folderA)).catch(() => undefined);
+      if (left === undefined || left.length < 60) break;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    try {
+      child.kill("SIGKILL");
+    } catch { /* it had ended */ }
+    await child.status;
+
+    // What is under a version's name is whole; a rollback to a delivers it whole.
+    const whole = async (folder: string) => {
+      let files = 0;
+      for await (const dir of Deno.readDir(folder)) {
+        if (dir.isDirectory) {
+          files += (await Array.fromAsync(Deno.readDir(`${folder}/${dir.name}`))).length;
+        }
+      }
+      return files;
+    };
+    if (await Deno.lstat(folderA).then(() => true, () => false)) {
+      assert.equal(await whole(folderA), 9000, "a version folder is whole or gone");
+    }
+    await ocisyncOk(sync("a"));
+    assert.equal(await whole(`${tmp}/out/current`), 9000);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

@@ -662,7 +662,13 @@ async function prune(
   for (const { path } of found.slice(keep)) {
     if (protect.includes(path) || await mountPointBelow(path)) continue;
     await still();
-    await removeFolderTree(path);
+    // Renamed out of the versions' names first: a version folder is whole or gone. A removal
+    // cut short (SIGKILL, a full disk) would otherwise leave part of a version under its
+    // name, which a later change back to that digest would take as delivered and go live with;
+    // the staging name is swept by the next prune.
+    const doomed = `${versions.path}/${STAGING_PREFIX}pruned-${crypto.randomUUID()}`;
+    await Deno.rename(path, doomed);
+    await removeFolderTree(doomed);
   }
 }
 
