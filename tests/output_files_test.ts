@@ -383,3 +383,37 @@ Deno.test("output: a temporary folder that cannot be made is named, though Deno'
     assert.deepEqual([...Deno.readDirSync(tmp)].map((e) => e.name), ["src"]);
   });
 });
+
+Deno.test({
+  name: "output: root writes through no other user's link, as in /tmp (pack -o, archives)",
+  ignore: Deno.uid() !== 0,
+  fn: () =>
+    withTree(async (tmp) => {
+      // The link is read, never opened: the kernel's protected_symlinks does not stop it.
+      const sticky = `${tmp}/sticky`;
+      await Deno.mkdir(sticky);
+      await Deno.chmod(sticky, 0o1777);
+      const victim = `${tmp}/root-only`;
+      await Deno.writeTextFile(victim, "root's own\n", { mode: 0o600 });
+      await ocisync(["push", `oci:${tmp}/bundle:v1`, `${tmp}/src`]);
+      for (
+        const [name, args] of [
+          ["out.tar.gz", ["pack", `${tmp}/src`, "-o", `${sticky}/out.tar.gz`]],
+          ["img.tar", ["copy", `oci:${tmp}/bundle:v1`, `docker-archive:${sticky}/img.tar:app:v1`]],
+          ["oci.tar", ["copy", `oci:${tmp}/bundle:v1`, `oci-archive:${sticky}/oci.tar:v1`]],
+        ] as const
+      ) {
+        await Deno.symlink(victim, `${sticky}/${name}`);
+        await runOk("chown", ["-h", "65534:65534", `${sticky}/${name}`]);
+        const result = await ocisync([...args]);
+        assert.equal(result.code, ExitCode.Usage, shown(result));
+        assert.match(result.stderr, /as root through .*, a symbolic link of user 65534/);
+        assert.equal(await Deno.readTextFile(victim), "root's own\n", name);
+      }
+      // root's own link is written through, as before.
+      await Deno.symlink(`${tmp}/mine.tar.gz`, `${tmp}/link.tar.gz`);
+      const own = await ocisync(["pack", `${tmp}/src`, "-o", `${tmp}/link.tar.gz`]);
+      assert.equal(own.code, 0, shown(own));
+      assert.ok((await Deno.lstat(`${tmp}/mine.tar.gz`)).isFile);
+    }),
+});

@@ -20,7 +20,8 @@
  * ```
  * @module
  */
-import { NotFoundError, OcisyncError } from "../errors/mod.ts";
+import { NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
+import { processUid } from "./stat.ts";
 import { markTemporary, unmarkTemporary } from "./interrupted.ts";
 
 const WRITE_SIZE = 1024 * 1024;
@@ -123,9 +124,25 @@ export async function destinationOf(path: string): Promise<Destination> {
     if (info === undefined || info.isFile) return { path: current, mode: "replace" };
     if (info.isDirectory) throw new OcisyncError(`cannot write ${path}: it is a folder`);
     if (!info.isSymlink) return { path: current, mode: "through" };
+    refuseOthersLinkAsRoot(path, current, info);
     current = linkTarget(current, await osCall(path, () => Deno.readLink(current)));
   }
   throw new OcisyncError(`cannot write ${path}: more than ${MAX_LINKS} symbolic links`);
+}
+
+/**
+ * As root, refuses to follow `link`, a link of another user's on the way to `path`: the link is
+ * read, never opened, so the kernel's `protected_symlinks` does not stop root from replacing the
+ * file it names (another user's `/tmp/out.tar.gz -> /etc/shadow`). Root's own links are followed,
+ * as dotfile managers link files.
+ */
+function refuseOthersLinkAsRoot(path: string, link: string, info: Deno.FileInfo): void {
+  if (processUid() !== 0 || info.uid === 0 || info.uid === null) return;
+  throw new UsageError(
+    `refusing to write ${path} as root through ${link}, a symbolic link of user ${info.uid}: ` +
+      "it chooses which file root replaces",
+    { hint: `write to a path of root's own, or remove the link ${link}` },
+  );
 }
 
 /** `path` itself, to be replaced by a rename, unless it is a folder. */
