@@ -194,3 +194,45 @@ Deno.test("an archive that is a fifo or a folder is refused at once by its reade
     assert.deepEqual(left, ["folder.tar", "pipe.tar"]);
   });
 });
+
+Deno.test("a docker-archive replaces only a docker archive of one image: a user's file, or a save of several, is left as it was", async () => {
+  await withTempDir("ocisync-docker-archive-replace-", async (tmp) => {
+    await writeTree(`${tmp}/app`, { "main.py": { type: "file", content: "print('app')\n" } });
+    const pushed = await ocisync(["push", `oci:${tmp}/layout:v1`, `${tmp}/app`]);
+    assert.equal(pushed.code, 0, shown(pushed));
+    const copy = (file: string, tag: string) =>
+      ocisync(["copy", `oci:${tmp}/layout:v1`, `docker-archive:${tmp}/${file}:app:${tag}`]);
+
+    // A user's notes where the archive would go.
+    await Deno.writeTextFile(`${tmp}/notes.tar`, "my notes\n");
+    const notes = await copy("notes.tar", "v1");
+    assert.equal(notes.code, 2, shown(notes));
+    assert.match(notes.stderr, /refusing to replace .*notes\.tar: it is not a docker archive/);
+    assert.equal(await Deno.readTextFile(`${tmp}/notes.tar`), "my notes\n");
+
+    // A save of two images, made by hand from two of ours: GNU tar and Python join them.
+    for (const tag of ["v1", "v2"]) assert.equal((await copy(`${tag}.tar`, tag)).code, 0);
+    await Deno.mkdir(`${tmp}/both`);
+    for (const tag of ["v1", "v2"]) {
+      await runOk("tar", ["-xf", `${tmp}/${tag}.tar`, "-C", `${tmp}/both`]);
+    }
+    const manifests = [];
+    for (const tag of ["v1", "v2"]) {
+      manifests.push(
+        ...JSON.parse(await runOk("tar", ["-xOf", `${tmp}/${tag}.tar`, "manifest.json"])),
+      );
+    }
+    await Deno.writeTextFile(`${tmp}/both/manifest.json`, JSON.stringify(manifests));
+    await runOk("tar", ["-cf", `${tmp}/two.tar`, "-C", `${tmp}/both`, "."]);
+    const before = sha256Hex(await Deno.readFile(`${tmp}/two.tar`));
+    const two = await copy("two.tar", "v3");
+    assert.equal(two.code, 2, shown(two));
+    assert.match(two.stderr, /it holds 2 images \(.*app:v1.*app:v2.*\)/);
+    assert.equal(sha256Hex(await Deno.readFile(`${tmp}/two.tar`)), before);
+
+    // An archive of one image is replaced, as a re-run of the same copy does.
+    const again = await copy("v1.tar", "v9");
+    assert.equal(again.code, 0, shown(again));
+    assert.match(await runOk("tar", ["-xOf", `${tmp}/v1.tar`, "manifest.json"]), /app:v9/);
+  });
+});

@@ -221,7 +221,17 @@ Deno.test("a docker-archive that another tool writes while a writer works is lef
   await withTempDir("ocisync-docker-writers-", async (tmp) => {
     await foreignWrites(DOCKER, tmp, "two");
     const archive = `${tmp}/app.tar`;
-    // Unchanged since it was opened, the file is replaced, as ever: the archive holds one image.
+    // What the other tool left is no docker archive: it is not replaced at all.
+    await assert.rejects(
+      DockerArchiveTarget.open(archive, { create: true }),
+      /refusing to replace .*app\.tar: it is not a docker archive/,
+    );
+    assert.equal(await Deno.readTextFile(archive), "written by another tool\n");
+    // An archive of one image, unchanged since it was opened, is replaced, as ever.
+    await Deno.remove(archive);
+    const seed = await DockerArchiveTarget.open(archive, { create: true });
+    await push(seed, "two", "app:two");
+    await seed.close();
     const after = await DockerArchiveTarget.open(archive, { create: true });
     await push(after, "three", "app:three");
     await after.close();

@@ -225,7 +225,9 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
       try {
         // Under the lock: what another writer may change from here on is what close() checks.
         if ((await destinationOf(path)).mode === "replace") {
-          target.#opened = { file: await statOrUndefined(path) };
+          const file = await statOrUndefined(path);
+          if (file !== undefined) await DockerArchiveTarget.#refuseLosingImages(path);
+          target.#opened = { file };
         }
       } catch (error) {
         await lock?.release();
@@ -544,6 +546,37 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
   async discard(): Promise<void> {
     this.#closed = true;
     await endWrite(this.#staging, this.#lock);
+  }
+
+  /**
+   * Throws unless the file at `path`, about to be replaced by an archive of one image, is a
+   * docker archive of at most one image: anything else would be lost without a word (a user's
+   * file of that name, or a `docker save` of several images), where skopeo refuses any file.
+   *
+   * @throws {UsageError} naming what the file is, or the images it holds.
+   */
+  static async #refuseLosingImages(path: string): Promise<void> {
+    let existing: DockerArchiveTarget;
+    try {
+      existing = await DockerArchiveTarget.open(path);
+    } catch (error) {
+      if (!(error instanceof OcisyncError)) throw error;
+      throw new UsageError(
+        `refusing to replace ${path}: it is not a docker archive (${error.message}); it was ` +
+          "left as it is",
+        { hint: "give the name of a new file, or remove that one first" },
+      );
+    }
+    const images = existing.#images;
+    await existing.close();
+    if (images.length > 1) {
+      const tags = images.flatMap((image) => image.repoTags).join(", ") || "untagged";
+      throw new UsageError(
+        `refusing to replace ${path}: it holds ${images.length} images (${tags}), and a ` +
+          "docker-archive that ocisync writes holds one; it was left as it is",
+        { hint: "give the name of a new file: one per image" },
+      );
+    }
   }
 
   /** Throws once the target is closed, or the call is cancelled. */
