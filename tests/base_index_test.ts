@@ -94,6 +94,20 @@ async function tagged(dir: string): Promise<boolean> {
   return index !== undefined && JSON.parse(index).manifests.length > 0;
 }
 
+/** `push` of `tmp/flows` onto the layout `tmp/base:v1` for `platform`, into `tmp/out:v1`. */
+function pushOnBase(tmp: string, platform: string, ...more: string[]) {
+  return ocisync([
+    "push",
+    `oci:${tmp}/out:v1`,
+    `${tmp}/flows`,
+    "--base",
+    `oci:${tmp}/base:v1`,
+    "--platform",
+    platform,
+    ...more,
+  ]);
+}
+
 Deno.test("base index: an entry that is an index is refused, never chosen from", () =>
   withTmp(async (tmp) => {
     const base = await layout(`${tmp}/base`);
@@ -109,27 +123,10 @@ Deno.test("base index: an entry that is an index is refused, never chosen from",
     const build = await ocisync(["build", "-f", await recipe(tmp, "linux/arm64, linux/ppc64le")]);
     expectExit(build, ExitCode.Integrity);
     assert.match(build.stderr, refused, shown(build));
-    const out = `oci:${tmp}/out:v1`;
-    const all = await ocisync([
-      "push",
-      out,
-      `${tmp}/flows`,
-      "--base",
-      `oci:${tmp}/base:v1`,
-      "--platform",
-      "all",
-    ]);
+    const all = await pushOnBase(tmp, "all");
     expectExit(all, ExitCode.Integrity);
     assert.match(all.stderr, refused, shown(all));
-    const listed = await ocisync([
-      "push",
-      out,
-      `${tmp}/flows`,
-      "--base",
-      `oci:${tmp}/base:v1`,
-      "--platform",
-      "linux/arm64,linux/ppc64le",
-    ]);
+    const listed = await pushOnBase(tmp, "linux/arm64,linux/ppc64le");
     expectExit(listed, ExitCode.Integrity);
     assert.equal(await tagged(`${tmp}/out`), false, "nothing is tagged");
 
@@ -147,15 +144,7 @@ Deno.test("base index: an entry whose descriptor says image manifest but which h
     await base.tag(
       await base.index([[await base.image(AMD64, "amd64"), AMD64], [disguised, ARM64]]),
     );
-    const all = await ocisync([
-      "push",
-      `oci:${tmp}/out:v1`,
-      `${tmp}/flows`,
-      "--base",
-      `oci:${tmp}/base:v1`,
-      "--platform",
-      "all",
-    ]);
+    const all = await pushOnBase(tmp, "all");
     expectExit(all, ExitCode.Integrity);
     assert.match(all.stderr, new RegExp(`${nested.digest} is an index`), shown(all));
     assert.equal(await tagged(`${tmp}/out`), false);
@@ -172,17 +161,7 @@ Deno.test("base index: a platform listed twice is the base's fault, exit 5, unle
         ARM64,
       ]]),
     );
-    const push = (platform: string) =>
-      ocisync([
-        "push",
-        `oci:${tmp}/out:v1`,
-        `${tmp}/flows`,
-        "--base",
-        `oci:${tmp}/base:v1`,
-        "--platform",
-        platform,
-        "--json",
-      ]);
+    const push = (platform: string) => pushOnBase(tmp, platform, "--json");
     const all = await push("all");
     expectExit(all, ExitCode.Integrity);
     assert.match(
