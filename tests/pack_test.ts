@@ -440,6 +440,14 @@ Deno.test("pack: bad input gives a clear error, its exit code, and no output fil
       assert.equal(result.stdout, "");
       assert.deepEqual([...Deno.readDirSync(`${tmp}/out`)], [], "nothing is left behind");
     }
+    // As the whiteout's hint says, --exclude and .ociignore leave such a file out.
+    for (const exclude of [["--exclude", ".wh.*"], []]) {
+      if (exclude.length === 0) {
+        await Deno.writeTextFile(`${tmp}/whiteout/.ociignore`, ".wh.gone\n");
+      }
+      const left = await ocisync(["pack", `${tmp}/whiteout`, "-o", `${tmp}/wh.tar`, ...exclude]);
+      assert.equal(left.code, 0, left.stderr);
+    }
     const bad = await ocisync(["pack", `${tmp}/ok`, "-o", `${tmp}/no/such/dir/l.tgz`]);
     assert.equal(bad.code, 4);
     assert.match(bad.stderr, /cannot write .*l\.tgz: the folder .* does not exist/);

@@ -178,11 +178,6 @@ function* walkDirectory(
     const path = `${listing.dir}/${name}`;
     const rel = listing.relative + name;
     if (matcher === undefined && VCS_NAMES.has(name)) continue;
-    if (name.startsWith(".wh.")) {
-      throw new UnsafeContentError(`${path}: names starting with ".wh." are OCI whiteouts`, {
-        hint: "rename the file, or leave it out with --exclude",
-      });
-    }
     let info: Deno.FileInfo;
     try {
       info = Deno.lstatSync(path);
@@ -195,6 +190,12 @@ function* walkDirectory(
       throw undecodedName(path);
     }
     if (matcher?.ignores(info.isDirectory ? `${rel}/` : rel)) continue;
+    // After the ignore patterns, which the hint names as the way to leave such a file out.
+    if (name.startsWith(".wh.")) {
+      throw new UnsafeContentError(`${path}: names starting with ".wh." are OCI whiteouts`, {
+        hint: "rename the file, or leave it out with --exclude",
+      });
+    }
     if (skipped.size > 0 && skipped.has(identity(info))) continue;
     const archiveName = archivePrefix + rel;
     if (info.isDirectory) {
