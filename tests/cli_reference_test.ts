@@ -39,6 +39,14 @@ Deno.test("--help of every command: usage, every option with its default, exampl
     assert.ok(spec.examples.length >= 1, `${spec.name} has examples`);
     for (const example of spec.examples) assert.ok(result.stdout.includes(example), example);
   }
+  // --help --json prints the spec for every command, those without a --json of their own too.
+  const specs = await Promise.all(
+    COMMANDS.map(({ spec }) => ocisync([spec.name, "--help", "--json"])),
+  );
+  for (const [i, { spec }] of COMMANDS.entries()) {
+    assert.equal(specs[i].code, 0, `${spec.name}: ${shown(specs[i])}`);
+    assert.equal(JSON.parse(specs[i].stdout).name, spec.name);
+  }
 });
 
 Deno.test("docs/cli.md is what scripts/gen-cli-docs.ts renders from the specs", async () => {

@@ -166,3 +166,27 @@ Deno.test("cli values: a reference with credentials is refused, and the password
     assertUsageError(digest, /invalid reference "app@sha256:0": invalid digest/);
   });
 });
+
+Deno.test("cli values: a --credentials file is read at once, though the registry asks for none", async () => {
+  await withRegistry({}, async (registry, tmp) => {
+    await Deno.mkdir(`${tmp}/app`);
+    await Deno.writeTextFile(`${tmp}/app/a.txt`, "a\n");
+    const env = isolatedEnv(tmp);
+    const push = (file: string) =>
+      ocisync(["push", `${registry.host}/app:v1`, `${tmp}/app`, "--credentials", file], { env });
+    const missing = await push(`${tmp}/nope.json`);
+    assert.equal(missing.code, 4, shown(missing));
+    assert.match(missing.stderr, /credentials file not found: .*nope\.json/);
+    await Deno.writeTextFile(`${tmp}/bad.json`, "{not json");
+    const malformed = await push(`${tmp}/bad.json`);
+    assert.equal(malformed.code, 2, shown(malformed));
+    await Deno.writeTextFile(`${tmp}/open.json`, '{"username":"u","password":"p"}', {
+      mode: 0o644,
+    });
+    await Deno.chmod(`${tmp}/open.json`, 0o644);
+    const exposed = await push(`${tmp}/open.json`);
+    assert.equal(exposed.code, 0, shown(exposed));
+    assert.match(exposed.stderr, /warning: .*open\.json is readable by other users/);
+    assert.equal((await registry.requests()).filter((r) => r.method === "PUT").length > 0, true);
+  });
+});

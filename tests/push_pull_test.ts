@@ -419,11 +419,18 @@ Deno.test("login writes the file lookups read first; logout removes the registry
   });
 });
 
-Deno.test("--password on the command line is refused", async () => {
-  const result = await ocisync(["pull", "localhost:1/x", "--password", "hunter2"]);
-  assert.equal(result.code, 2);
-  assert.match(result.stderr, /--password-stdin/);
-  assert.doesNotMatch(result.stderr, /hunter2/);
+Deno.test("--password on the command line is refused; --insecure names --ca-file", async () => {
+  for (const password of [["--password", "hunter2"], ["--password=hunter2"]]) {
+    const result = await ocisync(["pull", "localhost:1/x", ...password]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--password is refused: it would show in shell history/);
+    assert.match(result.stderr, /--password-stdin/);
+    assert.doesNotMatch(result.stderr, /hunter2/);
+  }
+  const insecure = await ocisync(["pull", "localhost:1/x", "--insecure", "-o", "y"]);
+  assert.equal(insecure.code, 2);
+  assert.match(insecure.stderr, /--insecure is not supported/);
+  assert.match(insecure.stderr, /hint: trust the registry's certificate with --ca-file FILE/);
 });
 
 Deno.test("pull gives a new folder ordinary permissions; a refused push leaves no layout", async () => {

@@ -127,13 +127,13 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
     }
   }
   const [min, max] = spec.positionals;
-  if (!options.help && positionals.includes("")) {
+  if (positionals.includes("")) {
     // An empty path means the working directory to some calls and nothing to others.
     throw new UsageError(`${spec.name}: argument ${positionals.indexOf("") + 1} is empty`, {
       hint: `usage: ${spec.usage}`,
     });
   }
-  if (!options.help && (positionals.length < min || positionals.length > max)) {
+  if (positionals.length < min || positionals.length > max) {
     throw new UsageError(
       positionals.length < min
         ? `${spec.name}: missing arguments`

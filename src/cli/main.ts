@@ -69,19 +69,24 @@ export async function main(args: string[]): Promise<number> {
     );
     return ExitCode.Usage;
   }
+  // `--help` wins over every other word before `--`, as git's and docker's does, so that
+  // `--help --json` prints the spec of a command that takes no `--json` (sync, completions).
+  const words = rest.indexOf("--") < 0 ? rest : rest.slice(0, rest.indexOf("--"));
+  if (words.includes("--help") || words.includes("-h")) {
+    const json = words.includes("--json");
+    const quiet = !json && (words.includes("-q") || words.includes("--quiet"));
+    new Output({ json, quiet }).result({
+      human: formatHelp(command.spec),
+      json: command.spec,
+      quiet: command.spec.usage,
+    });
+    return ExitCode.Ok;
+  }
   let out = new Output({});
   let parsed: ParsedArgs | undefined;
   try {
     parsed = parseArgs(command.spec, rest);
     out = new Output(outputMode(parsed.options));
-    if (parsed.options.help) {
-      out.result({
-        human: formatHelp(command.spec),
-        json: command.spec,
-        quiet: command.spec.usage,
-      });
-      return ExitCode.Ok;
-    }
     // sync stops on its own: it ends the tick under way, whose pull then cleans up.
     using _stopped = command.spec.name === "sync" ? undefined : exitOnStopSignal();
     return (await command.run(parsed, out)) ?? ExitCode.Ok;

@@ -63,6 +63,11 @@ export const REGISTRY_OPTIONS: OptionSpec[] = [
     description: "refused: a password on the command line leaks into shell history and ps",
   },
   {
+    name: "insecure",
+    type: "boolean",
+    description: "refused: the Deno runtime verifies every TLS certificate; use --ca-file",
+  },
+  {
     name: "credentials",
     type: "string",
     value: "FILE",

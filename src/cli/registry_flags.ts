@@ -54,12 +54,18 @@ export async function registryOptions(
     registry,
     warn: (message) => out.warn(message),
   };
+  // A given user is checked at once (a name needs a password); else the credential store
+  // loads at the first lookup, which a layout or an archive never makes.
+  const credentials = lookupOptions.username === undefined
+    ? lazyCredentialLookup(lookupOptions)
+    : (await import("../credentials/mod.ts")).credentialLookup(lookupOptions);
+  // A --credentials file is read now, for the command's registry: a mistyped path is exit 4,
+  // and a malformed or exposed file is said, though the registry may never ask for credentials.
+  if (lookupOptions.credentialsFile !== undefined && registry !== undefined) {
+    await credentials(registry);
+  }
   return {
-    // A given user is checked at once (a name needs a password); else the credential store
-    // loads at the first lookup, which a layout or an archive never makes.
-    credentials: lookupOptions.username === undefined
-      ? lazyCredentialLookup(lookupOptions)
-      : (await import("../credentials/mod.ts")).credentialLookup(lookupOptions),
+    credentials,
     plainHttp: options["plain-http"] === true,
     caFile: options["ca-file"] as string | undefined,
     retries,

@@ -565,7 +565,8 @@ async function planPlacement(destination: string, options: PullOptions): Promise
         `cannot replace ${destination}: a file system is mounted inside it, at ${mounted}, ` +
           "whose files would be deleted with the old content; nothing was changed",
         {
-          hint: `unmount ${mounted} first, or pull without replacing to merge into the folder`,
+          hint: `unmount ${mounted} first, or pull without replacing the folder, which merges ` +
+            "the image into it",
           option: "replace",
         },
       );
