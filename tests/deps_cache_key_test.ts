@@ -8,6 +8,7 @@
  * the machine, here stood in for by a Python that tells pip it is another host.
  */
 import assert from "node:assert/strict";
+import { relative } from "node:path";
 import { createHash } from "node:crypto";
 import {
   hostTagsUsed,
@@ -309,13 +310,12 @@ Deno.test("localPath and localContent: file URLs, real paths, and each file's si
       size: (await Deno.stat(wheelPath)).size,
       digest: await sha256Of(wheelPath),
     };
-    const cwd = Deno.cwd();
-    Deno.chdir(tmp);
-    try {
-      assert.deepEqual(await localContent("link"), { path: `${tmp}/wheels`, folder: [expected] });
-    } finally {
-      Deno.chdir(cwd);
-    }
+    // A relative path, from the working directory: no chdir, which would move the working
+    // directory of every test file running at once in this process, and of what they spawn.
+    assert.deepEqual(await localContent(relative(Deno.cwd(), `${tmp}/link`)), {
+      path: `${tmp}/wheels`,
+      folder: [expected],
+    });
     assert.deepEqual(await localContent(wheelPath), { path: wheelPath, file: expected });
     assert.deepEqual(await localContent(`${tmp}/absent`), { path: `${tmp}/absent`, missing: true });
   });
