@@ -127,12 +127,21 @@ export async function replaceableBy(folder: string, links = 0): Promise<string |
  * await refuseReplaceableAsRoot("/srv/flows", (why) => new Error(`not safe for root: ${why}`));
  * ```
  */
-export async function refuseReplaceableAsRoot(
+export function refuseReplaceableAsRoot(
+  path: string,
+  refusal: (why: string) => Error,
+): Promise<void> {
+  return refuseAsRoot(replaceableBy, path, refusal);
+}
+
+/** As root, throws what `refusal` makes of what `exposed` finds for `path`. */
+async function refuseAsRoot(
+  exposed: (path: string) => Promise<string | undefined>,
   path: string,
   refusal: (why: string) => Error,
 ): Promise<void> {
   if (processUid() !== 0) return;
-  const why = await replaceableBy(path);
+  const why = await exposed(path);
   if (why !== undefined) throw refusal(why);
 }
 
@@ -174,13 +183,11 @@ export async function changeableBy(path: string, links = 0): Promise<string | un
  * await refuseChangeableAsRoot("/etc/ocisync/sync.yaml", (why) => new Error(`refused: ${why}`));
  * ```
  */
-export async function refuseChangeableAsRoot(
+export function refuseChangeableAsRoot(
   path: string,
   refusal: (why: string) => Error,
 ): Promise<void> {
-  if (processUid() !== 0) return;
-  const why = await changeableBy(path);
-  if (why !== undefined) throw refusal(why);
+  return refuseAsRoot(changeableBy, path, refusal);
 }
 
 /** The most links followed for one path, as Linux's MAXSYMLINKS. */
