@@ -154,7 +154,10 @@ test(
         written = true;
       });
       await assert.rejects(pulled, (error: Error) => {
-        assert.match(error.message, /was empty when the pull began, and something was put in it/);
+        assert.match(
+          error.message,
+          /was not there or empty when the pull began, and something was put in it since/,
+        );
         return true;
       });
       assert.equal(await Deno.readTextFile(`${tmp}/out/report.txt`), "the user's\n");

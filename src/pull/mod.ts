@@ -513,7 +513,7 @@ interface Placement {
 /**
  * Chooses how the tree reaches `destination`, before anything is fetched:
  * - a missing folder, or an empty one, is the new tree, renamed into its place (an empty
- *   folder only while it still is: see {@linkcode renameOverEmpty});
+ *   folder only while it still is: see {@linkcode renameInto});
  * - any folder with `replace` is swapped for the new tree by renames, so that it is the image
  *   exactly;
  * - a folder with content is merged into: the image's paths are added or overwritten, and
@@ -554,7 +554,7 @@ async function planPlacement(destination: string, options: PullOptions): Promise
     return { stagingParent: real, place: (staging) => mergeInto(staging, real) };
   }
   if (isEmpty && !options.replace) {
-    return { stagingParent: parentOf(real), place: (staging) => renameOverEmpty(staging, real) };
+    return { stagingParent: parentOf(real), place: (staging) => renameInto(staging, real) };
   }
   if (options.replace) {
     // The old content is removed once swapped out: with a file system mounted in it, that
@@ -741,26 +741,20 @@ function sameFolder(info: Deno.FileInfo | undefined, identity: Deno.FileInfo): b
   return info?.isDirectory === true && sameFile(identity, info);
 }
 
-/** Renames the tree to `destination`, which is missing. */
-async function renameInto(staging: Staging, destination: string): Promise<void> {
-  await staging.openTree();
-  await Deno.rename(staging.tree, destination);
-}
-
 /**
- * Puts the tree in the place of `destination`, an empty folder when the pull began, by one
- * rename, which replaces a folder only while it is empty: a file written into it meanwhile (by
- * the user, or by another pull) fails the pull, rather than going with a swapped-out folder.
+ * Renames the tree to `destination`, which was missing or an empty folder when the pull began.
+ * A rename replaces a folder only while it is empty: a file put there meanwhile (by the user, or
+ * by another pull) fails the pull, rather than going with a swapped-out folder.
  */
-async function renameOverEmpty(staging: Staging, destination: string): Promise<void> {
+async function renameInto(staging: Staging, destination: string): Promise<void> {
   await staging.openTree();
   try {
     await Deno.rename(staging.tree, destination);
   } catch (error) {
     if ((error as { code?: string }).code !== "ENOTEMPTY") throw error;
     throw new OcisyncError(
-      `cannot pull: ${destination} was empty when the pull began, and something was put in it ` +
-        "since; it was left as it is",
+      `cannot pull: ${destination} was not there or empty when the pull began, and something ` +
+        "was put in it since; it was left as it is",
       { hint: "pull again: the image is then merged into what is there", cause: error },
     );
   }
