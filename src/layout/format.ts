@@ -229,13 +229,8 @@ const MAX_LAYOUT_FILE_BYTES = 64 * 1024;
  * replace `index.json` by renaming, so the file opened here never grows; one that another
  * program appends to is refused rather than read cut short.
  */
-async function readLayoutFile(path: string, missing: string, limit: number): Promise<Uint8Array> {
-  try {
-    return await readRegularFile(path, limit, LAYOUT_FILES);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) throw new NotFoundError(missing);
-    throw error;
-  }
+function readLayoutFile(path: string, missing: string, limit: number): Promise<Uint8Array> {
+  return missingAs(missing, () => readRegularFile(path, limit, LAYOUT_FILES));
 }
 
 /**
@@ -326,9 +321,14 @@ function openBlobFile(root: string, descriptor: Descriptor): Promise<Deno.FsFile
  * would have root copying another user's layout send root's own files, a large blob's bytes
  * before their digest can be checked; a fifo would hang every reader, a sync's tick included.
  */
-async function openFile(path: string, missing: string): Promise<Deno.FsFile> {
+function openFile(path: string, missing: string): Promise<Deno.FsFile> {
+  return missingAs(missing, () => openRegularFile(path, LAYOUT_FILES));
+}
+
+/** What `read` gives; a missing file is a {@linkcode NotFoundError} that says `missing`. */
+async function missingAs<T>(missing: string, read: () => Promise<T>): Promise<T> {
   try {
-    return await openRegularFile(path, LAYOUT_FILES);
+    return await read();
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) throw new NotFoundError(missing);
     throw error;

@@ -134,6 +134,8 @@ const MAX_CHUNK_MIN = 64 * 1024 * 1024;
 const DEFAULT_CONCURRENCY = 4;
 // How many times one chunk is sent, at most, before the upload gives up.
 const CHUNK_ATTEMPTS = 4;
+/** How often a manifest `PUT` answered `MANIFEST_BLOB_UNKNOWN` is sent (see `#putManifest`). */
+const MANIFEST_PUT_TRIES = 3;
 const TAG_LIST_LIMIT = 16 * 1024 * 1024;
 /**
  * The most tags one listing collects, and the most pages it reads: a registry whose `Link`
@@ -142,9 +144,6 @@ const TAG_LIST_LIMIT = 16 * 1024 * 1024;
  * million tags are ten thousand of Docker Hub's pages of 100.
  */
 export const MAX_LISTED_TAGS = 1_000_000;
-/** How often a manifest `PUT` answered `MANIFEST_BLOB_UNKNOWN` is sent (see `#putManifest`). */
-const MANIFEST_PUT_TRIES = 3;
-
 /** See {@linkcode MAX_LISTED_TAGS}. */
 export const MAX_TAG_LIST_PAGES = 10_000;
 /**

@@ -16,6 +16,7 @@ import { formatReference, parseReference, registryOf } from "../../ref/mod.ts";
 import { resolveReference } from "../../target/mod.ts";
 import { type ClassicSignaturePlan, signClassic } from "../../trust/cosign.ts";
 import type { Target } from "../../oci/target.ts";
+import { sleep } from "../../remote/transport.ts";
 import { parsePrivateKey } from "../../trust/keys.ts";
 import { parseKeyValues } from "../../units/mod.ts";
 export { signSpec } from "../specs.ts";
@@ -137,7 +138,7 @@ async function writeSignature(
       blobs: plan.blobs.map(bytesBlob),
     }, [plan.tag]);
     const cycle = performance.now() - started;
-    await new Promise((done) => setTimeout(done, cycle * (2 + Math.random())));
+    await sleep(cycle * (2 + Math.random()));
     started = performance.now();
     plan = await sign();
   }
