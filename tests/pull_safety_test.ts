@@ -15,6 +15,7 @@ import { ocisync, run, runOk, shown } from "./helpers/cli.ts";
 import { tarImage, writeImage } from "./helpers/layers.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { snapshot } from "./helpers/tree.ts";
+import { asNobody } from "./helpers/unprivileged.ts";
 
 requireTool("python3", "python3");
 
@@ -141,26 +142,52 @@ test(
 );
 
 test(
-  "pull into an empty folder keeps a file put there while the pull ran, and says so",
+  "pull into an empty folder merges: a file put there while the pull ran stays",
   undefined,
   () =>
     withScratch(async (tmp) => {
       await tarImage(tmp, [[{ type: "file", name: "app.txt" }]]);
-      await Deno.mkdir(`${tmp}/out`);
+      await Deno.mkdir(`${tmp}/out`, { mode: 0o750 });
+      await Deno.chmod(`${tmp}/out`, 0o750);
+      const before = await Deno.stat(`${tmp}/out`);
       let written = false;
-      const pulled = pullLayout(tmp, `${tmp}/out`, () => {
+      await pullLayout(tmp, `${tmp}/out`, () => {
         // The folder was empty when the pull began; the user's app writes into it meanwhile.
         if (!written) Deno.writeTextFileSync(`${tmp}/out/report.txt`, "the user's\n");
+        written = true;
+      });
+      assert.equal(await Deno.readTextFile(`${tmp}/out/report.txt`), "the user's\n");
+      assert.deepEqual([...Deno.readDirSync(`${tmp}/out`)].map((e) => e.name).sort(), [
+        "app.txt",
+        "report.txt",
+      ]);
+      const after = await Deno.stat(`${tmp}/out`);
+      assert.equal(after.ino, before.ino, "the folder itself stays: it is merged into");
+      assert.equal(after.mode! & 0o7777, 0o750);
+      assert.deepEqual(stagingIn(tmp), [], "no staging folder is left behind");
+    }),
+);
+
+test(
+  "pull into a missing folder that is made and filled while the pull ran leaves it, and says so",
+  undefined,
+  () =>
+    withScratch(async (tmp) => {
+      await tarImage(tmp, [[{ type: "file", name: "app.txt" }]]);
+      let written = false;
+      const pulled = pullLayout(tmp, `${tmp}/out`, () => {
+        if (written) return;
+        Deno.mkdirSync(`${tmp}/out`);
+        Deno.writeTextFileSync(`${tmp}/out/report.txt`, "the user's\n");
         written = true;
       });
       await assert.rejects(pulled, (error: Error) => {
         assert.match(
           error.message,
-          /was not there or empty when the pull began, and something was put in it since/,
+          /was not there when the pull began, and a folder with content was put there since/,
         );
         return true;
       });
-      assert.equal(await Deno.readTextFile(`${tmp}/out/report.txt`), "the user's\n");
       assert.deepEqual([...Deno.readDirSync(`${tmp}/out`)].map((e) => e.name), ["report.txt"]);
       assert.deepEqual(stagingIn(tmp), [], "no staging folder is left behind");
       // Pulled again, the image is merged in beside it.
@@ -168,6 +195,39 @@ test(
       assert.deepEqual([...Deno.readDirSync(`${tmp}/out`)].map((e) => e.name).sort(), [
         "app.txt",
         "report.txt",
+      ]);
+    }),
+);
+
+test(
+  "pull into an empty folder a service owns keeps its owner, and needs no write on its parent",
+  notRoot,
+  () =>
+    withScratch(async (tmp) => {
+      await tarImage(tmp, [[{ type: "file", name: "app.txt" }]]);
+      // An admin makes /srv/flows (root's /srv) and gives it to the service's user.
+      await Deno.chmod(tmp, 0o755);
+      await Deno.mkdir(`${tmp}/srv/flows`, { recursive: true });
+      await Deno.mkdir(`${tmp}/srv/root-pulls`);
+      await Deno.chown(`${tmp}/srv/flows`, NOBODY, NOBODY);
+      await Deno.chown(`${tmp}/srv/root-pulls`, NOBODY, NOBODY);
+      await runOk("chmod", ["-R", "a+rX", `${tmp}/layout`]);
+      // Root's pull leaves the folder the service's: it is merged into, not replaced.
+      await pullLayout(tmp, `${tmp}/srv/root-pulls`, () => {});
+      const byRoot = await Deno.stat(`${tmp}/srv/root-pulls`);
+      assert.equal(byRoot.uid, NOBODY, "the folder is still the service's");
+      assert.deepEqual([...Deno.readDirSync(`${tmp}/srv/root-pulls`)].map((e) => e.name), [
+        "app.txt",
+      ]);
+      // The service pulls into its own folder, in a folder it may not write.
+      const asService = await asNobody(tmp);
+      const pulled = await asService(["pull", `oci:${tmp}/layout:v1`, "-o", `${tmp}/srv/flows`]);
+      assert.equal(pulled.code, ExitCode.Ok, shown(pulled));
+      assert.deepEqual([...Deno.readDirSync(`${tmp}/srv/flows`)].map((e) => e.name), ["app.txt"]);
+      assert.equal((await Deno.stat(`${tmp}/srv/flows`)).uid, NOBODY);
+      assert.deepEqual([...Deno.readDirSync(`${tmp}/srv`)].map((e) => e.name).sort(), [
+        "flows",
+        "root-pulls",
       ]);
     }),
 );

@@ -246,15 +246,23 @@ Deno.test("a pull merges into a folder that an earlier pull made read-only, as a
       await writeImage(`${tmp}/image${i}`, [await pythonTar(`${tmp}/layer${i}.tar`, entries)]);
     }
     await runOk("chmod", ["-R", "a+rX", `${tmp}/image0`, `${tmp}/image1`]);
-    // The staging folder goes beside the destination: both in a folder of nobody's.
+    // The staging folder goes beside the destination: both in a folder of nobody's. The
+    // destination holds a file of the user's, so the first pull merges too: its new 0555
+    // folder must be opened for the move into another folder, which changes its `..`.
     await Deno.mkdir(`${tmp}/own/out`, { recursive: true });
+    await Deno.writeTextFile(`${tmp}/own/out/notes.txt`, "the user's\n");
     await runOk("chown", ["-R", "65534:65534", `${tmp}/own`]);
     const cli = await asNobody(tmp);
     for (const i of [0, 1]) {
       const pulled = await cli(["pull", `oci:${tmp}/image${i}:v1`, "-o", `${tmp}/own/out`]);
       assert.equal(pulled.code, 0, shown(pulled));
     }
-    assert.deepEqual(await modes(`${tmp}/own/out`), { "d": 0o555, "d/f": 0o644, "d/g": 0o644 });
+    assert.deepEqual(await modes(`${tmp}/own/out`), {
+      "d": 0o555,
+      "d/f": 0o644,
+      "d/g": 0o644,
+      "notes.txt": 0o644,
+    });
     assert.equal(await Deno.readTextFile(`${tmp}/own/out/d/f`), "second");
     assert.equal(await Deno.readTextFile(`${tmp}/own/out/d/g`), "added");
     assert.deepEqual((await Array.fromAsync(Deno.readDir(`${tmp}/own`))).map((e) => e.name), [

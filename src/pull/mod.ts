@@ -12,10 +12,11 @@
  * Everything is written into a private staging folder (0700) on the
  * destination's file system and moved into place only after every digest has
  * been verified, so a failed pull leaves the destination as it was. A missing
- * or empty destination becomes the image by one rename (opened to 0755 just
- * before); a folder with content is merged into, and keeps every path the
- * image does not have, unless `replace` is set: what can fail is checked before
- * anything moves, and a merge that fails all the same is undone. `/` and mount
+ * destination becomes the image by one rename (opened to 0755 just before); an
+ * existing folder, empty or not, is merged into, and keeps its owner, its mode
+ * and every path the image does not have, unless `replace` is set: what can
+ * fail is checked before anything moves, and a merge that fails all the same
+ * is undone. `/` and mount
  * points are refused unless `allowMountRoot` is set. When root pulls, no folder
  * the pull writes through may be one that another user can replace by a link:
  * see `Staging` and `mergeInto`.
@@ -512,12 +513,13 @@ interface Placement {
 
 /**
  * Chooses how the tree reaches `destination`, before anything is fetched:
- * - a missing folder, or an empty one, is the new tree, renamed into its place (an empty
- *   folder only while it still is: see {@linkcode renameInto});
+ * - a missing folder is the new tree, renamed into its place (see {@linkcode renameInto});
  * - any folder with `replace` is swapped for the new tree by renames, so that it is the image
  *   exactly;
- * - a folder with content is merged into: the image's paths are added or overwritten, and
- *   nothing that the pull did not write is removed.
+ * - any other folder is merged into: the image's paths are added or overwritten, and nothing
+ *   that the pull did not write is removed. An empty folder is merged into too, not replaced:
+ *   it keeps its owner and mode (a service's folder that root pulls into stays the service's),
+ *   its parent need not be writable, and what is put in it during the pull stays.
  *
  * `/` and the root of a mounted file system are refused without `allowMountRoot`.
  */
@@ -543,7 +545,6 @@ async function planPlacement(destination: string, options: PullOptions): Promise
       { hint: "pull into a folder below it, or allow it if you mean it", option: "allowMountRoot" },
     );
   }
-  const isEmpty = (await Deno.readDir(real)[Symbol.asyncIterator]().next()).done;
   if (mountRoot) {
     if (options.replace) {
       throw new UsageError(`cannot replace ${destination}: it is a mount point`, {
@@ -552,9 +553,6 @@ async function planPlacement(destination: string, options: PullOptions): Promise
       });
     }
     return { stagingParent: real, place: (staging) => mergeInto(staging, real) };
-  }
-  if (isEmpty && !options.replace) {
-    return { stagingParent: parentOf(real), place: (staging) => renameInto(staging, real) };
   }
   if (options.replace) {
     // The old content is removed once swapped out: with a file system mounted in it, that
@@ -742,9 +740,9 @@ function sameFolder(info: Deno.FileInfo | undefined, identity: Deno.FileInfo): b
 }
 
 /**
- * Renames the tree to `destination`, which was missing or an empty folder when the pull began.
- * A rename replaces a folder only while it is empty: a file put there meanwhile (by the user, or
- * by another pull) fails the pull, rather than going with a swapped-out folder.
+ * Renames the tree to `destination`, which was missing when the pull began. A rename replaces
+ * a folder only while it is empty: a folder filled meanwhile (by the user, or by another pull)
+ * fails the pull, rather than going with a swapped-out folder.
  */
 async function renameInto(staging: Staging, destination: string): Promise<void> {
   await staging.openTree();
@@ -753,8 +751,8 @@ async function renameInto(staging: Staging, destination: string): Promise<void> 
   } catch (error) {
     if ((error as { code?: string }).code !== "ENOTEMPTY") throw error;
     throw new OcisyncError(
-      `cannot pull: ${destination} was not there or empty when the pull began, and something ` +
-        "was put in it since; it was left as it is",
+      `cannot pull: ${destination} was not there when the pull began, and a folder with ` +
+        "content was put there since; it was left as it is",
       { hint: "pull again: the image is then merged into what is there", cause: error },
     );
   }
@@ -871,6 +869,10 @@ class Merge {
       // rename() replaces a file or a link in one step, but a folder replaces neither; either
       // way, what was there is kept aside until the merge is done.
       if (there) await this.#rename(target, this.#staging.aside());
+      if (child.isDirectory) {
+        await this.#moveFolder(source, target);
+        continue;
+      }
       await this.#rename(source, target);
     }
   }
@@ -888,6 +890,19 @@ class Merge {
         `what the merge moved or replaced is kept in ${this.#staging.folder}`,
       { cause },
     );
+  }
+
+  /**
+   * Moves the folder `from` to the free path `to`. A folder moved into another folder needs its
+   * own write permission, for its `..` entry, for any user but root: one without it (0555) is
+   * opened to its owner for the move, and gets its mode back in place.
+   */
+  async #moveFolder(from: string, to: string): Promise<void> {
+    const mode = (await Deno.lstat(from)).mode! & 0o7777;
+    if ((mode & OWNER_WRITE) !== 0) return await this.#rename(from, to);
+    await Deno.chmod(from, mode | OWNER_WRITE);
+    await this.#rename(from, to);
+    await this.#setMode(to, await Deno.lstat(to), mode);
   }
 
   async #rename(from: string, to: string): Promise<void> {
