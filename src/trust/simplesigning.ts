@@ -143,18 +143,26 @@ export function parseSimpleSigningPayload(
   return { dockerManifestDigest: digest, dockerReference: reference, annotations: optional ?? {} };
 }
 
-/** A member of a JSON object, found case-insensitively as Go would; ambiguity is refused. */
+/**
+ * A member of a JSON object, found case-insensitively as Go's `encoding/json` finds it (cosign
+ * reads payloads so); two members that both match are refused, as Go would take the last and
+ * another reader the first.
+ */
 function field(
   object: Record<string, unknown>,
   name: string,
   malformed: (what: string) => SignatureError,
 ): unknown {
-  if (Object.hasOwn(object, name)) {
-    const others = Object.keys(object).filter((k) => k !== name && k.toLowerCase() === name);
-    if (others.length > 0) throw malformed(`"${name}" is given twice`);
-    return object[name];
-  }
-  const matches = Object.keys(object).filter((k) => k.toLowerCase() === name);
+  const matches = Object.keys(object).filter((k) => goFold(k) === name);
   if (matches.length > 1) throw malformed(`"${name}" is given twice`);
   return matches.length === 1 ? object[matches[0]] : undefined;
+}
+
+/**
+ * `key` in lower case under Unicode's simple case folding, which Go's `EqualFold` uses: beyond
+ * JavaScript's lower case, the long s (U+017F) folds to "s". (The Kelvin sign, U+212A, is
+ * lowered to "k" by both.)
+ */
+function goFold(key: string): string {
+  return key.toLowerCase().replaceAll("\u017f", "s");
 }

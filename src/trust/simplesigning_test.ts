@@ -94,3 +94,32 @@ Deno.test("simplesigning: wrong type, missing fields, bad JSON and another diges
   const other = `sha256:${"1".repeat(64)}`;
   assert.equal(reason(() => parseSimpleSigningPayload(base(good), other)), "digest-mismatch");
 });
+
+Deno.test("simplesigning: a key that Go's case folding matches is read, and two such keys are refused", () => {
+  // Go's encoding/json (cosign) matches keys by Unicode simple folding: "ſ" (U+017F) is an "s"
+  // and "K" (U+212A) a "k". A payload naming the digest under two such spellings would name one
+  // digest to one reader and another digest to another.
+  const other = `sha256:${"1".repeat(64)}`;
+  const withImage = (image: string) =>
+    payload(
+      `{"critical":{"identity":{"docker-reference":"r"},"image":${image},"type":"cosign container image signature"},"optional":null}`,
+    );
+  const longS = "docker-manife\u017ft-dige\u017ft";
+  const kelvin = "doc\u212Aer-manifest-digest";
+  for (const spelling of [longS, kelvin]) {
+    assert.equal(
+      parseSimpleSigningPayload(withImage(`{"${spelling}":"${DIGEST}"}`), DIGEST)
+        .dockerManifestDigest,
+      DIGEST,
+      spelling,
+    );
+    for (
+      const image of [
+        `{"docker-manifest-digest":"${DIGEST}","${spelling}":"${other}"}`,
+        `{"${spelling}":"${other}","docker-manifest-digest":"${DIGEST}"}`,
+      ]
+    ) {
+      assert.equal(reason(() => parseSimpleSigningPayload(withImage(image), DIGEST)), "malformed");
+    }
+  }
+});
