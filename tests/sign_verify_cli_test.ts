@@ -201,6 +201,38 @@ Deno.test("sign: a key file others can read, or a key in the clear, is said on s
   });
 });
 
+Deno.test("cosign's CI spellings: sign --yes --tlog-upload=false, verify --insecure-ignore-tlog=true", async () => {
+  await withTempDir("ocisync-sign-", async (tmp) => {
+    const keys = await keyFiles(tmp);
+    const layout = await LayoutTarget.open(`${tmp}/layout`, { create: true });
+    const image = await pushTestImage(layout, "v1");
+    const ref = `oci:${tmp}/layout@${image.descriptor.digest}`;
+    // cosign uploads to Rekor unless told not to; ocisync never does, and says so.
+    for (const upload of ["--tlog-upload", "--tlog-upload=true"]) {
+      const refusedUpload = await ocisync(["sign", ref, "--key", keys.pkcs8, upload]);
+      assert.equal(refusedUpload.code, 2, shown(refusedUpload));
+      assert.match(refusedUpload.stderr, /writes no transparency-log \(Rekor\) entry/);
+    }
+    const badFlag = await ocisync(["sign", ref, "--key", keys.pkcs8, "--yes=maybe"]);
+    assert.equal(badFlag.code, 2, shown(badFlag));
+    assert.match(badFlag.stderr, /--yes is a flag: give it alone, or as --yes=true or =false/);
+    ok(await ocisync(["sign", ref, "--key", keys.pkcs8, "-y", "--tlog-upload=false", "-q"]));
+    ok(await ocisync(["sign", ref, "--key", keys.pkcs8, "--yes=true", "--json=false"]));
+    // Keyed verification reads no log: cosign's flag for that is taken, in either spelling.
+    for (const flag of ["--insecure-ignore-tlog", "--insecure-ignore-tlog=true"]) {
+      const verified = ok(await ocisync(["verify", ref, "--key", keys.pub, flag, "-q"]));
+      assert.equal(verified.stdout, `${image.descriptor.digest}\n`);
+    }
+    // Without a key it is still keyless's flag, which needs a trusted root.
+    const keyless = await ocisync(["verify", ref, "--insecure-ignore-tlog"]);
+    assert.equal(keyless.code, 2, shown(keyless));
+    assert.match(keyless.stderr, /keyless verification needs --trusted-root/);
+    // `--json=false` is no JSON.
+    const human = ok(await ocisync(["verify", ref, "--key", keys.pub, "--json=false"]));
+    assert.match(human.stdout, /^verified /);
+  });
+});
+
 Deno.test("verify --key: a Python-signed image verifies; unsigned or by another key exits 8", async () => {
   await withRegistry({}, async (registry, tmp) => {
     const keys = await keyFiles(tmp);

@@ -63,7 +63,8 @@ export interface ParsedArgs {
 
 /**
  * Parses `argv` against a command's spec: `--name value`, `--name=value`,
- * `-x value`, bundled short flags (`-qv`) and `--` to end options.
+ * `-x value`, bundled short flags (`-qv`), `--flag=true` or `--flag=false`, and
+ * `--` to end options.
  *
  * @throws {UsageError} for an unknown option (with a "did you mean" hint), a
  * missing or empty value, an empty argument, or a wrong count of positionals.
@@ -106,10 +107,15 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
     }
     for (const { spec: option, inline } of found) {
       if (option.type === "boolean") {
-        if (inline !== undefined) {
-          throw new UsageError(`--${option.name} is a flag and takes no value`);
+        // `--flag=true` and `--flag=false`, as Go's flag packages take them: scripts written
+        // for cosign, crane or ORAS spell flags so.
+        if (inline === undefined || inline === "true") options[option.name] = true;
+        else if (inline === "false") delete options[option.name];
+        else {
+          throw new UsageError(
+            `--${option.name} is a flag: give it alone, or as --${option.name}=true or =false`,
+          );
         }
-        options[option.name] = true;
         continue;
       }
       const value = inline ?? argv[++i];

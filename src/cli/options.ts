@@ -157,7 +157,8 @@ export const KEYLESS_OPTIONS: OptionSpec[] = [
   {
     name: "insecure-ignore-tlog",
     type: "boolean",
-    description: "keyless: accept a bundle with no Rekor entry (an RFC 3161 timestamp)",
+    description: "keyless: accept a bundle with no Rekor entry (an RFC 3161 timestamp); " +
+      "with keys, verification reads no log anyway, and the flag is taken",
   },
   {
     name: "insecure-ignore-sct",

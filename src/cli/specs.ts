@@ -590,6 +590,18 @@ export const signSpec: CommandSpec = {
     },
     ANNOTATIONS_OPTION,
     {
+      name: "tlog-upload",
+      type: "boolean",
+      description: "cosign's default; ocisync writes no Rekor entry, so only " +
+        "--tlog-upload=false is taken",
+    },
+    {
+      name: "yes",
+      short: "y",
+      type: "boolean",
+      description: "taken for cosign's scripts: ocisync asks for no confirmation",
+    },
+    {
       name: "sign-container-identity",
       type: "string",
       value: "NAME",

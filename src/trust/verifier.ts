@@ -443,7 +443,10 @@ export async function openVerifier(files: VerifierFiles): Promise<Verifier | und
     files.certificateIdentityRegexp !== undefined || files.certificateOidcIssuer !== undefined ||
     files.certificateOidcIssuerRegexp !== undefined;
   if (files.trustedRoot === undefined) {
-    if (keylessAsked || files.insecureIgnoreTlog || files.insecureIgnoreSct) {
+    // Keyed verification is offline and reads no transparency log, which is what cosign's
+    // `--key K --insecure-ignore-tlog` asks for: taken as such.
+    const tlogWithoutKey = files.insecureIgnoreTlog && publicKeys.length === 0;
+    if (keylessAsked || tlogWithoutKey || files.insecureIgnoreSct) {
       throw new UsageError("keyless verification needs --trusted-root", {
         hint: "give Sigstore's trusted_root.json (an air-gapped host keeps a copy)",
       });

@@ -33,6 +33,12 @@ export async function sign(args: ParsedArgs, out: Output): Promise<void> {
       },
     );
   }
+  if (options["tlog-upload"] === true) {
+    throw new UsageError("ocisync sign writes no transparency-log (Rekor) entry", {
+      hint: "give --tlog-upload=false, as with cosign for a private registry; verify with " +
+        "--insecure-ignore-tlog",
+    });
+  }
   const path = options.key as string | undefined;
   if (path === undefined) {
     throw new UsageError("sign needs --key FILE", {
