@@ -26,6 +26,9 @@ export interface ParsedDigest {
 
 const HEX_LENGTH: Record<string, number> = { sha256: 64, sha512: 128 };
 
+/** The digests accepted, as messages name them. */
+export const DIGEST_FORMS = "sha256:<64 hex digits> or sha512:<128 hex digits>";
+
 /**
  * Parses and validates a digest. Only `sha256` and `sha512` are accepted,
  * with lowercase hex of the right length.
@@ -53,7 +56,7 @@ function splitDigest(value: string): ParsedDigest | string {
   const algorithm = value.slice(0, colon);
   const hex = value.slice(colon + 1);
   const length = HEX_LENGTH[algorithm];
-  if (colon < 0 || length === undefined) return "expected sha256:<64 hex digits>";
+  if (colon < 0 || length === undefined) return `expected ${DIGEST_FORMS}`;
   if (hex.length !== length || !/^[0-9a-f]+$/.test(hex)) {
     return `${algorithm} needs ${length} lowercase hex digits`;
   }

@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import { isDigest } from "../digest/parse.ts";
+import { DIGEST_FORMS, isDigest } from "../digest/parse.ts";
 import type { Digest } from "../digest/parse.ts";
 import { IntegrityError } from "../errors/mod.ts";
 import { isIndexMediaType, MediaType } from "./mediatypes.ts";
@@ -161,7 +161,7 @@ export function checkDescriptor(value: unknown, where: string): Descriptor {
   // Checked against the digest grammar here, where every descriptor read from JSON passes, so
   // that no digest can become a path component (`blobs/sha256/../..`) further on.
   if (typeof value.digest !== "string" || !isDigest(value.digest)) {
-    fail(`${where} has an invalid digest ${quoted(value.digest)}: expected sha256:<64 hex digits>`);
+    fail(`${where} has an invalid digest ${quoted(value.digest)}: expected ${DIGEST_FORMS}`);
   }
   if (typeof value.size !== "number" || !Number.isSafeInteger(value.size) || value.size < 0) {
     fail(`${where} has an invalid size`);
