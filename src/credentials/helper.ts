@@ -19,7 +19,7 @@
  * ```
  * @module
  */
-import { AuthError, redactSecrets, UsageError } from "../errors/mod.ts";
+import { AuthError, flattenRemote, redactSecrets, UsageError } from "../errors/mod.ts";
 import { readBounded } from "../streams/mod.ts";
 import { errorText } from "./json_file.ts";
 import {
@@ -311,7 +311,10 @@ export class CredentialHelper implements CredentialStore {
   ): AuthError {
     // docker-credential-helpers print errors on stdout, others on stderr.
     const stdout = result.stdout.trim();
-    const said = redactSecrets(result.stderr.trim() || (quoteStdout ? stdout : ""), secrets);
+    // One line of the message: a helper's words must not forge lines of ocisync's own.
+    const said = flattenRemote(
+      redactSecrets(result.stderr.trim() || (quoteStdout ? stdout : ""), secrets),
+    );
     const text = said.length > MAX_HELPER_OUTPUT ? `${said.slice(0, MAX_HELPER_OUTPUT)}…` : said;
     const unshown = !quoteStdout && stdout !== ""
       ? ` (its standard output, ${stdout.length} characters, is not shown: it may hold the secret)`

@@ -25,6 +25,7 @@ get)
     garbled.example) echo 'Secret=leaked {' ;;
     typed.example) echo '{"Username":1,"Secret":"leaked"}' ;;
     broken.example) echo "keychain is locked" >&2; exit 3 ;;
+    forging.example) printf 'locked\\r\\nocisync: login succeeded\\n\\t\\033[1Adone\\n' >&2; exit 3 ;;
     leaky.example) echo '{"ServerURL":"leaky.example","Username":"u","Secret":"'"$LEAKED"'"}'; exit 1 ;;
     quoting.example) echo "error: keychain locked; last value was $LEAKED"; exit 1 ;;
     hang.example) sleep 30 ;;
@@ -106,6 +107,24 @@ Deno.test({
           "keychain is locked",
       );
       assert.equal(error.hint, `the helper is named by credsStore in ${origin.path}`);
+      return true;
+    });
+  },
+});
+
+Deno.test({
+  name: "get: a helper's stderr is quoted on one line, its line breaks and escapes written out",
+  ignore: !posix,
+  fn: async () => {
+    await using fake = await fakeHelper();
+    const helper = new CredentialHelper("fake", { env: fake.env });
+    await assert.rejects(helper.get("forging.example"), (error) => {
+      assert.ok(error instanceof AuthError);
+      assert.equal(
+        error.message,
+        "credential helper docker-credential-fake get for forging.example failed (exit code 3): " +
+          "locked ocisync: login succeeded \\x1b[1Adone",
+      );
       return true;
     });
   },

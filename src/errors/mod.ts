@@ -436,6 +436,21 @@ export function escapeRemote(text: string): string {
 }
 
 /**
+ * Text from outside ocisync (a registry's page, a credential helper's stderr) folded into part of
+ * one line: each run of line breaks and tabs becomes a space, and what is left is written out as
+ * {@linkcode escapeRemote} does, so that the words keep reading as words and forge no line.
+ *
+ * @example
+ * ```ts
+ * import { flattenRemote } from "./mod.ts";
+ * flattenRemote("no such host\r\nocisync: login succeeded\x1b[1A\n"); // "no such host ocisync: login succeeded\\x1b[1A"
+ * ```
+ */
+export function flattenRemote(text: string): string {
+  return escapeRemote(text.replace(/[\t\n\v\f\r]+/g, " ")).trim();
+}
+
+/**
  * `text` with every occurrence of each secret, as it is and JSON-escaped, replaced by `***`:
  * for the words of a party that was sent the secrets (a credential helper, a registry or token
  * server that echoes the request), before they are quoted.

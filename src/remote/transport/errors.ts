@@ -15,7 +15,7 @@
  * @module
  */
 import {
-  escapeRemote,
+  flattenRemote,
   NetworkError,
   OcisyncError,
   redactSecrets,
@@ -241,12 +241,12 @@ async function errorDetails(
 /**
  * Text of a response body as an error quotes it. A registry's words must not forge lines of
  * ocisync's output (`\nocisync: warning: …`) nor reach a terminal as commands (ESC `[2K`, OSC 8
- * links), and a page of them helps no one: each run of line breaks and tabs becomes a space,
- * what is left is written out as any remote text is ({@linkcode escapeRemote}: `\x1b`,
- * `\u009b`, `\u202e`), and the text is cut to 200 characters, an ellipsis marking the cut.
+ * links), and a page of them helps no one: it is folded into one line ({@linkcode flattenRemote}:
+ * line breaks and tabs become spaces, `\x1b`, `\u009b`, `\u202e` are written out), and cut to 200
+ * characters, an ellipsis marking the cut.
  */
 function quoteRemote(text: string): string {
-  const flat = escapeRemote(text.replace(/[\t\n\v\f\r]+/g, " ")).trim();
+  const flat = flattenRemote(text);
   const chars = [...flat]; // by code point, so that a cut never splits a surrogate pair
   return chars.length <= QUOTE_LIMIT ? flat : `${chars.slice(0, QUOTE_LIMIT - 1).join("")}…`;
 }
