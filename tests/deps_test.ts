@@ -218,7 +218,11 @@ Deno.test("deps: a pip failure shows pip's own error and leaves no output file",
     const result = await deps(tmp, wheels, ["-r", `${tmp}/requirements.txt`, "-o", output]);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /ocisync: error: pip failed with exit code 1/);
-    assert.match(result.stderr, /No matching distribution found for nosuchpkg==9\.9/);
+    // Quoted under the message, each line marked as pip's.
+    assert.match(
+      result.stderr,
+      /^ {2}\| ERROR: No matching distribution found for nosuchpkg==9\.9$/m,
+    );
     assert.deepEqual([...Deno.readDirSync(`${tmp}/out`)], [], "no output, no temporary file");
 
     const missing = await deps(tmp, wheels, ["-r", `${tmp}/absent.txt`, "-o", output]);

@@ -9,12 +9,17 @@
  * Text for people (results, status lines, warnings, errors, hints and logs) has
  * its terminal control characters written out ({@linkcode escapeControls}): image annotations,
  * layer titles, tags and a registry's words reach these lines, and must not drive the terminal.
+ * A warning, an error's message and its hint are one line each, whatever they quote: their line
+ * breaks are written out too ({@linkcode escapeRemote}), so that a name with a `\n` cannot forge
+ * a line such as `ocisync: pulled …`. What another program said (an installer's stderr) comes as
+ * the error's `quoted` lines, printed under the message behind `  | `.
  * A `--json` document is printed as `JSON.stringify` made it.
  *
  * @module
  */
 import {
   escapeControl,
+  escapeRemote,
   NotFoundError,
   OcisyncError,
   type OcisyncErrorOptions,
@@ -85,6 +90,20 @@ export class Output {
   }
 
   /**
+   * Writes a document's own bytes on stdout, for a command's data flags (`inspect --raw` and
+   * `--config`): byte for byte into a pipe or a file, which a script reads. On a terminal, the
+   * bytes are a registry's and a terminal obeys escapes (a title, a cleared screen, an OSC 8
+   * link), so they are shown as text with their control characters written out as
+   * {@linkcode escapeControls} does, the newline and the tab kept; bytes that are not UTF-8 show
+   * as U+FFFD.
+   */
+  data(bytes: Uint8Array): void {
+    const stdout = this.#streams.stdout;
+    if (!isTerminal(stdout)) return writeAllBytes(stdout, bytes);
+    writeAll(stdout, escapeControls(new TextDecoder().decode(bytes)));
+  }
+
+  /**
    * An output in the same mode that prints its result on stderr: for a command whose data
    * goes to stdout (`pack -o -`), as tar's listing does, so that the two do not mix.
    */
@@ -113,8 +132,7 @@ export class Output {
    */
   get interactive(): boolean {
     return !this.mode.quiet && !this.mode.json && !Deno.env.get("NO_COLOR") &&
-      "isTerminal" in this.#streams.stderr &&
-      (this.#streams.stderr as { isTerminal(): boolean }).isTerminal();
+      isTerminal(this.#streams.stderr);
   }
 
   /**
@@ -129,36 +147,42 @@ export class Output {
   /** A warning on stderr, shown in every mode. */
   warn(message: string): void {
     if (this.mode.logLines) return this.#logLine({ level: "warning", msg: message });
-    this.#print(this.#streams.stderr, `ocisync: warning: ${message}`);
+    this.#print(this.#streams.stderr, `ocisync: warning: ${escapeRemote(message)}`);
   }
 
   /**
-   * Reports a failure on stderr: one line, then the hint. With `--debug`, the stack traces of
-   * the error and of each of its causes follow.
+   * Reports a failure on stderr: one line, the lines another program said (`  | …`), then the
+   * hint, on one line too. With `--debug`, the stack traces of the error and of each of its
+   * causes follow.
    */
   error(error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
+    const quoted = error instanceof OcisyncError ? error.quoted ?? [] : [];
     if (this.mode.logLines) {
       return this.#logLine({
         level: "error",
         msg: message,
+        ...(quoted.length > 0 ? { quoted } : {}),
         ...(error instanceof OcisyncError && error.hint ? { hint: hintWithFlag(error) } : {}),
         ...(error instanceof SignatureError ? { rejected: error.rejected } : {}),
         exitCode: exitCodeOf(error),
       });
     }
-    let text = `ocisync: error: ${message}`;
+    let text = `ocisync: error: ${escapeRemote(message)}`;
+    for (const line of quotedLines(quoted)) text += `\n${line}`;
     // Why each signature was refused, as cosign says it.
     if (error instanceof SignatureError) {
       for (const line of refusalLines(error.rejected, this.mode.verbose === true)) {
         text += `\n${line}`;
       }
     }
-    if (error instanceof OcisyncError && error.hint) text += `\nhint: ${hintWithFlag(error)}`;
+    if (error instanceof OcisyncError && error.hint) {
+      text += `\nhint: ${escapeRemote(hintWithFlag(error)!)}`;
+    }
     // With --debug, where every error in the chain came from: the message first, the cause last.
     let depth = 0;
     for (let e: unknown = error; this.mode.debug && e instanceof Error && depth < 8; e = e.cause) {
-      text += `\n${depth++ ? "caused by: " : ""}${e.stack}`;
+      text += `\n${depth++ ? "caused by: " : ""}${stackOf(e)}`;
     }
     this.#print(this.#streams.stderr, text);
   }
@@ -195,6 +219,32 @@ export function escapeControls(text: string): string {
   return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, escapeControl);
 }
 
+/**
+ * The lines another program said, as an error quotes them: each behind `  | `, so that none can
+ * pass for a line of ocisync's own, with its controls written out (a carriage return too).
+ *
+ * @example
+ * ```ts
+ * import { quotedLines } from "./output.ts";
+ * quotedLines(["ERROR: no matching distribution\nocisync: pulled"]);
+ * // ["  | ERROR: no matching distribution", "  | ocisync: pulled"]
+ * ```
+ */
+export function quotedLines(quoted: readonly string[]): string[] {
+  return quoted.flatMap((text) => text.split(/\r?\n/)).map((line) => `  | ${escapeControls(line)}`);
+}
+
+/**
+ * An error's stack trace for `--debug`, its message on one line as {@linkcode Output.error}
+ * prints it: the frames are ocisync's, the message may quote a registry or an image.
+ */
+function stackOf(error: Error): string {
+  const stack = error.stack ?? `${error.name}: ${error.message}`;
+  return error.message === ""
+    ? stack
+    : stack.replace(error.message, () => escapeRemote(error.message));
+}
+
 /** How many refused signatures a failed verification lists; `--verbose` lists them all. */
 const REFUSALS_SHOWN = 5;
 
@@ -213,7 +263,7 @@ export function refusalLines(rejected: readonly string[], all: boolean): string[
   const shown = all ? rejected : rejected.slice(0, REFUSALS_SHOWN);
   const more = rejected.length - shown.length;
   return [
-    ...shown.map((line) => `  refused: ${line}`),
+    ...shown.map((line) => `  refused: ${escapeRemote(line)}`),
     ...(more > 0 ? [`  and ${more} more (--verbose lists them all)`] : []),
   ];
 }
@@ -325,7 +375,7 @@ function withOsHint(error: OcisyncError): OcisyncError {
   }
   // The same class, so that the kind, and with it the exit code, stays the one thrown.
   const Kind = error.constructor as ErrorClass;
-  return new Kind(error.message, { hint, cause: error.cause });
+  return new Kind(error.message, { hint, cause: error.cause, quoted: error.quoted });
 }
 
 /** The errno code (`ENOENT`) of an error of a Deno call, or "". */
@@ -379,9 +429,17 @@ export function logExchange(out: Output, exchange: HttpExchange, number: number)
 }
 
 function writeAll(stream: { writeSync(bytes: Uint8Array): number }, text: string): void {
-  const bytes = encoder.encode(text);
+  writeAllBytes(stream, encoder.encode(text));
+}
+
+function writeAllBytes(stream: { writeSync(bytes: Uint8Array): number }, bytes: Uint8Array): void {
   let offset = 0;
   while (offset < bytes.length) offset += stream.writeSync(bytes.subarray(offset));
+}
+
+/** Whether a stream is a terminal; a writer without `isTerminal` (a test's) is none. */
+function isTerminal(stream: object): boolean {
+  return "isTerminal" in stream && (stream as { isTerminal(): boolean }).isTerminal();
 }
 
 /**

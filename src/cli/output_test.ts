@@ -61,10 +61,52 @@ Deno.test("Output: an error's message and hint cannot forge lines or drive the t
     "ocisync: error: denied\\x0docisync: warning: credentials saved\\x1b[1A\n" +
       "hint: log in\\x1b]0;title\\x07\n",
   );
-  // Our own messages keep their lines.
-  const own = captured({});
-  own.out.error(new OcisyncError("two problems:\n  one\n\ttwo", { hint: "fix both" }));
-  assert.equal(own.stderr(), "ocisync: error: two problems:\n  one\n\ttwo\nhint: fix both\n");
+});
+
+/** A name as a hostile registry or image might set it, to forge a line of ocisync's own. */
+const FORGING = "v3\nocisync: pulled r.example/app:v2 into ./out\r\x1b[2K\u2028x";
+const FORGING_SHOWN = "v3\\x0aocisync: pulled r.example/app:v2 into ./out\\x0d\\x1b[2K\u2028x";
+
+Deno.test("Output: a warning, an error's message and its hint are one line each, whatever they quote", () => {
+  const { out, stderr } = captured({});
+  out.warn(`tag ${FORGING}`);
+  out.error(new OcisyncError(`media type ${FORGING}`, { hint: `the tags ${FORGING}\tv4` }));
+  assert.equal(
+    stderr(),
+    `ocisync: warning: tag ${FORGING_SHOWN}\n` +
+      `ocisync: error: media type ${FORGING_SHOWN}\n` +
+      `hint: the tags ${FORGING_SHOWN}\\x09v4\n`,
+  );
+  for (const line of stderr().trimEnd().split("\n")) assert.match(line, /^(ocisync: |hint: )/);
+});
+
+Deno.test("Output: another program's words are quoted under the message, each line marked", () => {
+  const { out, stderr } = captured({});
+  out.error(
+    new OcisyncError("pip failed with exit code 1", {
+      hint: "above, pip's own messages",
+      quoted: ["ERROR: no match\nocisync: pulled r.example/app:v2\r\x1b[1A", "\tlast"],
+    }),
+  );
+  assert.equal(
+    stderr(),
+    "ocisync: error: pip failed with exit code 1\n" +
+      "  | ERROR: no match\n" +
+      "  | ocisync: pulled r.example/app:v2\\x0d\\x1b[1A\n" +
+      "  | \tlast\n" +
+      "hint: above, pip's own messages\n",
+  );
+  const json = captured({ logLines: true });
+  json.out.error(new OcisyncError("pip failed", { quoted: ["a", "b"] }));
+  assert.deepEqual(JSON.parse(json.stderr()).quoted, ["a", "b"]);
+});
+
+Deno.test("Output: --debug's stack traces keep each message on one line", () => {
+  const { out, stderr } = captured({ debug: true });
+  out.error(new OcisyncError("outer", { cause: new Error(`inner ${FORGING}`) }));
+  const lines = stderr().trimEnd().split("\n");
+  assert.ok(lines.includes(`caused by: Error: inner ${FORGING_SHOWN}`), stderr());
+  assert.ok(!lines.some((line) => line.startsWith("ocisync: pulled")), stderr());
 });
 
 Deno.test("Output: --json is printed as JSON.stringify makes it, byte for byte", () => {
@@ -75,6 +117,30 @@ Deno.test("Output: --json is printed as JSON.stringify makes it, byte for byte",
     quiet: HOSTILE,
   });
   assert.equal(stdout(), '{\n  "title": "a\\u001bb\x7f\x9b\\n\u2028",\n  "n": 1\n}\n');
+});
+
+Deno.test("Output: data is byte for byte into a pipe, and shown with its controls written out on a terminal", () => {
+  // A config blob as a hostile registry might serve it: a title, a cleared screen, a link, a
+  // CR, C1 CSI, a bidi override, and a byte that is not UTF-8.
+  const blob = new Uint8Array([
+    ...new TextEncoder().encode("\x1b]0;T\x07\x1b[2J\x1b]8;;http://e\x07a\r\u009b1m\u202e{\n\t}"),
+    0xff,
+  ]);
+  const piped: Uint8Array[] = [];
+  const pipe = { writeSync: (b: Uint8Array) => (piped.push(b.slice()), b.length) };
+  new Output({}, { stdout: pipe, stderr: pipe }).data(blob);
+  assert.deepEqual(new Uint8Array(piped.flatMap((b) => [...b])), blob);
+
+  const shown: string[] = [];
+  const terminal = {
+    isTerminal: () => true,
+    writeSync: (b: Uint8Array) => (shown.push(new TextDecoder().decode(b)), b.length),
+  };
+  new Output({}, { stdout: terminal, stderr: terminal }).data(blob);
+  assert.equal(
+    shown.join(""),
+    "\\x1b]0;T\\x07\\x1b[2J\\x1b]8;;http://e\\x07a\\x0d\\u009b1m\\u202e{\n\t}\ufffd",
+  );
 });
 
 Deno.test("Output: draw writes the progress display's escape codes as they are", () => {

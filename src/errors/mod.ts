@@ -37,6 +37,12 @@ export interface OcisyncErrorOptions {
    * can name it in its own terms: the CLI appends the flag it parsed the option from.
    */
   option?: string;
+  /**
+   * What another program said about the failure (an installer's stderr), quoted as it is, line
+   * by line: the message stays one line of ocisync's own, and the CLI prints these under it,
+   * each marked as a quote, so that the program's words cannot pass for ocisync's.
+   */
+  quoted?: readonly string[];
 }
 
 /**
@@ -55,13 +61,16 @@ export class OcisyncError extends Error {
   readonly hint?: string;
   /** The library option the hint is about, if any. */
   readonly option?: string;
+  /** What another program said about the failure, line by line, if it said anything. */
+  readonly quoted?: readonly string[];
 
-  /** Creates an error with a message and optional hint, cause and option. */
+  /** Creates an error with a message and optional hint, cause, option and quoted lines. */
   constructor(message: string, options: OcisyncErrorOptions = {}) {
     super(message, { cause: options.cause });
     this.name = new.target.name;
     this.hint = options.hint;
     this.option = options.option;
+    if (options.quoted?.length) this.quoted = [...options.quoted];
   }
 }
 

@@ -285,13 +285,15 @@ export async function runInstaller(installer: Installer, options: InstallOptions
     forward(child.stderr, errors),
   ]).finally(() => unmarkProcess(child.pid));
   if (!status.success) {
-    throw new OcisyncError(
-      `${installer.name} failed with exit code ${status.code}:\n${errors.join("\n").trim()}`,
-      {
-        hint: "these are the installer's own messages; verbose output shows all it printed",
-        option: "verbose",
-      },
-    );
+    // Its words are quoted apart from the message: a package's build prints what it likes.
+    const said = errors.join("\n").trim();
+    throw new OcisyncError(`${installer.name} failed with exit code ${status.code}`, {
+      hint: said === ""
+        ? "it said nothing on stderr; verbose output shows all it printed"
+        : "above, the installer's own messages; verbose output shows all it printed",
+      option: "verbose",
+      ...(said === "" ? {} : { quoted: said.split("\n") }),
+    });
   }
 }
 

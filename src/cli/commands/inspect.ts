@@ -46,12 +46,12 @@ export async function inspect(args: ParsedArgs, out: Output): Promise<void> {
       import("../../oci/annotations.ts"),
     ]);
     if (options.config) {
-      Deno.stdout.writeSync(await configOf(target, descriptor, name, out));
+      out.data(await configOf(target, descriptor, name, out));
       return;
     }
     const bytes = await target.fetchManifest(descriptor);
     if (options.raw) {
-      Deno.stdout.writeSync(bytes);
+      out.data(bytes);
       return;
     }
     const parsed = parseManifestOrIndex(bytes, descriptor.mediaType);

@@ -17,7 +17,7 @@ import { formatReference, parseReference, registryOf } from "../../ref/mod.ts";
 import { resolveToRead } from "../../target/mod.ts";
 import { DEFAULT_MAX_EXTRACT_SIZE } from "../specs.ts";
 import { tagPolicyOption } from "../options.ts";
-import { UsageError } from "../../errors/mod.ts";
+import { escapeRemote, UsageError } from "../../errors/mod.ts";
 import type { LayerOperation } from "../../pull/mod.ts";
 import { resolveTagPolicy } from "../../sync/policy.ts";
 import { signatureLines, verifiedJson, verifierOption } from "./verify.ts";
@@ -104,7 +104,10 @@ export async function pull(args: ParsedArgs, out: Output): Promise<void> {
         ...(result.digest !== result.resolvedDigest
           ? [`  platform ${formatPlatform(platform)} of index ${result.resolvedDigest}`]
           : []),
-        `  ${result.kind === "artifact" ? "files" : "entries"}: ${result.files.join(", ")}`,
+        // Names from the image: each on this one line, its line breaks written out.
+        `  ${result.kind === "artifact" ? "files" : "entries"}: ${
+          result.files.map(escapeRemote).join(", ")
+        }`,
       ].join("\n"),
       json: {
         reference: formatReference(reference),

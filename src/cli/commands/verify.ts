@@ -10,7 +10,7 @@ import { platformOption } from "../common.ts";
 import { openSession } from "../registry_flags.ts";
 import { verifierFiles } from "../options.ts";
 import { type Output, refusalLines } from "../output.ts";
-import { UsageError } from "../../errors/mod.ts";
+import { escapeRemote, UsageError } from "../../errors/mod.ts";
 import { formatPlatform, hostPlatform } from "../../image/platform.ts";
 import type { Target } from "../../oci/target.ts";
 import type { Descriptor, Platform } from "../../oci/types.ts";
@@ -111,17 +111,25 @@ function manifestJson(verified: VerifiedImage): VerifiedManifestJson {
   };
 }
 
-/** One line of text per verified signature. */
+/**
+ * One line of text per verified signature. What the signature says (its annotations, its
+ * docker-reference, a certificate's identity and issuer) is the signer's text: it is written out
+ * (`\x0a`), so that each signature stays one line and forges none of ocisync's.
+ */
 export function signatureLines(summaries: SignatureSummary[]): string[] {
   return summaries.map((s) => {
     if (s.form === "classic") {
       const notes = Object.entries(s.annotations).map(([k, v]) => `${k}=${String(v)}`);
-      return `classic signature by key ${s.keyFingerprint} (docker-reference ${s.dockerReference}` +
-        `${notes.length ? `; ${notes.join(", ")}` : ""})`;
+      return escapeRemote(
+        `classic signature by key ${s.keyFingerprint} (docker-reference ${s.dockerReference}` +
+          `${notes.length ? `; ${notes.join(", ")}` : ""})`,
+      );
     }
-    return s.kind === "keyless"
-      ? `bundle signed keyless by ${s.identity} (issuer ${s.issuer})`
-      : `bundle signed by key ${s.keyFingerprint}`;
+    return escapeRemote(
+      s.kind === "keyless"
+        ? `bundle signed keyless by ${s.identity} (issuer ${s.issuer})`
+        : `bundle signed by key ${s.keyFingerprint}`,
+    );
   });
 }
 
