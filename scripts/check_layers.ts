@@ -51,6 +51,7 @@ export const LAYER_TABLE: readonly Layer[] = [
     folders: [
       "oci",
       "ref",
+      "yaml",
       "tar",
       "compress",
       "digest",

@@ -190,3 +190,18 @@ Deno.test("cli values: a --credentials file is read at once, though the registry
     assert.equal((await registry.requests()).filter((r) => r.method === "PUT").length > 0, true);
   });
 });
+
+Deno.test("cli values: a config or recipe nested past the YAML parser's stack is exit 2, naming it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ocisync-yaml-nesting-" });
+  try {
+    const file = `${dir}/nested.yaml`;
+    await Deno.writeTextFile(file, `targets: ${"[".repeat(100_000)}\n`);
+    for (const args of [["sync", "--config", file, "--once"], ["build", "-f", file, "--dry-run"]]) {
+      const result = await ocisync(args);
+      assert.equal(result.code, 2, shown(result));
+      assert.match(result.stderr, /nested\.yaml: cannot be read as YAML: it nests too deeply/);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

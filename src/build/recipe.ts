@@ -38,12 +38,12 @@ import {
   isSeq,
   LineCounter,
   type Node,
-  parseDocument,
   type Scalar,
   type YAMLMap,
   // deno-lint-ignore no-import-prefix
 } from "npm:yaml@2.8.1";
 import { dirname, join } from "node:path";
+import { parseYamlDocument } from "../yaml/mod.ts";
 import { type Compression, COMPRESSIONS } from "../compress/mod.ts";
 import { NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
 import type { ConfigEdits } from "../image/edit.ts";
@@ -209,7 +209,10 @@ class RecipeReader {
   }
 
   read(): Recipe {
-    const doc = parseDocument(this.#text, { lineCounter: this.#lines, prettyErrors: false });
+    const doc = parseYamlDocument(this.#text, this.#file, {
+      lineCounter: this.#lines,
+      prettyErrors: false,
+    });
     const [error] = doc.errors;
     if (error) this.#fail(error.pos[0], error.message.split("\n")[0]);
     if (!isMap(doc.contents)) {

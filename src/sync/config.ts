@@ -47,6 +47,7 @@ import { resolve as resolvePath } from "node:path";
 // Full npm: specifier, so that this module imports from outside this repository too.
 // deno-lint-ignore no-import-prefix
 import YAML from "npm:yaml@2.8.1";
+import { parseYamlDocument } from "../yaml/mod.ts";
 import { UsageError } from "../errors/mod.ts";
 import { parsePlatform } from "../image/platform.ts";
 import type { Platform } from "../oci/types.ts";
@@ -420,7 +421,7 @@ export function syncTargetConfig(
  */
 export function parseSyncConfig(text: string, file: string): SyncConfig {
   const lines = new YAML.LineCounter();
-  const document = YAML.parseDocument(text, { lineCounter: lines });
+  const document = parseYamlDocument(text, file, { lineCounter: lines });
   const at = (node: YAML.Node | null | undefined): string => {
     const { line, col } = lines.linePos(node?.range?.[0] ?? 0);
     return `${file}:${line}:${col}`;
