@@ -91,7 +91,8 @@ export { DEFAULT_ARTIFACT_TYPE } from "./defaults.ts";
  *   it writes to none (a copy's destination, a push's, a pull's source); any other registry
  *   the call talks to (a copy's source on another registry) is asked as when left out, so
  *   that a password meant for one registry never reaches another;
- * - a {@linkcode CredentialLookup}: asked for each registry;
+ * - a {@linkcode CredentialLookup}: asked for each registry and repository the call's requests
+ *   are for (the repository is left out for a request to the registry itself);
  * - `false`: none, every request is anonymous.
  *
  * @example
@@ -860,10 +861,10 @@ function credentialsOf(
   if (typeof credentials === "function") return credentials;
   const own = registry === undefined ? undefined : normaliseHost(registry);
   const stored = credentialLookup({ warn });
-  return (host) =>
+  return (host, repository) =>
     own === undefined || normaliseHost(host) === own
       ? Promise.resolve({ ...credentials })
-      : stored(host);
+      : stored(host, repository);
 }
 
 /**

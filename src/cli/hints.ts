@@ -78,7 +78,7 @@ export async function withHint(
     if (error.registry === undefined) return error;
     // A 403 refuses access, not credentials: logging in again would change nothing.
     const user = error.status === 403
-      ? await credentialsUser(error.registry, args, credentialRegistry)
+      ? await credentialsUser(error.registry, error.repository, args, credentialRegistry)
       : undefined;
     return hinted(error, user === undefined ? loginHint(error.registry) : deniedHint(error, user));
   }
@@ -109,20 +109,22 @@ function loginHint(registry: string, args?: ParsedArgs): string {
 }
 
 /**
- * Who the command has credentials of for `registry`: `user NAME` of `--username` (when
- * `registry` is the one it is for), or of the stored credentials (an identity token's holder is
- * unnamed); undefined when it has none.
+ * Who the command has credentials of for `repository` of `registry`: `user NAME` of
+ * `--username` (when `registry` is the one it is for), or of the stored credentials (an
+ * identity token's holder is unnamed); undefined when it has none.
  */
 async function credentialsUser(
   registry: string,
+  repository: string | undefined,
   args: ParsedArgs,
   credentialRegistry: string | undefined,
 ): Promise<string | undefined> {
   const { username } = args.options;
   if (typeof username === "string" && registry === credentialRegistry) return `user ${username}`;
   const lookup = storedCredentials(args.options, credentialRegistry);
+  // The repository's credential, as the request was sent with: another's may be another user.
   // A lookup that fails says nothing of the 403: the plain hint then.
-  const found = await lookup(registry).catch(() => undefined);
+  const found = await lookup(registry, repository).catch(() => undefined);
   if (found === undefined) return undefined;
   return found.username ? `user ${found.username}` : "the holder of the token";
 }

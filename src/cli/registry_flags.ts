@@ -98,9 +98,9 @@ async function stdinPassword(options: ParsedOptions): Promise<string> {
 /** A credential lookup that loads the credential store when it is first asked. */
 function lazyCredentialLookup(options: CredentialOptions): CredentialLookup {
   let lookup: Promise<CredentialLookup> | undefined;
-  return async (registry) => {
+  return async (registry, repository) => {
     lookup ??= import("../credentials/mod.ts").then((store) => store.credentialLookup(options));
-    return await (await lookup)(registry);
+    return await (await lookup)(registry, repository);
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * The credential sources of a command, in the order users of docker, podman, skopeo and ORAS
- * expect; the first that yields a credential for the registry wins:
+ * expect; the first that yields a credential for the repository wins:
  *
  * 1. an explicit username and password (`--username` with `--password-stdin`), for
  *    {@linkcode CredentialOptions.registry} only;
@@ -11,6 +11,11 @@
  *    `$DOCKER_CONFIG/config.json` (else `~/.docker/config.json`),
  *    `$XDG_RUNTIME_DIR/containers/auth.json` and `$XDG_CONFIG_HOME/containers/auth.json` (else
  *    `~/.config/containers/auth.json`). Missing files are skipped.
+ *
+ * Within a file, the most specific key for the repository wins, as containers-auth.json(5)
+ * orders them (`host/team/app`, then `host/team`, then `host`); across files, the first file
+ * that yields a credential for the repository wins, as in podman, even when a later file has a
+ * more specific key.
  *
  * A file that holds credentials and that other users may read is reported through
  * {@linkcode CredentialOptions.warn}, once per file, as ssh warns about keys.
@@ -29,17 +34,22 @@ import { DockerConfig, DockerConfigStore } from "./docker_config.ts";
 import { malformed, readJsonObject } from "./json_file.ts";
 import { authFilePaths } from "./paths.ts";
 import {
+  type AuthKey,
   type Credential,
   type CredentialSource,
   defaultEnv,
   type EnvLookup,
-  hostOfKey,
+  keySpecificity,
   normaliseHost,
+  parseAuthKey,
 } from "./store.ts";
 
 /**
- * Finds the credential for a registry host as written in references after normalisation:
- * `docker.io`, `ghcr.io`, `127.0.0.1:5000`. Resolves `undefined` when there is none.
+ * Finds the credential for a repository of a registry host, both as written in references
+ * after normalisation: `docker.io` and `library/alpine`, `ghcr.io` and `acme/app`. Without a
+ * repository (a request to the registry itself: `login`'s check), the credential for the whole
+ * registry. Resolves `undefined` when there is none. A credential kept for a repository or a
+ * namespace (an auth file's `ghcr.io/acme` key) is found for the repositories under it only.
  *
  * @example
  * ```ts
@@ -49,11 +59,14 @@ import {
  *   password: "s3cret",
  *   registry: "docker.io",
  * });
- * await lookup("docker.io"); // { username: "me", password: "s3cret" }
- * await lookup("ghcr.io"); // undefined: they are not for it
+ * await lookup("docker.io", "library/alpine"); // { username: "me", password: "s3cret" }
+ * await lookup("ghcr.io", "acme/app"); // undefined: they are not for it
  * ```
  */
-export type CredentialLookup = (registry: string) => Promise<Credential | undefined>;
+export type CredentialLookup = (
+  registry: string,
+  repository?: string,
+) => Promise<Credential | undefined>;
 
 /**
  * Options of {@linkcode credentialLookup} and {@linkcode credentialChain}.
@@ -96,8 +109,8 @@ export interface CredentialOptions {
 }
 
 /**
- * Sources tried in order: the first credential found wins. Hosts are normalised with
- * {@linkcode normaliseHost} before any source is asked.
+ * Sources tried in order: the first credential found for the repository wins. Hosts are
+ * normalised with {@linkcode normaliseHost} before any source is asked.
  *
  * @example
  * ```ts
@@ -107,7 +120,7 @@ export interface CredentialOptions {
  *   new DockerConfigStore("/etc/ocisync/auth.json"),
  *   new DockerConfigStore(`${Deno.env.get("HOME")}/.docker/config.json`),
  * ]);
- * await chain.get("ghcr.io");
+ * await chain.get("ghcr.io", "acme/app");
  * ```
  */
 export class CredentialChain implements CredentialSource {
@@ -119,11 +132,14 @@ export class CredentialChain implements CredentialSource {
     this.sources = [...sources];
   }
 
-  /** The first credential a source yields for `host`; an error in a source stops the chain. */
-  async get(host: string): Promise<Credential | undefined> {
+  /**
+   * The first credential a source yields for `repository` of `host` (for the whole registry
+   * without `repository`); an error in a source stops the chain.
+   */
+  async get(host: string, repository?: string): Promise<Credential | undefined> {
     const registry = normaliseHost(host);
     for (const source of this.sources) {
-      const found = await source.get(registry);
+      const found = await source.get(registry, repository);
       if (found !== undefined) return found;
     }
     return undefined;
@@ -186,13 +202,14 @@ export function credentialLookup(options: CredentialOptions): CredentialLookup {
   checkExplicit(options);
   // Built at the first lookup: a command that never needs a credential reads no environment.
   let chain: CredentialChain | undefined;
-  return (registry) => (chain ??= credentialChain(options)).get(registry);
+  return (registry, repository) => (chain ??= credentialChain(options)).get(registry, repository);
 }
 
 /**
  * A `--credentials` file, in either shape: a Docker config (looked up as
  * {@linkcode DockerConfig.get} does), or `{"username", "password", "registry"?}`, which applies
- * to its `registry` only when it names one, else to the registry the source is constructed for
+ * to its `registry` only when it names one (a host, or a repository or namespace in one, as an
+ * auth file's keys do: `ghcr.io/acme`), else to the registry the source is constructed for
  * (the command's own), else to any. Unlike the standard files, it must exist.
  *
  * @example
@@ -232,12 +249,13 @@ export class CredentialsFile implements CredentialSource {
   }
 
   /**
-   * The credential the file holds for `host`.
+   * The credential the file holds for `repository` of `host` (for the whole registry without
+   * `repository`).
    *
    * @throws {NotFoundError} when the file does not exist.
    * @throws {UsageError} when it is malformed or mixes both shapes.
    */
-  async get(host: string): Promise<Credential | undefined> {
+  async get(host: string, repository?: string): Promise<Credential | undefined> {
     const path = this.path;
     const raw = await readJsonObject(path, "credentials file");
     if (raw === undefined) throw new NotFoundError(`credentials file not found: ${path}`);
@@ -252,7 +270,7 @@ export class CredentialsFile implements CredentialSource {
     if (isDocker) {
       const config = DockerConfig.parse(raw, path, { env: this.#env });
       if (config.holdsSecrets) await this.#onSecrets?.(path);
-      return config.get(host);
+      return config.get(host, repository);
     }
     if (!isPlain) {
       throw malformed(
@@ -266,15 +284,22 @@ export class CredentialsFile implements CredentialSource {
     }
     if (typeof password !== "string") throw malformed(path, '"password" must be a string');
     await this.#onSecrets?.(path);
-    let registryHost = this.#registry;
+    let scope: AuthKey | undefined = this.#registry === undefined
+      ? undefined
+      : { host: this.#registry };
     if (registry !== undefined) {
-      registryHost = typeof registry === "string" ? hostOfKey(registry) : undefined;
-      if (registryHost === undefined) {
-        throw malformed(path, '"registry" must be a registry host such as "ghcr.io"');
+      scope = typeof registry === "string" ? parseAuthKey(registry) : undefined;
+      if (scope === undefined) {
+        throw malformed(
+          path,
+          '"registry" must be a registry host such as "ghcr.io", or a repository or ' +
+            'namespace in one ("ghcr.io/acme")',
+        );
       }
     }
-    if (registryHost !== undefined && registryHost !== normaliseHost(host)) return undefined;
-    return { username, password };
+    const forIt = scope === undefined ||
+      (scope.host === normaliseHost(host) && keySpecificity(scope, repository) !== undefined);
+    return forIt ? { username, password } : undefined;
   }
 }
 

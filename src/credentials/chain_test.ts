@@ -145,6 +145,14 @@ Deno.test("CredentialsFile: both shapes, registry scoping, and their errors", as
     assert.equal(await hubFile.get("ghcr.io"), undefined);
     // A plain file holds a secret whether or not it applies to the host.
     assert.deepEqual(seen, [hub, hub]);
+    // "registry" may name a namespace, as an auth file's key does: for the repositories under
+    // it alone, and not for the registry itself.
+    const team = await write("team.json", { username: "u", password: "p", registry: "r.io/team" });
+    const teamFile = new CredentialsFile(team, { registry: "r.io" });
+    assert.deepEqual(await teamFile.get("r.io", "team/app"), { username: "u", password: "p" });
+    assert.equal(await teamFile.get("r.io", "team-b/app"), undefined);
+    assert.equal(await teamFile.get("r.io"), undefined);
+    assert.equal(await teamFile.get("other.io", "team/app"), undefined);
 
     const docker = await write("docker.json", { auths: { "ghcr.io": { auth: btoa("d:p") } } });
     assert.deepEqual(await new CredentialsFile(docker, { onSecrets }).get("ghcr.io"), {
@@ -159,7 +167,8 @@ Deno.test("CredentialsFile: both shapes, registry scoping, and their errors", as
       [{ user: "u" }, /expected a Docker config with "auths"/],
       [{ username: "", password: "p" }, /"username" must be a non-empty string/],
       [{ username: "u", password: 1 }, /"password" must be a string/],
-      [{ username: "u", password: "p", registry: "quay.io/org" }, /"registry" must be a registry/],
+      [{ username: "u", password: "p", registry: "quay.io/org/" }, /"registry" must be a registry/],
+      [{ username: "u", password: "p", registry: 5 }, /"registry" must be a registry/],
     ];
     for (const [value, message] of problems) {
       const path = await write("bad.json", value);

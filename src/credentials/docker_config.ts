@@ -13,17 +13,22 @@
  * {@linkcode DockerConfig.placement} is the one place where the choice between a credential
  * helper and the `auths` entry is made, and `get`, `put` and `erase` all follow it:
  *
- * - `get` reads `credHelpers[host]`, then `auths[host]`, then `credsStore`: the first that has
- *   a credential wins. An empty `auths` entry (Docker Desktop leaves them for credentials kept
- *   in its store) or one with a username alone falls through.
+ * - `get` reads `credHelpers[host]`, then `auths`, then `credsStore`: the first that has
+ *   a credential wins. In `auths`, the most specific key for the repository is read, as
+ *   containers-auth.json(5) orders them: `host/team/app`, then `host/team`, then `host`. An
+ *   empty entry (Docker Desktop leaves them for credentials kept in its store) or one with a
+ *   username alone falls through to `credsStore`.
  * - `put` writes to the host's helper (`credHelpers[host]`, else `credsStore`) and leaves an
  *   empty `auths` entry, as `docker login` does; without a helper, into `auths`, under the key
  *   `docker login` writes (`https://index.docker.io/v1/` for Docker Hub, the host otherwise).
- * - `erase` erases through that same helper, and removes every `auths` entry for the host,
- *   whatever form its key is written in.
+ * - `erase` erases through that same helper, and removes every `auths` entry for the whole
+ *   registry, whatever form its key is written in.
  *
- * Keys may be written as hosts or URLs (see {@linkcode hostOfKey}); Docker Hub's aliases all
- * mean `docker.io`. Every other part of the file is kept when it is written.
+ * Keys may be written as hosts or URLs (see {@linkcode parseAuthKey}); Docker Hub's aliases all
+ * mean `docker.io`. Scoped keys are read in Docker's config as in containers' `auth.json`, as
+ * podman and skopeo read them: Docker itself, when a registry has no key of its own, takes the
+ * first scoped key it meets for the whole registry, which would send one repository's
+ * credential to every other. Every other part of the file is kept when it is written.
  *
  * @example
  * ```ts
@@ -48,12 +53,15 @@ import {
 } from "./json_file.ts";
 import { loginFilePath } from "./paths.ts";
 import {
+  type AuthKey,
   type Credential,
   type CredentialStore,
   defaultEnv,
   type EnvLookup,
-  hostOfKey,
+  formatAuthKey,
+  keySpecificity,
   normaliseHost,
+  parseAuthKey,
   serverAddress,
 } from "./store.ts";
 
@@ -62,7 +70,8 @@ const CREDENTIAL_FIELDS = ["auth", "username", "password", "identitytoken", "reg
 
 /**
  * One place in a Docker config where a host's credential may be kept: a credential helper,
- * named by the config's `field`, or `auths` entries, under `keys` (the best first).
+ * named by the config's `field`, or `auths` entries, under `keys` (the best first: the most
+ * specific, then the form `docker login` writes).
  *
  * @example
  * ```ts
@@ -199,12 +208,13 @@ export class DockerConfig {
   }
 
   /**
-   * Where `host`'s credential is kept: the one place the helper-or-`auths` choice is made.
-   * `credHelpers[host]` is read first and is where a credential is written; `credsStore` is
-   * read after `auths` (so that a credential in the file is used as it is), and written to when
-   * the host has no helper of its own.
+   * Where the credential for `repository` of `host` is kept (for the whole registry without
+   * `repository`): the one place the helper-or-`auths` choice is made. `credHelpers[host]` is
+   * read first and is where a credential is written; then the `auths` keys for the repository,
+   * the most specific first; `credsStore` is read after `auths` (so that a credential in the
+   * file is used as it is), and written to when the host has no helper of its own.
    */
-  placement(host: string): Placement {
+  placement(host: string, repository?: string): Placement {
     const registry = normaliseHost(host);
     const helperKey = matchingKeys(this.#credHelpers.keys(), registry)[0];
     const own: Place | undefined = helperKey === undefined ? undefined : {
@@ -215,7 +225,7 @@ export class DockerConfig {
     const store: Place | undefined = this.#credsStore === undefined
       ? undefined
       : { kind: "helper", name: this.#credsStore, field: "credsStore" };
-    const keys = matchingKeys(this.#auths.keys(), registry);
+    const keys = matchingKeys(this.#auths.keys(), registry, repository);
     const auths: Place = { kind: "auths", keys };
     return {
       read: [own, keys.length > 0 ? auths : undefined, store].filter((place): place is Place =>
@@ -226,17 +236,19 @@ export class DockerConfig {
   }
 
   /**
-   * The credential for `host`, from the first place of its placement that has one.
+   * The credential for `repository` of `host` (for the whole registry without `repository`),
+   * from the first place of its placement that has one.
    *
    * @throws {AuthError} when a helper it needs is missing, fails or prints nonsense.
    */
-  async get(host: string): Promise<Credential | undefined> {
-    for (const place of this.placement(host).read) {
+  async get(host: string, repository?: string): Promise<Credential | undefined> {
+    for (const place of this.placement(host, repository).read) {
       if (place.kind === "helper") {
         const found = await this.#helper(place).get(host);
         if (found !== undefined) return found;
       } else {
-        // Only the best key is read: an empty entry there defers to the helpers, as in Docker.
+        // Only the best key is read: an empty entry there defers to the helpers, as in Docker,
+        // not to a less specific key, as in podman.
         const credential = this.#auths.get(place.keys[0])?.credential;
         if (credential !== undefined) return { ...credential };
       }
@@ -333,16 +345,16 @@ export class DockerConfigStore implements CredentialStore {
   }
 
   /**
-   * The credential for `host`: see {@linkcode DockerConfig.get}.
+   * The credential for `repository` of `host`: see {@linkcode DockerConfig.get}.
    *
    * @throws {UsageError} when the file is malformed.
    * @throws {AuthError} when a helper it needs is missing or fails.
    */
-  async get(host: string): Promise<Credential | undefined> {
+  async get(host: string, repository?: string): Promise<Credential | undefined> {
     const config = await this.#read();
     if (config === undefined) return undefined;
     if (config.holdsSecrets) await this.#options.onSecrets?.(this.path);
-    return config.get(host);
+    return config.get(host, repository);
   }
 
   /**
@@ -556,16 +568,33 @@ function withoutCredential(entry: unknown): Record<string, unknown> {
 }
 
 /**
- * The keys among `keys` that name `host`, best first: the one `docker login` writes, else a
- * bare host, else an https URL, else any other form; ties go to the first in code-point order,
- * so that the choice does not depend on the order of the file.
+ * The keys among `keys` for `repository` of `host` (for the whole registry without it), best
+ * first: the most specific (see {@linkcode keySpecificity}); among keys as specific, the one
+ * `docker login` or `podman login` writes, else one without a scheme, else an https URL, else
+ * any other form; ties go to the first in code-point order, so that the choice does not depend
+ * on the order of the file.
  */
-function matchingKeys(keys: Iterable<string>, host: string): string[] {
-  const canonical = serverAddress(host);
-  const rank = (key: string): number =>
-    key === canonical ? 0 : !key.includes("://") ? 1 : /^https:/i.test(key) ? 2 : 3;
-  const matching = [...keys].filter((key) => hostOfKey(key) === host);
-  return matching.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+function matchingKeys(keys: Iterable<string>, host: string, repository?: string): string[] {
+  const matching: { key: string; specificity: number; spelling: number }[] = [];
+  for (const key of keys) {
+    const parsed = parseAuthKey(key);
+    if (parsed?.host !== host) continue;
+    const specificity = keySpecificity(parsed, repository);
+    if (specificity === undefined) continue;
+    matching.push({ key, specificity, spelling: spellingRank(key, parsed) });
+  }
+  return matching
+    .sort((a, b) =>
+      b.specificity - a.specificity || a.spelling - b.spelling ||
+      (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
+    )
+    .map(({ key }) => key);
+}
+
+/** How usual a key's form is: the one `docker login` writes, a bare host, https, other URLs. */
+function spellingRank(key: string, parsed: AuthKey): number {
+  if (key === formatAuthKey(parsed)) return 0;
+  return !key.includes("://") ? 1 : /^https:/i.test(key) ? 2 : 3;
 }
 
 function encodeBase64(text: string): string {

@@ -67,6 +67,47 @@ Deno.test("placement: without helpers, auths alone, its keys best first", () => 
   });
 });
 
+Deno.test("get: the most specific key for the repository, never another repository's", async () => {
+  const config = DockerConfig.parse({
+    auths: {
+      "r.io": { auth: auth("host", "p") },
+      "r.io/team": { auth: auth("team", "p") },
+      "r.io/team/app": { auth: auth("app", "p") },
+      "r.io/other": { auth: auth("other", "p") },
+      "other.io/team": { auth: auth("elsewhere", "p") },
+    },
+  }, "auth.json");
+  const user = async (repository?: string, host = "r.io") =>
+    (await config.get(host, repository))?.username;
+  assert.equal(await user("team/app"), "app");
+  assert.equal(await user("team/app/sub"), "app");
+  assert.equal(await user("team/web"), "team");
+  assert.equal(await user("team-b/app"), "host");
+  assert.equal(await user("library/alpine"), "host");
+  // The registry itself (a login's check) gets the whole registry's key only.
+  assert.equal(await user(undefined), "host");
+  // A scoped key names its host: another registry's repository never gets it.
+  assert.equal(await user("team/app", "elsewhere.io"), undefined);
+  assert.equal(await user("team/app", "other.io"), "elsewhere");
+
+  // Without a key for the whole registry, other repositories get nothing.
+  const scoped = DockerConfig.parse({ auths: { "r.io/team/app": { auth: auth("app", "p") } } }, "");
+  assert.equal(await scoped.get("r.io", "team/web"), undefined);
+  assert.equal(await scoped.get("r.io"), undefined);
+  assert.deepEqual(scoped.placement("r.io", "team/app").read, [
+    { kind: "auths", keys: ["r.io/team/app"] },
+  ]);
+});
+
+Deno.test("get: an empty scoped entry is read as the best key, and does not fall back", async () => {
+  const config = DockerConfig.parse({
+    auths: { "r.io": { auth: auth("host", "p") }, "r.io/team": {} },
+  }, "auth.json");
+  // As for an empty entry of a host: the best key decides, as podman reads one file.
+  assert.equal(await config.get("r.io", "team/app"), undefined);
+  assert.equal((await config.get("r.io", "web/app"))?.username, "host");
+});
+
 Deno.test("parse: each kind of auths entry, and which ones can authenticate", async () => {
   const config = DockerConfig.parse({
     auths: {

@@ -5,7 +5,8 @@
  * {@linkcode CredentialLookup} for what to send.
  *
  * - `store.ts`: {@linkcode Credential}, the {@linkcode CredentialStore} interface, and how
- *   hosts and config keys are normalised ({@linkcode normaliseHost});
+ *   hosts and config keys are normalised ({@linkcode normaliseHost}, {@linkcode parseAuthKey}:
+ *   a key names a registry, or a repository or namespace in one, as in podman's auth files);
  * - `docker_config.ts`: Docker's config and containers' `auth.json` as a store
  *   ({@linkcode DockerConfigStore}), where the helper-or-`auths` choice is made;
  *   {@linkcode saveCredential} and {@linkcode removeCredential} for `login` and `logout`;
@@ -23,18 +24,22 @@
  * const configPath = `${await Deno.makeTempDir()}/config.json`;
  * await saveCredential("ghcr.io", { username: "me", password: "s3cret" }, { configPath });
  * const lookup = credentialLookup({ credentialsFile: configPath });
- * await lookup("ghcr.io"); // { username: "me", password: "s3cret" }
+ * await lookup("ghcr.io", "acme/app"); // { username: "me", password: "s3cret" }
  * ```
  * @module
  */
 export {
+  type AuthKey,
   type Credential,
   type CredentialSource,
   type CredentialStore,
   DOCKER_HUB_SERVER_ADDRESS,
   type EnvLookup,
+  formatAuthKey,
   hostOfKey,
+  keySpecificity,
   normaliseHost,
+  parseAuthKey,
   serverAddress,
 } from "./store.ts";
 export {

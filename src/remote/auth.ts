@@ -2,9 +2,10 @@
  * Authenticated requests to registries, as oras-go's client makes them: no `GET /v2/` ping, but
  * the first request to a registry goes as it is, and a 401 names the challenge, which is then
  * kept for that registry; `Basic` challenges get the credentials directly; `Bearer` challenges
- * get a token from the realm (Docker token spec), cached per registry and scope set until it
- * expires. Credentials come from a {@linkcode CredentialLookup}, asked once per
- * registry, and never appear in logs or errors. Tokens are checked against RFC 6750's token
+ * get a token from the realm (Docker token spec), cached per registry, repository and scope set
+ * until it expires. Credentials come from a {@linkcode CredentialLookup}, asked once per
+ * repository that requests are for (an auth file may keep one per repository or namespace),
+ * and never appear in logs or errors. Tokens are checked against RFC 6750's token
  * syntax, and user names and passwords for line breaks, before they go into a header.
  *
  * A refusal says what is true: no credentials were found, the registry refused the credentials
@@ -136,12 +137,13 @@ export class RegistryClient {
   /** Per registry host: the first request, under way, whose answer will fill `#challenges`. */
   #discoveries = new Map<string, PromiseWithResolvers<void>>();
   /**
-   * Per registry as written in references: what the lookup found, until the registry refuses
-   * it (or asks for credentials where none were found), so that a long-lived client (a sync's)
-   * asks again on its next request, and finds a credential that was changed or rotated.
+   * Per registry as written in references and repository (see `credentialKey`): what the
+   * lookup found, until the registry refuses it (or asks for credentials where none were
+   * found), so that a long-lived client (a sync's) asks again on its next request, and finds a
+   * credential that was changed or rotated.
    */
   #credentials = new Map<string, Promise<Credential | undefined>>();
-  /** Per registry host and sorted scope set. */
+  /** Per registry host, repository (whose credential fetched it) and sorted scope set. */
   #tokens = new Map<string, Promise<CachedToken>>();
 
   /** Creates a client; nothing is sent until the first request. */
@@ -165,7 +167,10 @@ export class RegistryClient {
 
   /**
    * Sends a request to `registry` with the authorization that its challenge asks for, for the
-   * given token scopes. The first request to a registry goes without any, as oras-go's client
+   * given token scopes, with the credentials found for `repository`, the one the request is
+   * about (its URL's; a mount's destination, whose scopes also name its source): a credential
+   * kept for another repository is never sent, and without `repository` only one for the whole
+   * registry is. The first request to a registry goes without any, as oras-go's client
    * sends it: a 401 names the challenge, which is answered with credentials or a token, and the
    * request is sent once more; the challenge is then kept for the registry, so that the requests
    * that follow carry their authorization from the start. Requests made while the first one is
@@ -202,6 +207,7 @@ export class RegistryClient {
     registry: string,
     scopes: readonly string[],
     request: HttpRequest,
+    repository?: string,
   ): Promise<HttpResponse> {
     if (!this.#isRegistry(registry, request.url)) {
       // A Location or Link that names another origin (object storage, or a hostile registry's
@@ -215,16 +221,16 @@ export class RegistryClient {
     const pending = this.#discoveries.get(host);
     if (pending !== undefined) await abortable(pending.promise, request.signal);
     if (this.#challenges.has(host)) {
-      return await this.#send(registry, scopes, request, this.#challenges.get(host));
+      return await this.#send(registry, repository, scopes, request, this.#challenges.get(host));
     }
     if (pending !== undefined) {
       // The first request failed before any answer: this one finds out on its own.
-      return await this.#discover(registry, scopes, request);
+      return await this.#discover(registry, repository, scopes, request);
     }
     const discovery = Promise.withResolvers<void>();
     this.#discoveries.set(host, discovery);
     try {
-      return await this.#discover(registry, scopes, request);
+      return await this.#discover(registry, repository, scopes, request);
     } finally {
       this.#endDiscovery(host, discovery);
     }
@@ -237,7 +243,8 @@ export class RegistryClient {
    * registry asks for some), nor for a registry known to ask for none; a token request for a
    * Bearer challenge, whose token server checks the credentials when it issues the token
    * (cached for the requests that follow); one `GET /v2/` with the credentials for Basic. A
-   * registry whose challenge is not known yet costs a `GET /v2/` to learn it first.
+   * registry whose challenge is not known yet costs a `GET /v2/` to learn it first. The
+   * credentials checked are those of `options.repository`, as for {@linkcode request}.
    *
    * @throws {AuthError} when no credentials are found for a registry that asks for them, or
    * the registry or its token server refuses them.
@@ -249,35 +256,37 @@ export class RegistryClient {
    * const client = new RegistryClient({
    *   credentials: async () => ({ username: "me", password: "secret" }),
    * });
-   * await client.authenticate("ghcr.io", [repositoryScope("org/app", ["pull", "push"])]);
+   * await client.authenticate("ghcr.io", [repositoryScope("org/app", ["pull", "push"])], {
+   *   repository: "org/app",
+   * });
    * ```
    */
   async authenticate(
     registry: string,
     scopes: readonly string[],
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; repository?: string } = {},
   ): Promise<void> {
-    const { signal } = options;
+    const { signal, repository } = options;
     const host = registryHost(registry);
     const pending = this.#discoveries.get(host);
     if (pending !== undefined) await abortable(pending.promise, signal);
     if (!this.#challenges.has(host)) {
-      if (await abortable(this.#withoutCredentials(registry), signal)) return;
+      if (await abortable(this.#withoutCredentials(registry, repository), signal)) return;
       await this.#ping(registry, signal);
     }
     const challenge = this.#challenges.get(host);
     if (challenge === undefined) return;
     if (challenge.scheme === "bearer") {
-      await abortable(this.#authorization(registry, challenge, scopes), signal);
+      await abortable(this.#authorization(registry, repository, challenge, scopes), signal);
       return;
     }
-    const response = await this.#send(registry, scopes, {
+    const response = await this.#send(registry, repository, scopes, {
       method: "GET",
       url: this.url(registry, "/v2/"),
       signal,
     }, challenge);
     if (response.status !== 200) {
-      throw await this.failure(registry, response, `API of ${registry}`);
+      throw await this.failure(registry, response, `API of ${registry}`, repository);
     }
     await discardBody(response);
   }
@@ -286,7 +295,8 @@ export class RegistryClient {
    * The typed error for a failed response, as {@linkcode responseError} makes it, except that a
    * 401 or 403 says what is true: that no credentials were found for the registry (with a hint
    * to log in), that it refused the credentials of the user named, or that it did not grant
-   * that user the access asked for. Reads the body.
+   * that user the access asked for. Reads the body. `repository` is the one the request was
+   * about: the error names it, and its credentials are the ones the request was sent with.
    *
    * @example
    * ```ts
@@ -312,11 +322,11 @@ export class RegistryClient {
     // The registry's challenge, as request() last answered it; none means nothing was sent.
     const challenge = this.#challenges.get(registryHost(registry));
     if (challenge === undefined) return error;
-    const found = await this.#credential(registry);
+    const found = await this.#credential(registry, repository);
     const credential = sendable(found, challenge.scheme);
     if (credential === undefined) {
       if (sendable(found) !== undefined) return unusableCredentials(registry, found!, error);
-      this.#forgetCredential(registry);
+      this.#forgetCredential(registry, repository);
       return missingCredentials(registry, error);
     }
     if (response.status === 403) return denied(registry, holder(credential), error);
@@ -325,7 +335,7 @@ export class RegistryClient {
       challenge.scheme !== "bearer" ||
       (credential.registryToken && refusal?.params.get("error") !== "insufficient_scope")
     ) {
-      this.#forgetCredential(registry);
+      this.#forgetCredential(registry, repository);
       return refusedCredentials(registry, credential, error);
     }
     return tokenRefusal(registry, holder(credential), refusal, error);
@@ -344,17 +354,26 @@ export class RegistryClient {
   /** Sends a request with the authorization that a known challenge asks for; answers a 401. */
   async #send(
     registry: string,
+    repository: string | undefined,
     scopes: readonly string[],
     request: HttpRequest,
     challenge: Challenge | undefined,
   ): Promise<HttpResponse> {
     const authorization = await abortable(
-      this.#authorization(registry, challenge, scopes),
+      this.#authorization(registry, repository, challenge, scopes),
       request.signal,
     );
     const response = await this.#transport.fetch({ ...request, authorization });
     if (response.status !== 401 || !this.#isRegistry(registry, response.url)) return response;
-    return await this.#answer(registry, scopes, request, response, challenge, authorization);
+    return await this.#answer(
+      registry,
+      repository,
+      scopes,
+      request,
+      response,
+      challenge,
+      authorization,
+    );
   }
 
   /**
@@ -364,18 +383,19 @@ export class RegistryClient {
    */
   async #discover(
     registry: string,
+    repository: string | undefined,
     scopes: readonly string[],
     request: HttpRequest,
   ): Promise<HttpResponse> {
     if ((request.body?.byteLength ?? 0) > UNCHALLENGED_BODY_LIMIT) {
       const challenge = await this.#ping(registry, request.signal);
-      return await this.#send(registry, scopes, request, challenge);
+      return await this.#send(registry, repository, scopes, request, challenge);
     }
     const response = await this.#transport.fetch(request);
     if (response.status === 401) {
       // A 401 of the host that the registry redirected to is that host's: nothing is learnt.
       if (!this.#isRegistry(registry, response.url)) return response;
-      return await this.#answer(registry, scopes, request, response, undefined, undefined);
+      return await this.#answer(registry, repository, scopes, request, response);
     }
     // Whatever else it answered, the registry did not ask for credentials.
     this.#learn(registry, undefined);
@@ -389,17 +409,18 @@ export class RegistryClient {
    */
   async #answer(
     registry: string,
+    repository: string | undefined,
     scopes: readonly string[],
     request: HttpRequest,
     response: HttpResponse,
-    known: Challenge | undefined,
-    rejected: string | undefined,
+    known?: Challenge,
+    rejected?: string,
   ): Promise<HttpResponse> {
     let authorization: string | undefined;
     try {
       const challenge = selectChallenge(response.headers.get("www-authenticate")) ?? known;
       // Asked for before the waiting requests go on, so that they share its token request.
-      const pending = this.#authorization(registry, challenge, scopes, rejected);
+      const pending = this.#authorization(registry, repository, challenge, scopes, rejected);
       this.#learn(registry, challenge);
       authorization = await abortable(pending, request.signal);
     } catch (error) {
@@ -446,11 +467,14 @@ export class RegistryClient {
   }
 
   /**
-   * Whether no credentials would be sent to `registry`. A lookup that fails counts as some:
-   * its error belongs to the request that needs them, if any does.
+   * Whether no credentials would be sent to `registry` for `repository`. A lookup that fails
+   * counts as some: its error belongs to the request that needs them, if any does.
    */
-  #withoutCredentials(registry: string): Promise<boolean> {
-    return this.#credential(registry).then((found) => sendable(found) === undefined, () => false);
+  #withoutCredentials(registry: string, repository: string | undefined): Promise<boolean> {
+    return this.#credential(registry, repository).then(
+      (found) => sendable(found) === undefined,
+      () => false,
+    );
   }
 
   /**
@@ -460,37 +484,46 @@ export class RegistryClient {
    */
   async #authorization(
     registry: string,
+    repository: string | undefined,
     challenge: Challenge | undefined,
     scopes: readonly string[],
     rejected?: string,
   ): Promise<string | undefined> {
     if (challenge === undefined) return undefined;
-    const credential = await this.#credential(registry);
+    const credential = await this.#credential(registry, repository);
     if (challenge.scheme === "basic") return basicAuthorization(registry, credential);
     // A registry token goes as the bearer token itself, as Docker sends it: no token server.
     if (credential?.registryToken) return `Bearer ${checkedToken(registry, credential)}`;
-    return `Bearer ${await this.#token(registry, challenge, scopes, credential, rejected)}`;
+    const token = await this.#token(registry, repository, challenge, scopes, credential, rejected);
+    return `Bearer ${token}`;
   }
 
-  #credential(registry: string): Promise<Credential | undefined> {
-    let credential = this.#credentials.get(registry);
+  /** What the lookup finds for `repository` of `registry`, asked once until it is forgotten. */
+  #credential(registry: string, repository: string | undefined): Promise<Credential | undefined> {
+    const key = credentialKey(registry, repository);
+    let credential = this.#credentials.get(key);
     if (credential === undefined) {
-      const found = this.#lookup?.(registry) ?? Promise.resolve(undefined);
+      const found = this.#lookup?.(registry, repository) ?? Promise.resolve(undefined);
       credential = found;
-      this.#credentials.set(registry, found);
+      this.#credentials.set(key, found);
       // A failed lookup (a helper that timed out, a file being rewritten) is asked again.
-      found.catch(() => this.#forgetCredential(registry, found));
+      found.catch(() => this.#forgetCredential(registry, repository, found));
     }
     return credential;
   }
 
   /**
-   * Drops what the lookup found for `registry` (only `found`, when given, and not a newer
-   * lookup's): the next request asks again. The request that failed is not retried.
+   * Drops what the lookup found for `repository` of `registry` (only `found`, when given, and
+   * not a newer lookup's): the next request asks again. The request that failed is not retried.
    */
-  #forgetCredential(registry: string, found?: Promise<Credential | undefined>): void {
-    if (found === undefined || this.#credentials.get(registry) === found) {
-      this.#credentials.delete(registry);
+  #forgetCredential(
+    registry: string,
+    repository: string | undefined,
+    found?: Promise<Credential | undefined>,
+  ): void {
+    const key = credentialKey(registry, repository);
+    if (found === undefined || this.#credentials.get(key) === found) {
+      this.#credentials.delete(key);
     }
   }
 
@@ -501,12 +534,15 @@ export class RegistryClient {
    */
   async #token(
     registry: string,
+    repository: string | undefined,
     challenge: Challenge,
     scopes: readonly string[],
     credential: Credential | undefined,
     rejected: string | undefined,
   ): Promise<string> {
-    const key = `${registryHost(registry)} ${[...new Set(scopes)].sort().join(" ")}`;
+    // Per repository too: a token is worth the credential it was issued for, which is the
+    // repository's, and another repository's requests may not share it, even for one scope set.
+    const key = JSON.stringify([registryHost(registry), repository, [...new Set(scopes)].sort()]);
     for (let cached = this.#tokens.get(key); cached !== undefined;) {
       const token = await cached.catch(() => undefined);
       if (
@@ -518,13 +554,14 @@ export class RegistryClient {
       const latest = this.#tokens.get(key);
       cached = latest === cached ? undefined : latest;
     }
-    const fresh = this.#fetchToken(registry, challenge, scopes, credential);
+    const fresh = this.#fetchToken(registry, repository, challenge, scopes, credential);
     this.#tokens.set(key, fresh);
     return (await fresh).token;
   }
 
   async #fetchToken(
     registry: string,
+    repository: string | undefined,
     challenge: Challenge,
     scopes: readonly string[],
     credential: Credential | undefined,
@@ -568,7 +605,7 @@ export class RegistryClient {
       const error = await responseError(response, { registry, subject: `token for ${registry}` });
       if (response.status !== 401 && response.status !== 403) throw error;
       const sent = sendable(credential);
-      this.#forgetCredential(registry);
+      this.#forgetCredential(registry, repository);
       throw sent === undefined
         ? missingCredentials(registry, error)
         : refusedCredentials(registry, sent, error);
@@ -639,6 +676,14 @@ export class RegistryClient {
       credentialsInBody: true,
     });
   }
+}
+
+/**
+ * Where the client keeps what it found for `repository` of `registry`: a space is part of
+ * neither, so that no two pairs share a key.
+ */
+function credentialKey(registry: string, repository: string | undefined): string {
+  return repository === undefined ? registry : `${registry} ${repository}`;
 }
 
 /** The challenge of a response, if it has a well-formed one. */

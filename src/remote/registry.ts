@@ -822,7 +822,7 @@ export class RegistryTarget
     return this.#client.authenticate(
       this.registry,
       [repositoryScope(this.repository, PUSH)],
-      options,
+      { signal: options.signal, repository: this.repository },
     );
   }
 
@@ -874,11 +874,14 @@ export class RegistryTarget
       repositoryScope(fromRepository, PULL),
     ];
     signal?.throwIfAborted();
+    // The destination's credentials, as skopeo sends them: the request is to the destination,
+    // and the source's, kept for that repository alone, are not for it. The source's blob, if
+    // they do not reach it, comes through the fallback, read with the source's credentials.
     const response = await this.#client.request(this.registry, scopes, {
       method: "POST",
       url,
       signal,
-    });
+    }, this.repository);
     const subject = `mount of blob ${descriptor.digest} from ${fromRepository} to ${this.name}`;
     if (response.status === 201) {
       await discardBody(response);
@@ -1298,6 +1301,7 @@ export class RegistryTarget
       this.registry,
       [repositoryScope(this.repository, actions)],
       request,
+      this.repository,
     );
   }
 

@@ -39,6 +39,11 @@ export interface RegistryOptions {
   /** The one user's password; default a random string. */
   password?: string;
   /**
+   * More users, by name, with their passwords (basic and token modes), for tests that tell
+   * apart whose credentials reached the registry. Each may do what the main user may.
+   */
+  users?: Record<string, string>;
+  /**
    * Token mode only: when true, a token asked for without credentials grants the
    * `pull` action of every requested scope (and nothing else). Default false:
    * anonymous tokens have an empty access list, so the registry answers 401.
@@ -187,14 +192,18 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
     await Deno.mkdir(root, { recursive: true });
     if (auth === "basic") {
       const htpasswdPath = `${dir}/htpasswd`;
-      const out = await new Deno.Command("htpasswd", {
-        args: ["-Bbn", username, password],
-        stdin: "null",
-      }).output();
-      if (!out.success) {
-        throw new Error(`htpasswd failed: ${new TextDecoder().decode(out.stderr)}`);
+      const lines: string[] = [];
+      for (const [name, secret] of Object.entries({ ...options.users, [username]: password })) {
+        const out = await new Deno.Command("htpasswd", {
+          args: ["-Bbn", name, secret],
+          stdin: "null",
+        }).output();
+        if (!out.success) {
+          throw new Error(`htpasswd failed: ${new TextDecoder().decode(out.stderr)}`);
+        }
+        lines.push(new TextDecoder().decode(out.stdout).trim());
       }
-      await Deno.writeFile(htpasswdPath, out.stdout);
+      await Deno.writeTextFile(htpasswdPath, `${lines.join("\n")}\n`);
       authYaml.push(
         "auth:",
         "  htpasswd:",
@@ -203,8 +212,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
       );
     } else if (auth === "token") {
       token = await startTokenServer(dir, {
-        username,
-        password,
+        users: { ...options.users, [username]: password },
         anonymousPull: options.anonymousPull ?? false,
         expiresIn: options.tokenExpiresIn ?? 300,
       });
@@ -521,8 +529,8 @@ interface TokenServer {
 }
 
 interface TokenServerOptions {
-  username: string;
-  password: string;
+  /** Every user the token server knows, by name, with their passwords. */
+  users: Record<string, string>;
   anonymousPull: boolean;
   expiresIn: number;
 }
@@ -674,7 +682,7 @@ async function startTokenServer(dir: string, opts: TokenServerOptions): Promise<
       };
     }
     const basic = parseBasic(req.headers.get("authorization"));
-    const credsOk = (u: string, p: string) => u === opts.username && p === opts.password;
+    const credsOk = (u: string, p: string) => Object.hasOwn(opts.users, u) && opts.users[u] === p;
 
     if (req.method === "GET") {
       const scope = splitScopes(url.searchParams.getAll("scope"));
