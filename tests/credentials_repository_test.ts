@@ -3,7 +3,8 @@
  * `podman login HOST/NS/REPO` writes them: the most specific key for a repository wins
  * (`HOST/team/app`, then `HOST/team`, then `HOST`), and no other repository is ever sent it.
  * ocisync used to skip such keys, saying "no credentials found", and sent the registry's own
- * credential where a repository had a key of its own.
+ * credential where a repository had a key of its own; `logout HOST/REPO` erased the registry's
+ * credential, and `login HOST/REPO` overwrote it.
  *
  * The auth files are written by podman where it can write them, so that the format is a
  * peer's; the registries are real Distributions, with htpasswd, or with the harness's token
@@ -143,6 +144,72 @@ Deno.test("Docker's config is read with the same scoped keys, as skopeo reads it
       3,
     );
     assert.match(refused.stderr, new RegExp(`no credentials found for ${registry.host}`));
+  });
+});
+
+Deno.test("login and logout HOST/NS/REPO keep and remove that key alone, as podman does", async () => {
+  await withUsers("basic", async (registry, tmp) => {
+    const file = `${tmp}/auth.json`;
+    await podmanLogin(tmp, file, registry.host, BOB, BOB_PASSWORD);
+    const wide = (await readAuths(file))[registry.host];
+    const env = { ...isolatedEnv(tmp), REGISTRY_AUTH_FILE: file };
+    const key = `${registry.host}/test/app`;
+
+    const login = await ocisyncOk(["login", key, "-u", ALICE, "--password-stdin"], {
+      env,
+      stdin: ALICE_PASSWORD,
+    });
+    assert.equal(login.trim(), `Login Succeeded: credentials for ${key} saved in ${file}`);
+    const auths = await readAuths(file);
+    assert.deepEqual(auths[registry.host], wide);
+    assert.deepEqual(auths[key], basic(ALICE, ALICE_PASSWORD));
+    // podman reads the key as it wrote its own: alice for the repository, bob elsewhere.
+    const podman = [...podmanArgs(`${tmp}/podman`), "login", "--authfile", file, "--get-login"];
+    assert.equal((await runOk("podman", [...podman, key])).trim(), ALICE);
+    assert.equal((await runOk("podman", [...podman, `${registry.host}/test/web`])).trim(), BOB);
+
+    const json = JSON.parse(await ocisyncOk(["logout", key, "--json"], { env }));
+    assert.deepEqual(json, {
+      registry: registry.host,
+      namespace: "test/app",
+      removed: true,
+      files: [file],
+    });
+    assert.deepEqual(await readAuths(file), { [registry.host]: wide });
+    const again = await ocisyncOk(["logout", key], { env });
+    assert.equal(again.trim(), `Not logged in to ${key}`);
+
+    // The registry's logout leaves a namespace's key, as podman's does.
+    await ocisyncOk(["login", key, "-u", ALICE, "--password-stdin"], {
+      env,
+      stdin: ALICE_PASSWORD,
+    });
+    await ocisyncOk(["logout", registry.host], { env });
+    assert.deepEqual(await readAuths(file), { [key]: basic(ALICE, ALICE_PASSWORD) });
+  });
+});
+
+Deno.test("login HOST/NS/REPO refuses a tag, a digest and a malformed path, saving nothing", async () => {
+  await withUsers("basic", async (registry, tmp) => {
+    const env = { ...isolatedEnv(tmp), REGISTRY_AUTH_FILE: `${tmp}/auth.json` };
+    const cases: [string, RegExp][] = [
+      [`${registry.host}/test/app:v1`, /names an image: .*leave out the tag/s],
+      [`${registry.host}/test/app@sha256:${"a".repeat(64)}`, /names an image: .*digest/s],
+      [`${registry.host}/Test/app`, /repository names must be lowercase/],
+      [`${registry.host}/test//app`, /empty path component/],
+      [`${registry.host}/v2`, /as the whole registry's key/],
+    ];
+    for (const [key, message] of cases) {
+      const result = expectExit(
+        await ocisync(["login", key, "-u", ALICE, "--password-stdin"], {
+          env,
+          stdin: ALICE_PASSWORD,
+        }),
+        2,
+      );
+      assert.match(result.stderr, message, key);
+    }
+    await assert.rejects(Deno.stat(`${tmp}/auth.json`), Deno.errors.NotFound);
   });
 });
 

@@ -198,6 +198,13 @@ Deno.test("--json of login, logout, push, tags; sync --events and --log-format j
       { env, stdin: registry.password },
     );
     assertValid("login", login);
+    // A repository's credential, as podman keeps one: its key is named.
+    const scoped = await json(
+      ["login", `${registry.host}/t/flows`, "-u", registry.username, "--password-stdin"],
+      { env, stdin: registry.password },
+    );
+    assertValid("login", scoped);
+    assert.equal((scoped as { namespace?: string }).namespace, "t/flows");
     const ref = `${registry.host}/t/flows:v1`;
     assertValid(
       "push",
@@ -238,6 +245,7 @@ Deno.test("--json of login, logout, push, tags; sync --events and --log-format j
     assert.equal(last.exitCode, 4);
     assert.match(String(last.hint), /has the tags v1/);
 
+    assertValid("logout", await json(["logout", `${registry.host}/t/flows`], { env }));
     assertValid("logout", await json(["logout", registry.host], { env }));
   } finally {
     await registry.stop();

@@ -399,13 +399,14 @@ export const gcSpec: CommandSpec = {
 export const loginSpec: CommandSpec = {
   name: "login",
   summary: "check credentials against a registry and save them in the Docker config",
-  usage: "ocisync login HOST -u USER [--password-stdin]",
+  usage: "ocisync login HOST[/NAMESPACE] -u USER [--password-stdin]",
   positionals: [1, 1],
   options: [...REGISTRY_OPTIONS.filter((o) => o.name !== "credentials"), ...OUTPUT_OPTIONS],
   examples: [
     'echo "$GITHUB_TOKEN" | ocisync login ghcr.io -u octocat --password-stdin',
     "ocisync login localhost:5000 -u admin --password-stdin < password.txt",
     "ocisync login ghcr.io -u octocat   # on a terminal: asks for the password, without echo",
+    "ocisync login ghcr.io/acme/app -u deployer   # for that repository alone, as podman keeps it",
   ],
 };
 
@@ -413,10 +414,13 @@ export const loginSpec: CommandSpec = {
 export const logoutSpec: CommandSpec = {
   name: "logout",
   summary: "remove a registry's saved credentials",
-  usage: "ocisync logout HOST",
+  usage: "ocisync logout HOST[/NAMESPACE]",
   positionals: [1, 1],
   options: OUTPUT_OPTIONS,
-  examples: ["ocisync logout ghcr.io"],
+  examples: [
+    "ocisync logout ghcr.io",
+    "ocisync logout ghcr.io/acme/app   # that repository's own alone",
+  ],
 };
 
 /** The spec of `sync`. */

@@ -21,8 +21,10 @@
  * - `put` writes to the host's helper (`credHelpers[host]`, else `credsStore`) and leaves an
  *   empty `auths` entry, as `docker login` does; without a helper, into `auths`, under the key
  *   `docker login` writes (`https://index.docker.io/v1/` for Docker Hub, the host otherwise).
- * - `erase` erases through that same helper, and removes every `auths` entry for the whole
- *   registry, whatever form its key is written in.
+ *   A credential scoped to a namespace (`host/team/app`) goes into `auths` alone, as
+ *   `podman login` writes it: helpers keep credentials per registry.
+ * - `erase` erases through that same helper, and removes every `auths` entry for the host,
+ *   whatever form its key is written in; for a scoped key, that key's entry alone.
  *
  * Keys may be written as hosts or URLs (see {@linkcode parseAuthKey}); Docker Hub's aliases all
  * mean `docker.io`. Scoped keys are read in Docker's config as in containers' `auth.json`, as
@@ -62,7 +64,6 @@ import {
   keySpecificity,
   normaliseHost,
   parseAuthKey,
-  serverAddress,
 } from "./store.ts";
 
 // The fields of an `auths` entry that hold a credential; the others (`email`) are kept.
@@ -88,7 +89,8 @@ export type Place =
 
 /**
  * Where a host's credential is kept in a Docker config: the places `get` reads, in order, and
- * the place `put` writes to and `erase` erases from (besides every `auths` entry).
+ * the place `put` writes a credential for the whole registry to and `erase` erases it from
+ * (besides every `auths` entry).
  *
  * @example
  * ```ts
@@ -257,56 +259,76 @@ export class DockerConfig {
   }
 
   /**
-   * Keeps `credential` for `host` where its placement says, changing {@linkcode raw}: through
-   * the helper, leaving an empty `auths` entry that tells Docker a credential exists and hides
-   * any stale one in the file; else in the `auths` entry itself. Other fields of the entry
-   * (`email`) are kept. The credentials of other entries for the host (`http://HOST/v2/`, an
-   * alias of Docker Hub) go: lookups ignore them, and an old password would stay in the file.
+   * Keeps `credential` for `key` where its placement says, changing {@linkcode raw}. `key` is a
+   * registry host, or `HOST/NAMESPACE` for a credential scoped to a repository or a namespace
+   * of repositories, as `podman login HOST/NAMESPACE` keeps it. For a host: through the
+   * helper, leaving an empty `auths` entry that tells Docker a credential exists and hides any
+   * stale one in the file; else in the `auths` entry itself. A scoped credential goes into its
+   * `auths` entry; a host whose credentials a helper keeps refuses it. Other fields of the
+   * entry (`email`) are kept. The credentials of other entries for the same key
+   * (`http://HOST/v2/`, an alias of Docker Hub) go: lookups ignore them, and an old password
+   * would stay in the file.
    *
    * @throws {UsageError} when the credential cannot be kept (an empty password, a username
-   * with `:`).
+   * with `:`), when `key` names no registry, or when it is scoped and the host's credentials
+   * are kept by a helper.
    * @throws {AuthError} when the helper is missing or fails.
    */
-  async put(host: string, credential: Credential): Promise<void> {
+  async put(key: string, credential: Credential): Promise<void> {
     const fields = authsFields(credential);
-    const registry = normaliseHost(host);
+    const target = checkedKey(key);
+    const registry = target.host;
     const place = this.placement(registry).write;
+    if (target.namespace !== undefined && place.kind === "helper") {
+      throw new UsageError(
+        `${this.path} keeps the credentials of ${registry} in a credential helper ` +
+          `(${place.field}), which keeps one per registry: the credential for ` +
+          `${formatAuthKey(target)} was not saved`,
+        {
+          hint: `log in to ${registry} itself, or set REGISTRY_AUTH_FILE to a file ` +
+            `without credential helpers`,
+        },
+      );
+    }
     const auths = isObject(this.raw.auths) ? this.raw.auths : {};
-    const key = serverAddress(registry);
-    const entry = withoutCredential(auths[key]);
-    for (const other of matchingKeys(Object.keys(auths), registry)) {
-      if (other === key) continue;
+    const written = formatAuthKey(target);
+    const entry = withoutCredential(auths[written]);
+    for (const other of sameKeys(Object.keys(auths), target)) {
+      if (other === written) continue;
       const rest = withoutCredential(auths[other]);
       if (Object.keys(rest).length === 0) delete auths[other];
       else auths[other] = rest;
     }
     if (place.kind === "helper") {
       await this.#helper(place).put(registry, credential);
-      auths[key] = entry;
+      auths[written] = entry;
     } else {
-      auths[key] = { ...entry, ...fields };
+      auths[written] = { ...entry, ...fields };
     }
     this.raw.auths = auths;
   }
 
   /**
-   * Forgets `host`'s credential, changing {@linkcode raw}: through the helper its placement
-   * writes to, and every `auths` entry for the host. Resolves whether anything was removed.
+   * Forgets the credential of `key` (a host, or `HOST/NAMESPACE`; see
+   * {@linkcode DockerConfig.put}), changing {@linkcode raw}. For a host: through the helper its
+   * placement writes to, and every `auths` entry for the whole registry; the entries scoped
+   * to its namespaces stay, as `podman logout HOST` leaves them. For a scoped key: its `auths`
+   * entries alone, whatever form its host is written in. Resolves whether anything was removed.
    *
+   * @throws {UsageError} when `key` names no registry.
    * @throws {AuthError} when the helper is missing or fails.
    */
-  async erase(host: string): Promise<boolean> {
-    const registry = normaliseHost(host);
-    const { read, write } = this.placement(registry);
+  async erase(key: string): Promise<boolean> {
+    const target = checkedKey(key);
+    const auths = isObject(this.raw.auths) ? this.raw.auths : {};
     // The file's own entries first: a helper that is missing or fails must not keep them.
-    let removed = false;
-    const auths = this.raw.auths;
-    for (const place of read) {
-      if (place.kind !== "auths" || !isObject(auths)) continue;
-      for (const key of place.keys) delete auths[key];
-      removed = true;
+    const keys = sameKeys(Object.keys(auths), target);
+    for (const found of keys) delete auths[found];
+    let removed = keys.length > 0;
+    const { write } = this.placement(target.host);
+    if (target.namespace === undefined && write.kind === "helper") {
+      if (await this.#helper(write).erase(target.host)) removed = true;
     }
-    if (write.kind === "helper" && await this.#helper(write).erase(registry)) removed = true;
     return removed;
   }
 
@@ -358,31 +380,32 @@ export class DockerConfigStore implements CredentialStore {
   }
 
   /**
-   * Keeps `credential` for `host`: see {@linkcode DockerConfig.put}. A malformed file is left
-   * as it is.
+   * Keeps `credential` for `key`, a host or `HOST/NAMESPACE`: see {@linkcode DockerConfig.put}.
+   * A malformed file is left as it is.
    *
-   * @throws {UsageError} when the credential or the file is malformed.
+   * @throws {UsageError} when the credential, the key or the file is malformed, or the key
+   * is scoped and a helper keeps the host's credentials.
    * @throws {AuthError} when a helper is missing or fails.
    */
-  async put(host: string, credential: Credential): Promise<void> {
+  async put(key: string, credential: Credential): Promise<void> {
     // Checked before the file is read, so that a bad credential is reported as such.
     authsFields(credential);
     await this.#changing(async () => {
       const config = await this.#read() ??
         DockerConfig.parse({}, this.path, this.#options);
-      await config.put(host, credential);
+      await config.put(key, credential);
       await writeJsonObject(this.path, config.raw);
     });
   }
 
   /**
-   * Forgets `host`'s credential: see {@linkcode DockerConfig.erase}. The file is written only
-   * when an entry was removed from it.
+   * Forgets the credential of `key`, a host or `HOST/NAMESPACE`: see
+   * {@linkcode DockerConfig.erase}. The file is written only when an entry was removed from it.
    *
-   * @throws {UsageError} when the file is malformed.
+   * @throws {UsageError} when the file or the key is malformed.
    * @throws {AuthError} when a helper is missing or fails.
    */
-  async erase(host: string): Promise<boolean> {
+  async erase(key: string): Promise<boolean> {
     // No file, nothing to forget, and no folder or lock to make for it.
     if (await statOrUndefined(this.path) === undefined) return false;
     return await this.#changing(async () => {
@@ -390,7 +413,7 @@ export class DockerConfigStore implements CredentialStore {
       if (config === undefined) return false;
       const before = JSON.stringify(config.raw);
       // The file's entries go even when the helper fails: its error is reported after.
-      const erased = await config.erase(host).then(
+      const erased = await config.erase(key).then(
         (removed) => ({ removed, error: undefined }),
         (error) => ({ removed: false, error }),
       );
@@ -451,11 +474,13 @@ export interface SaveCredentialOptions {
 }
 
 /**
- * Saves a credential as `docker login` does (see {@linkcode DockerConfigStore.put}), and
- * returns the path of the file written: {@linkcode loginFilePath} (`$REGISTRY_AUTH_FILE`
+ * Saves a credential as `docker login` does, or, for a key scoped to a repository or
+ * namespace (`HOST/NAMESPACE`), as `podman login` does (see {@linkcode DockerConfigStore.put}),
+ * and returns the path of the file written: {@linkcode loginFilePath} (`$REGISTRY_AUTH_FILE`
  * when set, else the Docker config) unless `options.configPath` is given.
  *
- * @throws {UsageError} when the credential or the existing config is malformed.
+ * @throws {UsageError} when the credential or the existing config is malformed, or a scoped
+ * key meets a credential helper.
  * @throws {AuthError} when a credential helper is missing or fails.
  * @example
  * ```ts
@@ -465,7 +490,7 @@ export interface SaveCredentialOptions {
  * ```
  */
 export async function saveCredential(
-  registry: string,
+  key: string,
   credential: { username: string; password: string },
   options: SaveCredentialOptions,
 ): Promise<string> {
@@ -473,15 +498,16 @@ export async function saveCredential(
   authsFields(credential);
   const env = options.env ?? defaultEnv;
   const path = options.configPath ?? loginFilePath(env, options.home);
-  await new DockerConfigStore(path, { env }).put(registry, credential);
+  await new DockerConfigStore(path, { env }).put(key, credential);
   return path;
 }
 
 /**
- * Removes a registry's credential from one file as `docker logout` does (see
- * {@linkcode DockerConfigStore.erase}): `options.configPath`, else {@linkcode loginFilePath}.
- * Resolves whether anything was removed. Lookups read other files too
- * ({@linkcode authFilePaths}): to forget a registry everywhere, remove it from each.
+ * Removes a registry's credential from one file as `docker logout` does, or the one scoped
+ * to `HOST/NAMESPACE` alone as `podman logout` does (see {@linkcode DockerConfigStore.erase}):
+ * `options.configPath`, else {@linkcode loginFilePath}. Resolves whether anything was removed.
+ * Lookups read other files too ({@linkcode authFilePaths}): to forget a key everywhere, remove
+ * it from each.
  *
  * @throws {UsageError} when the existing config is malformed.
  * @throws {AuthError} when a credential helper is missing or fails.
@@ -493,12 +519,12 @@ export async function saveCredential(
  * ```
  */
 export function removeCredential(
-  registry: string,
+  key: string,
   options: SaveCredentialOptions,
 ): Promise<boolean> {
   const env = options.env ?? defaultEnv;
   const path = options.configPath ?? loginFilePath(env, options.home);
-  return new DockerConfigStore(path, { env }).erase(registry);
+  return new DockerConfigStore(path, { env }).erase(key);
 }
 
 function parseAuthEntry(key: string, value: unknown, path: string): AuthEntry {
@@ -591,10 +617,27 @@ function matchingKeys(keys: Iterable<string>, host: string, repository?: string)
     .map(({ key }) => key);
 }
 
+/** The keys among `keys` that name exactly `target`: its host and namespace, in any form. */
+function sameKeys(keys: Iterable<string>, target: AuthKey): string[] {
+  return [...keys].filter((key) => {
+    const parsed = parseAuthKey(key);
+    return parsed?.host === target.host && parsed.namespace === target.namespace;
+  });
+}
+
 /** How usual a key's form is: the one `docker login` writes, a bare host, https, other URLs. */
 function spellingRank(key: string, parsed: AuthKey): number {
   if (key === formatAuthKey(parsed)) return 0;
   return !key.includes("://") ? 1 : /^https:/i.test(key) ? 2 : 3;
+}
+
+/** `key` as `put` and `erase` take it: a host, or `HOST/NAMESPACE`. */
+function checkedKey(key: string): AuthKey {
+  const parsed = parseAuthKey(key);
+  if (parsed === undefined) {
+    throw new UsageError(`"${key}" names no registry, nor a repository or namespace in one`);
+  }
+  return parsed;
 }
 
 function encodeBase64(text: string): string {

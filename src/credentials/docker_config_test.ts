@@ -228,6 +228,77 @@ Deno.test({
 });
 
 Deno.test({
+  name: "store: a scoped key is put and erased alone, as podman login and logout do",
+  ignore: !posix,
+  fn: async () => {
+    await using box = await sandbox();
+    const path = `${box.dir}/auth.json`;
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({
+        auths: {
+          "r.io": { auth: auth("host", "p") },
+          "r.io/team": { auth: auth("team", "p") },
+          "R.io/team/app": { auth: auth("old", "p"), email: "e" },
+        },
+      }),
+    );
+    const store = new DockerConfigStore(path, { env: box.env });
+    await store.put("r.io/team/app", { username: "app", password: "p2" });
+    assert.deepEqual(await readConfig(path), {
+      auths: {
+        "r.io": { auth: auth("host", "p") },
+        "r.io/team": { auth: auth("team", "p") },
+        // The other spelling of the same key loses its credential; its other fields stay.
+        "R.io/team/app": { email: "e" },
+        "r.io/team/app": { auth: auth("app", "p2") },
+      },
+    });
+    assert.equal((await store.get("r.io", "team/app"))?.username, "app");
+
+    assert.equal(await store.erase("r.io/team/app"), true);
+    assert.equal(await store.erase("r.io/team/app"), false);
+    assert.deepEqual(await readConfig(path), {
+      auths: { "r.io": { auth: auth("host", "p") }, "r.io/team": { auth: auth("team", "p") } },
+    });
+    // The registry's own key goes alone too: the namespace's stays.
+    assert.equal(await store.erase("r.io"), true);
+    assert.deepEqual(await readConfig(path), {
+      auths: { "r.io/team": { auth: auth("team", "p") } },
+    });
+    assert.deepEqual(await box.calls(), []);
+  },
+});
+
+Deno.test({
+  name: "store: a scoped key is refused where a helper keeps the host's credentials",
+  ignore: !posix,
+  fn: async () => {
+    await using box = await sandbox();
+    for (const config of [{ credHelpers: { "ghcr.io": "own" } }, { credsStore: "store" }]) {
+      const path = `${box.dir}/config.json`;
+      await Deno.writeTextFile(path, JSON.stringify(config));
+      const store = new DockerConfigStore(path, { env: box.env });
+      await assert.rejects(
+        store.put("ghcr.io/acme/app", { username: "me", password: "p" }),
+        (error) => {
+          assert.ok(error instanceof UsageError);
+          assert.match(
+            error.message,
+            /keeps one per registry: the credential for ghcr\.io\/acme\/app was not saved/,
+          );
+          return true;
+        },
+      );
+      assert.deepEqual(await readConfig(path), config);
+      // Nothing of the namespace's is in a helper: erasing it asks none.
+      assert.equal(await store.erase("ghcr.io/acme/app"), false);
+    }
+    assert.deepEqual(await box.calls(), []);
+  },
+});
+
+Deno.test({
   name: "store without helpers: auths under docker login's key, read back the same",
   ignore: !posix,
   fn: async () => {

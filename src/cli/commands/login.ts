@@ -3,7 +3,9 @@
  * the registry, then save them in the Docker config (or its credential
  * helper); or remove them. As with `docker login`, the password comes from
  * `--password-stdin`, or is typed at a prompt without echo when standard input
- * is a terminal.
+ * is a terminal. `HOST/NAMESPACE` (a repository, or a path above some) keeps or
+ * removes a credential for that namespace alone, under that key, as
+ * `podman login` and `podman logout` do; the registry's own stays as it is.
  *
  * @module
  */
@@ -16,6 +18,7 @@ import { RegistryClient } from "../../remote/auth.ts";
 import {
   authFilePaths,
   credentialLookup,
+  parseAuthKey,
   removeCredential,
   saveCredential,
 } from "../../credentials/mod.ts";
@@ -25,33 +28,40 @@ export { loginSpec, logoutSpec } from "../specs.ts";
 /** Runs `login`. */
 export async function login(args: ParsedArgs, out: Output): Promise<void> {
   const { options } = args;
-  const registry = registryHostArgument(args.positionals[0]);
+  const { registry, namespace, key } = loginKeyArgument(args.positionals[0]);
   if (!options.username) {
     throw new UsageError("login needs --username", {
-      hint: `ocisync login ${registry} -u USER, then type the password; or pipe it in: ` +
-        `echo "$TOKEN" | ocisync login ${registry} -u USER --password-stdin`,
+      hint: `ocisync login ${key} -u USER, then type the password; or pipe it in: ` +
+        `echo "$TOKEN" | ocisync login ${key} -u USER --password-stdin`,
     });
   }
   const targetOptions = options["password-stdin"]
     ? await registryOptions(options, out, registry)
-    : await promptedOptions(options, registry, out);
+    : await promptedOptions(options, registry, key, out);
   const client = new RegistryClient(targetOptions);
   try {
     // The API root with no scope: basic auth checks the password, token auth asks the token
-    // server, which refuses credentials it does not know; the error names the user.
+    // server, which refuses credentials it does not know; the error names the user. A
+    // namespace's credential is checked the same way: the registry knows its users, and a
+    // namespace may hold no repository yet.
     await client.authenticate(registry, []);
   } finally {
     client.close();
   }
   const credential = await targetOptions.credentials!(registry);
-  const path = await saveCredential(registry, {
+  const path = await saveCredential(key, {
     username: credential!.username!,
     password: credential!.password!,
   }, {});
   out.result({
-    human: `Login Succeeded: credentials for ${registry} saved in ${path}`,
-    json: { registry, username: options.username, config: path },
-    quiet: registry,
+    human: `Login Succeeded: credentials for ${key} saved in ${path}`,
+    json: {
+      registry,
+      ...(namespace === undefined ? {} : { namespace }),
+      username: options.username,
+      config: path,
+    },
+    quiet: key,
   });
 }
 
@@ -63,13 +73,14 @@ export async function login(args: ParsedArgs, out: Output): Promise<void> {
 async function promptedOptions(
   options: ParsedOptions,
   registry: string,
+  key: string,
   out: Output,
 ): Promise<OpenTargetOptions> {
   const { username, ...others } = options;
   const checked = await registryOptions(others, out, registry);
   if (!Deno.stdin.isTerminal()) {
     throw new UsageError("login needs --password-stdin when standard input is not a terminal", {
-      hint: `echo "$TOKEN" | ocisync login ${registry} -u USER --password-stdin`,
+      hint: `echo "$TOKEN" | ocisync login ${key} -u USER --password-stdin`,
     });
   }
   const password = await promptPassword(out);
@@ -148,41 +159,91 @@ async function readHiddenLine(): Promise<HiddenLine> {
 }
 
 /**
- * Runs `logout`: the registry's credentials go from every file that lookups read, not only the
- * one `login` writes, so that none is sent after it.
+ * Runs `logout`: the key's credentials go from every file that lookups read, not only the one
+ * `login` writes, so that none is sent after it. For a host, those of the whole registry; for
+ * `HOST/NAMESPACE`, that key's alone.
  */
 export async function logout(args: ParsedArgs, out: Output): Promise<void> {
-  const registry = registryHostArgument(args.positionals[0]);
+  const { registry, namespace, key } = loginKeyArgument(args.positionals[0]);
   const files: string[] = [];
   for (const configPath of authFilePaths()) {
-    if (await removeCredential(registry, { configPath })) files.push(configPath);
+    if (await removeCredential(key, { configPath })) files.push(configPath);
   }
   out.result({
     human: files.length > 0
-      ? `Removed credentials for ${registry} from ${files.join(", ")}`
-      : `Not logged in to ${registry}`,
-    json: { registry, removed: files.length > 0, files },
-    quiet: registry,
+      ? `Removed credentials for ${key} from ${files.join(", ")}`
+      : `Not logged in to ${key}`,
+    json: {
+      registry,
+      ...(namespace === undefined ? {} : { namespace }),
+      removed: files.length > 0,
+      files,
+    },
+    quiet: key,
   });
 }
 
-/** A registry host as users write it: `ghcr.io`, `localhost:5000`, `https://index.docker.io/v1/`. */
-function registryHostArgument(value: string): string {
+/** What `login` and `logout` act on: a registry, or a namespace in one, and its key. */
+interface LoginKey {
+  /** The registry, normalised: `docker.io` for Docker Hub's aliases. */
+  registry: string;
+  /** The repository, or the path above some, that the credential is for alone. */
+  namespace?: string;
+  /** `REGISTRY`, or `REGISTRY/NAMESPACE`: the key in messages, and the key kept. */
+  key: string;
+}
+
+/**
+ * A registry host as users write it (`ghcr.io`, `localhost:5000`,
+ * `https://index.docker.io/v1/`), or a repository or namespace in one (`ghcr.io/acme/app`), as
+ * `podman login` takes it. A URL stands for its host, whatever its path, as in podman. The
+ * namespace is kept as written: `docker.io/acme` is Docker Hub's namespace `acme`, not
+ * `library/acme`.
+ */
+function loginKeyArgument(value: string): LoginKey {
   const shown = redactCredentials(value);
   if (shown !== value) {
     throw new UsageError(`"${shown}": credentials cannot be part of a registry host`, {
       hint: "give them with -u USER, and the password at the prompt or with --password-stdin",
     });
   }
-  const host = value.replace(/^https?:\/\//, "").split("/")[0];
+  const url = /^https?:\/\//.test(value);
+  const rest = value.replace(/^https?:\/\//, "");
+  const slash = rest.indexOf("/");
+  const host = slash < 0 ? rest : rest.slice(0, slash);
+  const path = url || slash < 0 ? "" : rest.slice(slash + 1);
+  let registry: string;
   try {
     // Reusing the reference grammar normalises Docker Hub's aliases and checks the host.
-    const registry = parseRegistryReference(`${host}/x`).registry;
+    registry = parseRegistryReference(`${host}/x`).registry;
     if (!host.includes(".") && !host.includes(":") && host !== "localhost") throw new Error();
-    return registry;
   } catch {
     throw new UsageError(`"${value}" is not a registry host`, {
-      hint: "e.g. ghcr.io or localhost:5000",
+      hint: "e.g. ghcr.io or localhost:5000, or ghcr.io/acme/app for one repository",
     });
   }
+  if (path === "") return { registry, key: registry };
+  return { registry, namespace: checkedNamespace(value, host, path), key: `${registry}/${path}` };
+}
+
+/** The path of `HOST/PATH`, checked as a repository name: no tag, no digest, no empty part. */
+function checkedNamespace(value: string, host: string, path: string): string {
+  const reference = parseRegistryReference(`${host}/${path}`);
+  if (reference.tag !== undefined || reference.digest !== undefined) {
+    throw new UsageError(
+      `"${value}" names an image: credentials are kept for a registry, a repository or a ` +
+        `namespace`,
+      { hint: `leave out the ${reference.digest === undefined ? "tag" : "digest"}` },
+    );
+  }
+  // Docker once wrote registries' keys with the API's path (`HOST/v2/`), which auth files still
+  // read as the whole registry: such a key would not be the repository's alone.
+  if (parseAuthKey(`${host}/${path}`)?.namespace !== path) {
+    throw new UsageError(
+      `"${value}": auth files read HOST/${path} as the whole registry's key, written the way ` +
+        `Docker once wrote them, not as a repository's`,
+      { hint: `log in to ${host} itself` },
+    );
+  }
+  return path;
 }
