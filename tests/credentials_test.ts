@@ -240,6 +240,29 @@ Deno.test("DOCKER_CONFIG replaces ~/.docker, then containers auth.json files fol
   assert.deepEqual(await again("quay.io"), { username: "runtime", password: "runtime-pass" });
 });
 
+Deno.test("a registry in Docker's config and the runtime auth.json gets Docker's, unlike podman", async () => {
+  // podman and skopeo read $XDG_RUNTIME_DIR/containers/auth.json first and Docker's config
+  // last; ocisync reads Docker's config second, as the README says: the file `login` writes.
+  await using box = await sandbox();
+  box.vars.XDG_RUNTIME_DIR = `${box.root}/run`;
+  await box.write(`${box.home}/.docker/config.json`, {
+    auths: { "r.example": { auth: auth("docker", "docker-pass") } },
+  });
+  await box.write(`${box.root}/run/containers/auth.json`, {
+    auths: {
+      "r.example": { auth: auth("runtime", "runtime-pass") },
+      "r.example/team/app": { auth: auth("app", "app-pass") },
+      "runtime.example": { auth: auth("runtime", "runtime-pass") },
+    },
+  });
+  const lookup = credentialLookup(box.options());
+  assert.equal((await lookup("runtime.example", "web/app"))?.username, "runtime");
+  assert.equal((await lookup("r.example", "web/app"))?.username, "docker");
+  // The first file with a credential for the repository wins, as in podman, though a later
+  // file has a more specific key.
+  assert.equal((await lookup("r.example", "team/app"))?.username, "docker");
+});
+
 Deno.test("entries: base64 auth, username/password fields, identitytoken", async () => {
   await using box = await sandbox();
   await box.write(`${box.home}/.docker/config.json`, {

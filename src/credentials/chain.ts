@@ -1,6 +1,6 @@
 /**
- * The credential sources of a command, in the order users of docker, podman, skopeo and ORAS
- * expect; the first that yields a credential for the repository wins:
+ * The credential sources of a command, in the order the README documents; the first that
+ * yields a credential for the repository wins:
  *
  * 1. an explicit username and password (`--username` with `--password-stdin`), for
  *    {@linkcode CredentialOptions.registry} only;
@@ -12,10 +12,16 @@
  *    `$XDG_RUNTIME_DIR/containers/auth.json` and `$XDG_CONFIG_HOME/containers/auth.json` (else
  *    `~/.config/containers/auth.json`). Missing files are skipped.
  *
- * Within a file, the most specific key for the repository wins, as containers-auth.json(5)
- * orders them (`host/team/app`, then `host/team`, then `host`); across files, the first file
- * that yields a credential for the repository wins, as in podman, even when a later file has a
- * more specific key.
+ * The files are the ones podman and skopeo read, but not in their order: as
+ * containers-auth.json(5) says, they read `$REGISTRY_AUTH_FILE`, else
+ * `$XDG_RUNTIME_DIR/containers/auth.json`, then `$XDG_CONFIG_HOME/containers/auth.json`, and
+ * Docker's config last. ocisync reads Docker's config second, as it is the file `login` writes
+ * when `$REGISTRY_AUTH_FILE` is unset, so that what it saves is found first: where a registry
+ * has a credential in both, ocisync sends Docker's, and podman the runtime file's. Within a
+ * file, the most specific key for the repository wins, as containers-auth.json(5) orders them
+ * (`host/team/app`, then `host/team`, then `host`); across files, the first file that yields a
+ * credential for the repository wins, as in podman, even when a later file has a more specific
+ * key.
  *
  * A file that holds credentials and that other users may read is reported through
  * {@linkcode CredentialOptions.warn}, once per file, as ssh warns about keys.
