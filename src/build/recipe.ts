@@ -46,6 +46,7 @@ import { dirname, join } from "node:path";
 import { parseYamlDocument } from "../yaml/mod.ts";
 import { type Compression, COMPRESSIONS } from "../compress/mod.ts";
 import { NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
+import { readNamedText } from "../fs/read.ts";
 import type { ConfigEdits } from "../image/edit.ts";
 import { formatPlatform, parsePlatform } from "../image/platform.ts";
 import type { Platform } from "../oci/types.ts";
@@ -169,8 +170,9 @@ const INSTALLERS = ["pip", "uv", "auto"];
 export async function readRecipe(file: string): Promise<Recipe> {
   let text: string;
   try {
-    text = await Deno.readTextFile(file);
+    text = await readNamedText(file, "the recipe");
   } catch (error) {
+    if (error instanceof OcisyncError) throw error;
     if (error instanceof Deno.errors.NotFound) {
       throw new NotFoundError(`no such recipe: ${file}`, {
         hint: "write an ocisync.yaml, or name one with -f FILE",

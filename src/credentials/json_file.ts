@@ -12,6 +12,7 @@
  */
 import { OcisyncError, UsageError } from "../errors/mod.ts";
 import { parentOf, writeFileAtomic } from "../fs/atomic.ts";
+import { readNamedText } from "../fs/read.ts";
 
 // JSON strings and numbers, sticky: they match at lastIndex or not at all. A JSON string must
 // not contain raw control characters, hence the range in the pattern.
@@ -38,11 +39,12 @@ export async function readJsonObject(
 ): Promise<Record<string, unknown> | undefined> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = await readNamedText(path, what);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
       return undefined;
     }
+    if (error instanceof OcisyncError) throw error;
     throw new OcisyncError(`cannot read ${what} ${path}: ${errorText(error)}`, {
       cause: error,
       hint: "check that it is a readable file",

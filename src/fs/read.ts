@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { IntegrityError } from "../errors/mod.ts";
+import { IntegrityError, OcisyncError } from "../errors/mod.ts";
 import { sameFile } from "./stat.ts";
 
 /**
@@ -195,4 +195,61 @@ export async function readRegularFile(
   const bytes = await readUpTo(file, size + 1);
   if (bytes.byteLength > size) throw new IntegrityError(`${path} grew while it was read`);
   return bytes;
+}
+
+/** The most bytes {@linkcode readNamedFile} reads: far above any config, key or CA bundle. */
+export const MAX_NAMED_FILE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The bytes of a file the user named (a config, a recipe, a key, a credentials or CA file), read
+ * through links as any path the user gives, and bounded: a regular file, or a pipe (a key
+ * passed as `<(vault read …)`), looked at before it is opened, never a device (`/dev/zero`
+ * never ends) nor a folder; and at most {@linkcode MAX_NAMED_FILE_BYTES}, counted as it is read,
+ * so that a pipe or a file that grows is bounded too. A pipe nobody writes to is waited on, as
+ * any program reading it would.
+ *
+ * @param what what the file is, for the message: `"the sync config"`.
+ * @throws {OcisyncError} when it is a device or a folder, or holds more than the limit: an
+ * unreadable file, exit 1 at the command line.
+ * @throws what `Deno.open` throws (`NotFound`, `PermissionDenied`), as it is, for the caller to
+ * word.
+ * @example
+ * ```ts
+ * import { readNamedFile } from "./read.ts";
+ * const bytes = await readNamedFile("./deno.json", "the project's config");
+ * ```
+ */
+export async function readNamedFile(path: string, what: string): Promise<Uint8Array> {
+  const look = (found: Deno.FileInfo) => {
+    if (found.isFile || found.isFifo) return;
+    throw new OcisyncError(
+      `cannot read ${what} ${path}: it is ${
+        found.isDirectory ? "a folder" : "a device, not a regular file"
+      }`,
+      { hint: "name a regular file, or a pipe" },
+    );
+  };
+  const { file: opened } = await openLookedAt(path, look);
+  using file = opened;
+  const bytes = await readUpTo(file, MAX_NAMED_FILE_BYTES + 1);
+  if (bytes.byteLength > MAX_NAMED_FILE_BYTES) {
+    throw new OcisyncError(
+      `cannot read ${what} ${path}: it holds more than ${MAX_NAMED_FILE_BYTES} bytes, the most ` +
+        "such a file is read to",
+    );
+  }
+  return bytes;
+}
+
+/**
+ * {@linkcode readNamedFile}, as UTF-8 text.
+ *
+ * @example
+ * ```ts
+ * import { readNamedText } from "./read.ts";
+ * const text = await readNamedText("./deno.json", "the project's config");
+ * ```
+ */
+export async function readNamedText(path: string, what: string): Promise<string> {
+  return new TextDecoder().decode(await readNamedFile(path, what));
 }

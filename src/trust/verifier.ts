@@ -19,7 +19,8 @@
  * @module
  */
 import { type Digest, sha256Digest } from "../digest/mod.ts";
-import { NotFoundError, UsageError } from "../errors/mod.ts";
+import { NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
+import { readNamedFile, readNamedText } from "../fs/read.ts";
 import { hostPlatform, selectManifest } from "../image/platform.ts";
 import type { CallOptions, Target } from "../oci/target.ts";
 import { isIndexMediaType } from "../oci/mediatypes.ts";
@@ -423,11 +424,12 @@ export async function openVerifier(files: VerifierFiles): Promise<Verifier | und
   const read = async <T>(
     path: string,
     what: string,
-    how: (path: string) => Promise<T>,
+    as: (path: string, what: string) => Promise<T>,
   ): Promise<T> => {
     try {
-      return await how(path);
+      return await as(path, `the ${what}`);
     } catch (error) {
+      if (error instanceof OcisyncError) throw error;
       // A missing file is exit 4, as `sign --key` has it; Deno's message would name its call.
       if (error instanceof Deno.errors.NotFound) {
         throw new NotFoundError(`no such ${what}: ${path}`, { cause: error });
@@ -437,7 +439,7 @@ export async function openVerifier(files: VerifierFiles): Promise<Verifier | und
   };
   const publicKeys: PublicKey[] = [];
   for (const path of files.verifyKeys ?? []) {
-    publicKeys.push(parsePublicKey(await read(path, "key file", Deno.readTextFile), path));
+    publicKeys.push(parsePublicKey(await read(path, "key file", readNamedText), path));
   }
   const keylessAsked = files.certificateIdentity !== undefined ||
     files.certificateIdentityRegexp !== undefined || files.certificateOidcIssuer !== undefined ||
@@ -456,7 +458,7 @@ export async function openVerifier(files: VerifierFiles): Promise<Verifier | und
   return new Verifier({
     publicKeys,
     keyless: {
-      trustedRoot: await read(files.trustedRoot, "trusted root file", Deno.readFile),
+      trustedRoot: await read(files.trustedRoot, "trusted root file", readNamedFile),
       identity: files.certificateIdentity,
       identityRegexp: files.certificateIdentityRegexp,
       issuer: files.certificateOidcIssuer,

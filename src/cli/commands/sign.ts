@@ -6,6 +6,7 @@
  * @module
  */
 import { exposureWarning, statOrUndefined } from "../../fs/stat.ts";
+import { readNamedText } from "../../fs/read.ts";
 import type { ParsedArgs } from "../args.ts";
 import { openSession } from "../registry_flags.ts";
 import type { Output } from "../output.ts";
@@ -51,8 +52,9 @@ export async function sign(args: ParsedArgs, out: Output): Promise<void> {
   );
   let pem: string;
   try {
-    pem = await Deno.readTextFile(path);
+    pem = await readNamedText(path, "the key file");
   } catch (error) {
+    if (error instanceof OcisyncError) throw error;
     if (error instanceof Deno.errors.NotFound) throw new NotFoundError(`no such key file: ${path}`);
     throw new OcisyncError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
   }

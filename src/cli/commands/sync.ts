@@ -36,6 +36,7 @@ import {
 } from "../../sync/mod.ts";
 import { DEFAULT_MAX_EVENTS_SIZE, DEFAULT_MAX_EXTRACT_SIZE, syncSpec } from "../specs.ts";
 import { refuseChangeableAsRoot } from "../../fs/shielded.ts";
+import { readNamedText } from "../../fs/read.ts";
 import { SignatureError } from "../../trust/errors.ts";
 import { openVerifier } from "../../trust/verifier.ts";
 export { syncSpec } from "../specs.ts";
@@ -276,8 +277,9 @@ async function syncTargets(args: ParsedArgs): Promise<SyncTargetConfig[]> {
     ));
   let text: string;
   try {
-    text = await Deno.readTextFile(file);
+    text = await readNamedText(file, "the config");
   } catch (error) {
+    if (error instanceof OcisyncError) throw error;
     if (error instanceof Deno.errors.NotFound) {
       throw new NotFoundError(`no such config file: ${file}`);
     }

@@ -18,6 +18,7 @@
  * @module
  */
 import { NotFoundError, OcisyncError, UnsafeContentError } from "../../errors/mod.ts";
+import { readNamedText } from "../../fs/read.ts";
 import { redactUrl } from "./redact.ts";
 import { describe, mapReadErrors } from "./errors.ts";
 import { type Fetch, secretsSent } from "./fetch.ts";
@@ -59,10 +60,11 @@ export interface HttpFetch {
 export function httpFetch(options: { caFile?: string } = {}): HttpFetch {
   let client: Promise<Deno.HttpClient> | undefined;
   const httpClient = (caFile: string) =>
-    client ??= Deno.readTextFile(caFile).then(
+    client ??= readNamedText(caFile, "the CA file").then(
       (pem) => Deno.createHttpClient({ caCerts: [pem] }),
       (error) => {
         // A missing file is exit 4, whichever file the user named.
+        if (error instanceof OcisyncError) throw error;
         if (error instanceof Deno.errors.NotFound) {
           throw new NotFoundError(`no such CA file: ${caFile}`, { cause: error });
         }
