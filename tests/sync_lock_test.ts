@@ -245,3 +245,90 @@ Deno.test("a sync --once that fails leaves no folder it made for its locks", asy
     assert.equal(await exists(`${tmp}/there`), true);
   });
 });
+
+Deno.test("-o DIR removed by hand: the sync rebuilds it with its lock, and a second sync is still refused", async () => {
+  await withLayout(async (tmp) => {
+    const first = new SyncRun(["oci:layout:v1", "-o", "out", "--interval", "300ms"], tmp);
+    try {
+      await first.waitFor(/ changed /);
+      await Deno.remove(`${tmp}/out`, { recursive: true });
+      // "A lost folder is rebuilt": the next tick delivers the digest again, lock first.
+      await first.waitFor(/ changed /, 2);
+      assert.equal((await lockHolder(`${tmp}/out/.ocisync.lock`)).pid, first.child.pid);
+      const second = await ocisync(["sync", "oci:layout:v1", "-o", "out", "--once"], {
+        cwd: tmp,
+      });
+      assert.equal(second.code, REFUSED, shown(second));
+      assert.match(second.stderr, refusal("the output folder", first));
+    } finally {
+      assert.equal((await first.exit("SIGTERM")).code, 0, first.stderr);
+    }
+  });
+});
+
+Deno.test("--state's folder removed by hand: the next change takes FILE.lock again", async () => {
+  await withLayout(async (tmp) => {
+    const first = new SyncRun(
+      ["oci:layout:v1", "-o", "out", "--state", "var/state.json", "--interval", "300ms"],
+      tmp,
+    );
+    try {
+      await first.waitFor(/ changed /);
+      await Deno.remove(`${tmp}/var`, { recursive: true });
+      // A new version of the tag: a change, and a write of the state.
+      await writeTree(`${tmp}/src2`, { "hello.txt": { type: "file", content: "bye\n" } });
+      const push = await ocisync(["push", "oci:layout:v1", "src2:/app", "-q"], { cwd: tmp });
+      assert.equal(push.code, 0, shown(push));
+      await first.waitFor(/ changed /, 2);
+      assert.ok(await exists(`${tmp}/var/state.json`));
+      assert.equal((await lockHolder(`${tmp}/var/state.json.lock`)).pid, first.child.pid);
+      const second = await ocisync(
+        ["sync", "oci:layout:v1", "--events", "--state", "var/state.json", "--once"],
+        { cwd: tmp },
+      );
+      assert.equal(second.code, REFUSED, shown(second));
+      assert.match(second.stderr, refusal("the state file", first));
+    } finally {
+      assert.equal((await first.exit("SIGTERM")).code, 0, first.stderr);
+    }
+  });
+});
+
+Deno.test("a lock lost with DIR and taken by another sync meanwhile: the first stops with exit 2 before writing", async () => {
+  await withLayout(async (tmp) => {
+    const args = ["oci:layout:v1", "-o", "out", "--interval", "300ms"];
+    const first = new SyncRun(args, tmp);
+    let second: SyncRun | undefined;
+    try {
+      await first.waitFor(/ changed /);
+      // Paused, so that the second surely starts in the emptied folder before it ticks again.
+      first.child.kill("SIGSTOP");
+      await Deno.remove(`${tmp}/out`, { recursive: true });
+      second = new SyncRun(args, tmp);
+      await second.waitFor(/ changed /);
+      // The folder holds the digest again: the first finds out at its next change.
+      await writeTree(`${tmp}/src2`, { "hello.txt": { type: "file", content: "bye\n" } });
+      const push = await ocisync(["push", "oci:layout:v1", "src2:/app", "-q"], { cwd: tmp });
+      assert.equal(push.code, 0, shown(push));
+      await second.waitFor(/ changed /, 2);
+      first.child.kill("SIGCONT");
+      const { code } = await first.exit();
+      assert.equal(code, REFUSED, first.stderr);
+      assert.match(
+        first.stderr,
+        new RegExp(
+          `the output folder \\S+ is in use by another ocisync sync: pid ${second.child.pid} ` +
+            `.*; this sync held it until its lock \\S+ was removed, and stops`,
+        ),
+      );
+      assert.equal((await lockHolder(`${tmp}/out/.ocisync.lock`)).pid, second.child.pid);
+      // The first wrote nothing more: the second's two versions.
+      assert.equal((await Array.fromAsync(Deno.readDir(`${tmp}/out/.ocisync`))).length, 2);
+      assert.doesNotMatch(first.stderr, /(changed.*){2}/s);
+      await second.waitFor(TICK, 3);
+    } finally {
+      await first.exit("SIGKILL");
+      if (second) assert.equal((await second.exit("SIGTERM")).code, 0, second.stderr);
+    }
+  });
+});

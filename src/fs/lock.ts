@@ -39,7 +39,7 @@
 import { OcisyncError } from "../errors/mod.ts";
 import { markTemporary, unmarkTemporary } from "./interrupted.ts";
 import { readUpTo } from "./read.ts";
-import { sameFile, statOrUndefined } from "./stat.ts";
+import { lstatOrUndefined, sameFile, statOrUndefined } from "./stat.ts";
 
 /** Options of {@linkcode FileLock.acquire} and {@linkcode withLock}. */
 export interface LockOptions {
@@ -198,6 +198,26 @@ export class FileLock implements AsyncDisposable {
     ]);
     if (sameFile(held, named)) await Deno.remove(this.path).catch(() => {});
     this.#file.close();
+  }
+
+  /**
+   * Whether the path still names the file this lock holds: false once it was removed (by hand,
+   * with the folder it was in) or replaced. Another process may then take the lock at that path,
+   * so a holder for life asks this before each step that the lock guards.
+   *
+   * @example
+   * ```ts
+   * import { FileLock } from "./lock.ts";
+   * const lock = await FileLock.acquire("/tmp/work.lock");
+   * await Deno.remove("/tmp/work.lock");
+   * await lock.named(); // false
+   * ```
+   */
+  async named(): Promise<boolean> {
+    if (this.#released) return false;
+    // A folder on the way replaced by a file (ENOTDIR) names no file either.
+    const named = await lstatOrUndefined(this.path).catch(() => undefined);
+    return sameFile(await this.#file.stat(), named);
   }
 
   /** Releases the lock, for `await using`. */

@@ -23,7 +23,9 @@
  * - **Stopping**: when the signal aborts, the tick in progress stops at its next safe point,
  *   and the loop ends without recording a partial change.
  * - **One writer**: a folder or a state file belongs to one process, which holds their locks
- *   from start-up to exit ({@linkcode lockSyncPaths}); a second process is refused at once.
+ *   from start-up to exit ({@linkcode lockSyncPaths}); a second process is refused at once. A
+ *   lock removed meanwhile (with its folder) is taken again before the next change or state
+ *   write; when another process took it first, the loop ends ({@linkcode SyncLockLostError}).
  *
  * The loop is an async iterator of {@linkcode SyncTick}s, one per tick; it ends by throwing
  * the last error once `maxFailures` ticks in a row have failed.
@@ -207,6 +209,13 @@ export interface SyncOptions {
   /** Stops the loop: the tick in progress stops at its next safe point. */
   signal?: AbortSignal;
   /**
+   * The locks of {@linkcode lockSyncPaths} over the outputs' folders and the state file: checked
+   * before each change and each write of the state, and taken again when their files were
+   * removed ({@linkcode SyncLocks.ensureHeld}). A loop that finds one taken by another process
+   * ends at once with a {@linkcode SyncLockLostError}.
+   */
+  locks?: Pick<SyncLocks, "ensureHeld">;
+  /**
    * Told, in a line, why a digest the state has is delivered again (an output lost it), or
    * verified again (it was delivered under another verification policy).
    */
@@ -303,7 +312,9 @@ export async function* syncLoop(options: SyncOptions): AsyncGenerator<SyncTick, 
           error,
         };
       }
-      const end = options.once || signal.aborted || failures >= maxFailures;
+      // Another process writes where this loop does: no retry can make that right.
+      const taken = result.error instanceof SyncLockLostError;
+      const end = options.once || signal.aborted || failures >= maxFailures || taken;
       const wait = failures === 0 ? shortened(options.interval, jitter) : shortened(
         Math.min(options.interval, BACKOFF_BASE_MS * 2 ** (failures - 1)),
         BACKOFF_JITTER,
@@ -316,7 +327,7 @@ export async function* syncLoop(options: SyncOptions): AsyncGenerator<SyncTick, 
         failures,
         nextTickMs: end ? undefined : wait,
       };
-      if (result.status === "failed" && failures >= maxFailures) throw result.error;
+      if (result.status === "failed" && (failures >= maxFailures || taken)) throw result.error;
       if (end) return;
       await sleepUnlessStopped(wait, signal);
       if (signal.aborted) return;
@@ -339,19 +350,57 @@ export async function* syncLoop(options: SyncOptions): AsyncGenerator<SyncTick, 
 export interface SyncLocks extends AsyncDisposable {
   /** The lock files held, as absolute paths. */
   readonly paths: string[];
+  /**
+   * Makes sure this process still holds every lock: a lock file removed meanwhile (with its
+   * folder, which the sync rebuilds: `rm -rf DIR`, a wiped state folder) would let a second
+   * process take it and write alongside. A lock whose path no longer names the file held is
+   * taken again (its folder made again); {@linkcode syncLoop} asks this before each change and
+   * each write of the state, with {@linkcode SyncOptions.locks}.
+   *
+   * @throws {SyncLockLostError} when another process took a lost lock meanwhile.
+   * @throws {OcisyncError} when a lock file or its folder cannot be made again.
+   */
+  ensureHeld(): Promise<void>;
   /** Releases every lock; calling it again does nothing. */
   release(): Promise<void>;
 }
+
+/**
+ * A lock of {@linkcode lockSyncPaths} was lost (its file removed by hand, or with its folder)
+ * and another process holds it now: both would write one folder or state file, so the loop
+ * that finds it ends at once, whatever `maxFailures` says, and the CLI exits 2.
+ *
+ * @example
+ * ```ts
+ * import { SyncLockLostError } from "./mod.ts";
+ * const error = new SyncLockLostError("the output folder /srv/flows is in use by …");
+ * console.log(error.kind); // "usage"
+ * ```
+ */
+export class SyncLockLostError extends UsageError {}
 
 /** How many times a lock whose holder has not written its name yet is read again. */
 const HOLDER_READS = 4;
 const HOLDER_READ_WAIT_MS = 25;
 
+/** A lock of {@linkcode lockSyncPaths}, and what it takes to take it again. */
+interface HeldLock {
+  lock: FileLock;
+  /** What it guards, in words: `the output folder DIR`. */
+  what: string;
+  /** `folder` or `state file`, for the hint. */
+  kind: string;
+  /** Refuses, as root, a path another user could lead elsewhere; before anything is made. */
+  refuse: () => Promise<void>;
+}
+
 /**
  * Makes this process the only writer of each output folder (`-o DIR`) and state file, for as
  * long as it holds the returned locks: `DIR/.ocisync.lock` ({@linkcode outputLockPath}) and
  * `FILE.lock` ({@linkcode stateLockPath}), taken at once, never waited for. Take them once per
- * process, at start-up, before any loop ticks: the loops of one process may share a state file,
+ * process, at start-up, before any loop ticks, and give them to each loop
+ * ({@linkcode SyncOptions.locks}), which checks them before each change and state write
+ * ({@linkcode SyncLocks.ensureHeld}): the loops of one process may share a state file,
  * two processes may not, nor a folder. A lock left by a process that died on this host is broken
  * at once; one from another host once it has not been refreshed for five minutes. Folders and
  * the state file's folder are created if missing.
@@ -372,6 +421,7 @@ const HOLDER_READ_WAIT_MS = 25;
  *     outputs: [directoryOutput("/srv/flows")],
  *     interval: 30_000,
  *     state: await SyncState.open("state.json"),
+ *     locks,
  *   });
  *   for await (const tick of ticks) console.error(tick.status);
  * } finally {
@@ -382,12 +432,12 @@ const HOLDER_READ_WAIT_MS = 25;
 export async function lockSyncPaths(
   paths: { outputs?: string[]; states?: string[] },
 ): Promise<SyncLocks> {
-  const held: FileLock[] = [];
+  const held: HeldLock[] = [];
   // Folders made for a lock: removed again if they are still empty when the locks go, so that
   // a sync that failed at once leaves no trace.
   const made: string[] = [];
   const release = async () => {
-    for (const lock of held.splice(0).reverse()) await lock.release();
+    for (const { lock } of held.splice(0).reverse()) await lock.release();
     for (const folder of made.splice(0).reverse()) await Deno.remove(folder).catch(() => {});
   };
   try {
@@ -395,24 +445,45 @@ export async function lockSyncPaths(
     for (const dir of paths.outputs ?? []) await refuseExposedOutput(dir);
     for (const path of paths.states ?? []) await refuseExposedState(path);
     for (const dir of new Set((paths.outputs ?? []).map((p) => resolve(p)))) {
-      made.push(...await makeFolder(dir, `the output folder ${dir}`));
-      held.push(await ownOrRefuse(outputLockPath(dir), `the output folder ${dir}`, "folder"));
+      const what = `the output folder ${dir}`;
+      made.push(...await makeFolder(dir, what));
+      const lock = await ownOrRefuse(outputLockPath(dir), what, "folder");
+      held.push({ lock, what, kind: "folder", refuse: () => refuseExposedOutput(dir) });
     }
-    const states = new Set<string>();
+    const states = new Map<string, string>();
     for (const path of paths.states ?? []) {
       const file = resolve(path);
       made.push(...await makeFolder(dirname(file), `the folder of the state file ${file}`));
-      states.add(await realFile(file));
+      states.set(await realFile(file), path);
     }
-    for (const file of states) {
-      held.push(await ownOrRefuse(stateLockPath(file), `the state file ${file}`, "state file"));
+    for (const [file, given] of states) {
+      const what = `the state file ${file}`;
+      const lock = await ownOrRefuse(stateLockPath(file), what, "state file");
+      held.push({ lock, what, kind: "state file", refuse: () => refuseExposedState(given) });
     }
   } catch (error) {
     await release();
     throw error;
   }
+  // One check at a time: two loops finding one lock lost would each take it, and the second
+  // would find it held, by this very process.
+  let checking = Promise.resolve();
+  const ensureHeld = () => {
+    const check = checking.then(async () => {
+      for (const entry of held) {
+        if (await entry.lock.named()) continue;
+        await entry.lock.release();
+        await entry.refuse();
+        await makeFolder(dirname(entry.lock.path), entry.what);
+        entry.lock = await ownOrRefuse(entry.lock.path, entry.what, entry.kind, true);
+      }
+    });
+    checking = check.catch(() => {});
+    return check;
+  };
   return {
-    paths: held.map((lock) => lock.path),
+    paths: held.map(({ lock }) => lock.path),
+    ensureHeld,
     release,
     [Symbol.asyncDispose]: release,
   };
@@ -446,22 +517,34 @@ async function makeFolder(path: string, what: string): Promise<string[]> {
   return missing;
 }
 
-/** Takes the lock `path` at once, or throws a {@linkcode UsageError} that names its holder. */
-async function ownOrRefuse(path: string, what: string, kind: string): Promise<FileLock> {
+/**
+ * Takes the lock `path` at once, or throws a {@linkcode UsageError} that names its holder: a
+ * {@linkcode SyncLockLostError} when this process held it until its file was removed (`lost`).
+ */
+async function ownOrRefuse(
+  path: string,
+  what: string,
+  kind: string,
+  lost = false,
+): Promise<FileLock> {
   for (let read = 1;; read++) {
     const lock = await FileLock.tryAcquire(path);
     if (lock) return lock;
     const holder = await readLockHolder(path);
     // A holder writes its name just after creating the file: give it a moment to.
     if (holder?.pid !== undefined || read >= HOLDER_READS) {
-      throw new UsageError(
-        `${what} is in use by another ocisync sync: ` +
-          (holder ? describeLockHolder(holder) : `a process that has not written to ${path}`),
-        {
-          hint: `one sync process per ${kind}: stop the other one, or give this one another ` +
-            `${kind}; if that process is gone, delete ${path}`,
-        },
-      );
+      const message = `${what} is in use by another ocisync sync: ` +
+        (holder ? describeLockHolder(holder) : `a process that has not written to ${path}`);
+      if (lost) {
+        throw new SyncLockLostError(
+          `${message}; this sync held it until its lock ${path} was removed, and stops`,
+          { hint: `one sync process per ${kind}: the other one goes on` },
+        );
+      }
+      throw new UsageError(message, {
+        hint: `one sync process per ${kind}: stop the other one, or give this one another ` +
+          `${kind}; if that process is gone, delete ${path}`,
+      });
     }
     await new Promise((done) => setTimeout(done, HOLDER_READ_WAIT_MS));
   }
@@ -554,7 +637,7 @@ class Ticker {
       // a signature over the index, or over that platform's manifest (the one the verifier
       // chooses), vouches for what they hold. Only the record of the policy changes.
       if (this.#verification !== undefined) {
-        await this.#state.set(this.reference, { ...last!, verification: this.#verification });
+        await this.#record({ ...last!, verification: this.#verification });
       }
       return unchanged;
     }
@@ -582,12 +665,13 @@ class Ticker {
       signal,
       onBlob,
     };
+    await this.#options.locks?.ensureHeld();
     for (const output of this.#options.outputs) {
       signal.throwIfAborted();
       await output.apply(change);
     }
     // Every output has the digest: record it, even if a stop was asked for meanwhile.
-    await this.#state.set(this.reference, {
+    await this.#record({
       digest: descriptor.digest,
       manifest: chosen.digest,
       paths: change.paths,
@@ -604,6 +688,12 @@ class Ticker {
       paths: change.paths,
       bytes,
     };
+  }
+
+  /** Records `entry` as the reference's last good sync, once the locks are known to be held. */
+  async #record(entry: SyncStateEntry): Promise<void> {
+    await this.#options.locks?.ensureHeld();
+    await this.#state.set(this.reference, entry);
   }
 
   /**

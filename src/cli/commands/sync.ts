@@ -131,7 +131,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<number | unde
     : parseListenAddress(options.http as string);
   const registry = await registryOptions(options, out, credentialRegistry(targets, options));
   // Owned until this function returns, from before the states are read and before any tick.
-  await using _owned = await lockSyncPaths({
+  await using owned = await lockSyncPaths({
     outputs: targets.flatMap((t) => t.output ?? []),
     states: targets.flatMap((t) => t.state ?? []),
   });
@@ -208,6 +208,8 @@ export async function sync(args: ParsedArgs, out: Output): Promise<number | unde
         once,
         maxFailures,
         signal: stop.signal,
+        // Checked before each change and state write: a folder removed by hand loses its lock.
+        locks: owned,
         // Why a tick delivers again what the state has: an output lost it (a wiped folder).
         log: (line) => out.warn(line),
       });
