@@ -349,3 +349,82 @@ Deno.test("sync --exec-timeout stops a hook that runs too long, and fails the ti
     assert.match(lone.stderr, /--exec-timeout needs --exec/);
   });
 });
+
+Deno.test("a hook that a stop cuts short is never delivered, even when it exits 0 on SIGTERM", async () => {
+  await withTemp(async (tmp) => {
+    await writeIndexLayout(`${tmp}/layout`);
+    const started = `${tmp}/started`;
+    const reference = parseReference(`oci:${tmp}/layout:v1`);
+    // A cleanup trap, as hooks often have: its work was not done, yet it exits 0.
+    const hook = `trap 'exit 0' TERM; touch ${started}; sleep 30 & wait; touch ${tmp}/done`;
+    const stop = new AbortController();
+    const state = new SyncState();
+    const ticks: SyncTick[] = [];
+    const stopping = (async () => {
+      while (!(await exists(started))) await new Promise((resolve) => setTimeout(resolve, 20));
+      stop.abort();
+    })();
+    const loop = syncLoop({
+      reference,
+      outputs: [execOutput(hook)],
+      platform: AMD64,
+      interval: 1000,
+      state,
+      signal: stop.signal,
+    });
+    for await (const tick of loop) ticks.push(tick);
+    await stopping;
+    assert.deepEqual(ticks.map((t) => t.status), ["aborted"]);
+    assert.equal(state.get(`oci:${tmp}/layout:v1`), undefined, "not recorded");
+    assert.equal(await exists(`${tmp}/done`), false);
+  });
+});
+
+Deno.test("an output that returns after the stop is not taken as having delivered the change", async () => {
+  await withTemp(async (tmp) => {
+    await writeIndexLayout(`${tmp}/layout`);
+    const stop = new AbortController();
+    const state = new SyncState();
+    // It goes on to the end whatever the signal says, as a careless output would.
+    const careless: SyncOutput = {
+      id: "careless",
+      apply: async () => {
+        stop.abort();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      },
+    };
+    const ticks: SyncTick[] = [];
+    const loop = syncLoop({
+      reference: parseReference(`oci:${tmp}/layout:v1`),
+      outputs: [careless],
+      platform: AMD64,
+      interval: 1000,
+      state,
+      signal: stop.signal,
+    });
+    for await (const tick of loop) ticks.push(tick);
+    assert.deepEqual(ticks.map((t) => t.status), ["aborted"]);
+    assert.equal(state.get(`oci:${tmp}/layout:v1`), undefined, "not recorded");
+  });
+});
+
+Deno.test("execOutput: a hook stopped by the sync fails its delivery whatever its exit code", async () => {
+  await withTemp(async (tmp) => {
+    const started = `${tmp}/started`;
+    const stop = new AbortController();
+    const output = execOutput(`trap 'exit 0' TERM; touch ${started}; sleep 30 & wait`);
+    const digest = `sha256:${"a".repeat(64)}` as const;
+    const applied = output.apply(
+      {
+        reference: "oci:x:v1",
+        digest,
+        manifestDigest: digest,
+        paths: [],
+        signal: stop.signal,
+      } as unknown as Parameters<SyncOutput["apply"]>[0],
+    );
+    while (!(await exists(started))) await new Promise((resolve) => setTimeout(resolve, 20));
+    stop.abort();
+    await assert.rejects(applied, /the hook was stopped, as the sync was, and exited 0/);
+  });
+});

@@ -21,7 +21,8 @@
  *   not, the digest is delivered again, as a change.
  * - **Failures** are retried with exponential backoff and jitter, capped at the interval.
  * - **Stopping**: when the signal aborts, the tick in progress stops at its next safe point,
- *   and the loop ends without recording a partial change.
+ *   and the loop ends without recording a partial change: an output that returns once the
+ *   signal has aborted is not taken as having delivered it.
  * - **One writer**: a folder or a state file belongs to one process, which holds their locks
  *   from start-up to exit ({@linkcode lockSyncPaths}); a second process is refused at once. A
  *   lock removed meanwhile (with its folder) is taken again before the next change or state
@@ -669,8 +670,10 @@ class Ticker {
     for (const output of this.#options.outputs) {
       signal.throwIfAborted();
       await output.apply(change);
+      // An output that returns after a stop may have been cut short by it (a hook that traps
+      // SIGTERM and exits 0): the change is not recorded, and the next run delivers it again.
+      signal.throwIfAborted();
     }
-    // Every output has the digest: record it, even if a stop was asked for meanwhile.
     await this.#record({
       digest: descriptor.digest,
       manifest: chosen.digest,

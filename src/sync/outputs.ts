@@ -704,7 +704,8 @@ export interface ExecOutputOptions
  * standard error, so that standard output stays JSON lines for events. A non-zero exit fails
  * the tick; when the loop is stopped, the hook's process group gets `SIGTERM`, and `SIGKILL`
  * if it has not ended {@linkcode ExecOutputOptions.killAfter} later: a hook that ignores
- * `SIGTERM` would otherwise keep the sync from stopping.
+ * `SIGTERM` would otherwise keep the sync from stopping. A hook so stopped (or past its
+ * timeout) fails the tick whatever its exit code, 0 included: it was cut short.
  *
  * @example
  * ```ts
@@ -764,10 +765,14 @@ export function execOutput(command: string, options: ExecOutputOptions = {}): Sy
         clearTimeout(kill);
         clearTimeout(limit);
       }
-      if (timedOut || !status.success) {
+      // A hook this output signalled was cut short, whatever its exit: a trap that exits 0 on
+      // SIGTERM did not do its work, and the change must be delivered again.
+      if (kill !== undefined || !status.success) {
         const ended = status.signal ? `was stopped by ${status.signal}` : `exited ${status.code}`;
         const how = timedOut
           ? `ran past its timeout of ${options.timeout! / 1000}s and ${ended}`
+          : kill !== undefined
+          ? `was stopped, as the sync was, and ${ended}`
           : ended;
         // Not the command itself, which may hold a token: the message goes to logs and /healthz.
         throw new OcisyncError(`the hook ${how}`, {
