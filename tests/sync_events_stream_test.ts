@@ -63,10 +63,35 @@ Deno.test("library: a write that fails part-way fails its tick; the next batch s
     }
     assert.deepEqual(seen.map((t) => t.status), ["failed", "changed"]);
     const lines = new TextDecoder().decode(new Uint8Array(written)).split("\n");
-    assert.equal(lines[0].length, 4096, "the line cut short ends where the next batch begins");
-    const batch = lines.slice(1, -1).map((line) => JSON.parse(line).action);
+    assert.equal(lines[0], "", "the process's first batch starts with a line break");
+    assert.equal(lines[1].length, 4095, "the line cut short ends where the next batch begins");
+    const batch = lines.slice(2, -1).map((line) => JSON.parse(line).action);
     assert.deepEqual(batch, ["put", "synced"]);
     assert.equal(lines.at(-1), "");
+  });
+});
+
+Deno.test("a new process's first batch is not glued to a line that a killed predecessor cut short", async () => {
+  await withTempDir("ocisync-events-", async (tmp) => {
+    const reference = await artifact(tmp, 100);
+    // What a sync SIGKILLed in the middle of a batch leaves: a put without its end.
+    const stream = `${tmp}/events.jsonl`;
+    await Deno.writeTextFile(stream, '{"action":"put","path":"big.txt","content":"xxxx');
+    const command = syncCommand([reference, "--events", "--once"]);
+    await runOk("sh", ["-c", `${command} >> '${stream}'`]);
+    // As a consumer reads: it skips empty lines and lines that are not JSON.
+    const events = (await Deno.readTextFile(stream)).split("\n").flatMap((line) => {
+      try {
+        return [JSON.parse(line)];
+      } catch {
+        return [];
+      }
+    });
+    assert.deepEqual(events.map((e) => [e.action, e.path]), [
+      ["put", "big.txt"],
+      ["synced", undefined],
+    ]);
+    assert.equal(events[0].content, "x".repeat(100));
   });
 });
 
@@ -97,8 +122,9 @@ Deno.test({
           await child.status;
         }
         const lines = (await Deno.readTextFile(`${disk}/events.jsonl`)).split("\n");
-        assert.ok(lines[0].length >= 4096 && !lines[0].endsWith("}"), "the first line was cut");
-        assert.deepEqual(lines.slice(1, -1).map((l) => JSON.parse(l).action), ["put", "synced"]);
+        assert.equal(lines[0], "", "the process's first batch starts with a line break");
+        assert.ok(lines[1].length >= 4095 && !lines[1].endsWith("}"), "the first line was cut");
+        assert.deepEqual(lines.slice(2, -1).map((l) => JSON.parse(l).action), ["put", "synced"]);
       } finally {
         await runOk("umount", [disk]);
       }

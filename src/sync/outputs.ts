@@ -233,7 +233,9 @@ export function eventsOutput(sink: EventsSink, options: EventsOutputOptions = {}
  * batch is written to the sink again, as the next tick retries. A failed write may have written
  * part of its batch (a disk full after 4 KiB), so the batch after a failed one starts with a line
  * break: the partial line ends there, and the next batch's first line stands whole on its own (a
- * consumer skips an empty line, and one that is not JSON).
+ * consumer skips an empty line, and one that is not JSON). So does the first batch a process
+ * writes to a sink: the stream may go on from another process stopped or killed in the middle of
+ * a batch, which this one cannot know of.
  *
  * @example
  * ```ts
@@ -253,7 +255,10 @@ export interface EventsSink {
 interface SinkState {
   /** Settles when the last batch queued is written or has failed; never rejects. */
   queue: Promise<void>;
-  /** Whether the last batch failed: a part of it may be in the stream, without its end. */
+  /**
+   * Whether the stream may end in a cut line: the last batch failed, or none was written yet (an
+   * earlier process may have been killed in the middle of one).
+   */
   cut: boolean;
 }
 
@@ -263,7 +268,7 @@ const sinks = new WeakMap<EventsSink, SinkState>();
 /** Writes `batch` to `sink` once the batches queued before it are, whole unless a write fails. */
 function writeBatch(sink: EventsSink, batch: Uint8Array): Promise<void> {
   let state = sinks.get(sink);
-  if (state === undefined) sinks.set(sink, state = { queue: Promise.resolve(), cut: false });
+  if (state === undefined) sinks.set(sink, state = { queue: Promise.resolve(), cut: true });
   const shared = state;
   const written = shared.queue.then(async () => {
     let bytes = batch;
