@@ -14,6 +14,7 @@ import { expectExit, ocisync, ocisyncOk, runOk } from "./helpers/cli.ts";
 import { withRegistry } from "./helpers/registry.ts";
 import { asNobody } from "./helpers/unprivileged.ts";
 import { snapshot } from "./helpers/tree.ts";
+import { sha256Hex } from "./helpers/hash.ts";
 
 /** Pushes a layer that GNU tar makes of `conf/NAME`, in a folder of mode `mode`, as `ref`. */
 async function pushConf(tmp: string, ref: string, name: string, mode: string): Promise<void> {
@@ -278,6 +279,63 @@ Deno.test("sync -o: a prune cut short leaves no part of a version under its name
     }
     await ocisyncOk(sync("a"));
     assert.equal(await whole(`${tmp}/out/current`), 9000);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("sync -o: a file, a link or another user's folder at a version's name is moved away, not reused", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-version-name-" });
+  try {
+    await Deno.mkdir(`${tmp}/src`);
+    await Deno.writeTextFile(`${tmp}/src/hello.txt`, "hello\n");
+    await ocisyncOk(["push", `oci:${tmp}/layout:v1`, `${tmp}/src:/app`]);
+    // The version's name: the manifest's hex, read from the layout and checked by hashing it.
+    const { manifests } = JSON.parse(await Deno.readTextFile(`${tmp}/layout/index.json`));
+    const hex = manifests[0].digest.slice("sha256:".length);
+    assert.equal(sha256Hex(await Deno.readFile(`${tmp}/layout/blobs/sha256/${hex}`)), hex);
+    // What someone else's folder would offer as the version: their own files.
+    await Deno.mkdir(`${tmp}/theirs/app`, { recursive: true });
+    await Deno.writeTextFile(`${tmp}/theirs/app/hello.txt`, "not the image\n");
+    const plants: [string, (path: string) => Promise<void>][] = [
+      ["a file", (path) => Deno.writeTextFile(path, "not a version\n")],
+      ["a link to a folder", (path) => Deno.symlink(`${tmp}/theirs`, path)],
+    ];
+    if (Deno.uid() === 0) {
+      plants.push(["another user's folder", async (path) => {
+        await Deno.mkdir(`${path}/app`, { recursive: true });
+        await Deno.writeTextFile(`${path}/app/hello.txt`, "not the image\n");
+        await Deno.chown(`${path}/app/hello.txt`, 65534, 65534);
+        await Deno.chown(`${path}/app`, 65534, 65534);
+        await Deno.chown(path, 65534, 65534);
+      }]);
+    }
+    for (const [what, plant] of plants) {
+      const out = `${tmp}/out`;
+      await Deno.remove(out, { recursive: true }).catch(() => {});
+      await Deno.mkdir(`${out}/.ocisync`, { recursive: true });
+      await plant(`${out}/.ocisync/${hex}`);
+      const sync = [
+        "sync",
+        `oci:${tmp}/layout:v1`,
+        "-o",
+        out,
+        "--state",
+        `${tmp}/state.json`,
+        "--force-pull",
+        "--once",
+      ];
+      expectExit(await ocisync(sync), 0);
+      const version = await Deno.lstat(`${out}/.ocisync/${hex}`);
+      assert.ok(version.isDirectory && version.uid === Deno.uid(), what);
+      assert.equal(await Deno.readTextFile(`${out}/current/app/hello.txt`), "hello\n", what);
+      // Delivered once: the next run finds it held, where a file was found lost at every tick.
+      const again = expectExit(await ocisync(sync.filter((a) => a !== "--force-pull")), 0);
+      assert.match(again.stderr, / unchanged /, what);
+      assert.equal(await Deno.readTextFile(`${tmp}/theirs/app/hello.txt`), "not the image\n");
+      const left = [...Deno.readDirSync(`${out}/.ocisync`)].map((e) => e.name);
+      assert.deepEqual(left, [hex], `${what}: swept`);
+    }
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

@@ -31,7 +31,7 @@ import {
   UsageError,
 } from "../errors/mod.ts";
 import { mountPointBelow, removeFolderTree } from "../fs/mounts.ts";
-import { lstatOrUndefined, processUid, sameFile, statOrUndefined } from "../fs/stat.ts";
+import { fileKind, lstatOrUndefined, processUid, sameFile } from "../fs/stat.ts";
 import { refuseReplaceableAsRoot } from "../fs/shielded.ts";
 import type { Target } from "../oci/target.ts";
 import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
@@ -454,14 +454,16 @@ export function outputLockPath(directory: string): string {
  * `DIR/.ocisync/<hex>/` ({@linkcode versionDirectory}: named by the image manifest, and the
  * layer selection if any, which decide what it holds; so a folder that is already there from an
  * earlier attempt holds the same, is complete, as `pull` renames it into place whole, and is
- * reused); then the symlink `DIR/current`, which points to `.ocisync/<hex>` relatively so that
+ * reused when it is a folder of this process's user; a file, a link or another user's folder
+ * there is moved away first); then the symlink `DIR/current`, which points to `.ocisync/<hex>` relatively so that
  * the folder can be mounted anywhere, is replaced by a rename. Readers that resolve
  * `DIR/current` once and read below the result see one version, whole. Versions beyond the
  * `keep` most recent are removed afterwards, but never the one that was current during the
  * swap: a reader may still be in it. Staging folders left in `DIR/.ocisync/` are removed too, so
  * only one process may write to `DIR`: it holds {@linkcode outputLockPath} (see
  * `lockSyncPaths`). The output has lost a version (`lost`) when `DIR/current` no longer points
- * to its folder, or the folder is gone: a wiped `DIR` is delivered again at the next tick.
+ * to its folder, or that is gone or no folder of this process's user (the test `apply` reuses a
+ * folder by): a wiped `DIR` is delivered again at the next tick.
  *
  * @example
  * ```ts
@@ -488,7 +490,9 @@ export function directoryOutput(
       await refuseExposedOutput(root);
       const version = versionDirectory(root, change.manifestDigest, options);
       const versions = await versionsFolder(root);
-      if (!(await statOrUndefined(version))) {
+      const why = unusableVersion(version);
+      if (why !== undefined && versions !== undefined) await moveUnusable(versions, version);
+      if (why !== undefined) {
         await pull(change.target, change.descriptor, version, {
           platform: change.platform,
           maxExtractSize: options.maxExtractSize,
@@ -520,14 +524,61 @@ export function directoryOutput(
         return `${link} cannot be read: ${(error as Error).message}`;
       }
       if (points !== expected) return `${link} points to ${points}, not ${expected}`;
-      try {
-        if (Deno.statSync(version).isDirectory) return undefined;
-      } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-      }
-      return `${version} is gone`;
+      return unusableVersion(version);
     },
   };
+}
+
+/**
+ * Why the version folder `path` cannot be taken as a version this output put there, or
+ * undefined when it can: a folder (never a link, which could lead anywhere, nor a file) of this
+ * process's user. The one test of both `apply`, which reuses such a folder, and `lost`, which
+ * delivers again what it refuses: with two tests, a file at a version's name was reused by one
+ * and found lost by the other at every tick, and its hooks ran at every tick. Synchronous and
+ * one `lstat`: `lost` is asked at every idle tick.
+ */
+function unusableVersion(path: string): string | undefined {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch (error) {
+    // A folder on the way replaced by a file (ENOTDIR) holds no version either.
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return `${path} is gone`;
+    }
+    throw error;
+  }
+  if (!info.isDirectory) {
+    const what = info.isSymlink ? "symlink" : info.isFile ? "file" : fileKind(info);
+    return `${path} is a ${what}, not a folder`;
+  }
+  const uid = processUid();
+  if (uid !== undefined && info.uid !== null && info.uid !== uid) {
+    return `${path} belongs to user ${info.uid}, not to this process's user ${uid}`;
+  }
+  return undefined;
+}
+
+/**
+ * Moves what is at the version name `path`, and is no version of this output's, out of the
+ * versions' names (to a staging name, which the next prune sweeps), so that the version can be
+ * pulled there whole. A link or a file goes at once: removing it removes no folder's content.
+ */
+async function moveUnusable(versions: VersionsFolder, path: string): Promise<void> {
+  const aside = `${versions.path}/${STAGING_PREFIX}unusable-${crypto.randomUUID()}`;
+  try {
+    await Deno.rename(path, aside);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw new OcisyncError(
+      `cannot move ${path} out of the way of the version to pull there: ${
+        (error as Error).message
+      }`,
+      { hint: `move ${path} away: the sync pulls the version into that name itself` },
+    );
+  }
+  const info = await lstatOrUndefined(aside);
+  if (info !== undefined && !info.isDirectory) await Deno.remove(aside).catch(() => {});
 }
 
 /**
