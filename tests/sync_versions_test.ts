@@ -340,3 +340,59 @@ Deno.test("sync -o: a file, a link or another user's folder at a version's name 
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("sync -o: the partial trees of pulls SIGKILLed in DIR do not pile up; one holding set-aside files stays", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-staging-pile-" });
+  try {
+    // Enough files that a pull is caught with part of its tree written.
+    for (let d = 0; d < 40; d++) {
+      await Deno.mkdir(`${tmp}/src/d${d}`, { recursive: true });
+      for (let f = 0; f < 100; f++) await Deno.writeTextFile(`${tmp}/src/d${d}/f${f}`, `${f}\n`);
+    }
+    await ocisyncOk(["push", `oci:${tmp}/layout:v1`, `${tmp}/src:/app`]);
+    const versions = `${tmp}/out/.ocisync`;
+    const stagings = () =>
+      [...(function* () {
+        try {
+          yield* Deno.readDirSync(versions);
+        } catch { /* not made yet */ }
+      })()].map((e) => e.name).filter((name) => name.startsWith(".ocisync-pull-"));
+    const { RUN_FLAGS } = await import("../scripts/permissions.ts");
+    const main = new URL("../main.ts", import.meta.url).pathname;
+    for (let kill = 1; kill <= 3; kill++) {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", ...RUN_FLAGS, main, "sync", `oci:${tmp}/layout:v1`, "-o", `${tmp}/out`],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      // Killed once this attempt's tree has files: it leaves it behind.
+      const deadline = Date.now() + 60_000;
+      const written = (name: string) => {
+        try {
+          return [...Deno.readDirSync(`${versions}/${name}/tree/app`)].length > 5;
+        } catch {
+          return false;
+        }
+      };
+      while (Date.now() < deadline) {
+        const fresh = stagings().filter(written);
+        if (fresh.length > 0 && stagings().length <= kill) break;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      child.kill("SIGKILL");
+      await child.status;
+    }
+    assert.ok(stagings().length >= 1, "a pull was caught part-way");
+    // A staging folder holding what a merge set aside may hold a user's files: it stays.
+    const aside = `${versions}/.ocisync-pull-00000000000000aa`;
+    await Deno.mkdir(`${aside}/aside-1`, { recursive: true });
+    await Deno.writeTextFile(`${aside}/aside-1/notes.txt`, "mine\n");
+    // A sync that fails its tick (no such tag) still sweeps at start-up, under the lock.
+    const failed = await ocisync(["sync", `oci:${tmp}/layout:nope`, "-o", `${tmp}/out`, "--once"]);
+    expectExit(failed, 4);
+    assert.deepEqual(stagings(), [".ocisync-pull-00000000000000aa"]);
+    assert.equal(await Deno.readTextFile(`${aside}/aside-1/notes.txt`), "mine\n");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

@@ -709,14 +709,26 @@ export const STAGING_PREFIX = ".ocisync-pull-";
 
 /**
  * Removes from `parent` the staging folders that pulls killed there (SIGKILL, the OOM killer, a
- * power cut) left a day ago or more ({@linkcode LEFTOVER_AGE_MS}, as for a layout's and an
- * archive's leftovers): folders of the user `uid`, never links, that hold an image's tree and
- * nothing else. One that holds what a merge moved aside (`aside-N`) may hold the user's own
- * files, kept by a merge that could not put them back: it stays. Nothing is removed across a
- * mount point. Failures are ignored: this only tidies.
+ * power cut) left `minAgeMs` ago or more, by default a day ({@linkcode LEFTOVER_AGE_MS}, as for
+ * a layout's and an archive's leftovers): folders of the user `uid`, never links, that hold an
+ * image's tree and nothing else. One that holds what a merge moved aside (`aside-N`) may hold the
+ * user's own files, kept by a merge that could not put them back: it stays. Nothing is removed
+ * across a mount point. Failures are ignored: this only tidies. A caller that owns `parent`
+ * outright, under a lock no other pull can hold (a sync's versions folder), passes 0: every
+ * staging folder there is a dead one.
+ *
+ * @example
+ * ```ts
+ * import { removeDeadStagings } from "./mod.ts";
+ * await removeDeadStagings("/srv/flows/.ocisync", Deno.uid()!, 0);
+ * ```
  */
-async function removeDeadStagings(parent: string, uid: number): Promise<void> {
-  const before = Date.now() - LEFTOVER_AGE_MS;
+export async function removeDeadStagings(
+  parent: string,
+  uid: number,
+  minAgeMs: number = LEFTOVER_AGE_MS,
+): Promise<void> {
+  const before = Date.now() - minAgeMs;
   try {
     for await (const entry of Deno.readDir(parent)) {
       if (!entry.isDirectory || !entry.name.startsWith(STAGING_PREFIX)) continue;

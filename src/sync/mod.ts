@@ -71,6 +71,7 @@ import {
   layerPaths,
   outputLockPath,
   refuseExposedOutput,
+  removeDeadPulls,
   type SyncChange,
   type SyncOutput,
 } from "./outputs.ts";
@@ -404,7 +405,8 @@ interface HeldLock {
  * ({@linkcode SyncLocks.ensureHeld}): the loops of one process may share a state file,
  * two processes may not, nor a folder. A lock left by a process that died on this host is broken
  * at once; one from another host once it has not been refreshed for five minutes. Folders and
- * the state file's folder are created if missing.
+ * the state file's folder are created if missing. Once a folder's lock is held, the staging trees
+ * that killed pulls left in it are removed (`removeDeadPulls` of `./outputs.ts`).
  *
  * @throws {UsageError} when another process holds one of the locks; the message names the folder
  * or file, and the holder's pid, host and start time. The locks already taken are released.
@@ -450,6 +452,8 @@ export async function lockSyncPaths(
       made.push(...await makeFolder(dir, what));
       const lock = await ownOrRefuse(outputLockPath(dir), what, "folder");
       held.push({ lock, what, kind: "folder", refuse: () => refuseExposedOutput(dir) });
+      // Under the lock, no pull of another process's is under way there: all are dead.
+      await removeDeadPulls(dir);
     }
     const states = new Map<string, string>();
     for (const path of paths.states ?? []) {

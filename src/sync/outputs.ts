@@ -37,7 +37,7 @@ import type { Target } from "../oci/target.ts";
 import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
 import { TITLE_ANNOTATION } from "../oci/annotations.ts";
-import { type LayerOperation, pull, STAGING_PREFIX } from "../pull/mod.ts";
+import { type LayerOperation, pull, removeDeadStagings, STAGING_PREFIX } from "../pull/mod.ts";
 import { discardBody, type HttpResponse, Transport } from "../remote/transport.ts";
 import { replaceUrls } from "../remote/transport/redact.ts";
 import { abortable } from "../remote/transport/fetch.ts";
@@ -447,6 +447,33 @@ function layerSelection(options: DirectoryOutputOptions): string {
  */
 export function outputLockPath(directory: string): string {
   return `${trimSlashes(directory)}/${VERSIONS}.lock`;
+}
+
+/**
+ * Removes the staging folders that pulls killed in `DIR/.ocisync` (SIGKILL, the OOM killer, a
+ * crash loop) left there, whatever their age: call it while holding {@linkcode outputLockPath},
+ * under which no other pull writes there. Otherwise each kill during a pull left its partial tree
+ * until a change went through (or for a day), and they piled up. Only a versions folder of this
+ * process's user is looked into, never through a link; staging folders holding what a merge moved
+ * aside stay (see `removeDeadStagings`).
+ *
+ * @example
+ * ```ts
+ * import { removeDeadPulls } from "./outputs.ts";
+ * await removeDeadPulls("/srv/flows"); // with /srv/flows/.ocisync.lock held
+ * ```
+ */
+export async function removeDeadPulls(directory: string): Promise<void> {
+  let versions: VersionsFolder | undefined;
+  try {
+    versions = await versionsFolder(trimSlashes(directory));
+  } catch {
+    // A link or another user's folder: the first change refuses it, and says why.
+    return;
+  }
+  const uid = versions?.info.uid;
+  if (uid === undefined || uid === null) return;
+  await removeDeadStagings(versions!.path, uid, 0);
 }
 
 /**
