@@ -332,3 +332,30 @@ Deno.test("a lock lost with DIR and taken by another sync meanwhile: the first s
     }
   });
 });
+
+Deno.test("the temporary files that killed writes of the state left are removed once FILE.lock is held", async () => {
+  await withLayout(async (tmp) => {
+    await Deno.mkdir(`${tmp}/var`);
+    // What a SIGKILL during a write of the state leaves, and what is not this sync's to remove.
+    const dead = [".state.json.1a2b3c4d.tmp", ".state.json.0f0f0f0f.tmp"];
+    for (const name of dead) await Deno.writeTextFile(`${tmp}/var/${name}`, '{"version":1,');
+    const kept = [".other.json.1a2b3c4d.tmp", ".state.json.5e5e5e5e.tmp", "notes.txt"];
+    await Deno.writeTextFile(`${tmp}/var/.other.json.1a2b3c4d.tmp`, "");
+    await Deno.symlink(`${tmp}/var/notes.txt`, `${tmp}/var/.state.json.5e5e5e5e.tmp`);
+    await Deno.writeTextFile(`${tmp}/var/notes.txt`, "mine\n");
+    if (Deno.uid() === 0) {
+      kept.push(".state.json.77777777.tmp");
+      await Deno.writeTextFile(`${tmp}/var/.state.json.77777777.tmp`, "");
+      await Deno.chown(`${tmp}/var/.state.json.77777777.tmp`, 65534, 65534);
+    }
+    // Its tick fails (no such tag): the removal came with the lock, before it.
+    const failed = await ocisync(
+      ["sync", "oci:layout:nope", "--events", "--state", "var/state.json", "--once"],
+      { cwd: tmp },
+    );
+    assert.equal(failed.code, 4, shown(failed));
+    const left = (await Array.fromAsync(Deno.readDir(`${tmp}/var`), (e) => e.name)).sort();
+    assert.deepEqual(left, kept.sort());
+    assert.equal(await Deno.readTextFile(`${tmp}/var/notes.txt`), "mine\n");
+  });
+});

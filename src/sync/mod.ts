@@ -75,7 +75,13 @@ import {
   type SyncChange,
   type SyncOutput,
 } from "./outputs.ts";
-import { refuseExposedState, stateLockPath, SyncState, type SyncStateEntry } from "./state.ts";
+import {
+  refuseExposedState,
+  removeStateLeftovers,
+  stateLockPath,
+  SyncState,
+  type SyncStateEntry,
+} from "./state.ts";
 
 export {
   directoryOutput,
@@ -93,7 +99,7 @@ export {
   webhookOutput,
   type WebhookOutputOptions,
 } from "./outputs.ts";
-export { stateLockPath, SyncState, type SyncStateEntry } from "./state.ts";
+export { removeStateLeftovers, stateLockPath, SyncState, type SyncStateEntry } from "./state.ts";
 export {
   bestTag,
   checkPolicyReference,
@@ -405,8 +411,9 @@ interface HeldLock {
  * ({@linkcode SyncLocks.ensureHeld}): the loops of one process may share a state file,
  * two processes may not, nor a folder. A lock left by a process that died on this host is broken
  * at once; one from another host once it has not been refreshed for five minutes. Folders and
- * the state file's folder are created if missing. Once a folder's lock is held, the staging trees
- * that killed pulls left in it are removed (`removeDeadPulls` of `./outputs.ts`).
+ * the state file's folder are created if missing. Once a lock is held, what killed processes left
+ * is removed: the staging trees of pulls in a folder (`removeDeadPulls` of `./outputs.ts`), the
+ * temporary files of writes beside a state file ({@linkcode removeStateLeftovers}).
  *
  * @throws {UsageError} when another process holds one of the locks; the message names the folder
  * or file, and the holder's pid, host and start time. The locks already taken are released.
@@ -465,6 +472,8 @@ export async function lockSyncPaths(
       const what = `the state file ${file}`;
       const lock = await ownOrRefuse(stateLockPath(file), what, "state file");
       held.push({ lock, what, kind: "state file", refuse: () => refuseExposedState(given) });
+      // Under the lock, no other process writes the state: its temporary files are dead.
+      await removeStateLeftovers(file);
     }
   } catch (error) {
     await release();

@@ -28,10 +28,11 @@
  * ```
  * @module
  */
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 import { type Digest, isDigest } from "../digest/mod.ts";
 import { OcisyncError, UsageError } from "../errors/mod.ts";
-import { writeFileAtomic } from "../fs/atomic.ts";
+import { temporaryTarget, writeFileAtomic } from "../fs/atomic.ts";
+import { processUid } from "../fs/stat.ts";
 import { refuseReplaceableAsRoot } from "../fs/shielded.ts";
 
 /**
@@ -86,6 +87,36 @@ const FORMAT_VERSION = 1;
  */
 export function stateLockPath(path: string): string {
   return `${path}.lock`;
+}
+
+/**
+ * Removes the temporary files that writes of the state file `path` (its real path, through any
+ * link) left beside it when the process was killed during one (SIGKILL, the OOM killer):
+ * `.NAME.<random>.tmp`, as `writeFileAtomic` names them, regular files of this process's user.
+ * Call it while holding {@linkcode stateLockPath}: no other process writes the state then, so
+ * every such file is dead, whatever its age. Nothing else removes them, and each kill added one.
+ *
+ * @example
+ * ```ts
+ * import { removeStateLeftovers } from "./state.ts";
+ * await removeStateLeftovers("/var/lib/ocisync/state.json"); // with state.json.lock held
+ * ```
+ */
+export async function removeStateLeftovers(path: string): Promise<void> {
+  const folder = dirname(path);
+  const name = basename(path);
+  const uid = processUid();
+  try {
+    for await (const entry of Deno.readDir(folder)) {
+      if (!entry.isFile || temporaryTarget(entry.name) !== name) continue;
+      const leftover = `${folder}/${entry.name}`;
+      const info = await Deno.lstat(leftover);
+      if (!info.isFile || (uid !== undefined && info.uid !== null && info.uid !== uid)) continue;
+      await Deno.remove(leftover);
+    }
+  } catch {
+    // A folder not ours to list, a file gone meanwhile: this only tidies.
+  }
 }
 
 /**
