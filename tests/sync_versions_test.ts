@@ -396,3 +396,60 @@ Deno.test("sync -o: the partial trees of pulls SIGKILLed in DIR do not pile up; 
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("sync -o --keep 1: a redelivery after a crash past the swap keeps the version that was live before it", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-keep-one-" });
+  try {
+    for (const name of ["a", "c"]) {
+      await Deno.mkdir(`${tmp}/${name}`);
+      await Deno.writeTextFile(`${tmp}/${name}/only.txt`, `${name}\n`);
+      await ocisyncOk(["push", `oci:${tmp}/layout:${name}`, `${tmp}/${name}:/data`]);
+    }
+    const out = `${tmp}/out`;
+    // One tag, moved from a to c and back, as a release moves it.
+    const sync = async (tag: string, hook: string) => {
+      await ocisyncOk(["copy", `oci:${tmp}/layout:${tag}`, `oci:${tmp}/layout:prod`]);
+      return syncArgs(hook);
+    };
+    const syncArgs = (hook: string) => [
+      "sync",
+      `oci:${tmp}/layout:prod`,
+      "-o",
+      out,
+      "--state",
+      `${tmp}/state.json`,
+      "--keep",
+      "1",
+      "--exec",
+      hook,
+    ];
+    await ocisyncOk([...await sync("a", "true"), "--once"]);
+    // Where a reader is: the version a's folder, resolved through current.
+    const versionA = await Deno.realPath(`${out}/current`);
+    // Killed in c's hook: the swap to c is done, the state still says a.
+    const { RUN_FLAGS } = await import("../scripts/permissions.ts");
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...RUN_FLAGS,
+        new URL("../main.ts", import.meta.url).pathname,
+        ...await sync("c", `touch ${tmp}/in-hook; sleep 30`),
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const deadline = Date.now() + 30_000;
+    while (!(await Deno.lstat(`${tmp}/in-hook`).then(() => true, () => false))) {
+      if (Date.now() > deadline) throw new Error("the hook never ran");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    child.kill("SIGKILL");
+    await child.status;
+    assert.equal(await Deno.readTextFile(`${out}/current/data/only.txt`), "c\n");
+    // The restart delivers c again: a, live until the crash, is kept for its readers.
+    await ocisyncOk([...syncArgs("true"), "--once"]);
+    assert.equal(await Deno.readTextFile(`${versionA}/data/only.txt`), "a\n");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

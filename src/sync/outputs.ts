@@ -486,7 +486,8 @@ export async function removeDeadPulls(directory: string): Promise<void> {
  * the folder can be mounted anywhere, is replaced by a rename. Readers that resolve
  * `DIR/current` once and read below the result see one version, whole. Versions beyond the
  * `keep` most recent are removed afterwards, but never the one that was current during the
- * swap: a reader may still be in it. Staging folders left in `DIR/.ocisync/` are removed too, so
+ * swap, nor the state's last delivered (`change.previous`, which was current until a crash
+ * after the swap that this change redelivers): a reader may still be in it. Staging folders left in `DIR/.ocisync/` are removed too, so
  * only one process may write to `DIR`: it holds {@linkcode outputLockPath} (see
  * `lockSyncPaths`). The output has lost a version (`lost`) when `DIR/current` no longer points
  * to its folder, or that is gone or no folder of this process's user (the test `apply` reuses a
@@ -536,7 +537,11 @@ export function directoryOutput(
       const now = new Date();
       await Deno.utime(version, now, now);
       const previous = await swapCurrent(root, version.slice(root.length + 1));
-      await prune(versions ?? await versionsFolder(root), keep, [version, previous]);
+      // On a redelivery (a crash after the swap), `current` already named this version: the one
+      // live before it is the state's last delivered, where readers may still be.
+      const delivered = change.previous &&
+        versionDirectory(root, change.previous.manifest ?? change.previous.digest, options);
+      await prune(versions ?? await versionsFolder(root), keep, [version, previous, delivered]);
     },
     lost(delivered) {
       // A state of an older release has no manifest: its folders were named by the digest.
