@@ -428,3 +428,68 @@ Deno.test("execOutput: a hook stopped by the sync fails its delivery whatever it
     await assert.rejects(applied, /the hook was stopped, as the sync was, and exited 0/);
   });
 });
+
+Deno.test("--events and --webhook name no path that pull refuses: a title out of the folder, absolute, or twice", async () => {
+  await withTemp(async (tmp) => {
+    const config = blob("application/vnd.oci.empty.v1+json", new TextEncoder().encode("{}"));
+    const layout = await LayoutTarget.open(`${tmp}/layout`, { create: true });
+    await layout.pushBlob(config.descriptor, ReadableStream.from([config.bytes]));
+    const cases: [string, string[], RegExp][] = [
+      [
+        "escape",
+        ["../../etc/cron.d/evil"],
+        /refusing artifact file "\.\.\/\.\.\/etc\/cron\.d\/evil"/,
+      ],
+      ["absolute", ["/abs/flow.yaml"], /refusing artifact file "\/abs\/flow\.yaml"/],
+      ["twice", ["dup.yaml", "./dup.yaml"], /refusing two layers at "dup\.yaml"/],
+      ["untitled", ["layer-1", ""], /refusing two layers at "layer-1"/],
+    ];
+    for (const [tag, titles, refusal] of cases) {
+      const layers = titles.map((_title, i) =>
+        blob("text/yaml", new TextEncoder().encode(`${tag}: ${i}\n`))
+      );
+      for (const { descriptor, bytes } of layers) {
+        await layout.pushBlob(descriptor, ReadableStream.from([bytes]));
+      }
+      const manifest = jsonBlob(MANIFEST, {
+        schemaVersion: 2,
+        mediaType: MANIFEST,
+        artifactType: "application/x-flows",
+        config: config.descriptor,
+        layers: layers.map(({ descriptor }, i) => ({
+          ...descriptor,
+          ...(titles[i] ? { annotations: { "org.opencontainers.image.title": titles[i] } } : {}),
+        })),
+      });
+      await layout.pushManifest(manifest.descriptor, manifest.bytes, [tag]);
+      const reference = `oci:${tmp}/layout:${tag}`;
+      const state = `${tmp}/${tag}.json`;
+      const events = await ocisync(["sync", reference, "--events", "--state", state, "--once"]);
+      // As a refused pull: exit 7, nothing written, nothing recorded.
+      assert.equal(events.code, 7, `${tag}: ${events.stderr}`);
+      assert.match(events.stderr, refusal, tag);
+      assert.equal(events.stdout, "", tag);
+      assert.equal(await exists(state), false, tag);
+      if (tag === "escape") {
+        let posts = 0;
+        const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, () => {
+          posts++;
+          return new Response("ok");
+        });
+        try {
+          const url = `http://127.0.0.1:${server.addr.port}/hook`;
+          const webhook = await ocisync(["sync", reference, "--webhook", url, "--once"]);
+          assert.equal(webhook.code, 7, webhook.stderr);
+          assert.equal(posts, 0, "nothing posted");
+        } finally {
+          await server.shutdown();
+        }
+      }
+      if (tag === "escape" || tag === "absolute") {
+        const pulled = await ocisync(["pull", reference, "-o", `${tmp}/pulled-${tag}`]);
+        assert.equal(pulled.code, 7, pulled.stderr);
+        assert.match(pulled.stderr, refusal, tag);
+      }
+    }
+  });
+});

@@ -399,11 +399,22 @@ function explainMixedTitles(error: unknown, layer: Descriptor): unknown {
 }
 
 /**
- * Where an artifact layer's file goes: its title as a relative path.
+ * Where an artifact layer's file goes: its title (`org.opencontainers.image.title`, which the
+ * layer must have) as a relative path, without empty and `.` parts. `sync`'s events name layers
+ * by it too, so that they say no path that a pull of the same image refuses.
  *
  * @throws {UnsafeContentError} for a title that leaves the destination, or names a whiteout.
+ * @example
+ * ```ts
+ * import { artifactPath } from "./mod.ts";
+ * import { TITLE_ANNOTATION } from "../oci/annotations.ts";
+ * const digest = `sha256:${"0".repeat(64)}` as const;
+ * const layer = { mediaType: "text/yaml", digest, size: 0 };
+ * artifactPath({ ...layer, annotations: { [TITLE_ANNOTATION]: "./flows//a.yaml" } }); // "flows/a.yaml"
+ * artifactPath({ ...layer, annotations: { [TITLE_ANNOTATION]: "../etc/passwd" } }); // throws
+ * ```
  */
-function artifactPath(layer: Descriptor): string {
+export function artifactPath(layer: Descriptor): string {
   const title = layer.annotations![TITLE_ANNOTATION];
   const parts = title.split("/").filter((p) => p !== "" && p !== ".");
   if (title.startsWith("/") || parts.includes("..") || parts.length === 0) {

@@ -37,7 +37,13 @@ import type { Target } from "../oci/target.ts";
 import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
 import { TITLE_ANNOTATION } from "../oci/annotations.ts";
-import { type LayerOperation, pull, removeDeadStagings, STAGING_PREFIX } from "../pull/mod.ts";
+import {
+  artifactPath,
+  type LayerOperation,
+  pull,
+  removeDeadStagings,
+  STAGING_PREFIX,
+} from "../pull/mod.ts";
 import { discardBody, type HttpResponse, Transport } from "../remote/transport.ts";
 import { replaceUrls } from "../remote/transport/redact.ts";
 import { abortable } from "../remote/transport/fetch.ts";
@@ -126,8 +132,12 @@ const VERSION_NAME = /^([0-9a-f]{64}|[0-9a-f]{128})(-[0-9a-f]{12})?$/;
 
 /**
  * The path of each layer of a manifest, as events name it: its
- * `org.opencontainers.image.title`, else `layer-<index>`.
+ * `org.opencontainers.image.title`, as a pull writes it (`artifactPath` of `../pull/mod.ts`:
+ * relative, without empty and `.` parts), else `layer-<index>`.
  *
+ * @throws {UnsafeContentError} for a title that a pull refuses (an absolute path, one with `..`,
+ * a whiteout's name), or two layers at one path: a consumer of events would write there what a
+ * pull of the same image never does.
  * @example
  * ```ts
  * import { layerPaths } from "./outputs.ts";
@@ -144,9 +154,20 @@ const VERSION_NAME = /^([0-9a-f]{64}|[0-9a-f]{128})(-[0-9a-f]{12})?$/;
  * ```
  */
 export function layerPaths(manifest: Manifest): string[] {
-  return manifest.layers.map((layer, index) =>
-    layer.annotations?.[TITLE_ANNOTATION] || `layer-${index}`
+  const paths = manifest.layers.map((layer, index) =>
+    layer.annotations?.[TITLE_ANNOTATION] ? artifactPath(layer) : `layer-${index}`
   );
+  const seen = new Set<string>();
+  for (const path of paths) {
+    if (seen.has(path)) {
+      throw new UnsafeContentError(
+        `refusing two layers at "${escapeRemote(path)}": one path, two contents`,
+        { hint: "give each layer a title of its own" },
+      );
+    }
+    seen.add(path);
+  }
+  return paths;
 }
 
 /**
