@@ -221,7 +221,12 @@ Deno.test("an invalid state file is set aside with a warning and the sync goes o
     await Deno.writeTextFile(`${tmp}/state.json`, newer);
     const refused = await ocisync(args, { cwd: tmp });
     assert.equal(refused.code, 1, shown(refused));
-    assert.match(refused.stderr, /the state file state\.json is not valid: version is not 1/);
+    assert.match(
+      refused.stderr,
+      /the state file state\.json is of format version 2, written by a newer ocisync: this one reads version 1/,
+    );
+    // Not this release's to remove: the newer one still reads it.
+    assert.doesNotMatch(refused.stderr, /remove it|not valid/);
     assert.equal(await Deno.readTextFile(`${tmp}/state.json`), newer);
   });
 });
@@ -358,4 +363,51 @@ Deno.test("the temporary files that killed writes of the state left are removed 
     assert.deepEqual(left, kept.sort());
     assert.equal(await Deno.readTextFile(`${tmp}/var/notes.txt`), "mine\n");
   });
+});
+
+Deno.test("-o DIR that is a file, at start-up or once a sync runs, is named as such, not as an OS error", async () => {
+  await withLayout(async (tmp) => {
+    await Deno.writeTextFile(`${tmp}/file`, "x\n");
+    for (const dir of ["file", "file/sub"]) {
+      const once = await ocisync(["sync", "oci:layout:v1", "-o", dir, "--once"], { cwd: tmp });
+      assert.equal(once.code, 1, shown(once));
+      assert.match(once.stderr, /\/file is a file, not a folder/);
+      assert.doesNotMatch(once.stderr, /os error/);
+    }
+    const run = new SyncRun(["oci:layout:v1", "-o", "out", "--interval", "300ms"], tmp);
+    try {
+      await run.waitFor(/ changed /);
+      await Deno.remove(`${tmp}/out`, { recursive: true });
+      await Deno.writeTextFile(`${tmp}/out`, "x\n");
+      await run.waitFor(/ failed /);
+      assert.match(run.stderr, /\/out is a file, not a folder/);
+      assert.match(run.stderr, /again: out is no longer a folder/);
+      assert.doesNotMatch(run.stderr, /os error/);
+    } finally {
+      assert.equal((await run.exit("SIGTERM")).code, 0, run.stderr);
+    }
+  });
+});
+
+Deno.test({
+  name: "as root, a --state file of another user's is refused, the message naming the file",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    await withLayout(async (tmp) => {
+      await Deno.chmod(tmp, 0o755);
+      await Deno.mkdir(`${tmp}/var`, { mode: 0o755 });
+      await Deno.writeTextFile(`${tmp}/var/state.json`, '{"version":1,"references":{}}\n');
+      await Deno.chown(`${tmp}/var/state.json`, 65534, 65534);
+      const refused = await ocisync(
+        ["sync", "oci:layout:v1", "--events", "--state", `${tmp}/var/state.json`, "--once"],
+        { cwd: tmp },
+      );
+      assert.equal(refused.code, REFUSED, shown(refused));
+      assert.match(
+        refused.stderr,
+        /refusing to keep the state as root at \S+: \S+\/var\/state\.json is owned by uid 65534/,
+      );
+      assert.doesNotMatch(refused.stderr, /its folder/);
+    });
+  },
 });

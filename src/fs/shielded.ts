@@ -85,6 +85,8 @@ export function exposure(parent: Deno.FileInfo, ownerUid: number | null): string
 export async function replaceableBy(folder: string, links = 0): Promise<string | undefined> {
   let at: Folder = { path: "/", info: await Deno.lstat("/") };
   for (const name of absoluteParts(folder)) {
+    // Nothing is below a file: making the rest fails, and says so.
+    if (!at.info.isDirectory) break;
     const child = `${at.path === "/" ? "" : at.path}/${name}`;
     const info = await lstatOrUndefined(child);
     // Root would make the rest: it is safe as long as what it makes in `at` is.
@@ -111,6 +113,15 @@ export async function replaceableBy(folder: string, links = 0): Promise<string |
     const { folders, exposed } = await shieldedChain(real);
     if (exposed) return exposed;
     at = folders.at(-1)!;
+  }
+  if (!at.info.isDirectory) {
+    // The path names a file (a state file): its owner, or whoever may write it, changes it.
+    if (at.info.uid !== 0) return `${at.path} is owned by uid ${at.info.uid}`;
+    const mode = at.info.mode! & 0o7777;
+    if (mode & 0o022) {
+      return `${at.path} may be written by others than root (mode ${mode.toString(8)})`;
+    }
+    return undefined;
   }
   const why = exposure(at.info, 0);
   return why && `what root makes in ${at.path} can be replaced by another user: ${why}`;

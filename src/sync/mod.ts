@@ -520,15 +520,38 @@ async function realFile(path: string): Promise<string> {
 async function makeFolder(path: string, what: string): Promise<string[]> {
   const missing: string[] = [];
   for (let folder = path; folder !== dirname(folder); folder = dirname(folder)) {
-    if (await lstatOrUndefined(folder)) break;
+    // Below a file (ENOTDIR), nothing is there: the mkdir then names that file.
+    if (await lstatOrUndefined(folder).catch(() => undefined)) break;
     missing.unshift(folder);
   }
   try {
     await Deno.mkdir(path, { recursive: true });
   } catch (error) {
+    // A file where a folder goes (DIR replaced by a file): named, not the runtime's EEXIST.
+    const file = await firstNonFolder(path);
+    if (file !== undefined) {
+      throw new OcisyncError(`cannot create ${what}: ${file} is a file, not a folder`, {
+        hint: `move ${file} away: the sync makes that folder itself`,
+        cause: error,
+      });
+    }
     throw new OcisyncError(`cannot create ${what}: ${(error as Error).message}`, { cause: error });
   }
   return missing;
+}
+
+/** The first of the absolute `path` and the folders above it that exists and is no folder. */
+async function firstNonFolder(path: string): Promise<string | undefined> {
+  const ways: string[] = [];
+  for (let folder = path; folder !== dirname(folder); folder = dirname(folder)) {
+    ways.unshift(folder);
+  }
+  for (const folder of ways) {
+    const info = await Deno.stat(folder).catch(() => undefined);
+    if (info === undefined) return undefined;
+    if (!info.isDirectory) return folder;
+  }
+  return undefined;
 }
 
 /**

@@ -574,6 +574,7 @@ export function directoryOutput(
       try {
         points = Deno.readLinkSync(link);
       } catch (error) {
+        if (error instanceof Deno.errors.NotADirectory) return `${root} is no longer a folder`;
         return `${link} cannot be read: ${(error as Error).message}`;
       }
       if (points !== expected) return `${link} points to ${points}, not ${expected}`;
@@ -717,7 +718,15 @@ interface VersionsFolder {
  */
 async function versionsFolder(root: string): Promise<VersionsFolder | undefined> {
   const path = `${root}/${VERSIONS}`;
-  const info = await lstatOrUndefined(path);
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = await lstatOrUndefined(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotADirectory)) throw error;
+    throw new OcisyncError(`${root} is a file, not a folder: refusing to pull into it`, {
+      hint: `move ${root} away: the sync makes that folder itself`,
+    });
+  }
   if (info === undefined) return undefined;
   const hint = `move ${path} away: the sync makes that folder itself, and removes what it ` +
     "holds beyond --keep";

@@ -284,6 +284,20 @@ function parseState(text: string, path: string): Map<string, SyncStateEntry> {
     // Not the parser's message, which quotes the text: what a link led to must not be shown.
     throw invalid("it is not JSON");
   }
+  if (typeof document?.version === "number" && document.version !== FORMAT_VERSION) {
+    // Not this release's to judge, nor to remove: the ocisync that wrote it still reads it.
+    const newer = document.version > FORMAT_VERSION;
+    throw new OcisyncError(
+      `the state file ${path} is of format version ${document.version}` +
+        (newer ? `, written by a newer ocisync` : "") +
+        `: this one reads version ${FORMAT_VERSION}`,
+      {
+        hint: newer
+          ? "run the newer ocisync, or give this one a state file of its own"
+          : "give this ocisync a state file of its own",
+      },
+    );
+  }
   if (document?.version !== FORMAT_VERSION) throw invalid(`version is not ${FORMAT_VERSION}`);
   const references = document.references;
   if (typeof references !== "object" || references === null) throw invalid("no references");
