@@ -235,7 +235,10 @@ export async function pushFolder(
     );
     options.signal?.throwIfAborted();
     const plan = imagePlan([layer], { platform, created: createdAt(mtime) });
-    return await writePlan(await open(), plan, tags, transfer);
+    return await writePlan(await open(), plan, tags, {
+      ...transfer,
+      destinationDigest: ref.digest,
+    });
   });
 }
 
@@ -314,6 +317,7 @@ export async function pushFiles(
         artifactType: options.artifactType ?? DEFAULT_ARTIFACT_TYPE,
         annotations: options.annotations,
         ...transfer,
+        destinationDigest: ref.digest,
       }),
   );
 }

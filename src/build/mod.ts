@@ -402,6 +402,7 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
         const indexPush = await writeIndexPlan(destination, index, tags, {
           concurrency: options.concurrency,
           onBlob: options.onBlob,
+          destinationDigest: recipe.image.digest,
         });
         step.done();
         return { ...result, indexPush };
@@ -441,6 +442,7 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
       const push = await writePlan(destination, image, tags, {
         concurrency: options.concurrency,
         onBlob: options.onBlob,
+        destinationDigest: recipe.image.digest,
       });
       step.done();
       return { ...result, push };

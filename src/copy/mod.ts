@@ -29,7 +29,7 @@ import { isReferrerLister, type Target } from "../oci/target.ts";
 import { type Descriptor, parseManifestOrIndex, type Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
 import type { ImageVerifier, VerifiedImage } from "../pull/read.ts";
-import { pushBlobs, type TransferStats } from "../push/write.ts";
+import { checkDestinationDigest, pushBlobs, type TransferStats } from "../push/write.ts";
 import { formatReference, type Reference } from "../ref/mod.ts";
 import {
   checkSeveralSources,
@@ -81,6 +81,12 @@ export interface CopyOptions {
   concurrency?: number;
   /** Progress events. */
   onBlob?: BlobListener;
+  /**
+   * The digest the destination reference names: the manifest (or index) the copy writes, after
+   * any platform is chosen and any signature verified, must have it, or nothing is written.
+   * See `checkDestinationDigest` of `../push/write.ts`.
+   */
+  destinationDigest?: string;
 }
 
 /** What a copy did. */
@@ -174,7 +180,8 @@ export const MAX_INDEX_DEPTH = 8;
  * `tags` go on last, after them, so that a failure on the way leaves the destination's tags as
  * they were.
  *
- * @throws {IntegrityError} when a manifest or index is invalid, or indexes nest too deep.
+ * @throws {IntegrityError} when a manifest or index is invalid, indexes nest too deep, or the
+ * digest to write is not `destinationDigest`.
  * @example
  * ```ts
  * import { copyImage } from "./mod.ts";
@@ -229,6 +236,7 @@ export async function copyImage(
       }
     }
   }
+  checkDestinationDigest(destination, reduced?.descriptor ?? root, options.destinationDigest);
   await checkExpectedBlobs(source, reduced ? reduced.children : [root], destination);
   // With its referrers, the image is tagged last: a copy that fails on one of them leaves the
   // destination's tags as they were, not naming an image whose signatures did not come along.
@@ -448,6 +456,8 @@ export interface PlannedSource {
   descriptor?: Descriptor;
   /** Its tags at the destination (see `copyDestinationTags` of `../target/mod.ts`). */
   tags: string[];
+  /** The digest the destination names, which the manifest written must have. */
+  destinationDigest?: string;
   /** The tag that `pick` chose at the source. */
   picked?: string;
 }
@@ -494,6 +504,7 @@ export async function planSources(
 ): Promise<PlannedSource[]> {
   checkSeveralSources(sources, destination);
   const { signal } = options;
+  const destinationDigest = destination.digest;
   const plans: PlannedSource[] = [];
   for (const reference of sources) {
     signal?.throwIfAborted();
@@ -504,7 +515,7 @@ export async function planSources(
     } else if (options.pick) {
       const { tag: picked, descriptor } = await options.pick(target, reference);
       const tags = copyDestinationTags(reference, destination, picked);
-      plans.push({ reference, target, descriptor, tags, picked });
+      plans.push({ reference, target, descriptor, tags, picked, destinationDigest });
     } else {
       const descriptor = await resolveToRead(target, reference, { signal });
       plans.push({
@@ -512,6 +523,7 @@ export async function planSources(
         target,
         descriptor,
         tags: copyDestinationTags(reference, destination),
+        destinationDigest,
       });
     }
   }
@@ -568,7 +580,10 @@ export async function copySource(
     const done = await copyTags(plan.target, destination, plan.allTags, options);
     return done.map((copied) => ({ source, ...copied }));
   }
-  const result = await copyImage(plan.target, plan.descriptor!, destination, plan.tags, options);
+  const result = await copyImage(plan.target, plan.descriptor!, destination, plan.tags, {
+    ...options,
+    destinationDigest: plan.destinationDigest,
+  });
   const picked = plan.picked === undefined ? {} : { picked: plan.picked };
   return [{ source, tag: plan.tags[0], digest: result.digest, ...picked, result }];
 }

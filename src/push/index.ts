@@ -48,7 +48,13 @@ import { type Descriptor, type Index, parseManifestOrIndex, type Platform } from
 import { fetchBase, fetchBaseEntry } from "../pull/read.ts";
 import { formatReference, type Reference } from "../ref/mod.ts";
 import { closeTarget, openTarget, type OpenTargetOptions, resolveToRead } from "../target/mod.ts";
-import { type PushResult, type TransferStats, type WriteOptions, writePlan } from "./write.ts";
+import {
+  checkDestinationDigest,
+  type PushResult,
+  type TransferStats,
+  type WriteOptions,
+  writePlan,
+} from "./write.ts";
 
 /** A base read for a multi-platform append: its index (or its one image), and its platforms. */
 export interface OpenedBaseIndex {
@@ -389,6 +395,8 @@ export interface IndexPushResult {
  * reader never sees the index before all its manifests.
  *
  * @throws the first write's error; the index is then not written.
+ * @throws {IntegrityError} before anything is sent, when `destinationDigest` is not the index's
+ * digest.
  * @example
  * ```ts
  * import { writeIndexPlan } from "./index.ts";
@@ -409,10 +417,12 @@ export async function writeIndexPlan(
   tags: string[],
   options: WriteOptions = {},
 ): Promise<IndexPushResult> {
+  const { destinationDigest, ...manifestOptions } = options;
+  checkDestinationDigest(target, plan.index.descriptor, destinationDigest);
   const manifests: PushResult[] = [];
   const stats: TransferStats = { pushed: 0, skipped: 0, mounted: 0, bytes: 0 };
   for (const image of plan.manifests) {
-    const result = await writePlan(target, image, [], options);
+    const result = await writePlan(target, image, [], manifestOptions);
     manifests.push(result);
     for (const key of Object.keys(stats) as (keyof TransferStats)[]) {
       stats[key] += result.stats[key];

@@ -76,6 +76,47 @@ export interface WriteOptions {
    * layout between chunks, leaving no partial blob); the abort's reason is thrown.
    */
   signal?: AbortSignal;
+  /**
+   * The digest the destination reference names (`REPO@sha256:…`, `REPO:TAG@sha256:…`): an
+   * assertion about what is written, not a name to write it under. A manifest (of an index
+   * plan, the index) with another digest is refused with {@linkcode checkDestinationDigest}
+   * before it or any tag is written, and before any blob is sent where its digest is known
+   * then.
+   */
+  destinationDigest?: string;
+}
+
+/**
+ * Refuses to write `manifest` where the destination reference names another digest: `REPO@D`
+ * asserts that the manifest stored there has digest `D`, as skopeo reads it. Writing another
+ * under it would store an image the reference does not name, and report success.
+ *
+ * @throws {IntegrityError} when `expected` is given and is not `manifest`'s digest.
+ * @example
+ * ```ts
+ * import { checkDestinationDigest } from "./write.ts";
+ * import { imagePlan } from "../image/plan.ts";
+ * import { LayoutTarget } from "../layout/mod.ts";
+ * const target = await LayoutTarget.open("./bundle", { create: true });
+ * const plan = imagePlan([], {
+ *   platform: { os: "linux", architecture: "amd64" },
+ *   created: "1970-01-01T00:00:00Z",
+ * });
+ * checkDestinationDigest(target, plan.manifest.descriptor, undefined); // fine: none named
+ * checkDestinationDigest(target, plan.manifest.descriptor, "sha256:ffff…"); // throws
+ * ```
+ */
+export function checkDestinationDigest(
+  target: Target,
+  manifest: Descriptor,
+  expected: string | undefined,
+): void {
+  if (expected === undefined || expected === manifest.digest) return;
+  throw new IntegrityError(
+    `the destination names ${target.name}@${expected}, but the manifest to write there is ` +
+      `${manifest.digest}: neither it nor a tag was written`,
+    { hint: "name the destination by a tag, or by the digest its manifest has" },
+  );
 }
 
 /** What a transfer did. */
@@ -110,6 +151,7 @@ export interface PushResult {
  *
  * @throws the first blob's error, once the blobs under way have ended; the manifest is then not
  * written.
+ * @throws {IntegrityError} before anything is sent, when `destinationDigest` is another digest.
  * @example
  * ```ts
  * import { writePlan } from "./write.ts";
@@ -125,6 +167,7 @@ export async function writePlan(
   tags: string[],
   options: WriteOptions = {},
 ): Promise<PushResult> {
+  checkDestinationDigest(target, plan.manifest.descriptor, options.destinationDigest);
   const stats = await pushBlobs(target, [...plan.blobs, bytesBlob(plan.config)], options);
   return await writeManifest(target, plan, tags, options, stats);
 }
@@ -198,7 +241,8 @@ export interface EarlyRead {
  * fails, the uploads stop, no manifest is written, and the check's error is thrown: a refused
  * layer may leave its blob in the target, unreferenced, but never an image.
  *
- * @throws {IntegrityError} when a layer file changed while it was uploaded.
+ * @throws {IntegrityError} when a layer file changed while it was uploaded, or the manifest's
+ * digest is not `destinationDigest` (the uploads then stop, and no manifest is written).
  * @example
  * ```ts
  * import { startLayer } from "./mod.ts";
@@ -243,6 +287,7 @@ export async function writeStartedLayers(
       return await layer.checked;
     }));
     image = await plan(prepared);
+    checkDestinationDigest(target, image.manifest.descriptor, options.destinationDigest);
   } catch (error) {
     throw await fail(error, uploaded);
   }

@@ -182,8 +182,9 @@ export function checkTags(reference: Reference, tags: string[]): void {
 }
 
 /**
- * The tags a copy writes at `destination`: its tag, else the source's, else `picked` (the tag a
- * policy chose at the source); none for a copy by digest; else `latest`.
+ * The tags a copy writes at `destination`: its tag; none when it names a digest alone; else the
+ * source's, else `picked` (the tag a policy chose at the source); none for a copy by digest;
+ * else `latest`.
  *
  * @example
  * ```ts
@@ -200,9 +201,11 @@ export function copyDestinationTags(
   picked?: string,
 ): string[] {
   if (destination.tag) return [destination.tag];
+  // A digest names the manifest the copy must write, under no tag: never the source's.
+  if (destination.digest) return [];
   if (source.tag) return [source.tag];
   if (picked) return [picked];
-  if (source.digest || destination.digest) return [];
+  if (source.digest) return [];
   return destinationTags(destination);
 }
 

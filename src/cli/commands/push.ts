@@ -136,6 +136,7 @@ export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
           annotations,
           concurrency,
           onBlob,
+          destinationDigest: reference.digest,
         },
       );
     } else {
@@ -180,6 +181,7 @@ export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
         const written = await writeIndexPlan(await openDestination(), plan, tags, {
           concurrency,
           onBlob,
+          destinationDigest: reference.digest,
         });
         result = indexReport(plan, ours, written.stats);
         out.verbose(`platforms ${result.platforms.map((p) => p.platform).join(", ")}`);
@@ -208,6 +210,7 @@ export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
       result = await writeStartedLayers(await openDestination(), layers, early, plan, tags, {
         concurrency,
         onBlob,
+        destinationDigest: reference.digest,
       });
       out.verbose(`platform ${formatPlatform(base?.config ?? platform ?? DEFAULT_PLATFORM)}`);
     }

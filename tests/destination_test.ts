@@ -1,0 +1,192 @@
+/**
+ * What a destination reference asks to be written. A digest in it (`REPO@sha256:…`,
+ * `REPO:TAG@sha256:…`) is an assertion, as skopeo reads it: a manifest with another digest is
+ * refused before it or a tag is stored, by every command that writes (copy, push, build) and into
+ * every kind of target. Each case runs the CLI against the real registry, or real layouts and
+ * archives, and asks skopeo or the registry's own API what they hold; every expected digest is
+ * computed from bytes that skopeo read.
+ */
+import assert from "node:assert/strict";
+import { copy, IntegrityError, pushFolder } from "../mod.ts";
+import { ocisync, runOk, type RunResult, shown } from "./helpers/cli.ts";
+import { sha256Digest } from "./helpers/hash.ts";
+import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
+import { isolatedEnv } from "./helpers/servers.ts";
+import { requireTool } from "./helpers/tools.ts";
+
+requireTool("skopeo", "skopeo");
+
+/** A digest no image has. */
+const OTHER = `sha256:${"f".repeat(64)}`;
+
+/** Fails unless the run was refused as a digest mismatch (exit 5), naming both digests. */
+function assertDigestRefused(result: RunResult, wanted: string): void {
+  assert.equal(result.code, 5, shown(result));
+  assert.match(result.stderr, /^ocisync: error: the destination names /m, shown(result));
+  assert.ok(result.stderr.includes(wanted), shown(result));
+  assert.equal(result.stdout, "", shown(result));
+}
+
+/** The tags of `repository`, from the registry's API: none when it has none, or does not exist. */
+async function registryTags(registry: TestRegistry, repository: string): Promise<string[]> {
+  const response = await fetch(`http://${registry.host}/v2/${repository}/tags/list`);
+  if (response.status === 404) {
+    await response.body?.cancel();
+    return [];
+  }
+  assert.equal(response.status, 200);
+  return ((await response.json()) as { tags: string[] | null }).tags ?? [];
+}
+
+/** Whether the registry holds the manifest `digest` in `repository`. */
+async function hasManifest(
+  registry: TestRegistry,
+  repository: string,
+  digest: string,
+): Promise<boolean> {
+  const response = await fetch(`http://${registry.host}/v2/${repository}/manifests/${digest}`, {
+    method: "HEAD",
+    headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+  });
+  await response.body?.cancel();
+  return response.status === 200;
+}
+
+/** The digest of the manifest skopeo reads at `ref` (`docker://…`, `oci:…`), hashed here. */
+async function skopeoDigest(ref: string): Promise<string> {
+  return sha256Digest(await runOk("skopeo", ["inspect", "--raw", "--tls-verify=false", ref]));
+}
+
+/** The `index.json` entries of a layout: each manifest's digest and its `ref.name`, if any. */
+async function layoutEntries(dir: string): Promise<{ digest: string; tag?: string }[]> {
+  const index = JSON.parse(await Deno.readTextFile(`${dir}/index.json`)) as {
+    manifests: { digest: string; annotations?: Record<string, string> }[];
+  };
+  return index.manifests.map((m) => ({
+    digest: m.digest,
+    ...(m.annotations?.["org.opencontainers.image.ref.name"]
+      ? { tag: m.annotations["org.opencontainers.image.ref.name"] }
+      : {}),
+  }));
+}
+
+Deno.test("destination digest: copy to REPO@D refuses another digest, writes a matching one untagged", async () => {
+  await withRegistry({}, async (registry, tmp) => {
+    await Deno.mkdir(`${tmp}/src`);
+    await Deno.writeTextFile(`${tmp}/src/a.txt`, "a\n");
+    const env = isolatedEnv(tmp);
+    const run = (args: string[]) => ocisync(args, { cwd: tmp, env });
+    const source = `${registry.host}/app:v1`;
+    assert.equal((await run(["push", source, "src:/app", "-q"])).code, 0);
+    const digest = await skopeoDigest(`docker://${source}`);
+
+    // Another digest, with or without a tag: nothing is stored, neither the manifest nor a tag.
+    assertDigestRefused(await run(["copy", source, `${registry.host}/dg@${OTHER}`]), OTHER);
+    assertDigestRefused(await run(["copy", source, `${registry.host}/dg:v2@${OTHER}`]), OTHER);
+    assert.deepEqual(await registryTags(registry, "dg"), []);
+    assert.equal(await hasManifest(registry, "dg", digest), false);
+
+    // The digest it has: stored by digest, under no tag, and reported so (never as `:v1`).
+    const byDigest = await run(["copy", source, `${registry.host}/dg@${digest}`, "--json"]);
+    assert.equal(byDigest.code, 0, shown(byDigest));
+    const report = JSON.parse(byDigest.stdout);
+    assert.equal(report.digest, digest);
+    assert.deepEqual(report.images.map((i: { tag: string | null }) => i.tag), [null]);
+    assert.deepEqual(await registryTags(registry, "dg"), []);
+    assert.equal(await hasManifest(registry, "dg", digest), true);
+    const text = await run(["copy", source, `${registry.host}/dg2@${digest}`]);
+    assert.equal(text.code, 0, shown(text));
+    assert.match(text.stdout, new RegExp(`^copied ${registry.host}/dg2@${digest}\n`));
+    assert.deepEqual(await registryTags(registry, "dg2"), []);
+
+    // A tag and the digest it has: the tag is written.
+    const tagged = await run(["copy", source, `${registry.host}/dg:v2@${digest}`]);
+    assert.equal(tagged.code, 0, shown(tagged));
+    assert.deepEqual(await registryTags(registry, "dg"), ["v2"]);
+    assert.equal(await skopeoDigest(`docker://${registry.host}/dg:v2`), digest);
+  });
+});
+
+Deno.test("destination digest: copy into a layout or an oci-archive checks it too", async () => {
+  await withRegistry({}, async (registry, tmp) => {
+    await Deno.mkdir(`${tmp}/src`);
+    await Deno.writeTextFile(`${tmp}/src/a.txt`, "a\n");
+    const env = isolatedEnv(tmp);
+    const run = (args: string[]) => ocisync(args, { cwd: tmp, env });
+    const source = `${registry.host}/app:v1`;
+    assert.equal((await run(["push", source, "src:/app", "-q"])).code, 0);
+    const digest = await skopeoDigest(`docker://${source}`);
+
+    assertDigestRefused(await run(["copy", source, `oci:${tmp}/lay@${OTHER}`]), OTHER);
+    const entries = await layoutEntries(`${tmp}/lay`).catch(() => []);
+    assert.deepEqual(entries, [], "the layout lists no image");
+    assertDigestRefused(await run(["copy", source, `oci-archive:${tmp}/a.tar@${OTHER}`]), OTHER);
+    assert.equal(await Deno.stat(`${tmp}/a.tar`).catch(() => undefined), undefined);
+
+    assert.equal((await run(["copy", source, `oci:${tmp}/lay@${digest}`])).code, 0);
+    assert.deepEqual(await layoutEntries(`${tmp}/lay`), [{ digest }], "untagged: not v1");
+    assert.equal((await run(["copy", source, `oci-archive:${tmp}/a.tar@${digest}`])).code, 0);
+    assert.equal(await skopeoDigest(`oci-archive:${tmp}/a.tar`), digest);
+  });
+});
+
+Deno.test("destination digest: push and build refuse to write another digest under REF@D", async () => {
+  await withRegistry({}, async (registry, tmp) => {
+    await Deno.mkdir(`${tmp}/src`);
+    await Deno.writeTextFile(`${tmp}/src/a.txt`, "a\n");
+    const env = isolatedEnv(tmp);
+    const run = (args: string[]) => ocisync(args, { cwd: tmp, env });
+    const refused: string[][] = [
+      ["push", `${registry.host}/p:v9@${OTHER}`, "src:/app"],
+      ["push", `${registry.host}/p@${OTHER}`, "src:/app"],
+      [
+        "push",
+        `${registry.host}/p:v9@${OTHER}`,
+        "src:/app",
+        "--platform",
+        "linux/amd64,linux/arm64",
+      ],
+      ["push", `${registry.host}/p:v9@${OTHER}`, "src/a.txt", "--files"],
+      ["build", "--image", `${registry.host}/p:v9@${OTHER}`],
+      ["push", `oci:${tmp}/lay@${OTHER}`, "src:/app"],
+      ["push", `oci-archive:${tmp}/p.tar@${OTHER}`, "src:/app"],
+    ];
+    await Deno.writeTextFile(
+      `${tmp}/ocisync.yaml`,
+      "image: oci:./built:v1\nlayers:\n  - source: src\n    dest: /app\n",
+    );
+    for (const args of refused) assertDigestRefused(await run(args), OTHER);
+    assert.deepEqual(await registryTags(registry, "p"), []);
+    assert.deepEqual(await layoutEntries(`${tmp}/lay`).catch(() => []), []);
+    assert.equal(await Deno.stat(`${tmp}/p.tar`).catch(() => undefined), undefined);
+
+    // The digest the same push makes (read by skopeo from a tagged push): written, untagged.
+    assert.equal((await run(["push", `${registry.host}/p:v1`, "src:/app"])).code, 0);
+    const digest = await skopeoDigest(`docker://${registry.host}/p:v1`);
+    const pinned = await run(["push", `${registry.host}/q@${digest}`, "src:/app"]);
+    assert.equal(pinned.code, 0, shown(pinned));
+    assert.equal(await hasManifest(registry, "q", digest), true);
+    assert.deepEqual(await registryTags(registry, "q"), []);
+  });
+});
+
+Deno.test("destination digest: the library's pushFolder and copy refuse another digest too", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${tmp}/src`);
+    await Deno.writeTextFile(`${tmp}/src/a.txt`, "a\n");
+    await assert.rejects(
+      () => pushFolder(`oci:${tmp}/lay@${OTHER}`, `${tmp}/src`),
+      (error) => error instanceof IntegrityError && error.message.includes(OTHER),
+    );
+    assert.deepEqual(await layoutEntries(`${tmp}/lay`).catch(() => []), []);
+    await pushFolder(`oci:${tmp}/src-lay:v1`, `${tmp}/src`);
+    await assert.rejects(
+      () => copy(`oci:${tmp}/src-lay:v1`, `oci:${tmp}/copied@${OTHER}`),
+      (error) => error instanceof IntegrityError && error.message.includes(OTHER),
+    );
+    assert.deepEqual(await layoutEntries(`${tmp}/copied`).catch(() => []), []);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
