@@ -190,3 +190,57 @@ Deno.test("destination digest: the library's pushFolder and copy refuse another 
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("destination without a tag: REPO means REPO:latest, as skopeo writes it and pull reads it", async () => {
+  await withRegistry({}, async (registry, tmp) => {
+    await Deno.mkdir(`${tmp}/src`);
+    await Deno.writeTextFile(`${tmp}/src/a.txt`, "a\n");
+    const env = isolatedEnv(tmp);
+    const run = (args: string[]) => ocisync(args, { cwd: tmp, env });
+    const source = `${registry.host}/app:v1`;
+    assert.equal((await run(["push", source, "src:/app", "-q"])).code, 0);
+    const digest = await skopeoDigest(`docker://${source}`);
+
+    // Each form of the result names the tag written.
+    const text = await run(["copy", source, `${registry.host}/nr`]);
+    assert.equal(text.code, 0, shown(text));
+    assert.match(text.stdout, new RegExp(`^copied ${registry.host}/nr:latest@${digest}\n`));
+    const json = await run(["copy", source, `${registry.host}/nr2`, "--json"]);
+    assert.equal(json.code, 0, shown(json));
+    assert.deepEqual(JSON.parse(json.stdout).images.map((i: { tag: string }) => i.tag), [
+      "latest",
+    ]);
+    const quiet = await run(["copy", source, `${registry.host}/nr3`, "-q"]);
+    assert.equal(quiet.stdout, `${registry.host}/nr3@${digest}\n`, shown(quiet));
+    for (const repository of ["nr", "nr2", "nr3"]) {
+      assert.deepEqual(await registryTags(registry, repository), ["latest"], repository);
+      assert.equal(await skopeoDigest(`docker://${registry.host}/${repository}`), digest);
+    }
+    // What was written is what a read of the same reference finds.
+    const pulled = await run(["pull", `${registry.host}/nr`, "-o", "out"]);
+    assert.equal(pulled.code, 0, shown(pulled));
+    assert.equal(await Deno.readTextFile(`${tmp}/out/app/a.txt`), "a\n");
+
+    // A docker-archive's NAME alone is NAME:latest too.
+    const archive = await run(["copy", source, `docker-archive:${tmp}/d.tar:app`]);
+    assert.equal(archive.code, 0, shown(archive));
+    const saved = JSON.parse(await runOk("tar", ["-xOf", `${tmp}/d.tar`, "manifest.json"]));
+    assert.deepEqual(saved[0].RepoTags, ["docker.io/library/app:latest"]);
+
+    // A layout holds images side by side: each keeps its source's tag.
+    assert.equal((await run(["copy", source, `oci:${tmp}/lay`])).code, 0);
+    assert.deepEqual(await layoutEntries(`${tmp}/lay`), [{ digest, tag: "v1" }]);
+
+    // A tag policy picks a source tag of a repository: the mirror gets that tag.
+    assert.equal((await run(["push", `${registry.host}/app:1.2.0`, "src:/app"])).code, 0);
+    const picked = await run([
+      "copy",
+      `${registry.host}/app`,
+      `${registry.host}/mir`,
+      "--semver",
+      "^1",
+    ]);
+    assert.equal(picked.code, 0, shown(picked));
+    assert.deepEqual(await registryTags(registry, "mir"), ["1.2.0"]);
+  });
+});

@@ -328,6 +328,8 @@ export const copySpec: CommandSpec = {
   examples: [
     "ocisync copy registry.example.com/app:1 oci:./bundle:1",
     "ocisync copy oci:./bundle:1 internal.registry/app:1",
+    "ocisync copy registry.example.com/app:1 internal.registry/app   # writes app:latest, as pull reads it",
+    "ocisync copy registry.example.com/app:1 internal.registry/app@sha256:…   # that digest or nothing",
     "ocisync copy --all-tags ghcr.io/acme/app oci:./mirror",
     "ocisync copy ghcr.io/acme/app:2 oci:./mirror --platform linux/amd64,linux/arm64",
     "ocisync copy ghcr.io/acme/app:2 oci-archive:delta.tar --skip-blobs-in oci-archive:full.tar",

@@ -182,9 +182,33 @@ export function checkTags(reference: Reference, tags: string[]): void {
 }
 
 /**
- * The tags a copy writes at `destination`: its tag; none when it names a digest alone; else the
- * source's, else `picked` (the tag a policy chose at the source); none for a copy by digest;
- * else `latest`.
+ * The tag that a reference naming none means, as Docker reads `alpine` as `alpine:latest`:
+ * `latest` for a registry repository and for a `docker-archive:FILE:NAME`, which name one image
+ * each; none for a layout, an `oci-archive:` or a `docker-archive:FILE`, which hold images side by
+ * side and, read without a tag, mean their only one.
+ *
+ * @example
+ * ```ts
+ * import { impliedTag } from "./mod.ts";
+ * import { parseReference } from "../ref/mod.ts";
+ * impliedTag(parseReference("localhost:5000/app")); // "latest"
+ * impliedTag(parseReference("docker-archive:app.tar:app")); // "latest"
+ * impliedTag(parseReference("oci:./bundle")); // undefined
+ * ```
+ */
+export function impliedTag(reference: Reference): string | undefined {
+  if (reference.kind === "registry") return DEFAULT_TAG;
+  const named = reference.kind === "archive" && reference.format === "docker" &&
+    reference.name !== undefined;
+  return named ? DEFAULT_TAG : undefined;
+}
+
+/**
+ * The tags a copy writes at `destination`: its tag; none when it names a digest alone; `picked`
+ * (the tag a policy chose at the source, which named a repository); else the tag the destination
+ * implies ({@linkcode impliedTag}: `latest` in a registry, so that a copy to `REPO` is read back
+ * as `REPO`); else, in a layout or an archive, the source's tag; none for a copy by digest; else
+ * `latest`.
  *
  * @example
  * ```ts
@@ -193,6 +217,7 @@ export function checkTags(reference: Reference, tags: string[]): void {
  * const from = parseReference("localhost:5000/app:v1");
  * copyDestinationTags(from, parseReference("oci-archive:out.tar")); // ["v1"]
  * copyDestinationTags(from, parseReference("oci:./mirror:stable")); // ["stable"]
+ * copyDestinationTags(from, parseReference("localhost:5000/mirror")); // ["latest"]
  * ```
  */
 export function copyDestinationTags(
@@ -203,10 +228,11 @@ export function copyDestinationTags(
   if (destination.tag) return [destination.tag];
   // A digest names the manifest the copy must write, under no tag: never the source's.
   if (destination.digest) return [];
-  if (source.tag) return [source.tag];
   if (picked) return [picked];
-  if (source.digest) return [];
-  return destinationTags(destination);
+  const implied = impliedTag(destination);
+  if (implied) return [implied];
+  if (source.tag) return [source.tag];
+  return source.digest ? [] : [DEFAULT_TAG];
 }
 
 /**
