@@ -244,3 +244,50 @@ Deno.test("destination without a tag: REPO means REPO:latest, as skopeo writes i
     assert.deepEqual(await registryTags(registry, "mir"), ["1.2.0"]);
   });
 });
+
+Deno.test("--platform all: copy takes it as push does, the whole index, and refuses it mixed", async () => {
+  await withRegistry({}, async (registry, tmp) => {
+    await Deno.mkdir(`${tmp}/src`);
+    await Deno.writeTextFile(`${tmp}/src/a.txt`, "a\n");
+    const env = isolatedEnv(tmp);
+    const run = (args: string[]) => ocisync(args, { cwd: tmp, env });
+    const source = `${registry.host}/idx:v1`;
+    const pushed = await run(["push", source, "src:/app", "--platform", "linux/amd64,linux/arm64"]);
+    assert.equal(pushed.code, 0, shown(pushed));
+    const index = await skopeoDigest(`docker://${source}`);
+
+    const copied = await run(["copy", source, `${registry.host}/all:v1`, "--platform", "all"]);
+    assert.equal(copied.code, 0, shown(copied));
+    assert.equal(await skopeoDigest(`docker://${registry.host}/all:v1`), index);
+    const local = await run(["copy", source, `oci:${tmp}/lay:v1`, "--platform=all"]);
+    assert.equal(local.code, 0, shown(local));
+    assert.equal(await skopeoDigest(`oci:${tmp}/lay:v1`), index);
+
+    // A docker-archive holds one platform: `all` is refused before anything is read or written.
+    const archive = await run(["copy", source, `docker-archive:${tmp}/d.tar`, "--platform", "all"]);
+    assert.equal(archive.code, 2, shown(archive));
+    assert.match(archive.stderr, /a docker-archive holds one platform: --platform all cannot/);
+    assert.equal(await Deno.stat(`${tmp}/d.tar`).catch(() => undefined), undefined);
+
+    // Mixed with a platform, by either command: the same refusal.
+    for (
+      const args of [
+        ["copy", source, `${registry.host}/mixed:v1`, "--platform", "all,linux/amd64"],
+        [
+          "push",
+          `${registry.host}/mixed:v1`,
+          "src",
+          "--base",
+          source,
+          "--platform",
+          "all,linux/amd64",
+        ],
+      ]
+    ) {
+      const mixed = await run(args);
+      assert.equal(mixed.code, 2, shown(mixed));
+      assert.match(mixed.stderr, /--platform all stands alone/, shown(mixed));
+    }
+    assert.deepEqual(await registryTags(registry, "mixed"), []);
+  });
+});

@@ -32,9 +32,28 @@ export function platformList(options: ParsedOptions, name = "platform"): string[
     .filter((value) => value !== "");
   if (list.length === 0) throw new UsageError(`--${name} needs a value`);
   if (list.length > 1 && list.includes("all")) {
-    throw new UsageError(`--${name} all stands alone: it means every platform of the base`);
+    throw new UsageError(`--${name} all stands alone: it means every platform of the image`);
   }
   return list;
+}
+
+/**
+ * `--platform` of a command that can take every platform of an image (`push --base`, `copy`):
+ * `"all"`, given alone, or the platforms, each once; undefined when it is not given. What `all`
+ * is allowed with is the command's to say.
+ *
+ * @throws {UsageError} as {@linkcode platformList} and {@linkcode parsePlatforms} do.
+ * @example
+ * ```ts
+ * import { platformChoice } from "./platforms.ts";
+ * platformChoice({ platform: ["all"] }); // "all"
+ * platformChoice({ platform: ["linux/amd64"] }); // [{ os: "linux", architecture: "amd64" }]
+ * ```
+ */
+export function platformChoice(options: ParsedOptions): Platform[] | "all" | undefined {
+  const list = platformList(options);
+  if (list === undefined) return undefined;
+  return list.length === 1 && list[0] === "all" ? "all" : parsePlatforms(list);
 }
 
 /**

@@ -270,8 +270,8 @@ export const pullSpec: CommandSpec = {
 export const copySpec: CommandSpec = {
   name: "copy",
   summary: "copy images between registries, oci: layouts and archives, digests preserved",
-  usage: "ocisync copy SRC... DST [--all-tags] [--platform OS/ARCH[,OS/ARCH]]... [--referrers] " +
-    "[--signatures] [--skip-blobs-in REF]... [--semver RANGE | --tag-regex RE] " +
+  usage: "ocisync copy SRC... DST [--all-tags] [--platform all|OS/ARCH[,OS/ARCH]]... " +
+    "[--referrers] [--signatures] [--skip-blobs-in REF]... [--semver RANGE | --tag-regex RE] " +
     "[--verify-key FILE]...",
   positionals: [2, Infinity],
   options: [
@@ -284,9 +284,10 @@ export const copySpec: CommandSpec = {
     {
       name: "platform",
       type: "list",
-      value: "OS/ARCH[,OS/ARCH]",
+      value: "all|OS/ARCH[,OS/ARCH]",
       description: "copy one platform's manifest of an index, or with several a reduced index " +
-        "of those (the digest changes)",
+        "of those (the digest changes); all: every platform, the default but for a " +
+        "docker-archive DST",
     },
     {
       name: "skip-blobs-in",

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { parsePlatforms, platformList } from "../platforms.ts";
+import { platformChoice } from "../platforms.ts";
 import type { ParsedArgs } from "../args.ts";
 import { positiveInteger, streamOutput } from "../common.ts";
 import { openSession } from "../registry_flags.ts";
@@ -58,12 +58,18 @@ export async function copy(args: ParsedArgs, reporting: Output): Promise<void> {
     throw new UsageError("--all-tags copies every tag: --semver and --tag-regex pick one");
   }
   // Every value is checked before the destination is opened: opening a layout creates it.
-  const list = platformList(options);
-  const given = list && parsePlatforms(list);
-  // A docker-archive holds one platform: of an index, the host's unless one is given.
+  // `all` is every platform: the whole index, as without the flag.
+  const choice = platformChoice(options);
+  // A docker-archive holds one platform: of an index, the host's unless the flag says.
   const toDockerArchive = destinationRef.kind === "archive" && destinationRef.format === "docker";
-  const platforms = given ?? (toDockerArchive ? [hostPlatform()] : undefined);
-  if (toDockerArchive && given === undefined) {
+  if (toDockerArchive && choice === "all") {
+    throw new UsageError("a docker-archive holds one platform: --platform all cannot go into it", {
+      hint: "name one, e.g. --platform linux/amd64",
+    });
+  }
+  const hostOnly = toDockerArchive && choice === undefined;
+  const platforms = hostOnly ? [hostPlatform()] : choice === "all" ? undefined : choice;
+  if (hostOnly) {
     out.info(`a docker-archive holds one platform: ${formatPlatform(platforms![0])} (the host's)`);
   }
   const skipRefs = (options["skip-blobs-in"] as string[] | undefined)?.map(parseReference);

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parsePlatforms, platformList } from "../platforms.ts";
+import { platformChoice } from "../platforms.ts";
 import type { ParsedArgs } from "../args.ts";
 import { compressionOption, positiveInteger, sourceDateEpoch, streamOutput } from "../common.ts";
 import { openSession } from "../registry_flags.ts";
@@ -72,14 +72,14 @@ export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
       "ocisync push oci-archive:/dev/stdout SRC > app.tar",
     )
     : { out: reporting };
-  const platforms = platformList(options);
-  const all = platforms?.length === 1 && platforms[0] === "all";
+  const choice = platformChoice(options);
+  const all = choice === "all";
   if (all && !baseText) {
     throw new UsageError("--platform all needs --base: it means every platform of the base", {
       hint: "name the platforms, e.g. --platform linux/amd64,linux/arm64",
     });
   }
-  const chosen = all ? undefined : platforms && parsePlatforms(platforms);
+  const chosen = all ? undefined : choice;
   const several = all || (chosen !== undefined && chosen.length > 1);
   const keepIndexEntries = options["keep-index-entries"] === true;
   if (keepIndexEntries && !(several && baseText)) {
