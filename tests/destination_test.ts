@@ -291,3 +291,39 @@ Deno.test("--platform all: copy takes it as push does, the whole index, and refu
     assert.deepEqual(await registryTags(registry, "mixed"), []);
   });
 });
+
+Deno.test("docker-archive:FILE:NAME reads NAME:latest, as skopeo does: a name the archive lacks is not found", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${tmp}/src`);
+    await Deno.writeTextFile(`${tmp}/src/a.txt`, "a\n");
+    const env = isolatedEnv(tmp);
+    const run = (args: string[]) => ocisync(args, { cwd: tmp, env });
+    assert.equal((await run(["push", `oci:${tmp}/lay:v1`, "src:/app"])).code, 0);
+    // The archive is skopeo's, holding one image: docker.io/library/app:v1.
+    await runOk("skopeo", ["copy", `oci:${tmp}/lay:v1`, `docker-archive:${tmp}/d.tar:app:v1`]);
+    const file = `docker-archive:${tmp}/d.tar`;
+
+    for (const name of ["v9", "nope", "app"]) {
+      const wanted = `docker.io/library/${name}:latest`;
+      const skopeo = await runOk("skopeo", ["inspect", "--raw", `${file}:${name}`]).catch(
+        (error: Error) => error.message,
+      );
+      assert.ok(skopeo.includes(wanted) && skopeo.includes("not found"), `skopeo: ${skopeo}`);
+      const inspected = await run(["inspect", `${file}:${name}`]);
+      assert.equal(inspected.code, 4, shown(inspected));
+      assert.ok(inspected.stderr.includes(`"${wanted}" not found`), shown(inspected));
+      assert.equal(inspected.stdout, "", shown(inspected));
+      const pulled = await run(["pull", `${file}:${name}`, "-o", "out"]);
+      assert.equal(pulled.code, 4, shown(pulled));
+      assert.equal(await Deno.stat(`${tmp}/out`).catch(() => undefined), undefined);
+    }
+    // The name and tag it has, or no name at all (its only image): found.
+    for (const ref of [`${file}:app:v1`, `${file}:docker.io/library/app:v1`, file]) {
+      const found = await run(["inspect", ref, "-q"]);
+      assert.equal(found.code, 0, shown(found));
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

@@ -92,8 +92,9 @@ export async function openTarget(
 
 /**
  * Resolves a reference to its manifest's descriptor: its digest, else its tag; a registry
- * reference with neither means `latest`, a layout with neither means its only image (the
- * target's own default).
+ * reference with neither means `latest`, as does a `docker-archive:FILE:NAME` (`NAME:latest`,
+ * as skopeo reads it); a layout or an archive with neither means its only image (the target's
+ * own default).
  *
  * @example
  * ```ts
@@ -141,11 +142,11 @@ export async function resolveToRead(
 
 /**
  * The tag or digest a reference asks a target for. The reference says what "none" means, not
- * the target's class: a registry reference always names a tag, while a layout's target picks its
- * only image.
+ * the target's class ({@linkcode impliedTag}): a registry reference or a `docker-archive:` NAME
+ * always names a tag, while a layout's target picks its only image.
  */
 function wantedOf(reference: Reference): string | undefined {
-  return referenceString(reference) ?? (reference.kind === "registry" ? DEFAULT_TAG : undefined);
+  return referenceString(reference) ?? impliedTag(reference);
 }
 
 /**
