@@ -455,6 +455,9 @@ export type { CopiedImage } from "../copy/mod.ts";
  * An archive is written once, atomically, when every copy is done; when one fails, the file is
  * not written (an existing one is left as it was).
  *
+ * When `signal` aborts, the transfer under way stops and nothing more is written (no manifest,
+ * no tag); the call rejects with the signal's reason.
+ *
  * @throws {UsageError} for `allTags` with a reference that names a tag or digest; for several
  * sources into a registry repository, a `docker-archive:`, or a destination with a tag; for two
  * sources that would take one tag; for `skipBlobsIn` without an `oci-archive:` destination.
@@ -545,7 +548,7 @@ export async function copy(
   );
   // A failure drops what an archive staged: the file is written only once every copy is done.
   return await session.discardOnFailure(async () => {
-    const skipBlobs = skipBlobsIn && await blobsOfReferences(session, skipBlobsIn);
+    const skipBlobs = skipBlobsIn && await blobsOfReferences(session, skipBlobsIn, { signal });
     const plans = await planSources(session, sourceRefs, destinationRef, {
       allTags: options.allTags,
       signal,

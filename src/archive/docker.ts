@@ -408,7 +408,7 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
     return await cancelOnError(body, async () => {
       this.#check(options);
       this.#checkWriting();
-      return await (await this.#stage()).pushBlob(descriptor, body);
+      return await (await this.#stage()).pushBlob(descriptor, body, options);
     });
   }
 

@@ -376,7 +376,7 @@ export class OciArchiveTarget
         await body.cancel();
         return false;
       }
-      return await (await this.#stage()).pushBlob(descriptor, body);
+      return await (await this.#stage()).pushBlob(descriptor, body, options);
     });
   }
 
@@ -433,7 +433,7 @@ export class OciArchiveTarget
         );
       }
     }
-    await (await this.#stage()).pushManifest(descriptor, bytes, tags);
+    await (await this.#stage()).pushManifest(descriptor, bytes, tags, options);
     this.#changed = true;
   }
 

@@ -25,7 +25,7 @@ import { targetBlob } from "../image/blob.ts";
 import { selectManifest } from "../image/platform.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import { isDigestTag, referrersFallbackTag, signatureTag } from "../oci/referrers.ts";
-import { isReferrerLister, type Target } from "../oci/target.ts";
+import { type CallOptions, isReferrerLister, type Target } from "../oci/target.ts";
 import { type Descriptor, parseManifestOrIndex, type Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
 import type { ImageVerifier, VerifiedImage } from "../pull/read.ts";
@@ -87,6 +87,12 @@ export interface CopyOptions {
    * See `checkDestinationDigest` of `../push/write.ts`.
    */
   destinationDigest?: string;
+  /**
+   * Stops the copy: every read, write, mount, referrer listing and manifest write gets it, so
+   * that the one under way ends where its target can, and nothing more is written (no tag after
+   * an abort); the abort's reason is thrown.
+   */
+  signal?: AbortSignal;
 }
 
 /** What a copy did. */
@@ -147,11 +153,15 @@ export function isBlobExpecter<T extends Target>(target: T): target is T & BlobE
  * const digests = await collectBlobs(there, [await there.resolve("v1")]);
  * ```
  */
-export async function collectBlobs(target: Target, roots: Descriptor[]): Promise<Set<string>> {
+export async function collectBlobs(
+  target: Target,
+  roots: Descriptor[],
+  options: CallOptions = {},
+): Promise<Set<string>> {
   const seen = new Set<string>();
   const digests = new Set<string>();
   for (const root of roots) {
-    for (const manifest of await planTree(target, root, seen)) {
+    for (const manifest of await planTree(target, root, seen, options.signal)) {
       digests.add(manifest.descriptor.digest);
       for (const blob of manifest.blobs) digests.add(blob.digest);
     }
@@ -207,10 +217,18 @@ export async function copyImage(
     stats: { pushed: 0, skipped: 0, mounted: 0, bytes: 0 },
   };
   const platforms = platformsOf(options);
+  const { signal } = options;
+  const call = { signal };
   let root = descriptor;
   if (options.verifier) {
     // Before anything is read for the copy: from here on, only the digests that verified.
-    result.verifications = await verifySource(options.verifier, source, descriptor, platforms);
+    result.verifications = await verifySource(
+      options.verifier,
+      source,
+      descriptor,
+      platforms,
+      signal,
+    );
     result.verified = result.verifications[0];
     // With several platforms, the index is reduced to them below, whichever digests verified.
     root = platforms.length > 1 ? descriptor : result.verified.descriptor;
@@ -225,7 +243,7 @@ export async function copyImage(
   const seen = new Set<string>();
   let reduced: ReducedIndex | undefined;
   if (platforms.length > 0) {
-    const bytes = await source.fetchManifest(root);
+    const bytes = await source.fetchManifest(root, call);
     const parsed = parseManifestOrIndex(bytes, root.mediaType);
     if (parsed.kind === "index") {
       if (platforms.length === 1) {
@@ -237,7 +255,7 @@ export async function copyImage(
     }
   }
   checkDestinationDigest(destination, reduced?.descriptor ?? root, options.destinationDigest);
-  await checkExpectedBlobs(source, reduced ? reduced.children : [root], destination);
+  await checkExpectedBlobs(source, reduced ? reduced.children : [root], destination, signal);
   // With its referrers, the image is tagged last: a copy that fails on one of them leaves the
   // destination's tags as they were, not naming an image whose signatures did not come along.
   const withReferrers = options.referrers || options.signatures;
@@ -249,7 +267,8 @@ export async function copyImage(
     }
     root = reduced.descriptor;
     rootBytes = reduced.bytes;
-    await destination.pushManifest(root, rootBytes, tagsNow);
+    signal?.throwIfAborted();
+    await destination.pushManifest(root, rootBytes, tagsNow, call);
     result.manifests++;
     seen.add(root.digest);
   } else {
@@ -260,11 +279,11 @@ export async function copyImage(
   const copied: Descriptor[] = [];
   if (withReferrers && isReferrerLister(source)) {
     // Listed in full before any is copied: a listing that fails half-way writes none of them.
-    const listed = await Array.fromAsync(source.referrers(root));
+    const listed = await Array.fromAsync(source.referrers(root, undefined, call));
     for (const referrer of listed) {
       const bundle = referrer.artifactType?.startsWith(BUNDLE_MEDIA_TYPE_PREFIX) ?? false;
       if (!options.referrers && !bundle) continue;
-      if (!await refersTo(source, referrer, root)) continue;
+      if (!await refersTo(source, referrer, root, signal)) continue;
       await copyTree(source, referrer, destination, [], options, result, seen);
       copied.push(referrer);
       result.referrers++;
@@ -273,15 +292,18 @@ export async function copyImage(
   }
   if (options.signatures) {
     const tag = signatureTag(root.digest);
-    const signature = await resolveOrUndefined(source, tag);
+    const signature = await resolveOrUndefined(source, tag, signal);
     if (signature) {
       seen.delete(signature.digest); // pushed again under its tag, even if copied already
       await copyTree(source, signature, destination, [tag], options, result, seen);
       result.signatures++;
     }
   }
-  if (copied.length > 0) await listReferrers(destination, root, copied);
-  if (withReferrers && tags.length > 0) await destination.pushManifest(root, rootBytes, tags);
+  if (copied.length > 0) await listReferrers(destination, root, copied, signal);
+  if (withReferrers && tags.length > 0) {
+    signal?.throwIfAborted();
+    await destination.pushManifest(root, rootBytes, tags, call);
+  }
   return result;
 }
 
@@ -293,8 +315,10 @@ async function refersTo(
   source: Target,
   referrer: Descriptor,
   subject: Descriptor,
+  signal?: AbortSignal,
 ): Promise<boolean> {
-  const parsed = parseManifestOrIndex(await source.fetchManifest(referrer), referrer.mediaType);
+  const bytes = await source.fetchManifest(referrer, { signal });
+  const parsed = parseManifestOrIndex(bytes, referrer.mediaType);
   const named = parsed.kind === "manifest" ? parsed.manifest.subject : parsed.index.subject;
   return named?.digest === subject.digest;
 }
@@ -318,12 +342,13 @@ async function verifySource(
   source: Target,
   descriptor: Descriptor,
   platforms: Platform[],
+  signal?: AbortSignal,
 ): Promise<VerifiedImage[]> {
   const [first, ...others] = platforms;
-  const verified = [await verifier.verify(source, descriptor, { platform: first })];
+  const verified = [await verifier.verify(source, descriptor, { platform: first, signal })];
   if (verified[0].descriptor.digest === descriptor.digest) return verified;
   for (const platform of others) {
-    verified.push(await verifier.verify(source, descriptor, { platform }));
+    verified.push(await verifier.verify(source, descriptor, { platform, signal }));
   }
   return verified;
 }
@@ -349,10 +374,8 @@ export interface CopiedTag {
   leftOut?: string;
 }
 
-/** Options of {@linkcode copyTags}: those of {@linkcode copyImage}, and a signal and a listener. */
+/** Options of {@linkcode copyTags}: those of {@linkcode copyImage}, and a listener. */
 export interface CopyTagsOptions extends CopyOptions {
-  /** Stops the loop between tags, and the tags' resolving. */
-  signal?: AbortSignal;
   /** Called after each tag copied (not after one skipped). */
   onCopied?: (tag: string, result: CopyResult) => void;
 }
@@ -380,7 +403,8 @@ export async function copyTags(
   tags: AsyncIterable<string> | Iterable<string>,
   options: CopyTagsOptions = {},
 ): Promise<CopiedTag[]> {
-  const { signal, onCopied, ...copyOptions } = options;
+  const { onCopied, ...copyOptions } = options;
+  const { signal } = copyOptions;
   const copied: CopiedTag[] = [];
   const { verifier } = copyOptions;
   for await (const tag of tags) {
@@ -394,7 +418,7 @@ export async function copyTags(
     const there = await resolveOrUndefined(destination, tag, signal);
     if (there?.digest === descriptor.digest) {
       const verifications = verifier &&
-        await verifySource(verifier, source, descriptor, platformsOf(copyOptions));
+        await verifySource(verifier, source, descriptor, platformsOf(copyOptions), signal);
       copied.push({ tag, digest: descriptor.digest, ...(verifications ? { verifications } : {}) });
       continue;
     }
@@ -606,20 +630,22 @@ export async function copySource(
 export async function blobsOfReferences(
   session: Session,
   references: Reference[],
+  options: CallOptions = {},
 ): Promise<Set<string>> {
   const digests = new Set<string>();
   for (const reference of references) {
+    options.signal?.throwIfAborted();
     const target = await session.open(reference);
     let roots: Descriptor[];
     if (reference.tag || reference.digest) {
-      roots = [await resolveToRead(target, reference)];
+      roots = [await resolveToRead(target, reference, options)];
     } else if ("listEntries" in target && typeof target.listEntries === "function") {
       roots = await (target.listEntries as () => Promise<Descriptor[]>)();
     } else {
       roots = [];
-      for await (const tag of target.tags()) roots.push(await target.resolve(tag));
+      for await (const tag of target.tags(options)) roots.push(await target.resolve(tag, options));
     }
-    for (const digest of await collectBlobs(target, roots)) digests.add(digest);
+    for (const digest of await collectBlobs(target, roots, options)) digests.add(digest);
   }
   return digests;
 }
@@ -648,19 +674,21 @@ async function listReferrers(
   destination: Target,
   subject: Descriptor,
   referrers: Descriptor[],
+  signal?: AbortSignal,
 ): Promise<void> {
   if (!isReferrerLister(destination)) return;
+  const call = { signal };
   const listed = new Set(
-    (await Array.fromAsync(destination.referrers(subject))).map((d) => d.digest),
+    (await Array.fromAsync(destination.referrers(subject, undefined, call))).map((d) => d.digest),
   );
   const missing = referrers.filter((d) => !listed.has(d.digest));
   if (missing.length === 0) return;
   const tag = referrersFallbackTag(subject.digest);
   let manifests: Descriptor[] = [];
   try {
-    const existing = await destination.resolve(tag);
+    const existing = await destination.resolve(tag, call);
     const parsed = parseManifestOrIndex(
-      await destination.fetchManifest(existing),
+      await destination.fetchManifest(existing, call),
       existing.mediaType,
     );
     if (parsed.kind === "index") manifests = parsed.index.manifests;
@@ -681,10 +709,12 @@ async function listReferrers(
   const bytes = new TextEncoder().encode(
     JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }),
   );
+  signal?.throwIfAborted();
   await destination.pushManifest(
     { mediaType: MediaType.OciIndex, digest: await sha256DigestAsync(bytes), size: bytes.length },
     bytes,
     [tag],
+    call,
   );
 }
 
@@ -734,22 +764,24 @@ async function checkExpectedBlobs(
   source: Target,
   roots: Descriptor[],
   destination: Target,
+  signal?: AbortSignal,
 ): Promise<void> {
   if (!isBlobExpecter(source)) return;
+  const call = { signal };
   const expected = source.expectedBlobs();
   const seen = new Set<string>();
   const blobs = new Map<string, Descriptor>();
   for (const root of roots) {
-    for (const manifest of await planTree(source, root, seen)) {
+    for (const manifest of await planTree(source, root, seen, signal)) {
       for (const blob of manifest.blobs) blobs.set(blob.digest, blob);
     }
   }
   const absent: string[] = [];
   const missing: string[] = [];
   for (const blob of blobs.values()) {
-    if (await source.hasBlob(blob)) continue;
+    if (await source.hasBlob(blob, call)) continue;
     if (!expected.has(blob.digest)) absent.push(blob.digest);
-    else if (!await destination.hasBlob(blob)) missing.push(blob.digest);
+    else if (!await destination.hasBlob(blob, call)) missing.push(blob.digest);
   }
   if (absent.length > 0) {
     throw new NotFoundError(
@@ -791,7 +823,8 @@ async function copyTree(
   result: CopyResult,
   seen: Set<string>,
 ): Promise<Uint8Array | undefined> {
-  const planned = await planTree(source, root, seen);
+  const { signal } = options;
+  const planned = await planTree(source, root, seen, signal);
   const skip = options.skipBlobs;
   const left = new Map<string, Descriptor>();
   // The writer's blob stage: it mounts a blob of another repository of the same registry.
@@ -800,7 +833,7 @@ async function copyTree(
       if (!skip?.has(blob.digest)) return true;
       left.set(blob.digest, blob);
       return false;
-    }).map((blob) => targetBlob(source, blob))
+    }).map((blob) => targetBlob(source, blob, { signal }))
   );
   if (left.size > 0 && isBlobExpecter(destination)) {
     destination.expectBlobs([...left.values()]);
@@ -809,15 +842,18 @@ async function copyTree(
   const stats = await pushBlobs(destination, blobs, {
     concurrency: options.concurrency,
     onBlob: options.onBlob,
+    signal,
   });
   for (const key of ["pushed", "skipped", "mounted", "bytes"] as const) {
     result.stats[key] += stats[key];
   }
   for (const { descriptor, bytes, mediaType } of planned) {
+    signal?.throwIfAborted();
     await destination.pushManifest(
       { mediaType, digest: descriptor.digest, size: bytes.length },
       bytes,
       descriptor === root ? tags : [],
+      { signal },
     );
     result.manifests++;
   }
@@ -835,13 +871,14 @@ async function planTree(
   source: Target,
   root: Descriptor,
   seen: Set<string>,
+  signal?: AbortSignal,
 ): Promise<PlannedManifest[]> {
   const planned: PlannedManifest[] = [];
   // Depth-first, one manifest in flight: `indexes` counts the indexes above `descriptor`.
   const visit = async (descriptor: Descriptor, indexes: number): Promise<void> => {
     if (seen.has(descriptor.digest)) return;
     seen.add(descriptor.digest);
-    const bytes = await source.fetchManifest(descriptor);
+    const bytes = await source.fetchManifest(descriptor, { signal });
     const parsed = parseManifestOrIndex(bytes, descriptor.mediaType);
     if (parsed.kind === "index") {
       if (indexes + 1 > MAX_INDEX_DEPTH) {

@@ -16,7 +16,7 @@
  * ```
  * @module
  */
-import { isBlobRangeFetcher, type Target } from "../oci/target.ts";
+import { type CallOptions, isBlobRangeFetcher, type Target } from "../oci/target.ts";
 import type { Descriptor } from "../oci/types.ts";
 import type { ImageLayer, JsonBlob } from "./build.ts";
 
@@ -86,7 +86,7 @@ export function bytesBlob(blob: JsonBlob): BlobSource {
 /**
  * A blob of `target`, read from it (verified as it streams), or mounted from it where the
  * writer's destination allows. A target that reads blobs from any offset (a layout) lends the
- * blob {@linkcode BlobSource.openAt}.
+ * blob {@linkcode BlobSource.openAt}. Every read gets `options` (a signal that stops it).
  *
  * @example
  * ```ts
@@ -100,10 +100,18 @@ export function bytesBlob(blob: JsonBlob): BlobSource {
  * });
  * ```
  */
-export function targetBlob(target: Target, descriptor: Descriptor): BlobSource {
-  const blob: BlobSource = { descriptor, open: () => target.fetchBlob(descriptor), from: target };
+export function targetBlob(
+  target: Target,
+  descriptor: Descriptor,
+  options: CallOptions = {},
+): BlobSource {
+  const blob: BlobSource = {
+    descriptor,
+    open: () => target.fetchBlob(descriptor, options),
+    from: target,
+  };
   if (isBlobRangeFetcher(target)) {
-    blob.openAt = (offset) => target.fetchBlobFrom(descriptor, offset);
+    blob.openAt = (offset) => target.fetchBlobFrom(descriptor, offset, options);
   }
   return blob;
 }
