@@ -42,8 +42,8 @@ const OUTPUT_CHUNK_SIZE = 256 * 1024;
  * Decompresses a stream, detecting its compression from its first bytes.
  *
  * @throws {UnsafeContentError} when the compressed data is corrupt or cut short, for gzip and
- * zstd alike ("corrupt gzip data: …", "corrupt zstd data: …"). Errors of the source pass as
- * they are.
+ * zstd alike ("corrupt gzip data: …", "corrupt zstd data: …"). Errors of the source (an abort's
+ * reason, a network error, whatever it throws) pass as they are.
  */
 export async function* decompressStream(
   source: AsyncIterable<Uint8Array>,
@@ -60,12 +60,21 @@ export async function* decompressStream(
   }
   const first = new Uint8Array(headLength);
   head.reduce((offset, chunk) => (first.set(chunk, offset), offset + chunk.length), 0);
+  // What the source threw, if it did: it reaches the decoder as its error, but is no fault of
+  // the data (an abort's reason, a network error) and must not be reported as corrupt data.
+  let failed: { error: unknown } | undefined;
   const replay = (async function* () {
     yield* head;
     while (true) {
-      const { value, done } = await iterator.next();
-      if (done) return;
-      yield value;
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await iterator.next();
+      } catch (error) {
+        failed = { error };
+        throw error;
+      }
+      if (next.done) return;
+      yield next.value;
     }
   })();
   const compression = detectCompression(first);
@@ -83,7 +92,9 @@ export async function* decompressStream(
   try {
     yield* throughTransform(input, transform);
   } catch (error) {
-    // Errors of the source (integrity, network) pass through; the rest is the decoder's.
+    // Errors of the source (an abort, integrity, network) pass through as they are, and so do
+    // the frame reader's; the rest is the decoder's.
+    if (failed) throw failed.error;
     if (error instanceof OcisyncError) throw error;
     throw new UnsafeContentError(`corrupt ${compression} data: ${(error as Error).message}`);
   }
