@@ -6,7 +6,7 @@
  * waited for the whole timeout and threw a NetworkError.
  */
 import assert from "node:assert/strict";
-import { copy, pushFolder } from "../mod.ts";
+import { copy, inspect, pullTo, pushFolder } from "../mod.ts";
 import { type FaultRule, type FrontProxy, startProxy } from "./helpers/fault_proxy.ts";
 import { randomBytes } from "./helpers/random.ts";
 import { startRegistry } from "./helpers/registry.ts";
@@ -106,5 +106,27 @@ Deno.test("copy() into an oci-archive aborted while a download stalls rejects at
       10,
     );
     assert.deepEqual([...Deno.readDirSync(tmp)].map((e) => e.name), ["src"]);
+  });
+});
+
+Deno.test("inspect() and pullTo() aborted while the image's config downloads reject with the reason at once", async () => {
+  await withHeldImage(heldDownloads(20), async (proxy, tmp) => {
+    const reason = new Error("stopped by the caller");
+    const settings = { credentials: false as const, timeout: 60_000 };
+    await rejectsSoon(
+      inspect(`${proxy.host}/app:v1`, { ...settings, signal: abortWhenHeld(proxy, reason) }),
+      reason,
+      10,
+    );
+    proxy.seen.length = 0;
+    await rejectsSoon(
+      pullTo(`${proxy.host}/app:v1`, `${tmp}/out`, {
+        ...settings,
+        signal: abortWhenHeld(proxy, reason),
+      }),
+      reason,
+      10,
+    );
+    assert.equal(await Deno.lstat(`${tmp}/out`).then(() => true, () => false), false);
   });
 });

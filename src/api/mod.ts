@@ -673,7 +673,9 @@ export async function inspect(reference: string, options: CallSettings = {}): Pr
   }
   const { manifest } = parsed;
   const isImage = IMAGE_CONFIG_TYPES.includes(manifest.config.mediaType);
-  const config = isImage ? (await fetchConfig(target, manifest.config)).config : undefined;
+  const config = isImage
+    ? (await fetchConfig(target, manifest.config, { signal: options.signal })).config
+    : undefined;
   const artifactType = manifest.artifactType ??
     (isImage || manifest.config.mediaType === MediaType.OciEmpty
       ? undefined

@@ -17,7 +17,7 @@
  */
 import { isDigest } from "../digest/parse.ts";
 import { IntegrityError } from "../errors/mod.ts";
-import type { Target } from "../oci/target.ts";
+import type { CallOptions, Target } from "../oci/target.ts";
 import {
   type Descriptor,
   type ImageConfig,
@@ -35,7 +35,8 @@ export const MAX_CONFIG_BYTES = MAX_MANIFEST_BYTES;
 /**
  * A config blob's bytes, at most {@linkcode MAX_CONFIG_BYTES}. A descriptor that declares more is
  * refused before anything is fetched, and the read stops as soon as the stream delivers more than
- * the descriptor declares, whatever the target checks itself.
+ * the descriptor declares, whatever the target checks itself. `options` go to the fetch (a signal
+ * stops it).
  *
  * @throws {IntegrityError} when the declared or delivered size is over the limit, or the bytes do
  * not match the descriptor.
@@ -52,6 +53,7 @@ export const MAX_CONFIG_BYTES = MAX_MANIFEST_BYTES;
 export async function fetchConfigBytes(
   target: Target,
   descriptor: Descriptor,
+  options: CallOptions = {},
 ): Promise<Uint8Array> {
   if (descriptor.size > MAX_CONFIG_BYTES) {
     throw new IntegrityError(
@@ -60,7 +62,7 @@ export async function fetchConfigBytes(
     );
   }
   // Past the declared size, the stream is cancelled, so nothing more is fetched.
-  const bytes = await readBounded(await target.fetchBlob(descriptor), descriptor.size);
+  const bytes = await readBounded(await target.fetchBlob(descriptor, options), descriptor.size);
   if (bytes === undefined) {
     throw new IntegrityError(
       `config ${descriptor.digest} is larger than its declared size ${descriptor.size}`,
@@ -90,8 +92,9 @@ export async function fetchConfigBytes(
 export async function fetchConfig(
   target: Target,
   descriptor: Descriptor,
+  options: CallOptions = {},
 ): Promise<{ bytes: Uint8Array; config: ImageConfig }> {
-  const bytes = await fetchConfigBytes(target, descriptor);
+  const bytes = await fetchConfigBytes(target, descriptor, options);
   return { bytes, config: parseConfig(bytes, descriptor.digest) };
 }
 

@@ -176,6 +176,7 @@ export async function pull(
   // then on only the digest that verified is used.
   const verified = await options.verifier?.verify(target, descriptor, {
     platform: options.platform,
+    signal: options.signal,
   });
   const { descriptor: chosen, manifest } = await fetchImageManifest(
     target,
@@ -350,7 +351,7 @@ async function pullImageLayers(
   unpacker: ThreadedUnpacker,
   options: PullOptions,
 ): Promise<void> {
-  const { config } = await fetchConfig(target, manifest.config);
+  const { config } = await fetchConfig(target, manifest.config, { signal: options.signal });
   const diffIds = config.rootfs?.diff_ids;
   if (diffIds && diffIds.length !== manifest.layers.length) {
     throw new IntegrityError(
