@@ -6,7 +6,19 @@
  * case runs the library as a program outside the repository would, on OCI layouts.
  */
 import assert from "node:assert/strict";
-import { copy, inspect, pullTo, pushFolder, UsageError, watch } from "../mod.ts";
+import {
+  type Compression,
+  compressStream,
+  copy,
+  inspect,
+  layerMediaType,
+  parseReference,
+  pullTo,
+  pushFolder,
+  RegistryTarget,
+  UsageError,
+  watch,
+} from "../mod.ts";
 import { withTempDir, writeTree } from "./helpers/tree.ts";
 
 async function withBundle(body: (tmp: string) => Promise<void>): Promise<void> {
@@ -87,4 +99,33 @@ Deno.test("library: an mtime that is no whole second in a tar's range is refused
         error.message === 'the path in the layer, "../x", must not contain ".."',
     );
   });
+});
+
+Deno.test("library: a compression that is none of gzip, zstd and none is refused, with nothing written", async () => {
+  await withBundle(async (tmp) => {
+    const lz4 = "lz4" as Compression;
+    const refused = (error: Error) =>
+      error instanceof UsageError && error.option === "compression" &&
+      error.message === 'compression must be one of gzip, zstd, none, not "lz4"';
+    await assert.rejects(
+      pushFolder(`oci:${tmp}/other:v1`, `${tmp}/site`, { compression: lz4 }),
+      refused,
+    );
+    assert.equal(await exists(`${tmp}/other`), false);
+    assert.throws(() => compressStream(ReadableStream.from([]), lz4), refused);
+    assert.throws(() => layerMediaType(lz4), refused);
+  });
+});
+
+Deno.test("library: RegistryTarget refuses a chunkSize or concurrency that is no positive integer", () => {
+  const reference = parseReference("localhost:5000/app:v1");
+  assert.equal(reference.kind, "registry");
+  if (reference.kind !== "registry") return;
+  for (const options of [{ chunkSize: 0 }, { chunkSize: NaN }, { concurrency: 1.5 }]) {
+    const [option] = Object.keys(options);
+    assert.throws(
+      () => new RegistryTarget(reference, options),
+      (error: Error) => error instanceof UsageError && error.option === option,
+    );
+  }
 });

@@ -14,34 +14,40 @@ import { MediaType } from "../oci/mediatypes.ts";
 import { gzipStream } from "./gzip.ts";
 import type { CompressionOptions } from "./pool.ts";
 import { zstdStream } from "./zstd.ts";
-import type { Compression } from "./names.ts";
+import { checkCompression, type Compression } from "./names.ts";
 
 export { GZIP_BLOCK_SIZE, type GzipOptions, gzipStream } from "./gzip.ts";
 export { type CompressionOptions, defaultConcurrency } from "./pool.ts";
 export { GZIP_LEVEL } from "./deflate.ts";
 export { ZSTD_FRAME_SIZE, ZSTD_LEVEL, zstdStream } from "./zstd.ts";
 
-export { type Compression, COMPRESSIONS } from "./names.ts";
+export { checkCompression, type Compression, COMPRESSIONS } from "./names.ts";
 
-/** The OCI layer media type for a compression. */
+/**
+ * The OCI layer media type for a compression.
+ *
+ * @throws {UsageError} for a value that is no {@linkcode Compression}.
+ */
 export function layerMediaType(compression: Compression): string {
   return {
     gzip: MediaType.OciLayerGzip,
     zstd: MediaType.OciLayerZstd,
     none: MediaType.OciLayer,
-  }[compression];
+  }[checkCompression(compression)];
 }
 
 /**
  * Compresses a stream with the given compression; `none` passes it through. `options` are the
  * compressors' (threads, and freeing each block once the consumer has taken it).
+ *
+ * @throws {UsageError} for a value that is no {@linkcode Compression}.
  */
 export function compressStream(
   source: AsyncIterable<Uint8Array>,
   compression: Compression,
   options: CompressionOptions = {},
 ): AsyncIterable<Uint8Array> {
-  switch (compression) {
+  switch (checkCompression(compression)) {
     case "gzip":
       return gzipStream(source, options);
     case "zstd":

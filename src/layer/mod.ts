@@ -11,7 +11,12 @@
  * ```
  * @module
  */
-import { type Compression, compressStream, layerMediaType } from "../compress/mod.ts";
+import {
+  checkCompression,
+  type Compression,
+  compressStream,
+  layerMediaType,
+} from "../compress/mod.ts";
 import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
 import { tarStream } from "../tar/writer.ts";
 import { walkFolder, type WalkOptions } from "./walk.ts";
@@ -81,7 +86,7 @@ export { checkedMtime, MAX_MTIME } from "./limits.ts";
  * ```
  */
 export function layerFromFolder(root: string, options: LayerOptions = {}): LayerStream {
-  const compression = options.compression ?? "gzip";
+  const compression = checkCompression(options.compression ?? "gzip");
   const mtime = checkedMtime(options.mtime ?? 0);
   let entries = 0;
   const counted = (async function* () {

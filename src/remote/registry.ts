@@ -20,7 +20,13 @@
 // only for a large blob: a copy that only mounts starts no Node compatibility layer.
 import { type Digest, isDigest } from "../digest/parse.ts";
 import { sha256DigestAsync, verifyingStream } from "../digest/verify.ts";
-import { IntegrityError, NetworkError, NotFoundError, RegistryError } from "../errors/mod.ts";
+import {
+  IntegrityError,
+  NetworkError,
+  NotFoundError,
+  RegistryError,
+  UsageError,
+} from "../errors/mod.ts";
 import { MANIFEST_MEDIA_TYPES, MediaType } from "../oci/mediatypes.ts";
 import { referrersQuery } from "../oci/referrers.ts";
 import type {
@@ -211,8 +217,8 @@ export class RegistryTarget
    * A target for the repository of `reference`; its tag and digest are not used. Nothing is
    * sent until the first call.
    *
-   * @throws {TypeError} when both `client` and client options are given, or `chunkSize` or
-   * `concurrency` is not a positive integer.
+   * @throws {TypeError} when both `client` and client options are given.
+   * @throws {UsageError} when `chunkSize` or `concurrency` is not a positive integer.
    */
   constructor(reference: RegistryReference, options: RegistryOptions = {}) {
     const { client, concurrency, chunkSize, ...clientOptions } = options;
@@ -1410,7 +1416,7 @@ function isSha256Digest(value: string): value is Digest {
 
 function positiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) {
-    throw new TypeError(`${name} must be a positive integer, not ${value}`);
+    throw new UsageError(`${name} must be a positive integer, not ${value}`, { option: name });
   }
   return value;
 }
