@@ -242,7 +242,9 @@ export {
 // Pushing: layers and artifact files prepared, and the one writer of plans.
 export {
   type ArtifactFile,
+  type ArtifactPlanOptions,
   type LayerSource,
+  planArtifact,
   prepareArtifactFile,
   prepareLayer,
   type PrepareOptions,

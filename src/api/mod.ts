@@ -58,7 +58,7 @@ import {
 } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
 import { pull, type PullResult } from "../pull/mod.ts";
-import { type ArtifactFile, prepareLayer, pushArtifact } from "../push/mod.ts";
+import { type ArtifactFile, planArtifact, prepareLayer } from "../push/mod.ts";
 import { type PushResult, writePlan } from "../push/write.ts";
 import {
   formatReference,
@@ -272,9 +272,14 @@ export interface PushFilesOptions extends CallSettings {
  * Pushes files as an ORAS-compatible artifact, as `ocisync push REF --files FILE…` does: one
  * blob per file, titled with its name, which `pullTo` (or `oras pull`) writes back. A file given
  * as a path is titled with its base name; give an {@linkcode ArtifactFile} to choose the title
- * or the media type. A folder is packed into one tar+gzip blob, as ORAS packs one.
+ * or the media type. A folder is packed into one tar+gzip blob, as ORAS packs one. Every file is
+ * read before the destination is written to (a layout is created only then); a registry is
+ * asked for push access first.
  *
  * @throws {NotFoundError} when a file does not exist; nothing is written then.
+ * @throws {UsageError} for a title that a pull would refuse (one that leaves the folder, as
+ * `../x` or `/etc/x`, or names a whiteout), two files of one title, or a file that is neither a
+ * regular file nor a folder (a fifo); nothing is written then.
  * @throws {AuthError} when the registry refuses the credentials.
  * @example
  * ```ts
@@ -307,19 +312,21 @@ export async function pushFiles(
       throw new NotFoundError(`no such file: ${file.path}`);
     }
   }
+  const mtime = checkedMtime(options.mtime ?? 0);
   await using session = openSession(options, registryOf(ref));
-  const target = await opener(session, ref, options.signal)();
-  return await pushInWorkFolder(
-    tags,
-    options,
-    (work, transfer) =>
-      pushArtifact(target, tags, artifactFiles, work, checkedMtime(options.mtime ?? 0), {
-        artifactType: options.artifactType ?? DEFAULT_ARTIFACT_TYPE,
-        annotations: options.annotations,
-        ...transfer,
-        destinationDigest: ref.digest,
-      }),
-  );
+  const open = opener(session, ref, options.signal);
+  if (ref.kind === "registry") await open();
+  return await pushInWorkFolder(tags, options, async (work, transfer) => {
+    const plan = await planArtifact(artifactFiles, work, mtime, {
+      artifactType: options.artifactType ?? DEFAULT_ARTIFACT_TYPE,
+      annotations: options.annotations,
+    });
+    options.signal?.throwIfAborted();
+    return await writePlan(await open(), plan, tags, {
+      ...transfer,
+      destinationDigest: ref.digest,
+    });
+  });
 }
 
 /**

@@ -60,6 +60,7 @@ import { NotTarError, readTar } from "../tar/reader.ts";
 import type { UnpackStats } from "../unpack/mod.ts";
 import { ThreadedUnpacker } from "../unpack/threaded.ts";
 import { fetchImageManifest, type ImageVerifier, type VerifiedImage } from "./read.ts";
+import { artifactFilePath, refuseWhiteout } from "./titles.ts";
 
 // Re-exported for the readers that have imported them from here; they are defined in
 // `../oci/annotations.ts`, where the builders that write them find them too.
@@ -401,8 +402,9 @@ function explainMixedTitles(error: unknown, layer: Descriptor): unknown {
 
 /**
  * Where an artifact layer's file goes: its title (`org.opencontainers.image.title`, which the
- * layer must have) as a relative path, without empty and `.` parts. `sync`'s events name layers
- * by it too, so that they say no path that a pull of the same image refuses.
+ * layer must have) as a relative path, without empty and `.` parts ({@linkcode artifactFilePath}).
+ * `sync`'s events name layers by it too, so that they say no path that a pull of the same image
+ * refuses.
  *
  * @throws {UnsafeContentError} for a title that leaves the destination, or names a whiteout.
  * @example
@@ -416,36 +418,7 @@ function explainMixedTitles(error: unknown, layer: Descriptor): unknown {
  * ```
  */
 export function artifactPath(layer: Descriptor): string {
-  const title = layer.annotations![TITLE_ANNOTATION];
-  const parts = title.split("/").filter((p) => p !== "" && p !== ".");
-  if (title.startsWith("/") || parts.includes("..") || parts.length === 0) {
-    throw new UnsafeContentError(
-      `refusing artifact file "${escapeRemote(title)}": it leaves the target`,
-    );
-  }
-  refuseWhiteout(title, parts);
-  return parts.join("/");
-}
-
-/** What starts the name of an OCI whiteout: in a layer, such a name deletes another. */
-const WHITEOUT_PREFIX = ".wh.";
-
-/**
- * Refuses a file title with a whiteout's name among its `parts`: written through the unpacker,
- * it would delete the file it names (or, as `.wh..wh..opq`, a whole folder's other files)
- * instead of being written, and such names are never meant as files.
- *
- * @throws {UnsafeContentError}
- */
-function refuseWhiteout(title: string, parts: string[]): void {
-  if (!parts.some((part) => part.startsWith(WHITEOUT_PREFIX))) return;
-  throw new UnsafeContentError(
-    `refusing the file "${
-      escapeRemote(title)
-    }": a name starting with ${WHITEOUT_PREFIX} is a whiteout, which ` +
-      "deletes files in a layer, and is never written as a file",
-    { hint: "rename the file before pushing it" },
-  );
+  return artifactFilePath(layer.annotations![TITLE_ANNOTATION]);
 }
 
 /** Writes an artifact layer's file, or unpacks its packed directory, at `path`. */

@@ -28,13 +28,15 @@
 import { type Compression, layerMediaType } from "../compress/mod.ts";
 import { detectCompression } from "../compress/decompress.ts";
 import { hashing, Sha256 } from "../digest/mod.ts";
-import { openFileAt } from "../fs/read.ts";
+import { openFileAt, openLookedAt } from "../fs/read.ts";
 import type { PreparedLayer } from "../image/blob.ts";
-import { type ArtifactBlob, artifactPlan } from "../image/plan.ts";
+import { type ArtifactBlob, artifactPlan, type ImagePlan } from "../image/plan.ts";
 import { writeLayerFile } from "../layer/mod.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import type { Descriptor } from "../oci/types.ts";
 import type { Target } from "../oci/target.ts";
+import { UsageError } from "../errors/mod.ts";
+import { artifactFilePath } from "../pull/titles.ts";
 import { checkLayerBytes, LayerFileChecks, notLayerArchive } from "./check.ts";
 import {
   fileSource,
@@ -213,12 +215,7 @@ async function describeLayerFile(path: string): Promise<PreparedLayer> {
 }
 
 /** Options of {@linkcode pushArtifact}. */
-export interface PushArtifactOptions extends WriteOptions {
-  /** The manifest's `artifactType`. */
-  artifactType: string;
-  /** Manifest annotations. */
-  annotations?: Record<string, string>;
-}
+export interface PushArtifactOptions extends WriteOptions, ArtifactPlanOptions {}
 
 /** One file of an artifact: a file as is, or a folder packed the ORAS way. */
 export interface ArtifactFile {
@@ -231,8 +228,10 @@ export interface ArtifactFile {
 }
 
 /**
- * Describes one file of an artifact: a file as it is, hashed once, or a folder packed into a
- * tar+gzip layer under its title, as ORAS packs one.
+ * Describes one file of an artifact: a regular file as it is, hashed once, or a folder packed
+ * into a tar+gzip layer under its title, as ORAS packs one.
+ *
+ * @throws {UsageError} for anything else (a fifo, whose open would wait for a writer, a device).
  *
  * @example
  * ```ts
@@ -261,8 +260,15 @@ export async function prepareArtifactFile(
       tarDigest: layer.diffId,
     };
   }
+  const { file: opened } = await openLookedAt(file.path, (found) => {
+    if (!found.isFile && !found.isDirectory) {
+      throw new UsageError(
+        `${file.path} is neither a regular file nor a folder: it cannot be pushed`,
+      );
+    }
+  });
   const hash = new Sha256();
-  for await (const chunk of (await Deno.open(file.path)).readable) hash.update(chunk);
+  for await (const chunk of opened.readable) hash.update(chunk);
   return {
     title: file.title,
     path: file.path,
@@ -274,11 +280,77 @@ export async function prepareArtifactFile(
   };
 }
 
+/** Options of {@linkcode planArtifact}. */
+export interface ArtifactPlanOptions {
+  /** The manifest's `artifactType`. */
+  artifactType: string;
+  /** Manifest annotations. */
+  annotations?: Record<string, string>;
+}
+
 /**
- * Pushes an ORAS-compatible artifact: one blob per file, titled with its
- * path, the empty config, and `artifactType`. A folder becomes a tar+gzip
- * blob marked for unpacking, as ORAS writes it. The plan is `artifactPlan`
- * of `../image/plan.ts`, written by {@linkcode writePlan}.
+ * The plan of an ORAS-compatible artifact (`artifactPlan` of `../image/plan.ts`): one blob per
+ * file, titled with its path, the empty config, and `artifactType`. The titles are checked first,
+ * with the rules a pull applies ({@linkcode artifactFilePath}), and no two may name one path;
+ * then every file is prepared ({@linkcode prepareArtifactFile}). Nothing is written to a target,
+ * so that a file refused leaves no destination behind.
+ *
+ * @throws {UsageError} for a title a pull would refuse, two files of one title, or a file that
+ * is neither a regular file nor a folder.
+ * @example
+ * ```ts
+ * import { planArtifact } from "./mod.ts";
+ * const work = await Deno.makeTempDir();
+ * const plan = await planArtifact([{ path: "./app.yaml", title: "app.yaml" }], work, 0, {
+ *   artifactType: "application/vnd.acme.config",
+ * });
+ * console.log(plan.manifest.descriptor.digest);
+ * ```
+ */
+export async function planArtifact(
+  files: ArtifactFile[],
+  workDir: string,
+  mtime: number,
+  options: ArtifactPlanOptions,
+): Promise<ImagePlan> {
+  checkArtifactTitles(files);
+  const blobs: ArtifactBlob[] = [];
+  for (const file of files) blobs.push(await prepareArtifactFile(file, workDir, mtime));
+  return artifactPlan(options.artifactType, blobs, options.annotations);
+}
+
+/**
+ * Checks that each file's title is one a pull writes, and that no two files would be written
+ * to one path (the later over the earlier).
+ */
+function checkArtifactTitles(files: ArtifactFile[]): void {
+  const paths = new Map<string, string>();
+  for (const file of files) {
+    let path: string;
+    try {
+      path = artifactFilePath(file.title);
+    } catch (error) {
+      throw new UsageError(`cannot push ${file.path}: ${(error as Error).message}`, {
+        hint: "title it with a relative path inside the artifact",
+        cause: error,
+      });
+    }
+    const other = paths.get(path);
+    if (other !== undefined) {
+      throw new UsageError(
+        `${other} and ${file.path} are both titled "${path}": a pull would write one over the ` +
+          "other",
+        { hint: "give one of them another title" },
+      );
+    }
+    paths.set(path, file.path);
+  }
+}
+
+/**
+ * Pushes an ORAS-compatible artifact, planned by {@linkcode planArtifact} and written by
+ * {@linkcode writePlan}. A folder becomes a tar+gzip blob marked for unpacking, as ORAS writes
+ * it.
  *
  * @example
  * ```ts
@@ -299,8 +371,6 @@ export async function pushArtifact(
   mtime: number,
   options: PushArtifactOptions,
 ): Promise<PushResult> {
-  const blobs: ArtifactBlob[] = [];
-  for (const file of files) blobs.push(await prepareArtifactFile(file, workDir, mtime));
-  const plan = artifactPlan(options.artifactType, blobs, options.annotations);
+  const plan = await planArtifact(files, workDir, mtime, options);
   return await writePlan(target, plan, tags, options);
 }

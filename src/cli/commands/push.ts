@@ -32,13 +32,14 @@ import {
   type ArtifactFile,
   type LayerSource,
   OVERLAPPED_LAYER_MIN,
-  pushArtifact,
+  planArtifact,
   startLayer,
 } from "../../push/mod.ts";
 import {
   type PushResult,
   type StartedLayer,
   type TransferStats,
+  writePlan,
   writeStartedLayers,
 } from "../../push/write.ts";
 import {
@@ -123,22 +124,14 @@ export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
     if (files) {
       const artifactType = options["artifact-type"] as string | undefined ??
         DEFAULT_ARTIFACT_TYPE;
-      // Every file is there before a layout is created for them.
-      for (const file of files) await Deno.stat(file.path);
-      result = await pushArtifact(
-        await openDestination(),
-        tags,
-        files,
-        work,
-        mtime,
-        {
-          artifactType,
-          annotations,
-          concurrency,
-          onBlob,
-          destinationDigest: reference.digest,
-        },
-      );
+      // Every file is read, and every title checked, before a layout is created for them.
+      if (reference.kind === "registry") await openDestination();
+      const plan = await planArtifact(files, work, mtime, { artifactType, annotations });
+      result = await writePlan(await openDestination(), plan, tags, {
+        concurrency,
+        onBlob,
+        destinationDigest: reference.digest,
+      });
     } else {
       const { compression, edits } = image!;
       if (reference.kind === "registry") await openDestination();
