@@ -6,7 +6,15 @@
  * waited for the whole timeout and threw a NetworkError.
  */
 import assert from "node:assert/strict";
-import { copy, inspect, pullTo, pushFolder } from "../mod.ts";
+import {
+  copy,
+  inspect,
+  layerFromFolder,
+  pullTo,
+  pushFiles,
+  pushFolder,
+  writeLayerFile,
+} from "../mod.ts";
 import { type FaultRule, type FrontProxy, startProxy } from "./helpers/fault_proxy.ts";
 import { randomBytes } from "./helpers/random.ts";
 import { startRegistry } from "./helpers/registry.ts";
@@ -128,5 +136,51 @@ Deno.test("inspect() and pullTo() aborted while the image's config downloads rej
       10,
     );
     assert.equal(await Deno.lstat(`${tmp}/out`).then(() => true, () => false), false);
+  });
+});
+
+/** `tmp/big`: 24 MiB of random bytes in 3 files, which take a while to pack. */
+async function bigFolder(tmp: string): Promise<string> {
+  await Deno.mkdir(`${tmp}/big`);
+  for (const name of ["a", "b", "c"]) {
+    await Deno.writeFile(`${tmp}/big/${name}.bin`, randomBytes(8 * 1024 * 1024));
+  }
+  return `${tmp}/big`;
+}
+
+Deno.test("layerFromFolder stops packing when its signal aborts: the next piece throws the reason", async () => {
+  await withTempDir("ocisync-library-abort-", async (tmp) => {
+    const stop = new AbortController();
+    const reason = new Error("stopped by the caller");
+    const { bytes, layer } = layerFromFolder(await bigFolder(tmp), { signal: stop.signal });
+    const chunks = bytes[Symbol.asyncIterator]();
+    assert.equal((await chunks.next()).done, false);
+    stop.abort(reason);
+    await assert.rejects(chunks.next(), (error) => error === reason);
+    await assert.rejects(layer, (error) => error === reason);
+  });
+});
+
+Deno.test("pushFolder and pushFiles aborted stop packing at once, not once the folder is packed", async () => {
+  await withTempDir("ocisync-library-abort-", async (tmp) => {
+    const folder = await bigFolder(tmp);
+    let started = Date.now();
+    await writeLayerFile(folder, `${tmp}/layer.tar.gz`);
+    const packing = Date.now() - started;
+    const reason = new Error("stopped by the caller");
+    const signal = AbortSignal.abort(reason);
+    for (
+      const push of [
+        () => pushFolder(`oci:${tmp}/layout:v1`, folder, { signal }),
+        () => pushFiles(`oci:${tmp}/layout:v1`, [folder], { signal }),
+        () => pushFiles(`oci:${tmp}/layout:v1`, [`${tmp}/layer.tar.gz`], { signal }),
+      ]
+    ) {
+      started = Date.now();
+      await assert.rejects(push(), (error) => error === reason);
+      const took = Date.now() - started;
+      assert.ok(took < packing / 4, `stopped after ${took} ms; packing takes ${packing} ms`);
+    }
+    assert.equal(await Deno.lstat(`${tmp}/layout`).then(() => true, () => false), false);
   });
 });

@@ -231,7 +231,12 @@ export async function pushFolder(
       { kind: "folder", path: folder, prefix: options.dest ?? "" },
       work,
       mtime,
-      { compression: options.compression, exclude: options.exclude, skip: writtenPaths(ref) },
+      {
+        compression: options.compression,
+        exclude: options.exclude,
+        skip: writtenPaths(ref),
+        signal: options.signal,
+      },
     );
     options.signal?.throwIfAborted();
     const plan = imagePlan([layer], { platform, created: createdAt(mtime) });
@@ -320,6 +325,7 @@ export async function pushFiles(
     const plan = await planArtifact(artifactFiles, work, mtime, {
       artifactType: options.artifactType ?? DEFAULT_ARTIFACT_TYPE,
       annotations: options.annotations,
+      signal: options.signal,
     });
     options.signal?.throwIfAborted();
     return await writePlan(await open(), plan, tags, {

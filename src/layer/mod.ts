@@ -45,6 +45,11 @@ export interface LayerOptions extends WalkOptions {
    * empty, or as later bytes.
    */
   releaseChunks?: boolean;
+  /**
+   * Stops the packing: the walk between entries, the tar and its compression between pieces of
+   * 1 MiB; the stream then throws the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 /** What a built layer is: the fields of its descriptor and its `diffId`. */
@@ -92,6 +97,7 @@ export function layerFromFolder(root: string, options: LayerOptions = {}): Layer
   const counted = (async function* () {
     // The pieces below copy each chunk before they ask for the next: one read buffer serves.
     for await (const entry of walkFolder(root, options, true)) {
+      options.signal?.throwIfAborted();
       entries++;
       yield entry;
     }
@@ -111,6 +117,7 @@ export function layerFromFolder(root: string, options: LayerOptions = {}): Layer
           tar,
         ),
         options.onProgress,
+        options.signal,
       );
       yield* compression === "none"
         ? uncompressed
@@ -152,17 +159,22 @@ function tarPieces(
   return fixedBlocks(tar, TAR_PIECE_SIZE, () => piece);
 }
 
-/** Passes chunks through, telling `onBytes` the running total. */
+/**
+ * Passes chunks through, telling `onBytes` the running total, and throwing the reason of
+ * `signal` once it aborts, before the next chunk goes on to be compressed.
+ */
 async function* counting(
   chunks: AsyncIterable<Uint8Array>,
   onBytes: ((bytes: number) => void) | undefined,
+  signal: AbortSignal | undefined,
 ): AsyncGenerator<Uint8Array> {
-  if (!onBytes) return yield* chunks;
+  if (!onBytes && !signal) return yield* chunks;
   let bytes = 0;
-  onBytes(0);
+  onBytes?.(0);
   for await (const chunk of chunks) {
+    signal?.throwIfAborted();
     bytes += chunk.length;
-    onBytes(bytes);
+    onBytes?.(bytes);
     yield chunk;
   }
 }

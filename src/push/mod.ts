@@ -34,7 +34,7 @@ import { type ArtifactBlob, artifactPlan, type ImagePlan } from "../image/plan.t
 import { writeLayerFile } from "../layer/mod.ts";
 import { MediaType } from "../oci/mediatypes.ts";
 import type { Descriptor } from "../oci/types.ts";
-import type { Target } from "../oci/target.ts";
+import type { CallOptions, Target } from "../oci/target.ts";
 import { UsageError } from "../errors/mod.ts";
 import { artifactFilePath } from "../pull/titles.ts";
 import { checkLayerBytes, LayerFileChecks, notLayerArchive } from "./check.ts";
@@ -71,6 +71,8 @@ export interface PrepareOptions {
    * `../ref/mod.ts`), which a folder could otherwise hold and pack into itself.
    */
   skip?: readonly string[];
+  /** Stops the packing of a folder between its entries and pieces. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -104,6 +106,7 @@ export async function prepareLayer(
       exclude: options.exclude,
       onProgress: options.onProgress,
       skip: options.skip,
+      signal: options.signal,
     });
     return {
       path,
@@ -245,13 +248,16 @@ export async function prepareArtifactFile(
   file: ArtifactFile,
   workDir: string,
   mtime: number,
+  options: CallOptions = {},
 ): Promise<ArtifactBlob> {
+  const { signal } = options;
   const info = await Deno.stat(file.path);
   if (info.isDirectory) {
     const layer = await prepareLayer(
       { kind: "folder", path: file.path, prefix: file.title },
       workDir,
       mtime,
+      { signal },
     );
     return {
       title: file.title,
@@ -268,7 +274,10 @@ export async function prepareArtifactFile(
     }
   });
   const hash = new Sha256();
-  for await (const chunk of opened.readable) hash.update(chunk);
+  for await (const chunk of opened.readable) {
+    signal?.throwIfAborted();
+    hash.update(chunk);
+  }
   return {
     title: file.title,
     path: file.path,
@@ -281,7 +290,7 @@ export async function prepareArtifactFile(
 }
 
 /** Options of {@linkcode planArtifact}. */
-export interface ArtifactPlanOptions {
+export interface ArtifactPlanOptions extends CallOptions {
   /** The manifest's `artifactType`. */
   artifactType: string;
   /** Manifest annotations. */
@@ -315,7 +324,9 @@ export async function planArtifact(
 ): Promise<ImagePlan> {
   checkArtifactTitles(files);
   const blobs: ArtifactBlob[] = [];
-  for (const file of files) blobs.push(await prepareArtifactFile(file, workDir, mtime));
+  for (const file of files) {
+    blobs.push(await prepareArtifactFile(file, workDir, mtime, { signal: options.signal }));
+  }
   return artifactPlan(options.artifactType, blobs, options.annotations);
 }
 
