@@ -9,6 +9,11 @@
  * {@linkcode UnsafeContentError}, all {@linkcode OcisyncError}s):
  * {@linkcode pushFolder}, {@linkcode pushFiles}, {@linkcode pullTo}, {@linkcode copy},
  * {@linkcode inspect}, {@linkcode syncOnce} and {@linkcode watch}.
+ * An error of the file system (`Deno.errors.PermissionDenied`, `NotFound`, …) comes as an
+ * {@linkcode OcisyncError} too (a {@linkcode NotFoundError} for a missing path), whose message
+ * names the operation and the path, with the Deno error as its `cause`. A call whose `signal`
+ * aborts stops what it is doing (a transfer, the packing of a folder), writes nothing more, and
+ * throws the signal's reason, as `fetch` does.
  *
  * **The building blocks** are what those calls are made of, for the jobs they do not cover:
  * references and digests; the `Target` interface, with registries ({@linkcode RegistryTarget})

@@ -12,10 +12,12 @@ import {
   copy,
   inspect,
   layerMediaType,
+  OcisyncError,
   parseReference,
   pullTo,
   pushFolder,
   RegistryTarget,
+  syncOnce,
   UsageError,
   watch,
 } from "../mod.ts";
@@ -128,4 +130,25 @@ Deno.test("library: RegistryTarget refuses a chunkSize or concurrency that is no
       (error: Error) => error instanceof UsageError && error.option === option,
     );
   }
+});
+
+Deno.test("library: an error of the file system is an OcisyncError naming the path, with Deno's error as its cause", async () => {
+  await withBundle(async (tmp) => {
+    await Deno.writeTextFile(`${tmp}/file`, "a file, not a folder\n");
+    const calls: [string, () => Promise<unknown>][] = [
+      ["pullTo", () => pullTo(`oci:${tmp}/bundle:v1`, `${tmp}/file/out`)],
+      ["pushFolder", () => pushFolder(`oci:${tmp}/file/layout:v1`, `${tmp}/site`)],
+      ["copy", () => copy(`oci:${tmp}/bundle:v1`, `oci:${tmp}/file/layout:v1`)],
+      ["syncOnce", () => syncOnce(`oci:${tmp}/bundle:v1`, `${tmp}/file/live`)],
+    ];
+    for (const [name, call] of calls) {
+      await assert.rejects(
+        call(),
+        (error: Error) =>
+          error instanceof OcisyncError && error.cause instanceof Deno.errors.NotADirectory &&
+          /^cannot [a-z ]+ \S*\/file\/\S+: Not a directory/.test(error.message),
+        name,
+      );
+    }
+  });
 });

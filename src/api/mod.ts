@@ -15,7 +15,10 @@
  * before it returns. Credentials are found as the CLI finds them (`credentialLookup`: Docker's
  * config, containers' `auth.json`, credential helpers) unless `credentials` says otherwise. The
  * errors thrown are the library's typed errors (`UsageError`, `AuthError`, `NotFoundError`,
- * `IntegrityError`, `NetworkError`, `UnsafeContentError`), unchanged.
+ * `IntegrityError`, `NetworkError`, `UnsafeContentError`), unchanged. An error of the file
+ * system (`Deno.errors.PermissionDenied`, `NotFound`…) is thrown as an `OcisyncError` (a
+ * `NotFoundError` for a missing path) whose message names the operation and the path, with the
+ * Deno error as its `cause`. A call stopped by its `signal` throws the signal's reason.
  *
  * @example
  * ```ts
@@ -42,6 +45,7 @@ import {
 import type { Compression } from "../compress/mod.ts";
 import type { Digest } from "../digest/mod.ts";
 import { NotFoundError, UsageError } from "../errors/mod.ts";
+import { explainOsError } from "../errors/os.ts";
 import { fetchConfig } from "../image/config.ts";
 import { createdAt } from "../image/build.ts";
 import { imagePlan } from "../image/plan.ts";
@@ -212,10 +216,18 @@ export interface PushedImage extends PushResult {
  * assert.equal(found.kind === "manifest" && found.platform, "linux/arm64/v8");
  * ```
  */
-export async function pushFolder(
+export function pushFolder(
   reference: string,
   folder: string,
   options: PushFolderOptions = {},
+): Promise<PushedImage> {
+  return typed(() => pushFolderNow(reference, folder, options));
+}
+
+async function pushFolderNow(
+  reference: string,
+  folder: string,
+  options: PushFolderOptions,
 ): Promise<PushedImage> {
   const ref = parseReference(reference);
   const platform = platformOf(options.platform) ?? DEFAULT_PLATFORM;
@@ -301,10 +313,18 @@ export interface PushFilesOptions extends CallSettings {
  * assert.deepEqual(pulled.files, ["app.yaml"]);
  * ```
  */
-export async function pushFiles(
+export function pushFiles(
   reference: string,
   files: (string | ArtifactFile)[],
   options: PushFilesOptions = {},
+): Promise<PushedImage> {
+  return typed(() => pushFilesNow(reference, files, options));
+}
+
+async function pushFilesNow(
+  reference: string,
+  files: (string | ArtifactFile)[],
+  options: PushFilesOptions,
 ): Promise<PushedImage> {
   const ref = parseReference(reference);
   const tags = pushTags(ref, options.tags);
@@ -386,10 +406,18 @@ export interface PullToOptions extends CallSettings {
  * assert.deepEqual(result.files, ["index.html"]);
  * ```
  */
-export async function pullTo(
+export function pullTo(
   reference: string,
   directory: string,
   options: PullToOptions = {},
+): Promise<PullResult> {
+  return typed(() => pullToNow(reference, directory, options), `pull into ${directory}`);
+}
+
+async function pullToNow(
+  reference: string,
+  directory: string,
+  options: PullToOptions,
 ): Promise<PullResult> {
   const ref = parseReference(reference);
   const platform = platformOf(options.platform);
@@ -523,10 +551,18 @@ export type { CopiedImage } from "../copy/mod.ts";
  * assert.equal(delta.result?.expected?.length, 1);
  * ```
  */
-export async function copy(
+export function copy(
   source: string | readonly string[],
   destination: string,
   options: CopyImageOptions = {},
+): Promise<CopiedImage[]> {
+  return typed(() => copyNow(source, destination, options));
+}
+
+async function copyNow(
+  source: string | readonly string[],
+  destination: string,
+  options: CopyImageOptions,
 ): Promise<CopiedImage[]> {
   const sourceRefs = (typeof source === "string" ? [source] : [...source]).map(parseReference);
   if (sourceRefs.length === 0) throw new UsageError("copy needs at least one source");
@@ -660,7 +696,11 @@ export interface InspectionBase {
  * }
  * ```
  */
-export async function inspect(reference: string, options: CallSettings = {}): Promise<Inspection> {
+export function inspect(reference: string, options: CallSettings = {}): Promise<Inspection> {
+  return typed(() => inspectNow(reference, options));
+}
+
+async function inspectNow(reference: string, options: CallSettings): Promise<Inspection> {
   const ref = parseReference(reference);
   await using session = openSession(options, registryOf(ref));
   const target = await session.open(ref);
@@ -831,6 +871,18 @@ async function* watchLoop(
   directory: string,
   options: WatchOptions & { once: boolean },
 ): AsyncGenerator<SyncTick, void, undefined> {
+  try {
+    yield* watchLoopNow(reference, directory, options);
+  } catch (error) {
+    throw explainOsError(error, `sync into ${directory}`);
+  }
+}
+
+async function* watchLoopNow(
+  reference: string,
+  directory: string,
+  options: WatchOptions & { once: boolean },
+): AsyncGenerator<SyncTick, void, undefined> {
   const ref = parseReference(reference);
   const platform = platformOf(options.platform);
   const output = directoryOutput(directory, {
@@ -855,6 +907,19 @@ async function* watchLoop(
     maxFailures: options.maxFailures,
     signal: options.signal,
   });
+}
+
+/**
+ * Runs a call, throwing an error of a Deno file call (`Deno.errors.PermissionDenied`,
+ * `NotFound`…) as ocisync's own, with the Deno error as its `cause` (see
+ * {@linkcode explainOsError}); `context` leads the message of one that names no path.
+ */
+async function typed<T>(call: () => Promise<T>, context?: string): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw explainOsError(error, context);
+  }
 }
 
 /**

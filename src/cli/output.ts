@@ -20,7 +20,6 @@
 import {
   escapeControl,
   escapeRemote,
-  NotFoundError,
   OcisyncError,
   type OcisyncErrorOptions,
   registryDetails,
@@ -29,6 +28,7 @@ import {
 } from "../errors/mod.ts";
 import type { HttpExchange } from "../remote/transport/logging.ts";
 import { redactHeader, redactUrl } from "../remote/transport/redact.ts";
+import { explainOsError, osErrorHint } from "../errors/os.ts";
 import { SignatureError } from "../trust/errors.ts";
 import { exitCodeOf } from "./exit.ts";
 
@@ -298,42 +298,11 @@ function hintWithFlag(error: OcisyncError): string | undefined {
   return flag === undefined ? error.hint : `${error.hint} (${flag})`;
 }
 
-/** Deno's message for a failed OS call: `TEXT (os error N)`, then the call and its paths. */
-const OS_ERROR = /^(?<text>.+ \(os error \d+\))(?:: (?<call>[a-z_]+)(?: '(?<paths>.*)')?)?$/s;
-
-/** Deno's names of calls, in words, where the name alone would puzzle a user. */
-const CALLS: Record<string, string> = {
-  tmpdir: "create a temporary folder",
-  tmpfile: "create a temporary file",
-  mkdir: "create the folder",
-  readdir: "list",
-  realpath: "resolve",
-  lstat: "stat",
-  readfile: "read",
-  writefile: "write",
-};
-
-/** Advice by errno code, for the errors a user can do something about. */
-const OS_HINTS: Record<string, string> = {
-  ENAMETOOLONG: "a name in a path can be at most 255 bytes, and a whole path 4095",
-  EACCES: "this user may not do that there: check the owner and mode of the path and its folder",
-  EPERM: "this user may not do that there: check the owner and mode of the path and its folder",
-  EROFS: "the file system is mounted read-only",
-  ENOSPC: "the file system is full",
-  EDQUOT: "this user's disk quota is used up",
-  ENOTDIR: "a part of the path is a file, not a folder",
-  ELOOP: "the path has a loop of symbolic links",
-  EMFILE: "too many open files: raise the limit (ulimit -n)",
-};
-
 /**
- * The error as the CLI reports it, naming the path and the operation first. Deno words a
- * failed file call as `File name too long (os error 36): open '/x/…'`; that becomes
- * `cannot open /x/…: File name too long (os error 36)`, with a hint where one helps. Some calls
- * name no path (`makeTempDir` ends its message in `: tmpdir`), so a caller that knows what it
- * was doing passes `context`, e.g. `pull into ./out`, which then leads the message. ocisync's own
- * errors are kept, and get the hint of an OS error that caused them. Anything else is
- * returned as it is.
+ * The error as the CLI reports it, naming the path and the operation first: an error of a Deno
+ * file call is worded by {@linkcode explainOsError} (`context`, e.g. `pull into ./out`, leads
+ * the message of a call that names no path). ocisync's own errors are kept, and get the hint of
+ * an OS error that caused them. Anything else is returned as it is.
  *
  * @example
  * ```ts
@@ -345,29 +314,14 @@ const OS_HINTS: Record<string, string> = {
  */
 export function explainError(error: unknown, context?: string): unknown {
   if (error instanceof OcisyncError) return withOsHint(error);
-  const parts = error instanceof Error ? OS_ERROR.exec(error.message)?.groups : undefined;
-  if (!parts) return error;
-  const { text, call, paths } = parts;
-  const [from, to] = paths?.split("' -> '") ?? [];
-  const where = from === undefined ? "" : ` ${from}${to === undefined ? "" : ` to ${to}`}`;
-  const action = call === undefined ? "" : `cannot ${CALLS[call] ?? call}${where}: `;
-  // A path in the message says where already; the context is for calls that name none.
-  const lead = context && from === undefined ? `${context}: ` : "";
-  const advice = OS_HINTS[codeOf(error)];
-  const temporary = from === undefined && !context && (call === "tmpdir" || call === "tmpfile");
-  // A missing path is exit 4, as the README's table says, whichever call found it missing.
-  const Kind: ErrorClass = error instanceof Deno.errors.NotFound ? NotFoundError : OcisyncError;
-  return new Kind(`${lead}${action}${text}`, {
-    hint: temporary ? temporaryFolderHint(advice) : advice,
-    cause: error,
-  });
+  return explainOsError(error, context);
 }
 
 type ErrorClass = new (message: string, options: OcisyncErrorOptions) => OcisyncError;
 
 /** `error` with the hint of the OS error that caused it, when it has none of its own. */
 function withOsHint(error: OcisyncError): OcisyncError {
-  const hint = OS_HINTS[codeOf(error.cause)];
+  const hint = osErrorHint(error.cause);
   if (error.hint !== undefined || hint === undefined) return error;
   // A registry error keeps its response's fields, which hints and exit codes are read from.
   if (error instanceof RegistryError) {
@@ -376,24 +330,6 @@ function withOsHint(error: OcisyncError): OcisyncError {
   // The same class, so that the kind, and with it the exit code, stays the one thrown.
   const Kind = error.constructor as ErrorClass;
   return new Kind(error.message, { hint, cause: error.cause, quoted: error.quoted });
-}
-
-/** The errno code (`ENOENT`) of an error of a Deno call, or "". */
-function codeOf(error: unknown): string {
-  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
-  return typeof code === "string" ? code : "";
-}
-
-/**
- * The folder that temporary files without a folder of their own go in, which Deno's message
- * does not name: the runtime uses `$TMPDIR`, else `/tmp`.
- */
-function temporaryFolderHint(advice: string | undefined): string {
-  let folder = "/tmp";
-  try {
-    folder = Deno.env.get("TMPDIR") || folder;
-  } catch { /* no permission to read the environment: the default */ }
-  return `temporary files go in ${folder} ($TMPDIR)${advice ? `; ${advice}` : ""}`;
 }
 
 /**
