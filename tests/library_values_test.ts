@@ -70,13 +70,27 @@ Deno.test("library: pullTo stops when its signal does, mid-way, and puts nothing
   });
 });
 
-Deno.test("library: an empty platform list, an interval of 0 and maxFailures 0 are refused", async () => {
+Deno.test("library: an empty platform list, an interval or jitter out of range, keep 0 and maxFailures 0 are refused", async () => {
   await withBundle(async (tmp) => {
     await assert.rejects(
       copy(`oci:${tmp}/bundle:v1`, `oci:${tmp}/copy:v1`, { platforms: [] }),
       (error: Error) => error instanceof UsageError && /platforms is empty/.test(error.message),
     );
-    for (const options of [{ interval: 0 }, { interval: NaN }, { maxFailures: 0 }]) {
+    // An interval past a timer's 2^31 - 1 ms, or Infinity, ticked as if it were 1 ms, and so
+    // did a NaN jitter; a jitter over 1 waited a negative time; keep 0 was a TypeError.
+    for (
+      const options of [
+        { interval: 0 },
+        { interval: NaN },
+        { interval: 3_000_000_000 },
+        { interval: Infinity },
+        { jitter: NaN },
+        { jitter: 3 },
+        { jitter: -0.5 },
+        { keep: 0 },
+        { maxFailures: 0 },
+      ]
+    ) {
       const ticks = watch(`oci:${tmp}/bundle:v1`, `${tmp}/live`, options);
       await assert.rejects(ticks.next(), UsageError, JSON.stringify(options));
     }

@@ -11,7 +11,7 @@ import { type Blob, blob, jsonBlob } from "./helpers/images.ts";
 import { writeLayoutIndex } from "./helpers/layers.ts";
 import { withTempDir } from "./helpers/tree.ts";
 import { DEFAULT_MAX_EVENTS_SIZE } from "../src/cli/specs.ts";
-import { IntegrityError, UnsafeContentError } from "../src/errors/mod.ts";
+import { IntegrityError, UnsafeContentError, UsageError } from "../src/errors/mod.ts";
 import { LayoutTarget } from "../src/layout/mod.ts";
 import { MediaType } from "../src/oci/mediatypes.ts";
 import type { Target } from "../src/oci/target.ts";
@@ -248,14 +248,14 @@ Deno.test("--events: a layer that streams more than it declares is not read past
   });
 });
 
-Deno.test("--max-events-size: a malformed size is a usage error, a library one a TypeError", async () => {
+Deno.test("--max-events-size: a malformed size is a usage error, in the CLI and the library", async () => {
   const result = await ocisync(["sync", "oci:./none:v1", "--events", "--max-events-size", "0"]);
   assert.equal(result.code, 2, result.stderr);
   assert.match(result.stderr, /--max-events-size/);
   for (const maxEventsSize of [0, -1, 1.5, NaN, Infinity]) {
     assert.throws(
       () => eventsOutput(Deno.stdout, { maxEventsSize }),
-      TypeError,
+      UsageError,
       String(maxEventsSize),
     );
   }

@@ -54,6 +54,7 @@
 import { basename, dirname, resolve } from "node:path";
 import { type Digest, sha256Digest } from "../digest/mod.ts";
 import { OcisyncError, UsageError } from "../errors/mod.ts";
+import { DURATION_BOUNDS } from "../units/mod.ts";
 import { describeLockHolder, FileLock, readLockHolder } from "../fs/lock.ts";
 import { lstatOrUndefined } from "../fs/stat.ts";
 import { formatPlatform, hostPlatform } from "../image/platform.ts";
@@ -291,9 +292,17 @@ const DEFAULT_RECHECK_REFUSED_MS = 5 * 60_000;
 export async function* syncLoop(options: SyncOptions): AsyncGenerator<SyncTick, void, undefined> {
   const signal = options.signal ?? new AbortController().signal;
   const jitter = options.jitter ?? DEFAULT_JITTER;
-  if (!(options.interval >= 1)) {
-    // 0, NaN or less ticked hundreds of times a second, a request each.
-    throw new UsageError(`interval must be 1 ms or more, not ${options.interval}`);
+  const { min, max } = DURATION_BOUNDS;
+  if (!(options.interval >= min && options.interval <= max)) {
+    // 0, NaN or less ticked hundreds of times a second, a request each; and so did more than
+    // a timer's 2^31 - 1 ms, or Infinity, which timers take as 1 ms.
+    throw new UsageError(
+      `interval must be from ${min} ms to ${max} ms (24h), not ${options.interval}`,
+    );
+  }
+  if (!(jitter >= 0 && jitter <= 1)) {
+    // NaN waited no time at all, and more than 1 a negative time.
+    throw new UsageError(`jitter must be from 0 to 1, not ${jitter}`);
   }
   if (options.maxFailures !== undefined && !(options.maxFailures >= 1)) {
     // 0 ended the loop silently after its first tick, whatever it did.

@@ -209,7 +209,7 @@ type EventsEncoding = NonNullable<EventsOutputOptions["encoding"]>;
  * past its declared size. See {@linkcode EventsSink} for how outputs share a sink, and what
  * follows a failed write.
  *
- * @throws {TypeError} when `maxEventsSize` is not a whole number of bytes, 1 or more.
+ * @throws {UsageError} when `maxEventsSize` is not a whole number of bytes, 1 or more.
  * @example
  * ```ts
  * import { eventsOutput } from "./outputs.ts";
@@ -221,7 +221,7 @@ export function eventsOutput(sink: EventsSink, options: EventsOutputOptions = {}
   const limit = options.maxEventsSize ?? DEFAULT_MAX_EVENTS_BYTES;
   // NaN would compare false with every size: no bound at all.
   if (!Number.isInteger(limit) || limit < 1) {
-    throw new TypeError(`maxEventsSize must be a whole number of bytes, 1 or more, not ${limit}`);
+    throw new UsageError(`maxEventsSize must be a whole number of bytes, 1 or more, not ${limit}`);
   }
   return {
     id: `events:${encoding}`,
@@ -528,7 +528,7 @@ export function directoryOutput(
   const root = trimSlashes(directory);
   const keep = options.keep ?? 2;
   if (!Number.isInteger(keep) || keep < 1) {
-    throw new TypeError(`keep must be a whole number, 1 or more, not ${keep}`);
+    throw new UsageError(`keep must be a whole number, 1 or more, not ${keep}`);
   }
   // What is taken, and how, decides what a version folder holds: a change of either delivers
   // the digest again (the id is recorded in the state). Without them, the id is as it was.
