@@ -23,22 +23,54 @@ import {
   MAX_TAG_LIST_PAGES,
 } from "../src/remote/registry.ts";
 
-/** The hostile registry, and the tag-list requests it answered, by repository. */
+/** A name of `length` characters that no tag grammar takes: an ESC, then "z"s. */
+function hugeName(prefix: string, length: number): string {
+  return `${prefix}\x1b[31m${"z".repeat(length)}`;
+}
+
+/**
+ * The hostile registry, the tag-list requests it answered and the bytes of tag lists it sent,
+ * by repository. Manifests are unknown to it.
+ */
 function hostileRegistry() {
   const requests = new Map<string, number>();
+  const sent = new Map<string, number>();
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
     const url = new URL(request.url);
+    if (/^\/v2\/\w+\/x\/manifests\//.test(url.pathname)) {
+      return Response.json(
+        { errors: [{ code: "MANIFEST_UNKNOWN", message: "manifest unknown" }] },
+        {
+          status: 404,
+        },
+      );
+    }
     const match = /^\/v2\/(\w+)\/x\/tags\/list$/.exec(url.pathname);
     if (!match) return new Response("not found\n", { status: 404 });
     const [, mode] = match;
     const count = (requests.get(mode) ?? 0) + 1;
     requests.set(mode, count);
-    const page = (tags: string[], next?: string) =>
-      Response.json({ name: `${mode}/x`, tags }, {
-        headers: next === undefined ? {} : { link: `<${next}>; rel="next"` },
+    const page = (tags: string[], next?: string) => {
+      const body = JSON.stringify({ name: `${mode}/x`, tags });
+      sent.set(mode, (sent.get(mode) ?? 0) + body.length);
+      return new Response(body, {
+        headers: {
+          "content-type": "application/json",
+          ...(next === undefined ? {} : { link: `<${next}>; rel="next"` }),
+        },
       });
+    };
     const list = `/v2/${mode}/x/tags/list`;
     switch (mode) {
+      // Three pages, each one name of a megabyte that is no tag, as the 'last' of the next.
+      case "badtag":
+        return page(
+          [hugeName(`v${count}`, 1024 * 1024)],
+          count < 3 ? `${list}?pg=${count + 1}` : undefined,
+        );
+      // Ten names of 100 kB that are no tags, on one page.
+      case "hint":
+        return page(Array.from({ length: 10 }, (_, i) => hugeName(`t${i}`, 100_000)));
       // The second page points back at itself.
       case "loop":
         return page(["v1"], `${list}?last=v1`);
@@ -53,7 +85,7 @@ function hostileRegistry() {
     }
   });
   const host = `127.0.0.1:${server.addr.port}`;
-  return { host, requests, server };
+  return { host, requests, sent, server };
 }
 
 Deno.test("tags: a Link back to a page already read, endless pages, or too many tags: exit 5", async () => {
@@ -86,6 +118,76 @@ Deno.test("copy --all-tags from a registry whose pages loop: exit 5, nothing wri
     assert.match(copy.stderr, /the registry's next page is one it has sent/);
     assert.equal(requests.get("loop"), 2);
     assert.deepEqual(await Array.fromAsync(Deno.readDir(tmp)), []);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+/** Asserts that no line of `text` is longer than `max` characters. */
+function assertShortLines(text: string, max = 1000): void {
+  const longest = Math.max(0, ...text.split("\n").map((line) => line.length));
+  assert.ok(longest <= max, `a line of ${longest} characters`);
+}
+
+Deno.test("tags, copy --all-tags: a listed name that is no tag: exit 5, quoted cut short, page 1 only", async () => {
+  const { host, requests, server } = hostileRegistry();
+  const tmp = await Deno.makeTempDir();
+  try {
+    const tags = expectExit(await ocisync(["tags", `${host}/badtag/x`]), ExitCode.Integrity);
+    assert.match(
+      tags.stderr,
+      new RegExp(
+        `tags of ${host}/badtag/x: the registry lists "v1\\\\x1b\\[31mz+…", which is no tag \\(a tag is`,
+      ),
+    );
+    assert.equal(tags.stdout, "");
+    assertShortLines(tags.stderr);
+    assert.equal(requests.get("badtag"), 1, "the first page is the last read");
+
+    const copy = expectExit(
+      await ocisync(["copy", "--all-tags", `${host}/badtag/x`, `oci:${tmp}/out`]),
+      ExitCode.Integrity,
+    );
+    assert.match(copy.stderr, /the registry lists "v\d+\\x1b\[31mz+…", which is no tag/);
+    assertShortLines(copy.stderr);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(tmp)), []);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("sync --semver: a listed name that is no tag is refused (exit 5), never sent back as last=", async () => {
+  const { host, requests, server } = hostileRegistry();
+  const tmp = await Deno.makeTempDir();
+  try {
+    const sync = expectExit(
+      await ocisync(["sync", "--once", "--semver", ">=1", `${host}/badtag/x`, "-o", `${tmp}/live`]),
+      ExitCode.Integrity,
+    );
+    assert.match(sync.stderr, /the registry lists "v\d+\\x1b\[31mz+…", which is no tag/);
+    assertShortLines(sync.stderr);
+    assert.ok(sync.stderr.length < 4000, `${sync.stderr.length} characters on stderr`);
+    assert.equal(requests.get("badtag"), 1);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("pull of a missing tag: the hint quotes no name that is no tag", async () => {
+  const { host, requests, server } = hostileRegistry();
+  const tmp = await Deno.makeTempDir();
+  try {
+    const pull = expectExit(
+      await ocisync(["pull", `${host}/hint/x:nope`, "-o", `${tmp}/out`]),
+      ExitCode.NotFound,
+    );
+    assert.equal(requests.get("hint"), 1, "the tags were listed for the hint");
+    assert.match(pull.stderr, /^hint: check the tag; list them with `ocisync tags .*hint\/x`$/m);
+    assert.doesNotMatch(pull.stderr, /zzzz/);
+    assertShortLines(pull.stderr);
   } finally {
     await server.shutdown();
     await Deno.remove(tmp, { recursive: true });

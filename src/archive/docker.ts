@@ -54,6 +54,8 @@ import {
   verifyingStream,
 } from "../digest/mod.ts";
 import {
+  cutText,
+  escapeRemote,
   IntegrityError,
   NotFoundError,
   OcisyncError,
@@ -945,5 +947,5 @@ function repoTagSummary(images: { repoTags: string[] }[]): string {
   const tags = images.flatMap((image) => image.repoTags);
   if (tags.length === 0) return "its images have no RepoTags";
   if (tags.length > 10) return `its images have ${tags.length} RepoTags`;
-  return `its RepoTags are ${tags.join(", ")}`;
+  return `its RepoTags are ${tags.map((tag) => cutText(escapeRemote(tag))).join(", ")}`;
 }

@@ -19,7 +19,13 @@
  * @module
  */
 import type { ParsedArgs, ParsedOptions } from "./args.ts";
-import { registryDetails, RegistryError, registryError } from "../errors/mod.ts";
+import {
+  cutText,
+  escapeRemote,
+  registryDetails,
+  RegistryError,
+  registryError,
+} from "../errors/mod.ts";
 import { isTagPager, type TagsPage } from "../oci/target.ts";
 import { parseReference, type RegistryReference } from "../ref/mod.ts";
 import { type CredentialLookup, credentialLookup } from "../credentials/mod.ts";
@@ -213,7 +219,7 @@ async function tagsHint(
     if (page.last !== undefined || page.tags.length > MAX_LISTED_TAGS) {
       return `${name} has more than ${MAX_LISTED_TAGS} tags: ${listCommand}`;
     }
-    return `${name} has the tags ${page.tags.join(", ")}`;
+    return `${name} has the tags ${page.tags.map((tag) => cutText(escapeRemote(tag))).join(", ")}`;
   } catch (error) {
     return unlistedHint(error, reference, listCommand);
   } finally {

@@ -459,6 +459,43 @@ export function flattenRemote(text: string): string {
   return escapeRemote(text.replace(/[\t\n\v\f\r]+/g, " ")).trim();
 }
 
+/** The most characters of outside text that a message quotes, by default. */
+export const QUOTE_LIMIT = 200;
+
+/**
+ * `text` cut to `limit` characters (by code point, so that a cut never splits a surrogate
+ * pair), an ellipsis marking the cut. A registry's page, a tag it lists or a URL it leads to can
+ * be megabytes long, and a message that quotes it whole helps no one.
+ *
+ * @example
+ * ```ts
+ * import { cutText } from "./mod.ts";
+ * cutText("a".repeat(1000), 8); // "aaaaaaa…"
+ * cutText("v1.2.3"); // "v1.2.3"
+ * ```
+ */
+export function cutText(text: string, limit: number = QUOTE_LIMIT): string {
+  if (text.length <= limit) return text; // no more code points than UTF-16 units
+  // Twice `limit` units hold at least `limit` code points: no need to split megabytes.
+  const head = [...text.slice(0, 2 * limit)];
+  if (text.length <= 2 * limit && head.length <= limit) return text;
+  return `${head.slice(0, limit - 1).join("")}…`;
+}
+
+/**
+ * Words from outside ocisync (a registry's error page) as a message quotes them: folded onto
+ * one line ({@linkcode flattenRemote}) and cut to `limit` characters ({@linkcode cutText}).
+ *
+ * @example
+ * ```ts
+ * import { quoteRemote } from "./mod.ts";
+ * quoteRemote("denied\r\nocisync: pulled"); // "denied ocisync: pulled"
+ * ```
+ */
+export function quoteRemote(text: string, limit: number = QUOTE_LIMIT): string {
+  return cutText(flattenRemote(text), limit);
+}
+
 /**
  * `text` with every occurrence of each secret, as it is and JSON-escaped, replaced by `***`:
  * for the words of a party that was sent the secrets (a credential helper, a registry or token

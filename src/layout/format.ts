@@ -14,6 +14,8 @@
 import { type Digest, isDigest, parseDigest } from "../digest/parse.ts";
 import { verifyBytes, verifyingStream } from "../digest/verify.ts";
 import {
+  cutText,
+  escapeRemote,
   IntegrityError,
   NotFoundError,
   OcisyncError,
@@ -396,7 +398,9 @@ export function uniqueTags(entries: Descriptor[]): string[] {
 }
 
 /**
- * The end of a "not found" message: the tags of `index.json` entries, or how many there are.
+ * The end of a "not found" message: the tags of `index.json` entries, each written out on one
+ * line ({@linkcode escapeRemote}) and cut to 200 characters ({@linkcode cutText}), or how many
+ * there are.
  *
  * @example
  * ```ts
@@ -408,7 +412,7 @@ export function tagSummary(entries: Descriptor[]): string {
   const tags = uniqueTags(entries);
   if (tags.length === 0) return "it has no tags";
   if (tags.length > MAX_LISTED_TAGS) return `it has ${tags.length} tags`;
-  return `its tags are ${tags.join(", ")}`;
+  return `its tags are ${tags.map((tag) => cutText(escapeRemote(tag))).join(", ")}`;
 }
 
 /**

@@ -155,7 +155,9 @@ const DOMAIN = new RegExp(
   `^(?:\\[[a-fA-F0-9:]+\\]|${DOMAIN_LABEL}(?:\\.${DOMAIN_LABEL})*)(?::[0-9]+)?$`,
 );
 const TAG = /^\w[\w.-]{0,127}$/;
-const TAG_RULE = 'a tag is 1 to 128 letters, digits, "_", "." or "-", not starting with "." or "-"';
+/** The reference grammar of a tag ({@linkcode isTag}) in words, for messages. */
+export const TAG_RULE =
+  'a tag is 1 to 128 letters, digits, "_", "." or "-", not starting with "." or "-"';
 // The image-spec's grammar for `org.opencontainers.image.ref.name`, an OCI layout's tags.
 const REF_COMPONENT = "[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*";
 const REF_NAME = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);

@@ -21,6 +21,8 @@
 import { type Digest, isDigest } from "../digest/parse.ts";
 import { sha256DigestAsync, verifyingStream } from "../digest/verify.ts";
 import {
+  cutText,
+  escapeRemote,
   IntegrityError,
   NetworkError,
   NotFoundError,
@@ -52,7 +54,13 @@ import {
   MAX_MANIFEST_BYTES,
   parseManifestOrIndex,
 } from "../oci/types.ts";
-import { parseRegistryReference, registryHost, type RegistryReference } from "../ref/mod.ts";
+import {
+  isTag,
+  parseRegistryReference,
+  registryHost,
+  type RegistryReference,
+  TAG_RULE,
+} from "../ref/mod.ts";
 import {
   type Action,
   RegistryClient,
@@ -688,8 +696,8 @@ export class RegistryTarget
    * {@linkcode MAX_LISTED_TAGS} tags and {@linkcode MAX_TAG_LIST_PAGES} pages.
    *
    * @throws {NotFoundError} when the repository does not exist.
-   * @throws {IntegrityError} when a page leads back to one already read, or the listing goes on
-   * past either bound.
+   * @throws {IntegrityError} when a page lists a name that is no tag ({@linkcode TAG_RULE}),
+   * leads back to one already read, or the listing goes on past either bound.
    * @example
    * ```ts
    * import { parseRegistryReference } from "../ref/mod.ts";
@@ -715,9 +723,11 @@ export class RegistryTarget
 
   /**
    * One page of tags. The registry announces a next page with a `Link` header; its `last`
-   * is returned for the next call.
+   * (else the page's last tag) is returned for the next call.
    *
    * @throws {NotFoundError} when the repository does not exist.
+   * @throws {IntegrityError} when the page lists a name that is no tag, or its `Link` names one
+   * as `last`: it would go back to the registry in the next call's URL.
    * @example
    * ```ts
    * import { parseRegistryReference } from "../ref/mod.ts";
@@ -730,7 +740,9 @@ export class RegistryTarget
   async tagsPage(options: TagsPageOptions = {}): Promise<TagsPage> {
     const { tags, next } = await this.#tagsPageAt(this.#tagsUrl(options), options.signal);
     if (next === undefined) return { tags };
-    return { tags, last: next.searchParams.get("last") ?? tags.at(-1) };
+    const last = next.searchParams.get("last") ?? tags.at(-1);
+    if (last !== undefined) this.#checkListedTag(last, "the registry's next page starts after");
+    return { tags, last };
   }
 
   /**
@@ -1289,7 +1301,19 @@ export class RegistryTarget
     if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === "string")) {
       throw new IntegrityError(`${subject}: the registry sent a malformed tag list`);
     }
+    // A name that is no tag cannot be pulled by it, and goes back to the registry in a URL
+    // (`last=`) and to the terminal in messages: one of megabytes fills both.
+    for (const tag of tags) this.#checkListedTag(tag, "the registry lists");
     return next === undefined ? { tags } : { tags, next };
+  }
+
+  /** Refuses a name the registry gave as a tag that breaks the tag grammar. */
+  #checkListedTag(tag: string, where: string): void {
+    if (isTag(tag)) return;
+    const quoted = cutText(escapeRemote(tag));
+    throw new IntegrityError(
+      `tags of ${this.name}: ${where} "${quoted}", which is no tag (${TAG_RULE})`,
+    );
   }
 
   #tagsUrl(options: { n?: number; last?: string }): URL {

@@ -15,9 +15,9 @@
  * @module
  */
 import {
-  flattenRemote,
   NetworkError,
   OcisyncError,
+  quoteRemote,
   redactSecrets,
   type RegistryError,
   registryError,
@@ -28,8 +28,6 @@ import { redactMessage, redactUrl, replaceUrls, requestLine } from "./redact.ts"
 import { StallError } from "./stall.ts";
 
 const ERROR_BODY_LIMIT = 64 * 1024;
-/** The most characters of a registry's text that an error quotes. */
-const QUOTE_LIMIT = 200;
 /** The distribution API's paths that name a repository: `/v2/<name>/manifests/<reference>`… */
 const REPOSITORY_PATH =
   /^\/v2\/(?<name>.+)\/(?:manifests\/[^/]+|blobs\/uploads\/.*|blobs\/[^/]+|tags\/list|referrers\/[^/]+)$/;
@@ -236,19 +234,6 @@ async function errorDetails(
   }
   const line = quoteRemote(text.split(/\r\n?|\n/, 1)[0]);
   return line === "" ? { details: [] } : { details: [], line };
-}
-
-/**
- * Text of a response body as an error quotes it. A registry's words must not forge lines of
- * ocisync's output (`\nocisync: warning: …`) nor reach a terminal as commands (ESC `[2K`, OSC 8
- * links), and a page of them helps no one: it is folded into one line ({@linkcode flattenRemote}:
- * line breaks and tabs become spaces, `\x1b`, `\u009b`, `\u202e` are written out), and cut to 200
- * characters, an ellipsis marking the cut.
- */
-function quoteRemote(text: string): string {
-  const flat = flattenRemote(text);
-  const chars = [...flat]; // by code point, so that a cut never splits a surrogate pair
-  return chars.length <= QUOTE_LIMIT ? flat : `${chars.slice(0, QUOTE_LIMIT - 1).join("")}…`;
 }
 
 /**

@@ -13,6 +13,7 @@
  * ```
  * @module
  */
+import { cutText } from "../../errors/mod.ts";
 
 // Query parameters of the distribution API that carry no secret; the values of all others
 // (upload `_state`, signed object-storage URLs, tokens) are redacted in logs and errors.
@@ -49,9 +50,16 @@ const TRAILING_PUNCTUATION = /[)\].,;:'!?]+$/;
 const PLAIN = /^[\w.~:/@+,=!$'()*-]*$/;
 
 /**
+ * The most characters of a URL shown: a registry can lead to a URL of megabytes (a `Link` to a
+ * `last=` that long), which a message would quote whole, once or twice.
+ */
+const MAX_SHOWN_URL = 1000;
+
+/**
  * A URL fit for logs and errors: the values of query parameters that may hold secrets (upload
  * state, signed URLs, tokens) and any user info are replaced by `***`, and the fragment is
- * dropped. `;` separates parameters as `&` does, since some servers read it so.
+ * dropped. `;` separates parameters as `&` does, since some servers read it so. A URL over
+ * 1000 characters is cut there, an ellipsis marking the cut.
  *
  * @example
  * ```ts
@@ -69,7 +77,7 @@ export function redactUrl(url: URL): string {
   const query = copy.search.slice(1);
   copy.search = "";
   copy.hash = "";
-  return copy.href + (query === "" ? "" : `?${redactQuery(query)}`);
+  return cutText(copy.href + (query === "" ? "" : `?${redactQuery(query)}`), MAX_SHOWN_URL);
 }
 
 /**

@@ -169,3 +169,15 @@ Deno.test("replaceUrls: each URL is replaced, the punctuation after it kept", ()
     "at ((url)): closed",
   );
 });
+
+Deno.test("redactUrl: a URL over 1000 characters is cut there, in messages too", () => {
+  const long = new URL(`https://r.example/v2/app/tags/list?n=100&last=${"a".repeat(16 << 20)}`);
+  const shown = redactUrl(long);
+  assert.equal(shown.length, 1000);
+  assert.ok(shown.startsWith("https://r.example/v2/app/tags/list?n=100&last=aaa"));
+  assert.ok(shown.endsWith("a…"));
+  const message = redactMessage(`error sending request for url (${long.href}): Invalid URL`);
+  assert.equal(message, `error sending request for url (${shown}): Invalid URL`);
+  const short = new URL("https://r.example/v2/app/tags/list?n=100&last=v1");
+  assert.equal(redactUrl(short), short.href);
+});

@@ -1,0 +1,19 @@
+import assert from "node:assert/strict";
+import { cutText, QUOTE_LIMIT, quoteRemote } from "./mod.ts";
+
+Deno.test("cutText: cuts by code point, an ellipsis marking the cut", () => {
+  assert.equal(cutText("x".repeat(QUOTE_LIMIT)), "x".repeat(QUOTE_LIMIT));
+  assert.equal(cutText("x".repeat(QUOTE_LIMIT + 1)), `${"x".repeat(QUOTE_LIMIT - 1)}…`);
+  // Surrogate pairs count as one character each, and are never split.
+  assert.equal(cutText("😀".repeat(QUOTE_LIMIT)), "😀".repeat(QUOTE_LIMIT));
+  assert.equal(cutText("😀".repeat(QUOTE_LIMIT + 1)), `${"😀".repeat(QUOTE_LIMIT - 1)}…`);
+  assert.equal(cutText(`${"x".repeat(7)}😀😀`, 8), `${"x".repeat(7)}…`);
+  assert.equal(cutText(`${"x".repeat(6)}😀😀`, 8), `${"x".repeat(6)}😀😀`);
+  // A tag of 16 MiB, as a hostile registry lists one: the quote is as short as any other.
+  assert.equal(cutText("a".repeat(16 * 1024 * 1024), 10), `${"a".repeat(9)}…`);
+});
+
+Deno.test("quoteRemote: folds onto one line, then cuts", () => {
+  assert.equal(quoteRemote("v1\r\nocisync: pulled\x1b[2K"), "v1 ocisync: pulled\\x1b[2K");
+  assert.equal(quoteRemote(`${"\n".repeat(500)}${"y".repeat(300)}`, 5), "yyyy…");
+});
