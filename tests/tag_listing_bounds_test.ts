@@ -3,8 +3,10 @@
  * new pages without end, or that lists more tags (or referrers) than any repository holds, made
  * `tags`, `copy --all-tags` and the hint of a missing tag request and collect for ever (and the
  * memory with them), and `copy --referrers` and signature checks collect a hundred thousand
- * referrers a page; signature checks stop reading once they have examined their share. The
- * hostile registries are built here: one that answers the tag listing
+ * referrers a page; signature checks stop reading once they have examined their share. So did
+ * listings of names that are no tags (of megabytes each), pages of megabytes without end, and
+ * referrers with megabytes of annotations each. The hostile registries are built here: one
+ * that answers the tag listing
  * only, which is all that these commands ask before the listing ends; and a real registry behind
  * a proxy that answers the referrers listing with pages made here.
  *
@@ -17,16 +19,23 @@ import { startProxy } from "./helpers/fault_proxy.ts";
 import { startRegistry, type TestRegistry } from "./helpers/registry.ts";
 import { ExitCode } from "../src/cli/exit.ts";
 import { MAX_REFERRERS } from "../src/trust/bundle.ts";
+import { MAX_REFERRER_ANNOTATIONS } from "../src/oci/referrers.ts";
 import {
   MAX_LISTED_REFERRERS,
   MAX_LISTED_TAGS,
+  MAX_REFERRER_LISTING_BYTES,
   MAX_TAG_LIST_PAGES,
+  MAX_TAG_LISTING_BYTES,
 } from "../src/remote/registry.ts";
+import { MAX_TAG_PAGES, TAG_PAGE_SIZE } from "../src/sync/policy.ts";
 
 /** A name of `length` characters that no tag grammar takes: an ESC, then "z"s. */
 function hugeName(prefix: string, length: number): string {
   return `${prefix}\x1b[31m${"z".repeat(length)}`;
 }
+
+/** Bytes of pages of valid tags that {@linkcode hostileRegistry}'s "bytes" mode sends each. */
+const PAGE_OF_TAGS_BYTES = 1024 * 1024;
 
 /**
  * The hostile registry, the tag-list requests it answered and the bytes of tag lists it sent,
@@ -71,6 +80,22 @@ function hostileRegistry() {
       // Ten names of 100 kB that are no tags, on one page.
       case "hint":
         return page(Array.from({ length: 10 }, (_, i) => hugeName(`t${i}`, 100_000)));
+      // Pages of a megabyte of valid tags of 120 characters, each page a new one, for ever.
+      case "bytes": {
+        const tags = Array.from(
+          { length: Math.floor(PAGE_OF_TAGS_BYTES / 123) },
+          (_, i) => `t${count}-${i}-`.padEnd(120, "x"),
+        );
+        return page(tags, `${list}?last=${tags.at(-1)}`);
+      }
+      // Pages of more short tags than asked for, each page a new one, for ever.
+      case "crowded": {
+        const tags = Array.from(
+          { length: MAX_TAG_PAGES * TAG_PAGE_SIZE + 1 },
+          (_, i) => `${count}.${i}.0`,
+        );
+        return page(tags, `${list}?last=${tags.at(-1)}`);
+      }
       // The second page points back at itself.
       case "loop":
         return page(["v1"], `${list}?last=v1`);
@@ -194,6 +219,49 @@ Deno.test("pull of a missing tag: the hint quotes no name that is no tag", async
   }
 });
 
+Deno.test("tags: pages of valid tags are read up to a byte budget: exit 5, no page past it", async () => {
+  const { host, sent, server } = hostileRegistry();
+  try {
+    const tags = expectExit(await ocisync(["tags", `${host}/bytes/x`]), ExitCode.Integrity);
+    assert.match(
+      tags.stderr,
+      new RegExp(`pages of tags add up to more than ${MAX_TAG_LISTING_BYTES / 1024 / 1024} MiB`),
+    );
+    assert.equal(tags.stdout, "");
+    // The bound is reached within one page of it, long before the count of tags (which would
+    // be twice as many bytes): what the registry had to send says how much was held.
+    const bytes = sent.get("bytes") ?? 0;
+    assert.ok(bytes > MAX_TAG_LISTING_BYTES, `${bytes} bytes sent`);
+    assert.ok(bytes <= MAX_TAG_LISTING_BYTES + PAGE_OF_TAGS_BYTES, `${bytes} bytes sent`);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("sync --semver: pages of more tags than asked for count as tags, not pages", async () => {
+  const { host, requests, server } = hostileRegistry();
+  const tmp = await Deno.makeTempDir();
+  try {
+    const sync = expectExit(
+      await ocisync([
+        "sync",
+        "--once",
+        "--semver",
+        ">=1",
+        `${host}/crowded/x`,
+        "-o",
+        `${tmp}/live`,
+      ]),
+      ExitCode.Usage,
+    );
+    assert.match(sync.stderr, /has more than 100000 tags: too many to pick from/);
+    assert.equal(requests.get("crowded"), 1, "no page past the one that held too many");
+  } finally {
+    await server.shutdown();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 /** A referrers page of `count` made-up manifests of `artifactType`, linking to `next` when given. */
 function referrersPage(
   count: number,
@@ -265,6 +333,108 @@ Deno.test("copy --referrers: referrer pages that loop, or list too many: exit 5,
     assert.match(many.stderr, new RegExp(`more than ${MAX_LISTED_REFERRERS} referrers`));
     assert.deepEqual(proxy.unused(), [], "every page was asked for, and no more");
     assert.ok(!proxy.seen.some((r) => r.path.endsWith(`?n=${pages + 1}`)));
+  } finally {
+    await proxy.close();
+    await registry.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+/**
+ * A proxy in front of `registry` that answers every referrers listing itself with `pages` pages
+ * of `body(page)`, each linking to the next; counts the pages and bytes it sent.
+ */
+function referrersServer(
+  registry: TestRegistry,
+  pages: number,
+  body: (page: number) => string,
+) {
+  const sent = { pages: 0, bytes: 0 };
+  const proxy = startProxy(registry.host, (_request, url) => {
+    if (!url.pathname.includes("/referrers/")) return Promise.resolve(undefined);
+    const page = Number(url.searchParams.get("pg") ?? "1");
+    const text = body(page);
+    sent.pages++;
+    sent.bytes += text.length;
+    const link: Record<string, string> = page < pages
+      ? { link: `<${url.pathname}?pg=${page + 1}>; rel="next"` }
+      : {};
+    return Promise.resolve(
+      new Response(text, {
+        headers: { "content-type": "application/vnd.oci.image.index.v1+json", ...link },
+      }),
+    );
+  });
+  return { proxy, sent };
+}
+
+/** A referrers index of one made-up manifest, with `annotations` when given. */
+function referrersIndex(page: number, annotations?: Record<string, string>): string {
+  return JSON.stringify({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.index.v1+json",
+    manifests: [{
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      artifactType: "application/vnd.example+json",
+      digest: `sha256:${createHash("sha256").update(`referrer ${page}`).digest("hex")}`,
+      size: 100,
+      ...(annotations === undefined ? {} : { annotations }),
+    }],
+  });
+}
+
+Deno.test("copy --referrers: referrers with megabytes of annotations: exit 5 past a bound, not kept", async () => {
+  const registry = await startRegistry();
+  const annotations = { "org.example.note": "a".repeat(1024 * 1024) };
+  const { proxy, sent } = referrersServer(
+    registry,
+    10,
+    (page) => referrersIndex(page, annotations),
+  );
+  const tmp = await Deno.makeTempDir();
+  try {
+    await pushApp(registry, tmp);
+    const copy = expectExit(
+      await ocisync(["copy", "--referrers", `${proxy.host}/t/app:v1`, `oci:${tmp}/out`]),
+      ExitCode.Integrity,
+    );
+    assert.match(
+      copy.stderr,
+      /referrers of sha256:\w+ in .*: their annotations add up to more than \d+ MiB/,
+    );
+    // Read up to the page that went past the bound, and no further.
+    const each = JSON.stringify(annotations).length;
+    assert.equal(sent.pages, Math.floor(MAX_REFERRER_ANNOTATIONS / each) + 1);
+  } finally {
+    await proxy.close();
+    await registry.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("copy --referrers: pages of referrers are read up to a byte budget: exit 5", async () => {
+  const registry = await startRegistry();
+  // Each page as large as a manifest may be, with spaces after the index.
+  const pageBytes = 4 * 1024 * 1024 - 1024;
+  const { proxy, sent } = referrersServer(registry, 40, (page) => {
+    const index = referrersIndex(page);
+    return index + " ".repeat(pageBytes - index.length);
+  });
+  const tmp = await Deno.makeTempDir();
+  try {
+    await pushApp(registry, tmp);
+    const copy = expectExit(
+      await ocisync(["copy", "--referrers", `${proxy.host}/t/app:v1`, `oci:${tmp}/out`]),
+      ExitCode.Integrity,
+    );
+    assert.match(
+      copy.stderr,
+      new RegExp(
+        `pages of referrers add up to more than ${MAX_REFERRER_LISTING_BYTES / 1024 / 1024} MiB`,
+      ),
+    );
+    assert.ok(sent.bytes > MAX_REFERRER_LISTING_BYTES, `${sent.bytes} bytes sent`);
+    assert.ok(sent.bytes <= MAX_REFERRER_LISTING_BYTES + pageBytes, `${sent.bytes} bytes sent`);
   } finally {
     await proxy.close();
     await registry.stop();

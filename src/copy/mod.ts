@@ -24,7 +24,12 @@ import { IntegrityError, NotFoundError, UsageError } from "../errors/mod.ts";
 import { targetBlob } from "../image/blob.ts";
 import { selectManifest } from "../image/platform.ts";
 import { MediaType } from "../oci/mediatypes.ts";
-import { isDigestTag, referrersFallbackTag, signatureTag } from "../oci/referrers.ts";
+import {
+  collectReferrers,
+  isDigestTag,
+  referrersFallbackTag,
+  signatureTag,
+} from "../oci/referrers.ts";
 import { type CallOptions, isReferrerLister, type Target } from "../oci/target.ts";
 import { type Descriptor, parseManifestOrIndex, type Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
@@ -279,7 +284,10 @@ export async function copyImage(
   const copied: Descriptor[] = [];
   if (withReferrers && isReferrerLister(source)) {
     // Listed in full before any is copied: a listing that fails half-way writes none of them.
-    const listed = await Array.fromAsync(source.referrers(root, undefined, call));
+    const listed = await collectReferrers(
+      source.referrers(root, undefined, call),
+      `referrers of ${root.digest} in ${source.name}`,
+    );
     for (const referrer of listed) {
       const bundle = referrer.artifactType?.startsWith(BUNDLE_MEDIA_TYPE_PREFIX) ?? false;
       if (!options.referrers && !bundle) continue;
@@ -678,9 +686,11 @@ async function listReferrers(
 ): Promise<void> {
   if (!isReferrerLister(destination)) return;
   const call = { signal };
-  const listed = new Set(
-    (await Array.fromAsync(destination.referrers(subject, undefined, call))).map((d) => d.digest),
-  );
+  // Digests only: the destination's descriptors may carry megabytes of annotations each.
+  const listed = new Set<string>();
+  for await (const referrer of destination.referrers(subject, undefined, call)) {
+    listed.add(referrer.digest);
+  }
   const missing = referrers.filter((d) => !listed.has(d.digest));
   if (missing.length === 0) return;
   const tag = referrersFallbackTag(subject.digest);

@@ -17,7 +17,15 @@
  * @module
  */
 import { parseDigest } from "../digest/parse.ts";
-import type { Descriptor } from "./types.ts";
+import { IntegrityError } from "../errors/mod.ts";
+import { type Descriptor, MAX_MANIFEST_BYTES } from "./types.ts";
+
+/**
+ * The most characters of JSON that the annotations of one collected listing of referrers hold
+ * together (see {@linkcode collectReferrers}): as many as the fallback index that lists them
+ * where the referrers API is missing may hold whole, {@linkcode MAX_MANIFEST_BYTES}.
+ */
+export const MAX_REFERRER_ANNOTATIONS = MAX_MANIFEST_BYTES;
 
 /** A referrers listing's subject and filter; see {@linkcode referrersQuery}. */
 export interface ReferrersQuery {
@@ -97,4 +105,47 @@ export function signatureTag(digest: string): string {
  */
 export function isDigestTag(tag: string): boolean {
   return /^(sha256-[0-9a-f]{64}|sha512-[0-9a-f]{128})(\.(sig|att|sbom))?$/.test(tag);
+}
+
+/**
+ * A listing of referrers collected whole, each kept as what a copy uses of it: its media type,
+ * digest, size and `artifactType`, and its annotations, which go into the fallback index of a
+ * destination without the referrers API. The rest (`data`, `urls`, `platform`, unknown fields)
+ * is dropped, and the annotations are bounded: a listing, or a store's manifests, may give each
+ * referrer megabytes of them.
+ *
+ * @throws {IntegrityError} about `what` when the annotations add up to more than
+ * {@linkcode MAX_REFERRER_ANNOTATIONS} characters of JSON.
+ * @example
+ * ```ts
+ * import { collectReferrers } from "./referrers.ts";
+ * import { LayoutTarget } from "../layout/mod.ts";
+ * const layout = await LayoutTarget.open("./images");
+ * const image = await layout.resolve("v1");
+ * const referrers = await collectReferrers(layout.referrers(image), "referrers of v1");
+ * ```
+ */
+export async function collectReferrers(
+  listing: AsyncIterable<Descriptor>,
+  what: string,
+): Promise<Descriptor[]> {
+  const collected: Descriptor[] = [];
+  let annotationChars = 0;
+  for await (const { mediaType, digest, size, artifactType, annotations } of listing) {
+    const kept: Descriptor = { mediaType, digest, size };
+    if (artifactType !== undefined) kept.artifactType = artifactType;
+    if (annotations !== undefined) {
+      annotationChars += JSON.stringify(annotations).length;
+      if (annotationChars > MAX_REFERRER_ANNOTATIONS) {
+        throw new IntegrityError(
+          `${what}: their annotations add up to more than ` +
+            `${MAX_REFERRER_ANNOTATIONS / (1024 * 1024)} MiB, more than the index that lists ` +
+            "them may hold",
+        );
+      }
+      kept.annotations = annotations;
+    }
+    collected.push(kept);
+  }
+  return collected;
 }

@@ -161,6 +161,12 @@ export const MAX_LISTED_TAGS = 1_000_000;
 /** See {@linkcode MAX_LISTED_TAGS}. */
 export const MAX_TAG_LIST_PAGES = 10_000;
 /**
+ * The most bytes of pages one tag listing reads, however they are cut into pages and tags: a
+ * registry that sends pages of megabytes without end would otherwise fill the memory long
+ * before either bound above is reached. A tag has at most 128 characters; a million of 60 fit.
+ */
+export const MAX_TAG_LISTING_BYTES = 64 * 1024 * 1024;
+/**
  * The most referrers one listing collects, and the most pages it reads, for the same reason:
  * `copy --referrers` lists them in full before it looks at any. (Signature checks stop reading
  * after the first `MAX_REFERRERS` of `trust/bundle.ts`.)
@@ -168,6 +174,12 @@ export const MAX_TAG_LIST_PAGES = 10_000;
 export const MAX_LISTED_REFERRERS = 100_000;
 /** See {@linkcode MAX_LISTED_REFERRERS}. */
 export const MAX_REFERRER_PAGES = 1000;
+/**
+ * The most bytes of pages one referrers listing reads, for the same reason as
+ * {@linkcode MAX_TAG_LISTING_BYTES}: each page may hold 4 MiB, of annotations above all. The
+ * {@linkcode MAX_LISTED_REFERRERS} descriptors take a quarter of it.
+ */
+export const MAX_REFERRER_LISTING_BYTES = 64 * 1024 * 1024;
 const MANIFEST_ACCEPT = MANIFEST_MEDIA_TYPES.join(", ");
 const PULL: Action[] = ["pull"];
 // Pushes also read (HEAD before upload), and one token for both saves a token request.
@@ -693,11 +705,12 @@ export class RegistryTarget
 
   /**
    * Lists the tags, following the registry's `Link` headers from page to page, up to
-   * {@linkcode MAX_LISTED_TAGS} tags and {@linkcode MAX_TAG_LIST_PAGES} pages.
+   * {@linkcode MAX_LISTED_TAGS} tags, {@linkcode MAX_TAG_LIST_PAGES} pages and
+   * {@linkcode MAX_TAG_LISTING_BYTES} bytes of pages.
    *
    * @throws {NotFoundError} when the repository does not exist.
    * @throws {IntegrityError} when a page lists a name that is no tag ({@linkcode TAG_RULE}),
-   * leads back to one already read, or the listing goes on past either bound.
+   * leads back to one already read, or the listing goes on past a bound.
    * @example
    * ```ts
    * import { parseRegistryReference } from "../ref/mod.ts";
@@ -711,11 +724,12 @@ export class RegistryTarget
     const bounds = new ListingBounds(`tags of ${this.name}`, "tags", {
       pages: MAX_TAG_LIST_PAGES,
       items: MAX_LISTED_TAGS,
+      bytes: MAX_TAG_LISTING_BYTES,
     });
     while (url !== undefined) {
       bounds.reading(url);
       const page = await this.#tagsPageAt(url, options.signal);
-      bounds.listed(page.tags.length);
+      bounds.listed(page.tags.length, page.bytes);
       yield* page.tags;
       url = page.next;
     }
@@ -797,6 +811,7 @@ export class RegistryTarget
     const bounds = new ListingBounds(what, "referrers", {
       pages: MAX_REFERRER_PAGES,
       items: MAX_LISTED_REFERRERS,
+      bytes: MAX_REFERRER_LISTING_BYTES,
     });
     bounds.reading(url);
     for (;;) {
@@ -807,7 +822,7 @@ export class RegistryTarget
         parseManifestOrIndex(bytes, mediaTypeOf(response.headers)),
         what,
       );
-      bounds.listed(listed.length);
+      bounds.listed(listed.length, bytes.byteLength);
       yield* listed.filter(wanted);
       if (next === undefined) return;
       bounds.reading(next);
@@ -1284,14 +1299,15 @@ export class RegistryTarget
   async #tagsPageAt(
     url: URL,
     signal: AbortSignal | undefined,
-  ): Promise<{ tags: string[]; next?: URL }> {
+  ): Promise<{ tags: string[]; next?: URL; bytes: number }> {
     const subject = `tags of ${this.name}`;
     const response = await this.#request(PULL, { method: "GET", url, signal });
     if (response.status !== 200) throw await this.#error(response, subject);
     const next = nextLink(response.headers.get("link"), response.url);
+    const body = await readBody(response, TAG_LIST_LIMIT);
     let list: { tags?: unknown } | null;
     try {
-      list = JSON.parse(new TextDecoder().decode(await readBody(response, TAG_LIST_LIMIT)));
+      list = JSON.parse(new TextDecoder().decode(body));
     } catch (error) {
       if (!(error instanceof SyntaxError)) throw error;
       list = null;
@@ -1304,7 +1320,8 @@ export class RegistryTarget
     // A name that is no tag cannot be pulled by it, and goes back to the registry in a URL
     // (`last=`) and to the terminal in messages: one of megabytes fills both.
     for (const tag of tags) this.#checkListedTag(tag, "the registry lists");
-    return next === undefined ? { tags } : { tags, next };
+    const bytes = body.byteLength;
+    return next === undefined ? { tags, bytes } : { tags, next, bytes };
   }
 
   /** Refuses a name the registry gave as a tag that breaks the tag grammar. */
@@ -1382,17 +1399,23 @@ function lostOnTheWay(error: unknown): boolean {
 
 /**
  * The bounds of a listing that follows a registry's `Link` headers (see
- * {@linkcode MAX_LISTED_TAGS}): a page already read, one page too many, or one item too many
- * ends it with an {@linkcode IntegrityError} about `subject`.
+ * {@linkcode MAX_LISTED_TAGS}): a page already read, one page too many, one item too many, or
+ * more bytes of pages than the budget ends it with an {@linkcode IntegrityError} about
+ * `subject`.
  */
 class ListingBounds {
   readonly #subject: string;
   readonly #noun: string;
-  readonly #max: { pages: number; items: number };
+  readonly #max: { pages: number; items: number; bytes: number };
   readonly #read = new Set<string>();
   #items = 0;
+  #bytes = 0;
 
-  constructor(subject: string, noun: string, max: { pages: number; items: number }) {
+  constructor(
+    subject: string,
+    noun: string,
+    max: { pages: number; items: number; bytes: number },
+  ) {
     this.#subject = subject;
     this.#noun = noun;
     this.#max = max;
@@ -1409,11 +1432,18 @@ class ListingBounds {
     this.#read.add(url.href);
   }
 
-  /** Once a page's `count` items are read. */
-  listed(count: number): void {
+  /** Once a page of `bytes` bytes, which lists `count` items, is read. */
+  listed(count: number, bytes: number): void {
     this.#items += count;
+    this.#bytes += bytes;
     if (this.#items > this.#max.items) {
       throw new IntegrityError(`${this.#subject}: more than ${this.#max.items} ${this.#noun}`);
+    }
+    if (this.#bytes > this.#max.bytes) {
+      throw new IntegrityError(
+        `${this.#subject}: the registry's pages of ${this.#noun} add up to more than ` +
+          `${this.#max.bytes / (1024 * 1024)} MiB`,
+      );
     }
   }
 }

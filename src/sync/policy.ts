@@ -264,9 +264,11 @@ async function listTags(target: Target, options: CallOptions): Promise<string[]>
   let last: string | undefined;
   for (let page = 1;; page++) {
     const read = await target.tagsPage({ n: TAG_PAGE_SIZE, last, signal });
-    tags.push(...read.tags);
+    // Not push(...): a page may hold millions of short tags, more than a call takes arguments.
+    for (const tag of read.tags) tags.push(tag);
     if (read.last === undefined || read.last === last || read.tags.length === 0) return tags;
-    if (page >= MAX_TAG_PAGES) {
+    // A registry may send more tags a page than asked for: they are counted, not only pages.
+    if (page >= MAX_TAG_PAGES || tags.length > MAX_TAG_PAGES * TAG_PAGE_SIZE) {
       throw new UsageError(
         `${target.name} has more than ${MAX_TAG_PAGES * TAG_PAGE_SIZE} tags: too many to pick from`,
         { hint: "follow one tag instead of a policy" },
