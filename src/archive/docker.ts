@@ -42,7 +42,7 @@
  * @module
  */
 import { decompressStream, detectCompression } from "../compress/decompress.ts";
-import { DEFAULT_MAX_EXTRACT_BYTES } from "../unpack/limits.ts";
+import { checkDeclaredSizes, DEFAULT_MAX_EXTRACT_BYTES } from "../unpack/limits.ts";
 import type { Compression } from "../compress/mod.ts";
 import {
   type Digest,
@@ -105,7 +105,8 @@ export interface DockerArchiveOpenOptions extends ArchiveOpenOptions {
   /**
    * Writing: the most bytes the image's layers may take as the plain tars the archive holds,
    * all layers together. A compressed layer is decompressed to its plain tar, so that a
-   * decompression bomb in a source image stops here rather than filling the disk. Default
+   * decompression bomb in a source image stops here rather than filling the disk, and layers
+   * whose declared sizes go past what that allows compressed are refused unread. Default
    * {@linkcode DEFAULT_MAX_EXTRACT_BYTES}.
    */
   maxExtractSize?: number;
@@ -171,6 +172,9 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
   #pushed: PushedImage | undefined;
   /** Set once a push was refused: the copy failed, and `close()` writes nothing. */
   #refused = false;
+  /** The layers pushed so far, and their declared sizes together, against the limit. */
+  #layersPushed = new Set<string>();
+  #layerBytes = { bytes: 0 };
   #closed = false;
   /** The archive's lock, held from opening until the file is written or dropped; for writing only. */
   #lock: FileLock | undefined;
@@ -385,6 +389,8 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
    *
    * @throws {UsageError} when the archive was not opened for writing.
    * @throws {IntegrityError} when the body does not match the descriptor; nothing is kept.
+   * @throws {UnsafeContentError} before reading a layer whose declared size takes the layers'
+   * past what `maxExtractSize` allows compressed (`compressedLimit` of `../unpack/limits.ts`).
    * @example
    * ```ts
    * import { DockerArchiveTarget } from "./docker.ts";
@@ -410,6 +416,7 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
     return await cancelOnError(body, async () => {
       this.#check(options);
       this.#checkWriting();
+      this.#checkDeclared(descriptor);
       return await (await this.#stage()).pushBlob(descriptor, body, options);
     });
   }
@@ -680,6 +687,18 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
       });
     }
     return layers;
+  }
+
+  /**
+   * Refuses a layer, before it is read, whose declared size takes the layers' past what
+   * decompresses to at most `maxExtractSize` bytes: a layer of skippable zstd frames
+   * decompresses to nothing, and would be read for as long as its declared size lasts.
+   */
+  #checkDeclared(descriptor: Descriptor): void {
+    if (CONFIG_MEDIA_TYPES.includes(descriptor.mediaType)) return;
+    if (this.#layersPushed.has(descriptor.digest)) return;
+    this.#layersPushed.add(descriptor.digest);
+    checkDeclaredSizes([descriptor], this.#maxExtractSize, this.#layerBytes);
   }
 
   #tooLarge(digest: string): UnsafeContentError {

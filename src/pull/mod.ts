@@ -57,6 +57,7 @@ import type { Target } from "../oci/target.ts";
 import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 import { type BlobListener, reportingStream } from "../progress/mod.ts";
 import { NotTarError, readTar } from "../tar/reader.ts";
+import { boundOf, checkDeclaredSizes, DEFAULT_MAX_EXTRACT_BYTES } from "../unpack/limits.ts";
 import type { UnpackStats } from "../unpack/mod.ts";
 import { ThreadedUnpacker } from "../unpack/threaded.ts";
 import { fetchImageManifest, type ImageVerifier, type VerifiedImage } from "./read.ts";
@@ -69,7 +70,11 @@ import { artifactFilePath, refuseWhiteout } from "./titles.ts";
 export interface PullOptions {
   /** The platform to choose from an index. Default: the host's. */
   platform?: Platform;
-  /** The most bytes the layers may decompress to. */
+  /**
+   * The most bytes the layers may decompress to, all together. Layers whose declared sizes add
+   * up to more than that limit allows compressed (`compressedLimit` of `../unpack/limits.ts`)
+   * are refused before any is fetched. Default 32 GiB.
+   */
   maxExtractSize?: number;
   /** The most tar entries the layers may hold. Default: 1,000,000. */
   maxEntries?: number;
@@ -201,6 +206,12 @@ export async function pull(
     : isArtifact
     ? taken.map((index) => artifactPath(manifest.layers[index]))
     : [];
+  // Refused before anything is fetched: a layer that decompresses to nothing would otherwise be
+  // read for as long as its declared size lasts.
+  checkDeclaredSizes(
+    taken.map((index) => manifest.layers[index]),
+    boundOf(options.maxExtractSize, DEFAULT_MAX_EXTRACT_BYTES, "maxExtractSize"),
+  );
   const staging = await Staging.make(placement.stagingParent);
   let unpacker: ThreadedUnpacker | undefined;
   try {
