@@ -660,7 +660,9 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
       }
       const file = `${plainFolder}/${parseDigest(diffId).hex}`;
       const hash = new Sha256();
-      const decompressed = decompressStream(await staging.fetchBlob(layer));
+      const decompressed = decompressStream(await staging.fetchBlob(layer), {
+        what: `layer ${layer.digest}`,
+      });
       // writeFileAtomic leaves no file behind when the stream throws.
       const bounded = countedBytes(
         decompressed,

@@ -14,7 +14,7 @@ import zlib from "node:zlib";
 import { OcisyncError, UnsafeContentError } from "../errors/mod.ts";
 import type { Compression } from "./mod.ts";
 import { throughTransform } from "./node_stream.ts";
-import { zstdPieces } from "./zstd_frames.ts";
+import { ZSTD_WINDOW_LOG_MAX, zstdPieces, type ZstdPiecesOptions } from "./zstd_frames.ts";
 
 /**
  * The compression that the first bytes of a blob show: gzip's `1f 8b`,
@@ -42,11 +42,13 @@ const OUTPUT_CHUNK_SIZE = 256 * 1024;
  * Decompresses a stream, detecting its compression from its first bytes.
  *
  * @throws {UnsafeContentError} when the compressed data is corrupt or cut short, for gzip and
- * zstd alike ("corrupt gzip data: …", "corrupt zstd data: …"). Errors of the source (an abort's
- * reason, a network error, whatever it throws) pass as they are.
+ * zstd alike ("corrupt gzip data: …", "corrupt zstd data: …"), and for a zstd frame whose window
+ * is over 2^{@linkcode ZSTD_WINDOW_LOG_MAX} bytes (named by `options.what`). Errors of the
+ * source (an abort's reason, a network error, whatever it throws) pass as they are.
  */
 export async function* decompressStream(
   source: AsyncIterable<Uint8Array>,
+  options: ZstdPiecesOptions = {},
 ): AsyncGenerator<Uint8Array> {
   const iterator = source[Symbol.asyncIterator]();
   // Gather four bytes to detect the format; the chunks are replayed after.
@@ -82,13 +84,15 @@ export async function* decompressStream(
     yield* replay;
     return;
   }
-  const options = { chunkSize: OUTPUT_CHUNK_SIZE };
   const transform = compression === "gzip"
-    ? zlib.createGunzip(options)
-    : zlib.createZstdDecompress(options);
+    ? zlib.createGunzip({ chunkSize: OUTPUT_CHUNK_SIZE })
+    : zlib.createZstdDecompress({
+      chunkSize: OUTPUT_CHUNK_SIZE,
+      params: { [zlib.constants.ZSTD_d_windowLogMax]: ZSTD_WINDOW_LOG_MAX },
+    });
   // gunzip reports a stream cut short itself; the zstd decoder does not, and errs safely only at
   // the start of a write, so zstd goes in frame by frame and block by block (zstd_frames.ts).
-  const input = compression === "zstd" ? zstdPieces(replay) : replay;
+  const input = compression === "zstd" ? zstdPieces(replay, options) : replay;
   try {
     yield* throughTransform(input, transform);
   } catch (error) {

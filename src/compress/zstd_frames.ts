@@ -20,6 +20,33 @@
  */
 import { UnsafeContentError } from "../errors/mod.ts";
 
+/**
+ * The largest zstd window ocisync decodes with, as a power of two: 2^27 bytes, 128 MiB. It is
+ * libzstd's default limit (`ZSTD_WINDOWLOG_LIMIT_DEFAULT`), so the `zstd` command decodes by
+ * default what ocisync decodes, `zstd --long` and `--ultra -22` included; containerd's decoder
+ * (klauspost/compress) takes up to 2^29. The writers of layers stay far below: `zstd -19` and
+ * klauspost's encoder, which containerd, BuildKit and podman use, write 2^23 at most, and
+ * ocisync's frames hold 2 MiB each.
+ */
+export const ZSTD_WINDOW_LOG_MAX = 27;
+
+/**
+ * A frame whose decoder needs more than this, 8 MiB (the window of `zstd -19` and of
+ * klauspost's encoder), has a large window: {@linkcode ZstdPiecesOptions.onLargeWindow}.
+ */
+export const LARGE_ZSTD_WINDOW = 2 ** 23;
+
+/** Options of {@linkcode zstdPieces}. */
+export interface ZstdPiecesOptions {
+  /** What the stream is, for messages: `layer sha256:…`, a file's path. Default "zstd data". */
+  what?: string;
+  /**
+   * Awaited before a frame whose decoder needs more than {@linkcode LARGE_ZSTD_WINDOW} bytes
+   * goes on, so that a caller can bound how many such decoders run at once.
+   */
+  onLargeWindow?: () => Promise<void> | void;
+}
+
 /** The magic number of a zstd frame, little-endian: `28 b5 2f fd`. */
 const FRAME_MAGIC = 0xfd2fb528;
 /** Skippable frames have magic numbers `0x184d2a50` to `0x184d2a5f`. */
@@ -58,9 +85,15 @@ type Part =
  */
 export async function* zstdPieces(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: ZstdPiecesOptions = {},
 ): AsyncGenerator<Uint8Array> {
-  const splitter = new FrameSplitter();
-  for await (const chunk of source) yield* splitter.push(chunk);
+  const splitter = new FrameSplitter(options.what ?? "zstd data");
+  for await (const chunk of source) {
+    for (const piece of splitter.push(chunk)) {
+      if (splitter.largeWindow()) await options.onLargeWindow?.();
+      yield piece;
+    }
+  }
   splitter.end();
 }
 
@@ -77,6 +110,23 @@ class FrameSplitter {
   #lastBlock = false;
   /** Bytes read so far, for messages. */
   #offset = 0;
+  /** The current frame's header: its single-segment flag and the sizes of its fields. */
+  #header = { singleSegment: false, dictionary: 0, contentSize: 0 };
+  /** Set when the frame header just passed on needs a large window, until asked. */
+  #largeWindow = false;
+  readonly #what: string;
+
+  /** `what` names the stream in messages. */
+  constructor(what: string) {
+    this.#what = what;
+  }
+
+  /** Whether the piece just passed on starts a frame that needs a large window; asked once. */
+  largeWindow(): boolean {
+    const large = this.#largeWindow;
+    this.#largeWindow = false;
+    return large;
+  }
 
   /** Takes a chunk; yields the pieces it completes. */
   *push(chunk: Uint8Array): Generator<Uint8Array> {
@@ -130,6 +180,7 @@ class FrameSplitter {
       case "descriptor":
         return this.#descriptor(tail(1)[0]);
       case "header":
+        this.#checkWindow(bytes.subarray(5));
         return this.#finish(bytes, "block-header", 3);
       case "block-header":
         return this.#blockHeader(littleEndian(tail(3)));
@@ -161,7 +212,39 @@ class FrameSplitter {
     const window = singleSegment ? 0 : 1;
     const dictionary = [0, 1, 2, 4][descriptor & 0x03];
     const contentSize = [singleSegment ? 1 : 0, 2, 4, 8][descriptor >> 6];
+    this.#header = { singleSegment, dictionary, contentSize };
     return this.#expect("header", window + dictionary + contentSize);
+  }
+
+  /**
+   * Reads the window that the frame's header asks for (RFC 8878, 3.1.1.1.2), and refuses one
+   * over 2^{@linkcode ZSTD_WINDOW_LOG_MAX}, as libzstd would, but saying what it is: the data
+   * is not corrupt, it asks for more memory than a layer is given. The decoder's buffer is the
+   * window, or the frame's content when it is smaller and known.
+   */
+  #checkWindow(header: Uint8Array): void {
+    const { singleSegment, dictionary, contentSize } = this.#header;
+    const fieldAt = (singleSegment ? 0 : 1) + dictionary;
+    const content = contentSize === 0
+      ? undefined
+      : littleEndian(header.subarray(fieldAt, fieldAt + contentSize)) +
+        (contentSize === 2 ? 256 : 0);
+    let window = content ?? 0;
+    if (!singleSegment) {
+      const exponent = header[0] >> 3;
+      const base = 2 ** (10 + exponent);
+      window = base + (base / 8) * (header[0] & 7);
+    }
+    if (window > 2 ** ZSTD_WINDOW_LOG_MAX) {
+      const power = Math.log2(window);
+      const size = Number.isInteger(power) ? `2^${power}` : String(window);
+      throw new UnsafeContentError(
+        `${this.#what} needs a ${size}-byte zstd window, over the ` +
+          `2^${ZSTD_WINDOW_LOG_MAX}-byte limit`,
+        { hint: "compress it with a smaller window (without --long, at -19 or below)" },
+      );
+    }
+    this.#largeWindow = Math.min(window, content ?? window) > LARGE_ZSTD_WINDOW;
   }
 
   #blockHeader(header: number): undefined {

@@ -382,6 +382,7 @@ async function pullImageLayers(
       ),
       unpacker,
       diffId,
+      `layer ${layer.digest}`,
     ).catch((error) => {
       throw explainMixedTitles(error, layer);
     });
@@ -449,7 +450,7 @@ async function pullArtifactLayer(
   if (layer.annotations?.[ORAS_UNPACK_ANNOTATION] === "true") {
     // A packed directory: its tar holds paths under the title, like ORAS writes.
     const tarDigest = new Sha256();
-    await unpackBlob(body, unpacker, tarDigest);
+    await unpackBlob(body, unpacker, tarDigest, `layer ${layer.digest}`);
     const expected = layer.annotations[ORAS_DIGEST_ANNOTATION];
     const actual = tarDigest.digest();
     if (expected && expected !== actual) {
@@ -468,8 +469,8 @@ async function pullArtifactLayer(
 
 /**
  * Applies a layer blob (`blob` verifies its own digest as it is read) and hashes its tar into
- * `tarDigest`. What follows the tar's end-of-archive blocks is read too, so that both digests
- * cover every byte. When applying fails, the rest of the blob is read before the error is
+ * `tarDigest`; `what` names the layer in messages. What follows the tar's end-of-archive blocks
+ * is read too, so that both digests cover every byte. When applying fails, the rest of the blob is read before the error is
  * thrown: bytes that do not match their digest are reported as such (exit 5), whatever the
  * decompressor or the tar reader made of them, and only a blob that is what was published is
  * called unsafe.
@@ -478,13 +479,14 @@ async function unpackBlob(
   blob: ReadableStream<Uint8Array>,
   unpacker: ThreadedUnpacker,
   tarDigest: Sha256,
+  what: string,
 ): Promise<void> {
   const reader = blob.getReader();
   // Reads without releasing `reader`, so the rest can still be read after a failure.
   const bytes = (async function* () {
     for (let read = await reader.read(); !read.done; read = await reader.read()) yield read.value;
   })();
-  const tar = hashing(unpacker.meter(decompressStream(bytes)), tarDigest);
+  const tar = hashing(unpacker.meter(decompressStream(bytes, { what })), tarDigest);
   try {
     await unpacker.apply(readTar(tar));
     for await (const _ of tar) { /* padding after the end of the archive */ }

@@ -53,6 +53,7 @@ export async function checkLayerBytes(
 ): Promise<LayerVerdict> {
   const tar = new Sha256();
   let head: Uint8Array | undefined;
+  let endTurn: (() => void) | undefined;
   // Read through a reader of our own, which can cancel the stream while it is being read.
   const reader = bytes.getReader();
   try {
@@ -62,7 +63,15 @@ export async function checkLayerBytes(
         yield next.value;
       }
     })();
-    const uncompressed = hashing(decompressStream(headed), tar);
+    const uncompressed = hashing(
+      decompressStream(headed, {
+        what: path,
+        onLargeWindow: async () => {
+          endTurn ??= await largeWindowTurn();
+        },
+      }),
+      tar,
+    );
     const symlinks = new Set<string>();
     for await (const entry of readTar(uncompressed)) checkLayerEntry(path, entry, symlinks);
     // Drain what follows the end-of-archive blocks, so the digests cover the whole file.
@@ -76,7 +85,26 @@ export async function checkLayerBytes(
       throw notLayerArchive(path, head === undefined ? "it is empty" : error.reason);
     }
     throw error;
+  } finally {
+    endTurn?.();
   }
+}
+
+/** The end of the last turn taken: see {@linkcode largeWindowTurn}. */
+let lastTurn: Promise<void> = Promise.resolve();
+
+/**
+ * Waits for the turn of a check whose zstd frames need a large window (over 8 MiB, up to
+ * 128 MiB: `LARGE_ZSTD_WINDOW` of `../compress/zstd_frames.ts`), and returns the function that
+ * ends it. Such checks decode one at a time, so that a push of several of them (checked 4 at a
+ * time, beside their uploads) holds one such window at once, not 4; the others, with the windows
+ * of ordinary writers, run side by side.
+ */
+function largeWindowTurn(): Promise<() => void> {
+  const { promise: ended, resolve: end } = Promise.withResolvers<void>();
+  const turn = lastTurn.then(() => end);
+  lastTurn = lastTurn.then(() => ended);
+  return turn;
 }
 
 /** How far the checks may lag behind the upload that feeds them, in bytes. */
