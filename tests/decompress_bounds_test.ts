@@ -275,3 +275,36 @@ Deno.test("push: four layer files with 128 MiB zstd windows are checked one at a
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("push: a layer file that decompresses past --max-extract-size is refused", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    // 64 MiB of zeros in a few KiB, by GNU tar and zstd.
+    await Deno.writeFile(`${tmp}/zeros`, new Uint8Array(0));
+    await Deno.truncate(`${tmp}/zeros`, 64 * MiB);
+    const packed = await run("sh", [
+      "-c",
+      `tar -C ${tmp} -cf - zeros | zstd -q -19 -c > ${tmp}/bomb.tar.zst`,
+    ]);
+    assert.equal(packed.code, 0, packed.stderr);
+    const refused = expectExit(
+      await ocisync([
+        "push",
+        `oci:${tmp}/layout:v1`,
+        `${tmp}/bomb.tar.zst`,
+        "--max-extract-size",
+        "1MiB",
+      ]),
+      ExitCode.UnsafeContent,
+    );
+    assert.match(refused.stderr, /bomb\.tar\.zst decompresses to more than the limit of 1048576/);
+    assert.match(refused.stderr, /\(--max-extract-size\)/);
+    // Nothing names the refused layer: no image was written.
+    const index = await Deno.readTextFile(`${tmp}/layout/index.json`).catch(() => "{}");
+    assert.doesNotMatch(index, /"v1"/);
+    const fits = await ocisync(["push", `oci:${tmp}/layout:v1`, `${tmp}/bomb.tar.zst`]);
+    assert.equal(fits.code, 0, fits.stderr);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

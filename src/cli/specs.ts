@@ -92,6 +92,22 @@ const TAG_OPTION: OptionSpec = {
     "anything is packed or sent",
 };
 
+/**
+ * The default limit on what a pull may decompress, a copy into a docker-archive (which holds
+ * the layers uncompressed) and the checks of a pushed layer file: a decompression bomb stops here. The library's default for the
+ * archive, `DEFAULT_MAX_EXTRACT_BYTES` of `../archive/mod.ts`, is the same size.
+ */
+export const DEFAULT_MAX_EXTRACT_SIZE = "32GiB";
+
+/** `--max-extract-size SIZE` of `pull`; `copy`, `push` and `sync` word it for what they do. */
+export const MAX_EXTRACT_SIZE_OPTION: OptionSpec = {
+  name: "max-extract-size",
+  type: "string",
+  value: "SIZE",
+  description: "the most bytes the layers may decompress to",
+  default: DEFAULT_MAX_EXTRACT_SIZE,
+};
+
 /** The spec of `push`. */
 export const pushSpec: CommandSpec = {
   name: "push",
@@ -155,6 +171,10 @@ export const pushSpec: CommandSpec = {
         "leave out paths of folders (gitignore syntax), beside .ociignore's and .git, .hg, .svn; '!.git' brings one back",
     },
     {
+      ...MAX_EXTRACT_SIZE_OPTION,
+      description: "the most bytes each layer file SOURCE may decompress to, for its checks",
+    },
+    {
       name: "files",
       type: "boolean",
       description: "push the SOURCEs as artifact files (ORAS style)",
@@ -182,13 +202,6 @@ export const pushSpec: CommandSpec = {
     "--artifact-type application/vnd.acme.config",
   ],
 };
-
-/**
- * The default limit on what a pull may decompress, and a copy into a docker-archive (which holds
- * the layers uncompressed): a decompression bomb stops here. The library's default for the
- * archive, `DEFAULT_MAX_EXTRACT_BYTES` of `../archive/mod.ts`, is the same size.
- */
-export const DEFAULT_MAX_EXTRACT_SIZE = "32GiB";
 
 /**
  * The default limit on the JSON lines one change may write with `sync --events`, held in memory
@@ -240,13 +253,7 @@ export const pullSpec: CommandSpec = {
       type: "boolean",
       description: "allow DIR to be / or the root of a mounted file system",
     },
-    {
-      name: "max-extract-size",
-      type: "string",
-      value: "SIZE",
-      description: "the most bytes the layers may decompress to",
-      default: DEFAULT_MAX_EXTRACT_SIZE,
-    },
+    MAX_EXTRACT_SIZE_OPTION,
     MAX_ENTRIES_OPTION,
     ...TAG_POLICY_OPTIONS,
     ...LAYER_OPTIONS,
@@ -297,12 +304,9 @@ export const copySpec: CommandSpec = {
         "repository, a layout, an archive) has, and list them as expected",
     },
     {
-      name: "max-extract-size",
-      type: "string",
-      value: "SIZE",
+      ...MAX_EXTRACT_SIZE_OPTION,
       description: "with a docker-archive DST: the most bytes the layers may decompress to " +
         "(it holds them uncompressed)",
-      default: DEFAULT_MAX_EXTRACT_SIZE,
     },
     {
       name: "referrers",
@@ -550,11 +554,8 @@ export const syncSpec: CommandSpec = {
       default: "text",
     },
     {
-      name: "max-extract-size",
-      type: "string",
-      value: "SIZE",
+      ...MAX_EXTRACT_SIZE_OPTION,
       description: "the most bytes one version's layers may decompress to",
-      default: DEFAULT_MAX_EXTRACT_SIZE,
     },
     MAX_ENTRIES_OPTION,
     ...TAG_POLICY_OPTIONS,

@@ -21,7 +21,9 @@ import { decompressStream, detectCompression } from "../compress/decompress.ts";
 import { type Digest, hashing, Sha256, verifyingStream } from "../digest/mod.ts";
 import { UnsafeContentError, UsageError } from "../errors/mod.ts";
 import type { Descriptor } from "../oci/types.ts";
+import { countedBytes } from "../streams/mod.ts";
 import { withSideReader } from "../streams/side.ts";
+import { DEFAULT_MAX_EXTRACT_BYTES } from "../unpack/limits.ts";
 import { NotTarError, readTar, type TarReadEntry } from "../tar/reader.ts";
 import { openFileAt } from "../fs/read.ts";
 
@@ -34,12 +36,13 @@ export interface LayerVerdict {
 }
 
 /**
- * Checks the bytes of a layer file: decompresses them for the `diffId`, and checks every entry
- * (see {@linkcode checkLayerEntry}). `bytes` is read to its end, so that the `diffId` and any
+ * Checks the bytes of a layer file: decompresses them for the `diffId`, at most `maxExtractSize`
+ * bytes of them, and checks every entry (see {@linkcode checkLayerEntry}). `bytes` is read to its end, so that the `diffId` and any
  * hash or verification on the way cover the whole file; it is cancelled when refused.
  *
  * @throws {UsageError} for bytes that are no layer archive (empty, or no tar inside).
- * @throws {UnsafeContentError} for an entry outside the image's root, or corrupt compression.
+ * @throws {UnsafeContentError} for an entry outside the image's root, corrupt compression, or
+ * more than `maxExtractSize` bytes decompressed.
  * @example
  * ```ts
  * import { checkLayerBytes } from "./check.ts";
@@ -50,6 +53,7 @@ export interface LayerVerdict {
 export async function checkLayerBytes(
   path: string,
   bytes: ReadableStream<Uint8Array>,
+  maxExtractSize: number = DEFAULT_MAX_EXTRACT_BYTES,
 ): Promise<LayerVerdict> {
   const tar = new Sha256();
   let head: Uint8Array | undefined;
@@ -63,13 +67,21 @@ export async function checkLayerBytes(
         yield next.value;
       }
     })();
+    const decompressed = decompressStream(headed, {
+      what: path,
+      onLargeWindow: async () => {
+        endTurn ??= await largeWindowTurn();
+      },
+    });
     const uncompressed = hashing(
-      decompressStream(headed, {
-        what: path,
-        onLargeWindow: async () => {
-          endTurn ??= await largeWindowTurn();
-        },
-      }),
+      countedBytes(decompressed, { bytes: 0 }, maxExtractSize, () =>
+        new UnsafeContentError(
+          `${path} decompresses to more than the limit of ${maxExtractSize} bytes`,
+          {
+            hint: "raise the size limit if the layer is really this large",
+            option: "maxExtractSize",
+          },
+        )),
       tar,
     );
     const symlinks = new Set<string>();
@@ -149,10 +161,20 @@ export class LayerFileChecks {
   /** The checks on a pass of their own. */
   #own: Promise<LayerVerdict> | undefined;
 
-  /** `descriptor` is the file's, from a pass over it that may still be running. */
-  constructor(path: string, descriptor: Promise<Descriptor>) {
+  readonly #maxExtractSize: number;
+
+  /**
+   * `descriptor` is the file's, from a pass over it that may still be running; the checks
+   * decompress at most `maxExtractSize` bytes of it.
+   */
+  constructor(
+    path: string,
+    descriptor: Promise<Descriptor>,
+    maxExtractSize: number = DEFAULT_MAX_EXTRACT_BYTES,
+  ) {
     this.#path = path;
     this.#descriptor = descriptor;
+    this.#maxExtractSize = maxExtractSize;
   }
 
   /**
@@ -185,7 +207,7 @@ export class LayerFileChecks {
     const opening = openFileAt(this.#path, 0).then((file) => withSideReader(file, CHECKS_LAG));
     this.#shared = opening.then((read) => {
       this.#cut = () => read.incomplete;
-      return checkLayerBytes(this.#path, read.side);
+      return checkLayerBytes(this.#path, read.side, this.#maxExtractSize);
     });
     this.#shared.catch(() => {}); // asked for by verdict(), maybe later
     return opening.then(({ stream }) => stream);
@@ -205,6 +227,7 @@ export class LayerFileChecks {
         this.#path,
         (await openFileAt(this.#path, 0))
           .pipeThrough(verifyingStream(descriptor, `layer file ${this.#path}`)),
+        this.#maxExtractSize,
       )
     );
     return this.#own;

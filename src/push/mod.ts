@@ -38,6 +38,7 @@ import type { CallOptions, Target } from "../oci/target.ts";
 import { UsageError } from "../errors/mod.ts";
 import { artifactFilePath } from "../pull/titles.ts";
 import { checkLayerBytes, LayerFileChecks, notLayerArchive } from "./check.ts";
+import { boundOf, DEFAULT_MAX_EXTRACT_BYTES } from "../unpack/limits.ts";
 import {
   fileSource,
   type PushResult,
@@ -73,6 +74,12 @@ export interface PrepareOptions {
   skip?: readonly string[];
   /** Stops the packing of a folder between its entries and pieces. */
   signal?: AbortSignal;
+  /**
+   * The most bytes a layer file may decompress to, for its checks (`diffId`, entries): a
+   * decompression bomb stops there. Default 32 GiB (`DEFAULT_MAX_EXTRACT_BYTES` of
+   * `../unpack/limits.ts`), as a pull's.
+   */
+  maxExtractSize?: number;
 }
 
 /**
@@ -114,7 +121,7 @@ export async function prepareLayer(
       diffId: layer.diffId,
     };
   }
-  return await describeLayerFile(source.path);
+  return await describeLayerFile(source.path, extractBound(options));
 }
 
 /**
@@ -154,7 +161,7 @@ export async function startLayer(
   const { size } = await Deno.stat(path);
   if (size === 0) throw notLayerArchive(path, "it is empty");
   const descriptor = digestLayerFile(path);
-  const checks = new LayerFileChecks(path, descriptor);
+  const checks = new LayerFileChecks(path, descriptor, extractBound(options));
   // Started when first awaited: an upload that begins before that feeds the checks.
   const checked: PromiseLike<PreparedLayer> = {
     then(fulfilled, rejected) {
@@ -204,11 +211,16 @@ async function digestLayerFile(path: string): Promise<Descriptor> {
   };
 }
 
+/** `options.maxExtractSize`, checked, or the default. */
+function extractBound(options: PrepareOptions): number {
+  return boundOf(options.maxExtractSize, DEFAULT_MAX_EXTRACT_BYTES, "maxExtractSize");
+}
+
 /** Reads a layer file once: hashes it for its descriptor, and checks it for its `diffId`. */
-async function describeLayerFile(path: string): Promise<PreparedLayer> {
+async function describeLayerFile(path: string, maxExtractSize: number): Promise<PreparedLayer> {
   const blob = new Sha256();
   const hashed = ReadableStream.from(hashing(await openFileAt(path, 0), blob));
-  const { diffId, compression } = await checkLayerBytes(path, hashed);
+  const { diffId, compression } = await checkLayerBytes(path, hashed, maxExtractSize);
   const descriptor = {
     mediaType: layerMediaType(compression),
     digest: blob.digest(),

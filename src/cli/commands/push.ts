@@ -51,8 +51,8 @@ import {
 } from "../../ref/mod.ts";
 import { isPushAuthenticator, type Target } from "../../oci/target.ts";
 import { checkTags, destinationTags } from "../../target/mod.ts";
-import { parseKeyValues } from "../../units/mod.ts";
-import { DEFAULT_ARTIFACT_TYPE, pushSpec } from "../specs.ts";
+import { parseKeyValues, parseSize } from "../../units/mod.ts";
+import { DEFAULT_ARTIFACT_TYPE, DEFAULT_MAX_EXTRACT_SIZE, pushSpec } from "../specs.ts";
 import { makeWorkFolder } from "../../fs/interrupted.ts";
 export { CONCURRENCY_OPTION, DEFAULT_ARTIFACT_TYPE, pushSpec } from "../specs.ts";
 
@@ -101,6 +101,10 @@ export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
   const concurrency = positiveInteger(options.concurrency as string | undefined, "--concurrency") ??
     4;
   const mtime = sourceDateEpoch();
+  const maxExtractSize = parseSize(
+    options["max-extract-size"] as string | undefined ?? DEFAULT_MAX_EXTRACT_SIZE,
+    "--max-extract-size",
+  );
   const baseRef = baseText === undefined ? undefined : parseReference(baseText);
   // The destination and a base share it: a base on the destination's registry costs no second
   // challenge, and its pull token is asked for once.
@@ -145,6 +149,7 @@ export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
             exclude: options.exclude as string[] | undefined,
             onProgress: step.progress,
             skip: writtenPaths(reference),
+            maxExtractSize,
           }),
         );
         step.done();
