@@ -44,7 +44,8 @@ Deno.test("openVerifier: nothing asked is no verifier; keyless options need a tr
   assert.equal(wantsVerification({ verifyKeys: [] }), true);
   await assert.rejects(openVerifier({ verifyKeys: [] }), UsageError);
   await assert.rejects(openVerifier({ certificateIdentity: "me" }), /needs --trusted-root/);
-  // A missing key is not found (exit 4), as `sign --key` has it; an unreadable one is usage.
+  // A missing key is not found (exit 4), as `sign --key` has it; a folder is an unreadable
+  // file (exit 1), as any file the user names.
   await assert.rejects(
     openVerifier({ verifyKeys: ["/nonexistent/cosign.pub"] }),
     NotFoundError,
@@ -52,7 +53,10 @@ Deno.test("openVerifier: nothing asked is no verifier; keyless options need a tr
   );
   const dir = await Deno.makeTempDir();
   try {
-    await assert.rejects(openVerifier({ verifyKeys: [dir] }), UsageError);
+    await assert.rejects(
+      openVerifier({ verifyKeys: [dir] }),
+      /cannot read the key file .*: it is a folder/,
+    );
     await Deno.writeTextFile(`${dir}/cosign.pub`, publicPem);
     assert.ok(await openVerifier({ verifyKeys: [`${dir}/cosign.pub`] }) instanceof Verifier);
   } finally {
