@@ -153,6 +153,7 @@ export { type TarEntry, type TarOptions, tarStream } from "./src/tar/writer.ts";
 // Reading layers: tar entries, decompression, and the safe unpacker.
 export { readTar, type TarEntryType, type TarReadEntry } from "./src/tar/reader.ts";
 export { decompressStream, detectCompression } from "./src/compress/decompress.ts";
+export type { ZstdPiecesOptions } from "./src/compress/zstd_frames.ts";
 export { Unpacker, type UnpackOptions, type UnpackStats } from "./src/unpack/mod.ts";
 // Platforms: parse, format, pick one from an index.
 export {
