@@ -19,7 +19,7 @@
  * ```
  * @module
  */
-import { AuthError, flattenRemote, redactSecrets, UsageError } from "../errors/mod.ts";
+import { AuthError, quoteRemote, redactSecrets, UsageError } from "../errors/mod.ts";
 import { readBounded } from "../streams/mod.ts";
 import { errorText } from "./json_file.ts";
 import {
@@ -312,10 +312,10 @@ export class CredentialHelper implements CredentialStore {
     // docker-credential-helpers print errors on stdout, others on stderr.
     const stdout = result.stdout.trim();
     // One line of the message: a helper's words must not forge lines of ocisync's own.
-    const said = flattenRemote(
+    const text = quoteRemote(
       redactSecrets(result.stderr.trim() || (quoteStdout ? stdout : ""), secrets),
+      MAX_HELPER_OUTPUT,
     );
-    const text = said.length > MAX_HELPER_OUTPUT ? `${said.slice(0, MAX_HELPER_OUTPUT)}…` : said;
     const unshown = !quoteStdout && stdout !== ""
       ? ` (its standard output, ${stdout.length} characters, is not shown: it may hold the secret)`
       : "";

@@ -13,7 +13,7 @@
  * ```
  * @module
  */
-import { AuthError } from "../errors/mod.ts";
+import { AuthError, cutText } from "../errors/mod.ts";
 
 /**
  * One authentication challenge: a scheme and its parameters.
@@ -153,9 +153,7 @@ class ChallengeParser {
   }
 
   #fail(problem: string): never {
-    const shown = this.#text.length > QUOTED_HEADER_MAX
-      ? `${this.#text.slice(0, QUOTED_HEADER_MAX)}…`
-      : this.#text;
+    const shown = cutText(this.#text, QUOTED_HEADER_MAX);
     throw new AuthError(
       `invalid WWW-Authenticate header ${JSON.stringify(shown)}: ${problem} at offset ${this.#pos}`,
     );
