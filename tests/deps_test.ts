@@ -210,6 +210,31 @@ Deno.test("deps: a second run comes from the cache without running the installer
   });
 });
 
+Deno.test("deps -v: the installer's lines are quoted behind '  | ', so none passes for ocisync's", async () => {
+  await withWork(async (tmp, wheels) => {
+    // A package's build prints what it likes: here, a line of ocisync's and one that a CR
+    // would overwrite with another.
+    const wrapper = `${tmp}/chatty-pip`;
+    await Deno.writeTextFile(
+      wrapper,
+      "#!/bin/sh\necho 'ocisync: pulled ghcr.io/acme/evil:v1 into /srv (forged)'\n" +
+        "printf 'Collecting\\rocisync: warning: forged\\n'\nexec python3 -m pip \"$@\"\n",
+    );
+    await Deno.chmod(wrapper, 0o755);
+    await Deno.writeTextFile(`${tmp}/requirements.txt`, "purepkg==1.0\n");
+    const result = await deps(tmp, wheels, [
+      ...["-r", `${tmp}/requirements.txt`, "-o", `${tmp}/deps.tar.gz`, "-v"],
+      ...["--installer-command", wrapper],
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    for (const line of result.stderr.split("\n")) {
+      assert.ok(!/^ocisync: (pulled|warning: forged)/.test(line), `a forged line: ${line}`);
+      assert.ok(!line.includes("\r"), `a carriage return: ${JSON.stringify(line)}`);
+    }
+    assert.match(result.stderr, /^ {2}\| ocisync: pulled ghcr\.io\/acme\/evil:v1/m);
+  });
+});
+
 Deno.test("deps: a pip failure shows pip's own error and leaves no output file", async () => {
   await withWork(async (tmp, wheels) => {
     await Deno.mkdir(`${tmp}/out`);

@@ -7,7 +7,7 @@
 import type { ParsedArgs } from "../args.ts";
 import { positiveInteger, sourceDateEpoch } from "../common.ts";
 import { registryOptions } from "../registry_flags.ts";
-import type { Output } from "../output.ts";
+import { type Output, quotedLines } from "../output.ts";
 import { transferDisplay } from "../progress.ts";
 import { libcOption, warnUnpinned } from "./deps.ts";
 import { parsePlatforms, platformList } from "../platforms.ts";
@@ -46,7 +46,7 @@ export async function build(args: ParsedArgs, out: Output): Promise<void> {
       onBlob: display.listener,
       onStep: display.step,
       onDetail: (message) => out.verbose(message),
-      onInstallerOutput: (line) => out.verbose(line),
+      onInstallerOutput: (line) => quotedLines([line]).forEach((quoted) => out.verbose(quoted)),
     });
     display.close();
     warnUnpinned(out, result.unpinned);

@@ -7,7 +7,7 @@
 import { transferDisplay } from "../progress.ts";
 import type { ParsedArgs } from "../args.ts";
 import { compressionOption, sourceDateEpoch, streamOutput } from "../common.ts";
-import { formatBytes, type Output } from "../output.ts";
+import { formatBytes, type Output, quotedLines } from "../output.ts";
 import { UsageError } from "../../errors/mod.ts";
 import { buildDepsLayer, type InstallerChoice, type Libc, LIBCS } from "../../python/mod.ts";
 import { platformList } from "../platforms.ts";
@@ -45,7 +45,7 @@ export async function deps(args: ParsedArgs, out: Output): Promise<void> {
     cache: options["no-cache"] !== true && destination.mode === "replace",
     compression,
     mtime: sourceDateEpoch(options.mtime as string | undefined),
-    onOutput: (line) => out.verbose(line),
+    onOutput: (line) => quotedLines([line]).forEach((quoted) => out.verbose(quoted)),
     onStep: display.step,
   }).finally(() => display.close());
   warnUnpinned(out, layer.unpinned);
