@@ -53,13 +53,13 @@
  */
 import { basename, dirname, resolve } from "node:path";
 import { type Digest, sha256Digest } from "../digest/mod.ts";
-import { OcisyncError, UsageError } from "../errors/mod.ts";
+import { OcisyncError, UnsafeContentError, UsageError } from "../errors/mod.ts";
 import { DURATION_BOUNDS } from "../units/mod.ts";
 import { describeLockHolder, FileLock, readLockHolder } from "../fs/lock.ts";
 import { lstatOrUndefined } from "../fs/stat.ts";
 import { formatPlatform, hostPlatform } from "../image/platform.ts";
 import type { Target } from "../oci/target.ts";
-import type { Descriptor, Platform } from "../oci/types.ts";
+import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
 import { fetchImageManifest, type ImageVerifier } from "../pull/read.ts";
 import { formatReference, type Reference } from "../ref/mod.ts";
@@ -697,6 +697,7 @@ class Ticker {
       this.#platform,
       { signal },
     );
+    let paths: string[] | undefined;
     const change: SyncChange = {
       reference: this.reference,
       ...tag,
@@ -704,7 +705,12 @@ class Ticker {
       descriptor: verified,
       manifest,
       manifestDigest: chosen.digest,
-      paths: layerPaths(manifest),
+      // Worked out, and a title that leaves the folder refused, for the outputs that name every
+      // layer by its path (events, a webhook): a folder output taking some layers by media type
+      // must not fail on a layer it does not take.
+      get paths() {
+        return paths ??= layerPaths(manifest);
+      },
       previous: last,
       target: this.#target,
       platform: this.#platform,
@@ -719,10 +725,11 @@ class Ticker {
       // SIGTERM and exits 0): the change is not recorded, and the next run delivers it again.
       signal.throwIfAborted();
     }
+    const recorded = recordedPaths(manifest);
     await this.#record({
       digest: descriptor.digest,
       manifest: chosen.digest,
-      paths: change.paths,
+      paths: recorded,
       outputs: this.#outputs,
       ...(this.#verification !== undefined ? { verification: this.#verification } : {}),
       syncedAt: new Date().toISOString(),
@@ -733,7 +740,7 @@ class Ticker {
       digest: descriptor.digest,
       ...tag,
       previous: last?.digest,
-      paths: change.paths,
+      paths: recorded,
       bytes,
     };
   }
@@ -822,4 +829,18 @@ class Ticker {
 /** `ms` less up to `fraction` of it, at random: never more than `ms`. */
 function shortened(ms: number, fraction: number): number {
   return Math.round(ms * (1 - fraction * Math.random()));
+}
+
+/**
+ * The layer paths a change records: none when a layer's title is one that no output naming every
+ * layer could deliver (only a folder output that takes some layers, by media type, got this
+ * far), so that the next change's events remove nothing on its word.
+ */
+function recordedPaths(manifest: Manifest): string[] {
+  try {
+    return layerPaths(manifest);
+  } catch (error) {
+    if (error instanceof UnsafeContentError) return [];
+    throw error;
+  }
 }
