@@ -232,6 +232,11 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
   throw new Error("expected a rejection");
 }
 
+/** `count` names of 100 characters. */
+function names(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `${i}`.padStart(100, "n"));
+}
+
 Deno.test("threaded unpack: refusals cross the thread as the same class, message, hint, option and code", async () => {
   await withTempDir("ocisync-unpack-", async (tmp) => {
     const cases: { layers: Entry[][]; options?: UnpackOptions }[] = [
@@ -246,6 +251,14 @@ Deno.test("threaded unpack: refusals cross the thread as the same class, message
       { layers: [[{ type: "file", name: "x".repeat(300), data: "long" }]] },
       { layers: [[{ type: "hardlink", name: "h", link: "missing" }]] },
       { layers: [[{ type: "file", name: "up/.wh.." }]] },
+      {
+        layers: [[{ type: "file", name: "a" }], names(40).map((name) => ({ type: "file", name }))],
+        options: { maxRetainedBytes: 2000 },
+      },
+      {
+        layers: [names(40).map((name) => ({ type: "dir", name, mode: 0o555 }))],
+        options: { maxRetainedBytes: 2000 },
+      },
     ];
     for (const { layers, options } of cases) {
       const bytes = await tars(tmp, layers);

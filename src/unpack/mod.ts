@@ -33,7 +33,10 @@
  * Memory does not grow with the size of a layer. It grows with the entry
  * count only for layers after the first (the paths they created, which an
  * opaque whiteout must spare) and for directories whose mode waits; both are
- * bounded by `maxEntries`.
+ * kept as trees of path components (`./path_tree.ts`), a name a path, however
+ * deep, and their bytes together are bounded (`maxRetainedBytes`, by default
+ * {@linkcode MAX_RETAINED_BYTES}): past it the unpack stops with an
+ * {@linkcode UnsafeContentError}.
  *
  * @example
  * ```ts
@@ -53,6 +56,7 @@ import { UnsafeContentError } from "../errors/mod.ts";
 import { countedBytes } from "../streams/mod.ts";
 import type { TarReadEntry } from "../tar/reader.ts";
 import { boundOf, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_EXTRACT_BYTES } from "./limits.ts";
+import { MAX_RETAINED_BYTES, PathTree, RetainedBudget } from "./path_tree.ts";
 
 /** Options of {@linkcode Unpacker}. */
 export interface UnpackOptions {
@@ -68,6 +72,12 @@ export interface UnpackOptions {
    * Default {@linkcode DEFAULT_MAX_ENTRIES}.
    */
   maxEntries?: number;
+  /**
+   * The most bytes of memory that what the unpack keeps about paths may take: the paths that
+   * each layer after the first makes, which an opaque whiteout must spare, and the directories
+   * whose mode waits for {@linkcode Unpacker.finish}. Default {@linkcode MAX_RETAINED_BYTES}.
+   */
+  maxRetainedBytes?: number;
 }
 
 /** What the layers applied. */
@@ -136,8 +146,10 @@ export class Unpacker {
   readonly #maxEntries: number;
   /** Decompressed bytes counted by {@linkcode meter}. */
   readonly #decompressed = { bytes: 0 };
+  /** What the trees below hold together, bounded by `maxRetainedBytes`. */
+  readonly #retained: RetainedBudget;
   /** Directory modes that wait for {@linkcode finish}, by path below the root. */
-  readonly #pendingModes = new Map<string, number>();
+  readonly #pendingModes: PathTree;
   /**
    * The last parent folder resolved: most entries share their parent with the one before. Only
    * this unpacker can change what its folders hold (nobody else may write to them before
@@ -148,7 +160,7 @@ export class Unpacker {
    * Paths the current layer created, which an opaque whiteout must spare. The first layer
    * needs none: everything below it was created by it.
    */
-  #createdInLayer?: Set<string>;
+  #createdInLayer?: PathTree;
   #layers = 0;
 
   /** `root` must be an existing, empty folder. */
@@ -156,6 +168,10 @@ export class Unpacker {
     this.root = root.replace(/\/+$/, "");
     this.#maxSize = boundOf(options.maxSize, DEFAULT_MAX_EXTRACT_BYTES, "maxSize");
     this.#maxEntries = boundOf(options.maxEntries, DEFAULT_MAX_ENTRIES, "maxEntries");
+    this.#retained = new RetainedBudget(
+      boundOf(options.maxRetainedBytes, MAX_RETAINED_BYTES, "maxRetainedBytes"),
+    );
+    this.#pendingModes = new PathTree(this.#retained);
   }
 
   /**
@@ -168,31 +184,39 @@ export class Unpacker {
 
   /** Applies one layer's entries. */
   async apply(entries: AsyncIterable<TarReadEntry>): Promise<void> {
-    this.#createdInLayer = this.#layers++ === 0 ? undefined : new Set();
-    for await (const entry of entries) await this.#applyEntry(entry);
-    this.#createdInLayer = undefined;
+    this.#createdInLayer = this.#layers++ === 0 ? undefined : new PathTree(this.#retained);
+    try {
+      for await (const entry of entries) await this.#applyEntry(entry);
+    } finally {
+      this.#createdInLayer?.clear();
+      this.#createdInLayer = undefined;
+    }
   }
 
   /**
    * Sets the directory modes that waited, deepest first. Call once, after the last layer.
    * Each path is checked, without following links, to be the directory that was made there.
-   * Deepest first, so that what lies below a folder is done before others may write to it:
-   * the folders above a path still refuse them while its mode is set.
+   * Deepest first (each folder after every folder below it), so that what lies below a folder
+   * is done before others may write to it: the folders above a path still refuse them while
+   * its mode is set.
    */
   finish(): void {
     const root = Deno.realPathSync(this.root);
-    const pending = [...this.#pendingModes].sort(([a], [b]) => b.length - a.length);
-    this.#pendingModes.clear();
-    for (const [relative, mode] of pending) {
-      const path = `${this.root}/${relative}`;
-      // Removals forget pending modes, so this holds; it is checked again because the
-      // alternative is a chmod that follows a link out of the root.
-      if (
-        !lstatOrUndefined(path)?.isDirectory || Deno.realPathSync(path) !== `${root}/${relative}`
-      ) {
-        throw new UnsafeContentError(`refusing to set the mode of ${relative}: it was replaced`);
+    try {
+      for (const [relative, mode] of this.#pendingModes.deepestFirst()) {
+        const path = `${this.root}/${relative}`;
+        // Removals forget pending modes, so this holds; it is checked again because the
+        // alternative is a chmod that follows a link out of the root.
+        if (
+          !lstatOrUndefined(path)?.isDirectory ||
+          Deno.realPathSync(path) !== `${root}/${relative}`
+        ) {
+          throw new UnsafeContentError(`refusing to set the mode of ${relative}: it was replaced`);
+        }
+        Deno.chmodSync(path, mode);
       }
-      Deno.chmodSync(path, mode);
+    } finally {
+      this.#pendingModes.clear();
     }
   }
 
@@ -262,7 +286,7 @@ export class Unpacker {
         this.stats.skippedCount++;
         return;
     }
-    this.#createdInLayer?.add(path);
+    this.#createdInLayer?.set(path, 0);
   }
 
   /**
@@ -283,7 +307,7 @@ export class Unpacker {
     }
     const meanwhile = modeWhileUnpacking(mode);
     Deno.chmodSync(absolute, meanwhile);
-    if (meanwhile === mode) this.#pendingModes.delete(path);
+    if (meanwhile === mode) this.#pendingModes.unset(path);
     else this.#pendingModes.set(path, mode);
   }
 
@@ -304,7 +328,7 @@ export class Unpacker {
    * depth: what an opaque whiteout hides. The folders it did create are entered, since a lower
    * layer's files may be in them; `readDir` does not follow links, so only real folders are.
    */
-  #removeLower(dir: string, created: Set<string>): void {
+  #removeLower(dir: string, created: PathTree): void {
     for (const child of Deno.readDirSync(this.#absolute(dir))) {
       const path = join(dir, child.name);
       if (!created.has(path)) this.#remove(path);
@@ -312,16 +336,18 @@ export class Unpacker {
     }
   }
 
-  /** Removes `path` and forgets every pending mode at it or below it. */
+  /**
+   * Removes `path` and forgets every pending mode at it or below it, and that the layer made
+   * what was there: only this layer can make something there again, and then it is noted again.
+   */
   #remove(path: string): void {
     try {
       Deno.removeSync(this.#absolute(path), { recursive: true });
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
-    for (const pending of this.#pendingModes.keys()) {
-      if (pending === path || pending.startsWith(`${path}/`)) this.#pendingModes.delete(pending);
-    }
+    this.#pendingModes.delete(path);
+    this.#createdInLayer?.delete(path);
     this.#lastResolved = undefined;
   }
 
@@ -419,7 +445,7 @@ export class Unpacker {
         // A later layer may turn a file into a folder.
         if (info) this.#remove(path);
         Deno.mkdirSync(this.#absolute(path), { mode: 0o755 });
-        this.#createdInLayer?.add(path);
+        this.#createdInLayer?.set(path, 0);
       }
       resolved.push(part);
     }

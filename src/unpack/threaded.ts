@@ -73,6 +73,7 @@ export class ThreadedUnpacker {
     this.#maxSize = boundOf(options.maxSize, DEFAULT_MAX_EXTRACT_BYTES, "maxSize");
     // Checked here too, so that a bad value fails before the worker starts.
     boundOf(options.maxEntries, 0, "maxEntries");
+    boundOf(options.maxRetainedBytes, 0, "maxRetainedBytes");
     this.#worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
     this.#worker.onmessage = (event: MessageEvent<FromWorker>) => {
       const message = event.data;

@@ -69,6 +69,41 @@ export function expectExit(result: RunResult, expected: number): RunResult {
 }
 
 /**
+ * Runs `ocisync ARGS…` as {@linkcode ocisync} does, and returns, with what it printed, its peak
+ * resident memory (the kernel's `ru_maxrss`, read by a Python parent once it has exited): a
+ * measure that does not depend on timing or on sampling.
+ *
+ * @example
+ * ```ts
+ * import { ocisyncPeakMemory } from "./cli.ts";
+ * const { code, peakBytes } = await ocisyncPeakMemory(["version"]);
+ * ```
+ */
+export async function ocisyncPeakMemory(
+  args: string[],
+  options: RunOptions = {},
+): Promise<RunResult & { peakBytes: number }> {
+  const script = `
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[2:]).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=open(sys.argv[1], "w"))
+sys.exit(code)
+`;
+  const report = await Deno.makeTempFile({ prefix: "ocisync-peak-" });
+  try {
+    const result = await run(
+      "python3",
+      ["-c", script, report, Deno.execPath(), "run", ...RUN_FLAGS, MAIN, ...args],
+      options,
+    );
+    // Linux counts ru_maxrss in KiB.
+    return { ...result, peakBytes: Number(await Deno.readTextFile(report)) * 1024 };
+  } finally {
+    await Deno.remove(report);
+  }
+}
+
+/**
  * Runs any program and captures its output. Standard input is empty unless
  * `options.stdin` is given.
  *

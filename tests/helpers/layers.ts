@@ -71,6 +71,15 @@ export async function writeLayoutIndex(dir: string, descriptor: object): Promise
   );
 }
 
+/** A layer as it goes into a layout: its blob, its media type and its tar's digest. */
+export interface LayerBlob {
+  bytes: Uint8Array;
+  mediaType: string;
+  /** The sha256 digest of the uncompressed tar. */
+  diffId: string;
+  annotations?: Record<string, string>;
+}
+
 /**
  * An OCI layout at `dir` holding one image, tagged v1, whose layers are these tars (gzipped
  * when asked, each with its `annotations`), with a config that lists their diff_ids.
@@ -81,6 +90,22 @@ export async function writeImage(
   gzip = false,
   annotations: (Record<string, string> | undefined)[] = [],
 ): Promise<void> {
+  await writeImageOfLayers(
+    dir,
+    tars.map((tar, i) => ({
+      bytes: gzip ? gzipSync(tar) : tar,
+      mediaType: `application/vnd.oci.image.layer.v1.tar${gzip ? "+gzip" : ""}`,
+      diffId: sha256Digest(tar),
+      annotations: annotations[i],
+    })),
+  );
+}
+
+/**
+ * An OCI layout at `dir` holding one image, tagged v1, of these layers, with a config that
+ * lists their diff_ids.
+ */
+export async function writeImageOfLayers(dir: string, layers: LayerBlob[]): Promise<void> {
   await Deno.mkdir(`${dir}/blobs/sha256`, { recursive: true });
   const put = async (bytes: Uint8Array, mediaType: string, annotations?: object) => {
     const digest = sha256Digest(bytes);
@@ -88,19 +113,15 @@ export async function writeImage(
     return { mediaType, digest, size: bytes.byteLength, ...(annotations ? { annotations } : {}) };
   };
   const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
-  const layers = [];
-  for (const [i, tar] of tars.entries()) {
-    layers.push(
-      gzip
-        ? await put(gzipSync(tar), "application/vnd.oci.image.layer.v1.tar+gzip", annotations[i])
-        : await put(tar, "application/vnd.oci.image.layer.v1.tar", annotations[i]),
-    );
+  const descriptors = [];
+  for (const layer of layers) {
+    descriptors.push(await put(layer.bytes, layer.mediaType, layer.annotations));
   }
   const config = await put(
     json({
       architecture: "amd64",
       os: "linux",
-      rootfs: { type: "layers", diff_ids: tars.map((tar) => sha256Digest(tar)) },
+      rootfs: { type: "layers", diff_ids: layers.map((layer) => layer.diffId) },
     }),
     "application/vnd.oci.image.config.v1+json",
   );
@@ -109,7 +130,7 @@ export async function writeImage(
       schemaVersion: 2,
       mediaType: "application/vnd.oci.image.manifest.v1+json",
       config,
-      layers,
+      layers: descriptors,
     }),
     "application/vnd.oci.image.manifest.v1+json",
   );
@@ -150,4 +171,58 @@ out += entry(sys.argv[3], {}) + b"\\0" * 1024
 open(sys.argv[1], "wb").write(out)
 `;
   await runOk("python3", ["-c", script, path, String(count), name]);
+}
+
+/**
+ * A gzipped layer, written by Python's tarfile (PAX) at `path`, of `count` entries in one folder
+ * at the end of a chain of `depth` folders with names of 250 characters (a path near the 4 KB of
+ * `PATH_MAX`): empty files, or empty folders of mode 0555 (whose mode waits for the end of an
+ * unpack). The tar itself is never held: a few MB of gzip stand for hundreds of MB of it.
+ */
+export async function deepTreeLayer(
+  path: string,
+  options: { count: number; depth: number; kind: "file" | "dir" },
+): Promise<LayerBlob> {
+  const script = `
+import gzip, hashlib, sys, tarfile
+path, count, depth, kind = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+class Hashed:
+    """Writes through to a gzip file, hashing the tar on the way."""
+    def __init__(self, out):
+        self.out, self.hash, self.offset = out, hashlib.sha256(), 0
+    def write(self, data):
+        self.hash.update(data)
+        self.offset += len(data)
+        return self.out.write(data)
+    def tell(self):
+        return self.offset
+with gzip.open(path, "wb", compresslevel=1) as out:
+    hashed = Hashed(out)
+    with tarfile.open(fileobj=hashed, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        folder = ""
+        for i in range(depth):
+            folder += "d%d%s/" % (i, "x" * 245)
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for i in range(count):
+            info = tarfile.TarInfo(folder + "e%07d" % i)
+            if kind == "dir":
+                info.type, info.mode = tarfile.DIRTYPE, 0o555
+            tar.addfile(info)
+print("sha256:" + hashed.hash.hexdigest())
+`;
+  const diffId = (await runOk("python3", [
+    "-c",
+    script,
+    path,
+    String(options.count),
+    String(options.depth),
+    options.kind,
+  ])).trim();
+  return {
+    bytes: await Deno.readFile(path),
+    mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+    diffId,
+  };
 }
