@@ -27,6 +27,24 @@ function assertDigestRefused(result: RunResult, wanted: string): void {
   assert.equal(result.stdout, "", shown(result));
 }
 
+/** `ocisync ARGS…` run in `tmp`, with its own environment, beside a folder `src` of one file. */
+async function cliWithSource(tmp: string): Promise<(args: string[]) => Promise<RunResult>> {
+  await Deno.mkdir(`${tmp}/src`);
+  await Deno.writeTextFile(`${tmp}/src/a.txt`, "a\n");
+  const env = isolatedEnv(tmp);
+  return (args) => ocisync(args, { cwd: tmp, env });
+}
+
+/** `src` pushed to `REGISTRY/app:v1`, and that manifest's digest, as skopeo reads it. */
+async function pushedSource(
+  registry: TestRegistry,
+  run: (args: string[]) => Promise<RunResult>,
+): Promise<{ source: string; digest: string }> {
+  const source = `${registry.host}/app:v1`;
+  assert.equal((await run(["push", source, "src:/app", "-q"])).code, 0);
+  return { source, digest: await skopeoDigest(`docker://${source}`) };
+}
+
 /** The tags of `repository`, from the registry's API: none when it has none, or does not exist. */
 async function registryTags(registry: TestRegistry, repository: string): Promise<string[]> {
   const response = await fetch(`http://${registry.host}/v2/${repository}/tags/list`);
@@ -72,13 +90,8 @@ async function layoutEntries(dir: string): Promise<{ digest: string; tag?: strin
 
 Deno.test("destination digest: copy to REPO@D refuses another digest, writes a matching one untagged", async () => {
   await withRegistry({}, async (registry, tmp) => {
-    await Deno.mkdir(`${tmp}/src`);
-    await Deno.writeTextFile(`${tmp}/src/a.txt`, "a\n");
-    const env = isolatedEnv(tmp);
-    const run = (args: string[]) => ocisync(args, { cwd: tmp, env });
-    const source = `${registry.host}/app:v1`;
-    assert.equal((await run(["push", source, "src:/app", "-q"])).code, 0);
-    const digest = await skopeoDigest(`docker://${source}`);
+    const run = await cliWithSource(tmp);
+    const { source, digest } = await pushedSource(registry, run);
 
     // Another digest, with or without a tag: nothing is stored, neither the manifest nor a tag.
     assertDigestRefused(await run(["copy", source, `${registry.host}/dg@${OTHER}`]), OTHER);
@@ -109,13 +122,8 @@ Deno.test("destination digest: copy to REPO@D refuses another digest, writes a m
 
 Deno.test("destination digest: copy into a layout or an oci-archive checks it too", async () => {
   await withRegistry({}, async (registry, tmp) => {
-    await Deno.mkdir(`${tmp}/src`);
-    await Deno.writeTextFile(`${tmp}/src/a.txt`, "a\n");
-    const env = isolatedEnv(tmp);
-    const run = (args: string[]) => ocisync(args, { cwd: tmp, env });
-    const source = `${registry.host}/app:v1`;
-    assert.equal((await run(["push", source, "src:/app", "-q"])).code, 0);
-    const digest = await skopeoDigest(`docker://${source}`);
+    const run = await cliWithSource(tmp);
+    const { source, digest } = await pushedSource(registry, run);
 
     assertDigestRefused(await run(["copy", source, `oci:${tmp}/lay@${OTHER}`]), OTHER);
     const entries = await layoutEntries(`${tmp}/lay`).catch(() => []);
@@ -132,10 +140,7 @@ Deno.test("destination digest: copy into a layout or an oci-archive checks it to
 
 Deno.test("destination digest: push and build refuse to write another digest under REF@D", async () => {
   await withRegistry({}, async (registry, tmp) => {
-    await Deno.mkdir(`${tmp}/src`);
-    await Deno.writeTextFile(`${tmp}/src/a.txt`, "a\n");
-    const env = isolatedEnv(tmp);
-    const run = (args: string[]) => ocisync(args, { cwd: tmp, env });
+    const run = await cliWithSource(tmp);
     const refused: string[][] = [
       ["push", `${registry.host}/p:v9@${OTHER}`, "src:/app"],
       ["push", `${registry.host}/p@${OTHER}`, "src:/app"],
@@ -193,13 +198,8 @@ Deno.test("destination digest: the library's pushFolder and copy refuse another 
 
 Deno.test("destination without a tag: REPO means REPO:latest, as skopeo writes it and pull reads it", async () => {
   await withRegistry({}, async (registry, tmp) => {
-    await Deno.mkdir(`${tmp}/src`);
-    await Deno.writeTextFile(`${tmp}/src/a.txt`, "a\n");
-    const env = isolatedEnv(tmp);
-    const run = (args: string[]) => ocisync(args, { cwd: tmp, env });
-    const source = `${registry.host}/app:v1`;
-    assert.equal((await run(["push", source, "src:/app", "-q"])).code, 0);
-    const digest = await skopeoDigest(`docker://${source}`);
+    const run = await cliWithSource(tmp);
+    const { source, digest } = await pushedSource(registry, run);
 
     // Each form of the result names the tag written.
     const text = await run(["copy", source, `${registry.host}/nr`]);
@@ -247,10 +247,7 @@ Deno.test("destination without a tag: REPO means REPO:latest, as skopeo writes i
 
 Deno.test("--platform all: copy takes it as push does, the whole index, and refuses it mixed", async () => {
   await withRegistry({}, async (registry, tmp) => {
-    await Deno.mkdir(`${tmp}/src`);
-    await Deno.writeTextFile(`${tmp}/src/a.txt`, "a\n");
-    const env = isolatedEnv(tmp);
-    const run = (args: string[]) => ocisync(args, { cwd: tmp, env });
+    const run = await cliWithSource(tmp);
     const source = `${registry.host}/idx:v1`;
     const pushed = await run(["push", source, "src:/app", "--platform", "linux/amd64,linux/arm64"]);
     assert.equal(pushed.code, 0, shown(pushed));
@@ -295,10 +292,7 @@ Deno.test("--platform all: copy takes it as push does, the whole index, and refu
 Deno.test("docker-archive:FILE:NAME reads NAME:latest, as skopeo does: a name the archive lacks is not found", async () => {
   const tmp = await Deno.makeTempDir();
   try {
-    await Deno.mkdir(`${tmp}/src`);
-    await Deno.writeTextFile(`${tmp}/src/a.txt`, "a\n");
-    const env = isolatedEnv(tmp);
-    const run = (args: string[]) => ocisync(args, { cwd: tmp, env });
+    const run = await cliWithSource(tmp);
     assert.equal((await run(["push", `oci:${tmp}/lay:v1`, "src:/app"])).code, 0);
     // The archive is skopeo's, holding one image: docker.io/library/app:v1.
     await runOk("skopeo", ["copy", `oci:${tmp}/lay:v1`, `docker-archive:${tmp}/d.tar:app:v1`]);
