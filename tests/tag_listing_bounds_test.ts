@@ -113,6 +113,20 @@ function hostileRegistry() {
   return { host, requests, sent, server };
 }
 
+/** Runs `fn` with a {@linkcode hostileRegistry} and a scratch folder, and removes both after. */
+async function withHostileRegistry(
+  fn: (registry: ReturnType<typeof hostileRegistry>, tmp: string) => Promise<void>,
+): Promise<void> {
+  const registry = hostileRegistry();
+  const tmp = await Deno.makeTempDir();
+  try {
+    await fn(registry, tmp);
+  } finally {
+    await registry.server.shutdown();
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
 Deno.test("tags: a Link back to a page already read, endless pages, or too many tags: exit 5", async () => {
   const { host, requests, server } = hostileRegistry();
   try {
@@ -133,9 +147,7 @@ Deno.test("tags: a Link back to a page already read, endless pages, or too many 
 });
 
 Deno.test("copy --all-tags from a registry whose pages loop: exit 5, nothing written", async () => {
-  const { host, requests, server } = hostileRegistry();
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withHostileRegistry(async ({ host, requests }, tmp) => {
     const copy = expectExit(
       await ocisync(["copy", "--all-tags", `${host}/loop/x`, `oci:${tmp}/out`]),
       ExitCode.Integrity,
@@ -143,10 +155,7 @@ Deno.test("copy --all-tags from a registry whose pages loop: exit 5, nothing wri
     assert.match(copy.stderr, /the registry's next page is one it has sent/);
     assert.equal(requests.get("loop"), 2);
     assert.deepEqual(await Array.fromAsync(Deno.readDir(tmp)), []);
-  } finally {
-    await server.shutdown();
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 /** Asserts that no line of `text` is longer than `max` characters. */
@@ -156,9 +165,7 @@ function assertShortLines(text: string, max = 1000): void {
 }
 
 Deno.test("tags, copy --all-tags: a listed name that is no tag: exit 5, quoted cut short, page 1 only", async () => {
-  const { host, requests, server } = hostileRegistry();
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withHostileRegistry(async ({ host, requests }, tmp) => {
     const tags = expectExit(await ocisync(["tags", `${host}/badtag/x`]), ExitCode.Integrity);
     assert.match(
       tags.stderr,
@@ -177,16 +184,11 @@ Deno.test("tags, copy --all-tags: a listed name that is no tag: exit 5, quoted c
     assert.match(copy.stderr, /the registry lists "v\d+\\x1b\[31mz+…", which is no tag/);
     assertShortLines(copy.stderr);
     assert.deepEqual(await Array.fromAsync(Deno.readDir(tmp)), []);
-  } finally {
-    await server.shutdown();
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 Deno.test("sync --semver: a listed name that is no tag is refused (exit 5), never sent back as last=", async () => {
-  const { host, requests, server } = hostileRegistry();
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withHostileRegistry(async ({ host, requests }, tmp) => {
     const sync = expectExit(
       await ocisync(["sync", "--once", "--semver", ">=1", `${host}/badtag/x`, "-o", `${tmp}/live`]),
       ExitCode.Integrity,
@@ -195,16 +197,11 @@ Deno.test("sync --semver: a listed name that is no tag is refused (exit 5), neve
     assertShortLines(sync.stderr);
     assert.ok(sync.stderr.length < 4000, `${sync.stderr.length} characters on stderr`);
     assert.equal(requests.get("badtag"), 1);
-  } finally {
-    await server.shutdown();
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 Deno.test("pull of a missing tag: the hint quotes no name that is no tag", async () => {
-  const { host, requests, server } = hostileRegistry();
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withHostileRegistry(async ({ host, requests }, tmp) => {
     const pull = expectExit(
       await ocisync(["pull", `${host}/hint/x:nope`, "-o", `${tmp}/out`]),
       ExitCode.NotFound,
@@ -213,10 +210,7 @@ Deno.test("pull of a missing tag: the hint quotes no name that is no tag", async
     assert.match(pull.stderr, /^hint: check the tag; list them with `ocisync tags .*hint\/x`$/m);
     assert.doesNotMatch(pull.stderr, /zzzz/);
     assertShortLines(pull.stderr);
-  } finally {
-    await server.shutdown();
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 Deno.test("tags: pages of valid tags are read up to a byte budget: exit 5, no page past it", async () => {
@@ -239,9 +233,7 @@ Deno.test("tags: pages of valid tags are read up to a byte budget: exit 5, no pa
 });
 
 Deno.test("sync --semver: pages of more tags than asked for count as tags, not pages", async () => {
-  const { host, requests, server } = hostileRegistry();
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withHostileRegistry(async ({ host, requests }, tmp) => {
     const sync = expectExit(
       await ocisync([
         "sync",
@@ -256,10 +248,7 @@ Deno.test("sync --semver: pages of more tags than asked for count as tags, not p
     );
     assert.match(sync.stderr, /has more than 100000 tags: too many to pick from/);
     assert.equal(requests.get("crowded"), 1, "no page past the one that held too many");
-  } finally {
-    await server.shutdown();
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 /** A referrers page of `count` made-up manifests of `artifactType`, linking to `next` when given. */
