@@ -204,13 +204,13 @@ export const MAX_NAMED_FILE_BYTES = 4 * 1024 * 1024;
  * The bytes of a file the user named (a config, a recipe, a key, a credentials or CA file), read
  * through links as any path the user gives, and bounded: a regular file, or a pipe (a key
  * passed as `<(vault read …)`), looked at before it is opened, never a device (`/dev/zero`
- * never ends) nor a folder; and at most {@linkcode MAX_NAMED_FILE_BYTES}, counted as it is read,
- * so that a pipe or a file that grows is bounded too. A pipe nobody writes to is waited on, as
- * any program reading it would.
+ * never ends) nor a folder; and at most {@linkcode MAX_NAMED_FILE_BYTES}: a file by its size,
+ * unread, and refused if it grows while it is read; a pipe counted as it is read. A pipe nobody
+ * writes to is waited on, as any program reading it would.
  *
  * @param what what the file is, for the message: `"the sync config"`.
- * @throws {OcisyncError} when it is a device or a folder, or holds more than the limit: an
- * unreadable file, exit 1 at the command line.
+ * @throws {OcisyncError} when it is a device or a folder, holds more than the limit, or grew:
+ * an unreadable file, exit 1 at the command line.
  * @throws what `Deno.open` throws (`NotFound`, `PermissionDenied`), as it is, for the caller to
  * word.
  * @example
@@ -229,16 +229,24 @@ export async function readNamedFile(path: string, what: string): Promise<Uint8Ar
       { hint: "name a regular file, or a pipe" },
     );
   };
-  const { file: opened } = await openLookedAt(path, look);
+  const { file: opened, info } = await openLookedAt(path, look);
   using file = opened;
-  const bytes = await readUpTo(file, MAX_NAMED_FILE_BYTES + 1);
-  if (bytes.byteLength > MAX_NAMED_FILE_BYTES) {
-    throw new OcisyncError(
+  const tooLarge = () =>
+    new OcisyncError(
       `cannot read ${what} ${path}: it holds more than ${MAX_NAMED_FILE_BYTES} bytes, the most ` +
         "such a file is read to",
     );
-  }
-  return bytes;
+  // A regular file is refused by its size, unread, and read to its size (a key or a config
+  // takes a few KB, not the bound); a pipe's size is unknown until it ends.
+  if (info.isFile && info.size > MAX_NAMED_FILE_BYTES) throw tooLarge();
+  const expected = info.isFile ? info.size : MAX_NAMED_FILE_BYTES;
+  // One byte more, to tell a file that grew, or a pipe past the bound, without reading on.
+  const bytes = await readUpTo(file, expected + 1);
+  if (bytes.byteLength <= expected) return bytes;
+  if (!info.isFile) throw tooLarge();
+  throw new OcisyncError(`cannot read ${what} ${path}: it grew while it was read`, {
+    hint: "read it again once it is written",
+  });
 }
 
 /**
