@@ -453,3 +453,59 @@ Deno.test("forged lines: inspect --config and --raw show escapes written out on 
     );
   });
 });
+
+Deno.test("forged lines: JSON lines stay one line each for a reader that splits at U+2028, NEL or VT", async () => {
+  await withTempDir("ocisync-forged-", async (tmp) => {
+    const layout = new HandLayout(`${tmp}/layout`);
+    // JSON lets these stand raw inside a string; Python's splitlines() ends a line at the first
+    // four, a terminal obeys the C1 CSI, and a bidi override reorders what follows.
+    const title = "notes\u2028ocisync: pulled\u2029\x85x\x7f\x9b1m\u202e.txt";
+    const empty = layout.blob(json({}), "application/vnd.oci.empty.v1+json");
+    const file = layout.blob(new TextEncoder().encode("hello"), "text/plain", {
+      annotations: { "org.opencontainers.image.title": title },
+    });
+    const ref = layout.tag(
+      "v1",
+      layout.manifest({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        artifactType: "application/x-test",
+        config: empty,
+        layers: [file],
+      }),
+    );
+    const synced = await ocisync(["sync", ref, "--once", "--events", "--log-format", "json"]);
+    assert.equal(synced.code, 0, shown(synced));
+    const pulled = await ocisync(["pull", ref, "-o", `${tmp}/out`, "--json"]);
+    assert.equal(pulled.code, 0, shown(pulled));
+
+    // A second reader of JSON lines: Python's, which splits where a line-based consumer does.
+    const reader = `
+import json, sys
+events = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8").read().splitlines() if line]
+logs = [json.loads(line) for line in open(sys.argv[2], encoding="utf-8").read().splitlines() if line]
+document = open(sys.argv[3], encoding="utf-8").read()
+assert len(document.splitlines()) == document.count("\\n"), "a line break inside the --json document"
+print(json.dumps([[e.get("action"), e.get("path")] for e in events] + [len(logs)] + [json.loads(document)["files"]]))
+`;
+    for (
+      const [name, text] of [["events", synced.stdout], ["log", synced.stderr], [
+        "doc",
+        pulled.stdout,
+      ]]
+    ) {
+      await Deno.writeTextFile(`${tmp}/${name}`, text);
+    }
+    const read = await run("python3", ["-c", reader, `${tmp}/events`, `${tmp}/log`, `${tmp}/doc`]);
+    assert.equal(read.code, 0, shown(read));
+    const [put, synced_, logCount, files] = JSON.parse(read.stdout);
+    assert.deepEqual(put, ["put", title]);
+    assert.equal(synced_[0], "synced");
+    assert.ok(logCount >= 1, shown(synced));
+    assert.deepEqual(files, [title]);
+    const raw = /[\x7f-\x9f\u2028\u2029\u202e]/;
+    for (const text of [synced.stdout, synced.stderr, pulled.stdout]) {
+      assert.ok(!raw.test(text), JSON.stringify(text));
+    }
+  });
+});

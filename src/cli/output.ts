@@ -13,7 +13,8 @@
  * breaks are written out too ({@linkcode escapeRemote}), so that a name with a `\n` cannot forge
  * a line such as `ocisync: pulled …`. What another program said (an installer's stderr) comes as
  * the error's `quoted` lines, printed under the message behind `  | `.
- * A `--json` document is printed as `JSON.stringify` made it.
+ * A `--json` document is printed as `JSON.stringify` made it, but for the characters that JSON
+ * lets stand raw and that break a line or drive a terminal ({@linkcode stringifyJson}).
  *
  * @module
  */
@@ -25,6 +26,7 @@ import {
   registryDetails,
   RegistryError,
   registryError,
+  stringifyJson,
 } from "../errors/mod.ts";
 import type { HttpExchange } from "../remote/transport/logging.ts";
 import { redactHeader, redactUrl } from "../remote/transport/redact.ts";
@@ -83,7 +85,7 @@ export class Output {
   /** Prints a command's result in the active mode; all but `--json` with controls written out. */
   result(result: { human: string; json: unknown; quiet: string }): void {
     if (this.mode.json) {
-      writeAll(this.#streams.stdout, `${JSON.stringify(result.json, null, 2)}\n`);
+      writeAll(this.#streams.stdout, `${stringifyJson(result.json, 2)}\n`);
       return;
     }
     this.#print(this.#streams.stdout, this.mode.quiet ? result.quiet : result.human);
@@ -189,7 +191,7 @@ export class Output {
 
   /** Writes one JSON line of `fields` on stderr, after the time. */
   #logLine(fields: Record<string, unknown>): void {
-    this.#print(this.#streams.stderr, JSON.stringify({ time: new Date(), ...fields }));
+    this.#print(this.#streams.stderr, stringifyJson({ time: new Date(), ...fields }));
   }
 
   /** Writes text for people, and a newline, with its control characters written out. */

@@ -109,14 +109,15 @@ Deno.test("Output: --debug's stack traces keep each message on one line", () => 
   assert.ok(!lines.some((line) => line.startsWith("ocisync: pulled")), stderr());
 });
 
-Deno.test("Output: --json is printed as JSON.stringify makes it, byte for byte", () => {
+Deno.test("Output: --json is printed as JSON.stringify makes it, but for what breaks a line or drives a terminal", () => {
   const { out, stdout } = captured({ json: true, verbose: true });
-  out.result({
-    human: HOSTILE,
-    json: { title: "a\x1bb\x7f\x9b\n\u2028", n: 1 },
-    quiet: HOSTILE,
-  });
-  assert.equal(stdout(), '{\n  "title": "a\\u001bb\x7f\x9b\\n\u2028",\n  "n": 1\n}\n');
+  const json = { title: "a\x1bb\x7f\x9b\n\u2028\u202e", n: 1 };
+  out.result({ human: HOSTILE, json, quiet: HOSTILE });
+  assert.equal(
+    stdout(),
+    '{\n  "title": "a\\u001bb\\u007f\\u009b\\n\\u2028\\u202e",\n  "n": 1\n}\n',
+  );
+  assert.deepEqual(JSON.parse(stdout()), json);
 });
 
 Deno.test("Output: data is byte for byte into a pipe, and shown with its controls written out on a terminal", () => {

@@ -428,6 +428,27 @@ export function registryDetails(error: RegistryErrorDetails): RegistryErrorDetai
 }
 
 /**
+ * `JSON.stringify`'s text of `value`, with the characters that JSON lets stand raw in a string but
+ * that break a line or drive a terminal written as `\u` escapes: DEL and the C1 controls (U+0085
+ * ends a line for many readers), U+2028 and U+2029 (line and paragraph separators to Python's
+ * `splitlines()` and to JavaScript before ES2019), and the bidirectional overrides and isolates.
+ * The text parses back to the same value; a `--json` document, a log line or an event line that
+ * quotes a registry's words stays one line, and valid JSON after a terminal's escaping.
+ *
+ * @example
+ * ```ts
+ * import { stringifyJson } from "./mod.ts";
+ * stringifyJson({ tag: "v1\u2028ocisync: pulled" }); // '{"tag":"v1\\u2028ocisync: pulled"}'
+ * ```
+ */
+export function stringifyJson(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(
+    /[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/**
  * Text from outside ocisync (a registry, an image, a signature) as part of one line of a
  * message: every control character, line breaks and tabs included, and the bidirectional
  * overrides and isolates written out ({@linkcode escapeControl}), so that it can neither forge

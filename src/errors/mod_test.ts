@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cutText, QUOTE_LIMIT, quoteRemote } from "./mod.ts";
+import { cutText, QUOTE_LIMIT, quoteRemote, stringifyJson } from "./mod.ts";
 
 Deno.test("cutText: cuts by code point, an ellipsis marking the cut", () => {
   assert.equal(cutText("x".repeat(QUOTE_LIMIT)), "x".repeat(QUOTE_LIMIT));
@@ -16,4 +16,15 @@ Deno.test("cutText: cuts by code point, an ellipsis marking the cut", () => {
 Deno.test("quoteRemote: folds onto one line, then cuts", () => {
   assert.equal(quoteRemote("v1\r\nocisync: pulled\x1b[2K"), "v1 ocisync: pulled\\x1b[2K");
   assert.equal(quoteRemote(`${"\n".repeat(500)}${"y".repeat(300)}`, 5), "yyyy…");
+});
+
+Deno.test("stringifyJson: every code unit parses back, and none that breaks a line stands raw", () => {
+  const every = Array.from({ length: 0x10000 }, (_, code) => String.fromCharCode(code)).join("");
+  const text = stringifyJson({ every }, 2);
+  assert.deepEqual(JSON.parse(text), { every });
+  assert.doesNotMatch(
+    text.replaceAll("\n  ", "").replace(/\n}$/, "}"),
+    // deno-lint-ignore no-control-regex -- the characters are what must not stand raw
+    /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/,
+  );
 });

@@ -27,6 +27,7 @@ import {
   IntegrityError,
   NetworkError,
   OcisyncError,
+  stringifyJson,
   UnsafeContentError,
   UsageError,
 } from "../errors/mod.ts";
@@ -338,7 +339,7 @@ async function* eventLines(
   encoding: EventsEncoding,
 ): AsyncGenerator<Uint8Array> {
   const encoder = new TextEncoder();
-  const line = (event: Record<string, unknown>) => encoder.encode(`${JSON.stringify(event)}\n`);
+  const line = (event: Record<string, unknown>) => encoder.encode(`${stringifyJson(event)}\n`);
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   const tag = change.tag === undefined ? {} : { tag: change.tag };
   for (const [index, layer] of change.manifest.layers.entries()) {
@@ -958,7 +959,7 @@ export function webhookOutput(url: URL, options: WebhookOutputOptions = {}): Syn
           method: "POST",
           url,
           headers: { "content-type": "application/json" },
-          body: new TextEncoder().encode(JSON.stringify(summary)),
+          body: new TextEncoder().encode(stringifyJson(summary)),
           // A stop ends the wait for the answer, or before a retry: the tick is not recorded,
           // so the next run delivers the change again.
           signal: change.signal,

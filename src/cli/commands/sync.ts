@@ -12,7 +12,13 @@ import { registryOptions } from "../registry_flags.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { parseSize } from "../../units/mod.ts";
 import { parseMaxEntries } from "./pull.ts";
-import { escapeRemote, NotFoundError, OcisyncError, UsageError } from "../../errors/mod.ts";
+import {
+  escapeRemote,
+  NotFoundError,
+  OcisyncError,
+  stringifyJson,
+  UsageError,
+} from "../../errors/mod.ts";
 import { exitCodeOf, STOP_SIGNALS } from "../exit.ts";
 import { formatReference, redactCredentials, registryOf } from "../../ref/mod.ts";
 import { Session, type SessionOptions } from "../../target/mod.ts";
@@ -125,7 +131,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<number | unde
   }
   // A tick's line is made only in the format asked for: an idle loop writes one every tick.
   const log = (fields: () => Record<string, unknown>, text: () => string) =>
-    out.info(logFormat === "json" ? JSON.stringify({ time: new Date(), ...fields() }) : text());
+    out.info(logFormat === "json" ? stringifyJson({ time: new Date(), ...fields() }) : text());
   const address = options.http === undefined
     ? undefined
     : parseListenAddress(options.http as string);
