@@ -10,6 +10,7 @@ import { isolatedEnv } from "./helpers/servers.ts";
 import { startProxy } from "./helpers/fault_proxy.ts";
 import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
 import { writeTree } from "./helpers/tree.ts";
+import { groupMembers } from "./helpers/processes.ts";
 import { pushArtifact } from "../src/push/mod.ts";
 import { parseReference, parseRegistryReference } from "../src/ref/mod.ts";
 import { RegistryTarget } from "../src/remote/registry.ts";
@@ -704,6 +705,61 @@ Deno.test("--exec: the hook's environment; a failing or stopped hook keeps the s
     const v2 = await manifestDigest(registry, "team/app", "live");
     assert.equal(await stateDigest(state, ref), v2);
     assert.equal(await Deno.readTextFile(`${dir}/current/a.yaml`), "a: 2\n");
+  });
+});
+
+Deno.test("--exec: a sync SIGKILLed mid-hook; the next one ends that hook before it runs it again", async () => {
+  await withRegistry({}, async (registry, tmp) => {
+    await pushFiles(registry.host, "team/app", "live", { "a.yaml": "a: 1\n" }, `${tmp}/w`);
+    const ref = `${registry.host}/team/app:live`;
+    const log = `${tmp}/hook.log`;
+    const hook = `echo "start $$" >> ${log}; sleep 3; echo "end $$" >> ${log}`;
+    const args = [ref, "--once", "-o", `${tmp}/out`, "--state", `${tmp}/state.json`];
+    args.push("--exec", hook);
+    const started = async () => {
+      const lines = (await Deno.readTextFile(log).catch(() => "")).split("\n");
+      return lines.flatMap((line) => /^start (\d+)$/.exec(line)?.[1] ?? []).map(Number);
+    };
+    // Killed as the OOM killer kills: the hook, in a group of its own, runs on.
+    const killed = new SyncProcess(args);
+    const left = await killed.waitFor(async () => (await started())[0], "a hook");
+    killed.child.kill("SIGKILL");
+    // Not `finish`: its stderr stays open in the hook until the hook ends.
+    await killed.child.status;
+    assert.ok((await groupMembers(left)).length > 0, "the hook outlived its sync");
+
+    const next = await ocisync(["sync", ...args]);
+    assert.equal(next.code, 0, next.stderr);
+    const [, again] = await started();
+    assert.ok(again !== undefined && again !== left, "the next sync ran the hook again");
+    // The first hook never ended on its own: it was ended before the second began, which then
+    // ran to its end, once.
+    assert.deepEqual((await Deno.readTextFile(log)).split("\n"), [
+      `start ${left}`,
+      `start ${again}`,
+      `end ${again}`,
+      "",
+    ]);
+    assert.deepEqual(await groupMembers(left), []);
+    assert.match(
+      next.stderr,
+      new RegExp(
+        `^ocisync: warning: ended hook process group ${left}, left running by an earlier sync ` +
+          `that was killed while the hook ran \\(recorded in \\S+/state\\.json\\.hook-[0-9a-f]{16}\\)$`,
+        "m",
+      ),
+    );
+    assert.equal(
+      await stateDigest(`${tmp}/state.json`, ref),
+      await manifestDigest(
+        registry,
+        "team/app",
+        "live",
+      ),
+    );
+    const records = [...Deno.readDirSync(tmp)].filter((entry) => entry.name.includes(".hook-"));
+    assert.deepEqual(records, [], "no record is left once the hook has ended");
+    await killed.finish();
   });
 });
 

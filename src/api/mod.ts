@@ -892,7 +892,7 @@ async function* watchLoopNow(
   await using _locks = await lockSyncPaths({
     outputs: [directory],
     states: options.state === undefined ? [] : [options.state],
-  });
+  }, { log: options.warn });
   const state = options.state === undefined ? undefined : await SyncState.open(options.state);
   await using session = openSession(options, registryOf(ref));
   yield* syncLoop({

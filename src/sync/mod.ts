@@ -68,6 +68,7 @@ import { SignatureError } from "../trust/errors.ts";
 import { openVerifier, type VerifierFiles } from "../trust/verifier.ts";
 import { sleepUnlessStopped, type SyncTick } from "./http.ts";
 import { checkPolicyReference, pickTag, type TagPolicy } from "./policy.ts";
+import { endLeftHooks } from "./hook_group.ts";
 import {
   layerPaths,
   outputLockPath,
@@ -378,6 +379,19 @@ export interface SyncLocks extends AsyncDisposable {
    * @throws {OcisyncError} when a lock file or its folder cannot be made again.
    */
   ensureHeld(): Promise<void>;
+  /**
+   * The lock file held for the output folder or state file `path`, given as it was to
+   * {@linkcode lockSyncPaths} (a relative path from the current folder); undefined when none
+   * is. A hook records its process group beside it (`ExecOutputOptions.recordBeside`).
+   *
+   * @example
+   * ```ts
+   * import { lockSyncPaths } from "./mod.ts";
+   * await using locks = await lockSyncPaths({ states: ["state.json"] });
+   * locks.lockOf("state.json"); // "/…/state.json.lock"
+   * ```
+   */
+  lockOf(path: string): string | undefined;
   /** Releases every lock; calling it again does nothing. */
   release(): Promise<void>;
 }
@@ -422,13 +436,16 @@ interface HeldLock {
  * at once; one from another host once it has not been refreshed for five minutes. Folders and
  * the state file's folder are created if missing. Once a lock is held, what killed processes left
  * is removed: the staging trees of pulls in a folder (`removeDeadPulls` of `./outputs.ts`), the
- * temporary files of writes beside a state file ({@linkcode removeStateLeftovers}).
+ * temporary files of writes beside a state file ({@linkcode removeStateLeftovers}); and the hooks
+ * they left running, recorded beside a lock (`ExecOutputOptions.recordBeside`), are ended as a
+ * stop ends a hook, told to `options.log` (`endLeftHooks` of `./hook_group.ts`).
  *
  * @throws {UsageError} when another process holds one of the locks; the message names the folder
  * or file, and the holder's pid, host and start time. The locks already taken are released.
  * @throws {OcisyncError} when a lock file cannot be created.
  * @throws {UsageError} as root, when another user could lead a folder or state file elsewhere
  * (`refuseExposedOutput`, `refuseExposedState`): checked before anything is made.
+ * @throws {OcisyncError} when a hook left running still runs after `SIGKILL`.
  * @example
  * ```ts
  * import { directoryOutput, lockSyncPaths, SyncState, syncLoop } from "./mod.ts";
@@ -450,8 +467,11 @@ interface HeldLock {
  */
 export async function lockSyncPaths(
   paths: { outputs?: string[]; states?: string[] },
+  options: { log?: (line: string) => void } = {},
 ): Promise<SyncLocks> {
   const held: HeldLock[] = [];
+  /** The lock of each folder and state file, by its absolute path as given. */
+  const locks = new Map<string, string>();
   // Folders made for a lock: removed again if they are still empty when the locks go, so that
   // a sync that failed at once leaves no trace.
   const made: string[] = [];
@@ -468,14 +488,18 @@ export async function lockSyncPaths(
       made.push(...await makeFolder(dir, what));
       const lock = await ownOrRefuse(outputLockPath(dir), what, "folder");
       held.push({ lock, what, kind: "folder", refuse: () => refuseExposedOutput(dir) });
+      locks.set(dir, lock.path);
       // Under the lock, no pull of another process's is under way there: all are dead.
       await removeDeadPulls(dir);
+      await endLeftHooks(lock.path, options);
     }
     const states = new Map<string, string>();
     for (const path of paths.states ?? []) {
       const file = resolve(path);
       made.push(...await makeFolder(dirname(file), `the folder of the state file ${file}`));
-      states.set(await realFile(file), path);
+      const real = await realFile(file);
+      states.set(real, path);
+      locks.set(file, stateLockPath(real));
     }
     for (const [file, given] of states) {
       const what = `the state file ${file}`;
@@ -483,6 +507,7 @@ export async function lockSyncPaths(
       held.push({ lock, what, kind: "state file", refuse: () => refuseExposedState(given) });
       // Under the lock, no other process writes the state: its temporary files are dead.
       await removeStateLeftovers(file);
+      await endLeftHooks(lock.path, options);
     }
   } catch (error) {
     await release();
@@ -507,6 +532,7 @@ export async function lockSyncPaths(
   return {
     paths: held.map(({ lock }) => lock.path),
     ensureHeld,
+    lockOf: (path) => locks.get(resolve(path)),
     release,
     [Symbol.asyncDispose]: release,
   };

@@ -50,6 +50,12 @@ import { replaceUrls } from "../remote/transport/redact.ts";
 import { abortable } from "../remote/transport/fetch.ts";
 import { readBounded } from "../streams/mod.ts";
 import type { SyncStateEntry } from "./state.ts";
+import {
+  DEFAULT_KILL_AFTER_MS,
+  type HookRecord,
+  recordHookGroup,
+  stopProcessGroup,
+} from "./hook_group.ts";
 
 /**
  * A new digest of a reference, as the outputs receive it.
@@ -809,6 +815,14 @@ export interface ExecOutputOptions
    */
   killAfter?: number;
   /**
+   * A lock file this process holds (`SyncLocks.lockOf` of `mod.ts`): while the hook runs, its
+   * process group is recorded beside it (`recordHookGroup` of `./hook_group.ts`, Linux only),
+   * so that the next holder of that lock, should this process be killed, ends the hook left
+   * running before it runs the hook again (`lockSyncPaths` does, at start-up). Without it,
+   * nothing is recorded.
+   */
+  recordBeside?: string;
+  /**
    * Milliseconds a hook may run: then its process group is stopped as on a stop of the loop,
    * and the tick fails. None by default: a hook that never ends holds its target's loop.
    */
@@ -824,7 +838,10 @@ export interface ExecOutputOptions
  * the tick; when the loop is stopped, the hook's process group gets `SIGTERM`, and `SIGKILL`
  * if it has not ended {@linkcode ExecOutputOptions.killAfter} later: a hook that ignores
  * `SIGTERM` would otherwise keep the sync from stopping. A hook so stopped (or past its
- * timeout) fails the tick whatever its exit code, 0 included: it was cut short.
+ * timeout) fails the tick whatever its exit code, 0 included: it was cut short. A sync that is
+ * killed cannot stop its hook: with {@linkcode ExecOutputOptions.recordBeside}, the next one ends
+ * it before it runs the hook again. The command starts only once its group is recorded; one
+ * whose group cannot be recorded is not run, and the tick fails.
  *
  * @example
  * ```ts
@@ -844,31 +861,28 @@ export function execOutput(command: string, options: ExecOutputOptions = {}): Sy
       let child: Deno.ChildProcess;
       try {
         child = new Deno.Command("sh", {
-          // A line of its own, so that the command is parsed exactly as written.
-          args: ["-c", `exec >&2\n${command}`],
+          // The command waits for a line on stdin, sent once its group is recorded: no hook runs
+          // that a later sync could not find. Should this process die first, the pipe closes and
+          // the command never runs. Then stdin is /dev/null, and stdout goes to stderr. The
+          // command is on a line of its own, so that it is parsed exactly as written.
+          args: ["-c", `read -r _ || exit\nexec </dev/null >&2\n${command}`],
           env: {
             OCISYNC_REF: change.reference,
             OCISYNC_DIGEST: change.digest,
             OCISYNC_TAG: change.tag ?? "",
             OCISYNC_DIR: folder,
           },
-          stdin: "null",
+          stdin: "piped",
           // A process group of its own, so that a stop ends the hook's children too.
           detached: true,
         }).spawn();
       } catch (error) {
         throw new OcisyncError(`cannot run the hook with sh: ${(error as Error).message}`);
       }
-      const signalGroup = (signal: Deno.Signal) => {
-        try {
-          Deno.kill(-child.pid, signal);
-        } catch { /* the hook has ended */ }
-      };
-      let kill: ReturnType<typeof setTimeout> | undefined;
+      // Set once the hook's group is told to stop: it cancels the SIGKILL that follows.
+      let cancelKill: (() => void) | undefined;
       const stop = () => {
-        if (kill !== undefined) return;
-        signalGroup("SIGTERM");
-        kill = setTimeout(() => signalGroup("SIGKILL"), options.killAfter ?? 10_000);
+        cancelKill ??= stopProcessGroup(child.pid, options.killAfter ?? DEFAULT_KILL_AFTER_MS);
       };
       let timedOut = false;
       const limit = options.timeout === undefined ? undefined : setTimeout(() => {
@@ -877,20 +891,36 @@ export function execOutput(command: string, options: ExecOutputOptions = {}): Sy
       }, options.timeout);
       change.signal.addEventListener("abort", stop, { once: true });
       let status: Deno.CommandStatus;
+      let record: HookRecord | undefined;
+      let unrecorded: unknown;
       try {
+        try {
+          if (options.recordBeside !== undefined) {
+            record = await recordHookGroup(options.recordBeside, child.pid);
+          }
+        } catch (error) {
+          unrecorded = error;
+        }
+        await startCommand(child, unrecorded === undefined);
         status = await child.status;
       } finally {
         change.signal.removeEventListener("abort", stop);
-        clearTimeout(kill);
+        cancelKill?.();
         clearTimeout(limit);
+        await record?.remove();
+      }
+      if (unrecorded !== undefined) {
+        throw new OcisyncError(`${(unrecorded as Error).message}: the hook was not run`, {
+          hint: "the state stays at the last good digest: the next tick runs the hook again",
+        });
       }
       // A hook this output signalled was cut short, whatever its exit: a trap that exits 0 on
       // SIGTERM did not do its work, and the change must be delivered again.
-      if (kill !== undefined || !status.success) {
+      if (cancelKill !== undefined || !status.success) {
         const ended = status.signal ? `was stopped by ${status.signal}` : `exited ${status.code}`;
         const how = timedOut
           ? `ran past its timeout of ${options.timeout! / 1000}s and ${ended}`
-          : kill !== undefined
+          : cancelKill !== undefined
           ? `was stopped, as the sync was, and ${ended}`
           : ended;
         // Not the command itself, which may hold a token: the message goes to logs and /healthz.
@@ -900,6 +930,18 @@ export function execOutput(command: string, options: ExecOutputOptions = {}): Sy
       }
     },
   };
+}
+
+/**
+ * Sends the line that a hook's shell waits for before it runs the command, or, with `run` false,
+ * only closes the pipe: the shell then exits and the command never runs.
+ */
+async function startCommand(child: Deno.ChildProcess, run: boolean): Promise<void> {
+  const writer = child.stdin.getWriter();
+  try {
+    if (run) await writer.write(new Uint8Array([0x0a]));
+    await writer.close();
+  } catch { /* the hook was stopped meanwhile */ }
 }
 
 /**

@@ -30,6 +30,7 @@ import {
   parseListenAddress,
   parseSyncConfig,
   serveSyncHttp,
+  type SyncLocks,
   syncLoop,
   SyncMetrics,
   type SyncOutput,
@@ -137,10 +138,11 @@ export async function sync(args: ParsedArgs, out: Output): Promise<number | unde
     : parseListenAddress(options.http as string);
   const registry = await registryOptions(options, out, credentialRegistry(targets, options));
   // Owned until this function returns, from before the states are read and before any tick.
+  // Which also ends the hooks that a sync killed before left running.
   await using owned = await lockSyncPaths({
     outputs: targets.flatMap((t) => t.output ?? []),
     states: targets.flatMap((t) => t.state ?? []),
-  });
+  }, { log: (line) => out.warn(line) });
   const states = await openStates(targets, out);
   // Keys and trusted roots are read once, before the first tick: a bad one stops start-up.
   for (const { verify } of targets) {
@@ -204,7 +206,13 @@ export async function sync(args: ParsedArgs, out: Output): Promise<number | unde
         verifier: verifiers[i],
         // The verifier's own: its files are read once.
         verifierPolicy: verifiers[i]?.policy,
-        outputs: outputsOf(target, { maxExtractSize, maxEventsSize, maxEntries, registry }),
+        outputs: outputsOf(target, {
+          maxExtractSize,
+          maxEventsSize,
+          maxEntries,
+          registry,
+          locks: owned,
+        }),
         interval: target.interval,
         jitter: target.jitter,
         state: target.state === undefined ? undefined : states.get(resolve(target.state)),
@@ -320,6 +328,7 @@ function outputsOf(
     maxEventsSize: number;
     maxEntries: number;
     registry: SessionOptions;
+    locks: Pick<SyncLocks, "lockOf">;
   },
 ): SyncOutput[] {
   const outputs: SyncOutput[] = [];
@@ -338,12 +347,16 @@ function outputsOf(
   }
   if (target.exec !== undefined) {
     const { layerMediaTypes, layerOperation } = target;
+    // Beside the state file's lock, else the folder's; without either, this process holds no
+    // lock that would keep the record its own, and none is kept.
+    const place = target.state ?? target.output;
     outputs.push(
       execOutput(target.exec, {
         directory: target.output,
         layerMediaTypes,
         layerOperation,
         timeout: target.execTimeout,
+        recordBeside: place === undefined ? undefined : context.locks.lockOf(place),
       }),
     );
   }
