@@ -265,7 +265,7 @@ Deno.test("index.json over 4 MiB, or with a digest that is a path or not hex: ex
       ExitCode.Integrity,
       /invalid manifest: manifests\[0\] has an invalid digest "sha256:\.\.\/\.\.\/\.\.\/outside"/,
     );
-    assert.deepEqual(await blobFiles(`${tmp}/dst`), []);
+    assert.ok(!(await exists(`${tmp}/dst`)), "the new layout is taken back");
   });
 });
 
@@ -285,9 +285,8 @@ Deno.test("copy: 40 nested indexes, each listing the next twice, stop at depth 8
       /is nested 9 indexes deep, under sha256:[0-9a-f]{64}; ocisync copies at most 8/,
     );
     assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
-    const index = JSON.parse(await Deno.readTextFile(`${tmp}/dst/index.json`));
-    assert.deepEqual(index.manifests, [], "no index.json entry, tagged or not");
-    assert.deepEqual(await blobFiles(`${tmp}/dst`), [], "no blob");
+    // No index.json entry, tagged or not, and no blob: the new layout is taken back.
+    assert.ok(!(await exists(`${tmp}/dst`)), "nothing left");
   });
 });
 

@@ -206,11 +206,9 @@ Deno.test("cli: copy of two platforms with one signed exits 8 and writes nothing
       ]);
     const refused = expectExit(await copy(`${dir}-one`), VERIFICATION);
     assert.match(refused.stderr, new RegExp(arm64.digest));
-    // The destination layout is opened before the source is verified; nothing goes in it.
-    const index = JSON.parse(await Deno.readTextFile(`${dir}-one/index.json`));
-    assert.deepEqual(index.manifests, [], "no image written");
-    assert.deepEqual(await Array.fromAsync(Deno.readDir(`${dir}-one/blobs/sha256`)), []);
-    await Deno.remove(`${dir}-one`, { recursive: true });
+    // The destination layout is opened before the source is verified; nothing goes in it, and
+    // as the copy failed, the layout it made is taken back.
+    assert.ok(!(await exists(`${dir}-one`)), "nothing written");
 
     // Each platform signed: the reduced index of both is copied.
     await pushPythonSignature(layout, arm64.digest, keys.pkcs8, "example.com/flows");

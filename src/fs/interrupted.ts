@@ -15,8 +15,8 @@
  * @module
  */
 
-/** The marked paths, each with what says whether it is still this process's own, if anything. */
-const marked = new Map<string, (() => boolean) | undefined>();
+/** The marked paths, each with what removes it at a stop. */
+const marked = new Map<string, () => void>();
 
 /**
  * A signal can come while another thread (a worker unpacking a layer) still writes into a
@@ -40,7 +40,31 @@ const REMOVAL_ATTEMPTS = 5;
  * ```
  */
 export function markTemporary(path: string, isOwn?: () => boolean): void {
-  marked.set(path, isOwn);
+  markRemoval(path, () => {
+    if (isOwn && !isOwn()) return;
+    removeRetrying(path);
+  });
+}
+
+/**
+ * Marks `path`, which this process has made, to be removed by `remove` should the process be
+ * stopped, until {@linkcode unmarkTemporary} is called for it: for a path of which only some may
+ * go, as `remove` judges then (a new image layout, unless another writer has tagged into it).
+ * `remove` runs synchronously, as the last thing before the process exits; what it throws is
+ * ignored.
+ *
+ * @example
+ * ```ts
+ * import { markRemoval, unmarkTemporary } from "./interrupted.ts";
+ * const folder = await Deno.makeTempDir();
+ * markRemoval(folder, () => Deno.removeSync(folder)); // only while it is empty
+ * unmarkTemporary(folder);
+ * ```
+ */
+export function markRemoval(path: string, remove: () => void): void {
+  // Set anew, so that the newest marks come last in the map's order.
+  marked.delete(path);
+  marked.set(path, remove);
   noteFirstMark();
 }
 
@@ -112,7 +136,7 @@ export function onFirstMark(listener: (() => void) | undefined): void {
 }
 
 /**
- * Takes back {@linkcode markTemporary} for `path`.
+ * Takes back {@linkcode markTemporary} (or {@linkcode markRemoval}) for `path`.
  *
  * @example
  * ```ts
@@ -177,7 +201,9 @@ export function stopWhenSafe(stop: () => void): boolean {
 
 /**
  * Removes every marked file and folder, synchronously, as the last thing before the process
- * exits: no other task of the process runs meanwhile. What cannot be removed is left.
+ * exits: no other task of the process runs meanwhile. What cannot be removed is left. The newest
+ * go first: what was made inside an older one (a blob's temporary file in a new layout, the
+ * lock of its `index.json`) is gone before that one's removal judges what it holds.
  *
  * @example
  * ```ts
@@ -195,18 +221,26 @@ export function removeInterrupted(): void {
     } catch { /* it has ended */ }
   }
   groups.clear();
-  for (const [path, isOwn] of marked) {
-    if (isOwn && !isOwn()) continue;
-    for (let attempt = 1; attempt <= REMOVAL_ATTEMPTS; attempt++) {
-      try {
-        Deno.removeSync(path, { recursive: true });
-        break;
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) break;
-      }
+  for (const remove of [...marked.values()].reverse()) {
+    try {
+      remove();
+    } catch {
+      // Left: the process exits anyway.
     }
   }
   marked.clear();
+}
+
+/** Removes `path` with what it holds, trying again while a worker still writes into it. */
+function removeRetrying(path: string): void {
+  for (let attempt = 1; attempt <= REMOVAL_ATTEMPTS; attempt++) {
+    try {
+      Deno.removeSync(path, { recursive: true });
+      return;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+    }
+  }
 }
 
 /**

@@ -128,7 +128,7 @@ export async function checkBlobFolders(root: string): Promise<void> {
 }
 
 /** The digest algorithms whose blobs a layout may hold: the folders of `blobs/`. */
-const BLOB_ALGORITHMS = ["sha256", "sha512"];
+export const BLOB_ALGORITHMS: readonly string[] = ["sha256", "sha512"];
 
 /**
  * Checks that the text of an `oci-layout` file declares version 1.0.0. `file` names it in messages:

@@ -26,14 +26,19 @@
 import { verifyBytes, verifyingStream } from "../digest/verify.ts";
 import { NotFoundError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
-import type { BlobRangeFetcher, CallOptions, ReferrerLister, Target } from "../oci/target.ts";
+import type {
+  BlobRangeFetcher,
+  CallOptions,
+  Closer,
+  ReferrerLister,
+  Target,
+} from "../oci/target.ts";
 import { type Descriptor, parseManifestOrIndex } from "../oci/types.ts";
 import {
   blobPath,
   cancelOnError,
   checkBlobFolders,
   checkLayout,
-  initLayout,
   openBlob,
   openBlobFrom,
   readIndex,
@@ -47,6 +52,7 @@ import {
 } from "./format.ts";
 import { lstatOrUndefined } from "../fs/stat.ts";
 import { checkLayoutTag } from "../ref/mod.ts";
+import { type CreatedLayout, createLayout, releaseCreatedLayout } from "./created.ts";
 import type { GcResult } from "./gc.ts";
 
 export type { GcResult } from "./gc.ts";
@@ -54,11 +60,21 @@ export { REF_NAME_ANNOTATION } from "./format.ts";
 // Re-exported so that this module's documentation is complete on its own.
 export type { Digest } from "../digest/parse.ts";
 export type { Descriptor, Platform } from "../oci/types.ts";
-export type { BlobRangeFetcher, CallOptions, ReferrerLister, Target } from "../oci/target.ts";
+export type {
+  BlobRangeFetcher,
+  CallOptions,
+  Closer,
+  ReferrerLister,
+  Target,
+} from "../oci/target.ts";
 
 /** Options of {@linkcode LayoutTarget.open}. */
 export interface LayoutOpenOptions {
-  /** Create the directory, `oci-layout` and an empty `index.json` where missing. */
+  /**
+   * Create the directory, `oci-layout` and an empty `index.json` where missing. A directory
+   * created so is taken back by {@linkcode LayoutTarget.close} (or by a stop signal) when
+   * nothing was listed in it: see `./created.ts`.
+   */
   create?: boolean;
   /**
    * The layout holds only some of its images' blobs, by design: an archive's staging layout,
@@ -79,7 +95,7 @@ export interface LayoutOpenOptions {
  * const manifest = await layout.fetchManifest(descriptor);
  * ```
  */
-export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
+export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister, Closer {
   /** `oci:PATH`. */
   readonly name: string;
   /** The layout directory. */
@@ -87,11 +103,14 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
 
   /** See {@linkcode LayoutOpenOptions.partial}. */
   readonly #partial: boolean;
+  /** The directory, when `open` created it: until `close`, this run may take it back. */
+  #created: CreatedLayout | undefined;
 
-  private constructor(path: string, partial: boolean) {
+  private constructor(path: string, partial: boolean, created: CreatedLayout | undefined) {
     this.path = path;
     this.name = `oci:${path}`;
     this.#partial = partial;
+    this.#created = created;
   }
 
   /**
@@ -108,9 +127,35 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
    */
   static async open(path: string, options: LayoutOpenOptions = {}): Promise<LayoutTarget> {
     const root = path.replace(/(?<=.)\/+$/, "");
-    if (options.create) await initLayout(root);
-    await checkLayout(root);
-    return new LayoutTarget(root, options.partial ?? false);
+    const created = options.create ? await createLayout(root) : undefined;
+    try {
+      await checkLayout(root);
+    } catch (error) {
+      if (created) releaseCreatedLayout(created);
+      throw error;
+    }
+    return new LayoutTarget(root, options.partial ?? false, created);
+  }
+
+  /**
+   * Ends the use of the layout. One that {@linkcode LayoutTarget.open} created, and in which
+   * nothing is listed (a copy or push that failed, or had nothing to write), is removed, with
+   * the parent folders made for it, as an archive that nothing was pushed to is not written:
+   * a failed run leaves no empty layout behind. It stays when another writer has listed an
+   * image in it, or put anything else there (see `./created.ts`). Calling it again does nothing.
+   *
+   * @example
+   * ```ts
+   * import { LayoutTarget } from "./mod.ts";
+   * const layout = await LayoutTarget.open("./new-images", { create: true });
+   * await layout.close(); // nothing listed: ./new-images is gone
+   * ```
+   */
+  close(): Promise<void> {
+    const created = this.#created;
+    this.#created = undefined;
+    if (created) releaseCreatedLayout(created);
+    return Promise.resolve();
   }
 
   /**
@@ -269,7 +314,7 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister {
         await body.cancel();
         return false;
       }
-      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+      await makeBlobFolder(this.path, path.slice(0, path.lastIndexOf("/")));
       await checkBlobFolders(this.path);
       // A stop between chunks fails the write, which removes its temporary file.
       const verified = stoppable(body, signal).pipeThrough(verifyingStream(descriptor, "blob"));
@@ -501,6 +546,20 @@ export async function gcLayout(
 ): Promise<GcResult> {
   const gc = await import("./gc.ts");
   return await gc.gcLayout(path, options);
+}
+
+/**
+ * Makes `blobs/` and the blob folder `folder` of the layout `root` where missing, never `root`:
+ * a layout removed meanwhile (its creator's run failed) is not made again as a folder of blobs.
+ */
+async function makeBlobFolder(root: string, folder: string): Promise<void> {
+  for (const path of [`${root}/blobs`, folder]) {
+    try {
+      await Deno.mkdir(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+  }
 }
 
 /** Sets a file's atime to now, keeping its mtime; false when it is gone. */

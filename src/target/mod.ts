@@ -34,7 +34,10 @@ export { Session, type SessionOpenOptions, type SessionOptions } from "./session
 
 /** Options of {@linkcode openTarget}. */
 export interface OpenTargetOptions extends RegistryOptions {
-  /** Create the layout directory when it does not exist (for writing). */
+  /**
+   * Create the layout directory when it does not exist (for writing). One created so is removed
+   * by {@linkcode closeTarget} when nothing was listed in it: a failed run leaves none.
+   */
   create?: boolean;
   /**
    * For a `docker-archive:` opened for writing: the most bytes the image's layers may

@@ -52,7 +52,10 @@ export interface SessionOptions extends RegistryClientOptions {
  * ```
  */
 export interface SessionOpenOptions {
-  /** Create a layout directory that does not exist (for writing). */
+  /**
+   * Create a layout directory that does not exist (for writing). One created so is removed when
+   * the session closes (or discards) with nothing listed in it: a failed run leaves none.
+   */
   create?: boolean;
   /**
    * For a `docker-archive:` opened for writing: the most bytes the image's layers may
