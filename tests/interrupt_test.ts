@@ -12,6 +12,7 @@ import { type FaultRule, type FrontProxy, startProxy } from "./helpers/fault_pro
 import { tarImage } from "./helpers/layers.ts";
 import { startRegistry } from "./helpers/registry.ts";
 import { withTempDir } from "./helpers/tree.ts";
+import { until } from "./helpers/wait.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -45,13 +46,6 @@ function stalled(proxy: FrontProxy): boolean {
   return proxy.seen.some((request) => request.fault === "stall");
 }
 
-/** Polls `ready` every 20 ms, for at most 20 s. */
-async function waitFor(what: string, ready: () => boolean): Promise<void> {
-  for (const started = Date.now(); !ready(); await new Promise((r) => setTimeout(r, 20))) {
-    if (Date.now() - started > 20_000) throw new Error(`timed out waiting for ${what}`);
-  }
-}
-
 /**
  * Runs `ocisync ARGS…` (with `env`), sends `signal` once `ready` says the command is where it
  * should be stopped, and returns its exit code and stderr.
@@ -71,7 +65,7 @@ async function stopped(
     stderr: "piped",
   }).spawn();
   try {
-    await waitFor(what, ready);
+    await until(ready, what);
   } catch (error) {
     child.kill("SIGKILL");
     await child.output();

@@ -16,6 +16,7 @@ import { type FrontProxy, startProxy } from "./helpers/fault_proxy.ts";
 import { writeImage } from "./helpers/layers.ts";
 import { randomBytes } from "./helpers/random.ts";
 import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
+import { until } from "./helpers/wait.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const MiB = 1024 * 1024;
@@ -76,13 +77,6 @@ async function layoutWithFlippedLayer(dir: string): Promise<string> {
   bytes[bytes.length - 1] ^= 1;
   await Deno.writeFile(layer, bytes);
   return `oci:${dir}@${digest}`;
-}
-
-/** Polls `ready` every 20 ms, for at most 20 s. */
-async function waitFor(what: string, ready: () => boolean): Promise<void> {
-  for (const started = Date.now(); !ready(); await new Promise((r) => setTimeout(r, 20))) {
-    if (Date.now() - started > 20_000) throw new Error(`timed out waiting for ${what}`);
-  }
 }
 
 /** `ocisync ARGS…` started, not waited for. */
@@ -201,7 +195,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
       proxy.inject(STALLED_LAYER);
       const child = spawn(["copy", `${proxy.host}/app:v1`, `oci:${tmp}/a/new`]);
       try {
-        await waitFor("the layer's temporary file", () => takingLayer(`${tmp}/a/new`));
+        await until(() => takingLayer(`${tmp}/a/new`), "the layer's temporary file");
       } finally {
         child.kill(signal);
       }
@@ -270,7 +264,7 @@ Deno.test("a new layout that another process tagged into meanwhile stays when th
         ...["--retries", "0", "--timeout", "60s"],
       ]);
       try {
-        await waitFor("the layer's temporary file", () => takingLayer(layout));
+        await until(() => takingLayer(layout), "the layer's temporary file");
         await ocisyncOk(["push", `oci:${layout}:theirs`, "--files", `${tmp}/notes.txt`]);
       } finally {
         // The stalled download fails once the proxy ends it; a signal stops the copy at once.

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { RUN_FLAGS } from "../scripts/permissions.ts";
 import { ocisyncOk, runOk } from "./helpers/cli.ts";
 import { withTempDir, writeTree } from "./helpers/tree.ts";
+import { until } from "./helpers/wait.ts";
 import { parseReference } from "../src/ref/mod.ts";
 import { eventsOutput, type EventsSink, syncLoop, type SyncTick } from "../src/sync/mod.ts";
 
@@ -24,15 +25,6 @@ async function artifact(dir: string, size: number): Promise<string> {
 function syncCommand(args: string[]): string {
   return [Deno.execPath(), "run", ...RUN_FLAGS, MAIN, "sync", ...args]
     .map((word) => `'${word}'`).join(" ");
-}
-
-/** Waits up to `timeout` ms for `find` to hold. */
-async function until(find: () => boolean | Promise<boolean>, what: string, timeout = 20_000) {
-  const deadline = Date.now() + timeout;
-  while (!(await find())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 Deno.test("library: a write that fails part-way fails its tick; the next batch starts on a line of its own", async () => {

@@ -28,6 +28,7 @@ import {
 } from "../src/sync/mod.ts";
 import { UsageError } from "../src/errors/mod.ts";
 import { sha256Digest } from "./helpers/hash.ts";
+import { until } from "./helpers/wait.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ARTIFACT_TYPE = "application/vnd.example.config";
@@ -1127,25 +1128,6 @@ Deno.test("a flood of connections that uses up the file descriptors does not end
     await Deno.remove(tmp, { recursive: true });
   }
 });
-
-/**
- * Waits up to `timeout` ms for `find` to give something (neither undefined nor false); the
- * error of a timeout ends with `detail()`.
- */
-async function until<T>(
-  find: () => T | undefined | Promise<T | undefined>,
-  what: string,
-  timeout = 15_000,
-  detail: () => string = () => "",
-): Promise<T> {
-  const deadline = Date.now() + timeout;
-  while (Date.now() < deadline) {
-    const found = await find();
-    if (found !== undefined && found !== false) return found;
-    await delay(20);
-  }
-  throw new Error(`timed out waiting for ${what}${detail()}`);
-}
 
 function delay(ms: number): Promise<undefined> {
   return new Promise((resolve) => setTimeout(() => resolve(undefined), ms));
