@@ -8,11 +8,12 @@
  * `node:crypto`); the "other user" is played by this process, doing only what that user could.
  */
 import assert from "node:assert/strict";
-import { ExitCode } from "../src/cli/exit.ts";
+import { ExitCode, exitCodeOf } from "../src/cli/exit.ts";
+import { UnsafeContentError } from "../src/errors/mod.ts";
 import { LayoutTarget } from "../src/layout/mod.ts";
 import { pull } from "../src/pull/mod.ts";
 import { ocisync, run, runOk, shown } from "./helpers/cli.ts";
-import { tarImage, writeImage } from "./helpers/layers.ts";
+import { type Entry, tarImage, writeImage } from "./helpers/layers.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { snapshot } from "./helpers/tree.ts";
 import { asNobody } from "./helpers/unprivileged.ts";
@@ -460,6 +461,138 @@ test(
       assert.equal(merged.code, 0, shown(merged));
       assert.equal(Deno.readTextFileSync(`${destination}/aaa.conf`), "image aaa\n");
       assert.equal(Deno.readTextFileSync(`${destination}/data/seed.db`), "image seed\n");
+    }),
+);
+
+/**
+ * A deep tree to merge, at `tmp/dest`, as an earlier pull and its user left it: read-only folders
+ * (0555) three deep, files and a link that the image replaces, a file and a link where the image
+ * has folders, the user's own files; and the image, at `tmp/layout`, which also has a folder
+ * `zz/` (last in name order, so merged after every other step) holding `data/seed.db` and
+ * `longNames` files of 100-character names.
+ */
+async function deepMergeScene(
+  tmp: string,
+  longNames: number,
+): Promise<{ reference: string; destination: string }> {
+  const reference = await tarImage(tmp, [[
+    { type: "dir", name: "a", mode: 0o555 },
+    { type: "file", name: "a/top.txt", data: "image top\n" },
+    { type: "dir", name: "a/b", mode: 0o555 },
+    { type: "dir", name: "a/b/c", mode: 0o700 },
+    { type: "file", name: "a/b/c/app.conf", data: "image app\n", mode: 0o644 },
+    { type: "file", name: "a/b/c/run.sh", data: "image run\n", mode: 0o755 },
+    { type: "dir", name: "a/b/c/cache", mode: 0o755 },
+    { type: "file", name: "a/b/c/cache/index", data: "image index\n" },
+    { type: "dir", name: "a/b/c/plugins", mode: 0o555 },
+    { type: "file", name: "a/b/c/plugins/p.py", data: "image plugin\n" },
+    { type: "dir", name: "a/b/new", mode: 0o555 },
+    { type: "dir", name: "a/b/new/deeper", mode: 0o555 },
+    { type: "file", name: "a/b/new/deeper/f", data: "image f\n" },
+    { type: "dir", name: "zz", mode: 0o755 },
+    { type: "dir", name: "zz/data", mode: 0o755 },
+    { type: "file", name: "zz/data/seed.db", data: "image seed\n" },
+    ...Array.from({ length: longNames }, (_, i): Entry => ({
+      type: "file",
+      name: `zz/${"n".repeat(96)}${String(i).padStart(4, "0")}`,
+      data: "image\n",
+    })),
+  ]]);
+  const destination = `${tmp}/dest`;
+  const c = `${destination}/a/b/c`;
+  await Deno.mkdir(c, { recursive: true });
+  await Deno.mkdir(`${destination}/zz/data`, { recursive: true });
+  const files: [string, string, number][] = [
+    ["a/top.txt", "user top\n", 0o640],
+    ["a/b/notes.txt", "the user's notes\n", 0o600],
+    ["a/b/c/app.conf", "user app\n", 0o600],
+    ["a/b/c/run.sh", "user run\n", 0o700],
+    ["a/b/c/mine.txt", "the user's own\n", 0o644],
+    ["a/b/c/plugins", "a file where the image has a folder\n", 0o644],
+    ["zz/keep", "the user's, in zz\n", 0o644],
+  ];
+  for (const [path, text, mode] of files) {
+    await Deno.writeTextFile(`${destination}/${path}`, text);
+    await Deno.chmod(`${destination}/${path}`, mode);
+  }
+  await Deno.symlink("../../b", `${c}/cache`);
+  // Modes last, deepest first: the folders an earlier pull made read-only, and c the user's.
+  for (const [path, mode] of [["a/b/c", 0o750], ["a/b", 0o555], ["a", 0o555]] as const) {
+    await Deno.chmod(`${destination}/${path}`, mode);
+  }
+  return { reference, destination };
+}
+
+/**
+ * A bound of what a merge keeps about paths that the scene's merge passes midway through zz/ with
+ * 60 long names (about 2 KB go on the steps under a/, 9 KB on the names of zz/, and 190 bytes on
+ * each file moved in there), and holds without them.
+ */
+const SCENE_RETAINED_BYTES = 16_000;
+
+test(
+  "pull: a deep merge past maxRetainedBytes stops midway, is undone, and fails as unsafe content",
+  undefined,
+  () =>
+    withScratch(async (tmp) => {
+      const pullWithBound = async (dir: string, destination: string) => {
+        const layout = await LayoutTarget.open(`${dir}/layout`);
+        return await pull(layout, await layout.resolve("v1"), destination, {
+          maxRetainedBytes: SCENE_RETAINED_BYTES,
+        });
+      };
+      // Without the long names, the merge holds within the bound: so with them, it fails only
+      // in zz/, once every step under a/ and zz/data is done.
+      await Deno.mkdir(`${tmp}/fits`);
+      const fits = await deepMergeScene(`${tmp}/fits`, 0);
+      await pullWithBound(`${tmp}/fits`, fits.destination);
+      assert.equal(
+        Deno.readTextFileSync(`${fits.destination}/a/b/c/plugins/p.py`),
+        "image plugin\n",
+      );
+      await Deno.mkdir(`${tmp}/fails`);
+      const { destination } = await deepMergeScene(`${tmp}/fails`, 60);
+      const before = await snapshot(destination);
+      await assert.rejects(
+        () => pullWithBound(`${tmp}/fails`, destination),
+        (error) =>
+          error instanceof UnsafeContentError &&
+          exitCodeOf(error) === ExitCode.UnsafeContent &&
+          /limit of 16000 bytes of memory holds \(the paths a merge/.test(error.message),
+      );
+      // Byte for byte and mode for mode, links and the user's own files included; no staging
+      // folder is left (it would be listed).
+      assert.deepEqual(await snapshot(destination), before);
+      assert.equal(Deno.readTextFileSync(`${destination}/a/b/c/app.conf`), "user app\n");
+      assert.equal(modeOf(`${destination}/a/b`), 0o555);
+    }),
+);
+
+test(
+  "pull: a deep merge that fails midway is undone: files, links and read-only folders are back",
+  notMountable,
+  () =>
+    withScratch(async (tmp) => {
+      const { reference, destination } = await deepMergeScene(tmp, 0);
+      // A bind mount of the same file system: only the rename into zz/data finds out (EXDEV),
+      // after every step under a/.
+      await runOk("mount", ["--bind", `${destination}/zz/data`, `${destination}/zz/data`]);
+      try {
+        const before = await snapshot(destination);
+        const failed = await ocisync(["pull", reference, "-o", destination]);
+        assert.equal(failed.code, ExitCode.Other, shown(failed));
+        assert.match(failed.stderr, /Invalid cross-device link/);
+        assert.deepEqual(await snapshot(destination), before);
+      } finally {
+        await runOk("umount", [`${destination}/zz/data`]);
+      }
+      // Without the mount, the same pull merges: the failure was the mount's alone.
+      const merged = await ocisync(["pull", reference, "-o", destination]);
+      assert.equal(merged.code, 0, shown(merged));
+      assert.equal(Deno.readTextFileSync(`${destination}/a/b/c/app.conf`), "image app\n");
+      assert.equal(Deno.readTextFileSync(`${destination}/a/b/c/mine.txt`), "the user's own\n");
+      assert.equal(modeOf(`${destination}/a/b/c/plugins`), 0o555);
+      assert.equal(modeOf(`${destination}/a/b/c`), 0o700);
     }),
 );
 

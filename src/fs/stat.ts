@@ -47,6 +47,17 @@ export function processUid(): number | undefined {
 }
 
 /**
+ * What tells a file from any other: its device and inode, as `lstat` gives them.
+ *
+ * @example
+ * ```ts
+ * import type { FileIdentity } from "./stat.ts";
+ * const { dev, ino }: FileIdentity = await Deno.lstat(".");
+ * ```
+ */
+export type FileIdentity = Pick<Deno.FileInfo, "dev" | "ino">;
+
+/**
  * Whether `b` is the file `a` was: the same device and inode. `b` is typically a later `lstat`
  * of a path, to tell whether something was put in its place meanwhile.
  *
@@ -57,7 +68,7 @@ export function processUid(): number | undefined {
  * sameFile(before, await Deno.lstat(".")); // true
  * ```
  */
-export function sameFile(a: Deno.FileInfo, b: Deno.FileInfo | undefined): boolean {
+export function sameFile(a: FileIdentity, b: FileIdentity | undefined): boolean {
   return b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }
 

@@ -32,7 +32,7 @@
  * @module
  */
 import { decompressStream } from "../compress/decompress.ts";
-import { lstatOrUndefined, sameFile } from "../fs/stat.ts";
+import { type FileIdentity, lstatOrUndefined, sameFile } from "../fs/stat.ts";
 import { exposure, shieldedChain } from "../fs/shielded.ts";
 import { makeMarkedFolder, unmarkTemporary, withoutInterruption } from "../fs/interrupted.ts";
 import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
@@ -59,6 +59,7 @@ import { type BlobListener, reportingStream } from "../progress/mod.ts";
 import { NotTarError, readTar } from "../tar/reader.ts";
 import { boundOf, checkDeclaredSizes, DEFAULT_MAX_EXTRACT_BYTES } from "../unpack/limits.ts";
 import type { UnpackStats } from "../unpack/mod.ts";
+import { MAX_RETAINED_BYTES, PathTree, RetainedBudget } from "../unpack/path_tree.ts";
 import { ThreadedUnpacker } from "../unpack/threaded.ts";
 import { fetchImageManifest, type ImageVerifier, type VerifiedImage } from "./read.ts";
 import { artifactFilePath, refuseWhiteout } from "./titles.ts";
@@ -78,6 +79,15 @@ export interface PullOptions {
   maxExtractSize?: number;
   /** The most tar entries the layers may hold. Default: 1,000,000. */
   maxEntries?: number;
+  /**
+   * The most bytes of memory that what the pull keeps about paths may take, in the unpack (see
+   * `UnpackOptions.maxRetainedBytes` of `../unpack/mod.ts`) and again in a merge into a folder
+   * with content: a record of each path the merge changes, to put it back if the merge fails,
+   * and the names of the folders it is merging. Past it the pull fails (an
+   * `UnsafeContentError`), and the destination is as it was. Default
+   * {@linkcode MAX_RETAINED_BYTES} (128 MiB).
+   */
+  maxRetainedBytes?: number;
   /**
    * Make the destination exactly the image: what else it holds is deleted, and the new tree
    * is renamed into place whole; a destination with a file system mounted inside it is refused
@@ -219,6 +229,7 @@ export async function pull(
     unpacker = new ThreadedUnpacker(staging.tree, {
       maxSize: options.maxExtractSize,
       maxEntries: options.maxEntries,
+      maxRetainedBytes: options.maxRetainedBytes,
     });
     let files: string[] | undefined;
     if (copying) {
@@ -550,7 +561,10 @@ async function planPlacement(destination: string, options: PullOptions): Promise
         option: "replace",
       });
     }
-    return { stagingParent: real, place: (staging) => mergeInto(staging, real) };
+    return {
+      stagingParent: real,
+      place: (staging) => mergeInto(staging, real, options.maxRetainedBytes),
+    };
   }
   if (options.replace) {
     // The old content is removed once swapped out: with a file system mounted in it, that
@@ -570,7 +584,10 @@ async function planPlacement(destination: string, options: PullOptions): Promise
     return { stagingParent: parentOf(real), place: (staging) => swapInto(staging, real) };
   }
   // Inside the destination, so that every rename of the merge stays on its file system.
-  return { stagingParent: real, place: (staging) => mergeInto(staging, real) };
+  return {
+    stagingParent: real,
+    place: (staging) => mergeInto(staging, real, options.maxRetainedBytes),
+  };
 }
 
 function parentOf(path: string): string {
@@ -601,7 +618,6 @@ class Staging {
   /** Set when the folder holds what a failed merge could not put back, so it must stay. */
   keep = false;
   readonly #identity: Deno.FileInfo;
-  #asides = 0;
 
   private constructor(folder: string, identity: Deno.FileInfo) {
     this.folder = folder;
@@ -687,9 +703,12 @@ class Staging {
     unmarkTemporary(this.folder);
   }
 
-  /** A fresh path in the folder, for an entry the placement moves out of the destination. */
-  aside(): string {
-    return `${this.folder}/aside-${++this.#asides}`;
+  /**
+   * The path in the folder for the entry that the placement moves out of the destination under
+   * the number `n`: a placement gives each such entry a number of its own.
+   */
+  aside(n: number): string {
+    return `${this.folder}/aside-${n}`;
   }
 
   /** Removes the folder, unless it must stay or is no longer the one made. */
@@ -745,7 +764,7 @@ export async function removeDeadStagings(
 const PLACED_MODE = 0o755;
 
 /** Whether `info` (from `lstat`) is the folder `identity` was, and not a link to one. */
-function sameFolder(info: Deno.FileInfo | undefined, identity: Deno.FileInfo): boolean {
+function sameFolder(info: Deno.FileInfo | undefined, identity: FileIdentity): boolean {
   return info?.isDirectory === true && sameFile(identity, info);
 }
 
@@ -774,7 +793,7 @@ async function renameInto(staging: Staging, destination: string): Promise<void> 
  */
 async function swapInto(staging: Staging, destination: string): Promise<void> {
   await staging.openTree();
-  const old = staging.aside();
+  const old = staging.aside(0);
   await Deno.rename(destination, old);
   try {
     await Deno.rename(staging.tree, destination);
@@ -793,10 +812,15 @@ async function swapInto(staging: Staging, destination: string): Promise<void> {
  * has a file or link (it would lose its content), a destination path on another file system
  * than the staging folder (no rename reaches it), and, when root pulls, a folder to enter that
  * another user could replace by a link between the check and the move. Each entry the merge
- * overwrites is moved into the staging folder first, and each mode it changes is noted: when a
- * step fails all the same, every step is undone, last first.
+ * overwrites is moved into the staging folder first, and each step is noted (see
+ * {@linkcode Merge}): when one fails all the same, or what is noted would pass
+ * `maxRetainedBytes`, every step is undone.
  */
-async function mergeInto(staging: Staging, destination: string): Promise<void> {
+async function mergeInto(
+  staging: Staging,
+  destination: string,
+  maxRetainedBytes: number | undefined,
+): Promise<void> {
   await staging.check();
   const top = await Deno.lstat(destination);
   const { dev: device } = await Deno.lstat(staging.folder);
@@ -810,9 +834,13 @@ async function mergeInto(staging: Staging, destination: string): Promise<void> {
     device,
     byRoot: staging.byRoot,
   });
-  const merge = new Merge(staging);
+  const budget = new RetainedBudget(
+    boundOf(maxRetainedBytes, MAX_RETAINED_BYTES, "maxRetainedBytes"),
+    MERGE_KEPT,
+  );
+  const merge = new Merge(staging, destination, device, budget);
   try {
-    await merge.moveTree(staging.tree, destination, top);
+    await merge.moveTree("", top);
   } catch (error) {
     await merge.undo(error);
     throw error;
@@ -839,59 +867,134 @@ async function checkMerge(
   }
 }
 
-/** The moves of one merge, each with its undoing, so that a failed merge can be taken back. */
+/** What a merge holds against its budget, as the message past `maxRetainedBytes` says it. */
+const MERGE_KEPT = "the paths a merge into the destination changed, noted to put them back if " +
+  "it fails, and the names of the folders it is merging";
+
+/** The steps a merge takes at one path, as the bits of the path's record. */
+const Step = {
+  /** What was there is kept in the staging folder, at `aside-N`, N the record's number. */
+  aside: 1,
+  /** The image's entry was renamed there, from the same path in the tree. */
+  moved: 2,
+  /** The folder there was given its owner's write permission, for the moves into it. */
+  opened: 4,
+  /** The folder there was given the image's mode. */
+  modeSet: 8,
+} as const;
+
+/** The bits of a record that {@linkcode Step} uses; the folder's mode before the merge is above. */
+const STEP_BITS = 4;
+
+/**
+ * What a record costs besides its path's node: two numbers (its steps, its folder's inode) in
+ * arrays, with the room the arrays grow by.
+ */
+const RECORD_BYTES = 24;
+
+/**
+ * What a listed name costs besides its characters: its string's header, its slot in the list,
+ * with the room the list grows by, and its slot in the sort's copy.
+ */
+const LISTED_NAME_BYTES = 40;
+
+/**
+ * The moves of one merge, noted so that a failed merge can be taken back.
+ *
+ * What it notes does not grow with the paths' length: each path it changes (relative, the same
+ * in the tree and in the destination) is a node of a tree of names ({@linkcode PathTree}), a
+ * folder's name once however many paths pass through it, and its number is a record: the steps
+ * taken there, the mode the folder there had before the merge changed it, and that folder's
+ * inode. Full paths are built again only to undo. A folder is listed for its names alone, the
+ * names of the folders being merged are held only while they are, and they count with the tree
+ * against a {@linkcode RetainedBudget}: past it the merge fails, and is undone as for any
+ * failure. A step is noted before it is taken (what it takes from the budget) and marked done
+ * once it is, so that nothing is done that the undo does not know of.
+ */
 class Merge {
   readonly #staging: Staging;
-  /** What undoes each step done, in the order done. */
-  readonly #undo: (() => Promise<void>)[] = [];
+  readonly #destination: string;
+  /** The device of both sides: every folder whose mode a step changes is on it. */
+  readonly #device: number;
+  readonly #budget: RetainedBudget;
+  /** The number of the record of each path changed. */
+  readonly #paths: PathTree;
+  /** Each record's steps done (bits of {@linkcode Step}), and above them its folder's mode. */
+  readonly #steps: number[] = [];
+  /** Each record's folder's inode, once a step changed its mode; else 0. */
+  readonly #inodes: number[] = [];
 
-  constructor(staging: Staging) {
+  constructor(staging: Staging, destination: string, device: number, budget: RetainedBudget) {
     this.#staging = staging;
+    this.#destination = destination;
+    this.#device = device;
+    this.#budget = budget;
+    this.#paths = new PathTree(budget);
   }
 
   /**
-   * Moves each entry of `from` into the folder `to`, which `lstat` saw as `toInfo`, in name
-   * order (a failure's extent does not depend on the order the file system lists). `to` is
-   * checked to be that folder again before each move into it, so no move follows a link put in
-   * its place.
+   * Moves each entry of the tree's folder `path` ("" for the tree itself) into the destination's
+   * folder at the same path, which `lstat` saw as `toInfo`, in name order (a failure's extent
+   * does not depend on the order the file system lists). That folder is checked to be the one
+   * seen again before each move into it, so no move follows a link put in its place.
    */
-  async moveTree(from: string, to: string, toInfo: Deno.FileInfo): Promise<void> {
+  async moveTree(path: string, toInfo: Deno.FileInfo): Promise<void> {
     await this.#staging.check();
-    const children = await Array.fromAsync(Deno.readDir(from));
-    children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const child of children) {
-      const source = `${from}/${child.name}`;
-      const target = `${to}/${child.name}`;
+    const from = this.#inTree(path);
+    const to = this.#inDestination(path);
+    await this.#inNameOrder(from, async (name) => {
+      const child = path === "" ? name : `${path}/${name}`;
+      const source = `${from}/${name}`;
+      const target = `${to}/${name}`;
+      const info = await Deno.lstat(source);
       await unchangedFolder(to, toInfo);
       const there = await lstatOrUndefined(target);
+      if (there !== undefined && there.dev !== this.#device) throw crossDevice(target);
       if (there?.isDirectory) {
-        if (!child.isDirectory) throw folderConflict(target);
-        const mode = (await Deno.lstat(source)).mode! & 0o777;
-        // A folder without its owner's write permission (0555, as images make `/usr`) takes in
-        // and lets go of no entry, for any user but root: both sides are opened to their
-        // owner for the moves, and the image's mode is set last.
-        if ((mode & OWNER_WRITE) === 0) await Deno.chmod(source, mode | OWNER_WRITE);
-        const entered = await this.#openToOwner(target, there);
-        await this.moveTree(source, target, entered);
-        await this.#setMode(target, entered, mode);
-        continue;
+        if (!info.isDirectory) throw folderConflict(target);
+        return await this.#mergeFolder(child, info, there);
       }
+      const record = this.#newRecord(child);
       // rename() replaces a file or a link in one step, but a folder replaces neither; either
       // way, what was there is kept aside until the merge is done.
-      if (there) await this.#rename(target, this.#staging.aside());
-      if (child.isDirectory) {
-        await this.#moveFolder(source, target);
-        continue;
+      if (there) {
+        await Deno.rename(target, this.#staging.aside(record));
+        this.#steps[record] |= Step.aside;
       }
-      await this.#rename(source, target);
-    }
+      if (info.isDirectory) return await this.#moveFolder(record, child, info);
+      await Deno.rename(source, target);
+      this.#steps[record] |= Step.moved;
+    });
   }
 
-  /** Undoes every step done, last first; an undoing that fails leaves the folder kept. */
+  /**
+   * Undoes every step done: first each folder that was given the image's mode gets back the one
+   * it had before, each folder before those below it (that mode may close a folder to its
+   * owner); then each path, each after those below it, gets back its mode, its entry goes back
+   * into the tree, and what was there comes back. An undoing that fails leaves the folder kept.
+   */
   async undo(cause: unknown): Promise<void> {
     const failures: string[] = [];
-    for (const step of this.#undo.reverse()) {
-      await step().catch((error) => failures.push((error as Error).message));
+    const attempt = (step: () => Promise<void>) =>
+      step().catch((error) => {
+        failures.push((error as Error).message);
+      });
+    for (const [path, record] of this.#paths.shallowestFirst()) {
+      const steps = this.#steps[record];
+      if ((steps & Step.modeSet) === 0) continue;
+      const before = (steps >> STEP_BITS) | (steps & Step.opened ? OWNER_WRITE : 0);
+      await attempt(() => this.#modeBack(path, record, before));
+    }
+    for (const [path, record] of this.#paths.deepestFirst()) {
+      const steps = this.#steps[record];
+      const there = this.#inDestination(path);
+      if (steps & Step.opened) {
+        await attempt(() => this.#modeBack(path, record, steps >> STEP_BITS));
+      }
+      if (steps & Step.moved) await attempt(() => Deno.rename(there, this.#inTree(path)));
+      if (steps & Step.aside) {
+        await attempt(() => Deno.rename(this.#staging.aside(record), there));
+      }
     }
     if (failures.length === 0) return;
     this.#staging.keep = true;
@@ -903,48 +1006,118 @@ class Merge {
   }
 
   /**
-   * Moves the folder `from` to the free path `to`. A folder moved into another folder needs its
-   * own write permission, for its `..` entry, for any user but root: one without it (0555) is
-   * opened to its owner for the move, and gets its mode back in place.
+   * Calls `each` with the name of each entry of the folder `folder`, in name order. The names,
+   * one folder's and not their paths, are held until it returns, against the budget.
    */
-  async #moveFolder(from: string, to: string): Promise<void> {
-    const mode = (await Deno.lstat(from)).mode! & 0o7777;
-    if ((mode & OWNER_WRITE) !== 0) return await this.#rename(from, to);
-    await Deno.chmod(from, mode | OWNER_WRITE);
-    await this.#rename(from, to);
-    await this.#setMode(to, await Deno.lstat(to), mode);
-  }
-
-  async #rename(from: string, to: string): Promise<void> {
-    await Deno.rename(from, to);
-    this.#undo.push(() => Deno.rename(to, from));
+  async #inNameOrder(folder: string, each: (name: string) => Promise<void>): Promise<void> {
+    const names: string[] = [];
+    let held = 0;
+    try {
+      for await (const entry of Deno.readDir(folder)) {
+        const bytes = LISTED_NAME_BYTES + entry.name.length;
+        this.#budget.take(bytes);
+        held += bytes;
+        names.push(entry.name);
+      }
+      // By UTF-16 code units, as `<` compares them.
+      names.sort();
+      for (const name of names) await each(name);
+    } finally {
+      this.#budget.give(held);
+    }
   }
 
   /**
-   * Gives the folder `path`, which `lstat` saw as `info`, its owner's write permission when it
-   * lacks it (an undoable step); returns `info` with the mode it now has.
+   * Merges the tree's folder `path`, which `lstat` saw as `info`, into the destination's folder
+   * there, seen as `there`. A folder without its owner's write permission (0555, as images make
+   * `/usr`) takes in and lets go of no entry, for any user but root: both sides are opened to
+   * their owner for the moves, and the image's mode is set last.
    */
-  async #openToOwner(path: string, info: Deno.FileInfo): Promise<Deno.FileInfo> {
+  async #mergeFolder(path: string, info: Deno.FileInfo, there: Deno.FileInfo): Promise<void> {
+    const mode = info.mode! & 0o777;
+    if ((mode & OWNER_WRITE) === 0) await Deno.chmod(this.#inTree(path), mode | OWNER_WRITE);
+    let record: number | undefined;
+    let entered = there;
+    if ((there.mode! & OWNER_WRITE) === 0) {
+      record = this.#newRecord(path);
+      await this.#setMode(record, Step.opened, path, there, there.mode! | OWNER_WRITE);
+      entered = { ...there, mode: there.mode! | OWNER_WRITE };
+    }
+    await this.moveTree(path, entered);
+    if ((entered.mode! & 0o7777) === mode) return;
+    record ??= this.#newRecord(path);
+    await this.#setMode(record, Step.modeSet, path, entered, mode);
+  }
+
+  /**
+   * Moves the tree's folder `path`, which `lstat` saw as `info`, to the free path in the
+   * destination. A folder moved into another folder needs its own write permission, for its
+   * `..` entry, for any user but root: one without it (0555) is opened to its owner for the
+   * move, and gets its mode back in place.
+   */
+  async #moveFolder(record: number, path: string, info: Deno.FileInfo): Promise<void> {
+    const from = this.#inTree(path);
+    const to = this.#inDestination(path);
     const mode = info.mode! & 0o7777;
-    if ((mode & OWNER_WRITE) !== 0) return info;
-    await this.#setMode(path, info, mode | OWNER_WRITE);
-    return { ...info, mode: info.mode! | OWNER_WRITE };
+    if ((mode & OWNER_WRITE) === 0) await Deno.chmod(from, mode | OWNER_WRITE);
+    await Deno.rename(from, to);
+    this.#steps[record] |= Step.moved;
+    if ((mode & OWNER_WRITE) === 0) {
+      await this.#setMode(record, Step.modeSet, path, await Deno.lstat(to), mode);
+    }
   }
 
   /**
-   * Gives the folder `path`, which `lstat` saw as `info`, the image's mode. The runtime's chmod
-   * follows links, so the folder is checked to be the one seen just before, and a mode it
-   * already has is not set at all.
+   * Gives the destination's folder `path`, which `lstat` saw as `info`, the mode `mode`, as the
+   * step `step` of its record; the first such step there notes the mode it had and its inode.
+   * The runtime's chmod follows links, so the folder is checked to be the one seen just before.
    */
-  async #setMode(path: string, info: Deno.FileInfo, mode: number): Promise<void> {
-    const old = info.mode! & 0o7777;
-    if (old === mode) return;
-    await unchangedFolder(path, info);
-    await Deno.chmod(path, mode);
-    this.#undo.push(async () => {
-      await unchangedFolder(path, info);
-      await Deno.chmod(path, old);
-    });
+  async #setMode(
+    record: number,
+    step: number,
+    path: string,
+    info: Deno.FileInfo,
+    mode: number,
+  ): Promise<void> {
+    const folder = this.#inDestination(path);
+    await unchangedFolder(folder, info);
+    if ((this.#steps[record] & (Step.opened | Step.modeSet)) === 0) {
+      this.#steps[record] |= (info.mode! & 0o7777) << STEP_BITS;
+      this.#inodes[record] = info.ino!;
+    }
+    await Deno.chmod(folder, mode);
+    this.#steps[record] |= step;
+  }
+
+  /** Gives the destination's folder `path` the mode `mode` back, if it is the folder changed. */
+  async #modeBack(path: string, record: number, mode: number): Promise<void> {
+    const folder = this.#inDestination(path);
+    await unchangedFolder(folder, { dev: this.#device, ino: this.#inodes[record] });
+    await Deno.chmod(folder, mode);
+  }
+
+  /**
+   * Notes a record for `path`, with no step done yet, and returns its number.
+   *
+   * @throws {UnsafeContentError} when the budget cannot hold it.
+   */
+  #newRecord(path: string): number {
+    const record = this.#steps.length;
+    this.#budget.take(RECORD_BYTES);
+    this.#paths.set(path, record);
+    this.#steps.push(0);
+    this.#inodes.push(0);
+    return record;
+  }
+
+  /** The path `path` (relative) in the tree. */
+  #inTree(path: string): string {
+    return path === "" ? this.#staging.tree : `${this.#staging.tree}/${path}`;
+  }
+
+  /** The path `path` (relative) in the destination. */
+  #inDestination(path: string): string {
+    return path === "" ? this.#destination : `${this.#destination}/${path}`;
   }
 }
 
@@ -952,7 +1125,7 @@ class Merge {
 const OWNER_WRITE = 0o200;
 
 /** @throws {OcisyncError} when `path` is no longer the folder `lstat` saw as `info`. */
-async function unchangedFolder(path: string, info: Deno.FileInfo): Promise<void> {
+async function unchangedFolder(path: string, info: FileIdentity): Promise<void> {
   if (!sameFolder(await lstatOrUndefined(path), info)) {
     throw new OcisyncError(
       `cannot pull: ${path} was replaced while the pull merged into it: refusing to write ` +

@@ -1,6 +1,7 @@
 /**
- * What an unpacker keeps about the paths it made: a number for each of a
- * set of paths below the root, held as a tree of their components. A
+ * What an unpacker keeps about the paths it made, and a pull's merge about
+ * the paths it changed (to put them back if it fails): a number for each of
+ * a set of paths below the root, held as a tree of their components. A
  * folder's name is held once, however many paths pass through it, so the
  * memory grows with the names made, never with entries × path length (a
  * layer of 200,000 files under one 4 KB path costs 200,000 short names, not
@@ -22,7 +23,8 @@ import { UnsafeContentError } from "../errors/mod.ts";
 /**
  * How many bytes of memory the trees of one unpack may hold: room for a layer after the first
  * of as many entries as `--max-entries` allows by default (1,000,000), with names of up to some
- * 60 characters, which no real image comes near.
+ * 60 characters, which no real image comes near. A merge into a destination has a bound of its
+ * own, as large, taken after the unpack's trees are let go.
  */
 export const MAX_RETAINED_BYTES = 128 * 1024 ** 2;
 
@@ -36,18 +38,24 @@ const NODE_BYTES = 64;
 const FOLDER_BYTES = 160;
 
 /**
- * The bytes that the trees of one unpack hold, against a bound ({@linkcode MAX_RETAINED_BYTES}
- * unless the unpack is given another).
+ * The bytes that the trees of one unpack (or of one merge into a destination) hold, against a
+ * bound ({@linkcode MAX_RETAINED_BYTES} unless it is given another).
  */
 export class RetainedBudget {
   /** The bound, in bytes. */
   readonly limit: number;
   /** The bytes held now. */
   used = 0;
+  /** What the trees hold, as the message past the limit says it. */
+  readonly #kept: string;
 
-  /** A budget of `limit` bytes, none used. */
-  constructor(limit: number) {
+  /**
+   * A budget of `limit` bytes, none used, for trees that hold what `kept` says (by default an
+   * unpack's).
+   */
+  constructor(limit: number, kept: string = UNPACK_KEPT) {
     this.limit = limit;
+    this.#kept = kept;
   }
 
   /**
@@ -59,11 +67,10 @@ export class RetainedBudget {
     if (this.used + bytes > this.limit) {
       throw new UnsafeContentError(
         `the layers make more paths to keep track of than the limit of ${this.limit} bytes ` +
-          "of memory holds (the paths each layer after the first makes, which an opaque " +
-          "whiteout must spare, and the directories whose mode waits for the end)",
+          `of memory holds (${this.#kept})`,
         {
-          hint: "no real image comes near this: millions of paths in layers after the first, " +
-            "or long names; check where the image comes from",
+          hint: "no real image comes near this: millions of paths, or long names; check where " +
+            "the image comes from",
         },
       );
     }
@@ -75,6 +82,10 @@ export class RetainedBudget {
     this.used -= bytes;
   }
 }
+
+/** What an unpack's trees hold. */
+const UNPACK_KEPT = "the paths each layer after the first makes, which an opaque whiteout must " +
+  "spare, and the directories whose mode waits for the end";
 
 /** A folder with paths below it, and its own number if it has one. */
 interface Folder {
@@ -175,6 +186,30 @@ export class PathTree {
       const path = top.prefix + name;
       if (typeof node === "number") yield [path, node];
       else stack.push({ prefix: `${path}/`, names: node.children.entries(), value: node.value });
+    }
+  }
+
+  /** Every path with a number, with it, each path before every path below it. */
+  *shallowestFirst(): Generator<[string, number]> {
+    // Walked with a stack of its own: paths may be thousands of components deep.
+    const stack: { prefix: string; names: IterableIterator<[string, Node]> }[] = [{
+      prefix: "",
+      names: this.#root.children.entries(),
+    }];
+    while (stack.length > 0) {
+      const next = stack[stack.length - 1].names.next();
+      if (next.done) {
+        stack.pop();
+        continue;
+      }
+      const [name, node] = next.value;
+      const path = stack[stack.length - 1].prefix + name;
+      if (typeof node === "number") {
+        yield [path, node];
+        continue;
+      }
+      if (node.value !== undefined) yield [path, node.value];
+      stack.push({ prefix: `${path}/`, names: node.children.entries() });
     }
   }
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { UnsafeContentError } from "../errors/mod.ts";
 import { PathTree, RetainedBudget } from "./path_tree.ts";
 
-Deno.test("PathTree: paths, folders with and without a number, deepest first", () => {
+Deno.test("PathTree: paths, folders with and without a number, deepest and shallowest first", () => {
   const tree = new PathTree(new RetainedBudget(1024 ** 2));
   tree.set("a/b/c", 1);
   tree.set("a", 2);
@@ -16,6 +16,10 @@ Deno.test("PathTree: paths, folders with and without a number, deepest first", (
   assert.deepEqual(new Map(order), new Map([["a/b/c", 5], ["a", 2], ["x/y", 4], ["x", 3]]));
   const at = (path: string) => order.findIndex(([p]) => p === path);
   assert.ok(at("a/b/c") < at("a") && at("x/y") < at("x"), "each path after those below it");
+  const topDown = [...tree.shallowestFirst()];
+  assert.deepEqual(new Map(topDown), new Map(order), "the same paths and numbers");
+  const down = (path: string) => topDown.findIndex(([p]) => p === path);
+  assert.ok(down("a") < down("a/b/c") && down("x") < down("x/y"), "each path before those below");
 });
 
 Deno.test("PathTree: delete takes everything below; unset only the path's number", () => {
