@@ -95,6 +95,37 @@ export function osErrorHint(error: unknown): string | undefined {
   return OS_HINTS[codeOf(error)];
 }
 
+/**
+ * The errno codes of a file system that refuses a write whatever is written: it is full, out of
+ * quota, read-only, not this user's to write, or failing.
+ */
+const REFUSING_FILE_SYSTEM = new Set(["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EIO"]);
+
+/** How many causes deep {@linkcode isFileSystemRefusal} looks. */
+const MAX_CAUSES = 8;
+
+/**
+ * Whether `error`, or an error it was caused by (ocisync's own wording of it), is the local file
+ * system refusing a write for what it is (full, read-only, not this user's), not for what was
+ * written: reading more of the same input cannot change it.
+ *
+ * @example
+ * ```ts
+ * import { isFileSystemRefusal } from "./os.ts";
+ * const full = Object.assign(new Error("No space left on device (os error 28)"), { code: "ENOSPC" });
+ * isFileSystemRefusal(full); // true
+ * isFileSystemRefusal(new Error("not a tar archive")); // false
+ * ```
+ */
+export function isFileSystemRefusal(error: unknown): boolean {
+  let current = error;
+  for (let depth = 0; current instanceof Error && depth < MAX_CAUSES; depth++) {
+    if (REFUSING_FILE_SYSTEM.has(codeOf(current))) return true;
+    current = current.cause;
+  }
+  return false;
+}
+
 /** The errno code (`ENOENT`) of an error of a Deno call, or "". */
 function codeOf(error: unknown): string {
   const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;

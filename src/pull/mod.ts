@@ -38,6 +38,7 @@ import { makeMarkedFolder, unmarkTemporary, withoutInterruption } from "../fs/in
 import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
 import { mountPointBelow, removeFolderTree } from "../fs/mounts.ts";
 import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
+import { isFileSystemRefusal } from "../errors/os.ts";
 import {
   escapeRemote,
   IntegrityError,
@@ -484,7 +485,8 @@ async function pullArtifactLayer(
  * is read too, so that both digests cover every byte. When applying fails, the rest of the blob is read before the error is
  * thrown: bytes that do not match their digest are reported as such (exit 5), whatever the
  * decompressor or the tar reader made of them, and only a blob that is what was published is
- * called unsafe.
+ * called unsafe. A file system that refuses the writes (full, read-only) fails it at once: the
+ * bytes cannot have caused that, and the rest of the blob is not fetched.
  */
 async function unpackBlob(
   blob: ReadableStream<Uint8Array>,
@@ -503,6 +505,11 @@ async function unpackBlob(
     for await (const _ of tar) { /* padding after the end of the archive */ }
   } catch (error) {
     if (error instanceof IntegrityError || error instanceof NetworkError) throw error;
+    if (isFileSystemRefusal(error)) {
+      // A full or read-only disk is no fault of the bytes: reading the rest would only download it.
+      await reader.cancel().catch(() => {});
+      throw error;
+    }
     try {
       while (!(await reader.read()).done) { /* verifying the rest */ }
     } catch (mismatch) {

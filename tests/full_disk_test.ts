@@ -1,0 +1,89 @@
+/**
+ * A local disk that fills up under a pull or a sync: the command fails at once, without reading
+ * the rest of the layer from the registry. The disk is a small tmpfs mounted here, which gives a
+ * real ENOSPC, so the tests need root; as another user they are reported as ignored, by name.
+ */
+import assert from "node:assert/strict";
+import { runOk, shown } from "./helpers/cli.ts";
+import { registryCli } from "./helpers/cost.ts";
+import { randomBytes } from "./helpers/random.ts";
+import { withRegistry } from "./helpers/registry.ts";
+import type { TestRegistry } from "./helpers/registry.ts";
+
+/** Why these tests cannot run here, or undefined when they can. */
+const notRoot = Deno.uid() === 0 ? undefined : "they mount a tmpfs, which needs root";
+
+/** Registers a test, or says out loud why it is skipped: no test is skipped silently. */
+function test(name: string, fn: () => Promise<void>): void {
+  if (notRoot) console.warn(`SKIPPED "${name}": ${notRoot}`);
+  Deno.test({ name: notRoot ? `${name} (skipped: ${notRoot})` : name, ignore: !!notRoot, fn });
+}
+
+/** The size of the layer: far more than the disk holds. */
+const LAYER_BYTES = 48 * 1024 * 1024;
+
+/** Runs `fn` with a tmpfs of `size` (as `mount -o size=` takes it) mounted at `dir`. */
+async function withTmpfs(dir: string, size: string, fn: () => Promise<void>): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  await runOk("mount", ["-t", "tmpfs", "-o", `size=${size}`, "none", dir]);
+  try {
+    await fn();
+  } finally {
+    await runOk("umount", [dir]);
+  }
+}
+
+/** Pushes an image of one uncompressed layer of random bytes, and returns its reference. */
+async function pushLargeImage(registry: TestRegistry, tmp: string): Promise<string> {
+  await Deno.mkdir(`${tmp}/src`);
+  await Deno.writeFile(`${tmp}/src/data.bin`, randomBytes(LAYER_BYTES));
+  const reference = `${registry.host}/full/disk:v1`;
+  const pushed = await registryCli(registry, tmp, [
+    "push",
+    reference,
+    `${tmp}/src:/data`,
+    "--compression",
+    "none",
+    "-q",
+  ]);
+  assert.equal(pushed.code, 0, shown(pushed));
+  return reference;
+}
+
+/** The bytes of blobs the registry sent while `action` ran. */
+async function blobBytesSentDuring(
+  registry: TestRegistry,
+  action: () => Promise<void>,
+): Promise<number> {
+  const before = (await registry.requests()).length;
+  await action();
+  const requests = (await registry.requests()).slice(before);
+  return requests
+    .filter((r) => r.method === "GET" && r.path.includes("/blobs/"))
+    .reduce((sum, r) => sum + (r.bytes ?? 0), 0);
+}
+
+test("pull and sync -o into a full disk stop reading the layer: most of it is never sent", async () => {
+  await withRegistry({}, async (registry, tmp) => {
+    const reference = await pushLargeImage(registry, tmp);
+    const disk = `${tmp}/disk`;
+    await withTmpfs(disk, "2m", async () => {
+      for (
+        const args of [
+          ["pull", reference, "-o", `${disk}/out`],
+          ["sync", reference, "-o", `${disk}/srv`, "--once"],
+        ]
+      ) {
+        let stderr = "";
+        const sent = await blobBytesSentDuring(registry, async () => {
+          const result = await registryCli(registry, tmp, args);
+          assert.notEqual(result.code, 0, shown(result));
+          stderr = result.stderr;
+        });
+        assert.match(stderr, /No space left on device/, args[0]);
+        // Before, the whole layer was read to check its digest after the disk refused a write.
+        assert.ok(sent < LAYER_BYTES / 2, `${args[0]}: ${sent} of ${LAYER_BYTES} bytes sent`);
+      }
+    });
+  });
+});
