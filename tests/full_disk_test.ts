@@ -1,14 +1,18 @@
 /**
  * A local disk that fills up under a pull or a sync: the command fails at once, without reading
- * the rest of the layer from the registry. The disk is a small tmpfs mounted here, which gives a
+ * the rest of the layer from the registry, and says where it could not write. The disk is a small tmpfs mounted here, which gives a
  * real ENOSPC, so the tests need root; as another user they are reported as ignored, by name.
  */
 import assert from "node:assert/strict";
-import { runOk, shown } from "./helpers/cli.ts";
+import { RUN_FLAGS } from "../scripts/permissions.ts";
+import { ocisync, ocisyncOk, run, runOk, shown } from "./helpers/cli.ts";
 import { registryCli } from "./helpers/cost.ts";
 import { randomBytes } from "./helpers/random.ts";
 import { withRegistry } from "./helpers/registry.ts";
 import type { TestRegistry } from "./helpers/registry.ts";
+import { withTempDir } from "./helpers/tree.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /** Why these tests cannot run here, or undefined when they can. */
 const notRoot = Deno.uid() === 0 ? undefined : "they mount a tmpfs, which needs root";
@@ -84,6 +88,31 @@ test("pull and sync -o into a full disk stop reading the layer: most of it is ne
         // Before, the whole layer was read to check its digest after the disk refused a write.
         assert.ok(sent < LAYER_BYTES / 2, `${args[0]}: ${sent} of ${LAYER_BYTES} bytes sent`);
       }
+    });
+  });
+});
+
+test("a sync tick that fails on a full disk says where: the folder of -o, standard output for --events", async () => {
+  await withTempDir("ocisync-full-disk-", async (tmp) => {
+    await Deno.mkdir(`${tmp}/src`);
+    await Deno.writeFile(`${tmp}/src/data.bin`, randomBytes(3 * 1024 * 1024));
+    const layout = `oci:${tmp}/layout:v1`;
+    await ocisyncOk(["push", layout, "--files", `${tmp}/src/data.bin`, "-q"]);
+    const disk = `${tmp}/disk`;
+    await withTmpfs(disk, "1m", async () => {
+      await Deno.mkdir(`${disk}/srv`);
+      const sync = await ocisync(["sync", layout, "-o", `${disk}/srv`, "--once"]);
+      assert.equal(sync.code, 1, shown(sync));
+      // The tick's line and the error after it; before, both said only "No space left on device".
+      const intoFolder = `sync into ${disk}/srv: No space left on device`;
+      assert.equal(sync.stderr.split(intoFolder).length, 3, sync.stderr);
+
+      const command = [Deno.execPath(), "run", ...RUN_FLAGS, MAIN, "sync", layout, "--events"]
+        .concat(["--encoding", "base64", "--once"]).map((word) => `'${word}'`).join(" ");
+      const events = await run("sh", ["-c", `${command} > '${disk}/events.jsonl'`]);
+      assert.equal(events.code, 1, shown(events));
+      const toStdout = "writing events to standard output: No space left on device";
+      assert.equal(events.stderr.split(toStdout).length, 3, events.stderr);
     });
   });
 });

@@ -259,6 +259,7 @@ Deno.test("the hook is told the folder the change put in place, not where DIR/cu
     const hookSaw = `${tmp}/hook.txt`;
     const meddler: SyncOutput = {
       id: "meddler",
+      description: "meddler",
       apply: async () => {
         await Deno.remove(`${dir}/current`);
         await Deno.symlink(elsewhere, `${dir}/current`);
@@ -388,6 +389,7 @@ Deno.test("an output that returns after the stop is not taken as having delivere
     // It goes on to the end whatever the signal says, as a careless output would.
     const careless: SyncOutput = {
       id: "careless",
+      description: "careless",
       apply: async () => {
         stop.abort();
         await new Promise((resolve) => setTimeout(resolve, 10));

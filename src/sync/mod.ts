@@ -54,6 +54,7 @@
 import { basename, dirname, resolve } from "node:path";
 import { type Digest, sha256Digest } from "../digest/mod.ts";
 import { OcisyncError, UnsafeContentError, UsageError } from "../errors/mod.ts";
+import { explainOsError } from "../errors/os.ts";
 import { DURATION_BOUNDS } from "../units/mod.ts";
 import { describeLockHolder, FileLock, readLockHolder } from "../fs/lock.ts";
 import { lstatOrUndefined } from "../fs/stat.ts";
@@ -746,7 +747,10 @@ class Ticker {
     await this.#options.locks?.ensureHeld();
     for (const output of this.#options.outputs) {
       signal.throwIfAborted();
-      await output.apply(change);
+      // Every output's file errors say where, whichever output it is.
+      await output.apply(change).catch((error) => {
+        throw explainOsError(error, output.description);
+      });
       // An output that returns after a stop may have been cut short by it (a hook that traps
       // SIGTERM and exits 0): the change is not recorded, and the next run delivers it again.
       signal.throwIfAborted();

@@ -106,6 +106,7 @@ export interface SyncChange {
  * import type { SyncOutput } from "./outputs.ts";
  * const logOutput: SyncOutput = {
  *   id: "log",
+ *   description: "logging to standard error",
  *   apply: async (change) => console.error(`now at ${change.digest}`),
  * };
  * ```
@@ -116,6 +117,12 @@ export interface SyncOutput {
    * received a digest: when they differ, the digest is delivered again.
    */
   readonly id: string;
+  /**
+   * What the output does, and where, in words that may be shown (no secret): `sync into
+   * /srv/flows`. An error of a file call that names no path is led by it, so that a failed tick
+   * says where.
+   */
+  readonly description: string;
   /** Delivers the change; throws to fail the tick. */
   apply(change: SyncChange): Promise<void>;
   /**
@@ -232,6 +239,7 @@ export function eventsOutput(sink: EventsSink, options: EventsOutputOptions = {}
   }
   return {
     id: `events:${encoding}`,
+    description: sink === Deno.stdout ? "writing events to standard output" : "writing events",
     async apply(change) {
       const declared = declaredContentSize(change.manifest.layers, encoding);
       const sizes = `${declared} bytes of content${encoding === "base64" ? " in base64" : ""}`;
@@ -542,6 +550,7 @@ export function directoryOutput(
   const selection = layerSelection(options);
   return {
     id: `directory:${root}${selection && `;${selection}`}`,
+    description: `sync into ${root}`,
     async apply(change) {
       await refuseExposedOutput(root);
       const version = versionDirectory(root, change.manifestDigest, options);
@@ -852,6 +861,7 @@ export interface ExecOutputOptions
 export function execOutput(command: string, options: ExecOutputOptions = {}): SyncOutput {
   return {
     id: `exec:${command}`,
+    description: "running the hook",
     async apply(change) {
       // Named by the change, not read back from `DIR/current`: whoever may write to DIR could
       // point that link anywhere in between, and the hook runs as the sync's user.
@@ -986,6 +996,7 @@ export function webhookOutput(url: URL, options: WebhookOutputOptions = {}): Syn
   });
   return {
     id: `webhook:${url.href}`,
+    description: `posting to the webhook ${url.origin}`,
     async apply(change) {
       const summary = {
         reference: change.reference,
