@@ -116,3 +116,36 @@ test("a sync tick that fails on a full disk says where: the folder of -o, standa
     });
   });
 });
+
+test("gc on a full disk takes its lock and frees the space", async () => {
+  await withTempDir("ocisync-full-disk-", async (tmp) => {
+    await Deno.mkdir(`${tmp}/small`);
+    await Deno.writeTextFile(`${tmp}/small/app.py`, "print('app')\n");
+    await Deno.mkdir(`${tmp}/large`);
+    await Deno.writeFile(`${tmp}/large/data.bin`, randomBytes(3 * 1024 * 1024));
+    const disk = `${tmp}/disk`;
+    await withTmpfs(disk, "8m", async () => {
+      const layout = `${disk}/layout`;
+      await ocisyncOk(["push", `oci:${layout}:small`, `${tmp}/small:/app`, "-q"]);
+      await ocisyncOk(["push", `oci:${layout}:large`, `${tmp}/large:/data`, "-q"]);
+      // The large image untagged: its blobs are garbage.
+      const index = JSON.parse(await Deno.readTextFile(`${layout}/index.json`));
+      index.manifests = index.manifests.filter(
+        (m: { annotations?: Record<string, string> }) =>
+          m.annotations?.["org.opencontainers.image.ref.name"] === "small",
+      );
+      await Deno.writeTextFile(`${layout}/index.json`, JSON.stringify(index));
+      // Full: a new file can be made (an inode), but not a byte written to it.
+      await run("dd", ["if=/dev/zero", `of=${disk}/fill`, "bs=64k"]);
+      await assert.rejects(Deno.writeTextFile(`${disk}/probe`, "x"), /No space left on device/);
+
+      // Before, exit 1: `cannot write the lock …/index.json.lock: No space left on device`.
+      const gc = await ocisync(["gc", `oci:${layout}`, "--grace", "0", "--json"]);
+      assert.equal(gc.code, 0, shown(gc));
+      assert.ok(JSON.parse(gc.stdout).freedBytes > 3 * 1024 * 1024, gc.stdout);
+      await Deno.writeFile(`${disk}/probe`, new Uint8Array(1024 * 1024));
+      await assert.rejects(Deno.lstat(`${layout}/index.json.lock`), Deno.errors.NotFound);
+      await ocisyncOk(["pull", `oci:${layout}:small`, "-o", `${tmp}/out`]);
+    });
+  });
+});

@@ -101,7 +101,10 @@ export function osErrorHint(error: unknown): string | undefined {
  */
 const REFUSING_FILE_SYSTEM = new Set(["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EIO"]);
 
-/** How many causes deep {@linkcode isFileSystemRefusal} looks. */
+/** The errno codes of a file system with no room left for this user. */
+const OUT_OF_SPACE = new Set(["ENOSPC", "EDQUOT"]);
+
+/** How many causes deep an error's code is looked for. */
 const MAX_CAUSES = 8;
 
 /**
@@ -118,9 +121,28 @@ const MAX_CAUSES = 8;
  * ```
  */
 export function isFileSystemRefusal(error: unknown): boolean {
+  return hasCode(error, REFUSING_FILE_SYSTEM);
+}
+
+/**
+ * Whether `error`, or an error it was caused by, is a file system out of space (`ENOSPC`) or out
+ * of this user's quota (`EDQUOT`).
+ *
+ * @example
+ * ```ts
+ * import { isOutOfSpace } from "./os.ts";
+ * isOutOfSpace(Object.assign(new Error("Disk quota exceeded (os error 122)"), { code: "EDQUOT" })); // true
+ * ```
+ */
+export function isOutOfSpace(error: unknown): boolean {
+  return hasCode(error, OUT_OF_SPACE);
+}
+
+/** Whether `error` or one of its causes has one of `codes` as its errno code. */
+function hasCode(error: unknown, codes: ReadonlySet<string>): boolean {
   let current = error;
   for (let depth = 0; current instanceof Error && depth < MAX_CAUSES; depth++) {
-    if (REFUSING_FILE_SYSTEM.has(codeOf(current))) return true;
+    if (codes.has(codeOf(current))) return true;
     current = current.cause;
   }
   return false;

@@ -22,10 +22,13 @@
  * A lock is broken when its holder wrote this host's name (the kernel lock is
  * then authoritative), or when the file is older than `staleMs` (another host,
  * where a network file system may not share kernel locks, or a holder that died
- * before writing its name). A holder refreshes the file's mtime while it holds
- * the lock, so a long-held lock never looks stale to another host. A file system
- * without `flock` keeps O_EXCL exclusion, but its locks are never broken
- * automatically.
+ * before writing its name). A holder on a full disk, which has no room for its
+ * name, holds the empty file, guarded by the kernel lock alone: an empty file
+ * whose kernel lock is free is broken once it is two seconds old (younger, its
+ * maker may be between creating and locking it). A holder refreshes the file's
+ * mtime while it holds the lock, so a long-held lock never looks stale to
+ * another host. A file system without `flock` keeps O_EXCL exclusion, but its
+ * locks are never broken automatically.
  *
  * @example
  * ```ts
@@ -37,6 +40,7 @@
  * @module
  */
 import { OcisyncError } from "../errors/mod.ts";
+import { isOutOfSpace } from "../errors/os.ts";
 import { markTemporary, unmarkTemporary } from "./interrupted.ts";
 import { readUpTo } from "./read.ts";
 import { lstatOrUndefined, sameFile, statOrUndefined } from "./stat.ts";
@@ -73,6 +77,11 @@ const DEFAULT_STALE_MS = 5 * 60_000;
 const MAX_SLEEP_MS = 200;
 /** Breaking a stale lock and creating a new one can lose to another process; this many times. */
 const MAX_BREAKS = 10;
+/**
+ * How old an empty lock file must be before a free kernel lock on it breaks it: its maker creates
+ * it, then locks it and writes its name at once, or keeps it empty and locked on a full disk.
+ */
+const EMPTY_GRACE_MS = 2_000;
 /** A holder record is a line of JSON: more than this is not one of ours. */
 const HOLDER_READ_BYTES = 4096;
 
@@ -293,7 +302,8 @@ async function tryCreate(path: string): Promise<Deno.FsFile | undefined> {
     });
   }
   try {
-    // Kernel lock first, name second: a breaker that reads no host name waits `staleMs`.
+    // Kernel lock first, name second: a breaker that reads no name waits `EMPTY_GRACE_MS`, and
+    // then for the kernel lock.
     const locked = await file.tryLock(true).catch(() => true);
     if (locked && sameFile(await file.stat(), await statOrUndefined(path))) {
       const holder: LockHolder = {
@@ -301,12 +311,16 @@ async function tryCreate(path: string): Promise<Deno.FsFile | undefined> {
         hostname: hostname(),
         time: new Date().toISOString(),
       };
-      await file.write(new TextEncoder().encode(JSON.stringify(holder)));
+      await file.write(new TextEncoder().encode(JSON.stringify(holder))).catch((error) => {
+        // A full disk has no room for the name, but the lock needs none: the kernel lock holds
+        // this host's waiters off, and the empty file is removed on release (or, once its kernel
+        // lock is free, broken at once), so that gc can still free space.
+        if (!isOutOfSpace(error)) throw error;
+      });
       return file;
     }
   } catch (error) {
-    // An empty lock left by a failed write (a full disk) would hold every waiter until it is
-    // stale: it goes, while it is still the file made here.
+    // A lock that failed is not held: it goes, while it is still the file made here.
     const made = await file.stat().catch(() => undefined);
     if (made && sameFile(made, await statOrUndefined(path).catch(() => undefined))) {
       await Deno.remove(path).catch(() => {});
@@ -332,10 +346,13 @@ async function breakIfStale(path: string, staleMs: number): Promise<boolean> {
   }
   try {
     const info = await file.stat();
-    const holder = parseHolder(await readUpTo(file, HOLDER_READ_BYTES));
+    const said = await readUpTo(file, HOLDER_READ_BYTES);
+    const holder = parseHolder(said);
     const local = holder?.hostname !== undefined && holder.hostname === hostname();
-    const old = Date.now() - (info.mtime?.getTime() ?? 0) > staleMs;
-    if (!local && !old) return false;
+    const age = Date.now() - (info.mtime?.getTime() ?? 0);
+    // Empty: a holder on a full disk, which the kernel lock alone says is alive.
+    const unnamed = said.length === 0 && age > EMPTY_GRACE_MS;
+    if (!local && !unnamed && age <= staleMs) return false;
     if (!await file.tryLock(true).catch(() => false)) return false;
     if (sameFile(info, await statOrUndefined(path))) await Deno.remove(path);
     return true;

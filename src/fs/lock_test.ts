@@ -41,3 +41,94 @@ Deno.test("named: false once the lock file is removed, replaced, or its folder i
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Runs `fn` with a 64 KiB tmpfs mounted at `dir/disk` and filled up, then unmounts it. */
+async function withFullDisk(dir: string, fn: (disk: string) => Promise<void>): Promise<void> {
+  const disk = `${dir}/disk`;
+  await Deno.mkdir(disk);
+  await command("mount", ["-t", "tmpfs", "-o", "size=64k", "none", disk]);
+  try {
+    // Full: a new file can be made (an inode), but not a byte written to it.
+    await Deno.writeFile(`${disk}/fill`, new Uint8Array(64 * 1024)).catch(() => {});
+    await assert.rejects(Deno.writeTextFile(`${disk}/probe`, "x"), /No space left on device/);
+    await Deno.remove(`${disk}/probe`);
+    await fn(disk);
+  } finally {
+    await command("umount", [disk]);
+  }
+}
+
+async function command(name: string, args: string[]): Promise<void> {
+  const { success, stderr } = await new Deno.Command(name, { args, stderr: "piped" }).output();
+  assert.ok(success, `${name} ${args.join(" ")}: ${new TextDecoder().decode(stderr)}`);
+}
+
+Deno.test({
+  name: "a full disk: the lock is held without its holder's name, and removed on release (as root)",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "ocisync-lock-" });
+    try {
+      await withFullDisk(dir, async (disk) => {
+        const path = `${disk}/index.json.lock`;
+        // Before, it failed: `cannot write the lock …: No space left on device`.
+        const lock = await FileLock.acquire(path, { timeoutMs: 1000 });
+        assert.equal((await Deno.lstat(path)).size, 0);
+        // Past the moment an empty lock is young for: its live holder's kernel lock keeps it.
+        const past = new Date(Date.now() - 60_000);
+        await Deno.utime(path, past, past);
+        assert.equal(await FileLock.tryAcquire(path), undefined);
+        await lock.release();
+        await assert.rejects(Deno.lstat(path), Deno.errors.NotFound);
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a full disk: the empty lock of a holder killed there is taken, not waited on (as root)",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "ocisync-lock-" });
+    try {
+      await withFullDisk(dir, async (disk) => {
+        const path = `${disk}/index.json.lock`;
+        const script = `${dir}/hold.ts`;
+        await Deno.writeTextFile(
+          script,
+          `import { FileLock } from ${JSON.stringify(new URL("./lock.ts", import.meta.url).href)};
+await FileLock.acquire(Deno.args[0]);
+console.log("locked");
+await new Promise((resolve) => setTimeout(resolve, 60_000));
+`,
+        );
+        const holder = new Deno.Command(Deno.execPath(), {
+          args: ["run", "--no-config", "--no-lock", "-RW", "--allow-sys=hostname", script, path],
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        const said = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+        let text = "";
+        for (let read = await said.read(); !read.done; read = await said.read()) {
+          text += read.value;
+          if (text.includes("locked")) break;
+        }
+        try {
+          holder.kill("SIGKILL");
+        } catch { /* it ended already: it could not take the lock */ }
+        await said.cancel();
+        const { stderr } = await holder.output().catch(() => ({ stderr: new Uint8Array() }));
+        assert.match(text, /locked/, new TextDecoder().decode(stderr));
+        assert.equal((await Deno.lstat(path)).size, 0);
+        // Its kernel lock went with it: the empty file is taken well before it is stale (5 min).
+        const lock = await FileLock.acquire(path, { timeoutMs: 10_000 });
+        await lock.release();
+        await assert.rejects(Deno.lstat(path), Deno.errors.NotFound);
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
