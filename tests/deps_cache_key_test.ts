@@ -604,3 +604,34 @@ Deno.test("a deps cache folder that another user could change is refused", () =>
     assert.equal((await run()).code, 0);
     assert.equal((await Deno.stat(cache)).mode! & 0o777, 0o700);
   }));
+
+Deno.test({
+  name:
+    "deps on a cache folder that is full, then read-only, builds the layer all the same (as root)",
+  ignore: Deno.uid() !== 0,
+  fn: () =>
+    withTmp(async (tmp) => {
+      const run = await alphaProject(tmp, "full");
+      const disk = `${tmp}/cache`;
+      await Deno.mkdir(disk);
+      await runOk("mount", ["-t", "tmpfs", "-o", "size=64k", "none", disk]);
+      try {
+        await Deno.mkdir(`${disk}/ocisync`, { mode: 0o700 });
+        // Full: a new file can be made (an inode), but not a byte written to it.
+        await Deno.writeFile(`${disk}/fill`, new Uint8Array(64 * 1024)).catch(() => {});
+        for (const state of ["full", "read-only"]) {
+          if (state === "read-only") await runOk("mount", ["-o", "remount,ro", disk]);
+          await Deno.remove(`${tmp}/deps.tgz`).catch(() => {});
+          // Before, exit 1 with the layer written but not reported, and `build` pushed nothing.
+          const result = await run(["-r", "requirements.txt", "-v"]);
+          assert.equal(result.code, 0, `${state}: ${shown(result)}`);
+          assert.match(result.stderr, /cannot cache deps\.tgz: .*(No space left|Read-only)/, state);
+          assert.equal(await layerFile(`${tmp}/deps.tgz`, "alpha/__init__.py"), "WHO = 'full'\n");
+          const left = await Array.fromAsync(Deno.readDir(`${disk}/ocisync/deps`), (e) => e.name);
+          assert.deepEqual(left, [], state);
+        }
+      } finally {
+        await runOk("umount", [disk]);
+      }
+    }),
+});

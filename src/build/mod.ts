@@ -126,7 +126,10 @@ export interface BuildOptions {
   onBlob?: BlobListener;
   /** What the build is doing: installing, packing (with bytes), pushing. */
   onStep?: StepListener;
-  /** Details, one line each: the base's documents read from the cache, damaged entries. */
+  /**
+   * Details, one line each: the base's documents read from the cache, damaged entries, cache
+   * writes that failed.
+   */
   onDetail?: (message: string) => void;
   /** Each line the installer prints. */
   onInstallerOutput?: (line: string) => void;
@@ -292,6 +295,7 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
           installerCommand: options.installerCommand,
           onOutput: options.onInstallerOutput,
           onStep: options.onStep,
+          onDetail: options.onDetail,
         });
         const descriptor = { mediaType: deps.mediaType, digest: deps.digest, size: deps.size };
         layers.set(index, {

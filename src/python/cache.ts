@@ -2,9 +2,9 @@
  * A content-addressed cache of built layers, in `$XDG_CACHE_HOME/ocisync`
  * (else `~/.cache/ocisync`). An entry is two files named by its key: the
  * layer blob, `KEY.layer`, and its description, `KEY.json`. Both are written
- * atomically, the description last, and a blob is verified against its
- * digest each time it is read back: a damaged entry is a miss, never a bad
- * layer.
+ * atomically, the description last (a blob whose description could not be
+ * written is removed), and a blob is verified against its digest each time it
+ * is read back: a damaged entry is a miss, never a bad layer.
  *
  * @example
  * ```ts
@@ -19,7 +19,7 @@ import { createHash } from "node:crypto";
 import { IntegrityError, UsageError } from "../errors/mod.ts";
 import { verifyingStream } from "../digest/mod.ts";
 import { temporaryTarget, writeFileAtomic } from "../fs/atomic.ts";
-import { processUid } from "../fs/stat.ts";
+import { lstatOrUndefined, processUid } from "../fs/stat.ts";
 import { openLookedAt, readUpTo } from "../fs/read.ts";
 import { refuseReplaceableAsRoot } from "../fs/shielded.ts";
 import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
@@ -114,6 +114,8 @@ const MAX_DESCRIPTION = 64 * 1024;
 
 /** The name of an entry's file: its key, then what it holds. */
 const ENTRY_FILE = /^[0-9a-f]{64}\.(layer|json)$/;
+/** The name of an entry's layer blob, which is never read without its description. */
+const LAYER_FILE = /^([0-9a-f]{64})\.layer$/;
 
 /** Layers cached in one folder. */
 export class LayerCache {
@@ -185,27 +187,43 @@ export class LayerCache {
   async put(key: string, path: string, layer: Layer): Promise<void> {
     await ownCacheFolder(this.dir);
     await this.#removeLeftovers();
+    const blob = `${this.dir}/${key}.layer`;
     // Never through a link left at an entry's name: it is replaced.
-    await writeFileAtomic(`${this.dir}/${key}.layer`, (await Deno.open(path)).readable, {
-      replacePath: true,
-    });
+    await writeFileAtomic(blob, (await Deno.open(path)).readable, { replacePath: true });
     const description = new TextEncoder().encode(JSON.stringify(layer));
-    await writeFileAtomic(`${this.dir}/${key}.json`, [description], { replacePath: true });
+    try {
+      await writeFileAtomic(`${this.dir}/${key}.json`, [description], { replacePath: true });
+    } catch (error) {
+      // Without its description, the blob is never read: it would only take the space.
+      await Deno.remove(blob).catch(() => {});
+      throw error;
+    }
   }
 
   /**
-   * Removes the temporary files of entries whose writer was killed (SIGKILL, the OOM killer, a
-   * power cut) a day ago or more: `writeFileAtomic` names them `.KEY.layer.XXXXXXXX.tmp`, and
-   * nothing else would ever remove them. Links are left alone.
+   * Removes what writers killed (SIGKILL, the OOM killer, a power cut) or stopped by a full disk
+   * left a day ago or more: the temporary files of entries, which `writeFileAtomic` names
+   * `.KEY.layer.XXXXXXXX.tmp`, and layer blobs without their description. Nothing else would
+   * ever remove them; a younger one may be a put under way. Links are left alone.
    */
   async #removeLeftovers(): Promise<void> {
     const before = Date.now() - LEFTOVER_AGE_MS;
     for await (const entry of Deno.readDir(this.dir)) {
-      if (!entry.isFile || !ENTRY_FILE.test(temporaryTarget(entry.name) ?? "")) continue;
+      if (!entry.isFile) continue;
+      const temporary = ENTRY_FILE.test(temporaryTarget(entry.name) ?? "");
+      if (!temporary && !await this.#undescribed(entry.name)) continue;
       const path = `${this.dir}/${entry.name}`;
       const modified = (await Deno.lstat(path).catch(() => undefined))?.mtime?.getTime();
       if (modified !== undefined && modified < before) await Deno.remove(path).catch(() => {});
     }
+  }
+
+  /** Whether `name` is a layer blob whose description is missing. */
+  async #undescribed(name: string): Promise<boolean> {
+    const key = LAYER_FILE.exec(name)?.[1];
+    if (key === undefined) return false;
+    const description = `${this.dir}/${key}.json`;
+    return await lstatOrUndefined(description).then((info) => info === undefined, () => false);
   }
 
   /**

@@ -75,3 +75,70 @@ Deno.test({
     }
   },
 });
+
+Deno.test("put removes a layer blob left without its description a day ago, and no other", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${tmp}/src`);
+    await Deno.writeTextFile(`${tmp}/src/a.py`, "A = 1\n");
+    const layer = await writeLayerFile(`${tmp}/src`, `${tmp}/layer.tar`);
+    const cache = `${tmp}/cache`;
+    await Deno.mkdir(cache, { mode: 0o700 });
+    const aged = async (name: string, ageMs: number) => {
+      await Deno.writeTextFile(`${cache}/${name}`, "a layer");
+      const then = new Date(Date.now() - ageMs);
+      await Deno.utime(`${cache}/${name}`, then, then);
+    };
+    // A put stopped between the blob and its description, by a full disk or a kill.
+    const orphan = `${"b".repeat(64)}.layer`;
+    await aged(orphan, DAY_MS + 3_600_000);
+    // Maybe a put under way: its description comes next.
+    const young = `${"c".repeat(64)}.layer`;
+    await aged(young, DAY_MS - 3_600_000);
+    const whole = "d".repeat(64);
+    await aged(`${whole}.layer`, 2 * DAY_MS);
+    await aged(`${whole}.json`, 2 * DAY_MS);
+    const key = "a".repeat(64);
+    await new LayerCache(cache).put(key, `${tmp}/layer.tar`, layer);
+    const names = await Array.fromAsync(Deno.readDir(cache), (e) => e.name);
+    assert.deepEqual(
+      names.sort(),
+      [young, `${whole}.layer`, `${whole}.json`, `${key}.json`, `${key}.layer`].sort(),
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "put on a disk with room for the layer but not its description leaves no blob (as root)",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    const tmp = await Deno.makeTempDir();
+    const disk = `${tmp}/disk`;
+    try {
+      await Deno.mkdir(`${tmp}/src`);
+      await Deno.writeFile(`${tmp}/src/a.bin`, crypto.getRandomValues(new Uint8Array(20_000)));
+      const layer = await writeLayerFile(`${tmp}/src`, `${tmp}/layer.tar`);
+      await Deno.mkdir(disk);
+      await command("mount", ["-t", "tmpfs", "-o", "size=1m", "none", disk]);
+      // The pages of the blob are all that is left: its description finds none.
+      const pages = Math.ceil(layer.size / 4096);
+      await Deno.writeFile(`${disk}/fill`, new Uint8Array(1024 * 1024 - pages * 4096));
+      const cache = `${disk}/deps`;
+      await assert.rejects(
+        new LayerCache(cache).put("a".repeat(64), `${tmp}/layer.tar`, layer),
+        /No space left on device/,
+      );
+      assert.deepEqual(await Array.fromAsync(Deno.readDir(cache), (e) => e.name), []);
+    } finally {
+      await command("umount", [disk]).catch(() => {});
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+async function command(name: string, args: string[]): Promise<void> {
+  const { success, stderr } = await new Deno.Command(name, { args, stderr: "piped" }).output();
+  assert.ok(success, `${name} ${args.join(" ")}: ${new TextDecoder().decode(stderr)}`);
+}

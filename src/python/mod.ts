@@ -46,6 +46,7 @@
  */
 import type { Compression } from "../compress/mod.ts";
 import { sha256Digest } from "../digest/mod.ts";
+import { explainOsError } from "../errors/os.ts";
 import { type Layer, normalizePrefix, writeLayerFile } from "../layer/mod.ts";
 import { cacheKey, defaultCacheDir, LayerCache } from "./cache.ts";
 import { DEFAULT_DEPS_PREFIX } from "./defaults.ts";
@@ -133,6 +134,8 @@ export interface DepsOptions extends Omit<InstallOptions, "requirements" | "targ
   cache?: boolean;
   /** The cache folder. Default {@linkcode defaultCacheDir}. */
   cacheDir?: string;
+  /** Cache writes that failed, one line each: the layer is built all the same. */
+  onDetail?: (message: string) => void;
 }
 
 /** A dependency layer, and how it was made. */
@@ -221,7 +224,11 @@ export async function buildDepsLayer(
     onProgress: pack.progress,
   });
   pack.done();
-  await cache?.put(key, output, layer);
+  // A cache that cannot be written (a full disk) costs the next build an install, not this one
+  // its layer.
+  await cache?.put(key, output, layer).catch((error) => {
+    options.onDetail?.(`cannot cache ${output}: ${(explainOsError(error) as Error).message}`);
+  });
   return { ...layer, cached: false, installer: installer.version, unpinned: input.unpinned };
 }
 

@@ -47,6 +47,7 @@ export async function deps(args: ParsedArgs, out: Output): Promise<void> {
     mtime: sourceDateEpoch(options.mtime as string | undefined),
     onOutput: (line) => quotedLines([line]).forEach((quoted) => out.verbose(quoted)),
     onStep: display.step,
+    onDetail: (message) => out.verbose(message),
   }).finally(() => display.close());
   warnUnpinned(out, layer.unpinned);
   const { cached, installer: installedBy, unpinned, ...description } = layer;
