@@ -120,9 +120,10 @@ export interface SyncOutput {
   /**
    * What the output does, and where, in words that may be shown (no secret): `sync into
    * /srv/flows`. An error of a file call that names no path is led by it, so that a failed tick
-   * says where.
+   * says where. Every output of this module has one; an output of a library user's may go
+   * without, and its errors are shown as they are.
    */
-  readonly description: string;
+  readonly description?: string;
   /** Delivers the change; throws to fail the tick. */
   apply(change: SyncChange): Promise<void>;
   /**
