@@ -19,7 +19,6 @@ import {
   tokenServer,
 } from "./helpers/servers.ts";
 import { writeTree } from "./helpers/tree.ts";
-import { randomBytes } from "./helpers/random.ts";
 
 const USER = "robot-7";
 const PASSWORD = "s3cret-Pa55-for-issue-13";
@@ -114,27 +113,19 @@ for (const auth of ["basic", "token"] as const) {
 
   Deno.test(`${auth} auth: a push with a refused password fails before packing or sending a blob`, async () => {
     await withRegistry({ auth, username: USER, password: PASSWORD }, async (registry, tmp) => {
-      // Large enough that packing it would take a while: random bytes do not compress.
-      const big = randomBytes(48 * 1024 * 1024);
       await writeTree(`${tmp}/src`, {
         "data": { type: "dir" },
-        "data/big.bin": { type: "file", content: big },
+        "data/app.py": { type: "file", content: "print('hello')\n" },
       });
       const env = isolatedEnv(tmp);
-      let started = Date.now();
-      await ocisync(["version"], { env });
-      const startup = Date.now() - started;
-
-      started = Date.now();
       const push = await ocisync(
         ["push", `${registry.host}/t/big:v1`, `${tmp}/src`, "-u", USER, "--password-stdin"],
         { env, stdin: WRONG },
       );
-      const elapsed = Date.now() - started;
       assert.equal(push.code, ExitCode.Auth, shown(push));
       assert.match(push.stderr, new RegExp(`refused the credentials of user ${USER}`));
+      // A push says "packing SRC" as it starts to pack: the credentials were tried before.
       assert.doesNotMatch(push.stderr, /packing/, "no layer was packed");
-      assert.ok(elapsed - startup < 1000, `failed after ${elapsed} ms (startup ${startup} ms)`);
 
       const seen = await registry.requests();
       assert.deepEqual(seen.filter(isUpload), [], "no blob was sent");
