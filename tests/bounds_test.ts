@@ -6,7 +6,7 @@
  * digests from `node:crypto`, tars by GNU tar, zstd and gzip streams by their own tools, never
  * by ocisync.
  */
-import { withTempDir } from "./helpers/tree.ts";
+import { exists, withTempDir } from "./helpers/tree.ts";
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import { decompressStream } from "../src/compress/decompress.ts";
@@ -87,10 +87,6 @@ function assertFails(result: RunResult, code: number, message: RegExp): void {
 /** `text` as a regular expression that matches it literally. */
 function literal(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, () => false);
 }
 
 /** The files under `dir/blobs/sha256`. */

@@ -100,6 +100,20 @@ class HandLayout {
     });
   }
 
+  /** An artifact of one file, `hello`, titled `title`. */
+  artifact(title: string) {
+    const file = this.blob(new TextEncoder().encode("hello"), "text/plain", {
+      annotations: { "org.opencontainers.image.title": title },
+    });
+    return this.manifest({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      artifactType: "application/x-test",
+      config: this.blob(json({}), "application/vnd.oci.empty.v1+json"),
+      layers: [file],
+    });
+  }
+
   /** A manifest (or index) document as a blob of the manifest media type. */
   manifest(doc: unknown, mediaType = "application/vnd.oci.image.manifest.v1+json") {
     return this.blob(json(doc), mediaType);
@@ -338,20 +352,7 @@ Deno.test("forged lines: pull's report lists hostile entry names and artifact ti
     assertOwnLines(pulled, /^pulled /);
     assert.match(pulled.stdout, /^ {2}entries: a\.txt, b\\x0aocisync: pulled .*\\x1b\[2Kc$/m);
 
-    const empty = layout.blob(json({}), "application/vnd.oci.empty.v1+json");
-    const file = layout.blob(new TextEncoder().encode("hello"), "text/plain", {
-      annotations: { "org.opencontainers.image.title": `f${FORGE}g` },
-    });
-    const artifact = layout.tag(
-      "artifact",
-      layout.manifest({
-        schemaVersion: 2,
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        artifactType: "application/x-test",
-        config: empty,
-        layers: [file],
-      }),
-    );
+    const artifact = layout.tag("artifact", layout.artifact(`f${FORGE}g`));
     const files = await ocisync(["pull", artifact, "-o", `${tmp}/artifact`]);
     assert.equal(files.code, 0, shown(files));
     assertOwnLines(files, /^pulled /);
@@ -460,20 +461,7 @@ Deno.test("forged lines: JSON lines stay one line each for a reader that splits 
     // JSON lets these stand raw inside a string; Python's splitlines() ends a line at the first
     // four, a terminal obeys the C1 CSI, and a bidi override reorders what follows.
     const title = "notes\u2028ocisync: pulled\u2029\x85x\x7f\x9b1m\u202e.txt";
-    const empty = layout.blob(json({}), "application/vnd.oci.empty.v1+json");
-    const file = layout.blob(new TextEncoder().encode("hello"), "text/plain", {
-      annotations: { "org.opencontainers.image.title": title },
-    });
-    const ref = layout.tag(
-      "v1",
-      layout.manifest({
-        schemaVersion: 2,
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        artifactType: "application/x-test",
-        config: empty,
-        layers: [file],
-      }),
-    );
+    const ref = layout.tag("v1", layout.artifact(title));
     const synced = await ocisync(["sync", ref, "--once", "--events", "--log-format", "json"]);
     assert.equal(synced.code, 0, shown(synced));
     const pulled = await ocisync(["pull", ref, "-o", `${tmp}/out`, "--json"]);

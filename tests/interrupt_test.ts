@@ -11,7 +11,7 @@ import { ocisyncOk } from "./helpers/cli.ts";
 import { type FaultRule, type FrontProxy, startProxy } from "./helpers/fault_proxy.ts";
 import { tarImage } from "./helpers/layers.ts";
 import { startRegistry } from "./helpers/registry.ts";
-import { withTempDir } from "./helpers/tree.ts";
+import { namesIn, withTempDir } from "./helpers/tree.ts";
 import { until } from "./helpers/wait.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -30,16 +30,6 @@ const STALLED_DOWNLOAD: FaultRule = {
   times: Infinity,
   fault: { kind: "stall", seconds: 60, after: 64 * 1024 },
 };
-
-/** The names in `folder`, its hidden ones included; none when it does not exist. */
-function namesIn(folder: string): string[] {
-  try {
-    return [...Deno.readDirSync(folder)].map((entry) => entry.name).sort();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return [];
-    throw error;
-  }
-}
 
 /** Whether the proxy has stalled a request. */
 function stalled(proxy: FrontProxy): boolean {

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { ocisync, shown } from "./helpers/cli.ts";
 import { writeImage } from "./helpers/layers.ts";
-import { withTempDir } from "./helpers/tree.ts";
+import { exists, withTempDir } from "./helpers/tree.ts";
 
 const HOUR = 3_600_000;
 
@@ -23,14 +23,6 @@ function ago(hours: number): Date {
 async function fileOfAge(path: string, content: string, hours: number): Promise<void> {
   await Deno.writeTextFile(path, content);
   await Deno.utime(path, ago(hours), ago(hours));
-}
-
-/** Whether something (a link included, not followed) is at `path`. */
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, (error) => {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  });
 }
 
 /** Runs `gc --json` on the layout and returns what it printed. */

@@ -17,29 +17,10 @@ import { writeImage } from "./helpers/layers.ts";
 import { randomBytes } from "./helpers/random.ts";
 import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
 import { until } from "./helpers/wait.ts";
+import { exists, namesIn } from "./helpers/tree.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const MiB = 1024 * 1024;
-
-/** The names in `folder`, hidden ones included; none when it does not exist. */
-function namesIn(folder: string): string[] {
-  try {
-    return [...Deno.readDirSync(folder)].map((entry) => entry.name).sort();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return [];
-    throw error;
-  }
-}
-
-/** Whether anything is at `path`. */
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Every file under `root` with its bytes, by path relative to it. */
 function filesUnder(root: string, prefix = ""): Map<string, string> {
@@ -150,15 +131,15 @@ Deno.test("a failed copy or push into a new layout leaves neither it nor the fol
     ];
     // Each route is run, and what it left taken away, before the first is judged: all are seen.
     const left: string[] = [];
-    const judge = (what: string, leftover: string) => {
-      if (!exists(leftover)) return;
+    const judge = async (what: string, leftover: string) => {
+      if (!(await exists(leftover))) return;
       left.push(`${what}: ${namesIn(leftover).join(", ") || "(empty)"}`);
       Deno.removeSync(leftover, { recursive: true });
     };
     for (const { what, args, code } of routes) {
       const result = await ocisync(args);
       assert.equal(result.code, code, `${what}: ${shown(result)}`);
-      judge(what, `${tmp}/a`);
+      await judge(what, `${tmp}/a`);
     }
 
     // The network fails in the middle of the layer, with no retry.
@@ -173,7 +154,7 @@ Deno.test("a failed copy or push into a new layout leaves neither it nor the fol
       ...["--retries", "0"],
     ]);
     assert.equal(cut.code, ExitCode.Network, shown(cut));
-    judge("the network cut in the middle of the layer", `${tmp}/a`);
+    await judge("the network cut in the middle of the layer", `${tmp}/a`);
 
     // A disk too small for the layer.
     await Deno.mkdir(`${tmp}/mnt`);
@@ -182,7 +163,7 @@ Deno.test("a failed copy or push into a new layout leaves neither it nor the fol
       const full = await ocisync(["copy", `${registry.host}/app:v1`, `oci:${tmp}/mnt/new`]);
       assert.notEqual(full.code, 0, shown(full));
       assert.match(full.stderr, /No space left on device/);
-      judge("a full disk", `${tmp}/mnt/new`);
+      await judge("a full disk", `${tmp}/mnt/new`);
     } finally {
       await runOk("umount", [`${tmp}/mnt`]);
     }
@@ -201,7 +182,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
       }
       const { code, stderr } = await child.output();
       assert.equal(code, signal === "SIGINT" ? 130 : 143, new TextDecoder().decode(stderr));
-      assert.equal(exists(`${tmp}/a`), false, `${namesIn(`${tmp}/a/new`)}`);
+      assert.equal(await exists(`${tmp}/a`), false, `${namesIn(`${tmp}/a/new`)}`);
     }));
 }
 
@@ -209,7 +190,7 @@ Deno.test("the library's copy and push leave no new layout when they fail", () =
   withImage(async (registry, _proxy, tmp) => {
     const flipped = await layoutWithFlippedLayer(`${tmp}/flipped`);
     await assert.rejects(copy(flipped, `oci:${tmp}/a/new`), /digest/);
-    assert.equal(exists(`${tmp}/a`), false);
+    assert.equal(await exists(`${tmp}/a`), false);
     // Stopped once its first blob is in the layout: before the manifest is listed.
     const stop = new AbortController();
     await assert.rejects(
@@ -222,7 +203,7 @@ Deno.test("the library's copy and push leave no new layout when they fail", () =
       /stopped by the test/,
     );
     assert.ok(stop.signal.aborted);
-    assert.equal(exists(`${tmp}/a`), false);
+    assert.equal(await exists(`${tmp}/a`), false);
     // The same copy from the registry goes through, and leaves its layout.
     await copy(`${registry.host}/app:v1`, `oci:${tmp}/a/new:v1`);
     assert.deepEqual(namesIn(`${tmp}/a/new`), ["blobs", "index.json", "oci-layout"]);
@@ -250,7 +231,7 @@ Deno.test("a failed copy keeps a layout or folder that was there, as it was", ()
     }
     const result = await ocisync(["copy", missing, `oci:${tmp}/folder`]);
     assert.equal(result.code, ExitCode.NotFound, shown(result));
-    assert.ok(exists(`${tmp}/folder`), "a folder that was there stays");
+    assert.ok(await exists(`${tmp}/folder`), "a folder that was there stays");
   }));
 
 Deno.test("a new layout that another process tagged into meanwhile stays when the copy fails or is stopped", () =>

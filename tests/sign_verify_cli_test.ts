@@ -24,7 +24,7 @@ import {
 import { type Schema, validate } from "./helpers/json_schema.ts";
 import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
 import { blob, imageDocuments } from "./helpers/images.ts";
-import { withTempDir, writeTree } from "./helpers/tree.ts";
+import { exists, withTempDir, writeTree } from "./helpers/tree.ts";
 
 const signer = await pythonKeys({ password: "correct horse" });
 const stranger = await pythonKeys();
@@ -50,10 +50,6 @@ function ok(result: RunResult): RunResult {
 function refused(result: RunResult): void {
   assert.equal(result.code, VERIFICATION, shown(result));
   assert.match(result.stderr, /^ocisync: error: [^\n]*signature/, shown(result));
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, () => false);
 }
 
 async function keyFiles(dir: string): Promise<{ pkcs8: string; encrypted: string; pub: string }> {

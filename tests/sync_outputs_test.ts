@@ -20,6 +20,7 @@ import {
   SyncState,
   type SyncTick,
 } from "../src/sync/mod.ts";
+import { exists } from "./helpers/tree.ts";
 
 const INDEX = "application/vnd.oci.image.index.v1+json";
 const MANIFEST = "application/vnd.oci.image.manifest.v1+json";
@@ -72,10 +73,6 @@ async function withTemp(body: (tmp: string) => Promise<void>): Promise<void> {
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, () => false);
 }
 
 Deno.test("-o DIR: a change of platform or layer operation swaps in a folder of its own", async () => {

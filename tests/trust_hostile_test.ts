@@ -30,6 +30,7 @@ import {
   refusal,
   withKeyAndLayout,
 } from "./helpers/cosign_vectors.ts";
+import { exists } from "./helpers/tree.ts";
 
 const keys = await pythonKeys();
 /** The digest of `{}`, the empty config (sha256sum of the two bytes). */
@@ -51,10 +52,6 @@ function withLayout(
   body: (layout: LayoutTarget, dir: string, pub: string) => Promise<void>,
 ): Promise<void> {
   return withKeyAndLayout("ocisync-hostile-trust-", keys.public, body);
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, () => false);
 }
 
 // --- an attestation is not a signature ---------------------------------------------------------

@@ -20,6 +20,7 @@ import {
   refusal,
 } from "./helpers/cosign_vectors.ts";
 import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
+import { exists } from "./helpers/tree.ts";
 
 const signer = await pythonKeys();
 const stranger = await pythonKeys();
@@ -33,10 +34,6 @@ const FILES = [
   { content: "x: 1\n", mediaType: "text/plain", title: "app.yaml" },
   { content: '{"a":1}', mediaType: "application/json", title: "data.json" },
 ];
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, () => false);
-}
 
 Deno.test("pull with a verifier: nothing written unsigned or wrongly signed; a signed image lands", async () => {
   await withRegistry({}, async (registry, tmp) => {

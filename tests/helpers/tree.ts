@@ -178,3 +178,39 @@ export function unblockFifoAfter(path: string, ms: number): Disposable {
   const timer = setTimeout(() => Deno.openSync(path, { read: true, write: true }).close(), ms);
   return { [Symbol.dispose]: () => clearTimeout(timer) };
 }
+
+/**
+ * Whether anything (a link included, not followed) is at `path`; an error other than its
+ * absence is thrown.
+ *
+ * @example
+ * ```ts
+ * import { exists } from "./tree.ts";
+ * await exists("/"); // true
+ * ```
+ */
+export async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, (error) => {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  });
+}
+
+/**
+ * The names in `folder`, hidden ones included, sorted; none when it does not exist. Synchronous,
+ * for a test that polls a folder another process writes into.
+ *
+ * @example
+ * ```ts
+ * import { namesIn } from "./tree.ts";
+ * namesIn("/nowhere"); // []
+ * ```
+ */
+export function namesIn(folder: string): string[] {
+  try {
+    return [...Deno.readDirSync(folder)].map((entry) => entry.name).sort();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+}
