@@ -5,34 +5,52 @@ import { UsageError } from "../errors/mod.ts";
 
 const DAY_MS = 24 * 3_600_000;
 
-Deno.test("put removes the temporary files that killed writers left a day ago, and no other", async () => {
+/**
+ * Runs `fn` with a layer of one file written at `layerPath`, its description `layer`, an empty
+ * cache folder (0700), and `aged`, which writes a file there last changed `ageMs` ago.
+ */
+async function withAgedCache(
+  fn: (scene: {
+    tmp: string;
+    cache: string;
+    layerPath: string;
+    layer: Awaited<ReturnType<typeof writeLayerFile>>;
+    aged: (name: string, ageMs: number) => Promise<void>;
+  }) => Promise<void>,
+): Promise<void> {
   const tmp = await Deno.makeTempDir();
   try {
     await Deno.mkdir(`${tmp}/src`);
     await Deno.writeTextFile(`${tmp}/src/a.py`, "A = 1\n");
-    const layer = await writeLayerFile(`${tmp}/src`, `${tmp}/layer.tar`);
+    const layerPath = `${tmp}/layer.tar`;
+    const layer = await writeLayerFile(`${tmp}/src`, layerPath);
     const cache = `${tmp}/cache`;
     await Deno.mkdir(cache, { mode: 0o700 });
-    const key = "a".repeat(64);
-    const leftover = async (name: string, ageMs: number) => {
-      await Deno.writeTextFile(`${cache}/${name}`, "half a layer");
+    const aged = async (name: string, ageMs: number) => {
+      await Deno.writeTextFile(`${cache}/${name}`, "a layer, or half of one");
       const then = new Date(Date.now() - ageMs);
       await Deno.utime(`${cache}/${name}`, then, then);
     };
-    const old = `.${"b".repeat(64)}.layer.0123abcd.tmp`;
-    await leftover(old, DAY_MS + 3_600_000);
-    const young = `.${"c".repeat(64)}.layer.4567cdef.tmp`;
-    await leftover(young, DAY_MS - 3_600_000);
-    const notOurs = ".notes.tmp";
-    await leftover(notOurs, 2 * DAY_MS);
-    await new LayerCache(cache).put(key, `${tmp}/layer.tar`, layer);
-    const names = await Array.fromAsync(Deno.readDir(cache), (e) => e.name);
-    assert.deepEqual(names.sort(), [notOurs, young, `${key}.json`, `${key}.layer`].sort());
-    assert.deepEqual(await new LayerCache(cache).get(key, `${tmp}/out.tar`), layer);
+    await fn({ tmp, cache, layerPath, layer, aged });
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
-});
+}
+
+Deno.test("put removes the temporary files that killed writers left a day ago, and no other", () =>
+  withAgedCache(async ({ tmp, cache, layerPath, layer, aged }) => {
+    const key = "a".repeat(64);
+    const old = `.${"b".repeat(64)}.layer.0123abcd.tmp`;
+    await aged(old, DAY_MS + 3_600_000);
+    const young = `.${"c".repeat(64)}.layer.4567cdef.tmp`;
+    await aged(young, DAY_MS - 3_600_000);
+    const notOurs = ".notes.tmp";
+    await aged(notOurs, 2 * DAY_MS);
+    await new LayerCache(cache).put(key, layerPath, layer);
+    const names = await Array.fromAsync(Deno.readDir(cache), (e) => e.name);
+    assert.deepEqual(names.sort(), [notOurs, young, `${key}.json`, `${key}.layer`].sort());
+    assert.deepEqual(await new LayerCache(cache).get(key, `${tmp}/out.tar`), layer);
+  }));
 
 Deno.test({
   name:
@@ -76,19 +94,8 @@ Deno.test({
   },
 });
 
-Deno.test("put removes a layer blob left without its description a day ago, and no other", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
-    await Deno.mkdir(`${tmp}/src`);
-    await Deno.writeTextFile(`${tmp}/src/a.py`, "A = 1\n");
-    const layer = await writeLayerFile(`${tmp}/src`, `${tmp}/layer.tar`);
-    const cache = `${tmp}/cache`;
-    await Deno.mkdir(cache, { mode: 0o700 });
-    const aged = async (name: string, ageMs: number) => {
-      await Deno.writeTextFile(`${cache}/${name}`, "a layer");
-      const then = new Date(Date.now() - ageMs);
-      await Deno.utime(`${cache}/${name}`, then, then);
-    };
+Deno.test("put removes a layer blob left without its description a day ago, and no other", () =>
+  withAgedCache(async ({ cache, layerPath, layer, aged }) => {
     // A put stopped between the blob and its description, by a full disk or a kill.
     const orphan = `${"b".repeat(64)}.layer`;
     await aged(orphan, DAY_MS + 3_600_000);
@@ -99,16 +106,13 @@ Deno.test("put removes a layer blob left without its description a day ago, and 
     await aged(`${whole}.layer`, 2 * DAY_MS);
     await aged(`${whole}.json`, 2 * DAY_MS);
     const key = "a".repeat(64);
-    await new LayerCache(cache).put(key, `${tmp}/layer.tar`, layer);
+    await new LayerCache(cache).put(key, layerPath, layer);
     const names = await Array.fromAsync(Deno.readDir(cache), (e) => e.name);
     assert.deepEqual(
       names.sort(),
       [young, `${whole}.layer`, `${whole}.json`, `${key}.json`, `${key}.layer`].sort(),
     );
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-});
+  }));
 
 Deno.test({
   name: "put on a disk with room for the layer but not its description leaves no blob (as root)",
