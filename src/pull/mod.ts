@@ -905,6 +905,9 @@ const RECORD_BYTES = 24;
  */
 const LISTED_NAME_BYTES = 40;
 
+/** What a listed folder's name costs besides, as an entry of the set of a listing's folders. */
+const LISTED_FOLDER_BYTES = 32;
+
 /**
  * The moves of one merge, noted so that a failed merge can be taken back.
  *
@@ -949,16 +952,17 @@ class Merge {
     await this.#staging.check();
     const from = this.#inTree(path);
     const to = this.#inDestination(path);
-    await this.#inNameOrder(from, async (name) => {
+    await this.#inNameOrder(from, async (name, isDirectory) => {
       const child = path === "" ? name : `${path}/${name}`;
       const source = `${from}/${name}`;
       const target = `${to}/${name}`;
-      const info = await Deno.lstat(source);
+      // A folder's mode is needed; a file's entry is enough (the tree is private to this pull).
+      const info = isDirectory ? await Deno.lstat(source) : undefined;
       await unchangedFolder(to, toInfo);
       const there = await lstatOrUndefined(target);
       if (there !== undefined && there.dev !== this.#device) throw crossDevice(target);
       if (there?.isDirectory) {
-        if (!info.isDirectory) throw folderConflict(target);
+        if (!info) throw folderConflict(target);
         return await this.#mergeFolder(child, info, there);
       }
       const record = this.#newRecord(child);
@@ -968,7 +972,7 @@ class Merge {
         await Deno.rename(target, this.#staging.aside(record));
         this.#steps[record] |= Step.aside;
       }
-      if (info.isDirectory) return await this.#moveFolder(record, child, info);
+      if (info) return await this.#moveFolder(record, child, info);
       await Deno.rename(source, target);
       this.#steps[record] |= Step.moved;
     });
@@ -1013,22 +1017,29 @@ class Merge {
   }
 
   /**
-   * Calls `each` with the name of each entry of the folder `folder`, in name order. The names,
-   * one folder's and not their paths, are held until it returns, against the budget.
+   * Calls `each` with the name of each entry of the folder `folder`, and whether it is a folder, in
+   * name order. The names, one folder's and not their paths, are held until it returns, against
+   * the budget.
    */
-  async #inNameOrder(folder: string, each: (name: string) => Promise<void>): Promise<void> {
+  async #inNameOrder(
+    folder: string,
+    each: (name: string, isDirectory: boolean) => Promise<void>,
+  ): Promise<void> {
     const names: string[] = [];
+    const folders = new Set<string>();
     let held = 0;
     try {
       for await (const entry of Deno.readDir(folder)) {
-        const bytes = LISTED_NAME_BYTES + entry.name.length;
+        const bytes = LISTED_NAME_BYTES + entry.name.length +
+          (entry.isDirectory ? LISTED_FOLDER_BYTES : 0);
         this.#budget.take(bytes);
         held += bytes;
         names.push(entry.name);
+        if (entry.isDirectory) folders.add(entry.name);
       }
       // By UTF-16 code units, as `<` compares them.
       names.sort();
-      for (const name of names) await each(name);
+      for (const name of names) await each(name, folders.has(name));
     } finally {
       this.#budget.give(held);
     }
