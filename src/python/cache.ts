@@ -17,6 +17,7 @@
  */
 import { createHash } from "node:crypto";
 import { IntegrityError, UsageError } from "../errors/mod.ts";
+import { isFileSystemRefusal } from "../errors/os.ts";
 import { verifyingStream } from "../digest/mod.ts";
 import { temporaryTarget, writeFileAtomic } from "../fs/atomic.ts";
 import { lstatOrUndefined, processUid } from "../fs/stat.ts";
@@ -146,7 +147,14 @@ export class LayerCache {
    * ```
    */
   async get(key: string, output: string): Promise<Layer | undefined> {
-    await ownCacheFolder(this.dir);
+    try {
+      await ownCacheFolder(this.dir);
+    } catch (error) {
+      // A cache folder that cannot be made (a read-only or full disk) holds nothing: a miss, and
+      // the put after the install says why it cannot cache.
+      if (isFileSystemRefusal(error)) return undefined;
+      throw error;
+    }
     let layer: Layer;
     let blob: Deno.FsFile;
     try {

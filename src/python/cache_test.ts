@@ -142,6 +142,26 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "get on a read-only disk without the cache folder is a miss, not an error (as root)",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    const tmp = await Deno.makeTempDir();
+    const disk = `${tmp}/disk`;
+    try {
+      await Deno.mkdir(disk);
+      await command("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "none", disk]);
+      // Before, `deps` failed here: `Read-only file system (os error 30): mkdir …/deps`.
+      const cache = new LayerCache(`${disk}/deps`);
+      assert.equal(await cache.get("a".repeat(64), `${tmp}/out.tar`), undefined);
+      await assert.rejects(Deno.lstat(`${tmp}/out.tar`), Deno.errors.NotFound);
+    } finally {
+      await command("umount", [disk]).catch(() => {});
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
 async function command(name: string, args: string[]): Promise<void> {
   const { success, stderr } = await new Deno.Command(name, { args, stderr: "piped" }).output();
   assert.ok(success, `${name} ${args.join(" ")}: ${new TextDecoder().decode(stderr)}`);
