@@ -86,6 +86,26 @@ Deno.test("copy of several sources that fails on the second writes no archive, a
   });
 });
 
+Deno.test("a failed copy into an archive in new folders takes back the folders it made, and no others", async () => {
+  await withTempDir("ocisync-fail-", async (tmp) => {
+    await writeImage(`${tmp}/bad`, [new Uint8Array(20_480)], true);
+    await corruptLayer(`${tmp}/bad`);
+    const bad = `oci:${tmp}/bad@${await onlyDigest(`${tmp}/bad`)}`;
+    await Deno.mkdir(`${tmp}/kept`);
+    for (const format of ["oci-archive", "docker-archive"]) {
+      const name = format === "oci-archive" ? "" : ":app:v1";
+      // Before, `mkdir -p` left new/ and new/deeper/ behind, empty.
+      const failed = await ocisync(["copy", bad, `${format}:${tmp}/new/deeper/out.tar${name}`]);
+      assert.equal(failed.code, 5, shown(failed));
+      // A folder that was there stays; the one made in it goes.
+      const inKept = await ocisync(["copy", bad, `${format}:${tmp}/kept/made/out.tar${name}`]);
+      assert.equal(inKept.code, 5, shown(inKept));
+      assert.deepEqual(await names(tmp), ["bad", "kept"], format);
+      assert.deepEqual(await names(`${tmp}/kept`), [], format);
+    }
+  });
+});
+
 Deno.test("push into an archive that fails after its platforms' manifests writes nothing", async () => {
   await withTempDir("ocisync-fail-", async (tmp) => {
     await writeTree(`${tmp}/flows`, { "a.py": { type: "file", content: "a\n" } });

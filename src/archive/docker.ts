@@ -63,7 +63,6 @@ import {
   UsageError,
 } from "../errors/mod.ts";
 import { destinationOf, writeFileAtomic } from "../fs/atomic.ts";
-import type { FileLock } from "../fs/lock.ts";
 import { statOrUndefined } from "../fs/stat.ts";
 import { cancelOnError } from "../layout/format.ts";
 import type { LayoutTarget } from "../layout/mod.ts";
@@ -80,6 +79,7 @@ import { dockerArchiveTag, parseRegistryReference } from "../ref/mod.ts";
 import { countedBytes } from "../streams/mod.ts";
 import type { ArchiveOpenOptions } from "./oci.ts";
 import {
+  type ArchiveLock,
   changedArchiveError,
   endWrite,
   lockArchive,
@@ -177,7 +177,7 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
   #layerBytes = { bytes: 0 };
   #closed = false;
   /** The archive's lock, held from opening until the file is written or dropped; for writing only. */
-  #lock: FileLock | undefined;
+  #lock: ArchiveLock | undefined;
   /**
    * For writing a file that is replaced by a rename: the file when it was opened (under the
    * lock), `undefined` inside when there was none. Unset for a destination written through (a

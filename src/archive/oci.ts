@@ -37,7 +37,6 @@ import {
 } from "../layout/format.ts";
 import { walkReachable } from "../layout/gc.ts";
 import type { LayoutTarget } from "../layout/mod.ts";
-import type { FileLock } from "../fs/lock.ts";
 import type {
   BlobRangeFetcher,
   CallOptions,
@@ -53,6 +52,7 @@ import {
   parseManifestOrIndex,
 } from "../oci/types.ts";
 import {
+  type ArchiveLock,
   changedArchiveError,
   endWrite,
   isStreamed,
@@ -123,7 +123,7 @@ export class OciArchiveTarget
   #changed = false;
   #closed = false;
   /** The archive's lock, held from opening until the file is written or dropped; for writing only. */
-  #lock: FileLock | undefined;
+  #lock: ArchiveLock | undefined;
   /** Opened with `create`: pushes are staged, and the archive written on `close()`. */
   #writing = false;
   /** Blobs left out of the archive, listed in `index.json` as expected on the other side. */

@@ -25,7 +25,13 @@ import { IntegrityError, OcisyncError, UsageError } from "../errors/mod.ts";
 import type { FileLock } from "../fs/lock.ts";
 import { lstatOrUndefined } from "../fs/stat.ts";
 import { destinationOf, temporaryTarget } from "../fs/atomic.ts";
-import { makeMarkedFolder, makeMarkedTempDir, unmarkTemporary } from "../fs/interrupted.ts";
+import { makeFolders, removeMadeFolders } from "../fs/folders.ts";
+import {
+  makeMarkedFolder,
+  makeMarkedTempDir,
+  markRemoval,
+  unmarkTemporary,
+} from "../fs/interrupted.ts";
 import { MAX_MANIFEST_BYTES } from "../oci/types.ts";
 import { openEntry, type TarIndex, type TarIndexEntry } from "./tar_index.ts";
 
@@ -87,7 +93,8 @@ async function makeTempFolderBeside(archive: string): Promise<string> {
 
 /**
  * Takes the lock of the archive `archive` for writing: the lock file `<archive>.lock` beside it,
- * making the archive's folder if it does not exist; none for an archive written through
+ * making the archive's folder and its parents if they do not exist (taken back at release while
+ * empty: see {@linkcode ArchiveLock}); none for an archive written through
  * ({@linkcode isStreamed}), which no writer reads. A writer holds it from reading the archive
  * to renaming the new one into place, so that a second writer waits (up to 30 s, as for a
  * layout's `index.json`), then reads what the first wrote and adds to it; none overwrites
@@ -110,19 +117,51 @@ async function makeTempFolderBeside(archive: string): Promise<string> {
  * await lock?.release();
  * ```
  */
-export async function lockArchive(archive: string): Promise<FileLock | undefined> {
+export async function lockArchive(archive: string): Promise<ArchiveLock | undefined> {
   if (await isStreamed(archive)) return undefined;
-  const { dir, name } = await makeFolder(archive);
-  // Loaded when a writer first needs it, as a layout's lock is: readers never evaluate it.
-  const { FileLock } = await import("../fs/lock.ts");
-  const lock = await FileLock.acquire(`${archive}.lock`);
+  const { dir, name } = splitArchivePath(archive);
+  // Known by device and inode, so that a write that fails takes back the folders it made, and
+  // only those (a stop signal too: marked before the lock, they go after it).
+  const made = await makeFolders(dir);
+  const takeBack = () => {
+    if (made.length === 0) return;
+    unmarkTemporary(made[0].path);
+    removeMadeFolders(made);
+  };
+  if (made.length > 0) markRemoval(made[0].path, () => removeMadeFolders(made));
+  let lock: FileLock;
   try {
-    await removeLeftStaging(dir, name);
-    return lock;
+    // Loaded when a writer first needs it, as a layout's lock is: readers never evaluate it.
+    const { FileLock } = await import("../fs/lock.ts");
+    lock = await FileLock.acquire(`${archive}.lock`);
   } catch (error) {
-    await lock.release();
+    takeBack();
     throw error;
   }
+  const release = async () => {
+    try {
+      await lock.release();
+    } finally {
+      takeBack();
+    }
+  };
+  try {
+    await removeLeftStaging(dir, name);
+    return { release };
+  } catch (error) {
+    await release();
+    throw error;
+  }
+}
+
+/**
+ * The lock of an archive being written, from {@linkcode lockArchive}. Releasing it also removes
+ * the folders that were made for the archive, while they are still the ones made and empty: a
+ * write that failed, or wrote nothing, leaves no folder behind.
+ */
+export interface ArchiveLock {
+  /** Releases the lock, then takes back the folders made for the archive that are empty. */
+  release(): Promise<void>;
 }
 
 /**
@@ -168,7 +207,7 @@ async function removeLeftStaging(dir: string, name: string): Promise<void> {
  */
 export async function endWrite(
   staging: Promise<LayoutTarget> | undefined,
-  lock: FileLock | undefined,
+  lock: ArchiveLock | undefined,
 ): Promise<void> {
   try {
     if (staging) await removeStaging(await staging);
@@ -213,10 +252,15 @@ export function openedForReading(name: string): UsageError {
 
 /** Makes the folder of `archive` if it does not exist, as a new layout's is; its path and the file's name. */
 async function makeFolder(archive: string): Promise<{ dir: string; name: string }> {
+  const parts = splitArchivePath(archive);
+  await Deno.mkdir(parts.dir, { recursive: true });
+  return parts;
+}
+
+/** The folder of the archive file `archive`, and its name there. */
+function splitArchivePath(archive: string): { dir: string; name: string } {
   const slash = archive.lastIndexOf("/");
-  const dir = slash < 0 ? "." : archive.slice(0, slash) || "/";
-  await Deno.mkdir(dir, { recursive: true });
-  return { dir, name: archive.slice(slash + 1) };
+  return { dir: slash < 0 ? "." : archive.slice(0, slash) || "/", name: archive.slice(slash + 1) };
 }
 
 /**
