@@ -5,12 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { RUN_FLAGS } from "../scripts/permissions.ts";
-import { ocisync, ocisyncOk, run, runOk, shown } from "./helpers/cli.ts";
+import { ocisync, ocisyncOk, run, shown } from "./helpers/cli.ts";
 import { registryCli } from "./helpers/cost.ts";
 import { randomBytes } from "./helpers/random.ts";
 import { withRegistry } from "./helpers/registry.ts";
 import type { TestRegistry } from "./helpers/registry.ts";
 import { withTempDir } from "./helpers/tree.ts";
+import { withTmpfs } from "./helpers/tmpfs.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -25,17 +26,6 @@ function test(name: string, fn: () => Promise<void>): void {
 
 /** The size of the layer: far more than the disk holds. */
 const LAYER_BYTES = 48 * 1024 * 1024;
-
-/** Runs `fn` with a tmpfs of `size` (as `mount -o size=` takes it) mounted at `dir`. */
-async function withTmpfs(dir: string, size: string, fn: () => Promise<void>): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true });
-  await runOk("mount", ["-t", "tmpfs", "-o", `size=${size}`, "none", dir]);
-  try {
-    await fn();
-  } finally {
-    await runOk("umount", [dir]);
-  }
-}
 
 /** Pushes an image of one uncompressed layer of random bytes, and returns its reference. */
 async function pushLargeImage(registry: TestRegistry, tmp: string): Promise<string> {
@@ -71,7 +61,7 @@ test("pull and sync -o into a full disk stop reading the layer: most of it is ne
   await withRegistry({}, async (registry, tmp) => {
     const reference = await pushLargeImage(registry, tmp);
     const disk = `${tmp}/disk`;
-    await withTmpfs(disk, "2m", async () => {
+    await withTmpfs(disk, "size=2m", async () => {
       for (
         const args of [
           ["pull", reference, "-o", `${disk}/out`],
@@ -99,7 +89,7 @@ test("a sync tick that fails on a full disk says where: the folder of -o, standa
     const layout = `oci:${tmp}/layout:v1`;
     await ocisyncOk(["push", layout, "--files", `${tmp}/src/data.bin`, "-q"]);
     const disk = `${tmp}/disk`;
-    await withTmpfs(disk, "1m", async () => {
+    await withTmpfs(disk, "size=1m", async () => {
       await Deno.mkdir(`${disk}/srv`);
       const sync = await ocisync(["sync", layout, "-o", `${disk}/srv`, "--once"]);
       assert.equal(sync.code, 1, shown(sync));
@@ -124,7 +114,7 @@ test("gc on a full disk takes its lock and frees the space", async () => {
     await Deno.mkdir(`${tmp}/large`);
     await Deno.writeFile(`${tmp}/large/data.bin`, randomBytes(3 * 1024 * 1024));
     const disk = `${tmp}/disk`;
-    await withTmpfs(disk, "8m", async () => {
+    await withTmpfs(disk, "size=8m", async () => {
       const layout = `${disk}/layout`;
       await ocisyncOk(["push", `oci:${layout}:small`, `${tmp}/small:/app`, "-q"]);
       await ocisyncOk(["push", `oci:${layout}:large`, `${tmp}/large:/data`, "-q"]);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { FileLock } from "./lock.ts";
+import { withTmpfs } from "../../tests/helpers/tmpfs.ts";
 
 Deno.test("a released lock removes its own file only, not a newer one at its path", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ocisync-lock-" });
@@ -45,22 +46,13 @@ Deno.test("named: false once the lock file is removed, replaced, or its folder i
 /** Runs `fn` with a 64 KiB tmpfs mounted at `dir/disk` and filled up, then unmounts it. */
 async function withFullDisk(dir: string, fn: (disk: string) => Promise<void>): Promise<void> {
   const disk = `${dir}/disk`;
-  await Deno.mkdir(disk);
-  await command("mount", ["-t", "tmpfs", "-o", "size=64k", "none", disk]);
-  try {
+  await withTmpfs(disk, "size=64k", async () => {
     // Full: a new file can be made (an inode), but not a byte written to it.
     await Deno.writeFile(`${disk}/fill`, new Uint8Array(64 * 1024)).catch(() => {});
     await assert.rejects(Deno.writeTextFile(`${disk}/probe`, "x"), /No space left on device/);
     await Deno.remove(`${disk}/probe`);
     await fn(disk);
-  } finally {
-    await command("umount", [disk]);
-  }
-}
-
-async function command(name: string, args: string[]): Promise<void> {
-  const { success, stderr } = await new Deno.Command(name, { args, stderr: "piped" }).output();
-  assert.ok(success, `${name} ${args.join(" ")}: ${new TextDecoder().decode(stderr)}`);
+  });
 }
 
 Deno.test({

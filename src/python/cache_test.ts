@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { LayerCache } from "./cache.ts";
 import { writeLayerFile } from "../layer/mod.ts";
 import { UsageError } from "../errors/mod.ts";
+import { withTmpfs } from "../../tests/helpers/tmpfs.ts";
 
 const DAY_MS = 24 * 3_600_000;
 
@@ -124,19 +125,18 @@ Deno.test({
       await Deno.mkdir(`${tmp}/src`);
       await Deno.writeFile(`${tmp}/src/a.bin`, crypto.getRandomValues(new Uint8Array(20_000)));
       const layer = await writeLayerFile(`${tmp}/src`, `${tmp}/layer.tar`);
-      await Deno.mkdir(disk);
-      await command("mount", ["-t", "tmpfs", "-o", "size=1m", "none", disk]);
-      // The pages of the blob are all that is left: its description finds none.
-      const pages = Math.ceil(layer.size / 4096);
-      await Deno.writeFile(`${disk}/fill`, new Uint8Array(1024 * 1024 - pages * 4096));
-      const cache = `${disk}/deps`;
-      await assert.rejects(
-        new LayerCache(cache).put("a".repeat(64), `${tmp}/layer.tar`, layer),
-        /No space left on device/,
-      );
-      assert.deepEqual(await Array.fromAsync(Deno.readDir(cache), (e) => e.name), []);
+      await withTmpfs(disk, "size=1m", async () => {
+        // The pages of the blob are all that is left: its description finds none.
+        const pages = Math.ceil(layer.size / 4096);
+        await Deno.writeFile(`${disk}/fill`, new Uint8Array(1024 * 1024 - pages * 4096));
+        const cache = `${disk}/deps`;
+        await assert.rejects(
+          new LayerCache(cache).put("a".repeat(64), `${tmp}/layer.tar`, layer),
+          /No space left on device/,
+        );
+        assert.deepEqual(await Array.fromAsync(Deno.readDir(cache), (e) => e.name), []);
+      });
     } finally {
-      await command("umount", [disk]).catch(() => {});
       await Deno.remove(tmp, { recursive: true });
     }
   },
@@ -149,20 +149,14 @@ Deno.test({
     const tmp = await Deno.makeTempDir();
     const disk = `${tmp}/disk`;
     try {
-      await Deno.mkdir(disk);
-      await command("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "none", disk]);
-      // Before, `deps` failed here: `Read-only file system (os error 30): mkdir …/deps`.
-      const cache = new LayerCache(`${disk}/deps`);
-      assert.equal(await cache.get("a".repeat(64), `${tmp}/out.tar`), undefined);
-      await assert.rejects(Deno.lstat(`${tmp}/out.tar`), Deno.errors.NotFound);
+      await withTmpfs(disk, "ro,size=1m", async () => {
+        // Before, `deps` failed here: `Read-only file system (os error 30): mkdir …/deps`.
+        const cache = new LayerCache(`${disk}/deps`);
+        assert.equal(await cache.get("a".repeat(64), `${tmp}/out.tar`), undefined);
+        await assert.rejects(Deno.lstat(`${tmp}/out.tar`), Deno.errors.NotFound);
+      });
     } finally {
-      await command("umount", [disk]).catch(() => {});
       await Deno.remove(tmp, { recursive: true });
     }
   },
 });
-
-async function command(name: string, args: string[]): Promise<void> {
-  const { success, stderr } = await new Deno.Command(name, { args, stderr: "piped" }).output();
-  assert.ok(success, `${name} ${args.join(" ")}: ${new TextDecoder().decode(stderr)}`);
-}
