@@ -200,3 +200,20 @@ Deno.test("a copy's code loads no node: module until it hashes a large blob", as
   // Blobs go through image/blob.ts, not the plan builders (whose sync hash needs node:crypto).
   await assertNoNodeOrNpm("src/cli/commands/copy.ts");
 });
+
+Deno.test("a pull loads no npm package unless a tag policy asks for its semver parser", async () => {
+  // npm's loader costs a pull 50 ms of start-up; a verifier with public keys needs no npm code
+  // (tweetnacl opens encrypted private keys only). The policy's code loads semver for either kind.
+  await withTempDir("ocisync-startup-", async (tmp) => {
+    await writeImage(`${tmp}/image`, [
+      await pythonTar(`${tmp}/layer.tar`, [{ type: "file", name: "a", data: "a" }]),
+    ]);
+    const plain = await runLoads(["pull", `oci:${tmp}/image:v1`, "-o", `${tmp}/plain`]);
+    assert.deepEqual(plain.npm, []);
+    assert.equal(await Deno.readTextFile(`${tmp}/plain/a`), "a");
+    const picked = await runLoads(
+      ["pull", `oci:${tmp}/image`, "--tag-regex", "^v1$", "-o", `${tmp}/picked`],
+    );
+    assert.ok(picked.npm.some((specifier) => specifier.includes("/semver/")), "no npm:semver");
+  });
+});

@@ -36,10 +36,6 @@ import {
   verify,
 } from "node:crypto";
 import { Buffer } from "node:buffer";
-// Full npm: specifiers rather than import-map names, so that this module imports as it is from
-// outside this repository (the lint rule assumes every consumer reads our deno.json).
-// deno-lint-ignore no-import-prefix
-import nacl from "npm:tweetnacl@1.0.3";
 import { sha256Digest } from "../digest/mod.ts";
 import type { Digest } from "../digest/mod.ts";
 import { isJsonObject } from "../oci/types.ts";
@@ -223,6 +219,19 @@ const PRIVATE_LABELS = [
 // reads: a key file from anywhere else could otherwise ask for gigabytes of memory.
 const SCRYPT_PARAMS = [32768, 65536, 131072].map((N) => ({ N, r: 8, p: 1 }));
 const NONCE_BYTES = 24;
+/** NaCl secretbox's key length (`nacl.secretbox.keyLength`): scrypt derives this many bytes. */
+const SECRETBOX_KEY_BYTES = 32;
+
+/**
+ * tweetnacl, loaded when an encrypted key is opened: the first npm package a run loads costs
+ * 50 ms of start-up (Node's module loader), and `pull` and `verify` take public keys only.
+ */
+async function loadNacl() {
+  // Full npm: specifier rather than an import-map name, so that this module imports as it is
+  // from outside this repository (the lint rule assumes every consumer reads our deno.json).
+  // deno-lint-ignore no-import-prefix
+  return (await import("npm:tweetnacl@1.0.3")).default;
+}
 
 async function decryptCosignKey(
   body: Uint8Array,
@@ -256,7 +265,7 @@ async function decryptCosignKey(
   if (!salt || !ciphertext || nonce?.length !== NONCE_BYTES) {
     throw malformed("salt, nonce or ciphertext missing or not base64");
   }
-  const secret = await scryptKey(password, salt, chosen);
+  const [nacl, secret] = await Promise.all([loadNacl(), scryptKey(password, salt, chosen)]);
   const plain = nacl.secretbox.open(ciphertext, nonce, secret);
   if (plain === null) {
     throw new KeyError(`${name}: wrong password (the key could not be decrypted)`, {
@@ -274,7 +283,7 @@ function scryptKey(
 ): Promise<Uint8Array> {
   const maxmem = 256 * params.N * params.r;
   return new Promise((resolve, reject) =>
-    scrypt(password, salt, nacl.secretbox.keyLength, { ...params, maxmem }, (error, key) => {
+    scrypt(password, salt, SECRETBOX_KEY_BYTES, { ...params, maxmem }, (error, key) => {
       if (error) reject(error);
       else resolve(new Uint8Array(key));
     })

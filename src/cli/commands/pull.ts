@@ -19,7 +19,6 @@ import { DEFAULT_MAX_EXTRACT_SIZE } from "../specs.ts";
 import { tagPolicyOption } from "../options.ts";
 import { escapeRemote, UsageError } from "../../errors/mod.ts";
 import type { LayerOperation } from "../../pull/mod.ts";
-import { resolveTagPolicy } from "../../sync/policy.ts";
 import { signatureLines, verifiedJson, verifierOption } from "./verify.ts";
 export { DEFAULT_MAX_EXTRACT_SIZE, MAX_ENTRIES_OPTION, pullSpec } from "../specs.ts";
 
@@ -76,6 +75,8 @@ export async function pull(args: ParsedArgs, out: Output): Promise<void> {
     let tag: string | undefined;
     let descriptor;
     if (policy) {
+      // Loaded only for a policy: its semver parser is an npm package, slow to start.
+      const { resolveTagPolicy } = await import("../../sync/policy.ts");
       ({ tag, descriptor } = await resolveTagPolicy(target, reference, policy));
     } else {
       // The manifest is read next: a registry answers both in one GET.
