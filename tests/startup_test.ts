@@ -217,3 +217,23 @@ Deno.test("a pull loads no npm package unless a tag policy asks for its semver p
     assert.ok(picked.npm.some((specifier) => specifier.includes("/semver/")), "no npm:semver");
   });
 });
+
+Deno.test("a pull of small layers unpacks without starting a thread; of large ones, on its own", async () => {
+  // A worker costs about 100 ms to start; it pays for itself only on trees worth overlapping.
+  await withTempDir("ocisync-startup-", async (tmp) => {
+    const big = "x".repeat(2 * 1024 * 1024);
+    await writeImage(`${tmp}/small`, [
+      await pythonTar(`${tmp}/small.tar`, [{ type: "file", name: "a", data: "a" }]),
+    ]);
+    await writeImage(`${tmp}/large`, [
+      await pythonTar(`${tmp}/large.tar`, [{ type: "file", name: "big", data: big }]),
+    ]);
+    const worker = (loaded: string[]) => loaded.some((m) => m.endsWith("/src/unpack/worker.ts"));
+    const small = await runLoads(["pull", `oci:${tmp}/small:v1`, "-o", `${tmp}/out-small`]);
+    assert.equal(worker(small.loaded), false, "a small pull starts the unpacking thread");
+    assert.equal(await Deno.readTextFile(`${tmp}/out-small/a`), "a");
+    const large = await runLoads(["pull", `oci:${tmp}/large:v1`, "-o", `${tmp}/out-large`]);
+    assert.equal(worker(large.loaded), true, "a large pull unpacks in the main thread");
+    assert.equal(await Deno.readTextFile(`${tmp}/out-large/big`), big);
+  });
+});

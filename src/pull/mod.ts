@@ -2,9 +2,9 @@
  * Pulls an image or an artifact from any {@linkcode Target} into a folder.
  *
  * - An image's layers are applied in order, with OCI whiteouts, by the safe
- *   `Unpacker` of `../unpack/mod.ts`, on a thread of its own
- *   ({@linkcode ThreadedUnpacker}); each layer's uncompressed digest is
- *   checked against the config's `rootfs.diff_ids`.
+ *   `Unpacker` of `../unpack/mod.ts`, on a thread of its own unless they are
+ *   small (`openUnpacker`); each layer's uncompressed digest is checked
+ *   against the config's `rootfs.diff_ids`.
  * - An artifact (every layer has an `org.opencontainers.image.title`) becomes
  *   one file per layer at its title path; ORAS's packed directories
  *   (`io.deis.oras.content.unpack`) are unpacked and their digest checked.
@@ -61,7 +61,7 @@ import { NotTarError, readTar } from "../tar/reader.ts";
 import { boundOf, checkDeclaredSizes, DEFAULT_MAX_EXTRACT_BYTES } from "../unpack/limits.ts";
 import type { UnpackStats } from "../unpack/mod.ts";
 import { MAX_RETAINED_BYTES, PathTree, RetainedBudget } from "../unpack/path_tree.ts";
-import { ThreadedUnpacker } from "../unpack/threaded.ts";
+import { type LayerUnpacker, openUnpacker } from "../unpack/threaded.ts";
 import { fetchImageManifest, type ImageVerifier, type VerifiedImage } from "./read.ts";
 import { artifactFilePath, refuseWhiteout } from "./titles.ts";
 
@@ -224,14 +224,15 @@ export async function pull(
     boundOf(options.maxExtractSize, DEFAULT_MAX_EXTRACT_BYTES, "maxExtractSize"),
   );
   const staging = await Staging.make(placement.stagingParent);
-  let unpacker: ThreadedUnpacker | undefined;
+  let unpacker: LayerUnpacker | undefined;
   try {
-    // On a thread of its own: the file system calls overlap the download and decompression.
-    unpacker = new ThreadedUnpacker(staging.tree, {
+    // On a thread of its own unless the layers are small: the file system calls overlap the
+    // download and decompression.
+    unpacker = openUnpacker(staging.tree, {
       maxSize: options.maxExtractSize,
       maxEntries: options.maxEntries,
       maxRetainedBytes: options.maxRetainedBytes,
-    });
+    }, taken.reduce((sum, index) => sum + manifest.layers[index].size, 0));
     let files: string[] | undefined;
     if (copying) {
       files = [];
@@ -280,7 +281,7 @@ export async function pull(
       layers: taken,
     };
   } finally {
-    // Every apply and finish has settled, so the worker is idle and writes nothing more.
+    // Every apply and finish has settled, so a worker is idle and writes nothing more.
     unpacker?.close();
     await staging.remove();
   }
@@ -347,7 +348,7 @@ function copiedNames(manifest: Manifest, taken: number[]): string[] {
 
 /** Writes `body` as the file `name`, through the unpacker's path rules and limits. */
 async function writeFile(
-  unpacker: ThreadedUnpacker,
+  unpacker: LayerUnpacker,
   name: string,
   size: number,
   body: ReadableStream<Uint8Array>,
@@ -372,7 +373,7 @@ async function pullImageLayers(
   target: Target,
   manifest: Manifest,
   taken: number[],
-  unpacker: ThreadedUnpacker,
+  unpacker: LayerUnpacker,
   options: PullOptions,
 ): Promise<void> {
   const { config } = await fetchConfig(target, manifest.config, { signal: options.signal });
@@ -450,7 +451,7 @@ async function pullArtifactLayer(
   target: Target,
   layer: Descriptor,
   path: string,
-  unpacker: ThreadedUnpacker,
+  unpacker: LayerUnpacker,
   options: PullOptions,
 ): Promise<void> {
   options.onBlob?.({ descriptor: layer, state: "started" });
@@ -490,7 +491,7 @@ async function pullArtifactLayer(
  */
 async function unpackBlob(
   blob: ReadableStream<Uint8Array>,
-  unpacker: ThreadedUnpacker,
+  unpacker: LayerUnpacker,
   tarDigest: Sha256,
   what: string,
 ): Promise<void> {
