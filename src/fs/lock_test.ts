@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { FileLock } from "./lock.ts";
 import { withTmpfs } from "../../tests/helpers/tmpfs.ts";
+import { withTempDir } from "../../tests/helpers/tree.ts";
 
 Deno.test("a released lock removes its own file only, not a newer one at its path", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "ocisync-lock-" });
-  try {
+  await withTempDir("ocisync-lock-", async (dir) => {
     const path = `${dir}/index.json.lock`;
     const first = await FileLock.acquire(path);
     // Deleted by hand, as the timeout's hint offers, and taken by another holder since.
@@ -16,14 +16,11 @@ Deno.test("a released lock removes its own file only, not a newer one at its pat
     assert.deepEqual([after.dev, after.ino], [secondFile.dev, secondFile.ino]);
     await second.release();
     await assert.rejects(Deno.lstat(path), Deno.errors.NotFound);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("named: false once the lock file is removed, replaced, or its folder is a file", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir("ocisync-lock-", async (dir) => {
     const path = `${dir}/sub/x.lock`;
     await Deno.mkdir(`${dir}/sub`);
     const lock = (await FileLock.tryAcquire(path))!;
@@ -38,9 +35,7 @@ Deno.test("named: false once the lock file is removed, replaced, or its folder i
     assert.equal(await lock.named(), false);
     await lock.release();
     assert.equal(await lock.named(), false);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 /** Runs `fn` with a 64 KiB tmpfs mounted at `dir/disk` and filled up, then unmounts it. */
@@ -59,8 +54,7 @@ Deno.test({
   name: "a full disk: the lock is held without its holder's name, and removed on release (as root)",
   ignore: Deno.uid() !== 0,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "ocisync-lock-" });
-    try {
+    await withTempDir("ocisync-lock-", async (dir) => {
       await withFullDisk(dir, async (disk) => {
         const path = `${disk}/index.json.lock`;
         // Before, it failed: `cannot write the lock …: No space left on device`.
@@ -73,9 +67,7 @@ Deno.test({
         await lock.release();
         await assert.rejects(Deno.lstat(path), Deno.errors.NotFound);
       });
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
@@ -83,8 +75,7 @@ Deno.test({
   name: "a full disk: the empty lock of a holder killed there is taken, not waited on (as root)",
   ignore: Deno.uid() !== 0,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "ocisync-lock-" });
-    try {
+    await withTempDir("ocisync-lock-", async (dir) => {
       await withFullDisk(dir, async (disk) => {
         const path = `${disk}/index.json.lock`;
         const script = `${dir}/hold.ts`;
@@ -119,8 +110,6 @@ await new Promise((resolve) => setTimeout(resolve, 60_000));
         await lock.release();
         await assert.rejects(Deno.lstat(path), Deno.errors.NotFound);
       });
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });

@@ -1,21 +1,12 @@
 import assert from "node:assert/strict";
 import { createLayout, releaseCreatedLayout } from "./created.ts";
 import { lockPath } from "./format.ts";
+import { withTempDir } from "../../tests/helpers/tree.ts";
 
 const BLOB = "a".repeat(64);
 
-/** A temporary folder for `body`, removed after. */
-async function inTemp(body: (tmp: string) => Promise<void>): Promise<void> {
-  const tmp = await Deno.makeTempDir({ prefix: "ocisync-created-" });
-  try {
-    await body(tmp);
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-}
-
 Deno.test("a new layout that holds only blobs goes, with the parents made for it", () =>
-  inTemp(async (tmp) => {
+  withTempDir("ocisync-created-", async (tmp) => {
     await Deno.mkdir(`${tmp}/kept`);
     const created = await createLayout(`${tmp}/kept/a/b/new/`);
     assert.deepEqual(created!.folders.map((f) => f.path.slice(tmp.length)), [
@@ -30,7 +21,7 @@ Deno.test("a new layout that holds only blobs goes, with the parents made for it
   }));
 
 Deno.test("a new layout stays when anything but an untagged layout's files is in it", () =>
-  inTemp(async (tmp) => {
+  withTempDir("ocisync-created-", async (tmp) => {
     const changes: Record<string, (root: string) => Promise<unknown>> = {
       "a listed manifest": (root) =>
         Deno.writeTextFile(

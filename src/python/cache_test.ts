@@ -3,6 +3,7 @@ import { LayerCache } from "./cache.ts";
 import { writeLayerFile } from "../layer/mod.ts";
 import { UsageError } from "../errors/mod.ts";
 import { withTmpfs } from "../../tests/helpers/tmpfs.ts";
+import { withTempDir } from "../../tests/helpers/tree.ts";
 
 const DAY_MS = 24 * 3_600_000;
 
@@ -19,8 +20,7 @@ async function withAgedCache(
     aged: (name: string, ageMs: number) => Promise<void>;
   }) => Promise<void>,
 ): Promise<void> {
-  const tmp = await Deno.makeTempDir();
-  try {
+  await withTempDir("ocisync-cache-test-", async (tmp) => {
     await Deno.mkdir(`${tmp}/src`);
     await Deno.writeTextFile(`${tmp}/src/a.py`, "A = 1\n");
     const layerPath = `${tmp}/layer.tar`;
@@ -33,9 +33,7 @@ async function withAgedCache(
       await Deno.utime(`${cache}/${name}`, then, then);
     };
     await fn({ tmp, cache, layerPath, layer, aged });
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 }
 
 Deno.test("put removes the temporary files that killed writers left a day ago, and no other", () =>
@@ -58,8 +56,7 @@ Deno.test({
     "get takes only entries of this user's own, from a folder no other user can replace (as root)",
   ignore: Deno.uid() !== 0,
   fn: async () => {
-    const tmp = await Deno.makeTempDir();
-    try {
+    await withTempDir("ocisync-cache-test-", async (tmp) => {
       await Deno.mkdir(`${tmp}/src`);
       await Deno.writeTextFile(`${tmp}/src/a.py`, "A = 1\n");
       const layer = await writeLayerFile(`${tmp}/src`, `${tmp}/layer.tar`);
@@ -89,9 +86,7 @@ Deno.test({
           error instanceof UsageError &&
           /refusing the cache folder .*can be replaced by another user/.test(error.message),
       );
-    } finally {
-      await Deno.remove(tmp, { recursive: true });
-    }
+    });
   },
 });
 

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { endLeftHooks, recordHookGroup } from "./hook_group.ts";
 import { execOutput, type SyncChange } from "./outputs.ts";
 import { groupMembers, startTime } from "../../tests/helpers/processes.ts";
+import { withTempDir } from "../../tests/helpers/tree.ts";
 
 /** Where a sync holding `state.json.lock` in `dir` keeps its hooks' records. */
 const lockIn = (dir: string) => `${dir}/state.json.lock`;
@@ -159,8 +160,7 @@ Deno.test({
   name: "recordHookGroup: nothing is recorded for a process that has ended",
   ignore: !linux,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "ocisync-hook-group-" });
-    try {
+    await withTempDir("ocisync-hook-group-", async (dir) => {
       const done = spawn("true", [], true);
       await done.status;
       assert.equal(await recordHookGroup(lockIn(dir), done.pid), undefined);
@@ -175,9 +175,7 @@ Deno.test({
       } finally {
         await ended(live);
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
@@ -185,8 +183,7 @@ Deno.test({
   name: "execOutput: the command runs once its group is recorded, and not at all if it cannot be",
   ignore: !linux,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "ocisync-hook-group-" });
-    try {
+    await withTempDir("ocisync-hook-group-", async (dir) => {
       const change = {
         reference: "localhost:5000/app:v1",
         digest: `sha256:${"0".repeat(64)}`,
@@ -208,8 +205,6 @@ Deno.test({
         /^OcisyncError: cannot record the hook's process group in \S+: .+: the hook was not run$/,
       );
       await assert.rejects(Deno.lstat(ran), Deno.errors.NotFound, "the command never ran");
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
