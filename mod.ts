@@ -307,10 +307,8 @@ export {
   layerPaths,
   type ListenAddress,
   lockSyncPaths,
-  parseSyncConfig,
   serveSyncHttp,
   type SyncChange,
-  type SyncConfig,
   type SyncHttpOptions,
   type SyncHttpServer,
   type SyncLocks,
@@ -329,6 +327,7 @@ export {
   webhookOutput,
   type WebhookOutputOptions,
 } from "./src/sync/mod.ts";
+export { parseSyncConfig, type SyncConfig } from "./src/sync/config_file.ts";
 // Python dependencies as a layer.
 export {
   buildDepsLayer,

@@ -7,15 +7,9 @@ import assert from "node:assert/strict";
 import { pull } from "../src/pull/mod.ts";
 import { parseReference, parseRegistryReference } from "../src/ref/mod.ts";
 import { RegistryTarget } from "../src/remote/registry.ts";
-import {
-  eventsOutput,
-  parseSyncConfig,
-  pickTag,
-  resolveTagPolicy,
-  syncLoop,
-  SyncMetrics,
-  TagNotFoundError,
-} from "../src/sync/mod.ts";
+import { eventsOutput, syncLoop, SyncMetrics } from "../src/sync/mod.ts";
+import { parseSyncConfig } from "../src/sync/config_file.ts";
+import { pickTag, resolveTagPolicy, TagNotFoundError } from "../src/sync/policy.ts";
 import { pushLayersImage } from "./helpers/cosign_vectors.ts";
 import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
 
@@ -127,9 +121,9 @@ Deno.test("sync with a policy: the tag list plus one HEAD per unchanged tick; a 
   });
 });
 
-Deno.test("--config: a number is taken as written, as the same text on the command line", () => {
+Deno.test("--config: a number is taken as written, as the same text on the command line", async () => {
   // YAML reads `1.10` as the number 1.1: the policy followed 1.1.x, an older line than 1.10.x.
-  const { targets: [target] } = parseSyncConfig(
+  const { targets: [target] } = await parseSyncConfig(
     [
       "targets:",
       "  - reference: localhost:5000/team/models",
@@ -145,7 +139,7 @@ Deno.test("--config: a number is taken as written, as the same text on the comma
   assert.equal(target.output, "12345678901234567890");
   assert.equal(target.exec, "1e3");
   // Not 16: `--keep 0x10` is refused, and so is the same text in a config.
-  assert.throws(
+  await assert.rejects(
     () =>
       parseSyncConfig(
         "targets:\n  - reference: localhost:5000/app:v1\n    output: /srv/app\n    keep: 0x10\n",
@@ -155,8 +149,8 @@ Deno.test("--config: a number is taken as written, as the same text on the comma
   );
 });
 
-Deno.test("--config: policy, verification and layer keys, checked with their place", () => {
-  const { targets: [target] } = parseSyncConfig(
+Deno.test("--config: policy, verification and layer keys, checked with their place", async () => {
+  const { targets: [target] } = await parseSyncConfig(
     [
       "verifyKey: /etc/ocisync/a.pub",
       "targets:",
@@ -176,24 +170,24 @@ Deno.test("--config: policy, verification and layer keys, checked with their pla
   assert.equal(target.layerOperation, "copy");
 
   const refused = (yaml: string, pattern: RegExp) =>
-    assert.throws(() => parseSyncConfig(yaml, "sync.yaml"), pattern);
-  refused(
+    assert.rejects(() => parseSyncConfig(yaml, "sync.yaml"), pattern);
+  await refused(
     "targets:\n  - reference: localhost:5000/app:v1\n    semver: ^1\n    events: true\n",
     /sync\.yaml:3:13: semver: .*names a tag/,
   );
-  refused(
+  await refused(
     "targets:\n  - reference: localhost:5000/app\n    semver: one\n    events: true\n",
     /not a semantic-version range/,
   );
-  refused(
+  await refused(
     "targets:\n  - reference: localhost:5000/app\n    layerOperation: copy\n    events: true\n",
     /layerOperation needs .*output/,
   );
-  refused(
+  await refused(
     "targets:\n  - reference: localhost:5000/app\n    certificateIdentity: me\n    events: true\n",
     /keyless verification needs .*trustedRoot/,
   );
-  refused(
+  await refused(
     "targets:\n  - reference: localhost:5000/app\n    trustedRoot: root.json\n    events: true\n",
     /trustedRoot needs .*certificateIdentity/,
   );

@@ -218,6 +218,33 @@ Deno.test("a pull loads no npm package unless a tag policy asks for its semver p
   });
 });
 
+Deno.test("a sync loads no npm package unless a tag policy or a config file asks for one", async () => {
+  // Each `sync --once` from a timer or a hook paid for npm's loader (about 50 ms), npm:yaml and
+  // npm:semver: the config file's parser and the policy's code load only when used.
+  await withTempDir("ocisync-startup-", async (tmp) => {
+    await writeImage(`${tmp}/image`, [
+      await pythonTar(`${tmp}/layer.tar`, [{ type: "file", name: "a", data: "a" }]),
+    ]);
+    const once = ["--once", "--state", `${tmp}/state.json`];
+    const plain = await runLoads(["sync", `oci:${tmp}/image:v1`, "-o", `${tmp}/plain`, ...once]);
+    assert.deepEqual(plain.npm, []);
+    assert.equal(await Deno.readTextFile(`${tmp}/plain/current/a`), "a");
+    const picked = await runLoads(
+      ["sync", `oci:${tmp}/image`, "--tag-regex", "^v1$", "-o", `${tmp}/picked`, ...once],
+    );
+    assert.ok(picked.npm.some((specifier) => specifier.includes("/semver/")), "no npm:semver");
+    assert.ok(!picked.npm.some((specifier) => specifier.includes("/yaml/")), "npm:yaml");
+    await Deno.writeTextFile(
+      `${tmp}/sync.yaml`,
+      `targets:\n  - reference: oci:${tmp}/image:v1\n    output: ${tmp}/configured\n`,
+    );
+    const configured = await runLoads(["sync", "--config", `${tmp}/sync.yaml`, "--once"]);
+    assert.ok(configured.npm.some((specifier) => specifier.includes("/yaml/")), "no npm:yaml");
+    assert.ok(!configured.npm.some((specifier) => specifier.includes("/semver/")), "npm:semver");
+    assert.equal(await Deno.readTextFile(`${tmp}/configured/current/a`), "a");
+  });
+});
+
 Deno.test("a pull of small layers unpacks without starting a thread; of large ones, on its own", async () => {
   // A worker costs about 100 ms to start; it pays for itself only on trees worth overlapping.
   await withTempDir("ocisync-startup-", async (tmp) => {

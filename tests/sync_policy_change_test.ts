@@ -11,13 +11,13 @@ import { parseReference, parseRegistryReference } from "../src/ref/mod.ts";
 import { RegistryTarget } from "../src/remote/registry.ts";
 import {
   directoryOutput,
-  parseSyncConfig,
   syncLoop,
   SyncMetrics,
   SyncState,
   type SyncTick,
   verifierPolicy,
 } from "../src/sync/mod.ts";
+import { parseSyncConfig } from "../src/sync/config_file.ts";
 import { parsePublicKey, SignatureError, Verifier } from "../src/trust/mod.ts";
 import { ocisync, shown } from "./helpers/cli.ts";
 import { pushLayersImage, pushPythonSignature, pythonKeys } from "./helpers/cosign_vectors.ts";
@@ -304,14 +304,14 @@ Deno.test("verifierPolicy names the keys and the keyless policy, not the files",
   }
 });
 
-Deno.test("config: an empty verifyKey list is refused, at the top or in a target", () => {
+Deno.test("config: an empty verifyKey list is refused, at the top or in a target", async () => {
   const refused = (text: string, message: RegExp) =>
-    assert.throws(() => parseSyncConfig(text, "s.yaml"), (e: Error) => {
+    assert.rejects(() => parseSyncConfig(text, "s.yaml"), (e: Error) => {
       assert.ok(e instanceof UsageError);
       assert.match(e.message, message);
       return true;
     });
-  refused(
+  await refused(
     [
       "verifyKey: /etc/ocisync/cosign.pub",
       "targets:",
@@ -321,12 +321,12 @@ Deno.test("config: an empty verifyKey list is refused, at the top or in a target
     ].join("\n"),
     /^s\.yaml:5:16: verifyKey is an empty list$/,
   );
-  refused(
+  await refused(
     "verifyKey: []\ntargets:\n  - reference: localhost:5000/a:v1\n    events: true\n",
     /^s\.yaml:1:12: verifyKey is an empty list$/,
   );
   // A target's own keys still replace the top's.
-  const config = parseSyncConfig(
+  const config = await parseSyncConfig(
     [
       "verifyKey: /etc/ocisync/a.pub",
       "targets:",

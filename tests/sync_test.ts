@@ -19,13 +19,13 @@ import {
   directoryOutput,
   eventsOutput,
   parseJitter,
-  parseSyncConfig,
   syncLoop,
   SyncMetrics,
   SyncState,
   type SyncTick,
   type TargetHealth,
 } from "../src/sync/mod.ts";
+import { parseSyncConfig } from "../src/sync/config_file.ts";
 import { UsageError } from "../src/errors/mod.ts";
 import { sha256Digest } from "./helpers/hash.ts";
 import { until } from "./helpers/wait.ts";
@@ -913,10 +913,10 @@ Deno.test("library: an oci: layout, non-UTF-8 layers, base64, a pinned digest", 
   }
 });
 
-Deno.test("config, jitter and metrics: validation and formats", () => {
+Deno.test("config, jitter and metrics: validation and formats", async () => {
   assert.equal(parseJitter("10%", "--jitter"), 0.1);
   assert.throws(() => parseJitter("150%", "--jitter"), UsageError);
-  const config = parseSyncConfig(
+  const config = await parseSyncConfig(
     [
       "interval: 1m",
       "targets:",
@@ -934,34 +934,37 @@ Deno.test("config, jitter and metrics: validation and formats", () => {
     [5_000, 3, false],
   ]);
   const bad = (text: string, message: RegExp) =>
-    assert.throws(() => parseSyncConfig(text, "s.yaml"), (e: Error) => {
+    assert.rejects(() => parseSyncConfig(text, "s.yaml"), (e: Error) => {
       assert.ok(e instanceof UsageError);
       assert.match(e.message, message);
       return true;
     });
-  bad("targets: [\n", /^s\.yaml:2:1: /);
-  bad("targets: []\n", /^s\.yaml:1:10: targets is empty/);
-  bad("targets:\n  - events: true\n", /^s\.yaml:2:5: reference is missing/);
-  bad("targets:\n  - reference: x\n", /^s\.yaml:2:5: targets\[0\] has no output/);
-  bad("targets:\n  - reference: x\n    events: true\n    jitter: lots\n", /^s\.yaml:4:13: jitter/);
-  bad(
+  await bad("targets: [\n", /^s\.yaml:2:1: /);
+  await bad("targets: []\n", /^s\.yaml:1:10: targets is empty/);
+  await bad("targets:\n  - events: true\n", /^s\.yaml:2:5: reference is missing/);
+  await bad("targets:\n  - reference: x\n", /^s\.yaml:2:5: targets\[0\] has no output/);
+  await bad(
+    "targets:\n  - reference: x\n    events: true\n    jitter: lots\n",
+    /^s\.yaml:4:13: jitter/,
+  );
+  await bad(
     "targets:\n  - {reference: x, output: /o}\n  - {reference: y, output: /o}\n",
     /^s\.yaml:3:28: output: another target writes \/o/,
   );
   // One inside another's: its sync would pull into, or prune, the other's versions.
-  bad(
+  await bad(
     "targets:\n  - {reference: x, output: /o}\n  - {reference: y, output: /o/current/sub}\n",
     /^s\.yaml:3:28: output: another target writes around \/o\/current\/sub/,
   );
-  bad(
+  await bad(
     "targets:\n  - {reference: x, output: /o/.ocisync}\n  - {reference: y, output: /o}\n",
     /^s\.yaml:3:28: output: another target writes inside \/o/,
   );
   assert.equal(
-    parseSyncConfig(
+    (await parseSyncConfig(
       "targets:\n  - {reference: x, output: /o}\n  - {reference: y, output: /o2}\n",
       "s.yaml",
-    ).targets.length,
+    )).targets.length,
     2,
   );
 

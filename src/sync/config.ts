@@ -1,62 +1,23 @@
 /**
- * The settings of one sync target, from command-line flags or from a `--config` YAML file,
- * validated the same way. A file's errors name the file, line and column.
- *
- * ```yaml
- * # Defaults for every target (optional).
- * interval: 30s
- * jitter: 10%
- * platform: linux/amd64
- * state: /var/lib/ocisync/state.json
- * targets:
- *   - reference: ghcr.io/acme/flows:prod
- *     output: /srv/flows        # -o DIR
- *     keep: 3
- *     exec: systemctl reload flows
- *   - reference: ghcr.io/acme/config:prod
- *     interval: 10s
- *     events: true
- *     encoding: base64
- *     webhook: https://hooks.example.com/config
- *   - reference: ghcr.io/acme/models      # no tag: the policy picks it
- *     semver: ">=1.2 <2"
- *     tagRegex: ^v                        # optional, with or without semver
- *     verifyKey: [/etc/ocisync/cosign.pub]
- *     output: /srv/models
- *     layerMediaTypes: ["application/vnd.acme.model*"]
- *     layerOperation: copy
- * ```
+ * The settings of one sync target, from command-line flags or from a `--config` file (read by
+ * `./config_file.ts`), validated the same way: `name(key)` words each error, as a flag
+ * (`--interval`) or as a key with its place in the file.
  *
  * A target's keys are the flags of `ocisync sync` in camelCase (`--tag-regex` is `tagRegex`,
- * `--insecure-ignore-tlog` is `insecureIgnoreTlog`); the keys that list (`verifyKey`,
- * `layerMediaTypes`) take a YAML list or one value. The verification keys (`verifyKey`,
- * `trustedRoot`, `certificateIdentity`, `certificateIdentityRegexp`, `certificateOidcIssuer`,
- * `certificateOidcIssuerRegexp`, `insecureIgnoreTlog`, `insecureIgnoreSct`) may also be set at
- * the top, for every target.
+ * `--insecure-ignore-tlog` is `insecureIgnoreTlog`). This module loads no npm package: the tag
+ * policy's semver parser loads only for a target that has a policy, and the YAML parser only
+ * for a file, so that `sync REF --once` starts without either.
  *
- * @example
- * ```ts
- * import { parseSyncConfig } from "./config.ts";
- * const text = "targets:\n  - reference: localhost:5000/app:v1\n    events: true\n";
- * const config = parseSyncConfig(text, "sync.yaml");
- * console.log(config.targets[0].interval); // 30000
- * ```
  * @module
  */
-import { resolve as resolvePath } from "node:path";
-// Full npm: specifier, so that this module imports from outside this repository too.
-// deno-lint-ignore no-import-prefix
-import YAML from "npm:yaml@2.8.1";
-import { parseYamlDocument } from "../yaml/mod.ts";
 import { UsageError } from "../errors/mod.ts";
 import { parsePlatform } from "../image/platform.ts";
 import type { Platform } from "../oci/types.ts";
 import type { LayerOperation } from "../pull/mod.ts";
 import { type VerifierFiles, wantsVerification } from "../trust/verifier.ts";
-import { checkPolicyReference, type TagPolicy } from "./policy.ts";
+import type { TagPolicy } from "./policy.ts";
 import { SYNC_DEFAULTS } from "./defaults.ts";
-import { formatReference, parseReference, type Reference } from "../ref/mod.ts";
-import { closest } from "../units/closest.ts";
+import { parseReference, type Reference } from "../ref/mod.ts";
 import { parseDuration, parseWholeNumber, POSITIVE_BOUNDS } from "../units/mod.ts";
 
 /**
@@ -116,20 +77,6 @@ export interface SyncTargetConfig {
 }
 
 /**
- * A `--config` file: the targets, one loop each.
- *
- * @example
- * ```ts
- * import type { SyncConfig } from "./config.ts";
- * const empty: SyncConfig = { targets: [] };
- * ```
- */
-export interface SyncConfig {
-  /** The targets, in the file's order. */
-  targets: SyncTargetConfig[];
-}
-
-/**
  * The name of one of a target's settings: a flag of `ocisync sync`, or a key of a target in a
  * `--config` file.
  *
@@ -169,7 +116,7 @@ export type SyncTargetKey =
  * The keys of a target, and whether each is a flag (boolean), takes a value (string), or one or
  * more values (list).
  */
-const TARGET_KEYS: Record<SyncTargetKey, "string" | "boolean" | "list"> = {
+export const TARGET_KEYS: Record<SyncTargetKey, "string" | "boolean" | "list"> = {
   reference: "string",
   interval: "string",
   jitter: "string",
@@ -219,7 +166,7 @@ const VERIFY_KEYS = [
  */
 export type SyncTargetValues = Partial<Record<SyncTargetKey, string | boolean | string[]>>;
 /** The keys at the top of a file that give every target a default. */
-const DEFAULT_KEYS: SyncTargetKey[] = [
+export const DEFAULT_KEYS: readonly SyncTargetKey[] = [
   "interval",
   "jitter",
   "platform",
@@ -247,22 +194,23 @@ export function parseJitter(value: string, option: string): number {
 
 /**
  * Validates one target's settings. `name(key)` says how a setting is named in errors: a flag
- * such as `--interval`, or a key with its place in a file.
+ * such as `--interval`, or a key with its place in a file. Asynchronous because a tag policy's
+ * code is loaded only when a target has one.
  *
  * @throws {UsageError} for a missing reference or a malformed value.
  * @example
  * ```ts
  * import { syncTargetConfig } from "./config.ts";
- * const target = syncTargetConfig(
+ * const target = await syncTargetConfig(
  *   { reference: "localhost:5000/app:v1", interval: "5s", events: true },
  *   (key) => `--${key}`,
  * );
  * ```
  */
-export function syncTargetConfig(
+export async function syncTargetConfig(
   values: SyncTargetValues,
   name: (key: SyncTargetKey) => string,
-): SyncTargetConfig {
+): Promise<SyncTargetConfig> {
   const text = (key: SyncTargetKey): string | undefined => {
     const value = values[key];
     if (value === undefined || typeof value === "string") return value;
@@ -321,6 +269,8 @@ export function syncTargetConfig(
   const tagPolicy = Object.keys(policy).length > 0 ? policy : undefined;
   if (tagPolicy) {
     const key = tagPolicy.semver !== undefined ? "semver" : "tagRegex";
+    // The policy's code loads npm:semver: only for a target that has one.
+    const { checkPolicyReference } = await import("./policy.ts");
     named(key, () => checkPolicyReference(parsedReference, tagPolicy));
   }
   const verify: VerifierFiles = {};
@@ -404,161 +354,4 @@ export function syncTargetConfig(
     ...(layerMediaTypes?.length ? { layerMediaTypes } : {}),
     ...(layerOperation ? { layerOperation } : {}),
   };
-}
-
-/**
- * Parses and validates a `--config` file. Beyond each target's settings, it checks that every
- * target has an output, that no two targets write one folder, and that no two targets keep
- * one reference in one state file.
- *
- * @throws {UsageError} with `FILE:LINE:COLUMN: ` before the message, for YAML syntax errors,
- * unknown keys, wrong types and bad values.
- * @example
- * ```ts
- * import { parseSyncConfig } from "./config.ts";
- * parseSyncConfig("targets: []\n", "sync.yaml"); // throws: sync.yaml:1:10: targets is empty
- * ```
- */
-export function parseSyncConfig(text: string, file: string): SyncConfig {
-  const lines = new YAML.LineCounter();
-  const document = parseYamlDocument(text, file, { lineCounter: lines });
-  const at = (node: YAML.Node | null | undefined): string => {
-    const { line, col } = lines.linePos(node?.range?.[0] ?? 0);
-    return `${file}:${line}:${col}`;
-  };
-  const [syntax] = document.errors;
-  if (syntax) {
-    const place = syntax.linePos?.[0];
-    const message = syntax.message.split(/ at line \d+/)[0];
-    throw new UsageError(`${file}:${place?.line ?? 1}:${place?.col ?? 1}: ${message}`);
-  }
-  const resolve = (node: unknown): YAML.Node | null =>
-    YAML.isAlias(node) ? resolve(node.resolve(document)) : node as YAML.Node | null;
-  const root = resolve(document.contents);
-  if (!YAML.isMap(root)) {
-    throw new UsageError(`${at(root)}: a sync config is a mapping with a "targets" list`);
-  }
-  const top = entries(root, ["targets", ...DEFAULT_KEYS], "the config", at, resolve);
-  const list = top.get("targets");
-  if (list === undefined) throw new UsageError(`${at(root)}: "targets" is missing`);
-  const items = resolve(list.value);
-  if (!YAML.isSeq(items)) throw new UsageError(`${at(items)}: targets must be a list`);
-  if (items.items.length === 0) throw new UsageError(`${at(items)}: targets is empty`);
-
-  const targets: SyncTargetConfig[] = [];
-  const folders = new Set<string>();
-  const states = new Set<string>();
-  for (const [index, item] of items.items.entries()) {
-    const node = resolve(item);
-    const path = `targets[${index}]`;
-    if (!YAML.isMap(node)) throw new UsageError(`${at(node)}: ${path} must be a mapping`);
-    const own = entries(node, Object.keys(TARGET_KEYS), path, at, resolve);
-    const values: SyncTargetValues = {};
-    const places = new Map<string, YAML.Node>();
-    for (const key of Object.keys(TARGET_KEYS) as SyncTargetKey[]) {
-      const found = own.get(key) ?? (DEFAULT_KEYS.includes(key) ? top.get(key) : undefined);
-      if (found === undefined) continue;
-      const place = found.value ?? found.key;
-      values[key] = TARGET_KEYS[key] === "list"
-        ? listValue(found.value, `${at(place)}: ${key}`, resolve)
-        : scalarValue(found.value, `${at(place)}: ${key}`);
-      places.set(key, place);
-    }
-    const name = (key: string) => `${at(places.get(key) ?? node)}: ${key}`;
-    const target = syncTargetConfig(values, name);
-    if (!target.events && !target.output && !target.exec && !target.webhook) {
-      throw new UsageError(
-        `${at(node)}: ${path} has no output: give events, output, exec or webhook`,
-      );
-    }
-    // Compared as absolute paths: `live` and `./live` are one folder, with one lock. One inside
-    // another's would be pulled into, or pruned, by the other's sync.
-    if (target.output !== undefined) {
-      const folder = resolvePath(target.output);
-      const other = [...folders].find((f) =>
-        f === folder || within(folder, f) || within(f, folder)
-      );
-      if (other !== undefined) {
-        const how = other === folder
-          ? "writes"
-          : within(folder, other)
-          ? "writes around"
-          : "writes inside";
-        throw new UsageError(`${name("output")}: another target ${how} ${target.output}`);
-      }
-      folders.add(folder);
-    }
-    const stateFile = target.state === undefined ? "" : resolvePath(target.state);
-    const stateKey = `${stateFile}\n${formatReference(target.reference)}`;
-    if (target.state !== undefined && states.has(stateKey)) {
-      throw new UsageError(
-        `${name("reference")}: another target keeps ${
-          formatReference(target.reference)
-        } in ${target.state}`,
-        { hint: "give one of them another state file" },
-      );
-    }
-    states.add(stateKey);
-    targets.push(target);
-  }
-  return { targets };
-}
-
-/** Whether the absolute path `inner` is below the folder `outer`. */
-function within(inner: string, outer: string): boolean {
-  return inner.startsWith(outer === "/" ? "/" : `${outer}/`);
-}
-
-/** A mapping's pairs by key, refusing keys other than `allowed`. */
-function entries(
-  map: YAML.YAMLMap,
-  allowed: string[],
-  what: string,
-  at: (node: YAML.Node | null | undefined) => string,
-  resolve: (node: unknown) => YAML.Node | null,
-): Map<string, { key: YAML.Node; value: YAML.Node | null }> {
-  const found = new Map<string, { key: YAML.Node; value: YAML.Node | null }>();
-  for (const pair of map.items) {
-    const key = resolve(pair.key);
-    const name = YAML.isScalar(key) ? String(key.value) : undefined;
-    if (name === undefined || !allowed.includes(name)) {
-      const suggestion = name === undefined ? undefined : closest(name, allowed);
-      throw new UsageError(`${at(key)}: unknown key ${JSON.stringify(name ?? "?")} in ${what}`, {
-        hint: suggestion ? `did you mean "${suggestion}"?` : `the keys are: ${allowed.join(", ")}`,
-      });
-    }
-    found.set(name, { key: key!, value: resolve(pair.value) });
-  }
-  return found;
-}
-
-/** A YAML list of scalars, or one scalar, as a list setting's values. */
-function listValue(
-  node: YAML.Node | null,
-  name: string,
-  resolve: (node: unknown) => YAML.Node | null,
-): string[] {
-  if (!YAML.isSeq(node)) {
-    const value = scalarValue(node, name);
-    if (typeof value === "boolean") throw new UsageError(`${name} takes values, not ${value}`);
-    return [value];
-  }
-  return node.items.map((item) => {
-    const value = scalarValue(resolve(item), name);
-    if (typeof value === "boolean") throw new UsageError(`${name} takes values, not ${value}`);
-    return value;
-  });
-}
-
-/**
- * A YAML scalar as a setting: booleans stay booleans, numbers are the text as written. YAML's
- * number would be another text: `semver: 1.10` would be "1.1", `2.0` "2", `0x10` "16", and a
- * large integer rounded; the setting parses its own text, as it does on the command line.
- */
-function scalarValue(node: YAML.Node | null, name: string): string | boolean {
-  const scalar = YAML.isScalar(node) ? node : undefined;
-  const value = scalar?.value;
-  if (typeof value === "boolean" || typeof value === "string") return value;
-  if (typeof value === "number" && typeof scalar?.source === "string") return scalar.source;
-  throw new UsageError(`${name} needs a single value`);
 }

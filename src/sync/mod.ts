@@ -31,6 +31,11 @@
  * The loop is an async iterator of {@linkcode SyncTick}s, one per tick; it ends by throwing
  * the last error once `maxFailures` ticks in a row have failed.
  *
+ * Two parts load npm packages and are modules of their own, not exported here, so that a loop
+ * without them starts without npm's loader: the tag policy's code (`./policy.ts`, npm:semver),
+ * which the loop loads only when given a policy, and the `--config` file's parser
+ * (`./config_file.ts`, npm:yaml).
+ *
  * @example
  * ```ts
  * import { eventsOutput, SyncState, syncLoop } from "./mod.ts";
@@ -59,7 +64,7 @@ import { DURATION_BOUNDS } from "../units/mod.ts";
 import { describeLockHolder, FileLock, readLockHolder } from "../fs/lock.ts";
 import { lstatOrUndefined } from "../fs/stat.ts";
 import { formatPlatform, hostPlatform } from "../image/platform.ts";
-import type { Target } from "../oci/target.ts";
+import type { CallOptions, Target } from "../oci/target.ts";
 import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
 import { fetchImageManifest, type ImageVerifier } from "../pull/read.ts";
@@ -68,7 +73,7 @@ import { closeTarget, openTarget, resolveReference } from "../target/mod.ts";
 import { SignatureError } from "../trust/errors.ts";
 import { openVerifier, type VerifierFiles } from "../trust/verifier.ts";
 import { sleepUnlessStopped, type SyncTick } from "./http.ts";
-import { checkPolicyReference, pickTag, type TagPolicy } from "./policy.ts";
+import type { TagPolicy } from "./policy.ts";
 import { endLeftHooks } from "./hook_group.ts";
 import {
   layerPaths,
@@ -103,19 +108,7 @@ export {
   type WebhookOutputOptions,
 } from "./outputs.ts";
 export { removeStateLeftovers, stateLockPath, SyncState, type SyncStateEntry } from "./state.ts";
-export {
-  bestTag,
-  checkPolicyReference,
-  checkTagPolicy,
-  describePolicy,
-  MAX_TAG_PAGES,
-  pickTag,
-  resolveTagPolicy,
-  TAG_PAGE_SIZE,
-  TagNotFoundError,
-  type TagPolicy,
-  tagVersion,
-} from "./policy.ts";
+export type { TagPolicy } from "./policy.ts";
 export {
   type HealthReport,
   type ListenAddress,
@@ -129,8 +122,6 @@ export {
 } from "./http.ts";
 export {
   parseJitter,
-  parseSyncConfig,
-  type SyncConfig,
   type SyncTargetConfig,
   syncTargetConfig,
   type SyncTargetKey,
@@ -311,7 +302,8 @@ export async function* syncLoop(options: SyncOptions): AsyncGenerator<SyncTick, 
     throw new UsageError(`maxFailures must be 1 or more, not ${options.maxFailures}`);
   }
   const maxFailures = options.once ? 1 : options.maxFailures ?? Infinity;
-  const tick = new Ticker(options);
+  // The policy's code loads npm:semver: only for a loop that has a policy.
+  const tick = new Ticker(options, options.tagPolicy && await import("./policy.ts"));
   let failures = 0;
   try {
     while (true) {
@@ -646,10 +638,16 @@ class Ticker {
    * again without a request until `recheckRefused` has passed.
    */
   #refused?: { digest: Digest; error: SignatureError; at: number };
+  /** Picks the tag by the loop's policy; undefined without one. */
+  #pickTag?: (target: Target, options: CallOptions) => Promise<string>;
 
-  constructor(options: SyncOptions) {
+  constructor(options: SyncOptions, policyCode?: typeof import("./policy.ts")) {
     this.#options = options;
-    if (options.tagPolicy) checkPolicyReference(options.reference, options.tagPolicy);
+    const policy = options.tagPolicy;
+    if (policy) {
+      policyCode!.checkPolicyReference(options.reference, policy);
+      this.#pickTag = (target, call) => policyCode!.pickTag(target, policy, call);
+    }
     this.reference = formatReference(options.reference);
     this.#state = options.state ?? new SyncState();
     this.#platform = options.platform ?? hostPlatform();
@@ -684,10 +682,9 @@ class Ticker {
     this.#target ??= await (this.#options.open ?? openTarget)(reference);
     // A stop ends the request under way, not only the steps after it.
     let descriptor: Descriptor;
-    const policy = this.#options.tagPolicy;
-    if (policy) {
+    if (this.#pickTag) {
       // The tag list (one request per page), then one HEAD of the tag picked.
-      this.#tag = await pickTag(this.#target, policy, { signal });
+      this.#tag = await this.#pickTag(this.#target, { signal });
       descriptor = await this.#target.resolve(this.#tag, { signal });
     } else {
       descriptor = await resolveReference(this.#target, reference, { signal });

@@ -28,7 +28,6 @@ import {
   execOutput,
   lockSyncPaths,
   parseListenAddress,
-  parseSyncConfig,
   serveSyncHttp,
   type SyncLocks,
   syncLoop,
@@ -261,7 +260,7 @@ async function syncTargets(args: ParsedArgs): Promise<SyncTargetConfig[]> {
       });
     }
     const values = Object.fromEntries(TARGET_OPTIONS.map((key) => [key, options[flagOf(key)]]));
-    const target = syncTargetConfig(
+    const target = await syncTargetConfig(
       { ...values, reference: positionals[0] },
       (key) => key === "reference" ? "REF" : `--${flagOf(key)}`,
     );
@@ -301,7 +300,9 @@ async function syncTargets(args: ParsedArgs): Promise<SyncTargetConfig[]> {
     }
     throw new OcisyncError(`cannot read ${file}: ${(error as Error).message}`);
   }
-  return parseSyncConfig(text, file).targets;
+  // The file's parser loads npm:yaml: only for a config file.
+  const { parseSyncConfig } = await import("../../sync/config_file.ts");
+  return (await parseSyncConfig(text, file)).targets;
 }
 
 /**
