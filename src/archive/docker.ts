@@ -231,7 +231,7 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
       try {
         // Under the lock: what another writer may change from here on is what close() checks.
         if ((await destinationOf(path)).mode === "replace") {
-          const file = await statOrUndefined(path);
+          const file = statOrUndefined(path);
           if (file !== undefined) await DockerArchiveTarget.#refuseLosingImages(path);
           target.#opened = { file };
         }
@@ -745,8 +745,8 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
    * tool, or a writer through another name of the file, does not, and its file must not be
    * overwritten unseen.
    */
-  async #checkUnchanged(opened: Deno.FileInfo | undefined): Promise<void> {
-    const now = await statOrUndefined(this.path);
+  #checkUnchanged(opened: Deno.FileInfo | undefined): void {
+    const now = statOrUndefined(this.path);
     const same = opened === undefined || now === undefined
       ? opened === now
       : sameUnchangedFile(opened, now);

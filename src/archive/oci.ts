@@ -572,7 +572,7 @@ export class OciArchiveTarget
   /** A blob's stored size, staged or in the archive; undefined when neither has it. */
   async #blobSize(digest: string): Promise<number | undefined> {
     if (this.#staging && isDigest(digest)) {
-      const info = await statOrUndefined(blobPath((await this.#staging).path, digest));
+      const info = statOrUndefined(blobPath((await this.#staging).path, digest));
       if (info?.isFile) return info.size;
     }
     return this.#archiveBlob(digest)?.size;
@@ -668,7 +668,7 @@ export class OciArchiveTarget
   }
 
   async #unchanged(): Promise<boolean> {
-    if (!this.#archive) return await statOrUndefined(this.path) === undefined;
+    if (!this.#archive) return statOrUndefined(this.path) === undefined;
     try {
       // openEntry refuses a file replaced or rewritten since it was indexed.
       await (await openEntry(this.#archive, this.#archive.entries.get("oci-layout")!)).cancel();

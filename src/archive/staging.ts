@@ -181,7 +181,7 @@ async function removeLeftStaging(dir: string, name: string): Promise<void> {
     const temporary = entry.isFile && temporaryTarget(entry.name) === name;
     if (!staging && !temporary) continue;
     const path = `${dir}/${entry.name}`;
-    const info = await lstatOrUndefined(path);
+    const info = lstatOrUndefined(path);
     const modified = info?.mtime?.getTime();
     if (!(staging ? info?.isDirectory : info?.isFile) || modified === undefined) continue;
     if (Date.now() - modified < LEFTOVER_AGE_MS) continue;

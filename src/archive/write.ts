@@ -46,7 +46,7 @@ export interface WriteArchiveOptions {
    * stops the write, and `path` is left untouched. The last moment to check that `path` is
    * still what the archive was made from.
    */
-  beforeReplace?: () => Promise<void>;
+  beforeReplace?: () => void | Promise<void>;
 }
 
 /**
@@ -79,7 +79,7 @@ export async function writeArchive(
 /** `bytes`, then a call to `last`: `writeFileAtomic` renames only once the bytes have ended. */
 async function* endingWith(
   bytes: AsyncIterable<Uint8Array>,
-  last: () => Promise<void>,
+  last: () => void | Promise<void>,
 ): AsyncGenerator<Uint8Array> {
   yield* bytes;
   await last();

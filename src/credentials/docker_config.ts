@@ -407,7 +407,7 @@ export class DockerConfigStore implements CredentialStore {
    */
   async erase(key: string): Promise<boolean> {
     // No file, nothing to forget, and no folder or lock to make for it.
-    if (await statOrUndefined(this.path) === undefined) return false;
+    if (statOrUndefined(this.path) === undefined) return false;
     return await this.#changing(async () => {
       const config = await this.#read();
       if (config === undefined) return false;

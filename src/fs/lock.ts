@@ -43,7 +43,7 @@ import { OcisyncError } from "../errors/mod.ts";
 import { isOutOfSpace } from "../errors/os.ts";
 import { markTemporary, unmarkTemporary } from "./interrupted.ts";
 import { readUpTo } from "./read.ts";
-import { lstatOrUndefined, sameFile, statOrUndefined } from "./stat.ts";
+import { sameFile, statOrUndefined, tryLstat } from "./stat.ts";
 
 /** Options of {@linkcode FileLock.acquire} and {@linkcode withLock}. */
 export interface LockOptions {
@@ -225,8 +225,7 @@ export class FileLock implements AsyncDisposable {
   async named(): Promise<boolean> {
     if (this.#released) return false;
     // A folder on the way replaced by a file (ENOTDIR) names no file either.
-    const named = await lstatOrUndefined(this.path).catch(() => undefined);
-    return sameFile(await this.#file.stat(), named);
+    return sameFile(await this.#file.stat(), tryLstat(this.path));
   }
 
   /** Releases the lock, for `await using`. */
@@ -305,7 +304,7 @@ async function tryCreate(path: string): Promise<Deno.FsFile | undefined> {
     // Kernel lock first, name second: a breaker that reads no name waits `EMPTY_GRACE_MS`, and
     // then for the kernel lock.
     const locked = await file.tryLock(true).catch(() => true);
-    if (locked && sameFile(await file.stat(), await statOrUndefined(path))) {
+    if (locked && sameFile(await file.stat(), statOrUndefined(path))) {
       const holder: LockHolder = {
         pid: Deno.pid,
         hostname: hostname(),
@@ -322,7 +321,7 @@ async function tryCreate(path: string): Promise<Deno.FsFile | undefined> {
   } catch (error) {
     // A lock that failed is not held: it goes, while it is still the file made here.
     const made = await file.stat().catch(() => undefined);
-    if (made && sameFile(made, await statOrUndefined(path).catch(() => undefined))) {
+    if (made && sameFile(made, tryLstat(path))) {
       await Deno.remove(path).catch(() => {});
     }
     file.close();
@@ -354,7 +353,7 @@ async function breakIfStale(path: string, staleMs: number): Promise<boolean> {
     const unnamed = said.length === 0 && age > EMPTY_GRACE_MS;
     if (!local && !unnamed && age <= staleMs) return false;
     if (!await file.tryLock(true).catch(() => false)) return false;
-    if (sameFile(info, await statOrUndefined(path))) await Deno.remove(path);
+    if (sameFile(info, statOrUndefined(path))) await Deno.remove(path);
     return true;
   } finally {
     file.close();

@@ -42,7 +42,8 @@ export async function readUpTo(file: Deno.FsFile, size: number): Promise<Uint8Ar
  * `O_NOFOLLOW`), what opened must also be what the path names just after, so that a link put in
  * its place meanwhile is closed unread. A file replaced meanwhile (a writer's rename) is looked
  * at again, up to 5 times. A fifo put in its place between the look and the open is still
- * waited on (Deno's open has no `O_NONBLOCK`): callers that must not hang read only what no
+ * waited on (Deno's open has no `O_NONBLOCK`), and when the look saw a regular file, which is
+ * opened synchronously, with the whole thread: callers that must not hang read only what no
  * other user may change, or what the user named.
  *
  * @throws what `look` throws; {@linkcode IntegrityError} when the path was replaced each time;
@@ -68,7 +69,9 @@ export async function openLookedAt(
     // pool costs more than the call (a command's start-up opens a layout's files this way).
     const found = follow ? Deno.statSync(path) : Deno.lstatSync(path);
     look(found);
-    const file = await Deno.open(path);
+    // A regular file opens at once, and synchronously for the same reason; anything else (a
+    // fifo waits for a writer) through the pool, so that the thread is not held meanwhile.
+    const file = found.isFile ? Deno.openSync(path) : await Deno.open(path);
     try {
       const info = file.statSync();
       if (sameFile(info, follow ? found : Deno.lstatSync(path))) return { file, info };
@@ -191,10 +194,17 @@ export async function readRegularFile(
   if (size > limit) {
     throw new IntegrityError(`${path} has ${size} bytes, over the limit of ${limit}`);
   }
-  // One byte more than its size, to tell a file that grew without reading the rest.
-  const bytes = await readUpTo(file, size + 1);
-  if (bytes.byteLength > size) throw new IntegrityError(`${path} grew while it was read`);
-  return bytes;
+  // One byte more than its size, to tell a file that grew without reading the rest; read
+  // synchronously, as a regular file of at most `limit` bytes never makes a read wait.
+  const bytes = new Uint8Array(size + 1);
+  let filled = 0;
+  while (filled < bytes.length) {
+    const read = file.readSync(bytes.subarray(filled));
+    if (read === null) break;
+    filled += read;
+  }
+  if (filled > size) throw new IntegrityError(`${path} grew while it was read`);
+  return bytes.subarray(0, filled);
 }
 
 /** The most bytes {@linkcode readNamedFile} reads: far above any config, key or CA bundle. */

@@ -88,7 +88,7 @@ export async function replaceableBy(folder: string, links = 0): Promise<string |
     // Nothing is below a file: making the rest fails, and says so.
     if (!at.info.isDirectory) break;
     const child = `${at.path === "/" ? "" : at.path}/${name}`;
-    const info = await lstatOrUndefined(child);
+    const info = lstatOrUndefined(child);
     // Root would make the rest: it is safe as long as what it makes in `at` is.
     if (info === undefined) break;
     const why = exposure(at.info, info.uid);
@@ -171,7 +171,7 @@ export async function changeableBy(path: string, links = 0): Promise<string | un
   const folder = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
   const way = await replaceableBy(folder);
   if (way !== undefined) return way;
-  const info = await lstatOrUndefined(path);
+  const info = lstatOrUndefined(path);
   if (info === undefined) return undefined;
   if (info.uid !== 0) return `${path} is owned by uid ${info.uid}`;
   if (info.isSymlink) {

@@ -1,10 +1,14 @@
 /**
  * `Deno.stat` for paths that may not exist.
  *
+ * They are synchronous: a `stat` takes microseconds, where a trip through the runtime's thread
+ * pool takes longer than the call, and a command whose file calls are all synchronous never
+ * starts that pool (`inspect -q oci:` starts about 4 ms sooner).
+ *
  * @example
  * ```ts
  * import { statOrUndefined } from "./stat.ts";
- * const exists = (await statOrUndefined("./images/oci-layout")) !== undefined;
+ * const exists = statOrUndefined("./images/oci-layout") !== undefined;
  * ```
  * @module
  */
@@ -15,13 +19,13 @@
  * @example
  * ```ts
  * import { statOrUndefined } from "./stat.ts";
- * const info = await statOrUndefined("./images/index.json");
+ * const info = statOrUndefined("./images/index.json");
  * console.log(info?.size);
  * ```
  */
-export async function statOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
+export function statOrUndefined(path: string): Deno.FileInfo | undefined {
   try {
-    return await Deno.stat(path);
+    return Deno.statSync(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
@@ -98,16 +102,35 @@ export function fileKind(info: Deno.FileInfo): string {
  * @example
  * ```ts
  * import { lstatOrUndefined } from "./stat.ts";
- * const info = await lstatOrUndefined("./images/index.json");
+ * const info = lstatOrUndefined("./images/index.json");
  * console.log(info?.isSymlink);
  * ```
  */
-export async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
+export function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
   try {
-    return await Deno.lstat(path);
+    return Deno.lstatSync(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
+  }
+}
+
+/**
+ * What is at `path` itself, as {@linkcode lstatOrUndefined} says, or `undefined` also when it
+ * cannot be looked at (a file where a folder of the path was, a folder it may not search): for
+ * checks that only ask whether a path still names a file seen before.
+ *
+ * @example
+ * ```ts
+ * import { tryLstat } from "./stat.ts";
+ * tryLstat("./deno.json/inside"); // undefined: deno.json is no folder
+ * ```
+ */
+export function tryLstat(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.lstatSync(path);
+  } catch {
+    return undefined;
   }
 }
 

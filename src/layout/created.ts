@@ -18,7 +18,7 @@
  */
 import { type MadeFolder, makeFolders, removeMadeFolders } from "../fs/folders.ts";
 import { markRemoval, unmarkTemporary } from "../fs/interrupted.ts";
-import { sameFile } from "../fs/stat.ts";
+import { sameFile, tryLstat } from "../fs/stat.ts";
 import { MAX_MANIFEST_BYTES } from "../oci/types.ts";
 import { BLOB_ALGORITHMS, initLayout, lockPath } from "./format.ts";
 
@@ -92,7 +92,7 @@ export function releaseCreatedLayout(created: CreatedLayout): boolean {
  */
 export function removeUntouchedLayout(created: CreatedLayout): boolean {
   const { root, folders } = created;
-  const info = lstatOrUndefinedSync(root);
+  const info = tryLstat(root);
   if (!info?.isDirectory || !sameFile(folders.at(-1)!.info, info)) return false;
   const lock = lockPath(root);
   let held: Deno.FsFile;
@@ -107,7 +107,7 @@ export function removeUntouchedLayout(created: CreatedLayout): boolean {
     for (const file of files) Deno.removeSync(file);
   } finally {
     // Removed while it is still the one taken here, whatever else failed.
-    if (sameFile(held.statSync(), lstatOrUndefinedSync(lock))) Deno.removeSync(lock);
+    if (sameFile(held.statSync(), tryLstat(lock))) Deno.removeSync(lock);
     held.close();
   }
   return removeMadeFolders(folders);
@@ -152,15 +152,6 @@ function blobFiles(blobs: string): string[] | undefined {
   }
   files.push(blobs);
   return files;
-}
-
-/** The `lstat` of `path`; `undefined` when there is nothing there, or it cannot be read. */
-function lstatOrUndefinedSync(path: string): Deno.FileInfo | undefined {
-  try {
-    return Deno.lstatSync(path);
-  } catch {
-    return undefined;
-  }
 }
 
 /** Whether the `index.json` at `path` is an index that lists no manifest. */

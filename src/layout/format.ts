@@ -85,7 +85,7 @@ export function lockPath(root: string): string {
  * ```
  */
 export async function checkLayout(root: string): Promise<void> {
-  const info = await statOrUndefined(root);
+  const info = statOrUndefined(root);
   if (!info?.isDirectory) {
     const problem = info ? "it is not a directory" : "the directory does not exist";
     throw new NotFoundError(`no OCI image layout at ${root}: ${problem}`);
@@ -96,7 +96,7 @@ export async function checkLayout(root: string): Promise<void> {
     MAX_LAYOUT_FILE_BYTES,
   );
   checkLayoutVersion(`${root}/oci-layout`, new TextDecoder().decode(bytes));
-  await checkBlobFolders(root);
+  checkBlobFolders(root);
   await readIndex(root);
 }
 
@@ -111,13 +111,13 @@ export async function checkLayout(root: string): Promise<void> {
  * @example
  * ```ts
  * import { checkBlobFolders } from "./format.ts";
- * await checkBlobFolders("./images");
+ * checkBlobFolders("./images");
  * ```
  */
-export async function checkBlobFolders(root: string): Promise<void> {
+export function checkBlobFolders(root: string): void {
   const blobs = `${root}/blobs`;
   for (const folder of [blobs, ...BLOB_ALGORITHMS.map((algorithm) => `${blobs}/${algorithm}`)]) {
-    const info = await lstatOrUndefined(folder);
+    const info = lstatOrUndefined(folder);
     if (info === undefined || info.isDirectory) continue;
     throw new UnsafeContentError(
       `${folder} is ${info.isSymlink ? "a symlink" : "not a folder"}: a layout keeps its blobs ` +
@@ -168,13 +168,13 @@ export function checkLayoutVersion(file: string, text: string): void {
  */
 export async function initLayout(root: string): Promise<void> {
   await Deno.mkdir(`${root}/blobs/sha256`, { recursive: true });
-  if (!await statOrUndefined(`${root}/oci-layout`)) {
+  if (!statOrUndefined(`${root}/oci-layout`)) {
     const layout = JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION });
     await writeFileAtomic(`${root}/oci-layout`, [encoder.encode(layout)], { replacePath: true });
   }
   // Under the lock, so that a concurrent writer's first entries are never overwritten.
   await withLock(lockPath(root), async () => {
-    if (!await statOrUndefined(`${root}/index.json`)) {
+    if (!statOrUndefined(`${root}/index.json`)) {
       await writeIndex(root, { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] });
     }
   });

@@ -326,7 +326,7 @@ async function sweep(root: string, reachable: Set<string>, graceMs: number): Pro
     withinGrace: [],
   };
   const temporary: { path: string; size: number }[] = [];
-  await checkBlobFolders(root);
+  checkBlobFolders(root);
   for (const algorithm of await listDir(`${root}/blobs`, "isDirectory")) {
     const dir = `${root}/blobs/${algorithm}`;
     for (const name of await listDir(dir, "isFile")) {
@@ -372,7 +372,7 @@ function isTemporary(algorithm: string, name: string): boolean {
  * `undefined` when it is kept or has vanished (its write finished).
  */
 async function removeIfLeft(path: string, ageMs: number): Promise<number | undefined> {
-  const info = await lstatOrUndefined(path);
+  const info = lstatOrUndefined(path);
   const modified = info?.mtime?.getTime();
   if (!info?.isFile || modified === undefined || Date.now() - modified < ageMs) return undefined;
   try {
@@ -386,7 +386,7 @@ async function removeIfLeft(path: string, ageMs: number): Promise<number | undef
 
 /** Puts back the blobs that a gc stopped half-way had set aside, before anything is judged. */
 async function restoreLeftovers(root: string): Promise<void> {
-  await checkBlobFolders(root);
+  checkBlobFolders(root);
   for (const algorithm of await listDir(`${root}/blobs`, "isDirectory")) {
     const dir = `${root}/blobs/${algorithm}`;
     for (const name of await listDir(dir, "isFile")) {
@@ -406,7 +406,7 @@ async function removeUnlessYoung(
   path: string,
   graceMs: number,
 ): Promise<{ size: number; removed: boolean } | undefined> {
-  const info = await statOrUndefined(path);
+  const info = statOrUndefined(path);
   if (!info?.isFile) return undefined;
   if (isYoung(info, graceMs)) return { size: info.size, removed: false };
   const slash = path.lastIndexOf("/");
@@ -428,7 +428,7 @@ async function removeUnlessYoung(
 
 /** Puts a blob set aside back, unless a push has written it again meanwhile. */
 async function restore(aside: string, path: string): Promise<void> {
-  if (await statOrUndefined(path)) await Deno.remove(aside);
+  if (statOrUndefined(path)) await Deno.remove(aside);
   else await Deno.rename(aside, path);
 }
 

@@ -273,9 +273,11 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister, C
    * await layout.hasBlob(await layout.resolve("v1")); // true
    * ```
    */
-  async hasBlob(descriptor: Descriptor, options: CallOptions = {}): Promise<boolean> {
-    options.signal?.throwIfAborted();
-    return (await lstatOrUndefined(blobPath(this.path, descriptor.digest)))?.isFile ?? false;
+  hasBlob(descriptor: Descriptor, options: CallOptions = {}): Promise<boolean> {
+    return Promise.try(() => {
+      options.signal?.throwIfAborted();
+      return lstatOrUndefined(blobPath(this.path, descriptor.digest))?.isFile ?? false;
+    });
   }
 
   /**
@@ -306,7 +308,7 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister, C
       signal?.throwIfAborted();
       const path = blobPath(this.path, descriptor.digest);
       // A link is no blob of this layout: it is replaced, and nothing is done through it.
-      const existing = await lstatOrUndefined(path);
+      const existing = lstatOrUndefined(path);
       // A blob of another size is a truncated file from a writer that did not rename: replace it.
       // A reused blob gets a fresh atime, so that gc's grace period keeps it until the manifest
       // that lists it is; one that gc removed meanwhile is written again.
@@ -315,7 +317,7 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister, C
         return false;
       }
       await makeBlobFolder(this.path, path.slice(0, path.lastIndexOf("/")));
-      await checkBlobFolders(this.path);
+      checkBlobFolders(this.path);
       // A stop between chunks fails the write, which removes its temporary file.
       const verified = stoppable(body, signal).pipeThrough(verifyingStream(descriptor, "blob"));
       await writeFileAtomic(path, verified, { replacePath: true });
@@ -514,7 +516,7 @@ export class LayoutTarget implements Target, BlobRangeFetcher, ReferrerLister, C
 
   /** A descriptor for an unlisted manifest blob, with the media type the document declares. */
   async #describe(digest: string): Promise<Descriptor> {
-    const info = await lstatOrUndefined(blobPath(this.path, digest));
+    const info = lstatOrUndefined(blobPath(this.path, digest));
     if (!info?.isFile) throw new NotFoundError(`manifest ${digest} not found in ${this.name}`);
     const descriptor = { mediaType: "", digest: digest as Descriptor["digest"], size: info.size };
     const bytes = await readManifestBlob(this.path, descriptor);

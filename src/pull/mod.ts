@@ -257,7 +257,7 @@ export async function pull(
     } else {
       await pullImageLayers(target, manifest, taken, unpacker, options);
     }
-    await staging.check();
+    staging.check();
     // An image's are its top-level entries, read once the tree is known to be the one made.
     files ??= [...Deno.readDirSync(staging.tree)].map((e) => e.name).sort();
     await unpacker.finish();
@@ -688,8 +688,8 @@ class Staging {
   }
 
   /** @throws {OcisyncError} when something else is now at the folder's path. */
-  async check(): Promise<void> {
-    if (!sameFolder(await lstatOrUndefined(this.folder), this.#identity)) {
+  check(): void {
+    if (!sameFolder(lstatOrUndefined(this.folder), this.#identity)) {
       throw new OcisyncError(
         `the staging folder ${this.folder} was replaced while the pull ran: refusing to go on ` +
           "through it; nothing was put in place",
@@ -699,7 +699,7 @@ class Staging {
 
   /** Checks the folder and opens the tree to the mode it has in place: the moment before. */
   async openTree(): Promise<void> {
-    await this.check();
+    this.check();
     await Deno.chmod(this.tree, PLACED_MODE);
   }
 
@@ -722,7 +722,7 @@ class Staging {
   /** Removes the folder, unless it must stay or is no longer the one made. */
   async remove(): Promise<void> {
     unmarkTemporary(this.folder);
-    if (this.keep || !sameFolder(await lstatOrUndefined(this.folder), this.#identity)) return;
+    if (this.keep || !sameFolder(lstatOrUndefined(this.folder), this.#identity)) return;
     // A file system mounted in the swapped-out content after planPlacement looked keeps its
     // files: the folder is then left.
     await removeFolderTree(this.folder).catch(() => {});
@@ -829,7 +829,7 @@ async function mergeInto(
   destination: string,
   maxRetainedBytes: number | undefined,
 ): Promise<void> {
-  await staging.check();
+  staging.check();
   const top = await Deno.lstat(destination);
   const { dev: device } = await Deno.lstat(staging.folder);
   if (top.dev !== device) throw crossDevice(destination);
@@ -864,7 +864,7 @@ async function checkMerge(
 ): Promise<void> {
   for await (const child of Deno.readDir(from)) {
     const target = `${to}/${child.name}`;
-    const there = await lstatOrUndefined(target);
+    const there = lstatOrUndefined(target);
     if (there === undefined) continue;
     if (there.dev !== rules.device) throw crossDevice(target);
     if (!there.isDirectory) continue;
@@ -950,7 +950,7 @@ class Merge {
    * seen again before each move into it, so no move follows a link put in its place.
    */
   async moveTree(path: string, toInfo: Deno.FileInfo): Promise<void> {
-    await this.#staging.check();
+    this.#staging.check();
     const from = this.#inTree(path);
     const to = this.#inDestination(path);
     await this.#inNameOrder(from, async (name, isDirectory) => {
@@ -959,8 +959,8 @@ class Merge {
       const target = `${to}/${name}`;
       // A folder's mode is needed; a file's entry is enough (the tree is private to this pull).
       const info = isDirectory ? await Deno.lstat(source) : undefined;
-      await unchangedFolder(to, toInfo);
-      const there = await lstatOrUndefined(target);
+      unchangedFolder(to, toInfo);
+      const there = lstatOrUndefined(target);
       if (there !== undefined && there.dev !== this.#device) throw crossDevice(target);
       if (there?.isDirectory) {
         if (!info) throw folderConflict(target);
@@ -1099,7 +1099,7 @@ class Merge {
     mode: number,
   ): Promise<void> {
     const folder = this.#inDestination(path);
-    await unchangedFolder(folder, info);
+    unchangedFolder(folder, info);
     if ((this.#steps[record] & (Step.opened | Step.modeSet)) === 0) {
       this.#steps[record] |= (info.mode! & 0o7777) << STEP_BITS;
       this.#inodes[record] = info.ino!;
@@ -1111,7 +1111,7 @@ class Merge {
   /** Gives the destination's folder `path` the mode `mode` back, if it is the folder changed. */
   async #modeBack(path: string, record: number, mode: number): Promise<void> {
     const folder = this.#inDestination(path);
-    await unchangedFolder(folder, { dev: this.#device, ino: this.#inodes[record] });
+    unchangedFolder(folder, { dev: this.#device, ino: this.#inodes[record] });
     await Deno.chmod(folder, mode);
   }
 
@@ -1144,8 +1144,8 @@ class Merge {
 const OWNER_WRITE = 0o200;
 
 /** @throws {OcisyncError} when `path` is no longer the folder `lstat` saw as `info`. */
-async function unchangedFolder(path: string, info: FileIdentity): Promise<void> {
-  if (!sameFolder(await lstatOrUndefined(path), info)) {
+function unchangedFolder(path: string, info: FileIdentity): void {
+  if (!sameFolder(lstatOrUndefined(path), info)) {
     throw new OcisyncError(
       `cannot pull: ${path} was replaced while the pull merged into it: refusing to write ` +
         "through it",

@@ -219,7 +219,7 @@ export class LayerCache {
     for await (const entry of Deno.readDir(this.dir)) {
       if (!entry.isFile) continue;
       const temporary = ENTRY_FILE.test(temporaryTarget(entry.name) ?? "");
-      if (!temporary && !await this.#undescribed(entry.name)) continue;
+      if (!temporary && !this.#undescribed(entry.name)) continue;
       const path = `${this.dir}/${entry.name}`;
       const modified = (await Deno.lstat(path).catch(() => undefined))?.mtime?.getTime();
       if (modified !== undefined && modified < before) await Deno.remove(path).catch(() => {});
@@ -227,11 +227,14 @@ export class LayerCache {
   }
 
   /** Whether `name` is a layer blob whose description is missing. */
-  async #undescribed(name: string): Promise<boolean> {
+  #undescribed(name: string): boolean {
     const key = LAYER_FILE.exec(name)?.[1];
     if (key === undefined) return false;
-    const description = `${this.dir}/${key}.json`;
-    return await lstatOrUndefined(description).then((info) => info === undefined, () => false);
+    try {
+      return lstatOrUndefined(`${this.dir}/${key}.json`) === undefined;
+    } catch {
+      return false;
+    }
   }
 
   /**

@@ -62,7 +62,7 @@ import { OcisyncError, UnsafeContentError, UsageError } from "../errors/mod.ts";
 import { explainOsError } from "../errors/os.ts";
 import { DURATION_BOUNDS } from "../units/mod.ts";
 import { describeLockHolder, FileLock, readLockHolder } from "../fs/lock.ts";
-import { lstatOrUndefined } from "../fs/stat.ts";
+import { tryLstat } from "../fs/stat.ts";
 import { formatPlatform, hostPlatform } from "../image/platform.ts";
 import type { CallOptions, Target } from "../oci/target.ts";
 import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
@@ -549,7 +549,7 @@ async function makeFolder(path: string, what: string): Promise<string[]> {
   const missing: string[] = [];
   for (let folder = path; folder !== dirname(folder); folder = dirname(folder)) {
     // Below a file (ENOTDIR), nothing is there: the mkdir then names that file.
-    if (await lstatOrUndefined(folder).catch(() => undefined)) break;
+    if (tryLstat(folder)) break;
     missing.unshift(folder);
   }
   try {

@@ -503,7 +503,7 @@ export function outputLockPath(directory: string): string {
 export async function removeDeadPulls(directory: string): Promise<void> {
   let versions: VersionsFolder | undefined;
   try {
-    versions = await versionsFolder(trimSlashes(directory));
+    versions = versionsFolder(trimSlashes(directory));
   } catch {
     // A link or another user's folder: the first change refuses it, and says why.
     return;
@@ -555,7 +555,7 @@ export function directoryOutput(
     async apply(change) {
       await refuseExposedOutput(root);
       const version = versionDirectory(root, change.manifestDigest, options);
-      const versions = await versionsFolder(root);
+      const versions = versionsFolder(root);
       const why = unusableVersion(version);
       if (why !== undefined && versions !== undefined) await moveUnusable(versions, version);
       if (why !== undefined) {
@@ -579,7 +579,7 @@ export function directoryOutput(
       // live before it is the state's last delivered, where readers may still be.
       const delivered = change.previous &&
         versionDirectory(root, change.previous.manifest ?? change.previous.digest, options);
-      await prune(versions ?? await versionsFolder(root), keep, [version, previous, delivered]);
+      await prune(versions ?? versionsFolder(root), keep, [version, previous, delivered]);
     },
     lost(delivered) {
       // A state of an older release has no manifest: its folders were named by the digest.
@@ -648,7 +648,7 @@ async function moveUnusable(versions: VersionsFolder, path: string): Promise<voi
       { hint: `move ${path} away: the sync pulls the version into that name itself` },
     );
   }
-  const info = await lstatOrUndefined(aside);
+  const info = lstatOrUndefined(aside);
   if (info !== undefined && !info.isDirectory) await Deno.remove(aside).catch(() => {});
 }
 
@@ -733,11 +733,11 @@ interface VersionsFolder {
  *
  * @throws {OcisyncError} when it is a link, not a folder, or another user's.
  */
-async function versionsFolder(root: string): Promise<VersionsFolder | undefined> {
+function versionsFolder(root: string): VersionsFolder | undefined {
   const path = `${root}/${VERSIONS}`;
   let info: Deno.FileInfo | undefined;
   try {
-    info = await lstatOrUndefined(path);
+    info = lstatOrUndefined(path);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotADirectory)) throw error;
     throw new OcisyncError(`${root} is a file, not a folder: refusing to pull into it`, {
@@ -775,19 +775,19 @@ async function prune(
   protect: (string | undefined)[],
 ): Promise<void> {
   if (versions === undefined) return;
-  const still = async () => {
-    if (!sameFile(versions.info, await lstatOrUndefined(versions.path))) {
+  const still = () => {
+    if (!sameFile(versions.info, lstatOrUndefined(versions.path))) {
       throw new OcisyncError(
         `${versions.path} was replaced while the sync used it: nothing more was removed`,
       );
     }
   };
-  await still();
+  still();
   const found: { path: string; mtime: number }[] = [];
   for await (const entry of Deno.readDir(versions.path)) {
     const path = `${versions.path}/${entry.name}`;
     if (entry.isDirectory && entry.name.startsWith(STAGING_PREFIX)) {
-      await still();
+      still();
       await removeFolderTree(path).catch(() => {});
     } else if (entry.isDirectory && VERSION_NAME.test(entry.name)) {
       found.push({ path, mtime: (await Deno.lstat(path)).mtime?.getTime() ?? 0 });
@@ -796,7 +796,7 @@ async function prune(
   found.sort((a, b) => b.mtime - a.mtime);
   for (const { path } of found.slice(keep)) {
     if (protect.includes(path) || await mountPointBelow(path)) continue;
-    await still();
+    still();
     // Renamed out of the versions' names first: a version folder is whole or gone. A removal
     // cut short (SIGKILL, a full disk) would otherwise leave part of a version under its
     // name, which a later change back to that digest would take as delivered and go live with;

@@ -54,6 +54,7 @@
 import { closeSync, constants, fchmodSync, fstatSync, openSync } from "node:fs";
 import { UnsafeContentError } from "../errors/mod.ts";
 import { countedBytes } from "../streams/mod.ts";
+import { lstatOrUndefined } from "../fs/stat.ts";
 import type { TarReadEntry } from "../tar/reader.ts";
 import { boundOf, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_EXTRACT_BYTES } from "./limits.ts";
 import { MAX_RETAINED_BYTES, PathTree, RetainedBudget } from "./path_tree.ts";
@@ -511,15 +512,6 @@ function createdNew(make: () => void): boolean {
     return true;
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) return false;
-    throw error;
-  }
-}
-
-function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
-  try {
-    return Deno.lstatSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
   }
 }

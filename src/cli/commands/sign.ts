@@ -72,7 +72,7 @@ export async function sign(args: ParsedArgs, out: Output): Promise<void> {
   // An archive is written anew when the session closes: opened to write, it holds the archive's
   // lock from its reading on, as a copy's destination does. A missing one is reported as such.
   const create = reference.kind === "archive" &&
-    await statOrUndefined(reference.path) !== undefined;
+    statOrUndefined(reference.path) !== undefined;
   const target = await session.open(reference, { create });
   // Resolved once: the digest is what is signed, whatever the tag points at later.
   const image = await resolveReference(target, reference);
