@@ -38,8 +38,9 @@ export type GzipOptions = CompressionOptions;
 
 /**
  * Compresses a byte stream to gzip, deterministically, on up to
- * `concurrency` threads. Memory stays bounded: at most two blocks per thread
- * are in flight.
+ * `concurrency` threads: this one, which deflates a block itself when the
+ * workers have their fill, and `concurrency - 1` workers. Memory stays
+ * bounded: at most two blocks per thread are in flight.
  */
 export async function* gzipStream(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
@@ -67,6 +68,7 @@ export async function* gzipStream(
   yield* compressBlocks(requests, {
     script: new URL("./deflate_worker.ts", import.meta.url),
     concurrency: options.concurrency ?? defaultConcurrency(),
+    sharesThisThread: true,
     inline: deflateBlock,
     recycle: (block) => spare.push(new Uint8Array(block.buffer)),
     releaseOutputs: options.releaseChunks,

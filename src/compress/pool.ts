@@ -56,8 +56,18 @@ export interface CompressBlocksOptions<Request extends BlockRequest> {
    * transferring both buffers.
    */
   script: URL;
-  /** Workers at most. One keeps everything on this thread. */
+  /** Threads that compress at once. One keeps everything on this thread. */
   concurrency: number;
+  /**
+   * Whether this thread is one of them: then `concurrency - 1` workers start, and this thread
+   * compresses a block itself whenever each of them has two, where it would otherwise wait. For a
+   * compressor much slower than reading its input (deflate, about 30 ms a MiB): a worker's start
+   * costs a core about 90 ms, and the thread had little else to do. Left unset for a fast one
+   * (zstd), whose workers keep up with this thread's reading: compressing here would slow the
+   * reading, which everything then waits on (measured: the large tree with zstd, 2.9 s against
+   * 2.5 s).
+   */
+  sharesThisThread?: boolean;
   /** Compresses one block on this thread, as the worker would. */
   inline: (request: Request) => Promise<Uint8Array<ArrayBuffer>>;
   /** Takes each block back once it is compressed, to be filled again. */
@@ -69,13 +79,18 @@ export interface CompressBlocksOptions<Request extends BlockRequest> {
 /**
  * Compresses each request's block and yields the outputs in the order of the requests. The first
  * block is compressed on this thread: workers start only from the second one, so a small input
- * pays for no thread. At most two blocks a worker are in flight, which bounds memory.
+ * pays for no thread. At most two blocks a worker are in flight, and one more on this thread
+ * when it shares the work ({@linkcode CompressBlocksOptions.sharesThisThread}), which bounds
+ * memory.
  */
 export async function* compressBlocks<Request extends BlockRequest>(
   requests: AsyncIterable<Request> | Iterable<Request>,
   options: CompressBlocksOptions<Request>,
 ): AsyncGenerator<Uint8Array<ArrayBuffer>> {
   const { concurrency, recycle } = options;
+  const shared = options.sharesThisThread === true;
+  const workers = shared ? concurrency - 1 : concurrency > 1 ? concurrency : 0;
+  const maxPending = 2 * workers + (shared ? 1 : 0);
   let pool: BlockPool | undefined;
   let first = true;
   const pending: Promise<Uint8Array<ArrayBuffer>>[] = [];
@@ -86,8 +101,9 @@ export async function* compressBlocks<Request extends BlockRequest>(
   };
   try {
     for await (const request of requests) {
-      if (concurrency > 1 && !first) {
-        pool ??= new BlockPool(options.script, concurrency);
+      if (workers > 0 && !first) pool ??= new BlockPool(options.script, workers);
+      first = false;
+      if (pool && (!shared || pool.inFlight < 2 * workers)) {
         pending.push(
           pool.compress(request).then(({ output, block }) => {
             recycle?.(block);
@@ -95,15 +111,11 @@ export async function* compressBlocks<Request extends BlockRequest>(
           }),
         );
       } else {
-        pending.push(
-          options.inline(request).then((output) => {
-            recycle?.(request.block);
-            return output;
-          }),
-        );
+        const output = await options.inline(request);
+        recycle?.(request.block);
+        pending.push(Promise.resolve(output));
       }
-      first = false;
-      while (pending.length > 2 * concurrency || (pending.length > 0 && !pool)) {
+      while (pending.length > maxPending || (pending.length > 0 && !pool)) {
         yield* taken(await pending.shift()!);
       }
     }
@@ -134,6 +146,11 @@ class BlockPool {
       };
       this.#workers.push(worker);
     }
+  }
+
+  /** The blocks sent to the workers and not yet back. */
+  get inFlight(): number {
+    return this.#waiting.size;
   }
 
   /** Compresses a block on the next worker; the block comes back with the output. */
