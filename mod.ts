@@ -324,9 +324,8 @@ export {
   type TargetHealth,
   verifierPolicy,
   versionDirectory,
-  webhookOutput,
-  type WebhookOutputOptions,
 } from "./src/sync/mod.ts";
+export { webhookOutput, type WebhookOutputOptions } from "./src/sync/webhook.ts";
 export { parseSyncConfig, type SyncConfig } from "./src/sync/config_file.ts";
 // Python dependencies as a layer.
 export {

@@ -210,6 +210,7 @@ Deno.test("a pull loads no npm package unless a tag policy asks for its semver p
     ]);
     const plain = await runLoads(["pull", `oci:${tmp}/image:v1`, "-o", `${tmp}/plain`]);
     assert.deepEqual(plain.npm, []);
+    assert.ok(!plain.loaded.some((specifier) => specifier.endsWith("/src/trust/verifier.ts")));
     assert.equal(await Deno.readTextFile(`${tmp}/plain/a`), "a");
     const picked = await runLoads(
       ["pull", `oci:${tmp}/image`, "--tag-regex", "^v1$", "-o", `${tmp}/picked`],
@@ -228,6 +229,11 @@ Deno.test("a sync loads no npm package unless a tag policy or a config file asks
     const once = ["--once", "--state", `${tmp}/state.json`];
     const plain = await runLoads(["sync", `oci:${tmp}/image:v1`, "-o", `${tmp}/plain`, ...once]);
     assert.deepEqual(plain.npm, []);
+    // Nor the HTTP client, for a webhook, nor the signature formats, for a verifier.
+    const unused = plain.loaded.filter((specifier) =>
+      /\/src\/(remote\/transport\.ts|trust\/verifier\.ts)$/.test(specifier)
+    );
+    assert.deepEqual(unused, []);
     assert.equal(await Deno.readTextFile(`${tmp}/plain/current/a`), "a");
     const picked = await runLoads(
       ["sync", `oci:${tmp}/image`, "--tag-regex", "^v1$", "-o", `${tmp}/picked`, ...once],

@@ -8,7 +8,7 @@
 import type { OptionSpec, ParsedOptions } from "./args.ts";
 import type { OutputMode } from "./output.ts";
 import type { TagPolicy } from "../sync/policy.ts";
-import type { VerifierFiles } from "../trust/verifier.ts";
+import type { VerifierFiles } from "../trust/files.ts";
 
 /** `--json`, `-q`, `--verbose`, `--debug` and `--help`. */
 export const OUTPUT_OPTIONS: OptionSpec[] = [

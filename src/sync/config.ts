@@ -14,7 +14,7 @@ import { UsageError } from "../errors/mod.ts";
 import { parsePlatform } from "../image/platform.ts";
 import type { Platform } from "../oci/types.ts";
 import type { LayerOperation } from "../pull/mod.ts";
-import { type VerifierFiles, wantsVerification } from "../trust/verifier.ts";
+import { type VerifierFiles, wantsVerification } from "../trust/files.ts";
 import type { TagPolicy } from "./policy.ts";
 import { SYNC_DEFAULTS } from "./defaults.ts";
 import { parseReference, type Reference } from "../ref/mod.ts";

@@ -31,10 +31,10 @@
  * The loop is an async iterator of {@linkcode SyncTick}s, one per tick; it ends by throwing
  * the last error once `maxFailures` ticks in a row have failed.
  *
- * Two parts load npm packages and are modules of their own, not exported here, so that a loop
- * without them starts without npm's loader: the tag policy's code (`./policy.ts`, npm:semver),
- * which the loop loads only when given a policy, and the `--config` file's parser
- * (`./config_file.ts`, npm:yaml).
+ * Three parts are modules of their own, not exported here, so that a loop without them starts
+ * without what they load: the tag policy's code (`./policy.ts`, npm:semver), which the loop
+ * loads only when given a policy, the `--config` file's parser (`./config_file.ts`, npm:yaml),
+ * and the webhook output (`./webhook.ts`, the HTTP client).
  *
  * @example
  * ```ts
@@ -71,7 +71,7 @@ import { fetchImageManifest, type ImageVerifier } from "../pull/read.ts";
 import { formatReference, type Reference } from "../ref/mod.ts";
 import { closeTarget, openTarget, resolveReference } from "../target/mod.ts";
 import { SignatureError } from "../trust/errors.ts";
-import { openVerifier, type VerifierFiles } from "../trust/verifier.ts";
+import { type VerifierFiles, wantsVerification } from "../trust/files.ts";
 import { sleepUnlessStopped, type SyncTick } from "./http.ts";
 import type { TagPolicy } from "./policy.ts";
 import { endLeftHooks } from "./hook_group.ts";
@@ -104,8 +104,6 @@ export {
   type SyncChange,
   type SyncOutput,
   versionDirectory,
-  webhookOutput,
-  type WebhookOutputOptions,
 } from "./outputs.ts";
 export { removeStateLeftovers, stateLockPath, SyncState, type SyncStateEntry } from "./state.ts";
 export type { TagPolicy } from "./policy.ts";
@@ -134,7 +132,7 @@ export type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 export type { Target } from "../oci/target.ts";
 export type { LayoutReference, Reference, RegistryReference } from "../ref/mod.ts";
 export type { BlobEvent, BlobListener } from "../progress/mod.ts";
-export type { VerifierFiles } from "../trust/verifier.ts";
+export type { VerifierFiles } from "../trust/files.ts";
 
 /**
  * What {@linkcode syncLoop} keeps in step, and how.
@@ -245,8 +243,8 @@ const NO_VERIFICATION = "none";
 export async function verifierPolicy(
   files: VerifierFiles | undefined,
 ): Promise<string | undefined> {
-  if (files === undefined) return undefined;
-  return (await openVerifier(files))?.policy;
+  if (files === undefined || !wantsVerification(files)) return undefined;
+  return (await (await import("../trust/verifier.ts")).openVerifier(files))?.policy;
 }
 
 /** What a tick found out, before the loop adds the timing and the failure count. */

@@ -86,11 +86,10 @@ export {
   openVerifier,
   type VerifiedSignatures,
   Verifier,
-  type VerifierFiles,
   type VerifierOptions,
   type VerifyOptions,
-  wantsVerification,
 } from "./verifier.ts";
+export { type VerifierFiles, wantsVerification } from "./files.ts";
 // Re-exported so that this module's documentation is complete on its own.
 export type { Digest } from "../digest/mod.ts";
 export type { Descriptor, Platform } from "../oci/types.ts";

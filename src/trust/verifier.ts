@@ -36,6 +36,7 @@ import {
 import { type VerifiedClassicSignature, verifyClassic } from "./cosign.ts";
 import { SignatureError, type SignatureFailure } from "./errors.ts";
 import { parsePublicKey, type PublicKey } from "./keys.ts";
+import { type VerifierFiles, wantsVerification } from "./files.ts";
 
 /**
  * Who may have signed keylessly, and the trust to check it with: cosign's
@@ -350,55 +351,6 @@ function withSignal(target: Target, signal: AbortSignal | undefined): Target {
       }
     },
   });
-}
-
-/**
- * What a user gives to turn verification on: file paths and names, one field per flag of
- * `pull`, `copy` and `sync` (`--verify-key`, `--trusted-root`, `--certificate-identity`,
- * `--certificate-identity-regexp`, `--certificate-oidc-issuer`,
- * `--certificate-oidc-issuer-regexp`, `--insecure-ignore-tlog`, `--insecure-ignore-sct`) and
- * per key of a sync `--config` target.
- *
- * @example
- * ```ts
- * import type { VerifierFiles } from "./verifier.ts";
- * const files: VerifierFiles = { verifyKeys: ["cosign.pub", "release.pub"] };
- * ```
- */
-export interface VerifierFiles {
-  /** PEM public keys (SPKI, EC P-256), any one of which may verify. */
-  verifyKeys?: string[];
-  /** Sigstore's `trusted_root.json`, for keyless signatures. */
-  trustedRoot?: string;
-  /** The keyless signer's exact identity. */
-  certificateIdentity?: string;
-  /** A regular expression the keyless signer's identity must match. */
-  certificateIdentityRegexp?: string;
-  /** The exact OIDC issuer of the keyless signer's certificate. */
-  certificateOidcIssuer?: string;
-  /** A regular expression the issuer must match. */
-  certificateOidcIssuerRegexp?: string;
-  /** Accept a keyless bundle with no transparency-log entry. */
-  insecureIgnoreTlog?: boolean;
-  /** Accept a certificate without a signed certificate timestamp. */
-  insecureIgnoreSct?: boolean;
-}
-
-/**
- * Whether any field of `files` asks for verification. A key list given empty asks for it too,
- * with nothing to verify with, which {@linkcode openVerifier} refuses: a program whose list of
- * keys came out empty must not pull unverified.
- *
- * @example
- * ```ts
- * import { wantsVerification } from "./verifier.ts";
- * wantsVerification({}); // false
- * wantsVerification({ verifyKeys: ["cosign.pub"] }); // true
- * wantsVerification({ verifyKeys: [] }); // true: openVerifier refuses it
- * ```
- */
-export function wantsVerification(files: VerifierFiles): boolean {
-  return Object.values(files).some((value) => value !== undefined && value !== false);
 }
 
 /**

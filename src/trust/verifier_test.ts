@@ -7,7 +7,8 @@ import type { Descriptor } from "../oci/types.ts";
 import { signatureTag } from "./cosign.ts";
 import { SignatureError } from "./errors.ts";
 import { parsePrivateKey, parsePublicKey, signBytes } from "./keys.ts";
-import { openVerifier, Verifier, wantsVerification } from "./verifier.ts";
+import { openVerifier, Verifier } from "./verifier.ts";
+import { wantsVerification } from "./files.ts";
 
 // The independent checks (keys and signatures from Python's `cryptography`) are in
 // tests/verify_flow_test.ts; here, the verifier's own logic: options, and an index's fallback.

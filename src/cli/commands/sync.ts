@@ -38,13 +38,11 @@ import {
   syncTargetConfig,
   type SyncTargetKey,
   type SyncTick,
-  webhookOutput,
 } from "../../sync/mod.ts";
 import { DEFAULT_MAX_EVENTS_SIZE, DEFAULT_MAX_EXTRACT_SIZE, syncSpec } from "../specs.ts";
 import { refuseChangeableAsRoot } from "../../fs/shielded.ts";
 import { readNamedText } from "../../fs/read.ts";
 import { SignatureError } from "../../trust/errors.ts";
-import { openVerifier } from "../../trust/verifier.ts";
 export { syncSpec } from "../specs.ts";
 
 /** Options that describe one target: on the command line without `--config`, else in the file. */
@@ -154,8 +152,12 @@ export async function sync(args: ParsedArgs, out: Output): Promise<number | unde
         ));
     }
   }
+  // The signature formats and key parsers load only when a target verifies.
+  const verifier = targets.some((t) => t.verify)
+    ? await import("../../trust/verifier.ts")
+    : undefined;
   const verifiers = await Promise.all(
-    targets.map((t) => t.verify ? openVerifier(t.verify) : Promise.resolve(undefined)),
+    targets.map((t) => t.verify ? verifier!.openVerifier(t.verify) : Promise.resolve(undefined)),
   );
 
   // One session for every loop: loops on one registry share its challenge and tokens.
@@ -205,7 +207,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<number | unde
         verifier: verifiers[i],
         // The verifier's own: its files are read once.
         verifierPolicy: verifiers[i]?.policy,
-        outputs: outputsOf(target, {
+        outputs: await outputsOf(target, {
           maxExtractSize,
           maxEventsSize,
           maxEntries,
@@ -322,7 +324,7 @@ async function openStates(
 }
 
 /** A target's outputs, in the order they run: the folder first, for the hook's OCISYNC_DIR. */
-function outputsOf(
+async function outputsOf(
   target: SyncTargetConfig,
   context: {
     maxExtractSize: number;
@@ -331,7 +333,7 @@ function outputsOf(
     registry: SessionOptions;
     locks: Pick<SyncLocks, "lockOf">;
   },
-): SyncOutput[] {
+): Promise<SyncOutput[]> {
   const outputs: SyncOutput[] = [];
   if (target.output !== undefined) {
     outputs.push(directoryOutput(target.output, {
@@ -363,6 +365,8 @@ function outputsOf(
   }
   if (target.webhook !== undefined) {
     const { retries, timeout, caFile, log } = context.registry;
+    // The HTTP client loads only for a webhook.
+    const { webhookOutput } = await import("../../sync/webhook.ts");
     outputs.push(webhookOutput(target.webhook, { retries, timeout, caFile, log }));
   }
   return outputs;

@@ -17,7 +17,8 @@ import type { Descriptor, Platform } from "../../oci/types.ts";
 import { formatReference, parseReference, registryOf } from "../../ref/mod.ts";
 import { resolveReference } from "../../target/mod.ts";
 import { SignatureError } from "../../trust/errors.ts";
-import { openVerifier, type VerifiedSignatures, type Verifier } from "../../trust/verifier.ts";
+import type { VerifiedSignatures, Verifier } from "../../trust/verifier.ts";
+import { wantsVerification } from "../../trust/files.ts";
 import { parseKeyValues } from "../../units/mod.ts";
 import type { VerifiedImage } from "../../pull/read.ts";
 export { verifySpec } from "../specs.ts";
@@ -162,7 +163,9 @@ export async function verifierOption(
       );
     }
   }
-  return await openVerifier(files);
+  // The signature formats and key parsers load only when a flag asks for verification.
+  if (!wantsVerification(files)) return undefined;
+  return await (await import("../../trust/verifier.ts")).openVerifier(files);
 }
 
 /** The signatures that verified and those refused, once `-a`'s annotations are required. */
