@@ -21,7 +21,7 @@
  * @module
  */
 import { NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
-import { processUid } from "./stat.ts";
+import { lstatOrUndefined, processUid } from "./stat.ts";
 import { markTemporary, unmarkTemporary } from "./interrupted.ts";
 
 const WRITE_SIZE = 1024 * 1024;
@@ -89,7 +89,7 @@ export async function writeFileAtomic(
   bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: AtomicWriteOptions = {},
 ): Promise<void> {
-  const destination = options.replacePath ? await pathItself(path) : await destinationOf(path);
+  const destination = options.replacePath ? pathItself(path) : await destinationOf(path);
   switch (destination.mode) {
     case "replace":
       return await writeReplacing(path, destination.path, bytes, options);
@@ -120,7 +120,7 @@ export async function destinationOf(path: string): Promise<Destination> {
   for (let links = 0; links <= MAX_LINKS; links++) {
     const stream = streamOf(current, path);
     if (stream) return { path: current, mode: stream };
-    const info = await lstatOrUndefined(current, path);
+    const info = lstatWriting(current, path);
     if (info === undefined || info.isFile) return { path: current, mode: "replace" };
     if (info.isDirectory) throw new OcisyncError(`cannot write ${path}: it is a folder`);
     if (!info.isSymlink) return { path: current, mode: "through" };
@@ -146,8 +146,8 @@ function refuseOthersLinkAsRoot(path: string, link: string, info: Deno.FileInfo)
 }
 
 /** `path` itself, to be replaced by a rename, unless it is a folder. */
-async function pathItself(path: string): Promise<Destination> {
-  if ((await lstatOrUndefined(path, path))?.isDirectory) {
+function pathItself(path: string): Destination {
+  if (lstatWriting(path, path)?.isDirectory) {
     throw new OcisyncError(`cannot write ${path}: it is a folder`);
   }
   return { path, mode: "replace" };
@@ -172,12 +172,11 @@ function streamOf(current: string, path: string): WriteMode | undefined {
   );
 }
 
-/** `lstat`, or undefined when nothing is there; other failures name `path`. */
-async function lstatOrUndefined(current: string, path: string): Promise<Deno.FileInfo | undefined> {
+/** {@linkcode lstatOrUndefined} of `current`, whose other failures name `path`, the one written. */
+function lstatWriting(current: string, path: string): Deno.FileInfo | undefined {
   try {
-    return await Deno.lstat(current);
+    return lstatOrUndefined(current);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
     throw cannotWrite(path, error);
   }
 }
@@ -216,7 +215,7 @@ async function writeReplacing(
 ): Promise<void> {
   const dir = parentOf(target);
   const temp = `${dir}${temporaryName(target.slice(dir.length))}`;
-  const replaced = await lstatOrUndefined(target, path);
+  const replaced = lstatWriting(target, path);
   const mode = options.mode ?? (replaced?.isFile ? replaced.mode! & 0o777 : undefined);
   let file: Deno.FsFile;
   // Marked before it exists: a signal between its creation and its marking would leave it.
