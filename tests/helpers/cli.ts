@@ -118,10 +118,14 @@ export async function run(
   args: string[],
   options: RunOptions = {},
 ): Promise<RunResult> {
+  // A tester's own NO_COLOR turns off the live progress that the terminal tests look for: a
+  // child sees NO_COLOR only when a test sets it.
+  const { NO_COLOR: _tester, ...inherited } = Deno.env.toObject();
   const child = new Deno.Command(program, {
     args,
     cwd: options.cwd,
-    env: options.env,
+    clearEnv: true,
+    env: { ...inherited, ...options.env },
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
