@@ -2,9 +2,9 @@
  * A copy or push into an `oci:` layout that did not exist, and that fails, leaves no layout
  * behind, nor the parent folders it made for it: whether the source is found missing once the
  * layout was opened, a blob does not match its digest, the network fails, the disk is full or a
- * signal stops it, and whether it is the command line or the library. A layout (or folder) that
- * was there before stays, and so does a new one into which another process has tagged an image
- * meanwhile. The failures are real: a registry behind a proxy that breaks or stalls the layer's
+ * signal stops it, and whether it is the command line or the library. A layout that was there
+ * before stays as it was, an empty folder stays empty, and a new layout into which another
+ * process has tagged an image meanwhile stays. The failures are real: a registry behind a proxy that breaks or stalls the layer's
  * download, source layouts with a blob taken out or flipped, a tmpfs too small for the layer.
  */
 import assert from "node:assert/strict";
@@ -232,6 +232,8 @@ Deno.test("a failed copy keeps a layout or folder that was there, as it was", ()
     const result = await ocisync(["copy", missing, `oci:${tmp}/folder`]);
     assert.equal(result.code, ExitCode.NotFound, shown(result));
     assert.ok(await exists(`${tmp}/folder`), "a folder that was there stays");
+    // Empty, as it was: the layout's files made in it went with the failed copy.
+    assert.deepEqual(namesIn(`${tmp}/folder`), []);
   }));
 
 Deno.test("a new layout that another process tagged into meanwhile stays when the copy fails or is stopped", () =>

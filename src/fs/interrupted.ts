@@ -69,6 +69,22 @@ export function markRemoval(path: string, remove: () => void): void {
 }
 
 /**
+ * Whether `path` is marked for removal at a stop: another part of this process made it, and its
+ * removal is that part's to make.
+ *
+ * @example
+ * ```ts
+ * import { isMarked, markTemporary } from "./interrupted.ts";
+ * const folder = await Deno.makeTempDir();
+ * markTemporary(folder);
+ * isMarked(folder); // true
+ * ```
+ */
+export function isMarked(path: string): boolean {
+  return marked.has(path);
+}
+
+/**
  * The process groups of programs this process runs and waits on (an installer), each led by
  * the program: a stopped process ends them before it removes its files, or they would go on
  * writing (into a folder being removed, or making it again) after it has gone.

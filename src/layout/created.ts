@@ -1,11 +1,12 @@
 /**
  * An image layout that this process created, taken back when the run that created it writes
  * nothing into it: a copy or push that fails (or is stopped by a signal) leaves no new, empty
- * layout behind. It is this run's only while its folder is the one made here (device and
- * inode), and it goes only while, under the layout's lock, `index.json` lists no manifest and
- * the folder holds nothing but a layout's files: another writer's tag keeps it, and so does
- * anything else put into it. The parent folders the run made for it (`mkdir -p`) go too, each
- * only while it is empty.
+ * layout behind. It is this run's only while its folder is the one made here, or the empty
+ * folder found there (device and inode), and it goes only while, under the layout's lock,
+ * `index.json` lists no manifest and the folder holds nothing but a layout's files: another
+ * writer's tag keeps it, and so does anything else put into it. The parent folders the run made
+ * for it (`mkdir -p`) go too, each only while it is empty; a folder that was there stays, empty
+ * again.
  *
  * @example
  * ```ts
@@ -17,7 +18,7 @@
  * @module
  */
 import { type MadeFolder, makeFolders, removeMadeFolders } from "../fs/folders.ts";
-import { markRemoval, unmarkTemporary } from "../fs/interrupted.ts";
+import { isMarked, markRemoval, unmarkTemporary } from "../fs/interrupted.ts";
 import { sameFile, tryLstat } from "../fs/stat.ts";
 import { MAX_MANIFEST_BYTES } from "../oci/types.ts";
 import { BLOB_ALGORITHMS, initLayout, lockPath } from "./format.ts";
@@ -26,25 +27,34 @@ import { BLOB_ALGORITHMS, initLayout, lockPath } from "./format.ts";
 export interface CreatedLayout {
   /** The layout's folder. */
   root: string;
-  /** The folders made, outermost first: the parents that were missing, then `root`. */
+  /** Its `lstat` once made, or found empty: its device and inode tell it from another since. */
+  info: Deno.FileInfo;
+  /**
+   * The folders made, outermost first: the parents that were missing, then `root`; without
+   * `root` when it was there, empty, which then stays.
+   */
   folders: MadeFolder[];
 }
 
 /**
  * Makes `root` an empty image layout, as {@linkcode initLayout} does, and returns what was made
- * when its folder did not exist: until {@linkcode releaseCreatedLayout}, a stopped process
- * removes it as {@linkcode removeUntouchedLayout} does. `undefined` when the folder was there
- * (a layout, or a folder made into one): it is never taken back.
+ * when its folder did not exist, or was an empty folder: until {@linkcode releaseCreatedLayout},
+ * a stopped process removes it as {@linkcode removeUntouchedLayout} does. `undefined` when the
+ * folder held anything (a layout, or a user's files): it is never taken back.
  *
  * @example
  * ```ts
  * import { createLayout } from "./created.ts";
- * const created = await createLayout("./images"); // undefined when ./images existed
+ * const created = await createLayout("./images"); // undefined when ./images held anything
  * ```
  */
 export async function createLayout(root: string): Promise<CreatedLayout | undefined> {
   const folders = await makeFolders(root);
-  const created = folders.at(-1)?.path === root.replace(/\/+$/, "") ? { root, folders } : undefined;
+  const made = folders.at(-1)?.path === root.replace(/\/+$/, "") ? folders.at(-1)!.info : undefined;
+  // An empty folder that another part of this process made and marked (an archive's staging
+  // folder) is that part's to take back, whole.
+  const info = made ?? (isMarked(root) ? undefined : emptyFolder(root));
+  const created = info ? { root, info, folders } : undefined;
   if (created) markRemoval(root, () => removeUntouchedLayout(created));
   try {
     await initLayout(root);
@@ -93,7 +103,7 @@ export function releaseCreatedLayout(created: CreatedLayout): boolean {
 export function removeUntouchedLayout(created: CreatedLayout): boolean {
   const { root, folders } = created;
   const info = tryLstat(root);
-  if (!info?.isDirectory || !sameFile(folders.at(-1)!.info, info)) return false;
+  if (!info?.isDirectory || !sameFile(created.info, info)) return false;
   const lock = lockPath(root);
   let held: Deno.FsFile;
   try {
@@ -111,6 +121,18 @@ export function removeUntouchedLayout(created: CreatedLayout): boolean {
     held.close();
   }
   return removeMadeFolders(folders);
+}
+
+/** The `lstat` of `root` when it is a folder (not a link) that holds nothing; else undefined. */
+function emptyFolder(root: string): Deno.FileInfo | undefined {
+  const info = tryLstat(root);
+  if (!info?.isDirectory) return undefined;
+  try {
+    for (const _ of Deno.readDirSync(root)) return undefined;
+  } catch {
+    return undefined;
+  }
+  return info;
 }
 
 /**

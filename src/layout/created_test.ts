@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createLayout, releaseCreatedLayout } from "./created.ts";
+import { markTemporary, unmarkTemporary } from "../fs/interrupted.ts";
 import { lockPath } from "./format.ts";
 import { withTempDir } from "../../tests/helpers/tree.ts";
 
@@ -17,7 +18,40 @@ Deno.test("a new layout that holds only blobs goes, with the parents made for it
     await Deno.writeTextFile(`${tmp}/kept/a/b/new/blobs/sha256/${BLOB}`, "blob");
     assert.equal(releaseCreatedLayout(created!), true);
     assert.deepEqual([...Deno.readDirSync(`${tmp}/kept`)], []);
-    assert.equal(await createLayout(`${tmp}/kept`), undefined, "a folder that was there");
+  }));
+
+Deno.test("a layout made in an empty folder goes, and the folder stays; one that held anything stays", () =>
+  withTempDir("ocisync-created-", async (tmp) => {
+    await Deno.mkdir(`${tmp}/empty`);
+    const created = await createLayout(`${tmp}/empty`);
+    assert.deepEqual(created!.folders, [], "no folder was made");
+    await Deno.writeTextFile(`${tmp}/empty/blobs/sha256/${BLOB}`, "blob");
+    assert.equal(releaseCreatedLayout(created!), true);
+    assert.deepEqual([...Deno.readDirSync(`${tmp}/empty`)], [], "the folder is as it was");
+    // A user's file in it, or a link to an empty folder in its place: never taken back.
+    await Deno.mkdir(`${tmp}/mine`);
+    await Deno.writeTextFile(`${tmp}/mine/notes.txt`, "mine");
+    assert.equal(await createLayout(`${tmp}/mine`), undefined, "a folder that held a file");
+    assert.deepEqual([...Deno.readDirSync(`${tmp}/mine`)].map((e) => e.name).sort(), [
+      "blobs",
+      "index.json",
+      "notes.txt",
+      "oci-layout",
+    ]);
+    await Deno.mkdir(`${tmp}/target`);
+    await Deno.symlink(`${tmp}/target`, `${tmp}/link`);
+    assert.equal(await createLayout(`${tmp}/link`), undefined, "a link to an empty folder");
+    // Made and marked by another part of this process (an archive's staging folder): its own.
+    await Deno.mkdir(`${tmp}/staging`);
+    markTemporary(`${tmp}/staging`);
+    assert.equal(await createLayout(`${tmp}/staging`), undefined, "a folder marked by another");
+    unmarkTemporary(`${tmp}/staging`);
+    // Found empty, then given a user's file while the run went on: it stays, with the file.
+    await Deno.mkdir(`${tmp}/later`);
+    const later = await createLayout(`${tmp}/later`);
+    await Deno.writeTextFile(`${tmp}/later/notes.txt`, "mine");
+    assert.equal(releaseCreatedLayout(later!), false);
+    assert.equal(await Deno.readTextFile(`${tmp}/later/notes.txt`), "mine");
   }));
 
 Deno.test("a new layout stays when anything but an untagged layout's files is in it", () =>
