@@ -89,14 +89,18 @@ export async function openLookedAt(
 /** How often {@linkcode openLookedAt} looks again at a file replaced while it was opened. */
 const MAX_OPEN_ATTEMPTS = 5;
 
-/** The size of the pieces {@linkcode openFileAt} reads: large, for few calls and hashing steps. */
-const FILE_READ_SIZE = 1024 * 1024;
+/**
+ * The size of the pieces {@linkcode openFileAt} reads. Each is a fresh buffer, and a buffer of
+ * 128 KiB or more is memory of its own, mapped and unmapped each time: 1 MiB pieces cost a push
+ * of a 128 MiB layer 32,000 page faults and a third of its time, 64 KiB pieces 12,000.
+ */
+const FILE_READ_SIZE = 64 * 1024;
 
 /** The smallest piece {@linkcode openFileAt} reads. */
 const MIN_READ_SIZE = 4096;
 
 /**
- * The bytes of the file at `path` from `offset` to its end, read in large pieces. `expected`, the
+ * The bytes of the file at `path` from `offset` to its end, read in 64 KiB pieces. `expected`, the
  * bytes the caller expects (a blob's size less the offset), keeps the pieces of a small file small:
  * each is a buffer of its own. A file longer than expected is still read to its end. `path` may
  * be a file the caller opened already (after checking what it is): the stream then owns it.
