@@ -40,8 +40,8 @@ export interface VerifierFiles {
 
 /**
  * Whether any field of `files` asks for verification. A key list given empty asks for it too,
- * with nothing to verify with, which `openVerifier` (`./verifier.ts`) refuses: a program whose list of
- * keys came out empty must not pull unverified.
+ * with nothing to verify with, which `openVerifier` (`./verifier.ts`) refuses: a program whose
+ * list of keys came out empty must not pull unverified.
  *
  * @example
  * ```ts
