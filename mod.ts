@@ -34,6 +34,7 @@
  * const pulled = await pullTo(`oci:${tmp}/bundle:v1`, `${tmp}/out`);
  * assert.equal(pulled.digest, pushed.digest);
  * assert.equal(await Deno.readTextFile(`${tmp}/out/opt/flows/flow.py`), "print('hi')\n");
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  *
  * @example The building blocks: a layer, a plan, the writer
@@ -51,6 +52,7 @@
  * const target = await LayoutTarget.open(`${tmp}/bundle`, { create: true });
  * const pushed = await writePlan(target, plan, ["v1"]);
  * assert.equal((await target.resolve("v1")).digest, pushed.digest);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  * @module
  */

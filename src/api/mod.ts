@@ -31,6 +31,7 @@
  * assert.equal((await inspect(`oci:${tmp}/bundle:v1`)).digest, pushed.digest);
  * await pullTo(`oci:${tmp}/bundle:v1`, `${tmp}/out`);
  * assert.equal(await Deno.readTextFile(`${tmp}/out/srv/www/index.html`), "<h1>hi</h1>");
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  * @module
  */
@@ -214,6 +215,7 @@ export interface PushedImage extends PushResult {
  * assert.deepEqual(pushed.tags, ["v1", "latest"]);
  * const found = await inspect(`oci:${tmp}/bundle:latest`);
  * assert.equal(found.kind === "manifest" && found.platform, "linux/arm64/v8");
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export function pushFolder(
@@ -311,6 +313,7 @@ export interface PushFilesOptions extends CallSettings {
  * assert.equal(seen.kind === "manifest" && seen.artifactType, "application/vnd.acme.config.v1");
  * const pulled = await pullTo(`oci:${tmp}/bundle:config`, `${tmp}/out`);
  * assert.deepEqual(pulled.files, ["app.yaml"]);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export function pushFiles(
@@ -404,6 +407,7 @@ export interface PullToOptions extends CallSettings {
  * const result = await pullTo(`oci:${tmp}/bundle:v1`, `${tmp}/out`, { replace: true });
  * assert.equal(result.kind, "image");
  * assert.deepEqual(result.files, ["index.html"]);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export function pullTo(
@@ -518,6 +522,7 @@ export type { CopiedImage } from "../copy/mod.ts";
  * const all = await copy(`oci:${tmp}/bundle`, `oci:${tmp}/mirror`, { allTags: true });
  * assert.deepEqual(all.map((c) => [c.tag, c.result === undefined]), [["v1", true], ["v2", false]]);
  * assert.equal((await inspect(`oci:${tmp}/mirror:v2`)).digest, pushed.digest);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  * @example Several sources into one archive, then a delta of what the other side lacks
  * ```ts
@@ -549,6 +554,7 @@ export type { CopiedImage } from "../copy/mod.ts";
  *   skipBlobsIn: `oci-archive:${tmp}/release.tar`,
  * });
  * assert.equal(delta.result?.expected?.length, 1);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export function copy(
@@ -694,6 +700,7 @@ export interface InspectionBase {
  *   assert.equal(found.platform, "linux/amd64");
  *   assert.equal(found.manifest.layers.length, 1);
  * }
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export function inspect(reference: string, options: CallSettings = {}): Promise<Inspection> {
@@ -814,6 +821,7 @@ export interface WatchOptions extends SyncFolderOptions {
  * assert.equal(await Deno.readTextFile(`${tmp}/live/current/index.html`), "v1");
  * const again = await syncOnce(`oci:${tmp}/bundle:prod`, `${tmp}/live`, { state });
  * assert.equal(again.status, "unchanged");
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function syncOnce(
@@ -856,6 +864,7 @@ export async function syncOnce(
  *   if (seen.length === 2) stop.abort();
  * }
  * assert.deepEqual(seen.slice(0, 2), ["changed", "unchanged"]);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export function watch(
