@@ -16,6 +16,7 @@
  * ```
  * @module
  */
+import { openFileAt } from "../fs/read.ts";
 import { type CallOptions, isBlobRangeFetcher, type Target } from "../oci/target.ts";
 import type { Descriptor } from "../oci/types.ts";
 import type { ImageLayer, JsonBlob } from "./build.ts";
@@ -63,7 +64,7 @@ export interface PreparedLayer extends ImageLayer {
  * ```
  */
 export function fileBlob(descriptor: Descriptor, path: string): BlobSource {
-  return { descriptor, open: async () => (await Deno.open(path)).readable };
+  return { descriptor, open: () => openFileAt(path, 0, descriptor.size) };
 }
 
 /**
