@@ -18,7 +18,7 @@
  * @module
  */
 import { IntegrityError, OcisyncError, UnsafeContentError } from "../errors/mod.ts";
-import { openLookedAt, readUpTo } from "../fs/read.ts";
+import { FILE_READ_SIZE, openLookedAt, readPiece, readUpTo } from "../fs/read.ts";
 import { fileKind } from "../fs/stat.ts";
 import { readTar, type TarEntryType } from "../tar/reader.ts";
 import { BLOCK_SIZE } from "../tar/writer.ts";
@@ -73,8 +73,6 @@ export const MAX_ARCHIVE_ENTRIES = 1_000_000;
 const MAX_LINKS = 40;
 /** Zeros that stand in for skipped content, a MiB at a time; never read from disk. */
 const ZEROS = new Uint8Array(1024 * 1024);
-/** The size of each read of an entry's content. */
-const READ_SIZE = 256 * 1024;
 
 /**
  * Reads the headers of the tar file at `path` and returns where each entry's content lies.
@@ -222,8 +220,8 @@ export async function openEntry(
         return;
       }
       try {
-        const chunk = await readUpTo(file, Math.min(READ_SIZE, remaining));
-        if (chunk.length === 0) throw new UnsafeContentError(`${index.path} is truncated`);
+        const chunk = await readPiece(file, Math.min(FILE_READ_SIZE, remaining), info.isFile);
+        if (chunk === null) throw new UnsafeContentError(`${index.path} is truncated`);
         remaining -= chunk.length;
         controller.enqueue(chunk);
       } catch (error) {

@@ -127,6 +127,32 @@ Deno.test("indexTar reads an archive whose last entry is not padded and has no e
   await assertUnsafe(full.subarray(0, BLOCK_SIZE + 600), "truncated");
 });
 
+Deno.test("openEntry reads an entry in 64 KiB pieces, and refuses an archive cut while it is read", async () => {
+  const large = new Uint8Array(200_000).map((_, i) => i % 251);
+  const bytes = await tarBytes([file("large", large), file("b", enc.encode("yz"))]);
+  await withTar(bytes, async (path) => {
+    const index = await indexTar(path, { links: "refuse" });
+    const entry = index.entries.get("large")!;
+    const pieces = await Array.fromAsync(await openEntry(index, entry));
+    assert.deepEqual(pieces.map((piece) => piece.length), [65536, 65536, 65536, 3392]);
+    assert.deepEqual(Buffer.concat(pieces), Buffer.from(large));
+    // The file is cut short in place after the first piece: the entry's end is gone.
+    const reader = (await openEntry(index, entry)).getReader();
+    assert.equal((await reader.read()).value?.length, 65536);
+    await Deno.truncate(path, BLOCK_SIZE + 100_000);
+    await assert.rejects(
+      (async () => {
+        while (!(await reader.read()).done) { /* the rest, until it fails */ }
+      })(),
+      (error: unknown) => {
+        assert.ok(error instanceof UnsafeContentError, `not UnsafeContentError: ${error}`);
+        assert.equal(error.message, `${path} is truncated`);
+        return true;
+      },
+    );
+  });
+});
+
 Deno.test("indexTar refuses names that would escape, links, devices and duplicates", async () => {
   const x = enc.encode("x");
   await assertUnsafe(await tarBytes([file("../evil", x)]), "has a .. component");
