@@ -63,6 +63,7 @@ import {
   UsageError,
 } from "../errors/mod.ts";
 import { destinationOf, writeFileAtomic } from "../fs/atomic.ts";
+import { openFileAt } from "../fs/read.ts";
 import { statOrUndefined } from "../fs/stat.ts";
 import { cancelOnError } from "../layout/format.ts";
 import type { LayoutTarget } from "../layout/mod.ts";
@@ -683,7 +684,7 @@ export class DockerArchiveTarget implements Target, Closer, Discarder {
         diffId,
         size,
         open: async () =>
-          (await Deno.open(file)).readable.pipeThrough(
+          (await openFileAt(file, 0, size)).pipeThrough(
             verifyingStream({ digest: diffId, size }, "layer"),
           ),
       });

@@ -286,7 +286,7 @@ export async function prepareArtifactFile(
     }
   });
   const hash = new Sha256();
-  for await (const chunk of opened.readable) {
+  for await (const chunk of await openFileAt(opened, 0)) {
     signal?.throwIfAborted();
     hash.update(chunk);
   }

@@ -21,7 +21,7 @@ import { isFileSystemRefusal } from "../errors/os.ts";
 import { verifyingStream } from "../digest/mod.ts";
 import { temporaryTarget, writeFileAtomic } from "../fs/atomic.ts";
 import { lstatOrUndefined, processUid } from "../fs/stat.ts";
-import { openLookedAt, readUpTo } from "../fs/read.ts";
+import { openFileAt, openLookedAt, readUpTo } from "../fs/read.ts";
 import { refuseReplaceableAsRoot } from "../fs/shielded.ts";
 import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
 import type { Layer } from "../layer/mod.ts";
@@ -167,7 +167,7 @@ export class LayerCache {
     try {
       await writeFileAtomic(
         output,
-        blob.readable.pipeThrough(verifyingStream(layer, "cached layer")),
+        (await openFileAt(blob, 0, layer.size)).pipeThrough(verifyingStream(layer, "cached layer")),
       );
       return layer;
     } catch (error) {
@@ -197,7 +197,7 @@ export class LayerCache {
     await this.#removeLeftovers();
     const blob = `${this.dir}/${key}.layer`;
     // Never through a link left at an entry's name: it is replaced.
-    await writeFileAtomic(blob, (await Deno.open(path)).readable, { replacePath: true });
+    await writeFileAtomic(blob, await openFileAt(path, 0, layer.size), { replacePath: true });
     const description = new TextEncoder().encode(JSON.stringify(layer));
     try {
       await writeFileAtomic(`${this.dir}/${key}.json`, [description], { replacePath: true });

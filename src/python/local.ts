@@ -17,6 +17,7 @@
  */
 import { basename, resolve } from "node:path";
 import { type Digest, Sha256 } from "../digest/mod.ts";
+import { openFileAt } from "../fs/read.ts";
 
 /** A file, as the cache key holds it. */
 export interface LocalFile {
@@ -109,6 +110,6 @@ export async function localContent(path: string): Promise<LocalContent> {
 
 async function describeFile(path: string, name: string): Promise<LocalFile> {
   const hash = new Sha256();
-  for await (const chunk of (await Deno.open(path)).readable) hash.update(chunk);
+  for await (const chunk of await openFileAt(path, 0)) hash.update(chunk);
   return { name, size: hash.size, digest: hash.digest() };
 }
