@@ -5,12 +5,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { deflateBlock, type DeflateRequest } from "./deflate.ts";
-import type { BlockResult } from "./pool.ts";
+import { deflateBlock } from "./deflate.ts";
+import { serveBlocks } from "./pool.ts";
 
-self.onmessage = async (event: MessageEvent<DeflateRequest & { id: number }>) => {
-  const { id, ...request } = event.data;
-  const output = await deflateBlock(request);
-  const result: BlockResult = { output, block: request.block };
-  self.postMessage({ id, ...result }, [output.buffer, request.block.buffer]);
-};
+serveBlocks(self, deflateBlock);

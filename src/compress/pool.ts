@@ -79,9 +79,10 @@ export interface CompressBlocksOptions<Request extends BlockRequest> {
 /**
  * Compresses each request's block and yields the outputs in the order of the requests. The first
  * block is compressed on this thread: workers start only from the second one, so a small input
- * pays for no thread. At most two blocks a worker are in flight, and one more on this thread
- * when it shares the work ({@linkcode CompressBlocksOptions.sharesThisThread}), which bounds
- * memory.
+ * pays for no thread. At most two blocks a worker are out (sent and not yet taken back), and one
+ * more on this thread when it shares the work ({@linkcode CompressBlocksOptions.sharesThisThread}),
+ * which bounds memory; a worker that has compressed its blocks gets more at once, before its
+ * answers are taken.
  */
 export async function* compressBlocks<Request extends BlockRequest>(
   requests: AsyncIterable<Request> | Iterable<Request>,
@@ -103,7 +104,7 @@ export async function* compressBlocks<Request extends BlockRequest>(
     for await (const request of requests) {
       if (workers > 0 && !first) pool ??= new BlockPool(options.script, workers);
       first = false;
-      if (pool && (!shared || pool.inFlight < 2 * workers)) {
+      if (pool && (!shared || pool.backlog < 2 * workers)) {
         pending.push(
           pool.compress(request).then(({ output, block }) => {
             recycle?.(block);
@@ -125,16 +126,21 @@ export async function* compressBlocks<Request extends BlockRequest>(
   }
 }
 
-/** A fixed set of workers that compress blocks, answering in any order. */
+/**
+ * A fixed set of workers that compress blocks, answering in any order. Each worker counts the
+ * blocks it has compressed in memory shared with this thread ({@linkcode serveBlocks}).
+ */
 class BlockPool {
   #workers: Worker[] = [];
   #next = 0;
   #id = 0;
   #waiting = new Map<number, { resolve(v: BlockResult): void; reject(e: unknown): void }>();
+  #compressed = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(script: URL, size: number) {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(script, { type: "module" });
+      worker.postMessage({ compressed: this.#compressed });
       worker.onmessage = (event: MessageEvent<BlockResult & { id: number }>) => {
         this.#waiting.get(event.data.id)?.resolve(event.data);
         this.#waiting.delete(event.data.id);
@@ -148,9 +154,15 @@ class BlockPool {
     }
   }
 
-  /** The blocks sent to the workers and not yet back. */
-  get inFlight(): number {
-    return this.#waiting.size;
+  /**
+   * The blocks sent to the workers and not yet compressed. Read from the workers' count, not
+   * from their answers: those wait until this thread turns to its messages, and a thread that
+   * deflates a block itself, or packs, turns to them late; counted by answers, the workers
+   * looked busy when they were idle, and got too few blocks (the large tree's pack: the one
+   * worker idle a quarter of the time).
+   */
+  get backlog(): number {
+    return this.#id - Atomics.load(this.#compressed, 0);
   }
 
   /** Compresses a block on the next worker; the block comes back with the output. */
@@ -166,4 +178,42 @@ class BlockPool {
   close(): void {
     for (const worker of this.#workers) worker.terminate();
   }
+}
+
+/** The first message a worker of a {@linkcode BlockPool} gets: where it counts its blocks. */
+interface PoolStart {
+  compressed: Int32Array<SharedArrayBuffer>;
+}
+
+/**
+ * Serves a {@linkcode BlockPool} in a worker: compresses each block it is sent with `compress`,
+ * counts it as compressed, and answers with the output and the block, both transferred.
+ *
+ * @example
+ * ```ts ignore
+ * // deflate_worker.ts
+ * import { serveBlocks } from "./pool.ts";
+ * import { deflateBlock } from "./deflate.ts";
+ * serveBlocks(self, deflateBlock);
+ * ```
+ */
+export function serveBlocks<Request extends BlockRequest>(
+  scope: {
+    onmessage: ((event: MessageEvent) => void) | null;
+    postMessage(message: unknown, transfer: Transferable[]): void;
+  },
+  compress: (request: Request) => Promise<Uint8Array<ArrayBuffer>>,
+): void {
+  let compressed: Int32Array<SharedArrayBuffer> | undefined;
+  scope.onmessage = async (event: MessageEvent<PoolStart | Request & { id: number }>) => {
+    if ("compressed" in event.data) {
+      compressed = event.data.compressed;
+      return;
+    }
+    const { id, ...request } = event.data;
+    const output = await compress(request as unknown as Request);
+    Atomics.add(compressed!, 0, 1);
+    const result: BlockResult = { output, block: request.block };
+    scope.postMessage({ id, ...result }, [output.buffer, request.block.buffer]);
+  };
 }

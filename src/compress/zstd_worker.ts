@@ -5,12 +5,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import type { BlockRequest, BlockResult } from "./pool.ts";
+import { serveBlocks } from "./pool.ts";
 import { zstdFrame } from "./zstd.ts";
 
-self.onmessage = async (event: MessageEvent<BlockRequest & { id: number }>) => {
-  const { id, block } = event.data;
-  const output = await zstdFrame(block);
-  const result: BlockResult = { output, block };
-  self.postMessage({ id, ...result }, [output.buffer, block.buffer]);
-};
+serveBlocks(self, ({ block }) => zstdFrame(block));
