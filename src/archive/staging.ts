@@ -88,7 +88,7 @@ export async function openStaging(archive: string, indexJson?: Uint8Array): Prom
  */
 async function makeTempFolderBeside(archive: string): Promise<string> {
   const { dir, name } = await makeFolder(archive);
-  return await makeMarkedFolder(dir, `.${name}.`, STAGING_SUFFIX);
+  return makeMarkedFolder(dir, `.${name}.`, STAGING_SUFFIX);
 }
 
 /**

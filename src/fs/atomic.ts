@@ -218,10 +218,12 @@ async function writeReplacing(
   const replaced = lstatWriting(target, path);
   const mode = options.mode ?? (replaced?.isFile ? replaced.mode! & 0o777 : undefined);
   let file: Deno.FsFile;
-  // Marked before it exists: a signal between its creation and its marking would leave it.
+  // Marked before it exists, and made in the same turn, synchronously: a stop signal handled
+  // between the two would leave it, whether it came after the making (unmarked) or before the
+  // runtime's thread pool got to it (removed before it was made).
   markTemporary(temp);
   try {
-    file = await Deno.open(temp, { write: true, createNew: true, mode });
+    file = Deno.openSync(temp, { write: true, createNew: true, mode });
   } catch (error) {
     unmarkTemporary(temp);
     throw cannotCreate(path, dir, error);

@@ -261,28 +261,29 @@ function removeRetrying(path: string): void {
 
 /**
  * Makes the folder `PARENT/PREFIX<random>SUFFIX`, private to its owner (0700), marked (see
- * {@linkcode markTemporary}) before it exists: marked after, a signal coming meanwhile would
- * leave it behind (`Deno.makeTempDir` names its folder only once it is made).
+ * {@linkcode markTemporary}) before it exists, and made in the same turn, synchronously: marked
+ * after, or made by the runtime's thread pool after a signal's removal, it would be left behind
+ * (`Deno.makeTempDir` names its folder only once it is made).
  *
  * @example
  * ```ts
  * import { makeMarkedFolder, unmarkTemporary } from "./interrupted.ts";
- * const staging = await makeMarkedFolder(".", ".app.tar.", ".staging");
+ * const staging = makeMarkedFolder(".", ".app.tar.", ".staging");
  * unmarkTemporary(staging);
  * await Deno.remove(staging);
  * ```
  */
-export async function makeMarkedFolder(
+export function makeMarkedFolder(
   parent: string,
   prefix: string,
   suffix = "",
-): Promise<string> {
+): string {
   for (;;) {
     const random = crypto.getRandomValues(new Uint8Array(8)).toHex();
     const path = `${parent.replace(/\/$/, "")}/${prefix}${random}${suffix}`;
     markTemporary(path);
     try {
-      await Deno.mkdir(path, { mode: 0o700 });
+      Deno.mkdirSync(path, { mode: 0o700 });
       return path;
     } catch (error) {
       unmarkTemporary(path);

@@ -115,14 +115,6 @@ export class FileLock implements AsyncDisposable {
       file.utime(now, now).catch(() => {});
     }, Math.max(1000, staleMs / 3));
     Deno.unrefTimer(this.#refresh);
-    // A stopped process removes the file, unless it is no longer this lock's (see `release`).
-    markTemporary(path, () => {
-      try {
-        return sameFile(file.statSync(), Deno.lstatSync(path));
-      } catch {
-        return false;
-      }
-    });
   }
 
   /**
@@ -293,13 +285,23 @@ export function describeLockHolder(holder: LockHolder): string {
 async function tryCreate(path: string): Promise<Deno.FsFile | undefined> {
   let file: Deno.FsFile;
   try {
-    file = await Deno.open(path, { read: true, write: true, createNew: true });
+    // Made synchronously, and marked in the same turn: a stop signal handled in between, while
+    // the runtime's thread pool made it, would leave it. A stopped process removes it, unless
+    // it is no longer this lock's (see `release`).
+    file = Deno.openSync(path, { read: true, write: true, createNew: true });
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) return undefined;
     throw new OcisyncError(`cannot create the lock ${path}: ${(error as Error).message}`, {
       cause: error,
     });
   }
+  markTemporary(path, () => {
+    try {
+      return sameFile(file.statSync(), Deno.lstatSync(path));
+    } catch {
+      return false;
+    }
+  });
   try {
     // Kernel lock first, name second: a breaker that reads no name waits `EMPTY_GRACE_MS`, and
     // then for the kernel lock.
@@ -319,6 +321,7 @@ async function tryCreate(path: string): Promise<Deno.FsFile | undefined> {
       return file;
     }
   } catch (error) {
+    unmarkTemporary(path);
     // A lock that failed is not held: it goes, while it is still the file made here.
     const made = await file.stat().catch(() => undefined);
     if (made && sameFile(made, tryLstat(path))) {
@@ -330,6 +333,7 @@ async function tryCreate(path: string): Promise<Deno.FsFile | undefined> {
     });
   }
   // A breaker took this inode before us and removes it: retry.
+  unmarkTemporary(path);
   file.close();
   return undefined;
 }

@@ -680,7 +680,7 @@ class Staging {
    */
   static async #makeIn(parent: string): Promise<Staging> {
     // Until the tree is put in place, a stopped process removes the folder.
-    const folder = await makeMarkedFolder(parent, STAGING_PREFIX);
+    const folder = makeMarkedFolder(parent, STAGING_PREFIX);
     const staging = new Staging(folder, await Deno.lstat(folder));
     await Deno.mkdir(staging.tree, { mode: 0o700 });
     await removeDeadStagings(parent, staging.#identity.uid!);
