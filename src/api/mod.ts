@@ -998,7 +998,7 @@ async function pushInWorkFolder(
   options: PushTransfer,
   push: (work: string, transfer: PushTransfer) => Promise<PushResult>,
 ): Promise<PushedImage> {
-  await using work = await makeWorkFolder("ocisync-push-");
+  await using work = makeWorkFolder("ocisync-push-");
   const result = await push(work.path, {
     concurrency: options.concurrency,
     onBlob: options.onBlob,

@@ -69,7 +69,7 @@ export async function isStreamed(archive: string): Promise<boolean> {
  */
 export async function openStaging(archive: string, indexJson?: Uint8Array): Promise<LayoutTarget> {
   const path = await isStreamed(archive)
-    ? await makeMarkedTempDir({ prefix: "ocisync-archive-", suffix: STAGING_SUFFIX })
+    ? makeMarkedTempDir({ prefix: "ocisync-archive-", suffix: STAGING_SUFFIX })
     : await makeTempFolderBeside(archive);
   try {
     if (indexJson) await Deno.writeFile(`${path}/index.json`, indexJson);

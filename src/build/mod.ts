@@ -263,7 +263,7 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
     ? new Session(sessionOptions)
     : undefined;
   const targets: OpenTargetOptions | undefined = owned ? { session: owned } : options.targets;
-  await using workFolder = await makeWorkFolder("ocisync-build-");
+  await using workFolder = makeWorkFolder("ocisync-build-");
   const work = workFolder.path;
   let base: OpenedBase | undefined;
   let baseIndex: OpenedBaseIndex | undefined;

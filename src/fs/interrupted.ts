@@ -9,7 +9,7 @@
  * ```ts
  * import { makeWorkFolder } from "./interrupted.ts";
  * // Removed when the block ends, or by a stopped process before it exits.
- * await using work = await makeWorkFolder("ocisync-push-");
+ * await using work = makeWorkFolder("ocisync-push-");
  * await Deno.writeTextFile(`${work.path}/layer.tar`, "…");
  * ```
  * @module
@@ -295,19 +295,19 @@ export function makeMarkedFolder(
 /**
  * `Deno.makeTempDir`, its folder marked (see {@linkcode markTemporary}) as soon as it is made.
  * That folder is found as the runtime finds it (`TMPDIR`, without asking for the permission to
- * read the environment), so it is marked only once made: a signal in between leaves it there,
- * in the system's temporary folder.
+ * read the environment), so it is marked only once made; made synchronously, in the same turn,
+ * so that no signal is handled in between.
  *
  * @example
  * ```ts
  * import { makeMarkedTempDir, unmarkTemporary } from "./interrupted.ts";
- * const staging = await makeMarkedTempDir({ prefix: "ocisync-archive-" });
+ * const staging = makeMarkedTempDir({ prefix: "ocisync-archive-" });
  * unmarkTemporary(staging);
  * await Deno.remove(staging);
  * ```
  */
-export async function makeMarkedTempDir(options: Deno.MakeTempOptions): Promise<string> {
-  const path = await Deno.makeTempDir(options);
+export function makeMarkedTempDir(options: Deno.MakeTempOptions): string {
+  const path = Deno.makeTempDirSync(options);
   markTemporary(path);
   return path;
 }
@@ -326,12 +326,12 @@ export interface WorkFolder extends AsyncDisposable {
  * @example
  * ```ts
  * import { makeWorkFolder } from "./interrupted.ts";
- * await using work = await makeWorkFolder("ocisync-push-");
+ * await using work = makeWorkFolder("ocisync-push-");
  * await Deno.writeTextFile(`${work.path}/layer.tar`, "…");
  * ```
  */
-export async function makeWorkFolder(prefix: string): Promise<WorkFolder> {
-  const path = await makeMarkedTempDir({ prefix });
+export function makeWorkFolder(prefix: string): WorkFolder {
+  const path = makeMarkedTempDir({ prefix });
   return {
     path,
     async [Symbol.asyncDispose]() {

@@ -211,7 +211,7 @@ export async function buildDepsLayer(
     return { ...hit, cached: true, installer: installer.version, unpinned: input.unpinned };
   }
 
-  await using work = await makeWorkFolder("ocisync-deps-");
+  await using work = makeWorkFolder("ocisync-deps-");
   const staging = work.path;
   install.started();
   await runInstaller(installer, { ...options, requirements, target: staging });

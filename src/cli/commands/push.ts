@@ -118,7 +118,7 @@ export async function push(args: ParsedArgs, reporting: Output): Promise<void> {
     if (isPushAuthenticator(target)) await target.authenticateForPush();
     return target;
   };
-  await using workFolder = await makeWorkFolder("ocisync-push-");
+  await using workFolder = makeWorkFolder("ocisync-push-");
   const work = workFolder.path;
   const display = transferDisplay(out, "uploaded");
   const onBlob = display.listener;
