@@ -28,6 +28,13 @@ for (const tool of ["tar", "gzip", "pigz", "skopeo", "umoci", "/usr/bin/time", "
   if (!found) throw new Error(`${tool} is missing: run bash scripts/install-test-deps.sh`);
 }
 
+/**
+ * Whether `curl` is here: it measures the registry's own floor for a push, the time it takes a
+ * sender that only sends (optional: the table does without it).
+ */
+const hasCurl = new Deno.Command("sh", { args: ["-c", "command -v curl"], stdout: "null" })
+  .outputSync().success;
+
 interface Measure {
   seconds: number;
   rssMb: number;
@@ -135,6 +142,25 @@ const rows: {
   peerName?: string;
   goal?: number;
 }[] = [];
+/** The registry's floor for each push row: `curl`'s time, beside skopeo's (see `curlPush`). */
+const floors: { mib: number; curl: Measure; skopeo: Measure }[] = [];
+
+/**
+ * A push that only sends: `curl` puts the blob in one request, its digest known, into a registry
+ * that hashes and stores it as it does for anyone. No sender can beat the registry's own time.
+ */
+const curlPush = (file: string, digest: string) =>
+  `loc=$(curl -sf -o /dev/null -w '%header{location}' -X POST http://{host}/v2/floor/blobs/uploads/)` +
+  ` && case "$loc" in http*) ;; *) loc="http://{host}$loc" ;; esac` +
+  ` && curl -sf -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' -T ${file} "$loc&digest=${digest}"`;
+
+/** The sha256 digest of a file, by `sha256sum`: the bench takes no digest from ocisync. */
+async function fileDigest(path: string): Promise<string> {
+  const { success, stdout } = await new Deno.Command("sha256sum", { args: [path] }).output();
+  if (!success) throw new Error(`sha256sum ${path} failed`);
+  return `sha256:${new TextDecoder().decode(stdout).split(" ")[0]}`;
+}
+
 const gnuTar = (dir: string) =>
   `tar -C ${dir} --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 --format=ustar -cf - .`;
 
@@ -206,9 +232,12 @@ try {
     await sh(
       `rm -rf ${work}/big${mib}-layout && ${ocisync} push oci:${work}/big${mib}-layout:v1 ${work}/big${mib}.tar.gz`,
     );
-    const [ours, peer] = await medians([
+    const [ours, peer, floor] = await medians([
       `${ocisync} push {host}/push:v1 ${work}/big${mib}.tar.gz`,
       `skopeo copy -q --dest-tls-verify=false oci:${work}/big${mib}-layout:v1 docker://{host}/push:v1`,
+      ...(hasCurl
+        ? [curlPush(`${work}/big${mib}.tar.gz`, await fileDigest(`${work}/big${mib}.tar.gz`))]
+        : []),
     ], { freshRegistry: true });
     rows.push({
       what: `push ${mib} MiB layer`,
@@ -217,6 +246,7 @@ try {
       peerName: "skopeo copy oci: docker://",
       goal: 0.8,
     });
+    if (floor) floors.push({ mib, curl: floor, skopeo: peer });
     // The same layer copied as skopeo copies it: from the layout, and from another registry.
     await sh(`${ocisync} copy oci:${work}/big${mib}-layout:v1 ${host}/big${mib}:v1`);
     const [fromLayout, skopeoFromLayout, fromRegistry, skopeoFromRegistry] = await medians([
@@ -386,6 +416,15 @@ for (const row of rows) {
     } | ${ratioText} | ${goal} | ${row.ours.rssMb.toFixed(0)} |`,
   );
 }
+
+for (const { mib, curl, skopeo } of floors) {
+  console.log(
+    `\nThe registry's floor for the ${mib} MiB push: curl, putting the blob in one request with ` +
+      `its digest known, took ${shownSeconds(curl.seconds)} s, ` +
+      `${(curl.seconds / skopeo.seconds).toFixed(2)}x skopeo's time.`,
+  );
+}
+if (!hasCurl) console.log("\n(curl is not installed: the registry's floor was not measured.)");
 
 // The idle sync tick has its own measurement (CPU time and RSS from /proc of the loop itself).
 console.log("\nIdle sync loop (scripts/bench/sync_idle.ts):\n");
