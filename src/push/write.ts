@@ -25,7 +25,7 @@
  * ```
  * @module
  */
-import { type BlobSource, bytesBlob, type PreparedLayer } from "../image/blob.ts";
+import { type BlobSource, bytesBlob, fileBlob, type PreparedLayer } from "../image/blob.ts";
 import type { ImagePlan } from "../image/plan.ts";
 import { IntegrityError, UsageError } from "../errors/mod.ts";
 import { type BlobWriter, isBlobWriter, isMounter, type Target } from "../oci/target.ts";
@@ -60,8 +60,11 @@ export interface FileBlobSource extends BlobSource {
  * ```
  */
 export function fileSource(descriptor: Descriptor, path: string): FileBlobSource {
-  const openAt = (offset: number) => openFileAt(path, offset);
-  return { descriptor, path, open: () => openAt(0), openAt };
+  return {
+    ...fileBlob(descriptor, path),
+    path,
+    openAt: (offset) => openFileAt(path, offset, descriptor.size - offset),
+  };
 }
 
 /** Options of {@linkcode writePlan} and {@linkcode pushBlobs}. */
