@@ -1,7 +1,7 @@
 /**
  * Reading files: a file opened only once what its path names is known (never a fifo or a device
  * by mistake, nor a link where none belongs), the start of an open file with plain reads, and a
- * file from an offset as a stream of large pieces.
+ * file from an offset as a stream of 64 KiB pieces, read synchronously from a regular file.
  *
  * @module
  */

@@ -35,7 +35,7 @@ import { reopenable } from "../remote/registry.ts";
 import { openFileAt } from "../fs/read.ts";
 
 /**
- * A blob in a file: read in large pieces, and readable again from any offset (see
+ * A blob in a file: read in pieces of up to 64 KiB, and readable again from any offset (see
  * {@linkcode BlobSource.openAt}).
  */
 export interface FileBlobSource extends BlobSource {
