@@ -120,8 +120,10 @@ export async function indexTar(path: string, options: IndexTarOptions): Promise<
           yield chunk;
           continue;
         }
-        await file.seek(position, Deno.SeekMode.Start);
-        const block = await readUpTo(file, BLOCK_SIZE);
+        // Synchronous, as the file is regular: two trips through the thread pool per entry
+        // took about 60 ms to open an archive of 1,000 blobs.
+        file.seekSync(position, Deno.SeekMode.Start);
+        const block = await readUpTo(file, BLOCK_SIZE, true);
         if (block.length === 0) return;
         position += block.length;
         yield block;

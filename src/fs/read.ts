@@ -11,7 +11,8 @@ import { sameFile } from "./stat.ts";
 /**
  * Up to `size` bytes from the file's current position: fewer only at its end. Plain reads, not
  * the file's `readable`: the first stream of a process costs Deno about 5 ms to set up, and the
- * file stays open for the caller (a lock, for one, is dropped when its file closes).
+ * file stays open for the caller (a lock, for one, is dropped when its file closes). `regular`
+ * says that the file is a regular file, read synchronously, as {@linkcode readPiece} reads one.
  *
  * @example
  * ```ts
@@ -20,11 +21,16 @@ import { sameFile } from "./stat.ts";
  * const head = await readUpTo(file, 16); // 16 bytes, or the whole file if it is shorter
  * ```
  */
-export async function readUpTo(file: Deno.FsFile, size: number): Promise<Uint8Array> {
+export async function readUpTo(
+  file: Deno.FsFile,
+  size: number,
+  regular = false,
+): Promise<Uint8Array> {
   const buffer = new Uint8Array(size);
   let filled = 0;
   while (filled < size) {
-    const read = await file.read(buffer.subarray(filled));
+    const rest = buffer.subarray(filled);
+    const read = regular ? file.readSync(rest) : await file.read(rest);
     if (read === null) break;
     filled += read;
   }
