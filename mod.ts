@@ -325,8 +325,8 @@ export {
   type TagPolicy,
   type TargetHealth,
   verifierPolicy,
-  versionDirectory,
 } from "./src/sync/mod.ts";
+export { versionDirectory } from "./src/sync/version_directory.ts";
 export { webhookOutput, type WebhookOutputOptions } from "./src/sync/webhook.ts";
 export { parseSyncConfig, type SyncConfig } from "./src/sync/config_file.ts";
 // Python dependencies as a layer.

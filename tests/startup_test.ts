@@ -270,3 +270,27 @@ Deno.test("a pull of small layers unpacks without starting a thread; of large on
     assert.equal(await Deno.readTextFile(`${tmp}/out-large/big`), big);
   });
 });
+
+Deno.test("a sync --once that finds nothing new loads neither the pull's code nor node:crypto", async () => {
+  // What a timer's `sync --once` runs most of the time: one request, and the state says the
+  // folder holds that digest. The pull's code (decompression, hashing, unpacking) and the Node
+  // modules it needs (node:crypto, zlib, fs; with node:path, about 50 ms of start-up) load only
+  // with a change. The lock's refresh timer still loads node:timers (see fs/lock.ts).
+  await withTempDir("ocisync-startup-", async (tmp) => {
+    await writeImage(`${tmp}/image`, [
+      await pythonTar(`${tmp}/layer.tar`, [{ type: "file", name: "a", data: "a" }]),
+    ]);
+    const args = ["sync", `oci:${tmp}/image:v1`, "-o", `${tmp}/out`, "--once", "--state"];
+    const heavy = (loaded: string[]) =>
+      loaded.filter((specifier) =>
+        /^ext:deno_node\/(crypto|zlib|fs|path\/mod)\.ts$|\/src\/(pull\/mod|unpack\/mod|compress\/decompress)\.ts$/
+          .test(specifier)
+      );
+    // The first run delivers, and loads them: the check sees them when they load.
+    const first = await runLoads([...args, `${tmp}/state.json`]);
+    assert.equal(await Deno.readTextFile(`${tmp}/out/current/a`), "a");
+    assert.ok(heavy(first.loaded).length >= 3, heavy(first.loaded).join(", "));
+    const unchanged = await runLoads([...args, `${tmp}/state.json`]);
+    assert.deepEqual(heavy(unchanged.loaded), []);
+  });
+});

@@ -20,6 +20,7 @@ import {
   SyncState,
   type SyncTick,
 } from "../src/sync/mod.ts";
+import { versionDirectory } from "../src/sync/version_directory.ts";
 import { exists } from "./helpers/tree.ts";
 
 const INDEX = "application/vnd.oci.image.index.v1+json";
@@ -126,6 +127,12 @@ Deno.test("-o DIR: a change of platform or layer operation swaps in a folder of 
       `${versions}/${hex(arm64Manifest)}-${sha256Hex("layers=*;copy").slice(0, 12)}`,
     );
     assert.deepEqual([...Deno.readDirSync(copied)].map((e) => e.name), ["layer-0"]);
+    // The library's name for it (hashed by node:crypto) is the one the outputs chose (by Web
+    // Crypto, which a tick that finds nothing new uses without loading node:crypto).
+    const named = versionDirectory(dir, arm64Manifest as `sha256:${string}`, {
+      layerOperation: "copy",
+    });
+    assert.equal(await Deno.realPath(named), copied);
     assert.deepEqual(await Deno.readFile(`${copied}/layer-0`), arm64Layer);
 
     // Back to extract: the arm64 folder made before is still kept (--keep 2) and is reused.

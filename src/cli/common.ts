@@ -11,6 +11,7 @@ import { UsageError } from "../errors/mod.ts";
 import { destinationOf, type WriteMode } from "../fs/atomic.ts";
 import type { Output } from "./output.ts";
 import { MAX_MTIME } from "../layer/limits.ts";
+import { DEFAULT_MAX_ENTRIES } from "../unpack/limits.ts";
 import type { Platform } from "../oci/types.ts";
 
 // The option specs live in a light module of their own, so that `--help` and the completions
@@ -58,6 +59,22 @@ const WHOLE_NUMBER_BOUNDS: Record<string, Bounds> = { "--concurrency": CONCURREN
 export function positiveInteger(value: string | undefined, option: string): number | undefined {
   if (value === undefined) return undefined;
   return parseWholeNumber(value, option, WHOLE_NUMBER_BOUNDS[option] ?? POSITIVE_BOUNDS);
+}
+
+/**
+ * The value of `--max-entries`: a whole number, 1 or more, or the default of pull and sync.
+ *
+ * @example
+ * ```ts
+ * import { parseMaxEntries } from "./common.ts";
+ * parseMaxEntries({ "max-entries": "5000" }); // 5000
+ * ```
+ */
+export function parseMaxEntries(options: ParsedOptions): number {
+  const text = options["max-entries"] as string | undefined;
+  return text === undefined
+    ? DEFAULT_MAX_ENTRIES
+    : parseWholeNumber(text, "--max-entries", POSITIVE_BOUNDS);
 }
 
 /**

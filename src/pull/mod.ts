@@ -35,7 +35,6 @@ import { decompressStream } from "../compress/decompress.ts";
 import { type FileIdentity, lstatOrUndefined, sameFile } from "../fs/stat.ts";
 import { exposure, shieldedChain } from "../fs/shielded.ts";
 import { makeMarkedFolder, unmarkTemporary, withoutInterruption } from "../fs/interrupted.ts";
-import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
 import { mountPointBelow, removeFolderTree } from "../fs/mounts.ts";
 import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
 import { isFileSystemRefusal } from "../errors/os.ts";
@@ -63,7 +62,8 @@ import type { UnpackStats } from "../unpack/mod.ts";
 import { MAX_RETAINED_BYTES, PathTree, RetainedBudget } from "../unpack/path_tree.ts";
 import { type LayerUnpacker, openUnpacker } from "../unpack/threaded.ts";
 import { fetchImageManifest, type ImageVerifier, type VerifiedImage } from "./read.ts";
-import { artifactFilePath, refuseWhiteout } from "./titles.ts";
+import { artifactPath, refuseWhiteout } from "./titles.ts";
+import { removeDeadStagings, STAGING_PREFIX } from "./leftovers.ts";
 
 // Re-exported for the readers that have imported them from here; they are defined in
 // `../oci/annotations.ts`, where the builders that write them find them too.
@@ -425,27 +425,6 @@ function explainMixedTitles(error: unknown, layer: Descriptor): unknown {
   );
 }
 
-/**
- * Where an artifact layer's file goes: its title (`org.opencontainers.image.title`, which the
- * layer must have) as a relative path, without empty and `.` parts ({@linkcode artifactFilePath}).
- * `sync`'s events name layers by it too, so that they say no path that a pull of the same image
- * refuses.
- *
- * @throws {UnsafeContentError} for a title that leaves the destination, or names a whiteout.
- * @example
- * ```ts
- * import { artifactPath } from "./mod.ts";
- * import { TITLE_ANNOTATION } from "../oci/annotations.ts";
- * const digest = `sha256:${"0".repeat(64)}` as const;
- * const layer = { mediaType: "text/yaml", digest, size: 0 };
- * artifactPath({ ...layer, annotations: { [TITLE_ANNOTATION]: "./flows//a.yaml" } }); // "flows/a.yaml"
- * artifactPath({ ...layer, annotations: { [TITLE_ANNOTATION]: "../etc/passwd" } }); // throws
- * ```
- */
-export function artifactPath(layer: Descriptor): string {
-  return artifactFilePath(layer.annotations![TITLE_ANNOTATION]);
-}
-
 /** Writes an artifact layer's file, or unpacks its packed directory, at `path`. */
 async function pullArtifactLayer(
   target: Target,
@@ -726,45 +705,6 @@ class Staging {
     // A file system mounted in the swapped-out content after planPlacement looked keeps its
     // files: the folder is then left.
     await removeFolderTree(this.folder).catch(() => {});
-  }
-}
-
-/** How the name of a pull's staging folder starts. */
-export const STAGING_PREFIX = ".ocisync-pull-";
-
-/**
- * Removes from `parent` the staging folders that pulls killed there (SIGKILL, the OOM killer, a
- * power cut) left `minAgeMs` ago or more, by default a day ({@linkcode LEFTOVER_AGE_MS}, as for
- * a layout's and an archive's leftovers): folders of the user `uid`, never links, that hold an
- * image's tree and nothing else. One that holds what a merge moved aside (`aside-N`) may hold the
- * user's own files, kept by a merge that could not put them back: it stays. Nothing is removed
- * across a mount point. Failures are ignored: this only tidies. A caller that owns `parent`
- * outright, under a lock no other pull can hold (a sync's versions folder), passes 0: every
- * staging folder there is a dead one.
- *
- * @example
- * ```ts
- * import { removeDeadStagings } from "./mod.ts";
- * await removeDeadStagings("/srv/flows/.ocisync", Deno.uid()!, 0);
- * ```
- */
-export async function removeDeadStagings(
-  parent: string,
-  uid: number,
-  minAgeMs: number = LEFTOVER_AGE_MS,
-): Promise<void> {
-  const before = Date.now() - minAgeMs;
-  try {
-    for await (const entry of Deno.readDir(parent)) {
-      if (!entry.isDirectory || !entry.name.startsWith(STAGING_PREFIX)) continue;
-      const path = `${parent}/${entry.name}`;
-      const info = await Deno.lstat(path);
-      if (!info.isDirectory || info.uid !== uid || (info.mtime?.getTime() ?? 0) > before) continue;
-      const names = await Array.fromAsync(Deno.readDir(path), (child) => child.name);
-      if (names.every((name) => name === "tree")) await removeFolderTree(path);
-    }
-  } catch {
-    // Another pull removing the same folder, a folder not ours to list: nothing to tidy here.
   }
 }
 

@@ -11,6 +11,8 @@
  * @module
  */
 import { escapeRemote, UnsafeContentError } from "../errors/mod.ts";
+import { TITLE_ANNOTATION } from "../oci/annotations.ts";
+import type { Descriptor } from "../oci/types.ts";
 
 /**
  * Where an artifact's file titled `title` goes: the title as a relative path, which a pull
@@ -32,6 +34,27 @@ export function artifactFilePath(title: string): string {
   }
   refuseWhiteout(title, parts);
   return parts.join("/");
+}
+
+/**
+ * Where an artifact layer's file goes: its title (`org.opencontainers.image.title`, which the
+ * layer must have) as a relative path, without empty and `.` parts ({@linkcode artifactFilePath}).
+ * `sync`'s events name layers by it too, so that they say no path that a pull of the same image
+ * refuses.
+ *
+ * @throws {UnsafeContentError} for a title that leaves the destination, or names a whiteout.
+ * @example
+ * ```ts
+ * import { artifactPath } from "./titles.ts";
+ * import { TITLE_ANNOTATION } from "../oci/annotations.ts";
+ * const digest = `sha256:${"0".repeat(64)}` as const;
+ * const layer = { mediaType: "text/yaml", digest, size: 0 };
+ * artifactPath({ ...layer, annotations: { [TITLE_ANNOTATION]: "./flows//a.yaml" } }); // "flows/a.yaml"
+ * artifactPath({ ...layer, annotations: { [TITLE_ANNOTATION]: "../etc/passwd" } }); // throws
+ * ```
+ */
+export function artifactPath(layer: Descriptor): string {
+  return artifactFilePath(layer.annotations![TITLE_ANNOTATION]);
 }
 
 /** What starts the name of an OCI whiteout: in a layer, such a name deletes another. */

@@ -27,7 +27,7 @@
  * ```
  * @module
  */
-import { basename, dirname } from "node:path";
+import { basename, dirname } from "../fs/paths.ts";
 import { OcisyncError } from "../errors/mod.ts";
 import { temporaryTarget, writeFileAtomic } from "../fs/atomic.ts";
 import { readRegularFile } from "../fs/read.ts";

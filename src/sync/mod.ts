@@ -56,8 +56,9 @@
  * ```
  * @module
  */
-import { basename, dirname, resolve } from "node:path";
-import { type Digest, sha256Digest } from "../digest/mod.ts";
+import { absolutePath, basename, dirname } from "../fs/paths.ts";
+import type { Digest } from "../digest/parse.ts";
+import { sha256DigestAsync } from "../digest/verify.ts";
 import { OcisyncError, UnsafeContentError, UsageError } from "../errors/mod.ts";
 import { explainOsError } from "../errors/os.ts";
 import { DURATION_BOUNDS } from "../units/mod.ts";
@@ -103,7 +104,6 @@ export {
   outputLockPath,
   type SyncChange,
   type SyncOutput,
-  versionDirectory,
 } from "./outputs.ts";
 export { removeStateLeftovers, stateLockPath, SyncState, type SyncStateEntry } from "./state.ts";
 export type { TagPolicy } from "./policy.ts";
@@ -127,7 +127,7 @@ export {
 } from "./config.ts";
 export { SYNC_DEFAULTS } from "./defaults.ts";
 // The shared types this module's API is written in, so that its documentation is complete.
-export type { Digest } from "../digest/mod.ts";
+export type { Digest } from "../digest/parse.ts";
 export type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 export type { Target } from "../oci/target.ts";
 export type { LayoutReference, Reference, RegistryReference } from "../ref/mod.ts";
@@ -301,7 +301,13 @@ export async function* syncLoop(options: SyncOptions): AsyncGenerator<SyncTick, 
   }
   const maxFailures = options.once ? 1 : options.maxFailures ?? Infinity;
   // The policy's code loads npm:semver: only for a loop that has a policy.
-  const tick = new Ticker(options, options.tagPolicy && await import("./policy.ts"));
+  const platform = options.platform ?? hostPlatform();
+  const tick = new Ticker(
+    options,
+    platform,
+    await outputsId(platform, options.outputs),
+    options.tagPolicy && await import("./policy.ts"),
+  );
   let failures = 0;
   try {
     while (true) {
@@ -474,7 +480,7 @@ export async function lockSyncPaths(
     // Before a folder or lock file is made: as root, not where another user could lead it.
     for (const dir of paths.outputs ?? []) await refuseExposedOutput(dir);
     for (const path of paths.states ?? []) await refuseExposedState(path);
-    for (const dir of new Set((paths.outputs ?? []).map((p) => resolve(p)))) {
+    for (const dir of new Set((paths.outputs ?? []).map((p) => absolutePath(p)))) {
       const what = `the output folder ${dir}`;
       made.push(...await makeFolder(dir, what));
       const lock = await ownOrRefuse(outputLockPath(dir), what, "folder");
@@ -486,7 +492,7 @@ export async function lockSyncPaths(
     }
     const states = new Map<string, string>();
     for (const path of paths.states ?? []) {
-      const file = resolve(path);
+      const file = absolutePath(path);
       made.push(...await makeFolder(dirname(file), `the folder of the state file ${file}`));
       const real = await realFile(file);
       states.set(real, path);
@@ -523,7 +529,7 @@ export async function lockSyncPaths(
   return {
     paths: held.map(({ lock }) => lock.path),
     ensureHeld,
-    lockOf: (path) => locks.get(resolve(path)),
+    lockOf: (path) => locks.get(absolutePath(path)),
     release,
     [Symbol.asyncDispose]: release,
   };
@@ -613,6 +619,17 @@ async function ownOrRefuse(
   }
 }
 
+/**
+ * What a digest was delivered as, recorded in the state: the platform and the outputs decide
+ * it. Hashed with Web Crypto, so that a sync that finds nothing new loads no `node:crypto`.
+ */
+function outputsId(platform: Platform, outputs: SyncOutput[]): Promise<Digest> {
+  return sha256DigestAsync(new TextEncoder().encode(JSON.stringify([
+    formatPlatform(platform),
+    ...outputs.map((output) => output.id),
+  ])));
+}
+
 /** One reference's ticks: what they share from one to the next. */
 class Ticker {
   readonly reference: string;
@@ -639,7 +656,16 @@ class Ticker {
   /** Picks the tag by the loop's policy; undefined without one. */
   #pickTag?: (target: Target, options: CallOptions) => Promise<string>;
 
-  constructor(options: SyncOptions, policyCode?: typeof import("./policy.ts")) {
+  /**
+   * `outputs` is {@linkcode outputsId} of `platform` and `options.outputs`; the policy's code
+   * comes with a tag policy.
+   */
+  constructor(
+    options: SyncOptions,
+    platform: Platform,
+    outputs: Digest,
+    policyCode?: typeof import("./policy.ts"),
+  ) {
     this.#options = options;
     const policy = options.tagPolicy;
     if (policy) {
@@ -648,12 +674,8 @@ class Ticker {
     }
     this.reference = formatReference(options.reference);
     this.#state = options.state ?? new SyncState();
-    this.#platform = options.platform ?? hostPlatform();
-    // The platform and the outputs decide what a digest was delivered as.
-    this.#outputs = sha256Digest(new TextEncoder().encode(JSON.stringify([
-      formatPlatform(this.#platform),
-      ...options.outputs.map((output) => output.id),
-    ])));
+    this.#platform = platform;
+    this.#outputs = outputs;
     this.#verification = options.verifier === undefined ? NO_VERIFICATION : options.verifierPolicy;
     this.#forced = options.forcePull ?? false;
   }
@@ -673,7 +695,7 @@ class Ticker {
     // A digest reference cannot change: once it is delivered and vouched for there is nothing to
     // ask, and until then, whether it was delivered need not be asked again below.
     const known = reference.digest !== undefined &&
-      this.#delivered(last, reference.digest as Digest);
+      await this.#delivered(last, reference.digest as Digest);
     if (known && this.#vouched(last!)) {
       return { status: "unchanged", digest: last!.digest, bytes: 0 };
     }
@@ -694,7 +716,7 @@ class Ticker {
       ...tag,
       bytes: 0,
     };
-    const delivered = reference.digest ? known : this.#delivered(last, descriptor.digest);
+    const delivered = reference.digest ? known : await this.#delivered(last, descriptor.digest);
     if (delivered && this.#vouched(last!)) return unchanged;
     signal.throwIfAborted();
     if (delivered) this.#logRecheck(last!);
@@ -780,10 +802,10 @@ class Ticker {
    * Whether `digest` needs no delivery: the state has it, delivered to these outputs, and each
    * output still holds it. An output that lost it is logged, and makes the tick deliver it.
    */
-  #delivered(last: SyncStateEntry | undefined, digest: Digest): boolean {
+  async #delivered(last: SyncStateEntry | undefined, digest: Digest): Promise<boolean> {
     if (this.#forced || last?.digest !== digest || last.outputs !== this.#outputs) return false;
     for (const output of this.#options.outputs) {
-      const why = output.lost?.(last);
+      const why = await output.lost?.(last);
       if (why !== undefined) {
         this.#options.log?.(`${this.reference}: delivering ${digest} again: ${why}`);
         return false;

@@ -21,8 +21,9 @@
  * ```
  * @module
  */
-import { resolve } from "node:path";
-import { type Digest, parseDigest, sha256Digest } from "../digest/mod.ts";
+import { absolutePath } from "../fs/paths.ts";
+import { type Digest, parseDigest } from "../digest/parse.ts";
+import { sha256DigestAsync } from "../digest/verify.ts";
 import {
   escapeRemote,
   IntegrityError,
@@ -38,13 +39,9 @@ import type { Target } from "../oci/target.ts";
 import type { Descriptor, Manifest, Platform } from "../oci/types.ts";
 import type { BlobListener } from "../progress/mod.ts";
 import { TITLE_ANNOTATION } from "../oci/annotations.ts";
-import {
-  artifactPath,
-  type LayerOperation,
-  pull,
-  removeDeadStagings,
-  STAGING_PREFIX,
-} from "../pull/mod.ts";
+import type { LayerOperation } from "../pull/mod.ts";
+import { removeDeadStagings, STAGING_PREFIX } from "../pull/leftovers.ts";
+import { artifactPath } from "../pull/titles.ts";
 import { abortable } from "../remote/transport/fetch.ts";
 import { readBounded } from "../streams/mod.ts";
 import type { SyncStateEntry } from "./state.ts";
@@ -130,7 +127,7 @@ export interface SyncOutput {
    * finds the digest unchanged, so it must stay cheap: a `readlink` or a `stat`, no walk, no
    * request. An output without it is trusted to keep what it was given.
    */
-  lost?(delivered: SyncStateEntry): string | undefined;
+  lost?(delivered: SyncStateEntry): string | undefined | Promise<string | undefined>;
 }
 
 /** The folder of `-o DIR` that holds the versions. */
@@ -145,7 +142,7 @@ const VERSION_NAME = /^([0-9a-f]{64}|[0-9a-f]{128})(-[0-9a-f]{12})?$/;
 
 /**
  * The path of each layer of a manifest, as events name it: its
- * `org.opencontainers.image.title`, as a pull writes it (`artifactPath` of `../pull/mod.ts`:
+ * `org.opencontainers.image.title`, as a pull writes it (`artifactPath` of `../pull/titles.ts`:
  * relative, without empty and `.` parts), else `layer-<index>`.
  *
  * @throws {UnsafeContentError} for a title that a pull refuses (an absolute path, one with `..`,
@@ -434,35 +431,33 @@ export interface DirectoryOutputOptions {
 }
 
 /**
- * The folder under `directory` that holds the image manifest `digest` (the platform's, for an
- * index) as `directoryOutput(directory, options)` delivers it: `DIR/.ocisync/<hex>`. With a
- * layer selection (`layerMediaTypes`, or `layerOperation: "copy"`), `DIR/.ocisync/<hex>-<12>`,
- * where `<12>` is the start of the sha256 hex of `layers=<globs, comma-separated>;<operation>`
- * (`*` for every layer). So everything that decides what a folder holds names it: another
- * platform or selection of one digest is another folder, pulled and swapped in whole.
- *
- * @example
- * ```ts
- * import { versionDirectory } from "./outputs.ts";
- * const digest = `sha256:${"a".repeat(64)}` as const;
- * versionDirectory("/srv/flows", digest); // "/srv/flows/.ocisync/aaaa…"
- * versionDirectory("/srv/flows", digest, { layerOperation: "copy" }); // ".../aaaa…-<12 hex>"
- * ```
+ * The folder under `directory` that holds the image manifest `digest`, named by `selection`, the
+ * hex of the hash of the layer selection, if any: see `versionDirectory` of
+ * `./version_directory.ts`, which documents the names.
  */
-export function versionDirectory(
-  directory: string,
-  digest: Digest,
-  options: DirectoryOutputOptions = {},
-): string {
+export function versionFolder(directory: string, digest: Digest, selection: string): string {
   const folder = `${trimSlashes(directory)}/${VERSIONS}/${parseDigest(digest).hex}`;
+  return selection === "" ? folder : `${folder}-${selection.slice(0, 12)}`;
+}
+
+/**
+ * Names the version folders of `directory` as `versionDirectory` does, with the selection hashed
+ * once, by Web Crypto: a sync that finds nothing new asks for a name at every tick, and loads no
+ * `node:crypto` for it.
+ */
+function versionNamer(
+  directory: string,
+  options: DirectoryOutputOptions,
+): (digest: Digest) => Promise<string> {
   const selection = layerSelection(options);
-  if (selection === "") return folder;
-  const hash = parseDigest(sha256Digest(new TextEncoder().encode(selection))).hex;
-  return `${folder}-${hash.slice(0, 12)}`;
+  const hex = selection === ""
+    ? Promise.resolve("")
+    : sha256DigestAsync(new TextEncoder().encode(selection)).then((d) => parseDigest(d).hex);
+  return async (digest) => versionFolder(directory, digest, await hex);
 }
 
 /** The layers `options` take, and how, as text; empty when every layer is extracted. */
-function layerSelection(options: DirectoryOutputOptions): string {
+export function layerSelection(options: DirectoryOutputOptions): string {
   if (!options.layerMediaTypes?.length && options.layerOperation !== "copy") return "";
   return `layers=${(options.layerMediaTypes ?? ["*"]).join(",")};${
     options.layerOperation ?? "extract"
@@ -513,7 +508,7 @@ export async function removeDeadPulls(directory: string): Promise<void> {
 
 /**
  * Materialises each change in `directory`. The version is pulled, verified, into its folder,
- * `DIR/.ocisync/<hex>/` ({@linkcode versionDirectory}: named by the image manifest, and the
+ * `DIR/.ocisync/<hex>/` (`versionDirectory` of `./version_directory.ts`: named by the image manifest, and the
  * layer selection if any, which decide what it holds; so a folder that is already there from an
  * earlier attempt holds the same, is complete, as `pull` renames it into place whole, and is
  * reused when it is a folder of this process's user; a file, a link or another user's folder
@@ -547,16 +542,20 @@ export function directoryOutput(
   // What is taken, and how, decides what a version folder holds: a change of either delivers
   // the digest again (the id is recorded in the state). Without them, the id is as it was.
   const selection = layerSelection(options);
+  const versionOf = versionNamer(root, options);
   return {
     id: `directory:${root}${selection && `;${selection}`}`,
     description: `sync into ${root}`,
     async apply(change) {
       await refuseExposedOutput(root);
-      const version = versionDirectory(root, change.manifestDigest, options);
+      const version = await versionOf(change.manifestDigest);
       const versions = versionsFolder(root);
       const why = unusableVersion(version);
       if (why !== undefined && versions !== undefined) await moveUnusable(versions, version);
       if (why !== undefined) {
+        // The pull's code (decompression, hashing, unpacking) loads at the first change: a sync
+        // that finds nothing new, as most `--once` runs do, starts without it.
+        const { pull } = await import("../pull/mod.ts");
         await pull(change.target, change.descriptor, version, {
           platform: change.platform,
           maxExtractSize: options.maxExtractSize,
@@ -576,12 +575,12 @@ export function directoryOutput(
       // On a redelivery (a crash after the swap), `current` already named this version: the one
       // live before it is the state's last delivered, where readers may still be.
       const delivered = change.previous &&
-        versionDirectory(root, change.previous.manifest ?? change.previous.digest, options);
+        await versionOf(change.previous.manifest ?? change.previous.digest);
       await prune(versions ?? versionsFolder(root), keep, [version, previous, delivered]);
     },
-    lost(delivered) {
+    async lost(delivered) {
       // A state of an older release has no manifest: its folders were named by the digest.
-      const version = versionDirectory(root, delivered.manifest ?? delivered.digest, options);
+      const version = await versionOf(delivered.manifest ?? delivered.digest);
       const expected = version.slice(root.length + 1);
       const link = `${root}/${CURRENT}`;
       // Asked on every idle tick: two calls, made at once, without the thread pool's round trips.
@@ -841,7 +840,7 @@ export interface ExecOutputOptions
  * Runs `command` with `sh -c` after each change, with `OCISYNC_REF` (the reference),
  * `OCISYNC_DIGEST` (the digest), `OCISYNC_TAG` (the tag a policy picked, or empty) and
  * `OCISYNC_DIR` (the absolute path of the change's version folder in `directory`, as
- * {@linkcode versionDirectory} names it, or empty without `directory`) added to the environment. The hook's standard output goes to
+ * `versionDirectory` of `./version_directory.ts` names it, or empty without `directory`) added to the environment. The hook's standard output goes to
  * standard error, so that standard output stays JSON lines for events. A non-zero exit fails
  * the tick; when the loop is stopped, the hook's process group gets `SIGTERM`, and `SIGKILL`
  * if it has not ended {@linkcode ExecOutputOptions.killAfter} later: a hook that ignores
@@ -858,15 +857,18 @@ export interface ExecOutputOptions
  * ```
  */
 export function execOutput(command: string, options: ExecOutputOptions = {}): SyncOutput {
+  const versionOf = options.directory === undefined
+    ? undefined
+    : versionNamer(options.directory, options);
   return {
     id: `exec:${command}`,
     description: "running the hook",
     async apply(change) {
       // Named by the change, not read back from `DIR/current`: whoever may write to DIR could
       // point that link anywhere in between, and the hook runs as the sync's user.
-      const folder = options.directory === undefined
+      const folder = versionOf === undefined
         ? ""
-        : resolve(versionDirectory(options.directory, change.manifestDigest, options));
+        : absolutePath(await versionOf(change.manifestDigest));
       let child: Deno.ChildProcess;
       try {
         child = new Deno.Command("sh", {

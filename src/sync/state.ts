@@ -28,8 +28,8 @@
  * ```
  * @module
  */
-import { basename, dirname } from "node:path";
-import { type Digest, isDigest } from "../digest/mod.ts";
+import { basename, dirname } from "../fs/paths.ts";
+import { type Digest, isDigest } from "../digest/parse.ts";
 import { OcisyncError, UsageError } from "../errors/mod.ts";
 import { temporaryTarget, writeFileAtomic } from "../fs/atomic.ts";
 import { processUid } from "../fs/stat.ts";

@@ -5,12 +5,11 @@
  * @module
  */
 import type { ParsedArgs } from "../args.ts";
-import { DEFAULT_MAX_ENTRIES } from "../../unpack/limits.ts";
-import { platformOption } from "../common.ts";
+import { parseMaxEntries, platformOption } from "../common.ts";
 import { openSession } from "../registry_flags.ts";
 import { explainError, type Output } from "../output.ts";
 import { transferDisplay } from "../progress.ts";
-import { parseSize, parseWholeNumber, POSITIVE_BOUNDS } from "../../units/mod.ts";
+import { parseSize } from "../../units/mod.ts";
 import { formatPlatform, hostPlatform } from "../../image/platform.ts";
 import { pull as pullInto } from "../../pull/mod.ts";
 import { formatReference, parseReference, registryOf } from "../../ref/mod.ts";
@@ -21,14 +20,6 @@ import { escapeRemote, UsageError } from "../../errors/mod.ts";
 import type { LayerOperation } from "../../pull/mod.ts";
 import { signatureLines, verifiedJson, verifierOption } from "./verify.ts";
 export { DEFAULT_MAX_EXTRACT_SIZE, MAX_ENTRIES_OPTION, pullSpec } from "../specs.ts";
-
-/** The value of `--max-entries`: a whole number, 1 or more. */
-export function parseMaxEntries(options: ParsedArgs["options"]): number {
-  const text = options["max-entries"] as string | undefined;
-  return text === undefined
-    ? DEFAULT_MAX_ENTRIES
-    : parseWholeNumber(text, "--max-entries", POSITIVE_BOUNDS);
-}
 
 /** The values of `--layer-media-type` and `--layer-operation`, checked. */
 export function layerOptions(

@@ -5,13 +5,12 @@
  *
  * @module
  */
-import { resolve } from "node:path";
+import { absolutePath } from "../../fs/paths.ts";
 import type { ParsedArgs, ParsedOptions } from "../args.ts";
-import { positiveInteger } from "../common.ts";
+import { parseMaxEntries, positiveInteger } from "../common.ts";
 import { registryOptions } from "../registry_flags.ts";
 import { formatBytes, type Output } from "../output.ts";
 import { parseSize } from "../../units/mod.ts";
-import { parseMaxEntries } from "./pull.ts";
 import {
   escapeRemote,
   NotFoundError,
@@ -216,7 +215,7 @@ export async function sync(args: ParsedArgs, out: Output): Promise<number | unde
         }),
         interval: target.interval,
         jitter: target.jitter,
-        state: target.state === undefined ? undefined : states.get(resolve(target.state)),
+        state: target.state === undefined ? undefined : states.get(absolutePath(target.state)),
         open: (reference) => session.open(reference),
         platform: target.platform,
         forcePull: options["force-pull"] === true,
@@ -317,8 +316,8 @@ async function openStates(
 ): Promise<Map<string, SyncState>> {
   const states = new Map<string, SyncState>();
   for (const { state } of targets) {
-    if (state === undefined || states.has(resolve(state))) continue;
-    states.set(resolve(state), await SyncState.open(state, { setAside: (m) => out.warn(m) }));
+    if (state === undefined || states.has(absolutePath(state))) continue;
+    states.set(absolutePath(state), await SyncState.open(state, { setAside: (m) => out.warn(m) }));
   }
   return states;
 }
