@@ -431,13 +431,13 @@ export interface DirectoryOutputOptions {
 }
 
 /**
- * The folder under `directory` that holds the image manifest `digest`, named by `selection`, the
- * hex of the hash of the layer selection, if any: see `versionDirectory` of
+ * The folder under `directory` that holds the image manifest `digest`, and `selectionHash`, the
+ * sha256 hex of the layer selection if there is one (else empty): see `versionDirectory` of
  * `./version_directory.ts`, which documents the names.
  */
-export function versionFolder(directory: string, digest: Digest, selection: string): string {
+export function versionFolder(directory: string, digest: Digest, selectionHash: string): string {
   const folder = `${trimSlashes(directory)}/${VERSIONS}/${parseDigest(digest).hex}`;
-  return selection === "" ? folder : `${folder}-${selection.slice(0, 12)}`;
+  return selectionHash === "" ? folder : `${folder}-${selectionHash.slice(0, 12)}`;
 }
 
 /**
@@ -508,20 +508,20 @@ export async function removeDeadPulls(directory: string): Promise<void> {
 
 /**
  * Materialises each change in `directory`. The version is pulled, verified, into its folder,
- * `DIR/.ocisync/<hex>/` (`versionDirectory` of `./version_directory.ts`: named by the image manifest, and the
- * layer selection if any, which decide what it holds; so a folder that is already there from an
- * earlier attempt holds the same, is complete, as `pull` renames it into place whole, and is
- * reused when it is a folder of this process's user; a file, a link or another user's folder
- * there is moved away first); then the symlink `DIR/current`, which points to `.ocisync/<hex>` relatively so that
- * the folder can be mounted anywhere, is replaced by a rename. Readers that resolve
- * `DIR/current` once and read below the result see one version, whole. Versions beyond the
- * `keep` most recent are removed afterwards, but never the one that was current during the
- * swap, nor the state's last delivered (`change.previous`, which was current until a crash
- * after the swap that this change redelivers): a reader may still be in it. Staging folders left in `DIR/.ocisync/` are removed too, so
- * only one process may write to `DIR`: it holds {@linkcode outputLockPath} (see
- * `lockSyncPaths`). The output has lost a version (`lost`) when `DIR/current` no longer points
- * to its folder, or that is gone or no folder of this process's user (the test `apply` reuses a
- * folder by): a wiped `DIR` is delivered again at the next tick.
+ * `DIR/.ocisync/<hex>/` (`versionDirectory` of `./version_directory.ts`: named by the image
+ * manifest, and the layer selection if any, which decide what it holds; so a folder that is already
+ * there from an earlier attempt holds the same, is complete, as `pull` renames it into place whole,
+ * and is reused when it is a folder of this process's user; a file, a link or another user's folder
+ * there is moved away first); then the symlink `DIR/current`, which points to `.ocisync/<hex>`
+ * relatively so that the folder can be mounted anywhere, is replaced by a rename. Readers that
+ * resolve `DIR/current` once and read below the result see one version, whole. Versions beyond the
+ * `keep` most recent are removed afterwards, but never the one that was current during the swap,
+ * nor the state's last delivered (`change.previous`, which was current until a crash after the swap
+ * that this change redelivers): a reader may still be in it. Staging folders left in
+ * `DIR/.ocisync/` are removed too, so only one process may write to `DIR`: it holds
+ * {@linkcode outputLockPath} (see `lockSyncPaths`). The output has lost a version (`lost`) when
+ * `DIR/current` no longer points to its folder, or that is gone or no folder of this process's
+ * user (the test `apply` reuses a folder by): a wiped `DIR` is delivered again at the next tick.
  *
  * @example
  * ```ts
@@ -840,8 +840,8 @@ export interface ExecOutputOptions
  * Runs `command` with `sh -c` after each change, with `OCISYNC_REF` (the reference),
  * `OCISYNC_DIGEST` (the digest), `OCISYNC_TAG` (the tag a policy picked, or empty) and
  * `OCISYNC_DIR` (the absolute path of the change's version folder in `directory`, as
- * `versionDirectory` of `./version_directory.ts` names it, or empty without `directory`) added to the environment. The hook's standard output goes to
- * standard error, so that standard output stays JSON lines for events. A non-zero exit fails
+ * `versionDirectory` of `./version_directory.ts` names it, or empty without `directory`) added
+ * to the environment. The hook's standard output goes to standard error, so that standard output stays JSON lines for events. A non-zero exit fails
  * the tick; when the loop is stopped, the hook's process group gets `SIGTERM`, and `SIGKILL`
  * if it has not ended {@linkcode ExecOutputOptions.killAfter} later: a hook that ignores
  * `SIGTERM` would otherwise keep the sync from stopping. A hook so stopped (or past its
