@@ -44,7 +44,10 @@ export function dirname(path: string): string {
   if (cut < 0) return ".";
   // The separators before the last name go with it; a path of separators only is the root.
   while (cut > 0 && SEPARATOR.test(trimmed[cut - 1])) cut--;
-  return cut === 0 ? trimmed[0] : trimmed.slice(0, cut);
+  if (cut === 0) return trimmed[0];
+  const folder = trimmed.slice(0, cut);
+  // `C:` alone is the drive's working folder on Windows, not its root.
+  return WINDOWS && /^[A-Za-z]:$/.test(folder) ? `${folder}/` : folder;
 }
 
 /**
