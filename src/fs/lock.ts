@@ -103,18 +103,31 @@ export class FileLock implements AsyncDisposable {
   /** The lock file. */
   readonly path: string;
   #file: Deno.FsFile;
-  #refresh: ReturnType<typeof setInterval>;
+  /** The first refresh's web timer, and what it calls, until it fires or the lock goes. */
+  #first?: { signal: AbortSignal; fire: () => void };
+  #refresh?: ReturnType<typeof setInterval>;
   #released = false;
 
   private constructor(path: string, file: Deno.FsFile, staleMs: number) {
     this.path = path;
     this.#file = file;
-    // Keeps the lock young for other hosts, which judge it by its age.
-    this.#refresh = setInterval(() => {
+    // Keeps the lock young for other hosts, which judge it by its age. The first refresh waits
+    // on a web timer: Deno's `setInterval` loads part of its Node layer (`node:timers`, about
+    // 8 ms), which a command that ends before the first refresh, as most do, never needs. While
+    // that timer is pending, a held lock keeps the process alive (for up to `staleMs / 3`).
+    const every = Math.max(1000, staleMs / 3);
+    const refresh = () => {
       const now = new Date();
       file.utime(now, now).catch(() => {});
-    }, Math.max(1000, staleMs / 3));
-    Deno.unrefTimer(this.#refresh);
+    };
+    const fire = () => {
+      this.#first = undefined;
+      refresh();
+      this.#refresh = setInterval(refresh, every);
+      Deno.unrefTimer(this.#refresh);
+    };
+    this.#first = { signal: AbortSignal.timeout(every), fire };
+    this.#first.signal.addEventListener("abort", fire, { once: true });
   }
 
   /**
@@ -191,7 +204,9 @@ export class FileLock implements AsyncDisposable {
     if (this.#released) return;
     this.#released = true;
     unmarkTemporary(this.path);
-    clearInterval(this.#refresh);
+    this.#first?.signal.removeEventListener("abort", this.#first.fire);
+    // Only when set: `clearInterval` alone loads the Node layer's timers too.
+    if (this.#refresh !== undefined) clearInterval(this.#refresh);
     // Remove before closing: the kernel lock keeps breakers away until the path is gone.
     const [held, named] = await Promise.all([
       this.#file.stat(),

@@ -19,6 +19,25 @@ Deno.test("a released lock removes its own file only, not a newer one at its pat
   });
 });
 
+Deno.test("a held lock keeps its file young for other hosts: first on a web timer, then on an interval", async () => {
+  await withTempDir("ocisync-lock-", async (dir) => {
+    const path = `${dir}/x.lock`;
+    // Refreshed every second (staleMs / 3, at least 1 s).
+    const lock = await FileLock.acquire(path, { staleMs: 3000 });
+    const past = new Date(Date.now() - 3_600_000);
+    const age = async () => Date.now() - (await Deno.lstat(path)).mtime!.getTime();
+    try {
+      for (const refresh of ["first", "second"]) {
+        await Deno.utime(path, past, past);
+        await new Promise((done) => setTimeout(done, 1500));
+        assert.ok(await age() < 1500, `the ${refresh} refresh did not come`);
+      }
+    } finally {
+      await lock.release();
+    }
+  });
+});
+
 Deno.test("named: false once the lock file is removed, replaced, or its folder is a file", async () => {
   await withTempDir("ocisync-lock-", async (dir) => {
     const path = `${dir}/sub/x.lock`;
