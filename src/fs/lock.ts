@@ -112,8 +112,8 @@ export class FileLock implements AsyncDisposable {
     this.path = path;
     this.#file = file;
     // Keeps the lock young for other hosts, which judge it by its age. The first refresh waits
-    // on a web timer: Deno's `setInterval` loads part of its Node layer (`node:timers`, about
-    // 8 ms), which a command that ends before the first refresh, as most do, never needs. While
+    // on a web timer: Deno's `setInterval` loads part of its Node layer (`node:timers`, 10 ms
+    // or more), which a command that ends before the first refresh, as most do, never needs. While
     // that timer is pending, a held lock keeps the process alive (for up to `staleMs / 3`).
     const every = Math.max(1000, staleMs / 3);
     const refresh = () => {
