@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 // deno-lint-ignore no-import-prefix
 import { parse as parseYaml } from "npm:yaml@2.8.1";
 import { RUN_FLAGS } from "../scripts/permissions.ts";
-import { run, runOk } from "./helpers/cli.ts";
+import { denoDir, run, runOk } from "./helpers/cli.ts";
 import { requireTool } from "./helpers/tools.ts";
 import { offlineRecipe, requirePip, writeWheels } from "./helpers/wheels.ts";
 import { readRecipe } from "../src/build/recipe.ts";
@@ -25,18 +25,10 @@ async function ocisyncWrapper(dir: string): Promise<string> {
   const path = `${dir}/ocisync`;
   const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
   const command = [Deno.execPath(), "run", ...RUN_FLAGS, `${ROOT}main.ts`].map(quote);
-  // Deno's own cache, which the steps' XDG_CACHE_HOME would move: a compiled binary carries its
-  // modules, and `deno run` would otherwise fetch npm packages the first time a command loads
-  // them, saying so on stderr.
-  const info = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-  })
-    .output();
-  const { denoDir } = JSON.parse(new TextDecoder().decode(info.stdout));
+  // Deno's own cache, which the steps' XDG_CACHE_HOME would move (see `denoDir`).
   await Deno.writeTextFile(
     path,
-    `#!/bin/sh\nDENO_DIR=${quote(denoDir)} exec ${command.join(" ")} "$@"\n`,
+    `#!/bin/sh\nDENO_DIR=${quote(await denoDir())} exec ${command.join(" ")} "$@"\n`,
   );
   await Deno.chmod(path, 0o755);
   return path;

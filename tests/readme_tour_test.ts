@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { RUN_FLAGS } from "../scripts/permissions.ts";
-import { run, runOk, type RunResult, shown } from "./helpers/cli.ts";
+import { denoDir, run, runOk, type RunResult, shown } from "./helpers/cli.ts";
 import { startRegistry } from "./helpers/registry.ts";
 import { requirePip, writeWheels } from "./helpers/wheels.ts";
 
@@ -136,6 +136,7 @@ Deno.test("the README tour runs as written and prints what it says", async () =>
       NO_COLOR: "1",
       DOCKER_CONFIG: `${tmp}/docker`,
       XDG_CACHE_HOME: `${tmp}/cache`,
+      DENO_DIR: await denoDir(),
       GITHUB_TOKEN: registry.password,
       PIP_NO_INDEX: "1",
       PIP_FIND_LINKS: `${tmp}/wheels`,

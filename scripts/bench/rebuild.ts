@@ -21,6 +21,7 @@
 import { RUN_FLAGS } from "../permissions.ts";
 import { startRegistry } from "../../tests/helpers/registry.ts";
 import { offlineRecipe, writeWheels } from "../../tests/helpers/wheels.ts";
+import { denoDir } from "../../tests/helpers/cli.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 const work = `${root}.bench/rebuild`;
@@ -64,7 +65,8 @@ try {
         "--json",
         ...extra,
       ],
-      env: { XDG_CACHE_HOME: `${work}/cache` },
+      // ocisync's caches move; Deno's own stays, else the first build would fetch npm packages.
+      env: { XDG_CACHE_HOME: `${work}/cache`, DENO_DIR: await denoDir() },
       stdout: "piped",
       stderr: "piped",
     }).output().then((o) => ({

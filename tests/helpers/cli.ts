@@ -33,8 +33,35 @@ export interface RunOptions {
  * const { code, stdout } = await ocisync(["version", "--json"]);
  * ```
  */
-export function ocisync(args: string[], options: RunOptions = {}): Promise<RunResult> {
-  return run(Deno.execPath(), ["run", ...RUN_FLAGS, MAIN, ...args], options);
+export async function ocisync(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return run(Deno.execPath(), ["run", ...RUN_FLAGS, MAIN, ...args], await withDenoDir(options));
+}
+
+/** The path of Deno's own cache folder, as this process uses it (`deno info`), asked once. */
+let denoDirFound: Promise<string> | undefined;
+
+/**
+ * The folder where Deno keeps its own cache for this process: compiled modules and npm packages.
+ * A child that is given `XDG_CACHE_HOME` (for ocisync's caches) would otherwise keep Deno's
+ * under that folder too, and so compile every module again and fetch its npm packages from the
+ * network, which a compiled binary, carrying its modules, never does; pass it as `DENO_DIR`.
+ *
+ * @example
+ * ```ts
+ * import { denoDir } from "./cli.ts";
+ * const env = { XDG_CACHE_HOME: "/tmp/cache", DENO_DIR: await denoDir() };
+ * ```
+ */
+export function denoDir(): Promise<string> {
+  denoDirFound ??= new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stdout: "piped" })
+    .output()
+    .then((info) => JSON.parse(new TextDecoder().decode(info.stdout)).denoDir);
+  return denoDirFound;
+}
+
+/** `options`, whose child keeps Deno's cache where this process keeps it (see `denoDir`). */
+async function withDenoDir(options: RunOptions): Promise<RunOptions> {
+  return { ...options, env: { DENO_DIR: await denoDir(), ...options.env } };
 }
 
 /**
@@ -94,7 +121,7 @@ sys.exit(code)
     const result = await run(
       "python3",
       ["-c", script, report, Deno.execPath(), "run", ...RUN_FLAGS, MAIN, ...args],
-      options,
+      await withDenoDir(options),
     );
     // Linux counts ru_maxrss in KiB.
     return { ...result, peakBytes: Number(await Deno.readTextFile(report)) * 1024 };
