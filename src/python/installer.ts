@@ -86,9 +86,12 @@ export async function findInstaller(
     name = "uv";
   }
   const program = given ?? DEFAULT_COMMANDS[name];
-  const text = await capture([...program, "--version"]);
+  // pip run as a module is asked through Python (see PYTHON_FACTS_SCRIPT), anything else as is.
+  const python = name === "pip" ? pipPython(program) : undefined;
+  const text = python ? (await pythonFacts(python))?.pip : await capture([...program, "--version"]);
   if (text === undefined) {
-    throw new NotFoundError(`cannot run \`${program.join(" ")} --version\`: deps needs ${name}`, {
+    const asked = python ? program.join(" ") : `${program.join(" ")} --version`;
+    throw new NotFoundError(`cannot run \`${asked}\`: deps needs ${name}`, {
       hint: name === "pip"
         ? "install python3 and pip (Debian: apt-get install python3-pip), or name another command"
         : "install uv, or use pip",
@@ -96,6 +99,15 @@ export async function findInstaller(
     });
   }
   return { name, command: program, version: versionOf(name, text) };
+}
+
+/**
+ * The Python of an installer command that runs pip as a module (`python3.12` of `python3.12 -m
+ * pip`); undefined for any other command (a wrapper script, a `pip` executable).
+ */
+function pipPython(words: string[]): string[] | undefined {
+  const option = words.indexOf("-m");
+  return option > 0 && words[option + 1] === "pip" ? words.slice(0, option) : undefined;
 }
 
 /** An installer command as given, split on spaces; undefined when it is blank. */
@@ -118,18 +130,27 @@ function givenCommand(command: string | undefined): string[] | undefined {
 export function installerPython(
   command: string | undefined = Deno.env.get(INSTALLER_COMMAND_ENV),
 ): string[] {
-  const words = givenCommand(command) ?? [];
-  const option = words.indexOf("-m");
-  return option > 0 && words[option + 1] === "pip" ? words.slice(0, option) : ["python3"];
+  return pipPython(givenCommand(command) ?? []) ?? ["python3"];
 }
 
 /**
- * Prints, as JSON, the host's tags as pip sees them: the first tag pip accepts is the most
- * specific one, and names what all the others derive from. Without pip (uv's Python), the facts
- * such tags come from: the extension modules' ABI, the platform and the C library.
+ * Prints, as JSON, what a build asks of the installer's Python, in one short run:
+ * - `pip`: pip's version as `pip --version` tells it (`pip 24.0 from … (python 3.12)`, less the
+ *   path), from `pip.__version__`, which is what `--version` prints; absent when pip is not
+ *   there. `-m pip --version` loads pip's whole command line first: 0.3 to 0.5 s of Python on
+ *   every build, cache hit or not, where this whole script takes a few tens of milliseconds.
+ * - `python` and `platform`: the host's tags as pip sees them: the first tag pip accepts is the
+ *   most specific one, and names what all the others derive from. Without pip (uv's Python), the
+ *   facts such tags come from: the extension modules' ABI, the platform and the C library.
  */
-const HOST_TAGS_SCRIPT = `
-import json
+const PYTHON_FACTS_SCRIPT = `
+import json, sys
+facts = {}
+try:
+    import pip
+    facts["pip"] = "pip %s (python %d.%d)" % (pip.__version__, sys.version_info[0], sys.version_info[1])
+except Exception:
+    pass
 try:
     from pip._vendor.packaging.tags import sys_tags
     tag = next(iter(sys_tags()))
@@ -138,12 +159,65 @@ except Exception:
     import platform, sysconfig
     python = str(sysconfig.get_config_var("SOABI") or sysconfig.get_config_var("EXT_SUFFIX"))
     machine = "-".join([sysconfig.get_platform()] + list(platform.libc_ver()) + [platform.mac_ver()[0]])
-print(json.dumps({"python": python, "platform": machine}))
+facts["python"], facts["platform"] = python, machine
+print(json.dumps(facts))
 `;
+
+/** What {@linkcode PYTHON_FACTS_SCRIPT} tells of a Python. */
+interface PythonFacts {
+  /** pip's version, as `--version` tells it; undefined when that Python has no pip. */
+  pip?: string;
+  /** The host's tags; undefined when the answer held none. */
+  tags?: HostTags;
+}
+
+/**
+ * The runs of {@linkcode PYTHON_FACTS_SCRIPT} under way, by command: a build asks the
+ * installer's version and the host's tags of one Python at once, and one run answers both (a
+ * pyenv shim alone takes 0.3 s to start one). A run is forgotten once it ends, so that a later
+ * question sees a pip upgraded meanwhile.
+ */
+const factsUnderWay = new Map<string, Promise<PythonFacts | undefined>>();
+
+/**
+ * What `python` tells of itself (see {@linkcode PYTHON_FACTS_SCRIPT}); undefined when it cannot
+ * be run or answers something else.
+ */
+function pythonFacts(python: string[]): Promise<PythonFacts | undefined> {
+  const key = JSON.stringify(python);
+  let facts = factsUnderWay.get(key);
+  if (facts === undefined) {
+    facts = capture([...python, "-c", PYTHON_FACTS_SCRIPT]).then(parseFacts);
+    factsUnderWay.set(key, facts);
+    // Forgotten either way; a failure is the callers' to see, not an unhandled rejection here.
+    const forget = () => factsUnderWay.delete(key);
+    facts.then(forget, forget);
+  }
+  return facts;
+}
+
+/** The facts in a run's output (see {@linkcode pythonFacts}). */
+function parseFacts(text: string | undefined): PythonFacts | undefined {
+  let said;
+  try {
+    said = JSON.parse(text ?? "");
+  } catch {
+    return undefined;
+  }
+  if (typeof said !== "object" || said === null) return undefined;
+  const { pip, python, platform } = said;
+  return {
+    pip: typeof pip === "string" ? pip : undefined,
+    tags: typeof python === "string" && typeof platform === "string"
+      ? { python, platform }
+      : undefined,
+  };
+}
 
 /**
  * Asks `python` (a command, see {@linkcode installerPython}) for the host's tags: one short run
- * of Python, which imports nothing of pip but its tags.
+ * of Python, which imports nothing of pip but its version and its tags, and also answers a
+ * {@linkcode findInstaller} of that Python's pip asked meanwhile.
  *
  * @returns undefined when `python` cannot be run, or answers something else.
  * @example
@@ -153,14 +227,7 @@ print(json.dumps({"python": python, "platform": machine}))
  * ```
  */
 export async function hostTags(python: string[]): Promise<HostTags | undefined> {
-  const text = await capture([...python, "-c", HOST_TAGS_SCRIPT]);
-  try {
-    const tags = JSON.parse(text ?? "");
-    const valid = typeof tags?.python === "string" && typeof tags?.platform === "string";
-    return valid ? { python: tags.python, platform: tags.platform } : undefined;
-  } catch {
-    return undefined;
-  }
+  return (await pythonFacts(python))?.tags;
 }
 
 /** The stable part of `--version`: pip prints its own path, which differs between hosts. */
