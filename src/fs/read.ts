@@ -132,6 +132,44 @@ export async function readPiece(
 }
 
 /**
+ * Reads `file` from its position to its end into one buffer, and hands each piece to `use`, which
+ * must be done with it when it returns, as a hash is: the next read overwrites it. For such a
+ * reader, one buffer spares the fresh buffer per piece of {@linkcode openFileAt}, whose memory a
+ * short run must first fault in: hashing 64 MB of wheels took 250 ms so, 50 ms with one buffer.
+ * A regular file is read synchronously ({@linkcode readPiece}), but every 64th piece (4 MiB)
+ * through the runtime's thread pool, which lets a stop signal or a timer in; anything else, every
+ * piece.
+ *
+ * @returns the number of bytes read.
+ * @example
+ * ```ts
+ * import { readEachPiece } from "./read.ts";
+ * using file = await Deno.open("./deno.json");
+ * let lines = 0;
+ * await readEachPiece(file, (piece) => lines += piece.filter((byte) => byte === 10).length);
+ * ```
+ */
+export async function readEachPiece(
+  file: Deno.FsFile,
+  use: (piece: Uint8Array) => void,
+): Promise<number> {
+  const regular = file.statSync().isFile;
+  const buffer = new Uint8Array(FILE_READ_SIZE);
+  let total = 0;
+  for (let pieces = 1;; pieces++) {
+    const read = regular && pieces % YIELD_EVERY !== 0
+      ? file.readSync(buffer)
+      : await file.read(buffer);
+    if (read === null) return total;
+    use(buffer.subarray(0, read));
+    total += read;
+  }
+}
+
+/** Every how many pieces {@linkcode readEachPiece} reads a regular file through the pool. */
+const YIELD_EVERY = 64;
+
+/**
  * The bytes of the file at `path` from `offset` to its end, read in 64 KiB pieces
  * ({@linkcode readPiece}). `expected`, the bytes the caller expects (a blob's size less the
  * offset), keeps the pieces of a small file small: each is a buffer of its own. A file longer

@@ -28,7 +28,7 @@
 import { type Compression, layerMediaType } from "../compress/mod.ts";
 import { detectCompression } from "../compress/decompress.ts";
 import { hashing, Sha256 } from "../digest/mod.ts";
-import { openFileAt, openLookedAt } from "../fs/read.ts";
+import { openFileAt, openLookedAt, readEachPiece } from "../fs/read.ts";
 import type { PreparedLayer } from "../image/blob.ts";
 import { type ArtifactBlob, artifactPlan, type ImagePlan } from "../image/plan.ts";
 import { writeLayerFile } from "../layer/mod.ts";
@@ -278,18 +278,18 @@ export async function prepareArtifactFile(
       tarDigest: layer.diffId,
     };
   }
-  const { file: opened } = await openLookedAt(file.path, (found) => {
+  using opened = (await openLookedAt(file.path, (found) => {
     if (!found.isFile && !found.isDirectory) {
       throw new UsageError(
         `${file.path} is neither a regular file nor a folder: it cannot be pushed`,
       );
     }
-  });
+  })).file;
   const hash = new Sha256();
-  for await (const chunk of await openFileAt(opened, 0)) {
+  await readEachPiece(opened, (piece) => {
     signal?.throwIfAborted();
-    hash.update(chunk);
-  }
+    hash.update(piece);
+  });
   return {
     title: file.title,
     path: file.path,

@@ -17,7 +17,7 @@
  */
 import { basename, resolve } from "node:path";
 import { type Digest, Sha256 } from "../digest/mod.ts";
-import { openFileAt } from "../fs/read.ts";
+import { readEachPiece } from "../fs/read.ts";
 
 /** A file, as the cache key holds it. */
 export interface LocalFile {
@@ -110,6 +110,7 @@ export async function localContent(path: string): Promise<LocalContent> {
 
 async function describeFile(path: string, name: string): Promise<LocalFile> {
   const hash = new Sha256();
-  for await (const chunk of await openFileAt(path, 0)) hash.update(chunk);
+  using file = await Deno.open(path);
+  await readEachPiece(file, (piece) => hash.update(piece));
   return { name, size: hash.size, digest: hash.digest() };
 }
