@@ -292,6 +292,7 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
           mtime,
           cache: options.cache,
           cacheDir: options.cacheDir,
+          scratchOutput: true,
           installerCommand: options.installerCommand,
           onOutput: options.onInstallerOutput,
           onStep: options.onStep,

@@ -18,10 +18,10 @@
 import { createHash } from "node:crypto";
 import { IntegrityError, UsageError } from "../errors/mod.ts";
 import { isFileSystemRefusal } from "../errors/os.ts";
-import { verifyingStream } from "../digest/mod.ts";
+import { Sha256, verifyingStream } from "../digest/mod.ts";
 import { temporaryTarget, writeFileAtomic } from "../fs/atomic.ts";
-import { lstatOrUndefined, processUid } from "../fs/stat.ts";
-import { openFileAt, openLookedAt, readUpTo } from "../fs/read.ts";
+import { lstatOrUndefined, processUid, sameFile } from "../fs/stat.ts";
+import { openFileAt, openLookedAt, readEachPiece, readUpTo } from "../fs/read.ts";
 import { refuseReplaceableAsRoot } from "../fs/shielded.ts";
 import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
 import type { Layer } from "../layer/mod.ts";
@@ -110,6 +110,25 @@ export function cacheKey(material: unknown): string {
   return createHash("sha256").update(JSON.stringify(material)).digest("hex");
 }
 
+/** Options of {@linkcode LayerCache.get}. */
+export interface CacheGetOptions {
+  /**
+   * `output` is a scratch file of the caller's, only read, then removed (a build's work file).
+   * A hit may then make it a second name (a hard link) of the entry's file rather than a copy,
+   * when both are on one file system: a code-only rebuild then reads a 500 MB dependency layer
+   * once, for its digest, rather than writing it again and flushing it to disk. The entry's file
+   * is never written to (a put replaces it by a rename), so its content stays what was checked.
+   */
+  scratch?: boolean;
+}
+
+/** Whether `file`, read from its position, has `layer`'s size and sha256 digest. */
+async function holds(file: Deno.FsFile, layer: Layer): Promise<boolean> {
+  const hash = new Sha256();
+  await readEachPiece(file, (piece) => hash.update(piece));
+  return hash.size === layer.size && hash.digest() === layer.digest;
+}
+
 /** The most bytes of an entry's description: a layer's digests, sizes and media type. */
 const MAX_DESCRIPTION = 64 * 1024;
 
@@ -138,7 +157,8 @@ export class LayerCache {
 
   /**
    * Copies the layer stored under `key` to `output` and describes it, or
-   * returns undefined when there is no such entry or it is damaged.
+   * returns undefined when there is no such entry or it is damaged. With `scratch`, `output`
+   * may instead become a second name of the entry's file (see {@linkcode CacheGetOptions}).
    *
    * @example
    * ```ts
@@ -146,7 +166,11 @@ export class LayerCache {
    * const layer = await new LayerCache("/tmp/c").get("0".repeat(64), "deps.tar.gz");
    * ```
    */
-  async get(key: string, output: string): Promise<Layer | undefined> {
+  async get(
+    key: string,
+    output: string,
+    options: CacheGetOptions = {},
+  ): Promise<Layer | undefined> {
     try {
       await ownCacheFolder(this.dir);
     } catch (error) {
@@ -165,6 +189,12 @@ export class LayerCache {
       return undefined;
     }
     try {
+      if (options.scratch && layer.digest.startsWith("sha256:") && this.#link(blob, key, output)) {
+        if (await holds(blob, layer)) return layer;
+        await Deno.remove(output).catch(() => {});
+        await this.#remove(key);
+        return undefined;
+      }
       await writeFileAtomic(
         output,
         (await openFileAt(blob, 0, layer.size)).pipeThrough(verifyingStream(layer, "cached layer")),
@@ -252,6 +282,23 @@ export class LayerCache {
       if (!own) throw new UsageError(`${this.dir}/${name} is no cache entry of this user's own`);
     }, { links: "refuse" });
     return file;
+  }
+
+  /**
+   * Gives the entry's layer file, open as `blob`, the second name `output` (a hard link): true
+   * once `output` names that very file; false when it cannot (another file system, a file
+   * system without links, `output` taken), or when the entry's name had been replaced since
+   * `blob` was opened.
+   */
+  #link(blob: Deno.FsFile, key: string, output: string): boolean {
+    try {
+      Deno.linkSync(`${this.dir}/${key}.layer`, output);
+    } catch {
+      return false;
+    }
+    if (sameFile(blob.statSync(), Deno.lstatSync(output))) return true;
+    Deno.removeSync(output);
+    return false;
   }
 
   async #remove(key: string): Promise<void> {

@@ -155,3 +155,50 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a scratch get links the entry's file, which keeps its bytes when the output goes", () =>
+  withAgedCache(async ({ tmp, cache, layerPath, layer }) => {
+    const key = "a".repeat(64);
+    await new LayerCache(cache).put(key, layerPath, layer);
+    const out = `${tmp}/scratch.tar`;
+    assert.deepEqual(await new LayerCache(cache).get(key, out, { scratch: true }), layer);
+    const [entry, output] = [Deno.lstatSync(`${cache}/${key}.layer`), Deno.lstatSync(out)];
+    assert.ok(output.isFile);
+    assert.equal(output.ino, entry.ino, "one file under two names");
+    assert.deepEqual(await Deno.readFile(out), await Deno.readFile(layerPath));
+    await Deno.remove(out);
+    // A later get, either way, finds the entry whole.
+    assert.deepEqual(await new LayerCache(cache).get(key, `${tmp}/copy.tar`), layer);
+    assert.notEqual(Deno.lstatSync(`${tmp}/copy.tar`).ino, entry.ino, "without scratch, a copy");
+    assert.deepEqual(await Deno.readFile(`${tmp}/copy.tar`), await Deno.readFile(layerPath));
+  }));
+
+Deno.test("a scratch get of a damaged entry is a miss that leaves neither the output nor the entry", () =>
+  withAgedCache(async ({ tmp, cache, layerPath, layer }) => {
+    const key = "a".repeat(64);
+    await new LayerCache(cache).put(key, layerPath, layer);
+    // Damaged in place: the same size, one byte changed.
+    const blob = await Deno.readFile(`${cache}/${key}.layer`);
+    blob[blob.length - 1] ^= 1;
+    await Deno.writeFile(`${cache}/${key}.layer`, blob);
+    const out = `${tmp}/scratch.tar`;
+    assert.equal(await new LayerCache(cache).get(key, out, { scratch: true }), undefined);
+    await assert.rejects(Deno.lstat(out), Deno.errors.NotFound);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(cache), (e) => e.name), []);
+  }));
+
+Deno.test({
+  name: "a scratch get onto another file system copies the layer (as root)",
+  ignore: Deno.uid() !== 0,
+  fn: () =>
+    withAgedCache(async ({ tmp, cache, layerPath, layer }) => {
+      const key = "a".repeat(64);
+      await new LayerCache(cache).put(key, layerPath, layer);
+      await withTmpfs(`${tmp}/disk`, "size=1m", async () => {
+        const out = `${tmp}/disk/scratch.tar`;
+        assert.deepEqual(await new LayerCache(cache).get(key, out, { scratch: true }), layer);
+        assert.equal(Deno.lstatSync(out).nlink, 1, "a copy of its own");
+        assert.deepEqual(await Deno.readFile(out), await Deno.readFile(layerPath));
+      });
+    }),
+});

@@ -134,6 +134,11 @@ export interface DepsOptions extends Omit<InstallOptions, "requirements" | "targ
   cache?: boolean;
   /** The cache folder. Default {@linkcode defaultCacheDir}. */
   cacheDir?: string;
+  /**
+   * The output is a scratch file, only read, then removed (a build's work file): a cached layer
+   * may then be linked there rather than copied (`scratch` of `LayerCache.get`).
+   */
+  scratchOutput?: boolean;
   /** Cache writes that failed, one line each: the layer is built all the same. */
   onDetail?: (message: string) => void;
 }
@@ -205,7 +210,7 @@ export async function buildDepsLayer(
     `install:${output}`,
     `installing ${requirements}${uncacheable ? ` (not cached: ${uncacheable})` : ""}`,
   );
-  const hit = await cache?.get(key, output);
+  const hit = await cache?.get(key, output, { scratch: options.scratchOutput });
   if (hit) {
     install.done(`${install.label} (cached)`);
     return { ...hit, cached: true, installer: installer.version, unpinned: input.unpinned };
