@@ -116,10 +116,31 @@ export interface CacheGetOptions {
    * `output` is a scratch file of the caller's, only read, then removed (a build's work file).
    * A hit may then make it a second name (a hard link) of the entry's file rather than a copy,
    * when both are on one file system: a code-only rebuild then reads a 500 MB dependency layer
-   * once, for its digest, rather than writing it again and flushing it to disk. The entry's file
-   * is never written to (a put replaces it by a rename), so its content stays what was checked.
+   * once, for its digest, rather than writing it again and flushing it to disk. An entry's file
+   * is never written to once it is there (a put renames a new file into its place, or links one
+   * written already), so the content linked stays what was checked.
    */
   scratch?: boolean;
+}
+
+/** Options of {@linkcode LayerCache.put}. */
+export interface CachePutOptions {
+  /**
+   * `path` is a scratch file of the caller's, only read from now on, then removed (a build's
+   * work file, written and flushed): the entry may then be a second name of it (a hard link)
+   * rather than a copy, when both are on one file system and no entry is there yet.
+   */
+  scratch?: boolean;
+}
+
+/** Whether `name` could be made a second name (a hard link) of `path`: false where it cannot. */
+function linked(path: string, name: string): boolean {
+  try {
+    Deno.linkSync(path, name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether `file`, read from its position, has `layer`'s size and sha256 digest. */
@@ -212,7 +233,8 @@ export class LayerCache {
   }
 
   /**
-   * Stores a copy of the layer file `path`, described by `layer`, under `key`.
+   * Stores a copy of the layer file `path`, described by `layer`, under `key`; with `scratch`,
+   * maybe the file itself, under a second name (see {@linkcode CachePutOptions}).
    *
    * @example
    * ```ts
@@ -222,12 +244,20 @@ export class LayerCache {
    * await new LayerCache("/tmp/c").put("0".repeat(64), "deps.tar.gz", layer);
    * ```
    */
-  async put(key: string, path: string, layer: Layer): Promise<void> {
+  async put(
+    key: string,
+    path: string,
+    layer: Layer,
+    options: CachePutOptions = {},
+  ): Promise<void> {
     await ownCacheFolder(this.dir);
     await this.#removeLeftovers();
     const blob = `${this.dir}/${key}.layer`;
-    // Never through a link left at an entry's name: it is replaced.
-    await writeFileAtomic(blob, await openFileAt(path, 0, layer.size), { replacePath: true });
+    // A link is made only where nothing is; anything at the entry's name, a link too, is
+    // replaced by the copy, never written through.
+    if (!(options.scratch && linked(path, blob))) {
+      await writeFileAtomic(blob, await openFileAt(path, 0, layer.size), { replacePath: true });
+    }
     const description = new TextEncoder().encode(JSON.stringify(layer));
     try {
       await writeFileAtomic(`${this.dir}/${key}.json`, [description], { replacePath: true });
@@ -291,11 +321,7 @@ export class LayerCache {
    * `blob` was opened.
    */
   #link(blob: Deno.FsFile, key: string, output: string): boolean {
-    try {
-      Deno.linkSync(`${this.dir}/${key}.layer`, output);
-    } catch {
-      return false;
-    }
+    if (!linked(`${this.dir}/${key}.layer`, output)) return false;
     if (sameFile(blob.statSync(), Deno.lstatSync(output))) return true;
     Deno.removeSync(output);
     return false;

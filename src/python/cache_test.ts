@@ -202,3 +202,22 @@ Deno.test({
       });
     }),
 });
+
+Deno.test("a scratch put links the work file where no entry is, and copies over one that is", () =>
+  withAgedCache(async ({ tmp, cache, layerPath, layer }) => {
+    const [key, other] = ["a".repeat(64), "b".repeat(64)];
+    await Deno.copyFile(layerPath, `${tmp}/work.tar`);
+    await new LayerCache(cache).put(key, `${tmp}/work.tar`, layer, { scratch: true });
+    const work = Deno.lstatSync(`${tmp}/work.tar`);
+    assert.equal(Deno.lstatSync(`${cache}/${key}.layer`).ino, work.ino, "one file, two names");
+    await Deno.remove(`${tmp}/work.tar`);
+    assert.deepEqual(await new LayerCache(cache).get(key, `${tmp}/out.tar`), layer);
+    assert.deepEqual(await Deno.readFile(`${tmp}/out.tar`), await Deno.readFile(layerPath));
+    // An entry already there (a damaged one, or a link) is replaced by a copy, not written through.
+    await Deno.symlink(`${tmp}/elsewhere`, `${cache}/${other}.layer`);
+    await new LayerCache(cache).put(other, layerPath, layer, { scratch: true });
+    const entry = Deno.lstatSync(`${cache}/${other}.layer`);
+    assert.ok(entry.isFile && entry.ino !== Deno.lstatSync(layerPath).ino, "a copy of its own");
+    await assert.rejects(Deno.lstat(`${tmp}/elsewhere`), Deno.errors.NotFound);
+    assert.deepEqual(await new LayerCache(cache).get(other, `${tmp}/other.tar`), layer);
+  }));

@@ -136,7 +136,8 @@ export interface DepsOptions extends Omit<InstallOptions, "requirements" | "targ
   cacheDir?: string;
   /**
    * The output is a scratch file, only read, then removed (a build's work file): a cached layer
-   * may then be linked there rather than copied (`scratch` of `LayerCache.get`).
+   * may then be linked there rather than copied, and a new one linked into the cache
+   * (`scratch` of `LayerCache.get` and `LayerCache.put`).
    */
   scratchOutput?: boolean;
   /** Cache writes that failed, one line each: the layer is built all the same. */
@@ -231,7 +232,7 @@ export async function buildDepsLayer(
   pack.done();
   // A cache that cannot be written (a full disk) costs the next build an install, not this one
   // its layer.
-  await cache?.put(key, output, layer).catch((error) => {
+  await cache?.put(key, output, layer, { scratch: options.scratchOutput }).catch((error) => {
     options.onDetail?.(`cannot cache ${output}: ${(explainOsError(error) as Error).message}`);
   });
   return { ...layer, cached: false, installer: installer.version, unpinned: input.unpinned };
