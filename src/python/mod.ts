@@ -175,17 +175,18 @@ export async function buildDepsLayer(
 ): Promise<DepsLayer> {
   options = withPipTarget(options);
   const input = await readRequirements(requirements);
-  // The host's Python is asked while the installer tells its version: a cache hit waits for one.
-  const [installer, host] = await Promise.all([
+  // The installer's Python tells its version and the host's tags (one run of it, see
+  // `pythonFacts`) while the local archives are hashed: a cache hit waits for the longer.
+  const [installer, host, local] = await Promise.all([
     findInstaller(options.installer, options.installerCommand),
     hostInputs(options),
+    localInputs(input, options.findLinks),
   ]);
   const layerOptions = {
     prefix: normalizePrefix(options.prefix ?? DEFAULT_DEPS_PREFIX),
     compression: options.compression ?? "gzip",
     mtime: options.mtime ?? 0,
   };
-  const local = await localInputs(input, options.findLinks);
   const uncacheable = local.uncacheable ?? host.uncacheable;
   const cache = options.cache === false || uncacheable
     ? undefined
