@@ -266,6 +266,8 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
   await using workFolder = makeWorkFolder("ocisync-build-");
   const work = workFolder.path;
   let base: OpenedBase | undefined;
+  /** The base of a one-platform build while it opens, beside the making of the layers. */
+  let baseOpening: Promise<OpenedBase> | undefined;
   let baseIndex: OpenedBaseIndex | undefined;
   try {
     // A multi-platform build reads the base's index first: a platform it lacks stops the build
@@ -417,17 +419,21 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
     }
 
     const platform = chosen?.[0] ?? recipe.platform;
-    const deps = await depsFor(platform, "");
-    await pack();
-    const { prepared, built } = inOrder(deps);
-    if (recipe.base) {
-      base = await openCachedBase(recipe.base, {
+    // The base is read from its registry (a token, the tag, maybe its documents) while the layers
+    // are made; its failure is the build's once they are.
+    baseOpening = recipe.base
+      ? openCachedBase(recipe.base, {
         targets,
         platform,
         cacheDir: options.cacheDir,
         onDetail: options.onDetail,
-      });
-    }
+      })
+      : undefined;
+    baseOpening?.catch(() => {});
+    const deps = await depsFor(platform, "");
+    await pack();
+    const { prepared, built } = inOrder(deps);
+    if (baseOpening) base = await baseOpening;
     const image = base
       ? appendPlan(base, prepared, settings)
       : imagePlan(prepared, { ...settings, platform: platform ?? DEFAULT_PLATFORM });
@@ -455,6 +461,8 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
       await closeTarget(destination);
     }
   } finally {
+    // A base that opened while the layers failed is closed too.
+    base ??= await baseOpening?.catch(() => undefined);
     if (base) await closeTarget(base.target);
     if (baseIndex) await closeTarget(baseIndex.target);
     await owned?.close();
