@@ -234,3 +234,48 @@ async function registryManifest(
   assert.equal(response.status, 200);
   return await response.text();
 }
+
+Deno.test("build: an installer's failure is reported while the base's registry has not answered", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-build-" });
+  // A registry that takes the connection and never answers.
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of silent) held.push(conn);
+  })();
+  try {
+    const project = `${tmp}/project`;
+    await Deno.mkdir(`${project}/flows`, { recursive: true });
+    await Deno.mkdir(`${project}/wheels`);
+    await Deno.writeTextFile(`${project}/flows/hello.py`, "print('hello')\n");
+    await Deno.writeTextFile(`${project}/requirements.txt`, "nosuchpkg==1.0\n");
+    const recipe = `${project}/ocisync.yaml`;
+    const base = `127.0.0.1:${(silent.addr as Deno.NetAddr).port}/base:1`;
+    await Deno.writeTextFile(recipe, offlineRecipe("127.0.0.1:9/app:v1", [`base: ${base}`]));
+    const building = ocisync(["build", "-f", recipe, "--timeout", "10m"], {
+      env: { XDG_CACHE_HOME: `${tmp}/cache` },
+    });
+    // Were the build to wait for the base's answer, this would end it after a minute.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((resolve) =>
+      timer = setTimeout(() => resolve("late"), 60_000)
+    );
+    const first = await Promise.race([building, late]);
+    clearTimeout(timer);
+    for (const conn of held) conn.close();
+    assert.notEqual(first, "late", "the build waited for the base's registry");
+    const result = first as RunResult;
+    assert.equal(result.code, 1, shown(result));
+    assert.match(result.stderr, /pip failed with exit code/, shown(result));
+    assert.ok(held.length >= 1, "the base was being read while the layers were made");
+  } finally {
+    silent.close();
+    await accepting.catch(() => {});
+    for (const conn of held) {
+      try {
+        conn.close();
+      } catch { /* closed above */ }
+    }
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

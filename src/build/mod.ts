@@ -461,9 +461,10 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
       await closeTarget(destination);
     }
   } finally {
-    // A base that opened while the layers failed is closed too.
-    base ??= await baseOpening?.catch(() => undefined);
     if (base) await closeTarget(base.target);
+    // The layers failed while the base was read: their error goes out now, not after the
+    // registry's answer (or its timeout), and the base is closed once it has opened.
+    else baseOpening?.then((opened) => closeTarget(opened.target), () => {});
     if (baseIndex) await closeTarget(baseIndex.target);
     await owned?.close();
   }
