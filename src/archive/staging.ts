@@ -20,11 +20,10 @@
  * @module
  */
 import { LayoutTarget } from "../layout/mod.ts";
-import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
 import { IntegrityError, OcisyncError, UsageError } from "../errors/mod.ts";
 import type { FileLock } from "../fs/lock.ts";
 import { lstatOrUndefined } from "../fs/stat.ts";
-import { destinationOf, temporaryTarget } from "../fs/atomic.ts";
+import { destinationOf, LEFTOVER_AGE_MS, temporaryTarget } from "../fs/atomic.ts";
 import { makeFolders, removeMadeFolders } from "../fs/folders.ts";
 import {
   makeMarkedFolder,

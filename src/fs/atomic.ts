@@ -245,6 +245,15 @@ async function writeReplacing(
 }
 
 /**
+ * How long a temporary file or staging folder must have gone unmodified to be taken as left by
+ * a writer that died, and removed: a day. A live writer keeps modifying its temporary file as it
+ * writes; a day is far beyond any stall of one that is still to finish. (An archive's staging
+ * folder is removed only by a writer that holds the archive's lock as well: see `lockArchive`
+ * of `../archive/staging.ts`.)
+ */
+export const LEFTOVER_AGE_MS = 24 * 3_600_000;
+
+/**
  * The name that a temporary file of {@linkcode writeFileAtomic} was to become, if `name` is one
  * (`.<name>.<random>.tmp`; a long name comes back as shortened for the temporary file), else
  * `undefined`: for those who remove what a killed writer left.

@@ -42,7 +42,7 @@
  */
 import { type Digest, isDigest } from "../digest/parse.ts";
 import { IntegrityError, NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
-import { temporaryTarget } from "../fs/atomic.ts";
+import { LEFTOVER_AGE_MS, temporaryTarget } from "../fs/atomic.ts";
 import { MANIFEST_MEDIA_TYPES } from "../oci/mediatypes.ts";
 import {
   type Descriptor,
@@ -77,15 +77,6 @@ export interface GcResult {
 
 /** The default grace period of {@linkcode gcLayout}: one hour. */
 export const DEFAULT_GC_GRACE_MS = 60 * 60_000;
-
-/**
- * How long a temporary file or staging folder must have gone unmodified to be taken as left by
- * a writer that died, and removed: a day. A live writer keeps modifying its temporary file as it
- * writes; a day is far beyond any stall of one that is still to finish. (An archive's staging
- * folder is removed only by a writer that holds the archive's lock as well: see `lockArchive`
- * of `../archive/staging.ts`.)
- */
-export const LEFTOVER_AGE_MS = 24 * 3_600_000;
 
 /** Where a blob waits while its removal is checked: `.<hex>.gc`, in its own folder. */
 const ASIDE = /^\.([0-9a-f]+)\.gc$/;

@@ -10,7 +10,7 @@
  * ```
  * @module
  */
-import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
+import { LEFTOVER_AGE_MS } from "../fs/atomic.ts";
 import { removeFolderTree } from "../fs/mounts.ts";
 
 /** How the name of a pull's staging folder starts. */

@@ -19,11 +19,10 @@ import { createHash } from "node:crypto";
 import { IntegrityError, UsageError } from "../errors/mod.ts";
 import { isFileSystemRefusal } from "../errors/os.ts";
 import { Sha256, verifyingStream } from "../digest/mod.ts";
-import { temporaryTarget, writeFileAtomic } from "../fs/atomic.ts";
+import { LEFTOVER_AGE_MS, temporaryTarget, writeFileAtomic } from "../fs/atomic.ts";
 import { lstatOrUndefined, processUid, sameFile } from "../fs/stat.ts";
 import { openFileAt, openLookedAt, readEachPiece, readUpTo } from "../fs/read.ts";
 import { refuseReplaceableAsRoot } from "../fs/shielded.ts";
-import { LEFTOVER_AGE_MS } from "../layout/gc.ts";
 import type { Layer } from "../layer/mod.ts";
 
 /**
