@@ -464,7 +464,7 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
     if (base) await closeTarget(base.target);
     // The layers failed while the base was read: their error goes out now, not after the
     // registry's answer (or its timeout), and the base is closed once it has opened.
-    else baseOpening?.then((opened) => closeTarget(opened.target), () => {});
+    else baseOpening?.then((opened) => closeTarget(opened.target)).catch(() => {});
     if (baseIndex) await closeTarget(baseIndex.target);
     await owned?.close();
   }
