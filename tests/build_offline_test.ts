@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { ocisync, type RunResult, shown } from "./helpers/cli.ts";
 import { type TestRegistry, withRegistry } from "./helpers/registry.ts";
+import { silentListener } from "./helpers/servers.ts";
 import {
   installCalls,
   offlineRecipe,
@@ -237,12 +238,7 @@ async function registryManifest(
 
 Deno.test("build: an installer's failure is reported while the base's registry has not answered", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "ocisync-build-" });
-  // A registry that takes the connection and never answers.
-  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const held: Deno.Conn[] = [];
-  const accepting = (async () => {
-    for await (const conn of silent) held.push(conn);
-  })();
+  const silent = silentListener();
   try {
     const project = `${tmp}/project`;
     await Deno.mkdir(`${project}/flows`, { recursive: true });
@@ -250,8 +246,10 @@ Deno.test("build: an installer's failure is reported while the base's registry h
     await Deno.writeTextFile(`${project}/flows/hello.py`, "print('hello')\n");
     await Deno.writeTextFile(`${project}/requirements.txt`, "nosuchpkg==1.0\n");
     const recipe = `${project}/ocisync.yaml`;
-    const base = `127.0.0.1:${(silent.addr as Deno.NetAddr).port}/base:1`;
-    await Deno.writeTextFile(recipe, offlineRecipe("127.0.0.1:9/app:v1", [`base: ${base}`]));
+    await Deno.writeTextFile(
+      recipe,
+      offlineRecipe("127.0.0.1:9/app:v1", [`base: ${silent.host}/base:1`]),
+    );
     const building = ocisync(["build", "-f", recipe, "--timeout", "10m"], {
       env: { XDG_CACHE_HOME: `${tmp}/cache` },
     });
@@ -262,20 +260,14 @@ Deno.test("build: an installer's failure is reported while the base's registry h
     );
     const first = await Promise.race([building, late]);
     clearTimeout(timer);
-    for (const conn of held) conn.close();
+    const reading = silent.hits();
     assert.notEqual(first, "late", "the build waited for the base's registry");
     const result = first as RunResult;
     assert.equal(result.code, 1, shown(result));
     assert.match(result.stderr, /pip failed with exit code/, shown(result));
-    assert.ok(held.length >= 1, "the base was being read while the layers were made");
+    assert.ok(reading >= 1, "the base was being read while the layers were made");
   } finally {
-    silent.close();
-    await accepting.catch(() => {});
-    for (const conn of held) {
-      try {
-        conn.close();
-      } catch { /* closed above */ }
-    }
+    await silent.close();
     await Deno.remove(tmp, { recursive: true });
   }
 });

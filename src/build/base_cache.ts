@@ -27,7 +27,7 @@ import { IntegrityError, NetworkError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../fs/atomic.ts";
 import { readRegularFile } from "../fs/read.ts";
 import { fetchConfigBytes, MAX_CONFIG_BYTES } from "../image/config.ts";
-import type { Target } from "../oci/target.ts";
+import type { CallOptions, Target } from "../oci/target.ts";
 import {
   type Descriptor,
   MAX_MANIFEST_BYTES,
@@ -148,33 +148,47 @@ class CachedDocuments implements Target {
   readonly #target: Target;
   readonly #cache: DocumentCache;
   readonly #onDetail?: (message: string) => void;
+  readonly #signal?: AbortSignal;
   /** Verified bytes: a manifest is looked up to resolve its digest, then read. */
   readonly #read = new Map<string, Uint8Array>();
 
-  constructor(target: Target, cache: DocumentCache, onDetail?: (message: string) => void) {
+  /** `signal`, when given, stops every request of this view, besides the caller's own. */
+  constructor(
+    target: Target,
+    cache: DocumentCache,
+    onDetail?: (message: string) => void,
+    signal?: AbortSignal,
+  ) {
     this.name = target.name;
     this.#target = target;
     this.#cache = cache;
     this.#onDetail = onDetail;
+    this.#signal = signal;
   }
 
   /** A digest held in the cache needs no registry: the bytes give the media type and size. */
-  async resolve(reference: string): Promise<Descriptor> {
-    if (!isDigest(reference)) return await this.#target.resolve(reference);
+  async resolve(reference: string, options: CallOptions = {}): Promise<Descriptor> {
+    if (!isDigest(reference)) return await this.#target.resolve(reference, this.#call(options));
     const bytes = await this.#cached(reference);
-    if (bytes === undefined) return await this.#target.resolve(reference);
+    if (bytes === undefined) return await this.#target.resolve(reference, this.#call(options));
     const { mediaType } = parseManifestOrIndex(bytes);
     return { mediaType, digest: reference, size: bytes.byteLength };
   }
 
-  fetchManifest(descriptor: Descriptor): Promise<Uint8Array> {
-    return this.#document(descriptor, () => this.#target.fetchManifest(descriptor));
+  fetchManifest(descriptor: Descriptor, options: CallOptions = {}): Promise<Uint8Array> {
+    return this.#document(
+      descriptor,
+      () => this.#target.fetchManifest(descriptor, this.#call(options)),
+    );
   }
 
-  async fetchBlob(descriptor: Descriptor): Promise<ReadableStream<Uint8Array>> {
+  async fetchBlob(
+    descriptor: Descriptor,
+    options: CallOptions = {},
+  ): Promise<ReadableStream<Uint8Array>> {
     const bytes = await this.#document(
       descriptor,
-      () => fetchConfigBytes(this.#target, descriptor),
+      () => fetchConfigBytes(this.#target, descriptor, this.#call(options)),
     );
     return ReadableStream.from([bytes]);
   }
@@ -193,6 +207,12 @@ class CachedDocuments implements Target {
 
   tags(): AsyncIterable<string> {
     return this.#target.tags();
+  }
+
+  /** A call's options with this view's signal too. */
+  #call(options: CallOptions): CallOptions {
+    const signals = [this.#signal, options.signal].filter((signal) => signal !== undefined);
+    return { ...options, signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0] };
   }
 
   /** The cached bytes of `descriptor`, else the target's (verified by it), then stored. */
@@ -247,6 +267,8 @@ export interface CachedBaseOptions {
   cacheDir?: string;
   /** Cache hits, damaged entries and failed writes, one line each. */
   onDetail?: (message: string) => void;
+  /** Stops the reading of the base from its registry: its requests are aborted. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -327,7 +349,7 @@ async function throughCache<T>(
   const { onDetail } = options;
   const cache = new DocumentCache(options.cacheDir, onDetail);
   try {
-    return await open((target) => new CachedDocuments(target, cache, onDetail));
+    return await open((target) => new CachedDocuments(target, cache, onDetail, options.signal));
   } catch (error) {
     throw offlineError(error, reference);
   }

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { DocumentCache } from "./base_cache.ts";
+import { DocumentCache, openCachedBase } from "./base_cache.ts";
+import { parseReference } from "../ref/mod.ts";
+import { silentListener } from "../../tests/helpers/servers.ts";
 import { sha256Digest } from "../digest/mod.ts";
 
 const DOCUMENT = new TextEncoder().encode('{"schemaVersion":2}');
@@ -80,4 +82,25 @@ Deno.test({
       await Deno.chown(cache.dir, 0, 0);
       assert.deepEqual(await cache.get(DIGEST), DOCUMENT);
     }),
+});
+
+Deno.test("openCachedBase: its signal stops the reading of a base whose registry does not answer", async () => {
+  const tmp = await Deno.makeTempDir();
+  const silent = silentListener();
+  try {
+    const reading = new AbortController();
+    const opening = openCachedBase(parseReference(`${silent.host}/base:1`), {
+      cacheDir: `${tmp}/cache`,
+      targets: { timeout: 30_000, retries: 0 },
+      signal: reading.signal,
+    });
+    // Once the request is under way, the signal stops it: neither an answer nor the timeout (on
+    // which the request would fail otherwise, after 30 s) is waited for.
+    while (silent.hits() === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    reading.abort();
+    await assert.rejects(opening, (error) => (error as Error).name === "AbortError");
+  } finally {
+    await silent.close();
+    await Deno.remove(tmp, { recursive: true });
+  }
 });

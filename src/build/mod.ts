@@ -268,6 +268,7 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
   let base: OpenedBase | undefined;
   /** The base of a one-platform build while it opens, beside the making of the layers. */
   let baseOpening: Promise<OpenedBase> | undefined;
+  const baseReading = new AbortController();
   let baseIndex: OpenedBaseIndex | undefined;
   try {
     // A multi-platform build reads the base's index first: a platform it lacks stops the build
@@ -427,6 +428,7 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
         platform,
         cacheDir: options.cacheDir,
         onDetail: options.onDetail,
+        signal: baseReading.signal,
       })
       : undefined;
     baseOpening?.catch(() => {});
@@ -462,9 +464,13 @@ export async function buildImage(recipe: Recipe, options: BuildOptions = {}): Pr
     }
   } finally {
     if (base) await closeTarget(base.target);
-    // The layers failed while the base was read: their error goes out now, not after the
-    // registry's answer (or its timeout), and the base is closed once it has opened.
-    else baseOpening?.then((opened) => closeTarget(opened.target)).catch(() => {});
+    else if (baseOpening) {
+      // The layers failed while the base was read: its requests stop, so that their error goes
+      // out now, not after the registry's answer or its timeout; a base that opened is closed.
+      baseReading.abort();
+      const opened = await baseOpening.catch(() => undefined);
+      if (opened) await closeTarget(opened.target);
+    }
     if (baseIndex) await closeTarget(baseIndex.target);
     await owned?.close();
   }
