@@ -59,9 +59,15 @@ export function denoDir(): Promise<string> {
   return denoDirFound;
 }
 
-/** `options`, whose child keeps Deno's cache where this process keeps it (see `denoDir`). */
+/**
+ * `options`, whose child keeps Deno's cache where this process keeps it (see `denoDir`) when
+ * they move the folders that Deno would find it under; Deno is asked only then.
+ */
 async function withDenoDir(options: RunOptions): Promise<RunOptions> {
-  return { ...options, env: { DENO_DIR: await denoDir(), ...options.env } };
+  const env = options.env ?? {};
+  const moved = "XDG_CACHE_HOME" in env || "HOME" in env;
+  if (!moved || "DENO_DIR" in env) return options;
+  return { ...options, env: { DENO_DIR: await denoDir(), ...env } };
 }
 
 /**
