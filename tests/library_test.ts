@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { copy, NotFoundError, UnsafeContentError, UsageError } from "../mod.ts";
-import { ocisync, run, runOk, shown } from "./helpers/cli.ts";
+import { denoDir, ocisync, run, runOk, shown } from "./helpers/cli.ts";
 import { sha256Digest } from "./helpers/hash.ts";
 import { writeImage } from "./helpers/layers.ts";
 import { startRegistry } from "./helpers/registry.ts";
@@ -71,10 +71,13 @@ Deno.test("a script outside the repository pushes a folder with the Docker confi
     );
     await Deno.mkdir(`${tmp}/empty-docker`);
     await Deno.writeTextFile(`${tmp}/empty-docker/config.json`, "{}", { mode: 0o600 });
-    // Only the Docker config of the test: no other auth file of this machine is read.
+    // Only the Docker config of the test: no other auth file of this machine is read. Deno's own
+    // cache stays where it is: under the new HOME, the script would fetch npm packages again.
+    const cache = await denoDir();
     const env = (dockerConfig: string) => ({
       DOCKER_CONFIG: dockerConfig,
       HOME: `${tmp}/home`,
+      DENO_DIR: cache,
       REGISTRY_AUTH_FILE: "",
       XDG_RUNTIME_DIR: `${tmp}/run`,
       XDG_CONFIG_HOME: `${tmp}/config`,
