@@ -46,6 +46,9 @@ export interface TarOptions {
 }
 
 const encoder = new TextEncoder();
+/** Shared by every header and padding, and never written (see {@linkcode tarStream}). */
+const NO_BYTES = new Uint8Array();
+const ZERO_BLOCK = new Uint8Array(BLOCK_SIZE);
 const NAME_FIELD = 100;
 const PREFIX_FIELD = 155;
 /** The largest size an 11-digit octal field holds: 8 GiB - 1. */
@@ -55,7 +58,8 @@ const TYPE_FLAG = { file: "0", symlink: "2", directory: "5" } as const;
 /**
  * Serialises entries as a tar stream: for each entry its header (preceded by a
  * PAX header when needed), its content and the padding to 512 bytes; then two
- * zero blocks. No record padding follows, as with GNU tar's `--blocking-factor=1`.
+ * zero blocks. No record padding follows, as with GNU tar's `--blocking-factor=1`. The
+ * chunks are for reading: the paddings of all entries are views of one block of zeros.
  *
  * @throws {UnsafeContentError} when a file's content is not exactly its size.
  * @example
@@ -69,7 +73,7 @@ export async function* tarStream(
   options: TarOptions,
 ): AsyncGenerator<Uint8Array> {
   for await (const entry of entries) {
-    yield* entryHeaders(entry, options.mtime);
+    for (const header of entryHeaders(entry, options.mtime)) yield header;
     if (entry.type !== "file" || !entry.size) continue;
     let written = 0;
     for await (const chunk of entry.body?.() ?? []) {
@@ -85,7 +89,7 @@ export async function* tarStream(
       );
     }
     const padding = (BLOCK_SIZE - (entry.size % BLOCK_SIZE)) % BLOCK_SIZE;
-    if (padding) yield new Uint8Array(padding);
+    if (padding) yield ZERO_BLOCK.subarray(0, padding);
   }
   yield new Uint8Array(2 * BLOCK_SIZE);
 }
@@ -93,7 +97,7 @@ export async function* tarStream(
 /** The header block(s) of one entry: a PAX header when ustar cannot hold it, then ustar. */
 function entryHeaders(entry: TarEntry, mtime: number): Uint8Array[] {
   const name = encoder.encode(entry.name);
-  const link = encoder.encode(entry.linkTarget ?? "");
+  const link = entry.linkTarget === undefined ? NO_BYTES : encoder.encode(entry.linkTarget);
   const size = entry.type === "file" ? entry.size ?? 0 : 0;
   const split = splitName(name);
   const pax: [string, string][] = [];
@@ -103,7 +107,7 @@ function entryHeaders(entry: TarEntry, mtime: number): Uint8Array[] {
 
   const header = ustarHeader({
     name: split?.name ?? truncateUtf8(name, NAME_FIELD),
-    prefix: split?.prefix ?? new Uint8Array(),
+    prefix: split?.prefix ?? NO_BYTES,
     mode: entry.mode,
     size: size > MAX_OCTAL_SIZE ? 0 : size,
     mtime,
@@ -134,7 +138,7 @@ function entryHeaders(entry: TarEntry, mtime: number): Uint8Array[] {
  * is 1 to 100 bytes. Returns undefined when no split fits, so PAX is needed.
  */
 function splitName(name: Uint8Array): { name: Uint8Array; prefix: Uint8Array } | undefined {
-  if (name.length <= NAME_FIELD) return { name, prefix: new Uint8Array() };
+  if (name.length <= NAME_FIELD) return { name, prefix: NO_BYTES };
   if (name.length > PREFIX_FIELD + NAME_FIELD + 1) return undefined;
   const slash = 0x2f;
   let end = Math.min(name.length, PREFIX_FIELD + 1);
