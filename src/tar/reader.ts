@@ -424,12 +424,18 @@ function cString(bytes: Uint8Array, start = 0, end = bytes.length): string {
 /**
  * UTF-8 bytes as a string. A header's fields are short and almost always ASCII, decoded here
  * without the runtime's decoder, whose call costs more than such a field's decoding: with it,
- * the names and numbers of a header took half of the reader's time.
+ * the names and numbers of a header took half of the reader's time. Longer text (a GNU long
+ * name may have up to 1 MiB) goes to the decoder: `fromCharCode` takes one argument a byte, and
+ * too many overflow the stack.
  */
 function text(bytes: Uint8Array): string {
+  if (bytes.length > HEADER_FIELD_MAX) return decoder.decode(bytes);
   for (let i = 0; i < bytes.length; i++) if (bytes[i] >= 0x80) return decoder.decode(bytes);
   return String.fromCharCode.apply(null, bytes as unknown as number[]);
 }
+
+/** The longest text field of a ustar header: the name's prefix. */
+const HEADER_FIELD_MAX = 155;
 
 /**
  * The PAX numbers this reader or others act on, each with the form it must have: plain decimal
