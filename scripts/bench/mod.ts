@@ -144,6 +144,26 @@ const rows: {
 }[] = [];
 /** The registry's floor for each push row: `curl`'s time, beside skopeo's (see `curlPush`). */
 const floors: { mib: number; curl: Measure; skopeo: Measure }[] = [];
+/** The compression floor of each gzip pack row: deflate's seconds on one thread, and pigz's. */
+const packFloors: { tree: string; deflateSeconds: number; pigz: Measure }[] = [];
+
+/**
+ * Deflate's own time for a tree's tar, on one thread, as ocisync deflates it
+ * (`deflate_floor.ts`): the tar is GNU tar's, whose bytes are not ocisync's but as many.
+ */
+async function deflateSeconds(dir: string): Promise<number> {
+  await sh(`${gnuTar(dir)} > ${work}/floor.tar`);
+  try {
+    const { success, stdout } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${root}scripts/bench/deflate_floor.ts`, `${work}/floor.tar`],
+      stderr: "inherit",
+    }).output();
+    if (!success) throw new Error("deflate_floor.ts failed");
+    return Number(new TextDecoder().decode(stdout));
+  } finally {
+    await Deno.remove(`${work}/floor.tar`);
+  }
+}
 
 /**
  * A push that only sends: `curl` puts the blob in one request, its digest known, into a registry
@@ -184,6 +204,7 @@ try {
     goal: 1.0,
   });
   rows.push({ what: "pack flow tree", ours: flowPack, peer: flowGzip, peerName: "tar | gzip -n" });
+  packFloors.push({ tree: "flow", deflateSeconds: await deflateSeconds(flows), pigz: flowPigz });
 
   if (stats) {
     const [packGzip, packZstd, tarPigz] = await medians([
@@ -198,6 +219,7 @@ try {
       peerName: "tar | pigz -n",
       goal: 0.6,
     });
+    packFloors.push({ tree: "large", deflateSeconds: await deflateSeconds(tree), pigz: tarPigz });
     rows.push({
       what: "pack large tree, zstd",
       ours: packZstd,
@@ -425,6 +447,18 @@ for (const { mib, curl, skopeo } of floors) {
   );
 }
 if (!hasCurl) console.log("\n(curl is not installed: the registry's floor was not measured.)");
+const cores = navigator.hardwareConcurrency;
+for (const { tree, deflateSeconds, pigz } of packFloors) {
+  console.log(
+    `\nThe compression floor for the ${tree} tree's gzip pack: deflating its tar on one thread, ` +
+      `as ocisync deflates, took ${
+        shownSeconds(deflateSeconds)
+      } s; on ${cores} cores no pack can ` +
+      `take less than ${shownSeconds(deflateSeconds / cores)} s, ` +
+      `${(deflateSeconds / cores / pigz.seconds).toFixed(2)}x pigz's time, before any walking, ` +
+      `reading, tar, hashing or start-up.`,
+  );
+}
 
 // The idle sync tick has its own measurement (CPU time and RSS from /proc of the loop itself).
 console.log("\nIdle sync loop (scripts/bench/sync_idle.ts):\n");
