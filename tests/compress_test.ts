@@ -104,7 +104,7 @@ Deno.test("gzip: an empty input is a valid empty gzip", async () => {
 });
 
 Deno.test("zstd: identical bytes for every chunking and thread count; zstd reads the frames back", async () => {
-  // Three frames' worth: the first frame is compressed on this thread, the others on workers.
+  // Three frames' worth: with two threads or more, every frame is compressed on a worker.
   const input = new Uint8Array(3 * ZSTD_FRAME_SIZE);
   for (let offset = 0; offset < input.length; offset += INPUT.length) {
     input.set(INPUT.subarray(0, input.length - offset), offset);

@@ -77,12 +77,13 @@ export interface CompressBlocksOptions<Request extends BlockRequest> {
 }
 
 /**
- * Compresses each request's block and yields the outputs in the order of the requests. The first
- * block is compressed on this thread: workers start only from the second one, so a small input
- * pays for no thread. At most two blocks a worker are out (sent and not yet taken back), and one
- * more on this thread when it shares the work ({@linkcode CompressBlocksOptions.sharesThisThread}),
- * which bounds memory; a worker that has compressed its blocks gets more at once, before its
- * answers are taken.
+ * Compresses each request's block and yields the outputs in the order of the requests. The
+ * workers start once a second request exists, so an input of one block pays for no thread, and
+ * the first block waits for the second: it goes to the workers too, rather than being compressed
+ * here while they are not yet started. At most two blocks a worker are out (sent and not yet
+ * taken back), and one more on this thread when it shares the work
+ * ({@linkcode CompressBlocksOptions.sharesThisThread}), which bounds memory; a worker that has
+ * compressed its blocks gets more at once, before its answers are taken.
  */
 export async function* compressBlocks<Request extends BlockRequest>(
   requests: AsyncIterable<Request> | Iterable<Request>,
@@ -93,35 +94,48 @@ export async function* compressBlocks<Request extends BlockRequest>(
   const workers = shared ? concurrency - 1 : concurrency > 1 ? concurrency : 0;
   const maxPending = 2 * workers + (shared ? 1 : 0);
   let pool: BlockPool | undefined;
-  let first = true;
   const pending: Promise<Uint8Array<ArrayBuffer>>[] = [];
   // The outputs are this function's own buffers, so it may free them once taken.
   const taken = function* (output: Uint8Array<ArrayBuffer>) {
     yield output;
     if (options.releaseOutputs) output.buffer.transfer(0);
   };
-  try {
-    for await (const request of requests) {
-      if (workers > 0 && !first) pool ??= new BlockPool(options.script, workers);
-      first = false;
-      if (pool && (!shared || pool.backlog < 2 * workers)) {
-        pending.push(
-          pool.compress(request).then(({ output, block }) => {
-            recycle?.(block);
-            return output;
-          }),
-        );
-      } else {
-        const output = await options.inline(request);
-        recycle?.(request.block);
-        pending.push(Promise.resolve(output));
-      }
-      while (pending.length > maxPending || (pending.length > 0 && !pool)) {
-        yield* taken(await pending.shift()!);
-      }
+  const submit = async function* (request: Request) {
+    if (pool && (!shared || pool.backlog < 2 * workers)) {
+      pending.push(
+        pool.compress(request).then(({ output, block }) => {
+          recycle?.(block);
+          return output;
+        }),
+      );
+    } else {
+      const output = await options.inline(request);
+      recycle?.(request.block);
+      pending.push(Promise.resolve(output));
     }
+    while (pending.length > maxPending || (pending.length > 0 && !pool)) {
+      yield* taken(await pending.shift()!);
+    }
+  };
+  try {
+    let first: Request | undefined;
+    let seen = 0;
+    for await (const request of requests) {
+      if (seen++ === 0) {
+        first = request;
+        continue;
+      }
+      if (workers > 0) pool ??= new BlockPool(options.script, workers);
+      if (first) yield* submit(first);
+      first = undefined;
+      yield* submit(request);
+    }
+    if (first) yield* submit(first);
     while (pending.length > 0) yield* taken(await pending.shift()!);
   } finally {
+    // After a failure the other blocks' outcomes do not matter: without this, a worker's error
+    // rejects each of them, and all but the first would be unhandled, which ends the process.
+    for (const output of pending) output.catch(() => {});
     pool?.close();
   }
 }
