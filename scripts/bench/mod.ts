@@ -474,7 +474,7 @@ for (const { tree, deflateSeconds, pigz } of packFloors) {
   );
 }
 
-// In full runs, the registry tag's tick measured 2.6-3.1 ms of CPU after the rest, against
+// In full runs, the registry tag's tick measured 2.1-5.1 ms of CPU after the rest, against
 // 1.7 ms before it or a minute later, even once the machine showed no other load: both are shown.
 console.log("\nIdle sync loop (scripts/bench/sync_idle.ts), before the rows above:\n");
 console.log(idleFirst.trimEnd());

@@ -52,5 +52,4 @@ Deno.test("compressBlocks: with a second block, the first goes to a worker too, 
   // The one worker takes two blocks before this thread compresses any.
   assert.equal(inline, 0);
   assert.deepEqual(outputs, expected);
-  assert.ok(outputs[0].length > 0);
 });
