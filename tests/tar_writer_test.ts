@@ -81,3 +81,21 @@ Deno.test("tar: content that is not the declared size is refused", async () => {
   const long = { ...short, size: 2 };
   await assert.rejects(() => Array.fromAsync(tarStream([long], { mtime: 0 })), UnsafeContentError);
 });
+
+Deno.test("tar: a caller who writes into one stream's padding changes no other stream", async () => {
+  const entries = () => [{
+    name: "a",
+    type: "file" as const,
+    mode: 0o644,
+    size: 3,
+    body: () => [new Uint8Array([1, 2, 3])],
+  }];
+  // The chunks are for reading; this caller scribbles on every one it gets.
+  for await (const chunk of tarStream(entries(), { mtime: 0 })) chunk.fill(0xff);
+  const chunks = await Array.fromAsync(tarStream(entries(), { mtime: 0 }));
+  // Header, content, then 509 bytes of padding and the two end blocks: all zeros.
+  const padding = chunks[2];
+  assert.equal(padding.length, 509);
+  assert.ok(padding.every((byte) => byte === 0));
+  assert.ok(chunks[3].every((byte) => byte === 0));
+});

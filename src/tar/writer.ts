@@ -46,9 +46,8 @@ export interface TarOptions {
 }
 
 const encoder = new TextEncoder();
-/** Shared by every header and padding, and never written (see {@linkcode tarStream}). */
+/** The empty prefix or link of a header: read from, never yielded. */
 const NO_BYTES = new Uint8Array();
-const ZERO_BLOCK = new Uint8Array(BLOCK_SIZE);
 const NAME_FIELD = 100;
 const PREFIX_FIELD = 155;
 /** The largest size an 11-digit octal field holds: 8 GiB - 1. */
@@ -59,7 +58,8 @@ const TYPE_FLAG = { file: "0", symlink: "2", directory: "5" } as const;
  * Serialises entries as a tar stream: for each entry its header (preceded by a
  * PAX header when needed), its content and the padding to 512 bytes; then two
  * zero blocks. No record padding follows, as with GNU tar's `--blocking-factor=1`. The
- * chunks are for reading: the paddings of all entries are views of one block of zeros.
+ * chunks are for reading: the paddings of all entries are views of one block of zeros, the
+ * stream's own, so that a caller who writes into one changes no other stream.
  *
  * @throws {UnsafeContentError} when a file's content is not exactly its size.
  * @example
@@ -72,6 +72,7 @@ export async function* tarStream(
   entries: AsyncIterable<TarEntry> | Iterable<TarEntry>,
   options: TarOptions,
 ): AsyncGenerator<Uint8Array> {
+  const zeros = new Uint8Array(BLOCK_SIZE);
   for await (const entry of entries) {
     for (const header of entryHeaders(entry, options.mtime)) yield header;
     if (entry.type !== "file" || !entry.size) continue;
@@ -89,7 +90,7 @@ export async function* tarStream(
       );
     }
     const padding = (BLOCK_SIZE - (entry.size % BLOCK_SIZE)) % BLOCK_SIZE;
-    if (padding) yield ZERO_BLOCK.subarray(0, padding);
+    if (padding) yield zeros.subarray(0, padding);
   }
   yield new Uint8Array(2 * BLOCK_SIZE);
 }
