@@ -137,8 +137,8 @@ export async function readPiece(
  * reader, one buffer spares the fresh buffer per piece of {@linkcode openFileAt}, whose memory a
  * short run must first fault in: hashing 64 MB of wheels took 250 ms so, 50 ms with one buffer.
  * A regular file is read synchronously ({@linkcode readPiece}), but every 64th piece (4 MiB)
- * through the runtime's thread pool, which lets a stop signal or a timer in; anything else, every
- * piece.
+ * through the runtime's thread pool, which lets a stop signal in, and a timer at most such turns
+ * (a turn that finds the read already done may resolve it first); anything else, every piece.
  *
  * @returns the number of bytes read.
  * @example
