@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { walkFolder } from "../src/layer/walk.ts";
+import { tarStream } from "../src/tar/writer.ts";
 import { UnsafeContentError } from "../src/errors/mod.ts";
 import { ExitCode, exitCodeOf } from "../src/cli/exit.ts";
 import { type TreeNode, withTempDir, writeTree } from "./helpers/tree.ts";
@@ -174,5 +175,71 @@ Deno.test("walk: a folder swapped for a link and back before the walk reads on i
       await Deno.rename(`${tmp}/src/d.orig`, `${tmp}/src/d`);
     });
     assert.deepEqual(Object.fromEntries(contents), { "d/aaa": "a\n", "d/shadow": "decoy\n" });
+  });
+});
+
+Deno.test("walk: a file that grows or shrinks in place after the walk saw it is refused", async () => {
+  // The walk reads one byte more than the size it saw, and reads no further once a read stops
+  // short at that size: either way a file changed in place after the look must not be packed
+  // as the size the header gives. Sizes around the walk's 256 KiB reads. (An empty file's
+  // content is not read: it is packed empty, as it was when the walk looked.)
+  const sizes = [10, 256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1, 512 * 1024];
+  const changes: [string, (path: string, size: number) => Promise<void>][] = [
+    ["grows", (path) => Deno.writeFile(path, new Uint8Array([1]), { append: true })],
+    ["shrinks", (path, size) => Deno.truncate(path, size - 1)],
+  ];
+  for (const size of sizes) {
+    for (const [how, change] of changes) {
+      await withTempDir("ocisync-walk-race-", async (tmp) => {
+        await writeTree(`${tmp}/src`, {
+          "a.bin": { type: "file", content: new Uint8Array(size).fill(7) },
+          "b.txt": { type: "file", content: "after\n" },
+        });
+        let changed = false;
+        const entries = (async function* () {
+          for await (const entry of walkFolder(`${tmp}/src`)) {
+            if (entry.name === "a.bin") {
+              await change(`${tmp}/src/a.bin`, size);
+              changed = true;
+            }
+            yield entry;
+          }
+        })();
+        await assert.rejects(
+          Array.fromAsync(tarStream(entries, { mtime: 0 })),
+          (error) => {
+            assert.ok(error instanceof UnsafeContentError, String(error));
+            assert.match(error.message, /a\.bin changed while it was read: expected \d+ bytes/);
+            return true;
+          },
+          `a file of ${size} bytes that ${how}`,
+        );
+        assert.ok(changed);
+      });
+    }
+  }
+});
+
+Deno.test("walk: files around the size of its reads are read whole", async () => {
+  const sizes = [0, 1, 256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1, 3 * 256 * 1024 + 5];
+  await withTempDir("ocisync-walk-", async (tmp) => {
+    const tree: Record<string, TreeNode> = {};
+    for (const size of sizes) {
+      const content = new Uint8Array(size);
+      for (let i = 0; i < size; i++) content[i] = (i * 31 + size) & 0xff;
+      tree[`f${size}`] = { type: "file", content };
+    }
+    await writeTree(`${tmp}/src`, tree);
+    for await (const entry of walkFolder(`${tmp}/src`)) {
+      const chunks = await Array.fromAsync(entry.body?.() ?? []);
+      const read = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+      let offset = 0;
+      for (const chunk of chunks) {
+        read.set(chunk, offset);
+        offset += chunk.length;
+      }
+      assert.deepEqual(read, await Deno.readFile(`${tmp}/src/${entry.name}`), entry.name);
+      assert.equal(entry.size, read.length, entry.name);
+    }
   });
 });
