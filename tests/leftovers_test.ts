@@ -46,12 +46,14 @@ Deno.test("gc removes temporary blob files untouched for a day (or --grace, when
     const temp = (hex: string, random: string) => `.${hex.repeat(64)}.${random}.tmp`;
     // By age: a write that died three days ago, one 30 hours ago, one 2 hours ago, one now.
     const files = {
-      days: { name: temp("a", "x"), content: "died three days ago", hours: 72 },
-      hours30: { name: temp("b", "x"), content: "died 30 hours ago", hours: 30 },
-      hours2: { name: temp("c", "x"), content: "stalled 2 hours", hours: 2 },
+      days: { name: temp("a", "5e6f7081"), content: "died three days ago", hours: 72 },
+      hours30: { name: temp("b", "92a3b4c5"), content: "died 30 hours ago", hours: 30 },
+      hours2: { name: temp("c", "d6e7f809"), content: "stalled 2 hours", hours: 2 },
       now: { name: temp("d", "0a1b2c3d"), content: "in progress", hours: 0 },
       // Not a blob's temporary file: another program's, whatever its age.
-      other: { name: ".notes.x.tmp", content: "someone's notes", hours: 72 },
+      other: { name: ".notes.0a1b2c3d.tmp", content: "someone's notes", hours: 72 },
+      // Nor one named so but for the random part, which ocisync writes as eight hex digits.
+      named: { name: temp("f", "backup"), content: "a user's copy", hours: 72 },
     };
     for (const { name, content, hours } of Object.values(files)) {
       await fileOfAge(`${blobs}/${name}`, content, hours);
@@ -59,7 +61,7 @@ Deno.test("gc removes temporary blob files untouched for a day (or --grace, when
     // A link named like an old temporary file, to an old file outside the layout.
     const outside = `${tmp}/outside.txt`;
     await fileOfAge(outside, "not the layout's", 72);
-    const link = temp("e", "x");
+    const link = temp("e", "1a2b3c4d");
     await Deno.symlink(outside, `${blobs}/${link}`);
     const size = (text: string) => new TextEncoder().encode(text).length;
     const path = (name: string) => `blobs/sha256/${name}`;
@@ -90,7 +92,8 @@ Deno.test("gc removes temporary blob files untouched for a day (or --grace, when
     });
     assert.deepEqual(
       await names(blobs),
-      [...before, files.hours2.name, files.now.name, files.other.name, link].sort(),
+      [...before, files.hours2.name, files.now.name, files.other.name, files.named.name, link]
+        .sort(),
     );
     assert.equal(await Deno.readTextFile(outside), "not the layout's");
   });
@@ -128,6 +131,9 @@ for (const format of ["oci-archive", "docker-archive"]) {
       await fileOfAge(`${out}/${younger}`, "half an archive", 20);
       const anothers = ".app.tar.1.5e6f7081.tmp";
       await fileOfAge(`${out}/${anothers}`, "half an archive", 30);
+      // A user's own file, named like a temporary file but for the random part.
+      const users = ".app.tar.backup.tmp";
+      await fileOfAge(`${out}/${users}`, "a user's backup", 30);
 
       const reference = format === "oci-archive"
         ? `oci-archive:${out}/app.tar:v1`
@@ -136,7 +142,7 @@ for (const format of ["oci-archive", "docker-archive"]) {
       assert.equal(result.code, 0, shown(result));
       assert.deepEqual(
         await names(out),
-        [another, recent, link, younger, anothers, "app.tar"].sort(),
+        [another, recent, link, younger, anothers, users, "app.tar"].sort(),
       );
       assert.ok(await exists(`${tmp}/elsewhere/blobs/sha256/${"f".repeat(64)}`));
     });

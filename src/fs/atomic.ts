@@ -23,6 +23,7 @@
 import { NotFoundError, OcisyncError, UsageError } from "../errors/mod.ts";
 import { lstatOrUndefined, processUid } from "./stat.ts";
 import { markTemporary, unmarkTemporary } from "./interrupted.ts";
+import { isAbsolute, lastSeparator } from "./paths.ts";
 
 const WRITE_SIZE = 1024 * 1024;
 /** The longest file name most file systems take (NAME_MAX), in bytes. */
@@ -35,7 +36,8 @@ const encoder = new TextEncoder();
 export interface AtomicWriteOptions {
   /**
    * The file mode, e.g. 0o600 for credentials. Default: the mode of the regular file replaced
-   * (a 0600 file stays private), else 0o644; less the umask either way.
+   * (a 0600 file stays private), else 0o666; less the umask either way, as `cp` and `tar` make
+   * files (under a umask of 0, a new file is one that every user may write).
    */
   mode?: number;
   /**
@@ -183,7 +185,7 @@ function lstatWriting(current: string, path: string): Deno.FileInfo | undefined 
 
 /** A symlink's target as a path: relative targets are relative to the link's folder. */
 function linkTarget(link: string, target: string): string {
-  if (target.startsWith("/") || /^[a-zA-Z]:[\\/]/.test(target)) return target;
+  if (isAbsolute(target)) return target;
   return `${parentOf(link)}${target}`;
 }
 
@@ -197,7 +199,7 @@ function linkTarget(link: string, target: string): string {
  * ```
  */
 export function parentOf(path: string): string {
-  const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  const slash = lastSeparator(path);
   return slash >= 0 ? path.slice(0, slash + 1) : "";
 }
 
@@ -266,7 +268,9 @@ export const LEFTOVER_AGE_MS = 24 * 3_600_000;
  * ```
  */
 export function temporaryTarget(name: string): string | undefined {
-  return /^\.(.+)\.[^.]+\.tmp$/.exec(name)?.[1];
+  // Exactly the eight hex digits of temporaryName: a user's own `.state.json.keep.tmp` is no
+  // leftover, and those who remove leftovers must never take it for one.
+  return /^\.(.+)\.[0-9a-f]{8}\.tmp$/.exec(name)?.[1];
 }
 
 /**

@@ -75,9 +75,7 @@ export function basename(path: string): string {
  * ```
  */
 export function absolutePath(path: string): string {
-  const full = path !== "" && (SEPARATOR.test(path[0]) || (WINDOWS && WINDOWS_ROOT.test(path)))
-    ? path
-    : `${Deno.cwd()}/${path}`;
+  const full = isAbsolute(path) ? path : `${Deno.cwd()}/${path}`;
   const root = (WINDOWS ? WINDOWS_ROOT.exec(full)?.[0] : undefined)?.replaceAll("\\", "/") ?? "";
   const parts: string[] = [];
   for (const part of full.slice(root.length).split(SEPARATOR)) {
@@ -86,4 +84,32 @@ export function absolutePath(path: string): string {
     else parts.push(part);
   }
   return root.endsWith("//") ? `${root}${parts.join("/")}` : `${root}/${parts.join("/")}`;
+}
+
+/**
+ * Whether `path` starts at a root: a separator, or on Windows a drive or a share.
+ *
+ * @example
+ * ```ts
+ * import { isAbsolute } from "./paths.ts";
+ * isAbsolute("/srv/flows"); // true
+ * isAbsolute("flows"); // false
+ * ```
+ */
+export function isAbsolute(path: string): boolean {
+  return path !== "" && (SEPARATOR.test(path[0]) || (WINDOWS && WINDOWS_ROOT.test(path)));
+}
+
+/**
+ * The index of the last separator in `path`, or -1. Only on Windows is `\` one: elsewhere it is
+ * a character that a name may hold.
+ *
+ * @example
+ * ```ts
+ * import { lastSeparator } from "./paths.ts";
+ * lastSeparator("out/a\\b.txt"); // 3 (Linux)
+ * ```
+ */
+export function lastSeparator(path: string): number {
+  return Math.max(path.lastIndexOf("/"), WINDOWS ? path.lastIndexOf("\\") : -1);
 }
