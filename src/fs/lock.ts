@@ -43,7 +43,7 @@ import { OcisyncError } from "../errors/mod.ts";
 import { isOutOfSpace } from "../errors/os.ts";
 import { markTemporary, unmarkTemporary } from "./interrupted.ts";
 import { readUpTo } from "./read.ts";
-import { sameFile, statOrUndefined, tryLstat } from "./stat.ts";
+import { fileKind, lstatOrUndefined, sameFile, statOrUndefined, tryLstat } from "./stat.ts";
 
 /** Options of {@linkcode FileLock.acquire} and {@linkcode withLock}. */
 export interface LockOptions {
@@ -84,6 +84,11 @@ const MAX_BREAKS = 10;
 const EMPTY_GRACE_MS = 2_000;
 /** A holder record is a line of JSON: more than this is not one of ours. */
 const HOLDER_READ_BYTES = 4096;
+/**
+ * How long the open of a lock file that looked like a regular file may take: anything but a
+ * fifo put in its place since opens at once (a fifo waits for a writer without end).
+ */
+const LOCK_OPEN_MS = 5_000;
 
 /**
  * A lock file held by this process, until {@linkcode FileLock.release}.
@@ -279,7 +284,14 @@ export async function withLock<T>(
  * ```
  */
 export async function readLockHolder(path: string): Promise<LockHolder | undefined> {
-  return parseHolder(await Deno.readFile(path).catch(() => new Uint8Array()));
+  try {
+    const opened = await openLockFile(path);
+    if (opened === undefined) return undefined;
+    using file = opened.file;
+    return parseHolder(await readUpTo(file, HOLDER_READ_BYTES, true));
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -353,18 +365,61 @@ async function tryCreate(path: string): Promise<Deno.FsFile | undefined> {
   return undefined;
 }
 
-/** Removes the lock file when its holder is gone; true when the caller should retry at once. */
-async function breakIfStale(path: string, staleMs: number): Promise<boolean> {
+/**
+ * The lock file at `path`, open for reading, and its `stat`; `undefined` when it is gone, or was
+ * replaced while it was opened. Anything but a regular file there is no lock of ours, and is
+ * refused unopened: a fifo (or a link to one, or to a terminal) would make the open wait for a
+ * writer without end, whoever may write the folder put it there (a lock beside an archive in
+ * `/tmp`). One put in place of a regular file after the look is waited for `LOCK_OPEN_MS`.
+ *
+ * @throws {OcisyncError} naming what is there instead.
+ */
+async function openLockFile(
+  path: string,
+): Promise<{ file: Deno.FsFile; info: Deno.FileInfo } | undefined> {
+  const found = lstatOrUndefined(path);
+  if (found === undefined) return undefined;
+  if (!found.isFile) {
+    throw new OcisyncError(`${path} is a ${fileKind(found)}, not a lock file`, {
+      hint: `if no ocisync process is using it, delete ${path}`,
+    });
+  }
+  // Through the thread pool, so that the wait below can end it.
+  const opening = Deno.open(path, { read: true });
+  let timer: ReturnType<typeof setTimeout> | undefined;
   let file: Deno.FsFile;
   try {
-    file = await Deno.open(path, { read: true });
+    file = await new Promise<Deno.FsFile>((resolve, reject) => {
+      timer = setTimeout(() => {
+        reject(
+          new OcisyncError(`${path} did not open in ${LOCK_OPEN_MS / 1000} s: no lock file does`, {
+            hint: `if no ocisync process is using it, delete ${path}`,
+          }),
+        );
+      }, LOCK_OPEN_MS);
+      opening.then(resolve, reject);
+    });
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return true;
+    // Closed should it ever open.
+    opening.then((late) => late.close(), () => {});
+    if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
+  } finally {
+    clearTimeout(timer);
   }
+  const info = await file.stat();
+  if (sameFile(info, found)) return { file, info };
+  file.close();
+  return undefined;
+}
+
+/** Removes the lock file when its holder is gone; true when the caller should retry at once. */
+async function breakIfStale(path: string, staleMs: number): Promise<boolean> {
+  const opened = await openLockFile(path);
+  if (opened === undefined) return true;
+  const { file, info } = opened;
   try {
-    const info = await file.stat();
-    const said = await readUpTo(file, HOLDER_READ_BYTES);
+    const said = await readUpTo(file, HOLDER_READ_BYTES, true);
     const holder = parseHolder(said);
     const local = holder?.hostname !== undefined && holder.hostname === hostname();
     const age = Date.now() - (info.mtime?.getTime() ?? 0);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { FileLock } from "./lock.ts";
+import { FileLock, readLockHolder } from "./lock.ts";
+import { OcisyncError } from "../errors/mod.ts";
 import { withTmpfs } from "../../tests/helpers/tmpfs.ts";
 import { withTempDir } from "../../tests/helpers/tree.ts";
 
@@ -131,4 +132,46 @@ await new Promise((resolve) => setTimeout(resolve, 60_000));
       });
     });
   },
+});
+
+/** `promise`, or a failure once `ms` have passed: a wait without end fails the test. */
+function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+Deno.test("what is no lock file at a lock's path is refused at once, never opened: a fifo would wait for a writer", async () => {
+  await withTempDir("ocisync-lock-", async (dir) => {
+    const fifo = `${dir}/fifo`;
+    const mkfifo = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.ok(mkfifo.success, "mkfifo");
+    await Deno.writeTextFile(`${dir}/regular`, JSON.stringify({ pid: 1 }));
+    const obstacles: [string, (path: string) => Promise<void>, RegExp][] = [
+      ["fifo", (path) => Deno.rename(fifo, path), /is a fifo, not a lock file/],
+      ["link to a fifo", (path) => Deno.symlink(fifo, path), /is a symlink, not a lock file/],
+      ["link to a file", (path) => Deno.symlink(`${dir}/regular`, path), /is a symlink/],
+      ["folder", (path) => Deno.mkdir(path), /is a folder, not a lock file/],
+    ];
+    for (const [what, put, message] of obstacles) {
+      const path = `${dir}/${what.replaceAll(" ", "-")}.lock`;
+      if (what !== "fifo") await new Deno.Command("mkfifo", { args: [fifo] }).output();
+      await put(path);
+      await assert.rejects(
+        within(10_000, FileLock.acquire(path, { timeoutMs: 500 })),
+        (error) => {
+          assert.ok(error instanceof OcisyncError, `${what}: ${error}`);
+          assert.match(error.message, message, what);
+          assert.match(error.hint ?? "", /delete/, what);
+          return true;
+        },
+      );
+      await assert.rejects(within(10_000, FileLock.tryAcquire(path)), OcisyncError);
+      assert.equal(await within(10_000, readLockHolder(path)), undefined, what);
+      // Left as it was: not ours to remove.
+      assert.ok((await Deno.lstat(path)).isFile === false, what);
+    }
+  });
 });

@@ -88,6 +88,7 @@ export function sameFile(a: FileIdentity, b: FileIdentity | undefined): boolean 
  */
 export function fileKind(info: Deno.FileInfo): string {
   if (info.isDirectory) return "folder";
+  if (info.isSymlink) return "symlink";
   if (info.isFifo) return "fifo";
   if (info.isSocket) return "socket";
   if (info.isCharDevice) return "character device";
