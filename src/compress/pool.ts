@@ -81,9 +81,9 @@ export interface CompressBlocksOptions<Request extends BlockRequest> {
  * workers start once a second request exists, so an input of one block pays for no thread, and
  * the first block waits for the second: it goes to the workers too, rather than being compressed
  * here while they are not yet started. At most two blocks a worker are out (sent and not yet
- * taken back), and one more on this thread when it shares the work
- * ({@linkcode CompressBlocksOptions.sharesThisThread}), which bounds memory; a worker that has
- * compressed its blocks gets more at once, before its answers are taken.
+ * taken back), one more while the oldest is awaited, and one more again when this thread shares
+ * the work ({@linkcode CompressBlocksOptions.sharesThisThread}), which bounds memory; a worker
+ * that has compressed its blocks gets more at once, before its answers are taken.
  */
 export async function* compressBlocks<Request extends BlockRequest>(
   requests: AsyncIterable<Request> | Iterable<Request>,
@@ -102,12 +102,15 @@ export async function* compressBlocks<Request extends BlockRequest>(
   };
   const submit = async function* (request: Request) {
     if (pool && (!shared || pool.backlog < 2 * workers)) {
-      pending.push(
-        pool.compress(request).then(({ output, block }) => {
-          recycle?.(block);
-          return output;
-        }),
-      );
+      const output = pool.compress(request).then(({ output, block }) => {
+        recycle?.(block);
+        return output;
+      });
+      // Handled as it is made, and awaited in turn below: a worker's error rejects every block
+      // out at once, while this thread may be reading its source, compressing, or waiting on
+      // its consumer; one rejected with nobody handling it yet would end the process.
+      output.catch(() => {});
+      pending.push(output);
     } else {
       const output = await options.inline(request);
       recycle?.(request.block);
@@ -133,9 +136,6 @@ export async function* compressBlocks<Request extends BlockRequest>(
     if (first) yield* submit(first);
     while (pending.length > 0) yield* taken(await pending.shift()!);
   } finally {
-    // After a failure the other blocks' outcomes do not matter: without this, a worker's error
-    // rejects each of them, and all but the first would be unhandled, which ends the process.
-    for (const output of pending) output.catch(() => {});
     pool?.close();
   }
 }
