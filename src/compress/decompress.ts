@@ -14,11 +14,17 @@ import zlib from "node:zlib";
 import { OcisyncError, UnsafeContentError } from "../errors/mod.ts";
 import type { Compression } from "./mod.ts";
 import { throughTransform } from "./node_stream.ts";
-import { ZSTD_WINDOW_LOG_MAX, zstdPieces, type ZstdPiecesOptions } from "./zstd_frames.ts";
+import {
+  startsZstd,
+  ZSTD_WINDOW_LOG_MAX,
+  zstdPieces,
+  type ZstdPiecesOptions,
+} from "./zstd_frames.ts";
 
 /**
  * The compression that the first bytes of a blob show: gzip's `1f 8b`,
- * zstd's `28 b5 2f fd`, anything else is taken as plain tar.
+ * zstd's `28 b5 2f fd` (or a skippable frame's `5X 2a 4d 18`, as `pzstd` writes), anything
+ * else is taken as plain tar.
  *
  * @example
  * ```ts
@@ -28,7 +34,7 @@ import { ZSTD_WINDOW_LOG_MAX, zstdPieces, type ZstdPiecesOptions } from "./zstd_
  */
 export function detectCompression(head: Uint8Array): Compression {
   if (head[0] === 0x1f && head[1] === 0x8b) return "gzip";
-  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return "zstd";
+  if (startsZstd(head)) return "zstd";
   return "none";
 }
 

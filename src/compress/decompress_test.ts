@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import zlib from "node:zlib";
 import { UnsafeContentError } from "../errors/mod.ts";
-import { decompressStream } from "./decompress.ts";
+import { decompressStream, detectCompression } from "./decompress.ts";
 
 /** 1 MiB that compresses poorly, so that its compressed form comes in many chunks. */
 function noise(): Uint8Array {
@@ -43,3 +43,39 @@ for (const [compression, bytes] of Object.entries(COMPRESSED)) {
     );
   });
 }
+
+/** The bytes of `chunks` decompressed, as one array. */
+async function decompressed(chunks: Uint8Array[]): Promise<Uint8Array> {
+  const pieces = await Array.fromAsync(decompressStream(ReadableStream.from(chunks)));
+  const whole = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0));
+  let at = 0;
+  for (const piece of pieces) {
+    whole.set(piece, at);
+    at += piece.length;
+  }
+  return whole;
+}
+
+Deno.test("decompressStream: zstd that starts with a skippable frame, as pzstd writes it", async () => {
+  const plain = new TextEncoder().encode("a layer's tar, in pzstd's frames\n".repeat(5000));
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-pzstd-" });
+  try {
+    await Deno.writeFile(`${tmp}/layer.tar`, plain);
+    const pzstd = await new Deno.Command("pzstd", {
+      args: ["-q", "-p", "2", `${tmp}/layer.tar`, "-o", `${tmp}/layer.tar.zst`],
+    }).output();
+    assert.ok(pzstd.success, new TextDecoder().decode(pzstd.stderr));
+    const compressed = await Deno.readFile(`${tmp}/layer.tar.zst`);
+    // pzstd's own mark: a skippable frame (0x184d2a50) before each frame.
+    assert.deepEqual([...compressed.subarray(0, 4)], [0x50, 0x2a, 0x4d, 0x18]);
+    assert.equal(detectCompression(compressed), "zstd");
+    assert.deepEqual(await decompressed([compressed]), plain);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+  // The last of the sixteen skippable magics, built by hand before a frame of zlib's.
+  const skippable = new Uint8Array([0x5f, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]);
+  const frame = zlib.zstdCompressSync(plain);
+  assert.equal(detectCompression(skippable), "zstd");
+  assert.deepEqual(await decompressed([skippable, frame]), plain);
+});

@@ -51,6 +51,23 @@ export interface ZstdPiecesOptions {
 const FRAME_MAGIC = 0xfd2fb528;
 /** Skippable frames have magic numbers `0x184d2a50` to `0x184d2a5f`. */
 const SKIPPABLE_MAGIC = 0x184d2a50;
+/**
+ * Whether `head`, a stream's first four bytes, starts a zstd stream: a frame, or a skippable
+ * frame, which `pzstd` puts before each of its frames.
+ *
+ * @example
+ * ```ts
+ * import { startsZstd } from "./zstd_frames.ts";
+ * startsZstd(new Uint8Array([0x28, 0xb5, 0x2f, 0xfd])); // true
+ * startsZstd(new Uint8Array([0x50, 0x2a, 0x4d, 0x18])); // true: a skippable frame
+ * ```
+ */
+export function startsZstd(head: Uint8Array): boolean {
+  if (head.length < 4) return false;
+  const magic = (head[0] | head[1] << 8 | head[2] << 16 | head[3] << 24) >>> 0;
+  return magic === FRAME_MAGIC || (magic & 0xfffffff0) >>> 0 === SKIPPABLE_MAGIC;
+}
+
 /** The largest block the format allows, raw or decoded: 128 KiB. */
 const MAX_BLOCK_SIZE = 128 * 1024;
 /** Block type 1, RLE: one byte, repeated `Block_Size` times. */
