@@ -1,10 +1,12 @@
 /**
  * A content-addressed cache of built layers, in `$XDG_CACHE_HOME/ocisync`
  * (else `~/.cache/ocisync`). An entry is two files named by its key: the
- * layer blob, `KEY.layer`, and its description, `KEY.json`. Both are written
- * atomically, the description last (a blob whose description could not be
- * written is removed), and a blob is verified against its digest each time it
- * is read back: a damaged entry is a miss, never a bad layer.
+ * layer blob, `KEY.layer`, and its description, `KEY.json`, which names the
+ * key too. Both are written atomically, mode 0644, the description last (a
+ * blob whose description could not be written is removed), and a blob is
+ * verified against its digest each time it is read back: a damaged entry, one
+ * renamed from another key, or one that other users may write is a miss, never
+ * a bad layer.
  *
  * @example
  * ```ts
@@ -18,7 +20,7 @@
 import { createHash } from "node:crypto";
 import { IntegrityError, UsageError } from "../errors/mod.ts";
 import { isFileSystemRefusal } from "../errors/os.ts";
-import { Sha256, verifyingStream } from "../digest/mod.ts";
+import { isDigest, Sha256, verifyingStream } from "../digest/mod.ts";
 import { LEFTOVER_AGE_MS, temporaryTarget, writeFileAtomic } from "../fs/atomic.ts";
 import { lstatOrUndefined, processUid, sameFile } from "../fs/stat.ts";
 import { openFileAt, openLookedAt, readEachPiece, readUpTo } from "../fs/read.ts";
@@ -127,7 +129,8 @@ export interface CachePutOptions {
   /**
    * `path` is a scratch file of the caller's, only read from now on, then removed (a build's
    * work file, written and flushed): the entry may then be a second name of it (a hard link)
-   * rather than a copy, when both are on one file system and no entry is there yet.
+   * rather than a copy, when both are on one file system and no entry is there yet. Its mode
+   * becomes the entry's (0644).
    */
   scratch?: boolean;
 }
@@ -136,6 +139,19 @@ export interface CachePutOptions {
 function linked(path: string, name: string): boolean {
   try {
     Deno.linkSync(path, name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether the scratch file `path`, the caller's own, now has an entry's mode: false (the caller
+ * copies instead) when it cannot be given it.
+ */
+function entryModeGiven(path: string): boolean {
+  try {
+    Deno.chmodSync(path, ENTRY_MODE);
     return true;
   } catch {
     return false;
@@ -151,6 +167,39 @@ async function holds(file: Deno.FsFile, layer: Layer): Promise<boolean> {
 
 /** The most bytes of an entry's description: a layer's digests, sizes and media type. */
 const MAX_DESCRIPTION = 64 * 1024;
+
+/**
+ * The mode of an entry's files: no other user may write them. Given, not left to the umask:
+ * under a umask of 0 every entry was one that all may write, which no get reads.
+ */
+const ENTRY_MODE = 0o644;
+
+/** What an entry's description holds: the layer, and the key it was stored under. */
+interface Description extends Layer {
+  key: string;
+}
+
+/**
+ * The layer that `text`, the description of the entry `key`, gives; undefined when it is not
+ * one, or names another key (an entry renamed by whoever may write the folder).
+ */
+function describedLayer(text: string, key: string): Layer | undefined {
+  let value: Partial<Description>;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null || value.key !== key) return undefined;
+  const { mediaType, digest, diffId, size, entries } = value;
+  const count = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+  const digests = typeof digest === "string" && typeof diffId === "string" &&
+    digest.startsWith("sha256:") && isDigest(digest) && isDigest(diffId);
+  if (typeof mediaType !== "string" || !digests || !count(size) || !count(entries)) {
+    return undefined;
+  }
+  return { mediaType, digest, diffId, size, entries } as Layer;
+}
 
 /** The name of an entry's file: its key, then what it holds. */
 const ENTRY_FILE = /^[0-9a-f]{64}\.(layer|json)$/;
@@ -199,17 +248,24 @@ export class LayerCache {
       if (isFileSystemRefusal(error)) return undefined;
       throw error;
     }
-    let layer: Layer;
+    let layer: Layer | undefined;
     let blob: Deno.FsFile;
     try {
       using description = await this.#openEntry(`${key}.json`);
-      layer = JSON.parse(new TextDecoder().decode(await readUpTo(description, MAX_DESCRIPTION)));
+      const text = new TextDecoder().decode(await readUpTo(description, MAX_DESCRIPTION));
+      layer = describedLayer(text, key);
       blob = await this.#openEntry(`${key}.layer`);
     } catch {
       return undefined;
     }
+    if (layer === undefined) {
+      // Damaged, or another key's: a miss, and the put after the install replaces it.
+      blob.close();
+      await this.#remove(key);
+      return undefined;
+    }
     try {
-      if (options.scratch && layer.digest.startsWith("sha256:") && this.#link(blob, key, output)) {
+      if (options.scratch && this.#link(blob, key, output)) {
         if (await holds(blob, layer)) return layer;
         await Deno.remove(output).catch(() => {});
         await this.#remove(key);
@@ -252,14 +308,17 @@ export class LayerCache {
     await ownCacheFolder(this.dir);
     await this.#removeLeftovers();
     const blob = `${this.dir}/${key}.layer`;
+    const written = { replacePath: true, mode: ENTRY_MODE };
     // A link is made only where nothing is; anything at the entry's name, a link too, is
-    // replaced by the copy, never written through.
-    if (!(options.scratch && linked(path, blob))) {
-      await writeFileAtomic(blob, await openFileAt(path, 0, layer.size), { replacePath: true });
+    // replaced by the copy, never written through. The work file gets the entry's mode first
+    // (the caller's own file: the entry's name may be anything by the time it is linked).
+    if (!(options.scratch && entryModeGiven(path) && linked(path, blob))) {
+      await writeFileAtomic(blob, await openFileAt(path, 0, layer.size), written);
     }
-    const description = new TextEncoder().encode(JSON.stringify(layer));
+    const described: Description = { key, ...layer };
+    const description = new TextEncoder().encode(JSON.stringify(described));
     try {
-      await writeFileAtomic(`${this.dir}/${key}.json`, [description], { replacePath: true });
+      await writeFileAtomic(`${this.dir}/${key}.json`, [description], written);
     } catch (error) {
       // Without its description, the blob is never read: it would only take the space.
       await Deno.remove(blob).catch(() => {});
@@ -297,9 +356,10 @@ export class LayerCache {
   }
 
   /**
-   * The entry file `name`, open, when it is a regular file of this process's user that others
-   * may not write: the entries are trusted as they describe themselves, so a file of another
-   * user's (in a folder swapped for a link to theirs) must never be read as one.
+   * The entry file `name`, open, when it is a regular file of this process's user that no other
+   * user may write: the entries are trusted as they describe themselves, so a file of another
+   * user's (in a folder swapped for a link to theirs), or one that a group's members may
+   * rewrite, must never be read as one.
    *
    * @throws when it is anything else: the caller's miss.
    */
@@ -307,7 +367,7 @@ export class LayerCache {
     const uid = processUid();
     const { file } = await openLookedAt(`${this.dir}/${name}`, (found) => {
       const own = found.isFile && (uid === undefined || found.uid === uid) &&
-        ((found.mode ?? 0) & 0o002) === 0;
+        ((found.mode ?? 0) & 0o022) === 0;
       if (!own) throw new UsageError(`${this.dir}/${name} is no cache entry of this user's own`);
     }, { links: "refuse" });
     return file;

@@ -221,3 +221,70 @@ Deno.test("a scratch put links the work file where no entry is, and copies over 
     await assert.rejects(Deno.lstat(`${tmp}/elsewhere`), Deno.errors.NotFound);
     assert.deepEqual(await new LayerCache(cache).get(other, `${tmp}/other.tar`), layer);
   }));
+
+Deno.test("under a umask of 0, entries are stored as no other user may write them, and read back", () =>
+  withAgedCache(async ({ tmp, cache, layerPath, layer }) => {
+    const umask = Deno.umask(0);
+    try {
+      const [copied, linked] = ["a".repeat(64), "b".repeat(64)];
+      await new LayerCache(cache).put(copied, layerPath, layer);
+      await Deno.copyFile(layerPath, `${tmp}/work.tar`);
+      await Deno.chmod(`${tmp}/work.tar`, 0o666);
+      await new LayerCache(cache).put(linked, `${tmp}/work.tar`, layer, { scratch: true });
+      for (const key of [copied, linked]) {
+        for (const suffix of [".layer", ".json"]) {
+          const mode = Deno.lstatSync(`${cache}/${key}${suffix}`).mode! & 0o777;
+          assert.equal(mode, 0o644, `${key.slice(0, 1)}${suffix}: ${mode.toString(8)}`);
+        }
+        assert.deepEqual(await new LayerCache(cache).get(key, `${tmp}/${key}.tar`), layer);
+      }
+    } finally {
+      Deno.umask(umask);
+    }
+  }));
+
+Deno.test("a description that is no layer's, or another key's, is a miss that removes the entry", () =>
+  withAgedCache(async ({ tmp, cache, layerPath, layer }) => {
+    const key = "a".repeat(64);
+    const other = "b".repeat(64);
+    const descriptions: [string, unknown][] = [
+      ["null", null],
+      ["an empty object", {}],
+      ["a size alone", { size: layer.size }],
+      ["a string", "x"],
+      ["no diffId nor media type", { key, digest: layer.digest, size: layer.size }],
+      ["a negative size", { key, ...layer, size: -1 }],
+      ["a digest of another algorithm", { key, ...layer, digest: `sha512:${"0".repeat(128)}` }],
+      ["another key's", { ...layer, key: other }],
+      ["the layer without its key (before keys were kept)", layer],
+    ];
+    for (const [what, description] of descriptions) {
+      for (const scratch of [false, true]) {
+        await new LayerCache(cache).put(key, layerPath, layer);
+        await Deno.writeTextFile(`${cache}/${key}.json`, JSON.stringify(description));
+        const out = `${tmp}/out.tar`;
+        const got = await new LayerCache(cache).get(key, out, { scratch });
+        assert.equal(got, undefined, `${what}, scratch ${scratch}`);
+        await assert.rejects(Deno.lstat(out), Deno.errors.NotFound);
+        assert.deepEqual(await Array.fromAsync(Deno.readDir(cache), (e) => e.name), [], what);
+      }
+    }
+  }));
+
+Deno.test("an entry renamed to another key, or that its group may rewrite, is a miss", () =>
+  withAgedCache(async ({ tmp, cache, layerPath, layer }) => {
+    const [key, other] = ["a".repeat(64), "b".repeat(64)];
+    // Whoever may write the folder (its group) renames one key's entry to another's: both
+    // files stay this user's, and the bytes match the digest they give.
+    await new LayerCache(cache).put(key, layerPath, layer);
+    for (const suffix of [".layer", ".json"]) {
+      await Deno.rename(`${cache}/${key}${suffix}`, `${cache}/${other}${suffix}`);
+    }
+    assert.equal(await new LayerCache(cache).get(other, `${tmp}/renamed.tar`), undefined);
+    // An entry that the group may write could be rewritten in place.
+    await new LayerCache(cache).put(key, layerPath, layer);
+    await Deno.chmod(`${cache}/${key}.json`, 0o664);
+    assert.equal(await new LayerCache(cache).get(key, `${tmp}/writable.tar`), undefined);
+    await Deno.chmod(`${cache}/${key}.json`, 0o644);
+    assert.deepEqual(await new LayerCache(cache).get(key, `${tmp}/whole.tar`), layer);
+  }));
