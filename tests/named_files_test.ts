@@ -49,15 +49,18 @@ const READERS: Record<string, (path: string) => string[]> = {
   "--credentials": (path) => ["inspect", "example.invalid/app:v1", "--credentials", path],
 };
 
-Deno.test("/dev/zero, or a pipe or a file over 4 MiB, named as any file the user gives, is exit 1", async () => {
+Deno.test("/dev/zero, a socket, or a file over 4 MiB, named as any file the user gives, is exit 1", async () => {
   await withTempDir("ocisync-named-files-", async (tmp) => {
     const large = `${tmp}/large`;
     await Deno.writeFile(large, new Uint8Array(4 * 1024 * 1024 + 1).fill(0x20));
     // A link is followed, as to any file the user names: what it leads to is judged.
     await Deno.symlink("/dev/zero", `${tmp}/zero-link`);
+    // An agent's socket, named by mistake: called what it is.
+    using _socket = Deno.listen({ transport: "unix", path: `${tmp}/agent.sock` });
     const kinds = [
-      { path: "/dev/zero", message: /it is a device, not a regular file/ },
-      { path: `${tmp}/zero-link`, message: /it is a device, not a regular file/ },
+      { path: "/dev/zero", message: /it is a character device, not a regular file/ },
+      { path: `${tmp}/zero-link`, message: /it is a character device, not a regular file/ },
+      { path: `${tmp}/agent.sock`, message: /it is a socket, not a regular file/ },
       { path: large, message: /it holds more than 4194304 bytes/ },
     ];
     for (const [name, args] of Object.entries(READERS)) {
@@ -100,6 +103,6 @@ Deno.test("a Docker config that is a link to /dev/zero is exit 1, not read witho
       REGISTRY_AUTH_FILE: `${tmp}/docker/config.json`,
     });
     assert.equal(result.code, 1, shown(result));
-    assert.match(result.stderr, /config\.json: it is a device, not a regular file/);
+    assert.match(result.stderr, /config\.json: it is a character device, not a regular file/);
   });
 });

@@ -6,7 +6,7 @@
  * @module
  */
 import { IntegrityError, OcisyncError } from "../errors/mod.ts";
-import { sameFile } from "./stat.ts";
+import { fileKind, sameFile } from "./stat.ts";
 
 /**
  * Up to `size` bytes from the file's current position: fewer only at its end. Plain reads, not
@@ -201,7 +201,14 @@ export async function openFileAt(
   }
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const piece = await readPiece(file, readSize, regular);
+      let piece: Uint8Array | null;
+      try {
+        piece = await readPiece(file, readSize, regular);
+      } catch (error) {
+        // The stream errors, and nobody cancels an errored stream: closed here, or never.
+        file.close();
+        throw error;
+      }
       if (piece === null) {
         file.close();
         controller.close();
@@ -308,9 +315,7 @@ export async function readNamedFile(path: string, what: string): Promise<Uint8Ar
   const look = (found: Deno.FileInfo) => {
     if (found.isFile || found.isFifo) return;
     throw new OcisyncError(
-      `cannot read ${what} ${path}: it is ${
-        found.isDirectory ? "a folder" : "a device, not a regular file"
-      }`,
+      `cannot read ${what} ${path}: it is a ${fileKind(found)}, not a regular file`,
       { hint: "name a regular file, or a pipe" },
     );
   };

@@ -81,3 +81,21 @@ Deno.test("readEachPiece reads a fifo through the thread pool, to its end", () =
     await readEachPiece(file, (piece) => text += new TextDecoder().decode(piece));
     return text;
   }));
+
+Deno.test({
+  name: "openFileAt: a read that fails closes the file, as the stream's end and cancel do",
+  // The process's open files are counted in /proc.
+  ignore: Deno.build.os !== "linux",
+}, async () => {
+  await withTempDir("ocisync-read-", async (dir) => {
+    const open = () => [...Deno.readDirSync("/proc/self/fd")].length;
+    const before = open();
+    // A folder opens, and its reads fail (EISDIR).
+    for (let i = 0; i < 20; i++) {
+      await assert.rejects(async () => {
+        for await (const _ of await openFileAt(dir, 0)) { /* read to the error */ }
+      });
+    }
+    assert.equal(open(), before);
+  });
+});
