@@ -98,9 +98,25 @@ export async function* decompressStream(
     });
   // gunzip reports a stream cut short itself; the zstd decoder does not, and errs safely only at
   // the start of a write, so zstd goes in frame by frame and block by block (zstd_frames.ts).
-  const input = compression === "zstd" ? zstdPieces(replay, options) : replay;
+  let fed = 0;
+  const input = compression === "zstd" ? zstdPieces(replay, options) : (async function* () {
+    for await (const chunk of replay) {
+      fed += chunk.length;
+      yield chunk;
+    }
+  })();
   try {
     yield* throughTransform(input, transform);
+    // gunzip stops at bytes after a member that start no other member, and says nothing when
+    // they came in the member's chunk (it errs when they came in a later one): the same blob
+    // would pass or fail with the network's chunking. Go's reader, which containerd uses,
+    // refuses them; so does this one, whatever the chunks.
+    const left = fed - (transform as zlib.Gunzip).bytesWritten;
+    if (compression === "gzip" && left > 0) {
+      throw new UnsafeContentError(
+        `corrupt gzip data: ${left} bytes after its last member, which start no other`,
+      );
+    }
   } catch (error) {
     // Errors of the source (an abort, integrity, network) pass through as they are, and so do
     // the frame reader's; the rest is the decoder's.

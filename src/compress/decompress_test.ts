@@ -79,3 +79,40 @@ Deno.test("decompressStream: zstd that starts with a skippable frame, as pzstd w
   assert.equal(detectCompression(skippable), "zstd");
   assert.deepEqual(await decompressed([skippable, frame]), plain);
 });
+
+Deno.test("decompressStream (gzip): bytes after the last member are refused, however the blob is cut", async () => {
+  // Members made by Python's gzip, a second implementation; the blob's verdict must not depend
+  // on where the network cut it (node's gunzip passed some cuts and refused others).
+  const python = await new Deno.Command("python3", {
+    args: ["-c", "import gzip,sys; sys.stdout.buffer.write(gzip.compress(b'hello world ' * 100))"],
+  }).output();
+  assert.ok(python.success);
+  const member = python.stdout;
+  const plain = new TextEncoder().encode("hello world ".repeat(100));
+  const join = (...parts: Uint8Array[]) => {
+    const whole = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+    parts.reduce((at, part) => (whole.set(part, at), at + part.length), 0);
+    return whole;
+  };
+  const cuts = (blob: Uint8Array) =>
+    [member.length - 3, member.length, member.length + 1, blob.length].map((at) =>
+      [blob.subarray(0, at), blob.subarray(at)].filter((part) => part.length > 0)
+    );
+  // Two members, one after the other, are one stream.
+  const two = join(member, member);
+  for (const chunks of cuts(two)) {
+    assert.deepEqual(await decompressed(chunks), join(plain, plain));
+  }
+  const trailing: [string, Uint8Array][] = [
+    ["a NUL and garbage", join(new Uint8Array([0]), new TextEncoder().encode("garbage"))],
+    ["a NUL and a second member", join(new Uint8Array([0]), member)],
+    ["100 NULs", new Uint8Array(100)],
+  ];
+  for (const [what, tail] of trailing) {
+    const blob = join(member, tail);
+    for (const chunks of cuts(blob)) {
+      const cut = chunks[0].length;
+      await assert.rejects(decompressed(chunks), UnsafeContentError, `${what}, cut at ${cut}`);
+    }
+  }
+});
