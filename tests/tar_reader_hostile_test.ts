@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { ExitCode } from "../src/cli/exit.ts";
 import { UnsafeContentError } from "../src/errors/mod.ts";
 import { readTar } from "../src/tar/reader.ts";
+import { concatBytes } from "./helpers/bytes.ts";
 import { ocisync, run, runOk, shown } from "./helpers/cli.ts";
 import { writeImage } from "./helpers/layers.ts";
 import { requireTool } from "./helpers/tools.ts";
@@ -75,14 +76,7 @@ function entry(
 
 /** The blocks as one archive, with its two zero blocks at the end. */
 function archive(...entries: Uint8Array[][]): Uint8Array {
-  const blocks = [...entries.flat(), new Uint8Array(1024)];
-  const out = new Uint8Array(blocks.reduce((n, block) => n + block.length, 0));
-  let offset = 0;
-  for (const block of blocks) {
-    out.set(block, offset);
-    offset += block.length;
-  }
-  return out;
+  return concatBytes([...entries.flat(), new Uint8Array(1024)]);
 }
 
 /**

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { walkFolder } from "../src/layer/walk.ts";
 import { tarStream } from "../src/tar/writer.ts";
+import { concatBytes } from "./helpers/bytes.ts";
 import { UnsafeContentError } from "../src/errors/mod.ts";
 import { ExitCode, exitCodeOf } from "../src/cli/exit.ts";
 import { type TreeNode, withTempDir, writeTree } from "./helpers/tree.ts";
@@ -231,13 +232,7 @@ Deno.test("walk: files around the size of its reads are read whole", async () =>
     }
     await writeTree(`${tmp}/src`, tree);
     for await (const entry of walkFolder(`${tmp}/src`)) {
-      const chunks = await Array.fromAsync(entry.body?.() ?? []);
-      const read = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
-      let offset = 0;
-      for (const chunk of chunks) {
-        read.set(chunk, offset);
-        offset += chunk.length;
-      }
+      const read = concatBytes(await Array.fromAsync(entry.body?.() ?? []));
       assert.deepEqual(read, await Deno.readFile(`${tmp}/src/${entry.name}`), entry.name);
       assert.equal(entry.size, read.length, entry.name);
     }

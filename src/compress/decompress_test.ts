@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import zlib from "node:zlib";
 import { UnsafeContentError } from "../errors/mod.ts";
 import { decompressStream, detectCompression } from "./decompress.ts";
+import { concatBytes } from "../../tests/helpers/bytes.ts";
 
 /** 1 MiB that compresses poorly, so that its compressed form comes in many chunks. */
 function noise(): Uint8Array {
@@ -46,14 +47,7 @@ for (const [compression, bytes] of Object.entries(COMPRESSED)) {
 
 /** The bytes of `chunks` decompressed, as one array. */
 async function decompressed(chunks: Uint8Array[]): Promise<Uint8Array> {
-  const pieces = await Array.fromAsync(decompressStream(ReadableStream.from(chunks)));
-  const whole = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0));
-  let at = 0;
-  for (const piece of pieces) {
-    whole.set(piece, at);
-    at += piece.length;
-  }
-  return whole;
+  return concatBytes(await Array.fromAsync(decompressStream(ReadableStream.from(chunks))));
 }
 
 Deno.test("decompressStream: zstd that starts with a skippable frame, as pzstd writes it", async () => {
@@ -89,11 +83,7 @@ Deno.test("decompressStream (gzip): bytes after the last member are refused, how
   assert.ok(python.success);
   const member = python.stdout;
   const plain = new TextEncoder().encode("hello world ".repeat(100));
-  const join = (...parts: Uint8Array[]) => {
-    const whole = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-    parts.reduce((at, part) => (whole.set(part, at), at + part.length), 0);
-    return whole;
-  };
+  const join = (...parts: Uint8Array[]) => concatBytes(parts);
   const cuts = (blob: Uint8Array) =>
     [member.length - 3, member.length, member.length + 1, blob.length].map((at) =>
       [blob.subarray(0, at), blob.subarray(at)].filter((part) => part.length > 0)

@@ -18,6 +18,7 @@
  */
 import { createHash } from "node:crypto";
 import { isDigest } from "../../src/digest/mod.ts";
+import { concatBytes } from "./bytes.ts";
 import {
   AuthError,
   IntegrityError,
@@ -405,17 +406,7 @@ function tarArchive(random: Random): Uint8Array {
     );
   }
   parts.push(new Uint8Array(random.pick([0, BLOCK, 2 * BLOCK, 10 * BLOCK])));
-  return join(parts);
-}
-
-function join(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** Byte-level damage: flipped bytes, a cut, inserted or repeated bytes. */
@@ -431,10 +422,14 @@ function mutate(random: Random, bytes: Uint8Array): Uint8Array {
         out = out.slice(0, at);
         break;
       case 2:
-        out = join([out.subarray(0, at), random.bytes(random.int(40)), out.subarray(at)]);
+        out = concatBytes([out.subarray(0, at), random.bytes(random.int(40)), out.subarray(at)]);
         break;
       default:
-        out = join([out.subarray(0, at), out.subarray(random.int(out.length)), out.subarray(at)]);
+        out = concatBytes([
+          out.subarray(0, at),
+          out.subarray(random.int(out.length)),
+          out.subarray(at),
+        ]);
     }
   }
   return out;
