@@ -363,6 +363,37 @@ for (const exposed of EXPOSED) {
 }
 
 test(
+  "pull as root refuses to rename the image into a folder that another user can swap: --delete, or a new destination",
+  notRoot,
+  () =>
+    withScratch(async (tmp) => {
+      const reference = await tarImage(tmp, [[{ type: "file", name: "new.txt" }]]);
+      // alice owns home/alice and home/alice/a: she can swap `a` for a link to a folder of
+      // root's, between root's look and its renames, where an `app` of root's would be swapped
+      // out and removed, or a new folder made.
+      await Deno.chmod(tmp, 0o755);
+      await Deno.mkdir(`${tmp}/home/alice/a/app`, { recursive: true });
+      await Deno.writeTextFile(`${tmp}/home/alice/a/app/important.conf`, "root's\n");
+      await Deno.chown(`${tmp}/home/alice`, NOBODY, NOBODY);
+      await Deno.chown(`${tmp}/home/alice/a`, NOBODY, NOBODY);
+      const before = await snapshot(`${tmp}/home`);
+      const cases: [string, string[]][] = [
+        ["--delete", ["-o", `${tmp}/home/alice/a/app`, "--delete"]],
+        ["a new destination", ["-o", `${tmp}/home/alice/a/newapp`]],
+      ];
+      for (const [what, args] of cases) {
+        const refused = await ocisync(["pull", reference, ...args]);
+        assert.equal(refused.code, ExitCode.Usage, `${what}: ${shown(refused)}`);
+        assert.match(refused.stderr, /refusing to pull into .* as root: .*\/home\/alice\/a can be/);
+        assert.match(refused.stderr, /its folder is owned by uid 65534/, what);
+        assert.match(refused.stderr, /nothing was changed/, what);
+        assert.deepEqual(await snapshot(`${tmp}/home`), before, what);
+        assert.deepEqual(stagingIn(tmp), [], `${what}: no staging folder is left behind`);
+      }
+    }),
+);
+
+test(
   "pull as root merges into a sticky folder's own subfolders (the sticky bit keeps others off)",
   notRoot,
   () =>

@@ -34,6 +34,7 @@
 import { decompressStream } from "../compress/decompress.ts";
 import { type FileIdentity, lstatOrUndefined, sameFile } from "../fs/stat.ts";
 import { exposure, shieldedChain } from "../fs/shielded.ts";
+import { chmodIfSame } from "../fs/modes.ts";
 import { makeMarkedFolder, unmarkTemporary, withoutInterruption } from "../fs/interrupted.ts";
 import { mountPointBelow, removeFolderTree } from "../fs/mounts.ts";
 import { type Digest, hashing, Sha256 } from "../digest/mod.ts";
@@ -722,9 +723,10 @@ function sameFolder(info: Deno.FileInfo | undefined, identity: FileIdentity): bo
  * fails the pull, rather than going with a swapped-out folder.
  */
 async function renameInto(staging: Staging, destination: string): Promise<void> {
+  const target = await placedTarget(staging, destination);
   await staging.openTree();
   try {
-    await Deno.rename(staging.tree, destination);
+    await Deno.rename(staging.tree, target);
   } catch (error) {
     if ((error as { code?: string }).code !== "ENOTEMPTY") throw error;
     throw new OcisyncError(
@@ -740,15 +742,40 @@ async function renameInto(staging: Staging, destination: string): Promise<void> 
  * folder first, and removed with it.
  */
 async function swapInto(staging: Staging, destination: string): Promise<void> {
+  const target = await placedTarget(staging, destination);
   await staging.openTree();
   const old = staging.aside(0);
-  await Deno.rename(destination, old);
+  await Deno.rename(target, old);
   try {
-    await Deno.rename(staging.tree, destination);
+    await Deno.rename(staging.tree, target);
   } catch (error) {
-    await Deno.rename(old, destination);
+    await Deno.rename(old, target);
     throw error;
   }
+}
+
+/**
+ * The path the tree is renamed to, for `destination`: its folder's real path and its name. When
+ * root pulls, that folder and each one on the way to it must be folders that no other user can
+ * replace: one who could would swap it for a link between the check and the renames, and choose
+ * where root puts the image, or which folder of that name root swaps out and removes.
+ *
+ * @throws {UsageError} when root pulls and another user could.
+ */
+async function placedTarget(staging: Staging, destination: string): Promise<string> {
+  const folder = await Deno.realPath(parentOf(destination));
+  if (staging.byRoot) {
+    const { exposed } = await shieldedChain(folder);
+    if (exposed) {
+      throw new UsageError(
+        `refusing to pull into ${destination} as root: ${exposed}; that user could swap it ` +
+          "for a link between root's check and its renames, and so choose where the image " +
+          "goes, or what is swapped out and removed; nothing was changed",
+        { hint: "pull as the user who owns that folder, or into a folder only root can change" },
+      );
+    }
+  }
+  return `${folder === "/" ? "" : folder}/${destination.slice(destination.lastIndexOf("/") + 1)}`;
 }
 
 /**
@@ -927,10 +954,13 @@ class Merge {
    */
   async undo(cause: unknown): Promise<void> {
     const failures: string[] = [];
-    const attempt = (step: () => Promise<void>) =>
-      step().catch((error) => {
+    const attempt = async (step: () => Promise<void> | void) => {
+      try {
+        await step();
+      } catch (error) {
         failures.push((error as Error).message);
-      });
+      }
+    };
     for (const [path, record] of this.#paths.shallowestFirst()) {
       const steps = this.#steps[record];
       if ((steps & Step.modeSet) === 0) continue;
@@ -999,13 +1029,13 @@ class Merge {
     let entered = there;
     if ((there.mode! & OWNER_WRITE) === 0) {
       record = this.#newRecord(path);
-      await this.#setMode(record, Step.opened, path, there, there.mode! | OWNER_WRITE);
+      this.#setMode(record, Step.opened, path, there, there.mode! | OWNER_WRITE);
       entered = { ...there, mode: there.mode! | OWNER_WRITE };
     }
     await this.moveTree(path, entered);
     if ((entered.mode! & 0o7777) === mode) return;
     record ??= this.#newRecord(path);
-    await this.#setMode(record, Step.modeSet, path, entered, mode);
+    this.#setMode(record, Step.modeSet, path, entered, mode);
   }
 
   /**
@@ -1021,38 +1051,39 @@ class Merge {
     if ((mode & OWNER_WRITE) === 0) await Deno.chmod(from, mode | OWNER_WRITE);
     await Deno.rename(from, to);
     this.#steps[record] |= Step.moved;
+    // The folder moved, known by its inode in the tree: whoever may write the destination may
+    // have put something else at its name since.
     if ((mode & OWNER_WRITE) === 0) {
-      await this.#setMode(record, Step.modeSet, path, await Deno.lstat(to), mode);
+      this.#setMode(record, Step.modeSet, path, { ...info, mode: mode | OWNER_WRITE }, mode);
     }
   }
 
   /**
    * Gives the destination's folder `path`, which `lstat` saw as `info`, the mode `mode`, as the
    * step `step` of its record; the first such step there notes the mode it had and its inode.
-   * The runtime's chmod follows links, so the folder is checked to be the one seen just before.
+   * Set on the folder seen, never through a link put at its name ({@linkcode chmodIfSame}).
    */
-  async #setMode(
+  #setMode(
     record: number,
     step: number,
     path: string,
     info: Deno.FileInfo,
     mode: number,
-  ): Promise<void> {
+  ): void {
     const folder = this.#inDestination(path);
     unchangedFolder(folder, info);
     if ((this.#steps[record] & (Step.opened | Step.modeSet)) === 0) {
       this.#steps[record] |= (info.mode! & 0o7777) << STEP_BITS;
       this.#inodes[record] = info.ino!;
     }
-    await Deno.chmod(folder, mode);
+    chmodUnchanged(folder, info, mode);
     this.#steps[record] |= step;
   }
 
   /** Gives the destination's folder `path` the mode `mode` back, if it is the folder changed. */
-  async #modeBack(path: string, record: number, mode: number): Promise<void> {
+  #modeBack(path: string, record: number, mode: number): void {
     const folder = this.#inDestination(path);
-    unchangedFolder(folder, { dev: this.#device, ino: this.#inodes[record] });
-    await Deno.chmod(folder, mode);
+    chmodUnchanged(folder, { dev: this.#device, ino: this.#inodes[record] }, mode);
   }
 
   /**
@@ -1085,12 +1116,26 @@ const OWNER_WRITE = 0o200;
 
 /** @throws {OcisyncError} when `path` is no longer the folder `lstat` saw as `info`. */
 function unchangedFolder(path: string, info: FileIdentity): void {
-  if (!sameFolder(lstatOrUndefined(path), info)) {
-    throw new OcisyncError(
-      `cannot pull: ${path} was replaced while the pull merged into it: refusing to write ` +
-        "through it",
-    );
+  if (!sameFolder(lstatOrUndefined(path), info)) throw replacedInMerge(path);
+}
+
+/** Sets the mode of the folder `info` at `path`, if it is still there ({@linkcode chmodIfSame}). */
+function chmodUnchanged(path: string, info: FileIdentity, mode: number): void {
+  let set: boolean;
+  try {
+    set = chmodIfSame(path, info, mode);
+  } catch (error) {
+    throw replacedInMerge(path, error);
   }
+  if (!set) throw replacedInMerge(path);
+}
+
+function replacedInMerge(path: string, cause?: unknown): OcisyncError {
+  return new OcisyncError(
+    `cannot pull: ${path} was replaced while the pull merged into it: refusing to write ` +
+      "through it",
+    { cause },
+  );
 }
 
 function folderConflict(path: string): OcisyncError {

@@ -51,7 +51,7 @@
  * ```
  * @module
  */
-import { closeSync, constants, fchmodSync, fstatSync, openSync } from "node:fs";
+import { chmodIfSame } from "../fs/modes.ts";
 import { UnsafeContentError } from "../errors/mod.ts";
 import { countedBytes } from "../streams/mod.ts";
 import { lstatOrUndefined } from "../fs/stat.ts";
@@ -386,15 +386,8 @@ export class Unpacker {
    * and the mode is set only if what it opened is that file. Nothing is changed by path.
    */
   #setMode(path: string, made: Deno.FileInfo, mode: number): void {
-    const fd = openSync(this.#absolute(path), constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      const opened = fstatSync(fd);
-      if (opened.dev !== made.dev || opened.ino !== made.ino) {
-        throw new UnsafeContentError(`refusing to set the mode of ${path}: it was replaced`);
-      }
-      fchmodSync(fd, mode);
-    } finally {
-      closeSync(fd);
+    if (!chmodIfSame(this.#absolute(path), made, mode)) {
+      throw new UnsafeContentError(`refusing to set the mode of ${path}: it was replaced`);
     }
   }
 
