@@ -570,6 +570,39 @@ Deno.test("a registry or token server that echoes the credentials it was sent ha
   }
 });
 
+Deno.test("a password echoed in a JSON error as Python writes one (\\u00e4, \\/) is blanked out too", async () => {
+  // The message decodes to the password itself: blanked in the text as sent was not enough.
+  const password = "pä/ss+wörd=1";
+  const asPython = (text: string) =>
+    JSON.stringify(text).replace(
+      /[^\x20-\x7e]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    )
+      .replaceAll("/", "\\/");
+  const server = serveHere(() =>
+    new Response(
+      `{"errors":[{"code":"UNAUTHORIZED","message":${asPython(`bad password ${password}`)}}]}`,
+      {
+        status: 401,
+        headers: { "www-authenticate": `Basic realm="echo"`, "content-type": "application/json" },
+      },
+    )
+  );
+  const tmp = await Deno.makeTempDir();
+  try {
+    const result = await ocisync(
+      ["inspect", `127.0.0.1:${server.addr.port}/app:v1`, "-u", USER, "--password-stdin"],
+      { env: isolatedEnv(tmp), stdin: password },
+    );
+    assert.equal(result.code, ExitCode.Auth, shown(result));
+    assert.match(result.stderr, /bad password \*\*\*/);
+    assertHides(result, [password, "wörd"]);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 Deno.test("a redirect or a Link to a file: URL is refused: no local file is read or sent on", async () => {
   // Deno's fetch reads file: URLs: a token server that redirected to a local auth file had its
   // `token` sent to the registry as a bearer token, and a Link put a file's lines in tags.

@@ -518,7 +518,8 @@ export function quoteRemote(text: string, limit: number = QUOTE_LIMIT): string {
 }
 
 /**
- * `text` with every occurrence of each secret, as it is and JSON-escaped, replaced by `***`:
+ * `text` with every occurrence of each secret, as it is, JSON-escaped, URL- and form-encoded,
+ * replaced by `***`:
  * for the words of a party that was sent the secrets (a credential helper, a registry or token
  * server that echoes the request), before they are quoted.
  *
@@ -531,7 +532,14 @@ export function quoteRemote(text: string, limit: number = QUOTE_LIMIT): string {
 export function redactSecrets(text: string, secrets: Iterable<string>): string {
   let result = text;
   for (const secret of secrets) {
-    for (const form of new Set([secret, JSON.stringify(secret).slice(1, -1)])) {
+    // As sent, and as a server may echo it: in a JSON string, in a URL or a form body.
+    const forms = new Set([
+      secret,
+      JSON.stringify(secret).slice(1, -1),
+      encodeURIComponent(secret),
+      new URLSearchParams({ s: secret }).toString().slice(2),
+    ]);
+    for (const form of forms) {
       if (form !== "") result = result.split(form).join("***");
     }
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cutText, QUOTE_LIMIT, quoteRemote, stringifyJson } from "./mod.ts";
+import { cutText, QUOTE_LIMIT, quoteRemote, redactSecrets, stringifyJson } from "./mod.ts";
 
 Deno.test("cutText: cuts by code point, an ellipsis marking the cut", () => {
   assert.equal(cutText("x".repeat(QUOTE_LIMIT)), "x".repeat(QUOTE_LIMIT));
@@ -27,4 +27,17 @@ Deno.test("stringifyJson: every code unit parses back, and none that breaks a li
     // deno-lint-ignore no-control-regex -- the characters are what must not stand raw
     /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/,
   );
+});
+
+Deno.test("redactSecrets: a secret as sent, in a JSON string, and URL- or form-encoded", () => {
+  const secret = 'pä/ss+wörd="1" &x';
+  const echoes = [
+    secret,
+    JSON.stringify(secret).slice(1, -1),
+    encodeURIComponent(secret),
+    new URLSearchParams({ refresh_token: secret }).toString().split("=").slice(1).join("="),
+  ];
+  for (const echo of echoes) {
+    assert.equal(redactSecrets(`refused ${echo}.`, [secret]), "refused ***.", echo);
+  }
 });

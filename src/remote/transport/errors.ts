@@ -209,23 +209,26 @@ async function errorDetails(
   response: HttpResponse,
 ): Promise<{ details: ErrorDetail[]; line?: string }> {
   let text: string;
+  // A server that echoes the request (a token server quoting the header it could not parse)
+  // must not have its credentials shown: neither in its text, nor in what its JSON decodes to
+  // (`\u00e4`, `\/` for a password's `ä` and `/`).
+  const secrets = response.secrets?.() ?? [];
   try {
-    // A server that echoes the request (a token server quoting the header it could not parse)
-    // must not have its credentials shown.
     text = redactSecrets(
       new TextDecoder().decode(await readBody(response, ERROR_BODY_LIMIT)),
-      response.secrets?.() ?? [],
+      secrets,
     ).trim();
   } catch {
     return { details: [] };
   }
+  const quoted = (value: unknown) => quoteRemote(redactSecrets(String(value), secrets));
   try {
     const errors = JSON.parse(text)?.errors;
     if (Array.isArray(errors)) {
       return {
         details: errors.map((e) => ({
-          code: quoteRemote(String(e?.code ?? "UNKNOWN")),
-          message: quoteRemote(String(e?.message ?? "")),
+          code: quoted(e?.code ?? "UNKNOWN"),
+          message: quoted(e?.message ?? ""),
         })),
       };
     }
