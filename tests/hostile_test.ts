@@ -161,7 +161,7 @@ for (const { name, layers, message } of REFUSED) {
   });
 }
 
-Deno.test("pull: devices and fifos are not created; setuid, setgid and sticky are dropped", async () => {
+Deno.test("pull: devices and fifos are not created; setuid and setgid are dropped, a folder's sticky bit kept", async () => {
   const tmp = await scratch();
   try {
     const tar = await pythonTar(`${tmp}/layer.tar`, [
@@ -177,7 +177,7 @@ Deno.test("pull: devices and fifos are not created; setuid, setgid and sticky ar
     assert.equal(pull.code, 0, shown(pull));
     assert.deepEqual(JSON.parse(pull.stdout).stats.skipped, ["null", "disk", "pipe"]);
     assert.deepEqual(await snapshot(`${tmp}/out`), {
-      "shared": { type: "dir", mode: 0o777 },
+      "shared": { type: "dir", mode: 0o1777 },
       "shared/file": { type: "file", mode: 0o644, sha256: sha256Hex("x") },
       "suid": { type: "file", mode: 0o755, sha256: sha256Hex("#!/bin/sh\n") },
     });

@@ -394,6 +394,28 @@ test(
 );
 
 test(
+  "pull as root of an image with a sticky tmp/ keeps the bit, and pulls it again over itself",
+  notRoot,
+  () =>
+    withScratch(async (tmp) => {
+      const reference = await tarImage(tmp, [[
+        { type: "dir", name: "tmp", mode: 0o1777 },
+        { type: "dir", name: "tmp/.X11-unix", mode: 0o1777 },
+        { type: "file", name: "tmp/.X11-unix/keep", data: "x\n" },
+      ]]);
+      const destination = `${tmp}/rootfs`;
+      for (const pull of ["first", "second, a merge"]) {
+        const pulled = await ocisync(["pull", reference, "-o", destination]);
+        assert.equal(pulled.code, 0, `${pull}: ${shown(pulled)}`);
+        for (const folder of ["tmp", "tmp/.X11-unix"]) {
+          const mode = (await Deno.lstat(`${destination}/${folder}`)).mode! & 0o7777;
+          assert.equal(mode, 0o1777, `${pull}: ${folder} ${mode.toString(8)}`);
+        }
+      }
+    }),
+);
+
+test(
   "pull as root merges into a sticky folder's own subfolders (the sticky bit keeps others off)",
   notRoot,
   () =>

@@ -76,13 +76,13 @@ const SHARED_FOLDERS: Entry[][] = [
   ],
 ];
 
-/** The image's modes, sticky bit dropped: what the tree ends as. */
+/** The image's modes: what the tree ends as (a folder keeps its sticky bit). */
 const SHARED_FOLDERS_FINAL: Record<string, number> = {
   "drop": 0o733,
   "group": 0o775,
   "group/ro": 0o555,
   "group/ro/file": 0o444,
-  "tmp": 0o777,
+  "tmp": 0o1777,
   "tmp/d": 0o777,
   "tmp/d/e": 0o755,
   "tmp/d/e/g": 0o600,

@@ -1023,7 +1023,7 @@ class Merge {
    * their owner for the moves, and the image's mode is set last.
    */
   async #mergeFolder(path: string, info: Deno.FileInfo, there: Deno.FileInfo): Promise<void> {
-    const mode = info.mode! & 0o777;
+    const mode = info.mode! & 0o7777;
     if ((mode & OWNER_WRITE) === 0) await Deno.chmod(this.#inTree(path), mode | OWNER_WRITE);
     let record: number | undefined;
     let entered = there;

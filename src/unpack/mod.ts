@@ -5,7 +5,7 @@
  * root, by `..`, an absolute name or a symlink, is refused. Symlinks are kept
  * as stored, whatever they point at: they are data, never followed out of the
  * root while unpacking. OCI whiteouts delete inside the root only. Devices and
- * fifos are not created; setuid, setgid and sticky bits are dropped.
+ * fifos are not created; setuid and setgid bits are dropped (a folder keeps its sticky bit).
  *
  * Metadata is applied to the entry that is there at that moment, never
  * through a symlink. Until {@linkcode Unpacker.finish}, no folder the
@@ -252,7 +252,9 @@ export class Unpacker {
     }
     const path = join(parent, name);
     const absolute = this.#absolute(path);
-    const mode = entry.mode & 0o777;
+    // A folder keeps its sticky bit, which only narrows who may remove its entries: a `/tmp` of
+    // 1777 without it would let any user remove or replace the others' files there.
+    const mode = entry.mode & (entry.type === "directory" ? 0o1777 : 0o777);
     switch (entry.type) {
       case "directory":
         this.#makeDirectory(path, mode);
