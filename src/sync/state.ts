@@ -32,7 +32,8 @@ import { basename, dirname } from "../fs/paths.ts";
 import { type Digest, isDigest } from "../digest/parse.ts";
 import { OcisyncError, UsageError } from "../errors/mod.ts";
 import { temporaryTarget, writeFileAtomic } from "../fs/atomic.ts";
-import { processUid } from "../fs/stat.ts";
+import { fileKind, processUid } from "../fs/stat.ts";
+import { openLookedAt, readUpTo } from "../fs/read.ts";
 import { refuseReplaceableAsRoot } from "../fs/shielded.ts";
 
 /**
@@ -170,14 +171,21 @@ export class SyncState {
     options: { setAside?: (message: string) => void } = {},
   ): Promise<SyncState> {
     await refuseExposedState(path);
-    let text: string;
+    let bytes: Uint8Array;
     try {
-      text = await Deno.readTextFile(path);
+      bytes = await readStateFile(path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return new SyncState(path);
+      if (error instanceof OcisyncError) throw error;
       throw new OcisyncError(`cannot read the state file ${path}: ${(error as Error).message}`);
     }
+    const text = new TextDecoder().decode(bytes);
     try {
+      if (bytes.length > MAX_STATE_BYTES) {
+        throw new OcisyncError(
+          `the state file ${path} is not valid: it holds more than ${MAX_STATE_BYTES} bytes`,
+        );
+      }
       return new SyncState(path, parseState(text, path));
     } catch (error) {
       if (options.setAside === undefined || otherVersion(text)) throw error;
@@ -270,6 +278,29 @@ function otherVersion(text: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The most bytes a state file is read to: far above the few KB of a host's references. */
+const MAX_STATE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The bytes of the state file at `path`, through links as any path the user names, and only of a
+ * regular file: a fifo put there would hold the start (and its locks) until a writer came, and
+ * `/dev/zero` would never end. Read to one byte past {@linkcode MAX_STATE_BYTES}, so that a
+ * larger file is told from one of that size without being read whole.
+ *
+ * @throws {OcisyncError} for anything but a regular file; `Deno.errors.NotFound` as it is.
+ */
+async function readStateFile(path: string): Promise<Uint8Array> {
+  const { file } = await openLookedAt(path, (found) => {
+    if (found.isFile) return;
+    throw new OcisyncError(
+      `cannot read the state file ${path}: it is a ${fileKind(found)}, not a regular file`,
+      { hint: "give --state a file's path" },
+    );
+  });
+  using opened = file;
+  return await readUpTo(opened, MAX_STATE_BYTES + 1, true);
 }
 
 function parseState(text: string, path: string): Map<string, SyncStateEntry> {
