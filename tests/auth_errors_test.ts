@@ -57,7 +57,7 @@ function assertError(result: RunResult, code: number, message: RegExp, hint: Reg
 
 /** A server on a free port of 127.0.0.1, its handler told its own origin (`http://HOST:PORT`). */
 function serveHere(
-  handler: (request: Request, origin: string) => Response,
+  handler: (request: Request, origin: string) => Response | Promise<Response>,
 ): Deno.HttpServer<Deno.NetAddr> {
   return Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
@@ -597,6 +597,49 @@ Deno.test("a password echoed in a JSON error as Python writes one (\\u00e4, \\/)
     assert.equal(result.code, ExitCode.Auth, shown(result));
     assert.match(result.stderr, /bad password \*\*\*/);
     assertHides(result, [password, "wörd"]);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("an identity token that the token server refuses with OAuth's 400 invalid_grant is a refused credential, exit 3", async () => {
+  // RFC 6749, section 5.2: an expired or revoked refresh token is answered 400, not 401.
+  const server = serveHere(async (request, origin) => {
+    const url = new URL(request.url);
+    if (url.pathname === "/token" && request.method === "POST") {
+      const form = new URLSearchParams(await request.text());
+      assert.equal(form.get("refresh_token"), "revoked-identity-token");
+      return Response.json(
+        { error: "invalid_grant", error_description: "refresh token expired or revoked" },
+        { status: 400 },
+      );
+    }
+    return new Response("{}", {
+      status: 401,
+      headers: { "www-authenticate": `Bearer realm="${origin}/token",service="reg"` },
+    });
+  });
+  const tmp = await Deno.makeTempDir();
+  try {
+    const host = `127.0.0.1:${server.addr.port}`;
+    await Deno.mkdir(`${tmp}/docker`);
+    await Deno.writeTextFile(
+      `${tmp}/docker/config.json`,
+      JSON.stringify({ auths: { [host]: { identitytoken: "revoked-identity-token" } } }),
+      { mode: 0o600 },
+    );
+    const result = await ocisync(["inspect", `${host}/app:v1`], { env: isolatedEnv(tmp) });
+    assertError(
+      result,
+      ExitCode.Auth,
+      new RegExp(
+        `${RegExp.escape(host)} refused the identity token: .* -> 400, invalid_grant: ` +
+          "refresh token expired or revoked",
+      ),
+      /expired or been revoked: run `ocisync login/,
+    );
+    assertHides(result, ["revoked-identity-token"]);
   } finally {
     await server.shutdown();
     await Deno.remove(tmp, { recursive: true });

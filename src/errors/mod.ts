@@ -346,9 +346,16 @@ const NOT_FOUND_CODES = new Set([
 ]);
 
 /**
+ * The OAuth 2 errors with which a token server refuses the credential sent (RFC 6749, section
+ * 5.2), with status 400: an identity (refresh) token expired or revoked.
+ */
+const REFUSED_GRANT_CODES = new Set(["invalid_grant", "invalid_client", "unauthorized_client"]);
+
+/**
  * The kind of a registry's answer, by its status and codes:
  *
- * - 401 and 403: `auth`;
+ * - 401 and 403, and a token server's `invalid_grant`, `invalid_client` and
+ *   `unauthorized_client`: `auth`;
  * - 404, and the codes `NAME_UNKNOWN`, `MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`,
  *   `BLOB_UPLOAD_UNKNOWN` and `MANIFEST_BLOB_UNKNOWN`: `not-found`;
  * - `DIGEST_INVALID` and `SIZE_INVALID`: `integrity`;
@@ -365,7 +372,9 @@ export function registryErrorKind(
   status: number,
   codes: readonly string[],
 ): "auth" | "not-found" | "integrity" | "network" | "other" {
-  if (status === 401 || status === 403) return "auth";
+  if (status === 401 || status === 403 || codes.some((code) => REFUSED_GRANT_CODES.has(code))) {
+    return "auth";
+  }
   if (status === 404 || codes.some((code) => NOT_FOUND_CODES.has(code))) return "not-found";
   if (codes.includes("DIGEST_INVALID") || codes.includes("SIZE_INVALID")) return "integrity";
   if (status === 408 || status === 429 || status >= 500) return "network";

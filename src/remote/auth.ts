@@ -603,7 +603,8 @@ export class RegistryClient {
     }
     if (response.status !== 200) {
       const error = await responseError(response, { registry, subject: `token for ${registry}` });
-      if (response.status !== 401 && response.status !== 403) throw error;
+      // 401, 403, or OAuth 2's 400 for an identity (refresh) token it refuses.
+      if (!(error instanceof AuthError)) throw error;
       const sent = sendable(credential);
       this.#forgetCredential(registry, repository);
       throw sent === undefined

@@ -201,7 +201,8 @@ interface ErrorDetail {
 }
 
 /**
- * The distribution-spec errors in a body, or, when it is not such JSON, its first line: an
+ * The distribution-spec errors in a body (or a token server's OAuth 2 error), or, when it is not
+ * such JSON, its first line: an
  * HTML or text page of a proxy has no codes, and its words are not the registry's. Each is
  * quoted by {@linkcode quoteRemote}.
  */
@@ -223,13 +224,20 @@ async function errorDetails(
   }
   const quoted = (value: unknown) => quoteRemote(redactSecrets(String(value), secrets));
   try {
-    const errors = JSON.parse(text)?.errors;
+    const parsed = JSON.parse(text);
+    const errors = parsed?.errors;
     if (Array.isArray(errors)) {
       return {
         details: errors.map((e) => ({
           code: quoted(e?.code ?? "UNKNOWN"),
           message: quoted(e?.message ?? ""),
         })),
+      };
+    }
+    // A token server's OAuth 2 error (RFC 6749, section 5.2): `{"error": "invalid_grant"}`.
+    if (typeof parsed?.error === "string") {
+      return {
+        details: [{ code: quoted(parsed.error), message: quoted(parsed.error_description ?? "") }],
       };
     }
   } catch {
