@@ -135,6 +135,16 @@ const REFUSED: { name: string; layers: (tmp: string) => Entry[][]; message: RegE
     layers: () => [[{ type: "file", name: ".wh.." }]],
     message: /whiteouts nothing/,
   },
+  {
+    name: "a hard link to itself, by way of a symlink to its folder",
+    layers: () => [[
+      { type: "dir", name: "d" },
+      { type: "symlink", name: "d2", link: "d" },
+      { type: "file", name: "d/a", data: "x" },
+      { type: "hardlink", name: "d/a", link: "d2/a" },
+    ]],
+    message: /refusing layer entry "d\/a": it is a hard link to itself/,
+  },
   ...MALFORMED.map(({ name, entries, message }) => ({ name, layers: () => [entries], message })),
 ];
 
@@ -211,7 +221,7 @@ Deno.test("pull: whiteouts delete inside the target only; absolute symlinks mean
     const pull = await ocisync(["pull", `oci:${tmp}/layout:v1`, "-o", `${tmp}/out`]);
     assert.equal(pull.code, 0, shown(pull));
     const tree = await snapshot(`${tmp}/out`);
-    // The whiteout made the folders of its path, which is this scratch folder's, inside.
+    // The write through `abs` made the folders of its path, this scratch folder's, inside.
     const mirrored = tmp.slice(1);
     const own = (path: string) =>
       !`${mirrored}/`.startsWith(`${path}/`) && !path.startsWith(`${mirrored}/`);
@@ -227,6 +237,33 @@ Deno.test("pull: whiteouts delete inside the target only; absolute symlinks mean
     assert.equal(tree[`${mirrored}/outside/pwned`]?.sha256, sha256Hex("inside"));
     assert.equal(await Deno.readTextFile(`${tmp}/outside/secret`), "secret\n");
     assert.deepEqual([...Deno.readDirSync(`${tmp}/outside`)].map((e) => e.name), ["secret"]);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("pull: a whiteout makes nothing: under a lower layer's file, or in a folder not there", async () => {
+  const tmp = await scratch();
+  try {
+    const lower = await pythonTar(`${tmp}/lower.tar`, [
+      { type: "file", name: "f", data: "kept" },
+      { type: "dir", name: "d" },
+      { type: "file", name: "d/g", data: "kept too" },
+    ]);
+    const upper = await pythonTar(`${tmp}/upper.tar`, [
+      { type: "file", name: "f/.wh.x" },
+      { type: "file", name: "f/.wh..wh..opq" },
+      { type: "file", name: "x/y/z/.wh.q" },
+      { type: "file", name: "d/g/.wh.h" },
+    ]);
+    await writeImage(`${tmp}/layout`, [lower, upper]);
+    const pull = await ocisync(["pull", `oci:${tmp}/layout:v1`, "-o", `${tmp}/out`]);
+    assert.equal(pull.code, 0, shown(pull));
+    assert.deepEqual(await snapshot(`${tmp}/out`), {
+      "d": { type: "dir", mode: 0o755 },
+      "d/g": { type: "file", mode: 0o644, sha256: sha256Hex("kept too") },
+      "f": { type: "file", mode: 0o644, sha256: sha256Hex("kept") },
+    });
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

@@ -234,18 +234,27 @@ export class Unpacker {
     const parts = entryParts(entry.name);
     if (parts.length === 0) return; // the root itself, e.g. "./"
     const name = parts[parts.length - 1];
-    const parent = this.#resolveDirectory(parts.slice(0, -1), entry.name);
+    // A whiteout hides what is there and makes nothing: where its folder is missing, or is a
+    // file, nothing is there to hide, and that file stays.
+    const whiteout = name === OPAQUE || name.startsWith(WHITEOUT);
+    const hidden = name.slice(WHITEOUT.length);
+    if (name !== OPAQUE && whiteout && (hidden === "" || hidden === "." || hidden === "..")) {
+      throw unsafe(entry.name, "whiteouts nothing");
+    }
+    const parent = whiteout
+      ? this.#whiteoutFolder(parts.slice(0, -1), entry.name)
+      : this.#resolveDirectory(parts.slice(0, -1), entry.name);
+    if (parent === undefined) {
+      this.stats.whiteouts++;
+      return;
+    }
 
     if (name === OPAQUE) {
       this.stats.whiteouts++;
       if (this.#createdInLayer) this.#removeLower(parent, this.#createdInLayer);
       return;
     }
-    if (name.startsWith(WHITEOUT)) {
-      const hidden = name.slice(WHITEOUT.length);
-      if (hidden === "" || hidden === "." || hidden === "..") {
-        throw unsafe(entry.name, "whiteouts nothing");
-      }
+    if (whiteout) {
       this.stats.whiteouts++;
       this.#remove(join(parent, hidden));
       return;
@@ -278,7 +287,11 @@ export class Unpacker {
           entry.linkName,
           notAFile,
         );
-        const target = this.#absolute(join(targetDir, targetParts[targetParts.length - 1]));
+        const targetPath = join(targetDir, targetParts[targetParts.length - 1]);
+        // Its own name by another way (through a link to its folder): making the link would
+        // first remove the file it links to.
+        if (targetPath === path) throw unsafe(entry.name, "is a hard link to itself");
+        const target = this.#absolute(targetPath);
         if (!lstatOrUndefined(target)?.isFile) throw notAFile();
         this.#create(path, () => Deno.linkSync(target, absolute));
         this.stats.hardlinks++;
@@ -398,11 +411,26 @@ export class Unpacker {
   }
 
   /**
+   * The real folder of a whiteout, as {@linkcode #resolveDirectory} finds it, or `undefined`
+   * when it is not there (missing, or a file): nothing is made or replaced for a whiteout.
+   */
+  #whiteoutFolder(parts: string[], entryName: string): string | undefined {
+    const notThere = new UnsafeContentError(`${entryName}: its folder is not there`);
+    try {
+      return this.#resolveDirectory(parts, entryName, () => notThere);
+    } catch (error) {
+      if (error === notThere) return undefined;
+      throw error;
+    }
+  }
+
+  /**
    * The real folder, relative to the root, that `parts` names inside the root, following
    * symlinks within the root. Missing folders are made, and a file that the entry's own name
    * passes through is replaced by a folder; a file reached through a link's target is refused,
-   * as the entry does not name it. With `notFound` (a hard link's target, which must exist)
-   * nothing is made or replaced: a missing folder, or a file, throws what it returns.
+   * as the entry does not name it. With `notFound` (a hard link's target, which must exist; a
+   * whiteout's folder, which is not made) nothing is made or replaced: a missing folder, or a
+   * file, throws what it returns.
    */
   #resolveDirectory(
     parts: string[],
