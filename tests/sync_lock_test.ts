@@ -159,6 +159,55 @@ Deno.test("a second sync on one --state FILE, by any name, is refused; a stopped
   });
 });
 
+Deno.test("--state, a link to a file not there yet: the file it leads to is the one locked and written", async () => {
+  await withLayout(async (tmp) => {
+    await Deno.mkdir(`${tmp}/persist`);
+    await Deno.symlink("persist/state.json", `${tmp}/link.json`);
+    const first = new SyncRun(
+      ["oci:layout:v1", "-o", "one", "--state", "link.json", "--interval", "1s"],
+      tmp,
+    );
+    try {
+      await first.waitFor(TICK);
+      assert.equal((await lockHolder(`${tmp}/persist/state.json.lock`)).pid, first.child.pid);
+      const byTarget = await ocisync(
+        ["sync", "oci:layout:v1", "-o", "two", "--state", "persist/state.json", "--once"],
+        { cwd: tmp },
+      );
+      assert.equal(byTarget.code, REFUSED, shown(byTarget));
+      assert.match(byTarget.stderr, refusal("the state file", first));
+    } finally {
+      assert.equal((await first.exit("SIGTERM")).code, 0, first.stderr);
+    }
+    assert.ok((await Deno.lstat(`${tmp}/link.json`)).isSymlink, "the link is kept");
+    const state = JSON.parse(await Deno.readTextFile(`${tmp}/persist/state.json`));
+    assert.deepEqual(Object.keys(state.references), ["oci:layout:v1"]);
+  });
+});
+
+Deno.test("--config: two targets that name one state file by two names keep both their entries", async () => {
+  await withLayout(async (tmp) => {
+    await Deno.symlink("state.json", `${tmp}/link.json`);
+    await Deno.writeTextFile(
+      `${tmp}/sync.yaml`,
+      [
+        "targets:",
+        "  - reference: oci:layout:v1",
+        "    output: a",
+        "    state: state.json",
+        "  - reference: oci:layout:v2",
+        "    output: b",
+        "    state: link.json",
+      ].join("\n") + "\n",
+    );
+    const result = await ocisync(["sync", "--config", "sync.yaml", "--once"], { cwd: tmp });
+    assert.equal(result.code, 0, shown(result));
+    assert.ok((await Deno.lstat(`${tmp}/link.json`)).isSymlink, "the link is kept");
+    const state = JSON.parse(await Deno.readTextFile(`${tmp}/state.json`));
+    assert.deepEqual(Object.keys(state.references).sort(), ["oci:layout:v1", "oci:layout:v2"]);
+  });
+});
+
 Deno.test("--config: every target's folder and the shared state file are locked", async () => {
   await withLayout(async (tmp) => {
     const folders = ["a", "b", "c"];

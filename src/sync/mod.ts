@@ -56,7 +56,7 @@
  * ```
  * @module
  */
-import { absolutePath, basename, dirname } from "../fs/paths.ts";
+import { absolutePath, dirname } from "../fs/paths.ts";
 import type { Digest } from "../digest/parse.ts";
 import { sha256DigestAsync } from "../digest/verify.ts";
 import { OcisyncError, UnsafeContentError, UsageError } from "../errors/mod.ts";
@@ -87,6 +87,7 @@ import {
 import {
   refuseExposedState,
   removeStateLeftovers,
+  stateFile,
   stateLockPath,
   SyncState,
   type SyncStateEntry,
@@ -105,7 +106,13 @@ export {
   type SyncChange,
   type SyncOutput,
 } from "./outputs.ts";
-export { removeStateLeftovers, stateLockPath, SyncState, type SyncStateEntry } from "./state.ts";
+export {
+  removeStateLeftovers,
+  stateFile,
+  stateLockPath,
+  SyncState,
+  type SyncStateEntry,
+} from "./state.ts";
 export type { TagPolicy } from "./policy.ts";
 export {
   type HealthReport,
@@ -494,7 +501,7 @@ export async function lockSyncPaths(
     for (const path of paths.states ?? []) {
       const file = absolutePath(path);
       made.push(...await makeFolder(dirname(file), `the folder of the state file ${file}`));
-      const real = await realFile(file);
+      const real = await stateFile(file);
       states.set(real, path);
       locks.set(file, stateLockPath(real));
     }
@@ -533,19 +540,6 @@ export async function lockSyncPaths(
     release,
     [Symbol.asyncDispose]: release,
   };
-}
-
-/**
- * The file at the absolute `path` through any link, made or not yet: two names of one state
- * file (a link to it) must take one lock, or two processes would each write it.
- */
-async function realFile(path: string): Promise<string> {
-  try {
-    return await Deno.realPath(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    return `${await Deno.realPath(dirname(path))}/${basename(path)}`;
-  }
 }
 
 /** Creates a folder where missing, for its lock file; returns the folders made, outermost first. */

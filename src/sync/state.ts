@@ -28,11 +28,11 @@
  * ```
  * @module
  */
-import { basename, dirname } from "../fs/paths.ts";
+import { absolutePath, basename, dirname } from "../fs/paths.ts";
 import { type Digest, isDigest } from "../digest/parse.ts";
 import { OcisyncError, UsageError } from "../errors/mod.ts";
 import { temporaryTarget, writeFileAtomic } from "../fs/atomic.ts";
-import { fileKind, processUid } from "../fs/stat.ts";
+import { fileKind, lstatOrUndefined, processUid } from "../fs/stat.ts";
 import { openLookedAt, readUpTo } from "../fs/read.ts";
 import { refuseReplaceableAsRoot } from "../fs/shielded.ts";
 
@@ -88,6 +88,41 @@ const FORMAT_VERSION = 1;
  */
 export function stateLockPath(path: string): string {
   return `${path}.lock`;
+}
+
+/** The most links {@linkcode stateFile} follows, as Linux does (MAXSYMLINKS). */
+const MAX_STATE_LINKS = 40;
+
+/**
+ * The file that the state at `path` is: its absolute real path through any link, made or not
+ * yet (a link to a file not there names the file the state is written to). Two names of one
+ * state file are one state, with one lock, read once and written by one writer: by its names,
+ * a second sync ran beside the first (a set-aside renamed the link, the next write made a file
+ * in its place), and two targets of a config each wrote only their own entries.
+ *
+ * @example
+ * ```ts
+ * import { stateFile } from "./state.ts";
+ * await stateFile("state.json"); // `${Deno.realPathSync(".")}/state.json`
+ * ```
+ */
+export async function stateFile(path: string): Promise<string> {
+  let current = absolutePath(path);
+  for (let links = 0; links <= MAX_STATE_LINKS; links++) {
+    try {
+      return await Deno.realPath(current);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    if (!lstatOrUndefined(current)?.isSymlink) {
+      // Not there yet; its folder may not be either (made when the state is first written).
+      const folder = await Deno.realPath(dirname(current)).catch(() => dirname(current));
+      return `${folder === "/" ? "" : folder}/${basename(current)}`;
+    }
+    const target = await Deno.readLink(current);
+    current = target.startsWith("/") ? target : `${dirname(current)}/${target}`;
+  }
+  throw new OcisyncError(`the state file ${path} leads through more than ${MAX_STATE_LINKS} links`);
 }
 
 /**
@@ -150,7 +185,8 @@ export class SyncState {
   }
 
   /**
-   * Reads the state file at `path`; a missing file is an empty state. With `setAside`, a file
+   * Reads the state file at `given`, which it keeps as its {@linkcode stateFile} (its real path,
+   * through any link); a missing file is an empty state. With `setAside`, a file
    * that is not a valid state (damaged, emptied, edited by hand) is renamed
    * `PATH.invalid-<time>` and the state starts empty, told to `setAside`: the state only saves
    * pulls, so a fleet's service goes on (and delivers each reference again) rather than fail at
@@ -167,32 +203,36 @@ export class SyncState {
    * ```
    */
   static async open(
-    path: string,
+    given: string,
     options: { setAside?: (message: string) => void } = {},
   ): Promise<SyncState> {
-    await refuseExposedState(path);
+    await refuseExposedState(given);
+    const path = await stateFile(given);
+    // Messages name the file as the user did, unless a link led elsewhere.
+    const shown = absolutePath(given) === path ? given : path;
     let bytes: Uint8Array;
     try {
-      bytes = await readStateFile(path);
+      bytes = await readStateFile(path, shown);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return new SyncState(path);
       if (error instanceof OcisyncError) throw error;
-      throw new OcisyncError(`cannot read the state file ${path}: ${(error as Error).message}`);
+      throw new OcisyncError(`cannot read the state file ${shown}: ${(error as Error).message}`);
     }
     const text = new TextDecoder().decode(bytes);
     try {
       if (bytes.length > MAX_STATE_BYTES) {
         throw new OcisyncError(
-          `the state file ${path} is not valid: it holds more than ${MAX_STATE_BYTES} bytes`,
+          `the state file ${shown} is not valid: it holds more than ${MAX_STATE_BYTES} bytes`,
         );
       }
-      return new SyncState(path, parseState(text, path));
+      return new SyncState(path, parseState(text, shown));
     } catch (error) {
       if (options.setAside === undefined || otherVersion(text)) throw error;
-      const aside = `${path}.invalid-${new Date().toISOString().replace(/[:.]/g, "-")}`;
-      await Deno.rename(path, aside);
+      const suffix = `.invalid-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+      // The file itself is set aside, not a link to it: the link then leads to the next one.
+      await Deno.rename(path, `${path}${suffix}`);
       options.setAside(
-        `${(error as Error).message}: kept as ${aside}; the references are pulled again`,
+        `${(error as Error).message}: kept as ${shown}${suffix}; the references are pulled again`,
       );
       return new SyncState(path);
     }
@@ -284,18 +324,19 @@ function otherVersion(text: string): boolean {
 const MAX_STATE_BYTES = 16 * 1024 * 1024;
 
 /**
- * The bytes of the state file at `path`, through links as any path the user names, and only of a
+ * The bytes of the state file at `path` (`shown` in messages), through links as any path the
+ * user names, and only of a
  * regular file: a fifo put there would hold the start (and its locks) until a writer came, and
  * `/dev/zero` would never end. Read to one byte past {@linkcode MAX_STATE_BYTES}, so that a
  * larger file is told from one of that size without being read whole.
  *
  * @throws {OcisyncError} for anything but a regular file; `Deno.errors.NotFound` as it is.
  */
-async function readStateFile(path: string): Promise<Uint8Array> {
+async function readStateFile(path: string, shown: string): Promise<Uint8Array> {
   const { file } = await openLookedAt(path, (found) => {
     if (found.isFile) return;
     throw new OcisyncError(
-      `cannot read the state file ${path}: it is a ${fileKind(found)}, not a regular file`,
+      `cannot read the state file ${shown}: it is a ${fileKind(found)}, not a regular file`,
       { hint: "give --state a file's path" },
     );
   });

@@ -28,6 +28,7 @@ import {
   lockSyncPaths,
   parseListenAddress,
   serveSyncHttp,
+  stateFile,
   type SyncLocks,
   syncLoop,
   SyncMetrics,
@@ -307,17 +308,23 @@ async function syncTargets(args: ParsedArgs): Promise<SyncTargetConfig[]> {
 }
 
 /**
- * One state per file, by absolute path, shared by the targets that name it. An invalid file is
+ * The state of each state file named, by its absolute path: one state per file, by its real
+ * path ({@linkcode stateFile}), shared by the targets that name it, by whatever name. An invalid file is
  * set aside with a warning (see `SyncState.open`).
  */
 async function openStates(
   targets: SyncTargetConfig[],
   out: Output,
 ): Promise<Map<string, SyncState>> {
+  const byFile = new Map<string, SyncState>();
   const states = new Map<string, SyncState>();
   for (const { state } of targets) {
     if (state === undefined || states.has(absolutePath(state))) continue;
-    states.set(absolutePath(state), await SyncState.open(state, { setAside: (m) => out.warn(m) }));
+    const file = await stateFile(state);
+    if (!byFile.has(file)) {
+      byFile.set(file, await SyncState.open(state, { setAside: (m) => out.warn(m) }));
+    }
+    states.set(absolutePath(state), byFile.get(file)!);
   }
   return states;
 }
