@@ -63,6 +63,70 @@ Deno.test("library: a write that fails part-way fails its tick; the next batch s
   });
 });
 
+Deno.test("library: a batch written for a change not recorded still has its paths deleted by the next", async () => {
+  await withTempDir("ocisync-events-", async (tmp) => {
+    const push = async (files: Record<string, string>) => {
+      await Deno.remove(`${tmp}/src`, { recursive: true }).catch(() => {});
+      await writeTree(
+        `${tmp}/src`,
+        Object.fromEntries(
+          Object.entries(files).map(([name, content]) => [name, {
+            type: "file" as const,
+            content,
+          }]),
+        ),
+      );
+      await ocisyncOk(
+        ["push", `oci:${tmp}/layout:prod`, "--files", ...Object.keys(files)],
+        { cwd: `${tmp}/src` },
+      );
+    };
+    const lines: { action: string; path?: string }[] = [];
+    const sink: EventsSink = {
+      write: (bytes) => {
+        const text = new TextDecoder().decode(bytes);
+        lines.push(
+          ...text.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line)),
+        );
+        return Promise.resolve(bytes.length);
+      },
+    };
+    // A hook after the events that fails once: the change's batch is out, the change unrecorded.
+    let failHook = false;
+    const hook = {
+      id: "hook",
+      description: "running the hook",
+      apply: () => failHook ? Promise.reject(new Error("the hook exited 1")) : Promise.resolve(),
+    };
+    await push({ "x.yaml": "x: 1\n" });
+    const ticks = syncLoop({
+      reference: parseReference(`oci:${tmp}/layout:prod`),
+      outputs: [eventsOutput(sink), hook],
+      interval: 10,
+      maxFailures: 5,
+    });
+    try {
+      assert.equal((await ticks.next()).value?.status, "changed");
+      await push({ "x.yaml": "x: 1\n", "y.yaml": "y: 1\n" });
+      failHook = true;
+      assert.equal((await ticks.next()).value?.status, "failed");
+      assert.ok(lines.some((line) => line.action === "put" && line.path === "y.yaml"));
+      // The tag moves on before the failed change is delivered again.
+      await push({ "x.yaml": "x: 2\n" });
+      failHook = false;
+      lines.length = 0;
+      assert.equal((await ticks.next()).value?.status, "changed");
+      assert.deepEqual(lines.map((line) => `${line.action} ${line.path ?? ""}`.trim()), [
+        "put x.yaml",
+        "delete y.yaml",
+        "synced",
+      ]);
+    } finally {
+      await ticks.return();
+    }
+  });
+});
+
 Deno.test("a new process's first batch is not glued to a line that a killed predecessor cut short", async () => {
   await withTempDir("ocisync-events-", async (tmp) => {
     const reference = await artifact(tmp, 100);

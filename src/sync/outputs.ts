@@ -233,6 +233,10 @@ export function eventsOutput(sink: EventsSink, options: EventsOutputOptions = {}
   if (!Number.isInteger(limit) || limit < 1) {
     throw new UsageError(`maxEventsSize must be a whole number of bytes, 1 or more, not ${limit}`);
   }
+  // The paths each reference's batches have put since this output began: a batch written whose
+  // change was then not recorded (a later output failed) is not the state's previous digest, and
+  // the next batch must still delete what that one put and the change no longer has.
+  const sent = new Map<string, Set<string>>();
   return {
     id: `events:${encoding}`,
     description: sink === Deno.stdout ? "writing events to standard output" : "writing events",
@@ -243,7 +247,8 @@ export function eventsOutput(sink: EventsSink, options: EventsOutputOptions = {}
         throw eventsTooLarge(change, limit, `its layers declare ${sizes}, and none was fetched`);
       }
       // The read stops at the first line over the limit: the layers after it are not fetched.
-      const batch = await readBounded(eventLines(change, encoding), limit);
+      const put = sent.get(change.reference) ?? new Set<string>();
+      const batch = await readBounded(eventLines(change, encoding, put), limit);
       if (batch === undefined) {
         throw eventsTooLarge(
           change,
@@ -251,6 +256,8 @@ export function eventsOutput(sink: EventsSink, options: EventsOutputOptions = {}
           `its ${sizes} take more as JSON lines, and nothing was written`,
         );
       }
+      // Before the write, which may fail after a part of the batch is out.
+      sent.set(change.reference, put.union(new Set(change.paths)));
       // A consumer that stops reading blocks the write (a full pipe): a stop ends the wait, the
       // tick is not recorded, and the process exits; the write itself is left behind.
       await abortable(writeBatch(sink, batch), change.signal);
@@ -343,10 +350,15 @@ function eventsTooLarge(change: SyncChange, limit: number, why: string): UnsafeC
   );
 }
 
-/** A change's events, as JSON lines, each layer fetched and verified when its line is due. */
+/**
+ * A change's events, as JSON lines, each layer fetched and verified when its line is due; a
+ * `delete` for each path of the previous digest, or of `put` (this output's batches since it
+ * began), that the change no longer has.
+ */
 async function* eventLines(
   change: SyncChange,
   encoding: EventsEncoding,
+  put: ReadonlySet<string>,
 ): AsyncGenerator<Uint8Array> {
   const encoder = new TextEncoder();
   const line = (event: Record<string, unknown>) => encoder.encode(`${stringifyJson(event)}\n`);
@@ -377,7 +389,7 @@ async function* eventLines(
     });
   }
   const kept = new Set(change.paths);
-  for (const path of new Set(change.previous?.paths ?? [])) {
+  for (const path of new Set([...change.previous?.paths ?? [], ...put])) {
     if (kept.has(path)) continue;
     yield line({
       action: "delete",
