@@ -341,6 +341,30 @@ Deno.test("sync -o: a file, a link or another user's folder at a version's name 
   }
 });
 
+Deno.test("sync -o --force-pull: the live version, edited or damaged, is pulled again whole", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "ocisync-force-pull-" });
+  try {
+    await Deno.mkdir(`${tmp}/src`);
+    await Deno.writeTextFile(`${tmp}/src/app.conf`, "good\n");
+    await Deno.writeTextFile(`${tmp}/src/other`, "x\n");
+    await ocisyncOk(["push", `oci:${tmp}/layout:v1`, `${tmp}/src:/app`]);
+    const sync = ["sync", `oci:${tmp}/layout:v1`, "-o", `${tmp}/out`, "--state", `${tmp}/s.json`];
+    expectExit(await ocisync([...sync, "--once"]), 0);
+    const before = await snapshot(`${tmp}/out/current`);
+    // An app or an admin deletes and edits files inside the live version.
+    await Deno.remove(`${tmp}/out/current/app/app.conf`);
+    await Deno.writeTextFile(`${tmp}/out/current/app/other`, "tampered\n");
+    await Deno.writeTextFile(`${tmp}/out/current/app/added`, "not the image's\n");
+    expectExit(await ocisync([...sync, "--once", "--force-pull"]), 0);
+    assert.deepEqual(await snapshot(`${tmp}/out/current`), before);
+    // Nothing left of the swap beside the versions.
+    const versions = [...Deno.readDirSync(`${tmp}/out/.ocisync`)].map((entry) => entry.name);
+    assert.equal(versions.length, 1, versions.join(", "));
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 Deno.test("sync -o: the partial trees of pulls SIGKILLed in DIR do not pile up; one holding set-aside files stays", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "ocisync-staging-pile-" });
   try {

@@ -461,7 +461,7 @@ export const syncSpec: CommandSpec = {
     {
       name: "force-pull",
       type: "boolean",
-      description: "deliver the current digest even when the state has it",
+      description: "deliver (and pull) the current digest even when the state has it",
     },
     {
       name: "state",

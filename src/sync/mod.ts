@@ -754,6 +754,7 @@ class Ticker {
       platform: this.#platform,
       signal,
       onBlob,
+      ...(this.#forced ? { forced: true } : {}),
     };
     await this.#options.locks?.ensureHeld();
     for (const output of this.#options.outputs) {

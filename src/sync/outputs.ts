@@ -91,6 +91,11 @@ export interface SyncChange {
   signal: AbortSignal;
   /** Told about each blob pulled, for byte counts. */
   onBlob?: BlobListener;
+  /**
+   * Delivered because `forcePull` asked, not because the digest changed: an output that keeps a
+   * copy of the change takes a fresh one, whatever its copy holds now.
+   */
+  forced?: boolean;
 }
 
 /**
@@ -564,7 +569,9 @@ export function directoryOutput(
       const versions = versionsFolder(root);
       const why = unusableVersion(version);
       if (why !== undefined && versions !== undefined) await moveUnusable(versions, version);
-      if (why !== undefined) {
+      // Forced, a usable folder is pulled again and swapped in whole (a damaged or edited copy is
+      // what a forced pull is for): only that swap's two renames are without it, not the pull.
+      if (why !== undefined || change.forced) {
         // The pull's code (decompression, hashing, unpacking) loads at the first change: a sync
         // that finds nothing new, as most `--once` runs do, starts without it.
         const { pull } = await import("../pull/mod.ts");
@@ -575,6 +582,7 @@ export function directoryOutput(
           onBlob: change.onBlob,
           layerMediaTypes: options.layerMediaTypes,
           layerOperation: options.layerOperation,
+          replace: why === undefined,
           // A stop (SIGTERM) ends a long pull at once; nothing is put in place.
           signal: change.signal,
         });
