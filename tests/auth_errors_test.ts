@@ -19,6 +19,10 @@ import {
   tokenServer,
 } from "./helpers/servers.ts";
 import { writeTree } from "./helpers/tree.ts";
+import { sha256Hex } from "./helpers/hash.ts";
+import { RegistryClient } from "../src/remote/auth.ts";
+import { RegistryTarget } from "../src/remote/registry.ts";
+import { parseRegistryReference } from "../src/ref/mod.ts";
 
 const USER = "robot-7";
 const PASSWORD = "s3cret-Pa55-for-issue-13";
@@ -643,6 +647,72 @@ Deno.test("an identity token that the token server refuses with OAuth's 400 inva
   } finally {
     await server.shutdown();
     await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("a blob's body that breaks off after its token expired is resumed with a new token", async () => {
+  // Tokens last a second; the body breaks off after 1.5 s, so its Range request meets a 401.
+  const blob = new Uint8Array(200_000).map((_, i) => i % 251);
+  const digest = `sha256:${sha256Hex(blob)}` as const;
+  const issued = new Map<string, number>();
+  const tokens = serveHere(() => {
+    const token = `token${issued.size + 1}`;
+    issued.set(token, Date.now());
+    return Response.json({ token, expires_in: 1 });
+  });
+  const seen: string[] = [];
+  const registry = serveHere((request) => {
+    const token = request.headers.get("authorization")?.slice("Bearer ".length) ?? "";
+    const fresh = issued.has(token) && Date.now() - issued.get(token)! < 1000;
+    const range = /bytes=(\d+)-/.exec(request.headers.get("range") ?? "");
+    seen.push(`${range ? "range" : "whole"} ${token || "none"} ${fresh ? 200 : 401}`);
+    if (!fresh) {
+      const realm = `http://127.0.0.1:${tokens.addr.port}/token`;
+      return new Response("{}", {
+        status: 401,
+        headers: { "www-authenticate": `Bearer realm="${realm}",service="reg"` },
+      });
+    }
+    if (range) {
+      const from = Number(range[1]);
+      return new Response(blob.slice(from), {
+        status: 206,
+        headers: { "content-range": `bytes ${from}-${blob.length - 1}/${blob.length}` },
+      });
+    }
+    const body = new ReadableStream({
+      async start(controller) {
+        controller.enqueue(blob.slice(0, 100_000));
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        controller.error(new Error("connection reset"));
+      },
+    });
+    return new Response(body, { headers: { "content-length": String(blob.length) } });
+  });
+  const client = new RegistryClient({
+    credentials: () => Promise.resolve({ username: USER, password: PASSWORD }),
+  });
+  const target = new RegistryTarget(
+    parseRegistryReference(`127.0.0.1:${registry.addr.port}/app`),
+    { client },
+  );
+  try {
+    const stream = await target.fetchBlob({
+      mediaType: "application/octet-stream",
+      digest,
+      size: blob.length,
+    });
+    assert.deepEqual(new Uint8Array(await new Response(stream).arrayBuffer()), blob);
+    assert.deepEqual(seen, [
+      "whole none 401",
+      "whole token1 200",
+      "range token1 401",
+      "range token2 200",
+    ]);
+  } finally {
+    client.close();
+    await tokens.shutdown();
+    await registry.shutdown();
   }
 });
 

@@ -363,7 +363,11 @@ export class RegistryClient {
       this.#authorization(registry, repository, challenge, scopes),
       request.signal,
     );
-    const response = await this.#transport.fetch({ ...request, authorization });
+    // A refused authorization is asked again at most once, for a body resumed after it expired.
+    const reauthorize = authorization === undefined
+      ? undefined
+      : () => this.#authorization(registry, repository, challenge, scopes, authorization);
+    const response = await this.#transport.fetch({ ...request, authorization, reauthorize });
     if (response.status !== 401 || !this.#isRegistry(registry, response.url)) return response;
     return await this.#answer(
       registry,
@@ -429,7 +433,10 @@ export class RegistryClient {
     }
     if (authorization === undefined || authorization === rejected) return response;
     await discardBody(response);
-    return await this.#transport.fetch({ ...request, authorization });
+    const challenge = this.#challenges.get(registryHost(registry));
+    const reauthorize = () =>
+      this.#authorization(registry, repository, challenge, scopes, authorization);
+    return await this.#transport.fetch({ ...request, authorization, reauthorize });
   }
 
   /** Keeps a registry's challenge, and lets the requests that wait for it go on. */

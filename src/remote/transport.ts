@@ -135,6 +135,12 @@ export interface HttpRequest {
   /** The body. */
   body?: Uint8Array<ArrayBuffer>;
   /**
+   * A fresh {@linkcode authorization}, once the registry has refused the one sent: for the
+   * request that resumes a body broken off (its `Range` request), which may go out after the
+   * token has expired (Docker Hub's last 300 s, a large layer on a slow link takes longer).
+   */
+  reauthorize?: () => Promise<string | undefined>;
+  /**
    * The body holds credentials (an OAuth2 refresh token): like {@linkcode authorization}, it
    * is sent to the origin of `url` only, and a redirect that would carry it elsewhere fails.
    */
@@ -333,6 +339,6 @@ export function fetchRequest(request: HttpRequest): FetchRequest {
   headers.set("user-agent", USER_AGENT);
   headers.delete("authorization");
   if (request.authorization !== undefined) headers.set("authorization", request.authorization);
-  const { method, url, body, credentialsInBody, signal } = request;
-  return { method, url, headers, body, credentialsInBody, signal };
+  const { method, url, body, credentialsInBody, signal, reauthorize } = request;
+  return { method, url, headers, body, credentialsInBody, signal, reauthorize };
 }

@@ -56,6 +56,8 @@ export interface FetchRequest {
   credentialsInBody?: boolean;
   /** Aborts the request, any wait before a retry, and the reading of the body. */
   signal?: AbortSignal;
+  /** See {@linkcode HttpRequest.reauthorize}: for a resumed body whose `authorization` expired. */
+  reauthorize?: () => Promise<string | undefined>;
 }
 
 /**

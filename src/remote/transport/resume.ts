@@ -120,7 +120,18 @@ async function resume(
 ): Promise<ReadableStreamDefaultReader<Uint8Array>> {
   const headers = new Headers(request.headers);
   headers.set("range", `bytes=${offset}-`);
-  const response = await next({ ...request, headers });
+  let response = await next({ ...request, headers });
+  // The token the body began with may have expired since: the registry's 401, answered once.
+  if (
+    response.status === 401 && request.reauthorize && response.url.origin === request.url.origin
+  ) {
+    const authorization = await request.reauthorize();
+    if (authorization !== undefined && authorization !== headers.get("authorization")) {
+      await discardBody(response);
+      headers.set("authorization", authorization);
+      response = await next({ ...request, headers });
+    }
+  }
   return (await bodyFrom(response, offset, shown)).getReader();
 }
 
