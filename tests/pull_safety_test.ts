@@ -394,6 +394,34 @@ test(
 );
 
 test(
+  "a user's merge gives a folder of theirs that they may not read the image's mode",
+  notRoot,
+  () =>
+    withScratch(async (tmp) => {
+      await tarImage(tmp, [[
+        { type: "dir", name: "w", mode: 0o711 },
+        { type: "file", name: "w/new.txt", data: "from the image\n" },
+      ]]);
+      await Deno.chmod(tmp, 0o755);
+      await runOk("chmod", ["-R", "a+rX", `${tmp}/layout`]);
+      // The service's folder w/ may be written and searched, not read, by its owner.
+      const destination = `${tmp}/srv/flows`;
+      await Deno.mkdir(`${destination}/w`, { recursive: true });
+      await Deno.writeTextFile(`${destination}/w/mine.txt`, "the service's\n");
+      await runOk("chown", ["-R", `${NOBODY}:${NOBODY}`, destination]);
+      await Deno.chmod(`${destination}/w`, 0o311);
+      const asService = await asNobody(tmp);
+      const pulled = await asService(["pull", `oci:${tmp}/layout:v1`, "-o", destination]);
+      assert.equal(pulled.code, ExitCode.Ok, shown(pulled));
+      assert.equal((await Deno.lstat(`${destination}/w`)).mode! & 0o7777, 0o711);
+      assert.deepEqual([...Deno.readDirSync(`${destination}/w`)].map((e) => e.name).sort(), [
+        "mine.txt",
+        "new.txt",
+      ]);
+    }),
+);
+
+test(
   "pull as root of an image with a sticky tmp/ keeps the bit, and pulls it again over itself",
   notRoot,
   () =>

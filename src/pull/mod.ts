@@ -1076,14 +1076,19 @@ class Merge {
       this.#steps[record] |= (info.mode! & 0o7777) << STEP_BITS;
       this.#inodes[record] = info.ino!;
     }
-    chmodUnchanged(folder, info, mode);
+    chmodUnchanged(folder, info, mode, this.#staging.byRoot);
     this.#steps[record] |= step;
   }
 
   /** Gives the destination's folder `path` the mode `mode` back, if it is the folder changed. */
   #modeBack(path: string, record: number, mode: number): void {
     const folder = this.#inDestination(path);
-    chmodUnchanged(folder, { dev: this.#device, ino: this.#inodes[record] }, mode);
+    chmodUnchanged(
+      folder,
+      { dev: this.#device, ino: this.#inodes[record] },
+      mode,
+      this.#staging.byRoot,
+    );
   }
 
   /**
@@ -1119,8 +1124,19 @@ function unchangedFolder(path: string, info: FileIdentity): void {
   if (!sameFolder(lstatOrUndefined(path), info)) throw replacedInMerge(path);
 }
 
-/** Sets the mode of the folder `info` at `path`, if it is still there ({@linkcode chmodIfSame}). */
-function chmodUnchanged(path: string, info: FileIdentity, mode: number): void {
+/**
+ * Sets the mode of the folder `info` at `path`, if it is still there. As root, on the folder
+ * opened without following a link ({@linkcode chmodIfSame}): another user who may write the
+ * destination could put a link at its name after any look. Any other user changes only what
+ * they could change anyway, and by path, which needs no read permission on the folder (an
+ * open does).
+ */
+function chmodUnchanged(path: string, info: FileIdentity, mode: number, byRoot: boolean): void {
+  if (!byRoot) {
+    unchangedFolder(path, info);
+    Deno.chmodSync(path, mode);
+    return;
+  }
   let set: boolean;
   try {
     set = chmodIfSame(path, info, mode);
