@@ -202,9 +202,8 @@ interface ErrorDetail {
 
 /**
  * The distribution-spec errors in a body (or a token server's OAuth 2 error), or, when it is not
- * such JSON, its first line: an
- * HTML or text page of a proxy has no codes, and its words are not the registry's. Each is
- * quoted by {@linkcode quoteRemote}.
+ * such JSON, its first line: an HTML or text page of a proxy has no codes, and its words are not
+ * the registry's. Each is quoted by {@linkcode quoteRemote}.
  */
 async function errorDetails(
   response: HttpResponse,

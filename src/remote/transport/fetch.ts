@@ -56,7 +56,10 @@ export interface FetchRequest {
   credentialsInBody?: boolean;
   /** Aborts the request, any wait before a retry, and the reading of the body. */
   signal?: AbortSignal;
-  /** See {@linkcode HttpRequest.reauthorize}: for a resumed body whose `authorization` expired. */
+  /**
+   * A fresh `authorization` once the registry refused the one sent: the request that resumes a
+   * broken body (`resume.ts`) may go out after its token expired.
+   */
   reauthorize?: () => Promise<string | undefined>;
 }
 
