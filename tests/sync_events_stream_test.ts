@@ -121,6 +121,15 @@ Deno.test("library: a batch written for a change not recorded still has its path
         "delete y.yaml",
         "synced",
       ]);
+      // That change recorded, the next batch deletes against it alone: y.yaml is not again.
+      await push({ "x.yaml": "x: 2\n", "w.yaml": "w: 1\n" });
+      lines.length = 0;
+      assert.equal((await ticks.next()).value?.status, "changed");
+      assert.deepEqual(lines.map((line) => `${line.action} ${line.path ?? ""}`.trim()), [
+        "put x.yaml",
+        "put w.yaml",
+        "synced",
+      ]);
     } finally {
       await ticks.return();
     }

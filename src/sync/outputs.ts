@@ -238,10 +238,11 @@ export function eventsOutput(sink: EventsSink, options: EventsOutputOptions = {}
   if (!Number.isInteger(limit) || limit < 1) {
     throw new UsageError(`maxEventsSize must be a whole number of bytes, 1 or more, not ${limit}`);
   }
-  // The paths each reference's batches have put since this output began: a batch written whose
-  // change was then not recorded (a later output failed) is not the state's previous digest, and
-  // the next batch must still delete what that one put and the change no longer has.
-  const sent = new Map<string, Set<string>>();
+  // Each reference's last batch written, and the paths put by it and by the batches before it
+  // since the state last recorded one: a batch whose change was then not recorded (a later
+  // output failed) is not the state's previous digest, and the next batch must still delete what
+  // it put and the change no longer has. Once the state has the last batch's digest, it knows.
+  const written = new Map<string, { digest: string; paths: Set<string> }>();
   return {
     id: `events:${encoding}`,
     description: sink === Deno.stdout ? "writing events to standard output" : "writing events",
@@ -252,7 +253,8 @@ export function eventsOutput(sink: EventsSink, options: EventsOutputOptions = {}
         throw eventsTooLarge(change, limit, `its layers declare ${sizes}, and none was fetched`);
       }
       // The read stops at the first line over the limit: the layers after it are not fetched.
-      const put = sent.get(change.reference) ?? new Set<string>();
+      const last = written.get(change.reference);
+      const put = last && last.digest !== change.previous?.digest ? last.paths : new Set<string>();
       const batch = await readBounded(eventLines(change, encoding, put), limit);
       if (batch === undefined) {
         throw eventsTooLarge(
@@ -262,7 +264,10 @@ export function eventsOutput(sink: EventsSink, options: EventsOutputOptions = {}
         );
       }
       // Before the write, which may fail after a part of the batch is out.
-      sent.set(change.reference, put.union(new Set(change.paths)));
+      written.set(change.reference, {
+        digest: change.digest,
+        paths: put.union(new Set(change.paths)),
+      });
       // A consumer that stops reading blocks the write (a full pipe): a stop ends the wait, the
       // tick is not recorded, and the process exits; the write itself is left behind.
       await abortable(writeBatch(sink, batch), change.signal);
@@ -357,8 +362,8 @@ function eventsTooLarge(change: SyncChange, limit: number, why: string): UnsafeC
 
 /**
  * A change's events, as JSON lines, each layer fetched and verified when its line is due; a
- * `delete` for each path of the previous digest, or of `put` (this output's batches since it
- * began), that the change no longer has.
+ * `delete` for each path of the previous digest, or of `put` (this output's batches since the
+ * state last recorded one), that the change no longer has.
  */
 async function* eventLines(
   change: SyncChange,

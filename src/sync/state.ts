@@ -325,10 +325,10 @@ const MAX_STATE_BYTES = 16 * 1024 * 1024;
 
 /**
  * The bytes of the state file at `path` (`shown` in messages), through links as any path the
- * user names, and only of a
- * regular file: a fifo put there would hold the start (and its locks) until a writer came, and
- * `/dev/zero` would never end. Read to one byte past {@linkcode MAX_STATE_BYTES}, so that a
- * larger file is told from one of that size without being read whole.
+ * user names, and only of a regular file: a fifo put there would hold the start (and its
+ * locks) until a writer came, and `/dev/zero` would never end. Read to one byte past
+ * {@linkcode MAX_STATE_BYTES}, so that a larger file is told from one of that size without
+ * being read whole.
  *
  * @throws {OcisyncError} for anything but a regular file; `Deno.errors.NotFound` as it is.
  */

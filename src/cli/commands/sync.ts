@@ -309,8 +309,8 @@ async function syncTargets(args: ParsedArgs): Promise<SyncTargetConfig[]> {
 
 /**
  * The state of each state file named, by its absolute path: one state per file, by its real
- * path ({@linkcode stateFile}), shared by the targets that name it, by whatever name. An invalid file is
- * set aside with a warning (see `SyncState.open`).
+ * path ({@linkcode stateFile}), shared by the targets that name it, by whatever name. An
+ * invalid file is set aside with a warning (see `SyncState.open`).
  */
 async function openStates(
   targets: SyncTargetConfig[],
