@@ -26,6 +26,7 @@ import type { Digest } from "../digest/mod.ts";
 import { isJsonObject } from "../oci/types.ts";
 import { decodeJsonObject } from "./encoding.ts";
 import { SignatureError } from "./errors.ts";
+import { quoteRemote } from "../errors/mod.ts";
 
 /** The media type of a simple-signing payload layer. */
 export const SIMPLE_SIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -112,13 +113,18 @@ export function parseSimpleSigningPayload(
     throw malformed(`${bytes.byteLength} bytes is over ${MAX_PAYLOAD_BYTES}`);
   }
   const doc = decodeJsonObject(bytes, malformed);
+  onlyMembers(doc, ["critical", "optional"], "the payload", malformed);
   const critical = field(doc, "critical", malformed);
   if (!isJsonObject(critical)) throw malformed("no critical object");
+  onlyMembers(critical, ["identity", "image", "type"], "critical", malformed);
   const type = field(critical, "type", malformed);
   if (type !== COSIGN_SIGNATURE_TYPE) {
     throw malformed(`critical.type is ${JSON.stringify(type)}, not "${COSIGN_SIGNATURE_TYPE}"`);
   }
   const image = field(critical, "image", malformed);
+  if (isJsonObject(image)) {
+    onlyMembers(image, ["docker-manifest-digest"], "critical.image", malformed);
+  }
   const digest = isJsonObject(image)
     ? field(image, "docker-manifest-digest", malformed)
     : undefined;
@@ -126,6 +132,9 @@ export function parseSimpleSigningPayload(
     throw malformed("critical.image.docker-manifest-digest is missing or not a digest");
   }
   const identity = field(critical, "identity", malformed);
+  if (isJsonObject(identity)) {
+    onlyMembers(identity, ["docker-reference"], "critical.identity", malformed);
+  }
   const reference = isJsonObject(identity)
     ? field(identity, "docker-reference", malformed)
     : undefined;
@@ -141,6 +150,26 @@ export function parseSimpleSigningPayload(
     );
   }
   return { dockerManifestDigest: digest, dockerReference: reference, annotations: optional ?? {} };
+}
+
+/**
+ * Refuses a member of `object` other than `names` (as Go's case folding matches them): a payload
+ * is exactly what the format defines, as containers/image reads it. Anything more would let
+ * another document that signs with the same key (an image manifest, signed whole as a message
+ * signature, that also carries `critical`) pass for a payload of another image's.
+ */
+function onlyMembers(
+  object: Record<string, unknown>,
+  names: readonly string[],
+  where: string,
+  malformed: (what: string) => SignatureError,
+): void {
+  const other = Object.keys(object).find((key) => !names.includes(goFold(key)));
+  if (other !== undefined) {
+    throw malformed(
+      `${where} has a member "${quoteRemote(other)}", which a signature payload has not`,
+    );
+  }
 }
 
 /**

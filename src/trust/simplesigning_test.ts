@@ -123,3 +123,30 @@ Deno.test("simplesigning: a key that Go's case folding matches is read, and two 
     }
   }
 });
+
+Deno.test("simplesigning: a member the format does not define is refused, at any level", () => {
+  // An image manifest that also carries `critical`: signed whole as a message signature, it
+  // must not pass for a payload of the image that `critical` names.
+  const critical =
+    `"critical":{"identity":{"docker-reference":"r"},"image":{"docker-manifest-digest":"${DIGEST}"},"type":"cosign container image signature"}`;
+  const extra = [
+    `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",${critical}}`,
+    `{${critical},"optional":null,"layers":[]}`,
+    `{"critical":{"identity":{"docker-reference":"r"},"image":{"docker-manifest-digest":"${DIGEST}"},"type":"cosign container image signature","extra":1}}`,
+    `{"critical":{"identity":{"docker-reference":"r","x":1},"image":{"docker-manifest-digest":"${DIGEST}"},"type":"cosign container image signature"}}`,
+    `{"critical":{"identity":{"docker-reference":"r"},"image":{"docker-manifest-digest":"${DIGEST}","size":1},"type":"cosign container image signature"}}`,
+  ];
+  for (const text of extra) {
+    assert.throws(
+      () => parseSimpleSigningPayload(payload(text), DIGEST),
+      (error) => error instanceof SignatureError && error.reason === "malformed",
+      text,
+    );
+  }
+  // What the format defines, and no more, still parses.
+  assert.equal(
+    parseSimpleSigningPayload(payload(`{${critical},"optional":{"creator":"x"}}`), DIGEST)
+      .dockerManifestDigest,
+    DIGEST,
+  );
+});
