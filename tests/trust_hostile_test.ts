@@ -223,6 +223,31 @@ Deno.test("cli: copy of two platforms with one signed exits 8 and writes nothing
   });
 });
 
+Deno.test("cli: copy --all-tags --verify-key retags a mirrored unsigned index to the host's signed manifest", async () => {
+  // Mirrored earlier without verification, the tag names the whole index, which is not signed;
+  // a gated run passed it as up to date, where a fresh copy writes only the host's manifest,
+  // the one that verified in the index's stead.
+  await withLayout(async (layout, dir, pub) => {
+    const { amd64, arm64 } = await pushTwoPlatforms(layout);
+    const host = Deno.build.arch === "aarch64" ? arm64 : amd64;
+    // Each platform's manifest is signed (each has a tag of its own), the index is not.
+    for (const platform of [amd64, arm64]) {
+      await pushPythonSignature(layout, platform.digest, keys.pkcs8, "example.com/flows");
+    }
+    expectExit(await ocisync(["copy", "--all-tags", `oci:${dir}`, `oci:${dir}-mirror`]), 0);
+    const gated = await ocisync(
+      ["copy", "--all-tags", `oci:${dir}`, `oci:${dir}-mirror`, "--verify-key", pub, "--json"],
+    );
+    const images = JSON.parse(expectExit(gated, 0).stdout).images;
+    const multi = images.find((image: { tag: string }) => image.tag === "multi");
+    assert.equal(multi.skipped, false, JSON.stringify(multi));
+    assert.equal(multi.verified.digest, host.digest);
+    const mirror = await LayoutTarget.open(`${dir}-mirror`);
+    assert.equal((await mirror.resolve("multi")).digest, host.digest);
+    await Deno.remove(`${dir}-mirror`, { recursive: true });
+  });
+});
+
 Deno.test("cli: copy of two platforms of a signed index verifies once and copies both", async () => {
   await withLayout(async (layout, dir, pub) => {
     const { index, amd64, arm64 } = await pushTwoPlatforms(layout);

@@ -425,10 +425,23 @@ export async function copyTags(
     }
     const there = await resolveOrUndefined(destination, tag, signal);
     if (there?.digest === descriptor.digest) {
+      const platforms = platformsOf(copyOptions);
       const verifications = verifier &&
-        await verifySource(verifier, source, descriptor, platformsOf(copyOptions), signal);
-      copied.push({ tag, digest: descriptor.digest, ...(verifications ? { verifications } : {}) });
-      continue;
+        await verifySource(verifier, source, descriptor, platforms, signal);
+      // What a copy would tag, as copyImage picks it: the manifest that verified, when only
+      // the chosen platform's of an unsigned index did. An index tagged there by a copy
+      // without verification is then not up to date: its other manifests never verified.
+      const tagged = verifications && platforms.length <= 1
+        ? verifications[0].descriptor.digest
+        : descriptor.digest;
+      if (tagged === there.digest) {
+        copied.push({
+          tag,
+          digest: descriptor.digest,
+          ...(verifications ? { verifications } : {}),
+        });
+        continue;
+      }
     }
     const result = await copyImage(source, descriptor, destination, [tag], copyOptions);
     onCopied?.(tag, result);
