@@ -225,3 +225,25 @@ Deno.test("gc run again and again while ocisync push writes many files keeps eve
     assert.equal(await assertComplete(layout), tags.length + 1);
   });
 });
+
+Deno.test({
+  name: "gc as root refuses a layout whose blob folder another user can swap, and removes nothing",
+  // Root's own gc is what a swap would turn against root's files.
+  ignore: Deno.uid() !== 0,
+}, async () => {
+  await withTempDir("ocisync-gc-owner-", async (tmp) => {
+    const layout = `${tmp}/layout`;
+    await writeTree(`${tmp}/src`, { "a.txt": { type: "file", content: "a\n" } });
+    await ocisyncOk(["push", `oci:${layout}:v1`, `${tmp}/src`]);
+    const old = new Date(Date.now() - 3 * 3_600_000);
+    const stray = await strayBlob(layout, "unreachable\n", old);
+    // The layout's user owns blobs/sha256: they could swap it for a link between removals.
+    await Deno.chown(`${layout}/blobs/sha256`, 65534, 65534);
+    const refused = await ocisync(["gc", `oci:${layout}`]);
+    assert.equal(refused.code, 2, shown(refused));
+    assert.match(refused.stderr, /refusing to collect garbage in .* as root: .*owned by uid 65534/);
+    assert.match(refused.stderr, /nothing was removed/);
+    const hex = stray.slice("sha256:".length);
+    assert.equal(await Deno.readTextFile(`${layout}/blobs/sha256/${hex}`), "unreachable\n");
+  });
+});

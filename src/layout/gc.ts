@@ -51,7 +51,15 @@ import {
   MAX_MANIFEST_BYTES,
   parseManifestOrIndex,
 } from "../oci/types.ts";
-import { checkBlobFolders, checkLayout, lockPath, readIndex, readManifestBlob } from "./format.ts";
+import {
+  BLOB_ALGORITHMS,
+  checkBlobFolders,
+  checkLayout,
+  lockPath,
+  readIndex,
+  readManifestBlob,
+} from "./format.ts";
+import { refuseReplaceableAsRoot } from "../fs/shielded.ts";
 import { withLock } from "./lock.ts";
 import { lstatOrUndefined, statOrUndefined } from "../fs/stat.ts";
 
@@ -127,11 +135,33 @@ export async function gcLayout(
   const graceMs = options.graceMs ?? DEFAULT_GC_GRACE_MS;
   if (!(graceMs >= 0)) throw new UsageError(`the grace period must be 0 or more, not ${graceMs}`);
   await checkLayout(path);
+  await refuseReplaceableBlobsAsRoot(path);
   return await withLock(lockPath(path), async () => {
     await restoreLeftovers(path);
     const reachable = await mark(path, (await readIndex(path)).manifests);
     return await sweep(path, reachable, graceMs);
   });
+}
+
+/**
+ * As root, refuses a layout whose blob folders, or the entries root removes from them, another
+ * user could replace: gc renames and removes blob by blob through their paths, and such a user
+ * could swap `blobs/sha256` for a link to a folder of root's between two removals, and have root
+ * remove the files there named like the layout's unreachable blobs.
+ *
+ * @throws {UsageError} naming the folder and why.
+ */
+async function refuseReplaceableBlobsAsRoot(root: string): Promise<void> {
+  for (const folder of BLOB_ALGORITHMS.map((algorithm) => `${root}/blobs/${algorithm}`)) {
+    if (!lstatOrUndefined(folder)?.isDirectory) continue;
+    await refuseReplaceableAsRoot(folder, (why) =>
+      new UsageError(
+        `refusing to collect garbage in ${root} as root: ${why}; that user could swap the ` +
+          "folder for a link between two removals and have root remove files elsewhere; " +
+          "nothing was removed",
+        { hint: "run gc as the user who owns the layout" },
+      ));
+  }
 }
 
 async function mark(root: string, entries: Descriptor[]): Promise<Set<string>> {
