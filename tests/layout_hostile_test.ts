@@ -67,6 +67,14 @@ Deno.test("a layout whose blobs folder is a link: gc removes, and copy writes, n
       assert.match(refused.stderr, /aimed\/blobs\/sha256 is a symlink/);
     }
     assert.deepEqual(await Array.fromAsync(Deno.readDir(`${tmp}/victim`)), []);
+
+    // A destination whose blobs is a link to an empty folder: nothing is made in it either.
+    await bareLayout(`${tmp}/led`);
+    await Deno.mkdir(`${tmp}/elsewhere`);
+    await Deno.symlink(`${tmp}/elsewhere`, `${tmp}/led/blobs`);
+    const led = await ocisync(["copy", `oci:${tmp}/source:v1`, `oci:${tmp}/led:v1`]);
+    assert.match(expectExit(led, ExitCode.UnsafeContent).stderr, /led\/blobs is a symlink/);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(`${tmp}/elsewhere`)), []);
   });
 });
 

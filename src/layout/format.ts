@@ -167,7 +167,15 @@ export function checkLayoutVersion(file: string, text: string): void {
  * ```
  */
 export async function initLayout(root: string): Promise<void> {
-  await Deno.mkdir(`${root}/blobs/sha256`, { recursive: true });
+  await Deno.mkdir(root, { recursive: true });
+  // Looked at before anything is made in them, and made one at a time: a recursive mkdir would
+  // follow a link at `blobs`, and make `sha256` wherever it leads, before the refusal.
+  checkBlobFolders(root);
+  for (const folder of [`${root}/blobs`, `${root}/blobs/sha256`]) {
+    await Deno.mkdir(folder).catch((error) => {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    });
+  }
   if (!statOrUndefined(`${root}/oci-layout`)) {
     const layout = JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION });
     await writeFileAtomic(`${root}/oci-layout`, [encoder.encode(layout)], { replacePath: true });
