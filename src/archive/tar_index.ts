@@ -69,6 +69,12 @@ interface FileIdentity {
  * millions of empty entries would only fill memory with the index.
  */
 export const MAX_ARCHIVE_ENTRIES = 1_000_000;
+/**
+ * The longest entry name or link target an archive's index holds: PATH_MAX, far above any name
+ * an image archive uses (`blobs/sha512/<128 hex>`). The tar reader takes names up to 1 MiB, and
+ * the index keeps each: a million such names would fill memory with the index alone.
+ */
+const MAX_ARCHIVE_NAME = 4096;
 /** The most symlinks followed for one name, as Linux's MAXSYMLINKS. */
 const MAX_LINKS = 40;
 /** Zeros that stand in for skipped content, a MiB at a time; never read from disk. */
@@ -135,6 +141,13 @@ export async function indexTar(path: string, options: IndexTarOptions): Promise<
         throw new UnsafeContentError(
           `${path} has more than ${MAX_ARCHIVE_ENTRIES} entries; an image archive has a few ` +
             "per blob",
+        );
+      }
+      for (const [what, text] of [["name", entry.name], ["link target", entry.linkName]]) {
+        if ((text?.length ?? 0) <= MAX_ARCHIVE_NAME) continue;
+        throw new UnsafeContentError(
+          `${path}: an entry's ${what} is ${text!.length} characters long, over the ` +
+            `${MAX_ARCHIVE_NAME} that a path may have; an image archive names no file so`,
         );
       }
       const name = checkedName(path, entry.name);

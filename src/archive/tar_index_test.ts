@@ -174,6 +174,16 @@ Deno.test("indexTar refuses names that would escape, links, devices and duplicat
   setTypeFlag(fifo, 0, "6");
   await assertUnsafe(fifo, "device or fifo");
   await assertUnsafe(await tarBytes([file("a", x), file("./a", x)]), "appears twice");
+  // Names and link targets past PATH_MAX (the tar reader takes up to 1 MiB), in PAX records.
+  await assertUnsafe(await tarBytes([file(`blobs/${"n".repeat(5000)}`, x)]), "over the 4096");
+  await assertUnsafe(
+    await tarBytes([{ name: "l", type: "symlink", mode: 0o777, linkTarget: "t".repeat(5000) }]),
+    "link target is 5000 characters long",
+  );
+  // A long name that fits is kept.
+  await withTar(await tarBytes([file(`blobs/${"n".repeat(4000)}`, x)]), async (path) => {
+    assert.ok((await indexTar(path, { links: "refuse" })).entries.has(`blobs/${"n".repeat(4000)}`));
+  });
   await assertUnsafe(enc.encode("{}".padEnd(600, " ")), "not a tar archive");
 });
 
