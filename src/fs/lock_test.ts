@@ -3,6 +3,7 @@ import { FileLock, readLockHolder } from "./lock.ts";
 import { OcisyncError } from "../errors/mod.ts";
 import { withTmpfs } from "../../tests/helpers/tmpfs.ts";
 import { withTempDir } from "../../tests/helpers/tree.ts";
+import { within } from "../../tests/helpers/wait.ts";
 
 Deno.test("a released lock removes its own file only, not a newer one at its path", async () => {
   await withTempDir("ocisync-lock-", async (dir) => {
@@ -133,15 +134,6 @@ await new Promise((resolve) => setTimeout(resolve, 60_000));
     });
   },
 });
-
-/** `promise`, or a failure once `ms` have passed: a wait without end fails the test. */
-function within<T>(ms: number, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 Deno.test("what is no lock file at a lock's path is refused at once, never opened: a fifo would wait for a writer", async () => {
   await withTempDir("ocisync-lock-", async (dir) => {

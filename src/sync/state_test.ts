@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { removeStateLeftovers, stateFile, SyncState } from "./state.ts";
 import { withTempDir } from "../../tests/helpers/tree.ts";
+import { within } from "../../tests/helpers/wait.ts";
 
 Deno.test("removeStateLeftovers: a killed writer's temporary file goes; a user's file named alike stays", async () => {
   await withTempDir("ocisync-state-", async (dir) => {
@@ -17,18 +18,10 @@ Deno.test("SyncState.open: a fifo at the state's path is refused at once; a file
     const fifo = `${dir}/fifo.json`;
     const mkfifo = await new Deno.Command("mkfifo", { args: [fifo] }).output();
     assert.ok(mkfifo.success);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("still waiting on the fifo")), 10_000);
-    });
-    try {
-      await assert.rejects(
-        Promise.race([SyncState.open(fifo, { setAside: () => {} }), late]),
-        /cannot read the state file .*fifo\.json: it is a fifo, not a regular file/,
-      );
-    } finally {
-      clearTimeout(timer);
-    }
+    await assert.rejects(
+      within(10_000, SyncState.open(fifo, { setAside: () => {} })),
+      /cannot read the state file .*fifo\.json: it is a fifo, not a regular file/,
+    );
     // 16 MiB and a byte of spaces: read to its bound, not whole, and set aside.
     const large = `${dir}/large.json`;
     await Deno.writeFile(large, new Uint8Array(16 * 1024 * 1024 + 1).fill(0x20));

@@ -31,3 +31,21 @@ export async function until<T>(
   }
   throw new Error(`timed out waiting for ${what}${detail()}`);
 }
+
+/**
+ * `promise`, or a failure once `ms` have passed: a call that would wait without end (an open of
+ * a fifo) fails the test instead of holding it.
+ *
+ * @example
+ * ```ts
+ * import { within } from "./wait.ts";
+ * await within(1000, Promise.resolve(1)); // 1
+ * ```
+ */
+export function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
