@@ -642,7 +642,7 @@ function unusableVersion(path: string): string | undefined {
     throw error;
   }
   if (!info.isDirectory) {
-    const what = info.isSymlink ? "symlink" : info.isFile ? "file" : fileKind(info);
+    const what = info.isFile ? "file" : fileKind(info);
     return `${path} is a ${what}, not a folder`;
   }
   const uid = processUid();
